@@ -6,4 +6,8 @@ import click
 
 
 def register(main: click.Group) -> None:
-    pass
+    from rulebot.cli.schema import schema_cmd
+    from rulebot.cli.validate import validate_cmd
+
+    main.add_command(validate_cmd)
+    main.add_command(schema_cmd)

@@ -1,0 +1,127 @@
+"""`rulebot validate FILE... [--explain] [--format text|json] [--set name=value]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.explain import explain
+from rulebot.rulebook.report import diagnostic_json, format_diagnostic
+from rulebot.rulebook.validate import ValidationResult, validate_file
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: expected name=value", param_hint="--set")
+        name, value = item.split("=", 1)
+        out[name.strip()] = value.strip()
+    return out
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--explain", "show", is_flag=True, help="Print the state machine, indicators and effective guards.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a rulebook parameter.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate_cmd(files: tuple[str, ...], show: bool, fmt: str, sets: tuple[str, ...], strict: bool) -> None:
+    """Check rulebooks; exit 0 when all are valid, 1 otherwise."""
+    overrides = parse_sets(sets)
+    results = [validate_file(f, overrides) for f in files]
+    failed = any(not r.ok or (strict and r.diagnostics) for r in results)
+    if fmt == "json":
+        doc = [_json(r, show) for r in results]
+        click.echo(json.dumps({"valid": not failed, "files": doc}, indent=2, default=str))
+    else:
+        _text(results, show)
+    sys.exit(1 if failed else 0)
+
+
+def _json(r: ValidationResult, show: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "file": r.file,
+        "valid": r.ok,
+        "errors": [diagnostic_json(d) for d in r.diagnostics if d.is_error],
+        "warnings": [diagnostic_json(d) for d in r.diagnostics if not d.is_error],
+    }
+    if show and r.compiled is not None:
+        out["explain"] = explain(r.compiled)
+    return out
+
+
+def _text(results: list[ValidationResult], show: bool) -> None:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = Console(highlight=False)
+    for r in results:
+        sources = {r.file: r.text} if r.text is not None else {}
+        for d in r.diagnostics:
+            style = "red" if d.is_error else "yellow"
+            err.print(format_diagnostic(d, sources), style=style if not err.is_terminal else None, markup=False)
+            err.print()
+        n_err = sum(d.is_error for d in r.diagnostics)
+        n_warn = len(r.diagnostics) - n_err
+        if r.ok:
+            assert r.compiled is not None
+            note = f" ({n_warn} warning{'s' * (n_warn != 1)})" if n_warn else ""
+            out.print(f"{r.file}: valid — rulebook '{r.compiled.name}' version {r.compiled.source_hash[:12]}{note}",
+                      markup=False)
+            if show:
+                render_explain(out, r.compiled)
+        else:
+            err.print(f"{r.file}: invalid — {n_err} error{'s' * (n_err != 1)}"
+                      + (f", {n_warn} warning{'s' * (n_warn != 1)}" if n_warn else ""), markup=False)
+
+
+def render_explain(console: Console, book: CompiledRulebook) -> None:
+    data = explain(book)
+    acc = data["account"]
+    console.print(f"\n[bold]{data['rulebook']}[/] · {data['market']} · {', '.join(data['symbols'])} · "
+                  f"{acc['margin']} margin · {acc['position_mode']} · {acc['leverage']}x")
+
+    t = Table(title="States", title_justify="left")
+    for col in ("state", "position", "timeout", "on position close"):
+        t.add_column(col)
+    for s in data["states"]:
+        timeout = f"{s['timeout_ms'] // 1000}s → {s['then']}" if s["timeout_ms"] else ""
+        name = s["name"] + (" (initial)" if s["name"] == data["initial_state"] else "")
+        t.add_row(name, s["position"], timeout, s["on_position_close"] or "")
+    console.print(t)
+
+    t = Table(title="Transitions", title_justify="left")
+    for col in ("from", "to", "because"):
+        t.add_column(col)
+    for e in data["transitions"]:
+        t.add_row(e["from"], e["to"], e["why"])
+    console.print(t)
+
+    t = Table(title="Dispatch: which rules listen to which trigger in which state", title_justify="left")
+    for col in ("trigger", "state", "rules (in order)"):
+        t.add_column(col)
+    for d in data["dispatch"]:
+        t.add_row(d["trigger"], d["state"], ", ".join(d["rules"]))
+    console.print(t)
+
+    if data["indicators"]:
+        t = Table(title="Indicators (update order)", title_justify="left")
+        for col in ("name", "definition", "input", "outputs", "warm-up", "candles to ready"):
+            t.add_column(col)
+        for i in data["indicators"]:
+            t.add_row(i["name"], i["definition"], i["input"], ", ".join(i["outputs"]) or "value",
+                      str(i["warmup"]), f"{i['warmup_candles']} × {i['timeframe']}")
+        console.print(t)
+
+    t = Table(title="Effective guards", title_justify="left")
+    for col in ("guard", "setting", "from", "what it does"):
+        t.add_column(col)
+    src = {"engine": "engine default", "rulebook": "rulebook", "clamped": "rulebook, clamped"}
+    for g in data["guards"]:
+        t.add_row(g["guard"], g["value"], src[g["source"]], g["description"])
+    console.print(t)

@@ -1,0 +1,228 @@
+"""What the compiler produces: a `CompiledRulebook`, the state machine the engine runs.
+
+Everything here is immutable and checked. Expressions are compiled callables; rules are
+indexed by (trigger, state) so an event evaluates only the rules that can fire on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from rulebot.rulebook.errors import Diagnostic
+from rulebot.rulebook.expr import CompiledExpr
+from rulebot.rulebook.guards import EffectiveRisk
+from rulebot.rulebook.triggers import Trigger
+
+PositionBinding = Literal["none", "long", "short", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    name: str
+    position: PositionBinding
+    timeout_ms: int | None
+    then: str | None
+    # Where the engine moves a position-bound state whose position closed (stop, liquidation,
+    # exit) when no rule moved it: the initial state.
+    on_close: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInput:
+    """A candle field at a timeframe: `close@15m`."""
+
+    field: str
+    timeframe: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorInput:
+    """Another indicator's value (or one output of it: `macd.hist`)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CandleInput:
+    """Whole candles at a timeframe, for atr and vwap: `atr(15m, 14)`."""
+
+    timeframe: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledIndicator:
+    name: str
+    function: str
+    input: SeriesInput | IndicatorInput | CandleInput
+    params: tuple[float, ...]
+    outputs: tuple[str, ...]
+    warmup: int  # values of its own input before ready
+    total_warmup: int  # candles of its base timeframe before ready, through the whole chain
+    timeframe: str  # the candle timeframe that ultimately drives it
+    definition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    """How much to trade: a quantity expression, a fraction of equity as margin, or a notional."""
+
+    kind: Literal["qty", "equity_fraction", "notional"]
+    expr: CompiledExpr | None = None  # kind == "qty"
+    amount: Decimal | None = None  # equity_fraction (0.02) or notional (1000)
+    asset: str | None = None  # notional's asset
+
+
+@dataclass(frozen=True, slots=True)
+class Enter:
+    side: Literal["long", "short"]
+    size: Size
+    order: Literal["market", "limit"]
+    price: CompiledExpr | None
+    post_only: bool
+    time_in_force: str | None
+    expire_ms: int | None
+    tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    order: Literal["market", "limit"]
+    price: CompiledExpr | None
+    size: CompiledExpr | None
+    fraction: Decimal | None  # None with size None: close all
+    tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reduce:
+    fraction: Decimal | None
+    size: CompiledExpr | None
+    order: Literal["market", "limit"]
+    price: CompiledExpr | None
+
+
+@dataclass(frozen=True, slots=True)
+class StopOrder:
+    kind: Literal["stop_loss", "take_profit"]
+    price: CompiledExpr | None
+    distance: Decimal | None
+    working_type: Literal["MARK_PRICE", "CONTRACT_PRICE"]
+    tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrailingStop:
+    callback: Decimal  # fraction: 0.015 for 1.5%
+    activation: CompiledExpr | None
+    working_type: Literal["MARK_PRICE", "CONTRACT_PRICE"]
+    tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deleverage:
+    to: CompiledExpr
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeverage:
+    to: int  # already clamped to the max_leverage guard
+    requested: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    tag: str | None  # None: all
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    template: str
+    names: tuple[str, ...]  # placeholder names, checked against the scope
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    reason: str
+
+
+CompiledAction = (
+    Enter | Exit | Reduce | StopOrder | TrailingStop | Deleverage | SetLeverage | Cancel | Goto | Log | Halt
+)
+# Actions that act on an existing position; they contradict a state whose position is none.
+POSITION_ACTIONS = (Exit, Reduce, StopOrder, TrailingStop, Deleverage)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    index: int  # order in the file: the tie-breaker after priority
+    name: str
+    trigger: Trigger
+    states: frozenset[str]
+    when: CompiledExpr | None
+    actions: tuple[CompiledAction, ...]
+    priority: int
+    symbols: frozenset[str]
+    reads: frozenset[str]  # every scope name read by the condition and the actions
+
+    @property
+    def enters(self) -> tuple[str, ...]:
+        return tuple(a.side for a in self.actions if isinstance(a, Enter))
+
+
+DispatchKey = tuple[tuple[str, str | None], str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRulebook:
+    name: str
+    description: str | None
+    source_file: str
+    source_text: str
+    source_hash: str  # sha256 of the text: the rulebook version in the journal
+    market: Literal["usdm", "coinm"]
+    symbols: tuple[str, ...]
+    margin_asset_hint: str  # "USDT" for usdm; "COIN" for coinm (the base coin of each symbol)
+    margin: Literal["isolated", "cross"]
+    position_mode: Literal["one_way", "hedge"]
+    leverage: int  # clamped
+    timeframes: tuple[str, ...]
+    params: Mapping[str, float | int | str | bool]
+    indicators: tuple[CompiledIndicator, ...]  # in dependency order: inputs before users
+    states: Mapping[str, StateSpec]
+    initial_state: str
+    rules: tuple[CompiledRule, ...]
+    dispatch: Mapping[DispatchKey, tuple[CompiledRule, ...]]
+    risk: EffectiveRisk
+    warnings: tuple[Diagnostic, ...] = field(default=())
+    prev_names: frozenset[str] = frozenset()  # names whose previous value conditions read
+
+    def rules_for(self, trigger_key: tuple[str, str | None], state: str) -> tuple[CompiledRule, ...]:
+        """The rules an event of this trigger can fire in this state, highest priority first."""
+        return self.dispatch.get((trigger_key, state), ())
+
+    @property
+    def triggers(self) -> frozenset[tuple[str, str | None]]:
+        return frozenset(r.trigger.key for r in self.rules)
+
+    def transitions(self) -> list[tuple[str, str, str]]:
+        """(from, to, why) edges of the state machine, for --explain and checks."""
+        edges: list[tuple[str, str, str]] = []
+        for rule in self.rules:
+            for action in rule.actions:
+                if isinstance(action, Goto):
+                    for s in sorted(rule.states):
+                        edges.append((s, action.state, f"rule {rule.name}"))
+        for st in self.states.values():
+            if st.timeout_ms is not None and st.then:
+                edges.append((st.name, st.then, "timeout"))
+            if st.on_close and st.position in ("long", "short"):
+                edges.append((st.name, st.on_close, "position closed"))
+        return edges

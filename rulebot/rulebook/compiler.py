@@ -1,0 +1,546 @@
+"""Rulebook text → `CompiledRulebook`, or every error found, each with its place in the file.
+
+Stages: safe YAML with positions (load.py) → structure (model.py) → params and overrides →
+states → indicators (indicator_graph.py) → scope → rules, with every expression checked and
+compiled (expr.py) → whole-machine checks (checks.py) → guards merged (guards.py) →
+dispatch table. Errors of one stage are all collected before the next stage needs its result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from rulebot.rulebook import compiled as c
+from rulebot.rulebook import model as m
+from rulebot.rulebook.checks import check_machine
+from rulebot.rulebook.diagnose import did_you_mean, validation_diagnostics
+from rulebot.rulebook.context import CompileContext
+from rulebot.rulebook.errors import Diagnostic, ExprError, RulebookError
+from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
+from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk, parse_percent
+from rulebot.rulebook.indicator_graph import compile_indicators
+from rulebot.rulebook.load import LoadedYaml, Path_, SourceMap, load_yaml_file, load_yaml_text
+from rulebot.rulebook.scope import Scope
+from rulebot.rulebook.triggers import TriggerError, parse_trigger
+
+_PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
+_NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+_WORKING = {"mark_price": "MARK_PRICE", "contract_price": "CONTRACT_PRICE"}
+
+
+def compile_file(path: str, overrides: Mapping[str, str] | None = None) -> c.CompiledRulebook:
+    """Compile a rulebook file; raise RulebookError with all diagnostics if it is not valid."""
+    return _compile(load_yaml_file(path), overrides)
+
+
+def compile_text(text: str, file: str = "<string>", overrides: Mapping[str, str] | None = None) -> c.CompiledRulebook:
+    return _compile(load_yaml_text(text, file), overrides)
+
+
+def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.CompiledRulebook:
+    ctx = CompileContext(loaded.source)
+    data = loaded.data
+    if not isinstance(data, dict):
+        raise RulebookError([Diagnostic("error", "a rulebook is a mapping of keys (rulebook:, market:, rules: ...)",
+                                        loaded.source.span(()), code="schema")])
+    try:
+        book = m.Rulebook.model_validate(data)
+    except ValidationError as exc:
+        raise RulebookError(validation_diagnostics(exc, data, loaded.source)) from None
+
+    params = _params(book, overrides or {}, ctx)
+    margin_asset = _check_symbols(book, ctx)
+    states, initial = _states(book, ctx)
+    timeframes = _timeframes(book, ctx)
+    indicators = compile_indicators(book.indicators, params, timeframes, ctx)
+    scope = Scope.build(
+        params=params,
+        indicators={ind.name: ind.outputs for ind in indicators},
+        timeframes=timeframes,
+        states=list(states),
+    )
+    _shadowing(book, scope, ctx)
+
+    def risk_warn(key: str, message: str, hint: str | None) -> None:
+        path: Path_ = ("account", "leverage") if key == "account.leverage" else ("risk", key)
+        ctx.warn(message, path, hint, "guard-clamped")
+
+    risk: EffectiveRisk | None = None
+    try:
+        risk = merge_risk(book.risk, book.account.leverage, margin_asset, risk_warn)
+    except RiskValueError as exc:
+        ctx.error(str(exc), ("risk", exc.key), exc.hint, "risk")
+    if book.account.margin == "cross" and not book.risk.allow_cross:
+        ctx.error("account.margin is cross, but the isolated-margin guard allows it only with "
+                  "risk.allow_cross: true", ("account", "margin"), "cross margin lets one position's loss "
+                  "consume the whole account; set risk.allow_cross: true if that is intended", "cross-margin")
+
+    max_lev = risk.max_leverage if risk else 10
+    rules = [_rule(i, rule, book, scope, states, timeframes, max_lev, ctx) for i, rule in enumerate(book.rules)]
+    names = [r.name for r in book.rules]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            ctx.error(f"duplicate rule name '{name}'", ("rules", i, "name"), "rule names identify decisions in "
+                      "the journal; make each one unique", "duplicate-rule")
+    if ctx.failed or risk is None or any(r is None for r in rules):
+        raise RulebookError(ctx.diagnostics)
+    compiled_rules = tuple(r for r in rules if r is not None)
+
+    check_machine(book, compiled_rules, states, initial, ctx)
+    if ctx.failed:
+        raise RulebookError(ctx.diagnostics)
+
+    dispatch: dict[c.DispatchKey, list[c.CompiledRule]] = {}
+    for rule in compiled_rules:
+        for state in rule.states:
+            dispatch.setdefault((rule.trigger.key, state), []).append(rule)
+    ordered = {k: tuple(sorted(v, key=lambda r: (-r.priority, r.index))) for k, v in dispatch.items()}
+    prev = frozenset(n for r in compiled_rules for n in _prev_names(r))
+
+    text = loaded.source.text
+    return c.CompiledRulebook(
+        name=book.rulebook,
+        description=book.description,
+        source_file=loaded.source.file,
+        source_text=text,
+        source_hash=hashlib.sha256(text.encode()).hexdigest(),
+        market=book.market,
+        symbols=tuple(book.symbols),
+        margin_asset_hint=margin_asset,
+        margin=book.account.margin,
+        position_mode=book.account.position_mode,
+        leverage=min(book.account.leverage, risk.max_leverage),
+        timeframes=tuple(timeframes),
+        params=params,
+        indicators=tuple(indicators),
+        states=states,
+        initial_state=initial,
+        rules=compiled_rules,
+        dispatch=ordered,
+        risk=risk,
+        warnings=tuple(d for d in ctx.diagnostics if not d.is_error),
+        prev_names=prev,
+    )
+
+
+def _prev_names(rule: c.CompiledRule) -> frozenset[str]:
+    return rule.when.prev_names if rule.when is not None else frozenset()
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _parse_override(raw: str) -> float | int | str | bool:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def _params(book: m.Rulebook, overrides: Mapping[str, str], ctx: CompileContext) -> dict[str, float | int | str | bool]:
+    params: dict[str, float | int | str | bool] = dict(book.params)
+    for name in params:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            ctx.error(f"parameter name '{name}' is not an identifier", ("params", name), "use letters, digits "
+                      "and '_', starting with a letter", "param-name", key=True)
+    for name, raw in overrides.items():
+        if name not in params:
+            hint = did_you_mean(name, list(params))
+            ctx.diagnostics.append(Diagnostic("error", f"--set {name}: the rulebook has no parameter '{name}'",
+                                              None, (hint + " " if hint else "") + f"(params: {', '.join(params) or 'none'})",
+                                              "unknown-param"))
+            continue
+        value = _parse_override(raw)
+        old = params[name]
+        if isinstance(old, bool) != isinstance(value, bool) or (
+            isinstance(old, int | float) and not isinstance(value, int | float)
+        ):
+            ctx.diagnostics.append(Diagnostic("error", f"--set {name}={raw}: expected {type(old).__name__} like "
+                                              f"the rulebook's {old!r}", None, None, "param-type"))
+            continue
+        params[name] = value
+    return params
+
+
+def _check_symbols(book: m.Rulebook, ctx: CompileContext) -> str:
+    assets: set[str] = set()
+    for i, sym in enumerate(book.symbols):
+        if book.market == "coinm":
+            if not re.fullmatch(r"[A-Z0-9]+USD_(PERP|\d{6})", sym):
+                ctx.error(f"'{sym}' is not a COIN-M symbol", ("symbols", i), "COIN-M symbols look like "
+                          "BTCUSD_PERP or BTCUSD_251226 (market: coinm)", "symbol")
+            else:
+                assets.add(sym.split("USD_")[0])
+        else:
+            quote = next((q for q in ("USDT", "USDC") if sym.endswith(q) and len(sym) > len(q)), None)
+            if quote is None or "_" in sym and not re.fullmatch(r"[A-Z0-9]+USDT_\d{6}", sym):
+                hint = "USDT-M symbols look like BTCUSDT (market: usdm)"
+                if sym.endswith("_PERP"):
+                    hint = f"{sym} is a COIN-M symbol: set market: coinm, or use {sym.split('USD_')[0]}USDT"
+                ctx.error(f"'{sym}' is not a USDT-M symbol", ("symbols", i), hint, "symbol")
+            else:
+                assets.add(quote)
+        if sym in book.symbols[:i]:
+            ctx.error(f"symbol '{sym}' is listed twice", ("symbols", i), None, "symbol")
+    if book.market == "usdm":
+        if len(assets) > 1:
+            ctx.error("USDT-M and USDC-M symbols mixed in one rulebook", ("symbols",), "each rulebook trades "
+                      "against one margin asset", "symbol")
+        return next(iter(assets), "USDT")
+    # COIN-M margins each symbol in its own coin; amounts in risk must then be per-coin.
+    return next(iter(assets)) if len(assets) == 1 else "COIN"
+
+
+def _states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.StateSpec], str]:
+    declared = book.states if book.states is not None else m.DEFAULT_STATES
+    if not declared:
+        ctx.error("states must not be empty", ("states",), "leave states out for the default flat/long/short",
+                  "states")
+        declared = m.DEFAULT_STATES
+    names = list(declared)
+    initial = book.initial or names[0]
+    if book.initial is not None and book.initial not in declared:
+        ctx.error(f"unknown initial state '{book.initial}'", ("initial",), _state_hint(book.initial, names),
+                  "unknown-state")
+        initial = names[0]
+    flat_home = initial if declared[initial].position in ("none", "any") else next(
+        (n for n, s in declared.items() if s.position == "none"), None)
+    for name, st in declared.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            ctx.error(f"state name '{name}' is not an identifier", ("states", name), None, "state-name", key=True)
+        if st.timeout is not None and st.then is None:
+            ctx.error(f"state '{name}' has a timeout but no `then`", ("states", name, "timeout"),
+                      "say which state to move to when the timeout passes: then: flat", "timeout-then")
+        if st.then is not None and st.timeout is None:
+            ctx.error(f"state '{name}' has `then` but no timeout", ("states", name, "then"), None, "timeout-then")
+        if st.then is not None and st.then not in declared:
+            ctx.error(f"unknown state '{st.then}'", ("states", name, "then"), _state_hint(st.then, names),
+                      "unknown-state")
+    if flat_home is None:
+        ctx.error("no state has position: none", ("states",), "the engine needs a state to return to when a "
+                  "position closes", "states")
+    specs = {
+        name: c.StateSpec(
+            name=name,
+            position=st.position,
+            timeout_ms=m.duration_seconds(st.timeout) * 1000 if st.timeout else None,
+            then=st.then,
+            on_close=flat_home if st.position in ("long", "short") else None,
+        )
+        for name, st in declared.items()
+    }
+    return specs, initial
+
+
+def _state_hint(name: str, names: list[str]) -> str:
+    h = did_you_mean(name, names)
+    return ((h + " ") if h else "") + f"(states: {', '.join(names)})"
+
+
+def _timeframes(book: m.Rulebook, ctx: CompileContext) -> list[str]:
+    out: list[str] = []
+    for i, tf in enumerate(book.timeframes):
+        if tf not in m.TIMEFRAMES:
+            h = did_you_mean(tf, m.TIMEFRAMES)
+            ctx.error(f"'{tf}' is not a Binance kline interval", ("timeframes", i),
+                      ((h + " ") if h else "") + f"(intervals: {', '.join(m.TIMEFRAMES)})", "timeframe")
+        elif tf in out:
+            ctx.warn(f"timeframe '{tf}' is listed twice", ("timeframes", i), None, "timeframe")
+        else:
+            out.append(tf)
+    return out
+
+
+def _shadowing(book: m.Rulebook, scope: Scope, ctx: CompileContext) -> None:
+    builtins = scope.builtin_names()
+    for name in book.params:
+        if name in builtins:
+            ctx.error(f"parameter '{name}' has the name of a built-in value", ("params", name),
+                      "rename it: conditions could not tell the two apart", "shadowing", key=True)
+    for name in book.indicators:
+        if name in builtins:
+            ctx.error(f"indicator '{name}' has the name of a built-in value", ("indicators", name),
+                      "rename it: conditions could not tell the two apart", "shadowing", key=True)
+        if name in book.params:
+            ctx.error(f"'{name}' is both a parameter and an indicator", ("indicators", name), None, "shadowing",
+                      key=True)
+
+
+# ---------------------------------------------------------------- rules and actions
+
+
+def _rule(index: int, rule: m.Rule, book: m.Rulebook, scope: Scope, states: Mapping[str, c.StateSpec],
+          timeframes: list[str], max_lev: int, ctx: CompileContext) -> c.CompiledRule | None:
+    base: Path_ = ("rules", index)
+    ok = True
+    trigger = None
+    try:
+        trigger = parse_trigger(rule.on)
+    except TriggerError as exc:
+        ctx.at("error", str(exc), ctx.source.span_in_value((*base, "on"), rule.on, exc.offset, max(exc.length, 1)),
+               exc.hint, "trigger")
+        ok = False
+    if trigger is not None and trigger.kind == "candle_close" and trigger.arg not in timeframes:
+        assert trigger.arg is not None
+        where = ctx.source.span_in_value((*base, "on"), rule.on, rule.on.find(trigger.arg), len(trigger.arg))
+        ctx.at("error", f"timeframe '{trigger.arg}' is not declared", where,
+               f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})", "undeclared-timeframe")
+        ok = False
+
+    raw_states = [rule.in_] if isinstance(rule.in_, str) else (rule.in_ or list(states))
+    for j, s in enumerate(raw_states):
+        if s not in states:
+            path = (*base, "in") if isinstance(rule.in_, str) else (*base, "in", j)
+            ctx.error(f"unknown state '{s}'", path, _state_hint(s, list(states)), "unknown-state")
+            ok = False
+
+    symbols = frozenset(book.symbols)
+    if rule.symbol is not None:
+        if rule.symbol not in book.symbols:
+            ctx.error(f"unknown symbol '{rule.symbol}'", (*base, "symbol"),
+                      (did_you_mean(rule.symbol, book.symbols) or "") + f" (symbols: {', '.join(book.symbols)})",
+                      "unknown-symbol")
+            ok = False
+        symbols = frozenset([rule.symbol])
+
+    when: CompiledExpr | None = None
+    if isinstance(rule.when, bool):
+        if rule.when is False:
+            ctx.warn(f"rule '{rule.name}' has `when: false` and never fires", (*base, "when"), None, "never-fires")
+    elif rule.when is not None:
+        when = ctx.expr(rule.when, (*base, "when"), scope, ExprType.BOOL)
+        ok = ok and when is not None
+
+    actions: list[c.CompiledAction] = []
+    for j, action in enumerate(rule.do):
+        compiled = _action(action, (*base, "do", j), book, scope, states, max_lev, ctx)
+        if compiled is None:
+            ok = False
+        else:
+            actions.append(compiled)
+    if not ok or trigger is None:
+        return None
+    reads: set[str] = set(when.names) if when else set()
+    for a in actions:
+        for value in vars(a).values() if hasattr(a, "__dict__") else _slots(a):
+            if isinstance(value, CompiledExpr):
+                reads |= value.names
+            elif isinstance(value, c.Size) and value.expr is not None:
+                reads |= value.expr.names
+        if isinstance(a, c.Log):
+            reads |= set(a.names)
+    return c.CompiledRule(
+        index=index,
+        name=rule.name,
+        trigger=trigger,
+        states=frozenset(raw_states),
+        when=when,
+        actions=tuple(actions),
+        priority=rule.priority,
+        symbols=symbols,
+        reads=frozenset(reads),
+    )
+
+
+def _slots(obj: Any) -> list[Any]:
+    return [getattr(obj, s) for s in getattr(type(obj), "__slots__", ())]
+
+
+def _fraction(value: Any, path: Path_, ctx: CompileContext, what: str) -> Decimal | None:
+    try:
+        frac = parse_percent(value, what)
+    except RiskValueError as exc:
+        ctx.error(f"{what}: {exc}", path, exc.hint, "percent")
+        return None
+    if frac <= 0:
+        ctx.error(f"{what} must be above 0%", path, None, "percent")
+        return None
+    return frac
+
+
+def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileContext) -> c.Size | None:
+    if isinstance(value, str):
+        if mt := _PERCENT_RE.match(value):
+            pct = Decimal(mt.group(1)) / 100
+            if not 0 < pct <= 1:
+                ctx.error(f"size {value} of equity must be above 0% and at most 100%", path, None, "size")
+                return None
+            return c.Size("equity_fraction", amount=pct)
+        if mt := _NOTIONAL_RE.match(value):
+            asset = mt.group(2)
+            allowed = {"USDT", "USDC"} if book.market == "usdm" else {"USD"}
+            if asset not in allowed:
+                ctx.error(f"notional size in {asset}", path, f"on {book.market} write it in "
+                          f"{' or '.join(sorted(allowed))}, e.g. \"1000 {sorted(allowed)[-1]}\"", "size")
+                return None
+            try:
+                amount = Decimal(mt.group(1))
+            except InvalidOperation:
+                ctx.error(f"invalid amount in {value!r}", path, None, "size")
+                return None
+            return c.Size("notional", amount=amount, asset=asset)
+    expr = ctx.expr(value, path, scope, ExprType.NUM)
+    if expr is None:
+        return None
+    if expr.constant is not None and float(expr.constant) <= 0:
+        ctx.error(f"size must be above zero, got {value}", path, None, "size")
+        return None
+    return c.Size("qty", expr=expr)
+
+
+def _opt_expr(value: Any, path: Path_, scope: Scope, ctx: CompileContext) -> tuple[bool, CompiledExpr | None]:
+    if value is None:
+        return True, None
+    e = ctx.expr(value, path, scope, ExprType.NUM)
+    return e is not None, e
+
+
+def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Mapping[str, c.StateSpec],
+            max_lev: int, ctx: CompileContext) -> c.CompiledAction | None:
+    if isinstance(action, m.EnterAction):
+        spec = action.enter
+        p = (*path, "enter")
+        size = _size(spec.size, (*p, "size"), book, scope, ctx)
+        ok, price = _opt_expr(spec.price, (*p, "price"), scope, ctx)
+        if spec.order == "limit" and spec.price is None:
+            ctx.error("a limit entry needs a price", (*p, "order"), "e.g. price: bid", "limit-price")
+            ok = False
+        if spec.order == "market" and (spec.price is not None or spec.post_only):
+            ctx.error("a market entry takes no price or post_only", (*p, "order"), "use order: limit", "market-price")
+            ok = False
+        if spec.post_only and spec.time_in_force not in (None, "GTX"):
+            ctx.error(f"post_only means time_in_force GTX, not {spec.time_in_force}", (*p, "time_in_force"),
+                      None, "tif")
+            ok = False
+        if size is None or not ok:
+            return None
+        tif = "GTX" if spec.post_only else spec.time_in_force
+        expire = m.duration_seconds(spec.expire) * 1000 if spec.expire else None
+        return c.Enter(spec.side, size, spec.order, price, spec.post_only, tif, expire, spec.tag)
+    if isinstance(action, m.ExitAction):
+        spec_x = action.exit
+        p = (*path, "exit")
+        ok, price = _opt_expr(spec_x.price, (*p, "price"), scope, ctx)
+        ok2, size_e = _opt_expr(spec_x.size, (*p, "size"), scope, ctx)
+        frac = _fraction(spec_x.by, (*p, "by"), ctx, "exit by") if spec_x.by is not None else None
+        if spec_x.by is not None and spec_x.size is not None:
+            ctx.error("exit takes `by` or `size`, not both", (*p, "by"), None, "exit-size")
+            return None
+        if spec_x.order == "limit" and spec_x.price is None:
+            ctx.error("a limit exit needs a price", (*p, "order"), "e.g. price: ask", "limit-price")
+            return None
+        if not (ok and ok2) or (spec_x.by is not None and frac is None):
+            return None
+        return c.Exit(spec_x.order, price, size_e, frac, spec_x.tag)
+    if isinstance(action, m.ReduceAction):
+        spec_r = action.reduce
+        p = (*path, "reduce")
+        if (spec_r.by is None) == (spec_r.size is None):
+            ctx.error("reduce takes exactly one of `by` (e.g. 50%) or `size`", p, None, "reduce-size")
+            return None
+        frac = _fraction(spec_r.by, (*p, "by"), ctx, "reduce by") if spec_r.by is not None else None
+        if frac is not None and frac > 1:
+            ctx.error("reduce by more than 100%", (*p, "by"), None, "reduce-size")
+            return None
+        ok, size_e = _opt_expr(spec_r.size, (*p, "size"), scope, ctx)
+        ok2, price = _opt_expr(spec_r.price, (*p, "price"), scope, ctx)
+        if not (ok and ok2) or (spec_r.by is not None and frac is None):
+            return None
+        return c.Reduce(frac, size_e, spec_r.order, price)
+    if isinstance(action, m.StopLossAction | m.TakeProfitAction):
+        kind = "stop_loss" if isinstance(action, m.StopLossAction) else "take_profit"
+        spec_s = action.stop_loss if isinstance(action, m.StopLossAction) else action.take_profit
+        p = (*path, kind)
+        if (spec_s.price is None) == (spec_s.distance is None):
+            ctx.error(f"{kind} takes exactly one of `price` or `distance`", p,
+                      "e.g. price: entry_price - 3 * atr, or distance: 2%", "stop-price")
+            return None
+        ok, price = _opt_expr(spec_s.price, (*p, "price"), scope, ctx)
+        dist = _fraction(spec_s.distance, (*p, "distance"), ctx, f"{kind} distance") if spec_s.distance is not None else None
+        if not ok or (spec_s.distance is not None and dist is None):
+            return None
+        return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag)  # type: ignore[arg-type]
+    if isinstance(action, m.TrailingStopAction):
+        spec_t = action.trailing_stop
+        p = (*path, "trailing_stop")
+        cb = _fraction(spec_t.callback, (*p, "callback"), ctx, "callback")
+        if cb is not None and not Decimal("0.001") <= cb <= Decimal("0.10"):
+            ctx.error(f"callback {cb * 100:f}% is outside Binance's range 0.1% to 10%", (*p, "callback"), None,
+                      "callback")
+            cb = None
+        ok, act = _opt_expr(spec_t.activation, (*p, "activation"), scope, ctx)
+        if cb is None or not ok:
+            return None
+        return c.TrailingStop(cb, act, _WORKING[spec_t.working_type], spec_t.tag)  # type: ignore[arg-type]
+    if isinstance(action, m.DeleverageAction):
+        p = (*path, "deleverage", "to")
+        e = ctx.expr(action.deleverage.to, p, scope, ExprType.NUM)
+        if e is None:
+            return None
+        if e.constant is not None and not 1 <= float(e.constant) <= max_lev:
+            ctx.error(f"deleverage to {e.constant}x: expected 1 to {max_lev} (max_leverage guard)", p, None,
+                      "deleverage")
+            return None
+        return c.Deleverage(e)
+    if isinstance(action, m.SetLeverageAction):
+        spec_l = action.set_leverage
+        assert isinstance(spec_l, m.SetLeverageSpec)
+        to = spec_l.to
+        if to > max_lev:
+            ctx.warn(f"set_leverage {to}x is above max_leverage {max_lev}x; clamped to {max_lev}x "
+                     "(max_leverage guard)", (*path, "set_leverage"), None, "guard-clamped")
+        return c.SetLeverage(min(to, max_lev), to)
+    if isinstance(action, m.CancelAction):
+        return c.Cancel(None if action.cancel == "all" else action.cancel.tag)  # type: ignore[union-attr]
+    if isinstance(action, m.GotoAction):
+        if action.goto not in states:
+            ctx.error(f"unknown state '{action.goto}'", (*path, "goto"), _state_hint(action.goto, list(states)),
+                      "unknown-state")
+            return None
+        return c.Goto(action.goto)
+    if isinstance(action, m.LogAction):
+        names: list[str] = []
+        ok = True
+        for mt in _PLACEHOLDER_RE.finditer(action.log):
+            name = mt.group(1).strip()
+            e = ctx_expr_name(name, mt.start(1), action.log, (*path, "log"), scope, ctx)
+            if e is None:
+                ok = False
+            else:
+                names.append(name)
+        return c.Log(action.log, tuple(names)) if ok else None
+    if isinstance(action, m.HaltAction):
+        h = action.halt
+        reason = h if isinstance(h, str) else (h.reason if h is not None else "halt action")
+        return c.Halt(reason)
+    raise AssertionError(f"unhandled action {action!r}")
+
+
+def ctx_expr_name(name: str, offset: int, text: str, path: Path_, scope: Scope, ctx: CompileContext) -> CompiledExpr | None:
+    """Check one `{placeholder}` of a log message: a single name of the scope."""
+    try:
+        e = compile_expr(name, scope, None)
+    except ExprError as exc:
+        for issue in exc.issues:
+            span = ctx.source.span_in_value(path, text, offset + issue.offset, issue.length)
+            ctx.at("error", f"in log placeholder: {issue.message}", span, issue.hint, issue.code or "expression")
+        return None
+    if len(e.names) != 1 or e.constant is not None:
+        span = ctx.source.span_in_value(path, text, offset, len(name))
+        ctx.at("error", f"log placeholder '{{{name}}}' must be a single name", span, "e.g. {equity}", "log")
+        return None
+    return e

@@ -1,0 +1,193 @@
+"""Turn pydantic's validation errors into located diagnostics a person can act on."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from rulebot.rulebook.errors import Diagnostic
+from rulebot.rulebook.load import Path_, SourceMap
+from rulebot.rulebook import model as m
+
+_TYPE_WORDS = {
+    "str": "a string",
+    "float": "a number",
+    "int": "a whole number",
+    "bool": "true or false",
+    "list": "a list",
+    "dict": "a mapping",
+}
+
+
+def did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
+    close = get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _model_at(path: Path_, data: Any) -> type[BaseModel] | None:
+    """The model whose keys are allowed at `path` (for "unknown key" suggestions)."""
+    if path == ():
+        return m.Rulebook
+    head = path[0]
+    if head == "account" and len(path) == 1:
+        return m.Account
+    if head == "risk" and len(path) == 1:
+        return m.Risk
+    if head == "states" and len(path) == 2:
+        return m.State
+    if head == "rules" and len(path) == 2:
+        return m.Rule
+    if head == "rules" and len(path) == 5 and path[2] == "do":
+        action = m.ACTION_MODELS.get(str(path[4]))
+        if action is None:
+            return None
+        field = next(iter(action.model_fields.values()))
+        for arg in getattr(field.annotation, "__args__", (field.annotation,)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _walk(loc: tuple[Any, ...], data: Any) -> tuple[Path_, Any, list[Any]]:
+    """Follow `loc` through the data; pydantic inserts union/tag names that are not in it."""
+    path: list[str | int] = []
+    node = data
+    rest: list[Any] = []
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            path.append(item)
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            path.append(item)
+            node = node[item]
+        else:
+            rest.append(item)
+    return tuple(path), node, rest
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _action_problem(value: Any) -> tuple[str, str | None]:
+    actions = list(m.ACTION_MODELS)
+    if isinstance(value, dict):
+        if len(value) == 1:
+            key = str(next(iter(value)))
+            return f"unknown action '{key}'", (did_you_mean(key, actions) or "") + f" (actions: {', '.join(actions)})"
+        if not value:
+            return "empty action", f"actions: {', '.join(actions)}"
+        keys = ", ".join(str(k) for k in value)
+        return (
+            f"an action has exactly one key, this one has {len(value)}: {keys}",
+            "put each action in its own list item (`- goto: x` and `- log: y`)",
+        )
+    if isinstance(value, str):
+        return f"unknown action '{value}'", (did_you_mean(value, actions) or "") + f" (actions: {', '.join(actions)})"
+    return f"an action must be a mapping like `goto: flat`, not {_describe(value)}", None
+
+
+def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
+    """One diagnostic per wrong place (pydantic reports a union's failure once per member)."""
+    by_path: dict[Path_, list[tuple[dict[str, Any], list[Any], Any]]] = {}
+    for err in exc.errors():
+        path, node, rest = _walk(tuple(err["loc"]), data)
+        by_path.setdefault(path, []).append((dict(err), rest, node))
+
+    out: list[Diagnostic] = []
+    for path, errs in by_path.items():
+        types = [e["type"] for e, _, _ in errs]
+        err, rest, node = errs[0]
+        span = source.span(path)
+        hint: str | None = None
+        code = "schema"
+        if "extra_forbidden" in types:
+            for e, rest_e, _ in errs:
+                if e["type"] != "extra_forbidden":
+                    continue
+                key = str(e["loc"][-1])
+                model = _model_at(path[:-1], data)
+                allowed = _keys_of(model) if model else []
+                h = did_you_mean(key, allowed)
+                if allowed:
+                    h = ((h + " ") if h else "") + "(allowed here: " + ", ".join(allowed) + ")"
+                out.append(Diagnostic("error", f"unknown key '{key}'", source.span(path, key=True), h, "unknown-key"))
+            continue
+        if "unknown_action" in types:
+            msg, hint = _action_problem(node)
+            out.append(Diagnostic("error", msg, span, hint, "unknown-action"))
+            continue
+        if types == ["missing"] * len(types):
+            for e, rest_e, _ in errs:
+                key = str(rest_e[-1]) if rest_e else str(e["loc"][-1])
+                model = _model_at(path, data)
+                desc = None
+                if model is not None:
+                    for name, f in model.model_fields.items():
+                        if (f.alias or name) == key:
+                            desc = f.description
+                owner = source.span(path, key=True) if path else source.span(path)
+                where = f" in '{path[-1]}'" if path and isinstance(path[-1], str) else ""
+                out.append(
+                    Diagnostic("error", f"missing required key '{key}'{where}", owner, desc, "missing-key")
+                )
+            continue
+        if len(errs) > 1:
+            wanted = []
+            for e, rest_e, _ in errs:
+                member = str(rest_e[-1]) if rest_e else ""
+                word = _TYPE_WORDS.get(member.split("[")[0], None)
+                if e["type"] == "literal_error" and e.get("ctx"):
+                    word = str(e["ctx"].get("expected"))
+                if e["type"] == "string_pattern_mismatch":
+                    word = "a duration like 15m" if "s|m|h|d|w" in str(e.get("ctx", {}).get("pattern")) else "text in the right form"
+                if word and word not in wanted:
+                    wanted.append(word)
+            msg = f"invalid value {_describe(node)}: expected " + (" or ".join(wanted) if wanted else "another value")
+            out.append(Diagnostic("error", msg, span, None, code))
+            continue
+        etype = err["type"]
+        ctx = err.get("ctx") or {}
+        if etype == "literal_error":
+            expected = str(ctx.get("expected", ""))
+            msg = f"invalid value {_describe(node)}: expected {expected}"
+            options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",")]
+            hint = did_you_mean(str(node), options)
+        elif etype == "string_pattern_mismatch":
+            pattern = str(ctx.get("pattern", ""))
+            if "s|m|h|d|w" in pattern:
+                msg = f"invalid duration {_describe(node)}"
+                hint = "a number and a unit s, m, h, d or w, e.g. 90s, 15m, 2h"
+            elif pattern == m.NAME_PATTERN:
+                msg = f"invalid name {_describe(node)}"
+                hint = "use lowercase letters, digits, '-', '_' and '.'"
+            else:
+                msg = f"invalid value {_describe(node)}"
+                hint = "use letters, digits and '_' (a name like stop_1)"
+        elif etype == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        elif etype in ("too_short", "list_too_short"):
+            msg = f"'{path[-1] if path else 'value'}' must not be empty"
+        elif etype.endswith("_type") or etype.endswith("_parsing"):
+            want = _TYPE_WORDS.get(etype.split("_")[0], etype.split("_")[0])
+            msg = f"expected {want}, got {_describe(node)}"
+        elif etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            msg = f"{_describe(node)} is out of range: {err['msg'].lower()}"
+        else:
+            msg = str(err["msg"])
+        out.append(Diagnostic("error", msg, span, hint, code))
+    return out

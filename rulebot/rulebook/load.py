@@ -1,0 +1,341 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+PyYAML's own loaders either construct Python objects from tags or lose positions. Here the
+text is composed into nodes (no construction), checked (size, tags, duplicate keys, alias
+expansion), and converted into plain values while a `SourceMap` records the line and column
+of every key and value, so that later stages can point at the exact place of an error.
+
+The scalar resolution follows YAML 1.2's core schema, not PyYAML's YAML 1.1 default: in
+YAML 1.1 the key `on:` of every rule would load as the boolean True, `yes`/`no` would be
+booleans and `1:30` would be the integer 90.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from rulebot.rulebook.errors import Diagnostic, RulebookError, SourceSpan
+
+MAX_FILE_BYTES = 1_000_000
+# Counted after alias expansion: a "billion laughs" file is small but expands without end.
+MAX_EXPANDED_NODES = 50_000
+MAX_DEPTH = 64
+
+Path_ = tuple[str | int, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_ALLOWED_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _SEQ, _MAP}
+
+
+class _CoreResolver(yaml.resolver.Resolver):
+    """YAML 1.2 core schema: only true/false are booleans, no sexagesimals, no timestamps."""
+
+
+_CoreResolver.yaml_implicit_resolvers = {}
+_CoreResolver.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CoreResolver.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_CoreResolver.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+_CoreResolver.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+
+
+class _Composer(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    _CoreResolver,
+):
+    """Reader → scanner → parser → composer, with no constructor: tags are never executed."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _CoreResolver.__init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where one value stands in the file, and how its text maps back to source columns."""
+
+    span: SourceSpan  # the value itself (for a mapping or list: its first character)
+    key_span: SourceSpan | None  # the key that holds it, when it is a mapping value
+    style: str | None  # scalar style: None plain, "'" or '"' quoted, "|" or ">" block
+    start_index: int  # character offsets of the value in the source text
+    end_index: int
+
+
+@dataclass
+class SourceMap:
+    """Positions of every value, by path from the document root (keys and list indices)."""
+
+    file: str
+    text: str
+    entries: dict[Path_, Located]
+
+    def find(self, path: Path_) -> Located | None:
+        """The entry for `path`, or for its nearest ancestor that has one."""
+        p = tuple(path)
+        while p:
+            if p in self.entries:
+                return self.entries[p]
+            p = p[:-1]
+        return self.entries.get(())
+
+    def span(self, path: Path_, *, key: bool = False) -> SourceSpan | None:
+        loc = self.find(path)
+        if loc is None:
+            return None
+        if key and loc.key_span is not None and tuple(path) in self.entries:
+            return loc.key_span
+        return loc.span
+
+    def span_in_value(self, path: Path_, value: str, offset: int, length: int) -> SourceSpan | None:
+        """Place `value[offset:offset+length]` (a piece of a string value) in the file."""
+        loc = self.entries.get(tuple(path))
+        if loc is None:
+            return self.span(path)
+        raw = self.text[loc.start_index : loc.end_index]
+        piece = value[offset : offset + length] or value[offset : offset + 1]
+        if loc.style in (None, "'") and "\n" not in raw and raw.strip("'") == value:
+            base = loc.start_index + (1 if loc.style == "'" else 0)
+            return self._span_at(base + offset, max(length, 1))
+        if loc.style == '"' and "\n" not in raw and "\\" not in raw:
+            return self._span_at(loc.start_index + 1 + offset, max(length, 1))
+        # Block scalars, folded lines and escapes change offsets: find the same occurrence of
+        # the piece in the raw text instead (the k-th one, k counted in the value).
+        if piece:
+            k = value[:offset].count(piece)
+            at = -1
+            for _ in range(k + 1):
+                at = raw.find(piece, at + 1)
+                if at < 0:
+                    break
+            if at >= 0:
+                return self._span_at(loc.start_index + at, max(length, 1))
+        return loc.span
+
+    def _span_at(self, index: int, length: int) -> SourceSpan:
+        line = self.text.count("\n", 0, index) + 1
+        line_start = self.text.rfind("\n", 0, index) + 1
+        return SourceSpan(self.file, line, index - line_start + 1, length)
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedYaml:
+    data: Any
+    source: SourceMap
+
+
+def _mark_span(file: str, mark: Any, end: Any | None = None) -> SourceSpan:
+    length = 1
+    if end is not None and end.line == mark.line:
+        length = max(1, end.column - mark.column)
+    return SourceSpan(file, mark.line + 1, mark.column + 1, length)
+
+
+class _Builder:
+    """Turns composed nodes into plain Python values, checking as it goes."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.entries: dict[Path_, Located] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.expanded = 0
+        self.too_big = False
+        self.text = text
+
+    def error(self, message: str, node: Node, hint: str | None = None, code: str = "") -> None:
+        self.diagnostics.append(
+            Diagnostic("error", message, _mark_span(self.file, node.start_mark, node.end_mark), hint, code)
+        )
+
+    def build(self, node: Node, path: Path_, key_span: SourceSpan | None, active: tuple[int, ...] = ()) -> Any:
+        self.expanded += 1
+        if self.expanded > MAX_EXPANDED_NODES:
+            if not self.too_big:
+                self.too_big = True
+                self.error(
+                    f"the document expands to more than {MAX_EXPANDED_NODES} values",
+                    node,
+                    "anchors and aliases (&a / *a) that multiply each other are refused",
+                    "yaml-too-large",
+                )
+            return None
+        if id(node) in active:
+            self.error("an alias refers to a value that contains it", node, code="yaml-recursive")
+            return None
+        if len(path) > MAX_DEPTH:
+            self.error(f"nesting deeper than {MAX_DEPTH} levels", node, code="yaml-too-deep")
+            return None
+        style = node.style if isinstance(node, ScalarNode) else None
+        self.entries.setdefault(
+            path,
+            Located(
+                _mark_span(self.file, node.start_mark, node.end_mark),
+                key_span,
+                style if style in ("'", '"', "|", ">") else None,
+                node.start_mark.index,
+                node.end_mark.index,
+            ),
+        )
+        if node.tag not in _ALLOWED_TAGS:
+            self.error(
+                f"YAML tag {node.tag!r} is not allowed",
+                node,
+                "rulebooks use plain YAML values only: strings, numbers, true/false, lists and mappings",
+                "yaml-tag",
+            )
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        inner = (*active, id(node))
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i), None, inner) for i, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
+        result: dict[Any, Any] = {}
+        first_seen: dict[Any, Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.error("mapping keys must be plain scalars", key_node, code="yaml-key")
+                continue
+            # The core resolver leaves `<<` as text; a plain `<<` key is YAML 1.1's merge key,
+            # whose silent overriding would hide which value a rule really gets.
+            if key_node.tag == "tag:yaml.org,2002:merge" or (key_node.value == "<<" and key_node.style is None):
+                self.error("merge keys (<<) are not supported", key_node, code="yaml-merge")
+                continue
+            key = self.scalar(key_node)
+            if key in first_seen:
+                prev = first_seen[key]
+                self.error(
+                    f"duplicate key {key!r}",
+                    key_node,
+                    f"first defined at line {prev.start_mark.line + 1}; a later value would silently "
+                    "replace the earlier one",
+                    "yaml-duplicate-key",
+                )
+                continue
+            first_seen[key] = key_node
+            kspan = _mark_span(self.file, key_node.start_mark, key_node.end_mark)
+            result[key] = self.build(value_node, (*path, key), kspan, inner)
+        return result
+
+    def scalar(self, node: ScalarNode) -> Any:
+        text = node.value
+        if node.tag == _STR:
+            return text
+        if node.tag == _NULL:
+            return None
+        if node.tag == _BOOL:
+            return text.lower() == "true"
+        if node.tag == _INT:
+            if text.startswith("0o"):
+                return int(text[2:], 8)
+            if text.startswith("0x"):
+                return int(text[2:], 16)
+            return int(text)
+        if node.tag == _FLOAT:
+            low = text.lower()
+            if low.endswith("inf"):
+                return float("-inf") if low.startswith("-") else float("inf")
+            if low.endswith("nan"):
+                return float("nan")
+            return float(text)
+        return text
+
+
+def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
+    """Load one YAML document safely; raise RulebookError with every problem found."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise RulebookError(
+            [
+                Diagnostic(
+                    "error",
+                    f"file is {size} bytes; rulebooks are limited to {MAX_FILE_BYTES} bytes",
+                    SourceSpan(file, 1, 1),
+                    code="yaml-too-large",
+                )
+            ]
+        )
+    composer = _Composer(text)
+    try:
+        root = composer.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file, 1, 1)
+        problem = exc.problem or "invalid YAML"
+        hint = f"{exc.context}" if exc.context else None
+        if "\t" in text and ("tab" in problem.lower() or "'\\t'" in problem):
+            hint = "YAML indentation must use spaces, not tabs"
+        raise RulebookError([Diagnostic("error", f"YAML syntax error: {problem}", span, hint, "yaml-syntax")]) from None
+    except yaml.YAMLError as exc:
+        raise RulebookError([Diagnostic("error", f"YAML error: {exc}", SourceSpan(file, 1, 1), code="yaml-syntax")]) from None
+    finally:
+        composer.dispose()
+    if root is None:
+        raise RulebookError([Diagnostic("error", "the file is empty", SourceSpan(file, 1, 1), code="yaml-empty")])
+    builder = _Builder(file, text)
+    data = builder.build(root, (), None)
+    if builder.diagnostics:
+        raise RulebookError(builder.diagnostics)
+    return LoadedYaml(data, SourceMap(file, text, builder.entries))
+
+
+def load_yaml_file(path: str) -> LoadedYaml:
+    """Read and load a rulebook file; unreadable or non-UTF-8 files are reported, not raised raw."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise RulebookError([Diagnostic("error", f"cannot read file: {exc.strerror}", SourceSpan(path, 1, 1), code="io")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise RulebookError(
+            [Diagnostic("error", f"file is larger than {MAX_FILE_BYTES} bytes", SourceSpan(path, 1, 1), code="yaml-too-large")]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RulebookError(
+            [Diagnostic("error", f"file is not UTF-8 text (byte {exc.start})", SourceSpan(path, 1, 1), code="encoding")]
+        ) from None
+    return load_yaml_text(text, path)
+
+
+def iter_paths(data: Any, path: Path_ = ()) -> Iterator[Path_]:
+    """Every path in a loaded document, depth first (used by tests and --explain)."""
+    yield path
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from iter_paths(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from iter_paths(v, (*path, i))

@@ -1,0 +1,37 @@
+"""Validate rulebook files: the library function behind `rulebot validate`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiler import compile_file
+from rulebot.rulebook.errors import Diagnostic, RulebookError
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    file: str
+    text: str | None
+    compiled: CompiledRulebook | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.compiled is not None
+
+
+def validate_file(path: str, overrides: Mapping[str, str] | None = None) -> ValidationResult:
+    """Compile one file; never raises for a bad rulebook (the diagnostics say what is wrong)."""
+    text: str | None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        text = None
+    try:
+        book = compile_file(path, overrides)
+    except RulebookError as exc:
+        return ValidationResult(path, text, None, tuple(exc.diagnostics))
+    return ValidationResult(path, text, book, book.warnings)

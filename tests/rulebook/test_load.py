@@ -1,0 +1,119 @@
+"""The safe YAML loader: positions, YAML 1.2 scalars, and refusal of hostile documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rulebot.rulebook.errors import RulebookError
+from rulebot.rulebook.load import MAX_FILE_BYTES, load_yaml_file, load_yaml_text
+
+
+def codes(text: str) -> list[str]:
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text(text, "t.yaml")
+    return [d.code for d in info.value.diagnostics]
+
+
+def test_yaml_1_2_scalars_keep_on_as_a_key_and_yes_as_text():
+    data = load_yaml_text("on: trade\nx: yes\nt: 1:30\nb: true\nn: ~\nf: 1.5\ni: -3\np: 1.5%\n").data
+    assert data == {"on": "trade", "x": "yes", "t": "1:30", "b": True, "n": None, "f": 1.5, "i": -3, "p": "1.5%"}
+
+
+def test_positions_of_keys_and_values_are_one_based():
+    loaded = load_yaml_text("rules:\n  - name: a\n    when: \"price > 1\"\n", "f.yaml")
+    loc = loaded.source.entries[("rules", 0, "when")]
+    assert (loc.span.line, loc.span.column) == (3, 11)
+    assert loc.key_span is not None and (loc.key_span.line, loc.key_span.column) == (3, 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "offset", "column"),
+    [
+        ("when: price > 1\n", "price > 1", 8, 15),  # plain
+        ("when: 'price > 1'\n", "price > 1", 8, 16),  # single-quoted
+        ('when: "price > 1"\n', "price > 1", 8, 16),  # double-quoted
+    ],
+)
+def test_span_in_value_maps_expression_offsets_to_columns(text, value, offset, column):
+    src = load_yaml_text(text, "f.yaml").source
+    span = src.span_in_value(("when",), value, offset, 1)
+    assert (span.line, span.column) == (1, column)
+
+
+def test_span_in_value_finds_text_in_block_scalars():
+    text = "when: |\n  a > 1 and\n  bogus > 2\n"
+    loaded = load_yaml_text(text, "f.yaml")
+    value = loaded.data["when"]
+    span = loaded.source.span_in_value(("when",), value, value.index("bogus"), 5)
+    assert (span.line, span.column, span.length) == (3, 3, 5)
+
+
+def test_duplicate_keys_are_errors_that_name_the_first():
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("a: 1\nb: 2\na: 3\n", "t.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "yaml-duplicate-key" and d.span.line == 3 and "line 1" in d.hint
+
+
+def test_python_tags_are_refused_without_being_constructed(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"a: !!python/object/apply:os.system ['touch {marker}']\n"
+    assert codes(text) == ["yaml-tag"]
+    assert not marker.exists()
+
+
+def test_custom_tags_and_merge_keys_are_refused():
+    assert codes("a: !secret x\n") == ["yaml-tag"]
+    assert codes("base: &b {x: 1}\nc:\n  <<: *b\n") == ["yaml-merge"]
+
+
+def test_billion_laughs_is_refused():
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    assert codes("\n".join(lines) + "\n") == ["yaml-too-large"]
+
+
+def test_small_alias_use_is_fine():
+    data = load_yaml_text("x: &stop {distance: 2%}\ny: *stop\n").data
+    assert data["y"] == {"distance": "2%"}
+
+
+def test_recursive_alias_is_refused():
+    assert codes("a: &a [*a]\n") == ["yaml-recursive"]
+
+
+def test_oversized_file_is_refused(tmp_path: Path):
+    path = tmp_path / "big.yaml"
+    path.write_text("a: " + "x" * (MAX_FILE_BYTES + 10) + "\n")
+    with pytest.raises(RulebookError) as info:
+        load_yaml_file(str(path))
+    assert info.value.diagnostics[0].code == "yaml-too-large"
+
+
+def test_syntax_error_reports_line_and_column():
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("rules:\n  - name: a\n    on: [trade\n", "t.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "yaml-syntax" and d.span.line == 4
+
+
+def test_tabs_get_a_hint():
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("a:\n\tb: 1\n", "t.yaml")
+    assert "tabs" in (info.value.diagnostics[0].hint or "")
+
+
+def test_not_utf8_and_missing_files_are_reported(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"a: \xff\xfe\n")
+    for path, code in ((bad, "encoding"), (tmp_path / "missing.yaml", "io")):
+        with pytest.raises(RulebookError) as info:
+            load_yaml_file(str(path))
+        assert info.value.diagnostics[0].code == code
+
+
+def test_empty_document_is_an_error():
+    assert codes("# only a comment\n") == ["yaml-empty"]
