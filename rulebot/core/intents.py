@@ -1,0 +1,115 @@
+"""Intents: what a rule's actions wish for, before the risk guards and the order manager.
+
+An intent says *what* (enter long this much, protect with a stop there); the guards may
+resize or refuse it, and the order manager turns what is left into commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from rulebot.core.enums import WorkingType
+
+PositionSideName = Literal["long", "short"]
+
+
+@dataclass(frozen=True, slots=True)
+class EnterIntent:
+    symbol: str
+    side: PositionSideName
+    quantity: Decimal  # in the instrument's quantity unit (base asset, or contracts on COIN-M)
+    order: Literal["market", "limit"]
+    price: Decimal | None
+    time_in_force: str | None
+    expire_ms: int | None
+    tag: str | None
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExitIntent:
+    """Reduce-only close: all of the position (quantity None) or part of it."""
+
+    symbol: str
+    side: PositionSideName  # the position being closed
+    quantity: Decimal | None
+    order: Literal["market", "limit"]
+    price: Decimal | None
+    tag: str | None
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectIntent:
+    """A reduce-only conditional order protecting a position: stop-loss or take-profit."""
+
+    symbol: str
+    side: PositionSideName
+    kind: Literal["stop_loss", "take_profit"]
+    trigger_price: Decimal
+    working_type: WorkingType
+    tag: str | None
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrailingStopIntent:
+    symbol: str
+    side: PositionSideName
+    callback_rate: Decimal  # fraction: 0.015 for 1.5%
+    activation_price: Decimal | None
+    working_type: WorkingType
+    tag: str | None
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleverageIntent:
+    symbol: str
+    side: PositionSideName
+    target_leverage: Decimal
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeverageIntent:
+    symbol: str
+    leverage: int
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelIntent:
+    symbol: str
+    tag: str | None  # None: every working order of the symbol
+    rule: str
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class HaltIntent:
+    """The kill switch: cancel everything, flatten reduce-only, refuse entries."""
+
+    reason: str
+    rule: str
+    time: int
+
+
+Intent = (
+    EnterIntent
+    | ExitIntent
+    | ProtectIntent
+    | TrailingStopIntent
+    | DeleverageIntent
+    | SetLeverageIntent
+    | CancelIntent
+    | HaltIntent
+)

@@ -1,0 +1,97 @@
+"""Real Binance payloads from the shared folder beside the checkout, parsed once per session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rulebot.core.enums import Market
+from rulebot.core.instruments import Instrument, instruments_from_exchange_info
+from rulebot.core.margin import BracketTable, brackets_from_payload
+
+SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
+PAYLOADS = SHARED / "binance" / "payloads"
+
+
+def load_payload(name: str) -> Any:
+    """A payload file by name; fails (never skips) when the shared folder is missing."""
+    path = PAYLOADS / name
+    if not path.is_file():
+        pytest.fail(
+            f"shared Binance payload {path} is missing: these tests read the `shared` folder "
+            "that sits beside the project checkout (../shared/binance/payloads/)",
+            pytrace=False,
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_doc(name: str) -> str:
+    """A shared Binance document (FACTS.md, MARGIN.md) as text; fails when it is missing."""
+    path = SHARED / "binance" / name
+    if not path.is_file():
+        pytest.fail(f"shared Binance document {path} is missing", pytrace=False)
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def payload() -> Callable[[str], Any]:
+    return load_payload
+
+
+@pytest.fixture(scope="session")
+def facts_errors() -> dict[int, str]:
+    """FACTS.md §8's error table: code -> typical message."""
+    rows = {}
+    for line in load_doc("FACTS.md").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].lstrip("-").isdigit():
+            rows[int(cells[0])] = cells[2]
+    return rows
+
+
+@pytest.fixture(scope="session")
+def fapi() -> dict[str, Instrument]:
+    """BTCUSDT, ETHUSDT, BTCUSDT_220325 (2022 capture) plus BLZUSDT (docs example)."""
+    out = instruments_from_exchange_info(
+        load_payload("rest_fapi_v1_exchangeInfo.json"), Market.USDM
+    )
+    docs = load_payload("rest_fapi_v1_exchangeInfo_docs.json")
+    out.update(instruments_from_exchange_info(docs, Market.USDM))
+    return out
+
+
+@pytest.fixture(scope="session")
+def dapi() -> dict[str, Instrument]:
+    """BTCUSD_200925 (docs example, contract size 100)."""
+    return instruments_from_exchange_info(
+        load_payload("rest_dapi_v1_exchangeInfo.json"), Market.COINM
+    )
+
+
+@pytest.fixture(scope="session")
+def btcusdt(fapi: dict[str, Instrument]) -> Instrument:
+    return fapi["BTCUSDT"]
+
+
+@pytest.fixture(scope="session")
+def btcusd(dapi: dict[str, Instrument]) -> Instrument:
+    return dapi["BTCUSD_200925"]
+
+
+@pytest.fixture(scope="session")
+def btcusdt_brackets() -> BracketTable:
+    """BTCUSDT's 12 real brackets (2024-10-24), the table MARGIN.md §2 prints."""
+    return brackets_from_payload(load_payload("rest_fapi_v1_leverageBracket.json"), Market.USDM)[
+        "BTCUSDT"
+    ]
+
+
+@pytest.fixture(scope="session")
+def btcusd_brackets() -> BracketTable:
+    """BTCUSD_PERP's bracket from the dapi v2 docs example (qtyCap 50 BTC, MMR 0.004)."""
+    payload = load_payload("rest_dapi_v2_leverageBracket.json")
+    return brackets_from_payload(payload, Market.COINM)["BTCUSD_PERP"]
