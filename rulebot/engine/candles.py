@@ -1,0 +1,117 @@
+"""Candles per timeframe, built from trades or rolled up from shorter closed candles.
+
+Binance's kline buckets start at multiples of the interval since the epoch, except weekly
+ones, which start on Monday 00:00 UTC. A bucket closes as soon as the input shows it is over:
+a trade (or any event) at or past its end, or a shorter candle that ends exactly at its end —
+so a 15m candle rolled up from 1m klines closes with its last minute, not with the next one.
+Buckets with no trade are emitted too (open = high = low = close = previous close, volume 0),
+as Binance does, so that indicators count time, not activity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_MONDAY_OFFSET_MS = 4 * 86_400_000  # 1970-01-01 was a Thursday; weekly klines open on Mondays
+MAX_EMPTY_CANDLES = 10_000  # a feed gap longer than this many buckets is not filled in
+
+
+def timeframe_ms(tf: str) -> int:
+    """`15m` → 900000."""
+    return int(tf[:-1]) * _UNIT_MS[tf[-1]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """A closed candle in floats: what indicators and conditions read."""
+
+    timeframe: str
+    open_time: int
+    close_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class CandleBuilder:
+    """One symbol's candles of one timeframe. `add_*` return the candles they closed."""
+
+    __slots__ = ("_close", "_high", "_low", "_open", "_start", "_volume", "interval", "last_close", "offset", "timeframe")
+
+    def __init__(self, timeframe: str) -> None:
+        self.timeframe = timeframe
+        self.interval = timeframe_ms(timeframe)
+        self.offset = _MONDAY_OFFSET_MS if timeframe.endswith("w") else 0
+        self._start: int | None = None  # open time of the bucket being built
+        self._open = self._high = self._low = self._close = 0.0
+        self._volume = 0.0
+        self.last_close: float | None = None
+
+    def bucket(self, time: int) -> int:
+        return (time - self.offset) // self.interval * self.interval + self.offset
+
+    def advance(self, time: int) -> list[Candle]:
+        """Close every bucket that ended at or before `time` (ms)."""
+        start = self._start
+        if start is None or time < start + self.interval:
+            return []
+        out = [self._emit()]
+        nxt = start + self.interval
+        target = self.bucket(time)
+        if target > nxt:
+            # A quiet market still passes time: emit flat candles, but not for an outage of days.
+            empties = min((target - nxt) // self.interval, MAX_EMPTY_CANDLES)
+            last = self.last_close if self.last_close is not None else 0.0
+            for k in range(empties):
+                o = target - (empties - k) * self.interval
+                out.append(Candle(self.timeframe, o, o + self.interval - 1, last, last, last, last, 0.0))
+        self._start = None
+        return out
+
+    def add_trade(self, time: int, price: float, qty: float) -> list[Candle]:
+        closed = self.advance(time) if self._start is not None else []
+        if self._start is None:
+            self._start = self.bucket(time)
+            self._open = self._high = self._low = price
+            self._volume = 0.0
+        elif price > self._high:
+            self._high = price
+        elif price < self._low:
+            self._low = price
+        self._close = price
+        self._volume += qty
+        return closed
+
+    def add_candle(self, c: Candle) -> list[Candle]:
+        """Roll a shorter closed candle into this timeframe."""
+        closed = self.advance(c.open_time) if self._start is not None else []
+        if self._start is None:
+            self._start = self.bucket(c.open_time)
+            self._open, self._high, self._low = c.open, c.high, c.low
+            self._volume = 0.0
+        else:
+            self._high = max(self._high, c.high)
+            self._low = min(self._low, c.low)
+        self._close = c.close
+        self._volume += c.volume
+        if c.close_time + 1 >= self._start + self.interval:
+            closed.append(self._emit())
+            self._start = None
+        return closed
+
+    def _emit(self) -> Candle:
+        assert self._start is not None
+        self.last_close = self._close
+        return Candle(
+            self.timeframe,
+            self._start,
+            self._start + self.interval - 1,
+            self._open,
+            self._high,
+            self._low,
+            self._close,
+            self._volume,
+        )
