@@ -59,7 +59,8 @@ def _json(r: ValidationResult, show: bool) -> dict[str, Any]:
 
 def _text(results: list[ValidationResult], show: bool) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    out = Console(highlight=False)
+    # Piped output (CI logs, `| less`) has no width; tables folded to 80 columns are unreadable.
+    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     for r in results:
         sources = {r.file: r.text} if r.text is not None else {}
         for d in r.diagnostics:
@@ -80,6 +81,13 @@ def _text(results: list[ValidationResult], show: bool) -> None:
                       + (f", {n_warn} warning{'s' * (n_warn != 1)}" if n_warn else ""), markup=False)
 
 
+def _duration(ms: int) -> str:
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def render_explain(console: Console, book: CompiledRulebook) -> None:
     data = explain(book)
     acc = data["account"]
@@ -90,7 +98,7 @@ def render_explain(console: Console, book: CompiledRulebook) -> None:
     for col in ("state", "position", "timeout", "on position close"):
         t.add_column(col)
     for s in data["states"]:
-        timeout = f"{s['timeout_ms'] // 1000}s → {s['then']}" if s["timeout_ms"] else ""
+        timeout = f"{_duration(s['timeout_ms'])} → {s['then']}" if s["timeout_ms"] else ""
         name = s["name"] + (" (initial)" if s["name"] == data["initial_state"] else "")
         t.add_row(name, s["position"], timeout, s["on_position_close"] or "")
     console.print(t)

@@ -68,6 +68,12 @@ class RulebookError(Exception):
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # Report in reading order, whatever stage found each problem.
+        self.diagnostics = sorted(
+            self.diagnostics,
+            key=lambda d: (d.span is None, d.span.file if d.span else "", d.span.line if d.span else 0,
+                           d.span.column if d.span else 0),
+        )
         Exception.__init__(self, self.summary())
 
     @property

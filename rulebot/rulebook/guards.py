@@ -254,7 +254,8 @@ def merge_risk(
         ("mark_price_risk", "on", "liquidation and margin checks use the mark price, not the last price"),
     ]
     for name, shown, desc in fixed:
-        settings.append(GuardSetting(name, shown, str(shown), "rulebook" if name in ("on_breach", "on_signal") else "engine", desc))
+        explicit = name in risk.model_fields_set or (name == "margin" and risk.allow_cross)
+        settings.append(GuardSetting(name, shown, str(shown), "rulebook" if explicit else "engine", desc))
 
     return EffectiveRisk(
         max_leverage=max_lev,

@@ -293,7 +293,13 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
         mark = exc.problem_mark or exc.context_mark
         span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file, 1, 1)
         problem = exc.problem or "invalid YAML"
-        hint = f"{exc.context}" if exc.context else None
+        hint = None
+        if exc.context:
+            hint = exc.context
+            ctx_mark = exc.context_mark
+            if ctx_mark is not None and exc.problem_mark is not None and ctx_mark.line != exc.problem_mark.line:
+                # The cause is usually where the construct opened (an unclosed [ or quote).
+                hint += f" that started at line {ctx_mark.line + 1}, column {ctx_mark.column + 1}"
         if "\t" in text and ("tab" in problem.lower() or "'\\t'" in problem):
             hint = "YAML indentation must use spaces, not tabs"
         raise RulebookError([Diagnostic("error", f"YAML syntax error: {problem}", span, hint, "yaml-syntax")]) from None

@@ -1,0 +1,144 @@
+"""The order manager: client order ids, the order lifecycle, tags and expiries.
+
+Every order the engine creates gets a client order id that is deterministic within a run
+(`<run>-<sequence>`), so a restart can find its orders on the exchange and a backtest is
+repeatable. The lifecycle is a table of allowed transitions; an update that the table does
+not allow (a late NEW after FILLED, a replayed PARTIALLY_FILLED) is ignored and counted, never
+allowed to resurrect a finished order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from rulebot.core.account_events import AlgoUpdate, OrderUpdate
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import OrderStatus
+
+Purpose = Literal["entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten"]
+
+# Allowed status transitions. None is "not yet acknowledged by the venue".
+TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
+    None: frozenset(OrderStatus),
+    OrderStatus.NEW: frozenset(
+        {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
+         OrderStatus.REJECTED, OrderStatus.EXPIRED_IN_MATCH}
+    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset(
+        {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
+         OrderStatus.EXPIRED_IN_MATCH}
+    ),
+    OrderStatus.FILLED: frozenset(),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+    OrderStatus.EXPIRED_IN_MATCH: frozenset(),
+}
+_ALGO_FINAL = frozenset({"FINISHED", "CANCELED", "EXPIRED", "REJECTED"})
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    command: PlaceOrder
+    purpose: Purpose
+    rule: str
+    status: OrderStatus | None = None
+    filled_qty: Decimal = Decimal(0)
+    average_price: Decimal = Decimal(0)
+    algo_status: str | None = None  # USDT-M conditional orders live in the algo service
+    reject_reason: str | None = None
+    protections: list[object] = field(default_factory=list)  # placed when this entry fills
+
+    @property
+    def client_order_id(self) -> str:
+        return self.command.client_order_id
+
+    @property
+    def is_open(self) -> bool:
+        if self.algo_status is not None:
+            return self.algo_status not in _ALGO_FINAL
+        return self.status is None or bool(TRANSITIONS[self.status])
+
+
+class OrderManager:
+    """Tracks every order of the run by client order id."""
+
+    def __init__(self, run_id: str = "rb") -> None:
+        # Binance allows 36 characters from [.A-Z:/a-z0-9_-]; keep the prefix short.
+        self.run_id = "".join(ch for ch in run_id if ch.isalnum())[:12] or "rb"
+        self._seq = 0
+        self.orders: dict[str, OrderRecord] = {}
+        self.ignored_updates = 0
+
+    def next_id(self) -> str:
+        self._seq += 1
+        return f"{self.run_id}-{self._seq}"
+
+    def track(self, command: PlaceOrder, purpose: Purpose, rule: str) -> OrderRecord:
+        record = OrderRecord(command, purpose, rule)
+        self.orders[command.client_order_id] = record
+        return record
+
+    def get(self, client_order_id: str) -> OrderRecord | None:
+        return self.orders.get(client_order_id)
+
+    def apply(self, update: OrderUpdate) -> OrderRecord | None:
+        """Apply an order update; None when the order is not ours or the update is stale."""
+        record = self.orders.get(update.client_order_id)
+        if record is None:
+            return None
+        if update.status not in TRANSITIONS[record.status] and not (
+            update.status == record.status == OrderStatus.PARTIALLY_FILLED
+        ):
+            self.ignored_updates += 1
+            return None
+        if update.filled_qty < record.filled_qty:
+            self.ignored_updates += 1
+            return None
+        record.status = update.status
+        record.filled_qty = update.filled_qty
+        record.average_price = update.average_price
+        if update.status == OrderStatus.REJECTED:
+            record.reject_reason = update.reject_reason
+        return record
+
+    def apply_algo(self, update: AlgoUpdate) -> OrderRecord | None:
+        record = self.orders.get(update.client_algo_id)
+        if record is None or (record.algo_status in _ALGO_FINAL):
+            return None
+        record.algo_status = update.status
+        if update.status == "REJECTED":
+            record.reject_reason = update.reason
+        return record
+
+    def rejected(self, client_order_id: str, reason: str) -> OrderRecord | None:
+        """The venue refused the command itself (a REST error): the order never existed."""
+        record = self.orders.get(client_order_id)
+        if record is not None:
+            record.status = OrderStatus.REJECTED
+            record.reject_reason = reason
+            if record.command.is_conditional:
+                record.algo_status = "REJECTED"
+        return record
+
+    def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[OrderRecord]:
+        return [
+            r
+            for r in self.orders.values()
+            if r.is_open
+            and (symbol is None or r.command.symbol == symbol)
+            and (tag is None or r.command.tag == tag)
+        ]
+
+    def expired(self, time: int) -> list[OrderRecord]:
+        """Working orders whose `expire` has passed: the engine cancels their unfilled rest."""
+        return [r for r in self.orders.values() if r.is_open and r.command.expire_at is not None
+                and r.command.expire_at <= time]
+
+    def forget_finished(self, keep: int = 1000) -> None:
+        """Bound memory in long runs: drop the oldest finished orders beyond `keep`."""
+        finished = [k for k, r in self.orders.items() if not r.is_open]
+        for key in finished[: max(0, len(finished) - keep)]:
+            del self.orders[key]

@@ -1,0 +1,157 @@
+"""Positions, balances, equity and daily PnL, as the venue reports them.
+
+The venue is the source of truth: ACCOUNT_UPDATE-style events set positions and balances;
+order fills only add to the statistics (fees, realized PnL, trade count). Unrealized PnL is
+valued at the mark price, never the last price, because that is what liquidation uses.
+The trading day starts at 00:00 UTC of the event clock, so replay and live agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rulebot.core.account_events import AccountUpdate, OrderUpdate
+from rulebot.core.enums import PositionSide
+from rulebot.core.instruments import Instrument
+
+DAY_MS = 86_400_000
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class PositionState:
+    symbol: str
+    position_side: PositionSide
+    amount: Decimal = ZERO  # signed: negative is short
+    entry_price: Decimal = ZERO
+    opened_at: int | None = None
+
+    @property
+    def side(self) -> str:
+        return "long" if self.amount > 0 else "short" if self.amount < 0 else "none"
+
+    @property
+    def size(self) -> Decimal:
+        return abs(self.amount)
+
+
+@dataclass(slots=True)
+class DayStats:
+    day: int  # days since the epoch
+    start_equity: dict[str, Decimal]  # by margin asset
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+
+
+class Portfolio:
+    """What the account holds, per symbol and position side."""
+
+    def __init__(self, instruments: Mapping[str, Instrument], balances: Mapping[str, Decimal]) -> None:
+        self.instruments = instruments
+        self.wallet: dict[str, Decimal] = dict(balances)
+        self.positions: dict[tuple[str, PositionSide], PositionState] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.fees_paid = ZERO
+        self.realized_pnl = ZERO
+        self.funding_paid = ZERO
+        self.fills = 0
+        self.today: DayStats | None = None
+
+    # ------------------------------------------------------------------ updates
+
+    def on_time(self, time: int) -> bool:
+        """Roll the trading day at 00:00 UTC; True when a new day began."""
+        day = time // DAY_MS
+        if self.today is not None and self.today.day == day:
+            return False
+        self.today = DayStats(day, {asset: self.equity(asset) for asset in self.wallet})
+        return True
+
+    def set_mark(self, symbol: str, mark: Decimal) -> None:
+        self.marks[symbol] = mark
+
+    def apply_account_update(self, update: AccountUpdate) -> list[PositionState]:
+        """Apply balances and positions; returns positions that went from open to closed."""
+        closed: list[PositionState] = []
+        for b in update.balances:
+            old = self.wallet.get(b.asset, ZERO)
+            self.wallet[b.asset] = b.wallet_balance
+            if update.reason == "FUNDING_FEE":
+                change = b.wallet_balance - old
+                self.funding_paid -= change
+                if self.today is not None:
+                    self.today.funding -= change
+        for p in update.positions:
+            key = (p.symbol, p.position_side)
+            pos = self.positions.get(key)
+            if pos is None:
+                pos = self.positions[key] = PositionState(p.symbol, p.position_side)
+            was_open = pos.amount != 0
+            pos.amount = p.amount
+            pos.entry_price = p.entry_price
+            if p.amount == 0:
+                pos.opened_at = None
+                if was_open:
+                    closed.append(pos)
+            elif not was_open:
+                pos.opened_at = update.time
+        return closed
+
+    def apply_fill(self, update: OrderUpdate) -> None:
+        if update.last_filled_qty <= 0:
+            return
+        self.fills += 1
+        self.fees_paid += update.commission
+        self.realized_pnl += update.realized_pnl
+        if self.today is not None:
+            self.today.fees += update.commission
+            self.today.realized_pnl += update.realized_pnl
+
+    # ------------------------------------------------------------------ views
+
+    def position(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> PositionState:
+        return self.positions.get((symbol, position_side)) or PositionState(symbol, position_side)
+
+    def net_position(self, symbol: str) -> PositionState:
+        """One-way: the BOTH position. Hedge: the leg that is open (long first)."""
+        for side in (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT):
+            pos = self.positions.get((symbol, side))
+            if pos is not None and pos.amount != 0:
+                return pos
+        return PositionState(symbol, PositionSide.BOTH)
+
+    def unrealized(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> Decimal:
+        pos = self.positions.get((symbol, position_side))
+        mark = self.marks.get(symbol)
+        if pos is None or pos.amount == 0 or mark is None:
+            return ZERO
+        inst = self.instruments[symbol]
+        return inst.pnl(pos.position_side if pos.position_side != PositionSide.BOTH else
+                        (PositionSide.LONG if pos.amount > 0 else PositionSide.SHORT), pos.size, pos.entry_price, mark)
+
+    def equity(self, asset: str) -> Decimal:
+        """Wallet plus unrealized PnL at mark of every position margined in `asset`."""
+        total = self.wallet.get(asset, ZERO)
+        for (symbol, side), pos in self.positions.items():
+            if pos.amount != 0 and self.instruments[symbol].margin_asset == asset:
+                total += self.unrealized(symbol, side)
+        return total
+
+    def daily_pnl(self, asset: str) -> Decimal:
+        if self.today is None:
+            return ZERO
+        return self.equity(asset) - self.today.start_equity.get(asset, ZERO)
+
+    def notional(self, symbol: str) -> Decimal:
+        """Open notional of the symbol at mark, in the margin asset."""
+        mark = self.marks.get(symbol)
+        if mark is None:
+            return ZERO
+        inst = self.instruments[symbol]
+        return sum(
+            (inst.notional(p.size, mark) for (s, _), p in self.positions.items() if s == symbol and p.amount != 0),
+            ZERO,
+        )

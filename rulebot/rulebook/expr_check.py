@@ -1,0 +1,565 @@
+"""Check a parsed expression against a scope and turn it into the checked form (expr_ir).
+
+Every name, function, attribute, operator and type is checked here; every problem becomes an
+ExprIssue placed in the user's text, and all of them are reported, not only the first.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+from rulebot.rulebook import expr_ir as ir
+from rulebot.rulebook.errors import ExprIssue
+from rulebot.rulebook.expr_functions import FUNCTIONS, INDICATOR_FUNCTIONS
+from rulebot.rulebook.expr_parse import ParsedExpr
+from rulebot.rulebook.expr_types import ExprType
+from rulebot.rulebook.scope import SERIES_FIELDS, NameInfo, NameKind, Scope
+
+NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
+MAX_EXPONENT = 64
+
+Checked = tuple[ir.Node | None, ExprType | None]  # (None, None): already reported
+
+_BINARY: dict[type[ast.operator], ir.BinaryOpName] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+}
+_UNARY: dict[type[ast.unaryop], ir.UnaryOpName] = {ast.Not: "not", ast.USub: "-", ast.UAdd: "+"}
+_COMPARE: dict[type[ast.cmpop], ir.CompareOpName] = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+_ORDERING = frozenset({"<", "<=", ">", ">="})
+
+# Constructs Python parses but the language does not have, and what to tell the user.
+_REJECTED: dict[type[ast.AST], str] = {
+    ast.Subscript: "subscripts like x[0] are not allowed",
+    ast.Slice: "slices are not allowed",
+    ast.Lambda: "lambda functions are not allowed",
+    ast.ListComp: "comprehensions are not allowed",
+    ast.SetComp: "comprehensions are not allowed",
+    ast.DictComp: "comprehensions are not allowed",
+    ast.GeneratorExp: "comprehensions (generator expressions) are not allowed",
+    ast.JoinedStr: "f-strings are not allowed",
+    ast.FormattedValue: "f-strings are not allowed",
+    ast.NamedExpr: "assignment expressions (:=, walrus) are not allowed",
+    ast.Starred: "starred arguments (*x) are not allowed",
+    ast.List: "lists are not allowed",
+    ast.Tuple: "tuples are not allowed",
+    ast.Dict: "dicts are not allowed",
+    ast.Set: "sets are not allowed",
+    ast.Await: "await is not allowed",
+    ast.Yield: "yield is not allowed",
+    ast.YieldFrom: "yield is not allowed",
+}
+_OPERATOR_WORDS: dict[type[ast.AST], tuple[str, str | None]] = {
+    ast.BitAnd: ("bitwise '&' is not allowed", "use and"),
+    ast.BitOr: ("bitwise '|' is not allowed", "use or"),
+    ast.BitXor: ("bitwise '^' is not allowed", "use ** for powers"),
+    ast.LShift: ("shift '<<' is not allowed", None),
+    ast.RShift: ("shift '>>' is not allowed", None),
+    ast.Invert: ("bitwise '~' is not allowed", "use not"),
+    ast.MatMult: ("'@' is only part of a series name", "write a series without spaces: close@15m"),
+    ast.In: ("the 'in' operator is not allowed", "compare with == and combine with or"),
+    ast.NotIn: ("the 'not in' operator is not allowed", "compare with != and combine with and"),
+    ast.Is: ("the 'is' operator is not allowed", "compare with =="),
+    ast.IsNot: ("the 'is not' operator is not allowed", "compare with !="),
+}
+_HINT_LIMIT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    node: ir.Node | None  # None when there are issues
+    type: ExprType | None
+    issues: tuple[ExprIssue, ...]
+
+
+def check(parsed: ParsedExpr, scope: Scope, expected: ExprType | None) -> CheckResult:
+    """Check `parsed` against `scope`; the result type must be `expected` unless None."""
+    c = _Checker(parsed, scope)
+    node, t = c.expr(parsed.body)
+    if expected is not None and t is not None and t is not expected:
+        hint = "compare it, e.g. x > 0" if expected is BOOL and t is NUM else None
+        c.issue(parsed.body, f"this must be {expected.words}, but it is {t.words}", hint, "type")
+    issues = tuple(sorted(c.issues, key=lambda i: (i.offset, i.length)))
+    return CheckResult(None if issues else node, t, issues)
+
+
+def did_you_mean(word: str, candidates: Sequence[str]) -> str | None:
+    close = get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def listing(label: str, items: Sequence[str]) -> str:
+    shown = ", ".join(items[:_HINT_LIMIT]) + (", …" if len(items) > _HINT_LIMIT else "")
+    return f"({label}: {shown or 'none'})"
+
+
+class _Checker:
+    def __init__(self, parsed: ParsedExpr, scope: Scope) -> None:
+        self.p = parsed
+        self.scope = scope
+        self.issues: list[ExprIssue] = []
+        self.handlers: dict[type[ast.AST], Callable[[ast.AST], Checked]] = {
+            ast.Constant: self.constant,
+            ast.Name: self.name,
+            ast.Attribute: self.attribute,
+            ast.BinOp: self.binop,
+            ast.UnaryOp: self.unaryop,
+            ast.BoolOp: self.boolop,
+            ast.Compare: self.compare,
+            ast.IfExp: self.ifexp,
+            ast.Call: self.call,
+        }
+
+    # ------------------------------------------------------------------ plumbing
+
+    def issue(
+        self, node: ast.AST | tuple[int, int], message: str, hint: str | None = None, code: str = ""
+    ) -> None:
+        offset, length = node if isinstance(node, tuple) else self.p.span(node)
+        self.issues.append(ExprIssue(message, offset, max(length, 1), hint, code))
+
+    def expr(self, node: ast.AST) -> Checked:
+        handler = self.handlers.get(type(node))
+        if handler is None:
+            message = _REJECTED.get(type(node), f"{type(node).__name__} is not allowed")
+            self.issue(node, message, None, "not-allowed")
+            return None, None
+        return handler(node)
+
+    def want(
+        self, node: ast.AST, want: ExprType, what: str, hint: str | None = None
+    ) -> ir.Node | None:
+        """Check `node` and require type `want`; `what` completes "... needs": "'+' needs"."""
+        out, t = self.expr(node)
+        if t is not None and t is not want:
+            self.issue(node, f"{what} {want.words}, but this is {t.words}", hint, "type")
+            return None
+        return out
+
+    # ------------------------------------------------------------------ leaves
+
+    def constant(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.Constant)
+        v = node.value
+        if isinstance(v, bool):
+            return ir.Const(v), BOOL
+        if isinstance(v, int | float):
+            if not math.isfinite(v):
+                self.issue(node, "this number is too large", None, "literal")
+                return None, None
+            return ir.Const(v), NUM
+        if isinstance(v, str):
+            return ir.Const(v), STR
+        what = {type(None): "None", bytes: "bytes literals"}.get(type(v), repr(v))
+        self.issue(
+            node,
+            f"{what} is not a value in a rulebook expression",
+            "values are numbers, text in quotes, true and false",
+            "not-allowed",
+        )
+        return None, None
+
+    def name(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.Name)
+        series = self.p.lexed.series.get(node.id)
+        if series is not None:
+            return self.series(node, series)
+        return self.resolve(node, node.id)
+
+    def attribute(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.Attribute)
+        if node.attr.startswith("_"):
+            self.issue(
+                self.p.attr_span(node),
+                f"attribute '{node.attr}' is not allowed",
+                "names starting with _ reach Python internals",
+                "dunder",
+            )
+            return None, None
+        flat = self.p.flat_name(node)
+        if flat is None:
+            self.issue(
+                node,
+                f"'.{node.attr}' can only follow a name",
+                "dotted names are position.side, position.size and indicator outputs "
+                "like macd.line",
+                "not-allowed",
+            )
+            return None, None
+        return self.resolve(node, flat)
+
+    def series(self, node: ast.AST, flat: str) -> Checked:
+        base, tf = flat.split("@", 1)
+        info = self.scope.get(flat)
+        if info is not None:
+            return ir.Ref(flat, info.has_prev), info.type
+        offset, length = self.p.span(node)
+        if base not in SERIES_FIELDS:
+            close = did_you_mean(base, SERIES_FIELDS)
+            msg = (
+                f"unknown candle field '{base}'"
+                if close or self.scope.get(base) is None
+                else f"'{base}' has no timeframe: only candle fields are written NAME@TF"
+            )
+            self.issue(
+                (offset, len(base)),
+                msg,
+                _with_guess(close, listing("fields", SERIES_FIELDS)),
+                "unknown-name",
+            )
+        else:
+            declared = ", ".join(self.scope.timeframes) or "none"
+            self.issue(
+                (offset + len(base) + 1, length - len(base) - 1),
+                f"timeframe '{tf}' is not declared (declared: {declared})",
+                f"add {tf} to timeframes:, or use one of: {declared}",
+                "undeclared-timeframe",
+            )
+        return None, None
+
+    def resolve(self, node: ast.AST, flat: str) -> Checked:
+        info = self.scope.get(flat)
+        if info is not None:
+            if info.kind is NameKind.PARAM:
+                assert info.value is not None
+                return ir.Param(flat, info.value), info.type
+            return ir.Ref(flat, info.has_prev), info.type
+        self.unknown(node, flat)
+        return None, None
+
+    def unknown(self, node: ast.AST, flat: str) -> None:
+        scope = self.scope
+        root, _, attr = flat.partition(".")
+        outputs = scope.indicators.get(root)
+        if not attr and outputs:
+            self.issue(
+                node,
+                f"indicator '{flat}' has several outputs; name one",
+                listing("outputs", [f"{flat}.{o}" for o in outputs]),
+                "unknown-name",
+            )
+        elif not attr and flat in SERIES_FIELDS:
+            tfs = scope.timeframes
+            self.issue(
+                node,
+                f"'{flat}' needs a timeframe, e.g. {flat}@{tfs[0] if tfs else '15m'}",
+                listing("declared timeframes", tfs),
+                "unknown-name",
+            )
+        elif not attr and flat in FUNCTIONS:
+            self.issue(
+                node,
+                f"'{flat}' is a function; call it like {FUNCTIONS[flat].signature}",
+                None,
+                "unknown-name",
+            )
+        elif attr and outputs is not None:
+            choices = [f"{root}.{o}" for o in outputs]
+            self.issue(
+                node,
+                f"indicator '{root}' has no output '{attr}'",
+                _with_guess(did_you_mean(flat, choices), listing("outputs", choices)),
+                "unknown-name",
+            )
+        elif root == "position":
+            choices = list(scope.of_kind(NameKind.POSITION))
+            self.issue(
+                node,
+                f"unknown position value '{flat}'",
+                _with_guess(did_you_mean(flat, choices), listing("position", choices)),
+                "unknown-name",
+            )
+        elif attr and scope.get(root) is not None:
+            info = scope.get(root)
+            assert info is not None
+            self.issue(
+                node,
+                f"'{root}' is {info.type.words} and has no '.{attr}'",
+                "dotted names are position.* and outputs of multi-output indicators",
+                "unknown-name",
+            )
+        else:
+            self.issue(node, f"unknown name '{flat}'", self.name_hint(flat), "unknown-name")
+
+    def name_hint(self, flat: str) -> str:
+        candidates = [n for n, i in self.scope.names.items() if i.kind is not NameKind.SERIES]
+        guess = did_you_mean(flat, [*candidates, "position", *self.scope.indicators])
+        if guess is None:
+            return (
+                listing("params", self.scope.of_kind(NameKind.PARAM))
+                + " "
+                + listing("indicators", self.scope.of_kind(NameKind.INDICATOR))
+            )
+        info = self.scope.get(guess)
+        kind = info.kind if info is not None else NameKind.INDICATOR
+        return _with_guess(guess, listing(kind.value, self.scope.of_kind(kind)))
+
+    # ------------------------------------------------------------------ operators
+
+    def binop(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.BinOp)
+        if isinstance(node.op, ast.Pow):
+            return self.power(node)
+        op = _BINARY.get(type(node.op))
+        if op is None:
+            msg, hint = _OPERATOR_WORDS.get(
+                type(node.op), (f"{type(node.op).__name__} is not allowed", None)
+            )
+            self.issue(node, msg, hint, "not-allowed")
+            return None, None
+        left = self.want(node.left, NUM, f"'{op}' needs")
+        right = self.want(node.right, NUM, f"'{op}' needs")
+        if left is None or right is None:
+            return None, None
+        return ir.Binary(op, left, right), NUM
+
+    def power(self, node: ast.BinOp) -> Checked:
+        base = self.want(node.left, NUM, "'**' needs")
+        exponent = _literal_number(node.right)
+        if exponent is None or abs(exponent) > MAX_EXPONENT:
+            self.issue(
+                node.right,
+                f"the exponent of ** must be a number literal between "
+                f"-{MAX_EXPONENT} and {MAX_EXPONENT}",
+                "e.g. x ** 2 or x ** 0.5; a computed exponent can grow without bound",
+                "exponent",
+            )
+            return None, None
+        if base is None:
+            return None, None
+        return ir.Power(base, exponent), NUM
+
+    def unaryop(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.UnaryOp)
+        op = _UNARY.get(type(node.op))
+        if op is None:
+            msg, hint = _OPERATOR_WORDS.get(
+                type(node.op), (f"{type(node.op).__name__} is not allowed", None)
+            )
+            self.issue(node, msg, hint, "not-allowed")
+            return None, None
+        want, t = (BOOL, BOOL) if op == "not" else (NUM, NUM)
+        operand = self.want(node.operand, want, f"'{op}' needs")
+        return (ir.Unary(op, operand), t) if operand is not None else (None, None)
+
+    def boolop(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.BoolOp)
+        op: ir.BoolOpName = "and" if isinstance(node.op, ast.And) else "or"
+        values = [
+            self.want(v, BOOL, f"'{op}' needs", "compare it, e.g. x > 0") for v in node.values
+        ]
+        if any(v is None for v in values):
+            return None, None
+        return ir.BoolOp(op, tuple(v for v in values if v is not None)), BOOL
+
+    def compare(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.Compare)
+        operands = [node.left, *node.comparators]
+        checked = [self.expr(o) for o in operands]
+        ok = all(n is not None for n, _ in checked)
+        ops: list[ir.CompareOpName] = []
+        for i, cmp in enumerate(node.ops):
+            op = _COMPARE.get(type(cmp))
+            if op is None:
+                msg, hint = _OPERATOR_WORDS.get(
+                    type(cmp), (f"{type(cmp).__name__} is not allowed", None)
+                )
+                self.issue(node, msg, hint, "not-allowed")
+                ok = False
+                continue
+            ops.append(op)
+            (ln, lt), (rn, rt) = checked[i], checked[i + 1]
+            if lt is None or rt is None:
+                continue
+            if op in _ORDERING:
+                for side, t, where in (("left", lt, operands[i]), ("right", rt, operands[i + 1])):
+                    if t is not NUM:
+                        self.issue(
+                            where,
+                            f"'{op}' compares numbers, but the {side} side is {t.words}",
+                            None,
+                            "type",
+                        )
+                        ok = False
+            elif lt is not rt:
+                self.issue(
+                    node,
+                    f"'{op}' compares {lt.words} with {rt.words}; they can never be equal",
+                    None,
+                    "type",
+                )
+                ok = False
+            else:
+                ok = self.enum_values(ln, rn, operands[i + 1]) and ok
+                ok = self.enum_values(rn, ln, operands[i]) and ok
+        if not ok:
+            return None, None
+        nodes = [n for n, _ in checked if n is not None]
+        return ir.Compare(nodes[0], tuple(ops), tuple(nodes[1:])), BOOL
+
+    def enum_values(self, name: ir.Node | None, lit: ir.Node | None, lit_node: ast.AST) -> bool:
+        """`position.side == "flat"` can never be true: say so, and what it can be."""
+        if not (
+            isinstance(name, ir.Ref) and isinstance(lit, ir.Const) and isinstance(lit.value, str)
+        ):
+            return True
+        info: NameInfo | None = self.scope.get(name.name)
+        if info is None or not info.choices or lit.value in info.choices:
+            return True
+        self.issue(
+            lit_node,
+            f"'{lit.value}' is never a value of {name.name}",
+            _with_guess(did_you_mean(lit.value, info.choices), listing("values", info.choices)),
+            "enum-value",
+        )
+        return False
+
+    def ifexp(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.IfExp)
+        test = self.want(node.test, BOOL, "the condition after 'if' needs")
+        body, bt = self.expr(node.body)
+        orelse, ot = self.expr(node.orelse)
+        if bt is not None and ot is not None and bt is not ot:
+            self.issue(
+                node,
+                f"both branches of 'if ... else' must have one type; "
+                f"here {bt.words} and {ot.words}",
+                None,
+                "type",
+            )
+            return None, None
+        if test is None or body is None or orelse is None:
+            return None, None
+        return ir.IfExp(test, body, orelse), bt
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, node: ast.AST) -> Checked:
+        assert isinstance(node, ast.Call)
+        ok = True
+        for kw in node.keywords:
+            self.issue(
+                kw,
+                "keyword arguments are not allowed" if kw.arg else "'**' arguments are not allowed",
+                "pass arguments by position",
+                "not-allowed",
+            )
+            ok = False
+        fname = node.func.id if isinstance(node.func, ast.Name) else None
+        spec = FUNCTIONS.get(fname) if fname is not None else None
+        if spec is None:
+            self.unknown_function(node, fname)
+            for arg in node.args:
+                self.expr(arg)
+            return None, None
+        n = len(node.args)
+        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            count = (
+                str(spec.min_args)
+                if spec.max_args == spec.min_args
+                else f"at least {spec.min_args}"
+                if spec.max_args is None
+                else f"{spec.min_args} or {spec.max_args}"
+            )
+            self.issue(
+                node,
+                f"{spec.name} takes {count} argument{'s' if count != '1' else ''}, got {n}",
+                spec.signature,
+                "arity",
+            )
+            ok = False
+        args = [self.want(a, NUM, f"{spec.name} needs") for a in node.args]
+        if any(a is None for a in args) or not ok:
+            return None, None
+        checked = tuple(a for a in args if a is not None)
+        if spec.returns_bool:
+            for a, src in zip(checked, node.args, strict=True):
+                if any(isinstance(x, ir.Cross) for x in ir.walk(a)):
+                    self.issue(
+                        src,
+                        f"{spec.name} cannot contain crossover or crossunder",
+                        "compare the two values directly",
+                        "not-allowed",
+                    )
+                    ok = False
+            return (ir.Cross(spec.name == "crossover", *checked), BOOL) if ok else (None, None)
+        if spec.name == "round" and len(checked) == 2 and not _whole_number(checked[1]):
+            self.issue(
+                node.args[1],
+                "round's ndigits must be a whole number, e.g. round(x, 2)",
+                None,
+                "type",
+            )
+            return None, None
+        fn: ir.CallName = spec.name  # type: ignore[assignment]  # the table holds only these
+        return ir.Call(fn, checked), NUM
+
+    def unknown_function(self, node: ast.Call, fname: str | None) -> None:
+        functions = listing("functions", list(FUNCTIONS))
+        if fname is None:
+            self.issue(
+                node.func, "only the listed functions can be called", functions, "not-allowed"
+            )
+        elif fname in INDICATOR_FUNCTIONS:
+            self.issue(
+                node.func,
+                f"'{fname}' is an indicator: declare it under indicators: and use its name here",
+                f"e.g. indicators: {{ my_{fname}: {fname}(close@15m, 20) }}",
+                "unknown-function",
+            )
+        elif self.scope.get(fname) is not None or fname in self.p.lexed.series:
+            self.issue(
+                node.func,
+                f"'{self.p.node_text(node.func)}' is a value, not a function",
+                functions,
+                "unknown-function",
+            )
+        else:
+            self.issue(
+                node.func,
+                f"unknown function '{fname}'",
+                _with_guess(did_you_mean(fname, list(FUNCTIONS)), functions),
+                "unknown-function",
+            )
+
+
+def _with_guess(guess: str | None, rest: str) -> str:
+    return f"did you mean '{guess}'? {rest}" if guess else rest
+
+
+def _literal_number(node: ast.AST) -> int | float | None:
+    """The value of `2`, `-2`, `0.5` or `50%`; None for anything computed."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+        and math.isfinite(node.value)
+    ):
+        return sign * node.value
+    return None
+
+
+def _whole_number(node: ir.Node) -> bool:
+    while isinstance(node, ir.Unary) and node.op in ("-", "+"):
+        node = node.operand
+    value = node.value if isinstance(node, ir.Const | ir.Param) else None
+    return isinstance(value, int) and not isinstance(value, bool)
