@@ -6,8 +6,10 @@ import click
 
 
 def register(main: click.Group) -> None:
+    from rulebot.cli.data import data
     from rulebot.cli.schema import schema_cmd
     from rulebot.cli.validate import validate_cmd
 
     main.add_command(validate_cmd)
     main.add_command(schema_cmd)
+    main.add_command(data)

@@ -1,0 +1,399 @@
+"""Rows of Binance's archive CSV files (data.binance.vision) parsed into market events.
+
+One file at a time, streamed: zip or plain CSV, with or without a header row. Rows are parsed
+with the csv module into `Decimal`s and ints, with no per-row regex or dict, because a replay
+is only as fast as these loops. Naming files and merging them is `replay.py`'s job.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import zipfile
+import zlib
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import chain
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from rulebot.core.enums import Market
+from rulebot.core.events import (
+    BookTop,
+    CandleClosed,
+    FundingRate,
+    IndexPrice,
+    MarketEvent,
+    MarkPrice,
+    PremiumIndex,
+    Trade,
+)
+
+KLINE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
+KINDS = (*KLINE_KINDS, "aggTrades", "trades", "bookTicker", "fundingRate")
+
+_KLINE_COLUMNS = (
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)  # fmt: skip
+# The columns of each kind's rows, in order. COIN-M files name some differently (klines:
+# base_volume, taker_buy_base_volume; trades: base_qty for quote_qty) at the same places.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(KLINE_KINDS, _KLINE_COLUMNS),
+    "aggTrades": (
+        "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
+        "transact_time", "is_buyer_maker",
+    ),
+    "trades": ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker"),
+    "bookTicker": (
+        "update_id", "best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty",
+        "transaction_time", "event_time",
+    ),
+    "fundingRate": ("calc_time", "funding_interval_hours", "last_funding_rate"),
+}  # fmt: skip
+# What each column must parse as; read only to explain a row the fast path rejected.
+_INTS = "open_time close_time count agg_trade_id first_trade_id last_trade_id transact_time id"
+_INTS += " time update_id transaction_time event_time calc_time funding_interval_hours"
+_DECIMALS = "open high low close volume quote_volume taker_buy_volume price quantity qty"
+_DECIMALS += " quote_qty best_bid_price best_bid_qty best_ask_price best_ask_qty last_funding_rate"
+_TYPES = {
+    **dict.fromkeys(_INTS.split(), "int"),
+    **dict.fromkeys(_DECIMALS.split(), "decimal"),
+    "is_buyer_maker": "bool",
+}
+_BOOL = {"true": True, "false": False, "True": True, "False": False}
+# Milliseconds stay below 1e14 until the year 5138; anything larger is microseconds (the
+# spot archive switched to them in 2025).
+_MICROS = 100_000_000_000_000
+NO_END = 2**62
+# Damaged files fail while rows are read: zip CRC, truncated or bad deflate data, bad UTF-8.
+_DAMAGED = (csv.Error, UnicodeError, zipfile.BadZipFile, EOFError, zlib.error)
+_ROW_ERRORS = (ValueError, ArithmeticError, KeyError, *_DAMAGED)
+
+
+class ReplayFileError(Exception):
+    """A file that cannot be replayed: names the file, the line and what is wrong there."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveFile:
+    """One archive file and what it holds (see `replay.describe`)."""
+
+    path: Path
+    kind: str
+    symbol: str
+    market: Market | None = None
+    interval: str | None = None  # klines kinds only
+    date: str | None = None  # "2025-06-07" (daily file) or "2024-01" (monthly file)
+
+    def period(self) -> tuple[int, int] | None:
+        """[start, end) in ms of the day or month the file's name covers, if it names one."""
+        if self.date is None:
+            return None
+        year, month, *day = (int(x) for x in self.date.split("-"))
+        if day:
+            start = calendar.timegm((year, month, day[0], 0, 0, 0))
+            return start * 1000, (start + 86_400) * 1000
+        start = calendar.timegm((year, month, 1, 0, 0, 0))
+        days = calendar.monthrange(year, month)[1]
+        return start * 1000, (start + days * 86_400) * 1000
+
+
+class _Reader(Protocol):
+    """csv.reader's iterator, whose line_num names the line of the row just read."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+@contextmanager
+def open_text(path: Path) -> Iterator[TextIO]:
+    """The CSV text of a plain .csv or of the single CSV member of a .zip, streamed."""
+    if path.suffix.lower() != ".zip":
+        with open(path, encoding="utf-8-sig", newline="") as text:
+            yield text
+        return
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ReplayFileError(f"{path}: not a readable zip file ({exc})") from None
+    with archive:
+        members = [i for i in archive.infolist() if not i.is_dir()]
+        if len(members) != 1:
+            names = ", ".join(i.filename for i in members) or "none"
+            raise ReplayFileError(
+                f"{path}: expected one CSV member, found {len(members)} ({names})"
+            )
+        with archive.open(members[0]) as raw:
+            yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def parse_file(
+    file: ArchiveFile, start: int = 0, end: int = NO_END, floor: int = 0
+) -> Generator[MarketEvent, None, int]:
+    """Stream a file's events with `start <= time < end`, in file order.
+
+    Rows must not go back in time, nor below `floor` (the last time of the file before it in
+    the same series); returns the last time seen, to chain the next file's `floor`.
+    Raises ReplayFileError naming the file and line of the first bad row.
+    """
+    with open_text(file.path) as text:
+        reader = csv.reader(text)
+        first = _first_row(file, reader)
+        if first is None:
+            return floor
+        parse = _PARSERS[file.kind]
+        return (yield from parse(file, reader, chain(first, reader), start, end, floor))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_row(file: ArchiveFile, reader: _Reader) -> list[list[str]] | None:
+    """The first data row (as a one-row list to chain), after a header if the file has one."""
+    try:
+        row = next(reader, None)
+        if row and _is_number(row[0]):
+            return [row]  # older archive files have no header row
+        if row is not None:
+            expected = COLUMNS[file.kind]
+            if len(row) != len(expected) or row[0] != expected[0]:
+                raise ReplayFileError(
+                    f"{file.path}:1: header {','.join(row)!r} is not a {file.kind} header; "
+                    f"expected {len(expected)} columns {','.join(expected)!r}"
+                )
+            row = next(reader, None)
+    except _DAMAGED as exc:
+        where = f"{file.path}:{reader.line_num}"
+        raise ReplayFileError(f"{where}: the file is damaged or not CSV text ({exc})") from None
+    return None if row is None else [row]
+
+
+def _bad_row(file: ArchiveFile, line: int, row: list[str], exc: Exception) -> ReplayFileError:
+    """Find what is wrong with a row the fast path choked on (slow, runs once)."""
+    columns = COLUMNS[file.kind]
+    where = f"{file.path}:{line}"
+    if isinstance(exc, _DAMAGED):
+        return ReplayFileError(f"{where}: the file is damaged or not CSV text ({exc})")
+    text = ",".join(row)
+    if len(row) != len(columns):
+        return ReplayFileError(
+            f"{where}: {len(row)} columns where a {file.kind} row has {len(columns)} "
+            f"({','.join(columns)}): {text!r}"
+        )
+    for name, value in zip(columns, row, strict=True):
+        kind = _TYPES.get(name)
+        try:
+            if kind == "int":
+                int(value)
+            elif kind == "decimal":
+                Decimal(value)
+            elif kind == "bool" and value not in _BOOL:
+                raise ValueError
+        except (ValueError, ArithmeticError):
+            what = {"int": "an integer", "decimal": "a number", "bool": "true or false"}[kind or ""]
+            return ReplayFileError(f"{where}: {name} {value!r} is not {what}: {text!r}")
+    return ReplayFileError(f"{where}: cannot parse {text!r} ({exc})")
+
+
+def _disorder(file: ArchiveFile, line: int, time: int, prev: int) -> ReplayFileError:
+    return ReplayFileError(
+        f"{file.path}:{line}: time {time} is before {prev}, the time of the event before it; "
+        "rows must be in time order (are two files of the same series overlapping, "
+        "e.g. a monthly file and its daily files?)"
+    )
+
+
+Rows = Iterable[list[str]]
+Loop = Generator[MarketEvent, None, int]
+
+# The loops below repeat the same shape on purpose: unpacking the row into names, inline time
+# checks and positional constructors keep each row to a handful of C calls. A wrong column
+# count fails the unpacking, a bad number fails int()/Decimal(); both land in the except
+# clause, which names the line.
+
+
+def _agg_trades(
+    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
+) -> Loop:
+    symbol, D, is_maker = file.symbol, Decimal, _BOOL
+    row: list[str] = []
+    try:
+        for row in rows:
+            agg_id, price, qty, first_id, last_id, t_text, maker = row
+            t = int(t_text)
+            if t > _MICROS:
+                t //= 1000
+            if t < prev:
+                raise _disorder(file, reader.line_num, t, prev)
+            prev = t
+            if t < start:
+                continue
+            if t >= end:
+                return prev
+            yield Trade(
+                symbol, D(price), D(qty), t, is_maker[maker], int(agg_id), int(first_id),
+                int(last_id),
+            )  # fmt: skip
+    except _ROW_ERRORS as exc:
+        raise _bad_row(file, reader.line_num, row, exc) from None
+    return prev
+
+
+def _trades(
+    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
+) -> Loop:
+    symbol, D, is_maker = file.symbol, Decimal, _BOOL
+    row: list[str] = []
+    try:
+        for row in rows:
+            trade_id, price, qty, _other_qty, t_text, maker = row
+            t = int(t_text)
+            if t > _MICROS:
+                t //= 1000
+            if t < prev:
+                raise _disorder(file, reader.line_num, t, prev)
+            prev = t
+            if t < start:
+                continue
+            if t >= end:
+                return prev
+            yield Trade(symbol, D(price), D(qty), t, is_maker[maker], int(trade_id))
+    except _ROW_ERRORS as exc:
+        raise _bad_row(file, reader.line_num, row, exc) from None
+    return prev
+
+
+def _book_ticker(
+    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
+) -> Loop:
+    symbol, D = file.symbol, Decimal
+    row: list[str] = []
+    try:
+        for row in rows:
+            update_id, bid, bid_qty, ask, ask_qty, _transaction_time, t_text = row
+            t = int(
+                t_text
+            )  # event time (E), when Binance sent the quote; the files are in its order
+            if t > _MICROS:
+                t //= 1000
+            if t < prev:
+                raise _disorder(file, reader.line_num, t, prev)
+            prev = t
+            if t < start:
+                continue
+            if t >= end:
+                return prev
+            yield BookTop(symbol, D(bid), D(bid_qty), D(ask), D(ask_qty), t, int(update_id))
+    except _ROW_ERRORS as exc:
+        raise _bad_row(file, reader.line_num, row, exc) from None
+    return prev
+
+
+def _funding(
+    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
+) -> Loop:
+    symbol = file.symbol
+    row: list[str] = []
+    try:
+        for row in rows:
+            t_text, hours, rate = row
+            t = int(t_text)
+            if t > _MICROS:
+                t //= 1000
+            if t < prev:
+                raise _disorder(file, reader.line_num, t, prev)
+            prev = t
+            if t < start:
+                continue
+            if t >= end:
+                return prev
+            yield FundingRate(symbol, Decimal(rate), t, None, int(hours))
+    except _ROW_ERRORS as exc:
+        raise _bad_row(file, reader.line_num, row, exc) from None
+    return prev
+
+
+def _klines(
+    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
+) -> Loop:
+    symbol, timeframe, D = file.symbol, file.interval or "", Decimal
+    row: list[str] = []
+    try:
+        for row in rows:
+            ot, o, h, lo, c, vol, ct, quote_vol, count, taker_vol, _taker_quote, _ignore = row
+            t = int(ct)  # a candle happens when it closes
+            if t > _MICROS:
+                t //= 1000
+            if t < prev:
+                raise _disorder(file, reader.line_num, t, prev)
+            prev = t
+            if t < start:
+                continue
+            if t >= end:
+                return prev
+            open_time = int(ot)
+            if open_time > _MICROS:
+                open_time //= 1000
+            yield CandleClosed(
+                symbol, timeframe, open_time, t, D(o), D(h), D(lo), D(c), D(vol), D(quote_vol),
+                int(count), D(taker_vol),
+            )  # fmt: skip
+    except _ROW_ERRORS as exc:
+        raise _bad_row(file, reader.line_num, row, exc) from None
+    return prev
+
+
+def _price_klines(
+    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
+) -> Loop:
+    """Mark, index and premium-index klines: one price event per bar, its close at close time."""
+    make: Callable[[str, Decimal, int], MarketEvent] = _PRICE_EVENTS[file.kind]
+    symbol = file.symbol
+    row: list[str] = []
+    try:
+        for row in rows:
+            _ot, _o, _h, _lo, close, _vol, ct, _qv, _count, _tv, _tqv, _ignore = row
+            t = int(ct)
+            if t > _MICROS:
+                t //= 1000
+            if t < prev:
+                raise _disorder(file, reader.line_num, t, prev)
+            prev = t
+            if t < start:
+                continue
+            if t >= end:
+                return prev
+            yield make(symbol, Decimal(close), t)
+    except _ROW_ERRORS as exc:
+        raise _bad_row(file, reader.line_num, row, exc) from None
+    return prev
+
+
+_PRICE_EVENTS: dict[str, Callable[[str, Decimal, int], MarketEvent]] = {
+    "markPriceKlines": MarkPrice,
+    "indexPriceKlines": IndexPrice,
+    "premiumIndexKlines": PremiumIndex,
+}
+_PARSERS: dict[str, Callable[[ArchiveFile, _Reader, Rows, int, int, int], Loop]] = {
+    "klines": _klines,
+    "markPriceKlines": _price_klines,
+    "indexPriceKlines": _price_klines,
+    "premiumIndexKlines": _price_klines,
+    "aggTrades": _agg_trades,
+    "trades": _trades,
+    "bookTicker": _book_ticker,
+    "fundingRate": _funding,
+}
