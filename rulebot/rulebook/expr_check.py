@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from difflib import get_close_matches
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
 from rulebot.rulebook.expr_functions import FUNCTIONS, INDICATOR_FUNCTIONS
+from rulebot.rulebook.expr_names import (
+    Checked,
+    Issues,
+    NameResolver,
+    did_you_mean,
+    listing,
+    with_guess,
+)
 from rulebot.rulebook.expr_parse import ParsedExpr
 from rulebot.rulebook.expr_types import ExprType
-from rulebot.rulebook.scope import SERIES_FIELDS, NameInfo, NameKind, Scope
+from rulebot.rulebook.scope import NameInfo, Scope
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 MAX_EXPONENT = 64
-
-Checked = tuple[ir.Node | None, ExprType | None]  # (None, None): already reported
+MAX_NDIGITS = 20
 
 _BINARY: dict[type[ast.operator], ir.BinaryOpName] = {
     ast.Add: "+",
@@ -77,7 +83,6 @@ _OPERATOR_WORDS: dict[type[ast.AST], tuple[str, str | None]] = {
     ast.Is: ("the 'is' operator is not allowed", "compare with =="),
     ast.IsNot: ("the 'is not' operator is not allowed", "compare with !="),
 }
-_HINT_LIMIT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,29 +99,21 @@ def check(parsed: ParsedExpr, scope: Scope, expected: ExprType | None) -> CheckR
     if expected is not None and t is not None and t is not expected:
         hint = "compare it, e.g. x > 0" if expected is BOOL and t is NUM else None
         c.issue(parsed.body, f"this must be {expected.words}, but it is {t.words}", hint, "type")
-    issues = tuple(sorted(c.issues, key=lambda i: (i.offset, i.length)))
+    issues = tuple(sorted(c.issues.found, key=lambda i: (i.offset, i.length)))
     return CheckResult(None if issues else node, t, issues)
-
-
-def did_you_mean(word: str, candidates: Sequence[str]) -> str | None:
-    close = get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def listing(label: str, items: Sequence[str]) -> str:
-    shown = ", ".join(items[:_HINT_LIMIT]) + (", …" if len(items) > _HINT_LIMIT else "")
-    return f"({label}: {shown or 'none'})"
 
 
 class _Checker:
     def __init__(self, parsed: ParsedExpr, scope: Scope) -> None:
         self.p = parsed
         self.scope = scope
-        self.issues: list[ExprIssue] = []
+        self.issues = Issues(parsed)
+        self.issue = self.issues.add
+        names = NameResolver(parsed, scope, self.issues)
         self.handlers: dict[type[ast.AST], Callable[[ast.AST], Checked]] = {
             ast.Constant: self.constant,
-            ast.Name: self.name,
-            ast.Attribute: self.attribute,
+            ast.Name: names.name,
+            ast.Attribute: names.attribute,
             ast.BinOp: self.binop,
             ast.UnaryOp: self.unaryop,
             ast.BoolOp: self.boolop,
@@ -126,12 +123,6 @@ class _Checker:
         }
 
     # ------------------------------------------------------------------ plumbing
-
-    def issue(
-        self, node: ast.AST | tuple[int, int], message: str, hint: str | None = None, code: str = ""
-    ) -> None:
-        offset, length = node if isinstance(node, tuple) else self.p.span(node)
-        self.issues.append(ExprIssue(message, offset, max(length, 1), hint, code))
 
     def expr(self, node: ast.AST) -> Checked:
         handler = self.handlers.get(type(node))
@@ -165,149 +156,16 @@ class _Checker:
             return ir.Const(v), NUM
         if isinstance(v, str):
             return ir.Const(v), STR
-        what = {type(None): "None", bytes: "bytes literals"}.get(type(v), repr(v))
+        what = {type(None): "None", bytes: "a bytes literal", type(...): "'...'"}.get(
+            type(v), repr(v)
+        )
         self.issue(
             node,
-            f"{what} is not a value in a rulebook expression",
+            f"{what} is not allowed in a rulebook expression",
             "values are numbers, text in quotes, true and false",
             "not-allowed",
         )
         return None, None
-
-    def name(self, node: ast.AST) -> Checked:
-        assert isinstance(node, ast.Name)
-        series = self.p.lexed.series.get(node.id)
-        if series is not None:
-            return self.series(node, series)
-        return self.resolve(node, node.id)
-
-    def attribute(self, node: ast.AST) -> Checked:
-        assert isinstance(node, ast.Attribute)
-        if node.attr.startswith("_"):
-            self.issue(
-                self.p.attr_span(node),
-                f"attribute '{node.attr}' is not allowed",
-                "names starting with _ reach Python internals",
-                "dunder",
-            )
-            return None, None
-        flat = self.p.flat_name(node)
-        if flat is None:
-            self.issue(
-                node,
-                f"'.{node.attr}' can only follow a name",
-                "dotted names are position.side, position.size and indicator outputs "
-                "like macd.line",
-                "not-allowed",
-            )
-            return None, None
-        return self.resolve(node, flat)
-
-    def series(self, node: ast.AST, flat: str) -> Checked:
-        base, tf = flat.split("@", 1)
-        info = self.scope.get(flat)
-        if info is not None:
-            return ir.Ref(flat, info.has_prev), info.type
-        offset, length = self.p.span(node)
-        if base not in SERIES_FIELDS:
-            close = did_you_mean(base, SERIES_FIELDS)
-            msg = (
-                f"unknown candle field '{base}'"
-                if close or self.scope.get(base) is None
-                else f"'{base}' has no timeframe: only candle fields are written NAME@TF"
-            )
-            self.issue(
-                (offset, len(base)),
-                msg,
-                _with_guess(close, listing("fields", SERIES_FIELDS)),
-                "unknown-name",
-            )
-        else:
-            declared = ", ".join(self.scope.timeframes) or "none"
-            self.issue(
-                (offset + len(base) + 1, length - len(base) - 1),
-                f"timeframe '{tf}' is not declared (declared: {declared})",
-                f"add {tf} to timeframes:, or use one of: {declared}",
-                "undeclared-timeframe",
-            )
-        return None, None
-
-    def resolve(self, node: ast.AST, flat: str) -> Checked:
-        info = self.scope.get(flat)
-        if info is not None:
-            if info.kind is NameKind.PARAM:
-                assert info.value is not None
-                return ir.Param(flat, info.value), info.type
-            return ir.Ref(flat, info.has_prev), info.type
-        self.unknown(node, flat)
-        return None, None
-
-    def unknown(self, node: ast.AST, flat: str) -> None:
-        scope = self.scope
-        root, _, attr = flat.partition(".")
-        outputs = scope.indicators.get(root)
-        if not attr and outputs:
-            self.issue(
-                node,
-                f"indicator '{flat}' has several outputs; name one",
-                listing("outputs", [f"{flat}.{o}" for o in outputs]),
-                "unknown-name",
-            )
-        elif not attr and flat in SERIES_FIELDS:
-            tfs = scope.timeframes
-            self.issue(
-                node,
-                f"'{flat}' needs a timeframe, e.g. {flat}@{tfs[0] if tfs else '15m'}",
-                listing("declared timeframes", tfs),
-                "unknown-name",
-            )
-        elif not attr and flat in FUNCTIONS:
-            self.issue(
-                node,
-                f"'{flat}' is a function; call it like {FUNCTIONS[flat].signature}",
-                None,
-                "unknown-name",
-            )
-        elif attr and outputs is not None:
-            choices = [f"{root}.{o}" for o in outputs]
-            self.issue(
-                node,
-                f"indicator '{root}' has no output '{attr}'",
-                _with_guess(did_you_mean(flat, choices), listing("outputs", choices)),
-                "unknown-name",
-            )
-        elif root == "position":
-            choices = list(scope.of_kind(NameKind.POSITION))
-            self.issue(
-                node,
-                f"unknown position value '{flat}'",
-                _with_guess(did_you_mean(flat, choices), listing("position", choices)),
-                "unknown-name",
-            )
-        elif attr and scope.get(root) is not None:
-            info = scope.get(root)
-            assert info is not None
-            self.issue(
-                node,
-                f"'{root}' is {info.type.words} and has no '.{attr}'",
-                "dotted names are position.* and outputs of multi-output indicators",
-                "unknown-name",
-            )
-        else:
-            self.issue(node, f"unknown name '{flat}'", self.name_hint(flat), "unknown-name")
-
-    def name_hint(self, flat: str) -> str:
-        candidates = [n for n, i in self.scope.names.items() if i.kind is not NameKind.SERIES]
-        guess = did_you_mean(flat, [*candidates, "position", *self.scope.indicators])
-        if guess is None:
-            return (
-                listing("params", self.scope.of_kind(NameKind.PARAM))
-                + " "
-                + listing("indicators", self.scope.of_kind(NameKind.INDICATOR))
-            )
-        info = self.scope.get(guess)
-        kind = info.kind if info is not None else NameKind.INDICATOR
-        return _with_guess(guess, listing(kind.value, self.scope.of_kind(kind)))
 
     # ------------------------------------------------------------------ operators
 
@@ -413,9 +271,12 @@ class _Checker:
         return ir.Compare(nodes[0], tuple(ops), tuple(nodes[1:])), BOOL
 
     def enum_values(self, name: ir.Node | None, lit: ir.Node | None, lit_node: ast.AST) -> bool:
-        """`position.side == "flat"` can never be true: say so, and what it can be."""
+        """`position.side == "flat"` can never be true: say so, and what it can be. A text
+        param is a constant too, so `state == start` with start: "flatt" is caught as well."""
         if not (
-            isinstance(name, ir.Ref) and isinstance(lit, ir.Const) and isinstance(lit.value, str)
+            isinstance(name, ir.Ref)
+            and isinstance(lit, ir.Const | ir.Param)
+            and isinstance(lit.value, str)
         ):
             return True
         info: NameInfo | None = self.scope.get(name.name)
@@ -424,7 +285,7 @@ class _Checker:
         self.issue(
             lit_node,
             f"'{lit.value}' is never a value of {name.name}",
-            _with_guess(did_you_mean(lit.value, info.choices), listing("values", info.choices)),
+            with_guess(did_you_mean(lit.value, info.choices), listing("values", info.choices)),
             "enum-value",
         )
         return False
@@ -498,11 +359,12 @@ class _Checker:
                     )
                     ok = False
             return (ir.Cross(spec.name == "crossover", *checked), BOOL) if ok else (None, None)
-        if spec.name == "round" and len(checked) == 2 and not _whole_number(checked[1]):
+        if spec.name == "round" and len(checked) == 2 and not _small_whole(checked[1]):
             self.issue(
                 node.args[1],
-                "round's ndigits must be a whole number, e.g. round(x, 2)",
-                None,
+                f"round's ndigits must be a whole number from -{MAX_NDIGITS} to {MAX_NDIGITS}, "
+                "e.g. round(x, 2)",
+                "round(n, -99999999) would compute 10 ** 99999999",
                 "type",
             )
             return None, None
@@ -511,7 +373,14 @@ class _Checker:
 
     def unknown_function(self, node: ast.Call, fname: str | None) -> None:
         functions = listing("functions", list(FUNCTIONS))
-        if fname is None:
+        if isinstance(node.func, ast.Attribute):
+            self.issue(
+                node.func,
+                f"methods like '.{node.func.attr}(...)' cannot be called",
+                functions,
+                "not-allowed",
+            )
+        elif fname is None:
             self.issue(
                 node.func, "only the listed functions can be called", functions, "not-allowed"
             )
@@ -533,13 +402,9 @@ class _Checker:
             self.issue(
                 node.func,
                 f"unknown function '{fname}'",
-                _with_guess(did_you_mean(fname, list(FUNCTIONS)), functions),
+                with_guess(did_you_mean(fname, list(FUNCTIONS)), functions),
                 "unknown-function",
             )
-
-
-def _with_guess(guess: str | None, rest: str) -> str:
-    return f"did you mean '{guess}'? {rest}" if guess else rest
 
 
 def _literal_number(node: ast.AST) -> int | float | None:
@@ -558,8 +423,9 @@ def _literal_number(node: ast.AST) -> int | float | None:
     return None
 
 
-def _whole_number(node: ir.Node) -> bool:
+def _small_whole(node: ir.Node) -> bool:
+    """A literal or param whole number small enough for round()."""
     while isinstance(node, ir.Unary) and node.op in ("-", "+"):
         node = node.operand
     value = node.value if isinstance(node, ir.Const | ir.Param) else None
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_NDIGITS

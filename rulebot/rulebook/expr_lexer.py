@@ -33,6 +33,8 @@ _TIMEFRAME = re.compile(r"@([A-Za-z0-9]+)")
 _STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 _OPERATOR_CHARS = frozenset("+-*/%<>=!()[]{},:.~&|^@")
 _OPERAND_START = re.compile(r"[A-Za-z0-9_(.]")
+# Words that cannot start an operand, so `2% and x` is a percentage, not `2 % and`.
+_NOT_OPERANDS = re.compile(r"(?:and|or|if|else|in|is|for)(?![A-Za-z0-9_])")
 _BOOLS = {"true": "True", "false": "False"}
 
 
@@ -200,7 +202,8 @@ def _number(w: _Writer, m: re.Match[str]) -> int:
     if end < len(text) and text[end] == "%":
         after = _WS.match(text, end + 1)
         nxt = after.end() if after else end + 1
-        if nxt >= len(text) or not _OPERAND_START.match(text, nxt):
+        operand = _OPERAND_START.match(text, nxt) and not _NOT_OPERANDS.match(text, nxt)
+        if not operand:
             value = float(Decimal(digits) / 100)
             if value != value or value in (float("inf"), float("-inf")):
                 w.issue(

@@ -8,12 +8,14 @@ definitions such as `atr(15m, 14)`.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 from rulebot.rulebook.errors import ExprError, ExprIssue
 from rulebot.rulebook.expr_lexer import MAX_NESTING, Lexed, LiteralKind, lex
 
 MAX_NODES = 400
+_LAST_TOKEN = re.compile(r"(?:\w+|\S)$")
 MAX_DEPTH = MAX_NESTING
 
 
@@ -107,6 +109,15 @@ def parse_expr(text: str) -> ParsedExpr:
 
 
 def _syntax_issue(lexed: Lexed, exc: SyntaxError) -> ExprIssue:
+    source = lexed.source.rstrip()
+    if _ends_too_early(source):
+        # Python places "invalid syntax" for `price >` at the first column; the problem is
+        # at the end, after the last token.
+        last = _LAST_TOKEN.search(source)
+        offset, length = lexed.original(last.start() if last else 0, len(source))
+        hint = "a percentage touches its number: 5%" if source.endswith("%") else None
+        message = f"the expression ends too early after '{lexed.text[offset : offset + length]}'"
+        return ExprIssue(message, offset, length, hint, "syntax")
     start = (exc.offset or 1) - 1
     end = (exc.end_offset or 0) - 1 if (exc.end_lineno or 1) == (exc.lineno or 1) else start + 1
     offset, length = lexed.original(start, max(end, start + 1))
@@ -115,6 +126,15 @@ def _syntax_issue(lexed: Lexed, exc: SyntaxError) -> ExprIssue:
     if near.startswith("=") and not near.startswith("=="):
         hint = "compare with ==, not ="
     return ExprIssue(f"syntax error: {exc.msg}", offset, max(length, 1), hint, "syntax")
+
+
+def _ends_too_early(source: str) -> bool:
+    """True if one more operand would complete the expression."""
+    try:
+        ast.parse(source + " _", mode="eval")
+    except SyntaxError:
+        return False
+    return True
 
 
 def _check_bounds(parsed: ParsedExpr) -> None:

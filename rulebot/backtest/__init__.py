@@ -1,0 +1,1 @@
+"""Backtests: replay or simulated markets through the engine and the exchange simulator."""

@@ -1,0 +1,73 @@
+"""What a backtest produces: the record its summary table and report are computed from.
+
+Plain values only, so the statistics and the report can be tested without running anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    time: int
+    symbol: str
+    side: Literal["BUY", "SELL"]
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal  # in the margin asset
+    realized_pnl: Decimal  # of this fill, before fees
+    reduce_only: bool
+    purpose: str  # entry, exit, stop_loss, take_profit, trailing_stop, deleverage, protective, flatten, liquidation
+    rule: str
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    time: int
+    equity: Decimal  # wallet + unrealized at mark, in the margin asset
+    price: Decimal  # the symbol's last price, for the price chart
+    position: Decimal  # signed position size
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Something to draw on the price chart."""
+
+    time: int
+    price: Decimal
+    kind: Literal["entry", "exit", "stop", "take_profit", "liquidation", "guard"]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuardEvent:
+    time: int
+    guard: str
+    verdict: Literal["resize", "reject"]
+    reason: str
+    rule: str
+
+
+@dataclass
+class BacktestResult:
+    rulebook: str
+    version: str
+    symbol: str
+    margin_asset: str
+    start_time: int
+    end_time: int
+    start_equity: Decimal
+    events: int
+    fills: list[FillRecord] = field(default_factory=list)
+    equity_curve: list[EquityPoint] = field(default_factory=list)  # sampled (e.g. once per minute)
+    markers: list[Marker] = field(default_factory=list)
+    guard_events: list[GuardEvent] = field(default_factory=list)
+    funding_paid: Decimal = Decimal(0)  # positive: paid out; negative: received
+    fees_paid: Decimal = Decimal(0)
+    liquidations: int = 0
+    decisions: int = 0
+    end_equity: Decimal = Decimal(0)

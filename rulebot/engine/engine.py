@@ -1,0 +1,605 @@
+"""The engine: events in, commands and journal records out. Pure, synchronous, deterministic.
+
+    step = engine.on_event(event)      # step.commands for the venue, step.records for the journal
+
+It never awaits and never reads a clock: time comes with the events, and timers (cron,
+`every`, `before_funding`, state timeouts, the 00:00 UTC day roll) fire on that clock, before
+the event that carries time past them. The same object serves backtests, dry-runs and live.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from rulebot.core.account_events import AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
+from rulebot.core.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    PlaceOrder,
+    SetLeverage,
+    SetMarginType,
+    SetPositionMode,
+)
+from rulebot.core.enums import MarginType, OrderType, PositionSide, Side, TimeInForce, WorkingType
+from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Timer, Trade
+from rulebot.core.instruments import Instrument
+from rulebot.core.intents import EnterIntent
+from rulebot.engine import records as rec
+from rulebot.engine.market import SymbolMarket
+from rulebot.engine.oms import OrderManager, Purpose
+from rulebot.engine.portfolio import Portfolio
+from rulebot.engine.risk import AccountView, RiskEngine, Verdict
+from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigger_price
+from rulebot.engine.timers import TimerWheel
+from rulebot.rulebook import compiled as c
+from rulebot.rulebook.expr import PREV_PREFIX
+
+ZERO = Decimal(0)
+_ACCOUNT_NAMES = frozenset({"position.side", "position.size", "entry_price", "upnl", "roe", "liq_price",
+                            "leverage", "margin", "equity", "available", "daily_pnl"})
+_MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown to conditions
+
+
+@dataclass
+class Step:
+    """What one event produced."""
+
+    commands: list[Command] = field(default_factory=list)
+    records: list[rec.Record] = field(default_factory=list)
+
+
+@dataclass
+class _SymbolRun:
+    market: SymbolMarket
+    state: str
+    entered_at: int
+    leverage: int
+    # trigger key → the values its rules' crossover/crossunder saw last time
+    prev: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    protections: dict[str, list[c.CompiledAction]] = field(default_factory=dict)  # entry id → actions
+    entry_pending: set[str] = field(default_factory=set)
+
+
+class Engine:
+    """Runs one compiled rulebook over one account."""
+
+    def __init__(self, book: c.CompiledRulebook, instruments: Mapping[str, Instrument],
+                 balances: Mapping[str, Decimal], *, run_id: str = "rb", record_all_decisions: bool = False) -> None:
+        self.book = book
+        self.instruments = instruments
+        for s in book.symbols:
+            if s not in instruments:
+                raise ValueError(f"no instrument for {s}: the venue's exchange info does not list it")
+        self.portfolio = Portfolio(instruments, balances)
+        self.oms = OrderManager(run_id)
+        self.risk = RiskEngine(book.risk)
+        self.record_all = record_all_decisions
+        self.hedge = book.position_mode == "hedge"
+        self.symbols = {s: _SymbolRun(SymbolMarket(s, book, instruments[s].price_filter.tick_size),
+                                      book.initial_state, 0, book.leverage) for s in book.symbols}
+        self.timers = TimerWheel(book)
+        self.halted: str | None = None
+        self.daily_breach_day: int | None = None
+        self.time = 0
+        self.started = False
+        self._prev_by_key: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        for rule in book.rules:
+            if rule.when is not None and rule.when.prev_names:
+                cur = set(self._prev_by_key.get(rule.trigger.key, ()))
+                self._prev_by_key[rule.trigger.key] = tuple(sorted(cur | set(rule.when.prev_names)))
+        self._reads_account = {r.name: not _ACCOUNT_NAMES.isdisjoint(r.reads) for r in book.rules}
+
+    # ================================================================== entry points
+
+    def start(self, time: int) -> Step:
+        """Set the account up on the exchange, then fire `start` rules."""
+        step = Step()
+        self._clock(time, step)
+        step.commands.append(SetPositionMode(self.hedge, time))
+        margin = MarginType.CROSSED if self.book.margin == "cross" else MarginType.ISOLATED
+        for symbol, run in self.symbols.items():
+            step.commands.append(SetMarginType(symbol, margin, time))
+            step.commands.append(SetLeverage(symbol, run.leverage, time))
+        self.started = True
+        for symbol in self.symbols:
+            self._dispatch(symbol, ("start", None), step)
+        return step
+
+    def on_event(self, event: object) -> Step:
+        step = Step()
+        t = getattr(event, "time", 0)
+        if t > self.time:
+            self._clock(t, step)
+        if isinstance(event, Trade):
+            run = self.symbols.get(event.symbol)
+            if run is None:
+                return step
+            closed = run.market.on_trade(event)
+            if not run.market.has_mark:
+                self.portfolio.set_mark(event.symbol, event.price)
+            for candle in closed:
+                self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
+            self._dispatch(event.symbol, ("trade", None), step)
+        elif isinstance(event, BookTop):
+            run = self.symbols.get(event.symbol)
+            if run is None:
+                return step
+            run.market.on_book(event)
+            self._dispatch(event.symbol, ("book", None), step)
+        elif isinstance(event, MarkPrice):
+            run = self.symbols.get(event.symbol)
+            if run is None:
+                return step
+            run.market.on_mark(event)
+            self.portfolio.set_mark(event.symbol, event.mark_price)
+            self._check_daily_loss(step)
+            self._dispatch(event.symbol, ("mark_price", None), step)
+        elif isinstance(event, CandleClosed):
+            run = self.symbols.get(event.symbol)
+            if run is None:
+                return step
+            closed = run.market.on_candle(event)
+            if not run.market.has_mark and run.market.last is not None:
+                self.portfolio.set_mark(event.symbol, run.market.last)
+            self._check_daily_loss(step)
+            for candle in closed:
+                self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
+            # Candle-only data has no trade or mark stream: the close of the shortest candle is
+            # the only tick there is, so rules on those triggers see it (stated in the README).
+            mkt = run.market
+            if not mkt.has_trades and mkt.price_candle_ms == event.close_time - event.open_time + 1:
+                self._dispatch(event.symbol, ("trade", None), step)
+                if not mkt.has_mark:
+                    self._dispatch(event.symbol, ("mark_price", None), step)
+        elif isinstance(event, FundingRate):
+            run = self.symbols.get(event.symbol)
+            if run is None:
+                return step
+            run.market.on_funding(event)
+            self._dispatch(event.symbol, ("funding", None), step)
+        elif isinstance(event, OrderUpdate):
+            self._on_order(event, step)
+        elif isinstance(event, AlgoUpdate):
+            record = self.oms.apply_algo(event)
+            if record is not None and event.status == "REJECTED":
+                step.records.append(rec.EngineNotice(event.time, event.symbol, "order-rejected",
+                                                     f"{record.purpose} order {record.client_order_id} rejected: "
+                                                     f"{event.reason}"))
+        elif isinstance(event, AccountUpdate):
+            self._on_account(event, step)
+        elif isinstance(event, StreamStatus):
+            pass  # the stale-data guard reads last_data_time; a disconnect simply stops it advancing
+        elif isinstance(event, Timer):
+            pass  # the clock advanced; due timers fired in _clock
+        return step
+
+    def on_reject(self, client_order_id: str, code: int | None, message: str, time: int) -> Step:
+        """The venue refused a command outright (a REST error): record it, repair the state."""
+        step = Step()
+        record = self.oms.rejected(client_order_id, f"{code}: {message}")
+        if record is not None:
+            symbol = record.command.symbol
+            step.records.append(rec.EngineNotice(time, symbol, "order-rejected",
+                                                 f"{record.purpose} order {client_order_id} rejected by the "
+                                                 f"exchange ({code}: {message}); nothing was opened"))
+            run = self.symbols.get(symbol)
+            if run is not None:
+                run.entry_pending.discard(client_order_id)
+                run.protections.pop(client_order_id, None)
+                self._check_binding(symbol, time, step)
+        return step
+
+    # ================================================================== clock
+
+    def _clock(self, time: int, step: Step) -> None:
+        for due_time, key in self.timers.due(self.time, time):
+            self._set_time(due_time)
+            for symbol in self.symbols:
+                self._dispatch(symbol, key, step)
+        self._set_time(time)
+        if self.portfolio.on_time(time):
+            self.daily_breach_day = None if self.daily_breach_day != time // 86_400_000 else self.daily_breach_day
+        for symbol, run in self.symbols.items():
+            spec = self.book.states[run.state]
+            if spec.timeout_ms is not None and spec.then and time - run.entered_at >= spec.timeout_ms:
+                self._goto(symbol, spec.then, time, "timeout", step)
+        for record in self.oms.expired(time):
+            step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, time))
+            record.command = _without_expiry(record.command)
+
+    def _set_time(self, time: int) -> None:
+        self.time = time
+        for run in self.symbols.values():
+            run.market.set_clock(time)
+
+    # ================================================================== dispatch
+
+    def _dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
+        run = self.symbols[symbol]
+        env = run.market.env
+        prev_names = self._prev_by_key.get(key)
+        snapshot = run.prev.get(key) if prev_names else None
+        if prev_names:
+            if snapshot is None:
+                snapshot = run.prev[key] = {}
+            for n in prev_names:
+                env[PREV_PREFIX + n] = snapshot.get(n, env.get(n, math.nan))
+        rules = self.book.dispatch.get((key, run.state))
+        if rules:
+            env["state"] = run.state
+            start_state = run.state
+            for rule in rules:
+                if symbol not in rule.symbols:
+                    continue
+                nr = run.market.not_ready
+                if nr and not rule.reads.isdisjoint(nr - _ACCOUNT_NAMES):
+                    continue
+                if self._reads_account[rule.name]:
+                    self._account_view(symbol, env)
+                fired, error = True, None
+                if rule.when is not None:
+                    try:
+                        fired = bool(rule.when.fn(env))
+                    except (ArithmeticError, ValueError, TypeError) as exc:
+                        fired, error = False, f"{type(exc).__name__}: {exc}"
+                if fired or self.record_all or error:
+                    step.records.append(rec.Decision(self.time, symbol, rule.name, str(rule.trigger), run.state,
+                                                     {n: env.get(n) for n in sorted(rule.reads)}, fired,
+                                                     self.book.source_hash, error))
+                if fired:
+                    self._run_actions(symbol, rule, step)
+                    if run.state != start_state:
+                        break  # the remaining rules were chosen for the state we just left
+        if prev_names and snapshot is not None:
+            for n in prev_names:
+                snapshot[n] = env.get(n, math.nan)
+
+    def _account_view(self, symbol: str, env: dict[str, Any]) -> None:
+        pf = self.portfolio
+        inst = self.instruments[symbol]
+        pos = pf.net_position(symbol)
+        run = self.symbols[symbol]
+        asset = inst.margin_asset
+        equity = pf.equity(asset)
+        upnl = pf.unrealized(symbol, pos.position_side)
+        env["position.side"] = pos.side
+        env["position.size"] = float(pos.size)
+        env["entry_price"] = float(pos.entry_price) if pos.amount else math.nan
+        env["upnl"] = float(upnl)
+        notional = pf.notional(symbol)
+        margin = notional / run.leverage if run.leverage else ZERO
+        env["margin"] = float(margin)
+        env["roe"] = float(upnl / margin) if margin else 0.0
+        env["leverage"] = float(notional / equity) if equity > 0 else 0.0
+        if pos.amount:
+            e = pos.entry_price
+            lev = Decimal(run.leverage)
+            # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
+            # uses the symbol's brackets instead.
+            liq = e * (1 - 1 / lev) / (1 - _MAINT) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
+            env["liq_price"] = float(liq)
+        else:
+            env["liq_price"] = math.nan
+        env["equity"] = float(equity)
+        used = sum((pf.notional(s) / self.symbols[s].leverage for s in self.symbols
+                    if self.instruments[s].margin_asset == asset), ZERO)
+        env["available"] = float(equity - used)
+        env["daily_pnl"] = float(pf.daily_pnl(asset))
+
+    # ================================================================== actions
+
+    def _run_actions(self, symbol: str, rule: c.CompiledRule, step: Step) -> None:
+        run = self.symbols[symbol]
+        entry_id: str | None = None
+        for action in rule.actions:
+            if isinstance(action, c.Enter):
+                entry_id = self._enter(symbol, rule, action, step)
+            elif isinstance(action, c.StopOrder | c.TrailingStop):
+                if entry_id is not None:
+                    run.protections.setdefault(entry_id, []).append(action)
+                elif self.portfolio.net_position(symbol).amount != 0:
+                    self._protect(symbol, rule.name, action, step)
+            elif isinstance(action, c.Exit):
+                self._exit(symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step)
+            elif isinstance(action, c.Reduce):
+                self._exit(symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step)
+            elif isinstance(action, c.Deleverage):
+                self._deleverage(symbol, rule.name, action, step)
+            elif isinstance(action, c.SetLeverage):
+                lev, verdict = self.risk.clamp_leverage(action.to)
+                run.leverage = lev
+                step.records.append(rec.GuardRecord(self.time, symbol, rule.name, f"set_leverage {action.requested}x",
+                                                    (verdict,), None))
+                step.commands.append(SetLeverage(symbol, lev, self.time))
+            elif isinstance(action, c.Cancel):
+                self._cancel(symbol, action.tag, step)
+            elif isinstance(action, c.Goto):
+                self._goto(symbol, action.state, self.time, f"rule {rule.name}", step)
+            elif isinstance(action, c.Log):
+                env = run.market.env
+                self._account_view(symbol, env)
+                message = action.template
+                for name in action.names:
+                    value = env.get(name)
+                    shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+                    message = message.replace("{" + name + "}", shown)
+                step.records.append(rec.LogLine(self.time, symbol, rule.name, message))
+            elif isinstance(action, c.Halt):
+                self.halt(action.reason, step, rule=rule.name)
+
+    def _enter(self, symbol: str, rule: c.CompiledRule, action: c.Enter, step: Step) -> str | None:
+        run = self.symbols[symbol]
+        market = run.market
+        inst = self.instruments[symbol]
+        env = market.env
+        self._account_view(symbol, env)
+        try:
+            price = None
+            if action.price is not None:
+                price = to_decimal(action.price.fn(env), f"price {action.price.text!r}")
+            ref = price if price is not None else (market.last or ZERO)
+            equity = self.portfolio.equity(inst.margin_asset)
+            qty = entry_quantity(action.size, inst, env, ref, equity, run.leverage)
+        except (SizingError, ArithmeticError) as exc:
+            step.records.append(rec.GuardRecord(self.time, symbol, rule.name, f"enter {action.side}",
+                                                (Verdict("reject", "sizing", str(exc)),), None))
+            return None
+        intent = EnterIntent(symbol, action.side, qty, action.order, price, action.time_in_force,
+                             action.expire_ms, action.tag, rule.name, self.time)
+        pos = self.portfolio.net_position(symbol)
+        view = AccountView(
+            time=self.time, instrument=inst, last_price=market.last or ZERO, mark_price=market.mark or ZERO,
+            equity=self.portfolio.equity(inst.margin_asset), position_notional=self.portfolio.notional(symbol),
+            position_side=pos.side, open_orders=len(self.oms.open_orders(symbol)),
+            last_data_time=market.last_data_time, leverage=run.leverage, halted=self.halted,
+            daily_loss_breached=self.daily_breach_day is not None, daily_pnl=self.portfolio.daily_pnl(inst.margin_asset),
+        )
+        final_qty, final_price, verdicts = self.risk.check_entry(intent, view)
+        described = f"enter {action.side} {qty:.8g} {action.order}" + (f" @ {price}" if price is not None else "")
+        if final_qty is None:
+            step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(verdicts), None))
+            return None
+        side = Side.BUY if action.side == "long" else Side.SELL
+        order_type = OrderType.LIMIT if action.order == "limit" else OrderType.MARKET
+        tif = None
+        if order_type is OrderType.LIMIT:
+            tif = TimeInForce(action.time_in_force) if action.time_in_force else TimeInForce.GTC
+        cmd = PlaceOrder(
+            client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=order_type,
+            quantity=final_qty, price=final_price, time_in_force=tif, position_side=self._pos_side(action.side),
+            expire_at=self.time + action.expire_ms if action.expire_ms else None, tag=action.tag, time=self.time,
+        )
+        self.oms.track(cmd, "entry", rule.name)
+        run.entry_pending.add(cmd.client_order_id)
+        step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(verdicts),
+                                            cmd.client_order_id))
+        step.commands.append(cmd)
+        return cmd.client_order_id
+
+    def _pos_side(self, side: str) -> PositionSide:
+        if not self.hedge:
+            return PositionSide.BOTH
+        return PositionSide.LONG if side == "long" else PositionSide.SHORT
+
+    def _exit(self, symbol: str, rule: str, fraction: Decimal | None, size: c.CompiledExpr | None, order: str,
+              price_expr: c.CompiledExpr | None, purpose: Purpose, step: Step) -> None:
+        pos = self.portfolio.net_position(symbol)
+        if pos.amount == 0:
+            return
+        inst = self.instruments[symbol]
+        env = self.symbols[symbol].market.env
+        order_type = OrderType.LIMIT if order == "limit" else OrderType.MARKET
+        try:
+            if size is not None:
+                qty = min(to_decimal(size.fn(env), f"size {size.text!r}"), pos.size)
+            elif fraction is not None:
+                qty = pos.size * fraction
+            else:
+                qty = pos.size
+            price = None
+            if price_expr is not None:
+                price = to_decimal(price_expr.fn(env), f"price {price_expr.text!r}")
+        except (SizingError, ArithmeticError) as exc:
+            step.records.append(rec.GuardRecord(self.time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),),
+                                                None))
+            return
+        side = Side.SELL if pos.amount > 0 else Side.BUY
+        qty = inst.round_qty(qty, order_type)
+        if qty <= 0:
+            return
+        if price is not None:
+            price = inst.round_price(price, side)
+        cmd = PlaceOrder(
+            client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=order_type, quantity=qty,
+            price=price, time_in_force=TimeInForce.GTC if order_type is OrderType.LIMIT else None,
+            position_side=pos.position_side, reduce_only=not self.hedge, time=self.time,
+        )
+        self.oms.track(cmd, purpose, rule)
+        step.records.append(rec.GuardRecord(self.time, symbol, rule, f"{purpose} {qty} reduce-only",
+                                            (Verdict("allow", "reduce_only", "exits are always allowed"),),
+                                            cmd.client_order_id))
+        step.commands.append(cmd)
+
+    def _deleverage(self, symbol: str, rule: str, action: c.Deleverage, step: Step) -> None:
+        pos = self.portfolio.net_position(symbol)
+        inst = self.instruments[symbol]
+        mark = self.portfolio.marks.get(symbol)
+        equity = self.portfolio.equity(inst.margin_asset)
+        if pos.amount == 0 or mark is None or equity <= 0:
+            return
+        try:
+            target = to_decimal(action.to.fn(self.symbols[symbol].market.env), "deleverage to")
+        except SizingError:
+            return
+        keep_notional = target * equity
+        notional = abs(inst.notional(pos.size, mark))
+        if notional <= keep_notional:
+            return
+        keep_qty = keep_notional * mark / inst.contract_size if inst.is_inverse else keep_notional / mark
+        fraction = (pos.size - keep_qty) / pos.size
+        self._exit(symbol, rule, fraction, None, "market", None, "deleverage", step)
+
+    def _protect(self, symbol: str, rule: str, action: c.StopOrder | c.TrailingStop, step: Step) -> None:
+        pos = self.portfolio.net_position(symbol)
+        if pos.amount == 0:
+            return
+        inst = self.instruments[symbol]
+        run = self.symbols[symbol]
+        env = run.market.env
+        self._account_view(symbol, env)
+        side = Side.SELL if pos.amount > 0 else Side.BUY
+        long = pos.amount > 0
+        try:
+            if isinstance(action, c.TrailingStop):
+                activation = None
+                if action.activation is not None:
+                    activation = trigger_price(inst, action.activation.fn(env), "activation price")
+                cmd = PlaceOrder(
+                    client_order_id=self.oms.next_id(), symbol=symbol, side=side,
+                    order_type=OrderType.TRAILING_STOP_MARKET, quantity=inst.round_qty(pos.size, OrderType.MARKET),
+                    position_side=pos.position_side, reduce_only=not self.hedge,
+                    working_type=_working(action.working_type), callback_rate=(action.callback * 100).normalize(),
+                    activation_price=activation, tag=action.tag, time=self.time,
+                )
+                purpose: Purpose = "trailing_stop"
+            else:
+                if action.price is not None:
+                    trig = trigger_price(inst, action.price.fn(env), f"{action.kind} price")
+                else:
+                    assert action.distance is not None
+                    d = action.distance
+                    below = long == (action.kind == "stop_loss")
+                    trig = trigger_price(inst, pos.entry_price * (1 - d if below else 1 + d), f"{action.kind} price")
+                order_type = OrderType.STOP_MARKET if action.kind == "stop_loss" else OrderType.TAKE_PROFIT_MARKET
+                cmd = PlaceOrder(
+                    client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=order_type,
+                    quantity=None, trigger_price=trig, position_side=pos.position_side, close_position=True,
+                    working_type=_working(action.working_type), tag=action.tag, time=self.time,
+                )
+                purpose = action.kind
+        except (SizingError, ArithmeticError) as exc:
+            step.records.append(rec.GuardRecord(self.time, symbol, rule, type(action).__name__,
+                                                (Verdict("reject", "sizing", str(exc)),), None))
+            return
+        self.oms.track(cmd, purpose, rule)
+        step.records.append(rec.GuardRecord(self.time, symbol, rule, f"{purpose} {cmd.trigger_price or ''}".strip(),
+                                            (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
+                                            cmd.client_order_id))
+        step.commands.append(cmd)
+
+    def _cancel(self, symbol: str, tag: str | None, step: Step) -> None:
+        if tag is None:
+            step.commands.append(CancelAllOrders(symbol, self.time))
+            return
+        for record in self.oms.open_orders(symbol, tag):
+            step.commands.append(CancelOrder(symbol, record.client_order_id, self.time))
+
+    def _goto(self, symbol: str, state: str, time: int, why: str, step: Step) -> None:
+        run = self.symbols[symbol]
+        if state == run.state:
+            run.entered_at = time
+            return
+        step.records.append(rec.StateChange(time, symbol, run.state, state, why))
+        run.state = state
+        run.entered_at = time
+        run.market.env["state"] = state
+
+    def halt(self, reason: str, step: Step, rule: str = "") -> None:
+        """The kill switch: cancel everything, flatten reduce-only, refuse entries from now on."""
+        if self.halted is None:
+            self.halted = reason
+            step.records.append(rec.EngineNotice(self.time, "", "halt", f"halted: {reason}"))
+        self._flatten(step, rule or "halt")
+
+    def _flatten(self, step: Step, rule: str) -> None:
+        for symbol in self.symbols:
+            step.commands.append(CancelAllOrders(symbol, self.time))
+            self.symbols[symbol].protections.clear()
+            self._exit(symbol, rule, None, None, "market", None, "flatten", step)
+
+    def _check_daily_loss(self, step: Step) -> None:
+        if self.daily_breach_day is not None or self.portfolio.today is None:
+            return
+        r = self.book.risk
+        for asset, start in self.portfolio.today.start_equity.items():
+            if start <= 0:
+                continue
+            pnl = self.portfolio.daily_pnl(asset)
+            cap = start * r.daily_loss_cap_fraction
+            if r.daily_loss_cap_amount is not None:
+                cap = min(cap, r.daily_loss_cap_amount)
+            if pnl <= -cap:
+                self.daily_breach_day = self.time // 86_400_000
+                step.records.append(rec.EngineNotice(self.time, "", "daily-loss-cap",
+                                                     f"daily loss {pnl:.2f} {asset} reached the cap {cap:.2f}: "
+                                                     f"orders canceled, positions flattened, no entries until 00:00 UTC"))
+                if r.on_breach == "halt":
+                    self.halt("daily loss cap", step)
+                else:
+                    self._flatten(step, "daily_loss_cap")
+                return
+
+    # ================================================================== venue reports
+
+    def _on_order(self, u: OrderUpdate, step: Step) -> None:
+        record = self.oms.apply(u)
+        self.portfolio.apply_fill(u)
+        run = self.symbols.get(u.symbol)
+        if record is None or run is None:
+            return
+        if u.last_filled_qty > 0:
+            self._dispatch(u.symbol, ("fill", None), step)
+        if record.purpose == "entry" and record.status is not None and not record.is_open:
+            run.entry_pending.discard(record.client_order_id)
+            if record.filled_qty == 0:
+                run.protections.pop(record.client_order_id, None)
+                self._check_binding(u.symbol, u.time, step)
+        self._place_protections(u.symbol, step)
+
+    def _on_account(self, u: AccountUpdate, step: Step) -> None:
+        closed = self.portfolio.apply_account_update(u)
+        for pos in closed:
+            run = self.symbols.get(pos.symbol)
+            if run is None:
+                continue
+            self._dispatch(pos.symbol, ("position_closed", None), step)
+            self._check_binding(pos.symbol, u.time, step)
+        for symbol in {p.symbol for p in u.positions}:
+            if symbol in self.symbols:
+                self._place_protections(symbol, step)
+        if u.reason == "ORDER":
+            self._check_daily_loss(step)
+
+    def _place_protections(self, symbol: str, step: Step) -> None:
+        run = self.symbols[symbol]
+        if not run.protections or self.portfolio.net_position(symbol).amount == 0:
+            return
+        for entry_id in list(run.protections):
+            entry = self.oms.get(entry_id)
+            if entry is None or entry.filled_qty == 0 or entry.is_open:
+                continue  # place once the entry is done filling, sized to the position it made
+            for action in run.protections.pop(entry_id):
+                assert isinstance(action, c.StopOrder | c.TrailingStop)
+                self._protect(symbol, entry.rule, action, step)
+
+    def _check_binding(self, symbol: str, time: int, step: Step) -> None:
+        """A state bound to a position whose position is gone (and no entry is working) falls back."""
+        run = self.symbols[symbol]
+        spec = self.book.states[run.state]
+        if spec.position not in ("long", "short") or run.entry_pending:
+            return
+        if self.portfolio.net_position(symbol).amount == 0 and spec.on_close:
+            self._goto(symbol, spec.on_close, time, "position closed", step)
+
+
+def _working(name: str) -> WorkingType:
+    return WorkingType(name)
+
+
+def _without_expiry(cmd: PlaceOrder) -> PlaceOrder:
+    return replace(cmd, expire_at=None)

@@ -1,0 +1,66 @@
+"""What the engine tells the journal: decisions, guard verdicts, state changes, log lines.
+
+Each record is a value made at the moment of the decision, carrying what a person needs to
+answer "why?" later: the rule, the trigger, every input the condition read, the rulebook
+version, and what the guards changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rulebot.engine.risk import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    time: int
+    symbol: str
+    rule: str
+    trigger: str
+    state: str
+    inputs: dict[str, Any]  # every name the condition and actions read, with its value
+    fired: bool
+    version: str  # rulebook hash
+    error: str | None = None  # the condition raised (e.g. division by zero): treated as false
+
+
+@dataclass(frozen=True, slots=True)
+class GuardRecord:
+    time: int
+    symbol: str
+    rule: str
+    intent: str  # what was asked, readably
+    verdicts: tuple[Verdict, ...]
+    client_order_id: str | None  # the order that resulted, if any
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    time: int
+    symbol: str
+    from_state: str
+    to_state: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    time: int
+    symbol: str
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineNotice:
+    """Something the engine did on its own: a daily-loss breach, a halt, a fallback."""
+
+    time: int
+    symbol: str
+    kind: str
+    message: str
+
+
+Record = Decision | GuardRecord | StateChange | LogLine | EngineNotice

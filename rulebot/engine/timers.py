@@ -1,0 +1,71 @@
+"""Timers on the event clock: `cron`, `every` and `before_funding` triggers.
+
+Each timer knows only its next fire time, so checking it on every event costs one
+comparison. Replays fire them from data timestamps; a live runner keeps the clock moving
+with heartbeat events, so the same engine fires the same timers either way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from apscheduler.triggers.cron import CronTrigger
+
+from rulebot.rulebook.compiled import CompiledRulebook
+
+FUNDING_INTERVAL_MS = 8 * 3_600_000
+
+
+class _Timer:
+    __slots__ = ("cron", "key", "next", "offset_ms", "period_ms")
+
+    def __init__(self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0,
+                 cron: CronTrigger | None = None) -> None:
+        self.key = key
+        self.period_ms = period_ms
+        self.offset_ms = offset_ms
+        self.cron = cron
+        self.next: int | None = None
+
+    def following(self, after: int) -> int:
+        """The first fire time strictly after `after` (ms)."""
+        if self.cron is not None:
+            now = datetime.fromtimestamp(after / 1000, UTC)
+            nxt = self.cron.get_next_fire_time(None, now)
+            ms = int(nxt.timestamp() * 1000)
+            if ms <= after:  # CronTrigger may return `now` itself when it matches exactly
+                nxt = self.cron.get_next_fire_time(None, datetime.fromtimestamp((after + 1000) / 1000, UTC))
+                ms = int(nxt.timestamp() * 1000)
+            return ms
+        k = (after - self.offset_ms) // self.period_ms + 1
+        return k * self.period_ms + self.offset_ms
+
+
+class TimerWheel:
+    def __init__(self, book: CompiledRulebook, funding_interval_ms: int = FUNDING_INTERVAL_MS) -> None:
+        self.timers: list[_Timer] = []
+        for key in sorted(book.triggers, key=str):
+            kind, arg = key
+            if kind == "cron" and arg:
+                self.timers.append(_Timer(key, cron=CronTrigger.from_crontab(arg, timezone=UTC)))
+            elif kind == "every" and arg:
+                rule = next(r for r in book.rules if r.trigger.key == key)
+                assert rule.trigger.seconds is not None
+                self.timers.append(_Timer(key, period_ms=rule.trigger.seconds * 1000))
+            elif kind == "before_funding" and arg:
+                rule = next(r for r in book.rules if r.trigger.key == key)
+                assert rule.trigger.seconds is not None
+                self.timers.append(_Timer(key, period_ms=funding_interval_ms,
+                                          offset_ms=-rule.trigger.seconds * 1000 % funding_interval_ms))
+
+    def due(self, last: int, now: int) -> list[tuple[int, tuple[str, str | None]]]:
+        """Fire times in (last, now], oldest first. The first call only arms the timers."""
+        out: list[tuple[int, tuple[str, str | None]]] = []
+        for t in self.timers:
+            if t.next is None:
+                t.next = t.following(now if last == 0 else last)
+            while t.next <= now:
+                out.append((t.next, t.key))
+                t.next = t.following(t.next)
+        out.sort()
+        return out
