@@ -1,0 +1,235 @@
+"""The account: a wallet per margin asset, positions per symbol and position side, leverage and
+margin type per symbol, and the account-wide position mode (one-way or hedge).
+
+Money moves here only: fills (realized PnL, commission, isolated margin), funding and
+liquidation. Margin figures that need prices and open orders are in `exposure.py`.
+
+Every amount booked (realized PnL, commission, funding, isolated margin moved) is rounded to
+8 decimals, half up, as Binance's balances, fills and income records carry 8 (its rounding
+direction is unverified). Sums of such amounts are exact, so the wallet always equals the
+start plus what the events report, to the last digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from rulebot.core.enums import MarginType, PositionSide, Side
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import Position
+
+ZERO = Decimal(0)
+MONEY_STEP = Decimal("1e-8")
+ONE_WAY_SIDES = (PositionSide.BOTH,)
+HEDGE_SIDES = (PositionSide.LONG, PositionSide.SHORT)
+
+
+@dataclass(slots=True, eq=False)  # mutable state: identity, not value, equality
+class PositionState:
+    """One position: signed `qty` (Binance's positionAmt), entry price, isolated wallet."""
+
+    symbol: str
+    position_side: PositionSide
+    qty: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO  # accumulated, before fees (ACCOUNT_UPDATE `cr`)
+    isolated_wallet: Decimal = ZERO
+    update_time: int = 0
+
+    @property
+    def size(self) -> Decimal:
+        return abs(self.qty)
+
+    def as_position(self) -> Position:
+        return Position(self.qty, self.entry_price, self.position_side)
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Where one asset's wallet changes came from since the start (for audits and tests)."""
+
+    realized_pnl: Decimal = ZERO
+    commission: Decimal = ZERO
+    funding: Decimal = ZERO
+
+
+def money(amount: Decimal) -> Decimal:
+    """An amount as it is booked: 8 decimals, half up."""
+    return amount.quantize(MONEY_STEP, rounding=ROUND_HALF_UP)
+
+
+def reducible(position: PositionState, side: Side) -> Decimal:
+    """How much of `position` an order on `side` can close (0 if it would only add)."""
+    if side is Side.BUY:
+        return max(ZERO, -position.qty)
+    return max(ZERO, position.qty)
+
+
+def closes(position_side: PositionSide, side: Side) -> bool:
+    """Hedge mode: a SELL closes the LONG position, a BUY the SHORT one."""
+    if position_side is PositionSide.BOTH:
+        return False
+    return (position_side is PositionSide.LONG) == (side is Side.SELL)
+
+
+class Account:
+    """Wallets, positions and settings. Positions are created on first use, flat."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        balances: Mapping[str, Decimal],
+        *,
+        hedge_mode: bool,
+        leverage: Mapping[str, int],
+        margin_type: MarginType,
+    ) -> None:
+        self._instruments = instruments
+        self.wallets: dict[str, Decimal] = {a: Decimal(v) for a, v in balances.items()}
+        for inst in instruments.values():
+            self.wallets.setdefault(inst.margin_asset, ZERO)
+        self.ledgers: dict[str, Ledger] = {asset: Ledger() for asset in self.wallets}
+        self.hedge_mode = hedge_mode
+        self.leverage: dict[str, int] = dict(leverage)
+        self.margin_type: dict[str, MarginType] = dict.fromkeys(instruments, margin_type)
+        self._positions: dict[tuple[str, PositionSide], PositionState] = {}
+        self.update_time: dict[str, int] = dict.fromkeys(self.wallets, 0)
+
+    # -- positions -----------------------------------------------------------------------
+
+    @property
+    def position_sides(self) -> tuple[PositionSide, ...]:
+        return HEDGE_SIDES if self.hedge_mode else ONE_WAY_SIDES
+
+    def position(self, symbol: str, position_side: PositionSide) -> PositionState:
+        key = (symbol, position_side)
+        if key not in self._positions:
+            self._positions[key] = PositionState(symbol, position_side)
+        return self._positions[key]
+
+    def legs(self, symbol: str) -> list[PositionState]:
+        """The symbol's positions in the current mode: [BOTH] or [LONG, SHORT]."""
+        return [self.position(symbol, ps) for ps in self.position_sides]
+
+    def open_positions(self, asset: str | None = None) -> list[PositionState]:
+        """Non-flat positions (of one margin asset), in symbol then side order."""
+        out = [
+            p
+            for p in self._positions.values()
+            if p.qty != 0 and (asset is None or self._instruments[p.symbol].margin_asset == asset)
+        ]
+        return sorted(out, key=lambda p: (p.symbol, p.position_side.value))
+
+    def is_isolated(self, symbol: str) -> bool:
+        return self.margin_type[symbol] is MarginType.ISOLATED
+
+    def isolated_total(self, asset: str) -> Decimal:
+        return sum(
+            (
+                p.isolated_wallet
+                for p in self._positions.values()
+                if self._instruments[p.symbol].margin_asset == asset
+            ),
+            ZERO,
+        )
+
+    def cross_wallet(self, asset: str) -> Decimal:
+        """`crossWalletBalance`: the wallet less what sits in isolated positions."""
+        return self.wallets[asset] - self.isolated_total(asset)
+
+    # -- money movements -------------------------------------------------------------------
+
+    def apply_fill(
+        self,
+        inst: Instrument,
+        position_side: PositionSide,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        time: int,
+    ) -> Decimal:
+        """Book a fill on a position; returns its realized PnL (before the commission).
+
+        `commission` must already be rounded (`money`), as the OrderUpdate reports it.
+
+        Adding averages the entry (`Instrument.average_entry`); an opposite fill realizes PnL
+        on the part it closes and, in one-way mode, opens the rest the other way at `price`.
+        Isolated: opening moves `notional / leverage` from the cross wallet into the
+        position's wallet; closing releases the closed share of it. The commission and the
+        realized PnL are paid from/to the wallet (its cross part).
+        """
+        pos = self.position(inst.symbol, position_side)
+        isolated = self.is_isolated(inst.symbol)
+        lev = self.leverage[inst.symbol]
+        signed = qty if side is Side.BUY else -qty
+        closed = min(qty, reducible(pos, side))
+        realized = ZERO
+        if closed:
+            realized = money(inst.pnl(pos.as_position().side, closed, pos.entry_price, price))
+            if isolated:
+                pos.isolated_wallet -= money(pos.isolated_wallet * closed / pos.size)
+            pos.qty += closed if side is Side.BUY else -closed
+            pos.realized_pnl += realized
+            if pos.qty == 0:
+                pos.entry_price = ZERO
+        opened = qty - closed
+        if opened:
+            if position_side is not PositionSide.BOTH and (
+                (position_side is PositionSide.LONG) != (side is Side.BUY)
+            ):
+                raise ValueError(f"a {side} fill cannot open a {position_side} position")
+            if pos.qty == 0:
+                pos.entry_price = price
+            else:
+                pos.entry_price = inst.average_entry(pos.size, pos.entry_price, opened, price)
+            pos.qty += opened if signed > 0 else -opened
+            if isolated:
+                pos.isolated_wallet += money(abs(inst.notional(opened, price)) / lev)
+        pos.update_time = time
+        self._book(inst.margin_asset, realized=realized, commission=commission, time=time)
+        return realized
+
+    def apply_funding(
+        self, inst: Instrument, pos: PositionState, amount: Decimal, time: int
+    ) -> None:
+        """Credit (positive) or debit a funding payment; an isolated position's wallet too."""
+        if self.is_isolated(inst.symbol):
+            pos.isolated_wallet += amount
+        pos.update_time = time
+        self._book(inst.margin_asset, funding=amount, time=time)
+
+    def close_at(self, inst: Instrument, pos: PositionState, realized: Decimal, time: int) -> None:
+        """Close the whole position, booking `realized` (liquidation at the bankruptcy price).
+
+        The caller passes `realized` as the exact margin lost rather than re-deriving it from
+        a price that needed a division. An isolated wallet is spent by that loss: at the
+        bankruptcy price nothing of it is left to give back.
+        """
+        pos.qty = ZERO
+        pos.entry_price = ZERO
+        pos.realized_pnl += realized
+        pos.isolated_wallet = ZERO
+        pos.update_time = time
+        self._book(inst.margin_asset, realized=realized, time=time)
+
+    def _book(
+        self,
+        asset: str,
+        *,
+        realized: Decimal = ZERO,
+        commission: Decimal = ZERO,
+        funding: Decimal = ZERO,
+        time: int,
+    ) -> None:
+        self.wallets[asset] += realized - commission + funding
+        ledger = self.ledgers.setdefault(asset, Ledger())
+        ledger.realized_pnl += realized
+        ledger.commission += commission
+        ledger.funding += funding
+        self.update_time[asset] = time
+
+    def assets(self) -> Iterable[str]:
+        return sorted(self.wallets)

@@ -1,0 +1,122 @@
+"""The simulator's order store: open and past orders per symbol, algo orders, id counters.
+
+Order ids, algo ids, trade ids and book priorities are counters from 1, so the same inputs
+always give the same ids (determinism).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rulebot.exchange_sim.orders import AlgoOrder, SimOrder
+
+
+@dataclass(slots=True)
+class Counters:
+    order_id: int = 0
+    algo_id: int = 0
+    trade_id: int = 0
+    priority: int = 0
+
+    def next_order(self) -> int:
+        self.order_id += 1
+        return self.order_id
+
+    def next_algo(self) -> int:
+        self.algo_id += 1
+        return self.algo_id
+
+    def next_trade(self) -> int:
+        self.trade_id += 1
+        return self.trade_id
+
+    def next_priority(self) -> int:
+        self.priority += 1
+        return self.priority
+
+
+class OrderStore:
+    """Every order the simulator accepted. Open lists keep placement order."""
+
+    def __init__(self) -> None:
+        self.ids = Counters()
+        self._open: dict[str, list[SimOrder]] = {}
+        self._open_ids: set[int] = set()
+        self._by_client: dict[tuple[str, str], SimOrder] = {}
+        self._by_id: dict[int, SimOrder] = {}
+        self._algos: dict[str, list[AlgoOrder]] = {}
+        self._algo_by_client: dict[tuple[str, str], AlgoOrder] = {}
+        self._algo_by_id: dict[int, AlgoOrder] = {}
+
+    # -- plain orders ----------------------------------------------------------------------
+
+    def add(self, order: SimOrder) -> None:
+        """Put an order on the symbol's open list (once: a triggered stop is already there)."""
+        if order.order_id not in self._open_ids:
+            self._open_ids.add(order.order_id)
+            self._open.setdefault(order.symbol, []).append(order)
+        self._by_client[(order.symbol, order.client_order_id)] = order
+        self._by_id[order.order_id] = order
+
+    def record(self, order: SimOrder) -> None:
+        """Remember an order that never rested (filled or expired on arrival) for queries."""
+        self._by_client[(order.symbol, order.client_order_id)] = order
+        self._by_id[order.order_id] = order
+
+    def prune(self, symbol: str) -> None:
+        """Drop final orders from the symbol's open list (they stay queryable)."""
+        orders = self._open.get(symbol)
+        if orders and any(not o.is_open for o in orders):
+            self._open[symbol] = [o for o in orders if o.is_open]
+            self._open_ids.difference_update(o.order_id for o in orders if not o.is_open)
+
+    def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
+        """Open plain orders, by symbol then placement order."""
+        symbols = [symbol] if symbol is not None else sorted(self._open)
+        return [o for s in symbols for o in self._open.get(s, ()) if o.is_open]
+
+    def resting(self, symbol: str) -> list[SimOrder]:
+        return [o for o in self._open.get(symbol, ()) if o.rests]
+
+    def waiting(self, symbol: str) -> list[SimOrder]:
+        """Conditional plain orders (COIN-M) not yet triggered."""
+        return [o for o in self._open.get(symbol, ()) if o.waits_for_trigger]
+
+    def find(self, symbol: str, client_order_id: str) -> SimOrder | None:
+        """The latest order with that client id, open or not."""
+        return self._by_client.get((symbol, client_order_id))
+
+    def by_id(self, order_id: int) -> SimOrder | None:
+        return self._by_id.get(order_id)
+
+    def symbols(self) -> Iterator[str]:
+        return iter(sorted(set(self._open) | set(self._algos)))
+
+    # -- algo orders -----------------------------------------------------------------------
+
+    def add_algo(self, algo: AlgoOrder) -> None:
+        self._algos.setdefault(algo.symbol, []).append(algo)
+        self._algo_by_client[(algo.symbol, algo.client_algo_id)] = algo
+        self._algo_by_id[algo.algo_id] = algo
+
+    def open_algos(self, symbol: str | None = None) -> list[AlgoOrder]:
+        symbols = [symbol] if symbol is not None else sorted(self._algos)
+        return [a for s in symbols for a in self._algos.get(s, ()) if a.is_open]
+
+    def find_algo(self, symbol: str, client_algo_id: str) -> AlgoOrder | None:
+        return self._algo_by_client.get((symbol, client_algo_id))
+
+    def algo_by_id(self, algo_id: int) -> AlgoOrder | None:
+        return self._algo_by_id.get(algo_id)
+
+    def prune_algos(self, symbol: str) -> None:
+        algos = self._algos.get(symbol)
+        if algos and any(not a.is_open for a in algos):
+            self._algos[symbol] = [a for a in algos if a.is_open]
+
+    def client_id_in_use(self, symbol: str, client_id: str) -> bool:
+        """Binance refuses a client id already used by an open order or open algo order."""
+        order = self._by_client.get((symbol, client_id))
+        algo = self._algo_by_client.get((symbol, client_id))
+        return (order is not None and order.is_open) or (algo is not None and algo.is_open)

@@ -1,0 +1,122 @@
+"""The order desk: accepts and cancels orders, plain (`/fapi/v1/order`) and algo
+(`/fapi/v1/algoOrder`), once the gatekeeper has let them through.
+"""
+
+from __future__ import annotations
+
+from rulebot.core.account_events import AccountEvent
+from rulebot.core.commands import CancelOrder, PlaceOrder
+from rulebot.core.enums import OrderStatus
+from rulebot.exchange_sim.book import OrderStore
+from rulebot.exchange_sim.errors import rejected
+from rulebot.exchange_sim.matching import Matcher
+from rulebot.exchange_sim.model import AlgoOrderView, OrderView
+from rulebot.exchange_sim.orders import AlgoOrder, SimOrder, algo_update, algo_view, order_view
+from rulebot.exchange_sim.placement import Gatekeeper
+
+
+class OrderDesk:
+    """Places, cancels and mass-cancels orders; every change goes out as an event."""
+
+    def __init__(self, gate: Gatekeeper, store: OrderStore, matcher: Matcher) -> None:
+        self._gate = gate
+        self._store = store
+        self._matcher = matcher
+
+    def place(self, cmd: PlaceOrder, time: int, events: list[AccountEvent]) -> OrderView:
+        """A plain order: LIMIT/MARKET run now; a COIN-M stop waits in the book."""
+        ok = self._gate.check(cmd, algo=False)
+        order_id = self._store.ids.next_order()
+        order = SimOrder(
+            order_id=order_id,
+            client_order_id=cmd.client_order_id or f"sim_{order_id}",
+            symbol=cmd.symbol,
+            side=cmd.side,
+            position_side=cmd.position_side,
+            order_type=cmd.order_type,
+            time_in_force=ok.time_in_force,
+            quantity=ok.quantity,
+            price=cmd.price if cmd.order_type.has_limit_price else None,
+            reduce_only=cmd.reduce_only,
+            closing=ok.closing,
+            close_position=cmd.close_position,
+            time=time,
+            trigger=ok.trigger,
+            working_type=cmd.working_type,
+        )
+        if order.trigger is not None:
+            order.update_time = time
+            self._store.add(order)
+            self._matcher.announce(order, time, events)
+        else:
+            self._matcher.execute(order, time, events)
+        return order_view(ok.inst, order)
+
+    def place_algo(self, cmd: PlaceOrder, time: int, events: list[AccountEvent]) -> AlgoOrderView:
+        """A USDⓈ-M conditional order: held by the algo service until its trigger."""
+        ok = self._gate.check(cmd, algo=True)
+        assert ok.trigger is not None
+        algo_id = self._store.ids.next_algo()
+        algo = AlgoOrder(
+            algo_id=algo_id,
+            client_algo_id=cmd.client_order_id or f"sim_algo_{algo_id}",
+            symbol=cmd.symbol,
+            side=cmd.side,
+            position_side=cmd.position_side,
+            order_type=cmd.order_type,
+            quantity=ok.quantity,
+            price=cmd.price if cmd.order_type.has_limit_price else None,
+            time_in_force=ok.time_in_force,
+            reduce_only=cmd.reduce_only,
+            close_position=cmd.close_position,
+            trigger=ok.trigger,
+            time=time,
+            update_time=time,
+        )
+        self._store.add_algo(algo)
+        events.append(algo_update(algo, time))
+        return algo_view(ok.inst, algo)
+
+    def cancel(
+        self, cmd: CancelOrder, time: int, events: list[AccountEvent]
+    ) -> tuple[OrderView | None, AlgoOrderView | None]:
+        """Cancel by client id: an open plain order, else an open algo order; else -2011."""
+        inst = self._gate.instrument(cmd.symbol)
+        order = self._store.find(cmd.symbol, cmd.client_order_id)
+        if order is not None and order.is_open:
+            self._matcher.end(order, OrderStatus.CANCELED, "CANCELED", time, events)
+            self._store.prune(cmd.symbol)
+            return order_view(inst, order), None
+        algo = self._store.find_algo(cmd.symbol, cmd.client_order_id)
+        if algo is not None and algo.is_open:
+            self.end_algo(algo, "CANCELED", None, time, events)
+            return None, algo_view(inst, algo)
+        raise rejected(-2011)
+
+    def cancel_all(
+        self,
+        symbol: str,
+        time: int,
+        events: list[AccountEvent],
+        status: OrderStatus = OrderStatus.CANCELED,
+        reason: str | None = None,
+    ) -> None:
+        """End every open plain and algo order of the symbol (CANCELED, or EXPIRED)."""
+        for order in self._store.open_orders(symbol):
+            if order.is_open:
+                self._matcher.end(order, status, status.value, time, events)
+        for algo in self._store.open_algos(symbol):
+            self.end_algo(algo, status.value, reason, time, events)
+        self._store.prune(symbol)
+
+    def end_algo(
+        self,
+        algo: AlgoOrder,
+        status: str,
+        reason: str | None,
+        time: int,
+        events: list[AccountEvent],
+    ) -> None:
+        algo.status, algo.reason, algo.update_time = status, reason, time
+        events.append(algo_update(algo, time))
+        self._store.prune_algos(algo.symbol)

@@ -1,0 +1,368 @@
+"""`SimExchange`: the simulated exchange's one entry point (commands, market data, queries).
+
+Pure and synchronous: time comes in with every call (ms), nothing is read from a clock, and
+the same calls in the same order always give the same replies, events and ids. Every call
+that carries a time first fires the dead man's switches (SetCountdownCancelAll) that are due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+
+from rulebot.core.account_events import AccountEvent, LeverageChanged
+from rulebot.core.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    PlaceOrder,
+    SetCountdownCancelAll,
+    SetLeverage,
+    SetMarginType,
+    SetPositionMode,
+)
+from rulebot.core.enums import MarginType, Market, WorkingType
+from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
+from rulebot.exchange_sim import settings
+from rulebot.exchange_sim.account import Account, Ledger
+from rulebot.exchange_sim.book import OrderStore
+from rulebot.exchange_sim.desk import OrderDesk
+from rulebot.exchange_sim.errors import Rejected, rejected
+from rulebot.exchange_sim.exposure import Exposure, Pending
+from rulebot.exchange_sim.funding import settle_funding
+from rulebot.exchange_sim.market import Quotes
+from rulebot.exchange_sim.matching import Matcher
+from rulebot.exchange_sim.model import (
+    AccountView,
+    AlgoOrderView,
+    BalanceView,
+    FillModel,
+    OrderView,
+    PositionView,
+    SimResult,
+)
+from rulebot.exchange_sim.orders import algo_view, order_view
+from rulebot.exchange_sim.placement import Gatekeeper
+from rulebot.exchange_sim.risk import RiskWatch
+from rulebot.exchange_sim.stops import StopRunner
+from rulebot.exchange_sim.updates import Reporter
+
+ZERO = Decimal(0)
+DEFAULT_MARGIN_CALL_RATIO = Decimal("0.8")
+
+
+class SimExchange:
+    """A Binance Futures account and matching engine over a market fed to it event by event.
+
+    `instruments` and `brackets` are keyed by symbol (every instrument needs its brackets) and
+    must all be of `market`. `balances` are the starting wallets per margin asset.
+    `default_leverage` is capped at each symbol's bracket-1 maximum. `margin_call_ratio` is
+    the margin ratio at which a MarginCall is sent (Binance's level is unverified).
+    """
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        brackets: Mapping[str, BracketTable],
+        *,
+        market: Market,
+        balances: Mapping[str, Decimal],
+        fee_rates: FeeRates = DEFAULT_FEE_RATES,
+        fill_model: FillModel = FillModel(),  # noqa: B008 - frozen, shared safely
+        hedge_mode: bool = False,
+        default_leverage: int = 20,
+        default_margin_type: MarginType = MarginType.CROSSED,
+        margin_call_ratio: Decimal = DEFAULT_MARGIN_CALL_RATIO,
+    ) -> None:
+        for symbol, inst in instruments.items():
+            if inst.market is not market:
+                raise ValueError(f"{symbol} is a {inst.market} instrument, not {market}")
+            if symbol not in brackets:
+                raise ValueError(f"{symbol}: no leverage brackets given (leverageBracket)")
+        self.market = market
+        self._instruments = dict(instruments)
+        self._brackets = dict(brackets)
+        self._quotes = {symbol: Quotes() for symbol in self._instruments}
+        leverage = {
+            s: min(default_leverage, self._brackets[s].brackets[0].initial_leverage)
+            for s in self._instruments
+        }
+        self._account = Account(
+            self._instruments,
+            balances,
+            hedge_mode=hedge_mode,
+            leverage=leverage,
+            margin_type=default_margin_type,
+        )
+        self._store = OrderStore()
+        self._exposure = Exposure(
+            self._account, self._instruments, self._brackets, self._valuation, self._pending
+        )
+        self._reporter = Reporter(
+            self._account, self._exposure, self._instruments, self._brackets, fee_rates
+        )
+        self._matcher = Matcher(
+            self._instruments,
+            self._account,
+            self._reporter,
+            self._store,
+            self._quotes,
+            fill_model,
+            fee_rates,
+        )
+        self._gate = Gatekeeper(
+            market,
+            self._instruments,
+            self._brackets,
+            self._account,
+            self._exposure,
+            self._store,
+            self._quotes,
+            self._matcher.expected_price,
+        )
+        self._stops = StopRunner(
+            self._instruments, self._account, self._exposure, self._store, self._matcher
+        )
+        self._desk = OrderDesk(self._gate, self._store, self._matcher)
+        self._risk = RiskWatch(
+            self._instruments,
+            self._account,
+            self._exposure,
+            self._reporter,
+            self._store,
+            self._desk,
+            margin_call_ratio,
+        )
+        self._fill_model = fill_model
+        self._countdowns: dict[str, int] = {}
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def execute(self, command: Command, time: int) -> SimResult:
+        """Run a command as the REST endpoint would (`POST /fapi/v1/order`, ...).
+
+        A conditional PlaceOrder on USDⓈ-M is refused with -4120: use `execute_algo`.
+        CancelOrder finds plain orders first, then open algo orders by clientAlgoId.
+        CancelAllOrders cancels the symbol's plain and algo orders alike.
+        """
+        events = self._tick(time)
+        try:
+            order, algo = self._dispatch(command, time, events)
+        except Rejected as exc:
+            return SimResult(False, exc.code, exc.message, events=tuple(events))
+        return SimResult(True, order=order, algo=algo, events=tuple(events))
+
+    def execute_algo(self, command: PlaceOrder, time: int) -> SimResult:
+        """Place a USDⓈ-M conditional order in the algo service (`POST /fapi/v1/algoOrder`).
+
+        No margin or reduce-only check before the trigger. Refused with -1116 for a
+        non-conditional type and -1020 on COIN-M (whose conditionals are plain orders).
+        """
+        events = self._tick(time)
+        try:
+            algo = self._desk.place_algo(command, time, events)
+        except Rejected as exc:
+            return SimResult(False, exc.code, exc.message, events=tuple(events))
+        return SimResult(True, algo=algo, events=tuple(events))
+
+    def _dispatch(
+        self, command: Command, time: int, events: list[AccountEvent]
+    ) -> tuple[OrderView | None, AlgoOrderView | None]:
+        if isinstance(command, PlaceOrder):
+            return self._desk.place(command, time, events), None
+        if isinstance(command, CancelOrder):
+            return self._desk.cancel(command, time, events)
+        if isinstance(command, SetPositionMode):
+            settings.set_position_mode(command, self._account, self._store)
+            return None, None
+        inst = self._gate.instrument(command.symbol)
+        if isinstance(command, CancelAllOrders):
+            self._desk.cancel_all(command.symbol, time, events)
+        elif isinstance(command, SetLeverage):
+            table = self._brackets[command.symbol]
+            settings.set_leverage(command, self._account, self._exposure, table, inst.margin_asset)
+            events.append(LeverageChanged(command.symbol, command.leverage, time))
+        elif isinstance(command, SetMarginType):
+            settings.set_margin_type(command, self._account, self._store)
+        elif isinstance(command, SetCountdownCancelAll):
+            if command.countdown_ms < 0:
+                raise rejected(-1130, "countdownTime")
+            if command.countdown_ms == 0:
+                self._countdowns.pop(command.symbol, None)
+            else:
+                self._countdowns[command.symbol] = time + command.countdown_ms
+        else:  # pragma: no cover - the Command union is closed
+            raise TypeError(f"not a command: {command!r}")
+        return None, None
+
+    def _tick(self, time: int) -> list[AccountEvent]:
+        """Fire the dead man's switches due at `time` (at or after their deadline)."""
+        events: list[AccountEvent] = []
+        for symbol, deadline in sorted(self._countdowns.items()):
+            if time >= deadline:
+                del self._countdowns[symbol]
+                self._desk.cancel_all(symbol, deadline, events)
+        return events
+
+    # -- market data ---------------------------------------------------------------------------
+
+    def on_trade(
+        self, symbol: str, price: Decimal, qty: Decimal, time: int, is_buyer_maker: bool
+    ) -> list[AccountEvent]:
+        """A trade printed: resting limits fill, CONTRACT_PRICE triggers are checked."""
+        events = self._tick(time)
+        self._quote(symbol).last = price
+        self._matcher.on_trade(symbol, price, qty, is_buyer_maker, time, events)
+        self._stops.on_price(symbol, WorkingType.CONTRACT_PRICE, price, time, events)
+        return events
+
+    def on_book(
+        self,
+        symbol: str,
+        bid: Decimal,
+        bid_qty: Decimal,
+        ask: Decimal,
+        ask_qty: Decimal,
+        time: int,
+    ) -> list[AccountEvent]:
+        """A new book top: market orders fill against it; resting limits it crosses fill."""
+        events = self._tick(time)
+        quotes = self._quote(symbol)
+        quotes.bid, quotes.bid_qty, quotes.ask, quotes.ask_qty = bid, bid_qty, ask, ask_qty
+        if self._fill_model.fill_on_book_cross:
+            self._matcher.on_book(symbol, time, events)
+        return events
+
+    def on_mark_price(
+        self, symbol: str, mark: Decimal, time: int, index: Decimal | None = None
+    ) -> list[AccountEvent]:
+        """A new mark price: MARK_PRICE triggers, then margin calls and liquidations."""
+        events = self._tick(time)
+        quotes = self._quote(symbol)
+        quotes.mark = mark
+        if index is not None:
+            quotes.index = index
+        self._stops.on_price(symbol, WorkingType.MARK_PRICE, mark, time, events)
+        self._risk.check(symbol, time, events)
+        return events
+
+    def on_funding(
+        self, symbol: str, rate: Decimal, time: int, mark: Decimal | None = None
+    ) -> list[AccountEvent]:
+        """A funding time: the symbol's positions pay or receive `rate` at `mark` (default:
+        the last mark seen, else the last trade)."""
+        events = self._tick(time)
+        quotes = self._quote(symbol)
+        price = mark if mark is not None else quotes.reference()
+        if any(p.qty != 0 for p in self._account.legs(symbol)):
+            if price is None:
+                raise ValueError(f"{symbol}: funding needs a mark price and none is known yet")
+            inst = self._instruments[symbol]
+            update = settle_funding(self._account, self._reporter, inst, rate, price, time)
+            if update is not None:
+                events.append(update)
+        return events
+
+    def _quote(self, symbol: str) -> Quotes:
+        quotes = self._quotes.get(symbol)
+        if quotes is None:
+            raise ValueError(f"market data for {symbol}, which is not one of the instruments")
+        return quotes
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderView]:
+        """Open plain orders (COIN-M stops included), by symbol then placement."""
+        return [order_view(self._instruments[o.symbol], o) for o in self._store.open_orders(symbol)]
+
+    def order(self, symbol: str, client_order_id: str) -> OrderView | None:
+        """The latest order with that client id, open or final (None: Binance's -2013)."""
+        order = self._store.find(symbol, client_order_id)
+        return None if order is None else order_view(self._instruments[symbol], order)
+
+    def order_by_id(self, symbol: str, order_id: int) -> OrderView | None:
+        order = self._store.by_id(order_id)
+        if order is None or order.symbol != symbol:
+            return None
+        return order_view(self._instruments[symbol], order)
+
+    def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrderView]:
+        return [algo_view(self._instruments[a.symbol], a) for a in self._store.open_algos(symbol)]
+
+    def algo_order(self, symbol: str, client_algo_id: str) -> AlgoOrderView | None:
+        algo = self._store.find_algo(symbol, client_algo_id)
+        return None if algo is None else algo_view(self._instruments[symbol], algo)
+
+    def algo_order_by_id(self, symbol: str, algo_id: int) -> AlgoOrderView | None:
+        algo = self._store.algo_by_id(algo_id)
+        if algo is None or algo.symbol != symbol:
+            return None
+        return algo_view(self._instruments[symbol], algo)
+
+    def positions(
+        self, symbol: str | None = None, *, include_flat: bool = False
+    ) -> list[PositionView]:
+        """Positions of the current mode; flat ones too (every symbol) with `include_flat`."""
+        symbols = [symbol] if symbol is not None else sorted(self._instruments)
+        legs = [p for s in symbols for p in self._account.legs(s)]
+        return [self._reporter.position_view(p) for p in legs if include_flat or p.qty != 0]
+
+    def balances(self) -> list[BalanceView]:
+        return [self._reporter.balance_view(a) for a in self._account.assets()]
+
+    def account(self, asset: str) -> AccountView:
+        exposure = self._exposure
+        wallet = self._account.wallets[asset]
+        upnl = sum((exposure.unrealized(p) for p in self._account.open_positions(asset)), ZERO)
+        return AccountView(
+            asset=asset,
+            wallet_balance=wallet,
+            unrealized_pnl=upnl,
+            margin_balance=wallet + upnl,
+            position_initial_margin=exposure.position_initial_margin(asset),
+            open_order_initial_margin=exposure.open_order_margin(asset),
+            maint_margin=exposure.maint_margin_total(asset),
+            available_balance=exposure.available(asset),
+            cross_margin_ratio=exposure.cross_ratio(asset),
+        )
+
+    def ledger(self, asset: str) -> Ledger:
+        """Realized PnL, commission and funding booked on `asset` since the start (a copy)."""
+        return replace(self._account.ledgers.get(asset, Ledger()))
+
+    def leverage(self, symbol: str) -> int:
+        return self._account.leverage[symbol]
+
+    def max_notional(self, symbol: str) -> Decimal:
+        """`maxNotionalValue` at the symbol's leverage (COIN-M: `maxQty`, in coin)."""
+        return self._brackets[symbol].max_notional(self._account.leverage[symbol])
+
+    def margin_type(self, symbol: str) -> MarginType:
+        return self._account.margin_type[symbol]
+
+    @property
+    def hedge_mode(self) -> bool:
+        return self._account.hedge_mode
+
+    def countdown(self, symbol: str) -> int | None:
+        """When the symbol's dead man's switch fires (ms), None if none is set."""
+        return self._countdowns.get(symbol)
+
+    def quotes(self, symbol: str) -> Quotes:
+        """The market data known for `symbol` (a copy)."""
+        return replace(self._quote(symbol))
+
+    # -- callbacks for the exposure model ---------------------------------------------------------
+
+    def _valuation(self, symbol: str) -> Decimal | None:
+        return self._quotes[symbol].reference()
+
+    def _pending(self, symbol: str) -> list[Pending]:
+        return [
+            Pending(o.side, o.position_side, o.remaining, o.price, o.priority)
+            for o in self._store.resting(symbol)
+            if not o.closing and o.price is not None
+        ]

@@ -1,0 +1,201 @@
+"""Everything Binance checks before it accepts an order, in roughly its order, as `Rejected`.
+
+Symbol (-1121), client id (-4015, -1100, duplicate -4116), endpoint (-4120: a conditional
+type sent as a plain USDⓈ-M order), position side (-4061), reduceOnly/closePosition
+(-1106, -4137), timeInForce (-1102), exchange filters via `check_order` (-4164, -4014, ...),
+trigger state (-2021, trailing callbackRate), reduce-only (-2022), position cap at the
+leverage (-2027) and margin (-2019). Conditional orders get no reduce-only and no margin
+check until they trigger (FACTS §0: the algo service checks nothing before the trigger; the
+same is assumed of COIN-M stops). A reduce-only order larger than its position is accepted
+with its quantity shrunk to the position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import Market, OrderType, PositionSide, Side, TimeInForce
+from rulebot.core.instruments import Instrument, check_order
+from rulebot.core.margin import BracketTable
+from rulebot.exchange_sim import conditional
+from rulebot.exchange_sim.account import Account, closes, reducible
+from rulebot.exchange_sim.book import OrderStore
+from rulebot.exchange_sim.errors import CLIENT_ID_PATTERN, from_violation, rejected
+from rulebot.exchange_sim.exposure import Exposure, Pending
+from rulebot.exchange_sim.market import Quotes
+from rulebot.exchange_sim.orders import Trigger
+
+ZERO = Decimal(0)
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+_CLOSE_POSITION_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A PlaceOrder that passed every check, with what the checks decided."""
+
+    inst: Instrument
+    quantity: Decimal  # shrunk to the position for a reduce-only order; 0 with closePosition
+    closing: bool  # may only reduce (reduceOnly, closePosition, or a hedge-mode close)
+    time_in_force: TimeInForce
+    trigger: Trigger | None
+
+
+def is_closing(hedge_mode: bool, cmd: PlaceOrder) -> bool:
+    """Whether the order may only reduce its position."""
+    if hedge_mode:
+        return closes(cmd.position_side, cmd.side)
+    return cmd.reduce_only or cmd.close_position
+
+
+class Gatekeeper:
+    """Checks a PlaceOrder against the instrument, the account and the market."""
+
+    def __init__(
+        self,
+        market: Market,
+        instruments: Mapping[str, Instrument],
+        brackets: Mapping[str, BracketTable],
+        account: Account,
+        exposure: Exposure,
+        store: OrderStore,
+        quotes: Mapping[str, Quotes],
+        expected_price: Callable[[str, Side], Decimal | None],
+    ) -> None:
+        self._market = market
+        self._instruments = instruments
+        self._brackets = brackets
+        self._account = account
+        self._exposure = exposure
+        self._store = store
+        self._quotes = quotes
+        self._expected_price = expected_price
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            raise rejected(-1121)
+        return inst
+
+    def check(self, cmd: PlaceOrder, *, algo: bool) -> Accepted:
+        """Raise the reject Binance would send, or return the accepted order's terms."""
+        inst = self.instrument(cmd.symbol)
+        self._check_endpoint(cmd, algo)
+        self._check_client_id(cmd)
+        self._check_sides(cmd)
+        tif = self._time_in_force(cmd)
+        closing = is_closing(self._account.hedge_mode, cmd)
+        self._check_filters(inst, cmd, tif, closing)
+        quantity = cmd.quantity if cmd.quantity is not None else ZERO
+        if cmd.is_conditional:
+            trigger = Trigger(
+                cmd.order_type,
+                cmd.side,
+                cmd.working_type,
+                cmd.trigger_price,
+                cmd.callback_rate,
+                cmd.activation_price,
+            )
+            quotes = self._quotes[cmd.symbol]
+            conditional.arm(trigger, quotes.trigger_source(cmd.working_type), inst)
+            return Accepted(inst, quantity, closing, tif, trigger)
+        if closing:
+            pos = self._account.position(cmd.symbol, cmd.position_side)
+            can_close = reducible(pos, cmd.side)
+            if can_close == 0:
+                raise rejected(-2022)
+            return Accepted(inst, min(quantity, can_close), closing, tif, None)
+        self._check_exposure(inst, cmd, quantity)
+        return Accepted(inst, quantity, closing, tif, None)
+
+    def _check_client_id(self, cmd: PlaceOrder) -> None:
+        cid = cmd.client_order_id
+        if not cid:
+            return  # Binance makes one up
+        if len(cid) > 36:
+            raise rejected(-4015)
+        if not _CLIENT_ID.match(cid):
+            raise rejected(-1100)
+        if self._store.client_id_in_use(cmd.symbol, cid):
+            raise rejected(-4116)
+
+    def _check_endpoint(self, cmd: PlaceOrder, algo: bool) -> None:
+        if algo:
+            if self._market is not Market.USDM:
+                raise rejected(-1020)  # COIN-M has no algo service for conditionals
+            if not cmd.is_conditional:
+                raise rejected(-1116)
+        elif cmd.is_conditional and self._market is Market.USDM:
+            raise rejected(-4120)
+
+    def _check_sides(self, cmd: PlaceOrder) -> None:
+        hedge = self._account.hedge_mode
+        if hedge == (cmd.position_side is PositionSide.BOTH):
+            raise rejected(-4061)
+        if cmd.reduce_only and (hedge or cmd.close_position):
+            raise rejected(-1106, "reduceOnly")
+        if cmd.close_position:
+            if cmd.order_type not in _CLOSE_POSITION_TYPES:
+                raise rejected(-1106, "closePosition")
+            if cmd.quantity is not None:
+                raise rejected(-4137)
+            # Hedge mode: closePosition only on the closing side (not BUY+LONG, SELL+SHORT).
+            if hedge and not is_closing(hedge, cmd):
+                raise rejected(-2022)
+
+    def _time_in_force(self, cmd: PlaceOrder) -> TimeInForce:
+        if cmd.order_type is OrderType.LIMIT and cmd.time_in_force is None:
+            raise rejected(-1102, "timeInForce")
+        # Market types ignore timeInForce; Binance reports them as GTC.
+        return cmd.time_in_force or TimeInForce.GTC
+
+    def _check_filters(
+        self, inst: Instrument, cmd: PlaceOrder, tif: TimeInForce, closing: bool
+    ) -> None:
+        quotes = self._quotes[cmd.symbol]
+        # With no market data yet, the order's own prices stand in for the mark; a market
+        # order then skips MIN_NOTIONAL (check_order ignores a 0 reference).
+        mark = quotes.reference() or cmd.price or cmd.trigger_price or ZERO
+        plain = [o for o in self._store.open_orders(cmd.symbol) if o.trigger is None]
+        conditionals = len(self._store.open_orders(cmd.symbol)) - len(plain)
+        violations = check_order(
+            inst,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            quantity=cmd.quantity,
+            mark_price=mark,
+            price=cmd.price if cmd.order_type.has_limit_price else None,
+            stop_price=cmd.trigger_price,
+            time_in_force=tif.value if cmd.time_in_force is not None else None,
+            reduce_only=closing,
+            close_position=cmd.close_position,
+            open_orders=len(plain),
+            open_algo_orders=conditionals + len(self._store.open_algos(cmd.symbol)),
+        )
+        if violations:
+            raise from_violation(violations[0])
+
+    def _check_exposure(self, inst: Instrument, cmd: PlaceOrder, quantity: Decimal) -> None:
+        """-2027 past the leverage's notional cap, -2019 past the available margin."""
+        market = cmd.order_type is OrderType.MARKET
+        price = self._expected_price(cmd.symbol, cmd.side) if market else cmd.price
+        if price is None:
+            return  # no price anywhere yet: a market order will expire unfilled anyway
+        pos = self._account.position(cmd.symbol, cmd.position_side)
+        opening = quantity - min(quantity, reducible(pos, cmd.side))
+        size = self._exposure.opening_qty(cmd.symbol, cmd.position_side, cmd.side) + opening
+        table, lev = self._brackets[cmd.symbol], self._account.leverage[cmd.symbol]
+        if abs(inst.notional(size, price)) > table.max_notional(lev):
+            raise rejected(-2027)
+        # A market order closes first (priority -1); a limit queues behind the open orders.
+        priority = -1 if market else self._store.ids.priority + 1
+        candidate = Pending(cmd.side, cmd.position_side, quantity, price, priority)
+        needed = self._exposure.order_margin(cmd.symbol, candidate) - self._exposure.order_margin(
+            cmd.symbol
+        )
+        if needed > 0 and needed > self._exposure.available(inst.margin_asset):
+            raise rejected(-2019)

@@ -1,0 +1,157 @@
+"""ACCOUNT_UPDATE pieces (balances and positions) and positionRisk/balance views.
+
+Break-even price: `fees.break_even_price` with the taker rate both ways (Binance's exact
+`bep` definition is unverified, MARGIN.md §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
+from rulebot.core.fees import FeeRates, break_even_price
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable, UnderMaintenanceError, liquidation_price
+from rulebot.exchange_sim.account import Account, PositionState
+from rulebot.exchange_sim.exposure import Exposure
+from rulebot.exchange_sim.model import BalanceView, PositionView
+
+ZERO = Decimal(0)
+
+
+class Reporter:
+    """Builds events and views from the account's state at current prices."""
+
+    def __init__(
+        self,
+        account: Account,
+        exposure: Exposure,
+        instruments: Mapping[str, Instrument],
+        brackets: Mapping[str, BracketTable],
+        fee_rates: FeeRates,
+    ) -> None:
+        self._account = account
+        self._exposure = exposure
+        self._instruments = instruments
+        self._brackets = brackets
+        self._fees = fee_rates
+
+    def break_even(self, pos: PositionState) -> Decimal:
+        if pos.qty == 0:
+            return ZERO
+        inst = self._instruments[pos.symbol]
+        side = pos.as_position().side
+        return break_even_price(inst, side, pos.entry_price, self._fees.taker, self._fees.taker)
+
+    def balance_change(self, asset: str, change: Decimal = ZERO) -> BalanceChange:
+        return BalanceChange(
+            asset=asset,
+            wallet_balance=self._account.wallets[asset],
+            cross_wallet_balance=self._account.cross_wallet(asset),
+            balance_change=change,
+        )
+
+    def position_change(self, pos: PositionState) -> PositionChange:
+        return PositionChange(
+            symbol=pos.symbol,
+            position_side=pos.position_side,
+            amount=pos.qty,
+            entry_price=pos.entry_price,
+            break_even_price=self.break_even(pos),
+            realized_pnl=pos.realized_pnl,
+            unrealized_pnl=self._exposure.unrealized(pos),
+            margin_type=self._account.margin_type[pos.symbol],
+            isolated_wallet=pos.isolated_wallet,
+        )
+
+    def account_update(
+        self,
+        reason: str,
+        asset: str,
+        positions: tuple[PositionState, ...],
+        time: int,
+        change: Decimal = ZERO,
+    ) -> AccountUpdate:
+        return AccountUpdate(
+            reason=reason,
+            balances=(self.balance_change(asset, change),),
+            positions=tuple(self.position_change(p) for p in positions),
+            time=time,
+        )
+
+    # -- views -------------------------------------------------------------------------------
+
+    def liquidation_price(self, pos: PositionState) -> Decimal | None:
+        """Binance's liquidation price of `pos` (core `liquidation_price`), None if none."""
+        if pos.qty == 0:
+            return None
+        inst = self._instruments[pos.symbol]
+        table = self._brackets[pos.symbol]
+        mark = self._exposure.price(pos)
+        account, exposure = self._account, self._exposure
+        try:
+            if account.is_isolated(pos.symbol):
+                return liquidation_price(
+                    inst,
+                    table,
+                    [pos.as_position()],
+                    pos.isolated_wallet,
+                    margin_type=account.margin_type[pos.symbol],
+                    mark_price=mark,
+                )
+            asset = inst.margin_asset
+            legs = [p for p in account.legs(pos.symbol) if p.qty != 0]
+            others = [
+                p
+                for p in account.open_positions(asset)
+                if p.symbol != pos.symbol and not account.is_isolated(p.symbol)
+            ]
+            return liquidation_price(
+                inst,
+                table,
+                [p.as_position() for p in legs],
+                account.cross_wallet(asset),
+                margin_type=account.margin_type[pos.symbol],
+                other_maint_margin=sum((exposure.maint_margin(p) for p in others), ZERO),
+                other_unrealized_pnl=sum((exposure.unrealized(p) for p in others), ZERO),
+                mark_price=mark,
+            )
+        except UnderMaintenanceError:
+            # Below maintenance at every price: it is being liquidated; the mark is the
+            # honest figure to show.
+            return mark
+
+    def position_view(self, pos: PositionState) -> PositionView:
+        inst = self._instruments[pos.symbol]
+        account, exposure = self._account, self._exposure
+        lev = account.leverage[pos.symbol]
+        upnl = exposure.unrealized(pos)
+        return PositionView(
+            symbol=pos.symbol,
+            position_side=pos.position_side,
+            amount=pos.qty,
+            entry_price=pos.entry_price,
+            break_even_price=self.break_even(pos),
+            mark_price=exposure.price(pos),
+            unrealized_pnl=upnl,
+            liquidation_price=self.liquidation_price(pos),
+            leverage=lev,
+            max_notional=self._brackets[inst.symbol].max_notional(lev),
+            margin_type=account.margin_type[pos.symbol],
+            isolated_wallet=pos.isolated_wallet,
+            isolated_margin=pos.isolated_wallet + upnl if account.is_isolated(pos.symbol) else ZERO,
+            notional=exposure.notional(pos),
+            realized_pnl=pos.realized_pnl,
+            update_time=pos.update_time,
+        )
+
+    def balance_view(self, asset: str) -> BalanceView:
+        return BalanceView(
+            asset=asset,
+            wallet_balance=self._account.wallets[asset],
+            cross_wallet_balance=self._account.cross_wallet(asset),
+            cross_unrealized_pnl=self._exposure.cross_unrealized(asset),
+            available_balance=self._exposure.available(asset),
+            update_time=self._account.update_time.get(asset, 0),
+        )
