@@ -1,0 +1,89 @@
+"""`rulebot validate`: exit codes, compiler-style text, JSON, and --explain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rulebot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = sorted(str(p) for p in (ROOT / "rules").glob("*.yaml"))
+INVALID = ROOT / "tests" / "rulebook" / "invalid"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_all_ready_rulebooks_are_valid():
+    result = run("validate", *RULES)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": valid") == len(RULES) >= 4
+
+
+def test_invalid_file_exits_1_with_a_clickable_caret_error():
+    path = str(INVALID / "unknown_name.yaml")
+    result = run("validate", path)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    i = lines.index(f"{path}:12:21: error: unknown name 'ema_fsat'")
+    assert lines[i + 1] == "   12 |     when: crossover(ema_fsat, ema_slow)"
+    assert lines[i + 2] == "      |                     ^^^^^^^^"
+    assert lines[i + 3].startswith("   did you mean 'ema_fast'?")
+
+
+def test_one_invalid_file_among_valid_ones_fails_the_run_but_reports_all():
+    result = run("validate", RULES[0], str(INVALID / "several_errors.yaml"))
+    assert result.exit_code == 1
+    assert ": valid" in result.output and "invalid — 3 errors" in result.output
+
+
+def test_json_format_lists_errors_with_positions():
+    result = run("validate", "--format", "json", str(INVALID / "several_errors.yaml"))
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    assert doc["valid"] is False
+    errors = doc["files"][0]["errors"]
+    assert [(e["line"], e["column"], e["code"]) for e in errors] == [
+        (11, 11, "unknown-name"), (15, 19, "unknown-name"), (19, 9, "unknown-state")]
+
+
+def test_explain_shows_machine_indicators_and_guards_with_their_source():
+    result = run("validate", "--explain", str(ROOT / "rules" / "ema-trend-btc.yaml"))
+    assert result.exit_code == 0
+    out = result.output
+    for heading in ("States", "Transitions", "Dispatch", "Indicators", "Effective guards"):
+        assert heading in out
+    assert "armed" in out and "2h → flat" in out
+    assert "enter-long" in out and "270 × 1m" in out
+    guard_lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
+    assert "rulebook" in guard_lines["max_leverage"] and "5" in guard_lines["max_leverage"]
+    assert "engine default" in guard_lines["stale_after"]
+
+
+def test_explain_json_carries_the_same_data():
+    result = run("validate", "--explain", "--format", "json", str(ROOT / "rules" / "rsi-reversion-eth.yaml"))
+    data = json.loads(result.output)["files"][0]["explain"]
+    assert {s["name"] for s in data["states"]} == {"flat", "long", "short"}
+    guards = {g["guard"]: g for g in data["guards"]}
+    assert guards["min_liquidation_distance"]["value"] == "10%"
+    assert guards["daily_loss_cap_amount"]["value"] == "150 USDT"
+
+
+def test_set_overrides_and_strict_warnings(tmp_path):
+    assert run("validate", "--set", "fast=13", str(ROOT / "rules" / "ema-trend-btc.yaml")).exit_code == 0
+    assert run("validate", "--set", "nope=1", str(ROOT / "rules" / "ema-trend-btc.yaml")).exit_code == 1
+    assert run("validate", "--set", "fast", str(ROOT / "rules" / "ema-trend-btc.yaml")).exit_code == 2
+    loose = tmp_path / "loose.yaml"
+    loose.write_text((ROOT / "rules" / "ema-trend-btc.yaml").read_text().replace("max_leverage: 5", "max_leverage: 20"))
+    assert run("validate", str(loose)).exit_code == 0
+    assert run("validate", "--strict", str(loose)).exit_code == 1
+
+
+def test_missing_file_is_a_usage_error_free_report():
+    result = run("validate", "does-not-exist.yaml")
+    assert result.exit_code == 1
+    assert "cannot read file" in result.output

@@ -1,0 +1,221 @@
+"""The compiler: the state machine it builds, and each compile-time check of RULEBOOK.md."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rulebot.rulebook.compiler import compile_file, compile_text
+from rulebot.rulebook.errors import RulebookError
+
+RULES = sorted((Path(__file__).resolve().parents[2] / "rules").glob("*.yaml"))
+
+BASE = """\
+rulebook: t
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [15m]
+params: {fast: 21, slow: 55}
+indicators:
+  ema_fast: ema(close@15m, fast)
+  ema_slow: ema(close@15m, slow)
+"""
+ENTER_EXIT = """\
+rules:
+  - name: enter
+    on: candle_close 15m
+    in: flat
+    when: crossover(ema_fast, ema_slow)
+    do:
+      - enter: {side: long, size: 2%}
+      - stop_loss: {distance: 2%}
+      - goto: long
+  - name: leave
+    on: candle_close 15m
+    in: long
+    when: ema_fast < ema_slow
+    do: [exit, {goto: flat}]
+"""
+
+
+def diags(text: str) -> list[tuple[str, str, str]]:
+    try:
+        book = compile_text(text, "t.yaml")
+    except RulebookError as exc:
+        return [(d.severity, d.code, d.message) for d in exc.diagnostics]
+    return [(d.severity, d.code, d.message) for d in book.warnings]
+
+
+def codes(text: str) -> set[str]:
+    return {c for _, c, _ in diags(text)}
+
+
+@pytest.mark.parametrize("path", RULES, ids=[p.stem for p in RULES])
+def test_ready_rulebooks_compile_without_errors_or_warnings(path):
+    book = compile_file(str(path))
+    assert book.warnings == ()
+    assert book.rules and book.dispatch
+
+
+def test_dispatch_indexes_rules_by_trigger_and_state():
+    book = compile_text(BASE + ENTER_EXIT)
+    assert [r.name for r in book.rules_for(("candle_close", "15m"), "flat")] == ["enter"]
+    assert [r.name for r in book.rules_for(("candle_close", "15m"), "long")] == ["leave"]
+    assert book.rules_for(("trade", None), "flat") == ()
+    assert book.prev_names == {"ema_fast", "ema_slow"}
+
+
+def test_priority_then_file_order_decides_who_runs_first():
+    text = BASE + """\
+rules:
+  - {name: a, on: trade, do: [{log: a}]}
+  - {name: b, on: trade, priority: 5, do: [{log: b}]}
+  - {name: c, on: trade, do: [{log: c}]}
+"""
+    book = compile_text(text)
+    assert [r.name for r in book.rules_for(("trade", None), "flat")] == ["b", "a", "c"]
+
+
+def test_indicator_graph_orders_inputs_first_and_sums_warmups():
+    text = BASE.replace("timeframes: [15m]", "timeframes: [1m, 15m]") + """\
+  vol_base: sma(vol, 240)
+  vol: stdev(returns@1m, 30)
+""" + ENTER_EXIT
+    book = compile_text(text)
+    names = [i.name for i in book.indicators]
+    assert names.index("vol") < names.index("vol_base")
+    by = {i.name: i for i in book.indicators}
+    assert (by["vol"].total_warmup, by["vol_base"].total_warmup) == (31, 270)
+    assert by["vol_base"].timeframe == "1m"
+
+
+def test_states_carry_timeouts_and_where_a_closed_position_returns():
+    text = BASE + """\
+states:
+  flat: {position: none}
+  armed: {position: none, timeout: 2h, then: flat}
+  long: {position: long}
+rules:
+  - name: arm
+    on: candle_close 15m
+    in: flat
+    when: crossover(ema_fast, ema_slow)
+    do: [{goto: armed}]
+  - name: enter
+    on: candle_close 15m
+    in: armed
+    do: [{enter: {side: long, size: 1}}, {stop_loss: {distance: 2%}}, {goto: long}]
+  - {name: leave, on: candle_close 15m, in: long, when: ema_fast < ema_slow, do: [exit, {goto: flat}]}
+"""
+    book = compile_text(text)
+    assert book.states["armed"].timeout_ms == 7_200_000 and book.states["armed"].then == "flat"
+    assert book.states["long"].on_close == "flat"
+    assert ("armed", "flat", "timeout") in book.transitions()
+
+
+def test_set_overrides_a_param_and_is_checked():
+    book = compile_text(BASE + ENTER_EXIT, overrides={"fast": "13"})
+    assert book.params["fast"] == 13
+    assert next(i for i in book.indicators if i.name == "ema_fast").params == (13.0,)
+    assert "unknown-param" in codes_with(BASE + ENTER_EXIT, {"fsat": "13"})
+    assert "param-type" in codes_with(BASE + ENTER_EXIT, {"fast": "quick"})
+
+
+def codes_with(text: str, overrides: dict[str, str]) -> set[str]:
+    with pytest.raises(RulebookError) as info:
+        compile_text(text, overrides=overrides)
+    return {d.code for d in info.value.diagnostics}
+
+
+# ---- one test per compile-time check of RULEBOOK.md (the invalid corpus pins exact messages)
+
+
+def test_unknown_name_function_state_symbol_timeframe():
+    assert "unknown-name" in codes(BASE + ENTER_EXIT.replace("ema_fast < ema_slow", "ema_fsat < ema_slow"))
+    assert "unknown-function" in codes(BASE + ENTER_EXIT.replace("crossover(", "crossovr("))
+    assert "unknown-state" in codes(BASE + ENTER_EXIT.replace("in: long", "in: lng"))
+    assert "unknown-symbol" in codes(BASE + ENTER_EXIT.replace("name: leave", "name: leave\n    symbol: ETHUSDT"))
+    assert "undeclared-timeframe" in codes(BASE + ENTER_EXIT.replace("on: candle_close 15m\n    in: long",
+                                                                       "on: candle_close 1h\n    in: long"))
+
+
+def test_type_errors():
+    assert "type" in codes(BASE + ENTER_EXIT.replace("when: ema_fast < ema_slow", "when: ema_fast - ema_slow"))
+    assert "type" in codes(BASE + ENTER_EXIT.replace("size: 2%", 'size: "price > 1"'))
+
+
+def test_enter_without_any_stop_is_a_warning():
+    text = BASE + ENTER_EXIT.replace("      - stop_loss: {distance: 2%}\n", "")
+    assert ("warning", "no-protective-stop") in {(s, c) for s, c, _ in diags(text)}
+
+
+def test_unreachable_states_are_warned():
+    text = BASE + """\
+states:
+  flat: {position: none}
+  long: {position: long}
+  lost: {position: none}
+""" + ENTER_EXIT
+    assert ("warning", "unreachable-state", "state 'lost' is unreachable from the initial state 'flat'") in diags(text)
+
+
+def test_position_state_without_exit_path_is_an_error():
+    text = BASE + ENTER_EXIT.replace("      - stop_loss: {distance: 2%}\n", "").replace("do: [exit, {goto: flat}]",
+                                                                                     "do: [{log: hi}]")
+    assert "no-exit-path" in codes(text)
+
+
+def test_actions_contradicting_the_state_are_errors():
+    text = BASE + ENTER_EXIT.replace("in: long", "in: flat").replace("name: leave", "name: leave\n    priority: 1")
+    assert "state-contradiction" in codes(text)
+
+
+def test_opposite_entries_on_one_trigger_and_state_need_priority():
+    short = ENTER_EXIT.replace("name: enter", "name: enter-short").replace("side: long", "side: short")
+    short = short.split("  - name: leave")[0].replace("rules:\n", "").replace("goto: long", "goto: short")
+    text = BASE + ENTER_EXIT + short
+    assert "opposite-entries" in codes(text)
+    assert "opposite-entries" not in codes(text.replace("name: enter-short", "name: enter-short\n    priority: 1"))
+
+
+@pytest.mark.parametrize(
+    ("risk", "guard"),
+    [("max_leverage: 50", "max_leverage"), ("daily_loss_cap: 50%", "daily_loss_cap"),
+     ("stale_after: 10m", "stale_after"), ("min_liquidation_distance: 0.5%", "min_liquidation_distance")],
+)
+def test_looser_guards_are_clamped_with_a_warning_naming_the_guard(risk, guard):
+    book = compile_text(BASE + ENTER_EXIT + "risk:\n  " + risk + "\n")
+    (w,) = [d for d in book.warnings if d.code == "guard-clamped"]
+    assert f"({guard} guard)" in w.message
+    assert book.risk.setting(guard).source == "clamped"
+
+
+def test_account_leverage_and_set_leverage_are_clamped():
+    text = BASE.replace("timeframes", "account: {leverage: 50}\ntimeframes") + ENTER_EXIT.replace(
+        "      - goto: long\n", "      - set_leverage: 25\n      - goto: long\n")
+    book = compile_text(text)
+    assert book.leverage == 10
+    assert sum(d.code == "guard-clamped" for d in book.warnings) == 2
+
+
+@pytest.mark.parametrize(
+    "risk",
+    ["enabled: false", "max_leverage: 0", "daily_loss_cap: 0%", "stale_after: 0s", "kill_switch: off",
+     "daily_loss_cap: 500"],
+)
+def test_a_rulebook_cannot_switch_a_guard_off(risk):
+    assert any(s == "error" for s, _, _ in diags(BASE + ENTER_EXIT + "risk:\n  " + risk + "\n"))
+
+
+def test_durations_and_cron_that_do_not_parse():
+    assert "schema" in codes(BASE + "states:\n  flat: {position: none, timeout: 2hours, then: flat}\n" + ENTER_EXIT)
+    assert "trigger" in codes(BASE + ENTER_EXIT + '  - {name: c, on: cron "0 25 * * *", do: [{log: x}]}\n')
+
+
+def test_tightened_risk_settings_reach_the_effective_guards():
+    book = compile_text(BASE + ENTER_EXIT + 'risk:\n  max_leverage: 3\n  daily_loss_cap: "2%"\n')
+    assert book.risk.max_leverage == 3
+    assert book.risk.daily_loss_cap_fraction == Decimal("0.02")
+    assert book.risk.setting("stale_after").source == "engine"
