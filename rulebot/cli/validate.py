@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -133,3 +134,19 @@ def render_explain(console: Console, book: CompiledRulebook) -> None:
     for g in data["guards"]:
         t.add_row(g["guard"], g["value"], src[g["source"]], g["description"])
     console.print(t)
+
+
+def print_rulebook_errors(path: str, exc: Exception) -> None:
+    """Errors of a rulebook another command was given, in the same form as `validate`."""
+    from rulebot.rulebook.errors import RulebookError
+
+    assert isinstance(exc, RulebookError)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        sources = {path: Path(path).read_text(encoding="utf-8", errors="replace")}
+    except OSError:
+        sources = {}
+    for d in exc.diagnostics:
+        err.print(format_diagnostic(d, sources), markup=False)
+        err.print()
+    err.print(f"{path}: invalid — {len(exc.errors)} error(s); nothing was run", markup=False)

@@ -86,6 +86,7 @@ class Engine:
         self.halted: str | None = None
         self.daily_breach_day: int | None = None
         self.time = 0
+        self._last_loss_check = -1000
         self.started = False
         self._prev_by_key: dict[tuple[str, str | None], tuple[str, ...]] = {}
         for rule in book.rules:
@@ -122,6 +123,11 @@ class Engine:
             closed = run.market.on_trade(event)
             if not run.market.has_mark:
                 self.portfolio.set_mark(event.symbol, event.price)
+                # Without a mark stream the trades are the only valuation; check at the mark
+                # stream's own pace (once a second) rather than on every trade.
+                if event.time - self._last_loss_check >= 1000:
+                    self._last_loss_check = event.time
+                    self._check_daily_loss(step)
             for candle in closed:
                 self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
             self._dispatch(event.symbol, ("trade", None), step)

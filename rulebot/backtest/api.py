@@ -1,0 +1,136 @@
+"""The library functions behind `rulebot backtest` and `rulebot demo`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+
+from rulebot.backtest.result import BacktestResult
+from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
+from rulebot.core.enums import Market
+from rulebot.core.instruments import Instrument, instruments_from_exchange_info
+from rulebot.core.margin import BracketTable
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiler import compile_file
+from rulebot.venues.catalog import builtin_brackets, builtin_instruments, generic_instrument
+from rulebot.venues.replay import ReplaySource, to_ms
+from rulebot.venues.simulated import SimulatedMarket
+from rulebot.venues.simulated_config import SimulatedMarketConfig
+from rulebot.venues.simulated_config import preset as make_preset
+
+
+class BacktestError(Exception):
+    """A backtest cannot run as asked (no data for the symbol, unknown instrument, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    instruments: dict[str, Instrument]
+    brackets: dict[str, BracketTable]
+    notes: tuple[str, ...]
+
+
+def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
+                     sample: Iterable[object] = ()) -> Instruments:
+    """Contract specs for the rulebook's symbols: a real exchangeInfo file, else the catalog."""
+    market = market_of(book)
+    notes: list[str] = []
+    if exchange_info:
+        payload = json.loads(Path(exchange_info).read_text())
+        instruments = instruments_from_exchange_info(payload, market)
+        notes.append(f"instruments from {exchange_info}")
+    else:
+        instruments = builtin_instruments(market)
+    brackets = builtin_brackets(market)
+    for symbol in book.symbols:
+        if symbol in instruments:
+            continue
+        tick, step = _infer_grid(symbol, sample)
+        instruments[symbol] = generic_instrument(symbol, market, tick, step)
+        notes.append(f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
+                     "from the data; pass --exchange-info for Binance's real filters")
+    return Instruments(instruments, brackets, tuple(notes))
+
+
+def _infer_grid(symbol: str, sample: Iterable[object]) -> tuple[Decimal, Decimal]:
+    tick_exp, step_exp = 0, 0
+    for n, event in enumerate(sample):
+        if getattr(event, "symbol", None) != symbol:
+            continue
+        for attr, which in (("price", 0), ("close", 0), ("qty", 1), ("volume", 1)):
+            v = getattr(event, attr, None)
+            if isinstance(v, Decimal):
+                exp = v.normalize().as_tuple().exponent
+                if isinstance(exp, int) and exp < 0:
+                    if which == 0:
+                        tick_exp = min(tick_exp, exp)
+                    else:
+                        step_exp = min(step_exp, exp)
+        if n > 5000:
+            break
+    return Decimal(1).scaleb(tick_exp), Decimal(1).scaleb(step_exp)
+
+
+def backtest(
+    rulebook: str,
+    data: Sequence[str],
+    *,
+    start: str | int | None = None,
+    end: str | int | None = None,
+    overrides: Mapping[str, str] | None = None,
+    config: BacktestConfig = BacktestConfig(),
+    exchange_info: str | None = None,
+    on_record: Callable[[object], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[BacktestResult, CompiledRulebook, tuple[str, ...]]:
+    """Compile `rulebook` and replay Binance archive files (`data`) through it."""
+    book = compile_file(rulebook, overrides)
+    source = ReplaySource(list(data), to_ms(start) if start is not None else None,
+                          to_ms(end) if end is not None else None, symbols=set(book.symbols))
+    if not source.files:
+        raise BacktestError(f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}")
+    inst = load_instruments(book, exchange_info, iter(source))
+    result = run_backtest(book, source, inst.instruments, inst.brackets, config, on_record, on_progress)
+    if result.events == 0:
+        raise BacktestError("the data holds no events in the requested time range")
+    return result, book, inst.notes
+
+
+def demo(rulebook: str, *, seed: int = 7, preset: str = "trending", hours: int = 48,
+         config: BacktestConfig = BacktestConfig(),
+         on_progress: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, CompiledRulebook]:
+    """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
+    book = compile_file(rulebook)
+    market = market_of(book)
+    cfg = _with_symbols_and_duration(make_preset(preset), book, hours)
+    inst = builtin_instruments(market)
+    brackets = builtin_brackets(market)
+    missing = [s for s in book.symbols if s not in inst]
+    if missing:
+        raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
+    events = SimulatedMarket(cfg, seed=seed)
+    return run_backtest(book, events, inst, brackets, config, None, on_progress), book
+
+
+def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRulebook, hours: int) -> SimulatedMarketConfig:
+    """The preset's market dynamics, for the rulebook's own symbols and for `hours`."""
+    market = market_of(book)
+    template = cfg.symbols[0]
+    catalog = builtin_instruments(market)
+    specs = []
+    for symbol in book.symbols:
+        inst = catalog[symbol]
+        start_price = _START_PRICES.get(inst.base_asset, Decimal(100))
+        specs.append(replace(
+            template, symbol=symbol, start_price=start_price, tick_size=inst.price_filter.tick_size,
+            step_size=inst.lot_size.step_size, market=market, contract_size=inst.contract_size,
+            trade_qty_median=Decimal(1) if market is Market.COINM else template.trade_qty_median,
+        ))
+    # Two trades a second keep a two-day demo to a few seconds; the regimes set the character.
+    return replace(cfg, symbols=tuple(specs), duration_ms=hours * 3_600_000, trade_rate=min(cfg.trade_rate, 2.0))
+
+
+_START_PRICES = {"BTC": Decimal(60000), "ETH": Decimal(3000), "SOL": Decimal(150), "ADA": Decimal("0.5")}

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rulebot.core.enums import Market
+from rulebot.core.events import Trade
+from rulebot.venues.catalog import builtin_brackets, builtin_instruments
+
+T0 = 1_717_200_000_000  # 2024-06-01 00:00 UTC
+
+
+@pytest.fixture(scope="session")
+def usdm():
+    return builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+
+def trades(prices: list[float], start: int = T0, every_ms: int = 60_000, symbol: str = "ADAUSDT",
+           qty: str = "1") -> list[Trade]:
+    """One trade per step at each price: a path the test controls exactly."""
+    return [Trade(symbol, Decimal(str(p)), Decimal(qty), start + i * every_ms, i % 2 == 0, i + 1)
+            for i, p in enumerate(prices)]
