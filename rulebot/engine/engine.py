@@ -259,6 +259,9 @@ class Engine:
                                                      self.book.source_hash, error))
                 if fired:
                     self._run_actions(symbol, rule, step)
+                    # A refused entry followed by `goto: long` would leave a state that claims
+                    # a position nobody holds: fall back at once.
+                    self._check_binding(symbol, self.time, step, why="no position (entry not placed)")
                     if run.state != start_state:
                         break  # the remaining rules were chosen for the state we just left
         if prev_names and snapshot is not None:
@@ -593,14 +596,14 @@ class Engine:
                 assert isinstance(action, c.StopOrder | c.TrailingStop)
                 self._protect(symbol, entry.rule, action, step)
 
-    def _check_binding(self, symbol: str, time: int, step: Step) -> None:
+    def _check_binding(self, symbol: str, time: int, step: Step, why: str = "position closed") -> None:
         """A state bound to a position whose position is gone (and no entry is working) falls back."""
         run = self.symbols[symbol]
         spec = self.book.states[run.state]
         if spec.position not in ("long", "short") or run.entry_pending:
             return
         if self.portfolio.net_position(symbol).amount == 0 and spec.on_close:
-            self._goto(symbol, spec.on_close, time, "position closed", step)
+            self._goto(symbol, spec.on_close, time, why, step)
 
 
 def _working(name: str) -> WorkingType:

@@ -130,7 +130,8 @@ rules:
   - {name: hold, on: trade, in: long, when: price > 1000000, do: [exit]}
 """
     day = 86_400_000
-    path = trades([100, 100, 99, 98, 97, 97], start=T0 + day - 10 * 60_000)  # the last two fall on day 2
+    # every 3 minutes from 23:50: the last two trades fall on the next UTC day
+    path = trades([100, 100, 99, 98, 97, 97], start=T0 + day - 10 * 60_000, every_ms=180_000)
     result, records = backtest(text, path, usdm, balance=10_000)
     notices = [n for n in of(records, rec.EngineNotice) if n.kind == "daily-loss-cap"]
     assert notices, "the cap must trip: 100 ADA x 2 USDT... is at least a 1% loss of 10000"
