@@ -14,6 +14,7 @@ from decimal import Decimal
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker
 from rulebot.core.account_events import AccountEvent, OrderUpdate
 from rulebot.core.enums import MarginType, Market
+from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.engine import records as rec
@@ -118,18 +119,25 @@ def run_backtest(
 
     count = 0
     time = 0
+    on_market = venue.on_market
+    on_event = engine.on_event
     for event in events:
-        time = getattr(event, "time", time)
+        time = event.time  # type: ignore[attr-defined]
         if not engine.started:
             result.start_time = time
             engine.portfolio.on_time(time)
             handle(engine.start(time), time)
-        ev_symbol = getattr(event, "symbol", "")
-        price = getattr(event, "price", None) or getattr(event, "close", None)
-        if price is not None and ev_symbol:
-            last_price[ev_symbol] = price
-        feed(venue.on_market(event), time)
-        handle(engine.on_event(event), time)
+        kind = type(event)
+        if kind is Trade:
+            last_price[event.symbol] = event.price  # type: ignore[attr-defined]
+        elif kind is CandleClosed:
+            last_price[event.symbol] = event.close  # type: ignore[attr-defined]
+        reports = on_market(event)
+        if reports:
+            feed(reports, time)
+        step = on_event(event)
+        if step.commands or step.records:
+            handle(step, time)
         count += 1
         if time >= next_sample:
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms

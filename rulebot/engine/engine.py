@@ -30,7 +30,7 @@ from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, T
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
 from rulebot.engine import records as rec
-from rulebot.engine.market import SymbolMarket
+from rulebot.engine.market import Env, SymbolMarket
 from rulebot.engine.oms import OrderManager, Purpose
 from rulebot.engine.portfolio import Portfolio
 from rulebot.engine.risk import AccountView, RiskEngine, Verdict
@@ -40,12 +40,10 @@ from rulebot.rulebook import compiled as c
 from rulebot.rulebook.expr import PREV_PREFIX
 
 ZERO = Decimal(0)
-_ACCOUNT_NAMES = frozenset({"position.side", "position.size", "entry_price", "upnl", "roe", "liq_price",
-                            "leverage", "margin", "equity", "available", "daily_pnl"})
 _MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown to conditions
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """What one event produced."""
 
@@ -87,13 +85,16 @@ class Engine:
         self.daily_breach_day: int | None = None
         self.time = 0
         self._last_loss_check = -1000
+        self._next_day = 0
+        self._next_timeout = 1 << 62
         self.started = False
         self._prev_by_key: dict[tuple[str, str | None], tuple[str, ...]] = {}
         for rule in book.rules:
             if rule.when is not None and rule.when.prev_names:
                 cur = set(self._prev_by_key.get(rule.trigger.key, ()))
                 self._prev_by_key[rule.trigger.key] = tuple(sorted(cur | set(rule.when.prev_names)))
-        self._reads_account = {r.name: not _ACCOUNT_NAMES.isdisjoint(r.reads) for r in book.rules}
+        for symbol in self.symbols:
+            self.symbols[symbol].market.env.resolve = lambda env, s=symbol: self._account_view(s, env)
 
     # ================================================================== entry points
 
@@ -113,6 +114,8 @@ class Engine:
 
     def on_event(self, event: object) -> Step:
         step = Step()
+        for run in self.symbols.values():
+            run.market.env.forget_account()
         t = getattr(event, "time", 0)
         if t > self.time:
             self._clock(t, step)
@@ -203,6 +206,11 @@ class Engine:
     # ================================================================== clock
 
     def _clock(self, time: int, step: Step) -> None:
+        if (self.timers.next_due is not None and time < self.timers.next_due and time < self._next_day
+                and time < self._next_timeout and (self.oms.next_expiry is None or time < self.oms.next_expiry)):
+            self._set_time(time)
+            return
+        self._next_day = (time // 86_400_000 + 1) * 86_400_000
         for due_time, key in self.timers.due(self.time, time):
             self._set_time(due_time)
             for symbol in self.symbols:
@@ -214,9 +222,18 @@ class Engine:
             spec = self.book.states[run.state]
             if spec.timeout_ms is not None and spec.then and time - run.entered_at >= spec.timeout_ms:
                 self._goto(symbol, spec.then, time, "timeout", step)
+        self._update_next_timeout()
         for record in self.oms.expired(time):
             step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, time))
             record.command = _without_expiry(record.command)
+
+    def _update_next_timeout(self) -> None:
+        nxt = 1 << 62
+        for run in self.symbols.values():
+            spec = self.book.states[run.state]
+            if spec.timeout_ms is not None and spec.then:
+                nxt = min(nxt, run.entered_at + spec.timeout_ms)
+        self._next_timeout = nxt
 
     def _set_time(self, time: int) -> None:
         self.time = time
@@ -243,10 +260,8 @@ class Engine:
                 if symbol not in rule.symbols:
                     continue
                 nr = run.market.not_ready
-                if nr and not rule.reads.isdisjoint(nr - _ACCOUNT_NAMES):
+                if nr and not rule.reads.isdisjoint(nr):
                     continue
-                if self._reads_account[rule.name]:
-                    self._account_view(symbol, env)
                 fired, error = True, None
                 if rule.when is not None:
                     try:
@@ -255,7 +270,7 @@ class Engine:
                         fired, error = False, f"{type(exc).__name__}: {exc}"
                 if fired or self.record_all or error:
                     step.records.append(rec.Decision(self.time, symbol, rule.name, str(rule.trigger), run.state,
-                                                     {n: env.get(n) for n in sorted(rule.reads)}, fired,
+                                                     {n: _read(env, n) for n in sorted(rule.reads)}, fired,
                                                      self.book.source_hash, error))
                 if fired:
                     self._run_actions(symbol, rule, step)
@@ -268,37 +283,44 @@ class Engine:
             for n in prev_names:
                 snapshot[n] = env.get(n, math.nan)
 
-    def _account_view(self, symbol: str, env: dict[str, Any]) -> None:
+    def _account_view(self, symbol: str, env: Env) -> None:
+        """Position and account values for conditions, at the mark price."""
+        env.filled = True  # whoever filled them, the next event must recompute them
         pf = self.portfolio
         inst = self.instruments[symbol]
-        pos = pf.net_position(symbol)
         run = self.symbols[symbol]
         asset = inst.margin_asset
+        pos = pf.net_position(symbol)
+        mark = pf.marks.get(symbol)
         equity = pf.equity(asset)
-        upnl = pf.unrealized(symbol, pos.position_side)
         env["position.side"] = pos.side
         env["position.size"] = float(pos.size)
-        env["entry_price"] = float(pos.entry_price) if pos.amount else math.nan
-        env["upnl"] = float(upnl)
-        notional = pf.notional(symbol)
-        margin = notional / run.leverage if run.leverage else ZERO
-        env["margin"] = float(margin)
-        env["roe"] = float(upnl / margin) if margin else 0.0
-        env["leverage"] = float(notional / equity) if equity > 0 else 0.0
-        if pos.amount:
+        if pos.amount and mark is not None:
+            upnl = pf.unrealized(symbol, pos.position_side)
+            notional = abs(inst.notional(pos.size, mark))
+            margin = notional / run.leverage
             e = pos.entry_price
             lev = Decimal(run.leverage)
             # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
             # uses the symbol's brackets instead.
             liq = e * (1 - 1 / lev) / (1 - _MAINT) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
+            env["entry_price"] = float(e)
+            env["upnl"] = float(upnl)
+            env["margin"] = float(margin)
+            env["roe"] = float(upnl / margin) if margin else 0.0
+            env["leverage"] = float(notional / equity) if equity > 0 else 0.0
             env["liq_price"] = float(liq)
         else:
-            env["liq_price"] = math.nan
+            env["entry_price"] = env["liq_price"] = math.nan
+            env["upnl"] = env["margin"] = env["roe"] = env["leverage"] = 0.0
+        used = ZERO
+        for s, other in self.symbols.items():
+            if self.instruments[s].margin_asset == asset:
+                used += pf.notional(s) / other.leverage
         env["equity"] = float(equity)
-        used = sum((pf.notional(s) / self.symbols[s].leverage for s in self.symbols
-                    if self.instruments[s].margin_asset == asset), ZERO)
         env["available"] = float(equity - used)
-        env["daily_pnl"] = float(pf.daily_pnl(asset))
+        start = pf.today.start_equity.get(asset, ZERO) if pf.today is not None else equity
+        env["daily_pnl"] = float(equity - start)
 
     # ================================================================== actions
 
@@ -512,11 +534,13 @@ class Engine:
         run = self.symbols[symbol]
         if state == run.state:
             run.entered_at = time
+            self._update_next_timeout()
             return
         step.records.append(rec.StateChange(time, symbol, run.state, state, why))
         run.state = state
         run.entered_at = time
         run.market.env["state"] = state
+        self._update_next_timeout()
 
     def halt(self, reason: str, step: Step, rule: str = "") -> None:
         """The kill switch: cancel everything, flatten reduce-only, refuse entries from now on."""
@@ -604,6 +628,13 @@ class Engine:
             return
         if self.portfolio.net_position(symbol).amount == 0 and spec.on_close:
             self._goto(symbol, spec.on_close, time, why, step)
+
+
+def _read(env: dict[str, Any], name: str) -> Any:
+    try:
+        return env[name]  # [] rather than get(): account values are computed on first read
+    except KeyError:
+        return None
 
 
 def _working(name: str) -> WorkingType:

@@ -9,6 +9,7 @@ backtest has neither); no trades → last price = the close of the shortest cand
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,34 @@ from rulebot.engine.signals import IndicatorRuntime
 from rulebot.rulebook.compiled import CompiledRulebook
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
+ACCOUNT_NAMES = frozenset({"position.side", "position.size", "entry_price", "upnl", "roe", "liq_price",
+                           "leverage", "margin", "equity", "available", "daily_pnl"})
+
+
+class Env(dict[str, Any]):
+    """The values conditions read. Account and position values are filled on first read.
+
+    Most conditions short-circuit before they reach `upnl` or `equity`; computing those at
+    mark price for every trade would cost more than the whole rest of an event. A plain dict
+    subclass keeps reads of present keys at C speed; only a miss calls `__missing__`.
+    """
+
+    resolve: Callable[[Env], None] | None = None
+    filled = False
+
+    def __missing__(self, key: str) -> Any:
+        if key in ACCOUNT_NAMES and self.resolve is not None:
+            self.resolve(self)
+            self.filled = True
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def forget_account(self) -> None:
+        """Drop account values: the next read recomputes them for the new moment."""
+        if self.filled:
+            for name in ACCOUNT_NAMES:
+                self.pop(name, None)
+            self.filled = False
 _MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
 
 
@@ -26,8 +55,8 @@ class SymbolMarket:
 
     def __init__(self, symbol: str, book: CompiledRulebook, tick: Decimal = Decimal(0)) -> None:
         self.symbol = symbol
-        self.tick = tick
-        self.env: dict[str, Any] = {n: math.nan for n in _MARKET_NAMES}
+        self.tick = float(tick)
+        self.env = Env({n: math.nan for n in _MARKET_NAMES})
         self.not_ready: set[str] = set(_MARKET_NAMES)
         self.timeframes = sorted(book.timeframes, key=timeframe_ms)
         for tf in self.timeframes:
@@ -40,8 +69,6 @@ class SymbolMarket:
         self.prev_close: dict[str, float] = {}
         self.indicators = IndicatorRuntime(book.indicators, self.env, self.not_ready)
         self.last: Decimal | None = None
-        self.bid: Decimal | None = None
-        self.ask: Decimal | None = None
         self.mark: Decimal | None = None
         self.has_book = False
         self.has_mark = False
@@ -65,7 +92,7 @@ class SymbolMarket:
         if not self.has_mark:
             self.mark = e.price
             env["mark_price"] = env["index_price"] = price
-        if self.not_ready:
+        if "price" in self.not_ready:
             self.not_ready.difference_update(("price", "bid", "ask", "mark_price", "index_price"))
         closed: list[Candle] = []
         qty = float(e.qty)
@@ -126,7 +153,6 @@ class SymbolMarket:
     def on_book(self, e: BookTop) -> None:
         self.has_book = True
         self.last_data_time = e.time
-        self.bid, self.ask = e.bid, e.ask
         self.env["bid"] = float(e.bid)
         self.env["ask"] = float(e.ask)
         self.not_ready.discard("bid")
@@ -171,10 +197,9 @@ class SymbolMarket:
         self.not_ready.discard("next_funding_in")
 
     def _synthetic_book(self, last: Decimal) -> None:
-        self.bid = last - self.tick
-        self.ask = last + self.tick
-        self.env["bid"] = float(self.bid)
-        self.env["ask"] = float(self.ask)
+        price = float(last)
+        self.env["bid"] = price - self.tick
+        self.env["ask"] = price + self.tick
 
     # ------------------------------------------------------------------ candles
 

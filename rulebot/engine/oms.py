@@ -71,6 +71,9 @@ class OrderManager:
         self._seq = 0
         self.orders: dict[str, OrderRecord] = {}
         self.ignored_updates = 0
+        # Orders with an `expire`, so that the per-event check does not walk every order.
+        self._expiring: dict[str, int] = {}
+        self.next_expiry: int | None = None
 
     def next_id(self) -> str:
         self._seq += 1
@@ -79,6 +82,10 @@ class OrderManager:
     def track(self, command: PlaceOrder, purpose: Purpose, rule: str) -> OrderRecord:
         record = OrderRecord(command, purpose, rule)
         self.orders[command.client_order_id] = record
+        if command.expire_at is not None:
+            self._expiring[command.client_order_id] = command.expire_at
+            if self.next_expiry is None or command.expire_at < self.next_expiry:
+                self.next_expiry = command.expire_at
         return record
 
     def get(self, client_order_id: str) -> OrderRecord | None:
@@ -134,8 +141,18 @@ class OrderManager:
 
     def expired(self, time: int) -> list[OrderRecord]:
         """Working orders whose `expire` has passed: the engine cancels their unfilled rest."""
-        return [r for r in self.orders.values() if r.is_open and r.command.expire_at is not None
-                and r.command.expire_at <= time]
+        if self.next_expiry is None or time < self.next_expiry:
+            return []
+        due: list[OrderRecord] = []
+        for cid, at in list(self._expiring.items()):
+            record = self.orders.get(cid)
+            if record is None or not record.is_open:
+                del self._expiring[cid]
+            elif at <= time:
+                del self._expiring[cid]
+                due.append(record)
+        self.next_expiry = min(self._expiring.values(), default=None)
+        return due
 
     def forget_finished(self, keep: int = 1000) -> None:
         """Bound memory in long runs: drop the oldest finished orders beyond `keep`."""

@@ -44,6 +44,7 @@ class _Timer:
 class TimerWheel:
     def __init__(self, book: CompiledRulebook, funding_interval_ms: int = FUNDING_INTERVAL_MS) -> None:
         self.timers: list[_Timer] = []
+        self.next_due: int | None = None  # None until armed; then the earliest fire time
         for key in sorted(book.triggers, key=str):
             kind, arg = key
             if kind == "cron" and arg:
@@ -68,4 +69,5 @@ class TimerWheel:
                 out.append((t.next, t.key))
                 t.next = t.following(t.next)
         out.sort()
+        self.next_due = min((t.next for t in self.timers if t.next is not None), default=1 << 62)
         return out

@@ -76,6 +76,10 @@ class OrderStore:
         symbols = [symbol] if symbol is not None else sorted(self._open)
         return [o for s in symbols for o in self._open.get(s, ()) if o.is_open]
 
+    def idle(self, symbol: str) -> bool:
+        """No plain or algo order of the symbol is open (closed ones may linger until pruned)."""
+        return not self._open.get(symbol) and not self._algos.get(symbol)
+
     def resting(self, symbol: str) -> list[SimOrder]:
         return [o for o in self._open.get(symbol, ()) if o.rests]
 

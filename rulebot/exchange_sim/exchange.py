@@ -213,6 +213,10 @@ class SimExchange:
         self, symbol: str, price: Decimal, qty: Decimal, time: int, is_buyer_maker: bool
     ) -> list[AccountEvent]:
         """A trade printed: resting limits fill, CONTRACT_PRICE triggers are checked."""
+        if not self._countdowns and self._store.idle(symbol):
+            # Most trades of a backtest meet no working order: only the last price changes.
+            self._quote(symbol).last = price
+            return []
         events = self._tick(time)
         self._quote(symbol).last = price
         self._matcher.on_trade(symbol, price, qty, is_buyer_maker, time, events)
@@ -240,8 +244,16 @@ class SimExchange:
         self, symbol: str, mark: Decimal, time: int, index: Decimal | None = None
     ) -> list[AccountEvent]:
         """A new mark price: MARK_PRICE triggers, then margin calls and liquidations."""
-        events = self._tick(time)
         quotes = self._quote(symbol)
+        if not self._countdowns and self._store.idle(symbol) and not any(
+            p.qty != 0 for p in self._account.legs(symbol)
+        ):
+            # Nothing to trigger and no position to liquidate: only the mark changes.
+            quotes.mark = mark
+            if index is not None:
+                quotes.index = index
+            return []
+        events = self._tick(time)
         quotes.mark = mark
         if index is not None:
             quotes.index = index
