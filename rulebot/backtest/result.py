@@ -47,7 +47,7 @@ class Marker:
 class GuardEvent:
     time: int
     guard: str
-    verdict: Literal["resize", "reject"]
+    verdict: Literal["resize", "reject", "act"]
     reason: str
     rule: str
 

@@ -56,7 +56,8 @@ def run_backtest(
     inst = {s: instruments[s] for s in book.symbols}
     asset = inst[symbol].margin_asset
     balances = {asset: config.balance}
-    engine = Engine(book, inst, balances, run_id="bt", record_all_decisions=config.record_all_decisions)
+    engine = Engine(book, inst, balances, run_id="bt", record_all_decisions=config.record_all_decisions,
+                    brackets={s: brackets[s] for s in book.symbols if s in brackets})
     sim = SimExchange(
         inst, {s: brackets[s] for s in book.symbols if s in brackets}, market=market, balances=balances,
         fill_model=config.fill_model, hedge_mode=book.position_mode == "hedge", default_leverage=book.leverage,

@@ -10,6 +10,7 @@ the event that carries time past them. The same object serves backtests, dry-run
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -29,18 +30,26 @@ from rulebot.core.enums import MarginType, OrderType, PositionSide, Side, TimeIn
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Timer, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
+from rulebot.core.margin import Bracket, BracketTable
 from rulebot.engine import records as rec
 from rulebot.engine.market import Env, SymbolMarket
 from rulebot.engine.oms import OrderManager, Purpose
 from rulebot.engine.portfolio import Portfolio
+from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.risk import AccountView, RiskEngine, Verdict
 from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigger_price
 from rulebot.engine.timers import TimerWheel
+from rulebot.engine.volatility import VolatilityMeter
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook.expr import PREV_PREFIX
 
 ZERO = Decimal(0)
 _MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown to conditions
+_NEVER = 1 << 62
+_STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
+# Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
+_CLOSE_ALL_RATIO = Decimal("0.95")
+_GUARD_COOLDOWN_MS = 10_000  # between two reductions by the margin-ratio guard
 
 
 @dataclass(slots=True)
@@ -61,15 +70,27 @@ class _SymbolRun:
     prev: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
     protections: dict[str, list[c.CompiledAction]] = field(default_factory=dict)  # entry id → actions
     entry_pending: set[str] = field(default_factory=set)
+    volatility: VolatilityMeter = field(default_factory=VolatilityMeter)
+    protect_deadline: int = _NEVER  # when the protective-stop guard acts if no stop is working by then
+    last_margin_check: int = -1000
+    last_guard_reduce: int = -_GUARD_COOLDOWN_MS
 
 
 class Engine:
     """Runs one compiled rulebook over one account."""
 
     def __init__(self, book: c.CompiledRulebook, instruments: Mapping[str, Instrument],
-                 balances: Mapping[str, Decimal], *, run_id: str = "rb", record_all_decisions: bool = False) -> None:
+                 balances: Mapping[str, Decimal], *, run_id: str = "rb", record_all_decisions: bool = False,
+                 brackets: Mapping[str, BracketTable] | None = None) -> None:
         self.book = book
         self.instruments = instruments
+        # The symbol's real brackets when the venue gave them; otherwise a one-bracket table
+        # with a deliberately high maintenance rate, so the guards err on the safe side.
+        self.brackets = {s: (brackets or {}).get(s) or _fallback_brackets(s) for s in book.symbols}
+        self.streams_down: set[str] = set()
+        self._margin_type = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
+        self._order_times: deque[int] = deque()
+        self._next_protect = _NEVER
         for s in book.symbols:
             if s not in instruments:
                 raise ValueError(f"no instrument for {s}: the venue's exchange info does not list it")
@@ -130,7 +151,9 @@ class Engine:
                 # stream's own pace (once a second) rather than on every trade.
                 if event.time - self._last_loss_check >= 1000:
                     self._last_loss_check = event.time
+                    run.volatility.update(event.time, float(event.price))
                     self._check_daily_loss(step)
+                    self._check_margin_ratio(event.symbol, step)
             for candle in closed:
                 self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
             self._dispatch(event.symbol, ("trade", None), step)
@@ -146,7 +169,9 @@ class Engine:
                 return step
             run.market.on_mark(event)
             self.portfolio.set_mark(event.symbol, event.mark_price)
+            run.volatility.update(event.time, float(event.mark_price))
             self._check_daily_loss(step)
+            self._check_margin_ratio(event.symbol, step)
             self._dispatch(event.symbol, ("mark_price", None), step)
         elif isinstance(event, CandleClosed):
             run = self.symbols.get(event.symbol)
@@ -155,7 +180,9 @@ class Engine:
             closed = run.market.on_candle(event)
             if not run.market.has_mark and run.market.last is not None:
                 self.portfolio.set_mark(event.symbol, run.market.last)
+                run.volatility.update(event.close_time, float(run.market.last))
             self._check_daily_loss(step)
+            self._check_margin_ratio(event.symbol, step)
             for candle in closed:
                 self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
             # Candle-only data has no trade or mark stream: the close of the shortest candle is
@@ -182,7 +209,7 @@ class Engine:
         elif isinstance(event, AccountUpdate):
             self._on_account(event, step)
         elif isinstance(event, StreamStatus):
-            pass  # the stale-data guard reads last_data_time; a disconnect simply stops it advancing
+            self._on_stream(event, step)
         elif isinstance(event, Timer):
             pass  # the clock advanced; due timers fired in _clock
         return step
@@ -207,7 +234,8 @@ class Engine:
 
     def _clock(self, time: int, step: Step) -> None:
         if (self.timers.next_due is not None and time < self.timers.next_due and time < self._next_day
-                and time < self._next_timeout and (self.oms.next_expiry is None or time < self.oms.next_expiry)):
+                and time < self._next_timeout and (self.oms.next_expiry is None or time < self.oms.next_expiry)
+                and time < self._next_protect):
             self._set_time(time)
             return
         self._next_day = (time // 86_400_000 + 1) * 86_400_000
@@ -223,6 +251,8 @@ class Engine:
             if spec.timeout_ms is not None and spec.then and time - run.entered_at >= spec.timeout_ms:
                 self._goto(symbol, spec.then, time, "timeout", step)
         self._update_next_timeout()
+        if time >= self._next_protect:
+            self._protective_stop_guard(step)
         for record in self.oms.expired(time):
             step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, time))
             record.command = _without_expiry(record.command)
@@ -342,7 +372,7 @@ class Engine:
             elif isinstance(action, c.Deleverage):
                 self._deleverage(symbol, rule.name, action, step)
             elif isinstance(action, c.SetLeverage):
-                lev, verdict = self.risk.clamp_leverage(action.to)
+                lev, verdict = self.risk.clamp_leverage(max(action.to, action.requested))
                 run.leverage = lev
                 step.records.append(rec.GuardRecord(self.time, symbol, rule.name, f"set_leverage {action.requested}x",
                                                     (verdict,), None))
@@ -383,33 +413,41 @@ class Engine:
         intent = EnterIntent(symbol, action.side, qty, action.order, price, action.time_in_force,
                              action.expire_ms, action.tag, rule.name, self.time)
         pos = self.portfolio.net_position(symbol)
+        mark = market.mark or ZERO
+        funding_rate = env.get("funding_rate")
+        nft = market.next_funding_time
         view = AccountView(
-            time=self.time, instrument=inst, last_price=market.last or ZERO, mark_price=market.mark or ZERO,
+            time=self.time, instrument=inst, last_price=market.last or ZERO, mark_price=mark,
             equity=self.portfolio.equity(inst.margin_asset), position_notional=self.portfolio.notional(symbol),
             position_side=pos.side, open_orders=len(self.oms.open_orders(symbol)),
             last_data_time=market.last_data_time, leverage=run.leverage, halted=self.halted,
             daily_loss_breached=self.daily_breach_day is not None, daily_pnl=self.portfolio.daily_pnl(inst.margin_asset),
+            orders_last_minute=self._orders_last_minute(step),
+            streams_down=tuple(sorted(self.streams_down)),
+            funding_rate=Decimal(repr(funding_rate)) if isinstance(funding_rate, float) and funding_rate == funding_rate
+            else None,
+            funding_in_ms=nft - self.time if nft is not None else None,
+            volatility_ratio=run.volatility.ratio(),
+            brackets=self.brackets[symbol], holding=self._holding(symbol) if mark > 0 else None,
+            margin_type=self._margin_type,
         )
-        final_qty, final_price, verdicts = self.risk.check_entry(intent, view)
+        checked = self.risk.check_entry(intent, view)
         described = f"enter {action.side} {qty:.8g} {action.order}" + (f" @ {price}" if price is not None else "")
-        if final_qty is None:
-            step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(verdicts), None))
+        if checked.quantity is None:
+            step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(checked.verdicts), None))
             return None
         side = Side.BUY if action.side == "long" else Side.SELL
-        order_type = OrderType.LIMIT if action.order == "limit" else OrderType.MARKET
-        tif = None
-        if order_type is OrderType.LIMIT:
-            tif = TimeInForce(action.time_in_force) if action.time_in_force else TimeInForce.GTC
         cmd = PlaceOrder(
-            client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=order_type,
-            quantity=final_qty, price=final_price, time_in_force=tif, position_side=self._pos_side(action.side),
+            client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=checked.order_type,
+            quantity=checked.quantity, price=checked.price, time_in_force=checked.time_in_force,
+            position_side=self._pos_side(action.side),
             expire_at=self.time + action.expire_ms if action.expire_ms else None, tag=action.tag, time=self.time,
         )
         self.oms.track(cmd, "entry", rule.name)
         run.entry_pending.add(cmd.client_order_id)
-        step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(verdicts),
+        step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(checked.verdicts),
                                             cmd.client_order_id))
-        step.commands.append(cmd)
+        self._send(cmd, step)
         return cmd.client_order_id
 
     def _pos_side(self, side: str) -> PositionSide:
@@ -418,7 +456,7 @@ class Engine:
         return PositionSide.LONG if side == "long" else PositionSide.SHORT
 
     def _exit(self, symbol: str, rule: str, fraction: Decimal | None, size: c.CompiledExpr | None, order: str,
-              price_expr: c.CompiledExpr | None, purpose: Purpose, step: Step) -> None:
+              price_expr: c.CompiledExpr | None, purpose: Purpose, step: Step, verdict: Verdict | None = None) -> None:
         pos = self.portfolio.net_position(symbol)
         if pos.amount == 0:
             return
@@ -452,9 +490,9 @@ class Engine:
         )
         self.oms.track(cmd, purpose, rule)
         step.records.append(rec.GuardRecord(self.time, symbol, rule, f"{purpose} {qty} reduce-only",
-                                            (Verdict("allow", "reduce_only", "exits are always allowed"),),
+                                            (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
                                             cmd.client_order_id))
-        step.commands.append(cmd)
+        self._send(cmd, step)
 
     def _deleverage(self, symbol: str, rule: str, action: c.Deleverage, step: Step) -> None:
         pos = self.portfolio.net_position(symbol)
@@ -521,7 +559,8 @@ class Engine:
         step.records.append(rec.GuardRecord(self.time, symbol, rule, f"{purpose} {cmd.trigger_price or ''}".strip(),
                                             (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
                                             cmd.client_order_id))
-        step.commands.append(cmd)
+        self._send(cmd, step)
+        run.protect_deadline = _NEVER
 
     def _cancel(self, symbol: str, tag: str | None, step: Step) -> None:
         if tag is None:
@@ -593,6 +632,7 @@ class Engine:
                 run.protections.pop(record.client_order_id, None)
                 self._check_binding(u.symbol, u.time, step)
         self._place_protections(u.symbol, step)
+        self._refresh_protection(u.symbol)
 
     def _on_account(self, u: AccountUpdate, step: Step) -> None:
         closed = self.portfolio.apply_account_update(u)
@@ -605,6 +645,7 @@ class Engine:
         for symbol in {p.symbol for p in u.positions}:
             if symbol in self.symbols:
                 self._place_protections(symbol, step)
+                self._refresh_protection(symbol)
         if u.reason == "ORDER":
             self._check_daily_loss(step)
 
@@ -620,6 +661,141 @@ class Engine:
                 assert isinstance(action, c.StopOrder | c.TrailingStop)
                 self._protect(symbol, entry.rule, action, step)
 
+    # ================================================================== guards the engine runs itself
+
+    def _send(self, cmd: PlaceOrder, step: Step) -> None:
+        self._order_times.append(cmd.time)
+        step.commands.append(cmd)
+
+    def _orders_last_minute(self, step: Step) -> int:
+        times = self._order_times
+        while times and times[0] <= self.time - 60_000:
+            times.popleft()
+        return len(times)
+
+    def _holding(self, symbol: str) -> Holding:
+        pf = self.portfolio
+        inst = self.instruments[symbol]
+        pos = pf.net_position(symbol)
+        run = self.symbols[symbol]
+        wallet = pos.isolated_wallet
+        if pos.amount != 0 and wallet <= 0:  # the venue has not said: the initial margin it took
+            wallet = abs(inst.notional(pos.size, pos.entry_price)) / run.leverage
+        other_maint = other_upnl = ZERO
+        if self._margin_type is MarginType.CROSSED:
+            for other in self.symbols:
+                mark = pf.marks.get(other)
+                if other == symbol or mark is None or self.instruments[other].margin_asset != inst.margin_asset:
+                    continue
+                o = pf.net_position(other)
+                if o.amount:
+                    other_maint += self.brackets[other].maintenance_margin(self.instruments[other].notional(o.size, mark))
+                    other_upnl += pf.unrealized(other, o.position_side)
+        return Holding(pos.amount, pos.entry_price, wallet, pf.wallet.get(inst.margin_asset, ZERO), other_maint,
+                       other_upnl)
+
+    def _on_stream(self, e: StreamStatus, step: Step) -> None:
+        if e.connected:
+            if e.stream in self.streams_down:
+                self.streams_down.discard(e.stream)
+                step.records.append(rec.EngineNotice(e.time, "", "stream-up", f"stream {e.stream} is back; "
+                                                     "entries allowed again once data is fresh"))
+        elif e.stream not in self.streams_down:
+            self.streams_down.add(e.stream)
+            step.records.append(rec.EngineNotice(e.time, "", "stream-down", f"stream {e.stream} disconnected"
+                                                 f"{': ' + e.detail if e.detail else ''}; no new entries until it is "
+                                                 "back; exits and stops still go out"))
+
+    def _check_margin_ratio(self, symbol: str, step: Step) -> None:
+        """Reduce a position whose margin ratio (at mark, with brackets) passed the guard's limit."""
+        run = self.symbols[symbol]
+        if self.time - run.last_margin_check < 1000:
+            return
+        run.last_margin_check = self.time
+        pos = self.portfolio.net_position(symbol)
+        mark = self.portfolio.marks.get(symbol)
+        if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < _GUARD_COOLDOWN_MS:
+            return
+        limit = self.book.risk.max_margin_ratio
+        ratio = position_margin_ratio(self.instruments[symbol], self.brackets[symbol], self._holding(symbol), mark,
+                                      self._margin_type)
+        if ratio <= limit:
+            return
+        run.last_guard_reduce = self.time
+        close_all = ratio >= _CLOSE_ALL_RATIO
+        shown = "over 100%" if ratio.is_infinite() else f"{ratio * 100:.1f}%"
+        verdict = Verdict("act", "max_margin_ratio",
+                          f"margin ratio {shown} at mark {mark} passed {limit * 100:.0f}%: "
+                          + ("closing the position" if close_all else "reducing the position by half"))
+        self._exit(symbol, "max_margin_ratio", None if close_all else Decimal("0.5"), None, "market", None,
+                   "deleverage", step, verdict=verdict)
+
+    def _refresh_protection(self, symbol: str) -> None:
+        """Start (or stop) the protective-stop guard's countdown for the symbol."""
+        run = self.symbols[symbol]
+        if self.portfolio.net_position(symbol).amount == 0 or self._has_stop(symbol):
+            run.protect_deadline = _NEVER
+        elif run.protect_deadline == _NEVER:
+            run.protect_deadline = self.time + self.book.risk.protective_stop_within_ms
+        self._next_protect = min(r.protect_deadline for r in self.symbols.values())
+
+    def _has_stop(self, symbol: str) -> bool:
+        for record in self.oms.open_orders(symbol):
+            if record.purpose in _STOP_PURPOSES or (record.command.close_position and
+                                                    record.command.order_type is OrderType.STOP_MARKET):
+                return True
+        return False
+
+    def _protective_stop_guard(self, step: Step) -> None:
+        """A position still without a working stop when its countdown ends gets one from the engine."""
+        for symbol, run in self.symbols.items():
+            if run.protect_deadline > self.time:
+                continue
+            run.protect_deadline = _NEVER
+            pos = self.portfolio.net_position(symbol)
+            if pos.amount == 0 or self._has_stop(symbol):
+                continue
+            inst = self.instruments[symbol]
+            mark = self.portfolio.marks.get(symbol) or pos.entry_price
+            d = self.book.risk.protective_stop
+            long = pos.amount > 0
+            # From the worse of entry and mark, so the stop never sits on the wrong side of the
+            # market (Binance would refuse it with -2021).
+            base = min(pos.entry_price, mark) if long else max(pos.entry_price, mark)
+            trig = inst.round_price(base * (1 - d) if long else base * (1 + d), Side.BUY if long else Side.SELL)
+            cmd = PlaceOrder(
+                client_order_id=self.oms.next_id(), symbol=symbol, side=Side.SELL if long else Side.BUY,
+                order_type=OrderType.STOP_MARKET, quantity=None, trigger_price=trig, position_side=pos.position_side,
+                close_position=True, working_type=WorkingType.MARK_PRICE, tag="protective", time=self.time,
+            )
+            self.oms.track(cmd, "protective", "protective_stop")
+            within = self.book.risk.protective_stop_within_ms / 1000
+            step.records.append(rec.GuardRecord(
+                self.time, symbol, "protective_stop", f"protective stop {trig}",
+                (Verdict("act", "protective_stop", f"the {pos.side} position had no stop on the exchange {within:g}s "
+                         f"after it opened: placed a stop-market at {trig} ({d * 100:.1f}% away, mark price)"),),
+                cmd.client_order_id))
+            self._send(cmd, step)
+        self._next_protect = min(r.protect_deadline for r in self.symbols.values())
+
+    # ================================================================== daily loss state (survives restarts)
+
+    def daily_state(self) -> DailyState | None:
+        today = self.portfolio.today
+        if today is None:
+            return None
+        return DailyState(today.day, dict(today.start_equity), self.daily_breach_day == today.day)
+
+    def restore_daily(self, state: DailyState) -> None:
+        """Carry today's start equity and a breach over a restart (call before `start`)."""
+        from rulebot.engine.portfolio import DayStats
+
+        if self.portfolio.today is not None and self.portfolio.today.day != state.day:
+            return  # the saved day is over: a new day starts fresh
+        self.portfolio.today = DayStats(state.day, dict(state.start_equity))
+        if state.breached:
+            self.daily_breach_day = state.day
+
     def _check_binding(self, symbol: str, time: int, step: Step, why: str = "position closed") -> None:
         """A state bound to a position whose position is gone (and no entry is working) falls back."""
         run = self.symbols[symbol]
@@ -628,6 +804,19 @@ class Engine:
             return
         if self.portfolio.net_position(symbol).amount == 0 and spec.on_close:
             self._goto(symbol, spec.on_close, time, why, step)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyState:
+    """What the daily loss cap must remember across a restart."""
+
+    day: int  # days since the epoch (UTC)
+    start_equity: dict[str, Decimal]
+    breached: bool
+
+
+def _fallback_brackets(symbol: str) -> BracketTable:
+    return BracketTable(symbol, (Bracket(1, 10, ZERO, Decimal(10) ** 12, Decimal("0.01"), ZERO),))
 
 
 def _read(env: dict[str, Any], name: str) -> Any:

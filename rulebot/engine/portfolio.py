@@ -27,6 +27,7 @@ class PositionState:
     amount: Decimal = ZERO  # signed: negative is short
     entry_price: Decimal = ZERO
     opened_at: int | None = None
+    isolated_wallet: Decimal = ZERO  # the position's margin in isolated mode, as the venue reports it
 
     @property
     def side(self) -> str:
@@ -92,6 +93,7 @@ class Portfolio:
             was_open = pos.amount != 0
             pos.amount = p.amount
             pos.entry_price = p.entry_price
+            pos.isolated_wallet = p.isolated_wallet
             if p.amount == 0:
                 pos.opened_at = None
                 if was_open:

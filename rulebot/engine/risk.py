@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
-from rulebot.core.enums import OrderType, Side, TimeInForce
+from rulebot.core.enums import MarginType, OrderType, Side, TimeInForce
 from rulebot.core.instruments import Instrument, check_order
 from rulebot.core.intents import EnterIntent
+from rulebot.core.margin import BracketTable
+from rulebot.engine.liquidation_guard import Holding, largest_entry
 from rulebot.rulebook.guards import EffectiveRisk
 
-VerdictKind = Literal["allow", "resize", "reject"]
+VerdictKind = Literal["allow", "resize", "reject", "act"]  # act: the guard did something itself
 ZERO = Decimal(0)
+# While the breaker is tripped, a market order becomes an IOC limit this far through the last price.
+VOLATILITY_BAND = Decimal("0.005")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,25 @@ class AccountView:
     halted: str | None  # why trading is halted, or None
     daily_loss_breached: bool
     daily_pnl: Decimal
+    orders_last_minute: int = 0
+    streams_down: tuple[str, ...] = ()
+    funding_rate: Decimal | None = None
+    funding_in_ms: int | None = None
+    volatility_ratio: float = 1.0
+    brackets: BracketTable | None = None
+    holding: Holding | None = None
+    margin_type: MarginType = MarginType.ISOLATED
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEntry:
+    """An entry as the guards let it through, or `quantity is None` when refused."""
+
+    quantity: Decimal | None
+    price: Decimal | None  # for limit orders
+    order_type: OrderType
+    time_in_force: TimeInForce | None
+    verdicts: list[Verdict]
 
 
 class RiskEngine:
@@ -59,16 +82,20 @@ class RiskEngine:
     def __init__(self, risk: EffectiveRisk) -> None:
         self.risk = risk
 
-    def check_entry(self, intent: EnterIntent, view: AccountView) -> tuple[Decimal | None, Decimal | None, list[Verdict]]:
-        """(quantity, price) rounded and allowed — or (None, None) when refused — and the verdicts."""
+    def check_entry(self, intent: EnterIntent, view: AccountView) -> CheckedEntry:
+        """The entry rounded, resized or converted as the guards require — or refused."""
         verdicts: list[Verdict] = []
         r = self.risk
         inst = view.instrument
         qty = intent.quantity
+        side = Side.BUY if intent.side == "long" else Side.SELL
+        order_type = OrderType.LIMIT if intent.order == "limit" else OrderType.MARKET
+        tif = TimeInForce(intent.time_in_force) if intent.time_in_force else (
+            TimeInForce.GTC if order_type is OrderType.LIMIT else None)
 
-        def reject(guard: str, reason: str) -> tuple[None, None, list[Verdict]]:
+        def reject(guard: str, reason: str) -> CheckedEntry:
             verdicts.append(Verdict("reject", guard, reason))
-            return None, None, verdicts
+            return CheckedEntry(None, None, order_type, tif, verdicts)
 
         if view.halted:
             return reject("kill_switch", f"trading is halted ({view.halted}); no new entries")
@@ -79,11 +106,19 @@ class RiskEngine:
         if age > r.stale_after_ms:
             return reject("stale_data", f"market data is {age / 1000:.1f}s old (limit {r.stale_after_ms / 1000:g}s); "
                                         "no new entries on stale prices")
+        if view.streams_down:
+            return reject("stale_data", f"stream {', '.join(view.streams_down)} is disconnected; "
+                                        "no new entries until it is back")
+        if view.orders_last_minute >= r.max_orders_per_minute:
+            return reject("rate_limiter", f"{view.orders_last_minute} orders in the last minute "
+                                          f"(budget {r.max_orders_per_minute}/min); entry skipped")
         if view.open_orders >= r.max_open_orders:
             return reject("max_open_orders", f"{view.open_orders} working orders already (limit {r.max_open_orders})")
+        funding = self._funding(intent.side, view)
+        if funding is not None:
+            return reject("funding_guard", funding)
 
         price = intent.price if intent.price is not None else view.last_price
-        side = Side.BUY if intent.side == "long" else Side.SELL
         if intent.price is not None:
             price = inst.round_price(intent.price, side)  # a buy limit rounds down, a sell up
         if price <= 0 or view.mark_price <= 0:
@@ -95,49 +130,81 @@ class RiskEngine:
         adding = view.position_side in ("none", intent.side)
         if adding:
             cap = view.equity * min(r.max_leverage, view.leverage) - view.position_notional
+            cap_guard = "max_leverage"
             if r.max_position_notional is not None:
                 cap_n = _margin_units(inst, r.max_position_notional, price) - view.position_notional
                 if cap_n < cap:
-                    cap = cap_n
-                    cap_guard = "max_position_notional"
-                else:
-                    cap_guard = "max_leverage"
-            else:
-                cap_guard = "max_leverage"
+                    cap, cap_guard = cap_n, "max_position_notional"
             new_notional = abs(inst.notional(qty, price))
             if new_notional > cap:
                 if cap <= 0:
                     return reject(cap_guard, "the position is already at the limit "
                                              f"({_describe_cap(cap_guard, r.max_leverage, view.leverage)})")
                 qty = _qty_for_notional(inst, cap, price)
-                verdicts.append(Verdict("resize", cap_guard,
-                                        f"size cut to {qty} to stay within {_describe_cap(cap_guard, r.max_leverage, view.leverage)}",
-                                        qty))
+                verdicts.append(Verdict("resize", cap_guard, f"size cut to {qty} to stay within "
+                                        f"{_describe_cap(cap_guard, r.max_leverage, view.leverage)}", qty))
             else:
                 verdicts.append(Verdict("allow", cap_guard, "within the leverage and notional limits", qty))
 
-        order_type = OrderType.LIMIT if intent.order == "limit" else OrderType.MARKET
+        if view.brackets is not None and view.holding is not None:
+            direction = 1 if intent.side == "long" else -1
+            allowed = largest_entry(inst, view.brackets, view.holding, qty, direction, price, view.mark_price,
+                                    view.leverage, view.margin_type, r.min_liquidation_distance)
+            need = f"{(r.min_liquidation_distance * 100).normalize():f}%"
+            if allowed < qty:
+                allowed = inst.round_qty(allowed, order_type)
+                if allowed <= 0:
+                    return reject("liquidation_distance", f"any position this size would be liquidated less than "
+                                                          f"{need} from the mark price {view.mark_price}; lower the "
+                                                          "leverage or the size")
+                qty = allowed
+                verdicts.append(Verdict("resize", "liquidation_distance",
+                                        f"size cut to {qty} to keep the liquidation price {need} from the mark", qty))
+            else:
+                verdicts.append(Verdict("allow", "liquidation_distance",
+                                        f"liquidation price at least {need} from the mark", qty))
+
+        if order_type is OrderType.MARKET and view.volatility_ratio > float(r.volatility_breaker):
+            band = VOLATILITY_BAND
+            limit = view.last_price * (1 + band) if side is Side.BUY else view.last_price * (1 - band)
+            price = inst.round_price(limit, side)
+            order_type, tif = OrderType.LIMIT, TimeInForce.IOC
+            verdicts.append(Verdict("resize", "volatility_breaker",
+                                    f"volatility {view.volatility_ratio:.1f}x its baseline: market order sent as an "
+                                    f"IOC limit at {price} ({(band * 100).normalize():f}% band)", qty))
+
         rounded = inst.round_qty(qty, order_type)
         if rounded != qty:
             qty = rounded
         lot = inst.lot(order_type)
         if lot.max_qty > 0 and qty > lot.max_qty:
             qty = inst.round_qty(lot.max_qty, order_type)
-            verdicts.append(Verdict("resize", "exchange_filters", f"size cut to the symbol's max quantity {lot.max_qty}", qty))
+            verdicts.append(Verdict("resize", "exchange_filters", f"size cut to the symbol's max quantity {lot.max_qty}",
+                                    qty))
         if qty <= 0:
             return reject("exchange_filters", f"size rounds to zero at step {lot.step_size}")
-        tif = TimeInForce(intent.time_in_force) if intent.time_in_force else (
-            TimeInForce.GTC if order_type is OrderType.LIMIT else None)
         violations = check_order(
             inst, side=side, order_type=order_type, quantity=qty, mark_price=view.mark_price,
             price=price if order_type is OrderType.LIMIT else None, time_in_force=tif,
             open_orders=view.open_orders,
         )
         if violations:
-            v = violations[0]
-            return reject("exchange_filters", f"Binance would reject it: {v}")
+            return reject("exchange_filters", f"Binance would reject it: {violations[0]}")
         verdicts.append(Verdict("allow", "exchange_filters", "price and size pass the symbol's filters", qty))
-        return qty, price if order_type is OrderType.LIMIT else None, verdicts
+        return CheckedEntry(qty, price if order_type is OrderType.LIMIT else None, order_type, tif, verdicts)
+
+    def _funding(self, side: str, view: AccountView) -> str | None:
+        """Why the funding guard refuses this entry, or None."""
+        r = self.risk
+        rate, due = view.funding_rate, view.funding_in_ms
+        if rate is None or due is None or due > r.funding_guard_window_ms or due < 0:
+            return None
+        pays = rate > 0 if side == "long" else rate < 0
+        if not pays or abs(rate) < r.funding_guard_rate:
+            return None
+        return (f"funding of {(rate * 100).normalize():f}% is due in {due // 60_000}m{due // 1000 % 60:02d}s and a "
+                f"{side} position would pay it (guard: {(r.funding_guard_rate * 100).normalize():f}% within "
+                f"{r.funding_guard_window_ms // 60_000}m)")
 
     def clamp_leverage(self, requested: int) -> tuple[int, Verdict]:
         cap = self.risk.max_leverage
