@@ -52,12 +52,14 @@ _CLOSE_ALL_RATIO = Decimal("0.95")
 _GUARD_COOLDOWN_MS = 10_000  # between two reductions by the margin-ratio guard
 
 
-@dataclass(slots=True)
 class Step:
     """What one event produced."""
 
-    commands: list[Command] = field(default_factory=list)
-    records: list[rec.Record] = field(default_factory=list)
+    __slots__ = ("commands", "records")
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self.records: list[rec.Record] = []
 
 
 @dataclass
@@ -116,6 +118,8 @@ class Engine:
                 self._prev_by_key[rule.trigger.key] = tuple(sorted(cur | set(rule.when.prev_names)))
         for symbol in self.symbols:
             self.symbols[symbol].market.env.resolve = lambda env, s=symbol: self._account_view(s, env)
+        self._markets = [run.market for run in self.symbols.values()]
+        self._envs = [m.env for m in self._markets]
 
     # ================================================================== entry points
 
@@ -135,11 +139,19 @@ class Engine:
 
     def on_event(self, event: object) -> Step:
         step = Step()
-        for run in self.symbols.values():
-            run.market.env.forget_account()
+        for env in self._envs:
+            if env.filled:
+                env.forget_account()
         t = getattr(event, "time", 0)
         if t > self.time:
-            self._clock(t, step)
+            if (t < self._next_day and t < self._next_timeout and t < self._next_protect
+                    and self.timers.next_due is not None and t < self.timers.next_due
+                    and (self.oms.next_expiry is None or t < self.oms.next_expiry)):
+                self.time = t  # nothing falls due: only the clock moves (the common case)
+                for market in self._markets:
+                    market.set_clock(t)
+            else:
+                self._clock(t, step)
         if isinstance(event, Trade):
             run = self.symbols.get(event.symbol)
             if run is None:
@@ -314,43 +326,60 @@ class Engine:
                 snapshot[n] = env.get(n, math.nan)
 
     def _account_view(self, symbol: str, env: Env) -> None:
-        """Position and account values for conditions, at the mark price."""
+        """Position and account values for conditions, at the mark price.
+
+        Conditions read floats, so this is float arithmetic on the portfolio's exact values:
+        a condition that reads `upnl` on every trade must not pay for Decimal math. Orders
+        and the guards keep using the exact figures.
+        """
         env.filled = True  # whoever filled them, the next event must recompute them
         pf = self.portfolio
         inst = self.instruments[symbol]
         run = self.symbols[symbol]
         asset = inst.margin_asset
         pos = pf.net_position(symbol)
-        mark = pf.marks.get(symbol)
-        equity = pf.equity(asset)
+        mark_d = pf.marks.get(symbol)
+        wallet = float(pf.wallet.get(asset, ZERO))
+        equity = wallet
+        used = 0.0
+        this_upnl = 0.0
+        for (s, _), p in pf.positions.items():
+            if p.amount == 0:
+                continue
+            other = self.instruments[s]
+            m = pf.marks.get(s)
+            if other.margin_asset != asset or m is None:
+                continue
+            pnl, notional = _float_pnl(other, float(p.amount), float(p.entry_price), float(m))
+            equity += pnl
+            used += notional / self.symbols[s].leverage if s in self.symbols else 0.0
+            if s == symbol and p is pos:
+                this_upnl = pnl
         env["position.side"] = pos.side
-        env["position.size"] = float(pos.size)
-        if pos.amount and mark is not None:
-            upnl = pf.unrealized(symbol, pos.position_side)
-            notional = abs(inst.notional(pos.size, mark))
+        size = float(pos.size)
+        env["position.size"] = size
+        if pos.amount and mark_d is not None:
+            e = float(pos.entry_price)
+            _, notional = _float_pnl(inst, float(pos.amount), e, float(mark_d))
             margin = notional / run.leverage
-            e = pos.entry_price
-            lev = Decimal(run.leverage)
+            lev = run.leverage
+            maint = float(_MAINT)
             # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
             # uses the symbol's brackets instead.
-            liq = e * (1 - 1 / lev) / (1 - _MAINT) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
-            env["entry_price"] = float(e)
-            env["upnl"] = float(upnl)
-            env["margin"] = float(margin)
-            env["roe"] = float(upnl / margin) if margin else 0.0
-            env["leverage"] = float(notional / equity) if equity > 0 else 0.0
-            env["liq_price"] = float(liq)
+            liq = e * (1 - 1 / lev) / (1 - maint) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + maint)
+            env["entry_price"] = e
+            env["upnl"] = this_upnl
+            env["margin"] = margin
+            env["roe"] = this_upnl / margin if margin else 0.0
+            env["leverage"] = notional / equity if equity > 0 else 0.0
+            env["liq_price"] = liq
         else:
             env["entry_price"] = env["liq_price"] = math.nan
             env["upnl"] = env["margin"] = env["roe"] = env["leverage"] = 0.0
-        used = ZERO
-        for s, other in self.symbols.items():
-            if self.instruments[s].margin_asset == asset:
-                used += pf.notional(s) / other.leverage
-        env["equity"] = float(equity)
-        env["available"] = float(equity - used)
-        start = pf.today.start_equity.get(asset, ZERO) if pf.today is not None else equity
-        env["daily_pnl"] = float(equity - start)
+        env["equity"] = equity
+        env["available"] = equity - used
+        start = pf.today.start_equity.get(asset) if pf.today is not None else None
+        env["daily_pnl"] = equity - float(start) if start is not None else 0.0
 
     # ================================================================== actions
 
@@ -717,6 +746,9 @@ class Engine:
         if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < _GUARD_COOLDOWN_MS:
             return
         limit = self.book.risk.max_margin_ratio
+        if self._margin_type is MarginType.ISOLATED and _clearly_below(self.instruments[symbol], self.brackets[symbol],
+                                                                       pos, mark, float(limit)):
+            return
         ratio = position_margin_ratio(self.instruments[symbol], self.brackets[symbol], self._holding(symbol), mark,
                                       self._margin_type)
         if ratio <= limit:
@@ -813,6 +845,33 @@ class DailyState:
     day: int  # days since the epoch (UTC)
     start_equity: dict[str, Decimal]
     breached: bool
+
+
+def _float_pnl(inst: Instrument, amount: float, entry: float, mark: float) -> tuple[float, float]:
+    """Unrealized PnL and notional (margin asset) of a signed position, in floats."""
+    if inst.is_inverse:
+        cs = float(inst.contract_size)
+        return amount * cs * (1 / entry - 1 / mark), abs(amount) * cs / mark
+    return amount * (mark - entry), abs(amount) * mark
+
+
+def _clearly_below(inst: Instrument, table: BracketTable, pos: Any, mark: Decimal, limit: float) -> bool:
+    """A float estimate of an isolated position's margin ratio is well under `limit`; the exact
+    Decimal computation runs only near it. Assumes the position's margin is at least the
+    initial margin at entry when the venue has not reported it (as `_holding` does)."""
+    wallet = float(pos.isolated_wallet)
+    amount, entry, m = float(pos.amount), float(pos.entry_price), float(mark)
+    if entry <= 0 or m <= 0:
+        return False
+    pnl, notional = _float_pnl(inst, amount, entry, m)
+    if wallet <= 0:
+        return False
+    balance = wallet + pnl
+    if balance <= 0:
+        return False
+    b = table.for_notional(Decimal(int(notional)))
+    maint = notional * float(b.maint_margin_ratio) - float(b.cum)
+    return maint / balance < limit * 0.98
 
 
 def _fallback_brackets(symbol: str) -> BracketTable:

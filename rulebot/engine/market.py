@@ -64,6 +64,10 @@ class SymbolMarket:
                 self.env[f"{field}@{tf}"] = math.nan
                 self.not_ready.add(f"{field}@{tf}")
         self.builders = {tf: CandleBuilder(tf) for tf in self.timeframes}
+        self._tf_ms = {tf: timeframe_ms(tf) for tf in self.timeframes}
+        self._keys = {tf: tuple(f"{f}@{tf}" for f in ("open", "high", "low", "close", "volume", "returns"))
+                      for tf in self.timeframes}
+        self._sourced: set[str] = set()  # kline timeframes already routed
         # timeframe → the source timeframe it is built from (None: from trades)
         self.source: dict[str, str | None] = {tf: None for tf in self.timeframes}
         self.prev_close: dict[str, float] = {}
@@ -77,11 +81,23 @@ class SymbolMarket:
         self.next_funding_time: int | None = None
         self.funding_interval_ms = FUNDING_INTERVAL_MS
         self.price_candle_ms = 1 << 62
+        # Trades feed only the shortest timeframe; longer ones are rolled up from its closes
+        # (same candles, one builder per trade instead of one per timeframe).
+        self._trade_builders = list(self.builders.values())
+        self._rolled_from_trades: dict[str, list[CandleBuilder]] = {}
+        # Clock names are written on every event only when some rule or log reads them.
+        read: set[str] = set()
+        for rule in book.rules:
+            read |= rule.reads
+            for action in rule.actions:
+                read.update(getattr(action, "names", ()))
+        self._clock_names = frozenset(read & {"time", "hour", "weekday"})
+        self._funding_in_read = "next_funding_in" in read
+        self._book_from = None  # the last price the synthetic book was derived from
 
     # ------------------------------------------------------------------ inputs
 
     def on_trade(self, e: Trade) -> list[Candle]:
-        self.has_trades = True
         self.last_data_time = e.time
         self.last = e.price
         price = float(e.price)
@@ -94,35 +110,66 @@ class SymbolMarket:
             env["mark_price"] = env["index_price"] = price
         if "price" in self.not_ready:
             self.not_ready.difference_update(("price", "bid", "ask", "mark_price", "index_price"))
+        if not self.has_trades:
+            self._plan_trade_candles()
         closed: list[Candle] = []
         qty = float(e.qty)
-        for tf, builder in self.builders.items():
-            if self.source[tf] is None:
-                got = builder.add_trade(e.time, price, qty)
-                if got:
-                    closed.extend(got)
+        for builder in self._trade_builders:
+            got = builder.add_trade(e.time, price, qty)
+            if got:
+                closed.extend(got)
         if closed:
+            closed = self._roll_up(closed)
             self._publish(closed)
         return closed
+
+    def _plan_trade_candles(self) -> None:
+        self.has_trades = True
+        trade_built = [tf for tf in self.timeframes if self.source[tf] is None]
+        if not trade_built:
+            self._trade_builders = []
+            return
+        base = trade_built[0]  # timeframes are sorted, shortest first
+        base_ms = timeframe_ms(base)
+        self._trade_builders = [self.builders[base]]
+        for tf in trade_built[1:]:
+            if timeframe_ms(tf) % base_ms == 0:
+                self._rolled_from_trades.setdefault(base, []).append(self.builders[tf])
+            else:
+                self._trade_builders.append(self.builders[tf])
+
+    def _roll_up(self, closed: list[Candle]) -> list[Candle]:
+        rolled = self._rolled_from_trades
+        if not rolled:
+            return closed
+        out = list(closed)
+        for c in closed:
+            for builder in rolled.get(c.timeframe, ()):
+                out.extend(builder.add_candle(c))
+        return out
 
     def advance(self, time: int) -> list[Candle]:
         """Close trade-built candles whose time is over (any event carries the clock)."""
         closed: list[Candle] = []
-        for tf, builder in self.builders.items():
-            if self.source[tf] is None:
-                closed.extend(builder.advance(time))
+        builders = self._trade_builders if self.has_trades else [
+            b for tf, b in self.builders.items() if self.source[tf] is None]
+        for builder in builders:
+            closed.extend(builder.advance(time))
         if closed:
+            closed = self._roll_up(closed)
             self._publish(closed)
         return closed
 
     def on_candle(self, e: CandleClosed) -> list[Candle]:
         """A closed kline from the source: used as is and rolled up into longer timeframes."""
-        src_ms = timeframe_ms(e.timeframe)
-        for tf in self.timeframes:
-            ms = timeframe_ms(tf)
-            cur = self.source[tf]
-            if ms % src_ms == 0 and (cur is None or timeframe_ms(cur) > src_ms):
-                self.source[tf] = e.timeframe
+        src_ms = self._tf_ms.get(e.timeframe) or timeframe_ms(e.timeframe)
+        if e.timeframe not in self._sourced:
+            self._sourced.add(e.timeframe)
+            for tf in self.timeframes:
+                ms = self._tf_ms[tf]
+                cur = self.source[tf]
+                if ms % src_ms == 0 and (cur is None or timeframe_ms(cur) > src_ms):
+                    self.source[tf] = e.timeframe
         candle = Candle(e.timeframe, e.open_time, e.close_time, float(e.open), float(e.high), float(e.low),
                         float(e.close), float(e.volume))
         closed: list[Candle] = []
@@ -185,18 +232,23 @@ class SymbolMarket:
 
     def set_clock(self, time: int) -> None:
         env = self.env
-        env["time"] = time
-        env["hour"] = time // 3_600_000 % 24
-        env["weekday"] = (time // 86_400_000 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        if self._clock_names:
+            env["time"] = time
+            env["hour"] = time // 3_600_000 % 24
+            env["weekday"] = (time // 86_400_000 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
         nft = self.next_funding_time
         if nft is None or nft <= time:
             # Binance settles at multiples of the interval since the epoch (00:00/08:00/16:00).
             nft = (time // self.funding_interval_ms + 1) * self.funding_interval_ms
             self.next_funding_time = nft
-        env["next_funding_in"] = (nft - time) / 1000
-        self.not_ready.discard("next_funding_in")
+            self.not_ready.discard("next_funding_in")
+        if self._funding_in_read:
+            env["next_funding_in"] = (nft - time) / 1000
 
     def _synthetic_book(self, last: Decimal) -> None:
+        if last == self._book_from:
+            return
+        self._book_from = last
         price = float(last)
         self.env["bid"] = price - self.tick
         self.env["ask"] = price + self.tick
@@ -209,13 +261,14 @@ class SymbolMarket:
         env = self.env
         for c in closed:
             tf = c.timeframe
-            env[f"open@{tf}"] = c.open
-            env[f"high@{tf}"] = c.high
-            env[f"low@{tf}"] = c.low
-            env[f"close@{tf}"] = c.close
-            env[f"volume@{tf}"] = c.volume
+            k_open, k_high, k_low, k_close, k_volume, k_returns = self._keys[tf]
+            env[k_open] = c.open
+            env[k_high] = c.high
+            env[k_low] = c.low
+            env[k_close] = c.close
+            env[k_volume] = c.volume
             prev = self.prev_close.get(tf)
-            env[f"returns@{tf}"] = c.close / prev - 1.0 if prev else math.nan
+            env[k_returns] = c.close / prev - 1.0 if prev else math.nan
             self.prev_close[tf] = c.close
             if self.not_ready:
                 for f in ("open", "high", "low", "close", "volume"):

@@ -70,6 +70,8 @@ class OrderManager:
         self.run_id = "".join(ch for ch in run_id if ch.isalnum())[:12] or "rb"
         self._seq = 0
         self.orders: dict[str, OrderRecord] = {}
+        # The working ones, so that "what is open?" does not walk a run's whole history.
+        self._open: dict[str, OrderRecord] = {}
         self.ignored_updates = 0
         # Orders with an `expire`, so that the per-event check does not walk every order.
         self._expiring: dict[str, int] = {}
@@ -82,6 +84,7 @@ class OrderManager:
     def track(self, command: PlaceOrder, purpose: Purpose, rule: str) -> OrderRecord:
         record = OrderRecord(command, purpose, rule)
         self.orders[command.client_order_id] = record
+        self._open[command.client_order_id] = record
         if command.expire_at is not None:
             self._expiring[command.client_order_id] = command.expire_at
             if self.next_expiry is None or command.expire_at < self.next_expiry:
@@ -109,7 +112,12 @@ class OrderManager:
         record.average_price = update.average_price
         if update.status == OrderStatus.REJECTED:
             record.reject_reason = update.reject_reason
+        self._settle(record)
         return record
+
+    def _settle(self, record: OrderRecord) -> None:
+        if not record.is_open:
+            self._open.pop(record.client_order_id, None)
 
     def apply_algo(self, update: AlgoUpdate) -> OrderRecord | None:
         record = self.orders.get(update.client_algo_id)
@@ -118,6 +126,7 @@ class OrderManager:
         record.algo_status = update.status
         if update.status == "REJECTED":
             record.reject_reason = update.reason
+        self._settle(record)
         return record
 
     def rejected(self, client_order_id: str, reason: str) -> OrderRecord | None:
@@ -128,12 +137,13 @@ class OrderManager:
             record.reject_reason = reason
             if record.command.is_conditional:
                 record.algo_status = "REJECTED"
+            self._settle(record)
         return record
 
     def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[OrderRecord]:
         return [
             r
-            for r in self.orders.values()
+            for r in self._open.values()
             if r.is_open
             and (symbol is None or r.command.symbol == symbol)
             and (tag is None or r.command.tag == tag)

@@ -57,6 +57,9 @@ class Exposure:
         self._prices = prices
         self._pending = pending
 
+    def brackets(self, symbol: str) -> BracketTable:
+        return self._brackets[symbol]
+
     # -- one position ----------------------------------------------------------------------
 
     def price(self, pos: PositionState) -> Decimal:

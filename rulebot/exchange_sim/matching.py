@@ -156,16 +156,22 @@ class Matcher:
         events: list[AccountEvent],
     ) -> None:
         """Fill resting limits a trade printed through, up to the trade's quantity per side."""
+        resting = self._store.resting(symbol)
+        if not resting:
+            self._store.prune(symbol)
+            return  # only stops and algo orders are working: nothing rests on the book
         touch = self._model.fill_at_touch
         for side in (Side.BUY, Side.SELL):
             crossed = [
                 o
-                for o in self._store.resting(symbol)
+                for o in resting
                 if o.side is side
+                and o.is_open
                 and o.price is not None
                 and crossed_by_trade(side, o.price, price, is_buyer_maker, touch)
             ]
-            self._fill_makers(crossed, side, qty, time, events)
+            if crossed:
+                self._fill_makers(crossed, side, qty, time, events)
         self._store.prune(symbol)
 
     def on_book(self, symbol: str, time: int, events: list[AccountEvent]) -> None:

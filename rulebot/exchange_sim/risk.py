@@ -55,6 +55,7 @@ class RiskWatch:
         self._desk = desk
         self._warn_at = margin_call_ratio
         self._warned: set[tuple[str, str, str]] = set()
+        self._float_brackets: dict[str, list[tuple[float, float, float]]] = {}
 
     def check(self, symbol: str, time: int, events: list[AccountEvent]) -> None:
         """After a mark price of `symbol`: its isolated positions, or its asset's cross account."""
@@ -65,6 +66,9 @@ class RiskWatch:
                 if pos.qty == 0:
                     continue
                 key = ("isolated", symbol, pos.position_side.value)
+                if self._clearly_safe(inst, pos):
+                    self._warned.discard(key)
+                    continue
                 self._warn(key, exposure.isolated_ratio(pos), [pos], time, events)
                 closure = isolated_liquidation(exposure, inst, pos)
                 if closure is not None:
@@ -84,6 +88,43 @@ class RiskWatch:
         if closures:
             self._liquidate(closures, time, events)
             self._warned.discard(key)
+
+    def _clearly_safe(self, inst: Instrument, pos: PositionState) -> bool:
+        """The isolated margin ratio, in floats, is far below the margin-call level.
+
+        Runs on every mark price of every open position; the exact Decimal check (and the
+        liquidation search) only runs when the float estimate comes within 2% of the
+        warning level, where exactness matters.
+        """
+        mark = self._exposure.price(pos)
+        qty, entry, mark_f = float(pos.qty), float(pos.entry_price), float(mark)
+        if entry <= 0 or mark_f <= 0:
+            return False
+        if inst.is_inverse:
+            cs = float(inst.contract_size)
+            notional = abs(qty) * cs / mark_f
+            upnl = qty * cs * (1 / entry - 1 / mark_f)
+        else:
+            notional = abs(qty) * mark_f
+            upnl = qty * (mark_f - entry)
+        balance = float(pos.isolated_wallet) + upnl
+        if balance <= 0:
+            return False
+        maint = self._float_maint(pos.symbol, notional)
+        return maint / balance < float(self._warn_at) * 0.98
+
+    def _float_maint(self, symbol: str, notional: float) -> float:
+        table = self._float_brackets.get(symbol)
+        if table is None:
+            table = self._float_brackets[symbol] = [
+                (float(b.notional_cap), float(b.maint_margin_ratio), float(b.cum))
+                for b in self._exposure.brackets(symbol).brackets
+            ]
+        for cap, mmr, cum in table:
+            if notional < cap:
+                return notional * mmr - cum
+        cap, mmr, cum = table[-1]
+        return notional * mmr - cum
 
     def _warn(
         self,

@@ -61,6 +61,8 @@ class StopRunner:
         events: list[AccountEvent],
     ) -> None:
         inst = self._instruments[symbol]
+        # One pass over each list, no copies: this runs on every trade and every mark price
+        # while any order of the symbol is working.
         fired_orders = [
             o
             for o in self._store.waiting(symbol)
@@ -73,14 +75,19 @@ class StopRunner:
             for a in self._store.open_algos(symbol)
             if a.trigger.working_type is working_type and conditional.update(a.trigger, price, inst)
         ]
+        if fired_orders or fired_algos:
+            self._fire(fired_orders, fired_algos, time, events)
+        self._store.prune(symbol)
+        self._store.prune_algos(symbol)
+
+    def _fire(self, fired_orders: list[SimOrder], fired_algos: list[AlgoOrder], time: int,
+              events: list[AccountEvent]) -> None:
         for order in fired_orders:
             if order.waits_for_trigger:
                 self._fire_order(order, time, events)
         for algo in fired_algos:
             if algo.is_open:
                 self._fire_algo(algo, time, events)
-        self._store.prune(symbol)
-        self._store.prune_algos(symbol)
 
     # -- COIN-M plain conditionals -----------------------------------------------------------
 

@@ -33,6 +33,7 @@ class PaperVenue:
         self._has_mark: set[str] = set()
         self._last_mark_time: dict[str, int] = {}
         self._candle_tf: dict[str, int] = {}  # the shortest candle seen per symbol drives fills
+        self._last_walk_mark: dict[str, Decimal] = {}  # the derived mark of the last candle walked
 
     def on_market(self, event: object) -> list[AccountEvent]:
         sim = self.sim
@@ -64,12 +65,16 @@ class PaperVenue:
         path = (c.open, c.low, c.high, c.close) if c.close >= c.open else (c.open, c.high, c.low, c.close)
         qty = c.volume / 4 if c.volume > 0 else Decimal(0)
         out: list[AccountEvent] = []
+        derive_mark = c.symbol not in self._has_mark
+        last_mark = self._last_walk_mark.get(c.symbol)
         for i, price in enumerate(path):
             # Spread the four points over the candle so that time-based expiries behave.
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
             out += self.sim.on_trade(c.symbol, price, qty, t, i % 2 == 1)
-            if c.symbol not in self._has_mark:
+            if derive_mark and price != last_mark:  # an unchanged mark triggers nothing new
                 out += self.sim.on_mark_price(c.symbol, price, t)
+                last_mark = price
+        self._last_walk_mark[c.symbol] = last_mark
         return out
 
     def execute(self, command: Command, time: int) -> SimResult:

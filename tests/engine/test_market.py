@@ -1,0 +1,59 @@
+"""Candles built from trades: every timeframe equals a straightforward bucketing of the trades."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from rulebot.core.events import Trade
+from rulebot.engine.market import SymbolMarket
+from rulebot.rulebook.compiler import compile_text
+
+from .conftest import T0
+
+BOOK = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m, 5m, 15m, 1h]
+indicators:
+  a: sma(close@5m, 2)
+  b: sma(close@15m, 2)
+  c: sma(close@1h, 2)
+rules:
+  - name: r
+    on: candle_close 1m
+    when: "a > b and c > 0 and close@1m > 0"
+    do: [{log: x}]
+"""
+
+
+def expected(trades: list[Trade], ms: int) -> list[tuple[int, float, float, float, float, float]]:
+    buckets: dict[int, list[Trade]] = {}
+    for t in trades:
+        buckets.setdefault(t.time // ms * ms, []).append(t)
+    return [(start, float(g[0].price), max(float(x.price) for x in g), min(float(x.price) for x in g),
+             float(g[-1].price), sum(float(x.qty) for x in g)) for start, g in sorted(buckets.items())]
+
+
+def test_every_timeframe_matches_a_plain_bucketing_of_the_trades():
+    rng = random.Random(3)
+    trades, t, price = [], T0, 100.0
+    for i in range(4000):
+        t += rng.choice((50, 400, 2_000, 9_000))
+        price = round(price * (1 + rng.gauss(0, 0.001)), 4)
+        trades.append(Trade("ADAUSDT", Decimal(str(price)), Decimal(str(rng.randint(1, 9))), t, True, i))
+    market = SymbolMarket("ADAUSDT", compile_text(BOOK), Decimal("0.0001"))
+    got: dict[str, list[tuple[int, float, float, float, float, float]]] = {}
+    for trade in trades:
+        for c in market.on_trade(trade):
+            got.setdefault(c.timeframe, []).append((c.open_time, c.open, c.high, c.low, c.close, c.volume))
+    end = trades[-1].time // 3_600_000 * 3_600_000 + 3_600_000
+    for c in market.advance(end):
+        got.setdefault(c.timeframe, []).append((c.open_time, c.open, c.high, c.low, c.close, c.volume))
+    for tf, ms in (("1m", 60_000), ("5m", 300_000), ("15m", 900_000), ("1h", 3_600_000)):
+        want = expected(trades, ms)
+        have = [c for c in got[tf] if c[5] > 0]  # quiet buckets close as flat, empty candles
+        assert len(have) == len(want), tf
+        for h, w in zip(have, want, strict=True):
+            assert h[0] == w[0] and h[1:5] == w[1:5] and abs(h[5] - w[5]) < 1e-9, (tf, h, w)
