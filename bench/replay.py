@@ -124,8 +124,10 @@ def write_agg_trades(folder: Path, rows: int, seed: int = 7) -> list[Path]:
             for i in range(n):
                 ticks += rng.choice((-3, -1, 0, 0, 1, 3))
                 k = rng.randint(1, 4)
-                chunk.append(f"{agg_id},{ticks // 10}.{ticks % 10},{rng.randint(1, 400) / 1000:.3f},{trade_id},"
-                             f"{trade_id + k - 1},{t0 + i * (DAY_MS - 1) // n},{'true' if rng.random() < 0.5 else 'false'}\n")
+                chunk.append(
+                    f"{agg_id},{ticks // 10}.{ticks % 10},{rng.randint(1, 400) / 1000:.3f},{trade_id},"
+                    f"{trade_id + k - 1},{t0 + i * (DAY_MS - 1) // n},{'true' if rng.random() < 0.5 else 'false'}\n"
+                )
                 agg_id += 1
                 trade_id += k
                 if len(chunk) == 20_000:
@@ -157,11 +159,15 @@ def write_year_of_1m(folder: Path, seed: int = 11) -> Path:
         v = rng.uniform(20, 200)
         key = time.strftime("%Y-%m", time.gmtime(t / 1000))
         month_rows.setdefault(key, []).append(
-            f"{t},{o:.1f},{h:.1f},{lo:.1f},{c:.1f},{v:.3f},{t + 59_999},{v * c:.2f},{int(v * 10)},{v / 2:.3f},{v * c / 2:.2f},0\n")
+            f"{t},{o:.1f},{h:.1f},{lo:.1f},{c:.1f},{v:.3f},{t + 59_999},{v * c:.2f},"
+            f"{int(v * 10)},{v / 2:.3f},{v * c / 2:.2f},0\n"
+        )
         price = c
         t += 60_000
-    header = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-              "taker_buy_quote_volume,ignore\n")
+    header = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+        "taker_buy_quote_volume,ignore\n"
+    )
     for key, rows in month_rows.items():
         name = f"BTCUSDT-1m-{key}"
         with zipfile.ZipFile(base / f"{name}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
@@ -177,8 +183,9 @@ def backtest(paths: list[Path] | Path) -> tuple[int, float, int]:
     book = compile_text(RULEBOOK, "bench.yaml")
     source = ReplaySource(paths if isinstance(paths, Path) else list(paths))
     started = time.perf_counter()
-    result = run_backtest(book, source, builtin_instruments(Market.USDM), builtin_brackets(Market.USDM),
-                          BacktestConfig())
+    result = run_backtest(
+        book, source, builtin_instruments(Market.USDM), builtin_brackets(Market.USDM), BacktestConfig()
+    )
     return result.events, time.perf_counter() - started, len(result.fills)
 
 
@@ -202,22 +209,30 @@ def main() -> None:
 
         events, secs, fills = backtest(half)
         rss_half = peak_rss_mb()
-        print(f"backtest (half)   {events:>10,} events {secs:7.2f}s {events / secs:>11,.0f} events/s  "
-              f"peak RSS {rss_half:.0f} MB")
+        print(
+            f"backtest (half)   {events:>10,} events {secs:7.2f}s {events / secs:>11,.0f} events/s  "
+            f"peak RSS {rss_half:.0f} MB"
+        )
         events, secs, fills = backtest(full)
         rss_full = peak_rss_mb()
         rate = events / secs
-        print(f"backtest (full)   {events:>10,} events {secs:7.2f}s {rate:>11,.0f} events/s  "
-              f"peak RSS {rss_full:.0f} MB  fills {fills}")
-        print(f"engine keeps {rate / parse_rate:.2f} of the bare parse rate (target >= 0.33); "
-              f"peak memory {rss_half:.0f} MB at half size, {rss_full:.0f} MB at full size")
+        print(
+            f"backtest (full)   {events:>10,} events {secs:7.2f}s {rate:>11,.0f} events/s  "
+            f"peak RSS {rss_full:.0f} MB  fills {fills}"
+        )
+        print(
+            f"engine keeps {rate / parse_rate:.2f} of the bare parse rate (target >= 0.33); "
+            f"peak memory {rss_half:.0f} MB at half size, {rss_full:.0f} MB at full size"
+        )
 
         if not args.skip_year:
             t = time.perf_counter()
             year = write_year_of_1m(folder / "year")
             print(f"generated one year of 1m candles in {time.perf_counter() - t:.1f}s")
             events, secs, fills = backtest(year)
-            print(f"1m candles, 1 year {events:>9,} events {secs:7.2f}s {events / secs:>11,.0f} events/s  fills {fills}")
+            print(
+                f"1m candles, 1 year {events:>9,} events {secs:7.2f}s {events / secs:>11,.0f} events/s  fills {fills}"
+            )
     sys.stdout.flush()
 
 

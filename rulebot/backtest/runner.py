@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker
 from rulebot.core.account_events import AccountEvent, OrderUpdate
+from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
 from rulebot.core.enums import MarginType, Market
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
@@ -79,6 +80,8 @@ def run_backtest(
                 cid = getattr(cmd, "client_order_id", None)
                 if cid is not None:
                     handle(engine.on_reject(cid, res.code, res.message or "", time), time)
+                elif isinstance(cmd, SetMarginType | SetPositionMode | SetLeverage):
+                    handle(engine.on_setup_rejected(cmd, res.code, res.message or "", time), time)
                 elif on_record is not None:
                     on_record(rec.EngineNotice(time, getattr(cmd, "symbol", ""), "command-rejected",
                                                f"{type(cmd).__name__} rejected: {res.code} {res.message}"))

@@ -73,13 +73,18 @@ def _text(results: list[ValidationResult], show: bool) -> None:
         if r.ok:
             assert r.compiled is not None
             note = f" ({n_warn} warning{'s' * (n_warn != 1)})" if n_warn else ""
-            out.print(f"{r.file}: valid — rulebook '{r.compiled.name}' version {r.compiled.source_hash[:12]}{note}",
-                      markup=False)
+            out.print(
+                f"{r.file}: valid — rulebook '{r.compiled.name}' version {r.compiled.source_hash[:12]}{note}",
+                markup=False,
+            )
             if show:
                 render_explain(out, r.compiled)
         else:
-            err.print(f"{r.file}: invalid — {n_err} error{'s' * (n_err != 1)}"
-                      + (f", {n_warn} warning{'s' * (n_warn != 1)}" if n_warn else ""), markup=False)
+            err.print(
+                f"{r.file}: invalid — {n_err} error{'s' * (n_err != 1)}"
+                + (f", {n_warn} warning{'s' * (n_warn != 1)}" if n_warn else ""),
+                markup=False,
+            )
 
 
 def _duration(ms: int) -> str:
@@ -92,8 +97,10 @@ def _duration(ms: int) -> str:
 def render_explain(console: Console, book: CompiledRulebook) -> None:
     data = explain(book)
     acc = data["account"]
-    console.print(f"\n[bold]{data['rulebook']}[/] · {data['market']} · {', '.join(data['symbols'])} · "
-                  f"{acc['margin']} margin · {acc['position_mode']} · {acc['leverage']}x")
+    console.print(
+        f"\n[bold]{data['rulebook']}[/] · {data['market']} · {', '.join(data['symbols'])} · "
+        f"{acc['margin']} margin · {acc['position_mode']} · {acc['leverage']}x"
+    )
 
     t = Table(title="States", title_justify="left")
     for col in ("state", "position", "timeout", "on position close"):
@@ -123,8 +130,14 @@ def render_explain(console: Console, book: CompiledRulebook) -> None:
         for col in ("name", "definition", "input", "outputs", "warm-up", "candles to ready"):
             t.add_column(col)
         for i in data["indicators"]:
-            t.add_row(i["name"], i["definition"], i["input"], ", ".join(i["outputs"]) or "value",
-                      str(i["warmup"]), f"{i['warmup_candles']} × {i['timeframe']}")
+            t.add_row(
+                i["name"],
+                i["definition"],
+                i["input"],
+                ", ".join(i["outputs"]) or "value",
+                str(i["warmup"]),
+                f"{i['warmup_candles']} × {i['timeframe']}",  # noqa: RUF001 (a multiplication sign, meant)
+            )
         console.print(t)
 
     t = Table(title="Effective guards", title_justify="left")

@@ -39,7 +39,18 @@ class Candle:
 class CandleBuilder:
     """One symbol's candles of one timeframe. `add_*` return the candles they closed."""
 
-    __slots__ = ("_close", "_high", "_low", "_open", "_start", "_volume", "interval", "last_close", "offset", "timeframe")
+    __slots__ = (
+        "_close",
+        "_high",
+        "_low",
+        "_open",
+        "_start",
+        "_volume",
+        "interval",
+        "last_close",
+        "offset",
+        "timeframe",
+    )
 
     def __init__(self, timeframe: str) -> None:
         self.timeframe = timeframe

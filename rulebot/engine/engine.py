@@ -32,10 +32,10 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
 from rulebot.core.margin import Bracket, BracketTable
 from rulebot.engine import records as rec
+from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.market import Env, SymbolMarket
 from rulebot.engine.oms import OrderManager, Purpose
 from rulebot.engine.portfolio import Portfolio
-from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.risk import AccountView, RiskEngine, Verdict
 from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigger_price
 from rulebot.engine.timers import TimerWheel
@@ -81,9 +81,16 @@ class _SymbolRun:
 class Engine:
     """Runs one compiled rulebook over one account."""
 
-    def __init__(self, book: c.CompiledRulebook, instruments: Mapping[str, Instrument],
-                 balances: Mapping[str, Decimal], *, run_id: str = "rb", record_all_decisions: bool = False,
-                 brackets: Mapping[str, BracketTable] | None = None) -> None:
+    def __init__(
+        self,
+        book: c.CompiledRulebook,
+        instruments: Mapping[str, Instrument],
+        balances: Mapping[str, Decimal],
+        *,
+        run_id: str = "rb",
+        record_all_decisions: bool = False,
+        brackets: Mapping[str, BracketTable] | None = None,
+    ) -> None:
         self.book = book
         self.instruments = instruments
         # The symbol's real brackets when the venue gave them; otherwise a one-bracket table
@@ -101,8 +108,12 @@ class Engine:
         self.risk = RiskEngine(book.risk)
         self.record_all = record_all_decisions
         self.hedge = book.position_mode == "hedge"
-        self.symbols = {s: _SymbolRun(SymbolMarket(s, book, instruments[s].price_filter.tick_size),
-                                      book.initial_state, 0, book.leverage) for s in book.symbols}
+        self.symbols = {
+            s: _SymbolRun(
+                SymbolMarket(s, book, instruments[s].price_filter.tick_size), book.initial_state, 0, book.leverage
+            )
+            for s in book.symbols
+        }
         self.timers = TimerWheel(book)
         self.halted: str | None = None
         self.daily_breach_day: int | None = None
@@ -144,9 +155,14 @@ class Engine:
                 env.forget_account()
         t = getattr(event, "time", 0)
         if t > self.time:
-            if (t < self._next_day and t < self._next_timeout and t < self._next_protect
-                    and self.timers.next_due is not None and t < self.timers.next_due
-                    and (self.oms.next_expiry is None or t < self.oms.next_expiry)):
+            if (
+                t < self._next_day
+                and t < self._next_timeout
+                and t < self._next_protect
+                and self.timers.next_due is not None
+                and t < self.timers.next_due
+                and (self.oms.next_expiry is None or t < self.oms.next_expiry)
+            ):
                 self.time = t  # nothing falls due: only the clock moves (the common case)
                 for market in self._markets:
                     market.set_clock(t)
@@ -215,9 +231,14 @@ class Engine:
         elif isinstance(event, AlgoUpdate):
             record = self.oms.apply_algo(event)
             if record is not None and event.status == "REJECTED":
-                step.records.append(rec.EngineNotice(event.time, event.symbol, "order-rejected",
-                                                     f"{record.purpose} order {record.client_order_id} rejected: "
-                                                     f"{event.reason}"))
+                step.records.append(
+                    rec.EngineNotice(
+                        event.time,
+                        event.symbol,
+                        "order-rejected",
+                        f"{record.purpose} order {record.client_order_id} rejected: {event.reason}",
+                    )
+                )
         elif isinstance(event, AccountUpdate):
             self._on_account(event, step)
         elif isinstance(event, StreamStatus):
@@ -232,9 +253,15 @@ class Engine:
         record = self.oms.rejected(client_order_id, f"{code}: {message}")
         if record is not None:
             symbol = record.command.symbol
-            step.records.append(rec.EngineNotice(time, symbol, "order-rejected",
-                                                 f"{record.purpose} order {client_order_id} rejected by the "
-                                                 f"exchange ({code}: {message}); nothing was opened"))
+            step.records.append(
+                rec.EngineNotice(
+                    time,
+                    symbol,
+                    "order-rejected",
+                    f"{record.purpose} order {client_order_id} rejected by the "
+                    f"exchange ({code}: {message}); nothing was opened",
+                )
+            )
             run = self.symbols.get(symbol)
             if run is not None:
                 run.entry_pending.discard(client_order_id)
@@ -242,12 +269,33 @@ class Engine:
                 self._check_binding(symbol, time, step)
         return step
 
+    def on_setup_rejected(self, command: Command, code: int | None, message: str, time: int) -> Step:
+        """The exchange refused to set margin type, position mode or leverage as the rulebook
+        needs them: trading on an account set up otherwise would break the guards' sums, so
+        the bot halts (no orders exist yet when this happens at start)."""
+        step = Step()
+        what = {SetMarginType: "margin type", SetPositionMode: "position mode", SetLeverage: "leverage"}.get(
+            type(command), type(command).__name__
+        )
+        self.halt(
+            f"the exchange refused to set the {what} ({code}: {message}); the account is not set up as "
+            "the rulebook requires — close positions and orders of another mode on the exchange, or change "
+            "the rulebook's account settings, then restart",
+            step,
+        )
+        return step
+
     # ================================================================== clock
 
     def _clock(self, time: int, step: Step) -> None:
-        if (self.timers.next_due is not None and time < self.timers.next_due and time < self._next_day
-                and time < self._next_timeout and (self.oms.next_expiry is None or time < self.oms.next_expiry)
-                and time < self._next_protect):
+        if (
+            self.timers.next_due is not None
+            and time < self.timers.next_due
+            and time < self._next_day
+            and time < self._next_timeout
+            and (self.oms.next_expiry is None or time < self.oms.next_expiry)
+            and time < self._next_protect
+        ):
             self._set_time(time)
             return
         self._next_day = (time // 86_400_000 + 1) * 86_400_000
@@ -311,9 +359,19 @@ class Engine:
                     except (ArithmeticError, ValueError, TypeError) as exc:
                         fired, error = False, f"{type(exc).__name__}: {exc}"
                 if fired or self.record_all or error:
-                    step.records.append(rec.Decision(self.time, symbol, rule.name, str(rule.trigger), run.state,
-                                                     {n: _read(env, n) for n in sorted(rule.reads)}, fired,
-                                                     self.book.source_hash, error))
+                    step.records.append(
+                        rec.Decision(
+                            self.time,
+                            symbol,
+                            rule.name,
+                            str(rule.trigger),
+                            run.state,
+                            {n: _read(env, n) for n in sorted(rule.reads)},
+                            fired,
+                            self.book.source_hash,
+                            error,
+                        )
+                    )
                 if fired:
                     self._run_actions(symbol, rule, step)
                     # A refused entry followed by `goto: long` would leave a state that claims
@@ -394,17 +452,16 @@ class Engine:
                     run.protections.setdefault(entry_id, []).append(action)
                 elif self.portfolio.net_position(symbol).amount != 0:
                     self._protect(symbol, rule.name, action, step)
-            elif isinstance(action, c.Exit):
-                self._exit(symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step)
-            elif isinstance(action, c.Reduce):
+            elif isinstance(action, c.Exit | c.Reduce):
                 self._exit(symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step)
             elif isinstance(action, c.Deleverage):
                 self._deleverage(symbol, rule.name, action, step)
             elif isinstance(action, c.SetLeverage):
                 lev, verdict = self.risk.clamp_leverage(max(action.to, action.requested))
                 run.leverage = lev
-                step.records.append(rec.GuardRecord(self.time, symbol, rule.name, f"set_leverage {action.requested}x",
-                                                    (verdict,), None))
+                step.records.append(
+                    rec.GuardRecord(self.time, symbol, rule.name, f"set_leverage {action.requested}x", (verdict,), None)
+                )
                 step.commands.append(SetLeverage(symbol, lev, self.time))
             elif isinstance(action, c.Cancel):
                 self._cancel(symbol, action.tag, step)
@@ -436,28 +493,51 @@ class Engine:
             equity = self.portfolio.equity(inst.margin_asset)
             qty = entry_quantity(action.size, inst, env, ref, equity, run.leverage)
         except (SizingError, ArithmeticError) as exc:
-            step.records.append(rec.GuardRecord(self.time, symbol, rule.name, f"enter {action.side}",
-                                                (Verdict("reject", "sizing", str(exc)),), None))
+            step.records.append(
+                rec.GuardRecord(
+                    self.time, symbol, rule.name, f"enter {action.side}", (Verdict("reject", "sizing", str(exc)),), None
+                )
+            )
             return None
-        intent = EnterIntent(symbol, action.side, qty, action.order, price, action.time_in_force,
-                             action.expire_ms, action.tag, rule.name, self.time)
+        intent = EnterIntent(
+            symbol,
+            action.side,
+            qty,
+            action.order,
+            price,
+            action.time_in_force,
+            action.expire_ms,
+            action.tag,
+            rule.name,
+            self.time,
+        )
         pos = self.portfolio.net_position(symbol)
         mark = market.mark or ZERO
         funding_rate = env.get("funding_rate")
         nft = market.next_funding_time
         view = AccountView(
-            time=self.time, instrument=inst, last_price=market.last or ZERO, mark_price=mark,
-            equity=self.portfolio.equity(inst.margin_asset), position_notional=self.portfolio.notional(symbol),
-            position_side=pos.side, open_orders=len(self.oms.open_orders(symbol)),
-            last_data_time=market.last_data_time, leverage=run.leverage, halted=self.halted,
-            daily_loss_breached=self.daily_breach_day is not None, daily_pnl=self.portfolio.daily_pnl(inst.margin_asset),
+            time=self.time,
+            instrument=inst,
+            last_price=market.last or ZERO,
+            mark_price=mark,
+            equity=self.portfolio.equity(inst.margin_asset),
+            position_notional=self.portfolio.notional(symbol),
+            position_side=pos.side,
+            open_orders=len(self.oms.open_orders(symbol)),
+            last_data_time=market.last_data_time,
+            leverage=run.leverage,
+            halted=self.halted,
+            daily_loss_breached=self.daily_breach_day is not None,
+            daily_pnl=self.portfolio.daily_pnl(inst.margin_asset),
             orders_last_minute=self._orders_last_minute(step),
             streams_down=tuple(sorted(self.streams_down)),
-            funding_rate=Decimal(repr(funding_rate)) if isinstance(funding_rate, float) and funding_rate == funding_rate
+            funding_rate=Decimal(repr(funding_rate))
+            if isinstance(funding_rate, float) and funding_rate == funding_rate
             else None,
             funding_in_ms=nft - self.time if nft is not None else None,
             volatility_ratio=run.volatility.ratio(),
-            brackets=self.brackets[symbol], holding=self._holding(symbol) if mark > 0 else None,
+            brackets=self.brackets[symbol],
+            holding=self._holding(symbol) if mark > 0 else None,
             margin_type=self._margin_type,
         )
         checked = self.risk.check_entry(intent, view)
@@ -467,15 +547,23 @@ class Engine:
             return None
         side = Side.BUY if action.side == "long" else Side.SELL
         cmd = PlaceOrder(
-            client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=checked.order_type,
-            quantity=checked.quantity, price=checked.price, time_in_force=checked.time_in_force,
+            client_order_id=self.oms.next_id(),
+            symbol=symbol,
+            side=side,
+            order_type=checked.order_type,
+            quantity=checked.quantity,
+            price=checked.price,
+            time_in_force=checked.time_in_force,
             position_side=self._pos_side(action.side),
-            expire_at=self.time + action.expire_ms if action.expire_ms else None, tag=action.tag, time=self.time,
+            expire_at=self.time + action.expire_ms if action.expire_ms else None,
+            tag=action.tag,
+            time=self.time,
         )
         self.oms.track(cmd, "entry", rule.name)
         run.entry_pending.add(cmd.client_order_id)
-        step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(checked.verdicts),
-                                            cmd.client_order_id))
+        step.records.append(
+            rec.GuardRecord(self.time, symbol, rule.name, described, tuple(checked.verdicts), cmd.client_order_id)
+        )
         self._send(cmd, step)
         return cmd.client_order_id
 
@@ -484,8 +572,18 @@ class Engine:
             return PositionSide.BOTH
         return PositionSide.LONG if side == "long" else PositionSide.SHORT
 
-    def _exit(self, symbol: str, rule: str, fraction: Decimal | None, size: c.CompiledExpr | None, order: str,
-              price_expr: c.CompiledExpr | None, purpose: Purpose, step: Step, verdict: Verdict | None = None) -> None:
+    def _exit(
+        self,
+        symbol: str,
+        rule: str,
+        fraction: Decimal | None,
+        size: c.CompiledExpr | None,
+        order: str,
+        price_expr: c.CompiledExpr | None,
+        purpose: Purpose,
+        step: Step,
+        verdict: Verdict | None = None,
+    ) -> None:
         pos = self.portfolio.net_position(symbol)
         if pos.amount == 0:
             return
@@ -503,8 +601,9 @@ class Engine:
             if price_expr is not None:
                 price = to_decimal(price_expr.fn(env), f"price {price_expr.text!r}")
         except (SizingError, ArithmeticError) as exc:
-            step.records.append(rec.GuardRecord(self.time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),),
-                                                None))
+            step.records.append(
+                rec.GuardRecord(self.time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),), None)
+            )
             return
         side = Side.SELL if pos.amount > 0 else Side.BUY
         qty = inst.round_qty(qty, order_type)
@@ -513,14 +612,28 @@ class Engine:
         if price is not None:
             price = inst.round_price(price, side)
         cmd = PlaceOrder(
-            client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=order_type, quantity=qty,
-            price=price, time_in_force=TimeInForce.GTC if order_type is OrderType.LIMIT else None,
-            position_side=pos.position_side, reduce_only=not self.hedge, time=self.time,
+            client_order_id=self.oms.next_id(),
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            quantity=qty,
+            price=price,
+            time_in_force=TimeInForce.GTC if order_type is OrderType.LIMIT else None,
+            position_side=pos.position_side,
+            reduce_only=not self.hedge,
+            time=self.time,
         )
         self.oms.track(cmd, purpose, rule)
-        step.records.append(rec.GuardRecord(self.time, symbol, rule, f"{purpose} {qty} reduce-only",
-                                            (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
-                                            cmd.client_order_id))
+        step.records.append(
+            rec.GuardRecord(
+                self.time,
+                symbol,
+                rule,
+                f"{purpose} {qty} reduce-only",
+                (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
+                cmd.client_order_id,
+            )
+        )
         self._send(cmd, step)
 
     def _deleverage(self, symbol: str, rule: str, action: c.Deleverage, step: Step) -> None:
@@ -558,11 +671,18 @@ class Engine:
                 if action.activation is not None:
                     activation = trigger_price(inst, action.activation.fn(env), "activation price")
                 cmd = PlaceOrder(
-                    client_order_id=self.oms.next_id(), symbol=symbol, side=side,
-                    order_type=OrderType.TRAILING_STOP_MARKET, quantity=inst.round_qty(pos.size, OrderType.MARKET),
-                    position_side=pos.position_side, reduce_only=not self.hedge,
-                    working_type=_working(action.working_type), callback_rate=(action.callback * 100).normalize(),
-                    activation_price=activation, tag=action.tag, time=self.time,
+                    client_order_id=self.oms.next_id(),
+                    symbol=symbol,
+                    side=side,
+                    order_type=OrderType.TRAILING_STOP_MARKET,
+                    quantity=inst.round_qty(pos.size, OrderType.MARKET),
+                    position_side=pos.position_side,
+                    reduce_only=not self.hedge,
+                    working_type=_working(action.working_type),
+                    callback_rate=(action.callback * 100).normalize(),
+                    activation_price=activation,
+                    tag=action.tag,
+                    time=self.time,
                 )
                 purpose: Purpose = "trailing_stop"
             else:
@@ -575,19 +695,37 @@ class Engine:
                     trig = trigger_price(inst, pos.entry_price * (1 - d if below else 1 + d), f"{action.kind} price")
                 order_type = OrderType.STOP_MARKET if action.kind == "stop_loss" else OrderType.TAKE_PROFIT_MARKET
                 cmd = PlaceOrder(
-                    client_order_id=self.oms.next_id(), symbol=symbol, side=side, order_type=order_type,
-                    quantity=None, trigger_price=trig, position_side=pos.position_side, close_position=True,
-                    working_type=_working(action.working_type), tag=action.tag, time=self.time,
+                    client_order_id=self.oms.next_id(),
+                    symbol=symbol,
+                    side=side,
+                    order_type=order_type,
+                    quantity=None,
+                    trigger_price=trig,
+                    position_side=pos.position_side,
+                    close_position=True,
+                    working_type=_working(action.working_type),
+                    tag=action.tag,
+                    time=self.time,
                 )
                 purpose = action.kind
         except (SizingError, ArithmeticError) as exc:
-            step.records.append(rec.GuardRecord(self.time, symbol, rule, type(action).__name__,
-                                                (Verdict("reject", "sizing", str(exc)),), None))
+            step.records.append(
+                rec.GuardRecord(
+                    self.time, symbol, rule, type(action).__name__, (Verdict("reject", "sizing", str(exc)),), None
+                )
+            )
             return
         self.oms.track(cmd, purpose, rule)
-        step.records.append(rec.GuardRecord(self.time, symbol, rule, f"{purpose} {cmd.trigger_price or ''}".strip(),
-                                            (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
-                                            cmd.client_order_id))
+        step.records.append(
+            rec.GuardRecord(
+                self.time,
+                symbol,
+                rule,
+                f"{purpose} {cmd.trigger_price or ''}".strip(),
+                (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
+                cmd.client_order_id,
+            )
+        )
         self._send(cmd, step)
         run.protect_deadline = _NEVER
 
@@ -636,9 +774,15 @@ class Engine:
                 cap = min(cap, r.daily_loss_cap_amount)
             if pnl <= -cap:
                 self.daily_breach_day = self.time // 86_400_000
-                step.records.append(rec.EngineNotice(self.time, "", "daily-loss-cap",
-                                                     f"daily loss {pnl:.2f} {asset} reached the cap {cap:.2f}: "
-                                                     f"orders canceled, positions flattened, no entries until 00:00 UTC"))
+                step.records.append(
+                    rec.EngineNotice(
+                        self.time,
+                        "",
+                        "daily-loss-cap",
+                        f"daily loss {pnl:.2f} {asset} reached the cap {cap:.2f}: "
+                        f"orders canceled, positions flattened, no entries until 00:00 UTC",
+                    )
+                )
                 if r.on_breach == "halt":
                     self.halt("daily loss cap", step)
                 else:
@@ -718,22 +862,35 @@ class Engine:
                     continue
                 o = pf.net_position(other)
                 if o.amount:
-                    other_maint += self.brackets[other].maintenance_margin(self.instruments[other].notional(o.size, mark))
+                    other_maint += self.brackets[other].maintenance_margin(
+                        self.instruments[other].notional(o.size, mark)
+                    )
                     other_upnl += pf.unrealized(other, o.position_side)
-        return Holding(pos.amount, pos.entry_price, wallet, pf.wallet.get(inst.margin_asset, ZERO), other_maint,
-                       other_upnl)
+        return Holding(
+            pos.amount, pos.entry_price, wallet, pf.wallet.get(inst.margin_asset, ZERO), other_maint, other_upnl
+        )
 
     def _on_stream(self, e: StreamStatus, step: Step) -> None:
         if e.connected:
             if e.stream in self.streams_down:
                 self.streams_down.discard(e.stream)
-                step.records.append(rec.EngineNotice(e.time, "", "stream-up", f"stream {e.stream} is back; "
-                                                     "entries allowed again once data is fresh"))
+                step.records.append(
+                    rec.EngineNotice(
+                        e.time, "", "stream-up", f"stream {e.stream} is back; entries allowed again once data is fresh"
+                    )
+                )
         elif e.stream not in self.streams_down:
             self.streams_down.add(e.stream)
-            step.records.append(rec.EngineNotice(e.time, "", "stream-down", f"stream {e.stream} disconnected"
-                                                 f"{': ' + e.detail if e.detail else ''}; no new entries until it is "
-                                                 "back; exits and stops still go out"))
+            step.records.append(
+                rec.EngineNotice(
+                    e.time,
+                    "",
+                    "stream-down",
+                    f"stream {e.stream} disconnected"
+                    f"{': ' + e.detail if e.detail else ''}; no new entries until it is "
+                    "back; exits and stops still go out",
+                )
+            )
 
     def _check_margin_ratio(self, symbol: str, step: Step) -> None:
         """Reduce a position whose margin ratio (at mark, with brackets) passed the guard's limit."""
@@ -746,21 +903,35 @@ class Engine:
         if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < _GUARD_COOLDOWN_MS:
             return
         limit = self.book.risk.max_margin_ratio
-        if self._margin_type is MarginType.ISOLATED and _clearly_below(self.instruments[symbol], self.brackets[symbol],
-                                                                       pos, mark, float(limit)):
+        if self._margin_type is MarginType.ISOLATED and _clearly_below(
+            self.instruments[symbol], self.brackets[symbol], pos, mark, float(limit)
+        ):
             return
-        ratio = position_margin_ratio(self.instruments[symbol], self.brackets[symbol], self._holding(symbol), mark,
-                                      self._margin_type)
+        ratio = position_margin_ratio(
+            self.instruments[symbol], self.brackets[symbol], self._holding(symbol), mark, self._margin_type
+        )
         if ratio <= limit:
             return
         run.last_guard_reduce = self.time
         close_all = ratio >= _CLOSE_ALL_RATIO
         shown = "over 100%" if ratio.is_infinite() else f"{ratio * 100:.1f}%"
-        verdict = Verdict("act", "max_margin_ratio",
-                          f"margin ratio {shown} at mark {mark} passed {limit * 100:.0f}%: "
-                          + ("closing the position" if close_all else "reducing the position by half"))
-        self._exit(symbol, "max_margin_ratio", None if close_all else Decimal("0.5"), None, "market", None,
-                   "deleverage", step, verdict=verdict)
+        verdict = Verdict(
+            "act",
+            "max_margin_ratio",
+            f"margin ratio {shown} at mark {mark} passed {limit * 100:.0f}%: "
+            + ("closing the position" if close_all else "reducing the position by half"),
+        )
+        self._exit(
+            symbol,
+            "max_margin_ratio",
+            None if close_all else Decimal("0.5"),
+            None,
+            "market",
+            None,
+            "deleverage",
+            step,
+            verdict=verdict,
+        )
 
     def _refresh_protection(self, symbol: str) -> None:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""
@@ -773,8 +944,9 @@ class Engine:
 
     def _has_stop(self, symbol: str) -> bool:
         for record in self.oms.open_orders(symbol):
-            if record.purpose in _STOP_PURPOSES or (record.command.close_position and
-                                                    record.command.order_type is OrderType.STOP_MARKET):
+            if record.purpose in _STOP_PURPOSES or (
+                record.command.close_position and record.command.order_type is OrderType.STOP_MARKET
+            ):
                 return True
         return False
 
@@ -796,17 +968,37 @@ class Engine:
             base = min(pos.entry_price, mark) if long else max(pos.entry_price, mark)
             trig = inst.round_price(base * (1 - d) if long else base * (1 + d), Side.BUY if long else Side.SELL)
             cmd = PlaceOrder(
-                client_order_id=self.oms.next_id(), symbol=symbol, side=Side.SELL if long else Side.BUY,
-                order_type=OrderType.STOP_MARKET, quantity=None, trigger_price=trig, position_side=pos.position_side,
-                close_position=True, working_type=WorkingType.MARK_PRICE, tag="protective", time=self.time,
+                client_order_id=self.oms.next_id(),
+                symbol=symbol,
+                side=Side.SELL if long else Side.BUY,
+                order_type=OrderType.STOP_MARKET,
+                quantity=None,
+                trigger_price=trig,
+                position_side=pos.position_side,
+                close_position=True,
+                working_type=WorkingType.MARK_PRICE,
+                tag="protective",
+                time=self.time,
             )
             self.oms.track(cmd, "protective", "protective_stop")
             within = self.book.risk.protective_stop_within_ms / 1000
-            step.records.append(rec.GuardRecord(
-                self.time, symbol, "protective_stop", f"protective stop {trig}",
-                (Verdict("act", "protective_stop", f"the {pos.side} position had no stop on the exchange {within:g}s "
-                         f"after it opened: placed a stop-market at {trig} ({d * 100:.1f}% away, mark price)"),),
-                cmd.client_order_id))
+            step.records.append(
+                rec.GuardRecord(
+                    self.time,
+                    symbol,
+                    "protective_stop",
+                    f"protective stop {trig}",
+                    (
+                        Verdict(
+                            "act",
+                            "protective_stop",
+                            f"the {pos.side} position had no stop on the exchange {within:g}s "
+                            f"after it opened: placed a stop-market at {trig} ({d * 100:.1f}% away, mark price)",
+                        ),
+                    ),
+                    cmd.client_order_id,
+                )
+            )
             self._send(cmd, step)
         self._next_protect = min(r.protect_deadline for r in self.symbols.values())
 

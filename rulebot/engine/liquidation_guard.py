@@ -41,8 +41,14 @@ class Holding:
 
 
 def distance_after(
-    inst: Instrument, table: BracketTable, holding: Holding, add_qty: Decimal, price: Decimal,
-    mark: Decimal, leverage: int, margin_type: MarginType,
+    inst: Instrument,
+    table: BracketTable,
+    holding: Holding,
+    add_qty: Decimal,
+    price: Decimal,
+    mark: Decimal,
+    leverage: int,
+    margin_type: MarginType,
 ) -> Decimal:
     """Relative distance |mark - liq| / mark once `add_qty` (signed) is filled at `price`.
 
@@ -65,12 +71,25 @@ def distance_after(
     try:
         if margin_type is MarginType.ISOLATED:
             added_margin = abs(inst.notional(abs(add_qty), price)) / leverage if (add_qty > 0) == (qty > 0) else ZERO
-            liq = liquidation_price(inst, table, [position], holding.isolated_wallet + added_margin,
-                                    margin_type=margin_type, mark_price=mark)
+            liq = liquidation_price(
+                inst,
+                table,
+                [position],
+                holding.isolated_wallet + added_margin,
+                margin_type=margin_type,
+                mark_price=mark,
+            )
         else:
-            liq = liquidation_price(inst, table, [position], holding.cross_wallet, margin_type=margin_type,
-                                    other_maint_margin=holding.other_maint, other_unrealized_pnl=holding.other_upnl,
-                                    mark_price=mark)
+            liq = liquidation_price(
+                inst,
+                table,
+                [position],
+                holding.cross_wallet,
+                margin_type=margin_type,
+                other_maint_margin=holding.other_maint,
+                other_unrealized_pnl=holding.other_upnl,
+                mark_price=mark,
+            )
     except UnderMaintenanceError:
         return ZERO
     if liq is None:
@@ -79,8 +98,16 @@ def distance_after(
 
 
 def largest_entry(
-    inst: Instrument, table: BracketTable, holding: Holding, want_qty: Decimal, direction: int,
-    price: Decimal, mark: Decimal, leverage: int, margin_type: MarginType, min_distance: Decimal,
+    inst: Instrument,
+    table: BracketTable,
+    holding: Holding,
+    want_qty: Decimal,
+    direction: int,
+    price: Decimal,
+    mark: Decimal,
+    leverage: int,
+    margin_type: MarginType,
+    min_distance: Decimal,
 ) -> Decimal:
     """The largest quantity up to `want_qty` whose resulting liquidation price stays at least
     `min_distance` from the mark; 0 when even a sliver would be too close.
@@ -105,7 +132,11 @@ def largest_entry(
 
 
 def position_margin_ratio(
-    inst: Instrument, table: BracketTable, holding: Holding, mark: Decimal, margin_type: MarginType,
+    inst: Instrument,
+    table: BracketTable,
+    holding: Holding,
+    mark: Decimal,
+    margin_type: MarginType,
 ) -> Decimal:
     """Maintenance margin over margin balance at the mark price (liquidation at 1)."""
     if holding.qty == 0:

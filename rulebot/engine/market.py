@@ -19,8 +19,21 @@ from rulebot.engine.signals import IndicatorRuntime
 from rulebot.rulebook.compiled import CompiledRulebook
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
-ACCOUNT_NAMES = frozenset({"position.side", "position.size", "entry_price", "upnl", "roe", "liq_price",
-                           "leverage", "margin", "equity", "available", "daily_pnl"})
+ACCOUNT_NAMES = frozenset(
+    {
+        "position.side",
+        "position.size",
+        "entry_price",
+        "upnl",
+        "roe",
+        "liq_price",
+        "leverage",
+        "margin",
+        "equity",
+        "available",
+        "daily_pnl",
+    }
+)
 
 
 class Env(dict[str, Any]):
@@ -47,6 +60,8 @@ class Env(dict[str, Any]):
             for name in ACCOUNT_NAMES:
                 self.pop(name, None)
             self.filled = False
+
+
 _MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
 
 
@@ -65,8 +80,10 @@ class SymbolMarket:
                 self.not_ready.add(f"{field}@{tf}")
         self.builders = {tf: CandleBuilder(tf) for tf in self.timeframes}
         self._tf_ms = {tf: timeframe_ms(tf) for tf in self.timeframes}
-        self._keys = {tf: tuple(f"{f}@{tf}" for f in ("open", "high", "low", "close", "volume", "returns"))
-                      for tf in self.timeframes}
+        self._keys = {
+            tf: tuple(f"{f}@{tf}" for f in ("open", "high", "low", "close", "volume", "returns"))
+            for tf in self.timeframes
+        }
         self._sourced: set[str] = set()  # kline timeframes already routed
         # timeframe → the source timeframe it is built from (None: from trades)
         self.source: dict[str, str | None] = {tf: None for tf in self.timeframes}
@@ -151,8 +168,11 @@ class SymbolMarket:
     def advance(self, time: int) -> list[Candle]:
         """Close trade-built candles whose time is over (any event carries the clock)."""
         closed: list[Candle] = []
-        builders = self._trade_builders if self.has_trades else [
-            b for tf, b in self.builders.items() if self.source[tf] is None]
+        builders = (
+            self._trade_builders
+            if self.has_trades
+            else [b for tf, b in self.builders.items() if self.source[tf] is None]
+        )
         for builder in builders:
             closed.extend(builder.advance(time))
         if closed:
@@ -170,8 +190,16 @@ class SymbolMarket:
                 cur = self.source[tf]
                 if ms % src_ms == 0 and (cur is None or timeframe_ms(cur) > src_ms):
                     self.source[tf] = e.timeframe
-        candle = Candle(e.timeframe, e.open_time, e.close_time, float(e.open), float(e.high), float(e.low),
-                        float(e.close), float(e.volume))
+        candle = Candle(
+            e.timeframe,
+            e.open_time,
+            e.close_time,
+            float(e.open),
+            float(e.high),
+            float(e.low),
+            float(e.close),
+            float(e.volume),
+        )
         closed: list[Candle] = []
         for tf in self.timeframes:
             if self.source[tf] != e.timeframe:

@@ -23,12 +23,23 @@ Purpose = Literal["entry", "exit", "stop_loss", "take_profit", "trailing_stop", 
 TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
     None: frozenset(OrderStatus),
     OrderStatus.NEW: frozenset(
-        {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
-         OrderStatus.REJECTED, OrderStatus.EXPIRED_IN_MATCH}
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELED,
+            OrderStatus.EXPIRED,
+            OrderStatus.REJECTED,
+            OrderStatus.EXPIRED_IN_MATCH,
+        }
     ),
     OrderStatus.PARTIALLY_FILLED: frozenset(
-        {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED,
-         OrderStatus.EXPIRED_IN_MATCH}
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELED,
+            OrderStatus.EXPIRED,
+            OrderStatus.EXPIRED_IN_MATCH,
+        }
     ),
     OrderStatus.FILLED: frozenset(),
     OrderStatus.CANCELED: frozenset(),
@@ -144,9 +155,7 @@ class OrderManager:
         return [
             r
             for r in self._open.values()
-            if r.is_open
-            and (symbol is None or r.command.symbol == symbol)
-            and (tag is None or r.command.tag == tag)
+            if r.is_open and (symbol is None or r.command.symbol == symbol) and (tag is None or r.command.tag == tag)
         ]
 
     def expired(self, time: int) -> list[OrderRecord]:

@@ -131,8 +131,14 @@ class Portfolio:
         if pos is None or pos.amount == 0 or mark is None:
             return ZERO
         inst = self.instruments[symbol]
-        return inst.pnl(pos.position_side if pos.position_side != PositionSide.BOTH else
-                        (PositionSide.LONG if pos.amount > 0 else PositionSide.SHORT), pos.size, pos.entry_price, mark)
+        return inst.pnl(
+            pos.position_side
+            if pos.position_side != PositionSide.BOTH
+            else (PositionSide.LONG if pos.amount > 0 else PositionSide.SHORT),
+            pos.size,
+            pos.entry_price,
+            mark,
+        )
 
     def equity(self, asset: str) -> Decimal:
         """Wallet plus unrealized PnL at mark of every position margined in `asset`."""

@@ -90,8 +90,11 @@ class RiskEngine:
         qty = intent.quantity
         side = Side.BUY if intent.side == "long" else Side.SELL
         order_type = OrderType.LIMIT if intent.order == "limit" else OrderType.MARKET
-        tif = TimeInForce(intent.time_in_force) if intent.time_in_force else (
-            TimeInForce.GTC if order_type is OrderType.LIMIT else None)
+        tif = (
+            TimeInForce(intent.time_in_force)
+            if intent.time_in_force
+            else (TimeInForce.GTC if order_type is OrderType.LIMIT else None)
+        )
 
         def reject(guard: str, reason: str) -> CheckedEntry:
             verdicts.append(Verdict("reject", guard, reason))
@@ -104,14 +107,21 @@ class RiskEngine:
         verdicts.append(Verdict("allow", "daily_loss_cap", f"daily PnL {view.daily_pnl:.2f} within the cap"))
         age = view.time - view.last_data_time
         if age > r.stale_after_ms:
-            return reject("stale_data", f"market data is {age / 1000:.1f}s old (limit {r.stale_after_ms / 1000:g}s); "
-                                        "no new entries on stale prices")
+            return reject(
+                "stale_data",
+                f"market data is {age / 1000:.1f}s old (limit {r.stale_after_ms / 1000:g}s); "
+                "no new entries on stale prices",
+            )
         if view.streams_down:
-            return reject("stale_data", f"stream {', '.join(view.streams_down)} is disconnected; "
-                                        "no new entries until it is back")
+            return reject(
+                "stale_data", f"stream {', '.join(view.streams_down)} is disconnected; no new entries until it is back"
+            )
         if view.orders_last_minute >= r.max_orders_per_minute:
-            return reject("rate_limiter", f"{view.orders_last_minute} orders in the last minute "
-                                          f"(budget {r.max_orders_per_minute}/min); entry skipped")
+            return reject(
+                "rate_limiter",
+                f"{view.orders_last_minute} orders in the last minute "
+                f"(budget {r.max_orders_per_minute}/min); entry skipped",
+            )
         if view.open_orders >= r.max_open_orders:
             return reject("max_open_orders", f"{view.open_orders} working orders already (limit {r.max_open_orders})")
         funding = self._funding(intent.side, view)
@@ -138,40 +148,75 @@ class RiskEngine:
             new_notional = abs(inst.notional(qty, price))
             if new_notional > cap:
                 if cap <= 0:
-                    return reject(cap_guard, "the position is already at the limit "
-                                             f"({_describe_cap(cap_guard, r.max_leverage, view.leverage)})")
+                    return reject(
+                        cap_guard,
+                        "the position is already at the limit "
+                        f"({_describe_cap(cap_guard, r.max_leverage, view.leverage)})",
+                    )
                 qty = _qty_for_notional(inst, cap, price)
-                verdicts.append(Verdict("resize", cap_guard, f"size cut to {qty} to stay within "
-                                        f"{_describe_cap(cap_guard, r.max_leverage, view.leverage)}", qty))
+                verdicts.append(
+                    Verdict(
+                        "resize",
+                        cap_guard,
+                        f"size cut to {qty} to stay within {_describe_cap(cap_guard, r.max_leverage, view.leverage)}",
+                        qty,
+                    )
+                )
             else:
                 verdicts.append(Verdict("allow", cap_guard, "within the leverage and notional limits", qty))
 
         if view.brackets is not None and view.holding is not None:
             direction = 1 if intent.side == "long" else -1
-            allowed = largest_entry(inst, view.brackets, view.holding, qty, direction, price, view.mark_price,
-                                    view.leverage, view.margin_type, r.min_liquidation_distance)
+            allowed = largest_entry(
+                inst,
+                view.brackets,
+                view.holding,
+                qty,
+                direction,
+                price,
+                view.mark_price,
+                view.leverage,
+                view.margin_type,
+                r.min_liquidation_distance,
+            )
             need = f"{(r.min_liquidation_distance * 100).normalize():f}%"
             if allowed < qty:
                 allowed = inst.round_qty(allowed, order_type)
                 if allowed <= 0:
-                    return reject("liquidation_distance", f"any position this size would be liquidated less than "
-                                                          f"{need} from the mark price {view.mark_price}; lower the "
-                                                          "leverage or the size")
+                    return reject(
+                        "liquidation_distance",
+                        f"any position this size would be liquidated less than "
+                        f"{need} from the mark price {view.mark_price}; lower the "
+                        "leverage or the size",
+                    )
                 qty = allowed
-                verdicts.append(Verdict("resize", "liquidation_distance",
-                                        f"size cut to {qty} to keep the liquidation price {need} from the mark", qty))
+                verdicts.append(
+                    Verdict(
+                        "resize",
+                        "liquidation_distance",
+                        f"size cut to {qty} to keep the liquidation price {need} from the mark",
+                        qty,
+                    )
+                )
             else:
-                verdicts.append(Verdict("allow", "liquidation_distance",
-                                        f"liquidation price at least {need} from the mark", qty))
+                verdicts.append(
+                    Verdict("allow", "liquidation_distance", f"liquidation price at least {need} from the mark", qty)
+                )
 
         if order_type is OrderType.MARKET and view.volatility_ratio > float(r.volatility_breaker):
             band = VOLATILITY_BAND
             limit = view.last_price * (1 + band) if side is Side.BUY else view.last_price * (1 - band)
             price = inst.round_price(limit, side)
             order_type, tif = OrderType.LIMIT, TimeInForce.IOC
-            verdicts.append(Verdict("resize", "volatility_breaker",
-                                    f"volatility {view.volatility_ratio:.1f}x its baseline: market order sent as an "
-                                    f"IOC limit at {price} ({(band * 100).normalize():f}% band)", qty))
+            verdicts.append(
+                Verdict(
+                    "resize",
+                    "volatility_breaker",
+                    f"volatility {view.volatility_ratio:.1f}x its baseline: market order sent as an "
+                    f"IOC limit at {price} ({(band * 100).normalize():f}% band)",
+                    qty,
+                )
+            )
 
         rounded = inst.round_qty(qty, order_type)
         if rounded != qty:
@@ -179,13 +224,19 @@ class RiskEngine:
         lot = inst.lot(order_type)
         if lot.max_qty > 0 and qty > lot.max_qty:
             qty = inst.round_qty(lot.max_qty, order_type)
-            verdicts.append(Verdict("resize", "exchange_filters", f"size cut to the symbol's max quantity {lot.max_qty}",
-                                    qty))
+            verdicts.append(
+                Verdict("resize", "exchange_filters", f"size cut to the symbol's max quantity {lot.max_qty}", qty)
+            )
         if qty <= 0:
             return reject("exchange_filters", f"size rounds to zero at step {lot.step_size}")
         violations = check_order(
-            inst, side=side, order_type=order_type, quantity=qty, mark_price=view.mark_price,
-            price=price if order_type is OrderType.LIMIT else None, time_in_force=tif,
+            inst,
+            side=side,
+            order_type=order_type,
+            quantity=qty,
+            mark_price=view.mark_price,
+            price=price if order_type is OrderType.LIMIT else None,
+            time_in_force=tif,
             open_orders=view.open_orders,
         )
         if violations:
@@ -202,9 +253,11 @@ class RiskEngine:
         pays = rate > 0 if side == "long" else rate < 0
         if not pays or abs(rate) < r.funding_guard_rate:
             return None
-        return (f"funding of {(rate * 100).normalize():f}% is due in {due // 60_000}m{due // 1000 % 60:02d}s and a "
-                f"{side} position would pay it (guard: {(r.funding_guard_rate * 100).normalize():f}% within "
-                f"{r.funding_guard_window_ms // 60_000}m)")
+        return (
+            f"funding of {(rate * 100).normalize():f}% is due in {due // 60_000}m{due // 1000 % 60:02d}s and a "
+            f"{side} position would pay it (guard: {(r.funding_guard_rate * 100).normalize():f}% within "
+            f"{r.funding_guard_window_ms // 60_000}m)"
+        )
 
     def clamp_leverage(self, requested: int) -> tuple[int, Verdict]:
         cap = self.risk.max_leverage
@@ -219,10 +272,7 @@ def _margin_units(inst: Instrument, quote_amount: Decimal, price: Decimal) -> De
 
 
 def _qty_for_notional(inst: Instrument, notional: Decimal, price: Decimal) -> Decimal:
-    if inst.is_inverse:
-        qty = notional * price / inst.contract_size
-    else:
-        qty = notional / price
+    qty = notional * price / inst.contract_size if inst.is_inverse else notional / price
     return qty.quantize(Decimal(1).scaleb(-12), rounding=ROUND_DOWN)
 
 

@@ -28,7 +28,11 @@ class _Live:
         self.timeframe = compiled.timeframe
         inp = compiled.input
         self.input_key = (
-            f"{inp.field}@{inp.timeframe}" if isinstance(inp, SeriesInput) else inp.name if isinstance(inp, IndicatorInput) else ""
+            f"{inp.field}@{inp.timeframe}"
+            if isinstance(inp, SeriesInput)
+            else inp.name
+            if isinstance(inp, IndicatorInput)
+            else ""
         )
         self.upstream = inp.name if isinstance(inp, IndicatorInput) else None
 
@@ -36,8 +40,9 @@ class _Live:
 class IndicatorRuntime:
     """One symbol's indicator instances, in the compiler's dependency order."""
 
-    def __init__(self, indicators: tuple[CompiledIndicator, ...], env: MutableMapping[str, Any],
-                 not_ready: set[str]) -> None:
+    def __init__(
+        self, indicators: tuple[CompiledIndicator, ...], env: MutableMapping[str, Any], not_ready: set[str]
+    ) -> None:
         self.env = env
         self.not_ready = not_ready
         self.live = [_Live(c) for c in indicators]

@@ -27,8 +27,9 @@ def to_decimal(x: float | int | Decimal, what: str) -> Decimal:
     return Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
 
 
-def entry_quantity(size: Size, inst: Instrument, env: dict[str, object], price: Decimal, equity: Decimal,
-                   leverage: int) -> Decimal:
+def entry_quantity(
+    size: Size, inst: Instrument, env: dict[str, object], price: Decimal, equity: Decimal, leverage: int
+) -> Decimal:
     """The order quantity for an `enter` size, before the guards (unrounded)."""
     if size.kind == "qty":
         assert size.expr is not None

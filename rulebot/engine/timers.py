@@ -19,8 +19,9 @@ FUNDING_INTERVAL_MS = 8 * 3_600_000
 class _Timer:
     __slots__ = ("cron", "key", "next", "offset_ms", "period_ms")
 
-    def __init__(self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0,
-                 cron: CronTrigger | None = None) -> None:
+    def __init__(
+        self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0, cron: CronTrigger | None = None
+    ) -> None:
         self.key = key
         self.period_ms = period_ms
         self.offset_ms = offset_ms
@@ -56,8 +57,11 @@ class TimerWheel:
             elif kind == "before_funding" and arg:
                 rule = next(r for r in book.rules if r.trigger.key == key)
                 assert rule.trigger.seconds is not None
-                self.timers.append(_Timer(key, period_ms=funding_interval_ms,
-                                          offset_ms=-rule.trigger.seconds * 1000 % funding_interval_ms))
+                self.timers.append(
+                    _Timer(
+                        key, period_ms=funding_interval_ms, offset_ms=-rule.trigger.seconds * 1000 % funding_interval_ms
+                    )
+                )
 
     def due(self, last: int, now: int) -> list[tuple[int, tuple[str, str | None]]]:
         """Fire times in (last, now], oldest first. The first call only arms the timers."""

@@ -30,15 +30,21 @@ def check_machine(
     if book.states is not None:
         for name in states:
             if name not in reachable:
-                ctx.warn(f"state '{name}' is unreachable from the initial state '{initial}'", ("states", name),
-                         "no goto, timeout or position close leads to it", "unreachable-state", key=True)
+                ctx.warn(
+                    f"state '{name}' is unreachable from the initial state '{initial}'",
+                    ("states", name),
+                    "no goto, timeout or position close leads to it",
+                    "unreachable-state",
+                    key=True,
+                )
     _exit_paths(book, rules, states, reachable, ctx)
     _protective_stop(rules, ctx)
     _unused_timeframes(book, rules, ctx)
 
 
-def _contradictions(book: m.Rulebook, rules: tuple[c.CompiledRule, ...], states: Mapping[str, c.StateSpec],
-                    ctx: CompileContext) -> None:
+def _contradictions(
+    book: m.Rulebook, rules: tuple[c.CompiledRule, ...], states: Mapping[str, c.StateSpec], ctx: CompileContext
+) -> None:
     for rule in rules:
         for j, action in enumerate(rule.actions):
             entered_before = any(isinstance(a, c.Enter) for a in rule.actions[:j])
@@ -53,8 +59,12 @@ def _contradictions(book: m.Rulebook, rules: tuple[c.CompiledRule, ...], states:
                         "or enter first in the same rule",
                         "state-contradiction",
                     )
-                if (isinstance(action, c.Enter) and book.account.position_mode == "one_way"
-                        and pos in ("long", "short") and action.side != pos):
+                if (
+                    isinstance(action, c.Enter)
+                    and book.account.position_mode == "one_way"
+                    and pos in ("long", "short")
+                    and action.side != pos
+                ):
                     ctx.error(
                         f"rule '{rule.name}' enters {action.side} in state '{s}', which holds a {pos} position",
                         ("rules", rule.index, "do", j),
@@ -88,8 +98,7 @@ def _opposite_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) ->
                         f"rules '{other.name}' and '{rule.name}' both listen to `{rule.trigger}` in state '{s}' "
                         f"and enter opposite sides",
                         ("rules", rule.index, "name"),
-                        "when both conditions hold, which one wins is undefined; give one of them a higher "
-                        "`priority`",
+                        "when both conditions hold, which one wins is undefined; give one of them a higher `priority`",
                         "opposite-entries",
                     )
                 by_side.setdefault(side, rule)
@@ -116,8 +125,13 @@ def _reachable(rules: tuple[c.CompiledRule, ...], states: Mapping[str, c.StateSp
     return seen
 
 
-def _exit_paths(book: m.Rulebook, rules: tuple[c.CompiledRule, ...], states: Mapping[str, c.StateSpec],
-                reachable: set[str], ctx: CompileContext) -> None:
+def _exit_paths(
+    book: m.Rulebook,
+    rules: tuple[c.CompiledRule, ...],
+    states: Mapping[str, c.StateSpec],
+    reachable: set[str],
+    ctx: CompileContext,
+) -> None:
     # Stops and take-profits live on the exchange: once placed, they close the position
     # whatever state the machine is in.
     if any(isinstance(a, _PROTECTIVE) for r in rules for a in r.actions):
@@ -176,5 +190,9 @@ def _unused_timeframes(book: m.Rulebook, rules: tuple[c.CompiledRule, ...], ctx:
                 used.add(tf)
     for i, tf in enumerate(book.timeframes):
         if tf not in used:
-            ctx.warn(f"timeframe '{tf}' is declared but never used", ("timeframes", i),
-                     "the engine would build these candles for nothing", "unused-timeframe")
+            ctx.warn(
+                f"timeframe '{tf}' is declared but never used",
+                ("timeframes", i),
+                "the engine would build these candles for nothing",
+                "unused-timeframe",
+            )

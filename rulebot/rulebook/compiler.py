@@ -19,13 +19,13 @@ from pydantic import ValidationError
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.checks import check_machine
-from rulebot.rulebook.diagnose import did_you_mean, validation_diagnostics
 from rulebot.rulebook.context import CompileContext
+from rulebot.rulebook.diagnose import did_you_mean, validation_diagnostics
 from rulebot.rulebook.errors import Diagnostic, ExprError, RulebookError
 from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk, parse_percent
 from rulebot.rulebook.indicator_graph import compile_indicators
-from rulebot.rulebook.load import LoadedYaml, Path_, SourceMap, load_yaml_file, load_yaml_text
+from rulebot.rulebook.load import LoadedYaml, Path_, load_yaml_file, load_yaml_text
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.triggers import TriggerError, parse_trigger
 
@@ -48,8 +48,16 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
     ctx = CompileContext(loaded.source)
     data = loaded.data
     if not isinstance(data, dict):
-        raise RulebookError([Diagnostic("error", "a rulebook is a mapping of keys (rulebook:, market:, rules: ...)",
-                                        loaded.source.span(()), code="schema")])
+        raise RulebookError(
+            [
+                Diagnostic(
+                    "error",
+                    "a rulebook is a mapping of keys (rulebook:, market:, rules: ...)",
+                    loaded.source.span(()),
+                    code="schema",
+                )
+            ]
+        )
     try:
         book = m.Rulebook.model_validate(data)
     except ValidationError as exc:
@@ -78,17 +86,25 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
     except RiskValueError as exc:
         ctx.error(str(exc), ("risk", exc.key), exc.hint, "risk")
     if book.account.margin == "cross" and not book.risk.allow_cross:
-        ctx.error("account.margin is cross, but the isolated-margin guard allows it only with "
-                  "risk.allow_cross: true", ("account", "margin"), "cross margin lets one position's loss "
-                  "consume the whole account; set risk.allow_cross: true if that is intended", "cross-margin")
+        ctx.error(
+            "account.margin is cross, but the isolated-margin guard allows it only with risk.allow_cross: true",
+            ("account", "margin"),
+            "cross margin lets one position's loss "
+            "consume the whole account; set risk.allow_cross: true if that is intended",
+            "cross-margin",
+        )
 
     max_lev = risk.max_leverage if risk else 10
     rules = [_rule(i, rule, book, scope, states, timeframes, max_lev, ctx) for i, rule in enumerate(book.rules)]
     names = [r.name for r in book.rules]
     for i, name in enumerate(names):
         if name in names[:i]:
-            ctx.error(f"duplicate rule name '{name}'", ("rules", i, "name"), "rule names identify decisions in "
-                      "the journal; make each one unique", "duplicate-rule")
+            ctx.error(
+                f"duplicate rule name '{name}'",
+                ("rules", i, "name"),
+                "rule names identify decisions in the journal; make each one unique",
+                "duplicate-rule",
+            )
     if ctx.failed or risk is None or any(r is None for r in rules):
         raise RulebookError(ctx.diagnostics)
     compiled_rules = tuple(r for r in rules if r is not None)
@@ -155,22 +171,40 @@ def _params(book: m.Rulebook, overrides: Mapping[str, str], ctx: CompileContext)
     params: dict[str, float | int | str | bool] = dict(book.params)
     for name in params:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            ctx.error(f"parameter name '{name}' is not an identifier", ("params", name), "use letters, digits "
-                      "and '_', starting with a letter", "param-name", key=True)
+            ctx.error(
+                f"parameter name '{name}' is not an identifier",
+                ("params", name),
+                "use letters, digits and '_', starting with a letter",
+                "param-name",
+                key=True,
+            )
     for name, raw in overrides.items():
         if name not in params:
             hint = did_you_mean(name, list(params))
-            ctx.diagnostics.append(Diagnostic("error", f"--set {name}: the rulebook has no parameter '{name}'",
-                                              None, (hint + " " if hint else "") + f"(params: {', '.join(params) or 'none'})",
-                                              "unknown-param"))
+            ctx.diagnostics.append(
+                Diagnostic(
+                    "error",
+                    f"--set {name}: the rulebook has no parameter '{name}'",
+                    None,
+                    (hint + " " if hint else "") + f"(params: {', '.join(params) or 'none'})",
+                    "unknown-param",
+                )
+            )
             continue
         value = _parse_override(raw)
         old = params[name]
         if isinstance(old, bool) != isinstance(value, bool) or (
             isinstance(old, int | float) and not isinstance(value, int | float)
         ):
-            ctx.diagnostics.append(Diagnostic("error", f"--set {name}={raw}: expected {type(old).__name__} like "
-                                              f"the rulebook's {old!r}", None, None, "param-type"))
+            ctx.diagnostics.append(
+                Diagnostic(
+                    "error",
+                    f"--set {name}={raw}: expected {type(old).__name__} like the rulebook's {old!r}",
+                    None,
+                    None,
+                    "param-type",
+                )
+            )
             continue
         params[name] = value
     return params
@@ -181,13 +215,17 @@ def _check_symbols(book: m.Rulebook, ctx: CompileContext) -> str:
     for i, sym in enumerate(book.symbols):
         if book.market == "coinm":
             if not re.fullmatch(r"[A-Z0-9]+USD_(PERP|\d{6})", sym):
-                ctx.error(f"'{sym}' is not a COIN-M symbol", ("symbols", i), "COIN-M symbols look like "
-                          "BTCUSD_PERP or BTCUSD_251226 (market: coinm)", "symbol")
+                ctx.error(
+                    f"'{sym}' is not a COIN-M symbol",
+                    ("symbols", i),
+                    "COIN-M symbols look like BTCUSD_PERP or BTCUSD_251226 (market: coinm)",
+                    "symbol",
+                )
             else:
                 assets.add(sym.split("USD_")[0])
         else:
             quote = next((q for q in ("USDT", "USDC") if sym.endswith(q) and len(sym) > len(q)), None)
-            if quote is None or "_" in sym and not re.fullmatch(r"[A-Z0-9]+USDT_\d{6}", sym):
+            if quote is None or ("_" in sym and not re.fullmatch(r"[A-Z0-9]+USDT_\d{6}", sym)):
                 hint = "USDT-M symbols look like BTCUSDT (market: usdm)"
                 if sym.endswith("_PERP"):
                     hint = f"{sym} is a COIN-M symbol: set market: coinm, or use {sym.split('USD_')[0]}USDT"
@@ -198,8 +236,12 @@ def _check_symbols(book: m.Rulebook, ctx: CompileContext) -> str:
             ctx.error(f"symbol '{sym}' is listed twice", ("symbols", i), None, "symbol")
     if book.market == "usdm":
         if len(assets) > 1:
-            ctx.error("USDT-M and USDC-M symbols mixed in one rulebook", ("symbols",), "each rulebook trades "
-                      "against one margin asset", "symbol")
+            ctx.error(
+                "USDT-M and USDC-M symbols mixed in one rulebook",
+                ("symbols",),
+                "each rulebook trades against one margin asset",
+                "symbol",
+            )
         return next(iter(assets), "USDT")
     # COIN-M margins each symbol in its own coin; amounts in risk must then be per-coin.
     return next(iter(assets)) if len(assets) == 1 else "COIN"
@@ -208,31 +250,43 @@ def _check_symbols(book: m.Rulebook, ctx: CompileContext) -> str:
 def _states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.StateSpec], str]:
     declared = book.states if book.states is not None else m.DEFAULT_STATES
     if not declared:
-        ctx.error("states must not be empty", ("states",), "leave states out for the default flat/long/short",
-                  "states")
+        ctx.error("states must not be empty", ("states",), "leave states out for the default flat/long/short", "states")
         declared = m.DEFAULT_STATES
     names = list(declared)
     initial = book.initial or names[0]
     if book.initial is not None and book.initial not in declared:
-        ctx.error(f"unknown initial state '{book.initial}'", ("initial",), _state_hint(book.initial, names),
-                  "unknown-state")
+        ctx.error(
+            f"unknown initial state '{book.initial}'", ("initial",), _state_hint(book.initial, names), "unknown-state"
+        )
         initial = names[0]
-    flat_home = initial if declared[initial].position in ("none", "any") else next(
-        (n for n, s in declared.items() if s.position == "none"), None)
+    flat_home = (
+        initial
+        if declared[initial].position in ("none", "any")
+        else next((n for n, s in declared.items() if s.position == "none"), None)
+    )
     for name, st in declared.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             ctx.error(f"state name '{name}' is not an identifier", ("states", name), None, "state-name", key=True)
         if st.timeout is not None and st.then is None:
-            ctx.error(f"state '{name}' has a timeout but no `then`", ("states", name, "timeout"),
-                      "say which state to move to when the timeout passes: then: flat", "timeout-then")
+            ctx.error(
+                f"state '{name}' has a timeout but no `then`",
+                ("states", name, "timeout"),
+                "say which state to move to when the timeout passes: then: flat",
+                "timeout-then",
+            )
         if st.then is not None and st.timeout is None:
             ctx.error(f"state '{name}' has `then` but no timeout", ("states", name, "then"), None, "timeout-then")
         if st.then is not None and st.then not in declared:
-            ctx.error(f"unknown state '{st.then}'", ("states", name, "then"), _state_hint(st.then, names),
-                      "unknown-state")
+            ctx.error(
+                f"unknown state '{st.then}'", ("states", name, "then"), _state_hint(st.then, names), "unknown-state"
+            )
     if flat_home is None:
-        ctx.error("no state has position: none", ("states",), "the engine needs a state to return to when a "
-                  "position closes", "states")
+        ctx.error(
+            "no state has position: none",
+            ("states",),
+            "the engine needs a state to return to when a position closes",
+            "states",
+        )
     specs = {
         name: c.StateSpec(
             name=name,
@@ -256,8 +310,12 @@ def _timeframes(book: m.Rulebook, ctx: CompileContext) -> list[str]:
     for i, tf in enumerate(book.timeframes):
         if tf not in m.TIMEFRAMES:
             h = did_you_mean(tf, m.TIMEFRAMES)
-            ctx.error(f"'{tf}' is not a Binance kline interval", ("timeframes", i),
-                      ((h + " ") if h else "") + f"(intervals: {', '.join(m.TIMEFRAMES)})", "timeframe")
+            ctx.error(
+                f"'{tf}' is not a Binance kline interval",
+                ("timeframes", i),
+                ((h + " ") if h else "") + f"(intervals: {', '.join(m.TIMEFRAMES)})",
+                "timeframe",
+            )
         elif tf in out:
             ctx.warn(f"timeframe '{tf}' is listed twice", ("timeframes", i), None, "timeframe")
         else:
@@ -269,36 +327,65 @@ def _shadowing(book: m.Rulebook, scope: Scope, ctx: CompileContext) -> None:
     builtins = scope.builtin_names()
     for name in book.params:
         if name in builtins:
-            ctx.error(f"parameter '{name}' has the name of a built-in value", ("params", name),
-                      "rename it: conditions could not tell the two apart", "shadowing", key=True)
+            ctx.error(
+                f"parameter '{name}' has the name of a built-in value",
+                ("params", name),
+                "rename it: conditions could not tell the two apart",
+                "shadowing",
+                key=True,
+            )
     for name in book.indicators:
         if name in builtins:
-            ctx.error(f"indicator '{name}' has the name of a built-in value", ("indicators", name),
-                      "rename it: conditions could not tell the two apart", "shadowing", key=True)
+            ctx.error(
+                f"indicator '{name}' has the name of a built-in value",
+                ("indicators", name),
+                "rename it: conditions could not tell the two apart",
+                "shadowing",
+                key=True,
+            )
         if name in book.params:
-            ctx.error(f"'{name}' is both a parameter and an indicator", ("indicators", name), None, "shadowing",
-                      key=True)
+            ctx.error(
+                f"'{name}' is both a parameter and an indicator", ("indicators", name), None, "shadowing", key=True
+            )
 
 
 # ---------------------------------------------------------------- rules and actions
 
 
-def _rule(index: int, rule: m.Rule, book: m.Rulebook, scope: Scope, states: Mapping[str, c.StateSpec],
-          timeframes: list[str], max_lev: int, ctx: CompileContext) -> c.CompiledRule | None:
+def _rule(
+    index: int,
+    rule: m.Rule,
+    book: m.Rulebook,
+    scope: Scope,
+    states: Mapping[str, c.StateSpec],
+    timeframes: list[str],
+    max_lev: int,
+    ctx: CompileContext,
+) -> c.CompiledRule | None:
     base: Path_ = ("rules", index)
     ok = True
     trigger = None
     try:
         trigger = parse_trigger(rule.on)
     except TriggerError as exc:
-        ctx.at("error", str(exc), ctx.source.span_in_value((*base, "on"), rule.on, exc.offset, max(exc.length, 1)),
-               exc.hint, "trigger")
+        ctx.at(
+            "error",
+            str(exc),
+            ctx.source.span_in_value((*base, "on"), rule.on, exc.offset, max(exc.length, 1)),
+            exc.hint,
+            "trigger",
+        )
         ok = False
     if trigger is not None and trigger.kind == "candle_close" and trigger.arg not in timeframes:
         assert trigger.arg is not None
         where = ctx.source.span_in_value((*base, "on"), rule.on, rule.on.find(trigger.arg), len(trigger.arg))
-        ctx.at("error", f"timeframe '{trigger.arg}' is not declared", where,
-               f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})", "undeclared-timeframe")
+        ctx.at(
+            "error",
+            f"timeframe '{trigger.arg}' is not declared",
+            where,
+            f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})",
+            "undeclared-timeframe",
+        )
         ok = False
 
     raw_states = [rule.in_] if isinstance(rule.in_, str) else (rule.in_ or list(states))
@@ -311,9 +398,12 @@ def _rule(index: int, rule: m.Rule, book: m.Rulebook, scope: Scope, states: Mapp
     symbols = frozenset(book.symbols)
     if rule.symbol is not None:
         if rule.symbol not in book.symbols:
-            ctx.error(f"unknown symbol '{rule.symbol}'", (*base, "symbol"),
-                      (did_you_mean(rule.symbol, book.symbols) or "") + f" (symbols: {', '.join(book.symbols)})",
-                      "unknown-symbol")
+            ctx.error(
+                f"unknown symbol '{rule.symbol}'",
+                (*base, "symbol"),
+                (did_you_mean(rule.symbol, book.symbols) or "") + f" (symbols: {', '.join(book.symbols)})",
+                "unknown-symbol",
+            )
             ok = False
         symbols = frozenset([rule.symbol])
 
@@ -384,8 +474,12 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
             asset = mt.group(2)
             allowed = {"USDT", "USDC"} if book.market == "usdm" else {"USD"}
             if asset not in allowed:
-                ctx.error(f"notional size in {asset}", path, f"on {book.market} write it in "
-                          f"{' or '.join(sorted(allowed))}, e.g. \"1000 {sorted(allowed)[-1]}\"", "size")
+                ctx.error(
+                    f"notional size in {asset}",
+                    path,
+                    f'on {book.market} write it in {" or ".join(sorted(allowed))}, e.g. "1000 {sorted(allowed)[-1]}"',
+                    "size",
+                )
                 return None
             try:
                 amount = Decimal(mt.group(1))
@@ -409,8 +503,15 @@ def _opt_expr(value: Any, path: Path_, scope: Scope, ctx: CompileContext) -> tup
     return e is not None, e
 
 
-def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Mapping[str, c.StateSpec],
-            max_lev: int, ctx: CompileContext) -> c.CompiledAction | None:
+def _action(
+    action: Any,
+    path: Path_,
+    book: m.Rulebook,
+    scope: Scope,
+    states: Mapping[str, c.StateSpec],
+    max_lev: int,
+    ctx: CompileContext,
+) -> c.CompiledAction | None:
     if isinstance(action, m.EnterAction):
         spec = action.enter
         p = (*path, "enter")
@@ -423,8 +524,9 @@ def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Ma
             ctx.error("a market entry takes no price or post_only", (*p, "order"), "use order: limit", "market-price")
             ok = False
         if spec.post_only and spec.time_in_force not in (None, "GTX"):
-            ctx.error(f"post_only means time_in_force GTX, not {spec.time_in_force}", (*p, "time_in_force"),
-                      None, "tif")
+            ctx.error(
+                f"post_only means time_in_force GTX, not {spec.time_in_force}", (*p, "time_in_force"), None, "tif"
+            )
             ok = False
         if size is None or not ok:
             return None
@@ -466,11 +568,19 @@ def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Ma
         spec_s = action.stop_loss if isinstance(action, m.StopLossAction) else action.take_profit
         p = (*path, kind)
         if (spec_s.price is None) == (spec_s.distance is None):
-            ctx.error(f"{kind} takes exactly one of `price` or `distance`", p,
-                      "e.g. price: entry_price - 3 * atr, or distance: 2%", "stop-price")
+            ctx.error(
+                f"{kind} takes exactly one of `price` or `distance`",
+                p,
+                "e.g. price: entry_price - 3 * atr, or distance: 2%",
+                "stop-price",
+            )
             return None
         ok, price = _opt_expr(spec_s.price, (*p, "price"), scope, ctx)
-        dist = _fraction(spec_s.distance, (*p, "distance"), ctx, f"{kind} distance") if spec_s.distance is not None else None
+        dist = (
+            _fraction(spec_s.distance, (*p, "distance"), ctx, f"{kind} distance")
+            if spec_s.distance is not None
+            else None
+        )
         if not ok or (spec_s.distance is not None and dist is None):
             return None
         return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag)  # type: ignore[arg-type]
@@ -479,8 +589,9 @@ def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Ma
         p = (*path, "trailing_stop")
         cb = _fraction(spec_t.callback, (*p, "callback"), ctx, "callback")
         if cb is not None and not Decimal("0.001") <= cb <= Decimal("0.10"):
-            ctx.error(f"callback {cb * 100:f}% is outside Binance's range 0.1% to 10%", (*p, "callback"), None,
-                      "callback")
+            ctx.error(
+                f"callback {cb * 100:f}% is outside Binance's range 0.1% to 10%", (*p, "callback"), None, "callback"
+            )
             cb = None
         ok, act = _opt_expr(spec_t.activation, (*p, "activation"), scope, ctx)
         if cb is None or not ok:
@@ -492,8 +603,9 @@ def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Ma
         if e is None:
             return None
         if e.constant is not None and not 1 <= float(e.constant) <= max_lev:
-            ctx.error(f"deleverage to {e.constant}x: expected 1 to {max_lev} (max_leverage guard)", p, None,
-                      "deleverage")
+            ctx.error(
+                f"deleverage to {e.constant}x: expected 1 to {max_lev} (max_leverage guard)", p, None, "deleverage"
+            )
             return None
         return c.Deleverage(e)
     if isinstance(action, m.SetLeverageAction):
@@ -501,15 +613,23 @@ def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Ma
         assert isinstance(spec_l, m.SetLeverageSpec)
         to = spec_l.to
         if to > max_lev:
-            ctx.warn(f"set_leverage {to}x is above max_leverage {max_lev}x; clamped to {max_lev}x "
-                     "(max_leverage guard)", (*path, "set_leverage"), None, "guard-clamped")
+            ctx.warn(
+                f"set_leverage {to}x is above max_leverage {max_lev}x; clamped to {max_lev}x (max_leverage guard)",
+                (*path, "set_leverage"),
+                None,
+                "guard-clamped",
+            )
         return c.SetLeverage(min(to, max_lev), to)
     if isinstance(action, m.CancelAction):
         return c.Cancel(None if action.cancel == "all" else action.cancel.tag)  # type: ignore[union-attr]
     if isinstance(action, m.GotoAction):
         if action.goto not in states:
-            ctx.error(f"unknown state '{action.goto}'", (*path, "goto"), _state_hint(action.goto, list(states)),
-                      "unknown-state")
+            ctx.error(
+                f"unknown state '{action.goto}'",
+                (*path, "goto"),
+                _state_hint(action.goto, list(states)),
+                "unknown-state",
+            )
             return None
         return c.Goto(action.goto)
     if isinstance(action, m.LogAction):
@@ -530,7 +650,9 @@ def _action(action: Any, path: Path_, book: m.Rulebook, scope: Scope, states: Ma
     raise AssertionError(f"unhandled action {action!r}")
 
 
-def ctx_expr_name(name: str, offset: int, text: str, path: Path_, scope: Scope, ctx: CompileContext) -> CompiledExpr | None:
+def ctx_expr_name(
+    name: str, offset: int, text: str, path: Path_, scope: Scope, ctx: CompileContext
+) -> CompiledExpr | None:
     """Check one `{placeholder}` of a log message: a single name of the scope."""
     try:
         e = compile_expr(name, scope, None)

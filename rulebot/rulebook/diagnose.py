@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from rulebot.rulebook import model as m
 from rulebot.rulebook.errors import Diagnostic
 from rulebot.rulebook.load import Path_, SourceMap
-from rulebot.rulebook import model as m
 
 _TYPE_WORDS = {
     "str": "a string",
@@ -60,10 +60,8 @@ def _walk(loc: tuple[Any, ...], data: Any) -> tuple[Path_, Any, list[Any]]:
     node = data
     rest: list[Any] = []
     for item in loc:
-        if isinstance(node, dict) and item in node:
-            path.append(item)
-            node = node[item]
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+        in_list = isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node)
+        if (isinstance(node, dict) and item in node) or in_list:
             path.append(item)
             node = node[item]
         else:
@@ -116,7 +114,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
         hint: str | None = None
         code = "schema"
         if "extra_forbidden" in types:
-            for e, rest_e, _ in errs:
+            for e, _rest, _ in errs:
                 if e["type"] != "extra_forbidden":
                     continue
                 key = str(e["loc"][-1])
@@ -142,19 +140,21 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
                             desc = f.description
                 owner = source.span(path, key=True) if path else source.span(path)
                 where = f" in '{path[-1]}'" if path and isinstance(path[-1], str) else ""
-                out.append(
-                    Diagnostic("error", f"missing required key '{key}'{where}", owner, desc, "missing-key")
-                )
+                out.append(Diagnostic("error", f"missing required key '{key}'{where}", owner, desc, "missing-key"))
             continue
         if len(errs) > 1:
             wanted = []
             for e, rest_e, _ in errs:
                 member = str(rest_e[-1]) if rest_e else ""
-                word = _TYPE_WORDS.get(member.split("[")[0], None)
+                word = _TYPE_WORDS.get(member.split("[")[0])
                 if e["type"] == "literal_error" and e.get("ctx"):
                     word = str(e["ctx"].get("expected"))
                 if e["type"] == "string_pattern_mismatch":
-                    word = "a duration like 15m" if "s|m|h|d|w" in str(e.get("ctx", {}).get("pattern")) else "text in the right form"
+                    word = (
+                        "a duration like 15m"
+                        if "s|m|h|d|w" in str(e.get("ctx", {}).get("pattern"))
+                        else "text in the right form"
+                    )
                 if word and word not in wanted:
                     wanted.append(word)
             msg = f"invalid value {_describe(node)}: expected " + (" or ".join(wanted) if wanted else "another value")

@@ -71,8 +71,12 @@ class RulebookError(Exception):
         # Report in reading order, whatever stage found each problem.
         self.diagnostics = sorted(
             self.diagnostics,
-            key=lambda d: (d.span is None, d.span.file if d.span else "", d.span.line if d.span else 0,
-                           d.span.column if d.span else 0),
+            key=lambda d: (
+                d.span is None,
+                d.span.file if d.span else "",
+                d.span.line if d.span else 0,
+                d.span.column if d.span else 0,
+            ),
         )
         Exception.__init__(self, self.summary())
 

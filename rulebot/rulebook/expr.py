@@ -69,11 +69,7 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
             constant = fn({})
         except (ArithmeticError, ValueError) as exc:
             raise ExprError(
-                [
-                    ExprIssue(
-                        f"this expression always fails: {exc}", 0, len(text), None, "constant-error"
-                    )
-                ]
+                [ExprIssue(f"this expression always fails: {exc}", 0, len(text), None, "constant-error")]
             ) from None
     return CompiledExpr(text, result.type, names, ir.prev_names(result.node), source, fn, constant)
 

@@ -132,9 +132,7 @@ class _Checker:
             return None, None
         return handler(node)
 
-    def want(
-        self, node: ast.AST, want: ExprType, what: str, hint: str | None = None
-    ) -> ir.Node | None:
+    def want(self, node: ast.AST, want: ExprType, what: str, hint: str | None = None) -> ir.Node | None:
         """Check `node` and require type `want`; `what` completes "... needs": "'+' needs"."""
         out, t = self.expr(node)
         if t is not None and t is not want:
@@ -156,9 +154,7 @@ class _Checker:
             return ir.Const(v), NUM
         if isinstance(v, str):
             return ir.Const(v), STR
-        what = {type(None): "None", bytes: "a bytes literal", type(...): "'...'"}.get(
-            type(v), repr(v)
-        )
+        what = {type(None): "None", bytes: "a bytes literal", type(...): "'...'"}.get(type(v), repr(v))
         self.issue(
             node,
             f"{what} is not allowed in a rulebook expression",
@@ -175,9 +171,7 @@ class _Checker:
             return self.power(node)
         op = _BINARY.get(type(node.op))
         if op is None:
-            msg, hint = _OPERATOR_WORDS.get(
-                type(node.op), (f"{type(node.op).__name__} is not allowed", None)
-            )
+            msg, hint = _OPERATOR_WORDS.get(type(node.op), (f"{type(node.op).__name__} is not allowed", None))
             self.issue(node, msg, hint, "not-allowed")
             return None, None
         left = self.want(node.left, NUM, f"'{op}' needs")
@@ -192,8 +186,7 @@ class _Checker:
         if exponent is None or abs(exponent) > MAX_EXPONENT:
             self.issue(
                 node.right,
-                f"the exponent of ** must be a number literal between "
-                f"-{MAX_EXPONENT} and {MAX_EXPONENT}",
+                f"the exponent of ** must be a number literal between -{MAX_EXPONENT} and {MAX_EXPONENT}",
                 "e.g. x ** 2 or x ** 0.5; a computed exponent can grow without bound",
                 "exponent",
             )
@@ -206,9 +199,7 @@ class _Checker:
         assert isinstance(node, ast.UnaryOp)
         op = _UNARY.get(type(node.op))
         if op is None:
-            msg, hint = _OPERATOR_WORDS.get(
-                type(node.op), (f"{type(node.op).__name__} is not allowed", None)
-            )
+            msg, hint = _OPERATOR_WORDS.get(type(node.op), (f"{type(node.op).__name__} is not allowed", None))
             self.issue(node, msg, hint, "not-allowed")
             return None, None
         want, t = (BOOL, BOOL) if op == "not" else (NUM, NUM)
@@ -218,9 +209,7 @@ class _Checker:
     def boolop(self, node: ast.AST) -> Checked:
         assert isinstance(node, ast.BoolOp)
         op: ir.BoolOpName = "and" if isinstance(node.op, ast.And) else "or"
-        values = [
-            self.want(v, BOOL, f"'{op}' needs", "compare it, e.g. x > 0") for v in node.values
-        ]
+        values = [self.want(v, BOOL, f"'{op}' needs", "compare it, e.g. x > 0") for v in node.values]
         if any(v is None for v in values):
             return None, None
         return ir.BoolOp(op, tuple(v for v in values if v is not None)), BOOL
@@ -234,9 +223,7 @@ class _Checker:
         for i, cmp in enumerate(node.ops):
             op = _COMPARE.get(type(cmp))
             if op is None:
-                msg, hint = _OPERATOR_WORDS.get(
-                    type(cmp), (f"{type(cmp).__name__} is not allowed", None)
-                )
+                msg, hint = _OPERATOR_WORDS.get(type(cmp), (f"{type(cmp).__name__} is not allowed", None))
                 self.issue(node, msg, hint, "not-allowed")
                 ok = False
                 continue
@@ -273,11 +260,7 @@ class _Checker:
     def enum_values(self, name: ir.Node | None, lit: ir.Node | None, lit_node: ast.AST) -> bool:
         """`position.side == "flat"` can never be true: say so, and what it can be. A text
         param is a constant too, so `state == start` with start: "flatt" is caught as well."""
-        if not (
-            isinstance(name, ir.Ref)
-            and isinstance(lit, ir.Const | ir.Param)
-            and isinstance(lit.value, str)
-        ):
+        if not (isinstance(name, ir.Ref) and isinstance(lit, ir.Const | ir.Param) and isinstance(lit.value, str)):
             return True
         info: NameInfo | None = self.scope.get(name.name)
         if info is None or not info.choices or lit.value in info.choices:
@@ -298,8 +281,7 @@ class _Checker:
         if bt is not None and ot is not None and bt is not ot:
             self.issue(
                 node,
-                f"both branches of 'if ... else' must have one type; "
-                f"here {bt.words} and {ot.words}",
+                f"both branches of 'if ... else' must have one type; here {bt.words} and {ot.words}",
                 None,
                 "type",
             )
@@ -362,8 +344,7 @@ class _Checker:
         if spec.name == "round" and len(checked) == 2 and not _small_whole(checked[1]):
             self.issue(
                 node.args[1],
-                f"round's ndigits must be a whole number from -{MAX_NDIGITS} to {MAX_NDIGITS}, "
-                "e.g. round(x, 2)",
+                f"round's ndigits must be a whole number from -{MAX_NDIGITS} to {MAX_NDIGITS}, e.g. round(x, 2)",
                 "round(n, -99999999) would compute 10 ** 99999999",
                 "type",
             )
@@ -381,9 +362,7 @@ class _Checker:
                 "not-allowed",
             )
         elif fname is None:
-            self.issue(
-                node.func, "only the listed functions can be called", functions, "not-allowed"
-            )
+            self.issue(node.func, "only the listed functions can be called", functions, "not-allowed")
         elif fname in INDICATOR_FUNCTIONS:
             self.issue(
                 node.func,

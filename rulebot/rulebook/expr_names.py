@@ -43,9 +43,7 @@ class Issues:
         self.p = parsed
         self.found: list[ExprIssue] = []
 
-    def add(
-        self, node: ast.AST | tuple[int, int], message: str, hint: str | None = None, code: str = ""
-    ) -> None:
+    def add(self, node: ast.AST | tuple[int, int], message: str, hint: str | None = None, code: str = "") -> None:
         offset, length = node if isinstance(node, tuple) else self.p.span(node)
         self.found.append(ExprIssue(message, offset, max(length, 1), hint, code))
 
@@ -80,8 +78,7 @@ class NameResolver:
             self.issue(
                 node,
                 f"'.{node.attr}' can only follow a name",
-                "dotted names are position.side, position.size and indicator outputs "
-                "like macd.line",
+                "dotted names are position.side, position.size and indicator outputs like macd.line",
                 "not-allowed",
             )
             return None, None

@@ -84,17 +84,13 @@ def parse_expr(text: str) -> ParsedExpr:
     or is larger than the bounds (1000 characters, 400 nodes, nesting 32)."""
     lexed = lex(text)
     if not lexed.source.strip():
-        raise ExprError(
-            [ExprIssue("the expression is empty", 0, max(len(text), 1), None, "syntax")]
-        )
+        raise ExprError([ExprIssue("the expression is empty", 0, max(len(text), 1), None, "syntax")])
     try:
         tree = ast.parse(lexed.source, mode="eval")
     except SyntaxError as exc:
         raise ExprError([_syntax_issue(lexed, exc)]) from None
     except (RecursionError, MemoryError):
-        raise ExprError(
-            [ExprIssue("the expression is nested too deeply", 0, len(text), None, "too-deep")]
-        ) from None
+        raise ExprError([ExprIssue("the expression is nested too deeply", 0, len(text), None, "too-deep")]) from None
     source = lexed.source
     b2c: tuple[int, ...] | None = None
     if not source.isascii():

@@ -25,9 +25,7 @@ from rulebot.rulebook.expr_parse import ParsedExpr, parse_expr
 from rulebot.rulebook.scope import NameKind, Scope
 
 OPERATORS: dict[type[ast.AST], Any] = {**DEFAULT_OPERATORS, ast.Pow: num_pow}
-REFERENCE_FUNCTIONS: dict[str, Any] = {
-    n: f.impl for n, f in FUNCTIONS.items() if f.impl is not None
-}
+REFERENCE_FUNCTIONS: dict[str, Any] = {n: f.impl for n, f in FUNCTIONS.items() if f.impl is not None}
 
 
 class ReferenceEvaluator:
@@ -40,9 +38,7 @@ class ReferenceEvaluator:
             raise ExprError(list(result.issues))
         self.scope = scope
         self.prev_binds: dict[str, str] = {}  # fresh name → flat name whose prev value it reads
-        self.tree: ast.expr = _Expand(parsed, scope, self.prev_binds).visit(
-            copy.deepcopy(parsed.body)
-        )
+        self.tree: ast.expr = _Expand(parsed, scope, self.prev_binds).visit(copy.deepcopy(parsed.body))
         ast.fix_missing_locations(self.tree)
         self.source = ast.unparse(self.tree)
         self.series = dict(parsed.lexed.series)
@@ -64,9 +60,7 @@ class ReferenceEvaluator:
         return names
 
     def evaluator(self, env: Mapping[str, Any]) -> SimpleEval:
-        return SimpleEval(
-            operators=OPERATORS, functions=REFERENCE_FUNCTIONS, names=self.names_for(env)
-        )
+        return SimpleEval(operators=OPERATORS, functions=REFERENCE_FUNCTIONS, names=self.names_for(env))
 
     def eval(self, env: Mapping[str, Any]) -> Any:
         return self.evaluator(env).eval(self.source, previously_parsed=self.tree)

@@ -76,11 +76,15 @@ class _Spec:
 GUARD_DEFAULTS: dict[str, _Spec] = {
     "max_leverage": _Spec(Decimal(MAX_LEVERAGE), "lower", "int", "leverage never above this"),
     "daily_loss_cap": _Spec(
-        Decimal("0.05"), "lower", "percent",
+        Decimal("0.05"),
+        "lower",
+        "percent",
         "realized + unrealized loss since 00:00 UTC that cancels, flattens and stops entries",
     ),
     "min_liquidation_distance": _Spec(
-        Decimal("0.05"), "higher", "percent",
+        Decimal("0.05"),
+        "higher",
+        "percent",
         "entries whose liquidation price (mark price, brackets) is closer than this are resized or refused",
     ),
     "max_margin_ratio": _Spec(
@@ -94,11 +98,15 @@ GUARD_DEFAULTS: dict[str, _Spec] = {
         Decimal(120), "lower", "int", "internal order budget, well below Binance's 1200/min"
     ),
     "volatility_breaker": _Spec(
-        Decimal(3), "lower", "multiple",
+        Decimal(3),
+        "lower",
+        "multiple",
         "short-term volatility above this multiple of its baseline turns market orders into banded IOC limits",
     ),
     "funding_guard_rate": _Spec(
-        Decimal("0.001"), "lower", "percent",
+        Decimal("0.001"),
+        "lower",
+        "percent",
         "no entry before a funding payment the new position would pay above this rate",
     ),
     "funding_guard_window": _Spec(Decimal(900), "higher", "duration", "how long before funding the guard applies"),
@@ -225,7 +233,10 @@ def merge_risk(
     if amount is not None:
         settings.append(
             GuardSetting(
-                "daily_loss_cap_amount", amount, f"{amount} {margin_asset}", "rulebook",
+                "daily_loss_cap_amount",
+                amount,
+                f"{amount} {margin_asset}",
+                "rulebook",
                 "also stop at this loss in the margin asset (the tighter of the two applies)",
             )
         )
@@ -240,8 +251,11 @@ def merge_risk(
     notional = Decimal(str(risk.max_position_notional)) if risk.max_position_notional is not None else None
     settings.append(
         GuardSetting(
-            "max_position_notional", notional, "none" if notional is None else f"{notional.normalize():f}",
-            "engine" if notional is None else "rulebook", "largest position notional (quote units)",
+            "max_position_notional",
+            notional,
+            "none" if notional is None else f"{notional.normalize():f}",
+            "engine" if notional is None else "rulebook",
+            "largest position notional (quote units)",
         )
     )
     fixed = [

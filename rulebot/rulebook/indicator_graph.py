@@ -74,9 +74,10 @@ def compile_indicators(
         if n in done:
             return True
         if n in visiting:
-            cycle = " → ".join([*visiting[visiting.index(n):], n])
-            ctx.error(f"indicators depend on each other in a cycle: {cycle}", ("indicators", n), None,
-                      "indicator-cycle")
+            cycle = " → ".join([*visiting[visiting.index(n) :], n])
+            ctx.error(
+                f"indicators depend on each other in a cycle: {cycle}", ("indicators", n), None, "indicator-cycle"
+            )
             return False
         visiting.append(n)
         p = parsed[n]
@@ -127,20 +128,33 @@ def _parse_one(
         return None
     call = _CALL_RE.match(text)
     if not call:
-        err(f"indicator '{name}' must be a call like ema(close@15m, 21)", 0, len(text),
-            f"functions: {', '.join(INDICATORS)}")
+        err(
+            f"indicator '{name}' must be a call like ema(close@15m, 21)",
+            0,
+            len(text),
+            f"functions: {', '.join(INDICATORS)}",
+        )
         return None
     fname = call.group(1)
     spec = INDICATORS.get(fname)
     if spec is None:
         hint = did_you_mean(fname, list(INDICATORS))
-        err(f"unknown indicator function '{fname}'", call.start(1), len(fname),
-            ((hint + " ") if hint else "") + f"(functions: {', '.join(INDICATORS)})", "unknown-function")
+        err(
+            f"unknown indicator function '{fname}'",
+            call.start(1),
+            len(fname),
+            ((hint + " ") if hint else "") + f"(functions: {', '.join(INDICATORS)})",
+            "unknown-function",
+        )
         return None
     args = _split_args(call.group(2), call.start(2))
     if "(" in call.group(2):
-        err("indicator definitions are flat calls; give the inner value its own name", call.start(2),
-            len(call.group(2)), "e.g. fast: ema(close@1h, 12) and then slow_of_fast: sma(fast, 5)")
+        err(
+            "indicator definitions are flat calls; give the inner value its own name",
+            call.start(2),
+            len(call.group(2)),
+            "e.g. fast: ema(close@1h, 12) and then slow_of_fast: sma(fast, 5)",
+        )
         return None
     if not args or not args[0].text:
         err(f"{fname} needs an input", call.start(2), 1, _signature(spec))
@@ -149,21 +163,36 @@ def _parse_one(
     given = len(rest)
     required = sum(1 for ps in spec.params if ps.default is None)
     if not required <= given <= len(spec.params):
-        err(f"{fname} takes {required}" + (f" to {len(spec.params)}" if len(spec.params) != required else "")
-            + f" argument(s) after its input, got {given}", call.start(1), len(text) - call.start(1), _signature(spec))
+        err(
+            f"{fname} takes {required}"
+            + (f" to {len(spec.params)}" if len(spec.params) != required else "")
+            + f" argument(s) after its input, got {given}",
+            call.start(1),
+            len(text) - call.start(1),
+            _signature(spec),
+        )
         return None
 
     inp: SeriesInput | IndicatorInput | CandleInput | None = None
     if spec.input == "candles":
         if DURATION_RE.match(first.text):
             if first.text not in timeframes:
-                err(f"timeframe '{first.text}' is not declared", first.offset, len(first.text),
-                    f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})", "undeclared-timeframe")
+                err(
+                    f"timeframe '{first.text}' is not declared",
+                    first.offset,
+                    len(first.text),
+                    f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})",
+                    "undeclared-timeframe",
+                )
                 return None
             inp = CandleInput(first.text)
         else:
-            err(f"{fname} reads whole candles: its input is a timeframe like 15m, not '{first.text}'",
-                first.offset, len(first.text), _signature(spec))
+            err(
+                f"{fname} reads whole candles: its input is a timeframe like 15m, not '{first.text}'",
+                first.offset,
+                len(first.text),
+                _signature(spec),
+            )
             return None
     else:
         series = _SERIES_RE.match(first.text)
@@ -171,17 +200,31 @@ def _parse_one(
             field, tf = series.group(1), series.group(2)
             if field not in SERIES_FIELDS:
                 hint = did_you_mean(field, SERIES_FIELDS)
-                err(f"unknown candle field '{field}'", first.offset, len(field),
-                    ((hint + " ") if hint else "") + f"(fields: {', '.join(SERIES_FIELDS)})", "unknown-name")
+                err(
+                    f"unknown candle field '{field}'",
+                    first.offset,
+                    len(field),
+                    ((hint + " ") if hint else "") + f"(fields: {', '.join(SERIES_FIELDS)})",
+                    "unknown-name",
+                )
                 return None
             if tf not in timeframes:
-                err(f"timeframe '{tf}' is not declared", first.offset + len(field) + 1, len(tf),
-                    f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})", "undeclared-timeframe")
+                err(
+                    f"timeframe '{tf}' is not declared",
+                    first.offset + len(field) + 1,
+                    len(tf),
+                    f"add it to timeframes: (declared: {', '.join(timeframes) or 'none'})",
+                    "undeclared-timeframe",
+                )
                 return None
             inp = SeriesInput(field, tf)
         elif DURATION_RE.match(first.text):
-            err(f"{fname} reads a series, e.g. close@{first.text}, not a bare timeframe", first.offset,
-                len(first.text), _signature(spec))
+            err(
+                f"{fname} reads a series, e.g. close@{first.text}, not a bare timeframe",
+                first.offset,
+                len(first.text),
+                _signature(spec),
+            )
             return None
         elif _IDENT_RE.match(first.text):
             base = first.text.split(".")[0]
@@ -190,13 +233,23 @@ def _parse_one(
                 return None
             if base not in names:
                 if base in SERIES_FIELDS:
-                    err(f"'{base}' needs a timeframe", first.offset, len(first.text),
-                        f"write {base}@{timeframes[0] if timeframes else '15m'}", "unknown-name")
+                    err(
+                        f"'{base}' needs a timeframe",
+                        first.offset,
+                        len(first.text),
+                        f"write {base}@{timeframes[0] if timeframes else '15m'}",
+                        "unknown-name",
+                    )
                 else:
                     hint = did_you_mean(base, names)
-                    err(f"unknown input '{first.text}'", first.offset, len(first.text),
+                    err(
+                        f"unknown input '{first.text}'",
+                        first.offset,
+                        len(first.text),
                         ((hint + " ") if hint else "") + "(inputs: a candle field like close@15m, or another "
-                        f"indicator: {', '.join(n for n in names if n != name) or 'none'})", "unknown-name")
+                        f"indicator: {', '.join(n for n in names if n != name) or 'none'})",
+                        "unknown-name",
+                    )
                 return None
             inp = IndicatorInput(first.text)
         else:
@@ -208,12 +261,19 @@ def _parse_one(
     for ps, arg in zip(spec.params, rest, strict=False):
         if _NUMBER_RE.match(arg.text):
             v = float(arg.text)
-        elif arg.text in params and isinstance(params[arg.text], int | float) and not isinstance(params[arg.text], bool):
+        elif (
+            arg.text in params and isinstance(params[arg.text], int | float) and not isinstance(params[arg.text], bool)
+        ):
             v = float(params[arg.text])  # type: ignore[arg-type]
         else:
             hint = did_you_mean(arg.text, [k for k, x in params.items() if isinstance(x, int | float)])
-            err(f"'{arg.text}' is not a number or a numeric parameter", arg.offset, len(arg.text),
-                ((hint + " ") if hint else "") + f"({ps.name} of {fname})", "indicator-arg")
+            err(
+                f"'{arg.text}' is not a number or a numeric parameter",
+                arg.offset,
+                len(arg.text),
+                ((hint + " ") if hint else "") + f"({ps.name} of {fname})",
+                "indicator-arg",
+            )
             ok = False
             continue
         if ps.kind == "int" and v != int(v):
@@ -226,7 +286,7 @@ def _parse_one(
         values.append(v)
     if not ok:
         return None
-    for ps in spec.params[len(values):]:
+    for ps in spec.params[len(values) :]:
         assert ps.default is not None
         values.append(float(ps.default))
     return _Parsed(name, fname, spec, inp, tuple(values), text)

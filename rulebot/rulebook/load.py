@@ -44,9 +44,7 @@ class _CoreResolver(yaml.resolver.Resolver):
 
 
 _CoreResolver.yaml_implicit_resolvers = {}
-_CoreResolver.add_implicit_resolver(
-    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_CoreResolver.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _CoreResolver.add_implicit_resolver(
     _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
 )
@@ -304,7 +302,9 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
             hint = "YAML indentation must use spaces, not tabs"
         raise RulebookError([Diagnostic("error", f"YAML syntax error: {problem}", span, hint, "yaml-syntax")]) from None
     except yaml.YAMLError as exc:
-        raise RulebookError([Diagnostic("error", f"YAML error: {exc}", SourceSpan(file, 1, 1), code="yaml-syntax")]) from None
+        raise RulebookError(
+            [Diagnostic("error", f"YAML error: {exc}", SourceSpan(file, 1, 1), code="yaml-syntax")]
+        ) from None
     finally:
         composer.dispose()
     if root is None:
@@ -322,10 +322,19 @@ def load_yaml_file(path: str) -> LoadedYaml:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise RulebookError([Diagnostic("error", f"cannot read file: {exc.strerror}", SourceSpan(path, 1, 1), code="io")]) from None
+        raise RulebookError(
+            [Diagnostic("error", f"cannot read file: {exc.strerror}", SourceSpan(path, 1, 1), code="io")]
+        ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise RulebookError(
-            [Diagnostic("error", f"file is larger than {MAX_FILE_BYTES} bytes", SourceSpan(path, 1, 1), code="yaml-too-large")]
+            [
+                Diagnostic(
+                    "error",
+                    f"file is larger than {MAX_FILE_BYTES} bytes",
+                    SourceSpan(path, 1, 1),
+                    code="yaml-too-large",
+                )
+            ]
         )
     try:
         text = raw.decode("utf-8")

@@ -320,9 +320,7 @@ class Rulebook(_Strict):
     indicators: dict[str, str] = Field(
         default_factory=dict, description="name: definition, e.g. ema_fast: ema(close@15m, fast)"
     )
-    states: dict[str, State] | None = Field(
-        None, description="the state machine; default: flat (none), long, short"
-    )
+    states: dict[str, State] | None = Field(None, description="the state machine; default: flat (none), long, short")
     initial: str | None = Field(None, description="the state to start in (default: the first state)")
     rules: list[Rule] = Field(min_length=1, description="the rules")
     risk: Risk = Field(default_factory=Risk)

@@ -1,9 +1,9 @@
 """Diagnostics as text a person reads in a terminal and an editor can jump to.
 
-    rules/ema.yaml:23:15: error: unknown name 'ema_fsat'
-       23 |     when: crossover(ema_fsat, ema_slow)
-          |                     ^^^^^^^^
-       did you mean 'ema_fast'? (indicators: ema_fast, ema_slow, atr)
+rules/ema.yaml:23:15: error: unknown name 'ema_fsat'
+   23 |     when: crossover(ema_fsat, ema_slow)
+      |                     ^^^^^^^^
+   did you mean 'ema_fast'? (indicators: ema_fast, ema_slow, atr)
 """
 
 from __future__ import annotations

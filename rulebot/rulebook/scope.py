@@ -65,10 +65,7 @@ _FIXED: tuple[NameInfo, ...] = (
         )
     ),
     NameInfo("position.side", ExprType.STR, _P, POSITION_SIDES),
-    *(
-        _num(n, _P)
-        for n in ("position.size", "entry_price", "upnl", "roe", "liq_price", "leverage", "margin")
-    ),
+    *(_num(n, _P) for n in ("position.size", "entry_price", "upnl", "roe", "liq_price", "leverage", "margin")),
     *(_num(n, _A) for n in ("equity", "available", "daily_pnl")),
     *(_num(n, _E, has_prev=False) for n in ("time", "hour", "weekday")),
 )

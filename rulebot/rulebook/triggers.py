@@ -85,9 +85,7 @@ def parse_trigger(text: str) -> Trigger:
             raise TriggerError(f"trigger '{kind}' takes no argument", arg_offset, len(rest))
         return Trigger(kind)
     if not rest:
-        raise TriggerError(
-            f"trigger '{kind}' needs a {want}", lead, len(kind), f"e.g. on: {kind} {_ARG_EXAMPLE[want]}"
-        )
+        raise TriggerError(f"trigger '{kind}' needs a {want}", lead, len(kind), f"e.g. on: {kind} {_ARG_EXAMPLE[want]}")
     if want == "cron":
         expr = rest
         if len(expr) >= 2 and expr[0] == expr[-1] and expr[0] in "\"'":
@@ -107,9 +105,7 @@ def parse_trigger(text: str) -> Trigger:
             raise TriggerError(f"cron expression {expr!r} does not parse: {exc}", arg_offset, len(rest)) from None
         return Trigger("cron", expr)
     if not DURATION_RE.match(rest):
-        raise TriggerError(
-            f"{rest!r} is not a {want}", arg_offset, len(rest), f"e.g. on: {kind} {_ARG_EXAMPLE[want]}"
-        )
+        raise TriggerError(f"{rest!r} is not a {want}", arg_offset, len(rest), f"e.g. on: {kind} {_ARG_EXAMPLE[want]}")
     if want == "duration":
         secs = duration_seconds(rest)
         if secs <= 0:

@@ -16,19 +16,40 @@ from rulebot.core.enums import Market
 from rulebot.core.instruments import Instrument, instruments_from_exchange_info
 from rulebot.core.margin import BracketTable, brackets_from_payload
 
-_CONDITIONAL = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-                "TRAILING_STOP_MARKET"]
+_CONDITIONAL = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
 
 
-def _usdm(symbol: str, base: str, tick: str, step: str, min_qty: str, max_qty: str, market_max: str,
-          min_notional: str, min_price: str, max_price: str, price_prec: int, qty_prec: int) -> dict[str, Any]:
+def _usdm(
+    symbol: str,
+    base: str,
+    tick: str,
+    step: str,
+    min_qty: str,
+    max_qty: str,
+    market_max: str,
+    min_notional: str,
+    min_price: str,
+    max_price: str,
+    price_prec: int,
+    qty_prec: int,
+) -> dict[str, Any]:
     return {
-        "symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "status": "TRADING",
-        "baseAsset": base, "quoteAsset": "USDT", "marginAsset": "USDT",
-        "pricePrecision": price_prec, "quantityPrecision": qty_prec,
-        "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-        "liquidationFee": "0.012500", "marketTakeBound": "0.05", "triggerProtect": "0.0500",
-        "orderTypes": _CONDITIONAL, "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+        "symbol": symbol,
+        "pair": symbol,
+        "contractType": "PERPETUAL",
+        "status": "TRADING",
+        "baseAsset": base,
+        "quoteAsset": "USDT",
+        "marginAsset": "USDT",
+        "pricePrecision": price_prec,
+        "quantityPrecision": qty_prec,
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "triggerProtect": "0.0500",
+        "orderTypes": _CONDITIONAL,
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": min_price, "maxPrice": max_price, "tickSize": tick},
             {"filterType": "LOT_SIZE", "stepSize": step, "maxQty": max_qty, "minQty": min_qty},
@@ -36,67 +57,112 @@ def _usdm(symbol: str, base: str, tick: str, step: str, min_qty: str, max_qty: s
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
             {"filterType": "MIN_NOTIONAL", "notional": min_notional},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-             "multiplierDecimal": "4"},
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": "1.0500",
+                "multiplierDown": "0.9500",
+                "multiplierDecimal": "4",
+            },
         ],
     }
 
 
 def _coinm(symbol: str, base: str, tick: str, contract_size: int, price_prec: int) -> dict[str, Any]:
     return {
-        "symbol": symbol, "pair": symbol.split("_")[0], "contractType": "PERPETUAL", "contractStatus": "TRADING",
-        "baseAsset": base, "quoteAsset": "USD", "marginAsset": base, "contractSize": contract_size,
-        "pricePrecision": price_prec, "quantityPrecision": 0,
-        "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-        "liquidationFee": "0.010000", "marketTakeBound": "0.05", "triggerProtect": "0.0500",
-        "orderTypes": _CONDITIONAL, "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+        "symbol": symbol,
+        "pair": symbol.split("_")[0],
+        "contractType": "PERPETUAL",
+        "contractStatus": "TRADING",
+        "baseAsset": base,
+        "quoteAsset": "USD",
+        "marginAsset": base,
+        "contractSize": contract_size,
+        "pricePrecision": price_prec,
+        "quantityPrecision": 0,
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "liquidationFee": "0.010000",
+        "marketTakeBound": "0.05",
+        "triggerProtect": "0.0500",
+        "orderTypes": _CONDITIONAL,
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "4520958", "tickSize": tick},
             {"filterType": "LOT_SIZE", "stepSize": "1", "maxQty": "1000000", "minQty": "1"},
             {"filterType": "MARKET_LOT_SIZE", "stepSize": "1", "maxQty": "60000", "minQty": "1"},
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-             "multiplierDecimal": "4"},
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": "1.0500",
+                "multiplierDown": "0.9500",
+                "multiplierDecimal": "4",
+            },
         ],
     }
 
 
-USDM_EXCHANGE_INFO: dict[str, Any] = {"symbols": [
-    _usdm("BTCUSDT", "BTC", "0.10", "0.001", "0.001", "1000", "120", "100", "556.80", "4529764", 2, 3),
-    _usdm("ETHUSDT", "ETH", "0.01", "0.001", "0.001", "10000", "2000", "20", "39.86", "306177", 2, 3),
-    _usdm("SOLUSDT", "SOL", "0.0100", "1", "1", "1000000", "5000", "5", "0.4200", "6857", 4, 0),
-    _usdm("ADAUSDT", "ADA", "0.00010", "1", "1", "10000000", "1000000", "5", "0.01740", "2000", 5, 0),
-]}
-COINM_EXCHANGE_INFO: dict[str, Any] = {"symbols": [
-    _coinm("BTCUSD_PERP", "BTC", "0.1", 100, 1),
-    _coinm("ETHUSD_PERP", "ETH", "0.01", 10, 2),
-]}
+USDM_EXCHANGE_INFO: dict[str, Any] = {
+    "symbols": [
+        _usdm("BTCUSDT", "BTC", "0.10", "0.001", "0.001", "1000", "120", "100", "556.80", "4529764", 2, 3),
+        _usdm("ETHUSDT", "ETH", "0.01", "0.001", "0.001", "10000", "2000", "20", "39.86", "306177", 2, 3),
+        _usdm("SOLUSDT", "SOL", "0.0100", "1", "1", "1000000", "5000", "5", "0.4200", "6857", 4, 0),
+        _usdm("ADAUSDT", "ADA", "0.00010", "1", "1", "10000000", "1000000", "5", "0.01740", "2000", 5, 0),
+    ]
+}
+COINM_EXCHANGE_INFO: dict[str, Any] = {
+    "symbols": [
+        _coinm("BTCUSD_PERP", "BTC", "0.1", 100, 1),
+        _coinm("ETHUSD_PERP", "ETH", "0.01", 10, 2),
+    ]
+}
 
 # Binance's BTCUSDT brackets (notional floors/caps in USDT); other USDT-M symbols here use
 # them too, a stated simplification that only matters for positions above 50k USDT.
 _USDM_BRACKETS = [
-    (125, 0, 50_000, "0.004", "0"), (100, 50_000, 600_000, "0.005", "50"),
-    (75, 600_000, 3_000_000, "0.0065", "950"), (50, 3_000_000, 12_000_000, "0.01", "11450"),
-    (25, 12_000_000, 70_000_000, "0.02", "131450"), (20, 70_000_000, 100_000_000, "0.025", "481450"),
-    (10, 100_000_000, 230_000_000, "0.05", "2981450"), (5, 230_000_000, 480_000_000, "0.1", "14481450"),
-    (4, 480_000_000, 600_000_000, "0.125", "26481450"), (3, 600_000_000, 800_000_000, "0.15", "41481450"),
-    (2, 800_000_000, 1_200_000_000, "0.25", "121481450"), (1, 1_200_000_000, 1_800_000_000, "0.5", "421481450"),
+    (125, 0, 50_000, "0.004", "0"),
+    (100, 50_000, 600_000, "0.005", "50"),
+    (75, 600_000, 3_000_000, "0.0065", "950"),
+    (50, 3_000_000, 12_000_000, "0.01", "11450"),
+    (25, 12_000_000, 70_000_000, "0.02", "131450"),
+    (20, 70_000_000, 100_000_000, "0.025", "481450"),
+    (10, 100_000_000, 230_000_000, "0.05", "2981450"),
+    (5, 230_000_000, 480_000_000, "0.1", "14481450"),
+    (4, 480_000_000, 600_000_000, "0.125", "26481450"),
+    (3, 600_000_000, 800_000_000, "0.15", "41481450"),
+    (2, 800_000_000, 1_200_000_000, "0.25", "121481450"),
+    (1, 1_200_000_000, 1_800_000_000, "0.5", "421481450"),
 ]
 # COIN-M brackets are in coin (qty floors/caps).
 _COINM_BRACKETS = [
-    (125, 0, 5, "0.004", "0"), (100, 5, 10, "0.005", "0.005"), (50, 10, 20, "0.01", "0.055"),
-    (20, 20, 40, "0.025", "0.355"), (10, 40, 80, "0.05", "1.355"), (5, 80, 160, "0.1", "5.355"),
-    (4, 160, 200, "0.125", "9.355"), (3, 200, 300, "0.15", "14.355"), (2, 300, 500, "0.25", "44.355"),
+    (125, 0, 5, "0.004", "0"),
+    (100, 5, 10, "0.005", "0.005"),
+    (50, 10, 20, "0.01", "0.055"),
+    (20, 20, 40, "0.025", "0.355"),
+    (10, 40, 80, "0.05", "1.355"),
+    (5, 80, 160, "0.1", "5.355"),
+    (4, 160, 200, "0.125", "9.355"),
+    (3, 200, 300, "0.15", "14.355"),
+    (2, 300, 500, "0.25", "44.355"),
     (1, 500, 1000, "0.5", "169.355"),
 ]
 
 
 def _bracket_payload(symbol: str, rows: list[tuple[int, int, int, str, str]], coin: bool) -> dict[str, Any]:
     lo, hi = ("qtyFloor", "qtyCap") if coin else ("notionalFloor", "notionalCap")
-    return {"symbol": symbol, "brackets": [
-        {"bracket": i + 1, "initialLeverage": lev, lo: floor, hi: cap, "maintMarginRatio": float(mmr), "cum": float(cum)}
-        for i, (lev, floor, cap, mmr, cum) in enumerate(rows)
-    ]}
+    return {
+        "symbol": symbol,
+        "brackets": [
+            {
+                "bracket": i + 1,
+                "initialLeverage": lev,
+                lo: floor,
+                hi: cap,
+                "maintMarginRatio": float(mmr),
+                "cum": float(cum),
+            }
+            for i, (lev, floor, cap, mmr, cum) in enumerate(rows)
+        ],
+    }
 
 
 def builtin_instruments(market: Market) -> dict[str, Instrument]:
@@ -117,8 +183,20 @@ def generic_instrument(symbol: str, market: Market, tick: Decimal, step: Decimal
     if market is Market.USDM:
         base = symbol.removesuffix("USDT").removesuffix("USDC") or symbol
         prec_p, prec_q = max(0, -tick.normalize().as_tuple().exponent), max(0, -step.normalize().as_tuple().exponent)
-        info = _usdm(symbol, base, str(tick), str(step), str(step), "100000000", "100000000", "5",
-                     str(tick), "100000000", int(prec_p), int(prec_q))
+        info = _usdm(
+            symbol,
+            base,
+            str(tick),
+            str(step),
+            str(step),
+            "100000000",
+            "100000000",
+            "5",
+            str(tick),
+            "100000000",
+            int(prec_p),
+            int(prec_q),
+        )
         return instruments_from_exchange_info({"symbols": [info]}, market)[symbol]
     base = symbol.split("USD_")[0]
     info = _coinm(symbol, base, str(tick), 10, int(max(0, -tick.normalize().as_tuple().exponent)))

@@ -16,8 +16,11 @@ def usdm():
     return builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
 
 
-def trades(prices: list[float], start: int = T0, every_ms: int = 60_000, symbol: str = "ADAUSDT",
-           qty: str = "1") -> list[Trade]:
+def trades(
+    prices: list[float], start: int = T0, every_ms: int = 60_000, symbol: str = "ADAUSDT", qty: str = "1"
+) -> list[Trade]:
     """One trade per step at each price: a path the test controls exactly."""
-    return [Trade(symbol, Decimal(str(p)), Decimal(qty), start + i * every_ms, i % 2 == 0, i + 1)
-            for i, p in enumerate(prices)]
+    return [
+        Trade(symbol, Decimal(str(p)), Decimal(qty), start + i * every_ms, i % 2 == 0, i + 1)
+        for i, p in enumerate(prices)
+    ]

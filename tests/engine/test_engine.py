@@ -31,7 +31,9 @@ def of(records, kind):
 
 
 def test_crossover_fires_once_on_the_candle_where_the_cross_happens(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 indicators:
   fast: sma(close@1m, 2)
   slow: sma(close@1m, 4)
@@ -41,6 +43,7 @@ rules:
     when: crossover(fast, slow)
     do: [{log: "cross at {close@1m}"}]
 """
+    )
     prices = [100, 100, 100, 100, 100, 99, 98, 97, 99, 103, 106, 107, 108]
     _, records = backtest(text, trades(prices), usdm)
     logs = [r.message for r in of(records, rec.LogLine)]
@@ -48,7 +51,9 @@ rules:
 
 
 def test_entry_then_stop_placed_on_fill_then_stop_out_returns_to_flat(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 rules:
   - name: buy
     on: trade
@@ -64,6 +69,7 @@ rules:
     when: price > 1000000
     do: [exit]
 """
+    )
     result, records = backtest(text, trades([100, 100, 99.5, 97, 96, 100]), usdm)
     purposes = [(f.purpose, f.side, f.quantity) for f in result.fills[:2]]
     assert purposes == [("entry", "BUY", Decimal("100")), ("stop_loss", "SELL", Decimal("100"))]
@@ -77,11 +83,18 @@ rules:
 
 
 def test_money_identity_holds_exactly(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 rules:
-  - {name: buy, on: trade, in: flat, when: price < 100, do: [{enter: {side: long, size: 500}}, {stop_loss: {distance: 5%}}, {goto: long}]}
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 100
+    do: [{enter: {side: long, size: 500}}, {stop_loss: {distance: 5%}}, {goto: long}]
   - {name: sell, on: trade, in: long, when: price > 102, do: [exit, {cancel: all}, {goto: flat}]}
 """
+    )
     result, _ = backtest(text, trades([101, 99, 100, 103, 101, 98, 104, 99, 101, 103]), usdm)
     assert len(result.fills) >= 4
     realized = sum((f.realized_pnl for f in result.fills), Decimal(0))
@@ -90,11 +103,17 @@ rules:
 
 
 def test_the_leverage_guard_resizes_an_oversized_entry(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 rules:
-  - {name: buy, on: trade, in: flat, do: [{enter: {side: long, size: 100000}}, {stop_loss: {distance: 2%}}, {goto: long}]}
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: 100000}}, {stop_loss: {distance: 2%}}, {goto: long}]
   - {name: out, on: trade, in: long, when: price > 1000000, do: [exit]}
 """
+    )
     result, records = backtest(text, trades([100, 100, 100]), usdm, balance=1000)
     (entry,) = [f for f in result.fills if f.purpose == "entry"]
     assert entry.quantity * entry.price <= Decimal(1000) * 5
@@ -103,7 +122,9 @@ rules:
 
 
 def test_entries_on_stale_data_are_refused_but_exits_go_out(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 risk: {stale_after: 2s}
 rules:
   - name: buy
@@ -112,6 +133,7 @@ rules:
     do: [{enter: {side: long, size: 100}}, {stop_loss: {distance: 2%}}, {goto: long}]
   - {name: out, on: trade, in: long, do: [exit, {goto: flat}]}
 """
+    )
     # trades every 5 minutes: each `every 1m` timer sees data older than 2 s
     result, records = backtest(text, trades([100, 100, 100], every_ms=300_000), usdm)
     rejects = [v for g in of(records, rec.GuardRecord) for v in g.verdicts if v.kind == "reject"]
@@ -120,7 +142,9 @@ rules:
 
 
 def test_daily_loss_cap_flattens_and_blocks_entries_until_the_next_utc_day(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 risk: {daily_loss_cap: 1%}
 rules:
   - name: buy
@@ -129,6 +153,7 @@ rules:
     do: [{enter: {side: long, size: 100}}, {stop_loss: {distance: 50%}}, {goto: long}]
   - {name: hold, on: trade, in: long, when: price > 1000000, do: [exit]}
 """
+    )
     day = 86_400_000
     # every 3 minutes from 23:50: the last two trades fall on the next UTC day
     path = trades([100, 100, 99, 98, 97, 97], start=T0 + day - 10 * 60_000, every_ms=180_000)
@@ -136,19 +161,26 @@ rules:
     notices = [n for n in of(records, rec.EngineNotice) if n.kind == "daily-loss-cap"]
     assert notices, "the cap must trip: 100 ADA x 2 USDT... is at least a 1% loss of 10000"
     assert any(f.purpose == "flatten" for f in result.fills)
-    refused = [v for g in of(records, rec.GuardRecord) for v in g.verdicts if v.guard == "daily_loss_cap"
-               and v.kind == "reject"]
+    refused = [
+        v
+        for g in of(records, rec.GuardRecord)
+        for v in g.verdicts
+        if v.guard == "daily_loss_cap" and v.kind == "reject"
+    ]
     assert refused, "entries after the breach on the same day must be refused"
     entries = [f.time for f in result.fills if f.purpose == "entry"]
     assert entries[0] < T0 + day <= entries[1], "one entry before the breach, the next only on the new UTC day"
 
 
 def test_halt_action_cancels_flattens_and_stops_entries(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 rules:
   - {name: buy, on: trade, in: flat, do: [{enter: {side: long, size: 100}}, {stop_loss: {distance: 2%}}, {goto: long}]}
   - {name: panic, on: trade, in: long, when: price < 99.5, do: [{halt: "test"}, {goto: flat}]}
 """
+    )
     result, records = backtest(text, trades([100, 100, 99, 100, 100]), usdm)
     assert [f.purpose for f in result.fills] == ["entry", "flatten"]
     assert any(n.kind == "halt" for n in of(records, rec.EngineNotice))
@@ -156,24 +188,34 @@ rules:
 
 
 def test_state_timeout_moves_on_by_the_data_clock(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 states:
   flat: {position: none}
   armed: {position: none, timeout: 3m, then: flat}
 rules:
   - {name: arm, on: trade, in: flat, when: price > 100, do: [{goto: armed}]}
 """
+    )
     _, records = backtest(text, trades([101, 100, 100, 100, 100, 100]), usdm)
     changes = [(s.time - T0, s.to_state, s.why) for s in of(records, rec.StateChange)]
     assert changes == [(0, "armed", "rule arm"), (180_000, "flat", "timeout")]
 
 
 def test_backtests_are_deterministic(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 rules:
-  - {name: buy, on: trade, in: flat, when: price < 100, do: [{enter: {side: long, size: 500}}, {stop_loss: {distance: 1%}}, {goto: long}]}
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 100
+    do: [{enter: {side: long, size: 500}}, {stop_loss: {distance: 1%}}, {goto: long}]
   - {name: sell, on: trade, in: long, when: price > 101, do: [exit, {cancel: all}, {goto: flat}]}
 """
+    )
     path = trades([100 + (i * 37 % 7) - 3 for i in range(200)], every_ms=20_000)
     a, _ = backtest(text, path, usdm)
     b, _ = backtest(text, path, usdm)

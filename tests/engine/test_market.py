@@ -32,8 +32,17 @@ def expected(trades: list[Trade], ms: int) -> list[tuple[int, float, float, floa
     buckets: dict[int, list[Trade]] = {}
     for t in trades:
         buckets.setdefault(t.time // ms * ms, []).append(t)
-    return [(start, float(g[0].price), max(float(x.price) for x in g), min(float(x.price) for x in g),
-             float(g[-1].price), sum(float(x.qty) for x in g)) for start, g in sorted(buckets.items())]
+    return [
+        (
+            start,
+            float(g[0].price),
+            max(float(x.price) for x in g),
+            min(float(x.price) for x in g),
+            float(g[-1].price),
+            sum(float(x.qty) for x in g),
+        )
+        for start, g in sorted(buckets.items())
+    ]
 
 
 def test_every_timeframe_matches_a_plain_bucketing_of_the_trades():

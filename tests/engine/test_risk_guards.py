@@ -79,10 +79,13 @@ def test_liquidation_distance_allows_the_same_entry_at_lower_leverage(usdm):
 
 
 def test_liquidation_distance_resizes_a_cross_entry_to_the_largest_safe_size(usdm):
-    text = HEAD + ("account: {leverage: 10, margin: cross}\nrisk: {allow_cross: true, min_liquidation_distance: 20%}\n"
-                   + ENTER_ONCE.format(size="900"))  # 90,000 USDT notional on 10,000: liquidation ~10% away
+    text = HEAD + (
+        "account: {leverage: 10, margin: cross}\nrisk: {allow_cross: true, min_liquidation_distance: 20%}\n"
+        + ENTER_ONCE.format(size="900")
+    )  # 90,000 USDT notional on 10,000: liquidation ~10% away
     result, records = backtest(text, trades([100, 100, 100]), usdm)
-    resized = [v for v in verdicts(records, "liquidation_distance")[0].verdicts if v.guard == "liquidation_distance"][0]
+    record = verdicts(records, "liquidation_distance")[0]
+    resized = next(v for v in record.verdicts if v.guard == "liquidation_distance")
     assert resized.kind == "resize"
     qty = result.fills[0].quantity
     assert Decimal(300) < qty < Decimal(900)
@@ -107,7 +110,9 @@ def test_margin_ratio_guard_reduces_a_position_near_liquidation(usdm):
 
 
 def test_protective_stop_is_placed_when_a_position_has_none(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 account: {leverage: 5}
 risk: {protective_stop: 3%, protective_stop_within: 5s}
 rules:
@@ -122,6 +127,7 @@ rules:
     when: price > 1000000
     do: [exit]
 """
+    )
     events = trades([100, 100, 99, 98.5, 96.5, 96], every_ms=2_000)
     result, records = backtest(text, events, usdm)
     acted = verdicts(records, "protective_stop")
@@ -172,7 +178,10 @@ def test_rate_limiter_keeps_orders_within_the_budget_per_minute(usdm):
 
 
 def test_a_disconnected_stream_stops_entries_but_not_exits(usdm):
-    text = HEAD + "account: {leverage: 5}\n" + """\
+    text = (
+        HEAD
+        + "account: {leverage: 5}\n"
+        + """\
 rules:
   - name: buy
     on: trade
@@ -185,6 +194,7 @@ rules:
     when: price > 101
     do: [exit, {goto: flat}]
 """
+    )
     ev = trades([99, 99, 102, 102, 99, 99, 99], every_ms=1_000)
     down = StreamStatus("market", False, ev[1].time + 1, "socket closed")
     up = StreamStatus("market", True, ev[5].time + 1)
@@ -212,7 +222,10 @@ def _calm_then_wild(seconds_calm: int = 900, seconds_wild: int = 40) -> list[Tra
 def test_volatility_breaker_turns_market_entries_into_banded_ioc_limits(usdm):
     events = _calm_then_wild()
     spike_at = events[900].time
-    text = HEAD + "account: {leverage: 5}\n" + f"""\
+    text = (
+        HEAD
+        + "account: {leverage: 5}\n"
+        + f"""\
 rules:
   - name: early
     on: trade
@@ -225,6 +238,7 @@ rules:
     when: time == {events[930].time}
     do: [{{enter: {{side: long, size: 1}}}}]
 """
+    )
     _, records = backtest(text, events, usdm)
     entries = [c for c in placed(records) if not c.reduce_only and not c.close_position]
     early, late = entries[0], entries[1]
@@ -240,7 +254,10 @@ rules:
 
 def test_funding_guard_refuses_the_side_that_would_pay(usdm):
     due = T0 + 8 * 3_600_000
-    text = HEAD + "account: {leverage: 5}\nrisk: {funding_guard_rate: 0.05%}\n" + """\
+    text = (
+        HEAD
+        + "account: {leverage: 5}\nrisk: {funding_guard_rate: 0.05%}\n"
+        + """\
 rules:
   - name: long
     on: mark_price
@@ -248,6 +265,7 @@ rules:
     when: next_funding_in < 600
     do: [{enter: {side: long, size: 10}}, {stop_loss: {distance: 5%}}, {goto: long}]
 """
+    )
     events: list[object] = []
     for i in range(5):
         t = due - 700_000 + i * 60_000
@@ -264,12 +282,16 @@ rules:
 
 
 def test_set_leverage_above_the_cap_is_clamped(usdm):
-    text = HEAD + "account: {leverage: 3}\n" + """\
+    text = (
+        HEAD
+        + "account: {leverage: 3}\n"
+        + """\
 rules:
   - name: lev
     on: start
     do: [{set_leverage: 10}]
 """
+    )
     book = compile_text(text.replace("set_leverage: 10", "set_leverage: 25"))
     engine = Engine(book, usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
     step = engine.start(T0)
@@ -298,3 +320,34 @@ def test_daily_loss_breach_survives_a_restart_the_same_day_and_clears_the_next(u
     next_day = T0 + 86_400_000 + 1000
     step = again.on_event(Trade("ADAUSDT", Decimal(100), Decimal(1), next_day, True, 3))
     assert [c for c in step.commands if isinstance(c, PlaceOrder)]
+
+
+def test_a_refused_margin_type_stops_the_bot_before_any_order(usdm):
+    from rulebot.core.commands import SetMarginType
+    from rulebot.core.enums import Market, Side
+    from rulebot.exchange_sim import SimExchange
+    from rulebot.venues.paper import PaperVenue
+
+    text = HEAD + "account: {leverage: 5}\n" + ENTER_ONCE.format(size="10")
+    book = compile_text(text)
+    sim = SimExchange(
+        {"ADAUSDT": usdm[0]["ADAUSDT"]},
+        {"ADAUSDT": usdm[1]["ADAUSDT"]},
+        market=Market.USDM,
+        balances={"USDT": Decimal(1000)},
+        default_margin_type=MarginType.CROSSED,
+    )
+    venue = PaperVenue(sim, Market.USDM)
+    venue.on_market(Trade("ADAUSDT", Decimal(100), Decimal(1), T0, True, 1))
+    opened = venue.execute(PlaceOrder("manual-1", "ADAUSDT", Side.BUY, OrderType.MARKET, Decimal(1), time=T0), T0)
+    assert opened.ok  # someone traded by hand in cross margin: Binance refuses to switch now
+    engine = Engine(book, usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+    step = engine.start(T0)
+    setup = next(c for c in step.commands if isinstance(c, SetMarginType))
+    res = venue.execute(setup, T0)
+    assert not res.ok
+    step = engine.on_setup_rejected(setup, res.code, res.message or "", T0)
+    assert engine.halted and "margin type" in engine.halted and str(res.code) in engine.halted
+    step = engine.on_event(Trade("ADAUSDT", Decimal(100), Decimal(1), T0 + 1000, True, 2))
+    refused = [r for r in step.records if isinstance(r, rec.GuardRecord)]
+    assert refused and refused[0].verdicts[0].guard == "kill_switch"

@@ -68,21 +68,28 @@ def test_dispatch_indexes_rules_by_trigger_and_state():
 
 
 def test_priority_then_file_order_decides_who_runs_first():
-    text = BASE + """\
+    text = (
+        BASE
+        + """\
 rules:
   - {name: a, on: trade, do: [{log: a}]}
   - {name: b, on: trade, priority: 5, do: [{log: b}]}
   - {name: c, on: trade, do: [{log: c}]}
 """
+    )
     book = compile_text(text)
     assert [r.name for r in book.rules_for(("trade", None), "flat")] == ["b", "a", "c"]
 
 
 def test_indicator_graph_orders_inputs_first_and_sums_warmups():
-    text = BASE.replace("timeframes: [15m]", "timeframes: [1m, 15m]") + """\
+    text = (
+        BASE.replace("timeframes: [15m]", "timeframes: [1m, 15m]")
+        + """\
   vol_base: sma(vol, 240)
   vol: stdev(returns@1m, 30)
-""" + ENTER_EXIT
+"""
+        + ENTER_EXIT
+    )
     book = compile_text(text)
     names = [i.name for i in book.indicators]
     assert names.index("vol") < names.index("vol_base")
@@ -92,7 +99,9 @@ def test_indicator_graph_orders_inputs_first_and_sums_warmups():
 
 
 def test_states_carry_timeouts_and_where_a_closed_position_returns():
-    text = BASE + """\
+    text = (
+        BASE
+        + """\
 states:
   flat: {position: none}
   armed: {position: none, timeout: 2h, then: flat}
@@ -109,6 +118,7 @@ rules:
     do: [{enter: {side: long, size: 1}}, {stop_loss: {distance: 2%}}, {goto: long}]
   - {name: leave, on: candle_close 15m, in: long, when: ema_fast < ema_slow, do: [exit, {goto: flat}]}
 """
+    )
     book = compile_text(text)
     assert book.states["armed"].timeout_ms == 7_200_000 and book.states["armed"].then == "flat"
     assert book.states["long"].on_close == "flat"
@@ -137,8 +147,9 @@ def test_unknown_name_function_state_symbol_timeframe():
     assert "unknown-function" in codes(BASE + ENTER_EXIT.replace("crossover(", "crossovr("))
     assert "unknown-state" in codes(BASE + ENTER_EXIT.replace("in: long", "in: lng"))
     assert "unknown-symbol" in codes(BASE + ENTER_EXIT.replace("name: leave", "name: leave\n    symbol: ETHUSDT"))
-    assert "undeclared-timeframe" in codes(BASE + ENTER_EXIT.replace("on: candle_close 15m\n    in: long",
-                                                                       "on: candle_close 1h\n    in: long"))
+    assert "undeclared-timeframe" in codes(
+        BASE + ENTER_EXIT.replace("on: candle_close 15m\n    in: long", "on: candle_close 1h\n    in: long")
+    )
 
 
 def test_type_errors():
@@ -152,18 +163,23 @@ def test_enter_without_any_stop_is_a_warning():
 
 
 def test_unreachable_states_are_warned():
-    text = BASE + """\
+    text = (
+        BASE
+        + """\
 states:
   flat: {position: none}
   long: {position: long}
   lost: {position: none}
-""" + ENTER_EXIT
+"""
+        + ENTER_EXIT
+    )
     assert ("warning", "unreachable-state", "state 'lost' is unreachable from the initial state 'flat'") in diags(text)
 
 
 def test_position_state_without_exit_path_is_an_error():
-    text = BASE + ENTER_EXIT.replace("      - stop_loss: {distance: 2%}\n", "").replace("do: [exit, {goto: flat}]",
-                                                                                     "do: [{log: hi}]")
+    text = BASE + ENTER_EXIT.replace("      - stop_loss: {distance: 2%}\n", "").replace(
+        "do: [exit, {goto: flat}]", "do: [{log: hi}]"
+    )
     assert "no-exit-path" in codes(text)
 
 
@@ -182,8 +198,12 @@ def test_opposite_entries_on_one_trigger_and_state_need_priority():
 
 @pytest.mark.parametrize(
     ("risk", "guard"),
-    [("max_leverage: 50", "max_leverage"), ("daily_loss_cap: 50%", "daily_loss_cap"),
-     ("stale_after: 10m", "stale_after"), ("min_liquidation_distance: 0.5%", "min_liquidation_distance")],
+    [
+        ("max_leverage: 50", "max_leverage"),
+        ("daily_loss_cap: 50%", "daily_loss_cap"),
+        ("stale_after: 10m", "stale_after"),
+        ("min_liquidation_distance: 0.5%", "min_liquidation_distance"),
+    ],
 )
 def test_looser_guards_are_clamped_with_a_warning_naming_the_guard(risk, guard):
     book = compile_text(BASE + ENTER_EXIT + "risk:\n  " + risk + "\n")
@@ -194,7 +214,8 @@ def test_looser_guards_are_clamped_with_a_warning_naming_the_guard(risk, guard):
 
 def test_account_leverage_and_set_leverage_are_clamped():
     text = BASE.replace("timeframes", "account: {leverage: 50}\ntimeframes") + ENTER_EXIT.replace(
-        "      - goto: long\n", "      - set_leverage: 25\n      - goto: long\n")
+        "      - goto: long\n", "      - set_leverage: 25\n      - goto: long\n"
+    )
     book = compile_text(text)
     assert book.leverage == 10
     assert sum(d.code == "guard-clamped" for d in book.warnings) == 2
@@ -202,8 +223,14 @@ def test_account_leverage_and_set_leverage_are_clamped():
 
 @pytest.mark.parametrize(
     "risk",
-    ["enabled: false", "max_leverage: 0", "daily_loss_cap: 0%", "stale_after: 0s", "kill_switch: off",
-     "daily_loss_cap: 500"],
+    [
+        "enabled: false",
+        "max_leverage: 0",
+        "daily_loss_cap: 0%",
+        "stale_after: 0s",
+        "kill_switch: off",
+        "daily_loss_cap: 500",
+    ],
 )
 def test_a_rulebook_cannot_switch_a_guard_off(risk):
     assert any(s == "error" for s, _, _ in diags(BASE + ENTER_EXIT + "risk:\n  " + risk + "\n"))

@@ -231,9 +231,7 @@ def test_generated_code_has_no_builtins():
 
 
 def test_infinite_param_values_are_generated_as_names():
-    scope = Scope.build(
-        params={"big": math.inf, "nothing": math.nan}, indicators={}, timeframes=[], states=[]
-    )
+    scope = Scope.build(params={"big": math.inf, "nothing": math.nan}, indicators={}, timeframes=[], states=[])
     assert compile_expr("-big < 0 < big", scope).fn({}) is True
     assert math.isnan(compile_expr("nothing + 1", scope).fn({}))
 
@@ -277,9 +275,7 @@ def test_params_and_engine_values_have_no_previous_value():
 def test_crossover_with_a_series_reference():
     c = compile_expr("crossunder(close@1m, ema_slow)", SCOPE)
     assert c.prev_names == {"close@1m", "ema_slow"}
-    assert (
-        c.fn({"close@1m": 1.0, "ema_slow": 2.0, "prev:close@1m": 3.0, "prev:ema_slow": 2.0}) is True
-    )
+    assert c.fn({"close@1m": 1.0, "ema_slow": 2.0, "prev:close@1m": 3.0, "prev:ema_slow": 2.0}) is True
 
 
 def test_names_outside_crossover_need_no_previous_value():
@@ -298,12 +294,8 @@ def test_did_you_mean_points_at_the_name():
 
 
 def test_did_you_mean_names_the_kind_of_the_suggestion():
-    assert only("equty > 0").hint.startswith(
-        "did you mean 'equity'? (account: equity, available, daily_pnl)"
-    )
-    assert only("risk_per_trad > 0").hint.startswith(
-        "did you mean 'risk_per_trade'? (params: fast,"
-    )
+    assert only("equty > 0").hint.startswith("did you mean 'equity'? (account: equity, available, daily_pnl)")
+    assert only("risk_per_trad > 0").hint.startswith("did you mean 'risk_per_trade'? (params: fast,")
     assert only("pric > 0").hint.startswith("did you mean 'price'? (market: price, bid, ask")
 
 
@@ -335,9 +327,7 @@ def test_undeclared_timeframe_points_at_the_timeframe():
 def test_series_errors():
     assert only("close > 1").message == "'close' needs a timeframe, e.g. close@1m"
     issue = only("closs@15m > 1")
-    assert issue.message == "unknown candle field 'closs'" and issue.hint.startswith(
-        "did you mean 'close'?"
-    )
+    assert issue.message == "unknown candle field 'closs'" and issue.hint.startswith("did you mean 'close'?")
     assert "only candle fields" in only("ema_fast@15m > 1").message
     assert "'@' is only part of a series name" in only("close @ 15m > 1").message
 
@@ -365,10 +355,7 @@ def test_enumerated_values_are_checked():
     assert issue.hint == "(values: long, short, none)"
     assert marked(text, issue) == '"flat"'
     issue = only("state == mode")  # a text param is a constant too
-    assert (
-        issue.message == "'calm' is never a value of state"
-        and marked("state == mode", issue) == "mode"
-    )
+    assert issue.message == "'calm' is never a value of state" and marked("state == mode", issue) == "mode"
     issue = only('"lng" != state')
     assert issue.hint == "did you mean 'long'? (values: flat, armed, long, short)"
     assert issue.code == "enum-value"

@@ -49,9 +49,7 @@ def num_compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
             lambda t: f"({t[0]} {t[1]} {t[2]})"
         ),
         inner.map(lambda x: f"(-{x})"),
-        st.tuples(inner, st.sampled_from(["2", "3", "-1", "0.5", "0"])).map(
-            lambda t: f"({t[0]} ** {t[1]})"
-        ),
+        st.tuples(inner, st.sampled_from(["2", "3", "-1", "0.5", "0"])).map(lambda t: f"({t[0]} ** {t[1]})"),
         inner.map(lambda x: f"abs({x})"),
         inner.map(lambda x: f"pct({x})"),
         inner.map(lambda x: f"round({x})"),
@@ -72,9 +70,7 @@ simple_nums = st.recursive(
     max_leaves=4,
 )
 simple_bools = st.one_of(
-    st.sampled_from(
-        ["true", "false", "on", 'mode == "calm"', 'position.side == "long"', 'state != "flat"']
-    ),
+    st.sampled_from(["true", "false", "on", 'mode == "calm"', 'position.side == "long"', 'state != "flat"']),
     st.tuples(simple_nums, compare_ops, simple_nums).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
 )
 nums = st.recursive(num_leaves, num_compound, max_leaves=10)
@@ -82,9 +78,7 @@ nums = st.recursive(num_leaves, num_compound, max_leaves=10)
 
 def bool_compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
-        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"
-        ),
+        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         inner.map(lambda x: f"(not {x})"),
         st.tuples(inner, inner, inner).map(lambda t: f"({t[1]} if {t[0]} else {t[2]})"),
     )
@@ -111,9 +105,7 @@ values = st.one_of(
 tie_values = st.sampled_from([0.0, 1.0, 2.0])
 tie_nums = st.recursive(
     st.one_of(st.sampled_from(["0", "1", "2"]), st.sampled_from(NUM_NAMES[:7])),
-    lambda inner: st.tuples(inner, st.sampled_from(["+", "-"]), inner).map(
-        lambda t: f"({t[0]} {t[1]} {t[2]})"
-    ),
+    lambda inner: st.tuples(inner, st.sampled_from(["+", "-"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
     max_leaves=3,
 )
 

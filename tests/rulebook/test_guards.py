@@ -68,7 +68,9 @@ def test_daily_loss_cap_as_an_amount_in_the_margin_asset():
         merged(margin_asset="BTC", daily_loss_cap="150 USDT")
 
 
-@pytest.mark.parametrize(("text", "value"), [("3%", Decimal("0.03")), ("0.5%", Decimal("0.005")), (0.02, Decimal("0.02"))])
+@pytest.mark.parametrize(
+    ("text", "value"), [("3%", Decimal("0.03")), ("0.5%", Decimal("0.005")), (0.02, Decimal("0.02"))]
+)
 def test_parse_percent(text, value):
     assert parse_percent(text, "x") == value
 

@@ -19,7 +19,7 @@ FILES = sorted(CORPUS.glob("*.yaml"))
 
 def expected(path: Path) -> list[str]:
     prefix = "# expect: "
-    return [line[len(prefix):].rstrip() for line in path.read_text().splitlines() if line.startswith(prefix)]
+    return [line[len(prefix) :].rstrip() for line in path.read_text().splitlines() if line.startswith(prefix)]
 
 
 def actual(path: Path) -> list[str]:

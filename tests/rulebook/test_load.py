@@ -22,7 +22,7 @@ def test_yaml_1_2_scalars_keep_on_as_a_key_and_yes_as_text():
 
 
 def test_positions_of_keys_and_values_are_one_based():
-    loaded = load_yaml_text("rules:\n  - name: a\n    when: \"price > 1\"\n", "f.yaml")
+    loaded = load_yaml_text('rules:\n  - name: a\n    when: "price > 1"\n', "f.yaml")
     loc = loaded.source.entries[("rules", 0, "when")]
     assert (loc.span.line, loc.span.column) == (3, 11)
     assert loc.key_span is not None and (loc.key_span.line, loc.key_span.column) == (3, 5)

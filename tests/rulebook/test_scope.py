@@ -71,9 +71,7 @@ def test_params_carry_their_value():
 
 def test_series_exist_only_for_declared_timeframes_and_candle_fields():
     scope = build()
-    assert {n for n in scope.names if "@" in n} == {
-        f"{f}@{tf}" for f in SERIES_FIELDS for tf in ("1m", "15m")
-    }
+    assert {n for n in scope.names if "@" in n} == {f"{f}@{tf}" for f in SERIES_FIELDS for tf in ("1m", "15m")}
     assert scope.get("close@5m") is None
     assert scope.get("close") is None  # a candle field is only ever read at a timeframe
 
