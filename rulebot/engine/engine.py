@@ -41,7 +41,7 @@ from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigg
 from rulebot.engine.timers import TimerWheel
 from rulebot.engine.volatility import VolatilityMeter
 from rulebot.rulebook import compiled as c
-from rulebot.rulebook.expr import PREV_PREFIX
+from rulebot.rulebook.expr import PREV_PREFIX, CompiledExpr
 
 ZERO = Decimal(0)
 _MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown to conditions
@@ -577,9 +577,9 @@ class Engine:
         symbol: str,
         rule: str,
         fraction: Decimal | None,
-        size: c.CompiledExpr | None,
+        size: CompiledExpr | None,
         order: str,
-        price_expr: c.CompiledExpr | None,
+        price_expr: CompiledExpr | None,
         purpose: Purpose,
         step: Step,
         verdict: Verdict | None = None,

@@ -110,7 +110,7 @@ class SymbolMarket:
                 read.update(getattr(action, "names", ()))
         self._clock_names = frozenset(read & {"time", "hour", "weekday"})
         self._funding_in_read = "next_funding_in" in read
-        self._book_from = None  # the last price the synthetic book was derived from
+        self._book_from: Decimal | None = None  # the last price the synthetic book was derived from
 
     # ------------------------------------------------------------------ inputs
 

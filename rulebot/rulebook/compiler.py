@@ -621,7 +621,7 @@ def _action(
             )
         return c.SetLeverage(min(to, max_lev), to)
     if isinstance(action, m.CancelAction):
-        return c.Cancel(None if action.cancel == "all" else action.cancel.tag)  # type: ignore[union-attr]
+        return c.Cancel(None if action.cancel == "all" else action.cancel.tag)
     if isinstance(action, m.GotoAction):
         if action.goto not in states:
             ctx.error(

@@ -102,9 +102,9 @@ def _action_problem(value: Any) -> tuple[str, str | None]:
 def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
     """One diagnostic per wrong place (pydantic reports a union's failure once per member)."""
     by_path: dict[Path_, list[tuple[dict[str, Any], list[Any], Any]]] = {}
-    for err in exc.errors():
-        path, node, rest = _walk(tuple(err["loc"]), data)
-        by_path.setdefault(path, []).append((dict(err), rest, node))
+    for details in exc.errors():
+        path, node, rest = _walk(tuple(details["loc"]), data)
+        by_path.setdefault(path, []).append((dict(details), rest, node))
 
     out: list[Diagnostic] = []
     for path, errs in by_path.items():

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from simpleeval import DEFAULT_OPERATORS, SimpleEval  # type: ignore[import-untyped]
+from simpleeval import DEFAULT_OPERATORS, SimpleEval
 
 from rulebot.rulebook.errors import ExprError
 from rulebot.rulebook.expr_check import check

@@ -203,6 +203,7 @@ def merge_risk(
 
     for name, spec in GUARD_DEFAULTS.items():
         given = raw.get(name)
+        source: Source
         if given is None:
             value, source = spec.default, "engine"
         else:

@@ -264,7 +264,7 @@ def _parse_one(
         elif (
             arg.text in params and isinstance(params[arg.text], int | float) and not isinstance(params[arg.text], bool)
         ):
-            v = float(params[arg.text])  # type: ignore[arg-type]
+            v = float(params[arg.text])
         else:
             hint = did_you_mean(arg.text, [k for k, x in params.items() if isinstance(x, int | float)])
             err(
