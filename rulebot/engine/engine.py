@@ -47,6 +47,7 @@ ZERO = Decimal(0)
 _MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown to conditions
 _NEVER = 1 << 62
 _STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
+_LEFTOVER_PURPOSES = _STOP_PURPOSES | {"take_profit"}
 # Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
 _CLOSE_ALL_RATIO = Decimal("0.95")
 _GUARD_COOLDOWN_MS = 10_000  # between two reductions by the margin-ratio guard
@@ -813,6 +814,7 @@ class Engine:
             run = self.symbols.get(pos.symbol)
             if run is None:
                 continue
+            self._cancel_leftover_stops(pos.symbol, pos.position_side, step)
             self._dispatch(pos.symbol, ("position_closed", None), step)
             self._check_binding(pos.symbol, u.time, step)
         for symbol in {p.symbol for p in u.positions}:
@@ -821,6 +823,14 @@ class Engine:
                 self._refresh_protection(symbol)
         if u.reason == "ORDER":
             self._check_daily_loss(step)
+
+    def _cancel_leftover_stops(self, symbol: str, position_side: PositionSide, step: Step) -> None:
+        """The position is gone: its stops and take-profits go too. Binance leaves them working,
+        and a close-position stop left over from the last trade would close the next one."""
+        for record in self.oms.open_orders(symbol):
+            cmd = record.command
+            if record.purpose in _LEFTOVER_PURPOSES and cmd.position_side is position_side:
+                step.commands.append(CancelOrder(symbol, record.client_order_id, self.time))
 
     def _place_protections(self, symbol: str, step: Step) -> None:
         run = self.symbols[symbol]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rulebot.backtest.runner import BacktestConfig, run_backtest
+from rulebot.core.commands import CancelOrder
 from rulebot.engine import records as rec
 from rulebot.rulebook.compiler import compile_text
 
@@ -220,3 +221,25 @@ rules:
     a, _ = backtest(text, path, usdm)
     b, _ = backtest(text, path, usdm)
     assert a.fills == b.fills and a.end_equity == b.end_equity and len(a.fills) > 10
+
+
+def test_stops_of_a_closed_position_are_canceled_and_never_close_the_next_one(usdm):
+    text = HEAD + """\
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 101 or price > 107
+    do: [{enter: {side: long, size: 10}}, {take_profit: {distance: 10%}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: sell
+    on: trade
+    in: long
+    when: price >= 104 and price <= 106
+    do: [exit, {goto: flat}]
+"""
+    result, records = backtest(text, trades([100, 100, 105, 105, 108, 108, 112, 112]), usdm)
+    assert [f.purpose for f in result.fills] == ["entry", "exit", "entry"]
+    canceled = [r for r in records if isinstance(r, CancelOrder)]
+    assert len(canceled) == 2  # the first trade's take-profit (at 110) and stop-loss
+    # without the cancel, the old take-profit at 110 would have closed the new position at 112
+    assert result.equity_curve[-1].position == Decimal(10)  # the second position is still open
