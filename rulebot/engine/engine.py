@@ -77,6 +77,7 @@ class _SymbolRun:
     protect_deadline: int = _NEVER  # when the protective-stop guard acts if no stop is working by then
     last_margin_check: int = -1000
     last_guard_reduce: int = -_GUARD_COOLDOWN_MS
+    volatility_tripped: bool = False
 
 
 class Engine:
@@ -181,6 +182,7 @@ class Engine:
                 if event.time - self._last_loss_check >= 1000:
                     self._last_loss_check = event.time
                     run.volatility.update(event.time, float(event.price))
+                    self._check_volatility(event.symbol, step)
                     self._check_daily_loss(step)
                     self._check_margin_ratio(event.symbol, step)
             for candle in closed:
@@ -199,6 +201,7 @@ class Engine:
             run.market.on_mark(event)
             self.portfolio.set_mark(event.symbol, event.mark_price)
             run.volatility.update(event.time, float(event.mark_price))
+            self._check_volatility(event.symbol, step)
             self._check_daily_loss(step)
             self._check_margin_ratio(event.symbol, step)
             self._dispatch(event.symbol, ("mark_price", None), step)
@@ -210,6 +213,7 @@ class Engine:
             if not run.market.has_mark and run.market.last is not None:
                 self.portfolio.set_mark(event.symbol, run.market.last)
                 run.volatility.update(event.close_time, float(run.market.last))
+                self._check_volatility(event.symbol, step)
             self._check_daily_loss(step)
             self._check_margin_ratio(event.symbol, step)
             for candle in closed:
@@ -942,6 +946,29 @@ class Engine:
             step,
             verdict=verdict,
         )
+
+    def _check_volatility(self, symbol: str, step: Step) -> None:
+        """Note when the volatility breaker trips or clears; on tripping, the optional
+        auto-reduce policy cuts open positions once per spike."""
+        run = self.symbols[symbol]
+        ratio = run.volatility.ratio()
+        spiking = ratio > float(self.book.risk.volatility_breaker)
+        if spiking == run.volatility_tripped:
+            return
+        run.volatility_tripped = spiking
+        if not spiking:
+            step.records.append(rec.EngineNotice(self.time, symbol, "volatility-breaker",
+                                                 "volatility is back under the breaker: market orders allowed"))
+            return
+        step.records.append(rec.EngineNotice(
+            self.time, symbol, "volatility-breaker",
+            f"short-term volatility {ratio:.1f}x its baseline: market entries become banded IOC limits"))
+        share = self.book.risk.volatility_reduce
+        if share is not None and self.portfolio.net_position(symbol).amount != 0:
+            verdict = Verdict("act", "volatility_breaker",
+                              f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% "
+                              "(risk.volatility_reduce)")
+            self._exit(symbol, "volatility_breaker", share, None, "market", None, "deleverage", step, verdict=verdict)
 
     def _refresh_protection(self, symbol: str) -> None:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""

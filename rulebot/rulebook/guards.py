@@ -51,6 +51,7 @@ class EffectiveRisk:
     max_open_orders: int
     max_orders_per_minute: int
     volatility_breaker: Decimal
+    volatility_reduce: Decimal | None  # share of a position cut when the breaker trips; None: off
     funding_guard_rate: Decimal
     funding_guard_window_ms: int
     protective_stop: Decimal
@@ -116,6 +117,7 @@ GUARD_DEFAULTS: dict[str, _Spec] = {
     "protective_stop_within": _Spec(Decimal(10), "lower", "duration", "how soon that stop is in place"),
 }
 
+ZERO_ = Decimal(0)
 _AMOUNT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Z]{2,10})\s*$")
 
 
@@ -249,6 +251,20 @@ def merge_risk(
             "(max_leverage guard)",
             None,
         )
+    reduce_share = (
+        parse_percent(risk.volatility_reduce, "volatility_reduce") if risk.volatility_reduce is not None else None
+    )
+    if reduce_share is not None and not ZERO_ < reduce_share <= 1:
+        raise RiskValueError("volatility_reduce", "volatility_reduce must be above 0% and at most 100%")
+    settings.append(
+        GuardSetting(
+            "volatility_reduce",
+            reduce_share,
+            "off" if reduce_share is None else _shown("percent", reduce_share),
+            "engine" if reduce_share is None else "rulebook",
+            "auto-reduce: share of open positions cut when the volatility breaker trips",
+        )
+    )
     notional = Decimal(str(risk.max_position_notional)) if risk.max_position_notional is not None else None
     settings.append(
         GuardSetting(
@@ -286,6 +302,7 @@ def merge_risk(
         max_open_orders=int(values["max_open_orders"]),
         max_orders_per_minute=int(values["max_orders_per_minute"]),
         volatility_breaker=values["volatility_breaker"],
+        volatility_reduce=reduce_share,
         funding_guard_rate=values["funding_guard_rate"],
         funding_guard_window_ms=int(values["funding_guard_window"] * 1000),
         protective_stop=values["protective_stop"],

@@ -287,6 +287,9 @@ class Risk(_Strict):
     volatility_breaker: float | None = Field(
         None, gt=1, description="short-term volatility above this multiple of its baseline trips the breaker"
     )
+    volatility_reduce: Percent | None = Field(
+        None, description="when the volatility breaker trips, reduce open positions by this share (off unless set)"
+    )
     funding_guard_rate: Percent | None = Field(
         None, description="no entry just before a funding payment the position would pay above this rate"
     )

@@ -351,3 +351,28 @@ def test_a_refused_margin_type_stops_the_bot_before_any_order(usdm):
     step = engine.on_event(Trade("ADAUSDT", Decimal(100), Decimal(1), T0 + 1000, True, 2))
     refused = [r for r in step.records if isinstance(r, rec.GuardRecord)]
     assert refused and refused[0].verdicts[0].guard == "kill_switch"
+
+
+def test_volatility_auto_reduce_cuts_an_open_position_once_per_spike(usdm):
+    events = _calm_then_wild()
+    text = HEAD + "account: {leverage: 5}\nrisk: {volatility_reduce: 50%}\n" + f"""\
+rules:
+  - name: early
+    on: trade
+    in: flat
+    when: time == {events[600].time}
+    do: [{{enter: {{side: long, size: 10}}}}, {{stop_loss: {{distance: 30%}}}}, {{goto: long}}]
+  - name: hold
+    on: trade
+    in: long
+    when: price > 1000000
+    do: [exit]
+"""
+    result, records = backtest(text, events, usdm)
+    acted = [r for r in verdicts(records, "volatility_breaker") if kinds(r, "volatility_breaker") == ["act"]]
+    assert len(acted) == 1 and "cut by 50%" in acted[0].verdicts[0].reason
+    cuts = [f for f in result.fills if f.purpose == "deleverage"]
+    assert [f.quantity for f in cuts] == [Decimal(5)]
+    assert cuts[0].time >= events[900].time  # only once the wild part began
+    notices = [n.message for n in records if isinstance(n, rec.EngineNotice) and n.kind == "volatility-breaker"]
+    assert notices and "baseline" in notices[0]

@@ -88,3 +88,13 @@ def test_nothing_switches_a_guard_off():
         merged(stale_after="0s")
     for field in Risk.model_fields:
         assert "enable" not in field and "disable" not in field
+
+
+def test_volatility_reduce_is_off_unless_a_rulebook_sets_it():
+    from rulebot.rulebook.compiler import compile_text
+
+    head = "rulebook: t\nmarket: usdm\nsymbols: [BTCUSDT]\nrules:\n  - {name: r, on: start, do: [{log: hi}]}\n"
+    assert compile_text(head).risk.setting("volatility_reduce").shown == "off"
+    book = compile_text(head + "risk: {volatility_reduce: 25%}\n")
+    assert book.risk.volatility_reduce == Decimal("0.25")
+    assert book.risk.setting("volatility_reduce").source == "rulebook"
