@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
+from rulebot.rulebook.compiler import compile_text
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
 T0 = 1_717_200_000_000  # 2024-06-01 00:00 UTC
@@ -24,3 +26,11 @@ def trades(
         Trade(symbol, Decimal(str(p)), Decimal(qty), start + i * every_ms, i % 2 == 0, i + 1)
         for i, p in enumerate(prices)
     ]
+
+
+def backtest(text: str, events, usdm, balance: int = 10_000):
+    """Compile `text` and run it over `events` on the real simulator; the result and every record."""
+    book = compile_text(text)
+    records: list[object] = []
+    result = run_backtest(book, events, *usdm, BacktestConfig(balance=Decimal(balance)), on_record=records.append)
+    return result, records

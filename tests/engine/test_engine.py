@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.commands import CancelOrder
 from rulebot.engine import records as rec
-from rulebot.rulebook.compiler import compile_text
 
-from .conftest import T0, trades
+from .conftest import T0, backtest, trades
 
 HEAD = """\
 rulebook: t
@@ -18,13 +16,6 @@ symbols: [ADAUSDT]
 timeframes: [1m]
 account: {leverage: 5}
 """
-
-
-def backtest(text: str, events, usdm, balance: int = 10_000):
-    book = compile_text(text)
-    records: list[object] = []
-    result = run_backtest(book, events, *usdm, BacktestConfig(balance=Decimal(balance)), on_record=records.append)
-    return result, records
 
 
 def of(records, kind):
@@ -224,7 +215,9 @@ rules:
 
 
 def test_stops_of_a_closed_position_are_canceled_and_never_close_the_next_one(usdm):
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 rules:
   - name: buy
     on: trade
@@ -237,6 +230,7 @@ rules:
     when: price >= 104 and price <= 106
     do: [exit, {goto: flat}]
 """
+    )
     result, records = backtest(text, trades([100, 100, 105, 105, 108, 108, 112, 112]), usdm)
     assert [f.purpose for f in result.fills] == ["entry", "exit", "entry"]
     canceled = [r for r in records if isinstance(r, CancelOrder)]

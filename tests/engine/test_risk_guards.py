@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import MarginType, OrderType, TimeInForce
@@ -14,7 +13,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.rulebook.compiler import compile_text
 
-from .conftest import T0, trades
+from .conftest import T0, backtest, trades
 
 HEAD = """\
 rulebook: t
@@ -22,13 +21,6 @@ market: usdm
 symbols: [ADAUSDT]
 timeframes: [1m]
 """
-
-
-def backtest(text: str, events, usdm, balance: int = 10_000):
-    book = compile_text(text)
-    records: list[object] = []
-    result = run_backtest(book, events, *usdm, BacktestConfig(balance=Decimal(balance)), on_record=records.append)
-    return result, records
 
 
 def verdicts(records, guard: str) -> list[rec.GuardRecord]:
@@ -355,7 +347,10 @@ def test_a_refused_margin_type_stops_the_bot_before_any_order(usdm):
 
 def test_volatility_auto_reduce_cuts_an_open_position_once_per_spike(usdm):
     events = _calm_then_wild()
-    text = HEAD + "account: {leverage: 5}\nrisk: {volatility_reduce: 50%}\n" + f"""\
+    text = (
+        HEAD
+        + "account: {leverage: 5}\nrisk: {volatility_reduce: 50%}\n"
+        + f"""\
 rules:
   - name: early
     on: trade
@@ -368,6 +363,7 @@ rules:
     when: price > 1000000
     do: [exit]
 """
+    )
     result, records = backtest(text, events, usdm)
     acted = [r for r in verdicts(records, "volatility_breaker") if kinds(r, "volatility_breaker") == ["act"]]
     assert len(acted) == 1 and "cut by 50%" in acted[0].verdicts[0].reason
