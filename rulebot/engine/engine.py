@@ -957,17 +957,30 @@ class Engine:
             return
         run.volatility_tripped = spiking
         if not spiking:
-            step.records.append(rec.EngineNotice(self.time, symbol, "volatility-breaker",
-                                                 "volatility is back under the breaker: market orders allowed"))
+            step.records.append(
+                rec.EngineNotice(
+                    self.time,
+                    symbol,
+                    "volatility-breaker",
+                    "volatility is back under the breaker: market orders allowed",
+                )
+            )
             return
-        step.records.append(rec.EngineNotice(
-            self.time, symbol, "volatility-breaker",
-            f"short-term volatility {ratio:.1f}x its baseline: market entries become banded IOC limits"))
+        step.records.append(
+            rec.EngineNotice(
+                self.time,
+                symbol,
+                "volatility-breaker",
+                f"short-term volatility {ratio:.1f}x its baseline: market entries become banded IOC limits",
+            )
+        )
         share = self.book.risk.volatility_reduce
         if share is not None and self.portfolio.net_position(symbol).amount != 0:
-            verdict = Verdict("act", "volatility_breaker",
-                              f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% "
-                              "(risk.volatility_reduce)")
+            verdict = Verdict(
+                "act",
+                "volatility_breaker",
+                f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% (risk.volatility_reduce)",
+            )
             self._exit(symbol, "volatility_breaker", share, None, "market", None, "deleverage", step, verdict=verdict)
 
     def _refresh_protection(self, symbol: str) -> None:
@@ -1056,6 +1069,30 @@ class Engine:
         self.portfolio.today = DayStats(state.day, dict(state.start_equity))
         if state.breached:
             self.daily_breach_day = state.day
+
+    # ================================================================== restart recovery
+
+    def restore_state(self, symbol: str, state: str, entered_at: int) -> bool:
+        """Put a symbol back in the state the journal says it was in (call before `start`).
+
+        False when the rulebook has no such state any more: the symbol stays in the initial
+        state, and `_check_binding` moves it on once the positions are known.
+        """
+        if state not in self.book.states or symbol not in self.symbols:
+            return False
+        run = self.symbols[symbol]
+        run.state, run.entered_at = state, entered_at
+        run.market.env["state"] = state
+        self._update_next_timeout()
+        return True
+
+    def adopt_order(self, command: PlaceOrder, purpose: Purpose, rule: str, filled_qty: Decimal = ZERO) -> None:
+        """Track an order that was working on the exchange before a restart, under its own
+        client order id, so its fills and cancels land where they belong and ids never repeat."""
+        record = self.oms.track(command, purpose, rule)
+        record.filled_qty = filled_qty
+        self.oms.observe_id(command.client_order_id)
+        self._refresh_protection(command.symbol)
 
     def _check_binding(self, symbol: str, time: int, step: Step, why: str = "position closed") -> None:
         """A state bound to a position whose position is gone (and no entry is working) falls back."""

@@ -92,6 +92,12 @@ class OrderManager:
         self._seq += 1
         return f"{self.run_id}-{self._seq}"
 
+    def observe_id(self, client_order_id: str) -> None:
+        """An id from before a restart: never hand out the same one again."""
+        prefix, _, seq = client_order_id.rpartition("-")
+        if prefix == self.run_id and seq.isdigit():
+            self._seq = max(self._seq, int(seq))
+
     def track(self, command: PlaceOrder, purpose: Purpose, rule: str) -> OrderRecord:
         record = OrderRecord(command, purpose, rule)
         self.orders[command.client_order_id] = record

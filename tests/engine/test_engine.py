@@ -237,3 +237,67 @@ rules:
     assert len(canceled) == 2  # the first trade's take-profit (at 110) and stop-loss
     # without the cancel, the old take-profit at 110 would have closed the new position at 112
     assert result.equity_curve[-1].position == Decimal(10)  # the second position is still open
+
+
+def test_restored_state_and_adopted_orders_carry_over_a_restart(usdm):
+    from rulebot.core.account_events import AccountUpdate, PositionChange
+    from rulebot.core.commands import PlaceOrder
+    from rulebot.core.enums import MarginType, OrderType, PositionSide, Side
+    from rulebot.engine.engine import Engine
+    from rulebot.rulebook.compiler import compile_text
+
+    text = (
+        HEAD
+        + """\
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: 10}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: sell
+    on: trade
+    in: long
+    when: price > 110
+    do: [exit, {goto: flat}]
+"""
+    )
+    book = compile_text(text)
+    engine = Engine(book, usdm[0], {"USDT": Decimal(1000)}, run_id="bt", brackets=usdm[1])
+    assert engine.restore_state("ADAUSDT", "long", T0 - 60_000)
+    assert not engine.restore_state("ADAUSDT", "gone", T0)
+    stop = PlaceOrder(
+        "bt-7",
+        "ADAUSDT",
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        None,
+        trigger_price=Decimal(95),
+        close_position=True,
+        time=T0 - 60_000,
+    )
+    engine.adopt_order(stop, "stop_loss", "buy")
+    engine.start(T0)
+    engine.on_event(
+        AccountUpdate(
+            "ORDER",
+            (),
+            (
+                PositionChange(
+                    "ADAUSDT",
+                    PositionSide.BOTH,
+                    Decimal(10),
+                    Decimal(100),
+                    Decimal(100),
+                    Decimal(0),
+                    Decimal(0),
+                    MarginType.ISOLATED,
+                    Decimal(200),
+                ),
+            ),
+            T0,
+        )
+    )
+    step = engine.on_event(trades([111])[0])  # in long already: the exit rule answers, not the entry rule
+    exits = [c for c in step.commands if isinstance(c, PlaceOrder)]
+    assert len(exits) == 1 and exits[0].reduce_only and exits[0].client_order_id == "bt-8"  # ids go on after bt-7
+    assert engine.symbols["ADAUSDT"].state == "flat"
