@@ -99,7 +99,7 @@ def backtest(
     return result, book, inst.notes
 
 
-def demo(rulebook: str, *, seed: int = 7, preset: str = "trending", hours: int = 48,
+def demo(rulebook: str, *, seed: int = 7, preset: str = "calm", hours: int = 72,
          config: BacktestConfig = BacktestConfig(),
          on_progress: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, CompiledRulebook]:
     """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
@@ -129,8 +129,8 @@ def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRuleboo
             step_size=inst.lot_size.step_size, market=market, contract_size=inst.contract_size,
             trade_qty_median=Decimal(1) if market is Market.COINM else template.trade_qty_median,
         ))
-    # Two trades a second keep a two-day demo to a few seconds; the regimes set the character.
-    return replace(cfg, symbols=tuple(specs), duration_ms=hours * 3_600_000, trade_rate=min(cfg.trade_rate, 2.0))
+    # A trade a second keeps a week-long demo to seconds; the regimes set the character.
+    return replace(cfg, symbols=tuple(specs), duration_ms=hours * 3_600_000, trade_rate=min(cfg.trade_rate, 1.0))
 
 
 _START_PRICES = {"BTC": Decimal(60000), "ETH": Decimal(3000), "SOL": Decimal(150), "ADA": Decimal("0.5")}

@@ -143,7 +143,7 @@ def run_backtest(
         if step.commands or step.records:
             handle(step, time)
         count += 1
-        if time >= next_sample:
+        if time >= next_sample and symbol in last_price:  # no point before the first price
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms
             pos = engine.portfolio.net_position(symbol)
             result.equity_curve.append(EquityPoint(time, engine.portfolio.equity(asset),

@@ -95,10 +95,10 @@ def backtest_cmd(rulebook: str, data: tuple[str, ...], start: str | None, end: s
 @click.command("demo")
 @click.option("--rulebook", type=click.Path(exists=True, dir_okay=False), default=str(DEMO_RULEBOOK),
               show_default=True)
-@click.option("--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="trending",
+@click.option("--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="calm",
               show_default=True, help="The simulated market's character.")
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--hours", type=int, default=48, show_default=True)
+@click.option("--hours", type=int, default=72, show_default=True)
 @click.option("--report", type=click.Path(dir_okay=False), default="demo-report.html", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, fmt: str) -> None:
