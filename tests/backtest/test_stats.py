@@ -1,0 +1,112 @@
+"""Round trips and summary numbers on hand-built results with known answers."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
+from rulebot.backtest.stats import compute_stats, round_trips
+from rulebot.backtest.summary import summary_dict
+
+T = 1_717_200_000_000
+
+
+def fill(
+    t: int, side: str, qty: str, price: str, fee: str = "0", pnl: str = "0", purpose: str = "entry", rule: str = "r"
+) -> FillRecord:
+    return FillRecord(
+        T + t,
+        "BTCUSDT",
+        side,
+        D(qty),
+        D(price),
+        D(fee),
+        D(pnl),
+        purpose != "entry",
+        purpose,
+        rule,  # type: ignore[arg-type]
+        f"c{t}",
+    )
+
+
+def result(fills, curve=(), start="1000", end="1000", funding="0") -> BacktestResult:
+    r = BacktestResult("t", "v", "BTCUSDT", "USDT", T, T + 10_000, D(start), 100)
+    r.fills = list(fills)
+    r.equity_curve = [EquityPoint(T + t, D(e), D(p), D(pos)) for t, e, p, pos in curve]
+    r.end_equity = D(end)
+    r.funding_paid = D(funding)
+    return r
+
+
+def test_a_round_trip_with_a_partial_exit_is_one_trade():
+    trades = round_trips(
+        [
+            fill(0, "BUY", "2", "100", fee="0.1"),
+            fill(1, "SELL", "1", "110", fee="0.05", pnl="10", purpose="take_profit"),
+            fill(2, "SELL", "1", "90", fee="0.05", pnl="-10", purpose="stop_loss"),
+        ],
+        None,
+    )
+    assert len(trades) == 1
+    t = trades[0]
+    assert (t.side, t.entry_price, t.exit_price, t.gross_pnl, t.fees) == ("long", D(100), D(100), D(0), D("0.2"))
+    assert t.exit_reason == "stop_loss" and not t.is_open and t.net_pnl == D("-0.2")
+
+
+def test_a_flip_through_zero_closes_one_trade_and_opens_the_next():
+    trades = round_trips(
+        [
+            fill(0, "BUY", "1", "100", fee="1"),
+            fill(1, "SELL", "3", "120", fee="3", pnl="20", purpose="exit"),  # closes 1, opens a short of 2
+        ],
+        D("110"),
+    )
+    assert [t.side for t in trades] == ["long", "short"]
+    first, second = trades
+    assert first.gross_pnl == D(20) and first.fees == D(2) and first.net_pnl == D(18)  # 1 + a third of 3
+    assert second.is_open and second.entry_qty == D(2) and second.entry_price == D(120)
+    assert second.fees == D(2) and second.open_pnl == D(20)  # short 2 from 120, marked at 110
+
+
+def test_totals_drawdown_exposure_and_split_of_net_pnl():
+    fills = [
+        fill(0, "BUY", "1", "100", fee="1"),
+        fill(5000, "SELL", "1", "130", fee="1", pnl="30", purpose="exit"),
+        fill(6000, "BUY", "1", "130", fee="1"),
+        fill(9000, "SELL", "1", "120", fee="1", pnl="-10", purpose="exit"),
+    ]
+    curve = [
+        (0, "1000", "100", "1"),
+        (2000, "1040", "140", "1"),
+        (4000, "1010", "110", "1"),
+        (6000, "1028", "130", "0"),
+        (8000, "1020", "122", "1"),
+        (10000, "1016", "120", "0"),
+    ]
+    stats = compute_stats(result(fills, curve, end="1016", funding="0"))
+    assert (stats.closed, stats.wins, stats.losses, stats.win_rate) == (2, 1, 1, D("0.5"))
+    assert stats.net_pnl == D(16) and stats.gross_realized == D(20) and stats.fees == D(4)
+    assert stats.unrealized == D(0)
+    assert stats.max_drawdown == D(30) and stats.max_drawdown_pct == D(30) / D(1040)
+    assert (stats.drawdown_peak_time, stats.drawdown_trough_time) == (T + 2000, T + 4000)
+    assert stats.exposure == D("0.8")  # in a position for 8 of the 10 sampled seconds
+    assert stats.average_trade == D(8) and stats.profit_factor == D(28) / D(12)
+    assert (stats.best_trade, stats.worst_trade) == (D(28), D(-12))
+
+
+def test_no_trades_and_no_curve_give_blanks_not_errors():
+    stats = compute_stats(result([], (), end="1000"))
+    assert stats.trades == [] and stats.win_rate is None and stats.profit_factor is None
+    assert stats.max_drawdown == 0 and stats.exposure is None and stats.average_trade is None
+    doc = summary_dict(stats, result([], ()))
+    assert doc["trades"] == 0 and doc["win_rate"] is None and doc["trade_list"] == []
+
+
+def test_guard_interventions_are_counted_by_guard():
+    r = result([])
+    r.guard_events = [
+        GuardEvent(T, "stale_data", "reject", "x", "r"),
+        GuardEvent(T, "stale_data", "reject", "y", "r"),
+        GuardEvent(T, "max_leverage", "resize", "z", "r"),
+    ]
+    assert compute_stats(r).guard_interventions == {"stale_data": 2, "max_leverage": 1}
