@@ -85,23 +85,51 @@ def backtest(
     exchange_info: str | None = None,
     on_record: Callable[[object], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    journal_path: Path | None = None,
 ) -> tuple[BacktestResult, CompiledRulebook, tuple[str, ...]]:
-    """Compile `rulebook` and replay Binance archive files (`data`) through it."""
+    """Compile `rulebook` and replay Binance archive files (`data`) through it; with
+    `journal_path`, every decision, verdict, command and fill goes to that SQLite journal."""
     book = compile_file(rulebook, overrides)
     source = ReplaySource(list(data), to_ms(start) if start is not None else None,
                           to_ms(end) if end is not None else None, symbols=set(book.symbols))
     if not source.files:
         raise BacktestError(f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}")
     inst = load_instruments(book, exchange_info, iter(source))
-    result = run_backtest(book, source, inst.instruments, inst.brackets, config, on_record, on_progress)
+    result = _run(book, source, inst.instruments, inst.brackets, config, on_record, on_progress, journal_path,
+                  "backtest", "replay:" + ",".join(data))
     if result.events == 0:
         raise BacktestError("the data holds no events in the requested time range")
     return result, book, inst.notes
 
 
+def _run(book: CompiledRulebook, events: Iterable[object], instruments: Mapping[str, Instrument],
+         brackets: Mapping[str, BracketTable], config: BacktestConfig, on_record: Callable[[object], None] | None,
+         on_progress: Callable[[int, int], None] | None, journal_path: Path | None, mode: str,
+         venue: str) -> BacktestResult:
+    if journal_path is None:
+        return run_backtest(book, events, instruments, brackets, config, on_record, on_progress)
+    from rulebot.journal.backtest_sink import RunJournal
+
+    journal = RunJournal(journal_path, book, mode, venue)
+
+    def record(obj: object) -> None:
+        journal.record(obj)
+        if on_record is not None:
+            on_record(obj)
+
+    result: BacktestResult | None = None
+    try:
+        result = run_backtest(book, events, instruments, brackets, config, record, on_progress, journal.end_step)
+    finally:
+        journal.close({"events": result.events, "end_equity": str(result.end_equity), "fills": len(result.fills)}
+                      if result is not None else {"aborted": True})
+    return result
+
+
 def demo(rulebook: str, *, seed: int = 7, preset: str = "calm", hours: int = 72,
          config: BacktestConfig = BacktestConfig(),
-         on_progress: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, CompiledRulebook]:
+         on_progress: Callable[[int, int], None] | None = None,
+         journal_path: Path | None = None) -> tuple[BacktestResult, CompiledRulebook]:
     """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
     book = compile_file(rulebook)
     market = market_of(book)
@@ -112,7 +140,8 @@ def demo(rulebook: str, *, seed: int = 7, preset: str = "calm", hours: int = 72,
     if missing:
         raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
     events = SimulatedMarket(cfg, seed=seed)
-    return run_backtest(book, events, inst, brackets, config, None, on_progress), book
+    return _run(book, events, inst, brackets, config, None, on_progress, journal_path, "demo",
+                f"simulated:{preset}:{seed}"), book
 
 
 def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRulebook, hours: int) -> SimulatedMarketConfig:

@@ -51,6 +51,7 @@ def run_backtest(
     config: BacktestConfig = BacktestConfig(),
     on_record: Callable[[object], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_step_end: Callable[[], None] | None = None,
 ) -> BacktestResult:
     market = market_of(book)
     symbol = book.symbols[0]
@@ -142,6 +143,8 @@ def run_backtest(
         step = on_event(event)
         if step.commands or step.records:
             handle(step, time)
+            if on_step_end is not None:
+                on_step_end()
         count += 1
         if time >= next_sample and symbol in last_price:  # no point before the first price
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms

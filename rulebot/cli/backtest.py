@@ -68,10 +68,11 @@ def _finish(result: BacktestResult, fmt: str, report: str | None, notes: tuple[s
 @click.option("--exchange-info", type=click.Path(exists=True, dir_okay=False),
               help="A saved exchangeInfo JSON to take filters from instead of the built-in catalog.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
+@click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def backtest_cmd(rulebook: str, data: tuple[str, ...], start: str | None, end: str | None, sets: tuple[str, ...],
                  balance: Decimal, slippage_bps: Decimal, exchange_info: str | None, report: str | None,
-                 fmt: str) -> None:
+                 journal: str | None, fmt: str) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
     console = Console(stderr=fmt == "json", highlight=False)
     config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps))
@@ -80,7 +81,7 @@ def backtest_cmd(rulebook: str, data: tuple[str, ...], start: str | None, end: s
         with progress:
             result, _, notes = backtest(
                 rulebook, data, start=start, end=end, overrides=parse_sets(sets), config=config,
-                exchange_info=exchange_info,
+                exchange_info=exchange_info, journal_path=Path(journal) if journal else None,
                 on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),  # type: ignore[arg-type]
             )
     except RulebookError as exc:

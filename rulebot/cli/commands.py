@@ -6,6 +6,7 @@ import click
 
 
 def register(main: click.Group) -> None:
+    from rulebot.cli.audit import audit
     from rulebot.cli.backtest import backtest_cmd, demo_cmd
     from rulebot.cli.data import data
     from rulebot.cli.schema import schema_cmd
@@ -16,3 +17,4 @@ def register(main: click.Group) -> None:
     main.add_command(data)
     main.add_command(backtest_cmd)
     main.add_command(demo_cmd)
+    main.add_command(audit)

@@ -72,6 +72,9 @@ class SymbolMarket:
         self.symbol = symbol
         self.tick = float(tick)
         self.env = Env({n: math.nan for n in _MARKET_NAMES})
+        # Parameters are inlined into compiled expressions; they sit here too so that a
+        # decision's recorded inputs show their values.
+        self.env.update(book.params)
         self.not_ready: set[str] = set(_MARKET_NAMES)
         self.timeframes = sorted(book.timeframes, key=timeframe_ms)
         for tf in self.timeframes:

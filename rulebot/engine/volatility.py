@@ -33,8 +33,10 @@ class VolatilityMeter:
         if self._last_price > 0:
             seconds = (time - self._last_time) / 1000
             r2 = math.log(price / self._last_price) ** 2 / seconds  # variance per second
-            a_short = 1 - 0.5 ** (seconds / SHORT_HALF_LIFE_S)
-            a_base = 1 - 0.5 ** (seconds / BASE_HALF_LIFE_S)
+            # Sparse data (one price a minute from candles) would make a one-minute average a
+            # single sample: the short window always spans at least five samples.
+            a_short = 1 - 0.5 ** (seconds / max(SHORT_HALF_LIFE_S, 5 * seconds))
+            a_base = 1 - 0.5 ** (seconds / max(BASE_HALF_LIFE_S, 60 * seconds))
             if self.samples == 0:
                 self.short = self.base = r2
             else:

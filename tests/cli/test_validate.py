@@ -58,7 +58,7 @@ def test_explain_shows_machine_indicators_and_guards_with_their_source():
     for heading in ("States", "Transitions", "Dispatch", "Indicators", "Effective guards"):
         assert heading in out
     assert "armed" in out and "2h → flat" in out
-    assert "enter-long" in out and "270 × 1m" in out
+    assert "enter-long" in out and "270 × 1m" in out  # noqa: RUF001
     guard_lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
     assert "rulebook" in guard_lines["max_leverage"] and "5" in guard_lines["max_leverage"]
     assert "engine default" in guard_lines["stale_after"]

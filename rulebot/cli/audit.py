@@ -1,0 +1,338 @@
+"""`rulebot audit`: answer "why did the bot do this?" from the SQLite journal."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rulebot.journal import queries as q
+from rulebot.journal.verify import verify
+from rulebot.journal.writer import read_only
+from rulebot.venues.replay import to_ms
+
+_console = Console(highlight=False)
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _open(ctx: click.Context) -> sqlite3.Connection:
+    path = ctx.obj["journal"]
+    try:
+        return read_only(path)
+    except (FileNotFoundError, sqlite3.DatabaseError, RuntimeError) as exc:
+        click.echo(f"error: cannot open the journal {path}: {exc}", err=True)
+        sys.exit(1)
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], title: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        _console.print(f"{title}: none", markup=False)
+        return
+    table = Table(title=title, title_justify="left")
+    for _, header in columns:
+        table.add_column(header)
+    for r in rows:
+        table.add_row(*[_cell(key, r.get(key)) for key, _ in columns])
+    _console.print(table)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key in ("time", "started", "stopped"):
+        return _when(int(value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _short(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.group("audit")
+@click.option(
+    "-j",
+    "--journal",
+    envvar="RULEBOT_JOURNAL",
+    default="rulebot.journal",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The SQLite journal (or $RULEBOT_JOURNAL).",
+)
+@click.pass_context
+def audit(ctx: click.Context, journal: str) -> None:
+    """Read the audit journal: runs, decisions and why, orders, fills, PnL, integrity."""
+    ctx.obj = {"journal": journal}
+
+
+@audit.command("runs")
+@FORMAT
+@click.pass_context
+def runs_cmd(ctx: click.Context, fmt: str) -> None:
+    """Every run: mode, venue, software, start and stop."""
+    rows = q.runs(_open(ctx))
+    _emit(
+        rows,
+        fmt,
+        [
+            ("run_id", "run"),
+            ("mode", "mode"),
+            ("venue", "venue"),
+            ("rulebook", "rulebook"),
+            ("software", "software"),
+            ("started", "started"),
+            ("stopped", "stopped"),
+        ],
+        "runs",
+    )
+
+
+@audit.command("decisions")
+@click.option("--rule")
+@click.option("--symbol")
+@click.option("--since", help="UTC date or ISO time.")
+@click.option("--limit", type=int, default=200, show_default=True)
+@FORMAT
+@click.pass_context
+def decisions_cmd(
+    ctx: click.Context, rule: str | None, symbol: str | None, since: str | None, limit: int, fmt: str
+) -> None:
+    """Rules that fired (and those that failed), with every input the condition read."""
+    rows = q.decisions(_open(ctx), rule, symbol, to_ms(since) if since else None, limit)
+    _emit(
+        rows,
+        fmt,
+        [
+            ("id", "id"),
+            ("time", "time"),
+            ("symbol", "symbol"),
+            ("rule", "rule"),
+            ("trigger", "trigger"),
+            ("state", "state"),
+            ("fired", "fired"),
+            ("inputs", "inputs"),
+        ],
+        "decisions",
+    )
+
+
+@audit.command("explain")
+@click.argument("decision_id", type=int)
+@FORMAT
+@click.pass_context
+def explain_cmd(ctx: click.Context, decision_id: int, fmt: str) -> None:
+    """The whole story of one decision: trigger, inputs, guards, orders, fills, position."""
+    story = q.explain(_open(ctx), decision_id)
+    if story is None:
+        click.echo(f"error: no decision with id {decision_id} (see `rulebot audit decisions`)", err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(json.dumps(story, indent=2, default=str))
+        return
+    out = _console
+    out.print(
+        f"decision {story['id']} · {_when(story['time'])} · {story['symbol']} · rule {story['rule']} "
+        f"· rulebook {story['version'][:12]}",
+        markup=False,
+        style="bold",
+    )
+    out.print(
+        f"trigger: {story['trigger']} in state {story['state']} → "
+        f"{'fired' if story['fired'] else 'did not fire'}" + (f" ({story['error']})" if story["error"] else ""),
+        markup=False,
+    )
+    out.print("inputs: " + ", ".join(f"{k}={_short(v)}" for k, v in story["inputs"].items()), markup=False)
+    for g in story["verdicts"]:
+        out.print(f"guards on '{g['intent']}':", markup=False)
+        for v in g["verdicts"]:
+            out.print(f"  {v['kind']:7} {v['guard']}: {v['reason']}", markup=False)
+    for s in story["state_changes"]:
+        out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']})", markup=False)
+    for o in story["orders"]:
+        if o["kind"] == "command" and o.get("type") != "PlaceOrder":
+            out.print(f"{o.get('type')} {o['client_order_id']} sent", markup=False)
+        elif o["kind"] == "command":
+            what = f"{o.get('side')} {o.get('quantity') or 'close-position'} {o.get('order_type')}"
+            price = o.get("price") or o.get("trigger_price")
+            out.print(f"order {o['client_order_id']} sent: {what}" + (f" @ {price}" if price else ""), markup=False)
+        elif o["kind"] == "order":
+            fill = (
+                f" filled {o['last_filled_qty']} @ {o['last_filled_price']} fee {o['commission']}"
+                if (o.get("last_filled_qty") not in (None, "0"))
+                else ""
+            )
+            out.print(f"  {_when(o['time'])} {o['status']}{fill}", markup=False)
+        else:
+            out.print(f"  {_when(o['time'])} algo {o['status']}", markup=False)
+    pos = story["position_after"]
+    if pos:
+        for p in pos.get("positions", []):
+            out.print(f"position after: {p['symbol']} {p['amount']} @ {p['entry_price']}", markup=False)
+
+
+@audit.command("orders")
+@FORMAT
+@click.pass_context
+def orders_cmd(ctx: click.Context, fmt: str) -> None:
+    """Orders sent, with the rule that sent them and their last status."""
+    _emit(
+        q.orders(_open(ctx)),
+        fmt,
+        [
+            ("time", "time"),
+            ("client_order_id", "client id"),
+            ("rule", "rule"),
+            ("side", "side"),
+            ("type", "type"),
+            ("quantity", "qty"),
+            ("price", "price"),
+            ("status", "status"),
+        ],
+        "orders",
+    )
+
+
+@audit.command("fills")
+@FORMAT
+@click.pass_context
+def fills_cmd(ctx: click.Context, fmt: str) -> None:
+    """Every fill with its fee and realized PnL."""
+    _emit(
+        q.fills(_open(ctx)),
+        fmt,
+        [
+            ("time", "time"),
+            ("symbol", "symbol"),
+            ("client_order_id", "client id"),
+            ("side", "side"),
+            ("quantity", "qty"),
+            ("price", "price"),
+            ("fee", "fee"),
+            ("realized_pnl", "realized PnL"),
+        ],
+        "fills",
+    )
+
+
+@audit.command("pnl")
+@click.option("--by", type=click.Choice(["day", "rule"]), default="day", show_default=True)
+@FORMAT
+@click.pass_context
+def pnl_cmd(ctx: click.Context, by: str, fmt: str) -> None:
+    """Realized PnL, fees and funding by UTC day or by rule."""
+    _emit(
+        q.pnl(_open(ctx), by),
+        fmt,
+        [
+            (by, by),
+            ("fills", "fills"),
+            ("realized_pnl", "realized"),
+            ("fees", "fees"),
+            ("funding", "funding"),
+            ("net", "net"),
+        ],
+        f"PnL by {by}",
+    )
+
+
+@audit.command("verify")
+@FORMAT
+@click.pass_context
+def verify_cmd(ctx: click.Context, fmt: str) -> None:
+    """Check the hash chain: exit 1 and name the first broken row if anything was changed."""
+    result = verify(_open(ctx))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "rows": result.rows,
+                    "first_broken": result.first_broken,
+                    "problem": result.problem,
+                    "last_hash": result.last_hash,
+                },
+                indent=2,
+            )
+        )
+    elif result.ok:
+        click.echo(f"ok: {result.rows} rows, the chain is intact (last hash {result.last_hash})")
+    else:
+        click.echo(f"BROKEN at row {result.first_broken}: {result.problem} ({result.rows} rows verified before it)")
+    sys.exit(0 if result.ok else 1)
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True)
+@click.option("--kind", help="Only rows of this kind (decision, guard, command, order, ...).")
+@click.pass_context
+def export_cmd(ctx: click.Context, fmt: str, kind: str | None) -> None:
+    """Every row, to standard output."""
+    rows = q.entries(_open(ctx), kind)
+    if fmt == "json":
+        for r in rows:
+            r["body"] = json.loads(r["body"])
+        click.echo(json.dumps(rows, indent=2))
+        return
+    writer = csv.writer(sys.stdout)
+    if rows:
+        writer.writerow(rows[0].keys())
+        for r in rows:
+            writer.writerow(r.values())
+
+
+@audit.command("versions")
+@FORMAT
+@click.pass_context
+def versions_cmd(ctx: click.Context, fmt: str) -> None:
+    """Rulebook versions loaded, at start or by a reload."""
+    _emit(
+        q.versions(_open(ctx)),
+        fmt,
+        [
+            ("id", "row"),
+            ("time", "time"),
+            ("hash", "version"),
+            ("name", "rulebook"),
+            ("loaded_by", "loaded by"),
+            ("run_id", "run"),
+        ],
+        "rulebook versions",
+    )
+
+
+@audit.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.pass_context
+def diff_cmd(ctx: click.Context, old: str, new: str) -> None:
+    """What changed between two rulebook versions (hash prefixes)."""
+    db = _open(ctx)
+    try:
+        (a_hash, a), (b_hash, b) = q.version_text(db, old), q.version_text(db, new)
+    except LookupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    lines = difflib.unified_diff(
+        a.splitlines(keepends=True), b.splitlines(keepends=True), fromfile=a_hash[:12], tofile=b_hash[:12]
+    )
+    click.echo("".join(lines), nl=False)

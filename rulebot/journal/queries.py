@@ -1,0 +1,197 @@
+"""What `rulebot audit` asks the journal: plain SQL over the documented views."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+DAY_MS = 86_400_000
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    return [dict(r) for r in cur.fetchall()]
+
+
+def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    return _rows(db.execute("SELECT * FROM runs ORDER BY started"))
+
+
+def decisions(
+    db: sqlite3.Connection,
+    rule: str | None = None,
+    symbol: str | None = None,
+    since: int | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    sql, args = "SELECT * FROM decisions WHERE 1=1", []
+    for clause, value in (("rule = ?", rule), ("symbol = ?", symbol), ("time >= ?", since)):
+        if value is not None:
+            sql += f" AND {clause}"
+            args.append(value)
+    sql += " ORDER BY id LIMIT ?"
+    args.append(limit)
+    out = _rows(db.execute(sql, args))
+    for d in out:
+        d["inputs"] = json.loads(d["inputs"]) if d["inputs"] else {}
+        d["fired"] = bool(d["fired"])
+    return out
+
+
+def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
+    """The whole story of one decision: trigger, inputs, verdicts, orders, fills, position after."""
+    row = db.execute("SELECT * FROM entries WHERE id = ? AND kind = 'decision'", (decision_id,)).fetchone()
+    if row is None:
+        return None
+    body = json.loads(row["body"])
+    # The verdicts of this decision follow it in the same step: same run, time, symbol and rule,
+    # before the next decision.
+    nxt = db.execute(
+        "SELECT MIN(id) FROM entries WHERE run_id = ? AND kind = 'decision' AND id > ?", (row["run_id"], decision_id)
+    ).fetchone()[0] or (1 << 62)
+    guards = _rows(
+        db.execute(
+            "SELECT id, time, client_order_id, body FROM entries WHERE run_id = ? AND kind = 'guard' AND id > ? "
+            "AND id < ? AND rule = ? ORDER BY id",
+            (row["run_id"], decision_id, nxt, row["rule"]),
+        )
+    )
+    states = _rows(
+        db.execute(
+            "SELECT id, time, body FROM entries WHERE run_id = ? AND kind = 'state' AND id > ? AND id < ? ORDER BY id",
+            (row["run_id"], decision_id, nxt),
+        )
+    )
+    cids = [g["client_order_id"] for g in guards if g["client_order_id"]]
+    orders: list[dict[str, Any]] = []
+    for cid in cids:
+        orders.extend(
+            _rows(
+                db.execute(
+                    "SELECT id, time, kind, client_order_id, body FROM entries "
+                    "WHERE run_id = ? AND client_order_id = ? AND kind IN ('command', 'order', 'algo') ORDER BY id",
+                    (row["run_id"], cid),
+                )
+            )
+        )
+    last_fill = max(
+        (
+            o["id"]
+            for o in orders
+            if o["kind"] == "order" and Decimal(json.loads(o["body"]).get("last_filled_qty", "0")) > 0
+        ),
+        default=None,
+    )
+    position = None
+    if last_fill is not None:
+        snap = db.execute(
+            "SELECT id, time, body FROM entries WHERE run_id = ? AND kind = 'account' AND id > ? ORDER BY id LIMIT 1",
+            (row["run_id"], last_fill),
+        ).fetchone()
+        if snap is not None:
+            position = {"id": snap["id"], "time": snap["time"], **json.loads(snap["body"])}
+    return {
+        "id": decision_id,
+        "run_id": row["run_id"],
+        "time": row["time"],
+        "symbol": row["symbol"],
+        "rule": row["rule"],
+        "version": row["version"],
+        "trigger": body.get("trigger"),
+        "state": body.get("state"),
+        "fired": body.get("fired"),
+        "inputs": body.get("inputs", {}),
+        "error": body.get("error"),
+        "verdicts": [{"id": g["id"], "client_order_id": g["client_order_id"], **json.loads(g["body"])} for g in guards],
+        "state_changes": [{"id": s["id"], **json.loads(s["body"])} for s in states],
+        "orders": [{"id": o["id"], "kind": o["kind"], **json.loads(o["body"])} for o in orders],
+        "position_after": position,
+    }
+
+
+def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    """Each order once: what was sent and its last known status."""
+    sql = """
+    SELECT c.id, c.time, c.symbol, c.client_order_id, c.command,
+           json_extract(c.body, '$.side') AS side, json_extract(c.body, '$.order_type') AS type,
+           json_extract(c.body, '$.quantity') AS quantity,
+           COALESCE(json_extract(c.body, '$.price'), json_extract(c.body, '$.trigger_price')) AS price,
+           (SELECT COALESCE(json_extract(u.body, '$.status'), '') FROM entries u
+             WHERE u.client_order_id = c.client_order_id AND u.run_id = c.run_id AND u.kind IN ('order', 'algo')
+             ORDER BY u.id DESC LIMIT 1) AS status,
+           (SELECT g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id = c.client_order_id
+             AND g.run_id = c.run_id LIMIT 1) AS rule
+    FROM commands c WHERE c.command = 'PlaceOrder' ORDER BY c.id LIMIT ?"""
+    return _rows(db.execute(sql, (limit,)))
+
+
+def fills(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
+    return _rows(db.execute("SELECT * FROM fills ORDER BY id LIMIT ?", (limit,)))
+
+
+def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
+    """Realized PnL, fees and funding, by UTC day or by the rule that placed the order."""
+    rules = {
+        r["client_order_id"]: r["rule"]
+        for r in db.execute(
+            "SELECT client_order_id, rule FROM entries WHERE kind = 'guard' AND client_order_id IS NOT NULL"
+        )
+    }
+    table: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for f in db.execute("SELECT time, client_order_id, realized_pnl, fee FROM fills"):
+        key = _day(f["time"]) if by == "day" else rules.get(f["client_order_id"], "(engine or liquidation)")
+        table[key]["realized_pnl"] += Decimal(f["realized_pnl"] or "0")
+        table[key]["fees"] += Decimal(f["fee"] or "0")
+        table[key]["fills"] += 1
+    if by == "day":
+        prev: dict[str, Decimal] = {}
+        for a in db.execute("SELECT time, reason, balances FROM snapshots ORDER BY id"):
+            for b in json.loads(a["balances"] or "[]"):
+                wallet = Decimal(b["wallet_balance"])
+                if a["reason"] == "FUNDING_FEE":
+                    change = Decimal(b.get("balance_change") or "0") or (wallet - prev.get(b["asset"], wallet))
+                    table[_day(a["time"])]["funding"] += change
+                prev[b["asset"]] = wallet
+    out = []
+    for key in sorted(table):
+        t = table[key]
+        net = t["realized_pnl"] - t["fees"] + t["funding"]
+        out.append(
+            {
+                by: key,
+                "fills": int(t["fills"]),
+                "realized_pnl": str(t["realized_pnl"]),
+                "fees": str(t["fees"]),
+                "funding": str(t["funding"]),
+                "net": str(net),
+            }
+        )
+    return out
+
+
+def versions(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    return _rows(db.execute("SELECT id, run_id, time, hash, name, loaded_by FROM rulebook_versions ORDER BY id"))
+
+
+def version_text(db: sqlite3.Connection, prefix: str) -> tuple[str, str]:
+    found = db.execute(
+        "SELECT DISTINCT hash, text FROM rulebook_versions WHERE hash LIKE ?", (prefix + "%",)
+    ).fetchall()
+    if not found:
+        raise LookupError(f"no rulebook version starts with {prefix!r} (see `rulebot audit versions`)")
+    if len({f["hash"] for f in found}) > 1:
+        raise LookupError(f"{prefix!r} matches several versions; give more characters")
+    return found[0]["hash"], found[0]["text"]
+
+
+def entries(db: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    if kind:
+        return _rows(db.execute("SELECT * FROM entries WHERE kind = ? ORDER BY id", (kind,)))
+    return _rows(db.execute("SELECT * FROM entries ORDER BY id"))
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,100 @@
+"""The journal's tables and views, and the migrations that bring an old journal up to date.
+
+One append-only table, `entries`, holds every row in the order it was written; each row is
+chained to the one before it by a SHA-256 hash (see `chain.py`). The typed views below are
+what people query: plain SQL, readable in `sqlite3` or any SQLite browser.
+
+    entries(id, run_id, time, kind, symbol, rule, client_order_id, version, body, prev_hash, hash)
+
+`time` is the event clock in ms (data time in a backtest, exchange time live); `body` is the
+row's content as canonical JSON (Decimals as exact strings). Kinds: run_start, run_stop,
+rulebook, reload, decision, guard, state, log, notice, command, order, algo, account,
+margin_call, leverage, stream, error.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+
+_BASE = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    symbol TEXT NOT NULL DEFAULT '',
+    rule TEXT NOT NULL DEFAULT '',
+    client_order_id TEXT,
+    version TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind, run_id);
+CREATE INDEX IF NOT EXISTS entries_cid ON entries(client_order_id) WHERE client_order_id IS NOT NULL;
+"""
+
+# Version 2 added the typed views (version 1 journals had only `entries`).
+_VIEWS = """
+CREATE VIEW IF NOT EXISTS runs AS
+  SELECT s.run_id, json_extract(s.body, '$.mode') AS mode, json_extract(s.body, '$.venue') AS venue,
+         json_extract(s.body, '$.software') AS software, s.time AS started,
+         (SELECT e.time FROM entries e WHERE e.kind = 'run_stop' AND e.run_id = s.run_id) AS stopped,
+         json_extract(s.body, '$.rulebook') AS rulebook, s.version
+  FROM entries s WHERE s.kind = 'run_start';
+CREATE VIEW IF NOT EXISTS rulebook_versions AS
+  SELECT id, run_id, time, version AS hash, json_extract(body, '$.name') AS name,
+         json_extract(body, '$.how') AS loaded_by, json_extract(body, '$.text') AS text
+  FROM entries WHERE kind = 'rulebook';
+CREATE VIEW IF NOT EXISTS decisions AS
+  SELECT id, run_id, time, symbol, rule, version, json_extract(body, '$.trigger') AS trigger,
+         json_extract(body, '$.state') AS state, json_extract(body, '$.fired') AS fired,
+         json_extract(body, '$.inputs') AS inputs, json_extract(body, '$.error') AS error
+  FROM entries WHERE kind = 'decision';
+CREATE VIEW IF NOT EXISTS guard_verdicts AS
+  SELECT id, run_id, time, symbol, rule, client_order_id, json_extract(body, '$.intent') AS intent,
+         json_extract(body, '$.verdicts') AS verdicts
+  FROM entries WHERE kind = 'guard';
+CREATE VIEW IF NOT EXISTS commands AS
+  SELECT id, run_id, time, symbol, client_order_id, json_extract(body, '$.type') AS command, body
+  FROM entries WHERE kind = 'command';
+CREATE VIEW IF NOT EXISTS order_updates AS
+  SELECT id, run_id, time, symbol, client_order_id, json_extract(body, '$.status') AS status,
+         json_extract(body, '$.side') AS side, json_extract(body, '$.order_type') AS order_type,
+         json_extract(body, '$.quantity') AS quantity, json_extract(body, '$.filled_qty') AS filled_qty,
+         json_extract(body, '$.average_price') AS average_price, json_extract(body, '$.reject_reason') AS reject_reason
+  FROM entries WHERE kind = 'order';
+CREATE VIEW IF NOT EXISTS fills AS
+  SELECT id, run_id, time, symbol, client_order_id, json_extract(body, '$.side') AS side,
+         json_extract(body, '$.last_filled_qty') AS quantity, json_extract(body, '$.last_filled_price') AS price,
+         json_extract(body, '$.commission') AS fee, json_extract(body, '$.commission_asset') AS fee_asset,
+         json_extract(body, '$.realized_pnl') AS realized_pnl, json_extract(body, '$.is_maker') AS maker
+  FROM entries WHERE kind = 'order' AND CAST(json_extract(body, '$.last_filled_qty') AS REAL) > 0;
+CREATE VIEW IF NOT EXISTS funding AS
+  SELECT id, run_id, time, body FROM entries
+  WHERE kind = 'account' AND json_extract(body, '$.reason') = 'FUNDING_FEE';
+CREATE VIEW IF NOT EXISTS snapshots AS
+  SELECT id, run_id, time, json_extract(body, '$.reason') AS reason, json_extract(body, '$.balances') AS balances,
+         json_extract(body, '$.positions') AS positions
+  FROM entries WHERE kind = 'account';
+CREATE VIEW IF NOT EXISTS reloads AS
+  SELECT id, run_id, time, version, json_extract(body, '$.accepted') AS accepted,
+         json_extract(body, '$.errors') AS errors
+  FROM entries WHERE kind = 'reload';
+CREATE VIEW IF NOT EXISTS problems AS
+  SELECT id, run_id, time, kind, symbol, body FROM entries WHERE kind IN ('error', 'stream', 'notice');
+"""
+
+# Each migration takes a journal from version N-1 to N. Never edit one that has shipped.
+MIGRATIONS: dict[int, str] = {1: _BASE, 2: _VIEWS}
+
+
+def migrate_script(current: int) -> list[tuple[int, str]]:
+    """The migrations to run, in order, for a journal at `current` (0: a new file)."""
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this journal was written by a newer rulebot (schema {current}, this release reads up to "
+            f"{SCHEMA_VERSION}); upgrade rulebot to open it"
+        )
+    return [(v, MIGRATIONS[v]) for v in range(current + 1, SCHEMA_VERSION + 1)]

@@ -1,0 +1,94 @@
+"""`rulebot audit` over a journal written by a real backtest."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rulebot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+BTC_1M = ROOT.parent / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
+
+
+@pytest.fixture(scope="module")
+def journal(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("audit") / "bt.journal"
+    res = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(ROOT / "rules/ema-trend-btc.yaml"),
+            "--data",
+            str(BTC_1M),
+            "--journal",
+            str(path),
+            "--format",
+            "json",
+        ],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    return str(path)
+
+
+def audit(journal: str, *args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(main, ["audit", "-j", journal, *args], catch_exceptions=False)
+    return res.exit_code, res.output
+
+
+def test_runs_decisions_orders_fills_and_pnl_as_json(journal):
+    code, out = audit(journal, "runs", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["mode"] == "backtest"
+    code, out = audit(journal, "decisions", "--rule", "enter-long", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and rows and {r["rule"] for r in rows} == {"enter-long"}
+    code, out = audit(journal, "decisions", "--since", "2030-01-01", "--format", "json")
+    assert json.loads(out) == []
+    code, out = audit(journal, "orders", "--format", "json")
+    assert code == 0 and any(o["status"] == "FILLED" and o["rule"] == "enter-long" for o in json.loads(out))
+    code, fills = audit(journal, "fills", "--format", "json")
+    code, by_rule = audit(journal, "pnl", "--by", "rule", "--format", "json")
+    assert sum(r["fills"] for r in json.loads(by_rule)) == len(json.loads(fills))
+
+
+def test_explain_tells_the_story_in_text(journal):
+    _, out = audit(journal, "decisions", "--rule", "enter-long", "--format", "json")
+    first = json.loads(out)[0]["id"]
+    code, text = audit(journal, "explain", str(first))
+    assert code == 0
+    for part in ("rule enter-long", "inputs:", "daily_loss_cap", "order", "FILLED", "position after"):
+        assert part in text
+    assert audit(journal, "explain", "999999")[0] == 1
+
+
+def test_verify_fails_with_the_broken_row_after_tampering(journal, tmp_path):
+    assert audit(journal, "verify")[0] == 0
+    copy = tmp_path / "tampered.journal"
+    with sqlite3.connect(journal) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with sqlite3.connect(copy) as db:
+        db.execute("UPDATE entries SET symbol = 'ETHUSDT' WHERE id = 12")
+    code, out = audit(str(copy), "verify")
+    assert code == 1 and "row 12" in out
+
+
+def test_export_csv_and_json_and_version_diff(journal, tmp_path):
+    code, out = audit(journal, "export", "--format", "csv", "--kind", "decision")
+    assert code == 0 and out.splitlines()[0].startswith("id,run_id,time,kind")
+    code, out = audit(journal, "export", "--format", "json", "--kind", "command")
+    assert code == 0 and all(r["kind"] == "command" for r in json.loads(out))
+    code, out = audit(journal, "versions", "--format", "json")
+    version = json.loads(out)[0]["hash"]
+    code, out = audit(journal, "diff", version[:8], version[:8])
+    assert code == 0 and out == ""  # a version does not differ from itself
+    assert audit(journal, "diff", "nope", version[:8])[0] == 1
+
+
+def test_a_missing_journal_is_a_clear_error(tmp_path):
+    code, _ = audit(str(tmp_path / "none.journal"), "runs")
+    assert code == 1
