@@ -71,7 +71,7 @@ class SimExchange:
         market: Market,
         balances: Mapping[str, Decimal],
         fee_rates: FeeRates = DEFAULT_FEE_RATES,
-        fill_model: FillModel = FillModel(),  # noqa: B008 - frozen, shared safely
+        fill_model: FillModel = FillModel(),
         hedge_mode: bool = False,
         default_leverage: int = 20,
         default_margin_type: MarginType = MarginType.CROSSED,
