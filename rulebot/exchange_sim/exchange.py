@@ -198,6 +198,10 @@ class SimExchange:
             raise TypeError(f"not a command: {command!r}")
         return None, None
 
+    def tick(self, time: int) -> list[AccountEvent]:
+        """Let time pass with no market event: fires the dead man's switches that are due."""
+        return self._tick(time)
+
     def _tick(self, time: int) -> list[AccountEvent]:
         """Fire the dead man's switches due at `time` (at or after their deadline)."""
         events: list[AccountEvent] = []

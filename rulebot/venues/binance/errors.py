@@ -156,6 +156,7 @@ class RateLimited(BinanceError):
     """A rate limit was broken (HTTP 429; 418 once the IP is banned): back off."""
 
     hint = "back off until the limit window passes; continuing after a 429 gets the IP banned"
+    retry_after: float | None = None  # seconds, from the Retry-After header when Binance sent one
 
 
 class ServerBusy(BinanceError, codes=(-1001, -1008, -1016)):

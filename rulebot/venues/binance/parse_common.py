@@ -174,9 +174,7 @@ class Shape:
                 return PayloadError(self.kind, field, "missing")
             value = d[name]
             if type(value) is not jt.pytype:
-                return PayloadError(
-                    self.kind, field, f"expected {jt.label}, got {json_name(value)} {value!r:.60}"
-                )
+                return PayloadError(self.kind, field, f"expected {jt.label}, got {json_name(value)} {value!r:.60}")
             if jt.valid is not None and not jt.valid(value):
                 return PayloadError(self.kind, field, f"expected {jt.label}, got {value!r:.60}")
         return PayloadError(self.kind, self.prefix.rstrip("."), reason or "malformed")

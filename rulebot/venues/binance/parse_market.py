@@ -221,11 +221,7 @@ def parse_mark_price(d: Mapping[str, Any]) -> MarkPrice:
     s, p, e, i, r, t = _MARK_PRICE.values(d)
     try:
         mark, index, rate = D(p), D(i) if i else None, D(r) if r else None
-        if (
-            mark.is_finite()
-            and (index is None or index.is_finite())
-            and (rate is None or rate.is_finite())
-        ):
+        if mark.is_finite() and (index is None or index.is_finite()) and (rate is None or rate.is_finite()):
             return MarkPrice(s, mark, e, index, rate, t or None)
     except ArithmeticError:
         pass
@@ -309,9 +305,7 @@ _DEPTH = Shape("depthUpdate", s=STR, E=INT, T=INT, U=INT, u=INT, pu=INT, b=LIST,
 def parse_depth_update(d: Mapping[str, Any]) -> DepthUpdate:
     """`depthUpdate` (diff or partial) → `DepthUpdate`."""
     s, e, t, first, final, prev, b, a = _DEPTH.values(d)
-    return DepthUpdate(
-        s, first, final, prev, levels(b, "depthUpdate", "b"), levels(a, "depthUpdate", "a"), e, t
-    )
+    return DepthUpdate(s, first, final, prev, levels(b, "depthUpdate", "b"), levels(a, "depthUpdate", "a"), e, t)
 
 
 _FORCE = Shape("forceOrder", E=INT, o=OBJ)
@@ -389,9 +383,7 @@ def parse_market_message(raw: Raw, *, open_klines: bool = False) -> MarketMessag
     return None if parser is None else parser(d)
 
 
-def parse_market_batch(
-    raw: Raw | list[Any], *, open_klines: bool = False
-) -> tuple[MarketMessage, ...]:
+def parse_market_batch(raw: Raw | list[Any], *, open_klines: bool = False) -> tuple[MarketMessage, ...]:
     """Like `parse_market_message`, for frames that may carry an array of events.
 
     The all-market streams (`!markPrice@arr`, `!forceOrder@arr`, ...) send JSON arrays; this

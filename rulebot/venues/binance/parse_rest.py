@@ -576,9 +576,7 @@ def parse_premium_index(d: Mapping[str, Any]) -> MarkPriceInfo:
     settle = optional(d, "estimatedSettlePrice", DEC_OR_EMPTY, k)
     interest = optional(d, "interestRate", DEC_OR_EMPTY, k)
     try:
-        event = MarkPrice(
-            symbol, D(mark), t, decimal_or_none(index), decimal_or_none(rate), next_t or None
-        )
+        event = MarkPrice(symbol, D(mark), t, decimal_or_none(index), decimal_or_none(rate), next_t or None)
     except ArithmeticError:
         raise _PREMIUM.error(d) from None
     return MarkPriceInfo(event, decimal_or_none(settle), decimal_or_none(interest))
@@ -679,9 +677,7 @@ class RateLimit:
 
 
 _INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
-_RATE_LIMIT = Shape(
-    "exchangeInfo", rateLimitType=STR, interval=one_of(_INTERVAL_MS), intervalNum=INT, limit=INT
-)
+_RATE_LIMIT = Shape("exchangeInfo", rateLimitType=STR, interval=one_of(_INTERVAL_MS), intervalNum=INT, limit=INT)
 
 
 def parse_rate_limits(payload: Mapping[str, Any]) -> tuple[RateLimit, ...]:

@@ -161,9 +161,7 @@ _SYSTEM_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 def is_liquidation(update: OrderUpdate) -> bool:
     """True for Binance's own closing orders: liquidation (type LIQUIDATION, which parses as
     LIMIT; execution type CALCULATED), auto-deleverage and delivery/delisting settlement."""
-    return update.execution_type == "CALCULATED" or update.client_order_id.startswith(
-        _SYSTEM_PREFIXES
-    )
+    return update.execution_type == "CALCULATED" or update.client_order_id.startswith(_SYSTEM_PREFIXES)
 
 
 def fill_key(event: OrderUpdate | TradeLite) -> FillKey | None:

@@ -277,9 +277,7 @@ def test_malformed_frame_names_the_field(frame: Any, field: str, reason: str) ->
     assert field in str(err)
 
 
-@pytest.mark.parametrize(
-    "raw", [b"", b"{not json", b"\xff\xfe", "[1, 2", b'"just a string"', b"42"]
-)
+@pytest.mark.parametrize("raw", [b"", b"{not json", b"\xff\xfe", "[1, 2", b'"just a string"', b"42"])
 def test_not_json_or_not_an_object(raw: bytes | str) -> None:
     with pytest.raises(PayloadError) as caught:
         parse_market_message(raw)

@@ -243,9 +243,7 @@ def check_algo_update(path: Path) -> None:
 
 
 def check_margin_call(path: Path) -> None:
-    call = MarginCall(
-        "ETHUSDT", PositionSide.LONG, D("1.327"), D("187.17127"), D("1.614445"), 1587727187525
-    )
+    call = MarginCall("ETHUSDT", PositionSide.LONG, D("1.327"), D("187.17127"), D("1.614445"), 1587727187525)
     assert _user(path) == MarginCalls((call,), D("3.16812045"), 1587727187525)
 
 
@@ -403,15 +401,11 @@ def check_funding_info(path: Path) -> None:
 
 
 def check_listen_key(path: Path) -> None:
-    assert rest.parse_listen_key(_json(path)) == (
-        "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
-    )
+    assert rest.parse_listen_key(_json(path)) == ("pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1")
 
 
 def check_leverage(path: Path) -> None:
-    assert rest.parse_leverage(_json(path)) == rest.LeverageSetting(
-        "BTCUSDT", 21, D("1000000"), None
-    )
+    assert rest.parse_leverage(_json(path)) == rest.LeverageSetting("BTCUSDT", 21, D("1000000"), None)
 
 
 def check_commission(path: Path) -> None:
@@ -582,9 +576,7 @@ PARSERS: dict[str, Callable[[str, Any], object]] = {
         rest.parse_exchange_info(obj, _market_of(name)),
         rest.parse_rate_limits(obj),
     ),
-    "rest_*_leverageBracket*.json": lambda name, obj: rest.parse_leverage_brackets(
-        obj, _market_of(name)
-    ),
+    "rest_*_leverageBracket*.json": lambda name, obj: rest.parse_leverage_brackets(obj, _market_of(name)),
     "rest_error_*.json": lambda name, obj: BinanceError.from_payload(obj),
 }
 DAMAGE: tuple[Any, ...] = (None, True, 7, 1.5, "", "x", "NaN", [], {}, [["1"]])
@@ -592,13 +584,7 @@ _DELETE = object()
 
 
 def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    children = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     out = []
     for key, child in children:
         out.append((*path, key))

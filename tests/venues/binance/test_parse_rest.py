@@ -124,9 +124,7 @@ ORDER = {
 
 
 def test_batch_orders_mix_orders_and_errors() -> None:
-    results = rest.parse_batch_orders(
-        [ORDER, {"code": -2022, "msg": "ReduceOnly Order is rejected."}]
-    )
+    results = rest.parse_batch_orders([ORDER, {"code": -2022, "msg": "ReduceOnly Order is rejected."}])
     order, error = results
     assert isinstance(order, rest.OrderView) and order.status is OrderStatus.NEW
     assert isinstance(error, e.ReduceOnlyRejected)

@@ -210,9 +210,7 @@ def test_margin_call_without_cross_wallet() -> None:
 
 def test_account_config_update_variants() -> None:
     base = {"e": "ACCOUNT_CONFIG_UPDATE", "E": 2, "T": 1}
-    assert parse_user_message({**base, "ac": {"s": "BTCUSDT", "l": 3}}) == LeverageChanged(
-        "BTCUSDT", 3, 1
-    )
+    assert parse_user_message({**base, "ac": {"s": "BTCUSDT", "l": 3}}) == LeverageChanged("BTCUSDT", 3, 1)
     assert parse_user_message({**base, "ai": {"j": False}}) == MultiAssetsModeChanged(False, 1)
     with pytest.raises(PayloadError, match="exactly one"):
         parse_user_message(base)
