@@ -9,6 +9,7 @@ backtest has neither); no trades → last price = the close of the shortest cand
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from rulebot.engine.signals import IndicatorRuntime
 from rulebot.rulebook.compiled import CompiledRulebook
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
+HISTORY_CANDLES = 2000  # per timeframe; enough to warm any indicator of a reasonable length
 ACCOUNT_NAMES = frozenset(
     {
         "position.side",
@@ -88,6 +90,9 @@ class SymbolMarket:
             for tf in self.timeframes
         }
         self._sourced: set[str] = set()  # kline timeframes already routed
+        # Closed candles kept for a hot reload: indicators whose definition changed are
+        # re-warmed from them instead of waiting for new data.
+        self.history: dict[str, deque[Candle]] = {tf: deque(maxlen=HISTORY_CANDLES) for tf in self.timeframes}
         # timeframe → the source timeframe it is built from (None: from trades)
         self.source: dict[str, str | None] = {tf: None for tf in self.timeframes}
         self.prev_close: dict[str, float] = {}
@@ -301,9 +306,67 @@ class SymbolMarket:
             prev = self.prev_close.get(tf)
             env[k_returns] = c.close / prev - 1.0 if prev else math.nan
             self.prev_close[tf] = c.close
+            self.history[tf].append(c)
             if self.not_ready:
                 for f in ("open", "high", "low", "close", "volume"):
                     self.not_ready.discard(f"{f}@{tf}")
                 if prev:
                     self.not_ready.discard(f"returns@{tf}")
             self.indicators.on_candle(c)
+
+    # ------------------------------------------------------------------ hot reload
+
+    def carry_from(self, old: SymbolMarket) -> None:
+        """Take over a running market (prices, candles being built, history) from the market of
+        the previous rulebook, then warm this rulebook's indicators from the history."""
+        self.last, self.mark = old.last, old.mark
+        self.has_book, self.has_mark, self.has_trades = old.has_book, old.has_mark, old.has_trades
+        self.last_data_time, self.price_candle_ms = old.last_data_time, old.price_candle_ms
+        self.next_funding_time, self.funding_interval_ms = old.next_funding_time, old.funding_interval_ms
+        self._book_from = old._book_from
+        for name in _MARKET_NAMES:
+            self.env[name] = old.env.get(name, math.nan)
+            if name not in old.not_ready:
+                self.not_ready.discard(name)
+        for tf in self.timeframes:
+            if tf in old.builders:
+                self.builders[tf] = old.builders[tf]
+                self.source[tf] = old.source[tf]
+                self.history[tf] = old.history[tf]
+                if tf in old.prev_close:
+                    self.prev_close[tf] = old.prev_close[tf]
+                for key in self._keys[tf]:
+                    self.env[key] = old.env.get(key, math.nan)
+                    if key not in old.not_ready:
+                        self.not_ready.discard(key)
+        self._sourced = set(old._sourced)
+        if self.has_trades:
+            self._plan_trade_candles()
+        self._rewarm()
+
+    def _rewarm(self) -> None:
+        """Replay the kept candles, in time order, through fresh indicators on a scratch env."""
+        scratch: dict[str, Any] = {}
+        pending: set[str] = set()
+        runtime = IndicatorRuntime(self.indicators.live_defs(), scratch, pending)
+        candles = sorted(
+            (c for h in self.history.values() for c in h), key=lambda c: (c.close_time, self._tf_ms.get(c.timeframe, 0))
+        )
+        prev: dict[str, float] = {}
+        for c in candles:
+            tf = c.timeframe
+            k_open, k_high, k_low, k_close, k_volume, k_returns = self._keys[tf]
+            scratch.update({k_open: c.open, k_high: c.high, k_low: c.low, k_close: c.close, k_volume: c.volume})
+            p = prev.get(tf)
+            scratch[k_returns] = c.close / p - 1.0 if p else math.nan
+            prev[tf] = c.close
+            runtime.on_candle(c)
+        for lv in runtime.live:
+            for key in lv.keys:
+                self.env[key] = scratch.get(key, math.nan)
+                if key in pending:
+                    self.not_ready.add(key)
+                else:
+                    self.not_ready.discard(key)
+        runtime.env, runtime.not_ready = self.env, self.not_ready
+        self.indicators = runtime

@@ -54,6 +54,9 @@ class IndicatorRuntime:
                 env[key] = math.nan
                 not_ready.add(key)
 
+    def live_defs(self) -> tuple[CompiledIndicator, ...]:
+        return tuple(lv.compiled for lv in self.live)
+
     def on_candle(self, candle: Candle) -> None:
         """Update every indicator this timeframe drives; the env already holds the series."""
         todo = self.by_timeframe.get(candle.timeframe)

@@ -1,0 +1,141 @@
+"""Hot reload of a running engine: what carries over, the rule for a vanished state, refusals."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rulebot.core.account_events import AccountUpdate, PositionChange
+from rulebot.core.enums import MarginType, PositionSide
+from rulebot.engine import records as rec
+from rulebot.engine.engine import Engine
+from rulebot.engine.reload import ReloadRefused, reload_engine
+from rulebot.rulebook.compiler import compile_text
+
+from .conftest import T0, trades
+
+BASE = """\
+rulebook: r
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m]
+account: {leverage: 5}
+indicators:
+  fast: ema(close@1m, 3)
+states:
+  flat: {position: none}
+  holding: {position: long}
+rules:
+  - name: buy
+    on: candle_close 1m
+    in: flat
+    when: close@1m > 1000000
+    do: [{enter: {side: long, size: 10}}, {stop_loss: {distance: 5%}}, {goto: holding}]
+  - name: sell
+    on: candle_close 1m
+    in: holding
+    when: close@1m > 1000000
+    do: [exit, {goto: flat}]
+"""
+
+
+def running(usdm) -> Engine:
+    engine = Engine(compile_text(BASE), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+    engine.start(T0)
+    for t in trades([100 + i for i in range(30)]):
+        engine.on_event(t)
+    return engine
+
+
+def test_indicators_are_rewarmed_from_history_and_the_state_carries_over(usdm):
+    engine = running(usdm)
+    engine.symbols["ADAUSDT"].state = "holding"
+    changed = BASE.replace("ema(close@1m, 3)", "ema(close@1m, 5)")
+    result = reload_engine(engine, compile_text(changed))
+    new = result.engine
+    fresh = Engine(compile_text(changed), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+    fresh.start(T0)
+    for t in trades([100 + i for i in range(30)]):
+        fresh.on_event(t)
+    assert new.symbols["ADAUSDT"].market.env["fast"] == fresh.symbols["ADAUSDT"].market.env["fast"]
+    assert "fast" not in new.symbols["ADAUSDT"].market.not_ready
+    assert new.symbols["ADAUSDT"].state == "holding" and new.portfolio is engine.portfolio and new.oms is engine.oms
+    assert any(isinstance(r, rec.EngineNotice) and r.kind == "reload" for r in result.step.records)
+    # and it keeps running on the next data
+    new.on_event(trades([131], start=T0 + 31 * 60_000)[0])
+    assert new.time == T0 + 31 * 60_000
+
+
+def test_a_vanished_state_moves_to_one_that_matches_the_position(usdm):
+    engine = running(usdm)
+    engine.symbols["ADAUSDT"].state = "holding"
+    engine.on_event(
+        AccountUpdate(
+            "ORDER",
+            (),
+            (
+                PositionChange(
+                    "ADAUSDT",
+                    PositionSide.BOTH,
+                    Decimal(10),
+                    Decimal(100),
+                    Decimal(100),
+                    Decimal(0),
+                    Decimal(0),
+                    MarginType.ISOLATED,
+                    Decimal(200),
+                ),
+            ),
+            T0 + 1,
+        )
+    )
+    renamed = BASE.replace("holding", "in_long")
+    result = reload_engine(engine, compile_text(renamed))
+    assert result.engine.symbols["ADAUSDT"].state == "in_long"
+    change = next(r for r in result.step.records if isinstance(r, rec.StateChange))
+    assert change.from_state == "holding" and change.to_state == "in_long" and "no longer exists" in change.why
+
+
+def test_a_flat_symbol_in_a_vanished_state_goes_to_the_initial_state(usdm):
+    engine = running(usdm)
+    engine.symbols["ADAUSDT"].state = "holding"
+    result = reload_engine(engine, compile_text(BASE.replace("holding", "in_long")))
+    assert result.engine.symbols["ADAUSDT"].state == "flat"
+
+
+def test_dropping_a_symbol_with_a_position_is_refused(usdm):
+    engine = running(usdm)
+    engine.on_event(
+        AccountUpdate(
+            "ORDER",
+            (),
+            (
+                PositionChange(
+                    "ADAUSDT",
+                    PositionSide.BOTH,
+                    Decimal(10),
+                    Decimal(100),
+                    Decimal(100),
+                    Decimal(0),
+                    Decimal(0),
+                    MarginType.ISOLATED,
+                    Decimal(200),
+                ),
+            ),
+            T0 + 1,
+        )
+    )
+    with pytest.raises(ReloadRefused, match="ADAUSDT"):
+        reload_engine(engine, compile_text(BASE.replace("[ADAUSDT]", "[BTCUSDT]")))
+    with pytest.raises(ReloadRefused, match="position mode"):
+        reload_engine(
+            engine, compile_text(BASE.replace("account: {leverage: 5}", "account: {leverage: 5, position_mode: hedge}"))
+        )
+
+
+def test_a_leverage_change_is_sent_and_clamped(usdm):
+    engine = running(usdm)
+    result = reload_engine(engine, compile_text(BASE.replace("leverage: 5", "leverage: 8")))
+    levs = [c for c in result.step.commands if type(c).__name__ == "SetLeverage"]
+    assert [c.leverage for c in levs] == [8] and result.engine.symbols["ADAUSDT"].leverage == 8
