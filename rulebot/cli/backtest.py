@@ -23,8 +23,14 @@ DEMO_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "ema-trend-btc.y
 
 
 def _progress(console: Console) -> tuple[Progress, object]:
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                        transient=True, disable=not console.is_terminal)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
     task = progress.add_task("replaying", total=None)
     return progress, task
 
@@ -56,23 +62,48 @@ def _finish(result: BacktestResult, fmt: str, report: str | None, notes: tuple[s
 
 @click.command("backtest")
 @click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
-@click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True),
-              help="Binance archive files or folders (zip or csv); repeat for several.")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="Binance archive files or folders (zip or csv); repeat for several.",
+)
 @click.option("--from", "start", help="Start (UTC date or ISO time).")
 @click.option("--to", "end", help="End (UTC date or ISO time, exclusive).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a rulebook parameter.")
-@click.option("--balance", type=Decimal, default=Decimal(10_000), show_default=True,
-              help="Starting wallet in the margin asset.")
-@click.option("--slippage-bps", type=Decimal, default=Decimal(0), show_default=True,
-              help="Taker fills this much worse than the quote or trade (basis points).")
-@click.option("--exchange-info", type=click.Path(exists=True, dir_okay=False),
-              help="A saved exchangeInfo JSON to take filters from instead of the built-in catalog.")
+@click.option(
+    "--balance", type=Decimal, default=Decimal(10_000), show_default=True, help="Starting wallet in the margin asset."
+)
+@click.option(
+    "--slippage-bps",
+    type=Decimal,
+    default=Decimal(0),
+    show_default=True,
+    help="Taker fills this much worse than the quote or trade (basis points).",
+)
+@click.option(
+    "--exchange-info",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A saved exchangeInfo JSON to take filters from instead of the built-in catalog.",
+)
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def backtest_cmd(rulebook: str, data: tuple[str, ...], start: str | None, end: str | None, sets: tuple[str, ...],
-                 balance: Decimal, slippage_bps: Decimal, exchange_info: str | None, report: str | None,
-                 journal: str | None, fmt: str) -> None:
+def backtest_cmd(
+    rulebook: str,
+    data: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    sets: tuple[str, ...],
+    balance: Decimal,
+    slippage_bps: Decimal,
+    exchange_info: str | None,
+    report: str | None,
+    journal: str | None,
+    fmt: str,
+) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
     console = Console(stderr=fmt == "json", highlight=False)
     config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps))
@@ -80,8 +111,14 @@ def backtest_cmd(rulebook: str, data: tuple[str, ...], start: str | None, end: s
     try:
         with progress:
             result, _, notes = backtest(
-                rulebook, data, start=start, end=end, overrides=parse_sets(sets), config=config,
-                exchange_info=exchange_info, journal_path=Path(journal) if journal else None,
+                rulebook,
+                data,
+                start=start,
+                end=end,
+                overrides=parse_sets(sets),
+                config=config,
+                exchange_info=exchange_info,
+                journal_path=Path(journal) if journal else None,
                 on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),  # type: ignore[arg-type]
             )
     except RulebookError as exc:
@@ -94,10 +131,14 @@ def backtest_cmd(rulebook: str, data: tuple[str, ...], start: str | None, end: s
 
 
 @click.command("demo")
-@click.option("--rulebook", type=click.Path(exists=True, dir_okay=False), default=str(DEMO_RULEBOOK),
-              show_default=True)
-@click.option("--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="calm",
-              show_default=True, help="The simulated market's character.")
+@click.option("--rulebook", type=click.Path(exists=True, dir_okay=False), default=str(DEMO_RULEBOOK), show_default=True)
+@click.option(
+    "--preset",
+    type=click.Choice(["calm", "trending", "volatile", "crash"]),
+    default="calm",
+    show_default=True,
+    help="The simulated market's character.",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--hours", type=int, default=72, show_default=True)
 @click.option("--report", type=click.Path(dir_okay=False), default="demo-report.html", show_default=True)
@@ -110,8 +151,13 @@ def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, fmt
     progress, task = _progress(console)
     try:
         with progress:
-            result, _ = demo(rulebook, seed=seed, preset=preset, hours=hours,
-                             on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"))  # type: ignore[arg-type]
+            result, _ = demo(
+                rulebook,
+                seed=seed,
+                preset=preset,
+                hours=hours,
+                on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
+            )  # type: ignore[arg-type]
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)

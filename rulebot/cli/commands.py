@@ -9,6 +9,7 @@ def register(main: click.Group) -> None:
     from rulebot.cli.audit import audit
     from rulebot.cli.backtest import backtest_cmd, demo_cmd
     from rulebot.cli.data import data
+    from rulebot.cli.run import dry_run_cmd, fake_exchange_cmd, kill_cmd, reload_cmd, run_cmd, status_cmd
     from rulebot.cli.schema import schema_cmd
     from rulebot.cli.validate import validate_cmd
 
@@ -18,3 +19,5 @@ def register(main: click.Group) -> None:
     main.add_command(backtest_cmd)
     main.add_command(demo_cmd)
     main.add_command(audit)
+    for cmd in (dry_run_cmd, run_cmd, status_cmd, kill_cmd, reload_cmd, fake_exchange_cmd):
+        main.add_command(cmd)

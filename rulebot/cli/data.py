@@ -59,9 +59,7 @@ def data() -> None:
     help=f"Archive server (or ${BASE_URL_ENV}).",
 )
 @click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def download_cmd(
     symbol: str,
     kind: str,

@@ -17,8 +17,14 @@ def schema_text() -> str:
 
 
 @click.command("schema")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_PATH,
-              show_default=True, help="Where to write it ('-' for standard output).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PATH,
+    show_default=True,
+    help="Where to write it ('-' for standard output).",
+)
 def schema_cmd(output: Path) -> None:
     """Write schemas/rulebook.schema.json (for yaml-language-server and other editors)."""
     text = schema_text()

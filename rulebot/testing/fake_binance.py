@@ -181,10 +181,10 @@ class FakeBinance:
         """A market event: stamped with the server clock, applied to the simulator, published on
         the market streams, and what it caused published on the user stream."""
         now = self.now()
-        if hasattr(event, "time") and not isinstance(event, CandleClosed):
-            event = replace(event, time=now)  # type: ignore[type-var]
         if isinstance(event, FundingRate):
             event = replace(event, funding_time=now)
+        elif hasattr(event, "time") and not isinstance(event, CandleClosed):
+            event = replace(event, time=now)  # type: ignore[type-var]
         if isinstance(event, BookTop):
             await self._depth(event)
         await self._publish_account(self.paper.on_market(event))

@@ -1,0 +1,274 @@
+"""`rulebot dry-run`, `run --live`, `status`, `kill`, `reload` and `fake-exchange`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from rulebot.cli.validate import print_rulebook_errors
+from rulebot.rulebook.compiler import compile_file
+from rulebot.rulebook.errors import RulebookError
+from rulebot.runtime import control
+from rulebot.runtime.assemble import Connection, default_run_dir, dry_run, live
+from rulebot.runtime.keys import CredentialsError
+from rulebot.runtime.runner import RunConfig
+
+_out = Console(highlight=False)
+
+RUN_DIR = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the bot keeps its journal and control socket (default .rulebot/<rulebook>).",
+)
+CONNECTION = [
+    click.option("--testnet", is_flag=True, help="Binance's futures testnet."),
+    click.option("--rest-url", help="Another REST base (a proxy, or `rulebot fake-exchange`)."),
+    click.option("--ws-url", help="Another WebSocket base."),
+]
+
+
+def _connection_options(f: Any) -> Any:
+    for opt in reversed(CONNECTION):
+        f = opt(f)
+    return f
+
+
+def _compile(rulebook: str) -> Any:
+    try:
+        return compile_file(rulebook)
+    except RulebookError as exc:
+        print_rulebook_errors(rulebook, exc)
+        sys.exit(1)
+
+
+def _print_status(s: dict[str, Any]) -> None:
+    _out.print(
+        f"{s.get('rulebook')} {s.get('version')} · {s.get('mode')} · run {s.get('run_id')} · "
+        f"{s.get('events', 0):,} events · {'running' if s.get('running') else 'stopped'}",
+        markup=False,
+    )
+    _out.print(f"states: {s.get('states')}", markup=False)
+    _out.print(f"equity: {s.get('equity')} · daily PnL: {s.get('daily_pnl')}", markup=False)
+    for p in s.get("positions", []):
+        _out.print(
+            f"position {p['symbol']} {p['side']} {p['size']} @ {p['entry_price']} (uPnL {p['upnl']})", markup=False
+        )
+    for o in s.get("orders", []):
+        _out.print(
+            f"order {o['client_order_id']} {o['purpose']} {o['side']} {o['type']} {o['quantity']} ({o['status']})",
+            markup=False,
+        )
+    _out.print(f"guards: {s.get('guards')}", markup=False)
+
+
+def _run(runner_factory: Any, rulebook: str) -> None:
+    async def main() -> dict[str, Any]:
+        runner = await runner_factory()
+        _out.print(
+            f"running {runner.book.name} ({runner.cfg.mode}) · journal {runner.cfg.journal_path()} · "
+            f"control {runner.cfg.run_dir}/control.sock · Ctrl-C stops",
+            markup=False,
+        )
+        return await runner.run()
+
+    try:
+        status = asyncio.run(main())
+    except (CredentialsError, ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    _print_status(status)
+
+
+@click.command("dry-run")
+@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--market",
+    "market_spec",
+    default="simulated",
+    show_default=True,
+    help="binance (public streams), simulated, or replay:PATH[,PATH...] (Binance archive files).",
+)
+@click.option(
+    "--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="calm", show_default=True
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--hours", type=int, default=24, show_default=True, help="Length of the simulated market.")
+@click.option(
+    "--speed",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Simulated/replayed data at this many times real time (0: as fast as possible).",
+)
+@click.option("--balance", type=Decimal, default=Decimal(10_000), show_default=True, help="Paper wallet.")
+@click.option("--max-events", type=int, help="Stop after this many market events.")
+@click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
+@click.option("--no-watch", is_flag=True, help="Do not reload when the rulebook file changes.")
+@RUN_DIR
+@_connection_options
+def dry_run_cmd(
+    rulebook: str,
+    market_spec: str,
+    preset: str,
+    seed: int,
+    hours: int,
+    speed: float,
+    balance: Decimal,
+    max_events: int | None,
+    on_exit: str | None,
+    no_watch: bool,
+    run_dir: Path | None,
+    testnet: bool,
+    rest_url: str | None,
+    ws_url: str | None,
+) -> None:
+    """Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys."""
+    book = _compile(rulebook)
+    cfg = RunConfig(
+        Path(rulebook),
+        "dry-run",
+        run_dir or default_run_dir(Path(rulebook)),
+        balance=balance,
+        on_exit=on_exit,
+        watch=not no_watch,
+        max_events=max_events,
+    )  # type: ignore[arg-type]
+    conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
+    _run(
+        lambda: dry_run(book, cfg, market_spec, preset=preset, seed=seed, hours=hours, speed=speed, connection=conn),
+        rulebook,
+    )
+
+
+@click.command("run")
+@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("--live", "is_live", is_flag=True, help="Trade with real orders (required: there is no default).")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="BINANCE_API_KEY=…/BINANCE_API_SECRET=… (mode 600).")
+@click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
+@click.option("--max-events", type=int, hidden=True)
+@click.option("--no-watch", is_flag=True)
+@RUN_DIR
+@_connection_options
+def run_cmd(
+    rulebook: str,
+    is_live: bool,
+    key_file: str | None,
+    on_exit: str | None,
+    max_events: int | None,
+    no_watch: bool,
+    run_dir: Path | None,
+    testnet: bool,
+    rest_url: str | None,
+    ws_url: str | None,
+) -> None:
+    """Trade RULEBOOK on Binance with real orders."""
+    if not is_live:
+        click.echo(
+            "error: `rulebot run` places real orders: add --live to mean it (or use `rulebot dry-run`)", err=True
+        )
+        sys.exit(2)
+    book = _compile(rulebook)
+    cfg = RunConfig(
+        Path(rulebook),
+        "live",
+        run_dir or default_run_dir(Path(rulebook)),
+        on_exit=on_exit,
+        watch=not no_watch,
+        max_events=max_events,
+    )  # type: ignore[arg-type]
+    conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
+    _run(lambda: live(book, cfg, conn, key_file, announce=lambda m: _out.print(m, markup=False)), rulebook)
+
+
+def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return asyncio.run(control.request(run_dir, payload))
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _dir(rulebook: str | None, run_dir: Path | None) -> Path:
+    if run_dir is not None:
+        return run_dir
+    if rulebook is None:
+        raise click.UsageError("give the RULEBOOK the bot runs or --run-dir")
+    return default_run_dir(Path(rulebook))
+
+
+@click.command("status")
+@click.argument("rulebook", required=False)
+@RUN_DIR
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status_cmd(rulebook: str | None, run_dir: Path | None, fmt: str) -> None:
+    """Positions, orders, states, PnL and guards of a running bot."""
+    answer = _ask(_dir(rulebook, run_dir), {"cmd": "status"})
+    if fmt == "json":
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        _print_status(answer)
+
+
+@click.command("kill")
+@click.argument("rulebook", required=False)
+@RUN_DIR
+@click.option("--flatten/--keep", "flatten", default=None, help="Close positions, or keep them with their stops.")
+def kill_cmd(rulebook: str | None, run_dir: Path | None, flatten: bool | None) -> None:
+    """Stop a running bot now (kill switch)."""
+    policy = None if flatten is None else "flatten" if flatten else "keep"
+    answer = _ask(_dir(rulebook, run_dir), {"cmd": "kill", "policy": policy})
+    click.echo(f"kill: {'sent' if answer.get('ok') else answer.get('error')} (policy {answer.get('policy')})")
+    sys.exit(0 if answer.get("ok") else 1)
+
+
+@click.command("reload")
+@click.argument("rulebook", required=False)
+@RUN_DIR
+def reload_cmd(rulebook: str | None, run_dir: Path | None) -> None:
+    """Reload the rulebook file of a running bot (only a valid one replaces the old)."""
+    answer = _ask(_dir(rulebook, run_dir), {"cmd": "reload"})
+    if answer.get("ok"):
+        click.echo(f"reloaded: version {answer.get('version')}" + (" (unchanged)" if answer.get("unchanged") else ""))
+    else:
+        click.echo("reload refused; the running rulebook is unchanged:", err=True)
+        for e in answer.get("errors", []):
+            click.echo(f"  {e}", err=True)
+        sys.exit(1)
+
+
+@click.command("fake-exchange")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--market", type=click.Choice(["usdm", "coinm"]), default="usdm", show_default=True)
+@click.option(
+    "--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="calm", show_default=True
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Simulated market pace (x real time).")
+def fake_exchange_cmd(host: str, port: int, market: str, preset: str, seed: int, speed: float) -> None:
+    """A Binance-compatible futures exchange on this machine, over the simulator (for testing tools)."""
+    from rulebot.core.enums import Market
+    from rulebot.runtime.sources import paced
+    from rulebot.testing.fake_binance import FakeBinance
+    from rulebot.venues.simulated import SimulatedMarket
+
+    mk = Market.USDM if market == "usdm" else Market.COINM
+
+    async def main() -> None:
+        async with FakeBinance(mk, host=host, port=port) as fake:
+            click.echo(f"REST  {fake.rest_url}{fake.prefix}   WS {fake.ws_url}")
+            click.echo(f"BINANCE_API_KEY={fake.api_key}")
+            click.echo(f"BINANCE_API_SECRET={fake.api_secret}")
+            click.echo(f"e.g. rulebot run RULEBOOK --live --rest-url {fake.rest_url} --ws-url {fake.ws_url}")
+            async for event in paced(SimulatedMarket(preset=preset, seed=seed), speed):
+                await fake.feed(event)
+
+    with __import__("contextlib").suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,175 @@
+"""Build a Runner for `dry-run` and `run` from command-line choices: market feed, venue, keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rulebot.core.enums import MarginType, Market
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.runtime.keys import load_credentials
+from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.sources import paced
+from rulebot.venues.binance.endpoints import Endpoints, Network
+from rulebot.venues.binance.market_stream import MarketStream, stream_names
+from rulebot.venues.binance.parse_rest import parse_balances, parse_exchange_info, parse_leverage_brackets
+from rulebot.venues.binance.rest import BinanceRest
+from rulebot.venues.binance.user_stream import UserStream
+from rulebot.venues.binance.venue import BinanceVenue
+from rulebot.venues.catalog import builtin_brackets, builtin_instruments
+from rulebot.venues.replay import ReplaySource
+from rulebot.venues.simulated import SimulatedMarket
+from rulebot.venues.simulated_config import preset as make_preset
+
+
+@dataclass
+class Connection:
+    network: Network = "mainnet"
+    rest_url: str | None = None
+    ws_url: str | None = None
+
+    def endpoints(self, market: Market) -> Endpoints:
+        if self.rest_url or self.ws_url:
+            base = Endpoints.of(market, "mainnet")
+            return Endpoints.custom(market, self.rest_url or base.rest, self.ws_url or base.ws)
+        return Endpoints.of(market, self.network)
+
+
+def market_of(book: CompiledRulebook) -> Market:
+    return Market.USDM if book.market == "usdm" else Market.COINM
+
+
+def _catalog(book: CompiledRulebook) -> tuple[dict[str, Instrument], dict[str, BracketTable]]:
+    market = market_of(book)
+    inst, brackets = builtin_instruments(market), builtin_brackets(market)
+    missing = [s for s in book.symbols if s not in inst]
+    if missing:
+        raise ValueError(f"the built-in catalog has no spec for {', '.join(missing)}: dry-run it with --market binance")
+    return {s: inst[s] for s in book.symbols}, {s: brackets[s] for s in book.symbols if s in brackets}
+
+
+class _QueueFeed:
+    """Market streams into an async iterator (the runner's market feed)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=100_000)
+        self.stream: MarketStream | None = None
+
+    async def put(self, event: object) -> None:
+        await self.queue.put(event)
+
+    async def __aiter__(self) -> AsyncIterator[object]:
+        assert self.stream is not None
+        self.stream.start()
+        try:
+            while True:
+                yield await self.queue.get()
+        finally:
+            await self.stream.stop()
+
+
+async def dry_run(
+    book: CompiledRulebook,
+    cfg: RunConfig,
+    market_spec: str,
+    *,
+    preset: str = "calm",
+    seed: int = 7,
+    hours: int = 24,
+    speed: float = 0.0,
+    connection: Connection | None = None,
+) -> Runner:
+    """Paper trading: fills on the exchange simulator against simulated, replayed or live prices."""
+    if market_spec == "simulated":
+        inst, brackets = _catalog(book)
+        base = make_preset(preset)
+        from rulebot.backtest.api import _with_symbols_and_duration
+
+        sim_cfg = replace(_with_symbols_and_duration(base, book, hours), seed=seed)
+        feed: Any = paced(SimulatedMarket(sim_cfg), speed)
+        cfg.use_scheduler = cfg.use_scheduler and speed > 0
+        return Runner(cfg, book, feed, instruments=inst, brackets=brackets, venue_name=f"simulated:{preset}:{seed}")
+    if market_spec.startswith("replay:"):
+        inst, brackets = _catalog(book)
+        paths = [p for p in market_spec[len("replay:") :].split(",") if p]
+        source = ReplaySource(paths, symbols=set(book.symbols))
+        if not source.files:
+            raise ValueError(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
+        cfg.use_scheduler = cfg.use_scheduler and speed > 0
+        return Runner(cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec)
+    if market_spec == "binance":
+        market = market_of(book)
+        endpoints = (connection or Connection()).endpoints(market)
+        rest = BinanceRest(endpoints)
+        info = await rest.exchange_info()
+        all_inst = parse_exchange_info(info, market)
+        missing = [s for s in book.symbols if s not in all_inst]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
+        inst = {s: all_inst[s] for s in book.symbols}
+        catalog = builtin_brackets(market)
+        brackets = {s: catalog[s] for s in book.symbols if s in catalog}
+        q = _QueueFeed()
+        q.stream = MarketStream(endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades)
+        return Runner(
+            cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}"
+        )
+    raise ValueError(f"unknown market {market_spec!r}: use simulated, replay:PATH or binance")
+
+
+async def live(
+    book: CompiledRulebook, cfg: RunConfig, connection: Connection, key_file: str | None = None, announce: Any = print
+) -> Runner:
+    """Real orders on Binance: keys, exchange info, the account as it is, streams, dead man's switch."""
+    creds = load_credentials(key_file)
+    market = market_of(book)
+    endpoints = connection.endpoints(market)
+    rest = BinanceRest(endpoints, creds.api_key, creds.api_secret)
+    await rest.sync_time()
+    info = await rest.exchange_info()
+    all_inst = parse_exchange_info(info, market)
+    missing = [s for s in book.symbols if s not in all_inst]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
+    inst = {s: all_inst[s] for s in book.symbols}
+    brackets = parse_leverage_brackets(await rest.leverage_brackets(), market)
+    balances = parse_balances(await rest.balance())
+    hedge = book.position_mode == "hedge"
+    venue = BinanceVenue(rest, hedge=hedge)
+    margin = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
+    shown = ", ".join(f"{b.asset} {b.balance}" for b in balances if b.balance) or "no balance"
+    announce(f"LIVE on {endpoints.rest} ({connection.network}) · {book.market.upper()} · {', '.join(book.symbols)}")
+    announce(
+        f"account: {shown} · {margin.value.lower()} margin · {'hedge' if hedge else 'one-way'} mode · "
+        f"leverage {book.leverage}x"
+    )
+    announce("guards: " + ", ".join(f"{g.name}={g.shown}" for g in book.risk.settings))
+    user = UserStream(endpoints, rest, lambda e: runner.put(e))
+    q = _QueueFeed()
+    q.stream = MarketStream(endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades)
+    cfg.mode = "live"
+    runner = Runner(
+        cfg,
+        book,
+        q.__aiter__(),
+        instruments=inst,
+        brackets=dict(brackets),
+        venue=venue,
+        user_events=user,
+        venue_name=f"binance:{endpoints.rest}",
+    )
+    return runner
+
+
+def default_run_dir(rulebook: Path) -> Path:
+    return Path(".rulebot") / rulebook.stem
+
+
+def balance_of(text: str) -> Decimal:
+    return Decimal(text)

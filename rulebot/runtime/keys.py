@@ -1,0 +1,58 @@
+"""API credentials: from the environment or a key file only the user can read. Never logged."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CredentialsError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key={self.api_key[:4]}…, api_secret=…)"
+
+    __str__ = __repr__
+
+
+def load_credentials(key_file: str | Path | None = None, env: dict[str, str] | None = None) -> Credentials:
+    """`BINANCE_API_KEY` / `BINANCE_API_SECRET`, or a key file with `key` and `secret` lines
+    (`KEY=VALUE` or two lines) whose permissions let nobody but its owner read it."""
+    env = dict(os.environ) if env is None else env
+    if key_file is not None:
+        path = Path(key_file)
+        if not path.is_file():
+            raise CredentialsError(f"no key file at {path}")
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CredentialsError(
+                f"{path} can be read by others (mode {stat.filemode(mode)}); "
+                f"run `chmod 600 {path}` first: it holds your API secret"
+            )
+        values: dict[str, str] = {}
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        for ln in lines:
+            if "=" in ln:
+                k, v = ln.split("=", 1)
+                values[k.strip().upper()] = v.strip()
+        if not values and len(lines) == 2:
+            values = {"BINANCE_API_KEY": lines[0], "BINANCE_API_SECRET": lines[1]}
+        key = values.get("BINANCE_API_KEY") or values.get("KEY") or values.get("API_KEY")
+        secret = values.get("BINANCE_API_SECRET") or values.get("SECRET") or values.get("API_SECRET")
+    else:
+        key, secret = env.get("BINANCE_API_KEY"), env.get("BINANCE_API_SECRET")
+    if not key or not secret:
+        raise CredentialsError(
+            "live trading needs an API key and secret: set BINANCE_API_KEY and BINANCE_API_SECRET, "
+            "or pass --key-file FILE (mode 600) with BINANCE_API_KEY=… and BINANCE_API_SECRET=… "
+            "lines; nothing was started"
+        )
+    return Credentials(key, secret)

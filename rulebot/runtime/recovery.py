@@ -1,0 +1,156 @@
+"""Restart recovery: what the journal remembers and the exchange holds, put back into a new engine.
+
+From the journal (the runs before this one, in the same file): the daily-loss state (start
+equity of the UTC day and a breach — a breach survives a restart), each symbol's last state
+and when it was entered, and every order the bot sent (its command, rule and purpose, by
+client order id). From the exchange (`BinanceVenue.reconcile`): open orders and algo orders,
+positions and balances. Orders the journal knows are adopted under their own ids, so their
+fills land where they belong and nothing is sent twice; orders it does not know are reported
+and left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rulebot import __version__
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
+from rulebot.engine import records as rec
+from rulebot.engine.engine import DailyState, Engine, Step
+
+_PURPOSES = ("entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten")
+
+
+def new_run_id(mode: str) -> str:
+    return f"{mode}-{uuid.uuid4().hex[:12]}"
+
+
+def software() -> str:
+    return f"rulebot {__version__}"
+
+
+@dataclass
+class JournalState:
+    last_time: int = 0
+    daily: DailyState | None = None
+    states: dict[str, tuple[str, int]] = field(default_factory=dict)  # symbol → (state, entered at)
+    orders: dict[str, tuple[PlaceOrder, str, str]] = field(default_factory=dict)  # cid → (command, purpose, rule)
+
+
+def read_journal(path: Path) -> JournalState:
+    state = JournalState()
+    if not path.is_file():
+        return state
+    db = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT MAX(time) FROM entries").fetchone()
+        state.last_time = int(row[0] or 0)
+        daily = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id DESC LIMIT 1").fetchone()
+        if daily:
+            d = json.loads(daily[0])
+            state.daily = DailyState(
+                int(d["day"]), {k: Decimal(v) for k, v in d["start_equity"].items()}, bool(d["breached"])
+            )
+        for symbol, body, t in db.execute("SELECT symbol, body, time FROM entries WHERE kind = 'state' ORDER BY id"):
+            state.states[symbol] = (json.loads(body)["to_state"], int(t))
+        intents = {
+            cid: (rule, json.loads(body).get("intent", ""))
+            for cid, rule, body in db.execute(
+                "SELECT client_order_id, rule, body FROM entries WHERE kind = 'guard' AND client_order_id IS NOT NULL"
+            )
+        }
+        for (body,) in db.execute("SELECT body FROM entries WHERE kind = 'command' ORDER BY id"):
+            c = json.loads(body)
+            if c.get("type") != "PlaceOrder":
+                continue
+            cmd = _command(c)
+            rule, intent = intents.get(cmd.client_order_id, ("", ""))
+            word = intent.split(" ", 1)[0] if intent else ""
+            purpose = "entry" if word == "enter" else word if word in _PURPOSES else _guess(cmd)
+            state.orders[cmd.client_order_id] = (cmd, purpose, rule)
+    except sqlite3.DatabaseError:
+        return JournalState()
+    finally:
+        db.close()
+    return state
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v in (None, "") else Decimal(str(v))
+
+
+def _command(c: dict[str, Any]) -> PlaceOrder:
+    return PlaceOrder(
+        client_order_id=c["client_order_id"], symbol=c["symbol"], side=Side(c["side"]),
+        order_type=OrderType(c["order_type"]), quantity=_dec(c.get("quantity")), price=_dec(c.get("price")),
+        trigger_price=_dec(c.get("trigger_price")),
+        time_in_force=TimeInForce(c["time_in_force"]) if c.get("time_in_force") else None,
+        position_side=PositionSide(c.get("position_side") or "BOTH"), reduce_only=bool(c.get("reduce_only")),
+        close_position=bool(c.get("close_position")), working_type=WorkingType(c.get("working_type") or
+                                                                                "CONTRACT_PRICE"),
+        callback_rate=_dec(c.get("callback_rate")), activation_price=_dec(c.get("activation_price")),
+        tag=c.get("tag"), time=int(c.get("time") or 0),
+    )  # fmt: skip
+
+
+def _guess(cmd: PlaceOrder) -> str:
+    if cmd.order_type is OrderType.TRAILING_STOP_MARKET:
+        return "trailing_stop"
+    if cmd.order_type in (OrderType.STOP_MARKET, OrderType.STOP):
+        return "stop_loss"
+    if cmd.order_type in (OrderType.TAKE_PROFIT_MARKET, OrderType.TAKE_PROFIT):
+        return "take_profit"
+    return "exit" if cmd.reduce_only else "entry"
+
+
+def restore(engine: Engine, state: JournalState) -> list[str]:
+    """Daily-loss state and symbol states, before the engine starts; notes for the journal."""
+    notes: list[str] = []
+    if state.daily is not None:
+        engine.restore_daily(state.daily)
+        if state.daily.breached:
+            notes.append("the daily loss cap was breached earlier today: no entries until 00:00 UTC")
+    for symbol, (name, entered) in state.states.items():
+        if symbol in engine.symbols:
+            if engine.restore_state(symbol, name, entered):
+                notes.append(f"{symbol}: back in state {name}")
+            else:
+                notes.append(f"{symbol}: state {name} is not in this rulebook; starting in {engine.book.initial_state}")
+    return notes
+
+
+def adopt(engine: Engine, snap: Any, state: JournalState) -> Step:
+    """Adopt the exchange's open orders that the journal knows; report the others."""
+    step = Step()
+    open_ids = [o.client_order_id for o in snap.orders] + [a.client_algo_id for a in snap.algo_orders]
+    for cid in open_ids:
+        known = state.orders.get(cid)
+        if known is None:
+            step.records.append(
+                rec.EngineNotice(
+                    snap.time,
+                    "",
+                    "foreign-order",
+                    f"order {cid} is open on the exchange but was not sent by this bot: left alone",
+                )
+            )
+            continue
+        cmd, purpose, rule = known
+        if engine.oms.get(cid) is None:
+            engine.adopt_order(cmd, purpose, rule)  # type: ignore[arg-type]
+            step.records.append(
+                rec.EngineNotice(
+                    snap.time,
+                    cmd.symbol,
+                    "order-adopted",
+                    f"{purpose} order {cid} ({rule or 'engine'}) still working: tracked",
+                )
+            )
+    return step

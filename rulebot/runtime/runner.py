@@ -1,0 +1,500 @@
+"""The long-running bot: venue, engine, journal and scheduler wired together, for `dry-run` and `run`.
+
+One asyncio task owns the engine. Everything else — market data, the user data stream,
+scheduled timers, control requests, reloads — goes into one queue, so the engine sees one
+event at a time and a reload happens between two events. Each engine step is journaled
+before its commands leave (write-ahead), then the commands are executed: on the exchange
+simulator for a dry-run (paper fills against real or simulated prices), over REST for live.
+
+Shutdown (SIGINT, SIGTERM, `rulebot kill`, the kill file, the `halt` action) follows the
+kill-switch policy: `flatten` cancels every order and closes positions reduce-only; `keep`
+cancels working entries and leaves positions with their exchange-side stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from rulebot.core.account_events import AccountEvent, StreamStatus
+from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
+from rulebot.core.enums import MarginType, Market
+from rulebot.core.events import Timer
+from rulebot.engine import records as rec
+from rulebot.engine.engine import Engine, Step
+from rulebot.engine.reload import ReloadRefused, reload_engine
+from rulebot.exchange_sim import SimExchange
+from rulebot.journal.encode import Row, to_row
+from rulebot.journal.writer import Journal
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiler import compile_file, compile_text
+from rulebot.rulebook.errors import RulebookError
+from rulebot.runtime import recovery
+from rulebot.runtime.control import ControlServer
+from rulebot.runtime.scheduler import TimerScheduler
+from rulebot.venues.paper import PaperVenue
+
+Mode = Literal["dry-run", "live"]
+Policy = Literal["flatten", "keep"]
+KILL_FILE = "KILL"
+
+
+@dataclass
+class RunConfig:
+    rulebook: Path
+    mode: Mode = "dry-run"
+    run_dir: Path = Path(".rulebot")
+    journal: Path | None = None  # default: run_dir / "journal.sqlite"
+    balance: Decimal = Decimal(10_000)  # paper wallet for a dry-run
+    on_exit: Policy | None = None  # default: the rulebook's risk.on_signal
+    use_scheduler: bool = True  # wall-clock timers (live data); off for as-fast-as-possible replays
+    watch: bool = True  # reload when the rulebook file changes
+    heartbeat_countdown_ms: int = 60_000
+    heartbeat_every_s: float = 20.0
+    max_events: int | None = None  # stop after this many market events (tests, soak runs)
+
+    def journal_path(self) -> Path:
+        return self.journal or self.run_dir / "journal.sqlite"
+
+
+@dataclass
+class _Request:
+    kind: str
+    payload: dict[str, Any]
+    done: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+_END = object()
+
+
+class Runner:
+    """Run a rulebook until the market ends, a kill, or a signal."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        book: CompiledRulebook,
+        market: AsyncIterator[object],
+        *,
+        instruments: dict[str, Any],
+        brackets: dict[str, Any],
+        venue: Any = None,
+        user_events: Any = None,
+        venue_name: str = "simulated",
+    ) -> None:
+        self.cfg = cfg
+        self.book = book
+        self.market_feed = market
+        self.instruments = instruments
+        self.brackets = brackets
+        self.live = cfg.mode == "live"
+        self.venue = venue  # BinanceVenue when live
+        self.user_events = user_events  # an object with start()/stop(), feeding `self.put`
+        self.venue_name = venue_name
+        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
+        self.run_id = recovery.new_run_id(cfg.mode)
+        self.paper: PaperVenue | None = None
+        self.engine: Engine | None = None
+        self.journal: Journal | None = None
+        self.events = 0
+        self.stopping: Policy | None = None
+        self.stop_reason = ""
+        self.reloads: list[dict[str, Any]] = []
+        self.failed = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._scheduler: TimerScheduler | None = None
+        self._control: ControlServer | None = None
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    async def put(self, event: object) -> None:
+        await self.queue.put(event)
+
+    async def _pump_market(self) -> None:
+        try:
+            async for event in self.market_feed:
+                await self.queue.put(event)
+        except Exception as exc:
+            self.stop_reason = f"the market feed failed: {type(exc).__name__}: {exc}"
+            self.failed = True
+        await self.queue.put(_END)
+
+    async def _control_request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        req = _Request(str(payload.get("cmd", "")), payload)
+        if req.kind == "status":  # read-only: answered at once, between two events
+            return self.status()
+        await self.queue.put(req)
+        return await req.done
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        state = recovery.read_journal(cfg.journal_path())
+        self.journal = await Journal.create(cfg.journal_path(), self.run_id)
+        book = self.book
+        await self.journal.write_step(
+            [
+                Row(
+                    _now(),
+                    "run_start",
+                    {
+                        "mode": cfg.mode,
+                        "venue": self.venue_name,
+                        "software": recovery.software(),
+                        "rulebook": book.name,
+                    },
+                    version=book.source_hash,
+                ),
+                Row(
+                    _now(),
+                    "rulebook",
+                    {"name": book.name, "how": "start", "text": book.source_text},
+                    version=book.source_hash,
+                ),
+            ]
+        )
+        asset = next(iter(self.instruments.values())).margin_asset
+        balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols} if not self.live else {}
+        if not self.live:
+            market = Market.USDM if book.market == "usdm" else Market.COINM
+            sim = SimExchange(
+                {s: self.instruments[s] for s in book.symbols},
+                {s: self.brackets[s] for s in book.symbols if s in self.brackets},
+                market=market,
+                balances=balances,
+                default_leverage=book.leverage,
+                default_margin_type=MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED,
+                hedge_mode=book.position_mode == "hedge",
+            )
+            self.paper = PaperVenue(sim, market)
+        self.engine = Engine(
+            book,
+            {s: self.instruments[s] for s in book.symbols},
+            balances or {asset: Decimal(0)},
+            run_id=self.run_id.split("-")[-1][:8],
+            brackets={s: self.brackets[s] for s in book.symbols if s in self.brackets},
+        )
+        restored = recovery.restore(self.engine, state)
+        if self.live:
+            await self._reconcile(state, "start")
+        self._install_signals()
+        self._control = ControlServer(cfg.run_dir, self._control_request)
+        await self._control.start()
+        if cfg.use_scheduler:
+            self._scheduler = TimerScheduler(book, lambda t: self.queue.put_nowait(t))
+            self._scheduler.start()
+        if self.user_events is not None:
+            self.user_events.start()
+        if self.live and self.venue is not None:
+            self.venue.start_heartbeat(book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s)
+        self._tasks.append(asyncio.create_task(self._pump_market(), name="market"))
+        self._tasks.append(asyncio.create_task(self._watch_kill_file(), name="kill-file"))
+        if cfg.watch:
+            self._tasks.append(asyncio.create_task(self._watch_rulebook(), name="watch"))
+        await self._journal_notes(restored)
+        start_time = state.last_time if state.last_time else 0
+        try:
+            await self._loop(start_time)
+        finally:
+            await self._shutdown()
+        return self.status()
+
+    async def _loop(self, start_time: int) -> None:
+        engine = self.engine
+        assert engine is not None
+        started = False
+        while self.stopping is None:
+            item = await self.queue.get()
+            if item is _END:
+                self.stop_reason = self.stop_reason or "the market feed ended"
+                break
+            if isinstance(item, _Request):
+                await self._handle_request(item)
+                continue
+            if isinstance(item, StreamStatus) and item.stream == "user" and item.detail == "reconnected" and self.live:
+                await self._reconcile(recovery.JournalState(), "user stream reconnected")
+            t = _time_of(item)
+            if not started:
+                started = True
+                await self._process(self.engine.start(max(t, start_time)), max(t, start_time))  # type: ignore[union-attr]
+            await self._event(item, t)
+            if self.cfg.max_events is not None and self.events >= self.cfg.max_events:
+                self.stop_reason = f"stopped after {self.events} market events"
+                break
+
+    async def _event(self, event: object, t: int) -> None:
+        engine = self.engine
+        assert engine is not None
+        is_market = not isinstance(event, AccountEvent | StreamStatus | Timer)
+        if is_market:
+            self.events += 1
+        if self.paper is not None and is_market:
+            for report in self.paper.on_market(event):
+                await self._account(report, t)
+        await self._process(engine.on_event(event), t)
+
+    async def _account(self, ev: AccountEvent, t: int) -> None:
+        assert self.engine is not None and self.journal is not None
+        row = to_row(ev, self.engine.book.source_hash)
+        if row is not None:
+            await self.journal.write(row)
+        await self._process(self.engine.on_event(ev), t)
+
+    async def _process(self, step: Step, t: int) -> None:
+        """Journal the step (write-ahead), then send its commands."""
+        if not step.records and not step.commands:
+            return
+        engine, journal = self.engine, self.journal
+        assert engine is not None and journal is not None
+        rows = [r for r in (to_row(x, engine.book.source_hash) for x in (*step.records, *step.commands)) if r]
+        daily = engine.daily_state()
+        if daily is not None:
+            rows.append(
+                Row(
+                    t,
+                    "daily",
+                    {
+                        "day": daily.day,
+                        "start_equity": {k: str(v) for k, v in daily.start_equity.items()},
+                        "breached": daily.breached,
+                    },
+                )
+            )
+        await journal.write_step(rows)
+        for cmd in step.commands:
+            await self._send(cmd, t)
+
+    async def _send(self, cmd: Command, t: int) -> None:
+        engine = self.engine
+        assert engine is not None
+        if self.paper is not None:
+            res = self.paper.execute(cmd, t)
+            for ev in res.events:
+                await self._account(ev, t)
+            ok, code, msg = res.ok or res.code in (-4046, -4059), res.code, res.message or ""
+        else:
+            assert self.venue is not None
+            result = await self.venue.execute(cmd)
+            ok, code, msg = result.ok, result.code, result.message or ""
+        if ok:
+            return
+        if isinstance(cmd, PlaceOrder | CancelOrder) and getattr(cmd, "client_order_id", None):
+            if isinstance(cmd, CancelOrder):
+                await self._note(t, "cancel-failed", f"cancel of {cmd.client_order_id} refused ({code}: {msg})")
+                return
+            await self._process(engine.on_reject(cmd.client_order_id, code, msg, t), t)
+        elif isinstance(cmd, SetMarginType | SetPositionMode | SetLeverage):
+            await self._process(engine.on_setup_rejected(cmd, code, msg, t), t)
+        else:
+            await self._note(t, "command-rejected", f"{type(cmd).__name__} refused ({code}: {msg})")
+
+    async def _note(self, t: int, kind: str, message: str) -> None:
+        assert self.journal is not None
+        await self.journal.write(Row(t, "notice", {"kind": kind, "message": message}))
+
+    # -- requests: kill, reload -------------------------------------------------------------------
+
+    async def _handle_request(self, req: _Request) -> None:
+        try:
+            if req.kind == "kill":
+                policy = req.payload.get("policy") or self.cfg.on_exit or self.book.risk.on_signal
+                self.stopping = "flatten" if policy == "flatten" else "keep"
+                self.stop_reason = str(req.payload.get("reason") or "rulebot kill")
+                req.done.set_result({"ok": True, "policy": self.stopping})
+            elif req.kind == "reload":
+                req.done.set_result(await self.reload(req.payload.get("text")))
+            else:
+                req.done.set_result({"ok": False, "error": f"unknown command {req.kind!r}"})
+        except Exception as exc:
+            if not req.done.done():
+                req.done.set_result({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    async def reload(self, text: str | None = None) -> dict[str, Any]:
+        """Compile the rulebook aside; swap it in only when valid and safe. Journaled either way."""
+        engine, journal = self.engine, self.journal
+        assert engine is not None and journal is not None
+        path = self.cfg.rulebook
+        now = engine.time or _now()
+        try:
+            source = text if text is not None else path.read_text()
+            book = compile_text(source, str(path))
+        except (OSError, RulebookError) as exc:
+            errors = [_diagnostic(d) for d in getattr(exc, "diagnostics", []) if d.severity == "error"] or [str(exc)]
+            print(f"reload of {path} refused; the running rulebook is unchanged:", *errors, sep="\n  ", file=sys.stderr)
+            await journal.write(Row(now, "reload", {"accepted": False, "errors": errors}))
+            self.reloads.append({"accepted": False, "errors": errors})
+            return {"ok": False, "errors": errors}
+        if book.source_hash == engine.book.source_hash:
+            return {"ok": True, "unchanged": True, "version": book.source_hash[:12]}
+        try:
+            result = reload_engine(engine, book)
+        except ReloadRefused as exc:
+            await journal.write(Row(now, "reload", {"accepted": False, "errors": [str(exc)]}, version=book.source_hash))
+            self.reloads.append({"accepted": False, "errors": [str(exc)]})
+            return {"ok": False, "errors": [str(exc)]}
+        self.engine, self.book = result.engine, book
+        await journal.write_step(
+            [
+                Row(
+                    now,
+                    "rulebook",
+                    {"name": book.name, "how": "reload", "text": book.source_text},
+                    version=book.source_hash,
+                ),
+                Row(now, "reload", {"accepted": True, "errors": []}, version=book.source_hash),
+            ]
+        )
+        if self._scheduler is not None:
+            self._scheduler.replace(book)
+        await self._process(result.step, now)
+        self.reloads.append({"accepted": True, "version": book.source_hash[:12]})
+        return {"ok": True, "version": book.source_hash[:12]}
+
+    async def _watch_rulebook(self) -> None:
+        import watchfiles
+
+        async for _ in watchfiles.awatch(self.cfg.rulebook, debounce=200, step=50):
+            await self.queue.put(_Request("reload", {}))
+
+    async def _watch_kill_file(self) -> None:
+        path = self.cfg.run_dir / KILL_FILE
+        while True:
+            await asyncio.sleep(0.5)
+            if path.exists():
+                policy = path.read_text().strip() or None
+                await self.queue.put(_Request("kill", {"policy": policy, "reason": f"kill file {path}"}))
+                return
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, reason in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, lambda r=reason: self.queue.put_nowait(_Request("kill", {"reason": r})))
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: self.queue.put_nowait(_Request("reload", {})))
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        engine = self.engine
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        if engine is not None and self.stopping is not None:
+            t = engine.time
+            if self.stopping == "flatten":
+                step = Step()
+                engine.halt(self.stop_reason or "shutdown", step)
+                await self._process(step, t)
+            else:
+                step = Step()
+                for record in engine.oms.open_orders():
+                    if record.purpose == "entry":
+                        step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, t))
+                step.records.append(
+                    rec.EngineNotice(
+                        t, "", "shutdown", f"{self.stop_reason}: entries cancelled, positions left with their stops"
+                    )
+                )
+                await self._process(step, t)
+            if self.live:
+                await asyncio.sleep(0.5)  # let the last fills arrive on the user stream
+                while not self.queue.empty():
+                    item = self.queue.get_nowait()
+                    if isinstance(item, AccountEvent):
+                        await self._event(item, engine.time)
+        if self.live and self.venue is not None:
+            if self.stopping == "flatten":
+                self.venue.stop_heartbeat_task()
+            else:
+                await self.venue.stop_heartbeat(self.book.symbols)
+        if self.user_events is not None:
+            await self.user_events.stop()
+        if self._control is not None:
+            await self._control.stop()
+        if self.journal is not None:
+            await self.journal.write(
+                Row(
+                    engine.time if engine else _now(),
+                    "run_stop",
+                    {"reason": self.stop_reason, "policy": self.stopping, "events": self.events},
+                    version=self.book.source_hash,
+                )
+            )
+            await self.journal.close()
+
+    async def _reconcile(self, state: recovery.JournalState, why: str) -> None:
+        assert self.venue is not None and self.engine is not None
+        snap = await self.venue.reconcile(self.book.symbols)
+        step = recovery.adopt(self.engine, snap, state)
+        await self._process(step, snap.time)
+        await self._process(self.engine.on_event(snap.account), snap.time)
+        await self._note(
+            snap.time,
+            "reconciled",
+            f"{why}: {len(snap.orders) + len(snap.algo_orders)} open orders, "
+            f"{sum(1 for p in snap.account.positions if p.amount)} positions",
+        )
+
+    async def _journal_notes(self, notes: list[str]) -> None:
+        for n in notes:
+            await self._note(_now(), "recovery", n)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        engine = self.engine
+        if engine is None:
+            return {"ok": True, "running": False}
+        pf = engine.portfolio
+        positions = [{"symbol": p.symbol, "side": p.side, "size": str(p.size), "entry_price": str(p.entry_price),
+                      "upnl": str(pf.unrealized(p.symbol, p.position_side))}
+                     for p in pf.positions.values() if p.amount != 0]  # fmt: skip
+        orders = [{"client_order_id": r.client_order_id, "symbol": r.command.symbol, "purpose": r.purpose,
+                   "rule": r.rule, "side": r.command.side.value, "type": r.command.order_type.value,
+                   "quantity": str(r.command.quantity),
+                   "status": r.algo_status or (r.status.value if r.status else "sent")}
+                  for r in engine.oms.open_orders()]  # fmt: skip
+        assets = sorted(pf.wallet)
+        return {
+            "ok": True, "running": self.stopping is None, "mode": self.cfg.mode, "run_id": self.run_id,
+            "rulebook": engine.book.name, "version": engine.book.source_hash[:12], "events": self.events,
+            "states": {s: r.state for s, r in engine.symbols.items()}, "positions": positions, "orders": orders,
+            "equity": {a: str(pf.equity(a)) for a in assets}, "daily_pnl": {a: str(pf.daily_pnl(a)) for a in assets},
+            "guards": {"halted": engine.halted, "daily_loss_breached": engine.daily_breach_day is not None,
+                       "streams_down": sorted(engine.streams_down),
+                       "volatility_breaker": {s: r.volatility_tripped for s, r in engine.symbols.items()}},
+            "reloads": self.reloads[-5:],
+        }  # fmt: skip
+
+
+def _time_of(event: object) -> int:
+    return int(getattr(event, "close_time", None) or getattr(event, "time", 0) or 0)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def load_book(path: Path) -> CompiledRulebook:
+    return compile_file(str(path))
+
+
+def _diagnostic(d: Any) -> str:
+    """A compiler error in one line: file:line:col: severity: message (hint)."""
+    where = f"{d.span.file}:{d.span.line}:{d.span.column}" if d.span is not None else "?"
+    return f"{where}: {d.severity}: {d.message}" + (f" ({d.hint})" if d.hint else "")
