@@ -160,7 +160,7 @@ def test_sigterm_follows_the_rulebooks_signal_policy(rulebook, tmp_path):
                     break
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
     assert proc.returncode == 0, err.decode()
