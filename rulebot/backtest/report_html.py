@@ -2,29 +2,39 @@
 
 Equity, drawdown, and price with entries, exits, stops, take-profits, liquidations and guard
 interventions marked, drawn as inline SVG (no script, no network). Long curves are reduced
-to the minimum and maximum of each pixel column, so a year of minutes stays small and no
-spike disappears.
+to the first, lowest, highest and last point of each pixel column, so a year of minutes
+stays small and no spike disappears. Every piece of text is escaped: rule names and guard
+reasons come from users.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
+from itertools import pairwise
 from pathlib import Path
 
-from rulebot.backtest.result import BacktestResult, Marker
+from rulebot import __version__
+from rulebot.backtest.result import BacktestResult, EquityPoint, Marker
 from rulebot.backtest.stats import Stats
-from rulebot.backtest.summary import money, summary_rows, when
+from rulebot.backtest.summary import money, price, span, summary_rows, when
 
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 1100, 240, 70, 12, 12, 22
+WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 1100, 240, 78, 14, 10, 22
+MAX_MARKERS = 5000
+MAX_TABLE_ROWS = 2000
+
+LONG, SHORT = "#1a9850", "#d73027"
+# kind → (colour, glyph, legend). Entries take their side's colour and direction instead.
 _MARK_STYLE = {
-    "entry": ("#1f77b4", "▲"),
-    "exit": ("#555555", "●"),
-    "stop": ("#d62728", "■"),
-    "take_profit": ("#2ca02c", "◆"),
-    "liquidation": ("#000000", "✖"),
-    "guard": ("#ff7f0e", "!"),
+    "exit": ("#444444", "●", "exit"),
+    "stop": ("#7b3294", "■", "stop"),
+    "take_profit": ("#2166ac", "◆", "take-profit"),
+    "liquidation": ("#000000", "✖", "liquidation"),
+    "guard": ("#f08c00", "!", "guard"),
 }
 
 Series = list[tuple[int, float]]
@@ -35,12 +45,12 @@ def downsample(points: Series, buckets: int) -> Series:
     if len(points) <= buckets * 2:
         return points
     t0, t1 = points[0][0], points[-1][0]
-    span = max(1, t1 - t0)
+    width = max(1, t1 - t0)
     out: Series = []
     group: Series = []
     current = 0
     for p in points:
-        b = min(buckets - 1, (p[0] - t0) * buckets // span)
+        b = min(buckets - 1, (p[0] - t0) * buckets // width)
         if b != current and group:
             out.extend(_extremes(group))
             group = []
@@ -54,52 +64,102 @@ def downsample(points: Series, buckets: int) -> Series:
 def _extremes(group: Series) -> Series:
     lo = min(group, key=lambda p: p[1])
     hi = max(group, key=lambda p: p[1])
-    keep = {group[0], lo, hi, group[-1]}
-    return sorted(keep)
+    return sorted({group[0], lo, hi, group[-1]})
 
 
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round values (1, 2, 2.5 or 5 times a power of ten apart) covering [lo, hi]."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0]
+    if hi <= lo:
+        pad = abs(lo) * 0.01 or 1.0
+        lo, hi = lo - pad, hi + pad
+    raw = (hi - lo) / max(1, count - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    ticks = []
+    v = first
+    while v < hi + step * 0.999:
+        ticks.append(round(v, 12))
+        v += step
+    return ticks
+
+
+def _tick_label(v: float, ticks: Sequence[float]) -> str:
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    digits = max(0, -math.floor(math.log10(step)) + (1 if step / 10 ** math.floor(math.log10(step)) == 2.5 else 0))
+    return f"{v:,.{min(digits, 8)}f}"
+
+
+_TIME_STEPS = [m * 60_000 for m in (1, 5, 15, 30, 60, 180, 360, 720, 1440, 2880, 10080, 20160)] + [
+    d * 86_400_000 for d in (30, 61, 91, 182, 365)
+]
+
+
+def time_ticks(t0: int, t1: int, count: int = 6) -> list[int]:
+    """UTC-aligned times (whole minutes, hours, days) inside [t0, t1]."""
+    step = next((s for s in _TIME_STEPS if (t1 - t0) / s <= count), _TIME_STEPS[-1])
+    first = -(-t0 // step) * step
+    return list(range(first, t1 + 1, step)) or [t0]
+
+
+def _time_label(t: int, step: int) -> str:
+    fmt = "%Y-%m-%d" if step >= 86_400_000 else "%m-%d %H:%M"
+    return datetime.fromtimestamp(t / 1000, UTC).strftime(fmt)
+
+
+@dataclass(frozen=True, slots=True)
 class _Frame:
     """Maps (time, value) to pixels for one chart."""
 
-    def __init__(self, t0: int, t1: int, lo: float, hi: float) -> None:
-        if hi <= lo:
-            hi, lo = hi + 1.0, lo - 1.0
-        self.t0, self.t1, self.lo, self.hi = t0, max(t1, t0 + 1), lo, hi
+    t0: int
+    t1: int
+    lo: float
+    hi: float
 
     def x(self, t: int) -> float:
-        return PAD_L + (t - self.t0) / (self.t1 - self.t0) * (WIDTH - PAD_L - PAD_R)
+        return PAD_L + (t - self.t0) / max(1, self.t1 - self.t0) * (WIDTH - PAD_L - PAD_R)
 
     def y(self, v: float) -> float:
         return PAD_T + (self.hi - v) / (self.hi - self.lo) * (HEIGHT - PAD_T - PAD_B)
 
 
-def _axes(frame: _Frame, unit: str) -> str:
+def _frame_and_axes(t0: int, t1: int, values: Sequence[float]) -> tuple[_Frame, str]:
+    ticks = nice_ticks(min(values), max(values))
+    frame = _Frame(t0, t1, ticks[0], ticks[-1] if ticks[-1] > ticks[0] else ticks[0] + 1.0)
     parts = []
-    for i in range(5):
-        v = frame.lo + (frame.hi - frame.lo) * i / 4
+    for v in ticks:
         y = frame.y(v)
         parts.append(f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{v:,.2f}</text>')
-    for i in range(5):
-        t = frame.t0 + (frame.t1 - frame.t0) * i // 4
+        parts.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick_label(v, ticks)}</text>')
+    times = time_ticks(t0, t1)
+    step = times[1] - times[0] if len(times) > 1 else 86_400_000
+    for t in times:
         x = frame.x(t)
-        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">{escape(when(t))}</text>')
-    parts.append(f'<text x="4" y="{PAD_T + 10}" class="unit">{escape(unit)}</text>')
-    return "".join(parts)
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_T}" y2="{HEIGHT - PAD_B}" class="grid"/>')
+        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle">{_time_label(t, step)}</text>')
+    return frame, "".join(parts)
 
 
 def _path(frame: _Frame, points: Series) -> str:
     return " ".join(f"{'M' if i == 0 else 'L'}{frame.x(t):.1f},{frame.y(v):.1f}" for i, (t, v) in enumerate(points))
 
 
-def _chart(title: str, points: Series, unit: str, css: str, fill: bool = False, markers: Sequence[Marker] = ()) -> str:
+def _svg(title: str, body: str) -> str:
+    return f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-label="{escape(title)}">{body}</svg>'
+
+
+def _line_chart(title: str, points: Series, css: str, *, fill: bool = False, baseline: float | None = None) -> str:
     if not points:
         return f"<h2>{escape(title)}</h2><p>no data</p>"
-    values = [v for _, v in points] + [float(m.price) for m in markers]
-    frame = _Frame(points[0][0], points[-1][0], min(values), max(values))
-    body = [_axes(frame, unit)]
+    values = [v for _, v in points] + ([baseline] if baseline is not None else [])
+    frame, axes = _frame_and_axes(points[0][0], points[-1][0], values)
+    body = [axes]
     d = _path(frame, points)
+    if baseline is not None:
+        y = frame.y(baseline)
+        body.append(f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" class="base"/>')
     if fill:
         base = frame.y(0.0)
         body.append(
@@ -107,91 +167,167 @@ def _chart(title: str, points: Series, unit: str, css: str, fill: bool = False, 
             f'class="{css}-fill"/>'
         )
     body.append(f'<path d="{d}" class="{css}"/>')
-    for m in markers:
-        color, glyph = _MARK_STYLE.get(m.kind, ("#444", "?"))
-        x, y = frame.x(m.time), frame.y(float(m.price))
-        body.append(
-            f'<text x="{x:.1f}" y="{y + 4:.1f}" fill="{color}" text-anchor="middle" class="mark">{glyph}'
-            f"<title>{escape(when(m.time))} · {escape(m.label)} @ {escape(str(m.price))}</title></text>"
-        )
-    return (
-        f'<h2>{escape(title)}</h2><svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
-        f'aria-label="{escape(title)}">{"".join(body)}</svg>'
+    return f"<h2>{escape(title)}</h2>{_svg(title, ''.join(body))}"
+
+
+def _position_bands(frame: _Frame, curve: Sequence[EquityPoint]) -> str:
+    """Light green behind long stretches, light red behind short ones; runs closer than a
+    pixel are merged so a busy year stays a few thousand rectangles at most."""
+    bands: list[list[float]] = []  # [x0, x1, sign]
+    for a, b in pairwise(curve):
+        sign = (a.position > 0) - (a.position < 0)
+        if not sign:
+            continue
+        x0, x1 = frame.x(a.time), frame.x(b.time)
+        if bands and bands[-1][2] == sign and x0 - bands[-1][1] < 1.0:
+            bands[-1][1] = x1
+        else:
+            bands.append([x0, x1, sign])
+    top, height = PAD_T, HEIGHT - PAD_T - PAD_B
+    return "".join(
+        f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 0.5):.1f}" height="{height}" '
+        f'class="{"long" if s > 0 else "short"}"/>'
+        for x0, x1, s in bands
     )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+def _marker_style(m: Marker, entry_sides: Mapping[tuple[int, Decimal], str]) -> tuple[str, str]:
+    if m.kind == "entry":
+        side = entry_sides.get((m.time, m.price)) or ("SELL" if " SELL " in f" {m.label} " else "BUY")
+        return (LONG, "▲") if side == "BUY" else (SHORT, "▼")
+    colour, glyph, _ = _MARK_STYLE.get(m.kind, ("#444444", "?", ""))
+    return colour, glyph
+
+
+def _price_chart(result: BacktestResult, buckets: int) -> str:
+    title = f"Price · {result.symbol}, with orders and guards"
+    curve = [p for p in result.equity_curve if p.price > 0]
+    points = downsample([(p.time, float(p.price)) for p in curve], buckets)
+    if not points:
+        return f"<h2>{escape(title)}</h2><p>no data</p>"
+    markers = result.markers
+    if len(markers) > MAX_MARKERS:
+        markers = markers[:: len(markers) // MAX_MARKERS + 1]
+    values = [v for _, v in points] + [float(m.price) for m in markers]
+    frame, axes = _frame_and_axes(points[0][0], points[-1][0], values)
+    entry_sides = {(f.time, f.price): f.side for f in result.fills if f.purpose == "entry"}
+    body = [_position_bands(frame, curve), axes, f'<path d="{_path(frame, points)}" class="price"/>']
+    for m in markers:
+        colour, glyph = _marker_style(m, entry_sides)
+        x, y = frame.x(m.time), frame.y(float(m.price))
+        tip = f"{when(m.time)} · {m.label} @ {price(m.price)}"
+        body.append(
+            f'<text x="{x:.1f}" y="{y + 5:.1f}" style="fill:{colour}" text-anchor="middle" class="mark">'
+            f"{glyph}<title>{escape(tip)}</title></text>"
+        )
+    legend = [f'<span style="color:{LONG}">▲</span> long entry', f'<span style="color:{SHORT}">▼</span> short entry']
+    legend += [f'<span style="color:{c}">{g}</span> {name}' for c, g, name in _MARK_STYLE.values()]
+    legend.append('<span class="swatch long"></span> long <span class="swatch short"></span> short')
+    return (
+        f"<h2>{escape(title)}</h2>{_svg(title, ''.join(body))}"
+        f'<p class="legend">{" · ".join(legend)} — hover a mark for what it was.</p>'
+    )
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str, total: int) -> str:
     if not rows:
         return f"<p>{escape(empty)}</p>"
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    more = f'<p class="muted">the first {len(rows):,} of {total:,}</p>' if total > len(rows) else ""
+    return f'<table class="list"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
 
 
-def render_html(result: BacktestResult, stats: Stats, buckets: int = 1000) -> str:
-    curve = result.equity_curve
-    equity = downsample([(p.time, float(p.equity)) for p in curve], buckets)
-    peak = Decimal("-Infinity")
-    under: Series = []
-    for p in curve:
-        peak = max(peak, p.equity)
-        under.append((p.time, float(p.equity - peak)))
-    under = downsample(under, buckets)
-    price = downsample([(p.time, float(p.price)) for p in curve if p.price > 0], buckets)
-    markers = result.markers if len(result.markers) <= 5000 else result.markers[:: len(result.markers) // 5000 + 1]
+def _trades_table(result: BacktestResult, stats: Stats) -> str:
     a = result.margin_asset
-    trades = [
+    rows = [
         (
             t.side,
             when(t.entry_time),
             t.entry_rule or "-",
-            f"{t.entry_price:,.2f}",
-            f"{t.entry_qty}",
-            when(t.exit_time) if t.exit_time else "open",
-            f"{t.exit_price:,.2f}" if t.exit_qty else "-",
-            t.exit_reason or "-",
-            money(t.fees, a, 4),
+            price(t.entry_price),
+            str(t.entry_qty),
+            when(t.exit_time) if t.exit_time is not None else "open",
+            price(t.exit_price) if t.exit_qty else "-",
+            t.exit_reason or ("marked to last price" if t.is_open else "-"),
+            money(t.gross_pnl + t.open_pnl, a),
+            money(t.fees, a),
             money(t.net_pnl, a),
         )
-        for t in stats.trades
+        for t in stats.trades[:MAX_TABLE_ROWS]
     ]
-    guards = [(when(g.time), g.guard, g.verdict, g.rule or "-", g.reason) for g in result.guard_events[:2000]]
-    summary = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary_rows(stats, result))
-    legend = " ".join(
-        f'<span style="color:{c}">{g}</span> {escape(k.replace("_", " "))}' for k, (c, g) in _MARK_STYLE.items()
+    headers = (
+        "side",
+        "entry",
+        "rule",
+        "entry price",
+        "qty",
+        "exit",
+        "exit price",
+        "exit by",
+        "gross PnL",
+        "fees",
+        "net PnL",
     )
+    return _table(headers, rows, "no trades", len(stats.trades))
+
+
+def _guards_table(result: BacktestResult) -> str:
+    rows = [(when(g.time), g.guard, g.verdict, g.rule or "-", g.reason) for g in result.guard_events[:MAX_TABLE_ROWS]]
+    return _table(
+        ("time", "guard", "verdict", "rule", "reason"), rows, "the guards allowed everything", len(result.guard_events)
+    )
+
+
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1140px; color: #222; padding: 0 12px; }
+h1 { font-size: 21px; margin-bottom: 2px; } h2 { font-size: 15px; margin: 26px 0 4px; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 3px 10px; text-align: left; border-bottom: 1px solid #eee; }
+table.summary th { font-weight: 600; white-space: nowrap; } table.list thead th { background: #f5f5f5; }
+svg text { font-size: 11px; fill: #666; } svg .mark { font-size: 15px; cursor: default; }
+.grid { stroke: #eee; } .base { stroke: #999; stroke-dasharray: 4 3; }
+.equity { fill: none; stroke: #2166ac; stroke-width: 1.5; } .price { fill: none; stroke: #333; stroke-width: 1; }
+.dd { fill: none; stroke: #d73027; stroke-width: 1; } .dd-fill { fill: #d73027; opacity: .15; }
+rect.long { fill: #1a9850; opacity: .08; } rect.short { fill: #d73027; opacity: .08; }
+.swatch { display: inline-block; width: 12px; height: 10px; } .swatch.long { background: #1a985033; }
+.swatch.short { background: #d7302733; }
+.muted, .legend { color: #666; } .pos { color: #1a9850; } .neg { color: #d73027; }
+"""
+
+
+def render_html(result: BacktestResult, stats: Stats, buckets: int = 1000) -> str:
+    curve = result.equity_curve
+    a = result.margin_asset
+    equity = downsample([(p.time, float(p.equity)) for p in curve], buckets)
+    under: Series = []
+    peak: Decimal | None = None
+    for p in curve:
+        peak = p.equity if peak is None else max(peak, p.equity)
+        under.append((p.time, float(p.equity - peak)))
+    under = downsample(under, buckets)
+    rows = []
+    for label, value in summary_rows(stats, result):
+        css = ""
+        if label == "net PnL" and stats.net_pnl:
+            css = ' class="pos"' if stats.net_pnl > 0 else ' class="neg"'
+        rows.append(f"<tr><th>{escape(label)}</th><td{css}>{escape(value)}</td></tr>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>backtest · {escape(result.rulebook)}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1140px; color: #222; }}
-h1 {{ font-size: 20px; margin-bottom: 4px; }} h2 {{ font-size: 16px; margin: 24px 0 4px; }}
-table {{ border-collapse: collapse; font-size: 13px; }} th, td {{ padding: 3px 10px; text-align: left;
-border-bottom: 1px solid #eee; }} thead th {{ background: #f5f5f5; }}
-svg text {{ font-size: 11px; fill: #666; }} svg .mark {{ font-size: 14px; cursor: default; }}
-.grid {{ stroke: #eee; }} .equity {{ fill: none; stroke: #1f77b4; stroke-width: 1.5; }}
-.price {{ fill: none; stroke: #444; stroke-width: 1; }} .dd {{ fill: none; stroke: #d62728; stroke-width: 1; }}
-.dd-fill {{ fill: #d62728; opacity: .15; }} .unit {{ fill: #999; }}
-.muted {{ color: #777; }}
-</style></head><body>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>backtest · {escape(result.rulebook)} · {escape(result.symbol)}</title>
+<style>{_CSS}</style></head><body>
 <h1>{escape(result.rulebook)} · {escape(result.symbol)}</h1>
-<p class="muted">version {escape(result.version)} · {escape(when(result.start_time))} → {escape(when(result.end_time))}
-· {result.events:,} events</p>
-<table>{summary}</table>
-{_chart("Equity", equity, a, "equity")}
-{_chart("Drawdown", under, a, "dd", fill=True)}
-{_chart("Price, with orders and guards", price, result.symbol, "price", markers=markers)}
-<p class="muted">{legend} — hover a mark for what it was.</p>
+<p class="muted">rulebook version {escape(result.version)} · {escape(span(result.start_time, result.end_time))} UTC
+· {result.events:,} events · rulebot {escape(__version__)}</p>
+<table class="summary">{"".join(rows)}</table>
+{_line_chart(f"Equity ({a})", equity, "equity", baseline=float(result.start_equity))}
+{_line_chart(f"Drawdown from the running peak ({a})", under, "dd", fill=True)}
+{_price_chart(result, buckets)}
 <h2>Trades</h2>
-{
-        _table(
-            ("side", "entry", "rule", "entry price", "qty", "exit", "exit price", "exit by", "fees", "net PnL"),
-            trades,
-            "no trades",
-        )
-    }
+{_trades_table(result, stats)}
 <h2>Guard interventions</h2>
-{_table(("time", "guard", "verdict", "rule", "reason"), guards, "the guards allowed everything")}
+{_guards_table(result)}
 </body></html>
 """
 

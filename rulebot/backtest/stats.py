@@ -7,53 +7,89 @@ trade and opens the next). Money stays Decimal; only display rounds.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
+from typing import Literal
 
-from rulebot.backtest.result import BacktestResult, FillRecord
+from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord
 
 ZERO = Decimal(0)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Trade:
-    side: str  # long | short
+    """One round trip. An open trade (no exit time) is marked to the last price."""
+
+    side: Literal["long", "short"]
     entry_time: int
-    entry_rule: str
-    entry_qty: Decimal = ZERO
-    entry_cost: Decimal = ZERO  # sum of qty * price of the opening fills
-    exit_qty: Decimal = ZERO
-    exit_cost: Decimal = ZERO
-    gross_pnl: Decimal = ZERO  # realized, before fees
-    fees: Decimal = ZERO
-    exit_time: int | None = None
-    exit_reason: str = ""  # the purpose of the fill that closed it: exit, stop_loss, liquidation...
-    open_pnl: Decimal = ZERO  # unrealized at the end, for a trade still open
+    entry_rule: str  # the rule whose entry opened it; empty if it was opened otherwise
+    entry_qty: Decimal
+    entry_price: Decimal  # quantity-weighted average of the opening fills
+    exit_qty: Decimal
+    exit_price: Decimal  # quantity-weighted average of the closing fills; 0 if none
+    gross_pnl: Decimal  # realized, before fees
+    fees: Decimal
+    exit_time: int | None
+    exit_reason: str  # the purpose of the fill that closed it: exit, stop_loss, liquidation...
+    open_pnl: Decimal  # unrealized at the end, for a trade still open
 
     @property
     def is_open(self) -> bool:
         return self.exit_time is None
 
     @property
-    def entry_price(self) -> Decimal:
-        return self.entry_cost / self.entry_qty if self.entry_qty else ZERO
-
-    @property
-    def exit_price(self) -> Decimal:
-        return self.exit_cost / self.exit_qty if self.exit_qty else ZERO
-
-    @property
     def net_pnl(self) -> Decimal:
+        """After fees; funding is not attributed to trades and stays a total."""
         return self.gross_pnl - self.fees + self.open_pnl
 
 
-@dataclass
+@dataclass(slots=True)
+class _Building:
+    side: Literal["long", "short"]
+    entry_time: int
+    entry_rule: str
+    entry_qty: Decimal = ZERO
+    entry_cost: Decimal = ZERO  # sum of qty * price of the opening fills
+    exit_qty: Decimal = ZERO
+    exit_cost: Decimal = ZERO
+    gross_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    exit_time: int | None = None
+    exit_reason: str = ""
+
+    def done(self, open_pnl: Decimal = ZERO) -> Trade:
+        return Trade(
+            self.side,
+            self.entry_time,
+            self.entry_rule,
+            self.entry_qty,
+            self.entry_cost / self.entry_qty if self.entry_qty else ZERO,
+            self.exit_qty,
+            self.exit_cost / self.exit_qty if self.exit_qty else ZERO,
+            self.gross_pnl,
+            self.fees,
+            self.exit_time,
+            self.exit_reason,
+            open_pnl,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    amount: Decimal = ZERO
+    pct: Decimal | None = None  # of the peak it fell from
+    peak_time: int | None = None
+    trough_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
-    trades: list[Trade]
+    trades: tuple[Trade, ...]
     closed: int
     wins: int
-    losses: int
+    losses: int  # closed trades that did not make money after fees (break-even counts here)
     win_rate: Decimal | None  # of closed trades
     start_equity: Decimal
     end_equity: Decimal
@@ -61,15 +97,15 @@ class Stats:
     gross_realized: Decimal
     fees: Decimal
     funding: Decimal  # paid (positive) or received (negative)
-    unrealized: Decimal
-    return_pct: Decimal | None
+    unrealized: Decimal  # what remains of net PnL: the open position at the end
+    return_pct: Decimal | None  # a fraction: 0.05 is 5 %
     max_drawdown: Decimal  # amount, from the sampled equity curve
-    max_drawdown_pct: Decimal | None  # of the peak it fell from
+    max_drawdown_pct: Decimal | None
     drawdown_peak_time: int | None
     drawdown_trough_time: int | None
     exposure: Decimal | None  # share of the sampled time with a position
     average_trade: Decimal | None  # net, closed trades
-    profit_factor: Decimal | None  # gross wins / gross losses, closed trades
+    profit_factor: Decimal | None  # net won / net lost, closed trades; None when nothing was lost
     best_trade: Decimal | None
     worst_trade: Decimal | None
     liquidations: int
@@ -79,115 +115,119 @@ class Stats:
     events: int = 0
     duration_ms: int = 0
 
+    @property
+    def open_trades(self) -> int:
+        return len(self.trades) - self.closed
+
 
 def round_trips(
-    fills: list[FillRecord], last_price: Decimal | None, inverse_size: Decimal | None = None
+    fills: Iterable[FillRecord], last_price: Decimal | None, inverse_size: Decimal | None = None
 ) -> list[Trade]:
-    """Fold fills into trades. `inverse_size` (contract size) marks an inverse market, whose
-    open PnL at the end is computed in coin."""
-    trades: list[Trade] = []
+    """Fold fills into trades. `inverse_size` (the contract size) marks an inverse market, whose
+    open PnL at the end is in coin: qty * size * (1/entry - 1/last)."""
+    trades: list[_Building] = []
     position = ZERO  # signed
-    current: Trade | None = None
+    current: _Building | None = None
     for f in fills:
-        signed = f.quantity if f.side == "BUY" else -f.quantity
-        remaining = signed
-        fee_left = f.fee
-        pnl_left = f.realized_pnl
+        remaining = f.quantity if f.side == "BUY" else -f.quantity
+        fee_left, pnl_left = f.fee, f.realized_pnl
         while remaining != 0:
             if current is None or position == 0:
-                current = Trade("long" if remaining > 0 else "short", f.time, f.rule if f.purpose == "entry" else "")
+                side: Literal["long", "short"] = "long" if remaining > 0 else "short"
+                current = _Building(side, f.time, f.rule if f.purpose == "entry" else "")
                 trades.append(current)
             if position == 0 or (position > 0) == (remaining > 0):  # opening or adding
                 current.entry_qty += abs(remaining)
                 current.entry_cost += abs(remaining) * f.price
                 current.fees += fee_left
                 position += remaining
-                remaining = ZERO
-                continue
+                break
             closing = min(abs(remaining), abs(position))
-            share = closing / abs(remaining)  # the part of this fill that closes; the rest opens anew
-            # The exchange reports the fill's realized PnL for the closing part only.
-            fee_part, pnl_part = fee_left * share, pnl_left
+            # A flip's fee is shared by quantity; the exchange reports realized PnL for the
+            # closing part only, so all of it belongs to the trade being closed.
+            fee_part = fee_left * closing / abs(remaining)
             current.exit_qty += closing
             current.exit_cost += closing * f.price
             current.fees += fee_part
-            current.gross_pnl += pnl_part
+            current.gross_pnl += pnl_left
             fee_left -= fee_part
-            pnl_left -= pnl_part
+            pnl_left = ZERO
             step = closing if remaining > 0 else -closing
             position += step
             remaining -= step
             if position == 0:
                 current.exit_time = f.time
                 current.exit_reason = f.purpose
-    if current is not None and current.is_open and last_price is not None and position != 0:
-        qty = abs(position)
-        direction = 1 if position > 0 else -1
-        entry = current.entry_price
-        if inverse_size is not None and entry > 0 and last_price > 0:
-            current.open_pnl = direction * qty * inverse_size * (1 / entry - 1 / last_price)
-        else:
-            current.open_pnl = direction * qty * (last_price - entry)
-    return trades
+    done = [t.done() for t in trades]
+    if current is not None and position != 0 and last_price is not None:
+        done[-1] = current.done(_open_pnl(position, done[-1].entry_price, last_price, inverse_size))
+    return done
+
+
+def _open_pnl(position: Decimal, entry: Decimal, last: Decimal, inverse_size: Decimal | None) -> Decimal:
+    if inverse_size is not None:
+        if entry <= 0 or last <= 0:
+            return ZERO
+        return position * inverse_size * (1 / entry - 1 / last)
+    return position * (last - entry)
+
+
+def drawdown(curve: Sequence[EquityPoint]) -> Drawdown:
+    """The deepest fall of equity from a running peak."""
+    worst = Drawdown()
+    peak: EquityPoint | None = None
+    for point in curve:
+        if peak is None or point.equity > peak.equity:
+            peak = point
+        fall = peak.equity - point.equity
+        if fall > worst.amount:
+            pct = fall / peak.equity if peak.equity > 0 else None
+            worst = Drawdown(fall, pct, peak.time, point.time)
+    return worst
+
+
+def exposure(curve: Sequence[EquityPoint]) -> Decimal | None:
+    """Share of the sampled time spent with a position (each sample holds until the next)."""
+    if len(curve) < 2 or curve[-1].time <= curve[0].time:
+        return None
+    held = sum(b.time - a.time for a, b in pairwise(curve) if a.position != 0)
+    return Decimal(held) / Decimal(curve[-1].time - curve[0].time)
 
 
 def compute_stats(result: BacktestResult, inverse_size: Decimal | None = None) -> Stats:
     last_price = result.equity_curve[-1].price if result.equity_curve else None
     trades = round_trips(result.fills, last_price, inverse_size)
-    closed = [t for t in trades if not t.is_open]
-    wins = [t for t in closed if t.net_pnl > 0]
-    losses = [t for t in closed if t.net_pnl <= 0]
+    closed = [t.net_pnl for t in trades if not t.is_open]
+    won = [p for p in closed if p > 0]
+    lost = [p for p in closed if p <= 0]
     gross_realized = sum((f.realized_pnl for f in result.fills), ZERO)
     fees = sum((f.fee for f in result.fills), ZERO)
     net = result.end_equity - result.start_equity
-    unrealized = net - gross_realized + fees + result.funding_paid
-
-    peak: Decimal | None = None
-    peak_at = 0
-    max_dd = ZERO
-    dd_peak: Decimal | None = None
-    peak_time: int | None = None
-    trough_time: int | None = None
-    for point in result.equity_curve:
-        if peak is None or point.equity > peak:
-            peak, peak_at = point.equity, point.time
-        dd = peak - point.equity
-        if dd > max_dd:
-            max_dd, dd_peak, peak_time, trough_time = dd, peak, peak_at, point.time
-    max_dd_pct = max_dd / dd_peak if dd_peak else None
-
-    exposure: Decimal | None = None
-    curve = result.equity_curve
-    if len(curve) > 1:
-        span = curve[-1].time - curve[0].time
-        held = sum(b.time - a.time for a, b in pairwise(curve) if a.position != 0)
-        exposure = Decimal(held) / Decimal(span) if span > 0 else None
-
-    gross_win = sum((t.net_pnl for t in wins), ZERO)
-    gross_loss = -sum((t.net_pnl for t in losses), ZERO)
+    net_lost = -sum(lost, ZERO)
+    dd = drawdown(result.equity_curve)
     return Stats(
-        trades=trades,
+        trades=tuple(trades),
         closed=len(closed),
-        wins=len(wins),
-        losses=len(losses),
-        win_rate=Decimal(len(wins)) / len(closed) if closed else None,
+        wins=len(won),
+        losses=len(lost),
+        win_rate=Decimal(len(won)) / len(closed) if closed else None,
         start_equity=result.start_equity,
         end_equity=result.end_equity,
         net_pnl=net,
         gross_realized=gross_realized,
         fees=fees,
         funding=result.funding_paid,
-        unrealized=unrealized,
+        unrealized=net - gross_realized + fees + result.funding_paid,
         return_pct=net / result.start_equity if result.start_equity else None,
-        max_drawdown=max_dd,
-        max_drawdown_pct=max_dd_pct,
-        drawdown_peak_time=peak_time,
-        drawdown_trough_time=trough_time,
-        exposure=exposure,
-        average_trade=sum((t.net_pnl for t in closed), ZERO) / len(closed) if closed else None,
-        profit_factor=gross_win / gross_loss if gross_loss > 0 else None,
-        best_trade=max((t.net_pnl for t in closed), default=None),
-        worst_trade=min((t.net_pnl for t in closed), default=None),
+        max_drawdown=dd.amount,
+        max_drawdown_pct=dd.pct,
+        drawdown_peak_time=dd.peak_time,
+        drawdown_trough_time=dd.trough_time,
+        exposure=exposure(result.equity_curve),
+        average_trade=sum(closed, ZERO) / len(closed) if closed else None,
+        profit_factor=sum(won, ZERO) / net_lost if net_lost > 0 else None,
+        best_trade=max(closed, default=None),
+        worst_trade=min(closed, default=None),
         liquidations=result.liquidations,
         guard_interventions=dict(Counter(g.guard for g in result.guard_events)),
         fills=len(result.fills),

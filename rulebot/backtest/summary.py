@@ -7,9 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.stats import Stats, Trade
+
+# Margin assets worth about a dollar: cents are enough. Coin margins (BTC, ETH) need satoshis.
+_DOLLAR_LIKE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", ""})
 
 
 def when(ms: int | None) -> str:
@@ -18,11 +22,33 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def money(value: Decimal | None, asset: str = "", places: int = 2) -> str:
+def span(start: int | None, end: int | None) -> str:
+    """`2024-06-03 15:07 → 22:16` when both fall on one day, else both in full."""
+    first, last = when(start), when(end)
+    if first[:10] == last[:10] and start is not None:
+        last = last[11:]
+    return f"{first} → {last}"
+
+
+def places_for(asset: str) -> int:
+    return 2 if asset in _DOLLAR_LIKE else 6
+
+
+def money(value: Decimal | None, asset: str = "", places: int | None = None) -> str:
     if value is None:
         return "-"
-    text = f"{value:,.{places}f}"
+    digits = places_for(asset) if places is None else places
+    text = f"{value:,.{digits}f}"
+    if text.startswith("-") and not value.quantize(Decimal(1).scaleb(-digits)):
+        text = text[1:]  # a tiny loss that rounds to nothing is not "-0.00"
     return f"{text} {asset}".strip()
+
+
+def price(value: Decimal) -> str:
+    """Enough digits for BTC at 60,000 and for ADA at 0.35."""
+    size = abs(value)
+    digits = 2 if size >= 100 else 4 if size >= 1 else 6
+    return f"{value:,.{digits}f}"
 
 
 def pct(value: Decimal | None) -> str:
@@ -38,15 +64,15 @@ def duration(ms: int) -> str:
 
 def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
     a = result.margin_asset
-    interventions = ", ".join(f"{g} {n}" for g, n in sorted(stats.guard_interventions.items())) or "none"
-    still_open = len(stats.trades) - stats.closed
+    interventions = ", ".join(f"{g}: {n}" for g, n in sorted(stats.guard_interventions.items())) or "none"
+    drawdown = money(stats.max_drawdown, a)
+    if stats.max_drawdown:
+        drawdown += f" ({pct(stats.max_drawdown_pct)}), {span(stats.drawdown_peak_time, stats.drawdown_trough_time)}"
     return [
         ("rulebook", f"{result.rulebook} (version {result.version})"),
-        (
-            "market",
-            f"{result.symbol} · {when(result.start_time)} → {when(result.end_time)} ({duration(stats.duration_ms)})",
-        ),
-        ("trades", f"{stats.closed} closed" + (f", {still_open} open at the end" if still_open else "")),
+        ("symbol", result.symbol),
+        ("period", f"{span(result.start_time, result.end_time)} ({duration(stats.duration_ms)})"),
+        ("trades", f"{stats.closed} closed" + (f", {stats.open_trades} open at the end" if stats.open_trades else "")),
         ("win rate", f"{pct(stats.win_rate)} ({stats.wins} won, {stats.losses} lost)"),
         ("net PnL", f"{money(stats.net_pnl, a)} ({pct(stats.return_pct)})"),
         ("  realized, before fees", money(stats.gross_realized, a)),
@@ -54,11 +80,7 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("  funding", money(-stats.funding, a)),
         ("  unrealized at the end", money(stats.unrealized, a)),
         ("equity", f"{money(stats.start_equity, a)} → {money(stats.end_equity, a)}"),
-        (
-            "max drawdown",
-            f"{money(stats.max_drawdown, a)} ({pct(stats.max_drawdown_pct)}), "
-            f"{when(stats.drawdown_peak_time)} → {when(stats.drawdown_trough_time)}",
-        ),
+        ("max drawdown", drawdown),
         ("exposure", f"{pct(stats.exposure)} of the time in a position"),
         ("average trade", money(stats.average_trade, a)),
         ("profit factor", "-" if stats.profit_factor is None else f"{stats.profit_factor:.2f}"),
@@ -69,29 +91,40 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
     ]
 
 
+def _sign_style(value: Decimal | None) -> str | None:
+    if value is None or value == 0:
+        return None
+    return "green" if value > 0 else "red"
+
+
 def summary_table(stats: Stats, result: BacktestResult) -> Table:
-    table = Table(title=f"backtest · {result.rulebook}", show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
+    # Text, not str: rulebook and guard names come from users, and rich would read "[...]" as markup.
+    table = Table(title=Text(f"backtest · {result.rulebook}"), show_header=False, title_justify="left")
+    table.add_column("what", style="bold", no_wrap=True)
     table.add_column("value")
+    styles = {
+        "net PnL": _sign_style(stats.net_pnl),
+        "liquidations": "red" if stats.liquidations else None,
+    }
     for label, value in summary_rows(stats, result):
-        style = None
-        if label == "net PnL":
-            style = "green" if stats.net_pnl > 0 else "red" if stats.net_pnl < 0 else None
-        if label == "liquidations" and stats.liquidations:
-            style = "red"
-        table.add_row(label, value, style=style)
+        table.add_row(Text(label), Text(value), style=styles.get(label))
     return table
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def trade_dict(t: Trade) -> dict[str, Any]:
     return {
         "side": t.side,
         "entry_time": t.entry_time,
-        "entry_rule": t.entry_rule,
+        "entry_rule": t.entry_rule or None,
         "entry_price": str(t.entry_price),
         "quantity": str(t.entry_qty),
         "exit_time": t.exit_time,
         "exit_price": str(t.exit_price) if t.exit_qty else None,
+        "exit_quantity": str(t.exit_qty),
         "exit_reason": t.exit_reason or None,
         "gross_pnl": str(t.gross_pnl),
         "fees": str(t.fees),
@@ -101,12 +134,8 @@ def trade_dict(t: Trade) -> dict[str, Any]:
     }
 
 
-def _s(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def summary_dict(stats: Stats, result: BacktestResult) -> dict[str, Any]:
-    """Exact numbers (Decimals as strings) for scripts; the same as the table shows."""
+    """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows."""
     return {
         "rulebook": result.rulebook,
         "version": result.version,
@@ -114,8 +143,9 @@ def summary_dict(stats: Stats, result: BacktestResult) -> dict[str, Any]:
         "margin_asset": result.margin_asset,
         "start_time": result.start_time,
         "end_time": result.end_time,
+        "duration_ms": stats.duration_ms,
         "trades": stats.closed,
-        "open_trades": len(stats.trades) - stats.closed,
+        "open_trades": stats.open_trades,
         "wins": stats.wins,
         "losses": stats.losses,
         "win_rate": _s(stats.win_rate),
@@ -129,6 +159,8 @@ def summary_dict(stats: Stats, result: BacktestResult) -> dict[str, Any]:
         "unrealized_pnl": str(stats.unrealized),
         "max_drawdown": str(stats.max_drawdown),
         "max_drawdown_pct": _s(stats.max_drawdown_pct),
+        "drawdown_peak_time": stats.drawdown_peak_time,
+        "drawdown_trough_time": stats.drawdown_trough_time,
         "exposure": _s(stats.exposure),
         "average_trade": _s(stats.average_trade),
         "profit_factor": _s(stats.profit_factor),

@@ -10,19 +10,21 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from rulebot.backtest.api import BacktestError, backtest, demo
+from rulebot.backtest.api import BacktestError, backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.validate import parse_sets, print_rulebook_errors
 from rulebot.exchange_sim import FillModel
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.errors import RulebookError
 
 DEMO_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "ema-trend-btc.yaml"
 
 
-def _progress(console: Console) -> tuple[Progress, object]:
+def _progress(console: Console) -> tuple[Progress, TaskID]:
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -35,18 +37,54 @@ def _progress(console: Console) -> tuple[Progress, object]:
     return progress, task
 
 
+def _shown(path: str) -> str:
+    """A path as short as it can be said: relative to here when it is below here."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _finish(result: BacktestResult, fmt: str, report: str | None, notes: tuple[str, ...], console: Console) -> None:
+def _contract_size(book: CompiledRulebook, symbol: str, exchange_info: str | None) -> Decimal | None:
+    """The contract size of an inverse (COIN-M) symbol, whose open PnL is counted in coin; None otherwise."""
+    inst = load_instruments(book, exchange_info).instruments.get(symbol)
+    return inst.contract_size if inst is not None and inst.is_inverse else None
+
+
+def _default_balance(rulebook: str, overrides: dict[str, str]) -> Decimal:
+    """10,000 of a dollar-like margin asset, or 1 coin on COIN-M, where the margin is the coin."""
+    return Decimal(1) if compile_file(rulebook, overrides).market == "coinm" else Decimal(10_000)
+
+
+def _finish(
+    result: BacktestResult,
+    inverse_size: Decimal | None,
+    fmt: str,
+    report: str | None,
+    notes: tuple[str, ...],
+    console: Console,
+) -> None:
     from rulebot.backtest.report_html import write_html_report
     from rulebot.backtest.stats import compute_stats
     from rulebot.backtest.summary import summary_dict, summary_table
 
-    stats = compute_stats(result)
+    stats = compute_stats(result, inverse_size)
     if report:
-        write_html_report(result, stats, Path(report))
+        try:
+            write_html_report(result, stats, Path(report))
+        except OSError as exc:
+            console.print(
+                f"error: could not write the report to {report}: {exc.strerror or exc}; "
+                "the backtest itself finished: pick a writable path with --report",
+                style="red",
+                markup=False,
+                soft_wrap=True,
+            )
+            sys.exit(1)
     if fmt == "json":
         doc = summary_dict(stats, result)
         if report:
@@ -57,7 +95,7 @@ def _finish(result: BacktestResult, fmt: str, report: str | None, notes: tuple[s
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print(summary_table(stats, result))
     if report:
-        console.print(f"report: {report}", markup=False)
+        console.print(f"report written to {report}", markup=False, soft_wrap=True)
 
 
 @click.command("backtest")
@@ -74,7 +112,9 @@ def _finish(result: BacktestResult, fmt: str, report: str | None, notes: tuple[s
 @click.option("--to", "end", help="End (UTC date or ISO time, exclusive).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a rulebook parameter.")
 @click.option(
-    "--balance", type=Decimal, default=Decimal(10_000), show_default=True, help="Starting wallet in the margin asset."
+    "--balance",
+    type=Decimal,
+    help="Starting wallet in the margin asset.  [default: 10000 on USD-M, 1 coin on COIN-M]",
 )
 @click.option(
     "--slippage-bps",
@@ -97,7 +137,7 @@ def backtest_cmd(
     start: str | None,
     end: str | None,
     sets: tuple[str, ...],
-    balance: Decimal,
+    balance: Decimal | None,
     slippage_bps: Decimal,
     exchange_info: str | None,
     report: str | None,
@@ -106,28 +146,37 @@ def backtest_cmd(
 ) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
     console = Console(stderr=fmt == "json", highlight=False)
-    config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps))
+    overrides = parse_sets(sets)
     progress, task = _progress(console)
     try:
+        if balance is None:
+            balance = _default_balance(rulebook, overrides)
+        config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps))
         with progress:
-            result, _, notes = backtest(
+            result, book, notes = backtest(
                 rulebook,
                 data,
                 start=start,
                 end=end,
-                overrides=parse_sets(sets),
+                overrides=overrides,
                 config=config,
                 exchange_info=exchange_info,
                 journal_path=Path(journal) if journal else None,
-                on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),  # type: ignore[arg-type]
+                on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
             )
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)
     except (BacktestError, ValueError) as exc:
-        console.print(f"error: {exc}", style="red", markup=False)
+        console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
+        console.print(
+            "nothing was traded; point --data at Binance archive files (or folders of them) for the rulebook's "
+            "symbols, and make --from/--to overlap their dates",
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
-    _finish(result, fmt, report, notes, console)
+    _finish(result, _contract_size(book, result.symbol, exchange_info), fmt, report, notes, console)
 
 
 @click.command("demo")
@@ -147,21 +196,27 @@ def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, fmt
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
     console = Console(stderr=fmt == "json", highlight=False)
     if fmt == "text":
-        console.print(f"simulated {preset} market, seed {seed}, {hours}h · rulebook {rulebook}", markup=False)
+        console.print(
+            f"simulated {preset} market, seed {seed}, {hours}h · rulebook {_shown(rulebook)}",
+            markup=False,
+            soft_wrap=True,
+        )
     progress, task = _progress(console)
     try:
+        config = BacktestConfig(balance=_default_balance(rulebook, {}))
         with progress:
-            result, _ = demo(
+            result, book = demo(
                 rulebook,
+                config=config,
                 seed=seed,
                 preset=preset,
                 hours=hours,
                 on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
-            )  # type: ignore[arg-type]
+            )
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)
     except BacktestError as exc:
-        console.print(f"error: {exc}", style="red", markup=False)
+        console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
         sys.exit(1)
-    _finish(result, fmt, report, (), console)
+    _finish(result, _contract_size(book, result.symbol, None), fmt, report, (), console)

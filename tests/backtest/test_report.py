@@ -5,15 +5,15 @@ from __future__ import annotations
 from decimal import Decimal as D
 from html.parser import HTMLParser
 
-from rulebot.backtest.report_html import downsample, render_html
-from rulebot.backtest.result import BacktestResult, EquityPoint, Marker
+from rulebot.backtest.report_html import LONG, SHORT, downsample, nice_ticks, render_html, time_ticks
+from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker
 from rulebot.backtest.stats import compute_stats
 
 T = 1_717_200_000_000
 
 
 class _Checker(HTMLParser):
-    VOID = frozenset({"meta", "br", "img", "input", "link", "hr", "path", "line"})
+    VOID = frozenset({"meta", "br", "img", "input", "link", "hr", "path", "line", "rect"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,3 +69,43 @@ def test_downsampling_keeps_every_spike():
     assert len(reduced) <= 4 * 500
     assert (31_337, 99.0) in reduced and (77_777, -50.0) in reduced
     assert reduced == sorted(reduced)
+
+
+def test_entries_point_the_way_of_their_side_and_every_kind_of_mark_has_its_tooltip():
+    r = make_result(2_000)
+    r.fills = [
+        FillRecord(T + 60_000, "BTCUSDT", "BUY", D(1), D(60001), D(0), D(0), False, "entry", "go <long>", "a"),
+        FillRecord(T + 240_000, "BTCUSDT", "SELL", D(1), D(60010), D(0), D(0), False, "entry", "fade", "b"),
+    ]
+    r.markers += [
+        Marker(T + 240_000, D(60010), "entry", "entry SELL 1 (fade)"),
+        Marker(T + 300_000, D(60020), "take_profit", "take_profit BUY 1"),
+        Marker(T + 360_000, D(60030), "liquidation", "liquidation SELL 1"),
+        Marker(T + 420_000, D(60040), "exit", "exit BUY 1"),
+    ]
+    r.guard_events = [GuardEvent(T + 180_000, "stale_data", "reject", "feed is 9s old & <late>", "go <long>")]
+    html = render_html(r, compute_stats(r))
+    assert f'style="fill:{LONG}" text-anchor="middle" class="mark">▲' in html
+    assert f'style="fill:{SHORT}" text-anchor="middle" class="mark">▼' in html
+    for glyph in "◆✖●":
+        assert f'class="mark">{glyph}<title>' in html
+    assert "<title>2024-06-01 00:05 · take_profit BUY 1 @ 60,020.00</title>" in html
+    assert "feed is 9s old &amp; &lt;late&gt;" in html  # the guard table escapes user text too
+    assert 'class="long"' in html  # the position shading behind the price
+    checker = _Checker()
+    checker.feed(html)
+
+
+def test_an_empty_backtest_still_makes_a_readable_report():
+    r = BacktestResult("empty", "v", "BTCUSDT", "USDT", T, T, D(1000), 0)
+    r.end_equity = D(1000)
+    html = render_html(r, compute_stats(r))
+    assert html.count("no data") == 3 and "no trades" in html and "the guards allowed everything" in html
+
+
+def test_axis_ticks_are_round_numbers_and_whole_hours():
+    assert nice_ticks(58_980.1, 61_698.7) == [58_000, 59_000, 60_000, 61_000, 62_000]
+    assert nice_ticks(0.3412, 0.3587) == [0.34, 0.345, 0.35, 0.355, 0.36]
+    assert nice_ticks(5.0, 5.0)[0] <= 5.0 <= nice_ticks(5.0, 5.0)[-1]  # a flat line still gets a range
+    hours = time_ticks(T + 1, T + 72 * 3_600_000)
+    assert hours[0] == T + 12 * 3_600_000 and all(t % (12 * 3_600_000) == 0 for t in hours)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
-from rulebot.backtest.stats import compute_stats, round_trips
+from rulebot.backtest.stats import compute_stats, drawdown, exposure, round_trips
 from rulebot.backtest.summary import summary_dict
 
 T = 1_717_200_000_000
@@ -96,7 +96,7 @@ def test_totals_drawdown_exposure_and_split_of_net_pnl():
 
 def test_no_trades_and_no_curve_give_blanks_not_errors():
     stats = compute_stats(result([], (), end="1000"))
-    assert stats.trades == [] and stats.win_rate is None and stats.profit_factor is None
+    assert stats.trades == () and stats.win_rate is None and stats.profit_factor is None
     assert stats.max_drawdown == 0 and stats.exposure is None and stats.average_trade is None
     doc = summary_dict(stats, result([], ()))
     assert doc["trades"] == 0 and doc["win_rate"] is None and doc["trade_list"] == []
@@ -110,3 +110,84 @@ def test_guard_interventions_are_counted_by_guard():
         GuardEvent(T, "max_leverage", "resize", "z", "r"),
     ]
     assert compute_stats(r).guard_interventions == {"stale_data": 2, "max_leverage": 1}
+
+
+def test_an_open_trade_at_the_end_is_marked_to_the_last_price_and_makes_up_the_unrealized():
+    fills = [fill(0, "SELL", "2", "100", fee="0.2", rule="fade")]
+    curve = [(0, "1000", "100", "-2"), (10_000, "989.8", "105", "-2")]
+    stats = compute_stats(result(fills, curve, end="989.8", funding="0"))
+    (t,) = stats.trades
+    assert t.is_open and t.side == "short" and t.entry_rule == "fade" and t.exit_price == 0
+    assert t.open_pnl == D(-10) and t.net_pnl == D("-10.2")
+    assert (stats.closed, stats.open_trades, stats.win_rate) == (0, 1, None)
+    assert stats.net_pnl == D("-10.2") and stats.unrealized == D(-10) and stats.fees == D("0.2")
+
+
+def test_an_open_inverse_trade_is_marked_in_coin():
+    fills = [fill(0, "BUY", "10", "50000")]  # 10 contracts of 100 USD
+    (t,) = round_trips(fills, D(62500), inverse_size=D(100))
+    assert t.open_pnl == D(10) * D(100) * (1 / D(50000) - 1 / D(62500))  # 0.004 BTC
+    assert t.open_pnl == D("0.004")
+
+
+def test_net_pnl_splits_into_realized_fees_funding_and_unrealized():
+    fills = [
+        fill(0, "BUY", "1", "100", fee="0.5"),
+        fill(5000, "SELL", "1", "110", fee="0.5", pnl="10", purpose="take_profit"),
+    ]
+    # 10 realized, 1 of fees, 2.5 of funding paid while the position was open: 1006.5 at the end.
+    stats = compute_stats(
+        result(fills, [(0, "1000", "100", "1"), (10_000, "1006.5", "110", "0")], end="1006.5", funding="2.5")
+    )
+    assert (stats.gross_realized, stats.fees, stats.funding, stats.unrealized) == (D(10), D(1), D("2.5"), D(0))
+    assert stats.net_pnl == stats.gross_realized - stats.fees - stats.funding + stats.unrealized == D("6.5")
+    assert stats.return_pct == D("0.0065")
+    (t,) = stats.trades
+    assert t.exit_reason == "take_profit" and t.net_pnl == D(9)  # funding is not split over trades
+    doc = summary_dict(stats, result(fills, end="1006.5", funding="2.5"))
+    assert (doc["net_pnl"], doc["funding_paid"], doc["trade_list"][0]["exit_reason"]) == ("6.5", "2.5", "take_profit")
+
+
+def test_adding_to_a_position_averages_the_entry_and_a_later_entry_is_a_new_trade():
+    trades = round_trips(
+        [
+            fill(0, "BUY", "1", "100", rule="first"),
+            fill(1, "BUY", "3", "120", rule="add"),
+            fill(2, "SELL", "4", "130", pnl="60", purpose="exit"),
+            fill(3, "BUY", "1", "90", rule="again"),
+        ],
+        None,
+    )
+    assert [(t.side, t.entry_rule, t.entry_price, t.entry_qty) for t in trades] == [
+        ("long", "first", D(115), D(4)),
+        ("long", "again", D(90), D(1)),
+    ]
+    assert trades[0].exit_price == D(130) and trades[0].gross_pnl == D(60)
+    assert trades[1].is_open and trades[1].open_pnl == 0  # no last price: nothing to mark to
+
+
+def test_a_liquidation_closes_the_trade_and_names_it():
+    trades = round_trips(
+        [fill(0, "BUY", "1", "100"), fill(9, "SELL", "1", "60", fee="0.3", pnl="-40", purpose="liquidation")], None
+    )
+    assert trades[0].exit_reason == "liquidation" and trades[0].net_pnl == D("-40.3")
+
+
+def test_drawdown_and_exposure_edges():
+    flat = result([], [(0, "1000", "1", "0"), (10, "1000", "1", "0")])
+    assert drawdown(flat.equity_curve).amount == 0 and drawdown(flat.equity_curve).pct is None
+    assert exposure(flat.equity_curve) == 0
+    one = result([], [(0, "1000", "1", "1")])
+    assert exposure(one.equity_curve) is None
+    # A fall from a later, higher peak is the deeper one; percent is of that peak.
+    curve = result([], [(0, "100", "1", "0"), (1, "90", "1", "0"), (2, "200", "1", "0"), (3, "150", "1", "0")])
+    dd = drawdown(curve.equity_curve)
+    assert (dd.amount, dd.pct, dd.peak_time, dd.trough_time) == (D(50), D("0.25"), T + 2, T + 3)
+    # A wallet that went to zero or below has no percent to show, but the amount stays exact.
+    gone = result([], [(0, "0", "1", "0"), (1, "-5", "1", "0")])
+    assert drawdown(gone.equity_curve).amount == D(5) and drawdown(gone.equity_curve).pct is None
+
+
+def test_zero_start_equity_gives_no_return_rather_than_an_error():
+    stats = compute_stats(result([], (), start="0", end="0"))
+    assert stats.return_pct is None and stats.net_pnl == 0

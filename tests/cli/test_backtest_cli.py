@@ -8,11 +8,16 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from rulebot.backtest.api import backtest
+from rulebot.backtest.stats import compute_stats
+from rulebot.backtest.summary import summary_dict
 from rulebot.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
-BTC_1M = ROOT.parent / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
+DATA = ROOT.parent / "shared/data/binance-vision/futures"
+BTC_1M = DATA / "um/daily/klines/BTCUSDT/1m"
+COIN_1M = DATA / "cm/daily/klines/BTCUSD_PERP/1m"
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -47,7 +52,9 @@ def test_backtest_on_binance_klines_prints_the_summary_and_writes_a_report(tmp_p
         "guard interventions",
     ):
         assert row in out
-    assert report.is_file() and report.read_text().count("<svg") == 3
+    assert "report written to" in out and str(report) in out.replace("\n", "")
+    html = report.read_text()
+    assert html.count("<svg") == 3 and "ema-trend-btc · BTCUSDT" in html
 
 
 def test_backtest_json_is_exact_and_adds_up(tmp_path):
@@ -95,3 +102,50 @@ def test_demo_runs_with_no_data_and_no_keys(tmp_path):
     doc = json.loads(out[out.index("{") :])
     assert doc["rulebook"] == "ema-trend-btc" and doc["events"] > 10_000
     assert report.is_file()
+
+
+def test_json_is_the_same_numbers_as_the_library_computes():
+    args = ("--from", "2025-06-07", "--to", "2025-06-10", "--set", "fast=8", "--set", "slow=21")
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), *args, "--format", "json")
+    assert code == 0, out
+    result, _, _ = backtest(
+        str(RULES / "ema-trend-btc.yaml"), [str(BTC_1M)], start="2025-06-07", end="2025-06-10",
+        overrides={"fast": "8", "slow": "21"},
+    )  # fmt: skip
+    expected = json.loads(json.dumps(summary_dict(compute_stats(result), result), default=str))
+    assert json.loads(out) == expected
+    assert expected["trades"] >= 1 and len(expected["trade_list"]) == expected["trades"] + expected["open_trades"]
+
+
+def test_journal_option_writes_the_run_to_sqlite(tmp_path):
+    journal = tmp_path / "run.db"
+    args = ("--data", str(BTC_1M), "--from", "2025-06-07", "--to", "2025-06-08", "--journal", str(journal))
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), *args)
+    assert code == 0, out
+    assert journal.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_coin_margined_backtest_starts_with_one_coin():
+    code, out = run("backtest", str(RULES / "funding-aware-btc-coinm.yaml"), "--data", str(COIN_1M), "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    # Binance's file for that day lacks the 04:28 candle: 1,439 rows.
+    assert (doc["margin_asset"], doc["start_equity"], doc["events"]) == ("BTC", "1", 1439)
+
+
+def test_usage_errors_exit_2_and_data_errors_exit_1(tmp_path):
+    rulebook = str(RULES / "ema-trend-btc.yaml")
+    assert run("backtest", rulebook)[0] == 2  # --data is required
+    assert run("backtest", rulebook, "--data", str(tmp_path / "missing"))[0] == 2
+    assert run("backtest", rulebook, "--data", str(BTC_1M), "--set", "fast")[0] == 2
+    code, out = run("backtest", rulebook, "--data", str(COIN_1M))
+    assert code == 1 and "no archive files for BTCUSDT" in out
+    code, out = run("backtest", rulebook, "--data", str(BTC_1M), "--from", "2030-01-01")
+    assert code == 1 and "no archive files" in out and "--from/--to" in out
+
+
+def test_an_unwritable_report_path_says_what_to_do(tmp_path):
+    target = tmp_path / "no" / "such" / "dir" / "r.html"
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from", "2025-06-07",
+                    "--to", "2025-06-08", "--report", str(target))  # fmt: skip
+    assert code == 1 and "could not write the report" in out and "--report" in out
