@@ -117,9 +117,11 @@ async def dry_run(
         brackets = {s: catalog[s] for s in book.symbols if s in catalog}
         q = _QueueFeed()
         q.stream = MarketStream(endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades)
-        return Runner(
+        runner = Runner(
             cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}"
         )
+        runner.closers.append(rest.close)
+        return runner
     raise ValueError(f"unknown market {market_spec!r}: use simulated, replay:PATH or binance")
 
 
@@ -164,6 +166,7 @@ async def live(
         user_events=user,
         venue_name=f"binance:{endpoints.rest}",
     )
+    runner.closers.append(rest.close)
     return runner
 
 

@@ -109,6 +109,7 @@ class Runner:
         self.stop_reason = ""
         self.reloads: list[dict[str, Any]] = []
         self.failed = False
+        self.closers: list[Any] = []  # async callables run last at shutdown (REST sessions)
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: TimerScheduler | None = None
         self._control: ControlServer | None = None
@@ -426,6 +427,9 @@ class Runner:
             await self.user_events.stop()
         if self._control is not None:
             await self._control.stop()
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                await close()
         if self.journal is not None:
             await self.journal.write(
                 Row(

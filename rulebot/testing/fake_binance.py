@@ -69,6 +69,7 @@ class RestFaults:
     unknown_after_execute: int = 0  # the next N order placements execute, then answer 503 "Unknown error"
     drop_after_execute: int = 0  # the next N order placements execute, then the connection is cut
     delay_ms: int = 0  # every answer waits this long
+    hold_after_execute_ms: int = 0  # an order placement executes, then its answer waits this long
     clock_skew_ms: int = 0  # the server's clock runs ahead by this much
 
 
@@ -445,6 +446,8 @@ class FakeBinance:
         self.orders_placed += 1
         self.placed_ids.append(cid)
         f = self.rest_faults
+        if f.hold_after_execute_ms:
+            await asyncio.sleep(f.hold_after_execute_ms / 1000)
         if f.drop_after_execute > 0:
             f.drop_after_execute -= 1
             if request.transport is not None:

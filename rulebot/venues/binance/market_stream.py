@@ -64,6 +64,7 @@ class MarketStream:
         self.duplicates = 0
         self.backfilled = 0
         self.gaps_lost = 0
+        self._was_down = False
         # USDⓈ-M routes book data to /public and the rest to /market: one connection each.
         public = [s for s in streams if endpoints.routed and ("@bookTicker" in s or "@depth" in s)]
         market = [s for s in streams if s not in public]
@@ -85,6 +86,18 @@ class MarketStream:
 
     async def _status(self, status: StreamStatus) -> None:
         await self._on_event(status)
+        if not status.connected:
+            self._was_down = True
+        elif self._was_down and status.detail == "connected":
+            self._was_down = False
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Back after a cut: fetch the trades printed meanwhile now, not at the next trade."""
+        if self._backfill is None:
+            return
+        for symbol, last in list(self._last_trade.items()):
+            await self._fill_gap(symbol, last + 1, 1 << 62, report=False)
 
     async def _message(self, raw: bytes | str) -> None:
         data = orjson.loads(raw)
@@ -126,7 +139,7 @@ class MarketStream:
         self._last_trade[t.symbol] = t.trade_id
         await self._on_event(t)
 
-    async def _fill_gap(self, symbol: str, first: int, last: int) -> None:
+    async def _fill_gap(self, symbol: str, first: int, last: int, report: bool = True) -> None:
         missing = last - first + 1
         got: Sequence[Trade] = ()
         if self._backfill is not None:
@@ -145,7 +158,7 @@ class MarketStream:
                 self.backfilled += 1
                 await self._on_event(trade)
         lost = missing - len([x for x in got if first <= x.trade_id <= last])
-        if lost > 0:
+        if lost > 0 and report:
             self.gaps_lost += lost
             await self._on_event(
                 StreamStatus(
