@@ -129,6 +129,8 @@ class FakeBinance:
         self._last_time = 0
         self._trades: dict[str, deque[dict[str, Any]]] = {}  # recent aggTrades, for /aggTrades
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
+        self.on_request: Callable[[str, str, float], None] | None = None  # (method, path, perf_counter) hook
+        self.rate_limits: list[dict[str, Any]] | None = None  # exchangeInfo's rateLimits (None: Binance's own)
         self.orders_placed = 0  # order placements executed (by client id below)
         self.placed_ids: list[str] = []
         self.app = web.Application(middlewares=[self._middleware])
@@ -234,6 +236,8 @@ class FakeBinance:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        if self.on_request is not None:
+            self.on_request(request.method, request.path, time.perf_counter())
         f = self.rest_faults
         if f.delay_ms:
             await asyncio.sleep(f.delay_ms / 1000)
@@ -362,7 +366,7 @@ class FakeBinance:
         return {"serverTime": self.now()}
 
     async def _exchange_info(self, request: web.Request, params: dict[str, str]) -> Any:
-        return exchange_info_json(self.instruments.values(), self.market, self.now())
+        return exchange_info_json(self.instruments.values(), self.market, self.now(), self.rate_limits)
 
     async def _brackets(self, request: web.Request, params: dict[str, str]) -> Any:
         return brackets_json(self.brackets, self.market, params.get("symbol"))

@@ -63,8 +63,9 @@ def symbol_json(inst: Instrument) -> dict[str, Any]:
     return out
 
 
-def exchange_info_json(instruments: Iterable[Instrument], market: Market, now: int) -> dict[str, Any]:
-    return {"timezone": "UTC", "serverTime": now, "rateLimits": RATE_LIMITS, "exchangeFilters": [],
+def exchange_info_json(instruments: Iterable[Instrument], market: Market, now: int,
+                       rate_limits: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"timezone": "UTC", "serverTime": now, "rateLimits": rate_limits or RATE_LIMITS, "exchangeFilters": [],
             "symbols": [symbol_json(i) for i in instruments]}  # fmt: skip
 
 
