@@ -114,6 +114,12 @@ async def test_hot_reload_swaps_a_valid_rulebook_and_keeps_the_old_one_on_errors
     await until(lambda: any(r["accepted"] for r in runner.reloads), timeout=10)
     assert runner.status()["states"] == {"BTCUSDT": "long"} and runner.status()["positions"]  # carried over
     good = runner.status()["version"]
+
+    def decided_by_new_version() -> bool:
+        with sqlite3.connect(cfg.journal_path()) as db:
+            return bool(db.execute("SELECT 1 FROM decisions WHERE version LIKE ?", (good + "%",)).fetchone())
+
+    await until(decided_by_new_version, timeout=15)
     rulebook.write_text(BOOK.replace("close@1m > 0", "closee@1m > 0"))
     await until(lambda: any(not r["accepted"] for r in runner.reloads), timeout=10)
     assert runner.status()["version"] == good  # the old rulebook keeps running

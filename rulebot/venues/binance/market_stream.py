@@ -64,7 +64,7 @@ class MarketStream:
         self.duplicates = 0
         self.backfilled = 0
         self.gaps_lost = 0
-        self._was_down = False
+        self._down: set[str] = set()  # connections that were cut and have not come back yet
         # USDⓈ-M routes book data to /public and the rest to /market: one connection each.
         public = [s for s in streams if endpoints.routed and ("@bookTicker" in s or "@depth" in s)]
         market = [s for s in streams if s not in public]
@@ -87,10 +87,10 @@ class MarketStream:
     async def _status(self, status: StreamStatus) -> None:
         await self._on_event(status)
         if not status.connected:
-            self._was_down = True
-        elif self._was_down and status.detail == "connected":
-            self._was_down = False
-            await self._catch_up()
+            self._down.add(status.stream)
+        elif status.stream in self._down and status.detail == "connected":
+            self._down.discard(status.stream)
+            await self._catch_up()  # on the reconnected connection, before its first message
 
     async def _catch_up(self) -> None:
         """Back after a cut: fetch the trades printed meanwhile now, not at the next trade."""
