@@ -203,14 +203,13 @@ class Runner:
         if cfg.watch:
             self._tasks.append(asyncio.create_task(self._watch_rulebook(), name="watch"))
         await self._journal_notes(restored)
-        start_time = state.last_time if state.last_time else 0
         try:
-            await self._loop(start_time)
+            await self._loop()
         finally:
             await self._shutdown()
         return self.status()
 
-    async def _loop(self, start_time: int) -> None:
+    async def _loop(self) -> None:
         engine = self.engine
         assert engine is not None
         started = False
@@ -227,7 +226,7 @@ class Runner:
             t = _time_of(item)
             if not started:
                 started = True
-                await self._process(self.engine.start(max(t, start_time)), max(t, start_time))  # type: ignore[union-attr]
+                await self._process(engine.start(t), t)  # the engine's clock starts with the data's
             await self._event(item, t)
             if self.cfg.max_events is not None and self.events >= self.cfg.max_events:
                 self.stop_reason = f"stopped after {self.events} market events"
@@ -433,7 +432,7 @@ class Runner:
         if self.journal is not None:
             await self.journal.write(
                 Row(
-                    engine.time if engine else _now(),
+                    _now(),  # run start and stop are wall-clock times; events keep their own
                     "run_stop",
                     {"reason": self.stop_reason, "policy": self.stopping, "events": self.events},
                     version=self.book.source_hash,

@@ -1,0 +1,113 @@
+"""The bot's command line: keys are required and guarded, status/kill/reload reach a bot, the fake runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from click.testing import CliRunner
+
+from rulebot.cli import main
+from rulebot.runtime.keys import CredentialsError, load_credentials
+
+ROOT = Path(__file__).resolve().parents[2]
+EMA = ROOT / "rules" / "ema-trend-btc.yaml"
+
+
+def test_run_refuses_without_live_flag_and_without_keys(tmp_path, monkeypatch):
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
+    res = CliRunner().invoke(main, ["run", str(EMA)])
+    assert res.exit_code == 2 and "--live" in res.output
+    res = CliRunner().invoke(main, ["run", str(EMA), "--live", "--run-dir", str(tmp_path)])
+    assert res.exit_code == 1 and "BINANCE_API_KEY" in res.output and "nothing was started" in res.output
+
+
+def test_a_key_file_others_can_read_is_refused(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("BINANCE_API_KEY=abc\nBINANCE_API_SECRET=shh\n")
+    keys.chmod(0o644)
+    try:
+        load_credentials(keys)
+    except CredentialsError as exc:
+        assert "chmod 600" in str(exc) and "shh" not in str(exc)
+    else:
+        raise AssertionError("a world-readable key file was accepted")
+    keys.chmod(0o600)
+    creds = load_credentials(keys)
+    assert creds.api_secret == "shh" and "shh" not in repr(creds)
+
+
+def test_status_reload_and_kill_reach_a_running_dry_run(tmp_path):
+    book = tmp_path / "ema.yaml"
+    book.write_text(EMA.read_text())
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rulebot.cli",
+            "dry-run",
+            str(book),
+            "--hours",
+            "48",
+            "--speed",
+            "200",
+            "--run-dir",
+            str(run_dir),
+            "--no-watch",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not (run_dir / "control.sock").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+            time.sleep(0.05)
+        runner = CliRunner()
+        res = runner.invoke(main, ["status", "--run-dir", str(run_dir)])
+        assert res.exit_code == 0 and "ema-trend-btc" in res.output and "guards:" in res.output
+        book.write_text(EMA.read_text().replace("fast: 21", "fast: 20"))
+        res = runner.invoke(main, ["reload", "--run-dir", str(run_dir)])
+        assert res.exit_code == 0 and res.output.startswith("reloaded: version")
+        book.write_text("rulebook: broken\n")
+        res = runner.invoke(main, ["reload", "--run-dir", str(run_dir)])
+        assert res.exit_code == 1 and "refused" in res.output
+        res = runner.invoke(main, ["kill", "--run-dir", str(run_dir), "--flatten"])
+        assert res.exit_code == 0 and "policy flatten" in res.output
+        assert proc.wait(15) == 0
+    finally:
+        proc.kill()
+    res = CliRunner().invoke(main, ["status", "--run-dir", str(run_dir)])
+    assert res.exit_code == 1 and "no bot is running" in res.output
+
+
+def test_fake_exchange_command_serves_binance_rest(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rulebot.cli", "fake-exchange", "--port", "0", "--speed", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        rest = re.search(r"REST\s+(http://\S+?)/fapi", first)
+        assert rest, first
+
+        async def ping() -> dict:
+            async with aiohttp.ClientSession() as s, s.get(f"{rest.group(1)}/fapi/v1/time") as r:
+                return await r.json()
+
+        assert "serverTime" in asyncio.run(ping())
+    finally:
+        proc.terminate()
+        proc.wait(10)
