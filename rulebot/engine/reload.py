@@ -22,6 +22,12 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.rulebook.compiled import CompiledRulebook
 
+# What a running engine and each of its symbols keep across a reload (the rest is rebuilt).
+_ENGINE_CARRIED = ("portfolio", "oms", "halted", "daily_breach_day", "streams_down", "_order_times",
+                   "_last_loss_check", "time", "started", "_next_day")  # fmt: skip
+_SYMBOL_CARRIED = ("entered_at", "protections", "entry_pending", "volatility", "volatility_tripped",
+                   "protect_deadline", "last_guard_reduce", "leverage")  # fmt: skip
+
 
 class ReloadRefused(Exception):
     """The new rulebook cannot take over safely; the old one keeps running."""
@@ -57,17 +63,9 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         brackets=old.brackets,
     )
     step = Step()
-    new.portfolio = old.portfolio
-    new.oms = old.oms
-    new.halted = old.halted
-    new.daily_breach_day = old.daily_breach_day
-    new.streams_down = old.streams_down
-    new._order_times = old._order_times
-    new._last_loss_check = old._last_loss_check
-    new.time = old.time
-    new.started = old.started
+    for name in _ENGINE_CARRIED:
+        setattr(new, name, getattr(old, name))
     new.timers.due(old.time, old.time)  # arm the new timers from now: nothing fires for the past
-    new._next_day = old._next_day
     for symbol, run in new.symbols.items():
         before = old.symbols.get(symbol)
         if before is None:
@@ -75,14 +73,8 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             continue
         run.market.carry_from(before.market)
         run.market.set_clock(old.time)
-        run.entered_at = before.entered_at
-        run.protections = before.protections
-        run.entry_pending = before.entry_pending
-        run.volatility = before.volatility
-        run.volatility_tripped = before.volatility_tripped
-        run.protect_deadline = before.protect_deadline
-        run.last_guard_reduce = before.last_guard_reduce
-        run.leverage = before.leverage
+        for name in _SYMBOL_CARRIED:
+            setattr(run, name, getattr(before, name))
         if book.leverage != old.book.leverage:
             lev, verdict = new.risk.clamp_leverage(book.leverage)
             run.leverage = lev

@@ -34,3 +34,22 @@ def backtest(text: str, events, usdm, balance: int = 10_000):
     records: list[object] = []
     result = run_backtest(book, events, *usdm, BacktestConfig(balance=Decimal(balance)), on_record=records.append)
     return result, records
+
+
+def holding(amount: str, entry: str = "100", symbol: str = "ADAUSDT", time: int = T0 + 1):
+    """An ACCOUNT_UPDATE-style event: the exchange reports this one-way isolated position."""
+    from rulebot.core.account_events import AccountUpdate, PositionChange
+    from rulebot.core.enums import MarginType, PositionSide
+
+    change = PositionChange(
+        symbol,
+        PositionSide.BOTH,
+        Decimal(amount),
+        Decimal(entry),
+        Decimal(entry),
+        Decimal(0),
+        Decimal(0),
+        MarginType.ISOLATED,
+        Decimal(200),
+    )
+    return AccountUpdate("ORDER", (), (change,), time)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from rulebot.core.commands import CancelOrder
 from rulebot.engine import records as rec
 
-from .conftest import T0, backtest, trades
+from .conftest import T0, backtest, holding, trades
 
 HEAD = """\
 rulebook: t
@@ -240,9 +240,8 @@ rules:
 
 
 def test_restored_state_and_adopted_orders_carry_over_a_restart(usdm):
-    from rulebot.core.account_events import AccountUpdate, PositionChange
     from rulebot.core.commands import PlaceOrder
-    from rulebot.core.enums import MarginType, OrderType, PositionSide, Side
+    from rulebot.core.enums import OrderType, Side
     from rulebot.engine.engine import Engine
     from rulebot.rulebook.compiler import compile_text
 
@@ -277,26 +276,7 @@ rules:
     )
     engine.adopt_order(stop, "stop_loss", "buy")
     engine.start(T0)
-    engine.on_event(
-        AccountUpdate(
-            "ORDER",
-            (),
-            (
-                PositionChange(
-                    "ADAUSDT",
-                    PositionSide.BOTH,
-                    Decimal(10),
-                    Decimal(100),
-                    Decimal(100),
-                    Decimal(0),
-                    Decimal(0),
-                    MarginType.ISOLATED,
-                    Decimal(200),
-                ),
-            ),
-            T0,
-        )
-    )
+    engine.on_event(holding("10", time=T0))
     step = engine.on_event(trades([111])[0])  # in long already: the exit rule answers, not the entry rule
     exits = [c for c in step.commands if isinstance(c, PlaceOrder)]
     assert len(exits) == 1 and exits[0].reduce_only and exits[0].client_order_id == "bt-8"  # ids go on after bt-7

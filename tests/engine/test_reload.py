@@ -6,14 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from rulebot.core.account_events import AccountUpdate, PositionChange
-from rulebot.core.enums import MarginType, PositionSide
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.engine.reload import ReloadRefused, reload_engine
 from rulebot.rulebook.compiler import compile_text
 
-from .conftest import T0, trades
+from .conftest import T0, holding, trades
 
 BASE = """\
 rulebook: r
@@ -70,26 +68,7 @@ def test_indicators_are_rewarmed_from_history_and_the_state_carries_over(usdm):
 def test_a_vanished_state_moves_to_one_that_matches_the_position(usdm):
     engine = running(usdm)
     engine.symbols["ADAUSDT"].state = "holding"
-    engine.on_event(
-        AccountUpdate(
-            "ORDER",
-            (),
-            (
-                PositionChange(
-                    "ADAUSDT",
-                    PositionSide.BOTH,
-                    Decimal(10),
-                    Decimal(100),
-                    Decimal(100),
-                    Decimal(0),
-                    Decimal(0),
-                    MarginType.ISOLATED,
-                    Decimal(200),
-                ),
-            ),
-            T0 + 1,
-        )
-    )
+    engine.on_event(holding("10"))
     renamed = BASE.replace("holding", "in_long")
     result = reload_engine(engine, compile_text(renamed))
     assert result.engine.symbols["ADAUSDT"].state == "in_long"
@@ -106,26 +85,7 @@ def test_a_flat_symbol_in_a_vanished_state_goes_to_the_initial_state(usdm):
 
 def test_dropping_a_symbol_with_a_position_is_refused(usdm):
     engine = running(usdm)
-    engine.on_event(
-        AccountUpdate(
-            "ORDER",
-            (),
-            (
-                PositionChange(
-                    "ADAUSDT",
-                    PositionSide.BOTH,
-                    Decimal(10),
-                    Decimal(100),
-                    Decimal(100),
-                    Decimal(0),
-                    Decimal(0),
-                    MarginType.ISOLATED,
-                    Decimal(200),
-                ),
-            ),
-            T0 + 1,
-        )
-    )
+    engine.on_event(holding("10"))
     with pytest.raises(ReloadRefused, match="ADAUSDT"):
         reload_engine(engine, compile_text(BASE.replace("[ADAUSDT]", "[BTCUSDT]")))
     with pytest.raises(ReloadRefused, match="position mode"):
