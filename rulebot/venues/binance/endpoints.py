@@ -58,7 +58,8 @@ class Endpoints:
         names = "/".join(streams)
         if not self.routed:
             return f"{self.ws}/stream?streams={names}"
-        route = "public" if all(s.endswith(_PUBLIC_SUFFIXES) or "@depth" in s for s in streams) else "market"
+        public = all(s.endswith(_PUBLIC_SUFFIXES) or "@depth" in s for s in streams)
+        route = "public" if public else "market"
         return f"{self.ws}/{route}/stream?streams={names}"
 
     def user_stream(self, listen_key: str) -> str:

@@ -1,15 +1,22 @@
 """The Binance venue: engine commands out as REST calls; the account read back for reconciliation.
 
 Order and account *events* come from the user data stream only (`user_stream.py`), never from
-REST replies, so nothing is applied twice; `execute` reports whether Binance accepted the
-command, with its code and message when it did not. USDⓈ-M conditional orders go to the algo
-service (`triggerPrice`, FACTS §0); COIN-M keeps them on the plain order endpoint (`stopPrice`).
+REST replies: Binance sends an ORDER_TRADE_UPDATE / ALGO_UPDATE / ACCOUNT_UPDATE for everything
+an accepted command does, so building events from replies as well would apply them twice.
+What a reply alone tells is whether Binance accepted the command: `execute` returns it as a
+`VenueResult` (a refused order never reaches the stream, so the runner must hand the refusal to
+the engine), with `unknown` set when the order's fate could not be settled (reconcile then).
+After a user-stream reconnect `reconcile()` reads open orders, positions and balances by REST.
+
+USDⓈ-M conditional orders go to the algo service (`triggerPrice`, FACTS §0); COIN-M keeps them
+on the plain order endpoint (`stopPrice`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,10 +34,17 @@ from rulebot.core.commands import (
     SetPositionMode,
 )
 from rulebot.core.enums import MarginType, Market
-from rulebot.venues.binance.errors import BinanceError
+from rulebot.venues.binance.errors import (
+    BinanceError,
+    ExecutionUnknown,
+    NoChangeNeeded,
+    UnknownOrder,
+)
+from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.parse_rest import (
     AlgoOrderView,
     OrderView,
+    PositionRisk,
     parse_algo_order,
     parse_balances,
     parse_orders,
@@ -38,15 +52,25 @@ from rulebot.venues.binance.parse_rest import (
 )
 from rulebot.venues.binance.rest import BinanceRest, TransportError
 
+log = logging.getLogger("rulebot.binance.venue")
 # "No need to change margin type / position side": already as asked.
 ALREADY_SET = frozenset({-4046, -4059})
+DEFAULT_COUNTDOWN_MS = 60_000
+DEFAULT_HEARTBEAT_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
 class VenueResult:
+    """Whether Binance accepted a command; its code and message when it did not.
+
+    `unknown`: the request may have executed but could not be confirmed (the connection broke
+    and the lookup failed too); do not treat it as refused: reconcile.
+    """
+
     ok: bool
     code: int | None = None
     message: str | None = None
+    unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +79,7 @@ class Reconciliation:
 
     orders: tuple[OrderView, ...]
     algo_orders: tuple[AlgoOrderView, ...]
-    account: AccountUpdate  # balances and positions, in the user stream's own event type
+    account: AccountUpdate  # balances and positions (flat ones too), as the user stream's event
     time: int
 
 
@@ -66,8 +90,12 @@ class AccountSetupError(RuntimeError):
 def order_params(cmd: PlaceOrder, market: Market, hedge: bool) -> tuple[dict[str, object], bool]:
     """REST parameters for a PlaceOrder, and whether it goes to the algo service."""
     algo = cmd.is_conditional and market is Market.USDM
-    p: dict[str, object] = {"symbol": cmd.symbol, "side": cmd.side.value, "positionSide": cmd.position_side.value}
-    p["type"] = cmd.order_type.value
+    p: dict[str, object] = {
+        "symbol": cmd.symbol,
+        "side": cmd.side.value,
+        "positionSide": cmd.position_side.value,
+        "type": cmd.order_type.value,
+    }
     if cmd.close_position:
         p["closePosition"] = True
     elif cmd.quantity is not None:
@@ -97,15 +125,23 @@ class BinanceVenue:
         self.hedge = hedge
         self._heartbeat: asyncio.Task[None] | None = None
         self.heartbeats = 0
+        self.heartbeat_failures = 0
 
     async def execute(self, cmd: Command) -> VenueResult:
+        """Send one command; never raises for what Binance or the network did."""
         try:
             await self._send(cmd)
+        except NoChangeNeeded:
+            return VenueResult(True)
+        except ExecutionUnknown as exc:
+            return VenueResult(False, exc.code, exc.msg, unknown=True)
         except BinanceError as exc:
             if exc.code in ALREADY_SET:
                 return VenueResult(True)
             return VenueResult(False, exc.code, exc.msg)
         except TransportError as exc:
+            return VenueResult(False, None, str(exc), unknown=isinstance(cmd, PlaceOrder))
+        except RateBudgetExceeded as exc:
             return VenueResult(False, None, str(exc))
         return VenueResult(True)
 
@@ -117,10 +153,11 @@ class BinanceVenue:
         if isinstance(cmd, CancelOrder):
             try:
                 return await rest.cancel_order(cmd.symbol, cmd.client_order_id)
-            except BinanceError as exc:
-                if exc.code in (-2011, -2013) and self.market is Market.USDM:
-                    return await rest.cancel_algo_order(cmd.symbol, cmd.client_order_id)
-                raise
+            except UnknownOrder:
+                if self.market is not Market.USDM:
+                    raise
+                # Not a plain order: a stop or take-profit lives in the algo service.
+                return await rest.cancel_algo_order(cmd.symbol, cmd.client_order_id)
         if isinstance(cmd, CancelAllOrders):
             return await rest.cancel_all(cmd.symbol)
         if isinstance(cmd, SetLeverage):
@@ -128,8 +165,12 @@ class BinanceVenue:
         if isinstance(cmd, SetMarginType):
             return await rest.set_margin_type(cmd.symbol, cmd.margin_type.value)
         if isinstance(cmd, SetPositionMode):
-            self.hedge = cmd.hedge
-            return await rest.set_position_mode(cmd.hedge)
+            try:
+                out = await rest.set_position_mode(cmd.hedge)
+            except NoChangeNeeded:
+                out = None
+            self.hedge = cmd.hedge  # only once Binance has it: orders are built for this mode
+            return out
         if isinstance(cmd, SetCountdownCancelAll):
             return await rest.countdown_cancel_all(cmd.symbol, cmd.countdown_ms)
         raise TypeError(f"not a command: {cmd!r}")
@@ -141,48 +182,73 @@ class BinanceVenue:
         message when the exchange refuses (positions or orders of another mode are open)."""
         steps: list[tuple[str, Command]] = [("position mode", SetPositionMode(hedge))]
         for s in symbols:
-            steps += [("margin type", SetMarginType(s, margin)), ("leverage", SetLeverage(s, leverage))]
+            steps += [
+                ("margin type", SetMarginType(s, margin)),
+                ("leverage", SetLeverage(s, leverage)),
+            ]
+        mode = "hedge" if hedge else "one-way"
         for what, cmd in steps:
             res = await self.execute(cmd)
             if not res.ok:
+                symbol = getattr(cmd, "symbol", "")
                 raise AccountSetupError(
-                    f"Binance refused to set the {what} ({res.code}: {res.message}); nothing was traded. The account "
-                    "must be in " + ("hedge" if hedge else "one-way") + f" mode with {margin.value.lower()} margin: "
-                    "close the positions and orders that keep it otherwise, or change the rulebook's account block"
+                    f"Binance refused to set the {what}{' of ' + symbol if symbol else ''} "
+                    f"({res.code}: {res.message}). Nothing was traded. The rulebook needs {mode} "
+                    f"mode, {margin.value.lower()} margin and leverage {leverage}: close the "
+                    "positions and open orders that hold the account otherwise, or change the "
+                    "rulebook's account settings"
                 )
 
     async def reconcile(self, symbols: Iterable[str]) -> Reconciliation:
         """Open orders, positions and balances as the exchange has them now."""
-        symbols = list(symbols)
+        wanted = list(symbols)
         orders: list[OrderView] = []
         algos: list[AlgoOrderView] = []
-        for s in symbols:
+        for s in wanted:
             orders.extend(parse_orders(await self.rest.open_orders(s)))
             if self.market is Market.USDM:
                 algos.extend(parse_algo_order(a) for a in await self.rest.open_algo_orders(s))
         now = self.rest.now_ms()
-        positions = [p for p in parse_position_risk(await self.rest.position_risk()) if p.symbol in symbols]
+        risk = parse_position_risk(await self.rest.position_risk())
+        positions = [p for p in risk if p.symbol in wanted]
         balances = parse_balances(await self.rest.balance())
         account = AccountUpdate(
             "RECONCILE",
-            tuple(BalanceChange(b.asset, b.balance, b.cross_wallet_balance, Decimal(0)) for b in balances),
-            tuple(PositionChange(p.symbol, p.position_side, p.amount, p.entry_price, p.break_even_price, Decimal(0),
-                                 p.unrealized_pnl, p.margin_type, p.isolated_wallet) for p in positions),
+            tuple(
+                BalanceChange(b.asset, b.balance, b.cross_wallet_balance, Decimal(0))
+                for b in balances
+            ),
+            tuple(_position_change(p) for p in positions),
             now,
-        )  # fmt: skip
+        )
         return Reconciliation(tuple(orders), tuple(algos), account, now)
 
-    # -- the exchange-side dead man's switch ---------------------------------------------------------
+    # -- the exchange-side dead man's switch ------------------------------------------------
 
-    def start_heartbeat(self, symbols: Iterable[str], countdown_ms: int = 60_000, every_s: float = 20.0) -> None:
-        """Renew Binance's countdown cancel-all so that, if the bot dies, its orders die too."""
-        symbols = list(symbols)
+    def start_heartbeat(
+        self,
+        symbols: Iterable[str],
+        countdown_ms: int = DEFAULT_COUNTDOWN_MS,
+        every_s: float = DEFAULT_HEARTBEAT_S,
+    ) -> None:
+        """Renew Binance's countdown cancel-all so that, if the bot dies, its orders die too
+        (within `countdown_ms`). Renewed every `every_s`, well inside the countdown, so one lost
+        heartbeat does not cancel anything."""
+        if every_s * 1000 >= countdown_ms:
+            raise ValueError(
+                f"the heartbeat ({every_s} s) must come well inside the countdown "
+                f"({countdown_ms} ms)"
+            )
+        wanted = list(symbols)
 
         async def beat() -> None:
             while True:
-                for s in symbols:
-                    with contextlib.suppress(BinanceError, TransportError):
+                for s in wanted:
+                    try:
                         await self.rest.countdown_cancel_all(s, countdown_ms)
+                    except (BinanceError, TransportError, RateBudgetExceeded) as exc:
+                        self.heartbeat_failures += 1
+                        log.warning("dead man's switch for %s not renewed: %s", s, exc)
                 self.heartbeats += 1
                 await asyncio.sleep(every_s)
 
@@ -190,6 +256,7 @@ class BinanceVenue:
         self._heartbeat = asyncio.create_task(beat())
 
     def stop_heartbeat_task(self) -> None:
+        """Stop renewing (the countdown then runs out: orders are cancelled)."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
@@ -198,8 +265,17 @@ class BinanceVenue:
         """A clean stop: no more heartbeats, and the countdown switched off (orders stay)."""
         self.stop_heartbeat_task()
         for s in symbols:
-            with contextlib.suppress(BinanceError, TransportError):
+            with contextlib.suppress(BinanceError, TransportError, RateBudgetExceeded):
                 await self.rest.countdown_cancel_all(s, 0)
+
+
+def _position_change(p: PositionRisk) -> PositionChange:
+    break_even = p.break_even_price if p.break_even_price is not None else p.entry_price
+    wallet = p.isolated_wallet if p.isolated_wallet is not None else p.isolated_margin
+    return PositionChange(
+        p.symbol, p.position_side, p.amount, p.entry_price, break_even, Decimal(0),
+        p.unrealized_pnl, p.margin_type, wallet,
+    )  # fmt: skip
 
 
 __all__ = ["AccountSetupError", "BinanceVenue", "Reconciliation", "VenueResult", "order_params"]

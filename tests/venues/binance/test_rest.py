@@ -46,7 +46,8 @@ async def rest(fake):
 
 
 def market_buy(cid: str, qty: str = "0.01") -> dict[str, object]:
-    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D(qty), "newClientOrderId": cid}
+    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D(qty), "newClientOrderId": cid,
+            "newOrderRespType": "RESULT"}
 
 
 async def test_orders_positions_and_typed_errors(fake, rest):

@@ -1,0 +1,404 @@
+"""The fake exchange's REST endpoints: Binance's paths, weights and answers, over the simulator.
+
+This module: the plumbing every endpoint shares, market data, account settings and reports,
+the listen key; `fake_orders` has the order endpoints.
+
+Each route names its method, path (after `/fapi` or `/dapi`), security (public, API key only,
+or signed), IP weight and order count as FACTS §5 gives them; the server (`fake_binance`)
+checks the key, signature and timestamp, counts usage and injects faults before a handler runs.
+Answers have the shapes of the real payloads in `shared/binance/payloads/rest_*.json`; refusals
+are Binance's `{"code", "msg"}` with its codes and messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from aiohttp import web
+
+from rulebot.core.commands import (
+    Command,
+    PlaceOrder,
+    SetLeverage,
+    SetMarginType,
+    SetPositionMode,
+)
+from rulebot.core.enums import (
+    MarginType,
+    Market,
+)
+from rulebot.exchange_sim.model import AccountView, BalanceView, SimResult
+from rulebot.testing import fake_encode as enc
+from rulebot.testing.fake_info import brackets_json, exchange_info_json
+
+if TYPE_CHECKING:
+    from rulebot.testing.fake_binance import FakeBinance
+
+Params = dict[str, str]
+Handler = Callable[[web.Request, Params], Awaitable[Any]]
+Weight = Callable[[Params], int]
+Security = Literal["NONE", "USER_STREAM", "SIGNED"]
+ZERO = Decimal(0)
+_PLACING = ("/order", "/algoOrder", "/batchOrders")
+
+
+@dataclass
+class RestFaults:
+    """Knobs read on every request; the counters count down as they fire."""
+
+    status_429: int = 0  # the next N requests get 429 -1003 with Retry-After
+    status_418: int = 0  # the next N requests get 418 (IP banned) with Retry-After
+    retry_after_s: int = 1
+    timestamp_1021: int = 0  # the next N signed requests get -1021
+    status_503: int = 0  # the next N requests get 503 "Service Unavailable." (not executed)
+    unknown_after_execute: int = 0  # the next N placements execute, then answer 503 -1007
+    drop_after_execute: int = 0  # the next N placements execute, then the connection is cut
+    delay_ms: int = 0  # every request waits this long before it is handled
+    slow_requests: int = 0  # the next N requests wait `slow_ms` before they are handled
+    slow_ms: int = 0
+    hold_after_execute_ms: int = 0  # a placement executes, then its answer waits this long
+    clock_skew_ms: int = 0  # the server's clock runs ahead by this much
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # after the market prefix: "/v1/order"
+    handler: Handler
+    security: Security
+    weight: Callable[[Params], int]
+    orders: Callable[[Params], int]
+
+
+class Refusal(Exception):
+    """Binance's error answer: HTTP status, code and message."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
+
+
+def _fixed(n: int) -> Callable[[Params], int]:
+    return lambda _p: n
+
+
+def _with_symbol(one: int, every: int) -> Callable[[Params], int]:
+    return lambda p: one if p.get("symbol") else every
+
+
+def _depth_weight(p: Params) -> int:
+    limit = int(p.get("limit", "500") or 500)
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
+
+def _klines_weight(p: Params) -> int:
+    limit = int(p.get("limit", "500") or 500)
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _batch_size(p: Params) -> int:
+    try:
+        items = orjson.loads(p.get("batchOrders", "[]"))
+    except orjson.JSONDecodeError:
+        return 1
+    return len(items) if isinstance(items, list) else 1
+
+
+def _int(p: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+    raw = p.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Refusal(400, -1130, f"Data sent for parameter '{name}' is not valid.") from None
+
+
+def _dec(p: Mapping[str, str], name: str) -> Decimal | None:
+    raw = p.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise Refusal(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+
+
+def _missing(name: str) -> Refusal:
+    return Refusal(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+def _limit(p: Params, default: int, top: int) -> int:
+    return max(1, min(_int(p, "limit", default) or default, top))
+
+
+class Api:
+    """What every handler group needs: the FakeBinance that owns the state, symbol checks and
+    commands run on the simulator (their events published, their refusals raised)."""
+
+    def __init__(self, fake: FakeBinance) -> None:
+        self.fake = fake
+        self.sim = fake.sim
+        self.market = fake.market
+
+    def symbol(self, p: Mapping[str, str]) -> str:
+        symbol = p.get("symbol", "")
+        if symbol not in self.fake.instruments:
+            raise Refusal(400, -1121, "Invalid symbol.")
+        return symbol
+
+    async def run(self, command: Command, *, algo: bool = False) -> SimResult:
+        now = self.fake.now()
+        if algo:
+            assert isinstance(command, PlaceOrder)
+            res = self.sim.execute_algo(command, now)
+        else:
+            res = self.sim.execute(command, now)
+        await self.fake.publish_account(res.events)
+        if not res.ok:
+            raise Refusal(400, res.code or -1000, res.message or "An unknown error occured.")
+        return res
+
+
+def routes(
+    table: list[tuple[str, str, Handler, Security, Weight]], placing: Weight | None = None
+) -> list[Route]:
+    """Route values from a table; `placing` counts the orders the POSTs of order paths place."""
+    out = []
+    for method, path, handler, security, weight in table:
+        orders = (
+            placing
+            if placing is not None and method == "POST" and path.endswith(_PLACING)
+            else _fixed(0)
+        )
+        out.append(Route(method, path, handler, security, weight, orders))
+    return out
+
+
+class RestApi(Api):
+    """Market data, account settings and reports, the listen key."""
+
+    def routes(self) -> list[Route]:
+        usdm = self.market is Market.USDM
+        table: list[tuple[str, str, Handler, Security, Weight]] = [
+            ("GET", "/v1/ping", self.ping, "NONE", _fixed(1)),
+            ("GET", "/v1/time", self.time, "NONE", _fixed(1)),
+            ("GET", "/v1/exchangeInfo", self.exchange_info, "NONE", _fixed(1)),
+            ("GET", "/v1/depth", self.depth, "NONE", _depth_weight),
+            ("GET", "/v1/klines", self.klines, "NONE", _klines_weight),
+            ("GET", "/v1/aggTrades", self.agg_trades, "NONE", _fixed(20)),
+            ("GET", "/v1/premiumIndex", self.premium_index, "NONE", _with_symbol(1, 10)),
+            ("GET", "/v1/fundingRate", self.funding_rate, "NONE", _fixed(1)),
+            ("GET", "/v1/leverageBracket" if usdm else "/v2/leverageBracket", self.brackets,
+             "SIGNED", _fixed(1)),
+            ("POST", "/v1/leverage", self.leverage, "SIGNED", _fixed(1)),
+            ("POST", "/v1/marginType", self.margin_type, "SIGNED", _fixed(1)),
+            ("POST", "/v1/positionSide/dual", self.set_dual, "SIGNED", _fixed(1)),
+            ("GET", "/v1/positionSide/dual", self.get_dual, "SIGNED", _fixed(30)),
+            ("GET", "/v1/userTrades", self.user_trades, "SIGNED", _fixed(5 if usdm else 20)),
+            ("GET", "/v1/income", self.income, "SIGNED", _fixed(30 if usdm else 20)),
+            ("GET", "/v1/commissionRate", self.commission_rate, "SIGNED", _fixed(20)),
+            ("POST", "/v1/listenKey", self.listen_key, "USER_STREAM", _fixed(1)),
+            ("PUT", "/v1/listenKey", self.listen_key, "USER_STREAM", _fixed(1)),
+            ("DELETE", "/v1/listenKey", self.listen_key, "USER_STREAM", _fixed(1)),
+        ]  # fmt: skip
+        for v in ("/v2", "/v3") if usdm else ("/v1",):
+            table += [
+                ("GET", f"{v}/account", self.account, "SIGNED", _fixed(5)),
+                ("GET", f"{v}/balance", self.balance, "SIGNED", _fixed(5)),
+                ("GET", f"{v}/positionRisk", self.position_risk, "SIGNED",
+                 _fixed(5 if usdm else 1)),
+            ]  # fmt: skip
+        return routes(table)
+
+    # -- market data -----------------------------------------------------------------------------
+
+    async def ping(self, request: web.Request, p: Params) -> Any:
+        return {}
+
+    async def time(self, request: web.Request, p: Params) -> Any:
+        return {"serverTime": self.fake.now()}
+
+    async def exchange_info(self, request: web.Request, p: Params) -> Any:
+        fake = self.fake
+        return exchange_info_json(
+            fake.instruments.values(), fake.market, fake.now(), fake.rate_limits
+        )
+
+    async def brackets(self, request: web.Request, p: Params) -> Any:
+        symbol = self.symbol(p) if "symbol" in p else None
+        return brackets_json(self.fake.brackets, self.market, symbol)
+
+    async def depth(self, request: web.Request, p: Params) -> Any:
+        return self.fake.depth_snapshot(self.symbol(p), _limit(p, 500, 1000))
+
+    async def klines(self, request: web.Request, p: Params) -> Any:
+        symbol, interval = self.symbol(p), p.get("interval", "")
+        try:
+            return self.fake.history.klines(
+                symbol, interval, _int(p, "startTime"), _int(p, "endTime"), _limit(p, 500, 1500)
+            )
+        except ValueError:
+            raise Refusal(400, -1120, "Invalid interval.") from None
+
+    async def agg_trades(self, request: web.Request, p: Params) -> Any:
+        return self.fake.history.agg_trades(
+            self.symbol(p), _int(p, "fromId"), _int(p, "startTime"), _int(p, "endTime"),
+            _limit(p, 500, 1000),
+        )  # fmt: skip
+
+    async def premium_index(self, request: web.Request, p: Params) -> Any:
+        if "symbol" in p:
+            return self._premium(self.symbol(p))
+        return [self._premium(s) for s in self.fake.instruments]
+
+    def _premium(self, symbol: str) -> dict[str, Any]:
+        q, now = self.sim.quotes(symbol), self.fake.now()
+        mark = q.mark or q.last or ZERO
+        rate = self.fake.funding.get(symbol, Decimal("0.0001"))
+        out = {
+            "symbol": symbol, "markPrice": format(mark, "f"),
+            "indexPrice": format(q.index or mark, "f"), "estimatedSettlePrice": format(mark, "f"),
+            "lastFundingRate": format(rate, "f"), "interestRate": "0.00010000",
+            "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000, "time": now,
+        }  # fmt: skip
+        if self.market is Market.COINM:
+            out["pair"] = symbol.split("_")[0]
+        return out
+
+    async def funding_rate(self, request: web.Request, p: Params) -> Any:
+        symbol = self.symbol(p) if "symbol" in p else None
+        start, end = _int(p, "startTime"), _int(p, "endTime")
+        return self.fake.history.funding_rates(symbol, start, end, _limit(p, 100, 1000))
+
+    # -- account ---------------------------------------------------------------------------------
+
+    async def leverage(self, request: web.Request, p: Params) -> Any:
+        symbol, lev = self.symbol(p), _int(p, "leverage", 0) or 0
+        await self.run(SetLeverage(symbol, lev, self.fake.now()))
+        cap = "maxNotionalValue" if self.market is Market.USDM else "maxQty"
+        return {"leverage": lev, cap: format(self.sim.max_notional(symbol), "f"), "symbol": symbol}
+
+    async def margin_type(self, request: web.Request, p: Params) -> Any:
+        symbol = self.symbol(p)
+        try:
+            margin = MarginType(p.get("marginType", "").upper())
+        except ValueError:
+            raise _missing("marginType") from None
+        await self.run(SetMarginType(symbol, margin, self.fake.now()))
+        return {"code": 200, "msg": "success"}
+
+    async def set_dual(self, request: web.Request, p: Params) -> Any:
+        value = p.get("dualSidePosition")
+        if value not in ("true", "false"):
+            raise _missing("dualSidePosition")
+        await self.run(SetPositionMode(value == "true", self.fake.now()))
+        return {"code": 200, "msg": "success"}
+
+    async def get_dual(self, request: web.Request, p: Params) -> Any:
+        return {"dualSidePosition": self.sim.hedge_mode}
+
+    async def balance(self, request: web.Request, p: Params) -> Any:
+        rows = [enc.balance_json(b) for b in self.sim.balances()]
+        if self.market is Market.COINM:  # /dapi names the withdrawable amount differently
+            for row in rows:
+                row["withdrawAvailable"] = row.pop("maxWithdrawAmount")
+                row.pop("marginAvailable", None)
+        return rows
+
+    async def position_risk(self, request: web.Request, p: Params) -> Any:
+        symbol = self.symbol(p) if "symbol" in p else None
+        rows = [enc.position_json(v) for v in self.sim.positions(symbol, include_flat=True)]
+        if self.market is Market.COINM:  # /dapi caps by quantity in coin, prints no notional
+            for row in rows:
+                row["maxQty"] = row.pop("maxNotionalValue")
+                row.pop("notional", None)
+        return rows
+
+    async def account(self, request: web.Request, p: Params) -> Any:
+        sim = self.sim
+        assets = [_asset_json(b, sim.account(b.asset)) for b in sim.balances()]
+        positions = [enc.position_json(v) for v in sim.positions()]
+        out: dict[str, Any] = {"feeTier": 0, "canTrade": True, "canDeposit": True,
+                               "canWithdraw": True, "updateTime": 0, "assets": assets,
+                               "positions": positions}  # fmt: skip
+        main = next((a for a in assets if a["asset"] == "USDT"), None)
+        if self.market is Market.USDM and main is not None:
+            # Single-asset mode: the totals are the USDT asset's (FACTS §5).
+            out |= {"total" + k[0].upper() + k[1:]: main[k] for k in _TOTALLED}
+            out |= {k: main[k] for k in ("availableBalance", "maxWithdrawAmount")}
+            out["multiAssetsMargin"] = False
+        return out
+
+    async def user_trades(self, request: web.Request, p: Params) -> Any:
+        return self.fake.history.user_trades(
+            self.symbol(p),
+            _int(p, "startTime"),
+            _int(p, "endTime"),
+            _int(p, "fromId"),
+            _limit(p, 500, 1000),
+        )
+
+    async def income(self, request: web.Request, p: Params) -> Any:
+        symbol = self.symbol(p) if "symbol" in p else None
+        return self.fake.history.income(
+            symbol,
+            p.get("incomeType"),
+            _int(p, "startTime"),
+            _int(p, "endTime"),
+            _limit(p, 100, 1000),
+        )
+
+    async def commission_rate(self, request: web.Request, p: Params) -> Any:
+        rates = self.fake.fee_rates
+        return {"symbol": self.symbol(p), "makerCommissionRate": _f(rates.maker),
+                "takerCommissionRate": _f(rates.taker)}  # fmt: skip
+
+    # -- the user stream's key ---------------------------------------------------------------------
+
+    async def listen_key(self, request: web.Request, p: Params) -> Any:
+        fake, now = self.fake, self.fake.now()
+        if request.method == "POST":
+            key, created = fake.listen_key.open(now)
+            if created:
+                fake.hub.register_listen_key(key)
+            return {"listenKey": key}
+        if request.method == "PUT":
+            if not fake.listen_key.keepalive(now):
+                raise Refusal(400, -1125, "This listenKey does not exist.")
+            return {"listenKey": fake.listen_key.key}
+        await fake.end_listen_key()
+        return {}
+
+
+def _f(value: Decimal) -> str:
+    return format(value, "f")
+
+
+_TOTALLED = (
+    "walletBalance", "unrealizedProfit", "marginBalance", "maintMargin", "initialMargin",
+    "positionInitialMargin", "openOrderInitialMargin", "crossWalletBalance", "crossUnPnl",
+)  # fmt: skip
+
+
+def _asset_json(b: BalanceView, a: AccountView) -> dict[str, Any]:
+    """One of `account`'s assets."""
+    return {
+        "asset": b.asset, "walletBalance": _f(a.wallet_balance),
+        "unrealizedProfit": _f(a.unrealized_pnl), "marginBalance": _f(a.margin_balance),
+        "maintMargin": _f(a.maint_margin), "initialMargin": _f(a.initial_margin),
+        "positionInitialMargin": _f(a.position_initial_margin),
+        "openOrderInitialMargin": _f(a.open_order_initial_margin),
+        "crossWalletBalance": _f(b.cross_wallet_balance), "crossUnPnl": _f(b.cross_unrealized_pnl),
+        "availableBalance": _f(a.available_balance), "maxWithdrawAmount": _f(a.available_balance),
+        "updateTime": b.update_time,
+    }  # fmt: skip
+
+
+__all__ = ["Api", "Refusal", "RestApi", "RestFaults", "Route", "routes"]
