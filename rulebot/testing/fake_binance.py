@@ -244,10 +244,10 @@ class FakeBinance:
         if key is not None:
             self.hub.forget_listen_key(key)
 
-    async def order_executed(self, request: web.Request, client_order_id: str) -> None:
-        """An order was placed; the answer-side faults fire here, after the fact."""
-        self.orders_placed += 1
-        self.placed_ids.append(client_order_id)
+    async def order_executed(self, request: web.Request, *client_order_ids: str) -> None:
+        """Orders were placed (one, or a batch's); the answer-side faults fire here, after."""
+        self.orders_placed += len(client_order_ids)
+        self.placed_ids.extend(client_order_ids)
         f = self.rest_faults
         if f.hold_after_execute_ms:
             await asyncio.sleep(f.hold_after_execute_ms / 1000)
@@ -295,11 +295,14 @@ class FakeBinance:
     def _endpoint(self, route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
             body = await request.text()
-            params = dict(parse_qsl(request.query_string, keep_blank_values=True))
+            query = request.raw_path.partition("?")[2]  # as sent: query_string is decoded
+            params = dict(parse_qsl(query, keep_blank_values=True))
             for k, v in parse_qsl(body, keep_blank_values=True):
                 params.setdefault(k, v)  # the query string wins over the body, as on Binance
             if route.security != "NONE":
-                refused = self._authenticate(request, body, params, route.security == "SIGNED")
+                refused = self._authenticate(
+                    request, query, body, params, route.security == "SIGNED"
+                )
                 if refused is not None:
                     return refused
             try:
@@ -329,7 +332,7 @@ class FakeBinance:
         return serve
 
     def _authenticate(
-        self, request: web.Request, body: str, params: dict[str, str], signed: bool
+        self, request: web.Request, query: str, body: str, params: dict[str, str], signed: bool
     ) -> web.Response | None:
         key = request.headers.get("X-MBX-APIKEY")
         if not key:
@@ -340,7 +343,7 @@ class FakeBinance:
             return None
         signature = params.get("signature", "")
         # totalParams: the query string then the body, each without its own `signature`.
-        total = _without_signature(request.query_string) + _without_signature(body)
+        total = _without_signature(query) + _without_signature(body)
         expected = hmac.new(self.api_secret.encode(), total.encode(), hashlib.sha256).hexdigest()
         if not signature or not hmac.compare_digest(expected, signature.lower()):
             return _error(400, -1022, "Signature for this request is not valid.")

@@ -123,30 +123,30 @@ class OrderApi(Api):
         return self.order_json(res.order, p)
 
     async def batch_orders(self, request: web.Request, p: Params) -> Any:
+        bad = Refusal(400, -1130, "Data sent for parameter 'batchOrders' is not valid.")
         try:
             items = orjson.loads(p.get("batchOrders", "[]"))
         except orjson.JSONDecodeError:
-            raise Refusal(
-                400, -1130, "Data sent for parameter 'batchOrders' is not valid."
-            ) from None
+            raise bad from None
         if not isinstance(items, list) or not 1 <= len(items) <= 5:
             raise Refusal(400, -4082, "Invalid number of batch place orders.")
         out: list[Any] = []
-        for item in items:
+        placed: list[str] = []
+        for item in items:  # each order stands alone: one refused, the others still go
             try:
                 if not isinstance(item, dict):
-                    raise Refusal(400, -1130, "Data sent for parameter 'batchOrders' is not valid.")
+                    raise bad
                 fields = {
                     k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in item.items()
                 }
                 command = self.command(fields, algo=False)
                 res = await self.run(command)
-                self.fake.placed_ids.append(command.client_order_id)
-                self.fake.orders_placed += 1
                 assert res.order is not None
+                placed.append(command.client_order_id)
                 out.append(self.order_json(res.order, fields))
             except Refusal as r:
                 out.append({"code": r.code, "msg": r.msg})
+        await self.fake.order_executed(request, *placed)
         return out
 
     def find(self, p: Mapping[str, str]) -> tuple[str, str]:

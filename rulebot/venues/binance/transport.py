@@ -29,17 +29,19 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.errors import (
     BinanceError,
     DuplicateClientOrderId,
     ExecutionUnknown,
+    InvalidRequest,
     RateLimited,
     TimestampOutsideRecvWindow,
     UnknownOrder,
 )
-from rulebot.venues.binance.limiter import RateLimiter
+from rulebot.venues.binance.limiter import RateBudgetExceeded, RateLimiter
 from rulebot.venues.binance.signing import encode, signed_query
 
 RECV_WINDOW_MS = 5000  # Binance's default and recommended maximum
@@ -52,6 +54,10 @@ Lookup = Callable[[str, str], Awaitable[Any]]
 
 class TransportError(Exception):
     """The request may not have reached Binance, or its answer was lost."""
+
+
+class OrderFateUnknown(TransportError):
+    """An order's answer was lost and Binance could not be asked whether it has the order."""
 
 
 class SignedTransport:
@@ -192,7 +198,9 @@ class SignedTransport:
             query = signed_query(self._secret, stamped)
         else:
             query = encode(params)
-        url = self.endpoints.path(name) + (f"?{query}" if query else "")
+        # encoded=True: sent byte for byte as signed; yarl would otherwise re-quote the query
+        # (batchOrders' JSON), and Binance would see other bytes than were signed (-1022).
+        url = URL(self.endpoints.path(name) + (f"?{query}" if query else ""), encoded=True)
         try:
             async with self._http().request(method, url, headers=headers) as resp:
                 body = await resp.read()
@@ -257,10 +265,12 @@ class SignedTransport:
                 found = await self.settle(lookup, symbol, str(cid))
                 if found is not None:
                     return found
-                self.resent += 1
-                log.warning(
-                    "order %s: Binance does not have it; sending it again under the same id", cid
-                )
+                if attempt <= MAX_RETRIES:
+                    self.resent += 1
+                    log.warning(
+                        "order %s: Binance does not have it; sending it again under the same id",
+                        cid,
+                    )
         raise TransportError(
             f"POST {self.endpoints.prefix}/{name}: order {cid} could not be placed in "
             f"{MAX_RETRIES + 1} tries, and Binance does not have it: nothing was placed. "
@@ -285,6 +295,14 @@ class SignedTransport:
             return await lookup(symbol, cid)
         except UnknownOrder:  # -2013 / -2011: Binance does not have it
             return None
+        except InvalidRequest:  # the order carried the same symbol and id: it was refused too
+            return None
+        except (BinanceError, TransportError, RateBudgetExceeded) as exc:
+            raise OrderFateUnknown(
+                f"order {cid}: its answer was lost and looking it up failed too ({exc}); it may "
+                "exist on Binance. It was not sent again: reconcile open orders and positions "
+                "before placing it anew"
+            ) from None
 
 
 class _NotExecuted(Exception):
@@ -318,4 +336,4 @@ def _backoff(attempt: int) -> float:
     return min(0.05 * 2**attempt, 5.0) * (0.5 + random.random())
 
 
-__all__ = ["MAX_RETRIES", "RECV_WINDOW_MS", "SignedTransport", "TransportError"]
+__all__ = ["MAX_RETRIES", "RECV_WINDOW_MS", "OrderFateUnknown", "SignedTransport", "TransportError"]

@@ -1,4 +1,4 @@
-"""The signed REST client against the fake exchange on loopback, through every fault."""
+"""The signed REST client against the fake exchange on loopback, through every fault it injects."""
 
 from __future__ import annotations
 
@@ -12,11 +12,21 @@ from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.errors import BinanceError, MinNotional, RateLimited, UseAlgoService
+from rulebot.venues.binance.errors import (
+    AuthError,
+    BadSymbol,
+    BinanceError,
+    MinNotional,
+    RateLimited,
+    TimestampOutsideRecvWindow,
+    UnknownOrder,
+    UseAlgoService,
+)
 from rulebot.venues.binance.limiter import RateLimiter
-from rulebot.venues.binance.parse_rest import RateLimit, parse_order, parse_position_risk
+from rulebot.venues.binance.parse_rest import parse_batch_orders, parse_order, parse_position_risk
 from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.signing import sign
+from rulebot.venues.binance.transport import OrderFateUnknown
 
 D = Decimal
 
@@ -24,7 +34,8 @@ D = Decimal
 def test_signature_matches_binance_test_vector():
     secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
     total = (
-        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
+        "&recvWindow=5000&timestamp=1499827319559"
     )
     assert sign(secret, total) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
 
@@ -37,70 +48,83 @@ async def fake():
         yield f
 
 
+def client(fake: FakeBinance, secret: str | None = None, **kw: object) -> BinanceRest:
+    endpoints = Endpoints.custom(fake.market, fake.rest_url, fake.ws_url)
+    return BinanceRest(endpoints, fake.api_key, secret or fake.api_secret, **kw)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 async def rest(fake):
-    client = BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret)
-    await client.sync_time()
-    yield client
-    await client.close()
+    c = client(fake)
+    yield c
+    await c.close()
 
 
 def market_buy(cid: str, qty: str = "0.01") -> dict[str, object]:
-    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D(qty), "newClientOrderId": cid,
-            "newOrderRespType": "RESULT"}
+    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D(qty),
+            "newClientOrderId": cid, "newOrderRespType": "RESULT"}  # fmt: skip
 
 
 async def test_orders_positions_and_typed_errors(fake, rest):
     order = parse_order(await rest.new_order(market_buy("a1")))
     assert order.status.value == "FILLED" and order.filled_qty == D("0.01")
-    (pos,) = parse_position_risk(await rest.position_risk("BTCUSDT"))
-    assert pos.amount == D("0.01")
-    with pytest.raises(UseAlgoService):  # conditional orders on USDⓈ-M live in the algo service now
-        await rest.new_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "SELL",
-                "type": "STOP_MARKET",
-                "stopPrice": D(59000),
-                "closePosition": True,
-                "newClientOrderId": "s1",
-            }
-        )
+    ack = parse_order(await rest.new_order(market_buy("a2") | {"newOrderRespType": "ACK"}))
+    assert ack.status.value == "NEW" and ack.filled_qty == 0  # as Binance acknowledges it
+    (pos,) = [p for p in parse_position_risk(await rest.position_risk("BTCUSDT")) if p.amount]
+    assert pos.amount == D("0.02")
+    stop = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "stopPrice": D(59000),
+            "closePosition": True, "newClientOrderId": "s1"}  # fmt: skip
+    with pytest.raises(UseAlgoService):  # USDⓈ-M conditional orders live in the algo service now
+        await rest.new_order(stop)
+    limit = {"type": "LIMIT", "price": D(59000), "timeInForce": "GTC"}
     with pytest.raises(MinNotional):
-        await rest.new_order(market_buy("tiny", "0.001") | {"type": "LIMIT", "price": D(59000), "timeInForce": "GTC"})
+        await rest.new_order(market_buy("tiny", "0.001") | limit)
+    with pytest.raises(BadSymbol):
+        await rest.new_order(market_buy("x") | {"symbol": "NOPEUSDT"})
+    with pytest.raises(UnknownOrder):
+        await rest.query_order("BTCUSDT", "never-sent")
+    assert fake.placed_ids == ["a1", "a2"]
 
 
-async def test_a_wrong_secret_is_refused_and_never_shown(fake):
-    bad = BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url), fake.api_key, "not-the-secret")
-    with pytest.raises(BinanceError) as info:
-        await bad.balance()
-    assert info.value.code == -1022
-    assert "not-the-secret" not in str(info.value) and "signature" not in str(info.value).lower().replace(
-        "signature for this request is not valid", ""
-    )
-    assert "not-the-secret" not in repr(bad) and fake.api_key not in repr(bad)
-    await bad.close()
+async def test_the_clock_offset_is_measured_before_the_first_signed_request(fake):
+    fake.rest_faults.clock_skew_ms = 30_000  # the server runs 30 s ahead of this machine
+    c = client(fake)
+    assert await c.balance()  # no -1021: the offset was measured first
+    assert c.synced and 29_000 < c.offset_ms < 31_000
+    await c.close()
 
 
 async def test_clock_drift_is_remeasured_on_1021_and_the_request_retried_once(fake, rest):
-    fake.rest_faults.clock_skew_ms = 8_000  # the server's clock jumps ahead: our timestamps look old
+    await rest.balance()
+    fake.rest_faults.clock_skew_ms = (
+        8_000  # the server's clock jumps ahead: our timestamps look old
+    )
     before = rest.offset_ms
-    balances = await rest.balance()
-    assert balances and rest.offset_ms - before >= 7_000
+    assert await rest.balance()
+    assert rest.offset_ms - before >= 7_000
     fake.rest_faults.timestamp_1021 = 5  # keeps failing: one retry, then the error
-    with pytest.raises(BinanceError) as info:
+    with pytest.raises(TimestampOutsideRecvWindow):
         await rest.balance()
-    assert info.value.code == -1021
+    assert fake.rest_faults.timestamp_1021 == 3
 
 
 async def test_429_and_418_are_honoured_with_retry_after(fake, rest):
+    await rest.balance()
     fake.rest_faults.status_429, fake.rest_faults.retry_after_s = 2, 0
     assert await rest.balance()
-    assert rest.retries >= 2
-    fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 120  # banned for two minutes: give up loudly
-    with pytest.raises(RateLimited):
+    assert rest.retries == 2
+    fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 120  # banned for 2 minutes
+    with pytest.raises(RateLimited):  # given up loudly rather than hanging the bot
         await rest.balance()
     assert rest.limiter.banned_for > 100  # and nothing else goes out meanwhile
+
+
+async def test_retry_after_holds_the_next_request(fake, rest):
+    await rest.balance()
+    fake.rest_faults.status_429, fake.rest_faults.retry_after_s = 1, 1
+    started = time.monotonic()
+    assert await rest.balance()
+    assert time.monotonic() - started >= 0.95  # waited out Retry-After before the retry
 
 
 async def test_5xx_not_executed_is_retried(fake, rest):
@@ -110,54 +134,128 @@ async def test_5xx_not_executed_is_retried(fake, rest):
 
 
 @pytest.mark.parametrize("fault", ["drop_after_execute", "unknown_after_execute"])
-async def test_an_order_whose_answer_is_lost_is_found_by_client_id_not_sent_twice(fake, rest, fault):
+async def test_an_order_whose_answer_is_lost_is_found_by_client_id_not_sent_twice(
+    fake, rest, fault
+):
     setattr(fake.rest_faults, fault, 1)
     order = parse_order(await rest.new_order(market_buy("lost-1")))
     assert order.client_order_id == "lost-1" and order.status.value == "FILLED"
     assert fake.placed_ids.count("lost-1") == 1  # executed once
-    assert rest.lookups == 1
-    (pos,) = parse_position_risk(await rest.position_risk("BTCUSDT"))
+    assert rest.lookups == 1 and rest.resent == 0
+    (pos,) = [p for p in parse_position_risk(await rest.position_risk("BTCUSDT")) if p.amount]
     assert pos.amount == D("0.01")
 
 
-async def test_the_limiter_paces_a_burst_below_the_exchange_limit(fake):
-    # A tiny exchange limit (4 orders a second), so that pacing shows in a fraction of a second.
-    limiter = RateLimiter(
-        [RateLimit("ORDERS", "SECOND", 1, 4), RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 2400)], share=0.5
-    )
-    client = BinanceRest(
-        Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret, limiter=limiter
-    )
-    assert limiter.budgets()["x-mbx-order-count-1s"] == 2
+async def test_a_slow_order_that_executes_after_the_timeout_is_found_not_sent_twice(fake):
+    c = client(fake, timeout_s=0.2, recv_window_ms=500)
+    await c.sync_time()
+    fake.rest_faults.slow_requests, fake.rest_faults.slow_ms = 1, 400  # arrives late, in its window
+    order = parse_order(await c.new_order(market_buy("slow-1")))
+    assert order.status.value == "FILLED"
+    assert fake.placed_ids == ["slow-1"] and c.lookups == 1 and c.resent == 0
+    await c.close()
+
+
+async def test_an_order_that_arrives_after_its_recv_window_is_refused_and_sent_again_once(fake):
+    c = client(fake, timeout_s=0.2, recv_window_ms=300)
+    await c.sync_time()
+    fake.rest_faults.slow_requests, fake.rest_faults.slow_ms = 1, 600  # arrives after recvWindow
+    order = parse_order(await c.new_order(market_buy("late-1")))
+    assert order.status.value == "FILLED"
+    assert fake.placed_ids == ["late-1"]  # the late copy was refused (-1021), the resend placed
+    assert c.lookups == 1 and c.resent == 1
+
+
+async def test_a_lost_answer_whose_lookup_fails_is_reported_unknown_not_resent(fake, rest):
+    await rest.balance()
+    fake.rest_faults.drop_after_execute, fake.rest_faults.retry_after_s = 1, 120
+
+    def ban_the_lookup(method: str, path: str, _t: float) -> None:
+        if method == "GET" and path.endswith("/v1/order"):
+            fake.rest_faults.status_418 = 1  # the lookup is refused: an IP ban
+
+    fake.on_request = ban_the_lookup
+    with pytest.raises(OrderFateUnknown, match="may exist on Binance"):
+        await rest.new_order(market_buy("u-1"))
+    assert fake.placed_ids == ["u-1"] and rest.resent == 0
+
+
+async def test_a_lost_batch_is_settled_order_by_order(fake, rest):
+    orders = [market_buy(f"b{i}") for i in range(3)]
+    orders[2] = orders[2] | {"symbol": "NOPEUSDT"}  # refused inside the batch, the others go
+    fake.rest_faults.drop_after_execute = 1
+    got = parse_batch_orders(await rest.batch_orders(orders))
+    assert [getattr(g, "client_order_id", None) for g in got[:2]] == ["b0", "b1"]
+    assert isinstance(got[2], BinanceError) and got[2].code == -1121
+    assert fake.placed_ids == ["b0", "b1"] and rest.lookups == 1
+
+
+async def test_a_burst_of_orders_is_paced_below_the_exchange_limit_and_never_429(fake):
+    # A small account order limit so that pacing shows within a second.
+    fake.rate_limits = [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 1, "limit": 5},
+    ]
+    c = client(fake)
+    await c.exchange_info()  # the client's budget: 80 % of what the exchange advertises
+    assert c.limiter.budgets()["x-mbx-order-count-1s"] == 4
     started = time.monotonic()
-    sent: list[float] = []
-    for i in range(4):
-        await client.new_order(market_buy(f"b{i}"))
-        sent.append(time.monotonic())
-    assert time.monotonic() - started >= 0.9 and limiter.waited > 0.5  # the third order waited for the window
-    for i, t in enumerate(sent):  # never more than the budget inside any one-second window
-        assert sum(1 for u in sent[: i + 1] if u > t - 1.0) <= 2
-    assert fake.rest_faults.status_429 == 0 and fake.placed_ids[-4:] == ["b0", "b1", "b2", "b3"]
-    await client.close()
+    for i in range(6):
+        await c.new_order(market_buy(f"p{i}"))
+    assert time.monotonic() - started >= 0.9 and c.limiter.waited > 0  # the fifth waited
+    assert fake.meter.refused == 0 and c.retries == 0  # the exchange never had to say 429
+    assert fake.placed_ids == [f"p{i}" for i in range(6)]
+    await c.close()
 
-
-def test_the_budget_cannot_be_set_above_the_exchange_limits():
-    with pytest.raises(ValueError):
-        RateLimiter(share=1.0)
+    # Without the exchange's limits the same burst breaks them: the fake does enforce them.
+    blind = client(fake, limiter=RateLimiter(max_wait_s=0.5))
+    with pytest.raises(RateLimited) as info:
+        for i in range(6):
+            await blind.new_order(market_buy(f"q{i}"))
+    assert info.value.code == -1015 and fake.meter.refused == 1
+    await blind.close()
 
 
 async def test_exchange_info_configures_the_limiter(fake, rest):
     await rest.exchange_info()
-    assert rest.limiter.budgets()["x-mbx-used-weight-1m"] == int(2400 * 0.8)
+    assert rest.limiter.budgets() == {
+        "x-mbx-used-weight-1m": 1920,
+        "x-mbx-order-count-1m": 960,
+        "x-mbx-order-count-10s": 240,
+    }
 
 
-async def test_nothing_secret_in_logs(fake, caplog):
+async def test_usage_headers_feed_the_limiter(fake, rest):
+    other = client(fake)  # another process on the same IP spends weight
+    for _ in range(3):
+        await other.account()
+    await other.close()
+    await rest.ping()
+    assert rest.limiter.used()["x-mbx-used-weight-1m"] >= 3 * 5 + 1
+
+
+async def test_nothing_secret_in_errors_or_logs(fake, caplog):
     caplog.set_level(logging.DEBUG)
-    client = BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret)
-    await client.sync_time()
-    await client.new_order(market_buy("log-1"))
+    bad = client(fake, secret="not-the-secret-at-all")
+    with pytest.raises(AuthError) as info:
+        await bad.balance()  # a failing signed request
+    assert info.value.code == -1022
+    await bad.close()
+    c = client(fake)
+    await c.new_order(market_buy("log-1"))
     fake.rest_faults.status_503 = 1
-    await client.balance()
-    await client.close()
-    text = caplog.text
-    assert fake.api_key not in text and fake.api_secret not in text and "signature=" not in text
+    await c.balance()
+    fake.rest_faults.drop_after_execute = 1  # a lost answer: logged, looked up
+    await c.new_order(market_buy("log-2"))
+    await c.close()
+    texts = [caplog.text, str(info.value), repr(info.value), repr(c), repr(bad)]
+    for text in texts:
+        for secret in (
+            fake.api_key,
+            fake.api_secret,
+            "not-the-secret-at-all",
+            "signature=",
+            "timestamp=",
+        ):
+            assert secret not in text, (secret, text)
+    assert "looking it up by client id" in caplog.text  # the log does say what happened
