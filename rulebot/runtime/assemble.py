@@ -165,6 +165,7 @@ async def live(
         venue=venue,
         user_events=user,
         venue_name=f"binance:{endpoints.rest}",
+        balances={b.asset: b.balance for b in balances},
     )
     runner.closers.append(rest.close)
     return runner

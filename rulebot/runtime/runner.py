@@ -89,6 +89,7 @@ class Runner:
         venue: Any = None,
         user_events: Any = None,
         venue_name: str = "simulated",
+        balances: dict[str, Decimal] | None = None,
     ) -> None:
         self.cfg = cfg
         self.book = book
@@ -99,6 +100,9 @@ class Runner:
         self.venue = venue  # BinanceVenue when live
         self.user_events = user_events  # an object with start()/stop(), feeding `self.put`
         self.venue_name = venue_name
+        # Live: the wallet as the exchange reported it before the start. The engine must begin
+        # with it, or the day's start equity would be zero and the daily loss cap would not act.
+        self.start_balances = balances
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
         self.run_id = recovery.new_run_id(cfg.mode)
         self.paper: PaperVenue | None = None
@@ -165,7 +169,10 @@ class Runner:
             ]
         )
         asset = next(iter(self.instruments.values())).margin_asset
-        balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols} if not self.live else {}
+        if self.live:
+            balances = dict(self.start_balances or {})
+        else:
+            balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols}
         if not self.live:
             market = Market.USDM if book.market == "usdm" else Market.COINM
             sim = SimExchange(

@@ -1,0 +1,130 @@
+"""A live runner in-process against the fake exchange: the account it starts from, the daily loss
+cap acting on real balances, and an order whose fate is unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+from rulebot.core.enums import Market, OrderType
+from rulebot.core.events import MarkPrice, Trade
+from rulebot.rulebook.compiler import compile_text
+from rulebot.runtime.assemble import Connection, live
+from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.testing.fake_binance import FakeBinance
+
+D = Decimal
+
+BOOK = """\
+rulebook: live-inproc
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+risk: {protective_stop_within: 1s}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: never
+    on: trade
+    in: long
+    when: price > 100000000
+    do: [exit]
+"""
+
+
+async def until(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def quote(fake: FakeBinance, stop: asyncio.Event, price=lambda i: D(60000) + D(i % 7)) -> None:
+    i = 1
+    while not stop.is_set():
+        px = price(i)
+        await fake.feed(MarkPrice("BTCUSDT", px, px, None, 0, 0))
+        await fake.feed(Trade("BTCUSDT", px, D("0.01"), 0, True, i, i, i))
+        i += 1
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeBinance, text: str, tmp_path: Path, said: list[str]) -> AsyncIterator[Runner]:
+    keys = tmp_path / "keys"
+    keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET={fake.api_secret}\n")
+    keys.chmod(0o600)
+    path = tmp_path / "book.yaml"
+    path.write_text(text)
+    cfg = RunConfig(path, "live", tmp_path / "run", watch=False)
+    runner = await live(compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys),
+                        announce=said.append)  # fmt: skip
+    stop = asyncio.Event()
+    feeder = asyncio.create_task(quote(fake, stop))
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        if not task.done():
+            runner.queue.put_nowait(_kill())
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 15)
+        stop.set()
+        await feeder
+
+
+def _kill():
+    from rulebot.runtime.runner import _Request
+
+    return _Request("kill", {"policy": "keep", "reason": "test over"})
+
+
+async def test_live_starts_from_the_accounts_equity_and_says_so_before_any_order(tmp_path):
+    said: list[str] = []
+    async with FakeBinance(Market.USDM, balances={"USDT": D(5000)}) as fake:
+        async with running(fake, BOOK, tmp_path, said) as runner:
+            assert not fake.placed_ids  # everything below was said before the first order
+            assert "USDT 5000" in said[1] and "isolated margin" in said[1] and "one-way" in said[1]
+            assert said[2].startswith("guards: max_leverage=") and "daily_loss_cap=5%" in said[2]
+            await until(lambda: bool(runner.status().get("positions")))
+            st = runner.status()
+        db = sqlite3.connect(runner.cfg.journal_path())
+        daily = json.loads(db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id LIMIT 1").fetchone()[0])
+    assert daily["start_equity"] == {"USDT": "5000"}  # the day starts from the account, not from zero
+    assert abs(D(st["daily_pnl"]["USDT"])) < 5  # fees and a few ticks, not the whole wallet
+
+
+async def test_the_daily_loss_cap_acts_on_a_live_account(tmp_path):
+    capped = BOOK.replace("risk: {protective_stop_within: 1s}", 'risk: {daily_loss_cap: "1 USDT"}').replace(
+        '"0.01"', '"0.2"'
+    )
+    async with FakeBinance(Market.USDM) as fake:
+        async with running(fake, capped, tmp_path, []) as runner:
+            # the entry's fee (0.2 BTC at 60,000, taker) is more than the 1 USDT cap
+            await until(lambda: runner.status().get("guards", {}).get("daily_loss_breached"), timeout=15)
+            await until(lambda: not runner.status().get("positions"), timeout=10)
+            await asyncio.sleep(0.5)
+            entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
+                       if o is not None and o.order_type is OrderType.MARKET and not o.reduce_only]  # fmt: skip
+    assert len(entries) == 1  # flattened, and no entry after the breach
+
+
+async def test_an_order_of_unknown_fate_is_not_taken_for_refused(tmp_path):
+    async with FakeBinance(Market.USDM) as fake:
+        fake.rest_faults.unknown_after_execute = 1  # the entry executes; Binance answers "status unknown"
+        async with running(fake, BOOK, tmp_path, []) as runner:
+            await until(lambda: bool(runner.status().get("positions")) and bool(runner.status().get("orders")), timeout=20)
+            await asyncio.sleep(1.0)  # trades keep coming: the entry rule must stay quiet
+            st = runner.status()
+            entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
+                       if o is not None and o.order_type is OrderType.MARKET]  # fmt: skip
+    assert len(entries) == 1 and st["states"] == {"BTCUSDT": "long"}
