@@ -15,6 +15,7 @@ from pathlib import Path
 from rulebot.core.enums import Market, OrderType
 from rulebot.core.events import MarkPrice, Trade
 from rulebot.rulebook.compiler import compile_text
+from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, live
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.testing.fake_binance import FakeBinance
@@ -75,17 +76,15 @@ async def running(fake: FakeBinance, text: str, tmp_path: Path, said: list[str])
         yield runner
     finally:
         if not task.done():
-            runner.queue.put_nowait(_kill())
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 15)
+            with contextlib.suppress(ConnectionError, OSError):
+                await control.request(cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+        await asyncio.wait_for(task, 15)
         stop.set()
         await feeder
 
 
-def _kill():
-    from rulebot.runtime.runner import _Request
-
-    return _Request("kill", {"policy": "keep", "reason": "test over"})
+def seen(runner: Runner, key: str) -> object:
+    return runner.status().get(key)
 
 
 async def test_live_starts_from_the_accounts_equity_and_says_so_before_any_order(tmp_path):
@@ -95,10 +94,11 @@ async def test_live_starts_from_the_accounts_equity_and_says_so_before_any_order
             assert not fake.placed_ids  # everything below was said before the first order
             assert "USDT 5000" in said[1] and "isolated margin" in said[1] and "one-way" in said[1]
             assert said[2].startswith("guards: max_leverage=") and "daily_loss_cap=5%" in said[2]
-            await until(lambda: bool(runner.status().get("positions")))
+            await until(lambda: bool(seen(runner, "positions")))
             st = runner.status()
         db = sqlite3.connect(runner.cfg.journal_path())
-        daily = json.loads(db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id LIMIT 1").fetchone()[0])
+        (body,) = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id LIMIT 1").fetchone()
+    daily = json.loads(body)
     assert daily["start_equity"] == {"USDT": "5000"}  # the day starts from the account, not from zero
     assert abs(D(st["daily_pnl"]["USDT"])) < 5  # fees and a few ticks, not the whole wallet
 
@@ -107,14 +107,13 @@ async def test_the_daily_loss_cap_acts_on_a_live_account(tmp_path):
     capped = BOOK.replace("risk: {protective_stop_within: 1s}", 'risk: {daily_loss_cap: "1 USDT"}').replace(
         '"0.01"', '"0.2"'
     )
-    async with FakeBinance(Market.USDM) as fake:
-        async with running(fake, capped, tmp_path, []) as runner:
-            # the entry's fee (0.2 BTC at 60,000, taker) is more than the 1 USDT cap
-            await until(lambda: runner.status().get("guards", {}).get("daily_loss_breached"), timeout=15)
-            await until(lambda: not runner.status().get("positions"), timeout=10)
-            await asyncio.sleep(0.5)
-            entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
-                       if o is not None and o.order_type is OrderType.MARKET and not o.reduce_only]  # fmt: skip
+    async with FakeBinance(Market.USDM) as fake, running(fake, capped, tmp_path, []) as runner:
+        # the entry's fee (0.2 BTC at 60,000, taker) is more than the 1 USDT cap
+        await until(lambda: runner.status().get("guards", {}).get("daily_loss_breached"), timeout=15)
+        await until(lambda: not seen(runner, "positions"), timeout=10)
+        await asyncio.sleep(0.5)
+        entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
+                   if o is not None and o.order_type is OrderType.MARKET and not o.reduce_only]  # fmt: skip
     assert len(entries) == 1  # flattened, and no entry after the breach
 
 
@@ -122,7 +121,7 @@ async def test_an_order_of_unknown_fate_is_not_taken_for_refused(tmp_path):
     async with FakeBinance(Market.USDM) as fake:
         fake.rest_faults.unknown_after_execute = 1  # the entry executes; Binance answers "status unknown"
         async with running(fake, BOOK, tmp_path, []) as runner:
-            await until(lambda: bool(runner.status().get("positions")) and bool(runner.status().get("orders")), timeout=20)
+            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=20)
             await asyncio.sleep(1.0)  # trades keep coming: the entry rule must stay quiet
             st = runner.status()
             entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
