@@ -21,3 +21,9 @@ def row_hash(prev_hash: str, values: Sequence[object]) -> str:
     digest = hashlib.sha256(prev_hash.encode())
     digest.update(orjson.dumps(list(values)))
     return digest.hexdigest()
+
+
+def parse_head(value: str) -> tuple[int, str]:
+    """The head the writer keeps in `meta`: "<last id> <last hash>"."""
+    last_id, last_hash = value.split(" ", 1)
+    return int(last_id), last_hash

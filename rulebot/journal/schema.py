@@ -9,12 +9,15 @@ what people query: plain SQL, readable in `sqlite3` or any SQLite browser.
 `time` is the event clock in ms (data time in a backtest, exchange time live); `body` is the
 row's content as canonical JSON (Decimals as exact strings). Kinds: run_start, run_stop,
 rulebook, reload, decision, guard, state, log, notice, command, order, algo, account,
-margin_call, leverage, stream, error.
+margin_call, leverage, stream, error, daily (the live runner's daily-loss state).
+
+`meta` holds `schema_version` and `head` ("<last id> <last hash>"), which the writer updates
+in the same transaction as the rows it covers.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _BASE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,13 +39,14 @@ CREATE INDEX IF NOT EXISTS entries_cid ON entries(client_order_id) WHERE client_
 """
 
 # Version 2 added the typed views (version 1 journals had only `entries`).
-_VIEWS = """
+_RUNS_V2 = """
 CREATE VIEW IF NOT EXISTS runs AS
   SELECT s.run_id, json_extract(s.body, '$.mode') AS mode, json_extract(s.body, '$.venue') AS venue,
          json_extract(s.body, '$.software') AS software, s.time AS started,
          (SELECT e.time FROM entries e WHERE e.kind = 'run_stop' AND e.run_id = s.run_id) AS stopped,
          json_extract(s.body, '$.rulebook') AS rulebook, s.version
-  FROM entries s WHERE s.kind = 'run_start';
+  FROM entries s WHERE s.kind = 'run_start';"""
+_OTHER_VIEWS = """
 CREATE VIEW IF NOT EXISTS rulebook_versions AS
   SELECT id, run_id, time, version AS hash, json_extract(body, '$.name') AS name,
          json_extract(body, '$.how') AS loaded_by, json_extract(body, '$.text') AS text
@@ -85,9 +89,30 @@ CREATE VIEW IF NOT EXISTS reloads AS
 CREATE VIEW IF NOT EXISTS problems AS
   SELECT id, run_id, time, kind, symbol, body FROM entries WHERE kind IN ('error', 'stream', 'notice');
 """
+VIEWS_V2 = _RUNS_V2 + _OTHER_VIEWS
+
+# Version 3 keeps the chain's head (last id and hash) in `meta`, updated in the same transaction
+# as the rows, so that rows cut off the end (or appended by hand) are detected too. A journal
+# upgraded to 3 starts from its current last row: an earlier truncation cannot be seen.
+# It also gives `runs` the id of its first row (two backtests over the same data start at the
+# same data time: the id keeps them in the order they ran) and what the run said when it stopped.
+_HEAD = """
+INSERT OR REPLACE INTO meta (key, value)
+  SELECT 'head', id || ' ' || hash FROM entries ORDER BY id DESC LIMIT 1;
+DROP VIEW IF EXISTS runs;
+"""
+_RUNS_V3 = """
+CREATE VIEW IF NOT EXISTS runs AS
+  SELECT s.id, s.run_id, json_extract(s.body, '$.mode') AS mode, json_extract(s.body, '$.venue') AS venue,
+         json_extract(s.body, '$.software') AS software, s.time AS started, e.time AS stopped,
+         json_extract(s.body, '$.rulebook') AS rulebook, s.version, e.body AS stop
+  FROM entries s LEFT JOIN entries e ON e.kind = 'run_stop' AND e.run_id = s.run_id
+  WHERE s.kind = 'run_start';"""
 
 # Each migration takes a journal from version N-1 to N. Never edit one that has shipped.
-MIGRATIONS: dict[int, str] = {1: _BASE, 2: _VIEWS}
+MIGRATIONS: dict[int, str] = {1: _BASE, 2: VIEWS_V2, 3: _HEAD + _RUNS_V3}
+# The views as this release defines them (for a journal that cannot be upgraded in place).
+VIEWS = _RUNS_V3 + _OTHER_VIEWS
 
 
 def migrate_script(current: int) -> list[tuple[int, str]]:

@@ -12,6 +12,7 @@ durable in the WAL. For backtests, `SyncJournal` offers the same writer to a syn
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -21,14 +22,19 @@ from typing import Any
 
 import aiosqlite
 
-from rulebot.journal.chain import GENESIS, row_hash
+from rulebot.journal.chain import GENESIS, parse_head, row_hash
 from rulebot.journal.encode import Row, dumps, plain
-from rulebot.journal.schema import SCHEMA_VERSION, migrate_script
+from rulebot.journal.schema import SCHEMA_VERSION, VIEWS, migrate_script
 
 _INSERT = (
     "INSERT INTO entries (id, run_id, time, kind, symbol, rule, client_order_id, version, body, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SET_HEAD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('head', ?)"
+
+
+class JournalIntegrityError(RuntimeError):
+    """The journal does not end where its writer left it: rows were cut off or added by hand."""
 
 
 async def _prepare(db: aiosqlite.Connection) -> None:
@@ -58,10 +64,27 @@ class Journal:
     @classmethod
     async def create(cls, path: str | Path, run_id: str) -> Journal:
         db = await aiosqlite.connect(str(path))
-        await _prepare(db)
-        async with db.execute("SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1") as cur:
-            last = await cur.fetchone()
-        return cls(db, run_id, last[0] if last else 0, last[1] if last else GENESIS)
+        try:
+            await _prepare(db)
+            async with db.execute("SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1") as cur:
+                last = await cur.fetchone()
+            last_id, last_hash = (last[0], last[1]) if last else (0, GENESIS)
+            async with db.execute("SELECT value FROM meta WHERE key = 'head'") as cur:
+                head = await cur.fetchone()
+            # Appending to a journal whose tail was tampered with would move the head past the
+            # evidence: refuse instead, before anything is written.
+            if head is not None and parse_head(head[0]) != (last_id, last_hash):
+                head_id = parse_head(head[0])[0]
+                raise JournalIntegrityError(
+                    f"the journal {path} does not end where rulebot last wrote it (row {head_id}; the file "
+                    f"ends at row {last_id}): rows were removed or added by hand. Nothing was written to it. "
+                    f"Run `rulebot audit -j {path} verify` for details, keep the file as evidence, and "
+                    "start with a new journal file."
+                )
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, run_id, last_id, last_hash)
 
     @classmethod
     def open(cls, path: str | Path, run_id: str) -> _Opener:
@@ -73,7 +96,9 @@ class Journal:
             return
         async with self._lock:
             values = self._chain(rows)
+            # The rows and the head that covers them commit together, or neither does.
             await self._db.executemany(_INSERT, values)
+            await self._db.execute(_SET_HEAD, (f"{self._last_id} {self._last_hash}",))
             await self._db.commit()
             self.rows_written += len(values)
 
@@ -131,10 +156,14 @@ class SyncJournal:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="journal-writer", daemon=True)
         self._thread.start()
-        self._journal: Journal = self._call(Journal.create(path, run_id))
+        try:
+            self._journal: Journal = self._call(Journal.create(path, run_id))
+        except BaseException:
+            self._stop_loop()
+            raise
         self._pending: list[Row] = []
         self._batch = batch
-        self._inflight: list[asyncio.Future[None]] = []  # type: ignore[type-arg]
+        self._inflight: list[concurrent.futures.Future[None]] = []
 
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -158,13 +187,16 @@ class SyncJournal:
         self._inflight = [f for f in self._inflight if not f.done()]
         if len(self._inflight) > 4:  # back-pressure: never let the producer run far ahead
             self._inflight.pop(0).result()
-        self._inflight.append(asyncio.run_coroutine_threadsafe(self._journal.write_step(rows), self._loop))  # type: ignore[arg-type]
+        self._inflight.append(asyncio.run_coroutine_threadsafe(self._journal.write_step(rows), self._loop))
 
     def close(self) -> None:
         self._flush()
         for f in self._inflight:
             f.result()
         self._call(self._journal.close())
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
@@ -174,14 +206,26 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     """A connection for audits: never writes, refuses a file that is not there."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no journal at {path}")
-    db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
+    db = _connect_ro(path)
     (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() or ("0",)
     if int(version) < SCHEMA_VERSION:
         db.close()
-        upgrade(path)
-        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        db.row_factory = sqlite3.Row
+        try:
+            upgrade(path)
+        except sqlite3.OperationalError:
+            # A journal on read-only storage (an archive, evidence): give this connection the
+            # views for its lifetime instead of upgrading the file.
+            db = _connect_ro(path)
+            # (TEMP views shadow the file's older ones of the same name.)
+            db.executescript(VIEWS.replace("CREATE VIEW", "CREATE TEMP VIEW"))
+            return db
+        db = _connect_ro(path)
+    return db
+
+
+def _connect_ro(path: str | Path) -> sqlite3.Connection:
+    db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
     return db
 
 
