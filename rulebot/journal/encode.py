@@ -1,15 +1,18 @@
 """Engine records, commands and account events as journal rows: exact, readable, and secret-free.
 
 Every value becomes JSON: Decimals as exact strings, enums by name, dataclasses field by
-field. Anything whose key looks like a credential is replaced before it is written, so a
-payload or request that carried one never lands in the journal.
+field. Anything whose key looks like a credential is replaced before it is written, and so is
+a credential inside a text (`...&signature=ab12` in a URL an error message quotes, a listen
+key in a stream path), so a payload or request that carried one never lands in the journal.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +37,14 @@ _SECRET_KEYS = (
     "token",
 )
 
+# `name=value`, `name: value` and `"name": "value"` inside free text, for the names above.
+_SECRET_IN_TEXT = re.compile(
+    r"(?i)(signature|api[_-]?key|x-mbx-apikey|secret[_-]?key|api[_-]?secret|secret|listen[_-]?key|password|token)"
+    r"(\"?\s*[=:]\s*\"?)([^&\s\"',;}]+)"
+)
+# User-data streams put the listen key in the path: wss://fstream.binance.com/ws/<listenKey>.
+_LISTEN_KEY_PATH = re.compile(r"(/ws/|streams=)([A-Za-z0-9]{32,})")
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -47,14 +58,33 @@ class Row:
     clean: bool = False  # already passed through `plain` (redacted); the writer redacts the others
 
 
+_SECRET_PARTS = tuple(s.replace("-", "_") for s in _SECRET_KEYS)
+
+
+@functools.lru_cache(maxsize=4096)  # keys repeat (field and input names): decide each once
 def is_secret_key(key: str) -> bool:
     k = key.lower().replace("-", "_")
-    return any(s.replace("-", "_") in k for s in _SECRET_KEYS)
+    return any(s in k for s in _SECRET_PARTS)
+
+
+@functools.cache
+def _fields_of(cls: type) -> tuple[tuple[str, bool], ...]:
+    return tuple((f.name, is_secret_key(f.name)) for f in dataclasses.fields(cls))
+
+
+def scrub(text: str) -> str:
+    """`text` with any credential it quotes replaced."""
+    if "=" not in text and ":" not in text and "/ws/" not in text:  # the common case, cheaply
+        return text
+    text = _SECRET_IN_TEXT.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    return _LISTEN_KEY_PATH.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def plain(value: Any) -> Any:
     """A JSON-ready copy of `value`, with credentials redacted at every depth."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return scrub(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -64,14 +94,13 @@ def plain(value: Any) -> Any:
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: (REDACTED if is_secret_key(f.name) else plain(getattr(value, f.name)))
-            for f in dataclasses.fields(value)
+            name: (REDACTED if secret else plain(getattr(value, name))) for name, secret in _fields_of(type(value))
         }
     if isinstance(value, Mapping):
         return {str(k): (REDACTED if is_secret_key(str(k)) else plain(v)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
-    return str(value)
+    return scrub(str(value))
 
 
 def dumps(body: Mapping[str, Any]) -> str:
