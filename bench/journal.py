@@ -27,11 +27,17 @@ from rulebot.backtest.runner import BacktestConfig
 from rulebot.core.enums import Market
 from rulebot.engine import records as rec
 from rulebot.engine.risk import Verdict
-from rulebot.journal.encode import to_row
+from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import SyncJournal
 from rulebot.rulebook.compiler import compile_text
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.replay import ReplaySource
+
+
+def _row(obj: object) -> Row:
+    row = to_row(obj)
+    assert row is not None
+    return row
 
 
 def writer_rate(folder: Path, steps: int) -> float:
@@ -39,10 +45,10 @@ def writer_rate(folder: Path, steps: int) -> float:
     started = time.perf_counter()
     for i in range(steps):
         sink.append(
-            to_row(rec.Decision(i, "BTCUSDT", "enter", "trade", "flat", {"price": 60000.5, "rsi": 31.2}, True, "v"))
+            _row(rec.Decision(i, "BTCUSDT", "enter", "trade", "flat", {"price": 60000.5, "rsi": 31.2}, True, "v"))
         )
         sink.append(
-            to_row(
+            _row(
                 rec.GuardRecord(
                     i,
                     "BTCUSDT",

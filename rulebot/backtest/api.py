@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -110,7 +111,10 @@ def _run(book: CompiledRulebook, events: Iterable[object], instruments: Mapping[
         return run_backtest(book, events, instruments, brackets, config, on_record, on_progress)
     from rulebot.journal.backtest_sink import RunJournal
 
-    journal = RunJournal(journal_path, book, mode, venue)
+    try:
+        journal = RunJournal(journal_path, book, mode, venue)
+    except (RuntimeError, sqlite3.Error) as exc:  # tampered, from a newer release, not a database
+        raise BacktestError(f"cannot journal to {journal_path}: {exc}") from exc
 
     def record(obj: object) -> None:
         journal.record(obj)
@@ -118,11 +122,19 @@ def _run(book: CompiledRulebook, events: Iterable[object], instruments: Mapping[
             on_record(obj)
 
     result: BacktestResult | None = None
+    failure = "interrupted"
     try:
         result = run_backtest(book, events, instruments, brackets, config, record, on_progress, journal.end_step)
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        journal.close({"events": result.events, "end_equity": str(result.end_equity), "fills": len(result.fills)}
-                      if result is not None else {"aborted": True})
+        # A run that failed still ends its journal, saying why, so that the file verifies.
+        if result is not None:
+            journal.close({"events": result.events, "end_equity": str(result.end_equity),
+                           "fills": len(result.fills)}, result.end_time)
+        else:
+            journal.close({"aborted": True, "error": failure})
     return result
 
 

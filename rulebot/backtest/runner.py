@@ -74,9 +74,9 @@ def run_backtest(
         for record in step.records:
             collect(record)
         for cmd in step.commands:
-            res = venue.execute(cmd, time)
-            if on_record is not None:
+            if on_record is not None:  # write-ahead: the journal hears of a command before the venue
                 on_record(cmd)
+            res = venue.execute(cmd, time)
             if not res.ok and res.code not in _ALREADY_SET:
                 cid = getattr(cmd, "client_order_id", None)
                 if cid is not None:

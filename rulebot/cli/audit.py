@@ -102,6 +102,7 @@ def runs_cmd(ctx: click.Context, fmt: str) -> None:
             ("software", "software"),
             ("started", "started"),
             ("stopped", "stopped"),
+            ("stop", "how it ended"),
         ],
         "runs",
     )

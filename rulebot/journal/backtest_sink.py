@@ -58,8 +58,10 @@ class RunJournal:
     def rows_written(self) -> int:
         return self._sink.rows_written
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
+    def close(self, summary: dict[str, Any] | None = None, time: int | None = None) -> None:
+        """End the run at `time` (the last event's; by default the last journaled row's)."""
+        end = max(self._time, time or 0)
         if not self._started:
-            self._start(self._time)
-        self._sink.append(Row(self._time, "run_stop", summary or {}, version=self.book.source_hash))
+            self._start(end)
+        self._sink.append(Row(end, "run_stop", summary or {}, version=self.book.source_hash))
         self._sink.close()

@@ -17,7 +17,10 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    return _rows(db.execute("SELECT * FROM runs ORDER BY started"))
+    out = _rows(db.execute("SELECT * FROM runs ORDER BY id"))
+    for r in out:
+        r["stop"] = json.loads(r["stop"]) if r.get("stop") else None
+    return out
 
 
 def decisions(
@@ -55,8 +58,8 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
     guards = _rows(
         db.execute(
             "SELECT id, time, client_order_id, body FROM entries WHERE run_id = ? AND kind = 'guard' AND id > ? "
-            "AND id < ? AND rule = ? ORDER BY id",
-            (row["run_id"], decision_id, nxt, row["rule"]),
+            "AND id < ? AND rule = ? AND symbol = ? ORDER BY id",
+            (row["run_id"], decision_id, nxt, row["rule"], row["symbol"]),
         )
     )
     states = _rows(
@@ -146,15 +149,16 @@ def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
         table[key]["realized_pnl"] += Decimal(f["realized_pnl"] or "0")
         table[key]["fees"] += Decimal(f["fee"] or "0")
         table[key]["fills"] += 1
-    if by == "day":
-        prev: dict[str, Decimal] = {}
-        for a in db.execute("SELECT time, reason, balances FROM snapshots ORDER BY id"):
-            for b in json.loads(a["balances"] or "[]"):
-                wallet = Decimal(b["wallet_balance"])
-                if a["reason"] == "FUNDING_FEE":
-                    change = Decimal(b.get("balance_change") or "0") or (wallet - prev.get(b["asset"], wallet))
-                    table[_day(a["time"])]["funding"] += change
-                prev[b["asset"]] = wallet
+    # Funding belongs to the position, not to the rule that opened it: by rule it gets a row of
+    # its own, so that both views add up to the same net.
+    prev: dict[str, Decimal] = {}
+    for a in db.execute("SELECT time, reason, balances FROM snapshots ORDER BY id"):
+        for b in json.loads(a["balances"] or "[]"):
+            wallet = Decimal(b["wallet_balance"])
+            if a["reason"] == "FUNDING_FEE":
+                change = Decimal(b.get("balance_change") or "0") or (wallet - prev.get(b["asset"], wallet))
+                table[_day(a["time"]) if by == "day" else "(funding)"]["funding"] += change
+            prev[b["asset"]] = wallet
     out = []
     for key in sorted(table):
         t = table[key]

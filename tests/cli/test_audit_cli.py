@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,9 @@ def test_runs_decisions_orders_fills_and_pnl_as_json(journal):
     code, fills = audit(journal, "fills", "--format", "json")
     code, by_rule = audit(journal, "pnl", "--by", "rule", "--format", "json")
     assert sum(r["fills"] for r in json.loads(by_rule)) == len(json.loads(fills))
+    code, by_day = audit(journal, "pnl", "--by", "day", "--format", "json")
+    net = [sum(Decimal(r["net"]) for r in json.loads(out)) for out in (by_rule, by_day)]
+    assert code == 0 and net[0] == net[1]  # funding has a row of its own by rule: both add up the same
 
 
 def test_explain_tells_the_story_in_text(journal):
@@ -72,9 +76,17 @@ def test_verify_fails_with_the_broken_row_after_tampering(journal, tmp_path):
     with sqlite3.connect(journal) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
     with sqlite3.connect(copy) as db:
+        (symbol,) = db.execute("SELECT symbol FROM entries WHERE id = 12").fetchone()
         db.execute("UPDATE entries SET symbol = 'ETHUSDT' WHERE id = 12")
     code, out = audit(str(copy), "verify")
     assert code == 1 and "row 12" in out
+    with sqlite3.connect(copy) as db:
+        db.execute("UPDATE entries SET symbol = ? WHERE id = 12", (symbol,))  # undo, then cut the tail
+        last = db.execute("SELECT MAX(id) FROM entries").fetchone()[0]
+        db.execute("DELETE FROM entries WHERE id = ?", (last,))
+    code, out = audit(str(copy), "verify", "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["first_broken"] == last and "deleted from the end" in report["problem"]
 
 
 def test_export_csv_and_json_and_version_diff(journal, tmp_path):
@@ -92,3 +104,26 @@ def test_export_csv_and_json_and_version_diff(journal, tmp_path):
 def test_a_missing_journal_is_a_clear_error(tmp_path):
     code, _ = audit(str(tmp_path / "none.journal"), "runs")
     assert code == 1
+
+
+def test_versions_and_diff_show_what_changed_between_two_rulebooks(journal, tmp_path):
+    copy = tmp_path / "two.journal"
+    with sqlite3.connect(journal) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    text = (ROOT / "rules/ema-trend-btc.yaml").read_text()
+    edited = tmp_path / "ema-trend-btc.yaml"
+    edited.write_text(text.replace("  fast: 21", "  fast: 13"))
+    res = CliRunner().invoke(
+        main,
+        ["backtest", str(edited), "--data", str(BTC_1M), "--journal", str(copy), "--format", "json"],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    code, out = audit(str(copy), "versions", "--format", "json")
+    old, new = (v["hash"] for v in json.loads(out))
+    assert code == 0 and old != new
+    code, out = audit(str(copy), "diff", old[:10], new[:10])
+    assert code == 0 and "-  fast: 21" in out and "+  fast: 13" in out and out.startswith(f"--- {old[:12]}")
+    code, out = audit(str(copy), "runs", "--format", "json")
+    assert [r["version"] for r in json.loads(out)] == [old, new]
+    assert audit(str(copy), "verify")[0] == 0  # a second run chains onto the first

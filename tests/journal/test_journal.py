@@ -1,40 +1,32 @@
-"""The journal on a real SQLite file: chained rows, tamper detection, migrations, crash safety, no secrets."""
+"""The journal on a real SQLite file: a backtest's whole story, linked for `explain`, written exactly."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import textwrap
-import time
+import json
+from collections.abc import Iterator
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 
 import pytest
 
-from rulebot.backtest.api import backtest
-from rulebot.core.commands import PlaceOrder
-from rulebot.core.enums import OrderType, Side
+from rulebot.backtest.api import BacktestError, _run, backtest
+from rulebot.backtest.runner import BacktestConfig
+from rulebot.core.enums import Market
 from rulebot.engine import records as rec
 from rulebot.engine.risk import Verdict
 from rulebot.journal import queries as q
 from rulebot.journal.encode import Row, to_row
-from rulebot.journal.schema import MIGRATIONS
 from rulebot.journal.verify import verify
 from rulebot.journal.writer import Journal, SyncJournal, read_only
+from rulebot.rulebook.compiler import compile_file
+from rulebot.venues.catalog import builtin_brackets, builtin_instruments
+from rulebot.venues.simulated import SimulatedMarket
+from rulebot.venues.simulated_config import preset
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC_1M = ROOT.parent / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
-
-
-@pytest.fixture(scope="module")
-def journaled(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("j") / "bt.journal"
-    backtest(str(ROOT / "rules/ema-trend-btc.yaml"), [str(BTC_1M)], journal_path=path)
-    return path
 
 
 def test_a_backtest_journal_has_the_whole_story_and_verifies(journaled):
@@ -44,10 +36,32 @@ def test_a_backtest_journal_has_the_whole_story_and_verifies(journaled):
         assert kinds.get(kind, 0) > 0, kind
     run = q.runs(db)[0]
     assert run["mode"] == "backtest" and run["stopped"] >= run["started"]
-    version = db.execute("SELECT hash, text FROM rulebook_versions").fetchone()
-    assert version["text"] == (ROOT / "rules/ema-trend-btc.yaml").read_text()
+    assert run["software"].startswith("rulebot ") and run["stop"]["fills"] > 0
+    version = db.execute("SELECT hash, text, loaded_by FROM rulebook_versions").fetchone()
+    assert version["text"] == (ROOT / "rules/ema-trend-btc.yaml").read_text() and version["loaded_by"] == "start"
     assert {d["version"] for d in q.decisions(db)} == {version["hash"]}  # every decision names its version
+    assert {d["run_id"] for d in q.decisions(db)} == {run["run_id"]}
     assert verify(db).ok
+
+
+def test_every_command_is_journaled_before_anything_the_venue_said_about_it(journaled):
+    db = read_only(journaled)
+    first: dict[str, str] = {}
+    for kind, cid in db.execute(
+        "SELECT kind, client_order_id FROM entries WHERE kind IN ('command', 'order', 'algo') ORDER BY id"
+    ):
+        first.setdefault(cid, kind)
+    assert first and set(first.values()) == {"command"}
+
+
+def test_fills_keep_their_fees_exactly(journaled_run):
+    path, result = journaled_run
+    fills = q.fills(read_only(path))
+    assert len(fills) == len(result.fills) > 0
+    assert all(isinstance(f["fee"], str) for f in fills)  # exact text, never a float
+    # The journal's fees add up to the simulator's own ledger, to the last digit.
+    assert sum(Decimal(f["fee"]) for f in fills) == result.fees_paid
+    assert sum(Decimal(f["realized_pnl"]) for f in fills) == sum(f.realized_pnl for f in result.fills)
 
 
 def test_explain_links_a_decision_to_its_verdicts_orders_fills_and_position(journaled):
@@ -60,75 +74,7 @@ def test_explain_links_a_decision_to_its_verdicts_orders_fills_and_position(jour
     statuses = [o["status"] for o in story["orders"] if o["kind"] == "order"]
     assert statuses[-1] == "FILLED"
     assert story["position_after"]["positions"][0]["amount"] != "0"
-
-
-def _copy(src: Path, dst: Path) -> sqlite3.Connection:
-    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
-        a.backup(b)
-    return sqlite3.connect(dst)
-
-
-def test_verify_names_the_first_edited_deleted_or_inserted_row(journaled, tmp_path):
-    db = _copy(journaled, tmp_path / "edited")
-    db.execute("UPDATE entries SET time = time + 1 WHERE id = 20")
-    db.commit()
-    r = verify(db)
-    assert not r.ok and r.first_broken == 20 and "edited" in r.problem
-
-    db = _copy(journaled, tmp_path / "deleted")
-    db.execute("DELETE FROM entries WHERE id = 15")
-    db.commit()
-    r = verify(db)
-    assert not r.ok and r.first_broken == 16 and "deleted" in r.problem
-
-    db = _copy(journaled, tmp_path / "inserted")  # shift rows up to make room, as a forger would
-    db.execute("UPDATE entries SET id = id + 1000000 WHERE id >= 30")
-    db.execute("UPDATE entries SET id = id - 1000000 + 1 WHERE id >= 1000000")
-    prev = db.execute("SELECT hash FROM entries WHERE id = 29").fetchone()[0]
-    db.execute("INSERT INTO entries VALUES (30, 'x', 0, 'log', '', '', NULL, '', '{}', ?, 'f00')", (prev,))
-    db.commit()
-    r = verify(db)
-    assert not r.ok and r.first_broken == 30
-
-
-def test_an_old_journal_is_upgraded_when_opened(tmp_path):
-    path = tmp_path / "v1.journal"
-    db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[1])
-    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    db.commit()
-    db.close()
-    upgraded = read_only(path)
-    assert upgraded.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
-    assert upgraded.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0  # the views exist now
-
-
-def test_secrets_never_reach_the_journal(tmp_path):
-    secret, key, sig = "s3cr3tS3cr3t", "AKIAk3yk3yk3y", "deadbeefsignature"
-    path = tmp_path / "secret.journal"
-    sink = SyncJournal(path, "live-1")
-    cmd = PlaceOrder("c1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal(1), time=1)
-    sink.append(to_row(cmd))
-    sink.append(
-        Row(
-            2,
-            "error",
-            {
-                "request": {"apiKey": key, "signature": sig, "symbol": "BTCUSDT"},
-                "headers": {"X-MBX-APIKEY": key},
-                "api_secret": secret,
-                "listenKey": "lk",
-            },
-        )
-    )
-    sink.close()
-    raw = path.read_bytes() + (
-        path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b""
-    )
-    for s in (secret, key, sig):
-        assert s.encode() not in raw
-    body = read_only(path).execute("SELECT body FROM entries WHERE kind = 'error'").fetchone()[0]
-    assert "[redacted]" in body and "BTCUSDT" in body
+    assert q.explain(db, 1) is None  # row 1 is the run's start, not a decision
 
 
 def test_async_writes_chain_across_reopen(tmp_path):
@@ -143,43 +89,20 @@ def test_async_writes_chain_across_reopen(tmp_path):
     asyncio.run(write("r2", 5))
     db = read_only(path)
     assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 20
+    assert [r[0] for r in db.execute("SELECT DISTINCT run_id FROM entries ORDER BY id")] == ["r1", "r2"]
     assert verify(db).ok
 
 
-WRITER = textwrap.dedent("""
-    import sys
-    from rulebot.engine import records as rec
-    from rulebot.engine.risk import Verdict
-    from rulebot.journal.encode import to_row
-    from rulebot.journal.writer import SyncJournal
-    sink = SyncJournal(sys.argv[1], "crash", batch=50)
-    i = 0
-    print("ready", flush=True)
-    while True:
-        i += 1
-        sink.append(to_row(rec.Decision(i, "BTCUSDT", "r", "trade", "flat", {"price": 1.0}, True, "v")))
-        sink.append(to_row(rec.GuardRecord(i, "BTCUSDT", "r", "enter", (Verdict("allow", "g", "ok"),), f"c{i}")))
+def test_the_sync_sink_writes_every_row_once_in_order(tmp_path):
+    path = tmp_path / "s.journal"
+    sink = SyncJournal(path, "bt", batch=7)
+    for i in range(100):
+        sink.append(Row(i, "log", {"i": i}))
         sink.end_step()
-""")
-
-
-def test_sigkill_at_any_moment_leaves_a_journal_that_verifies_with_no_partial_decision(tmp_path):
-    path = tmp_path / "crash.journal"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for delay in (0.15, 0.3, 0.45):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, env=env)
-        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        db = read_only(path)
-        assert verify(db).ok
-        n_dec = db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'decision'").fetchone()[0]
-        n_guard = db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'guard'").fetchone()[0]
-        assert n_dec == n_guard and n_dec > 0
-        last = db.execute("SELECT kind FROM entries ORDER BY id DESC LIMIT 1").fetchone()[0]
-        assert last == "guard"  # every step ends with its verdicts
-        db.close()
+    sink.close()
+    db = read_only(path)
+    assert [json.loads(b)["i"] for (b,) in db.execute("SELECT body FROM entries ORDER BY id")] == list(range(100))
+    assert verify(db).ok
 
 
 def test_record_kinds_are_encoded_exactly():
@@ -190,3 +113,31 @@ def test_record_kinds_are_encoded_exactly():
     )
     assert row is not None and row.kind == "guard" and row.client_order_id == "c9"
     assert row.body["verdicts"][0]["quantity"] == "0.123"
+    assert to_row(object()) is None
+
+
+def test_the_run_stops_at_the_last_event_and_a_failed_run_still_closes_its_journal(journaled_run, tmp_path):
+    path, result = journaled_run
+    assert q.runs(read_only(path))[0]["stopped"] == result.end_time
+
+    book = compile_file(str(ROOT / "rules/ema-trend-btc.yaml"))
+
+    def feed_that_breaks() -> Iterator[object]:
+        yield from islice(SimulatedMarket(preset("calm"), seed=3), 20_000)
+        raise ValueError("the feed broke")
+
+    broken = tmp_path / "broken.journal"
+    with pytest.raises(ValueError, match="the feed broke"):
+        _run(book, feed_that_breaks(), builtin_instruments(Market.USDM), builtin_brackets(Market.USDM),
+             BacktestConfig(), None, None, broken, "backtest", "test")  # fmt: skip
+    db = read_only(broken)
+    run = q.runs(db)[0]
+    assert run["stop"] == {"aborted": True, "error": "ValueError: the feed broke"} and verify(db).ok
+
+
+def test_a_backtest_will_not_extend_a_tampered_journal(copy_of):
+    path, db = copy_of("tampered")
+    db.execute("DELETE FROM entries WHERE id = (SELECT MAX(id) FROM entries)")
+    db.commit()
+    with pytest.raises(BacktestError, match=r"cannot journal to .*Nothing was written"):
+        backtest(str(ROOT / "rules/ema-trend-btc.yaml"), [str(BTC_1M)], journal_path=path)
