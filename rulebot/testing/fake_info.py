@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from rulebot.core.enums import Market
@@ -55,18 +56,33 @@ def symbol_json(inst: Instrument) -> dict[str, Any]:
                                                                        "TRAILING_STOP_MARKET"],
         "timeInForce": sorted(inst.time_in_force) or ["GTC", "IOC", "FOK", "GTX", "GTD"],
     }  # fmt: skip
+    # The rest of a symbol entry as Binance fills it: the catalog's values, else usual ones.
+    out |= {
+        "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "baseAssetPrecision": 8,
+        "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
+        "triggerProtect": _f(inst.trigger_protect or Decimal("0.0500")),
+        "liquidationFee": _f(inst.liquidation_fee or Decimal("0.012500")),
+        "marketTakeBound": _f(inst.market_take_bound or Decimal("0.05")),
+        "maintMarginPercent": _f(inst.maint_margin_percent or Decimal("2.5000")),
+        "requiredMarginPercent": _f(inst.required_margin_percent or Decimal("5.0000")),
+    }  # fmt: skip
     if inst.market is Market.COINM:
         out["contractStatus"] = inst.status or "TRADING"
         out["contractSize"] = int(inst.contract_size)
+        out["equalQtyPrecision"] = 4
     else:
         out["status"] = inst.status or "TRADING"
+        out["settlePlan"] = 0
     return out
 
 
 def exchange_info_json(instruments: Iterable[Instrument], market: Market, now: int,
                        rate_limits: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"timezone": "UTC", "serverTime": now, "rateLimits": rate_limits or RATE_LIMITS, "exchangeFilters": [],
-            "symbols": [symbol_json(i) for i in instruments]}  # fmt: skip
+    out = {"timezone": "UTC", "serverTime": now, "rateLimits": rate_limits or RATE_LIMITS, "exchangeFilters": [],
+           "symbols": [symbol_json(i) for i in instruments]}  # fmt: skip
+    if market is Market.USDM:  # single-asset mode: no multi-assets margin assets listed
+        out |= {"futuresType": "U_MARGINED", "assets": []}
+    return out
 
 
 def brackets_json(tables: Mapping[str, BracketTable], market: Market, symbol: str | None) -> Any:

@@ -254,9 +254,10 @@ class RestApi(Api):
         )  # fmt: skip
 
     async def premium_index(self, request: web.Request, p: Params) -> Any:
-        if "symbol" in p:
-            return self._premium(self.symbol(p))
-        return [self._premium(s) for s in self.fake.instruments]
+        if "symbol" not in p:
+            return [self._premium(s) for s in self.fake.instruments]
+        one = self._premium(self.symbol(p))
+        return one if self.market is Market.USDM else [one]  # /dapi always answers an array
 
     def _premium(self, symbol: str) -> dict[str, Any]:
         q, now = self.sim.quotes(symbol), self.fake.now()
@@ -357,8 +358,11 @@ class RestApi(Api):
 
     async def commission_rate(self, request: web.Request, p: Params) -> Any:
         rates = self.fake.fee_rates
-        return {"symbol": self.symbol(p), "makerCommissionRate": _f(rates.maker),
-                "takerCommissionRate": _f(rates.taker)}  # fmt: skip
+        out = {"symbol": self.symbol(p), "makerCommissionRate": _f(rates.maker),
+               "takerCommissionRate": _f(rates.taker)}  # fmt: skip
+        if self.market is Market.USDM:  # RPI orders exist on USDⓈ-M only; never placed here
+            out["rpiCommissionRate"] = _f(rates.maker)
+        return out
 
     # -- the user stream's key ---------------------------------------------------------------------
 
