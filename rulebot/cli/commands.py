@@ -9,7 +9,8 @@ def register(main: click.Group) -> None:
     from rulebot.cli.audit import audit
     from rulebot.cli.backtest import backtest_cmd, demo_cmd
     from rulebot.cli.data import data
-    from rulebot.cli.run import dry_run_cmd, fake_exchange_cmd, kill_cmd, reload_cmd, run_cmd, status_cmd
+    from rulebot.cli.fake_exchange import fake_exchange_cmd
+    from rulebot.cli.run import dry_run_cmd, kill_cmd, reload_cmd, run_cmd, status_cmd
     from rulebot.cli.schema import schema_cmd
     from rulebot.cli.validate import validate_cmd
 
