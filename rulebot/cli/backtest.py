@@ -191,8 +191,9 @@ def backtest_cmd(
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--hours", type=int, default=72, show_default=True)
 @click.option("--report", type=click.Path(dir_okay=False), default="demo-report.html", show_default=True)
+@click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, fmt: str) -> None:
+def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, journal: str | None, fmt: str) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
     console = Console(stderr=fmt == "json", highlight=False)
     if fmt == "text":
@@ -212,6 +213,7 @@ def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, fmt
                 preset=preset,
                 hours=hours,
                 on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
+                journal_path=Path(journal) if journal else None,
             )
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)

@@ -149,3 +149,19 @@ def test_an_unwritable_report_path_says_what_to_do(tmp_path):
     code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from", "2025-06-07",
                     "--to", "2025-06-08", "--report", str(target))  # fmt: skip
     assert code == 1 and "could not write the report" in out and "--report" in out
+
+
+def test_demo_can_journal(tmp_path):
+    from click.testing import CliRunner
+
+    from rulebot.cli import main
+
+    journal = tmp_path / "demo.journal"
+    res = CliRunner().invoke(
+        main,
+        ["demo", "--hours", "3", "--report", str(tmp_path / "r.html"), "--journal", str(journal), "--format", "json"],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0
+    audit = CliRunner().invoke(main, ["audit", "-j", str(journal), "verify"])
+    assert audit.exit_code == 0 and audit.output.startswith("ok:")
