@@ -130,8 +130,7 @@ class FakeBinance:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
-        port = sockets[0].getsockname()[1]
+        port = int(self._runner.addresses[0][1])
         self.rest_url, self.ws_url = f"http://{self._host}:{port}", f"ws://{self._host}:{port}"
         self._ticker = asyncio.create_task(self._tick_forever())
         return self

@@ -219,9 +219,9 @@ class SignedTransport:
                 raise ExecutionUnknown(-1007, f"{where}: HTTP 408", status) from None
             raise BinanceError(-1000, f"{where}: HTTP {status}, not executed", status) from None
         if status in (429, 418):
-            exc = _rate_limited(data, status)
-            exc.retry_after = _seconds(retry_after)
-            raise exc
+            limited = _rate_limited(data, status)
+            limited.retry_after = _seconds(retry_after)
+            raise limited
         if status >= 500:
             msg = data.get("msg", "") if isinstance(data, dict) else ""
             code = data.get("code") if isinstance(data, dict) else None
@@ -333,7 +333,7 @@ def _seconds(header: str | None) -> float | None:
 
 def _backoff(attempt: int) -> float:
     """Exponential, with jitter so that many clients do not retry in step."""
-    return min(0.05 * 2**attempt, 5.0) * (0.5 + random.random())
+    return min(0.05 * 2.0**attempt, 5.0) * (0.5 + random.random())
 
 
 __all__ = ["MAX_RETRIES", "RECV_WINDOW_MS", "OrderFateUnknown", "SignedTransport", "TransportError"]
