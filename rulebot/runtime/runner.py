@@ -18,6 +18,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,6 +41,9 @@ from rulebot.rulebook.errors import RulebookError
 from rulebot.runtime import recovery
 from rulebot.runtime.control import ControlServer
 from rulebot.runtime.scheduler import TimerScheduler
+from rulebot.venues.binance.errors import BinanceError
+from rulebot.venues.binance.limiter import RateBudgetExceeded
+from rulebot.venues.binance.transport import TransportError
 from rulebot.venues.paper import PaperVenue
 
 Mode = Literal["dry-run", "live"]
@@ -73,6 +77,7 @@ class _Request:
 
 
 _END = object()
+_WAKE = object()
 
 
 class Runner:
@@ -104,6 +109,7 @@ class Runner:
         # with it, or the day's start equity would be zero and the daily loss cap would not act.
         self.start_balances = balances
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
+        self._urgent: deque[object] = deque()
         self.run_id = recovery.new_run_id(cfg.mode)
         self.paper: PaperVenue | None = None
         self.engine: Engine | None = None
@@ -117,6 +123,7 @@ class Runner:
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: TimerScheduler | None = None
         self._control: ControlServer | None = None
+        self._daily_seen: tuple[object, int | None] = (None, None)
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -136,8 +143,15 @@ class Runner:
         req = _Request(str(payload.get("cmd", "")), payload)
         if req.kind == "status":  # read-only: answered at once, between two events
             return self.status()
-        await self.queue.put(req)
+        self.push(req)
         return await req.done
+
+    def push(self, item: object) -> None:
+        """Requests and timers go ahead of queued market data and never wait for room: a
+        kill must get through a full queue."""
+        self._urgent.append(item)
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(_WAKE)  # the loop may be waiting on an empty queue
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -199,7 +213,7 @@ class Runner:
         self._control = ControlServer(cfg.run_dir, self._control_request)
         await self._control.start()
         if cfg.use_scheduler:
-            self._scheduler = TimerScheduler(book, lambda t: self.queue.put_nowait(t))
+            self._scheduler = TimerScheduler(book, self.push)
             self._scheduler.start()
         if self.user_events is not None:
             self.user_events.start()
@@ -221,7 +235,9 @@ class Runner:
         assert engine is not None
         started = False
         while self.stopping is None:
-            item = await self.queue.get()
+            item = self._urgent.popleft() if self._urgent else await self.queue.get()
+            if item is _WAKE:
+                continue
             if item is _END:
                 self.stop_reason = self.stop_reason or "the market feed ended"
                 break
@@ -229,7 +245,7 @@ class Runner:
                 await self._handle_request(item)
                 continue
             if isinstance(item, StreamStatus) and item.stream == "user" and item.detail == "reconnected" and self.live:
-                await self._reconcile(recovery.JournalState(), "user stream reconnected")
+                await self._reconcile_or_retry("user stream reconnected")
             t = _time_of(item)
             if not started:
                 started = True
@@ -242,12 +258,14 @@ class Runner:
     async def _event(self, event: object, t: int) -> None:
         engine = self.engine
         assert engine is not None
-        is_market = not isinstance(event, AccountEvent | StreamStatus | Timer)
-        if is_market:
+        if isinstance(event, AccountEvent):  # the user stream's, live: journaled like paper fills
+            await self._account(event, t)
+            return
+        if not isinstance(event, Timer):
             self.events += 1
-        if self.paper is not None and is_market:
-            for report in self.paper.on_market(event):
-                await self._account(report, t)
+            if self.paper is not None:
+                for report in self.paper.on_market(event):
+                    await self._account(report, t)
         await self._process(engine.on_event(event), t)
 
     async def _account(self, ev: AccountEvent, t: int) -> None:
@@ -259,27 +277,29 @@ class Runner:
 
     async def _process(self, step: Step, t: int) -> None:
         """Journal the step (write-ahead), then send its commands."""
-        if not step.records and not step.commands:
-            return
         engine, journal = self.engine, self.journal
         assert engine is not None and journal is not None
+        daily = self._daily_row(engine, t)
+        if not step.records and not step.commands and daily is None:
+            return
         rows = [r for r in (to_row(x, engine.book.source_hash) for x in (*step.records, *step.commands)) if r]
-        daily = engine.daily_state()
         if daily is not None:
-            rows.append(
-                Row(
-                    t,
-                    "daily",
-                    {
-                        "day": daily.day,
-                        "start_equity": {k: str(v) for k, v in daily.start_equity.items()},
-                        "breached": daily.breached,
-                    },
-                )
-            )
+            rows.append(daily)
         await journal.write_step(rows)
         for cmd in step.commands:
             await self._send(cmd, t)
+
+    def _daily_row(self, engine: Engine, t: int) -> Row | None:
+        """The daily-loss state when it changed (a new day, a breach): what a restart restores."""
+        today, breach = engine.portfolio.today, engine.daily_breach_day
+        if today is None or (today is self._daily_seen[0] and breach == self._daily_seen[1]):
+            return None
+        self._daily_seen = (today, breach)
+        daily = engine.daily_state()
+        assert daily is not None
+        body = {"day": daily.day, "start_equity": {k: str(v) for k, v in daily.start_equity.items()},
+                "breached": daily.breached}  # fmt: skip
+        return Row(t, "daily", body)
 
     async def _send(self, cmd: Command, t: int) -> None:
         engine = self.engine
@@ -293,6 +313,13 @@ class Runner:
             assert self.venue is not None
             result = await self.venue.execute(cmd)
             ok, code, msg = result.ok, result.code, result.message or ""
+            if not ok and getattr(result, "unknown", False):
+                # It may have executed: refusing it in the engine could send it again. It stays
+                # as sent; its own updates on the user stream, or a reconciliation, settle it.
+                cid = getattr(cmd, "client_order_id", "")
+                await self._note(t, "order-unknown", f"{type(cmd).__name__} {cid}: {msg}; not sent again, reconciling")
+                self._reconcile_later("an order of unknown fate", 1.0)
+                return
         if ok:
             return
         if isinstance(cmd, PlaceOrder | CancelOrder) and getattr(cmd, "client_order_id", None):
@@ -320,6 +347,9 @@ class Runner:
                 req.done.set_result({"ok": True, "policy": self.stopping})
             elif req.kind == "reload":
                 req.done.set_result(await self.reload(req.payload.get("text")))
+            elif req.kind == "reconcile" and self.live:
+                ok = await self._reconcile_or_retry(str(req.payload.get("reason") or "rulebot reconcile"))
+                req.done.set_result({"ok": ok})
             else:
                 req.done.set_result({"ok": False, "error": f"unknown command {req.kind!r}"})
         except Exception as exc:
@@ -371,7 +401,7 @@ class Runner:
         import watchfiles
 
         async for _ in watchfiles.awatch(self.cfg.rulebook, debounce=200, step=50):
-            await self.queue.put(_Request("reload", {}))
+            self.push(_Request("reload", {}))
 
     async def _watch_kill_file(self) -> None:
         path = self.cfg.run_dir / KILL_FILE
@@ -379,16 +409,27 @@ class Runner:
             await asyncio.sleep(0.5)
             if path.exists():
                 policy = path.read_text().strip() or None
-                await self.queue.put(_Request("kill", {"policy": policy, "reason": f"kill file {path}"}))
+                self.push(_Request("kill", {"policy": policy, "reason": f"kill file {path}"}))
                 return
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig, reason in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda r=reason: self.queue.put_nowait(_Request("kill", {"reason": r})))
+                loop.add_signal_handler(sig, self._signalled, "kill", reason)
         with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-            loop.add_signal_handler(signal.SIGHUP, lambda: self.queue.put_nowait(_Request("reload", {})))
+            loop.add_signal_handler(signal.SIGHUP, self._signalled, "reload", "SIGHUP")
+
+    def _signalled(self, kind: str, reason: str) -> None:
+        self.push(_Request(kind, {"reason": reason}))
+
+    @staticmethod
+    def _remove_signals() -> None:
+        """The event loop may outlive the runner (a test, a program that embeds it)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
 
     # -- shutdown --------------------------------------------------------------------------------
 
@@ -446,6 +487,7 @@ class Runner:
                 )
             )
             await self.journal.close()
+        self._remove_signals()
 
     async def _reconcile(self, state: recovery.JournalState, why: str) -> None:
         assert self.venue is not None and self.engine is not None
@@ -459,6 +501,24 @@ class Runner:
             f"{why}: {len(snap.orders) + len(snap.algo_orders)} open orders, "
             f"{sum(1 for p in snap.account.positions if p.amount)} positions",
         )
+
+    async def _reconcile_or_retry(self, why: str, wait_s: float = 1.0) -> bool:
+        """Reconcile now; if the exchange cannot be read, note it and try again later."""
+        try:
+            await self._reconcile(recovery.JournalState(), why)
+            return True
+        except (TransportError, BinanceError, RateBudgetExceeded) as exc:
+            assert self.engine is not None
+            await self._note(self.engine.time, "reconcile-failed", f"{why}: {exc}; trying again in {wait_s:g} s")
+            self._reconcile_later(why, min(wait_s * 2, 60.0))
+            return False
+
+    def _reconcile_later(self, why: str, wait_s: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(wait_s)
+            self.push(_Request("reconcile", {"reason": why, "wait_s": wait_s}))
+
+        self._tasks.append(asyncio.create_task(later(), name="reconcile"))
 
     async def _journal_notes(self, notes: list[str]) -> None:
         for n in notes:

@@ -98,6 +98,9 @@ async def test_live_starts_from_the_accounts_equity_and_says_so_before_any_order
             st = runner.status()
         db = sqlite3.connect(runner.cfg.journal_path())
         (body,) = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id LIMIT 1").fetchone()
+        entry = fake.placed_ids[0]
+        fills = db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'order' AND client_order_id = ?", (entry,))
+        assert fills.fetchone()[0] >= 2  # the user stream's NEW and FILLED are in the journal, as paper fills are
     daily = json.loads(body)
     assert daily["start_equity"] == {"USDT": "5000"}  # the day starts from the account, not from zero
     assert abs(D(st["daily_pnl"]["USDT"])) < 5  # fees and a few ticks, not the whole wallet
@@ -120,10 +123,29 @@ async def test_the_daily_loss_cap_acts_on_a_live_account(tmp_path):
 async def test_an_order_of_unknown_fate_is_not_taken_for_refused(tmp_path):
     async with FakeBinance(Market.USDM) as fake:
         fake.rest_faults.unknown_after_execute = 1  # the entry executes; Binance answers "status unknown"
+
+        def lookups_fail(method: str, path: str, _: float) -> None:
+            if method == "GET" and path == "/fapi/v1/order":  # and asking Binance about it fails too
+                fake.rest_faults.status_503 = 1
+
+        fake.on_request = lookups_fail
         async with running(fake, BOOK, tmp_path, []) as runner:
-            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=20)
-            await asyncio.sleep(1.0)  # trades keep coming: the entry rule must stay quiet
+            await until(lambda: bool(fake.placed_ids), timeout=10)
+            await until(lambda: any(n["kind"] == "order-unknown" for n in notices(runner)), timeout=15)
+            fake.on_request = None
+            await until(lambda: any(n["kind"] == "reconciled" for n in notices(runner)), timeout=10)
+            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+            await asyncio.sleep(0.5)  # trades keep coming: the entry rule must stay quiet
             st = runner.status()
             entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
                        if o is not None and o.order_type is OrderType.MARKET]  # fmt: skip
     assert len(entries) == 1 and st["states"] == {"BTCUSDT": "long"}
+    assert [o["purpose"] for o in st["orders"]] == ["stop_loss"]  # placed when the entry's fill arrived
+
+
+def notices(runner: Runner) -> list:
+    db = sqlite3.connect(runner.cfg.journal_path())
+    try:
+        return [json.loads(b) for (b,) in db.execute("SELECT body FROM entries WHERE kind = 'notice'")]
+    finally:
+        db.close()
