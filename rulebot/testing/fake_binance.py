@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -50,6 +51,7 @@ from rulebot.venues.binance.parse_rest import parse_rate_limits
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.paper import PaperVenue
 
+log = logging.getLogger("rulebot.fake_binance")
 _TICK_S = 0.05  # how often dead man's switches and listen keys are checked without market data
 
 
@@ -158,11 +160,14 @@ class FakeBinance:
     async def _tick_forever(self) -> None:
         while True:  # dead man's switches and listen keys lapse on time without market data
             await asyncio.sleep(_TICK_S)
-            now = self.now()
-            await self.publish_account(self.sim.tick(now))
-            lapsed = self.listen_key.lapsed(now)
-            if lapsed is not None:
-                await self.hub.expire_listen_key(lapsed, now)
+            try:
+                now = self.now()
+                await self.publish_account(self.sim.tick(now))
+                lapsed = self.listen_key.lapsed(now)
+                if lapsed is not None:
+                    await self.hub.expire_listen_key(lapsed, now)
+            except Exception:  # one bad tick must not stop the switches for good
+                log.exception("fake exchange: a timer tick failed")
 
     # -- market data in --------------------------------------------------------------------------
 

@@ -84,9 +84,7 @@ class OrderApi(Api):
             position_side = PositionSide(p.get("positionSide", "BOTH"))
             working = WorkingType(p.get("workingType", "CONTRACT_PRICE"))
         except (KeyError, ValueError):
-            raise Refusal(
-                400, -1102, "A mandatory parameter was not sent, was empty/null, or malformed."
-            ) from None
+            raise Refusal(400, -1102, MALFORMED) from None
         cid = (
             p.get("clientAlgoId" if algo else "newClientOrderId") or f"fake-{secrets.token_hex(8)}"
         )
