@@ -1,4 +1,4 @@
-"""`rulebot dry-run`, `run --live`, `status`, `kill`, `reload` and `fake-exchange`."""
+"""`rulebot dry-run`, `run --live`, `status`, `kill` and `reload`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rulebot.runtime.keys import CredentialsError
 from rulebot.runtime.runner import RunConfig
 
 _out = Console(highlight=False)
+NO_WATCH_HELP = "Do not reload when the file changes (SIGHUP and `rulebot reload` still do)."
 
 RUN_DIR = click.option(
     "--run-dir",
@@ -29,7 +30,9 @@ RUN_DIR = click.option(
 )
 CONNECTION = [
     click.option("--testnet", is_flag=True, help="Binance's futures testnet."),
-    click.option("--rest-url", help="Another REST base (a proxy, or `rulebot fake-exchange`)."),
+    click.option(
+        "--base-url", "--rest-url", "rest_url", help="Another REST base (a proxy, or `rulebot fake-exchange`)."
+    ),
     click.option("--ws-url", help="Another WebSocket base."),
 ]
 
@@ -110,7 +113,7 @@ def _run(runner_factory: Any, rulebook: str) -> None:
 @click.option("--balance", type=Decimal, default=Decimal(10_000), show_default=True, help="Paper wallet.")
 @click.option("--max-events", type=int, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
-@click.option("--no-watch", is_flag=True, help="Do not reload when the rulebook file changes.")
+@click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @RUN_DIR
 @_connection_options
 def dry_run_cmd(
@@ -153,7 +156,7 @@ def dry_run_cmd(
 @click.option("--key-file", type=click.Path(dir_okay=False), help="BINANCE_API_KEY=…/BINANCE_API_SECRET=… (mode 600).")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--max-events", type=int, hidden=True)
-@click.option("--no-watch", is_flag=True)
+@click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @RUN_DIR
 @_connection_options
 def run_cmd(
@@ -241,34 +244,3 @@ def reload_cmd(rulebook: str | None, run_dir: Path | None) -> None:
         for e in answer.get("errors", []):
             click.echo(f"  {e}", err=True)
         sys.exit(1)
-
-
-@click.command("fake-exchange")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--market", type=click.Choice(["usdm", "coinm"]), default="usdm", show_default=True)
-@click.option(
-    "--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="calm", show_default=True
-)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--speed", type=float, default=1.0, show_default=True, help="Simulated market pace (x real time).")
-def fake_exchange_cmd(host: str, port: int, market: str, preset: str, seed: int, speed: float) -> None:
-    """A Binance-compatible futures exchange on this machine, over the simulator (for testing tools)."""
-    from rulebot.core.enums import Market
-    from rulebot.runtime.sources import paced
-    from rulebot.testing.fake_binance import FakeBinance
-    from rulebot.venues.simulated import SimulatedMarket
-
-    mk = Market.USDM if market == "usdm" else Market.COINM
-
-    async def main() -> None:
-        async with FakeBinance(mk, host=host, port=port) as fake:
-            click.echo(f"REST  {fake.rest_url}{fake.prefix}   WS {fake.ws_url}")
-            click.echo(f"BINANCE_API_KEY={fake.api_key}")
-            click.echo(f"BINANCE_API_SECRET={fake.api_secret}")
-            click.echo(f"e.g. rulebot run RULEBOOK --live --rest-url {fake.rest_url} --ws-url {fake.ws_url}")
-            async for event in paced(SimulatedMarket(preset=preset, seed=seed), speed):
-                await fake.feed(event)
-
-    with __import__("contextlib").suppress(KeyboardInterrupt):
-        asyncio.run(main())

@@ -1,0 +1,96 @@
+"""`rulebot run --live` from the command line against the fake exchange: what it states before
+the first order, the key file it refuses, and `rulebot status`/`kill` reaching it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rulebot.cli import main
+from rulebot.core.enums import Market
+from rulebot.core.events import Trade
+from rulebot.testing.fake_binance import FakeBinance
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BOOK = """\
+rulebook: cli-live
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 2}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: never
+    on: trade
+    in: long
+    when: price > 100000000
+    do: [exit]
+"""
+
+
+def key_file(tmp_path: Path, fake: FakeBinance, mode: int) -> Path:
+    path = tmp_path / "keys"
+    path.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET={fake.api_secret}\n")
+    path.chmod(mode)
+    return path
+
+
+def run_args(book: Path, fake: FakeBinance, keys: Path, run_dir: Path) -> list[str]:
+    return ["run", str(book), "--live", "--base-url", fake.rest_url, "--ws-url", fake.ws_url, "--key-file", str(keys),
+            "--run-dir", str(run_dir), "--no-watch"]  # fmt: skip
+
+
+async def test_run_states_the_account_and_guards_then_trades_until_killed(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    run_dir = tmp_path / "run"
+    async with FakeBinance(Market.USDM, balances={"USDT": Decimal(2500)}) as fake:
+        keys = key_file(tmp_path, fake, 0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rulebot.cli", *run_args(book, fake, keys, run_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            i = 0
+            while not fake.placed_ids:
+                i += 1
+                assert i < 500 and proc.poll() is None, proc.communicate()[1].decode()
+                await fake.feed(Trade("BTCUSDT", Decimal(60000), Decimal("0.01"), 0, True, i))
+                await asyncio.sleep(0.02)
+            cli = CliRunner()
+            st = await asyncio.to_thread(cli.invoke, main, ["status", "--run-dir", str(run_dir)])
+            assert st.exit_code == 0 and "cli-live" in st.output and "live" in st.output
+            killed = await asyncio.to_thread(cli.invoke, main, ["kill", "--run-dir", str(run_dir), "--keep"])
+            assert killed.exit_code == 0 and "policy keep" in killed.output
+            out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    first = text.index("LIVE on")  # stated first: where, which account, which margin mode, which guards
+    assert first < text.index("account: USDT 2500") < text.index("guards: max_leverage=") < text.index("running")
+    assert "isolated margin" in text and "one-way mode" in text and "leverage 2x" in text
+    assert fake.api_secret not in text + err.decode()
+
+
+async def test_a_key_file_others_can_read_stops_run_before_anything_starts(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    async with FakeBinance(Market.USDM) as fake:
+        keys = key_file(tmp_path, fake, 0o640)
+        res = await asyncio.to_thread(CliRunner().invoke, main, run_args(book, fake, keys, tmp_path / "run"))
+        assert not fake.requests  # not even exchange info was asked for
+    assert res.exit_code == 1 and "chmod 600" in res.output and fake.api_secret not in res.output
+    assert not (tmp_path / "run" / "journal.sqlite").exists()
