@@ -1,18 +1,25 @@
 """The fake exchange's WebSocket side: market streams and user data streams over aiohttp.
 
-Paths as Binance serves them: raw `/ws/<stream>[/<stream>...]`, combined `/stream?streams=a/b`,
-and USDⓈ-M's routed forms `/public/...`, `/market/...`, `/private/ws/<listenKey>` (FACTS §0).
-A user stream is a path whose last part is a listen key the REST side created.
+Paths as Binance serves them (FACTS §0, §1). USDⓈ-M: `/public/...` delivers book data
+(bookTicker, depth), `/market/...` everything else, unrouted `/ws/...` and `/stream` only book
+data (as Binance does since the legacy URLs were decommissioned), and user data only on
+`/private/ws/<listenKey>`, `/private/ws?listenKey=<k>&events=A/B` or the multi-key
+`/private/stream?listenKey=<k1>&listenKey=<k2>`. COIN-M: `/ws/<streams or listenKey>` and
+`/stream?streams=...`, no routes. `/stream` wraps frames as `{"stream", "data"}`. Frames are
+text, as Binance's are; SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS and the `combined` property
+work, and a client sending more than 10 messages a second is disconnected.
 
-Faults, read on every send: drop every socket after N messages, stall sends, skip depth
-updates to open sequence gaps, and force-close connections older than a limit (Binance's
-24-hour cut, shortened).
+Every connection has its own outgoing queue and writer, so a stalled or slow connection never
+holds up a publisher or another connection. Faults (`StreamFaults`) are read on every send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,39 +27,70 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from rulebot.core.enums import Market
+from rulebot.core.events import BookTop
+from rulebot.testing import fake_encode as enc
+from rulebot.venues.binance.parse_market import DepthUpdate
+
+MAX_STREAMS = 1024  # per connection
+MAX_INCOMING_PER_S = 10  # client messages a connection may send per second
+_PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M's /public streams; the rest are /market's
+_PRIVATE = "private"
+_CLOSE = "\x00close"  # queued: the writer closes the connection after what came before
 
 
 @dataclass
 class StreamFaults:
-    drop_after_messages: int | None = None  # close every socket after N more messages (then off)
-    stall_ms: int = 0  # delay every send
-    gap_every: int | None = None  # skip one depth update every N (the fake's book still moves)
-    max_connection_ms: int | None = None  # force-close connections older than this
+    """Mutable knobs, read on every send."""
+
+    drop_after_messages: int | None = None  # cut every socket after N more messages (then off)
+    stall_ms: int = 0  # delay every send (each connection's writer waits; publishers do not)
+    gap_every: int | None = None  # skip one depth update every N (a sequence gap)
+    max_connection_ms: int | None = None  # close connections older than this (24 h, shortened)
+    ignore_pings: bool = False  # answer no ping and send nothing: a half-open, dead peer
 
 
-@dataclass
+@dataclass(eq=False)
 class _Conn:
     ws: web.WebSocketResponse
+    route: str  # "", "public", "market", "private"
     streams: set[str]
-    listen_key: str | None
+    listen_keys: set[str]
+    events: set[str] | None  # user events this connection asked for (None: all)
     combined: bool
     opened: float = field(default_factory=time.monotonic)
     sent: int = 0
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    writer: asyncio.Task[None] | None = None
+    incoming: deque[float] = field(default_factory=deque)  # when the client last sent
+    pong_seen: bool = True
+    busy: bool = False  # a frame is being sent
 
 
 class StreamHub:
-    def __init__(self, market: Market, faults: StreamFaults | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        faults: StreamFaults | None = None,
+        *,
+        ping_interval_s: float | None = None,
+    ) -> None:
         self.market = market
         self.faults = faults or StreamFaults()
+        self.ping_interval_s = ping_interval_s  # Binance pings every 3 minutes; None: never
         self._conns: list[_Conn] = []
         self._listen_keys: set[str] = set()
+        self._book_ids: dict[str, int] = {}  # the last bookTicker `u` per symbol
+        self._depth_count = 0
+        self._reaper: asyncio.Task[None] | None = None
         self.connections_opened = 0
         self.messages_sent = 0
+        self.refused = 0  # handshakes refused (unknown listen key, bad path)
 
-    # -- routing -------------------------------------------------------------------------------
+    # -- routing -----------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
-        for prefix in ("", "/public", "/market", "/private"):
+        prefixes = ("", "/public", "/market", "/private") if self.market is Market.USDM else ("",)
+        for prefix in prefixes:
             app.router.add_get(prefix + "/ws", self._handle)
             app.router.add_get(prefix + "/ws/{names:.*}", self._handle)
             app.router.add_get(prefix + "/stream", self._handle)
@@ -61,85 +99,223 @@ class StreamHub:
         self._listen_keys.add(listen_key)
 
     def forget_listen_key(self, listen_key: str) -> None:
+        """The key was deleted: no new connections with it (open ones stay, silent)."""
         self._listen_keys.discard(listen_key)
 
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
+        route = request.path.strip("/").split("/")[0] if self.market is Market.USDM else ""
+        route = route if route in ("public", "market", _PRIVATE) else ""
         names = [n for n in request.match_info.get("names", "").split("/") if n]
         names += [n for n in request.query.get("streams", "").split("/") if n]
-        key = request.query.get("listenKey")
-        listen_key = key if key in self._listen_keys else None
-        streams: set[str] = set()
-        for n in names:
-            if n in self._listen_keys:
-                listen_key = n
-            else:
-                streams.add(n)
-        if (names and not streams and listen_key is None) or (key is not None and listen_key is None):
-            raise web.HTTPBadRequest(text='{"code":-1125,"msg":"This listenKey does not exist."}')
-        ws = web.WebSocketResponse(heartbeat=None, autoping=True)
+        keys = set(request.query.getall("listenKey", []))
+        if route == _PRIVATE or self.market is Market.COINM:
+            keys |= {n for n in names if "@" not in n and not n.startswith("!")}
+            names = [n for n in names if n not in keys]
+        if route == _PRIVATE and not keys:
+            raise _refuse(-1102, "Mandatory parameter 'listenKey' was not sent.")
+        unknown = keys - self._listen_keys
+        if unknown or (keys and route not in (_PRIVATE, "")):
+            self.refused += 1
+            raise _refuse(-1125, "This listenKey does not exist.")
+        if len(names) > MAX_STREAMS:
+            self.refused += 1
+            raise _refuse(-1130, f"Too many streams: at most {MAX_STREAMS} a connection.")
+        events = request.query.get("events")
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=2**20)
         await ws.prepare(request)
-        conn = _Conn(ws, streams, listen_key, combined=request.path.endswith("/stream"))
+        conn = _Conn(ws, route, set(names), keys, set(events.split("/")) if events else None,
+                     combined=request.path.endswith("/stream"))  # fmt: skip
+        conn.writer = asyncio.create_task(self._write(conn))
         self._conns.append(conn)
         self.connections_opened += 1
+        self._watch_ages()
         try:
-            async for msg in ws:  # subscribe / unsubscribe requests, as Binance takes them
-                if msg.type == WSMsgType.TEXT:
+            await self._serve(conn)
+        finally:
+            self._forget(conn)
+        return ws
+
+    async def _serve(self, conn: _Conn) -> None:
+        pinger = asyncio.create_task(self._ping(conn)) if self.ping_interval_s else None
+        try:
+            async for msg in conn.ws:
+                if msg.type == WSMsgType.PING:
+                    if not self.faults.ignore_pings:
+                        await conn.ws.pong(msg.data)
+                elif msg.type == WSMsgType.PONG:
+                    conn.pong_seen = True
+                elif msg.type == WSMsgType.TEXT:
+                    if self._too_chatty(conn):
+                        await conn.ws.close(code=1008, message=b"Too many requests")
+                        break
                     await self._control(conn, msg.data)
-                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                else:
                     break
         finally:
-            if conn in self._conns:
-                self._conns.remove(conn)
-        return ws
+            if pinger is not None:
+                pinger.cancel()
+
+    async def _ping(self, conn: _Conn) -> None:
+        """Binance pings; a client that sends no pong before the next ping is dropped."""
+        assert self.ping_interval_s is not None
+        while not conn.ws.closed:
+            conn.pong_seen = False
+            await conn.ws.ping(b"fake")
+            await asyncio.sleep(self.ping_interval_s)
+            if not conn.pong_seen:
+                _abort(conn.ws)
+                return
+
+    def _too_chatty(self, conn: _Conn) -> bool:
+        now = time.monotonic()
+        conn.incoming.append(now)
+        while conn.incoming and conn.incoming[0] < now - 1:
+            conn.incoming.popleft()
+        return len(conn.incoming) > MAX_INCOMING_PER_S
 
     async def _control(self, conn: _Conn, text: str) -> None:
         try:
             req = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+        except (orjson.JSONDecodeError, AttributeError):
+            self._queue(conn, {"error": {"code": 3, "msg": "Invalid JSON"}, "id": None})
             return
-        method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+        result: Any = None
         if method == "SUBSCRIBE":
             conn.streams.update(params)
         elif method == "UNSUBSCRIBE":
             conn.streams.difference_update(params)
         elif method == "LIST_SUBSCRIPTIONS":
-            await conn.ws.send_bytes(orjson.dumps({"result": sorted(conn.streams), "id": rid}))
+            result = sorted(conn.streams)
+        elif method == "SET_PROPERTY" and params[:1] == ["combined"]:
+            conn.combined = bool(params[1])
+        elif method == "GET_PROPERTY" and params[:1] == ["combined"]:
+            result = conn.combined
+        else:
+            refusal = {"code": 2, "msg": f"Invalid request: {method}"}
+            self._queue(conn, {"error": refusal, "id": rid})
             return
-        await conn.ws.send_bytes(orjson.dumps({"result": None, "id": rid}))
+        self._queue(conn, {"result": result, "id": rid})
+
+    def _forget(self, conn: _Conn) -> None:
+        if conn in self._conns:
+            self._conns.remove(conn)
+        if conn.writer is not None:
+            conn.writer.cancel()
 
     # -- publishing ----------------------------------------------------------------------------
 
+    async def publish_market(self, event: object) -> None:
+        """A core market event (Trade, BookTop, MarkPrice, CandleClosed, DepthUpdate,
+        Liquidation), encoded as Binance does, on every stream that carries it."""
+        if isinstance(event, DepthUpdate):
+            self._depth_count += 1
+            gap = self.faults.gap_every
+            if gap and self._depth_count % gap == 0:
+                return  # a sequence gap: this diff reaches nobody
+        payload: dict[str, Any] | None
+        if isinstance(event, BookTop):  # Binance's `u` only grows
+            u = max(event.update_id, self._book_ids.get(event.symbol, 0) + 1)
+            self._book_ids[event.symbol] = u
+            payload = enc.book_ticker(event, u)
+        else:
+            payload = enc.market_payload(event, self.market)
+        if payload is None:
+            raise TypeError(f"no market stream carries {type(event).__name__}")
+        for stream in enc.market_streams_of(event):
+            await self.publish(stream, payload)
+
     async def publish(self, stream: str, payload: dict[str, Any]) -> None:
+        """A Binance-shaped frame on one market stream."""
+        public = any(p in stream for p in _PUBLIC)
+        raw = wrapped = ""
         for conn in list(self._conns):
-            if stream in conn.streams:
-                body = {"stream": stream, "data": payload} if conn.combined else payload
-                await self._send(conn, body)
+            if stream not in conn.streams or not self._carries(conn.route, public):
+                continue
+            if conn.combined:
+                wrapped = wrapped or _dumps({"stream": stream, "data": payload})
+                await self._send(conn, wrapped)
+            else:
+                raw = raw or _dumps(payload)
+                await self._send(conn, raw)
 
-    async def publish_user(self, listen_key: str, payload: dict[str, Any]) -> None:
+    def _carries(self, route: str, public: bool) -> bool:
+        if self.market is Market.COINM:
+            return route == ""
+        return (route == "market" and not public) or (route in ("public", "") and public)
+
+    async def publish_user(self, listen_key: str, event: object) -> None:
+        """A core account event (or a ready Binance payload) on the key's user streams."""
+        payload = event if isinstance(event, dict) else enc.user_payload(event, self.market)
+        if payload is None:
+            raise TypeError(f"the user stream does not carry {type(event).__name__}")
         for conn in list(self._conns):
-            if conn.listen_key == listen_key:
-                await self._send(conn, payload)
+            if listen_key in conn.listen_keys:
+                if conn.events is not None and payload.get("e") not in conn.events:
+                    continue
+                body = {"stream": listen_key, "data": payload} if conn.combined else payload
+                await self._send(conn, _dumps(body))
 
-    async def expire_listen_key(self, listen_key: str, now_ms: int) -> None:
+    async def expire_listen_key(
+        self, listen_key: str, now_ms: int | None = None, *, close: bool = True
+    ) -> None:
+        """The key lapsed: `listenKeyExpired` on its streams, which then close (or, with
+        `close=False`, stay open and silent, which Binance also does)."""
         self._listen_keys.discard(listen_key)
+        now = int(time.time() * 1000) if now_ms is None else now_ms
         for conn in list(self._conns):
-            if conn.listen_key == listen_key:
-                await self._send(conn, {"e": "listenKeyExpired", "E": now_ms, "listenKey": listen_key})
-                await conn.ws.close()
+            if listen_key in conn.listen_keys:
+                payload = enc.listen_key_expired(listen_key, now)
+                wrapped = {"stream": listen_key, "data": payload}
+                await self._send(conn, _dumps(wrapped if conn.combined else payload))
+                conn.listen_keys.discard(listen_key)
+                if close and not conn.listen_keys:
+                    conn.queue.put_nowait(_CLOSE)
 
-    async def _send(self, conn: _Conn, body: dict[str, Any]) -> None:
+    def _queue(self, conn: _Conn, body: dict[str, Any]) -> None:
+        conn.queue.put_nowait(_dumps(body))
+
+    async def _send(self, conn: _Conn, text: str) -> None:
+        """Send now if nothing is waiting on this connection, else queue behind what is.
+
+        Sending at once makes a publish deterministic (sent, faults applied, when it returns);
+        a stall queues instead, so that only the stalled connection waits.
+        """
         f = self.faults
-        if conn.ws.closed:
+        if conn.busy or not conn.queue.empty() or f.stall_ms or f.ignore_pings:
+            conn.queue.put_nowait(text)
             return
-        if f.max_connection_ms is not None and (time.monotonic() - conn.opened) * 1000 >= f.max_connection_ms:
-            await conn.ws.close()
-            return
-        if f.stall_ms:
-            await asyncio.sleep(f.stall_ms / 1000)
+        conn.busy = True
         try:
-            await conn.ws.send_bytes(orjson.dumps(body))
+            await self._deliver(conn, text)
+        finally:
+            conn.busy = False
+
+    async def _write(self, conn: _Conn) -> None:
+        """What was queued on one connection, in order."""
+        while True:
+            text = await conn.queue.get()
+            if text is _CLOSE:
+                await conn.ws.close()
+                return
+            if self.faults.stall_ms:
+                await asyncio.sleep(self.faults.stall_ms / 1000)
+            conn.busy = True
+            try:
+                if not await self._deliver(conn, text):
+                    return
+            finally:
+                conn.busy = False
+
+    async def _deliver(self, conn: _Conn, text: str) -> bool:
+        """One frame to the client; False once the connection is gone."""
+        f = self.faults
+        if f.ignore_pings or conn.ws.closed:
+            return not conn.ws.closed  # a dead peer sends nothing either
+        try:
+            await conn.ws.send_str(text)
         except (ConnectionError, RuntimeError):
-            return
+            return False
         conn.sent += 1
         self.messages_sent += 1
         if f.drop_after_messages is not None:
@@ -147,20 +323,77 @@ class StreamHub:
             if f.drop_after_messages <= 0:
                 f.drop_after_messages = None
                 await self.drop_all()
+                return False
+        return True
+
+    # -- faults and lifecycle ------------------------------------------------------------------
+
+    def _watch_ages(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """Close connections older than `max_connection_ms`, as Binance does at 24 hours."""
+        while self._conns:
+            limit = self.faults.max_connection_ms
+            if limit is not None:
+                now = time.monotonic()
+                for conn in list(self._conns):
+                    if (now - conn.opened) * 1000 >= limit and not conn.ws.closed:
+                        conn.queue.put_nowait(_CLOSE)
+            await asyncio.sleep(0.01 if limit is None else min(0.05, limit / 4000))
 
     async def drop_all(self) -> None:
-        """Close every socket abruptly, as a network cut would."""
+        """Cut every socket abruptly, as a network failure would: no close frame."""
         for conn in list(self._conns):
-            transport = conn.ws._req.transport if conn.ws._req is not None else None
-            if transport is not None:
-                transport.abort()
-            self._conns.remove(conn)
+            _abort(conn.ws)
+            self._forget(conn)
 
     @property
     def connections(self) -> int:
         return len(self._conns)
 
+    def connections_on(self, route: str) -> int:
+        """Open connections on a route ("public", "market", "private", "" for unrouted)."""
+        return sum(1 for c in self._conns if c.route == route)
+
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
         for conn in list(self._conns):
-            await conn.ws.close()
-        self._conns.clear()
+            self._forget(conn)
+            with contextlib.suppress(Exception):
+                await conn.ws.close()
+
+
+def _dumps(body: dict[str, Any]) -> str:
+    return orjson.dumps(body).decode()
+
+
+def _abort(ws: web.WebSocketResponse) -> None:
+    req = ws._req  # aiohttp keeps the request; its transport is the socket
+    transport = req.transport if req is not None else None
+    if transport is not None:
+        transport.abort()
+
+
+def _refuse(code: int, msg: str) -> web.HTTPBadRequest:
+    body = orjson.dumps({"code": code, "msg": msg}).decode()
+    return web.HTTPBadRequest(text=body, content_type="application/json")
+
+
+@contextlib.asynccontextmanager
+async def serve(hub: StreamHub, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """The hub alone on a loopback port (no REST); yields its `ws://host:port` base."""
+    app = web.Application()
+    hub.add_routes(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"ws://{host}:{port}"
+    finally:
+        await hub.close()
+        await runner.cleanup()

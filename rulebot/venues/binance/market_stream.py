@@ -1,28 +1,46 @@
-"""Binance's public market streams as core events, each exactly once and in order.
+"""Binance's public market streams as core events, each once and in order, and what a cut lost.
 
-A combined stream (aggTrade, bookTicker, markPrice@1s, kline, depth, forceOrder) on the routed
-USDⓈ-M path or COIN-M's dstream. Duplicates from a rollover's overlap are dropped by event id
-(aggTrade id, bookTicker update id, event time for the rest). aggTrade ids are consecutive, so
-a jump after a reconnect is a gap: the missing trades are fetched by REST (`aggTrades?fromId=`)
-and delivered in order before the new one; if they cannot be fetched, a `StreamStatus` says
-what was lost.
+Combined streams (aggTrade, bookTicker, markPrice@1s, kline, depth diffs, forceOrder) on
+USDⓈ-M's routed paths (book data on `/public`, the rest on `/market`, FACTS §0) or COIN-M's
+dstream, at most `streams_per_connection` streams a connection. Frames a rollover's overlap
+delivers twice are dropped by id: aggTrade `a`, bookTicker `u`, depth `u`, kline open time,
+event time for the rest.
+
+What a cut (a dropped socket, a stall) costs, stream by stream — Binance replays nothing on
+a socket:
+- aggTrade: nothing. Aggregate ids are consecutive per symbol, so a jump is a gap; the missing
+  trades are fetched by REST (`aggTrades?fromId=`) right after the reconnect and delivered in
+  order before any newer one. Only when REST cannot supply them (no backfill configured, a
+  REST error) does a `StreamStatus` with detail "gap: ..." say which ids were lost.
+- kline: a closed candle whose open time does not follow the last one is a gap; the missing
+  candles come from REST (`klines`) when a `candle_backfill` is given, else a "gap" status.
+- depth: the diffs sent meanwhile are lost; the `pu` chain breaks and `LocalOrderBook`
+  resyncs from a snapshot.
+- bookTicker, markPrice, forceOrder: lost and not recoverable. The first two are states (the
+  next update replaces what was missed); forceOrder is a sample of other accounts'
+  liquidations. The "reconnected" status names them and how long the connection was down.
 """
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-
-import orjson
 
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.parse_market import DepthUpdate, parse_market_message
-from rulebot.venues.binance.ws import ReconnectingStream
+from rulebot.venues.binance.parse_common import PayloadError
+from rulebot.venues.binance.parse_market import DepthUpdate, Liquidation, parse_market_message
+from rulebot.venues.binance.ws import CONNECTED, RECONNECTED, ReconnectingStream
 
 OnEvent = Callable[[object], Awaitable[None]]
-Backfill = Callable[[str, int, int], Awaitable[Sequence[Trade]]]  # symbol, from id, to id (inclusive)
+Backfill = Callable[[str, int, int], Awaitable[Sequence[Trade]]]  # symbol, first id, last id
+# symbol, timeframe, first and last missing open time (ms) -> the closed candles between
+CandleBackfill = Callable[[str, str, int, int], Awaitable[Sequence[CandleClosed]]]
+MAX_STREAMS = 1024  # Binance's limit per connection (FACTS §0)
+_UNBOUNDED = 1 << 62  # "up to the newest trade" for a backfill after a reconnect
+_PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M serves book data on /public, the rest on /market
 
 
 def stream_names(
@@ -35,6 +53,7 @@ def stream_names(
     depth: bool = False,
     liquidations: bool = False,
 ) -> list[str]:
+    """Binance's stream names for `symbols` (lowercase, as Binance names them)."""
     out: list[str] = []
     for s in symbols:
         s = s.lower()
@@ -47,34 +66,66 @@ def stream_names(
     return out
 
 
+def connection_groups(
+    endpoints: Endpoints, streams: Sequence[str], per_connection: int = 200
+) -> list[tuple[str, list[str]]]:
+    """(name, streams) per connection: split by route on USDⓈ-M, then into chunks."""
+    if not 0 < per_connection <= MAX_STREAMS:
+        raise ValueError(f"streams per connection must be 1..{MAX_STREAMS}, got {per_connection}")
+    if endpoints.routed:
+        public = [s for s in streams if any(p in s for p in _PUBLIC)]
+        routes = [("public", public), ("market", [s for s in streams if s not in public])]
+    else:
+        routes = [("market", list(streams))]
+    out: list[tuple[str, list[str]]] = []
+    for route, group in routes:
+        chunks = [group[i : i + per_connection] for i in range(0, len(group), per_connection)]
+        for n, chunk in enumerate(chunks):
+            out.append((f"market:{route}" + (f":{n + 1}" if len(chunks) > 1 else ""), chunk))
+    return out
+
+
 class MarketStream:
+    """Market events to `on_event`, with `StreamStatus` for every cut, return and lost gap."""
+
     def __init__(
         self,
         endpoints: Endpoints,
         streams: Sequence[str],
         on_event: OnEvent,
         backfill: Backfill | None = None,
+        *,
+        candle_backfill: CandleBackfill | None = None,
+        streams_per_connection: int = 200,
         **ws_options: Any,
     ) -> None:
         self._on_event = on_event
         self._backfill = backfill
+        self._candle_backfill = candle_backfill
         self._last_trade: dict[str, int] = {}
         self._last_book: dict[str, int] = {}
-        self._last_time: dict[tuple[str, str], int] = {}
-        self.duplicates = 0
-        self.backfilled = 0
-        self.gaps_lost = 0
-        self._down: set[str] = set()  # connections that were cut and have not come back yet
-        # USDⓈ-M routes book data to /public and the rest to /market: one connection each.
-        public = [s for s in streams if endpoints.routed and ("@bookTicker" in s or "@depth" in s)]
-        market = [s for s in streams if s not in public]
-        self.connections = [
-            ReconnectingStream(
-                f"market:{route}", endpoints.market_streams(group), self._message, self._status, **ws_options
+        self._last_depth: dict[str, int] = {}
+        self._last_candle: dict[tuple[str, str], CandleClosed] = {}
+        self._last_time: dict[tuple[type, str], int] = {}
+        self.duplicates = 0  # frames seen twice (a rollover's overlap) and dropped
+        self.backfilled = 0  # trades and candles recovered by REST
+        self.gaps_lost = 0  # trades and candles neither the stream nor REST could supply
+        self.malformed = 0  # frames that did not parse, skipped
+        self._down_since: dict[str, int] = {}
+        self._trade_symbols: dict[str, list[str]] = {}  # connection -> symbols of its aggTrades
+        self.connections: list[ReconnectingStream] = []
+        for name, group in connection_groups(endpoints, streams, streams_per_connection):
+            trades = [s.split("@")[0].upper() for s in group if s.endswith("@aggTrade")]
+            self._trade_symbols[name] = trades
+            self.connections.append(
+                ReconnectingStream(
+                    name,
+                    endpoints.market_streams(group),
+                    self._message,
+                    self._status_of(name),
+                    **ws_options,
+                )
             )
-            for route, group in (("public", public), ("market", market))
-            if group
-        ]
 
     def start(self) -> None:
         for c in self.connections:
@@ -84,88 +135,147 @@ class MarketStream:
         for c in self.connections:
             await c.stop()
 
-    async def _status(self, status: StreamStatus) -> None:
-        await self._on_event(status)
-        if not status.connected:
-            self._down.add(status.stream)
-        elif status.stream in self._down and status.detail == "connected":
-            self._down.discard(status.stream)
-            await self._catch_up()  # on the reconnected connection, before its first message
+    # -- connections ------------------------------------------------------------------------------
 
-    async def _catch_up(self) -> None:
-        """Back after a cut: fetch the trades printed meanwhile now, not at the next trade."""
+    def _status_of(self, name: str) -> Callable[[StreamStatus], Awaitable[None]]:
+        async def status(s: StreamStatus) -> None:
+            if not s.connected:
+                self._down_since.setdefault(name, s.time)
+                await self._on_event(s)
+                return
+            if s.detail == RECONNECTED:
+                down = self._down_since.pop(name, s.time)
+                recovered = await self._catch_up(name)  # before the new connection's first frame
+                s = StreamStatus(s.stream, True, s.time, _back_detail(s.time - down, recovered))
+            elif s.detail == CONNECTED:
+                self._down_since.pop(name, None)
+            await self._on_event(s)
+
+        return status
+
+    async def _catch_up(self, connection: str) -> int:
+        """After a cut, fetch the trades printed meanwhile now, not at the next trade."""
         if self._backfill is None:
-            return
-        for symbol, last in list(self._last_trade.items()):
-            await self._fill_gap(symbol, last + 1, 1 << 62, report=False)
+            return 0
+        before = self.backfilled
+        for symbol in self._trade_symbols.get(connection, ()):
+            last = self._last_trade.get(symbol)
+            if last is not None:
+                await self._fill_trades(symbol, last + 1, _UNBOUNDED, time=0, report=False)
+        return self.backfilled - before
+
+    # -- frames -----------------------------------------------------------------------------------
 
     async def _message(self, raw: bytes | str) -> None:
-        data = orjson.loads(raw)
-        if isinstance(data, dict) and "result" in data and "id" in data:
-            return  # the answer to a SUBSCRIBE
-        event = parse_market_message(data)
-        if event is None:
+        try:
+            event = parse_market_message(raw)
+        except PayloadError as exc:
+            self.malformed += 1
+            if self.malformed == 1 or self.malformed % 1000 == 0:
+                detail = f"skipped a frame that did not parse ({exc}); {self.malformed} so far"
+                await self._on_event(StreamStatus("market", True, _wall_ms(), detail))
             return
         if isinstance(event, Trade):
             await self._trade(event)
+        elif isinstance(event, BookTop):
+            await self._newer(event, self._last_book, event.symbol, event.update_id)
+        elif isinstance(event, DepthUpdate):
+            await self._newer(event, self._last_depth, event.symbol, event.final_update_id)
+        elif isinstance(event, CandleClosed):
+            await self._candle(event)
+        elif isinstance(event, MarkPrice | Liquidation):
+            await self._newer(event, self._last_time, (type(event), event.symbol), event.time)
+        # None, a ControlReply (the answer to a SUBSCRIBE) and the rest: nothing to pass on
+
+    async def _newer(self, event: object, last: dict[Any, int], key: Any, seq: int) -> None:
+        if seq <= last.get(key, -1):
+            self.duplicates += 1
             return
-        if isinstance(event, BookTop):
-            last = self._last_book.get(event.symbol, -1)
-            if event.update_id <= last:
-                self.duplicates += 1
-                return
-            self._last_book[event.symbol] = event.update_id
-        elif isinstance(event, MarkPrice | CandleClosed | DepthUpdate):
-            key = (type(event).__name__ + getattr(event, "timeframe", ""), event.symbol)
-            if isinstance(event, CandleClosed):
-                t = event.close_time
-            elif isinstance(event, DepthUpdate):
-                t = event.final_update_id  # diffs come many to a millisecond: their ids order them
-            else:
-                t = event.time
-            if t <= self._last_time.get(key, -1):
-                self.duplicates += 1
-                return
-            self._last_time[key] = t
+        last[key] = seq
         await self._on_event(event)
 
     async def _trade(self, t: Trade) -> None:
         last = self._last_trade.get(t.symbol)
-        if last is not None and t.trade_id <= last:
-            self.duplicates += 1
-            return
-        if last is not None and t.trade_id > last + 1:
-            await self._fill_gap(t.symbol, last + 1, t.trade_id - 1)
+        if last is not None:
+            if t.trade_id <= last:
+                self.duplicates += 1
+                return
+            if t.trade_id > last + 1:
+                await self._fill_trades(t.symbol, last + 1, t.trade_id - 1, t.time)
         self._last_trade[t.symbol] = t.trade_id
         await self._on_event(t)
 
-    async def _fill_gap(self, symbol: str, first: int, last: int, report: bool = True) -> None:
-        missing = last - first + 1
-        got: Sequence[Trade] = ()
-        if self._backfill is not None:
-            try:
-                got = await self._backfill(symbol, first, last)
-            except Exception as exc:
-                got = ()
-                detail = f"backfill failed: {type(exc).__name__}"
-            else:
-                detail = ""
-        else:
-            detail = "no REST backfill configured"
+    async def _fill_trades(
+        self, symbol: str, first: int, last: int, time: int, report: bool = True
+    ) -> None:
+        got, why = await _fetch(self._backfill, symbol, first, last)
+        delivered = 0
         for trade in sorted(got, key=lambda x: x.trade_id):
-            if first <= trade.trade_id <= last and trade.trade_id > self._last_trade.get(symbol, -1):
+            newest = self._last_trade.get(symbol, -1)
+            if first <= trade.trade_id <= last and trade.trade_id > newest:
                 self._last_trade[symbol] = trade.trade_id
                 self.backfilled += 1
+                delivered += 1
                 await self._on_event(trade)
-        lost = missing - len([x for x in got if first <= x.trade_id <= last])
-        if lost > 0 and report:
+        lost = last - first + 1 - delivered
+        if report and lost > 0:
             self.gaps_lost += lost
-            await self._on_event(
-                StreamStatus(
-                    f"market:{symbol}",
-                    True,
-                    0,
-                    f"gap: {lost} aggTrades ({first}..{last}) could not be recovered"
-                    + (f"; {detail}" if detail else ""),
-                )
+            detail = f"gap: {lost} aggTrades ({first}..{last}) could not be recovered: {why}"
+            await self._on_event(StreamStatus(f"market:{symbol}@aggTrade", True, time, detail))
+
+    async def _candle(self, c: CandleClosed) -> None:
+        key = (c.symbol, c.timeframe)
+        last = self._last_candle.get(key)
+        if last is not None:
+            if c.open_time <= last.open_time:
+                self.duplicates += 1
+                return
+            if c.open_time > last.close_time + 1:
+                await self._fill_candles(last, c)
+        self._last_candle[key] = c
+        await self._on_event(c)
+
+    async def _fill_candles(self, last: CandleClosed, upto: CandleClosed) -> None:
+        first_open, last_open = last.close_time + 1, upto.open_time - 1
+        backfill = self._candle_backfill
+        got, why = await _fetch(backfill, last.symbol, last.timeframe, first_open, last_open)
+        key = (last.symbol, last.timeframe)
+        for candle in sorted(got, key=lambda x: x.open_time):
+            newest = self._last_candle[key]
+            if first_open <= candle.open_time <= last_open and candle.open_time > newest.open_time:
+                self._last_candle[key] = candle
+                self.backfilled += 1
+                await self._on_event(candle)
+        newest = self._last_candle[key]
+        if newest.close_time + 1 < upto.open_time:
+            self.gaps_lost += 1
+            detail = (
+                f"gap: {last.symbol} {last.timeframe} candles opening {newest.close_time + 1}.."
+                f"{upto.open_time - 1} could not be recovered: {why}"
             )
+            stream = f"market:{last.symbol.lower()}@kline_{last.timeframe}"
+            await self._on_event(StreamStatus(stream, True, upto.close_time, detail))
+
+
+async def _fetch(
+    fetch: Callable[..., Awaitable[Sequence[Any]]] | None, *args: Any
+) -> tuple[Sequence[Any], str]:
+    """What a REST backfill returns, and if it cannot, why (for the gap report)."""
+    if fetch is None:
+        return (), "no REST backfill configured"
+    try:
+        return await fetch(*args), "REST returned fewer than were missing"
+    except Exception as exc:  # whatever REST raised, the gap is reported, not fatal
+        return (), f"REST backfill failed ({type(exc).__name__}: {exc})"
+
+
+def _back_detail(down_ms: int, recovered: int) -> str:
+    trades = f"{recovered} trades printed meanwhile recovered by REST; " if recovered else ""
+    return (
+        f"{RECONNECTED} after {down_ms / 1000:.1f} s; {trades}book, mark price and liquidation "
+        "updates sent meanwhile are not replayed by Binance (the next update replaces them)"
+    )
+
+
+def _wall_ms() -> int:
+    return int(_time.time() * 1000)
