@@ -147,7 +147,7 @@ def _entries(fake: FakeBinance) -> int:
     return sum(1 for o in _orders(fake) if o.order_type is OrderType.MARKET and o.side.value == "BUY")
 
 
-async def test_soak_dry_run_on_the_fake_exchange_with_drops_keeps_memory_flat_and_loses_no_trade(tmp_path):
+async def test_soak_dry_run_on_the_fake_exchange_with_faults_keeps_memory_flat_and_loses_no_trade(tmp_path):
     book = compile_text(BOOK.replace("protective_stop_within: 1s", "protective_stop_within: 5s"))
     async with FakeBinance(Market.USDM) as fake:
         cfg = RunConfig(tmp_path / "soak.yaml", "dry-run", tmp_path / "run", watch=False, use_scheduler=False)
@@ -161,6 +161,7 @@ async def test_soak_dry_run_on_the_fake_exchange_with_drops_keeps_memory_flat_an
             await fake.feed(Trade("BTCUSDT", D(60000) + D(i % 11), D("0.01"), 0, i % 2 == 0, i, i, i))
             if i % 1500 == 0:
                 fake.hub.faults.drop_after_messages = 1  # a socket cut every 1,500 trades
+                fake.rest_faults.status_503 = 2  # and the REST catch-up after it fails twice first
             if i % 100 == 0:
                 await asyncio.sleep(0.005)
             if i in (2000, n):
@@ -170,4 +171,6 @@ async def test_soak_dry_run_on_the_fake_exchange_with_drops_keeps_memory_flat_an
         await control.request(cfg.run_dir, {"cmd": "kill", "policy": "keep"})
         final = await asyncio.wait_for(task, 15)
     assert final["events"] == n  # every trade reached the engine once (gaps backfilled by REST)
+    catch_ups = sum(1 for _, path in fake.requests if path.endswith("/aggTrades"))
+    assert catch_ups >= 3 * 3  # three cuts before the end, each catch-up refused twice before it got through
     assert sizes[1] - sizes[0] < 3_000_000  # memory stays flat as the run goes on
