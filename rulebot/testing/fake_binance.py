@@ -47,6 +47,7 @@ from rulebot.testing.fake_orders import OrderApi
 from rulebot.testing.fake_rest import Refusal, RestApi, RestFaults, Route
 from rulebot.testing.fake_state import LISTEN_KEY_VALIDITY_MS, History, ListenKey, UsageMeter
 from rulebot.testing.fake_streams import StreamFaults, StreamHub
+from rulebot.venues.binance.parse_market import DepthUpdate
 from rulebot.venues.binance.parse_rest import parse_rate_limits
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.paper import PaperVenue
@@ -104,7 +105,6 @@ class FakeBinance:
         self._host, self._port = host, port
         self._book: dict[str, tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
         self._book_seq: dict[str, int] = {}
-        self._depth_count = 0
         self._last_time = 0
         self.app = web.Application(middlewares=[self._middleware])
         self.api, self.order_api = RestApi(self), OrderApi(self)
@@ -187,9 +187,8 @@ class FakeBinance:
         self.history.on_market(event)
         funding_symbol = event.symbol if isinstance(event, FundingRate) else ""
         await self.publish_account(self.paper.on_market(event), funding_symbol)
-        stream, payload = enc.stream_name(event), enc.market_payload(event)
-        if stream is not None and payload is not None:
-            await self.hub.publish(stream, payload)
+        if enc.market_streams_of(event):  # index prices and funding settlements have no stream
+            await self.hub.publish_market(event)
 
     async def _depth(self, top: BookTop) -> None:
         """Keep a top-of-book L2 book and publish Binance-style diffs (U/u/pu) for it."""
@@ -202,13 +201,10 @@ class FakeBinance:
         prev = self._book_seq.get(top.symbol, 1000)
         first, last = prev + 1, prev + 3
         self._book_seq[top.symbol] = last
-        payload = enc.depth_update(top.symbol, top.time, first, last, prev, changes_b, changes_a)
-        self._depth_count += 1
-        gap = self.hub.faults.gap_every
-        if gap and self._depth_count % gap == 0:
-            return  # a sequence gap: this diff never reaches anyone
-        await self.hub.publish(f"{top.symbol.lower()}@depth", payload)
-        await self.hub.publish(f"{top.symbol.lower()}@depth@100ms", payload)
+        diff = DepthUpdate(
+            top.symbol, first, last, prev, tuple(changes_b), tuple(changes_a), top.time, top.time
+        )
+        await self.hub.publish_market(diff)  # the hub opens sequence gaps (faults.gap_every)
 
     def depth_snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         """`GET depth`: the book as of the last diff published (`lastUpdateId` = its `u`)."""
@@ -232,9 +228,7 @@ class FakeBinance:
         if key is None:
             return
         for ev in events:
-            payload = enc.user_payload(ev)
-            if payload is not None:
-                await self.hub.publish_user(key, payload)
+            await self.hub.publish_user(key, ev)
 
     async def expire_listen_key(self) -> None:
         """The listen key lapses now (as when no keepalive came for an hour)."""
