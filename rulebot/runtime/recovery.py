@@ -3,10 +3,11 @@
 From the journal (the runs before this one, in the same file): the daily-loss state (start
 equity of the UTC day and a breach — a breach survives a restart), each symbol's last state
 and when it was entered, and every order the bot sent (its command, rule and purpose, by
-client order id). From the exchange (`BinanceVenue.reconcile`): open orders and algo orders,
-positions and balances. Orders the journal knows are adopted under their own ids, so their
-fills land where they belong and nothing is sent twice; orders it does not know are reported
-and left alone.
+client order id). From the exchange (`exchange_sync.read_exchange`): open orders and algo
+orders, positions and balances, and the state of each order the engine tracks. Open orders the
+journal knows are adopted under their own ids, so their fills land where they belong and
+nothing is sent twice; orders it does not know are reported and left alone. A tracked order
+that changed while the user stream was down is brought up to date by `order_event`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from rulebot import __version__
+from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
 from rulebot.engine import records as rec
 from rulebot.engine.engine import DailyState, Engine, Step
+from rulebot.engine.oms import OrderRecord
+from rulebot.venues.binance.parse_rest import AlgoOrderView, OrderView
+from rulebot.venues.binance.venue import Reconciliation
+
+ZERO = Decimal(0)
 
 _PURPOSES = ("entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten")
 
@@ -126,11 +133,14 @@ def restore(engine: Engine, state: JournalState) -> list[str]:
     return notes
 
 
-def adopt(engine: Engine, snap: Any, state: JournalState) -> Step:
+def adopt(engine: Engine, snap: Reconciliation, state: JournalState) -> Step:
     """Adopt the exchange's open orders that the journal knows; report the others."""
     step = Step()
-    open_ids = [o.client_order_id for o in snap.orders] + [a.client_algo_id for a in snap.algo_orders]
-    for cid in open_ids:
+    open_ids = {o.client_order_id: o.filled_qty for o in snap.orders}
+    open_ids.update({a.client_algo_id: ZERO for a in snap.algo_orders})
+    for cid, filled in open_ids.items():
+        if engine.oms.get(cid) is not None:
+            continue  # tracked already: `order_event` brings its state up to date
         known = state.orders.get(cid)
         if known is None:
             step.records.append(
@@ -143,14 +153,38 @@ def adopt(engine: Engine, snap: Any, state: JournalState) -> Step:
             )
             continue
         cmd, purpose, rule = known
-        if engine.oms.get(cid) is None:
-            engine.adopt_order(cmd, purpose, rule)  # type: ignore[arg-type]
-            step.records.append(
-                rec.EngineNotice(
-                    snap.time,
-                    cmd.symbol,
-                    "order-adopted",
-                    f"{purpose} order {cid} ({rule or 'engine'}) still working: tracked",
-                )
+        engine.adopt_order(cmd, purpose, rule, filled)  # type: ignore[arg-type]
+        step.records.append(
+            rec.EngineNotice(
+                snap.time,
+                cmd.symbol,
+                "order-adopted",
+                f"{purpose} order {cid} ({rule or 'engine'}) still working: tracked",
             )
+        )
     return step
+
+
+def order_event(record: OrderRecord, view: OrderView | AlgoOrderView) -> OrderUpdate | AlgoUpdate | None:
+    """What the user stream would have said about a tracked order while it was down (Binance
+    replays nothing), from the order as REST reports it now; None when nothing changed.
+
+    A fill found this way carries no commission or realized PnL (REST's order does not say):
+    the wallet, and so equity and the daily loss, come right from the reconciled balances."""
+    if isinstance(view, AlgoOrderView):
+        if view.status == record.algo_status:
+            return None
+        return AlgoUpdate(view.symbol, view.client_algo_id, view.algo_id, view.order_type, view.side,
+                          view.position_side, view.status, view.quantity, view.trigger_price, view.price,
+                          view.reduce_only, view.close_position, view.working_type, None, None,
+                          view.update_time)  # fmt: skip
+    if view.status == record.status and view.filled_qty == record.filled_qty:
+        return None
+    fill = view.filled_qty - record.filled_qty
+    if fill < 0:
+        return None
+    return OrderUpdate(view.symbol, view.client_order_id, view.order_id, view.side, view.order_type, view.status,
+                       "TRADE" if fill else view.status.value, view.quantity, view.price, view.average_price,
+                       view.filled_qty, fill, view.average_price if fill else ZERO, ZERO, "", ZERO, False,
+                       view.reduce_only, view.position_side, view.time_in_force, view.trigger_price,
+                       view.working_type, None, view.update_time)  # fmt: skip

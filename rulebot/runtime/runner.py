@@ -40,6 +40,7 @@ from rulebot.rulebook.compiler import compile_file, compile_text
 from rulebot.rulebook.errors import RulebookError
 from rulebot.runtime import recovery
 from rulebot.runtime.control import ControlServer
+from rulebot.runtime.exchange_sync import IN_FLIGHT_MS, read_exchange
 from rulebot.runtime.scheduler import TimerScheduler
 from rulebot.venues.binance.errors import BinanceError
 from rulebot.venues.binance.limiter import RateBudgetExceeded
@@ -114,7 +115,8 @@ class Runner:
         self.paper: PaperVenue | None = None
         self.engine: Engine | None = None
         self.journal: Journal | None = None
-        self.events = 0
+        self.events = 0  # market events the engine has seen, and by type
+        self.events_by_type: dict[str, int] = {}
         self.stopping: Policy | None = None
         self.stop_reason = ""
         self.reloads: list[dict[str, Any]] = []
@@ -139,7 +141,9 @@ class Runner:
             self.failed = True
         await self.queue.put(_END)
 
-    async def _control_request(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """What the control socket answers, in-process: `{"cmd": "status"}`, `{"cmd": "kill",
+        "policy": "flatten"}`, `{"cmd": "reload"}`; from the runner's own event loop."""
         req = _Request(str(payload.get("cmd", "")), payload)
         if req.kind == "status":  # read-only: answered at once, between two events
             return self.status()
@@ -210,7 +214,7 @@ class Runner:
         if self.live:
             await self._reconcile(state, "start")
         self._install_signals()
-        self._control = ControlServer(cfg.run_dir, self._control_request)
+        self._control = ControlServer(cfg.run_dir, self.request)
         await self._control.start()
         if cfg.use_scheduler:
             self._scheduler = TimerScheduler(book, self.push)
@@ -263,6 +267,8 @@ class Runner:
             return
         if not isinstance(event, Timer):
             self.events += 1
+            name = type(event).__name__
+            self.events_by_type[name] = self.events_by_type.get(name, 0) + 1
             if self.paper is not None:
                 for report in self.paper.on_market(event):
                     await self._account(report, t)
@@ -482,7 +488,12 @@ class Runner:
                 Row(
                     _now(),  # run start and stop are wall-clock times; events keep their own
                     "run_stop",
-                    {"reason": self.stop_reason, "policy": self.stopping, "events": self.events},
+                    {
+                        "reason": self.stop_reason,
+                        "policy": self.stopping,
+                        "events": self.events,
+                        "events_by_type": self.events_by_type,
+                    },
                     version=self.book.source_hash,
                 )
             )
@@ -490,16 +501,34 @@ class Runner:
         self._remove_signals()
 
     async def _reconcile(self, state: recovery.JournalState, why: str) -> None:
-        assert self.venue is not None and self.engine is not None
-        snap = await self.venue.reconcile(self.book.symbols)
-        step = recovery.adopt(self.engine, snap, state)
-        await self._process(step, snap.time)
-        await self._process(self.engine.on_event(snap.account), snap.time)
+        """Take the exchange's word for orders, positions and balances (at start, after a
+        user-stream reconnect, after an order of unknown fate)."""
+        engine = self.engine
+        assert self.venue is not None and engine is not None
+        now = await read_exchange(self.venue, self.book.symbols, [r.command for r in engine.oms.open_orders()])
+        snap, t = now.snap, now.snap.time
+        await self._process(recovery.adopt(engine, snap, state), t)
+        await self._process(engine.on_event(snap.account), t)
+        settled = 0
+        for record in engine.oms.open_orders():
+            cid = record.client_order_id
+            view = now.orders.get(cid)
+            if view is not None:
+                event = recovery.order_event(record, view)
+                if event is not None:
+                    settled += 1
+                    await self._account(event, t)
+            elif t - record.command.time < IN_FLIGHT_MS:
+                self._reconcile_later(f"order {cid} is not on the exchange yet", IN_FLIGHT_MS / 1000)
+            else:
+                settled += 1
+                why_gone = "Binance does not have it: it never arrived (found when reconciling)"
+                await self._process(engine.on_reject(cid, -2013, why_gone, t), t)
         await self._note(
-            snap.time,
+            t,
             "reconciled",
             f"{why}: {len(snap.orders) + len(snap.algo_orders)} open orders, "
-            f"{sum(1 for p in snap.account.positions if p.amount)} positions",
+            f"{sum(1 for p in snap.account.positions if p.amount)} positions, {settled} orders brought up to date",
         )
 
     async def _reconcile_or_retry(self, why: str, wait_s: float = 1.0) -> bool:
@@ -518,6 +547,7 @@ class Runner:
             await asyncio.sleep(wait_s)
             self.push(_Request("reconcile", {"reason": why, "wait_s": wait_s}))
 
+        self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(later(), name="reconcile"))
 
     async def _journal_notes(self, notes: list[str]) -> None:
@@ -548,7 +578,7 @@ class Runner:
             "guards": {"halted": engine.halted, "daily_loss_breached": engine.daily_breach_day is not None,
                        "streams_down": sorted(engine.streams_down),
                        "volatility_breaker": {s: r.volatility_tripped for s, r in engine.symbols.items()}},
-            "reloads": self.reloads[-5:],
+            "reloads": self.reloads[-5:], "events_by_type": dict(self.events_by_type),
         }  # fmt: skip
 
 

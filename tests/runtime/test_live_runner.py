@@ -8,7 +8,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,7 +49,7 @@ async def until(cond, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def quote(fake: FakeBinance, stop: asyncio.Event, price=lambda i: D(60000) + D(i % 7)) -> None:
+async def quote(fake: FakeBinance, stop: asyncio.Event, price: Callable[[int], Decimal]) -> None:
     i = 1
     while not stop.is_set():
         px = price(i)
@@ -60,7 +60,9 @@ async def quote(fake: FakeBinance, stop: asyncio.Event, price=lambda i: D(60000)
 
 
 @contextlib.asynccontextmanager
-async def running(fake: FakeBinance, text: str, tmp_path: Path, said: list[str]) -> AsyncIterator[Runner]:
+async def running(
+    fake: FakeBinance, text: str, tmp_path: Path, said: list[str], price: Callable[[int], Decimal] | None = None
+) -> AsyncIterator[Runner]:
     keys = tmp_path / "keys"
     keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET={fake.api_secret}\n")
     keys.chmod(0o600)
@@ -70,7 +72,7 @@ async def running(fake: FakeBinance, text: str, tmp_path: Path, said: list[str])
     runner = await live(compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys),
                         announce=said.append)  # fmt: skip
     stop = asyncio.Event()
-    feeder = asyncio.create_task(quote(fake, stop))
+    feeder = asyncio.create_task(quote(fake, stop, price or (lambda i: D(60000) + D(i % 7))))
     task = asyncio.create_task(runner.run())
     try:
         yield runner
@@ -149,3 +151,29 @@ def notices(runner: Runner) -> list:
         return [json.loads(b) for (b,) in db.execute("SELECT body FROM entries WHERE kind = 'notice'")]
     finally:
         db.close()
+
+
+async def test_an_exit_filled_while_the_user_stream_was_down_is_settled_on_reconnect(tmp_path):
+    book = BOOK.replace("when: price > 100000000", "when: price > 60050").replace(
+        "    in: flat\n    do:", "    in: flat\n    when: price < 60020\n    do:"
+    )
+    level = {"price": D(60000)}
+    async with FakeBinance(Market.USDM) as fake:
+
+        def no_listen_key(method: str, path: str, _: float) -> None:
+            if method == "POST" and path.endswith("/listenKey"):
+                fake.rest_faults.status_503 = 1  # the user stream cannot come back for now
+
+        async with running(fake, book, tmp_path, [], price=lambda i: level["price"]) as runner:
+            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+            fake.on_request = no_listen_key
+            await fake.expire_listen_key()
+            await until(lambda: "user" in runner.status()["guards"]["streams_down"], timeout=5)
+            level["price"] = D(60060)  # the exit rule fires; its fill is published to nobody
+            await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)
+            fake.on_request = None
+            await until(lambda: "user" not in runner.status()["guards"]["streams_down"], timeout=15)
+            await until(lambda: not seen(runner, "orders"), timeout=10)
+            st = runner.status()
+    assert st["states"] == {"BTCUSDT": "flat"} and st["positions"] == []
+    assert any("orders brought up to date" in n["message"] and "0 orders" not in n["message"] for n in notices(runner))

@@ -1,0 +1,48 @@
+"""Read a live account back from Binance: open orders, positions and balances, and what became
+of each order the engine tracks that is no longer open (it ended while the user stream was
+down, and Binance replays no user events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import Market
+from rulebot.venues.binance.errors import UnknownOrder
+from rulebot.venues.binance.parse_rest import AlgoOrderView, OrderView, parse_algo_order, parse_order
+from rulebot.venues.binance.venue import BinanceVenue, Reconciliation
+
+OrderState = OrderView | AlgoOrderView
+
+# An order sent less than this long ago may still reach Binance (a request is refused only once
+# it is older than its recvWindow, 5 s by default): not finding it yet proves nothing.
+IN_FLIGHT_MS = 6_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeState:
+    snap: Reconciliation
+    # every order asked about, by client order id → its state now; None: Binance does not have it
+    orders: dict[str, OrderState | None]
+
+
+async def read_exchange(venue: BinanceVenue, symbols: Iterable[str], tracked: Iterable[PlaceOrder]) -> ExchangeState:
+    """The account now, and the state of each `tracked` order (the open ones from the open-order
+    lists, the others looked up one by one by client order id)."""
+    snap = await venue.reconcile(symbols)
+    orders: dict[str, OrderState | None] = {o.client_order_id: o for o in snap.orders}
+    orders.update({a.client_algo_id: a for a in snap.algo_orders})
+    for cmd in tracked:
+        if cmd.client_order_id not in orders:
+            orders[cmd.client_order_id] = await _look_up(venue, cmd)
+    return ExchangeState(snap, orders)
+
+
+async def _look_up(venue: BinanceVenue, cmd: PlaceOrder) -> OrderState | None:
+    try:
+        if cmd.is_conditional and venue.market is Market.USDM:  # the algo service holds these
+            return parse_algo_order(await venue.rest.query_algo_order(cmd.symbol, cmd.client_order_id))
+        return parse_order(await venue.rest.query_order(cmd.symbol, cmd.client_order_id))
+    except UnknownOrder:
+        return None
