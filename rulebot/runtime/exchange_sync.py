@@ -1,6 +1,7 @@
-"""Read a live account back from Binance: open orders, positions and balances, and what became
+"""Take Binance's word for a live account: open orders, positions and balances, and what became
 of each order the engine tracks that is no longer open (it ended while the user stream was
-down, and Binance replays no user events)."""
+down, and Binance replays no user events). At start, after a user-stream reconnect, and after
+an order whose fate was unknown."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market
+from rulebot.runtime import recovery
+from rulebot.runtime.executor import Executor
 from rulebot.venues.binance.errors import UnknownOrder
 from rulebot.venues.binance.parse_rest import AlgoOrderView, OrderView, parse_algo_order, parse_order
 from rulebot.venues.binance.venue import BinanceVenue, Reconciliation
@@ -46,3 +49,33 @@ async def _look_up(venue: BinanceVenue, cmd: PlaceOrder) -> OrderState | None:
         return parse_order(await venue.rest.query_order(cmd.symbol, cmd.client_order_id))
     except UnknownOrder:
         return None
+
+
+async def reconcile(desk: Executor, venue: BinanceVenue, symbols: Iterable[str], state: recovery.JournalState,
+                    why: str) -> list[str]:  # fmt: skip
+    """Bring the engine in line with the exchange (adopting the open orders `state`, the journal,
+    knows); the ids of orders sent too recently to be found yet are returned: look again later."""
+    engine = desk.engine
+    now = await read_exchange(venue, symbols, [r.command for r in engine.oms.open_orders()])
+    snap, t = now.snap, now.snap.time
+    await desk.process(recovery.adopt(engine, snap, state), t)
+    await desk.process(engine.on_event(snap.account), t)
+    settled, pending = 0, []
+    for record in engine.oms.open_orders():
+        cid = record.client_order_id
+        view = now.orders.get(cid)
+        if view is not None:
+            event = recovery.order_event(record, view)
+            if event is not None:
+                settled += 1
+                await desk.account(event, t)
+        elif t - record.command.time < IN_FLIGHT_MS:
+            pending.append(cid)
+        else:
+            settled += 1
+            gone = "Binance does not have it: it never arrived (found when reconciling)"
+            await desk.process(engine.on_reject(cid, -2013, gone, t), t)
+    positions = sum(1 for p in snap.account.positions if p.amount)
+    summary = f"{len(snap.orders) + len(snap.algo_orders)} open orders, {positions} positions"
+    await desk.note(t, "reconciled", f"{why}: {summary}, {settled} orders brought up to date")
+    return pending

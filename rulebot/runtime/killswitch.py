@@ -1,0 +1,39 @@
+"""What the kill switch does to a running engine when the bot stops (SIGINT, SIGTERM, `rulebot
+kill`, the kill file): the policy `flatten`, or `keep` stop-protected positions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rulebot.core.commands import CancelOrder
+from rulebot.engine import records as rec
+from rulebot.engine.engine import Engine, Step
+
+Policy = Literal["flatten", "keep"]
+# Orders that protect a position on the exchange after the bot is gone.
+_STOPS = frozenset({"stop_loss", "trailing_stop", "protective"})
+
+
+def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
+    """`flatten`: cancel every order and close every position reduce-only (the `halt` action).
+    `keep`: cancel working entries and leave positions with their exchange-side stops; when a
+    position has none (it opened moments ago), keeping it would leave it unguarded, so
+    everything is flattened instead, and the notice says why."""
+    step = Step()
+    if policy == "keep":
+        unprotected = [
+            p.symbol
+            for p in engine.portfolio.positions.values()
+            if p.amount != 0 and not any(r.purpose in _STOPS for r in engine.oms.open_orders(p.symbol))
+        ]
+        if not unprotected:
+            t = engine.time
+            for record in engine.oms.open_orders():
+                if record.purpose == "entry":
+                    step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, t))
+            message = f"{reason}: entries cancelled, positions left with their stops on the exchange"
+            step.records.append(rec.EngineNotice(t, "", "shutdown", message))
+            return step
+        reason = f"{reason}: {', '.join(sorted(set(unprotected)))} had no stop on the exchange, so nothing is kept"
+    engine.halt(reason, step)
+    return step

@@ -1,0 +1,39 @@
+"""What `rulebot status` shows of a running bot: positions, working orders, states, equity and
+the day's PnL, guard states, recent reloads. Plain JSON values (Decimals as exact strings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rulebot.engine.engine import Engine
+
+
+def engine_status(engine: Engine) -> dict[str, Any]:
+    pf = engine.portfolio
+    positions = [
+        {"symbol": p.symbol, "side": p.side, "size": str(p.size), "entry_price": str(p.entry_price),
+         "upnl": str(pf.unrealized(p.symbol, p.position_side))}
+        for p in pf.positions.values() if p.amount != 0
+    ]  # fmt: skip
+    orders = [
+        {"client_order_id": r.client_order_id, "symbol": r.command.symbol, "purpose": r.purpose, "rule": r.rule,
+         "side": r.command.side.value, "type": r.command.order_type.value, "quantity": str(r.command.quantity),
+         "status": r.algo_status or (r.status.value if r.status else "sent")}
+        for r in engine.oms.open_orders()
+    ]  # fmt: skip
+    assets = sorted(pf.wallet)
+    return {
+        "rulebook": engine.book.name,
+        "version": engine.book.source_hash[:12],
+        "states": {s: r.state for s, r in engine.symbols.items()},
+        "positions": positions,
+        "orders": orders,
+        "equity": {a: str(pf.equity(a)) for a in assets},
+        "daily_pnl": {a: str(pf.daily_pnl(a)) for a in assets},
+        "guards": {
+            "halted": engine.halted,
+            "daily_loss_breached": engine.daily_breach_day is not None,
+            "streams_down": sorted(engine.streams_down),
+            "volatility_breaker": {s: r.volatility_tripped for s, r in engine.symbols.items()},
+        },
+    }
