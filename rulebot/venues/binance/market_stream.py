@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.parse_common import PayloadError
 from rulebot.venues.binance.parse_market import DepthUpdate, Liquidation, parse_market_message
+from rulebot.venues.binance.parse_rest import parse_klines
 from rulebot.venues.binance.ws import CONNECTED, RECONNECTED, ReconnectingStream
 
 OnEvent = Callable[[object], Awaitable[None]]
@@ -255,6 +256,29 @@ class MarketStream:
             )
             stream = f"market:{last.symbol.lower()}@kline_{last.timeframe}"
             await self._on_event(StreamStatus(stream, True, upto.close_time, detail))
+
+
+class KlinesApi(Protocol):
+    async def klines(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 500,
+    ) -> Any: ...
+
+
+def candle_backfill_from(rest: KlinesApi) -> CandleBackfill:
+    """A `candle_backfill` that asks REST `klines` (`BinanceRest` is one)."""
+
+    async def fetch(
+        symbol: str, timeframe: str, first_open: int, last_open: int
+    ) -> Sequence[CandleClosed]:
+        rows = await rest.klines(symbol, timeframe, first_open, last_open, limit=1500)
+        return [c for c in parse_klines(rows, symbol, timeframe) if c.open_time <= last_open]
+
+    return fetch
 
 
 async def _fetch(

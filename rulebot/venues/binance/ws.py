@@ -139,6 +139,7 @@ class ReconnectingStream:
         self.rollovers = 0
         self._conn: ClientConnection | None = None
         self._cut_reason: str | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -157,17 +158,20 @@ class ReconnectingStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
+            await _close(self._conn)
             self._conn = None
 
     async def reconnect(self, reason: str) -> None:
-        """Drop the current connection now (a listen key was replaced): the loop opens a new one."""
+        """Drop the current connection now (a listen key was replaced): the loop opens a new one.
+
+        Returns at once: the loop reads what the connection still holds, then sees it closed.
+        """
         conn = self._conn
         if conn is not None:
             self._cut_reason = reason
-            with contextlib.suppress(Exception):
-                await conn.close()
+            task = asyncio.create_task(conn.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def run(self) -> None:
         attempt = 0
@@ -182,8 +186,7 @@ class ReconnectingStream:
             except _CUTS as exc:
                 conn, self._conn = self._conn, None
                 if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+                    await _close(conn)
                 if self._stopping:
                     break
                 if self._on_cut is not None:
@@ -201,8 +204,7 @@ class ReconnectingStream:
                 # on data that stopped), then fail loudly rather than retry the same bug.
                 conn, self._conn = self._conn, None
                 if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+                    await _close(conn)
                 detail = f"stream stopped by an internal error ({type(exc).__name__}: {exc})"
                 with contextlib.suppress(Exception):
                     await self._on_status(StreamStatus(self.name, False, self._clock(), detail))
@@ -276,14 +278,12 @@ class ReconnectingStream:
                     old_recv = None if joined else asyncio.create_task(old.recv(decode=False))
         except BaseException:
             new_recv.cancel()
-            with contextlib.suppress(Exception):
-                await new.close()
+            await _close(new)
             raise
         finally:
             if old_recv is not None:
                 old_recv.cancel()
-            with contextlib.suppress(Exception):
-                await old.close()
+            await _close(old)
         if new_recv.done():
             seam.from_new(new_recv.result())
         else:
@@ -295,6 +295,27 @@ class ReconnectingStream:
         self.rollovers += 1
         await self._on_status(StreamStatus(self.name, True, self._clock(), ROLLED_OVER))
         return new
+
+
+async def _close(conn: ClientConnection, timeout_s: float = 2.0) -> None:
+    """Close a connection nobody reads any more, without waiting out websockets' close timeout.
+
+    A connection whose frames are not read stops reading its socket once its queue is full,
+    and then never sees the server's answer to the close. Reading (and dropping) what is left
+    lets the closing handshake through; a server that still does not answer is cut.
+    """
+    closing = asyncio.create_task(conn.close())
+    try:
+        async with asyncio.timeout(timeout_s):
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    await conn.recv(decode=False)
+    except TimeoutError:
+        conn.transport.abort()
+    except websockets.ConcurrencyError:
+        pass  # another task reads it: the close gets through on its own
+    with contextlib.suppress(Exception):
+        await closing
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""ReconnectingStream against the fake exchange's stream hub on loopback: rollover, cuts, stalls, pings."""
+"""ReconnectingStream over the fake exchange's stream hub on loopback: rollover, cuts, pings."""
 
 from __future__ import annotations
 
@@ -181,7 +181,11 @@ async def test_the_client_answers_the_servers_pings():
 
 async def test_a_dead_server_is_found_by_the_clients_pings(hub):
     client = Client(
-        hub.url, ping_interval_s=0.05, ping_timeout_s=0.05, idle_timeout_s=None, backoff=Backoff(0.01, 0.02)
+        hub.url,
+        ping_interval_s=0.05,
+        ping_timeout_s=0.05,
+        idle_timeout_s=None,
+        backoff=Backoff(0.01, 0.02),
     )
     client.stream.start()
     await until(lambda: hub.connections == 1)
