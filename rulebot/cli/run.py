@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,17 @@ import click
 from rich.console import Console
 
 from rulebot.cli.validate import print_rulebook_errors
+from rulebot.journal.writer import JournalIntegrityError
 from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.errors import RulebookError
 from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, default_run_dir, dry_run, live
 from rulebot.runtime.keys import CredentialsError
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.killswitch import Policy
+from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.venues.binance.errors import BinanceError
+from rulebot.venues.binance.limiter import RateBudgetExceeded
+from rulebot.venues.binance.transport import TransportError
 
 _out = Console(highlight=False)
 NO_WATCH_HELP = "Do not reload when the file changes (SIGHUP and `rulebot reload` still do)."
@@ -71,22 +77,42 @@ def _print_status(s: dict[str, Any]) -> None:
     _out.print(f"guards: {s.get('guards')}", markup=False)
 
 
-def _run(runner_factory: Any, rulebook: str) -> None:
+# What can stop a bot from starting (or end it) that a person can act on: no traceback for these.
+_FAILURES = (CredentialsError, ValueError, OSError, BinanceError, TransportError, RateBudgetExceeded,
+             JournalIntegrityError)  # fmt: skip
+
+
+def _policy(choice: str | None) -> Policy | None:
+    return "flatten" if choice == "flatten" else "keep" if choice == "keep" else None
+
+
+def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
+    running = False
+
     async def main() -> dict[str, Any]:
+        nonlocal running
         runner = await runner_factory()
         _out.print(
             f"running {runner.book.name} ({runner.cfg.mode}) · journal {runner.cfg.journal_path()} · "
             f"control {runner.cfg.run_dir}/control.sock · Ctrl-C stops",
             markup=False,
         )
+        running = True
         return await runner.run()
 
     try:
         status = asyncio.run(main())
-    except (CredentialsError, ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+    except _FAILURES as exc:
+        if running:
+            what = "the bot stopped; its orders and positions were left as they were: check them on the exchange"
+        else:
+            what = "the bot did not start; nothing was traded"
+        click.echo(f"error: {exc}\n{what}", err=True)
         sys.exit(1)
     _print_status(status)
+    if status.get("failed"):
+        click.echo(f"error: {status.get('stop_reason')}", err=True)
+        sys.exit(3)
 
 
 @click.command("dry-run")
@@ -139,14 +165,13 @@ def dry_run_cmd(
         "dry-run",
         run_dir or default_run_dir(Path(rulebook)),
         balance=balance,
-        on_exit=on_exit,
+        on_exit=_policy(on_exit),
         watch=not no_watch,
         max_events=max_events,
-    )  # type: ignore[arg-type]
+    )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(
         lambda: dry_run(book, cfg, market_spec, preset=preset, seed=seed, hours=hours, speed=speed, connection=conn),
-        rulebook,
     )
 
 
@@ -182,12 +207,12 @@ def run_cmd(
         Path(rulebook),
         "live",
         run_dir or default_run_dir(Path(rulebook)),
-        on_exit=on_exit,
+        on_exit=_policy(on_exit),
         watch=not no_watch,
         max_events=max_events,
-    )  # type: ignore[arg-type]
+    )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
-    _run(lambda: live(book, cfg, conn, key_file, announce=lambda m: _out.print(m, markup=False)), rulebook)
+    _run(lambda: live(book, cfg, conn, key_file, announce=lambda m: _out.print(m, markup=False)))
 
 
 def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:

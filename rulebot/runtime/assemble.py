@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +107,12 @@ async def dry_run(
         market = market_of(book)
         endpoints = (connection or Connection()).endpoints(market)
         rest = BinanceRest(endpoints)
-        info = await rest.exchange_info()
+        async with closed_on_error(rest):
+            info = await rest.exchange_info()
         all_inst = parse_exchange_info(info, market)
         missing = [s for s in book.symbols if s not in all_inst]
         if missing:
+            await rest.close()
             raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
         inst = {s: all_inst[s] for s in book.symbols}
         catalog = builtin_brackets(market)
@@ -133,15 +135,15 @@ async def live(
     market = market_of(book)
     endpoints = connection.endpoints(market)
     rest = BinanceRest(endpoints, creds.api_key, creds.api_secret)
-    await rest.sync_time()
-    info = await rest.exchange_info()
-    all_inst = parse_exchange_info(info, market)
-    missing = [s for s in book.symbols if s not in all_inst]
-    if missing:
-        raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
+    async with closed_on_error(rest):
+        await rest.sync_time()
+        all_inst = parse_exchange_info(await rest.exchange_info(), market)
+        missing = [s for s in book.symbols if s not in all_inst]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
+        brackets = parse_leverage_brackets(await rest.leverage_brackets(), market)
+        balances = parse_balances(await rest.balance())
     inst = {s: all_inst[s] for s in book.symbols}
-    brackets = parse_leverage_brackets(await rest.leverage_brackets(), market)
-    balances = parse_balances(await rest.balance())
     hedge = book.position_mode == "hedge"
     venue = BinanceVenue(rest, hedge=hedge)
     margin = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
@@ -171,9 +173,15 @@ async def live(
     return runner
 
 
+@contextlib.asynccontextmanager
+async def closed_on_error(rest: BinanceRest) -> AsyncIterator[None]:
+    """Close the REST session if setting up fails; on success the runner closes it at the end."""
+    try:
+        yield
+    except BaseException:
+        await rest.close()
+        raise
+
+
 def default_run_dir(rulebook: Path) -> Path:
     return Path(".rulebot") / rulebook.stem
-
-
-def balance_of(text: str) -> Decimal:
-    return Decimal(text)

@@ -123,6 +123,7 @@ class Runner:
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: TimerScheduler | None = None
         self._control: ControlServer | None = None
+        self._heartbeat = False  # the exchange's dead man's switch is being renewed
 
     @property
     def engine(self) -> Engine | None:
@@ -187,6 +188,19 @@ class Runner:
                 ),
             ]
         )
+        try:
+            await self._start(state, journal)
+            await self._loop()
+        except BaseException as exc:
+            self.failed = True
+            self.stop_reason = self.stop_reason or f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            await self._shutdown(journal)
+        return self.status()
+
+    async def _start(self, state: recovery.JournalState, journal: Journal) -> None:
+        cfg, book = self.cfg, self.book
         asset = next(iter(self.instruments.values())).margin_asset
         if self.live:
             balances = dict(self.start_balances or {})
@@ -215,6 +229,9 @@ class Runner:
         self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
                              on_unknown=lambda why: self._reconcile_later(why, 1.0))  # fmt: skip
         restored = recovery.restore(engine, state)
+        if self.user_events is not None:
+            self.user_events.start()  # before the snapshot: no fill can fall between the two
+            await self._user_stream_up()
         if self.live:
             await self._reconcile(state, "start")
         self._install_signals()
@@ -223,21 +240,25 @@ class Runner:
         if cfg.use_scheduler:
             self._scheduler = TimerScheduler(book, self.push)
             self._scheduler.start()
-        if self.user_events is not None:
-            self.user_events.start()
         if self.live and self.venue is not None:
             self.venue.start_heartbeat(book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s)
+            self._heartbeat = True
         self._tasks.append(asyncio.create_task(self._pump_market(), name="market"))
         self._tasks.append(asyncio.create_task(self._watch_kill_file(), name="kill-file"))
         if cfg.watch:
             watcher = watch(cfg.rulebook, lambda: self.push(_Request("reload", {"reason": "file changed"})))
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         await self._journal_notes(restored)
-        try:
-            await self._loop()
-        finally:
-            await self._shutdown()
-        return self.status()
+
+    async def _user_stream_up(self, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.user_events.ws.connected:
+            if time.monotonic() > deadline:
+                raise ConnectionError(
+                    f"the user data stream did not connect within {timeout_s:g} s, and without it the bot "
+                    "cannot see its fills; check the network and --ws-url"
+                )
+            await asyncio.sleep(0.02)
 
     async def _loop(self) -> None:
         started = False
@@ -367,7 +388,7 @@ class Runner:
 
     # -- shutdown --------------------------------------------------------------------------------
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, journal: Journal) -> None:
         engine = self.engine
         for task in self._tasks:
             task.cancel()
@@ -385,7 +406,7 @@ class Runner:
                     item = self.queue.get_nowait()
                     if isinstance(item, AccountEvent):
                         await self._event(item, engine.time)
-        if self.live and self.venue is not None:
+        if self._heartbeat and self.venue is not None:
             if self.stopping == "flatten":
                 self.venue.stop_heartbeat_task()
             else:
@@ -397,21 +418,11 @@ class Runner:
         for close in self.closers:
             with contextlib.suppress(Exception):
                 await close()
-        if self.desk is not None:
-            await self.desk.journal.write(
-                Row(
-                    _now(),  # run start and stop are wall-clock times; events keep their own
-                    "run_stop",
-                    {
-                        "reason": self.stop_reason,
-                        "policy": self.stopping,
-                        "events": self.events,
-                        "events_by_type": self.events_by_type,
-                    },
-                    version=self.book.source_hash,
-                )
-            )
-            await self.desk.journal.close()
+        body = {"reason": self.stop_reason, "policy": self.stopping, "events": self.events,
+                "events_by_type": self.events_by_type}  # fmt: skip
+        # Run start and stop are wall-clock times; events keep their own.
+        await journal.write(Row(_now(), "run_stop", body, version=self.book.source_hash))
+        await journal.close()
         self._remove_signals()
 
     async def _reconcile(self, state: recovery.JournalState, why: str) -> None:

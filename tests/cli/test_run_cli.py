@@ -94,3 +94,20 @@ async def test_a_key_file_others_can_read_stops_run_before_anything_starts(tmp_p
         assert not fake.requests  # not even exchange info was asked for
     assert res.exit_code == 1 and "chmod 600" in res.output and fake.api_secret not in res.output
     assert not (tmp_path / "run" / "journal.sqlite").exists()
+
+
+async def test_a_secret_binance_refuses_stops_the_start_with_what_to_check(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    async with FakeBinance(Market.USDM) as fake:
+        keys = tmp_path / "keys"
+        keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET=not-the-secret\n")
+        keys.chmod(0o600)
+        args = [sys.executable, "-m", "rulebot.cli", *run_args(book, fake, keys, tmp_path / "run")]
+        proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                    env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    text = err.decode()
+    assert proc.returncode == 1 and "Traceback" not in text and "Unclosed" not in text
+    assert "-1022" in text and "check the API key, secret" in text and "nothing was traded" in text
+    assert "not-the-secret" not in text
