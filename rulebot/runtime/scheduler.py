@@ -14,33 +14,31 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from rulebot.core.events import Timer
+from rulebot.engine.timers import TimerWheel
 from rulebot.rulebook.compiled import CompiledRulebook
 
-FUNDING_HOURS = "0,8,16"
+
+class _EngineTimer(BaseTrigger):  # type: ignore[misc]
+    """Fires when one of the engine's own timers falls due: the same arithmetic as the engine's
+    wheel (`engine/timers.py`), so the wall clock and the engine agree to the millisecond."""
+
+    def __init__(self, following: Callable[[int], int]) -> None:
+        self._following = following  # ms → the first fire time strictly after it
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        # A first call asks from `now`, which may itself be a fire time.
+        after = int(previous_fire_time.timestamp() * 1000) if previous_fire_time else int(now.timestamp() * 1000) - 1
+        return datetime.fromtimestamp(self._following(after) / 1000, UTC)
 
 
 def triggers_for(book: CompiledRulebook) -> dict[str, BaseTrigger]:
     """One APScheduler trigger per timer of the rulebook, plus the daily reset."""
     out: dict[str, BaseTrigger] = {"daily-reset": CronTrigger(hour=0, minute=0, second=0, timezone=UTC)}
-    for key in sorted(book.triggers, key=str):
-        kind, arg = key
-        rule = next((r for r in book.rules if r.trigger.key == key), None)
-        if kind == "cron" and arg:
-            out[f"cron {arg}"] = CronTrigger.from_crontab(arg, timezone=UTC)
-        elif kind == "every" and rule is not None and rule.trigger.seconds:
-            out[f"every {arg}"] = IntervalTrigger(
-                seconds=rule.trigger.seconds, timezone=UTC, start_date=datetime(1970, 1, 1, tzinfo=UTC)
-            )
-        elif kind == "before_funding" and rule is not None and rule.trigger.seconds is not None:
-            s = rule.trigger.seconds
-            # hh:mm:ss before each settlement (00:00, 08:00, 16:00 UTC)
-            minutes, sec = divmod((8 * 3600 - s % (8 * 3600)) % (8 * 3600), 60)
-            hour_off, minute = divmod(minutes, 60)
-            hours = ",".join(str((h + hour_off) % 24) for h in (0, 8, 16))
-            out[f"before_funding {arg}"] = CronTrigger(hour=hours, minute=minute, second=sec, timezone=UTC)
+    for timer in TimerWheel(book).timers:
+        kind, arg = timer.key
+        out[f"{kind} {arg}"] = _EngineTimer(timer.following)
     return out
 
 
