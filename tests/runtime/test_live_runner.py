@@ -177,3 +177,13 @@ async def test_an_exit_filled_while_the_user_stream_was_down_is_settled_on_recon
             st = runner.status()
     assert st["states"] == {"BTCUSDT": "flat"} and st["positions"] == []
     assert any("orders brought up to date" in n["message"] and "0 orders" not in n["message"] for n in notices(runner))
+
+
+async def test_the_dead_mans_switch_is_armed_while_running_and_switched_off_by_a_keep_stop(tmp_path):
+    async with FakeBinance(Market.USDM) as fake:
+        async with running(fake, BOOK, tmp_path, []) as runner:
+            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+            armed = fake.sim.countdown("BTCUSDT")
+            assert armed is not None and armed > fake.now()  # Binance would cancel everything if the bot died
+        # `running` stopped it with the keep policy: the countdown is off, so the stop stays working
+        assert fake.sim.countdown("BTCUSDT") is None and fake.sim.open_algo_orders("BTCUSDT")
