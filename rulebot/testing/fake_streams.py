@@ -178,7 +178,9 @@ class StreamHub:
             req = orjson.loads(text)
             method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
         except (orjson.JSONDecodeError, AttributeError):
-            self._queue(conn, {"error": {"code": 3, "msg": "Invalid JSON"}, "id": None})
+            await self._send(
+                conn, _dumps({"error": {"code": 3, "msg": "Invalid JSON"}, "id": None})
+            )
             return
         result: Any = None
         if method == "SUBSCRIBE":
@@ -193,9 +195,9 @@ class StreamHub:
             result = conn.combined
         else:
             refusal = {"code": 2, "msg": f"Invalid request: {method}"}
-            self._queue(conn, {"error": refusal, "id": rid})
+            await self._send(conn, _dumps({"error": refusal, "id": rid}))
             return
-        self._queue(conn, {"result": result, "id": rid})
+        await self._send(conn, _dumps({"result": result, "id": rid}))
 
     def _forget(self, conn: _Conn) -> None:
         if conn in self._conns:
@@ -271,9 +273,6 @@ class StreamHub:
                 conn.listen_keys.discard(listen_key)
                 if close and not conn.listen_keys:
                     conn.queue.put_nowait(_CLOSE)
-
-    def _queue(self, conn: _Conn, body: dict[str, Any]) -> None:
-        conn.queue.put_nowait(_dumps(body))
 
     async def _send(self, conn: _Conn, text: str) -> None:
         """Send now if nothing is waiting on this connection, else queue behind what is.
