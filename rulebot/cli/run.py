@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -79,7 +80,7 @@ def _print_status(s: dict[str, Any]) -> None:
 
 # What can stop a bot from starting (or end it) that a person can act on: no traceback for these.
 _FAILURES = (CredentialsError, ValueError, OSError, BinanceError, TransportError, RateBudgetExceeded,
-             JournalIntegrityError)  # fmt: skip
+             JournalIntegrityError, sqlite3.DatabaseError)  # fmt: skip
 
 
 def _policy(choice: str | None) -> Policy | None:

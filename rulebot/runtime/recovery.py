@@ -12,9 +12,11 @@ that changed while the user stream was down is brought up to date by `order_even
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -45,35 +47,26 @@ def software() -> str:
 
 @dataclass
 class JournalState:
-    last_time: int = 0
+    """What the journal of earlier runs says: read before the engine starts."""
+
+    path: Path | None = None  # None: no journal (a mid-run reconciliation asks it nothing)
     daily: DailyState | None = None
     states: dict[str, tuple[str, int]] = field(default_factory=dict)  # symbol → (state, entered at)
-    orders: dict[str, tuple[PlaceOrder, str, str]] = field(default_factory=dict)  # cid → (command, purpose, rule)
 
-
-def read_journal(path: Path) -> JournalState:
-    state = JournalState()
-    if not path.is_file():
-        return state
-    db = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-    try:
-        row = db.execute("SELECT MAX(time) FROM entries").fetchone()
-        state.last_time = int(row[0] or 0)
-        daily = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id DESC LIMIT 1").fetchone()
-        if daily:
-            d = json.loads(daily[0])
-            state.daily = DailyState(
-                int(d["day"]), {k: Decimal(v) for k, v in d["start_equity"].items()}, bool(d["breached"])
-            )
-        for symbol, body, t in db.execute("SELECT symbol, body, time FROM entries WHERE kind = 'state' ORDER BY id"):
-            state.states[symbol] = (json.loads(body)["to_state"], int(t))
-        intents = {
-            cid: (rule, json.loads(body).get("intent", ""))
-            for cid, rule, body in db.execute(
-                "SELECT client_order_id, rule, body FROM entries WHERE kind = 'guard' AND client_order_id IS NOT NULL"
-            )
-        }
-        for (body,) in db.execute("SELECT body FROM entries WHERE kind = 'command' ORDER BY id"):
+    def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
+        """The command, purpose and rule the journal holds for each of `cids` (through the
+        client-order-id index: the few orders still open, not every order ever sent)."""
+        cids = list(cids)
+        if self.path is None or not cids or not self.path.is_file():
+            return {}
+        marks = ",".join("?" * len(cids))
+        of_kind = f"SELECT client_order_id, rule, body FROM entries WHERE client_order_id IN ({marks})"
+        with contextlib.closing(_read_only(self.path)) as db:
+            guards = db.execute(of_kind + " AND kind = 'guard'", cids).fetchall()
+            rows = db.execute(of_kind + " AND kind = 'command' ORDER BY id", cids).fetchall()
+        intents = {cid: (rule, json.loads(body).get("intent", "")) for cid, rule, body in guards}
+        out: dict[str, tuple[PlaceOrder, str, str]] = {}
+        for _, _, body in rows:
             c = json.loads(body)
             if c.get("type") != "PlaceOrder":
                 continue
@@ -81,12 +74,35 @@ def read_journal(path: Path) -> JournalState:
             rule, intent = intents.get(cmd.client_order_id, ("", ""))
             word = intent.split(" ", 1)[0] if intent else ""
             purpose = "entry" if word == "enter" else word if word in _PURPOSES else _guess(cmd)
-            state.orders[cmd.client_order_id] = (cmd, purpose, rule)
-    except sqlite3.DatabaseError:
-        return JournalState()
-    finally:
-        db.close()
+            out[cmd.client_order_id] = (cmd, purpose, rule)
+        return out
+
+
+def read_journal(path: Path) -> JournalState:
+    """The daily-loss state and each symbol's last state; orders are asked for by `orders`."""
+    state = JournalState(path)
+    if not path.is_file():
+        return state
+    try:
+        with contextlib.closing(_read_only(path)) as db:
+            daily = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id DESC LIMIT 1").fetchone()
+            if daily:
+                d = json.loads(daily[0])
+                start = {k: Decimal(v) for k, v in d["start_equity"].items()}
+                state.daily = DailyState(int(d["day"]), start, bool(d["breached"]))
+            last = "SELECT MAX(id) FROM entries WHERE kind = 'state' GROUP BY symbol"
+            for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})"):
+                state.states[symbol] = (json.loads(body)["to_state"], int(t))
+    except sqlite3.DatabaseError as exc:
+        raise sqlite3.DatabaseError(
+            f"the journal {path} cannot be read ({exc}); nothing was started. Check it with "
+            f"`rulebot audit -j {path} verify`, or start with another --run-dir"
+        ) from exc
     return state
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
 
 
 def _dec(v: Any) -> Decimal | None:
@@ -138,10 +154,11 @@ def adopt(engine: Engine, snap: Reconciliation, state: JournalState) -> Step:
     step = Step()
     open_ids = {o.client_order_id: o.filled_qty for o in snap.orders}
     open_ids.update({a.client_algo_id: ZERO for a in snap.algo_orders})
-    for cid, filled in open_ids.items():
-        if engine.oms.get(cid) is not None:
-            continue  # tracked already: `order_event` brings its state up to date
-        known = state.orders.get(cid)
+    # Tracked ones are brought up to date by `order_event`; the journal is asked about the rest.
+    untracked = {cid: filled for cid, filled in open_ids.items() if engine.oms.get(cid) is None}
+    journal = state.orders(untracked)
+    for cid, filled in untracked.items():
+        known = journal.get(cid)
         if known is None:
             step.records.append(
                 rec.EngineNotice(

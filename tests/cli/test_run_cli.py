@@ -111,3 +111,14 @@ async def test_a_secret_binance_refuses_stops_the_start_with_what_to_check(tmp_p
     assert proc.returncode == 1 and "Traceback" not in text and "Unclosed" not in text
     assert "-1022" in text and "check the API key, secret" in text and "nothing was traded" in text
     assert "not-the-secret" not in text
+
+
+def test_a_journal_that_cannot_be_read_stops_the_start_and_is_left_as_it_is(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "journal.sqlite").write_bytes(b"not a journal" * 100)
+    res = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(run_dir), "--no-watch", "--hours", "1"])
+    assert res.exit_code == 1 and "cannot be read" in res.output and "audit" in res.output
+    assert (run_dir / "journal.sqlite").read_bytes() == b"not a journal" * 100  # evidence kept
