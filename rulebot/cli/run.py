@@ -88,23 +88,23 @@ def _policy(choice: str | None) -> Policy | None:
 
 
 def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
-    running = False
+    runners: list[Runner] = []
 
     async def main() -> dict[str, Any]:
-        nonlocal running
         runner = await runner_factory()
+        runners.append(runner)
         _out.print(
             f"running {runner.book.name} ({runner.cfg.mode}) · journal {runner.cfg.journal_path()} · "
             f"control {runner.cfg.run_dir}/control.sock · Ctrl-C stops",
             markup=False,
         )
-        running = True
         return await runner.run()
 
     try:
         status = asyncio.run(main())
     except _FAILURES as exc:
-        if running:
+        engine = runners[0].engine if runners else None
+        if engine is not None and engine.started:
             what = "the bot stopped; its orders and positions were left as they were: check them on the exchange"
         else:
             what = "the bot did not start; nothing was traded"

@@ -164,6 +164,8 @@ class Runner:
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        if (cfg.run_dir / KILL_FILE).exists():  # an operator's way to keep a bot from coming back
+            raise FileExistsError(f"{cfg.run_dir / KILL_FILE} is there: the kill switch is on; remove it to start")
         state = recovery.read_journal(cfg.journal_path())
         journal = await Journal.create(cfg.journal_path(), self.run_id)
         book = self.book

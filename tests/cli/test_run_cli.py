@@ -122,3 +122,13 @@ def test_a_journal_that_cannot_be_read_stops_the_start_and_is_left_as_it_is(tmp_
     res = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(run_dir), "--no-watch", "--hours", "1"])
     assert res.exit_code == 1 and "cannot be read" in res.output and "audit" in res.output
     assert (run_dir / "journal.sqlite").read_bytes() == b"not a journal" * 100  # evidence kept
+
+
+def test_a_kill_file_left_in_the_run_directory_keeps_the_bot_from_starting(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "KILL").write_text("flatten")
+    res = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(tmp_path / "run"), "--hours", "1"])
+    assert res.exit_code == 1 and "kill switch is on" in res.output and "nothing was traded" in res.output
+    assert not (tmp_path / "run" / "journal.sqlite").exists()
