@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,7 @@ class StreamHub:
         self.connections_opened = 0
         self.messages_sent = 0
         self.refused = 0  # handshakes refused (unknown listen key, bad path)
+        self.on_send: Callable[[str], None] | None = None  # told each frame as it leaves (benches)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -317,6 +318,8 @@ class StreamHub:
             return False
         conn.sent += 1
         self.messages_sent += 1
+        if self.on_send is not None:
+            self.on_send(text)
         if f.drop_after_messages is not None:
             f.drop_after_messages -= 1
             if f.drop_after_messages <= 0:

@@ -11,7 +11,8 @@ a socket:
 - aggTrade: nothing. Aggregate ids are consecutive per symbol, so a jump is a gap; the missing
   trades are fetched by REST (`aggTrades?fromId=`) right after the reconnect and delivered in
   order before any newer one. Only when REST cannot supply them (no backfill configured, a
-  REST error) does a `StreamStatus` with detail "gap: ..." say which ids were lost.
+  REST error, more than `max_backfill` missing) does a `StreamStatus` with detail "gap: ..."
+  say which ids were lost.
 - kline: a closed candle whose open time does not follow the last one is a gap; the missing
   candles come from REST (`klines`) when a `candle_backfill` is given, else a "gap" status.
 - depth: the diffs sent meanwhile are lost; the `pu` chain breaks and `LocalOrderBook`
@@ -40,7 +41,7 @@ Backfill = Callable[[str, int, int], Awaitable[Sequence[Trade]]]  # symbol, firs
 # symbol, timeframe, first and last missing open time (ms) -> the closed candles between
 CandleBackfill = Callable[[str, str, int, int], Awaitable[Sequence[CandleClosed]]]
 MAX_STREAMS = 1024  # Binance's limit per connection (FACTS §0)
-_UNBOUNDED = 1 << 62  # "up to the newest trade" for a backfill after a reconnect
+MAX_BACKFILL = 20_000  # trades replayed by REST after a cut (20 pages of weight 20)
 _PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M serves book data on /public, the rest on /market
 
 
@@ -98,10 +99,12 @@ class MarketStream:
         *,
         candle_backfill: CandleBackfill | None = None,
         streams_per_connection: int = 200,
+        max_backfill: int = MAX_BACKFILL,
         **ws_options: Any,
     ) -> None:
         self._on_event = on_event
         self._backfill = backfill
+        self.max_backfill = max_backfill
         self._candle_backfill = candle_backfill
         self._last_trade: dict[str, int] = {}
         self._last_book: dict[str, int] = {}
@@ -162,7 +165,8 @@ class MarketStream:
         for symbol in self._trade_symbols.get(connection, ()):
             last = self._last_trade.get(symbol)
             if last is not None:
-                await self._fill_trades(symbol, last + 1, _UNBOUNDED, time=0, report=False)
+                # Up to the cap: what lies beyond is found (and reported) at the next trade.
+                await self._fill_trades(symbol, last + 1, last + self.max_backfill, 0, report=False)
         return self.backfilled - before
 
     # -- frames -----------------------------------------------------------------------------------
@@ -209,7 +213,13 @@ class MarketStream:
     async def _fill_trades(
         self, symbol: str, first: int, last: int, time: int, report: bool = True
     ) -> None:
-        got, why = await _fetch(self._backfill, symbol, first, last)
+        if last - first + 1 > self.max_backfill:
+            # Hours of a busy symbol would cost thousands of REST weight and replay stale
+            # trades into the engine: report the hole instead.
+            got: Sequence[Trade] = ()
+            why = f"more than {self.max_backfill} missing, too many to replay"
+        else:
+            got, why = await _fetch(self._backfill, symbol, first, last)
         delivered = 0
         for trade in sorted(got, key=lambda x: x.trade_id):
             newest = self._last_trade.get(symbol, -1)

@@ -299,3 +299,24 @@ def test_streams_are_split_by_route_and_into_connections_of_at_most_the_limit():
     assert urls[2].startswith("wss://fstream.binance.com/market/stream?streams=")
     with pytest.raises(ValueError, match=r"1\.\.1024"):
         connection_groups(usdm, names, per_connection=2000)
+
+
+async def test_a_hole_larger_than_the_backfill_cap_is_reported_not_replayed(fake, rest):
+    sink = Sink()
+    stream = MarketStream(
+        rest.endpoints, ["btcusdt@aggTrade"], sink, backfill=rest.backfill_trades, max_backfill=5,
+        backoff=Backoff(0.2, 0.2),
+    )  # fmt: skip
+    await start(stream, fake)
+    await fake.feed(trade(1))
+    await until(lambda: sink.trade_ids() == [1])
+    await fake.hub.drop_all()
+    for i in range(2, 22):  # 20 trades while the socket is down
+        await fake.feed(trade(i))
+    await until(lambda: fake.hub.connections == 1)
+    await fake.feed(trade(22))
+    await until(lambda: sink.trade_ids()[-1:] == [22])
+    assert sink.trade_ids() == [1, 2, 3, 4, 5, 6, 22]  # the cut's catch-up replays up to the cap
+    [gap] = sink.statuses("gap")
+    assert "15 aggTrades (7..21)" in gap.detail and "too many to replay" in gap.detail
+    await stream.stop()
