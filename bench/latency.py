@@ -87,7 +87,12 @@ class Clock:
         self.left: dict[int, float] = {}
         self.arrived: asyncio.Queue[float] = asyncio.Queue()
         fake.hub.on_send = self._sent
-        fake.on_request = lambda m, p, t: self.arrived.put_nowait(t) if m == method and p.endswith(path) else None
+        fake.on_request = self._request
+        self._path, self._method = path, method
+
+    def _request(self, method: str, path: str, at: float) -> None:
+        if method == self._method and path.endswith(self._path):
+            self.arrived.put_nowait(at)
 
     def _sent(self, text: str) -> None:
         if '"aggTrade"' in text:
@@ -115,7 +120,8 @@ async def rulebot_latency(fake: FakeBinance, n: int, folder: Path) -> list[float
     while fake.hub.connections < 3:  # user stream, /public and /market
         await asyncio.sleep(0.01)
     clock = Clock(fake, "/v1/order", "POST")
-    await fake.feed(BookTop("BTCUSDT", PRICE, Decimal(50), PRICE + Decimal("0.1"), Decimal(50), 0, 1))
+    ask = PRICE + Decimal("0.1")
+    await fake.feed(BookTop("BTCUSDT", PRICE, Decimal(50), ask, Decimal(50), 0, 1))
     await fake.feed(trade(1))  # the entry
     await clock.latency(1)
     while not runner.status().get("positions"):
@@ -173,11 +179,12 @@ async def main() -> None:
             bot = await rulebot_latency(fake, args.n, Path(tmp))
         async with FakeBinance(Market.USDM) as fake:
             echo = await echo_latency(fake, args.n)
-    cpus = os.cpu_count()
-    print(f"frame out -> request in, loopback ({sys.platform}, {cpus} CPUs, Python {sys.version.split()[0]})")
+    where = f"{sys.platform}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+    print(f"frame out -> request in, on loopback ({where})")
     show("rulebot", bot)
     show("echo", echo)
-    print(f"rulebot adds {1000 * (pct(bot, 50) - pct(echo, 50)):.3f} ms at p50 over a client that does nothing")
+    extra = 1000 * (pct(bot, 50) - pct(echo, 50))
+    print(f"rulebot adds {extra:.3f} ms at p50 over a client that does nothing")
 
 
 if __name__ == "__main__":
