@@ -20,6 +20,8 @@ from rulebot.runtime import control
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
+from .conftest import until
+
 DAY_MS = 86_400_000
 
 BOOK = """\
@@ -55,13 +57,6 @@ def runner(tmp_path: Path, feed: AsyncIterator[Trade]) -> Runner:
     cfg = RunConfig(tmp_path / "book.yaml", "dry-run", tmp_path / "run", watch=False, use_scheduler=True)
     return Runner(cfg, compile_text(BOOK), feed, instruments=builtin_instruments(Market.USDM),
                   brackets=builtin_brackets(Market.USDM))  # fmt: skip
-
-
-async def until(cond, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def breached(r: Runner) -> bool:

@@ -21,34 +21,10 @@ from rulebot.runtime.assemble import Connection, dry_run
 from rulebot.runtime.runner import RunConfig
 from rulebot.testing.fake_binance import FakeBinance
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import HOLD_ON_TRADE, ROOT, until
+
 D = Decimal
-
-BOOK = """\
-rulebook: live-test
-market: usdm
-symbols: [BTCUSDT]
-account: {leverage: 3}
-risk: {protective_stop_within: 1s}
-rules:
-  - name: buy
-    on: trade
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: never
-    on: trade
-    in: long
-    when: price > 100000000
-    do: [exit]
-"""
-
-
-async def until(cond, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+BOOK = HOLD_ON_TRADE
 
 
 async def market(fake: FakeBinance, stop: asyncio.Event) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -20,33 +19,10 @@ from rulebot.runtime.assemble import Connection, live
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.testing.fake_binance import FakeBinance
 
+from .conftest import HOLD_ON_TRADE, until
+
 D = Decimal
-
-BOOK = """\
-rulebook: live-inproc
-market: usdm
-symbols: [BTCUSDT]
-account: {leverage: 3}
-risk: {protective_stop_within: 1s}
-rules:
-  - name: buy
-    on: trade
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: never
-    on: trade
-    in: long
-    when: price > 100000000
-    do: [exit]
-"""
-
-
-async def until(cond, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+BOOK = HOLD_ON_TRADE
 
 
 async def quote(fake: FakeBinance, stop: asyncio.Event, price: Callable[[int], Decimal]) -> None:

@@ -29,25 +29,9 @@ from rulebot.runtime.runner import RunConfig
 from rulebot.runtime.scheduler import next_fire_times
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import HOLD_ON_CANDLE, ROOT, until
 
-BOOK = """\
-rulebook: runner-test
-market: usdm
-symbols: [BTCUSDT]
-timeframes: [1m]
-account: {leverage: 3}
-rules:
-  - name: buy
-    on: candle_close 1m
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: note
-    on: candle_close 1m
-    in: long
-    when: close@1m > 0
-    do: [{log: "holding at {close@1m}"}]
-"""
+BOOK = HOLD_ON_CANDLE
 
 
 @pytest.fixture
@@ -55,14 +39,6 @@ def rulebook(tmp_path: Path) -> Path:
     path = tmp_path / "book.yaml"
     path.write_text(BOOK)
     return path
-
-
-async def until(cond, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_dry_run_to_the_end_is_journaled_and_verifies(rulebook, tmp_path):

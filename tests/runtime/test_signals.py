@@ -15,25 +15,9 @@ from pathlib import Path
 
 from rulebot.runtime import control
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import HOLD_ON_CANDLE, ROOT
 
-BOOK = """\
-rulebook: signals
-market: usdm
-symbols: [BTCUSDT]
-timeframes: [1m]
-account: {leverage: 3}
-rules:
-  - name: buy
-    on: candle_close 1m
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: note
-    on: candle_close 1m
-    in: long
-    when: close@1m > 0
-    do: [{log: "holding at {close@1m}"}]
-"""
+BOOK = HOLD_ON_CANDLE
 
 
 def status(run_dir: Path) -> dict:
