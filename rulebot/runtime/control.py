@@ -31,8 +31,9 @@ class ControlServer:
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        await ensure_no_bot(self.path.parent)
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+            self.path.unlink()  # left by a bot that died: nobody answers on it
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
@@ -59,6 +60,22 @@ class ControlServer:
             await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+async def ensure_no_bot(run_dir: Path) -> None:
+    """Refuse a second bot on one run directory: both would trade the account from one journal."""
+    path = run_dir / SOCKET_NAME
+    if not path.exists():
+        return
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 2)
+    except (OSError, TimeoutError):
+        return  # a socket left by a bot that died
+    writer.close()
+    raise FileExistsError(
+        f"a bot is already running in {run_dir} (its control socket answers): stop it with "
+        f"`rulebot kill --run-dir {run_dir}` or use another --run-dir"
+    )
 
 
 async def request(run_dir: Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

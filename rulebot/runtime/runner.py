@@ -36,7 +36,7 @@ from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime import recovery
-from rulebot.runtime.control import ControlServer
+from rulebot.runtime.control import ControlServer, ensure_no_bot
 from rulebot.runtime.exchange_sync import IN_FLIGHT_MS, reconcile
 from rulebot.runtime.executor import Executor
 from rulebot.runtime.killswitch import Policy, exit_step
@@ -166,6 +166,7 @@ class Runner:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         if (cfg.run_dir / KILL_FILE).exists():  # an operator's way to keep a bot from coming back
             raise FileExistsError(f"{cfg.run_dir / KILL_FILE} is there: the kill switch is on; remove it to start")
+        await ensure_no_bot(cfg.run_dir)
         state = recovery.read_journal(cfg.journal_path())
         journal = await Journal.create(cfg.journal_path(), self.run_id)
         book = self.book

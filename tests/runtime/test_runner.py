@@ -187,3 +187,18 @@ def test_a_timer_event_at_midnight_ends_a_daily_loss_breach_in_live_mode():
         engine.on_event(Timer(midnight, "daily-reset"))  # what the scheduler delivers at 00:00 UTC
     assert engine.daily_breach_day is None
     assert engine.portfolio.today is not None and engine.portfolio.today.day == midnight // 86_400_000
+
+
+async def test_a_second_bot_on_the_same_run_directory_is_refused_before_it_writes_anything(rulebook, tmp_path):
+    cfg = RunConfig(rulebook, "dry-run", tmp_path / "run", watch=False)
+    first = await dry_run(compile_file(str(rulebook)), cfg, "simulated", hours=24, speed=600)
+    task = asyncio.create_task(first.run())
+    await until(lambda: (cfg.run_dir / "control.sock").exists() and first.status().get("positions"), timeout=10)
+    second = await dry_run(compile_file(str(rulebook)), cfg, "simulated", hours=24, speed=600)
+    with pytest.raises(FileExistsError, match="a bot is already running"):
+        await second.run()
+    assert (await control.request(cfg.run_dir, {"cmd": "status"}))["run_id"] == first.run_id  # still reachable
+    await control.request(cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+    await asyncio.wait_for(task, 10)
+    db = read_only(cfg.journal_path())
+    assert verify(db).ok and [r[0] for r in db.execute("SELECT run_id FROM runs")] == [first.run_id]
