@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import orjson
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 SOCKET_NAME = "control.sock"
+LOCK_NAME = "lock"
 
 
 class ControlServer:
@@ -31,9 +33,8 @@ class ControlServer:
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await ensure_no_bot(self.path.parent)
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a bot that died: nobody answers on it
+            self.path.unlink()  # left by a bot that died (the runner holds the run directory: see `claim`)
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
@@ -62,20 +63,20 @@ class ControlServer:
             self.path.unlink()
 
 
-async def ensure_no_bot(run_dir: Path) -> None:
-    """Refuse a second bot on one run directory: both would trade the account from one journal."""
-    path = run_dir / SOCKET_NAME
-    if not path.exists():
-        return
+def claim(run_dir: Path) -> int:
+    """Hold the run directory for this bot (an exclusive lock the OS drops when the process
+    ends, however it ends); a second bot would trade the account from the same journal and
+    take over the control socket. Returns the descriptor to `os.close` at the end."""
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 2)
-    except (OSError, TimeoutError):
-        return  # a socket left by a bot that died
-    writer.close()
-    raise FileExistsError(
-        f"a bot is already running in {run_dir} (its control socket answers): stop it with "
-        f"`rulebot kill --run-dir {run_dir}` or use another --run-dir"
-    )
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FileExistsError(
+            f"a bot is already running in {run_dir}: stop it with `rulebot kill --run-dir {run_dir}` "
+            "or use another --run-dir"
+        ) from None
+    return fd
 
 
 async def request(run_dir: Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -36,7 +37,7 @@ from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime import recovery
-from rulebot.runtime.control import ControlServer, ensure_no_bot
+from rulebot.runtime.control import ControlServer, claim
 from rulebot.runtime.exchange_sync import IN_FLIGHT_MS, reconcile
 from rulebot.runtime.executor import Executor
 from rulebot.runtime.killswitch import Policy, exit_step
@@ -166,31 +167,20 @@ class Runner:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         if (cfg.run_dir / KILL_FILE).exists():  # an operator's way to keep a bot from coming back
             raise FileExistsError(f"{cfg.run_dir / KILL_FILE} is there: the kill switch is on; remove it to start")
-        await ensure_no_bot(cfg.run_dir)
+        held = claim(cfg.run_dir)
+        try:
+            return await self._run(cfg)
+        finally:
+            os.close(held)
+
+    async def _run(self, cfg: RunConfig) -> dict[str, Any]:
         state = recovery.read_journal(cfg.journal_path())
         journal = await Journal.create(cfg.journal_path(), self.run_id)
-        book = self.book
-        await journal.write_step(
-            [
-                Row(
-                    _now(),
-                    "run_start",
-                    {
-                        "mode": cfg.mode,
-                        "venue": self.venue_name,
-                        "software": recovery.software(),
-                        "rulebook": book.name,
-                    },
-                    version=book.source_hash,
-                ),
-                Row(
-                    _now(),
-                    "rulebook",
-                    {"name": book.name, "how": "start", "text": book.source_text},
-                    version=book.source_hash,
-                ),
-            ]
-        )
+        book, version = self.book, self.book.source_hash
+        start = {"mode": cfg.mode, "venue": self.venue_name, "software": recovery.software(), "rulebook": book.name}
+        text = {"name": book.name, "how": "start", "text": book.source_text}
+        await journal.write_step([Row(_now(), "run_start", start, version=version),
+                                  Row(_now(), "rulebook", text, version=version)])  # fmt: skip
         try:
             await self._start(state, journal)
             await self._loop()
