@@ -47,6 +47,8 @@ from rulebot.runtime.status import engine_status
 from rulebot.venues.binance.errors import BinanceError
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
+from rulebot.venues.binance.user_stream import UserStream
+from rulebot.venues.binance.venue import BinanceVenue
 from rulebot.venues.paper import PaperVenue
 
 Mode = Literal["dry-run", "live"]
@@ -93,8 +95,8 @@ class Runner:
         *,
         instruments: dict[str, Any],
         brackets: dict[str, Any],
-        venue: Any = None,
-        user_events: Any = None,
+        venue: BinanceVenue | None = None,
+        user_events: UserStream | None = None,
         venue_name: str = "simulated",
         balances: dict[str, Decimal] | None = None,
     ) -> None:
@@ -104,8 +106,8 @@ class Runner:
         self.instruments = instruments
         self.brackets = brackets
         self.live = cfg.mode == "live"
-        self.venue = venue  # BinanceVenue when live
-        self.user_events = user_events  # an object with start()/stop(), feeding `self.put`
+        self.venue = venue  # live
+        self.user_events = user_events  # live: its events come in through `put`
         self.venue_name = venue_name
         # Live: the wallet as the exchange reported it before the start. The engine must begin
         # with it, or the day's start equity would be zero and the daily loss cap would not act.
@@ -224,7 +226,7 @@ class Runner:
         restored = recovery.restore(engine, state)
         if self.user_events is not None:
             self.user_events.start()  # before the snapshot: no fill can fall between the two
-            await self._user_stream_up()
+            await self._user_stream_up(self.user_events)
         if self.live:
             await self._reconcile(state, "start")
         self._install_signals()
@@ -243,9 +245,9 @@ class Runner:
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         await self._journal_notes(restored)
 
-    async def _user_stream_up(self, timeout_s: float = 15.0) -> None:
+    async def _user_stream_up(self, stream: UserStream, timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while not self.user_events.ws.connected:
+        while not stream.ws.connected:
             if time.monotonic() > deadline:
                 raise ConnectionError(
                     f"the user data stream did not connect within {timeout_s:g} s, and without it the bot "
