@@ -48,6 +48,7 @@ class Executor:
         await self.journal.write_step(rows)
         for cmd in step.commands:
             await self._send(cmd, t)
+        await self.journal.checkpoint_if_due()  # after the orders left, never before
 
     async def account(self, event: AccountEvent, t: int) -> None:
         """A report from the venue (a fill, an order or account update, a stream status)."""
