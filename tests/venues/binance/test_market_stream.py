@@ -21,7 +21,6 @@ from rulebot.venues.binance.market_stream import (
     stream_names,
 )
 from rulebot.venues.binance.parse_market import DepthUpdate, Liquidation
-from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.ws import Backoff
 
 D = Decimal
@@ -35,20 +34,6 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
 
-
-@pytest.fixture
-async def fake():
-    async with FakeBinance(Market.USDM) as f:
-        yield f
-
-
-@pytest.fixture
-async def rest(fake):
-    client = BinanceRest(
-        Endpoints.custom(fake.market, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret
-    )
-    yield client
-    await client.close()
 
 
 class Sink:

@@ -8,20 +8,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.core.account_events import StreamStatus
-from rulebot.core.enums import Market
 from rulebot.core.events import BookTop
-from rulebot.testing.fake_binance import FakeBinance
-from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.market_stream import MarketStream
 from rulebot.venues.binance.order_book import BookSync, LocalOrderBook
 from rulebot.venues.binance.parse_market import DepthUpdate, parse_depth_update
 from rulebot.venues.binance.parse_rest import DepthSnapshot, parse_depth
-from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.ws import Backoff
 
 D = Decimal
@@ -192,20 +187,6 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
 
-
-@pytest.fixture
-async def fake():
-    async with FakeBinance(Market.USDM) as f:
-        yield f
-
-
-@pytest.fixture
-async def rest(fake):
-    client = BinanceRest(
-        Endpoints.custom(fake.market, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret
-    )
-    yield client
-    await client.close()
 
 
 def top(i: int) -> BookTop:

@@ -10,14 +10,12 @@ import pytest
 
 from rulebot.core.account_events import AccountUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import CancelOrder, PlaceOrder, SetMarginType
-from rulebot.core.enums import MarginType, Market, OrderType, Side, TimeInForce, WorkingType
+from rulebot.core.enums import MarginType, OrderType, Side, TimeInForce, WorkingType
 from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_binance import FakeBinance
-from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.market_stream import MarketStream, stream_names
 from rulebot.venues.binance.order_book import LocalOrderBook
 from rulebot.venues.binance.parse_market import DepthUpdate
-from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.binance.venue import AccountSetupError, BinanceVenue
 
@@ -31,19 +29,6 @@ async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
 
-
-@pytest.fixture
-async def fake():
-    async with FakeBinance(Market.USDM) as f:
-        yield f
-
-
-@pytest.fixture
-async def rest(fake):
-    client = BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret)
-    await client.sync_time()
-    yield client
-    await client.close()
 
 
 def trade(i: int, price: str = "60000") -> Trade:
