@@ -449,9 +449,11 @@ class Engine:
     def _run_actions(self, symbol: str, rule: c.CompiledRule, step: Step) -> None:
         run = self.symbols[symbol]
         entry_id: str | None = None
+        entry_refused = False
         for action in rule.actions:
             if isinstance(action, c.Enter):
                 entry_id = self._enter(symbol, rule, action, step)
+                entry_refused = entry_id is None
             elif isinstance(action, c.StopOrder | c.TrailingStop):
                 if entry_id is not None:
                     run.protections.setdefault(entry_id, []).append(action)
@@ -471,6 +473,8 @@ class Engine:
             elif isinstance(action, c.Cancel):
                 self._cancel(symbol, action.tag, step)
             elif isinstance(action, c.Goto):
+                if entry_refused and self.book.states[action.state].position in ("long", "short"):
+                    continue  # the entry was refused: no position to hold, so no state claiming one
                 self._goto(symbol, action.state, self.time, f"rule {rule.name}", step)
             elif isinstance(action, c.Log):
                 env = run.market.env

@@ -159,6 +159,8 @@ def test_rate_limiter_keeps_orders_within_the_budget_per_minute(usdm):
     _, records = backtest(text, events, usdm)
     refused = [r for r in verdicts(records, "rate_limiter") if kinds(r, "rate_limiter") == ["reject"]]
     assert refused, "a rulebook that churns must hit the budget"
+    # a refused entry does not move the symbol into a state that claims a position
+    assert not [r for r in records if isinstance(r, rec.StateChange) and "entry not placed" in r.why]
     entries = [c for c in placed(records) if c.reduce_only is False and not c.close_position]
     times = sorted(c.time for c in placed(records))
     for i, t in enumerate(times):  # no 60 s window ever saw an entry beyond the budget
