@@ -28,9 +28,7 @@ def main(count: int) -> None:
     tables = json.loads((PAYLOADS / "rest_fapi_v1_leverageBracket.json").read_text())
     inst = instruments_from_exchange_info(info, Market.USDM)["BTCUSDT"]
     brackets = brackets_from_payload(tables, Market.USDM)
-    sim = SimExchange(
-        {"BTCUSDT": inst}, brackets, market=Market.USDM, balances={"USDT": Decimal(1_000_000)}
-    )
+    sim = SimExchange({"BTCUSDT": inst}, brackets, market=Market.USDM, balances={"USDT": Decimal(1_000_000)})
     rng = random.Random(7)
     ticks = 600_000  # 60,000.0 in 0.1 ticks
     produced = fills = 0
@@ -40,9 +38,7 @@ def main(count: int) -> None:
         price = Decimal(ticks) / 10
         kind = n % 4
         if kind == 0:
-            events = sim.on_book(
-                "BTCUSDT", price, Decimal(2), price + Decimal("0.1"), Decimal(2), n
-            )
+            events = sim.on_book("BTCUSDT", price, Decimal(2), price + Decimal("0.1"), Decimal(2), n)
         elif kind == 1:
             events = sim.on_mark_price("BTCUSDT", price, n)
         else:

@@ -98,9 +98,7 @@ def ns_per_call(stmt: str, **names: Any) -> float:
 def main() -> None:
     print(f"Python {platform.python_version()} on {platform.machine()}, {sys.platform}")
     cols = ("compiled", "se text", "se AST")
-    head = (
-        f"{'expression':<58} " + " ".join(f"{c:>9}" for c in cols) + f" {'x text':>7} {'x AST':>7}"
-    )
+    head = f"{'expression':<58} " + " ".join(f"{c:>9}" for c in cols) + f" {'x text':>7} {'x AST':>7}"
     print(head)
     print("-" * len(head))
     for text in EXPRESSIONS:
@@ -111,9 +109,7 @@ def main() -> None:
         assert fn(env) == evaluator.eval(source) == evaluator.eval(source, previously_parsed=tree)
         t_compiled = ns_per_call("fn(env)", fn=fn, env=env)
         t_text = ns_per_call("ev(source)", ev=evaluator.eval, source=source)
-        t_ast = ns_per_call(
-            "ev(source, previously_parsed=tree)", ev=evaluator.eval, source=source, tree=tree
-        )
+        t_ast = ns_per_call("ev(source, previously_parsed=tree)", ev=evaluator.eval, source=source, tree=tree)
         label = text if len(text) <= 58 else text[:55] + "..."
         print(
             f"{label:<58} {t_compiled:>7.0f}ns {t_text:>7.0f}ns {t_ast:>7.0f}ns "

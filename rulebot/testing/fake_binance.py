@@ -97,9 +97,7 @@ class FakeBinance:
         self.meter = UsageMeter(())
         self.rate_limits = rate_limits  # exchangeInfo's rateLimits (None: Binance's own)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
-        self.on_request: Callable[[str, str, float], None] | None = (
-            None  # (method, path, perf_counter)
-        )
+        self.on_request: Callable[[str, str, float], None] | None = None  # (method, path, perf_counter)
         self.orders_placed = 0  # order placements executed, their client ids below
         self.placed_ids: list[str] = []
         self._host, self._port = host, port
@@ -201,9 +199,7 @@ class FakeBinance:
         prev = self._book_seq.get(top.symbol, 1000)
         first, last = prev + 1, prev + 3
         self._book_seq[top.symbol] = last
-        diff = DepthUpdate(
-            top.symbol, first, last, prev, tuple(changes_b), tuple(changes_a), top.time, top.time
-        )
+        diff = DepthUpdate(top.symbol, first, last, prev, tuple(changes_b), tuple(changes_a), top.time, top.time)
         await self.hub.publish_market(diff)  # the hub opens sequence gaps (faults.gap_every)
 
     def depth_snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
@@ -216,9 +212,7 @@ class FakeBinance:
 
     # -- account events out ------------------------------------------------------------------------
 
-    async def publish_account(
-        self, events: Iterable[AccountEvent], funding_symbol: str = ""
-    ) -> None:
+    async def publish_account(self, events: Iterable[AccountEvent], funding_symbol: str = "") -> None:
         """Account events the simulator produced: into the history, onto the live user stream."""
         events = list(events)
         if not events:
@@ -298,9 +292,7 @@ class FakeBinance:
             for k, v in parse_qsl(body, keep_blank_values=True):
                 params.setdefault(k, v)  # the query string wins over the body, as on Binance
             if route.security != "NONE":
-                refused = self._authenticate(
-                    request, query, body, params, route.security == "SIGNED"
-                )
+                refused = self._authenticate(request, query, body, params, route.security == "SIGNED")
                 if refused is not None:
                     return refused
             try:
@@ -309,23 +301,14 @@ class FakeBinance:
                 return _error(400, -1130, "Data sent for parameter 'limit' is not valid.")
             if usage.exceeded is not None:
                 lim = usage.exceeded
-                code, what = (
-                    (-1003, "request weight") if lim.kind == "REQUEST_WEIGHT" else (-1015, "orders")
-                )
-                msg = (
-                    f"Too many requests; current limit is {lim.limit} {what} per "
-                    f"{lim.interval_num} {lim.interval}."
-                )
-                return _error(
-                    429, code, msg, {**usage.headers, "Retry-After": str(usage.retry_after_s)}
-                )
+                code, what = (-1003, "request weight") if lim.kind == "REQUEST_WEIGHT" else (-1015, "orders")
+                msg = f"Too many requests; current limit is {lim.limit} {what} per {lim.interval_num} {lim.interval}."
+                return _error(429, code, msg, {**usage.headers, "Retry-After": str(usage.retry_after_s)})
             try:
                 result = await route.handler(request, params)
             except Refusal as r:
                 return _error(r.status, r.code, r.msg, usage.headers)
-            return web.Response(
-                body=orjson.dumps(result), content_type="application/json", headers=usage.headers
-            )
+            return web.Response(body=orjson.dumps(result), content_type="application/json", headers=usage.headers)
 
         return serve
 
@@ -359,9 +342,7 @@ class FakeBinance:
             )
         server = self.now()
         if ts >= server + 1000:
-            return _error(
-                400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
-            )
+            return _error(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
         if server - ts > window:
             return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return None
@@ -378,9 +359,7 @@ def _without_signature(text: str) -> str:
     return text.rsplit("&signature=", 1)[0]
 
 
-def _error(
-    status: int, code: int, msg: str, headers: Mapping[str, str] | None = None
-) -> web.Response:
+def _error(status: int, code: int, msg: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
         body=orjson.dumps({"code": code, "msg": msg}),

@@ -122,9 +122,7 @@ def _margin_type(mt: MarginType) -> str:
     return "isolated" if mt is MarginType.ISOLATED else "cross"
 
 
-def order_trade_update(
-    u: OrderUpdate, event_time: int | None = None, market: Market = Market.USDM
-) -> dict[str, Any]:
+def order_trade_update(u: OrderUpdate, event_time: int | None = None, market: Market = Market.USDM) -> dict[str, Any]:
     otype = _type(u.order_type)
     o: dict[str, Any] = {
         "s": u.symbol, "c": u.client_order_id, "S": u.side.value, "o": otype,
@@ -155,9 +153,7 @@ def order_trade_update(
     return out
 
 
-def account_update(
-    u: AccountUpdate, event_time: int | None = None, market: Market = Market.USDM
-) -> dict[str, Any]:
+def account_update(u: AccountUpdate, event_time: int | None = None, market: Market = Market.USDM) -> dict[str, Any]:
     balances = [
         {"a": b.asset, "wb": _d(b.wallet_balance), "cw": _d(b.cross_wallet_balance),
          "bc": _d(b.balance_change)}
@@ -213,9 +209,7 @@ def margin_call(m: MarginCalls) -> dict[str, Any]:
     return out
 
 
-def account_config_update(
-    u: LeverageChanged | MultiAssetsModeChanged, event_time: int | None = None
-) -> dict[str, Any]:
+def account_config_update(u: LeverageChanged | MultiAssetsModeChanged, event_time: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"e": "ACCOUNT_CONFIG_UPDATE", "E": event_time or u.time, "T": u.time}
     if isinstance(u, LeverageChanged):
         out["ac"] = {"s": u.symbol, "l": u.leverage}

@@ -76,8 +76,9 @@ def symbol_json(inst: Instrument) -> dict[str, Any]:
     return out
 
 
-def exchange_info_json(instruments: Iterable[Instrument], market: Market, now: int,
-                       rate_limits: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def exchange_info_json(
+    instruments: Iterable[Instrument], market: Market, now: int, rate_limits: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     out = {"timezone": "UTC", "serverTime": now, "rateLimits": rate_limits or RATE_LIMITS, "exchangeFilters": [],
            "symbols": [symbol_json(i) for i in instruments]}  # fmt: skip
     if market is Market.USDM:  # single-asset mode: no multi-assets margin assets listed

@@ -85,9 +85,7 @@ class OrderApi(Api):
             working = WorkingType(p.get("workingType", "CONTRACT_PRICE"))
         except (KeyError, ValueError):
             raise Refusal(400, -1102, MALFORMED) from None
-        cid = (
-            p.get("clientAlgoId" if algo else "newClientOrderId") or f"fake-{secrets.token_hex(8)}"
-        )
+        cid = p.get("clientAlgoId" if algo else "newClientOrderId") or f"fake-{secrets.token_hex(8)}"
         if len(cid) > 36:
             raise Refusal(400, -4015, "Client order id length should not be more than 36 chars")
         return PlaceOrder(
@@ -134,9 +132,7 @@ class OrderApi(Api):
             try:
                 if not isinstance(item, dict):
                     raise bad
-                fields = {
-                    k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in item.items()
-                }
+                fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in item.items()}
                 command = self.command(fields, algo=False)
                 res = await self.run(command)
                 assert res.order is not None
@@ -170,9 +166,7 @@ class OrderApi(Api):
         try:
             ids = orjson.loads(p.get("origClientOrderIdList") or p.get("orderIdList") or "[]")
         except orjson.JSONDecodeError:
-            raise Refusal(
-                400, -1130, "Data sent for parameter 'origClientOrderIdList' is not valid."
-            ) from None
+            raise Refusal(400, -1130, "Data sent for parameter 'origClientOrderIdList' is not valid.") from None
         key = "origClientOrderId" if "origClientOrderIdList" in p else "orderId"
         out: list[Any] = []
         for one in ids[:10]:

@@ -129,9 +129,7 @@ def _dec(p: Mapping[str, str], name: str) -> Decimal | None:
 
 
 def _missing(name: str) -> Refusal:
-    return Refusal(
-        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-    )
+    return Refusal(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
 
 
 def _limit(p: Params, default: int, top: int) -> int:
@@ -166,17 +164,11 @@ class Api:
         return res
 
 
-def routes(
-    table: list[tuple[str, str, Handler, Security, Weight]], placing: Weight | None = None
-) -> list[Route]:
+def routes(table: list[tuple[str, str, Handler, Security, Weight]], placing: Weight | None = None) -> list[Route]:
     """Route values from a table; `placing` counts the orders the POSTs of order paths place."""
     out = []
     for method, path, handler, security, weight in table:
-        orders = (
-            placing
-            if placing is not None and method == "POST" and path.endswith(_PLACING)
-            else _fixed(0)
-        )
+        orders = placing if placing is not None and method == "POST" and path.endswith(_PLACING) else _fixed(0)
         out.append(Route(method, path, handler, security, weight, orders))
     return out
 
@@ -227,9 +219,7 @@ class RestApi(Api):
 
     async def exchange_info(self, request: web.Request, p: Params) -> Any:
         fake = self.fake
-        return exchange_info_json(
-            fake.instruments.values(), fake.market, fake.now(), fake.rate_limits
-        )
+        return exchange_info_json(fake.instruments.values(), fake.market, fake.now(), fake.rate_limits)
 
     async def brackets(self, request: web.Request, p: Params) -> Any:
         symbol = self.symbol(p) if "symbol" in p else None

@@ -116,9 +116,7 @@ class ListenKey:
 class History:
     """Rows for the history endpoints, in the shapes of Binance's payloads."""
 
-    def __init__(
-        self, market: Market, margin_asset: dict[str, str], contract_size: dict[str, Decimal]
-    ) -> None:
+    def __init__(self, market: Market, margin_asset: dict[str, str], contract_size: dict[str, Decimal]) -> None:
         self.market = market
         self._asset = margin_asset  # symbol -> margin asset
         self._size = contract_size  # symbol -> USD per contract (COIN-M)
@@ -152,9 +150,7 @@ class History:
             elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
                 for b in ev.balances:
                     if b.balance_change:
-                        self._add_income(
-                            funding_symbol, "FUNDING_FEE", b.balance_change, b.asset, ev.time, ""
-                        )
+                        self._add_income(funding_symbol, "FUNDING_FEE", b.balance_change, b.asset, ev.time, "")
 
     def _fill(self, u: OrderUpdate) -> None:
         asset = self._asset.get(u.symbol, "USDT")
@@ -176,9 +172,7 @@ class History:
             self._add_income(u.symbol, "REALIZED_PNL", u.realized_pnl, asset, u.time, str(trade_id))
         if u.commission:
             fee_asset = u.commission_asset or asset
-            self._add_income(
-                u.symbol, "COMMISSION", -u.commission, fee_asset, u.time, str(trade_id)
-            )
+            self._add_income(u.symbol, "COMMISSION", -u.commission, fee_asset, u.time, str(trade_id))
 
     def _value(self, symbol: str, qty: Decimal, price: Decimal) -> Decimal:
         """USDⓈ-M: the quote value; COIN-M: the contracts' value in the base coin."""
@@ -186,9 +180,7 @@ class History:
             return qty * self._size.get(symbol, Decimal(100)) / price if price else Decimal(0)
         return qty * price
 
-    def _add_income(
-        self, symbol: str, kind: str, amount: Decimal, asset: str, time: int, trade: str
-    ) -> None:
+    def _add_income(self, symbol: str, kind: str, amount: Decimal, asset: str, time: int, trade: str) -> None:
         self._tran_id += 1
         self._income.append(
             {"symbol": symbol, "incomeType": kind, "income": _d(amount), "asset": asset,
@@ -216,9 +208,7 @@ class History:
         ]  # fmt: skip
         return _page(rows, limit, from_start=start is not None)
 
-    def funding_rates(
-        self, symbol: str | None, start: int | None, end: int | None, limit: int
-    ) -> list[dict[str, Any]]:
+    def funding_rates(self, symbol: str | None, start: int | None, end: int | None, limit: int) -> list[dict[str, Any]]:
         rows = [
             r for r in self._funding
             if (symbol is None or r["symbol"] == symbol) and _within(r["fundingTime"], start, end)
@@ -234,9 +224,7 @@ class History:
         rows = [_agg_row(t) for t in tape if _within(t.time, start, end)]
         return _page(rows, limit, from_start=from_id is not None or start is not None)
 
-    def klines(
-        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
-    ) -> list[list[Any]]:
+    def klines(self, symbol: str, interval: str, start: int | None, end: int | None, limit: int) -> list[list[Any]]:
         """Candles fed for this interval; else candles built from the trade tape."""
         fed = self._candles.get((symbol, interval))
         if fed:
@@ -262,11 +250,7 @@ class History:
                 )  # fmt: skip
             else:
                 p, end = t.price, start + span - 1
-                out.append(
-                    CandleClosed(
-                        t.symbol, interval, start, end, p, p, p, p, t.qty, value, 1, taker_buy
-                    )
-                )
+                out.append(CandleClosed(t.symbol, interval, start, end, p, p, p, p, t.qty, value, 1, taker_buy))
         return out
 
 

@@ -179,9 +179,7 @@ class StreamHub:
             req = orjson.loads(text)
             method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
         except (orjson.JSONDecodeError, AttributeError):
-            await self._send(
-                conn, _dumps({"error": {"code": 3, "msg": "Invalid JSON"}, "id": None})
-            )
+            await self._send(conn, _dumps({"error": {"code": 3, "msg": "Invalid JSON"}, "id": None}))
             return
         result: Any = None
         if method == "SUBSCRIBE":
@@ -259,9 +257,7 @@ class StreamHub:
                 body = {"stream": listen_key, "data": payload} if conn.combined else payload
                 await self._send(conn, _dumps(body))
 
-    async def expire_listen_key(
-        self, listen_key: str, now_ms: int | None = None, *, close: bool = True
-    ) -> None:
+    async def expire_listen_key(self, listen_key: str, now_ms: int | None = None, *, close: bool = True) -> None:
         """The key lapsed: `listenKeyExpired` on its streams, which then close (or, with
         `close=False`, stay open and silent, which Binance also does)."""
         self._listen_keys.discard(listen_key)

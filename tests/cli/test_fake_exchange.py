@@ -27,9 +27,7 @@ async def test_serves_the_simulated_market_to_a_real_client():
     infos: list[FakeExchangeInfo] = []
     stop = asyncio.Event()
     server = asyncio.create_task(
-        serve_fake_exchange(
-            port=0, speed=20, seed=3, preset_name="volatile", ready=infos.append, stop=stop
-        )
+        serve_fake_exchange(port=0, speed=20, seed=3, preset_name="volatile", ready=infos.append, stop=stop)
     )
     while not infos:
         await asyncio.sleep(0.01)
@@ -40,15 +38,11 @@ async def test_serves_the_simulated_market_to_a_real_client():
             msg = await ws.receive(timeout=5)  # the paced market reaches the streams
         trade = parse_market_message(msg.data)
         assert trade is not None and trade.symbol == "BTCUSDT"  # type: ignore[union-attr]
-    rest = BinanceRest(
-        Endpoints.custom(Market.USDM, info.rest_url, info.ws_url), info.api_key, info.api_secret
-    )
+    rest = BinanceRest(Endpoints.custom(Market.USDM, info.rest_url, info.ws_url), info.api_key, info.api_secret)
     order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": Decimal("0.01"),
              "newClientOrderId": "cli-1", "newOrderRespType": "RESULT"}  # fmt: skip
     assert parse_order(await rest.new_order(order)).status.value == "FILLED"
-    assert [p.amount for p in parse_position_risk(await rest.position_risk("BTCUSDT"))] == [
-        Decimal("0.01")
-    ]
+    assert [p.amount for p in parse_position_risk(await rest.position_risk("BTCUSDT"))] == [Decimal("0.01")]
     await rest.close()
     stop.set()
     await asyncio.wait_for(server, 5)
@@ -96,7 +90,4 @@ def test_a_busy_port_is_an_error_a_person_can_act_on():
             capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=30,
         )  # fmt: skip
     assert res.returncode == 1
-    assert (
-        f"cannot listen on 127.0.0.1:{port}" in res.stderr.decode()
-        and "--port" in res.stderr.decode()
-    )
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr.decode() and "--port" in res.stderr.decode()

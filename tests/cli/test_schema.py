@@ -22,8 +22,18 @@ def test_committed_schema_is_current():
 def test_schema_describes_the_language_for_editors():
     schema = json.loads(COMMITTED.read_text())
     props = schema["properties"]
-    for key in ("rulebook", "market", "symbols", "account", "timeframes", "params", "indicators", "states",
-                "rules", "risk"):
+    for key in (
+        "rulebook",
+        "market",
+        "symbols",
+        "account",
+        "timeframes",
+        "params",
+        "indicators",
+        "states",
+        "rules",
+        "risk",
+    ):
         assert key in props, key
     assert props["market"]["enum"] == ["usdm", "coinm"]
     rule = schema["$defs"]["Rule"]["properties"]

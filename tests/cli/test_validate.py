@@ -48,7 +48,10 @@ def test_json_format_lists_errors_with_positions():
     assert doc["valid"] is False
     errors = doc["files"][0]["errors"]
     assert [(e["line"], e["column"], e["code"]) for e in errors] == [
-        (11, 11, "unknown-name"), (15, 19, "unknown-name"), (19, 9, "unknown-state")]
+        (11, 11, "unknown-name"),
+        (15, 19, "unknown-name"),
+        (19, 9, "unknown-state"),
+    ]
 
 
 def test_explain_shows_machine_indicators_and_guards_with_their_source():

@@ -56,9 +56,7 @@ def facts_errors() -> dict[int, str]:
 @pytest.fixture(scope="session")
 def fapi() -> dict[str, Instrument]:
     """BTCUSDT, ETHUSDT, BTCUSDT_220325 (2022 capture) plus BLZUSDT (docs example)."""
-    out = instruments_from_exchange_info(
-        load_payload("rest_fapi_v1_exchangeInfo.json"), Market.USDM
-    )
+    out = instruments_from_exchange_info(load_payload("rest_fapi_v1_exchangeInfo.json"), Market.USDM)
     docs = load_payload("rest_fapi_v1_exchangeInfo_docs.json")
     out.update(instruments_from_exchange_info(docs, Market.USDM))
     return out
@@ -67,9 +65,7 @@ def fapi() -> dict[str, Instrument]:
 @pytest.fixture(scope="session")
 def dapi() -> dict[str, Instrument]:
     """BTCUSD_200925 (docs example, contract size 100)."""
-    return instruments_from_exchange_info(
-        load_payload("rest_dapi_v1_exchangeInfo.json"), Market.COINM
-    )
+    return instruments_from_exchange_info(load_payload("rest_dapi_v1_exchangeInfo.json"), Market.COINM)
 
 
 @pytest.fixture(scope="session")
@@ -85,9 +81,7 @@ def btcusd(dapi: dict[str, Instrument]) -> Instrument:
 @pytest.fixture(scope="session")
 def btcusdt_brackets() -> BracketTable:
     """BTCUSDT's 12 real brackets (2024-10-24), the table MARGIN.md §2 prints."""
-    return brackets_from_payload(load_payload("rest_fapi_v1_leverageBracket.json"), Market.USDM)[
-        "BTCUSDT"
-    ]
+    return brackets_from_payload(load_payload("rest_fapi_v1_leverageBracket.json"), Market.USDM)["BTCUSDT"]
 
 
 @pytest.fixture(scope="session")

@@ -30,9 +30,7 @@ SAMPLES: list[MarketEvent] = [
     MarkPrice("BTCUSDT", D("64211.0"), 1_002, D("64209.9"), D("0.0001"), 28_800_000),
     IndexPrice("BTCUSDT", D("64209.9"), 1_003),
     PremiumIndex("BTCUSDT", D("-0.00002"), 1_004),
-    CandleClosed(
-        "BTCUSDT", "1m", 0, 59_999, D(1), D(2), D("0.5"), D("1.5"), D(10), D(15), 42, D(4)
-    ),
+    CandleClosed("BTCUSDT", "1m", 0, 59_999, D(1), D(2), D("0.5"), D("1.5"), D(10), D(15), 42, D(4)),
     FundingRate("BTCUSDT", D("0.0001"), 28_800_002, None, 8),
     Timer(86_400_000, "daily_reset"),
 ]

@@ -28,9 +28,7 @@ from hypothesis import strategies as st
 from rulebot.core.indicators import INDICATORS, MAX_PERIOD, Bbands, Indicator
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-KLINES_1M = (
-    SHARED / "data" / "binance-vision" / "futures" / "um" / "daily" / "klines" / "BTCUSDT" / "1m"
-)
+KLINES_1M = SHARED / "data" / "binance-vision" / "futures" / "um" / "daily" / "klines" / "BTCUSDT" / "1m"
 DAY_MS = 86_400_000
 REL = 1e-9
 
@@ -152,17 +150,12 @@ def ref_atr(bars: Sequence[Bar], n: int) -> Ref:
     return ref_smoothed(trs, n, 1 / n)
 
 
-def ref_macd(
-    xs: Sequence[float], fast: int, slow: int, signal: int
-) -> list[tuple[float, ...] | None]:
+def ref_macd(xs: Sequence[float], fast: int, slow: int, signal: int) -> list[tuple[float, ...] | None]:
     f = ref_smoothed(xs, fast, 2 / (fast + 1))
     s = ref_smoothed(xs, slow, 2 / (slow + 1))
     line = [None if a is None or b is None else a - b for a, b in zip(f, s, strict=True)]
     sig = ref_smoothed(line, signal, 2 / (signal + 1))
-    return [
-        None if li is None or sg is None else (li, sg, li - sg)
-        for li, sg in zip(line, sig, strict=True)
-    ]
+    return [None if li is None or sg is None else (li, sg, li - sg) for li, sg in zip(line, sig, strict=True)]
 
 
 def typical(b: Bar) -> float:
@@ -243,9 +236,7 @@ SERIES_CASES: list[tuple[str, tuple[float, ...], Callable[[Sequence[float]], Ref
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "params", "reference"), SERIES_CASES, ids=[f"{n}{p}" for n, p, _ in SERIES_CASES]
-)
+@pytest.mark.parametrize(("name", "params", "reference"), SERIES_CASES, ids=[f"{n}{p}" for n, p, _ in SERIES_CASES])
 def test_series_indicator_matches_reference_on_real_closes(
     closes: list[float],
     name: str,
@@ -294,9 +285,7 @@ def test_bbands_match_reference(closes: list[float]) -> None:
     assert [v for _, v in run_series("bbands", (20, 2.5), closes)] == [(v[0],) for _, v in got]
 
 
-def run_candles(
-    name: str, params: tuple[float, ...], bars: Sequence[Bar]
-) -> list[tuple[bool, tuple[float, ...]]]:
+def run_candles(name: str, params: tuple[float, ...], bars: Sequence[Bar]) -> list[tuple[bool, tuple[float, ...]]]:
     ind = INDICATORS[name].create(*params)
     got: list[tuple[bool, tuple[float, ...]]] = []
     for b in bars:
@@ -377,12 +366,8 @@ READY_CASES: list[tuple[str, tuple[float, ...], int]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "params", "warmup"), READY_CASES, ids=[f"{n}{p}" for n, p, _ in READY_CASES]
-)
-def test_ready_exactly_at_warmup(
-    day: list[Bar], name: str, params: tuple[float, ...], warmup: int
-) -> None:
+@pytest.mark.parametrize(("name", "params", "warmup"), READY_CASES, ids=[f"{n}{p}" for n, p, _ in READY_CASES])
+def test_ready_exactly_at_warmup(day: list[Bar], name: str, params: tuple[float, ...], warmup: int) -> None:
     spec = INDICATORS[name]
     assert spec.warmup(*params) == warmup
     ind = spec.create(*params)
@@ -395,11 +380,7 @@ def test_ready_exactly_at_warmup(
             ind.update(b.close)
         assert ind.ready == (i >= warmup), f"{name}{params} ready={ind.ready} after {i} inputs"
         values = [getattr(ind, o) for o in outputs]
-        assert (
-            all(math.isnan(v) for v in values)
-            if i < warmup
-            else all(math.isfinite(v) for v in values)
-        )
+        assert all(math.isnan(v) for v in values) if i < warmup else all(math.isfinite(v) for v in values)
         assert math.isnan(ind.value) == (i < warmup)
 
 
@@ -521,9 +502,7 @@ def test_registry_covers_rulebook_md() -> None:
     path = SHARED / "RULEBOOK.md"
     if not path.is_file():
         pytest.fail(f"{path} is missing (the shared folder beside the checkout)", pytrace=False)
-    section = (
-        path.read_text(encoding="utf-8").split("## Indicators", 1)[1].split("Inputs are", 1)[0]
-    )
+    section = path.read_text(encoding="utf-8").split("## Indicators", 1)[1].split("Inputs are", 1)[0]
     names = re.findall(r"`([a-z]+)`", section)
     assert len(names) == 14
     assert set(names) == set(INDICATORS)
@@ -546,9 +525,7 @@ def test_registry_specs_are_sensible() -> None:
         assert spec.warmup(*args) >= 1
         assert spec.create(*args).warmup == spec.warmup(*args)
         assert required == (
-            ["n"]
-            if name in {"sma", "ema", "wma", "rma", "stdev", "zscore", "highest", "lowest", "roc"}
-            else []
+            ["n"] if name in {"sma", "ema", "wma", "rma", "stdev", "zscore", "highest", "lowest", "roc"} else []
         )
     assert [p.default for p in INDICATORS["macd"].params] == [12, 26, 9]
     assert [p.default for p in INDICATORS["bbands"].params] == [20, 2]
@@ -590,9 +567,7 @@ def test_create_rejects_bad_params(name: str, params: tuple[float, ...]) -> None
 
 
 def test_error_names_the_argument() -> None:
-    with pytest.raises(
-        ValueError, match=r"slow of macd must be at least 1 and at most 10000, got 0"
-    ):
+    with pytest.raises(ValueError, match=r"slow of macd must be at least 1 and at most 10000, got 0"):
         INDICATORS["macd"].create(12, 0)
     with pytest.raises(ValueError, match=r"n of sma must be a whole number"):
         INDICATORS["sma"].create(2.5)
@@ -607,7 +582,5 @@ def test_wrong_entry_point_is_a_type_error() -> None:
 
 def test_indicators_have_slots() -> None:
     for spec in INDICATORS.values():
-        ind = spec.create(
-            *[(5 if p.kind == "int" else 1.0) for p in spec.params if p.default is None]
-        )
+        ind = spec.create(*[(5 if p.kind == "int" else 1.0) for p in spec.params if p.default is None])
         assert not hasattr(ind, "__dict__"), spec.name

@@ -237,9 +237,7 @@ ticks = st.sampled_from(["0.1", "0.01", "0.0001", "0.25", "5", "0.3"])
 
 
 @given(price=prices, tick=ticks, how=st.sampled_from([*Side, *Rounding]))
-def test_round_price_lands_on_tick_within_one_tick(
-    price: D, tick: str, how: Side | Rounding
-) -> None:
+def test_round_price_lands_on_tick_within_one_tick(price: D, tick: str, how: Side | Rounding) -> None:
     inst = make(tick=tick)
     rounded = inst.round_price(price, how)
     assert inst.is_on_tick(rounded)
@@ -329,9 +327,7 @@ def limit(inst: Instrument, side: Side, qty: str, price: str, **kw: Any) -> list
 
 def test_valid_orders_pass(btcusdt: Instrument) -> None:
     assert limit(btcusdt, Side.BUY, "0.010", "59000.10") == []
-    market = check_order(
-        btcusdt, side=Side.SELL, order_type=OrderType.MARKET, quantity=D("0.5"), mark_price=MARK
-    )
+    market = check_order(btcusdt, side=Side.SELL, order_type=OrderType.MARKET, quantity=D("0.5"), mark_price=MARK)
     assert market == []
 
 
@@ -339,9 +335,7 @@ def test_price_filter_codes(btcusdt: Instrument) -> None:
     assert codes(limit(btcusdt, Side.BUY, "0.01", "60000.15")) == [-4014]
     assert codes(limit(btcusdt, Side.BUY, "0.01", "60000.123")) == [-1111]  # > pricePrecision
     assert codes(limit(btcusdt, Side.BUY, "0.1", "401.9")) == [-4013]
-    assert codes(limit(btcusdt, Side.SELL, "0.01", "1246396.70", mark_price=D("1200000"))) == [
-        -4002
-    ]
+    assert codes(limit(btcusdt, Side.SELL, "0.01", "1246396.70", mark_price=D("1200000"))) == [-4002]
     assert codes(limit(btcusdt, Side.BUY, "0.01", "0")) == [-4001]
     stop = check_order(
         btcusdt,
@@ -365,9 +359,7 @@ def test_quantity_codes(btcusdt: Instrument, fapi: dict[str, Instrument], payloa
     assert codes(limit(coarse, Side.BUY, "0.011", "60000")) == [-4023]
     assert codes(limit(coarse, Side.BUY, "0.008", "60000")) == [-4004]
     blz = fapi["BLZUSDT"]
-    market = check_order(
-        blz, side=Side.BUY, order_type=OrderType.MARKET, quantity=D("600000"), mark_price=D("1")
-    )
+    market = check_order(blz, side=Side.BUY, order_type=OrderType.MARKET, quantity=D("600000"), mark_price=D("1"))
     assert [(v.code, v.filter) for v in market] == [(-4005, "MARKET_LOT_SIZE")]
     assert limit(blz, Side.BUY, "600000", "0.1", mark_price=D("0.1")) == []
 
@@ -428,9 +420,7 @@ def test_order_type_tif_and_mandatory_params(
     )
     assert codes(stop_market) == [-1116]  # the dapi docs example does not list STOP_MARKET
     assert codes(limit(btcusdt, Side.BUY, "0.01", "60000", time_in_force="GTD")) == [-1115]
-    no_price = check_order(
-        btcusdt, side=Side.BUY, order_type=OrderType.LIMIT, quantity=D("0.01"), mark_price=MARK
-    )
+    no_price = check_order(btcusdt, side=Side.BUY, order_type=OrderType.LIMIT, quantity=D("0.01"), mark_price=MARK)
     assert [(v.code, v.message) for v in no_price] == [
         (-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
     ]

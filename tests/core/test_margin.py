@@ -88,9 +88,7 @@ def test_cum_makes_maintenance_margin_continuous(btcusdt_brackets: BracketTable)
     # MARGIN.md §2: cum_n = cum_(n-1) + floor_n * (MMR_n - MMR_(n-1)), checked on real data.
     bs = btcusdt_brackets.brackets
     for prev, cur in itertools.pairwise(bs):
-        assert cur.cum == prev.cum + cur.notional_floor * (
-            cur.maint_margin_ratio - prev.maint_margin_ratio
-        )
+        assert cur.cum == prev.cum + cur.notional_floor * (cur.maint_margin_ratio - prev.maint_margin_ratio)
         edge = cur.notional_floor
         assert edge * prev.maint_margin_ratio - prev.cum == edge * cur.maint_margin_ratio - cur.cum
 
@@ -167,9 +165,7 @@ def test_e1_linear_long(btcusdt: Instrument) -> None:
     assert usd(initial_margin(mark_notional, 20)) == D("1562.50")
     rates = FeeRates(maker=D("0.0002"), taker=D("0.0005"))
     assert rates == DEFAULT_FEE_RATES
-    assert usd(trading_fee(btcusdt, long.size, D("60000"), rates.rate(is_maker=False))) == D(
-        "15.00"
-    )
+    assert usd(trading_fee(btcusdt, long.size, D("60000"), rates.rate(is_maker=False))) == D("15.00")
     assert usd(trading_fee(btcusdt, long.size, D("60000"), rates.rate(is_maker=True))) == D("6.00")
     short = Position(D("-0.5"), D("60000"))
     assert usd(unrealized_pnl(btcusdt, short, D("62500"))) == D("-1250.00")
@@ -190,9 +186,7 @@ def test_e3_cross_margin_ratio(btcusdt: Instrument, btcusdt_brackets: BracketTab
     mark = D("62500")
     balance = margin_balance(D("2000"), [unrealized_pnl(btcusdt, long, mark)])
     assert usd(balance) == D("3250.00")
-    ratio = margin_ratio(
-        btcusdt_brackets.maintenance_margin(btcusdt.notional(long.size, mark)), balance
-    )
+    ratio = margin_ratio(btcusdt_brackets.maintenance_margin(btcusdt.notional(long.size, mark)), balance)
     assert usd(ratio * 100) == D("3.85")
     assert (ratio * 100).quantize(D("0.0001")) == D("3.8462")
     assert margin_ratio(D("1"), D("0")) == D("Infinity")
@@ -208,11 +202,7 @@ def test_e4_isolated_long(btcusdt: Instrument, btcusdt_brackets: BracketTable) -
     assert lp == D(-28500) / D("-0.498")
     assert usd(btcusdt.notional(D("0.5"), lp)) == D("28614.46")
     assert btcusdt_brackets.for_notional(btcusdt.notional(D("0.5"), lp)).bracket == 1
-    assert (
-        usd(equity_at(btcusdt, legs, D(1500), lp))
-        == usd(mm_at(btcusdt, btcusdt_brackets, legs, lp))
-        == D("114.46")
-    )
+    assert usd(equity_at(btcusdt, legs, D(1500), lp)) == usd(mm_at(btcusdt, btcusdt_brackets, legs, lp)) == D("114.46")
 
 
 def test_e5_cross_short_needs_the_bracket_at_the_liquidation_price(
@@ -237,9 +227,7 @@ def test_bracket_iteration_moves_down_from_the_entry_bracket(
     lp = liq(btcusdt, btcusdt_brackets, legs, "12000", ISOLATED)
     assert lp == D(-48000) / D("-0.996")
     assert lp != (D(12050) - D(60000)) / D("-0.995")
-    assert equity_at(btcusdt, legs, D(12000), lp) - mm_at(btcusdt, btcusdt_brackets, legs, lp) < D(
-        "1e-20"
-    )
+    assert equity_at(btcusdt, legs, D(12000), lp) - mm_at(btcusdt, btcusdt_brackets, legs, lp) < D("1e-20")
 
 
 def test_a_consistent_price_is_found_where_iterating_from_the_entry_bracket_stops(
@@ -272,9 +260,7 @@ def test_hedge_pair_with_two_liquidation_prices_returns_the_nearest(
         assert abs(gap) < D("1e-15")
 
 
-def test_under_maintenance_at_every_price_is_an_error(
-    btcusdt: Instrument, btcusdt_brackets: BracketTable
-) -> None:
+def test_under_maintenance_at_every_price_is_an_error(btcusdt: Instrument, btcusdt_brackets: BracketTable) -> None:
     # A short on a wallet already 70,000 in debt is below maintenance even at a price of ~0.
     legs = [Position(D("-1"), D("60000"))]
     with pytest.raises(UnderMaintenanceError, match="being liquidated"):
@@ -291,13 +277,9 @@ def test_e6_hedge_cross_both_sides(btcusdt: Instrument, btcusdt_brackets: Bracke
     assert btcusdt_brackets.for_notional(lp).bracket == 2
     assert btcusdt_brackets.for_notional(D("0.4") * lp).bracket == 1
     # The (1, 1) try of MARGIN.md: 50,807.54, with the LONG notional already in bracket 2.
-    first_try = (D(5000) - D(60000) + D("0.4") * D(62000)) / (
-        D("0.004") + D("0.4") * D("0.004") - 1 + D("0.4")
-    )
+    first_try = (D(5000) - D(60000) + D("0.4") * D(62000)) / (D("0.004") + D("0.4") * D("0.004") - 1 + D("0.4"))
     assert usd(first_try) == D("50807.54")
-    assert abs(
-        equity_at(btcusdt, legs, D(5000), lp) - mm_at(btcusdt, btcusdt_brackets, legs, lp)
-    ) < D("1e-18")
+    assert abs(equity_at(btcusdt, legs, D(5000), lp) - mm_at(btcusdt, btcusdt_brackets, legs, lp)) < D("1e-18")
 
 
 def test_e8_coin_m_isolated_long(btcusd: Instrument, btcusd_brackets: BracketTable) -> None:
@@ -337,18 +319,14 @@ def test_no_liquidation_price(
 ) -> None:
     # A fully collateralised 1x linear long can only reach zero: no liquidation price.
     one_x = [Position(D("0.5"), D("60000"))]
-    assert (
-        liquidation_price(btcusdt, btcusdt_brackets, one_x, D(30000), margin_type=ISOLATED) is None
-    )
+    assert liquidation_price(btcusdt, btcusdt_brackets, one_x, D(30000), margin_type=ISOLATED) is None
     # An inverse short backed by more coin than its notional cannot lose it all.
     short = [Position(D("-100"), D("50000"))]
     assert liquidation_price(btcusd, btcusd_brackets, short, D("0.3"), margin_type=ISOLATED) is None
     assert liquidation_price(btcusdt, btcusdt_brackets, [], D(1), margin_type=CROSSED) is None
 
 
-def test_liquidation_price_refuses_impossible_inputs(
-    btcusdt: Instrument, btcusdt_brackets: BracketTable
-) -> None:
+def test_liquidation_price_refuses_impossible_inputs(btcusdt: Instrument, btcusdt_brackets: BracketTable) -> None:
     long = Position(D("1"), D("60000"), PositionSide.LONG)
     short = Position(D("-1"), D("60000"), PositionSide.SHORT)
     with pytest.raises(ValueError, match="isolated"):
@@ -363,9 +341,7 @@ def test_liquidation_price_refuses_impossible_inputs(
             other_maint_margin=D(1),
         )
     with pytest.raises(ValueError, match="one BOTH"):
-        liquidation_price(
-            btcusdt, btcusdt_brackets, [long, Position(D(1), D(1))], D(1), margin_type=CROSSED
-        )
+        liquidation_price(btcusdt, btcusdt_brackets, [long, Position(D(1), D(1))], D(1), margin_type=CROSSED)
     with pytest.raises(ValueError, match="LONG"):
         Position(D("-1"), D("60000"), PositionSide.LONG)
 
@@ -375,9 +351,7 @@ def test_cross_uses_other_positions(btcusdt: Instrument, btcusdt_brackets: Brack
     alone = liq(btcusdt, btcusdt_brackets, legs, "3000", CROSSED)
     # Another symbol's MM eats margin (liquidation nearer); its profit adds margin (further).
     assert liq(btcusdt, btcusdt_brackets, legs, "3000", CROSSED, other_maint_margin=D(100)) > alone
-    assert (
-        liq(btcusdt, btcusdt_brackets, legs, "3000", CROSSED, other_unrealized_pnl=D(100)) < alone
-    )
+    assert liq(btcusdt, btcusdt_brackets, legs, "3000", CROSSED, other_unrealized_pnl=D(100)) < alone
 
 
 # -- liquidation properties --------------------------------------------------------------------
@@ -465,15 +439,11 @@ def test_hedge_cross_liquidation_balances_both_legs(
         lp = liquidation_price(btcusdt, btcusdt_brackets, legs, wallet, margin_type=CROSSED)
     except UnderMaintenanceError:
         for price in (D(1), long_entry, short_entry, D(10) ** 6, D(10) ** 9):
-            assert equity_at(btcusdt, legs, wallet, price) < mm_at(
-                btcusdt, btcusdt_brackets, legs, price
-            )
+            assert equity_at(btcusdt, legs, wallet, price) < mm_at(btcusdt, btcusdt_brackets, legs, price)
         return
     if lp is None:  # never liquidated: safe at every price
         for price in (D(1), long_entry, short_entry, D(10) ** 6, D(10) ** 9):
-            assert equity_at(btcusdt, legs, wallet, price) > mm_at(
-                btcusdt, btcusdt_brackets, legs, price
-            )
+            assert equity_at(btcusdt, legs, wallet, price) > mm_at(btcusdt, btcusdt_brackets, legs, price)
         return
     gap = equity_at(btcusdt, legs, wallet, lp) - mm_at(btcusdt, btcusdt_brackets, legs, lp)
     assert abs(gap) <= D("1e-12") * (long_size * long_entry + short_size * short_entry)
@@ -497,21 +467,15 @@ def test_e9_funding(btcusdt: Instrument, btcusd: Instrument) -> None:
     assert funding_rate(D("-0.01"), interest, floor=D("-0.003")) == D("-0.003")
 
 
-def test_funding_on_the_premium_index_payload(
-    btcusdt: Instrument, payload: Callable[[str], Any]
-) -> None:
+def test_funding_on_the_premium_index_payload(btcusdt: Instrument, payload: Callable[[str], Any]) -> None:
     p = payload("rest_fapi_v1_premiumIndex.json")
     fee = funding_fee(btcusdt, D("1"), D(p["markPrice"]), D(p["lastFundingRate"]))
     assert fee == -D("11793.63104562") * D("0.00038246")
 
 
 def test_fee_rates_from_commission_payloads(payload: Callable[[str], Any]) -> None:
-    assert fee_rates_from_payload(payload("rest_fapi_v1_commissionRate.json")) == FeeRates(
-        D("0.0002"), D("0.0004")
-    )
-    assert fee_rates_from_payload(payload("rest_dapi_v1_commissionRate.json")) == FeeRates(
-        D("0.00015"), D("0.0004")
-    )
+    assert fee_rates_from_payload(payload("rest_fapi_v1_commissionRate.json")) == FeeRates(D("0.0002"), D("0.0004"))
+    assert fee_rates_from_payload(payload("rest_dapi_v1_commissionRate.json")) == FeeRates(D("0.00015"), D("0.0004"))
     with pytest.raises(InstrumentParseError):
         fee_rates_from_payload({"symbol": "BTCUSDT"})
 

@@ -58,18 +58,14 @@ def load_doc(name: str) -> str:
 
 
 def _fapi() -> tuple[dict[str, Instrument], dict[str, BracketTable]]:
-    instruments = instruments_from_exchange_info(
-        load_payload("rest_fapi_v1_exchangeInfo.json"), USDM
-    )
+    instruments = instruments_from_exchange_info(load_payload("rest_fapi_v1_exchangeInfo.json"), USDM)
     tables = brackets_from_payload(load_payload("rest_fapi_v1_leverageBracket.json"), USDM)
     # Only BTCUSDT has real brackets in the payloads; the sim needs brackets per symbol.
     return {BTCUSDT: instruments[BTCUSDT]}, {BTCUSDT: tables[BTCUSDT]}
 
 
 def _dapi() -> tuple[dict[str, Instrument], dict[str, BracketTable]]:
-    instruments = instruments_from_exchange_info(
-        load_payload("rest_dapi_v1_exchangeInfo.json"), COINM
-    )
+    instruments = instruments_from_exchange_info(load_payload("rest_dapi_v1_exchangeInfo.json"), COINM)
     perp = brackets_from_payload(load_payload("rest_dapi_v2_leverageBracket.json"), COINM)
     # The dapi payloads describe BTCUSD_200925 (exchangeInfo) and BTCUSD_PERP (brackets), both
     # BTCUSD contracts; the real bracket values are used for the quarterly symbol.
@@ -161,20 +157,14 @@ def market(cid: str, side: Side, qty: str | None, **kw: Any) -> PlaceOrder:
     return order(cid, side, OrderType.MARKET, qty, **kw)
 
 
-def book(
-    sim: SimExchange, bid: str, ask: str, qty: str = "100", time: int = 0, **kw: Any
-) -> list[AccountEvent]:
+def book(sim: SimExchange, bid: str, ask: str, qty: str = "100", time: int = 0, **kw: Any) -> list[AccountEvent]:
     symbol = kw.get("symbol", BTCUSDT)
     return sim.on_book(symbol, D(bid), D(qty), D(ask), D(qty), time)
 
 
 def trades(events: Iterable[AccountEvent]) -> list[OrderUpdate]:
     """The fills among `events`."""
-    return [
-        e
-        for e in events
-        if isinstance(e, OrderUpdate) and e.execution_type in ("TRADE", "CALCULATED")
-    ]
+    return [e for e in events if isinstance(e, OrderUpdate) and e.execution_type in ("TRADE", "CALCULATED")]
 
 
 def updates(events: Iterable[AccountEvent]) -> list[OrderUpdate]:

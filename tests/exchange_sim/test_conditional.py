@@ -58,9 +58,7 @@ STOP_MARKET, TP_MARKET = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
         (TP_MARKET, SELL, "99", False),
     ],
 )
-def test_trigger_rules_of_facts_6_2(
-    order_type: OrderType, side: Side, last: str, fires: bool
-) -> None:
+def test_trigger_rules_of_facts_6_2(order_type: OrderType, side: Side, last: str, fires: bool) -> None:
     assert condition_holds(order_type, side, D(100), D(last)) is fires
 
 
@@ -92,9 +90,7 @@ def test_immediate_trigger_is_judged_on_the_working_type_price() -> None:
 
 def test_algo_lifecycle_new_triggered_orders_finished() -> None:
     sim = long_position()
-    placed = sim.execute_algo(
-        order("sl", SELL, STOP_MARKET, "0.1", trigger="59000", reduce_only=True), 1
-    )
+    placed = sim.execute_algo(order("sl", SELL, STOP_MARKET, "0.1", trigger="59000", reduce_only=True), 1)
     assert placed.ok and placed.algo is not None and placed.order is None
     assert placed.algo.status == "NEW" and placed.algo.trigger_price == D("59000")
     (new,) = placed.events
@@ -166,9 +162,7 @@ def test_coin_m_take_profit_is_a_plain_order() -> None:
     sim = coinm()
     sim.on_trade(BTCUSD, D("50000"), D("10"), 0, False)
     sim.execute(market("open", SELL, "5", symbol=BTCUSD), 0)  # short 5 contracts
-    cmd = order(
-        "tp", BUY, OrderType.TAKE_PROFIT, "5", symbol=BTCUSD, price="48000", trigger="48000"
-    )
+    cmd = order("tp", BUY, OrderType.TAKE_PROFIT, "5", symbol=BTCUSD, price="48000", trigger="48000")
     assert sim.execute(cmd, 1).ok
     assert (
         sim.execute(
@@ -208,9 +202,7 @@ def test_cancel_an_algo_order() -> None:
 
 def test_reduce_only_algo_with_nothing_to_reduce_is_canceled_at_trigger() -> None:
     sim = long_position()
-    assert sim.execute_algo(
-        order("sl", SELL, STOP_MARKET, "0.1", trigger="59000", reduce_only=True), 1
-    ).ok
+    assert sim.execute_algo(order("sl", SELL, STOP_MARKET, "0.1", trigger="59000", reduce_only=True), 1).ok
     sim.execute(market("flat", SELL, "0.1"), 2)
     events = sim.on_trade(BTCUSDT, D("58000"), D("1"), 3, True)
     (update,) = algos(events)
@@ -247,9 +239,7 @@ def test_mark_price_stops_ignore_trades_and_contract_price_stops_ignore_marks() 
         "m",
     ]
     assert algos(sim.on_mark_price(BTCUSDT, D("58000"), 3)) == []
-    assert [
-        a.client_algo_id for a in algos(sim.on_trade(BTCUSDT, D("58900"), D("1"), 4, True))
-    ] == [
+    assert [a.client_algo_id for a in algos(sim.on_trade(BTCUSDT, D("58900"), D("1"), 4, True))] == [
         "c",
         "c",
     ]
@@ -259,9 +249,7 @@ def test_mark_price_stops_ignore_trades_and_contract_price_stops_ignore_marks() 
 
 
 def trailing(side: Side, callback: str, activation: str | None = None) -> PlaceOrder:
-    return order(
-        "ts", side, OrderType.TRAILING_STOP_MARKET, "0.1", callback=callback, activation=activation
-    )
+    return order("ts", side, OrderType.TRAILING_STOP_MARKET, "0.1", callback=callback, activation=activation)
 
 
 def test_trailing_stop_activates_then_follows_the_best_price() -> None:
@@ -365,9 +353,7 @@ def test_cancel_all_cancels_plain_and_coin_m_stop_orders() -> None:
     sim = coinm()
     sim.on_trade(BTCUSD, D("50000"), D("10"), 0, False)
     sim.execute(limit("l", BUY, "1", "49000", symbol=BTCUSD), 1)
-    sim.execute(
-        order("s", BUY, OrderType.STOP, "1", symbol=BTCUSD, price="51000", trigger="51000"), 1
-    )
+    sim.execute(order("s", BUY, OrderType.STOP, "1", symbol=BTCUSD, price="51000", trigger="51000"), 1)
     result = sim.execute(CancelAllOrders(BTCUSD), 2)
     assert statuses(result.events) == [("l", "CANCELED", "CANCELED"), ("s", "CANCELED", "CANCELED")]
     assert sim.open_orders() == []
@@ -418,11 +404,7 @@ def test_hedge_close_position_only_on_the_closing_side() -> None:
     sim = usdm(hedge_mode=True)
     book(sim, "59999.9", "60000")
     sim.on_trade(BTCUSDT, D("60000"), D("1"), 0, False)
-    wrong = order(
-        "a", BUY, TP_MARKET, None, trigger="59000", close_position=True, ps=PositionSide.LONG
-    )
+    wrong = order("a", BUY, TP_MARKET, None, trigger="59000", close_position=True, ps=PositionSide.LONG)
     assert sim.execute_algo(wrong, 1).code == -2022
-    right = order(
-        "b", SELL, TP_MARKET, None, trigger="61000", close_position=True, ps=PositionSide.LONG
-    )
+    right = order("b", SELL, TP_MARKET, None, trigger="61000", close_position=True, ps=PositionSide.LONG)
     assert sim.execute_algo(right, 1).ok

@@ -230,9 +230,7 @@ def test_wallet_is_start_plus_realized_minus_fees_plus_funding(
     (balance,) = sim.balances()
     assert balance.wallet_balance == start + money_flow(events)
     ledger = sim.ledger(asset)
-    assert (
-        balance.wallet_balance == start + ledger.realized_pnl - ledger.commission + ledger.funding
-    )
+    assert balance.wallet_balance == start + ledger.realized_pnl - ledger.commission + ledger.funding
     # A liquidation takes the margin, never more: the wallet never goes below zero.
     assert balance.wallet_balance >= 0
     assert balance.cross_wallet_balance >= 0 or margin_type is MarginType.ISOLATED
@@ -240,9 +238,7 @@ def test_wallet_is_start_plus_realized_minus_fees_plus_funding(
 
 @settings(max_examples=150, deadline=None)
 @given(steps=steps, coin=st.booleans())
-def test_a_reduce_only_fill_never_increases_the_position(
-    steps: list[tuple[Any, ...]], coin: bool
-) -> None:
+def test_a_reduce_only_fill_never_increases_the_position(steps: list[tuple[Any, ...]], coin: bool) -> None:
     _, events = run(steps, coin=coin)
     size = D(0)
     pending: OrderUpdate | None = None

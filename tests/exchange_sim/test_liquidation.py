@@ -62,9 +62,7 @@ def test_isolated_liquidation_price_is_margin_md_e4() -> None:
     assert pos.liquidation_price is not None
     assert cents(pos.liquidation_price) == D("57228.92")
     inst, table = FAPI[0][BTCUSDT], FAPI[1][BTCUSDT]
-    core = liquidation_price(
-        inst, table, [Position(D("0.5"), D("60000"))], D("1500"), margin_type=ISOLATED
-    )
+    core = liquidation_price(inst, table, [Position(D("0.5"), D("60000"))], D("1500"), margin_type=ISOLATED)
     assert pos.liquidation_price == core
 
 
@@ -88,9 +86,7 @@ def test_mark_through_the_liquidation_price_liquidates_at_the_bankruptcy_price()
     assert warned == [MarginCall(BTCUSDT, PositionSide.BOTH, D("0.5"), D("57280"), D("114.560"), 4)]
     assert sim.on_mark_price(BTCUSDT, D("57229"), 5) == []  # warned once; LP is 57,228.92
     events = sim.on_mark_price(BTCUSDT, D("57228.9"), 6)
-    assert [(u.client_order_id, u.status) for u in updates(events)[:1]] == [
-        ("tp", OrderStatus.EXPIRED)
-    ]
+    assert [(u.client_order_id, u.status) for u in updates(events)[:1]] == [("tp", OrderStatus.EXPIRED)]
     assert [(a.client_algo_id, a.status) for a in algos(events)] == [("sl", "EXPIRED")]
     (fill,) = trades(events)
     assert fill.client_order_id.startswith("autoclose-")
@@ -152,9 +148,7 @@ def test_cross_liquidation_closes_every_cross_position_of_the_asset() -> None:
         BTCUSDT: FAPI[1][BTCUSDT],
         "ETHUSDT": replace(FAPI[1][BTCUSDT], symbol="ETHUSDT"),
     }
-    sim = SimExchange(
-        instruments, brackets, market=Market.USDM, balances={"USDT": D(3000)}, fee_rates=ZERO_FEES
-    )
+    sim = SimExchange(instruments, brackets, market=Market.USDM, balances={"USDT": D(3000)}, fee_rates=ZERO_FEES)
     book(sim, "59999.9", "60000")
     sim.on_book("ETHUSDT", D("2999.99"), D("100"), D("3000"), D("100"), 0)
     sim.execute(market("btc", BUY, "0.5"), 1)  # IM 1,500

@@ -36,9 +36,7 @@ def test_market_takes_the_top_then_slips_beyond_it() -> None:
         (D("0.2"), D("60060.2"), False),
     ]
     assert result.order is not None and result.order.status is OrderStatus.FILLED
-    assert result.order.average_price == (D("0.3") * D("60000.1") + D("0.2") * D("60060.2")) / D(
-        "0.5"
-    )
+    assert result.order.average_price == (D("0.3") * D("60000.1") + D("0.2") * D("60060.2")) / D("0.5")
     assert result.order.cum_quote == D("0.3") * D("60000.1") + D("0.2") * D("60060.2")
 
 
@@ -119,13 +117,9 @@ def test_fill_at_touch_needs_the_aggressor_on_the_other_side() -> None:
     sim.execute(limit("s", SELL, "0.1", "61000"), 1)
     # A buyer lifting asks at 59000 does not reach a bid at 59000; a seller hitting bids does.
     assert sim.on_trade(BTCUSDT, D("59000"), D("1"), 2, False) == []
-    assert fills(sim.on_trade(BTCUSDT, D("59000"), D("1"), 3, True)) == [
-        (D("0.1"), D("59000"), True)
-    ]
+    assert fills(sim.on_trade(BTCUSDT, D("59000"), D("1"), 3, True)) == [(D("0.1"), D("59000"), True)]
     assert sim.on_trade(BTCUSDT, D("61000"), D("1"), 4, True) == []
-    assert fills(sim.on_trade(BTCUSDT, D("61000"), D("1"), 5, False)) == [
-        (D("0.1"), D("61000"), True)
-    ]
+    assert fills(sim.on_trade(BTCUSDT, D("61000"), D("1"), 5, False)) == [(D("0.1"), D("61000"), True)]
 
 
 def test_a_trade_fills_resting_orders_in_price_time_priority_up_to_its_qty() -> None:
@@ -196,9 +190,7 @@ def test_post_only_that_would_take_is_rejected_with_5022() -> None:
     book(sim, "59999.9", "60000")
     taking = sim.execute(limit("p", BUY, "0.1", "60000", tif=TimeInForce.GTX), 1)
     assert (taking.ok, taking.code, taking.events) == (False, -5022, ())
-    assert taking.message == (
-        "Due to the order could not be executed as maker, the Post Only order will be rejected."
-    )
+    assert taking.message == ("Due to the order could not be executed as maker, the Post Only order will be rejected.")
     making = sim.execute(limit("q", BUY, "0.1", "59999.9", tif=TimeInForce.GTX), 2)
     assert making.ok and statuses(making.events) == [("q", "NEW", "NEW")]
     # Without a book, the last trade stands for the opposite quote.
@@ -225,9 +217,7 @@ steps = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(steps=steps, slippage=st.sampled_from([D(0), D(5)]), touch=st.booleans())
-def test_no_fill_is_better_than_the_data(
-    steps: list[tuple[Any, ...]], slippage: D, touch: bool
-) -> None:
+def test_no_fill_is_better_than_the_data(steps: list[tuple[Any, ...]], slippage: D, touch: bool) -> None:
     sim = usdm("1000000", fill_model=FillModel(slippage_bps=slippage, fill_at_touch=touch))
     limits: dict[str, D] = {}
     bid = ask = last = None
@@ -287,9 +277,7 @@ def test_resting_fills_from_the_book_use_up_its_quantity() -> None:
     assert fills(taker.events) == []
     assert taker.order is not None and taker.order.status is OrderStatus.EXPIRED
     # The bid side is untouched.
-    assert fills(sim.execute(market("s", SELL, "0.01"), 4).events) == [
-        (D("0.01"), D("58980"), False)
-    ]
+    assert fills(sim.execute(market("s", SELL, "0.01"), 4).events) == [(D("0.01"), D("58980"), False)]
 
 
 def test_post_only_rests_and_fills_as_maker() -> None:

@@ -75,9 +75,7 @@ ALGO = AlgoUpdate(
     "BTCUSDT", "s1", 3, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "NEW", D(0),
     D("59000"), None, False, True, WorkingType.MARK_PRICE, None, "Reduce Only reject", 1002,
 )  # fmt: skip
-LITE = TradeLite(
-    "BTCUSDT", "c1", 7, 99, Side.BUY, D("0.2"), D("60000.1"), D("0.5"), D(0), True, 1003
-)
+LITE = TradeLite("BTCUSDT", "c1", 7, 99, Side.BUY, D("0.2"), D("60000.1"), D("0.5"), D(0), True, 1003)
 CALLS = MarginCalls(
     (MarginCall("ETHUSDT", PositionSide.LONG, D("1.327"), D("187.17127"), D("1.614445"), 1004),),
     D("3.16812045"),
@@ -86,9 +84,7 @@ CALLS = MarginCalls(
 TRADE = Trade("BTCUSDT", D("60000.1"), D("0.003"), 5, True, 42, 100, 101)
 BOOK = BookTop("BTCUSDT", D("60000"), D("1.5"), D("60000.1"), D("2"), 6, 77)
 MARK = MarkPrice("BTCUSDT", D("60001"), 7, D("60002"), D("0.0001"), 28_800_000)
-CANDLE = CandleClosed(
-    "BTCUSDT", "1m", 0, 59_999, D(1), D(2), D("0.5"), D("1.5"), D(10), D(15), 12, D(4)
-)
+CANDLE = CandleClosed("BTCUSDT", "1m", 0, 59_999, D(1), D(2), D("0.5"), D("1.5"), D(10), D(15), 12, D(4))
 DIFF = DepthUpdate("BTCUSDT", 11, 13, 10, ((D(1), D(0)),), ((D(2), D(3)),), 8, 7)
 LIQ = Liquidation(
     "BTCUSDT", Side.SELL, "LIMIT", "IOC", D("0.014"), D(9910), D(9910), OrderStatus.FILLED,
@@ -158,9 +154,7 @@ def test_user_events_round_trip(market):
     assert parse_user_message(enc.user_payload(one, market)) == MarginCalls((one,), None, one.time)
     for config in (LeverageChanged("BTCUSDT", 25, 5), MultiAssetsModeChanged(False, 6)):
         assert parse_user_message(enc.user_payload(config, market)) == config
-    assert parse_user_message(enc.user_payload(ListenKeyExpired("k", 9))) == ListenKeyExpired(
-        "k", 9
-    )
+    assert parse_user_message(enc.user_payload(ListenKeyExpired("k", 9))) == ListenKeyExpired("k", 9)
     assert enc.user_payload(TRADE) is None
 
 

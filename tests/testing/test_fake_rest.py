@@ -46,9 +46,7 @@ from rulebot.venues.binance.rest import BinanceRest
 
 D = Decimal
 PAYLOADS = Path(__file__).resolve().parents[2].parent / "shared" / "binance" / "payloads"
-needs_payloads = pytest.mark.skipif(
-    not PAYLOADS.is_dir(), reason="shared/binance/payloads not found"
-)
+needs_payloads = pytest.mark.skipif(not PAYLOADS.is_dir(), reason="shared/binance/payloads not found")
 
 
 def real(name: str) -> Any:
@@ -77,9 +75,7 @@ async def started(market: Market = Market.USDM, **kw: Any) -> FakeBinance:
 
 
 def rest_of(fake: FakeBinance) -> BinanceRest:
-    return BinanceRest(
-        Endpoints.custom(fake.market, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret
-    )
+    return BinanceRest(Endpoints.custom(fake.market, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret)
 
 
 @pytest.fixture
@@ -119,9 +115,7 @@ async def test_usdm_answers_parse_and_have_the_real_payloads_fields(usdm):
     brackets = await rest.leverage_brackets()
     assert "BTCUSDT" in parse_leverage_brackets(brackets, Market.USDM)
     assert_shaped_like(brackets, "rest_fapi_v1_leverageBracket.json")
-    assert keys_of(real("rest_fapi_v1_leverageBracket.json")[0]["brackets"]) <= keys_of(
-        brackets[0]["brackets"]
-    )
+    assert keys_of(real("rest_fapi_v1_leverageBracket.json")[0]["brackets"]) <= keys_of(brackets[0]["brackets"])
 
     new = await rest.new_order(order("n1", type="LIMIT", price=D(55000), timeInForce="GTC"))
     assert parse_order(new).client_order_id == "n1"
@@ -140,9 +134,7 @@ async def test_usdm_answers_parse_and_have_the_real_payloads_fields(usdm):
     assert parse_algo_order(algo).client_algo_id == "tp1"
     assert_shaped_like(algo, "rest_fapi_v1_algoOrder_new.json")
     assert parse_algo_order(await rest.query_algo_order("BTCUSDT", "tp1")).status == "NEW"
-    assert [parse_algo_order(a).client_algo_id for a in await rest.open_algo_orders("BTCUSDT")] == [
-        "tp1"
-    ]
+    assert [parse_algo_order(a).client_algo_id for a in await rest.open_algo_orders("BTCUSDT")] == ["tp1"]
 
     await rest.new_order(order("m1"))
     risk = await rest.position_risk("BTCUSDT")
@@ -166,9 +158,7 @@ async def test_usdm_answers_parse_and_have_the_real_payloads_fields(usdm):
     assert book.bids[0][0] == D(60000) and book.asks[0][0] == D("60000.1")
     assert_shaped_like(depth, "rest_fapi_v1_depth.json")
     klines = await rest.klines("BTCUSDT", "1m")
-    assert parse_klines(klines, "BTCUSDT", "1m") and len(klines[0]) == len(
-        real("rest_fapi_v1_klines.json")[0]
-    )
+    assert parse_klines(klines, "BTCUSDT", "1m") and len(klines[0]) == len(real("rest_fapi_v1_klines.json")[0])
     rate = await rest.commission_rate("BTCUSDT")
     assert parse_commission_rate(rate).taker == fake.fee_rates.taker
     assert_shaped_like(rate, "rest_fapi_v1_commissionRate.json")
@@ -191,9 +181,7 @@ async def test_coin_m_answers_use_dapi_shapes(coinm):
     assert keys_of(real("rest_dapi_v1_exchangeInfo.json")["symbols"]) <= keys_of(info["symbols"])
     brackets = await rest.leverage_brackets("BTCUSD_PERP")  # /dapi/v2, per symbol
     assert "BTCUSD_PERP" in parse_leverage_brackets(brackets, Market.COINM)
-    await rest.new_order(
-        order("c1", symbol="BTCUSD_PERP", quantity=D(2), newOrderRespType="RESULT")
-    )
+    await rest.new_order(order("c1", symbol="BTCUSD_PERP", quantity=D(2), newOrderRespType="RESULT"))
     filled = parse_order(await rest.query_order("BTCUSD_PERP", "c1"))
     assert filled.cum_base is not None and filled.cum_quote is None  # coin, as /dapi prints it
     assert filled.cum_base == D(200) / filled.average_price
@@ -205,9 +193,7 @@ async def test_coin_m_answers_use_dapi_shapes(coinm):
     assert btc.balance < 2 and btc.margin_available is None  # paid the fee, in coin
     (trade,) = parse_user_trades(await rest.user_trades("BTCUSD_PERP"))
     assert trade.base_qty == D(200) / trade.price and trade.quote_qty is None
-    assert_shaped_like(
-        await rest.commission_rate("BTCUSD_PERP"), "rest_dapi_v1_commissionRate.json"
-    )
+    assert_shaped_like(await rest.commission_rate("BTCUSD_PERP"), "rest_dapi_v1_commissionRate.json")
     assert "totalWalletBalance" not in await rest.account()
 
 
@@ -215,13 +201,9 @@ async def test_coin_m_answers_use_dapi_shapes(coinm):
 async def test_error_answers_are_binances(usdm):
     fake, _ = usdm
     async with aiohttp.ClientSession() as http:
-        status, body, _ = await call(
-            http, fake, "GET", "/fapi/v1/premiumIndex", {"symbol": "NOPE"}, sign=False
-        )
+        status, body, _ = await call(http, fake, "GET", "/fapi/v1/premiumIndex", {"symbol": "NOPE"}, sign=False)
         assert status == 400 and body == real("rest_error_-1121.json")
-        status, body, _ = await call(
-            http, fake, "GET", "/fapi/v2/balance", {"timestamp": fake.now() - 60_000}
-        )
+        status, body, _ = await call(http, fake, "GET", "/fapi/v2/balance", {"timestamp": fake.now() - 60_000})
         assert body == real("rest_error_-1021.json")
         stop = order("s", type="STOP_MARKET", stopPrice="50000", quantity="0.01")
         status, body, _ = await call(http, fake, "POST", "/fapi/v1/order", stop)
@@ -250,9 +232,7 @@ async def call(
     query = urlencode({k: str(v) for k, v in p.items()})
     form = urlencode({k: str(v) for k, v in (body or {}).items()})
     if sign:
-        sig = hmac.new(
-            (secret or fake.api_secret).encode(), (query + form).encode(), hashlib.sha256
-        ).hexdigest()
+        sig = hmac.new((secret or fake.api_secret).encode(), (query + form).encode(), hashlib.sha256).hexdigest()
         query += f"&signature={sig}"
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if key is not None:
@@ -268,15 +248,9 @@ async def test_signature_key_and_timestamp_are_checked(usdm):
         ok = await call(http, fake, "GET", "/fapi/v2/balance", {})
         assert ok[0] == 200 and ok[1][0]["asset"] == "USDT"
         assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, key=None))[1]["code"] == -2014
-        assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, key="someone-else"))[1][
-            "code"
-        ] == -2015
-        assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, secret="wrong"))[1][
-            "code"
-        ] == -1022
-        assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, sign=False))[1][
-            "code"
-        ] == -1022
+        assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, key="someone-else"))[1]["code"] == -2015
+        assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, secret="wrong"))[1]["code"] == -1022
+        assert (await call(http, fake, "GET", "/fapi/v2/balance", {}, sign=False))[1]["code"] == -1022
         ahead = await call(http, fake, "GET", "/fapi/v2/balance", {"timestamp": fake.now() + 1500})
         assert ahead[1] == {
             "code": -1021,
@@ -284,9 +258,7 @@ async def test_signature_key_and_timestamp_are_checked(usdm):
         }
         late = {"timestamp": fake.now() - 3000, "recvWindow": 2000}
         assert (await call(http, fake, "GET", "/fapi/v2/balance", late))[1]["code"] == -1021
-        assert (await call(http, fake, "GET", "/fapi/v2/balance", late | {"recvWindow": 5000}))[
-            0
-        ] == 200
+        assert (await call(http, fake, "GET", "/fapi/v2/balance", late | {"recvWindow": 5000}))[0] == 200
         public = await call(http, fake, "GET", "/fapi/v1/time", {}, sign=False, key=None)
         assert public[0] == 200 and abs(public[1]["serverTime"] - fake.now()) < 1000
 
@@ -296,19 +268,11 @@ async def test_signed_body_and_the_query_string_wins(usdm):
     async with aiohttp.ClientSession() as http:
         # Parameters in the body are signed as query + body, concatenated without '&'.
         path, now = "/fapi/v1/leverage", {"timestamp": fake.now()}
-        status, body, _ = await call(
-            http, fake, "POST", path, now, body={"symbol": "BTCUSDT", "leverage": 9}
-        )
+        status, body, _ = await call(http, fake, "POST", path, now, body={"symbol": "BTCUSDT", "leverage": 9})
         assert status == 200 and body["leverage"] == 9 and fake.sim.leverage("BTCUSDT") == 9
         query = {"symbol": "ETHUSDT", "leverage": 4}
-        status, body, _ = await call(
-            http, fake, "POST", path, query, body={"symbol": "BTCUSDT", "leverage": 3}
-        )
-        assert (
-            body["symbol"] == "ETHUSDT"
-            and fake.sim.leverage("ETHUSDT") == 4
-            and fake.sim.leverage("BTCUSDT") == 9
-        )
+        status, body, _ = await call(http, fake, "POST", path, query, body={"symbol": "BTCUSDT", "leverage": 3})
+        assert body["symbol"] == "ETHUSDT" and fake.sim.leverage("ETHUSDT") == 4 and fake.sim.leverage("BTCUSDT") == 9
 
 
 # -- usage, limits, faults ------------------------------------------------------------------------
@@ -322,9 +286,7 @@ async def test_usage_headers_and_limits_as_binance_counts_them():
     fake = await started(rate_limits=limits)
     try:
         async with aiohttp.ClientSession() as http:
-            _, info, headers = await call(
-                http, fake, "GET", "/fapi/v1/exchangeInfo", {}, sign=False, key=None
-            )
+            _, info, headers = await call(http, fake, "GET", "/fapi/v1/exchangeInfo", {}, sign=False, key=None)
             assert info["rateLimits"] == limits and headers["X-MBX-USED-WEIGHT-1M"] == "1"
             _, _, headers = await call(http, fake, "GET", "/fapi/v2/account", {})
             assert headers["X-MBX-USED-WEIGHT-1M"] == "6" and "X-MBX-ORDER-COUNT-10S" not in headers
@@ -332,18 +294,12 @@ async def test_usage_headers_and_limits_as_binance_counts_them():
                 _, _, headers = await call(http, fake, "POST", "/fapi/v1/order", order(f"o{i}"))
             assert headers["X-MBX-ORDER-COUNT-10S"] == "2"
             status, body, headers = await call(http, fake, "POST", "/fapi/v1/order", order("o3"))
-            assert (
-                status == 429 and body["code"] == -1015 and 1 <= int(headers["Retry-After"]) <= 10
-            )
+            assert status == 429 and body["code"] == -1015 and 1 <= int(headers["Retry-After"]) <= 10
             assert fake.placed_ids == ["o0", "o1"]  # refused before it executed
-            status, body, headers = await call(
-                http, fake, "GET", "/fapi/v2/balance", {}
-            )  # 6 + 5 + 1 = 12: still fits
+            status, body, headers = await call(http, fake, "GET", "/fapi/v2/balance", {})  # 6 + 5 + 1 = 12: still fits
             assert status == 200
             depth = {"symbol": "BTCUSDT", "limit": 5}  # weight 2: over the limit
-            status, body, headers = await call(
-                http, fake, "GET", "/fapi/v1/depth", depth, sign=False, key=None
-            )
+            status, body, headers = await call(http, fake, "GET", "/fapi/v1/depth", depth, sign=False, key=None)
             assert status == 429 and body["code"] == -1003 and int(headers["Retry-After"]) <= 60
             assert fake.meter.refused == 2
     finally:
@@ -355,10 +311,7 @@ async def test_fault_knobs_count_down(usdm):
     f = fake.rest_faults
     f.status_429, f.status_418, f.status_503, f.retry_after_s = 1, 1, 1, 7
     async with aiohttp.ClientSession() as http:
-        seen = [
-            await call(http, fake, "GET", "/fapi/v1/time", {}, sign=False, key=None)
-            for _ in range(4)
-        ]
+        seen = [await call(http, fake, "GET", "/fapi/v1/time", {}, sign=False, key=None) for _ in range(4)]
     assert [s for s, _, _ in seen] == [418, 429, 503, 200]
     assert seen[0][2]["Retry-After"] == "7" and seen[1][1]["code"] == -1003
     f.delay_ms = 150
@@ -415,19 +368,14 @@ async def test_history_endpoints_answer_from_what_was_fed_and_filled(usdm):
     by_type: dict[str, Decimal] = {}
     for row in income:
         by_type[row["incomeType"]] = by_type.get(row["incomeType"], D(0)) + D(row["income"])
-    assert (
-        by_type["COMMISSION"] == -ledger.commission
-        and by_type["REALIZED_PNL"] == ledger.realized_pnl
-    )
+    assert by_type["COMMISSION"] == -ledger.commission and by_type["REALIZED_PNL"] == ledger.realized_pnl
     assert by_type["FUNDING_FEE"] == ledger.funding != 0
     assert len(parse_user_trades(await rest.user_trades("BTCUSDT"))) == 2
     (rate,) = parse_funding_rates(await rest.funding_rate("BTCUSDT"))
     assert rate.rate == D("0.0003")
     trades = await rest.agg_trades("BTCUSDT", 2)
     assert [t.trade_id for t in trades] == [2, 3]
-    candle = CandleClosed(
-        "BTCUSDT", "1h", 0, 3_599_999, D(1), D(3), D("0.5"), D(2), D(10), D(20), 5, D(4)
-    )
+    candle = CandleClosed("BTCUSDT", "1h", 0, 3_599_999, D(1), D(3), D("0.5"), D(2), D(10), D(20), 5, D(4))
     await fake.feed(candle)
     (row,) = parse_klines(await rest.klines("BTCUSDT", "1h"), "BTCUSDT", "1h")
     assert row == candle

@@ -116,10 +116,7 @@ async def test_a_client_sending_more_than_ten_messages_a_second_is_disconnected(
         await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
     got = [await ws.receive(timeout=1) for _ in range(11)]
     assert [m.type for m in got[:10]] == [aiohttp.WSMsgType.TEXT] * 10
-    assert (
-        got[-1].type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-        and ws.close_code == 1008
-    )
+    assert got[-1].type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and ws.close_code == 1008
     await until(lambda: hub.connections == 0)
 
 
@@ -147,9 +144,7 @@ async def test_user_streams_by_path_query_and_multi_key(usdm):
         await ws.close()
 
 
-@pytest.mark.parametrize(
-    "path", ["/private/ws/unknown", "/private/ws", "/private/ws/btcusdt@aggTrade"]
-)
+@pytest.mark.parametrize("path", ["/private/ws/unknown", "/private/ws", "/private/ws/btcusdt@aggTrade"])
 async def test_refused_user_stream_handshakes(usdm, path):
     hub, url, http = usdm
     hub.register_listen_key("k1")
@@ -173,9 +168,7 @@ async def test_drop_after_messages_cuts_every_socket_then_turns_itself_off(usdm)
     hub.faults.drop_after_messages = 3
     for i in range(1, 4):
         await hub.publish_market(trade(i))
-    assert (
-        hub.connections == 0 and hub.faults.drop_after_messages is None and hub.messages_sent == 3
-    )
+    assert hub.connections == 0 and hub.faults.drop_after_messages is None and hub.messages_sent == 3
     assert [f["a"] for f in await frames(a)] == [1, 2] and [f["a"] for f in await frames(b)] == [1]
     assert (await a.receive(timeout=1)).type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 

@@ -121,15 +121,17 @@ def _same(dest: Path, rel: str) -> bool:
 
 
 def test_archive_paths_follow_the_archive_layout() -> None:
-    assert archive_paths(
-        "btcusdt", "klines", interval="1m", from_date="2025-06-07", to_date="2025-06-08"
-    ) == [KLINES.format(7), KLINES.format(8)]
-    assert archive_paths(
-        "BTCUSD_PERP", "aggTrades", from_date="2026-05-08", to_date="2026-05-08"
-    ) == [AGG]  # COIN-M inferred from the symbol
-    assert archive_paths(
-        "BTCUSDT", "fundingRate", from_date="2026-03-31", to_date="2026-04-01"
-    ) == [FUNDING.format(3), FUNDING.format(4)]
+    assert archive_paths("btcusdt", "klines", interval="1m", from_date="2025-06-07", to_date="2025-06-08") == [
+        KLINES.format(7),
+        KLINES.format(8),
+    ]
+    assert archive_paths("BTCUSD_PERP", "aggTrades", from_date="2026-05-08", to_date="2026-05-08") == [
+        AGG
+    ]  # COIN-M inferred from the symbol
+    assert archive_paths("BTCUSDT", "fundingRate", from_date="2026-03-31", to_date="2026-04-01") == [
+        FUNDING.format(3),
+        FUNDING.format(4),
+    ]
     assert archive_paths(
         "BTCUSDT", "klines", interval="4h", period="monthly", from_date="2024-12-05",
         to_date="2025-01-01",
@@ -219,9 +221,7 @@ def test_second_run_skips_everything_without_asking(server: ArchiveServer, tmp_p
     assert all(_same(tmp_path, KLINES.format(d)) for d in (7, 8, 9))
 
 
-def test_interrupted_run_leaves_a_part_file_the_next_run_resumes(
-    server: ArchiveServer, tmp_path: Path
-) -> None:
+def test_interrupted_run_leaves_a_part_file_the_next_run_resumes(server: ArchiveServer, tmp_path: Path) -> None:
     server.faults[AGG] = "drop_always"
     report = download(
         "BTCUSD_PERP", "aggTrades", from_date="2026-05-08", to_date="2026-05-08", dest=tmp_path,

@@ -65,9 +65,7 @@ def shared_data() -> None:
 @pytest.fixture(scope="module")
 def readme_rows() -> dict[str, int]:
     """path under binance-vision/ → row count, from the README's file table."""
-    table = re.findall(
-        r"^\| `(futures/[^`]+\.zip)` \| \w+ \| (\d+) \|", (DATA / "README.md").read_text(), re.M
-    )
+    table = re.findall(r"^\| `(futures/[^`]+\.zip)` \| \w+ \| (\d+) \|", (DATA / "README.md").read_text(), re.M)
     assert len(table) > 200
     return {path: int(rows) for path, rows in table}
 
@@ -123,21 +121,15 @@ def test_group_totals_match_readme() -> None:
 
 def test_fields_of_each_kind() -> None:
     trade = next(read_events(UM_TRADES))
-    assert trade == Trade(
-        "BTCUSDT", Decimal("63943.90"), Decimal("0.003"), 1721347022956, True, 5182005737
-    )
+    assert trade == Trade("BTCUSDT", Decimal("63943.90"), Decimal("0.003"), 1721347022956, True, 5182005737)
     book = next(read_events(UM_BOOK))
     # 4984028370881,63943.90,46.371,63944.00,0.095,1721347022507,1721347022507: time is event_time
     assert book == BookTop(
         "BTCUSDT", Decimal("63943.90"), Decimal("46.371"), Decimal("63944.00"), Decimal("0.095"),
         1721347022507, 4984028370881,
     )  # fmt: skip
-    cm_trade = next(
-        read_events(FUT / "cm/daily/trades/BTCUSD_PERP/BTCUSD_PERP-trades-2024-08-08.zip")
-    )
-    assert cm_trade == Trade(
-        "BTCUSD_PERP", Decimal("61804.8"), Decimal("4"), 1723161257679, False, 849714402
-    )
+    cm_trade = next(read_events(FUT / "cm/daily/trades/BTCUSD_PERP/BTCUSD_PERP-trades-2024-08-08.zip"))
+    assert cm_trade == Trade("BTCUSD_PERP", Decimal("61804.8"), Decimal("4"), 1723161257679, False, 849714402)
     candle = next(read_events(FUT / "um/monthly/klines/BTCUSDT/1d/BTCUSDT-1d-2021-01.zip"))
     assert candle == CandleClosed(
         "BTCUSDT", "1d", 1609459200000, 1609545599999, Decimal("28948.19"),
@@ -175,9 +167,7 @@ def test_csv_and_zip_give_the_same_events(tmp_path: Path) -> None:
     assert list(read_events(plain)) == list(read_events(UM_TRADES))
 
 
-@pytest.mark.parametrize(
-    "source", [UM_TRADES, UM_BOOK, CM_1M, FUNDING / "BTCUSDT-fundingRate-2024-01.zip"]
-)
+@pytest.mark.parametrize("source", [UM_TRADES, UM_BOOK, CM_1M, FUNDING / "BTCUSDT-fundingRate-2024-01.zip"])
 def test_headerless_files_parse_the_same(tmp_path: Path, source: Path) -> None:
     text = _csv_text(source)
     assert not text[0].isdigit()
@@ -260,9 +250,7 @@ def test_price_klines_become_price_events_at_close(tmp_path: Path, kind: str, ev
     assert len(events) == len(candles) == 1440
     assert all(type(e) is event for e in events)
     assert [e.time for e in events] == [c.close_time for c in candles]  # type: ignore[union-attr]
-    field = {MarkPrice: "mark_price", IndexPrice: "index_price", PremiumIndex: "premium_index"}[
-        event
-    ]
+    field = {MarkPrice: "mark_price", IndexPrice: "index_price", PremiumIndex: "premium_index"}[event]
     assert [getattr(e, field) for e in events] == [c.close for c in candles]  # type: ignore[union-attr]
 
 
@@ -296,9 +284,7 @@ def test_replay_merges_kinds_and_files_in_time_order() -> None:
         ("Trade", "ETHUSDT"): 14_051, ("BookTop", "ETHUSDT"): 53_984,
         ("Trade", "BTCUSD_PERP"): 5_235, ("FundingRate", "BTCUSDT"): 186,
     }  # fmt: skip
-    ties = [
-        (a, b) for a, b in itertools.pairwise(events) if a.time == b.time and type(a) is not type(b)
-    ]
+    ties = [(a, b) for a, b in itertools.pairwise(events) if a.time == b.time and type(a) is not type(b)]
     assert ties, "the data has quotes and trades in the same millisecond"
     assert all(_priority(a) <= _priority(b) for a, b in ties)
     # the same files given in another order replay identically
@@ -336,18 +322,14 @@ def test_kind_and_symbol_filters_and_skipped_metrics() -> None:
         )
     ]
     metrics = next(FUT.glob("um/daily/metrics/*/*.zip"))
-    with pytest.raises(
-        ReplayFileError, match=r"metrics-2024-01-01\.zip: metrics files .* replay ignores them"
-    ):
+    with pytest.raises(ReplayFileError, match=r"metrics-2024-01-01\.zip: metrics files .* replay ignores them"):
         next(read_events(metrics))
 
 
 # --- bad input: file and line named, never skipped --------------------------------------------
 
 
-def _trades_file(
-    tmp_path: Path, lines: list[str], name: str = "BTCUSDT-trades-2024-07-18.csv"
-) -> Path:
+def _trades_file(tmp_path: Path, lines: list[str], name: str = "BTCUSDT-trades-2024-07-18.csv") -> Path:
     path = tmp_path / name
     path.write_text("".join(line + "\n" for line in lines))
     return path
@@ -379,14 +361,10 @@ def test_malformed_rows_name_file_and_line(tmp_path: Path, bad: str, message: st
 
 
 def test_wrong_header_and_wrong_kind_are_named(tmp_path: Path) -> None:
-    path = _trades_file(
-        tmp_path, ["id,price,qty,time,is_buyer_maker", "1,100.5,0.010,1721347022956,true"]
-    )
+    path = _trades_file(tmp_path, ["id,price,qty,time,is_buyer_maker", "1,100.5,0.010,1721347022956,true"])
     with pytest.raises(
         ReplayFileError,
-        match=re.escape(
-            f"{path}:1: header 'id,price,qty,time,is_buyer_maker' is not a trades header"
-        ),
+        match=re.escape(f"{path}:1: header 'id,price,qty,time,is_buyer_maker' is not a trades header"),
     ):
         list(read_events(path))
     # an aggTrades file read as trades (kind overridden wrongly) is caught at its header
@@ -399,9 +377,7 @@ def test_zip_with_two_members_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("a.csv", GOOD[1])
         z.writestr("b.csv", GOOD[1])
-    with pytest.raises(
-        ReplayFileError, match=re.escape("expected one CSV member, found 2 (a.csv, b.csv)")
-    ):
+    with pytest.raises(ReplayFileError, match=re.escape("expected one CSV member, found 2 (a.csv, b.csv)")):
         list(read_events(path))
 
 

@@ -241,16 +241,11 @@ def test_index_and_mark_once_per_second(multi: Stream) -> None:
         assert [i.time for i in index] == seconds
         assert all(m.index_price == i.index_price for m, i in zip(marks, index, strict=True))
         # The mark sits within a fraction of a percent of the index.
-        assert all(
-            abs(m.mark_price / i.index_price - 1) < Decimal("0.005")
-            for m, i in zip(marks, index, strict=True)
-        )
+        assert all(abs(m.mark_price / i.index_price - 1) < Decimal("0.005") for m, i in zip(marks, index, strict=True))
 
 
 @pytest.mark.parametrize(("hours", "offset_h", "span_h"), [(1, 0.5, 3), (4, 3.5, 5), (8, 7.5, 9)])
-def test_funding_settles_exactly_on_the_funding_times(
-    hours: int, offset_h: float, span_h: int
-) -> None:
+def test_funding_settles_exactly_on_the_funding_times(hours: int, offset_h: float, span_h: int) -> None:
     cfg = SimulatedMarketConfig(
         seed=hours,
         start_time=START + int(offset_h * HOUR),

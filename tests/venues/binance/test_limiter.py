@@ -61,9 +61,7 @@ async def test_a_burst_of_orders_is_paced_into_the_next_window():
 
 
 async def test_weight_and_orders_are_budgeted_separately():
-    lim, t = limiter(
-        [RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 100), RateLimit("ORDERS", "SECOND", 10, 100)]
-    )
+    lim, t = limiter([RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 100), RateLimit("ORDERS", "SECOND", 10, 100)])
     await lim.acquire(weight=80)  # the whole weight budget
     await lim.acquire(weight=0, orders=5)  # orders cost no IP weight: not held back
     assert t.sleeps == []
@@ -108,9 +106,7 @@ async def test_retry_after_holds_every_request():
 async def test_exchange_info_reconfigures_and_keeps_what_was_spent():
     lim, _ = limiter([RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 2400)])
     await lim.acquire(weight=100)
-    lim.configure(
-        [RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 6000), RateLimit("ORDERS", "SECOND", 10, 300)]
-    )
+    lim.configure([RateLimit("REQUEST_WEIGHT", "MINUTE", 1, 6000), RateLimit("ORDERS", "SECOND", 10, 300)])
     assert lim.budgets() == {"x-mbx-used-weight-1m": 4800, "x-mbx-order-count-10s": 240}
     assert lim.used()["x-mbx-used-weight-1m"] == 100
 

@@ -35,7 +35,6 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
-
 class Sink:
     def __init__(self) -> None:
         self.events: list[object] = []
@@ -77,18 +76,14 @@ async def start(stream: MarketStream, fake: FakeBinance, connections: int = 1) -
 
 async def test_5000_trades_with_cuts_arrive_exactly_once_in_order_with_rest_backfill(fake, rest):
     sink = Sink()
-    stream = MarketStream(
-        rest.endpoints, ["btcusdt@aggTrade"], sink, backfill=rest.backfill_trades, **FAST
-    )
+    stream = MarketStream(rest.endpoints, ["btcusdt@aggTrade"], sink, backfill=rest.backfill_trades, **FAST)
     await start(stream, fake)
     cuts = await feed_with_cuts(fake, range(1, 5001), every=400)
     await until(lambda: fake.hub.connections == 1)
     await fake.feed(trade(5001))
     await until(lambda: sink.trade_ids()[-1:] == [5001])
     assert sink.trade_ids() == list(range(1, 5002))  # each aggTrade id once, in order
-    assert (
-        cuts >= 5 and stream.backfilled > 0 and stream.gaps_lost == 0 and not sink.statuses("gap")
-    )
+    assert cuts >= 5 and stream.backfilled > 0 and stream.gaps_lost == 0 and not sink.statuses("gap")
     downs = [s for s in sink.of(StreamStatus) if not s.connected]
     backs = sink.statuses("reconnected")
     assert len(downs) == len(backs) >= cuts - 1  # each cut reported, and each return
@@ -131,10 +126,7 @@ async def test_a_failing_backfill_is_reported_with_its_reason(fake, rest):
     await fake.feed(trade(4))
     await until(lambda: sink.trade_ids()[-1:] == [4])
     [gap] = sink.statuses("gap")
-    assert (
-        "1 aggTrades (3..3)" in gap.detail
-        and "REST backfill failed (ConnectionError: REST down)" in gap.detail
-    )
+    assert "1 aggTrades (3..3)" in gap.detail and "REST backfill failed (ConnectionError: REST down)" in gap.detail
     await stream.stop()
 
 
@@ -170,14 +162,10 @@ async def test_every_stream_kind_on_its_route(fake, rest):
     stream = MarketStream(rest.endpoints, names, sink)
     await start(stream, fake, connections=2)
     assert fake.hub.connections_on("public") == 1 and fake.hub.connections_on("market") == 1
-    await fake.feed(
-        BookTop("BTCUSDT", D(60000), D(1), D("60000.1"), D(2), 0, 0)
-    )  # bookTicker + depth
+    await fake.feed(BookTop("BTCUSDT", D(60000), D(1), D("60000.1"), D(2), 0, 0))  # bookTicker + depth
     await fake.feed(trade(1))
     await fake.feed(MarkPrice("BTCUSDT", D("60000.5"), 0, D(60001), D("0.0001"), 8 * 3600_000))
-    await fake.feed(
-        CandleClosed("BTCUSDT", "1m", 0, 59_999, D(1), D(2), D(1), D(2), D(3), D(6), 4, D(1))
-    )
+    await fake.feed(CandleClosed("BTCUSDT", "1m", 0, 59_999, D(1), D(2), D(1), D(2), D(3), D(6), 4, D(1)))
     liq = Liquidation(
         "BTCUSDT",
         Side.SELL,
@@ -201,9 +189,7 @@ async def test_every_stream_kind_on_its_route(fake, rest):
 async def test_coin_m_streams_come_from_dstream_without_routes():
     async with FakeBinance(Market.COINM) as fake:
         endpoints = Endpoints.custom(Market.COINM, fake.rest_url, fake.ws_url)
-        assert endpoints.market_streams(["btcusd_perp@aggTrade"]).endswith(
-            "/stream?streams=btcusd_perp@aggTrade"
-        )
+        assert endpoints.market_streams(["btcusd_perp@aggTrade"]).endswith("/stream?streams=btcusd_perp@aggTrade")
         sink = Sink()
         stream = MarketStream(endpoints, stream_names(["BTCUSD_PERP"]), sink)
         await start(stream, fake)
@@ -233,9 +219,7 @@ def candle(minute: int) -> CandleClosed:
 
 async def test_a_missing_candle_comes_from_rest_klines(fake, rest):
     sink = Sink()
-    stream = MarketStream(
-        rest.endpoints, ["btcusdt@kline_1m"], sink, candle_backfill=candle_backfill_from(rest)
-    )
+    stream = MarketStream(rest.endpoints, ["btcusdt@kline_1m"], sink, candle_backfill=candle_backfill_from(rest))
     await start(stream, fake)
     await fake.feed(candle(1))
     fake.history.on_market(candle(2))  # closed on the exchange, never reached the socket
@@ -255,9 +239,7 @@ async def test_a_missing_candle_without_backfill_is_reported(fake, rest):
     await fake.feed(candle(4))
     await until(lambda: len(sink.of(CandleClosed)) == 2)
     [gap] = sink.statuses("gap")
-    assert (
-        "candles opening 120000..239999" in gap.detail and gap.stream == "market:btcusdt@kline_1m"
-    )
+    assert "candles opening 120000..239999" in gap.detail and gap.stream == "market:btcusdt@kline_1m"
     await stream.stop()
 
 

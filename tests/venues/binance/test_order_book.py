@@ -39,9 +39,7 @@ def level(price: str, qty: str) -> tuple[Decimal, Decimal]:
 def test_diffs_older_than_the_snapshot_are_dropped_and_the_first_applied_straddles_it():
     book = BookSync("BTCUSDT")
     book.on_diff(diff(L - 30, L - 10, L - 31, bids=[level("3.9", "1")]))  # u < L: dropped
-    book.on_diff(
-        diff(L - 9, L + 6, L - 10, bids=[level("4.00000000", "0")], asks=[level("4.1", "5")])
-    )
+    book.on_diff(diff(L - 9, L + 6, L - 10, bids=[level("4.00000000", "0")], asks=[level("4.1", "5")]))
     book.on_diff(diff(L + 7, L + 9, L + 6, bids=[level("3.99", "2")]))
     assert book.needs_snapshot and not book.synced
     book.on_snapshot(SNAPSHOT)
@@ -52,9 +50,7 @@ def test_diffs_older_than_the_snapshot_are_dropped_and_the_first_applied_straddl
 
 
 def test_the_real_diff_payload_chains_from_its_pu():
-    d = parse_depth_update(
-        json.loads((PAYLOADS / "ws_depthUpdate.json").read_text())
-    )  # U 157, u 160, pu 149
+    d = parse_depth_update(json.loads((PAYLOADS / "ws_depthUpdate.json").read_text()))  # U 157, u 160, pu 149
     book = BookSync(d.symbol)
     book.on_diff(d)
     book.on_snapshot(DepthSnapshot(d.symbol, 158, (level("0.0023", "1"),), (), None, None))
@@ -141,9 +137,7 @@ def test_a_synced_book_always_equals_the_exchanges_book_and_resyncs_after_any_ga
             book.pop(price, None) if qty == 0 else book.__setitem__(price, qty)
         bids = tuple((p, q) for s, p, q in levels if s == 0)
         asks = tuple((p, q) for s, p, q in levels if s == 1)
-        diffs.append(
-            diff(first, update_id, diffs[-1].final_update_id if diffs else 1000, bids, asks)
-        )
+        diffs.append(diff(first, update_id, diffs[-1].final_update_id if diffs else 1000, bids, asks))
         history[update_id] = (dict(truth[0]), dict(truth[1]))
 
     def snapshot(i: int) -> DepthSnapshot:
@@ -167,11 +161,7 @@ def test_a_synced_book_always_equals_the_exchanges_book_and_resyncs_after_any_ga
     u = diffs[-1].final_update_id
     for _ in range(3):
         if book.needs_snapshot:
-            book.on_snapshot(
-                DepthSnapshot(
-                    "BTCUSDT", u, tuple(truth[0].items()), tuple(truth[1].items()), None, None
-                )
-            )
+            book.on_snapshot(DepthSnapshot("BTCUSDT", u, tuple(truth[0].items()), tuple(truth[1].items()), None, None))
         book.on_diff(diff(u + 1, u + 1, u))
         u += 1
     assert book.synced and (book.bids, book.asks) == truth
@@ -186,7 +176,6 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
-
 
 
 def top(i: int) -> BookTop:
@@ -215,9 +204,7 @@ async def test_the_book_follows_the_exchange_through_sequence_gaps_and_a_dropped
     await fake.feed(top(60))
     snap = fake.depth_snapshot("BTCUSDT", 1000)
     await until(lambda: book.synced and book.last_update_id == snap["lastUpdateId"])
-    assert book.bids == {D(p): D(q) for p, q in snap["bids"]} and book.asks == {
-        D(p): D(q) for p, q in snap["asks"]
-    }
+    assert book.bids == {D(p): D(q) for p, q in snap["bids"]} and book.asks == {D(p): D(q) for p, q in snap["asks"]}
     assert book.best() == (D(60060), D("60060.1"))
     assert book.resyncs >= 3 and book.snapshots >= 4
     await stream.stop()

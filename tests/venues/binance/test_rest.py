@@ -34,8 +34,7 @@ D = Decimal
 def test_signature_matches_binance_test_vector():
     secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
     total = (
-        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
-        "&recvWindow=5000&timestamp=1499827319559"
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
     )
     assert sign(secret, total) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
 
@@ -96,9 +95,7 @@ async def test_the_clock_offset_is_measured_before_the_first_signed_request(fake
 
 async def test_clock_drift_is_remeasured_on_1021_and_the_request_retried_once(fake, rest):
     await rest.balance()
-    fake.rest_faults.clock_skew_ms = (
-        8_000  # the server's clock jumps ahead: our timestamps look old
-    )
+    fake.rest_faults.clock_skew_ms = 8_000  # the server's clock jumps ahead: our timestamps look old
     before = rest.offset_ms
     assert await rest.balance()
     assert rest.offset_ms - before >= 7_000
@@ -134,9 +131,7 @@ async def test_5xx_not_executed_is_retried(fake, rest):
 
 
 @pytest.mark.parametrize("fault", ["drop_after_execute", "unknown_after_execute"])
-async def test_an_order_whose_answer_is_lost_is_found_by_client_id_not_sent_twice(
-    fake, rest, fault
-):
+async def test_an_order_whose_answer_is_lost_is_found_by_client_id_not_sent_twice(fake, rest, fault):
     setattr(fake.rest_faults, fault, 1)
     order = parse_order(await rest.new_order(market_buy("lost-1")))
     assert order.client_order_id == "lost-1" and order.status.value == "FILLED"

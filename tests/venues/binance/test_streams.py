@@ -30,7 +30,6 @@ async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-
 def trade(i: int, price: str = "60000") -> Trade:
     return Trade("BTCUSDT", D(price), D("0.01"), 0, i % 2 == 0, i, i, i)
 

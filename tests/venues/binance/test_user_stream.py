@@ -59,12 +59,8 @@ class Sink:
 
 
 async def open_stream(market: Market = Market.USDM, **options):
-    fake = await FakeBinance(
-        market, listen_key_validity_ms=options.pop("validity_ms", 3_600_000)
-    ).start()
-    rest = BinanceRest(
-        Endpoints.custom(market, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret
-    )
+    fake = await FakeBinance(market, listen_key_validity_ms=options.pop("validity_ms", 3_600_000)).start()
+    rest = BinanceRest(Endpoints.custom(market, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret)
     await rest.sync_time()
     sink = Sink()
     user = UserStream(rest.endpoints, rest, sink, **{**FAST, **options})
@@ -83,9 +79,7 @@ async def stream(request):
     await fake.stop()
 
 
-async def market_order(
-    fake: FakeBinance, rest: BinanceRest, cid: str, side: str = "BUY", **extra
-) -> None:
+async def market_order(fake: FakeBinance, rest: BinanceRest, cid: str, side: str = "BUY", **extra) -> None:
     await fake.feed(BookTop("BTCUSDT", D(60000), D(5), D("60000.1"), D(5), 0, 1))
     params = {
         "symbol": "BTCUSDT",
@@ -98,9 +92,7 @@ async def market_order(
 
 
 def filled(sink: Sink, cid: str) -> bool:
-    return any(
-        u.client_order_id == cid and u.status is OrderStatus.FILLED for u in sink.of(OrderUpdate)
-    )
+    return any(u.client_order_id == cid and u.status is OrderStatus.FILLED for u in sink.of(OrderUpdate))
 
 
 @pytest.mark.parametrize("stream", [{"validity_ms": 200, "keepalive_s": 0.05}], indirect=True)
@@ -122,9 +114,7 @@ async def test_a_lapsed_key_is_replaced_and_the_reconnect_asks_for_reconciliatio
     await until(lambda: sink.reconnected() == 1)  # no keepalive in time: listenKeyExpired
     assert user.listen_key != first and user.renewals >= 1
     [down] = [s for s in sink.of(StreamStatus) if not s.connected][:1]
-    assert down.stream == "user" and down.detail.startswith(
-        "the listen key expired; reconnecting with a new"
-    )
+    assert down.stream == "user" and down.detail.startswith("the listen key expired; reconnecting with a new")
 
 
 async def test_expiry_is_acted_on_even_when_the_socket_stays_open(stream):
@@ -144,10 +134,7 @@ async def test_a_keepalive_refused_with_1125_gets_a_new_key(stream):
     first = user.listen_key
     await fake.end_listen_key()  # the exchange forgot it; the socket stays open and silent
     await until(lambda: sink.reconnected() == 1)
-    assert (
-        user.listen_key != first
-        and "-1125" in next(s for s in sink.of(StreamStatus) if not s.connected).detail
-    )
+    assert user.listen_key != first and "-1125" in next(s for s in sink.of(StreamStatus) if not s.connected).detail
     await market_order(fake, rest, "again")
     await until(lambda: filled(sink, "again"))
 
@@ -159,13 +146,9 @@ async def test_events_missed_while_cut_are_not_replayed_and_reconciliation_finds
     await market_order(fake, rest, "during")  # fills while no socket is open
     await until(lambda: sink.reconnected() == 1)
     await asyncio.sleep(0.05)
-    assert not any(
-        u.client_order_id == "during" for u in sink.of(OrderUpdate)
-    )  # Binance never resends
+    assert not any(u.client_order_id == "during" for u in sink.of(OrderUpdate))  # Binance never resends
     snap = await BinanceVenue(rest).reconcile(["BTCUSDT"])  # what the runner does on "reconnected"
-    assert [(p.symbol, p.amount) for p in snap.account.positions if p.amount] == [
-        ("BTCUSDT", D("0.01"))
-    ]
+    assert [(p.symbol, p.amount) for p in snap.account.positions if p.amount] == [("BTCUSDT", D("0.01"))]
 
 
 async def test_every_user_event_payload_becomes_engine_events(stream):
@@ -186,17 +169,13 @@ async def test_every_user_event_payload_becomes_engine_events(stream):
         LeverageChanged,
         MultiAssetsModeChanged,
     ]
-    assert (
-        user.malformed == 0
-    )  # TRADE_LITE parsed, and left out: the engine books ORDER_TRADE_UPDATE
+    assert user.malformed == 0  # TRADE_LITE parsed, and left out: the engine books ORDER_TRADE_UPDATE
 
 
 @pytest.mark.parametrize("stream", [{"trade_lite": True}], indirect=True)
 async def test_trade_lite_on_request_and_a_margin_call_per_position(stream):
     fake, _rest, user, sink = stream
-    lite = TradeLite(
-        "BTCUSDT", "c1", 5, 9, Side.BUY, D("0.01"), D(60000), D("0.01"), D(0), False, 10
-    )
+    lite = TradeLite("BTCUSDT", "c1", 5, 9, Side.BUY, D("0.01"), D(60000), D("0.01"), D(0), False, 10)
     calls = MarginCalls(
         (
             MarginCall("BTCUSDT", PositionSide.LONG, D(1), D(59000), D(3), 11),

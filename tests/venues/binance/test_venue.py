@@ -95,12 +95,7 @@ def test_order_params_per_market_and_mode():
         callback_rate=D("1.5"), activation_price=D(61000),
     )  # fmt: skip
     p, algo = order_params(trail, Market.USDM, hedge=False)
-    assert (
-        algo
-        and p["clientAlgoId"] == "t1"
-        and p["activatePrice"] == D(61000)
-        and p["reduceOnly"] is True
-    )
+    assert algo and p["clientAlgoId"] == "t1" and p["activatePrice"] == D(61000) and p["reduceOnly"] is True
     p, algo = order_params(trail, Market.COINM, hedge=False)  # COIN-M: a plain order, its own names
     assert not algo and p["newClientOrderId"] == "t1" and p["activationPrice"] == D(61000)
     p, _ = order_params(stop("s1"), Market.USDM, hedge=False)
@@ -161,12 +156,8 @@ async def test_reconcile_reads_orders_positions_and_balances(usdm):
 async def test_account_setup_and_a_refusal_that_stops_the_bot(usdm):
     fake, venue = usdm
     await venue.ensure_account_setup(["BTCUSDT"], MarginType.ISOLATED, hedge=False, leverage=5)
-    assert (
-        fake.sim.margin_type("BTCUSDT") is MarginType.ISOLATED and fake.sim.leverage("BTCUSDT") == 5
-    )
-    await venue.ensure_account_setup(
-        ["BTCUSDT"], MarginType.ISOLATED, hedge=False, leverage=5
-    )  # no change: fine
+    assert fake.sim.margin_type("BTCUSDT") is MarginType.ISOLATED and fake.sim.leverage("BTCUSDT") == 5
+    await venue.ensure_account_setup(["BTCUSDT"], MarginType.ISOLATED, hedge=False, leverage=5)  # no change: fine
     assert (await venue.execute(buy("e1"))).ok
     with pytest.raises(AccountSetupError) as info:  # a position is open: Binance refuses
         await venue.ensure_account_setup(["BTCUSDT"], MarginType.CROSSED, hedge=False, leverage=5)
@@ -178,15 +169,11 @@ async def test_account_setup_and_a_refusal_that_stops_the_bot(usdm):
 async def test_position_mode_switches_only_when_binance_accepts(usdm):
     fake, venue = usdm
     assert (await venue.execute(SetPositionMode(True))).ok and venue.hedge and fake.sim.hedge_mode
-    long = PlaceOrder(
-        "h1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"), position_side=PositionSide.LONG
-    )
+    long = PlaceOrder("h1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"), position_side=PositionSide.LONG)
     assert (await venue.execute(long)).ok
     refused = await venue.execute(SetPositionMode(False))  # a hedge position is open
     assert not refused.ok and venue.hedge  # orders are still built for hedge mode
-    assert (
-        await venue.execute(SetMarginType("BTCUSDT", MarginType.CROSSED))
-    ).ok  # -4046: already so
+    assert (await venue.execute(SetMarginType("BTCUSDT", MarginType.CROSSED))).ok  # -4046: already so
 
 
 async def test_an_order_of_unknown_fate_is_reported_unknown(usdm):
