@@ -12,15 +12,13 @@ import random
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 from rulebot.core.commands import CancelOrder, PlaceOrder
 from rulebot.core.enums import Market, OrderType, Side, TimeInForce
 from rulebot.core.instruments import instruments_from_exchange_info
 from rulebot.core.margin import brackets_from_payload
 from rulebot.exchange_sim import SimExchange
-
-PAYLOADS = Path(__file__).resolve().parents[1].parent / "shared" / "binance" / "payloads"
+from rulebot.testing.shared import PAYLOADS
 
 
 def main(count: int) -> None:

@@ -12,10 +12,11 @@ from rulebot.backtest.api import backtest
 from rulebot.backtest.stats import compute_stats
 from rulebot.backtest.summary import summary_dict
 from rulebot.cli import main
+from rulebot.testing.shared import ARCHIVE
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
-DATA = ROOT.parent / "shared/data/binance-vision/futures"
+DATA = ARCHIVE / "futures"
 BTC_1M = DATA / "um/daily/klines/BTCUSDT/1m"
 COIN_1M = DATA / "cm/daily/klines/BTCUSD_PERP/1m"
 

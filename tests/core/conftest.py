@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,29 +10,7 @@ import pytest
 from rulebot.core.enums import Market
 from rulebot.core.instruments import Instrument, instruments_from_exchange_info
 from rulebot.core.margin import BracketTable, brackets_from_payload
-
-SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
-PAYLOADS = SHARED / "binance" / "payloads"
-
-
-def load_payload(name: str) -> Any:
-    """A payload file by name; fails (never skips) when the shared folder is missing."""
-    path = PAYLOADS / name
-    if not path.is_file():
-        pytest.fail(
-            f"shared Binance payload {path} is missing: these tests read the `shared` folder "
-            "that sits beside the project checkout (../shared/binance/payloads/)",
-            pytrace=False,
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load_doc(name: str) -> str:
-    """A shared Binance document (FACTS.md, MARGIN.md) as text; fails when it is missing."""
-    path = SHARED / "binance" / name
-    if not path.is_file():
-        pytest.fail(f"shared Binance document {path} is missing", pytrace=False)
-    return path.read_text(encoding="utf-8")
+from rulebot.testing.shared import load_doc, load_payload
 
 
 @pytest.fixture(scope="session")

@@ -19,15 +19,14 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rulebot.core.indicators import INDICATORS, MAX_PERIOD, Bbands, Indicator
+from rulebot.testing.shared import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 KLINES_1M = SHARED / "data" / "binance-vision" / "futures" / "um" / "daily" / "klines" / "BTCUSDT" / "1m"
 DAY_MS = 86_400_000
 REL = 1e-9

@@ -6,11 +6,9 @@ folder fails the tests with a message that says where it was looked for.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,31 +28,11 @@ from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument, instruments_from_exchange_info
 from rulebot.core.margin import BracketTable, brackets_from_payload
 from rulebot.exchange_sim import SimExchange
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-PAYLOADS = SHARED / "binance" / "payloads"
+from rulebot.testing.shared import load_doc, load_payload
 
 ZERO_FEES = FeeRates(D(0), D(0))
 USDM, COINM = Market.USDM, Market.COINM
 BTCUSDT, BTCUSD = "BTCUSDT", "BTCUSD_200925"
-
-
-def load_payload(name: str) -> Any:
-    path = PAYLOADS / name
-    if not path.is_file():
-        pytest.fail(
-            f"shared Binance payload {path} is missing: the exchange simulator tests read the "
-            "`shared` folder beside the project checkout (../shared/binance/payloads/)",
-            pytrace=False,
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load_doc(name: str) -> str:
-    path = SHARED / "binance" / name
-    if not path.is_file():
-        pytest.fail(f"shared Binance document {path} is missing", pytrace=False)
-    return path.read_text(encoding="utf-8")
 
 
 def _fapi() -> tuple[dict[str, Instrument], dict[str, BracketTable]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rulebot.exchange_sim.errors import MESSAGES, rejected
-
-from .conftest import load_payload
+from rulebot.testing.shared import load_payload
 
 # Codes whose wording deliberately differs from FACTS.md's "typical" text.
 LIVE_WORDING = {-4003}  # "Quantity less than or equal to zero." (rest_error_-4003.json)

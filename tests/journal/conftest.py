@@ -10,9 +10,10 @@ import pytest
 
 from rulebot.backtest.api import backtest
 from rulebot.backtest.result import BacktestResult
+from rulebot.testing.shared import ARCHIVE
 
 ROOT = Path(__file__).resolve().parents[2]
-BTC_1M = ROOT.parent / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
+BTC_1M = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m"
 
 
 @pytest.fixture(scope="session")

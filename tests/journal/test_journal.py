@@ -21,12 +21,13 @@ from rulebot.journal.encode import Row, to_row
 from rulebot.journal.verify import verify
 from rulebot.journal.writer import Journal, SyncJournal, read_only
 from rulebot.rulebook.compiler import compile_file
+from rulebot.testing.shared import ARCHIVE
 from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.simulated import SimulatedMarket
 from rulebot.venues.simulated_config import preset
 
 ROOT = Path(__file__).resolve().parents[2]
-BTC_1M = ROOT.parent / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
+BTC_1M = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m"
 
 
 def test_a_backtest_journal_has_the_whole_story_and_verifies(journaled):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from rulebot.core.enums import (
 )
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.testing import fake_encode as enc
+from rulebot.testing.shared import PAYLOADS
 from rulebot.venues.binance.parse_market import (
     DepthUpdate,
     Liquidation,
@@ -44,8 +44,6 @@ from rulebot.venues.binance.parse_user import (
     TradeLite,
     parse_user_message,
 )
-
-PAYLOADS = Path("/work/shared/binance/payloads")
 
 ORDER = OrderUpdate(
     "BTCUSDT", "c1", 7, Side.BUY, OrderType.LIMIT, OrderStatus.PARTIALLY_FILLED, "TRADE",

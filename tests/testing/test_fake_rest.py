@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +20,7 @@ import pytest
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.testing.fake_binance import FakeBinance
+from rulebot.testing.shared import load_payload
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.parse_rest import (
     parse_algo_order,
@@ -45,12 +45,10 @@ from rulebot.venues.binance.parse_rest import (
 from rulebot.venues.binance.rest import BinanceRest
 
 D = Decimal
-PAYLOADS = Path(__file__).resolve().parents[2].parent / "shared" / "binance" / "payloads"
-needs_payloads = pytest.mark.skipif(not PAYLOADS.is_dir(), reason="shared/binance/payloads not found")
 
 
 def real(name: str) -> Any:
-    return json.loads((PAYLOADS / name).read_text())
+    return load_payload(name)
 
 
 def keys_of(payload: Any) -> set[str]:
@@ -104,7 +102,6 @@ def order(cid: str, **more: object) -> dict[str, object]:
 # -- shapes: every answer parses, and has the real payload's fields ----------------------------
 
 
-@needs_payloads
 async def test_usdm_answers_parse_and_have_the_real_payloads_fields(usdm):
     fake, rest = usdm
     info = await rest.exchange_info()
@@ -173,7 +170,6 @@ async def test_usdm_answers_parse_and_have_the_real_payloads_fields(usdm):
     assert got[0].client_order_id == "b1" and got[1].code == -4003  # type: ignore[union-attr]
 
 
-@needs_payloads
 async def test_coin_m_answers_use_dapi_shapes(coinm):
     _, rest = coinm
     info = await rest.exchange_info()
@@ -197,7 +193,6 @@ async def test_coin_m_answers_use_dapi_shapes(coinm):
     assert "totalWalletBalance" not in await rest.account()
 
 
-@needs_payloads
 async def test_error_answers_are_binances(usdm):
     fake, _ = usdm
     async with aiohttp.ClientSession() as http:

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -16,9 +15,9 @@ from rulebot.core.account_events import LeverageChanged
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_streams import StreamHub, serve
+from rulebot.testing.shared import PAYLOADS
 from rulebot.venues.binance.parse_market import DepthUpdate
 
-PAYLOADS = Path("/work/shared/binance/payloads")
 TRADE = Trade("BTCUSDT", D(60000), D(1), 5, False, 1)
 
 

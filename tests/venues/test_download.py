@@ -20,9 +20,9 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from rulebot.cli.data import data
+from rulebot.testing.shared import SHARED
 from rulebot.venues.download import archive_paths, download
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 ARCHIVE = SHARED / "data" / "binance-vision"
 AGG = "futures/cm/daily/aggTrades/BTCUSD_PERP/BTCUSD_PERP-aggTrades-2026-05-08.zip"
 TRADES = "futures/um/daily/trades/BTCUSDT/BTCUSDT-trades-2024-07-{}.zip"

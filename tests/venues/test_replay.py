@@ -24,6 +24,7 @@ from rulebot.core.events import (
     PremiumIndex,
     Trade,
 )
+from rulebot.testing.shared import SHARED
 from rulebot.venues.replay import (
     KIND_PRIORITY,
     ReplayFileError,
@@ -34,7 +35,6 @@ from rulebot.venues.replay import (
     to_ms,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 DATA = SHARED / "data"
 ARCHIVE = DATA / "binance-vision"
 FUT = ARCHIVE / "futures"

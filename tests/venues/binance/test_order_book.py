@@ -6,13 +6,13 @@ import asyncio
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop
+from rulebot.testing.shared import PAYLOADS
 from rulebot.venues.binance.market_stream import MarketStream
 from rulebot.venues.binance.order_book import BookSync, LocalOrderBook
 from rulebot.venues.binance.parse_market import DepthUpdate, parse_depth_update
@@ -20,7 +20,6 @@ from rulebot.venues.binance.parse_rest import DepthSnapshot, parse_depth
 from rulebot.venues.binance.ws import Backoff
 
 D = Decimal
-PAYLOADS = Path("/work/shared/binance/payloads")
 SNAPSHOT = parse_depth(json.loads((PAYLOADS / "rest_fapi_v1_depth.json").read_text()), "BTCUSDT")
 L = SNAPSHOT.last_update_id  # 1027024
 

@@ -36,6 +36,7 @@ from rulebot.core.enums import (
 )
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.core.fees import FeeRates
+from rulebot.testing.shared import PAYLOADS, require
 from rulebot.venues.binance import parse_rest as rest
 from rulebot.venues.binance.errors import BinanceError, PayloadError, error_class
 from rulebot.venues.binance.parse_market import (
@@ -54,13 +55,9 @@ from rulebot.venues.binance.parse_user import (
     parse_user_message,
 )
 
-PAYLOADS = Path(__file__).resolve().parents[3].parent / "shared" / "binance" / "payloads"
 D = Decimal
 
-pytestmark = pytest.mark.skipif(
-    not PAYLOADS.is_dir(),
-    reason=f"shared payload folder {PAYLOADS} is absent (it sits beside the checkout)",
-)
+require(PAYLOADS)  # these tests read the real payloads: without them they fail, never skip
 
 
 def _json(path: Path) -> Any:
@@ -520,7 +517,7 @@ CLAIMS: dict[str, Callable[[Path], None]] = {
 
 
 def _files() -> list[str]:
-    return sorted(p.name for p in PAYLOADS.iterdir() if p.is_file()) if PAYLOADS.is_dir() else []
+    return sorted(p.name for p in PAYLOADS.iterdir() if p.is_file())
 
 
 def _claims(name: str) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from rulebot.core.account_events import (
 from rulebot.core.enums import Market, OrderStatus, PositionSide, Side
 from rulebot.core.events import BookTop
 from rulebot.testing.fake_binance import FakeBinance
+from rulebot.testing.shared import PAYLOADS
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.parse_user import MarginCalls, MultiAssetsModeChanged, TradeLite
 from rulebot.venues.binance.rest import BinanceRest
@@ -29,7 +29,6 @@ from rulebot.venues.binance.venue import BinanceVenue
 from rulebot.venues.binance.ws import Backoff
 
 D = Decimal
-PAYLOADS = Path("/work/shared/binance/payloads")
 FAST = {"backoff": Backoff(0.005, 0.02)}
 
 
