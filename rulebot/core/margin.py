@@ -153,9 +153,7 @@ class Position:
         if self.position_side is PositionSide.SHORT and self.qty > 0:
             raise ValueError("a SHORT position has positionAmt <= 0")
         if self.qty != 0 and self.entry_price <= 0:
-            raise ValueError(
-                f"an open position needs a positive entry price, got {self.entry_price}"
-            )
+            raise ValueError(f"an open position needs a positive entry price, got {self.entry_price}")
 
     @property
     def size(self) -> Decimal:
@@ -227,9 +225,7 @@ def margin_ratio(maint_margin: Decimal, balance: Decimal) -> Decimal:
 # -- liquidation price (MARGIN.md §3.1 and §4) ---------------------------------------------
 
 
-def _solve(
-    inst: Instrument, legs: Sequence[Position], brackets: Sequence[Bracket], equity: Decimal
-) -> Decimal | None:
+def _solve(inst: Instrument, legs: Sequence[Position], brackets: Sequence[Bracket], equity: Decimal) -> Decimal | None:
     """Mark price where margin balance equals maintenance margin, for fixed brackets.
 
     `equity` is `WB - TMM1 + UPNL1`. Linear (MARGIN.md §3.1):
@@ -297,9 +293,7 @@ def liquidation_price(
     formula; Binance's live figure may differ slightly.
     """
     legs = [p for p in positions if p.qty != 0]
-    if margin_type is MarginType.ISOLATED and (
-        len(legs) > 1 or other_maint_margin != 0 or other_unrealized_pnl != 0
-    ):
+    if margin_type is MarginType.ISOLATED and (len(legs) > 1 or other_maint_margin != 0 or other_unrealized_pnl != 0):
         raise ValueError("an isolated position is liquidated alone: one leg, no TMM1/UPNL1")
     sides = [p.position_side for p in legs]
     if len(set(sides)) != len(sides) or (PositionSide.BOTH in sides and len(sides) > 1):
@@ -312,8 +306,7 @@ def liquidation_price(
     for chosen in product(table.brackets, repeat=len(legs)):
         price = _solve(inst, legs, chosen, equity)
         if price is not None and all(
-            table.for_notional(inst.notional(p.size, price)) == b
-            for p, b in zip(legs, chosen, strict=True)
+            table.for_notional(inst.notional(p.size, price)) == b for p, b in zip(legs, chosen, strict=True)
         ):
             roots.add(price)
     total = sum((p.size for p in legs), ZERO)
@@ -328,3 +321,51 @@ def liquidation_price(
             "the position is being liquidated"
         )
     return None
+
+
+# -- float estimates (to decide whether the exact check is needed) -------------------------------
+
+
+def float_pnl_and_notional(inst: Instrument, qty: float, entry: float, mark: float) -> tuple[float, float]:
+    """Unrealized PnL and notional (margin asset) of a signed position, in floats."""
+    if inst.is_inverse:
+        cs = float(inst.contract_size)
+        return qty * cs * (1 / entry - 1 / mark), abs(qty) * cs / mark
+    return qty * (mark - entry), abs(qty) * mark
+
+
+class FloatBrackets:
+    """A bracket table in floats: maintenance margin for estimates on the per-price path."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, table: BracketTable) -> None:
+        self._rows = [(float(b.notional_cap), float(b.maint_margin_ratio), float(b.cum)) for b in table.brackets]
+
+    def maintenance(self, notional: float) -> float:
+        for cap, mmr, cum in self._rows:
+            if notional < cap:
+                return notional * mmr - cum
+        _, mmr, cum = self._rows[-1]
+        return notional * mmr - cum
+
+
+def isolated_ratio_clearly_below(
+    inst: Instrument,
+    brackets: FloatBrackets,
+    qty: Decimal,
+    entry: Decimal,
+    wallet: Decimal,
+    mark: Decimal,
+    limit: float,
+) -> bool:
+    """True when an isolated position's margin ratio, estimated in floats, is at least 2 %
+    below `limit`. False means "check exactly" (also when the inputs say nothing useful)."""
+    q, e, m, w = float(qty), float(entry), float(mark), float(wallet)
+    if e <= 0 or m <= 0 or w <= 0:
+        return False
+    pnl, notional = float_pnl_and_notional(inst, q, e, m)
+    balance = w + pnl
+    if balance <= 0:
+        return False
+    return brackets.maintenance(notional) / balance < limit * 0.98

@@ -30,7 +30,13 @@ from rulebot.core.enums import MarginType, OrderType, PositionSide, Side, TimeIn
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Timer, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
-from rulebot.core.margin import Bracket, BracketTable
+from rulebot.core.margin import (
+    Bracket,
+    BracketTable,
+    FloatBrackets,
+    float_pnl_and_notional,
+    isolated_ratio_clearly_below,
+)
 from rulebot.engine import records as rec
 from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.market import Env, SymbolMarket
@@ -98,6 +104,7 @@ class Engine:
         # The symbol's real brackets when the venue gave them; otherwise a one-bracket table
         # with a deliberately high maintenance rate, so the guards err on the safe side.
         self.brackets = {s: (brackets or {}).get(s) or _fallback_brackets(s) for s in book.symbols}
+        self._float_brackets = {sym: FloatBrackets(t) for sym, t in self.brackets.items()}
         self.streams_down: set[str] = set()
         self._margin_type = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
         self._order_times: deque[int] = deque()
@@ -293,16 +300,7 @@ class Engine:
     # ================================================================== clock
 
     def _clock(self, time: int, step: Step) -> None:
-        if (
-            self.timers.next_due is not None
-            and time < self.timers.next_due
-            and time < self._next_day
-            and time < self._next_timeout
-            and (self.oms.next_expiry is None or time < self.oms.next_expiry)
-            and time < self._next_protect
-        ):
-            self._set_time(time)
-            return
+        """Fire what fell due up to `time` (on_event checks first that something did)."""
         self._next_day = (time // 86_400_000 + 1) * 86_400_000
         for due_time, key in self.timers.due(self.time, time):
             self._set_time(due_time)
@@ -413,7 +411,7 @@ class Engine:
             m = pf.marks.get(s)
             if other.margin_asset != asset or m is None:
                 continue
-            pnl, notional = _float_pnl(other, float(p.amount), float(p.entry_price), float(m))
+            pnl, notional = float_pnl_and_notional(other, float(p.amount), float(p.entry_price), float(m))
             equity += pnl
             used += notional / self.symbols[s].leverage if s in self.symbols else 0.0
             if s == symbol and p is pos:
@@ -423,7 +421,7 @@ class Engine:
         env["position.size"] = size
         if pos.amount and mark_d is not None:
             e = float(pos.entry_price)
-            _, notional = _float_pnl(inst, float(pos.amount), e, float(mark_d))
+            _, notional = float_pnl_and_notional(inst, float(pos.amount), e, float(mark_d))
             margin = notional / run.leverage
             lev = run.leverage
             maint = float(_MAINT)
@@ -921,8 +919,14 @@ class Engine:
         if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < _GUARD_COOLDOWN_MS:
             return
         limit = self.book.risk.max_margin_ratio
-        if self._margin_type is MarginType.ISOLATED and _clearly_below(
-            self.instruments[symbol], self.brackets[symbol], pos, mark, float(limit)
+        if self._margin_type is MarginType.ISOLATED and isolated_ratio_clearly_below(
+            self.instruments[symbol],
+            self._float_brackets[symbol],
+            pos.amount,
+            pos.entry_price,
+            pos.isolated_wallet,
+            mark,
+            float(limit),
         ):
             return
         ratio = position_margin_ratio(
@@ -1115,33 +1119,6 @@ class DailyState:
     day: int  # days since the epoch (UTC)
     start_equity: dict[str, Decimal]
     breached: bool
-
-
-def _float_pnl(inst: Instrument, amount: float, entry: float, mark: float) -> tuple[float, float]:
-    """Unrealized PnL and notional (margin asset) of a signed position, in floats."""
-    if inst.is_inverse:
-        cs = float(inst.contract_size)
-        return amount * cs * (1 / entry - 1 / mark), abs(amount) * cs / mark
-    return amount * (mark - entry), abs(amount) * mark
-
-
-def _clearly_below(inst: Instrument, table: BracketTable, pos: Any, mark: Decimal, limit: float) -> bool:
-    """A float estimate of an isolated position's margin ratio is well under `limit`; the exact
-    Decimal computation runs only near it. Assumes the position's margin is at least the
-    initial margin at entry when the venue has not reported it (as `_holding` does)."""
-    wallet = float(pos.isolated_wallet)
-    amount, entry, m = float(pos.amount), float(pos.entry_price), float(mark)
-    if entry <= 0 or m <= 0:
-        return False
-    pnl, notional = _float_pnl(inst, amount, entry, m)
-    if wallet <= 0:
-        return False
-    balance = wallet + pnl
-    if balance <= 0:
-        return False
-    b = table.for_notional(Decimal(int(notional)))
-    maint = notional * float(b.maint_margin_ratio) - float(b.cum)
-    return maint / balance < limit * 0.98
 
 
 def _fallback_brackets(symbol: str) -> BracketTable:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.enums import OrderStatus, Side, TimeInForce
 from rulebot.core.instruments import Instrument
+from rulebot.core.margin import FloatBrackets, isolated_ratio_clearly_below
 from rulebot.exchange_sim.account import Account, PositionState
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.desk import OrderDesk
@@ -55,7 +56,7 @@ class RiskWatch:
         self._desk = desk
         self._warn_at = margin_call_ratio
         self._warned: set[tuple[str, str, str]] = set()
-        self._float_brackets: dict[str, list[tuple[float, float, float]]] = {}
+        self._float_brackets: dict[str, FloatBrackets] = {}
 
     def check(self, symbol: str, time: int, events: list[AccountEvent]) -> None:
         """After a mark price of `symbol`: its isolated positions, or its asset's cross account."""
@@ -96,35 +97,18 @@ class RiskWatch:
         liquidation search) only runs when the float estimate comes within 2% of the
         warning level, where exactness matters.
         """
-        mark = self._exposure.price(pos)
-        qty, entry, mark_f = float(pos.qty), float(pos.entry_price), float(mark)
-        if entry <= 0 or mark_f <= 0:
-            return False
-        if inst.is_inverse:
-            cs = float(inst.contract_size)
-            notional = abs(qty) * cs / mark_f
-            upnl = qty * cs * (1 / entry - 1 / mark_f)
-        else:
-            notional = abs(qty) * mark_f
-            upnl = qty * (mark_f - entry)
-        balance = float(pos.isolated_wallet) + upnl
-        if balance <= 0:
-            return False
-        maint = self._float_maint(pos.symbol, notional)
-        return maint / balance < float(self._warn_at) * 0.98
-
-    def _float_maint(self, symbol: str, notional: float) -> float:
-        table = self._float_brackets.get(symbol)
-        if table is None:
-            table = self._float_brackets[symbol] = [
-                (float(b.notional_cap), float(b.maint_margin_ratio), float(b.cum))
-                for b in self._exposure.brackets(symbol).brackets
-            ]
-        for cap, mmr, cum in table:
-            if notional < cap:
-                return notional * mmr - cum
-        cap, mmr, cum = table[-1]
-        return notional * mmr - cum
+        brackets = self._float_brackets.get(pos.symbol)
+        if brackets is None:
+            brackets = self._float_brackets[pos.symbol] = FloatBrackets(self._exposure.brackets(pos.symbol))
+        return isolated_ratio_clearly_below(
+            inst,
+            brackets,
+            pos.qty,
+            pos.entry_price,
+            pos.isolated_wallet,
+            self._exposure.price(pos),
+            float(self._warn_at),
+        )
 
     def _warn(
         self,
