@@ -24,8 +24,6 @@ from rulebot.exchange_sim import FillModel, SimExchange
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.venues.paper import PaperVenue
 
-# "No need to change margin type / position side": the account is already as asked.
-_ALREADY_SET = frozenset({-4046, -4059})
 _MARKER_KIND = {"entry": "entry", "exit": "exit", "flatten": "exit", "deleverage": "exit",
                 "stop_loss": "stop", "trailing_stop": "stop", "protective": "stop",
                 "take_profit": "take_profit", "liquidation": "liquidation"}
@@ -77,7 +75,7 @@ def run_backtest(
             if on_record is not None:  # write-ahead: the journal hears of a command before the venue
                 on_record(cmd)
             res = venue.execute(cmd, time)
-            if not res.ok and res.code not in _ALREADY_SET:
+            if not res.ok:
                 cid = getattr(cmd, "client_order_id", None)
                 if cid is not None:
                     handle(engine.on_reject(cid, res.code, res.message or "", time), time)

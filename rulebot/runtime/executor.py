@@ -14,8 +14,6 @@ from rulebot.journal.writer import Journal
 from rulebot.venues.binance.venue import BinanceVenue
 from rulebot.venues.paper import PaperVenue
 
-ALREADY_SET = (-4046, -4059)  # "no need to change margin type / position side"
-
 
 class Executor:
     def __init__(
@@ -78,7 +76,7 @@ class Executor:
             res = self.paper.execute(cmd, t)
             for ev in res.events:
                 await self.account(ev, t)
-            ok, code, msg = res.ok or res.code in ALREADY_SET, res.code, res.message or ""
+            ok, code, msg = res.ok, res.code, res.message or ""
         else:
             assert self.venue is not None
             result = await self.venue.execute(cmd)

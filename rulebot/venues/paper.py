@@ -15,6 +15,7 @@ are executed against it. What the data lacks is derived and stated:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from rulebot.core.account_events import AccountEvent
@@ -22,6 +23,7 @@ from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.exchange_sim import SimExchange, SimResult
+from rulebot.venues.binance.errors import NoChangeNeeded, error_class
 
 _MARK_EVERY_MS = 1000
 
@@ -81,5 +83,10 @@ class PaperVenue:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);
         # as a plain order Binance rejects them with -4120.
         if isinstance(command, PlaceOrder) and command.is_conditional and self.market is Market.USDM:
-            return self.sim.execute_algo(command, time)
-        return self.sim.execute(command, time)
+            res = self.sim.execute_algo(command, time)
+        else:
+            res = self.sim.execute(command, time)
+        if not res.ok and res.code is not None and issubclass(error_class(res.code), NoChangeNeeded):
+            # "No need to change": the account already is as asked, as BinanceVenue reports it.
+            return replace(res, ok=True, code=None, message=None)
+        return res

@@ -53,8 +53,6 @@ from rulebot.venues.binance.parse_rest import (
 from rulebot.venues.binance.rest import BinanceRest, TransportError
 
 log = logging.getLogger("rulebot.binance.venue")
-# "No need to change margin type / position side": already as asked.
-ALREADY_SET = frozenset({-4046, -4059})
 DEFAULT_COUNTDOWN_MS = 60_000
 DEFAULT_HEARTBEAT_S = 20.0
 
@@ -136,8 +134,6 @@ class BinanceVenue:
         except ExecutionUnknown as exc:
             return VenueResult(False, exc.code, exc.msg, unknown=True)
         except BinanceError as exc:
-            if exc.code in ALREADY_SET:
-                return VenueResult(True)
             return VenueResult(False, exc.code, exc.msg)
         except TransportError as exc:
             return VenueResult(False, None, str(exc), unknown=isinstance(cmd, PlaceOrder))
