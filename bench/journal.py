@@ -27,11 +27,11 @@ from rulebot.backtest.runner import BacktestConfig
 from rulebot.core.enums import Market
 from rulebot.engine import records as rec
 from rulebot.engine.risk import Verdict
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.replay import ReplaySource
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import SyncJournal
 from rulebot.rulebook.compiler import compile_text
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
-from rulebot.venues.replay import ReplaySource
 
 
 def _row(obj: object) -> Row:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import click
 
-from rulebot.venues.replay import ReplaySource, read_events
-from rulebot.venues.replay_files import open_text
+from rulebot.feeds.replay import ReplaySource, read_events
+from rulebot.feeds.replay_files import open_text
 
 SYMBOL = "BTCUSD_PERP"
 NAME = f"{SYMBOL}-aggTrades-2026-05-08"

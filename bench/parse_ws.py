@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from rulebot.venues.binance.parse_market import parse_market_message
-from rulebot.venues.binance.parse_user import parse_user_message
+from rulebot.binance.payloads.market import parse_market_message
+from rulebot.binance.payloads.user import parse_user_message
 
 # The docs payloads (../shared/binance/payloads/), with realistic ids and prices.
 AGG_TRADE = (

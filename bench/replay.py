@@ -24,9 +24,9 @@ from pathlib import Path
 
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.replay import ReplaySource
 from rulebot.rulebook.compiler import compile_file, compile_text
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
-from rulebot.venues.replay import ReplaySource
 
 DAY_MS = 86_400_000
 START_MS = 1_717_200_000_000  # 2024-06-01 00:00 UTC

@@ -14,13 +14,13 @@ from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
 from rulebot.core.enums import Market
 from rulebot.core.instruments import Instrument, instruments_from_exchange_info
 from rulebot.core.margin import BracketTable
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments, generic_instrument
+from rulebot.feeds.replay import ReplaySource, to_ms
+from rulebot.feeds.simulated.config import SimulatedMarketConfig
+from rulebot.feeds.simulated.config import preset as make_preset
+from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments, generic_instrument
-from rulebot.venues.replay import ReplaySource, to_ms
-from rulebot.venues.simulated import SimulatedMarket
-from rulebot.venues.simulated_config import SimulatedMarketConfig
-from rulebot.venues.simulated_config import preset as make_preset
 
 
 class BacktestError(Exception):

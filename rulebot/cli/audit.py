@@ -14,10 +14,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rulebot.feeds.replay import to_ms
 from rulebot.journal import queries as q
 from rulebot.journal.verify import verify
 from rulebot.journal.writer import read_only
-from rulebot.venues.replay import to_ms
 
 _console = Console(highlight=False)
 

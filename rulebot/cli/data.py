@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from rulebot.venues.download import (
+from rulebot.feeds.download import (
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_DEST,

@@ -18,10 +18,10 @@ from typing import Any
 import click
 
 from rulebot.core.enums import Market
+from rulebot.feeds.simulated.config import BTCUSD_PERP, BTCUSDT, PRESETS, preset
+from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.runtime.sources import paced
 from rulebot.testing.fake_binance import FakeBinance
-from rulebot.venues.simulated import SimulatedMarket
-from rulebot.venues.simulated_config import BTCUSD_PERP, BTCUSDT, PRESETS, preset
 
 DEFAULT_PORT = 8765
 

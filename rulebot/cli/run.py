@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from rulebot.binance.codes import BinanceError
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.journal.writer import JournalIntegrityError
 from rulebot.rulebook.compiler import compile_file
@@ -23,7 +24,6 @@ from rulebot.runtime.assemble import Connection, default_run_dir, dry_run, live
 from rulebot.runtime.keys import CredentialsError
 from rulebot.runtime.killswitch import Policy
 from rulebot.runtime.runner import RunConfig, Runner
-from rulebot.venues.binance.errors import BinanceError
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 

@@ -9,23 +9,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rulebot.binance.payloads.rest import parse_balances, parse_exchange_info, parse_leverage_brackets
 from rulebot.core.enums import MarginType, Market
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.replay import ReplaySource
+from rulebot.feeds.simulated.config import preset as make_preset
+from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime.keys import load_credentials
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.runtime.sources import paced
 from rulebot.venues.binance.endpoints import Endpoints, Network
 from rulebot.venues.binance.market_stream import MarketStream, stream_names
-from rulebot.venues.binance.parse_rest import parse_balances, parse_exchange_info, parse_leverage_brackets
 from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.binance.venue import BinanceVenue
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
-from rulebot.venues.replay import ReplaySource
-from rulebot.venues.simulated import SimulatedMarket
-from rulebot.venues.simulated_config import preset as make_preset
 
 
 @dataclass

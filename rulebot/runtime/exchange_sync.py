@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rulebot.binance.codes import UnknownOrder
+from rulebot.binance.payloads.rest import AlgoOrderView, OrderView, parse_algo_order, parse_order
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market
 from rulebot.runtime import recovery
 from rulebot.runtime.executor import Executor
-from rulebot.venues.binance.errors import UnknownOrder
-from rulebot.venues.binance.parse_rest import AlgoOrderView, OrderView, parse_algo_order, parse_order
 from rulebot.venues.binance.venue import BinanceVenue, Reconciliation
 
 OrderState = OrderView | AlgoOrderView

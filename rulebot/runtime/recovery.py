@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from rulebot import __version__
+from rulebot.binance.payloads.rest import AlgoOrderView, OrderView
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
 from rulebot.engine import records as rec
 from rulebot.engine.engine import DailyState, Engine, Step
 from rulebot.engine.oms import OrderRecord
-from rulebot.venues.binance.parse_rest import AlgoOrderView, OrderView
 from rulebot.venues.binance.venue import Reconciliation
 
 ZERO = Decimal(0)

@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from rulebot.binance.codes import BinanceError
 from rulebot.core.account_events import AccountEvent, StreamStatus
 from rulebot.core.enums import MarginType, Market
 from rulebot.core.events import Timer
@@ -44,7 +45,6 @@ from rulebot.runtime.killswitch import Policy, exit_step
 from rulebot.runtime.reload import try_reload, watch
 from rulebot.runtime.scheduler import TimerScheduler
 from rulebot.runtime.status import engine_status
-from rulebot.venues.binance.errors import BinanceError
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 from rulebot.venues.binance.user_stream import UserStream

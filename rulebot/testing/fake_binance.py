@@ -34,6 +34,9 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from rulebot.binance import encode as enc
+from rulebot.binance.payloads.market import DepthUpdate
+from rulebot.binance.payloads.rest import parse_rate_limits
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice
@@ -41,15 +44,12 @@ from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim import SimExchange
-from rulebot.testing import fake_encode as enc
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.testing.fake_info import RATE_LIMITS
 from rulebot.testing.fake_orders import OrderApi
 from rulebot.testing.fake_rest import Refusal, RestApi, RestFaults, Route
 from rulebot.testing.fake_state import LISTEN_KEY_VALIDITY_MS, History, ListenKey, UsageMeter
 from rulebot.testing.fake_streams import StreamFaults, StreamHub
-from rulebot.venues.binance.parse_market import DepthUpdate
-from rulebot.venues.binance.parse_rest import parse_rate_limits
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.paper import PaperVenue
 
 log = logging.getLogger("rulebot.fake_binance")

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from rulebot.binance import encode as enc
 from rulebot.core.commands import CancelOrder, PlaceOrder, SetCountdownCancelAll
 from rulebot.core.enums import (
     Market,
@@ -28,7 +29,6 @@ from rulebot.core.enums import (
     WorkingType,
 )
 from rulebot.exchange_sim.model import OrderView
-from rulebot.testing import fake_encode as enc
 from rulebot.testing.fake_rest import (
     Api,
     Handler,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from aiohttp import web
 
+from rulebot.binance import encode as enc
 from rulebot.core.commands import (
     Command,
     PlaceOrder,
@@ -32,7 +33,6 @@ from rulebot.core.enums import (
     Market,
 )
 from rulebot.exchange_sim.model import AccountView, BalanceView, SimResult
-from rulebot.testing import fake_encode as enc
 from rulebot.testing.fake_info import brackets_json, exchange_info_json
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from rulebot.binance.payloads.rest import RateLimit
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market
 from rulebot.core.events import CandleClosed, FundingRate, Trade
-from rulebot.venues.binance.parse_rest import RateLimit
-from rulebot.venues.simulated_config import timeframe_ms
+from rulebot.feeds.simulated.config import timeframe_ms
 
 LISTEN_KEY_VALIDITY_MS = 60 * 60_000  # FACTS §10
 _TAPE = 200_000  # trades kept per symbol for aggTrades and klines

@@ -26,10 +26,10 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from rulebot.binance import encode as enc
+from rulebot.binance.payloads.market import DepthUpdate
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop
-from rulebot.testing import fake_encode as enc
-from rulebot.venues.binance.parse_market import DepthUpdate
 
 MAX_STREAMS = 1024  # per connection
 MAX_INCOMING_PER_S = 10  # client messages a connection may send per second

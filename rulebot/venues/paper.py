@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from rulebot.binance.codes import NoChangeNeeded, error_class
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.exchange_sim import SimExchange, SimResult
-from rulebot.venues.binance.errors import NoChangeNeeded, error_class
 
 _MARK_EVERY_MS = 1000
 

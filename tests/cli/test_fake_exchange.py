@@ -13,11 +13,11 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from rulebot.binance.payloads.market import parse_market_message
+from rulebot.binance.payloads.rest import parse_order, parse_position_risk
 from rulebot.cli.fake_exchange import FakeExchangeInfo, serve_fake_exchange
 from rulebot.core.enums import Market
 from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.parse_market import parse_market_message
-from rulebot.venues.binance.parse_rest import parse_order, parse_position_risk
 from rulebot.venues.binance.rest import BinanceRest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import pytest
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
 T0 = 1_717_200_000_000  # 2024-06-01 00:00 UTC
 

@@ -16,15 +16,15 @@ from rulebot.backtest.runner import BacktestConfig
 from rulebot.core.enums import Market
 from rulebot.engine import records as rec
 from rulebot.engine.risk import Verdict
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.simulated.config import preset
+from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.journal import queries as q
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.verify import verify
 from rulebot.journal.writer import Journal, SyncJournal, read_only
 from rulebot.rulebook.compiler import compile_file
 from rulebot.testing.shared import ARCHIVE
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
-from rulebot.venues.simulated import SimulatedMarket
-from rulebot.venues.simulated_config import preset
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC_1M = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m"

@@ -15,10 +15,10 @@ from freezegun import freeze_time
 
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import control
 from rulebot.runtime.runner import RunConfig, Runner
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
 from .conftest import until
 

@@ -10,9 +10,9 @@ from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Side
 from rulebot.core.events import Trade
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime.killswitch import exit_step
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
 T0 = 1_795_000_000_000
 BOOK = """\

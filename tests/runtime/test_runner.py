@@ -20,6 +20,7 @@ from freezegun import freeze_time
 from rulebot.core.enums import Market
 from rulebot.core.events import Timer, Trade
 from rulebot.engine.engine import Engine
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.journal.verify import verify
 from rulebot.journal.writer import read_only
 from rulebot.rulebook.compiler import compile_file, compile_text
@@ -27,7 +28,6 @@ from rulebot.runtime import control
 from rulebot.runtime.assemble import dry_run
 from rulebot.runtime.runner import RunConfig
 from rulebot.runtime.scheduler import next_fire_times
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 
 from .conftest import HOLD_ON_CANDLE, ROOT, until
 

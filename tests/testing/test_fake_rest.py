@@ -17,12 +17,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from rulebot.core.enums import Market
-from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
-from rulebot.testing.fake_binance import FakeBinance
-from rulebot.testing.shared import load_payload
-from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.parse_rest import (
+from rulebot.binance.payloads.rest import (
     parse_algo_order,
     parse_balances,
     parse_batch_orders,
@@ -42,6 +37,11 @@ from rulebot.venues.binance.parse_rest import (
     parse_rate_limits,
     parse_user_trades,
 )
+from rulebot.core.enums import Market
+from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.testing.fake_binance import FakeBinance
+from rulebot.testing.shared import load_payload
+from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.rest import BinanceRest
 
 D = Decimal

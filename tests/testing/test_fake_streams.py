@@ -11,12 +11,12 @@ import aiohttp
 import orjson
 import pytest
 
+from rulebot.binance.payloads.market import DepthUpdate
 from rulebot.core.account_events import LeverageChanged
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_streams import StreamHub, serve
 from rulebot.testing.shared import PAYLOADS
-from rulebot.venues.binance.parse_market import DepthUpdate
 
 TRADE = Trade("BTCUSDT", D(60000), D(1), 5, False, 1)
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from rulebot.core.commands import SetMarginType, SetPositionMode
 from rulebot.core.enums import MarginType, Market
 from rulebot.exchange_sim import SimExchange
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.paper import PaperVenue
 
 

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rulebot.venues.binance.parse_rest import RateLimit
+from rulebot.binance.payloads.rest import RateLimit
 
 MAX_SHARE = 0.9
 DEFAULT_SHARE = 0.8

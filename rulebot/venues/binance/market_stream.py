@@ -28,12 +28,12 @@ import time as _time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from rulebot.binance.payloads.common import PayloadError
+from rulebot.binance.payloads.market import DepthUpdate, Liquidation, parse_market_message
+from rulebot.binance.payloads.rest import parse_klines
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.parse_common import PayloadError
-from rulebot.venues.binance.parse_market import DepthUpdate, Liquidation, parse_market_message
-from rulebot.venues.binance.parse_rest import parse_klines
 from rulebot.venues.binance.ws import CONNECTED, RECONNECTED, ReconnectingStream
 
 OnEvent = Callable[[object], Awaitable[None]]

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from rulebot.binance.payloads.market import DepthUpdate
+from rulebot.binance.payloads.rest import DepthSnapshot, parse_depth
 from rulebot.core.account_events import StreamStatus
-from rulebot.venues.binance.parse_market import DepthUpdate
-from rulebot.venues.binance.parse_rest import DepthSnapshot, parse_depth
 
 FetchDepth = Callable[[str], Awaitable[Mapping[str, Any]]]
 Levels = dict[Decimal, Decimal]

@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
+from rulebot.binance.codes import BinanceError, ExecutionUnknown
+from rulebot.binance.payloads.market import parse_agg_trade
+from rulebot.binance.payloads.rest import parse_rate_limits
 from rulebot.core.events import Trade
-from rulebot.venues.binance.errors import BinanceError, ExecutionUnknown
-from rulebot.venues.binance.parse_market import parse_agg_trade
-from rulebot.venues.binance.parse_rest import parse_rate_limits
 from rulebot.venues.binance.transport import (
     MAX_RETRIES,
     RECV_WINDOW_MS,

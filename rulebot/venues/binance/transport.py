@@ -31,8 +31,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.errors import (
+from rulebot.binance.codes import (
     BinanceError,
     DuplicateClientOrderId,
     ExecutionUnknown,
@@ -41,6 +40,7 @@ from rulebot.venues.binance.errors import (
     TimestampOutsideRecvWindow,
     UnknownOrder,
 )
+from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.limiter import RateBudgetExceeded, RateLimiter
 from rulebot.venues.binance.signing import encode, signed_query
 

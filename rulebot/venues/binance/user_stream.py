@@ -28,15 +28,15 @@ from typing import Any, Protocol
 
 import websockets
 
-from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.errors import InvalidListenKey
-from rulebot.venues.binance.parse_common import PayloadError
-from rulebot.venues.binance.parse_user import (
+from rulebot.binance.codes import InvalidListenKey
+from rulebot.binance.payloads.common import PayloadError
+from rulebot.binance.payloads.user import (
     ListenKeyExpired,
     MarginCalls,
     TradeLite,
     parse_user_message,
 )
+from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.ws import ReconnectingStream
 
 OnEvent = Callable[[object], Awaitable[None]]

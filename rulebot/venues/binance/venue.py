@@ -22,6 +22,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rulebot.binance.codes import (
+    BinanceError,
+    ExecutionUnknown,
+    NoChangeNeeded,
+    UnknownOrder,
+)
+from rulebot.binance.payloads.rest import (
+    AlgoOrderView,
+    OrderView,
+    PositionRisk,
+    parse_algo_order,
+    parse_balances,
+    parse_orders,
+    parse_position_risk,
+)
 from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
 from rulebot.core.commands import (
     CancelAllOrders,
@@ -34,22 +49,7 @@ from rulebot.core.commands import (
     SetPositionMode,
 )
 from rulebot.core.enums import MarginType, Market
-from rulebot.venues.binance.errors import (
-    BinanceError,
-    ExecutionUnknown,
-    NoChangeNeeded,
-    UnknownOrder,
-)
 from rulebot.venues.binance.limiter import RateBudgetExceeded
-from rulebot.venues.binance.parse_rest import (
-    AlgoOrderView,
-    OrderView,
-    PositionRisk,
-    parse_algo_order,
-    parse_balances,
-    parse_orders,
-    parse_position_risk,
-)
 from rulebot.venues.binance.rest import BinanceRest, TransportError
 
 log = logging.getLogger("rulebot.binance.venue")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rulebot.binance.payloads.rest import RateLimit
 from rulebot.venues.binance.limiter import DEFAULT_LIMITS, RateBudgetExceeded, RateLimiter
-from rulebot.venues.binance.parse_rest import RateLimit
 
 
 class VirtualTime:

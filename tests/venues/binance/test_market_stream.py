@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from rulebot.binance.payloads.market import DepthUpdate, Liquidation
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.enums import Market, OrderStatus, Side
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
@@ -20,7 +21,6 @@ from rulebot.venues.binance.market_stream import (
     connection_groups,
     stream_names,
 )
-from rulebot.venues.binance.parse_market import DepthUpdate, Liquidation
 from rulebot.venues.binance.ws import Backoff
 
 D = Decimal

@@ -10,13 +10,13 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rulebot.binance.payloads.market import DepthUpdate, parse_depth_update
+from rulebot.binance.payloads.rest import DepthSnapshot, parse_depth
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop
 from rulebot.testing.shared import PAYLOADS
 from rulebot.venues.binance.market_stream import MarketStream
 from rulebot.venues.binance.order_book import BookSync, LocalOrderBook
-from rulebot.venues.binance.parse_market import DepthUpdate, parse_depth_update
-from rulebot.venues.binance.parse_rest import DepthSnapshot, parse_depth
 from rulebot.venues.binance.ws import Backoff
 
 D = Decimal

@@ -8,11 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from rulebot.core.enums import Market
-from rulebot.core.events import BookTop, Trade
-from rulebot.testing.fake_binance import FakeBinance
-from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.errors import (
+from rulebot.binance.codes import (
     AuthError,
     BadSymbol,
     BinanceError,
@@ -22,8 +18,12 @@ from rulebot.venues.binance.errors import (
     UnknownOrder,
     UseAlgoService,
 )
+from rulebot.binance.payloads.rest import parse_batch_orders, parse_order, parse_position_risk
+from rulebot.core.enums import Market
+from rulebot.core.events import BookTop, Trade
+from rulebot.testing.fake_binance import FakeBinance
+from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.limiter import RateLimiter
-from rulebot.venues.binance.parse_rest import parse_batch_orders, parse_order, parse_position_risk
 from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.signing import sign
 from rulebot.venues.binance.transport import OrderFateUnknown

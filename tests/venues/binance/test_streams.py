@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from rulebot.binance.payloads.market import DepthUpdate
 from rulebot.core.account_events import AccountUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import CancelOrder, PlaceOrder, SetMarginType
 from rulebot.core.enums import MarginType, OrderType, Side, TimeInForce, WorkingType
@@ -15,7 +16,6 @@ from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.venues.binance.market_stream import MarketStream, stream_names
 from rulebot.venues.binance.order_book import LocalOrderBook
-from rulebot.venues.binance.parse_market import DepthUpdate
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.binance.venue import AccountSetupError, BinanceVenue
 

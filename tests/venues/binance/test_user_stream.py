@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from rulebot.binance.payloads.user import MarginCalls, MultiAssetsModeChanged, TradeLite
 from rulebot.core.account_events import (
     AccountUpdate,
     AlgoUpdate,
@@ -22,7 +23,6 @@ from rulebot.core.events import BookTop
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.testing.shared import PAYLOADS
 from rulebot.venues.binance.endpoints import Endpoints
-from rulebot.venues.binance.parse_user import MarginCalls, MultiAssetsModeChanged, TradeLite
 from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.binance.venue import BinanceVenue

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from rulebot.binance.codes import PayloadError
 from rulebot.core.enums import (
     MarginType,
     OrderStatus,
@@ -26,7 +27,6 @@ from rulebot.core.enums import (
     TimeInForce,
     WorkingType,
 )
-from rulebot.venues.binance.errors import PayloadError
 
 __all__ = [
     "BOOL",

@@ -15,6 +15,23 @@ from typing import Any
 import orjson
 import pytest
 
+from rulebot.binance.codes import BinanceError, PayloadError, error_class
+from rulebot.binance.payloads import rest as rest
+from rulebot.binance.payloads.market import (
+    ControlReply,
+    DepthUpdate,
+    KlineUpdate,
+    Liquidation,
+    parse_market_message,
+)
+from rulebot.binance.payloads.user import (
+    ListenKeyExpired,
+    MarginCalls,
+    MultiAssetsModeChanged,
+    TradeLite,
+    fill_key,
+    parse_user_message,
+)
 from rulebot.core.account_events import (
     AccountUpdate,
     AlgoUpdate,
@@ -37,23 +54,6 @@ from rulebot.core.enums import (
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.core.fees import FeeRates
 from rulebot.testing.shared import PAYLOADS, require
-from rulebot.venues.binance import parse_rest as rest
-from rulebot.venues.binance.errors import BinanceError, PayloadError, error_class
-from rulebot.venues.binance.parse_market import (
-    ControlReply,
-    DepthUpdate,
-    KlineUpdate,
-    Liquidation,
-    parse_market_message,
-)
-from rulebot.venues.binance.parse_user import (
-    ListenKeyExpired,
-    MarginCalls,
-    MultiAssetsModeChanged,
-    TradeLite,
-    fill_key,
-    parse_user_message,
-)
 
 D = Decimal
 

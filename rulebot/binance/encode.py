@@ -13,6 +13,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from rulebot.binance.payloads.market import DepthUpdate, Liquidation
+from rulebot.binance.payloads.user import (
+    ListenKeyExpired,
+    MarginCalls,
+    MultiAssetsModeChanged,
+    TradeLite,
+)
 from rulebot.core.account_events import (
     AccountUpdate,
     AlgoUpdate,
@@ -23,13 +30,6 @@ from rulebot.core.account_events import (
 from rulebot.core.enums import MarginType, Market, OrderType, WorkingType
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.exchange_sim.model import AlgoOrderView, BalanceView, OrderView, PositionView
-from rulebot.venues.binance.parse_market import DepthUpdate, Liquidation
-from rulebot.venues.binance.parse_user import (
-    ListenKeyExpired,
-    MarginCalls,
-    MultiAssetsModeChanged,
-    TradeLite,
-)
 
 
 def _d(value: Decimal | None, zero: str = "0") -> str:

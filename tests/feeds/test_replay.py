@@ -24,8 +24,7 @@ from rulebot.core.events import (
     PremiumIndex,
     Trade,
 )
-from rulebot.testing.shared import SHARED
-from rulebot.venues.replay import (
+from rulebot.feeds.replay import (
     KIND_PRIORITY,
     ReplayFileError,
     ReplaySource,
@@ -34,6 +33,7 @@ from rulebot.venues.replay import (
     read_events,
     to_ms,
 )
+from rulebot.testing.shared import SHARED
 
 DATA = SHARED / "data"
 ARCHIVE = DATA / "binance-vision"

@@ -21,7 +21,7 @@ import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
-from rulebot.venues.replay_files import KINDS, KLINE_KINDS
+from rulebot.feeds.replay_files import KINDS, KLINE_KINDS
 
 DEFAULT_BASE_URL = "https://data.binance.vision"
 DEFAULT_DEST = Path("data/binance-vision")

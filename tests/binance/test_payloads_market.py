@@ -9,9 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from rulebot.core.events import BookTop, CandleClosed, IndexPrice, MarkPrice, Trade
-from rulebot.venues.binance.errors import PayloadError
-from rulebot.venues.binance.parse_market import (
+from rulebot.binance.codes import PayloadError
+from rulebot.binance.payloads.market import (
     ControlReply,
     DepthUpdate,
     KlineUpdate,
@@ -21,6 +20,7 @@ from rulebot.venues.binance.parse_market import (
     parse_market_batch,
     parse_market_message,
 )
+from rulebot.core.events import BookTop, CandleClosed, IndexPrice, MarkPrice, Trade
 
 D = Decimal
 

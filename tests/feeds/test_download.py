@@ -20,8 +20,8 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from rulebot.cli.data import data
+from rulebot.feeds.download import archive_paths, download
 from rulebot.testing.shared import SHARED
-from rulebot.venues.download import archive_paths, download
 
 ARCHIVE = SHARED / "data" / "binance-vision"
 AGG = "futures/cm/daily/aggTrades/BTCUSD_PERP/BTCUSD_PERP-aggTrades-2026-05-08.zip"

@@ -14,26 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from rulebot.core.enums import (
-    MarginType,
-    Market,
-    OrderStatus,
-    OrderType,
-    PositionSide,
-    Side,
-    TimeInForce,
-    WorkingType,
-)
-from rulebot.core.events import CandleClosed, FundingRate, MarkPrice
-from rulebot.core.fees import FeeRates, fee_rates_from_payload
-from rulebot.core.instruments import (
-    Instrument,
-    InstrumentParseError,
-    instruments_from_exchange_info,
-)
-from rulebot.core.margin import BracketTable, brackets_from_payload
-from rulebot.venues.binance.errors import BinanceError, PayloadError, is_error_body
-from rulebot.venues.binance.parse_common import (
+from rulebot.binance.codes import BinanceError, PayloadError, is_error_body
+from rulebot.binance.payloads.common import (
     BOOL,
     DEC,
     DEC_OR_EMPTY,
@@ -56,6 +38,24 @@ from rulebot.venues.binance.parse_common import (
     one_of,
     optional,
 )
+from rulebot.core.enums import (
+    MarginType,
+    Market,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+    WorkingType,
+)
+from rulebot.core.events import CandleClosed, FundingRate, MarkPrice
+from rulebot.core.fees import FeeRates, fee_rates_from_payload
+from rulebot.core.instruments import (
+    Instrument,
+    InstrumentParseError,
+    instruments_from_exchange_info,
+)
+from rulebot.core.margin import BracketTable, brackets_from_payload
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_HOURS",

@@ -9,10 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from rulebot.core.account_events import AccountUpdate, LeverageChanged, OrderUpdate
-from rulebot.core.enums import OrderStatus, OrderType, TimeInForce
-from rulebot.venues.binance.errors import PayloadError
-from rulebot.venues.binance.parse_user import (
+from rulebot.binance.codes import PayloadError
+from rulebot.binance.payloads.user import (
     ListenKeyExpired,
     MarginCalls,
     MultiAssetsModeChanged,
@@ -23,6 +21,8 @@ from rulebot.venues.binance.parse_user import (
     parse_order_trade_update,
     parse_user_message,
 )
+from rulebot.core.account_events import AccountUpdate, LeverageChanged, OrderUpdate
+from rulebot.core.enums import OrderStatus, OrderType, TimeInForce
 
 D = Decimal
 

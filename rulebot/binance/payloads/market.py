@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rulebot.core.enums import OrderStatus, Side
-from rulebot.core.events import BookTop, CandleClosed, IndexPrice, MarkPrice, Trade
-from rulebot.venues.binance.parse_common import (
+from rulebot.binance.payloads.common import (
     BOOL,
     DEC,
     DEC_OR_EMPTY,
@@ -32,6 +30,8 @@ from rulebot.venues.binance.parse_common import (
     loads,
     one_of,
 )
+from rulebot.core.enums import OrderStatus, Side
+from rulebot.core.events import BookTop, CandleClosed, IndexPrice, MarkPrice, Trade
 
 __all__ = [
     "ControlReply",

@@ -24,7 +24,7 @@ from rulebot.core.events import (
     MarkPrice,
     Trade,
 )
-from rulebot.venues.simulated_config import (
+from rulebot.feeds.simulated.config import (
     DAY_MS,
     HOUR_MS,
     Regime,

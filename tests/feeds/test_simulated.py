@@ -25,7 +25,7 @@ from rulebot.core.events import (
     MarkPrice,
     Trade,
 )
-from rulebot.venues.simulated import (
+from rulebot.feeds.simulated.market import (
     BTCUSD_PERP,
     BTCUSDT,
     ETHUSDT,

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from rulebot.core.enums import Market
 from rulebot.core.events import Event, MarketEvent
-from rulebot.venues.replay_files import (
+from rulebot.feeds.replay_files import (
     KINDS,
     KLINE_KINDS,
     NO_END,

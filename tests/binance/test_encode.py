@@ -9,6 +9,20 @@ from typing import Any
 
 import pytest
 
+from rulebot.binance import encode as enc
+from rulebot.binance.payloads.market import (
+    DepthUpdate,
+    Liquidation,
+    parse_continuous_kline,
+    parse_market_message,
+)
+from rulebot.binance.payloads.user import (
+    ListenKeyExpired,
+    MarginCalls,
+    MultiAssetsModeChanged,
+    TradeLite,
+    parse_user_message,
+)
 from rulebot.core.account_events import (
     AccountUpdate,
     AlgoUpdate,
@@ -29,21 +43,7 @@ from rulebot.core.enums import (
     WorkingType,
 )
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
-from rulebot.testing import fake_encode as enc
 from rulebot.testing.shared import PAYLOADS
-from rulebot.venues.binance.parse_market import (
-    DepthUpdate,
-    Liquidation,
-    parse_continuous_kline,
-    parse_market_message,
-)
-from rulebot.venues.binance.parse_user import (
-    ListenKeyExpired,
-    MarginCalls,
-    MultiAssetsModeChanged,
-    TradeLite,
-    parse_user_message,
-)
 
 ORDER = OrderUpdate(
     "BTCUSDT", "c1", 7, Side.BUY, OrderType.LIMIT, OrderStatus.PARTIALLY_FILLED, "TRADE",

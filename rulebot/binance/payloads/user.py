@@ -20,17 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rulebot.core.account_events import (
-    AccountUpdate,
-    AlgoUpdate,
-    BalanceChange,
-    LeverageChanged,
-    MarginCall,
-    OrderUpdate,
-    PositionChange,
-)
-from rulebot.core.enums import Side
-from rulebot.venues.binance.parse_common import (
+from rulebot.binance.payloads.common import (
     BOOL,
     DEC,
     DEC_OR_EMPTY,
@@ -54,6 +44,16 @@ from rulebot.venues.binance.parse_common import (
     loads,
     one_of,
 )
+from rulebot.core.account_events import (
+    AccountUpdate,
+    AlgoUpdate,
+    BalanceChange,
+    LeverageChanged,
+    MarginCall,
+    OrderUpdate,
+    PositionChange,
+)
+from rulebot.core.enums import Side
 
 __all__ = [
     "EXPIRY_REASONS",

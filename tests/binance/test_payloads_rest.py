@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from rulebot.binance import codes as e
+from rulebot.binance.codes import BinanceError, PayloadError
+from rulebot.binance.payloads import rest as rest
 from rulebot.core.enums import Market, OrderStatus
-from rulebot.venues.binance import errors as e
-from rulebot.venues.binance import parse_rest as rest
-from rulebot.venues.binance.errors import BinanceError, PayloadError
 
 D = Decimal
 

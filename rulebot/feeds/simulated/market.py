@@ -32,7 +32,7 @@ from dataclasses import replace
 from operator import attrgetter
 
 from rulebot.core.events import MarketEvent
-from rulebot.venues.simulated_config import (
+from rulebot.feeds.simulated.config import (
     BTCUSD_PERP,
     BTCUSDT,
     DEFAULT_REGIMES,
@@ -45,7 +45,7 @@ from rulebot.venues.simulated_config import (
     SymbolSpec,
     preset,
 )
-from rulebot.venues.simulated_stream import symbol_events
+from rulebot.feeds.simulated.stream import symbol_events
 
 __all__ = [
     "BTCUSDT",

@@ -1,0 +1,1 @@
+"""Parsers of Binance payloads (REST answers and stream messages) into core values."""

@@ -1,0 +1,1 @@
+"""The seeded simulated market: regimes, jumps, mark, index and funding, as core events."""
