@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.explain import explain
+from rulebot.rulebook.load import read_source
 from rulebot.rulebook.report import diagnostic_json, format_diagnostic
 from rulebot.rulebook.validate import ValidationResult, validate_file
 
@@ -155,10 +155,8 @@ def print_rulebook_errors(path: str, exc: Exception) -> None:
 
     assert isinstance(exc, RulebookError)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    try:
-        sources = {path: Path(path).read_text(encoding="utf-8", errors="replace")}
-    except OSError:
-        sources = {}
+    text = read_source(path)
+    sources = {path: text} if text is not None else {}
     for d in exc.diagnostics:
         err.print(format_diagnostic(d, sources), markup=False)
         err.print()

@@ -74,6 +74,24 @@ class _Composer(
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
+        self.depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        # PyYAML composes by recursion: 500 nested `[` exhaust Python's stack long before the
+        # builder below could count the levels. Stop at the limit, with the place.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: Any) -> None:
+        super().__init__()
+        self.mark = mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,9 +302,18 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
                 )
             ]
         )
-    composer = _Composer(text)
+    composer: _Composer | None = None
     try:
+        # The reader checks the whole text for unprintable characters (a NUL byte) on creation.
+        composer = _Composer(text)
         root = composer.get_single_node()
+    except _TooDeep as exc:
+        span = SourceSpan(file, exc.mark.line + 1, exc.mark.column + 1)
+        raise RulebookError(
+            [Diagnostic("error", f"nesting deeper than {MAX_DEPTH} levels", span, code="yaml-too-deep")]
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        raise RulebookError([_reader_diagnostic(file, text, exc)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file, 1, 1)
@@ -306,7 +333,8 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
             [Diagnostic("error", f"YAML error: {exc}", SourceSpan(file, 1, 1), code="yaml-syntax")]
         ) from None
     finally:
-        composer.dispose()
+        if composer is not None:
+            composer.dispose()
     if root is None:
         raise RulebookError([Diagnostic("error", "the file is empty", SourceSpan(file, 1, 1), code="yaml-empty")])
     builder = _Builder(file, text)
@@ -314,6 +342,35 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
     if builder.diagnostics:
         raise RulebookError(builder.diagnostics)
     return LoadedYaml(data, SourceMap(file, text, builder.entries))
+
+
+def _reader_diagnostic(file: str, text: str, exc: yaml.reader.ReaderError) -> Diagnostic:
+    """A character YAML does not allow (NUL, other control characters), placed by line and column."""
+    at = max(0, min(exc.position, len(text)))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    what = "a NUL byte" if code == 0 else f"the control character U+{code:04X}"
+    return Diagnostic(
+        "error",
+        f"{what} is not allowed in YAML",
+        SourceSpan(file, line, column),
+        "a rulebook is plain text; was a binary file given, or was the file damaged?",
+        "yaml-character",
+    )
+
+
+def read_source(path: str) -> str | None:
+    """A rulebook file's text for quoting in messages: at most the size a rulebook may have.
+
+    `validate /dev/zero` must not read until memory runs out just to quote line 1.
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    return raw.decode("utf-8", errors="replace")
 
 
 def load_yaml_file(path: str) -> LoadedYaml:

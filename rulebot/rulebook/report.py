@@ -23,14 +23,33 @@ def format_diagnostic(d: Diagnostic, sources: Mapping[str, str]) -> str:
     if text is not None:
         src_lines = text.splitlines()
         if 0 < s.line <= len(src_lines):
-            line = src_lines[s.line - 1].expandtabs(1)
+            line, column = _visible(src_lines[s.line - 1].expandtabs(1), s.column)
             gutter = f"{s.line:>5} | "
             lines.append(gutter + line)
-            width = max(1, min(s.length, len(line) - s.column + 1)) if len(line) >= s.column else 1
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (s.column - 1) + "^" * width)
+            width = max(1, min(s.length, len(line) - column + 1)) if len(line) >= column else 1
+            lines.append(" " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^" * width)
     if d.hint:
         lines.append(f"   {d.hint}")
     return "\n".join(lines)
+
+
+_QUOTE_WIDTH = 160
+# Control characters quoted raw would reach the terminal: a NUL, or an escape sequence that a
+# hostile file uses to rewrite the screen. Each shows as one replacement character, so the
+# caret stays under its column.
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F) if c != 0x09}
+
+
+def _visible(line: str, column: int) -> tuple[str, int]:
+    """The quoted line made safe to print, cut to a window around `column` if it is long."""
+    line = line.translate(_CONTROLS)
+    if len(line) <= _QUOTE_WIDTH:
+        return line, column
+    start = max(0, min(column - 1 - _QUOTE_WIDTH // 2, len(line) - _QUOTE_WIDTH))
+    window = line[start : start + _QUOTE_WIDTH]
+    head = "…" if start else ""
+    tail = "…" if start + _QUOTE_WIDTH < len(line) else ""
+    return head + window + tail, column - start + len(head)
 
 
 def format_diagnostics(diags: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.errors import Diagnostic, RulebookError
+from rulebot.rulebook.load import read_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +25,7 @@ class ValidationResult:
 
 def validate_file(path: str, overrides: Mapping[str, str] | None = None) -> ValidationResult:
     """Compile one file; never raises for a bad rulebook (the diagnostics say what is wrong)."""
-    text: str | None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        text = None
+    text = read_source(path)
     try:
         book = compile_file(path, overrides)
     except RulebookError as exc:

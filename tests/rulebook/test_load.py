@@ -117,3 +117,46 @@ def test_not_utf8_and_missing_files_are_reported(tmp_path: Path):
 
 def test_empty_document_is_an_error():
     assert codes("# only a comment\n") == ["yaml-empty"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 500 + "]" * 500 + "\n",  # flow nesting
+        "".join("  " * i + f"k{i}:\n" for i in range(500)) + "  " * 500 + "x: 1\n",  # block nesting
+    ],
+    ids=["flow", "block"],
+)
+def test_yaml_nested_500_levels_is_an_error_not_a_recursion_traceback(text):
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text(text, "deep.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "yaml-too-deep" and d.span is not None and d.span.file == "deep.yaml"
+
+
+def test_yaml_with_a_nul_byte_is_an_error_at_its_line_and_column():
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("rulebook: x\nmarket: us\x00dm\n", "nul.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "yaml-character" and "NUL" in d.message
+    assert d.span is not None and (d.span.line, d.span.column) == (2, 11)
+
+
+def test_quoted_source_lines_are_cut_and_show_no_control_characters():
+    from rulebot.rulebook.errors import Diagnostic, SourceSpan
+    from rulebot.rulebook.report import format_diagnostic
+
+    text = "x: " + "a" * 5000 + "\x1b[2J\x00" + "b" * 5000 + "\n"
+    out = format_diagnostic(Diagnostic("error", "boom", SourceSpan("f.yaml", 1, 5004)), {"f.yaml": text})
+    quoted, caret = out.splitlines()[1:3]
+    assert len(quoted) < 200 and "\x1b" not in out and "\x00" not in out
+    assert quoted[caret.index("^")] == "\ufffd"  # the caret still points at the ESC
+
+
+def test_validate_quotes_at_most_a_rulebook_s_size_of_a_huge_file(tmp_path: Path):
+    from rulebot.rulebook.validate import validate_file
+
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (5 * MAX_FILE_BYTES))
+    result = validate_file(str(big))
+    assert not result.ok and result.text is not None and len(result.text) <= MAX_FILE_BYTES + 1
