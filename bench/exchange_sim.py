@@ -13,10 +13,10 @@ import sys
 import time
 from decimal import Decimal
 
+from rulebot.binance.payloads.account import brackets_from_payload
+from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.commands import CancelOrder, PlaceOrder
 from rulebot.core.enums import Market, OrderType, Side, TimeInForce
-from rulebot.core.instruments import instruments_from_exchange_info
-from rulebot.core.margin import brackets_from_payload
 from rulebot.exchange_sim import SimExchange
 from rulebot.testing.shared import PAYLOADS
 

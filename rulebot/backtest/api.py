@@ -11,8 +11,9 @@ from pathlib import Path
 
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
+from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
-from rulebot.core.instruments import Instrument, instruments_from_exchange_info
+from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments, generic_instrument
 from rulebot.feeds.replay import ReplaySource, to_ms

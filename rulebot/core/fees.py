@@ -6,13 +6,11 @@ the base coin for COIN-M (FACTS §11, §12; MARGIN.md §5).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from rulebot.core.enums import PositionSide, Side
-from rulebot.core.instruments import Instrument, InstrumentParseError, direction
+from rulebot.core.instruments import Instrument, direction
 
 ONE = Decimal(1)
 # F = P + clamp(I - P, -0.05 %, +0.05 %) (FACTS §11).
@@ -32,19 +30,8 @@ class FeeRates:
 
 
 # VIP 0 defaults, **unverified** (FACTS §12); read the account's own rates from
-# `GET /fapi/v1/commissionRate` (`fee_rates_from_payload`) before trading.
+# `GET /fapi/v1/commissionRate` (`rulebot.binance.payloads.account.fee_rates_from_payload`) before trading.
 DEFAULT_FEE_RATES = FeeRates(maker=Decimal("0.0002"), taker=Decimal("0.0005"))
-
-
-def fee_rates_from_payload(payload: Mapping[str, Any]) -> FeeRates:
-    """Parse a `/fapi/v1/commissionRate` or `/dapi/v1/commissionRate` response."""
-    try:
-        return FeeRates(
-            maker=Decimal(str(payload["makerCommissionRate"])),
-            taker=Decimal(str(payload["takerCommissionRate"])),
-        )
-    except (KeyError, ArithmeticError) as exc:
-        raise InstrumentParseError(f"commissionRate payload unreadable: {payload!r}") from exc
 
 
 def trading_fee(inst: Instrument, qty: Decimal, price: Decimal, rate: Decimal) -> Decimal:

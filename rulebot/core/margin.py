@@ -7,14 +7,13 @@ Every notional here is in the margin asset (USDT for USDⓈ-M, the coin for COIN
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise, product
-from typing import Any
 
-from rulebot.core.enums import MarginType, Market, PositionSide
-from rulebot.core.instruments import Instrument, InstrumentParseError
+from rulebot.core.enums import MarginType, PositionSide
+from rulebot.core.instruments import Instrument
 
 ZERO = Decimal(0)
 
@@ -82,54 +81,6 @@ class BracketTable:
             top = self.brackets[0].initial_leverage
             raise ValueError(f"{self.symbol}: leverage {leverage} is not within 1..{top}")
         return max(allowed)
-
-
-def _num(raw: Any, where: str) -> Decimal:
-    # Bracket payloads are JSON numbers; str() of a float is its shortest repr (0.004, not the
-    # binary expansion), so Decimal(str(x)) is exact for what Binance sent.
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
-        raise InstrumentParseError(f"{where} is not a number: {raw!r}")
-    return Decimal(str(raw))
-
-
-def bracket_table_from_payload(entry: Mapping[str, Any], market: Market) -> BracketTable:
-    """Parse one symbol's entry of `GET /fapi/v1/leverageBracket` or `/dapi/v2/leverageBracket`.
-
-    COIN-M bounds brackets by `qtyFloor`/`qtyCap` in coin; the docs example spells the floor
-    `qtylFloor` (FACTS §5), so both spellings are read.
-    """
-    symbol = str(entry.get("symbol", "?"))
-    floor_keys = ("notionalFloor",) if market is Market.USDM else ("qtyFloor", "qtylFloor")
-    cap_key = "notionalCap" if market is Market.USDM else "qtyCap"
-    brackets = []
-    for raw in entry.get("brackets", ()):
-        where = f"{symbol} bracket {raw.get('bracket')}"
-        floor = next((raw[k] for k in floor_keys if k in raw), None)
-        if floor is None or cap_key not in raw:
-            raise InstrumentParseError(f"{where}: needs {' or '.join(floor_keys)} and {cap_key}")
-        try:
-            bracket = Bracket(
-                bracket=int(raw["bracket"]),
-                initial_leverage=int(raw["initialLeverage"]),
-                notional_floor=_num(floor, f"{where} floor"),
-                notional_cap=_num(raw[cap_key], f"{where} {cap_key}"),
-                maint_margin_ratio=_num(raw["maintMarginRatio"], f"{where} maintMarginRatio"),
-                cum=_num(raw["cum"], f"{where} cum"),
-            )
-        except KeyError as exc:
-            raise InstrumentParseError(f"{where}: missing {exc.args[0]}") from exc
-        brackets.append(bracket)
-    brackets.sort(key=lambda b: b.notional_floor)
-    coef = entry.get("notionalCoef")
-    return BracketTable(symbol, tuple(brackets), None if coef is None else _num(coef, "coef"))
-
-
-def brackets_from_payload(payload: Any, market: Market) -> dict[str, BracketTable]:
-    """Parse a leverageBracket response: a list of symbols, or one object when `symbol=` was
-    sent (fapi v1 answers that way)."""
-    entries = [payload] if isinstance(payload, Mapping) else list(payload)
-    tables = (bracket_table_from_payload(e, market) for e in entries)
-    return {t.symbol: t for t in tables}
 
 
 # -- positions, margin, PnL ----------------------------------------------------------------

@@ -12,9 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from rulebot.binance.payloads.account import brackets_from_payload
+from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
-from rulebot.core.instruments import Instrument, instruments_from_exchange_info
-from rulebot.core.margin import BracketTable, brackets_from_payload
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
 
 _CONDITIONAL = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
 

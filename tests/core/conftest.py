@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from rulebot.binance.payloads.account import brackets_from_payload
+from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
-from rulebot.core.instruments import Instrument, instruments_from_exchange_info
-from rulebot.core.margin import BracketTable, brackets_from_payload
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
 from rulebot.testing.shared import load_doc, load_payload
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
@@ -20,17 +19,7 @@ from rulebot.core.enums import (
     Side,
     TimeInForce,
 )
-from rulebot.core.instruments import (
-    MESSAGES,
-    Instrument,
-    InstrumentParseError,
-    LotSize,
-    PriceFilter,
-    Violation,
-    check_order,
-    direction,
-    instrument_from_exchange_info,
-)
+from rulebot.core.instruments import MESSAGES, Instrument, LotSize, PriceFilter, Violation, check_order, direction
 
 MARK = D("60000")
 
@@ -159,27 +148,6 @@ def test_dapi_btcusd(btcusd: Instrument) -> None:
     assert i.max_num_algo_orders is None and i.max_num_orders == 200
     assert i.quantity_precision == 0
     assert OrderType.STOP_MARKET not in i.order_types  # the docs example lists five types
-
-
-def test_parse_errors_name_the_symbol_and_field(payload: Callable[[str], Any]) -> None:
-    btc = payload("rest_fapi_v1_exchangeInfo.json")["symbols"][0]
-    with pytest.raises(InstrumentParseError, match="BTCUSDT: COIN-M symbol without contractSize"):
-        instrument_from_exchange_info(btc, Market.COINM)
-    no_price = {**btc, "filters": [f for f in btc["filters"] if f["filterType"] != "PRICE_FILTER"]}
-    with pytest.raises(InstrumentParseError, match="no PRICE_FILTER"):
-        instrument_from_exchange_info(no_price, Market.USDM)
-    bad = {**btc, "liquidationFee": [1]}
-    with pytest.raises(InstrumentParseError, match="liquidationFee"):
-        instrument_from_exchange_info(bad, Market.USDM)
-
-
-def test_json_floats_become_exact_decimals(payload: Callable[[str], Any]) -> None:
-    btc = payload("rest_fapi_v1_exchangeInfo.json")["symbols"][0]
-    floats = {**btc, "liquidationFee": 0.012}
-    assert instrument_from_exchange_info(floats, Market.USDM).liquidation_fee == D("0.012")
-
-
-# -- rounding ----------------------------------------------------------------------------------
 
 
 def test_round_price_direction(btcusdt: Instrument) -> None:

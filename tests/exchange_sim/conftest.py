@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from rulebot.binance.payloads.account import brackets_from_payload
+from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.account_events import AccountEvent, AccountUpdate, AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import (
@@ -25,8 +27,8 @@ from rulebot.core.enums import (
     WorkingType,
 )
 from rulebot.core.fees import FeeRates
-from rulebot.core.instruments import Instrument, instruments_from_exchange_info
-from rulebot.core.margin import BracketTable, brackets_from_payload
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim import SimExchange
 from rulebot.testing.shared import load_doc, load_payload
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
+from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.account_events import MarginCall
 from rulebot.core.enums import (
     MarginType,
@@ -17,7 +18,7 @@ from rulebot.core.enums import (
     Side,
     TimeInForce,
 )
-from rulebot.core.instruments import Instrument, instruments_from_exchange_info
+from rulebot.core.instruments import Instrument
 from rulebot.core.margin import Position, liquidation_price
 from rulebot.exchange_sim import SimExchange
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from rulebot.binance.codes import BinanceError, PayloadError, is_error_body
+from rulebot.binance.payloads.account import brackets_from_payload, fee_rates_from_payload
 from rulebot.binance.payloads.common import (
     BOOL,
     DEC,
@@ -38,6 +39,7 @@ from rulebot.binance.payloads.common import (
     one_of,
     optional,
 )
+from rulebot.binance.payloads.exchange_info import InstrumentParseError, instruments_from_exchange_info
 from rulebot.core.enums import (
     MarginType,
     Market,
@@ -49,13 +51,9 @@ from rulebot.core.enums import (
     WorkingType,
 )
 from rulebot.core.events import CandleClosed, FundingRate, MarkPrice
-from rulebot.core.fees import FeeRates, fee_rates_from_payload
-from rulebot.core.instruments import (
-    Instrument,
-    InstrumentParseError,
-    instruments_from_exchange_info,
-)
-from rulebot.core.margin import BracketTable, brackets_from_payload
+from rulebot.core.fees import FeeRates
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_HOURS",
