@@ -14,6 +14,7 @@ from typing import Literal
 from rulebot.rulebook.errors import Diagnostic
 from rulebot.rulebook.expr import CompiledExpr
 from rulebot.rulebook.guards import EffectiveRisk
+from rulebot.rulebook.params import ParamDecl
 from rulebot.rulebook.triggers import Trigger
 
 PositionBinding = Literal["none", "long", "short", "any"]
@@ -203,6 +204,7 @@ class CompiledRulebook:
     risk: EffectiveRisk
     warnings: tuple[Diagnostic, ...] = field(default=())
     prev_names: frozenset[str] = frozenset()  # names whose previous value conditions read
+    param_decls: Mapping[str, ParamDecl] = field(default_factory=dict)  # each parameter's type and allowed values
 
     def rules_for(self, trigger_key: tuple[str, str | None], state: str) -> tuple[CompiledRule, ...]:
         """The rules an event of this trigger can fire in this state, highest priority first."""

@@ -26,6 +26,14 @@ from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk, parse_percent
 from rulebot.rulebook.indicator_graph import compile_indicators
 from rulebot.rulebook.load import LoadedYaml, Path_, load_yaml_file, load_yaml_text
+from rulebot.rulebook.params import (
+    ParamDecl,
+    coerce,
+    declaration_problems,
+    kind_of,
+    type_problem,
+    value_problem,
+)
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.triggers import TriggerError, parse_trigger
 
@@ -63,7 +71,7 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
     except ValidationError as exc:
         raise RulebookError(validation_diagnostics(exc, data, loaded.source)) from None
 
-    params = _params(book, overrides or {}, ctx)
+    params, param_decls = _params(book, overrides or {}, ctx)
     margin_asset = _check_symbols(book, ctx)
     states, initial = _states(book, ctx)
     timeframes = _timeframes(book, ctx)
@@ -135,6 +143,7 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
         leverage=min(book.account.leverage, risk.max_leverage),
         timeframes=tuple(timeframes),
         params=params,
+        param_decls=param_decls,
         indicators=tuple(indicators),
         states=states,
         initial_state=initial,
@@ -167,9 +176,11 @@ def _parse_override(raw: str) -> float | int | str | bool:
         return raw
 
 
-def _params(book: m.Rulebook, overrides: Mapping[str, str], ctx: CompileContext) -> dict[str, float | int | str | bool]:
-    params: dict[str, float | int | str | bool] = dict(book.params)
-    for name in params:
+def _params(
+    book: m.Rulebook, overrides: Mapping[str, str], ctx: CompileContext
+) -> tuple[dict[str, float | int | str | bool], dict[str, ParamDecl]]:
+    decls: dict[str, ParamDecl] = {}
+    for name, raw in book.params.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             ctx.error(
                 f"parameter name '{name}' is not an identifier",
@@ -178,7 +189,18 @@ def _params(book: m.Rulebook, overrides: Mapping[str, str], ctx: CompileContext)
                 "param-name",
                 key=True,
             )
-    for name, raw in overrides.items():
+        if isinstance(raw, m.ParamSpec):
+            problems = declaration_problems(name, raw.default, raw.min, raw.max, raw.choices)
+            for key, message in problems:
+                ctx.error(message, ("params", name, key), None, "param-declaration")
+            choices = tuple(raw.choices) if raw.choices is not None else None
+            decls[name] = ParamDecl(
+                name, raw.default, kind_of(raw.default), True, raw.min, raw.max, choices, raw.description
+            )
+        else:
+            decls[name] = ParamDecl(name, raw, kind_of(raw))
+    params: dict[str, float | int | str | bool] = {name: d.default for name, d in decls.items()}
+    for name, raw_text in overrides.items():
         if name not in params:
             hint = did_you_mean(name, list(params))
             ctx.diagnostics.append(
@@ -191,23 +213,21 @@ def _params(book: m.Rulebook, overrides: Mapping[str, str], ctx: CompileContext)
                 )
             )
             continue
-        value = _parse_override(raw)
-        old = params[name]
-        if isinstance(old, bool) != isinstance(value, bool) or (
-            isinstance(old, int | float) and not isinstance(value, int | float)
-        ):
+        value = _parse_override(raw_text)
+        problem = value_problem(decls[name], value)
+        if problem:
             ctx.diagnostics.append(
                 Diagnostic(
                     "error",
-                    f"--set {name}={raw}: expected {type(old).__name__} like the rulebook's {old!r}",
+                    f"--set {name}={raw_text}: {problem}",
                     None,
-                    None,
-                    "param-type",
+                    f"'{name}' is {decls[name].describe()}",
+                    "param-type" if type_problem(decls[name], value) else "param-range",
                 )
             )
             continue
-        params[name] = value
-    return params
+        params[name] = coerce(decls[name], value)
+    return params, decls
 
 
 def _check_symbols(book: m.Rulebook, ctx: CompileContext) -> str:

@@ -300,6 +300,19 @@ class Risk(_Strict):
     protective_stop_within: Duration | None = Field(None, description="how soon that stop must be in place")
 
 
+ParamValue = float | int | str | bool
+
+
+class ParamSpec(_Strict):
+    """A parameter with the values it may take: what `--set` and `rulebot sweep` may give it."""
+
+    default: ParamValue = Field(description="the value used unless overridden")
+    min: float | int | None = Field(None, description="the smallest value allowed (numbers only)")
+    max: float | int | None = Field(None, description="the largest value allowed (numbers only)")
+    choices: list[ParamValue] | None = Field(None, description="the only values allowed")
+    description: str | None = Field(None, description="what the parameter controls")
+
+
 class Rulebook(_Strict):
     """A rulebot rulebook: one strategy for Binance Futures."""
 
@@ -317,8 +330,10 @@ class Rulebook(_Strict):
     symbols: list[str] = Field(min_length=1, description="Binance symbols, e.g. BTCUSDT (usdm) or BTCUSD_PERP (coinm)")
     account: Account = Field(default_factory=Account)
     timeframes: list[str] = Field(default_factory=list, description="candle timeframes used, e.g. [1m, 15m]")
-    params: dict[str, float | int | str | bool] = Field(
-        default_factory=dict, description="named constants; `--set name=value` overrides them"
+    params: dict[str, ParamValue | ParamSpec] = Field(
+        default_factory=dict,
+        description="named constants; `--set name=value` overrides them. Plain (`fast: 21`) or declared with "
+        "the values allowed (`fast: {default: 21, min: 5, max: 50}`), which `--set` and sweeps are checked against",
     )
     indicators: dict[str, str] = Field(
         default_factory=dict, description="name: definition, e.g. ema_fast: ema(close@15m, fast)"
