@@ -36,6 +36,12 @@ class BacktestConfig:
     sample_every_ms: int = 60_000  # equity curve resolution
     record_all_decisions: bool = False
 
+    def __post_init__(self) -> None:
+        # A wallet of nothing (or less) runs and prints nonsense returns: refuse it here too,
+        # for library callers that never pass through the command line's check.
+        if not self.balance.is_finite() or self.balance <= 0:
+            raise ValueError(f"a starting balance must be a finite amount above zero, not {self.balance}")
+
 
 def market_of(book: CompiledRulebook) -> Market:
     return Market.USDM if book.market == "usdm" else Market.COINM

@@ -15,6 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rulebot.backtest.api import BacktestError, backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig
+from rulebot.cli.params import BALANCE
 from rulebot.cli.validate import parse_sets, print_rulebook_errors
 from rulebot.exchange_sim import FillModel
 from rulebot.rulebook.compiled import CompiledRulebook
@@ -73,29 +74,33 @@ def _finish(
     from rulebot.backtest.summary import summary_dict, summary_table
 
     stats = compute_stats(result, inverse_size)
+    # The report is written before the summary is printed (so that the JSON can name it) but a
+    # failure to write it is said only after the summary: the run's numbers are never lost.
+    failure: str | None = None
     if report:
         try:
             write_html_report(result, stats, Path(report))
         except OSError as exc:
-            console.print(
-                f"error: could not write the report to {report}: {exc.strerror or exc}; "
-                "the backtest itself finished: pick a writable path with --report",
-                style="red",
-                markup=False,
-                soft_wrap=True,
-            )
-            sys.exit(1)
+            failure = f"could not write the report to {report}: {exc.strerror or exc}"
     if fmt == "json":
         doc = summary_dict(stats, result)
-        if report:
+        if report and failure is None:
             doc["report"] = report
         click.echo(json.dumps(doc, indent=2, default=str))
-        return
-    for note in notes:
-        console.print(f"note: {note}", style="yellow", markup=False)
-    console.print(summary_table(stats, result))
-    if report:
-        console.print(f"report written to {report}", markup=False, soft_wrap=True)
+    else:
+        for note in notes:
+            console.print(f"note: {note}", style="yellow", markup=False)
+        console.print(summary_table(stats, result))
+        if report and failure is None:
+            console.print(f"report written to {report}", markup=False, soft_wrap=True)
+    if failure is not None:
+        console.print(
+            f"error: {failure}; the backtest itself finished (summary above): pick a writable path with --report",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 @click.command("backtest")
@@ -113,7 +118,7 @@ def _finish(
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a rulebook parameter.")
 @click.option(
     "--balance",
-    type=Decimal,
+    type=BALANCE,
     help="Starting wallet in the margin asset.  [default: 10000 on USD-M, 1 coin on COIN-M]",
 )
 @click.option(

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from rulebot.cli.params import BALANCE
 from rulebot.core.enums import Market
 from rulebot.feeds.simulated.config import BTCUSD_PERP, BTCUSDT, PRESETS, preset
 from rulebot.feeds.simulated.market import SimulatedMarket
@@ -117,7 +118,7 @@ async def _feed(fake: FakeBinance, market: SimulatedMarket, speed: float) -> Non
     "--speed", type=float, default=1.0, show_default=True, help="Market pace, times real time."
 )
 @click.option(
-    "--balance", type=Decimal, help="Starting wallet (default 10000 USDT, or 1 BTC on COIN-M)."
+    "--balance", type=BALANCE, help="Starting wallet (default 10000 USDT, or 1 BTC on COIN-M)."
 )
 @click.option("--api-key", help="The API key to accept (default: a random one, printed).")
 @click.option("--api-secret", help="The secret to accept (default: a random one, printed).")

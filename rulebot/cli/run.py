@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from rulebot.binance.codes import BinanceError
+from rulebot.cli.params import BALANCE
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.journal.writer import JournalIntegrityError
 from rulebot.rulebook.compiler import compile_file
@@ -137,7 +138,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
     show_default=True,
     help="Simulated/replayed data at this many times real time (0: as fast as possible).",
 )
-@click.option("--balance", type=Decimal, default=Decimal(10_000), show_default=True, help="Paper wallet.")
+@click.option("--balance", type=BALANCE, default=Decimal(10_000), show_default=True, help="Paper wallet.")
 @click.option("--max-events", type=int, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)

@@ -166,3 +166,43 @@ def test_demo_can_journal(tmp_path):
     assert res.exit_code == 0
     audit = CliRunner().invoke(main, ["audit", "-j", str(journal), "verify"])
     assert audit.exit_code == 0 and audit.output.startswith("ok:")
+
+
+def test_an_unwritable_report_path_still_prints_the_summary_first(tmp_path):
+    target = tmp_path / "no" / "such" / "dir" / "r.html"
+    res = CliRunner().invoke(main, ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from",
+                                    "2025-06-07", "--to", "2025-06-08", "--report", str(target)])  # fmt: skip
+    assert res.exit_code == 1
+    assert "net PnL" in res.output and "win rate" in res.output
+    assert res.output.index("net PnL") < res.output.index("could not write the report")
+
+
+def test_an_unwritable_report_path_still_prints_the_json_summary(tmp_path):
+    target = tmp_path / "no" / "such" / "dir" / "r.html"
+    res = CliRunner().invoke(main, ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data",
+                                                    str(BTC_1M), "--from", "2025-06-07", "--to", "2025-06-08",
+                                                    "--report", str(target), "--format", "json"])  # fmt: skip
+    assert res.exit_code == 1
+    doc = json.loads(res.stdout)
+    assert "net_pnl" in doc and "report" not in doc
+    assert "could not write the report" in res.stderr
+
+
+def test_a_zero_negative_or_nonsense_balance_is_refused_before_anything_runs():
+    rulebook = str(RULES / "ema-trend-btc.yaml")
+    for bad in ("0", "-5", "0.0", "nan", "inf", "-inf", "abc"):
+        for cmd in (["backtest", rulebook, "--data", str(BTC_1M)], ["dry-run", rulebook, "--max-events", "1"]):
+            res = CliRunner().invoke(main, [*cmd, "--balance", bad])
+            assert res.exit_code == 2, (cmd[0], bad, res.output)
+            assert "--balance" in res.output and "Traceback" not in res.output, res.output
+            assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_the_library_refuses_a_wallet_of_nothing():
+    import pytest
+
+    from rulebot.backtest.runner import BacktestConfig
+
+    for bad in (Decimal(0), Decimal(-1), Decimal("NaN")):
+        with pytest.raises(ValueError, match="above zero"):
+            BacktestConfig(balance=bad)
