@@ -216,13 +216,17 @@ class SimExchange:
     def on_trade(
         self, symbol: str, price: Decimal, qty: Decimal, time: int, is_buyer_maker: bool
     ) -> list[AccountEvent]:
-        """A trade printed: resting limits fill, CONTRACT_PRICE triggers are checked."""
+        """A trade printed: isolated positions it bankrupts are liquidated, resting limits
+        fill, CONTRACT_PRICE triggers are checked."""
         if not self._countdowns and self._store.idle(symbol):
             # Most trades of a backtest meet no working order: only the last price changes.
             self._quote(symbol).last = price
             return []
         events = self._tick(time)
         self._quote(symbol).last = price
+        # A gap to beyond an isolated position's bankruptcy price liquidates it before anything
+        # fills there: no fill may lose more than its margin (liquidation.py).
+        self._risk.check_fill_prices(symbol, price, price, time, events)
         self._matcher.on_trade(symbol, price, qty, is_buyer_maker, time, events)
         self._stops.on_price(symbol, WorkingType.CONTRACT_PRICE, price, time, events)
         return events
@@ -236,10 +240,12 @@ class SimExchange:
         ask_qty: Decimal,
         time: int,
     ) -> list[AccountEvent]:
-        """A new book top: market orders fill against it; resting limits it crosses fill."""
+        """A new book top: isolated positions it bankrupts are liquidated (as on a trade);
+        market orders fill against it; resting limits it crosses fill."""
         events = self._tick(time)
         quotes = self._quote(symbol)
         quotes.bid, quotes.bid_qty, quotes.ask, quotes.ask_qty = bid, bid_qty, ask, ask_qty
+        self._risk.check_fill_prices(symbol, bid, ask, time, events)
         if self._fill_model.fill_on_book_cross:
             self._matcher.on_book(symbol, time, events)
         return events
@@ -247,7 +253,7 @@ class SimExchange:
     def on_mark_price(
         self, symbol: str, mark: Decimal, time: int, index: Decimal | None = None
     ) -> list[AccountEvent]:
-        """A new mark price: MARK_PRICE triggers, then margin calls and liquidations."""
+        """A new mark price: margin calls and liquidations, then MARK_PRICE triggers."""
         quotes = self._quote(symbol)
         if not self._countdowns and self._store.idle(symbol) and not any(
             p.qty != 0 for p in self._account.legs(symbol)
@@ -261,8 +267,10 @@ class SimExchange:
         quotes.mark = mark
         if index is not None:
             quotes.index = index
-        self._stops.on_price(symbol, WorkingType.MARK_PRICE, mark, time, events)
+        # Liquidation first: a mark that gapped past a stop and the liquidation price crossed
+        # the liquidation price on its way (liquidation.py).
         self._risk.check(symbol, time, events)
+        self._stops.on_price(symbol, WorkingType.MARK_PRICE, mark, time, events)
         return events
 
     def on_funding(

@@ -5,7 +5,15 @@ Model (Binance's insurance-fund details are not public; this is the stated simpl
     reaches its isolated wallet + unrealized PnL (margin ratio >= 1); the cross positions of
     a margin asset when their maintenance margin reaches the cross wallet + their unrealized
     PnL. Every PnL here is at mark price, so the test is the same as "mark crossed the
-    liquidation price" of `margin.liquidation_price`, and a last trade never liquidates.
+    liquidation price" of `margin.liquidation_price`. The check runs before the stops that
+    the same mark triggers: a mark that gapped past both a stop and the liquidation price
+    (a 40% candle) crossed the liquidation price on its way, so the liquidation engine has
+    the position first.
+  * A last trade or book top alone does not liquidate, with one exception: a price at or
+    beyond an isolated position's bankruptcy price, checked before anything fills there.
+    Any fill of the position at that price (a last-price stop, a market exit) would lose
+    more than the isolated margin, which isolated margin never does: on the way to that
+    price the mark crossed the liquidation price, so the position is liquidated first.
   * Execution: the position is closed whole at its bankruptcy price, where its margin balance
     is exactly 0: the user loses the whole isolated wallet (isolated) or the whole cross
     wallet of that asset (cross), never more, never less. Whatever the position's margin
@@ -72,6 +80,19 @@ def isolated_liquidation(
         return None
     price = bankruptcy_price(inst, [pos], pos.isolated_wallet) or exposure.price(pos)
     return Closure(pos, price, -pos.isolated_wallet)
+
+
+def bankrupt_at(inst: Instrument, pos: PositionState, price: Decimal) -> Closure | None:
+    """The closure of an isolated position whose bankruptcy price `price` (a trade, a bid
+    or an ask) reached, else None: a fill there would lose its whole margin or more."""
+    if pos.qty == 0:
+        return None
+    bankrupt = bankruptcy_price(inst, [pos], pos.isolated_wallet)
+    if bankrupt is None:
+        return None
+    if (price > bankrupt) if pos.qty > 0 else (price < bankrupt):
+        return None
+    return Closure(pos, bankrupt, -pos.isolated_wallet)
 
 
 def cross_liquidation(

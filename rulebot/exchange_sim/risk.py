@@ -17,6 +17,7 @@ from rulebot.exchange_sim.desk import OrderDesk
 from rulebot.exchange_sim.exposure import Exposure
 from rulebot.exchange_sim.liquidation import (
     Closure,
+    bankrupt_at,
     cross_liquidation,
     isolated_liquidation,
     margin_calls,
@@ -89,6 +90,22 @@ class RiskWatch:
         if closures:
             self._liquidate(closures, time, events)
             self._warned.discard(key)
+
+    def check_fill_prices(
+        self, symbol: str, sell: Decimal | None, buy: Decimal | None, time: int, events: list[AccountEvent]
+    ) -> None:
+        """Before a trade or book top of `symbol` fills anything: liquidate the isolated
+        positions whose bankruptcy price it reached (`liquidation.py` says why). A long
+        closes by selling at `sell` (the trade, the bid), a short by buying at `buy`."""
+        if not self._account.is_isolated(symbol):
+            return
+        inst = self._instruments[symbol]
+        for pos in self._account.legs(symbol):
+            price = sell if pos.qty > 0 else buy
+            closure = None if price is None else bankrupt_at(inst, pos, price)
+            if closure is not None:
+                self._liquidate([closure], time, events)
+                self._warned.discard(("isolated", symbol, pos.position_side.value))
 
     def _clearly_safe(self, inst: Instrument, pos: PositionState) -> bool:
         """The isolated margin ratio, in floats, is far below the margin-call level.

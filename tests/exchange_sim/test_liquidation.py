@@ -17,6 +17,7 @@ from rulebot.core.enums import (
     PositionSide,
     Side,
     TimeInForce,
+    WorkingType,
 )
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import Position, liquidation_price
@@ -200,3 +201,59 @@ def test_hedge_cross_pair_shares_one_liquidation_margin_md_e6() -> None:
     assert {f.last_filled_price for f in fills} == {D(30200) / D("0.6")}
     assert sum(f.realized_pnl for f in fills) == D(-5000)
     assert sim.balances()[0].wallet_balance == 0 and sim.positions() == []
+
+
+# -- gaps: an isolated position never loses more than its margin (issue 12, item 1) ----------
+
+
+def test_a_mark_gap_past_a_stop_and_the_liquidation_price_liquidates_rather_than_fill_the_stop() -> None:
+    # The mark gapped from 60,000 to 36,000 through the stop (59,000) and the liquidation
+    # price (57,228.92): it crossed the liquidation price on its way, so the liquidation
+    # engine has the position before the stop's market order (the margin ratio is past 100%).
+    sim = e4()
+    sim.on_trade(BTCUSDT, D("60000"), D("1"), 2, False)
+    assert sim.execute_algo(
+        order("sl", SELL, OrderType.STOP_MARKET, "0.5", trigger="59000", working_type=WorkingType.MARK_PRICE), 3
+    ).ok
+    book(sim, "57100", "57100.1", time=4)  # between the liquidation and the bankruptcy price
+    events = sim.on_mark_price(BTCUSDT, D("36000"), 4)
+    (fill,) = trades(events)
+    assert fill.client_order_id.startswith("autoclose-")
+    assert (fill.last_filled_price, fill.realized_pnl) == (D("57000"), D("-1500"))
+    assert [(a.client_algo_id, a.status) for a in algos(events)] == [("sl", "EXPIRED")]
+    assert sim.balances()[0].wallet_balance == D("10000") - D("15") - D("1500")
+
+
+def test_a_trade_gap_past_the_bankruptcy_price_liquidates_before_a_last_price_stop_fills() -> None:
+    # A 40% one-candle gap used to fill the stop at the gap price: equity went below zero with
+    # `liquidations 0`. A CONTRACT_PRICE stop fires on the trade, before any mark: filling it
+    # at 36,000 would lose 12,000 on a position with 1,500 of margin.
+    sim = e4()
+    sim.on_trade(BTCUSDT, D("60000"), D("1"), 2, False)
+    assert sim.execute_algo(order("sl", SELL, OrderType.STOP_MARKET, "0.5", trigger="59000"), 3).ok
+    events = sim.on_trade(BTCUSDT, D("36000"), D("1"), 4, False)
+    (fill,) = trades(events)
+    assert fill.client_order_id.startswith("autoclose-")
+    assert fill.realized_pnl == D("-1500")
+    assert sim.positions() == []
+    assert sim.balances()[0].wallet_balance == D("10000") - D("15") - D("1500")
+
+
+def test_a_trade_between_the_liquidation_and_the_bankruptcy_price_still_fills_the_stop() -> None:
+    # Above the bankruptcy price a last-price stop is the user's own exit; the loss stays
+    # inside the margin, and a last trade alone never liquidates.
+    sim = e4()
+    sim.on_trade(BTCUSDT, D("60000"), D("1"), 2, False)
+    assert sim.execute_algo(order("sl", SELL, OrderType.STOP_MARKET, "0.5", trigger="59000"), 3).ok
+    events = sim.on_trade(BTCUSDT, D("57100"), D("1"), 4, False)
+    (fill,) = trades(events)
+    assert fill.client_order_id == "sl" and fill.last_filled_price == D("57100")
+
+
+def test_a_bid_gap_past_the_bankruptcy_price_liquidates_before_a_market_exit_fills_there() -> None:
+    sim = e4()
+    sim.on_trade(BTCUSDT, D("60000"), D("1"), 2, False)
+    events = book(sim, "36000", "36000.1", time=3)
+    (fill,) = trades(events)
+    assert fill.client_order_id.startswith("autoclose-") and fill.realized_pnl == D("-1500")
+    assert not sim.execute(market("out", SELL, "0.5", reduce_only=True), 4).ok  # nothing left to close
