@@ -2,11 +2,18 @@
 
 Values only: frozen, slotted, `Decimal` for money, `time` in exchange milliseconds (UTC).
 Every event has `time` and `symbol`, so streams of different kinds can be merged by time.
+
+Live market events also carry `received`: when the bot received them, on the exchange's clock
+(the local clock plus the offset measured against the server's time), stamped at the edge
+where the frame arrived. `received - time` is how late the feed is; a lagging feed carries
+old `time`s that look fresh to a clock driven by the same data. 0 when the source does not
+stamp (archives, simulations): the data's own time is then the only clock. It takes no part
+in equality: the same trade received twice is the same trade.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -37,6 +44,7 @@ class Trade:
     trade_id: int
     first_trade_id: int | None = None
     last_trade_id: int | None = None
+    received: int = field(default=0, compare=False)  # exchange-clock ms when it arrived; 0: not stamped
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +58,7 @@ class BookTop:
     ask_qty: Decimal
     time: int
     update_id: int
+    received: int = field(default=0, compare=False)  # exchange-clock ms when it arrived; 0: not stamped
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,7 @@ class MarkPrice:
     index_price: Decimal | None = None
     funding_rate: Decimal | None = None  # the estimated rate of the coming settlement
     next_funding_time: int | None = None
+    received: int = field(default=0, compare=False)  # exchange-clock ms when it arrived; 0: not stamped
 
     @property
     def price(self) -> Decimal:
@@ -107,6 +117,7 @@ class CandleClosed:
     quote_volume: Decimal
     trades: int
     taker_buy_volume: Decimal
+    received: int = field(default=0, compare=False)  # exchange-clock ms when it arrived; 0: not stamped
 
     @property
     def time(self) -> int:
@@ -144,9 +155,7 @@ class Timer:
 # Order and account events (OrderUpdate, AlgoUpdate, AccountUpdate, MarginCall, ...) live in
 # `rulebot.core.account_events`; they share `time` so they merge into the same streams.
 
-MarketEvent = (
-    Trade | BookTop | MarkPrice | IndexPrice | PremiumIndex | CandleClosed | FundingRate | Timer
-)
+MarketEvent = Trade | BookTop | MarkPrice | IndexPrice | PremiumIndex | CandleClosed | FundingRate | Timer
 
 EVENT_TYPES: tuple[type[MarketEvent], ...] = (
     Trade,

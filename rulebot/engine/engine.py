@@ -127,6 +127,10 @@ class Engine:
         self.halted: str | None = None
         self.daily_breach_day: int | None = None
         self.time = 0
+        # The latest receive stamp (exchange clock) of a live event: "now" as the edge saw it.
+        # The data clock alone cannot tell a lagging feed from a fresh one (its times are old
+        # and consistent); the stale-data guard measures data age against this too.
+        self.received = 0
         self._last_loss_check = -1000
         self._next_day = 0
         self._next_timeout = 1 << 62
@@ -163,6 +167,9 @@ class Engine:
             if env.filled:
                 env.forget_account()
         t = getattr(event, "time", 0)
+        received = getattr(event, "received", 0)
+        if received > self.received:
+            self.received = received
         if t > self.time:
             if (
                 t < self._next_day
@@ -532,6 +539,7 @@ class Engine:
             position_side=pos.side,
             open_orders=len(self.oms.open_orders(symbol)),
             last_data_time=market.last_data_time,
+            received=self.received,
             leverage=run.leverage,
             halted=self.halted,
             daily_loss_breached=self.daily_breach_day is not None,

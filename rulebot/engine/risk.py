@@ -63,6 +63,7 @@ class AccountView:
     brackets: BracketTable | None = None
     holding: Holding | None = None
     margin_type: MarginType = MarginType.ISOLATED
+    received: int = 0  # the latest receive stamp of live data (exchange clock), 0 when not stamped
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,9 @@ class RiskEngine:
         if view.daily_loss_breached:
             return reject("daily_loss_cap", "the daily loss cap was reached today; no entries until 00:00 UTC")
         verdicts.append(Verdict("allow", "daily_loss_cap", f"daily PnL {view.daily_pnl:.2f} within the cap"))
-        age = view.time - view.last_data_time
+        # Against the later of the data clock and the receive clock: a feed that arrives late
+        # carries old times that agree with each other, and only the receive time shows the lag.
+        age = max(view.time, view.received) - view.last_data_time
         if age > r.stale_after_ms:
             return reject(
                 "stale_data",

@@ -108,6 +108,7 @@ async def dry_run(
         endpoints = (connection or Connection()).endpoints(market)
         rest = BinanceRest(endpoints)
         async with closed_on_error(rest):
+            await rest.sync_time()  # the receive stamps that show a lagging feed are on Binance's clock
             info = await rest.exchange_info()
         all_inst = parse_exchange_info(info, market)
         missing = [s for s in book.symbols if s not in all_inst]
@@ -118,10 +119,13 @@ async def dry_run(
         catalog = builtin_brackets(market)
         brackets = {s: catalog[s] for s in book.symbols if s in catalog}
         q = _QueueFeed()
-        q.stream = MarketStream(endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades)
-        runner = Runner(
-            cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}"
+        q.stream = MarketStream(
+            endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
         )
+        runner = Runner(
+            cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}",
+            clock=rest.now_ms,
+        )  # fmt: skip
         runner.closers.append(rest.close)
         return runner
     raise ValueError(f"unknown market {market_spec!r}: use simulated, replay:PATH or binance")
@@ -154,9 +158,11 @@ async def live(
         f"leverage {book.leverage}x"
     )
     announce("guards: " + ", ".join(f"{g.name}={g.shown}" for g in book.risk.settings))
-    user = UserStream(endpoints, rest, lambda e: runner.put(e))
+    user = UserStream(endpoints, rest, lambda e: runner.put(e), clock=rest.now_ms)
     q = _QueueFeed()
-    q.stream = MarketStream(endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades)
+    q.stream = MarketStream(
+        endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
+    )
     cfg.mode = "live"
     runner = Runner(
         cfg,
@@ -168,6 +174,7 @@ async def live(
         user_events=user,
         venue_name=f"binance:{endpoints.rest}",
         balances={b.asset: b.balance for b in balances},
+        clock=rest.now_ms,
     )
     runner.closers.append(rest.close)
     return runner

@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -99,8 +99,12 @@ class Runner:
         user_events: UserStream | None = None,
         venue_name: str = "simulated",
         balances: dict[str, Decimal] | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.cfg = cfg
+        # The exchange's clock as best known here (ms): timers and `status`'s data age use it, so
+        # that a local clock off from Binance's does not make fresh data look old or old data new.
+        self.clock = clock or _now
         self.book = book
         self.market_feed = market
         self.instruments = instruments
@@ -233,7 +237,7 @@ class Runner:
         self._control = ControlServer(cfg.run_dir, self.request)
         await self._control.start()
         if cfg.use_scheduler:
-            self._scheduler = TimerScheduler(book, self.push)
+            self._scheduler = TimerScheduler(book, self.push, self.clock)
             self._scheduler.start()
         if self.live and self.venue is not None:
             self.venue.start_heartbeat(book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s)

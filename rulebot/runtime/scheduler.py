@@ -47,8 +47,11 @@ def next_fire_times(book: CompiledRulebook, now: datetime) -> dict[str, datetime
 
 
 class TimerScheduler:
-    def __init__(self, book: CompiledRulebook, deliver: Callable[[Timer], None]) -> None:
+    def __init__(
+        self, book: CompiledRulebook, deliver: Callable[[Timer], None], clock: Callable[[], int] | None = None
+    ) -> None:
         self._deliver = deliver
+        self._clock = clock  # the exchange's clock (ms) when known: a timer's time is on the data's clock
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self.fired: list[str] = []
         self.replace(book)
@@ -63,8 +66,8 @@ class TimerScheduler:
 
     def _fire(self, name: str) -> None:
         self.fired.append(name)
-        now = datetime.now(UTC)
-        self._deliver(Timer(int(now.timestamp() * 1000), name))
+        now = self._clock() if self._clock is not None else int(datetime.now(UTC).timestamp() * 1000)
+        self._deliver(Timer(now, name))
 
     def start(self) -> None:
         self._scheduler.start()

@@ -38,6 +38,12 @@ _PRIVATE = "private"
 _CLOSE = "\x00close"  # queued: the writer closes the connection after what came before
 
 
+class _Late(str):
+    """A frame queued to leave at `due` (monotonic seconds), not before: a lagging feed."""
+
+    due: float
+
+
 @dataclass
 class StreamFaults:
     """Mutable knobs, read on every send."""
@@ -47,6 +53,7 @@ class StreamFaults:
     gap_every: int | None = None  # skip one depth update every N (a sequence gap)
     max_connection_ms: int | None = None  # close connections older than this (24 h, shortened)
     ignore_pings: bool = False  # answer no ping and send nothing: a half-open, dead peer
+    market_lag_ms: int = 0  # market frames reach clients this late, at full rate (a feed that lags)
 
 
 @dataclass(eq=False)
@@ -235,10 +242,20 @@ class StreamHub:
                 continue
             if conn.combined:
                 wrapped = wrapped or _dumps({"stream": stream, "data": payload})
-                await self._send(conn, wrapped)
+                await self._send_market(conn, wrapped)
             else:
                 raw = raw or _dumps(payload)
-                await self._send(conn, raw)
+                await self._send_market(conn, raw)
+
+    async def _send_market(self, conn: _Conn, text: str) -> None:
+        """A market frame: now, or `market_lag_ms` late (queued in order behind what waits)."""
+        lag = self.faults.market_lag_ms
+        if not lag:
+            await self._send(conn, text)
+            return
+        late = _Late(text)
+        late.due = time.monotonic() + lag / 1000
+        conn.queue.put_nowait(late)
 
     def _carries(self, route: str, public: bool) -> bool:
         if self.market is Market.COINM:
@@ -296,6 +313,9 @@ class StreamHub:
                 return
             if self.faults.stall_ms:
                 await asyncio.sleep(self.faults.stall_ms / 1000)
+            if isinstance(text, _Late):
+                await asyncio.sleep(max(0.0, text.due - time.monotonic()))
+                text = str(text)
             conn.busy = True
             try:
                 if not await self._deliver(conn, text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from rulebot.core.account_events import StreamStatus
@@ -200,6 +201,30 @@ rules:
     assert [f.purpose for f in result.fills] == ["entry", "exit", "entry"]  # the exit went out while down
     notices = [n.kind for n in records if isinstance(n, rec.EngineNotice)]
     assert "stream-down" in notices and "stream-up" in notices
+
+
+def test_a_feed_arriving_late_is_stale_though_its_own_times_agree(usdm):
+    """The live run: every frame arrived 6.7 s after Binance stamped it. The data clock (the
+    frames' own times) calls it fresh; the receive stamps (on Binance's clock) show the lag."""
+    text = (
+        HEAD
+        + """\
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: 10}}, {stop_loss: {distance: 5%}}, {goto: long}]
+"""
+    )
+    ev = trades([99, 99, 99, 99], every_ms=100)
+    late = [replace(t, received=t.time + 6_700) for t in ev]
+    _, records = backtest(text, late, usdm)
+    refused = verdicts(records, "stale_data")
+    assert placed(records) == [] and len(refused) == len(ev)
+    assert "market data is 6.7s old" in refused[0].verdicts[-1].reason
+    on_time = [replace(t, received=t.time + 40) for t in ev]  # 40 ms late is fresh
+    _, records = backtest(text, on_time, usdm)
+    assert len(placed(records)) == 2  # the entry and its stop
 
 
 def _calm_then_wild(seconds_calm: int = 900, seconds_wild: int = 40) -> list[Trade]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from rulebot.binance.payloads.common import PayloadError
@@ -43,6 +44,7 @@ CandleBackfill = Callable[[str, str, int, int], Awaitable[Sequence[CandleClosed]
 MAX_STREAMS = 1024  # Binance's limit per connection (FACTS §0)
 MAX_BACKFILL = 20_000  # trades replayed by REST after a cut (20 pages of weight 20)
 _PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M serves book data on /public, the rest on /market
+_STAMPED = (Trade, BookTop, MarkPrice, CandleClosed)  # the events that carry a receive time
 
 
 def stream_names(
@@ -100,9 +102,14 @@ class MarketStream:
         candle_backfill: CandleBackfill | None = None,
         streams_per_connection: int = 200,
         max_backfill: int = MAX_BACKFILL,
+        clock: Callable[[], int] | None = None,
         **ws_options: Any,
     ) -> None:
-        self._on_event = on_event
+        self._deliver = on_event
+        # Binance's clock as best known here (the REST client's `now_ms`: local time plus the
+        # offset measured against `/fapi/v1/time`); every market event is stamped with it on
+        # arrival, so that the stale-data guard sees a feed that lags behind the exchange.
+        self._clock = clock or _wall_ms
         self._backfill = backfill
         self.max_backfill = max_backfill
         self._candle_backfill = candle_backfill
@@ -127,6 +134,7 @@ class MarketStream:
                     endpoints.market_streams(group),
                     self._message,
                     self._status_of(name),
+                    clock=self._clock,
                     **ws_options,
                 )
             )
@@ -138,6 +146,11 @@ class MarketStream:
     async def stop(self) -> None:
         for c in self.connections:
             await c.stop()
+
+    async def _on_event(self, event: object) -> None:
+        if isinstance(event, _STAMPED) and not event.received:
+            event = replace(event, received=self._clock())
+        await self._deliver(event)
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -178,7 +191,7 @@ class MarketStream:
             self.malformed += 1
             if self.malformed == 1 or self.malformed % 1000 == 0:
                 detail = f"skipped a frame that did not parse ({exc}); {self.malformed} so far"
-                await self._on_event(StreamStatus("market", True, _wall_ms(), detail))
+                await self._on_event(StreamStatus("market", True, self._clock(), detail))
             return
         if isinstance(event, Trade):
             await self._trade(event)
@@ -210,9 +223,7 @@ class MarketStream:
         self._last_trade[t.symbol] = t.trade_id
         await self._on_event(t)
 
-    async def _fill_trades(
-        self, symbol: str, first: int, last: int, time: int, report: bool = True
-    ) -> None:
+    async def _fill_trades(self, symbol: str, first: int, last: int, time: int, report: bool = True) -> None:
         if last - first + 1 > self.max_backfill:
             # Hours of a busy symbol would cost thousands of REST weight and replay stale
             # trades into the engine: report the hole instead.
@@ -282,18 +293,14 @@ class KlinesApi(Protocol):
 def candle_backfill_from(rest: KlinesApi) -> CandleBackfill:
     """A `candle_backfill` that asks REST `klines` (`BinanceRest` is one)."""
 
-    async def fetch(
-        symbol: str, timeframe: str, first_open: int, last_open: int
-    ) -> Sequence[CandleClosed]:
+    async def fetch(symbol: str, timeframe: str, first_open: int, last_open: int) -> Sequence[CandleClosed]:
         rows = await rest.klines(symbol, timeframe, first_open, last_open, limit=1500)
         return [c for c in parse_klines(rows, symbol, timeframe) if c.open_time <= last_open]
 
     return fetch
 
 
-async def _fetch(
-    fetch: Callable[..., Awaitable[Sequence[Any]]] | None, *args: Any
-) -> tuple[Sequence[Any], str]:
+async def _fetch(fetch: Callable[..., Awaitable[Sequence[Any]]] | None, *args: Any) -> tuple[Sequence[Any], str]:
     """What a REST backfill returns, and if it cannot, why (for the gap report)."""
     if fetch is None:
         return (), "no REST backfill configured"
