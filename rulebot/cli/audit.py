@@ -16,7 +16,7 @@ from rich.table import Table
 
 from rulebot.feeds.replay import to_ms
 from rulebot.journal import queries as q
-from rulebot.journal.verify import verify
+from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import read_only
 
 _console = Console(highlight=False)
@@ -260,8 +260,9 @@ def pnl_cmd(ctx: click.Context, by: str, fmt: str) -> None:
 @FORMAT
 @click.pass_context
 def verify_cmd(ctx: click.Context, fmt: str) -> None:
-    """Check the hash chain: exit 1 and name the first broken row if anything was changed."""
-    result = verify(_open(ctx))
+    """Check the hash chain (and the anchor file beside the journal): exit 1 and name the first
+    broken row if anything was changed or lost."""
+    result = verify(_open(ctx), read_anchor(ctx.obj["journal"]))
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -271,12 +272,14 @@ def verify_cmd(ctx: click.Context, fmt: str) -> None:
                     "first_broken": result.first_broken,
                     "problem": result.problem,
                     "last_hash": result.last_hash,
+                    "anchored": result.anchored,
                 },
                 indent=2,
             )
         )
     elif result.ok:
-        click.echo(f"ok: {result.rows} rows, the chain is intact (last hash {result.last_hash})")
+        anchor = "" if result.anchored else "; no anchor file beside it, so a cut WAL could not be seen"
+        click.echo(f"ok: {result.rows} rows, the chain is intact (last hash {result.last_hash}){anchor}")
     else:
         click.echo(f"BROKEN at row {result.first_broken}: {result.problem} ({result.rows} rows verified before it)")
     sys.exit(0 if result.ok else 1)

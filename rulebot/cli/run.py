@@ -34,7 +34,8 @@ NO_WATCH_HELP = "Do not reload when the file changes (SIGHUP and `rulebot reload
 RUN_DIR = click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the bot keeps its journal and control socket (default .rulebot/<rulebook>).",
+    help="Where the bot keeps its journal and control socket (default .rulebot/<rulebook> live, "
+    ".rulebot/<rulebook>.dry-run for a dry-run).",
 )
 CONNECTION = [
     click.option("--testnet", is_flag=True, help="Binance's futures testnet."),
@@ -94,7 +95,8 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
     async def main() -> dict[str, Any]:
         runner = await runner_factory()
         runners.append(runner)
-        _out.print(
+        # Said once the journal was verified and opened: a refused journal is not a running bot.
+        runner.on_started = lambda: _out.print(
             f"running {runner.book.name} ({runner.cfg.mode}) · journal {runner.cfg.journal_path()} · "
             f"control {runner.cfg.run_dir}/control.sock · Ctrl-C stops",
             markup=False,
@@ -165,7 +167,7 @@ def dry_run_cmd(
     cfg = RunConfig(
         Path(rulebook),
         "dry-run",
-        run_dir or default_run_dir(Path(rulebook)),
+        run_dir or default_run_dir(Path(rulebook), "dry-run"),
         balance=balance,
         on_exit=_policy(on_exit),
         watch=not no_watch,
@@ -230,7 +232,13 @@ def _dir(rulebook: str | None, run_dir: Path | None) -> Path:
         return run_dir
     if rulebook is None:
         raise click.UsageError("give the RULEBOOK the bot runs or --run-dir")
-    return default_run_dir(Path(rulebook))
+    live_dir, paper_dir = default_run_dir(Path(rulebook)), default_run_dir(Path(rulebook), "dry-run")
+    running = [d for d in (live_dir, paper_dir) if (d / control.SOCKET_NAME).exists()]
+    if len(running) > 1:
+        raise click.UsageError(
+            f"a live bot ({live_dir}) and a dry-run ({paper_dir}) both run {rulebook}: say which with --run-dir"
+        )
+    return running[0] if running else live_dir
 
 
 @click.command("status")

@@ -23,6 +23,12 @@ def row_hash(prev_hash: str, values: Sequence[object]) -> str:
     return digest.hexdigest()
 
 
+def hashed(values: Sequence[object], mode: str) -> Sequence[object]:
+    """What a row's hash covers: its COLUMNS values, and its mode when it has one (rows written
+    before modes were kept have '' and hashes over COLUMNS alone)."""
+    return (*values, mode) if mode else values
+
+
 def parse_head(value: str) -> tuple[int, str]:
     """The head the writer keeps in `meta`: "<last id> <last hash>"."""
     last_id, last_hash = value.split(" ", 1)

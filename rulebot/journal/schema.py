@@ -13,11 +13,16 @@ margin_call, leverage, stream, error, daily (the live runner's daily-loss state)
 
 `meta` holds `schema_version` and `head` ("<last id> <last hash>"), which the writer updates
 in the same transaction as the rows it covers.
+
+`mode` (version 4) says which kind of run wrote the row: live, dry-run or backtest. A live start
+restores state only from rows of live runs: a dry-run's paper wallet must never become the
+live daily-loss baseline. Rows written before version 4 have mode '' (their run's `run_start`
+says it); a row's hash covers its mode when it has one.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _BASE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,10 +114,24 @@ CREATE VIEW IF NOT EXISTS runs AS
   FROM entries s LEFT JOIN entries e ON e.kind = 'run_stop' AND e.run_id = s.run_id
   WHERE s.kind = 'run_start';"""
 
+# Version 4 puts the mode of the run on every row (old rows keep '': their hashes do not cover it).
+_MODE = """
+ALTER TABLE entries ADD COLUMN mode TEXT NOT NULL DEFAULT '';
+"""
+
 # Each migration takes a journal from version N-1 to N. Never edit one that has shipped.
-MIGRATIONS: dict[int, str] = {1: _BASE, 2: VIEWS_V2, 3: _HEAD + _RUNS_V3}
+MIGRATIONS: dict[int, str] = {1: _BASE, 2: VIEWS_V2, 3: _HEAD + _RUNS_V3, 4: _MODE}
 # The views as this release defines them (for a journal that cannot be upgraded in place).
 VIEWS = _RUNS_V3 + _OTHER_VIEWS
+
+
+def of_mode(mode: str) -> tuple[str, tuple[str, ...]]:
+    """A WHERE clause (and its arguments) for the rows written by runs of `mode`, old ones included."""
+    return (
+        "(mode = ? OR (mode = '' AND run_id IN (SELECT run_id FROM entries WHERE kind = 'run_start' "
+        "AND json_extract(body, '$.mode') = ?)))",
+        (mode, mode),
+    )
 
 
 def migrate_script(current: int) -> list[tuple[int, str]]:

@@ -1,17 +1,20 @@
 """Walk the hash chain and name the first row where it breaks.
 
 The chain catches a row edited, deleted or inserted anywhere before the last one; the head
-the writer keeps in `meta` catches rows cut off the end or appended by hand. Someone who can
-rewrite the whole file can also recompute every hash and the head: anchor the last hash
-elsewhere (print it with `rulebot audit verify`) to detect that.
+the writer keeps in `meta` catches rows cut off the end or appended by hand. The head lives in
+the same WAL as the rows, so a WAL cut short rolls both back together: the anchor file beside
+the journal (`<journal>-anchor`, rewritten after each commit) catches that. Someone who can
+rewrite the whole file and the anchor can also recompute every hash: keep the last hash
+elsewhere too (print it with `rulebot audit verify`) to detect that.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
-from rulebot.journal.chain import COLUMNS, GENESIS, parse_head, row_hash
+from rulebot.journal.chain import COLUMNS, GENESIS, hashed, parse_head, row_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +24,60 @@ class Verification:
     first_broken: int | None = None  # the id of the first row that does not chain
     problem: str = ""
     last_hash: str = GENESIS
+    anchored: bool = False  # an anchor file was there and agrees
 
 
-def verify(db: sqlite3.Connection) -> Verification:
+def anchor_path(journal: str | Path) -> Path:
+    return Path(f"{journal}-anchor")
+
+
+def read_anchor(journal: str | Path) -> tuple[int, str] | None:
+    """The last row the writer committed, as its anchor file says (None: no anchor, or one
+    that cannot be read: a journal from before anchors, or copied without it)."""
+    try:
+        text = anchor_path(journal).read_text(encoding="ascii").strip()
+        return parse_head(text) if text else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def anchor_problem(anchor: tuple[int, str], last_id: int, hash_at_anchor: str | None) -> str | None:
+    """Why the journal does not hold the row its anchor names (None: it does)."""
+    anchor_id, anchor_hash = anchor
+    if anchor_id == 0:
+        return None
+    if anchor_id > last_id:
+        return (
+            f"rows {last_id + 1}..{anchor_id} are missing: the writer committed row {anchor_id} (its anchor file "
+            "says so) but the journal ends at row " + f"{last_id} (its WAL file was cut short or lost)"
+        )
+    if hash_at_anchor != anchor_hash:
+        return f"row {anchor_id} is not the row the writer committed (its anchor file holds another hash)"
+    return None
+
+
+def verify(db: sqlite3.Connection, anchor: tuple[int, str] | None = None) -> Verification:
+    """Walk the whole chain; with `anchor` (see `read_anchor`), also check it ends where the
+    writer last committed."""
+    result = _walk(db)
+    if not result.ok or anchor is None:
+        return result
+    row = db.execute("SELECT hash FROM entries WHERE id = ?", (anchor[0],)).fetchone()
+    problem = anchor_problem(anchor, result.rows, row[0] if row else None)
+    if problem:
+        return Verification(result.rows, False, min(anchor[0], result.rows + 1), problem, result.last_hash)
+    return Verification(result.rows, True, last_hash=result.last_hash, anchored=True)
+
+
+def _walk(db: sqlite3.Connection) -> Verification:
     prev_hash, prev_id, count = GENESIS, 0, 0
-    query = f"SELECT {', '.join(COLUMNS)}, prev_hash, hash FROM entries ORDER BY id"
+    has_mode = any(c[1] == "mode" for c in db.execute("PRAGMA table_info(entries)"))
+    n = len(COLUMNS)
+    mode = "mode" if has_mode else "''"
+    query = f"SELECT {', '.join(COLUMNS)}, prev_hash, hash, {mode} FROM entries ORDER BY id"
     for row in db.execute(query):
-        values = tuple(row[: len(COLUMNS)])
-        row_id, stored_prev, stored_hash = values[0], row[len(COLUMNS)], row[len(COLUMNS) + 1]
+        values = tuple(row[:n])
+        row_id, stored_prev, stored_hash, mode = values[0], row[n], row[n + 1], row[n + 2]
         if row_id != prev_id + 1:
             return Verification(
                 count,
@@ -43,7 +92,7 @@ def verify(db: sqlite3.Connection) -> Verification:
                 row_id,
                 f"row {row_id} does not chain to row {prev_id} (a row was inserted, deleted or replaced before it)",
             )
-        if row_hash(prev_hash, values) != stored_hash:
+        if row_hash(prev_hash, hashed(values, mode)) != stored_hash:
             return Verification(
                 count, False, row_id, f"row {row_id} was edited: its content no longer matches its hash"
             )

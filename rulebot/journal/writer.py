@@ -5,14 +5,24 @@
 
 A step (a decision, its guard verdicts, the commands it produced) is written in one
 transaction, so a crash at any moment leaves whole steps or nothing. Commands are journaled
-by the caller *before* they are sent (write-ahead): `write_step` returns once the rows are
-durable in the WAL. For backtests, `SyncJournal` offers the same writer to a synchronous loop.
+by the caller *before* they are sent (write-ahead): `write_step(rows, durable=True)` returns
+once the rows are on disk (synchronous=FULL: they survive a power loss, and they are what
+keeps a restarted bot from sending an order twice); other steps are durable across a process
+kill (NORMAL). For backtests, `SyncJournal` offers the same writer to a synchronous loop.
+
+Beside the journal, `<journal>-anchor` holds the id and hash of the last row committed,
+rewritten after each commit. The chain's head in `meta` lives in the same WAL as the rows, so a
+WAL cut short (or lost) rolls the head back with them and the chain still looks whole; the
+anchor does not roll back, and `verify` compares the two. (A power loss can lose the last
+NORMAL rows while the anchor names them: they were lost, and `verify` says so.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -22,14 +32,20 @@ from typing import Any
 
 import aiosqlite
 
-from rulebot.journal.chain import GENESIS, parse_head, row_hash
+from rulebot.journal.chain import GENESIS, hashed, parse_head, row_hash
 from rulebot.journal.encode import Row, dumps, plain
 from rulebot.journal.schema import SCHEMA_VERSION, VIEWS, migrate_script
+from rulebot.journal.verify import anchor_path, anchor_problem, read_anchor
 
 _INSERT = (
-    "INSERT INTO entries (id, run_id, time, kind, symbol, rule, client_order_id, version, body, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO entries (id, run_id, time, kind, symbol, rule, client_order_id, version, body, mode, prev_hash, "
+    "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_ANCHOR_SIZE = 96  # "<id> <hash>\n" padded: rewritten in place, one write of one block
+# Fold the WAL into the database after this many commits (a live bot commits a few rows at a
+# time, each commit a few 4 KB pages: 250 commits is about SQLite's own 1000-page default) or rows.
+CHECKPOINT_COMMITS = 250
+CHECKPOINT_ROWS = 2000
 _SET_HEAD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('head', ?)"
 
 
@@ -39,7 +55,8 @@ class JournalIntegrityError(RuntimeError):
 
 async def _prepare(db: aiosqlite.Connection) -> None:
     await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill
+    await db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill (FULL: see write_step)
+    await db.execute("PRAGMA journal_size_limit=16777216")  # a WAL grown by a burst shrinks back after a checkpoint
     # No checkpoint inside a commit: a live bot journals each step right before its orders
     # leave, and SQLite's automatic checkpoint there cost ~3 ms at p99 (bench/latency.py).
     # Checkpoints run when nothing waits on them (`checkpoint_if_due`).
@@ -57,19 +74,26 @@ async def _prepare(db: aiosqlite.Connection) -> None:
 class Journal:
     """The async journal of one run."""
 
-    def __init__(self, db: aiosqlite.Connection, run_id: str, last_id: int, last_hash: str) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, run_id: str, last_id: int, last_hash: str, anchor_fd: int, mode: str = ""
+    ) -> None:
         self._db = db
         self.run_id = run_id
+        self.mode = mode
         self._last_id = last_id
         self._last_hash = last_hash
+        self._anchor_fd = anchor_fd
         self._lock = asyncio.Lock()
         self.rows_written = 0
         self.auto_checkpoint = False  # checkpoint inside write_step (backtests: nobody waits on it)
-        self._since_checkpoint = 0
+        self._since_checkpoint = (0, 0)  # commits, rows
+        self._full = False  # synchronous=FULL in force
+        self.checkpoints = 0
 
     @classmethod
-    async def create(cls, path: str | Path, run_id: str) -> Journal:
+    async def create(cls, path: str | Path, run_id: str, mode: str = "") -> Journal:
         db = await aiosqlite.connect(str(path))
+        anchor_fd = -1
         try:
             await _prepare(db)
             async with db.execute("SELECT id, hash FROM entries ORDER BY id DESC LIMIT 1") as cur:
@@ -84,41 +108,71 @@ class Journal:
                 raise JournalIntegrityError(
                     f"the journal {path} does not end where rulebot last wrote it (row {head_id}; the file "
                     f"ends at row {last_id}): rows were removed or added by hand. Nothing was written to it. "
-                    f"Run `rulebot audit -j {path} verify` for details, keep the file as evidence, and "
-                    "start with a new journal file."
+                    + damaged_advice(path)
                 )
-        except BaseException:
+            anchor = read_anchor(path)
+            if anchor is not None:
+                async with db.execute("SELECT hash FROM entries WHERE id = ?", (anchor[0],)) as cur:
+                    at = await cur.fetchone()
+                problem = anchor_problem(anchor, last_id, at[0] if at else None)
+                if problem:
+                    raise JournalIntegrityError(
+                        f"the journal {path} is damaged: {problem}. Nothing was written to it. " + damaged_advice(path)
+                    )
+            anchor_fd = os.open(anchor_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        except BaseException as exc:
+            if anchor_fd >= 0:
+                os.close(anchor_fd)
             await db.close()
+            if isinstance(exc, sqlite3.DatabaseError) and "full" not in str(exc):
+                raise sqlite3.DatabaseError(
+                    f"the journal {path} cannot be read ({exc}); nothing was written to it. " + damaged_advice(path)
+                ) from exc
             raise
-        return cls(db, run_id, last_id, last_hash)
+        journal = cls(db, run_id, last_id, last_hash, anchor_fd, mode)
+        journal._anchor()
+        return journal
 
     @classmethod
-    def open(cls, path: str | Path, run_id: str) -> _Opener:
-        return _Opener(path, run_id)
+    def open(cls, path: str | Path, run_id: str, mode: str = "") -> _Opener:
+        return _Opener(path, run_id, mode)
 
-    async def write_step(self, rows: Sequence[Row]) -> None:
-        """Write rows as one transaction, chained to what is already there."""
+    async def write_step(self, rows: Sequence[Row], durable: bool = False) -> None:
+        """Write rows as one transaction, chained to what is already there. `durable`: on disk
+        before this returns (synchronous=FULL), for the rows that precede an order."""
         if not rows:
             return
         async with self._lock:
+            if durable != self._full:
+                await self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._full = durable
             values = self._chain(rows)
             # The rows and the head that covers them commit together, or neither does.
             await self._db.executemany(_INSERT, values)
             await self._db.execute(_SET_HEAD, (f"{self._last_id} {self._last_hash}",))
             await self._db.commit()
+            self._anchor()
             self.rows_written += len(values)
-            self._since_checkpoint += len(values)
+            commits, n = self._since_checkpoint
+            self._since_checkpoint = (commits + 1, n + len(values))
         if self.auto_checkpoint:
             await self.checkpoint_if_due()
 
-    async def checkpoint_if_due(self, every_rows: int = 2000) -> None:
-        """Fold the WAL into the database file once enough rows were written (PASSIVE: never
-        waits for readers such as a concurrent `rulebot audit`)."""
-        if self._since_checkpoint < every_rows:
+    def _anchor(self) -> None:
+        """The last committed row, outside the WAL (no fsync: an anchor behind the journal is
+        harmless, and a kill leaves what was written in the page cache)."""
+        os.pwrite(self._anchor_fd, f"{self._last_id} {self._last_hash}\n".ljust(_ANCHOR_SIZE).encode(), 0)
+
+    async def checkpoint_if_due(self) -> None:
+        """Fold the WAL into the database file once enough was written (PASSIVE: never waits
+        for readers such as a concurrent `rulebot audit`)."""
+        commits, rows = self._since_checkpoint
+        if commits < CHECKPOINT_COMMITS and rows < CHECKPOINT_ROWS:
             return
         async with self._lock:
             await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            self._since_checkpoint = 0
+            self._since_checkpoint = (0, 0)
+            self.checkpoints += 1
 
     async def write(self, row: Row) -> None:
         await self.write_step([row])
@@ -139,23 +193,40 @@ class Journal:
                 r.version,
                 dumps(r.body if r.clean else plain(r.body)),
             )
-            last_hash_new = row_hash(last_hash, content)
-            out.append((*content, last_hash, last_hash_new))
+            last_hash_new = row_hash(last_hash, hashed(content, self.mode))
+            out.append((*content, self.mode, last_hash, last_hash_new))
             last_hash = last_hash_new
         self._last_id, self._last_hash = last_id, last_hash
         return out
 
     async def close(self) -> None:
-        await self._db.close()
+        """Always ends the writer thread, even when the last write failed (a full disk): a
+        thread left running keeps the process from exiting."""
+        try:
+            await self._db.close()
+        finally:
+            if self._anchor_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._anchor_fd)
+                self._anchor_fd = -1
+
+
+def damaged_advice(path: str | Path) -> str:
+    """What to do about a journal that does not verify (said wherever one is refused)."""
+    return (
+        f"Run `rulebot audit -j {path} verify` for details, keep the file (and {Path(path).name}-wal, -anchor) "
+        "as evidence, and start with a new journal: move them aside or use another --run-dir. The new run "
+        "takes the open orders and positions from the exchange, but not today's daily-loss state: check it."
+    )
 
 
 class _Opener:
-    def __init__(self, path: str | Path, run_id: str) -> None:
-        self.path, self.run_id = path, run_id
+    def __init__(self, path: str | Path, run_id: str, mode: str = "") -> None:
+        self.path, self.run_id, self.mode = path, run_id, mode
         self.journal: Journal | None = None
 
     async def __aenter__(self) -> Journal:
-        self.journal = await Journal.create(self.path, self.run_id)
+        self.journal = await Journal.create(self.path, self.run_id, self.mode)
         return self.journal
 
     async def __aexit__(
@@ -170,12 +241,12 @@ class SyncJournal:
     and handed to the writer task on a background event loop; a batch is only cut between
     steps, so no decision is ever split from its verdicts."""
 
-    def __init__(self, path: str | Path, run_id: str, batch: int = 5000) -> None:
+    def __init__(self, path: str | Path, run_id: str, batch: int = 5000, mode: str = "") -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="journal-writer", daemon=True)
         self._thread.start()
         try:
-            self._journal: Journal = self._call(Journal.create(path, run_id))
+            self._journal: Journal = self._call(Journal.create(path, run_id, mode))
             self._journal.auto_checkpoint = True
         except BaseException:
             self._stop_loop()

@@ -190,5 +190,8 @@ async def closed_on_error(rest: BinanceRest) -> AsyncIterator[None]:
         raise
 
 
-def default_run_dir(rulebook: Path) -> Path:
-    return Path(".rulebot") / rulebook.stem
+def default_run_dir(rulebook: Path, mode: str = "live") -> Path:
+    """`.rulebot/<rulebook>` for live, `.rulebot/<rulebook>.dry-run` for a dry-run: the two never
+    share a journal (a dry-run's paper wallet restored as the live day's start would switch the
+    daily loss cap off), a lock or a control socket."""
+    return Path(".rulebot") / (rulebook.stem if mode == "live" else f"{rulebook.stem}.{mode}")

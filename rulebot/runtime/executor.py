@@ -43,7 +43,7 @@ class Executor:
         rows = [r for r in (to_row(x, engine.book.source_hash) for x in (*step.records, *step.commands)) if r]
         if daily is not None:
             rows.append(daily)
-        await self.journal.write_step(rows)
+        await self.journal.write_step(rows, durable=bool(step.commands))  # write-ahead: survives a power loss
         for cmd in step.commands:
             await self._send(cmd, t)
         await self.journal.checkpoint_if_due()  # after the orders left, never before

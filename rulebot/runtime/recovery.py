@@ -30,6 +30,9 @@ from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, Worki
 from rulebot.engine import records as rec
 from rulebot.engine.engine import DailyState, Engine, Step
 from rulebot.engine.oms import OrderRecord
+from rulebot.journal.schema import of_mode
+from rulebot.journal.verify import read_anchor, verify
+from rulebot.journal.writer import JournalIntegrityError, damaged_advice
 from rulebot.venues.binance.venue import Reconciliation
 
 ZERO = Decimal(0)
@@ -78,20 +81,33 @@ class JournalState:
         return out
 
 
-def read_journal(path: Path) -> JournalState:
-    """The daily-loss state and each symbol's last state; orders are asked for by `orders`."""
+def read_journal(path: Path, mode: str) -> JournalState:
+    """The daily-loss state and each symbol's last state, from the earlier runs of the same mode
+    (a dry-run's paper wallet is not a live baseline); orders are asked for by `orders`.
+
+    The whole chain is verified first: state restored from a journal that lost or changed rows
+    could be anything. (Call it after `Journal.create`, which brings the schema up to date.)"""
     state = JournalState(path)
     if not path.is_file():
         return state
     try:
         with contextlib.closing(_read_only(path)) as db:
-            daily = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id DESC LIMIT 1").fetchone()
+            checked = verify(db, read_anchor(path))
+            if not checked.ok:
+                raise JournalIntegrityError(
+                    f"the journal {path} is damaged at row {checked.first_broken}: {checked.problem}. "
+                    "Nothing was started. " + damaged_advice(path)
+                )
+            where, args = of_mode(mode)
+            daily = db.execute(
+                f"SELECT body FROM entries WHERE kind = 'daily' AND {where} ORDER BY id DESC LIMIT 1", args
+            ).fetchone()
             if daily:
                 d = json.loads(daily[0])
                 start = {k: Decimal(v) for k, v in d["start_equity"].items()}
                 state.daily = DailyState(int(d["day"]), start, bool(d["breached"]))
-            last = "SELECT MAX(id) FROM entries WHERE kind = 'state' GROUP BY symbol"
-            for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})"):
+            last = f"SELECT MAX(id) FROM entries WHERE kind = 'state' AND {where} GROUP BY symbol"
+            for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})", args):
                 state.states[symbol] = (json.loads(body)["to_state"], int(t))
     except sqlite3.DatabaseError as exc:
         raise sqlite3.DatabaseError(

@@ -131,6 +131,7 @@ class Runner:
         self._scheduler: TimerScheduler | None = None
         self._control: ControlServer | None = None
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
+        self.on_started: Callable[[], None] | None = None  # the journal was verified and opened
 
     @property
     def engine(self) -> Engine | None:
@@ -170,7 +171,7 @@ class Runner:
 
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cfg.run_dir)
         if (cfg.run_dir / KILL_FILE).exists():  # an operator's way to keep a bot from coming back
             raise FileExistsError(f"{cfg.run_dir / KILL_FILE} is there: the kill switch is on; remove it to start")
         held = claim(cfg.run_dir)
@@ -180,13 +181,24 @@ class Runner:
             os.close(held)
 
     async def _run(self, cfg: RunConfig) -> dict[str, Any]:
-        state = recovery.read_journal(cfg.journal_path())
-        journal = await Journal.create(cfg.journal_path(), self.run_id)
+        private_journal(cfg.journal_path())
+        journal = await Journal.create(cfg.journal_path(), self.run_id, cfg.mode)
+        try:
+            state = recovery.read_journal(cfg.journal_path(), cfg.mode)
+        except BaseException:
+            await journal.close()
+            raise
         book, version = self.book, self.book.source_hash
         start = {"mode": cfg.mode, "venue": self.venue_name, "software": recovery.software(), "rulebook": book.name}
         text = {"name": book.name, "how": "start", "text": book.source_text}
-        await journal.write_step([Row(_now(), "run_start", start, version=version),
-                                  Row(_now(), "rulebook", text, version=version)])  # fmt: skip
+        try:
+            await journal.write_step([Row(_now(), "run_start", start, version=version),
+                                      Row(_now(), "rulebook", text, version=version)])  # fmt: skip
+        except BaseException:
+            await journal.close()
+            raise
+        if self.on_started is not None:
+            self.on_started()
         try:
             await self._start(state, journal)
             await self._loop()
@@ -462,6 +474,24 @@ class Runner:
             "events": self.events, "events_by_type": dict(self.events_by_type), **engine_status(self.engine),
             "reloads": self.reloads[-5:], "stop_reason": self.stop_reason, "failed": self.failed,
         }  # fmt: skip
+
+
+def private_dir(path: Path) -> None:
+    """The run directory: the journal, the control socket and the lock, for the bot's user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def private_journal(path: Path) -> None:
+    """Journal files readable by the bot's user only (SQLite gives its -wal and -shm the mode of
+    the database file; an existing journal is tightened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-anchor")):
+        with contextlib.suppress(FileNotFoundError):
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
 
 
 def _time_of(event: object) -> int:

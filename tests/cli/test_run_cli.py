@@ -132,3 +132,37 @@ def test_a_kill_file_left_in_the_run_directory_keeps_the_bot_from_starting(tmp_p
     res = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(tmp_path / "run"), "--hours", "1"])
     assert res.exit_code == 1 and "kill switch is on" in res.output and "nothing was traded" in res.output
     assert not (tmp_path / "run" / "journal.sqlite").exists()
+
+
+def test_a_journal_edited_in_the_middle_is_refused_before_its_state_is_restored(tmp_path):
+    import sqlite3
+
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    args = ["dry-run", str(book), "--run-dir", str(tmp_path / "run"), "--no-watch", "--hours", "1"]
+    assert CliRunner().invoke(main, [*args, "--max-events", "50"]).exit_code == 0
+    journal = tmp_path / "run" / "journal.sqlite"
+    db = sqlite3.connect(journal)
+    db.execute("UPDATE entries SET body = replace(body, 'long', 'flat') WHERE kind = 'state'")
+    db.commit()
+    db.close()
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1 and "damaged at row" in res.output and "edited" in res.output
+    assert "audit" in res.output and "--run-dir" in res.output and "nothing was traded" in res.output
+    assert "running" not in res.output  # a refused journal is not a running bot
+
+
+def test_the_run_directory_and_the_journal_are_private(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o755)
+    os.chmod(run_dir, 0o755)
+    res = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(run_dir), "--no-watch", "--hours", "1",
+                                    "--max-events", "20"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in run_dir.glob("journal.sqlite*")} == {
+        "journal.sqlite": 0o600,
+        "journal.sqlite-anchor": 0o600,
+    }

@@ -20,6 +20,7 @@ from rulebot.journal.verify import verify
 from rulebot.journal.writer import Journal, JournalIntegrityError, read_only
 
 ROOT = Path(__file__).resolve().parents[2]
+_COLS = ", ".join((*COLUMNS, "prev_hash", "hash"))
 
 
 def test_a_journal_as_written_verifies(journaled):
@@ -44,7 +45,7 @@ def test_verify_names_the_first_edited_deleted_or_inserted_row(copy_of):
     db.execute("UPDATE entries SET id = id + 1000000 WHERE id >= 30")
     db.execute("UPDATE entries SET id = id - 1000000 + 1 WHERE id >= 1000000")
     prev = db.execute("SELECT hash FROM entries WHERE id = 29").fetchone()[0]
-    db.execute("INSERT INTO entries VALUES (30, 'x', 0, 'log', '', '', NULL, '', '{}', ?, 'f00')", (prev,))
+    db.execute(f"INSERT INTO entries ({_COLS}) VALUES (30, 'x', 0, 'log', '', '', NULL, '', '{{}}', ?, 'f00')", (prev,))
     db.commit()
     r = verify(db)
     assert not r.ok and r.first_broken == 30
@@ -68,7 +69,7 @@ def test_rows_appended_with_a_valid_chain_are_detected(copy_of):
     last = _last_id(db)
     prev = db.execute("SELECT hash FROM entries WHERE id = ?", (last,)).fetchone()[0]
     values = (last + 1, "forged", 0, "log", "", "", None, "", '{"message":"all fine"}')
-    db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, prev, row_hash(prev, values)))
+    db.execute(f"INSERT INTO entries ({_COLS}) VALUES ({', '.join('?' * 11)})", (*values, prev, row_hash(prev, values)))
     db.commit()
     r = verify(db)
     assert not r.ok and r.first_broken == last + 1 and "added" in r.problem

@@ -28,7 +28,11 @@ def _old_journal(path: Path, version: int, rows: int = 3) -> None:
     for i in range(1, rows + 1):
         values = (i, "old", i, "decision", "BTCUSDT", "r", None, "v1", '{"fired":true,"inputs":{}}')
         h = row_hash(prev, values)
-        db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, prev, h))
+        db.execute(
+            "INSERT INTO entries (id, run_id, time, kind, symbol, rule, client_order_id, version, body, prev_hash, "
+            "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*values, prev, h),
+        )
         prev = h
     db.commit()
     db.close()

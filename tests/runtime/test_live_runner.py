@@ -163,3 +163,37 @@ async def test_the_dead_mans_switch_is_armed_while_running_and_switched_off_by_a
             assert armed is not None and armed > fake.now()  # Binance would cancel everything if the bot died
         # `running` stopped it with the keep policy: the countdown is off, so the stop stays working
         assert fake.sim.countdown("BTCUSDT") is None and fake.sim.open_algo_orders("BTCUSDT")
+
+
+async def test_a_dry_run_on_the_same_run_directory_does_not_switch_the_live_daily_cap_off(tmp_path):
+    """The issue's run: a dry-run on a 1,000 USDT paper wallet, then live on a 5,000 account
+    showed daily PnL +4,000 (the dry-run's start equity), and the cap could not trigger; it
+    also came back in the dry-run's state `long` and never entered."""
+    from rulebot.runtime.assemble import dry_run
+
+    path = tmp_path / "book.yaml"
+    path.write_text(BOOK)
+    paper_cfg = RunConfig(path, "dry-run", tmp_path / "run", balance=D(1000), watch=False, max_events=200)
+    paper = await (await dry_run(compile_text(BOOK), paper_cfg, "simulated", hours=1)).run()
+    assert paper["states"]["BTCUSDT"] == "long"
+    async with (
+        FakeBinance(Market.USDM, balances={"USDT": D(5000)}) as fake,
+        running(fake, BOOK, tmp_path, []) as runner,
+    ):
+        await until(lambda: bool(seen(runner, "positions")))  # it entered: it did not inherit `long`
+        pnl = D(runner.status()["daily_pnl"]["USDT"])
+        run_id = runner.run_id
+    db = sqlite3.connect(runner.cfg.journal_path())
+    (body,) = db.execute("SELECT body FROM entries WHERE kind = 'daily' AND run_id = ?", (run_id,)).fetchone()
+    assert json.loads(body)["start_equity"] == {"USDT": "5000"}
+    assert abs(pnl) < 5
+    modes = dict(db.execute("SELECT run_id, mode FROM entries GROUP BY run_id").fetchall())
+    assert modes[run_id] == "live" and sorted(modes.values()) == ["dry-run", "live"]
+
+
+def test_dry_run_and_live_have_separate_default_run_directories():
+    from rulebot.runtime.assemble import default_run_dir
+
+    book = Path("rules/ema-trend-btc.yaml")
+    assert default_run_dir(book) != default_run_dir(book, "dry-run")
+    assert default_run_dir(book) == Path(".rulebot/ema-trend-btc")  # a live bot keeps its journal across upgrades
