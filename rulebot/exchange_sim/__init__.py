@@ -55,8 +55,9 @@ Behaviour in brief (details in each module's docstring):
   * Rejects carry Binance's code and message (errors.py).
 """
 
+from rulebot.binance.codes import MESSAGES
 from rulebot.exchange_sim.account import Ledger
-from rulebot.exchange_sim.errors import MESSAGES, Rejected
+from rulebot.exchange_sim.errors import Rejected
 from rulebot.exchange_sim.exchange import SimExchange
 from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.model import (

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from rulebot.binance.codes import MESSAGES
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
 from rulebot.core.enums import (
@@ -20,7 +21,6 @@ from rulebot.core.enums import (
 )
 from rulebot.exchange_sim import SimExchange
 from rulebot.exchange_sim.conditional import condition_holds
-from rulebot.exchange_sim.errors import MESSAGES
 
 from .conftest import (
     BTCUSD,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rulebot.exchange_sim.errors import MESSAGES, rejected
+from rulebot.binance.codes import MESSAGES
+from rulebot.exchange_sim.errors import rejected
 from rulebot.testing.shared import load_payload
 
 # Codes whose wording deliberately differs from FACTS.md's "typical" text.
