@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.binance.payloads.market import DepthUpdate, Liquidation
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.binance.payloads.user import (
     ListenKeyExpired,
     MarginCalls,
@@ -29,7 +30,7 @@ from rulebot.core.account_events import (
 )
 from rulebot.core.enums import MarginType, Market, OrderType, WorkingType
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
-from rulebot.exchange_sim.model import AlgoOrderView, BalanceView, OrderView, PositionView
+from rulebot.exchange_sim.model import BalanceView, PositionView
 
 
 def _d(value: Decimal | None, zero: str = "0") -> str:
@@ -51,13 +52,13 @@ def order_json(o: OrderView) -> dict[str, Any]:
     return {
         "orderId": o.order_id, "symbol": o.symbol, "status": o.status.value,
         "clientOrderId": o.client_order_id, "price": _d(o.price), "avgPrice": _d(o.average_price),
-        "origQty": _d(o.quantity), "executedQty": _d(o.executed_qty),
-        "cumQty": _d(o.executed_qty), "cumQuote": _d(o.cum_quote),
+        "origQty": _d(o.quantity), "executedQty": _d(o.filled_qty),
+        "cumQty": _d(o.filled_qty), "cumQuote": _d(o.cum_quote),
         "timeInForce": _tif(o.time_in_force), "type": _type(o.order_type),
         "origType": _type(o.order_type),
         "reduceOnly": o.reduce_only, "closePosition": o.close_position, "side": o.side.value,
         "positionSide": o.position_side.value, "stopPrice": _d(o.trigger_price),
-        "workingType": o.working_type.value, "priceProtect": False,
+        "workingType": _type(o.working_type or WorkingType.CONTRACT_PRICE), "priceProtect": False,
         "activatePrice": _d(o.activation_price, ""), "priceRate": _d(o.callback_rate, ""),
         "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0,
         "time": o.time, "updateTime": o.time,
@@ -72,10 +73,10 @@ def algo_json(a: AlgoOrderView) -> dict[str, Any]:
         "quantity": _d(a.quantity), "algoStatus": a.status,
         "triggerPrice": _d(a.trigger_price, ""), "price": _d(a.price, ""),
         "icebergQuantity": None, "selfTradePreventionMode": "NONE",
-        "workingType": a.working_type.value, "priceMatch": "NONE",
+        "workingType": _type(a.working_type or WorkingType.CONTRACT_PRICE), "priceMatch": "NONE",
         "closePosition": a.close_position, "priceProtect": False, "reduceOnly": a.reduce_only,
         "activatePrice": _d(a.activation_price, ""), "callbackRate": _d(a.callback_rate, ""),
-        "createTime": a.time, "updateTime": a.time, "triggerTime": 0, "goodTillDate": 0,
+        "createTime": a.create_time, "updateTime": a.create_time, "triggerTime": 0, "goodTillDate": 0,
     }  # fmt: skip
 
 

@@ -56,16 +56,15 @@ Behaviour in brief (details in each module's docstring):
 """
 
 from rulebot.binance.codes import MESSAGES
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.exchange_sim.account import Ledger
 from rulebot.exchange_sim.errors import Rejected
 from rulebot.exchange_sim.exchange import SimExchange
 from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.model import (
     AccountView,
-    AlgoOrderView,
     BalanceView,
     FillModel,
-    OrderView,
     PositionView,
     SimResult,
 )

@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, PlaceOrder
 from rulebot.core.enums import OrderStatus
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.errors import rejected
 from rulebot.exchange_sim.matching import Matcher
-from rulebot.exchange_sim.model import AlgoOrderView, OrderView
 from rulebot.exchange_sim.orders import AlgoOrder, SimOrder, algo_update, algo_view, order_view
 from rulebot.exchange_sim.placement import Gatekeeper
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AccountEvent, LeverageChanged
 from rulebot.core.commands import (
     CancelAllOrders,
@@ -37,10 +38,8 @@ from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.matching import Matcher
 from rulebot.exchange_sim.model import (
     AccountView,
-    AlgoOrderView,
     BalanceView,
     FillModel,
-    OrderView,
     PositionView,
     SimResult,
 )

@@ -9,15 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.enums import (
     MarginType,
-    OrderStatus,
-    OrderType,
     PositionSide,
-    Side,
-    TimeInForce,
-    WorkingType,
 )
 
 ZERO = Decimal(0)
@@ -59,63 +55,6 @@ class FillModel:
     def __post_init__(self) -> None:
         if self.slippage_bps < 0:
             raise ValueError(f"slippage_bps must not be negative, got {self.slippage_bps}")
-
-
-@dataclass(frozen=True, slots=True)
-class OrderView:
-    """A plain order as `GET /fapi/v1/order` shows it (COIN-M conditionals included)."""
-
-    symbol: str
-    order_id: int
-    client_order_id: str
-    side: Side
-    position_side: PositionSide
-    order_type: OrderType
-    status: OrderStatus
-    time_in_force: TimeInForce
-    quantity: Decimal  # origQty (a reduce-only order shrunk to the position shows the new size)
-    price: Decimal  # 0 for the market types, as Binance prints it
-    average_price: Decimal
-    executed_qty: Decimal
-    cum_quote: Decimal  # quote value filled: qty*price USDT, or contracts*size USD on COIN-M
-    trigger_price: Decimal | None  # stopPrice
-    working_type: WorkingType
-    reduce_only: bool
-    close_position: bool
-    activation_price: Decimal | None
-    callback_rate: Decimal | None
-    time: int
-    update_time: int
-    algo_id: int | None = None  # set when a USDⓈ-M algo order placed it on trigger
-
-
-@dataclass(frozen=True, slots=True)
-class AlgoOrderView:
-    """A USDⓈ-M conditional order in the algo service, as `GET /fapi/v1/algoOrder` shows it."""
-
-    symbol: str
-    algo_id: int
-    client_algo_id: str
-    side: Side
-    position_side: PositionSide
-    order_type: OrderType
-    status: str  # NEW, TRIGGERED, FINISHED, CANCELED, EXPIRED, REJECTED
-    quantity: Decimal
-    price: Decimal | None
-    trigger_price: Decimal | None
-    time_in_force: TimeInForce
-    working_type: WorkingType
-    reduce_only: bool
-    close_position: bool
-    activation_price: Decimal | None
-    callback_rate: Decimal | None
-    order_id: int | None  # the plain order it placed when triggered
-    average_price: Decimal
-    executed_qty: Decimal
-    time: int
-    update_time: int
-    trigger_time: int  # 0 until triggered
-    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)

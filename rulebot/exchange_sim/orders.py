@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.enums import (
     OrderStatus,
@@ -20,7 +21,6 @@ from rulebot.core.enums import (
     WorkingType,
 )
 from rulebot.core.instruments import Instrument
-from rulebot.exchange_sim.model import AlgoOrderView, OrderView
 
 ZERO = Decimal(0)
 
@@ -132,21 +132,28 @@ def order_view(inst: Instrument, order: SimOrder) -> OrderView:
         side=order.side,
         position_side=order.position_side,
         order_type=order.order_type,
+        original_type=order.order_type,
         status=order.status,
         time_in_force=order.time_in_force,
         quantity=order.quantity,
         price=order.price if order.price is not None else ZERO,
         average_price=average_price(inst, order.executed, order.cum_notional),
-        executed_qty=order.executed,
+        filled_qty=order.executed,
+        # USD on COIN-M too: the fake exchange turns it into the coin value `cumBase` there.
         cum_quote=filled_quote(inst, order.executed, order.cum_notional),
+        cum_base=None,
         trigger_price=t.stop_price if t else None,
-        working_type=order.working_type,
-        reduce_only=order.reduce_only,
-        close_position=order.close_position,
         activation_price=t.activation_price if t else None,
         callback_rate=t.callback_rate if t else None,
-        time=order.time,
+        reduce_only=order.reduce_only,
+        close_position=order.close_position,
+        working_type=order.working_type,
+        price_protect=False,
+        price_match=None,
+        self_trade_prevention=None,
+        good_till_date=None,
         update_time=order.update_time,
+        time=order.time,
         algo_id=order.algo_id,
     )
 
@@ -221,28 +228,33 @@ def algo_view(inst: Instrument, algo: AlgoOrder) -> AlgoOrderView:
     child = algo.child
     executed = child.executed if child else ZERO
     return AlgoOrderView(
-        symbol=algo.symbol,
         algo_id=algo.algo_id,
         client_algo_id=algo.client_algo_id,
+        algo_type="CONDITIONAL",
+        order_type=algo.order_type,
+        symbol=algo.symbol,
         side=algo.side,
         position_side=algo.position_side,
-        order_type=algo.order_type,
-        status=algo.status,
-        quantity=algo.quantity,
-        price=algo.price,
-        trigger_price=algo.trigger.stop_price,
         time_in_force=algo.time_in_force,
-        working_type=algo.trigger.working_type,
+        quantity=algo.quantity,
+        status=algo.status,
+        trigger_price=algo.trigger.stop_price,
+        price=algo.price,
         reduce_only=algo.reduce_only,
         close_position=algo.close_position,
+        working_type=algo.trigger.working_type,
+        price_protect=False,
+        price_match=None,
+        self_trade_prevention=None,
         activation_price=algo.trigger.activation_price,
         callback_rate=algo.trigger.callback_rate,
+        create_time=algo.time,
+        update_time=algo.update_time,
+        trigger_time=algo.trigger_time or None,
+        good_till_date=None,
         order_id=algo.order_id,
         average_price=average_price(inst, executed, child.cum_notional) if child else ZERO,
-        executed_qty=executed,
-        time=algo.time,
-        update_time=algo.update_time,
-        trigger_time=algo.trigger_time,
+        filled_qty=executed,
         reason=algo.reason,
     )
 

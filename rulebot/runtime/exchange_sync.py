@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rulebot.binance.codes import UnknownOrder
-from rulebot.binance.payloads.rest import AlgoOrderView, OrderView, parse_algo_order, parse_order
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_order
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market
 from rulebot.runtime import recovery

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rulebot import __version__
-from rulebot.binance.payloads.rest import AlgoOrderView, OrderView
+from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType

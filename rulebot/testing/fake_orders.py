@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from rulebot.binance import encode as enc
+from rulebot.binance.payloads.orders import OrderView
 from rulebot.core.commands import CancelOrder, PlaceOrder, SetCountdownCancelAll
 from rulebot.core.enums import (
     Market,
@@ -28,7 +29,6 @@ from rulebot.core.enums import (
     TimeInForce,
     WorkingType,
 )
-from rulebot.exchange_sim.model import OrderView
 from rulebot.testing.fake_rest import (
     Api,
     Handler,
@@ -102,7 +102,7 @@ class OrderApi(Api):
     def order_json(self, view: OrderView, p: Mapping[str, str] | None = None) -> dict[str, Any]:
         """An order as Binance prints it: an ACK answer shows it as just accepted."""
         if p is not None and p.get("newOrderRespType", "ACK") != "RESULT":
-            view = replace(view, status=OrderStatus.NEW, executed_qty=ZERO, average_price=ZERO,
+            view = replace(view, status=OrderStatus.NEW, filled_qty=ZERO, average_price=ZERO,
                            cum_quote=ZERO, update_time=view.time)  # fmt: skip
         out = enc.order_json(view)
         if self.market is Market.COINM:  # /dapi: the pair, and the filled value in coin

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from rulebot.binance.codes import BinanceError, PayloadError, error_class
-from rulebot.binance.payloads import rest as rest
+from rulebot.binance.payloads import orders, rest
 from rulebot.binance.payloads.market import (
     ControlReply,
     DepthUpdate,
@@ -262,7 +262,7 @@ def check_listen_key_expired(path: Path) -> None:
 
 
 def check_order_new(path: Path) -> None:
-    o = rest.parse_order(_json(path))
+    o = orders.parse_order(_json(path))
     assert (o.order_id, o.client_order_id, o.order_type, o.status) == (
         22542179, "testOrder", OrderType.LIMIT, OrderStatus.NEW,
     )  # fmt: skip
@@ -273,7 +273,7 @@ def check_order_new(path: Path) -> None:
 
 
 def check_order_cancel(path: Path) -> None:
-    o = rest.parse_order(_json(path))
+    o = orders.parse_order(_json(path))
     assert (o.order_id, o.status, o.order_type) == (
         283194212, OrderStatus.CANCELED, OrderType.TRAILING_STOP_MARKET,
     )  # fmt: skip
@@ -286,7 +286,7 @@ def check_order_cancel(path: Path) -> None:
 
 
 def check_open_orders(path: Path) -> None:
-    (o,) = rest.parse_orders(_json(path))
+    (o,) = orders.parse_orders(_json(path))
     assert (o.order_id, o.quantity, o.time, o.price_match) == (
         1917641,
         D("0.40"),
@@ -296,7 +296,7 @@ def check_open_orders(path: Path) -> None:
 
 
 def check_algo_order(path: Path) -> None:
-    a = rest.parse_algo_order(_json(path))
+    a = orders.parse_algo_order(_json(path))
     assert (a.algo_id, a.client_algo_id, a.algo_type, a.order_type) == (
         2146760, "6B2I9XVcJpCjqPAJ4YoFX7", "CONDITIONAL", OrderType.TAKE_PROFIT,
     )  # fmt: skip
@@ -555,9 +555,9 @@ def _market_of(name: str) -> Market:
 
 PARSERS: dict[str, Callable[[str, Any], object]] = {
     "ws_*.json": lambda name, obj: _both_dispatchers(obj),
-    "rest_*_order_*.json": lambda name, obj: rest.parse_order(obj),
-    "rest_*_openOrders.json": lambda name, obj: rest.parse_orders(obj),
-    "rest_*_algoOrder_*.json": lambda name, obj: rest.parse_algo_order(obj),
+    "rest_*_order_*.json": lambda name, obj: orders.parse_order(obj),
+    "rest_*_openOrders.json": lambda name, obj: orders.parse_orders(obj),
+    "rest_*_algoOrder_*.json": lambda name, obj: orders.parse_algo_order(obj),
     "rest_*_positionRisk*.json": lambda name, obj: rest.parse_position_risk(obj),
     "rest_*_balance.json": lambda name, obj: rest.parse_balances(obj),
     "rest_*_userTrades.json": lambda name, obj: rest.parse_user_trades(obj),

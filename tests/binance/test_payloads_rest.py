@@ -10,7 +10,7 @@ import pytest
 
 from rulebot.binance import codes as e
 from rulebot.binance.codes import BinanceError, PayloadError
-from rulebot.binance.payloads import rest as rest
+from rulebot.binance.payloads import orders, rest
 from rulebot.core.enums import Market, OrderStatus
 
 D = Decimal
@@ -124,9 +124,9 @@ ORDER = {
 
 
 def test_batch_orders_mix_orders_and_errors() -> None:
-    results = rest.parse_batch_orders([ORDER, {"code": -2022, "msg": "ReduceOnly Order is rejected."}])
+    results = orders.parse_batch_orders([ORDER, {"code": -2022, "msg": "ReduceOnly Order is rejected."}])
     order, error = results
-    assert isinstance(order, rest.OrderView) and order.status is OrderStatus.NEW
+    assert isinstance(order, orders.OrderView) and order.status is OrderStatus.NEW
     assert isinstance(error, e.ReduceOnlyRejected)
 
 
@@ -135,7 +135,7 @@ def test_coinm_order_reports_cum_base() -> None:
         "cumBase": "0.0011",
         "pair": "BTCUSD",
     }
-    view = rest.parse_order(coinm)
+    view = orders.parse_order(coinm)
     assert (view.cum_quote, view.cum_base) == (None, D("0.0011"))
 
 
@@ -147,14 +147,14 @@ def test_coinm_order_reports_cum_base() -> None:
 )  # fmt: skip
 def test_malformed_order(mutation: dict[str, Any], field: str) -> None:
     with pytest.raises(PayloadError) as caught:
-        rest.parse_order(ORDER | mutation)
+        orders.parse_order(ORDER | mutation)
     assert (caught.value.kind, caught.value.field) == ("order", field)
 
 
 def test_open_orders_error_names_the_index() -> None:
     broken = {k: v for k, v in ORDER.items() if k != "side"}
     with pytest.raises(PayloadError) as caught:
-        rest.parse_orders([ORDER, broken])
+        orders.parse_orders([ORDER, broken])
     assert caught.value.field == "[1].side"
 
 

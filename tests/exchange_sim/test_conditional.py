@@ -114,7 +114,7 @@ def test_algo_lifecycle_new_triggered_orders_finished() -> None:
     assert trades(events)[0].last_filled_price == D("59000")
     assert sim.positions() == []
     view = sim.algo_order(BTCUSDT, "sl")
-    assert view is not None and view.status == "FINISHED" and view.executed_qty == D("0.1")
+    assert view is not None and view.status == "FINISHED" and view.filled_qty == D("0.1")
     assert view.trigger_time == 3 and view.order_id == child.order_id
     assert sim.algo_order_by_id(BTCUSDT, view.algo_id) == view
     assert sim.algo_order_by_id("ETHUSDT", view.algo_id) is None

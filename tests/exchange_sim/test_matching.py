@@ -64,7 +64,7 @@ def test_top_qty_only_expires_the_market_remainder() -> None:
     assert fills(result.events) == [(D("0.2"), D("60000"), False)]
     assert result.order is not None
     assert result.order.status is OrderStatus.EXPIRED
-    assert result.order.executed_qty == D("0.2")
+    assert result.order.filled_qty == D("0.2")
 
 
 def test_what_a_taker_took_from_the_top_is_gone_until_the_next_book() -> None:

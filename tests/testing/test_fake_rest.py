@@ -17,10 +17,9 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from rulebot.binance.payloads.orders import parse_algo_order, parse_batch_orders, parse_order, parse_orders
 from rulebot.binance.payloads.rest import (
-    parse_algo_order,
     parse_balances,
-    parse_batch_orders,
     parse_commission_rate,
     parse_depth,
     parse_exchange_info,
@@ -29,8 +28,6 @@ from rulebot.binance.payloads.rest import (
     parse_leverage,
     parse_leverage_brackets,
     parse_listen_key,
-    parse_order,
-    parse_orders,
     parse_position_risk,
     parse_premium_index,
     parse_premium_indexes,
