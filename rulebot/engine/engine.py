@@ -38,6 +38,7 @@ from rulebot.core.margin import (
     isolated_ratio_clearly_below,
 )
 from rulebot.engine import records as rec
+from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms, state_for
 from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.market import Env, SymbolMarket
 from rulebot.engine.oms import OrderManager, Purpose
@@ -84,6 +85,10 @@ class _SymbolRun:
     last_margin_check: int = -1000
     last_guard_reduce: int = -_GUARD_COOLDOWN_MS
     volatility_tripped: bool = False
+    exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
+    fill_time: int = -1  # transaction time of the latest fill on the symbol
+    account_time: int = -1  # of the latest account update that reported the symbol's position
+    unbound_noted: str = ""  # the side of a held position no state is bound to, once noted
 
 
 class Engine:
@@ -109,6 +114,7 @@ class Engine:
         self._margin_type = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
         self._order_times: deque[int] = deque()
         self._next_protect = _NEVER
+        self._next_retry = _NEVER  # when a refused exit is due to be sent again
         for s in book.symbols:
             if s not in instruments:
                 raise ValueError(f"no instrument for {s}: the venue's exchange info does not list it")
@@ -157,6 +163,8 @@ class Engine:
             step.commands.append(SetMarginType(symbol, margin, time))
             step.commands.append(SetLeverage(symbol, run.leverage, time))
         self.started = True
+        for symbol in self.symbols:  # the journal's state against the account's position
+            self._check_binding(symbol, time, step, why="no position on the exchange at start")
         for symbol in self.symbols:
             self._dispatch(symbol, ("start", None), step)
         return step
@@ -175,6 +183,7 @@ class Engine:
                 t < self._next_day
                 and t < self._next_timeout
                 and t < self._next_protect
+                and t < self._next_retry
                 and self.timers.next_due is not None
                 and t < self.timers.next_due
                 and (self.oms.next_expiry is None or t < self.oms.next_expiry)
@@ -272,16 +281,25 @@ class Engine:
         record = self.oms.rejected(client_order_id, f"{code}: {message}")
         if record is not None:
             symbol = record.command.symbol
+            run = self.symbols.get(symbol)
+            if record.purpose == "entry":
+                outcome = "nothing was opened"
+            elif record.purpose in CLOSING_PURPOSES:
+                outcome = "the position is unchanged"
+                ex = run.exiting if run is not None else None
+                if run is not None and ex is not None and ex.order_id == client_order_id:
+                    wait = max(ex.retry_at - time, 0) / 1000
+                    outcome += f"; the state stays {run.state} and the exit is sent again in {wait:g} s"
+            else:
+                outcome = "the order is not working"
             step.records.append(
                 rec.EngineNotice(
                     time,
                     symbol,
                     "order-rejected",
-                    f"{record.purpose} order {client_order_id} rejected by the "
-                    f"exchange ({code}: {message}); nothing was opened",
+                    f"{record.purpose} order {client_order_id} rejected by the exchange ({code}: {message}); {outcome}",
                 )
             )
-            run = self.symbols.get(symbol)
             if run is not None:
                 run.entry_pending.discard(client_order_id)
                 run.protections.pop(client_order_id, None)
@@ -323,6 +341,11 @@ class Engine:
         self._update_next_timeout()
         if time >= self._next_protect:
             self._protective_stop_guard(step)
+        if time >= self._next_retry:
+            self._next_retry = _NEVER
+            for symbol, run in self.symbols.items():
+                if run.exiting is not None:
+                    self._check_binding(symbol, time, step)
         for record in self.oms.expired(time):
             step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, time))
             record.command = _without_expiry(record.command)
@@ -355,7 +378,7 @@ class Engine:
         rules = self.book.dispatch.get((key, run.state))
         if rules:
             env["state"] = run.state
-            start_state = run.state
+            start_state, start_exiting = run.state, run.exiting
             for rule in rules:
                 if symbol not in rule.symbols:
                     continue
@@ -387,8 +410,8 @@ class Engine:
                     # A refused entry followed by `goto: long` would leave a state that claims
                     # a position nobody holds: fall back at once.
                     self._check_binding(symbol, self.time, step, why="no position (entry not placed)")
-                    if run.state != start_state:
-                        break  # the remaining rules were chosen for the state we just left
+                    if run.state != start_state or run.exiting is not start_exiting:
+                        break  # the remaining rules were chosen for the state we just left (or are leaving)
         if prev_names and snapshot is not None:
             for n in prev_names:
                 snapshot[n] = env.get(n, math.nan)
@@ -495,6 +518,11 @@ class Engine:
 
     def _enter(self, symbol: str, rule: c.CompiledRule, action: c.Enter, step: Step) -> str | None:
         run = self.symbols[symbol]
+        blocked = self._entry_blocked(symbol)
+        if blocked is not None:
+            verdict = Verdict("reject", "one_entry_at_a_time", blocked)
+            step.records.append(rec.GuardRecord(self.time, symbol, rule.name, f"enter {action.side}", (verdict,), None))
+            return None
         market = run.market
         inst = self.instruments[symbol]
         env = market.env
@@ -582,6 +610,32 @@ class Engine:
         self._send(cmd, step)
         return cmd.client_order_id
 
+    def _entry_blocked(self, symbol: str) -> str | None:
+        """Why no entry may go out on the symbol now (None: it may). Entries go one at a time,
+        each once the last one's outcome is in the position the exchange reported, and never
+        add to a position that the state does not expect."""
+        run = self.symbols[symbol]
+        if run.exiting is not None:
+            return f"the position is being closed ({run.exiting.why}): no entry until the exchange confirms it"
+        if run.entry_pending:
+            return (
+                f"entry {min(run.entry_pending)} is still working: one entry at a time on {symbol} "
+                "until the exchange reports its outcome"
+            )
+        if run.fill_time > run.account_time:
+            return "the last fill is not in the position the exchange reported yet: one entry at a time"
+        binding = self.book.states[run.state].position
+        for pos in self._open_legs(symbol):
+            if binding not in (pos.side, "any"):
+                return (
+                    f"the exchange holds a {pos.side} position of {pos.size} and state {run.state} is bound to "
+                    f"position {binding}: no entry adds to a position the state does not expect"
+                )
+        return None
+
+    def _open_legs(self, symbol: str) -> list[Any]:
+        return [p for (s, _), p in self.portfolio.positions.items() if s == symbol and p.amount != 0]
+
     def _pos_side(self, side: str) -> PositionSide:
         if not self.hedge:
             return PositionSide.BOTH
@@ -598,10 +652,12 @@ class Engine:
         purpose: Purpose,
         step: Step,
         verdict: Verdict | None = None,
-    ) -> None:
+    ) -> str | None:
         pos = self.portfolio.net_position(symbol)
         if pos.amount == 0:
-            return
+            return None
+        if purpose == "exit" and self.symbols[symbol].exiting is not None and self._closing(symbol):
+            return None  # the position is already being closed: a second exit would only be refused
         inst = self.instruments[symbol]
         env = self.symbols[symbol].market.env
         order_type = OrderType.LIMIT if order == "limit" else OrderType.MARKET
@@ -619,11 +675,11 @@ class Engine:
             step.records.append(
                 rec.GuardRecord(self.time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),), None)
             )
-            return
+            return None
         side = Side.SELL if pos.amount > 0 else Side.BUY
         qty = inst.round_qty(qty, order_type)
         if qty <= 0:
-            return
+            return None
         if price is not None:
             price = inst.round_price(price, side)
         cmd = PlaceOrder(
@@ -650,6 +706,11 @@ class Engine:
             )
         )
         self._send(cmd, step)
+        return cmd.client_order_id
+
+    def _closing(self, symbol: str) -> bool:
+        """An order of ours that closes (part of) the position is working."""
+        return any(r.purpose in CLOSING_PURPOSES for r in self.oms.open_orders(symbol))
 
     def _deleverage(self, symbol: str, rule: str, action: c.Deleverage, step: Step) -> None:
         pos = self.portfolio.net_position(symbol)
@@ -730,6 +791,12 @@ class Engine:
                 )
             )
             return
+        for old in self.oms.open_orders(symbol):
+            # The new stop covers the whole position: the one it replaces goes, or each added
+            # entry's stop would stay until the exchange's limit refuses the next (-4045).
+            was = old.command
+            if old.purpose == purpose and was.tag == cmd.tag and was.position_side is cmd.position_side:
+                step.commands.append(CancelOrder(symbol, old.client_order_id, self.time))
         self.oms.track(cmd, purpose, rule)
         step.records.append(
             rec.GuardRecord(
@@ -753,6 +820,9 @@ class Engine:
 
     def _goto(self, symbol: str, state: str, time: int, why: str, step: Step) -> None:
         run = self.symbols[symbol]
+        if state != run.state and self.book.states[state].position == "none" and not self._known_flat(symbol):
+            self._goto_when_flat(symbol, state, time, why, step)
+            return
         if state == run.state:
             run.entered_at = time
             self._update_next_timeout()
@@ -763,6 +833,82 @@ class Engine:
         run.market.env["state"] = state
         self._update_next_timeout()
 
+    def _known_flat(self, symbol: str) -> bool:
+        """No position, no entry working, and every fill already in the position reported."""
+        run = self.symbols[symbol]
+        return not run.entry_pending and run.fill_time <= run.account_time and not self._open_legs(symbol)
+
+    def _goto_when_flat(self, symbol: str, state: str, time: int, why: str, step: Step) -> None:
+        """A `position: none` state is entered once the exchange reports the position closed: until
+        then the state stays, and the exit the rule sent is watched (and sent again if refused)."""
+        run = self.symbols[symbol]
+        closing = [r for r in self.oms.open_orders(symbol) if r.purpose in CLOSING_PURPOSES]
+        run.entered_at = time  # a `timeout: … then:` waits again rather than firing on every event
+        self._update_next_timeout()
+        ex = run.exiting
+        if ex is not None:
+            ex.target, ex.why = state, why
+            if closing:
+                ex.order_id = closing[-1].client_order_id
+            return
+        reflected = run.fill_time <= run.account_time
+        if not closing and not run.entry_pending and reflected:
+            pos = self.portfolio.net_position(symbol)
+            step.records.append(
+                rec.EngineNotice(
+                    time,
+                    symbol,
+                    "state-kept",
+                    f"{why}: not moving to {state}: the exchange holds a {pos.side} position of {pos.size} and "
+                    f"no exit is working; the state stays {run.state}",
+                )
+            )
+            return
+        for entry_id in sorted(run.entry_pending):  # an exit before the entry's outcome: stop the entry
+            step.commands.append(CancelOrder(symbol, entry_id, time))
+        rule = closing[-1].rule if closing else why.removeprefix("rule ")
+        order_id = closing[-1].client_order_id if closing else None
+        run.exiting = PendingExit(state, why, rule, order_id, len(closing[-1:]), time + retry_delay_ms(1))
+
+    def _send_exit_again(self, symbol: str, step: Step) -> None:
+        """The position a pending exit was to close is still open and nothing closes it: close it,
+        no sooner than the backoff after the last try and within the order budget."""
+        run = self.symbols[symbol]
+        ex = run.exiting
+        if ex is None or self._closing(symbol):
+            return  # a closing order works: its outcome decides
+        if ex.attempts and self.time < ex.retry_at:
+            self._next_retry = min(self._next_retry, ex.retry_at)
+            return
+        if self._orders_last_minute() >= self.book.risk.max_orders_per_minute:
+            ex.retry_at = self.time + 1000
+            self._next_retry = min(self._next_retry, ex.retry_at)
+            return
+        cid = self._exit(symbol, ex.rule, None, None, "market", None, "exit", step)
+        if cid is not None:
+            ex.order_id, ex.attempts = cid, ex.attempts + 1
+            ex.retry_at = self.time + retry_delay_ms(ex.attempts)
+
+    def _bind_to_position(self, symbol: str, time: int, step: Step) -> None:
+        """The exchange holds a position the state does not expect (a restart, a fresh journal on a
+        held position, a fill that arrived late): move to the state bound to it."""
+        run = self.symbols[symbol]
+        pos = self.portfolio.net_position(symbol)
+        target = state_for(self.book, pos.side)
+        if target is not None and target != run.state:
+            self._goto(symbol, target, time, f"the exchange holds a {pos.side} position of {pos.size}", step)
+        elif run.unbound_noted != pos.side:
+            run.unbound_noted = pos.side
+            step.records.append(
+                rec.EngineNotice(
+                    time,
+                    symbol,
+                    "position-unbound",
+                    f"the exchange holds a {pos.side} position of {pos.size} and no state of the rulebook holds "
+                    f"one: no entries on {symbol} while it is open; stops and the guards still act",
+                )
+            )
+
     def halt(self, reason: str, step: Step, rule: str = "") -> None:
         """The kill switch: cancel everything, flatten reduce-only, refuse entries from now on."""
         if self.halted is None:
@@ -771,10 +917,18 @@ class Engine:
         self._flatten(step, rule or "halt")
 
     def _flatten(self, step: Step, rule: str) -> None:
-        for symbol in self.symbols:
+        for symbol, run in self.symbols.items():
             step.commands.append(CancelAllOrders(symbol, self.time))
-            self.symbols[symbol].protections.clear()
-            self._exit(symbol, rule, None, None, "market", None, "flatten", step)
+            run.protections.clear()
+            cid = self._exit(symbol, rule, None, None, "market", None, "flatten", step)
+            if cid is None:
+                continue
+            # Watched like a rule's exit: sent again while the exchange refuses it.
+            if run.exiting is None:
+                target = self.book.states[run.state].on_close or run.state
+                run.exiting = PendingExit(target, f"flattened ({rule})", rule, cid, 1, self.time + retry_delay_ms(1))
+            else:
+                run.exiting.order_id = cid
 
     def _check_daily_loss(self, step: Step) -> None:
         if self.daily_breach_day is not None or self.portfolio.today is None:
@@ -810,6 +964,8 @@ class Engine:
         record = self.oms.apply(u)
         self.portfolio.apply_fill(u)
         run = self.symbols.get(u.symbol)
+        if run is not None and u.last_filled_qty > 0:
+            run.fill_time = max(run.fill_time, u.time)  # the position moved: wait for the account's word
         if record is None or run is None:
             return
         if u.last_filled_qty > 0:
@@ -818,12 +974,18 @@ class Engine:
             run.entry_pending.discard(record.client_order_id)
             if record.filled_qty == 0:
                 run.protections.pop(record.client_order_id, None)
-                self._check_binding(u.symbol, u.time, step)
+            self._check_binding(u.symbol, u.time, step)
+        elif record.purpose in CLOSING_PURPOSES and not record.is_open:
+            self._check_binding(u.symbol, u.time, step)
         self._place_protections(u.symbol, step)
         self._refresh_protection(u.symbol)
 
     def _on_account(self, u: AccountUpdate, step: Step) -> None:
         closed = self.portfolio.apply_account_update(u)
+        for p in u.positions:
+            held = self.symbols.get(p.symbol)
+            if held is not None:
+                held.account_time = max(held.account_time, u.time)
         for pos in closed:
             run = self.symbols.get(pos.symbol)
             if run is None:
@@ -831,10 +993,11 @@ class Engine:
             self._cancel_leftover_stops(pos.symbol, pos.position_side, step)
             self._dispatch(pos.symbol, ("position_closed", None), step)
             self._check_binding(pos.symbol, u.time, step)
-        for symbol in {p.symbol for p in u.positions}:
+        for symbol in sorted({p.symbol for p in u.positions}):
             if symbol in self.symbols:
                 self._place_protections(symbol, step)
                 self._refresh_protection(symbol)
+                self._check_binding(symbol, u.time, step)
         if u.reason == "ORDER":
             self._check_daily_loss(step)
 
@@ -864,7 +1027,7 @@ class Engine:
         self._order_times.append(cmd.time)
         step.commands.append(cmd)
 
-    def _orders_last_minute(self, step: Step) -> int:
+    def _orders_last_minute(self, step: Step | None = None) -> int:
         times = self._order_times
         while times and times[0] <= self.time - 60_000:
             times.popleft()
@@ -1111,13 +1274,31 @@ class Engine:
         self._refresh_protection(command.symbol)
 
     def _check_binding(self, symbol: str, time: int, step: Step, why: str = "position closed") -> None:
-        """A state bound to a position whose position is gone (and no entry is working) falls back."""
+        """Bring the state in line with the position the exchange reported, once no entry is working
+        and every fill is in that position: a position-bound state whose position is gone falls
+        back, a pending exit completes (or is sent again), and a state that does not expect the
+        position held moves to one that does."""
         run = self.symbols[symbol]
-        spec = self.book.states[run.state]
-        if spec.position not in ("long", "short") or run.entry_pending:
+        if run.entry_pending or run.fill_time > run.account_time:
+            return  # an entry's outcome, or a fill's effect on the position, is not known yet
+        legs = self._open_legs(symbol)
+        ex = run.exiting
+        if ex is not None:
+            if legs:
+                self._send_exit_again(symbol, step)
+            else:
+                run.exiting = None
+                states = self.book.states  # a reload may have removed the target
+                target = ex.target if ex.target in states else states[run.state].on_close or self.book.initial_state
+                self._goto(symbol, target, time, ex.why, step)
             return
-        if self.portfolio.net_position(symbol).amount == 0 and spec.on_close:
-            self._goto(symbol, spec.on_close, time, why, step)
+        spec = self.book.states[run.state]
+        if not legs:
+            run.unbound_noted = ""
+            if spec.position in ("long", "short") and spec.on_close:
+                self._goto(symbol, spec.on_close, time, why, step)
+        elif spec.position != "any" and all(p.side != spec.position for p in legs):
+            self._bind_to_position(symbol, time, step)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from rulebot.rulebook.compiled import CompiledRulebook
 
 # What a running engine and each of its symbols keep across a reload (the rest is rebuilt).
 _ENGINE_CARRIED = ("portfolio", "oms", "halted", "daily_breach_day", "streams_down", "_order_times",
-                   "_last_loss_check", "time", "started", "_next_day")  # fmt: skip
+                   "_last_loss_check", "time", "started", "_next_day", "_next_retry")  # fmt: skip
 _SYMBOL_CARRIED = ("entered_at", "protections", "entry_pending", "volatility", "volatility_tripped",
-                   "protect_deadline", "last_guard_reduce", "leverage")  # fmt: skip
+                   "protect_deadline", "last_guard_reduce", "leverage", "exiting", "fill_time",
+                   "account_time", "unbound_noted")  # fmt: skip
 
 
 class ReloadRefused(Exception):

@@ -280,4 +280,6 @@ rules:
     step = engine.on_event(trades([111])[0])  # in long already: the exit rule answers, not the entry rule
     exits = [c for c in step.commands if isinstance(c, PlaceOrder)]
     assert len(exits) == 1 and exits[0].reduce_only and exits[0].client_order_id == "bt-8"  # ids go on after bt-7
+    assert engine.symbols["ADAUSDT"].state == "long"  # until the exchange reports the position closed
+    engine.on_event(holding("0", time=T0 + 70_000))
     assert engine.symbols["ADAUSDT"].state == "flat"

@@ -253,7 +253,7 @@ rules:
     do: [{{enter: {{side: long, size: 1}}}}, {{stop_loss: {{distance: 20%}}}}]
   - name: late
     on: trade
-    in: flat
+    in: long
     when: time == {events[930].time}
     do: [{{enter: {{side: long, size: 1}}}}]
 """

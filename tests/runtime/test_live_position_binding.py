@@ -1,0 +1,95 @@
+"""Issue 11's live runs against the fake exchange: the bot never holds more than its rulebook's
+size when Binance refuses an exit, or when it starts on an account that already holds a position."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+from rulebot.core.commands import PlaceOrder, SetLeverage, SetMarginType
+from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Side
+from rulebot.core.events import Trade
+from rulebot.testing.fake_binance import FakeBinance
+
+from .conftest import until
+from .test_live_runner import notices, running, seen
+
+D = Decimal
+BOOK = """\
+rulebook: drift
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 60020
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: sell
+    on: trade
+    in: long
+    when: price > 60050
+    do: [exit, {goto: flat}]
+"""
+
+
+@contextlib.asynccontextmanager
+async def largest_position(fake: FakeBinance) -> AsyncIterator[list[Decimal]]:
+    """The largest position the exchange held while the block ran, sampled every 5 ms."""
+    seen_max = [D(0)]
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            for p in fake.sim.positions("BTCUSDT"):
+                seen_max[0] = max(seen_max[0], abs(p.amount))
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield seen_max
+    finally:
+        done.set()
+        await task
+
+
+async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and_is_sent_again(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: bool(seen(runner, "positions")), timeout=10)
+        fake.rest_faults.timestamp_1021 = 2  # the exit, and its resend after the clock resync
+        level["price"] = D(60060)
+        await until(lambda: any(n["kind"] == "order-rejected" for n in notices(runner)), timeout=10)
+        assert runner.status()["states"] == {"BTCUSDT": "long"}
+        level["price"] = D(60000)  # where `buy` fires in flat
+        await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)  # the exit, sent again
+        await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)  # flat: `buy` again
+        await asyncio.sleep(0.3)
+        refused = [n["message"] for n in notices(runner) if n["kind"] == "order-rejected"]
+    assert largest[0] == D("0.01")
+    assert "nothing was opened" not in refused[0] and "sent again" in refused[0]
+    assert len(fake.placed_ids) == len(set(fake.placed_ids))
+
+
+async def test_a_fresh_journal_on_an_account_that_holds_a_position_does_not_add_to_it(tmp_path):
+    async with FakeBinance(Market.USDM) as fake:
+        await fake.feed(Trade("BTCUSDT", D(60000), D("0.01"), 0, True, 1, 1, 1))
+        for cmd in (SetMarginType("BTCUSDT", MarginType.ISOLATED), SetLeverage("BTCUSDT", 3), _market_buy("manual-1")):
+            assert fake.sim.execute(cmd, fake.now()).ok  # opened by hand, or by a bot whose journal is gone
+        async with largest_position(fake) as largest, running(fake, BOOK, tmp_path, []) as runner:
+            await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+            await asyncio.sleep(0.5)  # trades at 60000: `buy` would fire in flat
+    assert largest[0] == D("0.01")
+    orders = [fake.sim.order("BTCUSDT", c) for c in fake.placed_ids]
+    assert not [o for o in orders if o is not None and o.order_type is OrderType.MARKET and not o.reduce_only]
+
+
+def _market_buy(cid: str) -> PlaceOrder:
+    return PlaceOrder(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"), position_side=PositionSide.BOTH)
