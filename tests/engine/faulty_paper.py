@@ -17,8 +17,8 @@ from rulebot.core.events import Trade
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.exchange_sim import SimExchange
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
-from rulebot.venues.catalog import builtin_brackets, builtin_instruments
 from rulebot.venues.paper import PaperVenue
 
 T0 = 1_795_000_000_000
