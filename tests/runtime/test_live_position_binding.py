@@ -63,8 +63,15 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
         largest_position(fake) as largest,
         running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
     ):
-        await until(lambda: bool(seen(runner, "positions")), timeout=10)
-        fake.rest_faults.timestamp_1021 = 2  # the exit, and its resend after the clock resync
+        await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+        armed = [True]
+
+        def refuse_the_exit(method: str, path: str, _: float) -> None:
+            if armed[0] and method == "POST" and path == "/fapi/v1/order":  # the exit (stops go to algoOrder)
+                armed[0] = False
+                fake.rest_faults.timestamp_1021 = 2  # the exit, and its resend after the clock resync
+
+        fake.on_request = refuse_the_exit
         level["price"] = D(60060)
         await until(lambda: any(n["kind"] == "order-rejected" for n in notices(runner)), timeout=10)
         assert runner.status()["states"] == {"BTCUSDT": "long"}
