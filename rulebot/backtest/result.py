@@ -53,6 +53,16 @@ class GuardEvent:
 
 
 @dataclass
+class RuleErrors:
+    """How often one rule's condition failed at run time (it was then treated as false)."""
+
+    count: int
+    first_time: int
+    first_error: str  # e.g. "ZeroDivisionError: float division by zero", "ValueError: atr is NaN ..."
+    symbol: str
+
+
+@dataclass
 class BacktestResult:
     rulebook: str
     version: str
@@ -71,3 +81,4 @@ class BacktestResult:
     liquidations: int = 0
     decisions: int = 0
     end_equity: Decimal = Decimal(0)
+    rule_errors: dict[str, RuleErrors] = field(default_factory=dict)  # by rule name

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker
+from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker, RuleErrors
 from rulebot.core.account_events import AccountEvent, OrderUpdate
 from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
 from rulebot.core.enums import MarginType, Market
@@ -35,12 +35,21 @@ class BacktestConfig:
     fill_model: FillModel = FillModel()
     sample_every_ms: int = 60_000  # equity curve resolution
     record_all_decisions: bool = False
+    strict: bool = False  # the first rule that fails at run time stops the backtest (RuleFailed)
 
     def __post_init__(self) -> None:
         # A wallet of nothing (or less) runs and prints nonsense returns: refuse it here too,
         # for library callers that never pass through the command line's check.
         if not self.balance.is_finite() or self.balance <= 0:
             raise ValueError(f"a starting balance must be a finite amount above zero, not {self.balance}")
+
+
+class RuleFailed(Exception):
+    """A rule's condition failed at run time and the backtest was run strict."""
+
+    def __init__(self, rule: str, symbol: str, time: int, error: str) -> None:
+        super().__init__(f"rule {rule!r} ({symbol}) failed: {error}")
+        self.rule, self.symbol, self.time, self.error = rule, symbol, time, error
 
 
 def market_of(book: CompiledRulebook) -> Market:
@@ -116,8 +125,17 @@ def run_backtest(
     def collect(record: object) -> None:
         if on_record is not None:
             on_record(record)
-        if isinstance(record, rec.Decision) and record.fired:
-            result.decisions += 1
+        if isinstance(record, rec.Decision):
+            if record.fired:
+                result.decisions += 1
+            elif record.error is not None:
+                seen = result.rule_errors.get(record.rule)
+                if seen is None:
+                    result.rule_errors[record.rule] = RuleErrors(1, record.time, record.error, record.symbol)
+                    if config.strict:
+                        raise RuleFailed(record.rule, record.symbol, record.time, record.error)
+                else:
+                    seen.count += 1
         elif isinstance(record, rec.GuardRecord):
             for v in record.verdicts:
                 if v.kind != "allow":

@@ -87,8 +87,20 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("best / worst trade", f"{money(stats.best_trade, a)} / {money(stats.worst_trade, a)}"),
         ("liquidations", str(stats.liquidations)),
         ("guard interventions", interventions),
+        ("rule errors", rule_errors_text(result)),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
     ]
+
+
+def rule_errors_text(result: BacktestResult) -> str:
+    """`none`, or each failing rule: how often, the first error and when (a failed condition
+    counted as false: the backtest traded as if the rule had not been there)."""
+    if not result.rule_errors:
+        return "none"
+    return "; ".join(
+        f"{rule}: {e.count:,} ({e.first_error}; first {when(e.first_time)} on {e.symbol})"
+        for rule, e in sorted(result.rule_errors.items())
+    )
 
 
 def _sign_style(value: Decimal | None) -> str | None:
@@ -105,6 +117,7 @@ def summary_table(stats: Stats, result: BacktestResult) -> Table:
     styles = {
         "net PnL": _sign_style(stats.net_pnl),
         "liquidations": "red" if stats.liquidations else None,
+        "rule errors": "red" if result.rule_errors else None,
     }
     for label, value in summary_rows(stats, result):
         table.add_row(Text(label), Text(value), style=styles.get(label))
@@ -168,6 +181,10 @@ def summary_dict(stats: Stats, result: BacktestResult) -> dict[str, Any]:
         "worst_trade": _s(stats.worst_trade),
         "liquidations": stats.liquidations,
         "guard_interventions": stats.guard_interventions,
+        "rule_errors": {
+            rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
+            for rule, e in sorted(result.rule_errors.items())
+        },
         "fills": stats.fills,
         "decisions": stats.decisions,
         "events": stats.events,

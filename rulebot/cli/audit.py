@@ -112,14 +112,21 @@ def runs_cmd(ctx: click.Context, fmt: str) -> None:
 @click.option("--rule")
 @click.option("--symbol")
 @click.option("--since", help="UTC date or ISO time.")
+@click.option("--errors", "errors_only", is_flag=True, help="Only conditions that failed at run time.")
 @click.option("--limit", type=int, default=200, show_default=True)
 @FORMAT
 @click.pass_context
 def decisions_cmd(
-    ctx: click.Context, rule: str | None, symbol: str | None, since: str | None, limit: int, fmt: str
+    ctx: click.Context,
+    rule: str | None,
+    symbol: str | None,
+    since: str | None,
+    errors_only: bool,
+    limit: int,
+    fmt: str,
 ) -> None:
     """Rules that fired (and those that failed), with every input the condition read."""
-    rows = q.decisions(_open(ctx), rule, symbol, to_ms(since) if since else None, limit)
+    rows = q.decisions(_open(ctx), rule, symbol, to_ms(since) if since else None, limit, errors_only)
     _emit(
         rows,
         fmt,
@@ -131,6 +138,7 @@ def decisions_cmd(
             ("trigger", "trigger"),
             ("state", "state"),
             ("fired", "fired"),
+            ("error", "error"),
             ("inputs", "inputs"),
         ],
         "decisions",

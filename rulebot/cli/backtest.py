@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -14,8 +15,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from rulebot.backtest.api import BacktestError, backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
-from rulebot.backtest.runner import BacktestConfig
-from rulebot.cli.params import BALANCE
+from rulebot.backtest.runner import BacktestConfig, RuleFailed
+from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, STRICT
 from rulebot.cli.validate import parse_sets, print_rulebook_errors
 from rulebot.exchange_sim import FillModel
 from rulebot.rulebook.compiled import CompiledRulebook
@@ -61,6 +62,22 @@ def _default_balance(rulebook: str, overrides: dict[str, str]) -> Decimal:
     return Decimal(1) if compile_file(rulebook, overrides).market == "coinm" else Decimal(10_000)
 
 
+def _rule_failed(exc: RuleFailed, console: Console) -> NoReturn:
+    console.print(
+        f"error: rule {exc.rule!r} failed on {exc.symbol} at {_when(exc.time)} UTC: {exc.error}",
+        style="red",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(
+        "--strict stops at the first rule error; fix the condition (guard a division, or test a value "
+        "before comparing it) or run without --strict to count the failures as false",
+        markup=False,
+        soft_wrap=True,
+    )
+    sys.exit(EXIT_RULE_FAILED)
+
+
 def _finish(
     result: BacktestResult,
     inverse_size: Decimal | None,
@@ -93,6 +110,16 @@ def _finish(
         console.print(summary_table(stats, result))
         if report and failure is None:
             console.print(f"report written to {report}", markup=False, soft_wrap=True)
+    if result.rule_errors:
+        failed = sum(e.count for e in result.rule_errors.values())
+        console.print(
+            f"warning: {len(result.rule_errors)} rule(s) failed {failed:,} time(s) at run time and counted as false "
+            "(see `rule errors`); `rulebot audit -j JOURNAL decisions --errors` lists them; --strict stops at "
+            "the first",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
     if failure is not None:
         console.print(
             f"error: {failure}; the backtest itself finished (summary above): pick a writable path with --report",
@@ -136,6 +163,7 @@ def _finish(
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@STRICT
 def backtest_cmd(
     rulebook: str,
     data: tuple[str, ...],
@@ -148,6 +176,7 @@ def backtest_cmd(
     report: str | None,
     journal: str | None,
     fmt: str,
+    strict: bool,
 ) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
     console = Console(stderr=fmt == "json", highlight=False)
@@ -156,7 +185,7 @@ def backtest_cmd(
     try:
         if balance is None:
             balance = _default_balance(rulebook, overrides)
-        config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps))
+        config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps), strict=strict)
         with progress:
             result, book, notes = backtest(
                 rulebook,
@@ -172,6 +201,8 @@ def backtest_cmd(
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)
+    except RuleFailed as exc:
+        _rule_failed(exc, console)
     except (BacktestError, ValueError) as exc:
         console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
         console.print(
@@ -198,7 +229,10 @@ def backtest_cmd(
 @click.option("--report", type=click.Path(dir_okay=False), default="demo-report.html", show_default=True)
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, journal: str | None, fmt: str) -> None:
+@STRICT
+def demo_cmd(
+    rulebook: str, preset: str, seed: int, hours: int, report: str, journal: str | None, fmt: str, strict: bool
+) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
     console = Console(stderr=fmt == "json", highlight=False)
     if fmt == "text":
@@ -209,7 +243,7 @@ def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, jou
         )
     progress, task = _progress(console)
     try:
-        config = BacktestConfig(balance=_default_balance(rulebook, {}))
+        config = BacktestConfig(balance=_default_balance(rulebook, {}), strict=strict)
         with progress:
             result, book = demo(
                 rulebook,
@@ -223,6 +257,8 @@ def demo_cmd(rulebook: str, preset: str, seed: int, hours: int, report: str, jou
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)
+    except RuleFailed as exc:
+        _rule_failed(exc, console)
     except BacktestError as exc:
         console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
         sys.exit(1)

@@ -29,3 +29,13 @@ class StartingBalance(click.ParamType):
 
 
 BALANCE = StartingBalance()
+
+
+EXIT_RULE_FAILED = 4  # --strict: a rule's condition failed at run time (README, exit codes)
+
+STRICT = click.option(
+    "--strict",
+    is_flag=True,
+    help=f"Stop at the first rule whose condition fails at run time (exit {EXIT_RULE_FAILED}); "
+    "without it the condition counts as false, and the failures are counted in the summary.",
+)

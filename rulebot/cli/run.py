@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from rulebot.binance.codes import BinanceError
-from rulebot.cli.params import BALANCE
+from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, STRICT
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.journal.writer import JournalIntegrityError
 from rulebot.rulebook.compiler import compile_file
@@ -114,6 +114,9 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
         click.echo(f"error: {exc}\n{what}", err=True)
         sys.exit(1)
     _print_status(status)
+    if status.get("rule_failed"):
+        click.echo(f"error: {status.get('stop_reason')}", err=True)
+        sys.exit(EXIT_RULE_FAILED)
     if status.get("failed"):
         click.echo(f"error: {status.get('stop_reason')}", err=True)
         sys.exit(3)
@@ -144,6 +147,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
 @click.option("--max-events", type=int, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
+@STRICT
 @RUN_DIR
 @_connection_options
 def dry_run_cmd(
@@ -157,6 +161,7 @@ def dry_run_cmd(
     max_events: int | None,
     on_exit: str | None,
     no_watch: bool,
+    strict: bool,
     run_dir: Path | None,
     testnet: bool,
     rest_url: str | None,
@@ -172,6 +177,7 @@ def dry_run_cmd(
         on_exit=_policy(on_exit),
         watch=not no_watch,
         max_events=max_events,
+        strict=strict,
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(
@@ -186,6 +192,7 @@ def dry_run_cmd(
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--max-events", type=int, hidden=True)
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
+@STRICT
 @RUN_DIR
 @_connection_options
 def run_cmd(
@@ -195,6 +202,7 @@ def run_cmd(
     on_exit: str | None,
     max_events: int | None,
     no_watch: bool,
+    strict: bool,
     run_dir: Path | None,
     testnet: bool,
     rest_url: str | None,
@@ -214,6 +222,7 @@ def run_cmd(
         on_exit=_policy(on_exit),
         watch=not no_watch,
         max_events=max_events,
+        strict=strict,
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(lambda: live(book, cfg, conn, key_file, announce=lambda m: _out.print(m, markup=False)))

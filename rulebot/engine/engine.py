@@ -386,9 +386,14 @@ class Engine:
                 if nr and not rule.reads.isdisjoint(nr):
                     continue
                 fired, error = True, None
-                if rule.when is not None:
+                when = rule.when
+                if when is not None:
                     try:
-                        fired = bool(rule.when.fn(env))
+                        fired = bool(when.fn(env))
+                        # A NaN compares false (and `!=` true) without a word: when one is among
+                        # the inputs, the checking twin says whether it decided the result.
+                        if when.reads_nan is not None and when.reads_nan(env):
+                            when.nan_checked(env)  # type: ignore[misc]  # set together with reads_nan
                     except (ArithmeticError, ValueError, TypeError) as exc:
                         fired, error = False, f"{type(exc).__name__}: {exc}"
                 if fired or self.record_all or error:
@@ -1327,3 +1332,4 @@ def _working(name: str) -> WorkingType:
 
 def _without_expiry(cmd: PlaceOrder) -> PlaceOrder:
     return replace(cmd, expire_at=None)
+

@@ -29,8 +29,11 @@ def decisions(
     symbol: str | None = None,
     since: int | None = None,
     limit: int = 200,
+    errors_only: bool = False,
 ) -> list[dict[str, Any]]:
     sql, args = "SELECT * FROM decisions WHERE 1=1", []
+    if errors_only:
+        sql += " AND error IS NOT NULL"
     for clause, value in (("rule = ?", rule), ("symbol = ?", symbol), ("time >= ?", since)):
         if value is not None:
             sql += f" AND {clause}"

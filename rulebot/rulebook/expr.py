@@ -15,7 +15,7 @@ from typing import Any
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprError, ExprIssue
 from rulebot.rulebook.expr_check import check
-from rulebot.rulebook.expr_codegen import PREV_PREFIX, build, generate
+from rulebot.rulebook.expr_codegen import PREV_PREFIX, build, generate, generate_nan_test
 from rulebot.rulebook.expr_parse import ParsedExpr, parse_expr
 from rulebot.rulebook.expr_reference import ReferenceEvaluator
 from rulebot.rulebook.expr_types import ExprType
@@ -47,6 +47,10 @@ class CompiledExpr:
     python_source: str  # the generated source, for --explain and debugging
     fn: Callable[[Mapping[str, Any]], Any]
     constant: Any | None  # the value, if the expression reads no names (e.g. "2%"); else None
+    # The same function, raising ValueError when it evaluates a name that holds NaN: the engine
+    # asks it why a condition whose inputs hold a NaN came out as it did.
+    nan_checked: Callable[[Mapping[str, Any]], Any] | None = None
+    reads_nan: Callable[[Mapping[str, Any]], bool] | None = None  # does any name in `names` hold NaN?
 
 
 def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> CompiledExpr:
@@ -71,7 +75,9 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
             raise ExprError(
                 [ExprIssue(f"this expression always fails: {exc}", 0, len(text), None, "constant-error")]
             ) from None
-    return CompiledExpr(text, result.type, names, ir.prev_names(result.node), source, fn, constant)
+    checked = build(generate(result.node, nan_checked=True)) if names else None
+    reads_nan = build(generate_nan_test(names)) if names else None
+    return CompiledExpr(text, result.type, names, ir.prev_names(result.node), source, fn, constant, checked, reads_nan)
 
 
 def reference_eval(text: str, scope: Scope, env: Mapping[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
+from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import Journal
@@ -24,6 +25,7 @@ class Executor:
         paper: PaperVenue | None = None,
         venue: BinanceVenue | None = None,
         on_unknown: Callable[[str], None] = lambda why: None,
+        on_rule_error: Callable[[rec.Decision], None] = lambda decision: None,
     ) -> None:
         if (paper is None) == (venue is None):
             raise ValueError("an executor sends to the paper venue or to Binance: give exactly one")
@@ -33,6 +35,7 @@ class Executor:
         self.venue = venue
         self._on_unknown = on_unknown  # an order's fate is unknown: the runner reconciles
         self._daily_seen: tuple[object, int | None] = (None, None)
+        self._on_rule_error = on_rule_error  # a condition failed at run time: the runner says so
 
     async def process(self, step: Step, t: int) -> None:
         """Journal the step (write-ahead), then send its commands."""
@@ -44,6 +47,9 @@ class Executor:
         if daily is not None:
             rows.append(daily)
         await self.journal.write_step(rows, durable=bool(step.commands))  # write-ahead: survives a power loss
+        for record in step.records:
+            if type(record) is rec.Decision and record.error is not None:
+                self._on_rule_error(record)
         for cmd in step.commands:
             await self._send(cmd, t)
         await self.journal.checkpoint_if_due()  # after the orders left, never before

@@ -68,6 +68,7 @@ class RunConfig:
     heartbeat_countdown_ms: int = 60_000
     heartbeat_every_s: float = 20.0
     max_events: int | None = None  # stop after this many market events (tests, soak runs)
+    strict: bool = False  # a rule whose condition fails at run time stops the bot (kill-switch policy)
 
     def journal_path(self) -> Path:
         return self.journal or self.run_dir / "journal.sqlite"
@@ -126,6 +127,8 @@ class Runner:
         self.stop_reason = ""
         self.reloads: list[dict[str, Any]] = []
         self.failed = False
+        self.rule_errors: dict[str, int] = {}  # failed condition evaluations, by rule
+        self.rule_failed = False  # --strict stopped the bot on a rule error
         self.closers: list[Any] = []  # async callables run last at shutdown (REST sessions)
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: TimerScheduler | None = None
@@ -238,7 +241,8 @@ class Runner:
             brackets={s: self.brackets[s] for s in book.symbols if s in self.brackets},
         )
         self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
-                             on_unknown=lambda why: self._reconcile_later(why, 1.0))  # fmt: skip
+                             on_unknown=lambda why: self._reconcile_later(why, 1.0),
+                             on_rule_error=self._rule_error)  # fmt: skip
         restored = recovery.restore(engine, state)
         if self.user_events is not None:
             self.user_events.start()  # before the snapshot: no fill can fall between the two
@@ -320,6 +324,23 @@ class Runner:
 
     def _engine(self) -> Engine:
         return self._desk().engine
+
+    def _rule_error(self, decision: Any) -> None:
+        """A condition failed (it counted as false): said once per rule, every one journaled;
+        under --strict the bot stops with its kill-switch policy."""
+        seen = self.rule_errors.get(decision.rule, 0)
+        self.rule_errors[decision.rule] = seen + 1
+        if seen == 0:
+            print(
+                f"rule {decision.rule!r} failed on {decision.symbol}: {decision.error}; it counts as false "
+                "(said once per rule; every failure is journaled: `rulebot audit decisions --errors`)",
+                file=sys.stderr,
+            )
+        if self.cfg.strict and self.stopping is None:
+            policy = self.cfg.on_exit or self.book.risk.on_signal
+            self.stopping = "flatten" if policy == "flatten" else "keep"
+            self.stop_reason = f"--strict: rule {decision.rule!r} failed on {decision.symbol}: {decision.error}"
+            self.rule_failed = True
 
     # -- requests: kill, reload -------------------------------------------------------------------
 
@@ -473,6 +494,7 @@ class Runner:
             "ok": True, "running": self.stopping is None, "mode": self.cfg.mode, "run_id": self.run_id,
             "events": self.events, "events_by_type": dict(self.events_by_type), **engine_status(self.engine),
             "reloads": self.reloads[-5:], "stop_reason": self.stop_reason, "failed": self.failed,
+            "rule_errors": dict(self.rule_errors), "rule_failed": self.rule_failed,
         }  # fmt: skip
 
 

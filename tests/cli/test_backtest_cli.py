@@ -206,3 +206,67 @@ def test_the_library_refuses_a_wallet_of_nothing():
     for bad in (Decimal(0), Decimal(-1), Decimal("NaN")):
         with pytest.raises(ValueError, match="above zero"):
             BacktestConfig(balance=bad)
+
+
+FAILING_RULE = """\
+rulebook: fails
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+rules:
+  - name: divides-by-zero
+    on: candle_close 1m
+    in: flat
+    when: close@1m / position.size > 1
+    do: [{enter: {side: long, size: 1%}}, {goto: long}]
+  - name: reads-nan
+    on: candle_close 1m
+    in: flat
+    when: close@1m > entry_price
+    do: [{enter: {side: long, size: 1%}}, {goto: long}]
+  - name: exit
+    on: candle_close 1m
+    in: long
+    when: "true"
+    do: [exit, {goto: flat}]
+"""
+
+
+def test_rules_that_fail_at_run_time_are_counted_in_the_summary_not_silent(tmp_path):
+    rulebook = tmp_path / "fails.yaml"
+    rulebook.write_text(FAILING_RULE)
+    journal = tmp_path / "bt.journal"
+    args = ["backtest", str(rulebook), "--data", str(BTC_1M), "--from", "2025-06-07", "--to", "2025-06-07T01:00"]
+    code, out = run(*args, "--journal", str(journal))
+    assert code == 0, out
+    assert "rule errors" in out and "divides-by-zero: 60" in out and "ZeroDivisionError" in out
+    assert "reads-nan: 60" in out and "entry_price is NaN" in out
+    assert "warning: 2 rule(s) failed 120 time(s)" in " ".join(out.split())
+    doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
+    assert doc["rule_errors"]["divides-by-zero"]["count"] == 60
+    assert doc["rule_errors"]["reads-nan"]["first_error"].endswith("entry_price is NaN (not a number)")
+    res = CliRunner().invoke(main, ["audit", "-j", str(journal), "decisions", "--errors", "--format", "json"])
+    rows = json.loads(res.stdout)
+    assert len(rows) == 120 and {r["rule"] for r in rows} == {"divides-by-zero", "reads-nan"}
+    assert all(r["error"] for r in rows)
+
+
+def test_strict_makes_the_first_rule_error_fatal_with_exit_4(tmp_path):
+    rulebook = tmp_path / "fails.yaml"
+    rulebook.write_text(FAILING_RULE)
+    journal = tmp_path / "bt.journal"
+    code, out = run("backtest", str(rulebook), "--data", str(BTC_1M), "--from", "2025-06-07", "--to", "2025-06-08",
+                    "--strict", "--journal", str(journal))  # fmt: skip
+    assert code == 4, out
+    assert "rule 'divides-by-zero' failed on BTCUSDT at 2025-06-07 00:00 UTC: ZeroDivisionError" in out
+    assert "Traceback" not in out
+    audit = CliRunner().invoke(main, ["audit", "-j", str(journal), "verify"])
+    assert audit.exit_code == 0, audit.output
+    assert run("demo", "--rulebook", str(rulebook), "--hours", "1", "--strict", "--report",
+               str(tmp_path / "d.html"))[0] == 4  # fmt: skip
+
+
+def test_a_rulebook_without_rule_errors_says_none():
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from", "2025-06-07",
+                    "--to", "2025-06-08", "--strict")  # fmt: skip
+    assert code == 0 and "rule errors" in out and "warning" not in out

@@ -189,3 +189,28 @@ def test_constant_is_the_value_with_any_env(text: str) -> None:
     if compiled.constant is not None:
         assert same(compiled.fn({}), compiled.constant)
         assert compiled.names == frozenset()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=bools, env=envs())
+def test_the_nan_checking_twin_agrees_or_names_the_nan_it_evaluated(text: str, env: dict[str, Any]) -> None:
+    """The engine's checking twin of a condition gives the same outcome as the fast function,
+    except that it raises where the fast one evaluated a name that holds NaN."""
+    try:
+        compiled = compile_expr(text, SCOPE)
+    except ExprError:
+        return
+    if compiled.nan_checked is None:
+        return
+    fast = outcome(lambda: compiled.fn(env))
+    try:
+        checked: tuple[str, Any] = "value", compiled.nan_checked(env)
+    except ValueError as exc:
+        if "is NaN" in str(exc):
+            name = str(exc).split(" is NaN")[0]
+            assert name in compiled.names and math.isnan(env[name]), (text, exc)
+            return
+        checked = "raises", type(exc)
+    except (ArithmeticError, TypeError) as exc:
+        checked = "raises", type(exc)
+    assert checked[0] == fast[0] and same(checked[1], fast[1]), (text, checked, fast)
