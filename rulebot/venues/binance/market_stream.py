@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from rulebot.binance.payloads.common import PayloadError
 from rulebot.binance.payloads.market import DepthUpdate, Liquidation, parse_market_message
 from rulebot.binance.payloads.rest import parse_klines
+from rulebot.binance.sequencer import CandleGap, Seen, Sequencer, TradeGap
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.venues.binance.endpoints import Endpoints
@@ -45,6 +46,8 @@ MAX_STREAMS = 1024  # Binance's limit per connection (FACTS §0)
 MAX_BACKFILL = 20_000  # trades replayed by REST after a cut (20 pages of weight 20)
 _PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M serves book data on /public, the rest on /market
 _STAMPED = (Trade, BookTop, MarkPrice, CandleClosed)  # the events that carry a receive time
+# The events the stream passes on, once the sequencer has found them new.
+_SEQUENCED = (Trade, BookTop, DepthUpdate, CandleClosed, MarkPrice, Liquidation)
 
 
 def stream_names(
@@ -113,11 +116,7 @@ class MarketStream:
         self._backfill = backfill
         self.max_backfill = max_backfill
         self._candle_backfill = candle_backfill
-        self._last_trade: dict[str, int] = {}
-        self._last_book: dict[str, int] = {}
-        self._last_depth: dict[str, int] = {}
-        self._last_candle: dict[tuple[str, str], CandleClosed] = {}
-        self._last_time: dict[tuple[type, str], int] = {}
+        self._seq = Sequencer()
         self.duplicates = 0  # frames seen twice (a rollover's overlap) and dropped
         self.backfilled = 0  # trades and candles recovered by REST
         self.gaps_lost = 0  # trades and candles neither the stream nor REST could supply
@@ -176,7 +175,7 @@ class MarketStream:
             return 0
         before = self.backfilled
         for symbol in self._trade_symbols.get(connection, ()):
-            last = self._last_trade.get(symbol)
+            last = self._seq.last_trade_id(symbol)
             if last is not None:
                 # Up to the cap: what lies beyond is found (and reported) at the next trade.
                 await self._fill_trades(symbol, last + 1, last + self.max_backfill, 0, report=False)
@@ -193,35 +192,18 @@ class MarketStream:
                 detail = f"skipped a frame that did not parse ({exc}); {self.malformed} so far"
                 await self._on_event(StreamStatus("market", True, self._clock(), detail))
             return
-        if isinstance(event, Trade):
-            await self._trade(event)
-        elif isinstance(event, BookTop):
-            await self._newer(event, self._last_book, event.symbol, event.update_id)
-        elif isinstance(event, DepthUpdate):
-            await self._newer(event, self._last_depth, event.symbol, event.final_update_id)
-        elif isinstance(event, CandleClosed):
-            await self._candle(event)
-        elif isinstance(event, MarkPrice | Liquidation):
-            await self._newer(event, self._last_time, (type(event), event.symbol), event.time)
-        # None, a ControlReply (the answer to a SUBSCRIBE) and the rest: nothing to pass on
-
-    async def _newer(self, event: object, last: dict[Any, int], key: Any, seq: int) -> None:
-        if seq <= last.get(key, -1):
+        verdict = self._seq.check(event)
+        if verdict is Seen.DUPLICATE:
             self.duplicates += 1
             return
-        last[key] = seq
-        await self._on_event(event)
-
-    async def _trade(self, t: Trade) -> None:
-        last = self._last_trade.get(t.symbol)
-        if last is not None:
-            if t.trade_id <= last:
-                self.duplicates += 1
-                return
-            if t.trade_id > last + 1:
-                await self._fill_trades(t.symbol, last + 1, t.trade_id - 1, t.time)
-        self._last_trade[t.symbol] = t.trade_id
-        await self._on_event(t)
+        if isinstance(verdict, TradeGap):
+            await self._fill_trades(verdict.symbol, verdict.first, verdict.last, getattr(event, "time", 0))
+        elif isinstance(verdict, CandleGap):
+            await self._fill_candles(verdict)
+        if isinstance(event, _SEQUENCED):
+            self._seq.accept(event)
+            await self._on_event(event)
+        # None, a ControlReply (the answer to a SUBSCRIBE) and the rest: nothing to pass on
 
     async def _fill_trades(self, symbol: str, first: int, last: int, time: int, report: bool = True) -> None:
         if last - first + 1 > self.max_backfill:
@@ -233,9 +215,7 @@ class MarketStream:
             got, why = await _fetch(self._backfill, symbol, first, last)
         delivered = 0
         for trade in sorted(got, key=lambda x: x.trade_id):
-            newest = self._last_trade.get(symbol, -1)
-            if first <= trade.trade_id <= last and trade.trade_id > newest:
-                self._last_trade[symbol] = trade.trade_id
+            if self._seq.accept_trade(trade, first, last):
                 self.backfilled += 1
                 delivered += 1
                 await self._on_event(trade)
@@ -245,30 +225,15 @@ class MarketStream:
             detail = f"gap: {lost} aggTrades ({first}..{last}) could not be recovered: {why}"
             await self._on_event(StreamStatus(f"market:{symbol}@aggTrade", True, time, detail))
 
-    async def _candle(self, c: CandleClosed) -> None:
-        key = (c.symbol, c.timeframe)
-        last = self._last_candle.get(key)
-        if last is not None:
-            if c.open_time <= last.open_time:
-                self.duplicates += 1
-                return
-            if c.open_time > last.close_time + 1:
-                await self._fill_candles(last, c)
-        self._last_candle[key] = c
-        await self._on_event(c)
-
-    async def _fill_candles(self, last: CandleClosed, upto: CandleClosed) -> None:
+    async def _fill_candles(self, gap: CandleGap) -> None:
+        last, upto = gap.last, gap.upto
         first_open, last_open = last.close_time + 1, upto.open_time - 1
-        backfill = self._candle_backfill
-        got, why = await _fetch(backfill, last.symbol, last.timeframe, first_open, last_open)
-        key = (last.symbol, last.timeframe)
+        got, why = await _fetch(self._candle_backfill, last.symbol, last.timeframe, first_open, last_open)
         for candle in sorted(got, key=lambda x: x.open_time):
-            newest = self._last_candle[key]
-            if first_open <= candle.open_time <= last_open and candle.open_time > newest.open_time:
-                self._last_candle[key] = candle
+            if self._seq.accept_candle(candle, gap):
                 self.backfilled += 1
                 await self._on_event(candle)
-        newest = self._last_candle[key]
+        newest = self._seq.newest_candle(last.symbol, last.timeframe) or last
         if newest.close_time + 1 < upto.open_time:
             self.gaps_lost += 1
             detail = (
