@@ -45,6 +45,7 @@ from rulebot.runtime.killswitch import Policy, exit_step
 from rulebot.runtime.reload import try_reload, watch
 from rulebot.runtime.scheduler import TimerScheduler
 from rulebot.runtime.status import engine_status
+from rulebot.runtime.status_risk import risk_status
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 from rulebot.venues.binance.user_stream import UserStream
@@ -120,6 +121,7 @@ class Runner:
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
         self._urgent: deque[object] = deque()
         self.run_id = recovery.new_run_id(cfg.mode)
+        self.started_ms = _now()
         self.desk: Executor | None = None  # the engine, its journal and its venue, once running
         self.events = 0  # market events the engine has seen, and by type
         self.events_by_type: dict[str, int] = {}
@@ -495,6 +497,7 @@ class Runner:
             "events": self.events, "events_by_type": dict(self.events_by_type), **engine_status(self.engine),
             "reloads": self.reloads[-5:], "stop_reason": self.stop_reason, "failed": self.failed,
             "rule_errors": dict(self.rule_errors), "rule_failed": self.rule_failed,
+            "venue": self.venue_name, "started_ms": self.started_ms, **_risk(self.engine),
         }  # fmt: skip
 
 
@@ -514,6 +517,14 @@ def private_journal(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             if p.stat().st_mode & 0o077:
                 os.chmod(p, 0o600)
+
+
+def _risk(engine: Engine) -> dict[str, Any]:
+    """The risk view for the web page; a failure there must never fail `status` itself."""
+    try:
+        return risk_status(engine)
+    except Exception as exc:
+        return {"risk_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _time_of(event: object) -> int:

@@ -1,0 +1,101 @@
+"""`rulebot web`: a page for running bots and finished journals (see rulebot/web/server.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from rulebot.web.bots import JOURNAL_NAME, Bot
+from rulebot.web.security import Guard, TokenError, default_token_file, is_loopback, load_or_create_token
+
+DEMO_DIR = Path(".rulebot") / "web-demo"
+
+
+def _bots(run_dirs: tuple[Path, ...], journals: tuple[Path, ...]) -> list[Bot]:
+    if not run_dirs and not journals:  # every bot under .rulebot/, the runners' default place
+        base = Path(".rulebot")
+        run_dirs = tuple(sorted(p for p in base.glob("*") if p.is_dir())) if base.is_dir() else ()
+    bots = [Bot(str(i), run_dir=d) for i, d in enumerate(run_dirs)]
+    bots += [Bot(str(len(bots) + i), journal_file=j) for i, j in enumerate(journals)]
+    return bots
+
+
+def _demo(speed: float) -> subprocess.Popen[bytes]:
+    """A dry-run bot on the simulated market, in its own process, for `--demo`."""
+    from rulebot.cli.backtest import DEMO_RULEBOOK
+
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (DEMO_DIR / "KILL").unlink()  # a kill from the last demo would keep this one from starting
+    market = ["--market", "simulated", "--preset", "volatile", "--hours", "168", "--speed", str(speed)]
+    cmd = [sys.executable, "-m", "rulebot.cli", "dry-run", str(DEMO_RULEBOOK), *market, "--run-dir", str(DEMO_DIR)]
+    cmd.append("--no-watch")
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@click.command("web")
+@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A bot's run directory (repeatable; default: every directory under .rulebot/).")  # fmt: skip
+@click.option("--journal", "journals", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A finished run's journal, shown read-only (repeatable).")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True, help="Any other address than loopback needs the token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option("--control", is_flag=True, help="Allow kill and reload from the page (signed in, POST, same origin).")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the access token is kept (mode 600; default ~/.config/rulebot/web-token).")  # fmt: skip
+@click.option("--demo", is_flag=True, help="Also start a dry-run bot on the simulated market and show it.")
+@click.option("--demo-speed", type=float, default=60.0, show_default=True, hidden=True)
+def web_cmd(
+    run_dirs: tuple[Path, ...],
+    journals: tuple[Path, ...],
+    host: str,
+    port: int,
+    control: bool,
+    token_file: Path | None,
+    demo: bool,
+    demo_speed: float,
+) -> None:
+    """Serve a page for running bots: status, guards, positions, the state machine, every
+    decision and why, rulebook versions, equity and price; kill and reload with --control."""
+    from aiohttp import web
+
+    from rulebot.web.server import make_app
+
+    path = token_file or default_token_file()
+    try:
+        token, created = load_or_create_token(path)
+    except (TokenError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    loopback = is_loopback(host)
+    for j in journals:
+        if j.name != JOURNAL_NAME and j.suffix not in (".sqlite", ".journal", ".db"):
+            click.echo(f"note: {j} is read as a journal", err=True)
+    child = _demo(demo_speed) if demo else None
+    bots = _bots((*run_dirs, DEMO_DIR) if demo else run_dirs, journals)
+    if not bots:
+        click.echo("error: no bot to show: give --run-dir D or --journal J (or --demo)", err=True)
+        sys.exit(1)
+    guard = Guard(token, loopback=loopback, control=control)
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    if created:
+        click.echo(f"a new access token was stored in {path} (mode 600); it is printed this once:\n  {token}")
+    click.echo(f"rulebot web: {len(bots)} bot(s) on {base}/ ({'control on' if control else 'read-only'})")
+    if control or not loopback:
+        click.echo(f"sign in (this link works once, for ten minutes): {base}/login?once={guard.one_time_link()}")
+        click.echo(f"  or with the token in {path}: {base}/login?token=…")
+    try:
+        web.run_app(make_app(bots, guard), host=host, port=port, print=None, access_log=None)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    finally:
+        if child is not None:
+            child.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(10)

@@ -1,0 +1,1 @@
+"""Notifications of guard breaches, kills, halts, liquidation warnings and fills."""

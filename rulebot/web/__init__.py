@@ -1,0 +1,1 @@
+"""`rulebot web`: a page for running bots (status, guards, decisions and why, control)."""

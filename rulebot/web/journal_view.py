@@ -1,0 +1,168 @@
+"""What the web page reads from a journal: the run, the latest decisions, one decision's story
+(the very answer of `rulebot audit explain`), rulebook versions and their diffs, each symbol's
+last state, and the equity/price history with its markers.
+
+Synchronous reads on a read-only connection (the server calls them in a worker thread).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+from rulebot.journal import queries as q
+
+# Guard verdicts worth a marker on the chart: the ones that changed what a rule asked for.
+_INTERVENING = frozenset({"resize", "reject", "act"})
+
+
+def head(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0])
+
+
+def last_run(db: sqlite3.Connection) -> dict[str, Any] | None:
+    runs = q.runs(db)
+    return runs[-1] if runs else None
+
+
+def recent_decisions(db: sqlite3.Connection, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest decisions (newest first), with the orders and guard verdicts each led to in
+    one line, so that the timeline reads without a click."""
+    rows = [
+        dict(r)
+        for r in db.execute(
+            "SELECT * FROM decisions WHERE id > ? ORDER BY id DESC LIMIT ?", (after, max(1, min(limit, 1000)))
+        )
+    ]
+    for d in rows:
+        d["inputs"] = json.loads(d["inputs"]) if d["inputs"] else {}
+        d["fired"] = bool(d["fired"])
+        verdicts = db.execute(
+            "SELECT body FROM entries WHERE run_id = ? AND kind = 'guard' AND rule = ? AND symbol = ? AND id > ? "
+            "AND id < COALESCE((SELECT MIN(id) FROM entries WHERE run_id = ? AND kind = 'decision' AND id > ?), "
+            "1 << 62) ORDER BY id",
+            (d["run_id"], d["rule"], d["symbol"], d["id"], d["run_id"], d["id"]),
+        ).fetchall()
+        intents, interventions = [], []
+        for (body,) in verdicts:
+            g = json.loads(body)
+            intents.append(g.get("intent", ""))
+            interventions += [f"{v['guard']} {v['kind']}" for v in g.get("verdicts", []) if v["kind"] in _INTERVENING]
+        d["intents"] = intents
+        d["interventions"] = interventions
+    return rows
+
+
+def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
+    return q.explain(db, decision_id)
+
+
+def versions(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    return q.versions(db)
+
+
+def diff(db: sqlite3.Connection, old: str, new: str) -> str:
+    (a_hash, a), (b_hash, b) = q.version_text(db, old), q.version_text(db, new)
+    lines = difflib.unified_diff(
+        a.splitlines(keepends=True), b.splitlines(keepends=True), fromfile=a_hash[:12], tofile=b_hash[:12]
+    )
+    return "".join(lines)
+
+
+def latest_text(db: sqlite3.Connection) -> tuple[str, str] | None:
+    row = db.execute("SELECT hash, text FROM rulebook_versions ORDER BY id DESC LIMIT 1").fetchone()
+    return (row["hash"], row["text"]) if row else None
+
+
+def last_states(db: sqlite3.Connection) -> dict[str, str]:
+    """Each symbol's state after the last recorded transition of the latest run."""
+    run = last_run(db)
+    if run is None:
+        return {}
+    out: dict[str, str] = {}
+    for (body,) in db.execute(
+        "SELECT body FROM entries WHERE run_id = ? AND kind = 'state' ORDER BY id", (run["run_id"],)
+    ):
+        b = json.loads(body)
+        out[b["symbol"]] = b["to_state"]
+    return out
+
+
+def problems(db: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:
+    """Notices, stream problems and errors, newest first: what the guards and the runner said."""
+    out = []
+    for r in db.execute(
+        "SELECT id, time, kind, symbol, body FROM entries WHERE kind IN ('notice', 'stream', 'error', 'margin_call') "
+        "ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ):
+        body = json.loads(r["body"])
+        message = body.get("message") or body.get("detail") or body.get("error") or json.dumps(body)[:200]
+        out.append({"id": r["id"], "time": r["time"], "kind": body.get("kind") or r["kind"], "symbol": r["symbol"],
+                    "message": str(message)})  # fmt: skip
+    return out
+
+
+def history(db: sqlite3.Connection) -> dict[str, Any]:
+    """Equity after each account snapshot (wallet + unrealized), prices from fills and from the
+    decisions' inputs, and markers: entries, exits, stops, liquidations, guard interventions."""
+    run = last_run(db)
+    if run is None:
+        return {"equity": [], "prices": {}, "markers": [], "positions": []}
+    rid = run["run_id"]
+    equity: list[tuple[int, float]] = []
+    positions: list[tuple[int, float]] = []
+    for r in db.execute("SELECT time, balances, positions FROM snapshots WHERE run_id = ? ORDER BY id", (rid,)):
+        balances = json.loads(r["balances"] or "[]")
+        held = json.loads(r["positions"] or "[]")
+        wallet = sum((Decimal(b["wallet_balance"]) for b in balances), Decimal(0))
+        upnl = sum((Decimal(p.get("unrealized_pnl") or "0") for p in held), Decimal(0))
+        equity.append((r["time"], float(wallet + upnl)))
+        positions.append((r["time"], float(sum((Decimal(p["amount"]) for p in held), Decimal(0)))))
+    prices: dict[str, list[tuple[int, float]]] = {}
+    for r in db.execute("SELECT time, symbol, inputs FROM decisions WHERE run_id = ? ORDER BY id", (rid,)):
+        inputs = json.loads(r["inputs"] or "{}")
+        p = next(
+            (inputs[k] for k in ("price", "close", "last", "mark") if isinstance(inputs.get(k), int | float)), None
+        )
+        if p is not None and p == p:
+            prices.setdefault(r["symbol"], []).append((r["time"], float(p)))
+    intents = {
+        r["client_order_id"]: (r["rule"], json.loads(r["body"]).get("intent", ""))
+        for r in db.execute(
+            "SELECT client_order_id, rule, body FROM entries WHERE run_id = ? AND kind = 'guard' "
+            "AND client_order_id IS NOT NULL",
+            (rid,),
+        )
+    }
+    markers: list[dict[str, Any]] = []
+    for f in db.execute("SELECT * FROM fills WHERE run_id = ? ORDER BY id", (rid,)):
+        rule, intent = intents.get(f["client_order_id"], ("", ""))
+        kind = _fill_kind(intent, f["client_order_id"] or "")
+        prices.setdefault(f["symbol"], []).append((f["time"], float(f["price"])))
+        label = f"{f['side']} {f['quantity']} {rule or 'engine'}: {intent or kind}"
+        markers.append({"time": f["time"], "symbol": f["symbol"], "price": f["price"], "kind": kind, "label": label,
+                        "side": f["side"]})  # fmt: skip
+    for g in db.execute("SELECT time, symbol, rule, verdicts FROM guard_verdicts WHERE run_id = ? ORDER BY id", (rid,)):
+        for v in json.loads(g["verdicts"] or "[]"):
+            if v["kind"] in _INTERVENING:
+                markers.append({"time": g["time"], "symbol": g["symbol"], "price": None, "kind": "guard",
+                                "label": f"{v['guard']} {v['kind']}: {v['reason']}"})  # fmt: skip
+    for s in prices.values():
+        s.sort()
+    return {"equity": equity, "prices": prices, "markers": markers, "positions": positions}
+
+
+def _fill_kind(intent: str, cid: str) -> str:
+    if intent.startswith("enter"):
+        return "entry"
+    if "liquidat" in intent or cid.startswith("autoclose"):
+        return "liquidation"
+    if intent.startswith(("stop_loss", "trailing_stop", "protective")):
+        return "stop"
+    if intent.startswith("take_profit"):
+        return "take_profit"
+    return "exit"

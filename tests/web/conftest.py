@@ -1,0 +1,90 @@
+"""A dry-run bot on the simulated market, in this process, and the web app in front of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from rulebot.rulebook.compiler import compile_file
+from rulebot.runtime.assemble import dry_run
+from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.web.bots import Bot
+from rulebot.web.security import Guard
+from rulebot.web.server import make_app
+
+# Enters at the first closed 1m candle with a stop, then logs every candle.
+HOLD_ON_CANDLE = """\
+rulebook: web-test
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: candle_close 1m
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: note
+    on: candle_close 1m
+    in: long
+    when: close@1m > 0
+    do: [{log: "holding at {close@1m}"}]
+"""
+
+
+async def until(cond: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+TOKEN = "t0ken-for-the-tests-0123456789abcdef"
+
+
+@dataclass
+class Live:
+    runner: Runner
+    task: asyncio.Task[dict]
+    run_dir: Path
+
+
+@pytest.fixture
+async def live_bot(tmp_path: Path) -> AsyncIterator[Live]:
+    """Enters long at the first closed minute with a stop, then logs each minute."""
+    book = tmp_path / "book.yaml"
+    book.write_text(HOLD_ON_CANDLE)
+    cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False)
+    runner = await dry_run(compile_file(str(book)), cfg, "simulated", hours=24, speed=600)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: (cfg.run_dir / "control.sock").exists(), timeout=10)
+    yield Live(runner, task, cfg.run_dir)
+    if not task.done():
+        with contextlib.suppress(Exception):
+            await runner.request({"cmd": "kill", "policy": "flatten"})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def client_for(bots: list[Bot], *, loopback: bool = True, control: bool = True) -> AsyncIterator[TestClient]:
+    app = make_app(bots, Guard(TOKEN, loopback=loopback, control=control), poll_s=0.1)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield client
+
+
+async def signed_in(client: TestClient) -> str:
+    """Sign in as the page does; returns the CSRF value the page would get."""
+    r = await client.get(f"/login?token={TOKEN}", allow_redirects=False)
+    assert r.status == 303
+    session = await (await client.get("/api/session")).json()
+    assert session["signed_in"]
+    return str(session["csrf"])

@@ -1,0 +1,103 @@
+"""Who may read the page and press its buttons: tokens, origins, CSRF, hosts, paths, secrets."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from rulebot.web.bots import Bot
+from rulebot.web.security import CSRF_HEADER, TokenError, load_or_create_token
+
+from .conftest import TOKEN, client_for, signed_in
+
+
+@pytest.fixture
+def journal_bot(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    return Bot("0", run_dir=run)
+
+
+async def test_a_kill_without_a_token_is_refused(journal_bot):
+    async with client_for([journal_bot]) as client:
+        r = await client.post("/api/bots/0/kill", json={"policy": "flatten"})
+        assert r.status == 401
+        assert "token" in (await r.json())["error"]
+
+
+async def test_a_wrong_token_signs_nobody_in_and_kills_nothing(journal_bot):
+    async with client_for([journal_bot]) as client:
+        assert (await client.get("/login?token=not-the-token", allow_redirects=False)).status == 401
+        assert not (await (await client.get("/api/session")).json())["signed_in"]
+        r = await client.post("/api/bots/0/kill", json={"policy": "flatten"}, headers={"Authorization": "Bearer wrong"})
+        assert r.status == 401
+
+
+async def test_a_cross_site_post_is_refused_even_with_the_session_cookie(journal_bot):
+    async with client_for([journal_bot]) as client:
+        csrf = await signed_in(client)
+        evil = {"Origin": "http://evil.example", CSRF_HEADER: csrf}
+        assert (await client.post("/api/bots/0/kill", json={"policy": "flatten"}, headers=evil)).status == 403
+        # A form posted from another site cannot set the CSRF header.
+        own = {"Origin": f"http://{client.server.host}:{client.server.port}"}
+        assert (await client.post("/api/bots/0/kill", data={"policy": "flatten"}, headers=own)).status == 403
+        # The page's own request gets through the checks (no bot runs here: 409, not 401/403).
+        ok = await client.post("/api/bots/0/kill", json={"policy": "flatten"}, headers={**own, CSRF_HEADER: csrf})
+        assert ok.status == 409
+
+
+async def test_a_read_only_server_refuses_control_even_with_the_token(journal_bot):
+    async with client_for([journal_bot], control=False) as client:
+        r = await client.post("/api/bots/0/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status == 403 and "--control" in (await r.json())["error"]
+
+
+async def test_another_address_than_loopback_needs_the_token_to_read(journal_bot):
+    async with client_for([journal_bot], loopback=False) as client:
+        assert (await client.get("/api/session")).status == 401
+        assert (await client.get("/")).status == 401
+        r = await client.get("/api/session", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status == 200
+
+
+async def test_a_dns_rebinding_host_cannot_read_a_loopback_server(journal_bot):
+    async with client_for([journal_bot]) as client:
+        assert (await client.get("/api/session", headers={"Host": "attacker.example:8787"})).status == 403
+        assert (await client.get("/api/session", headers={"Host": "localhost:8787"})).status == 200
+
+
+async def test_a_report_outside_the_run_directory_is_never_served(tmp_path, journal_bot):
+    (tmp_path / "secret.html").write_text("<p>outside</p>")
+    (tmp_path / "keys.txt").write_text("BINANCE_API_SECRET=abc")
+    (journal_bot.run_dir / "bt.html").write_text("<h1>report</h1><script>alert(1)</script>")
+    (journal_bot.run_dir / "link.html").symlink_to(tmp_path / "secret.html")
+    async with client_for([journal_bot]) as client:
+        ok = await client.get("/reports/0/bt.html")
+        assert ok.status == 200 and "report" in await ok.text()
+        assert "sandbox" in ok.headers["Content-Security-Policy"]  # its script never runs
+        for bad in ("../secret.html", "%2e%2e/secret.html", "..%2Fsecret.html", "link.html", "../keys.txt",
+                    f"{tmp_path}/secret.html", "/etc/passwd"):  # fmt: skip
+            r = await client.get(f"/reports/0/{bad}")
+            assert r.status == 404, bad
+            assert "outside" not in await r.text()
+
+
+async def test_no_response_carries_the_token(journal_bot):
+    async with client_for([journal_bot]) as client:
+        await signed_in(client)
+        for path in ("/", "/api/session", "/api/bots/0", "/static/app.js", "/api/bots/0/diagram", "/api/bots/0/chart"):
+            r = await client.get(path)
+            assert TOKEN not in await r.text(), path
+            assert TOKEN not in str(r.headers) and TOKEN not in str(r.cookies), path
+
+
+def test_the_token_is_made_once_mode_600_and_refused_when_others_can_read_it(tmp_path):
+    path = tmp_path / "cfg" / "web-token"
+    token, created = load_or_create_token(path)
+    assert created and len(token) >= 32 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_or_create_token(path) == (token, False)
+    os.chmod(path, 0o644)
+    with pytest.raises(TokenError, match="chmod 600"):
+        load_or_create_token(path)
