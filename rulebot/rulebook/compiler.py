@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,11 +18,12 @@ from pydantic import ValidationError
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.checks import check_machine
+from rulebot.rulebook.compile_actions import compile_action
 from rulebot.rulebook.context import CompileContext
-from rulebot.rulebook.diagnose import did_you_mean, validation_diagnostics
-from rulebot.rulebook.errors import Diagnostic, ExprError, RulebookError
-from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
-from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk, parse_percent
+from rulebot.rulebook.diagnose import did_you_mean, state_hint, validation_diagnostics
+from rulebot.rulebook.errors import Diagnostic, RulebookError
+from rulebot.rulebook.expr import CompiledExpr, ExprType
+from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk
 from rulebot.rulebook.indicator_graph import compile_indicators
 from rulebot.rulebook.load import LoadedYaml, Path_, load_yaml_file, load_yaml_text
 from rulebot.rulebook.params import (
@@ -36,11 +36,6 @@ from rulebot.rulebook.params import (
 )
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.triggers import TriggerError, parse_trigger
-
-_PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
-_NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")
-_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-_WORKING = {"mark_price": "MARK_PRICE", "contract_price": "CONTRACT_PRICE"}
 
 
 def compile_file(path: str, overrides: Mapping[str, str] | None = None) -> c.CompiledRulebook:
@@ -276,7 +271,7 @@ def _states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.StateSpe
     initial = book.initial or names[0]
     if book.initial is not None and book.initial not in declared:
         ctx.error(
-            f"unknown initial state '{book.initial}'", ("initial",), _state_hint(book.initial, names), "unknown-state"
+            f"unknown initial state '{book.initial}'", ("initial",), state_hint(book.initial, names), "unknown-state"
         )
         initial = names[0]
     flat_home = (
@@ -298,7 +293,7 @@ def _states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.StateSpe
             ctx.error(f"state '{name}' has `then` but no timeout", ("states", name, "then"), None, "timeout-then")
         if st.then is not None and st.then not in declared:
             ctx.error(
-                f"unknown state '{st.then}'", ("states", name, "then"), _state_hint(st.then, names), "unknown-state"
+                f"unknown state '{st.then}'", ("states", name, "then"), state_hint(st.then, names), "unknown-state"
             )
     if flat_home is None:
         ctx.error(
@@ -318,11 +313,6 @@ def _states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.StateSpe
         for name, st in declared.items()
     }
     return specs, initial
-
-
-def _state_hint(name: str, names: list[str]) -> str:
-    h = did_you_mean(name, names)
-    return ((h + " ") if h else "") + f"(states: {', '.join(names)})"
 
 
 def _timeframes(book: m.Rulebook, ctx: CompileContext) -> list[str]:
@@ -412,7 +402,7 @@ def _rule(
     for j, s in enumerate(raw_states):
         if s not in states:
             path = (*base, "in") if isinstance(rule.in_, str) else (*base, "in", j)
-            ctx.error(f"unknown state '{s}'", path, _state_hint(s, list(states)), "unknown-state")
+            ctx.error(f"unknown state '{s}'", path, state_hint(s, list(states)), "unknown-state")
             ok = False
 
     symbols = frozenset(book.symbols)
@@ -437,7 +427,7 @@ def _rule(
 
     actions: list[c.CompiledAction] = []
     for j, action in enumerate(rule.do):
-        compiled = _action(action, (*base, "do", j), book, scope, states, max_lev, ctx)
+        compiled = compile_action(action, (*base, "do", j), book, scope, states, max_lev, ctx)
         if compiled is None:
             ok = False
         else:
@@ -468,221 +458,3 @@ def _rule(
 
 def _slots(obj: Any) -> list[Any]:
     return [getattr(obj, s) for s in getattr(type(obj), "__slots__", ())]
-
-
-def _fraction(value: Any, path: Path_, ctx: CompileContext, what: str) -> Decimal | None:
-    try:
-        frac = parse_percent(value, what)
-    except RiskValueError as exc:
-        ctx.error(f"{what}: {exc}", path, exc.hint, "percent")
-        return None
-    if frac <= 0:
-        ctx.error(f"{what} must be above 0%", path, None, "percent")
-        return None
-    return frac
-
-
-def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileContext) -> c.Size | None:
-    if isinstance(value, str):
-        if mt := _PERCENT_RE.match(value):
-            pct = Decimal(mt.group(1)) / 100
-            if not 0 < pct <= 1:
-                ctx.error(f"size {value} of equity must be above 0% and at most 100%", path, None, "size")
-                return None
-            return c.Size("equity_fraction", amount=pct)
-        if mt := _NOTIONAL_RE.match(value):
-            asset = mt.group(2)
-            allowed = {"USDT", "USDC"} if book.market == "usdm" else {"USD"}
-            if asset not in allowed:
-                ctx.error(
-                    f"notional size in {asset}",
-                    path,
-                    f'on {book.market} write it in {" or ".join(sorted(allowed))}, e.g. "1000 {sorted(allowed)[-1]}"',
-                    "size",
-                )
-                return None
-            try:
-                amount = Decimal(mt.group(1))
-            except InvalidOperation:
-                ctx.error(f"invalid amount in {value!r}", path, None, "size")
-                return None
-            return c.Size("notional", amount=amount, asset=asset)
-    expr = ctx.expr(value, path, scope, ExprType.NUM)
-    if expr is None:
-        return None
-    if expr.constant is not None and float(expr.constant) <= 0:
-        ctx.error(f"size must be above zero, got {value}", path, None, "size")
-        return None
-    return c.Size("qty", expr=expr)
-
-
-def _opt_expr(value: Any, path: Path_, scope: Scope, ctx: CompileContext) -> tuple[bool, CompiledExpr | None]:
-    if value is None:
-        return True, None
-    e = ctx.expr(value, path, scope, ExprType.NUM)
-    return e is not None, e
-
-
-def _action(
-    action: Any,
-    path: Path_,
-    book: m.Rulebook,
-    scope: Scope,
-    states: Mapping[str, c.StateSpec],
-    max_lev: int,
-    ctx: CompileContext,
-) -> c.CompiledAction | None:
-    if isinstance(action, m.EnterAction):
-        spec = action.enter
-        p = (*path, "enter")
-        size = _size(spec.size, (*p, "size"), book, scope, ctx)
-        ok, price = _opt_expr(spec.price, (*p, "price"), scope, ctx)
-        if spec.order == "limit" and spec.price is None:
-            ctx.error("a limit entry needs a price", (*p, "order"), "e.g. price: bid", "limit-price")
-            ok = False
-        if spec.order == "market" and (spec.price is not None or spec.post_only):
-            ctx.error("a market entry takes no price or post_only", (*p, "order"), "use order: limit", "market-price")
-            ok = False
-        if spec.post_only and spec.time_in_force not in (None, "GTX"):
-            ctx.error(
-                f"post_only means time_in_force GTX, not {spec.time_in_force}", (*p, "time_in_force"), None, "tif"
-            )
-            ok = False
-        if size is None or not ok:
-            return None
-        tif = "GTX" if spec.post_only else spec.time_in_force
-        expire = m.duration_seconds(spec.expire) * 1000 if spec.expire else None
-        return c.Enter(spec.side, size, spec.order, price, spec.post_only, tif, expire, spec.tag)
-    if isinstance(action, m.ExitAction):
-        spec_x = action.exit
-        p = (*path, "exit")
-        ok, price = _opt_expr(spec_x.price, (*p, "price"), scope, ctx)
-        ok2, size_e = _opt_expr(spec_x.size, (*p, "size"), scope, ctx)
-        frac = _fraction(spec_x.by, (*p, "by"), ctx, "exit by") if spec_x.by is not None else None
-        if spec_x.by is not None and spec_x.size is not None:
-            ctx.error("exit takes `by` or `size`, not both", (*p, "by"), None, "exit-size")
-            return None
-        if spec_x.order == "limit" and spec_x.price is None:
-            ctx.error("a limit exit needs a price", (*p, "order"), "e.g. price: ask", "limit-price")
-            return None
-        if not (ok and ok2) or (spec_x.by is not None and frac is None):
-            return None
-        return c.Exit(spec_x.order, price, size_e, frac, spec_x.tag)
-    if isinstance(action, m.ReduceAction):
-        spec_r = action.reduce
-        p = (*path, "reduce")
-        if (spec_r.by is None) == (spec_r.size is None):
-            ctx.error("reduce takes exactly one of `by` (e.g. 50%) or `size`", p, None, "reduce-size")
-            return None
-        frac = _fraction(spec_r.by, (*p, "by"), ctx, "reduce by") if spec_r.by is not None else None
-        if frac is not None and frac > 1:
-            ctx.error("reduce by more than 100%", (*p, "by"), None, "reduce-size")
-            return None
-        ok, size_e = _opt_expr(spec_r.size, (*p, "size"), scope, ctx)
-        ok2, price = _opt_expr(spec_r.price, (*p, "price"), scope, ctx)
-        if not (ok and ok2) or (spec_r.by is not None and frac is None):
-            return None
-        return c.Reduce(frac, size_e, spec_r.order, price)
-    if isinstance(action, m.StopLossAction | m.TakeProfitAction):
-        kind = "stop_loss" if isinstance(action, m.StopLossAction) else "take_profit"
-        spec_s = action.stop_loss if isinstance(action, m.StopLossAction) else action.take_profit
-        p = (*path, kind)
-        if (spec_s.price is None) == (spec_s.distance is None):
-            ctx.error(
-                f"{kind} takes exactly one of `price` or `distance`",
-                p,
-                "e.g. price: entry_price - 3 * atr, or distance: 2%",
-                "stop-price",
-            )
-            return None
-        ok, price = _opt_expr(spec_s.price, (*p, "price"), scope, ctx)
-        dist = (
-            _fraction(spec_s.distance, (*p, "distance"), ctx, f"{kind} distance")
-            if spec_s.distance is not None
-            else None
-        )
-        if not ok or (spec_s.distance is not None and dist is None):
-            return None
-        return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag)  # type: ignore[arg-type]
-    if isinstance(action, m.TrailingStopAction):
-        spec_t = action.trailing_stop
-        p = (*path, "trailing_stop")
-        cb = _fraction(spec_t.callback, (*p, "callback"), ctx, "callback")
-        if cb is not None and not Decimal("0.001") <= cb <= Decimal("0.10"):
-            ctx.error(
-                f"callback {cb * 100:f}% is outside Binance's range 0.1% to 10%", (*p, "callback"), None, "callback"
-            )
-            cb = None
-        ok, act = _opt_expr(spec_t.activation, (*p, "activation"), scope, ctx)
-        if cb is None or not ok:
-            return None
-        return c.TrailingStop(cb, act, _WORKING[spec_t.working_type], spec_t.tag)  # type: ignore[arg-type]
-    if isinstance(action, m.DeleverageAction):
-        p = (*path, "deleverage", "to")
-        e = ctx.expr(action.deleverage.to, p, scope, ExprType.NUM)
-        if e is None:
-            return None
-        if e.constant is not None and not 1 <= float(e.constant) <= max_lev:
-            ctx.error(
-                f"deleverage to {e.constant}x: expected 1 to {max_lev} (max_leverage guard)", p, None, "deleverage"
-            )
-            return None
-        return c.Deleverage(e)
-    if isinstance(action, m.SetLeverageAction):
-        spec_l = action.set_leverage
-        assert isinstance(spec_l, m.SetLeverageSpec)
-        to = spec_l.to
-        if to > max_lev:
-            ctx.warn(
-                f"set_leverage {to}x is above max_leverage {max_lev}x; clamped to {max_lev}x (max_leverage guard)",
-                (*path, "set_leverage"),
-                None,
-                "guard-clamped",
-            )
-        return c.SetLeverage(min(to, max_lev), to)
-    if isinstance(action, m.CancelAction):
-        return c.Cancel(None if action.cancel == "all" else action.cancel.tag)
-    if isinstance(action, m.GotoAction):
-        if action.goto not in states:
-            ctx.error(
-                f"unknown state '{action.goto}'",
-                (*path, "goto"),
-                _state_hint(action.goto, list(states)),
-                "unknown-state",
-            )
-            return None
-        return c.Goto(action.goto)
-    if isinstance(action, m.LogAction):
-        names: list[str] = []
-        ok = True
-        for mt in _PLACEHOLDER_RE.finditer(action.log):
-            name = mt.group(1).strip()
-            e = ctx_expr_name(name, mt.start(1), action.log, (*path, "log"), scope, ctx)
-            if e is None:
-                ok = False
-            else:
-                names.append(name)
-        return c.Log(action.log, tuple(names)) if ok else None
-    if isinstance(action, m.HaltAction):
-        h = action.halt
-        reason = h if isinstance(h, str) else (h.reason if h is not None else "halt action")
-        return c.Halt(reason)
-    raise AssertionError(f"unhandled action {action!r}")
-
-
-def ctx_expr_name(
-    name: str, offset: int, text: str, path: Path_, scope: Scope, ctx: CompileContext
-) -> CompiledExpr | None:
-    """Check one `{placeholder}` of a log message: a single name of the scope."""
-    try:
-        e = compile_expr(name, scope, None)
-    except ExprError as exc:
-        for issue in exc.issues:
-            span = ctx.source.span_in_value(path, text, offset + issue.offset, issue.length)
-            ctx.at("error", f"in log placeholder: {issue.message}", span, issue.hint, issue.code or "expression")
-        return None
-    if len(e.names) != 1 or e.constant is not None:
-        span = ctx.source.span_in_value(path, text, offset, len(name))
-        ctx.at("error", f"log placeholder '{{{name}}}' must be a single name", span, "e.g. {equity}", "log")
-        return None
-    return e

@@ -191,3 +191,9 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
             msg = str(err["msg"])
         out.append(Diagnostic("error", msg, span, hint, code))
     return out
+
+
+def state_hint(name: str, names: list[str]) -> str:
+    """A did-you-mean for an unknown state, and the states there are."""
+    h = did_you_mean(name, names)
+    return ((h + " ") if h else "") + f"(states: {', '.join(names)})"
