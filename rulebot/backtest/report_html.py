@@ -19,9 +19,9 @@ from itertools import pairwise
 from pathlib import Path
 
 from rulebot import __version__
-from rulebot.backtest.result import BacktestResult, EquityPoint, Marker
+from rulebot.backtest.result import BacktestResult, EquityPoint, Marker, SymbolPoint
 from rulebot.backtest.stats import Stats
-from rulebot.backtest.summary import money, price, span, summary_rows, when
+from rulebot.backtest.summary import SYMBOL_COLUMNS, money, price, span, summary_rows, symbol_rows, when
 
 WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 1100, 240, 78, 14, 10, 22
 MAX_MARKERS = 5000
@@ -170,7 +170,7 @@ def _line_chart(title: str, points: Series, css: str, *, fill: bool = False, bas
     return f"<h2>{escape(title)}</h2>{_svg(title, ''.join(body))}"
 
 
-def _position_bands(frame: _Frame, curve: Sequence[EquityPoint]) -> str:
+def _position_bands(frame: _Frame, curve: Sequence[EquityPoint | SymbolPoint]) -> str:
     """Light green behind long stretches, light red behind short ones; runs closer than a
     pixel are merged so a busy year stays a few thousand rectangles at most."""
     bands: list[list[float]] = []  # [x0, x1, sign]
@@ -199,13 +199,19 @@ def _marker_style(m: Marker, entry_sides: Mapping[tuple[int, Decimal], str]) -> 
     return colour, glyph
 
 
-def _price_chart(result: BacktestResult, buckets: int) -> str:
-    title = f"Price · {result.symbol}, with orders and guards"
-    curve = [p for p in result.equity_curve if p.price > 0]
+def _price_chart(result: BacktestResult, buckets: int, symbol: str | None = None) -> str:
+    """The first symbol's price (from the equity curve), or, given `symbol`, that symbol's own."""
+    title = f"Price · {symbol or result.symbol}, with orders and guards"
+    curve: Sequence[EquityPoint | SymbolPoint]
+    if symbol is None:
+        curve = [p for p in result.equity_curve if p.price > 0]
+        markers = result.markers
+    else:
+        curve = [p for p in result.symbol_curves.get(symbol, ()) if p.price > 0]
+        markers = [m for m in result.markers if m.symbol == symbol]
     points = downsample([(p.time, float(p.price)) for p in curve], buckets)
     if not points:
         return f"<h2>{escape(title)}</h2><p>no data</p>"
-    markers = result.markers
     if len(markers) > MAX_MARKERS:
         markers = markers[:: len(markers) // MAX_MARKERS + 1]
     values = [v for _, v in points] + [float(m.price) for m in markers]
@@ -240,8 +246,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str, to
 
 def _trades_table(result: BacktestResult, stats: Stats) -> str:
     a = result.margin_asset
+    several = len(result.all_symbols) > 1
     rows = [
         (
+            *((t.symbol,) if several else ()),
             t.side,
             when(t.entry_time),
             t.entry_rule or "-",
@@ -257,6 +265,7 @@ def _trades_table(result: BacktestResult, stats: Stats) -> str:
         for t in stats.trades[:MAX_TABLE_ROWS]
     ]
     headers = (
+        *(("symbol",) if several else ()),
         "side",
         "entry",
         "rule",
@@ -273,10 +282,17 @@ def _trades_table(result: BacktestResult, stats: Stats) -> str:
 
 
 def _guards_table(result: BacktestResult) -> str:
-    rows = [(when(g.time), g.guard, g.verdict, g.rule or "-", g.reason) for g in result.guard_events[:MAX_TABLE_ROWS]]
-    return _table(
-        ("time", "guard", "verdict", "rule", "reason"), rows, "the guards allowed everything", len(result.guard_events)
-    )
+    rows = [(when(g.time), g.symbol or "-", g.guard, g.verdict, g.rule or "-", g.reason)
+            for g in result.guard_events[:MAX_TABLE_ROWS]]  # fmt: skip
+    return _table(("time", "symbol", "guard", "verdict", "rule", "reason"), rows, "the guards allowed everything",
+                  len(result.guard_events))  # fmt: skip
+
+
+def _symbols_table(result: BacktestResult, stats: Stats, per: Mapping[str, Stats] | None) -> str:
+    if per is None or len(per) < 2:
+        return ""
+    rows = symbol_rows(per, stats, result.margin_asset)
+    return "<h2>By symbol</h2>" + _table(SYMBOL_COLUMNS, rows, "", len(rows))
 
 
 _CSS = """
@@ -296,7 +312,18 @@ rect.long { fill: #1a9850; opacity: .08; } rect.short { fill: #d73027; opacity: 
 """
 
 
-def render_html(result: BacktestResult, stats: Stats, buckets: int = 1000) -> str:
+def render_html(
+    result: BacktestResult, stats: Stats, buckets: int = 1000, per: Mapping[str, Stats] | None = None
+) -> str:
+    """The report; `per` (each symbol's numbers) adds a by-symbol table. A several-symbol
+    backtest gets one price chart per symbol."""
+    symbols = result.all_symbols
+    names = ", ".join(symbols)
+    prices = (
+        "".join(_price_chart(result, buckets, s) for s in symbols)
+        if len(symbols) > 1
+        else _price_chart(result, buckets)
+    )
     curve = result.equity_curve
     a = result.margin_asset
     equity = downsample([(p.time, float(p.equity)) for p in curve], buckets)
@@ -315,15 +342,16 @@ def render_html(result: BacktestResult, stats: Stats, buckets: int = 1000) -> st
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>backtest · {escape(result.rulebook)} · {escape(result.symbol)}</title>
+<title>backtest · {escape(result.rulebook)} · {escape(names)}</title>
 <style>{_CSS}</style></head><body>
-<h1>{escape(result.rulebook)} · {escape(result.symbol)}</h1>
+<h1>{escape(result.rulebook)} · {escape(names)}</h1>
 <p class="muted">rulebook version {escape(result.version)} · {escape(span(result.start_time, result.end_time))} UTC
 · {result.events:,} events · rulebot {escape(__version__)}</p>
 <table class="summary">{"".join(rows)}</table>
+{_symbols_table(result, stats, per)}
 {_line_chart(f"Equity ({a})", equity, "equity", baseline=float(result.start_equity))}
 {_line_chart(f"Drawdown from the running peak ({a})", under, "dd", fill=True)}
-{_price_chart(result, buckets)}
+{prices}
 <h2>Trades</h2>
 {_trades_table(result, stats)}
 <h2>Guard interventions</h2>
@@ -332,5 +360,5 @@ def render_html(result: BacktestResult, stats: Stats, buckets: int = 1000) -> st
 """
 
 
-def write_html_report(result: BacktestResult, stats: Stats, path: Path) -> None:
-    path.write_text(render_html(result, stats), encoding="utf-8")
+def write_html_report(result: BacktestResult, stats: Stats, path: Path, per: Mapping[str, Stats] | None = None) -> None:
+    path.write_text(render_html(result, stats, per=per), encoding="utf-8")

@@ -34,6 +34,16 @@ class EquityPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolPoint:
+    """One symbol at a sample time: what its own chart, exposure and drawdown are computed from."""
+
+    time: int
+    price: Decimal  # its last price
+    position: Decimal  # signed
+    pnl: Decimal  # its net PnL so far: realized - fees - funding + unrealized at mark
+
+
+@dataclass(frozen=True, slots=True)
 class Marker:
     """Something to draw on the price chart."""
 
@@ -41,6 +51,7 @@ class Marker:
     price: Decimal
     kind: Literal["entry", "exit", "stop", "take_profit", "liquidation", "guard"]
     label: str
+    symbol: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +61,7 @@ class GuardEvent:
     verdict: Literal["resize", "reject", "act"]
     reason: str
     rule: str
+    symbol: str = ""
 
 
 @dataclass
@@ -64,9 +76,12 @@ class RuleErrors:
 
 @dataclass
 class BacktestResult:
+    """The whole account (`equity_curve`, totals) and, for a rulebook that trades several
+    symbols, each symbol on its own (`symbol_curves`, the `*_by_symbol` maps, fills by symbol)."""
+
     rulebook: str
     version: str
-    symbol: str
+    symbol: str  # the first symbol (EquityPoint.price/position are its own)
     margin_asset: str
     start_time: int
     end_time: int
@@ -82,3 +97,13 @@ class BacktestResult:
     decisions: int = 0
     end_equity: Decimal = Decimal(0)
     rule_errors: dict[str, RuleErrors] = field(default_factory=dict)  # by rule name
+    symbols: tuple[str, ...] = ()  # every symbol the rulebook trades; () means (symbol,)
+    symbol_curves: dict[str, list[SymbolPoint]] = field(default_factory=dict)  # sampled with equity_curve
+    funding_by_symbol: dict[str, Decimal] = field(default_factory=dict)  # paid (positive) or received
+    unrealized_by_symbol: dict[str, Decimal] = field(default_factory=dict)  # at mark, at the end
+    decisions_by_symbol: dict[str, int] = field(default_factory=dict)
+    events_by_symbol: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def all_symbols(self) -> tuple[str, ...]:
+        return self.symbols or (self.symbol,)

@@ -11,10 +11,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker, RuleErrors
-from rulebot.core.account_events import AccountEvent, OrderUpdate
+from rulebot.backtest.result import (
+    BacktestResult,
+    EquityPoint,
+    FillRecord,
+    GuardEvent,
+    Marker,
+    RuleErrors,
+    SymbolPoint,
+)
+from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
-from rulebot.core.enums import MarginType, Market
+from rulebot.core.enums import MarginType, Market, PositionSide
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
@@ -23,6 +31,8 @@ from rulebot.engine.engine import Engine, Step
 from rulebot.exchange_sim import FillModel, SimExchange
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.venues.paper import PaperVenue
+
+ZERO = Decimal(0)
 
 _MARKER_KIND = {"entry": "entry", "exit": "exit", "flatten": "exit", "deleverage": "exit",
                 "stop_loss": "stop", "trailing_stop": "stop", "protective": "stop",
@@ -67,9 +77,17 @@ def run_backtest(
     on_step_end: Callable[[], None] | None = None,
 ) -> BacktestResult:
     market = market_of(book)
-    symbol = book.symbols[0]
-    inst = {s: instruments[s] for s in book.symbols}
+    symbols = tuple(book.symbols)
+    symbol = symbols[0]
+    inst = {s: instruments[s] for s in symbols}
     asset = inst[symbol].margin_asset
+    assets = sorted({i.margin_asset for i in inst.values()})
+    if len(assets) > 1:
+        # One wallet per asset and no price between them: a total would add BTC to ETH.
+        raise ValueError(
+            f"the rulebook's symbols are margined in {' and '.join(assets)}: one backtest sums one margin "
+            "asset; backtest them in separate rulebooks"
+        )
     balances = {asset: config.balance}
     engine = Engine(book, inst, balances, run_id="bt", record_all_decisions=config.record_all_decisions,
                     brackets={s: brackets[s] for s in book.symbols if s in brackets})
@@ -80,8 +98,28 @@ def run_backtest(
     )
     venue = PaperVenue(sim, market)
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
+    result.symbols = symbols
+    result.symbol_curves = {s: [] for s in symbols}
+    result.funding_by_symbol = {s: ZERO for s in symbols}
+    result.decisions_by_symbol = {s: 0 for s in symbols}
+    result.events_by_symbol = events_by_symbol = {s: 0 for s in symbols}
+    booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
     last_price: dict[str, Decimal] = {}
     next_sample = 0
+
+    def symbol_upnl(s: str) -> Decimal:
+        pf = engine.portfolio
+        return sum((pf.unrealized(s, side) for side in PositionSide), ZERO)
+
+    def sample(time: int) -> None:
+        pos = engine.portfolio.net_position(symbol)
+        result.equity_curve.append(
+            EquityPoint(time, engine.portfolio.equity(asset), last_price.get(symbol, ZERO), pos.amount)
+        )
+        for s in symbols:
+            if s in last_price:
+                amount = engine.portfolio.net_position(s).amount
+                result.symbol_curves[s].append(SymbolPoint(time, last_price[s], amount, booked[s] + symbol_upnl(s)))
 
     def handle(step: Step, time: int) -> None:
         for record in step.records:
@@ -107,6 +145,8 @@ def run_backtest(
                 on_record(ev)
             if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:
                 fill(ev)
+            elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
+                funding(ev)
             handle(engine.on_event(ev), time)
 
     def fill(u: OrderUpdate) -> None:
@@ -116,11 +156,23 @@ def run_backtest(
         rule = record.rule if record else ""
         if liquidation:
             result.liquidations += 1
+        if u.symbol in booked:
+            booked[u.symbol] += u.realized_pnl - u.commission
         result.fills.append(FillRecord(u.time, u.symbol, u.side.value, u.last_filled_qty, u.last_filled_price,
                                        u.commission, u.realized_pnl, u.reduce_only, purpose, rule,
                                        u.client_order_id))
         label = f"{purpose} {u.side.value} {u.last_filled_qty}" + (f" ({rule})" if rule else "")
-        result.markers.append(Marker(u.time, u.last_filled_price, _MARKER_KIND.get(purpose, "exit"), label))  # type: ignore[arg-type]
+        kind = _MARKER_KIND.get(purpose, "exit")
+        result.markers.append(Marker(u.time, u.last_filled_price, kind, label, u.symbol))  # type: ignore[arg-type]
+
+    def funding(u: AccountUpdate) -> None:
+        # The simulator settles one symbol at a time: its isolated legs name it; a cross
+        # settlement names none, and then it is the symbol whose funding event is being replayed.
+        s = u.positions[0].symbol if u.positions else settling
+        received = sum((b.balance_change for b in u.balances if b.asset == asset), ZERO)
+        if s in booked:
+            booked[s] += received
+            result.funding_by_symbol[s] -= received
 
     def collect(record: object) -> None:
         if on_record is not None:
@@ -128,6 +180,8 @@ def run_backtest(
         if isinstance(record, rec.Decision):
             if record.fired:
                 result.decisions += 1
+                if record.symbol in result.decisions_by_symbol:
+                    result.decisions_by_symbol[record.symbol] += 1
             elif record.error is not None:
                 seen = result.rule_errors.get(record.rule)
                 if seen is None:
@@ -139,13 +193,18 @@ def run_backtest(
         elif isinstance(record, rec.GuardRecord):
             for v in record.verdicts:
                 if v.kind != "allow":
-                    result.guard_events.append(GuardEvent(record.time, v.guard, v.kind, v.reason, record.rule))
+                    result.guard_events.append(
+                        GuardEvent(record.time, v.guard, v.kind, v.reason, record.rule, record.symbol)
+                    )
                     price = last_price.get(record.symbol)
                     if price is not None:
-                        result.markers.append(Marker(record.time, price, "guard", f"{v.guard}: {v.reason}"))
+                        result.markers.append(
+                            Marker(record.time, price, "guard", f"{v.guard}: {v.reason}", record.symbol)
+                        )
 
     count = 0
     time = 0
+    settling = symbol  # the symbol of the market event being replayed
     on_market = venue.on_market
     on_event = engine.on_event
     for event in events:
@@ -154,6 +213,9 @@ def run_backtest(
             result.start_time = time
             engine.portfolio.on_time(time)
             handle(engine.start(time), time)
+        settling = getattr(event, "symbol", symbol)
+        if settling in events_by_symbol:
+            events_by_symbol[settling] += 1
         kind = type(event)
         if kind is Trade:
             last_price[event.symbol] = event.price  # type: ignore[attr-defined]
@@ -168,11 +230,9 @@ def run_backtest(
             if on_step_end is not None:
                 on_step_end()
         count += 1
-        if time >= next_sample and symbol in last_price:  # no point before the first price
+        if time >= next_sample and last_price:  # no point before the first price
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms
-            pos = engine.portfolio.net_position(symbol)
-            result.equity_curve.append(EquityPoint(time, engine.portfolio.equity(asset),
-                                                   last_price.get(symbol, Decimal(0)), pos.amount))
+            sample(time)
         if on_progress is not None and count % 65_536 == 0:
             on_progress(count, time)
         if count % 262_144 == 0:
@@ -184,6 +244,6 @@ def run_backtest(
     result.fees_paid = ledger.commission
     result.end_equity = engine.portfolio.equity(asset)
     if result.equity_curve and result.equity_curve[-1].time != time:
-        pos = engine.portfolio.net_position(symbol)
-        result.equity_curve.append(EquityPoint(time, result.end_equity, last_price.get(symbol, Decimal(0)), pos.amount))
+        sample(time)
+    result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
     return result

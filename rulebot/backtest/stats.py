@@ -7,13 +7,13 @@ trade and opens the next). Money stays Decimal; only display rounds.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
 from typing import Literal
 
-from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord
+from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
 
 ZERO = Decimal(0)
 
@@ -34,6 +34,7 @@ class Trade:
     exit_time: int | None
     exit_reason: str  # the purpose of the fill that closed it: exit, stop_loss, liquidation...
     open_pnl: Decimal  # unrealized at the end, for a trade still open
+    symbol: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -47,6 +48,7 @@ class Trade:
 
 @dataclass(slots=True)
 class _Building:
+    symbol: str
     side: Literal["long", "short"]
     entry_time: int
     entry_rule: str
@@ -73,6 +75,7 @@ class _Building:
             self.exit_time,
             self.exit_reason,
             open_pnl,
+            self.symbol,
         )
 
 
@@ -134,7 +137,7 @@ def round_trips(
         while remaining != 0:
             if current is None or position == 0:
                 side: Literal["long", "short"] = "long" if remaining > 0 else "short"
-                current = _Building(side, f.time, f.rule if f.purpose == "entry" else "")
+                current = _Building(f.symbol, side, f.time, f.rule if f.purpose == "entry" else "")
                 trades.append(current)
             if position == 0 or (position > 0) == (remaining > 0):  # opening or adding
                 current.entry_qty += abs(remaining)
@@ -194,17 +197,118 @@ def exposure(curve: Sequence[EquityPoint]) -> Decimal | None:
     return Decimal(held) / Decimal(curve[-1].time - curve[0].time)
 
 
-def compute_stats(result: BacktestResult, inverse_size: Decimal | None = None) -> Stats:
-    last_price = result.equity_curve[-1].price if result.equity_curve else None
-    trades = round_trips(result.fills, last_price, inverse_size)
-    closed = [t.net_pnl for t in trades if not t.is_open]
-    won = [p for p in closed if p > 0]
-    lost = [p for p in closed if p <= 0]
+InverseSizes = Decimal | Mapping[str, Decimal] | None
+"""The contract size of inverse (COIN-M) symbols: one for all, or by symbol; None for linear."""
+
+
+def _inverse_of(inverse_size: InverseSizes, symbol: str) -> Decimal | None:
+    if inverse_size is None or isinstance(inverse_size, Decimal):
+        return inverse_size
+    return inverse_size.get(symbol)
+
+
+def all_round_trips(result: BacktestResult, inverse_size: InverseSizes = None) -> list[Trade]:
+    """Every symbol's round trips, by entry time. Each symbol is folded on its own: a BTC sell
+    never closes an ETH long."""
+    symbols = result.all_symbols
+    if len(symbols) == 1:
+        last = result.equity_curve[-1].price if result.equity_curve else None
+        return round_trips(result.fills, last, _inverse_of(inverse_size, symbols[0]))
+    trades: list[Trade] = []
+    for s in symbols:
+        curve = result.symbol_curves.get(s) or []
+        last = curve[-1].price if curve else None
+        trades += round_trips([f for f in result.fills if f.symbol == s], last, _inverse_of(inverse_size, s))
+    trades.sort(key=lambda t: t.entry_time)
+    return trades
+
+
+def _any_position_curve(result: BacktestResult) -> list[EquityPoint]:
+    """The account's equity curve with `position` meaning "some symbol holds one" (1 or 0)."""
+    held: dict[int, bool] = {}
+    for curve in result.symbol_curves.values():
+        for p in curve:
+            held[p.time] = held.get(p.time, False) or p.position != 0
+    return [EquityPoint(p.time, p.equity, p.price, Decimal(1 if held.get(p.time) else 0)) for p in result.equity_curve]
+
+
+def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> Stats:
+    """The whole account: every symbol's trades, the account's equity and drawdown."""
+    trades = all_round_trips(result, inverse_size)
     gross_realized = sum((f.realized_pnl for f in result.fills), ZERO)
     fees = sum((f.fee for f in result.fills), ZERO)
     net = result.end_equity - result.start_equity
+    several = len(result.all_symbols) > 1
+    return _stats(
+        result,
+        trades,
+        net=net,
+        gross_realized=gross_realized,
+        fees=fees,
+        funding=result.funding_paid,
+        unrealized=net - gross_realized + fees + result.funding_paid,
+        curve=result.equity_curve,
+        exposure_curve=_any_position_curve(result) if several else result.equity_curve,
+        liquidations=result.liquidations,
+        guards=result.guard_events,
+        fills=len(result.fills),
+        decisions=result.decisions,
+        events=result.events,
+    )
+
+
+def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: InverseSizes = None) -> Stats:
+    """One symbol of a several-symbol backtest: its trades, and its PnL as a share of the account
+    (its `end_equity` is the start plus its own net PnL; its drawdown is that of its own PnL)."""
+    fills = [f for f in result.fills if f.symbol == symbol]
+    curve = result.symbol_curves.get(symbol) or []
+    last = curve[-1].price if curve else None
+    trades = round_trips(fills, last, _inverse_of(inverse_size, symbol))
+    gross_realized = sum((f.realized_pnl for f in fills), ZERO)
+    fees = sum((f.fee for f in fills), ZERO)
+    funding = result.funding_by_symbol.get(symbol, ZERO)
+    unrealized = result.unrealized_by_symbol.get(symbol, ZERO)
+    pnl_curve = [EquityPoint(p.time, result.start_equity + p.pnl, p.price, p.position) for p in curve]
+    return _stats(
+        result,
+        trades,
+        net=gross_realized - fees - funding + unrealized,
+        gross_realized=gross_realized,
+        fees=fees,
+        funding=funding,
+        unrealized=unrealized,
+        curve=pnl_curve,
+        exposure_curve=pnl_curve,
+        liquidations=sum(1 for f in fills if f.purpose == "liquidation"),
+        guards=[g for g in result.guard_events if g.symbol == symbol],
+        fills=len(fills),
+        decisions=result.decisions_by_symbol.get(symbol, 0),
+        events=result.events_by_symbol.get(symbol, 0),
+    )
+
+
+def _stats(
+    result: BacktestResult,
+    trades: list[Trade],
+    *,
+    net: Decimal,
+    gross_realized: Decimal,
+    fees: Decimal,
+    funding: Decimal,
+    unrealized: Decimal,
+    curve: Sequence[EquityPoint],
+    exposure_curve: Sequence[EquityPoint],
+    liquidations: int,
+    guards: Iterable[GuardEvent],
+    fills: int,
+    decisions: int,
+    events: int,
+) -> Stats:
+    closed = [t.net_pnl for t in trades if not t.is_open]
+    won = [p for p in closed if p > 0]
+    lost = [p for p in closed if p <= 0]
     net_lost = -sum(lost, ZERO)
-    dd = drawdown(result.equity_curve)
+    dd = drawdown(curve)
     return Stats(
         trades=tuple(trades),
         closed=len(closed),
@@ -212,26 +316,32 @@ def compute_stats(result: BacktestResult, inverse_size: Decimal | None = None) -
         losses=len(lost),
         win_rate=Decimal(len(won)) / len(closed) if closed else None,
         start_equity=result.start_equity,
-        end_equity=result.end_equity,
+        end_equity=result.start_equity + net,
         net_pnl=net,
         gross_realized=gross_realized,
         fees=fees,
-        funding=result.funding_paid,
-        unrealized=net - gross_realized + fees + result.funding_paid,
+        funding=funding,
+        unrealized=unrealized,
         return_pct=net / result.start_equity if result.start_equity else None,
         max_drawdown=dd.amount,
         max_drawdown_pct=dd.pct,
         drawdown_peak_time=dd.peak_time,
         drawdown_trough_time=dd.trough_time,
-        exposure=exposure(result.equity_curve),
+        exposure=exposure(exposure_curve),
         average_trade=sum(closed, ZERO) / len(closed) if closed else None,
         profit_factor=sum(won, ZERO) / net_lost if net_lost > 0 else None,
         best_trade=max(closed, default=None),
         worst_trade=min(closed, default=None),
-        liquidations=result.liquidations,
-        guard_interventions=dict(Counter(g.guard for g in result.guard_events)),
-        fills=len(result.fills),
-        decisions=result.decisions,
-        events=result.events,
+        liquidations=liquidations,
+        guard_interventions=dict(Counter(g.guard for g in guards)),
+        fills=fills,
+        decisions=decisions,
+        events=events,
         duration_ms=max(0, result.end_time - result.start_time),
     )
+
+
+def per_symbol_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> dict[str, Stats]:
+    """Each symbol's own numbers; where the symbols do not interact (sizes that do not read the
+    shared equity), each equals that symbol backtested alone, and they add up to the total."""
+    return {s: compute_symbol_stats(result, s, inverse_size) for s in result.all_symbols}

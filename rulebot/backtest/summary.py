@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -70,7 +71,7 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         drawdown += f" ({pct(stats.max_drawdown_pct)}), {span(stats.drawdown_peak_time, stats.drawdown_trough_time)}"
     return [
         ("rulebook", f"{result.rulebook} (version {result.version})"),
-        ("symbol", result.symbol),
+        ("symbols", ", ".join(result.all_symbols)) if len(result.all_symbols) > 1 else ("symbol", result.symbol),
         ("period", f"{span(result.start_time, result.end_time)} ({duration(stats.duration_ms)})"),
         ("trades", f"{stats.closed} closed" + (f", {stats.open_trades} open at the end" if stats.open_trades else "")),
         ("win rate", f"{pct(stats.win_rate)} ({stats.wins} won, {stats.losses} lost)"),
@@ -90,6 +91,32 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("rule errors", rule_errors_text(result)),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
     ]
+
+
+SYMBOL_COLUMNS = ("symbol", "trades", "win rate", "net PnL", "realized", "fees", "funding", "unrealized",
+                  "max drawdown", "exposure", "liquidations")  # fmt: skip
+
+
+def symbol_rows(per: Mapping[str, Stats], total: Stats, asset: str) -> list[tuple[str, ...]]:
+    """One row per symbol and a total row: the per-symbol breakdown of a several-symbol backtest."""
+
+    def row(name: str, st: Stats) -> tuple[str, ...]:
+        trades = f"{st.closed}" + (f" (+{st.open_trades} open)" if st.open_trades else "")
+        return (name, trades, pct(st.win_rate), money(st.net_pnl, asset), money(st.gross_realized, asset),
+                money(-st.fees, asset), money(-st.funding, asset), money(st.unrealized, asset),
+                money(st.max_drawdown, asset), pct(st.exposure), str(st.liquidations))  # fmt: skip
+
+    return [*(row(name, st) for name, st in per.items()), row("total", total)]
+
+
+def symbol_table(per: Mapping[str, Stats], total: Stats, asset: str) -> Table:
+    table = Table(title=Text("by symbol"), title_justify="left")
+    for column in SYMBOL_COLUMNS:
+        table.add_column(column, justify="left" if column == "symbol" else "right")
+    rows = symbol_rows(per, total, asset)
+    for i, r in enumerate(rows):
+        table.add_row(*(Text(v) for v in r), end_section=i == len(rows) - 2)
+    return table
 
 
 def rule_errors_text(result: BacktestResult) -> str:
@@ -130,6 +157,7 @@ def _s(value: Decimal | None) -> str | None:
 
 def trade_dict(t: Trade) -> dict[str, Any]:
     return {
+        "symbol": t.symbol or None,
         "side": t.side,
         "entry_time": t.entry_time,
         "entry_rule": t.entry_rule or None,
@@ -147,16 +175,8 @@ def trade_dict(t: Trade) -> dict[str, Any]:
     }
 
 
-def summary_dict(stats: Stats, result: BacktestResult) -> dict[str, Any]:
-    """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows."""
+def _numbers(stats: Stats) -> dict[str, Any]:
     return {
-        "rulebook": result.rulebook,
-        "version": result.version,
-        "symbol": result.symbol,
-        "margin_asset": result.margin_asset,
-        "start_time": result.start_time,
-        "end_time": result.end_time,
-        "duration_ms": stats.duration_ms,
         "trades": stats.closed,
         "open_trades": stats.open_trades,
         "wins": stats.wins,
@@ -181,12 +201,34 @@ def summary_dict(stats: Stats, result: BacktestResult) -> dict[str, Any]:
         "worst_trade": _s(stats.worst_trade),
         "liquidations": stats.liquidations,
         "guard_interventions": stats.guard_interventions,
+        "fills": stats.fills,
+        "decisions": stats.decisions,
+        "events": stats.events,
+    }
+
+
+def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] | None = None) -> dict[str, Any]:
+    """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows.
+
+    The top level is the whole account; `by_symbol` (given `per`) holds the same numbers for each
+    symbol (its `start_equity` is the account's, its `end_equity` the start plus its own net PnL).
+    """
+    doc: dict[str, Any] = {
+        "rulebook": result.rulebook,
+        "version": result.version,
+        "symbol": ",".join(result.all_symbols),
+        "symbols": list(result.all_symbols),
+        "margin_asset": result.margin_asset,
+        "start_time": result.start_time,
+        "end_time": result.end_time,
+        "duration_ms": stats.duration_ms,
+        **_numbers(stats),
         "rule_errors": {
             rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
             for rule, e in sorted(result.rule_errors.items())
         },
-        "fills": stats.fills,
-        "decisions": stats.decisions,
-        "events": stats.events,
         "trade_list": [trade_dict(t) for t in stats.trades],
     }
+    if per is not None:
+        doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}
+    return doc

@@ -51,10 +51,10 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _contract_size(book: CompiledRulebook, symbol: str, exchange_info: str | None) -> Decimal | None:
-    """The contract size of an inverse (COIN-M) symbol, whose open PnL is counted in coin; None otherwise."""
-    inst = load_instruments(book, exchange_info).instruments.get(symbol)
-    return inst.contract_size if inst is not None and inst.is_inverse else None
+def _contract_sizes(book: CompiledRulebook, exchange_info: str | None) -> dict[str, Decimal]:
+    """The contract size of each inverse (COIN-M) symbol, whose open PnL is counted in coin."""
+    instruments = load_instruments(book, exchange_info).instruments
+    return {s: i.contract_size for s in book.symbols if (i := instruments.get(s)) is not None and i.is_inverse}
 
 
 def _default_balance(rulebook: str, overrides: dict[str, str]) -> Decimal:
@@ -80,27 +80,28 @@ def _rule_failed(exc: RuleFailed, console: Console) -> NoReturn:
 
 def _finish(
     result: BacktestResult,
-    inverse_size: Decimal | None,
+    inverse_sizes: dict[str, Decimal],
     fmt: str,
     report: str | None,
     notes: tuple[str, ...],
     console: Console,
 ) -> None:
     from rulebot.backtest.report_html import write_html_report
-    from rulebot.backtest.stats import compute_stats
-    from rulebot.backtest.summary import summary_dict, summary_table
+    from rulebot.backtest.stats import compute_stats, per_symbol_stats
+    from rulebot.backtest.summary import summary_dict, summary_table, symbol_table
 
-    stats = compute_stats(result, inverse_size)
+    stats = compute_stats(result, inverse_sizes)
+    per = per_symbol_stats(result, inverse_sizes)
     # The report is written before the summary is printed (so that the JSON can name it) but a
     # failure to write it is said only after the summary: the run's numbers are never lost.
     failure: str | None = None
     if report:
         try:
-            write_html_report(result, stats, Path(report))
+            write_html_report(result, stats, Path(report), per)
         except OSError as exc:
             failure = f"could not write the report to {report}: {exc.strerror or exc}"
     if fmt == "json":
-        doc = summary_dict(stats, result)
+        doc = summary_dict(stats, result, per)
         if report and failure is None:
             doc["report"] = report
         click.echo(json.dumps(doc, indent=2, default=str))
@@ -108,6 +109,8 @@ def _finish(
         for note in notes:
             console.print(f"note: {note}", style="yellow", markup=False)
         console.print(summary_table(stats, result))
+        if len(per) > 1:
+            console.print(symbol_table(per, stats, result.margin_asset))
         if report and failure is None:
             console.print(f"report written to {report}", markup=False, soft_wrap=True)
     if result.rule_errors:
@@ -212,7 +215,7 @@ def backtest_cmd(
             soft_wrap=True,
         )
         sys.exit(1)
-    _finish(result, _contract_size(book, result.symbol, exchange_info), fmt, report, notes, console)
+    _finish(result, _contract_sizes(book, exchange_info), fmt, report, notes, console)
 
 
 @click.command("demo")
@@ -262,4 +265,4 @@ def demo_cmd(
     except BacktestError as exc:
         console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
         sys.exit(1)
-    _finish(result, _contract_size(book, result.symbol, None), fmt, report, (), console)
+    _finish(result, _contract_sizes(book, None), fmt, report, (), console)

@@ -191,3 +191,36 @@ def test_drawdown_and_exposure_edges():
 def test_zero_start_equity_gives_no_return_rather_than_an_error():
     stats = compute_stats(result([], (), start="0", end="0"))
     assert stats.return_pct is None and stats.net_pnl == 0
+
+
+def test_fills_of_two_symbols_are_two_symbols_trades_not_one_blended_position():
+    """A BTC sell closed an ETH long: two symbols' interleaved round trips were counted as one."""
+    from dataclasses import replace
+
+    from rulebot.backtest.result import SymbolPoint
+    from rulebot.backtest.stats import compute_symbol_stats
+
+    def eth(f: FillRecord) -> FillRecord:
+        return replace(f, symbol="ETHUSDT")
+
+    fills = [
+        fill(0, "BUY", "1", "100", fee="0.1"),
+        eth(fill(1, "SELL", "2", "50", fee="0.1")),
+        fill(2, "SELL", "1", "110", fee="0.1", pnl="10", purpose="exit"),
+        eth(fill(3, "BUY", "2", "45", fee="0.1", pnl="10", purpose="exit")),
+        eth(fill(4, "BUY", "1", "40", fee="0.1")),
+    ]
+    r = result(fills, end="1019.5")
+    r.symbols = ("BTCUSDT", "ETHUSDT")
+    r.symbol_curves = {"BTCUSDT": [SymbolPoint(T + 4, D(110), D(0), D("9.8"))],
+                       "ETHUSDT": [SymbolPoint(T + 4, D(40), D(1), D("9.7"))]}  # fmt: skip
+    r.unrealized_by_symbol = {"BTCUSDT": D(0), "ETHUSDT": D(0)}
+    stats = compute_stats(r)
+    assert [(t.symbol, t.side, t.is_open) for t in stats.trades] == [
+        ("BTCUSDT", "long", False), ("ETHUSDT", "short", False), ("ETHUSDT", "long", True)
+    ]  # fmt: skip
+    assert stats.closed == 2 and stats.wins == 2
+    btc, eth_stats = compute_symbol_stats(r, "BTCUSDT"), compute_symbol_stats(r, "ETHUSDT")
+    assert (btc.closed, btc.net_pnl, btc.fees) == (1, D("9.8"), D("0.2"))
+    assert (eth_stats.closed, eth_stats.open_trades, eth_stats.net_pnl) == (1, 1, D("9.7"))
+    assert btc.net_pnl + eth_stats.net_pnl == stats.net_pnl - stats.unrealized

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rulebot.backtest.api import backtest
-from rulebot.backtest.stats import compute_stats
+from rulebot.backtest.stats import compute_stats, per_symbol_stats
 from rulebot.backtest.summary import summary_dict
 from rulebot.cli import main
 from rulebot.testing.shared import ARCHIVE
@@ -113,7 +113,8 @@ def test_json_is_the_same_numbers_as_the_library_computes():
         str(RULES / "ema-trend-btc.yaml"), [str(BTC_1M)], start="2025-06-07", end="2025-06-10",
         overrides={"fast": "8", "slow": "21"},
     )  # fmt: skip
-    expected = json.loads(json.dumps(summary_dict(compute_stats(result), result), default=str))
+    doc = summary_dict(compute_stats(result), result, per_symbol_stats(result))
+    expected = json.loads(json.dumps(doc, default=str))
     assert json.loads(out) == expected
     assert expected["trades"] >= 1 and len(expected["trade_list"]) == expected["trades"] + expected["open_trades"]
 
@@ -270,3 +271,72 @@ def test_a_rulebook_without_rule_errors_says_none():
     code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from", "2025-06-07",
                     "--to", "2025-06-08", "--strict")  # fmt: skip
     assert code == 0 and "rule errors" in out and "warning" not in out
+
+
+ETH_1M = DATA / "um/daily/klines/ETHUSDT/1m"
+BTC_FUNDING = DATA / "um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-06.zip"
+TWO_SYMBOLS = """\
+rulebook: two
+market: usdm
+symbols: [BTCUSDT, ETHUSDT]
+timeframes: [1m]
+account: {leverage: 2}
+indicators:
+  fast: ema(close@1m, 5)
+  slow: ema(close@1m, 20)
+rules:
+  - name: enter
+    on: candle_close 1m
+    in: flat
+    when: crossover(fast, slow)
+    do: [{enter: {side: long, size: "500 / close@1m"}}, {goto: long}]  # a size that ignores the other symbol
+  - name: exit
+    on: candle_close 1m
+    in: long
+    when: crossunder(fast, slow)
+    do: [exit, {goto: flat}]
+"""
+_EXACT = ("trades", "open_trades", "wins", "losses", "net_pnl", "gross_realized_pnl", "fees", "funding_paid",
+          "unrealized_pnl", "max_drawdown", "liquidations", "fills", "decisions")  # fmt: skip
+
+
+def test_a_two_symbol_backtest_reports_each_symbol_and_totals_equal_to_the_singles(tmp_path):
+    """BTCUSDT + ETHUSDT reported `symbol BTCUSDT` and fewer trades than either alone."""
+    data = ["--data", str(BTC_1M), "--data", str(ETH_1M), "--data", str(BTC_FUNDING)]
+    window = ["--from", "2025-06-08", "--to", "2025-06-10", "--format", "json"]
+    docs = {}
+    for name, symbols in (("both", "[BTCUSDT, ETHUSDT]"), ("BTCUSDT", "[BTCUSDT]"), ("ETHUSDT", "[ETHUSDT]")):
+        book = tmp_path / f"{name}.yaml"
+        book.write_text(TWO_SYMBOLS.replace("[BTCUSDT, ETHUSDT]", symbols))
+        code, out = run("backtest", str(book), *data, *window)
+        assert code == 0, out
+        docs[name] = json.loads(out)
+    both = docs["both"]
+    assert both["symbols"] == ["BTCUSDT", "ETHUSDT"] and set(both["by_symbol"]) == {"BTCUSDT", "ETHUSDT"}
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        alone, inside = docs[symbol], both["by_symbol"][symbol]
+        assert alone["trades"] > 20
+        for key in _EXACT:
+            assert Decimal(str(inside[key])) == Decimal(str(alone[key])), (symbol, key)
+    for key in ("trades", "open_trades", "wins", "losses", "net_pnl", "gross_realized_pnl", "fees", "funding_paid",
+                "unrealized_pnl", "fills", "decisions"):  # fmt: skip
+        assert Decimal(str(both[key])) == sum(Decimal(str(docs[s][key])) for s in ("BTCUSDT", "ETHUSDT")), key
+    assert Decimal(both["funding_paid"]) != 0 and Decimal(both["by_symbol"]["ETHUSDT"]["funding_paid"]) == 0
+    assert {t["symbol"] for t in both["trade_list"]} == {"BTCUSDT", "ETHUSDT"}
+    report = tmp_path / "r.html"
+    code, out = run("backtest", str(tmp_path / "both.yaml"), *data, "--from", "2025-06-08", "--to", "2025-06-10",
+                    "--report", str(report))  # fmt: skip
+    assert code == 0, out
+    flat = " ".join(out.split())
+    assert "BTCUSDT, ETHUSDT" in flat and "by symbol" in flat and f"{both['trades']} closed" in flat
+    html = report.read_text()
+    assert "two · BTCUSDT, ETHUSDT" in html and "By symbol" in html
+    assert "Price · BTCUSDT" in html and "Price · ETHUSDT" in html
+
+
+def test_symbols_margined_in_different_coins_are_refused_not_summed(tmp_path):
+    book = tmp_path / "coins.yaml"
+    book.write_text(TWO_SYMBOLS.replace("usdm", "coinm").replace("[BTCUSDT, ETHUSDT]", "[BTCUSD_PERP, ETHUSD_PERP]")
+                    .replace('"500 / close@1m"', "1"))  # fmt: skip
+    code, out = run("backtest", str(book), "--data", str(COIN_1M))
+    assert code == 1 and "margined in BTC and ETH" in " ".join(out.split()) and "Traceback" not in out
