@@ -69,8 +69,8 @@ async def reconcile(desk: Executor, venue: BinanceVenue, symbols: Iterable[str],
             if event is not None:
                 settled += 1
                 await desk.account(event, t)
-        elif t - record.command.time < IN_FLIGHT_MS:
-            pending.append(cid)
+        elif cid in desk.in_flight or t - desk.unknown_sent_at.get(cid, record.command.time) < IN_FLIGHT_MS:
+            pending.append(cid)  # still on its way (its answer not in, or it left too recently)
         else:
             settled += 1
             gone = "Binance does not have it: it never arrived (found when reconciling)"

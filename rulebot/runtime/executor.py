@@ -1,10 +1,23 @@
 """Engine steps out to the venue: each step journaled before its commands leave (write-ahead),
 then its commands executed — on the paper venue (a dry-run) or on Binance (live) — and what
-the venue reports or refuses handed back to the engine, journaled the same way."""
+the venue reports or refuses handed back to the engine, journaled the same way.
+
+Live, a command's answer can take seconds (a slow or held REST answer). The engine's task must
+not wait for it: while it waits, no market event, no fill, no exit and no kill is processed, on
+any symbol. So live commands go out in the background, one lane per symbol: a lane sends its
+commands one at a time, in the order the engine gave them (a stop never overtakes its entry, a
+cancel never overtakes its order), and hands each answer back as an `Outcome`, which the runner
+settles on the engine's task like any other event. Commands of no symbol (the position mode)
+are account setup and go out inline, before anything queued after them. The paper venue answers
+at once and stays inline.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
@@ -12,8 +25,42 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import Journal
-from rulebot.venues.binance.venue import BinanceVenue
+from rulebot.venues.binance.venue import BinanceVenue, VenueResult
 from rulebot.venues.paper import PaperVenue
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A venue's answer to a command sent in the background, to be settled on the engine's task."""
+
+    command: Command
+    result: VenueResult
+    time: int  # the engine time of the step that sent it
+    sent_at: int = 0  # when it left, on the exchange's clock (ms)
+
+
+class _Lane:
+    """One symbol's commands, sent one at a time in order; each answer goes to `deliver`."""
+
+    def __init__(self, venue: BinanceVenue, deliver: Callable[[Outcome], None]) -> None:
+        self._venue = venue
+        self._deliver = deliver
+        self.queue: asyncio.Queue[tuple[Command, int]] = asyncio.Queue()
+        self.task = asyncio.create_task(self._run(), name="order-lane")
+
+    async def _run(self) -> None:
+        venue = self._venue
+        while True:
+            cmd, t = await self.queue.get()
+            try:
+                sent_at = venue.rest.now_ms()
+                try:
+                    result = await venue.execute(cmd)
+                except Exception as exc:  # execute() never raises for Binance or the network: a bug
+                    result = VenueResult(False, None, f"{type(exc).__name__}: {exc}", unknown=True)
+                self._deliver(Outcome(cmd, result, t, sent_at))
+            finally:
+                self.queue.task_done()
 
 
 class Executor:
@@ -26,6 +73,7 @@ class Executor:
         venue: BinanceVenue | None = None,
         on_unknown: Callable[[str], None] = lambda why: None,
         on_rule_error: Callable[[rec.Decision], None] = lambda decision: None,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         if (paper is None) == (venue is None):
             raise ValueError("an executor sends to the paper venue or to Binance: give exactly one")
@@ -36,6 +84,13 @@ class Executor:
         self._on_unknown = on_unknown  # an order's fate is unknown: the runner reconciles
         self._daily_seen: tuple[object, int | None] = (None, None)
         self._on_rule_error = on_rule_error  # a condition failed at run time: the runner says so
+        # Live: answers come back through the runner's queue (None: every command inline).
+        self._on_outcome = on_outcome
+        self._lanes: dict[str, _Lane] = {}
+        # Client order ids sent in the background whose answer the engine has not settled yet,
+        # and when an order of unknown fate left: a reconciliation must not take either for lost.
+        self.in_flight: dict[str, int] = {}
+        self.unknown_sent_at: dict[str, int] = {}
 
     async def process(self, step: Step, t: int) -> None:
         """Journal the step (write-ahead), then send its commands."""
@@ -50,8 +105,11 @@ class Executor:
         for record in step.records:
             if type(record) is rec.Decision and record.error is not None:
                 self._on_rule_error(record)
+        queued = False
         for cmd in step.commands:
-            await self._send(cmd, t)
+            queued = await self._send(cmd, t) or queued
+        if queued:
+            await asyncio.sleep(0)  # the lanes start their requests now, not after the next event
         await self.journal.checkpoint_if_due()  # after the orders left, never before
 
     async def account(self, event: AccountEvent, t: int) -> None:
@@ -77,25 +135,71 @@ class Executor:
                 "breached": daily.breached}  # fmt: skip
         return Row(t, "daily", body)
 
-    async def _send(self, cmd: Command, t: int) -> None:
+    async def _send(self, cmd: Command, t: int) -> bool:
+        """Execute `cmd`; True when it went to a lane (its answer comes back as an `Outcome`)."""
         if self.paper is not None:
             res = self.paper.execute(cmd, t)
             for ev in res.events:
                 await self.account(ev, t)
-            ok, code, msg = res.ok, res.code, res.message or ""
-        else:
-            assert self.venue is not None
-            result = await self.venue.execute(cmd)
-            ok, code, msg = result.ok, result.code, result.message or ""
-            if not ok and result.unknown:
-                # It may have executed: refusing it in the engine could send it again. It stays
-                # as sent; its own updates on the user stream, or a reconciliation, settle it.
-                cid = getattr(cmd, "client_order_id", "")
-                await self.note(t, "order-unknown", f"{type(cmd).__name__} {cid}: {msg}; not sent again, reconciling")
-                self._on_unknown(f"order {cid} of unknown fate")
-                return
-        if not ok:
-            await self._refused(cmd, code, msg, t)
+            if not res.ok:
+                await self._refused(cmd, res.code, res.message or "", t)
+            return False
+        venue = self.venue
+        assert venue is not None
+        symbol = getattr(cmd, "symbol", "")
+        if self._on_outcome is None or not symbol:
+            sent_at = venue.rest.now_ms()
+            await self.settle(Outcome(cmd, await venue.execute(cmd), t, sent_at))
+            return False
+        lane = self._lanes.get(symbol)
+        if lane is None:
+            lane = self._lanes[symbol] = _Lane(venue, self._on_outcome)
+        cid = getattr(cmd, "client_order_id", "")
+        if cid:
+            self.in_flight[cid] = self.in_flight.get(cid, 0) + 1
+        lane.queue.put_nowait((cmd, t))
+        return True
+
+    async def settle(self, outcome: Outcome) -> None:
+        """What the venue answered: nothing to do when accepted; a refusal goes to the engine; an
+        unknown fate is left as sent and reconciled."""
+        cmd, result, t = outcome.command, outcome.result, outcome.time
+        cid = getattr(cmd, "client_order_id", "")
+        if cid in self.in_flight:
+            self.in_flight[cid] -= 1
+            if self.in_flight[cid] <= 0:
+                del self.in_flight[cid]
+        if result.ok:
+            return
+        msg = result.message or ""
+        if result.unknown:
+            # It may have executed: refusing it in the engine could send it again. It stays
+            # as sent; its own updates on the user stream, or a reconciliation, settle it.
+            if cid:
+                self.unknown_sent_at[cid] = outcome.sent_at
+            await self.note(t, "order-unknown", f"{type(cmd).__name__} {cid}: {msg}; not sent again, reconciling")
+            self._on_unknown(f"order {cid} of unknown fate")
+            return
+        await self._refused(cmd, result.code, msg, t)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until every lane has its answers (False if `timeout_s` passed first)."""
+        joins = [asyncio.create_task(lane.queue.join()) for lane in self._lanes.values()]
+        if not joins:
+            return True
+        _, pending = await asyncio.wait(joins, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        return not pending
+
+    async def close(self) -> None:
+        """Stop the lanes (after `drain`: what is still unanswered is abandoned)."""
+        for lane in self._lanes.values():
+            lane.task.cancel()
+        for lane in self._lanes.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane.task
+        self._lanes.clear()
 
     async def _refused(self, cmd: Command, code: int | None, msg: str, t: int) -> None:
         engine = self.engine

@@ -40,7 +40,7 @@ from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime import recovery
 from rulebot.runtime.control import ControlServer, claim
 from rulebot.runtime.exchange_sync import IN_FLIGHT_MS, reconcile
-from rulebot.runtime.executor import Executor
+from rulebot.runtime.executor import Executor, Outcome
 from rulebot.runtime.killswitch import Policy, exit_step
 from rulebot.runtime.reload import try_reload, watch
 from rulebot.runtime.scheduler import TimerScheduler
@@ -54,6 +54,7 @@ from rulebot.venues.paper import PaperVenue
 
 Mode = Literal["dry-run", "live"]
 KILL_FILE = "KILL"
+SEND_TIMEOUT_S = 15.0  # at shutdown, how long answers to commands still out are waited for
 
 
 @dataclass
@@ -244,7 +245,8 @@ class Runner:
         )
         self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
                              on_unknown=lambda why: self._reconcile_later(why, 1.0),
-                             on_rule_error=self._rule_error)  # fmt: skip
+                             on_rule_error=self._rule_error,
+                             on_outcome=self.push if self.live else None)  # fmt: skip
         restored = recovery.restore(engine, state)
         if self.user_events is not None:
             self.user_events.start()  # before the snapshot: no fill can fall between the two
@@ -288,6 +290,9 @@ class Runner:
                 break
             if isinstance(item, _Request):
                 await self._handle_request(item)
+                continue
+            if isinstance(item, Outcome):  # a venue's answer to a command sent in the background
+                await self._desk().settle(item)
                 continue
             if isinstance(item, StreamStatus) and item.stream == "user" and item.detail == "reconnected" and self.live:
                 await self._reconcile_or_retry("user stream reconnected")
@@ -434,12 +439,16 @@ class Runner:
         if engine is not None and self.stopping is not None:
             t = engine.time
             await self._process(exit_step(engine, self.stopping, self.stop_reason or "shutdown"), t)
+            await self._settle_sends()
             if self.live:
                 await asyncio.sleep(0.5)  # let the last fills arrive on the user stream
                 while not self.queue.empty():
                     item = self.queue.get_nowait()
                     if isinstance(item, AccountEvent):
                         await self._event(item, engine.time)
+        await self._settle_sends()  # nothing may be cut off mid-request by closing the session
+        if self.desk is not None:
+            await self.desk.close()
         if self._heartbeat and self.venue is not None:
             if self.stopping == "flatten":
                 self.venue.stop_heartbeat_task()
@@ -458,6 +467,21 @@ class Runner:
         await journal.write(Row(_now(), "run_stop", body, version=self.book.source_hash))
         await journal.close()
         self._remove_signals()
+
+    async def _settle_sends(self, timeout_s: float = SEND_TIMEOUT_S) -> None:
+        """Wait for the answers of commands still out (live), and settle them and what they cause."""
+        desk = self.desk
+        if desk is None:
+            return
+        for _ in range(5):  # a refusal may cause commands (a repair), whose answers come back too
+            if not await desk.drain(timeout_s):
+                await self._note(desk.engine.time, "shutdown", f"order answers still outstanding after {timeout_s:g} s")
+            outcomes = [i for i in self._urgent if isinstance(i, Outcome)]
+            if not outcomes:
+                return
+            self._urgent = deque(i for i in self._urgent if not isinstance(i, Outcome))
+            for outcome in outcomes:
+                await desk.settle(outcome)
 
     async def _reconcile(self, state: recovery.JournalState, why: str) -> None:
         assert self.venue is not None

@@ -243,6 +243,7 @@ class FakeBinance:
         f = self.rest_faults
         if f.hold_after_execute_ms:
             await asyncio.sleep(f.hold_after_execute_ms / 1000)
+        await _hold_once(f)
         if f.drop_after_execute > 0:
             f.drop_after_execute -= 1
             if request.transport is not None:
@@ -346,6 +347,13 @@ class FakeBinance:
         if server - ts > window:
             return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return None
+
+
+async def _hold_once(f: RestFaults) -> None:
+    """One slow answer: this placement's answer waits `hold_next_answer_ms`; the next ones do not."""
+    hold, f.hold_next_answer_ms = f.hold_next_answer_ms, 0
+    if hold:
+        await asyncio.sleep(hold / 1000)
 
 
 def _levels(side: dict[Decimal, Decimal], best_first_high: bool, limit: int) -> list[list[str]]:

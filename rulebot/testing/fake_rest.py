@@ -61,6 +61,7 @@ class RestFaults:
     slow_requests: int = 0  # the next N requests wait `slow_ms` before they are handled
     slow_ms: int = 0
     hold_after_execute_ms: int = 0  # a placement executes, then its answer waits this long
+    hold_next_answer_ms: int = 0  # the next placement executes, then its answer (that one only) waits this long
     clock_skew_ms: int = 0  # the server's clock runs ahead by this much
 
 

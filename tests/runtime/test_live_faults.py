@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -67,7 +68,7 @@ async def running(
     try:
         yield runner
     finally:
-        if not task.done():
+        if not task.done() and runner.stopping is None:
             with contextlib.suppress(ConnectionError, OSError):
                 await control.request(cfg.run_dir, {"cmd": "kill", "policy": "keep"})
         await asyncio.wait_for(task, 20)
@@ -107,3 +108,45 @@ async def test_a_local_clock_behind_binances_does_not_make_fresh_data_stale(tmp_
             await until(lambda: bool(fake.placed_ids), timeout=10)
             await until(lambda: runner.status()["states"] == {"BTCUSDT": "long"}, timeout=10)
     assert stale_refusals(runner) == []
+
+
+TWO_SYMBOLS = """\
+rulebook: two
+market: usdm
+symbols: [BTCUSDT, ETHUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+"""
+
+
+async def test_one_slow_order_answer_holds_up_neither_other_symbols_nor_the_kill_switch(tmp_path):
+    """The live run: one answer held 8 s froze everything for 7-8 s. Here: 3 s, and the bot
+    must go on meanwhile — the other symbol's entry leaves, events are processed, a kill is
+    taken at once."""
+    async with FakeBinance(Market.USDM) as fake:
+        fake.rest_faults.hold_next_answer_ms = 3_000  # the first entry (BTCUSDT) executes; its answer waits
+        posts: list[tuple[str, float]] = []
+        fake.on_request = lambda method, path, at: posts.append((path, at)) if method == "POST" else None
+        async with running(fake, TWO_SYMBOLS, tmp_path, ("BTCUSDT", "ETHUSDT")) as runner:
+            await until(lambda: len(fake.placed_ids) >= 1, timeout=10)
+            held = fake.placed_ids[0]
+            assert fake.sim.order("BTCUSDT", held) is not None
+            seen = runner.events
+            await until(lambda: len(fake.placed_ids) >= 2, timeout=1.5)  # ETHUSDT's entry does not wait
+            assert fake.sim.order("ETHUSDT", fake.placed_ids[1]) is not None
+            await until(lambda: runner.events > seen + 20, timeout=1.5)  # nor does the market data
+            asked = time.monotonic()
+            answer = await control.request(runner.cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+            took = time.monotonic() - asked
+        assert answer["ok"] and took < 1.0, f"the kill waited {took:.1f} s for an order answer"
+        st = runner.status()
+    assert {p["symbol"] for p in st["positions"]} == {"BTCUSDT", "ETHUSDT"}  # the held answer arrived in the end
+    # Per symbol the order holds: BTCUSDT's stop left after its entry's answer, ETHUSDT's did not wait for it.
+    entry_at = next(at for path, at in posts if path.endswith("/v1/order"))
+    stops = sorted(at - entry_at for path, at in posts if path.endswith("/algoOrder"))
+    assert len(stops) == 2 and stops[0] < 1.5 and stops[1] >= 2.9, stops
+    assert len(fake.sim.positions("BTCUSDT")) == 1 and len(fake.sim.positions("ETHUSDT")) == 1
