@@ -77,6 +77,14 @@ def _print_status(s: dict[str, Any]) -> None:
             f"order {o['client_order_id']} {o['purpose']} {o['side']} {o['type']} {o['quantity']} ({o['status']})",
             markup=False,
         )
+    for symbol, d in s.get("data", {}).items():
+        age = "no data yet" if d.get("age_s") is None else f"data {d['age_s']:.1f} s old"
+        warm = s.get("warmup", {}).get(symbol, {})
+        shown = ", ".join(
+            f"{name}@{w['timeframe']} " + ("ready" if w["ready"] else f"warming {w['candles']}/{w['needs']}")
+            for name, w in warm.items()
+        )
+        _out.print(f"{symbol}: {age}" + (f" · indicators: {shown}" if shown else ""), markup=False)
     _out.print(f"guards: {s.get('guards')}", markup=False)
 
 

@@ -1256,6 +1256,12 @@ class Engine:
 
     # ================================================================== restart recovery
 
+    def warm(self, symbol: str, candles: list[CandleClosed]) -> int:
+        """Candles from before the start (a restart, REST klines) into `symbol`'s history and
+        indicators; no rule runs on them. Returns how many were new."""
+        run = self.symbols.get(symbol)
+        return run.market.warm(candles) if run is not None else 0
+
     def restore_state(self, symbol: str, state: str, entered_at: int) -> bool:
         """Put a symbol back in the state the journal says it was in (call before `start`).
 

@@ -314,6 +314,43 @@ class SymbolMarket:
                     self.not_ready.discard(f"returns@{tf}")
             self.indicators.on_candle(c)
 
+    # ------------------------------------------------------------------ warm-up
+
+    def warmup_needs(self) -> dict[str, int]:
+        """Closed candles per timeframe that make every indicator (and `returns`) ready at once."""
+        need = {tf: 2 for tf in self.timeframes}  # `returns` reads the close before
+        for tf, n in self.indicators.warmup_candles().items():
+            need[tf] = max(need.get(tf, 0), n + 1)
+        return need
+
+    def warm(self, candles: list[CandleClosed]) -> int:
+        """Closed candles from before the start (REST klines), oldest first per timeframe: into the
+        history, the candle values and the indicators, as if they had been seen live, but no rule
+        runs on them. Candles not newer than what this market already has are skipped; returns
+        how many were taken."""
+        last = {tf: h[-1].close_time if h else -1 for tf, h in self.history.items()}
+        fresh = [
+            Candle(c.timeframe, c.open_time, c.close_time, float(c.open), float(c.high), float(c.low),
+                   float(c.close), float(c.volume))
+            for c in candles
+            if c.timeframe in last and c.close_time > last[c.timeframe]
+        ]  # fmt: skip
+        if fresh:
+            self._publish(fresh)
+        return len(fresh)
+
+    def warmup(self) -> dict[str, dict[str, Any]]:
+        """Each indicator's warm-up as `status` shows it: ready, candles seen (kept), candles needed."""
+        return {
+            lv.compiled.name: {
+                "timeframe": lv.timeframe,
+                "ready": lv.impl.ready,
+                "candles": len(self.history.get(lv.timeframe, ())),
+                "needs": lv.compiled.total_warmup,
+            }
+            for lv in self.indicators.live
+        }
+
     # ------------------------------------------------------------------ hot reload
 
     def carry_from(self, old: SymbolMarket) -> None:

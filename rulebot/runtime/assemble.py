@@ -21,6 +21,7 @@ from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime.keys import load_credentials
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.runtime.sources import paced
+from rulebot.runtime.warmup import klines_fetch
 from rulebot.venues.binance.endpoints import Endpoints, Network
 from rulebot.venues.binance.market_stream import MarketStream, stream_names
 from rulebot.venues.binance.rest import BinanceRest
@@ -124,7 +125,7 @@ async def dry_run(
         )
         runner = Runner(
             cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}",
-            clock=rest.now_ms,
+            clock=rest.now_ms, warmup=klines_fetch(rest),
         )  # fmt: skip
         runner.closers.append(rest.close)
         return runner
@@ -175,6 +176,7 @@ async def live(
         venue_name=f"binance:{endpoints.rest}",
         balances={b.asset: b.balance for b in balances},
         clock=rest.now_ms,
+        warmup=klines_fetch(rest),
     )
     runner.closers.append(rest.close)
     return runner

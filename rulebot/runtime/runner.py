@@ -33,6 +33,7 @@ from rulebot.core.account_events import AccountEvent, StreamStatus
 from rulebot.core.enums import MarginType, Market
 from rulebot.core.events import Timer
 from rulebot.engine.engine import Engine, Step
+from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal
@@ -46,6 +47,7 @@ from rulebot.runtime.reload import try_reload, watch
 from rulebot.runtime.scheduler import TimerScheduler
 from rulebot.runtime.status import engine_status
 from rulebot.runtime.status_risk import risk_status
+from rulebot.runtime.warmup import Fetch, warm_up
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 from rulebot.venues.binance.user_stream import UserStream
@@ -103,11 +105,13 @@ class Runner:
         venue_name: str = "simulated",
         balances: dict[str, Decimal] | None = None,
         clock: Callable[[], int] | None = None,
+        warmup: Fetch | None = None,
     ) -> None:
         self.cfg = cfg
         # The exchange's clock as best known here (ms): timers and `status`'s data age use it, so
         # that a local clock off from Binance's does not make fresh data look old or old data new.
         self.clock = clock or _now
+        self.warmup = warmup  # closed candles from before the start (REST klines), to start warm
         self.book = book
         self.market_feed = market
         self.instruments = instruments
@@ -248,6 +252,9 @@ class Runner:
                              on_rule_error=self._rule_error,
                              on_outcome=self.push if self.live else None)  # fmt: skip
         restored = recovery.restore(engine, state)
+        if self.warmup is not None:
+            for note in await warm_up(engine, self.warmup, HISTORY_CANDLES):
+                await self._note(_now(), "warm-up", note)
         if self.user_events is not None:
             self.user_events.start()  # before the snapshot: no fill can fall between the two
             await self._user_stream_up(self.user_events)
@@ -518,7 +525,8 @@ class Runner:
             return {"ok": True, "running": False}
         return {
             "ok": True, "running": self.stopping is None, "mode": self.cfg.mode, "run_id": self.run_id,
-            "events": self.events, "events_by_type": dict(self.events_by_type), **engine_status(self.engine),
+            "events": self.events, "events_by_type": dict(self.events_by_type),
+            **engine_status(self.engine, self.clock()),
             "reloads": self.reloads[-5:], "stop_reason": self.stop_reason, "failed": self.failed,
             "rule_errors": dict(self.rule_errors), "rule_failed": self.rule_failed,
             "venue": self.venue_name, "started_ms": self.started_ms, **_risk(self.engine),

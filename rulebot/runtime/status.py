@@ -1,5 +1,6 @@
 """What `rulebot status` shows of a running bot: positions, working orders, states, equity and
-the day's PnL, guard states, recent reloads. Plain JSON values (Decimals as exact strings)."""
+the day's PnL, guard states, recent reloads, each symbol's data age and each indicator's
+warm-up. Plain JSON values (Decimals as exact strings)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from rulebot.engine.engine import Engine
 
 
-def engine_status(engine: Engine) -> dict[str, Any]:
+def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
+    """`now`: the exchange's clock (ms) as the runner knows it, for the data's age."""
     pf = engine.portfolio
     positions = [
         {"symbol": p.symbol, "side": p.side, "size": str(p.size), "entry_price": str(p.entry_price),
@@ -30,6 +32,8 @@ def engine_status(engine: Engine) -> dict[str, Any]:
         "orders": orders,
         "equity": {a: str(pf.equity(a)) for a in assets},
         "daily_pnl": {a: str(pf.daily_pnl(a)) for a in assets},
+        "data": {s: _data(r.market.last_data_time, now) for s, r in engine.symbols.items()},
+        "warmup": {s: r.market.warmup() for s, r in engine.symbols.items()},
         "guards": {
             "halted": engine.halted,
             "daily_loss_breached": engine.daily_breach_day is not None,
@@ -37,3 +41,11 @@ def engine_status(engine: Engine) -> dict[str, Any]:
             "volatility_breaker": {s: r.volatility_tripped for s, r in engine.symbols.items()},
         },
     }
+
+
+def _data(last: int, now: int | None) -> dict[str, Any]:
+    """How old the symbol's latest market data is: by the exchange's clock now (a lagging or
+    silent feed shows here), None before any data."""
+    if not last:
+        return {"last_time": None, "age_s": None}
+    return {"last_time": last, "age_s": round((now - last) / 1000, 3) if now is not None else None}
