@@ -17,7 +17,7 @@ from rich.console import Console
 from rulebot.binance.codes import BinanceError
 from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, STRICT
 from rulebot.cli.validate import print_rulebook_errors
-from rulebot.journal.writer import JournalIntegrityError
+from rulebot.journal.writer import JournalIntegrityError, JournalWriteError
 from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.errors import RulebookError
 from rulebot.runtime import control
@@ -93,6 +93,9 @@ _FAILURES = (CredentialsError, ValueError, OSError, BinanceError, TransportError
              JournalIntegrityError, sqlite3.DatabaseError)  # fmt: skip
 
 
+JOURNAL_FAILED = 5  # the journal could not be written (a full disk): documented in the README
+
+
 def _policy(choice: str | None) -> Policy | None:
     return "flatten" if choice == "flatten" else "keep" if choice == "keep" else None
 
@@ -113,6 +116,19 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
 
     try:
         status = asyncio.run(main())
+    except JournalWriteError as exc:
+        runner = runners[0] if runners else None
+        if runner is not None and runner.engine is not None and runner.engine.started:
+            cancelled = len(runner.cancelled_unjournaled)
+            what = (
+                "the bot stopped: nothing can be journaled, so nothing more was sent "
+                f"(it cancelled {cancelled} working entr{'y' if cancelled == 1 else 'ies'}; positions keep their "
+                "stops on the exchange: check them there). Free disk space, then start it again"
+            )
+        else:
+            what = "the bot did not start; nothing was traded. Free disk space, then start it again"
+        click.echo(f"error: {exc}\n{what}", err=True)
+        sys.exit(JOURNAL_FAILED)
     except _FAILURES as exc:
         engine = runners[0].engine if runners else None
         if engine is not None and engine.started:

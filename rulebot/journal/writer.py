@@ -25,7 +25,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,6 +51,11 @@ _SET_HEAD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('head', ?)"
 
 class JournalIntegrityError(RuntimeError):
     """The journal does not end where its writer left it: rows were cut off or added by hand."""
+
+
+class JournalWriteError(RuntimeError):
+    """The journal cannot be written (a full disk, an I/O error). Nothing may be sent that was
+    not journaled first: the bot must stop (`rulebot run` exits with code 4)."""
 
 
 async def _prepare(db: aiosqlite.Connection) -> None:
@@ -89,6 +94,8 @@ class Journal:
         self._since_checkpoint = (0, 0)  # commits, rows
         self._full = False  # synchronous=FULL in force
         self.checkpoints = 0
+        self.path: str | Path = ""
+        self.broken = ""  # why the journal can no longer be written (then every write refuses)
 
     @classmethod
     async def create(cls, path: str | Path, run_id: str, mode: str = "") -> Journal:
@@ -124,12 +131,15 @@ class Journal:
             if anchor_fd >= 0:
                 os.close(anchor_fd)
             await db.close()
-            if isinstance(exc, sqlite3.DatabaseError) and "full" not in str(exc):
+            if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "I/O" in str(exc)):
+                raise JournalWriteError(f"the journal {path} cannot be written ({exc}): is the disk full?") from exc
+            if isinstance(exc, sqlite3.DatabaseError):
                 raise sqlite3.DatabaseError(
                     f"the journal {path} cannot be read ({exc}); nothing was written to it. " + damaged_advice(path)
                 ) from exc
             raise
         journal = cls(db, run_id, last_id, last_hash, anchor_fd, mode)
+        journal.path = path
         journal._anchor()
         return journal
 
@@ -142,7 +152,7 @@ class Journal:
         before this returns (synchronous=FULL), for the rows that precede an order."""
         if not rows:
             return
-        async with self._lock:
+        async with self._lock, self._failing():
             if durable != self._full:
                 await self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 self._full = durable
@@ -158,6 +168,20 @@ class Journal:
         if self.auto_checkpoint:
             await self.checkpoint_if_due()
 
+    @contextlib.asynccontextmanager
+    async def _failing(self) -> AsyncIterator[None]:
+        """A write that fails (SQLite: "database or disk is full", "disk I/O error") breaks the
+        journal for good: its chain position is unknown, and nothing may be sent unjournaled."""
+        if self.broken:
+            raise JournalWriteError(self.broken)
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            self.broken = f"the journal {self.path} cannot be written ({exc}): is the disk full?"
+            with contextlib.suppress(Exception):
+                await self._db.rollback()
+            raise JournalWriteError(self.broken) from exc
+
     def _anchor(self) -> None:
         """The last committed row, outside the WAL (no fsync: an anchor behind the journal is
         harmless, and a kill leaves what was written in the page cache)."""
@@ -169,7 +193,7 @@ class Journal:
         commits, rows = self._since_checkpoint
         if commits < CHECKPOINT_COMMITS and rows < CHECKPOINT_ROWS:
             return
-        async with self._lock:
+        async with self._lock, self._failing():
             await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self._since_checkpoint = (0, 0)
             self.checkpoints += 1
@@ -203,7 +227,8 @@ class Journal:
         """Always ends the writer thread, even when the last write failed (a full disk): a
         thread left running keeps the process from exiting."""
         try:
-            await self._db.close()
+            with contextlib.suppress(sqlite3.Error):  # closing checkpoints: a full disk fails that too
+                await self._db.close()
         finally:
             if self._anchor_fd >= 0:
                 with contextlib.suppress(OSError):

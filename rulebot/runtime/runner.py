@@ -30,13 +30,14 @@ from typing import Any, Literal
 
 from rulebot.binance.codes import BinanceError
 from rulebot.core.account_events import AccountEvent, StreamStatus
+from rulebot.core.commands import CancelOrder
 from rulebot.core.enums import MarginType, Market
 from rulebot.core.events import Timer
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.encode import Row
-from rulebot.journal.writer import Journal
+from rulebot.journal.writer import Journal, JournalWriteError
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime import recovery
 from rulebot.runtime.control import ControlServer, claim
@@ -142,6 +143,7 @@ class Runner:
         self._control: ControlServer | None = None
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
         self.on_started: Callable[[], None] | None = None  # the journal was verified and opened
+        self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
 
     @property
     def engine(self) -> Engine | None:
@@ -181,14 +183,23 @@ class Runner:
 
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        private_dir(cfg.run_dir)
-        if (cfg.run_dir / KILL_FILE).exists():  # an operator's way to keep a bot from coming back
-            raise FileExistsError(f"{cfg.run_dir / KILL_FILE} is there: the kill switch is on; remove it to start")
-        held = claim(cfg.run_dir)
         try:
-            return await self._run(cfg)
+            private_dir(cfg.run_dir)
+            if (cfg.run_dir / KILL_FILE).exists():  # an operator's way to keep a bot from coming back
+                raise FileExistsError(f"{cfg.run_dir / KILL_FILE} is there: the kill switch is on; remove it to start")
+            held = claim(cfg.run_dir)
+            try:
+                return await self._run(cfg)
+            finally:
+                os.close(held)
         finally:
-            os.close(held)
+            await self._close_sessions()  # also when the start was refused: no session left unclosed
+
+    async def _close_sessions(self) -> None:
+        closers, self.closers = self.closers, []
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
 
     async def _run(self, cfg: RunConfig) -> dict[str, Any]:
         private_journal(cfg.journal_path())
@@ -376,6 +387,8 @@ class Runner:
         except Exception as exc:
             if not req.done.done():
                 req.done.set_result({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            if isinstance(exc, JournalWriteError):
+                raise  # the bot must stop: nothing more can be journaled
 
     async def reload(self, text: str | None = None) -> dict[str, Any]:
         """Compile the rulebook aside; swap it in only when valid and safe. Journaled either way."""
@@ -435,6 +448,13 @@ class Runner:
     # -- shutdown --------------------------------------------------------------------------------
 
     async def _shutdown(self, journal: Journal) -> None:
+        try:
+            await self._wind_down(journal)
+        finally:
+            await journal.close()  # always: its writer thread, left running, would keep the process alive
+            self._remove_signals()
+
+    async def _wind_down(self, journal: Journal) -> None:
         engine = self.engine
         for task in self._tasks:
             task.cancel()
@@ -443,17 +463,25 @@ class Runner:
                 await task
         if self._scheduler is not None:
             self._scheduler.stop()
-        if engine is not None and self.stopping is not None:
-            t = engine.time
-            await self._process(exit_step(engine, self.stopping, self.stop_reason or "shutdown"), t)
-            await self._settle_sends()
-            if self.live:
-                await asyncio.sleep(0.5)  # let the last fills arrive on the user stream
-                while not self.queue.empty():
-                    item = self.queue.get_nowait()
-                    if isinstance(item, AccountEvent):
-                        await self._event(item, engine.time)
-        await self._settle_sends()  # nothing may be cut off mid-request by closing the session
+        if engine is not None and not journal.broken and self.stopping is not None:
+            try:
+                t = engine.time
+                await self._process(exit_step(engine, self.stopping, self.stop_reason or "shutdown"), t)
+                await self._settle_sends()
+                if self.live:
+                    await asyncio.sleep(0.5)  # let the last fills arrive on the user stream
+                    while not self.queue.empty():
+                        item = self.queue.get_nowait()
+                        if isinstance(item, AccountEvent):
+                            await self._event(item, engine.time)
+            except JournalWriteError:
+                pass  # handled below, as if it had failed earlier
+        if not journal.broken:
+            with contextlib.suppress(JournalWriteError):
+                await self._settle_sends()  # nothing may be cut off mid-request by closing the session
+        if engine is not None and journal.broken:
+            self.stopping = "keep"
+            await self._cancel_entries_unjournaled(engine)
         if self.desk is not None:
             await self.desk.close()
         if self._heartbeat and self.venue is not None:
@@ -465,15 +493,30 @@ class Runner:
             await self.user_events.stop()
         if self._control is not None:
             await self._control.stop()
-        for close in self.closers:
-            with contextlib.suppress(Exception):
-                await close()
+        await self._close_sessions()
         body = {"reason": self.stop_reason, "policy": self.stopping, "events": self.events,
                 "events_by_type": self.events_by_type}  # fmt: skip
         # Run start and stop are wall-clock times; events keep their own.
-        await journal.write(Row(_now(), "run_stop", body, version=self.book.source_hash))
-        await journal.close()
-        self._remove_signals()
+        if not journal.broken:
+            await journal.write(Row(_now(), "run_stop", body, version=self.book.source_hash))
+
+    async def _cancel_entries_unjournaled(self, engine: Engine) -> None:
+        """The journal cannot be written: cancel the working entries (a cancel can never add to a
+        position, so it needs no write-ahead row) and leave positions with their exchange-side
+        stops. Nothing else is sent: an order not journaled first could be sent twice."""
+        desk, t = self._desk(), engine.time
+        for record in engine.oms.open_orders():
+            if record.purpose != "entry":
+                continue
+            cmd = CancelOrder(record.command.symbol, record.client_order_id, t)
+            with contextlib.suppress(Exception):  # what it can: the exchange may be unreachable too
+                ok = desk.paper.execute(cmd, t).ok if desk.paper is not None else (await self._venue_cancel(cmd))
+                if ok:
+                    self.cancelled_unjournaled.append(record.client_order_id)
+
+    async def _venue_cancel(self, cmd: CancelOrder) -> bool:
+        assert self.venue is not None
+        return (await self.venue.execute(cmd)).ok
 
     async def _settle_sends(self, timeout_s: float = SEND_TIMEOUT_S) -> None:
         """Wait for the answers of commands still out (live), and settle them and what they cause."""

@@ -166,3 +166,19 @@ def test_the_run_directory_and_the_journal_are_private(tmp_path):
         "journal.sqlite": 0o600,
         "journal.sqlite-anchor": 0o600,
     }
+
+
+async def test_a_live_start_refused_by_its_run_directory_leaves_no_session_open(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "KILL").write_text("keep")
+    async with FakeBinance(Market.USDM) as fake:
+        keys = key_file(tmp_path, fake, 0o600)
+        args = [sys.executable, "-m", "rulebot.cli", *run_args(book, fake, keys, tmp_path / "run")]
+        proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                    env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    text = err.decode()
+    assert proc.returncode == 1 and "kill switch is on" in text
+    assert "Unclosed" not in text  # the REST session opened for the account was closed
