@@ -23,6 +23,7 @@ import orjson
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 SOCKET_NAME = "control.sock"
 LOCK_NAME = "lock"
+LINE_LIMIT = 65536  # asyncio's default StreamReader limit: no request is anywhere near it
 
 
 class ControlServer:
@@ -37,23 +38,35 @@ class ControlServer:
             self.path.unlink()  # left by a bot that died (the runner holds the run directory: see `claim`)
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=LINE_LIMIT)
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request, one answer; whatever a client sends, the answer is a message (an
+        exception here would only reach the loop's handler: a traceback in the bot's output)."""
         try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            try:
-                request = orjson.loads(line)
-                answer = await self._handler(request if isinstance(request, dict) else {})
-            except orjson.JSONDecodeError:
-                answer = {"ok": False, "error": "not a JSON request"}
+            answer = await self._answer(reader)
             writer.write(orjson.dumps(answer, default=str) + b"\n")
             await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the client went away: nobody to answer
         finally:
             writer.close()
+
+    async def _answer(self, reader: asyncio.StreamReader) -> dict[str, Any]:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+        except ValueError:  # StreamReader: the line is longer than its limit
+            return {"ok": False, "error": f"request too long (the limit is {LINE_LIMIT} bytes)"}
+        except TimeoutError:
+            return {"ok": False, "error": "no request within 5 s"}
+        try:
+            request = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return {"ok": False, "error": "not a JSON request"}
+        return await self._handler(request if isinstance(request, dict) else {})
 
     async def stop(self) -> None:
         if self._server is not None:
