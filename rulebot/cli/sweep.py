@@ -1,0 +1,253 @@
+"""`rulebot sweep`: a thin wrapper over `rulebot.sweep.run_sweep`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from rulebot.backtest.runner import BacktestConfig
+from rulebot.cli.validate import print_rulebook_errors
+from rulebot.exchange_sim import FillModel
+from rulebot.rulebook.errors import RulebookError
+from rulebot.rulebook.model import duration_seconds
+from rulebot.sweep.engines import ENGINES
+from rulebot.sweep.metrics import METRICS
+from rulebot.sweep.search import SEARCHES
+
+EXIT_INTERRUPTED = 130
+
+
+def _duration_ms(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return duration_seconds(text) * 1000
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration like 12h, 3d or 2w", param_hint=option) from None
+
+
+@click.command("sweep")
+@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="Binance archive files or folders (zip or csv); repeat for several.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    required=True,
+    metavar="NAME=SPEC",
+    help="A rulebook parameter to sweep: LO:HI[:STEP] (inclusive), A,B,C, or one VALUE; repeat.",
+)
+@click.option("--search", type=click.Choice(SEARCHES), default="grid", show_default=True)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help="Trials for random or optuna search [default: 50]; a grid runs every point unless capped here.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random and optuna search.")
+@click.option("--metric", type=click.Choice(METRICS), default="net_pnl", show_default=True, help="What to rank by.")
+@click.option(
+    "--constraint",
+    "constraints",
+    multiple=True,
+    metavar="EXPR",
+    help='Only parameter sets where EXPR holds, e.g. "fast < slow"; repeat.',
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Parallel workers [default: the CPUs here or on the cluster]."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: a process pool; ray, dask: a cluster (pip install 'rulebot[ray]' or 'rulebot[dask]').",
+)
+@click.option("--address", help="The Ray or Dask scheduler to use (default: start one on this machine).")
+@click.option("--from", "start", help="Start (UTC date or ISO time).")
+@click.option("--to", "end", help="End (UTC date or ISO time, exclusive).")
+@click.option(
+    "--walk-forward",
+    "folds",
+    type=click.IntRange(min=1),
+    help="Walk forward in N folds: tune on a window, score on the next, unseen one.",
+)
+@click.option("--train", help="Walk forward with training windows this long (e.g. 3d); needs --test.")
+@click.option("--test", "test_", help="...and test windows this long (e.g. 1d).")
+@click.option("--balance", type=Decimal, help="Starting wallet.  [default: 10000 on USD-M, 1 coin on COIN-M]")
+@click.option("--slippage-bps", type=Decimal, default=Decimal(0), show_default=True)
+@click.option(
+    "--exchange-info",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A saved exchangeInfo JSON to take filters from instead of the built-in catalog.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write every trial to this .parquet or .csv file.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
+@click.option("--heatmap", metavar="X,Y", help="The two parameters of the report's heatmap [default: the first two].")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows of the table.")
+def sweep_cmd(
+    rulebook: str,
+    data: tuple[str, ...],
+    params: tuple[str, ...],
+    search: str,
+    trials: int | None,
+    seed: int,
+    metric: str,
+    constraints: tuple[str, ...],
+    workers: int | None,
+    engine: str,
+    address: str | None,
+    start: str | None,
+    end: str | None,
+    folds: int | None,
+    train: str | None,
+    test_: str | None,
+    balance: Decimal | None,
+    slippage_bps: Decimal,
+    exchange_info: str | None,
+    out: str | None,
+    report: str | None,
+    heatmap: str | None,
+    top: int,
+) -> None:
+    """Backtest RULEBOOK once per parameter set and rank the sets; with --walk-forward or --train/--test,
+    check that the chosen parameters keep their edge on data they were not tuned on."""
+    from rulebot.sweep import SweepError, replay_args, run_sweep
+    from rulebot.sweep.output import failures, folds_table, trials_table, write_rows
+    from rulebot.sweep.report import write_report
+
+    console = Console(stderr=True, highlight=False)
+    train_ms, test_ms = _duration_ms(train, "--train"), _duration_ms(test_, "--test")
+    heat = None
+    if heatmap:
+        names = [n.strip() for n in heatmap.split(",")]
+        if len(names) not in (1, 2) or not all(names):
+            raise click.BadParameter("X,Y: one or two parameter names", param_hint="--heatmap")
+        heat = (names[0], names[1] if len(names) == 2 else None)
+    known = {p.partition("=")[0].strip() for p in params}
+    bad_heat = [n for n in heat or () if n is not None and n not in known]
+    if bad_heat:
+        raise click.BadParameter(
+            f"{', '.join(bad_heat)} is not swept (--param {', '.join(sorted(known))})", param_hint="--heatmap"
+        )
+    if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
+        raise click.BadParameter(f"{out}: write .parquet or .csv", param_hint="--out")
+    config = None
+    if balance is not None or slippage_bps:
+        from rulebot.cli.backtest import _default_balance
+
+        config = BacktestConfig(
+            balance=balance if balance is not None else _default_balance(rulebook, {}),
+            fill_model=FillModel(slippage_bps=slippage_bps),
+        )
+    progress = Progress(
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = progress.add_task("trials", total=None)
+    try:
+        with progress:
+            result = run_sweep(
+                rulebook,
+                data,
+                params,
+                search=search,
+                trials=trials,
+                seed=seed,
+                metric=metric,
+                constraints=constraints,
+                workers=workers,
+                engine=engine,
+                address=address,
+                start=start,
+                end=end,
+                folds=folds,
+                train=train_ms,
+                test=test_ms,
+                config=config,
+                exchange_info=exchange_info,
+                on_plan=lambda total: progress.update(task, total=total),
+                on_result=lambda _r: progress.advance(task),
+            )
+    except RulebookError as exc:
+        print_rulebook_errors(rulebook, exc)
+        sys.exit(1)
+    except SweepError as exc:
+        for problem in exc.problems:
+            console.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+        console.print("nothing was run", markup=False)
+        sys.exit(1)
+    except (ValueError, OSError) as exc:  # unreadable archive, bad --from/--to
+        console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
+        console.print("nothing was run", markup=False)
+        sys.exit(1)
+
+    out_console = Console(highlight=False)
+    if result.interrupted:
+        console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
+    out_console.print(trials_table(result, top, phase="train" if result.folds else None))
+    if result.folds:
+        out_console.print(folds_table(result))
+        bad = [f.fold.index for f in result.folds if f.diverges]
+        if bad:
+            console.print(
+                f"warning: in-sample and out-of-sample diverge in fold(s) {', '.join(map(str, bad))}: "
+                "the tuned parameters did not keep their edge on unseen data",
+                style="yellow",
+                markup=False,
+                soft_wrap=True,
+            )
+    for line in failures(result.trials):
+        console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)
+    console.print(
+        f"{len(result.trials)} trials ({len(result.failed)} failed) on {result.workers} {engine} worker(s) "
+        f"in {result.seconds:.1f} s",
+        markup=False,
+    )
+    ranked = [t for t in result.ranked("test" if result.folds else None) if t.ok]
+    if ranked:
+        extra = [
+            *(["--balance", str(balance)] if balance is not None else []),
+            *(["--slippage-bps", str(slippage_bps)] if slippage_bps else []),
+            *(["--exchange-info", exchange_info] if exchange_info else []),
+        ]
+        console.print(
+            "replay the best: " + shlex.join(replay_args(result, ranked[0]) + extra), markup=False, soft_wrap=True
+        )
+    try:
+        if out:
+            write_rows(result, Path(out))
+            console.print(f"trials written to {out}", markup=False, soft_wrap=True)
+        if report:
+            write_report(result, Path(report), heat)
+            console.print(f"report written to {report}", markup=False, soft_wrap=True)
+    except SweepError as exc:
+        for problem in exc.problems:
+            console.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except OSError as exc:
+        console.print(
+            f"error: could not write {exc.filename}: {exc.strerror or exc}", style="red", markup=False, soft_wrap=True
+        )
+        sys.exit(1)
+    if result.interrupted:
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,258 @@
+"""Where trials run: this process, a local process pool, a Ray cluster or a Dask cluster.
+
+Each engine ships the workload to its workers once (pool initializer, Ray object store, Dask
+scatter), keeps its workers across batches, and hands each finished trial to `on_result` as it
+comes. On Ctrl-C it cancels what has not started, keeps what finished, and re-raises
+KeyboardInterrupt for the sweep to end cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+from rulebot.sweep.space import SweepError
+from rulebot.sweep.trial import TrialResult, TrialSpec, run_trial
+from rulebot.sweep.workload import Workload
+
+ENGINES = ("local", "ray", "dask")
+OnResult = Callable[[TrialResult], None]
+
+
+class Engine(Protocol):
+    workers: int
+
+    def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_engine(name: str, workload: Workload, workers: int | None, address: str | None) -> Engine:
+    if name == "local":
+        if address:
+            raise SweepError(["--address is for --engine ray or dask; the local engine runs on this machine"])
+        n = workers or multiprocessing.cpu_count()
+        return SerialEngine(workload) if n == 1 else PoolEngine(workload, n)
+    if name == "ray":
+        return RayEngine(workload, workers, address)
+    if name == "dask":
+        return DaskEngine(workload, workers, address)
+    raise SweepError([f"unknown engine {name!r}; one of {', '.join(ENGINES)}"])
+
+
+def _failed(spec: TrialSpec, exc: BaseException) -> TrialResult:
+    """A trial whose worker died under it (the trial itself never raises)."""
+    return TrialResult(
+        spec.number,
+        spec.params,
+        spec.start,
+        spec.end,
+        spec.phase,
+        spec.fold,
+        error=f"worker lost: {type(exc).__name__}: {exc}",
+    )
+
+
+class SerialEngine:
+    """Trials one after another in this process: no start-up, the baseline the others are measured by."""
+
+    def __init__(self, workload: Workload):
+        self.workload = workload
+        self.workers = 1
+
+    def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
+        for spec in specs:
+            on_result(run_trial(self.workload, spec))
+
+    def close(self) -> None:
+        pass
+
+
+_WORKLOAD: list[Workload] = []
+
+
+def _pool_init(workload: Workload) -> None:
+    # Ctrl-C is the driver's to handle: a worker that died of it would break the pool mid-trial.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKLOAD[:] = [workload]
+
+
+def _pool_trial(spec: TrialSpec) -> TrialResult:
+    return run_trial(_WORKLOAD[0], spec)
+
+
+class PoolEngine:
+    """A local process pool; the workload reaches each process once, through its initializer."""
+
+    def __init__(self, workload: Workload, workers: int):
+        self.workers = workers
+        # spawn, not fork: the driver may run threads (progress display, Ray or Dask clients),
+        # and a forked child would inherit their locks; it is also how macOS and Windows start.
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_init, initargs=(workload,))
+
+    def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
+        futures: dict[Future[TrialResult], TrialSpec] = {self._pool.submit(_pool_trial, s): s for s in specs}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: futures[f].number):
+                    on_result(_outcome(fut, futures[fut]))
+        except KeyboardInterrupt:
+            for fut in pending:
+                fut.cancel()
+            # The trials already running finish (one trial each at most) and are kept.
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            for fut in sorted(pending, key=lambda f: futures[f].number):
+                if fut.done() and not fut.cancelled():
+                    on_result(_outcome(fut, futures[fut]))
+            raise
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(fut: Future[TrialResult], spec: TrialSpec) -> TrialResult:
+    try:
+        return fut.result()
+    except Exception as exc:  # the process died (killed, out of memory): the trial failed, the rest go on
+        return _failed(spec, exc)
+
+
+class _RayWorker:
+    """A Ray actor: it receives the workload once, at creation, and runs trials on it."""
+
+    def __init__(self, workload: Workload):
+        self.workload = workload
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        return run_trial(self.workload, spec)
+
+
+class RayEngine:
+    """One actor per CPU (or per --workers); each actor holds the workload from the object store."""
+
+    IN_FLIGHT = 2  # trials queued per actor, so an actor never waits for the driver between trials
+
+    def __init__(self, workload: Workload, workers: int | None, address: str | None):
+        try:
+            import ray
+        except ImportError:
+            raise SweepError(["--engine ray needs Ray: pip install 'rulebot[ray]'"]) from None
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": False,
+            }
+            if address:
+                options["address"] = address
+            else:
+                options["num_cpus"] = workers or multiprocessing.cpu_count()
+                options["object_store_memory"] = max(256 << 20, 4 * workload.size)
+            try:
+                ray.init(**options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise SweepError([f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}"]) from exc
+            self._started = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = workers or cpus
+        ref = ray.put(workload)  # once into the object store; each node fetches it once
+        actor = ray.remote(num_cpus=1)(_RayWorker)
+        self._actors = [actor.remote(ref) for _ in range(self.workers)]
+
+    def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
+        ray = self._ray
+        queue = list(reversed(specs))
+        pending: dict[Any, tuple[Any, TrialSpec]] = {}
+
+        def feed(actor: Any) -> None:
+            if queue:
+                spec = queue.pop()
+                pending[actor.run.remote(spec)] = (actor, spec)
+
+        for actor in self._actors:
+            for _ in range(self.IN_FLIGHT):
+                feed(actor)
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    actor, spec = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:  # the actor died: the trial failed, the rest go on
+                        result = _failed(spec, exc)
+                    on_result(result)
+                    feed(actor)
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref)
+            raise
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = []
+        if self._started:
+            self._ray.shutdown()
+
+
+def _dask_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
+    return run_trial(workload, spec)
+
+
+class DaskEngine:
+    """Tasks on a Dask cluster; the workload is scattered to every worker once, parsed once there."""
+
+    def __init__(self, workload: Workload, workers: int | None, address: str | None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise SweepError(["--engine dask needs dask.distributed: pip install 'rulebot[dask]'"]) from None
+        self._cluster: Any = None
+        try:
+            if address:
+                self._client = Client(address, timeout="10s")
+            else:
+                n = workers or multiprocessing.cpu_count()
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.WARNING,
+                )
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SweepError([f"cannot start or reach Dask{' at ' + address if address else ''}: {exc}"]) from exc
+        self.workers = workers or len(self._client.scheduler_info()["workers"])
+        self._workload = self._client.scatter(workload, broadcast=True)
+
+    def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
+        from distributed import as_completed
+
+        futures = {self._client.submit(_dask_trial, self._workload, s, pure=False): s for s in specs}
+        try:
+            for fut in as_completed(list(futures)):
+                spec = futures[fut]
+                try:
+                    result = fut.result()
+                except Exception as exc:
+                    result = _failed(spec, exc)
+                on_result(result)
+        except KeyboardInterrupt:
+            self._client.cancel([f for f in futures if not f.done()])
+            raise
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,83 @@
+"""The scores a sweep ranks trials by, from a backtest's result.
+
+Money stays Decimal in the backtest; these are floats because they only rank and plot. Ratios
+come from the equity curve resampled hourly (the curve is sampled each minute) and are
+annualised over 365 days of 24 hours (futures trade around the clock):
+sharpe = mean / stdev of hourly returns * sqrt(8760); sortino uses the downside deviation;
+calmar = the return scaled to a year (simple, not compounded: short windows would explode)
+over the max drawdown. A ratio that cannot be computed (no variance, no loss) is None, and
+None ranks below every number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from itertools import pairwise
+
+from rulebot.backtest.result import BacktestResult, EquityPoint
+from rulebot.backtest.stats import compute_stats
+
+METRICS = ("net_pnl", "sharpe", "sortino", "calmar", "profit_factor")
+HOUR_MS = 3_600_000
+YEAR_MS = 365 * 24 * HOUR_MS
+PERIODS_PER_YEAR = YEAR_MS // HOUR_MS
+
+
+def compute_metrics(result: BacktestResult, inverse_size: Decimal | None) -> dict[str, float | int | None]:
+    stats = compute_stats(result, inverse_size)
+    returns = hourly_returns(result.equity_curve)
+    dd = _f(stats.max_drawdown_pct)
+    ret = _f(stats.return_pct)
+    years = stats.duration_ms / YEAR_MS if stats.duration_ms else 0.0
+    annual = ret / years if ret is not None and years > 0 else None
+    return {
+        "net_pnl": float(stats.net_pnl),
+        "return_pct": ret,
+        "sharpe": sharpe(returns),
+        "sortino": sortino(returns),
+        "calmar": annual / dd if annual is not None and dd else None,
+        "profit_factor": _f(stats.profit_factor),
+        "max_drawdown_pct": dd,
+        "trades": len(stats.trades),
+        "win_rate": _f(stats.win_rate),
+        "fees": float(stats.fees),
+        "fills": stats.fills,
+        "liquidations": stats.liquidations,
+        "events": stats.events,
+    }
+
+
+def hourly_returns(curve: Sequence[EquityPoint]) -> list[float]:
+    """Returns between the last equity of each hour (the first hour starts at the first point)."""
+    closes: list[float] = []
+    hour = None
+    for p in curve:
+        h = p.time // HOUR_MS
+        if h != hour:
+            closes.append(float(p.equity))
+            hour = h
+        else:
+            closes[-1] = float(p.equity)
+    return [b / a - 1.0 for a, b in pairwise(closes) if a > 0]
+
+
+def sharpe(returns: Sequence[float]) -> float | None:
+    if len(returns) < 2:
+        return None
+    mean = math.fsum(returns) / len(returns)
+    var = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    return mean / math.sqrt(var) * math.sqrt(PERIODS_PER_YEAR) if var > 0 else None
+
+
+def sortino(returns: Sequence[float]) -> float | None:
+    if len(returns) < 2:
+        return None
+    mean = math.fsum(returns) / len(returns)
+    down = math.fsum(min(r, 0.0) ** 2 for r in returns) / len(returns)
+    return mean / math.sqrt(down) * math.sqrt(PERIODS_PER_YEAR) if down > 0 else None
+
+
+def _f(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)

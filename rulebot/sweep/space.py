@@ -1,0 +1,225 @@
+"""The search space of a sweep: `--param` ranges checked against the rulebook's declared parameters.
+
+`fast=8:30:2` is 8, 10, ... 30 (inclusive); `fast=8:30` is every int from 8 to 30, or, for a float
+parameter, the continuous interval (random and optuna search only); `slow=21,34,55` is a list;
+`mode=trend` a single value. Every value (or both ends of an interval) must be one the rulebook
+allows (`rulebot.rulebook.params.value_problem`), and every constraint must name parameters:
+all of it is checked here, before any trial runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
+
+from rulebot.rulebook.diagnose import did_you_mean
+from rulebot.rulebook.params import Kind, ParamDecl, Value, coerce, value_problem
+
+MAX_GRID = 1_000_000  # a grid this large is a typo, not a plan
+
+
+class SweepError(Exception):
+    """A sweep cannot start as asked; the message lists every problem found."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    name: str
+    kind: Kind
+    values: tuple[Value, ...] | None  # the finite values, or None for a continuous interval
+    low: float | None = None
+    high: float | None = None
+    step: Decimal | None = None  # for an evenly stepped numeric range (optuna samples it natively)
+
+    @property
+    def finite(self) -> bool:
+        return self.values is not None
+
+
+def render(value: Value) -> str:
+    """A value as `--set` writes it; the compiler parses it back to the same value (floats by repr)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def parse_value(text: str) -> Value:
+    """The value `--set name=text` gives (the compiler's own rule: bool, int, float, else text)."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_space(specs: Sequence[str], decls: Mapping[str, ParamDecl]) -> tuple[Dimension, ...]:
+    """`--param` texts → dimensions; raises SweepError naming every bad one."""
+    problems: list[str] = []
+    dims: list[Dimension] = []
+    seen: set[str] = set()
+    for spec in specs:
+        name, sep, body = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not body.strip():
+            problems.append(f"--param {spec!r}: expected NAME=LO:HI[:STEP], NAME=A,B,C or NAME=VALUE")
+            continue
+        if name not in decls:
+            hint = did_you_mean(name, list(decls))
+            problems.append(
+                f"--param {name}: the rulebook has no parameter '{name}'"
+                + (f"; {hint}" if hint else "")
+                + f" (params: {', '.join(decls) or 'none'})"
+            )
+            continue
+        if name in seen:
+            problems.append(f"--param {name}: given twice")
+            continue
+        seen.add(name)
+        try:
+            dim = _dimension(name, body.strip(), decls[name])
+        except ValueError as exc:
+            problems.append(f"--param {spec}: {exc}")
+            continue
+        problems.extend(f"--param {spec}: {p}" for p in _problems(dim, decls[name]))
+        dims.append(dim)
+    if not specs:
+        problems.append("nothing to sweep: give at least one --param NAME=...")
+    if problems:
+        raise SweepError(problems)
+    return tuple(dims)
+
+
+def _dimension(name: str, body: str, decl: ParamDecl) -> Dimension:
+    if ":" in body and decl.kind in ("int", "float"):
+        parts = body.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError("a range is LO:HI or LO:HI:STEP")
+        try:
+            lo, hi = Decimal(parts[0]), Decimal(parts[1])
+            step = Decimal(parts[2]) if len(parts) == 3 else None
+        except InvalidOperation:
+            raise ValueError("the ends and step of a range are numbers") from None
+        if not (lo.is_finite() and hi.is_finite()) or lo > hi:
+            raise ValueError(f"{parts[0]} is above {parts[1]}" if lo > hi else "the ends must be finite")
+        if step is not None and (not step.is_finite() or step <= 0):
+            raise ValueError("the step must be above 0")
+        if decl.kind == "int":
+            step = step if step is not None else Decimal(1)
+            if any(x != x.to_integral_value() for x in (lo, hi, step)):
+                raise ValueError(f"'{name}' is an int: ends and step must be whole numbers")
+        if step is None:  # a float interval
+            return Dimension(name, decl.kind, None, float(lo), float(hi))
+        count = int((hi - lo) / step) + 1
+        if count > MAX_GRID:
+            raise ValueError(f"{count:,} values; at most {MAX_GRID:,}")
+        # Decimal arithmetic: 0.1:0.3:0.1 is 0.1, 0.2, 0.3, not 0.30000000000000004.
+        steps = [lo + i * step for i in range(count)]
+        values: tuple[Value, ...] = tuple(int(v) if decl.kind == "int" else float(v) for v in steps)
+        return Dimension(name, decl.kind, values, float(lo), float(hi), step)
+    items = [parse_value(part.strip()) for part in body.split(",")]
+    if any(isinstance(v, str) and not v for v in items):
+        raise ValueError("an empty value in the list")
+    return Dimension(name, decl.kind, tuple(dict.fromkeys(items)))
+
+
+def _problems(dim: Dimension, decl: ParamDecl) -> list[str]:
+    values = dim.values if dim.values is not None else (dim.low, dim.high)
+    bad = [p for v in values if v is not None and (p := value_problem(decl, v)) is not None]
+    if len(bad) > 3:
+        bad = [*bad[:3], f"and {len(bad) - 3} more values outside '{decl.name}' ({decl.describe()})"]
+    return bad
+
+
+def coerce_values(dims: Sequence[Dimension], decls: Mapping[str, ParamDecl]) -> tuple[Dimension, ...]:
+    """Values in each parameter's own type (a declared int given 12.0 gets 12)."""
+    out = []
+    for d in dims:
+        if d.values is None:
+            out.append(d)
+            continue
+        values = tuple(dict.fromkeys(coerce(decls[d.name], v) for v in d.values))
+        out.append(Dimension(d.name, d.kind, values, d.low, d.high, d.step))
+    return tuple(out)
+
+
+class Constraints:
+    """`--constraint "fast < slow"`: expressions over parameters a trial must satisfy to run."""
+
+    _FUNCTIONS: ClassVar[dict[str, Any]] = {"abs": abs, "min": min, "max": max, "round": round}
+
+    def __init__(self, texts: Sequence[str], defaults: Mapping[str, Value]):
+        self.texts = tuple(texts)
+        self._defaults = dict(defaults)
+        self._eval = SimpleEval(names=self._defaults, functions=self._FUNCTIONS)
+        problems: list[str] = []
+        self._parsed: list[ast.AST] = []
+        for text in self.texts:
+            try:
+                parsed = self._eval.parse(text)
+                names = {n.id for n in ast.walk(parsed) if isinstance(n, ast.Name)} - set(self._FUNCTIONS)
+                unknown = sorted(names - set(defaults))
+                if unknown:
+                    hint = did_you_mean(unknown[0], list(defaults))
+                    problems.append(
+                        f"--constraint {text!r}: unknown name {', '.join(unknown)}" + (f"; {hint}" if hint else "")
+                    )
+                    continue
+                self._parsed.append(parsed)
+            except (SyntaxError, InvalidExpression) as exc:
+                problems.append(f"--constraint {text!r}: not an expression ({exc})")
+        if problems:
+            raise SweepError(problems)
+
+    def allows(self, params: Mapping[str, Value]) -> bool:
+        self._eval.names = {**self._defaults, **params}
+        try:
+            return all(
+                bool(self._eval.eval(text, previously_parsed=p))
+                for text, p in zip(self.texts, self._parsed, strict=True)
+            )
+        except (NameNotDefined, InvalidExpression, ArithmeticError, TypeError):
+            return False
+
+
+def grid(dims: Sequence[Dimension], constraints: Constraints) -> Iterator[dict[str, Value]]:
+    """Every combination of the finite dimensions that the constraints allow, in order."""
+    loose = [d.name for d in dims if not d.finite]
+    if loose:
+        raise SweepError(
+            [f"grid search needs a step or a list for {', '.join(loose)} (e.g. {loose[0]}=0.01:0.05:0.01)"]
+        )
+    size = 1
+    for d in dims:
+        size *= len(d.values or ())
+    if size > MAX_GRID:
+        raise SweepError([f"the grid has {size:,} points; at most {MAX_GRID:,}: use --search random or optuna"])
+    names = [d.name for d in dims]
+    for combo in itertools.product(*(d.values or () for d in dims)):
+        params = dict(zip(names, combo, strict=True))
+        if constraints.allows(params):
+            yield params
+
+
+def grid_size(dims: Sequence[Dimension]) -> int | None:
+    size = 1
+    for d in dims:
+        if d.values is None:
+            return None
+        size *= len(d.values)
+    return size

@@ -1,0 +1,116 @@
+"""One trial: the rulebook compiled with a parameter set and backtested on a time window.
+
+`run_trial` is what every engine runs on its workers. It is a pure function of the workload and
+the spec (the wall time and the worker's name aside), so the same trial gives the same result
+on a process pool, Ray or Dask. It never raises: a failed trial comes back with its error.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from rulebot.backtest.runner import run_backtest
+from rulebot.rulebook.compiler import compile_text
+from rulebot.rulebook.errors import RulebookError
+from rulebot.rulebook.params import Value
+from rulebot.sweep.metrics import compute_metrics
+from rulebot.sweep.space import render
+from rulebot.sweep.workload import Workload, events_of, parses_here
+
+Phase = Literal["search", "train", "test"]
+CURVE_POINTS = 240  # equity points kept per trial for the report's curves
+
+
+@dataclass(frozen=True, slots=True)
+class TrialSpec:
+    number: int
+    params: tuple[tuple[str, Value], ...]  # the swept parameters; the rest keep their defaults
+    start: int | None = None  # ms, inclusive
+    end: int | None = None  # ms, exclusive
+    phase: Phase = "search"
+    fold: int | None = None
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """The parameters as `--set` gives them, so `rulebot backtest --set` replays the trial."""
+        return {name: render(value) for name, value in self.params}
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    number: int
+    params: tuple[tuple[str, Value], ...]
+    start: int | None
+    end: int | None
+    phase: Phase
+    fold: int | None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    net_pnl: str = ""  # exact, as the backtest's Decimal prints it
+    end_equity: str = ""
+    error: str | None = None
+    curve: tuple[tuple[int, float], ...] = ()
+    seconds: float = 0.0  # wall time on the worker
+    worker: str = ""  # host:pid
+    parses: int = 0  # how often that worker process had parsed the data when this trial ended
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def score(self, metric: str) -> float | None:
+        value = self.metrics.get(metric) if self.ok else None
+        return None if value is None or value != value else float(value)
+
+    def comparable(self) -> dict[str, Any]:
+        """Everything that must not depend on where or when the trial ran."""
+        doc = asdict(self)
+        for key in ("seconds", "worker", "parses"):
+            doc.pop(key)
+        return doc
+
+
+def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
+    began = time.perf_counter()
+    head = (spec.number, spec.params, spec.start, spec.end, spec.phase, spec.fold)
+    try:
+        events = events_of(workload).window(spec.start, spec.end)
+        book = compile_text(workload.rulebook_text, workload.rulebook_file, spec.overrides)
+        if not events:
+            raise ValueError("the data holds no events in this trial's time range")
+        instruments = workload.instruments[(spec.start, spec.end)]
+        result = run_backtest(book, events, instruments, workload.brackets, workload.config)
+        metrics = compute_metrics(result, workload.inverse_size)
+        curve = _thin([(p.time, float(p.equity)) for p in result.equity_curve], CURVE_POINTS)
+        return TrialResult(
+            *head,
+            metrics,
+            str(result.end_equity - result.start_equity),
+            str(result.end_equity),
+            None,
+            curve,
+            time.perf_counter() - began,
+            _worker(),
+            parses_here(),
+        )
+    except RulebookError as exc:
+        first = next((d for d in exc.diagnostics if d.is_error), None)
+        error = f"RulebookError: {first.message if first else exc}"
+    except Exception as exc:  # a failed trial is a result; the sweep goes on
+        error = f"{type(exc).__name__}: {exc}"
+    return TrialResult(*head, error=error, seconds=time.perf_counter() - began, worker=_worker(), parses=parses_here())
+
+
+def _thin(points: list[tuple[int, float]], most: int) -> tuple[tuple[int, float], ...]:
+    if len(points) <= most:
+        return tuple(points)
+    step = len(points) / (most - 1)
+    picked = [points[int(i * step)] for i in range(most - 1)]
+    return (*picked, points[-1])
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
