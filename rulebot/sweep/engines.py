@@ -120,7 +120,7 @@ class PoolEngine:
 def _outcome(fut: Future[TrialResult], spec: TrialSpec) -> TrialResult:
     try:
         return fut.result()
-    except Exception as exc:  # the process died (killed, out of memory): the trial failed, the rest go on
+    except BaseException as exc:  # the process died (killed, out of memory, interrupted): the trial failed
         return _failed(spec, exc)
 
 

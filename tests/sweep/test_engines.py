@@ -1,0 +1,32 @@
+"""Ray and Dask, started for real on this machine, give exactly what the local engine gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from rulebot.sweep import run_sweep
+
+PARAMS = ["fast=3,6", "slow=10,20", "atr_len=0,14"]  # atr_len=0 fails: failures must travel back too
+KW = {"constraints": ["fast < slow"], "start": "2025-06-07T06:00", "end": "2025-06-08T06:00"}
+
+
+@pytest.fixture(scope="module")
+def local(rulebook, data):
+    return run_sweep(rulebook, data, PARAMS, workers=1, **KW)
+
+
+@pytest.mark.parametrize("engine", ["ray", "dask"])
+def test_a_cluster_engine_gives_the_local_results_and_parses_the_data_once_per_worker(engine, local, rulebook, data):
+    sweep = run_sweep(rulebook, data, PARAMS, engine=engine, workers=2, **KW)
+    assert sweep.workers == 2 and len(sweep.trials) == 8
+    assert [t.comparable() for t in sweep.trials] == [t.comparable() for t in local.trials]
+    assert sum(not t.ok for t in sweep.trials) == 4
+    assert len({t.worker for t in sweep.trials}) <= 2
+    assert all(t.parses == 1 for t in sweep.trials)  # the workload reached each worker once, parsed once
+
+
+def test_optuna_on_dask_proposes_what_it_proposes_locally(rulebook, data):
+    kw = {"search": "optuna", "trials": 6, "seed": 5, **KW}
+    there = run_sweep(rulebook, data, ["fast=2:12", "slow=10:30:5"], engine="dask", workers=2, **kw)
+    here = run_sweep(rulebook, data, ["fast=2:12", "slow=10:30:5"], workers=1, **kw)
+    assert [t.comparable() for t in there.trials] == [t.comparable() for t in here.trials]

@@ -1,0 +1,128 @@
+"""The search space: --param ranges, their check against the rulebook, constraints, seeded searches."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rulebot.rulebook.params import ParamDecl
+from rulebot.sweep import SweepError, run_sweep
+from rulebot.sweep.search import OptunaSearch, RandomSearch
+from rulebot.sweep.space import Constraints, grid, parse_space
+
+DECLS = {
+    "fast": ParamDecl("fast", 8, "int", True, 2, 30),
+    "slow": ParamDecl("slow", 21, "int", True, 5, 100),
+    "stop": ParamDecl("stop", 0.02, "float", True, 0.005, 0.1),
+    "mode": ParamDecl("mode", "trend", "str", True, choices=("trend", "fade")),
+    "atr_len": ParamDecl("atr_len", 14, "int"),
+}
+NONE = Constraints((), {n: d.default for n, d in DECLS.items()})
+
+
+def values(spec: str) -> tuple[object, ...] | None:
+    return parse_space([spec], DECLS)[0].values
+
+
+def test_ranges_lists_and_single_values_parse_to_the_parameters_own_types():
+    assert values("fast=8:14:2") == (8, 10, 12, 14)
+    assert values("fast=8:11") == (8, 9, 10, 11)
+    assert values("slow=21,34,55") == (21, 34, 55)
+    assert values("mode=trend,fade") == ("trend", "fade")
+    assert values("stop=0.01") == (0.01,)
+    # Decimal steps: the values a user typed, not 0.030000000000000002
+    assert values("stop=0.01:0.05:0.01") == (0.01, 0.02, 0.03, 0.04, 0.05)
+    interval = parse_space(["stop=0.01:0.05"], DECLS)[0]
+    assert interval.values is None and (interval.low, interval.high) == (0.01, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("fast=8:60:2", "above the declared max 30"),
+        ("fast=1,8", "1 is below the declared min 2"),
+        ("fast=8.5,9", "8.5 is not an int"),
+        ("fast=8:12:0.5", "'fast' is an int: ends and step must be whole numbers"),
+        ("stop=0.01:0.5", "0.5 is above the declared max 0.1"),
+        ("mode=trend,revert", "'revert' is not one of 'trend', 'fade'"),
+        ("fats=8:12", "no parameter 'fats'; did you mean 'fast'?"),
+        ("fast=12:8", "12 is above 8"),
+        ("fast", "expected NAME=LO:HI[:STEP]"),
+    ],
+)
+def test_a_value_outside_the_declared_range_or_type_is_refused_with_its_reason(spec, says):
+    with pytest.raises(SweepError) as err:
+        parse_space([spec], DECLS)
+    assert says in str(err.value)
+
+
+def test_a_bad_param_stops_the_sweep_before_any_data_is_read(rulebook, tmp_path):
+    # The data path does not exist: had the sweep read it first, this would be a data error.
+    with pytest.raises(SweepError) as err:
+        run_sweep(rulebook, [str(tmp_path / "missing")], ["fast=2:60:2", "slow=10"], constraints=["fsat < slow"])
+    text = str(err.value)
+    assert "above the declared max 30" in text and "unknown name fsat" in text and "missing" not in text
+
+
+def test_constraints_filter_the_grid_and_unknown_names_are_refused():
+    dims = parse_space(["fast=5:25:5", "slow=10,20"], DECLS)
+    rules = Constraints(["fast < slow", "slow - fast >= 5"], {n: d.default for n, d in DECLS.items()})
+    assert [tuple(p.values()) for p in grid(dims, rules)] == [(5, 10), (5, 20), (10, 20), (15, 20)]
+    with pytest.raises(SweepError, match="unknown name quick"):
+        Constraints(["quick < slow"], {"fast": 1, "slow": 2})
+    with pytest.raises(SweepError, match="not an expression"):
+        Constraints(["fast <"], {"fast": 1})
+
+
+def test_random_search_is_reproducible_by_seed_and_never_repeats_a_point():
+    dims = parse_space(["fast=2:30", "slow=5:100"], DECLS)
+    a = RandomSearch(dims, NONE, 40, seed=7).propose()
+    assert a == RandomSearch(dims, NONE, 40, seed=7).propose()
+    assert a != RandomSearch(dims, NONE, 40, seed=8).propose()
+    assert len({tuple(p.values()) for p in a}) == 40
+
+
+def test_random_search_over_a_float_interval_stays_inside_it():
+    dims = parse_space(["stop=0.01:0.05", "fast=2,3"], DECLS)
+    points = RandomSearch(dims, NONE, 25, seed=1).propose()
+    assert all(0.01 <= p["stop"] <= 0.05 for p in points)
+
+
+def test_optuna_proposes_the_same_batches_for_the_same_seed_and_scores():
+    dims = parse_space(["fast=2:30:2", "stop=0.01:0.05:0.01"], DECLS)
+    rules = Constraints(["fast > 3"], {n: d.default for n, d in DECLS.items()})
+
+    def trace(seed: int) -> list[dict[str, object]]:
+        search = OptunaSearch(dims, rules, 20, seed, batch=8)
+        seen: list[dict[str, object]] = []
+        while batch := search.propose():
+            seen.extend(batch)
+            search.tell([float(p["fast"]) * (p["stop"] or 0) for p in batch])  # type: ignore[operator]
+        return seen
+
+    first = trace(3)
+    assert first == trace(3) and len(first) == 20
+    assert all(p["fast"] > 3 and p["stop"] in (0.01, 0.02, 0.03, 0.04, 0.05) for p in first)
+
+
+@given(
+    lo=st.integers(2, 20),
+    span=st.integers(0, 10),
+    step=st.integers(1, 4),
+)
+def test_an_int_range_holds_exactly_its_stepped_values(lo, span, step):
+    hi = lo + span
+    got = values(f"fast={lo}:{hi}:{step}")
+    assert got == tuple(range(lo, hi + 1, step))
+
+
+@given(cents=st.integers(5, 50), steps=st.integers(0, 40))
+def test_a_float_range_is_what_decimal_arithmetic_says(cents, steps):
+    lo = Decimal(cents) / 1000
+    step = Decimal("0.001")
+    hi = lo + steps * step
+    got = values(f"stop={lo}:{hi}:{step}")
+    assert got == tuple(float(lo + i * step) for i in range(steps + 1))

@@ -1,0 +1,96 @@
+"""`rulebot sweep` as a user runs it: the table, the files, the report, and the errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from rulebot.cli import main
+
+
+def run(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return res.exit_code, res.output
+
+
+def test_sweep_prints_the_ranked_table_and_writes_csv_parquet_and_the_report(rulebook, data, tmp_path):
+    args = [
+        "sweep",
+        rulebook,
+        *(a for d in data for a in ("--data", d)),
+        "--param",
+        "fast=3:9:3",
+        "--param",
+        "slow=10,20",
+        "--param",
+        "atr_len=0,14",
+        "--constraint",
+        "fast < slow",
+        "--workers",
+        "1",
+    ]
+    code, out = run(*args, "--out", str(tmp_path / "t.csv"), "--report", str(tmp_path / "r.html"))
+    assert code == 0, out
+    assert "best 6 of 12 trials by net_pnl" in out and "12 trials (6 failed)" in out
+    assert "failed: trial" in out and "n of atr must be at least 1" in out
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert len(rows) == 12 and {"param.fast", "param.slow", "net_pnl", "sharpe", "error"} <= set(rows[0])
+    report = (tmp_path / "r.html").read_text()
+    assert report.count("<rect") == 6  # the heatmap: one cell per (fast, slow) pair that ran
+    assert report.count("<polyline") == 5  # the equity curves of the best five
+    assert "rulebot backtest" in report and "Failed trials" in report
+    # The replay line printed for the best trial reproduces it with `rulebot backtest --set`.
+    replay = next(line for line in out.splitlines() if line.startswith("replay the best: "))
+    code, doc = run(*shlex.split(replay.removeprefix("replay the best: "))[1:], "--format", "json")
+    best = min((r for r in rows if not r["error"]), key=lambda r: (-float(r["net_pnl"]), int(r["trial"])))
+    assert code == 0 and json.loads(doc)["net_pnl"] == best["net_pnl_exact"]
+
+    code, out = run(*args, "--out", str(tmp_path / "t.parquet"))
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert code == 0 and table.num_rows == 12
+    assert str(table.schema.field("param.fast").type) == "int64" and str(table.schema.field("sharpe").type) == "double"
+
+
+def test_a_param_outside_its_declared_range_exits_1_before_running_anything(rulebook, data):
+    code, out = run("sweep", rulebook, "--data", data[0], "--param", "fast=2:60:2", "--param", "slow=7.5")
+    assert code == 1
+    assert "fast=2:60:2: 32 is above the declared max 30" in out and "7.5 is not an int" in out
+    assert "nothing was run" in out and "Traceback" not in out
+
+
+def test_usage_errors_exit_2(rulebook, data):
+    base = ["sweep", rulebook, "--data", data[0], "--param", "fast=3,6"]
+    assert run(*base, "--out", "results.xlsx")[0] == 2
+    assert run(*base, "--engine", "spark")[0] == 2
+    assert run(*base, "--train", "three days", "--test", "1d")[0] == 2
+    assert run(*base, "--heatmap", "slow")[0] == 2
+
+
+def test_walk_forward_shows_in_sample_against_out_of_sample(rulebook, data):
+    code, out = run(
+        "sweep",
+        rulebook,
+        *(a for d in data for a in ("--data", d)),
+        "--param",
+        "fast=3,6,9",
+        "--param",
+        "slow=10,20",
+        "--walk-forward",
+        "2",
+        "--workers",
+        "1",
+    )
+    assert code == 0, out
+    assert "walk-forward: net_pnl per day, in-sample (tuned) against out-of-sample" in out
+    assert "replay the best: rulebot backtest" in out and "--from" in out
+
+
+def test_a_broken_rulebook_is_reported_like_validate_does(tmp_path, data):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rulebook: x\nmarket: usdm\nsymbols: [BTCUSDT]\nrules: []\n")
+    code, out = run("sweep", str(bad), "--data", data[0], "--param", "fast=1,2")
+    assert code == 1 and "invalid" in out
