@@ -12,8 +12,10 @@ recvWindow and not more than 1 s ahead. Request weight and order counts are mete
 the exchangeInfo `rateLimits` the fake advertises, reported in the `X-MBX-USED-WEIGHT-*` and
 `X-MBX-ORDER-COUNT-*` headers, and a request past a limit gets 429. Faults are knobs on
 `rest_faults` (429/418 bursts with Retry-After, -1021, 503, slow requests, an order executed
-whose answer is lost or held back, clock skew) and `hub.faults`; `expire_listen_key()` ends
-the user stream's key. Time is the wall clock: a fed event is stamped with the fake's `now()`.
+whose answer is lost or held back, clock skew, -1021 or a wait aimed at order placements) and
+`hub.faults` (streams cut, stalled, held back and released in a burst, lagging); they can also be
+set over HTTP (`fake_control`: `/fake/faults`). `expire_listen_key()` ends the user stream's
+key. Time is the wall clock: a fed event is stamped with the fake's `now()`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim import SimExchange
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.testing import fake_control
 from rulebot.testing.fake_info import RATE_LIMITS
 from rulebot.testing.fake_orders import OrderApi
 from rulebot.testing.fake_rest import Refusal, RestApi, RestFaults, Route
@@ -109,6 +112,7 @@ class FakeBinance:
         for route in self.api.routes() + self.order_api.routes():
             self.app.router.add_route(route.method, self.prefix + route.path, self._endpoint(route))
         self.hub.add_routes(self.app)
+        fake_control.add_routes(self)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.rest_url = self.ws_url = ""
@@ -305,6 +309,10 @@ class FakeBinance:
                 code, what = (-1003, "request weight") if lim.kind == "REQUEST_WEIGHT" else (-1015, "orders")
                 msg = f"Too many requests; current limit is {lim.limit} {what} per {lim.interval_num} {lim.interval}."
                 return _error(429, code, msg, {**usage.headers, "Retry-After": str(usage.retry_after_s)})
+            if route.orders(params):
+                refused = await self._order_faults()
+                if refused is not None:
+                    return refused
             try:
                 result = await route.handler(request, params)
             except Refusal as r:
@@ -312,6 +320,17 @@ class FakeBinance:
             return web.Response(body=orjson.dumps(result), content_type="application/json", headers=usage.headers)
 
         return serve
+
+    async def _order_faults(self) -> web.Response | None:
+        """Faults aimed at order placements only (other signed requests pass)."""
+        f = self.rest_faults
+        if f.slow_orders > 0:
+            f.slow_orders -= 1
+            await asyncio.sleep(f.slow_ms / 1000)
+        if f.order_1021 > 0:
+            f.order_1021 -= 1
+            return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        return None
 
     def _authenticate(
         self, request: web.Request, query: str, body: str, params: dict[str, str], signed: bool

@@ -63,6 +63,8 @@ class RestFaults:
     hold_after_execute_ms: int = 0  # a placement executes, then its answer waits this long
     hold_next_answer_ms: int = 0  # the next placement executes, then its answer (that one only) waits this long
     clock_skew_ms: int = 0  # the server's clock runs ahead by this much
+    order_1021: int = 0  # the next N order placements get -1021 (a resend after a clock resync counts)
+    slow_orders: int = 0  # the next N order placements wait `slow_ms` before they are handled
 
 
 @dataclass(frozen=True, slots=True)

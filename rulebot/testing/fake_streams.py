@@ -54,6 +54,8 @@ class StreamFaults:
     max_connection_ms: int | None = None  # close connections older than this (24 h, shortened)
     ignore_pings: bool = False  # answer no ping and send nothing: a half-open, dead peer
     market_lag_ms: int = 0  # market frames reach clients this late, at full rate (a feed that lags)
+    hold_user: bool = False  # user-stream frames wait while set, then arrive in one burst (a stall)
+    hold_market: bool = False  # the same for market-data frames
 
 
 @dataclass(eq=False)
@@ -295,7 +297,7 @@ class StreamHub:
         a stall queues instead, so that only the stalled connection waits.
         """
         f = self.faults
-        if conn.busy or not conn.queue.empty() or f.stall_ms or f.ignore_pings:
+        if conn.busy or not conn.queue.empty() or f.stall_ms or f.ignore_pings or self._held(conn):
             conn.queue.put_nowait(text)
             return
         conn.busy = True
@@ -308,6 +310,8 @@ class StreamHub:
         """What was queued on one connection, in order."""
         while True:
             text = await conn.queue.get()
+            while self._held(conn) and not conn.ws.closed:
+                await asyncio.sleep(0.01)  # released: what queued meanwhile leaves back to back
             if text is _CLOSE:
                 await conn.ws.close()
                 return
@@ -322,6 +326,9 @@ class StreamHub:
                     return
             finally:
                 conn.busy = False
+
+    def _held(self, conn: _Conn) -> bool:
+        return self.faults.hold_user if conn.listen_keys else self.faults.hold_market
 
     async def _deliver(self, conn: _Conn, text: str) -> bool:
         """One frame to the client; False once the connection is gone."""
