@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from rulebot.core.commands import PlaceOrder, SetLeverage, SetMarginType
 from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Side
 from rulebot.core.events import Trade
+from rulebot.runtime.runner import Runner
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import until
@@ -74,7 +77,6 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
         fake.on_request = refuse_the_exit
         level["price"] = D(60060)
         await until(lambda: any(n["kind"] == "order-rejected" for n in notices(runner)), timeout=10)
-        assert runner.status()["states"] == {"BTCUSDT": "long"}
         level["price"] = D(60000)  # where `buy` fires in flat
         await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)  # the exit, sent again
         await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)  # flat: `buy` again
@@ -82,6 +84,13 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
         refused = [n["message"] for n in notices(runner) if n["kind"] == "order-rejected"]
     assert largest[0] == D("0.01")
     assert "nothing was opened" not in refused[0] and "sent again" in refused[0]
+    # The state left `long` only after the exchange took the exit, never on the refusal.
+    rows = journal_rows(runner)
+    refusal = next(i for i, (kind, body) in enumerate(rows) if kind == "notice" and body["kind"] == "order-rejected")
+    to_flat = next(i for i, (kind, body) in enumerate(rows) if kind == "state" and body["to_state"] == "flat")
+    exit_fill = next(i for i, (kind, body) in enumerate(rows) if kind == "order" and body["reduce_only"]
+                     and body["status"] == "FILLED")  # fmt: skip
+    assert refusal < exit_fill < to_flat
     assert len(fake.placed_ids) == len(set(fake.placed_ids))
 
 
@@ -98,5 +107,34 @@ async def test_a_fresh_journal_on_an_account_that_holds_a_position_does_not_add_
     assert not [o for o in orders if o is not None and o.order_type is OrderType.MARKET and not o.reduce_only]
 
 
+def journal_rows(runner: Runner) -> list[tuple[str, dict]]:
+    db = sqlite3.connect(runner.cfg.journal_path())
+    try:
+        return [(k, json.loads(b)) for k, b in db.execute("SELECT kind, body FROM entries ORDER BY id")]
+    finally:
+        db.close()
+
+
 def _market_buy(cid: str) -> PlaceOrder:
     return PlaceOrder(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"), position_side=PositionSide.BOTH)
+
+
+async def test_an_exit_rule_that_fires_before_the_entrys_fill_arrives_does_not_go_flat(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: runner.status().get("states") is not None, timeout=10)
+        fake.hub.faults.hold_user = True  # the entry's fill will wait on the user stream
+        await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)
+        level["price"] = D(60060)  # the exit rule fires: the bot has seen no position yet
+        await asyncio.sleep(0.3)
+        assert runner.status()["states"] == {"BTCUSDT": "long"}
+        level["price"] = D(60000)  # where `buy` fires in flat
+        await asyncio.sleep(0.3)
+        fake.hub.faults.hold_user = False  # the fill arrives: the exit the rule asked for goes out
+        await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)
+        await asyncio.sleep(0.3)
+    assert largest[0] == D("0.01")
