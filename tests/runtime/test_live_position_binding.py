@@ -78,9 +78,9 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
         level["price"] = D(60060)
         await until(lambda: any(n["kind"] == "order-rejected" for n in notices(runner)), timeout=10)
         level["price"] = D(60000)  # where `buy` fires in flat
+        await asyncio.sleep(0.5)
+        level["price"] = D(60030)  # between the levels: once flat, the bot stays flat
         await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)  # the exit, sent again
-        await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)  # flat: `buy` again
-        await asyncio.sleep(0.3)
         refused = [n["message"] for n in notices(runner) if n["kind"] == "order-rejected"]
     assert largest[0] == D("0.01")
     assert "nothing was opened" not in refused[0] and "sent again" in refused[0]
@@ -134,6 +134,7 @@ async def test_an_exit_rule_that_fires_before_the_entrys_fill_arrives_does_not_g
         assert runner.status()["states"] == {"BTCUSDT": "long"}
         level["price"] = D(60000)  # where `buy` fires in flat
         await asyncio.sleep(0.3)
+        level["price"] = D(60030)  # between the levels: once flat, the bot stays flat
         fake.hub.faults.hold_user = False  # the fill arrives: the exit the rule asked for goes out
         await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)
         await asyncio.sleep(0.3)
