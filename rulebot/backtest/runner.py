@@ -22,7 +22,7 @@ from rulebot.backtest.result import (
 )
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
-from rulebot.core.enums import MarginType, Market, PositionSide
+from rulebot.core.enums import Market, PositionSide
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
@@ -63,7 +63,7 @@ class RuleFailed(Exception):
 
 
 def market_of(book: CompiledRulebook) -> Market:
-    return Market.USDM if book.market == "usdm" else Market.COINM
+    return book.market_type
 
 
 def run_backtest(
@@ -93,8 +93,8 @@ def run_backtest(
                     brackets={s: brackets[s] for s in book.symbols if s in brackets})
     sim = SimExchange(
         inst, {s: brackets[s] for s in book.symbols if s in brackets}, market=market, balances=balances,
-        fill_model=config.fill_model, hedge_mode=book.position_mode == "hedge", default_leverage=book.leverage,
-        default_margin_type=MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED,
+        fill_model=config.fill_model, hedge_mode=book.hedge, default_leverage=book.leverage,
+        default_margin_type=book.margin_type,
     )
     venue = PaperVenue(sim, market)
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)

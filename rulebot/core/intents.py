@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from rulebot.core.enums import WorkingType
+from rulebot.core.enums import OrderType, TimeInForce, WorkingType
 
 PositionSideName = Literal["long", "short"]
 
@@ -20,9 +20,9 @@ class EnterIntent:
     symbol: str
     side: PositionSideName
     quantity: Decimal  # in the instrument's quantity unit (base asset, or contracts on COIN-M)
-    order: Literal["market", "limit"]
+    order: OrderType  # MARKET or LIMIT
     price: Decimal | None
-    time_in_force: str | None
+    time_in_force: TimeInForce | None
     expire_ms: int | None
     tag: str | None
     rule: str
@@ -36,7 +36,7 @@ class ExitIntent:
     symbol: str
     side: PositionSideName  # the position being closed
     quantity: Decimal | None
-    order: Literal["market", "limit"]
+    order: OrderType  # MARKET or LIMIT
     price: Decimal | None
     tag: str | None
     rule: str

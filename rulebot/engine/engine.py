@@ -111,7 +111,7 @@ class Engine:
         self.brackets = {s: (brackets or {}).get(s) or _fallback_brackets(s) for s in book.symbols}
         self._float_brackets = {sym: FloatBrackets(t) for sym, t in self.brackets.items()}
         self.streams_down: set[str] = set()
-        self._margin_type = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
+        self._margin_type = book.margin_type
         self._order_times: deque[int] = deque()
         self._next_protect = _NEVER
         self._next_retry = _NEVER  # when a refused exit is due to be sent again
@@ -122,7 +122,7 @@ class Engine:
         self.oms = OrderManager(run_id)
         self.risk = RiskEngine(book.risk)
         self.record_all = record_all_decisions
-        self.hedge = book.position_mode == "hedge"
+        self.hedge = book.hedge
         self.symbols = {
             s: _SymbolRun(
                 SymbolMarket(s, book, instruments[s].price_filter.tick_size), book.initial_state, 0, book.leverage
@@ -158,7 +158,7 @@ class Engine:
         step = Step()
         self._clock(time, step)
         step.commands.append(SetPositionMode(self.hedge, time))
-        margin = MarginType.CROSSED if self.book.margin == "cross" else MarginType.ISOLATED
+        margin = self.book.margin_type
         for symbol, run in self.symbols.items():
             step.commands.append(SetMarginType(symbol, margin, time))
             step.commands.append(SetLeverage(symbol, run.leverage, time))
@@ -496,7 +496,7 @@ class Engine:
                 self._exit(symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step)
             elif isinstance(action, c.Deleverage):
                 self._deleverage(symbol, rule.name, action, step)
-            elif isinstance(action, c.SetLeverage):
+            elif isinstance(action, c.ChangeLeverage):
                 lev, verdict = self.risk.clamp_leverage(max(action.to, action.requested))
                 run.leverage = lev
                 step.records.append(
@@ -589,11 +589,13 @@ class Engine:
             margin_type=self._margin_type,
         )
         checked = self.risk.check_entry(intent, view)
-        described = f"enter {action.side} {qty:.8g} {action.order}" + (f" @ {price}" if price is not None else "")
+        described = f"enter {action.side} {qty:.8g} {action.order.lower()}" + (
+            f" @ {price}" if price is not None else ""
+        )
         if checked.quantity is None:
             step.records.append(rec.GuardRecord(self.time, symbol, rule.name, described, tuple(checked.verdicts), None))
             return None
-        side = Side.BUY if action.side == "long" else Side.SELL
+        side = action.order_side
         cmd = PlaceOrder(
             client_order_id=self.oms.next_id(),
             symbol=symbol,
@@ -652,7 +654,7 @@ class Engine:
         rule: str,
         fraction: Decimal | None,
         size: CompiledExpr | None,
-        order: str,
+        order: OrderType,
         price_expr: CompiledExpr | None,
         purpose: Purpose,
         step: Step,
@@ -665,7 +667,7 @@ class Engine:
             return None  # the position is already being closed: a second exit would only be refused
         inst = self.instruments[symbol]
         env = self.symbols[symbol].market.env
-        order_type = OrderType.LIMIT if order == "limit" else OrderType.MARKET
+        order_type = order
         try:
             if size is not None:
                 qty = min(to_decimal(size.fn(env), f"size {size.text!r}"), pos.size)
@@ -734,7 +736,7 @@ class Engine:
             return
         keep_qty = keep_notional * mark / inst.contract_size if inst.is_inverse else keep_notional / mark
         fraction = (pos.size - keep_qty) / pos.size
-        self._exit(symbol, rule, fraction, None, "market", None, "deleverage", step)
+        self._exit(symbol, rule, fraction, None, OrderType.MARKET, None, "deleverage", step)
 
     def _protect(self, symbol: str, rule: str, action: c.StopOrder | c.TrailingStop, step: Step) -> None:
         pos = self.portfolio.net_position(symbol)
@@ -759,7 +761,7 @@ class Engine:
                     quantity=inst.round_qty(pos.size, OrderType.MARKET),
                     position_side=pos.position_side,
                     reduce_only=not self.hedge,
-                    working_type=_working(action.working_type),
+                    working_type=action.working_type,
                     callback_rate=(action.callback * 100).normalize(),
                     activation_price=activation,
                     tag=action.tag,
@@ -784,7 +786,7 @@ class Engine:
                     trigger_price=trig,
                     position_side=pos.position_side,
                     close_position=True,
-                    working_type=_working(action.working_type),
+                    working_type=action.working_type,
                     tag=action.tag,
                     time=self.time,
                 )
@@ -889,7 +891,7 @@ class Engine:
             ex.retry_at = self.time + 1000
             self._next_retry = min(self._next_retry, ex.retry_at)
             return
-        cid = self._exit(symbol, ex.rule, None, None, "market", None, "exit", step)
+        cid = self._exit(symbol, ex.rule, None, None, OrderType.MARKET, None, "exit", step)
         if cid is not None:
             ex.order_id, ex.attempts = cid, ex.attempts + 1
             ex.retry_at = self.time + retry_delay_ms(ex.attempts)
@@ -925,7 +927,7 @@ class Engine:
         for symbol, run in self.symbols.items():
             step.commands.append(CancelAllOrders(symbol, self.time))
             run.protections.clear()
-            cid = self._exit(symbol, rule, None, None, "market", None, "flatten", step)
+            cid = self._exit(symbol, rule, None, None, OrderType.MARKET, None, "flatten", step)
             if cid is None:
                 continue
             # Watched like a rule's exit: sent again while the exchange refuses it.
@@ -1124,7 +1126,7 @@ class Engine:
             "max_margin_ratio",
             None if close_all else Decimal("0.5"),
             None,
-            "market",
+            OrderType.MARKET,
             None,
             "deleverage",
             step,
@@ -1165,7 +1167,9 @@ class Engine:
                 "volatility_breaker",
                 f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% (risk.volatility_reduce)",
             )
-            self._exit(symbol, "volatility_breaker", share, None, "market", None, "deleverage", step, verdict=verdict)
+            self._exit(
+                symbol, "volatility_breaker", share, None, OrderType.MARKET, None, "deleverage", step, verdict=verdict
+            )
 
     def _refresh_protection(self, symbol: str) -> None:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""
@@ -1332,10 +1336,5 @@ def _read(env: dict[str, Any], name: str) -> Any:
         return None
 
 
-def _working(name: str) -> WorkingType:
-    return WorkingType(name)
-
-
 def _without_expiry(cmd: PlaceOrder) -> PlaceOrder:
     return replace(cmd, expire_at=None)
-

@@ -90,12 +90,8 @@ class RiskEngine:
         inst = view.instrument
         qty = intent.quantity
         side = Side.BUY if intent.side == "long" else Side.SELL
-        order_type = OrderType.LIMIT if intent.order == "limit" else OrderType.MARKET
-        tif = (
-            TimeInForce(intent.time_in_force)
-            if intent.time_in_force
-            else (TimeInForce.GTC if order_type is OrderType.LIMIT else None)
-        )
+        order_type = intent.order
+        tif = intent.time_in_force or (TimeInForce.GTC if order_type is OrderType.LIMIT else None)
 
         def reject(guard: str, reason: str) -> CheckedEntry:
             verdicts.append(Verdict("reject", guard, reason))

@@ -9,8 +9,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
+from rulebot.core.enums import OrderType, TimeInForce, WorkingType
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.context import CompileContext
@@ -24,7 +25,8 @@ from rulebot.rulebook.scope import Scope
 _PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-_WORKING = {"mark_price": "MARK_PRICE", "contract_price": "CONTRACT_PRICE"}
+_WORKING = {"mark_price": WorkingType.MARK_PRICE, "contract_price": WorkingType.CONTRACT_PRICE}
+_ORDER = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,9 @@ def _enter(action: Any, a: _Args) -> c.CompiledAction | None:
         return None
     tif = "GTX" if spec.post_only else spec.time_in_force
     expire = m.duration_seconds(spec.expire) * 1000 if spec.expire else None
-    return c.Enter(spec.side, size, spec.order, price, spec.post_only, tif, expire, spec.tag)
+    return c.Enter(
+        spec.side, size, _ORDER[spec.order], price, spec.post_only, TimeInForce(tif) if tif else None, expire, spec.tag
+    )
 
 
 def _exit(action: Any, a: _Args) -> c.CompiledAction | None:
@@ -140,7 +144,7 @@ def _exit(action: Any, a: _Args) -> c.CompiledAction | None:
         return None
     if not (ok and ok2) or (spec_x.by is not None and frac is None):
         return None
-    return c.Exit(spec_x.order, price, size_e, frac, spec_x.tag)
+    return c.Exit(_ORDER[spec_x.order], price, size_e, frac, spec_x.tag)
 
 
 def _reduce(action: Any, a: _Args) -> c.CompiledAction | None:
@@ -157,11 +161,11 @@ def _reduce(action: Any, a: _Args) -> c.CompiledAction | None:
     ok2, price = _opt_expr(spec_r.price, (*p, "price"), a.scope, a.ctx)
     if not (ok and ok2) or (spec_r.by is not None and frac is None):
         return None
-    return c.Reduce(frac, size_e, spec_r.order, price)
+    return c.Reduce(frac, size_e, _ORDER[spec_r.order], price)
 
 
 def _stop(action: Any, a: _Args) -> c.CompiledAction | None:
-    kind = "stop_loss" if isinstance(action, m.StopLossAction) else "take_profit"
+    kind: Literal["stop_loss", "take_profit"] = "stop_loss" if isinstance(action, m.StopLossAction) else "take_profit"
     spec_s = action.stop_loss if isinstance(action, m.StopLossAction) else action.take_profit
     p = (*a.path, kind)
     if (spec_s.price is None) == (spec_s.distance is None):
@@ -178,7 +182,7 @@ def _stop(action: Any, a: _Args) -> c.CompiledAction | None:
     )
     if not ok or (spec_s.distance is not None and dist is None):
         return None
-    return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag)  # type: ignore[arg-type]
+    return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag)
 
 
 def _trailing_stop(action: Any, a: _Args) -> c.CompiledAction | None:
@@ -193,7 +197,7 @@ def _trailing_stop(action: Any, a: _Args) -> c.CompiledAction | None:
     ok, act = _opt_expr(spec_t.activation, (*p, "activation"), a.scope, a.ctx)
     if cb is None or not ok:
         return None
-    return c.TrailingStop(cb, act, _WORKING[spec_t.working_type], spec_t.tag)  # type: ignore[arg-type]
+    return c.TrailingStop(cb, act, _WORKING[spec_t.working_type], spec_t.tag)
 
 
 def _deleverage(action: Any, a: _Args) -> c.CompiledAction | None:
@@ -220,7 +224,7 @@ def _set_leverage(action: Any, a: _Args) -> c.CompiledAction | None:
             None,
             "guard-clamped",
         )
-    return c.SetLeverage(min(to, a.max_lev), to)
+    return c.ChangeLeverage(min(to, a.max_lev), to)
 
 
 def _cancel(action: Any, a: _Args) -> c.CompiledAction | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from rulebot.core.enums import MarginType, Market, OrderType, Side, TimeInForce, WorkingType
 from rulebot.rulebook.errors import Diagnostic
 from rulebot.rulebook.expr import CompiledExpr
 from rulebot.rulebook.guards import EffectiveRisk
@@ -80,17 +81,22 @@ class Size:
 class Enter:
     side: Literal["long", "short"]
     size: Size
-    order: Literal["market", "limit"]
+    order: OrderType  # MARKET or LIMIT
     price: CompiledExpr | None
     post_only: bool
-    time_in_force: str | None
+    time_in_force: TimeInForce | None
     expire_ms: int | None
     tag: str | None
+
+    @property
+    def order_side(self) -> Side:
+        """The side of the order that opens the position."""
+        return Side.BUY if self.side == "long" else Side.SELL
 
 
 @dataclass(frozen=True, slots=True)
 class Exit:
-    order: Literal["market", "limit"]
+    order: OrderType  # MARKET or LIMIT
     price: CompiledExpr | None
     size: CompiledExpr | None
     fraction: Decimal | None  # None with size None: close all
@@ -101,7 +107,7 @@ class Exit:
 class Reduce:
     fraction: Decimal | None
     size: CompiledExpr | None
-    order: Literal["market", "limit"]
+    order: OrderType  # MARKET or LIMIT
     price: CompiledExpr | None
 
 
@@ -110,7 +116,7 @@ class StopOrder:
     kind: Literal["stop_loss", "take_profit"]
     price: CompiledExpr | None
     distance: Decimal | None
-    working_type: Literal["MARK_PRICE", "CONTRACT_PRICE"]
+    working_type: WorkingType
     tag: str | None
 
 
@@ -118,7 +124,7 @@ class StopOrder:
 class TrailingStop:
     callback: Decimal  # fraction: 0.015 for 1.5%
     activation: CompiledExpr | None
-    working_type: Literal["MARK_PRICE", "CONTRACT_PRICE"]
+    working_type: WorkingType
     tag: str | None
 
 
@@ -128,7 +134,9 @@ class Deleverage:
 
 
 @dataclass(frozen=True, slots=True)
-class SetLeverage:
+class ChangeLeverage:
+    """The `set_leverage` action (named apart from the `SetLeverage` command it becomes)."""
+
     to: int  # already clamped to the max_leverage guard
     requested: int
 
@@ -155,7 +163,7 @@ class Halt:
 
 
 CompiledAction = (
-    Enter | Exit | Reduce | StopOrder | TrailingStop | Deleverage | SetLeverage | Cancel | Goto | Log | Halt
+    Enter | Exit | Reduce | StopOrder | TrailingStop | Deleverage | ChangeLeverage | Cancel | Goto | Log | Halt
 )
 # Actions that act on an existing position; they contradict a state whose position is none.
 POSITION_ACTIONS = (Exit, Reduce, StopOrder, TrailingStop, Deleverage)
@@ -204,6 +212,21 @@ class CompiledRulebook:
     risk: EffectiveRisk
     warnings: tuple[Diagnostic, ...] = field(default=())
     prev_names: frozenset[str] = frozenset()  # names whose previous value conditions read
+
+    # The account settings as the exchange and the engine name them (the text fields above are
+    # the rulebook's own words, for messages and --explain).
+    @property
+    def market_type(self) -> Market:
+        return Market.USDM if self.market == "usdm" else Market.COINM
+
+    @property
+    def margin_type(self) -> MarginType:
+        return MarginType.CROSSED if self.margin == "cross" else MarginType.ISOLATED
+
+    @property
+    def hedge(self) -> bool:
+        return self.position_mode == "hedge"
+
     param_decls: Mapping[str, ParamDecl] = field(default_factory=dict)  # each parameter's type and allowed values
 
     def rules_for(self, trigger_key: tuple[str, str | None], state: str) -> tuple[CompiledRule, ...]:

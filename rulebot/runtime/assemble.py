@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rulebot.binance.payloads.rest import parse_balances, parse_exchange_info, parse_leverage_brackets
-from rulebot.core.enums import MarginType, Market
+from rulebot.core.enums import Market
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
@@ -43,7 +43,7 @@ class Connection:
 
 
 def market_of(book: CompiledRulebook) -> Market:
-    return Market.USDM if book.market == "usdm" else Market.COINM
+    return book.market_type
 
 
 def _catalog(book: CompiledRulebook) -> tuple[dict[str, Instrument], dict[str, BracketTable]]:
@@ -149,9 +149,9 @@ async def live(
         brackets = parse_leverage_brackets(await rest.leverage_brackets(), market)
         balances = parse_balances(await rest.balance())
     inst = {s: all_inst[s] for s in book.symbols}
-    hedge = book.position_mode == "hedge"
+    hedge = book.hedge
     venue = BinanceVenue(rest, hedge=hedge)
-    margin = MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED
+    margin = book.margin_type
     shown = ", ".join(f"{b.asset} {b.balance}" for b in balances if b.balance) or "no balance"
     announce(f"LIVE on {endpoints.rest} ({connection.network}) · {book.market.upper()} · {', '.join(book.symbols)}")
     announce(

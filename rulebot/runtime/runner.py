@@ -31,7 +31,6 @@ from typing import Any, Literal
 from rulebot.binance.codes import BinanceError
 from rulebot.core.account_events import AccountEvent, StreamStatus
 from rulebot.core.commands import CancelOrder
-from rulebot.core.enums import MarginType, Market
 from rulebot.core.events import Timer
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
@@ -240,15 +239,15 @@ class Runner:
             balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols}
         paper = None
         if not self.live:
-            market = Market.USDM if book.market == "usdm" else Market.COINM
+            market = book.market_type
             sim = SimExchange(
                 {s: self.instruments[s] for s in book.symbols},
                 {s: self.brackets[s] for s in book.symbols if s in self.brackets},
                 market=market,
                 balances=balances,
                 default_leverage=book.leverage,
-                default_margin_type=MarginType.CROSSED if book.margin == "cross" else MarginType.ISOLATED,
-                hedge_mode=book.position_mode == "hedge",
+                default_margin_type=book.margin_type,
+                hedge_mode=book.hedge,
             )
             paper = PaperVenue(sim, market)
         engine = Engine(

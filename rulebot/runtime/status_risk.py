@@ -44,7 +44,7 @@ def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
     }
     if pos.amount == 0 or not mark:
         return out
-    margin_type = MarginType.CROSSED if engine.book.margin == "cross" else MarginType.ISOLATED
+    margin_type = engine.book.margin_type
     holding = engine._holding(symbol)  # the same view the margin-ratio guard acts on
     table = engine.brackets[symbol]
     try:
