@@ -13,6 +13,7 @@ from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
 from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
+from rulebot.core.errors import UserError
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments, generic_instrument
@@ -24,8 +25,14 @@ from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
 
 
-class BacktestError(Exception):
+class BacktestError(UserError):
     """A backtest cannot run as asked (no data for the symbol, unknown instrument, ...)."""
+
+
+_NOTHING_TRADED = (
+    "nothing was traded; point --data at Binance archive files (or folders of them) for the rulebook's "
+    "symbols, and make --from/--to overlap their dates"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +48,7 @@ def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
     market = market_of(book)
     notes: list[str] = []
     if exchange_info:
-        payload = json.loads(Path(exchange_info).read_text())
-        instruments = instruments_from_exchange_info(payload, market)
+        instruments = _read_exchange_info(exchange_info, market)
         notes.append(f"instruments from {exchange_info}")
     else:
         instruments = builtin_instruments(market)
@@ -55,6 +61,30 @@ def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
         notes.append(f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
                      "from the data; pass --exchange-info for Binance's real filters")
     return Instruments(instruments, brackets, tuple(notes))
+
+
+def _read_exchange_info(path: str, market: Market) -> dict[str, Instrument]:
+    """A saved exchangeInfo file's instruments; any file that is not one is the user's to fix."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_MAX_EXCHANGE_INFO + 1)
+        if len(raw) > _MAX_EXCHANGE_INFO:
+            raise ValueError(f"larger than {_MAX_EXCHANGE_INFO // 1_000_000} MB")
+        payload = json.loads(raw)
+        if not isinstance(payload, dict) or not isinstance(payload.get("symbols"), list):
+            raise ValueError("no `symbols` list at the top")
+        # The parser trusts Binance's shapes; a hand-edited file can break them anywhere.
+        return instruments_from_exchange_info(payload, market)
+    except (ValueError, TypeError, AttributeError, KeyError, ArithmeticError) as exc:
+        raise BacktestError(
+            f"{path}: not a Binance exchangeInfo file ({exc})",
+            hint="save one with `curl https://fapi.binance.com/fapi/v1/exchangeInfo` (dapi for COIN-M), "
+            "or leave out --exchange-info to use the built-in catalog",
+        ) from None
+
+
+# Binance's full exchangeInfo is about 1.5 MB; a file far larger is not one.
+_MAX_EXCHANGE_INFO = 50_000_000
 
 
 def _infer_grid(symbol: str, sample: Iterable[object]) -> tuple[Decimal, Decimal]:
@@ -95,12 +125,14 @@ def backtest(
     source = ReplaySource(list(data), to_ms(start) if start is not None else None,
                           to_ms(end) if end is not None else None, symbols=set(book.symbols))
     if not source.files:
-        raise BacktestError(f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}")
+        raise BacktestError(
+            f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED
+        )
     inst = load_instruments(book, exchange_info, iter(source))
     result = _run(book, source, inst.instruments, inst.brackets, config, on_record, on_progress, journal_path,
                   "backtest", "replay:" + ",".join(data))
     if result.events == 0:
-        raise BacktestError("the data holds no events in the requested time range")
+        raise BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
     return result, book, inst.notes
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from rulebot import __version__
+from rulebot.cli.edge import RulebotGroup, add_debug_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RulebotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rulebot")
 def main() -> None:
     """Declarative, rules-based trading bots for Binance Futures."""
@@ -19,6 +20,8 @@ def _register() -> None:
     from rulebot.cli import commands
 
     commands.register(main)
+    # Every command, whoever adds it, answers to --debug; the group itself too (`rulebot --debug X`).
+    add_debug_option(main)
 
 
 _register()

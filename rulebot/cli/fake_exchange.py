@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from rulebot.cli.params import BALANCE
+from rulebot.cli.params import BALANCE, SPEED
 from rulebot.core.enums import Market
 from rulebot.feeds.simulated.config import BTCUSD_PERP, BTCUSDT, PRESETS, preset
 from rulebot.feeds.simulated.market import SimulatedMarket
@@ -104,14 +104,16 @@ async def _feed(fake: FakeBinance, market: SimulatedMarket, speed: float) -> Non
 
 @click.command("fake-exchange")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="0 picks a free port."
+)
 @click.option("--market", type=click.Choice(["usdm", "coinm"]), default="usdm", show_default=True)
 @click.option(
     "--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="calm",
     show_default=True, help="The simulated market's character.",
 )  # fmt: skip
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same market.")
-@click.option("--speed", type=float, default=1.0, show_default=True, help="Market pace, times real time.")
+@click.option("--speed", type=SPEED, default=1.0, show_default=True, help="Market pace, times real time.")
 @click.option("--balance", type=BALANCE, help="Starting wallet (default 10000 USDT, or 1 BTC on COIN-M).")
 @click.option("--api-key", help="The API key to accept (default: a random one, printed).")
 @click.option("--api-secret", help="The secret to accept (default: a random one, printed).")

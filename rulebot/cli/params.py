@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import click
@@ -39,3 +41,66 @@ STRICT = click.option(
     help=f"Stop at the first rule whose condition fails at run time (exit {EXIT_RULE_FAILED}); "
     "without it the condition counts as false, and the failures are counted in the summary.",
 )
+
+
+class Number(click.ParamType):
+    """A finite decimal number, at least `minimum` when one is given (NaN and Infinity are refused:
+    they would pass every comparison a guard makes, or fail far from the option that set them)."""
+
+    name = "number"
+
+    def __init__(self, minimum: Decimal | None = None) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
+        if isinstance(value, Decimal):
+            number = value
+        else:
+            try:
+                number = Decimal(str(value).strip().replace("_", ""))
+            except (InvalidOperation, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not number.is_finite():
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"{value!r} is below {self.minimum}", param, ctx)
+        return number
+
+
+class Pace(click.ParamType):
+    """A speed multiplier: a finite float, 0 (as fast as possible) or above."""
+
+    name = "speed"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            speed = float(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(speed) or speed < 0:
+            self.fail(f"{value!r}: a speed is a finite number, 0 or above", param, ctx)
+        return speed
+
+
+class Time(click.ParamType):
+    """A UTC date or ISO time (`2025-06-07`, `2025-06-07T12:00`), as epoch milliseconds."""
+
+    name = "time"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            when = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a date or time (write 2025-06-07 or 2025-06-07T12:00, UTC)", param, ctx)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return int(when.timestamp() * 1000)
+
+
+NON_NEGATIVE = Number(minimum=Decimal(0))
+SPEED = Pace()
+TIME = Time()
+HOURS = click.IntRange(min=1)
+COUNT = click.IntRange(min=1)

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from rulebot.binance.codes import BinanceError
-from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, STRICT
+from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, HOURS, SPEED, STRICT
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.journal.writer import JournalIntegrityError, JournalWriteError
 from rulebot.rulebook.compiler import compile_file
@@ -159,16 +159,16 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
     "--preset", type=click.Choice(["calm", "trending", "volatile", "crash"]), default="calm", show_default=True
 )
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--hours", type=int, default=24, show_default=True, help="Length of the simulated market.")
+@click.option("--hours", type=HOURS, default=24, show_default=True, help="Length of the simulated market.")
 @click.option(
     "--speed",
-    type=float,
+    type=SPEED,
     default=0.0,
     show_default=True,
     help="Simulated/replayed data at this many times real time (0: as fast as possible).",
 )
 @click.option("--balance", type=BALANCE, default=Decimal(10_000), show_default=True, help="Paper wallet.")
-@click.option("--max-events", type=int, help="Stop after this many market events.")
+@click.option("--max-events", type=COUNT, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @STRICT
@@ -214,7 +214,7 @@ def dry_run_cmd(
 @click.option("--live", "is_live", is_flag=True, help="Trade with real orders (required: there is no default).")
 @click.option("--key-file", type=click.Path(dir_okay=False), help="BINANCE_API_KEY=…/BINANCE_API_SECRET=… (mode 600).")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
-@click.option("--max-events", type=int, hidden=True)
+@click.option("--max-events", type=COUNT, hidden=True)
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @STRICT
 @RUN_DIR

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from rulebot.core.errors import UserError
 from rulebot.rulebook.model import json_schema
 
 DEFAULT_PATH = Path("schemas") / "rulebook.schema.json"
@@ -31,6 +32,9 @@ def schema_cmd(output: Path) -> None:
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:  # the path named in the message is the one the user gave
+        raise UserError(f"cannot write the schema to {output}: {exc.strerror or exc}") from exc
     click.echo(f"wrote {output}")

@@ -9,6 +9,7 @@ the series by event time. Row parsing lives in `replay_files.py`.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import re
 from collections.abc import Generator, Iterable, Iterator
@@ -50,9 +51,7 @@ IGNORED_KINDS = {
     "BVOLIndex": "BVOLIndex files are options data",
     "EOHSummary": "EOHSummary files are options data",
 }
-_NAME = re.compile(
-    r"^(?P<symbol>[A-Za-z0-9_]+)-(?P<what>[A-Za-z0-9]+)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)$"
-)
+_NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9_]+)-(?P<what>[A-Za-z0-9]+)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)$")
 _INTERVAL = re.compile(r"^\d+(?:[smhdwM]|mo)$")  # the archive names monthly bars "1mo"
 _MARKETS = {"um": Market.USDM, "cm": Market.COINM}
 
@@ -213,6 +212,8 @@ class ReplaySource:
             log.warning("replay skips %s: %s", path, reason)
         self.files: tuple[ArchiveFile, ...] = tuple(files)
         self.skipped: tuple[tuple[Path, str], ...] = tuple(skipped)
+        for series in self.series.values():
+            _check_no_overlap(series)
 
     @property
     def series(self) -> dict[tuple[str, str, str], tuple[ArchiveFile, ...]]:
@@ -221,10 +222,7 @@ class ReplaySource:
         for file in self.files:
             groups.setdefault((file.kind, file.symbol, file.interval or ""), []).append(file)
         order = sorted(groups, key=lambda k: (KIND_PRIORITY[k[0]], k[1], k[2], k[0]))
-        return {
-            key: tuple(sorted(groups[key], key=lambda f: (f.date or "", str(f.path))))
-            for key in order
-        }
+        return {key: tuple(sorted(groups[key], key=lambda f: (f.date or "", str(f.path)))) for key in order}
 
     def __iter__(self) -> Iterator[MarketEvent]:
         return merge(*(self._chain(files) for files in self.series.values()))
@@ -243,6 +241,18 @@ class ReplaySource:
         return period[1] + _SLACK_MS <= self.start or period[0] - _SLACK_MS >= self.end
 
 
+def _check_no_overlap(files: Iterable[ArchiveFile]) -> None:
+    """Two files of one series whose names cover the same time (a monthly file and one of its
+    days, or one file given twice under two names) would replay the same rows twice."""
+    dated = sorted(((p, f) for f in files if (p := f.period()) is not None), key=lambda pf: pf[0])
+    for (period, file), (next_period, next_file) in itertools.pairwise(dated):
+        if next_period[0] < period[1]:
+            raise ReplayFileError(
+                f"{next_file.path} and {file.path} cover the same time ({next_file.date} and {file.date}) "
+                f"in one {file.kind} series of {file.symbol}; give one or the other, not both"
+            )
+
+
 def _expand(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
     """Each file given, and each .zip/.csv under each folder given (sorted); True if walked.
 
@@ -253,9 +263,7 @@ def _expand(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found = [
-                (p, True) for p in sorted(path.rglob("*")) if p.suffix.lower() in (".zip", ".csv")
-            ]
+            found = [(p, True) for p in sorted(path.rglob("*")) if p.suffix.lower() in (".zip", ".csv")]
         elif path.is_file():
             found = [(path, False)]
         else:

@@ -15,12 +15,14 @@ import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain
 from pathlib import Path
 from typing import Protocol, TextIO
 
 from rulebot.core.enums import Market
+from rulebot.core.errors import UserError
 from rulebot.core.events import (
     BookTop,
     CandleClosed,
@@ -74,7 +76,7 @@ _DAMAGED = (csv.Error, UnicodeError, zipfile.BadZipFile, EOFError, zlib.error)
 _ROW_ERRORS = (ValueError, ArithmeticError, KeyError, *_DAMAGED)
 
 
-class ReplayFileError(Exception):
+class ReplayFileError(UserError):
     """A file that cannot be replayed: names the file, the line and what is wrong there."""
 
 
@@ -128,9 +130,7 @@ def open_text(path: Path) -> Iterator[TextIO]:
         members = [i for i in archive.infolist() if not i.is_dir()]
         if len(members) != 1:
             names = ", ".join(i.filename for i in members) or "none"
-            raise ReplayFileError(
-                f"{path}: expected one CSV member, found {len(members)} ({names})"
-            )
+            raise ReplayFileError(f"{path}: expected one CSV member, found {len(members)} ({names})")
         with archive.open(members[0]) as raw:
             yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
@@ -176,7 +176,7 @@ def _first_row(file: ArchiveFile, reader: _Reader) -> list[list[str]] | None:
                 )
             row = next(reader, None)
     except _DAMAGED as exc:
-        where = f"{file.path}:{reader.line_num}"
+        where = f"{file.path}:{reader.line_num + 1}"  # the line being read when it failed
         raise ReplayFileError(f"{where}: the file is damaged or not CSV text ({exc})") from None
     return None if row is None else [row]
 
@@ -186,20 +186,20 @@ def _bad_row(file: ArchiveFile, line: int, row: list[str], exc: Exception) -> Re
     columns = COLUMNS[file.kind]
     where = f"{file.path}:{line}"
     if isinstance(exc, _DAMAGED):
-        return ReplayFileError(f"{where}: the file is damaged or not CSV text ({exc})")
+        # Failed while reading the next line, which csv has not counted yet.
+        return ReplayFileError(f"{file.path}:{line + 1}: the file is damaged or not CSV text ({exc})")
     text = ",".join(row)
     if len(row) != len(columns):
         return ReplayFileError(
-            f"{where}: {len(row)} columns where a {file.kind} row has {len(columns)} "
-            f"({','.join(columns)}): {text!r}"
+            f"{where}: {len(row)} columns where a {file.kind} row has {len(columns)} ({','.join(columns)}): {text!r}"
         )
     for name, value in zip(columns, row, strict=True):
         kind = _TYPES.get(name)
         try:
             if kind == "int":
                 int(value)
-            elif kind == "decimal":
-                Decimal(value)
+            elif kind == "decimal" and not Decimal(value).is_finite():
+                return ReplayFileError(f"{where}: {name} {value!r} is not a finite number: {text!r}")
             elif kind == "bool" and value not in _BOOL:
                 raise ValueError
         except (ValueError, ArithmeticError):
@@ -208,12 +208,31 @@ def _bad_row(file: ArchiveFile, line: int, row: list[str], exc: Exception) -> Re
     return ReplayFileError(f"{where}: cannot parse {text!r} ({exc})")
 
 
+def _stamp(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
 def _disorder(file: ArchiveFile, line: int, time: int, prev: int) -> ReplayFileError:
+    if time == prev:
+        return ReplayFileError(
+            f"{file.path}:{line}: time {_stamp(time)} ({time}) repeats the time of the row before it; "
+            f"a {file.kind} series has one row per time (is a row duplicated, or do two files overlap?)"
+        )
     return ReplayFileError(
-        f"{file.path}:{line}: time {time} is before {prev}, the time of the event before it; "
-        "rows must be in time order (are two files of the same series overlapping, "
-        "e.g. a monthly file and its daily files?)"
+        f"{file.path}:{line}: time {_stamp(time)} ({time}) is before {_stamp(prev)}, the time of the row "
+        "before it; rows must be in time order (are the rows reversed, or do two files of the same series "
+        "overlap, e.g. a monthly file and its daily files?)"
     )
+
+
+def _impossible(file: ArchiveFile, line: int, row: list[str], why: str) -> ReplayFileError:
+    return ReplayFileError(f"{file.path}:{line}: {why}: {','.join(row)!r}")
+
+
+def _repeated_id(file: ArchiveFile, line: int, row: list[str], name: str, ident: int, prev: int) -> ReplayFileError:
+    if ident == prev:
+        return _impossible(file, line, row, f"{name} {ident} repeats the id of the row before it (a duplicated row?)")
+    return _impossible(file, line, row, f"{name} {ident} is below {prev}, the id of the row before it")
 
 
 Rows = Iterable[list[str]]
@@ -222,122 +241,160 @@ Loop = Generator[MarketEvent, None, int]
 # The loops below repeat the same shape on purpose: unpacking the row into names, inline time
 # checks and positional constructors keep each row to a handful of C calls. A wrong column
 # count fails the unpacking, a bad number fails int()/Decimal(); both land in the except
-# clause, which names the line.
+# clause, which names the line. Impossible values are refused with one chained comparison per
+# row: `0 < price < _HUGE` is false for zero, negatives and Infinity, and raises for NaN
+# (InvalidOperation), which `_bad_row` then names.
+_HUGE = Decimal("1e30")
+_ZERO = Decimal(0)
 
 
-def _agg_trades(
-    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
-) -> Loop:
-    symbol, D, is_maker = file.symbol, Decimal, _BOOL
+def _agg_trades(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
+    symbol, D, is_maker, huge = file.symbol, Decimal, _BOOL, _HUGE
     row: list[str] = []
+    prev_id = -1
     try:
         for row in rows:
-            agg_id, price, qty, first_id, last_id, t_text, maker = row
+            agg_id_text, price_text, qty_text, first_id, last_id, t_text, maker = row
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
             if t < prev:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
+            agg_id = int(agg_id_text)
+            if agg_id <= prev_id:
+                raise _repeated_id(file, reader.line_num, row, "agg_trade_id", agg_id, prev_id)
+            prev_id = agg_id
             if t < start:
                 continue
             if t >= end:
                 return prev
+            price, qty = D(price_text), D(qty_text)
+            if not (0 < price < huge and 0 < qty < huge):
+                raise _impossible(file, reader.line_num, row, "a trade's price and quantity must be above zero")
             yield Trade(
-                symbol, D(price), D(qty), t, is_maker[maker], int(agg_id), int(first_id),
-                int(last_id),
+                symbol, price, qty, t, is_maker[maker], agg_id, int(first_id), int(last_id),
             )  # fmt: skip
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev
 
 
-def _trades(
-    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
-) -> Loop:
-    symbol, D, is_maker = file.symbol, Decimal, _BOOL
+def _trades(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
+    symbol, D, is_maker, huge = file.symbol, Decimal, _BOOL, _HUGE
     row: list[str] = []
+    prev_id = -1
     try:
         for row in rows:
-            trade_id, price, qty, _other_qty, t_text, maker = row
+            id_text, price_text, qty_text, _other_qty, t_text, maker = row
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
             if t < prev:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
+            trade_id = int(id_text)
+            if trade_id <= prev_id:
+                raise _repeated_id(file, reader.line_num, row, "id", trade_id, prev_id)
+            prev_id = trade_id
             if t < start:
                 continue
             if t >= end:
                 return prev
-            yield Trade(symbol, D(price), D(qty), t, is_maker[maker], int(trade_id))
+            price, qty = D(price_text), D(qty_text)
+            if not (0 < price < huge and 0 < qty < huge):
+                raise _impossible(file, reader.line_num, row, "a trade's price and quantity must be above zero")
+            yield Trade(symbol, price, qty, t, is_maker[maker], trade_id)
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev
 
 
-def _book_ticker(
-    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
-) -> Loop:
-    symbol, D = file.symbol, Decimal
+def _book_ticker(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
+    symbol, D, huge = file.symbol, Decimal, _HUGE
     row: list[str] = []
+    prev_id = -1
     try:
         for row in rows:
-            update_id, bid, bid_qty, ask, ask_qty, _transaction_time, t_text = row
-            t = int(
-                t_text
-            )  # event time (E), when Binance sent the quote; the files are in its order
+            id_text, bid_text, bid_qty_text, ask_text, ask_qty_text, _transaction_time, t_text = row
+            # event time (E), when Binance sent the quote; the files are in its order
+            t = int(t_text)
             if t > _MICROS:
                 t //= 1000
             if t < prev:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
+            update_id = int(id_text)
+            if update_id <= prev_id:
+                raise _repeated_id(file, reader.line_num, row, "update_id", update_id, prev_id)
+            prev_id = update_id
             if t < start:
                 continue
             if t >= end:
                 return prev
-            yield BookTop(symbol, D(bid), D(bid_qty), D(ask), D(ask_qty), t, int(update_id))
+            bid, bid_qty, ask, ask_qty = D(bid_text), D(bid_qty_text), D(ask_text), D(ask_qty_text)
+            if not (0 < bid <= ask < huge and 0 <= bid_qty < huge and 0 <= ask_qty < huge):
+                why = (
+                    "crossed book: the bid is above the ask"
+                    if 0 < ask < bid < huge
+                    else ("a quote's prices must be above zero and its quantities not negative")
+                )
+                raise _impossible(file, reader.line_num, row, why)
+            yield BookTop(symbol, bid, bid_qty, ask, ask_qty, t, update_id)
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev
 
 
-def _funding(
-    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
-) -> Loop:
+def _funding(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
     symbol = file.symbol
     row: list[str] = []
     try:
         for row in rows:
-            t_text, hours, rate = row
+            t_text, hours_text, rate_text = row
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
-            if t < prev:
+            if t <= prev:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             if t < start:
                 continue
             if t >= end:
                 return prev
-            yield FundingRate(symbol, Decimal(rate), t, None, int(hours))
+            rate, hours = Decimal(rate_text), int(hours_text)
+            if not (-1 < rate < 1 and 0 < hours <= 24):
+                raise _impossible(
+                    file, reader.line_num, row, "a funding rate lies between -100% and 100%, every 1 to 24 hours"
+                )
+            yield FundingRate(symbol, rate, t, None, hours)
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev
 
 
-def _klines(
-    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
-) -> Loop:
-    symbol, timeframe, D = file.symbol, file.interval or "", Decimal
+def _bad_bar(file: ArchiveFile, line: int, row: list[str], o: Decimal, h: Decimal, lo: Decimal) -> ReplayFileError:
+    if h < lo:
+        why = f"high {h} is below low {lo}"
+    elif not h < _HUGE:
+        why = f"high {h} is not a finite price"
+    elif lo <= 0 and file.kind != "premiumIndexKlines":
+        why = f"low {lo} is not above zero"
+    else:
+        why = "open and close must lie between low and high"
+    return _impossible(file, line, row, f"impossible {file.kind} bar: {why}")
+
+
+def _klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
+    symbol, timeframe, D, zero, huge = file.symbol, file.interval or "", Decimal, _ZERO, _HUGE
     row: list[str] = []
     try:
         for row in rows:
-            ot, o, h, lo, c, vol, ct, quote_vol, count, taker_vol, _taker_quote, _ignore = row
+            ot, o_text, h_text, lo_text, c_text, vol_text, ct, quote_vol, count, taker_vol, _tq, _ignore = row
             t = int(ct)  # a candle happens when it closes
             if t > _MICROS:
                 t //= 1000
-            if t < prev:
+            if t <= prev:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             if t < start:
@@ -347,36 +404,45 @@ def _klines(
             open_time = int(ot)
             if open_time > _MICROS:
                 open_time //= 1000
+            o, h, lo, c, vol = D(o_text), D(h_text), D(lo_text), D(c_text), D(vol_text)
+            if not (zero < lo <= o <= h < huge and lo <= c <= h and zero <= vol and open_time < t):
+                if not zero <= vol:
+                    raise _impossible(file, reader.line_num, row, f"volume {vol} is negative")
+                if not open_time < t:
+                    raise _impossible(file, reader.line_num, row, "the bar opens after it closes")
+                raise _bad_bar(file, reader.line_num, row, o, h, lo)
             yield CandleClosed(
-                symbol, timeframe, open_time, t, D(o), D(h), D(lo), D(c), D(vol), D(quote_vol),
-                int(count), D(taker_vol),
+                symbol, timeframe, open_time, t, o, h, lo, c, vol, D(quote_vol), int(count), D(taker_vol),
             )  # fmt: skip
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev
 
 
-def _price_klines(
-    file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int
-) -> Loop:
+def _price_klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
     """Mark, index and premium-index klines: one price event per bar, its close at close time."""
     make: Callable[[str, Decimal, int], MarketEvent] = _PRICE_EVENTS[file.kind]
-    symbol = file.symbol
+    symbol, D, huge = file.symbol, Decimal, _HUGE
+    # A premium index is a spread: zero or negative is a real value; a price is above zero.
+    floor = -_HUGE if file.kind == "premiumIndexKlines" else _ZERO
     row: list[str] = []
     try:
         for row in rows:
-            _ot, _o, _h, _lo, close, _vol, ct, _qv, _count, _tv, _tqv, _ignore = row
+            _ot, o_text, h_text, lo_text, c_text, _vol, ct, _qv, _count, _tv, _tqv, _ignore = row
             t = int(ct)
             if t > _MICROS:
                 t //= 1000
-            if t < prev:
+            if t <= prev:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             if t < start:
                 continue
             if t >= end:
                 return prev
-            yield make(symbol, Decimal(close), t)
+            o, h, lo, c = D(o_text), D(h_text), D(lo_text), D(c_text)
+            if not (floor < lo <= o <= h < huge and lo <= c <= h):
+                raise _bad_bar(file, reader.line_num, row, o, h, lo)
+            yield make(symbol, c, t)
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev

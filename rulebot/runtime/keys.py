@@ -7,9 +7,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from rulebot.core.errors import UserError
 
-class CredentialsError(RuntimeError):
-    pass
+
+class CredentialsError(UserError, RuntimeError):
+    """No usable API keys: the message says what to set or fix."""
 
 
 @dataclass(frozen=True, slots=True)

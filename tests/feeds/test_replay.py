@@ -347,7 +347,7 @@ GOOD = ["id,price,qty,quote_qty,time,is_buyer_maker", "1,100.5,0.010,1.005,17213
         ("3,100.5,0.010,1.005,17213470229.5,true", "time '17213470229.5' is not an integer"),
         ("3,100.5,0.010,1.005,1721347022999,yes", "is_buyer_maker 'yes' is not true or false"),
         ("", "0 columns where a trades row has 6"),
-        ("3,100.5,0.010,1.005,1721347022000,true", "time 1721347022000 is before 1721347022956"),
+        ("3,100.5,0.010,1.005,1721347022000,true", "(1721347022000) is before 2024-07-18 23:57:02.956"),
     ],
 )
 def test_malformed_rows_name_file_and_line(tmp_path: Path, bad: str, message: str) -> None:
@@ -381,14 +381,25 @@ def test_zip_with_two_members_is_refused(tmp_path: Path) -> None:
         list(read_events(path))
 
 
-def test_overlapping_files_of_one_series_are_refused(tmp_path: Path) -> None:
+def test_overlapping_files_of_one_series_are_refused_by_name_before_replay(tmp_path: Path) -> None:
     # a "monthly" file holding 06-07 next to the 06-07 daily file: replaying both would
-    # repeat a day, so the second file's first row is reported
+    # repeat a day; their names say so before a row is read
     daily = BTC_1M / "BTCUSDT-1m-2025-06-07.zip"
     shutil.copy(daily, tmp_path / daily.name)
     shutil.copy(daily, tmp_path / "BTCUSDT-1m-2025-06.zip")
-    with pytest.raises(ReplayFileError, match=r"BTCUSDT-1m-2025-06-07\.zip:2: time .* is before"):
-        list(ReplaySource(tmp_path))
+    with pytest.raises(
+        ReplayFileError, match=r"BTCUSDT-1m-2025-06-07\.zip and .*BTCUSDT-1m-2025-06\.zip cover the same"
+    ):
+        ReplaySource(tmp_path)
+
+
+def test_overlapping_files_with_undated_names_are_refused_at_the_first_repeated_row(tmp_path: Path) -> None:
+    daily = BTC_1M / "BTCUSDT-1m-2025-06-07.zip"
+    shutil.copy(daily, tmp_path / "a.zip")
+    shutil.copy(daily, tmp_path / "b.zip")
+    source = ReplaySource(tmp_path, kind="klines", symbol="BTCUSDT", interval="1m")
+    with pytest.raises(ReplayFileError, match=r"b\.zip:2: time .* is before 2025-06-07 23:59:59.999"):
+        list(source)
 
 
 def test_missing_input_and_unnamed_file_in_a_walk(tmp_path: Path) -> None:
