@@ -23,6 +23,7 @@ from rulebot.backtest.result import (
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
 from rulebot.core.enums import Market, PositionSide
+from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
@@ -51,7 +52,7 @@ class BacktestConfig:
         # A wallet of nothing (or less) runs and prints nonsense returns: refuse it here too,
         # for library callers that never pass through the command line's check.
         if not self.balance.is_finite() or self.balance <= 0:
-            raise ValueError(f"a starting balance must be a finite amount above zero, not {self.balance}")
+            raise InvalidInput(f"a starting balance must be a finite amount above zero, not {self.balance}")
 
 
 class RuleFailed(Exception):
@@ -84,7 +85,7 @@ def run_backtest(
     assets = sorted({i.margin_asset for i in inst.values()})
     if len(assets) > 1:
         # One wallet per asset and no price between them: a total would add BTC to ETH.
-        raise ValueError(
+        raise InvalidInput(
             f"the rulebook's symbols are margined in {' and '.join(assets)}: one backtest sums one margin "
             "asset; backtest them in separate rulebooks"
         )

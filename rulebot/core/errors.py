@@ -17,3 +17,9 @@ class UserError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class InvalidInput(UserError, ValueError):
+    """A value the user gave (an option, a setting, a file's content) that cannot be used.
+
+    Also a ValueError, so that code and tests that expect one keep working."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rulebot.core.enums import Market
+from rulebot.core.errors import InvalidInput
 from rulebot.core.events import Event, MarketEvent
 from rulebot.feeds.replay_files import (
     KINDS,
@@ -182,10 +183,10 @@ class ReplaySource:
         self.start = 0 if start is None else to_ms(start)
         self.end = NO_END if end is None else to_ms(end)
         if self.end <= self.start:
-            raise ValueError(f"empty time range: end {end} is not after start {start}")
+            raise InvalidInput(f"empty time range: end {end} is not after start {start}")
         keep_kinds = None if kinds is None else set(kinds)
         if keep_kinds is not None and (unknown := keep_kinds - set(KINDS)):
-            raise ValueError(f"unknown kinds {sorted(unknown)}; replay reads {', '.join(KINDS)}")
+            raise InvalidInput(f"unknown kinds {sorted(unknown)}; replay reads {', '.join(KINDS)}")
         keep_symbols = None if symbols is None else {s.upper() for s in symbols}
         overrides = {"kind": kind, "symbol": symbol, "interval": interval, "market": market}
         files: list[ArchiveFile] = []

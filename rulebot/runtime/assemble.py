@@ -11,6 +11,7 @@ from typing import Any
 
 from rulebot.binance.payloads.rest import parse_balances, parse_exchange_info, parse_leverage_brackets
 from rulebot.core.enums import Market
+from rulebot.core.errors import InvalidInput
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
@@ -51,7 +52,9 @@ def _catalog(book: CompiledRulebook) -> tuple[dict[str, Instrument], dict[str, B
     inst, brackets = builtin_instruments(market), builtin_brackets(market)
     missing = [s for s in book.symbols if s not in inst]
     if missing:
-        raise ValueError(f"the built-in catalog has no spec for {', '.join(missing)}: dry-run it with --market binance")
+        raise InvalidInput(
+            f"the built-in catalog has no spec for {', '.join(missing)}: dry-run it with --market binance"
+        )
     return {s: inst[s] for s in book.symbols}, {s: brackets[s] for s in book.symbols if s in brackets}
 
 
@@ -101,7 +104,7 @@ async def dry_run(
         paths = [p for p in market_spec[len("replay:") :].split(",") if p]
         source = ReplaySource(paths, symbols=set(book.symbols))
         if not source.files:
-            raise ValueError(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
+            raise InvalidInput(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
         return Runner(cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec)
     if market_spec == "binance":
