@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from rulebot.backtest.runner import run_backtest
 from rulebot.rulebook.compiler import compile_text
@@ -22,6 +23,7 @@ from rulebot.sweep.space import render
 from rulebot.sweep.workload import Workload, events_of, parses_here
 
 Phase = Literal["search", "train", "test"]
+T = TypeVar("T")
 CURVE_POINTS = 240  # equity points kept per trial for the report's curves
 
 
@@ -54,6 +56,7 @@ class TrialResult:
     error: str | None = None
     curve: tuple[tuple[int, float], ...] = ()
     seconds: float = 0.0  # wall time on the worker
+    cpu: float = 0.0  # CPU time of the worker process during the trial (the machine may be shared)
     worker: str = ""  # host:pid
     parses: int = 0  # how often that worker process had parsed the data when this trial ended
 
@@ -68,13 +71,13 @@ class TrialResult:
     def comparable(self) -> dict[str, Any]:
         """Everything that must not depend on where or when the trial ran."""
         doc = asdict(self)
-        for key in ("seconds", "worker", "parses"):
+        for key in ("seconds", "cpu", "worker", "parses"):
             doc.pop(key)
         return doc
 
 
 def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     head = (spec.number, spec.params, spec.start, spec.end, spec.phase, spec.fold)
     try:
         events = events_of(workload).window(spec.start, spec.end)
@@ -84,7 +87,7 @@ def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
         instruments = workload.instruments[(spec.start, spec.end)]
         result = run_backtest(book, events, instruments, workload.brackets, workload.config)
         metrics = compute_metrics(result, workload.inverse_size)
-        curve = _thin([(p.time, float(p.equity)) for p in result.equity_curve], CURVE_POINTS)
+        curve = tuple((p.time, float(p.equity)) for p in _thin(result.equity_curve, CURVE_POINTS))
         return TrialResult(
             *head,
             metrics,
@@ -93,6 +96,7 @@ def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
             None,
             curve,
             time.perf_counter() - began,
+            time.process_time() - cpu,
             _worker(),
             parses_here(),
         )
@@ -101,12 +105,19 @@ def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
         error = f"RulebookError: {first.message if first else exc}"
     except Exception as exc:  # a failed trial is a result; the sweep goes on
         error = f"{type(exc).__name__}: {exc}"
-    return TrialResult(*head, error=error, seconds=time.perf_counter() - began, worker=_worker(), parses=parses_here())
+    return TrialResult(
+        *head,
+        error=error,
+        seconds=time.perf_counter() - began,
+        cpu=time.process_time() - cpu,
+        worker=_worker(),
+        parses=parses_here(),
+    )
 
 
-def _thin(points: list[tuple[int, float]], most: int) -> tuple[tuple[int, float], ...]:
+def _thin(points: Sequence[T], most: int) -> Sequence[T]:
     if len(points) <= most:
-        return tuple(points)
+        return points
     step = len(points) / (most - 1)
     picked = [points[int(i * step)] for i in range(most - 1)]
     return (*picked, points[-1])
