@@ -126,7 +126,8 @@ def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
            json_extract(c.body, '$.quantity') AS quantity,
            COALESCE(json_extract(c.body, '$.price'), json_extract(c.body, '$.trigger_price')) AS price,
            (SELECT COALESCE(json_extract(u.body, '$.status'), '') FROM entries u
-             WHERE u.client_order_id = c.client_order_id AND u.run_id = c.run_id AND u.kind IN ('order', 'algo')
+             WHERE u.client_order_id = c.client_order_id AND u.kind IN ('order', 'algo')
+               AND (u.run_id = c.run_id OR json_extract(u.body, '$.of_run') = c.run_id)
              ORDER BY u.id DESC LIMIT 1) AS status,
            (SELECT g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id = c.client_order_id
              AND g.run_id = c.run_id LIMIT 1) AS rule

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rulebot.binance.codes import UnknownOrder
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_order
@@ -21,6 +22,7 @@ OrderState = OrderView | AlgoOrderView
 # An order sent less than this long ago may still reach Binance (a request is refused only once
 # it is older than its recvWindow, 5 s by default): not finding it yet proves nothing.
 IN_FLIGHT_MS = 6_000
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,35 @@ async def reconcile(desk: Executor, venue: BinanceVenue, symbols: Iterable[str],
         else:
             settled += 1
             gone = "Binance does not have it: it never arrived (found when reconciling)"
-            await desk.process(engine.on_reject(cid, -2013, gone, t), t)
+            await desk.order_refused(record.command, -2013, gone, t)
+    if state.unsettled:
+        await _settle_unsent(desk, venue, state.unsettled, now.orders, t)
     positions = sum(1 for p in snap.account.positions if p.amount)
     summary = f"{len(snap.orders) + len(snap.algo_orders)} open orders, {positions} positions"
     await desk.note(t, "reconciled", f"{why}: {summary}, {settled} orders brought up to date")
     return pending
+
+
+async def _settle_unsent(desk: Executor, venue: BinanceVenue, unsettled: list[tuple[PlaceOrder, str]],
+                         known: dict[str, OrderState | None], t: int) -> None:  # fmt: skip
+    """Orders an earlier run journaled and never heard of again (it stopped between the
+    write-ahead row and the answer): journal what the exchange says of each, so none keeps an
+    empty status forever. The open ones were adopted above."""
+    never = found = 0
+    for cmd, run in unsettled:
+        if cmd.client_order_id in known:
+            continue
+        view = await _look_up(venue, cmd)
+        if view is None:
+            never += 1
+            why = "it never reached the exchange (the bot stopped after journaling it; found at restart)"
+            await desk.journal.write(recovery.status_row(cmd, "REJECTED", why, t, code=-2013, of_run=run))
+        else:
+            found += 1
+            status = view.status if isinstance(view, AlgoOrderView) else view.status.value
+            filled = view.filled_qty if isinstance(view, OrderView) else ZERO
+            why = "settled at restart from the exchange (its updates were never received)"
+            await desk.journal.write(recovery.status_row(cmd, status, why, t, filled=filled, of_run=run))
+    if never or found:
+        await desk.note(t, "orders-settled", f"{never + found} orders of an earlier run had no status: {never} never "
+                        f"reached the exchange, {found} settled from what the exchange says")  # fmt: skip

@@ -25,6 +25,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import Journal
+from rulebot.runtime.recovery import status_row
 from rulebot.venues.binance.venue import BinanceVenue, VenueResult
 from rulebot.venues.paper import PaperVenue
 
@@ -201,12 +202,18 @@ class Executor:
                 await lane.task
         self._lanes.clear()
 
+    async def order_refused(self, cmd: PlaceOrder, code: int | None, msg: str, t: int) -> None:
+        """The order never existed on the exchange: journal its status (no venue update will),
+        then let the engine repair its state."""
+        await self.journal.write(status_row(cmd, "REJECTED", msg, t, code=code))
+        await self.process(self.engine.on_reject(cmd.client_order_id, code, msg, t), t)
+
     async def _refused(self, cmd: Command, code: int | None, msg: str, t: int) -> None:
         engine = self.engine
         if isinstance(cmd, CancelOrder):
             await self.note(t, "cancel-failed", f"cancel of {cmd.client_order_id} refused ({code}: {msg})")
         elif isinstance(cmd, PlaceOrder):
-            await self.process(engine.on_reject(cmd.client_order_id, code, msg, t), t)
+            await self.order_refused(cmd, code, msg, t)
         elif isinstance(cmd, SetMarginType | SetPositionMode | SetLeverage):
             await self.process(engine.on_setup_rejected(cmd, code, msg, t), t)
         else:

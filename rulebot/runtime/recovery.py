@@ -30,6 +30,7 @@ from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, Worki
 from rulebot.engine import records as rec
 from rulebot.engine.engine import DailyState, Engine, Step
 from rulebot.engine.oms import OrderRecord
+from rulebot.journal.encode import Row
 from rulebot.journal.schema import of_mode
 from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import JournalIntegrityError, damaged_advice
@@ -55,6 +56,9 @@ class JournalState:
     path: Path | None = None  # None: no journal (a mid-run reconciliation asks it nothing)
     daily: DailyState | None = None
     states: dict[str, tuple[str, int]] = field(default_factory=dict)  # symbol → (state, entered at)
+    # Orders earlier runs journaled (write-ahead) with no word of their fate since: the exchange
+    # is asked about each at the start, and its answer journaled (command, the run that sent it).
+    unsettled: list[tuple[PlaceOrder, str]] = field(default_factory=list)
 
     def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
         """The command, purpose and rule the journal holds for each of `cids` (through the
@@ -109,12 +113,40 @@ def read_journal(path: Path, mode: str) -> JournalState:
             last = f"SELECT MAX(id) FROM entries WHERE kind = 'state' AND {where} GROUP BY symbol"
             for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})", args):
                 state.states[symbol] = (json.loads(body)["to_state"], int(t))
+            state.unsettled = _unsettled(db, where, args)
     except sqlite3.DatabaseError as exc:
         raise sqlite3.DatabaseError(
             f"the journal {path} cannot be read ({exc}); nothing was started. Check it with "
             f"`rulebot audit -j {path} verify`, or start with another --run-dir"
         ) from exc
     return state
+
+
+_UNSETTLED_LIMIT = 50  # the most recent ones: each costs a lookup on the exchange at the start
+
+
+def _unsettled(db: sqlite3.Connection, where: str, args: tuple[str, ...]) -> list[tuple[PlaceOrder, str]]:
+    """PlaceOrder commands with no order or algo update at all (and no settling row either)."""
+    rows = db.execute(
+        f"SELECT c.body, c.run_id FROM entries c WHERE c.kind = 'command' AND {where} "
+        "AND json_extract(c.body, '$.type') = 'PlaceOrder' AND NOT EXISTS (SELECT 1 FROM entries u "
+        "WHERE u.client_order_id = c.client_order_id AND u.kind IN ('order', 'algo')) "
+        f"ORDER BY c.id DESC LIMIT {_UNSETTLED_LIMIT}",
+        args,
+    ).fetchall()
+    return [(_command(json.loads(body)), run_id) for body, run_id in rows]
+
+
+def status_row(cmd: PlaceOrder, status: str, reason: str, t: int, *, code: int | None = None,
+               filled: Decimal = ZERO, of_run: str = "") -> Row:  # fmt: skip
+    """An order's last status when no venue update will ever give it (refused by the REST answer,
+    never reached the exchange, settled at a restart): `audit orders` shows it, not an empty one.
+    `of_run`: the run that sent the order, when it is not the one writing the row."""
+    kind = "algo" if cmd.is_conditional and status != "REJECTED" else "order"
+    body = {"client_order_id": cmd.client_order_id, "symbol": cmd.symbol, "status": status,
+            "execution_type": status, "reject_code": code, "reject_reason": reason, "filled_qty": str(filled),
+            "last_filled_qty": "0", "time": t, "of_run": of_run}  # fmt: skip
+    return Row(t, kind, body, cmd.symbol, "", cmd.client_order_id)
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

@@ -88,7 +88,7 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
     rows = journal_rows(runner)
     refusal = next(i for i, (kind, body) in enumerate(rows) if kind == "notice" and body["kind"] == "order-rejected")
     to_flat = next(i for i, (kind, body) in enumerate(rows) if kind == "state" and body["to_state"] == "flat")
-    exit_fill = next(i for i, (kind, body) in enumerate(rows) if kind == "order" and body["reduce_only"]
+    exit_fill = next(i for i, (kind, body) in enumerate(rows) if kind == "order" and body.get("reduce_only")
                      and body["status"] == "FILLED")  # fmt: skip
     assert refusal < exit_fill < to_flat
     assert len(fake.placed_ids) == len(set(fake.placed_ids))
@@ -139,3 +139,46 @@ async def test_an_exit_rule_that_fires_before_the_entrys_fill_arrives_does_not_g
         await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)
         await asyncio.sleep(0.3)
     assert largest[0] == D("0.01")
+
+
+def order_statuses(runner: Runner) -> dict[str, str | None]:
+    from rulebot.journal.queries import orders
+
+    db = sqlite3.connect(runner.cfg.journal_path())
+    db.row_factory = sqlite3.Row
+    try:
+        return {o["client_order_id"]: o["status"] for o in orders(db)}
+    finally:
+        db.close()
+
+
+async def test_an_order_the_exchange_refused_has_a_status_in_the_journal_not_an_empty_one(tmp_path):
+    async with FakeBinance(Market.USDM) as fake:
+        fake.rest_faults.order_1021 = 2  # the first entry is refused outright
+        async with running(fake, BOOK, tmp_path, []) as runner:
+            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+            await until(lambda: None not in order_statuses(runner).values(), timeout=5)  # the stop's too
+            statuses = order_statuses(runner)
+    assert next(iter(statuses.values())) == "REJECTED"
+
+
+async def test_orders_an_earlier_run_journaled_and_never_heard_of_again_are_settled_at_restart(tmp_path):
+    from rulebot.journal.encode import Row, to_row
+    from rulebot.journal.writer import Journal
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    journal = await Journal.create(run_dir / "journal.sqlite", "live-earlier", "live")
+    lost = _market_buy("earlier-1")  # journaled, then the bot died before sending it
+    reached = _market_buy("earlier-2")  # journaled and executed, its answer and updates never seen
+    start = Row(0, "run_start", {"mode": "live", "rulebook": "drift"})
+    await journal.write_step([start, to_row(lost), to_row(reached)])  # type: ignore[list-item]
+    await journal.close()
+    async with FakeBinance(Market.USDM) as fake:
+        await fake.feed(Trade("BTCUSDT", D(60000), D("0.01"), 0, True, 1, 1, 1))
+        for cmd in (SetMarginType("BTCUSDT", MarginType.ISOLATED), SetLeverage("BTCUSDT", 3), reached):
+            assert fake.sim.execute(cmd, fake.now()).ok
+        async with running(fake, BOOK, tmp_path, []) as runner:
+            await until(lambda: any(n["kind"] == "orders-settled" for n in notices(runner)), timeout=10)
+            statuses = order_statuses(runner)
+    assert statuses["earlier-1"] == "REJECTED" and statuses["earlier-2"] == "FILLED"
