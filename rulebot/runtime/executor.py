@@ -40,7 +40,7 @@ class Outcome:
     sent_at: int = 0  # when it left, on the exchange's clock (ms)
 
 
-class _Lane:
+class OrderLane:
     """One symbol's commands, sent one at a time in order; each answer goes to `deliver`."""
 
     def __init__(self, venue: BinanceVenue, deliver: Callable[[Outcome], None]) -> None:
@@ -87,7 +87,7 @@ class Executor:
         self._on_rule_error = on_rule_error  # a condition failed at run time: the runner says so
         # Live: answers come back through the runner's queue (None: every command inline).
         self._on_outcome = on_outcome
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[str, OrderLane] = {}
         # Client order ids sent in the background whose answer the engine has not settled yet,
         # and when an order of unknown fate left: a reconciliation must not take either for lost.
         self.in_flight: dict[str, int] = {}
@@ -154,7 +154,7 @@ class Executor:
             return False
         lane = self._lanes.get(symbol)
         if lane is None:
-            lane = self._lanes[symbol] = _Lane(venue, self._on_outcome)
+            lane = self._lanes[symbol] = OrderLane(venue, self._on_outcome)
         cid = getattr(cmd, "client_order_id", "")
         if cid:
             self.in_flight[cid] = self.in_flight.get(cid, 0) + 1
