@@ -5,7 +5,8 @@ Every event has `time` and `symbol`, so streams of different kinds can be merged
 
 Live market events also carry `received`: when the bot received them, on the exchange's clock
 (the local clock plus the offset measured against the server's time), stamped at the edge
-where the frame arrived. `received - time` is how late the feed is; a lagging feed carries
+where the frame arrived and again when the engine takes the event (so that a backlog inside
+the bot counts too). `received - time` is how old the data is at that moment; a lagging feed carries
 old `time`s that look fresh to a clock driven by the same data. 0 when the source does not
 stamp (archives, simulations): the data's own time is then the only clock. It takes no part
 in equality: the same trade received twice is the same trade.
@@ -151,6 +152,9 @@ class Timer:
     name: str
     symbol: str = ""
 
+
+# The events a live edge stamps with `received`.
+STAMPED: tuple[type, ...] = (Trade, BookTop, MarkPrice, CandleClosed)
 
 # Order and account events (OrderUpdate, AlgoUpdate, AccountUpdate, MarginCall, ...) live in
 # `rulebot.core.account_events`; they share `time` so they merge into the same streams.

@@ -23,7 +23,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +31,7 @@ from typing import Any, Literal
 from rulebot.binance.codes import BinanceError
 from rulebot.core.account_events import AccountEvent, StreamStatus
 from rulebot.core.commands import CancelOrder
-from rulebot.core.events import Timer
+from rulebot.core.events import STAMPED, Timer
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.exchange_sim import SimExchange
@@ -111,6 +111,9 @@ class Runner:
         # The exchange's clock as best known here (ms): timers and `status`'s data age use it, so
         # that a local clock off from Binance's does not make fresh data look old or old data new.
         self.clock = clock or _now
+        # A live feed (a clock given): market events are stamped again when the engine takes them,
+        # so that data which waited in the bot's own queues counts as old as it is by then.
+        self._stamp = clock is not None
         self.warmup = warmup  # closed candles from before the start (REST klines), to start warm
         self.book = book
         self.market_feed = market
@@ -327,6 +330,8 @@ class Runner:
         if isinstance(event, AccountEvent):  # the user stream's, live: journaled like paper fills
             await desk.account(event, t)
             return
+        if self._stamp and isinstance(event, STAMPED):
+            event = replace(event, received=self.clock())  # type: ignore[type-var]
         if not isinstance(event, Timer):
             self.events += 1
             name = type(event).__name__

@@ -150,3 +150,25 @@ async def test_one_slow_order_answer_holds_up_neither_other_symbols_nor_the_kill
     stops = sorted(at - entry_at for path, at in posts if path.endswith("/algoOrder"))
     assert len(stops) == 2 and stops[0] < 1.5 and stops[1] >= 2.9, stops
     assert len(fake.sim.positions("BTCUSDT")) == 1 and len(fake.sim.positions("ETHUSDT")) == 1
+
+
+async def test_data_that_waited_in_the_bots_own_queue_is_stale_when_the_engine_gets_it(tmp_path):
+    """Arrival stamps alone miss a backlog inside the bot: these trades arrived on time, then
+    waited 7 s (a slow journal, a busy machine) before the engine took them."""
+    from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+
+    clock = {"now": 1_750_000_000_000}
+
+    async def backlog() -> AsyncIterator[object]:
+        for i in range(1, 6):
+            t = clock["now"] - 7_000
+            yield Trade("BTCUSDT", D(60000), D("0.01"), t, True, i, received=t + 30)  # it arrived 30 ms late
+
+    path = tmp_path / "book.yaml"
+    path.write_text(ENTER_ON_TRADE)
+    cfg = RunConfig(path, "dry-run", tmp_path / "run", watch=False, use_scheduler=False)
+    runner = Runner(cfg, compile_text(ENTER_ON_TRADE), backlog(), instruments=builtin_instruments(Market.USDM),
+                    brackets=builtin_brackets(Market.USDM), clock=lambda: clock["now"])  # fmt: skip
+    status = await runner.run()
+    assert status["states"] == {"BTCUSDT": "flat"} and not status["positions"]
+    assert "market data is 7.0s old" in stale_refusals(runner)[0]

@@ -34,7 +34,7 @@ from rulebot.binance.payloads.market import DepthUpdate, Liquidation, parse_mark
 from rulebot.binance.payloads.rest import parse_klines
 from rulebot.binance.sequencer import CandleGap, Seen, Sequencer, TradeGap
 from rulebot.core.account_events import StreamStatus
-from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
+from rulebot.core.events import STAMPED, BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.ws import CONNECTED, RECONNECTED, ReconnectingStream
 
@@ -45,7 +45,6 @@ CandleBackfill = Callable[[str, str, int, int], Awaitable[Sequence[CandleClosed]
 MAX_STREAMS = 1024  # Binance's limit per connection (FACTS §0)
 MAX_BACKFILL = 20_000  # trades replayed by REST after a cut (20 pages of weight 20)
 _PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M serves book data on /public, the rest on /market
-_STAMPED = (Trade, BookTop, MarkPrice, CandleClosed)  # the events that carry a receive time
 # The events the stream passes on, once the sequencer has found them new.
 _SEQUENCED = (Trade, BookTop, DepthUpdate, CandleClosed, MarkPrice, Liquidation)
 
@@ -147,7 +146,7 @@ class MarketStream:
             await c.stop()
 
     async def _on_event(self, event: object) -> None:
-        if isinstance(event, _STAMPED) and not event.received:
+        if isinstance(event, STAMPED) and not event.received:
             event = replace(event, received=self._clock())
         await self._deliver(event)
 
