@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from rulebot.core.enums import MarginType
+from rulebot.core.enums import MarginType, Rounding
 from rulebot.core.margin import Position, UnderMaintenanceError, liquidation_price
 from rulebot.engine.engine import Engine
 from rulebot.engine.liquidation_guard import position_margin_ratio
@@ -61,7 +61,7 @@ def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
     except UnderMaintenanceError:
         liq = mark  # under maintenance already: the distance is zero
     if liq is not None:
-        out["liquidation_price"] = str(round(liq, 8).normalize())
+        out["liquidation_price"] = str(inst.round_price(liq, Rounding.NEAREST)) if liq > 0 else str(liq)
         out["liquidation_distance"] = str(round(abs(mark - liq) / mark, 6))
     ratio = position_margin_ratio(inst, table, holding, mark, margin_type)
     out["margin_ratio"] = "inf" if ratio.is_infinite() else str(round(ratio, 6))

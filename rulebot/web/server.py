@@ -236,6 +236,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 message = await asyncio.wait_for(queue.get(), 15)
             except TimeoutError:
                 message = ": keep-alive\n\n"
+            if not message:  # the server is shutting down
+                break
             await response.write(message.encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -275,6 +277,14 @@ async def _poller(app: web.Application) -> Any:
         await task
 
 
+async def _end_streams(app: web.Application) -> None:
+    """Open event streams would hold the shutdown for its whole timeout: end them first."""
+    listeners: set[asyncio.Queue[str]] = app[LISTENERS]
+    for q in list(listeners):
+        with contextlib.suppress(asyncio.QueueFull):
+            q.put_nowait("")
+
+
 def make_app(bots: list[Bot], guard: Guard, poll_s: float = 1.0) -> web.Application:
     app = web.Application(middlewares=[_security], client_max_size=64 * 1024)
     app[BOTS] = bots
@@ -282,6 +292,7 @@ def make_app(bots: list[Bot], guard: Guard, poll_s: float = 1.0) -> web.Applicat
     app[LISTENERS] = set()
     app[POLL_S] = poll_s
     app.cleanup_ctx.append(_poller)
+    app.on_shutdown.append(_end_streams)
     r = app.router
     r.add_get("/", index)
     r.add_get("/static/{name}", static)

@@ -4,7 +4,7 @@
 // the diagram and the charts are SVG the server built with every name escaped.
 "use strict";
 
-const S = { session: null, bots: {}, current: null, heads: {}, decisions: [], versions: [], timer: null };
+const S = { tradesOnly: false, answer: "", session: null, bots: {}, current: null, heads: {}, decisions: [], versions: [], timer: null };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -47,14 +47,16 @@ async function getText(url) {
 // -- the status panel --------------------------------------------------------------------------
 
 function card(title, ...body) {
-  return el("section", { class: "card" }, el("h2", {}, title), ...body);
+  const id = "card-" + title.toLowerCase().split(" ")[0].replace(/[^a-z]/g, "");
+  return el("section", { class: "card", id }, el("h2", {}, title), ...body);
 }
 
-function table(headers, rows, empty) {
+// `stack`: on a phone each row becomes a small card of label: value lines.
+function table(headers, rows, empty, stack) {
   if (!rows.length) return el("p", { class: "muted" }, empty);
-  return el("div", { class: "scroll" }, el("table", {},
+  return el("div", { class: "scroll" }, el("table", { class: stack ? "stack" : null },
     el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
-    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => (c instanceof Node ? el("td", {}, c) : el("td", {}, c))))))));
+    el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { "data-label": headers[i] }, c)))))));
 }
 
 function chip(label, state, detail) {
@@ -74,9 +76,10 @@ function hero(b) {
     ["uptime", b.running ? uptime(b.uptime_s) : run.stopped ? "ended " + when(run.stopped) : "–"],
     ["events", st.events ? Number(st.events).toLocaleString("en-US") : "–"],
   ];
+  // The control answer lives in S: the hero is redrawn on every live update.
   return el("section", { class: "hero" },
     el("div", { class: "title" }, el("h1", {}, b.name), badge, state),
-    el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    el("dl", { class: "facts" }, facts.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v)))),
     controls(b));
 }
 
@@ -88,7 +91,7 @@ function controls(b) {
     el("button", { class: "danger", id: "kill-flatten", disabled: off, onclick: () => ask(b, "kill", "flatten") }, "Kill · flatten"),
     el("button", { class: "warn", id: "kill-keep", disabled: off, onclick: () => ask(b, "kill", "keep") }, "Kill · keep stops"),
     el("button", { id: "reload", disabled: off, onclick: () => ask(b, "reload") }, "Reload rulebook"),
-    el("span", { id: "control-answer", class: "muted small" }));
+    el("span", { id: "control-answer", class: "muted small" }, S.answer || ""));
 }
 
 function ask(b, cmd, policy) {
@@ -104,14 +107,15 @@ function ask(b, cmd, policy) {
 }
 
 async function send(b, cmd, policy) {
-  const out = document.getElementById("control-answer");
   const r = await fetch(`/api/bots/${b.id}/${cmd}`, {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-Rulebot-CSRF": S.session.csrf || "" },
     body: JSON.stringify(policy ? { policy } : {}),
   });
   const a = await r.json().catch(() => ({}));
-  if (out) out.textContent = a.ok ? `${cmd} sent${a.policy ? " (" + a.policy + ")" : ""}${a.version ? " · version " + a.version : ""}` : `refused: ${a.error || (a.errors || []).join("; ")}`;
+  S.answer = a.ok ? `${cmd} sent${a.policy ? " (" + a.policy + ")" : ""}${a.version ? " · version " + a.version : ""}` : `refused: ${a.error || (a.errors || []).join("; ")}`;
+  const out = document.getElementById("control-answer");
+  if (out) out.textContent = S.answer;
 }
 
 function money(b) {
@@ -157,13 +161,13 @@ function positions(b) {
     return [p.symbol, el("span", { class: p.side === "long" ? "pos" : "neg" }, p.side), px(p.size), px(p.entry_price), px(r.mark),
       px(r.liquidation_price), el("span", { class: dist !== null && Number(dist) < 0.1 ? "neg" : "" }, pct(dist)), el("span", { class: sign(p.upnl) }, num(p.upnl))];
   });
-  return card("Positions", table(["symbol", "side", "size", "entry", "mark", "liq. price", "distance", "uPnL"], rows, b.status ? "flat: no position" : "not running"));
+  return card("Positions", table(["symbol", "side", "size", "entry", "mark", "liq. price", "distance", "uPnL"], rows, b.status ? "flat: no position" : "not running", true));
 }
 
 function orders(b) {
   const rows = ((b.status || {}).working || []).map((o) => [o.symbol, o.purpose, o.rule || "engine", o.side, o.type,
     o.close_position ? "all" : px(o.quantity), px(o.price || o.trigger_price), o.status]);
-  return card("Working orders and stops", table(["symbol", "purpose", "rule", "side", "type", "qty", "price / trigger", "status"], rows, b.status ? "no working orders" : "not running"));
+  return card("Working orders and stops", table(["symbol", "purpose", "rule", "side", "type", "qty", "price / trigger", "status"], rows, b.status ? "no working orders" : "not running", true));
 }
 
 function notices(b) {
@@ -226,6 +230,14 @@ function versionsCard(b) {
   return card("Rulebook versions", table(["loaded", "version", "how", "rulebook"], rows, "none"), diffUi, out);
 }
 
+function drawDecisions() {
+  const box = document.getElementById("decisions");
+  if (!box) return;
+  const shown = S.tradesOnly ? S.decisions.filter((d) => d.intents.length) : S.decisions;
+  box.replaceChildren(shown.length ? el("ol", { class: "timeline" }, shown.map(decisionRow))
+    : el("p", { class: "muted" }, S.decisions.length ? "no decision sent an order" : "no decision yet"));
+}
+
 async function refreshJournal() {
   const b = S.bots[S.current];
   if (!b) return;
@@ -238,7 +250,7 @@ async function refreshJournal() {
   const set = (id, node) => { const e = document.getElementById(id); if (e) e.replaceChildren(node); };
   const dg = document.getElementById("diagram"); if (dg) dg.innerHTML = diagram;
   const ch = document.getElementById("chart"); if (ch) ch.innerHTML = chart;
-  set("decisions", decisions.length ? el("ol", { class: "timeline" }, decisions.map(decisionRow)) : el("p", { class: "muted" }, "no decision yet"));
+  drawDecisions();
   set("versions", versionsCard(b));
 }
 
@@ -249,11 +261,13 @@ function render() {
   const reports = (b.reports || []).map((r) => el("li", {}, el("a", { href: `/reports/${b.id}/${r.split("/").map(encodeURIComponent).join("/")}`, target: "_blank", rel: "noopener" }, r)));
   main.replaceChildren(
     hero(b),
-    el("div", { class: "cards" }, money(b), guards(b), positions(b), orders(b)),
+    statusCards(b),
     card("State machine", el("div", { id: "diagram", class: "diagram-box" })),
     card("Equity and price", el("div", { id: "chart", class: "chart-box" })),
     el("div", { class: "cards two" },
-      card("Decisions", el("p", { class: "muted small" }, "newest first · click one for why"), el("div", { id: "decisions" })),
+      card("Decisions", el("p", { class: "muted small filter" }, "newest first · click one for why · ",
+        el("label", {}, el("input", { type: "checkbox", id: "trades-only", checked: S.tradesOnly, onchange: (e) => { S.tradesOnly = e.target.checked; drawDecisions(); } }), " only those that sent orders")),
+        el("div", { id: "decisions" })),
       el("div", {}, el("div", { id: "versions" }), notices(b), card("Backtest reports", reports.length ? el("ul", {}, reports) : el("p", { class: "muted" }, "none in the run directory")))));
   refreshJournal();
 }
@@ -264,8 +278,19 @@ function renderLive(b) {
   const old = main.querySelector(".hero");
   if (!old) return render();
   old.replaceWith(hero(b));
-  main.querySelector(".cards").replaceWith(el("div", { class: "cards" }, money(b), guards(b), positions(b), orders(b)));
-  if (S.heads[b.id] !== b.head) { S.heads[b.id] = b.head; clearTimeout(S.timer); S.timer = setTimeout(refreshJournal, 300); }
+  main.querySelector("#status").replaceWith(statusCards(b));
+  // The diagram lights the states of the status, the rest follows the journal: either moves.
+  const key = `${b.head} ${JSON.stringify((b.status || {}).states || {})} ${b.running}`;
+  // At most one refresh per 300 ms, however busy the bot (a debounce would starve).
+  if (S.heads[b.id] !== key) {
+    S.heads[b.id] = key;
+    if (!S.timer) S.timer = setTimeout(() => { S.timer = null; refreshJournal(); }, 300);
+  }
+}
+
+function statusCards(b) {
+  return el("div", { id: "status" }, el("div", { class: "cards" }, money(b), guards(b)),
+    el("div", { class: "cards halves" }, positions(b), orders(b)));
 }
 
 function tabs() {
@@ -276,7 +301,7 @@ function tabs() {
 
 async function start() {
   S.session = await getJSON("/api/session");
-  for (const b of S.session.bots) { S.bots[b.id] = b; S.heads[b.id] = b.head; }
+  for (const b of S.session.bots) S.bots[b.id] = b;
   S.current = S.session.bots.length ? S.session.bots[0].id : null;
   tabs(); render();
   const es = new EventSource("/api/events");
