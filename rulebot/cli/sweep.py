@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rulebot.backtest.runner import BacktestConfig
+from rulebot.cli.params import BALANCE, Number
 from rulebot.cli.validate import print_rulebook_errors
+from rulebot.core.errors import UserError
 from rulebot.exchange_sim import FillModel
 from rulebot.rulebook.errors import RulebookError
 from rulebot.rulebook.model import duration_seconds
@@ -86,8 +88,14 @@ def _duration_ms(text: str | None, option: str) -> int | None:
 )
 @click.option("--train", help="Walk forward with training windows this long (e.g. 3d); needs --test.")
 @click.option("--test", "test_", help="...and test windows this long (e.g. 1d).")
-@click.option("--balance", type=Decimal, help="Starting wallet.  [default: 10000 on USD-M, 1 coin on COIN-M]")
-@click.option("--slippage-bps", type=Decimal, default=Decimal(0), show_default=True)
+@click.option("--balance", type=BALANCE, help="Starting wallet.  [default: 10000 on USD-M, 1 coin on COIN-M]")
+@click.option(
+    "--slippage-bps",
+    type=Number(Decimal(0)),
+    default=Decimal(0),
+    show_default=True,
+    help="Taker fills this much worse than the quote or trade (basis points).",
+)
 @click.option(
     "--exchange-info",
     type=click.Path(exists=True, dir_okay=False),
@@ -144,6 +152,10 @@ def sweep_cmd(
         )
     if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
         raise click.BadParameter(f"{out}: write .parquet or .csv", param_hint="--out")
+    for option, path in (("--out", out), ("--report", report)):
+        # Found now, not after an hour of trials.
+        if path and not Path(path).resolve().parent.is_dir():
+            raise click.BadParameter(f"{path}: the folder {Path(path).parent} does not exist", param_hint=option)
     config = None
     if balance is not None or slippage_bps:
         from rulebot.cli.backtest import _default_balance
@@ -196,7 +208,7 @@ def sweep_cmd(
             console.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
         console.print("nothing was run", markup=False)
         sys.exit(1)
-    except (ValueError, OSError) as exc:  # unreadable archive, bad --from/--to
+    except (UserError, ValueError, OSError) as exc:  # unreadable archive, bad --from/--to
         console.print(f"error: {exc}", style="red", markup=False, soft_wrap=True)
         console.print("nothing was run", markup=False)
         sys.exit(1)

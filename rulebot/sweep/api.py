@@ -112,11 +112,15 @@ def run_sweep(
     if problems:
         raise SweepError(problems)
 
-    start_ms = to_ms(start) if start is not None else None
-    end_ms = to_ms(end) if end is not None else None
+    start_ms, end_ms = _time(start, "--from"), _time(end, "--to")
     source = ReplaySource(list(data), start_ms, end_ms, symbols=set(book.symbols))
     if not source.files:
-        raise SweepError([f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}"])
+        raise SweepError(
+            [
+                f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}"
+                + (" in the --from/--to range" if start_ms is not None or end_ms is not None else "")
+            ]
+        )
     events = Events(list(source))
     if not events.events:
         raise SweepError(["the data holds no events in the requested time range"])
@@ -244,6 +248,15 @@ def _fold_results(fold_list: list[Fold], trials: list[TrialResult], metric: str)
         oos = comparable_score(metric, test.score(metric), fold.test) if test else None
         out.append(FoldResult(fold, best, test, ins, oos))
     return out
+
+
+def _time(value: str | int | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return to_ms(value)
+    except (ValueError, TypeError):
+        raise SweepError([f"{option} {value}: not a UTC date or ISO time (2025-06-07 or 2025-06-07T12:00)"]) from None
 
 
 def iso(ms: int) -> str:

@@ -15,6 +15,7 @@ from rulebot.rulebook.params import Value
 from rulebot.sweep.space import MAX_GRID, Constraints, Dimension, SweepError, grid, grid_size
 
 OPTUNA_BATCH = 8
+_NONE_ALLOWED = "no parameter set satisfies the --constraint(s): nothing to run"
 SEARCHES = ("grid", "random", "optuna")
 
 
@@ -31,6 +32,8 @@ class Search(Protocol):
 class GridSearch:
     def __init__(self, dims: Sequence[Dimension], constraints: Constraints, trials: int | None):
         points = list(grid(dims, constraints))
+        if not points:
+            raise SweepError([_NONE_ALLOWED])
         self._batch = points[:trials] if trials is not None else points
 
     def propose(self) -> list[dict[str, Value]]:
@@ -49,6 +52,8 @@ class RandomSearch:
         size = grid_size(dims)
         if size is not None and size <= MAX_GRID:
             points = list(grid(dims, constraints))
+            if not points:
+                raise SweepError([_NONE_ALLOWED])
             self._batch = rng.sample(points, min(trials, len(points)))
             return
         batch: list[dict[str, Value]] = []

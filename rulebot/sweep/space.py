@@ -18,13 +18,14 @@ from typing import Any, ClassVar
 
 from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
 
+from rulebot.core.errors import UserError
 from rulebot.rulebook.diagnose import did_you_mean
 from rulebot.rulebook.params import Kind, ParamDecl, Value, coerce, value_problem
 
 MAX_GRID = 1_000_000  # a grid this large is a typo, not a plan
 
 
-class SweepError(Exception):
+class SweepError(UserError):
     """A sweep cannot start as asked; the message lists every problem found."""
 
     def __init__(self, problems: Sequence[str]):
@@ -180,6 +181,14 @@ class Constraints:
                         f"--constraint {text!r}: unknown name {', '.join(unknown)}" + (f"; {hint}" if hint else "")
                     )
                     continue
+                self._eval.names = self._defaults
+                try:
+                    sample = self._eval.eval(text, previously_parsed=parsed)
+                except (InvalidExpression, ArithmeticError, TypeError):
+                    sample = False  # the defaults may divide by zero; the sweep's own values decide
+                if not isinstance(sample, bool):
+                    problems.append(f"--constraint {text!r}: not a condition (it gives {sample!r}, not true or false)")
+                    continue
                 self._parsed.append(parsed)
             except (SyntaxError, InvalidExpression) as exc:
                 problems.append(f"--constraint {text!r}: not an expression ({exc})")
@@ -190,7 +199,7 @@ class Constraints:
         self._eval.names = {**self._defaults, **params}
         try:
             return all(
-                bool(self._eval.eval(text, previously_parsed=p))
+                self._eval.eval(text, previously_parsed=p) is True
                 for text, p in zip(self.texts, self._parsed, strict=True)
             )
         except (NameNotDefined, InvalidExpression, ArithmeticError, TypeError):

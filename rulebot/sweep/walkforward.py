@@ -13,7 +13,9 @@ from rulebot.sweep.space import SweepError
 from rulebot.sweep.trial import TrialResult
 
 MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+SHORTEST = HOUR_MS  # a window shorter than this scores noise (and most rulebooks are still warming up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +34,8 @@ def windows(first: int, last: int, folds: int | None, train_ms: int | None, test
             raise SweepError(["--walk-forward needs at least 1 fold"])
         seg = (stop - begin) // (folds + 1)
         seg -= seg % MINUTE_MS
-        if seg < MINUTE_MS:
-            raise SweepError([f"the data is too short for {folds} walk-forward folds"])
+        if seg < SHORTEST:
+            raise SweepError([f"{folds} walk-forward folds cut the data into windows shorter than an hour; use fewer"])
         out = []
         for k in range(folds):
             a, b = begin + k * seg, begin + (k + 1) * seg
@@ -42,8 +44,8 @@ def windows(first: int, last: int, folds: int | None, train_ms: int | None, test
         return out
     if train_ms is None or test_ms is None:
         raise SweepError(["--train and --test go together (e.g. --train 3d --test 1d)"])
-    if train_ms <= 0 or test_ms <= 0:
-        raise SweepError(["--train and --test must be longer than 0"])
+    if train_ms < SHORTEST or test_ms < SHORTEST:
+        raise SweepError(["--train and --test must be at least an hour long"])
     out = []
     k = 0
     while begin + k * test_ms + train_ms + test_ms <= stop and (folds is None or k < folds):

@@ -126,3 +126,10 @@ def test_a_float_range_is_what_decimal_arithmetic_says(cents, steps):
     hi = lo + steps * step
     got = values(f"stop={lo}:{hi}:{step}")
     assert got == tuple(float(lo + i * step) for i in range(steps + 1))
+
+
+def test_a_constraint_that_is_not_a_condition_or_allows_nothing_is_refused_before_running(rulebook, data):
+    with pytest.raises(SweepError, match="not a condition"):
+        Constraints(["fast << slow"], {"fast": 8, "slow": 21})
+    with pytest.raises(SweepError, match="no parameter set satisfies"):
+        run_sweep(rulebook, data, ["fast=3,6"], constraints=["fast > 10"], workers=1)

@@ -68,6 +68,18 @@ def test_usage_errors_exit_2(rulebook, data):
     assert run(*base, "--engine", "spark")[0] == 2
     assert run(*base, "--train", "three days", "--test", "1d")[0] == 2
     assert run(*base, "--heatmap", "slow")[0] == 2
+    assert run(*base, "--balance", "0")[0] == 2
+    # A report that cannot be written is found before the trials run, not after.
+    code, out = run(*base, "--report", "/nonexistent/folder/r.html")
+    assert code == 2 and "does not exist" in out
+
+
+def test_bad_times_and_short_windows_exit_1_naming_the_option(rulebook, data):
+    base = ["sweep", rulebook, "--data", data[0], "--param", "fast=3,6"]
+    code, out = run(*base, "--from", "garbage")
+    assert code == 1 and "--from garbage: not a UTC date or ISO time" in out
+    code, out = run(*base, "--walk-forward", "1000")
+    assert code == 1 and "shorter than an hour" in out
 
 
 def test_walk_forward_shows_in_sample_against_out_of_sample(rulebook, data):
