@@ -236,15 +236,13 @@ def sweep_cmd(
         markup=False,
     )
     ranked = [t for t in result.ranked("test" if result.folds else None) if t.ok]
+    result.replay_extra = (
+        *(["--balance", str(balance)] if balance is not None else []),
+        *(["--slippage-bps", str(slippage_bps)] if slippage_bps else []),
+        *(["--exchange-info", exchange_info] if exchange_info else []),
+    )
     if ranked:
-        extra = [
-            *(["--balance", str(balance)] if balance is not None else []),
-            *(["--slippage-bps", str(slippage_bps)] if slippage_bps else []),
-            *(["--exchange-info", exchange_info] if exchange_info else []),
-        ]
-        console.print(
-            "replay the best: " + shlex.join(replay_args(result, ranked[0]) + extra), markup=False, soft_wrap=True
-        )
+        console.print("replay the best: " + shlex.join(replay_args(result, ranked[0])), markup=False, soft_wrap=True)
     try:
         if out:
             write_rows(result, Path(out))

@@ -45,6 +45,7 @@ class SweepResult:
     interrupted: bool = False
     seconds: float = 0.0
     planned: int = 0
+    replay_extra: tuple[str, ...] = ()  # backtest options the sweep ran with (--balance ...), for replay commands
 
     def ranked(self, phase: str | None = None) -> list[TrialResult]:
         """Best first by the metric; failed trials and trials without a score last, by number."""
@@ -276,4 +277,4 @@ def replay_args(sweep: SweepResult, trial: TrialResult) -> list[str]:
         args += ["--to", iso(trial.end)]
     for name, value in TrialSpec(trial.number, trial.params).overrides.items():
         args += ["--set", f"{name}={value}"]
-    return args
+    return args + list(sweep.replay_extra)

@@ -163,7 +163,8 @@ class RayEngine:
                 raise SweepError([f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}"]) from exc
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or cpus
+        # One actor per CPU at most: an actor the cluster cannot place would wait forever.
+        self.workers = min(workers, cpus) if workers else cpus
         ref = ray.put(workload)  # once into the object store; each node fetches it once
         actor = ray.remote(num_cpus=1)(_RayWorker)
         self._actors = [actor.remote(ref) for _ in range(self.workers)]
@@ -233,7 +234,8 @@ class DaskEngine:
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError, ValueError) as exc:
             raise SweepError([f"cannot start or reach Dask{' at ' + address if address else ''}: {exc}"]) from exc
-        self.workers = workers or len(self._client.scheduler_info()["workers"])
+        # A cluster we joined runs tasks on all its workers; one we started has `workers` of them.
+        self.workers = len(self._client.scheduler_info()["workers"]) if address else (workers or 1)
         self._workload = self._client.scatter(workload, broadcast=True)
 
     def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:

@@ -106,3 +106,30 @@ def test_a_broken_rulebook_is_reported_like_validate_does(tmp_path, data):
     bad.write_text("rulebook: x\nmarket: usdm\nsymbols: [BTCUSDT]\nrules: []\n")
     code, out = run("sweep", str(bad), "--data", data[0], "--param", "fast=1,2")
     assert code == 1 and "invalid" in out
+
+
+def test_the_replay_command_carries_the_balance_and_slippage_the_sweep_ran_with(rulebook, data, tmp_path):
+    code, out = run(
+        "sweep",
+        rulebook,
+        "--data",
+        data[0],
+        "--param",
+        "fast=3,6",
+        "--param",
+        "slow=20",
+        "--balance",
+        "2500",
+        "--slippage-bps",
+        "3",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "t.csv"),
+    )
+    replay = next(line for line in out.splitlines() if line.startswith("replay the best: "))
+    assert code == 0 and "--balance 2500 --slippage-bps 3" in replay
+    code, doc = run(*shlex.split(replay.removeprefix("replay the best: "))[1:], "--format", "json")
+    rows = [r for r in csv.DictReader((tmp_path / "t.csv").open()) if not r["error"]]
+    best = min(rows, key=lambda r: (-float(r["net_pnl"]), int(r["trial"])))
+    assert code == 0 and json.loads(doc)["net_pnl"] == best["net_pnl_exact"]
