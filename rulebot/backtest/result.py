@@ -74,6 +74,15 @@ class RuleErrors:
     symbol: str
 
 
+@dataclass(frozen=True, slots=True)
+class WorstDay:
+    """The UTC day whose daily PnL went lowest, against that day's loss cap."""
+
+    day_start: int  # ms, 00:00 UTC
+    pnl: Decimal  # the lowest daily PnL seen that day (equity at mark less the day's start)
+    cap: Decimal  # the day's daily_loss_cap, in the margin asset
+
+
 @dataclass
 class BacktestResult:
     """The whole account (`equity_curve`, totals) and, for a rulebook that trades several
@@ -107,3 +116,4 @@ class BacktestResult:
     @property
     def all_symbols(self) -> tuple[str, ...]:
         return self.symbols or (self.symbol,)
+    worst_day: WorstDay | None = None

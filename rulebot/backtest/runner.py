@@ -19,6 +19,7 @@ from rulebot.backtest.result import (
     Marker,
     RuleErrors,
     SymbolPoint,
+    WorstDay,
 )
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
@@ -37,7 +38,7 @@ ZERO = Decimal(0)
 
 _MARKER_KIND = {"entry": "entry", "exit": "exit", "flatten": "exit", "deleverage": "exit",
                 "stop_loss": "stop", "trailing_stop": "stop", "protective": "stop",
-                "take_profit": "take_profit", "liquidation": "liquidation"}
+                "take_profit": "take_profit", "liquidation": "liquidation", "daily_cap": "stop"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,17 @@ def run_backtest(
     booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
     last_price: dict[str, Decimal] = {}
     next_sample = 0
+
+    def note_day() -> None:
+        """The lowest daily PnL so far, against the day's cap (the summary's worst day)."""
+        today = engine.portfolio.today
+        cap = engine.daily_cap(asset)
+        if today is None or cap is None:
+            return
+        pnl = engine.portfolio.daily_pnl(asset)
+        worst = result.worst_day
+        if worst is None or pnl < worst.pnl:
+            result.worst_day = WorstDay(today.day * 86_400_000, pnl, cap)
 
     def symbol_upnl(s: str) -> Decimal:
         pf = engine.portfolio
@@ -222,17 +234,32 @@ def run_backtest(
             last_price[event.symbol] = event.price  # type: ignore[attr-defined]
         elif kind is CandleClosed:
             last_price[event.symbol] = event.close  # type: ignore[attr-defined]
-        reports = on_market(event)
-        if reports:
-            feed(reports, time)
+        if kind is CandleClosed:
+            # Walk the candle point by point: the engine checks the daily loss cap and the margin
+            # ratio at each price the simulator fills at, not only at the close.
+            for t, price, reports in venue.walk(event):  # type: ignore[arg-type]
+                if reports:
+                    feed(reports, t)
+                check = engine.check_price(event.symbol, price, t)  # type: ignore[attr-defined]
+                if check.commands or check.records:
+                    handle(check, t)
+                if reports or check.commands:
+                    note_day()
+        else:
+            reports = on_market(event)
+            if reports:
+                feed(reports, time)
+                note_day()
         step = on_event(event)
         if step.commands or step.records:
             handle(step, time)
+            note_day()
             if on_step_end is not None:
                 on_step_end()
         count += 1
         if time >= next_sample and last_price:  # no point before the first price
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms
+            note_day()
             sample(time)
         if on_progress is not None and count % 65_536 == 0:
             on_progress(count, time)

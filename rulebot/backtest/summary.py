@@ -87,6 +87,7 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("profit factor", "-" if stats.profit_factor is None else f"{stats.profit_factor:.2f}"),
         ("best / worst trade", f"{money(stats.best_trade, a)} / {money(stats.worst_trade, a)}"),
         ("liquidations", str(stats.liquidations)),
+        ("worst day", worst_day(result)),
         ("guard interventions", interventions),
         ("rule errors", rule_errors_text(result)),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
@@ -128,6 +129,16 @@ def rule_errors_text(result: BacktestResult) -> str:
         f"{rule}: {e.count:,} ({e.first_error}; first {when(e.first_time)} on {e.symbol})"
         for rule, e in sorted(result.rule_errors.items())
     )
+
+
+def worst_day(result: BacktestResult) -> str:
+    """`-101.23 USDT on 2025-06-09 (cap 96.58 USDT, 4.65 USDT past it)`: the lowest daily PnL
+    against that day's cap (a stop fills one price step past its trigger)."""
+    w, a = result.worst_day, result.margin_asset
+    if w is None:
+        return "-"
+    over = f", {money(-w.pnl - w.cap, a)} past it" if -w.pnl > w.cap else ""
+    return f"{money(w.pnl, a)} on {when(w.day_start)[:10]} (cap {money(w.cap, a)}){over}"
 
 
 def _sign_style(value: Decimal | None) -> str | None:
@@ -223,6 +234,13 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         "end_time": result.end_time,
         "duration_ms": stats.duration_ms,
         **_numbers(stats),
+        "worst_day": None
+        if result.worst_day is None
+        else {
+            "day_start": result.worst_day.day_start,
+            "pnl": str(result.worst_day.pnl),
+            "cap": str(result.worst_day.cap),
+        },
         "rule_errors": {
             rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
             for rule, e in sorted(result.rule_errors.items())

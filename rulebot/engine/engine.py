@@ -28,6 +28,7 @@ from rulebot.core.commands import (
 )
 from rulebot.core.enums import MarginType, OrderType, PositionSide, Side, TimeInForce, WorkingType
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Timer, Trade
+from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
 from rulebot.core.margin import (
@@ -39,9 +40,10 @@ from rulebot.core.margin import (
 )
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms, state_for
+from rulebot.engine.daily_cap import cap_amount, cap_price, cap_trigger
 from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.market import Env, SymbolMarket
-from rulebot.engine.oms import OrderManager, Purpose
+from rulebot.engine.oms import OrderManager, OrderRecord, Purpose
 from rulebot.engine.portfolio import Portfolio
 from rulebot.engine.risk import AccountView, RiskEngine, Verdict
 from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigger_price
@@ -57,6 +59,10 @@ _STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 _LEFTOVER_PURPOSES = _STOP_PURPOSES | {"take_profit"}
 # Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
 _CLOSE_ALL_RATIO = Decimal("0.95")
+# A daily-cap stop is re-priced only when that moves the loss at its trigger by more than this
+# share of the cap: another symbol's fee must not cancel and re-place it on every fill. The
+# engine's own check at every price holds the exact cap; the slack only matters while it is dead.
+_CAP_SLACK = Decimal("0.005")
 _GUARD_COOLDOWN_MS = 10_000  # between two reductions by the margin-ratio guard
 
 
@@ -103,8 +109,10 @@ class Engine:
         run_id: str = "rb",
         record_all_decisions: bool = False,
         brackets: Mapping[str, BracketTable] | None = None,
+        fee_rates: FeeRates = DEFAULT_FEE_RATES,
     ) -> None:
         self.book = book
+        self.fee_rates = fee_rates  # the account's commission rates: the daily cap counts fees before an order
         self.instruments = instruments
         # The symbol's real brackets when the venue gave them; otherwise a one-bracket table
         # with a deliberately high maintenance rate, so the guards err on the safe side.
@@ -132,6 +140,8 @@ class Engine:
         self.timers = TimerWheel(book)
         self.halted: str | None = None
         self.daily_breach_day: int | None = None
+        self._cap_cancels: set[str] = set()  # daily-cap stops being replaced: cancel sent, not yet confirmed
+        self._cap_hits: set[str] = set()  # margin assets whose daily-cap stop filled (a breach)
         self.time = 0
         # The latest receive stamp (exchange clock) of a live event: "now" as the edge saw it.
         # The data clock alone cannot tell a lagging feed from a fresh one (its times are old
@@ -258,6 +268,8 @@ class Engine:
             self._on_order(event, step)
         elif isinstance(event, AlgoUpdate):
             record = self.oms.apply_algo(event)
+            if record is not None and record.purpose == "daily_cap":
+                self._on_cap_order(record, False, step)
             if record is not None and event.status == "REJECTED":
                 step.records.append(
                     rec.EngineNotice(
@@ -334,6 +346,8 @@ class Engine:
         self._set_time(time)
         if self.portfolio.on_time(time):
             self.daily_breach_day = None if self.daily_breach_day != time // 86_400_000 else self.daily_breach_day
+            if self.started:
+                self._refresh_cap_stops(step)  # a new start equity moves every cap price
         for symbol, run in self.symbols.items():
             spec = self.book.states[run.state]
             if spec.timeout_ms is not None and spec.then and time - run.entered_at >= spec.timeout_ms:
@@ -576,7 +590,9 @@ class Engine:
             leverage=run.leverage,
             halted=self.halted,
             daily_loss_breached=self.daily_breach_day is not None,
-            daily_pnl=self.portfolio.daily_pnl(inst.margin_asset),
+            daily_pnl=self._daily_pnl_closed(inst.margin_asset),
+            daily_loss_cap=self.daily_cap(inst.margin_asset),
+            fee_rates=self.fee_rates,
             orders_last_minute=self._orders_last_minute(step),
             streams_down=tuple(sorted(self.streams_down)),
             funding_rate=Decimal(repr(funding_rate))
@@ -937,18 +953,148 @@ class Engine:
             else:
                 run.exiting.order_id = cid
 
+    def daily_cap(self, asset: str) -> Decimal | None:
+        """Today's daily loss cap in `asset` (None before the first event or without equity)."""
+        today = self.portfolio.today
+        start = today.start_equity.get(asset) if today is not None else None
+        if start is None or start <= 0:
+            return None
+        r = self.book.risk
+        return cap_amount(start, r.daily_loss_cap_fraction, r.daily_loss_cap_amount)
+
+    def check_price(self, symbol: str, price: Decimal, time: int) -> Step:
+        """A price the venue walked inside a candle (candle-only data has no trade or mark
+        stream): value positions there and check the daily loss cap and the margin ratio, as
+        a mark price would, without firing any rule. A breach flattens at this price, not at
+        the candle's close."""
+        step = Step()
+        run = self.symbols.get(symbol)
+        if run is None or run.market.has_mark or run.market.has_trades:
+            return step  # a real stream is checked on its own events
+        if self.portfolio.net_position(symbol).amount == 0:
+            return step  # flat: the price alone moves no PnL (and the clock waits for the candle)
+        if time > self.time:
+            self._clock(time, step)
+        self.portfolio.set_mark(symbol, price)
+        self._check_daily_loss(step)
+        self._check_margin_ratio(symbol, step)
+        return step
+
+    def _refresh_cap_stops(self, step: Step) -> None:
+        """Keep one reduce-only stop per open position on the exchange at the mark price where
+        the daily loss cap would be reached (daily_cap.py): it holds through gaps and while
+        the bot is dead. Re-priced when the position, the wallet or the day changes."""
+        if self.daily_breach_day is not None or self.halted is not None:
+            return
+        for symbol in self.symbols:
+            self._cap_stop(symbol, step)
+
+    def _cap_stop(self, symbol: str, step: Step) -> None:
+        pf = self.portfolio
+        inst = self.instruments[symbol]
+        asset = inst.margin_asset
+        cap = self.daily_cap(asset)
+        mark = pf.marks.get(symbol)
+        wanted: dict[PositionSide, tuple[Decimal, Decimal]] = {}  # trigger, size
+        if cap is not None and mark is not None and pf.today is not None:
+            floor = pf.today.start_equity[asset] - cap
+            equity = pf.equity(asset)
+            for (s, side), pos in pf.positions.items():
+                if s != symbol or pos.amount == 0:
+                    continue
+                at = cap_price(
+                    inst, pos.amount, pos.entry_price, equity - pf.unrealized(s, side), floor, self.fee_rates.taker
+                )
+                if at is None:
+                    continue
+                long = pos.amount > 0
+                trig = cap_trigger(inst, at, long)
+                if (trig < mark) if long else (trig > mark):  # else the cap is reached: the check flattens
+                    wanted[side] = (trig, pos.size)
+        for record in self.oms.open_orders(symbol):
+            cid = record.client_order_id
+            if record.purpose != "daily_cap" or cid in self._cap_cancels:
+                continue
+            side = record.command.position_side
+            want, working = wanted.get(side), record.command.trigger_price
+            if (
+                want is not None
+                and working is not None
+                and cap is not None
+                and abs(working - want[0]) * want[1] <= cap * _CAP_SLACK
+            ):
+                del wanted[side]
+                continue
+            self._cap_cancels.add(cid)
+            step.commands.append(CancelOrder(symbol, cid, self.time))
+        for side, (trig, _) in wanted.items():
+            long = side is PositionSide.LONG or (side is PositionSide.BOTH and pf.position(symbol, side).amount > 0)
+            cmd = PlaceOrder(
+                client_order_id=self.oms.next_id(),
+                symbol=symbol,
+                side=Side.SELL if long else Side.BUY,
+                order_type=OrderType.STOP_MARKET,
+                quantity=None,
+                trigger_price=trig,
+                position_side=side,
+                close_position=True,
+                working_type=WorkingType.MARK_PRICE,  # daily PnL is valued at the mark
+                tag="daily_loss_cap",
+                time=self.time,
+            )
+            self.oms.track(cmd, "daily_cap", "daily_loss_cap")
+            step.records.append(
+                rec.GuardRecord(
+                    self.time,
+                    symbol,
+                    "daily_loss_cap",
+                    f"daily loss cap stop {trig}",
+                    (
+                        Verdict(
+                            "act",
+                            "daily_loss_cap",
+                            f"stop-market at mark {trig}, where daily PnL would reach the cap -{cap:.2f} {asset}",
+                        ),
+                    ),
+                    cmd.client_order_id,
+                )
+            )
+            self._send(cmd, step)
+
+    def _daily_pnl_closed(self, asset: str) -> Decimal:
+        """Daily PnL as if every open position of `asset` were closed now at its mark by a
+        market order: the fee to get out is as lost as the fee that got in (the cap stop is
+        priced the same way, daily_cap.py)."""
+        pf = self.portfolio
+        fees = ZERO
+        for (symbol, _), pos in pf.positions.items():
+            inst = self.instruments.get(symbol)
+            mark = pf.marks.get(symbol)
+            if pos.amount and inst is not None and mark is not None and inst.margin_asset == asset:
+                fees += abs(inst.notional(pos.size, mark)) * self.fee_rates.taker
+        return pf.daily_pnl(asset) - fees
+
+    def _on_cap_order(self, record: OrderRecord, filled: bool, step: Step) -> None:
+        if filled:
+            self._cap_hits.add(self.instruments[record.command.symbol].margin_asset)
+        if not record.is_open:
+            ours = record.client_order_id in self._cap_cancels
+            self._cap_cancels.discard(record.client_order_id)
+            if record.filled_qty == 0 and not ours:
+                self._refresh_cap_stops(step)  # canceled by someone else (a rule's `cancel`): put it back
+
     def _check_daily_loss(self, step: Step) -> None:
         if self.daily_breach_day is not None or self.portfolio.today is None:
             return
-        r = self.book.risk
-        for asset, start in self.portfolio.today.start_equity.items():
-            if start <= 0:
+        for asset in self.portfolio.today.start_equity:
+            cap = self.daily_cap(asset)
+            if cap is None:
                 continue
-            pnl = self.portfolio.daily_pnl(asset)
-            cap = start * r.daily_loss_cap_fraction
-            if r.daily_loss_cap_amount is not None:
-                cap = min(cap, r.daily_loss_cap_amount)
-            if pnl <= -cap:
+            pnl = self._daily_pnl_closed(asset)
+            # A filled cap stop is a breach even when its trigger, rounded toward the market,
+            # left a few cents of the cap unused.
+            if pnl <= -cap or asset in self._cap_hits:
+                self._cap_hits.clear()
                 self.daily_breach_day = self.time // 86_400_000
                 step.records.append(
                     rec.EngineNotice(
@@ -959,7 +1105,7 @@ class Engine:
                         f"orders canceled, positions flattened, no entries until 00:00 UTC",
                     )
                 )
-                if r.on_breach == "halt":
+                if self.book.risk.on_breach == "halt":
                     self.halt("daily loss cap", step)
                 else:
                     self._flatten(step, "daily_loss_cap")
@@ -975,6 +1121,8 @@ class Engine:
             run.fill_time = max(run.fill_time, u.time)  # the position moved: wait for the account's word
         if record is None or run is None:
             return
+        if record.purpose == "daily_cap":
+            self._on_cap_order(record, u.last_filled_qty > 0, step)
         if u.last_filled_qty > 0:
             self._dispatch(u.symbol, ("fill", None), step)
         if record.purpose == "entry" and record.status is not None and not record.is_open:
@@ -1007,6 +1155,7 @@ class Engine:
                 self._check_binding(symbol, u.time, step)
         if u.reason == "ORDER":
             self._check_daily_loss(step)
+        self._refresh_cap_stops(step)  # the position or the wallet changed: so did the cap price
 
     def _cancel_leftover_stops(self, symbol: str, position_side: PositionSide, step: Step) -> None:
         """The position is gone: its stops and take-profits go too. Binance leaves them working,
@@ -1183,7 +1332,9 @@ class Engine:
     def _has_stop(self, symbol: str) -> bool:
         for record in self.oms.open_orders(symbol):
             if record.purpose in _STOP_PURPOSES or (
-                record.command.close_position and record.command.order_type is OrderType.STOP_MARKET
+                record.command.close_position
+                and record.command.order_type is OrderType.STOP_MARKET
+                and record.purpose != "daily_cap"  # it moves with the day's PnL: not the position's stop
             ):
                 return True
         return False

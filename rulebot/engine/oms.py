@@ -17,7 +17,9 @@ from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderStatus
 
-Purpose = Literal["entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten"]
+Purpose = Literal[
+    "entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten", "daily_cap"
+]
 
 # Allowed status transitions. None is "not yet acknowledged by the venue".
 TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {

@@ -14,9 +14,11 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
 from rulebot.core.enums import MarginType, OrderType, Side, TimeInForce
+from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument, check_order
 from rulebot.core.intents import EnterIntent
 from rulebot.core.margin import BracketTable
+from rulebot.engine.daily_cap import round_trip_fees
 from rulebot.engine.liquidation_guard import Holding, largest_entry
 from rulebot.rulebook.guards import EffectiveRisk
 
@@ -64,6 +66,8 @@ class AccountView:
     holding: Holding | None = None
     margin_type: MarginType = MarginType.ISOLATED
     received: int = 0  # the latest receive stamp of live data (exchange clock), 0 when not stamped
+    daily_loss_cap: Decimal | None = None  # today's cap in the margin asset (positive)
+    fee_rates: FeeRates | None = None  # to count what an entry will pay before it is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,8 @@ class RiskEngine:
             return reject("kill_switch", f"trading is halted ({view.halted}); no new entries")
         if view.daily_loss_breached:
             return reject("daily_loss_cap", "the daily loss cap was reached today; no entries until 00:00 UTC")
-        verdicts.append(Verdict("allow", "daily_loss_cap", f"daily PnL {view.daily_pnl:.2f} within the cap"))
+        cap_shown = f" {view.daily_loss_cap:.2f}" if view.daily_loss_cap is not None else ""
+        verdicts.append(Verdict("allow", "daily_loss_cap", f"daily PnL {view.daily_pnl:.2f} within the cap{cap_shown}"))
         # Against the later of the data clock and the receive clock: a feed that arrives late
         # carries old times that agree with each other, and only the receive time shows the lag.
         age = max(view.time, view.received) - view.last_data_time
@@ -241,6 +246,16 @@ class RiskEngine:
         if violations:
             return reject("exchange_filters", f"Binance would reject it: {violations[0]}")
         verdicts.append(Verdict("allow", "exchange_filters", "price and size pass the symbol's filters", qty))
+        if view.daily_loss_cap is not None and view.fee_rates is not None:
+            # The fees are lost the moment the order fills (and again when it closes): an entry
+            # whose own fees reach the cap would breach it with no price move at all.
+            fees = round_trip_fees(inst, qty, price, view.fee_rates, tif is TimeInForce.GTX)
+            if view.daily_pnl - fees <= -view.daily_loss_cap:
+                return reject(
+                    "daily_loss_cap",
+                    f"daily PnL {view.daily_pnl:.2f} less this entry's fees {fees:.2f} (to open and to close) "
+                    f"would reach the cap {view.daily_loss_cap:.2f}",
+                )
         return CheckedEntry(qty, price if order_type is OrderType.LIMIT else None, order_type, tif, verdicts)
 
     def _funding(self, side: str, view: AccountView) -> str | None:

@@ -15,6 +15,7 @@ are executed against it. What the data lacks is derived and stated:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 
@@ -59,25 +60,32 @@ class PaperVenue:
         return []
 
     def _walk_candle(self, c: CandleClosed) -> list[AccountEvent]:
+        out: list[AccountEvent] = []
+        for _, _, events in self.walk(c):
+            out += events
+        return out
+
+    def walk(self, c: CandleClosed) -> Iterator[tuple[int, Decimal, list[AccountEvent]]]:
+        """Walk the candle's price points one at a time: (time, price, what the simulator
+        reported there). Lazy, so that a caller can act between two points (the backtest
+        checks the daily loss cap at each); nothing for a longer candle of a walked market."""
         span = c.close_time - c.open_time
         shortest = self._candle_tf.get(c.symbol)
         if shortest is not None and span > shortest:
-            return []  # a longer candle of the same market: its path was already walked
+            return  # a longer candle of the same market: its path was already walked
         self._candle_tf[c.symbol] = span
         path = (c.open, c.low, c.high, c.close) if c.close >= c.open else (c.open, c.high, c.low, c.close)
         qty = c.volume / 4 if c.volume > 0 else Decimal(0)
-        out: list[AccountEvent] = []
         derive_mark = c.symbol not in self._has_mark
-        last_mark = self._last_walk_mark.get(c.symbol)
         for i, price in enumerate(path):
             # Spread the four points over the candle so that time-based expiries behave.
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
-            out += self.sim.on_trade(c.symbol, price, qty, t, i % 2 == 1)
+            out = self.sim.on_trade(c.symbol, price, qty, t, i % 2 == 1)
+            last_mark = self._last_walk_mark.get(c.symbol)
             if derive_mark and price != last_mark:  # an unchanged mark triggers nothing new
                 out += self.sim.on_mark_price(c.symbol, price, t)
-                last_mark = price
-        self._last_walk_mark[c.symbol] = last_mark
-        return out
+                self._last_walk_mark[c.symbol] = price
+            yield t, price, out
 
     def execute(self, command: Command, time: int) -> SimResult:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);

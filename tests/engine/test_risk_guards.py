@@ -224,7 +224,8 @@ rules:
     assert "market data is 6.7s old" in refused[0].verdicts[-1].reason
     on_time = [replace(t, received=t.time + 40) for t in ev]  # 40 ms late is fresh
     _, records = backtest(text, on_time, usdm)
-    assert len(placed(records)) == 2  # the entry and its stop
+    # the entry, its stop and the daily loss cap's stop
+    assert [p.tag for p in placed(records)][-1] == "daily_loss_cap" and len(placed(records)) == 3
 
 
 def _calm_then_wild(seconds_calm: int = 900, seconds_wild: int = 40) -> list[Trade]:

@@ -29,7 +29,7 @@ rulebook: day-roll
 market: usdm
 symbols: [BTCUSDT]
 account: {leverage: 3}
-risk: {daily_loss_cap: "1 USDT"}
+risk: {daily_loss_cap: "20 USDT"}
 rules:
   - name: buy
     on: trade
@@ -48,7 +48,9 @@ async def trades(count: int | None) -> AsyncIterator[Trade]:
     i = 0
     while count is None or i < count:
         i += 1
-        yield Trade("BTCUSDT", Decimal(60000), Decimal("0.01"), int(time.time() * 1000), True, i)
+        # the entry's fees (2 x 6 USDT) fit in the cap; the fall to 59,000 costs 200 USDT
+        price = Decimal(60000) if i < 5 else Decimal(59000)
+        yield Trade("BTCUSDT", price, Decimal("0.01"), int(time.time() * 1000), True, i)
         await asyncio.sleep(0.02)
     await asyncio.Event().wait()  # a quiet market: only the scheduler can move the clock now
 
@@ -64,10 +66,10 @@ def breached(r: Runner) -> bool:
 
 
 async def test_a_restored_breach_ends_at_midnight_utc_by_the_scheduler(tmp_path):
-    with freeze_time("2026-11-25 23:59:58.3", tz_offset=0, tick=True):
+    with freeze_time("2026-11-25 23:59:57.3", tz_offset=0, tick=True):
         first = runner(tmp_path, trades(None))
         task = asyncio.create_task(first.run())
-        await until(lambda: breached(first), timeout=5)  # the entry's fee alone is more than 1 USDT
+        await until(lambda: breached(first), timeout=5)  # the fall breaches the cap
         await control.request(first.cfg.run_dir, {"cmd": "kill", "policy": "flatten"})
         await asyncio.wait_for(task, 5)
         assert int(time.time() * 1000) % DAY_MS < DAY_MS - 300, "the first run took too long"

@@ -85,17 +85,19 @@ async def test_live_starts_from_the_accounts_equity_and_says_so_before_any_order
 
 
 async def test_the_daily_loss_cap_acts_on_a_live_account(tmp_path):
-    capped = BOOK.replace("risk: {protective_stop_within: 1s}", 'risk: {daily_loss_cap: "1 USDT"}').replace(
+    capped = BOOK.replace("risk: {protective_stop_within: 1s}", 'risk: {daily_loss_cap: "20 USDT"}').replace(
         '"0.01"', '"0.2"'
     )
-    async with FakeBinance(Market.USDM) as fake, running(fake, capped, tmp_path, []) as runner:
-        # the entry's fee (0.2 BTC at 60,000, taker) is more than the 1 USDT cap
+    # the entry's fees (2 x 6 USDT) fit in the cap; the fall to 59,000 then costs 200 USDT
+    falling = lambda i: D(60000) if i < 30 else D(59000)  # noqa: E731
+    async with FakeBinance(Market.USDM) as fake, running(fake, capped, tmp_path, [], falling) as runner:
         await until(lambda: runner.status().get("guards", {}).get("daily_loss_breached"), timeout=15)
         await until(lambda: not seen(runner, "positions"), timeout=10)
         await asyncio.sleep(0.5)
-        entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
-                   if o is not None and o.order_type is OrderType.MARKET and not o.reduce_only]  # fmt: skip
-    assert len(entries) == 1  # flattened, and no entry after the breach
+        orders = [fake.sim.order("BTCUSDT", c) for c in fake.placed_ids]
+        entries = [o for o in orders if o is not None and o.order_type is OrderType.MARKET
+                   and not (o.reduce_only or o.close_position)]  # fmt: skip
+    assert len(entries) == 1  # closed at the cap, and no entry after the breach
 
 
 async def test_an_order_of_unknown_fate_is_not_taken_for_refused(tmp_path):
@@ -118,7 +120,8 @@ async def test_an_order_of_unknown_fate_is_not_taken_for_refused(tmp_path):
             entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
                        if o is not None and o.order_type is OrderType.MARKET]  # fmt: skip
     assert len(entries) == 1 and st["states"] == {"BTCUSDT": "long"}
-    assert [o["purpose"] for o in st["orders"]] == ["stop_loss"]  # placed when the entry's fill arrived
+    # placed when the entry's fill arrived, with the daily loss cap's stop
+    assert sorted(o["purpose"] for o in st["orders"]) == ["daily_cap", "stop_loss"]
 
 
 def notices(runner: Runner) -> list:

@@ -16,7 +16,7 @@ market: usdm
 symbols: [BTCUSDT]
 timeframes: [1m]
 account: {leverage: 3}
-risk: {daily_loss_cap: "1 USDT"}
+risk: {daily_loss_cap: "13 USDT"}
 rules:
   - name: buy
     on: candle_close 1m
@@ -35,7 +35,8 @@ async def test_the_breach_is_restored_and_no_entry_is_sent_after_the_restart(tmp
     path.write_text(BOOK)
     cfg = RunConfig(path, "dry-run", tmp_path / "run", watch=False)
     first = await (await dry_run(compile_file(str(path)), cfg, "simulated", hours=1)).run()
-    assert first["guards"]["daily_loss_breached"]  # the fees of the first entry are more than 1 USDT
+    # the entry's fees (2 x 6 USDT) fit in the cap: a move of 5 USDT against 0.2 BTC breaches it
+    assert first["guards"]["daily_loss_breached"]
     second_runner = await dry_run(compile_file(str(path)), cfg, "simulated", hours=1)
     second = await second_runner.run()
     assert second["guards"]["daily_loss_breached"]

@@ -29,7 +29,7 @@ async def test_status_shows_the_position_with_mark_liquidation_price_and_distanc
         mark, liq = Decimal(risk["mark"]), Decimal(risk["liquidation_price"])
         assert 0 < liq < mark  # a 3x long is liquidated below the mark
         assert abs(Decimal(risk["liquidation_distance"]) - (mark - liq) / mark) < Decimal("0.000001")
-        assert [o["purpose"] for o in st["working"]] == ["stop_loss"]
+        assert sorted(o["purpose"] for o in st["working"]) == ["daily_cap", "stop_loss"]
         assert Decimal(st["daily_loss"]["USDT"]["cap"]) > 0
         assert st["rate_budget"]["max_per_minute"] > 0
         svg = await (await client.get("/api/bots/0/diagram")).text()

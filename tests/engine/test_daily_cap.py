@@ -1,0 +1,88 @@
+"""The daily loss cap holds on the exchange (issue 12, item 3): an entry's own fees are counted
+before it is sent, and a stop at the cap's price closes the position through a gap and while
+the bot hears nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rulebot.core.enums import OrderType
+from rulebot.core.fees import DEFAULT_FEE_RATES
+from rulebot.engine import records as rec
+
+from .faulty_paper import FaultyPaper
+
+D = Decimal
+BOOK = """\
+rulebook: capped
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 10}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "%s"}}, {stop_loss: {distance: 50%%}}, {goto: long}]
+  - name: hold
+    on: trade
+    in: long
+    when: price > 100000000
+    do: [exit]
+risk: {max_leverage: 10, daily_loss_cap: "%s"}
+"""
+
+
+def refusals(fp: FaultyPaper) -> list[str]:
+    return [
+        v.reason
+        for r in fp.records
+        if isinstance(r, rec.GuardRecord)
+        for v in r.verdicts
+        if v.guard == "daily_loss_cap" and v.kind == "reject"
+    ]
+
+
+def test_an_entry_whose_own_fees_would_breach_the_daily_cap_is_refused_before_it_is_sent():
+    # 1.5 BTC at 60,000 pays 45 USDT to open and 45 to close: more than the 50 USDT cap. It
+    # used to be sent, breach the cap on its fill and be flattened in the same second.
+    fp = FaultyPaper(BOOK % ("1.5", "50 USDT"))
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60000)
+    assert fp.entries() == [] and fp.position == 0
+    assert "less this entry's fees 90.00 (to open and to close) would reach the cap 50.00" in refusals(fp)[0]
+    assert not fp.notices("daily-loss-cap")  # nothing was lost: no breach
+
+
+def test_the_daily_cap_is_a_stop_on_the_exchange_at_the_price_where_the_cap_is_reached():
+    fp = FaultyPaper(BOOK % ("0.1", "20 USDT"))
+    fp.start()
+    fp.trade(60000)
+    assert fp.position == D("0.1")
+    (cap_stop,) = [c for c in fp.placed if c.tag == "daily_loss_cap"]
+    assert cap_stop.order_type is OrderType.STOP_MARKET and cap_stop.close_position
+    trigger = cap_stop.trigger_price
+    assert trigger is not None
+    # closing 0.1 BTC at the trigger, taker fee included, loses the 20 USDT cap (the entry's fee
+    # of 3 USDT counted): within a tick, rounded toward the market so it fires no later
+    lost = D(3) + D("0.1") * (60000 - trigger) + D("0.1") * trigger * DEFAULT_FEE_RATES.taker
+    assert D(20) - D("0.1") * D("0.1") <= lost <= D(20)
+
+
+def test_the_daily_cap_holds_through_a_gap_while_the_bot_hears_nothing():
+    fp = FaultyPaper(BOOK % ("0.1", "20 USDT"))
+    fp.start()
+    fp.trade(60000)
+    fp.stalled = True  # the bot is dead: the exchange goes on without it
+    fp.trade(59000, dt_ms=2000)  # a gap far through the cap's price (the stop-loss is at 30,000)
+    assert fp.position == 0, "the exchange-side cap stop closed the position"
+    wallet = fp.sim.balances()[0].wallet_balance
+    trigger = next(c.trigger_price for c in fp.placed if c.tag == "daily_loss_cap")
+    assert trigger is not None
+    # the cap, plus the gap's overshoot past the trigger (and its fee): one step of the price path
+    overshoot = D("0.1") * (trigger - 59000) * (1 + DEFAULT_FEE_RATES.taker)
+    assert D(10_000) - wallet <= D(20) + overshoot
+    fp.release()  # the bot comes back and learns of the breach: no entries today
+    assert fp.notices("daily-loss-cap")
+    fp.trade(59000)
+    assert len(fp.entries()) == 1
