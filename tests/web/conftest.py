@@ -39,7 +39,7 @@ rules:
 """
 
 
-async def until(cond: Callable[[], object], timeout: float = 10.0) -> None:
+async def until(cond: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -65,13 +65,13 @@ async def live_bot(tmp_path: Path) -> AsyncIterator[Live]:
     cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False)
     runner = await dry_run(compile_file(str(book)), cfg, "simulated", hours=24, speed=600)
     task = asyncio.create_task(runner.run())
-    await until(lambda: (cfg.run_dir / "control.sock").exists(), timeout=10)
+    await until(lambda: (cfg.run_dir / "control.sock").exists(), timeout=30)
     yield Live(runner, task, cfg.run_dir)
     if not task.done():
         with contextlib.suppress(Exception):
             await runner.request({"cmd": "kill", "policy": "flatten"})
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, 30)
 
 
 @contextlib.asynccontextmanager

@@ -26,7 +26,7 @@ from .conftest import HOLD_ON_CANDLE, TOKEN, until
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-WAIT_MS = 20_000
+WAIT_MS = 30_000
 # The same rulebook, but its entry never fires: the bot starts flat and stays so until reloaded.
 TRADING = HOLD_ON_CANDLE.replace('size: "0.01"}', 'size: "0.01", order: market}')
 IDLE = TRADING.replace(
@@ -55,7 +55,7 @@ async def test_a_trader_follows_a_trade_to_its_explanation_and_presses_kill(tmp_
     cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False)
     runner = await dry_run(compile_file(str(book)), cfg, "simulated", hours=24, speed=1000)
     bot_task = asyncio.create_task(runner.run())
-    await until(lambda: (cfg.run_dir / "control.sock").exists(), timeout=10)
+    await until(lambda: (cfg.run_dir / "control.sock").exists(), timeout=30)
     site_runner = web.AppRunner(make_app([Bot("0", run_dir=cfg.run_dir)], Guard(TOKEN, loopback=True, control=True),
                                          poll_s=0.2))  # fmt: skip
     await site_runner.setup()
@@ -121,7 +121,7 @@ async def test_a_trader_follows_a_trade_to_its_explanation_and_presses_kill(tmp_
         # The kill switch: flatten. The bot stops and the page says so.
         await _confirm(page, "#kill-flatten")
         await expect(page.locator("#control-answer")).to_contain_text("kill sent (flatten)", timeout=WAIT_MS)
-        final = await asyncio.wait_for(bot_task, 15)
+        final = await asyncio.wait_for(bot_task, 30)
         assert final["positions"] == [] and final["guards"]["halted"]
         await expect(page.locator("#running")).to_have_text("stopped", timeout=WAIT_MS)
         await expect(page.locator("#card-positions")).to_contain_text("not running")
@@ -130,7 +130,7 @@ async def test_a_trader_follows_a_trade_to_its_explanation_and_presses_kill(tmp_
     finally:
         if not bot_task.done():
             await runner.request({"cmd": "kill", "policy": "flatten"})
-            await asyncio.wait_for(bot_task, 15)
+            await asyncio.wait_for(bot_task, 30)
         await browser.close()  # its open event streams end with it
         await site_runner.cleanup()
 

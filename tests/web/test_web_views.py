@@ -37,8 +37,11 @@ async def test_status_shows_the_position_with_mark_liquidation_price_and_distanc
 
 
 async def test_a_decision_on_the_page_is_what_audit_explain_says(live_bot):
-    bot = Bot("0", run_dir=live_bot.run_dir)
     await until(lambda: live_bot.runner.status().get("positions"))
+    # Stopped, so that the journal holds still while the page and the CLI read it.
+    await live_bot.runner.request({"cmd": "kill", "policy": "flatten"})
+    await asyncio.wait_for(live_bot.task, 30)
+    bot = Bot("0", journal_file=live_bot.run_dir / "journal.sqlite")
     async with client_for([bot]) as client:
         decisions = await (await client.get("/api/bots/0/decisions")).json()
         buy = next(d for d in decisions if d["rule"] == "buy")
@@ -68,7 +71,7 @@ async def test_the_page_hears_a_trade_live_and_its_kill_button_flattens(live_bot
         own = {"Origin": f"http://{client.server.host}:{client.server.port}", CSRF_HEADER: csrf}
         r = await client.post("/api/bots/0/kill", json={"policy": "flatten"}, headers=own)
         assert r.status == 200 and (await r.json())["policy"] == "flatten"
-        final = await asyncio.wait_for(live_bot.task, 10)
+        final = await asyncio.wait_for(live_bot.task, 30)
         assert final["positions"] == [] and final["guards"]["halted"]
         reader.cancel()
         events.close()
@@ -83,7 +86,7 @@ async def test_a_finished_journal_is_shown_read_only_with_its_versions_and_diff(
     answer = await live_bot.runner.reload(book.read_text().replace('size: "0.01"', 'size: "0.02"'))
     assert answer["ok"]
     await live_bot.runner.request({"cmd": "kill", "policy": "flatten"})
-    await asyncio.wait_for(live_bot.task, 10)
+    await asyncio.wait_for(live_bot.task, 30)
     bot = Bot("0", journal_file=live_bot.run_dir / "journal.sqlite")
     async with client_for([bot]) as client:
         b = await (await client.get("/api/bots/0")).json()
