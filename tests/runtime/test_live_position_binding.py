@@ -102,6 +102,7 @@ async def test_a_fresh_journal_on_an_account_that_holds_a_position_does_not_add_
             assert fake.sim.execute(cmd, fake.now()).ok  # opened by hand, or by a bot whose journal is gone
         async with largest_position(fake) as largest, running(fake, BOOK, tmp_path, []) as runner:
             await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+            await until(lambda: (runner.cfg.run_dir / "control.sock").exists(), timeout=10)
             await asyncio.sleep(0.5)  # trades at 60000: `buy` would fire in flat
     assert largest[0] == D("0.01")
     orders = [fake.sim.order("BTCUSDT", c) for c in fake.placed_ids]
@@ -181,5 +182,6 @@ async def test_orders_an_earlier_run_journaled_and_never_heard_of_again_are_sett
             assert fake.sim.execute(cmd, fake.now()).ok
         async with running(fake, BOOK, tmp_path, []) as runner:
             await until(lambda: any(n["kind"] == "orders-settled" for n in notices(runner)), timeout=10)
+            await until(lambda: (run_dir / "control.sock").exists(), timeout=10)  # so that the kill reaches it
             statuses = order_statuses(runner)
     assert statuses["earlier-1"] == "REJECTED" and statuses["earlier-2"] == "FILLED"
