@@ -23,7 +23,7 @@ from rulebot.backtest.api import backtest, load_instruments
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.feeds.replay import ReplaySource
 from rulebot.rulebook.compiler import compile_file
-from rulebot.sweep import run_sweep
+from rulebot.sweep import SweepResult, run_sweep
 from rulebot.testing.shared import ARCHIVE, require
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,11 +50,16 @@ def plain(samples: int) -> tuple[float, float, float, float]:
 
 def sweep(engine: str, workers: int, trials: int, address: str | None = None) -> tuple[float, int, float]:
     """Wall seconds, trials, and the CPU seconds the trials got (on a shared machine, less than wall)."""
+    result, seconds = timed_sweep(engine, workers, trials, address)
+    return seconds, len(result.trials), sum(t.cpu for t in result.trials)
+
+
+def timed_sweep(engine: str, workers: int, trials: int, address: str | None = None) -> tuple[SweepResult, float]:
     began = time.perf_counter()
     result = run_sweep(RULEBOOK, DATA, PARAMS, trials=trials, engine=engine, workers=workers, address=address)
     seconds = time.perf_counter() - began
     assert not result.failed, result.failed[0].error
-    return seconds, len(result.trials), sum(t.cpu for t in result.trials)
+    return result, seconds
 
 
 def simulated_ray_cluster(nodes: int, trials: int) -> None:
@@ -66,8 +71,13 @@ def simulated_ray_cluster(nodes: int, trials: int) -> None:
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     try:
-        seconds, n, _ = sweep("ray", nodes, trials, address=cluster.address)
-        print(f"simulated Ray cluster, {nodes} nodes x 1 CPU:   {seconds:6.2f} s for {n} trials")
+        result, seconds = timed_sweep("ray", nodes, trials, address=cluster.address)
+        actors = {t.worker for t in result.trials}
+        print(
+            f"simulated Ray cluster, {nodes} nodes x 1 CPU: {seconds:6.2f} s for {len(result.trials)} trials on "
+            f"{len(actors)} actors, each parsed the data {max(t.parses for t in result.trials)} time(s); "
+            f"trials per actor: {sorted(sum(t.worker == a for t in result.trials) for a in actors)}"
+        )
     finally:
         import ray
 

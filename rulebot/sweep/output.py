@@ -169,7 +169,7 @@ def folds_table(sweep: SweepResult) -> Table:
 
 
 def _span(window: Sequence[int]) -> str:
-    return f"{iso(window[0])[:16]} → {iso(window[1])[:16]}"
+    return f"{iso(window[0])[5:16].replace('T', ' ')} → {iso(window[1])[5:16].replace('T', ' ')}"
 
 
 def failures(trials: Sequence[TrialResult], most: int = 5) -> list[str]:

@@ -1,0 +1,57 @@
+"""The sweep's HTML report from trial results: heatmap cells, binning, curves, escaping."""
+
+from __future__ import annotations
+
+from rulebot.sweep.api import SweepResult
+from rulebot.sweep.report import MAX_AXIS, render_report
+from rulebot.sweep.space import Dimension
+from rulebot.sweep.trial import TrialResult
+
+
+def sweep_of(trials: list[TrialResult], dims: tuple[Dimension, ...]) -> SweepResult:
+    return SweepResult("r.yaml", ("d",), "net_pnl", "random", 1, "local", 1, dims, {}, trials=trials)
+
+
+def trial(n: int, x: float, y: int, pnl: float) -> TrialResult:
+    curve = ((0, 10_000.0), (3_600_000, 10_000.0 + pnl))
+    return TrialResult(
+        n,
+        (("stop", x), ("slow", y)),
+        None,
+        None,
+        "search",
+        None,
+        {"net_pnl": pnl},
+        str(pnl),
+        str(10_000 + pnl),
+        None,
+        curve,
+    )
+
+
+def test_many_float_values_are_binned_and_each_cell_shows_its_best_trial():
+    dims = (Dimension("stop", "float", None, 0.01, 0.05), Dimension("slow", "int", (10, 20)))
+    trials = [trial(i, 0.01 + i * 0.0004, 10 if i % 2 else 20, float(i)) for i in range(100)]
+    page = render_report(sweep_of(trials, dims))
+    assert page.count("<rect") == MAX_AXIS * 2  # 100 distinct stops in 16 bins, times 2 slows
+    assert f"trial 99: stop={0.01 + 99 * 0.0004!r}, slow=10 → net_pnl 99" in page  # the last bin's best trial
+    assert page.count("<polyline") == 5 and "interrupted" not in page
+
+
+def test_parameter_text_is_escaped_in_the_report():
+    dims = (Dimension("mode", "str", ("<script>", "b")),)
+    t = TrialResult(
+        0,
+        (("mode", "<script>"),),
+        None,
+        None,
+        "search",
+        None,
+        {"net_pnl": 1.0},
+        "1",
+        "10001",
+        None,
+        ((0, 1.0), (1, 2.0)),
+    )
+    page = render_report(sweep_of([t], dims))
+    assert "<script>" not in page and "&lt;script&gt;" in page
