@@ -228,7 +228,7 @@ class DaskEngine:
                     n_workers=n,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                     silence_logs=logging.WARNING,
                 )
                 self._client = Client(self._cluster)
