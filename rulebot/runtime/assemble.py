@@ -128,7 +128,7 @@ async def dry_run(
         )
         runner = Runner(
             cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}",
-            clock=rest.now_ms, warmup=klines_fetch(rest),
+            clock=rest.now_ms, warmup=klines_fetch(rest), clock_sync=rest.sync_time,
         )  # fmt: skip
         runner.closers.append(rest.close)
         return runner
@@ -180,6 +180,7 @@ async def live(
         balances={b.asset: b.balance for b in balances},
         clock=rest.now_ms,
         warmup=klines_fetch(rest),
+        clock_sync=rest.sync_time,
     )
     runner.closers.append(rest.close)
     return runner

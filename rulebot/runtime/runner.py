@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -72,6 +72,9 @@ class RunConfig:
     heartbeat_countdown_ms: int = 60_000
     heartbeat_every_s: float = 20.0
     max_events: int | None = None  # stop after this many market events (tests, soak runs)
+    # How often the offset to the exchange's clock is measured again (live feeds): a local clock
+    # that drifts would otherwise make data look older or younger than it is (the stale guard).
+    clock_sync_every_s: float = 600.0
     strict: bool = False  # a rule whose condition fails at run time stops the bot (kill-switch policy)
 
     def journal_path(self) -> Path:
@@ -106,6 +109,7 @@ class Runner:
         balances: dict[str, Decimal] | None = None,
         clock: Callable[[], int] | None = None,
         warmup: Fetch | None = None,
+        clock_sync: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.cfg = cfg
         # The exchange's clock as best known here (ms): timers and `status`'s data age use it, so
@@ -115,6 +119,7 @@ class Runner:
         # so that data which waited in the bot's own queues counts as old as it is by then.
         self._stamp = clock is not None
         self.warmup = warmup  # closed candles from before the start (REST klines), to start warm
+        self.clock_sync = clock_sync  # measures the offset behind `clock` again (REST /fapi/v1/time)
         self.book = book
         self.market_feed = market
         self.instruments = instruments
@@ -284,6 +289,8 @@ class Runner:
             self._heartbeat = True
         self._tasks.append(asyncio.create_task(self._pump_market(), name="market"))
         self._tasks.append(asyncio.create_task(self._watch_kill_file(), name="kill-file"))
+        if self.clock_sync is not None:
+            self._tasks.append(asyncio.create_task(self._sync_clock(self.clock_sync), name="clock-sync"))
         if cfg.watch:
             watcher = watch(cfg.rulebook, lambda: self.push(_Request("reload", {"reason": "file changed"})))
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
@@ -420,6 +427,18 @@ class Runner:
         await self._process(verdict.result.step, now)
         self.reloads.append({"accepted": True, "version": version[:12]})
         return {"ok": True, "version": version[:12]}
+
+    async def _sync_clock(self, sync: Callable[[], Awaitable[object]]) -> None:
+        failures = 0
+        while True:
+            await asyncio.sleep(self.cfg.clock_sync_every_s)
+            try:
+                await sync()
+                failures = 0
+            except Exception as exc:  # the old offset stays; said once, not every time
+                failures += 1
+                if failures == 1:
+                    await self._note(self.clock(), "clock-sync", f"could not measure the exchange's clock: {exc}")
 
     async def _watch_kill_file(self) -> None:
         path = self.cfg.run_dir / KILL_FILE

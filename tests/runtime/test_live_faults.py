@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from rulebot.core.enums import Market
 from rulebot.core.events import MarkPrice, Trade
@@ -52,14 +53,14 @@ async def quote(fake: FakeBinance, stop: asyncio.Event, symbols: tuple[str, ...]
 
 @contextlib.asynccontextmanager
 async def running(
-    fake: FakeBinance, text: str, tmp_path: Path, symbols: tuple[str, ...] = ("BTCUSDT",)
+    fake: FakeBinance, text: str, tmp_path: Path, symbols: tuple[str, ...] = ("BTCUSDT",), **options: Any
 ) -> AsyncIterator[Runner]:
     keys = tmp_path / "keys"
     keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET={fake.api_secret}\n")
     keys.chmod(0o600)
     path = tmp_path / "book.yaml"
     path.write_text(text)
-    cfg = RunConfig(path, "live", tmp_path / "run", watch=False)
+    cfg = RunConfig(path, "live", tmp_path / "run", watch=False, **options)
     runner = await live(compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys),
                         announce=lambda _: None)  # fmt: skip
     stop = asyncio.Event()
@@ -173,3 +174,18 @@ async def test_data_that_waited_in_the_bots_own_queue_is_stale_when_the_engine_g
     status = await runner.run()
     assert status["states"] == {"BTCUSDT": "flat"} and not status["positions"]
     assert "market data is 7.0s old" in stale_refusals(runner)[0]
+
+
+async def test_a_clock_that_drifts_while_running_is_measured_again(tmp_path):
+    """The offset to Binance's clock is measured again while the bot runs: here Binance's clock
+    moves 3 s ahead of this machine's during the run, which, unmeasured, would hide a lagging
+    feed (its old frames would look 1.5 s younger than they arrived)."""
+    async with FakeBinance(Market.USDM) as fake:
+        fake.hub.faults.market_lag_ms = 1_500
+        async with running(fake, ENTER_ON_TRADE, tmp_path, clock_sync_every_s=0.2) as runner:
+            await until(lambda: len(stale_refusals(runner)) >= 2, timeout=10)
+            fake.rest_faults.clock_skew_ms = 3_000
+            jumped = fake.now()  # frames stamped from here on carry Binance's new clock
+            await until(lambda: (runner.status()["data"]["BTCUSDT"]["last_time"] or 0) > jumped + 500, timeout=15)
+            st = runner.status()
+    assert fake.placed_ids == [] and st["states"] == {"BTCUSDT": "flat"}
