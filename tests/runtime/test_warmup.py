@@ -108,9 +108,9 @@ async def test_a_dry_run_on_binance_prices_starts_warm_too(tmp_path):
     async with FakeBinance(Market.USDM) as fake:
         history(fake, 90)
         async with running(fake, tmp_path, "dry-run") as runner:
-            await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+            await until(lambda: bool(runner.status().get("positions")), timeout=10)
             st = runner.status()
-    assert st["warmup"]["BTCUSDT"]["slow"]["ready"] and st["positions"]
+    assert st["warmup"]["BTCUSDT"]["slow"]["ready"] and st["states"] == {"BTCUSDT": "long"}
 
 
 async def test_warm_up_takes_only_closed_candles_and_says_when_binance_has_too_few(tmp_path):
