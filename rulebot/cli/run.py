@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, default_run_dir, dry_run, live
 from rulebot.runtime.keys import CredentialsError
 from rulebot.runtime.killswitch import Policy
+from rulebot.runtime.reload import untrusted
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
@@ -238,6 +240,10 @@ def run_cmd(
             "error: `rulebot run` places real orders: add --live to mean it (or use `rulebot dry-run`)", err=True
         )
         sys.exit(2)
+    why = untrusted(Path(rulebook), os.stat(rulebook))
+    if why:  # what it trades is only ever what the bot's own user wrote (reloads check the same)
+        click.echo(f"error: {rulebook}: {why}\nthe bot did not start; nothing was traded", err=True)
+        sys.exit(1)
     book = _compile(rulebook)
     cfg = RunConfig(
         Path(rulebook),
@@ -309,6 +315,6 @@ def reload_cmd(rulebook: str | None, run_dir: Path | None) -> None:
         click.echo(f"reloaded: version {answer.get('version')}" + (" (unchanged)" if answer.get("unchanged") else ""))
     else:
         click.echo("reload refused; the running rulebook is unchanged:", err=True)
-        for e in answer.get("errors", []):
+        for e in answer.get("errors") or [answer.get("error") or "no reason given"]:
             click.echo(f"  {e}", err=True)
         sys.exit(1)

@@ -43,7 +43,7 @@ from rulebot.runtime.control import ControlServer, claim
 from rulebot.runtime.exchange_sync import IN_FLIGHT_MS, reconcile
 from rulebot.runtime.executor import Executor, Outcome
 from rulebot.runtime.killswitch import Policy, exit_step
-from rulebot.runtime.reload import try_reload, watch
+from rulebot.runtime.reload import SETTLE_S, settled, try_reload, watch
 from rulebot.runtime.scheduler import TimerScheduler
 from rulebot.runtime.status import engine_status
 from rulebot.runtime.status_risk import risk_status
@@ -69,6 +69,7 @@ class RunConfig:
     on_exit: Policy | None = None  # default: the rulebook's risk.on_signal
     use_scheduler: bool = True  # wall-clock timers (live data); off for as-fast-as-possible replays
     watch: bool = True  # reload when the rulebook file changes
+    reload_settle_s: float = SETTLE_S  # a reload waits until the file has been still this long
     heartbeat_countdown_ms: int = 60_000
     heartbeat_every_s: float = 20.0
     max_events: int | None = None  # stop after this many market events (tests, soak runs)
@@ -176,6 +177,8 @@ class Runner:
         req = _Request(str(payload.get("cmd", "")), payload)
         if req.kind == "status":  # read-only: answered at once, between two events
             return self.status()
+        if req.kind == "reload" and payload.get("text") is None:
+            await settled(self.cfg.rulebook, self.cfg.reload_settle_s)  # here, not in the engine's task
         self.push(req)
         return await req.done
 
@@ -292,7 +295,8 @@ class Runner:
         if self.clock_sync is not None:
             self._tasks.append(asyncio.create_task(self._sync_clock(self.clock_sync), name="clock-sync"))
         if cfg.watch:
-            watcher = watch(cfg.rulebook, lambda: self.push(_Request("reload", {"reason": "file changed"})))
+            changed = lambda: self.push(_Request("reload", {"reason": "file changed"}))  # noqa: E731
+            watcher = watch(cfg.rulebook, changed, cfg.reload_settle_s)
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         await self._journal_notes(restored)
 
@@ -406,7 +410,7 @@ class Runner:
         desk = self._desk()
         engine, journal = desk.engine, desk.journal
         now = engine.time or _now()
-        verdict = try_reload(engine, self.cfg.rulebook, text)
+        verdict = try_reload(engine, self.cfg.rulebook, text, self.cfg.reload_settle_s)
         version = verdict.book.source_hash if verdict.book is not None else ""
         if verdict.unchanged:
             return {"ok": True, "unchanged": True, "version": version[:12]}
@@ -458,7 +462,15 @@ class Runner:
             loop.add_signal_handler(signal.SIGHUP, self._signalled, "reload", "SIGHUP")
 
     def _signalled(self, kind: str, reason: str) -> None:
-        self.push(_Request(kind, {"reason": reason}))
+        if kind != "reload":
+            self.push(_Request(kind, {"reason": reason}))
+            return
+
+        async def when_settled() -> None:
+            await settled(self.cfg.rulebook, self.cfg.reload_settle_s)
+            self.push(_Request(kind, {"reason": reason}))
+
+        self._tasks.append(asyncio.create_task(when_settled(), name="reload"))
 
     @staticmethod
     def _remove_signals() -> None:

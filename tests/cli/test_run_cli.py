@@ -182,3 +182,14 @@ async def test_a_live_start_refused_by_its_run_directory_leaves_no_session_open(
     text = err.decode()
     assert proc.returncode == 1 and "kill switch is on" in text
     assert "Unclosed" not in text  # the REST session opened for the account was closed
+
+
+async def test_a_rulebook_other_users_can_write_is_refused_before_a_live_start(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    book.chmod(0o646)
+    async with FakeBinance(Market.USDM) as fake:
+        keys = key_file(tmp_path, fake, 0o600)
+        res = await asyncio.to_thread(CliRunner().invoke, main, run_args(book, fake, keys, tmp_path / "run"))
+        assert not fake.requests
+    assert res.exit_code == 1 and "writable by other users" in res.output and "nothing was traded" in res.output
