@@ -20,7 +20,7 @@ from rulebot.rulebook.errors import RulebookError
 from rulebot.rulebook.model import duration_seconds
 from rulebot.sweep.engines import ENGINES
 from rulebot.sweep.metrics import METRICS
-from rulebot.sweep.search import SEARCHES
+from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES
 
 EXIT_INTERRUPTED = 130
 
@@ -59,6 +59,14 @@ def _duration_ms(text: str | None, option: str) -> int | None:
     help="Trials for random or optuna search [default: 50]; a grid runs every point unless capped here.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random and optuna search.")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=OPTUNA_BATCH,
+    show_default=True,
+    help="Trials optuna proposes at a time: at most this many run at once; the same seed and batch give "
+    "the same trials on any engine (raise it on a big cluster).",
+)
 @click.option("--metric", type=click.Choice(METRICS), default="net_pnl", show_default=True, help="What to rank by.")
 @click.option(
     "--constraint",
@@ -112,6 +120,7 @@ def sweep_cmd(
     search: str,
     trials: int | None,
     seed: int,
+    batch: int,
     metric: str,
     constraints: tuple[str, ...],
     workers: int | None,
@@ -185,6 +194,7 @@ def sweep_cmd(
                 search=search,
                 trials=trials,
                 seed=seed,
+                batch=batch,
                 metric=metric,
                 constraints=constraints,
                 workers=workers,

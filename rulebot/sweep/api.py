@@ -20,7 +20,7 @@ from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.params import Value
 from rulebot.sweep.engines import ENGINES, make_engine
 from rulebot.sweep.metrics import METRICS
-from rulebot.sweep.search import SEARCHES, Search, defaults_of, make_search
+from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES, Search, defaults_of, make_search
 from rulebot.sweep.space import Constraints, Dimension, SweepError, coerce_values, parse_space
 from rulebot.sweep.trial import Phase, TrialResult, TrialSpec
 from rulebot.sweep.walkforward import Fold, FoldResult, comparable_score, windows
@@ -70,6 +70,7 @@ def run_sweep(
     search: str = "grid",
     trials: int | None = None,
     seed: int = 0,
+    batch: int = OPTUNA_BATCH,
     metric: str = "net_pnl",
     constraints: Sequence[str] = (),
     workers: int | None = None,
@@ -98,6 +99,8 @@ def run_sweep(
         problems.append(f"--engine {engine}: one of {', '.join(ENGINES)}")
     if trials is not None and trials < 1:
         problems.append("--trials must be at least 1")
+    if batch < 1:
+        problems.append("--batch must be at least 1")
     if workers is not None and workers < 1:
         problems.append("--workers must be at least 1")
     dims: tuple[Dimension, ...] = ()
@@ -129,7 +132,7 @@ def run_sweep(
     walk = folds is not None or train is not None or test is not None
     fold_list = windows(events.times[0], events.times[-1], folds, train, test) if walk else []
     trial_windows: list[Window] = [f.train for f in fold_list] if walk else [(start_ms, end_ms)]
-    searches: list[Search] = [make_search(search, dims, rules, trials, seed) for _ in trial_windows]
+    searches: list[Search] = [make_search(search, dims, rules, trials, seed, batch) for _ in trial_windows]
 
     if config is None:
         config = BacktestConfig(balance=Decimal(1) if book.market == "coinm" else Decimal(10_000))

@@ -148,7 +148,12 @@ def _value(d: Dimension, raw: Any) -> Value:
 
 
 def make_search(
-    kind: str, dims: Sequence[Dimension], constraints: Constraints, trials: int | None, seed: int
+    kind: str,
+    dims: Sequence[Dimension],
+    constraints: Constraints,
+    trials: int | None,
+    seed: int,
+    batch: int = OPTUNA_BATCH,
 ) -> Search:
     if kind == "grid":
         return GridSearch(dims, constraints, trials)
@@ -157,7 +162,7 @@ def make_search(
     if kind == "random":
         return RandomSearch(dims, constraints, trials, seed)
     if kind == "optuna":
-        return OptunaSearch(dims, constraints, trials, seed)
+        return OptunaSearch(dims, constraints, trials, seed, batch)
     raise SweepError([f"unknown search {kind!r}; one of {', '.join(SEARCHES)}"])
 
 
