@@ -142,6 +142,7 @@ class Engine:
         self.daily_breach_day: int | None = None
         self._cap_cancels: set[str] = set()  # daily-cap stops being replaced: cancel sent, not yet confirmed
         self._cap_hits: set[str] = set()  # margin assets whose daily-cap stop filled (a breach)
+        self._cap_stale = True  # the cap stops want pricing once a mark is known (start, restart, new day)
         self.time = 0
         # The latest receive stamp (exchange clock) of a live event: "now" as the edge saw it.
         # The data clock alone cannot tell a lagging feed from a fresh one (its times are old
@@ -346,8 +347,7 @@ class Engine:
         self._set_time(time)
         if self.portfolio.on_time(time):
             self.daily_breach_day = None if self.daily_breach_day != time // 86_400_000 else self.daily_breach_day
-            if self.started:
-                self._refresh_cap_stops(step)  # a new start equity moves every cap price
+            self._cap_stale = True  # a new start equity moves every cap price
         for symbol, run in self.symbols.items():
             spec = self.book.states[run.state]
             if spec.timeout_ms is not None and spec.then and time - run.entered_at >= spec.timeout_ms:
@@ -995,22 +995,26 @@ class Engine:
         asset = inst.margin_asset
         cap = self.daily_cap(asset)
         mark = pf.marks.get(symbol)
+        if cap is None or pf.today is None:
+            return
+        if mark is None:  # cannot price it yet (a restart): leave what works, try again at the next check
+            self._cap_stale = True
+            return
         wanted: dict[PositionSide, tuple[Decimal, Decimal]] = {}  # trigger, size
-        if cap is not None and mark is not None and pf.today is not None:
-            floor = pf.today.start_equity[asset] - cap
-            equity = pf.equity(asset)
-            for (s, side), pos in pf.positions.items():
-                if s != symbol or pos.amount == 0:
-                    continue
-                at = cap_price(
-                    inst, pos.amount, pos.entry_price, equity - pf.unrealized(s, side), floor, self.fee_rates.taker
-                )
-                if at is None:
-                    continue
-                long = pos.amount > 0
-                trig = cap_trigger(inst, at, long)
-                if (trig < mark) if long else (trig > mark):  # else the cap is reached: the check flattens
-                    wanted[side] = (trig, pos.size)
+        floor = pf.today.start_equity[asset] - cap
+        equity = pf.equity(asset)
+        for (s, side), pos in pf.positions.items():
+            if s != symbol or pos.amount == 0:
+                continue
+            at = cap_price(
+                inst, pos.amount, pos.entry_price, equity - pf.unrealized(s, side), floor, self.fee_rates.taker
+            )
+            if at is None:
+                continue
+            long = pos.amount > 0
+            trig = cap_trigger(inst, at, long)
+            if (trig < mark) if long else (trig > mark):  # else the cap is reached: the check flattens
+                wanted[side] = (trig, pos.size)
         for record in self.oms.open_orders(symbol):
             cid = record.client_order_id
             if record.purpose != "daily_cap" or cid in self._cap_cancels:
@@ -1048,7 +1052,7 @@ class Engine:
                     self.time,
                     symbol,
                     "daily_loss_cap",
-                    f"daily loss cap stop {trig}",
+                    f"daily_cap stop {trig}",  # the first word is the purpose a restart adopts it as
                     (
                         Verdict(
                             "act",
@@ -1086,6 +1090,9 @@ class Engine:
     def _check_daily_loss(self, step: Step) -> None:
         if self.daily_breach_day is not None or self.portfolio.today is None:
             return
+        if self._cap_stale and self.started:
+            self._cap_stale = False
+            self._refresh_cap_stops(step)
         for asset in self.portfolio.today.start_equity:
             cap = self.daily_cap(asset)
             if cap is None:

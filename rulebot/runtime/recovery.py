@@ -38,7 +38,9 @@ from rulebot.venues.binance.venue import Reconciliation
 
 ZERO = Decimal(0)
 
-_PURPOSES = ("entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten")
+_PURPOSES = (
+    "entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten", "daily_cap"
+)  # fmt: skip
 
 
 def new_run_id(mode: str) -> str:
@@ -172,6 +174,8 @@ def _command(c: dict[str, Any]) -> PlaceOrder:
 
 
 def _guess(cmd: PlaceOrder) -> str:
+    if cmd.tag == "daily_loss_cap":
+        return "daily_cap"
     if cmd.order_type is OrderType.TRAILING_STOP_MARKET:
         return "trailing_stop"
     if cmd.order_type in (OrderType.STOP_MARKET, OrderType.STOP):

@@ -281,8 +281,10 @@ rules:
     engine.start(T0)
     engine.on_event(holding("10", time=T0))
     step = engine.on_event(trades([111])[0])  # in long already: the exit rule answers, not the entry rule
-    exits = [c for c in step.commands if isinstance(c, PlaceOrder)]
-    assert len(exits) == 1 and exits[0].reduce_only and exits[0].client_order_id == "bt-8"  # ids go on after bt-7
+    placed = [c for c in step.commands if isinstance(c, PlaceOrder)]
+    assert [c.client_order_id for c in placed] == ["bt-8", "bt-9"]  # ids go on after bt-7
+    exits = [c for c in placed if c.tag != "daily_loss_cap"]  # the first mark prices the daily-cap stop
+    assert len(exits) == 1 and exits[0].reduce_only
     assert engine.symbols["ADAUSDT"].state == "long"  # until the exchange reports the position closed
     engine.on_event(holding("0", time=T0 + 70_000))
     assert engine.symbols["ADAUSDT"].state == "flat"

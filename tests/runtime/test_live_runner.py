@@ -200,3 +200,20 @@ def test_dry_run_and_live_have_separate_default_run_directories():
     book = Path("rules/ema-trend-btc.yaml")
     assert default_run_dir(book) != default_run_dir(book, "dry-run")
     assert default_run_dir(book) == Path(".rulebot/ema-trend-btc")  # a live bot keeps its journal across upgrades
+
+
+async def test_a_restart_adopts_the_daily_cap_stop_as_such_and_places_no_second_one(tmp_path):
+    # Adopted as a "stop_loss" (its type), the cap stop stayed at yesterday's price beside a new one.
+    capped = BOOK.replace("risk: {protective_stop_within: 1s}", 'risk: {daily_loss_cap: "20 USDT"}').replace(
+        '"0.01"', '"0.2"'
+    )
+    async with FakeBinance(Market.USDM) as fake:
+        async with running(fake, capped, tmp_path, []) as runner:
+            await until(lambda: len(fake.sim.open_algo_orders("BTCUSDT")) == 2, timeout=10)
+        async with running(fake, capped, tmp_path, []) as runner:
+            await until(lambda: len(seen(runner, "orders") or ()) == 2, timeout=10)
+            await asyncio.sleep(0.5)  # trades keep coming: nothing is re-placed
+            purposes = sorted(o["purpose"] for o in seen(runner, "orders"))
+            working = fake.sim.open_algo_orders("BTCUSDT")
+    assert purposes == ["daily_cap", "stop_loss"]
+    assert len(working) == 2
