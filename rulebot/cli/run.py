@@ -261,6 +261,11 @@ def run_cmd(
 def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         return asyncio.run(control.request(run_dir, payload))
+    except ConnectionRefusedError:
+        click.echo(
+            f"error: no bot answers at {run_dir / control.SOCKET_NAME} (it stopped without removing it)", err=True
+        )
+        sys.exit(1)
     except (ConnectionError, OSError, TimeoutError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

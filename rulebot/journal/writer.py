@@ -99,6 +99,12 @@ class Journal:
 
     @classmethod
     async def create(cls, path: str | Path, run_id: str, mode: str = "") -> Journal:
+        # A new journal (no file, or an empty one) where an anchor was left behind: the old journal
+        # was deleted on purpose, to start afresh. (A journal whose WAL was lost is never empty:
+        # switching to WAL mode wrote its first page.)
+        if not os.path.exists(path) or os.path.getsize(path) == 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(anchor_path(path), f"{anchor_path(path)}.old")
         db = await aiosqlite.connect(str(path))
         anchor_fd = -1
         try:

@@ -193,3 +193,19 @@ async def test_a_rulebook_other_users_can_write_is_refused_before_a_live_start(t
         res = await asyncio.to_thread(CliRunner().invoke, main, run_args(book, fake, keys, tmp_path / "run"))
         assert not fake.requests
     assert res.exit_code == 1 and "writable by other users" in res.output and "nothing was traded" in res.output
+
+
+def test_status_finds_a_dry_run_by_its_rulebook_and_asks_which_when_both_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    paper = tmp_path / ".rulebot" / "book.dry-run"
+    paper.mkdir(parents=True)
+    (paper / "control.sock").touch()  # not listening: the answer says no bot answers there
+    res = CliRunner().invoke(main, ["status", str(book)])
+    assert res.exit_code == 1 and "book.dry-run" in res.output
+    live = tmp_path / ".rulebot" / "book"
+    live.mkdir()
+    (live / "control.sock").touch()
+    res = CliRunner().invoke(main, ["status", str(book)])
+    assert res.exit_code == 2 and "--run-dir" in res.output and "dry-run" in res.output

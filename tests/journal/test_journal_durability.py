@@ -116,3 +116,17 @@ def test_every_row_carries_the_mode_of_its_run_and_its_hash_covers_it(tmp_path):
     rw.execute("UPDATE entries SET mode = 'live'")
     rw.commit()
     assert not verify(read_only(path)).ok
+
+
+def test_a_journal_deleted_to_start_afresh_is_not_taken_for_a_cut_one(tmp_path):
+    path = tmp_path / "bt.journal"
+
+    async def write(run: str) -> None:
+        async with Journal.open(path, run) as j:
+            await j.write_step([Row(0, "log", {"message": run})])
+
+    asyncio.run(write("first"))
+    path.unlink()  # the user removes the journal, not knowing about its anchor
+    asyncio.run(write("second"))
+    result = verify(read_only(path), read_anchor(path))
+    assert result.ok and result.anchored and result.rows == 1
