@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
+from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import Journal
@@ -82,7 +83,7 @@ class Executor:
         self.journal = journal
         self.paper = paper
         self.venue = venue
-        self._on_unknown = on_unknown  # an order's fate is unknown: the runner reconciles
+        self._on_unknown = on_unknown  # an order's fate (or the position) is unknown: the runner reconciles
         self._daily_seen: tuple[object, int | None] = (None, None)
         self._on_rule_error = on_rule_error  # a condition failed at run time: the runner says so
         # Live: answers come back through the runner's queue (None: every command inline).
@@ -213,7 +214,12 @@ class Executor:
         if isinstance(cmd, CancelOrder):
             await self.note(t, "cancel-failed", f"cancel of {cmd.client_order_id} refused ({code}: {msg})")
         elif isinstance(cmd, PlaceOrder):
+            record = engine.oms.get(cmd.client_order_id)
             await self.order_refused(cmd, code, msg, t)
+            if record is not None and record.purpose in CLOSING_PURPOSES:
+                # A refused exit may mean the bot's idea of the position is wrong (closed by hand,
+                # by a stop whose report was lost): read it again before the exit is sent again.
+                self._on_unknown(f"exit {cmd.client_order_id} refused ({code})")
         elif isinstance(cmd, SetMarginType | SetPositionMode | SetLeverage):
             await self.process(engine.on_setup_rejected(cmd, code, msg, t), t)
         else:

@@ -185,3 +185,19 @@ async def test_orders_an_earlier_run_journaled_and_never_heard_of_again_are_sett
             await until(lambda: (run_dir / "control.sock").exists(), timeout=10)  # so that the kill reaches it
             statuses = order_statuses(runner)
     assert statuses["earlier-1"] == "REJECTED" and statuses["earlier-2"] == "FILLED"
+
+
+async def test_an_exit_refused_because_the_position_is_already_gone_reads_the_account_again(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+        closed = PlaceOrder("by-hand", "BTCUSDT", Side.SELL, OrderType.MARKET, D("0.01"), reduce_only=True)
+        assert fake.sim.execute(closed, fake.now()).ok  # closed on the exchange; the bot is not told
+        level["price"] = D(60060)  # the exit rule fires; Binance refuses it (-2022: nothing to reduce)
+        await until(lambda: any(n["kind"] == "order-rejected" for n in notices(runner)), timeout=10)
+        level["price"] = D(60030)
+        await until(lambda: runner.status()["states"] == {"BTCUSDT": "flat"}, timeout=10)
+        await until(lambda: any(n["kind"] == "reconciled" and "refused" in n["message"] for n in notices(runner)))
