@@ -22,7 +22,8 @@ from rulebot.exchange_sim import FillModel
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
 
-DEMO_RULEBOOK = Path(__file__).resolve().parents[2] / "rules" / "ema-trend-btc.yaml"
+# Package data (pyproject.toml): present in a wheel install, not only in a checkout.
+DEMO_RULEBOOK = Path(__file__).resolve().parents[1] / "rules" / "ema-trend-btc.yaml"
 
 
 def _progress(console: Console) -> tuple[Progress, TaskID]:
