@@ -71,6 +71,9 @@ _BOOL = {"true": True, "false": False, "True": True, "False": False}
 # spot archive switched to them in 2025).
 _MICROS = 100_000_000_000_000
 NO_END = 2**62
+# No archive row is stamped after 2100; a later one is damage, and would make the engine walk its
+# timers through every day up to it.
+_LAST_MS = 4_102_444_800_000
 # Damaged files fail while rows are read: zip CRC, truncated or bad deflate data, bad UTF-8.
 _DAMAGED = (csv.Error, UnicodeError, zipfile.BadZipFile, EOFError, zlib.error)
 _ROW_ERRORS = (ValueError, ArithmeticError, KeyError, *_DAMAGED)
@@ -213,6 +216,13 @@ def _stamp(ms: int) -> str:
 
 
 def _disorder(file: ArchiveFile, line: int, time: int, prev: int) -> ReplayFileError:
+    if time > _LAST_MS:
+        # Not a hypothetical: one row stamped in the year 3e9 sent the engine's timers through
+        # every day up to it, and the backtest never ended.
+        return ReplayFileError(
+            f"{file.path}:{line}: time {time} is after {_stamp(_LAST_MS)}: not a time Binance wrote "
+            "(milliseconds or microseconds since 1970 are expected)"
+        )
     if time == prev:
         return ReplayFileError(
             f"{file.path}:{line}: time {_stamp(time)} ({time}) repeats the time of the row before it; "
@@ -258,7 +268,7 @@ def _agg_trades(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end:
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
-            if t < prev:
+            if not prev <= t <= _LAST_MS:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             agg_id = int(agg_id_text)
@@ -290,7 +300,7 @@ def _trades(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
-            if t < prev:
+            if not prev <= t <= _LAST_MS:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             trade_id = int(id_text)
@@ -321,7 +331,7 @@ def _book_ticker(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
-            if t < prev:
+            if not prev <= t <= _LAST_MS:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             update_id = int(id_text)
@@ -355,7 +365,7 @@ def _funding(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: in
             t = int(t_text)
             if t > _MICROS:
                 t //= 1000
-            if t <= prev:
+            if not prev < t <= _LAST_MS:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             if t < start:
@@ -394,7 +404,7 @@ def _klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int
             t = int(ct)  # a candle happens when it closes
             if t > _MICROS:
                 t //= 1000
-            if t <= prev:
+            if not prev < t <= _LAST_MS:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             if t < start:
@@ -432,7 +442,7 @@ def _price_klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, en
             t = int(ct)
             if t > _MICROS:
                 t //= 1000
-            if t <= prev:
+            if not prev < t <= _LAST_MS:
                 raise _disorder(file, reader.line_num, t, prev)
             prev = t
             if t < start:

@@ -328,7 +328,11 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     if not Path(path).is_file():
         raise FileNotFoundError(f"no journal at {path}")
     db = _connect_ro(path)
-    (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() or ("0",)
+    try:
+        (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() or ("0",)
+    except sqlite3.OperationalError:  # "no such table: meta" says nothing to someone who typed a path
+        db.close()
+        raise sqlite3.DatabaseError("not a rulebot journal (an empty file, or another program's database)") from None
     if int(version) < SCHEMA_VERSION:
         db.close()
         try:

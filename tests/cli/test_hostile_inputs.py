@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,9 @@ DATA_CASES: list[tuple[str, Callable[[Path], Path], list[str]]] = [
     ("negative volume", lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 5, "-1"), *ls[61:]]),
      [":61:", "volume -1 is negative"]),
     ("overlapping files", _overlap, [KLINES, "cover the same time"]),
+    ("a time after 2100 (the engine walked its timers to it and never ended)",
+     lambda t: _klines(t, lambda ls: [*ls[:-1], _set(_set(ls[-1], 6, "99999999999999999999"), 0, "1")]),
+     [":1441:", "is after 2100-01-01"]),
     ("aggTrades negative price", lambda t: _with_good_klines(t, "BTCUSDT-aggTrades-2025-06-08.zip", _agg([
         f"1,105000.1,0.5,1,1,{DAY + 5},true", f"2,-5,0.5,2,2,{DAY + 6},false"])), [":3:", "above zero"]),
     ("aggTrades duplicate row", lambda t: _with_good_klines(t, "BTCUSDT-aggTrades-2025-06-08.zip", _agg([
@@ -245,6 +250,19 @@ def _not_a_journal(tmp: Path) -> Path:
     return path
 
 
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
+def _other_db(tmp: Path) -> Path:
+    path = tmp / "other.sqlite"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE x (a)")
+        db.commit()
+    return path
+
+
 def _blocked_path(tmp: Path) -> Path:
     (tmp / "a-file").write_text("x")
     return tmp / "a-file" / "x.json"  # a path under a file: no such directory can exist
@@ -279,6 +297,11 @@ OPTION_CASES: list[tuple[str, list[str], Callable[[Path], Path] | None, int, lis
     ("dry-run speed nan", ["dry-run", RULEBOOK, "--speed", "nan"], None, 2, ["--speed"]),
     ("schema to an impossible path", ["schema", "-o", "{F}"], _blocked_path, 1, ["{F}"]),
     ("fake-exchange port out of range", ["fake-exchange", "--port", "70000"], None, 2, ["--port"]),
+    ("audit an empty file", ["audit", "-j", "{F}", "decisions"], lambda t: _touch(t / "j.sqlite"), 1,
+     ["{F}", "not a rulebot journal"]),
+    ("audit another program's database", ["audit", "-j", "{F}", "verify"], _other_db, 1,
+     ["{F}", "not a rulebot journal"]),
+    ("audit a zip", ["audit", "-j", "{F}", "pnl"], _not_a_journal, 1, ["{F}", "not a database"]),
 ]  # fmt: skip
 
 

@@ -424,3 +424,9 @@ def test_damaged_zip_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(UM_TRADES.read_bytes()[:1000])
     with pytest.raises(ReplayFileError, match="not a readable zip file"):
         list(read_events(path))
+
+
+def test_a_row_stamped_after_2100_is_an_error_not_a_time_to_replay_to(tmp_path: Path) -> None:
+    path = _trades_file(tmp_path, [*GOOD, "2,100.5,0.010,1.005,99999999999999999999,false"])
+    with pytest.raises(ReplayFileError, match=r":3: time 99999999999999999 is after 2100-01-01"):
+        list(read_events(path))
