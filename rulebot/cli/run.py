@@ -19,6 +19,8 @@ from rulebot.binance.codes import BinanceError
 from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, HOURS, SPEED, STRICT
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.journal.writer import JournalIntegrityError, JournalWriteError
+from rulebot.notify.follow import run_with_notifications, settings_for
+from rulebot.notify.settings import NotifySettings, NotifySettingsError
 from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.errors import RulebookError
 from rulebot.runtime import control
@@ -102,7 +104,22 @@ def _policy(choice: str | None) -> Policy | None:
     return "flatten" if choice == "flatten" else "keep" if choice == "keep" else None
 
 
-def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
+def _notify(path: str | None, key_file: str | None = None) -> NotifySettings | None:
+    try:
+        return settings_for(path, key_file)
+    except NotifySettingsError as exc:
+        click.echo(f"error: {exc}; nothing was started", err=True)
+        sys.exit(1)
+
+
+NOTIFY = click.option(
+    "--notify",
+    type=click.Path(dir_okay=False),
+    help="Notification settings (mode 600; default for `run`: notify.yaml beside --key-file).",
+)
+
+
+def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings | None = None) -> None:
     runners: list[Runner] = []
 
     async def main() -> dict[str, Any]:
@@ -114,7 +131,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
             f"control {runner.cfg.run_dir}/control.sock · Ctrl-C stops",
             markup=False,
         )
-        return await runner.run()
+        return await run_with_notifications(runner, notify)
 
     try:
         status = asyncio.run(main())
@@ -173,6 +190,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]]) -> None:
 @click.option("--max-events", type=COUNT, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
+@NOTIFY
 @STRICT
 @RUN_DIR
 @_connection_options
@@ -187,6 +205,7 @@ def dry_run_cmd(
     max_events: int | None,
     on_exit: str | None,
     no_watch: bool,
+    notify: str | None,
     strict: bool,
     run_dir: Path | None,
     testnet: bool,
@@ -208,6 +227,7 @@ def dry_run_cmd(
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(
         lambda: dry_run(book, cfg, market_spec, preset=preset, seed=seed, hours=hours, speed=speed, connection=conn),
+        _notify(notify),
     )
 
 
@@ -218,6 +238,7 @@ def dry_run_cmd(
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--max-events", type=COUNT, hidden=True)
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
+@NOTIFY
 @STRICT
 @RUN_DIR
 @_connection_options
@@ -228,6 +249,7 @@ def run_cmd(
     on_exit: str | None,
     max_events: int | None,
     no_watch: bool,
+    notify: str | None,
     strict: bool,
     run_dir: Path | None,
     testnet: bool,
@@ -255,7 +277,10 @@ def run_cmd(
         strict=strict,
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
-    _run(lambda: live(book, cfg, conn, key_file, announce=lambda m: _out.print(m, markup=False)))
+    _run(
+        lambda: live(book, cfg, conn, key_file, announce=lambda m: _out.print(m, markup=False)),
+        _notify(notify, key_file),
+    )
 
 
 def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Notifications of a running bot, taken from its journal as it is written.
+
+The follower reads new rows of the bot's own run (a read-only connection, in a worker thread)
+twice a second and offers each that matters to the `Notifier`. The engine never waits on it:
+it shares nothing with the engine but the journal file, which SQLite's WAL lets it read while
+the bot writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from rulebot.notify.deliver import Notifier
+from rulebot.notify.events import classify
+from rulebot.notify.settings import NotifySettings
+
+_COLUMNS = "id, time, kind, symbol, rule, client_order_id, body"
+
+
+class JournalNotifications:
+    def __init__(
+        self, journal: Path, run_id: str, settings: NotifySettings, bot: str, *, every_s: float = 0.5, **kw: Any
+    ) -> None:
+        self.journal = journal
+        self.run_id = run_id
+        self.every_s = every_s
+        self.notifier = Notifier(settings, bot, **kw)
+        self._last = 0
+        self._db: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.notifier.start()
+        self._task = asyncio.create_task(self._follow(), name="notify-follow")
+
+    async def close(self, drain_s: float = 5.0) -> None:
+        """Read what the run wrote last (its stop), send it within `drain_s`, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(sqlite3.Error, OSError):
+            await self.poll()
+        await self.notifier.close(drain_s)
+        if self._db is not None:
+            self._db.close()
+
+    async def _follow(self) -> None:
+        while True:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                await self.poll()
+            await asyncio.sleep(self.every_s)
+
+    async def poll(self) -> int:
+        rows = await asyncio.to_thread(self._read)
+        for row in rows:
+            message = classify(row)
+            if message is not None:
+                self.notifier.offer(message)
+        return len(rows)
+
+    def _read(self) -> list[dict[str, Any]]:
+        if self._db is None:
+            if not self.journal.is_file():
+                return []
+            self._db = sqlite3.connect(f"file:{self.journal.resolve()}?mode=ro", uri=True, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+        rows = [dict(r) for r in self._db.execute(
+            f"SELECT {_COLUMNS}, run_id FROM entries WHERE id > ? ORDER BY id LIMIT 2000", (self._last,)
+        )]  # fmt: skip
+        if rows:  # past other runs' rows too: a long journal is read once, not at every poll
+            self._last = rows[-1]["id"]
+        return [r for r in rows if r["run_id"] == self.run_id]
+
+
+def settings_for(notify: str | None, key_file: str | None) -> NotifySettings | None:
+    """`--notify FILE`, else `notify.yaml` beside the key file when there is one; None: off.
+    Raises NotifySettingsError (a user error) for a file that is there but wrong."""
+    from rulebot.notify.settings import beside, load
+
+    if notify is not None:
+        return load(notify)
+    if key_file is not None and beside(key_file).is_file():
+        return load(beside(key_file))
+    return None
+
+
+async def run_with_notifications(runner: Any, settings: NotifySettings | None) -> Any:
+    """`runner.run()`, with its journal followed for notifications while it runs."""
+    if settings is None:
+        return await runner.run()
+    notes = JournalNotifications(runner.cfg.journal_path(), runner.run_id, settings, runner.book.name)
+    notes.start()
+    try:
+        return await runner.run()
+    finally:
+        await notes.close()
