@@ -216,17 +216,25 @@ async function explain(id) {
   body.replaceChildren(...parts);
 }
 
+// The card is redrawn whenever the journal moves: the chosen versions and their diff live in S.
 function versionsCard(b) {
   const rows = S.versions.map((v) => [when(v.time), el("code", {}, v.hash.slice(0, 12)), v.loaded_by, v.name]);
+  const n = S.versions.length;
+  const chosen = { old: S.diffOld || (n > 1 ? S.versions[n - 2].hash : ""), new: S.diffNew || (n ? S.versions[n - 1].hash : "") };
+  const pick = (id) => el("select", { id, onchange: (e) => { S[id === "old" ? "diffOld" : "diffNew"] = e.target.value; } },
+    S.versions.map((v) => el("option", { value: v.hash, selected: v.hash === chosen[id] }, `${v.hash.slice(0, 12)} · ${v.loaded_by}`)));
   const out = el("pre", { class: "diff", id: "diff" });
-  const pick = (id) => el("select", { id }, S.versions.map((v, i) => el("option", { value: v.hash, selected: id === "new" ? i === S.versions.length - 1 : i === Math.max(0, S.versions.length - 2) }, `${v.hash.slice(0, 12)} · ${v.loaded_by}`)));
+  if (S.diffText !== undefined) {
+    out.replaceChildren(...S.diffText.split("\n").map((l) => el("span", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : "" }, l + "\n")));
+    if (!S.diffText) out.textContent = "the same text";
+  }
   const show = async () => {
-    const a = document.getElementById("old").value, c = document.getElementById("new").value;
-    const text = await getText(`/api/bots/${b.id}/diff?old=${encodeURIComponent(a)}&new=${encodeURIComponent(c)}`);
-    out.replaceChildren(...text.split("\n").map((l) => el("span", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : "" }, l + "\n")));
-    if (!text) out.textContent = "the same text";
+    S.diffOld = document.getElementById("old").value; S.diffNew = document.getElementById("new").value;
+    S.diffText = await getText(`/api/bots/${b.id}/diff?old=${encodeURIComponent(S.diffOld)}&new=${encodeURIComponent(S.diffNew)}`);
+    const box = document.getElementById("versions");
+    if (box) box.replaceChildren(versionsCard(b));
   };
-  const diffUi = S.versions.length > 1 ? el("div", { class: "diffui" }, pick("old"), " → ", pick("new"), el("button", { onclick: show }, "Diff")) : null;
+  const diffUi = n > 1 ? el("div", { class: "diffui" }, pick("old"), " → ", pick("new"), el("button", { onclick: show }, "Diff")) : null;
   return card("Rulebook versions", table(["loaded", "version", "how", "rulebook"], rows, "none"), diffUi, out);
 }
 
@@ -295,7 +303,7 @@ function statusCards(b) {
 
 function tabs() {
   const nav = document.getElementById("tabs");
-  nav.replaceChildren(...Object.values(S.bots).map((b) => el("button", { class: "tab" + (b.id === S.current ? " on" : ""), onclick: () => { S.current = b.id; tabs(); render(); } },
+  nav.replaceChildren(...Object.values(S.bots).map((b) => el("button", { class: "tab" + (b.id === S.current ? " on" : ""), onclick: () => { S.current = b.id; S.diffText = S.diffOld = S.diffNew = undefined; tabs(); render(); } },
     el("span", { class: "dot " + (b.running ? "ok" : "off") }), b.name)));
 }
 
