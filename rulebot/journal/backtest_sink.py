@@ -23,7 +23,7 @@ class RunJournal:
     def __init__(self, path: str | Path, book: CompiledRulebook, mode: str, venue: str, time: int = 0) -> None:
         self.run_id = new_run_id(mode)
         self.book = book
-        self._sink = SyncJournal(path, self.run_id)
+        self._sink = SyncJournal(path, self.run_id, mode=mode)
         self._time = time
         self._started = False
         self._venue, self._mode = venue, mode

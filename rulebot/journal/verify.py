@@ -58,7 +58,8 @@ def anchor_problem(anchor: tuple[int, str], last_id: int, hash_at_anchor: str | 
 
 def verify(db: sqlite3.Connection, anchor: tuple[int, str] | None = None) -> Verification:
     """Walk the whole chain; with `anchor` (see `read_anchor`), also check it ends where the
-    writer last committed."""
+    writer last committed. Read the anchor *before* calling this: the writer moves it after each
+    commit, so one read first is never ahead of the rows this walk will see."""
     result = _walk(db)
     if not result.ok or anchor is None:
         return result

@@ -130,3 +130,8 @@ def test_a_journal_deleted_to_start_afresh_is_not_taken_for_a_cut_one(tmp_path):
     asyncio.run(write("second"))
     result = verify(read_only(path), read_anchor(path))
     assert result.ok and result.anchored and result.rows == 1
+
+
+def test_a_backtest_journal_marks_its_rows_as_a_backtest(journaled):
+    modes = {r[0] for r in read_only(journaled).execute("SELECT DISTINCT mode FROM entries")}
+    assert modes == {"backtest"}

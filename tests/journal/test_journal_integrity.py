@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rulebot.journal.chain import COLUMNS, row_hash
+from rulebot.journal.chain import COLUMNS, hashed, row_hash
 from rulebot.journal.encode import Row
 from rulebot.journal.verify import verify
 from rulebot.journal.writer import Journal, JournalIntegrityError, read_only
@@ -79,8 +79,9 @@ def test_an_edit_with_the_chain_recomputed_after_it_is_still_detected(copy_of):
     _, db = copy_of("rechained")
     db.execute("UPDATE entries SET body = '{}' WHERE id = 10")
     prev = db.execute("SELECT hash FROM entries WHERE id = 9").fetchone()[0]
-    for row in db.execute(f"SELECT {', '.join(COLUMNS)} FROM entries WHERE id >= 10 ORDER BY id").fetchall():
-        new = row_hash(prev, row)
+    query = f"SELECT {', '.join(COLUMNS)}, mode FROM entries WHERE id >= 10 ORDER BY id"
+    for *row, mode in db.execute(query).fetchall():
+        new = row_hash(prev, hashed(row, mode))  # as the writer hashes: its mode too
         db.execute("UPDATE entries SET prev_hash = ?, hash = ? WHERE id = ?", (prev, new, row[0]))
         prev = new
     db.commit()
