@@ -162,6 +162,8 @@ def fake_exchange_cmd(
         else:
             for line in info.lines():
                 click.echo(line)
+            if faults:
+                click.echo("faults on from the start: " + ", ".join(f"{k}={v}" for k, v in faults.items()))
 
     serving = serve_fake_exchange(
         host=host, port=port, market=market, preset_name=preset_name, seed=seed, speed=speed,
