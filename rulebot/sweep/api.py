@@ -18,7 +18,7 @@ from rulebot.backtest.runner import BacktestConfig
 from rulebot.feeds.replay import ReplaySource, to_ms
 from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.params import Value
-from rulebot.sweep.engines import ENGINES, make_engine
+from rulebot.sweep.engines import ENGINES, Engine, make_engine
 from rulebot.sweep.metrics import METRICS
 from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES, Search, defaults_of, make_search
 from rulebot.sweep.space import Constraints, Dimension, SweepError, coerce_values, parse_space
@@ -185,7 +185,7 @@ def _search_rounds(
     searches: list[Search],
     trial_windows: list[Window],
     fold_list: list[Fold],
-    runner: object,
+    runner: Engine,
     collect: Callable[[TrialResult], None],
     by_number: dict[int, TrialResult],
     metric: str,
@@ -214,7 +214,7 @@ def _search_rounds(
         result.planned += len(specs)
         if on_plan is not None:
             on_plan(result.planned + len(fold_list))
-        runner.run(specs, collect)  # type: ignore[attr-defined]
+        runner.run(specs, collect)
         for i, numbers in owners.items():
             searches[i].tell([by_number[n].score(metric) if n in by_number else None for n in numbers])
 
@@ -226,7 +226,7 @@ def _best(trials: Sequence[TrialResult], metric: str) -> TrialResult | None:
 
 def _test_folds(
     fold_list: list[Fold],
-    runner: object,
+    runner: Engine,
     collect: Callable[[TrialResult], None],
     by_number: dict[int, TrialResult],
     metric: str,
@@ -240,7 +240,7 @@ def _test_folds(
             specs.append(TrialSpec(number, best.params, fold.test[0], fold.test[1], "test", fold.index))
             number += 1
     result.planned += len(specs)
-    runner.run(specs, collect)  # type: ignore[attr-defined]
+    runner.run(specs, collect)
 
 
 def _fold_results(fold_list: list[Fold], trials: list[TrialResult], metric: str) -> list[FoldResult]:
