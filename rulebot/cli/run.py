@@ -27,6 +27,7 @@ from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, default_run_dir, dry_run, live
 from rulebot.runtime.keys import CredentialsError
 from rulebot.runtime.killswitch import Policy
+from rulebot.runtime.paper_account import PaperAccountError
 from rulebot.runtime.reload import untrusted
 from rulebot.runtime.runner import RunConfig, Runner
 from rulebot.venues.binance.limiter import RateBudgetExceeded
@@ -94,7 +95,7 @@ def _print_status(s: dict[str, Any]) -> None:
 
 # What can stop a bot from starting (or end it) that a person can act on: no traceback for these.
 _FAILURES = (CredentialsError, ValueError, OSError, BinanceError, TransportError, RateBudgetExceeded,
-             JournalIntegrityError, sqlite3.DatabaseError)  # fmt: skip
+             JournalIntegrityError, PaperAccountError, sqlite3.DatabaseError)  # fmt: skip
 
 
 JOURNAL_FAILED = 5  # the journal could not be written (a full disk): documented in the README

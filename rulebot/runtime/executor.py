@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
@@ -26,6 +27,7 @@ from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import Journal
+from rulebot.runtime import paper_account
 from rulebot.runtime.recovery import status_row
 from rulebot.venues.binance.venue import BinanceVenue, VenueResult
 from rulebot.venues.paper import PaperVenue
@@ -76,6 +78,7 @@ class Executor:
         on_unknown: Callable[[str], None] = lambda why: None,
         on_rule_error: Callable[[rec.Decision], None] = lambda decision: None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        paper_file: Path | None = None,
     ) -> None:
         if (paper is None) == (venue is None):
             raise ValueError("an executor sends to the paper venue or to Binance: give exactly one")
@@ -88,6 +91,7 @@ class Executor:
         self._on_rule_error = on_rule_error  # a condition failed at run time: the runner says so
         # Live: answers come back through the runner's queue (None: every command inline).
         self._on_outcome = on_outcome
+        self.paper_file = paper_file  # a dry-run keeps its paper account here (paper_account.py)
         self._lanes: dict[str, OrderLane] = {}
         # Client order ids sent in the background whose answer the engine has not settled yet,
         # and when an order of unknown fate left: a reconciliation must not take either for lost.
@@ -141,6 +145,7 @@ class Executor:
         """Execute `cmd`; True when it went to a lane (its answer comes back as an `Outcome`)."""
         if self.paper is not None:
             res = self.paper.execute(cmd, t)
+            self.save_paper()  # the account first, as on an exchange: the journal may lag it, never lead
             for ev in res.events:
                 await self.account(ev, t)
             if not res.ok:
@@ -161,6 +166,11 @@ class Executor:
             self.in_flight[cid] = self.in_flight.get(cid, 0) + 1
         lane.queue.put_nowait((cmd, t))
         return True
+
+    def save_paper(self) -> None:
+        """Keep the paper account in the run directory (atomically; see paper_account.py)."""
+        if self.paper is not None and self.paper_file is not None:
+            paper_account.save(self.paper.sim, self.paper_file)
 
     async def settle(self, outcome: Outcome) -> None:
         """What the venue answered: nothing to do when accepted; a refusal goes to the engine; an

@@ -38,7 +38,7 @@ from rulebot.exchange_sim import SimExchange
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal, JournalWriteError
 from rulebot.rulebook.compiled import CompiledRulebook
-from rulebot.runtime import recovery
+from rulebot.runtime import paper_account, recovery
 from rulebot.runtime.control import ControlServer, claim
 from rulebot.runtime.exchange_sync import IN_FLIGHT_MS, reconcile
 from rulebot.runtime.executor import Executor, Outcome
@@ -56,6 +56,7 @@ from rulebot.venues.paper import PaperVenue
 
 Mode = Literal["dry-run", "live"]
 KILL_FILE = "KILL"
+DEFAULT_PAPER_BALANCE = Decimal(10_000)
 SEND_TIMEOUT_S = 15.0  # at shutdown, how long answers to commands still out are waited for
 
 
@@ -65,7 +66,7 @@ class RunConfig:
     mode: Mode = "dry-run"
     run_dir: Path = Path(".rulebot")
     journal: Path | None = None  # default: run_dir / "journal.sqlite"
-    balance: Decimal = Decimal(10_000)  # paper wallet for a dry-run
+    balance: Decimal = DEFAULT_PAPER_BALANCE  # paper wallet of a new dry-run (a kept one is reused)
     on_exit: Policy | None = None  # default: the rulebook's risk.on_signal
     use_scheduler: bool = True  # wall-clock timers (live data); off for as-fast-as-possible replays
     watch: bool = True  # reload when the rulebook file changes
@@ -249,7 +250,11 @@ class Runner:
         else:
             balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols}
         paper = None
-        if not self.live:
+        paper_file = cfg.run_dir / paper_account.PAPER_FILE
+        kept = None if self.live else paper_account.load(paper_file, book.symbols)
+        if kept is not None:
+            paper = PaperVenue(kept, kept.market)
+        elif not self.live:
             market = book.market_type
             sim = SimExchange(
                 {s: self.instruments[s] for s in book.symbols},
@@ -271,8 +276,13 @@ class Runner:
         self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
                              on_unknown=lambda why: self._reconcile_later(why, 1.0),
                              on_rule_error=self._rule_error,
-                             on_outcome=self.push if self.live else None)  # fmt: skip
+                             on_outcome=self.push if self.live else None,
+                             paper_file=None if self.live else paper_file)  # fmt: skip
         restored = recovery.restore(engine, state)
+        if kept is not None:
+            await self._adopt_paper(kept, state)
+        elif paper is not None:
+            self.desk.save_paper()
         if self.warmup is not None:
             for note in await warm_up(engine, self.warmup, HISTORY_CANDLES):
                 await self._note(_now(), "warm-up", note)
@@ -299,6 +309,24 @@ class Runner:
             watcher = watch(cfg.rulebook, changed, cfg.reload_settle_s)
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         await self._journal_notes(restored)
+
+    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState) -> None:
+        """A restarted dry-run takes its kept paper account as a live bot takes Binance's: the
+        positions and balances as they are, the working orders the journal knows adopted."""
+        desk = self._desk()
+        engine = desk.engine
+        t = max([p.update_time for p in sim.positions()] + [b.update_time for b in sim.balances()] + [0])
+        snap = paper_account.snapshot(sim, self.book.symbols, t)
+        await desk.process(recovery.adopt(engine, snap, state), t)
+        await desk.process(engine.on_event(snap.account), t)
+        wallets = ", ".join(f"{b.wallet_balance} {b.asset}" for b in snap.account.balances)
+        held = [p for p in snap.account.positions if p.amount]
+        summary = (f"paper account restored from {desk.paper_file}: {wallets}, {len(held)} position(s), "
+                   f"{len(snap.orders) + len(snap.algo_orders)} working order(s)")  # fmt: skip
+        if self.cfg.balance != DEFAULT_PAPER_BALANCE:
+            summary += f" (--balance {self.cfg.balance} applies to a new account only)"
+        print(summary, file=sys.stderr)
+        await desk.note(t, "reconciled", summary)
 
     async def _user_stream_up(self, stream: UserStream, timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -348,7 +376,10 @@ class Runner:
             name = type(event).__name__
             self.events_by_type[name] = self.events_by_type.get(name, 0) + 1
             if desk.paper is not None:
-                for report in desk.paper.on_market(event):
+                reports = desk.paper.on_market(event)
+                if reports or self.events % paper_account.SAVE_EVERY_EVENTS == 0:
+                    desk.save_paper()  # fills, funding, liquidations; trailing stops follow the market
+                for report in reports:
                     await desk.account(report, t)
         await desk.process(desk.engine.on_event(event), t)
 
@@ -518,6 +549,8 @@ class Runner:
             self.stopping = "keep"
             await self._cancel_entries_unjournaled(engine)
         if self.desk is not None:
+            with contextlib.suppress(OSError):  # a full disk must not hide why the bot stopped
+                self.desk.save_paper()
             await self.desk.close()
         if self._heartbeat and self.venue is not None:
             if self.stopping == "flatten":

@@ -1,0 +1,159 @@
+"""A dry-run's paper account kept in its run directory, so that it survives a restart as a live
+account does: balances, positions, working orders and stops (trailing ones with their high
+and low water marks), leverage, margin type and the order ids already used.
+
+The exchange simulator is saved whole, whenever it changed the account (a command, a fill, a
+funding payment, a liquidation), every few thousand market events (trailing stops move with
+the market) and at shutdown: written beside the target, flushed, then renamed over it, so a
+bot killed at any moment leaves the previous account or the new one, never half of one. As
+with a live account, the account is the truth and the journal lags it: on restart the engine
+takes the positions and balances from it and adopts the orders the journal knows
+(`recovery.adopt`), just as it reconciles with Binance.
+
+The file is a pickle of the simulator's own objects (no second format to keep in step with
+it). Loading one is guarded as loading code would be: the file must belong to this user and
+be writable by no one else, and the unpickler builds only the simulator's and core's plain
+data classes, Decimals and builtin containers; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import stat
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
+from rulebot.exchange_sim import SimExchange
+from rulebot.venues.binance.venue import Reconciliation
+
+ZERO = Decimal(0)
+PAPER_FILE = "paper-account.pickle"
+SAVE_EVERY_EVENTS = 5_000
+
+# Modules whose classes a saved account may hold: the simulator's and core's data, all pure.
+_SAFE_PREFIXES = ("rulebot.exchange_sim.", "rulebot.core.", "rulebot.binance.payloads.")
+_SAFE_GLOBALS = {
+    ("decimal", "Decimal"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "dict"),
+    ("builtins", "list"),
+    ("builtins", "tuple"),
+    ("builtins", "int"),
+    ("builtins", "float"),
+    ("builtins", "complex"),
+    ("collections", "deque"),
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("rulebot.runtime.paper_account", "_method"),
+}
+
+
+class PaperAccountError(RuntimeError):
+    """The saved paper account cannot be used (unsafe, damaged, or for other symbols)."""
+
+
+def _method(obj: object, name: str) -> Any:
+    """A bound method of one of the simulator's objects (they hand each other callbacks)."""
+    cls = type(obj)
+    if not cls.__module__.startswith("rulebot.exchange_sim.") or name.startswith("__"):
+        raise pickle.UnpicklingError(f"not a simulator method: {cls.__name__}.{name}")
+    if not callable(getattr(cls, name, None)):
+        raise pickle.UnpicklingError(f"{cls.__name__} has no method {name}")
+    return getattr(obj, name)
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        self_ = getattr(obj, "__self__", None)
+        if self_ is not None and type(obj).__name__ == "method":
+            return _method, (self_, obj.__name__)
+        return NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS or (module.startswith(_SAFE_PREFIXES) and not name.startswith("_")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a paper account")
+
+
+def save(sim: SimExchange, path: Path) -> None:
+    """Write the account atomically (temp file, fsync, rename, fsync of the directory)."""
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(sim)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, buf.getbuffer())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # not every file system lets a directory be fsynced
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def load(path: Path, symbols: Iterable[str]) -> SimExchange | None:
+    """The saved account, or None when there is none; PaperAccountError when it cannot be used."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    advice = f"move {path} away to start a fresh paper account (its positions are then forgotten)"
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise PaperAccountError(
+            f"the paper account {path} is not a file of yours that only you can write: not loaded; {advice}"
+        )
+    try:
+        with path.open("rb") as f:
+            sim = _Unpickler(f).load()
+    except Exception as exc:  # a damaged or foreign file: say so, never run on half an account
+        raise PaperAccountError(f"the paper account {path} cannot be read ({exc}); {advice}") from None
+    if not isinstance(sim, SimExchange):
+        raise PaperAccountError(f"{path} does not hold a paper account; {advice}")
+    held = {p.symbol for p in sim.positions(include_flat=True)}
+    wanted = set(symbols)
+    if not wanted <= held:
+        raise PaperAccountError(
+            f"the paper account {path} trades {', '.join(sorted(held))}, not {', '.join(sorted(wanted - held))}: "
+            f"use another --run-dir for this rulebook, or {advice}"
+        )
+    return sim
+
+
+def snapshot(sim: SimExchange, symbols: Iterable[str], time: int) -> Reconciliation:
+    """The paper account as a live reconciliation reads Binance: open orders, balances, positions."""
+    wanted = set(symbols)
+    balances = tuple(BalanceChange(b.asset, b.wallet_balance, b.cross_wallet_balance, ZERO) for b in sim.balances())
+    positions = tuple(
+        PositionChange(
+            p.symbol,
+            p.position_side,
+            p.amount,
+            p.entry_price,
+            p.break_even_price,
+            ZERO,
+            p.unrealized_pnl,
+            p.margin_type,
+            p.isolated_wallet,
+        )
+        for p in sim.positions(include_flat=True)
+        if p.symbol in wanted
+    )
+    return Reconciliation(
+        tuple(o for o in sim.open_orders() if o.symbol in wanted),
+        tuple(a for a in sim.open_algo_orders() if a.symbol in wanted),
+        AccountUpdate("RECONCILE", balances, positions, time),
+        time,
+    )
