@@ -57,6 +57,13 @@ def _fills(journal: Path, run_id: str | None = None) -> list[tuple]:
     return _rows(journal, sql + (" WHERE run_id = ?" if run_id else "") + " ORDER BY id", *([run_id] if run_id else []))
 
 
+def _first_fill_seen(journal: Path) -> bool:
+    try:
+        return bool(_fills(journal))
+    except sqlite3.OperationalError:  # the bot is still creating its journal
+        return False
+
+
 def _second_run(tmp_path: Path, book: Path, run_dir: Path) -> tuple[str, str]:
     res = CliRunner().invoke(main, ["dry-run", str(book), "--market", f"replay:{DAY2}", "--max-events", "180",
                                     "--run-dir", str(run_dir), "--no-watch"])  # fmt: skip
@@ -79,7 +86,7 @@ def test_a_killed_dry_run_restarts_with_its_position_and_stop_and_trades_on(tmp_
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not (journal.exists() and _fills(journal)):
+        while not _first_fill_seen(journal):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "no fill in the first run"
             time.sleep(0.05)
