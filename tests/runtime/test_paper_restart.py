@@ -57,11 +57,10 @@ def _fills(journal: Path, run_id: str | None = None) -> list[tuple]:
     return _rows(journal, sql + (" WHERE run_id = ?" if run_id else "") + " ORDER BY id", *([run_id] if run_id else []))
 
 
-def _first_fill_seen(journal: Path) -> bool:
-    try:
-        return bool(_fills(journal))
-    except sqlite3.OperationalError:  # the bot is still creating its journal
-        return False
+def _protected_position_kept(run_dir: Path) -> bool:
+    """The paper account, as saved, holds a position and its stop (the moment to kill the bot)."""
+    kept = paper_account.load(run_dir / paper_account.PAPER_FILE, ["BTCUSDT"])
+    return kept is not None and bool(kept.positions()) and bool(kept.open_algo_orders())
 
 
 def _second_run(tmp_path: Path, book: Path, run_dir: Path) -> tuple[str, str]:
@@ -86,9 +85,9 @@ def test_a_killed_dry_run_restarts_with_its_position_and_stop_and_trades_on(tmp_
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not _first_fill_seen(journal):
+        while not _protected_position_kept(run_dir):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "no fill in the first run"
+            assert time.monotonic() < deadline, "no stop-protected position in the first run"
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)  # no shutdown, no last save
         proc.wait(10)
