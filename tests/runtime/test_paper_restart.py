@@ -99,10 +99,12 @@ def test_a_killed_dry_run_restarts_with_its_position_and_stop_and_trades_on(tmp_
     assert (side, Decimal(qty)) == ("BUY", Decimal("0.01"))
     kept = paper_account.load(run_dir / paper_account.PAPER_FILE, ["BTCUSDT"])
     assert kept is not None and [p.amount for p in kept.positions()] == [Decimal("0.01")]
-    assert [a.order_type.value for a in kept.open_algo_orders()] == ["STOP_MARKET"]
+    stops = {a.order_type.value for a in kept.open_algo_orders()}
+    assert stops == {"STOP_MARKET"}  # killed at any moment: the stop, or the stop and its replacement
 
     run_id, err = _second_run(tmp_path, book, run_dir)
-    assert "paper account restored" in err and "1 position(s), 1 working order(s)" in err
+    working = len(kept.open_algo_orders())
+    assert "paper account restored" in err and f"1 position(s), {working} working order(s)" in err
     notes = [json.loads(b) for (b,) in _rows(journal, "SELECT body FROM entries WHERE run_id = ? AND kind = 'notice'",
                                                run_id)]  # fmt: skip
     assert any(n["kind"] == "order-adopted" and "stop_loss" in n["message"] for n in notes), notes
