@@ -99,8 +99,16 @@ def test_train_and_test_durations_roll_forward_by_one_test_window(rulebook, data
 
 
 def test_optuna_with_a_seed_gives_the_same_trials_serially_and_on_a_pool(rulebook, data):
-    kw = {"search": "optuna", "trials": 10, "seed": 11, "batch": 4, "constraints": ["fast < slow"]}
+    kw = {
+        "search": "optuna",
+        "trials": 8,
+        "seed": 11,
+        "batch": 3,
+        "constraints": ["fast < slow"],
+        "start": "2025-06-07T12:00",
+        "end": "2025-06-08T12:00",
+    }
     one = run_sweep(rulebook, data, ["fast=2:12", "slow=10:40:5"], workers=1, **kw)
     two = run_sweep(rulebook, data, ["fast=2:12", "slow=10:40:5"], workers=2, **kw)
     assert [t.comparable() for t in one.trials] == [t.comparable() for t in two.trials]
-    assert len(one.trials) == 10 and all(dict(t.params)["fast"] < dict(t.params)["slow"] for t in one.trials)
+    assert len(one.trials) == 8 and all(dict(t.params)["fast"] < dict(t.params)["slow"] for t in one.trials)
