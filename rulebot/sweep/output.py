@@ -109,6 +109,13 @@ def fmt(value: float | int | None, places: int = 2) -> str:
     return f"{value:,.{places}f}"
 
 
+def money(value: float | int | None) -> str:
+    """Cents for dollar-sized amounts; significant digits for coin-sized ones (COIN-M PnL is in BTC)."""
+    if value is None or value == 0 or abs(value) >= 1:
+        return fmt(value)
+    return f"{value:.4g}"
+
+
 def pct(value: float | int | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
 
@@ -134,7 +141,7 @@ def trials_table(sweep: SweepResult, top: int = 10, phase: str | None = None, ti
             str(rank),
             str(t.number),
             *(render(params[d.name]) for d in sweep.dims),
-            fmt(pnl),
+            money(pnl),
             pct(m.get("return_pct")),
             fmt(m.get("sharpe")),
             *([fmt(m.get(extra))] if extra else []),

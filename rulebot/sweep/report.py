@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rulebot.sweep.api import SweepResult, iso, replay_args
-from rulebot.sweep.output import fmt, pct
+from rulebot.sweep.output import fmt, money, pct
 from rulebot.sweep.space import SweepError, render
 from rulebot.sweep.trial import TrialResult
 
@@ -159,7 +159,7 @@ def _trials_rows(sweep: SweepResult, trials: Sequence[TrialResult]) -> str:
             str(t.number),
             t.phase,
             *(render(p[n]) for n in names),
-            fmt(m.get("net_pnl")),
+            money(m.get("net_pnl")),
             pct(m.get("return_pct")),
             fmt(m.get("sharpe")),
             fmt(m.get("sortino")),
