@@ -112,8 +112,8 @@ class BacktestResult:
     unrealized_by_symbol: dict[str, Decimal] = field(default_factory=dict)  # at mark, at the end
     decisions_by_symbol: dict[str, int] = field(default_factory=dict)
     events_by_symbol: dict[str, int] = field(default_factory=dict)
+    worst_day: WorstDay | None = None
 
     @property
     def all_symbols(self) -> tuple[str, ...]:
         return self.symbols or (self.symbol,)
-    worst_day: WorstDay | None = None
