@@ -189,3 +189,29 @@ async def test_a_clock_that_drifts_while_running_is_measured_again(tmp_path):
             await until(lambda: (runner.status()["data"]["BTCUSDT"]["last_time"] or 0) > jumped + 500, timeout=15)
             st = runner.status()
     assert fake.placed_ids == [] and st["states"] == {"BTCUSDT": "flat"}
+
+
+async def test_a_reconciliation_does_not_take_an_order_waiting_behind_a_slow_answer_for_lost(tmp_path, monkeypatch):
+    """The stop waits in its symbol's lane behind the entry's held answer, unsent: Binance does
+    not have it yet, and that must not make the bot forget it (it would then leave, untracked)."""
+    from rulebot.runtime import exchange_sync
+
+    monkeypatch.setattr(exchange_sync, "IN_FLIGHT_MS", 100)  # "sent long ago" sooner than the 6 s of the real run
+    async with FakeBinance(Market.USDM) as fake:
+        fake.rest_faults.hold_next_answer_ms = 2_500
+        async with running(fake, ENTER_ON_TRADE, tmp_path) as runner:
+            await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)  # the entry executed, answer held
+            await asyncio.sleep(0.3)  # its fill came on the user stream: the stop is queued behind the entry
+            answer = await runner.request({"cmd": "reconcile", "reason": "test"})
+            await until(lambda: bool(fake.sim.open_algo_orders("BTCUSDT")), timeout=10)  # the stop left in the end
+            await until(lambda: "stop_loss" in [o["purpose"] for o in runner.status()["orders"]], timeout=5)
+    assert answer["ok"]
+    assert journal_says(runner, "reconciled") and not journal_says(runner, "never arrived")
+
+
+def journal_says(runner: Runner, text: str) -> bool:
+    db = sqlite3.connect(runner.cfg.journal_path())
+    try:
+        return db.execute("SELECT COUNT(*) FROM entries WHERE body LIKE ?", (f"%{text}%",)).fetchone()[0] > 0
+    finally:
+        db.close()
