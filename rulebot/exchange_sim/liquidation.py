@@ -10,10 +10,11 @@ Model (Binance's insurance-fund details are not public; this is the stated simpl
     (a 40% candle) crossed the liquidation price on its way, so the liquidation engine has
     the position first.
   * A last trade or book top alone does not liquidate, with one exception: a price at or
-    beyond an isolated position's bankruptcy price, checked before anything fills there.
-    Any fill of the position at that price (a last-price stop, a market exit) would lose
-    more than the isolated margin, which isolated margin never does: on the way to that
-    price the mark crossed the liquidation price, so the position is liquidated first.
+    beyond an isolated position's bankruptcy price (cross: the price at which the cross
+    wallet is spent, the other positions at their marks), checked before anything fills
+    there. Any fill of the position at that price (a last-price stop, a market exit) would
+    lose more than the margin behind it, which Binance never lets a position do: on the way
+    to that price the mark crossed the liquidation price, so the position is liquidated first.
   * Execution: the position is closed whole at its bankruptcy price, where its margin balance
     is exactly 0: the user loses the whole isolated wallet (isolated) or the whole cross
     wallet of that asset (cross), never more, never less. Whatever the position's margin
@@ -109,6 +110,48 @@ def cross_liquidation(
     last_symbol = trigger_symbol
     if all(p.symbol != trigger_symbol for p in positions):
         last_symbol = positions[-1].symbol
+    return _cross_closures(account, exposure, instruments, asset, positions, last_symbol)
+
+
+def cross_bankrupt_at(
+    account: Account,
+    exposure: Exposure,
+    instruments: dict[str, Instrument],
+    asset: str,
+    symbol: str,
+    sell: Decimal | None,
+    buy: Decimal | None,
+) -> list[Closure]:
+    """Closures of every cross position of `asset` when a trade or book top of `symbol` reached
+    the price at which the cross wallet is spent (the others valued at their marks), else [].
+    A long of `symbol` is valued at `sell` (it closes by selling), a short at `buy`."""
+    positions = [p for p in account.open_positions(asset) if not account.is_isolated(p.symbol)]
+    legs = [p for p in positions if p.symbol == symbol]
+    if not legs:
+        return []
+    inst = instruments[symbol]
+    balance = account.cross_wallet(asset)
+    balance += sum((exposure.unrealized(p) for p in positions if p.symbol != symbol), ZERO)
+    for p in legs:
+        price = sell if p.qty > 0 else buy
+        if price is None:
+            return []
+        balance += inst.pnl(p.as_position().side, p.size, p.entry_price, price)
+    if balance > 0:
+        return []
+    return _cross_closures(account, exposure, instruments, asset, positions, symbol)
+
+
+def _cross_closures(
+    account: Account,
+    exposure: Exposure,
+    instruments: dict[str, Instrument],
+    asset: str,
+    positions: list[PositionState],
+    last_symbol: str,
+) -> list[Closure]:
+    """Every cross position closed: the others at their marks, `last_symbol`'s legs last, at
+    the bankruptcy price of what is left of the wallet."""
     first = [p for p in positions if p.symbol != last_symbol]
     closures = [Closure(p, exposure.price(p), money(exposure.unrealized(p))) for p in first]
     equity = account.cross_wallet(asset) + sum((c.realized for c in closures), ZERO)

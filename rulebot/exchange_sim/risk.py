@@ -18,6 +18,7 @@ from rulebot.exchange_sim.exposure import Exposure
 from rulebot.exchange_sim.liquidation import (
     Closure,
     bankrupt_at,
+    cross_bankrupt_at,
     cross_liquidation,
     isolated_liquidation,
     margin_calls,
@@ -97,9 +98,14 @@ class RiskWatch:
         """Before a trade or book top of `symbol` fills anything: liquidate the isolated
         positions whose bankruptcy price it reached (`liquidation.py` says why). A long
         closes by selling at `sell` (the trade, the bid), a short by buying at `buy`."""
-        if not self._account.is_isolated(symbol):
-            return
         inst = self._instruments[symbol]
+        if not self._account.is_isolated(symbol):
+            asset = inst.margin_asset
+            closures = cross_bankrupt_at(self._account, self._exposure, self._instruments, asset, symbol, sell, buy)
+            if closures:
+                self._liquidate(closures, time, events)
+                self._warned.discard(("cross", asset, ""))
+            return
         for pos in self._account.legs(symbol):
             price = sell if pos.qty > 0 else buy
             closure = None if price is None else bankrupt_at(inst, pos, price)

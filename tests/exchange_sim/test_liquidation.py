@@ -257,3 +257,17 @@ def test_a_bid_gap_past_the_bankruptcy_price_liquidates_before_a_market_exit_fil
     (fill,) = trades(events)
     assert fill.client_order_id.startswith("autoclose-") and fill.realized_pnl == D("-1500")
     assert not sim.execute(market("out", SELL, "0.5", reduce_only=True), 4).ok  # nothing left to close
+
+
+def test_a_trade_gap_past_what_the_cross_wallet_covers_liquidates_the_cross_account() -> None:
+    # Cross, 0.1 BTC at 60,000 on a 1,000 USDT wallet: a last-price stop filled in a 60% gap
+    # used to lose 3,600 and leave the wallet at -2,604.
+    sim = usdm("1000", default_leverage=10)
+    book(sim, "59999.9", "60000")
+    sim.on_trade(BTCUSDT, D("60000"), D("1"), 1, False)
+    assert sim.execute(market("open", BUY, "0.1"), 2).ok
+    assert sim.execute_algo(order("sl", SELL, OrderType.STOP_MARKET, "0.1", trigger="59000", reduce_only=True), 3).ok
+    events = sim.on_trade(BTCUSDT, D("24000"), D("5"), 4, False)
+    (fill,) = trades(events)
+    assert fill.client_order_id.startswith("autoclose-")
+    assert sim.positions() == [] and sim.balances()[0].wallet_balance == 0
