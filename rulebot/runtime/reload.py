@@ -116,13 +116,14 @@ def untrusted(path: Path, st: os.stat_result) -> str | None:
         return f"owned by {_user(st.st_uid)}, not by {_user(uid)} who runs the bot: only they may change what it trades"
     if st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and not _private_group(st.st_gid, uid)):
         return f"writable by other users (mode {stat.filemode(st.st_mode)}): run `chmod go-w {path}`"
-    folder = Path(os.path.abspath(path)).parent
-    dst = folder.stat()
-    others_may_replace = dst.st_mode & stat.S_IWOTH or (
-        dst.st_mode & stat.S_IWGRP and not _private_group(dst.st_gid, uid)
-    )
-    if others_may_replace and not dst.st_mode & stat.S_ISVTX:
-        return f"other users may replace it: its directory {folder} is writable by them (`chmod go-w {folder}`)"
+    # The folder of the path and, for a symbolic link, the folder of the file it points to.
+    for folder in dict.fromkeys((Path(os.path.abspath(path)).parent, Path(os.path.realpath(path)).parent)):
+        dst = folder.stat()
+        others_may_replace = dst.st_mode & stat.S_IWOTH or (
+            dst.st_mode & stat.S_IWGRP and not _private_group(dst.st_gid, uid)
+        )
+        if others_may_replace and not dst.st_mode & stat.S_ISVTX:
+            return f"other users may replace it: its directory {folder} is writable by them (`chmod go-w {folder}`)"
     return None
 
 

@@ -133,3 +133,21 @@ async def test_every_refused_reload_says_why_and_is_journaled(tmp_path, content,
         assert reason in answer["errors"][0]
     refusals = _journaled_refusals(runner)
     assert len(refusals) == 1 and reason in refusals[0] and len(refusals[0]) > 10
+
+
+async def test_a_rulebook_linked_to_a_folder_others_can_write_is_not_reloaded(tmp_path):
+    async with running(tmp_path) as runner:
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        target = shared / "book.yaml"
+        target.write_text(HOSTILE)
+        _aged(target)
+        shared.chmod(0o777)
+        path = runner.cfg.rulebook
+        path.unlink()
+        path.symlink_to(target)
+        try:
+            answer = await runner.request({"cmd": "reload"})
+        finally:
+            shared.chmod(0o700)
+        assert not answer["ok"] and f"directory {shared} is writable" in answer["errors"][0]
