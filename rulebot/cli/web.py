@@ -48,7 +48,7 @@ def _demo(speed: float) -> subprocess.Popen[bytes]:
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where the access token is kept (mode 600; default ~/.config/rulebot/web-token).")  # fmt: skip
 @click.option("--demo", is_flag=True, help="Also start a dry-run bot on the simulated market and show it.")
-@click.option("--demo-speed", type=float, default=60.0, show_default=True, hidden=True)
+@click.option("--demo-speed", type=float, default=600.0, show_default=True, hidden=True)
 def web_cmd(
     run_dirs: tuple[Path, ...],
     journals: tuple[Path, ...],
