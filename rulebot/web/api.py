@@ -31,7 +31,7 @@ def summary(bot: Bot) -> dict[str, Any]:
     venue = str(st.get("venue") or (run or {}).get("venue") or "")
     return {
         "id": bot.id,
-        "name": bot.name,
+        "name": bot.name if bot.status or not run else str(run.get("rulebook") or bot.name),
         "running": bool(st.get("running")),
         "controllable": bot.controllable,
         "mode": _mode(mode, venue),

@@ -101,6 +101,6 @@ async def test_a_finished_journal_is_shown_read_only_with_its_versions_and_diff(
         )
         assert (await client.get("/api/bots/0/diff?old=zzzz&new=zzzz")).status == 404
         chart = await (await client.get("/api/bots/0/chart")).text()
-        assert "<svg" in chart and "▲" in chart  # the entry is marked on the price
+        assert "<svg" in chart and "▲" in chart and "●" in chart  # the entry and the kill's exit, marked
         r = await client.post("/api/bots/0/kill", json={"policy": "flatten"}, headers={"Authorization": "Bearer x"})
         assert r.status == 401

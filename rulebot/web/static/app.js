@@ -69,7 +69,7 @@ function hero(b) {
   const badge = el("span", { class: "badge " + b.mode }, b.mode);
   const state = b.running ? el("span", { class: "badge ok", id: "running" }, "running") : el("span", { class: "badge off", id: "running" }, st.halted ? "halted" : "stopped");
   const facts = [
-    ["market", st.market ? `${st.market.toUpperCase()} · ${(st.symbols || []).join(", ")}` : run.rulebook || "–"],
+    ["market", st.market ? `${st.market.toUpperCase()} · ${(st.symbols || []).join(", ")}` : "–"],
     ["account", b.venue || "–"],
     ["margin", st.margin || "–"],
     ["rulebook", `${st.rulebook || run.rulebook || "–"} ${st.version ? "· " + st.version : ""}`],
@@ -270,7 +270,8 @@ function render() {
   main.replaceChildren(
     hero(b),
     statusCards(b),
-    card("State machine", el("div", { id: "diagram", class: "diagram-box" })),
+    card("State machine", b.running ? null : el("p", { class: "muted small" }, "not running: the states as the journal last recorded them"),
+      el("div", { id: "diagram", class: "diagram-box" })),
     card("Equity and price", el("div", { id: "chart", class: "chart-box" })),
     el("div", { class: "cards two" },
       card("Decisions", el("p", { class: "muted small filter" }, "newest first · click one for why · ",
@@ -320,8 +321,9 @@ async function start() {
     const b = JSON.parse(ev.data);
     const was = S.bots[b.id];
     S.bots[b.id] = b;
-    if (!was || was.running !== b.running || was.name !== b.name) tabs();
-    if (b.id === S.current) renderLive(b);
+    const changed = !was || was.running !== b.running || was.name !== b.name;
+    if (changed) tabs();
+    if (b.id === S.current) (changed ? render : renderLive)(b);
   });
 }
 
