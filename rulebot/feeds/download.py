@@ -29,6 +29,7 @@ BASE_URL_ENV = "RULEBOT_DATA_URL"
 DOWNLOAD_KINDS = (*KINDS, "metrics", "bookDepth", "liquidationSnapshot")
 _MARKET_FOLDERS = {"usdm": "um", "coinm": "cm", "um": "um", "cm": "cm"}
 _INTERVAL = re.compile(r"^\d+(s|m|h|d|w|mo)$")
+_SYMBOL = re.compile(r"^[A-Z0-9_]{2,40}$")
 _CHUNK = 1 << 16
 # Worth another attempt: the connection broke, timed out, or the server is busy.
 _RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -99,6 +100,10 @@ def archive_paths(
     and daily for the rest. Raises ValueError for a combination the archive does not have.
     """
     symbol = symbol.upper()
+    if not _SYMBOL.match(symbol):
+        # The symbol becomes part of the URL and of the path the file is written to: `../..` in
+        # it would write outside the data folder.
+        raise ValueError(f"{symbol!r} is not a Binance symbol (letters, digits and _ only, like BTCUSDT)")
     if kind not in DOWNLOAD_KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(DOWNLOAD_KINDS)}")
     if kind in KLINE_KINDS:

@@ -71,6 +71,7 @@ _BOOL = {"true": True, "false": False, "True": True, "False": False}
 # spot archive switched to them in 2025).
 _MICROS = 100_000_000_000_000
 NO_END = 2**62
+_MAX_LINE = 65_536  # archive rows are under 200 characters
 # No archive row is stamped after 2100; a later one is damage, and would make the engine walk its
 # timers through every day up to it.
 _LAST_MS = 4_102_444_800_000
@@ -148,12 +149,24 @@ def parse_file(
     Raises ReplayFileError naming the file and line of the first bad row.
     """
     with open_text(file.path) as text:
-        reader = csv.reader(text)
+        reader = csv.reader(_bounded_lines(file.path, text))
         first = _first_row(file, reader)
         if first is None:
             return floor
         parse = _PARSERS[file.kind]
         return (yield from parse(file, reader, chain(first, reader), start, end, floor))
+
+
+def _bounded_lines(path: Path, text: TextIO) -> Iterator[str]:
+    """The file's lines, refusing one longer than any archive row could be: a file with no line
+    break (damage, or a hostile zip that inflates to gigabytes) must not be read whole into
+    memory in search of the end of its first line."""
+    readline, n = text.readline, 0
+    while line := readline(_MAX_LINE):
+        n += 1
+        if len(line) == _MAX_LINE and not line.endswith("\n"):
+            raise ReplayFileError(f"{path}:{n}: a line longer than {_MAX_LINE:,} characters: not a Binance archive CSV")
+        yield line
 
 
 def _is_number(text: str) -> bool:

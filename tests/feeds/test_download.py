@@ -262,3 +262,9 @@ def test_cli_download_json_and_exit_codes(
     result = runner.invoke(data, ["download", "BTCUSDT", "--kind", "klines", "--from", "2025-06-07",
                                   "--to", "2025-06-07"])  # fmt: skip
     assert result.exit_code == 2 and "need an interval" in result.output
+
+
+@pytest.mark.parametrize("symbol", ["../../tmp/x", "BTC/USDT", "", "BTC USDT"])
+def test_a_symbol_with_a_path_in_it_is_refused_before_anything_is_written(symbol: str) -> None:
+    with pytest.raises(ValueError, match="is not a Binance symbol"):
+        archive_paths(symbol, "trades", from_date="2025-01-01", to_date="2025-01-01")

@@ -7,6 +7,8 @@ import io
 import itertools
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections import Counter
 from decimal import Decimal
@@ -430,3 +432,23 @@ def test_a_row_stamped_after_2100_is_an_error_not_a_time_to_replay_to(tmp_path: 
     path = _trades_file(tmp_path, [*GOOD, "2,100.5,0.010,1.005,99999999999999999999,false"])
     with pytest.raises(ReplayFileError, match=r":3: time 99999999999999999 is after 2100-01-01"):
         list(read_events(path))
+
+
+def test_a_zip_that_inflates_to_one_endless_line_is_refused_without_reading_it_into_memory(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-1m-2025-06-08.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z, z.open(path.stem + ".csv", "w") as f:
+        chunk = b"7" * (1 << 20)
+        for _ in range(200):  # 200 MB of digits, no line break: a 400 KB file
+            f.write(chunk)
+    code = (
+        "import sys\n"
+        "from rulebot.feeds.replay import ReplayFileError, read_events\n"
+        "try:\n    list(read_events(sys.argv[1]))\n"
+        "except ReplayFileError as exc:\n    print(exc)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking pytest process.
+        "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) // 1024)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    message, peak_mb = proc.stdout.splitlines()
+    assert f"{path}:1: a line longer than" in message
+    assert int(peak_mb) < 150, f"peak memory {peak_mb} MB"
