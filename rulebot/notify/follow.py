@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rulebot.notify.deliver import Notifier
-from rulebot.notify.events import classify
+from rulebot.notify.events import Message, classify
 from rulebot.notify.settings import NotifySettings
 
 _COLUMNS = "id, time, kind, symbol, rule, client_order_id, body"
@@ -95,7 +97,39 @@ async def run_with_notifications(runner: Any, settings: NotifySettings | None) -
         return await runner.run()
     notes = JournalNotifications(runner.cfg.journal_path(), runner.run_id, settings, runner.book.name)
     notes.start()
+    near = asyncio.create_task(watch_liquidation(runner.status, notes.notifier, settings.liquidation_warning))
     try:
         return await runner.run()
     finally:
+        near.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await near
         await notes.close()
+
+
+async def watch_liquidation(
+    status: Callable[[], dict[str, Any]], notifier: Notifier, within: Decimal, every_s: float = 1.0
+) -> None:
+    """Warn once when a position's liquidation price comes within `within` of the mark (the
+    journal has no row for that: the exchange's margin call comes much later), and again only
+    after it has moved half as far again away."""
+    warned: set[str] = set()
+    while True:
+        st = status()
+        for symbol, r in (st.get("risk") or {}).items():
+            raw = r.get("liquidation_distance")
+            if raw is None:
+                warned.discard(symbol)
+                continue
+            distance = Decimal(raw)
+            if distance < within and symbol not in warned:
+                warned.add(symbol)
+                text = (
+                    f"mark {r.get('mark')}, liquidation price {r.get('liquidation_price')}: "
+                    f"{distance * 100:.1f}% away (warning under {within * 100:.0f}%)"
+                )
+                t = int(st.get("engine_time") or 0)
+                notifier.offer(Message("liquidation", f"liquidation near {symbol}", text, t, symbol, 0))
+            elif distance > within * Decimal("1.5"):
+                warned.discard(symbol)
+        await asyncio.sleep(every_s)

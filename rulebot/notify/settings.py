@@ -7,6 +7,7 @@ rulebook, which is journaled and shown on the page: the file holds bot tokens an
       telegram: {token: "123456:ABC…", chat_id: "-100123"}   # base_url: for a proxy or a test
       discord: {url: "https://discord.com/api/webhooks/…"}
       retries: 5                                   # attempts per message, with backoff
+      liquidation_warning: 10%                     # warn when a position's liquidation price is this close
 
 Like the key file, it must be readable by its owner only (mode 600).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ class NotifySettings:
     targets: tuple[Target, ...]
     events: frozenset[str] = DEFAULT_EVENTS
     retries: int = 5
+    liquidation_warning: Decimal = Decimal("0.10")  # distance from the mark, as a fraction
 
 
 def beside(key_file: str | Path) -> Path:
@@ -75,7 +78,7 @@ def load(path: str | Path) -> NotifySettings:
 
 
 def parse(block: dict[str, Any], where: str = "notify") -> NotifySettings:
-    unknown = set(block) - {"events", "webhook", "telegram", "discord", "retries"}
+    unknown = set(block) - {"events", "webhook", "telegram", "discord", "retries", "liquidation_warning"}
     if unknown:
         raise NotifySettingsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     targets: list[Target] = []
@@ -97,7 +100,19 @@ def parse(block: dict[str, Any], where: str = "notify") -> NotifySettings:
     retries = block.get("retries", 5)
     if not isinstance(retries, int) or not 1 <= retries <= 20:
         raise NotifySettingsError(f"{where}: retries is a whole number from 1 to 20")
-    return NotifySettings(tuple(targets), frozenset(events), retries)
+    warning = _fraction(block.get("liquidation_warning", "10%"), where)
+    return NotifySettings(tuple(targets), frozenset(events), retries, warning)
+
+
+def _fraction(value: Any, where: str) -> Decimal:
+    text = str(value).strip()
+    try:
+        number = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
+    except InvalidOperation:
+        number = Decimal(-1)
+    if not 0 < number < 1:
+        raise NotifySettingsError(f"{where}: liquidation_warning is a distance like 10% (between 0 and 100%)")
+    return number
 
 
 def _url(value: Any, name: str, where: str) -> str:

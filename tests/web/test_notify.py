@@ -162,6 +162,22 @@ async def test_a_dry_run_bot_notifies_its_fill_halt_and_kill_from_its_journal(re
     assert hook[-1]["title"] == "bot stopped (flatten)" and hook[-1]["text"] == "rulebot kill"
 
 
+async def test_a_position_near_its_liquidation_price_is_warned_once(receiver, tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(HOLD_ON_CANDLE)  # 3x long: liquidation about 33% under the mark
+    cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False)
+    runner = await dry_run(compile_file(str(book)), cfg, "simulated", hours=24, speed=1000)
+    block = {"webhook": {"url": f"{receiver.url}/hook"}, "events": ["liquidation"], "liquidation_warning": "50%"}
+    task = asyncio.create_task(run_with_notifications(runner, parse(block)))
+    await until(lambda: receiver.got)
+    await asyncio.sleep(1.5)  # another check or two: still one warning
+    await runner.request({"cmd": "kill", "policy": "flatten"})
+    await asyncio.wait_for(task, 30)
+    (path, warning), *more = receiver.got
+    assert path == "/hook" and more == []
+    assert warning["title"] == "liquidation near BTCUSDT" and "% away (warning under 50%)" in warning["text"]
+
+
 def test_classify_on_real_rows():
     notice = {"id": 8, "time": 1, "kind": "notice", "symbol": "BTCUSDT",
               "body": {"kind": "daily-loss-cap", "message": "daily loss -301 USDT reached the cap 300"}}  # fmt: skip
@@ -196,7 +212,8 @@ def test_settings_live_beside_the_keys_and_must_be_private(tmp_path):
     assert "x" not in repr(s.targets[0])  # the URL is a secret
     for bad, why in (("notify: {}\n", "at least one"), ("notify:\n  webhook: {url: ftp://x}\n", "url"),
                      ("notify:\n  telegram: {token: t}\n", "chat_id"), ("rules: []\n", "notify"),
-                     ("notify:\n  webhook: {url: 'https://x'}\n  events: [everything]\n", "events")):  # fmt: skip
+                     ("notify:\n  webhook: {url: 'https://x'}\n  events: [everything]\n", "events"),
+                     ("notify:\n  webhook: {url: 'https://x'}\n  liquidation_warning: 150%\n", "between")):  # fmt: skip
         path.write_text(bad)
         with pytest.raises(NotifySettingsError, match=why):
             load(path)
