@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rulebot.core.enums import OrderType
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rulebot.core.enums import Market, OrderType, PositionSide
 from rulebot.core.fees import DEFAULT_FEE_RATES
 from rulebot.engine import records as rec
+from rulebot.engine.daily_cap import cap_price
+from rulebot.feeds.catalog import builtin_instruments
 
 from .faulty_paper import FaultyPaper
 
@@ -86,3 +91,34 @@ def test_the_daily_cap_holds_through_a_gap_while_the_bot_hears_nothing():
     assert fp.notices("daily-loss-cap")
     fp.trade(59000)
     assert len(fp.entries()) == 1
+
+
+# -- the cap price itself, linear and inverse --------------------------------------------------
+
+_USDM = builtin_instruments(Market.USDM)["BTCUSDT"]
+_COINM = builtin_instruments(Market.COINM)["BTCUSD_PERP"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    inverse=st.booleans(),
+    qty=st.integers(min_value=-500, max_value=500).filter(bool),
+    entry=st.integers(min_value=20_000, max_value=120_000),
+    others=st.integers(min_value=-1_000, max_value=1_000),
+)
+def test_closing_at_the_cap_price_leaves_exactly_the_floor(inverse, qty, entry, others):
+    """At the cap price, equity without the position + its PnL - the taker fee to close it is the
+    day's start less the cap: the stop sits where the cap is, for USDⓈ-M and COIN-M alike."""
+    inst = _COINM if inverse else _USDM
+    q = D(qty) if inverse else D(qty) / 1000  # contracts, or BTC
+    ep = D(entry)
+    scale = D("0.001") if inverse else D(1)  # coin-margined amounts are in BTC
+    floor = D(10_000) * scale
+    without = floor + D(others) * scale  # may be below the floor: then the position must gain
+    taker = DEFAULT_FEE_RATES.taker
+    price = cap_price(inst, q, ep, without, floor, taker)
+    if price is None:
+        return  # no positive price reaches the floor
+    side = PositionSide.LONG if q > 0 else PositionSide.SHORT
+    at = without + inst.pnl(side, abs(q), ep, price) - abs(inst.notional(abs(q), price)) * taker
+    assert abs(at - floor) <= floor * D("1e-20")
