@@ -87,3 +87,8 @@ def test_the_installed_rulebooks_are_valid(installed: Path, tmp_path: Path):
     proc = _rulebot(installed, tmp_path, "validate", *(str(rules / name) for name in READY))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.count(": valid") == len(READY)
+
+
+def test_the_wheel_ships_the_web_page(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"rulebot/web/static/{n}" for n in ("index.html", "app.js", "app.css")} <= names
