@@ -58,8 +58,12 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(ctx.meta.get(_DEBUG_KEY)) or os.environ.get("RULEBOT_DEBUG", "") not in ("", "0")
 
 
+# A file name or a quoted row can hold an escape sequence that would rewrite the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in (0x09, 0x0A)}
+
+
 def _say(text: str) -> None:
-    click.echo(text, err=True)
+    click.echo(text.translate(_CONTROLS), err=True)
 
 
 def report(exc: BaseException) -> int:

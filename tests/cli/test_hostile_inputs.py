@@ -369,3 +369,10 @@ def test_every_command_accepts_debug():
 
     for path, cmd in walk(main, []):
         assert any(p.name == "debug" for p in cmd.params), " ".join(path)
+
+
+def test_an_escape_sequence_in_a_file_name_is_shown_not_sent_to_the_terminal(tmp_path):
+    folder = tmp_path / "data" / "a\x1b[2Jb"  # ESC [2J clears the screen
+    _zip(folder / f"{KLINES}.zip", "".join([*_real_lines()[:100], "1,2,x\n"]))
+    code, out = rulebot("backtest", RULEBOOK, "--data", str(tmp_path / "data"))
+    assert code == 1 and "\x1b" not in out and "a\\x1b[2Jb" in out and ":101:" in out
