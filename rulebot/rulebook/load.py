@@ -26,6 +26,7 @@ MAX_FILE_BYTES = 1_000_000
 # Counted after alias expansion: a "billion laughs" file is small but expands without end.
 MAX_EXPANDED_NODES = 50_000
 MAX_DEPTH = 64
+_MAX_DIGITS = 100
 
 Path_ = tuple[str | int, ...]
 
@@ -273,6 +274,12 @@ class _Builder:
         if node.tag == _BOOL:
             return text.lower() == "true"
         if node.tag == _INT:
+            if len(text) > _MAX_DIGITS:
+                # int() refuses past 4,300 digits with a ValueError; no rulebook number needs 100.
+                self.error(
+                    f"a number {len(text):,} characters long", node, "numbers are limited to 100 digits", "yaml-number"
+                )
+                return None
             if text.startswith("0o"):
                 return int(text[2:], 8)
             if text.startswith("0x"):

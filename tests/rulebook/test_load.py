@@ -160,3 +160,10 @@ def test_validate_quotes_at_most_a_rulebook_s_size_of_a_huge_file(tmp_path: Path
     big.write_bytes(b"#" * (5 * MAX_FILE_BYTES))
     result = validate_file(str(big))
     assert not result.ok and result.text is not None and len(result.text) <= MAX_FILE_BYTES + 1
+
+
+def test_a_5000_digit_integer_is_an_error_at_its_place_not_a_python_valueerror():
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("params:\n  n: " + "9" * 5000 + "\n", "big.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "yaml-number" and d.span is not None and (d.span.line, d.span.column) == (2, 6)
