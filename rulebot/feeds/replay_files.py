@@ -225,7 +225,10 @@ def _bad_row(file: ArchiveFile, line: int, row: list[str], exc: Exception) -> Re
 
 
 def _stamp(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds: the message says the number
+        return str(ms)
 
 
 def _disorder(file: ArchiveFile, line: int, time: int, prev: int) -> ReplayFileError:

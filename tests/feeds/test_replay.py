@@ -452,3 +452,10 @@ def test_a_zip_that_inflates_to_one_endless_line_is_refused_without_reading_it_i
     message, peak_mb = proc.stdout.splitlines()
     assert f"{path}:1: a line longer than" in message
     assert int(peak_mb) < 150, f"peak memory {peak_mb} MB"
+
+
+def test_a_time_before_any_calendar_is_named_in_the_error_not_an_oserror(tmp_path: Path) -> None:
+    # found by tests/feeds/test_replay_fuzz.py: the message's date formatting raised OSError
+    path = _trades_file(tmp_path, [*GOOD, "2,100.5,0.010,1.005,-67768040609740804001,false"])
+    with pytest.raises(ReplayFileError, match=r":3: time -67768040609740804001 \(-67768040609740804001\) is before"):
+        list(read_events(path))
