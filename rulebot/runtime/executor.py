@@ -160,7 +160,7 @@ class Executor:
             return False
         lane = self._lanes.get(symbol)
         if lane is None:
-            lane = self._lanes[symbol] = OrderLane(venue, self._on_outcome)
+            lane = self._lanes[symbol] = OrderLane(venue, self._answered)
         cid = getattr(cmd, "client_order_id", "")
         if cid:
             self.in_flight[cid] = self.in_flight.get(cid, 0) + 1
@@ -172,15 +172,27 @@ class Executor:
         if self.paper is not None and self.paper_file is not None:
             paper_account.save(self.paper.sim, self.paper_file)
 
-    async def settle(self, outcome: Outcome) -> None:
-        """What the venue answered: nothing to do when accepted; a refusal goes to the engine; an
-        unknown fate is left as sent and reconciled."""
-        cmd, result, t = outcome.command, outcome.result, outcome.time
+    def _answered(self, outcome: Outcome) -> None:
+        """A lane's answer. Accepted (the common case): nothing for the engine to do, so it does not
+        go through the runner's queue; a refusal or an unknown fate does, to be settled there."""
+        if outcome.result.ok:
+            self._landed(outcome.command)
+        elif self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    def _landed(self, cmd: Command) -> None:
         cid = getattr(cmd, "client_order_id", "")
         if cid in self.in_flight:
             self.in_flight[cid] -= 1
             if self.in_flight[cid] <= 0:
                 del self.in_flight[cid]
+
+    async def settle(self, outcome: Outcome) -> None:
+        """What the venue answered: nothing to do when accepted; a refusal goes to the engine; an
+        unknown fate is left as sent and reconciled."""
+        cmd, result, t = outcome.command, outcome.result, outcome.time
+        cid = getattr(cmd, "client_order_id", "")
+        self._landed(cmd)
         if result.ok:
             return
         msg = result.message or ""
