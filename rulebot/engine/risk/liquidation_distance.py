@@ -1,0 +1,48 @@
+"""Liquidation distance: an entry is cut so the liquidation price stays far enough from the mark."""
+
+from __future__ import annotations
+
+from rulebot.core.intents import EnterIntent
+from rulebot.engine.liquidation_guard import largest_entry
+from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
+from rulebot.rulebook.guards import EffectiveRisk
+
+
+def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
+    if view.brackets is None or view.holding is None:
+        return None  # no bracket table to compute a liquidation price with
+    inst = view.instrument
+    direction = 1 if intent.side == "long" else -1
+    allowed = largest_entry(
+        inst,
+        view.brackets,
+        view.holding,
+        draft.quantity,
+        direction,
+        draft.price,
+        view.mark_price,
+        view.leverage,
+        view.margin_type,
+        risk.min_liquidation_distance,
+    )
+    need = f"{(risk.min_liquidation_distance * 100).normalize():f}%"
+    if allowed >= draft.quantity:
+        return Verdict(
+            "allow", "liquidation_distance", f"liquidation price at least {need} from the mark", draft.quantity
+        )
+    allowed = inst.round_qty(allowed, draft.order_type)
+    if allowed <= 0:
+        return Verdict(
+            "reject",
+            "liquidation_distance",
+            f"any position this size would be liquidated less than "
+            f"{need} from the mark price {view.mark_price}; lower the "
+            "leverage or the size",
+        )
+    draft.quantity = allowed
+    return Verdict(
+        "resize",
+        "liquidation_distance",
+        f"size cut to {draft.quantity} to keep the liquidation price {need} from the mark",
+        draft.quantity,
+    )

@@ -1,0 +1,49 @@
+"""Position limits: existing plus new notional may not exceed max_leverage x equity, nor
+risk.max_position_notional; an entry that would is cut to what fits."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+from rulebot.core.instruments import Instrument
+from rulebot.core.intents import EnterIntent
+from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
+from rulebot.rulebook.guards import EffectiveRisk
+
+
+def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
+    inst, price = view.instrument, draft.price
+    if view.equity <= 0:
+        return Verdict("reject", "max_leverage", "equity is not positive")
+    if view.position_side not in ("none", intent.side):
+        return None  # reducing or reversing: the cap is for adding risk
+    cap = view.equity * min(risk.max_leverage, view.leverage) - view.position_notional
+    cap_guard = "max_leverage"
+    if risk.max_position_notional is not None:
+        cap_n = _margin_units(inst, risk.max_position_notional, price) - view.position_notional
+        if cap_n < cap:
+            cap, cap_guard = cap_n, "max_position_notional"
+    new_notional = abs(inst.notional(draft.quantity, price))
+    if new_notional <= cap:
+        return Verdict("allow", cap_guard, "within the leverage and notional limits", draft.quantity)
+    described = _describe_cap(cap_guard, risk.max_leverage, view.leverage)
+    if cap <= 0:
+        return Verdict("reject", cap_guard, f"the position is already at the limit ({described})")
+    draft.quantity = _qty_for_notional(inst, cap, price)
+    return Verdict("resize", cap_guard, f"size cut to {draft.quantity} to stay within {described}", draft.quantity)
+
+
+def _margin_units(inst: Instrument, quote_amount: Decimal, price: Decimal) -> Decimal:
+    """A quote-currency amount (USDT, or USD on COIN-M) in the margin asset."""
+    return quote_amount / price if inst.is_inverse else quote_amount
+
+
+def _qty_for_notional(inst: Instrument, notional: Decimal, price: Decimal) -> Decimal:
+    qty = notional * price / inst.contract_size if inst.is_inverse else notional / price
+    return qty.quantize(Decimal(1).scaleb(-12), rounding=ROUND_DOWN)
+
+
+def _describe_cap(guard: str, max_leverage: int, leverage: int) -> str:
+    if guard == "max_position_notional":
+        return "risk.max_position_notional"
+    return f"{min(max_leverage, leverage)}x leverage on equity"

@@ -1,0 +1,30 @@
+"""Volatility breaker: while tripped, a market entry goes out as an IOC limit inside a price band."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rulebot.core.enums import OrderType, Side, TimeInForce
+from rulebot.core.intents import EnterIntent
+from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
+from rulebot.rulebook.guards import EffectiveRisk
+
+# While the breaker is tripped, a market order becomes an IOC limit this far through the last price.
+VOLATILITY_BAND = Decimal("0.005")
+
+
+def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
+    tripped = view.volatility_ratio > float(risk.volatility_breaker)  # a NaN ratio never trips it
+    if draft.order_type is not OrderType.MARKET or not tripped:
+        return None
+    band = VOLATILITY_BAND
+    limit = view.last_price * (1 + band) if draft.side is Side.BUY else view.last_price * (1 - band)
+    draft.price = view.instrument.round_price(limit, draft.side)
+    draft.order_type, draft.time_in_force = OrderType.LIMIT, TimeInForce.IOC
+    return Verdict(
+        "resize",
+        "volatility_breaker",
+        f"volatility {view.volatility_ratio:.1f}x its baseline: market order sent as an "
+        f"IOC limit at {draft.price} ({(band * 100).normalize():f}% band)",
+        draft.quantity,
+    )
