@@ -22,16 +22,16 @@ from rulebot.backtest.result import (
     WorstDay,
 )
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
-from rulebot.core.commands import SetLeverage, SetMarginType, SetPositionMode
 from rulebot.core.enums import Market, PositionSide
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.engine import records as rec
-from rulebot.engine.engine import Engine, Step
+from rulebot.engine.engine import Engine
 from rulebot.exchange_sim import FillModel, SimExchange
 from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.session import Session
 from rulebot.venues.paper import PaperVenue
 
 ZERO = Decimal(0)
@@ -134,33 +134,11 @@ def run_backtest(
                 amount = engine.portfolio.net_position(s).amount
                 result.symbol_curves[s].append(SymbolPoint(time, last_price[s], amount, booked[s] + symbol_upnl(s)))
 
-    def handle(step: Step, time: int) -> None:
-        for record in step.records:
-            collect(record)
-        for cmd in step.commands:
-            if on_record is not None:  # write-ahead: the journal hears of a command before the venue
-                on_record(cmd)
-            res = venue.execute(cmd, time)
-            if not res.ok:
-                cid = getattr(cmd, "client_order_id", None)
-                if cid is not None:
-                    handle(engine.on_reject(cid, res.code, res.message or "", time), time)
-                elif isinstance(cmd, SetMarginType | SetPositionMode | SetLeverage):
-                    handle(engine.on_setup_rejected(cmd, res.code, res.message or "", time), time)
-                elif on_record is not None:
-                    on_record(rec.EngineNotice(time, getattr(cmd, "symbol", ""), "command-rejected",
-                                               f"{type(cmd).__name__} rejected: {res.code} {res.message}"))
-            feed(res.events, time)
-
-    def feed(account_events: Iterable[AccountEvent], time: int) -> None:
-        for ev in account_events:
-            if on_record is not None:
-                on_record(ev)
-            if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:
-                fill(ev)
-            elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
-                funding(ev)
-            handle(engine.on_event(ev), time)
+    def report(ev: AccountEvent) -> None:
+        if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:
+            fill(ev)
+        elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
+            funding(ev)
 
     def fill(u: OrderUpdate) -> None:
         record = engine.oms.get(u.client_order_id)
@@ -215,17 +193,17 @@ def run_backtest(
                             Marker(record.time, price, "guard", f"{v.guard}: {v.reason}", record.symbol)
                         )
 
+    session = Session(engine, venue, journal=collect, on_report=report, on_change=note_day,
+                      on_step_end=on_step_end or (lambda: None))  # fmt: skip
     count = 0
     time = 0
     settling = symbol  # the symbol of the market event being replayed
-    on_market = venue.on_market
-    on_event = engine.on_event
+    to_session = session.market
     for event in events:
         time = event.time  # type: ignore[attr-defined]
         if not engine.started:
             result.start_time = time
-            engine.portfolio.on_time(time)
-            handle(engine.start(time), time)
+            session.start(time)
         settling = getattr(event, "symbol", symbol)
         if settling in events_by_symbol:
             events_by_symbol[settling] += 1
@@ -234,28 +212,7 @@ def run_backtest(
             last_price[event.symbol] = event.price  # type: ignore[attr-defined]
         elif kind is CandleClosed:
             last_price[event.symbol] = event.close  # type: ignore[attr-defined]
-        if kind is CandleClosed:
-            # Walk the candle point by point: the engine checks the daily loss cap and the margin
-            # ratio at each price the simulator fills at, not only at the close.
-            for t, price, reports in venue.walk(event):  # type: ignore[arg-type]
-                if reports:
-                    feed(reports, t)
-                check = engine.check_price(event.symbol, price, t)  # type: ignore[attr-defined]
-                if check.commands or check.records:
-                    handle(check, t)
-                if reports or check.commands:
-                    note_day()
-        else:
-            reports = on_market(event)
-            if reports:
-                feed(reports, time)
-                note_day()
-        step = on_event(event)
-        if step.commands or step.records:
-            handle(step, time)
-            note_day()
-            if on_step_end is not None:
-                on_step_end()
+        to_session(event)
         count += 1
         if time >= next_sample and last_price:  # no point before the first price
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
+from rulebot.core.commands import Command, PlaceOrder
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.engine import Engine, Step
@@ -29,6 +29,7 @@ from rulebot.journal.encode import Row, to_row
 from rulebot.journal.writer import Journal
 from rulebot.runtime import paper_account
 from rulebot.runtime.recovery import status_row
+from rulebot.session import refusal
 from rulebot.venues.binance.venue import BinanceVenue, VenueResult
 from rulebot.venues.paper import PaperVenue
 
@@ -229,20 +230,21 @@ class Executor:
         """The order never existed on the exchange: journal its status (no venue update will),
         then let the engine repair its state."""
         await self.journal.write(status_row(cmd, "REJECTED", msg, t, code=code))
-        await self.process(self.engine.on_reject(cmd.client_order_id, code, msg, t), t)
+        refused = refusal(self.engine, cmd, code, msg, t)
+        assert refused.step is not None
+        await self.process(refused.step, t)
 
     async def _refused(self, cmd: Command, code: int | None, msg: str, t: int) -> None:
-        engine = self.engine
-        if isinstance(cmd, CancelOrder):
-            await self.note(t, "cancel-failed", f"cancel of {cmd.client_order_id} refused ({code}: {msg})")
-        elif isinstance(cmd, PlaceOrder):
-            record = engine.oms.get(cmd.client_order_id)
+        if isinstance(cmd, PlaceOrder):
+            record = self.engine.oms.get(cmd.client_order_id)
             await self.order_refused(cmd, code, msg, t)
             if record is not None and record.purpose in CLOSING_PURPOSES:
                 # A refused exit may mean the bot's idea of the position is wrong (closed by hand,
                 # by a stop whose report was lost): read it again before the exit is sent again.
                 self._on_unknown(f"exit {cmd.client_order_id} refused ({code})")
-        elif isinstance(cmd, SetMarginType | SetPositionMode | SetLeverage):
-            await self.process(engine.on_setup_rejected(cmd, code, msg, t), t)
-        else:
-            await self.note(t, "command-rejected", f"{type(cmd).__name__} refused ({code}: {msg})")
+            return
+        refused = refusal(self.engine, cmd, code, msg, t)  # the policy every way of running shares
+        if refused.step is not None:
+            await self.process(refused.step, t)
+        if refused.notice is not None:
+            await self.note(t, refused.notice.kind, refused.notice.message)
