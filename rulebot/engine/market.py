@@ -9,6 +9,7 @@ backtest has neither); no trades → last price = the close of the shortest cand
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -64,6 +65,8 @@ class Env(dict[str, Any]):
             self.filled = False
 
 
+_LOOKBACK = re.compile(r"(.+)\[(\d+)\]")  # a look-back slot a rule reads: "close@1h[1]", "atr[3]"
+
 _MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
 
 
@@ -117,6 +120,7 @@ class SymbolMarket:
             for action in rule.actions:
                 read.update(getattr(action, "names", ()))
         self._clock_names = frozenset(read & {"time", "hour", "weekday"})
+        self._lookbacks = self._plan_lookbacks(read)
         self._funding_in_read = "next_funding_in" in read
         self._book_from: Decimal | None = None  # the last price the synthetic book was derived from
 
@@ -289,6 +293,43 @@ class SymbolMarket:
         self.env["bid"] = price - self.tick
         self.env["ask"] = price + self.tick
 
+    # ------------------------------------------------------------------ look-back
+
+    def _plan_lookbacks(self, read: set[str]) -> dict[str, list[tuple[str, deque[float], tuple[int, ...]]]]:
+        """timeframe → (name, its last values, the look-backs read) for every `x[n]` a rule reads.
+
+        x[n] is x as it was n closed candles of x's timeframe ago: the value is kept when such a
+        candle closes (after the indicators took it), so a look-back never moves within a candle."""
+        wanted: dict[str, set[int]] = {}
+        for name in read:
+            m = _LOOKBACK.fullmatch(name)
+            if m:
+                wanted.setdefault(m.group(1), set()).add(int(m.group(2)))
+        tf_of = {key: lv.timeframe for lv in self.indicators.live for key in lv.keys}
+        plan: dict[str, list[tuple[str, deque[float], tuple[int, ...]]]] = {}
+        for base, ns in sorted(wanted.items()):
+            tf = tf_of.get(base) or base.partition("@")[2]
+            if tf not in self._tf_ms:
+                continue  # the checker accepts only series and indicators; nothing else has candles
+            plan.setdefault(tf, []).append((base, deque(maxlen=max(ns) + 1), tuple(sorted(ns))))
+            for n in ns:
+                self.env[f"{base}[{n}]"] = math.nan
+                self.not_ready.add(f"{base}[{n}]")
+        return plan
+
+    def _keep_lookbacks(self, tf: str) -> None:
+        env, not_ready = self.env, self.not_ready
+        for base, kept, ns in self._lookbacks[tf]:
+            kept.append(math.nan if base in not_ready else env[base])
+            for n in ns:
+                slot = f"{base}[{n}]"
+                value = kept[-1 - n] if len(kept) > n else math.nan
+                env[slot] = value
+                if value == value:
+                    not_ready.discard(slot)
+                else:
+                    not_ready.add(slot)
+
     # ------------------------------------------------------------------ candles
 
     def _publish(self, closed: list[Candle]) -> None:
@@ -313,6 +354,8 @@ class SymbolMarket:
                 if prev:
                     self.not_ready.discard(f"returns@{tf}")
             self.indicators.on_candle(c)
+            if tf in self._lookbacks:
+                self._keep_lookbacks(tf)
 
     # ------------------------------------------------------------------ warm-up
 

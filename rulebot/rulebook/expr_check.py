@@ -24,11 +24,14 @@ from rulebot.rulebook.expr_names import (
 )
 from rulebot.rulebook.expr_parse import ParsedExpr
 from rulebot.rulebook.expr_types import ExprType
-from rulebot.rulebook.scope import NameInfo, Scope
+from rulebot.rulebook.scope import NameInfo, NameKind, Scope
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 MAX_EXPONENT = 64
 MAX_NDIGITS = 20
+# x[n] reads a kept copy: the bound keeps the copies small (HISTORY_CANDLES in engine/market.py
+# keeps 2000 candles per timeframe; a look-back is a window over those, not a second history).
+MAX_LOOKBACK = 500
 
 _BINARY: dict[type[ast.operator], ir.BinaryOpName] = {
     ast.Add: "+",
@@ -51,7 +54,6 @@ _ORDERING = frozenset({"<", "<=", ">", ">="})
 
 # Constructs Python parses but the language does not have, and what to tell the user.
 _REJECTED: dict[type[ast.AST], str] = {
-    ast.Subscript: "subscripts like x[0] are not allowed",
     ast.Slice: "slices are not allowed",
     ast.Lambda: "lambda functions are not allowed",
     ast.ListComp: "comprehensions are not allowed",
@@ -120,6 +122,7 @@ class _Checker:
             ast.Compare: self.compare,
             ast.IfExp: self.ifexp,
             ast.Call: self.call,
+            ast.Subscript: self.lookback,
         }
 
     # ------------------------------------------------------------------ plumbing
@@ -162,6 +165,49 @@ class _Checker:
             "not-allowed",
         )
         return None, None
+
+    def lookback(self, node: ast.AST) -> Checked:
+        """`x[n]`: candle series or indicator x as it was n closed candles of its timeframe ago.
+
+        It compiles to a read of the flat name `x[n]`, a slot the engine fills when a candle of
+        x's timeframe closes; n is a literal whole number, so nothing is computed to reach it."""
+        assert isinstance(node, ast.Subscript)
+        hint = "write a whole number of candles back, e.g. close@1h[1] or ema_fast[2]"
+        if isinstance(node.slice, ast.Slice):
+            self.issue(node.slice, "slices are not allowed", hint, "not-allowed")
+            return None, None
+        n = _literal_number(node.slice)
+        if isinstance(node.slice, ast.UnaryOp) or not isinstance(n, int) or isinstance(n, bool):
+            self.issue(node.slice, "a look-back x[n] needs a whole number n written as a literal", hint, "lookback")
+            self.expr(node.value)
+            return None, None
+        if not 0 <= n <= MAX_LOOKBACK:
+            self.issue(node.slice, f"a look-back must be between 0 and {MAX_LOOKBACK} candles", hint, "lookback")
+            return None, None
+        if self.p.flat_name(node.value) is None:
+            self.issue(
+                node.value,
+                "only a candle series or an indicator can be looked back on",
+                "e.g. close@1h[1], highest_24[1], macd.line[1]",
+                "lookback",
+            )
+            return None, None
+        out, t = self.expr(node.value)
+        if out is None or t is None:
+            return None, None
+        info = self.scope.get(out.name) if isinstance(out, ir.Ref) else None
+        if info is None or info.kind not in (NameKind.SERIES, NameKind.INDICATOR):
+            name = out.name if isinstance(out, ir.Ref | ir.Param) else "this"
+            self.issue(
+                node,
+                f"'{name}' has no candles to look back on: x[n] works on candle series and indicators",
+                "for the price a candle ago, write close@1m[1] (any declared timeframe)",
+                "lookback",
+            )
+            return None, None
+        if n == 0:
+            return out, t
+        return ir.Ref(f"{info.name}[{n}]", True), t
 
     # ------------------------------------------------------------------ operators
 

@@ -38,7 +38,9 @@ class ReferenceEvaluator:
             raise ExprError(list(result.issues))
         self.scope = scope
         self.prev_binds: dict[str, str] = {}  # fresh name → flat name whose prev value it reads
-        self.tree: ast.expr = _Expand(parsed, scope, self.prev_binds).visit(copy.deepcopy(parsed.body))
+        self.lookbacks: dict[str, str] = {}  # fresh name → the look-back slot it reads ("close@1h[1]")
+        body = _Lookbacks(parsed, self.lookbacks).visit(copy.deepcopy(parsed.body))
+        self.tree: ast.expr = _Expand(parsed, scope, self.prev_binds, self.lookbacks).visit(body)
         ast.fix_missing_locations(self.tree)
         self.source = ast.unparse(self.tree)
         self.series = dict(parsed.lexed.series)
@@ -56,6 +58,7 @@ class ReferenceEvaluator:
                 names[flat] = value
         names.update({k: SimpleNamespace(**v) for k, v in groups.items()})
         names.update({ident: env.get(flat) for ident, flat in self.series.items()})
+        names.update({ident: env.get(flat) for ident, flat in self.lookbacks.items()})
         names.update({ident: env[PREV_PREFIX + flat] for ident, flat in self.prev_binds.items()})
         return names
 
@@ -66,13 +69,33 @@ class ReferenceEvaluator:
         return self.evaluator(env).eval(self.source, previously_parsed=self.tree)
 
 
+class _Lookbacks(ast.NodeTransformer):
+    """Rewrite x[n] into a fresh name bound to the engine's slot `x[n]` (x[0] is x itself)."""
+
+    def __init__(self, parsed: ParsedExpr, binds: dict[str, str]) -> None:
+        self.parsed = parsed
+        self.binds = binds
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        flat = self.parsed.flat_name(node.value)
+        n = node.slice.value if isinstance(node.slice, ast.Constant) else None
+        if flat is None or not isinstance(n, int):
+            raise AssertionError("the checker accepts only literal look-backs on names")
+        if n == 0:
+            return node.value
+        ident = f"lookback_{len(self.binds)}"
+        self.binds[ident] = f"{flat}[{n}]"
+        return ast.Name(ident, ast.Load())
+
+
 class _Expand(ast.NodeTransformer):
     """Rewrite crossover(a, b) into plain comparisons over previous and current values."""
 
-    def __init__(self, parsed: ParsedExpr, scope: Scope, binds: dict[str, str]) -> None:
+    def __init__(self, parsed: ParsedExpr, scope: Scope, binds: dict[str, str], lookbacks: dict[str, str]) -> None:
         self.parsed = parsed
         self.scope = scope
         self.binds = binds
+        self.lookbacks = lookbacks
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
@@ -89,7 +112,7 @@ class _Expand(ast.NodeTransformer):
         )
 
     def prev(self, node: ast.expr) -> ast.expr:
-        binds, parsed, scope = self.binds, self.parsed, self.scope
+        binds, parsed, scope, lookbacks = self.binds, self.parsed, self.scope, self.lookbacks
 
         class Prev(ast.NodeTransformer):
             def visit_Call(self, call: ast.Call) -> ast.AST:
@@ -103,6 +126,10 @@ class _Expand(ast.NodeTransformer):
                 return self.swap(n)
 
             def swap(self, n: ast.Name | ast.Attribute) -> ast.AST:
+                if isinstance(n, ast.Name) and n.id in lookbacks:
+                    ident = f"prev_{len(binds)}"
+                    binds[ident] = lookbacks[n.id]
+                    return ast.Name(ident, ast.Load())
                 flat = parsed.flat_name(n)
                 info = scope.get(flat) if flat is not None else None
                 if flat is None or info is None or not info.has_prev:

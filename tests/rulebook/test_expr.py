@@ -563,3 +563,46 @@ def test_reference_eval_rejects_what_the_compiler_rejects():
         reference_eval("__import__('os')", SCOPE, ENV)
     with pytest.raises(ExprError):
         reference_eval("ema_fsat > 1", SCOPE, ENV)
+
+
+# ---------------------------------------------------------------- look-back x[n]
+
+
+def test_a_look_back_compiles_to_a_read_of_its_own_slot():
+    c = compile_expr("close@15m >= ema_fast[1] and macd.line[2] > 0", SCOPE, BOOL)
+    assert c.python_source == "lambda e: ((e['close@15m'] >= e['ema_fast[1]']) and (e['macd.line[2]'] > 0))"
+    assert c.names == {"close@15m", "ema_fast[1]", "macd.line[2]"}
+    env = {**ENV, "ema_fast[1]": 100.0, "macd.line[2]": 0.1}
+    assert c.fn(env) is True
+    assert reference_eval(c.text, SCOPE, env) is True
+
+
+def test_look_back_zero_is_the_value_itself():
+    assert compile_expr("close@1m[0]", SCOPE).python_source == "lambda e: e['close@1m']"
+
+
+def test_crossover_of_a_look_back_reads_the_previous_slot():
+    c = compile_expr("crossover(close@15m, ema_fast[1])", SCOPE, BOOL)
+    assert c.prev_names == {"close@15m", "ema_fast[1]"}
+    env = {**ENV, "ema_fast[1]": 100.0, "prev:ema_fast[1]": 100.0, "prev:close@15m": 99.0}
+    assert c.fn(env) is True
+    assert reference_eval(c.text, SCOPE, env) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "mark"),
+    [
+        ("price[1] > 0", "'price' has no candles to look back on", "price[1]"),
+        ("equity[1] > 0", "'equity' has no candles", "equity[1]"),
+        ("fast[1] > 0", "'fast' has no candles", "fast[1]"),
+        ("ema_fast[fast] > 0", "whole number n written as a literal", "fast"),
+        ("ema_fast[1.5] > 0", "whole number n written as a literal", "1.5"),
+        ("ema_fast[501] > 0", "between 0 and 500", "501"),
+        ("(ema_fast + 1)[1] > 0", "only a candle series or an indicator", "ema_fast + 1"),
+        ("ema_fsat[1] > 0", "unknown name 'ema_fsat'", "ema_fsat"),
+    ],
+)
+def test_a_look_back_on_what_has_no_candles_or_by_a_computed_amount_is_a_placed_error(text, fragment, mark):
+    issue = only(text)
+    assert fragment in issue.message
+    assert marked(text, issue) == mark
