@@ -335,8 +335,9 @@ def versions_cmd(ctx: click.Context, fmt: str) -> None:
 @audit.command("diff")
 @click.argument("old")
 @click.argument("new")
+@FORMAT
 @click.pass_context
-def diff_cmd(ctx: click.Context, old: str, new: str) -> None:
+def diff_cmd(ctx: click.Context, old: str, new: str, fmt: str) -> None:
     """What changed between two rulebook versions (hash prefixes)."""
     db = _open(ctx)
     try:
@@ -344,7 +345,15 @@ def diff_cmd(ctx: click.Context, old: str, new: str) -> None:
     except LookupError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    lines = difflib.unified_diff(
-        a.splitlines(keepends=True), b.splitlines(keepends=True), fromfile=a_hash[:12], tofile=b_hash[:12]
+    lines = list(
+        difflib.unified_diff(
+            a.splitlines(keepends=True), b.splitlines(keepends=True), fromfile=a_hash[:12], tofile=b_hash[:12]
+        )
     )
+    if fmt == "json":
+        # Full hashes and the diff's lines without their newlines: a script compares versions by
+        # these without parsing the text form.
+        answer = {"old": a_hash, "new": b_hash, "changed": a != b, "diff": [line.rstrip("\n") for line in lines]}
+        click.echo(json.dumps(answer, indent=2))
+        return
     click.echo("".join(lines), nl=False)

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from rulebot.binance.codes import BinanceError
 from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, HOURS, SPEED, STRICT
@@ -66,31 +67,62 @@ def _compile(rulebook: str) -> Any:
 
 
 def _print_status(s: dict[str, Any]) -> None:
+    """The running bot as tables a person reads at a glance (`--format json` has every field)."""
+    if not s.get("rulebook"):
+        _out.print("running" if s.get("running") else "the bot has not started its engine yet", markup=False)
+        return
     _out.print(
         f"{s.get('rulebook')} {s.get('version')} · {s.get('mode')} · run {s.get('run_id')} · "
         f"{s.get('events', 0):,} events · {'running' if s.get('running') else 'stopped'}",
         markup=False,
     )
-    _out.print(f"states: {s.get('states')}", markup=False)
-    _out.print(f"equity: {s.get('equity')} · daily PnL: {s.get('daily_pnl')}", markup=False)
-    for p in s.get("positions", []):
-        _out.print(
-            f"position {p['symbol']} {p['side']} {p['size']} @ {p['entry_price']} (uPnL {p['upnl']})", markup=False
-        )
-    for o in s.get("orders", []):
-        _out.print(
-            f"order {o['client_order_id']} {o['purpose']} {o['side']} {o['type']} {o['quantity']} ({o['status']})",
-            markup=False,
-        )
-    for symbol, d in s.get("data", {}).items():
-        age = "no data yet" if d.get("age_s") is None else f"data {d['age_s']:.1f} s old"
+    if s.get("stop_reason"):
+        _out.print(f"stopped: {s['stop_reason']}", markup=False)
+    account = _table("account", "asset", "equity", "today's PnL")
+    for asset, equity in s.get("equity", {}).items():
+        account.add_row(asset, equity, s.get("daily_pnl", {}).get(asset, "-"))
+    _out.print(account)
+    symbols = _table("symbols", "symbol", "state", "data", "indicators")
+    for symbol, state in s.get("states", {}).items():
+        d = s.get("data", {}).get(symbol, {})
+        age = "no data yet" if d.get("age_s") is None else f"{d['age_s']:.1f} s old"
         warm = s.get("warmup", {}).get(symbol, {})
         shown = ", ".join(
             f"{name}@{w['timeframe']} " + ("ready" if w["ready"] else f"warming {w['candles']}/{w['needs']}")
             for name, w in warm.items()
         )
-        _out.print(f"{symbol}: {age}" + (f" · indicators: {shown}" if shown else ""), markup=False)
-    _out.print(f"guards: {s.get('guards')}", markup=False)
+        symbols.add_row(symbol, state, age, shown or "-")
+    _out.print(symbols)
+    positions = _table("positions", "symbol", "side", "size", "entry", "uPnL")
+    for p in s.get("positions", []):
+        positions.add_row(p["symbol"], p["side"], p["size"], p["entry_price"], p["upnl"])
+    _out.print(positions if positions.row_count else "positions: none", markup=False)
+    orders = _table("working orders", "order", "symbol", "for", "side", "type", "quantity", "price", "status")
+    for o in s.get("orders", []):
+        qty = "whole position" if o.get("close_position") else o.get("quantity") or "-"
+        price = o.get("price") or (f"trigger {o['trigger_price']}" if o.get("trigger_price") else "market")
+        orders.add_row(o["client_order_id"], o["symbol"], o["purpose"], o["side"], o["type"], qty, price, o["status"])
+    _out.print(orders if orders.row_count else "working orders: none", markup=False)
+    _out.print(f"guards: {_guards(s.get('guards', {}))}", markup=False)
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    return table
+
+
+def _guards(g: dict[str, Any]) -> str:
+    """One line: what is stopping or limiting the bot, or that nothing is."""
+    tripped = [s for s, on in g.get("volatility_breaker", {}).items() if on]
+    parts = [
+        f"HALTED ({g['halted']})" if g.get("halted") else "not halted",
+        "daily loss limit REACHED" if g.get("daily_loss_breached") else "daily loss limit ok",
+        f"streams down: {', '.join(g['streams_down'])}" if g.get("streams_down") else "streams up",
+        f"volatility breaker tripped: {', '.join(tripped)}" if tripped else "volatility breaker off",
+    ]
+    return " · ".join(parts)
 
 
 # What can stop a bot from starting (or end it) that a person can act on: no traceback for these.

@@ -4,6 +4,7 @@ warm-up. Plain JSON values (Decimals as exact strings)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rulebot.engine.engine import Engine
@@ -17,9 +18,13 @@ def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
          "upnl": str(pf.unrealized(p.symbol, p.position_side))}
         for p in pf.positions.values() if p.amount != 0
     ]  # fmt: skip
+    # A close-position stop has no quantity (it closes whatever is open): null and the flag, never
+    # the text "None"; the trigger and limit prices are what a person checks a stop by.
     orders = [
         {"client_order_id": r.client_order_id, "symbol": r.command.symbol, "purpose": r.purpose, "rule": r.rule,
-         "side": r.command.side.value, "type": r.command.order_type.value, "quantity": str(r.command.quantity),
+         "side": r.command.side.value, "type": r.command.order_type.value, "quantity": _dec(r.command.quantity),
+         "close_position": r.command.close_position, "price": _dec(r.command.price),
+         "trigger_price": _dec(r.command.trigger_price),
          "status": r.algo_status or (r.status.value if r.status else "sent")}
         for r in engine.oms.open_orders()
     ]  # fmt: skip
@@ -41,6 +46,10 @@ def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
             "volatility_breaker": {s: r.volatility_tripped for s, r in engine.symbols.items()},
         },
     }
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _data(last: int, now: int | None) -> dict[str, Any]:

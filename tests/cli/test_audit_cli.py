@@ -125,6 +125,10 @@ def test_versions_and_diff_show_what_changed_between_two_rulebooks(journal, tmp_
     assert code == 0 and old != new
     code, out = audit(str(copy), "diff", old[:10], new[:10])
     assert code == 0 and "-  fast: 21" in out and "+  fast: 13" in out and out.startswith(f"--- {old[:12]}")
+    code, out = audit(str(copy), "diff", old[:10], new[:10], "--format", "json")
+    answer = json.loads(out)
+    assert code == 0 and (answer["old"], answer["new"], answer["changed"]) == (old, new, True)
+    assert "-  fast: 21" in answer["diff"] and "+  fast: 13" in answer["diff"]
     code, out = audit(str(copy), "runs", "--format", "json")
     assert [r["version"] for r in json.loads(out)] == [old, new]
     assert audit(str(copy), "verify")[0] == 0  # a second run chains onto the first

@@ -1,0 +1,83 @@
+"""`rulebot status` as a person and a script read it: tables with real values, never Python
+dicts or the text "None" for a close-position stop's quantity."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from rich.console import Console
+
+from rulebot.cli import run as run_cli
+from rulebot.core.account_events import AccountUpdate, PositionChange
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Side
+from rulebot.core.events import Trade
+from rulebot.engine.engine import Engine
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.rulebook.compiler import compile_text
+from rulebot.runtime.status import engine_status
+
+T0 = 1_795_000_000_000
+BOOK = """\
+rulebook: status-view
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+indicators:
+  fast: ema(close@1m, 5)
+rules:
+  - name: hold
+    on: trade
+    in: long
+    when: price > 100000000
+    do: [exit]
+"""
+
+
+def protected_long() -> Engine:
+    usdm = Market.USDM
+    engine = Engine(compile_text(BOOK), builtin_instruments(usdm), {"USDT": Decimal(10_000)},
+                    brackets=builtin_brackets(usdm))  # fmt: skip
+    engine.start(T0)
+    engine.on_event(Trade("BTCUSDT", Decimal(60000), Decimal(1), T0, True, 1))
+    position = PositionChange("BTCUSDT", PositionSide.BOTH, Decimal("0.01"), Decimal(60000), Decimal(60000),
+                              Decimal(0), Decimal(0), MarginType.ISOLATED, Decimal(200))  # fmt: skip
+    engine.on_event(AccountUpdate("ORDER", (), (position,), T0 + 1))
+    sl = PlaceOrder("sl-1", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, trigger_price=Decimal(57000),
+                    close_position=True)  # fmt: skip
+    engine.adopt_order(sl, "stop_loss", "hold")
+    return engine
+
+
+def status_of(engine: Engine) -> dict:
+    # What the control socket sends: JSON, as `rulebot status` receives it.
+    answer = {"ok": True, "running": True, "mode": "live", "run_id": "r1", "events": 2,
+              **engine_status(engine, T0 + 1500)}  # fmt: skip
+    return json.loads(json.dumps(answer))
+
+
+def test_status_json_gives_a_close_position_stop_null_quantity_and_its_trigger():
+    (order,) = [o for o in status_of(protected_long())["orders"] if o["client_order_id"] == "sl-1"]
+    assert order["quantity"] is None and order["close_position"] is True
+    assert order["trigger_price"] == "57000" and order["type"] == "STOP_MARKET"
+
+
+def test_status_prints_tables_not_python_dicts_or_none(monkeypatch):
+    console = Console(record=True, width=160, highlight=False)
+    monkeypatch.setattr(run_cli, "_out", console)
+    run_cli._print_status(status_of(protected_long()))
+    text = console.export_text()
+    assert "None" not in text and "{'" not in text and "': " not in text
+    assert "STOP_MARKET" in text and "whole position" in text and "trigger 57000" in text
+    assert "BTCUSDT" in text and "long" in text and "10000" in text
+    assert "fast@1m warming" in text and "1.5 s old" in text
+    assert "not halted" in text and "daily loss limit ok" in text
+
+
+def test_status_of_a_bot_that_has_not_started_its_engine_says_so(monkeypatch):
+    console = Console(record=True, width=160, highlight=False)
+    monkeypatch.setattr(run_cli, "_out", console)
+    run_cli._print_status({"ok": True, "running": False})
+    text = console.export_text()
+    assert "None" not in text and "not started" in text
