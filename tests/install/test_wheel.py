@@ -92,3 +92,9 @@ def test_the_installed_rulebooks_are_valid(installed: Path, tmp_path: Path):
 def test_the_wheel_ships_the_web_page(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"rulebot/web/static/{n}" for n in ("index.html", "app.js", "app.css")} <= names
+
+
+def test_rulebot_new_works_from_a_wheel_install(installed: Path, tmp_path: Path) -> None:
+    proc = _rulebot(installed, tmp_path, "new", "mine", "--template", "funding")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert _rulebot(installed, tmp_path, "validate", "mine.yaml").returncode == 0
