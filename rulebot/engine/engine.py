@@ -36,16 +36,18 @@ from rulebot.core.margin import (
     BracketTable,
     FloatBrackets,
     float_pnl_and_notional,
-    isolated_ratio_clearly_below,
 )
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms, state_for
 from rulebot.engine.daily_cap import cap_amount, cap_price, cap_trigger
-from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
+from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.market import Env, SymbolMarket
 from rulebot.engine.oms import OrderManager, OrderRecord, Purpose
 from rulebot.engine.portfolio import Portfolio
-from rulebot.engine.risk import AccountView, RiskEngine, Verdict
+from rulebot.engine.risk import AccountView, RiskEngine, Verdict, volatility_breaker
+from rulebot.engine.risk.margin_ratio import GUARD_COOLDOWN_MS, margin_ratio_exit
+from rulebot.engine.risk.order_rate import orders_last_minute
+from rulebot.engine.risk.protective_stop import protective_trigger, protective_verdict
 from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigger_price
 from rulebot.engine.timers import TimerWheel
 from rulebot.engine.volatility import VolatilityMeter
@@ -57,13 +59,10 @@ _MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown t
 _NEVER = 1 << 62
 _STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 _LEFTOVER_PURPOSES = _STOP_PURPOSES | {"take_profit"}
-# Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
-_CLOSE_ALL_RATIO = Decimal("0.95")
 # A daily-cap stop is re-priced only when that moves the loss at its trigger by more than this
 # share of the cap: another symbol's fee must not cancel and re-place it on every fill. The
 # engine's own check at every price holds the exact cap; the slack only matters while it is dead.
 _CAP_SLACK = Decimal("0.005")
-_GUARD_COOLDOWN_MS = 10_000  # between two reductions by the margin-ratio guard
 
 
 class Step:
@@ -89,7 +88,7 @@ class _SymbolRun:
     volatility: VolatilityMeter = field(default_factory=VolatilityMeter)
     protect_deadline: int = _NEVER  # when the protective-stop guard acts if no stop is working by then
     last_margin_check: int = -1000
-    last_guard_reduce: int = -_GUARD_COOLDOWN_MS
+    last_guard_reduce: int = -GUARD_COOLDOWN_MS
     volatility_tripped: bool = False
     exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
     fill_time: int = -1  # transaction time of the latest fill on the symbol
@@ -1191,10 +1190,7 @@ class Engine:
         step.commands.append(cmd)
 
     def _orders_last_minute(self, step: Step | None = None) -> int:
-        times = self._order_times
-        while times and times[0] <= self.time - 60_000:
-            times.popleft()
-        return len(times)
+        return orders_last_minute(self._order_times, self.time)
 
     def _holding(self, symbol: str) -> Holding:
         pf = self.portfolio
@@ -1250,37 +1246,26 @@ class Engine:
         run.last_margin_check = self.time
         pos = self.portfolio.net_position(symbol)
         mark = self.portfolio.marks.get(symbol)
-        if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < _GUARD_COOLDOWN_MS:
+        if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < GUARD_COOLDOWN_MS:
             return
-        limit = self.book.risk.max_margin_ratio
-        if self._margin_type is MarginType.ISOLATED and isolated_ratio_clearly_below(
+        reduce = margin_ratio_exit(
             self.instruments[symbol],
+            self.brackets[symbol],
             self._float_brackets[symbol],
-            pos.amount,
-            pos.entry_price,
-            pos.isolated_wallet,
+            pos,
             mark,
-            float(limit),
-        ):
-            return
-        ratio = position_margin_ratio(
-            self.instruments[symbol], self.brackets[symbol], self._holding(symbol), mark, self._margin_type
+            self._margin_type,
+            self.book.risk.max_margin_ratio,
+            lambda: self._holding(symbol),
         )
-        if ratio <= limit:
+        if reduce is None:
             return
         run.last_guard_reduce = self.time
-        close_all = ratio >= _CLOSE_ALL_RATIO
-        shown = "over 100%" if ratio.is_infinite() else f"{ratio * 100:.1f}%"
-        verdict = Verdict(
-            "act",
-            "max_margin_ratio",
-            f"margin ratio {shown} at mark {mark} passed {limit * 100:.0f}%: "
-            + ("closing the position" if close_all else "reducing the position by half"),
-        )
+        share, verdict = reduce
         self._exit(
             symbol,
             "max_margin_ratio",
-            None if close_all else Decimal("0.5"),
+            share,
             None,
             OrderType.MARKET,
             None,
@@ -1298,31 +1283,14 @@ class Engine:
         if spiking == run.volatility_tripped:
             return
         run.volatility_tripped = spiking
-        if not spiking:
-            step.records.append(
-                rec.EngineNotice(
-                    self.time,
-                    symbol,
-                    "volatility-breaker",
-                    "volatility is back under the breaker: market orders allowed",
-                )
-            )
-            return
         step.records.append(
-            rec.EngineNotice(
-                self.time,
-                symbol,
-                "volatility-breaker",
-                f"short-term volatility {ratio:.1f}x its baseline: market entries become banded IOC limits",
-            )
+            rec.EngineNotice(self.time, symbol, "volatility-breaker", volatility_breaker.breaker_note(ratio, spiking))
         )
+        if not spiking:
+            return
         share = self.book.risk.volatility_reduce
         if share is not None and self.portfolio.net_position(symbol).amount != 0:
-            verdict = Verdict(
-                "act",
-                "volatility_breaker",
-                f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% (risk.volatility_reduce)",
-            )
+            verdict = volatility_breaker.reduce_verdict(ratio, share)
             self._exit(
                 symbol, "volatility_breaker", share, None, OrderType.MARKET, None, "deleverage", step, verdict=verdict
             )
@@ -1355,14 +1323,10 @@ class Engine:
             pos = self.portfolio.net_position(symbol)
             if pos.amount == 0 or self._has_stop(symbol):
                 continue
-            inst = self.instruments[symbol]
             mark = self.portfolio.marks.get(symbol) or pos.entry_price
             d = self.book.risk.protective_stop
             long = pos.amount > 0
-            # From the worse of entry and mark, so the stop never sits on the wrong side of the
-            # market (Binance would refuse it with -2021).
-            base = min(pos.entry_price, mark) if long else max(pos.entry_price, mark)
-            trig = inst.round_price(base * (1 - d) if long else base * (1 + d), Side.BUY if long else Side.SELL)
+            trig = protective_trigger(self.instruments[symbol], pos, mark, d)
             cmd = PlaceOrder(
                 client_order_id=self.oms.next_id(),
                 symbol=symbol,
@@ -1377,21 +1341,13 @@ class Engine:
                 time=self.time,
             )
             self.oms.track(cmd, "protective", "protective_stop")
-            within = self.book.risk.protective_stop_within_ms / 1000
             step.records.append(
                 rec.GuardRecord(
                     self.time,
                     symbol,
                     "protective_stop",
                     f"protective stop {trig}",
-                    (
-                        Verdict(
-                            "act",
-                            "protective_stop",
-                            f"the {pos.side} position had no stop on the exchange {within:g}s "
-                            f"after it opened: placed a stop-market at {trig} ({d * 100:.1f}% away, mark price)",
-                        ),
-                    ),
+                    (protective_verdict(pos, trig, d, self.book.risk.protective_stop_within_ms),),
                     cmd.client_order_id,
                 )
             )

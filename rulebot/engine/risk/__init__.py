@@ -8,7 +8,9 @@ blocked by a guard that exists to stop new risk (stale data, daily loss, halt): 
 always be possible.
 
 Adding an entry guard is one new module here with a `check(draft, intent, view, risk)` and
-one row in `ENTRY_GUARDS`.
+one row in `ENTRY_GUARDS`. The guards that act on their own as events arrive (margin ratio,
+volatility breaker, protective stop, order budget) decide in their modules here; the engine
+throttles them and sends what they ask for.
 """
 
 from __future__ import annotations

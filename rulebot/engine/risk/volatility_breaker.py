@@ -28,3 +28,19 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
         f"IOC limit at {draft.price} ({(band * 100).normalize():f}% band)",
         draft.quantity,
     )
+
+
+def breaker_note(ratio: float, spiking: bool) -> str:
+    """What the engine notes when the breaker trips (`spiking`) or clears (event time)."""
+    if not spiking:
+        return "volatility is back under the breaker: market orders allowed"
+    return f"short-term volatility {ratio:.1f}x its baseline: market entries become banded IOC limits"
+
+
+def reduce_verdict(ratio: float, share: Decimal) -> Verdict:
+    """Why the breaker's optional auto-reduce (risk.volatility_reduce) cuts an open position."""
+    return Verdict(
+        "act",
+        "volatility_breaker",
+        f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% (risk.volatility_reduce)",
+    )

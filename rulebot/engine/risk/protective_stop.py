@@ -1,0 +1,30 @@
+"""Protective stop (event time): a position still without a working stop when its countdown ends
+gets a stop-market from the engine. This module prices it and says why; the engine places it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rulebot.core.enums import Side
+from rulebot.core.instruments import Instrument
+from rulebot.engine.portfolio import PositionState
+from rulebot.engine.risk.verdict import Verdict
+
+
+def protective_trigger(inst: Instrument, pos: PositionState, mark: Decimal, distance: Decimal) -> Decimal:
+    """The stop's trigger price, `distance` beyond the worse of entry and mark."""
+    long = pos.amount > 0
+    # From the worse of entry and mark, so the stop never sits on the wrong side of the
+    # market (Binance would refuse it with -2021).
+    base = min(pos.entry_price, mark) if long else max(pos.entry_price, mark)
+    return inst.round_price(base * (1 - distance) if long else base * (1 + distance), Side.BUY if long else Side.SELL)
+
+
+def protective_verdict(pos: PositionState, trigger: Decimal, distance: Decimal, within_ms: int) -> Verdict:
+    within = within_ms / 1000
+    return Verdict(
+        "act",
+        "protective_stop",
+        f"the {pos.side} position had no stop on the exchange {within:g}s "
+        f"after it opened: placed a stop-market at {trigger} ({distance * 100:.1f}% away, mark price)",
+    )
