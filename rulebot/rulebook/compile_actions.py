@@ -90,6 +90,10 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
             except InvalidOperation:
                 ctx.error(f"invalid amount in {value!r}", path, None, "size")
                 return None
+            if amount <= 0:
+                # Every entry would be refused at run time for a size below the minimum notional.
+                ctx.error(f"size {value} must be above zero", path, f'e.g. "100 {asset}"', "size")
+                return None
             return c.Size("notional", amount=amount, asset=asset)
     expr = ctx.expr(value, path, scope, ExprType.NUM)
     if expr is None:

@@ -20,7 +20,7 @@ from rulebot.rulebook import model as m
 from rulebot.rulebook.checks import check_machine
 from rulebot.rulebook.compile_actions import compile_action
 from rulebot.rulebook.context import CompileContext
-from rulebot.rulebook.diagnose import did_you_mean, state_hint, validation_diagnostics
+from rulebot.rulebook.diagnose import did_you_mean, state_hint, validation_diagnostics, without_bad_keys
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.expr import CompiledExpr, ExprType
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk
@@ -64,7 +64,17 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
     try:
         book = m.Rulebook.model_validate(data)
     except ValidationError as exc:
-        raise RulebookError(validation_diagnostics(exc, data, loaded.source)) from None
+        # Carry on without the refused keys when that is safe, so the rest of the file is checked
+        # too: the user fixes every error in one round instead of one per run.
+        found = validation_diagnostics(exc, data, loaded.source)
+        pruned = without_bad_keys(exc, data)
+        try:
+            if pruned is None:
+                raise exc
+            book = m.Rulebook.model_validate(pruned)
+        except ValidationError:
+            raise RulebookError(found) from None
+        ctx.diagnostics.extend(found)
 
     params, param_decls = _params(book, overrides or {}, ctx)
     margin_asset = _check_symbols(book, ctx)
@@ -87,7 +97,8 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
     try:
         risk = merge_risk(book.risk, book.account.leverage, margin_asset, risk_warn)
     except RiskValueError as exc:
-        ctx.error(str(exc), ("risk", exc.key), exc.hint, "risk")
+        for problem in exc.all:
+            ctx.error(str(problem), ("risk", problem.key), problem.hint, "risk")
     if book.account.margin == "cross" and not book.risk.allow_cross:
         ctx.error(
             "account.margin is cross, but the isolated-margin guard allows it only with risk.allow_cross: true",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from difflib import get_close_matches
 from typing import Any
 
@@ -197,3 +198,30 @@ def state_hint(name: str, names: list[str]) -> str:
     """A did-you-mean for an unknown state, and the states there are."""
     h = did_you_mean(name, names)
     return ((h + " ") if h else "") + f"(states: {', '.join(names)})"
+
+
+# Sections whose keys all have defaults: a wrong value there can be set aside and the rest of the
+# file still compiled, so one run reports every error (a file that tries to switch the guards off
+# has one in each key).
+_DEFAULTED_SECTIONS = ("risk", "account")
+
+
+def without_bad_keys(exc: ValidationError, data: Any) -> Any | None:
+    """A copy of `data` without the keys pydantic refused, when dropping them changes nothing else
+    (an unknown key anywhere, a bad value of a defaulted `risk:`/`account:` key); None otherwise."""
+    drop: list[Path_] = []
+    for details in exc.errors():
+        path, _node, rest = _walk(tuple(details["loc"]), data)
+        if details["type"] == "missing" or rest or not path or not isinstance(path[-1], str):
+            return None
+        if details["type"] != "extra_forbidden" and not (len(path) == 2 and path[0] in _DEFAULTED_SECTIONS):
+            return None
+        drop.append(path)
+    out = copy.deepcopy(data)
+    for path in drop:
+        node = out
+        for item in path[:-1]:
+            node = node[item]
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out

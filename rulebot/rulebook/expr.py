@@ -63,9 +63,14 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
     result = check(parsed, scope, expected)
     if result.issues or result.node is None or result.type is None:
         raise ExprError(list(result.issues))
+    names = ir.names_read(result.node)
+    if names and _divides_by_zero(result.node):
+        # `equity / 0` reads a name, so it is not folded below; it would fail on every evaluation.
+        raise ExprError(
+            [ExprIssue("this expression always fails: division by zero", 0, len(text), None, "constant-error")]
+        )
     source = generate(result.node)
     fn = build(source)
-    names = ir.names_read(result.node)
     constant = None
     if not names:
         # Folding here turns "1/0" into a compile error instead of a failure at run time.
@@ -78,6 +83,23 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
     checked = build(generate(result.node, nan_checked=True)) if names else None
     reads_nan = build(generate_nan_test(names)) if names else None
     return CompiledExpr(text, result.type, names, ir.prev_names(result.node), source, fn, constant, checked, reads_nan)
+
+
+def _divides_by_zero(node: ir.Node) -> bool:
+    """Does every evaluation divide by a literal or param zero? Parts that may be skipped (and/or,
+    if-else, crossover, the rest of a chained comparison) are not looked into: they may never run."""
+    if isinstance(node, ir.BoolOp | ir.IfExp | ir.Cross):
+        return False
+    if isinstance(node, ir.Compare):  # a < b < c skips c when a < b is false
+        return _divides_by_zero(node.left) or _divides_by_zero(node.comparators[0])
+    if isinstance(node, ir.Binary) and node.op in ("/", "//", "%"):
+        right = node.right
+        while isinstance(right, ir.Unary) and right.op in ("-", "+"):
+            right = right.operand
+        value = right.value if isinstance(right, ir.Const | ir.Param) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+            return True
+    return any(_divides_by_zero(child) for child in ir.children(node))
 
 
 def reference_eval(text: str, scope: Scope, env: Mapping[str, Any]) -> Any:

@@ -122,12 +122,16 @@ _AMOUNT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Z]{2,10})\s*$")
 
 
 class RiskValueError(ValueError):
-    """A `risk:` value that is malformed (not merely loose): an error at that key."""
+    """A `risk:` value that is malformed (not merely loose): an error at that key.
+
+    `merge_risk` raises one for all the bad values of a block: the first is this error, `all`
+    holds every one, so a file with five bad guards gets five errors in one run."""
 
     def __init__(self, key: str, message: str, hint: str | None = None):
         super().__init__(message)
         self.key = key
         self.hint = hint
+        self.all: tuple[RiskValueError, ...] = (self,)
 
 
 def parse_percent(value: str | float | int, key: str) -> Decimal:
@@ -151,6 +155,26 @@ def parse_percent(value: str | float | int, key: str) -> Decimal:
     return number
 
 
+def _guard_value(name: str, spec: _Spec, given: object) -> Decimal:
+    if spec.kind == "percent":
+        assert isinstance(given, str | float | int)
+        value = parse_percent(given, name)
+        # A guard percentage is a share of a price, equity or margin: above 100% it can never be
+        # met (a 200% liquidation distance refuses every entry) or never trigger.
+        if value > 1:
+            raise RiskValueError(
+                name, f"{name} {_shown('percent', value)} is above 100%", "a guard percentage is a share: 0% to 100%"
+            )
+    elif spec.kind == "duration":
+        assert isinstance(given, str)
+        value = Decimal(duration_seconds(given))
+    else:
+        value = Decimal(str(given))
+    if value <= 0:
+        raise RiskValueError(name, f"{name} must be above zero")
+    return value
+
+
 def _shown(kind: str, value: Decimal) -> str:
     if kind == "percent":
         return f"{(value * 100).normalize():f}%"
@@ -172,6 +196,7 @@ def merge_risk(
     `warn(key, message, hint)` is called for each clamped value; malformed values raise
     RiskValueError (collected by the compiler into diagnostics).
     """
+    problems: list[RiskValueError] = []
     settings: list[GuardSetting] = []
     values: dict[str, Decimal] = {}
     raw: dict[str, object] = {
@@ -192,13 +217,15 @@ def merge_risk(
     if isinstance(cap_raw, str) and (m := _AMOUNT_RE.match(cap_raw)):
         amount = Decimal(m.group(1))
         if m.group(2) != margin_asset:
-            raise RiskValueError(
-                "daily_loss_cap",
-                f"daily_loss_cap is in {m.group(2)} but this market's margin asset is {margin_asset}",
-                f'write it as "{m.group(1)} {margin_asset}" or as a percentage',
+            problems.append(
+                RiskValueError(
+                    "daily_loss_cap",
+                    f"daily_loss_cap is in {m.group(2)} but this market's margin asset is {margin_asset}",
+                    f'write it as "{m.group(1)} {margin_asset}" or as a percentage',
+                )
             )
         if amount <= 0:
-            raise RiskValueError("daily_loss_cap", "daily_loss_cap must be above zero")
+            problems.append(RiskValueError("daily_loss_cap", "daily_loss_cap must be above zero"))
         raw["daily_loss_cap"] = None
     else:
         raw["daily_loss_cap"] = cap_raw
@@ -209,16 +236,13 @@ def merge_risk(
         if given is None:
             value, source = spec.default, "engine"
         else:
-            if spec.kind == "percent":
-                assert isinstance(given, str | float | int)
-                value = parse_percent(given, name)
-            elif spec.kind == "duration":
-                assert isinstance(given, str)
-                value = Decimal(duration_seconds(given))
-            else:
-                value = Decimal(str(given))
-            if value <= 0:
-                raise RiskValueError(name, f"{name} must be above zero")
+            try:
+                value = _guard_value(name, spec, given)
+            except RiskValueError as exc:
+                problems.append(exc)
+                value, source = spec.default, "engine"
+                values[name] = value
+                continue
             looser = value > spec.default if spec.tighter == "lower" else value < spec.default
             if looser:
                 warn(
@@ -251,11 +275,19 @@ def merge_risk(
             "(max_leverage guard)",
             None,
         )
-    reduce_share = (
-        parse_percent(risk.volatility_reduce, "volatility_reduce") if risk.volatility_reduce is not None else None
-    )
-    if reduce_share is not None and not ZERO_ < reduce_share <= 1:
-        raise RiskValueError("volatility_reduce", "volatility_reduce must be above 0% and at most 100%")
+    reduce_share: Decimal | None = None
+    try:
+        reduce_share = (
+            parse_percent(risk.volatility_reduce, "volatility_reduce") if risk.volatility_reduce is not None else None
+        )
+        if reduce_share is not None and not ZERO_ < reduce_share <= 1:
+            raise RiskValueError("volatility_reduce", "volatility_reduce must be above 0% and at most 100%")
+    except RiskValueError as exc:
+        problems.append(exc)
+    if problems:
+        first = problems[0]
+        first.all = tuple(problems)
+        raise first
     settings.append(
         GuardSetting(
             "volatility_reduce",
