@@ -26,7 +26,7 @@ Duration = Annotated[
 ]
 Expression = Annotated[
     str | float | int,
-    Field(description="an expression over prices, indicators, position and account (see RULEBOOK.md)"),
+    Field(description="an expression over prices, indicators, position and account (see docs/expressions.md)"),
 ]
 Percent = Annotated[
     str | float,

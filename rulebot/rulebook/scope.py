@@ -49,7 +49,7 @@ def _num(name: str, kind: NameKind, has_prev: bool = True) -> NameInfo:
 
 _M, _P, _A, _E = NameKind.MARKET, NameKind.POSITION, NameKind.ACCOUNT, NameKind.ENGINE
 
-# RULEBOOK.md, "Names a condition may use". Engine values are facts about the clock and the
+# docs/expressions.md, "Names". Engine values are facts about the clock and the
 # state machine; the engine keeps no previous copy of them, so crossover reads them as-is.
 _FIXED: tuple[NameInfo, ...] = (
     *(
