@@ -11,12 +11,21 @@ from pathlib import Path
 
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
+from rulebot.binance.payloads.account import brackets_from_payload
 from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
 from rulebot.core.errors import UserError
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
-from rulebot.feeds.catalog import builtin_brackets, builtin_instruments, generic_instrument
+from rulebot.feeds.catalog import (
+    BRACKETS_HINT,
+    BRACKETS_SOURCE,
+    BracketsMissing,
+    brackets_for,
+    builtin_brackets,
+    builtin_instruments,
+    generic_instrument,
+)
 from rulebot.feeds.replay import ReplaySource, to_ms
 from rulebot.feeds.simulated.config import SimulatedMarketConfig
 from rulebot.feeds.simulated.config import preset as make_preset
@@ -43,16 +52,17 @@ class Instruments:
 
 
 def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
-                     sample: Iterable[object] = ()) -> Instruments:
-    """Contract specs for the rulebook's symbols: a real exchangeInfo file, else the catalog."""
+                     sample: Iterable[object] = (), brackets_file: str | None = None) -> Instruments:
+    """Contract specs for the rulebook's symbols: a real exchangeInfo file, else the catalog;
+    brackets from a saved leverageBracket file, else the built-in snapshot."""
     market = market_of(book)
-    notes: list[str] = []
+    brackets, bracket_note = load_brackets(book, brackets_file)
+    notes: list[str] = [bracket_note]
     if exchange_info:
         instruments = _read_exchange_info(exchange_info, market)
         notes.append(f"instruments from {exchange_info}")
     else:
         instruments = builtin_instruments(market)
-    brackets = builtin_brackets(market)
     for symbol in book.symbols:
         if symbol in instruments:
             continue
@@ -61,6 +71,41 @@ def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
         notes.append(f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
                      "from the data; pass --exchange-info for Binance's real filters")
     return Instruments(instruments, brackets, tuple(notes))
+
+
+def load_brackets(book: CompiledRulebook, brackets_file: str | None = None) -> tuple[dict[str, BracketTable], str]:
+    """The rulebook's symbols' own brackets and a note naming where they came from; a symbol
+    without brackets stops the run (another symbol's would make its liquidations a fiction)."""
+    market = market_of(book)
+    if brackets_file:
+        tables, source = _read_brackets(brackets_file, market), f"brackets file {brackets_file}"
+    else:
+        tables, source = builtin_brackets(market), BRACKETS_SOURCE[market]
+    try:
+        return brackets_for(book.symbols, market, tables, source), f"brackets: {source}"
+    except BracketsMissing as exc:
+        raise BacktestError(str(exc)) from None
+
+
+def _read_brackets(path: str, market: Market) -> dict[str, BracketTable]:
+    """A saved leverageBracket response's tables; any file that is not one is the user's to fix."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_MAX_EXCHANGE_INFO + 1)
+        if len(raw) > _MAX_EXCHANGE_INFO:
+            raise ValueError(f"larger than {_MAX_EXCHANGE_INFO // 1_000_000} MB")
+        payload = json.loads(raw)
+        if not isinstance(payload, dict | list):
+            raise ValueError("neither a list of symbols nor one symbol's object")
+        tables = brackets_from_payload(payload, market)
+        empty = [s for s, t in tables.items() if not t.brackets]
+        if empty:
+            raise ValueError(f"{', '.join(empty)} without brackets")
+        return tables
+    except OSError as exc:
+        raise BacktestError(f"{path}: cannot read it ({exc.strerror})", hint=BRACKETS_HINT) from None
+    except (ValueError, TypeError, AttributeError, KeyError, ArithmeticError) as exc:
+        raise BacktestError(f"{path}: not a Binance leverageBracket file ({exc})", hint=BRACKETS_HINT) from None
 
 
 def _read_exchange_info(path: str, market: Market) -> dict[str, Instrument]:
@@ -115,6 +160,7 @@ def backtest(
     overrides: Mapping[str, str] | None = None,
     config: BacktestConfig = BacktestConfig(),
     exchange_info: str | None = None,
+    brackets_file: str | None = None,
     on_record: Callable[[object], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     journal_path: Path | None = None,
@@ -128,7 +174,7 @@ def backtest(
         raise BacktestError(
             f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED
         )
-    inst = load_instruments(book, exchange_info, iter(source))
+    inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     result = _run(book, source, inst.instruments, inst.brackets, config, on_record, on_progress, journal_path,
                   "backtest", "replay:" + ",".join(data))
     if result.events == 0:
@@ -174,16 +220,17 @@ def _run(book: CompiledRulebook, events: Iterable[object], instruments: Mapping[
 def demo(rulebook: str, *, seed: int = 7, preset: str = "calm", hours: int = 72,
          config: BacktestConfig = BacktestConfig(),
          on_progress: Callable[[int, int], None] | None = None,
-         journal_path: Path | None = None) -> tuple[BacktestResult, CompiledRulebook]:
+         journal_path: Path | None = None,
+         brackets_file: str | None = None) -> tuple[BacktestResult, CompiledRulebook]:
     """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
     book = compile_file(rulebook)
     market = market_of(book)
-    cfg = _with_symbols_and_duration(make_preset(preset), book, hours)
     inst = builtin_instruments(market)
-    brackets = builtin_brackets(market)
+    brackets, _ = load_brackets(book, brackets_file)
     missing = [s for s in book.symbols if s not in inst]
     if missing:
         raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
+    cfg = _with_symbols_and_duration(make_preset(preset), book, hours)
     events = SimulatedMarket(cfg, seed=seed)
     return _run(book, events, inst, brackets, config, None, on_progress, journal_path, "demo",
                 f"simulated:{preset}:{seed}"), book

@@ -51,9 +51,9 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _contract_sizes(book: CompiledRulebook, exchange_info: str | None) -> dict[str, Decimal]:
+def _contract_sizes(book: CompiledRulebook, exchange_info: str | None, brackets: str | None) -> dict[str, Decimal]:
     """The contract size of each inverse (COIN-M) symbol, whose open PnL is counted in coin."""
-    instruments = load_instruments(book, exchange_info).instruments
+    instruments = load_instruments(book, exchange_info, brackets_file=brackets).instruments
     return {s: i.contract_size for s in book.symbols if (i := instruments.get(s)) is not None and i.is_inverse}
 
 
@@ -163,6 +163,13 @@ def _finish(
     type=click.Path(exists=True, dir_okay=False),
     help="A saved exchangeInfo JSON to take filters from instead of the built-in catalog.",
 )
+@click.option(
+    "--brackets",
+    "brackets_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A saved leverageBracket JSON (GET /fapi/v1/leverageBracket or /dapi/v2/leverageBracket) to take "
+    "maintenance brackets from instead of the built-in 2024-10-24 snapshot.",
+)
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -176,6 +183,7 @@ def backtest_cmd(
     balance: Decimal | None,
     slippage_bps: Decimal,
     exchange_info: str | None,
+    brackets_file: str | None,
     report: str | None,
     journal: str | None,
     fmt: str,
@@ -201,12 +209,13 @@ def backtest_cmd(
                 overrides=overrides,
                 config=config,
                 exchange_info=exchange_info,
+                brackets_file=brackets_file,
                 journal_path=Path(journal) if journal else None,
                 on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
             )
     except RuleFailed as exc:
         _rule_failed(exc, console)
-    _finish(result, _contract_sizes(book, exchange_info), fmt, report, notes, console)
+    _finish(result, _contract_sizes(book, exchange_info, brackets_file), fmt, report, notes, console)
 
 
 @click.command("demo")
@@ -222,10 +231,25 @@ def backtest_cmd(
 @click.option("--hours", type=HOURS, default=72, show_default=True)
 @click.option("--report", type=click.Path(dir_okay=False), default="demo-report.html", show_default=True)
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
+@click.option(
+    "--brackets",
+    "brackets_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A saved leverageBracket JSON (GET /fapi/v1/leverageBracket or /dapi/v2/leverageBracket) to take "
+    "maintenance brackets from instead of the built-in 2024-10-24 snapshot.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @STRICT
 def demo_cmd(
-    rulebook: str, preset: str, seed: int, hours: int, report: str, journal: str | None, fmt: str, strict: bool
+    rulebook: str,
+    preset: str,
+    seed: int,
+    hours: int,
+    report: str,
+    journal: str | None,
+    brackets_file: str | None,
+    fmt: str,
+    strict: bool,
 ) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
     console = Console(stderr=fmt == "json", highlight=False)
@@ -247,7 +271,8 @@ def demo_cmd(
                 hours=hours,
                 on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
                 journal_path=Path(journal) if journal else None,
+                brackets_file=brackets_file,
             )
     except RuleFailed as exc:
         _rule_failed(exc, console)
-    _finish(result, _contract_sizes(book, None), fmt, report, (), console)
+    _finish(result, _contract_sizes(book, None, brackets_file), fmt, report, (), console)

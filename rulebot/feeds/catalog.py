@@ -1,15 +1,20 @@
 """Built-in contract specs for backtests and simulations when no exchangeInfo is at hand.
 
-Values are Binance's as published for these symbols (tick, step, min notional, brackets).
-They drift: a live or dry run always loads the exchange's own exchangeInfo and brackets at
-start, and `--exchange-info FILE` replaces this catalog for a backtest. A symbol not listed
+Values are Binance's as published for these symbols (tick, step, min notional); brackets come
+from a dated snapshot of Binance's own leverageBracket answer. They drift: a live run loads the
+exchange's own exchangeInfo and the account's brackets at start, and `--exchange-info FILE` and
+`--brackets FILE` replace them for a backtest. A symbol not listed
 here gets a generic spec whose tick and step are inferred from the data, and the backtest
 says so.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from rulebot.binance.payloads.account import brackets_from_payload
@@ -118,24 +123,10 @@ COINM_EXCHANGE_INFO: dict[str, Any] = {
     ]
 }
 
-# Binance's BTCUSDT brackets (notional floors/caps in USDT); other USDT-M symbols here use
-# them too, a stated simplification that only matters for positions above 50k USDT.
-_USDM_BRACKETS = [
-    (125, 0, 50_000, "0.004", "0"),
-    (100, 50_000, 600_000, "0.005", "50"),
-    (75, 600_000, 3_000_000, "0.0065", "950"),
-    (50, 3_000_000, 12_000_000, "0.01", "11450"),
-    (25, 12_000_000, 70_000_000, "0.02", "131450"),
-    (20, 70_000_000, 100_000_000, "0.025", "481450"),
-    (10, 100_000_000, 230_000_000, "0.05", "2981450"),
-    (5, 230_000_000, 480_000_000, "0.1", "14481450"),
-    (4, 480_000_000, 600_000_000, "0.125", "26481450"),
-    (3, 600_000_000, 800_000_000, "0.15", "41481450"),
-    (2, 800_000_000, 1_200_000_000, "0.25", "121481450"),
-    (1, 1_200_000_000, 1_800_000_000, "0.5", "421481450"),
-]
-# COIN-M brackets are in coin (qty floors/caps).
-_COINM_BRACKETS = [
+# COIN-M brackets are in coin (qty floors/caps). Binance's BTCUSD_PERP table as this catalog has
+# always carried it; ../shared holds no real COIN-M snapshot to check it against, so it is named
+# as unverified in every backtest that uses it, and no other COIN-M symbol borrows it.
+_COINM_BTCUSD_BRACKETS = [
     (125, 0, 5, "0.004", "0"),
     (100, 5, 10, "0.005", "0.005"),
     (50, 10, 20, "0.01", "0.055"),
@@ -148,23 +139,43 @@ _COINM_BRACKETS = [
     (1, 500, 1000, "0.5", "169.355"),
 ]
 
+# The built-in USD-M brackets: Binance's own `GET /fapi/v1/leverageBracket` answer of 2024-10-24
+# for 349 symbols (shipped as package data; source and checks in ../shared/binance/brackets/README.md).
+# Brackets drift without notice, so every backtest names this snapshot, `--brackets FILE` replaces
+# it, and a live run uses the account's own brackets.
+BRACKETS_SNAPSHOT = "fapi_v1_leverageBracket-2024-10-24.json"
+BRACKETS_SOURCE = {
+    Market.USDM: "built-in snapshot of Binance GET /fapi/v1/leverageBracket, 2024-10-24 (349 USD-M symbols, "
+    "from freqtrade's binance_leverage_tiers.json)",
+    Market.COINM: "built-in COIN-M table for BTCUSD_PERP only (source unverified: no COIN-M snapshot shipped)",
+}
+BRACKETS_HINT = (
+    "pass --brackets FILE, a saved leverageBracket response (GET /fapi/v1/leverageBracket for USD-M, "
+    "GET /dapi/v2/leverageBracket for COIN-M, signed with your API key)"
+)
 
-def _bracket_payload(symbol: str, rows: list[tuple[int, int, int, str, str]], coin: bool) -> dict[str, Any]:
-    lo, hi = ("qtyFloor", "qtyCap") if coin else ("notionalFloor", "notionalCap")
+
+def _bracket_payload(symbol: str, rows: list[tuple[int, int, int, str, str]]) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "brackets": [
             {
                 "bracket": i + 1,
                 "initialLeverage": lev,
-                lo: floor,
-                hi: cap,
-                "maintMarginRatio": float(mmr),
-                "cum": float(cum),
+                "qtyFloor": floor,
+                "qtyCap": cap,
+                "maintMarginRatio": mmr,
+                "cum": cum,
             }
             for i, (lev, floor, cap, mmr, cum) in enumerate(rows)
         ],
     }
+
+
+@functools.cache
+def _usdm_snapshot() -> dict[str, BracketTable]:
+    raw = resources.files("rulebot.feeds").joinpath("brackets", BRACKETS_SNAPSHOT).read_text(encoding="utf-8")
+    return brackets_from_payload(json.loads(raw), Market.USDM)
 
 
 def builtin_instruments(market: Market) -> dict[str, Instrument]:
@@ -173,11 +184,25 @@ def builtin_instruments(market: Market) -> dict[str, Instrument]:
 
 
 def builtin_brackets(market: Market) -> dict[str, BracketTable]:
+    """The built-in brackets per symbol (a fresh dict: callers may add to it)."""
     if market is Market.USDM:
-        payload = [_bracket_payload(s["symbol"], _USDM_BRACKETS, False) for s in USDM_EXCHANGE_INFO["symbols"]]
-    else:
-        payload = [_bracket_payload(s["symbol"], _COINM_BRACKETS, True) for s in COINM_EXCHANGE_INFO["symbols"]]
-    return brackets_from_payload(payload, market)
+        return dict(_usdm_snapshot())
+    return brackets_from_payload([_bracket_payload("BTCUSD_PERP", _COINM_BTCUSD_BRACKETS)], market)
+
+
+def brackets_for(
+    symbols: Iterable[str], market: Market, tables: Mapping[str, BracketTable], source: str
+) -> dict[str, BracketTable]:
+    """`symbols`' own brackets from `tables`; a symbol without any is the user's to provide,
+    never another symbol's table in its place."""
+    missing = [s for s in symbols if s not in tables]
+    if missing:
+        raise BracketsMissing(f"no leverage brackets for {', '.join(missing)} in the {source}; {BRACKETS_HINT}")
+    return {s: tables[s] for s in symbols}
+
+
+class BracketsMissing(ValueError):
+    """A symbol has no brackets from any source given."""
 
 
 def generic_instrument(symbol: str, market: Market, tick: Decimal, step: Decimal) -> Instrument:

@@ -14,7 +14,7 @@ from rulebot.core.enums import Market
 from rulebot.core.errors import InvalidInput
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
-from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.catalog import BRACKETS_SOURCE, BracketsMissing, brackets_for, builtin_brackets, builtin_instruments
 from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.simulated.config import preset as make_preset
 from rulebot.feeds.simulated.market import SimulatedMarket
@@ -55,7 +55,16 @@ def _catalog(book: CompiledRulebook) -> tuple[dict[str, Instrument], dict[str, B
         raise InvalidInput(
             f"the built-in catalog has no spec for {', '.join(missing)}: dry-run it with --market binance"
         )
-    return {s: inst[s] for s in book.symbols}, {s: brackets[s] for s in book.symbols if s in brackets}
+    return {s: inst[s] for s in book.symbols}, _own_brackets(book, market, brackets, BRACKETS_SOURCE[market])
+
+
+def _own_brackets(
+    book: CompiledRulebook, market: Market, tables: dict[str, BracketTable], source: str
+) -> dict[str, BracketTable]:
+    try:
+        return brackets_for(book.symbols, market, tables, source)
+    except BracketsMissing as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 class _QueueFeed:
@@ -120,8 +129,13 @@ async def dry_run(
             await rest.close()
             raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
         inst = {s: all_inst[s] for s in book.symbols}
-        catalog = builtin_brackets(market)
-        brackets = {s: catalog[s] for s in book.symbols if s in catalog}
+        # leverageBracket is signed and a paper run has no keys: the built-in snapshot stands in,
+        # per symbol, and a symbol it lacks stops the run rather than borrowing another's.
+        try:
+            brackets = _own_brackets(book, market, builtin_brackets(market), BRACKETS_SOURCE[market])
+        except InvalidInput:
+            await rest.close()
+            raise
         q = _QueueFeed()
         q.stream = MarketStream(
             endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
@@ -149,7 +163,13 @@ async def live(
         missing = [s for s in book.symbols if s not in all_inst]
         if missing:
             raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
-        brackets = parse_leverage_brackets(await rest.leverage_brackets(), market)
+        # The account's own brackets (they can differ from the public ones per account).
+        brackets = _own_brackets(
+            book,
+            market,
+            parse_leverage_brackets(await rest.leverage_brackets(), market),
+            f"account's leverageBracket at {endpoints.rest}",
+        )
         balances = parse_balances(await rest.balance())
     inst = {s: all_inst[s] for s in book.symbols}
     hedge = book.hedge
