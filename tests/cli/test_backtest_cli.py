@@ -12,7 +12,7 @@ from rulebot.backtest.api import backtest
 from rulebot.backtest.stats import compute_stats, per_symbol_stats
 from rulebot.backtest.summary import summary_dict
 from rulebot.cli import main
-from rulebot.testing.shared import ARCHIVE
+from rulebot.testing.shared import ARCHIVE, PAYLOADS
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -338,5 +338,9 @@ def test_symbols_margined_in_different_coins_are_refused_not_summed(tmp_path):
     book = tmp_path / "coins.yaml"
     book.write_text(TWO_SYMBOLS.replace("usdm", "coinm").replace("[BTCUSDT, ETHUSDT]", "[BTCUSD_PERP, ETHUSD_PERP]")
                     .replace('"500 / close@1m"', "1"))  # fmt: skip
-    code, out = run("backtest", str(book), "--data", str(COIN_1M))
+    # Each symbol needs its own brackets (none is built in for ETHUSD_PERP): the docs' COIN-M shape.
+    one = json.loads((PAYLOADS / "rest_dapi_v2_leverageBracket.json").read_text())[0]
+    brackets = tmp_path / "brackets.json"
+    brackets.write_text(json.dumps([one, {**one, "symbol": "ETHUSD_PERP"}]))
+    code, out = run("backtest", str(book), "--data", str(COIN_1M), "--brackets", str(brackets))
     assert code == 1 and "margined in BTC and ETH" in " ".join(out.split()) and "Traceback" not in out
