@@ -76,8 +76,11 @@ class FakeBinance:
         listen_key_validity_ms: int = LISTEN_KEY_VALIDITY_MS,
     ) -> None:
         self.market = market
-        self.instruments = dict(instruments or builtin_instruments(market))
         self.brackets = dict(brackets or builtin_brackets(market))
+        # Only the symbols with brackets of their own are listed (no COIN-M ETHUSD_PERP built in):
+        # the fake's leverageBracket answer is what a live runner trusts.
+        listed = instruments or builtin_instruments(market)
+        self.instruments = {s: i for s, i in listed.items() if instruments is not None or s in self.brackets}
         asset = "USDT" if market is Market.USDM else "BTC"
         self.fee_rates = fee_rates
         self.sim = SimExchange(
