@@ -10,7 +10,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rulebot.core.enums import Market
+from rulebot.core.errors import UserError
+from rulebot.feeds.catalog import builtin_instruments
 from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiler import KnownSymbols
 from rulebot.rulebook.explain import explain
 from rulebot.rulebook.load import read_source
 from rulebot.rulebook.report import diagnostic_json, format_diagnostic
@@ -33,10 +37,19 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a rulebook parameter.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate_cmd(files: tuple[str, ...], show: bool, fmt: str, sets: tuple[str, ...], strict: bool) -> None:
+@click.option(
+    "--exchange-info",
+    "exchange_info",
+    type=click.Path(dir_okay=False),
+    help="A saved exchangeInfo JSON: symbols are checked against it instead of the built-in catalog.",
+)
+def validate_cmd(
+    files: tuple[str, ...], show: bool, fmt: str, sets: tuple[str, ...], strict: bool, exchange_info: str | None
+) -> None:
     """Check rulebooks; exit 0 when all are valid, 1 otherwise."""
     overrides = parse_sets(sets)
-    results = [validate_file(f, overrides) for f in files]
+    known = known_symbols(exchange_info)
+    results = [validate_file(f, overrides, known) for f in files]
     failed = any(not r.ok or (strict and r.diagnostics) for r in results)
     if fmt == "json":
         doc = [_json(r, show) for r in results]
@@ -44,6 +57,27 @@ def validate_cmd(files: tuple[str, ...], show: bool, fmt: str, sets: tuple[str, 
     else:
         _text(results, show)
     sys.exit(1 if failed else 0)
+
+
+def known_symbols(exchange_info: str | None) -> KnownSymbols:
+    """The symbols a rulebook may name: a saved exchangeInfo's, or the built-in catalog's."""
+    if exchange_info is None:
+        why = "not in the built-in catalog; for a symbol Binance lists, pass --exchange-info FILE"
+        return {
+            "usdm": (frozenset(builtin_instruments(Market.USDM)), why),
+            "coinm": (frozenset(builtin_instruments(Market.COINM)), why),
+        }
+    try:
+        with open(exchange_info, "rb") as fh:
+            payload = json.loads(fh.read(50_000_001))
+        names = frozenset(str(s["symbol"]) for s in payload["symbols"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(
+            f"{exchange_info}: not a Binance exchangeInfo file ({type(exc).__name__}: {exc})",
+            hint="save one with `curl https://fapi.binance.com/fapi/v1/exchangeInfo` (dapi for COIN-M)",
+        ) from None
+    why = f"not in {exchange_info}"
+    return {"usdm": (names, why), "coinm": (names, why)}
 
 
 def _json(r: ValidationResult, show: bool) -> dict[str, Any]:

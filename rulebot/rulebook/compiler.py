@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,17 +37,33 @@ from rulebot.rulebook.params import (
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.triggers import TriggerError, parse_trigger
 
-
-def compile_file(path: str, overrides: Mapping[str, str] | None = None) -> c.CompiledRulebook:
-    """Compile a rulebook file; raise RulebookError with all diagnostics if it is not valid."""
-    return _compile(load_yaml_file(path), overrides)
-
-
-def compile_text(text: str, file: str = "<string>", overrides: Mapping[str, str] | None = None) -> c.CompiledRulebook:
-    return _compile(load_yaml_text(text, file), overrides)
+# market ("usdm", "coinm") → the symbols that exist there, and what to say of a symbol not among
+# them ("not in the built-in catalog; ...")
+KnownSymbols = Mapping[str, tuple[Collection[str], str]]
 
 
-def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.CompiledRulebook:
+def compile_file(
+    path: str, overrides: Mapping[str, str] | None = None, known_symbols: KnownSymbols | None = None
+) -> c.CompiledRulebook:
+    """Compile a rulebook file; raise RulebookError with all diagnostics if it is not valid.
+
+    `known_symbols`, when given, makes a symbol not listed for the rulebook's market an error
+    (the caller passes a catalog or an exchangeInfo: this layer knows no exchange)."""
+    return _compile(load_yaml_file(path), overrides, known_symbols)
+
+
+def compile_text(
+    text: str,
+    file: str = "<string>",
+    overrides: Mapping[str, str] | None = None,
+    known_symbols: KnownSymbols | None = None,
+) -> c.CompiledRulebook:
+    return _compile(load_yaml_text(text, file), overrides, known_symbols)
+
+
+def _compile(
+    loaded: LoadedYaml, overrides: Mapping[str, str] | None, known_symbols: KnownSymbols | None = None
+) -> c.CompiledRulebook:
     ctx = CompileContext(loaded.source)
     data = loaded.data
     if not isinstance(data, dict):
@@ -77,7 +93,11 @@ def _compile(loaded: LoadedYaml, overrides: Mapping[str, str] | None) -> c.Compi
         ctx.diagnostics.extend(found)
 
     params, param_decls = _params(book, overrides or {}, ctx)
+    before = len(ctx.diagnostics)
     margin_asset = _check_symbols(book, ctx)
+    if known_symbols is not None and book.market in known_symbols:
+        flagged = {d.span for d in ctx.diagnostics[before:]}
+        _check_known_symbols(book, known_symbols[book.market], ctx, flagged)
     states, initial = _states(book, ctx)
     timeframes = _timeframes(book, ctx)
     indicators = compile_indicators(book.indicators, params, timeframes, ctx)
@@ -271,6 +291,23 @@ def _check_symbols(book: m.Rulebook, ctx: CompileContext) -> str:
         return next(iter(assets), "USDT")
     # COIN-M margins each symbol in its own coin; amounts in risk must then be per-coin.
     return next(iter(assets)) if len(assets) == 1 else "COIN"
+
+
+def _check_known_symbols(
+    book: m.Rulebook, known: tuple[Collection[str], str], ctx: CompileContext, flagged: set[Any]
+) -> None:
+    names, where = known
+    listed = sorted(names)
+    for i, sym in enumerate(book.symbols):
+        if sym not in names and ctx.source.span(("symbols", i)) not in flagged:
+            guess = did_you_mean(sym, listed)
+            shown = ", ".join(listed[:12]) + (", …" if len(listed) > 12 else "")
+            ctx.error(
+                f"unknown {book.market} symbol '{sym}' ({where})",
+                ("symbols", i),
+                ((guess + " ") if guess else "") + f"(known: {shown})",
+                "unknown-symbol",
+            )
 
 
 def _states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.StateSpec], str]:

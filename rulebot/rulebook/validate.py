@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rulebot.rulebook.compiled import CompiledRulebook
-from rulebot.rulebook.compiler import compile_file
+from rulebot.rulebook.compiler import KnownSymbols, compile_file
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.load import read_source
 
@@ -23,11 +23,13 @@ class ValidationResult:
         return self.compiled is not None
 
 
-def validate_file(path: str, overrides: Mapping[str, str] | None = None) -> ValidationResult:
+def validate_file(
+    path: str, overrides: Mapping[str, str] | None = None, known_symbols: KnownSymbols | None = None
+) -> ValidationResult:
     """Compile one file; never raises for a bad rulebook (the diagnostics say what is wrong)."""
     text = read_source(path)
     try:
-        book = compile_file(path, overrides)
+        book = compile_file(path, overrides, known_symbols)
     except RulebookError as exc:
         return ValidationResult(path, text, None, tuple(exc.diagnostics))
     return ValidationResult(path, text, book, book.warnings)

@@ -90,3 +90,47 @@ def test_missing_file_is_a_usage_error_free_report():
     result = run("validate", "does-not-exist.yaml")
     assert result.exit_code == 1
     assert "cannot read file" in result.output
+
+
+SYMBOLS_BOOK = """\
+rulebook: t
+market: usdm
+symbols: [FOOUSDT, ETHUSDT]
+timeframes: [1m]
+rules:
+  - name: r
+    on: candle_close 1m
+    do: [{log: x}]
+"""
+
+
+def test_a_symbol_the_catalog_does_not_list_is_an_error_with_a_guess(tmp_path):
+    from click.testing import CliRunner
+
+    from rulebot.cli import main
+
+    f = tmp_path / "b.yaml"
+    f.write_text(SYMBOLS_BOOK.replace("FOOUSDT", "BTCCUSDT"))
+    res = CliRunner().invoke(main, ["validate", "--format", "json", str(f)])
+    assert res.exit_code == 1
+    (err,) = json.loads(res.stdout)["files"][0]["errors"]
+    assert err["code"] == "unknown-symbol" and "'BTCCUSDT'" in err["message"]
+    assert "did you mean 'BTCUSDT'?" in err["hint"]
+    f.write_text(SYMBOLS_BOOK)
+    res = CliRunner().invoke(main, ["validate", str(f)])
+    assert res.exit_code == 1 and "unknown usdm symbol 'FOOUSDT'" in res.output
+
+
+def test_a_saved_exchange_info_replaces_the_catalog_for_symbols(tmp_path):
+    from click.testing import CliRunner
+
+    from rulebot.cli import main
+
+    f = tmp_path / "b.yaml"
+    f.write_text(SYMBOLS_BOOK)
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps({"symbols": [{"symbol": "FOOUSDT"}, {"symbol": "ETHUSDT"}]}))
+    assert CliRunner().invoke(main, ["validate", "--exchange-info", str(info), str(f)]).exit_code == 0
+    info.write_text("{")
+    res = CliRunner().invoke(main, ["validate", "--exchange-info", str(info), str(f)])
+    assert res.exit_code == 1 and "not a Binance exchangeInfo file" in res.output
