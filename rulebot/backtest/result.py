@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
+
 
 @dataclass(frozen=True, slots=True)
 class FillRecord:
@@ -113,6 +115,19 @@ class BacktestResult:
     decisions_by_symbol: dict[str, int] = field(default_factory=dict)
     events_by_symbol: dict[str, int] = field(default_factory=dict)
     worst_day: WorstDay | None = None
+    fee_rates: FeeRates = DEFAULT_FEE_RATES
+    # Funding times (8-hourly) a position of the symbol was held across with no funding rate in
+    # the data: the summary's funding misses them.
+    unfunded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What makes the numbers less than Binance's, said in the summary and the report."""
+        return tuple(
+            f"{s}: a position was held across {n} funding time(s) but the data has no funding rate for "
+            f"them, so their funding counts as 0; add {s}'s fundingRate files with --data"
+            for s, n in sorted(self.unfunded.items())
+        )
 
     @property
     def all_symbols(self) -> tuple[str, ...]:

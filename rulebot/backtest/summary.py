@@ -64,7 +64,7 @@ def duration(ms: int) -> str:
 
 
 def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
-    a = result.margin_asset
+    a, fees = result.margin_asset, result.fee_rates
     interventions = ", ".join(f"{g}: {n}" for g, n in sorted(stats.guard_interventions.items())) or "none"
     drawdown = money(stats.max_drawdown, a)
     if stats.max_drawdown:
@@ -77,7 +77,7 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("win rate", f"{pct(stats.win_rate)} ({stats.wins} won, {stats.losses} lost)"),
         ("net PnL", f"{money(stats.net_pnl, a)} ({pct(stats.return_pct)})"),
         ("  realized, before fees", money(stats.gross_realized, a)),
-        ("  fees", money(-stats.fees, a)),
+        ("  fees", f"{money(-stats.fees, a)} (maker {rate(fees.maker)}, taker {rate(fees.taker)})"),
         ("  funding", money(-stats.funding, a)),
         ("  unrealized at the end", money(stats.unrealized, a)),
         ("equity", f"{money(stats.start_equity, a)} → {money(stats.end_equity, a)}"),
@@ -91,7 +91,13 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("guard interventions", interventions),
         ("rule errors", rule_errors_text(result)),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
+        *(("warning", w) for w in result.warnings),
     ]
+
+
+def rate(value: Decimal) -> str:
+    """A fee rate as an exact percentage: 0.0002 -> 0.02%."""
+    return f"{(value * 100).normalize():f}%"
 
 
 SYMBOL_COLUMNS = ("symbol", "trades", "win rate", "net PnL", "realized", "fees", "funding", "unrealized",
@@ -246,6 +252,8 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
             for rule, e in sorted(result.rule_errors.items())
         },
         "trade_list": [trade_dict(t) for t in stats.trades],
+        "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
+        "warnings": list(result.warnings),
     }
     if per is not None:
         doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}

@@ -16,8 +16,9 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rulebot.backtest.api import backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, RuleFailed
-from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, HOURS, NON_NEGATIVE, STRICT, TIME
+from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, NON_NEGATIVE, STRICT, TIME
 from rulebot.cli.validate import parse_sets
+from rulebot.core.fees import FeeRates
 from rulebot.exchange_sim import FillModel
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
@@ -159,6 +160,14 @@ def _finish(
     help="Taker fills this much worse than the quote or trade (basis points).",
 )
 @click.option(
+    "--fees",
+    type=FEES,
+    default="0.0002,0.0005",
+    show_default=True,
+    help="Commission rates maker,taker as fractions of notional (Binance VIP 0 by default; your account's "
+    "are in GET /fapi/v1/commissionRate).",
+)
+@click.option(
     "--exchange-info",
     type=click.Path(exists=True, dir_okay=False),
     help="A saved exchangeInfo JSON to take filters from instead of the built-in catalog.",
@@ -182,6 +191,7 @@ def backtest_cmd(
     sets: tuple[str, ...],
     balance: Decimal | None,
     slippage_bps: Decimal,
+    fees: FeeRates,
     exchange_info: str | None,
     brackets_file: str | None,
     report: str | None,
@@ -199,7 +209,9 @@ def backtest_cmd(
     try:
         if balance is None:
             balance = _default_balance(rulebook, overrides)
-        config = BacktestConfig(balance=balance, fill_model=FillModel(slippage_bps=slippage_bps), strict=strict)
+        config = BacktestConfig(
+            balance=balance, fill_model=FillModel(slippage_bps=slippage_bps), strict=strict, fee_rates=fees
+        )
         with progress:
             result, book, notes = backtest(
                 rulebook,

@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
+from rulebot.core.fees import FeeRates
+
 
 class StartingBalance(click.ParamType):
     """A starting wallet: a finite amount above zero. Zero, negative, NaN or infinite wallets
@@ -65,6 +67,37 @@ class Number(click.ParamType):
         if self.minimum is not None and number < self.minimum:
             self.fail(f"{value!r} is below {self.minimum}", param, ctx)
         return number
+
+
+class FeeRatesParam(click.ParamType):
+    """`maker,taker` commission rates as exact fractions of notional (0.0002,0.0005 = 0.02 %,
+    0.05 %). A maker rebate may be negative, a taker fee may not; neither reaches 1 %, far above
+    any Binance tier (FACTS §12), so a percent typed as a fraction (2,5) is caught."""
+
+    name = "maker,taker"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> FeeRates:
+        if isinstance(value, FeeRates):
+            return value
+        parts = str(value).split(",")
+        if len(parts) != 2:
+            self.fail(f"{value!r}: give two rates, maker,taker (e.g. 0.0002,0.0005)", param, ctx)
+        rates = []
+        for part in parts:
+            try:
+                rate = Decimal(part.strip())
+            except (InvalidOperation, ValueError):
+                self.fail(f"{part.strip()!r} is not a number (a fraction such as 0.0005 for 0.05 %)", param, ctx)
+            if not rate.is_finite() or abs(rate) >= MAX_FEE_RATE:
+                self.fail(f"{part.strip()!r}: a rate is a fraction of notional below 0.01 (1 %)", param, ctx)
+            rates.append(rate)
+        if rates[1] < 0:
+            self.fail(f"{parts[1].strip()!r}: a taker fee cannot be negative", param, ctx)
+        return FeeRates(maker=rates[0], taker=rates[1])
+
+
+MAX_FEE_RATE = Decimal("0.01")
+FEES = FeeRatesParam()
 
 
 class Pace(click.ParamType):
