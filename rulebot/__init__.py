@@ -1,2 +1,3 @@
 """rulebot: declarative, rules-based trading bots for Binance Futures."""
+
 __version__ = "0.1.0"

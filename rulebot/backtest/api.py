@@ -51,8 +51,12 @@ class Instruments:
     notes: tuple[str, ...]
 
 
-def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
-                     sample: Iterable[object] = (), brackets_file: str | None = None) -> Instruments:
+def load_instruments(
+    book: CompiledRulebook,
+    exchange_info: str | None = None,
+    sample: Iterable[object] = (),
+    brackets_file: str | None = None,
+) -> Instruments:
     """Contract specs for the rulebook's symbols: a real exchangeInfo file, else the catalog;
     brackets from a saved leverageBracket file, else the built-in snapshot."""
     market = market_of(book)
@@ -68,8 +72,10 @@ def load_instruments(book: CompiledRulebook, exchange_info: str | None = None,
             continue
         tick, step = _infer_grid(symbol, sample)
         instruments[symbol] = generic_instrument(symbol, market, tick, step)
-        notes.append(f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
-                     "from the data; pass --exchange-info for Binance's real filters")
+        notes.append(
+            f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
+            "from the data; pass --exchange-info for Binance's real filters"
+        )
     return Instruments(instruments, brackets, tuple(notes))
 
 
@@ -168,24 +174,46 @@ def backtest(
     """Compile `rulebook` and replay Binance archive files (`data`) through it; with
     `journal_path`, every decision, verdict, command and fill goes to that SQLite journal."""
     book = compile_file(rulebook, overrides)
-    source = ReplaySource(list(data), to_ms(start) if start is not None else None,
-                          to_ms(end) if end is not None else None, symbols=set(book.symbols))
+    source = ReplaySource(
+        list(data),
+        to_ms(start) if start is not None else None,
+        to_ms(end) if end is not None else None,
+        symbols=set(book.symbols),
+    )
     if not source.files:
         raise BacktestError(
             f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED
         )
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
-    result = _run(book, source, inst.instruments, inst.brackets, config, on_record, on_progress, journal_path,
-                  "backtest", "replay:" + ",".join(data))
+    result = _run(
+        book,
+        source,
+        inst.instruments,
+        inst.brackets,
+        config,
+        on_record,
+        on_progress,
+        journal_path,
+        "backtest",
+        "replay:" + ",".join(data),
+    )
     if result.events == 0:
         raise BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
     return result, book, inst.notes
 
 
-def _run(book: CompiledRulebook, events: Iterable[object], instruments: Mapping[str, Instrument],
-         brackets: Mapping[str, BracketTable], config: BacktestConfig, on_record: Callable[[object], None] | None,
-         on_progress: Callable[[int, int], None] | None, journal_path: Path | None, mode: str,
-         venue: str) -> BacktestResult:
+def _run(
+    book: CompiledRulebook,
+    events: Iterable[object],
+    instruments: Mapping[str, Instrument],
+    brackets: Mapping[str, BracketTable],
+    config: BacktestConfig,
+    on_record: Callable[[object], None] | None,
+    on_progress: Callable[[int, int], None] | None,
+    journal_path: Path | None,
+    mode: str,
+    venue: str,
+) -> BacktestResult:
     if journal_path is None:
         return run_backtest(book, events, instruments, brackets, config, on_record, on_progress)
     from rulebot.journal.backtest_sink import RunJournal
@@ -210,18 +238,26 @@ def _run(book: CompiledRulebook, events: Iterable[object], instruments: Mapping[
     finally:
         # A run that failed still ends its journal, saying why, so that the file verifies.
         if result is not None:
-            journal.close({"events": result.events, "end_equity": str(result.end_equity),
-                           "fills": len(result.fills)}, result.end_time)
+            journal.close(
+                {"events": result.events, "end_equity": str(result.end_equity), "fills": len(result.fills)},
+                result.end_time,
+            )
         else:
             journal.close({"aborted": True, "error": failure})
     return result
 
 
-def demo(rulebook: str, *, seed: int = 7, preset: str = "calm", hours: int = 72,
-         config: BacktestConfig = BacktestConfig(),
-         on_progress: Callable[[int, int], None] | None = None,
-         journal_path: Path | None = None,
-         brackets_file: str | None = None) -> tuple[BacktestResult, CompiledRulebook]:
+def demo(
+    rulebook: str,
+    *,
+    seed: int = 7,
+    preset: str = "calm",
+    hours: int = 72,
+    config: BacktestConfig = BacktestConfig(),
+    on_progress: Callable[[int, int], None] | None = None,
+    journal_path: Path | None = None,
+    brackets_file: str | None = None,
+) -> tuple[BacktestResult, CompiledRulebook]:
     """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
     book = compile_file(rulebook)
     market = market_of(book)
@@ -232,8 +268,9 @@ def demo(rulebook: str, *, seed: int = 7, preset: str = "calm", hours: int = 72,
         raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
     cfg = _with_symbols_and_duration(make_preset(preset), book, hours)
     events = SimulatedMarket(cfg, seed=seed)
-    return _run(book, events, inst, brackets, config, None, on_progress, journal_path, "demo",
-                f"simulated:{preset}:{seed}"), book
+    return _run(
+        book, events, inst, brackets, config, None, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
+    ), book
 
 
 def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRulebook, hours: int) -> SimulatedMarketConfig:
@@ -245,11 +282,18 @@ def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRuleboo
     for symbol in book.symbols:
         inst = catalog[symbol]
         start_price = _START_PRICES.get(inst.base_asset, Decimal(100))
-        specs.append(replace(
-            template, symbol=symbol, start_price=start_price, tick_size=inst.price_filter.tick_size,
-            step_size=inst.lot_size.step_size, market=market, contract_size=inst.contract_size,
-            trade_qty_median=Decimal(1) if market is Market.COINM else template.trade_qty_median,
-        ))
+        specs.append(
+            replace(
+                template,
+                symbol=symbol,
+                start_price=start_price,
+                tick_size=inst.price_filter.tick_size,
+                step_size=inst.lot_size.step_size,
+                market=market,
+                contract_size=inst.contract_size,
+                trade_qty_median=Decimal(1) if market is Market.COINM else template.trade_qty_median,
+            )
+        )
     # A trade a second keeps a week-long demo to seconds; the regimes set the character.
     return replace(cfg, symbols=tuple(specs), duration_ms=hours * 3_600_000, trade_rate=min(cfg.trade_rate, 1.0))
 

@@ -37,9 +37,18 @@ from rulebot.venues.paper import PaperVenue
 
 ZERO = Decimal(0)
 
-_MARKER_KIND = {"entry": "entry", "exit": "exit", "flatten": "exit", "deleverage": "exit",
-                "stop_loss": "stop", "trailing_stop": "stop", "protective": "stop",
-                "take_profit": "take_profit", "liquidation": "liquidation", "daily_cap": "stop"}
+_MARKER_KIND = {
+    "entry": "entry",
+    "exit": "exit",
+    "flatten": "exit",
+    "deleverage": "exit",
+    "stop_loss": "stop",
+    "trailing_stop": "stop",
+    "protective": "stop",
+    "take_profit": "take_profit",
+    "liquidation": "liquidation",
+    "daily_cap": "stop",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +107,23 @@ def run_backtest(
             "asset; backtest them in separate rulebooks"
         )
     balances = {asset: config.balance}
-    engine = Engine(book, inst, balances, run_id="bt", record_all_decisions=config.record_all_decisions,
-                    brackets={s: brackets[s] for s in book.symbols if s in brackets})
+    engine = Engine(
+        book,
+        inst,
+        balances,
+        run_id="bt",
+        record_all_decisions=config.record_all_decisions,
+        brackets={s: brackets[s] for s in book.symbols if s in brackets},
+    )
     sim = SimExchange(
-        inst, {s: brackets[s] for s in book.symbols if s in brackets}, market=market, balances=balances,
-        fill_model=config.fill_model, fee_rates=config.fee_rates, hedge_mode=book.hedge, default_leverage=book.leverage,
+        inst,
+        {s: brackets[s] for s in book.symbols if s in brackets},
+        market=market,
+        balances=balances,
+        fill_model=config.fill_model,
+        fee_rates=config.fee_rates,
+        hedge_mode=book.hedge,
+        default_leverage=book.leverage,
         default_margin_type=book.margin_type,
     )
     venue = PaperVenue(sim, market)
@@ -157,9 +178,21 @@ def run_backtest(
             result.liquidations += 1
         if u.symbol in booked:
             booked[u.symbol] += u.realized_pnl - u.commission
-        result.fills.append(FillRecord(u.time, u.symbol, u.side.value, u.last_filled_qty, u.last_filled_price,
-                                       u.commission, u.realized_pnl, u.reduce_only, purpose, rule,
-                                       u.client_order_id))
+        result.fills.append(
+            FillRecord(
+                u.time,
+                u.symbol,
+                u.side.value,
+                u.last_filled_qty,
+                u.last_filled_price,
+                u.commission,
+                u.realized_pnl,
+                u.reduce_only,
+                purpose,
+                rule,
+                u.client_order_id,
+            )
+        )
         label = f"{purpose} {u.side.value} {u.last_filled_qty}" + (f" ({rule})" if rule else "")
         kind = _MARKER_KIND.get(purpose, "exit")
         result.markers.append(Marker(u.time, u.last_filled_price, kind, label, u.symbol))  # type: ignore[arg-type]
@@ -214,6 +247,7 @@ def run_backtest(
 
     def holding(s: str) -> bool:
         return any(engine.portfolio.position(s, side).amount for side in PositionSide)
+
     to_session = session.market
     for event in events:
         time = event.time  # type: ignore[attr-defined]

@@ -42,9 +42,7 @@ def trading_fee(inst: Instrument, qty: Decimal, price: Decimal, rate: Decimal) -
     return abs(inst.notional(qty, price)) * rate
 
 
-def funding_fee(
-    inst: Instrument, position_qty: Decimal, mark_price: Decimal, rate: Decimal
-) -> Decimal:
+def funding_fee(inst: Instrument, position_qty: Decimal, mark_price: Decimal, rate: Decimal) -> Decimal:
     """Wallet change of a position at a funding time, signed like Binance's FUNDING_FEE income.
 
     `position_qty` is the signed positionAmt. With a positive rate longs pay (negative result)

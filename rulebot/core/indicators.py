@@ -99,8 +99,7 @@ class IndicatorSpec:
         """Checked parameters with defaults filled in; ValueError names the bad argument."""
         if len(params) > len(self.params):
             raise ValueError(
-                f"{self.name} takes at most {len(self.params)} argument(s) after its input, "
-                f"got {len(params)}"
+                f"{self.name} takes at most {len(self.params)} argument(s) after its input, got {len(params)}"
             )
         values: list[int | float] = []
         for i, spec in enumerate(self.params):
@@ -122,9 +121,7 @@ class IndicatorSpec:
 
 
 def _period(name: str = "n", default: float | None = None, minimum: float = 1.0) -> ParamSpec:
-    return ParamSpec(
-        name, "int", None if default is None else float(default), float(minimum), float(MAX_PERIOD)
-    )
+    return ParamSpec(name, "int", None if default is None else float(default), float(minimum), float(MAX_PERIOD))
 
 
 def _same(n: int, *_: float) -> int:
@@ -144,9 +141,7 @@ def _vwap_warmup(n: int) -> int:
 
 
 _SPECS = (
-    IndicatorSpec(
-        "sma", "series", (_period(),), (), "simple moving average of the last n values", Sma, _same
-    ),
+    IndicatorSpec("sma", "series", (_period(),), (), "simple moving average of the last n values", Sma, _same),
     IndicatorSpec(
         "ema",
         "series",
@@ -210,12 +205,8 @@ _SPECS = (
         Zscore,
         _same,
     ),
-    IndicatorSpec(
-        "highest", "series", (_period(),), (), "largest of the last n values", Highest, _same
-    ),
-    IndicatorSpec(
-        "lowest", "series", (_period(),), (), "smallest of the last n values", Lowest, _same
-    ),
+    IndicatorSpec("highest", "series", (_period(),), (), "largest of the last n values", Highest, _same),
+    IndicatorSpec("lowest", "series", (_period(),), (), "smallest of the last n values", Lowest, _same),
     IndicatorSpec(
         "vwap",
         "candles",

@@ -37,9 +37,7 @@ class Indicator:
             "update_candle(open_time, high, low, close, volume)"
         )
 
-    def update_candle(
-        self, open_time: int, high: float, low: float, close: float, volume: float
-    ) -> None:
+    def update_candle(self, open_time: int, high: float, low: float, close: float, volume: float) -> None:
         """Feed the next closed candle (open_time in ms UTC)."""
         raise TypeError(f"{type(self).__name__.lower()} reads a series: call update(x)")
 

@@ -23,9 +23,7 @@ class Atr(Indicator):
         self._seed = 0.0
         self._prev_close: float | None = None
 
-    def update_candle(
-        self, open_time: int, high: float, low: float, close: float, volume: float
-    ) -> None:
+    def update_candle(self, open_time: int, high: float, low: float, close: float, volume: float) -> None:
         pc = self._prev_close
         self._prev_close = close
         tr = high - low if pc is None else max(high - low, abs(high - pc), abs(low - pc))
@@ -64,9 +62,7 @@ class Vwap(Indicator):
         self._window_vol = RollingSum(max(n, 1))
         self._traded = 0
 
-    def update_candle(
-        self, open_time: int, high: float, low: float, close: float, volume: float
-    ) -> None:
+    def update_candle(self, open_time: int, high: float, low: float, close: float, volume: float) -> None:
         tp = (high + low + close) / 3.0
         if self._n == 0:
             day = open_time // DAY_MS

@@ -225,9 +225,7 @@ class Instrument:
             return qty * self.contract_size
         return qty * price
 
-    def pnl(
-        self, side: Side | PositionSide, qty: Decimal, entry: Decimal, exit: Decimal
-    ) -> Decimal:
+    def pnl(self, side: Side | PositionSide, qty: Decimal, entry: Decimal, exit: Decimal) -> Decimal:
         """Profit of `qty` held on `side` from `entry` to `exit`, in the margin asset.
 
         Linear: `d * qty * (exit - entry)`. Inverse: `d * qty * size * (1/entry - 1/exit)`,
@@ -238,9 +236,7 @@ class Instrument:
             return d * qty * self.contract_size * (exit - entry) / (entry * exit)
         return d * qty * (exit - entry)
 
-    def average_entry(
-        self, qty1: Decimal, entry1: Decimal, qty2: Decimal, entry2: Decimal
-    ) -> Decimal:
+    def average_entry(self, qty1: Decimal, entry1: Decimal, qty2: Decimal, entry2: Decimal) -> Decimal:
         """Entry price after adding `qty2` at `entry2` to `qty1` at `entry1` (same side).
 
         Linear: quantity-weighted mean. Inverse: harmonic mean, which keeps the coin notional
@@ -341,9 +337,7 @@ def _check_qty(inst: Instrument, qty: Decimal, order_type: OrderType) -> list[Vi
     return out
 
 
-def _min_notional_price(
-    order_type: OrderType, price: Decimal | None, stop: Decimal | None, mark: Decimal
-) -> Decimal:
+def _min_notional_price(order_type: OrderType, price: Decimal | None, stop: Decimal | None, mark: Decimal) -> Decimal:
     # Binance checks MIN_NOTIONAL at the order price for limits but at the mark price for
     # market orders; checking only one lets -4164 through. STOP_MARKET/TAKE_PROFIT_MARKET
     # are checked at their trigger price, where they will fill (our reading, undocumented).
@@ -420,5 +414,3 @@ def check_order(
     if order_type.is_conditional and algo_limit is not None and open_algo_orders >= algo_limit:
         out.append(_v(-4045, "MAX_NUM_ALGO_ORDERS", "symbol"))
     return out
-
-

@@ -127,11 +127,7 @@ class Account:
 
     def isolated_total(self, asset: str) -> Decimal:
         return sum(
-            (
-                p.isolated_wallet
-                for p in self._positions.values()
-                if self._instruments[p.symbol].margin_asset == asset
-            ),
+            (p.isolated_wallet for p in self._positions.values() if self._instruments[p.symbol].margin_asset == asset),
             ZERO,
         )
 
@@ -177,9 +173,7 @@ class Account:
                 pos.entry_price = ZERO
         opened = qty - closed
         if opened:
-            if position_side is not PositionSide.BOTH and (
-                (position_side is PositionSide.LONG) != (side is Side.BUY)
-            ):
+            if position_side is not PositionSide.BOTH and ((position_side is PositionSide.LONG) != (side is Side.BUY)):
                 raise ValueError(f"a {side} fill cannot open a {position_side} position")
             if pos.qty == 0:
                 pos.entry_price = price
@@ -192,9 +186,7 @@ class Account:
         self._book(inst.margin_asset, realized=realized, commission=commission, time=time)
         return realized
 
-    def apply_funding(
-        self, inst: Instrument, pos: PositionState, amount: Decimal, time: int
-    ) -> None:
+    def apply_funding(self, inst: Instrument, pos: PositionState, amount: Decimal, time: int) -> None:
         """Credit (positive) or debit a funding payment; an isolated position's wallet too."""
         if self.is_isolated(inst.symbol):
             pos.isolated_wallet += amount

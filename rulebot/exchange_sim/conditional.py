@@ -57,9 +57,7 @@ def arm(trigger: Trigger, last: Decimal | None, inst: Instrument) -> None:
         return
     if trigger.stop_price is None:
         raise rejected(-1102, "stopPrice")
-    if last is not None and condition_holds(
-        trigger.order_type, trigger.side, trigger.stop_price, last
-    ):
+    if last is not None and condition_holds(trigger.order_type, trigger.side, trigger.stop_price, last):
         raise rejected(-2021)
 
 

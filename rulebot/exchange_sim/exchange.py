@@ -85,10 +85,7 @@ class SimExchange:
         self._instruments = dict(instruments)
         self._brackets = dict(brackets)
         self._quotes = {symbol: Quotes() for symbol in self._instruments}
-        leverage = {
-            s: min(default_leverage, self._brackets[s].brackets[0].initial_leverage)
-            for s in self._instruments
-        }
+        leverage = {s: min(default_leverage, self._brackets[s].brackets[0].initial_leverage) for s in self._instruments}
         self._account = Account(
             self._instruments,
             balances,
@@ -97,12 +94,8 @@ class SimExchange:
             margin_type=default_margin_type,
         )
         self._store = OrderStore()
-        self._exposure = Exposure(
-            self._account, self._instruments, self._brackets, self._valuation, self._pending
-        )
-        self._reporter = Reporter(
-            self._account, self._exposure, self._instruments, self._brackets, fee_rates
-        )
+        self._exposure = Exposure(self._account, self._instruments, self._brackets, self._valuation, self._pending)
+        self._reporter = Reporter(self._account, self._exposure, self._instruments, self._brackets, fee_rates)
         self._matcher = Matcher(
             self._instruments,
             self._account,
@@ -122,9 +115,7 @@ class SimExchange:
             self._quotes,
             self._matcher.expected_price,
         )
-        self._stops = StopRunner(
-            self._instruments, self._account, self._exposure, self._store, self._matcher
-        )
+        self._stops = StopRunner(self._instruments, self._account, self._exposure, self._store, self._matcher)
         self._desk = OrderDesk(self._gate, self._store, self._matcher)
         self._risk = RiskWatch(
             self._instruments,
@@ -249,13 +240,13 @@ class SimExchange:
             self._matcher.on_book(symbol, time, events)
         return events
 
-    def on_mark_price(
-        self, symbol: str, mark: Decimal, time: int, index: Decimal | None = None
-    ) -> list[AccountEvent]:
+    def on_mark_price(self, symbol: str, mark: Decimal, time: int, index: Decimal | None = None) -> list[AccountEvent]:
         """A new mark price: margin calls and liquidations, then MARK_PRICE triggers."""
         quotes = self._quote(symbol)
-        if not self._countdowns and self._store.idle(symbol) and not any(
-            p.qty != 0 for p in self._account.legs(symbol)
+        if (
+            not self._countdowns
+            and self._store.idle(symbol)
+            and not any(p.qty != 0 for p in self._account.legs(symbol))
         ):
             # Nothing to trigger and no position to liquidate: only the mark changes.
             quotes.mark = mark
@@ -272,9 +263,7 @@ class SimExchange:
         self._stops.on_price(symbol, WorkingType.MARK_PRICE, mark, time, events)
         return events
 
-    def on_funding(
-        self, symbol: str, rate: Decimal, time: int, mark: Decimal | None = None
-    ) -> list[AccountEvent]:
+    def on_funding(self, symbol: str, rate: Decimal, time: int, mark: Decimal | None = None) -> list[AccountEvent]:
         """A funding time: the symbol's positions pay or receive `rate` at `mark` (default:
         the last mark seen, else the last trade)."""
         events = self._tick(time)
@@ -325,9 +314,7 @@ class SimExchange:
             return None
         return algo_view(self._instruments[symbol], algo)
 
-    def positions(
-        self, symbol: str | None = None, *, include_flat: bool = False
-    ) -> list[PositionView]:
+    def positions(self, symbol: str | None = None, *, include_flat: bool = False) -> list[PositionView]:
         """Positions of the current mode; flat ones too (every symbol) with `include_flat`."""
         symbols = [symbol] if symbol is not None else sorted(self._instruments)
         legs = [p for s in symbols for p in self._account.legs(s)]

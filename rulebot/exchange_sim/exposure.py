@@ -97,9 +97,7 @@ class Exposure:
         inst = self._instruments[symbol]
         lev = self._account.leverage[symbol]
         if self._account.hedge_mode:
-            opening = [
-                o for o in orders if (o.position_side is PositionSide.LONG) == (o.side is Side.BUY)
-            ]
+            opening = [o for o in orders if (o.position_side is PositionSide.LONG) == (o.side is Side.BUY)]
             return sum((abs(inst.notional(o.qty, o.price)) / lev for o in opening), ZERO)
         held = self._account.position(symbol, PositionSide.BOTH).qty
         sides = []
@@ -118,11 +116,7 @@ class Exposure:
         held = self._account.position(symbol, position_side).qty
         same = max(ZERO, held) if side is Side.BUY else max(ZERO, -held)
         adding = sum(
-            (
-                o.qty
-                for o in self._pending(symbol)
-                if o.side is side and o.position_side is position_side
-            ),
+            (o.qty for o in self._pending(symbol) if o.side is side and o.position_side is position_side),
             ZERO,
         )
         return same + adding
@@ -133,11 +127,7 @@ class Exposure:
         return sorted(s for s, i in self._instruments.items() if i.margin_asset == asset)
 
     def _cross(self, asset: str) -> list[PositionState]:
-        return [
-            p
-            for p in self._account.open_positions(asset)
-            if not self._account.is_isolated(p.symbol)
-        ]
+        return [p for p in self._account.open_positions(asset) if not self._account.is_isolated(p.symbol)]
 
     def cross_unrealized(self, asset: str) -> Decimal:
         return sum((self.unrealized(p) for p in self._cross(asset)), ZERO)

@@ -53,9 +53,7 @@ class Closure:
     realized: Decimal
 
 
-def bankruptcy_price(
-    inst: Instrument, legs: Sequence[PositionState], equity: Decimal
-) -> Decimal | None:
+def bankruptcy_price(inst: Instrument, legs: Sequence[PositionState], equity: Decimal) -> Decimal | None:
     """Price at which `equity + sum of the legs' PnL` is 0; None if there is none.
 
     Linear: `P = (sum q*EP - equity) / sum q`; inverse, from
@@ -73,9 +71,7 @@ def bankruptcy_price(
     return price if price > 0 else None
 
 
-def isolated_liquidation(
-    exposure: Exposure, inst: Instrument, pos: PositionState
-) -> Closure | None:
+def isolated_liquidation(exposure: Exposure, inst: Instrument, pos: PositionState) -> Closure | None:
     """The closure of an isolated position whose margin ratio reached 1, else None."""
     if pos.qty == 0 or exposure.isolated_ratio(pos) < ONE:
         return None
@@ -167,9 +163,7 @@ def _cross_closures(
     return closures + [Closure(p, price, r) for p, r in zip(legs, realized, strict=True)]
 
 
-def margin_calls(
-    exposure: Exposure, positions: Sequence[PositionState], time: int
-) -> list[MarginCall]:
+def margin_calls(exposure: Exposure, positions: Sequence[PositionState], time: int) -> list[MarginCall]:
     """MARGIN_CALL entries for `positions`, at their current mark."""
     return [
         MarginCall(

@@ -134,9 +134,7 @@ def use_top(quotes: Quotes, side: Side, qty: Decimal) -> None:
         quotes.bid_qty = max(ZERO, quotes.bid_qty - qty)
 
 
-def crossed_by_trade(
-    side: Side, limit: Decimal, price: Decimal, is_buyer_maker: bool, touch: bool
-) -> bool:
+def crossed_by_trade(side: Side, limit: Decimal, price: Decimal, is_buyer_maker: bool, touch: bool) -> bool:
     """A trade at `price` fills a resting `side` limit (FillModel: through, or at touch)."""
     if side is Side.BUY:
         return price < limit or (touch and price == limit and is_buyer_maker)

@@ -89,9 +89,7 @@ class Matcher:
         if limit is not None:
             if order.time_in_force is TimeInForce.GTX and takes:
                 raise rejected(-5022)
-            if order.time_in_force is TimeInForce.FOK and (
-                sum((qty for _, _, qty in plan), ZERO) < order.remaining
-            ):
+            if order.time_in_force is TimeInForce.FOK and (sum((qty for _, _, qty in plan), ZERO) < order.remaining):
                 raise rejected(-5021)
         order.update_time = time
         events.append(order_update(inst, order, "NEW", time))
@@ -125,9 +123,7 @@ class Matcher:
     ) -> None:
         inst = self._instruments[order.symbol]
         commission = money(trading_fee(inst, qty, price, self._fees.rate(is_maker)))
-        realized = self._account.apply_fill(
-            inst, order.position_side, order.side, qty, price, commission, time
-        )
+        realized = self._account.apply_fill(inst, order.position_side, order.side, qty, price, commission, time)
         order.executed += qty
         order.cum_notional += abs(inst.notional(qty, price))
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
@@ -186,9 +182,7 @@ class Matcher:
             crossed = [
                 o
                 for o in self._store.resting(symbol)
-                if o.side is side
-                and o.price is not None
-                and crossed_by_book(side, o.price, quote, touch)
+                if o.side is side and o.price is not None and crossed_by_book(side, o.price, quote, touch)
             ]
             used = self._fill_makers(crossed, side, budget, time, events)
             use_top(quotes, side, used)  # resting BUYs used up the ask, SELLs the bid

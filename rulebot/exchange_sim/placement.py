@@ -153,9 +153,7 @@ class Gatekeeper:
         # Market types ignore timeInForce; Binance reports them as GTC.
         return cmd.time_in_force or TimeInForce.GTC
 
-    def _check_filters(
-        self, inst: Instrument, cmd: PlaceOrder, tif: TimeInForce, closing: bool
-    ) -> None:
+    def _check_filters(self, inst: Instrument, cmd: PlaceOrder, tif: TimeInForce, closing: bool) -> None:
         quotes = self._quotes[cmd.symbol]
         # With no market data yet, the order's own prices stand in for the mark; a market
         # order then skips MIN_NOTIONAL (check_order ignores a 0 reference).
@@ -194,8 +192,6 @@ class Gatekeeper:
         # A market order closes first (priority -1); a limit queues behind the open orders.
         priority = -1 if market else self._store.ids.priority + 1
         candidate = Pending(cmd.side, cmd.position_side, quantity, price, priority)
-        needed = self._exposure.order_margin(cmd.symbol, candidate) - self._exposure.order_margin(
-            cmd.symbol
-        )
+        needed = self._exposure.order_margin(cmd.symbol, candidate) - self._exposure.order_margin(cmd.symbol)
         if needed > 0 and needed > self._exposure.available(inst.margin_asset):
             raise rejected(-2019)

@@ -80,8 +80,9 @@ class StopRunner:
         self._store.prune(symbol)
         self._store.prune_algos(symbol)
 
-    def _fire(self, fired_orders: list[SimOrder], fired_algos: list[AlgoOrder], time: int,
-              events: list[AccountEvent]) -> None:
+    def _fire(
+        self, fired_orders: list[SimOrder], fired_algos: list[AlgoOrder], time: int, events: list[AccountEvent]
+    ) -> None:
         for order in fired_orders:
             if order.waits_for_trigger:
                 self._fire_order(order, time, events)
@@ -157,9 +158,7 @@ class StopRunner:
             price = self._matcher.expected_price(symbol, order.side)
         if price is not None:
             candidate = Pending(order.side, order.position_side, quantity, price, -1)
-            needed = self._exposure.order_margin(symbol, candidate) - self._exposure.order_margin(
-                symbol
-            )
+            needed = self._exposure.order_margin(symbol, candidate) - self._exposure.order_margin(symbol)
             asset = self._instruments[symbol].margin_asset
             if needed > 0 and needed > self._exposure.available(asset):
                 raise rejected(-2019)

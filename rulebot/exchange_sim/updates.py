@@ -103,9 +103,7 @@ class Reporter:
             asset = inst.margin_asset
             legs = [p for p in account.legs(pos.symbol) if p.qty != 0]
             others = [
-                p
-                for p in account.open_positions(asset)
-                if p.symbol != pos.symbol and not account.is_isolated(p.symbol)
+                p for p in account.open_positions(asset) if p.symbol != pos.symbol and not account.is_isolated(p.symbol)
             ]
             return liquidation_price(
                 inst,

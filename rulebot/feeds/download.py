@@ -60,9 +60,7 @@ class DownloadReport:
         return all(r.status in ("downloaded", "skipped") for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
-        counts = {
-            s: len(self.with_status(s)) for s in ("downloaded", "skipped", "missing", "failed")
-        }
+        counts = {s: len(self.with_status(s)) for s in ("downloaded", "skipped", "missing", "failed")}
         return {
             "dest": str(self.dest),
             "ok": self.ok,
@@ -241,17 +239,13 @@ class _Fetcher:
                 )  # fmt: skip
             part.replace(target)
             checksum_file.write_text(published)
-            return FileResult(
-                rel, "downloaded", "resumed" if resumed else "", target.stat().st_size
-            )
+            return FileResult(rel, "downloaded", "resumed" if resumed else "", target.stat().st_size)
         except _Missing:
             return FileResult(rel, "missing", f"not in the archive (404): {url}")
         except (_Failed, _Retryable, aiohttp.ClientError, OSError, TimeoutError) as exc:
             return FileResult(rel, "failed", str(exc) or type(exc).__name__)
 
-    async def _verify_present(
-        self, rel: str, url: str, target: Path, checksum_file: Path
-    ) -> FileResult | None:
+    async def _verify_present(self, rel: str, url: str, target: Path, checksum_file: Path) -> FileResult | None:
         """A skip result if the file on disk matches its checksum; None to download it again."""
         if checksum_file.is_file():
             expected = _parse_checksum(checksum_file.read_text(), target.name, str(checksum_file))
@@ -401,6 +395,4 @@ class _Bar:
         if result.path in self.tasks:
             self.progress.remove_task(self.tasks.pop(result.path))
         self.done += 1
-        self.progress.update(
-            self.overall, completed=self.done, description=f"{self.done}/{self.files} files"
-        )
+        self.progress.update(self.overall, completed=self.done, description=f"{self.done}/{self.files} files")

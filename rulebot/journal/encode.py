@@ -93,9 +93,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            name: (REDACTED if secret else plain(getattr(value, name))) for name, secret in _fields_of(type(value))
-        }
+        return {name: (REDACTED if secret else plain(getattr(value, name))) for name, secret in _fields_of(type(value))}
     if isinstance(value, Mapping):
         return {str(k): (REDACTED if is_secret_key(str(k)) else plain(v)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

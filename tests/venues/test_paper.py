@@ -13,8 +13,13 @@ from rulebot.venues.paper import PaperVenue
 
 def test_setting_what_is_already_set_is_accepted():
     inst, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
-    sim = SimExchange({"BTCUSDT": inst["BTCUSDT"]}, {"BTCUSDT": brackets["BTCUSDT"]}, market=Market.USDM,
-                      balances={"USDT": Decimal(1000)}, default_margin_type=MarginType.ISOLATED)
+    sim = SimExchange(
+        {"BTCUSDT": inst["BTCUSDT"]},
+        {"BTCUSDT": brackets["BTCUSDT"]},
+        market=Market.USDM,
+        balances={"USDT": Decimal(1000)},
+        default_margin_type=MarginType.ISOLATED,
+    )
     venue = PaperVenue(sim, Market.USDM)
     assert sim.execute(SetMarginType("BTCUSDT", MarginType.ISOLATED), 0).code == -4046  # what the exchange says
     same = venue.execute(SetMarginType("BTCUSDT", MarginType.ISOLATED), 0)

@@ -179,9 +179,7 @@ def timeframe_ms(timeframe: str) -> int:
     """Length of a kline interval we can build: `15m` → 900000 (months are not supported)."""
     m = _TIMEFRAME.match(timeframe)
     if m is None:
-        raise ValueError(
-            f"unsupported candle timeframe {timeframe!r}; use e.g. 1m, 15m, 1h, 1d, 1w"
-        )
+        raise ValueError(f"unsupported candle timeframe {timeframe!r}; use e.g. 1m, 15m, 1h, 1d, 1w")
     unit = {"m": 60_000, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}[m.group(2)]
     return int(m.group(1)) * unit
 
@@ -318,6 +316,4 @@ def preset(name: str) -> SimulatedMarketConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown preset {name!r}; presets: {', '.join(sorted(PRESETS))}"
-        ) from None
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(sorted(PRESETS))}") from None

@@ -102,9 +102,7 @@ class _Candle:
             if self.trades == 0:
                 # A bucket without trades still closes, flat at the last close, as on Binance.
                 self.open = self.high = self.low = self.close
-            quote = (
-                self.quote_coin if spec.market.is_inverse else Decimal(self.quote) * (tick * step)
-            )
+            quote = self.quote_coin if spec.market.is_inverse else Decimal(self.quote) * (tick * step)
             out = CandleClosed(
                 spec.symbol,
                 self.timeframe,
@@ -255,9 +253,7 @@ def symbol_events(cfg: SimulatedMarketConfig, spec: SymbolSpec) -> Iterator[Mark
             ask_steps = 1 + int(book_mean * -log(1.0 - rnd()))
             if per_trade_book:
                 update_id += 1
-                yield _book(
-                    sym, bid, ask, bid_steps, ask_steps, ms, update_id, prices, qtys, tick_d, step_d
-                )
+                yield _book(sym, bid, ask, bid_steps, ask_steps, ms, update_id, prices, qtys, tick_d, step_d)
             next_trade = t + expo(1.0 / gap)
         elif next_sec <= next_book:
             # ---- a whole second: candles, regime, jumps, index, mark, funding --------------
@@ -358,9 +354,7 @@ def symbol_events(cfg: SimulatedMarketConfig, spec: SymbolSpec) -> Iterator[Mark
             bid_steps = 1 + int(book_mean * -log(1.0 - rnd()))
             ask_steps = 1 + int(book_mean * -log(1.0 - rnd()))
             update_id += 1
-            yield _book(
-                sym, bid, ask, bid_steps, ask_steps, int(t), update_id, prices, qtys, tick_d, step_d
-            )
+            yield _book(sym, bid, ask, bid_steps, ask_steps, int(t), update_id, prices, qtys, tick_d, step_d)
             next_book += book_every
 
     # The run ends: candles whose bucket closed before the end still close.

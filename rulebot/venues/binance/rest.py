@@ -59,9 +59,7 @@ class BinanceRest(SignedTransport):
         return await self.request("GET", name, {"symbol": symbol}, signed=True)
 
     async def premium_index(self, symbol: str | None = None) -> Any:
-        return await self.request(
-            "GET", "v1/premiumIndex", {"symbol": symbol}, weight=1 if symbol else 10
-        )
+        return await self.request("GET", "v1/premiumIndex", {"symbol": symbol}, weight=1 if symbol else 10)
 
     async def funding_rate(
         self, symbol: str, start: int | None = None, end: int | None = None, limit: int = 100
@@ -107,9 +105,7 @@ class BinanceRest(SignedTransport):
     async def depth(self, symbol: str, limit: int = 1000) -> Any:
         """The order book snapshot (`lastUpdateId`, `bids`, `asks`) the local book starts from."""
         weight = 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-        return await self.request(
-            "GET", "v1/depth", {"symbol": symbol, "limit": limit}, weight=weight
-        )
+        return await self.request("GET", "v1/depth", {"symbol": symbol, "limit": limit}, weight=weight)
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -128,9 +124,7 @@ class BinanceRest(SignedTransport):
         if not 1 <= len(orders) <= 5:
             raise ValueError("a batch holds 1 to 5 orders")
         if any(not o.get("newClientOrderId") for o in orders):
-            raise ValueError(
-                "batch orders need a newClientOrderId each: it is what makes a retry safe"
-            )
+            raise ValueError("batch orders need a newClientOrderId each: it is what makes a retry safe")
         items = [{k: _json_param(v) for k, v in o.items() if v is not None} for o in orders]
         payload = {"batchOrders": orjson.dumps(items).decode()}
         try:
@@ -176,28 +170,20 @@ class BinanceRest(SignedTransport):
         return await self.request("GET", "v1/order", params, signed=True)
 
     async def open_orders(self, symbol: str | None = None) -> Any:
-        return await self.request(
-            "GET", "v1/openOrders", {"symbol": symbol}, signed=True, weight=1 if symbol else 40
-        )
+        return await self.request("GET", "v1/openOrders", {"symbol": symbol}, signed=True, weight=1 if symbol else 40)
 
     async def cancel_all(self, symbol: str) -> Any:
         """Cancel every open order of the symbol, the algo service's included (USDⓈ-M)."""
-        out = await self.request(
-            "DELETE", "v1/allOpenOrders", {"symbol": symbol}, signed=True, idempotent=True
-        )
+        out = await self.request("DELETE", "v1/allOpenOrders", {"symbol": symbol}, signed=True, idempotent=True)
         if self.endpoints.routed:
-            await self.request(
-                "DELETE", "v1/algoOpenOrders", {"symbol": symbol}, signed=True, idempotent=True
-            )
+            await self.request("DELETE", "v1/algoOpenOrders", {"symbol": symbol}, signed=True, idempotent=True)
         return out
 
     async def countdown_cancel_all(self, symbol: str, countdown_ms: int) -> Any:
         """Binance's dead man's switch: cancel the symbol's orders unless renewed within
         `countdown_ms` (0 switches it off)."""
         params = {"symbol": symbol, "countdownTime": countdown_ms}
-        return await self.request(
-            "POST", "v1/countdownCancelAll", params, signed=True, weight=10, idempotent=True
-        )
+        return await self.request("POST", "v1/countdownCancelAll", params, signed=True, weight=10, idempotent=True)
 
     # -- the algo service (USDⓈ-M) -------------------------------------------------------------
 
@@ -211,9 +197,7 @@ class BinanceRest(SignedTransport):
 
     async def open_algo_orders(self, symbol: str | None = None) -> Any:
         weight = 1 if symbol else 40
-        return await self.request(
-            "GET", "v1/openAlgoOrders", {"symbol": symbol}, signed=True, weight=weight
-        )
+        return await self.request("GET", "v1/openAlgoOrders", {"symbol": symbol}, signed=True, weight=weight)
 
     # -- account ---------------------------------------------------------------------------------
 
@@ -227,9 +211,7 @@ class BinanceRest(SignedTransport):
 
     async def set_position_mode(self, hedge: bool) -> Any:
         params = {"dualSidePosition": hedge}
-        return await self.request(
-            "POST", "v1/positionSide/dual", params, signed=True, idempotent=True
-        )
+        return await self.request("POST", "v1/positionSide/dual", params, signed=True, idempotent=True)
 
     async def position_mode(self) -> bool:
         """True in hedge mode."""
@@ -247,9 +229,7 @@ class BinanceRest(SignedTransport):
 
     async def position_risk(self, symbol: str | None = None) -> Any:
         weight = 5 if self.endpoints.routed else 1
-        return await self.request(
-            "GET", self._v("positionRisk"), {"symbol": symbol}, signed=True, weight=weight
-        )
+        return await self.request("GET", self._v("positionRisk"), {"symbol": symbol}, signed=True, weight=weight)
 
     async def user_trades(
         self,
@@ -284,9 +264,7 @@ class BinanceRest(SignedTransport):
         return await self.request("GET", "v1/income", params, signed=True, weight=weight)
 
     async def commission_rate(self, symbol: str) -> Any:
-        return await self.request(
-            "GET", "v1/commissionRate", {"symbol": symbol}, signed=True, weight=20
-        )
+        return await self.request("GET", "v1/commissionRate", {"symbol": symbol}, signed=True, weight=20)
 
     # -- user data stream ------------------------------------------------------------------------
 

@@ -153,9 +153,7 @@ class SignedTransport:
                 if resynced:
                     raise
                 resynced = True
-                log.warning(
-                    "%s: timestamp outside recvWindow (-1021); clock offset re-measured", where
-                )
+                log.warning("%s: timestamp outside recvWindow (-1021); clock offset re-measured", where)
                 await self.sync_time()
             except RateLimited as exc:
                 wait = exc.retry_after if exc.retry_after is not None else min(2.0**attempt, 60.0)
@@ -182,9 +180,7 @@ class SignedTransport:
             self.retries += 1
         raise AssertionError("unreachable")
 
-    async def _once(
-        self, method: str, name: str, params: dict[str, object], signed: bool, key: bool
-    ) -> Any:
+    async def _once(self, method: str, name: str, params: dict[str, object], signed: bool, key: bool) -> Any:
         where = f"{method} {self.endpoints.prefix}/{name}"
         headers = {}
         if key:
@@ -226,9 +222,7 @@ class SignedTransport:
             msg = data.get("msg", "") if isinstance(data, dict) else ""
             code = data.get("code") if isinstance(data, dict) else None
             if "unknown" in msg.lower() or code in (-1006, -1007):
-                raise ExecutionUnknown(
-                    code if isinstance(code, int) else -1007, msg or f"HTTP {status}", status
-                )
+                raise ExecutionUnknown(code if isinstance(code, int) else -1007, msg or f"HTTP {status}", status)
             raise _NotExecuted(status)
         if isinstance(data, dict) and isinstance(data.get("code"), int) and data["code"] < 0:
             raise BinanceError.from_payload(data, status)
@@ -238,17 +232,13 @@ class SignedTransport:
 
     # -- orders whose answer was lost ---------------------------------------------------------
 
-    async def place(
-        self, name: str, params: Mapping[str, object], id_field: str, lookup: Lookup
-    ) -> Any:
+    async def place(self, name: str, params: Mapping[str, object], id_field: str, lookup: Lookup) -> Any:
         cid, symbol = params.get(id_field), str(params.get("symbol"))
         if not cid:
             raise ValueError(f"orders need a {id_field}: it is what makes a retry safe")
         for attempt in range(1, MAX_RETRIES + 2):
             try:
-                return await self.request(
-                    "POST", name, params, signed=True, weight=0, orders=1, idempotent=False
-                )
+                return await self.request("POST", name, params, signed=True, weight=0, orders=1, idempotent=False)
             except DuplicateClientOrderId:
                 if attempt == 1:
                     raise  # the caller reused an id: not ours to settle

@@ -75,9 +75,7 @@ class UserStream:
         self.keepalive_failures = 0
         self.malformed = 0
         ws_options.setdefault("idle_timeout_s", None)  # an account can be quiet for hours
-        self.ws = ReconnectingStream(
-            STREAM, self._url, self._message, self._on_event, on_cut=self._cut, **ws_options
-        )
+        self.ws = ReconnectingStream(STREAM, self._url, self._message, self._on_event, on_cut=self._cut, **ws_options)
         self._keepalive: asyncio.Task[None] | None = None
 
     def start(self) -> None:

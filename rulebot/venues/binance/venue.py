@@ -203,10 +203,7 @@ class BinanceVenue:
         balances = parse_balances(await self.rest.balance())
         account = AccountUpdate(
             "RECONCILE",
-            tuple(
-                BalanceChange(b.asset, b.balance, b.cross_wallet_balance, Decimal(0))
-                for b in balances
-            ),
+            tuple(BalanceChange(b.asset, b.balance, b.cross_wallet_balance, Decimal(0)) for b in balances),
             tuple(_position_change(p) for p in positions),
             now,
         )
@@ -224,10 +221,7 @@ class BinanceVenue:
         (within `countdown_ms`). Renewed every `every_s`, well inside the countdown, so one lost
         heartbeat does not cancel anything."""
         if every_s * 1000 >= countdown_ms:
-            raise ValueError(
-                f"the heartbeat ({every_s} s) must come well inside the countdown "
-                f"({countdown_ms} ms)"
-            )
+            raise ValueError(f"the heartbeat ({every_s} s) must come well inside the countdown ({countdown_ms} ms)")
         wanted = list(symbols)
 
         async def beat() -> None:
