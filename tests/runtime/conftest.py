@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from rulebot.testing.bots import hold_on_candle
+from rulebot.testing.bots import until as until  # the tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,28 +29,4 @@ rules:
 """
 
 # Enters at the first closed 1m candle, then logs every candle: decisions on the data clock.
-HOLD_ON_CANDLE = """\
-rulebook: runner-test
-market: usdm
-symbols: [BTCUSDT]
-timeframes: [1m]
-account: {leverage: 3}
-rules:
-  - name: buy
-    on: candle_close 1m
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: note
-    on: candle_close 1m
-    in: long
-    when: close@1m > 0
-    do: [{log: "holding at {close@1m}"}]
-"""
-
-
-async def until(cond: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+HOLD_ON_CANDLE = hold_on_candle("runner-test")

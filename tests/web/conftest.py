@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,36 +14,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
 from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.testing.bots import hold_on_candle
+from rulebot.testing.bots import until as wait_until
 from rulebot.web.bots import Bot
 from rulebot.web.security import Guard
 from rulebot.web.server import make_app
 
 # Enters at the first closed 1m candle with a stop, then logs every candle.
-HOLD_ON_CANDLE = """\
-rulebook: web-test
-market: usdm
-symbols: [BTCUSDT]
-timeframes: [1m]
-account: {leverage: 3}
-rules:
-  - name: buy
-    on: candle_close 1m
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: note
-    on: candle_close 1m
-    in: long
-    when: close@1m > 0
-    do: [{log: "holding at {close@1m}"}]
-"""
+HOLD_ON_CANDLE = hold_on_candle("web-test")
 
 
 async def until(cond: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    await wait_until(cond, timeout)  # the page tests wait longer: a browser and a bot
 
 
 TOKEN = "t0ken-for-the-tests-0123456789abcdef"
