@@ -25,6 +25,7 @@ import pickle
 import stat
 from collections.abc import Iterable
 from decimal import Decimal
+from enum import Enum, EnumMeta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ _SAFE_GLOBALS = {
     ("collections", "OrderedDict"),
     ("collections", "defaultdict"),
     ("rulebot.runtime.paper_account", "_method"),
+    ("rulebot.runtime.paper_account", "_member"),
 }
 
 
@@ -69,8 +71,18 @@ def _method(obj: object, name: str) -> Any:
     return getattr(obj, name)
 
 
+def _member(cls: type[Enum], name: str) -> Enum:
+    """An enum member by name (some Python 3.11 releases pickle members as `getattr(cls, name)`,
+    and `getattr` is no global a saved account may call)."""
+    if not cls.__module__.startswith(_SAFE_PREFIXES) or not isinstance(cls, EnumMeta):
+        raise pickle.UnpicklingError(f"not a rulebot enum: {cls!r}")
+    return cls[name]
+
+
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, Enum):
+            return _member, (type(obj), obj.name)
         self_ = getattr(obj, "__self__", None)
         if self_ is not None and type(obj).__name__ == "method":
             return _method, (self_, obj.__name__)
