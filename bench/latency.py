@@ -35,7 +35,7 @@ from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, Trade
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime.assemble import Connection, live
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.run_config import RunConfig
 from rulebot.testing.fake_binance import FakeBinance
 
 WARM_UP = 100

@@ -30,7 +30,8 @@ from rulebot.runtime.keys import CredentialsError
 from rulebot.runtime.killswitch import Policy
 from rulebot.runtime.paper_account import PaperAccountError
 from rulebot.runtime.reload import untrusted
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 

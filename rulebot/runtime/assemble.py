@@ -20,7 +20,8 @@ from rulebot.feeds.simulated.config import preset as make_preset
 from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime.keys import load_credentials
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 from rulebot.runtime.sources import paced
 from rulebot.runtime.warmup import klines_fetch
 from rulebot.venues.binance.endpoints import Endpoints, Network

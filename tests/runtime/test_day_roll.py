@@ -18,7 +18,8 @@ from rulebot.core.events import Trade
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import control
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 
 from .conftest import until
 

@@ -18,7 +18,7 @@ from rulebot.core.events import BookTop, Trade
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, dry_run
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.run_config import RunConfig
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import HOLD_ON_TRADE, ROOT, until

@@ -16,7 +16,8 @@ from rulebot.core.events import MarkPrice, Trade
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, live
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import HOLD_ON_TRADE, until

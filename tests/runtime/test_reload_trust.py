@@ -15,7 +15,8 @@ import pytest
 from rulebot.journal.writer import read_only
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 
 from .conftest import HOLD_ON_CANDLE, until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.run_config import RunConfig
 
 BOOK = """\
 rulebook: breach

@@ -26,7 +26,7 @@ from rulebot.journal.writer import read_only
 from rulebot.rulebook.compiler import compile_file, compile_text
 from rulebot.runtime import control
 from rulebot.runtime.assemble import dry_run
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.run_config import RunConfig
 from rulebot.runtime.scheduler import next_fire_times
 
 from .conftest import HOLD_ON_CANDLE, ROOT, until

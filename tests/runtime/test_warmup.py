@@ -16,7 +16,8 @@ from rulebot.feeds.catalog import builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, dry_run, live
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 from rulebot.runtime.warmup import klines_fetch, warm_up
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.venues.binance.endpoints import Endpoints

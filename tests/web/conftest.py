@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
-from rulebot.runtime.runner import RunConfig, Runner
+from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.runner import Runner
 from rulebot.testing.bots import hold_on_candle
 from rulebot.testing.bots import until as wait_until
 from rulebot.web.bots import Bot

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.run_config import RunConfig
 from rulebot.web.bots import Bot
 from rulebot.web.security import Guard
 from rulebot.web.server import make_app

@@ -19,7 +19,7 @@ from rulebot.notify.follow import JournalNotifications, run_with_notifications, 
 from rulebot.notify.settings import NotifySettingsError, load, parse
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
-from rulebot.runtime.runner import RunConfig
+from rulebot.runtime.run_config import RunConfig
 
 from .conftest import HOLD_ON_CANDLE, until
 

@@ -1,0 +1,57 @@
+"""The runner's settings (`RunConfig`) and what its parts share: the queue's request and markers,
+the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from rulebot.runtime.killswitch import Policy
+from rulebot.runtime.reload import SETTLE_S
+
+Mode = Literal["dry-run", "live"]
+KILL_FILE = "KILL"
+DEFAULT_PAPER_BALANCE = Decimal(10_000)
+SEND_TIMEOUT_S = 15.0  # at shutdown, how long answers to commands still out are waited for
+
+
+@dataclass
+class RunConfig:
+    rulebook: Path
+    mode: Mode = "dry-run"
+    run_dir: Path = Path(".rulebot")
+    journal: Path | None = None  # default: run_dir / "journal.sqlite"
+    balance: Decimal = DEFAULT_PAPER_BALANCE  # paper wallet of a new dry-run (a kept one is reused)
+    on_exit: Policy | None = None  # default: the rulebook's risk.on_signal
+    use_scheduler: bool = True  # wall-clock timers (live data); off for as-fast-as-possible replays
+    watch: bool = True  # reload when the rulebook file changes
+    reload_settle_s: float = SETTLE_S  # a reload waits until the file has been still this long
+    heartbeat_countdown_ms: int = 60_000
+    heartbeat_every_s: float = 20.0
+    max_events: int | None = None  # stop after this many market events (tests, soak runs)
+    # How often the offset to the exchange's clock is measured again (live feeds): a local clock
+    # that drifts would otherwise make data look older or younger than it is (the stale guard).
+    clock_sync_every_s: float = 600.0
+    strict: bool = False  # a rule whose condition fails at run time stops the bot (kill-switch policy)
+
+    def journal_path(self) -> Path:
+        return self.journal or self.run_dir / "journal.sqlite"
+
+
+@dataclass
+class _Request:
+    kind: str
+    payload: dict[str, Any]
+    done: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+_END = object()
+_WAKE = object()
+
+
+def _now() -> int:
+    return int(time.time() * 1000)

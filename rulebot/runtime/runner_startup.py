@@ -1,0 +1,149 @@
+"""Start-up of the runner: the engine and its desk built, the journal's state restored, a kept paper
+account adopted, and the inputs (streams, control socket, timers, watchers) started; the run
+directory and journal kept private."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from rulebot.engine.engine import Engine
+from rulebot.engine.market import HISTORY_CANDLES
+from rulebot.exchange_sim import SimExchange
+from rulebot.journal.writer import Journal
+from rulebot.runtime import paper_account, recovery
+from rulebot.runtime.control import ControlServer
+from rulebot.runtime.executor import Executor
+from rulebot.runtime.reload import watch
+from rulebot.runtime.run_config import (
+    DEFAULT_PAPER_BALANCE,
+    _now,
+    _Request,
+)
+from rulebot.runtime.scheduler import TimerScheduler
+from rulebot.runtime.warmup import warm_up
+from rulebot.venues.binance.user_stream import UserStream
+from rulebot.venues.paper import PaperVenue
+
+
+class RunnerStartup:
+    """The runner's start-up (a part of `Runner`)."""
+
+    async def _start(self, state: recovery.JournalState, journal: Journal) -> None:
+        cfg, book = self.cfg, self.book
+        asset = next(iter(self.instruments.values())).margin_asset
+        if self.live:
+            balances = dict(self.start_balances or {})
+        else:
+            balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols}
+        paper = None
+        paper_file = cfg.run_dir / paper_account.PAPER_FILE
+        kept = None if self.live else paper_account.load(paper_file, book.symbols)
+        if kept is not None:
+            paper = PaperVenue(kept, kept.market)
+        elif not self.live:
+            market = book.market_type
+            sim = SimExchange(
+                {s: self.instruments[s] for s in book.symbols},
+                {s: self.brackets[s] for s in book.symbols if s in self.brackets},
+                market=market,
+                balances=balances,
+                default_leverage=book.leverage,
+                default_margin_type=book.margin_type,
+                hedge_mode=book.hedge,
+            )
+            paper = PaperVenue(sim, market)
+        engine = Engine(
+            book,
+            {s: self.instruments[s] for s in book.symbols},
+            balances or {asset: Decimal(0)},
+            run_id=self.run_id.split("-")[-1][:8],
+            brackets={s: self.brackets[s] for s in book.symbols if s in self.brackets},
+        )
+        self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
+                             on_unknown=lambda why: self._reconcile_later(why, 1.0),
+                             on_rule_error=self._rule_error,
+                             on_outcome=self.push if self.live else None,
+                             paper_file=None if self.live else paper_file)  # fmt: skip
+        restored = recovery.restore(engine, state)
+        if kept is not None:
+            await self._adopt_paper(kept, state)
+        elif paper is not None:
+            self.desk.save_paper()
+        if self.warmup is not None:
+            for note in await warm_up(engine, self.warmup, HISTORY_CANDLES):
+                await self._note(_now(), "warm-up", note)
+        if self.user_events is not None:
+            self.user_events.start()  # before the snapshot: no fill can fall between the two
+            await self._user_stream_up(self.user_events)
+        if self.live:
+            await self._reconcile(state, "start")
+        self._install_signals()
+        self._control = ControlServer(cfg.run_dir, self.request)
+        await self._control.start()
+        if cfg.use_scheduler:
+            self._scheduler = TimerScheduler(book, self.push, self.clock)
+            self._scheduler.start()
+        if self.live and self.venue is not None:
+            self.venue.start_heartbeat(book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s)
+            self._heartbeat = True
+        self._tasks.append(asyncio.create_task(self._pump_market(), name="market"))
+        self._tasks.append(asyncio.create_task(self._watch_kill_file(), name="kill-file"))
+        if self.clock_sync is not None:
+            self._tasks.append(asyncio.create_task(self._sync_clock(self.clock_sync), name="clock-sync"))
+        if cfg.watch:
+            changed = lambda: self.push(_Request("reload", {"reason": "file changed"}))  # noqa: E731
+            watcher = watch(cfg.rulebook, changed, cfg.reload_settle_s)
+            self._tasks.append(asyncio.create_task(watcher, name="watch"))
+        await self._journal_notes(restored)
+
+    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState) -> None:
+        """A restarted dry-run takes its kept paper account as a live bot takes Binance's: the
+        positions and balances as they are, the working orders the journal knows adopted."""
+        desk = self._desk()
+        engine = desk.engine
+        t = max([p.update_time for p in sim.positions()] + [b.update_time for b in sim.balances()] + [0])
+        snap = paper_account.snapshot(sim, self.book.symbols, t)
+        await desk.process(recovery.adopt(engine, snap, state), t)
+        await desk.process(engine.on_event(snap.account), t)
+        wallets = ", ".join(f"{b.wallet_balance} {b.asset}" for b in snap.account.balances)
+        held = [p for p in snap.account.positions if p.amount]
+        summary = (f"paper account restored from {desk.paper_file}: {wallets}, {len(held)} position(s), "
+                   f"{len(snap.orders) + len(snap.algo_orders)} working order(s)")  # fmt: skip
+        if self.cfg.balance != DEFAULT_PAPER_BALANCE:
+            summary += f" (--balance {self.cfg.balance} applies to a new account only)"
+        print(summary, file=sys.stderr)
+        await desk.note(t, "reconciled", summary)
+
+    async def _user_stream_up(self, stream: UserStream, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not stream.ws.connected:
+            if time.monotonic() > deadline:
+                raise ConnectionError(
+                    f"the user data stream did not connect within {timeout_s:g} s, and without it the bot "
+                    "cannot see its fills; check the network and --ws-url"
+                )
+            await asyncio.sleep(0.02)
+
+
+def private_dir(path: Path) -> None:
+    """The run directory: the journal, the control socket and the lock, for the bot's user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def private_journal(path: Path) -> None:
+    """Journal files readable by the bot's user only (SQLite gives its -wal and -shm the mode of
+    the database file; an existing journal is tightened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-anchor")):
+        with contextlib.suppress(FileNotFoundError):
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
