@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rulebot.binance.payloads.rest import parse_balances, parse_exchange_info, parse_leverage_brackets
+from rulebot.binance.payloads.account_state import parse_balances
+from rulebot.binance.payloads.rest import parse_exchange_info, parse_leverage_brackets
 from rulebot.core.enums import Market
 from rulebot.core.errors import InvalidInput
 from rulebot.core.instruments import Instrument

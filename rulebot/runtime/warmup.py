@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from rulebot.binance.payloads.rest import parse_klines
+from rulebot.binance.payloads.market_data import parse_klines
 from rulebot.core.events import CandleClosed
 from rulebot.engine.candles import timeframe_ms
 from rulebot.engine.engine import Engine

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from rulebot.binance.codes import BinanceError, PayloadError, error_class
-from rulebot.binance.payloads import orders, rest
+from rulebot.binance.payloads import account_state, market_data, orders, rest
 from rulebot.binance.payloads.market import (
     ControlReply,
     DepthUpdate,
@@ -306,7 +306,7 @@ def check_algo_order(path: Path) -> None:
 
 
 def check_position_risk(path: Path) -> None:
-    long, short = rest.parse_position_risk(_json(path))
+    long, short = account_state.parse_position_risk(_json(path))
     assert (long.position_side, long.amount, long.entry_price, long.leverage) == (
         PositionSide.LONG, D("0.001"), D("22185.2"), 4,
     )  # fmt: skip
@@ -318,7 +318,7 @@ def check_position_risk(path: Path) -> None:
 
 
 def check_position_risk_hedge(path: Path) -> None:
-    long, short = rest.parse_position_risk(_json(path))
+    long, short = account_state.parse_position_risk(_json(path))
     assert (long.position_side, long.amount, long.margin_type) == (
         PositionSide.LONG, D("20.000"), MarginType.ISOLATED,
     )  # fmt: skip
@@ -329,7 +329,7 @@ def check_position_risk_hedge(path: Path) -> None:
 
 
 def check_dapi_position_risk(path: Path) -> None:
-    rows = rest.parse_position_risk(_json(path))
+    rows = account_state.parse_position_risk(_json(path))
     assert [r.position_side for r in rows] == [
         PositionSide.BOTH,
         PositionSide.LONG,
@@ -342,14 +342,14 @@ def check_dapi_position_risk(path: Path) -> None:
 
 
 def check_balance(path: Path) -> None:
-    (b,) = rest.parse_balances(_json(path))
+    (b,) = account_state.parse_balances(_json(path))
     assert (b.asset, b.balance, b.available_balance, b.margin_available) == (
         "USDT", D("122607.35137903"), D("23.72469206"), True,
     )  # fmt: skip
 
 
 def check_user_trades(path: Path) -> None:
-    first, second = rest.parse_user_trades(_json(path))
+    first, second = account_state.parse_user_trades(_json(path))
     assert (first.trade_id, first.order_id, first.side, first.commission) == (
         82357626, 831238666, Side.SELL, D("0.00555670"),
     )  # fmt: skip
@@ -362,7 +362,7 @@ def check_user_trades(path: Path) -> None:
 
 
 def check_klines(path: Path) -> None:
-    (c,) = rest.parse_klines(_json(path), "BTCUSDT", "1w")
+    (c,) = market_data.parse_klines(_json(path), "BTCUSDT", "1w")
     assert c == CandleClosed(
         "BTCUSDT", "1w", 1499040000000, 1499644799999, D("0.01634790"), D("0.80000000"),
         D("0.01575800"), D("0.01577100"), D("148976.11427815"), D("2434.19055334"), 308,
@@ -371,13 +371,13 @@ def check_klines(path: Path) -> None:
 
 
 def check_depth(path: Path) -> None:
-    s = rest.parse_depth(_json(path), "BTCUSDT")
+    s = market_data.parse_depth(_json(path), "BTCUSDT")
     assert (s.last_update_id, s.time, s.transaction_time) == (1027024, 1589436922972, 1589436922959)
     assert (s.bids, s.asks) == (((D("4"), D("431")),), ((D("4.000002"), D("12")),))
 
 
 def check_premium_index(path: Path) -> None:
-    info = rest.parse_premium_index(_json(path))
+    info = market_data.parse_premium_index(_json(path))
     assert info.mark == MarkPrice(
         "BTCUSDT", D("11793.63104562"), 1597370495002, D("11781.80495970"), D("0.00038246"),
         1597392000000,
@@ -386,27 +386,29 @@ def check_premium_index(path: Path) -> None:
 
 
 def check_funding_rate(path: Path) -> None:
-    assert rest.parse_funding_rates(_json(path)) == (
+    assert market_data.parse_funding_rates(_json(path)) == (
         FundingRate("BTCUSDT", D("-0.03750000"), 1570608000000, D("34287.54619963")),
         FundingRate("BTCUSDT", D("0.00010000"), 1570636800000, D("34287.54619963")),
     )
 
 
 def check_funding_info(path: Path) -> None:
-    info = rest.parse_funding_info(_json(path))
-    assert info["BLZUSDT"] == rest.FundingInfo("BLZUSDT", 8, D("0.025"), D("-0.025"))
+    info = market_data.parse_funding_info(_json(path))
+    assert info["BLZUSDT"] == market_data.FundingInfo("BLZUSDT", 8, D("0.025"), D("-0.025"))
 
 
 def check_listen_key(path: Path) -> None:
-    assert rest.parse_listen_key(_json(path)) == ("pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1")
+    assert account_state.parse_listen_key(_json(path)) == (
+        "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+    )
 
 
 def check_leverage(path: Path) -> None:
-    assert rest.parse_leverage(_json(path)) == rest.LeverageSetting("BTCUSDT", 21, D("1000000"), None)
+    assert account_state.parse_leverage(_json(path)) == account_state.LeverageSetting("BTCUSDT", 21, D("1000000"), None)
 
 
 def check_commission(path: Path) -> None:
-    rates = rest.parse_commission_rate(_json(path))
+    rates = account_state.parse_commission_rate(_json(path))
     expected = {
         "rest_fapi_v1_commissionRate.json": FeeRates(D("0.0002"), D("0.0004")),
         "rest_dapi_v1_commissionRate.json": FeeRates(D("0.00015"), D("0.00040")),
@@ -558,17 +560,17 @@ PARSERS: dict[str, Callable[[str, Any], object]] = {
     "rest_*_order_*.json": lambda name, obj: orders.parse_order(obj),
     "rest_*_openOrders.json": lambda name, obj: orders.parse_orders(obj),
     "rest_*_algoOrder_*.json": lambda name, obj: orders.parse_algo_order(obj),
-    "rest_*_positionRisk*.json": lambda name, obj: rest.parse_position_risk(obj),
-    "rest_*_balance.json": lambda name, obj: rest.parse_balances(obj),
-    "rest_*_userTrades.json": lambda name, obj: rest.parse_user_trades(obj),
-    "rest_*_klines.json": lambda name, obj: rest.parse_klines(obj, "BTCUSDT", "1m"),
-    "rest_*_depth.json": lambda name, obj: rest.parse_depth(obj, "BTCUSDT"),
-    "rest_*_premiumIndex.json": lambda name, obj: rest.parse_premium_indexes(obj),
-    "rest_*_fundingRate.json": lambda name, obj: rest.parse_funding_rates(obj),
-    "rest_*_fundingInfo.json": lambda name, obj: rest.parse_funding_info(obj),
-    "rest_*_listenKey.json": lambda name, obj: rest.parse_listen_key(obj),
-    "rest_*_leverage.json": lambda name, obj: rest.parse_leverage(obj),
-    "rest_*_commissionRate.json": lambda name, obj: rest.parse_commission_rate(obj),
+    "rest_*_positionRisk*.json": lambda name, obj: account_state.parse_position_risk(obj),
+    "rest_*_balance.json": lambda name, obj: account_state.parse_balances(obj),
+    "rest_*_userTrades.json": lambda name, obj: account_state.parse_user_trades(obj),
+    "rest_*_klines.json": lambda name, obj: market_data.parse_klines(obj, "BTCUSDT", "1m"),
+    "rest_*_depth.json": lambda name, obj: market_data.parse_depth(obj, "BTCUSDT"),
+    "rest_*_premiumIndex.json": lambda name, obj: market_data.parse_premium_indexes(obj),
+    "rest_*_fundingRate.json": lambda name, obj: market_data.parse_funding_rates(obj),
+    "rest_*_fundingInfo.json": lambda name, obj: market_data.parse_funding_info(obj),
+    "rest_*_listenKey.json": lambda name, obj: account_state.parse_listen_key(obj),
+    "rest_*_leverage.json": lambda name, obj: account_state.parse_leverage(obj),
+    "rest_*_commissionRate.json": lambda name, obj: account_state.parse_commission_rate(obj),
     "rest_*_exchangeInfo*.json": lambda name, obj: (
         rest.parse_exchange_info(obj, _market_of(name)),
         rest.parse_rate_limits(obj),

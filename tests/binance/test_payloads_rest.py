@@ -10,7 +10,7 @@ import pytest
 
 from rulebot.binance import codes as e
 from rulebot.binance.codes import BinanceError, PayloadError
-from rulebot.binance.payloads import orders, rest
+from rulebot.binance.payloads import account_state, market_data, orders, rest
 from rulebot.core.enums import Market, OrderStatus
 
 D = Decimal
@@ -166,8 +166,8 @@ ROW = [1499040000000, "0.016", "0.8", "0.015", "0.0157", "148976.1", 14990400599
 
 def test_klines_drop_the_forming_candle_given_server_time() -> None:
     forming = [1499040060000, "1", "1", "1", "1", "0", 1499040119999, "0", 0, "0", "0", "0"]
-    assert len(rest.parse_klines([ROW, forming], "BTCUSDT", "1m")) == 2
-    closed = rest.parse_klines([ROW, forming], "BTCUSDT", "1m", server_time=1499040070000)
+    assert len(market_data.parse_klines([ROW, forming], "BTCUSDT", "1m")) == 2
+    closed = market_data.parse_klines([ROW, forming], "BTCUSDT", "1m", server_time=1499040070000)
     assert [c.open_time for c in closed] == [1499040000000]
     assert closed[0].close == D("0.0157") and closed[0].trades == 308
 
@@ -179,7 +179,7 @@ def test_klines_drop_the_forming_candle_given_server_time() -> None:
 )  # fmt: skip
 def test_malformed_kline_rows_name_the_column(row: Any, field: str, column: str) -> None:
     with pytest.raises(PayloadError) as caught:
-        rest.parse_klines([row], "BTCUSDT", "1m")
+        market_data.parse_klines([row], "BTCUSDT", "1m")
     assert caught.value.field == field and column in caught.value.reason
 
 
@@ -187,14 +187,14 @@ def test_coinm_premium_index_of_a_delivery_contract() -> None:
     payload = [{"symbol": "BTCUSD_200925", "pair": "BTCUSD", "markPrice": "9297.0", "indexPrice":
                 "9296.2", "estimatedSettlePrice": "9280.7", "lastFundingRate": "",
                 "interestRate": "", "nextFundingTime": 0, "time": 1591263138000}]  # fmt: skip
-    (info,) = rest.parse_premium_indexes(payload)
+    (info,) = market_data.parse_premium_indexes(payload)
     assert (info.mark.funding_rate, info.mark.next_funding_time, info.interest_rate) == (None,) * 3
     assert info.mark.mark_price == D("9297.0")
 
 
 def test_depth_snapshot_levels() -> None:
     with pytest.raises(PayloadError) as caught:
-        rest.parse_depth({"lastUpdateId": 1, "bids": [["1", "2"], ["1"]], "asks": []}, "X")
+        market_data.parse_depth({"lastUpdateId": 1, "bids": [["1", "2"], ["1"]], "asks": []}, "X")
     assert caught.value.field == "bids[1]"
 
 
@@ -205,10 +205,10 @@ def test_coinm_balance_uses_withdraw_available() -> None:
     row = {"accountAlias": "SgsR", "asset": "BTC", "balance": "0.00250000", "withdrawAvailable":
            "0.00250000", "crossWalletBalance": "0.00241969", "crossUnPnl": "0.00000000",
            "availableBalance": "0.00241969", "updateTime": 1592468353979}  # fmt: skip
-    (b,) = rest.parse_balances([row])
+    (b,) = account_state.parse_balances([row])
     assert (b.max_withdraw, b.margin_available) == (D("0.0025"), None)
     with pytest.raises(PayloadError, match="maxWithdrawAmount"):
-        rest.parse_balances([{k: v for k, v in row.items() if k != "withdrawAvailable"}])
+        account_state.parse_balances([{k: v for k, v in row.items() if k != "withdrawAvailable"}])
 
 
 @pytest.mark.parametrize(
@@ -221,21 +221,21 @@ def test_malformed_position_risk(mutation: dict[str, Any], field: str) -> None:
            "unRealizedProfit": "0", "liquidationPrice": "0", "leverage": "4",
            "marginType": "cross", "isolatedMargin": "0", "isAutoAddMargin": "false",
            "positionSide": "BOTH", "updateTime": 0}  # fmt: skip
-    assert rest.parse_position_risk([row])[0].leverage == 4
+    assert account_state.parse_position_risk([row])[0].leverage == 4
     with pytest.raises(PayloadError) as caught:
-        rest.parse_position_risk([row | mutation])
+        account_state.parse_position_risk([row | mutation])
     assert caught.value.field == f"[0].{field}"
 
 
 def test_delegated_parsers_raise_payload_errors() -> None:
     with pytest.raises(PayloadError):
-        rest.parse_commission_rate({"makerCommissionRate": 0.0002, "takerCommissionRate": "1"})
+        account_state.parse_commission_rate({"makerCommissionRate": 0.0002, "takerCommissionRate": "1"})
     with pytest.raises(PayloadError, match="PRICE_FILTER"):
         rest.parse_exchange_info({"symbols": [{"symbol": "X", "filters": []}]}, Market.USDM)
     with pytest.raises(PayloadError):
         rest.parse_leverage_brackets([{"symbol": "X", "brackets": [{"bracket": 1}]}], Market.USDM)
     with pytest.raises(PayloadError):
-        rest.parse_listen_key({"listenKey": ""})
+        account_state.parse_listen_key({"listenKey": ""})
 
 
 def test_errors_survive_pickling() -> None:

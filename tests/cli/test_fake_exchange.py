@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from rulebot.binance.payloads.account_state import parse_position_risk
 from rulebot.binance.payloads.market import parse_market_message
 from rulebot.binance.payloads.orders import parse_order
-from rulebot.binance.payloads.rest import parse_position_risk
 from rulebot.cli.fake_exchange import FakeExchangeInfo, serve_fake_exchange
 from rulebot.core.enums import Market
 from rulebot.venues.binance.endpoints import Endpoints

@@ -17,23 +17,23 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from rulebot.binance.payloads.orders import parse_algo_order, parse_batch_orders, parse_order, parse_orders
-from rulebot.binance.payloads.rest import (
+from rulebot.binance.payloads.account_state import (
     parse_balances,
     parse_commission_rate,
-    parse_depth,
-    parse_exchange_info,
-    parse_funding_rates,
-    parse_klines,
     parse_leverage,
-    parse_leverage_brackets,
     parse_listen_key,
     parse_position_risk,
-    parse_premium_index,
-    parse_premium_indexes,
-    parse_rate_limits,
     parse_user_trades,
 )
+from rulebot.binance.payloads.market_data import (
+    parse_depth,
+    parse_funding_rates,
+    parse_klines,
+    parse_premium_index,
+    parse_premium_indexes,
+)
+from rulebot.binance.payloads.orders import parse_algo_order, parse_batch_orders, parse_order, parse_orders
+from rulebot.binance.payloads.rest import parse_exchange_info, parse_leverage_brackets, parse_rate_limits
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.testing.fake_binance import FakeBinance

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from rulebot.binance.payloads.common import PayloadError
 from rulebot.binance.payloads.market import DepthUpdate, Liquidation, parse_market_message
-from rulebot.binance.payloads.rest import parse_klines
+from rulebot.binance.payloads.market_data import parse_klines
 from rulebot.binance.sequencer import CandleGap, Seen, Sequencer, TradeGap
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import STAMPED, BookTop, CandleClosed, MarkPrice, Trade

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.binance.payloads.market import DepthUpdate
-from rulebot.binance.payloads.rest import DepthSnapshot, parse_depth
+from rulebot.binance.payloads.market_data import DepthSnapshot, parse_depth
 from rulebot.core.account_events import StreamStatus
 
 FetchDepth = Callable[[str], Awaitable[Mapping[str, Any]]]

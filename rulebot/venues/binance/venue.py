@@ -28,8 +28,8 @@ from rulebot.binance.codes import (
     NoChangeNeeded,
     UnknownOrder,
 )
+from rulebot.binance.payloads.account_state import PositionRisk, parse_balances, parse_position_risk
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_orders
-from rulebot.binance.payloads.rest import PositionRisk, parse_balances, parse_position_risk
 from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
 from rulebot.core.commands import (
     CancelAllOrders,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.binance.payloads.market import DepthUpdate, parse_depth_update
-from rulebot.binance.payloads.rest import DepthSnapshot, parse_depth
+from rulebot.binance.payloads.market_data import DepthSnapshot, parse_depth
 from rulebot.core.account_events import StreamStatus
 from rulebot.core.events import BookTop
 from rulebot.testing.shared import PAYLOADS

@@ -18,8 +18,8 @@ from rulebot.binance.codes import (
     UnknownOrder,
     UseAlgoService,
 )
+from rulebot.binance.payloads.account_state import parse_position_risk
 from rulebot.binance.payloads.orders import parse_batch_orders, parse_order
-from rulebot.binance.payloads.rest import parse_position_risk
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_binance import FakeBinance
