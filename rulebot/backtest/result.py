@@ -119,6 +119,19 @@ class BacktestResult:
     # Funding times (8-hourly) a position of the symbol was held across with no funding rate in
     # the data: the summary's funding misses them.
     unfunded: dict[str, int] = field(default_factory=dict)
+    # What each symbol's mark price followed (venues/paper.py: mark-price klines walked through
+    # their highs and lows, a mark stream, or the last price when the data has no mark).
+    mark_sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mark_price_text(self) -> str:
+        """The summary's `mark price` line: one text if every symbol's mark had the same source."""
+        kinds = set(self.mark_sources.values())
+        if not kinds:
+            return "-"
+        if len(kinds) == 1:
+            return kinds.pop()
+        return "; ".join(f"{s}: {text}" for s, text in sorted(self.mark_sources.items()))
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -290,4 +290,5 @@ def run_backtest(
         sample(time)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
     result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s]}
+    result.mark_sources = {s: text for s, text in venue.mark_sources().items() if s in inst}
     return result

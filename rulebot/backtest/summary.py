@@ -87,6 +87,7 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
         ("profit factor", "-" if stats.profit_factor is None else f"{stats.profit_factor:.2f}"),
         ("best / worst trade", f"{money(stats.best_trade, a)} / {money(stats.worst_trade, a)}"),
         ("liquidations", str(stats.liquidations)),
+        ("mark price", result.mark_price_text),
         ("worst day", worst_day(result)),
         ("guard interventions", interventions),
         ("rule errors", rule_errors_text(result)),
@@ -254,6 +255,7 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         "trade_list": [trade_dict(t) for t in stats.trades],
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
         "warnings": list(result.warnings),
+        "mark_price": dict(sorted(result.mark_sources.items())),
     }
     if per is not None:
         doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}

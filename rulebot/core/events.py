@@ -73,6 +73,12 @@ class MarkPrice:
     funding_rate: Decimal | None = None  # the estimated rate of the coming settlement
     next_funding_time: int | None = None
     received: int = field(default=0, compare=False)  # exchange-clock ms when it arrived; 0: not stamped
+    # A mark-price kline (markPriceKlines) is one MarkPrice at its close, which carries the bar:
+    # a backtest walks the mark's own high and low inside it (venues/paper.py). None on a stream.
+    bar_open_time: int | None = None
+    bar_open: Decimal | None = None
+    bar_high: Decimal | None = None
+    bar_low: Decimal | None = None
 
     @property
     def price(self) -> Decimal:

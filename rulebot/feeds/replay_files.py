@@ -446,15 +446,17 @@ def _klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int
 
 
 def _price_klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
-    """Mark, index and premium-index klines: one price event per bar, its close at close time."""
+    """Mark, index and premium-index klines: one price event per bar, its close at close time.
+    A mark bar's event also carries the bar's open, high and low (the mark walk needs them)."""
     make: Callable[[str, Decimal, int], MarketEvent] = _PRICE_EVENTS[file.kind]
+    mark = file.kind == "markPriceKlines"
     symbol, D, huge = file.symbol, Decimal, _HUGE
     # A premium index is a spread: zero or negative is a real value; a price is above zero.
     floor = -_HUGE if file.kind == "premiumIndexKlines" else _ZERO
     row: list[str] = []
     try:
         for row in rows:
-            _ot, o_text, h_text, lo_text, c_text, _vol, ct, _qv, _count, _tv, _tqv, _ignore = row
+            ot, o_text, h_text, lo_text, c_text, _vol, ct, _qv, _count, _tv, _tqv, _ignore = row
             t = int(ct)
             if t > _MICROS:
                 t //= 1000
@@ -468,7 +470,13 @@ def _price_klines(file: ArchiveFile, reader: _Reader, rows: Rows, start: int, en
             o, h, lo, c = D(o_text), D(h_text), D(lo_text), D(c_text)
             if not (floor < lo <= o <= h < huge and lo <= c <= h):
                 raise _bad_bar(file, reader.line_num, row, o, h, lo)
-            yield make(symbol, c, t)
+            if mark:
+                open_time = int(ot)
+                if open_time > _MICROS:
+                    open_time //= 1000
+                yield MarkPrice(symbol, c, t, None, None, None, 0, open_time, o, h, lo)
+            else:
+                yield make(symbol, c, t)
     except _ROW_ERRORS as exc:
         raise _bad_row(file, reader.line_num, row, exc) from None
     return prev

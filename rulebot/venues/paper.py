@@ -6,7 +6,15 @@ are executed against it. What the data lacks is derived and stated:
 
 * no mark-price stream: the mark follows the last trade, updated at most once a second of
   data time (Binance publishes it once a second), so stops on MARK_PRICE and liquidation
-  still work;
+  still work; on candles it follows each candle's open, low, high and close. This is
+  pessimistic: the real mark (an index of spot prices) rarely wicks as far as the last price,
+  so a stop or a liquidation fires here that the exchange might have spared. `mark_sources`
+  says which symbols ran on it, and the backtest summary says so;
+* mark-price klines: each mark bar's own path (open, low, high, close; high first when the
+  bar closed down) is walked, interleaved point by point with the walk of the trade candle of
+  the same period when there is one, so a mark wick inside the bar liquidates and triggers
+  MARK_PRICE stops as it would on the exchange; a mark bar with no candle of its period is
+  walked on its own at its close time;
 * candles only (klines): each candle is walked as open → low → high → close when it closed
   up, open → high → low → close when it closed down, a quarter of its volume at each point,
   so a stop or a limit inside the candle's range fills; which of high and low came first is
@@ -28,6 +36,14 @@ from rulebot.exchange_sim import SimExchange, SimResult
 
 _MARK_EVERY_MS = 1000
 
+# What the mark of a symbol followed in a run, for the summary (`PaperVenue.mark_sources`).
+MARK_FROM_BARS = "mark-price klines, each bar's high and low walked"
+MARK_FROM_STREAM = "mark-price events"
+MARK_DERIVED = (
+    "no mark-price data: the mark follows the last price, its wicks included (pessimistic: "
+    "liquidations and MARK_PRICE stops fire on last-price spikes the real mark may not have had)"
+)
+
 
 class PaperVenue:
     def __init__(self, sim: SimExchange, market: Market) -> None:
@@ -36,13 +52,29 @@ class PaperVenue:
         self._has_mark: set[str] = set()
         self._last_mark_time: dict[str, int] = {}
         self._candle_tf: dict[str, int] = {}  # the shortest candle seen per symbol drives fills
-        self._last_walk_mark: dict[str, Decimal] = {}  # the derived mark of the last candle walked
+        self._last_walk_mark: dict[str, Decimal] = {}  # the mark last sent by a walk
+        self._mark_bars: set[str] = set()  # symbols whose mark comes as bars (markPriceKlines)
+        self._pending_mark: dict[str, MarkPrice] = {}  # a mark bar waiting for its trade candle
+        self._traded: set[str] = set()  # symbols with any last-price data
+
+    def mark_sources(self) -> dict[str, str]:
+        """Per symbol with market data: what its mark followed (MARK_FROM_BARS, ...)."""
+        out = {}
+        for symbol in sorted(self._traded | self._has_mark):
+            if symbol in self._mark_bars:
+                out[symbol] = MARK_FROM_BARS
+            elif symbol in self._has_mark:
+                out[symbol] = MARK_FROM_STREAM
+            else:
+                out[symbol] = MARK_DERIVED
+        return out
 
     def on_market(self, event: object) -> list[AccountEvent]:
         sim = self.sim
         if isinstance(event, Trade):
             out = sim.on_trade(event.symbol, event.price, event.qty, event.time, event.is_buyer_maker)
             if event.symbol not in self._has_mark:
+                self._traded.add(event.symbol)
                 last = self._last_mark_time.get(event.symbol, -_MARK_EVERY_MS)
                 if event.time - last >= _MARK_EVERY_MS:
                     self._last_mark_time[event.symbol] = event.time
@@ -52,6 +84,8 @@ class PaperVenue:
             return sim.on_book(event.symbol, event.bid, event.bid_qty, event.ask, event.ask_qty, event.time)
         if isinstance(event, MarkPrice):
             self._has_mark.add(event.symbol)
+            if event.bar_high is not None:
+                return self._mark_bar(event)
             return sim.on_mark_price(event.symbol, event.mark_price, event.time, event.index_price)
         if isinstance(event, FundingRate):
             return sim.on_funding(event.symbol, event.rate, event.time, event.mark_price)
@@ -65,26 +99,70 @@ class PaperVenue:
             out += events
         return out
 
+    def _mark_bar(self, m: MarkPrice) -> list[AccountEvent]:
+        """A mark-price kline: kept for the trade candle of the same period when the symbol's
+        candles are of its length (that candle follows at the same close time, KIND_PRIORITY),
+        else walked now."""
+        symbol = m.symbol
+        self._mark_bars.add(symbol)
+        out = self._flush_mark(symbol)
+        if m.bar_open_time is not None and self._candle_tf.get(symbol) == m.time - m.bar_open_time:
+            self._pending_mark[symbol] = m
+            return out
+        return out + self._walk_mark(m)
+
+    def _walk_mark(self, m: MarkPrice) -> list[AccountEvent]:
+        """A mark bar walked on its own, every point at its close time: the trades before it
+        are past, and the simulator's clock does not go back."""
+        out: list[AccountEvent] = []
+        for price in _mark_path(m):
+            out += self._send_mark(m.symbol, price, m.time)
+        return out
+
+    def _flush_mark(self, symbol: str) -> list[AccountEvent]:
+        """Walk a kept mark bar whose trade candle never came (a gap in the klines)."""
+        m = self._pending_mark.pop(symbol, None)
+        return [] if m is None else self._walk_mark(m)
+
+    def _send_mark(self, symbol: str, price: Decimal, t: int) -> list[AccountEvent]:
+        if price == self._last_walk_mark.get(symbol):  # an unchanged mark triggers nothing new
+            return []
+        self._last_walk_mark[symbol] = price
+        return self.sim.on_mark_price(symbol, price, t)
+
     def walk(self, c: CandleClosed) -> Iterator[tuple[int, Decimal, list[AccountEvent]]]:
         """Walk the candle's price points one at a time: (time, price, what the simulator
         reported there). Lazy, so that a caller can act between two points (the backtest
-        checks the daily loss cap at each); nothing for a longer candle of a walked market."""
+        checks the daily loss cap at each); nothing for a longer candle of a walked market.
+        The mark walks beside the last price: the mark bar of the same period, point by point,
+        when mark-price klines are given; the candle's own points when no mark data is."""
+        symbol = c.symbol
         span = c.close_time - c.open_time
-        shortest = self._candle_tf.get(c.symbol)
+        shortest = self._candle_tf.get(symbol)
         if shortest is not None and span > shortest:
             return  # a longer candle of the same market: its path was already walked
-        self._candle_tf[c.symbol] = span
-        path = (c.open, c.low, c.high, c.close) if c.close >= c.open else (c.open, c.high, c.low, c.close)
+        self._candle_tf[symbol] = span
+        self._traded.add(symbol)
+        path = _path(c.open, c.high, c.low, c.close)
         qty = c.volume / 4 if c.volume > 0 else Decimal(0)
-        derive_mark = c.symbol not in self._has_mark
+        early: list[AccountEvent] = []
+        marks: tuple[Decimal, ...] | None = None
+        pending = self._pending_mark.get(symbol)
+        if pending is not None and pending.time == c.close_time:
+            del self._pending_mark[symbol]
+            marks = _mark_path(pending)
+        elif pending is not None:
+            early = self._flush_mark(symbol)
+        elif symbol not in self._has_mark:
+            marks = path
         for i, price in enumerate(path):
             # Spread the four points over the candle so that time-based expiries behave.
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
-            out = self.sim.on_trade(c.symbol, price, qty, t, i % 2 == 1)
-            last_mark = self._last_walk_mark.get(c.symbol)
-            if derive_mark and price != last_mark:  # an unchanged mark triggers nothing new
-                out += self.sim.on_mark_price(c.symbol, price, t)
-                self._last_walk_mark[c.symbol] = price
+            out = self.sim.on_trade(symbol, price, qty, t, i % 2 == 1)
+            if early:
+                out, early = early + out, []
+            if marks is not None:
+                out += self._send_mark(symbol, marks[i], t)
             yield t, price, out
 
     def execute(self, command: Command, time: int) -> SimResult:
@@ -98,3 +176,15 @@ class PaperVenue:
             # "No need to change": the account already is as asked, as BinanceVenue reports it.
             return replace(res, ok=True, code=None, message=None)
         return res
+
+
+def _path(open_: Decimal, high: Decimal, low: Decimal, close: Decimal) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """A bar's four points in the order assumed: low first when it closed up, high first when down."""
+    return (open_, low, high, close) if close >= open_ else (open_, high, low, close)
+
+
+def _mark_path(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    close = m.mark_price
+    if m.bar_open is None or m.bar_high is None or m.bar_low is None:
+        return (close, close, close, close)
+    return _path(m.bar_open, m.bar_high, m.bar_low, close)
