@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiled import CompiledAction, CompiledRule, CompiledRulebook
 
 # Orders that close (part of) a position: while one works, the position is being closed.
 CLOSING_PURPOSES = frozenset({"exit", "flatten", "deleverage"})
@@ -29,6 +29,11 @@ class PendingExit:
     order_id: str | None  # the closing order now working, or the last one sent
     attempts: int  # closing orders sent for it so far
     retry_at: int = 0  # no new closing order before this time (backoff after a refusal)
+    # Stop and reverse (`do: [exit, {enter: …}, {goto: …}]`, one-way mode): the rest of the rule,
+    # run once the exchange reports the position flat. Sent at once, the entry would flip the
+    # position if the exit filled, and add to it (or hold both sides' orders) if it was refused.
+    then: tuple[CompiledAction, ...] = ()
+    then_rule: CompiledRule | None = None
 
 
 def retry_delay_ms(attempts: int) -> int:
@@ -46,3 +51,9 @@ def state_for(book: CompiledRulebook, side: str) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def state_for_flat(book: CompiledRulebook, current: str) -> str:
+    """Where a stop and reverse waits between its exit and its entry: the state's `on_close`, else
+    the first position-less state (the initial state first); `current` if the rulebook has none."""
+    return book.states[current].on_close or state_for(book, "none") or current

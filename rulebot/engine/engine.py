@@ -38,7 +38,7 @@ from rulebot.core.margin import (
     float_pnl_and_notional,
 )
 from rulebot.engine import records as rec
-from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms, state_for
+from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms, state_for, state_for_flat
 from rulebot.engine.daily_cap import cap_amount, cap_price, cap_trigger
 from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.market import Env, SymbolMarket
@@ -492,11 +492,14 @@ class Engine:
 
     # ================================================================== actions
 
-    def _run_actions(self, symbol: str, rule: c.CompiledRule, step: Step) -> None:
+    def _run_actions(
+        self, symbol: str, rule: c.CompiledRule, step: Step, actions: tuple[c.CompiledAction, ...] | None = None
+    ) -> None:
         run = self.symbols[symbol]
         entry_id: str | None = None
         entry_refused = False
-        for action in rule.actions:
+        todo = rule.actions if actions is None else actions
+        for j, action in enumerate(todo):
             if isinstance(action, c.Enter):
                 entry_id = self._enter(symbol, rule, action, step)
                 entry_refused = entry_id is None
@@ -506,7 +509,12 @@ class Engine:
                 elif self.portfolio.net_position(symbol).amount != 0:
                     self._protect(symbol, rule.name, action, step)
             elif isinstance(action, c.Exit | c.Reduce):
-                self._exit(symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step)
+                cid = self._exit(
+                    symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step
+                )
+                if cid is not None and self._reverses(action, todo[j + 1 :]):
+                    self._reverse_once_flat(symbol, rule, cid, todo[j + 1 :], step)
+                    return
             elif isinstance(action, c.Deleverage):
                 self._deleverage(symbol, rule.name, action, step)
             elif isinstance(action, c.ChangeLeverage):
@@ -533,6 +541,38 @@ class Engine:
                 step.records.append(rec.LogLine(self.time, symbol, rule.name, message))
             elif isinstance(action, c.Halt):
                 self.halt(action.reason, step, rule=rule.name)
+
+    def _reverses(self, action: c.Exit | c.Reduce, rest: tuple[c.CompiledAction, ...]) -> bool:
+        """A full exit followed by an entry in one-way mode: stop and reverse."""
+        return (
+            not self.hedge
+            and isinstance(action, c.Exit)
+            and action.fraction is None
+            and action.size is None
+            and any(isinstance(a, c.Enter) for a in rest)
+        )
+
+    def _reverse_once_flat(
+        self, symbol: str, rule: c.CompiledRule, exit_id: str, rest: tuple[c.CompiledAction, ...], step: Step
+    ) -> None:
+        """Stop and reverse: the reduce-only exit is out; the rest of the rule (the entry, its stops,
+        the goto) waits until the exchange reports the position flat. In one-way mode an entry
+        sent beside the exit would flip the position if the exit filled and add to it if the exit
+        was refused; waiting keeps the position within the rulebook's size whatever the exchange
+        does. Until then the state stays, and a refused exit is sent again as for `goto: flat`."""
+        run = self.symbols[symbol]
+        for entry_id in sorted(run.entry_pending):  # an entry still working would refill the old side
+            step.commands.append(CancelOrder(symbol, entry_id, self.time))
+        ex = run.exiting
+        if ex is None:
+            flat = state_for_flat(self.book, run.state)
+            ex = PendingExit(
+                flat, f"rule {rule.name}", rule.name, exit_id, 1, self.time + retry_delay_ms(1), rest, rule
+            )
+            run.exiting = ex
+        else:
+            ex.order_id, ex.then, ex.then_rule = exit_id, rest, rule
+        self._next_retry = min(self._next_retry, ex.retry_at)
 
     def _enter(self, symbol: str, rule: c.CompiledRule, action: c.Enter, step: Step) -> str | None:
         run = self.symbols[symbol]
@@ -870,6 +910,7 @@ class Engine:
         ex = run.exiting
         if ex is not None:
             ex.target, ex.why = state, why
+            ex.then, ex.then_rule = (), None  # a later move to a flat state replaces a pending reversal
             if closing:
                 ex.order_id = closing[-1].client_order_id
             return
@@ -951,6 +992,7 @@ class Engine:
                 run.exiting = PendingExit(target, f"flattened ({rule})", rule, cid, 1, self.time + retry_delay_ms(1))
             else:
                 run.exiting.order_id = cid
+                run.exiting.then, run.exiting.then_rule = (), None  # no reversal's entry after a flatten
 
     def daily_cap(self, asset: str) -> Decimal | None:
         """Today's daily loss cap in `asset` (None before the first event or without equity)."""
@@ -1420,6 +1462,9 @@ class Engine:
                 states = self.book.states  # a reload may have removed the target
                 target = ex.target if ex.target in states else states[run.state].on_close or self.book.initial_state
                 self._goto(symbol, target, time, ex.why, step)
+                if ex.then and ex.then_rule is not None:  # stop and reverse: flat now, so the entry goes
+                    self._run_actions(symbol, ex.then_rule, step, ex.then)
+                    self._check_binding(symbol, self.time, step, why="no position (entry not placed)")
             return
         spec = self.book.states[run.state]
         if not legs:

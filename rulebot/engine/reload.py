@@ -76,6 +76,10 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         run.market.set_clock(old.time)
         for name in _SYMBOL_CARRIED:
             setattr(run, name, getattr(before, name))
+        if run.exiting is not None and run.exiting.then:
+            # A pending stop and reverse holds the old rulebook's entry and goto (its states may be
+            # gone): the exit completes, and the new rules decide from the flat state what comes next.
+            run.exiting.then, run.exiting.then_rule = (), None
         if book.leverage != old.book.leverage:
             lev, verdict = new.risk.clamp_leverage(book.leverage)
             run.leverage = lev

@@ -48,6 +48,10 @@ def _contradictions(
     for rule in rules:
         for j, action in enumerate(rule.actions):
             entered_before = any(isinstance(a, c.Enter) for a in rule.actions[:j])
+            # Stop and reverse: after a full exit the engine sends the entry once the position is flat.
+            exited_before = any(
+                isinstance(a, c.Exit) and a.fraction is None and a.size is None for a in rule.actions[:j]
+            )
             for s in sorted(rule.states):
                 pos = states[s].position
                 if isinstance(action, c.POSITION_ACTIONS) and pos == "none" and not entered_before:
@@ -64,12 +68,14 @@ def _contradictions(
                     and book.account.position_mode == "one_way"
                     and pos in ("long", "short")
                     and action.side != pos
+                    and not exited_before
                 ):
                     ctx.error(
                         f"rule '{rule.name}' enters {action.side} in state '{s}', which holds a {pos} position",
                         ("rules", rule.index, "do", j),
-                        "in one-way mode that order would reduce or flip the position; exit first, or limit "
-                        "the rule with `in:`",
+                        "in one-way mode that order would reduce or flip the position; put a full `exit` before "
+                        "it in the same rule (stop and reverse: the entry goes once the position is flat), "
+                        "or limit the rule with `in:`",
                         "state-contradiction",
                     )
 

@@ -1,0 +1,71 @@
+"""Stop and reverse live against the fake exchange (issue 16, item 1): Binance refuses the exit
+twice with -1021; the short entry waits until the long is closed, so the account never holds
+more than the rulebook's size, and ends short in state `short`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rulebot.core.enums import Market
+from rulebot.testing.fake_binance import FakeBinance
+
+from .conftest import until
+from .test_live_position_binding import journal_rows, largest_position
+from .test_live_runner import notices, running, seen
+
+D = Decimal
+BOOK = """\
+rulebook: flipper
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: open-long
+    on: trade
+    in: flat
+    when: price < 60020
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: long-to-short
+    on: trade
+    in: long
+    when: price > 60050
+    do: [exit, {enter: {side: short, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: short}]
+"""
+
+
+def _short(fake: FakeBinance) -> bool:
+    return any(p.amount == D("-0.01") for p in fake.sim.positions("BTCUSDT"))
+
+
+async def test_a_reversal_whose_exit_binance_refuses_twice_never_holds_both_sides_and_ends_short(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+        await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+        armed = [True]
+
+        def refuse_the_exit(method: str, path: str, _: float) -> None:
+            if armed[0] and method == "POST" and path == "/fapi/v1/order":  # the exit (stops go to algoOrder)
+                armed[0] = False
+                fake.rest_faults.timestamp_1021 = 2  # the exit, and its resend after the clock resync
+
+        fake.on_request = refuse_the_exit
+        level["price"] = D(60060)
+        await until(lambda: any(n["kind"] == "order-rejected" for n in notices(runner)), timeout=10)
+        await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
+    assert largest[0] == D("0.01")
+    rows = journal_rows(runner)
+    exit_filled = next(i for i, (k, b) in enumerate(rows) if k == "order" and b.get("reduce_only")
+                       and b["status"] == "FILLED")  # fmt: skip
+    short_sent = next(
+        i
+        for i, (k, b) in enumerate(rows)
+        if k == "command" and b["type"] == "PlaceOrder" and b.get("side") == "SELL"
+        and not b.get("reduce_only") and not b.get("close_position")
+    )  # fmt: skip
+    assert exit_filled < short_sent  # the entry left only after the exchange closed the long
+    assert len(fake.placed_ids) == len(set(fake.placed_ids))
