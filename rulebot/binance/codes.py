@@ -81,6 +81,9 @@ _OWN: dict[int, str] = {
     -4068: "Position side cannot be changed if there exists position.",
     -4116: "clientOrderId is duplicated",
     -4120: ("Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."),
+    # Live wording ends with a period (ccxt/ccxt#21792, sammchardy/python-binance#1031); FACTS §8
+    # lists it without.
+    -4131: "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
     -4137: "Quantity must be zero with closePosition equals true",
     -4161: "Leverage reduction is not supported in Isolated Margin Mode with open positions",
     -5021: ("Due to the order could not be filled immediately, the FOK order has been rejected."),

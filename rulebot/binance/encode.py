@@ -58,7 +58,7 @@ def order_json(o: OrderView) -> dict[str, Any]:
         "origType": _type(o.order_type),
         "reduceOnly": o.reduce_only, "closePosition": o.close_position, "side": o.side.value,
         "positionSide": o.position_side.value, "stopPrice": _d(o.trigger_price),
-        "workingType": _type(o.working_type or WorkingType.CONTRACT_PRICE), "priceProtect": False,
+        "workingType": _type(o.working_type or WorkingType.CONTRACT_PRICE), "priceProtect": o.price_protect,
         "activatePrice": _d(o.activation_price, ""), "priceRate": _d(o.callback_rate, ""),
         "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0,
         "time": o.time, "updateTime": o.time,
@@ -74,7 +74,7 @@ def algo_json(a: AlgoOrderView) -> dict[str, Any]:
         "triggerPrice": _d(a.trigger_price, ""), "price": _d(a.price, ""),
         "icebergQuantity": None, "selfTradePreventionMode": "NONE",
         "workingType": _type(a.working_type or WorkingType.CONTRACT_PRICE), "priceMatch": "NONE",
-        "closePosition": a.close_position, "priceProtect": False, "reduceOnly": a.reduce_only,
+        "closePosition": a.close_position, "priceProtect": a.price_protect, "reduceOnly": a.reduce_only,
         "activatePrice": _d(a.activation_price, ""), "callbackRate": _d(a.callback_rate, ""),
         "createTime": a.create_time, "updateTime": a.create_time, "triggerTime": 0, "goodTillDate": 0,
     }  # fmt: skip

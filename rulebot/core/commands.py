@@ -30,6 +30,9 @@ class PlaceOrder:
     working_type: WorkingType = WorkingType.CONTRACT_PRICE
     callback_rate: Decimal | None = None  # in percent as Binance takes it: 1.5 means 1.5%
     activation_price: Decimal | None = None
+    # STOP/TAKE_PROFIT only: do not trigger while last and mark price are further apart than
+    # the symbol's triggerProtect (Binance's priceProtect).
+    price_protect: bool = False
     expire_at: int | None = None  # ms; the engine cancels the unfilled rest then
     tag: str | None = None
     time: int = 0  # event time at which it was decided

@@ -842,6 +842,7 @@ class Engine:
                     position_side=pos.position_side,
                     close_position=True,
                     working_type=action.working_type,
+                    price_protect=action.price_protect,
                     tag=action.tag,
                     time=self.time,
                 )

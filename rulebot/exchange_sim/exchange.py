@@ -115,7 +115,9 @@ class SimExchange:
             self._quotes,
             self._matcher.expected_price,
         )
-        self._stops = StopRunner(self._instruments, self._account, self._exposure, self._store, self._matcher)
+        self._stops = StopRunner(
+            self._instruments, self._account, self._exposure, self._store, self._matcher, self._quotes
+        )
         self._desk = OrderDesk(self._gate, self._store, self._matcher)
         self._risk = RiskWatch(
             self._instruments,

@@ -42,6 +42,7 @@ class Trigger:
     activation_price: Decimal | None = None
     activated: bool = False
     extreme: Decimal | None = None  # best price since activation (trailing stops)
+    price_protect: bool = False  # held back while last and mark differ past triggerProtect
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ def order_view(inst: Instrument, order: SimOrder) -> OrderView:
         reduce_only=order.reduce_only,
         close_position=order.close_position,
         working_type=order.working_type,
-        price_protect=False,
+        price_protect=t.price_protect if t else False,
         price_match=None,
         self_trade_prevention=None,
         good_till_date=None,
@@ -243,7 +244,7 @@ def algo_view(inst: Instrument, algo: AlgoOrder) -> AlgoOrderView:
         reduce_only=algo.reduce_only,
         close_position=algo.close_position,
         working_type=algo.trigger.working_type,
-        price_protect=False,
+        price_protect=algo.trigger.price_protect,
         price_match=None,
         self_trade_prevention=None,
         activation_price=algo.trigger.activation_price,

@@ -3,11 +3,12 @@
 Symbol (-1121), client id (-4015, -1100, duplicate -4116), endpoint (-4120: a conditional
 type sent as a plain USDⓈ-M order), position side (-4061), reduceOnly/closePosition
 (-1106, -4137), timeInForce (-1102), exchange filters via `check_order` (-4164, -4014, ...),
-trigger state (-2021, trailing callbackRate), reduce-only (-2022), position cap at the
-leverage (-2027) and margin (-2019). Conditional orders get no reduce-only and no margin
-check until they trigger (FACTS §0: the algo service checks nothing before the trigger; the
-same is assumed of COIN-M stops). A reduce-only order larger than its position is accepted
-with its quantity shrunk to the position.
+a MARKET order's best price against the mark's band (-4131), trigger state (-2021, trailing
+callbackRate), reduce-only (-2022), position cap at the leverage (-2027) and the order cost,
+initial margin plus open loss, against the available margin (-2019; `order_cost.py`).
+Conditional orders get no reduce-only and no margin check until they trigger (FACTS §0: the
+algo service checks nothing before the trigger; the same is assumed of COIN-M stops).
+A reduce-only order larger than its position is accepted with its quantity shrunk to it.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.errors import CLIENT_ID_PATTERN, from_violation, rejected
 from rulebot.exchange_sim.exposure import Exposure, Pending
 from rulebot.exchange_sim.market import Quotes
+from rulebot.exchange_sim.order_cost import assumed_market_price, open_loss, outside_market_band
 from rulebot.exchange_sim.orders import Trigger
 
 ZERO = Decimal(0)
 _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 _CLOSE_POSITION_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+# priceProtect is "used with STOP/STOP_MARKET or TAKE_PROFIT/TAKE_PROFIT_MARKET orders" (API docs).
+_PROTECTABLE = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class Gatekeeper:
         tif = self._time_in_force(cmd)
         closing = is_closing(self._account.hedge_mode, cmd)
         self._check_filters(inst, cmd, tif, closing)
+        if cmd.order_type is OrderType.MARKET:
+            self._check_market_band(inst, cmd)
         quantity = cmd.quantity if cmd.quantity is not None else ZERO
         if cmd.is_conditional:
             trigger = Trigger(
@@ -99,6 +105,7 @@ class Gatekeeper:
                 cmd.trigger_price,
                 cmd.callback_rate,
                 cmd.activation_price,
+                price_protect=cmd.price_protect and cmd.order_type in _PROTECTABLE,
             )
             quotes = self._quotes[cmd.symbol]
             conditional.arm(trigger, quotes.trigger_source(cmd.working_type), inst)
@@ -177,10 +184,23 @@ class Gatekeeper:
         if violations:
             raise from_violation(violations[0])
 
+    def _check_market_band(self, inst: Instrument, cmd: PlaceOrder) -> None:
+        """-4131: the best price a MARKET order would take is outside the band around the
+        mark (`order_cost` docstring). Closing orders too: a panic exit can be refused live."""
+        quotes = self._quotes[cmd.symbol]
+        quote = quotes.ask if cmd.side is Side.BUY else quotes.bid
+        best = quote if quote is not None else quotes.last
+        if outside_market_band(inst, cmd.side, best, quotes.mark):
+            raise rejected(-4131)
+
     def _check_exposure(self, inst: Instrument, cmd: PlaceOrder, quantity: Decimal) -> None:
         """-2027 past the leverage's notional cap, -2019 past the available margin."""
         market = cmd.order_type is OrderType.MARKET
-        price = self._expected_price(cmd.symbol, cmd.side) if market else cmd.price
+        quotes = self._quotes[cmd.symbol]
+        price = cmd.price
+        if market:
+            first = self._expected_price(cmd.symbol, cmd.side)
+            price = assumed_market_price(cmd.side, quotes.bid, quotes.ask, quotes.mark, first)
         if price is None:
             return  # no price anywhere yet: a market order will expire unfilled anyway
         pos = self._account.position(cmd.symbol, cmd.position_side)
@@ -193,5 +213,7 @@ class Gatekeeper:
         priority = -1 if market else self._store.ids.priority + 1
         candidate = Pending(cmd.side, cmd.position_side, quantity, price, priority)
         needed = self._exposure.order_margin(cmd.symbol, candidate) - self._exposure.order_margin(cmd.symbol)
+        # Order cost = initial margin + open loss (`order_cost` docstring): only the opening part.
+        needed += open_loss(inst, cmd.side, opening, price, quotes.mark)
         if needed > 0 and needed > self._exposure.available(inst.margin_asset):
             raise rejected(-2019)

@@ -13,6 +13,8 @@ close is dropped (algo: CANCELED, reason "Reduce Only reject", as in the docs' A
 COIN-M: EXPIRED); an opening order beyond the available margin is dropped (algo: REJECTED
 with the -2019 message; COIN-M: EXPIRED); a post-only or FOK order that cannot execute as
 such is dropped the same way. closePosition orders take the position's size at trigger.
+A priceProtect STOP/TAKE_PROFIT does not trigger while last and mark price differ by more
+than the symbol's triggerProtect; it keeps waiting (`order_cost.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from rulebot.exchange_sim.account import Account, closes, reducible
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.errors import Rejected, rejected
 from rulebot.exchange_sim.exposure import Exposure, Pending
+from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.matching import Matcher
+from rulebot.exchange_sim.order_cost import assumed_market_price, open_loss, trigger_protected
 from rulebot.exchange_sim.orders import AlgoOrder, SimOrder, algo_update
 
 ZERO = Decimal(0)
@@ -45,8 +49,10 @@ class StopRunner:
         exposure: Exposure,
         store: OrderStore,
         matcher: Matcher,
+        quotes: Mapping[str, Quotes],
     ) -> None:
         self._instruments = instruments
+        self._quotes = quotes
         self._account = account
         self._exposure = exposure
         self._store = store
@@ -61,6 +67,9 @@ class StopRunner:
         events: list[AccountEvent],
     ) -> None:
         inst = self._instruments[symbol]
+        quotes = self._quotes[symbol]
+        # priceProtect orders wait while last and mark are too far apart (`order_cost.py`).
+        held = trigger_protected(inst, quotes.last, quotes.mark)
         # One pass over each list, no copies: this runs on every trade and every mark price
         # while any order of the symbol is working.
         fired_orders = [
@@ -69,11 +78,14 @@ class StopRunner:
             if o.trigger is not None
             and o.trigger.working_type is working_type
             and conditional.update(o.trigger, price, inst)
+            and not (held and o.trigger.price_protect)
         ]
         fired_algos = [
             a
             for a in self._store.open_algos(symbol)
-            if a.trigger.working_type is working_type and conditional.update(a.trigger, price, inst)
+            if a.trigger.working_type is working_type
+            and conditional.update(a.trigger, price, inst)
+            and not (held and a.trigger.price_protect)
         ]
         if fired_orders or fired_algos:
             self._fire(fired_orders, fired_algos, time, events)
@@ -154,12 +166,15 @@ class StopRunner:
                 raise rejected(-2022)
             return can_close if order.close_position else min(quantity, can_close)
         price = order.price
+        quotes = self._quotes[symbol]
         if price is None:
-            price = self._matcher.expected_price(symbol, order.side)
+            first = self._matcher.expected_price(symbol, order.side)
+            price = assumed_market_price(order.side, quotes.bid, quotes.ask, quotes.mark, first)
         if price is not None:
+            inst = self._instruments[symbol]
             candidate = Pending(order.side, order.position_side, quantity, price, -1)
             needed = self._exposure.order_margin(symbol, candidate) - self._exposure.order_margin(symbol)
-            asset = self._instruments[symbol].margin_asset
-            if needed > 0 and needed > self._exposure.available(asset):
+            needed += open_loss(inst, order.side, quantity, price, quotes.mark)  # order cost
+            if needed > 0 and needed > self._exposure.available(inst.margin_asset):
                 raise rejected(-2019)
         return quantity

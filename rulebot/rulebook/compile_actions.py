@@ -186,7 +186,7 @@ def _stop(action: Any, a: _Args) -> c.CompiledAction | None:
     )
     if not ok or (spec_s.distance is not None and dist is None):
         return None
-    return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag)
+    return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag, spec_s.price_protect)
 
 
 def _trailing_stop(action: Any, a: _Args) -> c.CompiledAction | None:

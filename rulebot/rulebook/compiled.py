@@ -118,6 +118,7 @@ class StopOrder:
     distance: Decimal | None
     working_type: WorkingType
     tag: str | None
+    price_protect: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,11 @@ class StopSpec(_Strict):
     price: Expression | None = Field(None, description="trigger price expression, e.g. entry_price - 3 * atr")
     distance: Percent | None = Field(None, description="trigger distance from the entry price, e.g. 2%")
     working_type: WorkingType = Field("mark_price", description="which price triggers it (mark price by default)")
+    price_protect: bool = Field(
+        False,
+        description="Binance's priceProtect: do not trigger while last and mark price differ by more than "
+        "the symbol's triggerProtect",
+    )
     tag: str | None = Field(None, pattern=IDENT_PATTERN)
 
 

@@ -96,6 +96,7 @@ class OrderApi(Api):
             close_position=p.get("closePosition", "false") == "true", working_type=working,
             callback_rate=_dec(p, "callbackRate"),
             activation_price=_dec(p, "activatePrice" if algo else "activationPrice"),
+            price_protect=p.get("priceProtect", "false").lower() == "true",
             time=self.fake.now(),
         )  # fmt: skip
 

@@ -139,13 +139,15 @@ def test_margin_insufficient_is_2019(sim: SimExchange) -> None:
     # 10,000 USDT at 20x buys at most 200,000 USDT of notional: 3.4 BTC at 60,000 = 204,000.
     result = sim.execute(market("big", BUY, "3.4"), 1)
     assert (result.code, result.message) == (-2019, "Margin is insufficient.")
-    assert code(sim, market("fits", BUY, "3.3"), 2) is None
-    # Open limit orders hold margin too: what is left (about 100 USDT) is not 0.1 BTC's 300.
-    assert code(sim, limit("more", BUY, "0.1", "59000"), 3) == -2019
+    # 3.3 BTC would need 3.3 * 60,030 / 20 = 9,904.95 of initial margin plus 3.3 * 30 = 99
+    # of open loss (the FAQ's assumed price ask * 1.0005 = 60,030 against the mark 60,000).
+    assert code(sim, market("fits", BUY, "3.2"), 2) is None
+    # Open limit orders hold margin too: what is left (about 400 USDT) is not 0.2 BTC's 590.
+    assert code(sim, limit("more", BUY, "0.2", "59000"), 3) == -2019
 
 
 def test_reducing_orders_need_no_margin(sim: SimExchange) -> None:
-    sim.execute(market("fits", BUY, "3.3"), 1)
+    sim.execute(market("fits", BUY, "3.2"), 1)
     assert code(sim, market("cut", SELL, "1"), 2) is None
     # A sell larger than the long: the part beyond it opens a short, which needs margin.
     assert code(sim, market("flip", SELL, "6"), 3) == -2019

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
+from rulebot.core.enums import OrderType, Side
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
+
+MARKET_BUY_BUFFER = Decimal("0.0005")  # the cost FAQ's ask[0] * (1 + 0.05%) for market buys
 
 
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
@@ -29,6 +32,13 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
     described = _describe_cap(cap_guard, risk.max_leverage, view.leverage)
     if cap <= 0:
         return Verdict("reject", cap_guard, f"the position is already at the limit ({described})")
+    if draft.order_type is OrderType.MARKET and draft.side is Side.BUY and not inst.is_inverse:
+        # Binance costs a market buy at a = ask * (1 + 0.05%) plus the open loss a - mark per unit
+        # (exchange_sim/order_cost.py): sized to the cap at the last price it would be refused
+        # with -2019. Per unit it needs a / L + (a - price) of margin, so size at a + L * (a - price).
+        lev = min(risk.max_leverage, view.leverage)
+        assumed = price * (1 + MARKET_BUY_BUFFER)
+        price = assumed + lev * (assumed - price)
     draft.quantity = _qty_for_notional(inst, cap, price)
     return Verdict("resize", cap_guard, f"size cut to {draft.quantity} to stay within {described}", draft.quantity)
 

@@ -105,6 +105,8 @@ def order_params(cmd: PlaceOrder, market: Market, hedge: bool) -> tuple[dict[str
             p["callbackRate"] = cmd.callback_rate
         if cmd.activation_price is not None:
             p["activatePrice" if algo else "activationPrice"] = cmd.activation_price
+        if cmd.price_protect:
+            p["priceProtect"] = True  # sent only when on: FALSE is Binance's default
     p["clientAlgoId" if algo else "newClientOrderId"] = cmd.client_order_id
     return p, algo
 
