@@ -170,6 +170,7 @@ def backtest(
     on_record: Callable[[object], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     journal_path: Path | None = None,
+    on_span: Callable[[int, int], None] | None = None,
 ) -> tuple[BacktestResult, CompiledRulebook, tuple[str, ...]]:
     """Compile `rulebook` and replay Binance archive files (`data`) through it; with
     `journal_path`, every decision, verdict, command and fill goes to that SQLite journal."""
@@ -185,6 +186,8 @@ def backtest(
             f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED
         )
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
+    if on_span is not None and (covered := replay_span(source)) is not None:
+        on_span(*covered)
     result = _run(
         book,
         source,
@@ -200,6 +203,17 @@ def backtest(
     if result.events == 0:
         raise BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
     return result, book, inst.notes
+
+
+def replay_span(source: ReplaySource) -> tuple[int, int] | None:
+    """The time the replay will cover, from the days or months the files' names say, within
+    --from/--to: what a progress bar measures against. None when a file names no date."""
+    periods = [f.period() for f in source.files]
+    if not periods or any(p is None for p in periods):
+        return None
+    first = max(source.start, min(p[0] for p in periods if p is not None))
+    last = min(source.end, max(p[1] for p in periods if p is not None))
+    return (first, last) if last > first else None
 
 
 def _run(
@@ -257,6 +271,7 @@ def demo(
     on_progress: Callable[[int, int], None] | None = None,
     journal_path: Path | None = None,
     brackets_file: str | None = None,
+    on_span: Callable[[int, int], None] | None = None,
 ) -> tuple[BacktestResult, CompiledRulebook]:
     """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
     book = compile_file(rulebook)
@@ -268,6 +283,8 @@ def demo(
         raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
     cfg = _with_symbols_and_duration(make_preset(preset), book, hours)
     events = SimulatedMarket(cfg, seed=seed)
+    if on_span is not None and cfg.end is not None:
+        on_span(cfg.start_time, cfg.end)
     return _run(
         book, events, inst, brackets, config, None, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
     ), book

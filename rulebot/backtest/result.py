@@ -133,6 +133,8 @@ class BacktestResult:
             return kinds.pop()
         return "; ".join(f"{s}: {text}" for s, text in sorted(self.mark_sources.items()))
 
+    cap_stops: int = 0  # daily-loss-cap stops placed or re-priced (standing orders, not interventions)
+
     @property
     def warnings(self) -> tuple[str, ...]:
         """What makes the numbers less than Binance's, said in the summary and the report."""

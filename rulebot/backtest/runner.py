@@ -80,6 +80,18 @@ class RuleFailed(Exception):
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 
+# Notices that say a guard acted on the account on its own: the daily loss cap was reached
+# (orders cancelled, positions flattened or the bot halted).
+INTERVENING_NOTICES = {"daily-loss-cap": "daily_loss_cap"}
+
+
+def standing_order(record: rec.GuardRecord) -> bool:
+    """The daily loss cap's stop being placed or re-priced: a standing order every position
+    carries, not an intervention (nothing was refused, resized or closed). Its intent's first
+    word is the purpose, `daily_cap` (engine: a restart adopts the order by it)."""
+    return record.intent.split(" ", 1)[0] == "daily_cap" and all(v.kind == "act" for v in record.verdicts)
+
+
 def market_of(book: CompiledRulebook) -> Market:
     return book.market_type
 
@@ -223,6 +235,9 @@ def run_backtest(
                 else:
                     seen.count += 1
         elif isinstance(record, rec.GuardRecord):
+            if standing_order(record):
+                result.cap_stops += 1
+                return
             for v in record.verdicts:
                 if v.kind != "allow":
                     result.guard_events.append(
@@ -233,6 +248,9 @@ def run_backtest(
                         result.markers.append(
                             Marker(record.time, price, "guard", f"{v.guard}: {v.reason}", record.symbol)
                         )
+        elif isinstance(record, rec.EngineNotice) and record.kind in INTERVENING_NOTICES:
+            guard = INTERVENING_NOTICES[record.kind]
+            result.guard_events.append(GuardEvent(record.time, guard, "act", record.message, "", record.symbol))
 
     session = Session(engine, venue, journal=collect, on_report=report, on_change=note_day,
                       on_step_end=on_step_end or (lambda: None))  # fmt: skip
@@ -276,7 +294,7 @@ def run_backtest(
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms
             note_day()
             sample(time)
-        if on_progress is not None and count % 65_536 == 0:
+        if on_progress is not None and count % 16_384 == 0:
             on_progress(count, time)
         if count % 262_144 == 0:
             engine.oms.forget_finished()

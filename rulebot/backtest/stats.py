@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import pairwise
 from typing import Literal
 
+from rulebot.backtest.metrics import Metrics, compute_metrics
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
 
 ZERO = Decimal(0)
@@ -117,6 +118,7 @@ class Stats:
     decisions: int = 0
     events: int = 0
     duration_ms: int = 0
+    metrics: Metrics | None = None  # the account's risk-adjusted numbers, months and benchmark
 
     @property
     def open_trades(self) -> int:
@@ -239,7 +241,7 @@ def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> 
     fees = sum((f.fee for f in result.fills), ZERO)
     net = result.end_equity - result.start_equity
     several = len(result.all_symbols) > 1
-    return _stats(
+    stats = _stats(
         result,
         trades,
         net=net,
@@ -255,6 +257,9 @@ def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> 
         decisions=result.decisions,
         events=result.events,
     )
+    closed = [(t.entry_time, t.exit_time) for t in trades if t.exit_time is not None]
+    dd = (stats.max_drawdown_pct, stats.drawdown_peak_time, stats.drawdown_trough_time)
+    return replace(stats, metrics=compute_metrics(result, result.equity_curve, stats.end_equity, closed, dd))
 
 
 def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: InverseSizes = None) -> Stats:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from rulebot.backtest.metrics import CONVENTION, DAY_MS, Metrics
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.stats import Stats, Trade
 
@@ -63,37 +64,145 @@ def duration(ms: int) -> str:
     return f"{days}d {hours}h {mins}m" if days else f"{hours}h {mins}m"
 
 
-def summary_rows(stats: Stats, result: BacktestResult) -> list[tuple[str, str]]:
-    a, fees = result.margin_asset, result.fee_rates
-    interventions = ", ".join(f"{g}: {n}" for g, n in sorted(stats.guard_interventions.items())) or "none"
-    drawdown = money(stats.max_drawdown, a)
-    if stats.max_drawdown:
-        drawdown += f" ({pct(stats.max_drawdown_pct)}), {span(stats.drawdown_peak_time, stats.drawdown_trough_time)}"
+Row = tuple[str, str]
+Section = Callable[[Stats, BacktestResult], list[Row]]
+
+
+def _run_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     return [
         ("rulebook", f"{result.rulebook} (version {result.version})"),
         ("symbols", ", ".join(result.all_symbols)) if len(result.all_symbols) > 1 else ("symbol", result.symbol),
         ("period", f"{span(result.start_time, result.end_time)} ({duration(stats.duration_ms)})"),
-        ("trades", f"{stats.closed} closed" + (f", {stats.open_trades} open at the end" if stats.open_trades else "")),
-        ("win rate", f"{pct(stats.win_rate)} ({stats.wins} won, {stats.losses} lost)"),
+    ]
+
+
+def _assumption_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    """What the simulation assumed (fill model, mark price, funding...): one row each."""
+    fees = result.fee_rates
+    return [
+        ("fee rates", f"maker {rate(fees.maker)}, taker {rate(fees.taker)}"),
+        ("mark price", result.mark_price_text),
+    ]
+
+
+def _return_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    a, m = result.margin_asset, stats.metrics
+    rows = [
         ("net PnL", f"{money(stats.net_pnl, a)} ({pct(stats.return_pct)})"),
         ("  realized, before fees", money(stats.gross_realized, a)),
-        ("  fees", f"{money(-stats.fees, a)} (maker {rate(fees.maker)}, taker {rate(fees.taker)})"),
+        ("  fees", money(-stats.fees, a)),
         ("  funding", money(-stats.funding, a)),
         ("  unrealized at the end", money(stats.unrealized, a)),
         ("equity", f"{money(stats.start_equity, a)} → {money(stats.end_equity, a)}"),
-        ("max drawdown", drawdown),
+    ]
+    if m is not None:
+        short = " (a short period annualises wildly)" if stats.duration_ms < 90 * DAY_MS else ""
+        rows.append(("CAGR", f"{fpct(m.cagr)} over {duration(stats.duration_ms)}{short}"))
+        rows.append(("buy and hold", benchmark_text(m)))
+    return rows
+
+
+def _risk_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    a, m = result.margin_asset, stats.metrics
+    drawdown = money(stats.max_drawdown, a)
+    if stats.max_drawdown:
+        drawdown += f" ({pct(stats.max_drawdown_pct)}), {span(stats.drawdown_peak_time, stats.drawdown_trough_time)}"
+    rows = [("max drawdown", drawdown)]
+    if m is not None:
+        if stats.max_drawdown:
+            lasted = duration(m.drawdown_duration_ms)
+            recovered = "peak to recovery" if m.drawdown_recovery_time is not None else "not recovered by the end"
+            rows.append(("  duration", f"{lasted}, {recovered}"))
+        days = len(m.daily_returns)
+        rows += [
+            ("Sharpe", f"{ratio(m.sharpe)} (from {days} daily return{'s' * (days != 1)})"),
+            ("Sortino", f"{ratio(m.sortino)} (downside deviation of the losing days, target 0)"),
+            ("Calmar", f"{ratio(m.calmar)} (CAGR / max drawdown)"),
+            ("  convention", CONVENTION),
+        ]
+    rows += [
         ("exposure", f"{pct(stats.exposure)} of the time in a position"),
+        ("worst day", worst_day(result)),
+        ("liquidations", str(stats.liquidations)),
+    ]
+    return rows
+
+
+def _trade_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    a, m = result.margin_asset, stats.metrics
+    rows = [
+        ("trades", f"{stats.closed} closed" + (f", {stats.open_trades} open at the end" if stats.open_trades else "")),
+        ("win rate", f"{pct(stats.win_rate)} ({stats.wins} won, {stats.losses} lost)"),
         ("average trade", money(stats.average_trade, a)),
         ("profit factor", "-" if stats.profit_factor is None else f"{stats.profit_factor:.2f}"),
         ("best / worst trade", f"{money(stats.best_trade, a)} / {money(stats.worst_trade, a)}"),
-        ("liquidations", str(stats.liquidations)),
-        ("mark price", result.mark_price_text),
-        ("worst day", worst_day(result)),
+    ]
+    if m is not None and m.trade_durations is not None:
+        d = m.trade_durations
+        rows.append(
+            (
+                "trade duration",
+                f"average {duration(d.average_ms)} · median {duration(d.median_ms)} · longest {duration(d.max_ms)}",
+            )
+        )
+    return rows
+
+
+def _activity_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    interventions = ", ".join(f"{g}: {n:,}" for g, n in sorted(stats.guard_interventions.items())) or "none"
+    cap_stops = (
+        [("  daily-cap stops", f"{result.cap_stops:,} placed or re-priced (standing orders, not interventions)")]
+        if result.cap_stops
+        else []
+    )
+    return [
         ("guard interventions", interventions),
+        *cap_stops,
         ("rule errors", rule_errors_text(result)),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
-        *(("warning", w) for w in result.warnings),
     ]
+
+
+def _warning_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    return [("warning", w) for w in result.warnings]
+
+
+# The summary, top to bottom: each section is a list of rows, and the table draws a line
+# between sections. A new kind of line (the path that ran, a fill-model assumption, warm-up)
+# is a row in its section, or a new section here.
+SECTIONS: list[Section] = [_run_rows, _assumption_rows, _return_rows, _risk_rows, _trade_rows, _activity_rows,
+                           _warning_rows]  # fmt: skip
+
+
+def summary_sections(stats: Stats, result: BacktestResult) -> list[list[Row]]:
+    return [rows for section in SECTIONS if (rows := section(stats, result))]
+
+
+def summary_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    return [row for rows in summary_sections(stats, result) for row in rows]
+
+
+def fpct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:,.2f}%"
+
+
+def ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def benchmark_text(m: Metrics) -> str:
+    """`+5.12% (BTCUSDT 60,000.00 → 63,072.00, max drawdown 3.20%)`: holding the symbols."""
+    if not m.benchmarks:
+        return "-"
+    parts = [
+        f"{b.symbol} {pct(b.ret)}: {price(b.first_price)} → {price(b.last_price)}, "
+        f"max drawdown {pct(b.max_drawdown_pct)}"
+        for b in m.benchmarks
+    ]
+    total = m.benchmark_return
+    if len(m.benchmarks) == 1:
+        return f"{pct(total)} ({parts[0].split(': ', 1)[1]})"
+    return f"{pct(total)} equal weight ({'; '.join(parts)})"
 
 
 def rate(value: Decimal) -> str:
@@ -124,6 +233,24 @@ def symbol_table(per: Mapping[str, Stats], total: Stats, asset: str) -> Table:
     rows = symbol_rows(per, total, asset)
     for i, r in enumerate(rows):
         table.add_row(*(Text(v) for v in r), end_section=i == len(rows) - 2)
+    return table
+
+
+MONTH_COLUMNS = ("month", "net PnL", "return", "trades closed", "max drawdown")
+
+
+def month_rows(stats: Stats, asset: str) -> list[tuple[str, ...]]:
+    """One row per calendar month (UTC): the month-by-month breakdown."""
+    months = stats.metrics.months if stats.metrics is not None else ()
+    return [(m.month, money(m.pnl, asset), pct(m.ret), str(m.trades), pct(m.max_drawdown_pct)) for m in months]
+
+
+def month_table(stats: Stats, asset: str) -> Table:
+    table = Table(title=Text("by month (UTC)"), title_justify="left")
+    for column in MONTH_COLUMNS:
+        table.add_column(column, justify="left" if column == "month" else "right")
+    for r in month_rows(stats, asset):
+        table.add_row(*(Text(v) for v in r))
     return table
 
 
@@ -164,8 +291,11 @@ def summary_table(stats: Stats, result: BacktestResult) -> Table:
         "liquidations": "red" if stats.liquidations else None,
         "rule errors": "red" if result.rule_errors else None,
     }
-    for label, value in summary_rows(stats, result):
-        table.add_row(Text(label), Text(value), style=styles.get(label))
+    sections = summary_sections(stats, result)
+    for n, rows in enumerate(sections):
+        for i, (label, value) in enumerate(rows):
+            last = i == len(rows) - 1 and n < len(sections) - 1
+            table.add_row(Text(label), Text(value), style=styles.get(label), end_section=last)
     return table
 
 
@@ -225,6 +355,50 @@ def _numbers(stats: Stats) -> dict[str, Any]:
     }
 
 
+def metrics_dict(m: Metrics | None) -> dict[str, Any]:
+    """Ratios as floats (None where undefined), money and fractions as exact strings."""
+    if m is None:
+        return {}
+    d = m.trade_durations
+    bench = m.benchmark_return
+    return {
+        "sharpe": m.sharpe,
+        "sortino": m.sortino,
+        "cagr": m.cagr,
+        "calmar": m.calmar,
+        "ratio_convention": CONVENTION,
+        "daily_returns": len(m.daily_returns),
+        "max_drawdown_duration_ms": m.drawdown_duration_ms,
+        "drawdown_recovery_time": m.drawdown_recovery_time,
+        "trade_duration_ms": None if d is None else {"average": d.average_ms, "median": d.median_ms, "max": d.max_ms},
+        "by_month": [
+            {
+                "month": mo.month,
+                "start_equity": str(mo.start_equity),
+                "end_equity": str(mo.end_equity),
+                "pnl": str(mo.pnl),
+                "return": _s(mo.ret),
+                "trades": mo.trades,
+                "max_drawdown_pct": _s(mo.max_drawdown_pct),
+            }
+            for mo in m.months
+        ],
+        "benchmark": {
+            "kind": "buy and hold each symbol from the first to the last price, equal weight, no fees",
+            "return": _s(bench),
+            "symbols": {
+                b.symbol: {
+                    "first_price": str(b.first_price),
+                    "last_price": str(b.last_price),
+                    "return": str(b.ret),
+                    "max_drawdown_pct": _s(b.max_drawdown_pct),
+                }
+                for b in m.benchmarks
+            },
+        },
+    }
+
+
 def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] | None = None) -> dict[str, Any]:
     """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows.
 
@@ -256,6 +430,8 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
         "warnings": list(result.warnings),
         "mark_price": dict(sorted(result.mark_sources.items())),
+        "cap_stops": result.cap_stops,
+        **metrics_dict(stats.metrics),
     }
     if per is not None:
         doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}

@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from rulebot.cli.terminal import output_console
 from rulebot.feeds.replay import to_ms
 from rulebot.journal import queries as q
 from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import read_only
 
-_console = Console(highlight=False)
+_console = output_console()
 
 
 def _when(ms: int | None) -> str:

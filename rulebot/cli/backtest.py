@@ -11,12 +11,12 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from rulebot.backtest.api import backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, RuleFailed
 from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, NON_NEGATIVE, STRICT, TIME
+from rulebot.cli.terminal import ReplayProgress, output_console
 from rulebot.cli.validate import parse_sets
 from rulebot.core.fees import FeeRates
 from rulebot.exchange_sim import FillModel
@@ -25,19 +25,6 @@ from rulebot.rulebook.compiler import compile_file
 
 # Package data (pyproject.toml): present in a wheel install, not only in a checkout.
 DEMO_RULEBOOK = Path(__file__).resolve().parents[1] / "rules" / "ema-trend-btc.yaml"
-
-
-def _progress(console: Console) -> tuple[Progress, TaskID]:
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
-    task = progress.add_task("replaying", total=None)
-    return progress, task
 
 
 def _shown(path: str) -> str:
@@ -89,7 +76,7 @@ def _finish(
 ) -> None:
     from rulebot.backtest.report_html import write_html_report
     from rulebot.backtest.stats import compute_stats, per_symbol_stats
-    from rulebot.backtest.summary import summary_dict, summary_table, symbol_table
+    from rulebot.backtest.summary import month_table, summary_dict, summary_table, symbol_table
 
     stats = compute_stats(result, inverse_sizes)
     per = per_symbol_stats(result, inverse_sizes)
@@ -112,6 +99,8 @@ def _finish(
         console.print(summary_table(stats, result))
         if len(per) > 1:
             console.print(symbol_table(per, stats, result.margin_asset))
+        if stats.metrics is not None and len(stats.metrics.months) > 1:
+            console.print(month_table(stats, result.margin_asset))
         if report and failure is None:
             console.print(f"report written to {report}", markup=False, soft_wrap=True)
     if result.rule_errors:
@@ -200,11 +189,11 @@ def backtest_cmd(
     strict: bool,
 ) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
-    console = Console(stderr=fmt == "json", highlight=False)
+    console = output_console(stderr=fmt == "json")
     overrides = parse_sets(sets)
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
-    progress, task = _progress(console)
+    progress = ReplayProgress("replaying")
     # Errors (a bad rulebook, a damaged archive file...) are reported by the CLI's edge (cli/edge.py).
     try:
         if balance is None:
@@ -223,7 +212,8 @@ def backtest_cmd(
                 exchange_info=exchange_info,
                 brackets_file=brackets_file,
                 journal_path=Path(journal) if journal else None,
-                on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
+                on_progress=progress.update,
+                on_span=progress.span,
             )
     except RuleFailed as exc:
         _rule_failed(exc, console)
@@ -264,14 +254,14 @@ def demo_cmd(
     strict: bool,
 ) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
-    console = Console(stderr=fmt == "json", highlight=False)
+    console = output_console(stderr=fmt == "json")
     if fmt == "text":
         console.print(
             f"simulated {preset} market, seed {seed}, {hours}h · rulebook {_shown(rulebook)}",
             markup=False,
             soft_wrap=True,
         )
-    progress, task = _progress(console)
+    progress = ReplayProgress("simulating")
     try:
         config = BacktestConfig(balance=_default_balance(rulebook, {}), strict=strict)
         with progress:
@@ -281,7 +271,8 @@ def demo_cmd(
                 seed=seed,
                 preset=preset,
                 hours=hours,
-                on_progress=lambda n, t: progress.update(task, description=f"{n:,} events · {_when(t)}"),
+                on_progress=progress.update,
+                on_span=progress.span,
                 journal_path=Path(journal) if journal else None,
                 brackets_file=brackets_file,
             )

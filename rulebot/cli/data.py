@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rulebot.cli.terminal import output_console
 from rulebot.feeds.download import (
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
@@ -108,4 +109,4 @@ def _print(report: DownloadReport) -> None:
         for r in problems:
             style = "yellow" if r.status == "missing" else "red"
             table.add_row(r.path.rsplit("/", 1)[-1], r.status, r.detail, style=style)
-        Console(stderr=True, highlight=False, soft_wrap=True).print(table)
+        output_console(stderr=True, soft_wrap=True).print(table)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from rulebot.binance.codes import BinanceError
 from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, HOURS, SPEED, STRICT
+from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.journal.writer import JournalIntegrityError, JournalWriteError
 from rulebot.notify.follow import run_with_notifications, settings_for
@@ -35,7 +35,7 @@ from rulebot.runtime.runner import Runner
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 
-_out = Console(highlight=False)
+_out = output_console()
 NO_WATCH_HELP = "Do not reload when the file changes (SIGHUP and `rulebot reload` still do)."
 
 RUN_DIR = click.option(

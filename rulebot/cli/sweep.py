@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.params import BALANCE, Number
+from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.errors import UserError
 from rulebot.exchange_sim import FillModel
@@ -223,7 +224,7 @@ def sweep_cmd(
         console.print("nothing was run", markup=False)
         sys.exit(1)
 
-    out_console = Console(highlight=False)
+    out_console = output_console()
     if result.interrupted:
         console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
     out_console.print(trials_table(result, top, phase="train" if result.folds else None))

@@ -1,0 +1,80 @@
+"""Guard interventions count what a guard changed, not the daily cap's standing stop.
+
+The demo's summary said "guard interventions: daily_loss_cap: 19" on a run whose cap was never
+reached: each placement and re-pricing of the cap's stop (a GuardRecord with an `act` verdict
+in the journal) was counted as the guard intervening.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from rulebot.backtest.runner import BacktestConfig, run_backtest
+from rulebot.backtest.stats import compute_stats
+from rulebot.backtest.summary import summary_dict, summary_rows
+from rulebot.core.enums import Market
+from rulebot.core.events import CandleClosed
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.rulebook.compiler import compile_text
+
+T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
+MINUTE = 60_000
+
+BOOK = """
+rulebook: held
+market: usdm
+symbols: [BTCUSDT]
+account: {margin: isolated, leverage: 5}
+timeframes: [1m]
+rules:
+  - name: go
+    on: candle_close 1m
+    in: flat
+    do: [{enter: {side: long, size: "50%", order: market}}, {goto: long}]
+  - {name: hold, on: candle_close 1m, in: long, when: "close@1m < 0", do: [exit, {goto: flat}]}
+risk: {max_leverage: 5, daily_loss_cap: 1%}
+"""
+
+
+def candles(closes: list[str]) -> list[CandleClosed]:
+    out = []
+    prev = D(closes[0])
+    for i, c in enumerate(closes):
+        close = D(c)
+        t = T0 + i * MINUTE
+        hi, lo = max(prev, close), min(prev, close)
+        out.append(CandleClosed("BTCUSDT", "1m", t, t + MINUTE - 1, prev, hi, lo, close, D(10), D(0), 1, D(5)))
+        prev = close
+    return out
+
+
+def run(closes: list[str]):
+    book = compile_text(BOOK)
+    usdm = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    result = run_backtest(book, candles(closes), *usdm, BacktestConfig(balance=D(10_000)))
+    return result, compute_stats(result)
+
+
+def test_the_daily_caps_standing_stop_is_not_a_guard_intervention():
+    # Long from the first minute; the price wanders a little and never nears the cap.
+    result, stats = run(["60000", "60010", "60020", "60015", "60030", "60040", "60035", "60050"] * 3)
+    assert any(f.purpose == "entry" for f in result.fills)
+    assert "daily_loss_cap" not in stats.guard_interventions  # the cap's stop is not an intervention ...
+    assert result.cap_stops >= 1  # ... though it was placed (and re-priced)
+    assert not [g for g in result.guard_events if g.guard == "daily_loss_cap"]
+    assert not [m for m in result.markers if m.kind == "guard" and "daily_loss_cap" in m.label]
+    rows = dict(summary_rows(stats, result))
+    assert "daily_loss_cap" not in rows["guard interventions"]
+    assert rows["  daily-cap stops"].startswith(f"{result.cap_stops} placed or re-priced")
+    assert summary_dict(stats, result)["cap_stops"] == result.cap_stops
+
+
+def test_reaching_the_daily_cap_and_refusing_entries_after_it_are_interventions():
+    # Long 50% of 10,000 at 5x, then the price falls 4%: the day loses past its 1% cap.
+    result, stats = run(["60000", "60000", "59500", "59000", "58500", "58000", "57600", "57600", "57600"])
+    cap = [g for g in result.guard_events if g.guard == "daily_loss_cap"]
+    (breach,) = [g for g in cap if g.verdict == "act"]  # the cap reached: positions flattened, once
+    assert "reached the cap" in breach.reason
+    refused = [g for g in cap if g.verdict == "reject"]  # then each entry the rule asked for
+    assert refused and all(g.time > breach.time for g in refused)
+    assert stats.guard_interventions["daily_loss_cap"] == 1 + len(refused)
