@@ -1,0 +1,34 @@
+"""bench/peers.py still runs: tiny generated data, rulebot only (the peers are the `bench` extra
+and take minutes; the benchmark itself is never a timed test)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+PEERS = Path(__file__).resolve().parents[2] / "bench" / "peers.py"
+
+
+def test_peers_benchmark_runs_rulebot_on_its_generated_archive_files(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(PEERS), "--months", "1,2", "--month-days", "1", "--agg-rows", "3000",
+         "--peers", "", "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    # Files in Binance's layout, with the archive's header row.
+    klines = sorted((tmp_path / "futures/um/monthly/klines/BTCUSDT/1m").glob("*.zip"))
+    assert [p.name for p in klines] == ["BTCUSDT-1m-2023-01.zip", "BTCUSDT-1m-2023-02.zip"]
+    with zipfile.ZipFile(klines[0]) as archive:
+        lines = archive.read("BTCUSDT-1m-2023-01.csv").decode().splitlines()
+    assert lines[0].startswith("open_time,open,high,low,close,volume,close_time")
+    assert len(lines) == 1 + 1440  # one day of 1m bars
+    # One line per run and a summary table naming rulebot's trades on each data set.
+    for label in ("1 month of 1m candles", "2 months of 1m candles", "3,000 aggTrades"):
+        row = re.search(rf"^{re.escape(label)}\s.*rulebot\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)", out.stdout, re.M)
+        assert row, out.stdout
+        assert float(row[1]) > 0 and int(row[4]) > 0, row[0]
+    assert "cost per month" in out.stdout
