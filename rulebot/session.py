@@ -20,7 +20,7 @@ from typing import Protocol
 
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
-from rulebot.core.events import CandleClosed
+from rulebot.core.events import CandleClosed, MarketEvent
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 
@@ -108,9 +108,9 @@ class Session:
         self.engine.portfolio.on_time(time)
         self.process(self.engine.start(time), time)
 
-    def market(self, event: object) -> None:
+    def market(self, event: MarketEvent) -> None:
         """A market event: resting orders fill on it first, as on the exchange, then the engine."""
-        engine, time = self.engine, event.time  # type: ignore[attr-defined]
+        engine, time = self.engine, event.time
         if type(event) is CandleClosed:
             # Walk the candle point by point: the engine checks the daily loss cap and the margin
             # ratio at each price the simulator fills at, not only at the close.

@@ -10,13 +10,12 @@ the event that carries time past them. The same object serves backtests, dry-run
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from rulebot.core.account_events import AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
+from rulebot.core.account_events import AccountEvent, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import (
     CancelAllOrders,
     CancelOrder,
@@ -27,7 +26,7 @@ from rulebot.core.commands import (
     SetPositionMode,
 )
 from rulebot.core.enums import MarginType, OrderType, PositionSide, Side, TimeInForce, WorkingType
-from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Timer, Trade
+from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarketEvent, MarkPrice, Timer, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
@@ -40,14 +39,14 @@ from rulebot.core.margin import (
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms, state_for, state_for_flat
 from rulebot.engine.daily_cap import cap_amount, cap_price, cap_trigger
+from rulebot.engine.event_guards import EventGuards
 from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.market import Env, SymbolMarket
 from rulebot.engine.oms import OrderManager, OrderRecord, Purpose
 from rulebot.engine.portfolio import Portfolio
-from rulebot.engine.risk import AccountView, RiskEngine, Verdict, volatility_breaker
-from rulebot.engine.risk.margin_ratio import GUARD_COOLDOWN_MS, margin_ratio_exit
-from rulebot.engine.risk.order_rate import orders_last_minute
-from rulebot.engine.risk.protective_stop import protective_trigger, protective_verdict
+from rulebot.engine.risk import AccountView, RiskEngine, Verdict
+from rulebot.engine.risk.event import NEVER, GuardMemory
+from rulebot.engine.risk.order_rate import OrderBudget
 from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal, trigger_price
 from rulebot.engine.timers import TimerWheel
 from rulebot.engine.volatility import VolatilityMeter
@@ -56,7 +55,7 @@ from rulebot.rulebook.expr import PREV_PREFIX, CompiledExpr
 
 ZERO = Decimal(0)
 _MAINT = Decimal("0.004")  # maintenance rate for the liq_price estimate shown to conditions
-_NEVER = 1 << 62
+_NEVER = NEVER
 _STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 _LEFTOVER_PURPOSES = _STOP_PURPOSES | {"take_profit"}
 # A daily-cap stop is re-priced only when that moves the loss at its trigger by more than this
@@ -86,10 +85,7 @@ class _SymbolRun:
     protections: dict[str, list[c.CompiledAction]] = field(default_factory=dict)  # entry id → actions
     entry_pending: set[str] = field(default_factory=set)
     volatility: VolatilityMeter = field(default_factory=VolatilityMeter)
-    protect_deadline: int = _NEVER  # when the protective-stop guard acts if no stop is working by then
-    last_margin_check: int = -1000
-    last_guard_reduce: int = -GUARD_COOLDOWN_MS
-    volatility_tripped: bool = False
+    guard: GuardMemory = field(default_factory=GuardMemory)  # the event-time guards' memory of the symbol
     exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
     fill_time: int = -1  # transaction time of the latest fill on the symbol
     account_time: int = -1  # of the latest account update that reported the symbol's position
@@ -119,7 +115,7 @@ class Engine:
         self._float_brackets = {sym: FloatBrackets(t) for sym, t in self.brackets.items()}
         self.streams_down: set[str] = set()
         self._margin_type = book.margin_type
-        self._order_times: deque[int] = deque()
+        self.order_budget = OrderBudget()
         self._next_protect = _NEVER
         self._next_retry = _NEVER  # when a refused exit is due to be sent again
         for s in book.symbols:
@@ -160,6 +156,20 @@ class Engine:
             self.symbols[symbol].market.env.resolve = lambda env, s=symbol: self._account_view(s, env)
         self._markets = [run.market for run in self.symbols.values()]
         self._envs = [m.env for m in self._markets]
+        self.guards = EventGuards(self)
+        # The typed event union, routed by type (core/events.py, core/account_events.py).
+        self._handlers: dict[type, Callable[[Any, Step], None]] = {
+            Trade: self._on_trade,
+            BookTop: self._on_book,
+            MarkPrice: self._on_mark,
+            CandleClosed: self._on_candle,
+            FundingRate: self._on_funding,
+            OrderUpdate: self._on_order,
+            AlgoUpdate: self._on_algo,
+            AccountUpdate: self._on_account,
+            StreamStatus: self._on_stream,
+            Timer: _on_timer,
+        }
 
     # ================================================================== entry points
 
@@ -179,7 +189,7 @@ class Engine:
             self._dispatch(symbol, ("start", None), step)
         return step
 
-    def on_event(self, event: object) -> Step:
+    def on_event(self, event: MarketEvent | AccountEvent) -> Step:
         step = Step()
         for env in self._envs:
             if env.filled:
@@ -203,89 +213,88 @@ class Engine:
                     market.set_clock(t)
             else:
                 self._clock(t, step)
-        if isinstance(event, Trade):
-            run = self.symbols.get(event.symbol)
-            if run is None:
-                return step
-            closed = run.market.on_trade(event)
-            if not run.market.has_mark:
-                self.portfolio.set_mark(event.symbol, event.price)
-                # Without a mark stream the trades are the only valuation; check at the mark
-                # stream's own pace (once a second) rather than on every trade.
-                if event.time - self._last_loss_check >= 1000:
-                    self._last_loss_check = event.time
-                    run.volatility.update(event.time, float(event.price))
-                    self._check_volatility(event.symbol, step)
-                    self._check_daily_loss(step)
-                    self._check_margin_ratio(event.symbol, step)
-            for candle in closed:
-                self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
-            self._dispatch(event.symbol, ("trade", None), step)
-        elif isinstance(event, BookTop):
-            run = self.symbols.get(event.symbol)
-            if run is None:
-                return step
-            run.market.on_book(event)
-            self._dispatch(event.symbol, ("book", None), step)
-        elif isinstance(event, MarkPrice):
-            run = self.symbols.get(event.symbol)
-            if run is None:
-                return step
-            run.market.on_mark(event)
-            self.portfolio.set_mark(event.symbol, event.mark_price)
-            run.volatility.update(event.time, float(event.mark_price))
-            self._check_volatility(event.symbol, step)
-            self._check_daily_loss(step)
-            self._check_margin_ratio(event.symbol, step)
-            self._dispatch(event.symbol, ("mark_price", None), step)
-        elif isinstance(event, CandleClosed):
-            run = self.symbols.get(event.symbol)
-            if run is None:
-                return step
-            closed = run.market.on_candle(event)
-            if not run.market.has_mark and run.market.last is not None:
-                self.portfolio.set_mark(event.symbol, run.market.last)
-                run.volatility.update(event.close_time, float(run.market.last))
-                self._check_volatility(event.symbol, step)
-            self._check_daily_loss(step)
-            self._check_margin_ratio(event.symbol, step)
-            for candle in closed:
-                self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
-            # Candle-only data has no trade or mark stream: the close of the shortest candle is
-            # the only tick there is, so rules on those triggers see it (stated in the README).
-            mkt = run.market
-            if not mkt.has_trades and mkt.price_candle_ms == event.close_time - event.open_time + 1:
-                self._dispatch(event.symbol, ("trade", None), step)
-                if not mkt.has_mark:
-                    self._dispatch(event.symbol, ("mark_price", None), step)
-        elif isinstance(event, FundingRate):
-            run = self.symbols.get(event.symbol)
-            if run is None:
-                return step
-            run.market.on_funding(event)
-            self._dispatch(event.symbol, ("funding", None), step)
-        elif isinstance(event, OrderUpdate):
-            self._on_order(event, step)
-        elif isinstance(event, AlgoUpdate):
-            record = self.oms.apply_algo(event)
-            if record is not None and record.purpose == "daily_cap":
-                self._on_cap_order(record, False, step)
-            if record is not None and event.status == "REJECTED":
-                step.records.append(
-                    rec.EngineNotice(
-                        event.time,
-                        event.symbol,
-                        "order-rejected",
-                        f"{record.purpose} order {record.client_order_id} rejected: {event.reason}",
-                    )
-                )
-        elif isinstance(event, AccountUpdate):
-            self._on_account(event, step)
-        elif isinstance(event, StreamStatus):
-            self._on_stream(event, step)
-        elif isinstance(event, Timer):
-            pass  # the clock advanced; due timers fired in _clock
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event, step)
         return step
+
+    # ================================================================== market events
+
+    def _on_trade(self, event: Trade, step: Step) -> None:
+        run = self.symbols.get(event.symbol)
+        if run is None:
+            return
+        closed = run.market.on_trade(event)
+        if not run.market.has_mark:
+            self.portfolio.set_mark(event.symbol, event.price)
+            # Without a mark stream the trades are the only valuation; check at the mark
+            # stream's own pace (once a second) rather than on every trade.
+            if event.time - self._last_loss_check >= 1000:
+                self._last_loss_check = event.time
+                run.volatility.update(event.time, float(event.price))
+                self.guards.on_price(event.symbol, True, step)
+        for candle in closed:
+            self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
+        self._dispatch(event.symbol, ("trade", None), step)
+
+    def _on_book(self, event: BookTop, step: Step) -> None:
+        run = self.symbols.get(event.symbol)
+        if run is None:
+            return
+        run.market.on_book(event)
+        self._dispatch(event.symbol, ("book", None), step)
+
+    def _on_mark(self, event: MarkPrice, step: Step) -> None:
+        run = self.symbols.get(event.symbol)
+        if run is None:
+            return
+        run.market.on_mark(event)
+        self.portfolio.set_mark(event.symbol, event.mark_price)
+        run.volatility.update(event.time, float(event.mark_price))
+        self.guards.on_price(event.symbol, True, step)
+        self._dispatch(event.symbol, ("mark_price", None), step)
+
+    def _on_candle(self, event: CandleClosed, step: Step) -> None:
+        run = self.symbols.get(event.symbol)
+        if run is None:
+            return
+        closed = run.market.on_candle(event)
+        fresh = False
+        if not run.market.has_mark and run.market.last is not None:
+            self.portfolio.set_mark(event.symbol, run.market.last)
+            run.volatility.update(event.close_time, float(run.market.last))
+            fresh = True
+        self.guards.on_price(event.symbol, fresh, step)
+        for candle in closed:
+            self._dispatch(event.symbol, ("candle_close", candle.timeframe), step)
+        # Candle-only data has no trade or mark stream: the close of the shortest candle is
+        # the only tick there is, so rules on those triggers see it (stated in the README).
+        mkt = run.market
+        if not mkt.has_trades and mkt.price_candle_ms == event.close_time - event.open_time + 1:
+            self._dispatch(event.symbol, ("trade", None), step)
+            if not mkt.has_mark:
+                self._dispatch(event.symbol, ("mark_price", None), step)
+
+    def _on_funding(self, event: FundingRate, step: Step) -> None:
+        run = self.symbols.get(event.symbol)
+        if run is None:
+            return
+        run.market.on_funding(event)
+        self._dispatch(event.symbol, ("funding", None), step)
+
+    def _on_algo(self, event: AlgoUpdate, step: Step) -> None:
+        record = self.oms.apply_algo(event)
+        if record is not None and record.purpose == "daily_cap":
+            self._on_cap_order(record, False, step)
+        if record is not None and event.status == "REJECTED":
+            step.records.append(
+                rec.EngineNotice(
+                    event.time,
+                    event.symbol,
+                    "order-rejected",
+                    f"{record.purpose} order {record.client_order_id} rejected: {event.reason}",
+                )
+            )
 
     def on_reject(self, client_order_id: str, code: int | None, message: str, time: int) -> Step:
         """The venue refused a command outright (a REST error): record it, repair the state."""
@@ -353,7 +362,8 @@ class Engine:
                 self._goto(symbol, spec.then, time, "timeout", step)
         self._update_next_timeout()
         if time >= self._next_protect:
-            self._protective_stop_guard(step)
+            self.guards.on_clock(step)
+            self._next_protect = min(r.guard.protect_deadline for r in self.symbols.values())
         if time >= self._next_retry:
             self._next_retry = _NEVER
             for symbol, run in self.symbols.items():
@@ -632,7 +642,7 @@ class Engine:
             daily_pnl=self._daily_pnl_closed(inst.margin_asset),
             daily_loss_cap=self.daily_cap(inst.margin_asset),
             fee_rates=self.fee_rates,
-            orders_last_minute=self._orders_last_minute(step),
+            orders_last_minute=self.order_budget.used(self.time),
             streams_down=tuple(sorted(self.streams_down)),
             funding_rate=Decimal(repr(funding_rate))
             if isinstance(funding_rate, float) and funding_rate == funding_rate
@@ -872,7 +882,7 @@ class Engine:
             )
         )
         self._send(cmd, step)
-        run.protect_deadline = _NEVER
+        run.guard.protect_deadline = _NEVER
 
     def _cancel(self, symbol: str, tag: str | None, step: Step) -> None:
         if tag is None:
@@ -944,7 +954,7 @@ class Engine:
         if ex.attempts and self.time < ex.retry_at:
             self._next_retry = min(self._next_retry, ex.retry_at)
             return
-        if self._orders_last_minute() >= self.book.risk.max_orders_per_minute:
+        if self.order_budget.used(self.time) >= self.book.risk.max_orders_per_minute:
             ex.retry_at = self.time + 1000
             self._next_retry = min(self._next_retry, ex.retry_at)
             return
@@ -1018,8 +1028,7 @@ class Engine:
         if time > self.time:
             self._clock(time, step)
         self.portfolio.set_mark(symbol, price)
-        self._check_daily_loss(step)
-        self._check_margin_ratio(symbol, step)
+        self.guards.on_price(symbol, False, step)
         return step
 
     def _refresh_cap_stops(self, step: Step) -> None:
@@ -1129,36 +1138,23 @@ class Engine:
             if record.filled_qty == 0 and not ours:
                 self._refresh_cap_stops(step)  # canceled by someone else (a rule's `cancel`): put it back
 
-    def _check_daily_loss(self, step: Step) -> None:
-        if self.daily_breach_day is not None or self.portfolio.today is None:
-            return
-        if self._cap_stale and self.started:
-            self._cap_stale = False
-            self._refresh_cap_stops(step)
-        for asset in self.portfolio.today.start_equity:
-            cap = self.daily_cap(asset)
-            if cap is None:
-                continue
-            pnl = self._daily_pnl_closed(asset)
-            # A filled cap stop is a breach even when its trigger, rounded toward the market,
-            # left a few cents of the cap unused.
-            if pnl <= -cap or asset in self._cap_hits:
-                self._cap_hits.clear()
-                self.daily_breach_day = self.time // 86_400_000
-                step.records.append(
-                    rec.EngineNotice(
-                        self.time,
-                        "",
-                        "daily-loss-cap",
-                        f"daily loss {pnl:.2f} {asset} reached the cap {cap:.2f}: "
-                        f"orders canceled, positions flattened, no entries until 00:00 UTC",
-                    )
-                )
-                if self.book.risk.on_breach == "halt":
-                    self.halt("daily loss cap", step)
-                else:
-                    self._flatten(step, "daily_loss_cap")
-                return
+    def _breach(self, asset: str, pnl: Decimal, cap: Decimal, step: Step) -> None:
+        """Today's loss reached the cap (risk/daily_loss_cap.py decided): cancel, flatten or halt."""
+        self._cap_hits.clear()
+        self.daily_breach_day = self.time // 86_400_000
+        step.records.append(
+            rec.EngineNotice(
+                self.time,
+                "",
+                "daily-loss-cap",
+                f"daily loss {pnl:.2f} {asset} reached the cap {cap:.2f}: "
+                f"orders canceled, positions flattened, no entries until 00:00 UTC",
+            )
+        )
+        if self.book.risk.on_breach == "halt":
+            self.halt("daily loss cap", step)
+        else:
+            self._flatten(step, "daily_loss_cap")
 
     # ================================================================== venue reports
 
@@ -1203,7 +1199,7 @@ class Engine:
                 self._refresh_protection(symbol)
                 self._check_binding(symbol, u.time, step)
         if u.reason == "ORDER":
-            self._check_daily_loss(step)
+            self.guards.on_account(step)
         self._refresh_cap_stops(step)  # the position or the wallet changed: so did the cap price
 
     def _cancel_leftover_stops(self, symbol: str, position_side: PositionSide, step: Step) -> None:
@@ -1229,11 +1225,8 @@ class Engine:
     # ================================================================== guards the engine runs itself
 
     def _send(self, cmd: PlaceOrder, step: Step) -> None:
-        self._order_times.append(cmd.time)
+        self.order_budget.sent(cmd.time)
         step.commands.append(cmd)
-
-    def _orders_last_minute(self, step: Step | None = None) -> int:
-        return orders_last_minute(self._order_times, self.time)
 
     def _holding(self, symbol: str) -> Holding:
         pf = self.portfolio
@@ -1281,71 +1274,14 @@ class Engine:
                 )
             )
 
-    def _check_margin_ratio(self, symbol: str, step: Step) -> None:
-        """Reduce a position whose margin ratio (at mark, with brackets) passed the guard's limit."""
-        run = self.symbols[symbol]
-        if self.time - run.last_margin_check < 1000:
-            return
-        run.last_margin_check = self.time
-        pos = self.portfolio.net_position(symbol)
-        mark = self.portfolio.marks.get(symbol)
-        if pos.amount == 0 or mark is None or self.time - run.last_guard_reduce < GUARD_COOLDOWN_MS:
-            return
-        reduce = margin_ratio_exit(
-            self.instruments[symbol],
-            self.brackets[symbol],
-            self._float_brackets[symbol],
-            pos,
-            mark,
-            self._margin_type,
-            self.book.risk.max_margin_ratio,
-            lambda: self._holding(symbol),
-        )
-        if reduce is None:
-            return
-        run.last_guard_reduce = self.time
-        share, verdict = reduce
-        self._exit(
-            symbol,
-            "max_margin_ratio",
-            share,
-            None,
-            OrderType.MARKET,
-            None,
-            "deleverage",
-            step,
-            verdict=verdict,
-        )
-
-    def _check_volatility(self, symbol: str, step: Step) -> None:
-        """Note when the volatility breaker trips or clears; on tripping, the optional
-        auto-reduce policy cuts open positions once per spike."""
-        run = self.symbols[symbol]
-        ratio = run.volatility.ratio()
-        spiking = ratio > float(self.book.risk.volatility_breaker)
-        if spiking == run.volatility_tripped:
-            return
-        run.volatility_tripped = spiking
-        step.records.append(
-            rec.EngineNotice(self.time, symbol, "volatility-breaker", volatility_breaker.breaker_note(ratio, spiking))
-        )
-        if not spiking:
-            return
-        share = self.book.risk.volatility_reduce
-        if share is not None and self.portfolio.net_position(symbol).amount != 0:
-            verdict = volatility_breaker.reduce_verdict(ratio, share)
-            self._exit(
-                symbol, "volatility_breaker", share, None, OrderType.MARKET, None, "deleverage", step, verdict=verdict
-            )
-
     def _refresh_protection(self, symbol: str) -> None:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""
         run = self.symbols[symbol]
         if self.portfolio.net_position(symbol).amount == 0 or self._has_stop(symbol):
-            run.protect_deadline = _NEVER
-        elif run.protect_deadline == _NEVER:
-            run.protect_deadline = self.time + self.book.risk.protective_stop_within_ms
-        self._next_protect = min(r.protect_deadline for r in self.symbols.values())
+            run.guard.protect_deadline = _NEVER
+        elif run.guard.protect_deadline == _NEVER:
+            run.guard.protect_deadline = self.time + self.book.risk.protective_stop_within_ms
+        self._next_protect = min(r.guard.protect_deadline for r in self.symbols.values())
 
     def _has_stop(self, symbol: str) -> bool:
         for record in self.oms.open_orders(symbol):
@@ -1357,45 +1293,30 @@ class Engine:
                 return True
         return False
 
-    def _protective_stop_guard(self, step: Step) -> None:
-        """A position still without a working stop when its countdown ends gets one from the engine."""
-        for symbol, run in self.symbols.items():
-            if run.protect_deadline > self.time:
-                continue
-            run.protect_deadline = _NEVER
-            pos = self.portfolio.net_position(symbol)
-            if pos.amount == 0 or self._has_stop(symbol):
-                continue
-            mark = self.portfolio.marks.get(symbol) or pos.entry_price
-            d = self.book.risk.protective_stop
-            long = pos.amount > 0
-            trig = protective_trigger(self.instruments[symbol], pos, mark, d)
-            cmd = PlaceOrder(
-                client_order_id=self.oms.next_id(),
-                symbol=symbol,
-                side=Side.SELL if long else Side.BUY,
-                order_type=OrderType.STOP_MARKET,
-                quantity=None,
-                trigger_price=trig,
-                position_side=pos.position_side,
-                close_position=True,
-                working_type=WorkingType.MARK_PRICE,
-                tag="protective",
-                time=self.time,
+    def _place_protective_stop(self, symbol: str, trig: Decimal, verdict: Verdict, step: Step) -> None:
+        """The protective-stop guard found the position without a stop: place one at `trig`."""
+        pos = self.portfolio.net_position(symbol)
+        long = pos.amount > 0
+        cmd = PlaceOrder(
+            client_order_id=self.oms.next_id(),
+            symbol=symbol,
+            side=Side.SELL if long else Side.BUY,
+            order_type=OrderType.STOP_MARKET,
+            quantity=None,
+            trigger_price=trig,
+            position_side=pos.position_side,
+            close_position=True,
+            working_type=WorkingType.MARK_PRICE,
+            tag="protective",
+            time=self.time,
+        )
+        self.oms.track(cmd, "protective", "protective_stop")
+        step.records.append(
+            rec.GuardRecord(
+                self.time, symbol, "protective_stop", f"protective stop {trig}", (verdict,), cmd.client_order_id
             )
-            self.oms.track(cmd, "protective", "protective_stop")
-            step.records.append(
-                rec.GuardRecord(
-                    self.time,
-                    symbol,
-                    "protective_stop",
-                    f"protective stop {trig}",
-                    (protective_verdict(pos, trig, d, self.book.risk.protective_stop_within_ms),),
-                    cmd.client_order_id,
-                )
-            )
-            self._send(cmd, step)
-        self._next_protect = min(r.protect_deadline for r in self.symbols.values())
+        )
+        self._send(cmd, step)
 
     # ================================================================== daily loss state (survives restarts)
 
@@ -1483,6 +1404,10 @@ class DailyState:
     day: int  # days since the epoch (UTC)
     start_equity: dict[str, Decimal]
     breached: bool
+
+
+def _on_timer(event: Timer, step: Step) -> None:
+    """The clock advanced; due timers fired before the handler ran."""
 
 
 def _fallback_brackets(symbol: str) -> BracketTable:

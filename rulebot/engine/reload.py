@@ -23,11 +23,10 @@ from rulebot.engine.engine import Engine, Step
 from rulebot.rulebook.compiled import CompiledRulebook
 
 # What a running engine and each of its symbols keep across a reload (the rest is rebuilt).
-_ENGINE_CARRIED = ("portfolio", "oms", "halted", "daily_breach_day", "streams_down", "_order_times",
+_ENGINE_CARRIED = ("portfolio", "oms", "halted", "daily_breach_day", "streams_down", "order_budget",
                    "_last_loss_check", "time", "started", "_next_day", "_next_retry")  # fmt: skip
-_SYMBOL_CARRIED = ("entered_at", "protections", "entry_pending", "volatility", "volatility_tripped",
-                   "protect_deadline", "last_guard_reduce", "leverage", "exiting", "fill_time",
-                   "account_time", "unbound_noted")  # fmt: skip
+_SYMBOL_CARRIED = ("entered_at", "protections", "entry_pending", "volatility", "guard", "leverage", "exiting",
+                   "fill_time", "account_time", "unbound_noted")  # fmt: skip
 
 
 class ReloadRefused(Exception):
@@ -90,7 +89,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         run.state = _carry_state(new, symbol, before.state, step)
         run.market.env["state"] = run.state
     new._update_next_timeout()
-    new._next_protect = min((r.protect_deadline for r in new.symbols.values()), default=new._next_protect)
+    new._next_protect = min((r.guard.protect_deadline for r in new.symbols.values()), default=new._next_protect)
     step.records.append(
         rec.EngineNotice(
             old.time,

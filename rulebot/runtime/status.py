@@ -43,7 +43,7 @@ def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
             "halted": engine.halted,
             "daily_loss_breached": engine.daily_breach_day is not None,
             "streams_down": sorted(engine.streams_down),
-            "volatility_breaker": {s: r.volatility_tripped for s, r in engine.symbols.items()},
+            "volatility_breaker": {s: r.guard.volatility_tripped for s, r in engine.symbols.items()},
         },
     }
 

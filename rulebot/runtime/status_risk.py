@@ -37,7 +37,7 @@ def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
         "mark": _s(mark),
         "data_age_ms": max(0, engine.time - market.last_data_time) if market.last_data_time else None,
         "volatility_ratio": round(run.volatility.ratio(), 3),
-        "volatility_tripped": run.volatility_tripped,
+        "volatility_tripped": run.guard.volatility_tripped,
         "liquidation_price": None,
         "liquidation_distance": None,
         "margin_ratio": None,
@@ -79,8 +79,7 @@ def risk_status(engine: Engine) -> dict[str, Any]:
             if r.daily_loss_cap_amount is not None:
                 cap = min(cap, r.daily_loss_cap_amount)
             caps[asset] = {"start_equity": str(start), "cap": str(cap), "pnl": str(pf.daily_pnl(asset))}
-    times = engine._order_times
-    used = sum(1 for t in times if t > engine.time - 60_000)
+    used = engine.order_budget.peek(engine.time)
     return {
         "market": engine.book.market,
         "symbols": list(engine.book.symbols),

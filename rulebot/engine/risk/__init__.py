@@ -8,9 +8,10 @@ blocked by a guard that exists to stop new risk (stale data, daily loss, halt): 
 always be possible.
 
 Adding an entry guard is one new module here with a `check(draft, intent, view, risk)` and
-one row in `ENTRY_GUARDS`. The guards that act on their own as events arrive (margin ratio,
-volatility breaker, protective stop, order budget) decide in their modules here; the engine
-throttles them and sends what they ask for.
+one row in `ENTRY_GUARDS`. The guards that act on their own as events arrive (volatility
+breaker, daily loss cap, margin ratio, protective stop) are rows of `PRICE_GUARDS`,
+`ACCOUNT_GUARDS` and `CLOCK_GUARDS` (event.py): they read a `GuardView` and return acts that
+the engine carries out. The order budget they all share is `order_rate.OrderBudget`.
 """
 
 from __future__ import annotations
@@ -24,16 +25,35 @@ from rulebot.engine.risk import (
     funding_guard,
     kill_switch,
     liquidation_distance,
+    margin_ratio,
     max_open_orders,
     position_limits,
+    protective_stop,
     rate_limiter,
     stale_data,
     volatility_breaker,
 )
+from rulebot.engine.risk.event import EventGuard, GuardAct, GuardMemory, GuardView
 from rulebot.engine.risk.verdict import AccountView, CheckedEntry, Draft, EntryGuard, Verdict, VerdictKind
 from rulebot.rulebook.guards import EffectiveRisk
 
-__all__ = ["ENTRY_GUARDS", "AccountView", "CheckedEntry", "Draft", "EntryGuard", "RiskEngine", "Verdict", "VerdictKind"]
+__all__ = [
+    "ACCOUNT_GUARDS",
+    "CLOCK_GUARDS",
+    "ENTRY_GUARDS",
+    "PRICE_GUARDS",
+    "AccountView",
+    "CheckedEntry",
+    "Draft",
+    "EntryGuard",
+    "EventGuard",
+    "GuardAct",
+    "GuardMemory",
+    "GuardView",
+    "RiskEngine",
+    "Verdict",
+    "VerdictKind",
+]
 
 # The order matters: cheap refusals of new risk first, then the price, then the size cuts
 # (each on the size the one before left), then the exchange's own filters on the final order,
@@ -53,6 +73,18 @@ ENTRY_GUARDS: tuple[EntryGuard, ...] = (
     EntryGuard("exchange_filters", exchange_filters.check),
     EntryGuard("daily_loss_cap_fees", daily_loss_cap.check_fees),
 )
+
+# At every valuation price of a symbol (a mark price; a trade or a candle close without a mark
+# stream; a price walked inside a candle), in this order.
+PRICE_GUARDS: tuple[EventGuard, ...] = (
+    EventGuard("volatility_breaker", volatility_breaker.on_price),
+    EventGuard("daily_loss_cap", daily_loss_cap.on_price),
+    EventGuard("max_margin_ratio", margin_ratio.check),
+)
+# After an account update caused by a fill (the wallet took the fee and the realized PnL).
+ACCOUNT_GUARDS: tuple[EventGuard, ...] = (EventGuard("daily_loss_cap", daily_loss_cap.on_price),)
+# When the clock passed a guard's deadline (per symbol).
+CLOCK_GUARDS: tuple[EventGuard, ...] = (EventGuard("protective_stop", protective_stop.on_clock),)
 
 
 class RiskEngine:

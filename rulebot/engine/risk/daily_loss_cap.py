@@ -1,10 +1,18 @@
-"""Daily loss cap: no entries once today's loss reached the cap, nor one whose own fees would reach it."""
+"""Daily loss cap: no entries once today's loss reached the cap, nor one whose own fees would reach it.
+
+At event time (`on_price`, and on an account update after a fill) it checks daily PnL, valued as
+if every position were closed now at its mark by a market order, against the cap: a breach
+cancels, flattens (or halts) and stops entries until 00:00 UTC. A filled daily-cap stop is a
+breach too. The stops themselves are the engine's (engine/cap_stops.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rulebot.core.enums import TimeInForce
 from rulebot.core.intents import EnterIntent
 from rulebot.engine.daily_cap import round_trip_fees
+from rulebot.engine.risk.event import Breach, GuardAct, GuardView, RefreshCapStops
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
@@ -33,3 +41,24 @@ def check_fees(draft: Draft, intent: EnterIntent, view: AccountView, risk: Effec
             f"would reach the cap {view.daily_loss_cap:.2f}",
         )
     return None
+
+
+def on_price(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
+    """The account was valued again: a breach of today's cap in any margin asset?"""
+    assets = view.daily_assets()
+    if assets is None:
+        return ()
+    acts: list[GuardAct] = []
+    if view.cap_stops_stale():
+        acts.append(RefreshCapStops())
+    for asset in assets:
+        cap = view.daily_cap(asset)
+        if cap is None:
+            continue
+        pnl = view.daily_pnl_closed(asset)
+        # A filled cap stop is a breach even when its trigger, rounded toward the market,
+        # left a few cents of the cap unused.
+        if pnl <= -cap or view.cap_stop_hit(asset):
+            acts.append(Breach(asset, pnl, cap))
+            break
+    return acts

@@ -1,10 +1,10 @@
 """Margin-ratio guard (event time): a position whose margin ratio at mark, with brackets, passed
-risk.max_margin_ratio is halved, or closed above CLOSE_ALL_RATIO. The engine throttles the check
-and sends the exit; this module decides."""
+risk.max_margin_ratio is halved, or closed above CLOSE_ALL_RATIO; checked at most once a second,
+and at most one reduction every GUARD_COOLDOWN_MS. This module decides; the engine sends the exit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from rulebot.core.enums import MarginType
@@ -12,11 +12,40 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, FloatBrackets, isolated_ratio_clearly_below
 from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.portfolio import PositionState
+from rulebot.engine.risk.event import GUARD_COOLDOWN_MS, GuardAct, GuardView, Reduce
 from rulebot.engine.risk.verdict import Verdict
 
 # Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
 CLOSE_ALL_RATIO = Decimal("0.95")
-GUARD_COOLDOWN_MS = 10_000  # between two reductions by the margin-ratio guard
+CHECK_EVERY_MS = 1000
+__all__ = ["CLOSE_ALL_RATIO", "GUARD_COOLDOWN_MS", "check", "margin_ratio_exit"]
+
+
+def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
+    """At a valuation price: reduce the symbol's position when its margin ratio passed the limit."""
+    memory, now = view.memory(symbol), view.time
+    if now - memory.last_margin_check < CHECK_EVERY_MS:
+        return ()
+    memory.last_margin_check = now
+    pos = view.position(symbol)
+    mark = view.mark(symbol)
+    if pos.amount == 0 or mark is None or now - memory.last_guard_reduce < GUARD_COOLDOWN_MS:
+        return ()
+    reduce = margin_ratio_exit(
+        view.instrument(symbol),
+        view.brackets(symbol),
+        view.float_brackets(symbol),
+        pos,
+        mark,
+        view.margin_type,
+        view.risk.max_margin_ratio,
+        lambda: view.holding(symbol),
+    )
+    if reduce is None:
+        return ()
+    memory.last_guard_reduce = now
+    share, verdict = reduce
+    return (Reduce(symbol, share, verdict),)
 
 
 def margin_ratio_exit(

@@ -3,11 +3,13 @@ gets a stop-market from the engine. This module prices it and says why; the engi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from rulebot.core.enums import Side
 from rulebot.core.instruments import Instrument
 from rulebot.engine.portfolio import PositionState
+from rulebot.engine.risk.event import NEVER, GuardAct, GuardView, Protect
 from rulebot.engine.risk.verdict import Verdict
 
 
@@ -27,4 +29,23 @@ def protective_verdict(pos: PositionState, trigger: Decimal, distance: Decimal, 
         "protective_stop",
         f"the {pos.side} position had no stop on the exchange {within:g}s "
         f"after it opened: placed a stop-market at {trigger} ({distance * 100:.1f}% away, mark price)",
+    )
+
+
+def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
+    """The clock moved: a position whose countdown ran out without a working stop gets one."""
+    memory = view.memory(symbol)
+    if memory.protect_deadline > view.time:
+        return ()
+    memory.protect_deadline = NEVER
+    pos = view.position(symbol)
+    if pos.amount == 0 or view.has_stop(symbol):
+        return ()
+    risk = view.risk
+    mark = view.mark(symbol) or pos.entry_price
+    trigger = protective_trigger(view.instrument(symbol), pos, mark, risk.protective_stop)
+    return (
+        Protect(
+            symbol, trigger, protective_verdict(pos, trigger, risk.protective_stop, risk.protective_stop_within_ms)
+        ),
     )

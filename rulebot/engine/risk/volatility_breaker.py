@@ -1,11 +1,16 @@
-"""Volatility breaker: while tripped, a market entry goes out as an IOC limit inside a price band."""
+"""Volatility breaker: while tripped, a market entry goes out as an IOC limit inside a price band.
+
+At event time (`on_price`) it notes when it trips or clears, and on tripping the optional
+auto-reduce policy (risk.volatility_reduce) cuts an open position once per spike."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from rulebot.core.enums import OrderType, Side, TimeInForce
 from rulebot.core.intents import EnterIntent
+from rulebot.engine.risk.event import GuardAct, GuardView, Note, Reduce
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
@@ -44,3 +49,20 @@ def reduce_verdict(ratio: float, share: Decimal) -> Verdict:
         "volatility_breaker",
         f"volatility {ratio:.1f}x its baseline: position cut by {share * 100:.0f}% (risk.volatility_reduce)",
     )
+
+
+def on_price(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
+    """A new price in the symbol's volatility meter: note a trip or a clear; cut on a trip."""
+    if not fresh:
+        return ()  # the ratio moves only with a new price: nothing to decide
+    memory = view.memory(symbol)
+    ratio = view.volatility_ratio(symbol)
+    spiking = ratio > float(view.risk.volatility_breaker)
+    if spiking == memory.volatility_tripped:
+        return ()
+    memory.volatility_tripped = spiking
+    note = Note(symbol, "volatility-breaker", breaker_note(ratio, spiking))
+    share = view.risk.volatility_reduce
+    if not spiking or share is None or view.position(symbol).amount == 0:
+        return (note,)
+    return (note, Reduce(symbol, share, reduce_verdict(ratio, share)))
