@@ -20,7 +20,7 @@ from typing import Protocol
 
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
-from rulebot.core.events import CandleClosed, MarketEvent
+from rulebot.core.events import CandleClosed
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 
@@ -105,12 +105,12 @@ class Session:
         self._on_step_end = on_step_end  # a market event's own engine step was handled
 
     def start(self, time: int) -> None:
-        self.engine.portfolio.on_time(time)
+        self.engine.open_day(time)
         self.process(self.engine.start(time), time)
 
-    def market(self, event: MarketEvent) -> None:
+    def market(self, event: object) -> None:
         """A market event: resting orders fill on it first, as on the exchange, then the engine."""
-        engine, time = self.engine, event.time
+        engine, time = self.engine, event.time  # type: ignore[attr-defined]
         if type(event) is CandleClosed:
             # Walk the candle point by point: the engine checks the daily loss cap and the margin
             # ratio at each price the simulator fills at, not only at the close.
@@ -127,7 +127,7 @@ class Session:
             if reports:
                 self.reports(reports, time)
                 self._on_change()
-        step = engine.on_event(event)
+        step = engine.on_event(event)  # type: ignore[arg-type]  # feeds yield core.events.MarketEvent
         if step.commands or step.records:
             self.process(step, time)
             self._on_change()

@@ -64,9 +64,9 @@ def test_a_refused_cancel_leaves_the_order_as_the_engine_knows_it() -> None:
     session, engine, journal = session_on(RefusesCancels)
     session.start(T0)
     session.market(trade("0.40", 1))
-    (working,) = engine.oms.open_orders("ADAUSDT")
+    (working,) = engine.open_orders("ADAUSDT")
     session.process(_cancel_step(engine, working.client_order_id), T0 + 2000)
-    after = engine.oms.get(working.client_order_id)
+    after = engine.order(working.client_order_id)
     assert after is not None and after.is_open and after.status is OrderStatus.NEW  # not REJECTED: it may fill
     notices = [r for r in journal if isinstance(r, rec.EngineNotice) and r.kind == "cancel-failed"]
     assert len(notices) == 1 and "-2011" in notices[0].message
@@ -80,7 +80,7 @@ def test_commands_are_journaled_before_the_venue_answers_and_reports_after() -> 
     first_order = next(i for i, x in enumerate(journal) if type(x).__name__ == "PlaceOrder")
     first_update = next(i for i, x in enumerate(journal) if type(x).__name__ == "OrderUpdate")
     assert first_order < first_update, kinds
-    assert engine.oms.open_orders("ADAUSDT")[0].status is OrderStatus.NEW
+    assert engine.open_orders("ADAUSDT")[0].status is OrderStatus.NEW
 
 
 def _cancel_step(engine: Engine, cid: str):

@@ -152,27 +152,24 @@ def run_backtest(
 
     def note_day() -> None:
         """The lowest daily PnL so far, against the day's cap (the summary's worst day)."""
-        today = engine.portfolio.today
+        today = engine.today
         cap = engine.daily_cap(asset)
         if today is None or cap is None:
             return
-        pnl = engine.portfolio.daily_pnl(asset)
+        pnl = engine.daily_pnl(asset)
         worst = result.worst_day
         if worst is None or pnl < worst.pnl:
             result.worst_day = WorstDay(today.day * 86_400_000, pnl, cap)
 
     def symbol_upnl(s: str) -> Decimal:
-        pf = engine.portfolio
-        return sum((pf.unrealized(s, side) for side in PositionSide), ZERO)
+        return sum((engine.unrealized(s, side) for side in PositionSide), ZERO)
 
     def sample(time: int) -> None:
-        pos = engine.portfolio.net_position(symbol)
-        result.equity_curve.append(
-            EquityPoint(time, engine.portfolio.equity(asset), last_price.get(symbol, ZERO), pos.amount)
-        )
+        pos = engine.position(symbol)
+        result.equity_curve.append(EquityPoint(time, engine.equity(asset), last_price.get(symbol, ZERO), pos.amount))
         for s in symbols:
             if s in last_price:
-                amount = engine.portfolio.net_position(s).amount
+                amount = engine.position(s).amount
                 result.symbol_curves[s].append(SymbolPoint(time, last_price[s], amount, booked[s] + symbol_upnl(s)))
 
     def report(ev: AccountEvent) -> None:
@@ -182,7 +179,7 @@ def run_backtest(
             funding(ev)
 
     def fill(u: OrderUpdate) -> None:
-        record = engine.oms.get(u.client_order_id)
+        record = engine.order(u.client_order_id)
         liquidation = u.client_order_id.startswith("autoclose") or str(u.order_type) == "LIQUIDATION"
         purpose = "liquidation" if liquidation else (record.purpose if record else "unknown")
         rule = record.rule if record else ""
@@ -264,7 +261,7 @@ def run_backtest(
     funding_slot: int | None = None
 
     def holding(s: str) -> bool:
-        return any(engine.portfolio.position(s, side).amount for side in PositionSide)
+        return any(engine.position(s, side).amount for side in PositionSide)
 
     to_session = session.market
     for event in events:
@@ -297,13 +294,13 @@ def run_backtest(
         if on_progress is not None and count % 16_384 == 0:
             on_progress(count, time)
         if count % 262_144 == 0:
-            engine.oms.forget_finished()
+            engine.forget_finished_orders()
     result.events = count
     result.end_time = time
     ledger = sim.ledger(asset)
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission
-    result.end_equity = engine.portfolio.equity(asset)
+    result.end_equity = engine.equity(asset)
     if result.equity_curve and result.equity_curve[-1].time != time:
         sample(time)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}

@@ -1,7 +1,8 @@
 """Intents: what a rule's actions wish for, before the risk guards and the order manager.
 
 An intent says *what* (enter long this much, protect with a stop there); the guards may
-resize or refuse it, and the order manager turns what is left into commands.
+resize or refuse it, and the order manager (engine/oms.py) turns what is left into commands:
+it is the only place that builds `PlaceOrder` and `CancelOrder`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from rulebot.core.enums import OrderType, TimeInForce, WorkingType
+from rulebot.core.enums import OrderType, PositionSide, TimeInForce, WorkingType
 
 PositionSideName = Literal["long", "short"]
 
@@ -27,6 +28,7 @@ class EnterIntent:
     tag: str | None
     rule: str
     time: int
+    position_side: PositionSide = PositionSide.BOTH  # LONG/SHORT in hedge mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +37,21 @@ class ExitIntent:
 
     symbol: str
     side: PositionSideName  # the position being closed
-    quantity: Decimal | None
+    quantity: Decimal | None  # rounded to the lot size
     order: OrderType  # MARKET or LIMIT
     price: Decimal | None
     tag: str | None
     rule: str
     time: int
+    position_side: PositionSide = PositionSide.BOTH
+    reduce_only: bool = True  # one-way mode; hedge mode closes through the position side instead
 
 
 @dataclass(frozen=True, slots=True)
 class ProtectIntent:
-    """A reduce-only conditional order protecting a position: stop-loss or take-profit."""
+    """A close-position conditional order protecting a position: stop-loss or take-profit.
+
+    The engine's own stops (the protective stop, the daily loss cap's stop) are stop-losses too."""
 
     symbol: str
     side: PositionSideName
@@ -55,6 +61,8 @@ class ProtectIntent:
     tag: str | None
     rule: str
     time: int
+    position_side: PositionSide = PositionSide.BOTH
+    price_protect: bool = False  # Binance's priceProtect: not triggered while mark and last disagree
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +75,15 @@ class TrailingStopIntent:
     tag: str | None
     rule: str
     time: int
+    quantity: Decimal = Decimal(0)  # the position's size, rounded to the lot size
+    position_side: PositionSide = PositionSide.BOTH
+    reduce_only: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class DeleverageIntent:
+    """Cut the position until its notional is `target_leverage` times equity."""
+
     symbol: str
     side: PositionSideName
     target_leverage: Decimal

@@ -23,7 +23,8 @@ from rulebot.engine.risk.event import Breach, GuardAct, GuardMemory, Note, Prote
 from rulebot.rulebook.guards import EffectiveRisk
 
 if TYPE_CHECKING:
-    from rulebot.engine.engine import Engine, Step
+    from rulebot.engine.engine import Engine
+    from rulebot.engine.state import Step
 
 
 class EventGuards:
@@ -31,19 +32,31 @@ class EventGuards:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.state = engine.state
+        self.book = engine.book
+        self.risk: EffectiveRisk = engine.book.risk
+        self.margin_type: MarginType = engine.book.margin_type
+        self._runs = engine.state.runs
+        self._portfolio = engine.state.portfolio
+        self._cap_stops = engine.cap_stops  # built before this room
+        self._price_checks = tuple(guard.check for guard in PRICE_GUARDS)
 
     # ------------------------------------------------------------------ running the tables
 
     def on_price(self, symbol: str, fresh: bool, step: Step) -> None:
         """A symbol was valued at a new price (`fresh`: its volatility meter took the price)."""
-        self._run(PRICE_GUARDS, symbol, fresh, step)
+        for check in self._price_checks:  # at every valuation: keep it lean
+            acts = check(self, symbol, fresh)
+            if acts:
+                for act in acts:
+                    self._act(act, step)
 
     def on_account(self, step: Step) -> None:
         """An account update after a fill: the wallet moved."""
         self._run(ACCOUNT_GUARDS, "", False, step)
 
     def on_clock(self, step: Step) -> None:
-        for symbol in self.engine.symbols:
+        for symbol in self.state.runs:
             self._run(CLOCK_GUARDS, symbol, False, step)
 
     def _run(self, table: tuple[EventGuard, ...], symbol: str, fresh: bool, step: Step) -> None:
@@ -54,76 +67,68 @@ class EventGuards:
     def _act(self, act: GuardAct, step: Step) -> None:
         eng = self.engine
         if isinstance(act, Reduce):
-            rule = act.verdict.guard
-            eng._exit(
-                act.symbol, rule, act.share, None, OrderType.MARKET, None, "deleverage", step, verdict=act.verdict
+            verdict = act.verdict
+            eng.exits.exit(
+                act.symbol, verdict.guard, act.share, None, OrderType.MARKET, None, "deleverage", step, verdict
             )
         elif isinstance(act, Note):
-            step.records.append(rec.EngineNotice(eng.time, act.symbol, act.kind, act.text))
+            step.records.append(rec.EngineNotice(self.state.time, act.symbol, act.kind, act.text))
         elif isinstance(act, Protect):
-            eng._place_protective_stop(act.symbol, act.trigger, act.verdict, step)
+            eng.protections.place_protective_stop(act.symbol, act.trigger, act.verdict, step)
         elif isinstance(act, RefreshCapStops):
-            eng._cap_stale = False
-            eng._refresh_cap_stops(step)
+            self.state.cap_stale = False
+            eng.cap_stops.refresh(step)
         elif isinstance(act, Breach):
-            eng._breach(act.asset, act.pnl, act.cap, step)
+            eng.cap_stops.breach(act.asset, act.pnl, act.cap, step)
 
     # ------------------------------------------------------------------ GuardView
 
     @property
     def time(self) -> int:
-        return self.engine.time
-
-    @property
-    def risk(self) -> EffectiveRisk:
-        return self.engine.book.risk
-
-    @property
-    def margin_type(self) -> MarginType:
-        return self.engine.book.margin_type
+        return self.state.time
 
     def instrument(self, symbol: str) -> Instrument:
         return self.engine.instruments[symbol]
 
     def position(self, symbol: str) -> PositionState:
-        return self.engine.portfolio.net_position(symbol)
+        return self._portfolio.net_position(symbol)
 
     def mark(self, symbol: str) -> Decimal | None:
-        return self.engine.portfolio.marks.get(symbol)
+        return self._portfolio.marks.get(symbol)
 
     def brackets(self, symbol: str) -> BracketTable:
         return self.engine.brackets[symbol]
 
     def float_brackets(self, symbol: str) -> FloatBrackets:
-        return self.engine._float_brackets[symbol]
+        return self.engine.float_brackets[symbol]
 
     def holding(self, symbol: str) -> Holding:
-        return self.engine._holding(symbol)
+        return self.engine.holding(symbol)
 
     def memory(self, symbol: str) -> GuardMemory:
-        return self.engine.symbols[symbol].guard
+        return self._runs[symbol].guard
 
     def volatility_ratio(self, symbol: str) -> float:
-        return self.engine.symbols[symbol].volatility.ratio()
+        return self._runs[symbol].volatility.ratio()
 
     def has_stop(self, symbol: str) -> bool:
-        return self.engine._has_stop(symbol)
+        return self.engine.protections.has_stop(symbol)
 
     def daily_assets(self) -> Iterable[str] | None:
-        eng = self.engine
-        today = eng.portfolio.today
-        if eng.daily_breach_day is not None or today is None:
+        st = self.state
+        today = st.portfolio.today
+        if st.daily_breach_day is not None or today is None:
             return None
         return today.start_equity
 
     def daily_cap(self, asset: str) -> Decimal | None:
-        return self.engine.daily_cap(asset)
+        return self._cap_stops.daily_cap(asset)
 
     def daily_pnl_closed(self, asset: str) -> Decimal:
-        return self.engine._daily_pnl_closed(asset)
+        return self._cap_stops.daily_pnl_closed(asset)
 
     def cap_stop_hit(self, asset: str) -> bool:
-        return asset in self.engine._cap_hits
+        return asset in self.state.cap_hits
 
     def cap_stops_stale(self) -> bool:
-        return self.engine._cap_stale and self.engine.started
+        return self.state.cap_stale and self.state.started

@@ -1,7 +1,7 @@
 """One symbol's market as the rules see it: prices, candles per timeframe, indicators.
 
 Money stays Decimal here (last, bid, ask, mark) for sizing and rounding; the env that
-conditions read holds floats. Data that a source lacks is derived, and the derivation is
+conditions read (env.py) holds floats. Data that a source lacks is derived, and the derivation is
 stated: no book → bid = ask = last price; no mark price stream → mark = last price (a candle
 backtest has neither); no trades → last price = the close of the shortest candle.
 """
@@ -9,65 +9,19 @@ backtest has neither); no trades → last price = the close of the shortest cand
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.engine.candles import Candle, CandleBuilder, timeframe_ms
+from rulebot.engine.env import MARKET_NAMES as _MARKET_NAMES
+from rulebot.engine.env import Env, plan_lookbacks
 from rulebot.engine.signals import IndicatorRuntime
 from rulebot.rulebook.compiled import CompiledRulebook
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 HISTORY_CANDLES = 2000  # per timeframe; enough to warm any indicator of a reasonable length
-ACCOUNT_NAMES = frozenset(
-    {
-        "position.side",
-        "position.size",
-        "entry_price",
-        "upnl",
-        "roe",
-        "liq_price",
-        "leverage",
-        "margin",
-        "equity",
-        "available",
-        "daily_pnl",
-    }
-)
-
-
-class Env(dict[str, Any]):
-    """The values conditions read. Account and position values are filled on first read.
-
-    Most conditions short-circuit before they reach `upnl` or `equity`; computing those at
-    mark price for every trade would cost more than the whole rest of an event. A plain dict
-    subclass keeps reads of present keys at C speed; only a miss calls `__missing__`.
-    """
-
-    resolve: Callable[[Env], None] | None = None
-    filled = False
-
-    def __missing__(self, key: str) -> Any:
-        if key in ACCOUNT_NAMES and self.resolve is not None:
-            self.resolve(self)
-            self.filled = True
-            return dict.__getitem__(self, key)
-        raise KeyError(key)
-
-    def forget_account(self) -> None:
-        """Drop account values: the next read recomputes them for the new moment."""
-        if self.filled:
-            for name in ACCOUNT_NAMES:
-                self.pop(name, None)
-            self.filled = False
-
-
-_LOOKBACK = re.compile(r"(.+)\[(\d+)\]")  # a look-back slot a rule reads: "close@1h[1]", "atr[3]"
-
-_MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
 
 
 class SymbolMarket:
@@ -120,7 +74,7 @@ class SymbolMarket:
             for action in rule.actions:
                 read.update(getattr(action, "names", ()))
         self._clock_names = frozenset(read & {"time", "hour", "weekday"})
-        self._lookbacks = self._plan_lookbacks(read)
+        self._lookbacks = plan_lookbacks(read, self.indicators, self._tf_ms, self.env, self.not_ready)
         self._funding_in_read = "next_funding_in" in read
         self._book_from: Decimal | None = None  # the last price the synthetic book was derived from
 
@@ -294,28 +248,6 @@ class SymbolMarket:
         self.env["ask"] = price + self.tick
 
     # ------------------------------------------------------------------ look-back
-
-    def _plan_lookbacks(self, read: set[str]) -> dict[str, list[tuple[str, deque[float], tuple[int, ...]]]]:
-        """timeframe → (name, its last values, the look-backs read) for every `x[n]` a rule reads.
-
-        x[n] is x as it was n closed candles of x's timeframe ago: the value is kept when such a
-        candle closes (after the indicators took it), so a look-back never moves within a candle."""
-        wanted: dict[str, set[int]] = {}
-        for name in read:
-            m = _LOOKBACK.fullmatch(name)
-            if m:
-                wanted.setdefault(m.group(1), set()).add(int(m.group(2)))
-        tf_of = {key: lv.timeframe for lv in self.indicators.live for key in lv.keys}
-        plan: dict[str, list[tuple[str, deque[float], tuple[int, ...]]]] = {}
-        for base, ns in sorted(wanted.items()):
-            tf = tf_of.get(base) or base.partition("@")[2]
-            if tf not in self._tf_ms:
-                continue  # the checker accepts only series and indicators; nothing else has candles
-            plan.setdefault(tf, []).append((base, deque(maxlen=max(ns) + 1), tuple(sorted(ns))))
-            for n in ns:
-                self.env[f"{base}[{n}]"] = math.nan
-                self.not_ready.add(f"{base}[{n}]")
-        return plan
 
     def _keep_lookbacks(self, tf: str) -> None:
         env, not_ready = self.env, self.not_ready

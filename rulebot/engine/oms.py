@@ -1,4 +1,6 @@
-"""The order manager: client order ids, the order lifecycle, tags and expiries.
+"""The order manager: client order ids, the order lifecycle, tags and expiries, and the only
+place that turns intents into `PlaceOrder` / `CancelOrder` commands (each placed order is tracked
+under its purpose the moment it is built).
 
 Every order the engine creates gets a client order id that is deterministic within a run
 (`<run>-<sequence>`), so a restart can find its orders on the exchange and a backtest is
@@ -9,13 +11,14 @@ allowed to resurrect a finished order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
-from rulebot.core.commands import PlaceOrder
-from rulebot.core.enums import OrderStatus
+from rulebot.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
+from rulebot.core.enums import OrderStatus, OrderType, Side, TimeInForce
+from rulebot.core.intents import CancelIntent, EnterIntent, ExitIntent, ProtectIntent, TrailingStopIntent
 
 Purpose = Literal[
     "entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten", "daily_cap"
@@ -109,6 +112,112 @@ class OrderManager:
             if self.next_expiry is None or command.expire_at < self.next_expiry:
                 self.next_expiry = command.expire_at
         return record
+
+    # ------------------------------------------------------------------ intents → commands
+
+    def place_entry(
+        self,
+        intent: EnterIntent,
+        quantity: Decimal,
+        price: Decimal | None,
+        order_type: OrderType,
+        tif: TimeInForce | None,
+    ) -> PlaceOrder:
+        """The entry as the guards let it through (size, price and type may differ from the intent's)."""
+        cmd = PlaceOrder(
+            client_order_id=self.next_id(),
+            symbol=intent.symbol,
+            side=Side.BUY if intent.side == "long" else Side.SELL,
+            order_type=order_type,
+            quantity=quantity,
+            price=price,
+            time_in_force=tif,
+            position_side=intent.position_side,
+            expire_at=intent.time + intent.expire_ms if intent.expire_ms else None,
+            tag=intent.tag,
+            time=intent.time,
+        )
+        self.track(cmd, "entry", intent.rule)
+        return cmd
+
+    def place_exit(self, intent: ExitIntent, purpose: Purpose) -> PlaceOrder:
+        cmd = PlaceOrder(
+            client_order_id=self.next_id(),
+            symbol=intent.symbol,
+            side=Side.SELL if intent.side == "long" else Side.BUY,
+            order_type=intent.order,
+            quantity=intent.quantity,
+            price=intent.price,
+            time_in_force=TimeInForce.GTC if intent.order is OrderType.LIMIT else None,
+            position_side=intent.position_side,
+            reduce_only=intent.reduce_only,
+            time=intent.time,
+        )
+        self.track(cmd, purpose, intent.rule)
+        return cmd
+
+    def place_stop(self, intent: ProtectIntent, purpose: Purpose) -> PlaceOrder:
+        """A close-position stop-market or take-profit-market."""
+        cmd = PlaceOrder(
+            client_order_id=self.next_id(),
+            symbol=intent.symbol,
+            side=Side.SELL if intent.side == "long" else Side.BUY,
+            order_type=OrderType.STOP_MARKET if intent.kind == "stop_loss" else OrderType.TAKE_PROFIT_MARKET,
+            quantity=None,
+            trigger_price=intent.trigger_price,
+            position_side=intent.position_side,
+            close_position=True,
+            working_type=intent.working_type,
+            price_protect=intent.price_protect,
+            tag=intent.tag,
+            time=intent.time,
+        )
+        self.track(cmd, purpose, intent.rule)
+        return cmd
+
+    def place_trailing_stop(self, intent: TrailingStopIntent) -> PlaceOrder:
+        cmd = PlaceOrder(
+            client_order_id=self.next_id(),
+            symbol=intent.symbol,
+            side=Side.SELL if intent.side == "long" else Side.BUY,
+            order_type=OrderType.TRAILING_STOP_MARKET,
+            quantity=intent.quantity,
+            position_side=intent.position_side,
+            reduce_only=intent.reduce_only,
+            working_type=intent.working_type,
+            callback_rate=(intent.callback_rate * 100).normalize(),
+            activation_price=intent.activation_price,
+            tag=intent.tag,
+            time=intent.time,
+        )
+        self.track(cmd, "trailing_stop", intent.rule)
+        return cmd
+
+    def cancel(self, record: OrderRecord, time: int) -> CancelOrder:
+        return CancelOrder(record.command.symbol, record.client_order_id, time)
+
+    def cancel_id(self, symbol: str, client_order_id: str, time: int) -> CancelOrder:
+        """Cancel by id (an entry still working, whose record may have been forgotten)."""
+        return CancelOrder(symbol, client_order_id, time)
+
+    def cancel_all(self, symbol: str, time: int) -> CancelAllOrders:
+        return CancelAllOrders(symbol, time)
+
+    def cancel_tagged(self, intent: CancelIntent) -> list[CancelOrder | CancelAllOrders]:
+        """A rule's `cancel`: every working order of the symbol (no tag), or those with the tag."""
+        if intent.tag is None:
+            return [CancelAllOrders(intent.symbol, intent.time)]
+        return [self.cancel(r, intent.time) for r in self.open_orders(intent.symbol, intent.tag)]
+
+    def expire(self, time: int) -> list[CancelOrder]:
+        """Cancels for the unfilled rest of orders whose `expire` has passed."""
+        cancels: list[CancelOrder] = []
+        for record in self.expired(time):
+            cancels.append(self.cancel(record, time))
+            record.command = replace(record.command, expire_at=None)
+        return cancels
+
+    # ------------------------------------------------------------------ lifecycle
 
     def get(self, client_order_id: str) -> OrderRecord | None:
         return self.orders.get(client_order_id)

@@ -58,12 +58,12 @@ async def reconcile(desk: Executor, venue: BinanceVenue, symbols: Iterable[str],
     """Bring the engine in line with the exchange (adopting the open orders `state`, the journal,
     knows); the ids of orders sent too recently to be found yet are returned: look again later."""
     engine = desk.engine
-    now = await read_exchange(venue, symbols, [r.command for r in engine.oms.open_orders()])
+    now = await read_exchange(venue, symbols, [r.command for r in engine.open_orders()])
     snap, t = now.snap, now.snap.time
     await desk.process(recovery.adopt(engine, snap, state), t)
     await desk.process(engine.on_event(snap.account), t)
     settled, pending = 0, []
-    for record in engine.oms.open_orders():
+    for record in engine.open_orders():
         cid = record.client_order_id
         view = now.orders.get(cid)
         if view is not None:

@@ -132,7 +132,7 @@ class Executor:
     def _daily_row(self, t: int) -> Row | None:
         """The daily-loss state when it changed (a new day, a breach): what a restart restores."""
         engine = self.engine
-        today, breach = engine.portfolio.today, engine.daily_breach_day
+        today, breach = engine.today, engine.daily_breach_day
         if today is None or (today is self._daily_seen[0] and breach == self._daily_seen[1]):
             return None
         self._daily_seen = (today, breach)
@@ -236,7 +236,7 @@ class Executor:
 
     async def _refused(self, cmd: Command, code: int | None, msg: str, t: int) -> None:
         if isinstance(cmd, PlaceOrder):
-            record = self.engine.oms.get(cmd.client_order_id)
+            record = self.engine.order(cmd.client_order_id)
             await self.order_refused(cmd, code, msg, t)
             if record is not None and record.purpose in CLOSING_PURPOSES:
                 # A refused exit may mean the bot's idea of the position is wrong (closed by hand,

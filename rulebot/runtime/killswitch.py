@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rulebot.core.commands import CancelOrder
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 
@@ -23,14 +22,12 @@ def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
     if policy == "keep":
         unprotected = [
             p.symbol
-            for p in engine.portfolio.positions.values()
-            if p.amount != 0 and not any(r.purpose in _STOPS for r in engine.oms.open_orders(p.symbol))
+            for p in engine.open_positions()
+            if not any(r.purpose in _STOPS for r in engine.open_orders(p.symbol))
         ]
         if not unprotected:
             t = engine.time
-            for record in engine.oms.open_orders():
-                if record.purpose == "entry":
-                    step.commands.append(CancelOrder(record.command.symbol, record.client_order_id, t))
+            step.commands.extend(engine.entry_cancels(t))
             message = f"{reason}: entries cancelled, positions left with their stops on the exchange"
             step.records.append(rec.EngineNotice(t, "", "shutdown", message))
             return step

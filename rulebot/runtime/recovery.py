@@ -193,7 +193,7 @@ def restore(engine: Engine, state: JournalState) -> list[str]:
         if state.daily.breached:
             notes.append("the daily loss cap was breached earlier today: no entries until 00:00 UTC")
     for symbol, (name, entered) in state.states.items():
-        if symbol in engine.symbols:
+        if symbol in engine.symbol_names:
             if engine.restore_state(symbol, name, entered):
                 notes.append(f"{symbol}: back in state {name}")
             else:
@@ -207,7 +207,7 @@ def adopt(engine: Engine, snap: Reconciliation, state: JournalState) -> Step:
     open_ids = {o.client_order_id: o.filled_qty for o in snap.orders}
     open_ids.update({a.client_algo_id: ZERO for a in snap.algo_orders})
     # Tracked ones are brought up to date by `order_event`; the journal is asked about the rest.
-    untracked = {cid: filled for cid, filled in open_ids.items() if engine.oms.get(cid) is None}
+    untracked = {cid: filled for cid, filled in open_ids.items() if engine.order(cid) is None}
     journal = state.orders(untracked)
     for cid, filled in untracked.items():
         known = journal.get(cid)

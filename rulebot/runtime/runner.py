@@ -244,7 +244,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
                     desk.save_paper()  # fills, funding, liquidations; trailing stops follow the market
                 for report in reports:
                     await desk.account(report, t)
-        await desk.process(desk.engine.on_event(event), t)
+        await desk.process(desk.engine.on_event(event), t)  # type: ignore[arg-type]  # a feed's: MarketEvent
 
     async def _process(self, step: Step, t: int) -> None:
         await self._desk().process(step, t)

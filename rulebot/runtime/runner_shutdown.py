@@ -83,14 +83,11 @@ class RunnerShutdown:
         position, so it needs no write-ahead row) and leave positions with their exchange-side
         stops. Nothing else is sent: an order not journaled first could be sent twice."""
         desk, t = self._desk(), engine.time
-        for record in engine.oms.open_orders():
-            if record.purpose != "entry":
-                continue
-            cmd = CancelOrder(record.command.symbol, record.client_order_id, t)
+        for cmd in engine.entry_cancels(t):
             with contextlib.suppress(Exception):  # what it can: the exchange may be unreachable too
                 ok = desk.paper.execute(cmd, t).ok if desk.paper is not None else (await self._venue_cancel(cmd))
                 if ok:
-                    self.cancelled_unjournaled.append(record.client_order_id)
+                    self.cancelled_unjournaled.append(cmd.client_order_id)
 
     async def _venue_cancel(self, cmd: CancelOrder) -> bool:
         assert self.venue is not None

@@ -12,11 +12,10 @@ from rulebot.engine.engine import Engine
 
 def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
     """`now`: the exchange's clock (ms) as the runner knows it, for the data's age."""
-    pf = engine.portfolio
     positions = [
         {"symbol": p.symbol, "side": p.side, "size": str(p.size), "entry_price": str(p.entry_price),
-         "upnl": str(pf.unrealized(p.symbol, p.position_side))}
-        for p in pf.positions.values() if p.amount != 0
+         "upnl": str(engine.unrealized(p.symbol, p.position_side))}
+        for p in engine.open_positions()
     ]  # fmt: skip
     # A close-position stop has no quantity (it closes whatever is open): null and the flag, never
     # the text "None"; the trigger and limit prices are what a person checks a stop by.
@@ -26,24 +25,24 @@ def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
          "close_position": r.command.close_position, "price": _dec(r.command.price),
          "trigger_price": _dec(r.command.trigger_price),
          "status": r.algo_status or (r.status.value if r.status else "sent")}
-        for r in engine.oms.open_orders()
+        for r in engine.open_orders()
     ]  # fmt: skip
-    assets = sorted(pf.wallet)
+    assets = engine.assets
     return {
         "rulebook": engine.book.name,
         "version": engine.book.source_hash[:12],
-        "states": {s: r.state for s, r in engine.symbols.items()},
+        "states": engine.states(),
         "positions": positions,
         "orders": orders,
-        "equity": {a: str(pf.equity(a)) for a in assets},
-        "daily_pnl": {a: str(pf.daily_pnl(a)) for a in assets},
-        "data": {s: _data(r.market.last_data_time, now) for s, r in engine.symbols.items()},
-        "warmup": {s: r.market.warmup() for s, r in engine.symbols.items()},
+        "equity": {a: str(engine.equity(a)) for a in assets},
+        "daily_pnl": {a: str(engine.daily_pnl(a)) for a in assets},
+        "data": {s: _data(m.last_data_time, now) for s, m in engine.markets().items()},
+        "warmup": {s: m.warmup() for s, m in engine.markets().items()},
         "guards": {
             "halted": engine.halted,
             "daily_loss_breached": engine.daily_breach_day is not None,
             "streams_down": sorted(engine.streams_down),
-            "volatility_breaker": {s: r.guard.volatility_tripped for s, r in engine.symbols.items()},
+            "volatility_breaker": {s: engine.volatility_tripped(s) for s in engine.symbol_names},
         },
     }
 

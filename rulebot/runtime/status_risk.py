@@ -24,20 +24,18 @@ def _s(value: Decimal | None) -> str | None:
 
 def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
     """Mark, liquidation price, its distance from the mark, margin ratio, data age."""
-    run = engine.symbols[symbol]
-    market = run.market
-    pf = engine.portfolio
+    market = engine.market(symbol)
     inst = engine.instruments[symbol]
-    pos = pf.net_position(symbol)
+    pos = engine.position(symbol)
     mark = market.mark
     out: dict[str, Any] = {
-        "state": run.state,
-        "leverage": run.leverage,
+        "state": engine.symbol_state(symbol),
+        "leverage": engine.leverage(symbol),
         "last": _s(market.last),
         "mark": _s(mark),
         "data_age_ms": max(0, engine.time - market.last_data_time) if market.last_data_time else None,
-        "volatility_ratio": round(run.volatility.ratio(), 3),
-        "volatility_tripped": run.guard.volatility_tripped,
+        "volatility_ratio": round(engine.volatility_ratio(symbol), 3),
+        "volatility_tripped": engine.volatility_tripped(symbol),
         "liquidation_price": None,
         "liquidation_distance": None,
         "margin_ratio": None,
@@ -45,7 +43,7 @@ def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
     if pos.amount == 0 or not mark:
         return out
     margin_type = engine.book.margin_type
-    holding = engine._holding(symbol)  # the same view the margin-ratio guard acts on
+    holding = engine.holding(symbol)  # the same view the margin-ratio guard acts on
     table = engine.brackets[symbol]
     try:
         if margin_type is MarginType.ISOLATED:
@@ -71,21 +69,21 @@ def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
 def risk_status(engine: Engine) -> dict[str, Any]:
     """Everything the page shows about risk, in one JSON-ready dict."""
     r = engine.book.risk
-    pf = engine.portfolio
     caps: dict[str, dict[str, str]] = {}
-    if pf.today is not None:
-        for asset, start in pf.today.start_equity.items():
+    today = engine.today
+    if today is not None:
+        for asset, start in today.start_equity.items():
             cap = start * r.daily_loss_cap_fraction
             if r.daily_loss_cap_amount is not None:
                 cap = min(cap, r.daily_loss_cap_amount)
-            caps[asset] = {"start_equity": str(start), "cap": str(cap), "pnl": str(pf.daily_pnl(asset))}
-    used = engine.order_budget.peek(engine.time)
+            caps[asset] = {"start_equity": str(start), "cap": str(cap), "pnl": str(engine.daily_pnl(asset))}
+    used = engine.orders_last_minute()
     return {
         "market": engine.book.market,
         "symbols": list(engine.book.symbols),
         "margin": engine.book.margin,
         "engine_time": engine.time,
-        "risk": {s: symbol_risk(engine, s) for s in engine.symbols},
+        "risk": {s: symbol_risk(engine, s) for s in engine.symbol_names},
         "daily_loss": caps,
         "limits": {
             "daily_loss_cap_fraction": str(r.daily_loss_cap_fraction),
@@ -96,7 +94,7 @@ def risk_status(engine: Engine) -> dict[str, Any]:
             "volatility_breaker": str(r.volatility_breaker),
         },
         "rate_budget": {"orders_last_minute": used, "max_per_minute": r.max_orders_per_minute},
-        "working": [_working(rec) for rec in engine.oms.open_orders()],
+        "working": [_working(rec) for rec in engine.open_orders()],
     }
 
 

@@ -60,9 +60,9 @@ def klines_fetch(rest: KlinesApi) -> Fetch:
 async def warm_up(engine: Engine, fetch: Fetch, max_candles: int) -> list[str]:
     """Fetch and feed what each symbol's indicators need; what happened, one line a symbol."""
     notes: list[str] = []
-    for symbol, run in engine.symbols.items():
+    for symbol, market in engine.markets().items():
         taken: list[str] = []
-        for tf, need in sorted(run.market.warmup_needs().items(), key=lambda kv: timeframe_ms(kv[0])):
+        for tf, need in sorted(market.warmup_needs().items(), key=lambda kv: timeframe_ms(kv[0])):
             count = min(max_candles, max(need, CONVERGE * need))
             try:
                 candles = list(await fetch(symbol, tf, count))
@@ -72,7 +72,7 @@ async def warm_up(engine: Engine, fetch: Fetch, max_candles: int) -> list[str]:
             n = engine.warm(symbol, candles)
             short = " (fewer than needed: Binance has no more)" if n < need else ""
             taken.append(f"{tf}: {n} candles{short}")
-        cold = [name for name, w in run.market.warmup().items() if not w["ready"]]
+        cold = [name for name, w in market.warmup().items() if not w["ready"]]
         still = f"; not ready yet: {', '.join(cold)}" if cold else "; every indicator ready"
         notes.append(f"{symbol} warmed from REST klines: {', '.join(taken)}{still}")
     return notes

@@ -101,7 +101,7 @@ class FaultyPaper:
 
     @property
     def state(self) -> str:
-        return self.engine.symbols[self.symbol].state
+        return self.engine.symbol_state(self.symbol)
 
     @property
     def position(self) -> Decimal:

@@ -285,6 +285,6 @@ rules:
     assert [c.client_order_id for c in placed] == ["bt-8", "bt-9"]  # ids go on after bt-7
     exits = [c for c in placed if c.tag != "daily_loss_cap"]  # the first mark prices the daily-cap stop
     assert len(exits) == 1 and exits[0].reduce_only
-    assert engine.symbols["ADAUSDT"].state == "long"  # until the exchange reports the position closed
+    assert engine.symbol_state("ADAUSDT") == "long"  # until the exchange reports the position closed
     engine.on_event(holding("0", time=T0 + 70_000))
-    assert engine.symbols["ADAUSDT"].state == "flat"
+    assert engine.symbol_state("ADAUSDT") == "flat"

@@ -172,7 +172,7 @@ def test_stops_do_not_pile_up_to_the_exchanges_limit_when_a_position_is_added_to
     assert fp.position == D("0.12")
     stops = fp.sim.open_algo_orders("BTCUSDT")
     # one stop-loss, and one daily-loss-cap stop (re-priced, not added, as the position grows)
-    assert sorted(fp.engine.oms.get(a.client_algo_id).purpose for a in stops) == ["daily_cap", "stop_loss"]
+    assert sorted(fp.engine.order(a.client_algo_id).purpose for a in stops) == ["daily_cap", "stop_loss"]
     assert not [m for m in fp.notices("order-rejected") if "-4045" in m]
 
 

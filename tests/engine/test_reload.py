@@ -48,7 +48,7 @@ def running(usdm) -> Engine:
 
 def test_indicators_are_rewarmed_from_history_and_the_state_carries_over(usdm):
     engine = running(usdm)
-    engine.symbols["ADAUSDT"].state = "holding"
+    engine.state.runs["ADAUSDT"].state = "holding"
     changed = BASE.replace("ema(close@1m, 3)", "ema(close@1m, 5)")
     result = reload_engine(engine, compile_text(changed))
     new = result.engine
@@ -56,9 +56,13 @@ def test_indicators_are_rewarmed_from_history_and_the_state_carries_over(usdm):
     fresh.start(T0)
     for t in trades([100 + i for i in range(30)]):
         fresh.on_event(t)
-    assert new.symbols["ADAUSDT"].market.env["fast"] == fresh.symbols["ADAUSDT"].market.env["fast"]
-    assert "fast" not in new.symbols["ADAUSDT"].market.not_ready
-    assert new.symbols["ADAUSDT"].state == "holding" and new.portfolio is engine.portfolio and new.oms is engine.oms
+    assert new.market("ADAUSDT").env["fast"] == fresh.market("ADAUSDT").env["fast"]
+    assert "fast" not in new.market("ADAUSDT").not_ready
+    assert (
+        new.symbol_state("ADAUSDT") == "holding"
+        and new.state.portfolio is engine.state.portfolio
+        and new.state.oms is engine.state.oms
+    )
     assert any(isinstance(r, rec.EngineNotice) and r.kind == "reload" for r in result.step.records)
     # and it keeps running on the next data
     new.on_event(trades([131], start=T0 + 31 * 60_000)[0])
@@ -67,20 +71,20 @@ def test_indicators_are_rewarmed_from_history_and_the_state_carries_over(usdm):
 
 def test_a_vanished_state_moves_to_one_that_matches_the_position(usdm):
     engine = running(usdm)
-    engine.symbols["ADAUSDT"].state = "holding"
+    engine.state.runs["ADAUSDT"].state = "holding"
     engine.on_event(holding("10"))
     renamed = BASE.replace("holding", "in_long")
     result = reload_engine(engine, compile_text(renamed))
-    assert result.engine.symbols["ADAUSDT"].state == "in_long"
+    assert result.engine.symbol_state("ADAUSDT") == "in_long"
     change = next(r for r in result.step.records if isinstance(r, rec.StateChange))
     assert change.from_state == "holding" and change.to_state == "in_long" and "no longer exists" in change.why
 
 
 def test_a_flat_symbol_in_a_vanished_state_goes_to_the_initial_state(usdm):
     engine = running(usdm)
-    engine.symbols["ADAUSDT"].state = "holding"
+    engine.state.runs["ADAUSDT"].state = "holding"
     result = reload_engine(engine, compile_text(BASE.replace("holding", "in_long")))
-    assert result.engine.symbols["ADAUSDT"].state == "flat"
+    assert result.engine.symbol_state("ADAUSDT") == "flat"
 
 
 def test_dropping_a_symbol_with_a_position_is_refused(usdm):
@@ -98,4 +102,4 @@ def test_a_leverage_change_is_sent_and_clamped(usdm):
     engine = running(usdm)
     result = reload_engine(engine, compile_text(BASE.replace("leverage: 5", "leverage: 8")))
     levs = [c for c in result.step.commands if type(c).__name__ == "SetLeverage"]
-    assert [c.leverage for c in levs] == [8] and result.engine.symbols["ADAUSDT"].leverage == 8
+    assert [c.leverage for c in levs] == [8] and result.engine.leverage("ADAUSDT") == 8

@@ -325,7 +325,7 @@ def test_daily_loss_breach_survives_a_restart_the_same_day_and_clears_the_next(u
     first = Engine(book, usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
     first.start(T0)
     first.on_event(Trade("ADAUSDT", Decimal(100), Decimal(1), T0 + 1000, True, 1))
-    first.daily_breach_day = T0 // 86_400_000  # as _check_daily_loss sets it
+    first.state.daily_breach_day = T0 // 86_400_000  # as a breach sets it
     saved = first.daily_state()
     assert saved is not None and saved.breached
 

@@ -182,12 +182,12 @@ def test_a_timer_event_at_midnight_ends_a_daily_loss_breach_in_live_mode():
         now = int(datetime.now(UTC).timestamp() * 1000)
         engine.start(now)
         engine.on_event(Trade("BTCUSDT", Decimal(60000), Decimal(1), now, True, 1))
-        engine.daily_breach_day = now // 86_400_000  # breached during the day
+        engine.state.daily_breach_day = now // 86_400_000  # breached during the day
     with freeze_time("2026-11-26 00:00:00", tz_offset=0):
         midnight = int(datetime.now(UTC).timestamp() * 1000)
         engine.on_event(Timer(midnight, "daily-reset"))  # what the scheduler delivers at 00:00 UTC
     assert engine.daily_breach_day is None
-    assert engine.portfolio.today is not None and engine.portfolio.today.day == midnight // 86_400_000
+    assert engine.today is not None and engine.today.day == midnight // 86_400_000
 
 
 async def test_a_second_bot_on_the_same_run_directory_is_refused_before_it_writes_anything(rulebook, tmp_path):

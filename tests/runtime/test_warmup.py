@@ -128,7 +128,7 @@ async def test_warm_up_takes_only_closed_candles_and_says_when_binance_has_too_f
             (note,) = await warm_up(engine, klines_fetch(rest), 2000)
         finally:
             await rest.close()
-    market = engine.symbols["BTCUSDT"].market
+    market = engine.market("BTCUSDT")
     assert [c.close for c in market.history["1m"]] == [59000.0] * 8  # not the forming candle's 1.0
     assert "1m: 8 candles (fewer than needed" in note and "not ready yet: slow" in note
     assert market.warmup()["slow"] == {"timeframe": "1m", "ready": False, "candles": 8, "needs": 20}

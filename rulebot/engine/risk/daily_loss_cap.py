@@ -48,9 +48,7 @@ def on_price(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
     assets = view.daily_assets()
     if assets is None:
         return ()
-    acts: list[GuardAct] = []
-    if view.cap_stops_stale():
-        acts.append(RefreshCapStops())
+    refresh: tuple[GuardAct, ...] = (RefreshCapStops(),) if view.cap_stops_stale() else ()
     for asset in assets:
         cap = view.daily_cap(asset)
         if cap is None:
@@ -59,6 +57,5 @@ def on_price(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         # A filled cap stop is a breach even when its trigger, rounded toward the market,
         # left a few cents of the cap unused.
         if pnl <= -cap or view.cap_stop_hit(asset):
-            acts.append(Breach(asset, pnl, cap))
-            break
-    return acts
+            return (*refresh, Breach(asset, pnl, cap))
+    return refresh

@@ -1,0 +1,128 @@
+"""A fired rule's actions, in order, turned into intents for the rooms that carry them out.
+
+Entries go to entries.py (sizing, the guards, the order manager), exits and deleverage to
+exits.py, stops to protections.py (a stop named with an entry waits for that entry's fill),
+state moves to binding.py. `cancel`, `set_leverage` and `halt` are carried out here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rulebot.core.commands import SetLeverage
+from rulebot.core.intents import CancelIntent, DeleverageIntent, HaltIntent, PositionSideName, SetLeverageIntent
+from rulebot.engine import records as rec
+from rulebot.engine.binding import retry_delay_ms, state_for_flat
+from rulebot.engine.sizing import SizingError, to_decimal
+from rulebot.engine.state import PendingExit, Step
+from rulebot.rulebook import compiled as c
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+
+class Actions:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.book = engine.book
+
+    def run(
+        self, symbol: str, rule: c.CompiledRule, step: Step, actions: tuple[c.CompiledAction, ...] | None = None
+    ) -> None:
+        """The rule's actions (or `actions`, the rest of a stop and reverse)."""
+        eng, st = self.engine, self.state
+        run = st.runs[symbol]
+        entry_id: str | None = None
+        entry_refused = False
+        todo = rule.actions if actions is None else actions
+        for j, action in enumerate(todo):
+            if isinstance(action, c.Enter):
+                entry_id = eng.entries.enter(symbol, rule, action, step)
+                entry_refused = entry_id is None
+            elif isinstance(action, c.StopOrder | c.TrailingStop):
+                if entry_id is not None:
+                    run.protections.setdefault(entry_id, []).append(action)
+                elif st.portfolio.net_position(symbol).amount != 0:
+                    eng.protections.protect(symbol, rule.name, action, step)
+            elif isinstance(action, c.Exit | c.Reduce):
+                cid = eng.exits.exit(
+                    symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step
+                )
+                if cid is not None and self._reverses(action, todo[j + 1 :]):
+                    self._reverse_once_flat(symbol, rule, cid, todo[j + 1 :], step)
+                    return
+            elif isinstance(action, c.Deleverage):
+                pos = st.portfolio.net_position(symbol)
+                equity = st.portfolio.equity(eng.instruments[symbol].margin_asset)
+                if pos.amount == 0 or st.portfolio.marks.get(symbol) is None or equity <= 0:
+                    continue
+                try:
+                    target = to_decimal(action.to.fn(run.market.env), "deleverage to")
+                except SizingError:
+                    continue
+                side: PositionSideName = "long" if pos.amount > 0 else "short"
+                eng.exits.deleverage(DeleverageIntent(symbol, side, target, rule.name, st.time), step)
+            elif isinstance(action, c.ChangeLeverage):
+                wanted = SetLeverageIntent(symbol, max(action.to, action.requested), rule.name, st.time)
+                self.set_leverage(wanted, action.requested, step)
+            elif isinstance(action, c.Cancel):
+                step.commands.extend(st.oms.cancel_tagged(CancelIntent(symbol, action.tag, rule.name, st.time)))
+            elif isinstance(action, c.Goto):
+                if entry_refused and self.book.states[action.state].position in ("long", "short"):
+                    continue  # the entry was refused: no position to hold, so no state claiming one
+                eng.binding.goto(symbol, action.state, st.time, f"rule {rule.name}", step)
+            elif isinstance(action, c.Log):
+                self._log(symbol, rule.name, action, step)
+            elif isinstance(action, c.Halt):
+                eng.halt_for(HaltIntent(action.reason, rule.name, st.time), step)
+
+    def _reverses(self, action: c.Exit | c.Reduce, rest: tuple[c.CompiledAction, ...]) -> bool:
+        """A full exit followed by an entry in one-way mode: stop and reverse."""
+        return (
+            not self.engine.hedge
+            and isinstance(action, c.Exit)
+            and action.fraction is None
+            and action.size is None
+            and any(isinstance(a, c.Enter) for a in rest)
+        )
+
+    def _reverse_once_flat(
+        self, symbol: str, rule: c.CompiledRule, exit_id: str, rest: tuple[c.CompiledAction, ...], step: Step
+    ) -> None:
+        """Stop and reverse: the reduce-only exit is out; the rest of the rule (the entry, its stops,
+        the goto) waits until the exchange reports the position flat. In one-way mode an entry
+        sent beside the exit would flip the position if the exit filled and add to it if the exit
+        was refused; waiting keeps the position within the rulebook's size whatever the exchange
+        does. Until then the state stays, and a refused exit is sent again as for `goto: flat`."""
+        st = self.state
+        run = st.runs[symbol]
+        for entry_id in sorted(run.entry_pending):  # an entry still working would refill the old side
+            step.commands.append(st.oms.cancel_id(symbol, entry_id, st.time))
+        ex = run.exiting
+        if ex is None:
+            flat = state_for_flat(self.book, run.state)
+            ex = PendingExit(flat, f"rule {rule.name}", rule.name, exit_id, 1, st.time + retry_delay_ms(1), rest, rule)
+            run.exiting = ex
+        else:
+            ex.order_id, ex.then, ex.then_rule = exit_id, rest, rule
+        st.next_retry = min(st.next_retry, ex.retry_at)
+
+    def set_leverage(self, intent: SetLeverageIntent, requested: int, step: Step) -> None:
+        """The leverage the max_leverage guard allows of `intent`, on the exchange and for sizing."""
+        lev, verdict = self.engine.risk.clamp_leverage(intent.leverage)
+        self.state.runs[intent.symbol].leverage = lev
+        step.records.append(
+            rec.GuardRecord(intent.time, intent.symbol, intent.rule, f"set_leverage {requested}x", (verdict,), None)
+        )
+        step.commands.append(SetLeverage(intent.symbol, lev, intent.time))
+
+    def _log(self, symbol: str, rule: str, action: c.Log, step: Step) -> None:
+        env = self.state.runs[symbol].market.env
+        self.engine.account_values[symbol](env)
+        message = action.template
+        for name in action.names:
+            value = env.get(name)
+            shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+            message = message.replace("{" + name + "}", shown)
+        step.records.append(rec.LogLine(self.state.time, symbol, rule, message))

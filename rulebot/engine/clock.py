@@ -1,0 +1,73 @@
+"""The engine's clock: time comes with the events, and what falls due fires on that clock.
+
+Timers (cron, `every`, `before_funding`), state timeouts, the 00:00 UTC day roll, the guards'
+deadlines (clock guards: the protective stop), the resend of a refused exit and order expiries
+all fire before the event that carries time past them. Most events carry time past nothing:
+the engine compares the event's time with these deadlines first (the state's `next_*`, the
+timers' `next_due`, the order manager's `next_expiry`) and then only moves the clock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rulebot.engine.risk.event import NEVER
+from rulebot.engine.state import DAY_MS, Step
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+
+class Clock:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.book = engine.book
+        self.timers = engine.timers
+        self._markets = [run.market for run in self.state.runs.values()]
+
+    def advance(self, time: int, step: Step) -> None:
+        """Fire what fell due up to `time`."""
+        eng, st = self.engine, self.state
+        st.next_day = (time // DAY_MS + 1) * DAY_MS
+        for due_time, key in self.timers.due(st.time, time):
+            self.set_time(due_time)
+            for symbol in st.runs:
+                eng.rules.dispatch(symbol, key, step)
+        self.set_time(time)
+        if st.portfolio.on_time(time):
+            if st.daily_breach_day != time // DAY_MS:
+                st.daily_breach_day = None  # a breach holds for the rest of its own day only
+            st.cap_stale = True  # a new start equity moves every cap price
+        states = self.book.states
+        for symbol, run in st.runs.items():
+            spec = states[run.state]
+            if spec.timeout_ms is not None and spec.then and time - run.entered_at >= spec.timeout_ms:
+                eng.binding.goto(symbol, spec.then, time, "timeout", step)
+        self.update_next_timeout()
+        if time >= st.next_protect:
+            eng.guards.on_clock(step)
+            self.update_next_protect()
+        if time >= st.next_retry:
+            st.next_retry = NEVER
+            for symbol, run in st.runs.items():
+                if run.exiting is not None:
+                    eng.binding.check(symbol, time, step)
+        step.commands.extend(st.oms.expire(time))
+
+    def update_next_timeout(self) -> None:
+        nxt = NEVER
+        states = self.book.states
+        for run in self.state.runs.values():
+            spec = states.get(run.state)  # None only while a reload moves a removed state
+            if spec is not None and spec.timeout_ms is not None and spec.then:
+                nxt = min(nxt, run.entered_at + spec.timeout_ms)
+        self.state.next_timeout = nxt
+
+    def update_next_protect(self) -> None:
+        self.state.next_protect = min((r.guard.protect_deadline for r in self.state.runs.values()), default=NEVER)
+
+    def set_time(self, time: int) -> None:
+        self.state.time = time
+        for market in self._markets:
+            market.set_clock(time)

@@ -1,0 +1,100 @@
+"""Rule dispatch: on a trigger, the rules of the symbol's state run in file order.
+
+Each rule's condition reads the symbol's env; a fired rule (or every rule, with
+`record_all_decisions`, or one whose condition raised) is journaled as a decision with the
+values it read, and a fired rule's actions run. Once a rule moves the symbol to another state
+(or starts leaving it), the rest of the rules, chosen for the state left, do not run.
+`prev.x` (crossover/crossunder) reads x as the rules of the same trigger saw it last time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from rulebot.engine import records as rec
+from rulebot.engine.state import Step
+from rulebot.rulebook.expr import PREV_PREFIX
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+
+class RuleDispatch:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.book = engine.book
+        self.record_all = engine.record_all
+        self._runs = engine.state.runs
+        self._by_state = engine.book.dispatch
+        self._prev_by_key: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        for rule in self.book.rules:
+            if rule.when is not None and rule.when.prev_names:
+                cur = set(self._prev_by_key.get(rule.trigger.key, ()))
+                self._prev_by_key[rule.trigger.key] = tuple(sorted(cur | set(rule.when.prev_names)))
+
+    def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
+        run = self._runs[symbol]
+        env = run.market.env
+        prev_names = self._prev_by_key.get(key)
+        snapshot = run.prev.get(key) if prev_names else None
+        if prev_names:
+            if snapshot is None:
+                snapshot = run.prev[key] = {}
+            for n in prev_names:
+                env[PREV_PREFIX + n] = snapshot.get(n, env.get(n, math.nan))
+        rules = self._by_state.get((key, run.state))
+        if rules:
+            env["state"] = run.state
+            start_state, start_exiting = run.state, run.exiting
+            for rule in rules:
+                if symbol not in rule.symbols:
+                    continue
+                nr = run.market.not_ready
+                if nr and not rule.reads.isdisjoint(nr):
+                    continue
+                fired, error = True, None
+                when = rule.when
+                if when is not None:
+                    try:
+                        fired = bool(when.fn(env))
+                        # A NaN compares false (and `!=` true) without a word: when one is among
+                        # the inputs, the checking twin says whether it decided the result.
+                        if when.reads_nan is not None and when.reads_nan(env):
+                            when.nan_checked(env)  # type: ignore[misc]  # set together with reads_nan
+                    except (ArithmeticError, ValueError, TypeError) as exc:
+                        fired, error = False, f"{type(exc).__name__}: {exc}"
+                if fired or self.record_all or error:
+                    time = self.state.time
+                    step.records.append(
+                        rec.Decision(
+                            time,
+                            symbol,
+                            rule.name,
+                            str(rule.trigger),
+                            run.state,
+                            {n: _read(env, n) for n in sorted(rule.reads)},
+                            fired,
+                            self.book.source_hash,
+                            error,
+                        )
+                    )
+                if fired:
+                    eng = self.engine
+                    eng.actions.run(symbol, rule, step)
+                    # A refused entry followed by `goto: long` would leave a state that claims
+                    # a position nobody holds: fall back at once.
+                    eng.binding.check(symbol, self.state.time, step, why="no position (entry not placed)")
+                    if run.state != start_state or run.exiting is not start_exiting:
+                        break  # the remaining rules were chosen for the state we just left (or are leaving)
+        if prev_names and snapshot is not None:
+            for n in prev_names:
+                snapshot[n] = env.get(n, math.nan)
+
+
+def _read(env: dict[str, Any], name: str) -> Any:
+    try:
+        return env[name]  # [] rather than get(): account values are computed on first read
+    except KeyError:
+        return None

@@ -1,0 +1,85 @@
+"""The values conditions read, per symbol: market values, candle series, indicators, look-back
+slots (`x[n]`), parameters, the rule state, and the account values filled on first read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rulebot.engine.signals import IndicatorRuntime
+
+ACCOUNT_NAMES = frozenset(
+    {
+        "position.side",
+        "position.size",
+        "entry_price",
+        "upnl",
+        "roe",
+        "liq_price",
+        "leverage",
+        "margin",
+        "equity",
+        "available",
+        "daily_pnl",
+    }
+)
+
+
+class Env(dict[str, Any]):
+    """The values conditions read. Account and position values are filled on first read.
+
+    Most conditions short-circuit before they reach `upnl` or `equity`; computing those at
+    mark price for every trade would cost more than the whole rest of an event. A plain dict
+    subclass keeps reads of present keys at C speed; only a miss calls `__missing__`.
+    """
+
+    resolve: Callable[[Env], None] | None = None
+    filled = False
+
+    def __missing__(self, key: str) -> Any:
+        if key in ACCOUNT_NAMES and self.resolve is not None:
+            self.resolve(self)
+            self.filled = True
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def forget_account(self) -> None:
+        """Drop account values: the next read recomputes them for the new moment."""
+        if self.filled:
+            for name in ACCOUNT_NAMES:
+                self.pop(name, None)
+            self.filled = False
+
+
+MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
+_LOOKBACK = re.compile(r"(.+)\[(\d+)\]")  # a look-back slot a rule reads: "close@1h[1]", "atr[3]"
+
+
+def plan_lookbacks(
+    read: set[str], indicators: IndicatorRuntime, tf_ms: Mapping[str, int], env: Env, not_ready: set[str]
+) -> dict[str, list[tuple[str, deque[float], tuple[int, ...]]]]:
+    """timeframe → (name, its last values, the look-backs read) for every `x[n]` a rule reads.
+
+    x[n] is x as it was n closed candles of x's timeframe ago: the value is kept when such a
+    candle closes (after the indicators took it), so a look-back never moves within a candle."""
+    wanted: dict[str, set[int]] = {}
+    for name in read:
+        m = _LOOKBACK.fullmatch(name)
+        if m:
+            wanted.setdefault(m.group(1), set()).add(int(m.group(2)))
+    tf_of = {key: lv.timeframe for lv in indicators.live for key in lv.keys}
+    plan: dict[str, list[tuple[str, deque[float], tuple[int, ...]]]] = {}
+    for base, ns in sorted(wanted.items()):
+        tf = tf_of.get(base) or base.partition("@")[2]
+        if tf not in tf_ms:
+            continue  # the checker accepts only series and indicators; nothing else has candles
+        plan.setdefault(tf, []).append((base, deque(maxlen=max(ns) + 1), tuple(sorted(ns))))
+        for n in ns:
+            env[f"{base}[{n}]"] = math.nan
+            not_ready.add(f"{base}[{n}]")
+    return plan

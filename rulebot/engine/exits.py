@@ -1,0 +1,141 @@
+"""Exits: reduce-only closes of a position, whole or in part, from a rule (`exit`, `reduce`,
+`deleverage`), a guard (margin ratio, volatility breaker) or the kill switch (`flatten`).
+
+Exits are never blocked by a guard: closing must always be possible. A second `exit` while
+one already closes the position is not sent (the exchange would refuse it).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rulebot.core.enums import OrderType, Side
+from rulebot.core.intents import DeleverageIntent, ExitIntent
+from rulebot.engine import records as rec
+from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
+from rulebot.engine.oms import Purpose
+from rulebot.engine.risk import Verdict
+from rulebot.engine.sizing import SizingError, to_decimal
+from rulebot.engine.state import Step
+from rulebot.rulebook.expr import CompiledExpr
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+
+class Exits:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.book = engine.book
+
+    def exit(
+        self,
+        symbol: str,
+        rule: str,
+        fraction: Decimal | None,
+        size: CompiledExpr | None,
+        order: OrderType,
+        price_expr: CompiledExpr | None,
+        purpose: Purpose,
+        step: Step,
+        verdict: Verdict | None = None,
+    ) -> str | None:
+        """Close `fraction` (or `size`, or all) of the position; the closing order's id, or None."""
+        eng, st = self.engine, self.state
+        pos = st.portfolio.net_position(symbol)
+        if pos.amount == 0:
+            return None
+        run = st.runs[symbol]
+        if purpose == "exit" and run.exiting is not None and self.closing(symbol):
+            return None  # the position is already being closed: a second exit would only be refused
+        inst = eng.instruments[symbol]
+        env = run.market.env
+        time = st.time
+        try:
+            if size is not None:
+                qty = min(to_decimal(size.fn(env), f"size {size.text!r}"), pos.size)
+            elif fraction is not None:
+                qty = pos.size * fraction
+            else:
+                qty = pos.size
+            price = None
+            if price_expr is not None:
+                price = to_decimal(price_expr.fn(env), f"price {price_expr.text!r}")
+        except (SizingError, ArithmeticError) as exc:
+            step.records.append(
+                rec.GuardRecord(time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),), None)
+            )
+            return None
+        long = pos.amount > 0
+        qty = inst.round_qty(qty, order)
+        if qty <= 0:
+            return None
+        if price is not None:
+            price = inst.round_price(price, Side.SELL if long else Side.BUY)
+        intent = ExitIntent(
+            symbol,
+            "long" if long else "short",
+            qty,
+            order,
+            price,
+            None,
+            rule,
+            time,
+            position_side=pos.position_side,
+            reduce_only=not eng.hedge,
+        )
+        cmd = st.oms.place_exit(intent, purpose)
+        step.records.append(
+            rec.GuardRecord(
+                time,
+                symbol,
+                rule,
+                f"{purpose} {qty} reduce-only",
+                (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
+                cmd.client_order_id,
+            )
+        )
+        eng.send(cmd, step)
+        return cmd.client_order_id
+
+    def closing(self, symbol: str) -> bool:
+        """An order of ours that closes (part of) the position is working."""
+        return any(r.purpose in CLOSING_PURPOSES for r in self.state.oms.open_orders(symbol))
+
+    def deleverage(self, intent: DeleverageIntent, step: Step) -> None:
+        """Cut the position to `target_leverage` times equity, if it is above that."""
+        st = self.state
+        symbol = intent.symbol
+        pos = st.portfolio.net_position(symbol)
+        inst = self.engine.instruments[symbol]
+        mark = st.portfolio.marks.get(symbol)
+        equity = st.portfolio.equity(inst.margin_asset)
+        if pos.amount == 0 or mark is None or equity <= 0:
+            return
+        keep_notional = intent.target_leverage * equity
+        notional = abs(inst.notional(pos.size, mark))
+        if notional <= keep_notional:
+            return
+        keep_qty = keep_notional * mark / inst.contract_size if inst.is_inverse else keep_notional / mark
+        fraction = (pos.size - keep_qty) / pos.size
+        self.exit(symbol, intent.rule, fraction, None, OrderType.MARKET, None, "deleverage", step)
+
+    def flatten(self, step: Step, rule: str) -> None:
+        """Cancel every order and close every position, watched like a rule's exit."""
+        st = self.state
+        time = st.time
+        for symbol, run in st.runs.items():
+            step.commands.append(st.oms.cancel_all(symbol, time))
+            run.protections.clear()
+            cid = self.exit(symbol, rule, None, None, OrderType.MARKET, None, "flatten", step)
+            if cid is None:
+                continue
+            # Sent again while the exchange refuses it.
+            if run.exiting is None:
+                target = self.book.states[run.state].on_close or run.state
+                run.exiting = PendingExit(target, f"flattened ({rule})", rule, cid, 1, time + retry_delay_ms(1))
+            else:
+                run.exiting.order_id = cid
+                run.exiting.then, run.exiting.then_rule = (), None  # no reversal's entry after a flatten

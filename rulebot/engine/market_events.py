@@ -1,0 +1,91 @@
+"""Market events into the symbols' markets, the valuation, the price guards and the rules.
+
+A mark price values the positions; without a mark stream, trades do (once a second, the mark
+stream's own pace) and, in candle-only data, the close of the shortest candle. Each valuation
+runs the price guards (risk/PRICE_GUARDS) before the rules of the event's triggers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.engine.state import Step
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+
+class MarketEvents:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.runs = engine.state.runs
+        self._dispatch = engine.rules.dispatch  # built before this room
+        self._on_price = engine.guards.on_price
+        self._set_mark = engine.state.portfolio.set_mark
+
+    def on_trade(self, event: Trade, step: Step) -> None:
+        run = self.runs.get(event.symbol)
+        if run is None:
+            return
+        closed = run.market.on_trade(event)
+        if not run.market.has_mark:
+            self._set_mark(event.symbol, event.price)
+            st = self.state
+            # Without a mark stream the trades are the only valuation; check at the mark
+            # stream's own pace (once a second) rather than on every trade.
+            if event.time - st.last_loss_check >= 1000:
+                st.last_loss_check = event.time
+                run.volatility.update(event.time, float(event.price))
+                self._on_price(event.symbol, True, step)
+        dispatch = self._dispatch
+        for candle in closed:
+            dispatch(event.symbol, ("candle_close", candle.timeframe), step)
+        dispatch(event.symbol, ("trade", None), step)
+
+    def on_book(self, event: BookTop, step: Step) -> None:
+        run = self.runs.get(event.symbol)
+        if run is None:
+            return
+        run.market.on_book(event)
+        self._dispatch(event.symbol, ("book", None), step)
+
+    def on_mark(self, event: MarkPrice, step: Step) -> None:
+        run = self.runs.get(event.symbol)
+        if run is None:
+            return
+        run.market.on_mark(event)
+        self.state.portfolio.set_mark(event.symbol, event.mark_price)
+        run.volatility.update(event.time, float(event.mark_price))
+        self._on_price(event.symbol, True, step)
+        self._dispatch(event.symbol, ("mark_price", None), step)
+
+    def on_candle(self, event: CandleClosed, step: Step) -> None:
+        run = self.runs.get(event.symbol)
+        if run is None:
+            return
+        mkt = run.market
+        closed = mkt.on_candle(event)
+        fresh = False
+        if not mkt.has_mark and mkt.last is not None:
+            self.state.portfolio.set_mark(event.symbol, mkt.last)
+            run.volatility.update(event.close_time, float(mkt.last))
+            fresh = True
+        self._on_price(event.symbol, fresh, step)
+        dispatch = self._dispatch
+        for candle in closed:
+            dispatch(event.symbol, ("candle_close", candle.timeframe), step)
+        # Candle-only data has no trade or mark stream: the close of the shortest candle is
+        # the only tick there is, so rules on those triggers see it (stated in the README).
+        if not mkt.has_trades and mkt.price_candle_ms == event.close_time - event.open_time + 1:
+            dispatch(event.symbol, ("trade", None), step)
+            if not mkt.has_mark:
+                dispatch(event.symbol, ("mark_price", None), step)
+
+    def on_funding(self, event: FundingRate, step: Step) -> None:
+        run = self.runs.get(event.symbol)
+        if run is None:
+            return
+        run.market.on_funding(event)
+        self._dispatch(event.symbol, ("funding", None), step)

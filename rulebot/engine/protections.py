@@ -1,0 +1,189 @@
+"""Protections: a position's stop-loss, take-profit and trailing stop on the exchange.
+
+A stop named in the same rule as an entry is placed once that entry is done filling, sized to
+the position it made; a new stop replaces the one of the same purpose and tag (each covers the
+whole position); when the position is gone, its stops go too (Binance leaves them working). The
+protective-stop guard's countdown starts when a position has no stop and stops when it has one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rulebot.core.enums import OrderType, PositionSide, WorkingType
+from rulebot.core.intents import PositionSideName, ProtectIntent, TrailingStopIntent
+from rulebot.engine import records as rec
+from rulebot.engine.oms import Purpose
+from rulebot.engine.risk import Verdict
+from rulebot.engine.risk.event import NEVER
+from rulebot.engine.sizing import SizingError, trigger_price
+from rulebot.engine.state import Step
+from rulebot.rulebook import compiled as c
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
+_LEFTOVER_PURPOSES = STOP_PURPOSES | {"take_profit"}
+
+
+class Protections:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+        self.book = engine.book
+
+    def protect(self, symbol: str, rule: str, action: c.StopOrder | c.TrailingStop, step: Step) -> None:
+        eng, st = self.engine, self.state
+        pos = st.portfolio.net_position(symbol)
+        if pos.amount == 0:
+            return
+        time = st.time
+        inst = eng.instruments[symbol]
+        run = st.runs[symbol]
+        env = run.market.env
+        eng.account_values[symbol](env)
+        long = pos.amount > 0
+        side: PositionSideName = "long" if long else "short"
+        reduce_only = not eng.hedge
+        trail: TrailingStopIntent | None = None
+        stop: ProtectIntent | None = None
+        try:
+            if isinstance(action, c.TrailingStop):
+                activation = None
+                if action.activation is not None:
+                    activation = trigger_price(inst, action.activation.fn(env), "activation price")
+                qty = inst.round_qty(pos.size, OrderType.MARKET)
+                trail = TrailingStopIntent(
+                    symbol,
+                    side,
+                    action.callback,
+                    activation,
+                    action.working_type,
+                    action.tag,
+                    rule,
+                    time,
+                    quantity=qty,
+                    position_side=pos.position_side,
+                    reduce_only=reduce_only,
+                )
+                purpose: Purpose = "trailing_stop"
+            else:
+                if action.price is not None:
+                    trig = trigger_price(inst, action.price.fn(env), f"{action.kind} price")
+                else:
+                    assert action.distance is not None
+                    d = action.distance
+                    below = long == (action.kind == "stop_loss")
+                    trig = trigger_price(inst, pos.entry_price * (1 - d if below else 1 + d), f"{action.kind} price")
+                stop = ProtectIntent(
+                    symbol,
+                    side,
+                    action.kind,
+                    trig,
+                    action.working_type,
+                    action.tag,
+                    rule,
+                    time,
+                    position_side=pos.position_side,
+                    price_protect=action.price_protect,
+                )
+                purpose = action.kind
+        except (SizingError, ArithmeticError) as exc:
+            step.records.append(
+                rec.GuardRecord(
+                    time, symbol, rule, type(action).__name__, (Verdict("reject", "sizing", str(exc)),), None
+                )
+            )
+            return
+        tag = action.tag
+        for old in st.oms.open_orders(symbol):
+            # The new stop covers the whole position: the one it replaces goes, or each added
+            # entry's stop would stay until the exchange's limit refuses the next (-4045).
+            was = old.command
+            if old.purpose == purpose and was.tag == tag and was.position_side is pos.position_side:
+                step.commands.append(st.oms.cancel(old, time))
+        if trail is not None:
+            cmd = st.oms.place_trailing_stop(trail)
+        else:
+            assert stop is not None
+            cmd = st.oms.place_stop(stop, purpose)
+        step.records.append(
+            rec.GuardRecord(
+                time,
+                symbol,
+                rule,
+                f"{purpose} {cmd.trigger_price or ''}".strip(),
+                (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
+                cmd.client_order_id,
+            )
+        )
+        eng.send(cmd, step)
+        run.guard.protect_deadline = NEVER
+
+    def place_pending(self, symbol: str, step: Step) -> None:
+        """Stops that waited for their entry: placed once it is done filling."""
+        st = self.state
+        run = st.runs[symbol]
+        if not run.protections or st.portfolio.net_position(symbol).amount == 0:
+            return
+        for entry_id in list(run.protections):
+            entry = st.oms.get(entry_id)
+            if entry is None or entry.filled_qty == 0 or entry.is_open:
+                continue  # place once the entry is done filling, sized to the position it made
+            for action in run.protections.pop(entry_id):
+                assert isinstance(action, c.StopOrder | c.TrailingStop)
+                self.protect(symbol, entry.rule, action, step)
+
+    def place_protective_stop(self, symbol: str, trigger: Decimal, verdict: Verdict, step: Step) -> None:
+        """The protective-stop guard found the position without a stop: place one at `trigger`."""
+        st = self.state
+        pos = st.portfolio.net_position(symbol)
+        side: PositionSideName = "long" if pos.amount > 0 else "short"
+        stop = ProtectIntent(
+            symbol,
+            side,
+            "stop_loss",
+            trigger,
+            WorkingType.MARK_PRICE,
+            "protective",
+            "protective_stop",
+            st.time,
+            position_side=pos.position_side,
+        )
+        cmd = st.oms.place_stop(stop, "protective")
+        step.records.append(
+            rec.GuardRecord(
+                st.time, symbol, "protective_stop", f"protective stop {trigger}", (verdict,), cmd.client_order_id
+            )
+        )
+        self.engine.send(cmd, step)
+
+    def cancel_leftovers(self, symbol: str, position_side: PositionSide, step: Step) -> None:
+        """The position is gone: its stops and take-profits go too. Binance leaves them working,
+        and a close-position stop left over from the last trade would close the next one."""
+        st = self.state
+        for record in st.oms.open_orders(symbol):
+            if record.purpose in _LEFTOVER_PURPOSES and record.command.position_side is position_side:
+                step.commands.append(st.oms.cancel(record, st.time))
+
+    def refresh(self, symbol: str) -> None:
+        """Start (or stop) the protective-stop guard's countdown for the symbol."""
+        st = self.state
+        run = st.runs[symbol]
+        if st.portfolio.net_position(symbol).amount == 0 or self.has_stop(symbol):
+            run.guard.protect_deadline = NEVER
+        elif run.guard.protect_deadline == NEVER:
+            run.guard.protect_deadline = st.time + self.book.risk.protective_stop_within_ms
+        self.engine.clock.update_next_protect()
+
+    def has_stop(self, symbol: str) -> bool:
+        for record in self.state.oms.open_orders(symbol):
+            if record.purpose in STOP_PURPOSES or (
+                record.command.close_position
+                and record.command.order_type is OrderType.STOP_MARKET
+                and record.purpose != "daily_cap"  # it moves with the day's PnL: not the position's stop
+            ):
+                return True
+        return False

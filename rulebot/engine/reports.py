@@ -1,0 +1,158 @@
+"""Venue reports: order and algo-order updates, account updates, stream status and refusals.
+
+The venue is the source of truth: an order update moves the order's lifecycle and the fill
+statistics, an account update the positions and balances. Each report then brings the rest in
+line: the fill trigger runs, stops waiting for a filled entry are placed, stops of a closed
+position are canceled, the state is bound to the position again, the cap stops re-priced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rulebot.core.account_events import AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
+from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
+from rulebot.engine import records as rec
+from rulebot.engine.binding import CLOSING_PURPOSES
+from rulebot.engine.state import Step
+
+if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
+
+
+class VenueReports:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state = engine.state
+
+    def on_order(self, u: OrderUpdate, step: Step) -> None:
+        eng, st = self.engine, self.state
+        record = st.oms.apply(u)
+        st.portfolio.apply_fill(u)
+        run = st.runs.get(u.symbol)
+        if run is not None and u.last_filled_qty > 0:
+            run.fill_time = max(run.fill_time, u.time)  # the position moved: wait for the account's word
+        if record is None or run is None:
+            return
+        if record.purpose == "daily_cap":
+            eng.cap_stops.on_order(record, u.last_filled_qty > 0, step)
+        if u.last_filled_qty > 0:
+            eng.rules.dispatch(u.symbol, ("fill", None), step)
+        if record.purpose == "entry" and record.status is not None and not record.is_open:
+            run.entry_pending.discard(record.client_order_id)
+            if record.filled_qty == 0:
+                run.protections.pop(record.client_order_id, None)
+            eng.binding.check(u.symbol, u.time, step)
+        elif record.purpose in CLOSING_PURPOSES and not record.is_open:
+            eng.binding.check(u.symbol, u.time, step)
+        eng.protections.place_pending(u.symbol, step)
+        eng.protections.refresh(u.symbol)
+
+    def on_algo(self, event: AlgoUpdate, step: Step) -> None:
+        record = self.state.oms.apply_algo(event)
+        if record is None:
+            return
+        if record.purpose == "daily_cap":
+            self.engine.cap_stops.on_order(record, False, step)
+        if event.status == "REJECTED":
+            step.records.append(
+                rec.EngineNotice(
+                    event.time,
+                    event.symbol,
+                    "order-rejected",
+                    f"{record.purpose} order {record.client_order_id} rejected: {event.reason}",
+                )
+            )
+
+    def on_account(self, u: AccountUpdate, step: Step) -> None:
+        eng, st = self.engine, self.state
+        closed = st.portfolio.apply_account_update(u)
+        for p in u.positions:
+            held = st.runs.get(p.symbol)
+            if held is not None:
+                held.account_time = max(held.account_time, u.time)
+        for pos in closed:
+            if pos.symbol not in st.runs:
+                continue
+            eng.protections.cancel_leftovers(pos.symbol, pos.position_side, step)
+            eng.rules.dispatch(pos.symbol, ("position_closed", None), step)
+            eng.binding.check(pos.symbol, u.time, step)
+        for symbol in sorted({p.symbol for p in u.positions}):
+            if symbol in st.runs:
+                eng.protections.place_pending(symbol, step)
+                eng.protections.refresh(symbol)
+                eng.binding.check(symbol, u.time, step)
+        if u.reason == "ORDER":
+            eng.guards.on_account(step)
+        eng.cap_stops.refresh(step)  # the position or the wallet changed: so did the cap price
+
+    def on_stream(self, e: StreamStatus, step: Step) -> None:
+        down = self.state.streams_down
+        if e.connected:
+            if e.stream in down:
+                down.discard(e.stream)
+                step.records.append(
+                    rec.EngineNotice(
+                        e.time, "", "stream-up", f"stream {e.stream} is back; entries allowed again once data is fresh"
+                    )
+                )
+        elif e.stream not in down:
+            down.add(e.stream)
+            step.records.append(
+                rec.EngineNotice(
+                    e.time,
+                    "",
+                    "stream-down",
+                    f"stream {e.stream} disconnected"
+                    f"{': ' + e.detail if e.detail else ''}; no new entries until it is "
+                    "back; exits and stops still go out",
+                )
+            )
+
+    def on_reject(self, client_order_id: str, code: int | None, message: str, time: int) -> Step:
+        """The venue refused a command outright (a REST error): record it, repair the state."""
+        step = Step()
+        record = self.state.oms.rejected(client_order_id, f"{code}: {message}")
+        if record is None:
+            return step
+        symbol = record.command.symbol
+        run = self.state.runs.get(symbol)
+        if record.purpose == "entry":
+            outcome = "nothing was opened"
+        elif record.purpose in CLOSING_PURPOSES:
+            outcome = "the position is unchanged"
+            ex = run.exiting if run is not None else None
+            if run is not None and ex is not None and ex.order_id == client_order_id:
+                wait = max(ex.retry_at - time, 0) / 1000
+                outcome += f"; the state stays {run.state} and the exit is sent again in {wait:g} s"
+        else:
+            outcome = "the order is not working"
+        step.records.append(
+            rec.EngineNotice(
+                time,
+                symbol,
+                "order-rejected",
+                f"{record.purpose} order {client_order_id} rejected by the exchange ({code}: {message}); {outcome}",
+            )
+        )
+        if run is not None:
+            run.entry_pending.discard(client_order_id)
+            run.protections.pop(client_order_id, None)
+            self.engine.binding.check(symbol, time, step)
+        return step
+
+    def on_setup_rejected(self, command: Command, code: int | None, message: str, time: int) -> Step:
+        """The exchange refused to set margin type, position mode or leverage as the rulebook
+        needs them: trading on an account set up otherwise would break the guards' sums, so
+        the bot halts (no orders exist yet when this happens at start)."""
+        step = Step()
+        what = {SetMarginType: "margin type", SetPositionMode: "position mode", SetLeverage: "leverage"}.get(
+            type(command), type(command).__name__
+        )
+        self.engine.halt(
+            f"the exchange refused to set the {what} ({code}: {message}); the account is not set up as "
+            "the rulebook requires — close positions and orders of another mode on the exchange, or change "
+            "the rulebook's account settings, then restart",
+            step,
+        )
+        return step

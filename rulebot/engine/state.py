@@ -1,0 +1,112 @@
+"""The engine's state as one value: everything a run has learnt that the rulebook does not say.
+
+`EngineState` holds the account (portfolio), the orders (order manager), the order budget, the
+clock and its deadlines, the kill switch and the daily loss state, and per symbol a `SymbolRun`
+(its market and indicators, rule state, when it was entered, leverage, pending entries, exits
+and protections, and the guards' memory). The engine's rooms read and change it; nothing else
+about a run lives elsewhere. A hot reload is therefore `Engine(new_book, …, state=old.state)`:
+the new engine takes the value over and only rebuilds what the rulebook defines (indicators,
+timers, rule tables).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rulebot.core.commands import Command
+from rulebot.engine import records as rec
+from rulebot.engine.market import SymbolMarket
+from rulebot.engine.oms import OrderManager
+from rulebot.engine.portfolio import Portfolio
+from rulebot.engine.risk.event import NEVER, GuardMemory
+from rulebot.engine.risk.order_rate import OrderBudget
+from rulebot.engine.volatility import VolatilityMeter
+from rulebot.rulebook import compiled as c
+
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class PendingExit:
+    """A move to a position-less state that waits for the exchange to confirm the close (binding.py)."""
+
+    target: str  # the state to enter once the position is gone
+    why: str  # as the rule said it, for the state change when it happens
+    rule: str  # whose exit it is (a resent exit carries its name)
+    order_id: str | None  # the closing order now working, or the last one sent
+    attempts: int  # closing orders sent for it so far
+    retry_at: int = 0  # no new closing order before this time (backoff after a refusal)
+    # Stop and reverse (`do: [exit, {enter: …}, {goto: …}]`, one-way mode): the rest of the rule,
+    # run once the exchange reports the position flat. Sent at once, the entry would flip the
+    # position if the exit filled, and add to it (or hold both sides' orders) if it was refused.
+    then: tuple[c.CompiledAction, ...] = ()
+    then_rule: c.CompiledRule | None = None
+
+
+class Step:
+    """What one event produced: commands for the venue, records for the journal."""
+
+    __slots__ = ("commands", "records")
+
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self.records: list[rec.Record] = []
+
+
+@dataclass(slots=True)
+class SymbolRun:
+    """One symbol of the run."""
+
+    market: SymbolMarket
+    state: str
+    entered_at: int
+    leverage: int
+    # trigger key → the values its rules' crossover/crossunder saw last time
+    prev: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    protections: dict[str, list[c.CompiledAction]] = field(default_factory=dict)  # entry id → actions
+    entry_pending: set[str] = field(default_factory=set)
+    volatility: VolatilityMeter = field(default_factory=VolatilityMeter)
+    guard: GuardMemory = field(default_factory=GuardMemory)  # the event-time guards' memory of the symbol
+    exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
+    fill_time: int = -1  # transaction time of the latest fill on the symbol
+    account_time: int = -1  # of the latest account update that reported the symbol's position
+    unbound_noted: str = ""  # the side of a held position no state is bound to, once noted
+
+
+@dataclass(slots=True)
+class EngineState:
+    """A run's state, apart from the rulebook (see the module docstring)."""
+
+    runs: dict[str, SymbolRun]
+    portfolio: Portfolio
+    oms: OrderManager
+    order_budget: OrderBudget = field(default_factory=OrderBudget)
+    time: int = 0
+    # The latest receive stamp (exchange clock) of a live event: "now" as the edge saw it.
+    # The data clock alone cannot tell a lagging feed from a fresh one (its times are old
+    # and consistent); the stale-data guard measures data age against this too.
+    received: int = 0
+    started: bool = False
+    halted: str | None = None  # why the kill switch stopped trading
+    daily_breach_day: int | None = None
+    streams_down: set[str] = field(default_factory=set)
+    cap_cancels: set[str] = field(default_factory=set)  # daily-cap stops being replaced: cancel sent, not confirmed
+    cap_hits: set[str] = field(default_factory=set)  # margin assets whose daily-cap stop filled (a breach)
+    cap_stale: bool = True  # the cap stops want pricing once a mark is known (start, restart, new day)
+    last_loss_check: int = -1000  # without a mark stream, trades are valued once a second
+    # Deadlines: an event before all of them only moves the clock (clock.py).
+    next_day: int = 0
+    next_timeout: int = NEVER
+    next_protect: int = NEVER
+    next_retry: int = NEVER  # when a refused exit is due to be sent again
+
+
+@dataclass(frozen=True, slots=True)
+class DailyState:
+    """What the daily loss cap must remember across a restart."""
+
+    day: int  # days since the epoch (UTC)
+    start_equity: dict[str, Decimal]
+    breached: bool
