@@ -1,0 +1,373 @@
+"""Binance archive CSV files parsed a chunk at a time with pyarrow: the same events, in the same
+order, as `row_parsers.py`, at a fraction of the cost per row.
+
+pyarrow splits a block of the file (~1 MiB) into string columns in C; numpy then checks the times
+and ids of the whole chunk at once (digits only, in order, not after 2100, ids rising), finds the
+rows inside [start, end) by binary search, and only those rows cost Python work: their Decimals
+and the event. Memory stays flat in the length of the file: one block and its events at a time.
+
+The columnar parser vouches only for chunks that are plainly valid. Anything else (a quote, a
+cell that is not plain digits where an integer belongs, a row out of order, a wrong column count,
+a long line, an impossible price, a damaged zip...) raises `Unsure`, and `replay_files.parse_file`
+hands the file to the row parser, which reads it from the start, gives the same events up to the
+bad row and names its line and fault exactly as before. So a bad file fails with the row
+parser's message, and a good one never depends on where pyarrow and the csv module would differ.
+"""
+
+from __future__ import annotations
+
+import operator
+import zipfile
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import repeat
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from rulebot.core.events import (
+    BookTop,
+    CandleClosed,
+    FundingRate,
+    IndexPrice,
+    MarketEvent,
+    MarkPrice,
+    PremiumIndex,
+    Trade,
+)
+from rulebot.feeds.archive_format import (
+    BOOL,
+    COLUMNS,
+    HUGE,
+    LAST_MS,
+    MAX_LINE,
+    MICROS,
+    ZERO,
+    ArchiveFile,
+    is_number,
+)
+
+_BLOCK = 1 << 20
+_READ = pacsv.ReadOptions(autogenerate_column_names=True, block_size=_BLOCK, use_threads=False)
+_PARSE = pacsv.ParseOptions(ignore_empty_lines=False)  # a blank line is a row, so it is refused
+_CONVERT = pacsv.ConvertOptions(
+    column_types={f"f{i}": pa.string() for i in range(16)},  # every cell as its text: no type guessing
+    strings_can_be_null=False,
+    quoted_strings_can_be_null=False,
+)
+
+Columns = list[Any]  # pyarrow string arrays, one per column of the kind
+# The chunk's events, made as they are read (a chunk of live events makes the garbage collector
+# walk them again and again: a third of the time), how many, and True once a row at or after
+# `end` is seen. Everything that can fail is done before: the constructors cannot.
+Batch = tuple[Iterator[MarketEvent], int, bool]
+
+
+class Unsure(Exception):
+    """The chunk is not plainly valid: the row parser reads the file and says what is wrong."""
+
+
+@dataclass(slots=True)
+class Cursor:
+    prev: int  # the time of the last row read (the floor of the next)
+    prev_id: int = -1  # the id of the last row read, for kinds whose ids must rise
+
+
+class _NoQuotes:
+    """The file's bytes as pyarrow reads them. A quote is refused: quoting is where pyarrow and the
+    csv module could split a line differently, and no archive file has one."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if b'"' in data:
+            raise Unsure("quoted cells")
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@contextmanager
+def _reader(path: Path) -> Iterator[Any]:
+    with ExitStack() as stack:
+        if path.suffix.lower() == ".zip":
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            members = [i for i in archive.infolist() if not i.is_dir()]
+            if len(members) != 1:
+                raise Unsure("not one CSV member")
+            raw: IO[bytes] = stack.enter_context(archive.open(members[0]))
+        else:
+            raw = stack.enter_context(open(path, "rb"))  # closed by the stack
+        yield pacsv.open_csv(
+            _NoQuotes(raw),
+            read_options=_READ,
+            parse_options=_PARSE,
+            convert_options=_CONVERT,
+        )
+
+
+def event_batches(
+    file: ArchiveFile, start: int, end: int, floor: int
+) -> Generator[tuple[Iterator[MarketEvent], int], None, int]:
+    """The file's events with `start <= time < end` a chunk at a time; returns the last time read.
+    Raises Unsure (or pyarrow's, zipfile's... errors) where the row parser must take over."""
+    build = _BUILDERS[file.kind]
+    width = len(COLUMNS[file.kind])
+    cursor = Cursor(floor)
+    first = True
+    with _reader(file.path) as reader:
+        for batch in reader:
+            cols = batch.columns
+            _refuse_long_lines(cols)
+            if first:
+                first = False
+                cols = _after_header(file, cols)
+            if len(cols) != width:
+                raise Unsure("column count")
+            if not len(cols[0]):
+                continue
+            events, count, stop = build(file, cols, cursor, start, end)
+            if count:
+                yield events, count
+            if stop:
+                break
+    return cursor.prev
+
+
+def _after_header(file: ArchiveFile, cols: Columns) -> Columns:
+    """The first chunk without its header row, if it has one (as `archive_format.first_row`)."""
+    if not len(cols[0]):
+        return cols
+    head = [c[0].as_py() for c in cols]
+    if is_number(head[0]):
+        return cols  # older archive files have no header row
+    expected = COLUMNS[file.kind]
+    if len(head) != len(expected) or head[0] != expected[0]:
+        raise Unsure("not this kind's header")
+    return [c.slice(1) for c in cols]
+
+
+def _refuse_long_lines(cols: Columns) -> None:
+    # The row parser refuses a line of MAX_LINE characters or more; the longest cells of each
+    # column bound the longest line (no quotes: a line is its cells and commas).
+    bound = len(cols) + sum(pc.max(pc.utf8_length(c)).as_py() or 0 for c in cols)
+    if bound >= MAX_LINE - 2:
+        raise Unsure("a line may be too long")
+
+
+def _ints(col: Any) -> Any:
+    # Only cells of ASCII digits, which int() and pyarrow's cast read alike (pyarrow also takes
+    # "0x1f", int() also takes " 5", "+5" and "1_000": neither is vouched for here); past int64
+    # the cast fails.
+    if len(col) and not pc.all(pc.ascii_is_decimal(col)).as_py():
+        raise Unsure("not plain digits")
+    return pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _times(col: Any) -> Any:
+    t = _ints(col)
+    return np.where(t > MICROS, t // 1000, t)
+
+
+def _window(t: Any, cursor: Cursor, strict: bool, start: int, end: int, ids: Any = None) -> tuple[int, int, bool]:
+    """Check the chunk's rows up to the first at or after `end` (the row parser stops there) and
+    return the rows [lo, hi) that become events, and whether the file ends here."""
+    n = len(t)
+    late = np.flatnonzero(t >= end)
+    hi = int(late[0]) if len(late) else n
+    seen = t[: hi + 1]
+    steps = np.diff(seen, prepend=cursor.prev)
+    if (steps <= 0).any() if strict else (steps < 0).any():
+        raise Unsure("time order")
+    if seen[-1] > LAST_MS:
+        raise Unsure("after 2100")
+    if ids is not None:
+        seen_ids = ids[: hi + 1]
+        if (np.diff(seen_ids, prepend=cursor.prev_id) <= 0).any():
+            raise Unsure("ids not rising")
+        cursor.prev_id = int(seen_ids[-1])
+    cursor.prev = int(seen[-1])
+    lo = int(np.searchsorted(seen[:hi], start, side="left"))
+    return lo, hi, hi < n
+
+
+def _decimals(col: Any, ok: Callable[[Decimal], bool] | None = None) -> list[Decimal]:
+    """Each cell of a column of trades or quotes as a Decimal, made (and checked by `ok`) once per
+    distinct text: prices and sizes repeat, and a Decimal is immutable, so rows may share one."""
+    encoded = pc.dictionary_encode(col)
+    values = [Decimal(text) for text in encoded.dictionary.to_pylist()]
+    if ok is not None and not all(map(ok, values)):
+        raise Unsure("value")
+    return list(map(values.__getitem__, encoded.indices.to_numpy(zero_copy_only=False).tolist()))
+
+
+def _bar_decimals(col: Any) -> list[Decimal]:
+    """A column of bars as Decimals: a bar's prices seldom repeat, so no dictionary."""
+    return list(map(Decimal, col.to_pylist()))
+
+
+def _bools(col: Any) -> list[bool]:
+    encoded = pc.dictionary_encode(col)
+    values = [BOOL[text] for text in encoded.dictionary.to_pylist()]  # KeyError: not true or false
+    return list(map(values.__getitem__, encoded.indices.to_numpy(zero_copy_only=False).tolist()))
+
+
+def _positive(value: Decimal) -> bool:
+    return 0 < value < HUGE  # false for zero, negatives and Infinity; raises for NaN
+
+
+def _not_negative(value: Decimal) -> bool:
+    return 0 <= value < HUGE
+
+
+def _agg_trades(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
+    t, ids = _times(cols[5]), _ints(cols[0])
+    lo, hi, stop = _window(t, cursor, False, start, end, ids)
+    n = hi - lo
+    prices, qtys = (
+        _decimals(cols[1].slice(lo, n), _positive),
+        _decimals(cols[2].slice(lo, n), _positive),
+    )
+    makers = _bools(cols[6].slice(lo, n))
+    firsts, lasts = (
+        _ints(cols[3].slice(lo, n)).tolist(),
+        _ints(cols[4].slice(lo, n)).tolist(),
+    )
+    events = map(
+        Trade,
+        repeat(file.symbol, n),
+        prices,
+        qtys,
+        t[lo:hi].tolist(),
+        makers,
+        ids[lo:hi].tolist(),
+        firsts,
+        lasts,
+    )
+    return events, n, stop
+
+
+def _trades(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
+    t, ids = _times(cols[4]), _ints(cols[0])
+    lo, hi, stop = _window(t, cursor, False, start, end, ids)
+    n = hi - lo
+    prices, qtys = (
+        _decimals(cols[1].slice(lo, n), _positive),
+        _decimals(cols[2].slice(lo, n), _positive),
+    )
+    makers = _bools(cols[5].slice(lo, n))
+    events = map(
+        Trade,
+        repeat(file.symbol, n),
+        prices,
+        qtys,
+        t[lo:hi].tolist(),
+        makers,
+        ids[lo:hi].tolist(),
+    )
+    return events, n, stop
+
+
+def _book_ticker(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
+    t, ids = (
+        _times(cols[6]),
+        _ints(cols[0]),
+    )  # event time (E), when Binance sent the quote
+    lo, hi, stop = _window(t, cursor, False, start, end, ids)
+    n = hi - lo
+    bids, asks = (
+        _decimals(cols[1].slice(lo, n), _positive),
+        _decimals(cols[3].slice(lo, n), _positive),
+    )
+    bid_qtys = _decimals(cols[2].slice(lo, n), _not_negative)
+    ask_qtys = _decimals(cols[4].slice(lo, n), _not_negative)
+    if not all(map(operator.le, bids, asks)):
+        raise Unsure("crossed book")
+    events = map(
+        BookTop,
+        repeat(file.symbol, n),
+        bids,
+        bid_qtys,
+        asks,
+        ask_qtys,
+        t[lo:hi].tolist(),
+        ids[lo:hi].tolist(),
+    )
+    return events, n, stop
+
+
+def _funding(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
+    t = _times(cols[0])
+    lo, hi, stop = _window(t, cursor, True, start, end)
+    hours = _ints(cols[1].slice(lo, hi - lo)).tolist()
+    rates = _decimals(cols[2].slice(lo, hi - lo), lambda rate: -1 < rate < 1)
+    if not all(0 < h <= 24 for h in hours):
+        raise Unsure("funding interval")
+    events = map(FundingRate, repeat(file.symbol), rates, t[lo:hi].tolist(), repeat(None), hours)
+    return events, hi - lo, stop
+
+
+def _klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
+    t = _times(cols[6])  # a candle happens when it closes
+    lo, hi, stop = _window(t, cursor, True, start, end)
+    n = hi - lo
+    times = t[lo:hi].tolist()
+    opens_at = _times(cols[0].slice(lo, n)).tolist()
+    counts = _ints(cols[8].slice(lo, n)).tolist()
+    o, h, low, c, vol, quote_vol, taker_vol = (_bar_decimals(cols[i].slice(lo, n)) for i in (1, 2, 3, 4, 5, 7, 9))
+    zero, huge = ZERO, HUGE
+    for bo, bh, bl, bc, bv, ot, ct in zip(o, h, low, c, vol, opens_at, times, strict=True):
+        if not (zero < bl <= bo <= bh < huge and bl <= bc <= bh and zero <= bv and ot < ct):
+            raise Unsure("bar")
+    events = map(
+        CandleClosed, repeat(file.symbol, n), repeat(file.interval or "", n), opens_at, times, o, h, low, c, vol,
+        quote_vol, counts, taker_vol,
+    )  # fmt: skip
+    return events, n, stop
+
+
+def _price_klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
+    """Mark, index and premium-index klines: one price event per bar, its close at close time.
+    A mark bar's event also carries the bar's open, high and low (the mark walk needs them)."""
+    t = _times(cols[6])
+    lo, hi, stop = _window(t, cursor, True, start, end)
+    n = hi - lo
+    o, h, low, c = (_bar_decimals(cols[i].slice(lo, n)) for i in (1, 2, 3, 4))
+    floor, huge = (-HUGE if file.kind == "premiumIndexKlines" else ZERO), HUGE  # a premium index is a spread
+    for bo, bh, bl, bc in zip(o, h, low, c, strict=True):
+        if not (floor < bl <= bo <= bh < huge and bl <= bc <= bh):
+            raise Unsure("bar")
+    times = t[lo:hi].tolist()
+    if file.kind == "markPriceKlines":
+        opens_at = _times(cols[0].slice(lo, n)).tolist()
+        index, rate, next_funding, received = repeat(None), repeat(None), repeat(None), repeat(0)
+        events = map(MarkPrice, repeat(file.symbol), c, times, index, rate, next_funding, received, opens_at, o, h, low)
+        return events, n, stop
+    return map(_PRICE_EVENTS[file.kind], repeat(file.symbol, n), c, times), n, stop
+
+
+_PRICE_EVENTS: dict[str, Callable[[str, Decimal, int], MarketEvent]] = {
+    "markPriceKlines": MarkPrice,
+    "indexPriceKlines": IndexPrice,
+    "premiumIndexKlines": PremiumIndex,
+}
+_BUILDERS: dict[str, Callable[[ArchiveFile, Columns, Cursor, int, int], Batch]] = {
+    "klines": _klines,
+    "markPriceKlines": _price_klines,
+    "indexPriceKlines": _price_klines,
+    "premiumIndexKlines": _price_klines,
+    "aggTrades": _agg_trades,
+    "trades": _trades,
+    "bookTicker": _book_ticker,
+    "fundingRate": _funding,
+}
