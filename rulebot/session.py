@@ -127,11 +127,16 @@ class Session:
             if reports:
                 self.reports(reports, time)
                 self._on_change()
-        step = engine.on_event(event)  # type: ignore[arg-type]  # feeds yield core.events.MarketEvent
+        self.engine_step(event)
+
+    def engine_step(self, event: object) -> Step:
+        """The engine's own step on a market event the venue has already seen."""
+        step = self.engine.on_event(event)  # type: ignore[arg-type]  # feeds yield core.events.MarketEvent
         if step.commands or step.records:
-            self.process(step, time)
+            self.process(step, event.time)  # type: ignore[attr-defined]
             self._on_change()
             self._on_step_end()
+        return step
 
     def process(self, step: Step, time: int) -> None:
         """Journal the step, then execute its commands, each answer handled before the next."""

@@ -134,6 +134,8 @@ class BacktestResult:
         return "; ".join(f"{s}: {text}" for s, text in sorted(self.mark_sources.items()))
 
     cap_stops: int = 0  # daily-loss-cap stops placed or re-priced (standing orders, not interventions)
+    path: str = "event"  # the way the candles were replayed: "fast" or "event" (fast_path.py)
+    path_reason: str = ""  # why that path, or what the fast path jumped
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -160,6 +160,7 @@ def _activity_rows(stats: Stats, result: BacktestResult) -> list[Row]:
         *cap_stops,
         ("rule errors", rule_errors_text(result)),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
+        ("path", f"{result.path}: {result.path_reason}"),
     ]
 
 
@@ -432,6 +433,8 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         "mark_price": dict(sorted(result.mark_sources.items())),
         "cap_stops": result.cap_stops,
         **metrics_dict(stats.metrics),
+        "path": result.path,
+        "path_reason": result.path_reason,
     }
     if per is not None:
         doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}

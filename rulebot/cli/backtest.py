@@ -171,6 +171,15 @@ def _finish(
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--path",
+    "path",
+    type=click.Choice(["auto", "fast", "event"]),
+    default="auto",
+    show_default=True,
+    help="fast: candles inside which nothing can act are not walked price by price (same results); "
+    "event: walk every candle; auto: fast whenever the rulebook allows it. The summary says which ran and why.",
+)
 @STRICT
 def backtest_cmd(
     rulebook: str,
@@ -186,6 +195,7 @@ def backtest_cmd(
     report: str | None,
     journal: str | None,
     fmt: str,
+    path: str,
     strict: bool,
 ) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
@@ -199,7 +209,7 @@ def backtest_cmd(
         if balance is None:
             balance = _default_balance(rulebook, overrides)
         config = BacktestConfig(
-            balance=balance, fill_model=FillModel(slippage_bps=slippage_bps), strict=strict, fee_rates=fees
+            balance=balance, fill_model=FillModel(slippage_bps=slippage_bps), strict=strict, fee_rates=fees, path=path
         )
         with progress:
             result, book, notes = backtest(

@@ -27,7 +27,7 @@ from rulebot.core.enums import MarginType, Market, WorkingType
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
-from rulebot.exchange_sim import settings
+from rulebot.exchange_sim import quiet, settings
 from rulebot.exchange_sim.account import Account, Ledger
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.desk import OrderDesk
@@ -279,6 +279,44 @@ class SimExchange:
             if update is not None:
                 events.append(update)
         return events
+
+    # -- the fast backtest path (quiet.py) -------------------------------------------------------
+
+    def quiet_band(self, symbol: str) -> quiet.Band | None:
+        """The open interval of prices at which a trade or mark price of `symbol` makes the simulator
+        do nothing but note the price: no fill, trigger, margin call or liquidation (trailing stops
+        aside: `walk_quietly` replays them). None when it cannot be bounded (quiet.py)."""
+        inst = self._instruments[symbol]
+        return quiet.sim_band(
+            symbol, inst, self._store, self._account, self._exposure, self._risk.warn_at, self._risk.warned,
+            bool(self._countdowns),
+        )  # fmt: skip
+
+    def walk_quietly(self, symbol: str, prices: list[Decimal], marks: list[Decimal]) -> bool:
+        """`on_trade` at each of `prices` and `on_mark_price` at each of `marks`, for a walk whose
+        prices all lie inside `quiet_band`: only the quotes and the trailing stops move. False, with
+        nothing changed, when a trailing stop would trigger on the way."""
+        if not prices:
+            return True
+        store, inst = self._store, self._instruments[symbol]
+        trailing = quiet.trailing_triggers(store, symbol)
+        if trailing:
+            by_contract = [t for t in trailing if t.working_type is WorkingType.CONTRACT_PRICE]
+            by_mark = [t for t in trailing if t.working_type is WorkingType.MARK_PRICE]
+            if (
+                quiet.trailing_quiet(by_contract, prices, inst) is None
+                or quiet.trailing_quiet(by_mark, marks, inst) is None
+            ):
+                return False
+            quiet.replay(by_contract, prices, inst)
+            quiet.replay(by_mark, marks, inst)
+        quotes = self._quote(symbol)
+        quotes.last = prices[-1]
+        if marks:
+            quotes.mark = marks[-1]
+        store.prune(symbol)
+        store.prune_algos(symbol)
+        return True
 
     def _quote(self, symbol: str) -> Quotes:
         quotes = self._quotes.get(symbol)

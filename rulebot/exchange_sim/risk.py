@@ -60,6 +60,16 @@ class RiskWatch:
         self._warned: set[tuple[str, str, str]] = set()
         self._float_brackets: dict[str, FloatBrackets] = {}
 
+    @property
+    def warn_at(self) -> Decimal:
+        """The margin ratio at which a margin call goes out."""
+        return self._warn_at
+
+    @property
+    def warned(self) -> bool:
+        """A margin call went out and the ratio has not fallen back below the level since."""
+        return bool(self._warned)
+
     def check(self, symbol: str, time: int, events: list[AccountEvent]) -> None:
         """After a mark price of `symbol`: its isolated positions, or its asset's cross account."""
         inst = self._instruments[symbol]

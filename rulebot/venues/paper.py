@@ -165,6 +165,37 @@ class PaperVenue:
                 out += self._send_mark(symbol, marks[i], t)
             yield t, price, out
 
+    # -- the fast backtest path ------------------------------------------------------------------
+
+    def walks(self, c: CandleClosed) -> bool:
+        """`walk` would walk this candle with derived marks: it is of the shortest timeframe seen
+        and no mark stream drives the symbol."""
+        shortest = self._candle_tf.get(c.symbol)
+        return c.symbol not in self._has_mark and (shortest is None or c.close_time - c.open_time <= shortest)
+
+    def path(self, c: CandleClosed) -> tuple[tuple[int, ...], tuple[Decimal, ...]]:
+        """The times and prices `walk` visits, in order."""
+        span = c.close_time - c.open_time
+        prices = (c.open, c.low, c.high, c.close) if c.close >= c.open else (c.open, c.high, c.low, c.close)
+        return (c.open_time, c.open_time + span // 3, c.open_time + span * 2 // 3, c.close_time), prices
+
+    def walk_quietly(self, c: CandleClosed, prices: tuple[Decimal, ...]) -> bool:
+        """What `walk` leaves behind, for a candle whose prices all lie inside the simulator's
+        `quiet_band` (a walkable one, `walks`): the quotes, the derived mark and the trailing stops
+        move, nothing else happens. False, with nothing changed, when a trailing stop would fire."""
+        mark = self._last_walk_mark.get(c.symbol)
+        marks = []
+        for price in prices:  # the mark moves only where the walked price changed it
+            if price != mark:
+                marks.append(price)
+                mark = price
+        if not self.sim.walk_quietly(c.symbol, list(prices), marks):
+            return False
+        self._candle_tf[c.symbol] = c.close_time - c.open_time
+        if marks:
+            self._last_walk_mark[c.symbol] = marks[-1]
+        return True
+
     def execute(self, command: Command, time: int) -> SimResult:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);
         # as a plain order Binance rejects them with -4120.
