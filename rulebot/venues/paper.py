@@ -171,12 +171,16 @@ class PaperVenue:
         """`walk` would walk this candle with derived marks: it is of the shortest timeframe seen
         and no mark stream drives the symbol."""
         shortest = self._candle_tf.get(c.symbol)
-        return c.symbol not in self._has_mark and (shortest is None or c.close_time - c.open_time <= shortest)
+        return (
+            c.symbol not in self._has_mark
+            and c.symbol not in self._pending_mark
+            and (shortest is None or c.close_time - c.open_time <= shortest)
+        )
 
     def path(self, c: CandleClosed) -> tuple[tuple[int, ...], tuple[Decimal, ...]]:
         """The times and prices `walk` visits, in order."""
         span = c.close_time - c.open_time
-        prices = (c.open, c.low, c.high, c.close) if c.close >= c.open else (c.open, c.high, c.low, c.close)
+        prices = _path(c.open, c.high, c.low, c.close)
         return (c.open_time, c.open_time + span // 3, c.open_time + span * 2 // 3, c.close_time), prices
 
     def walk_quietly(self, c: CandleClosed, prices: tuple[Decimal, ...]) -> bool:
@@ -192,6 +196,7 @@ class PaperVenue:
         if not self.sim.walk_quietly(c.symbol, list(prices), marks):
             return False
         self._candle_tf[c.symbol] = c.close_time - c.open_time
+        self._traded.add(c.symbol)
         if marks:
             self._last_walk_mark[c.symbol] = marks[-1]
         return True
