@@ -116,7 +116,7 @@ def engine_band(engine: Engine, symbol: str, inst: Instrument) -> Band | None:
     if now is None or now <= 0 or engine.price_check_pending():
         return None
     band: Band = (None, None)
-    cap = engine.daily_cap(inst.margin_asset) if engine.daily_breach_day is None and engine.today else None
+    cap = engine.daily_cap(inst.margin_asset) if engine.daily_breach_day is None and engine.today is not None else None
     if cap is not None:
         # One position on a linear contract: today's PnL (fees to close included) is affine in
         # the mark, so two values give the price where it reaches the cap.
