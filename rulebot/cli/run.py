@@ -16,9 +16,10 @@ import click
 from rich.table import Table
 
 from rulebot.binance.codes import BinanceError
-from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, HOURS, SPEED, STRICT
+from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, FEES, HOURS, SPEED, STRICT
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
+from rulebot.core.fees import FeeRates
 from rulebot.journal.writer import JournalIntegrityError, JournalWriteError
 from rulebot.notify.follow import run_with_notifications, settings_for
 from rulebot.notify.settings import NotifySettings, NotifySettingsError
@@ -221,6 +222,18 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
     help="Simulated/replayed data at this many times real time (0: as fast as possible).",
 )
 @click.option("--balance", type=BALANCE, default=Decimal(10_000), show_default=True, help="Paper wallet.")
+@click.option(
+    "--fees",
+    type=FEES,
+    help="Commission rates maker,taker as fractions of notional. Default: with --market binance and an API "
+    "key (--key-file or BINANCE_API_KEY/BINANCE_API_SECRET), the account's GET commissionRate; else Binance "
+    "VIP 0 (0.0002,0.0005).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="With --market binance: a key to read the account's commission rates with (nothing is traded).",
+)
 @click.option("--max-events", type=COUNT, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
@@ -236,6 +249,8 @@ def dry_run_cmd(
     hours: int,
     speed: float,
     balance: Decimal,
+    fees: FeeRates | None,
+    key_file: str | None,
     max_events: int | None,
     on_exit: str | None,
     no_watch: bool,
@@ -246,7 +261,7 @@ def dry_run_cmd(
     rest_url: str | None,
     ws_url: str | None,
 ) -> None:
-    """Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys."""
+    """Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys needed."""
     book = _compile(rulebook)
     cfg = RunConfig(
         Path(rulebook),
@@ -260,7 +275,18 @@ def dry_run_cmd(
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(
-        lambda: dry_run(book, cfg, market_spec, preset=preset, seed=seed, hours=hours, speed=speed, connection=conn),
+        lambda: dry_run(
+            book,
+            cfg,
+            market_spec,
+            preset=preset,
+            seed=seed,
+            hours=hours,
+            speed=speed,
+            connection=conn,
+            fee_rates=fees,
+            key_file=key_file,
+        ),
         _notify(notify),
     )
 

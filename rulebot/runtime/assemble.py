@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rulebot.binance.payloads.account_state import parse_balances
+from rulebot.binance.payloads.account_state import parse_balances, parse_commission_rate
 from rulebot.binance.payloads.rest import parse_exchange_info, parse_leverage_brackets
 from rulebot.core.enums import Market
 from rulebot.core.errors import InvalidInput
+from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.feeds.catalog import BRACKETS_SOURCE, BracketsMissing, brackets_for, builtin_brackets, builtin_instruments
@@ -20,7 +22,7 @@ from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.simulated.config import preset as make_preset
 from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.rulebook.compiled import CompiledRulebook
-from rulebot.runtime.keys import load_credentials
+from rulebot.runtime.keys import CredentialsError, load_credentials
 from rulebot.runtime.run_config import RunConfig
 from rulebot.runtime.runner import Runner
 from rulebot.runtime.sources import paced
@@ -69,6 +71,37 @@ def _own_brackets(
         raise InvalidInput(str(exc)) from None
 
 
+async def account_fee_rates(rest: BinanceRest, symbols: list[str] | tuple[str, ...]) -> FeeRates:
+    """The account's commission rates (`GET commissionRate`, per symbol). Binance answers per
+    symbol; the engine and the paper account keep one pair, so where symbols differ the higher
+    rate of each kind is used (fees are never understated)."""
+    rates = [parse_commission_rate(await rest.commission_rate(s)) for s in symbols]
+    return FeeRates(maker=max(r.maker for r in rates), taker=max(r.taker for r in rates))
+
+
+def describe_fees(rates: FeeRates, source: str) -> str:
+    return f"fees: maker {rates.maker * 100:f}% taker {rates.taker * 100:f}% ({source})"
+
+
+async def _dry_run_fees(
+    endpoints: Endpoints, symbols: list[str] | tuple[str, ...], key_file: str | None
+) -> tuple[FeeRates, str]:
+    """A paper run on Binance's prices pays the account's own rates when it has a key to read
+    them with (--key-file, or BINANCE_API_KEY/BINANCE_API_SECRET); else the VIP 0 defaults."""
+    try:
+        creds = load_credentials(key_file)
+    except CredentialsError:
+        if key_file is not None:
+            raise
+        return DEFAULT_FEE_RATES, "Binance's VIP 0 defaults: no API key to read the account's commissionRate"
+    rest = BinanceRest(endpoints, creds.api_key, creds.api_secret)
+    try:
+        await rest.sync_time()
+        return await account_fee_rates(rest, symbols), f"the account's commissionRate at {endpoints.rest}"
+    finally:
+        await rest.close()
+
+
 class _QueueFeed:
     """Market streams into an async iterator (the runner's market feed)."""
 
@@ -99,8 +132,17 @@ async def dry_run(
     hours: int = 24,
     speed: float = 0.0,
     connection: Connection | None = None,
+    fee_rates: FeeRates | None = None,
+    key_file: str | None = None,
+    announce: Any = None,
 ) -> Runner:
-    """Paper trading: fills on the exchange simulator against simulated, replayed or live prices."""
+    """Paper trading: fills on the exchange simulator against simulated, replayed or live prices.
+
+    Fees: `fee_rates` (--fees) when given; on Binance's prices the account's commissionRate when
+    a key is at hand; else Binance's VIP 0 defaults.
+    """
+    say = announce or (lambda m: print(m, file=sys.stderr))
+    fees = fee_rates or DEFAULT_FEE_RATES
     if market_spec == "simulated":
         inst, brackets = _catalog(book)
         base = make_preset(preset)
@@ -109,7 +151,8 @@ async def dry_run(
         sim_cfg = replace(_with_symbols_and_duration(base, book, hours), seed=seed)
         feed: Any = paced(SimulatedMarket(sim_cfg), speed)
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
-        return Runner(cfg, book, feed, instruments=inst, brackets=brackets, venue_name=f"simulated:{preset}:{seed}")
+        return Runner(cfg, book, feed, instruments=inst, brackets=brackets, venue_name=f"simulated:{preset}:{seed}",
+                      fee_rates=fees)  # fmt: skip
     if market_spec.startswith("replay:"):
         inst, brackets = _catalog(book)
         paths = [p for p in market_spec[len("replay:") :].split(",") if p]
@@ -117,7 +160,8 @@ async def dry_run(
         if not source.files:
             raise InvalidInput(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
-        return Runner(cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec)
+        return Runner(cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec,
+                      fee_rates=fees)  # fmt: skip
     if market_spec == "binance":
         market = market_of(book)
         endpoints = (connection or Connection()).endpoints(market)
@@ -138,13 +182,22 @@ async def dry_run(
         except InvalidInput:
             await rest.close()
             raise
+        if fee_rates is None:
+            try:
+                fees, source = await _dry_run_fees(endpoints, book.symbols, key_file)
+            except BaseException:
+                await rest.close()
+                raise
+        else:
+            source = "--fees"
+        say(describe_fees(fees, source))
         q = _QueueFeed()
         q.stream = MarketStream(
             endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
         )
         runner = Runner(
             cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}",
-            clock=rest.now_ms, warmup=klines_fetch(rest), clock_sync=rest.sync_time,
+            clock=rest.now_ms, warmup=klines_fetch(rest), clock_sync=rest.sync_time, fee_rates=fees,
         )  # fmt: skip
         runner.closers.append(rest.close)
         return runner
@@ -173,6 +226,7 @@ async def live(
             f"account's leverageBracket at {endpoints.rest}",
         )
         balances = parse_balances(await rest.balance())
+        fees = await account_fee_rates(rest, book.symbols)
     inst = {s: all_inst[s] for s in book.symbols}
     hedge = book.hedge
     venue = BinanceVenue(rest, hedge=hedge)
@@ -184,6 +238,7 @@ async def live(
         f"leverage {book.leverage}x"
     )
     announce("guards: " + ", ".join(f"{g.name}={g.shown}" for g in book.risk.settings))
+    announce(describe_fees(fees, "the account's commissionRate"))
     user = UserStream(endpoints, rest, lambda e: runner.put(e), clock=rest.now_ms)
     q = _QueueFeed()
     q.stream = MarketStream(
@@ -203,6 +258,7 @@ async def live(
         clock=rest.now_ms,
         warmup=klines_fetch(rest),
         clock_sync=rest.sync_time,
+        fee_rates=fees,
     )
     runner.closers.append(rest.close)
     return runner

@@ -27,6 +27,7 @@ from typing import Any
 
 from rulebot.core.account_events import AccountEvent, StreamStatus
 from rulebot.core.events import STAMPED, Timer
+from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal
@@ -71,8 +72,12 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         clock: Callable[[], int] | None = None,
         warmup: Fetch | None = None,
         clock_sync: Callable[[], Awaitable[object]] | None = None,
+        fee_rates: FeeRates = DEFAULT_FEE_RATES,
     ) -> None:
         self.cfg = cfg
+        # The account's commission rates (live: read from commissionRate at the start): the paper
+        # account charges them and the daily loss cap counts them before an order.
+        self.fee_rates = fee_rates
         # The exchange's clock as best known here (ms): timers and `status`'s data age use it, so
         # that a local clock off from Binance's does not make fresh data look old or old data new.
         self.clock = clock or _now

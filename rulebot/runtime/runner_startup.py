@@ -56,6 +56,7 @@ class RunnerStartup:
                 default_leverage=book.leverage,
                 default_margin_type=book.margin_type,
                 hedge_mode=book.hedge,
+                fee_rates=self.fee_rates,
             )
             paper = PaperVenue(sim, market)
         engine = Engine(
@@ -64,6 +65,7 @@ class RunnerStartup:
             balances or {asset: Decimal(0)},
             run_id=self.run_id.split("-")[-1][:8],
             brackets={s: self.brackets[s] for s in book.symbols if s in self.brackets},
+            fee_rates=self.fee_rates,
         )
         self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
                              on_unknown=lambda why: self._reconcile_later(why, 1.0),
