@@ -272,8 +272,12 @@ def demo(
     journal_path: Path | None = None,
     brackets_file: str | None = None,
     on_span: Callable[[int, int], None] | None = None,
+    adl: bool | None = None,
 ) -> tuple[BacktestResult, CompiledRulebook]:
-    """Run a rulebook against the built-in simulated market: no data, no keys, no network."""
+    """Run a rulebook against the built-in simulated market: no data, no keys, no network.
+
+    `adl`: model auto-deleveraging (None: `config.adl` as given, turned on for the `crash`
+    preset, whose cascade is what ADL exists for)."""
     book = compile_file(rulebook)
     market = market_of(book)
     inst = builtin_instruments(market)
@@ -285,6 +289,9 @@ def demo(
     events = SimulatedMarket(cfg, seed=seed)
     if on_span is not None and cfg.end is not None:
         on_span(cfg.start_time, cfg.end)
+    if adl is None:
+        adl = config.adl.enabled or preset == "crash"
+    config = replace(config, adl=replace(config.adl, enabled=adl))
     return _run(
         book, events, inst, brackets, config, None, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
     ), book

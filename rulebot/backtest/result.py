@@ -122,6 +122,10 @@ class BacktestResult:
     # What each symbol's mark price followed (venues/paper.py: mark-price klines walked through
     # their highs and lows, a mark stream, or the last price when the data has no mark).
     mark_sources: dict[str, str] = field(default_factory=dict)
+    # Liquidation clearance fees (in `fees_paid` too: they are the liquidation fills' commission).
+    clearance_fees: Decimal = Decimal(0)
+    adl_model: str = "off"  # AdlModel.describe()
+    adl_closes: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)  # time, symbol, qty, price
 
     @property
     def mark_price_text(self) -> str:

@@ -33,6 +33,7 @@ from rulebot.core.margin import BracketTable
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim import FillModel, SimExchange
+from rulebot.exchange_sim.adl import ADL_CLIENT_ID, NO_ADL, AdlModel
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.session import Session
 from rulebot.venues.paper import PaperVenue
@@ -49,6 +50,7 @@ _MARKER_KIND = {
     "protective": "stop",
     "take_profit": "take_profit",
     "liquidation": "liquidation",
+    "adl": "liquidation",
     "daily_cap": "stop",
 }
 
@@ -64,6 +66,7 @@ class BacktestConfig:
     # `--path`: "fast" jumps the walk of candles inside which nothing can act (fast_path.py), "event"
     # walks every one, "auto" takes the fast path whenever the rulebook allows it. Same results.
     path: str = "auto"
+    adl: AdlModel = NO_ADL  # auto-deleveraging (exchange_sim/adl.py); on by default in the `crash` demo
 
     def __post_init__(self) -> None:
         if self.path not in PATHS:
@@ -144,16 +147,19 @@ def run_backtest(
         hedge_mode=book.hedge,
         default_leverage=book.leverage,
         default_margin_type=book.margin_type,
+        adl=config.adl,
     )
     venue = PaperVenue(sim, market)
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
     result.symbols = symbols
     result.fee_rates = config.fee_rates
+    result.adl_model = config.adl.describe()
     result.symbol_curves = {s: [] for s in symbols}
     result.funding_by_symbol = {s: ZERO for s in symbols}
     result.decisions_by_symbol = {s: 0 for s in symbols}
     result.events_by_symbol = events_by_symbol = {s: 0 for s in symbols}
     booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
+    last_liquidation: list[tuple[int, str] | None] = [None]
     last_price: dict[str, Decimal] = {}
     next_sample = 0
 
@@ -187,11 +193,12 @@ def run_backtest(
 
     def fill(u: OrderUpdate) -> None:
         record = engine.order(u.client_order_id)
-        liquidation = u.client_order_id.startswith("autoclose") or str(u.order_type) == "LIQUIDATION"
-        purpose = "liquidation" if liquidation else (record.purpose if record else "unknown")
+        adl = u.client_order_id == ADL_CLIENT_ID
+        liquidation = not adl and (u.client_order_id.startswith("autoclose") or u.order_type == "LIQUIDATION")
+        purpose = "adl" if adl else "liquidation" if liquidation else (record.purpose if record else "unknown")
         rule = record.rule if record else ""
-        if liquidation:
-            result.liquidations += 1
+        if liquidation or adl:
+            system_close(u, adl)
         if u.symbol in booked:
             booked[u.symbol] += u.realized_pnl - u.commission
         result.fills.append(
@@ -212,6 +219,21 @@ def run_backtest(
         label = f"{purpose} {u.side.value} {u.last_filled_qty}" + (f" ({rule})" if rule else "")
         kind = _MARKER_KIND.get(purpose, "exit")
         result.markers.append(Marker(u.time, u.last_filled_price, kind, label, u.symbol))  # type: ignore[arg-type]
+
+    def system_close(u: OrderUpdate, adl: bool) -> None:
+        """A liquidation or ADL fill: counted, and a line of its own in the journal."""
+        what = f"{u.side.value} {u.last_filled_qty} {u.symbol} at {u.last_filled_price}"
+        if adl:
+            result.adl_closes.append((u.time, u.symbol, u.last_filled_qty, u.last_filled_price))
+            text = f"auto-deleveraged: {what}, no fee (the other side's liquidations found no buyers)"
+        else:
+            # One liquidation may take several fills (tiers); they share a time and a symbol.
+            if (u.time, u.symbol) != last_liquidation[0]:
+                result.liquidations += 1
+                last_liquidation[0] = (u.time, u.symbol)
+            result.clearance_fees += u.commission
+            text = f"liquidated: {what} (order limit {u.price}), clearance fee {u.commission} {asset}"
+        collect(rec.EngineNotice(u.time, u.symbol, "adl" if adl else "liquidation", text))
 
     def funding(u: AccountUpdate) -> None:
         # The simulator settles one symbol at a time: its isolated legs name it; a cross
@@ -271,6 +293,8 @@ def run_backtest(
         return any(engine.position(s, side).amount for side in PositionSide)
 
     refused = fast_path.refusal(book, inst)
+    if refused is None and config.adl.enabled:
+        refused = "ADL is modelled (every price moves its window of extremes: exchange_sim/adl.py)"
     if config.path == "fast" and refused is not None:
         raise InvalidInput(f"the fast path cannot run this rulebook: {refused}; use --path auto or --path event")
     fast: FastSession | None = None

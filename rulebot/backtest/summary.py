@@ -123,7 +123,8 @@ def _risk_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     rows += [
         ("exposure", f"{pct(stats.exposure)} of the time in a position"),
         ("worst day", worst_day(result)),
-        ("liquidations", str(stats.liquidations)),
+        ("liquidations", liquidations_text(stats, result)),
+        ("ADL", adl_text(result)),
     ]
     return rows
 
@@ -204,6 +205,21 @@ def benchmark_text(m: Metrics) -> str:
     if len(m.benchmarks) == 1:
         return f"{pct(total)} ({parts[0].split(': ', 1)[1]})"
     return f"{pct(total)} equal weight ({'; '.join(parts)})"
+
+
+def liquidations_text(stats: Stats, result: BacktestResult) -> str:
+    """`0`, or how many and the clearance fees they paid (part of `fees` too)."""
+    if not stats.liquidations:
+        return "0"
+    return f"{stats.liquidations} (clearance fees {money(result.clearance_fees, result.margin_asset)})"
+
+
+def adl_text(result: BacktestResult) -> str:
+    """Auto-deleveraging: what closed (or none) and the model that decided it."""
+    if result.adl_model == "off":
+        return "off (not modelled: a crash never closes a profitable position here; --adl models it)"
+    closes = "; ".join(f"{when(t)} {s} {qty} at {price}" for t, s, qty, price in result.adl_closes) or "none"
+    return f"{len(result.adl_closes)}: {closes} · model {result.adl_model}"
 
 
 def rate(value: Decimal) -> str:
@@ -431,6 +447,13 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
         "warnings": list(result.warnings),
         "mark_price": dict(sorted(result.mark_sources.items())),
+        "clearance_fees": str(result.clearance_fees),
+        "adl": {
+            "model": result.adl_model,
+            "closes": [
+                {"time": t, "symbol": s, "quantity": str(q), "price": str(p)} for t, s, q, p in result.adl_closes
+            ],
+        },
         "cap_stops": result.cap_stops,
         **metrics_dict(stats.metrics),
         "path": result.path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,7 @@ from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, NON_NEGAT
 from rulebot.cli.terminal import ReplayProgress, output_console
 from rulebot.cli.validate import parse_sets
 from rulebot.core.fees import FeeRates
-from rulebot.exchange_sim import FillModel
+from rulebot.exchange_sim import AdlModel, FillModel
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
 
@@ -123,6 +124,15 @@ def _finish(
         sys.exit(1)
 
 
+def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--adl/--no-adl",
+        default=None,
+        help="Model auto-deleveraging: a profitable position closed at the bankruptcy price of the other side "
+        f"when a crash outruns the market's liquidity (docs: backtest-liquidation).  [default: {default_text}]",
+    )
+
+
 @click.command("backtest")
 @click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -180,6 +190,7 @@ def _finish(
     help="fast: candles inside which nothing can act are not walked price by price (same results); "
     "event: walk every candle; auto: fast whenever the rulebook allows it. The summary says which ran and why.",
 )
+@_adl_option("off")
 @STRICT
 def backtest_cmd(
     rulebook: str,
@@ -196,6 +207,7 @@ def backtest_cmd(
     journal: str | None,
     fmt: str,
     path: str,
+    adl: bool | None,
     strict: bool,
 ) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
@@ -209,7 +221,12 @@ def backtest_cmd(
         if balance is None:
             balance = _default_balance(rulebook, overrides)
         config = BacktestConfig(
-            balance=balance, fill_model=FillModel(slippage_bps=slippage_bps), strict=strict, fee_rates=fees, path=path
+            balance=balance,
+            fill_model=FillModel(slippage_bps=slippage_bps),
+            strict=strict,
+            fee_rates=fees,
+            adl=AdlModel(enabled=bool(adl)),
+            path=path,
         )
         with progress:
             result, book, notes = backtest(
@@ -251,6 +268,7 @@ def backtest_cmd(
     "maintenance brackets from instead of the built-in 2024-10-24 snapshot.",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_adl_option("on with --preset crash, else off")
 @STRICT
 def demo_cmd(
     rulebook: str,
@@ -261,6 +279,7 @@ def demo_cmd(
     journal: str | None,
     brackets_file: str | None,
     fmt: str,
+    adl: bool | None,
     strict: bool,
 ) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
@@ -285,6 +304,7 @@ def demo_cmd(
                 on_span=progress.span,
                 journal_path=Path(journal) if journal else None,
                 brackets_file=brackets_file,
+                adl=adl,
             )
     except RuleFailed as exc:
         _rule_failed(exc, console)

@@ -75,6 +75,9 @@ class OrderType(StrEnum):
     TAKE_PROFIT = "TAKE_PROFIT"
     TAKE_PROFIT_MARKET = "TAKE_PROFIT_MARKET"
     TRAILING_STOP_MARKET = "TRAILING_STOP_MARKET"
+    # Binance's own closing order (liquidation and ADL), only ever reported, never sent: an IOC
+    # limit at the bankruptcy price (FACTS §6.3, execution type CALCULATED).
+    LIQUIDATION = "LIQUIDATION"
 
     @property
     def has_limit_price(self) -> bool:

@@ -51,13 +51,15 @@ Behaviour in brief (details in each module's docstring):
     client id = clientAlgoId) -> FINISHED; or CANCELED / EXPIRED / REJECTED with `reason`.
     COIN-M conditionals are plain orders: NEW at placement, NEW again at the trigger.
   * Margin and available balance: exposure.py. Funding: funding.py. Liquidation by mark
-    price at the bankruptcy price, margin calls: liquidation.py.
+    price (LIQUIDATION orders within the bankruptcy price, clearance fee, tiers), margin
+    calls: liquidation.py. Auto-deleveraging, off unless `adl=AdlModel(enabled=True)`: adl.py.
   * Rejects carry Binance's code and message (errors.py).
 """
 
 from rulebot.binance.codes import MESSAGES
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.exchange_sim.account import Ledger
+from rulebot.exchange_sim.adl import AdlModel
 from rulebot.exchange_sim.errors import Rejected
 from rulebot.exchange_sim.exchange import SimExchange
 from rulebot.exchange_sim.market import Quotes
@@ -72,6 +74,7 @@ from rulebot.exchange_sim.model import (
 __all__ = [
     "MESSAGES",
     "AccountView",
+    "AdlModel",
     "AlgoOrderView",
     "BalanceView",
     "FillModel",

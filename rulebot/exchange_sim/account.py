@@ -193,19 +193,24 @@ class Account:
         pos.update_time = time
         self._book(inst.margin_asset, funding=amount, time=time)
 
-    def close_at(self, inst: Instrument, pos: PositionState, realized: Decimal, time: int) -> None:
-        """Close the whole position, booking `realized` (liquidation at the bankruptcy price).
+    def liquidate(
+        self, inst: Instrument, pos: PositionState, qty: Decimal, realized: Decimal, fee: Decimal, time: int
+    ) -> None:
+        """Close `qty` of the position in a liquidation, booking `realized` and the clearance `fee`.
 
-        The caller passes `realized` as the exact margin lost rather than re-deriving it from
-        a price that needed a division. An isolated wallet is spent by that loss: at the
-        bankruptcy price nothing of it is left to give back.
+        The caller passes the exact amounts (`liquidation.py` bounds them by the margin). An
+        isolated position pays both out of its own wallet, as its margin is what a liquidation
+        spends; what is left of that wallet when the position is gone goes back to the cross part.
         """
-        pos.qty = ZERO
-        pos.entry_price = ZERO
+        pos.qty += -qty if pos.qty > 0 else qty
         pos.realized_pnl += realized
-        pos.isolated_wallet = ZERO
+        if self.is_isolated(inst.symbol):
+            pos.isolated_wallet += realized - fee
+        if pos.qty == 0:
+            pos.entry_price = ZERO
+            pos.isolated_wallet = ZERO
         pos.update_time = time
-        self._book(inst.margin_asset, realized=realized, time=time)
+        self._book(inst.margin_asset, realized=realized, commission=fee, time=time)
 
     def _book(
         self,

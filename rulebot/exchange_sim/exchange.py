@@ -29,6 +29,7 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim import quiet, settings
 from rulebot.exchange_sim.account import Account, Ledger
+from rulebot.exchange_sim.adl import NO_ADL, AdlModel, Deleverager
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.desk import OrderDesk
 from rulebot.exchange_sim.errors import Rejected, rejected
@@ -75,6 +76,7 @@ class SimExchange:
         default_leverage: int = 20,
         default_margin_type: MarginType = MarginType.CROSSED,
         margin_call_ratio: Decimal = DEFAULT_MARGIN_CALL_RATIO,
+        adl: AdlModel = NO_ADL,
     ) -> None:
         for symbol, inst in instruments.items():
             if inst.market is not market:
@@ -127,7 +129,14 @@ class SimExchange:
             self._store,
             self._desk,
             margin_call_ratio,
+            self._matcher.expected_price,
         )
+        self._adl = (
+            Deleverager(adl, self._instruments, self._account, self._exposure, self._reporter, self._store, self._desk)
+            if adl.enabled
+            else None
+        )
+        self.adl_model = adl
         self._fill_model = fill_model
         self._countdowns: dict[str, int] = {}
 
@@ -210,7 +219,7 @@ class SimExchange:
     ) -> list[AccountEvent]:
         """A trade printed: isolated positions it bankrupts are liquidated, resting limits
         fill, CONTRACT_PRICE triggers are checked."""
-        if not self._countdowns and self._store.idle(symbol):
+        if self._adl is None and not self._countdowns and self._store.idle(symbol):
             # Most trades of a backtest meet no working order: only the last price changes.
             self._quote(symbol).last = price
             return []
@@ -221,6 +230,8 @@ class SimExchange:
         self._risk.check_fill_prices(symbol, price, price, time, events)
         self._matcher.on_trade(symbol, price, qty, is_buyer_maker, time, events)
         self._stops.on_price(symbol, WorkingType.CONTRACT_PRICE, price, time, events)
+        if self._adl is not None:
+            self._adl.on_price(symbol, price, time, events)
         return events
 
     def on_book(
@@ -286,6 +297,8 @@ class SimExchange:
         """The open interval of prices at which a trade or mark price of `symbol` makes the simulator
         do nothing but note the price: no fill, trigger, margin call or liquidation (trailing stops
         aside: `walk_quietly` replays them). None when it cannot be bounded (quiet.py)."""
+        if self._adl is not None:
+            return None  # every price moves the ADL watch's window: nothing can be skipped
         inst = self._instruments[symbol]
         return quiet.sim_band(
             symbol, inst, self._store, self._account, self._exposure, self._risk.warn_at, self._risk.warned,

@@ -24,10 +24,8 @@ from rulebot.core.instruments import Instrument
 
 ZERO = Decimal(0)
 
-# Binance's order type for a liquidation is LIQUIDATION (FACTS §6.3), which the core enum does
-# not have yet; until it does, liquidations report MARKET with execution type CALCULATED and an
-# `autoclose-` client id, which is how Binance marks them too.
-LIQUIDATION_TYPE: OrderType = getattr(OrderType, "LIQUIDATION", OrderType.MARKET)
+# Binance's order type for a liquidation or an ADL close (FACTS §6.3).
+LIQUIDATION_TYPE = OrderType.LIQUIDATION
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from rulebot.exchange_sim.desk import OrderDesk
 from rulebot.exchange_sim.exposure import Exposure
 from rulebot.exchange_sim.liquidation import (
     Closure,
+    MarketPrice,
     bankrupt_at,
     cross_bankrupt_at,
     cross_liquidation,
@@ -47,6 +48,8 @@ class RiskWatch:
         store: OrderStore,
         desk: OrderDesk,
         margin_call_ratio: Decimal,
+        market: MarketPrice,
+        tiered: bool = True,
     ) -> None:
         if not ZERO < margin_call_ratio <= ONE:
             raise ValueError(f"margin_call_ratio must be in (0, 1], got {margin_call_ratio}")
@@ -57,6 +60,8 @@ class RiskWatch:
         self._store = store
         self._desk = desk
         self._warn_at = margin_call_ratio
+        self._market = market  # where a liquidation order would fill now (the fill model)
+        self._tiered = tiered
         self._warned: set[tuple[str, str, str]] = set()
         self._float_brackets: dict[str, FloatBrackets] = {}
 
@@ -83,9 +88,10 @@ class RiskWatch:
                     self._warned.discard(key)
                     continue
                 self._warn(key, exposure.isolated_ratio(pos), [pos], time, events)
-                closure = isolated_liquidation(exposure, inst, pos)
-                if closure is not None:
-                    self._liquidate([closure], time, events)
+                market = self._market(symbol, Side.SELL if pos.qty > 0 else Side.BUY)
+                closures = isolated_liquidation(exposure, inst, pos, market, self._tiered)
+                if closures:
+                    self._liquidate(closures, time, events)
                     self._warned.discard(key)
             return
         asset = inst.margin_asset
@@ -97,7 +103,7 @@ class RiskWatch:
         self._warn(key, ratio, cross, time, events)
         if ratio < ONE:
             return
-        closures = cross_liquidation(account, exposure, self._instruments, asset, symbol)
+        closures = cross_liquidation(account, exposure, self._instruments, asset, symbol, self._market)
         if closures:
             self._liquidate(closures, time, events)
             self._warned.discard(key)
@@ -167,7 +173,7 @@ class RiskWatch:
     def _close(self, closure: Closure, time: int, events: list[AccountEvent]) -> None:
         pos = closure.position
         inst = self._instruments[pos.symbol]
-        qty = pos.size
+        qty = closure.qty
         order_id = self._store.ids.next_order()
         order = SimOrder(
             order_id=order_id,
@@ -178,7 +184,7 @@ class RiskWatch:
             order_type=LIQUIDATION_TYPE,
             time_in_force=TimeInForce.IOC,
             quantity=qty,
-            price=closure.price,
+            price=closure.limit,
             reduce_only=True,
             closing=True,
             close_position=False,
@@ -188,8 +194,9 @@ class RiskWatch:
             cum_notional=abs(inst.notional(qty, closure.price)),
             update_time=time,
         )
-        self._account.close_at(inst, pos, closure.realized, time)
-        fill = Fill(qty, closure.price, False, ZERO, closure.realized, self._store.ids.next_trade())
+        self._account.liquidate(inst, pos, qty, closure.realized, closure.fee, time)
+        # The clearance fee is the fill's commission: every ledger that sums commissions counts it.
+        fill = Fill(qty, closure.price, False, closure.fee, closure.realized, self._store.ids.next_trade())
         self._store.record(order)
         events.append(order_update(inst, order, "CALCULATED", time, fill))
         events.append(self._reporter.account_update("ORDER", inst.margin_asset, (pos,), time))

@@ -133,7 +133,7 @@ def test_liquidation_order_type() -> None:
     liq = with_(with_(with_(OTU_FILL, "o.o", "LIQUIDATION"), "o.x", "CALCULATED"), "o.f", "IOC")
     liq = with_(liq, "o.c", "autoclose-1721895408214")
     update = parse_order_trade_update(liq)
-    assert update.order_type is OrderType.LIMIT  # executed as IOC limit at bankruptcy price
+    assert update.order_type is OrderType.LIQUIDATION  # Binance's own type, as the simulator reports it
     assert update.execution_type == "CALCULATED"
     assert is_liquidation(update)
     assert not is_liquidation(parse_order_trade_update(OTU_FILL))

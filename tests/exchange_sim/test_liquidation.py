@@ -78,7 +78,11 @@ def test_last_price_through_the_liquidation_price_does_not_liquidate() -> None:
     assert sim.positions()[0].amount == D("0.5")
 
 
-def test_mark_through_the_liquidation_price_liquidates_at_the_bankruptcy_price() -> None:
+def test_mark_through_the_liquidation_price_liquidates_with_a_liquidation_order_at_the_market() -> None:
+    # The mark (an index of spot prices) fell through the liquidation price while the book stayed
+    # at 60,000: the LIQUIDATION order, IOC limited at the bankruptcy price 57,000, sells at the
+    # bid, and the clearance fee takes 1.2% of the notional (BTCUSDT's liquidationFee in the real
+    # exchangeInfo) out of what is left. It used to report MARKET at the bankruptcy price.
     sim = e4()
     sim.on_trade(BTCUSDT, D("60000"), D("1"), 2, False)  # the last price stays here
     sim.execute(limit("tp", SELL, "0.5", "65000", reduce_only=True), 3)
@@ -93,14 +97,16 @@ def test_mark_through_the_liquidation_price_liquidates_at_the_bankruptcy_price()
     (fill,) = trades(events)
     assert fill.client_order_id.startswith("autoclose-")
     assert fill.execution_type == "CALCULATED"
-    assert fill.order_type in (OrderType.MARKET, getattr(OrderType, "LIQUIDATION", None))
+    assert fill.order_type is OrderType.LIQUIDATION
     assert (fill.side, fill.last_filled_qty, fill.status) == (SELL, D("0.5"), OrderStatus.FILLED)
-    assert fill.last_filled_price == D("57000")  # bankruptcy: 60,000 - 1,500 / 0.5
-    assert fill.realized_pnl == D("-1500") and fill.commission == 0
+    assert fill.price == D("57000")  # the order's limit: bankruptcy, 60,000 - 1,500 / 0.5, on the tick
+    assert fill.last_filled_price == D("59999.9")  # the bid
+    assert fill.realized_pnl == D("-0.05")
+    assert fill.commission == D("359.9994")  # 0.5 x 59,999.9 x 0.012, less than the 1,499.95 left
     assert fill.time_in_force is TimeInForce.IOC
     (update,) = accounts(events)
     assert update.positions[0].amount == 0 and update.positions[0].isolated_wallet == 0
-    assert sim.balances()[0].wallet_balance == D("10000") - D("15") - D("1500")
+    assert sim.balances()[0].wallet_balance == D("10000") - D("15") - D("0.05") - D("359.9994")
     assert sim.positions() == [] and sim.open_orders() == [] and sim.open_algo_orders() == []
     assert sim.order(BTCUSDT, fill.client_order_id) is not None
 
@@ -119,11 +125,15 @@ def test_cross_short_liquidation_margin_md_e5() -> None:
     assert sim.execute(market("open", SELL, "2"), 1).ok
     (pos,) = sim.positions()
     assert pos.liquidation_price is not None and cents(pos.liquidation_price) == D("64701.49")
+    book(sim, "64701.5", "64701.6", time=2)
     assert not trades(sim.on_mark_price(BTCUSDT, D("64701.4"), 2))
     events = sim.on_mark_price(BTCUSDT, D("64701.5"), 3)
     (fill,) = trades(events)
-    assert fill.side is BUY and fill.last_filled_price == D("65000")  # 60,000 + 10,000 / 2
-    assert fill.realized_pnl == D("-10000")
+    assert fill.side is BUY and fill.price == D("65000")  # the limit: 60,000 + 10,000 / 2
+    assert fill.last_filled_price == D("64701.6")  # the ask
+    assert fill.realized_pnl == D("-9403.2")
+    # The clearance fee (2 x 64,701.6 x 1.2% = 1,552.84) takes what is left: 596.80.
+    assert fill.commission == D("596.8")
     assert sim.balances()[0].wallet_balance == 0  # the whole cross wallet, never more
 
 
@@ -136,10 +146,13 @@ def test_isolated_inverse_liquidation_margin_md_e8() -> None:
     assert pos.isolated_wallet == D("0.02")
     assert pos.liquidation_price is not None and cents(pos.liquidation_price) == D("45636.36")
     assert not trades(sim.on_mark_price(BTCUSD, D("45636.4"), 2))
+    sim.on_book(BTCUSD, D("45636.3"), D("1000"), D("45636.4"), D("1000"), 3)
     (fill,) = trades(sim.on_mark_price(BTCUSD, D("45636.3"), 3))
-    # Bankruptcy: 1/P = 1/50,000 + 0.02 / (100 * 100) -> P = 45,454.54...
-    assert fill.last_filled_price == 1 / (D(1) / D(50000) + D("0.02") / D(10000))
-    assert fill.realized_pnl == D("-0.02") and fill.commission_asset == "BTC"
+    # Bankruptcy: 1/P = 1/50,000 + 0.02 / (100 * 100) -> P = 45,454.54..., on the tick upward.
+    assert fill.price == D("45454.6") and fill.last_filled_price == D("45636.3")
+    assert fill.realized_pnl == D("-0.01912381")  # 10,000 x (1/50,000 - 1/45,636.3), 8 places
+    # The fee (0.2191 BTC x 1%) is more than the 0.00087619 BTC left: all of it goes.
+    assert fill.commission == D("0.00087619") and fill.commission_asset == "BTC"
     assert sim.balances()[0].wallet_balance == D(1) - D("0.0001") - D("0.02")
 
 
@@ -156,12 +169,17 @@ def test_cross_liquidation_closes_every_cross_position_of_the_asset() -> None:
     sim.execute(market("btc", BUY, "0.5"), 1)  # IM 1,500
     sim.execute(market("eth", BUY, "4", symbol="ETHUSDT"), 1)  # IM 600.0
     sim.on_mark_price("ETHUSDT", D("2900"), 2)  # ETH -400 at mark
+    book(sim, "55000", "55000.1", time=3)
     events = sim.on_mark_price(BTCUSDT, D("55000"), 3)  # BTC -2,500: under water
     fills = {f.symbol: f for f in trades(events)}
     assert fills["ETHUSDT"].last_filled_price == D("2900")  # the others: at their mark
     assert fills["ETHUSDT"].realized_pnl == D("-400.0")
-    # BTC last, at the bankruptcy price of what is left: 3,000 - 400 = 2,600 over 0.5 BTC.
-    assert fills[BTCUSDT].last_filled_price == D("60000") - D("2600") / D("0.5")
+    # BTC last, limited at the bankruptcy price of what is left (3,000 - 400 = 2,600 over
+    # 0.5 BTC), filled at the bid.
+    assert fills[BTCUSDT].price == D("60000") - D("2600") / D("0.5")
+    assert (fills[BTCUSDT].last_filled_price, fills[BTCUSDT].realized_pnl) == (D("55000"), D("-2500"))
+    # The 100 left pays the clearance fees, ETH's first (3% of 11,600 would be 348).
+    assert (fills["ETHUSDT"].commission, fills[BTCUSDT].commission) == (D("100"), D("0"))
     assert sim.balances()[0].wallet_balance == 0
     assert sim.positions() == []
     assert [e for e in events if isinstance(e, MarginCall)]
@@ -197,9 +215,11 @@ def test_hedge_cross_pair_shares_one_liquidation_margin_md_e6() -> None:
         (PositionSide.LONG, SELL),
         (PositionSide.SHORT, BUY),
     ]
-    # Both legs at the one bankruptcy price: (60,000 - 0.4 * 62,000 - 5,000) / 0.6.
-    assert {f.last_filled_price for f in fills} == {D(30200) / D("0.6")}
-    assert sum(f.realized_pnl for f in fills) == D(-5000)
+    # Both legs at the one bankruptcy price, (60,000 - 0.4 * 62,000 - 5,000) / 0.6 = 50,333.33,
+    # on the tick toward the user (the pair is net long: up); the 0.04 left is the fee.
+    assert {f.last_filled_price for f in fills} == {D("50333.4")}
+    assert sum(f.realized_pnl for f in fills) == D("-4999.96")
+    assert sum(f.commission for f in fills) == D("0.04")
     assert sim.balances()[0].wallet_balance == 0 and sim.positions() == []
 
 
@@ -219,7 +239,8 @@ def test_a_mark_gap_past_a_stop_and_the_liquidation_price_liquidates_rather_than
     events = sim.on_mark_price(BTCUSDT, D("36000"), 4)
     (fill,) = trades(events)
     assert fill.client_order_id.startswith("autoclose-")
-    assert (fill.last_filled_price, fill.realized_pnl) == (D("57000"), D("-1500"))
+    # Sold at the bid, within the bankruptcy price; the clearance fee takes the 50 left.
+    assert (fill.last_filled_price, fill.realized_pnl, fill.commission) == (D("57100"), D("-1450"), D("50"))
     assert [(a.client_algo_id, a.status) for a in algos(events)] == [("sl", "EXPIRED")]
     assert sim.balances()[0].wallet_balance == D("10000") - D("15") - D("1500")
 

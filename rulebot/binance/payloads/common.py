@@ -279,8 +279,6 @@ MARGIN_TYPES = {
 # `GTE_GTC` ("good till expired or canceled") is what Binance reports for closePosition and
 # TP/SL orders that live only while a position does; no core TimeInForce matches, so None.
 TIME_IN_FORCE: dict[str, TimeInForce | None] = {**_table(TimeInForce), "GTE_GTC": None}
-# Events report Binance's own liquidation orders as type `LIQUIDATION`. They execute as IOC
-# limit orders at the bankruptcy price (the forceOrder stream shows them as LIMIT/IOC), and
-# core OrderType has no such member, so they become LIMIT; `parse_user.is_liquidation` tells
-# them apart (execution type CALCULATED, `autoclose-` client ids).
-ORDER_TYPES: dict[str, OrderType] = {**_table(OrderType), "LIQUIDATION": OrderType.LIMIT}
+# Events report Binance's own liquidation and ADL orders as type `LIQUIDATION` (IOC limit orders
+# at the bankruptcy price); `parse_user.is_liquidation` tells them apart from the user's orders.
+ORDER_TYPES: dict[str, OrderType] = _table(OrderType)
