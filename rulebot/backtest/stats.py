@@ -284,7 +284,8 @@ def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: Inve
         unrealized=unrealized,
         curve=pnl_curve,
         exposure_curve=pnl_curve,
-        liquidations=sum(1 for f in fills if f.purpose == "liquidation"),
+        # One liquidation may take several fills (tiers), all at one time.
+        liquidations=len({f.time for f in fills if f.purpose == "liquidation"}),
         guards=[g for g in result.guard_events if g.symbol == symbol],
         fills=len(fills),
         decisions=result.decisions_by_symbol.get(symbol, 0),
