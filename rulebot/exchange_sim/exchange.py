@@ -219,10 +219,15 @@ class SimExchange:
     ) -> list[AccountEvent]:
         """A trade printed: isolated positions it bankrupts are liquidated, resting limits
         fill, CONTRACT_PRICE triggers are checked."""
-        if self._adl is None and not self._countdowns and self._store.idle(symbol):
-            # Most trades of a backtest meet no working order: only the last price changes.
+        if not self._countdowns and self._store.idle(symbol):
+            # Most trades of a backtest meet no working order: only the last price changes
+            # (and the ADL watch, when modelled, sees it: a position needs no order to be hit).
             self._quote(symbol).last = price
-            return []
+            if self._adl is None:
+                return []
+            events: list[AccountEvent] = []
+            self._adl.on_price(symbol, price, time, events)
+            return events
         events = self._tick(time)
         self._quote(symbol).last = price
         # A gap to beyond an isolated position's bankruptcy price liquidates it before anything
