@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from rulebot.core.fees import FeeRates
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.engine.reload import ReloadRefused, reload_engine
@@ -103,3 +104,13 @@ def test_a_leverage_change_is_sent_and_clamped(usdm):
     result = reload_engine(engine, compile_text(BASE.replace("leverage: 5", "leverage: 8")))
     levs = [c for c in result.step.commands if type(c).__name__ == "SetLeverage"]
     assert [c.leverage for c in levs] == [8] and result.engine.leverage("ADAUSDT") == 8
+
+
+def test_a_reload_keeps_the_accounts_commission_rates(usdm):
+    # The daily loss cap counts an entry's fees before it goes out: after a reload it must still
+    # count them at the account's own rates, not the default ones.
+    vip = FeeRates(Decimal("0.0001"), Decimal("0.0002"))
+    engine = Engine(compile_text(BASE), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1], fee_rates=vip)
+    engine.start(T0)
+    result = reload_engine(engine, compile_text(BASE.replace("ema(close@1m, 3)", "ema(close@1m, 5)")))
+    assert result.engine.fee_rates == vip
