@@ -48,10 +48,10 @@ class RuleDispatch:
         if rules:
             env["state"] = run.state
             start_state, start_exiting = run.state, run.exiting
+            nr = run.market.not_ready  # the market's one set: names fill in as data arrives
             for rule in rules:
                 if symbol not in rule.symbols:
                     continue
-                nr = run.market.not_ready
                 if nr and not rule.reads.isdisjoint(nr):
                     continue
                 fired, error = True, None

@@ -51,11 +51,13 @@ class Env(dict[str, Any]):
     def forget_account(self) -> None:
         """Drop account values: the next read recomputes them for the new moment."""
         if self.filled:
-            for name in ACCOUNT_NAMES:
-                self.pop(name, None)
+            pop = self.pop
+            for name in _ACCOUNT_ORDER:
+                pop(name, None)
             self.filled = False
 
 
+_ACCOUNT_ORDER = tuple(sorted(ACCOUNT_NAMES))  # a tuple iterates faster, on every event after a read
 MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
 _LOOKBACK = re.compile(r"(.+)\[(\d+)\]")  # a look-back slot a rule reads: "close@1h[1]", "atr[3]"
 

@@ -29,8 +29,9 @@ class MarketEvents:
         run = self.runs.get(event.symbol)
         if run is None:
             return
-        closed = run.market.on_trade(event)
-        if not run.market.has_mark:
+        market = run.market
+        closed = market.on_trade(event)
+        if not market.has_mark:
             self._set_mark(event.symbol, event.price)
             st = self.state
             # Without a mark stream the trades are the only valuation; check at the mark

@@ -18,6 +18,7 @@ from rulebot.core.instruments import Instrument
 
 DAY_MS = 86_400_000
 ZERO = Decimal(0)
+_NET_ORDER = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)  # read on every valuation
 
 
 @dataclass(slots=True)
@@ -119,8 +120,9 @@ class Portfolio:
 
     def net_position(self, symbol: str) -> PositionState:
         """One-way: the BOTH position. Hedge: the leg that is open (long first)."""
-        for side in (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT):
-            pos = self.positions.get((symbol, side))
+        positions = self.positions
+        for side in _NET_ORDER:
+            pos = positions.get((symbol, side))
             if pos is not None and pos.amount != 0:
                 return pos
         return PositionState(symbol, PositionSide.BOTH)
