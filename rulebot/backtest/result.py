@@ -5,10 +5,12 @@ Plain values only, so the statistics and the report can be tested without runnin
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from rulebot.backtest.chart_series import IndicatorLine
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 
 
@@ -137,6 +139,10 @@ class BacktestResult:
             return kinds.pop()
         return "; ".join(f"{s}: {text}" for s, text in sorted(self.mark_sources.items()))
 
+    # The indicators the rules read (chart_series.py) and, by symbol and name, their value at each
+    # sample of `symbol_curves` (NaN while not warm): what the report draws.
+    indicator_lines: tuple[IndicatorLine, ...] = ()
+    indicator_values: dict[str, dict[str, array[float]]] = field(default_factory=dict)
     cap_stops: int = 0  # daily-loss-cap stops placed or re-priced (standing orders, not interventions)
     path: str = "event"  # the way the candles were replayed: "fast" or "event" (fast_path.py)
     path_reason: str = ""  # why that path, or what the fast path jumped

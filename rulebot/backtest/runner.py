@@ -7,11 +7,14 @@ journal through `on_record`. Deterministic: the same rulebook and data give the 
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.backtest import fast_path
+from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.result import (
     BacktestResult,
@@ -158,6 +161,10 @@ def run_backtest(
     result.funding_by_symbol = {s: ZERO for s in symbols}
     result.decisions_by_symbol = {s: 0 for s in symbols}
     result.events_by_symbol = events_by_symbol = {s: 0 for s in symbols}
+    result.indicator_lines = tuple(drawn_indicators(book))
+    drawn = [line.key for line in result.indicator_lines]
+    result.indicator_values = {s: {k: array("d") for k in drawn} for s in symbols}
+    envs = {s: engine.symbols[s].market.env for s in symbols} if drawn else {}
     booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
     last_liquidation: list[tuple[int, str] | None] = [None]
     last_price: dict[str, Decimal] = {}
@@ -184,6 +191,11 @@ def run_backtest(
             if s in last_price:
                 amount = engine.position(s).amount
                 result.symbol_curves[s].append(SymbolPoint(time, last_price[s], amount, booked[s] + symbol_upnl(s)))
+                if drawn:
+                    env, values = envs[s], result.indicator_values[s]
+                    for k in drawn:
+                        v = env.get(k, math.nan)
+                        values[k].append(v if isinstance(v, float) else math.nan)
 
     def report(ev: AccountEvent) -> None:
         if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from html.parser import HTMLParser
 
-from rulebot.backtest.report_html import LONG, SHORT, downsample, nice_ticks, render_html, time_ticks
+from rulebot.backtest.report_html import LONG, SHORT, downsample, guard_days, nice_ticks, render_html, time_ticks
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent, Marker
 from rulebot.backtest.stats import compute_stats
+from rulebot.backtest.summary import when
 
 T = 1_717_200_000_000
 
@@ -54,7 +56,8 @@ def test_report_is_well_formed_self_contained_and_escapes_user_text():
     checker.feed(html)
     assert checker.stack == ["html"] or checker.stack == []  # the parser keeps html open at EOF
     assert checker.tags.count("svg") == 3
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    # The report's own scripts (its chart data and the zoom) are the only ones: a rule's name is text.
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html and html.count("<script") == 2
     assert "rule &lt;b&gt;" in html  # marker labels come from rule names: escaped
     assert "http://" not in html and "https://" not in html  # nothing fetched from the network
     assert "▲" in html and "■" in html and "!" in html  # entry, stop and guard marks are drawn
@@ -109,3 +112,34 @@ def test_axis_ticks_are_round_numbers_and_whole_hours():
     assert nice_ticks(5.0, 5.0)[0] <= 5.0 <= nice_ticks(5.0, 5.0)[-1]  # a flat line still gets a range
     hours = time_ticks(T + 1, T + 72 * 3_600_000)
     assert hours[0] == T + 12 * 3_600_000 and all(t % (12 * 3_600_000) == 0 for t in hours)
+
+
+def test_a_thousand_guard_interventions_are_summarised_by_guard_and_day_with_one_mark_each():
+    # The yolo run drew 1,436 "!" marks over the price and a 1,436-row table.
+    r = make_result(3 * 1440)
+    guards = ["max_position_notional", "stale_data"]
+    r.guard_events = [
+        GuardEvent(T + i * 180_000, guards[i % 2], "reject", f"reason {i}", "go <long>") for i in range(1436)
+    ]
+    r.markers = [Marker(g.time, D(60000), "guard", f"{g.guard}: {g.reason}") for g in r.guard_events]
+    html = render_html(r, compute_stats(r))
+    days = len({when(g.time)[:10] for g in r.guard_events})
+    assert html.count('class="mark">!<title>') == len(guards) * days  # one mark per guard and day
+    rows = guard_days(r)
+    assert len(rows) == len(guards) * days
+    assert sum(int(row[3].replace(",", "")) for row in rows) == 1436
+    first = rows[0]
+    assert first[2] == "max_position_notional" and first[4].startswith("reject ") and first[5] == "go <long>"
+    assert "go &lt;long&gt;" in html and "reason 0" in html
+    assert "times that day)" in html  # a mark's tip says how often that day
+
+
+def test_the_page_embeds_its_charts_data_for_zooming_and_escapes_it():
+    r = make_result(2_000)
+    r.markers.append(Marker(T + 60_000, D(60001), "exit", "exit </script><b>"))
+    html = render_html(r, compute_stats(r))
+    data = html.split('<script type="application/json" id="chart-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data  # nothing in the data can close the element
+    doc = json.loads(data)
+    assert len(doc["charts"]) == 3 and doc["t0"] == T
+    assert any("exit </script><b>" in m["tip"] for m in doc["charts"][2]["marks"])  # the script sets it as text
