@@ -55,7 +55,10 @@ def test_backtest_on_binance_klines_prints_the_summary_and_writes_a_report(tmp_p
         assert row in out
     assert "report written to" in out and str(report) in out.replace("\n", "")
     html = report.read_text()
-    assert html.count("<svg") == 3 and "ema-trend-btc · BTCUSDT" in html
+    # Equity, drawdown, price (with ema_fast and ema_slow over it), and a panel each for the
+    # other indicators the rules read: atr, vol and vol_base.
+    assert html.count("<svg") == 6 and "ema-trend-btc · BTCUSDT" in html
+    assert 'data-name="ema_fast"' in html and "vol_base = sma(vol, 240)" in html
 
 
 def test_backtest_json_is_exact_and_adds_up(tmp_path):
