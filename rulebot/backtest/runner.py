@@ -164,7 +164,6 @@ def run_backtest(
     result.indicator_lines = tuple(drawn_indicators(book))
     drawn = [line.key for line in result.indicator_lines]
     result.indicator_values = {s: {k: array("d") for k in drawn} for s in symbols}
-    envs = {s: engine.symbols[s].market.env for s in symbols} if drawn else {}
     booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
     last_liquidation: list[tuple[int, str] | None] = [None]
     last_price: dict[str, Decimal] = {}
@@ -192,7 +191,7 @@ def run_backtest(
                 amount = engine.position(s).amount
                 result.symbol_curves[s].append(SymbolPoint(time, last_price[s], amount, booked[s] + symbol_upnl(s)))
                 if drawn:
-                    env, values = envs[s], result.indicator_values[s]
+                    env, values = engine.state.runs[s].market.env, result.indicator_values[s]
                     for k in drawn:
                         v = env.get(k, math.nan)
                         values[k].append(v if isinstance(v, float) else math.nan)
