@@ -30,6 +30,7 @@ import io
 import json
 import os
 import random
+import shlex
 import statistics
 import subprocess
 import sys
@@ -302,8 +303,8 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str, str, int]:
         return secs, usage.ru_maxrss / 1024, out.read().decode(), err.read().decode(), proc.returncode
 
 
-def rulebot_cmd(rulebook: Path, files: list[Path]) -> list[str]:
-    cmd = [sys.executable, "-m", "rulebot.cli", "backtest", str(rulebook), "--format", "json"]
+def rulebot_cmd(rulebook: Path, files: list[Path], extra: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "rulebot.cli", "backtest", str(rulebook), "--format", "json", *extra]
     for f in files:
         cmd += ["--data", str(f)]
     return cmd
@@ -324,9 +325,11 @@ def rulebot_trades(stdout: str) -> int | None:
     return None
 
 
-def run_one(engine: str, kind: str, files: list[Path], rulebook: Path, root: Path) -> tuple[float, float, int | None]:
+def run_one(
+    engine: str, kind: str, files: list[Path], rulebook: Path, root: Path, extra: list[str]
+) -> tuple[float, float, int | None]:
     if engine == "rulebot":
-        cmd = rulebot_cmd(rulebook, files)
+        cmd = rulebot_cmd(rulebook, files, extra)
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, kind, *map(str, files)]
     secs, rss, out, err, rc = timed(cmd, root)
@@ -346,6 +349,7 @@ def main() -> None:
     ap.add_argument("--peers", default="backtesting,nautilus", help="comma list of peers (empty: rulebot only)")
     ap.add_argument("--month-days", type=int, help="only the first N days of each month (a quick try)")
     ap.add_argument("--data", type=Path, help="generate into (and reuse) this folder instead of a temporary one")
+    ap.add_argument("--rulebot-args", default="", help="more arguments for `rulebot backtest`, e.g. '--path event'")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -406,7 +410,7 @@ def main() -> None:
             for r in range(args.rounds):
                 order = engines[r % len(engines) :] + engines[: r % len(engines)]  # rotate who goes first
                 for engine in order:
-                    secs, rss, trades = run_one(engine, kind, files, rulebook, root)
+                    secs, rss, trades = run_one(engine, kind, files, rulebook, root, shlex.split(args.rulebot_args))
                     runs = results.setdefault((label, engine), Runs(engine, label))
                     runs.times.append(secs)
                     runs.rss_mb.append(rss)
@@ -437,6 +441,14 @@ def main() -> None:
                     f"  {PEER_NAMES[engine]:<16} "
                     + "  ".join(f"{m:>2} mo {p:6.2f}s/mo" for m, p in zip(months, per, strict=True))
                 )
+        print()
+        print("issue 14's goals (best times):")
+        for label, kind, _files in sets:
+            peer = "backtesting" if kind == "klines" else "nautilus"
+            longest = kind == "aggTrades" or label == sets[len(months) - 1][0]
+            if peer in engines and longest:
+                x = min(results[(label, peer)].times) / min(results[(label, "rulebot")].times)
+                print(f"  {label}: rulebot {x:.2f}x as fast as {PEER_NAMES[peer]} (goal >= 2x; aim 5x on candles)")
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
