@@ -170,20 +170,70 @@ def test_a_line_longer_than_any_archive_row_is_refused_as_before(tmp_path: Path)
 
 
 def test_parsing_reads_a_chunk_at_a_time_so_memory_stays_flat_in_the_length_of_the_file(tmp_path: Path) -> None:
+    import tracemalloc
+
     import pyarrow as pa
 
-    def peak_arrow_bytes(rows: int) -> int:
+    def peaks(rows: int) -> tuple[int, int]:
+        """The most memory Arrow and Python held at once while the file was parsed."""
         row = TEMPLATES["aggTrades"]
         text = "".join(
             row.format(i=i, j=i, k=i).replace("1749340800005", str(1749340800005 + i)) + "\n" for i in range(1, rows)
         )
-        file = _write(tmp_path, "aggTrades", text, True)
-        peak = count = 0
-        for count, _ in enumerate(parse_file(file), 1):
-            if count % 5_000 == 0:
-                peak = max(peak, pa.total_allocated_bytes())
+        file = _write(tmp_path, "aggTrades", text, False)
+        del text
+        arrow = count = 0
+        tracemalloc.start()
+        try:
+            for count, _ in enumerate(parse_file(file), 1):
+                if count % 5_000 == 0:
+                    arrow = max(arrow, pa.total_allocated_bytes())
+            python = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
         assert count == rows - 1
-        return peak
+        return arrow, python
 
-    small, large = peak_arrow_bytes(50_000), peak_arrow_bytes(200_000)  # 3 MB and 13 MB of CSV
-    assert large < 1.5 * small + 1_000_000, (small, large)
+    small, large = peaks(100_000), peaks(400_000)  # 6 MB and 25 MB of CSV
+    assert large[0] < 1.5 * small[0] + 1_000_000, (small, large)
+    assert large[1] < 1.5 * small[1] + 1_000_000, (small, large)
+    assert large[1] < 20_000_000, large  # pyarrow reads ahead a few blocks: never the whole file
+
+
+def _many_agg_rows(rows: int) -> list[str]:
+    row = TEMPLATES["aggTrades"]
+    return [row.format(i=i, j=i, k=i).replace("1749340800005", str(1749340800005 + i)) for i in range(1, rows)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    damage=st.sampled_from(["", "\ufeff", '"', "\r", "\n", "x", ",1", "-"]),
+    at=st.integers(0, 29_998),
+    ending=st.sampled_from(["\n", "\r\n"]),
+)
+def test_a_file_of_many_blocks_parses_as_the_row_parser_would_wherever_it_is_damaged(
+    damage: str, at: int, ending: str
+) -> None:
+    lines = _many_agg_rows(30_000)  # ~2 MB: blocks are cut at line ends, a damaged line anywhere
+    lines[at] = damage + lines[at]
+    with tempfile.TemporaryDirectory() as tmp:
+        file = _write(Path(tmp), "aggTrades", ending.join(lines) + ending, False)
+        assert _outcome(parse_file, file) == _outcome(parse_rows, file)
+
+
+def test_a_line_starting_with_a_bom_at_the_start_of_a_block_is_refused_as_before(tmp_path: Path) -> None:
+    from rulebot.feeds.columnar import _BLOCK
+
+    text = "".join(line + "\n" for line in _many_agg_rows(20_000))
+    second_block = text.rindex("\n", 0, _BLOCK) + 1  # ASCII: characters are bytes
+    file = _write(tmp_path, "aggTrades", text[:second_block] + "\ufeff" + text[second_block:], False)
+    got = _outcome(parse_file, file)
+    assert got == _outcome(parse_rows, file)
+    assert got[1][0] == "error" and "agg_trade_id" in got[1][1], got[1]
+
+
+def test_clean_files_of_many_blocks_are_read_by_the_columnar_parser_itself(tmp_path: Path) -> None:
+    for ending in ("\n", "\r\n"):
+        file = _write(tmp_path, "aggTrades", ending.join(_many_agg_rows(30_000)), True)
+        columnar = [e for batch, _ in event_batches(file, 0, NO_END, 0) for e in batch]
+        assert repr(columnar) == _outcome(parse_rows, file)[0]
