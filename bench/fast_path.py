@@ -95,19 +95,20 @@ def write_months(folder: Path, months: int, seed: int = 11) -> Path:
     return base
 
 
-def run(rulebook: Path, data: Path, path: str) -> tuple[float, float, dict[str, object], str]:
-    """One whole `rulebot backtest` process: wall seconds, peak RSS (MB), its JSON summary."""
-    cmd = [sys.executable, "-m", "rulebot", "backtest", str(rulebook), "--data", str(data), "--format", "json"]
+def run(rulebook: Path, data: Path, path: str) -> tuple[float, float, float, dict[str, object], str]:
+    """One whole `rulebot backtest` process: wall and CPU seconds, peak RSS (MB), its JSON summary."""
+    cmd = [sys.executable, "-m", "rulebot.cli", "backtest", str(rulebook), "--data", str(data), "--format", "json"]
     if path != "default":
         cmd += ["--path", path]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
     secs = time.perf_counter() - started
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return secs, rss, json.loads(out.stdout), out.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return secs, cpu, after.ru_maxrss / 1024, json.loads(out.stdout), out.stdout
 
 
 def main() -> None:
@@ -127,11 +128,11 @@ def main() -> None:
                 write_months(folder, months)
             summaries: dict[str, str] = {}
             for path in args.paths:
-                secs, rss, doc, raw = run(rulebook, folder, path)
+                secs, cpu, rss, doc, raw = run(rulebook, folder, path)
                 summaries[path] = "\n".join(line for line in raw.splitlines() if '"path' not in line)
                 bars = months * MONTH_DAYS * 1440
                 print(
-                    f"{months:>2} months {bars:>8,} bars  --path {path:<5} {secs:7.2f} s  "
+                    f"{months:>2} months {bars:>8,} bars  --path {path:<5} {secs:7.2f} s wall {cpu:7.2f} s CPU  "
                     f"{bars / secs:>9,.0f} bars/s  trades {doc.get('trades')}  peak RSS {rss:.0f} MB  "
                     f"({doc.get('path', '')})",
                     flush=True,

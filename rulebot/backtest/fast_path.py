@@ -63,6 +63,7 @@ class FastSession:
         self.counts = Counts()
         self._band: Band | None = None
         self._fresh = False  # the band was computed since anything last happened
+        self._trailing = True  # a trailing stop works (its stop is replayed on each jumped candle)
 
     def market(self, event: object) -> None:
         if type(event) is CandleClosed and event.symbol == self.symbol and self.venue.walks(event):
@@ -83,6 +84,7 @@ class FastSession:
             return False  # a timer, timeout or deadline falls due inside the candle
         if not self._fresh:
             self._band = self._compute_band()
+            self._trailing = self.sim.has_trailing_stop(self.symbol)
             self._fresh = True
         band = self._band
         if band is None:
@@ -93,7 +95,7 @@ class FastSession:
             return False
         if hi is not None and max(prices) >= hi:
             return False
-        if not self.venue.walk_quietly(c, prices):
+        if not self.venue.walk_quietly(c, prices, self._trailing):
             return False  # a trailing stop fires inside the candle
         engine.walk_quietly(self.symbol, times, c.close)
         return True

@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from rulebot.backtest import fast_path
 from rulebot.backtest.chart_series import drawn_indicators
@@ -169,13 +170,20 @@ def run_backtest(
     last_price: dict[str, Decimal] = {}
     next_sample = 0
 
-    def note_day() -> None:
+    cap_of: list[Any] = [None, None]  # the day whose cap is known (its DayStats) and that cap
+
+    def note_day(equity: Decimal | None = None) -> None:
         """The lowest daily PnL so far, against the day's cap (the summary's worst day)."""
         today = engine.today
-        cap = engine.daily_cap(asset)
-        if today is None or cap is None:
+        if today is None:
             return
-        pnl = engine.daily_pnl(asset)
+        if cap_of[0] is not today:  # the cap moves only with the day's start equity
+            cap_of[0], cap_of[1] = today, engine.daily_cap(asset)
+        cap = cap_of[1]
+        if cap is None:
+            return
+        # Portfolio.daily_pnl, with the equity the sample computes anyway.
+        pnl = engine.daily_pnl(asset) if equity is None else equity - today.start_equity.get(asset, ZERO)
         worst = result.worst_day
         if worst is None or pnl < worst.pnl:
             result.worst_day = WorstDay(today.day * 86_400_000, pnl, cap)
@@ -183,9 +191,10 @@ def run_backtest(
     def symbol_upnl(s: str) -> Decimal:
         return sum((engine.unrealized(s, side) for side in PositionSide), ZERO)
 
-    def sample(time: int) -> None:
+    def sample(time: int, equity: Decimal | None = None) -> None:
         pos = engine.position(symbol)
-        result.equity_curve.append(EquityPoint(time, engine.equity(asset), last_price.get(symbol, ZERO), pos.amount))
+        equity = engine.equity(asset) if equity is None else equity
+        result.equity_curve.append(EquityPoint(time, equity, last_price.get(symbol, ZERO), pos.amount))
         for s in symbols:
             if s in last_price:
                 amount = engine.position(s).amount
@@ -342,8 +351,9 @@ def run_backtest(
         count += 1
         if time >= next_sample and last_price:  # no point before the first price
             next_sample = time - time % config.sample_every_ms + config.sample_every_ms
-            note_day()
-            sample(time)
+            equity = engine.equity(asset)
+            note_day(equity)
+            sample(time, equity)
         if on_progress is not None and count % 16_384 == 0:
             on_progress(count, time)
         if count % 262_144 == 0:

@@ -310,17 +310,22 @@ class SimExchange:
             bool(self._countdowns),
         )  # fmt: skip
 
-    def walk_quietly(self, symbol: str, prices: list[Decimal], marks: list[Decimal]) -> bool:
+    def has_trailing_stop(self, symbol: str) -> bool:
+        """A trailing stop of the symbol is working (its stop moves with the price)."""
+        return bool(quiet.trailing_triggers(self._store, symbol))
+
+    def walk_quietly(self, symbol: str, prices: list[Decimal], marks: list[Decimal], trailing: bool = True) -> bool:
         """`on_trade` at each of `prices` and `on_mark_price` at each of `marks`, for a walk whose
-        prices all lie inside `quiet_band`: only the quotes and the trailing stops move. False, with
-        nothing changed, when a trailing stop would trigger on the way."""
+        prices all lie inside `quiet_band`: only the quotes and the trailing stops move (`trailing`
+        False: the caller knows none works). False, with nothing changed, when a trailing stop
+        would trigger on the way."""
         if not prices:
             return True
         store, inst = self._store, self._instruments[symbol]
-        trailing = quiet.trailing_triggers(store, symbol)
-        if trailing:
-            by_contract = [t for t in trailing if t.working_type is WorkingType.CONTRACT_PRICE]
-            by_mark = [t for t in trailing if t.working_type is WorkingType.MARK_PRICE]
+        trailing_stops = quiet.trailing_triggers(store, symbol) if trailing else []
+        if trailing_stops:
+            by_contract = [t for t in trailing_stops if t.working_type is WorkingType.CONTRACT_PRICE]
+            by_mark = [t for t in trailing_stops if t.working_type is WorkingType.MARK_PRICE]
             if (
                 quiet.trailing_quiet(by_contract, prices, inst) is None
                 or quiet.trailing_quiet(by_mark, marks, inst) is None

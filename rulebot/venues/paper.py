@@ -183,7 +183,7 @@ class PaperVenue:
         prices = _path(c.open, c.high, c.low, c.close)
         return (c.open_time, c.open_time + span // 3, c.open_time + span * 2 // 3, c.close_time), prices
 
-    def walk_quietly(self, c: CandleClosed, prices: tuple[Decimal, ...]) -> bool:
+    def walk_quietly(self, c: CandleClosed, prices: tuple[Decimal, ...], trailing: bool = True) -> bool:
         """What `walk` leaves behind, for a candle whose prices all lie inside the simulator's
         `quiet_band` (a walkable one, `walks`): the quotes, the derived mark and the trailing stops
         move, nothing else happens. False, with nothing changed, when a trailing stop would fire."""
@@ -193,7 +193,7 @@ class PaperVenue:
             if price != mark:
                 marks.append(price)
                 mark = price
-        if not self.sim.walk_quietly(c.symbol, list(prices), marks):
+        if not self.sim.walk_quietly(c.symbol, list(prices), marks, trailing):
             return False
         self._candle_tf[c.symbol] = c.close_time - c.open_time
         self._traded.add(c.symbol)
