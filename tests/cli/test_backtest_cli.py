@@ -347,3 +347,21 @@ def test_symbols_margined_in_different_coins_are_refused_not_summed(tmp_path):
     brackets.write_text(json.dumps([one, {**one, "symbol": "ETHUSD_PERP"}]))
     code, out = run("backtest", str(book), "--data", str(COIN_1M), "--brackets", str(brackets))
     assert code == 1 and "margined in BTC and ETH" in " ".join(out.split()) and "Traceback" not in out
+
+
+def test_backtest_says_which_path_ran_and_why():
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--format", "json")
+    assert code == 0
+    doc = json.loads(out[out.index("{") :])
+    assert doc["path"] == "fast"
+    assert "candles jumped" in doc["path_reason"]
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--path", "event")
+    assert code == 0
+    assert "asked for (--path event)" in out
+
+
+def test_forcing_the_fast_path_on_coin_m_is_a_user_error_that_says_why():
+    code, out = run("backtest", str(RULES / "funding-aware-btc-coinm.yaml"), "--data", str(COIN_1M), "--path", "fast")
+    assert code == 1
+    assert "inverse" in out and "--path auto" in out
+    assert "Traceback" not in out
