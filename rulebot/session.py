@@ -129,9 +129,12 @@ class Session:
                 self._on_change()
         self.engine_step(event)
 
-    def engine_step(self, event: object) -> Step:
-        """The engine's own step on a market event the venue has already seen."""
-        step = self.engine.on_event(event)  # type: ignore[arg-type]  # feeds yield core.events.MarketEvent
+    def engine_step(self, event: object, quiet: bool = False) -> Step:
+        """The engine's own step on a market event the venue has already seen (`quiet`: a candle
+        the fast backtest path jumped while a position is held, `Engine.on_quiet_candle`)."""
+        engine = self.engine
+        # feeds yield core.events.MarketEvent
+        step = engine.on_quiet_candle(event) if quiet else engine.on_event(event)  # type: ignore[arg-type]
         if step.commands or step.records:
             self.process(step, event.time)  # type: ignore[attr-defined]
             self._on_change()

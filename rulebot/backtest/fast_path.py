@@ -70,7 +70,8 @@ class FastSession:
             self.counts.candles += 1
             if self._jump(event):
                 self.counts.jumped += 1
-                step = self.session.engine_step(event)
+                holding = self.engine.position(self.symbol).amount != 0
+                step = self.session.engine_step(event, quiet=holding)
                 if step.commands or step.records:
                     self._fresh = False
                 return

@@ -263,6 +263,18 @@ class Engine(EngineReads):
             self.clock.set_time(time)
         st.portfolio.set_mark(symbol, price)
 
+    def on_quiet_candle(self, event: CandleClosed) -> Step:
+        """`on_event` for a candle `walk_quietly` stood in for while a position is held: its close
+        is one of the prices the caller showed the daily loss cap unreached at, so that check is
+        not repeated; everything else (indicators, rules, the other guards) runs as ever."""
+        if self.price_check_pending():
+            return self.on_event(event)
+        self.guards.cap_shown_unreached = True
+        try:
+            return self.on_event(event)
+        finally:
+            self.guards.cap_shown_unreached = False
+
     def halt(self, reason: str, step: Step, rule: str = "") -> None:
         """The kill switch: cancel everything, flatten reduce-only, refuse entries from now on."""
         self.halt_for(HaltIntent(reason, rule, self.state.time), step)

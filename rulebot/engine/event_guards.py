@@ -40,12 +40,17 @@ class EventGuards:
         self._portfolio = engine.state.portfolio
         self._cap_stops = engine.cap_stops  # built before this room
         self._price_checks = tuple(guard.check for guard in PRICE_GUARDS)
+        # The fast backtest path shows the daily loss cap unreached at every price of a candle it
+        # jumps (backtest/fast_path.py); at that candle's close the check is not run again.
+        self._price_checks_cap_shown = tuple(g.check for g in PRICE_GUARDS if g.name != "daily_loss_cap")
+        self.cap_shown_unreached = False
 
     # ------------------------------------------------------------------ running the tables
 
     def on_price(self, symbol: str, fresh: bool, step: Step) -> None:
         """A symbol was valued at a new price (`fresh`: its volatility meter took the price)."""
-        for check in self._price_checks:  # at every valuation: keep it lean
+        checks = self._price_checks_cap_shown if self.cap_shown_unreached else self._price_checks
+        for check in checks:  # at every valuation: keep it lean
             acts = check(self, symbol, fresh)
             if acts:
                 for act in acts:
