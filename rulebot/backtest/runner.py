@@ -43,6 +43,7 @@ from rulebot.session import Session
 from rulebot.venues.paper import PaperVenue
 
 ZERO = Decimal(0)
+_SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
 
 _MARKER_KIND = {
     "entry": "entry",
@@ -189,7 +190,7 @@ def run_backtest(
             result.worst_day = WorstDay(today.day * 86_400_000, pnl, cap)
 
     def symbol_upnl(s: str) -> Decimal:
-        return sum((engine.unrealized(s, side) for side in PositionSide), ZERO)
+        return sum((engine.unrealized(s, side) for side in _SIDES), ZERO)
 
     def sample(time: int, equity: Decimal | None = None) -> None:
         pos = engine.position(symbol)
