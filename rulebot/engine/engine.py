@@ -45,10 +45,10 @@ from rulebot.engine.market_events import MarketEvents
 from rulebot.engine.oms import OrderManager, Purpose
 from rulebot.engine.portfolio import DayStats, Portfolio
 from rulebot.engine.protections import Protections
+from rulebot.engine.quiet_walk import QuietWalk
 from rulebot.engine.reading import EngineReads
 from rulebot.engine.reports import VenueReports
 from rulebot.engine.risk import RiskEngine
-from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
 from rulebot.engine.state import DailyState, EngineState, Step, SymbolRun
 from rulebot.engine.timers import TimerWheel
 from rulebot.rulebook import compiled as c
@@ -58,7 +58,7 @@ __all__ = ["DailyState", "Engine", "EngineState", "Step"]
 ZERO = Decimal(0)
 
 
-class Engine(EngineReads):
+class Engine(EngineReads, QuietWalk):
     """Runs one compiled rulebook over one account."""
 
     def __init__(
@@ -203,77 +203,6 @@ class Engine(EngineReads):
         st.portfolio.set_mark(symbol, price)
         self.guards.on_price(symbol, False, step)
         return step
-
-    # ------------------------------------------------------------------ queries of the fast backtest path
-
-    def quiet_until(self) -> int:
-        """The first time at which the clock alone makes the engine act (the day roll, a timer, a
-        state timeout, the protective-stop deadline, a refused exit's retry, an order's expiry).
-        Before it, moving the clock only moves the clock (`on_event` takes the same shortcut)."""
-        st = self.state
-        due, expiry = self._timers.next_due, st.oms.next_expiry
-        nxt = min(st.next_day, st.next_timeout, st.next_protect, st.next_retry, st.time if due is None else due)
-        return nxt if expiry is None else min(nxt, expiry)
-
-    def price_check_pending(self) -> bool:
-        """The next `check_price` acts whatever the price: a daily-cap stop waits to be priced, or
-        a cap stop filled and the breach is still to be declared."""
-        st = self.state
-        if st.daily_breach_day is not None or st.portfolio.today is None:
-            return False
-        return (st.cap_stale and st.started) or bool(st.cap_hits)
-
-    def mark(self, symbol: str) -> Decimal | None:
-        """The price the symbol's positions are valued at."""
-        return self.state.portfolio.marks.get(symbol)
-
-    def daily_pnl_closed_at(self, symbol: str, price: Decimal) -> Decimal:
-        """Today's PnL as the daily loss cap counts it (positions closed at mark, fees included),
-        were `symbol`'s mark at `price`; nothing changes."""
-        marks = self.state.portfolio.marks
-        asset = self.instruments[symbol].margin_asset
-        was = marks.get(symbol)
-        marks[symbol] = price
-        try:
-            return self.cap_stops.daily_pnl_closed(asset)
-        finally:
-            if was is None:
-                del marks[symbol]
-            else:
-                marks[symbol] = was
-
-    def walk_quietly(self, symbol: str, times: tuple[int, ...], price: Decimal) -> None:
-        """What `check_price` at each of `times` leaves behind, for a walk the caller showed acts
-        nowhere (every time before `quiet_until`, no price guard firing at any price walked,
-        `price` the last): the clock, the mark and the margin check's throttle."""
-        st = self.state
-        run = st.runs.get(symbol)
-        if run is None or run.market.has_mark or run.market.has_trades:
-            return
-        if st.portfolio.net_position(symbol).amount == 0:
-            return  # check_price returns at once on a flat symbol
-        memory = run.guard
-        time = st.time
-        for t in times:
-            if t > time:
-                time = t
-            if time - memory.last_margin_check >= CHECK_EVERY_MS:
-                memory.last_margin_check = time
-        if time > st.time:
-            self.clock.set_time(time)
-        st.portfolio.set_mark(symbol, price)
-
-    def on_quiet_candle(self, event: CandleClosed) -> Step:
-        """`on_event` for a candle `walk_quietly` stood in for while a position is held: its close
-        is one of the prices the caller showed the daily loss cap unreached at, so that check is
-        not repeated; everything else (indicators, rules, the other guards) runs as ever."""
-        if self.price_check_pending():
-            return self.on_event(event)
-        self.guards.cap_shown_unreached = True
-        try:
-            return self.on_event(event)
-        finally:
-            self.guards.cap_shown_unreached = False
 
     def halt(self, reason: str, step: Step, rule: str = "") -> None:
         """The kill switch: cancel everything, flatten reduce-only, refuse entries from now on."""
