@@ -72,7 +72,7 @@ class FastSession:
                 self.counts.jumped += 1
                 holding = self.engine.position(self.symbol).amount != 0
                 step = self.session.engine_step(event, quiet=holding)
-                if step.commands or step.records:
+                if step.commands:  # orders, positions and the wallet move only by commands and their reports
                     self._fresh = False
                 return
         self._fresh = False
