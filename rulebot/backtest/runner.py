@@ -101,10 +101,8 @@ INTERVENING_NOTICES = {"daily-loss-cap": "daily_loss_cap"}
 
 
 def standing_order(record: rec.GuardRecord) -> bool:
-    """The daily loss cap's stop being placed or re-priced: a standing order every position
-    carries, not an intervention (nothing was refused, resized or closed). Its intent's first
-    word is the purpose, `daily_cap` (engine: a restart adopts the order by it)."""
-    return record.intent.split(" ", 1)[0] == "daily_cap" and all(v.kind == "act" for v in record.verdicts)
+    """The daily loss cap's stop being placed or re-priced (records.is_standing_order)."""
+    return rec.is_standing_order(record.intent, (v.kind for v in record.verdicts))
 
 
 def market_of(book: CompiledRulebook) -> Market:

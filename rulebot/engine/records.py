@@ -7,6 +7,7 @@ version, and what the guards changed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,3 +65,11 @@ class EngineNotice:
 
 
 Record = Decision | GuardRecord | StateChange | LogLine | EngineNotice
+
+
+def is_standing_order(intent: str, kinds: Iterable[str]) -> bool:
+    """A guard record that only says the daily loss cap's stop was placed or re-priced: a
+    standing order every position carries, not an intervention (nothing was refused, resized
+    or closed). Its intent's first word is the purpose, `daily_cap` (a restart adopts the order
+    by it). Summaries, charts and notifications leave these out of the guards' interventions."""
+    return intent.split(" ", 1)[0] == "daily_cap" and all(k == "act" for k in kinds)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rulebot.engine.records import is_standing_order
+
 # Notices the engine writes on its own, by what they mean to a trader.
 _NOTICE = {
     "daily-loss-cap": "guard",
@@ -50,8 +52,11 @@ def classify(row: dict[str, Any]) -> Message | None:
             return None
         return msg(event, f"{body.get('kind')} {sym}".strip(), str(body.get("message", "")))
     if kind == "guard":
-        acts = [v for v in body.get("verdicts", []) if v.get("kind") == "act"]
-        if not acts:
+        verdicts = body.get("verdicts", [])
+        acts = [v for v in verdicts if v.get("kind") == "act"]
+        # The daily cap's stop placed or re-priced is a standing order, not the guard acting:
+        # a message for each re-pricing would bury the ones that matter.
+        if not acts or is_standing_order(str(body.get("intent", "")), (v.get("kind", "") for v in verdicts)):
             return None
         return msg("guard", f"guard acted: {', '.join(v['guard'] for v in acts)} {sym}".strip(),
                    "; ".join(str(v.get("reason", "")) for v in acts))  # fmt: skip

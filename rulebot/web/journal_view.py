@@ -13,6 +13,7 @@ import sqlite3
 from decimal import Decimal
 from typing import Any
 
+from rulebot.engine.records import is_standing_order
 from rulebot.journal import queries as q
 
 # Guard verdicts worth a marker on the chart: the ones that changed what a rule asked for.
@@ -146,8 +147,13 @@ def history(db: sqlite3.Connection) -> dict[str, Any]:
         label = f"{f['side']} {f['quantity']} {rule or 'engine'}: {intent or kind}"
         markers.append({"time": f["time"], "symbol": f["symbol"], "price": f["price"], "kind": kind, "label": label,
                         "side": f["side"]})  # fmt: skip
-    for g in db.execute("SELECT time, symbol, rule, verdicts FROM guard_verdicts WHERE run_id = ? ORDER BY id", (rid,)):
-        for v in json.loads(g["verdicts"] or "[]"):
+    for g in db.execute(
+        "SELECT time, symbol, rule, intent, verdicts FROM guard_verdicts WHERE run_id = ? ORDER BY id", (rid,)
+    ):
+        verdicts = json.loads(g["verdicts"] or "[]")
+        if is_standing_order(g["intent"] or "", (v["kind"] for v in verdicts)):
+            continue  # the daily cap's stop placed or re-priced: not an intervention
+        for v in verdicts:
             if v["kind"] in _INTERVENING:
                 markers.append({"time": g["time"], "symbol": g["symbol"], "price": None, "kind": "guard",
                                 "label": f"{v['guard']} {v['kind']}: {v['reason']}"})  # fmt: skip

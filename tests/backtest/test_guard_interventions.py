@@ -78,3 +78,25 @@ def test_reaching_the_daily_cap_and_refusing_entries_after_it_are_interventions(
     refused = [g for g in cap if g.verdict == "reject"]  # then each entry the rule asked for
     assert refused and all(g.time > breach.time for g in refused)
     assert stats.guard_interventions["daily_loss_cap"] == 1 + len(refused)
+
+
+def test_the_web_chart_and_notifications_leave_out_the_caps_standing_stop(tmp_path):
+    from rulebot.backtest.api import _run
+    from rulebot.journal.writer import read_only
+    from rulebot.notify.events import classify
+    from rulebot.web.journal_view import history
+
+    book = compile_text(BOOK)
+    usdm = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    path = tmp_path / "run.journal"
+    closes = ["60000", "60010", "60020", "60015", "60030", "60040", "60035", "60050"] * 3
+    result = _run(book, candles(closes), *usdm, BacktestConfig(balance=D(10_000)), None, None, path, "backtest", "t")
+    assert result.cap_stops >= 1
+    db = read_only(path)
+    db.row_factory = __import__("sqlite3").Row
+    rows = [dict(r) for r in db.execute("SELECT * FROM entries WHERE kind = 'guard'")]
+    cap_rows = [r for r in rows if '"daily_cap stop' in r["body"]]
+    assert len(cap_rows) == result.cap_stops  # the journal keeps every one ...
+    assert [classify(r) for r in cap_rows] == [None] * len(cap_rows)  # ... no message for them ...
+    markers = history(db)["markers"]
+    assert not [m for m in markers if m["kind"] == "guard" and "daily_loss_cap" in m["label"]]  # ... nor a "!"
