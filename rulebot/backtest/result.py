@@ -12,6 +12,7 @@ from typing import Literal
 
 from rulebot.backtest.chart_series import IndicatorLine
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
+from rulebot.exchange_sim.model import FillModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class BacktestResult:
     events_by_symbol: dict[str, int] = field(default_factory=dict)
     worst_day: WorstDay | None = None
     fee_rates: FeeRates = DEFAULT_FEE_RATES
+    fill_model: FillModel = FillModel()  # which fill model ran, with its parameters (the summary says)
     # Funding times (8-hourly) a position of the symbol was held across with no funding rate in
     # the data: the summary's funding misses them.
     unfunded: dict[str, int] = field(default_factory=dict)

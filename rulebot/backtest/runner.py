@@ -157,6 +157,7 @@ def run_backtest(
     result.symbols = symbols
     result.fee_rates = config.fee_rates
     result.adl_model = config.adl.describe()
+    result.fill_model = config.fill_model
     result.symbol_curves = {s: [] for s in symbols}
     result.funding_by_symbol = {s: ZERO for s in symbols}
     result.decisions_by_symbol = {s: 0 for s in symbols}

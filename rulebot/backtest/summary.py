@@ -160,6 +160,7 @@ def _activity_rows(stats: Stats, result: BacktestResult) -> list[Row]:
         ("guard interventions", interventions),
         *cap_stops,
         ("rule errors", rule_errors_text(result)),
+        ("fill model", result.fill_model.describe()),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
         ("path", f"{result.path}: {result.path_reason}"),
     ]
@@ -445,6 +446,7 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         },
         "trade_list": [trade_dict(t) for t in stats.trades],
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
+        "fill_model": {"name": result.fill_model.name, **result.fill_model.parameters()},
         "warnings": list(result.warnings),
         "mark_price": dict(sorted(result.mark_sources.items())),
         "clearance_fees": str(result.clearance_fees),

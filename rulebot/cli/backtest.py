@@ -16,11 +16,12 @@ from rich.console import Console
 from rulebot.backtest.api import backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, RuleFailed
+from rulebot.cli.fill import fill_model_options, make_fill_model
 from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, NON_NEGATIVE, STRICT, TIME
 from rulebot.cli.terminal import ReplayProgress, output_console
 from rulebot.cli.validate import parse_sets
 from rulebot.core.fees import FeeRates
-from rulebot.exchange_sim import AdlModel, FillModel
+from rulebot.exchange_sim import AdlModel
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import compile_file
 
@@ -158,6 +159,7 @@ def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[.
     show_default=True,
     help="Taker fills this much worse than the quote or trade (basis points).",
 )
+@fill_model_options
 @click.option(
     "--fees",
     type=FEES,
@@ -200,6 +202,10 @@ def backtest_cmd(
     sets: tuple[str, ...],
     balance: Decimal | None,
     slippage_bps: Decimal,
+    fill_model_name: str,
+    participation: Decimal | None,
+    impact_bps: Decimal | None,
+    half_spread_bps: Decimal | None,
     fees: FeeRates,
     exchange_info: str | None,
     brackets_file: str | None,
@@ -215,6 +221,7 @@ def backtest_cmd(
     overrides = parse_sets(sets)
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
+    fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     progress = ReplayProgress("replaying")
     # Errors (a bad rulebook, a damaged archive file...) are reported by the CLI's edge (cli/edge.py).
     try:
@@ -222,7 +229,7 @@ def backtest_cmd(
             balance = _default_balance(rulebook, overrides)
         config = BacktestConfig(
             balance=balance,
-            fill_model=FillModel(slippage_bps=slippage_bps),
+            fill_model=fill_model,
             strict=strict,
             fee_rates=fees,
             adl=AdlModel(enabled=bool(adl)),
@@ -267,6 +274,14 @@ def backtest_cmd(
     help="A saved leverageBracket JSON (GET /fapi/v1/leverageBracket or /dapi/v2/leverageBracket) to take "
     "maintenance brackets from instead of the built-in 2024-10-24 snapshot.",
 )
+@click.option(
+    "--slippage-bps",
+    type=NON_NEGATIVE,
+    default=Decimal(0),
+    show_default=True,
+    help="Taker fills this much worse than the quote or trade (basis points).",
+)
+@fill_model_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_adl_option("on with --preset crash, else off")
 @STRICT
@@ -278,11 +293,17 @@ def demo_cmd(
     report: str,
     journal: str | None,
     brackets_file: str | None,
+    slippage_bps: Decimal,
+    fill_model_name: str,
+    participation: Decimal | None,
+    impact_bps: Decimal | None,
+    half_spread_bps: Decimal | None,
     fmt: str,
     adl: bool | None,
     strict: bool,
 ) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
+    fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     console = output_console(stderr=fmt == "json")
     if fmt == "text":
         console.print(
@@ -292,7 +313,7 @@ def demo_cmd(
         )
     progress = ReplayProgress("simulating")
     try:
-        config = BacktestConfig(balance=_default_balance(rulebook, {}), strict=strict)
+        config = BacktestConfig(balance=_default_balance(rulebook, {}), fill_model=fill_model, strict=strict)
         with progress:
             result, book = demo(
                 rulebook,

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rulebot.backtest.runner import BacktestConfig
+from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
 from rulebot.cli.params import BALANCE, Number
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
@@ -105,6 +106,7 @@ def _duration_ms(text: str | None, option: str) -> int | None:
     show_default=True,
     help="Taker fills this much worse than the quote or trade (basis points).",
 )
+@fill_model_options
 @click.option(
     "--exchange-info",
     type=click.Path(exists=True, dir_okay=False),
@@ -134,6 +136,10 @@ def sweep_cmd(
     test_: str | None,
     balance: Decimal | None,
     slippage_bps: Decimal,
+    fill_model_name: str,
+    participation: Decimal | None,
+    impact_bps: Decimal | None,
+    half_spread_bps: Decimal | None,
     exchange_info: str | None,
     out: str | None,
     report: str | None,
@@ -166,13 +172,14 @@ def sweep_cmd(
         # Found now, not after an hour of trials.
         if path and not Path(path).resolve().parent.is_dir():
             raise click.BadParameter(f"{path}: the folder {Path(path).parent} does not exist", param_hint=option)
+    fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     config = None
-    if balance is not None or slippage_bps:
+    if balance is not None or fill_model != FillModel():
         from rulebot.cli.backtest import _default_balance
 
         config = BacktestConfig(
             balance=balance if balance is not None else _default_balance(rulebook, {}),
-            fill_model=FillModel(slippage_bps=slippage_bps),
+            fill_model=fill_model,
         )
     progress = Progress(
         TextColumn("trials"),
@@ -250,6 +257,7 @@ def sweep_cmd(
     result.replay_extra = (
         *(["--balance", str(balance)] if balance is not None else []),
         *(["--slippage-bps", str(slippage_bps)] if slippage_bps else []),
+        *(fill_model_args(fill_model) if fill_model.name != "ideal" else []),
         *(["--exchange-info", exchange_info] if exchange_info else []),
     )
     if ranked:

@@ -22,6 +22,7 @@ API (all amounts `Decimal`, in the instrument's units; events are `core.account_
     # market data -> the events it caused (fills, triggers, funding, margin calls, liquidations)
     sim.on_trade(symbol, price, qty, time, is_buyer_maker) -> list[AccountEvent]
     sim.on_book(symbol, bid, bid_qty, ask, ask_qty, time) -> list[AccountEvent]
+    sim.on_bar(symbol, open_time, volume) -> None   # a candle starts: the realistic model's liquidity
     sim.on_mark_price(symbol, mark, time, index=None) -> list[AccountEvent]
     sim.on_funding(symbol, rate, time, mark=None) -> list[AccountEvent]
 

@@ -35,6 +35,7 @@ from rulebot.exchange_sim.desk import OrderDesk
 from rulebot.exchange_sim.errors import Rejected, rejected
 from rulebot.exchange_sim.exposure import Exposure, Pending
 from rulebot.exchange_sim.funding import settle_funding
+from rulebot.exchange_sim.liquidity import Liquidity
 from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.matching import Matcher
 from rulebot.exchange_sim.model import (
@@ -98,6 +99,8 @@ class SimExchange:
         self._store = OrderStore()
         self._exposure = Exposure(self._account, self._instruments, self._brackets, self._valuation, self._pending)
         self._reporter = Reporter(self._account, self._exposure, self._instruments, self._brackets, fee_rates)
+        # The realistic model's bar budgets; None keeps the ideal model's any-size fills.
+        self._liquidity = Liquidity(fill_model) if fill_model.participation is not None else None
         self._matcher = Matcher(
             self._instruments,
             self._account,
@@ -106,6 +109,7 @@ class SimExchange:
             self._quotes,
             fill_model,
             fee_rates,
+            self._liquidity,
         )
         self._gate = Gatekeeper(
             market,
@@ -219,6 +223,9 @@ class SimExchange:
     ) -> list[AccountEvent]:
         """A trade printed: isolated positions it bankrupts are liquidated, resting limits
         fill, CONTRACT_PRICE triggers are checked."""
+        if self._liquidity is not None:
+            self._quote(symbol)  # an unknown symbol is refused before anything counts it
+            self._liquidity.on_trade(symbol, time, qty)
         if not self._countdowns and self._store.idle(symbol):
             # Most trades of a backtest meet no working order: only the last price changes
             # (and the ADL watch, when modelled, sees it: a position needs no order to be hit).
@@ -238,6 +245,13 @@ class SimExchange:
         if self._adl is not None:
             self._adl.on_price(symbol, price, time, events)
         return events
+
+    def on_bar(self, symbol: str, open_time: int, volume: Decimal) -> None:
+        """A candle (kline) is about to be walked: with a realistic fill model its volume is
+        the bar's liquidity (a cap per bar, impact); the ideal model ignores it."""
+        self._quote(symbol)
+        if self._liquidity is not None:
+            self._liquidity.on_bar(symbol, open_time, volume)
 
     def on_book(
         self,

@@ -85,8 +85,25 @@ def taker_levels(inst: Instrument, quotes: Quotes, side: Side, model: FillModel)
             levels.append(Level(slipped(inst, quote, side, model), None, quote, top=False))
         return levels
     if last is not None:
-        return [Level(slipped(inst, last, side, model), None, last, top=False)]
+        # Without a book the realistic model assumes a spread: the taker's side of the book
+        # is worse than the last trade, and a limit must reach that side to take.
+        reach = spread_side(inst, last, side, model) if model.kline_spread else last
+        return [Level(slipped(inst, reach, side, model), None, reach, top=False)]
     return []
+
+
+def spread_side(inst: Instrument, last: Decimal, side: Side, model: FillModel) -> Decimal:
+    """The assumed best quote a `side` taker meets when only trades or candles are known:
+    `half_spread_bps` from the last trade (None: one tick), rounded to the tick against it."""
+    up = side is Side.BUY
+    if model.half_spread_bps is None:
+        tick = inst.price_filter.tick_size
+        return last + tick if up else max(last - tick, tick)
+    if model.half_spread_bps == 0:
+        return last
+    factor = model.half_spread_bps / BPS
+    worse = last * (1 + factor) if up else last * (1 - factor)
+    return inst.round_price(worse, Rounding.UP if up else Rounding.DOWN)
 
 
 def reaches(side: Side, limit: Decimal | None, price: Decimal) -> bool:

@@ -18,12 +18,15 @@ from rulebot.core.instruments import Instrument
 from rulebot.exchange_sim.account import Account, money, reducible
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.errors import rejected
+from rulebot.exchange_sim.liquidity import Liquidity, impacted, room_bps
 from rulebot.exchange_sim.market import (
+    Level,
     Quotes,
     crossed_by_book,
     crossed_by_trade,
     marketable,
     plan_taker,
+    reaches,
     taker_levels,
     use_top,
 )
@@ -46,6 +49,7 @@ class Matcher:
         quotes: Mapping[str, Quotes],
         fill_model: FillModel,
         fee_rates: FeeRates,
+        liquidity: Liquidity | None = None,
     ) -> None:
         self._instruments = instruments
         self._account = account
@@ -54,6 +58,7 @@ class Matcher:
         self._quotes = quotes
         self._model = fill_model
         self._fees = fee_rates
+        self._liquidity = liquidity  # the realistic model's cap per bar and impact
 
     def fillable(self, order: SimOrder) -> Decimal:
         """What the order may still fill: its remainder, and for a closing order no more
@@ -86,6 +91,8 @@ class Matcher:
         limit = order.price
         takes = marketable(levels, order.side, limit)
         plan = plan_taker(levels, order.side, self.fillable(order), limit) if takes else []
+        if plan and self._liquidity is not None:
+            plan = self._within_liquidity(inst, order, plan)
         if limit is not None:
             if order.time_in_force is TimeInForce.GTX and takes:
                 raise rejected(-5022)
@@ -97,6 +104,8 @@ class Matcher:
         for level, price, qty in plan:
             if not order.is_open:
                 break
+            if self._liquidity is not None:
+                self._liquidity.use(order.symbol, qty)
             self.fill(order, qty, price, False, time, events)
             if level.top:
                 use_top(quotes, order.side, qty)
@@ -109,6 +118,38 @@ class Matcher:
                 # left with no position to close.
                 self.end(order, OrderStatus.EXPIRED, "EXPIRED", time, events)
         self._store.prune(order.symbol)
+
+    def _within_liquidity(
+        self, inst: Instrument, order: SimOrder, plan: list[tuple[Level, Decimal, Decimal]]
+    ) -> list[tuple[Level, Decimal, Decimal]]:
+        """The taker plan cut to the bar's cap and priced with impact (liquidity.py).
+
+        A book top's quoted quantity is observed and taken as planned; beyond it every fill is
+        capped and pays square-root impact, and a limit takes only what keeps it within its price.
+        """
+        liq = self._liquidity
+        assert liq is not None
+        out: list[tuple[Level, Decimal, Decimal]] = []
+        planned = ZERO  # capped quantity planned so far (not yet booked as used)
+        for level, price, qty in plan:
+            if level.top:
+                out.append((level, price, qty))
+                planned += qty
+                continue
+            room = liq.left(inst, order.symbol) - planned
+            take = min(qty, room)
+            within = liq.most_within(inst, order.symbol, room_bps(price, order.side, order.price) or ZERO)
+            if order.price is not None and within is not None:
+                take = min(take, within - planned)
+            if take <= 0:
+                break
+            bps = liq.impact_bps(order.symbol, planned + take)
+            worse = impacted(inst, price, order.side, bps)
+            if order.price is not None and not reaches(order.side, order.price, worse):
+                worse = order.price  # rounding to the tick never pushes past the limit
+            out.append((level, worse, take))
+            planned += take
+        return out
 
     # -- fills -------------------------------------------------------------------------------
 
@@ -202,6 +243,12 @@ class Matcher:
             assert o.price is not None
             return (-o.price if side is Side.BUY else o.price, o.priority)
 
+        if not orders:
+            return ZERO
+        symbol = orders[0].symbol
+        if self._liquidity is not None:
+            # Our place in the queue is unknown: makers share the bar's cap with takers.
+            budget = min(budget, self._liquidity.left(self._instruments[symbol], symbol))
         used = ZERO
         for order in sorted(orders, key=rank):
             if used >= budget:
@@ -212,6 +259,8 @@ class Matcher:
             if take <= 0:
                 continue
             assert order.price is not None
+            if self._liquidity is not None:
+                self._liquidity.use(symbol, take)
             self.fill(order, take, order.price, True, time, events)
             used += take
         return used

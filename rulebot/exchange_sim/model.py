@@ -18,6 +18,11 @@ from rulebot.core.enums import (
 
 ZERO = Decimal(0)
 
+# The realistic model's defaults (docs/fill-model.md says why these values).
+DEFAULT_PARTICIPATION = Decimal("0.1")
+DEFAULT_IMPACT_BPS = Decimal(10)
+FILL_MODELS = ("ideal", "realistic")
+
 
 @dataclass(frozen=True, slots=True)
 class FillModel:
@@ -45,16 +50,86 @@ class FillModel:
         a resting buy) fills up to the quoted quantity; at the price only with `fill_at_touch`.
     Triggers: CONTRACT_PRICE orders watch trades (`on_trade`), MARK_PRICE orders watch
     `on_mark_price`; book tops trigger nothing.
+
+    The `realistic` model (`FillModel.realistic()`, docs/fill-model.md) adds, on top of the above:
+      * a spread on kline and trade data (no book top seen, or a stale one): a taker pays the
+        last trade made `half_spread_bps` worse (None: one tick), and a limit must reach that
+        price to take at all;
+      * a size cap per bar: our fills in one bar (the candle walked; on trade data the minute)
+        never exceed `participation` of the bar's volume, except the quantity a real book top
+        quoted; what a taker cannot get expires (IOC, MARKET: Binance's `er` 2 and 9), is refused
+        (FOK: -5021) or rests (GTC/GTX limits, which then fill as makers in later bars, under the
+        same cap);
+      * square-root impact beyond the book top: `impact_bps * sqrt(participation)` worse, where
+        participation is our bar's fills including this one over the bar's volume; a limit takes
+        only as much as keeps the impacted price within its limit.
     """
 
     slippage_bps: Decimal = ZERO
     fill_at_touch: bool = False
     fill_on_book_cross: bool = True
     top_qty_only: bool = False
+    name: str = "ideal"
+    kline_spread: bool = False  # a spread on data without a book top (realistic)
+    half_spread_bps: Decimal | None = None  # with kline_spread: None means one tick
+    participation: Decimal | None = None  # cap per bar as a share of its volume; None: no cap
+    impact_bps: Decimal = ZERO  # square-root impact at 100% participation
 
     def __post_init__(self) -> None:
         if self.slippage_bps < 0:
             raise ValueError(f"slippage_bps must not be negative, got {self.slippage_bps}")
+        if self.half_spread_bps is not None and self.half_spread_bps < 0:
+            raise ValueError(f"half_spread_bps must not be negative, got {self.half_spread_bps}")
+        if self.participation is not None and not 0 < self.participation <= 1:
+            raise ValueError(f"participation must be above 0 and at most 1, got {self.participation}")
+        if self.impact_bps < 0:
+            raise ValueError(f"impact_bps must not be negative, got {self.impact_bps}")
+
+    @classmethod
+    def realistic(
+        cls,
+        *,
+        slippage_bps: Decimal = ZERO,
+        half_spread_bps: Decimal | None = None,
+        participation: Decimal = DEFAULT_PARTICIPATION,
+        impact_bps: Decimal = DEFAULT_IMPACT_BPS,
+    ) -> FillModel:
+        """Spread on kline data, a cap per bar, square-root impact (docs/fill-model.md)."""
+        return cls(
+            slippage_bps=slippage_bps,
+            name="realistic",
+            kline_spread=True,
+            half_spread_bps=half_spread_bps,
+            participation=participation,
+            impact_bps=impact_bps,
+        )
+
+    def parameters(self) -> dict[str, str | None]:
+        """The model's knobs as exact strings, for the summary, the JSON and the report."""
+        out: dict[str, str | None] = {"slippage_bps": str(self.slippage_bps)}
+        if self.kline_spread:
+            out["half_spread_bps"] = None if self.half_spread_bps is None else str(self.half_spread_bps)
+        if self.participation is not None:
+            out["participation"] = str(self.participation)
+            out["impact_bps"] = str(self.impact_bps)
+        return out
+
+    def describe(self) -> str:
+        """One line for people: which model ran and what it assumed."""
+        slip = f"slippage {self.slippage_bps.normalize():f} bps"
+        if self.participation is None and not self.kline_spread:
+            return f"{self.name}: any size at the quote or last trade, {slip}"
+        parts = [self.name + ":"]
+        if self.kline_spread:
+            hs = "one tick" if self.half_spread_bps is None else f"{self.half_spread_bps.normalize():f} bps"
+            parts.append(f"spread from bookTicker, else half-spread {hs} on klines/trades,")
+        if self.participation is not None:
+            parts.append(
+                f"at most {(self.participation * 100).normalize():f}% of each bar's volume, "
+                f"impact {self.impact_bps.normalize():f} bps x sqrt(participation),"
+            )
+        parts.append(slip)
+        return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

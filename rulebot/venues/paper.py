@@ -143,6 +143,7 @@ class PaperVenue:
             return  # a longer candle of the same market: its path was already walked
         self._candle_tf[symbol] = span
         self._traded.add(symbol)
+        self.sim.on_bar(symbol, c.open_time, c.volume)  # the bar's liquidity (realistic fill model)
         path = _path(c.open, c.high, c.low, c.close)
         qty = c.volume / 4 if c.volume > 0 else Decimal(0)
         early: list[AccountEvent] = []
