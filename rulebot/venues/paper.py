@@ -197,6 +197,7 @@ class PaperVenue:
         if not self.sim.walk_quietly(c.symbol, list(prices), marks, trailing):
             return False
         self._candle_tf[c.symbol] = c.close_time - c.open_time
+        self.sim.on_bar(c.symbol, c.open_time, c.volume)  # as `walk`: the bar's liquidity (realistic fill model)
         self._traded.add(c.symbol)
         if marks:
             self._last_walk_mark[c.symbol] = marks[-1]
