@@ -27,6 +27,7 @@ from rulebot.feeds.catalog import (
     generic_instrument,
 )
 from rulebot.feeds.replay import ReplaySource, to_ms
+from rulebot.feeds.replay_files import NO_END
 from rulebot.feeds.simulated.config import SimulatedMarketConfig
 from rulebot.feeds.simulated.config import preset as make_preset
 from rulebot.feeds.simulated.market import SimulatedMarket
@@ -185,6 +186,7 @@ def backtest(
         raise BacktestError(
             f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED
         )
+    source = clip_to_prices(source, list(data), set(book.symbols))
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     if on_span is not None and (covered := replay_span(source)) is not None:
         on_span(*covered)
@@ -203,6 +205,26 @@ def backtest(
     if result.events == 0:
         raise BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
     return result, book, inst.notes
+
+
+def clip_to_prices(source: ReplaySource, data: list[str], symbols: set[str]) -> ReplaySource:
+    """The replay limited to the time the price files cover where --from/--to leave it open.
+
+    fundingRate files are monthly only: with two days of klines, a month's funding file would
+    otherwise stretch the run to the whole month, and a position held at the end of the prices
+    would pay every funding after it at a price that no longer moves. Price files are every
+    kind but fundingRate; their span is what their names say (a day, a month).
+    """
+    prices = [f.period() for f in source.files if f.kind != "fundingRate"]
+    if not prices or any(p is None for p in prices) or len(prices) == len(source.files):
+        return source
+    first = min(p[0] for p in prices if p is not None)
+    last = max(p[1] for p in prices if p is not None)
+    start = source.start if source.start > 0 else first
+    end = source.end if source.end != NO_END else last
+    if (start, end) == (source.start, source.end):
+        return source
+    return ReplaySource(data, start, end, symbols=symbols)
 
 
 def replay_span(source: ReplaySource) -> tuple[int, int] | None:

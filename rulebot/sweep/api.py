@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from rulebot.backtest.api import load_instruments
+from rulebot.backtest.api import clip_to_prices, load_instruments
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.feeds.replay import ReplaySource, to_ms
 from rulebot.rulebook.compiler import compile_file
@@ -125,6 +125,7 @@ def run_sweep(
                 + (" in the --from/--to range" if start_ms is not None or end_ms is not None else "")
             ]
         )
+    source = clip_to_prices(source, list(data), set(book.symbols))  # a funding month is not the period
     events = Events(list(source))
     if not events.events:
         raise SweepError(["the data holds no events in the requested time range"])
