@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from rulebot.core.events import CandleClosed
 from rulebot.core.instruments import Instrument
+from rulebot.engine.risk.event import NEVER
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
 from rulebot.engine.state import EngineState, Step
 from rulebot.engine.timers import TimerWheel
@@ -44,11 +45,19 @@ class QuietWalk:
     def quiet_until(self) -> int:
         """The first time at which the clock alone makes the engine act (the day roll, a timer, a
         state timeout, the protective-stop deadline, a refused exit's retry, an order's expiry).
-        Before it, moving the clock only moves the clock (`on_event` takes the same shortcut)."""
+        Before it, moving the clock only moves the clock (`on_event` takes the same shortcut).
+
+        A retry time outlives the exit it was for (every stop-and-reverse leaves one behind): with
+        no exit pending, reaching it only clears it (`Clock.advance`), which `walk_quietly` does
+        too, so it does not count here. Counting it walked the candle after nearly every trade."""
         st = self.state
         due, expiry = self._timers.next_due, st.oms.next_expiry
-        nxt = min(st.next_day, st.next_timeout, st.next_protect, st.next_retry, st.time if due is None else due)
+        retry = st.next_retry if self._exit_pending() else NEVER
+        nxt = min(st.next_day, st.next_timeout, st.next_protect, retry, st.time if due is None else due)
         return nxt if expiry is None else min(nxt, expiry)
+
+    def _exit_pending(self) -> bool:
+        return any(run.exiting is not None for run in self.state.runs.values())
 
     def price_check_pending(self) -> bool:
         """The next `check_price` acts whatever the price: a daily-cap stop waits to be priced, or
@@ -92,6 +101,8 @@ class QuietWalk:
         for t in times:
             if t > time:
                 time = t
+                if time >= st.next_retry:  # a stale retry (quiet_until): Clock.advance clears it here
+                    st.next_retry = NEVER
             if time - memory.last_margin_check >= CHECK_EVERY_MS:
                 memory.last_margin_check = time
         if time > st.time:

@@ -292,3 +292,54 @@ rules:
     when: crossunder(fast, slow)
     do: [exit, {cancel: all}, {goto: flat}]
 """
+
+
+def test_a_stop_and_reverse_leaves_no_candle_to_walk_behind() -> None:
+    """Each reversal leaves the retry time of its exit behind after the exit filled; reaching it
+    only clears it (engine/quiet_walk.py), so the candle after each trade is jumped too."""
+    book = compile_text(REVERSING, "reversing.yaml")
+    data = candles(5, 1500, 0.002, 0.0)
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
+        return run_backtest(book, iter(data), instruments, brackets, BacktestConfig(path=path), on_record=record)
+
+    event, fast = both(run)
+    reversals = sum(1 for f in event.fills if f.purpose == "exit")
+    assert reversals >= 20
+    walked = int(fast.path_reason.split(", ")[1].split(" walked")[0].replace(",", ""))
+    assert walked < reversals // 4, fast.path_reason
+
+
+REVERSING = """
+rulebook: reversing
+market: usdm
+symbols: [BTCUSDT]
+account: {margin: isolated, leverage: 5}
+timeframes: [1m]
+indicators:
+  fast: ema(close@1m, 5)
+  slow: ema(close@1m, 13)
+rules:
+  - name: start-long
+    on: candle_close 1m
+    in: flat
+    when: fast > slow
+    priority: 1
+    do: [{enter: {side: long, size: 0.01}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: start-short
+    on: candle_close 1m
+    in: flat
+    when: fast < slow
+    do: [{enter: {side: short, size: 0.01}}, {stop_loss: {distance: 5%}}, {goto: short}]
+  - name: reverse-to-short
+    on: candle_close 1m
+    in: long
+    when: crossunder(fast, slow)
+    do: [exit, {enter: {side: short, size: 0.01}}, {stop_loss: {distance: 5%}}, {goto: short}]
+  - name: reverse-to-long
+    on: candle_close 1m
+    in: short
+    when: crossover(fast, slow)
+    do: [exit, {enter: {side: long, size: 0.01}}, {stop_loss: {distance: 5%}}, {goto: long}]
+"""
