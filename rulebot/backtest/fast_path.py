@@ -18,7 +18,7 @@ it on generated rulebooks and data and on every rulebook of `rules/` over the sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rulebot.core.enums import MarginType
@@ -48,10 +48,20 @@ def refusal(book: CompiledRulebook, instruments: dict[str, Instrument]) -> str |
     return None
 
 
+# Why a walkable candle was walked price by price (the summary counts them).
+_UNBOUNDED = "no price band could be drawn (a margin warning, a dead man's switch, a cap stop to place)"
+_PRICED = "a price could reach an order, a stop, the margin limit or the daily loss cap"
+_TRAILING = "a trailing stop would have triggered"
+
+
 @dataclass(slots=True)
 class Counts:
     candles: int = 0  # candles the venue walks
     jumped: int = 0  # of those, not walked price by price
+    walked: dict[str, int] = field(default_factory=dict)  # the others, by reason
+
+    def walk(self, why: str) -> None:
+        self.walked[why] = self.walked.get(why, 0) + 1
 
 
 class FastSession:
@@ -82,22 +92,24 @@ class FastSession:
         engine = self.engine
         holding = engine.position(self.symbol).amount != 0
         if holding and c.close_time >= engine.quiet_until():
-            return False  # a timer, timeout or deadline falls due inside the candle
+            self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
+            return False
         if not self._fresh:
             self._band = self._compute_band()
             self._trailing = self.sim.has_trailing_stop(self.symbol)
             self._fresh = True
         band = self._band
         if band is None:
+            self.counts.walk(_UNBOUNDED)
             return False
         times, prices = self.venue.path(c)
         lo, hi = band
-        if lo is not None and min(prices) <= lo:
-            return False
-        if hi is not None and max(prices) >= hi:
+        if (lo is not None and min(prices) <= lo) or (hi is not None and max(prices) >= hi):
+            self.counts.walk(_PRICED)
             return False
         if not self.venue.walk_quietly(c, prices, self._trailing):
-            return False  # a trailing stop fires inside the candle
+            self.counts.walk(_TRAILING)
+            return False
         engine.walk_quietly(self.symbol, times, c.close)
         return True
 
@@ -152,7 +164,11 @@ def describe(path: str, counts: Counts | None, why: str) -> str:
     if path == "event" or counts is None:
         return why
     walked = counts.candles - counts.jumped
-    return (
+    text = (
         f"{counts.jumped:,} of {counts.candles:,} candles jumped (nothing could act inside them), "
         f"{walked:,} walked price by price"
     )
+    # The reasons, most frequent first: a rulebook without a stop of its own, for one, walks the
+    # candle after each entry (the protective-stop guard places one there).
+    reasons = sorted(counts.walked.items(), key=lambda kv: (-kv[1], kv[0]))
+    return text + (" (" + "; ".join(f"{n:,}: {why}" for why, n in reasons) + ")" if reasons else "")

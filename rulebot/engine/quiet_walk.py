@@ -56,6 +56,21 @@ class QuietWalk:
         nxt = min(st.next_day, st.next_timeout, st.next_protect, retry, st.time if due is None else due)
         return nxt if expiry is None else min(nxt, expiry)
 
+    def due_first(self) -> str:
+        """What falls due first at `quiet_until` (for the summary's line on the path)."""
+        st = self.state
+        due, expiry = self._timers.next_due, st.oms.next_expiry
+        retry = st.next_retry if self._exit_pending() else NEVER
+        named = [
+            (st.next_day, "the day roll"),
+            (st.next_timeout, "a state timeout"),
+            (st.next_protect, "the protective-stop deadline"),
+            (retry, "an exit's retry"),
+            (st.time if due is None else due, "a timer"),
+            (NEVER if expiry is None else expiry, "an order's expiry"),
+        ]
+        return min(named, key=lambda x: x[0])[1]
+
     def _exit_pending(self) -> bool:
         return any(run.exiting is not None for run in self.state.runs.values())
 

@@ -311,6 +311,28 @@ def test_a_stop_and_reverse_leaves_no_candle_to_walk_behind() -> None:
     assert walked < reversals // 4, fast.path_reason
 
 
+def test_the_summary_says_why_candles_were_walked() -> None:
+    """Without a stop of its own each entry gets the protective-stop guard's stop a few seconds
+    later, inside the next candle: that candle is walked, and the summary says so."""
+    book = compile_text(REVERSING.replace(", {stop_loss: {distance: 5%}}", ""), "unprotected.yaml")
+    data = candles(5, 1500, 0.002, 0.0)  # 25 hours from 21:00: one day roll
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
+        return run_backtest(book, iter(data), instruments, brackets, BacktestConfig(path=path), on_record=record)
+
+    event, fast = both(run)
+    entries = sum(1 for f in event.fills if f.purpose == "entry")
+    reasons = dict(
+        reversed(part.split(": ", 1))
+        for part in fast.path_reason.split(" walked price by price (")[1].rstrip(")").split("; ")
+    )
+    assert int(reasons["the protective-stop deadline fell inside"].replace(",", "")) >= entries - 1 >= 20
+    assert reasons["the day roll fell inside"] == "1"
+    walked = int(fast.path_reason.split(", ")[1].split(" walked")[0].replace(",", ""))
+    assert sum(int(n.replace(",", "")) for n in reasons.values()) == walked
+
+
 REVERSING = """
 rulebook: reversing
 market: usdm
