@@ -172,6 +172,17 @@ def rulebooks(draw: st.DrawFn) -> str:
         price = f"close@1m * {'0.999' if below else '1.001'}"
         return ENTRY[order] % {"side": side, "size": size, "price": price, "expire": draw(st.integers(1, 5))}
 
+    # An exit either goes flat or reverses in the same rule (stop-and-reverse: the entry waits
+    # for the exit's fill, and leaves its retry time behind, engine/quiet_walk.py).
+    def out(side: str) -> str:
+        if not reverse:
+            return "[exit, {cancel: all}, {goto: flat}]"
+        other = "short" if side == "long" else "long"
+        then = ", ".join([*protect, f"{{goto: {other}}}"])
+        return f"[exit, {{cancel: all}}, {{enter: {entry(other, other == 'long')}}}, {then}]"
+
+    reverse = draw(st.booleans())
+
     extra = (
         f"""
   - name: tick
@@ -215,12 +226,12 @@ rules:
     on: {exit_trigger}
     in: long
     when: crossunder(fast, slow)
-    do: [exit, {{cancel: all}}, {{goto: flat}}]
+    do: {out("long")}
   - name: out-short
     on: {exit_trigger}
     in: short
     when: crossover(fast, slow)
-    do: [exit, {{cancel: all}}, {{goto: flat}}]{extra}
+    do: {out("short")}{extra}
 risk:
   max_leverage: 10
   daily_loss_cap: {cap}
