@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
+from rulebot.backtest.warmup import lead_ms
 from rulebot.binance.payloads.account import brackets_from_payload
 from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
@@ -176,12 +177,16 @@ def backtest(
     """Compile `rulebook` and replay Binance archive files (`data`) through it; with
     `journal_path`, every decision, verdict, command and fill goes to that SQLite journal."""
     book = compile_file(rulebook, overrides)
+    trade_from = to_ms(start) if start is not None else None
+    # The data before --from is read too, as far as the indicators need, to warm them (warmup.py).
+    read_from = None if trade_from is None else max(0, trade_from - lead_ms(book))
     source = ReplaySource(
         list(data),
-        to_ms(start) if start is not None else None,
+        read_from or None,
         to_ms(end) if end is not None else None,
         symbols=set(book.symbols),
     )
+    config = replace(config, trade_from=trade_from)
     if not source.files:
         raise BacktestError(
             f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED

@@ -27,6 +27,7 @@ from rulebot.backtest.result import (
     SymbolPoint,
     WorstDay,
 )
+from rulebot.backtest.warmup import Warmup
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market, PositionSide
 from rulebot.core.errors import InvalidInput
@@ -72,6 +73,8 @@ class BacktestConfig:
     # walks every one, "auto" takes the fast path whenever the rulebook allows it. Same results.
     path: str = "auto"
     adl: AdlModel = NO_ADL  # auto-deleveraging (exchange_sim/adl.py); on by default in the `crash` demo
+    # `--from`: events before it only warm the indicators (backtest/warmup.py); None: trade from the first
+    trade_from: int | None = None
 
     def __post_init__(self) -> None:
         if self.path not in PATHS:
@@ -326,9 +329,14 @@ def run_backtest(
     else:
         fast = FastSession(session, venue, sim, engine, symbol)
     to_session = session.market if fast is None else fast.market
+    warm = Warmup(book, engine, config.trade_from)
     for event in events:
         time = event.time  # type: ignore[attr-defined]
+        if time < warm.until:
+            warm.feed(event)  # no rule, no order, no count: indicators only
+            continue
         if not engine.started:
+            warm.start(time)
             result.start_time = time
             session.start(time)
         settling = getattr(event, "symbol", symbol)
@@ -354,6 +362,8 @@ def run_backtest(
             equity = engine.equity(asset)
             note_day(equity)
             sample(time, equity)
+            if warm.pending:
+                warm.check(time)
         if on_progress is not None and count % 16_384 == 0:
             on_progress(count, time)
         if count % 262_144 == 0:
@@ -366,6 +376,7 @@ def run_backtest(
         why = fast_path.describe("fast", fast.counts, why) if jumped else why
     result.path_reason = why
     result.end_time = time
+    result.warmup = warm.report(time)
     ledger = sim.ledger(asset)
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission

@@ -13,6 +13,7 @@ from rich.text import Text
 from rulebot.backtest.metrics import CONVENTION, DAY_MS, Metrics
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.stats import Stats, Trade
+from rulebot.backtest.summary_warmup import warmup_dict, warmup_rows
 
 # Margin assets worth about a dollar: cents are enough. Coin margins (BTC, ETH) need satoshis.
 _DOLLAR_LIKE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", ""})
@@ -174,7 +175,7 @@ def _warning_rows(stats: Stats, result: BacktestResult) -> list[Row]:
 # between sections. A new kind of line (the path that ran, a fill-model assumption, warm-up)
 # is a row in its section, or a new section here.
 SECTIONS: list[Section] = [_run_rows, _assumption_rows, _return_rows, _risk_rows, _trade_rows, _activity_rows,
-                           _warning_rows]  # fmt: skip
+                           warmup_rows, _warning_rows]  # fmt: skip
 
 
 def summary_sections(stats: Stats, result: BacktestResult) -> list[list[Row]]:
@@ -460,6 +461,7 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
         **metrics_dict(stats.metrics),
         "path": result.path,
         "path_reason": result.path_reason,
+        "warmup": warmup_dict(result),
     }
     if per is not None:
         doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}

@@ -1,0 +1,162 @@
+"""Warm-up in a backtest: indicators learn on the data before `--from`, and the summary says
+whether each one had the history it needs.
+
+Before `--from`, events go to the symbols' markets only (candles, indicators, look-backs, the
+volatility meter): no rule runs, no order is placed, nothing is counted. The live bot does the
+same with REST klines at start (runtime/warmup.py), taking `CONVERGE` times the longest need
+so that an EMA no longer remembers its seed; a backtest reads as much of the data before
+`--from`, so both start from about the same indicator values.
+
+After the run each need (rulebook/history.py) is one of: ready at the start, ready some time
+into the run (its rules could not fire before), or never ready, which is a warning: the rules
+that read it could not fire at all, so they made 0 trades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.engine.engine import Engine
+from rulebot.engine.market import SymbolMarket
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.history import HistoryNeed, duration_text, history_needs, timeframe_ms
+
+CONVERGE = 3  # as runtime/warmup.py: history read per candle of warm-up
+_CHECK_MS = 60_000  # readiness is looked at once a minute of data: the summary's resolution
+
+
+def lead_ms(book: CompiledRulebook) -> int:
+    """How far before `--from` the data is read: CONVERGE times the longest need, and one candle
+    of the longest timeframe for the candle already forming at that time."""
+    needs = history_needs(book)
+    longest = max((n.ms for n in needs), default=0)
+    candle = max((timeframe_ms(tf) for tf in book.timeframes), default=0)
+    return CONVERGE * longest + candle if longest else 0
+
+
+@dataclass(frozen=True, slots=True)
+class NeedOutcome:
+    """One need and when it was met: `ready_at` None means never."""
+
+    need: HistoryNeed
+    ready_at: int | None
+
+    def as_dict(self, trade_from: int) -> dict[str, object]:
+        return {
+            "name": self.need.name,
+            "timeframe": self.need.timeframe,
+            "candles": self.need.candles,
+            "ms": self.need.ms,
+            "rules": list(self.need.rules),
+            "ready_at": self.ready_at,
+            "ready_at_start": self.ready_at is not None and self.ready_at <= trade_from,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupReport:
+    """What the warm-up did: `data_from` is the first event read (warm-up included),
+    `trade_from` the first event traded, `warm_events` how many events came before it."""
+
+    data_from: int | None
+    trade_from: int
+    end: int
+    warm_events: int
+    outcomes: tuple[NeedOutcome, ...]
+
+    def warnings(self) -> tuple[str, ...]:
+        """One loud line per need the data could never meet."""
+        had = duration_text(max(0, self.end - (self.data_from or self.trade_from)))
+        out = []
+        for o in self.outcomes:
+            if o.ready_at is not None:
+                continue
+            n = o.need
+            rules = (
+                f"rules reading it ({', '.join(n.rules)}) could never fire: 0 trades are possible from them"
+                if n.rules
+                else "no rule reads it directly"
+            )
+            out.append(
+                f"{n.name} never warmed up: it needs {n.candles} × {n.timeframe} = {duration_text(n.ms)} of "  # noqa: RUF001
+                f"history and the data held {had}; {rules}. Give more data (before --from, it warms up)"
+            )
+        return tuple(out)
+
+
+class Warmup:
+    """Feeds the events before `trade_from` to the markets and watches the needs being met."""
+
+    def __init__(self, book: CompiledRulebook, engine: Engine, trade_from: int | None) -> None:
+        self.until = trade_from if trade_from is not None else -(1 << 62)
+        self._runs = engine.state.runs
+        self._markets: dict[str, SymbolMarket] = {s: run.market for s, run in self._runs.items()}
+        self._needs = history_needs(book)
+        # The env key whose readiness stands for the need (an indicator's first output).
+        self._keys = {n.name: _key(book, n.name) for n in self._needs}
+        self._ready: dict[str, int] = {}
+        self.pending = bool(self._needs)
+        self.events = 0
+        self.first: int | None = None
+        self.trade_from: int | None = None
+        self._next_check = 0
+        self._last_vol: dict[str, int] = {}
+
+    def feed(self, event: object) -> None:
+        """An event before `trade_from`: into its symbol's market, where no rule runs."""
+        time: int = event.time  # type: ignore[attr-defined]
+        if self.first is None:
+            self.first = time
+        self.events += 1
+        symbol = getattr(event, "symbol", "")
+        market = self._markets.get(symbol)
+        if market is None:
+            return
+        vol = self._runs[symbol].volatility
+        if isinstance(event, Trade):
+            market.on_trade(event)
+            if time - self._last_vol.get(symbol, -1000) >= 1000:  # once a second, as the engine does
+                self._last_vol[symbol] = time
+                vol.update(time, float(event.price))
+        elif isinstance(event, CandleClosed):
+            market.on_candle(event)
+            if market.last is not None:
+                vol.update(event.close_time, float(market.last))
+        elif isinstance(event, MarkPrice):
+            market.on_mark(event)
+            vol.update(time, float(event.mark_price))
+        elif isinstance(event, BookTop):
+            market.on_book(event)
+        elif isinstance(event, FundingRate):
+            market.on_funding(event)
+        if self.pending and time >= self._next_check:
+            self.check(time)
+
+    def start(self, time: int) -> None:
+        """The first traded event: what is ready now was ready before any rule ran."""
+        self.trade_from = time
+        if self.pending:
+            self.check(time)
+
+    def check(self, time: int) -> None:
+        """Note the needs met by `time` (called once a minute of data until all are met)."""
+        self._next_check = time - time % _CHECK_MS + _CHECK_MS
+        for name, key in self._keys.items():
+            if name not in self._ready and all(key not in m.not_ready for m in self._markets.values()):
+                self._ready[name] = time
+        self.pending = len(self._ready) < len(self._keys)
+
+    def report(self, end: int) -> WarmupReport:
+        if self.pending:
+            self.check(end)
+        start = self.trade_from if self.trade_from is not None else end
+        outcomes = tuple(NeedOutcome(n, self._ready.get(n.name)) for n in self._needs)
+        return WarmupReport(self.first if self.first is not None else start, start, end, self.events, outcomes)
+
+
+def _key(book: CompiledRulebook, name: str) -> str:
+    for ind in book.indicators:
+        if ind.name == name and ind.outputs:
+            return f"{name}.{ind.outputs[0]}"
+    return name

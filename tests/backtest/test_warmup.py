@@ -1,0 +1,160 @@
+"""Warm-up: indicators learn on the data before `--from`, and every need is stated and checked.
+
+The history a need states (rulebook/history.py) is exact: an indicator turns ready on the very
+candle it says. A backtest from `--from` starts with the indicator values the same data gives
+a run that started earlier, trades and counts nothing before `--from`, and says loudly when
+an indicator can never warm up in the data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rulebot.backtest.api import backtest
+from rulebot.backtest.runner import BacktestConfig
+from rulebot.backtest.warmup import CONVERGE, lead_ms
+from rulebot.cli import main
+from rulebot.core.events import CandleClosed
+from rulebot.engine.market import SymbolMarket
+from rulebot.feeds.replay import to_ms
+from rulebot.rulebook.compiler import compile_file, compile_text
+from rulebot.rulebook.history import duration_text, history_needs
+from rulebot.testing.shared import ARCHIVE, require
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+BTC_1M = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m"
+DAY_14, DAY_15 = (require(BTC_1M / f"BTCUSDT-1m-2025-06-{d}.zip") for d in (14, 15))
+MINUTE = 60_000
+T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
+
+
+def test_the_shipped_trend_rulebook_needs_13h45m_for_its_slow_ema_and_a_lookback_one_candle_more():
+    needs = {n.name: n for n in history_needs(compile_file(str(RULES / "ema-trend-btc.yaml")))}
+    slow = needs["ema_slow"]
+    assert (slow.candles, slow.timeframe, duration_text(slow.ms)) == (55, "15m", "13h 45m")
+    assert slow.rules == ("arm-long", "exit-on-cross")
+    assert needs["vol"].candles == 31  # 30 returns need 31 closes
+    assert needs["vol_base"].candles == 31 + 240 - 1  # an sma of 240 values of vol
+    breakout = {n.name: n for n in history_needs(compile_file(str(RULES / "volatility-breakout-btc.yaml")))}
+    assert (breakout["range_high"].candles, breakout["range_high[1]"].candles) == (24, 25)
+    assert breakout["range_high[1]"].rules == ("breakout-long",)
+
+
+INDICATORS = st.sampled_from(
+    [
+        "ema(close@{tf}, {n})",
+        "sma(close@{tf}, {n})",
+        "rsi(close@{tf}, {n})",
+        "stdev(returns@{tf}, {n})",
+        "highest(high@{tf}, {n})",
+        "atr({tf}, {n})",
+        "roc(close@{tf}, {n})",
+        "macd(close@{tf}, {n}, {m}, 3)",
+        "bbands(close@{tf}, {n}, 2)",
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    template=INDICATORS,
+    tf=st.sampled_from(["1m", "5m"]),
+    n=st.integers(2, 12),
+    extra=st.integers(2, 6),
+    chain=st.integers(0, 5),
+    back=st.integers(0, 3),
+)
+def test_every_stated_need_is_the_exact_candle_its_indicator_turns_ready(template, tf, n, extra, chain, back):
+    definition = template.format(tf=tf, n=n, m=n + extra)
+    first = "x.line" if definition.startswith("macd") else "x.mid" if definition.startswith("bbands") else "x"
+    chained = f"\n  y: sma({first}, {chain})" if chain >= 2 else ""
+    read = "y" if chained else first
+    when = f"{read}[{back}] > -1" if back else f"{read} > -1"
+    book = compile_text(
+        f"rulebook: t\nmarket: usdm\nsymbols: [BTCUSDT]\ntimeframes: [1m, 5m]\n"
+        f"indicators:\n  x: {definition}{chained}\n"
+        f'rules:\n  - name: r\n    on: candle_close 1m\n    when: "{when}"\n    do: [{{log: x}}]\n'
+    )
+    needs = {h.name: h for h in history_needs(book)}
+    market = SymbolMarket("BTCUSDT", book, Decimal("0.1"))
+    keys = {"x": first, "y": "y", f"{read}[{back}]": f"{read}[{back}]"}
+    became: dict[str, int] = {}
+    step = 5 if tf == "5m" else 1
+    for i in range(400):
+        price = Decimal(60_000 + 50 * math.sin(i / 3) + i)
+        market.on_candle(
+            CandleClosed("BTCUSDT", "1m", T0 + i * MINUTE, T0 + (i + 1) * MINUTE - 1, price, price + 5, price - 5,
+                         price, Decimal(1), Decimal(0), 0, Decimal(0))
+        )  # fmt: skip
+        for name, key in keys.items():
+            if name in needs and name not in became and key not in market.not_ready:
+                became[name] = (i + 1) // step  # closed candles of the indicator's timeframe so far
+    for name, need in needs.items():
+        assert became.get(name) == need.candles, (definition, name, need, became)
+
+
+def _run(*files, start=None, end=None):
+    result, _, _ = backtest(str(RULES / "ema-trend-btc.yaml"), [str(f) for f in files], start=start, end=end)
+    return result
+
+
+def test_from_inside_the_data_starts_with_the_indicators_a_run_from_the_beginning_has():
+    # One day before --from is less than the warm-up reads (3 x 13h45m), so the warm-up sees all
+    # the history the full run saw: the indicator values from --from on must be the same floats.
+    assert lead_ms(compile_file(str(RULES / "ema-trend-btc.yaml"))) == CONVERGE * 55 * 15 * MINUTE + 15 * MINUTE
+    full = _run(DAY_14, DAY_15)
+    late = _run(DAY_14, DAY_15, start="2025-06-15")
+    start = to_ms("2025-06-15")
+    assert start <= late.start_time < start + MINUTE
+    assert late.warmup is not None and late.warmup.warm_events == 1440
+    assert all(o.ready_at is not None and o.ready_at <= late.warmup.trade_from for o in late.warmup.outcomes)
+    times = [p.time for p in full.symbol_curves["BTCUSDT"]]
+    offset = times.index(late.symbol_curves["BTCUSDT"][0].time)
+    for name, values in late.indicator_values["BTCUSDT"].items():
+        mine = list(values)
+        theirs = list(full.indicator_values["BTCUSDT"][name])[offset : offset + len(mine)]
+        assert len(mine) > 1000 and not any(math.isnan(v) for v in mine), name
+        assert mine == theirs, name
+    # Nothing is traded or counted before --from: the events are the day's, the fills after it.
+    assert late.events == 1440
+    assert all(f.time >= start for f in late.fills)
+    assert not late.warnings
+
+
+def test_without_history_before_from_the_indicators_warm_inside_the_run_and_the_summary_says_when():
+    result = _run(DAY_15, start="2025-06-15")
+    assert result.warmup is not None and result.warmup.warm_events == 0
+    slow = next(o for o in result.warmup.outcomes if o.need.name == "ema_slow")
+    assert slow.ready_at is not None
+    assert slow.ready_at - result.start_time == 55 * 15 * MINUTE - MINUTE  # the 55th 15m close, 1m bars
+
+
+def test_an_indicator_that_can_never_warm_up_is_a_loud_warning_in_the_table_and_the_json():
+    runner = CliRunner()
+    args = ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(DAY_14)]
+    window = ["--from", "2025-06-14", "--to", "2025-06-14T06:00"]
+    out = runner.invoke(main, [*args, *window, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    slow = next(n for n in doc["warmup"]["needs"] if n["name"] == "ema_slow")
+    assert (slow["candles"], slow["ms"], slow["ready_at"], slow["ready_at_start"]) == (55, 49_500_000, None, False)
+    fast = next(n for n in doc["warmup"]["needs"] if n["name"] == "ema_fast")
+    assert fast["ready_at"] is not None and not fast["ready_at_start"]
+    (warning,) = [w for w in doc["warnings"] if "ema_slow" in w]
+    assert "13h 45m" in warning and "0 trades are possible" in warning and "arm-long" in warning
+    text = runner.invoke(main, [*args, *window], env={"COLUMNS": "300"})
+    assert "NEVER READY" in text.stdout and "ema_slow never warmed up" in text.stdout
+
+
+def test_a_backtest_config_without_from_trades_from_the_first_event():
+    assert BacktestConfig().trade_from is None
+    result = _run(DAY_15)
+    assert result.warmup is not None and result.warmup.warm_events == 0
+    assert result.start_time == result.warmup.trade_from
