@@ -117,7 +117,9 @@ def run_sweep(
         raise SweepError(problems)
 
     start_ms, end_ms = _time(start, "--from"), _time(end, "--to")
-    source = ReplaySource(list(data), start_ms, end_ms, symbols=set(book.symbols))
+    # The data before --from is read as well: each trial warms its indicators on it (trial.py), as
+    # much as its own parameters need, and its `backtest --from` replay command does the same.
+    source = ReplaySource(list(data), None, end_ms, symbols=set(book.symbols))
     if not source.files:
         raise SweepError(
             [
@@ -127,11 +129,13 @@ def run_sweep(
         )
     source = clip_to_prices(source, list(data), set(book.symbols))  # a funding month is not the period
     events = Events(list(source))
-    if not events.events:
+    traded = events.window(start_ms, end_ms)
+    if not traded:
         raise SweepError(["the data holds no events in the requested time range"])
 
     walk = folds is not None or train is not None or test is not None
-    fold_list = windows(events.times[0], events.times[-1], folds, train, test) if walk else []
+    first = traded[0].time  # type: ignore[attr-defined]
+    fold_list = windows(first, events.times[-1], folds, train, test) if walk else []
     trial_windows: list[Window] = [f.train for f in fold_list] if walk else [(start_ms, end_ms)]
     searches: list[Search] = [make_search(search, dims, rules, trials, seed, batch) for _ in trial_windows]
 

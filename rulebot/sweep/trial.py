@@ -11,10 +11,11 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from rulebot.backtest.runner import run_backtest
+from rulebot.backtest.warmup import lead_ms
 from rulebot.rulebook.compiler import compile_text
 from rulebot.rulebook.errors import RulebookError
 from rulebot.rulebook.params import Value
@@ -80,12 +81,18 @@ def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
     began, cpu = time.perf_counter(), time.process_time()
     head = (spec.number, spec.params, spec.start, spec.end, spec.phase, spec.fold)
     try:
-        events = events_of(workload).window(spec.start, spec.end)
+        parsed = events_of(workload)  # parsed first: a rulebook the overrides break still counts its worker's parse
         book = compile_text(workload.rulebook_text, workload.rulebook_file, spec.overrides)
-        if not events:
+        if not parsed.window(spec.start, spec.end):
             raise ValueError("the data holds no events in this trial's time range")
+        # As `backtest --from` does (backtest/warmup.py): the data before the window warms the
+        # indicators, so a trial and its replay command give the same result.
+        config, read_from = workload.config, spec.start
+        if spec.start is not None:
+            config, read_from = replace(config, trade_from=spec.start), spec.start - lead_ms(book)
+        events = parsed.window(read_from, spec.end)
         instruments = workload.instruments[(spec.start, spec.end)]
-        result = run_backtest(book, events, instruments, workload.brackets, workload.config)
+        result = run_backtest(book, events, instruments, workload.brackets, config)
         metrics = compute_metrics(result, workload.inverse_size)
         curve = tuple((p.time, float(p.equity)) for p in _thin(result.equity_curve, CURVE_POINTS))
         return TrialResult(
