@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from rulebot.cli.terminal import output_console
+from rulebot.core.errors import UserError
 from rulebot.feeds.replay import to_ms
 from rulebot.journal import queries as q
 from rulebot.journal.verify import read_anchor, verify
@@ -66,10 +67,25 @@ def _short(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
+class _JournalGroup(click.Group):
+    """A journal that opens but whose rows SQLite cannot read (bit rot, a page cut short) is the
+    file's fault, not a bug: say so, and where to look, with exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as exc:
+            journal = (ctx.obj or {}).get("journal", "the journal")
+            raise UserError(
+                f"the journal {journal} is damaged: SQLite cannot read it ({exc})",
+                hint=f"`rulebot audit -j {journal} verify` names the first damaged row; keep the file for a look",
+            ) from exc
+
+
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
 
-@click.group("audit")
+@click.group("audit", cls=_JournalGroup)
 @click.option(
     "-j",
     "--journal",

@@ -76,28 +76,35 @@ def _walk(db: sqlite3.Connection) -> Verification:
     n = len(COLUMNS)
     mode = "mode" if has_mode else "''"
     query = f"SELECT {', '.join(COLUMNS)}, prev_hash, hash, {mode} FROM entries ORDER BY id"
-    for row in db.execute(query):
-        values = tuple(row[:n])
-        row_id, stored_prev, stored_hash, mode = values[0], row[n], row[n + 1], row[n + 2]
-        if row_id != prev_id + 1:
-            return Verification(
-                count,
-                False,
-                row_id,
-                f"row {row_id} follows row {prev_id}: rows {prev_id + 1}..{row_id - 1} were deleted",
-            )
-        if stored_prev != prev_hash:
-            return Verification(
-                count,
-                False,
-                row_id,
-                f"row {row_id} does not chain to row {prev_id} (a row was inserted, deleted or replaced before it)",
-            )
-        if row_hash(prev_hash, hashed(values, mode)) != stored_hash:
-            return Verification(
-                count, False, row_id, f"row {row_id} was edited: its content no longer matches its hash"
-            )
-        prev_hash, prev_id, count = stored_hash, row_id, count + 1
+    try:
+        for row in db.execute(query):
+            values = tuple(row[:n])
+            row_id, stored_prev, stored_hash, mode = values[0], row[n], row[n + 1], row[n + 2]
+            if row_id != prev_id + 1:
+                return Verification(
+                    count,
+                    False,
+                    row_id,
+                    f"row {row_id} follows row {prev_id}: rows {prev_id + 1}..{row_id - 1} were deleted",
+                )
+            if stored_prev != prev_hash:
+                return Verification(
+                    count,
+                    False,
+                    row_id,
+                    f"row {row_id} does not chain to row {prev_id} (a row was inserted, deleted or replaced before it)",
+                )
+            if row_hash(prev_hash, hashed(values, mode)) != stored_hash:
+                return Verification(
+                    count, False, row_id, f"row {row_id} was edited: its content no longer matches its hash"
+                )
+            prev_hash, prev_id, count = stored_hash, row_id, count + 1
+    except sqlite3.DatabaseError as exc:
+        # A flipped bit or a cut page: SQLite cannot hand the next row over (bytes that are not
+        # UTF-8, "database disk image is malformed"). Naming where is the answer verify exists
+        # to give, not a crash.
+        problem = f"the file is damaged at or after row {prev_id + 1}: SQLite cannot read it ({exc})"
+        return Verification(count, False, prev_id + 1, problem, prev_hash)
     return _check_head(db, count, prev_id, prev_hash)
 
 

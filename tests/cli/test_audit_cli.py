@@ -132,3 +132,19 @@ def test_versions_and_diff_show_what_changed_between_two_rulebooks(journal, tmp_
     code, out = audit(str(copy), "runs", "--format", "json")
     assert [r["version"] for r in json.loads(out)] == [old, new]
     assert audit(str(copy), "verify")[0] == 0  # a second run chains onto the first
+
+
+def test_a_damaged_journal_is_reported_as_damage_with_exit_1(journal, tmp_path):
+    # Bytes that are not UTF-8 in a row (bit rot): every command says the journal is damaged and
+    # where to look; none calls it a bug in rulebot (exit 70).
+    damaged = tmp_path / "damaged.journal"
+    src, out = sqlite3.connect(journal), sqlite3.connect(damaged)
+    src.backup(out)
+    out.execute("UPDATE entries SET mode = CAST(X'6261ff6b' AS TEXT)")
+    out.commit()
+    code, text = audit(str(damaged), "verify")
+    assert code == 1 and "BROKEN at row 1:" in text and "damaged" in text
+    for args in (["export"], ["export", "--format", "csv"]):
+        res = CliRunner().invoke(main, ["audit", "-j", str(damaged), *args])
+        assert res.exit_code == 1, (args, res.output)
+        assert "damaged" in res.output and "internal error" not in res.output, (args, res.output)

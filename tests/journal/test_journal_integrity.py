@@ -145,3 +145,14 @@ def test_sigkill_at_any_moment_leaves_a_journal_that_verifies_with_no_partial_de
         ).fetchall()
         assert {kinds for _, _, kinds in steps} == {"decision guard state"}, moment  # whole steps only
         db.close()
+
+
+def test_a_row_the_file_cannot_decode_is_named_as_damage_not_a_crash(copy_of):
+    # A flipped bit in a text column (a bad disk, a copy cut short) leaves bytes that are not
+    # UTF-8: SQLite refuses to hand the row over, and verify must report that row as broken.
+    _, db = copy_of("bitrot")
+    db.execute("UPDATE entries SET mode = CAST(X'6261ff6b' AS TEXT) WHERE id = 12")
+    db.commit()
+    r = verify(db)
+    assert not r.ok and r.first_broken == 12 and r.rows == 11
+    assert "damaged" in r.problem and "UTF-8" in r.problem
