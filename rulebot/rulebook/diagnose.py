@@ -21,6 +21,8 @@ _TYPE_WORDS = {
     "dict": "a mapping",
 }
 
+_RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+
 
 def did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
     close = get_close_matches(word, list(candidates), n=1, cutoff=0.6)
@@ -102,10 +104,15 @@ def _action_problem(value: Any) -> tuple[str, str | None]:
 
 def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -> list[Diagnostic]:
     """One diagnostic per wrong place (pydantic reports a union's failure once per member)."""
+    walked = [(_walk(tuple(d["loc"]), data), dict(d)) for d in exc.errors()]
     by_path: dict[Path_, list[tuple[dict[str, Any], list[Any], Any]]] = {}
-    for details in exc.errors():
-        path, node, rest = _walk(tuple(details["loc"]), data)
-        by_path.setdefault(path, []).append((dict(details), rest, node))
+    for (path, node, rest), details in walked:
+        # A union member refused by type (`int` for `set_leverage: {to: 1000}`) says nothing when
+        # another member got further into the value: that one's error is the one to report.
+        deeper = any(len(p) > len(path) and p[: len(path)] == path for (p, _, _), _ in walked)
+        if rest and str(details["type"]).endswith("_type") and deeper:
+            continue
+        by_path.setdefault(path, []).append((details, rest, node))
 
     out: list[Diagnostic] = []
     for path, errs in by_path.items():
@@ -142,6 +149,12 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
                 owner = source.span(path, key=True) if path else source.span(path)
                 where = f" in '{path[-1]}'" if path and isinstance(path[-1], str) else ""
                 out.append(Diagnostic("error", f"missing required key '{key}'{where}", owner, desc, "missing-key"))
+            continue
+        ranged = [e for e, _, _ in errs if e["type"] in _RANGE_ERRORS]
+        if len(errs) > 1 and ranged:  # a whole number, but outside the bounds of the member it fits
+            out.append(
+                Diagnostic("error", f"{_describe(node)} is out of range: {ranged[0]['msg'].lower()}", span, None, code)
+            )
             continue
         if len(errs) > 1:
             wanted = []
@@ -186,7 +199,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
         elif etype.endswith("_type") or etype.endswith("_parsing"):
             want = _TYPE_WORDS.get(etype.split("_")[0], etype.split("_")[0])
             msg = f"expected {want}, got {_describe(node)}"
-        elif etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        elif etype in _RANGE_ERRORS:
             msg = f"{_describe(node)} is out of range: {err['msg'].lower()}"
         else:
             msg = str(err["msg"])
