@@ -17,7 +17,7 @@ from rulebot.backtest.api import backtest, demo, load_instruments
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, RuleFailed
 from rulebot.cli.fill import fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, NON_NEGATIVE, STRICT, TIME
+from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, PRICE_BPS, STRICT, TIME
 from rulebot.cli.terminal import ReplayProgress, output_console
 from rulebot.cli.validate import parse_sets
 from rulebot.core.fees import FeeRates
@@ -154,7 +154,7 @@ def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[.
 )
 @click.option(
     "--slippage-bps",
-    type=NON_NEGATIVE,
+    type=PRICE_BPS,
     default=Decimal(0),
     show_default=True,
     help="Taker fills this much worse than the quote or trade (basis points).",
@@ -276,7 +276,7 @@ def backtest_cmd(
 )
 @click.option(
     "--slippage-bps",
-    type=NON_NEGATIVE,
+    type=PRICE_BPS,
     default=Decimal(0),
     show_default=True,
     help="Taker fills this much worse than the quote or trade (basis points).",

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from rulebot.cli.params import NON_NEGATIVE, Number
+from rulebot.cli.params import PRICE_BPS, Number
 from rulebot.exchange_sim.model import DEFAULT_IMPACT_BPS, DEFAULT_PARTICIPATION, FILL_MODELS, FillModel
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,13 +52,13 @@ def fill_model_options(command: F) -> F:
         ),
         click.option(
             "--impact-bps",
-            type=NON_NEGATIVE,
+            type=PRICE_BPS,
             help="realistic: price impact at 100% participation, in bps; a fill pays this times "
             f"sqrt(participation).  [default: {DEFAULT_IMPACT_BPS}]",
         ),
         click.option(
             "--half-spread-bps",
-            type=NON_NEGATIVE,
+            type=PRICE_BPS,
             help="realistic: the half-spread assumed on kline and trade data, in bps.  [default: one tick]",
         ),
     ]

@@ -51,8 +51,10 @@ class Number(click.ParamType):
 
     name = "number"
 
-    def __init__(self, minimum: Decimal | None = None) -> None:
+    def __init__(self, minimum: Decimal | None = None, below: Decimal | None = None, why: str = "") -> None:
         self.minimum = minimum
+        self.below = below  # an exclusive upper bound, with `why` it is one
+        self.why = why
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
         if isinstance(value, Decimal):
@@ -66,6 +68,8 @@ class Number(click.ParamType):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         if self.minimum is not None and number < self.minimum:
             self.fail(f"{value!r} is below {self.minimum}", param, ctx)
+        if self.below is not None and number >= self.below:
+            self.fail(f"{value!r}: must be below {self.below}{self.why}", param, ctx)
         return number
 
 
@@ -133,6 +137,9 @@ class Time(click.ParamType):
 
 
 NON_NEGATIVE = Number(minimum=Decimal(0))
+# 10000 bps worse is a sell at a price of zero: a loss no account can have (fills are never
+# priced below one tick, so the bound is what keeps a fill's price meaning what it says).
+PRICE_BPS = Number(minimum=Decimal(0), below=Decimal(10000), why=" (10000 bps is 100%: a sell would fill at zero)")
 SPEED = Pace()
 TIME = Time()
 HOURS = click.IntRange(min=1)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, Number
+from rulebot.cli.params import BALANCE, PRICE_BPS
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.errors import UserError
@@ -101,7 +101,7 @@ def _duration_ms(text: str | None, option: str) -> int | None:
 @click.option("--balance", type=BALANCE, help="Starting wallet.  [default: 10000 on USD-M, 1 coin on COIN-M]")
 @click.option(
     "--slippage-bps",
-    type=Number(Decimal(0)),
+    type=PRICE_BPS,
     default=Decimal(0),
     show_default=True,
     help="Taker fills this much worse than the quote or trade (basis points).",

@@ -108,7 +108,8 @@ def impacted(inst: Instrument, price: Decimal, side: Side, bps: Decimal) -> Deci
     if bps == 0:
         return price
     worse = price * (1 + bps / BPS) if side is Side.BUY else price * (1 - bps / BPS)
-    return inst.round_price(worse, Rounding.UP if side is Side.BUY else Rounding.DOWN)
+    # never below one tick: a sell rounded down to zero would be a fill no exchange makes
+    return max(inst.round_price(worse, Rounding.UP if side is Side.BUY else Rounding.DOWN), inst.price_filter.tick_size)
 
 
 def room_bps(price: Decimal, side: Side, limit: Decimal | None) -> Decimal | None:

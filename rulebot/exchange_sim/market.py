@@ -67,7 +67,8 @@ def slipped(inst: Instrument, price: Decimal, side: Side, model: FillModel) -> D
         return price
     factor = model.slippage_bps / BPS
     worse = price * (1 + factor) if side is Side.BUY else price * (1 - factor)
-    return inst.round_price(worse, Rounding.UP if side is Side.BUY else Rounding.DOWN)
+    # never below one tick: a sell rounded down to zero would be a fill no exchange makes
+    return max(inst.round_price(worse, Rounding.UP if side is Side.BUY else Rounding.DOWN), inst.price_filter.tick_size)
 
 
 def taker_levels(inst: Instrument, quotes: Quotes, side: Side, model: FillModel) -> list[Level]:

@@ -21,6 +21,7 @@ ZERO = Decimal(0)
 # The realistic model's defaults (docs/fill-model.md says why these values).
 DEFAULT_PARTICIPATION = Decimal("0.1")
 DEFAULT_IMPACT_BPS = Decimal(10)
+MAX_PRICE_BPS = Decimal(10000)  # 100%: the slippage, spread or impact that prices a sell at zero
 FILL_MODELS = ("ideal", "realistic")
 
 
@@ -76,6 +77,11 @@ class FillModel:
     impact_bps: Decimal = ZERO  # square-root impact at 100% participation
 
     def __post_init__(self) -> None:
+        # 10000 bps worse is a sell at zero: past it a loss exceeds anything an account can hold
+        for knob in ("slippage_bps", "half_spread_bps", "impact_bps"):
+            value = getattr(self, knob)
+            if value is not None and value >= MAX_PRICE_BPS:
+                raise ValueError(f"{knob} must be below {MAX_PRICE_BPS} (100%), got {value}")
         if self.slippage_bps < 0:
             raise ValueError(f"slippage_bps must not be negative, got {self.slippage_bps}")
         if self.half_spread_bps is not None and self.half_spread_bps < 0:

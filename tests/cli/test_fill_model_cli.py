@@ -69,6 +69,11 @@ def test_realistic_json_states_its_parameters_and_never_beats_ideal() -> None:
         (("--fill-model", "realistic", "--impact-bps", "-1"), "below 0"),
         (("--fill-model", "realistic", "--half-spread-bps", "nan"), "finite"),
         (("--fill-model", "optimistic"), "optimistic"),
+        # 100% or more worse makes a sell fill at zero or below: a loss no wallet can have
+        (("--slippage-bps", "1e9"), "below 10000"),
+        (("--slippage-bps", "10000"), "below 10000"),
+        (("--fill-model", "realistic", "--impact-bps", "20000"), "below 10000"),
+        (("--fill-model", "realistic", "--half-spread-bps", "10000"), "below 10000"),
     ],
 )
 def test_bad_fill_model_options_are_usage_errors(args: tuple[str, ...], message: str) -> None:
@@ -83,3 +88,10 @@ def test_demo_takes_the_fill_model_too(tmp_path: Path) -> None:
     )
     assert code == 0, out
     assert json.loads(out[out.index("{") :])["fill_model"]["name"] == "realistic"
+
+
+def test_sweep_and_demo_refuse_a_slippage_of_100_percent_too(tmp_path: Path) -> None:
+    code, out = run("demo", "--hours", "1", "--slippage-bps", "10000", "--report", str(tmp_path / "r.html"))
+    assert code == 2 and "below 10000" in out, out
+    code, out = run("sweep", RULEBOOK, "--data", BTC_1M, "--param", "lookback=20,24", "--slippage-bps", "10000")
+    assert code == 2 and "below 10000" in out, out

@@ -20,7 +20,7 @@ from rulebot.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from rulebot.exchange_sim import FillModel, SimExchange
 from rulebot.testing.shared import load_doc
 
-from .conftest import BTCUSDT, limit, market, order, statuses, trades, usdm
+from .conftest import BTCUSDT, FAPI, limit, market, order, statuses, trades, usdm
 
 BUY, SELL = Side.BUY, Side.SELL
 REAL = FillModel.realistic()
@@ -258,3 +258,28 @@ def test_a_realistic_fill_is_never_better_than_the_ideal_one(
     assert real_qty <= ideal_qty
     if real_qty:
         assert real_avg >= ideal_avg if side is BUY else real_avg <= ideal_avg
+
+
+@pytest.mark.parametrize("knob", ["slippage_bps", "half_spread_bps", "impact_bps"])
+def test_a_price_knob_of_100_percent_or_more_is_refused(knob: str) -> None:
+    # 10000 bps worse sells at zero: the loss would exceed anything the account could hold
+    with pytest.raises(ValueError, match="below 10000"):
+        FillModel(**{knob: D(10000)})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ticks=st.integers(min_value=1, max_value=10**9),
+    bps=st.integers(min_value=0, max_value=9999),
+    side=st.sampled_from([BUY, SELL]),
+)
+def test_slippage_and_impact_never_price_a_fill_at_zero_or_better(ticks: int, bps: int, side: Side) -> None:
+    from rulebot.exchange_sim.liquidity import impacted
+    from rulebot.exchange_sim.market import slipped
+
+    inst = FAPI[0][BTCUSDT]
+    tick = inst.price_filter.tick_size
+    price = tick * ticks
+    for worse in (slipped(inst, price, side, FillModel(slippage_bps=D(bps))), impacted(inst, price, side, D(bps))):
+        assert worse >= tick and worse % tick == 0
+        assert (worse >= price) if side is BUY else (worse <= price)
