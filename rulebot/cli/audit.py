@@ -13,9 +13,9 @@ from typing import Any
 import click
 from rich.table import Table
 
+from rulebot.cli.params import TIME
 from rulebot.cli.terminal import output_console
 from rulebot.core.errors import UserError
-from rulebot.feeds.replay import to_ms
 from rulebot.journal import queries as q
 from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import read_only
@@ -82,6 +82,9 @@ class _JournalGroup(click.Group):
             ) from exc
 
 
+# A row id or a count SQLite can hold (a 64-bit integer): a larger one is a typo, not a query.
+ROW_ID = click.IntRange(min=1, max=2**63 - 1)
+
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
 
@@ -127,22 +130,22 @@ def runs_cmd(ctx: click.Context, fmt: str) -> None:
 @audit.command("decisions")
 @click.option("--rule")
 @click.option("--symbol")
-@click.option("--since", help="UTC date or ISO time.")
+@click.option("--since", type=TIME, help="UTC date or ISO time.")
 @click.option("--errors", "errors_only", is_flag=True, help="Only conditions that failed at run time.")
-@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--limit", type=ROW_ID, default=200, show_default=True)
 @FORMAT
 @click.pass_context
 def decisions_cmd(
     ctx: click.Context,
     rule: str | None,
     symbol: str | None,
-    since: str | None,
+    since: int | None,
     errors_only: bool,
     limit: int,
     fmt: str,
 ) -> None:
     """Rules that fired (and those that failed), with every input the condition read."""
-    rows = q.decisions(_open(ctx), rule, symbol, to_ms(since) if since else None, limit, errors_only)
+    rows = q.decisions(_open(ctx), rule, symbol, since, limit, errors_only)
     _emit(
         rows,
         fmt,
@@ -162,7 +165,7 @@ def decisions_cmd(
 
 
 @audit.command("explain")
-@click.argument("decision_id", type=int)
+@click.argument("decision_id", type=ROW_ID)
 @FORMAT
 @click.pass_context
 def explain_cmd(ctx: click.Context, decision_id: int, fmt: str) -> None:

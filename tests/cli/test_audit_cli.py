@@ -148,3 +148,25 @@ def test_a_damaged_journal_is_reported_as_damage_with_exit_1(journal, tmp_path):
         res = CliRunner().invoke(main, ["audit", "-j", str(damaged), *args])
         assert res.exit_code == 1, (args, res.output)
         assert "damaged" in res.output and "internal error" not in res.output, (args, res.output)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["decisions", "--since", "garbage"], "not a date or time"),
+        (["decisions", "--limit", "99999999999999999999999"], "range"),
+        (["decisions", "--limit", "0"], "range"),
+        (["explain", "99999999999999999999999"], "range"),
+        (["explain", "0"], "range"),
+    ],
+)
+def test_bad_options_are_usage_errors_not_internal_errors(journal, args, message):
+    res = CliRunner().invoke(main, ["audit", "-j", journal, *args])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "internal error" not in res.output
+
+
+def test_since_takes_a_time_as_well_as_a_date(journal):
+    code, out = audit(journal, "decisions", "--since", "2025-06-11T12:00", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and rows and min(r["time"] for r in rows) >= 1749643200000
