@@ -130,13 +130,26 @@ async def bot_detail(request: web.Request) -> web.StreamResponse:
     return _json(api.summary(_bot(request)))
 
 
+_MAX_ROW = 2**63 - 1  # SQLite's INTEGER: a larger number raised OverflowError, a 500
+
+
+def _row_number(text: str, least: int) -> int:
+    """A whole number a journal query can take, or ValueError."""
+    number = int(text)
+    if not least <= number <= _MAX_ROW:
+        raise ValueError(text)
+    return number
+
+
 async def decisions(request: web.Request) -> web.StreamResponse:
     bot = _bot(request)
     try:
-        after, limit = int(request.query.get("after", 0)), int(request.query.get("limit", 200))
-        return _json(await api.in_db(bot, jv.recent_decisions, after, limit))
+        after = _row_number(request.query.get("after", "0"), 0)
+        limit = _row_number(request.query.get("limit", "200"), 1)
     except ValueError:
-        return _deny(400, "after and limit are whole numbers")
+        return _deny(400, "after and limit are whole numbers (after from 0, limit from 1)")
+    try:
+        return _json(await api.in_db(bot, jv.recent_decisions, after, limit))
     except LookupError as exc:
         return _deny(404, str(exc))
 
@@ -144,8 +157,12 @@ async def decisions(request: web.Request) -> web.StreamResponse:
 async def explain(request: web.Request) -> web.StreamResponse:
     bot = _bot(request)
     try:
-        story = await api.in_db(bot, jv.explain, int(request.match_info["decision"]))
-    except (ValueError, LookupError) as exc:
+        decision = _row_number(request.match_info["decision"], 1)
+    except ValueError:
+        return _deny(400, f"a decision id is a whole number from 1, not {request.match_info['decision']!r}")
+    try:
+        story = await api.in_db(bot, jv.explain, decision)
+    except LookupError as exc:
         return _deny(404, str(exc))
     if story is None:
         return _deny(404, f"no decision with id {request.match_info['decision']}")
