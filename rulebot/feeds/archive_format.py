@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -109,6 +110,24 @@ class Reader(Protocol):
     def __next__(self) -> list[str]: ...
 
 
+# SYMBOL-WHAT-DATE, the stem of every archive file (BTCUSDT-1m-2025-06-07, ...-aggTrades-2026-05).
+_ARCHIVE_STEM = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9]+-\d{4}-\d{2}(?:-\d{2})?$")
+
+
+def misnamed_member(path: Path, member: str) -> str | None:
+    """Why the zip's one CSV member is not the file the zip's name says (None: it is, or the
+    member's name says nothing). Binance names the member like its zip; a zip renamed to another
+    symbol or day would otherwise replay one market's prices under another's name."""
+    outer = path.name.removesuffix(path.suffix)
+    inner = Path(member).name.removesuffix(".csv")
+    if inner == outer or not (_ARCHIVE_STEM.match(inner) and _ARCHIVE_STEM.match(outer)):
+        return None
+    return (
+        f"{path}: its CSV member is {Path(member).name}, another file than the zip's name says; "
+        f"was the zip renamed? Name it {inner}.zip"
+    )
+
+
 @contextmanager
 def open_text(path: Path) -> Iterator[TextIO]:
     """The CSV text of a plain .csv or of the single CSV member of a .zip, streamed."""
@@ -125,6 +144,8 @@ def open_text(path: Path) -> Iterator[TextIO]:
         if len(members) != 1:
             names = ", ".join(i.filename for i in members) or "none"
             raise ReplayFileError(f"{path}: expected one CSV member, found {len(members)} ({names})")
+        if problem := misnamed_member(path, members[0].filename):
+            raise ReplayFileError(problem)
         with archive.open(members[0]) as raw:
             yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 

@@ -51,6 +51,7 @@ from rulebot.feeds.archive_format import (
     ZERO,
     ArchiveFile,
     is_number,
+    misnamed_member,
 )
 
 _BLOCK = 1 << 18  # 256 KiB: ~4,000 aggTrades; larger blocks gain little speed for much more memory
@@ -107,8 +108,8 @@ def _raw(path: Path) -> Iterator[IO[bytes]]:
         return
     with zipfile.ZipFile(path) as archive:
         members = [i for i in archive.infolist() if not i.is_dir()]
-        if len(members) != 1:
-            raise Unsure("not one CSV member")
+        if len(members) != 1 or misnamed_member(path, members[0].filename):
+            raise Unsure("not one CSV member named like the zip")  # the row parser says why
         with archive.open(members[0]) as raw:
             yield raw
 

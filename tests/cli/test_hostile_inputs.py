@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -376,3 +377,11 @@ def test_an_escape_sequence_in_a_file_name_is_shown_not_sent_to_the_terminal(tmp
     _zip(folder / f"{KLINES}.zip", "".join([*_real_lines()[:100], "1,2,x\n"]))
     code, out = rulebot("backtest", RULEBOOK, "--data", str(tmp_path / "data"))
     assert code == 1 and "\x1b" not in out and "a\\x1b[2Jb" in out and ":101:" in out
+
+
+def test_a_renamed_archive_zip_is_refused_by_backtest(tmp_path: Path) -> None:
+    eth = ARCHIVE / "futures/um/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2025-06-08.zip"
+    shutil.copy(eth, tmp_path / "BTCUSDT-1m-2025-06-08.zip")
+    res = CliRunner().invoke(main, ["backtest", str(ROOT / "rules/ema-trend-btc.yaml"), "--data", str(tmp_path)])
+    assert res.exit_code == 1, res.output
+    assert "ETHUSDT-1m-2025-06-08.csv" in res.output and "Traceback" not in res.output

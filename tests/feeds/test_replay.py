@@ -459,3 +459,20 @@ def test_a_time_before_any_calendar_is_named_in_the_error_not_an_oserror(tmp_pat
     path = _trades_file(tmp_path, [*GOOD, "2,100.5,0.010,1.005,-67768040609740804001,false"])
     with pytest.raises(ReplayFileError, match=r":3: time -67768040609740804001 \(-67768040609740804001\) is before"):
         list(read_events(path))
+
+
+def test_a_zip_whose_member_names_another_file_is_refused(tmp_path: Path) -> None:
+    # ETHUSDT's day renamed to BTCUSDT's: replayed, it was a BTCUSDT backtest at ETH's prices.
+    eth = FUT / "um/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2025-06-08.zip"
+    path = tmp_path / "BTCUSDT-1m-2025-06-08.zip"
+    shutil.copy(eth, path)
+    with pytest.raises(ReplayFileError, match=r"its CSV member is ETHUSDT-1m-2025-06-08\.csv.*renamed"):
+        list(read_events(path))
+    with pytest.raises(ReplayFileError, match=re.escape("ETHUSDT-1m-2025-06-08.csv")):
+        list(ReplaySource(path))
+    # a member with a name that says nothing (zipped by hand) is still read
+    plain = tmp_path / "hand" / "BTCUSDT-1m-2025-06-08.zip"
+    plain.parent.mkdir()
+    with zipfile.ZipFile(eth) as src, zipfile.ZipFile(plain, "w") as dst:
+        dst.writestr("data.csv", src.read(src.namelist()[0]))
+    assert sum(1 for _ in read_events(plain)) == 1440
