@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -20,8 +21,26 @@ from rulebot.feeds.download import (
     DownloadReport,
     download,
 )
+from rulebot.rulebook.model import TIMEFRAMES
 
 _DATE = click.DateTime(["%Y-%m-%d"])
+# The kline intervals Binance publishes, and the archive's monthly bars.
+_INTERVALS = (*TIMEFRAMES, "1mo")
+
+
+def _interval(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An interval the archive has files for: any other became one 404 per day, as if missing."""
+    if value is not None and value != "" and value not in _INTERVALS:
+        raise click.BadParameter(f"'{value}' is not a Binance kline interval ({', '.join(_INTERVALS)})")
+    return value
+
+
+def _base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A server to ask: without http(s) and a host every file failed with the URL as its reason."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{value!r}: give the archive server as http:// or https:// and a host")
+    return value
 
 
 @click.group("data")
@@ -32,7 +51,7 @@ def data() -> None:
 @data.command("download")
 @click.argument("symbol")
 @click.option("--kind", required=True, type=click.Choice(DOWNLOAD_KINDS), help="Archive file kind.")
-@click.option("--interval", help="Candle interval for the *klines kinds, e.g. 1m, 1h, 1d.")
+@click.option("--interval", callback=_interval, help="Candle interval for the *klines kinds, e.g. 1m, 1h, 1d.")
 @click.option("--from", "from_date", required=True, type=_DATE, help="First day (YYYY-MM-DD).")
 @click.option("--to", "to_date", required=True, type=_DATE, help="Last day, included.")
 @click.option(
@@ -55,6 +74,7 @@ def data() -> None:
 @click.option(
     "--base-url",
     envvar=BASE_URL_ENV,
+    callback=_base_url,
     default=DEFAULT_BASE_URL,
     show_default=True,
     help=f"Archive server (or ${BASE_URL_ENV}).",
