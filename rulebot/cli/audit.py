@@ -53,6 +53,18 @@ def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], 
     _console.print(table)
 
 
+def _first(rows: list[dict[str, Any]], limit: int, what: str) -> list[dict[str, Any]]:
+    """`rows` fetched with one more than `limit`: cut to `limit`, and say so on stderr (never in
+    the JSON), so that a listing is never silently shorter than the journal."""
+    if len(rows) <= limit:
+        return rows
+    click.echo(
+        f"note: the first {limit} {what} only; --limit N shows more (`rulebot audit export` has every row)",
+        err=True,
+    )
+    return rows[:limit]
+
+
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -83,7 +95,7 @@ class _JournalGroup(click.Group):
 
 
 # A row id or a count SQLite can hold (a 64-bit integer): a larger one is a typo, not a query.
-ROW_ID = click.IntRange(min=1, max=2**63 - 1)
+ROW_ID = click.IntRange(min=1, max=2**62)  # with room for the one row more that tells a cut listing
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
@@ -145,7 +157,7 @@ def decisions_cmd(
     fmt: str,
 ) -> None:
     """Rules that fired (and those that failed), with every input the condition read."""
-    rows = q.decisions(_open(ctx), rule, symbol, since, limit, errors_only)
+    rows = _first(q.decisions(_open(ctx), rule, symbol, since, limit + 1, errors_only), limit, "decisions")
     _emit(
         rows,
         fmt,
@@ -219,12 +231,13 @@ def explain_cmd(ctx: click.Context, decision_id: int, fmt: str) -> None:
 
 
 @audit.command("orders")
+@click.option("--limit", type=ROW_ID, default=500, show_default=True)
 @FORMAT
 @click.pass_context
-def orders_cmd(ctx: click.Context, fmt: str) -> None:
+def orders_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
     """Orders sent, with the rule that sent them and their last status."""
     _emit(
-        q.orders(_open(ctx)),
+        _first(q.orders(_open(ctx), limit + 1), limit, "orders"),
         fmt,
         [
             ("time", "time"),
@@ -241,12 +254,13 @@ def orders_cmd(ctx: click.Context, fmt: str) -> None:
 
 
 @audit.command("fills")
+@click.option("--limit", type=ROW_ID, default=1000, show_default=True)
 @FORMAT
 @click.pass_context
-def fills_cmd(ctx: click.Context, fmt: str) -> None:
+def fills_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
     """Every fill with its fee and realized PnL."""
     _emit(
-        q.fills(_open(ctx)),
+        _first(q.fills(_open(ctx), limit + 1), limit, "fills"),
         fmt,
         [
             ("time", "time"),

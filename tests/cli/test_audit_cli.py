@@ -170,3 +170,15 @@ def test_since_takes_a_time_as_well_as_a_date(journal):
     code, out = audit(journal, "decisions", "--since", "2025-06-11T12:00", "--format", "json")
     rows = json.loads(out)
     assert code == 0 and rows and min(r["time"] for r in rows) >= 1749643200000
+
+
+@pytest.mark.parametrize("command", ["fills", "orders", "decisions"])
+def test_a_listing_cut_by_its_limit_says_so_and_json_stays_clean(journal, command):
+    # `audit fills` printed the first 1,000 fills of a long backtest (orders: 500) with no word
+    # and no way to ask for more: an export for a spreadsheet silently lost the rest.
+    res = CliRunner().invoke(main, ["audit", "-j", journal, command, "--limit", "2", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)) == 2
+    assert "first 2" in res.stderr and "--limit" in res.stderr
+    whole = CliRunner().invoke(main, ["audit", "-j", journal, command, "--limit", "100000", "--format", "json"])
+    assert len(json.loads(whole.stdout)) > 2 and whole.stderr == ""
