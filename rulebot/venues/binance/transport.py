@@ -202,6 +202,13 @@ class SignedTransport:
                 body = await resp.read()
                 self.limiter.observe(resp.headers)
                 status, retry_after = resp.status, resp.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError as exc:
+            # No connection, so nothing was sent: say where it tried (host and port carry no
+            # query, so no signature) and what the system answered.
+            why = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else type(exc).__name__
+            raise TransportError(
+                f"{where}: cannot connect to {exc.host}:{exc.port} ({why}); the request was not sent"
+            ) from None
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             # The exception's text can hold the URL, and the URL the signature: name the type only.
             raise TransportError(f"{where}: {type(exc).__name__}, the answer was lost") from None

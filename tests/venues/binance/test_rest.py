@@ -27,7 +27,7 @@ from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.limiter import RateLimiter
 from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.signing import sign
-from rulebot.venues.binance.transport import OrderFateUnknown
+from rulebot.venues.binance.transport import OrderFateUnknown, TransportError
 
 D = Decimal
 
@@ -255,3 +255,16 @@ async def test_nothing_secret_in_errors_or_logs(fake, caplog):
         ):
             assert secret not in text, (secret, text)
     assert "looking it up by client id" in caplog.text  # the log does say what happened
+
+
+async def test_a_server_that_cannot_be_reached_is_named_and_nothing_was_sent():
+    # "ClientConnectorError, the answer was lost" read as if an answer had existed: a refused
+    # connection sent nothing, and the message says where it tried and why it failed.
+    endpoints = Endpoints.custom(Market.USDM, "http://127.0.0.1:9", "ws://127.0.0.1:9")
+    c = BinanceRest(endpoints, "k", "s")
+    with pytest.raises(TransportError) as info:
+        await c.server_time()
+    await c.close()
+    text = str(info.value)
+    assert "cannot connect to 127.0.0.1:9" in text and "not sent" in text, text
+    assert "answer was lost" not in text
