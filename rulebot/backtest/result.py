@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Literal
 
 from rulebot.backtest.chart_series import IndicatorLine
+from rulebot.backtest.data_gaps import Gap, gap_warnings
 from rulebot.backtest.warmup import WarmupReport
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.exchange_sim.model import FillModel
@@ -150,15 +151,20 @@ class BacktestResult:
     path: str = "event"  # the way the candles were replayed: "fast" or "event" (fast_path.py)
     path_reason: str = ""  # why that path, or what the fast path jumped
     warmup: WarmupReport | None = None  # each indicator's history need and when it was met (warmup.py)
+    data_gaps: tuple[Gap, ...] = ()  # candle series with holes (data_gaps.py)
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """What makes the numbers less than Binance's, said in the summary and the report."""
-        return tuple(
-            f"{s}: a position was held across {n} funding time(s) but the data has no funding rate for "
-            f"them, so their funding counts as 0; add {s}'s fundingRate files with --data"
-            for s, n in sorted(self.unfunded.items())
-        ) + (self.warmup.warnings() if self.warmup is not None else ())
+        return (
+            tuple(
+                f"{s}: a position was held across {n} funding time(s) but the data has no funding rate for "
+                f"them, so their funding counts as 0; add {s}'s fundingRate files with --data"
+                for s, n in sorted(self.unfunded.items())
+            )
+            + (self.warmup.warnings() if self.warmup is not None else ())
+            + gap_warnings(self.data_gaps)
+        )
 
     @property
     def all_symbols(self) -> tuple[str, ...]:

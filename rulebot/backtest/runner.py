@@ -16,6 +16,7 @@ from typing import Any
 
 from rulebot.backtest import fast_path
 from rulebot.backtest.chart_series import drawn_indicators
+from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.result import (
     BacktestResult,
@@ -330,6 +331,7 @@ def run_backtest(
         fast = FastSession(session, venue, sim, engine, symbol)
     to_session = session.market if fast is None else fast.market
     warm = Warmup(book, engine, config.trade_from)
+    gaps = GapWatch()
     for event in events:
         time = event.time  # type: ignore[attr-defined]
         if time < warm.until:
@@ -355,6 +357,7 @@ def run_backtest(
             last_price[event.symbol] = event.price  # type: ignore[attr-defined]
         elif kind is CandleClosed:
             last_price[event.symbol] = event.close  # type: ignore[attr-defined]
+            gaps.see(event.symbol, event.timeframe, event.open_time, event.close_time)  # type: ignore[attr-defined]
         to_session(event)
         count += 1
         if time >= next_sample and last_price:  # no point before the first price
@@ -377,6 +380,7 @@ def run_backtest(
     result.path_reason = why
     result.end_time = time
     result.warmup = warm.report(time)
+    result.data_gaps = gaps.report()
     ledger = sim.ledger(asset)
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission

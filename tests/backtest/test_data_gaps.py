@@ -1,0 +1,57 @@
+"""Holes in the candle data are said in the summary: rules and indicators run across them as if
+the candles on either side were adjacent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rulebot.backtest.api import backtest
+from rulebot.backtest.data_gaps import GapWatch
+from rulebot.testing.shared import ARCHIVE
+
+ROOT = Path(__file__).resolve().parents[2]
+MINUTE = 60_000
+UM = ARCHIVE / "futures/um/daily/klines"
+
+
+@given(st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=60))
+def test_every_jump_past_the_next_candle_is_one_gap_and_the_longest_is_named(steps: list[int]) -> None:
+    watch, open_time = GapWatch(), 0
+    watch.see("BTCUSDT", "1m", open_time, open_time + MINUTE - 1)
+    for step in steps:
+        open_time += step * MINUTE
+        watch.see("BTCUSDT", "1m", open_time, open_time + MINUTE - 1)
+    (gap,) = watch.report() or (None,)
+    missing = [s - 1 for s in steps if s > 1]
+    if not missing:
+        assert gap is None
+        return
+    assert gap is not None and gap.series == "BTCUSDT 1m" and gap.count == len(missing)
+    assert gap.longest_ms == max(missing) * MINUTE
+
+
+def test_each_series_is_watched_on_its_own() -> None:
+    watch = GapWatch()
+    for t in (0, MINUTE, 2 * MINUTE):  # 1m, no gap
+        watch.see("BTCUSDT", "1m", t, t + MINUTE - 1)
+    watch.see("BTCUSDT", "1h", 0, 3_600_000 - 1)
+    watch.see("BTCUSDT", "1h", 3_600_000, 2 * 3_600_000 - 1)
+    watch.see("ETHUSDT", "1m", 0, MINUTE - 1)
+    watch.see("ETHUSDT", "1m", 5 * MINUTE, 6 * MINUTE - 1)
+    assert [(g.series, g.count, g.longest_ms, g.longest_from) for g in watch.report()] == [
+        ("ETHUSDT 1m", 1, 4 * MINUTE, MINUTE)
+    ]
+
+
+def test_a_missing_day_in_real_data_is_a_warning_and_complete_data_has_none() -> None:
+    # ETHUSDT's 1m files skip 2025-06-12 (held back from shared/data): a day the rules never saw.
+    book = str(ROOT / "rules/rsi-reversion-eth.yaml")
+    result, _, _ = backtest(book, [str(UM / "ETHUSDT/1m")])
+    gaps = [w for w in result.warnings if "gap" in w]
+    assert len(gaps) == 1, result.warnings
+    assert gaps[0].startswith("ETHUSDT 1m candles: 1 gap") and "1d" in gaps[0] and "2025-06-12 00:00" in gaps[0]
+    result, _, _ = backtest(str(ROOT / "rules/ema-trend-btc.yaml"), [str(UM / "BTCUSDT/1m")])
+    assert not [w for w in result.warnings if "gap" in w]
