@@ -74,14 +74,20 @@ class FastSession:
         self._band: Band | None = None
         self._fresh = False  # the band was computed since anything last happened
         self._trailing = True  # a trailing stop works (its stop is replayed on each jumped candle)
+        self._flat_clear = False  # flat, and the daily loss cap shown unreached (cap_unreached_flat)
 
     def market(self, event: object) -> None:
         if type(event) is CandleClosed and event.symbol == self.symbol and self.venue.walks(event):
             self.counts.candles += 1
             if self._jump(event):
                 self.counts.jumped += 1
-                holding = self.engine.position(self.symbol).amount != 0
-                step = self.session.engine_step(event, quiet=holding)
+                engine = self.engine
+                quiet = True  # held: walk_quietly showed the loss cap unreached at every price
+                if engine.position(self.symbol).amount == 0:
+                    if not self._flat_clear:  # shown once, it holds until something happens
+                        self._flat_clear = cap_unreached_flat(engine)
+                    quiet = self._flat_clear and event.close_time < engine.quiet_until()
+                step = self.session.engine_step(event, quiet=quiet)
                 if step.commands:  # orders, positions and the wallet move only by commands and their reports
                     self._fresh = False
                 return
@@ -97,6 +103,7 @@ class FastSession:
         if not self._fresh:
             self._band = self._compute_band()
             self._trailing = self.sim.has_trailing_stop(self.symbol)
+            self._flat_clear = False
             self._fresh = True
         band = self._band
         if band is None:
@@ -119,6 +126,23 @@ class FastSession:
             return None
         band = engine_band(self.engine, self.symbol, self.inst)
         return None if band is None else tighten(sim_band, *band)
+
+
+def cap_unreached_flat(engine: Engine) -> bool:
+    """With no position, today's PnL as the daily loss cap counts it does not move with the
+    price: shown unreached once, it stays so at every candle's close until something happens
+    (a fill, a funding payment: the band is computed again) or the clock rolls the day."""
+    if engine.price_check_pending():
+        return False
+    st = engine.state
+    today = st.portfolio.today
+    if st.daily_breach_day is not None or today is None:
+        return True  # the cap's check does nothing (daily_loss_cap.on_price)
+    for asset in today.start_equity:
+        cap = engine.daily_cap(asset)
+        if cap is not None and engine.cap_stops.daily_pnl_closed(asset) <= -cap:
+            return False
+    return True
 
 
 def engine_band(engine: Engine, symbol: str, inst: Instrument) -> Band | None:

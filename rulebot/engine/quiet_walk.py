@@ -125,9 +125,10 @@ class QuietWalk:
         st.portfolio.set_mark(symbol, price)
 
     def on_quiet_candle(self, event: CandleClosed) -> Step:
-        """`on_event` for a candle `walk_quietly` stood in for while a position is held: its close
-        is one of the prices the caller showed the daily loss cap unreached at, so that check is
-        not repeated; everything else (indicators, rules, the other guards) runs as ever."""
+        """`on_event` for a candle the fast path jumped, whose close the caller showed the daily
+        loss cap unreached at (held: one of the prices of `walk_quietly`; flat: today's PnL does
+        not move with the price, and the clock reaches nothing inside the candle), so that check
+        is not repeated; everything else (indicators, rules, the other guards) runs as ever."""
         if self.price_check_pending():
             return self.on_event(event)
         self.guards.cap_shown_unreached = True
