@@ -145,3 +145,20 @@ def test_coin_m_ethusd_perp_does_not_borrow_btcusd_perps_brackets(tmp_path):
     path.write_text(text)
     with pytest.raises(BacktestError, match=r"ETHUSD_PERP.*--brackets"):
         load_brackets(compile_file(str(path)))
+
+
+@pytest.mark.parametrize(
+    ("bracket", "says"),
+    [
+        ('"notionalCap": "abc", "cum": 0', "notionalCap is not a finite number: 'abc'"),  # was ConversionSyntax
+        ('"notionalCap": "NaN", "cum": 0', "notionalCap is not a finite number: 'NaN'"),  # was accepted
+        ('"notionalCap": 5000, "cum": "Infinity"', "cum is not a finite number: 'Infinity'"),
+    ],
+)
+def test_a_broken_value_in_a_brackets_file_is_named(tmp_path, bracket, says):
+    base = '"bracket": 1, "initialLeverage": 75, "notionalFloor": 0, "maintMarginRatio": 0.005'
+    saved = tmp_path / "b.json"
+    saved.write_text('[{"symbol": "ADAUSDT", "brackets": [{' + base + ", " + bracket + "}]}]")
+    code, out = _run("backtest", str(_book_for(tmp_path, "ADAUSDT")), "--data", str(ADA_1M), "--brackets", str(saved))
+    assert code == 1 and says in out, out
+    assert "ConversionSyntax" not in out and "class" not in out

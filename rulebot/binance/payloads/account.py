@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rulebot.binance.payloads.exchange_info import InstrumentParseError
@@ -18,7 +18,13 @@ def _num(raw: Any, where: str) -> Decimal:
     # binary expansion), so Decimal(str(x)) is exact for what Binance sent.
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise InstrumentParseError(f"{where} is not a number: {raw!r}")
-    return Decimal(str(raw))
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():  # "abc" said only "[<class 'decimal.ConversionSyntax'>]"; "NaN" passed
+        raise InstrumentParseError(f"{where} is not a finite number: {raw!r}")
+    return value
 
 
 def bracket_table_from_payload(entry: Mapping[str, Any], market: Market) -> BracketTable:
