@@ -37,3 +37,18 @@ def test_json_floats_become_exact_decimals(payload: Callable[[str], Any]) -> Non
 
 
 # -- rounding ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filter_type", "key", "raw"),
+    [("PRICE_FILTER", "tickSize", "NaN"), ("MIN_NOTIONAL", "notional", "Infinity"), ("LOT_SIZE", "maxQty", "-inf")],
+)
+def test_a_filter_value_that_is_not_finite_is_refused_by_name(
+    payload: Callable[[str], Any], filter_type: str, key: str, raw: str
+) -> None:
+    # NaN failed later as "[<class 'decimal.InvalidOperation'>]"; an infinite min notional was
+    # taken, and every entry was refused without a word (a backtest of 0 trades).
+    btc = payload("rest_fapi_v1_exchangeInfo.json")["symbols"][0]
+    filters = [{**f, key: raw} if f["filterType"] == filter_type else f for f in btc["filters"]]
+    with pytest.raises(InstrumentParseError, match=f"BTCUSDT: .*is not a finite number: '{raw}'"):
+        instrument_from_exchange_info({**btc, "filters": filters}, Market.USDM)

@@ -20,9 +20,12 @@ def _dec(raw: Any, symbol: str, field: str) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise InstrumentParseError(f"{symbol}: {field} is not a number: {raw!r}")
     try:
-        return Decimal(str(raw))
+        value = Decimal(str(raw))
     except ArithmeticError as exc:
         raise InstrumentParseError(f"{symbol}: {field} is not a number: {raw!r}") from exc
+    if not value.is_finite():  # NaN failed far away; an infinite min notional refused every order
+        raise InstrumentParseError(f"{symbol}: {field} is not a finite number: {raw!r}")
+    return value
 
 
 def _opt_dec(info: Mapping[str, Any], key: str, symbol: str) -> Decimal | None:
