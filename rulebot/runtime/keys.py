@@ -25,6 +25,9 @@ class Credentials:
     __str__ = __repr__
 
 
+_KEY_FILE_FORM = "write two lines, BINANCE_API_KEY=… and BINANCE_API_SECRET=… (mode 600); nothing was started"
+
+
 def load_credentials(key_file: str | Path | None = None, env: dict[str, str] | None = None) -> Credentials:
     """`BINANCE_API_KEY` / `BINANCE_API_SECRET`, or a key file with `key` and `secret` lines
     (`KEY=VALUE` or two lines) whose permissions let nobody but its owner read it."""
@@ -40,7 +43,11 @@ def load_credentials(key_file: str | Path | None = None, env: dict[str, str] | N
                 f"run `chmod 600 {path}` first: it holds your API secret"
             )
         values: dict[str, str] = {}
-        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # its text is the secret: say where, never what
+            raise CredentialsError(f"{path} is not UTF-8 text; {_KEY_FILE_FORM}") from None
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
         for ln in lines:
             if "=" in ln:
                 k, v = ln.split("=", 1)
@@ -49,6 +56,12 @@ def load_credentials(key_file: str | Path | None = None, env: dict[str, str] | N
             values = {"BINANCE_API_KEY": lines[0], "BINANCE_API_SECRET": lines[1]}
         key = values.get("BINANCE_API_KEY") or values.get("KEY") or values.get("API_KEY")
         secret = values.get("BINANCE_API_SECRET") or values.get("SECRET") or values.get("API_SECRET")
+        missing = [name for name, v in (("BINANCE_API_KEY", key), ("BINANCE_API_SECRET", secret)) if not v]
+        if missing:
+            raise CredentialsError(f"{path} has no {' and no '.join(m + '=' for m in missing)} line; {_KEY_FILE_FORM}")
+        for what, given in (("API key", key), ("API secret", secret)):
+            if given and any(c.isspace() for c in given):  # a paste that took two words; Binance's have none
+                raise CredentialsError(f"{path}: the {what} has a space in it; {_KEY_FILE_FORM}")
     else:
         key, secret = env.get("BINANCE_API_KEY"), env.get("BINANCE_API_SECRET")
     if not key or not secret:
