@@ -150,6 +150,10 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
                 where = f" in '{path[-1]}'" if path and isinstance(path[-1], str) else ""
                 out.append(Diagnostic("error", f"missing required key '{key}'{where}", owner, desc, "missing-key"))
             continue
+        if any(e["type"] == "finite_number" for e, _, _ in errs):  # YAML's .inf and .nan (or 1e400)
+            msg = f"{_describe(node)} is not a finite number"
+            out.append(Diagnostic("error", msg, span, "write a number (.inf and .nan have no meaning here)", code))
+            continue
         ranged = [e for e, _, _ in errs if e["type"] in _RANGE_ERRORS]
         if len(errs) > 1 and ranged:  # a whole number, but outside the bounds of the member it fits
             out.append(
