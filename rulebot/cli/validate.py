@@ -160,19 +160,30 @@ def render_explain(console: Console, book: CompiledRulebook) -> None:
     console.print(t)
 
     if data["indicators"]:
-        t = Table(title="Indicators (update order)", title_justify="left")
-        for col in ("name", "definition", "input", "outputs", "warm-up", "candles to ready"):
+        history = {h["name"]: h for h in data["history"]}
+        t = Table(title="Indicators (update order) and the history each needs", title_justify="left")
+        for col in ("name", "definition", "input", "outputs", "history needed", "read by"):
             t.add_column(col)
         for i in data["indicators"]:
-            t.add_row(
-                i["name"],
-                i["definition"],
-                i["input"],
-                ", ".join(i["outputs"]) or "value",
-                str(i["warmup"]),
-                f"{i['warmup_candles']} × {i['timeframe']}",  # noqa: RUF001 (a multiplication sign, meant)
-            )
+            h = history[i["name"]]
+            t.add_row(i["name"], i["definition"], i["input"], ", ".join(i["outputs"]) or "value", h["text"],
+                      ", ".join(h["rules"]) or "-")  # fmt: skip
         console.print(t)
+    lookbacks = [h for h in data["history"] if h["name"].endswith("]")]
+    if lookbacks:
+        t = Table(title="Look-backs: known once n more candles have closed", title_justify="left")
+        for col in ("value", "history needed", "read by"):
+            t.add_column(col)
+        for h in lookbacks:
+            t.add_row(h["name"], h["text"], ", ".join(h["rules"]) or "-")
+        console.print(t)
+    if data["history"]:
+        longest = max(data["history"], key=lambda h: h["ms"])
+        console.print(
+            f"Warm-up: rules that read {longest['name']} cannot fire until {longest['text']} of data has been seen; "
+            "a backtest warms indicators on the data before --from, a live bot on Binance's klines.",
+            markup=False,
+        )
 
     t = Table(title="Effective guards", title_justify="left")
     for col in ("guard", "setting", "from", "what it does"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rulebot.rulebook.compiled import CandleInput, CompiledRulebook, IndicatorInput, SeriesInput
+from rulebot.rulebook.history import duration_text, history_needs
 
 
 def _input_text(inp: SeriesInput | IndicatorInput | CandleInput) -> str:
@@ -67,6 +68,19 @@ def explain(book: CompiledRulebook) -> dict[str, Any]:
                 "timeframe": i.timeframe,
             }
             for i in book.indicators
+        ],
+        # Every indicator and look-back with the history it needs before a rule can read it
+        # (a backtest warms it on the data before --from; a live bot on REST klines).
+        "history": [
+            {
+                "name": h.name,
+                "timeframe": h.timeframe,
+                "candles": h.candles,
+                "ms": h.ms,
+                "text": f"{h.candles} × {h.timeframe} = {duration_text(h.ms)}",  # noqa: RUF001
+                "rules": list(h.rules),
+            }
+            for h in history_needs(book)
         ],
         "guards": [
             {"guard": g.name, "value": g.shown, "source": g.source, "description": g.description}

@@ -46,6 +46,8 @@ def history_needs(book: CompiledRulebook) -> tuple[HistoryNeed, ...]:
     for rule in book.rules:
         for name in rule.reads:
             readers.setdefault(name, set()).add(rule.name)
+            if m := _LOOKBACK.fullmatch(name):  # a rule that reads x[1] waits for x as well
+                readers.setdefault(m.group(1), set()).add(rule.name)
 
     def read_by(*names: str) -> tuple[str, ...]:
         return tuple(sorted({r for n in names for r in readers.get(n, ())}))
@@ -61,7 +63,7 @@ def history_needs(book: CompiledRulebook) -> tuple[HistoryNeed, ...]:
         for field in ("open", "high", "low", "close", "volume"):
             need_of[f"{field}@{tf}"] = (tf, 1)
         need_of[f"returns@{tf}"] = (tf, 2)  # a return reads the close before
-    for name in sorted(readers):
+    for name in sorted(n for n in readers if _LOOKBACK.fullmatch(n)):
         m = _LOOKBACK.fullmatch(name)
         if m is None or m.group(1) not in need_of:
             continue

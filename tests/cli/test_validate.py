@@ -67,6 +67,17 @@ def test_explain_shows_machine_indicators_and_guards_with_their_source():
     assert "engine default" in guard_lines["stale_after"]
 
 
+def test_explain_says_the_history_each_indicator_and_look_back_needs_and_who_reads_it():
+    out = run("validate", "--explain", str(ROOT / "rules" / "volatility-breakout-btc.yaml")).output
+    assert "24 × 1h = 1d" in out and "25 × 1h = 1d 1h" in out  # noqa: RUF001 (range_high, range_high[1])
+    assert "Look-backs" in out and "breakout-long" in out
+    trend = run("validate", "--explain", "--format", "json", str(ROOT / "rules" / "ema-trend-btc.yaml"))
+    history = {h["name"]: h for h in json.loads(trend.output)["files"][0]["explain"]["history"]}
+    slow = history["ema_slow"]
+    assert (slow["candles"], slow["ms"], slow["rules"]) == (55, 55 * 900_000, ["arm-long", "exit-on-cross"])
+    assert slow["text"] == "55 × 15m = 13h 45m"  # noqa: RUF001
+
+
 def test_explain_json_carries_the_same_data():
     result = run("validate", "--explain", "--format", "json", str(ROOT / "rules" / "rsi-reversion-eth.yaml"))
     data = json.loads(result.output)["files"][0]["explain"]
