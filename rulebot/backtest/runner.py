@@ -385,7 +385,17 @@ def run_backtest(
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission
     result.end_equity = engine.equity(asset)
-    if result.equity_curve and result.equity_curve[-1].time != time:
+    if result.equity_curve:
+        if result.equity_curve[-1].time == time:
+            # Sampled by an earlier event of the last instant (a mark bar comes before the candle of
+            # its minute): sample again, so that the last point has the price open trades are valued at.
+            result.equity_curve.pop()
+            for s in symbols:
+                curve = result.symbol_curves[s]
+                if curve and curve[-1].time == time:
+                    curve.pop()
+                    for values in result.indicator_values[s].values():
+                        values.pop()
         sample(time)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
     result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s]}

@@ -63,8 +63,9 @@ def test_runs_decisions_orders_fills_and_pnl_as_json(journal):
 
 def test_explain_tells_the_story_in_text(journal):
     _, out = audit(journal, "decisions", "--rule", "enter-long", "--format", "json")
-    first = json.loads(out)[0]["id"]
-    code, text = audit(journal, "explain", str(first))
+    # The first entry whose maker-only limit order filled (others expire unfilled after 2m).
+    stories = (audit(journal, "explain", str(d["id"])) for d in json.loads(out))
+    code, text = next((code, text) for code, text in stories if "FILLED" in text)
     assert code == 0
     for part in ("rule enter-long", "inputs:", "daily_loss_cap", "order", "FILLED", "position after"):
         assert part in text

@@ -67,8 +67,9 @@ def test_fills_keep_their_fees_exactly(journaled_run):
 
 def test_explain_links_a_decision_to_its_verdicts_orders_fills_and_position(journaled):
     db = read_only(journaled)
-    entry = next(d for d in q.decisions(db) if d["rule"] == "enter-long")
-    story = q.explain(db, entry["id"])
+    # The first entry whose maker-only limit order filled (others expire unfilled after 2m).
+    stories = (q.explain(db, d["id"]) for d in q.decisions(db) if d["rule"] == "enter-long")
+    story = next(s for s in stories if s and any(o["status"] == "FILLED" for o in s["orders"] if o["kind"] == "order"))
     assert story is not None and story["inputs"]["risk_per_trade"] == 0.01
     guards = {v["guard"] for g in story["verdicts"] for v in g["verdicts"]}
     assert {"daily_loss_cap", "exchange_filters"} <= guards
