@@ -5,15 +5,17 @@
     for event in feed:
         session.market(event)
 
-Synchronous: the venue answers each command at once (the paper venue, over the exchange
-simulator). What a command's refusal means to the engine is decided once, here, for every way
-of running (`refusal`); the live runtime, whose answers arrive later on other tasks, settles
-them with the same function.
+Synchronous: the venue answers each command at once. The paper venue does so with the exchange
+simulator's answer; a live venue holds the command and answers "sent" (its real answer comes
+later, on another task, and is settled with `Session.refused`). The runtime's `Executor` wraps
+a session: it journals what the session collected in one step before any held command leaves.
+What a command's refusal means to the engine is decided once, here, for every way of running
+(`refusal`, applied by `Session.refused`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -21,8 +23,15 @@ from typing import Protocol
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.core.events import CandleClosed
+from rulebot.core.fees import FeeRates
+from rulebot.core.instruments import Instrument
+from rulebot.core.margin import BracketTable
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
+from rulebot.exchange_sim import FillModel, SimExchange
+from rulebot.exchange_sim.adl import NO_ADL, AdlModel
+from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.venues.paper import PaperVenue
 
 
 class Reply(Protocol):
@@ -41,7 +50,9 @@ class Reply(Protocol):
 
 
 class Venue(Protocol):
-    """Where a synchronous session's commands go and what market data does to resting orders."""
+    """Where a session's commands go and what market data does to resting orders: the paper venue
+    (backtest, dry-run: the simulator answers at once) or a live one (`execute` holds the command
+    and answers "sent"; `on_market` and `walk` report nothing, the exchange fills on its own)."""
 
     def on_market(self, event: object) -> Sequence[AccountEvent]: ...
     def walk(self, candle: CandleClosed) -> Iterable[tuple[int, Decimal, Sequence[AccountEvent]]]: ...
@@ -75,7 +86,39 @@ def refusal(engine: Engine, command: Command, code: int | None, message: str, ti
     return Refusal(None, rec.EngineNotice(time, getattr(command, "symbol", ""), "command-rejected", text))
 
 
+def paper_venue(
+    book: CompiledRulebook,
+    instruments: Mapping[str, Instrument],
+    brackets: Mapping[str, BracketTable],
+    balances: Mapping[str, Decimal],
+    *,
+    fee_rates: FeeRates,
+    fill_model: FillModel = FillModel(),
+    adl: AdlModel = NO_ADL,
+) -> PaperVenue:
+    """The one place the exchange simulator is built for a rulebook (backtest and dry-run alike):
+    its symbols' contracts and brackets, the rulebook's account settings, the given wallet."""
+    market = book.market_type
+    sim = SimExchange(
+        {s: instruments[s] for s in book.symbols},
+        {s: brackets[s] for s in book.symbols if s in brackets},
+        market=market,
+        balances=dict(balances),
+        fill_model=fill_model,
+        fee_rates=fee_rates,
+        hedge_mode=book.hedge,
+        default_leverage=book.leverage,
+        default_margin_type=book.margin_type,
+        adl=adl,
+    )
+    return PaperVenue(sim, market)
+
+
 def _ignore(_: object) -> None:
+    return None
+
+
+def _not_told(command: Command, code: int | None, message: str, time: int) -> None:
     return None
 
 
@@ -95,6 +138,7 @@ class Session:
         on_report: Callable[[AccountEvent], None] = _ignore,
         on_change: Callable[[], None] = _nothing,
         on_step_end: Callable[[], None] = _nothing,
+        on_refused: Callable[[Command, int | None, str, int], None] = _not_told,
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -103,6 +147,9 @@ class Session:
         self._on_report = on_report  # a report, before the engine hears of it
         self._on_change = on_change  # the account may have changed (fills, funding, an engine step)
         self._on_step_end = on_step_end  # a market event's own engine step was handled
+        # A command was refused, before the engine hears of it (the runtime journals the order's
+        # last status, which no venue update will give).
+        self._on_refused = on_refused
 
     def start(self, time: int) -> None:
         self.engine.open_day(time)
@@ -149,13 +196,21 @@ class Session:
         for cmd in step.commands:
             journal(cmd)  # write-ahead: the journal hears of a command before the venue
             reply = self.venue.execute(cmd, time)
+            # What the call caused came first (a dead man's switch that fired), then the refusal.
+            if reply.events:
+                self.reports(reply.events, time)
             if not reply.ok:
-                refused = refusal(self.engine, cmd, reply.code, reply.message or "", time)
-                if refused.step is not None:
-                    self.process(refused.step, time)
-                if refused.notice is not None:
-                    journal(refused.notice)
-            self.reports(reply.events, time)
+                self.refused(cmd, reply.code, reply.message or "", time)
+
+    def refused(self, command: Command, code: int | None, message: str, time: int) -> None:
+        """A command the venue refused (now, or later for a live venue): the one policy
+        (`refusal`), its step processed and its notice journaled."""
+        self._on_refused(command, code, message, time)
+        refused = refusal(self.engine, command, code, message, time)
+        if refused.step is not None:
+            self.process(refused.step, time)
+        if refused.notice is not None:
+            self._journal(refused.notice)
 
     def reports(self, events: Iterable[AccountEvent], time: int) -> None:
         """What the venue reported (fills, order and account updates), journaled, to the engine."""

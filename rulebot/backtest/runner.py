@@ -38,11 +38,10 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
-from rulebot.exchange_sim import FillModel, SimExchange
+from rulebot.exchange_sim import FillModel
 from rulebot.exchange_sim.adl import ADL_CLIENT_ID, NO_ADL, AdlModel
 from rulebot.rulebook.compiled import CompiledRulebook
-from rulebot.session import Session
-from rulebot.venues.paper import PaperVenue
+from rulebot.session import Session, paper_venue
 
 ZERO = Decimal(0)
 _SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
@@ -123,7 +122,6 @@ def run_backtest(
     on_progress: Callable[[int, int], None] | None = None,
     on_step_end: Callable[[], None] | None = None,
 ) -> BacktestResult:
-    market = market_of(book)
     symbols = tuple(book.symbols)
     symbol = symbols[0]
     inst = {s: instruments[s] for s in symbols}
@@ -144,19 +142,10 @@ def run_backtest(
         record_all_decisions=config.record_all_decisions,
         brackets={s: brackets[s] for s in book.symbols if s in brackets},
     )
-    sim = SimExchange(
-        inst,
-        {s: brackets[s] for s in book.symbols if s in brackets},
-        market=market,
-        balances=balances,
-        fill_model=config.fill_model,
-        fee_rates=config.fee_rates,
-        hedge_mode=book.hedge,
-        default_leverage=book.leverage,
-        default_margin_type=book.margin_type,
-        adl=config.adl,
+    venue = paper_venue(
+        book, inst, brackets, balances, fee_rates=config.fee_rates, fill_model=config.fill_model, adl=config.adl
     )
-    venue = PaperVenue(sim, market)
+    sim = venue.sim
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
     result.symbols = symbols
     result.fee_rates = config.fee_rates

@@ -15,6 +15,7 @@ from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market
 from rulebot.runtime import recovery
 from rulebot.runtime.executor import Executor
+from rulebot.runtime.run_venues import LaneVenue
 from rulebot.venues.binance.venue import BinanceVenue, Reconciliation
 
 OrderState = OrderView | AlgoOrderView
@@ -53,11 +54,11 @@ async def _look_up(venue: BinanceVenue, cmd: PlaceOrder) -> OrderState | None:
         return None
 
 
-async def reconcile(desk: Executor, venue: BinanceVenue, symbols: Iterable[str], state: recovery.JournalState,
+async def reconcile(desk: Executor, lanes: LaneVenue, symbols: Iterable[str], state: recovery.JournalState,
                     why: str) -> list[str]:  # fmt: skip
     """Bring the engine in line with the exchange (adopting the open orders `state`, the journal,
     knows); the ids of orders sent too recently to be found yet are returned: look again later."""
-    engine = desk.engine
+    engine, venue = desk.engine, lanes.binance
     now = await read_exchange(venue, symbols, [r.command for r in engine.open_orders()])
     snap, t = now.snap, now.snap.time
     await desk.process(recovery.adopt(engine, snap, state), t)
@@ -71,7 +72,7 @@ async def reconcile(desk: Executor, venue: BinanceVenue, symbols: Iterable[str],
             if event is not None:
                 settled += 1
                 await desk.account(event, t)
-        elif cid in desk.in_flight or t - desk.unknown_sent_at.get(cid, record.command.time) < IN_FLIGHT_MS:
+        elif cid in lanes.in_flight or t - lanes.unknown_sent_at.get(cid, record.command.time) < IN_FLIGHT_MS:
             pending.append(cid)  # still on its way (its answer not in, or it left too recently)
         else:
             settled += 1

@@ -32,7 +32,7 @@ from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiled import CompiledRulebook
-from rulebot.runtime import paper_account, recovery
+from rulebot.runtime import recovery
 from rulebot.runtime.control import ControlServer, claim
 from rulebot.runtime.executor import Executor, Outcome
 from rulebot.runtime.killswitch import Policy
@@ -239,17 +239,13 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
             return
         if self._stamp and isinstance(event, STAMPED):
             event = replace(event, received=self.clock())  # type: ignore[type-var]
-        if not isinstance(event, Timer):
-            self.events += 1
-            name = type(event).__name__
-            self.events_by_type[name] = self.events_by_type.get(name, 0) + 1
-            if desk.paper is not None:
-                reports = desk.paper.on_market(event)
-                if reports or self.events % paper_account.SAVE_EVERY_EVENTS == 0:
-                    desk.save_paper()  # fills, funding, liquidations; trailing stops follow the market
-                for report in reports:
-                    await desk.account(report, t)
-        await desk.process(desk.engine.on_event(event), t)  # type: ignore[arg-type]  # a feed's: MarketEvent
+        if isinstance(event, Timer):
+            await desk.timer(event, t)
+            return
+        self.events += 1
+        name = type(event).__name__
+        self.events_by_type[name] = self.events_by_type.get(name, 0) + 1
+        await desk.market(event, t)  # the venue first (paper fills), then the engine
 
     async def _process(self, step: Step, t: int) -> None:
         await self._desk().process(step, t)

@@ -22,6 +22,7 @@ from rulebot.runtime.run_config import (
     _now,
     _Request,
 )
+from rulebot.runtime.run_venues import LaneVenue
 from rulebot.runtime.status import engine_status
 from rulebot.runtime.status_risk import risk_status
 from rulebot.venues.binance.limiter import RateBudgetExceeded
@@ -128,8 +129,9 @@ class RunnerRequests:
                 loop.remove_signal_handler(sig)
 
     async def _reconcile(self, state: recovery.JournalState, why: str) -> None:
-        assert self.venue is not None
-        for cid in await reconcile(self._desk(), self.venue, self.book.symbols, state, why):
+        desk = self._desk()
+        assert isinstance(desk.venue, LaneVenue), "only a live run reconciles with the exchange"
+        for cid in await reconcile(desk, desk.venue, self.book.symbols, state, why):
             self._reconcile_later(f"order {cid} is not on the exchange yet", IN_FLIGHT_MS / 1000)
 
     async def _reconcile_or_retry(self, why: str, wait_s: float = 1.0) -> bool:

@@ -8,7 +8,6 @@ import contextlib
 from collections import deque
 
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.commands import CancelOrder
 from rulebot.engine.engine import Engine
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal, JournalWriteError
@@ -60,8 +59,7 @@ class RunnerShutdown:
             await self._cancel_entries_unjournaled(engine)
         if self.desk is not None:
             with contextlib.suppress(OSError):  # a full disk must not hide why the bot stopped
-                self.desk.save_paper()
-            await self.desk.close()
+                await self.desk.close()  # the lanes stopped; the paper account saved
         if self._heartbeat and self.venue is not None:
             if self.stopping == "flatten":
                 self.venue.stop_heartbeat_task()
@@ -85,13 +83,8 @@ class RunnerShutdown:
         desk, t = self._desk(), engine.time
         for cmd in engine.entry_cancels(t):
             with contextlib.suppress(Exception):  # what it can: the exchange may be unreachable too
-                ok = desk.paper.execute(cmd, t).ok if desk.paper is not None else (await self._venue_cancel(cmd))
-                if ok:
+                if await desk.venue.send_unjournaled(cmd, t):
                     self.cancelled_unjournaled.append(cmd.client_order_id)
-
-    async def _venue_cancel(self, cmd: CancelOrder) -> bool:
-        assert self.venue is not None
-        return (await self.venue.execute(cmd)).ok
 
     async def _settle_sends(self, timeout_s: float = SEND_TIMEOUT_S) -> None:
         """Wait for the answers of commands still out (live), and settle them and what they cause."""

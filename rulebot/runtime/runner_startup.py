@@ -25,8 +25,10 @@ from rulebot.runtime.run_config import (
     _now,
     _Request,
 )
+from rulebot.runtime.run_venues import LaneVenue, PaperRunVenue, RunVenue
 from rulebot.runtime.scheduler import TimerScheduler
 from rulebot.runtime.warmup import warm_up
+from rulebot.session import paper_venue
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.paper import PaperVenue
 
@@ -41,24 +43,6 @@ class RunnerStartup:
             balances = dict(self.start_balances or {})
         else:
             balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols}
-        paper = None
-        paper_file = cfg.run_dir / paper_account.PAPER_FILE
-        kept = None if self.live else paper_account.load(paper_file, book.symbols)
-        if kept is not None:
-            paper = PaperVenue(kept, kept.market)
-        elif not self.live:
-            market = book.market_type
-            sim = SimExchange(
-                {s: self.instruments[s] for s in book.symbols},
-                {s: self.brackets[s] for s in book.symbols if s in self.brackets},
-                market=market,
-                balances=balances,
-                default_leverage=book.leverage,
-                default_margin_type=book.margin_type,
-                hedge_mode=book.hedge,
-                fee_rates=self.fee_rates,
-            )
-            paper = PaperVenue(sim, market)
         engine = Engine(
             book,
             {s: self.instruments[s] for s in book.symbols},
@@ -67,16 +51,25 @@ class RunnerStartup:
             brackets={s: self.brackets[s] for s in book.symbols if s in self.brackets},
             fee_rates=self.fee_rates,
         )
-        self.desk = Executor(engine, journal, paper=paper, venue=self.venue,
-                             on_unknown=lambda why: self._reconcile_later(why, 1.0),
-                             on_rule_error=self._rule_error,
-                             on_outcome=self.push if self.live else None,
-                             paper_file=None if self.live else paper_file)  # fmt: skip
+        venue: RunVenue
+        paper_file = cfg.run_dir / paper_account.PAPER_FILE
+        kept = None
+        if self.live:
+            assert self.venue is not None, "a live run needs Binance"
+            venue = LaneVenue(self.venue, self.push)
+        else:
+            kept = paper_account.load(paper_file, book.symbols)
+            if kept is not None:
+                venue = PaperRunVenue(PaperVenue(kept, kept.market), paper_file, book.symbols)
+            else:
+                paper = paper_venue(book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates)
+                venue = PaperRunVenue(paper, paper_file, book.symbols)
+                venue.save()  # a new paper account, kept from the start
+        self.desk = Executor(engine, journal, venue, on_unknown=lambda why: self._reconcile_later(why, 1.0),
+                             on_rule_error=self._rule_error)  # fmt: skip
         restored = recovery.restore(engine, state)
         if kept is not None:
-            await self._adopt_paper(kept, state)
-        elif paper is not None:
-            self.desk.save_paper()
+            await self._adopt_paper(kept, state, paper_file)
         if self.warmup is not None:
             for note in await warm_up(engine, self.warmup, HISTORY_CANDLES):
                 await self._note(_now(), "warm-up", note)
@@ -104,7 +97,7 @@ class RunnerStartup:
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         await self._journal_notes(restored)
 
-    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState) -> None:
+    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState, file: Path) -> None:
         """A restarted dry-run takes its kept paper account as a live bot takes Binance's: the
         positions and balances as they are, the working orders the journal knows adopted."""
         desk = self._desk()
@@ -115,7 +108,7 @@ class RunnerStartup:
         await desk.process(engine.on_event(snap.account), t)
         wallets = ", ".join(f"{b.wallet_balance} {b.asset}" for b in snap.account.balances)
         held = [p for p in snap.account.positions if p.amount]
-        summary = (f"paper account restored from {desk.paper_file}: {wallets}, {len(held)} position(s), "
+        summary = (f"paper account restored from {file}: {wallets}, {len(held)} position(s), "
                    f"{len(snap.orders) + len(snap.algo_orders)} working order(s)")  # fmt: skip
         if self.cfg.balance != DEFAULT_PAPER_BALANCE:
             summary += f" (--balance {self.cfg.balance} applies to a new account only)"
