@@ -11,13 +11,14 @@ allowed to resurrect a finished order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
-from rulebot.core.enums import OrderStatus, OrderType, Side, TimeInForce
+from rulebot.core.enums import OrderStatus, OrderType, PositionSide, Side, TimeInForce, WorkingType
 from rulebot.core.intents import CancelIntent, EnterIntent, ExitIntent, ProtectIntent, TrailingStopIntent
 
 Purpose = Literal[
@@ -295,3 +296,31 @@ class OrderManager:
         finished = [k for k, r in self.orders.items() if not r.is_open]
         for key in finished[: max(0, len(finished) - keep)]:
             del self.orders[key]
+
+
+def journaled_order(body: Mapping[str, Any]) -> PlaceOrder:
+    """An order this manager built in an earlier run, back from its journal row (a command's
+    body, `journal.encode.plain`): the same command, to be adopted under its own id."""
+
+    def dec(v: Any) -> Decimal | None:
+        return None if v in (None, "") else Decimal(str(v))
+
+    tif = body.get("time_in_force")
+    return PlaceOrder(
+        client_order_id=body["client_order_id"],
+        symbol=body["symbol"],
+        side=Side(body["side"]),
+        order_type=OrderType(body["order_type"]),
+        quantity=dec(body.get("quantity")),
+        price=dec(body.get("price")),
+        trigger_price=dec(body.get("trigger_price")),
+        time_in_force=TimeInForce(tif) if tif else None,
+        position_side=PositionSide(body.get("position_side") or "BOTH"),
+        reduce_only=bool(body.get("reduce_only")),
+        close_position=bool(body.get("close_position")),
+        working_type=WorkingType(body.get("working_type") or "CONTRACT_PRICE"),
+        callback_rate=dec(body.get("callback_rate")),
+        activation_price=dec(body.get("activation_price")),
+        tag=body.get("tag"),
+        time=int(body.get("time") or 0),
+    )

@@ -20,16 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from rulebot import __version__
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
-from rulebot.core.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
+from rulebot.core.enums import OrderType
 from rulebot.engine import records as rec
 from rulebot.engine.engine import DailyState, Engine, Step
-from rulebot.engine.oms import OrderRecord
+from rulebot.engine.oms import OrderRecord, journaled_order
 from rulebot.journal.encode import Row
 from rulebot.journal.schema import of_mode
 from rulebot.journal.verify import read_anchor, verify
@@ -79,7 +78,7 @@ class JournalState:
             c = json.loads(body)
             if c.get("type") != "PlaceOrder":
                 continue
-            cmd = _command(c)
+            cmd = journaled_order(c)
             rule, intent = intents.get(cmd.client_order_id, ("", ""))
             word = intent.split(" ", 1)[0] if intent else ""
             purpose = "entry" if word == "enter" else word if word in _PURPOSES else _guess(cmd)
@@ -136,7 +135,7 @@ def _unsettled(db: sqlite3.Connection, where: str, args: tuple[str, ...]) -> lis
         f"ORDER BY c.id DESC LIMIT {_UNSETTLED_LIMIT}",
         args,
     ).fetchall()
-    return [(_command(json.loads(body)), run_id) for body, run_id in rows]
+    return [(journaled_order(json.loads(body)), run_id) for body, run_id in rows]
 
 
 def status_row(cmd: PlaceOrder, status: str, reason: str, t: int, *, code: int | None = None,
@@ -153,24 +152,6 @@ def status_row(cmd: PlaceOrder, status: str, reason: str, t: int, *, code: int |
 
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-
-
-def _dec(v: Any) -> Decimal | None:
-    return None if v in (None, "") else Decimal(str(v))
-
-
-def _command(c: dict[str, Any]) -> PlaceOrder:
-    return PlaceOrder(
-        client_order_id=c["client_order_id"], symbol=c["symbol"], side=Side(c["side"]),
-        order_type=OrderType(c["order_type"]), quantity=_dec(c.get("quantity")), price=_dec(c.get("price")),
-        trigger_price=_dec(c.get("trigger_price")),
-        time_in_force=TimeInForce(c["time_in_force"]) if c.get("time_in_force") else None,
-        position_side=PositionSide(c.get("position_side") or "BOTH"), reduce_only=bool(c.get("reduce_only")),
-        close_position=bool(c.get("close_position")), working_type=WorkingType(c.get("working_type") or
-                                                                                "CONTRACT_PRICE"),
-        callback_rate=_dec(c.get("callback_rate")), activation_price=_dec(c.get("activation_price")),
-        tag=c.get("tag"), time=int(c.get("time") or 0),
-    )  # fmt: skip
 
 
 def _guess(cmd: PlaceOrder) -> str:
