@@ -145,7 +145,8 @@ class Executor:
             for decision in errors:
                 self._on_rule_error(decision)
         await self.venue.release(self.settle)
-        await self.journal.checkpoint_if_due()  # after the orders left, never before
+        if rows:
+            await self.journal.checkpoint_if_due()  # after the orders left, never before
 
     def _daily_row(self, t: int) -> Row | None:
         """The daily-loss state when it changed (a new day, a breach): what a restart restores."""

@@ -213,6 +213,8 @@ class LaneVenue:
         self._held.clear()
 
     async def release(self, settle: Settle) -> None:
+        if not self._held:
+            return
         held, self._held = self._held, []
         venue, queued = self.binance, False
         for cmd, t in held:
