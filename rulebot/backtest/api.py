@@ -195,6 +195,7 @@ def backtest(
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     if on_span is not None and (covered := replay_span(source)) is not None:
         on_span(*covered)
+    source.trade_runs = True  # trades come in runs; the runner walks those that can act (fast_trades.py)
     result = _run(
         book,
         source,

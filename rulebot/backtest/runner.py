@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rulebot.backtest import fast_path
+from rulebot.backtest import fast_path, fast_trades
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
+from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.result import (
     BacktestResult,
     EquityPoint,
@@ -291,7 +292,13 @@ def run_backtest(
             guard = INTERVENING_NOTICES[record.kind]
             result.guard_events.append(GuardEvent(record.time, guard, "act", record.message, "", record.symbol))
 
-    session = Session(engine, venue, journal=collect, on_report=report, on_change=note_day,
+    changes = [0]  # how often the account or the orders may have changed (fast_trades' band is kept till then)
+
+    def changed() -> None:
+        changes[0] += 1
+        note_day()
+
+    session = Session(engine, venue, journal=collect, on_report=report, on_change=changed,
                       on_step_end=on_step_end or (lambda: None))  # fmt: skip
     count = 0
     time = 0
@@ -321,7 +328,14 @@ def run_backtest(
     to_session = session.market if fast is None else fast.market
     warm = Warmup(book, engine, config.trade_from)
     gaps = GapWatch()
-    for event in events:
+    # Trade data comes in runs (feeds/trade_runs.py) from a replay that asked for them; the trades
+    # at which nothing can act are folded into their candle unless the event path is asked for.
+    trades = FastTrades(
+        engine, sim, venue, lambda: next_sample, lambda: changes[0],
+        config.path != "event" and config.fill_model.participation is None, warm.until,
+    )  # fmt: skip
+    next_forget = next_progress = 0
+    for event in trades.expand(events):
         time = event.time  # type: ignore[attr-defined]
         if time < warm.until:
             warm.feed(event)  # no rule, no order, no count: indicators only
@@ -356,16 +370,28 @@ def run_backtest(
             sample(time, equity)
             if warm.pending:
                 warm.check(time)
-        if on_progress is not None and count % 16_384 == 0:
-            on_progress(count, time)
-        if count % 262_144 == 0:
-            engine.forget_finished_orders()
-    result.events = count
+        done = count + trades.counts.folded
+        if done >= next_progress:
+            next_progress = done - done % 16_384 + 16_384
+            if on_progress is not None and done >= 16_384:
+                on_progress(done, time)
+        if done >= next_forget:
+            next_forget = done - done % 262_144 + 262_144
+            if done >= 262_144:
+                engine.forget_finished_orders()
+    for s, folded in trades.counts.by_symbol.items():
+        if s in events_by_symbol:
+            events_by_symbol[s] += folded
+    result.events = count + trades.counts.folded
     if fast is not None:
         jumped = fast.counts.jumped > 0
         result.path = "fast" if jumped else "event"
         why = "no candle to jump: the data has no candles, or something could act inside every one"
         why = fast_path.describe("fast", fast.counts, why) if jumped else why
+    if trades.counts.folded:
+        result.path = "fast"
+        jumped_candles = fast is not None and fast.counts.jumped > 0
+        why = (why + "; " if jumped_candles else "") + fast_trades.describe(trades.counts)
     result.path_reason = why
     result.end_time = time
     result.warmup = warm.report(time)

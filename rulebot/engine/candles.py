@@ -96,6 +96,19 @@ class CandleBuilder:
         self._volume += qty
         return closed
 
+    def absorb(self, high: float, low: float, close: float, qtys: list[float]) -> None:
+        """`add_trade` for trades of the bucket being built, folded by the fast backtest path
+        (backtest/fast_trades.py): their highest and lowest price, the last, and their sizes."""
+        if high > self._high:
+            self._high = high
+        if low < self._low:
+            self._low = low
+        self._close = close
+        volume = self._volume
+        for qty in qtys:  # one after another, as add_trade sums them: the same float
+            volume += qty
+        self._volume = volume
+
     def add_candle(self, c: Candle) -> list[Candle]:
         """Roll a shorter closed candle into this timeframe."""
         closed = self.advance(c.open_time) if self._start is not None else []

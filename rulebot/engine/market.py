@@ -106,6 +106,12 @@ class SymbolMarket:
             self._publish(closed)
         return closed
 
+    def absorb_trades(self, high: float, low: float, close: float, qtys: list[float]) -> None:
+        """Trades the fast backtest path folded (backtest/fast_trades.py): trades of the buckets
+        being built, between two walked trades that set everything else `on_trade` sets."""
+        for builder in self._trade_builders:
+            builder.absorb(high, low, close, qtys)
+
     def _plan_trade_candles(self) -> None:
         self.has_trades = True
         trade_built = [tf for tf in self.timeframes if self.source[tf] is None]

@@ -29,6 +29,7 @@ from rulebot.feeds.replay_files import (
     ReplayFileError,
     parse_file,
 )
+from rulebot.feeds.trade_runs import TRADE_KINDS, merge_runs, series_chunks
 
 __all__ = [
     "IGNORED_KINDS",
@@ -213,6 +214,8 @@ class ReplaySource:
             log.warning("replay skips %s: %s", path, reason)
         self.files: tuple[ArchiveFile, ...] = tuple(files)
         self.skipped: tuple[tuple[Path, str], ...] = tuple(skipped)
+        # True: a single trade series comes as `TradeRun`s (trade_runs.py), for the backtest's fast path.
+        self.trade_runs = False
         for series in self.series.values():
             _check_no_overlap(series)
 
@@ -226,7 +229,12 @@ class ReplaySource:
         return {key: tuple(sorted(groups[key], key=lambda f: (f.date or "", str(f.path)))) for key in order}
 
     def __iter__(self) -> Iterator[MarketEvent]:
-        return merge(*(self._chain(files) for files in self.series.values()))
+        series = self.series
+        trade_keys = [key for key in series if key[0] in TRADE_KINDS]
+        if self.trade_runs and len(trade_keys) == 1:
+            others = merge(*(self._chain(files) for key, files in series.items() if key != trade_keys[0]))
+            return merge_runs(series_chunks(series[trade_keys[0]], self.start, self.end), others)  # type: ignore[return-value]
+        return merge(*(self._chain(files) for files in series.values()))
 
     def _chain(self, files: Iterable[ArchiveFile]) -> Iterator[MarketEvent]:
         # Files open lazily one after another, each checked to start no earlier than the

@@ -69,6 +69,13 @@ class PaperVenue:
                 out[symbol] = MARK_DERIVED
         return out
 
+    def derived_mark_time(self, symbol: str) -> int | None:
+        """When the mark derived from trades last moved (None: a mark stream drives the symbol);
+        it moves again at the first trade a second later (the fast path, backtest/fast_trades.py)."""
+        if symbol in self._has_mark:
+            return None
+        return self._last_mark_time.get(symbol, -_MARK_EVERY_MS)
+
     def on_market(self, event: object) -> list[AccountEvent]:
         sim = self.sim
         if isinstance(event, Trade):

@@ -101,11 +101,11 @@ def test_a_coin_m_rulebook_takes_the_event_path_and_says_why() -> None:
     assert "inverse" in fast.path_reason
 
 
-def test_trades_without_candles_take_the_event_path_and_say_why() -> None:
+def test_trades_without_candles_fold_their_quiet_trades_instead() -> None:
     data = (UM / "daily/trades/BTCUSDT", UM / "daily/bookTicker/BTCUSDT")
     _event, fast = both(shared_run("ema-trend-btc.yaml", *data), "auto")
-    assert fast.path == "event"
-    assert "no candle to jump" in fast.path_reason
+    assert fast.path == "fast"
+    assert "trades folded" in fast.path_reason  # trades take the fast path of their own (fast_trades.py)
 
 
 def test_forcing_the_fast_path_on_a_rulebook_it_cannot_run_is_refused() -> None:

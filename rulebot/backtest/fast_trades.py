@@ -1,0 +1,151 @@
+"""The fast backtest path on trade data: only the trades at which something can act are walked.
+
+On the event path every trade goes through the simulator (fills, triggers, bankruptcy) and the
+engine (candles, mark, the price guards, `on: trade` rules). Almost every trade does nothing there
+but move the last price and the candle being built: the engine values positions and runs its price
+guards once a second, the derived mark moves once a second, rules fire on candle closes. So a
+`TradeRun` (feeds/trade_runs.py: the trades of one minute) is walked trade by trade only at
+
+- its first and its last trade (the candle opens or closes there; the last leaves the quotes);
+- each trade at which the engine's once-a-second valuation or the venue's derived mark falls due,
+  the equity curve takes a sample, or the engine's clock makes it act (`quiet_until`);
+
+and the trades between two of those are folded into the candle being built (high, low, close and
+the float volume summed in the same order), provided nothing could act on them: every price
+strictly inside the simulator's quiet band (no stop, take-profit, resting limit, bankruptcy or
+margin call in reach, `exchange_sim/quiet.py`), no trailing stop working, no `on: trade` rule in
+the symbol's state, no per-bar liquidity model. Otherwise they are walked too. The result is the
+event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rulebot.engine.engine import Engine
+from rulebot.exchange_sim import SimExchange
+from rulebot.exchange_sim.quiet import Band
+from rulebot.feeds.trade_runs import TradeRun
+from rulebot.venues.paper import PaperVenue
+
+_EVERY_MS = 1000  # the engine's valuation and the venue's derived mark, once a second
+_TRADE_KEY = ("trade", None)
+# Float prices are compared with the band's Decimal edges kept this much (relative) inside them:
+# float(Decimal) rounds by at most 1.2e-16, so a price that passes is strictly inside the band.
+_ROOM = 1e-12
+
+
+@dataclass(slots=True)
+class TradeCounts:
+    trades: int = 0  # trades that came in runs
+    folded: int = 0  # of those, not walked one by one
+    by_symbol: dict[str, int] = field(default_factory=dict)  # folded, by symbol
+
+
+class FastTrades:
+    """Expands the `TradeRun`s of a replay into the trades that must be walked (see above)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sim: SimExchange,
+        venue: PaperVenue,
+        next_sample: Callable[[], int],
+        changes: Callable[[], int],
+        enabled: bool,
+        walk_before: int = -(1 << 62),
+    ) -> None:
+        self.engine, self.sim, self.venue = engine, sim, venue
+        self.next_sample, self.changes, self.enabled = next_sample, changes, enabled
+        self.walk_before = walk_before  # the warm-up (backtest/warmup.py) feeds every trade to the markets
+        self.counts = TradeCounts()
+        self._band: Band | None = None
+        self._band_at = -1  # the `changes()` count the band was computed at
+        self._dispatch = engine.book.dispatch
+
+    def expand(self, events: Iterable[object]) -> Iterator[object]:
+        for event in events:
+            if type(event) is TradeRun:
+                self.counts.trades += len(event)
+                if self.enabled and event.time >= self.walk_before:
+                    yield from self._run(event)
+                else:
+                    yield from event.trades()
+            else:
+                yield event
+
+    def _run(self, run: TradeRun) -> Iterator[object]:
+        chunk = run.chunk
+        trade, times = chunk.trade, chunk.times
+        i, last = run.lo, run.hi - 1
+        yield trade(i)
+        i += 1
+        while i < last:
+            due, clock = self._due(chunk.symbol)
+            j = min(last, i + int(np.searchsorted(times[i:last], due, side="left")))
+            at = i + int(np.searchsorted(times[i : last + 1], clock, side="left"))
+            if at <= j:
+                # The clock acts before the trade at `at` is handled (a timer's rule, the protective
+                # stop...): it reads what the trade before left (mark, price), so that one is walked.
+                j = max(i, at - 1)
+            if j > i:
+                if self._quiet(run, i, j):
+                    self.engine.state.runs[chunk.symbol].market.absorb_trades(
+                        float(chunk.prices[i:j].max()),
+                        float(chunk.prices[i:j].min()),
+                        float(chunk.prices[j - 1]),
+                        chunk.qtys[i:j].tolist(),
+                    )
+                    self.counts.folded += j - i
+                    self.counts.by_symbol[chunk.symbol] = self.counts.by_symbol.get(chunk.symbol, 0) + j - i
+                else:
+                    for k in range(i, j):
+                        yield trade(k)
+                i = j
+            yield trade(i)
+            i += 1
+        if i == last:
+            yield trade(last)
+
+    def _due(self, symbol: str) -> tuple[int, int]:
+        """The first time at which a trade must be walked (a once-a-second valuation or derived
+        mark, an equity sample) and the first at which the engine's clock acts."""
+        engine = self.engine
+        due = self.next_sample()
+        if not engine.state.runs[symbol].market.has_mark:
+            due = min(due, engine.state.last_loss_check + _EVERY_MS)
+        mark_at = self.venue.derived_mark_time(symbol)
+        if mark_at is not None:
+            due = min(due, mark_at + _EVERY_MS)
+        return due, engine.quiet_until()
+
+    def _quiet(self, run: TradeRun, i: int, j: int) -> bool:
+        symbol = run.chunk.symbol
+        engine = self.engine
+        sym_run = engine.state.runs.get(symbol)
+        if sym_run is None or not sym_run.market.has_trades or self._dispatch.get((_TRADE_KEY, sym_run.state)):
+            return False
+        if self.sim.has_trailing_stop(symbol):
+            return False
+        changes = self.changes()
+        if changes != self._band_at:
+            self._band, self._band_at = self.sim.quiet_band(symbol), changes
+        band = self._band
+        if band is None:
+            return False
+        lo, hi = band
+        prices = run.chunk.prices[i:j]
+        if lo is not None and not prices.min() > float(lo) + abs(float(lo)) * _ROOM:
+            return False
+        return hi is None or bool(prices.max() < float(hi) - abs(float(hi)) * _ROOM)
+
+
+def describe(counts: TradeCounts) -> str:
+    walked = counts.trades - counts.folded
+    return (
+        f"{counts.folded:,} of {counts.trades:,} trades folded into their candle (nothing could act on them), "
+        f"{walked:,} walked one by one"
+    )

@@ -1,0 +1,114 @@
+"""On trade data the fast path folds quiet trades into their candle and gives the event path's answer.
+
+Differential, as test_fast_path.py: each run goes through `run_backtest` on `--path event` (every
+trade walked) and on the default path (trades in runs, those at which nothing can act folded,
+backtest/fast_trades.py), and the journal records, fills, equity curve and summary must be equal.
+Generated rulebooks (stops, take-profits, trailing stops, limits, `on: trade` exits, timers, the
+daily cap, high leverage) over generated aggTrades files with bursts and gaps; and the rulebooks of
+`rules/` over the shared real trades and aggTrades files, USDⓈ-M and COIN-M.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rulebot.backtest.result import BacktestResult
+from rulebot.backtest.runner import BacktestConfig, run_backtest
+from rulebot.core.enums import Market
+from rulebot.core.events import Trade
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.feeds.replay import ReplaySource
+from rulebot.feeds.trade_runs import TradeRun
+from rulebot.rulebook.compiler import compile_text
+from tests.backtest.test_fast_path import CM, UM, both, rulebooks, shared_run
+
+T0 = 1_735_689_600_000 - 2 * 3_600_000  # 2024-12-31 22:00 UTC: the runs cross a day roll
+HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+
+
+@pytest.mark.parametrize(
+    ("rulebook", "data"),
+    [
+        ("ema-trend-btc.yaml", (UM / "daily/trades/BTCUSDT",)),
+        ("ema-trend-btc.yaml", (UM / "daily/trades/BTCUSDT", UM / "daily/bookTicker/BTCUSDT")),
+        ("volatility-breakout-btc.yaml", (UM / "daily/trades/BTCUSDT",)),
+        ("rsi-reversion-eth.yaml", (UM / "daily/trades/ETHUSDT",)),
+        ("funding-aware-btc-coinm.yaml", (CM / "daily/aggTrades/BTCUSD_PERP",)),
+        ("funding-aware-btc-coinm.yaml", (CM / "daily/trades/BTCUSD_PERP",)),
+    ],
+    ids=["ema-trend", "ema-trend-book", "volatility-breakout", "rsi-reversion", "coinm-agg", "coinm-trades"],
+)
+def test_every_ready_rulebook_gives_the_same_backtest_on_real_trades(rulebook: str, data: tuple[Path, ...]) -> None:
+    _event, fast = both(shared_run(rulebook, *data), "auto")
+    assert fast.path == "fast", fast.path_reason  # the comparison means something: trades were folded
+    assert "trades folded" in fast.path_reason
+
+
+def agg_trades(folder: Path, seed: int, minutes: int, vol: float, jump: float) -> Path:
+    """A random walk of BTCUSDT aggTrades, a few a second with bursts, quiet stretches and rare gaps."""
+    rng = random.Random(seed)
+    ticks = 600_000  # 60000.0 at a 0.1 tick
+    t, agg = T0, 1
+    rows = [HEADER]
+    end = T0 + minutes * 60_000
+    while t < end:
+        t += rng.choice((0, 0, 1, 37, 180, 450, 2500)) if rng.random() > 0.002 else rng.randint(60_000, 300_000)
+        if rng.random() < 0.003:
+            ticks = int(ticks * (1 + rng.uniform(-jump, jump)))
+        ticks = max(1000, ticks + round(rng.gauss(0, vol * ticks)))
+        maker = "true" if rng.random() < 0.5 else "false"
+        rows.append(
+            f"{agg},{ticks // 10}.{ticks % 10},{rng.randint(1, 900) / 1000:.3f},{agg * 3},{agg * 3 + 2},{t},{maker}\n"
+        )
+        agg += 1
+    path = folder / "BTCUSDT-aggTrades-2024-12-31.csv"
+    path.write_text("".join(rows))
+    return path
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=rulebooks(),
+    seed=st.integers(0, 10_000),
+    minutes=st.integers(20, 240),
+    vol=st.sampled_from([0.00005, 0.0003, 0.002]),
+    jump=st.sampled_from([0.0, 0.05, 0.3]),
+)
+def test_generated_rulebooks_on_generated_trades_give_the_same_backtest(
+    text: str, seed: int, minutes: int, vol: float, jump: float
+) -> None:
+    book = compile_text(text, "generated.yaml")
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = agg_trades(Path(tmp), seed, minutes, vol, jump)
+
+        def run(which: str, record: Callable[[object], None]) -> BacktestResult:
+            source = ReplaySource([path])
+            source.trade_runs = True  # the event path must walk the runs' every trade
+            config = BacktestConfig(path=which, record_all_decisions=seed % 3 == 0)
+            return run_backtest(book, source, instruments, brackets, config, on_record=record)
+
+        both(run, "auto")
+
+
+def test_runs_hold_every_trade_in_the_order_merge_gives() -> None:
+    """Expanded, the runs and the other series' events are exactly the event stream."""
+    data = [str(UM / "daily/trades/BTCUSDT"), str(UM / "daily/bookTicker/BTCUSDT")]
+    plain = ReplaySource(data)
+    runs = ReplaySource(data)
+    runs.trade_runs = True
+    expanded: list[object] = []
+    kinds = set()
+    for item in runs:
+        kinds.add(type(item))
+        expanded.extend(item.trades() if isinstance(item, TradeRun) else [item])
+    assert TradeRun in kinds and len(kinds) > 1  # both series are there, the trades in runs
+    assert expanded == list(plain)
+    assert any(isinstance(e, Trade) for e in expanded)
