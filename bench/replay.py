@@ -187,6 +187,7 @@ RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 def backtest(paths: list[Path] | Path, rulebook: Path | None = None) -> tuple[int, float, int]:
     book = compile_file(str(rulebook)) if rulebook is not None else compile_text(RULEBOOK, "bench.yaml")
     source = ReplaySource(paths if isinstance(paths, Path) else list(paths))
+    source.trade_runs = True  # as `rulebot backtest` reads them (feeds/trade_runs.py)
     started = time.perf_counter()
     result = run_backtest(
         book, source, builtin_instruments(Market.USDM), builtin_brackets(Market.USDM), BacktestConfig()

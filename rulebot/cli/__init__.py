@@ -14,14 +14,6 @@ def main() -> None:
     """Declarative, rules-based trading bots for Binance Futures."""
 
 
-def _register() -> None:
-    # Each command group lives in its own module; importing here keeps start-up cheap
-    # and lets a broken optional group fail loudly in tests rather than silently vanish.
-    from rulebot.cli import commands
-
-    commands.register(main)
-    # Every command, whoever adds it, answers to --debug; the group itself too (`rulebot --debug X`).
-    add_debug_option(main)
-
-
-_register()
+# Commands are imported when one runs (RulebotGroup.get_command, commands.py); every command answers
+# to --debug, the group itself too (`rulebot --debug X`).
+add_debug_option(main)

@@ -90,7 +90,36 @@ def report(exc: BaseException) -> int:
 
 
 class RulebotGroup(click.Group):
-    """The top-level group: its `invoke` is the error boundary of every command."""
+    """The top-level group: its `invoke` is the error boundary of every command, and its commands
+    are imported when one runs (`commands.py`), not when the program starts."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from rulebot.cli.commands import COMMANDS
+
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            from rulebot.cli.commands import load
+
+            command = load(cmd_name)
+            if command is None:
+                return None
+            add_debug_option(command)  # every command answers to --debug
+            self.commands[cmd_name] = command
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the table: `--help` imports no command."""
+        from rulebot.cli.commands import COMMANDS
+
+        # As click.Group.format_commands shortens each command's help, from the table's text.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit)) for name in sorted(COMMANDS)
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
