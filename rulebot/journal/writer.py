@@ -32,6 +32,7 @@ from typing import Any
 
 import aiosqlite
 
+from rulebot.core.errors import UserError
 from rulebot.journal.chain import GENESIS, hashed, parse_head, row_hash
 from rulebot.journal.encode import Row, dumps, plain
 from rulebot.journal.schema import SCHEMA_VERSION, VIEWS, migrate_script
@@ -53,9 +54,12 @@ class JournalIntegrityError(RuntimeError):
     """The journal does not end where its writer left it: rows were cut off or added by hand."""
 
 
-class JournalWriteError(RuntimeError):
+class JournalWriteError(UserError, RuntimeError):
     """The journal cannot be written (a full disk, an I/O error). Nothing may be sent that was
-    not journaled first: the bot must stop (`rulebot run` exits with code 4)."""
+    not journaled first: the bot must stop. Any command ends with exit code 5 (README); a
+    backtest's journal on a full disk was reported as a bug in rulebot (exit 70)."""
+
+    exit_code = 5
 
 
 async def _prepare(db: aiosqlite.Connection) -> None:

@@ -366,3 +366,31 @@ def test_forcing_the_fast_path_on_coin_m_is_a_user_error_that_says_why():
     assert code == 1
     assert "inverse" in out and "--path auto" in out
     assert "Traceback" not in out
+
+
+def _small_disk() -> None:  # in the child: writes past 200 KB fail as on a full disk
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 1024, 200 * 1024))
+
+
+def test_a_backtest_journal_on_a_full_disk_is_exit_5_with_the_reason_not_a_bug(tmp_path):
+    # It was exit 70, "internal error in rulebot: JournalWriteError ... this is a bug".
+    import os
+    import subprocess
+    import sys
+
+    book = tmp_path / "churn.yaml"
+    book.write_text(
+        "rulebook: churn\nmarket: usdm\nsymbols: [BTCUSDT]\ntimeframes: [1m]\nrules:\n"
+        "  - name: in\n    on: candle_close 1m\n    in: flat\n"
+        "    do: [{enter: {side: long, size: 2%}}, {stop_loss: {distance: 2%}}, {goto: long}]\n"
+        "  - name: out\n    on: candle_close 1m\n    in: long\n    do: [exit, {goto: flat}]\n"
+    )
+    args = [sys.executable, "-m", "rulebot.cli", "backtest", str(book), "--data", str(BTC_1M),
+            "--journal", str(tmp_path / "bt.journal")]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RULEBOT_DEBUG": ""}
+    run = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, preexec_fn=_small_disk)
+    assert run.returncode == 5, run.stderr[-2000:]
+    assert "cannot be written" in run.stderr and "is the disk full?" in run.stderr
+    assert "internal error" not in run.stderr and "Traceback" not in run.stderr
