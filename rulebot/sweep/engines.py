@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from rulebot.sweep.space import SweepError
 from rulebot.sweep.trial import TrialResult, TrialSpec, run_trial
@@ -21,6 +23,26 @@ from rulebot.sweep.workload import Workload
 
 ENGINES = ("local", "ray", "dask")
 OnResult = Callable[[TrialResult], None]
+_CONNECT_S = 5.0
+
+
+def check_reachable(engine: str, address: str) -> None:
+    """The cluster's address takes a TCP connection within seconds, or the sweep stops here with
+    that: Ray retries an unreachable GCS for minutes, printing only its own log lines."""
+    if address == "auto":  # Ray: the cluster this machine belongs to, found by Ray itself
+        return
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return  # not host:port: the engine says what it makes of it
+    if not host or port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=_CONNECT_S):
+            pass
+    except OSError as exc:
+        raise SweepError([f"cannot reach {engine} at {address}: {exc.strerror or exc}"]) from None
 
 
 class Engine(Protocol):
@@ -153,6 +175,7 @@ class RayEngine:
                 "log_to_driver": False,
             }
             if address:
+                check_reachable("Ray", address)
                 options["address"] = address
             else:
                 options["num_cpus"] = workers or multiprocessing.cpu_count()
@@ -221,6 +244,7 @@ class DaskEngine:
         self._cluster: Any = None
         try:
             if address:
+                check_reachable("Dask", address)
                 self._client = Client(address, timeout="10s")
             else:
                 n = workers or multiprocessing.cpu_count()

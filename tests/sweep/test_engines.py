@@ -30,3 +30,18 @@ def test_optuna_on_dask_proposes_what_it_proposes_locally(rulebook, data):
     there = run_sweep(rulebook, data, ["fast=2:12", "slow=10:30:5"], engine="dask", workers=2, **kw)
     here = run_sweep(rulebook, data, ["fast=2:12", "slow=10:30:5"], workers=1, **kw)
     assert [t.comparable() for t in there.trials] == [t.comparable() for t in here.trials]
+
+
+@pytest.mark.parametrize(
+    ("engine", "address"), [("ray", "127.0.0.1:9"), ("ray", "ray://127.0.0.1:9"), ("dask", "tcp://127.0.0.1:9")]
+)
+def test_a_cluster_address_nobody_answers_is_an_error_within_seconds(engine, address, rulebook, data):
+    # Ray retried its GCS connection for more than five minutes with its own log lines and no end.
+    import time
+
+    from rulebot.sweep.space import SweepError
+
+    began = time.monotonic()
+    with pytest.raises(SweepError, match=f"cannot reach {engine.capitalize()} at {address}"):
+        run_sweep(rulebook, data, ["fast=3,6"], engine=engine, address=address, **KW)
+    assert time.monotonic() - began < 30
