@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,6 +39,20 @@ def _demo(speed: float) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "rulebot.cli", "dry-run", str(DEMO_RULEBOOK), *market, "--run-dir", str(DEMO_DIR)]
     cmd.append("--no-watch")
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _serve(web: Any, app: Any, host: str, port: int, announce: Callable[[int], None]) -> None:
+    """Listen, say where, and serve until SIGTERM or Ctrl-C (web.run_app announced before it bound)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        announce(runner.addresses[0][1])
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 @click.command("web")
@@ -82,18 +100,23 @@ def web_cmd(
         sys.exit(1)
     guard = Guard(token, loopback=loopback, control=control)
     shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{port}"
-    if created:
-        click.echo(f"a new access token was stored in {path} (mode 600); it is printed this once:\n  {token}")
-    click.echo(f"rulebot web: {len(bots)} bot(s) on {base}/ ({'control on' if control else 'read-only'})")
-    if control or not loopback:
-        click.echo(f"sign in (this link works once, for ten minutes): {base}/login?once={guard.one_time_link()}")
-        click.echo(f"  or with the token in {path}: {base}/login?token=…")
+
+    def announce(bound: int) -> None:  # once listening: the port is the one taken (--port 0), never "0"
+        base = f"http://{shown}:{bound}"
+        if created:
+            click.echo(f"a new access token was stored in {path} (mode 600); it is printed this once:\n  {token}")
+        click.echo(f"rulebot web: {len(bots)} bot(s) on {base}/ ({'control on' if control else 'read-only'})")
+        if control or not loopback:
+            click.echo(f"sign in (this link works once, for ten minutes): {base}/login?once={guard.one_time_link()}")
+            click.echo(f"  or with the token in {path}: {base}/login?token=…")
+
     try:
-        web.run_app(make_app(bots, guard), host=host, port=port, print=None, access_log=None)
+        asyncio.run(_serve(web, make_app(bots, guard), host, port, announce))
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: stop serving, as SIGTERM does
     finally:
         if child is not None:
             child.terminate()

@@ -1,0 +1,63 @@
+"""`rulebot web` as a process: the address it prints is the one it listens on, and a port in use
+is said before any address is announced."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rulebot.backtest.api import backtest
+from rulebot.testing.shared import ARCHIVE
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06-08.zip"
+
+
+@pytest.fixture(scope="module")
+def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("web-cli") / "bt.journal"
+    backtest(str(ROOT / "rules/ema-trend-btc.yaml"), [str(DAY)], journal_path=path)
+    return path
+
+
+def web(journal: Path, tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "rulebot.cli", "web", "--journal", str(journal), "--port", str(port),
+            "--token-file", str(tmp_path / "token")]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_port_0_prints_the_port_it_took_and_the_page_answers_there(journal: Path, tmp_path: Path) -> None:
+    # It printed "on http://127.0.0.1:0/", an address nobody can open.
+    proc = web(journal, tmp_path, 0)
+    try:
+        line = ""
+        while "bot(s) on" not in line:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, proc.stderr.read()  # type: ignore[union-attr]
+        url = re.search(r"(http://\S+/)", line)
+        assert url and not url.group(1).endswith(":0/"), line
+        with urllib.request.urlopen(url.group(1), timeout=10) as page:
+            assert page.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    assert proc.returncode == 0
+
+
+def test_a_port_in_use_is_an_error_before_any_address_is_announced(journal: Path, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = web(journal, tmp_path, busy.getsockname()[1])
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert "cannot listen on 127.0.0.1" in err and "bot(s) on" not in out, (out, err)
