@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import json
 import sqlite3
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -72,6 +74,9 @@ def _cell(key: str, value: Any) -> str:
         return _when(int(value))
     if isinstance(value, dict):
         return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+    if isinstance(value, str) and "E" in value:  # a quantized zero is journaled as "0E-8": read it as 0.00000000
+        with contextlib.suppress(ArithmeticError, ValueError):
+            return format(Decimal(value), "f")
     return str(value)
 
 

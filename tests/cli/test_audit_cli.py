@@ -183,3 +183,26 @@ def test_a_listing_cut_by_its_limit_says_so_and_json_stays_clean(journal, comman
     assert "first 2" in res.stderr and "--limit" in res.stderr
     whole = CliRunner().invoke(main, ["audit", "-j", journal, command, "--limit", "100000", "--format", "json"])
     assert len(json.loads(whole.stdout)) > 2 and whole.stderr == ""
+
+
+def test_a_zero_fee_reads_as_zero_in_the_table(tmp_path):
+    # A fill with no fee printed "0E-8" (the str of a Decimal quantized to 1e-8).
+    path = tmp_path / "zero-fee.journal"
+    res = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(ROOT / "rules/ema-trend-btc.yaml"),
+            "--data",
+            str(BTC_1M),
+            "--fees",
+            "0,0",
+            "--journal",
+            str(path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    code, out = audit(str(path), "fills")
+    assert code == 0 and "0E-8" not in out and "0.00000000" in out
+    code, out = audit(str(path), "fills", "--format", "json")
+    assert {f["fee"] for f in json.loads(out)} == {"0E-8"}  # JSON keeps the exact string as journaled
