@@ -25,6 +25,9 @@ from rulebot.rulebook.scope import Scope
 _PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+# Text that ends in an asset but is not `digits ASSET`: 1e3 USDT, 1,000 USDT, 1000USDT. No
+# expression ends in an upper-case word, so saying how to write the amount beats "syntax error".
+_AMOUNT_LIKE_RE = re.compile(r"^\s*\S.*(?:USDT|USDC|USD)\s*$")
 _WORKING = {"mark_price": WorkingType.MARK_PRICE, "contract_price": WorkingType.CONTRACT_PRICE}
 _ORDER = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
 
@@ -95,6 +98,15 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
                 ctx.error(f"size {value} must be above zero", path, f'e.g. "100 {asset}"', "size")
                 return None
             return c.Size("notional", amount=amount, asset=asset)
+        if _AMOUNT_LIKE_RE.match(value):
+            asset = "USD" if book.market == "coinm" else "USDT"
+            ctx.error(
+                f"the amount in size {value!r} is not written as digits",
+                path,
+                f'write digits (a dot for decimals), a space and the asset, e.g. "1000 {asset}"',
+                "size",
+            )
+            return None
     expr = ctx.expr(value, path, scope, ExprType.NUM)
     if expr is None:
         return None

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import typing
 
+import pytest
+
 from rulebot.rulebook import model as m
 from rulebot.rulebook.compile_actions import ACTIONS
+from rulebot.rulebook.compiler import compile_text
+from rulebot.rulebook.errors import RulebookError
 
 
 def test_every_action_of_the_language_has_a_compiler() -> None:
@@ -13,3 +17,38 @@ def test_every_action_of_the_language_has_a_compiler() -> None:
     accepted = {typing.get_args(member)[0] for member in typing.get_args(union)}
     assert len(accepted) == 12
     assert set(ACTIONS) == accepted
+
+
+_ENTRY = """\
+rulebook: t
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+rules:
+  - name: buy
+    on: candle_close 1m
+    in: flat
+    do:
+      - enter: {side: long, size: SIZE}
+      - stop_loss: {distance: 2%}
+      - goto: long
+  - name: out
+    on: candle_close 1m
+    in: long
+    do: [exit, {goto: flat}]
+"""
+
+
+@pytest.mark.parametrize("size", ['"1e3 USDT"', '"1,000 USDT"', '"1_000 USDT"', '"1000USDT"', '"$1000 USDT"'])
+def test_an_amount_not_written_as_digits_says_how_to_write_it(size: str) -> None:
+    # It was "syntax error: invalid syntax" with a caret under USDT.
+    with pytest.raises(RulebookError) as info:
+        compile_text(_ENTRY.replace("SIZE", size))
+    (d,) = [d for d in info.value.diagnostics if d.is_error]
+    assert "syntax error" not in d.message and "amount" in d.message, d.message
+    assert d.hint is not None and '"1000 USDT"' in d.hint
+
+
+def test_plain_amounts_still_compile() -> None:
+    for size in ('"1000 USDT"', '"250.5 USDT"', "2%", "0.01"):
+        compile_text(_ENTRY.replace("SIZE", size))
