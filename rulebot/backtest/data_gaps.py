@@ -4,13 +4,16 @@ A backtest replays whatever candles the files hold: a missing day (a file not do
 archive hole, a 1m file that holds every fifth minute) is crossed as if the candles on either
 side were adjacent. Indicators and rules then run on a price history that never happened, and
 nothing else tells the user. A gap is a candle whose open time is later than one millisecond
-after the close of the one before it in the same series (symbol and timeframe).
+after the close of the one before it in the same series (symbol and timeframe), or, in trade
+data, more than an hour without a trade of the symbol (quiet markets pause; not for an hour).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+TRADE_PAUSE_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +39,25 @@ class GapWatch:
         key = (symbol, timeframe)
         last = self._last.get(key)
         self._last[key] = close_time
-        if last is None or open_time <= last + 1:
-            return
-        missing = open_time - (last + 1)
+        if last is not None and open_time > last + 1:
+            self._note(key, open_time - (last + 1), last + 1)
+
+    def trade(self, symbol: str, time: int) -> None:
+        """A trade (or aggregate trade) of `symbol` at `time`."""
+        key = (symbol, "trades")
+        last = self._last.get(key)
+        self._last[key] = time
+        if last is not None and time - last > TRADE_PAUSE_MS:
+            self._note(key, time - last - 1, last + 1)
+
+    def _note(self, key: tuple[str, str], missing: int, start: int) -> None:
         found = self._gaps.get(key)
         if found is None:
-            self._gaps[key] = [1, missing, last + 1]
+            self._gaps[key] = [1, missing, start]
             return
         found[0] += 1
         if missing > found[1]:
-            found[1], found[2] = missing, last + 1
+            found[1], found[2] = missing, start
 
     def report(self) -> tuple[Gap, ...]:
         return tuple(Gap(f"{s} {tf}", n, longest, at) for (s, tf), (n, longest, at) in sorted(self._gaps.items()))
@@ -61,9 +73,17 @@ def _span(ms: int) -> str:
 
 def gap_warnings(gaps: tuple[Gap, ...]) -> tuple[str, ...]:
     """The summary's warning lines, one per series with gaps."""
-    return tuple(
-        f"{g.series} candles: {g.count} gap(s) in the data, the longest {_span(g.longest_ms)} from "
-        f"{datetime.fromtimestamp(g.longest_from / 1000, UTC):%Y-%m-%d %H:%M}; rules and indicators ran "
-        "across them as if the candles were adjacent"
-        for g in gaps
-    )
+    out = []
+    for g in gaps:
+        when = f"{datetime.fromtimestamp(g.longest_from / 1000, UTC):%Y-%m-%d %H:%M}"
+        if g.series.endswith(" trades"):
+            out.append(
+                f"{g.series}: {g.count} pause(s) of more than an hour in the data, the longest {_span(g.longest_ms)} "
+                f"from {when}; positions, rules and indicators ran across them as if the trades were adjacent"
+            )
+        else:
+            out.append(
+                f"{g.series} candles: {g.count} gap(s) in the data, the longest {_span(g.longest_ms)} from {when}; "
+                "rules and indicators ran across them as if the candles were adjacent"
+            )
+    return tuple(out)

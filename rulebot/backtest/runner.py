@@ -358,6 +358,7 @@ def run_backtest(
             settled[settling] += 1
         if kind is Trade:
             last_price[event.symbol] = event.price  # type: ignore[attr-defined]
+            gaps.trade(event.symbol, time)  # type: ignore[attr-defined]
         elif kind is CandleClosed:
             last_price[event.symbol] = event.close  # type: ignore[attr-defined]
             gaps.see(event.symbol, event.timeframe, event.open_time, event.close_time)  # type: ignore[attr-defined]

@@ -55,3 +55,24 @@ def test_a_missing_day_in_real_data_is_a_warning_and_complete_data_has_none() ->
     assert gaps[0].startswith("ETHUSDT 1m candles: 1 gap") and "1d" in gaps[0] and "2025-06-12 00:00" in gaps[0]
     result, _, _ = backtest(str(ROOT / "rules/ema-trend-btc.yaml"), [str(UM / "BTCUSDT/1m")])
     assert not [w for w in result.warnings if "gap" in w]
+
+
+def test_a_pause_in_trades_longer_than_an_hour_is_a_gap_and_a_shorter_one_is_not() -> None:
+    watch = GapWatch()
+    hour = 3_600_000
+    for t in (0, 10_000, hour, hour + 1):  # one pause of exactly an hour less 10 s: not a gap
+        watch.trade("BTCUSDT", t)
+    assert watch.report() == ()
+    watch.trade("BTCUSDT", 3 * hour)  # two hours without a trade
+    watch.trade("ETHUSDT", 0)
+    (gap,) = watch.report()
+    assert (gap.series, gap.count, gap.longest_ms, gap.longest_from) == ("BTCUSDT trades", 1, 2 * hour - 2, hour + 2)
+
+
+def test_trade_files_months_apart_warn_of_the_hole_a_position_was_carried_across() -> None:
+    # Minutes of trades from 2023-04-05 and from 2024-07/08: a long held over the 15 months
+    # between them made +3,790 USDT in one "trade", and only the funding line hinted at it.
+    book = str(ROOT / "rules/ema-trend-btc.yaml")
+    result, _, _ = backtest(book, [str(UM.parent / "trades/BTCUSDT")])
+    gaps = [w for w in result.warnings if "BTCUSDT trades" in w]
+    assert len(gaps) == 1 and "2023-04-05 00:06" in gaps[0] and "pause" in gaps[0], result.warnings
