@@ -97,7 +97,7 @@ async def _dry_run_fees(
     rest = BinanceRest(endpoints, creds.api_key, creds.api_secret)
     try:
         await rest.sync_time()
-        return await account_fee_rates(rest, symbols), f"the account's commissionRate at {endpoints.rest}"
+        return await account_fee_rates(rest, symbols), f"the account's commissionRate at {endpoints.shown}"
     finally:
         await rest.close()
 
@@ -173,7 +173,7 @@ async def dry_run(
         missing = [s for s in book.symbols if s not in all_inst]
         if missing:
             await rest.close()
-            raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
+            raise ValueError(f"{', '.join(missing)} not listed by {endpoints.shown}")
         inst = {s: all_inst[s] for s in book.symbols}
         # leverageBracket is signed and a paper run has no keys: the built-in snapshot stands in,
         # per symbol, and a symbol it lacks stops the run rather than borrowing another's.
@@ -196,7 +196,7 @@ async def dry_run(
             endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
         )
         runner = Runner(
-            cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.rest}",
+            cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.shown}",
             clock=rest.now_ms, warmup=klines_fetch(rest), clock_sync=rest.sync_time, fee_rates=fees,
         )  # fmt: skip
         runner.closers.append(rest.close)
@@ -217,13 +217,13 @@ async def live(
         all_inst = parse_exchange_info(await rest.exchange_info(), market)
         missing = [s for s in book.symbols if s not in all_inst]
         if missing:
-            raise ValueError(f"{', '.join(missing)} not listed by {endpoints.rest}")
+            raise ValueError(f"{', '.join(missing)} not listed by {endpoints.shown}")
         # The account's own brackets (they can differ from the public ones per account).
         brackets = _own_brackets(
             book,
             market,
             parse_leverage_brackets(await rest.leverage_brackets(), market),
-            f"account's leverageBracket at {endpoints.rest}",
+            f"account's leverageBracket at {endpoints.shown}",
         )
         balances = parse_balances(await rest.balance())
         fees = await account_fee_rates(rest, book.symbols)
@@ -232,7 +232,7 @@ async def live(
     venue = BinanceVenue(rest, hedge=hedge)
     margin = book.margin_type
     shown = ", ".join(f"{b.asset} {b.balance}" for b in balances if b.balance) or "no balance"
-    announce(f"LIVE on {endpoints.rest} ({connection.network}) · {book.market.upper()} · {', '.join(book.symbols)}")
+    announce(f"LIVE on {endpoints.shown} ({connection.network}) · {book.market.upper()} · {', '.join(book.symbols)}")
     announce(
         f"account: {shown} · {margin.value.lower()} margin · {'hedge' if hedge else 'one-way'} mode · "
         f"leverage {book.leverage}x"
@@ -253,7 +253,7 @@ async def live(
         brackets=dict(brackets),
         venue=venue,
         user_events=user,
-        venue_name=f"binance:{endpoints.rest}",
+        venue_name=f"binance:{endpoints.shown}",
         balances={b.asset: b.balance for b in balances},
         clock=rest.now_ms,
         warmup=klines_fetch(rest),

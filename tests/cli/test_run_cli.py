@@ -209,3 +209,35 @@ def test_status_finds_a_dry_run_by_its_rulebook_and_asks_which_when_both_run(tmp
     (live / "control.sock").touch()
     res = CliRunner().invoke(main, ["status", str(book)])
     assert res.exit_code == 2 and "--run-dir" in res.output and "dry-run" in res.output
+
+
+async def test_a_password_in_the_rest_url_is_never_printed_nor_journaled(tmp_path):
+    # `--rest-url http://user:pass@proxy` (a proxy that wants a login): the password was printed
+    # in "LIVE on http://user:pass@…" and journaled in the run's venue, which the web page shows.
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    run_dir = tmp_path / "run"
+    async with FakeBinance(Market.USDM, balances={"USDT": Decimal(2500)}) as fake:
+        keys = key_file(tmp_path, fake, 0o600)
+        args = run_args(book, fake, keys, run_dir)
+        args[args.index("--base-url") + 1] = fake.rest_url.replace("http://", "http://proxyuser:PROXYPASS@")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+        proc = subprocess.Popen([sys.executable, "-m", "rulebot.cli", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        try:
+            i = 0
+            while not fake.placed_ids:
+                i += 1
+                assert i < 500 and proc.poll() is None, proc.communicate()[1].decode()
+                await fake.feed(Trade("BTCUSDT", Decimal(60000), Decimal("0.01"), 0, True, i))
+                await asyncio.sleep(0.02)
+            killed = await asyncio.to_thread(CliRunner().invoke, main, ["kill", "--run-dir", str(run_dir), "--keep"])
+            assert killed.exit_code == 0
+            out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+        finally:
+            proc.kill()
+    text = out.decode() + err.decode()
+    assert "LIVE on http://***@127.0.0.1" in text and "PROXYPASS" not in text, text
+    exported = CliRunner().invoke(main, ["audit", "-j", str(run_dir / "journal.sqlite"), "export"])
+    assert exported.exit_code == 0 and "binance:http://***@127.0.0.1" in exported.output
+    assert "PROXYPASS" not in exported.output

@@ -42,6 +42,14 @@ class Endpoints:
         return cls(market, rest.rstrip("/"), ws.rstrip("/"), "custom")
 
     @property
+    def shown(self) -> str:
+        """The REST base as it may be printed, journaled or shown on the page: a proxy's login
+        (`http://user:pass@host`) becomes `http://***@host`."""
+        scheme, sep, rest = self.rest.partition("://")
+        login, at, host = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
+        return f"{scheme}{sep}***@{host}" if at and login else self.rest
+
+    @property
     def prefix(self) -> str:
         return "/fapi" if self.market is Market.USDM else "/dapi"
 

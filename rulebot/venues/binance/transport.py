@@ -99,7 +99,7 @@ class SignedTransport:
             self._session = None
 
     def __repr__(self) -> str:  # never show the key or the secret
-        return f"{type(self).__name__}({self.endpoints.rest}, key={'set' if self._key else 'none'})"
+        return f"{type(self).__name__}({self.endpoints.shown}, key={'set' if self._key else 'none'})"
 
     # -- plumbing --------------------------------------------------------------------------------
 

@@ -268,3 +268,11 @@ async def test_a_server_that_cannot_be_reached_is_named_and_nothing_was_sent():
     text = str(info.value)
     assert "cannot connect to 127.0.0.1:9" in text and "not sent" in text, text
     assert "answer was lost" not in text
+
+
+def test_a_proxy_login_in_the_base_is_hidden_wherever_the_base_is_shown():
+    e = Endpoints.custom(Market.USDM, "http://user:pa55@proxy.local:8080/", "ws://user:pa55@proxy.local:8080")
+    assert e.shown == "http://***@proxy.local:8080" and e.rest == "http://user:pa55@proxy.local:8080"
+    assert Endpoints.custom(Market.USDM, "http://127.0.0.1:1", "ws://x").shown == "http://127.0.0.1:1"
+    c = BinanceRest(e, "k", "s")
+    assert "pa55" not in repr(c)
