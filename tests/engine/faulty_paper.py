@@ -1,28 +1,60 @@
 """The engine over the real exchange simulator, with the faults a live account has: commands the
 exchange refuses, and reports held back (a stalled user stream) then delivered in a burst.
 
-It wires engine and simulator as the executor does (each step's commands in order, what the
-venue reports handed back at once, a refusal to `on_reject`), so that a test controls exactly
-when the engine learns what the exchange did.
+It runs the one session loop (`rulebot.session.Session`, as backtest, dry-run and live do) on
+the paper venue, wrapped to refuse what a test says and to hold reports back, so that a test
+controls exactly when the engine learns what the exchange did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 
-from rulebot.core.commands import PlaceOrder
+from rulebot.core.account_events import AccountEvent
+from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import MarginType, Market
-from rulebot.core.events import Trade
+from rulebot.core.events import CandleClosed, Trade
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
-from rulebot.exchange_sim import SimExchange
+from rulebot.exchange_sim import SimExchange, SimResult
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
+from rulebot.session import Session
 from rulebot.venues.paper import PaperVenue
 
 T0 = 1_795_000_000_000
 Refusal = tuple[int, str]
+
+
+class FaultyVenue:
+    """The paper venue with a live account's faults: refusals chosen by the test, and a user
+    stream that holds its reports back while `stalled`."""
+
+    def __init__(self, owner: FaultyPaper, paper: PaperVenue) -> None:
+        self.owner = owner
+        self.paper = paper
+
+    def on_market(self, event: object) -> list[AccountEvent]:
+        return self.owner.stall(self.paper.on_market(event))
+
+    def walk(self, candle: CandleClosed) -> Iterator[tuple[int, Decimal, list[AccountEvent]]]:
+        for t, price, events in self.paper.walk(candle):
+            yield t, price, self.owner.stall(events)
+
+    def execute(self, command: Command, time: int) -> SimResult:
+        owner = self.owner
+        if isinstance(command, PlaceOrder):
+            owner.sent_ids.append(command.client_order_id)
+            refusal = owner.refuse(command)
+            if refusal is not None:
+                return SimResult(False, refusal[0], refusal[1])
+        res = self.paper.execute(command, time)
+        if isinstance(command, PlaceOrder) and res.ok:
+            owner.placed.append(command)
+        owner.note_position()
+        return replace(res, events=tuple(owner.stall(list(res.events))))
 
 
 class FaultyPaper:
@@ -42,12 +74,13 @@ class FaultyPaper:
         self.engine = Engine(book, insts, {"USDT": Decimal(balance)}, run_id="t", brackets=brackets)
         self.refuse: Callable[[PlaceOrder], Refusal | None] = lambda cmd: None
         self.stalled = False  # the user stream holds its reports back
-        self.held: list[object] = []
-        self.records: list[object] = []
+        self.held: list[AccountEvent] = []
+        self.records: list[object] = []  # what the session journaled
         self.placed: list[PlaceOrder] = []  # every order the exchange accepted
         self.sent_ids: list[str] = []  # every client order id that left, accepted or not
         self.max_position = Decimal(0)
         self.time = T0
+        self.session = Session(self.engine, FaultyVenue(self, self.paper), journal=self.records.append)
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -56,42 +89,29 @@ class FaultyPaper:
 
     def trade(self, price: float, dt_ms: int = 1000) -> None:
         self.time += dt_ms
-        event = Trade(self.symbol, Decimal(str(price)), Decimal(1), self.time, True, self.time)
-        self.report(self.paper.on_market(event))
-        self.process(self.engine.on_event(event))
+        self.session.market(Trade(self.symbol, Decimal(str(price)), Decimal(1), self.time, True, self.time))
 
     def release(self) -> None:
         """The stalled stream comes back: everything it held arrives at once."""
         self.stalled = False
         held, self.held = self.held, []
-        self.report(held)
+        self.session.reports(held, self.time)
 
     # -- wiring ----------------------------------------------------------------------------------
 
-    def report(self, events: list[object]) -> None:
-        for ev in events:
-            if self.stalled:
-                self.held.append(ev)
-            else:
-                self.process(self.engine.on_event(ev))
+    def report(self, events: list[AccountEvent]) -> None:
+        """Reports reach the engine (or are kept while the stream is stalled)."""
+        self.session.reports(self.stall(list(events)), self.time)
+
+    def stall(self, events: list[AccountEvent]) -> list[AccountEvent]:
+        """What reaches the engine now: nothing while the stream is stalled (it is kept)."""
+        if self.stalled:
+            self.held.extend(events)
+            return []
+        return events
 
     def process(self, step: Step) -> None:
-        self.records.extend(step.records)
-        for cmd in step.commands:
-            refusal = None
-            if isinstance(cmd, PlaceOrder):
-                self.sent_ids.append(cmd.client_order_id)
-                refusal = self.refuse(cmd)
-            if refusal is not None:
-                self.process(self.engine.on_reject(cmd.client_order_id, refusal[0], refusal[1], self.time))
-                continue
-            res = self.paper.execute(cmd, self.time)
-            if isinstance(cmd, PlaceOrder) and res.ok:
-                self.placed.append(cmd)
-            self.note_position()
-            self.report(list(res.events))
-            if not res.ok and isinstance(cmd, PlaceOrder):
-                self.process(self.engine.on_reject(cmd.client_order_id, res.code, res.message or "", self.time))
+        self.session.process(step, self.time)
 
     def note_position(self) -> None:
         for p in self.sim.positions(self.symbol):
