@@ -11,10 +11,9 @@ have, and must be reconciled before anything is resent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, ClassVar
 
-from rulebot.core.instruments import MESSAGES as FILTER_MESSAGES
+from rulebot.core.reject_codes import REJECT_MESSAGES
 
 __all__ = [
     "MESSAGES",
@@ -53,44 +52,10 @@ __all__ = [
 ]
 
 
-# Binance's message template for every code rulebot predicts, simulates or explains: the
-# order-filter codes `core.instruments.check_order` predicts, and FACTS.md §8's wording for the
-# rest (-4120 is the text of payloads/rest_error_-4120.json). The simulator and the fake exchange
-# answer with these; the classes below say what each family of codes means to the venue.
-_OWN: dict[int, str] = {
-    -1020: "This operation is not supported.",
-    -1100: "Illegal characters found in a parameter.",
-    -1106: "Parameter '%s' sent when not required.",
-    -1121: "Invalid symbol.",
-    -1130: "Data sent for parameter '%s' is not valid.",
-    -2011: "Unknown order sent.",
-    -2013: "Order does not exist.",
-    -2019: "Margin is insufficient.",
-    -2021: "Order would immediately trigger.",
-    -2022: "ReduceOnly Order is rejected.",
-    -2027: "Exceeded the maximum allowable position at current leverage.",
-    -2028: "Leverage is smaller than permitted: insufficient margin balance.",
-    -4015: "Client order id length should not be more than 36 chars",
-    -4028: "Leverage %s is not valid",
-    -4046: "No need to change margin type.",
-    -4047: "Margin type cannot be changed if there exists open orders.",
-    -4048: "Margin type cannot be changed if there exists position.",
-    -4059: "No need to change position side.",
-    -4061: "Order's position side does not match user's setting.",
-    -4067: "Position side cannot be changed if there exists open orders.",
-    -4068: "Position side cannot be changed if there exists position.",
-    -4116: "clientOrderId is duplicated",
-    -4120: ("Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."),
-    # Live wording ends with a period (ccxt/ccxt#21792, sammchardy/python-binance#1031); FACTS §8
-    # lists it without.
-    -4131: "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
-    -4137: "Quantity must be zero with closePosition equals true",
-    -4161: "Leverage reduction is not supported in Isolated Margin Mode with open positions",
-    -5021: ("Due to the order could not be filled immediately, the FOK order has been rejected."),
-    -5022: ("Due to the order could not be executed as maker, the Post Only order will be rejected."),
-}
-
-MESSAGES: Mapping[int, str] = MappingProxyType({**FILTER_MESSAGES, **_OWN})
+# Binance's message for every code rulebot predicts, simulates or explains: the one table, kept in
+# `core.reject_codes` because the engine's filter guard quotes it too. The simulator and the fake
+# exchange answer with these; the classes below say what each family of codes means to the venue.
+MESSAGES: Mapping[int, str] = REJECT_MESSAGES
 
 
 class PayloadError(ValueError):

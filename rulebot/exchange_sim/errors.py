@@ -6,7 +6,7 @@ Codes and messages come from the one table, `rulebot.binance.codes.MESSAGES`.
 from __future__ import annotations
 
 from rulebot.binance.codes import MESSAGES
-from rulebot.core.instruments import Violation
+from rulebot.core.order_filters import Violation
 
 CLIENT_ID_PATTERN = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
 

@@ -20,8 +20,9 @@ from decimal import Decimal
 
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market, OrderType, PositionSide, Side, TimeInForce
-from rulebot.core.instruments import Instrument, check_order
+from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
+from rulebot.core.order_filters import check_order
 from rulebot.exchange_sim import conditional
 from rulebot.exchange_sim.account import Account, closes, reducible
 from rulebot.exchange_sim.book import OrderStore

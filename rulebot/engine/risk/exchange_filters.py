@@ -4,8 +4,8 @@ order passes every filter Binance would check, so the exchange never has to refu
 from __future__ import annotations
 
 from rulebot.core.enums import OrderType
-from rulebot.core.instruments import check_order
 from rulebot.core.intents import EnterIntent
+from rulebot.core.order_filters import check_order
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
