@@ -211,22 +211,13 @@ class CompiledRulebook:
     rules: tuple[CompiledRule, ...]
     dispatch: Mapping[DispatchKey, tuple[CompiledRule, ...]]
     risk: EffectiveRisk
+    # The account settings as the exchange and the engine name them, emitted by the compiler (the
+    # text fields above are the rulebook's own words, for messages and --explain).
+    market_type: Market
+    margin_type: MarginType
+    hedge: bool
     warnings: tuple[Diagnostic, ...] = field(default=())
     prev_names: frozenset[str] = frozenset()  # names whose previous value conditions read
-
-    # The account settings as the exchange and the engine name them (the text fields above are
-    # the rulebook's own words, for messages and --explain).
-    @property
-    def market_type(self) -> Market:
-        return Market.USDM if self.market == "usdm" else Market.COINM
-
-    @property
-    def margin_type(self) -> MarginType:
-        return MarginType.CROSSED if self.margin == "cross" else MarginType.ISOLATED
-
-    @property
-    def hedge(self) -> bool:
-        return self.position_mode == "hedge"
 
     param_decls: Mapping[str, ParamDecl] = field(default_factory=dict)  # each parameter's type and allowed values
 
