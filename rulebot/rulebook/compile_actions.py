@@ -19,8 +19,8 @@ from rulebot.rulebook.diagnose import state_hint
 from rulebot.rulebook.errors import ExprError
 from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
 from rulebot.rulebook.guards import RiskValueError, parse_percent
-from rulebot.rulebook.load import Path_
 from rulebot.rulebook.scope import Scope
+from rulebot.rulebook.source_map import Path_
 
 _PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")

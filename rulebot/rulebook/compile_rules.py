@@ -13,8 +13,8 @@ from rulebot.rulebook.compile_actions import compile_action
 from rulebot.rulebook.context import CompileContext
 from rulebot.rulebook.diagnose import did_you_mean, state_hint
 from rulebot.rulebook.expr import CompiledExpr, ExprType
-from rulebot.rulebook.load import Path_
 from rulebot.rulebook.scope import Scope
+from rulebot.rulebook.source_map import Path_
 from rulebot.rulebook.triggers import TriggerError, parse_trigger
 
 

@@ -27,8 +27,9 @@ from rulebot.rulebook.diagnose import validation_diagnostics, without_bad_keys
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk
 from rulebot.rulebook.indicator_graph import compile_indicators
-from rulebot.rulebook.load import LoadedYaml, Path_, load_yaml_file, load_yaml_text
+from rulebot.rulebook.load import LoadedYaml, load_yaml_file, load_yaml_text
 from rulebot.rulebook.scope import Scope
+from rulebot.rulebook.source_map import Path_
 
 # The rulebook's words for the account settings, as the core enums the engine and the venues use.
 MARKETS = {"usdm": Market.USDM, "coinm": Market.COINM}

@@ -6,8 +6,8 @@ from typing import Any
 
 from rulebot.rulebook.errors import Diagnostic, ExprError, Severity, SourceSpan
 from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
-from rulebot.rulebook.load import Path_, SourceMap
 from rulebot.rulebook.scope import Scope
+from rulebot.rulebook.source_map import Path_, SourceMap
 
 
 class CompileContext:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from rulebot.rulebook import model as m
 from rulebot.rulebook.errors import Diagnostic
-from rulebot.rulebook.load import Path_, SourceMap
+from rulebot.rulebook.source_map import Path_, SourceMap
 
 _TYPE_WORDS = {
     "str": "a string",

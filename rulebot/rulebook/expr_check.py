@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
-from rulebot.rulebook.expr_functions import FUNCTIONS, INDICATOR_FUNCTIONS
+from rulebot.rulebook.expr_calls import CallChecker
 from rulebot.rulebook.expr_names import (
     Checked,
     Issues,
@@ -28,7 +28,6 @@ from rulebot.rulebook.scope import NameInfo, NameKind, Scope
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 MAX_EXPONENT = 64
-MAX_NDIGITS = 20
 # x[n] reads a kept copy: the bound keeps the copies small (HISTORY_CANDLES in engine/market.py
 # keeps 2000 candles per timeframe; a look-back is a window over those, not a second history).
 MAX_LOOKBACK = 500
@@ -121,7 +120,7 @@ class _Checker:
             ast.BoolOp: self.boolop,
             ast.Compare: self.compare,
             ast.IfExp: self.ifexp,
-            ast.Call: self.call,
+            ast.Call: CallChecker(self).call,
             ast.Subscript: self.lookback,
         }
 
@@ -336,101 +335,6 @@ class _Checker:
             return None, None
         return ir.IfExp(test, body, orelse), bt
 
-    # ------------------------------------------------------------------ calls
-
-    def call(self, node: ast.AST) -> Checked:
-        assert isinstance(node, ast.Call)
-        ok = True
-        for kw in node.keywords:
-            self.issue(
-                kw,
-                "keyword arguments are not allowed" if kw.arg else "'**' arguments are not allowed",
-                "pass arguments by position",
-                "not-allowed",
-            )
-            ok = False
-        fname = node.func.id if isinstance(node.func, ast.Name) else None
-        spec = FUNCTIONS.get(fname) if fname is not None else None
-        if spec is None:
-            self.unknown_function(node, fname)
-            for arg in node.args:
-                self.expr(arg)
-            return None, None
-        n = len(node.args)
-        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
-            count = (
-                str(spec.min_args)
-                if spec.max_args == spec.min_args
-                else f"at least {spec.min_args}"
-                if spec.max_args is None
-                else f"{spec.min_args} or {spec.max_args}"
-            )
-            self.issue(
-                node,
-                f"{spec.name} takes {count} argument{'s' if count != '1' else ''}, got {n}",
-                spec.signature,
-                "arity",
-            )
-            ok = False
-        args = [self.want(a, NUM, f"{spec.name} needs") for a in node.args]
-        if any(a is None for a in args) or not ok:
-            return None, None
-        checked = tuple(a for a in args if a is not None)
-        if spec.returns_bool:
-            for a, src in zip(checked, node.args, strict=True):
-                if any(isinstance(x, ir.Cross) for x in ir.walk(a)):
-                    self.issue(
-                        src,
-                        f"{spec.name} cannot contain crossover or crossunder",
-                        "compare the two values directly",
-                        "not-allowed",
-                    )
-                    ok = False
-            return (ir.Cross(spec.name == "crossover", *checked), BOOL) if ok else (None, None)
-        if spec.name == "round" and len(checked) == 2 and not _small_whole(checked[1]):
-            self.issue(
-                node.args[1],
-                f"round's ndigits must be a whole number from -{MAX_NDIGITS} to {MAX_NDIGITS}, e.g. round(x, 2)",
-                "round(n, -99999999) would compute 10 ** 99999999",
-                "type",
-            )
-            return None, None
-        fn: ir.CallName = spec.name  # type: ignore[assignment]  # the table holds only these
-        return ir.Call(fn, checked), NUM
-
-    def unknown_function(self, node: ast.Call, fname: str | None) -> None:
-        functions = listing("functions", list(FUNCTIONS))
-        if isinstance(node.func, ast.Attribute):
-            self.issue(
-                node.func,
-                f"methods like '.{node.func.attr}(...)' cannot be called",
-                functions,
-                "not-allowed",
-            )
-        elif fname is None:
-            self.issue(node.func, "only the listed functions can be called", functions, "not-allowed")
-        elif fname in INDICATOR_FUNCTIONS:
-            self.issue(
-                node.func,
-                f"'{fname}' is an indicator: declare it under indicators: and use its name here",
-                f"e.g. indicators: {{ my_{fname}: {fname}(close@15m, 20) }}",
-                "unknown-function",
-            )
-        elif self.scope.get(fname) is not None or fname in self.p.lexed.series:
-            self.issue(
-                node.func,
-                f"'{self.p.node_text(node.func)}' is a value, not a function",
-                functions,
-                "unknown-function",
-            )
-        else:
-            self.issue(
-                node.func,
-                f"unknown function '{fname}'",
-                with_guess(did_you_mean(fname, list(FUNCTIONS)), functions),
-                "unknown-function",
-            )
-
 
 def _literal_number(node: ast.AST) -> int | float | None:
     """The value of `2`, `-2`, `0.5` or `50%`; None for anything computed."""
@@ -446,11 +350,3 @@ def _literal_number(node: ast.AST) -> int | float | None:
     ):
         return sign * node.value
     return None
-
-
-def _small_whole(node: ir.Node) -> bool:
-    """A literal or param whole number small enough for round()."""
-    while isinstance(node, ir.Unary) and node.op in ("-", "+"):
-        node = node.operand
-    value = node.value if isinstance(node, ir.Const | ir.Param) else None
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_NDIGITS
