@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -30,49 +28,19 @@ from rulebot.binance import encode as enc
 from rulebot.binance.payloads.market import DepthUpdate
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop
-
-MAX_STREAMS = 1024  # per connection
-MAX_INCOMING_PER_S = 10  # client messages a connection may send per second
-_PUBLIC = ("@bookTicker", "@depth")  # USDⓈ-M's /public streams; the rest are /market's
-_PRIVATE = "private"
-_CLOSE = "\x00close"  # queued: the writer closes the connection after what came before
-
-
-class _Late(str):
-    """A frame queued to leave at `due` (monotonic seconds), not before: a lagging feed."""
-
-    due: float
-
-
-@dataclass
-class StreamFaults:
-    """Mutable knobs, read on every send."""
-
-    drop_after_messages: int | None = None  # cut every socket after N more messages (then off)
-    stall_ms: int = 0  # delay every send (each connection's writer waits; publishers do not)
-    gap_every: int | None = None  # skip one depth update every N (a sequence gap)
-    max_connection_ms: int | None = None  # close connections older than this (24 h, shortened)
-    ignore_pings: bool = False  # answer no ping and send nothing: a half-open, dead peer
-    market_lag_ms: int = 0  # market frames reach clients this late, at full rate (a feed that lags)
-    hold_user: bool = False  # user-stream frames wait while set, then arrive in one burst (a stall)
-    hold_market: bool = False  # the same for market-data frames
-
-
-@dataclass(eq=False)
-class _Conn:
-    ws: web.WebSocketResponse
-    route: str  # "", "public", "market", "private"
-    streams: set[str]
-    listen_keys: set[str]
-    events: set[str] | None  # user events this connection asked for (None: all)
-    combined: bool
-    opened: float = field(default_factory=time.monotonic)
-    sent: int = 0
-    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-    writer: asyncio.Task[None] | None = None
-    incoming: deque[float] = field(default_factory=deque)  # when the client last sent
-    pong_seen: bool = True
-    busy: bool = False  # a frame is being sent
+from rulebot.testing.fake_stream_conn import (
+    CLOSE,
+    MAX_INCOMING_PER_S,
+    MAX_STREAMS,
+    PRIVATE,
+    PUBLIC_STREAMS,
+    Late,
+    StreamConn,
+    StreamFaults,
+    abort,
+    dumps_frame,
+    refuse,
+)
 
 
 class StreamHub:
@@ -86,7 +54,7 @@ class StreamHub:
         self.market = market
         self.faults = faults or StreamFaults()
         self.ping_interval_s = ping_interval_s  # Binance pings every 3 minutes; None: never
-        self._conns: list[_Conn] = []
+        self._conns: list[StreamConn] = []
         self._listen_keys: set[str] = set()
         self._book_ids: dict[str, int] = {}  # the last bookTicker `u` per symbol
         self._depth_count = 0
@@ -114,26 +82,26 @@ class StreamHub:
 
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
         route = request.path.strip("/").split("/")[0] if self.market is Market.USDM else ""
-        route = route if route in ("public", "market", _PRIVATE) else ""
+        route = route if route in ("public", "market", PRIVATE) else ""
         names = [n for n in request.match_info.get("names", "").split("/") if n]
         names += [n for n in request.query.get("streams", "").split("/") if n]
         keys = set(request.query.getall("listenKey", []))
-        if route == _PRIVATE or self.market is Market.COINM:
+        if route == PRIVATE or self.market is Market.COINM:
             keys |= {n for n in names if "@" not in n and not n.startswith("!")}
             names = [n for n in names if n not in keys]
-        if route == _PRIVATE and not keys:
-            raise _refuse(-1102, "Mandatory parameter 'listenKey' was not sent.")
+        if route == PRIVATE and not keys:
+            raise refuse(-1102, "Mandatory parameter 'listenKey' was not sent.")
         unknown = keys - self._listen_keys
-        if unknown or (keys and route not in (_PRIVATE, "")):
+        if unknown or (keys and route not in (PRIVATE, "")):
             self.refused += 1
-            raise _refuse(-1125, "This listenKey does not exist.")
+            raise refuse(-1125, "This listenKey does not exist.")
         if len(names) > MAX_STREAMS:
             self.refused += 1
-            raise _refuse(-1130, f"Too many streams: at most {MAX_STREAMS} a connection.")
+            raise refuse(-1130, f"Too many streams: at most {MAX_STREAMS} a connection.")
         events = request.query.get("events")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=2**20)
         await ws.prepare(request)
-        conn = _Conn(ws, route, set(names), keys, set(events.split("/")) if events else None,
+        conn = StreamConn(ws, route, set(names), keys, set(events.split("/")) if events else None,
                      combined=request.path.endswith("/stream"))  # fmt: skip
         conn.writer = asyncio.create_task(self._write(conn))
         self._conns.append(conn)
@@ -145,7 +113,7 @@ class StreamHub:
             self._forget(conn)
         return ws
 
-    async def _serve(self, conn: _Conn) -> None:
+    async def _serve(self, conn: StreamConn) -> None:
         pinger = asyncio.create_task(self._ping(conn)) if self.ping_interval_s else None
         try:
             async for msg in conn.ws:
@@ -165,7 +133,7 @@ class StreamHub:
             if pinger is not None:
                 pinger.cancel()
 
-    async def _ping(self, conn: _Conn) -> None:
+    async def _ping(self, conn: StreamConn) -> None:
         """Binance pings; a client that sends no pong before the next ping is dropped."""
         assert self.ping_interval_s is not None
         while not conn.ws.closed:
@@ -173,22 +141,22 @@ class StreamHub:
             await conn.ws.ping(b"fake")
             await asyncio.sleep(self.ping_interval_s)
             if not conn.pong_seen:
-                _abort(conn.ws)
+                abort(conn.ws)
                 return
 
-    def _too_chatty(self, conn: _Conn) -> bool:
+    def _too_chatty(self, conn: StreamConn) -> bool:
         now = time.monotonic()
         conn.incoming.append(now)
         while conn.incoming and conn.incoming[0] < now - 1:
             conn.incoming.popleft()
         return len(conn.incoming) > MAX_INCOMING_PER_S
 
-    async def _control(self, conn: _Conn, text: str) -> None:
+    async def _control(self, conn: StreamConn, text: str) -> None:
         try:
             req = orjson.loads(text)
             method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
         except (orjson.JSONDecodeError, AttributeError):
-            await self._send(conn, _dumps({"error": {"code": 3, "msg": "Invalid JSON"}, "id": None}))
+            await self._send(conn, dumps_frame({"error": {"code": 3, "msg": "Invalid JSON"}, "id": None}))
             return
         result: Any = None
         if method == "SUBSCRIBE":
@@ -203,11 +171,11 @@ class StreamHub:
             result = conn.combined
         else:
             refusal = {"code": 2, "msg": f"Invalid request: {method}"}
-            await self._send(conn, _dumps({"error": refusal, "id": rid}))
+            await self._send(conn, dumps_frame({"error": refusal, "id": rid}))
             return
-        await self._send(conn, _dumps({"result": result, "id": rid}))
+        await self._send(conn, dumps_frame({"result": result, "id": rid}))
 
-    def _forget(self, conn: _Conn) -> None:
+    def _forget(self, conn: StreamConn) -> None:
         if conn in self._conns:
             self._conns.remove(conn)
         if conn.writer is not None:
@@ -237,25 +205,25 @@ class StreamHub:
 
     async def publish(self, stream: str, payload: dict[str, Any]) -> None:
         """A Binance-shaped frame on one market stream."""
-        public = any(p in stream for p in _PUBLIC)
+        public = any(p in stream for p in PUBLIC_STREAMS)
         raw = wrapped = ""
         for conn in list(self._conns):
             if stream not in conn.streams or not self._carries(conn.route, public):
                 continue
             if conn.combined:
-                wrapped = wrapped or _dumps({"stream": stream, "data": payload})
+                wrapped = wrapped or dumps_frame({"stream": stream, "data": payload})
                 await self._send_market(conn, wrapped)
             else:
-                raw = raw or _dumps(payload)
+                raw = raw or dumps_frame(payload)
                 await self._send_market(conn, raw)
 
-    async def _send_market(self, conn: _Conn, text: str) -> None:
+    async def _send_market(self, conn: StreamConn, text: str) -> None:
         """A market frame: now, or `market_lag_ms` late (queued in order behind what waits)."""
         lag = self.faults.market_lag_ms
         if not lag:
             await self._send(conn, text)
             return
-        late = _Late(text)
+        late = Late(text)
         late.due = time.monotonic() + lag / 1000
         conn.queue.put_nowait(late)
 
@@ -274,7 +242,7 @@ class StreamHub:
                 if conn.events is not None and payload.get("e") not in conn.events:
                     continue
                 body = {"stream": listen_key, "data": payload} if conn.combined else payload
-                await self._send(conn, _dumps(body))
+                await self._send(conn, dumps_frame(body))
 
     async def expire_listen_key(self, listen_key: str, now_ms: int | None = None, *, close: bool = True) -> None:
         """The key lapsed: `listenKeyExpired` on its streams, which then close (or, with
@@ -285,12 +253,12 @@ class StreamHub:
             if listen_key in conn.listen_keys:
                 payload = enc.listen_key_expired(listen_key, now)
                 wrapped = {"stream": listen_key, "data": payload}
-                await self._send(conn, _dumps(wrapped if conn.combined else payload))
+                await self._send(conn, dumps_frame(wrapped if conn.combined else payload))
                 conn.listen_keys.discard(listen_key)
                 if close and not conn.listen_keys:
-                    conn.queue.put_nowait(_CLOSE)
+                    conn.queue.put_nowait(CLOSE)
 
-    async def _send(self, conn: _Conn, text: str) -> None:
+    async def _send(self, conn: StreamConn, text: str) -> None:
         """Send now if nothing is waiting on this connection, else queue behind what is.
 
         Sending at once makes a publish deterministic (sent, faults applied, when it returns);
@@ -306,18 +274,18 @@ class StreamHub:
         finally:
             conn.busy = False
 
-    async def _write(self, conn: _Conn) -> None:
+    async def _write(self, conn: StreamConn) -> None:
         """What was queued on one connection, in order."""
         while True:
             text = await conn.queue.get()
             while self._held(conn) and not conn.ws.closed:
                 await asyncio.sleep(0.01)  # released: what queued meanwhile leaves back to back
-            if text is _CLOSE:
+            if text is CLOSE:
                 await conn.ws.close()
                 return
             if self.faults.stall_ms:
                 await asyncio.sleep(self.faults.stall_ms / 1000)
-            if isinstance(text, _Late):
+            if isinstance(text, Late):
                 await asyncio.sleep(max(0.0, text.due - time.monotonic()))
                 text = str(text)
             conn.busy = True
@@ -327,10 +295,10 @@ class StreamHub:
             finally:
                 conn.busy = False
 
-    def _held(self, conn: _Conn) -> bool:
+    def _held(self, conn: StreamConn) -> bool:
         return self.faults.hold_user if conn.listen_keys else self.faults.hold_market
 
-    async def _deliver(self, conn: _Conn, text: str) -> bool:
+    async def _deliver(self, conn: StreamConn, text: str) -> bool:
         """One frame to the client; False once the connection is gone."""
         f = self.faults
         if f.ignore_pings or conn.ws.closed:
@@ -365,13 +333,13 @@ class StreamHub:
                 now = time.monotonic()
                 for conn in list(self._conns):
                     if (now - conn.opened) * 1000 >= limit and not conn.ws.closed:
-                        conn.queue.put_nowait(_CLOSE)
+                        conn.queue.put_nowait(CLOSE)
             await asyncio.sleep(0.01 if limit is None else min(0.05, limit / 4000))
 
     async def drop_all(self) -> None:
         """Cut every socket abruptly, as a network failure would: no close frame."""
         for conn in list(self._conns):
-            _abort(conn.ws)
+            abort(conn.ws)
             self._forget(conn)
 
     @property
@@ -389,22 +357,6 @@ class StreamHub:
             self._forget(conn)
             with contextlib.suppress(Exception):
                 await conn.ws.close()
-
-
-def _dumps(body: dict[str, Any]) -> str:
-    return orjson.dumps(body).decode()
-
-
-def _abort(ws: web.WebSocketResponse) -> None:
-    req = ws._req  # aiohttp keeps the request; its transport is the socket
-    transport = req.transport if req is not None else None
-    if transport is not None:
-        transport.abort()
-
-
-def _refuse(code: int, msg: str) -> web.HTTPBadRequest:
-    body = orjson.dumps({"code": code, "msg": msg}).decode()
-    return web.HTTPBadRequest(text=body, content_type="application/json")
 
 
 @contextlib.asynccontextmanager
