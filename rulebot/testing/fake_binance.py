@@ -48,11 +48,13 @@ from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim import SimExchange
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.testing import fake_control
+from rulebot.testing.fake_api import Refusal, RestFaults, Route
 from rulebot.testing.fake_info import RATE_LIMITS
 from rulebot.testing.fake_orders import OrderApi
-from rulebot.testing.fake_rest import Refusal, RestApi, RestFaults, Route
+from rulebot.testing.fake_rest import RestApi
 from rulebot.testing.fake_state import LISTEN_KEY_VALIDITY_MS, History, ListenKey, UsageMeter
-from rulebot.testing.fake_streams import StreamFaults, StreamHub
+from rulebot.testing.fake_stream_conn import StreamFaults
+from rulebot.testing.fake_streams import StreamHub
 from rulebot.venues.paper import PaperVenue
 
 log = logging.getLogger("rulebot.fake_binance")

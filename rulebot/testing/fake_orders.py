@@ -29,7 +29,7 @@ from rulebot.core.enums import (
     TimeInForce,
     WorkingType,
 )
-from rulebot.testing.fake_rest import (
+from rulebot.testing.fake_api import (
     Api,
     Handler,
     Params,
@@ -37,13 +37,13 @@ from rulebot.testing.fake_rest import (
     Route,
     Security,
     Weight,
-    _batch_size,
-    _dec,
-    _fixed,
-    _int,
-    _missing,
-    _with_symbol,
+    batch_size,
+    dec_param,
+    fixed_weight,
+    int_param,
+    missing,
     routes,
+    symbol_weight,
 )
 
 ZERO = Decimal(0)
@@ -53,23 +53,23 @@ MALFORMED = "A mandatory parameter was not sent, was empty/null, or malformed."
 class OrderApi(Api):
     def routes(self) -> list[Route]:
         table: list[tuple[str, str, Handler, Security, Weight]] = [
-            ("POST", "/v1/order", self.new_order, "SIGNED", _fixed(0)),
-            ("DELETE", "/v1/order", self.cancel_order, "SIGNED", _fixed(1)),
-            ("GET", "/v1/order", self.query_order, "SIGNED", _fixed(1)),
-            ("POST", "/v1/batchOrders", self.batch_orders, "SIGNED", _fixed(5)),
-            ("DELETE", "/v1/batchOrders", self.cancel_batch, "SIGNED", _fixed(1)),
-            ("GET", "/v1/openOrders", self.open_orders, "SIGNED", _with_symbol(1, 40)),
-            ("GET", "/v1/openOrder", self.open_order, "SIGNED", _fixed(1)),
-            ("DELETE", "/v1/allOpenOrders", self.cancel_all, "SIGNED", _fixed(1)),
-            ("POST", "/v1/countdownCancelAll", self.countdown, "SIGNED", _fixed(10)),
+            ("POST", "/v1/order", self.new_order, "SIGNED", fixed_weight(0)),
+            ("DELETE", "/v1/order", self.cancel_order, "SIGNED", fixed_weight(1)),
+            ("GET", "/v1/order", self.query_order, "SIGNED", fixed_weight(1)),
+            ("POST", "/v1/batchOrders", self.batch_orders, "SIGNED", fixed_weight(5)),
+            ("DELETE", "/v1/batchOrders", self.cancel_batch, "SIGNED", fixed_weight(1)),
+            ("GET", "/v1/openOrders", self.open_orders, "SIGNED", symbol_weight(1, 40)),
+            ("GET", "/v1/openOrder", self.open_order, "SIGNED", fixed_weight(1)),
+            ("DELETE", "/v1/allOpenOrders", self.cancel_all, "SIGNED", fixed_weight(1)),
+            ("POST", "/v1/countdownCancelAll", self.countdown, "SIGNED", fixed_weight(10)),
         ]  # fmt: skip
         if self.market is Market.USDM:
             table += [
-                ("POST", "/v1/algoOrder", self.new_algo, "SIGNED", _fixed(0)),
-                ("DELETE", "/v1/algoOrder", self.cancel_algo, "SIGNED", _fixed(1)),
-                ("GET", "/v1/algoOrder", self.query_algo, "SIGNED", _fixed(1)),
-                ("GET", "/v1/openAlgoOrders", self.open_algos, "SIGNED", _with_symbol(1, 40)),
-                ("DELETE", "/v1/algoOpenOrders", self.cancel_all_algos, "SIGNED", _fixed(1)),
+                ("POST", "/v1/algoOrder", self.new_algo, "SIGNED", fixed_weight(0)),
+                ("DELETE", "/v1/algoOrder", self.cancel_algo, "SIGNED", fixed_weight(1)),
+                ("GET", "/v1/algoOrder", self.query_algo, "SIGNED", fixed_weight(1)),
+                ("GET", "/v1/openAlgoOrders", self.open_algos, "SIGNED", symbol_weight(1, 40)),
+                ("DELETE", "/v1/algoOpenOrders", self.cancel_all_algos, "SIGNED", fixed_weight(1)),
             ]  # fmt: skip
         return routes(table, placing=_placed_count)
 
@@ -90,12 +90,12 @@ class OrderApi(Api):
             raise Refusal(400, -4015, "Client order id length should not be more than 36 chars")
         return PlaceOrder(
             client_order_id=cid, symbol=symbol, side=side, order_type=order_type,
-            quantity=_dec(p, "quantity"), price=_dec(p, "price"),
-            trigger_price=_dec(p, "triggerPrice" if algo else "stopPrice"), time_in_force=tif,
+            quantity=dec_param(p, "quantity"), price=dec_param(p, "price"),
+            trigger_price=dec_param(p, "triggerPrice" if algo else "stopPrice"), time_in_force=tif,
             position_side=position_side, reduce_only=p.get("reduceOnly", "false") == "true",
             close_position=p.get("closePosition", "false") == "true", working_type=working,
-            callback_rate=_dec(p, "callbackRate"),
-            activation_price=_dec(p, "activatePrice" if algo else "activationPrice"),
+            callback_rate=dec_param(p, "callbackRate"),
+            activation_price=dec_param(p, "activatePrice" if algo else "activationPrice"),
             price_protect=p.get("priceProtect", "false").lower() == "true",
             time=self.fake.now(),
         )  # fmt: skip
@@ -148,7 +148,7 @@ class OrderApi(Api):
         symbol = self.symbol(p)
         cid = p.get("origClientOrderId")
         if not cid and p.get("orderId"):
-            view = self.sim.order_by_id(symbol, _int(p, "orderId") or 0)
+            view = self.sim.order_by_id(symbol, int_param(p, "orderId") or 0)
             cid = view.client_order_id if view is not None else None
         if not cid:
             raise Refusal(400, -2013, "Order does not exist.")
@@ -209,7 +209,7 @@ class OrderApi(Api):
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     async def countdown(self, request: web.Request, p: Params) -> Any:
-        symbol, ms = self.symbol(p), _int(p, "countdownTime", 0) or 0
+        symbol, ms = self.symbol(p), int_param(p, "countdownTime", 0) or 0
         await self.run(SetCountdownCancelAll(symbol, ms, self.fake.now()))
         return {"symbol": symbol, "countdownTime": str(ms)}
 
@@ -217,7 +217,7 @@ class OrderApi(Api):
 
     async def new_algo(self, request: web.Request, p: Params) -> Any:
         if p.get("algoType") != "CONDITIONAL":
-            raise _missing("algoType")
+            raise missing("algoType")
         command = self.command(p, algo=True)
         res = await self.run(command, algo=True)
         await self.fake.order_executed(request, command.client_order_id)
@@ -225,7 +225,7 @@ class OrderApi(Api):
         return enc.algo_json(res.algo)
 
     def find_algo(self, p: Mapping[str, str]) -> tuple[str, str]:
-        cid, aid = p.get("clientAlgoId"), _int(p, "algoId")
+        cid, aid = p.get("clientAlgoId"), int_param(p, "algoId")
         for symbol in [p["symbol"]] if p.get("symbol") else list(self.fake.instruments):
             view = self.sim.algo_order(symbol, cid) if cid else (
                 self.sim.algo_order_by_id(symbol, aid) if aid is not None else None)  # fmt: skip
@@ -260,7 +260,7 @@ class OrderApi(Api):
 
 def _placed_count(p: Params) -> int:
     """Orders a POST places: one, or the batch's size."""
-    return _batch_size(p) if "batchOrders" in p else 1
+    return batch_size(p) if "batchOrders" in p else 1
 
 
 def _f(value: Decimal) -> str:

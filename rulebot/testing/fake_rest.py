@@ -1,7 +1,7 @@
 """The fake exchange's REST endpoints: Binance's paths, weights and answers, over the simulator.
 
-This module: the plumbing every endpoint shares, market data, account settings and reports,
-the listen key; `fake_orders` has the order endpoints.
+This module: market data, account settings and reports, the listen key; `fake_orders` has the
+order endpoints and `fake_api` the plumbing they share.
 
 Each route names its method, path (after `/fapi` or `/dapi`), security (public, API key only,
 or signed), IP weight and order count as FACTS §5 gives them; the server (`fake_binance`)
@@ -12,18 +12,13 @@ are Binance's `{"code", "msg"}` with its codes and messages.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
 from rulebot.binance import encode as enc
 from rulebot.core.commands import (
-    Command,
-    PlaceOrder,
     SetLeverage,
     SetMarginType,
     SetPositionMode,
@@ -32,148 +27,30 @@ from rulebot.core.enums import (
     MarginType,
     Market,
 )
-from rulebot.exchange_sim.model import AccountView, BalanceView, SimResult
+from rulebot.exchange_sim.model import AccountView, BalanceView
+from rulebot.testing.fake_api import (
+    Api,
+    Handler,
+    Params,
+    Refusal,
+    Route,
+    Security,
+    Weight,
+    depth_weight,
+    fixed_weight,
+    int_param,
+    klines_weight,
+    limit_param,
+    missing,
+    routes,
+    symbol_weight,
+)
 from rulebot.testing.fake_info import brackets_json, exchange_info_json
 
 if TYPE_CHECKING:
-    from rulebot.testing.fake_binance import FakeBinance
+    pass
 
-Params = dict[str, str]
-Handler = Callable[[web.Request, Params], Awaitable[Any]]
-Weight = Callable[[Params], int]
-Security = Literal["NONE", "USER_STREAM", "SIGNED"]
 ZERO = Decimal(0)
-_PLACING = ("/order", "/algoOrder", "/batchOrders")
-
-
-@dataclass
-class RestFaults:
-    """Knobs read on every request; the counters count down as they fire."""
-
-    status_429: int = 0  # the next N requests get 429 -1003 with Retry-After
-    status_418: int = 0  # the next N requests get 418 (IP banned) with Retry-After
-    retry_after_s: int = 1
-    timestamp_1021: int = 0  # the next N signed requests get -1021
-    status_503: int = 0  # the next N requests get 503 "Service Unavailable." (not executed)
-    unknown_after_execute: int = 0  # the next N placements execute, then answer 503 -1007
-    drop_after_execute: int = 0  # the next N placements execute, then the connection is cut
-    delay_ms: int = 0  # every request waits this long before it is handled
-    slow_requests: int = 0  # the next N requests wait `slow_ms` before they are handled
-    slow_ms: int = 0
-    hold_after_execute_ms: int = 0  # a placement executes, then its answer waits this long
-    hold_next_answer_ms: int = 0  # the next placement executes, then its answer (that one only) waits this long
-    clock_skew_ms: int = 0  # the server's clock runs ahead by this much
-    order_1021: int = 0  # the next N order placements get -1021 (a resend after a clock resync counts)
-    slow_orders: int = 0  # the next N order placements wait `slow_ms` before they are handled
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str  # after the market prefix: "/v1/order"
-    handler: Handler
-    security: Security
-    weight: Callable[[Params], int]
-    orders: Callable[[Params], int]
-
-
-class Refusal(Exception):
-    """Binance's error answer: HTTP status, code and message."""
-
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
-
-
-def _fixed(n: int) -> Callable[[Params], int]:
-    return lambda _p: n
-
-
-def _with_symbol(one: int, every: int) -> Callable[[Params], int]:
-    return lambda p: one if p.get("symbol") else every
-
-
-def _depth_weight(p: Params) -> int:
-    limit = int(p.get("limit", "500") or 500)
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-
-
-def _klines_weight(p: Params) -> int:
-    limit = int(p.get("limit", "500") or 500)
-    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
-
-
-def _batch_size(p: Params) -> int:
-    try:
-        items = orjson.loads(p.get("batchOrders", "[]"))
-    except orjson.JSONDecodeError:
-        return 1
-    return len(items) if isinstance(items, list) else 1
-
-
-def _int(p: Mapping[str, str], name: str, default: int | None = None) -> int | None:
-    raw = p.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise Refusal(400, -1130, f"Data sent for parameter '{name}' is not valid.") from None
-
-
-def _dec(p: Mapping[str, str], name: str) -> Decimal | None:
-    raw = p.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        raise Refusal(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
-
-
-def _missing(name: str) -> Refusal:
-    return Refusal(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-def _limit(p: Params, default: int, top: int) -> int:
-    return max(1, min(_int(p, "limit", default) or default, top))
-
-
-class Api:
-    """What every handler group needs: the FakeBinance that owns the state, symbol checks and
-    commands run on the simulator (their events published, their refusals raised)."""
-
-    def __init__(self, fake: FakeBinance) -> None:
-        self.fake = fake
-        self.sim = fake.sim
-        self.market = fake.market
-
-    def symbol(self, p: Mapping[str, str]) -> str:
-        symbol = p.get("symbol", "")
-        if symbol not in self.fake.instruments:
-            raise Refusal(400, -1121, "Invalid symbol.")
-        return symbol
-
-    async def run(self, command: Command, *, algo: bool = False) -> SimResult:
-        now = self.fake.now()
-        if algo:
-            assert isinstance(command, PlaceOrder)
-            res = self.sim.execute_algo(command, now)
-        else:
-            res = self.sim.execute(command, now)
-        await self.fake.publish_account(res.events)
-        if not res.ok:
-            raise Refusal(400, res.code or -1000, res.message or "An unknown error occured.")
-        return res
-
-
-def routes(table: list[tuple[str, str, Handler, Security, Weight]], placing: Weight | None = None) -> list[Route]:
-    """Route values from a table; `placing` counts the orders the POSTs of order paths place."""
-    out = []
-    for method, path, handler, security, weight in table:
-        orders = placing if placing is not None and method == "POST" and path.endswith(_PLACING) else _fixed(0)
-        out.append(Route(method, path, handler, security, weight, orders))
-    return out
 
 
 class RestApi(Api):
@@ -182,33 +59,33 @@ class RestApi(Api):
     def routes(self) -> list[Route]:
         usdm = self.market is Market.USDM
         table: list[tuple[str, str, Handler, Security, Weight]] = [
-            ("GET", "/v1/ping", self.ping, "NONE", _fixed(1)),
-            ("GET", "/v1/time", self.time, "NONE", _fixed(1)),
-            ("GET", "/v1/exchangeInfo", self.exchange_info, "NONE", _fixed(1)),
-            ("GET", "/v1/depth", self.depth, "NONE", _depth_weight),
-            ("GET", "/v1/klines", self.klines, "NONE", _klines_weight),
-            ("GET", "/v1/aggTrades", self.agg_trades, "NONE", _fixed(20)),
-            ("GET", "/v1/premiumIndex", self.premium_index, "NONE", _with_symbol(1, 10)),
-            ("GET", "/v1/fundingRate", self.funding_rate, "NONE", _fixed(1)),
+            ("GET", "/v1/ping", self.ping, "NONE", fixed_weight(1)),
+            ("GET", "/v1/time", self.time, "NONE", fixed_weight(1)),
+            ("GET", "/v1/exchangeInfo", self.exchange_info, "NONE", fixed_weight(1)),
+            ("GET", "/v1/depth", self.depth, "NONE", depth_weight),
+            ("GET", "/v1/klines", self.klines, "NONE", klines_weight),
+            ("GET", "/v1/aggTrades", self.agg_trades, "NONE", fixed_weight(20)),
+            ("GET", "/v1/premiumIndex", self.premium_index, "NONE", symbol_weight(1, 10)),
+            ("GET", "/v1/fundingRate", self.funding_rate, "NONE", fixed_weight(1)),
             ("GET", "/v1/leverageBracket" if usdm else "/v2/leverageBracket", self.brackets,
-             "SIGNED", _fixed(1)),
-            ("POST", "/v1/leverage", self.leverage, "SIGNED", _fixed(1)),
-            ("POST", "/v1/marginType", self.margin_type, "SIGNED", _fixed(1)),
-            ("POST", "/v1/positionSide/dual", self.set_dual, "SIGNED", _fixed(1)),
-            ("GET", "/v1/positionSide/dual", self.get_dual, "SIGNED", _fixed(30)),
-            ("GET", "/v1/userTrades", self.user_trades, "SIGNED", _fixed(5 if usdm else 20)),
-            ("GET", "/v1/income", self.income, "SIGNED", _fixed(30 if usdm else 20)),
-            ("GET", "/v1/commissionRate", self.commission_rate, "SIGNED", _fixed(20)),
-            ("POST", "/v1/listenKey", self.listen_key, "USER_STREAM", _fixed(1)),
-            ("PUT", "/v1/listenKey", self.listen_key, "USER_STREAM", _fixed(1)),
-            ("DELETE", "/v1/listenKey", self.listen_key, "USER_STREAM", _fixed(1)),
+             "SIGNED", fixed_weight(1)),
+            ("POST", "/v1/leverage", self.leverage, "SIGNED", fixed_weight(1)),
+            ("POST", "/v1/marginType", self.margin_type, "SIGNED", fixed_weight(1)),
+            ("POST", "/v1/positionSide/dual", self.set_dual, "SIGNED", fixed_weight(1)),
+            ("GET", "/v1/positionSide/dual", self.get_dual, "SIGNED", fixed_weight(30)),
+            ("GET", "/v1/userTrades", self.user_trades, "SIGNED", fixed_weight(5 if usdm else 20)),
+            ("GET", "/v1/income", self.income, "SIGNED", fixed_weight(30 if usdm else 20)),
+            ("GET", "/v1/commissionRate", self.commission_rate, "SIGNED", fixed_weight(20)),
+            ("POST", "/v1/listenKey", self.listen_key, "USER_STREAM", fixed_weight(1)),
+            ("PUT", "/v1/listenKey", self.listen_key, "USER_STREAM", fixed_weight(1)),
+            ("DELETE", "/v1/listenKey", self.listen_key, "USER_STREAM", fixed_weight(1)),
         ]  # fmt: skip
         for v in ("/v2", "/v3") if usdm else ("/v1",):
             table += [
-                ("GET", f"{v}/account", self.account, "SIGNED", _fixed(5)),
-                ("GET", f"{v}/balance", self.balance, "SIGNED", _fixed(5)),
+                ("GET", f"{v}/account", self.account, "SIGNED", fixed_weight(5)),
+                ("GET", f"{v}/balance", self.balance, "SIGNED", fixed_weight(5)),
                 ("GET", f"{v}/positionRisk", self.position_risk, "SIGNED",
-                 _fixed(5 if usdm else 1)),
+                 fixed_weight(5 if usdm else 1)),
             ]  # fmt: skip
         return routes(table)
 
@@ -229,21 +106,21 @@ class RestApi(Api):
         return brackets_json(self.fake.brackets, self.market, symbol)
 
     async def depth(self, request: web.Request, p: Params) -> Any:
-        return self.fake.depth_snapshot(self.symbol(p), _limit(p, 500, 1000))
+        return self.fake.depth_snapshot(self.symbol(p), limit_param(p, 500, 1000))
 
     async def klines(self, request: web.Request, p: Params) -> Any:
         symbol, interval = self.symbol(p), p.get("interval", "")
         try:
             return self.fake.history.klines(
-                symbol, interval, _int(p, "startTime"), _int(p, "endTime"), _limit(p, 500, 1500)
+                symbol, interval, int_param(p, "startTime"), int_param(p, "endTime"), limit_param(p, 500, 1500)
             )
         except ValueError:
             raise Refusal(400, -1120, "Invalid interval.") from None
 
     async def agg_trades(self, request: web.Request, p: Params) -> Any:
         return self.fake.history.agg_trades(
-            self.symbol(p), _int(p, "fromId"), _int(p, "startTime"), _int(p, "endTime"),
-            _limit(p, 500, 1000),
+            self.symbol(p), int_param(p, "fromId"), int_param(p, "startTime"), int_param(p, "endTime"),
+            limit_param(p, 500, 1000),
         )  # fmt: skip
 
     async def premium_index(self, request: web.Request, p: Params) -> Any:
@@ -268,13 +145,13 @@ class RestApi(Api):
 
     async def funding_rate(self, request: web.Request, p: Params) -> Any:
         symbol = self.symbol(p) if "symbol" in p else None
-        start, end = _int(p, "startTime"), _int(p, "endTime")
-        return self.fake.history.funding_rates(symbol, start, end, _limit(p, 100, 1000))
+        start, end = int_param(p, "startTime"), int_param(p, "endTime")
+        return self.fake.history.funding_rates(symbol, start, end, limit_param(p, 100, 1000))
 
     # -- account ---------------------------------------------------------------------------------
 
     async def leverage(self, request: web.Request, p: Params) -> Any:
-        symbol, lev = self.symbol(p), _int(p, "leverage", 0) or 0
+        symbol, lev = self.symbol(p), int_param(p, "leverage", 0) or 0
         await self.run(SetLeverage(symbol, lev, self.fake.now()))
         cap = "maxNotionalValue" if self.market is Market.USDM else "maxQty"
         return {"leverage": lev, cap: format(self.sim.max_notional(symbol), "f"), "symbol": symbol}
@@ -284,14 +161,14 @@ class RestApi(Api):
         try:
             margin = MarginType(p.get("marginType", "").upper())
         except ValueError:
-            raise _missing("marginType") from None
+            raise missing("marginType") from None
         await self.run(SetMarginType(symbol, margin, self.fake.now()))
         return {"code": 200, "msg": "success"}
 
     async def set_dual(self, request: web.Request, p: Params) -> Any:
         value = p.get("dualSidePosition")
         if value not in ("true", "false"):
-            raise _missing("dualSidePosition")
+            raise missing("dualSidePosition")
         await self.run(SetPositionMode(value == "true", self.fake.now()))
         return {"code": 200, "msg": "success"}
 
@@ -333,10 +210,10 @@ class RestApi(Api):
     async def user_trades(self, request: web.Request, p: Params) -> Any:
         return self.fake.history.user_trades(
             self.symbol(p),
-            _int(p, "startTime"),
-            _int(p, "endTime"),
-            _int(p, "fromId"),
-            _limit(p, 500, 1000),
+            int_param(p, "startTime"),
+            int_param(p, "endTime"),
+            int_param(p, "fromId"),
+            limit_param(p, 500, 1000),
         )
 
     async def income(self, request: web.Request, p: Params) -> Any:
@@ -344,9 +221,9 @@ class RestApi(Api):
         return self.fake.history.income(
             symbol,
             p.get("incomeType"),
-            _int(p, "startTime"),
-            _int(p, "endTime"),
-            _limit(p, 100, 1000),
+            int_param(p, "startTime"),
+            int_param(p, "endTime"),
+            limit_param(p, 100, 1000),
         )
 
     async def commission_rate(self, request: web.Request, p: Params) -> Any:
@@ -398,4 +275,4 @@ def _asset_json(b: BalanceView, a: AccountView) -> dict[str, Any]:
     }  # fmt: skip
 
 
-__all__ = ["Api", "Refusal", "RestApi", "RestFaults", "Route", "routes"]
+__all__ = ["RestApi"]
