@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -49,6 +47,7 @@ from rulebot.exchange_sim import SimExchange
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.testing import fake_control
 from rulebot.testing.fake_api import Refusal, RestFaults, Route
+from rulebot.testing.fake_auth import authenticate, error_response
 from rulebot.testing.fake_info import RATE_LIMITS
 from rulebot.testing.fake_orders import OrderApi
 from rulebot.testing.fake_rest import RestApi
@@ -283,15 +282,15 @@ class FakeBinance:
             await asyncio.sleep(delay / 1000)
         if f.status_418 > 0:
             f.status_418 -= 1
-            return _error(418, -1003, "Way too many requests; IP banned until further notice.",
+            return error_response(418, -1003, "Way too many requests; IP banned until further notice.",
                           {"Retry-After": str(f.retry_after_s)})  # fmt: skip
         if f.status_429 > 0:
             f.status_429 -= 1
             msg = "Too many requests; current limit is 2400 request weight per 1 MINUTE."
-            return _error(429, -1003, msg, {"Retry-After": str(f.retry_after_s)})
+            return error_response(429, -1003, msg, {"Retry-After": str(f.retry_after_s)})
         if f.status_503 > 0:
             f.status_503 -= 1
-            return _error(503, -1001, "Service Unavailable.")
+            return error_response(503, -1001, "Service Unavailable.")
         return await handler(request)
 
     def _endpoint(self, route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -302,18 +301,18 @@ class FakeBinance:
             for k, v in parse_qsl(body, keep_blank_values=True):
                 params.setdefault(k, v)  # the query string wins over the body, as on Binance
             if route.security != "NONE":
-                refused = self._authenticate(request, query, body, params, route.security == "SIGNED")
+                refused = authenticate(self, request, query, body, params, route.security == "SIGNED")
                 if refused is not None:
                     return refused
             try:
                 usage = self.meter.charge(self.now(), route.weight(params), route.orders(params))
             except ValueError:
-                return _error(400, -1130, "Data sent for parameter 'limit' is not valid.")
+                return error_response(400, -1130, "Data sent for parameter 'limit' is not valid.")
             if usage.exceeded is not None:
                 lim = usage.exceeded
                 code, what = (-1003, "request weight") if lim.kind == "REQUEST_WEIGHT" else (-1015, "orders")
                 msg = f"Too many requests; current limit is {lim.limit} {what} per {lim.interval_num} {lim.interval}."
-                return _error(429, code, msg, {**usage.headers, "Retry-After": str(usage.retry_after_s)})
+                return error_response(429, code, msg, {**usage.headers, "Retry-After": str(usage.retry_after_s)})
             if route.orders(params):
                 refused = await self._order_faults()
                 if refused is not None:
@@ -321,7 +320,7 @@ class FakeBinance:
             try:
                 result = await route.handler(request, params)
             except Refusal as r:
-                return _error(r.status, r.code, r.msg, usage.headers)
+                return error_response(r.status, r.code, r.msg, usage.headers)
             return web.Response(body=orjson.dumps(result), content_type="application/json", headers=usage.headers)
 
         return serve
@@ -334,42 +333,7 @@ class FakeBinance:
             await asyncio.sleep(f.slow_ms / 1000)
         if f.order_1021 > 0:
             f.order_1021 -= 1
-            return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
-        return None
-
-    def _authenticate(
-        self, request: web.Request, query: str, body: str, params: dict[str, str], signed: bool
-    ) -> web.Response | None:
-        key = request.headers.get("X-MBX-APIKEY")
-        if not key:
-            return _error(400, -2014, "API-key format invalid.")
-        if key != self.api_key:
-            return _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
-        if not signed:
-            return None
-        signature = params.get("signature", "")
-        # totalParams: the query string then the body, each without its own `signature`.
-        total = _without_signature(query) + _without_signature(body)
-        expected = hmac.new(self.api_secret.encode(), total.encode(), hashlib.sha256).hexdigest()
-        if not signature or not hmac.compare_digest(expected, signature.lower()):
-            return _error(400, -1022, "Signature for this request is not valid.")
-        f = self.rest_faults
-        if f.timestamp_1021 > 0:
-            f.timestamp_1021 -= 1
-            return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
-        try:
-            ts, window = int(params.get("timestamp", "")), int(params.get("recvWindow", "5000"))
-        except ValueError:
-            return _error(
-                400,
-                -1102,
-                "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-            )
-        server = self.now()
-        if ts >= server + 1000:
-            return _error(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-        if server - ts > window:
-            return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+            return error_response(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return None
 
 
@@ -383,21 +347,6 @@ async def _hold_once(f: RestFaults) -> None:
 def _levels(side: dict[Decimal, Decimal], best_first_high: bool, limit: int) -> list[list[str]]:
     ordered = sorted(side.items(), reverse=best_first_high)[:limit]
     return [[format(p, "f"), format(q, "f")] for p, q in ordered]
-
-
-def _without_signature(text: str) -> str:
-    if text.startswith("signature="):
-        return ""
-    return text.rsplit("&signature=", 1)[0]
-
-
-def _error(status: int, code: int, msg: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps({"code": code, "msg": msg}),
-        content_type="application/json",
-        headers=dict(headers or {}),
-    )
 
 
 __all__ = ["FakeBinance", "RestFaults", "StreamFaults"]
