@@ -53,10 +53,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys needed.",
     ),
     "run": ("rulebot.cli.run", "run_cmd", "Trade RULEBOOK on Binance with real orders."),
-    "status": ("rulebot.cli.run", "status_cmd", "Positions, orders, states, PnL and guards of a running bot."),
-    "kill": ("rulebot.cli.run", "kill_cmd", "Stop a running bot now (kill switch)."),
+    "status": ("rulebot.cli.bot_control", "status_cmd", "Positions, orders, states, PnL and guards of a running bot."),
+    "kill": ("rulebot.cli.bot_control", "kill_cmd", "Stop a running bot now (kill switch)."),
     "reload": (
-        "rulebot.cli.run",
+        "rulebot.cli.bot_control",
         "reload_cmd",
         "Reload the rulebook file of a running bot (only a valid one replaces the old).",
     ),

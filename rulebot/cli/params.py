@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import click
 
@@ -144,3 +145,11 @@ SPEED = Pace()
 TIME = Time()
 HOURS = click.IntRange(min=1)
 COUNT = click.IntRange(min=1)
+
+
+RUN_DIR = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the bot keeps its journal and control socket (default .rulebot/<rulebook> live, "
+    ".rulebot/<rulebook>.dry-run for a dry-run).",
+)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from rich.console import Console
 
-from rulebot.cli import run as run_cli
+from rulebot.cli import bot_control as control_cli
 from rulebot.core.account_events import AccountUpdate, PositionChange
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Side
@@ -65,8 +65,8 @@ def test_status_json_gives_a_close_position_stop_null_quantity_and_its_trigger()
 
 def test_status_prints_tables_not_python_dicts_or_none(monkeypatch):
     console = Console(record=True, width=160, highlight=False)
-    monkeypatch.setattr(run_cli, "_out", console)
-    run_cli._print_status(status_of(protected_long()))
+    monkeypatch.setattr(control_cli, "_out", console)
+    control_cli.print_status(status_of(protected_long()))
     text = console.export_text()
     assert "None" not in text and "{'" not in text and "': " not in text
     assert "STOP_MARKET" in text and "whole position" in text and "trigger 57000" in text
@@ -77,7 +77,7 @@ def test_status_prints_tables_not_python_dicts_or_none(monkeypatch):
 
 def test_status_of_a_bot_that_has_not_started_its_engine_says_so(monkeypatch):
     console = Console(record=True, width=160, highlight=False)
-    monkeypatch.setattr(run_cli, "_out", console)
-    run_cli._print_status({"ok": True, "running": False})
+    monkeypatch.setattr(control_cli, "_out", console)
+    control_cli.print_status({"ok": True, "running": False})
     text = console.export_text()
     assert "None" not in text and "not started" in text
