@@ -186,8 +186,24 @@ class AuthError(BinanceError, codes=(-1002, -1022, -2014, -2015)):
     hint = "check the API key, secret, key permissions and IP whitelist"
 
 
-_MALFORMED = (-1013, -1014, -1020, -1023, -1100, -1101, -1102, -1103, -1104, -1106, -1111,
-              -1115, -1116, -1117, -1130, -4015)  # fmt: skip
+_MALFORMED = (
+    -1013,
+    -1014,
+    -1020,
+    -1023,
+    -1100,
+    -1101,
+    -1102,
+    -1103,
+    -1104,
+    -1106,
+    -1111,
+    -1115,
+    -1116,
+    -1117,
+    -1130,
+    -4015,
+)
 
 
 class InvalidRequest(BinanceError, codes=_MALFORMED):

@@ -102,10 +102,18 @@ def download_cmd(
     """
     try:
         report = download(
-            symbol, kind, interval=interval, from_date=from_date.date(), to_date=to_date.date(),
-            market=market, period=period, dest=dest, base_url=base_url, concurrency=concurrency,
+            symbol,
+            kind,
+            interval=interval,
+            from_date=from_date.date(),
+            to_date=to_date.date(),
+            market=market,
+            period=period,
+            dest=dest,
+            base_url=base_url,
+            concurrency=concurrency,
             progress=fmt == "text" and sys.stderr.isatty(),
-        )  # fmt: skip
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if fmt == "json":

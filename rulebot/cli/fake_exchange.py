@@ -109,9 +109,13 @@ async def _feed(fake: FakeBinance, market: SimulatedMarket, speed: float) -> Non
 )
 @click.option("--market", type=click.Choice(["usdm", "coinm"]), default="usdm", show_default=True)
 @click.option(
-    "--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="calm",
-    show_default=True, help="The simulated market's character.",
-)  # fmt: skip
+    "--preset",
+    "preset_name",
+    type=click.Choice(sorted(PRESETS)),
+    default="calm",
+    show_default=True,
+    help="The simulated market's character.",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same market.")
 @click.option("--speed", type=SPEED, default=1.0, show_default=True, help="Market pace, times real time.")
 @click.option("--balance", type=BALANCE, help="Starting wallet (default 10000 USDT, or 1 BTC on COIN-M).")
@@ -119,10 +123,13 @@ async def _feed(fake: FakeBinance, market: SimulatedMarket, speed: float) -> Non
 @click.option("--api-secret", help="The secret to accept (default: a random one, printed).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
-    "--fault", "fault_args", multiple=True, metavar="NAME=VALUE",
+    "--fault",
+    "fault_args",
+    multiple=True,
+    metavar="NAME=VALUE",
     help="A fault from the start, e.g. order_1021=2, hold_user=true, slow_orders=1 with slow_ms=8000 "
     "(repeatable; --list-faults names them). POST /fake/faults changes them while it runs.",
-)  # fmt: skip
+)
 @click.option("--list-faults", is_flag=True, help="Print the fault names and their defaults, then exit.")
 def fake_exchange_cmd(
     host: str,
@@ -166,9 +173,18 @@ def fake_exchange_cmd(
                 click.echo("faults on from the start: " + ", ".join(f"{k}={v}" for k, v in faults.items()))
 
     serving = serve_fake_exchange(
-        host=host, port=port, market=market, preset_name=preset_name, seed=seed, speed=speed,
-        balance=balance, api_key=api_key, api_secret=api_secret, ready=ready, faults=faults,
-    )  # fmt: skip
+        host=host,
+        port=port,
+        market=market,
+        preset_name=preset_name,
+        seed=seed,
+        speed=speed,
+        balance=balance,
+        api_key=api_key,
+        api_secret=api_secret,
+        ready=ready,
+        faults=faults,
+    )
     try:
         asyncio.run(serving)
     except KeyboardInterrupt:

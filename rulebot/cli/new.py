@@ -37,9 +37,13 @@ def target(name: str) -> tuple[Path, str]:
 @click.command("new")
 @click.argument("name")
 @click.option(
-    "--template", "-t", type=click.Choice(TEMPLATES), default="trend", show_default=True,
+    "--template",
+    "-t",
+    type=click.Choice(TEMPLATES),
+    default="trend",
+    show_default=True,
     help="The idea the rulebook starts from.",
-)  # fmt: skip
+)
 def new_cmd(name: str, template: str) -> None:
     """Write a commented starting rulebook NAME.yaml (never over an existing file)."""
     path, book = target(name)

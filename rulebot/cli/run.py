@@ -61,8 +61,17 @@ def _compile(rulebook: str) -> Any:
 
 
 # What can stop a bot from starting (or end it) that a person can act on: no traceback for these.
-_FAILURES = (CredentialsError, ValueError, OSError, BinanceError, TransportError, RateBudgetExceeded,
-             JournalIntegrityError, PaperAccountError, sqlite3.DatabaseError)  # fmt: skip
+_FAILURES = (
+    CredentialsError,
+    ValueError,
+    OSError,
+    BinanceError,
+    TransportError,
+    RateBudgetExceeded,
+    JournalIntegrityError,
+    PaperAccountError,
+    sqlite3.DatabaseError,
+)
 
 
 JOURNAL_FAILED = 5  # the journal could not be written (a full disk): documented in the README

@@ -56,15 +56,29 @@ async def _serve(web: Any, app: Any, host: str, port: int, announce: Callable[[i
 
 
 @click.command("web")
-@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A bot's run directory (repeatable; default: every directory under .rulebot/).")  # fmt: skip
-@click.option("--journal", "journals", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A finished run's journal, shown read-only (repeatable).")  # fmt: skip
+@click.option(
+    "--run-dir",
+    "run_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A bot's run directory (repeatable; default: every directory under .rulebot/).",
+)
+@click.option(
+    "--journal",
+    "journals",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A finished run's journal, shown read-only (repeatable).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Any other address than loopback needs the token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
 @click.option("--control", is_flag=True, help="Allow kill and reload from the page (signed in, POST, same origin).")
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where the access token is kept (mode 600; default ~/.config/rulebot/web-token).")  # fmt: skip
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the access token is kept (mode 600; default ~/.config/rulebot/web-token).",
+)
 @click.option("--demo", is_flag=True, help="Also start a dry-run bot on the simulated market and show it.")
 @click.option("--demo-speed", type=float, default=600.0, show_default=True, hidden=True)
 def web_cmd(

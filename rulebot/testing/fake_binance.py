@@ -85,9 +85,12 @@ class FakeBinance:
         asset = "USDT" if market is Market.USDM else "BTC"
         self.fee_rates = fee_rates
         self.sim = SimExchange(
-            self.instruments, self.brackets, market=market, fee_rates=fee_rates,
+            self.instruments,
+            self.brackets,
+            market=market,
+            fee_rates=fee_rates,
             balances=dict(balances or {asset: Decimal(10_000)}),
-        )  # fmt: skip
+        )
         self.paper = PaperVenue(self.sim, market)
         self.api_key = api_key or "fake-" + secrets.token_hex(16)
         self.api_secret = api_secret or secrets.token_hex(32)
@@ -259,8 +262,11 @@ class FakeBinance:
             raise Refusal(500, -1000, "connection lost")
         if f.unknown_after_execute > 0:
             f.unknown_after_execute -= 1
-            raise Refusal(503, -1007, "Timeout waiting for response from backend server. "
-                          "Send status unknown; execution status unknown.")  # fmt: skip
+            raise Refusal(
+                503,
+                -1007,
+                "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+            )
 
     # -- HTTP plumbing -----------------------------------------------------------------------------
 
@@ -282,8 +288,12 @@ class FakeBinance:
             await asyncio.sleep(delay / 1000)
         if f.status_418 > 0:
             f.status_418 -= 1
-            return error_response(418, -1003, "Way too many requests; IP banned until further notice.",
-                          {"Retry-After": str(f.retry_after_s)})  # fmt: skip
+            return error_response(
+                418,
+                -1003,
+                "Way too many requests; IP banned until further notice.",
+                {"Retry-After": str(f.retry_after_s)},
+            )
         if f.status_429 > 0:
             f.status_429 -= 1
             msg = "Too many requests; current limit is 2400 request weight per 1 MINUTE."

@@ -58,8 +58,9 @@ def parse_assignment(text: str) -> tuple[str, str]:
 async def open_position(fake: FakeBinance, symbol: str, amount: Decimal) -> None:
     """A market order outside any bot (by hand, or by a bot whose journal is gone)."""
     side = Side.BUY if amount > 0 else Side.SELL
-    cmd = PlaceOrder(f"manual-{fake.orders_placed + 1}", symbol, side, OrderType.MARKET, abs(amount),
-                     position_side=PositionSide.BOTH)  # fmt: skip
+    cmd = PlaceOrder(
+        f"manual-{fake.orders_placed + 1}", symbol, side, OrderType.MARKET, abs(amount), position_side=PositionSide.BOTH
+    )
     res = fake.sim.execute(cmd, fake.now())
     await fake.publish_account(res.events)
     if not res.ok:

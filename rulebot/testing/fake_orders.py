@@ -62,7 +62,7 @@ class OrderApi(Api):
             ("GET", "/v1/openOrder", self.open_order, "SIGNED", fixed_weight(1)),
             ("DELETE", "/v1/allOpenOrders", self.cancel_all, "SIGNED", fixed_weight(1)),
             ("POST", "/v1/countdownCancelAll", self.countdown, "SIGNED", fixed_weight(10)),
-        ]  # fmt: skip
+        ]
         if self.market is Market.USDM:
             table += [
                 ("POST", "/v1/algoOrder", self.new_algo, "SIGNED", fixed_weight(0)),
@@ -70,7 +70,7 @@ class OrderApi(Api):
                 ("GET", "/v1/algoOrder", self.query_algo, "SIGNED", fixed_weight(1)),
                 ("GET", "/v1/openAlgoOrders", self.open_algos, "SIGNED", symbol_weight(1, 40)),
                 ("DELETE", "/v1/algoOpenOrders", self.cancel_all_algos, "SIGNED", fixed_weight(1)),
-            ]  # fmt: skip
+            ]
         return routes(table, placing=_placed_count)
 
     # -- plain orders ------------------------------------------------------------------------
@@ -89,22 +89,30 @@ class OrderApi(Api):
         if len(cid) > 36:
             raise Refusal(400, -4015, "Client order id length should not be more than 36 chars")
         return PlaceOrder(
-            client_order_id=cid, symbol=symbol, side=side, order_type=order_type,
-            quantity=dec_param(p, "quantity"), price=dec_param(p, "price"),
-            trigger_price=dec_param(p, "triggerPrice" if algo else "stopPrice"), time_in_force=tif,
-            position_side=position_side, reduce_only=p.get("reduceOnly", "false") == "true",
-            close_position=p.get("closePosition", "false") == "true", working_type=working,
+            client_order_id=cid,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            quantity=dec_param(p, "quantity"),
+            price=dec_param(p, "price"),
+            trigger_price=dec_param(p, "triggerPrice" if algo else "stopPrice"),
+            time_in_force=tif,
+            position_side=position_side,
+            reduce_only=p.get("reduceOnly", "false") == "true",
+            close_position=p.get("closePosition", "false") == "true",
+            working_type=working,
             callback_rate=dec_param(p, "callbackRate"),
             activation_price=dec_param(p, "activatePrice" if algo else "activationPrice"),
             price_protect=p.get("priceProtect", "false").lower() == "true",
             time=self.fake.now(),
-        )  # fmt: skip
+        )
 
     def order_json(self, view: OrderView, p: Mapping[str, str] | None = None) -> dict[str, Any]:
         """An order as Binance prints it: an ACK answer shows it as just accepted."""
         if p is not None and p.get("newOrderRespType", "ACK") != "RESULT":
-            view = replace(view, status=OrderStatus.NEW, filled_qty=ZERO, average_price=ZERO,
-                           cum_quote=ZERO, update_time=view.time)  # fmt: skip
+            view = replace(
+                view, status=OrderStatus.NEW, filled_qty=ZERO, average_price=ZERO, cum_quote=ZERO, update_time=view.time
+            )
         out = enc.order_json(view)
         if self.market is Market.COINM:  # /dapi: the pair, and the filled value in coin
             usd = Decimal(out.pop("cumQuote"))
@@ -227,8 +235,11 @@ class OrderApi(Api):
     def find_algo(self, p: Mapping[str, str]) -> tuple[str, str]:
         cid, aid = p.get("clientAlgoId"), int_param(p, "algoId")
         for symbol in [p["symbol"]] if p.get("symbol") else list(self.fake.instruments):
-            view = self.sim.algo_order(symbol, cid) if cid else (
-                self.sim.algo_order_by_id(symbol, aid) if aid is not None else None)  # fmt: skip
+            view = (
+                self.sim.algo_order(symbol, cid)
+                if cid
+                else (self.sim.algo_order_by_id(symbol, aid) if aid is not None else None)
+            )
             if view is not None:
                 return symbol, view.client_algo_id
         raise Refusal(400, -2013, "Order does not exist.")

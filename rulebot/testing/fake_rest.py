@@ -67,8 +67,7 @@ class RestApi(Api):
             ("GET", "/v1/aggTrades", self.agg_trades, "NONE", fixed_weight(20)),
             ("GET", "/v1/premiumIndex", self.premium_index, "NONE", symbol_weight(1, 10)),
             ("GET", "/v1/fundingRate", self.funding_rate, "NONE", fixed_weight(1)),
-            ("GET", "/v1/leverageBracket" if usdm else "/v2/leverageBracket", self.brackets,
-             "SIGNED", fixed_weight(1)),
+            ("GET", "/v1/leverageBracket" if usdm else "/v2/leverageBracket", self.brackets, "SIGNED", fixed_weight(1)),
             ("POST", "/v1/leverage", self.leverage, "SIGNED", fixed_weight(1)),
             ("POST", "/v1/marginType", self.margin_type, "SIGNED", fixed_weight(1)),
             ("POST", "/v1/positionSide/dual", self.set_dual, "SIGNED", fixed_weight(1)),
@@ -79,14 +78,13 @@ class RestApi(Api):
             ("POST", "/v1/listenKey", self.listen_key, "USER_STREAM", fixed_weight(1)),
             ("PUT", "/v1/listenKey", self.listen_key, "USER_STREAM", fixed_weight(1)),
             ("DELETE", "/v1/listenKey", self.listen_key, "USER_STREAM", fixed_weight(1)),
-        ]  # fmt: skip
+        ]
         for v in ("/v2", "/v3") if usdm else ("/v1",):
             table += [
                 ("GET", f"{v}/account", self.account, "SIGNED", fixed_weight(5)),
                 ("GET", f"{v}/balance", self.balance, "SIGNED", fixed_weight(5)),
-                ("GET", f"{v}/positionRisk", self.position_risk, "SIGNED",
-                 fixed_weight(5 if usdm else 1)),
-            ]  # fmt: skip
+                ("GET", f"{v}/positionRisk", self.position_risk, "SIGNED", fixed_weight(5 if usdm else 1)),
+            ]
         return routes(table)
 
     # -- market data -----------------------------------------------------------------------------
@@ -119,9 +117,12 @@ class RestApi(Api):
 
     async def agg_trades(self, request: web.Request, p: Params) -> Any:
         return self.fake.history.agg_trades(
-            self.symbol(p), int_param(p, "fromId"), int_param(p, "startTime"), int_param(p, "endTime"),
+            self.symbol(p),
+            int_param(p, "fromId"),
+            int_param(p, "startTime"),
+            int_param(p, "endTime"),
             limit_param(p, 500, 1000),
-        )  # fmt: skip
+        )
 
     async def premium_index(self, request: web.Request, p: Params) -> Any:
         if "symbol" not in p:
@@ -134,11 +135,15 @@ class RestApi(Api):
         mark = q.mark or q.last or ZERO
         rate = self.fake.funding.get(symbol, Decimal("0.0001"))
         out = {
-            "symbol": symbol, "markPrice": format(mark, "f"),
-            "indexPrice": format(q.index or mark, "f"), "estimatedSettlePrice": format(mark, "f"),
-            "lastFundingRate": format(rate, "f"), "interestRate": "0.00010000",
-            "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000, "time": now,
-        }  # fmt: skip
+            "symbol": symbol,
+            "markPrice": format(mark, "f"),
+            "indexPrice": format(q.index or mark, "f"),
+            "estimatedSettlePrice": format(mark, "f"),
+            "lastFundingRate": format(rate, "f"),
+            "interestRate": "0.00010000",
+            "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000,
+            "time": now,
+        }
         if self.market is Market.COINM:
             out["pair"] = symbol.split("_")[0]
         return out
@@ -196,9 +201,15 @@ class RestApi(Api):
         sim = self.sim
         assets = [_asset_json(b, sim.account(b.asset)) for b in sim.balances()]
         positions = [enc.position_json(v) for v in sim.positions()]
-        out: dict[str, Any] = {"feeTier": 0, "canTrade": True, "canDeposit": True,
-                               "canWithdraw": True, "updateTime": 0, "assets": assets,
-                               "positions": positions}  # fmt: skip
+        out: dict[str, Any] = {
+            "feeTier": 0,
+            "canTrade": True,
+            "canDeposit": True,
+            "canWithdraw": True,
+            "updateTime": 0,
+            "assets": assets,
+            "positions": positions,
+        }
         main = next((a for a in assets if a["asset"] == "USDT"), None)
         if self.market is Market.USDM and main is not None:
             # Single-asset mode: the totals are the USDT asset's (FACTS §5).
@@ -228,8 +239,7 @@ class RestApi(Api):
 
     async def commission_rate(self, request: web.Request, p: Params) -> Any:
         rates = self.fake.fee_rates
-        out = {"symbol": self.symbol(p), "makerCommissionRate": _f(rates.maker),
-               "takerCommissionRate": _f(rates.taker)}  # fmt: skip
+        out = {"symbol": self.symbol(p), "makerCommissionRate": _f(rates.maker), "takerCommissionRate": _f(rates.taker)}
         if self.market is Market.USDM:  # RPI orders exist on USDⓈ-M only; never placed here
             out["rpiCommissionRate"] = _f(rates.maker)
         return out
@@ -256,23 +266,35 @@ def _f(value: Decimal) -> str:
 
 
 _TOTALLED = (
-    "walletBalance", "unrealizedProfit", "marginBalance", "maintMargin", "initialMargin",
-    "positionInitialMargin", "openOrderInitialMargin", "crossWalletBalance", "crossUnPnl",
-)  # fmt: skip
+    "walletBalance",
+    "unrealizedProfit",
+    "marginBalance",
+    "maintMargin",
+    "initialMargin",
+    "positionInitialMargin",
+    "openOrderInitialMargin",
+    "crossWalletBalance",
+    "crossUnPnl",
+)
 
 
 def _asset_json(b: BalanceView, a: AccountView) -> dict[str, Any]:
     """One of `account`'s assets."""
     return {
-        "asset": b.asset, "walletBalance": _f(a.wallet_balance),
-        "unrealizedProfit": _f(a.unrealized_pnl), "marginBalance": _f(a.margin_balance),
-        "maintMargin": _f(a.maint_margin), "initialMargin": _f(a.initial_margin),
+        "asset": b.asset,
+        "walletBalance": _f(a.wallet_balance),
+        "unrealizedProfit": _f(a.unrealized_pnl),
+        "marginBalance": _f(a.margin_balance),
+        "maintMargin": _f(a.maint_margin),
+        "initialMargin": _f(a.initial_margin),
         "positionInitialMargin": _f(a.position_initial_margin),
         "openOrderInitialMargin": _f(a.open_order_initial_margin),
-        "crossWalletBalance": _f(b.cross_wallet_balance), "crossUnPnl": _f(b.cross_unrealized_pnl),
-        "availableBalance": _f(a.available_balance), "maxWithdrawAmount": _f(a.available_balance),
+        "crossWalletBalance": _f(b.cross_wallet_balance),
+        "crossUnPnl": _f(b.cross_unrealized_pnl),
+        "availableBalance": _f(a.available_balance),
+        "maxWithdrawAmount": _f(a.available_balance),
         "updateTime": b.update_time,
-    }  # fmt: skip
+    }
 
 
 __all__ = ["RestApi"]

@@ -138,9 +138,13 @@ class History:
         elif isinstance(event, FundingRate):
             mark = _d(event.mark_price) if event.mark_price is not None else ""
             self._funding.append(
-                {"symbol": event.symbol, "fundingRate": _d(event.rate),
-                 "fundingTime": event.funding_time, "markPrice": mark}
-            )  # fmt: skip
+                {
+                    "symbol": event.symbol,
+                    "fundingRate": _d(event.rate),
+                    "fundingTime": event.funding_time,
+                    "markPrice": mark,
+                }
+            )
 
     def on_account(self, events: Iterable[AccountEvent], funding_symbol: str = "") -> None:
         """Fills become userTrades and REALIZED_PNL/COMMISSION income; funding fees income."""
@@ -157,13 +161,22 @@ class History:
         trade_id = u.trade_id or len(self._fills) + 1
         value = _d(self._value(u.symbol, u.last_filled_qty, u.last_filled_price))
         row: dict[str, Any] = {
-            "symbol": u.symbol, "id": trade_id, "orderId": u.order_id, "side": u.side.value,
-            "price": _d(u.last_filled_price), "qty": _d(u.last_filled_qty),
-            "realizedPnl": _d(u.realized_pnl), "marginAsset": asset, "quoteQty": value,
-            "commission": _d(u.commission), "commissionAsset": u.commission_asset or asset,
-            "time": u.time, "positionSide": u.position_side.value,
-            "buyer": u.side.value == "BUY", "maker": u.is_maker,
-        }  # fmt: skip
+            "symbol": u.symbol,
+            "id": trade_id,
+            "orderId": u.order_id,
+            "side": u.side.value,
+            "price": _d(u.last_filled_price),
+            "qty": _d(u.last_filled_qty),
+            "realizedPnl": _d(u.realized_pnl),
+            "marginAsset": asset,
+            "quoteQty": value,
+            "commission": _d(u.commission),
+            "commissionAsset": u.commission_asset or asset,
+            "time": u.time,
+            "positionSide": u.position_side.value,
+            "buyer": u.side.value == "BUY",
+            "maker": u.is_maker,
+        }
         if self.market is Market.COINM:  # /dapi names it baseQty and adds the pair
             row["pair"] = u.symbol.split("_")[0]
             row["baseQty"] = row.pop("quoteQty")
@@ -183,9 +196,17 @@ class History:
     def _add_income(self, symbol: str, kind: str, amount: Decimal, asset: str, time: int, trade: str) -> None:
         self._tran_id += 1
         self._income.append(
-            {"symbol": symbol, "incomeType": kind, "income": _d(amount), "asset": asset,
-             "info": kind, "time": time, "tranId": self._tran_id, "tradeId": trade}
-        )  # fmt: skip
+            {
+                "symbol": symbol,
+                "incomeType": kind,
+                "income": _d(amount),
+                "asset": asset,
+                "info": kind,
+                "time": time,
+                "tranId": self._tran_id,
+                "tradeId": trade,
+            }
+        )
 
     # -- queries: the oldest rows from a start (or id), else the newest `limit` -----------------
 
@@ -201,18 +222,20 @@ class History:
         self, symbol: str | None, kind: str | None, start: int | None, end: int | None, limit: int
     ) -> list[dict[str, Any]]:
         rows = [
-            r for r in self._income
+            r
+            for r in self._income
             if (symbol is None or r["symbol"] == symbol)
             and (kind is None or r["incomeType"] == kind)
             and _within(r["time"], start, end)
-        ]  # fmt: skip
+        ]
         return _page(rows, limit, from_start=start is not None)
 
     def funding_rates(self, symbol: str | None, start: int | None, end: int | None, limit: int) -> list[dict[str, Any]]:
         rows = [
-            r for r in self._funding
+            r
+            for r in self._funding
             if (symbol is None or r["symbol"] == symbol) and _within(r["fundingTime"], start, end)
-        ]  # fmt: skip
+        ]
         return _page(rows, limit, from_start=start is not None)
 
     def agg_trades(
@@ -244,10 +267,15 @@ class History:
             if out and out[-1].open_time == start:
                 c = out[-1]
                 out[-1] = replace(
-                    c, high=max(c.high, t.price), low=min(c.low, t.price), close=t.price,
-                    volume=c.volume + t.qty, quote_volume=c.quote_volume + value,
-                    trades=c.trades + 1, taker_buy_volume=c.taker_buy_volume + taker_buy,
-                )  # fmt: skip
+                    c,
+                    high=max(c.high, t.price),
+                    low=min(c.low, t.price),
+                    close=t.price,
+                    volume=c.volume + t.qty,
+                    quote_volume=c.quote_volume + value,
+                    trades=c.trades + 1,
+                    taker_buy_volume=c.taker_buy_volume + taker_buy,
+                )
             else:
                 p, end = t.price, start + span - 1
                 out.append(CandleClosed(t.symbol, interval, start, end, p, p, p, p, t.qty, value, 1, taker_buy))
@@ -265,16 +293,34 @@ def _page(rows: list[Any], limit: int, *, from_start: bool) -> list[Any]:
 def _agg_row(t: Trade) -> dict[str, Any]:
     first = t.first_trade_id if t.first_trade_id is not None else t.trade_id
     last = t.last_trade_id if t.last_trade_id is not None else t.trade_id
-    return {"a": t.trade_id, "p": _d(t.price), "q": _d(t.qty), "f": first, "l": last, "T": t.time,
-            "m": t.is_buyer_maker}  # fmt: skip
+    return {
+        "a": t.trade_id,
+        "p": _d(t.price),
+        "q": _d(t.qty),
+        "f": first,
+        "l": last,
+        "T": t.time,
+        "m": t.is_buyer_maker,
+    }
 
 
 def _kline_row(c: CandleClosed) -> list[Any]:
     # CandleClosed carries no taker-buy quote volume: it is priced at the close.
     taker_quote = c.taker_buy_volume * c.close
-    return [c.open_time, _d(c.open), _d(c.high), _d(c.low), _d(c.close), _d(c.volume),
-            c.close_time, _d(c.quote_volume), c.trades, _d(c.taker_buy_volume), _d(taker_quote),
-            "0"]  # fmt: skip
+    return [
+        c.open_time,
+        _d(c.open),
+        _d(c.high),
+        _d(c.low),
+        _d(c.close),
+        _d(c.volume),
+        c.close_time,
+        _d(c.quote_volume),
+        c.trades,
+        _d(c.taker_buy_volume),
+        _d(taker_quote),
+        "0",
+    ]
 
 
 __all__ = ["History", "ListenKey", "Usage", "UsageMeter"]

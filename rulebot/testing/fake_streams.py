@@ -101,8 +101,14 @@ class StreamHub:
         events = request.query.get("events")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=2**20)
         await ws.prepare(request)
-        conn = StreamConn(ws, route, set(names), keys, set(events.split("/")) if events else None,
-                     combined=request.path.endswith("/stream"))  # fmt: skip
+        conn = StreamConn(
+            ws,
+            route,
+            set(names),
+            keys,
+            set(events.split("/")) if events else None,
+            combined=request.path.endswith("/stream"),
+        )
         conn.writer = asyncio.create_task(self._write(conn))
         self._conns.append(conn)
         self.connections_opened += 1

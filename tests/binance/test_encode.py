@@ -46,11 +46,31 @@ from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.testing.shared import PAYLOADS
 
 ORDER = OrderUpdate(
-    "BTCUSDT", "c1", 7, Side.BUY, OrderType.LIMIT, OrderStatus.PARTIALLY_FILLED, "TRADE",
-    D("0.5"), D("60000.1"), D("60000.1"), D("0.2"), D("0.2"), D("60000.1"), D("2.4"), "USDT",
-    D(0), True, False, PositionSide.BOTH, TimeInForce.GTC, None, WorkingType.CONTRACT_PRICE, 99,
+    "BTCUSDT",
+    "c1",
+    7,
+    Side.BUY,
+    OrderType.LIMIT,
+    OrderStatus.PARTIALLY_FILLED,
+    "TRADE",
+    D("0.5"),
+    D("60000.1"),
+    D("60000.1"),
+    D("0.2"),
+    D("0.2"),
+    D("60000.1"),
+    D("2.4"),
+    "USDT",
+    D(0),
+    True,
+    False,
+    PositionSide.BOTH,
+    TimeInForce.GTC,
+    None,
+    WorkingType.CONTRACT_PRICE,
+    99,
     1000,
-)  # fmt: skip
+)
 ACCOUNT = AccountUpdate(
     "ORDER",
     (BalanceChange("USDT", D("9990.5"), D("9000"), D(0)),),
@@ -70,9 +90,23 @@ ACCOUNT = AccountUpdate(
     1001,
 )
 ALGO = AlgoUpdate(
-    "BTCUSDT", "s1", 3, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "NEW", D(0),
-    D("59000"), None, False, True, WorkingType.MARK_PRICE, None, "Reduce Only reject", 1002,
-)  # fmt: skip
+    "BTCUSDT",
+    "s1",
+    3,
+    OrderType.STOP_MARKET,
+    Side.SELL,
+    PositionSide.BOTH,
+    "NEW",
+    D(0),
+    D("59000"),
+    None,
+    False,
+    True,
+    WorkingType.MARK_PRICE,
+    None,
+    "Reduce Only reject",
+    1002,
+)
 LITE = TradeLite("BTCUSDT", "c1", 7, 99, Side.BUY, D("0.2"), D("60000.1"), D("0.5"), D(0), True, 1003)
 CALLS = MarginCalls(
     (MarginCall("ETHUSDT", PositionSide.LONG, D("1.327"), D("187.17127"), D("1.614445"), 1004),),
@@ -85,9 +119,18 @@ MARK = MarkPrice("BTCUSDT", D("60001"), 7, D("60002"), D("0.0001"), 28_800_000)
 CANDLE = CandleClosed("BTCUSDT", "1m", 0, 59_999, D(1), D(2), D("0.5"), D("1.5"), D(10), D(15), 12, D(4))
 DIFF = DepthUpdate("BTCUSDT", 11, 13, 10, ((D(1), D(0)),), ((D(2), D(3)),), 8, 7)
 LIQ = Liquidation(
-    "BTCUSDT", Side.SELL, "LIMIT", "IOC", D("0.014"), D(9910), D(9910), OrderStatus.FILLED,
-    D("0.014"), D("0.014"), 9,
-)  # fmt: skip
+    "BTCUSDT",
+    Side.SELL,
+    "LIMIT",
+    "IOC",
+    D("0.014"),
+    D(9910),
+    D(9910),
+    OrderStatus.FILLED,
+    D("0.014"),
+    D("0.014"),
+    9,
+)
 
 
 def shape(value: Any) -> Any:

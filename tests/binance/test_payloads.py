@@ -89,25 +89,46 @@ def check_agg_trade(path: Path) -> None:
 
 def check_book_ticker(path: Path) -> None:
     assert _market(path) == BookTop(
-        "BNBUSDT", D("25.35190000"), D("31.21000000"), D("25.36520000"), D("40.66000000"),
-        1568014460893, 400900217,
-    )  # fmt: skip
+        "BNBUSDT",
+        D("25.35190000"),
+        D("31.21000000"),
+        D("25.36520000"),
+        D("40.66000000"),
+        1568014460893,
+        400900217,
+    )
 
 
 def check_mark_price(path: Path) -> None:
     assert _market(path) == MarkPrice(
-        "BTCUSDT", D("11794.15000000"), 1562305380000, D("11784.62659091"), D("0.00038167"),
+        "BTCUSDT",
+        D("11794.15000000"),
+        1562305380000,
+        D("11784.62659091"),
+        D("0.00038167"),
         1562306400000,
-    )  # fmt: skip
+    )
 
 
 def check_kline(path: Path) -> None:
     assert _market(path) is None  # x: false, the candle is still forming
     k = _market(path, open_klines=True)
     assert k == KlineUpdate(
-        "BTCUSDT", "1m", 1638747660000, 1638747719999, D("0.0010"), D("0.0025"), D("0.0015"),
-        D("0.0020"), D("1000"), D("1.0000"), 100, D("500"), False, 1638747660000,
-    )  # fmt: skip
+        "BTCUSDT",
+        "1m",
+        1638747660000,
+        1638747719999,
+        D("0.0010"),
+        D("0.0025"),
+        D("0.0015"),
+        D("0.0020"),
+        D("1000"),
+        D("1.0000"),
+        100,
+        D("500"),
+        False,
+        1638747660000,
+    )
 
 
 def check_continuous_kline(path: Path) -> None:
@@ -115,8 +136,11 @@ def check_continuous_kline(path: Path) -> None:
     k = _market(path, open_klines=True)
     assert isinstance(k, KlineUpdate)
     assert (k.symbol, k.timeframe, k.open_time, k.close_time) == (
-        "BTCUSDT_PERPETUAL", "1m", 1607443020000, 1607443079999,
-    )  # fmt: skip
+        "BTCUSDT_PERPETUAL",
+        "1m",
+        1607443020000,
+        1607443079999,
+    )
     assert (k.open, k.close, k.volume, k.trades) == (
         D("18787.00"),
         D("18804.04"),
@@ -128,17 +152,25 @@ def check_continuous_kline(path: Path) -> None:
 
 def check_depth_diff(path: Path) -> None:
     assert _market(path) == DepthUpdate(
-        "BTCUSDT", 157, 160, 149, ((D("0.0024"), D("10")),), ((D("0.0026"), D("100")),),
-        123456789, 123456788,
-    )  # fmt: skip
+        "BTCUSDT",
+        157,
+        160,
+        149,
+        ((D("0.0024"), D("10")),),
+        ((D("0.0026"), D("100")),),
+        123456789,
+        123456788,
+    )
 
 
 def check_depth_partial(path: Path) -> None:
     u = _market(path)
     assert isinstance(u, DepthUpdate)
     assert (u.first_update_id, u.final_update_id, u.prev_final_update_id) == (
-        390497796, 390497878, 390497794,
-    )  # fmt: skip
+        390497796,
+        390497878,
+        390497794,
+    )
     assert len(u.bids) == len(u.asks) == 5
     assert u.bids[1] == (D("7403.90"), D("3.906"))
     assert u.asks[-1] == (D("7407.20"), D("0.175"))
@@ -147,9 +179,18 @@ def check_depth_partial(path: Path) -> None:
 
 def check_force_order(path: Path) -> None:
     assert _market(path) == Liquidation(
-        "BTCUSDT", Side.SELL, "LIMIT", "IOC", D("0.014"), D("9910"), D("9910"),
-        OrderStatus.FILLED, D("0.014"), D("0.014"), 1568014460893,
-    )  # fmt: skip
+        "BTCUSDT",
+        Side.SELL,
+        "LIMIT",
+        "IOC",
+        D("0.014"),
+        D("9910"),
+        D("9910"),
+        OrderStatus.FILLED,
+        D("0.014"),
+        D("0.014"),
+        1568014460893,
+    )
 
 
 def check_subscribe_request(path: Path) -> None:
@@ -175,9 +216,16 @@ def check_account_update(path: Path) -> None:
     assert (u.reason, u.time, len(u.balances), len(u.positions)) == ("ORDER", 1564745798938, 2, 3)
     assert u.balances[1] == BalanceChange("BUSD", D("1.00000000"), D("0"), D("-49.12345678"))
     assert u.positions[2] == PositionChange(
-        "BTCUSDT", PositionSide.SHORT, D("-10"), D("6563.86000"), D("6563.6"), D("-45.04000000"),
-        D("-1423.15600"), MarginType.ISOLATED, D("6570.42511771"),
-    )  # fmt: skip
+        "BTCUSDT",
+        PositionSide.SHORT,
+        D("-10"),
+        D("6563.86000"),
+        D("6563.6"),
+        D("-45.04000000"),
+        D("-1423.15600"),
+        MarginType.ISOLATED,
+        D("6570.42511771"),
+    )
 
 
 def check_dapi_account_update(path: Path) -> None:
@@ -185,9 +233,16 @@ def check_dapi_account_update(path: Path) -> None:
     assert isinstance(u, AccountUpdate)
     assert [b.asset for b in u.balances] == ["BTC", "ETH"]
     assert u.positions[1] == PositionChange(
-        "BTCUSD_200925", PositionSide.LONG, D("20"), D("6563.6"), D("6563.7"), D("0"),
-        D("2850.21200000"), MarginType.ISOLATED, D("13200.70726908"),
-    )  # fmt: skip
+        "BTCUSD_200925",
+        PositionSide.LONG,
+        D("20"),
+        D("6563.6"),
+        D("6563.7"),
+        D("0"),
+        D("2850.21200000"),
+        MarginType.ISOLATED,
+        D("13200.70726908"),
+    )
 
 
 def check_order_trade_update(path: Path) -> None:
@@ -200,13 +255,17 @@ def check_order_trade_update(path: Path) -> None:
         Side.SELL,
     )
     assert (u.order_type, u.status, u.execution_type) == (
-        OrderType.TRAILING_STOP_MARKET, OrderStatus.NEW, "NEW",
-    )  # fmt: skip
+        OrderType.TRAILING_STOP_MARKET,
+        OrderStatus.NEW,
+        "NEW",
+    )
     assert (u.quantity, u.price, u.filled_qty, u.last_filled_qty) == (D("0.001"), D(0), D(0), D(0))
     assert (u.commission, u.commission_asset, u.realized_pnl) == (D("0"), "USDT", D("0"))
     assert (u.position_side, u.time_in_force, u.working_type) == (
-        PositionSide.LONG, TimeInForce.GTC, WorkingType.CONTRACT_PRICE,
-    )  # fmt: skip
+        PositionSide.LONG,
+        TimeInForce.GTC,
+        WorkingType.CONTRACT_PRICE,
+    )
     # Binance: ignore `sp` of a trailing stop; `t` 0 means no trade.
     assert (u.trigger_price, u.trade_id, u.reject_code) == (None, None, None)
     assert (u.time, u.reduce_only, u.is_maker) == (1568879465650, False, False)
@@ -217,26 +276,51 @@ def check_dapi_order_trade_update(path: Path) -> None:
     u = _user(path)
     assert isinstance(u, OrderUpdate)
     assert (u.symbol, u.order_id, u.quantity, u.commission_asset) == (
-        "BTCUSD_200925", 8888888, D("2"), "BTC",
-    )  # fmt: skip
+        "BTCUSD_200925",
+        8888888,
+        D("2"),
+        "BTC",
+    )
     assert u.time == 1591274595442
 
 
 def check_trade_lite(path: Path) -> None:
     u = _user(path)
     assert u == TradeLite(
-        "BTCUSDT", "z8hcUoOsqEdKMeKPSABslD", 8886774, 109100866, Side.BUY, D("0.040"),
-        D("64089.20"), D("0.001"), D("0"), False, 1721895408214,
-    )  # fmt: skip
+        "BTCUSDT",
+        "z8hcUoOsqEdKMeKPSABslD",
+        8886774,
+        109100866,
+        Side.BUY,
+        D("0.040"),
+        D("64089.20"),
+        D("0.001"),
+        D("0"),
+        False,
+        1721895408214,
+    )
     assert fill_key(u) == ("BTCUSDT", 8886774, 109100866)
 
 
 def check_algo_update(path: Path) -> None:
     assert _user(path) == AlgoUpdate(
-        "BNBUSDT", "Q5xaq5EGKgXXa0fD7fs0Ip", 2148719, OrderType.TAKE_PROFIT, Side.SELL,
-        PositionSide.BOTH, "CANCELED", D("0.01"), D("750"), D("750"), False, False,
-        WorkingType.CONTRACT_PRICE, None, "Reduce Only reject", 1750515742297,
-    )  # fmt: skip
+        "BNBUSDT",
+        "Q5xaq5EGKgXXa0fD7fs0Ip",
+        2148719,
+        OrderType.TAKE_PROFIT,
+        Side.SELL,
+        PositionSide.BOTH,
+        "CANCELED",
+        D("0.01"),
+        D("750"),
+        D("750"),
+        False,
+        False,
+        WorkingType.CONTRACT_PRICE,
+        None,
+        "Reduce Only reject",
+        1750515742297,
+    )
 
 
 def check_margin_call(path: Path) -> None:
@@ -264,19 +348,27 @@ def check_listen_key_expired(path: Path) -> None:
 def check_order_new(path: Path) -> None:
     o = orders.parse_order(_json(path))
     assert (o.order_id, o.client_order_id, o.order_type, o.status) == (
-        22542179, "testOrder", OrderType.LIMIT, OrderStatus.NEW,
-    )  # fmt: skip
+        22542179,
+        "testOrder",
+        OrderType.LIMIT,
+        OrderStatus.NEW,
+    )
     assert (o.time_in_force, o.good_till_date, o.quantity, o.cum_quote) == (
-        TimeInForce.GTD, 1693207680000, D("10"), D("0"),
-    )  # fmt: skip
+        TimeInForce.GTD,
+        1693207680000,
+        D("10"),
+        D("0"),
+    )
     assert (o.trigger_price, o.time, o.update_time) == (None, None, 1566818724722)
 
 
 def check_order_cancel(path: Path) -> None:
     o = orders.parse_order(_json(path))
     assert (o.order_id, o.status, o.order_type) == (
-        283194212, OrderStatus.CANCELED, OrderType.TRAILING_STOP_MARKET,
-    )  # fmt: skip
+        283194212,
+        OrderStatus.CANCELED,
+        OrderType.TRAILING_STOP_MARKET,
+    )
     assert (o.trigger_price, o.activation_price, o.callback_rate) == (
         D("9300"),
         D("9020"),
@@ -298,8 +390,11 @@ def check_open_orders(path: Path) -> None:
 def check_algo_order(path: Path) -> None:
     a = orders.parse_algo_order(_json(path))
     assert (a.algo_id, a.client_algo_id, a.algo_type, a.order_type) == (
-        2146760, "6B2I9XVcJpCjqPAJ4YoFX7", "CONDITIONAL", OrderType.TAKE_PROFIT,
-    )  # fmt: skip
+        2146760,
+        "6B2I9XVcJpCjqPAJ4YoFX7",
+        "CONDITIONAL",
+        OrderType.TAKE_PROFIT,
+    )
     assert (a.trigger_price, a.price, a.status) == (D("750.000"), D("750.000"), "NEW")
     assert (a.activation_price, a.callback_rate, a.trigger_time) == (None, None, None)
     assert a.self_trade_prevention == "EXPIRE_MAKER"
@@ -308,11 +403,16 @@ def check_algo_order(path: Path) -> None:
 def check_position_risk(path: Path) -> None:
     long, short = account_state.parse_position_risk(_json(path))
     assert (long.position_side, long.amount, long.entry_price, long.leverage) == (
-        PositionSide.LONG, D("0.001"), D("22185.2"), 4,
-    )  # fmt: skip
+        PositionSide.LONG,
+        D("0.001"),
+        D("22185.2"),
+        4,
+    )
     assert (long.liquidation_price, long.notional, long.margin_type) == (
-        D("19731.45529116"), D("21.12305052"), MarginType.CROSSED,
-    )  # fmt: skip
+        D("19731.45529116"),
+        D("21.12305052"),
+        MarginType.CROSSED,
+    )
     assert (long.max_notional, long.max_qty, long.auto_add_margin) == (D("100000000"), None, False)
     assert (short.amount, short.update_time) == (D(0), 0)
 
@@ -320,11 +420,15 @@ def check_position_risk(path: Path) -> None:
 def check_position_risk_hedge(path: Path) -> None:
     long, short = account_state.parse_position_risk(_json(path))
     assert (long.position_side, long.amount, long.margin_type) == (
-        PositionSide.LONG, D("20.000"), MarginType.ISOLATED,
-    )  # fmt: skip
+        PositionSide.LONG,
+        D("20.000"),
+        MarginType.ISOLATED,
+    )
     assert (short.position_side, short.amount, short.isolated_margin) == (
-        PositionSide.SHORT, D("-10.000"), D("5413.95799991"),
-    )  # fmt: skip
+        PositionSide.SHORT,
+        D("-10.000"),
+        D("5413.95799991"),
+    )
     assert long.break_even_price is None  # the older example predates breakEvenPrice
 
 
@@ -336,38 +440,58 @@ def check_dapi_position_risk(path: Path) -> None:
         PositionSide.SHORT,
     ]
     assert (rows[1].amount, rows[1].leverage, rows[1].max_qty, rows[1].max_notional) == (
-        D("1"), 125, D("50"), None,
-    )  # fmt: skip
+        D("1"),
+        125,
+        D("50"),
+        None,
+    )
     assert rows[1].unrealized_pnl == D("0.00005866")
 
 
 def check_balance(path: Path) -> None:
     (b,) = account_state.parse_balances(_json(path))
     assert (b.asset, b.balance, b.available_balance, b.margin_available) == (
-        "USDT", D("122607.35137903"), D("23.72469206"), True,
-    )  # fmt: skip
+        "USDT",
+        D("122607.35137903"),
+        D("23.72469206"),
+        True,
+    )
 
 
 def check_user_trades(path: Path) -> None:
     first, second = account_state.parse_user_trades(_json(path))
     assert (first.trade_id, first.order_id, first.side, first.commission) == (
-        82357626, 831238666, Side.SELL, D("0.00555670"),
-    )  # fmt: skip
+        82357626,
+        831238666,
+        Side.SELL,
+        D("0.00555670"),
+    )
     # 0.04 % taker fee of 2022 (FACTS.md §12): qty x price x rate.
     assert first.quote_qty == first.qty * first.price
     assert first.commission == first.quote_qty * D("0.0004")
     assert (second.realized_pnl, second.is_buyer, second.fill_key) == (
-        D("-0.00325000"), True, ("ETHUSDT", 831238690, 82357629),
-    )  # fmt: skip
+        D("-0.00325000"),
+        True,
+        ("ETHUSDT", 831238690, 82357629),
+    )
 
 
 def check_klines(path: Path) -> None:
     (c,) = market_data.parse_klines(_json(path), "BTCUSDT", "1w")
     assert c == CandleClosed(
-        "BTCUSDT", "1w", 1499040000000, 1499644799999, D("0.01634790"), D("0.80000000"),
-        D("0.01575800"), D("0.01577100"), D("148976.11427815"), D("2434.19055334"), 308,
+        "BTCUSDT",
+        "1w",
+        1499040000000,
+        1499644799999,
+        D("0.01634790"),
+        D("0.80000000"),
+        D("0.01575800"),
+        D("0.01577100"),
+        D("148976.11427815"),
+        D("2434.19055334"),
+        308,
         D("1756.87402397"),
-    )  # fmt: skip
+    )
 
 
 def check_depth(path: Path) -> None:
@@ -379,9 +503,13 @@ def check_depth(path: Path) -> None:
 def check_premium_index(path: Path) -> None:
     info = market_data.parse_premium_index(_json(path))
     assert info.mark == MarkPrice(
-        "BTCUSDT", D("11793.63104562"), 1597370495002, D("11781.80495970"), D("0.00038246"),
+        "BTCUSDT",
+        D("11793.63104562"),
+        1597370495002,
+        D("11781.80495970"),
+        D("0.00038246"),
         1597392000000,
-    )  # fmt: skip
+    )
     assert (info.interest_rate, info.estimated_settle_price) == (D("0.0001"), D("11781.16138815"))
 
 
@@ -427,8 +555,10 @@ def check_exchange_info(path: Path) -> None:
     symbol, tick, step, size = expected[path.name]
     inst = instruments[symbol]
     assert (inst.price_filter.tick_size, inst.lot_size.step_size, inst.contract_size) == (
-        tick, step, size,
-    )  # fmt: skip
+        tick,
+        step,
+        size,
+    )
     limits = rest.parse_rate_limits(_json(path))
     weight = next(r for r in limits if r.kind == "REQUEST_WEIGHT")
     assert weight.window_ms == 60_000

@@ -145,9 +145,14 @@ def test_combined_wrapper_is_unwrapped() -> None:
 def test_book_ticker_without_e_is_routed_by_stream_name() -> None:
     bare = with_(BOOK, "e")
     expected = BookTop(
-        "BNBUSDT", D("25.35190000"), D("31.21000000"), D("25.36520000"), D("40.66000000"),
-        1568014460893, 400900217,
-    )  # fmt: skip
+        "BNBUSDT",
+        D("25.35190000"),
+        D("31.21000000"),
+        D("25.36520000"),
+        D("40.66000000"),
+        1568014460893,
+        400900217,
+    )
     assert parse_market_message({"stream": "bnbusdt@bookTicker", "data": bare}) == expected
     assert parse_market_message({"stream": "!bookTicker", "data": bare}) == expected
     assert parse_market_message(bare) == expected  # raw: recognised by its fields
@@ -174,9 +179,19 @@ def test_control_replies() -> None:
 
 def test_closed_kline_is_a_candle_closed() -> None:
     assert parse_market_message(KLINE) == CandleClosed(
-        "BTCUSDT", "1m", 1638747660000, 1638747719999, D("0.0010"), D("0.0025"), D("0.0005"),
-        D("0.0020"), D("1000"), D("1.0000"), 100, D("500"),
-    )  # fmt: skip
+        "BTCUSDT",
+        "1m",
+        1638747660000,
+        1638747719999,
+        D("0.0010"),
+        D("0.0025"),
+        D("0.0005"),
+        D("0.0020"),
+        D("1000"),
+        D("1.0000"),
+        100,
+        D("500"),
+    )
     # The same with open_klines: a closed kline is still the engine's event.
     assert parse_market_message(KLINE, open_klines=True) == parse_market_message(KLINE)
 
@@ -191,8 +206,7 @@ def test_open_kline_is_none_unless_asked_for() -> None:
 
 
 def test_continuous_kline_closed_is_named_by_pair_and_contract_type() -> None:
-    frame = {"e": "continuous_kline", "E": 1, "ps": "BTCUSD", "ct": "CURRENT_QUARTER",
-             "k": with_(KLINE, "k.s")["k"]}  # fmt: skip
+    frame = {"e": "continuous_kline", "E": 1, "ps": "BTCUSD", "ct": "CURRENT_QUARTER", "k": with_(KLINE, "k.s")["k"]}
     candle = parse_market_message(frame)
     assert isinstance(candle, CandleClosed)
     assert candle.symbol == "BTCUSD_CURRENT_QUARTER"

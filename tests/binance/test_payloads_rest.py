@@ -87,9 +87,8 @@ def test_success_bodies_pass_and_are_no_errors() -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"msg": "x"}, "code"), ({"code": "-1021", "msg": "x"}, "code"), ({"code": -1}, "msg"),
-     ([], "")],
-)  # fmt: skip
+    [({"msg": "x"}, "code"), ({"code": "-1021", "msg": "x"}, "code"), ({"code": -1}, "msg"), ([], "")],
+)
 def test_malformed_error_body(body: Any, field: str) -> None:
     with pytest.raises(PayloadError) as caught:
         BinanceError.from_payload(body)
@@ -114,13 +113,28 @@ def test_every_code_is_registered_once() -> None:
 # -- orders --------------------------------------------------------------------------------------
 
 ORDER = {
-    "clientOrderId": "testOrder", "cumQty": "0", "cumQuote": "0", "executedQty": "0",
-    "orderId": 22542179, "avgPrice": "0.00000", "origQty": "10", "price": "0",
-    "reduceOnly": False, "side": "BUY", "positionSide": "SHORT", "status": "NEW",
-    "stopPrice": "0", "closePosition": False, "symbol": "BTCUSDT", "timeInForce": "GTC",
-    "type": "LIMIT", "origType": "LIMIT", "updateTime": 1566818724722,
-    "workingType": "CONTRACT_PRICE", "priceProtect": False,
-}  # fmt: skip
+    "clientOrderId": "testOrder",
+    "cumQty": "0",
+    "cumQuote": "0",
+    "executedQty": "0",
+    "orderId": 22542179,
+    "avgPrice": "0.00000",
+    "origQty": "10",
+    "price": "0",
+    "reduceOnly": False,
+    "side": "BUY",
+    "positionSide": "SHORT",
+    "status": "NEW",
+    "stopPrice": "0",
+    "closePosition": False,
+    "symbol": "BTCUSDT",
+    "timeInForce": "GTC",
+    "type": "LIMIT",
+    "origType": "LIMIT",
+    "updateTime": 1566818724722,
+    "workingType": "CONTRACT_PRICE",
+    "priceProtect": False,
+}
 
 
 def test_batch_orders_mix_orders_and_errors() -> None:
@@ -141,10 +155,15 @@ def test_coinm_order_reports_cum_base() -> None:
 
 @pytest.mark.parametrize(
     ("mutation", "field"),
-    [({"orderId": "22542179"}, "orderId"), ({"status": "OPEN"}, "status"),
-     ({"origQty": "ten"}, "origQty"), ({"stopPrice": 1}, "stopPrice"),
-     ({"workingType": "LAST"}, "workingType"), ({"goodTillDate": "0"}, "goodTillDate")],
-)  # fmt: skip
+    [
+        ({"orderId": "22542179"}, "orderId"),
+        ({"status": "OPEN"}, "status"),
+        ({"origQty": "ten"}, "origQty"),
+        ({"stopPrice": 1}, "stopPrice"),
+        ({"workingType": "LAST"}, "workingType"),
+        ({"goodTillDate": "0"}, "goodTillDate"),
+    ],
+)
 def test_malformed_order(mutation: dict[str, Any], field: str) -> None:
     with pytest.raises(PayloadError) as caught:
         orders.parse_order(ORDER | mutation)
@@ -160,8 +179,20 @@ def test_open_orders_error_names_the_index() -> None:
 
 # -- market data ---------------------------------------------------------------------------------
 
-ROW = [1499040000000, "0.016", "0.8", "0.015", "0.0157", "148976.1", 1499040059999, "2434.1",
-       308, "1756.8", "28.4", "0"]  # fmt: skip
+ROW = [
+    1499040000000,
+    "0.016",
+    "0.8",
+    "0.015",
+    "0.0157",
+    "148976.1",
+    1499040059999,
+    "2434.1",
+    308,
+    "1756.8",
+    "28.4",
+    "0",
+]
 
 
 def test_klines_drop_the_forming_candle_given_server_time() -> None:
@@ -174,9 +205,13 @@ def test_klines_drop_the_forming_candle_given_server_time() -> None:
 
 @pytest.mark.parametrize(
     ("row", "field", "column"),
-    [(ROW[:5], "[0]", "12 columns"), ([*ROW[:4], 0.0157, *ROW[5:]], "[0][4]", "close"),
-     ([*ROW[:8], "308", *ROW[9:]], "[0][8]", "trades"), ("x", "[0]", "12 columns")],
-)  # fmt: skip
+    [
+        (ROW[:5], "[0]", "12 columns"),
+        ([*ROW[:4], 0.0157, *ROW[5:]], "[0][4]", "close"),
+        ([*ROW[:8], "308", *ROW[9:]], "[0][8]", "trades"),
+        ("x", "[0]", "12 columns"),
+    ],
+)
 def test_malformed_kline_rows_name_the_column(row: Any, field: str, column: str) -> None:
     with pytest.raises(PayloadError) as caught:
         market_data.parse_klines([row], "BTCUSDT", "1m")
@@ -184,9 +219,19 @@ def test_malformed_kline_rows_name_the_column(row: Any, field: str, column: str)
 
 
 def test_coinm_premium_index_of_a_delivery_contract() -> None:
-    payload = [{"symbol": "BTCUSD_200925", "pair": "BTCUSD", "markPrice": "9297.0", "indexPrice":
-                "9296.2", "estimatedSettlePrice": "9280.7", "lastFundingRate": "",
-                "interestRate": "", "nextFundingTime": 0, "time": 1591263138000}]  # fmt: skip
+    payload = [
+        {
+            "symbol": "BTCUSD_200925",
+            "pair": "BTCUSD",
+            "markPrice": "9297.0",
+            "indexPrice": "9296.2",
+            "estimatedSettlePrice": "9280.7",
+            "lastFundingRate": "",
+            "interestRate": "",
+            "nextFundingTime": 0,
+            "time": 1591263138000,
+        }
+    ]
     (info,) = market_data.parse_premium_indexes(payload)
     assert (info.mark.funding_rate, info.mark.next_funding_time, info.interest_rate) == (None,) * 3
     assert info.mark.mark_price == D("9297.0")
@@ -202,9 +247,16 @@ def test_depth_snapshot_levels() -> None:
 
 
 def test_coinm_balance_uses_withdraw_available() -> None:
-    row = {"accountAlias": "SgsR", "asset": "BTC", "balance": "0.00250000", "withdrawAvailable":
-           "0.00250000", "crossWalletBalance": "0.00241969", "crossUnPnl": "0.00000000",
-           "availableBalance": "0.00241969", "updateTime": 1592468353979}  # fmt: skip
+    row = {
+        "accountAlias": "SgsR",
+        "asset": "BTC",
+        "balance": "0.00250000",
+        "withdrawAvailable": "0.00250000",
+        "crossWalletBalance": "0.00241969",
+        "crossUnPnl": "0.00000000",
+        "availableBalance": "0.00241969",
+        "updateTime": 1592468353979,
+    }
     (b,) = account_state.parse_balances([row])
     assert (b.max_withdraw, b.margin_available) == (D("0.0025"), None)
     with pytest.raises(PayloadError, match="maxWithdrawAmount"):
@@ -213,14 +265,28 @@ def test_coinm_balance_uses_withdraw_available() -> None:
 
 @pytest.mark.parametrize(
     ("mutation", "field"),
-    [({"leverage": 4}, "leverage"), ({"leverage": "x4"}, "leverage"),
-     ({"isAutoAddMargin": "maybe"}, "isAutoAddMargin"), ({"marginType": "both"}, "marginType")],
-)  # fmt: skip
+    [
+        ({"leverage": 4}, "leverage"),
+        ({"leverage": "x4"}, "leverage"),
+        ({"isAutoAddMargin": "maybe"}, "isAutoAddMargin"),
+        ({"marginType": "both"}, "marginType"),
+    ],
+)
 def test_malformed_position_risk(mutation: dict[str, Any], field: str) -> None:
-    row = {"symbol": "BTCUSDT", "positionAmt": "0.001", "entryPrice": "1", "markPrice": "1",
-           "unRealizedProfit": "0", "liquidationPrice": "0", "leverage": "4",
-           "marginType": "cross", "isolatedMargin": "0", "isAutoAddMargin": "false",
-           "positionSide": "BOTH", "updateTime": 0}  # fmt: skip
+    row = {
+        "symbol": "BTCUSDT",
+        "positionAmt": "0.001",
+        "entryPrice": "1",
+        "markPrice": "1",
+        "unRealizedProfit": "0",
+        "liquidationPrice": "0",
+        "leverage": "4",
+        "marginType": "cross",
+        "isolatedMargin": "0",
+        "isAutoAddMargin": "false",
+        "positionSide": "BOTH",
+        "updateTime": 0,
+    }
     assert account_state.parse_position_risk([row])[0].leverage == 4
     with pytest.raises(PayloadError) as caught:
         account_state.parse_position_risk([row | mutation])
@@ -242,7 +308,10 @@ def test_errors_survive_pickling() -> None:
     err = BinanceError.from_payload({"code": -2019, "msg": "Margin is insufficient."}, 400)
     back = pickle.loads(pickle.dumps(err))
     assert (type(back), back.code, back.msg, back.http_status) == (
-        e.MarginInsufficient, -2019, "Margin is insufficient.", 400,
-    )  # fmt: skip
+        e.MarginInsufficient,
+        -2019,
+        "Margin is insufficient.",
+        400,
+    )
     bad = PayloadError("aggTrade", "p", "missing")
     assert str(pickle.loads(pickle.dumps(bad))) == str(bad)

@@ -33,38 +33,112 @@ OTU_FILL = {
     "E": 1721895408100,
     "T": 1721895408214,
     "o": {
-        "s": "BTCUSDT", "c": "z8hcUoOsqEdKMeKPSABslD", "S": "BUY", "o": "MARKET", "f": "GTC",
-        "q": "0.040", "p": "0", "ap": "64089.20", "sp": "0", "x": "TRADE", "X": "FILLED",
-        "i": 8886774, "l": "0.040", "z": "0.040", "L": "64089.20", "N": "USDT", "n": "1.28178400",
-        "T": 1721895408214, "t": 109100866, "b": "0", "a": "0", "m": False, "R": False,
-        "wt": "CONTRACT_PRICE", "ot": "MARKET", "ps": "BOTH", "cp": False, "rp": "0", "pP": False,
-        "si": 0, "ss": 0, "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0, "er": "0",
+        "s": "BTCUSDT",
+        "c": "z8hcUoOsqEdKMeKPSABslD",
+        "S": "BUY",
+        "o": "MARKET",
+        "f": "GTC",
+        "q": "0.040",
+        "p": "0",
+        "ap": "64089.20",
+        "sp": "0",
+        "x": "TRADE",
+        "X": "FILLED",
+        "i": 8886774,
+        "l": "0.040",
+        "z": "0.040",
+        "L": "64089.20",
+        "N": "USDT",
+        "n": "1.28178400",
+        "T": 1721895408214,
+        "t": 109100866,
+        "b": "0",
+        "a": "0",
+        "m": False,
+        "R": False,
+        "wt": "CONTRACT_PRICE",
+        "ot": "MARKET",
+        "ps": "BOTH",
+        "cp": False,
+        "rp": "0",
+        "pP": False,
+        "si": 0,
+        "ss": 0,
+        "V": "EXPIRE_MAKER",
+        "pm": "NONE",
+        "gtd": 0,
+        "er": "0",
     },
-}  # fmt: skip
+}
 LITE = {
-    "e": "TRADE_LITE", "E": 1721895408092, "T": 1721895408214, "s": "BTCUSDT", "q": "0.040",
-    "p": "0", "m": False, "c": "z8hcUoOsqEdKMeKPSABslD", "S": "BUY", "L": "64089.20",
-    "l": "0.040", "t": 109100866, "i": 8886774,
-}  # fmt: skip
+    "e": "TRADE_LITE",
+    "E": 1721895408092,
+    "T": 1721895408214,
+    "s": "BTCUSDT",
+    "q": "0.040",
+    "p": "0",
+    "m": False,
+    "c": "z8hcUoOsqEdKMeKPSABslD",
+    "S": "BUY",
+    "L": "64089.20",
+    "l": "0.040",
+    "t": 109100866,
+    "i": 8886774,
+}
 ALGO = {
-    "e": "ALGO_UPDATE", "T": 1750515742297, "E": 1750515742303,
+    "e": "ALGO_UPDATE",
+    "T": 1750515742297,
+    "E": 1750515742303,
     "o": {
-        "caid": "Q5xaq5EGKgXXa0fD7fs0Ip", "aid": 2148719, "at": "CONDITIONAL", "o": "STOP_MARKET",
-        "s": "BNBUSDT", "S": "SELL", "ps": "BOTH", "f": "GTC", "q": "0.01", "X": "TRIGGERED",
-        "ai": "", "ap": "0.00000", "aq": "0.00000", "act": "0", "tp": "750", "p": "0",
-        "V": "EXPIRE_MAKER", "wt": "MARK_PRICE", "pm": "NONE", "cp": False, "pP": False,
-        "R": True, "tt": 0, "gtd": 0, "rm": "",
+        "caid": "Q5xaq5EGKgXXa0fD7fs0Ip",
+        "aid": 2148719,
+        "at": "CONDITIONAL",
+        "o": "STOP_MARKET",
+        "s": "BNBUSDT",
+        "S": "SELL",
+        "ps": "BOTH",
+        "f": "GTC",
+        "q": "0.01",
+        "X": "TRIGGERED",
+        "ai": "",
+        "ap": "0.00000",
+        "aq": "0.00000",
+        "act": "0",
+        "tp": "750",
+        "p": "0",
+        "V": "EXPIRE_MAKER",
+        "wt": "MARK_PRICE",
+        "pm": "NONE",
+        "cp": False,
+        "pP": False,
+        "R": True,
+        "tt": 0,
+        "gtd": 0,
+        "rm": "",
     },
-}  # fmt: skip
+}
 ACCOUNT = {
-    "e": "ACCOUNT_UPDATE", "E": 1564745798939, "T": 1564745798938,
+    "e": "ACCOUNT_UPDATE",
+    "E": 1564745798939,
+    "T": 1564745798938,
     "a": {
         "m": "FUNDING_FEE",
         "B": [{"a": "USDT", "wb": "122624.12345678", "cw": "100.12345678", "bc": "-0.5"}],
-        "P": [{"s": "BTCUSDT", "pa": "20", "ep": "6563.66500", "bep": "6563.7", "cr": "0",
-               "up": "2850.21200", "mt": "cross", "iw": "0.00000000", "ps": "LONG"}],
+        "P": [
+            {
+                "s": "BTCUSDT",
+                "pa": "20",
+                "ep": "6563.66500",
+                "bep": "6563.7",
+                "cr": "0",
+                "up": "2850.21200",
+                "mt": "cross",
+                "iw": "0.00000000",
+                "ps": "LONG",
+            }
+        ],
     },
-}  # fmt: skip
+}
 
 
 def with_(d: dict[str, Any], path: str, value: Any = ...) -> dict[str, Any]:
@@ -91,8 +165,9 @@ def test_trade_lite_and_order_update_of_one_fill_share_the_key() -> None:
     assert fill_key(update) == fill_key(lite) == lite.fill_key == ("BTCUSDT", 8886774, 109100866)
     # Both describe the same fill; only the order update carries what is booked.
     assert (update.last_filled_qty, update.last_filled_price) == (
-        lite.last_filled_qty, lite.last_filled_price,
-    )  # fmt: skip
+        lite.last_filled_qty,
+        lite.last_filled_price,
+    )
     assert (update.commission, update.commission_asset) == (D("1.28178400"), "USDT")
 
 
@@ -200,9 +275,22 @@ def test_account_update_funding_fee_and_cross_spelling() -> None:
 
 
 def test_margin_call_without_cross_wallet() -> None:
-    raw = {"e": "MARGIN_CALL", "E": 1, "p": [
-        {"s": "ETHUSDT", "ps": "LONG", "pa": "1.327", "mt": "ISOLATED", "iw": "1", "mp": "187.1",
-         "up": "-1.1", "mm": "1.6"}]}  # fmt: skip
+    raw = {
+        "e": "MARGIN_CALL",
+        "E": 1,
+        "p": [
+            {
+                "s": "ETHUSDT",
+                "ps": "LONG",
+                "pa": "1.327",
+                "mt": "ISOLATED",
+                "iw": "1",
+                "mp": "187.1",
+                "up": "-1.1",
+                "mm": "1.6",
+            }
+        ],
+    }
     calls = parse_user_message(raw)
     assert isinstance(calls, MarginCalls)
     assert calls.cross_wallet_balance is None and calls.calls[0].maintenance_margin == D("1.6")

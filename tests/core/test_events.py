@@ -63,10 +63,16 @@ def _key(event: Event) -> tuple[int, str]:
 
 def test_time_and_symbol_for_merging() -> None:
     assert [_key(e) for e in SAMPLES] == [
-        (1_000, "BTCUSDT"), (1_000, "BTCUSD_PERP"), (1_001, "BTCUSDT"), (1_002, "BTCUSDT"),
-        (1_003, "BTCUSDT"), (1_004, "BTCUSDT"), (59_999, "BTCUSDT"), (28_800_002, "BTCUSDT"),
+        (1_000, "BTCUSDT"),
+        (1_000, "BTCUSD_PERP"),
+        (1_001, "BTCUSDT"),
+        (1_002, "BTCUSDT"),
+        (1_003, "BTCUSDT"),
+        (1_004, "BTCUSDT"),
+        (59_999, "BTCUSDT"),
+        (28_800_002, "BTCUSDT"),
         (86_400_000, ""),
-    ]  # fmt: skip
+    ]
 
 
 def test_derived_times_and_names() -> None:

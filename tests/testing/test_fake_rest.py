@@ -92,8 +92,7 @@ async def coinm():
 
 
 def order(cid: str, **more: object) -> dict[str, object]:
-    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D("0.01"),
-            "newClientOrderId": cid} | more  # fmt: skip
+    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D("0.01"), "newClientOrderId": cid} | more
 
 
 # -- shapes: every answer parses, and has the real payload's fields ----------------------------

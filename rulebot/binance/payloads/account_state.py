@@ -94,29 +94,47 @@ class PositionRisk:
 
 
 _POSITION = Shape(
-    "positionRisk", symbol=STR, positionSide=one_of(POSITION_SIDES), positionAmt=DEC,
-    entryPrice=DEC, markPrice=DEC, unRealizedProfit=DEC, liquidationPrice=DEC, leverage=DEC,
-    marginType=one_of(MARGIN_TYPES), isolatedMargin=DEC, updateTime=INT,
-)  # fmt: skip
+    "positionRisk",
+    symbol=STR,
+    positionSide=one_of(POSITION_SIDES),
+    positionAmt=DEC,
+    entryPrice=DEC,
+    markPrice=DEC,
+    unRealizedProfit=DEC,
+    liquidationPrice=DEC,
+    leverage=DEC,
+    marginType=one_of(MARGIN_TYPES),
+    isolatedMargin=DEC,
+    updateTime=INT,
+)
 
 
 def _position(d: Any) -> PositionRisk:
-    (symbol, ps, amount, entry, mark, upnl, liq, leverage, mt, iso,
-     updated) = _POSITION.values(d)  # fmt: skip
+    (symbol, ps, amount, entry, mark, upnl, liq, leverage, mt, iso, updated) = _POSITION.values(d)
     k = "positionRisk"
     if not leverage.isdigit():  # a string, "4"
         raise PayloadError(k, "leverage", f"expected a whole number, got {leverage!r:.60}")
     auto = _text_bool(d.get("isAutoAddMargin", "false"), k, "isAutoAddMargin")
     try:
         return PositionRisk(
-            symbol, POSITION_SIDES[ps], D(amount), D(entry),
-            decimal_or_none(optional(d, "breakEvenPrice", DEC, k)), D(mark), D(upnl), D(liq),
-            int(leverage), MARGIN_TYPES[mt], D(iso),
+            symbol,
+            POSITION_SIDES[ps],
+            D(amount),
+            D(entry),
+            decimal_or_none(optional(d, "breakEvenPrice", DEC, k)),
+            D(mark),
+            D(upnl),
+            D(liq),
+            int(leverage),
+            MARGIN_TYPES[mt],
+            D(iso),
             decimal_or_none(optional(d, "isolatedWallet", DEC, k)),
             decimal_or_none(optional(d, "notional", DEC, k)),
             decimal_or_none(optional(d, "maxNotionalValue", DEC, k)),
-            decimal_or_none(optional(d, "maxQty", DEC, k)), auto, updated,
-        )  # fmt: skip
+            decimal_or_none(optional(d, "maxQty", DEC, k)),
+            auto,
+            updated,
+        )
     except (KeyError, ArithmeticError):
         raise _POSITION.error(d) from None
 
@@ -146,9 +164,15 @@ class AssetBalance:
 
 
 _BALANCE = Shape(
-    "balance", accountAlias=STR, asset=STR, balance=DEC, crossWalletBalance=DEC, crossUnPnl=DEC,
-    availableBalance=DEC, updateTime=INT,
-)  # fmt: skip
+    "balance",
+    accountAlias=STR,
+    asset=STR,
+    balance=DEC,
+    crossWalletBalance=DEC,
+    crossUnPnl=DEC,
+    availableBalance=DEC,
+    updateTime=INT,
+)
 
 
 def _balance(d: Any) -> AssetBalance:
@@ -159,9 +183,16 @@ def _balance(d: Any) -> AssetBalance:
         raise PayloadError(k, "maxWithdrawAmount", "missing (nor is withdrawAvailable there)")
     try:
         return AssetBalance(
-            alias, asset, D(balance), D(cross), D(cross_upnl), D(available), D(withdraw),
-            optional(d, "marginAvailable", BOOL, k), updated,
-        )  # fmt: skip
+            alias,
+            asset,
+            D(balance),
+            D(cross),
+            D(cross_upnl),
+            D(available),
+            D(withdraw),
+            optional(d, "marginAvailable", BOOL, k),
+            updated,
+        )
     except ArithmeticError:
         raise _BALANCE.error(d) from None
 
@@ -203,23 +234,45 @@ class UserTrade:
 
 
 _USER_TRADE = Shape(
-    "userTrades", symbol=STR, id=INT, orderId=INT, side=one_of(SIDES),
-    positionSide=one_of(POSITION_SIDES), price=DEC, qty=DEC, realizedPnl=DEC, commission=DEC,
-    commissionAsset=STR, buyer=BOOL, maker=BOOL, time=INT,
-)  # fmt: skip
+    "userTrades",
+    symbol=STR,
+    id=INT,
+    orderId=INT,
+    side=one_of(SIDES),
+    positionSide=one_of(POSITION_SIDES),
+    price=DEC,
+    qty=DEC,
+    realizedPnl=DEC,
+    commission=DEC,
+    commissionAsset=STR,
+    buyer=BOOL,
+    maker=BOOL,
+    time=INT,
+)
 
 
 def _user_trade(d: Any) -> UserTrade:
-    (symbol, tid, oid, side, ps, price, qty, rpnl, fee, fee_asset, buyer, maker,
-     t) = _USER_TRADE.values(d)  # fmt: skip
+    (symbol, tid, oid, side, ps, price, qty, rpnl, fee, fee_asset, buyer, maker, t) = _USER_TRADE.values(d)
     k = "userTrades"
     try:
         return UserTrade(
-            symbol, tid, oid, SIDES[side], POSITION_SIDES[ps], D(price), D(qty),
+            symbol,
+            tid,
+            oid,
+            SIDES[side],
+            POSITION_SIDES[ps],
+            D(price),
+            D(qty),
             decimal_or_none(optional(d, "quoteQty", DEC, k)),
-            decimal_or_none(optional(d, "baseQty", DEC, k)), D(rpnl), D(fee), fee_asset,
-            optional(d, "marginAsset", STR, k), buyer, maker, t,
-        )  # fmt: skip
+            decimal_or_none(optional(d, "baseQty", DEC, k)),
+            D(rpnl),
+            D(fee),
+            fee_asset,
+            optional(d, "marginAsset", STR, k),
+            buyer,
+            maker,
+            t,
+        )
     except (KeyError, ArithmeticError):
         raise _USER_TRADE.error(d) from None
 

@@ -127,9 +127,8 @@ class ControlReply:
 
 
 MarketMessage = (
-    Trade | BookTop | MarkPrice | IndexPrice | CandleClosed | KlineUpdate | DepthUpdate
-    | Liquidation | ControlReply
-)  # fmt: skip
+    Trade | BookTop | MarkPrice | IndexPrice | CandleClosed | KlineUpdate | DepthUpdate | Liquidation | ControlReply
+)
 
 
 # -- one parser per event type ------------------------------------------------------------------
@@ -225,17 +224,27 @@ def parse_depth_update(d: Mapping[str, Any]) -> DepthUpdate:
 
 _FORCE = Shape("forceOrder", E=INT, o=OBJ)
 _FORCE_O = Shape(
-    "forceOrder", "o.", s=STR, S=one_of(SIDES), o=STR, f=STR, q=DEC, p=DEC, ap=DEC,
-    X=one_of(ORDER_STATUSES), l=DEC, z=DEC, T=INT,
-)  # fmt: skip
+    "forceOrder",
+    "o.",
+    s=STR,
+    S=one_of(SIDES),
+    o=STR,
+    f=STR,
+    q=DEC,
+    p=DEC,
+    ap=DEC,
+    X=one_of(ORDER_STATUSES),
+    l=DEC,
+    z=DEC,
+    T=INT,
+)
 
 
 def parse_force_order(d: Mapping[str, Any]) -> Liquidation:
     """`forceOrder` → `Liquidation`."""
     o = _FORCE.values(d)[1]
     s, side, typ, tif, q, p, ap, status, last, cum, t = _FORCE_O.checked(o)
-    return Liquidation(s, SIDES[side], typ, tif, D(q), D(p), D(ap), ORDER_STATUSES[status],
-                       D(last), D(cum), t)  # fmt: skip
+    return Liquidation(s, SIDES[side], typ, tif, D(q), D(p), D(ap), ORDER_STATUSES[status], D(last), D(cum), t)
 
 
 # -- routing ------------------------------------------------------------------------------------

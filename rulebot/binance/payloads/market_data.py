@@ -79,16 +79,25 @@ def parse_depth(d: Mapping[str, Any], symbol: str) -> DepthSnapshot:
 
 
 _KLINE_ROW = (int, str, str, str, str, str, int, str, int, str)
-_KLINE_COLUMNS = ("open time", "open", "high", "low", "close", "volume", "close time",
-                  "quote volume", "trades", "taker buy volume")  # fmt: skip
+_KLINE_COLUMNS = (
+    "open time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close time",
+    "quote volume",
+    "trades",
+    "taker buy volume",
+)
 
 
 def _kline_row(row: Any, symbol: str, interval: str) -> CandleClosed:
     if type(row) is list and len(row) >= 10 and tuple(map(type, row[:10])) == _KLINE_ROW:
         open_t, o, h, lo, c, v, close_t, qv, n, taker = row[:10]
         try:
-            return CandleClosed(symbol, interval, open_t, close_t, D(o), D(h), D(lo), D(c), D(v),
-                                D(qv), n, D(taker))  # fmt: skip
+            return CandleClosed(symbol, interval, open_t, close_t, D(o), D(h), D(lo), D(c), D(v), D(qv), n, D(taker))
         except ArithmeticError:
             pass
     if type(row) is not list or len(row) < 10:
@@ -130,9 +139,14 @@ class MarkPriceInfo:
 
 
 _PREMIUM = Shape(
-    "premiumIndex", symbol=STR, markPrice=DEC, indexPrice=DEC_OR_EMPTY, time=INT,
-    lastFundingRate=DEC_OR_EMPTY, nextFundingTime=INT,
-)  # fmt: skip
+    "premiumIndex",
+    symbol=STR,
+    markPrice=DEC,
+    indexPrice=DEC_OR_EMPTY,
+    time=INT,
+    lastFundingRate=DEC_OR_EMPTY,
+    nextFundingTime=INT,
+)
 
 
 def parse_premium_index(d: Mapping[str, Any]) -> MarkPriceInfo:
@@ -186,9 +200,12 @@ class FundingInfo:
 
 
 _FUNDING_INFO = Shape(
-    "fundingInfo", symbol=STR, fundingIntervalHours=INT, adjustedFundingRateCap=DEC,
+    "fundingInfo",
+    symbol=STR,
+    fundingIntervalHours=INT,
+    adjustedFundingRateCap=DEC,
     adjustedFundingRateFloor=DEC,
-)  # fmt: skip
+)
 
 
 def _funding_info(d: Any) -> FundingInfo:

@@ -41,17 +41,38 @@ class KlineUpdate:
     def closed(self) -> CandleClosed:
         """The candle as the engine sees it (meaningful once `is_closed`)."""
         return CandleClosed(
-            self.symbol, self.timeframe, self.open_time, self.close_time, self.open, self.high,
-            self.low, self.close, self.volume, self.quote_volume, self.trades,
+            self.symbol,
+            self.timeframe,
+            self.open_time,
+            self.close_time,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.quote_volume,
+            self.trades,
             self.taker_buy_volume,
-        )  # fmt: skip
+        )
 
 
 def _kline_body(kind: str) -> Shape:
     return Shape(
-        kind, "k.", t=INT, T=INT, i=STR, o=DEC, h=DEC, l=DEC, c=DEC, v=DEC, q=DEC, n=INT,
-        V=DEC, x=BOOL,
-    )  # fmt: skip
+        kind,
+        "k.",
+        t=INT,
+        T=INT,
+        i=STR,
+        o=DEC,
+        h=DEC,
+        l=DEC,
+        c=DEC,
+        v=DEC,
+        q=DEC,
+        n=INT,
+        V=DEC,
+        x=BOOL,
+    )
 
 
 _KLINE = Shape("kline", s=STR, E=INT, k=OBJ)
@@ -68,8 +89,7 @@ _CKLINE_K = _kline_body("continuous_kline")
 
 def _kline(symbol: str, e: int, k: Any, shape: Shape) -> KlineUpdate:
     t, close_t, i, o, h, lo, c, v, q, n, taker, x = shape.checked(k)
-    return KlineUpdate(symbol, i, t, close_t, D(o), D(h), D(lo), D(c), D(v), D(q), n, D(taker),
-                       x, e)  # fmt: skip
+    return KlineUpdate(symbol, i, t, close_t, D(o), D(h), D(lo), D(c), D(v), D(q), n, D(taker), x, e)
 
 
 def _closed(symbol: str, k: Any, shape: Shape) -> CandleClosed | None:
@@ -78,8 +98,7 @@ def _closed(symbol: str, k: Any, shape: Shape) -> CandleClosed | None:
     if not shape.values(k)[-1]:
         return None
     t, close_t, i, o, h, lo, c, v, q, n, taker, _x = shape.checked(k)
-    return CandleClosed(symbol, i, t, close_t, D(o), D(h), D(lo), D(c), D(v), D(q), n,
-                        D(taker))  # fmt: skip
+    return CandleClosed(symbol, i, t, close_t, D(o), D(h), D(lo), D(c), D(v), D(q), n, D(taker))
 
 
 def parse_kline(d: Mapping[str, Any]) -> KlineUpdate:

@@ -75,17 +75,31 @@ class OrderView:
 
 
 _ORDER = Shape(
-    "order", symbol=STR, orderId=INT, clientOrderId=STR, side=one_of(SIDES),
-    positionSide=one_of(POSITION_SIDES), type=one_of(ORDER_TYPES), origType=one_of(ORDER_TYPES),
-    status=one_of(ORDER_STATUSES), timeInForce=one_of(TIME_IN_FORCE), origQty=DEC, price=DEC,
-    avgPrice=DEC, executedQty=DEC, reduceOnly=BOOL, closePosition=BOOL, updateTime=INT,
-)  # fmt: skip
+    "order",
+    symbol=STR,
+    orderId=INT,
+    clientOrderId=STR,
+    side=one_of(SIDES),
+    positionSide=one_of(POSITION_SIDES),
+    type=one_of(ORDER_TYPES),
+    origType=one_of(ORDER_TYPES),
+    status=one_of(ORDER_STATUSES),
+    timeInForce=one_of(TIME_IN_FORCE),
+    origQty=DEC,
+    price=DEC,
+    avgPrice=DEC,
+    executedQty=DEC,
+    reduceOnly=BOOL,
+    closePosition=BOOL,
+    updateTime=INT,
+)
 
 
 def parse_order(d: Mapping[str, Any]) -> OrderView:
     """One order object → `OrderView`."""
-    (symbol, oid, cid, side, ps, typ, orig, status, tif, qty, price, avg, filled, reduce, close,
-     updated) = _ORDER.values(d)  # fmt: skip
+    (symbol, oid, cid, side, ps, typ, orig, status, tif, qty, price, avg, filled, reduce, close, updated) = (
+        _ORDER.values(d)
+    )
     k = "order"
     wt = optional(d, "workingType", one_of(WORKING_TYPES), k)
     # Trailing-stop fields: `activatePrice`/`priceRate` here, `activationPrice`/`callbackRate`
@@ -95,17 +109,34 @@ def parse_order(d: Mapping[str, Any]) -> OrderView:
     gtd = optional(d, "goodTillDate", INT, k)
     try:
         return OrderView(
-            symbol, oid, cid, SIDES[side], POSITION_SIDES[ps], ORDER_TYPES[typ], ORDER_TYPES[orig],
-            ORDER_STATUSES[status], TIME_IN_FORCE[tif], D(qty), D(price), D(avg), D(filled),
+            symbol,
+            oid,
+            cid,
+            SIDES[side],
+            POSITION_SIDES[ps],
+            ORDER_TYPES[typ],
+            ORDER_TYPES[orig],
+            ORDER_STATUSES[status],
+            TIME_IN_FORCE[tif],
+            D(qty),
+            D(price),
+            D(avg),
+            D(filled),
             decimal_or_none(optional(d, "cumQuote", DEC, k)),
             decimal_or_none(optional(d, "cumBase", DEC, k)),
             decimal_or_none(optional(d, "stopPrice", DEC, k), zero=True),
-            decimal_or_none(activate), decimal_or_none(rate), reduce, close,
+            decimal_or_none(activate),
+            decimal_or_none(rate),
+            reduce,
+            close,
             None if wt is None else WORKING_TYPES[wt],
             bool(optional(d, "priceProtect", BOOL, k)),
-            optional(d, "priceMatch", STR, k), optional(d, "selfTradePreventionMode", STR, k),
-            gtd or None, updated, optional(d, "time", INT, k),
-        )  # fmt: skip
+            optional(d, "priceMatch", STR, k),
+            optional(d, "selfTradePreventionMode", STR, k),
+            gtd or None,
+            updated,
+            optional(d, "time", INT, k),
+        )
     except (KeyError, ArithmeticError):
         raise _ORDER.error(d) from None
 
@@ -164,31 +195,60 @@ class AlgoOrderView:
 
 
 _ALGO = Shape(
-    "algoOrder", algoId=INT, clientAlgoId=STR, algoType=STR, orderType=one_of(ORDER_TYPES),
-    symbol=STR, side=one_of(SIDES), positionSide=one_of(POSITION_SIDES),
-    timeInForce=one_of(TIME_IN_FORCE), quantity=DEC, algoStatus=STR, triggerPrice=DEC_OR_EMPTY,
-    price=DEC_OR_EMPTY, reduceOnly=BOOL, closePosition=BOOL, createTime=INT, updateTime=INT,
-)  # fmt: skip
+    "algoOrder",
+    algoId=INT,
+    clientAlgoId=STR,
+    algoType=STR,
+    orderType=one_of(ORDER_TYPES),
+    symbol=STR,
+    side=one_of(SIDES),
+    positionSide=one_of(POSITION_SIDES),
+    timeInForce=one_of(TIME_IN_FORCE),
+    quantity=DEC,
+    algoStatus=STR,
+    triggerPrice=DEC_OR_EMPTY,
+    price=DEC_OR_EMPTY,
+    reduceOnly=BOOL,
+    closePosition=BOOL,
+    createTime=INT,
+    updateTime=INT,
+)
 
 
 def parse_algo_order(d: Mapping[str, Any]) -> AlgoOrderView:
     """`POST/GET/DELETE /fapi/v1/algoOrder` → `AlgoOrderView`."""
-    (aid, caid, algo_type, typ, symbol, side, ps, tif, qty, status, trigger, price, reduce,
-     close, created, updated) = _ALGO.values(d)  # fmt: skip
+    (aid, caid, algo_type, typ, symbol, side, ps, tif, qty, status, trigger, price, reduce, close, created, updated) = (
+        _ALGO.values(d)
+    )
     k = "algoOrder"
     wt = optional(d, "workingType", one_of(WORKING_TYPES), k)
     try:
         return AlgoOrderView(
-            aid, caid, algo_type, ORDER_TYPES[typ], symbol, SIDES[side], POSITION_SIDES[ps],
-            TIME_IN_FORCE[tif], D(qty), status, decimal_or_none(trigger, zero=True),
-            decimal_or_none(price, zero=True), reduce, close,
+            aid,
+            caid,
+            algo_type,
+            ORDER_TYPES[typ],
+            symbol,
+            SIDES[side],
+            POSITION_SIDES[ps],
+            TIME_IN_FORCE[tif],
+            D(qty),
+            status,
+            decimal_or_none(trigger, zero=True),
+            decimal_or_none(price, zero=True),
+            reduce,
+            close,
             None if wt is None else WORKING_TYPES[wt],
-            bool(optional(d, "priceProtect", BOOL, k)), optional(d, "priceMatch", STR, k),
+            bool(optional(d, "priceProtect", BOOL, k)),
+            optional(d, "priceMatch", STR, k),
             optional(d, "selfTradePreventionMode", STR, k),
             decimal_or_none(optional(d, "activatePrice", DEC_OR_EMPTY, k)),
-            decimal_or_none(optional(d, "callbackRate", DEC_OR_EMPTY, k)), created, updated,
-            optional(d, "triggerTime", INT, k) or None, optional(d, "goodTillDate", INT, k) or None,
-        )  # fmt: skip
+            decimal_or_none(optional(d, "callbackRate", DEC_OR_EMPTY, k)),
+            created,
+            updated,
+            optional(d, "triggerTime", INT, k) or None,
+            optional(d, "goodTillDate", INT, k) or None,
+        )
     except (KeyError, ArithmeticError):
         raise _ALGO.error(d) from None
 

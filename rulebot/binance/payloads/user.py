@@ -54,9 +54,15 @@ __all__ = [
 
 
 UserMessage = (
-    OrderUpdate | TradeLite | AlgoUpdate | AccountUpdate | MarginCalls | LeverageChanged
-    | MultiAssetsModeChanged | ListenKeyExpired
-)  # fmt: skip
+    OrderUpdate
+    | TradeLite
+    | AlgoUpdate
+    | AccountUpdate
+    | MarginCalls
+    | LeverageChanged
+    | MultiAssetsModeChanged
+    | ListenKeyExpired
+)
 
 
 _BY_EVENT: dict[str, Callable[[Mapping[str, Any]], UserMessage]] = {

@@ -78,9 +78,17 @@ _AU_B = Shape("ACCOUNT_UPDATE", a=STR, wb=DEC, cw=DEC, bc=DEC)
 
 
 _AU_P = Shape(
-    "ACCOUNT_UPDATE", s=STR, pa=DEC, ep=DEC, bep=DEC, cr=DEC, up=DEC,
-    mt=one_of(MARGIN_TYPES), iw=DEC, ps=one_of(POSITION_SIDES),
-)  # fmt: skip
+    "ACCOUNT_UPDATE",
+    s=STR,
+    pa=DEC,
+    ep=DEC,
+    bep=DEC,
+    cr=DEC,
+    up=DEC,
+    mt=one_of(MARGIN_TYPES),
+    iw=DEC,
+    ps=one_of(POSITION_SIDES),
+)
 
 
 def _balance(b: Any) -> BalanceChange:
@@ -90,8 +98,7 @@ def _balance(b: Any) -> BalanceChange:
 
 def _position(p: Any) -> PositionChange:
     s, pa, ep, bep, cr, up, mt, iw, ps = _AU_P.checked(p)
-    return PositionChange(s, POSITION_SIDES[ps], D(pa), D(ep), D(bep), D(cr), D(up),
-                          MARGIN_TYPES[mt], D(iw))  # fmt: skip
+    return PositionChange(s, POSITION_SIDES[ps], D(pa), D(ep), D(bep), D(cr), D(up), MARGIN_TYPES[mt], D(iw))
 
 
 def parse_account_update(d: Mapping[str, Any]) -> AccountUpdate:

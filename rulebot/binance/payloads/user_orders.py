@@ -112,11 +112,30 @@ _OTU = Shape("ORDER_TRADE_UPDATE", T=INT, o=OBJ)
 
 
 _OTU_O = Shape(
-    "ORDER_TRADE_UPDATE", "o.", s=STR, c=STR, S=one_of(SIDES), o=one_of(ORDER_TYPES),
-    f=one_of(TIME_IN_FORCE), q=DEC, p=DEC, ap=DEC, sp=DEC, x=STR, X=one_of(ORDER_STATUSES),
-    i=INT, l=DEC, z=DEC, L=DEC, t=INT, m=BOOL, R=BOOL, wt=one_of(WORKING_TYPES),
-    ps=one_of(POSITION_SIDES), rp=DEC,
-)  # fmt: skip
+    "ORDER_TRADE_UPDATE",
+    "o.",
+    s=STR,
+    c=STR,
+    S=one_of(SIDES),
+    o=one_of(ORDER_TYPES),
+    f=one_of(TIME_IN_FORCE),
+    q=DEC,
+    p=DEC,
+    ap=DEC,
+    sp=DEC,
+    x=STR,
+    X=one_of(ORDER_STATUSES),
+    i=INT,
+    l=DEC,
+    z=DEC,
+    L=DEC,
+    t=INT,
+    m=BOOL,
+    R=BOOL,
+    wt=one_of(WORKING_TYPES),
+    ps=one_of(POSITION_SIDES),
+    rp=DEC,
+)
 
 
 _TRAILING = ORDER_TYPES["TRAILING_STOP_MARKET"]
@@ -133,8 +152,9 @@ def parse_order_trade_update(d: Mapping[str, Any]) -> OrderUpdate:
     - `time` is the transaction time `T` of the event.
     """
     t, o = _OTU.values(d)
-    (s, c, side, typ, tif, q, p, ap, sp, x, status, oid, last, cum, last_px, tid, maker,
-     reduce, wt, ps, rp) = _OTU_O.values(o)  # fmt: skip
+    (s, c, side, typ, tif, q, p, ap, sp, x, status, oid, last, cum, last_px, tid, maker, reduce, wt, ps, rp) = (
+        _OTU_O.values(o)
+    )
     # Optional: N/n are absent when the update carries no commission; er is newer than some
     # payloads (absent = no expiry reason).
     n, asset, er = o.get("n"), o.get("N", ""), o.get("er", "0")
@@ -148,16 +168,45 @@ def parse_order_trade_update(d: Mapping[str, Any]) -> OrderUpdate:
         code = int(er) if er != "0" else None
         # Decimal("NaN") does not raise; Binance never sends it, and this is what it costs
         # to be sure (a few ns per field).
-        if (qty.is_finite() and price.is_finite() and avg.is_finite() and stop.is_finite()
-                and filled.is_finite() and fill_qty.is_finite() and fill_price.is_finite()
-                and pnl.is_finite() and fee.is_finite()):  # fmt: skip
+        if (
+            qty.is_finite()
+            and price.is_finite()
+            and avg.is_finite()
+            and stop.is_finite()
+            and filled.is_finite()
+            and fill_qty.is_finite()
+            and fill_price.is_finite()
+            and pnl.is_finite()
+            and fee.is_finite()
+        ):
             return OrderUpdate(
-                s, c, oid, SIDES[side], order_type, ORDER_STATUSES[status], x, qty, price, avg,
-                filled, fill_qty, fill_price, fee, asset, pnl, maker, reduce, POSITION_SIDES[ps],
-                TIME_IN_FORCE[tif], None if order_type is _TRAILING else stop or None,
-                WORKING_TYPES[wt], tid or None, t, code,
+                s,
+                c,
+                oid,
+                SIDES[side],
+                order_type,
+                ORDER_STATUSES[status],
+                x,
+                qty,
+                price,
+                avg,
+                filled,
+                fill_qty,
+                fill_price,
+                fee,
+                asset,
+                pnl,
+                maker,
+                reduce,
+                POSITION_SIDES[ps],
+                TIME_IN_FORCE[tif],
+                None if order_type is _TRAILING else stop or None,
+                WORKING_TYPES[wt],
+                tid or None,
+                t,
+                code,
                 None if code is None else EXPIRY_REASONS.get(code, f"expiry reason {code}"),
-            )  # fmt: skip
+            )
     except (KeyError, ArithmeticError, ValueError):
         pass
     raise _otu_error(o)
@@ -177,9 +226,19 @@ def _otu_error(o: Mapping[str, Any]) -> PayloadError:
 
 
 _LITE = Shape(
-    "TRADE_LITE", T=INT, s=STR, q=DEC, p=DEC, m=BOOL, c=STR, S=one_of(SIDES), L=DEC, l=DEC,
-    t=INT, i=INT,
-)  # fmt: skip
+    "TRADE_LITE",
+    T=INT,
+    s=STR,
+    q=DEC,
+    p=DEC,
+    m=BOOL,
+    c=STR,
+    S=one_of(SIDES),
+    L=DEC,
+    l=DEC,
+    t=INT,
+    i=INT,
+)
 
 
 def parse_trade_lite(d: Mapping[str, Any]) -> TradeLite:
@@ -192,10 +251,22 @@ _ALGO = Shape("ALGO_UPDATE", T=INT, o=OBJ)
 
 
 _ALGO_O = Shape(
-    "ALGO_UPDATE", "o.", s=STR, caid=STR, aid=INT, o=one_of(ORDER_TYPES), S=one_of(SIDES),
-    ps=one_of(POSITION_SIDES), X=STR, q=DEC, tp=DEC_OR_EMPTY, p=DEC_OR_EMPTY, R=BOOL, cp=BOOL,
+    "ALGO_UPDATE",
+    "o.",
+    s=STR,
+    caid=STR,
+    aid=INT,
+    o=one_of(ORDER_TYPES),
+    S=one_of(SIDES),
+    ps=one_of(POSITION_SIDES),
+    X=STR,
+    q=DEC,
+    tp=DEC_OR_EMPTY,
+    p=DEC_OR_EMPTY,
+    R=BOOL,
+    cp=BOOL,
     wt=one_of(WORKING_TYPES),
-)  # fmt: skip
+)
 
 
 def _order_id(ai: Any) -> int | None:
@@ -221,7 +292,20 @@ def parse_algo_update(d: Mapping[str, Any]) -> AlgoUpdate:
     if rm is not None and type(rm) is not str:
         raise PayloadError("ALGO_UPDATE", "o.rm", f"expected a string, got {json_name(rm)}")
     return AlgoUpdate(
-        s, caid, aid, ORDER_TYPES[typ], SIDES[side], POSITION_SIDES[ps], status, D(q),
-        decimal_or_none(tp, zero=True), decimal_or_none(p, zero=True), reduce, close,
-        WORKING_TYPES[wt], order_id, rm or None, t,
-    )  # fmt: skip
+        s,
+        caid,
+        aid,
+        ORDER_TYPES[typ],
+        SIDES[side],
+        POSITION_SIDES[ps],
+        status,
+        D(q),
+        decimal_or_none(tp, zero=True),
+        decimal_or_none(p, zero=True),
+        reduce,
+        close,
+        WORKING_TYPES[wt],
+        order_id,
+        rm or None,
+        t,
+    )

@@ -1,0 +1,18 @@
+"""How Binance prints a field: decimals as plain strings, enums by their wire names."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+
+def dec(value: Decimal | None, zero: str = "0") -> str:
+    return zero if value is None else format(value, "f")
+
+
+def tif(value: Any) -> str:
+    return "GTC" if value is None else str(getattr(value, "value", value))
+
+
+def wire_name(value: Any) -> str:
+    return str(getattr(value, "value", value))
