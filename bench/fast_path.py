@@ -98,8 +98,19 @@ def write_months(folder: Path, months: int, seed: int = 11) -> Path:
 def run(rulebook: Path, data: Path, path: str) -> tuple[float, float, float, dict[str, object], str]:
     """One whole `rulebot backtest` process: wall and CPU seconds, peak RSS (MB), its JSON summary."""
     # A wallet far above the fees of a year of flips keeps the rulebook in the market all year.
-    cmd = [sys.executable, "-m", "rulebot.cli", "backtest", str(rulebook), "--data", str(data), "--format", "json",
-           "--balance", "1000000"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "rulebot.cli",
+        "backtest",
+        str(rulebook),
+        "--data",
+        str(data),
+        "--format",
+        "json",
+        "--balance",
+        "1000000",
+    ]
     if path != "default":
         cmd += ["--path", path]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -109,12 +109,20 @@ async def soak(trades: int, mode: str, fault_every: int, folder: Path) -> int:
     book, run_dir = folder / "soak.yaml", folder / "run"
     book.write_text(BOOK)
     async with FakeBinance(Market.USDM, balances={"USDT": D(100_000)}) as fake:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "BINANCE_API_KEY": fake.api_key,
-               "BINANCE_API_SECRET": fake.api_secret}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "BINANCE_API_KEY": fake.api_key,
+            "BINANCE_API_SECRET": fake.api_secret,
+        }
         urls = ["--base-url", fake.rest_url, "--ws-url", fake.ws_url, "--run-dir", str(run_dir), "--no-watch"]
         args = ["run", str(book), "--live"] if mode == "live" else ["dry-run", str(book), "--market", "binance"]
-        bot = subprocess.Popen([sys.executable, "-m", "rulebot.cli", *args, *urls],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "rulebot.cli", *args, *urls],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         try:
             while fake.hub.connections < (2 if mode == "live" else 1) or not await status(run_dir):
                 if bot.poll() is not None:
@@ -152,8 +160,10 @@ async def soak(trades: int, mode: str, fault_every: int, folder: Path) -> int:
     seen = final["events_by_type"]
     print(f"at the end: states {final['states']}, {len(final['orders'])} orders working, guards {final['guards']}")
     print(f"faults: {', '.join(f'{k} x{v}' for k, v in sorted(faults.items()))}")
-    print(f"trades fed {trades:,}, seen by the engine {seen.get('Trade', 0):,}; "
-          f"mark prices seen {seen.get('MarkPrice', 0):,} of {trades // 50:,}")  # fmt: skip
+    print(
+        f"trades fed {trades:,}, seen by the engine {seen.get('Trade', 0):,}; "
+        f"mark prices seen {seen.get('MarkPrice', 0):,} of {trades // 50:,}"
+    )
     print(f"orders placed {len(ids):,}, client ids sent twice {len(ids) - len(set(ids))}")
     print(f"journal chain: {'ok' if chain.ok else chain}")
     return 0 if seen.get("Trade") == trades and len(ids) == len(set(ids)) and chain.ok else 1

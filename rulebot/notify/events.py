@@ -33,8 +33,15 @@ class Message:
         return f"[{bot}] {self.title}\n{self.text}"
 
     def json(self, bot: str) -> dict[str, Any]:
-        return {"bot": bot, "event": self.event, "title": self.title, "text": self.text, "time": self.time,
-                "symbol": self.symbol, "row": self.row}  # fmt: skip
+        return {
+            "bot": bot,
+            "event": self.event,
+            "title": self.title,
+            "text": self.text,
+            "time": self.time,
+            "symbol": self.symbol,
+            "row": self.row,
+        }
 
 
 def classify(row: dict[str, Any]) -> Message | None:
@@ -58,8 +65,11 @@ def classify(row: dict[str, Any]) -> Message | None:
         # a message for each re-pricing would bury the ones that matter.
         if not acts or is_standing_order(str(body.get("intent", "")), (v.get("kind", "") for v in verdicts)):
             return None
-        return msg("guard", f"guard acted: {', '.join(v['guard'] for v in acts)} {sym}".strip(),
-                   "; ".join(str(v.get("reason", "")) for v in acts))  # fmt: skip
+        return msg(
+            "guard",
+            f"guard acted: {', '.join(v['guard'] for v in acts)} {sym}".strip(),
+            "; ".join(str(v.get("reason", "")) for v in acts),
+        )
     if kind == "margin_call":
         return msg("liquidation", f"margin call {sym}".strip(), _margin_call(body))
     if kind == "run_stop":

@@ -71,9 +71,12 @@ class JournalNotifications:
                 return []
             self._db = sqlite3.connect(f"file:{self.journal.resolve()}?mode=ro", uri=True, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
-        rows = [dict(r) for r in self._db.execute(
-            f"SELECT {_COLUMNS}, run_id FROM entries WHERE id > ? ORDER BY id LIMIT 2000", (self._last,)
-        )]  # fmt: skip
+        rows = [
+            dict(r)
+            for r in self._db.execute(
+                f"SELECT {_COLUMNS}, run_id FROM entries WHERE id > ? ORDER BY id LIMIT 2000", (self._last,)
+            )
+        ]
         if rows:  # past other runs' rows too: a long journal is read once, not at every poll
             self._last = rows[-1]["id"]
         return [r for r in rows if r["run_id"] == self.run_id]

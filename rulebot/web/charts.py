@@ -61,7 +61,16 @@ def _price(history: dict[str, Any], symbol: str, asset: str, prices: list[tuple[
                 )
             )
     result = BacktestResult(
-        rulebook="", version="", symbol=symbol, margin_asset=asset, start_time=0, end_time=0,
-        start_equity=Decimal(0), events=0, fills=fills, equity_curve=curve, markers=markers,
-    )  # fmt: skip
+        rulebook="",
+        version="",
+        symbol=symbol,
+        margin_asset=asset,
+        start_time=0,
+        end_time=0,
+        start_equity=Decimal(0),
+        events=0,
+        fills=fills,
+        equity_curve=curve,
+        markers=markers,
+    )
     return draw._price_chart(result, 600)

@@ -102,8 +102,15 @@ def problems(db: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:
     ):
         body = json.loads(r["body"])
         message = body.get("message") or body.get("detail") or body.get("error") or json.dumps(body)[:200]
-        out.append({"id": r["id"], "time": r["time"], "kind": body.get("kind") or r["kind"], "symbol": r["symbol"],
-                    "message": str(message)})  # fmt: skip
+        out.append(
+            {
+                "id": r["id"],
+                "time": r["time"],
+                "kind": body.get("kind") or r["kind"],
+                "symbol": r["symbol"],
+                "message": str(message),
+            }
+        )
     return out
 
 
@@ -145,8 +152,16 @@ def history(db: sqlite3.Connection) -> dict[str, Any]:
         kind = _fill_kind(intent, f["client_order_id"] or "")
         prices.setdefault(f["symbol"], []).append((f["time"], float(f["price"])))
         label = f"{f['side']} {f['quantity']} {rule or 'engine'}: {intent or kind}"
-        markers.append({"time": f["time"], "symbol": f["symbol"], "price": f["price"], "kind": kind, "label": label,
-                        "side": f["side"]})  # fmt: skip
+        markers.append(
+            {
+                "time": f["time"],
+                "symbol": f["symbol"],
+                "price": f["price"],
+                "kind": kind,
+                "label": label,
+                "side": f["side"],
+            }
+        )
     for g in db.execute(
         "SELECT time, symbol, rule, intent, verdicts FROM guard_verdicts WHERE run_id = ? ORDER BY id", (rid,)
     ):
@@ -155,8 +170,15 @@ def history(db: sqlite3.Connection) -> dict[str, Any]:
             continue  # the daily cap's stop placed or re-priced: not an intervention
         for v in verdicts:
             if v["kind"] in _INTERVENING:
-                markers.append({"time": g["time"], "symbol": g["symbol"], "price": None, "kind": "guard",
-                                "label": f"{v['guard']} {v['kind']}: {v['reason']}"})  # fmt: skip
+                markers.append(
+                    {
+                        "time": g["time"],
+                        "symbol": g["symbol"],
+                        "price": None,
+                        "kind": "guard",
+                        "label": f"{v['guard']} {v['kind']}: {v['reason']}",
+                    }
+                )
     for s in prices.values():
         s.sort()
     return {"equity": equity, "prices": prices, "markers": markers, "positions": positions}

@@ -120,10 +120,14 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def session(request: web.Request) -> web.StreamResponse:
     guard = request.app[GUARD]
     signed = _signed_in(request)
-    return _json({
-        "control": guard.control, "signed_in": signed, "csrf": guard.csrf if signed and guard.control else None,
-        "bots": [api.summary(b) for b in request.app[BOTS]],
-    })  # fmt: skip
+    return _json(
+        {
+            "control": guard.control,
+            "signed_in": signed,
+            "csrf": guard.csrf if signed and guard.control else None,
+            "bots": [api.summary(b) for b in request.app[BOTS]],
+        }
+    )
 
 
 async def bot_detail(request: web.Request) -> web.StreamResponse:

@@ -14,10 +14,25 @@ PEERS = Path(__file__).resolve().parents[2] / "bench" / "peers.py"
 
 def test_peers_benchmark_runs_rulebot_on_its_generated_archive_files(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, str(PEERS), "--months", "1,2", "--month-days", "1", "--agg-rows", "3000",
-         "--peers", "", "--data", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(PEERS),
+            "--months",
+            "1,2",
+            "--month-days",
+            "1",
+            "--agg-rows",
+            "3000",
+            "--peers",
+            "",
+            "--data",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     # Files in Binance's layout, with the archive's header row.
     klines = sorted((tmp_path / "futures/um/monthly/klines/BTCUSDT/1m").glob("*.zip"))

@@ -113,9 +113,12 @@ def test_json_is_the_same_numbers_as_the_library_computes():
     code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), *args, "--format", "json")
     assert code == 0, out
     result, _, _ = backtest(
-        str(RULES / "ema-trend-btc.yaml"), [str(BTC_1M)], start="2025-06-07", end="2025-06-10",
+        str(RULES / "ema-trend-btc.yaml"),
+        [str(BTC_1M)],
+        start="2025-06-07",
+        end="2025-06-10",
         overrides={"fast": "8", "slow": "21"},
-    )  # fmt: skip
+    )
     doc = summary_dict(compute_stats(result), result, per_symbol_stats(result))
     expected = json.loads(json.dumps(doc, default=str))
     assert json.loads(out) == expected
@@ -151,8 +154,18 @@ def test_usage_errors_exit_2_and_data_errors_exit_1(tmp_path):
 
 def test_an_unwritable_report_path_says_what_to_do(tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "r.html"
-    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from", "2025-06-07",
-                    "--to", "2025-06-08", "--report", str(target))  # fmt: skip
+    code, out = run(
+        "backtest",
+        str(RULES / "ema-trend-btc.yaml"),
+        "--data",
+        str(BTC_1M),
+        "--from",
+        "2025-06-07",
+        "--to",
+        "2025-06-08",
+        "--report",
+        str(target),
+    )
     assert code == 1 and "could not write the report" in out and "--report" in out
 
 
@@ -174,8 +187,21 @@ def test_demo_can_journal(tmp_path):
 
 def test_an_unwritable_report_path_still_prints_the_summary_first(tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "r.html"
-    res = CliRunner().invoke(main, ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--from",
-                                    "2025-06-07", "--to", "2025-06-08", "--report", str(target)])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(RULES / "ema-trend-btc.yaml"),
+            "--data",
+            str(BTC_1M),
+            "--from",
+            "2025-06-07",
+            "--to",
+            "2025-06-08",
+            "--report",
+            str(target),
+        ],
+    )
     assert res.exit_code == 1
     assert "net PnL" in res.output and "win rate" in res.output
     assert res.output.index("net PnL") < res.output.index("could not write the report")
@@ -183,9 +209,23 @@ def test_an_unwritable_report_path_still_prints_the_summary_first(tmp_path):
 
 def test_an_unwritable_report_path_still_prints_the_json_summary(tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "r.html"
-    res = CliRunner().invoke(main, ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data",
-                                                    str(BTC_1M), "--from", "2025-06-07", "--to", "2025-06-08",
-                                                    "--report", str(target), "--format", "json"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(RULES / "ema-trend-btc.yaml"),
+            "--data",
+            str(BTC_1M),
+            "--from",
+            "2025-06-07",
+            "--to",
+            "2025-06-08",
+            "--report",
+            str(target),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 1
     doc = json.loads(res.stdout)
     assert "net_pnl" in doc and "report" not in doc
@@ -259,21 +299,45 @@ def test_strict_makes_the_first_rule_error_fatal_with_exit_4(tmp_path):
     rulebook = tmp_path / "fails.yaml"
     rulebook.write_text(FAILING_RULE)
     journal = tmp_path / "bt.journal"
-    code, out = run("backtest", str(rulebook), "--data", str(BTC_1M), "--from", "2025-06-07", "--to", "2025-06-08",
-                    "--strict", "--journal", str(journal))  # fmt: skip
+    code, out = run(
+        "backtest",
+        str(rulebook),
+        "--data",
+        str(BTC_1M),
+        "--from",
+        "2025-06-07",
+        "--to",
+        "2025-06-08",
+        "--strict",
+        "--journal",
+        str(journal),
+    )
     assert code == 4, out
     assert "rule 'divides-by-zero' failed on BTCUSDT at 2025-06-07 00:00 UTC: ZeroDivisionError" in out
     assert "Traceback" not in out
     audit = CliRunner().invoke(main, ["audit", "-j", str(journal), "verify"])
     assert audit.exit_code == 0, audit.output
-    assert run("demo", "--rulebook", str(rulebook), "--hours", "1", "--strict", "--report",
-               str(tmp_path / "d.html"))[0] == 4  # fmt: skip
+    assert (
+        run("demo", "--rulebook", str(rulebook), "--hours", "1", "--strict", "--report", str(tmp_path / "d.html"))[0]
+        == 4
+    )
 
 
 def test_a_rulebook_without_rule_errors_says_none():
     # With the month's funding rates: a position held over a funding time without them is a warning.
-    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), "--data", str(BTC_FUNDING),
-                    "--from", "2025-06-07", "--to", "2025-06-08", "--strict")  # fmt: skip
+    code, out = run(
+        "backtest",
+        str(RULES / "ema-trend-btc.yaml"),
+        "--data",
+        str(BTC_1M),
+        "--data",
+        str(BTC_FUNDING),
+        "--from",
+        "2025-06-07",
+        "--to",
+        "2025-06-08",
+        "--strict",
+    )
     assert code == 0 and "rule errors" in out and "warning" not in out
 
 
@@ -300,8 +364,21 @@ rules:
     when: crossunder(fast, slow)
     do: [exit, {goto: flat}]
 """
-_EXACT = ("trades", "open_trades", "wins", "losses", "net_pnl", "gross_realized_pnl", "fees", "funding_paid",
-          "unrealized_pnl", "max_drawdown", "liquidations", "fills", "decisions")  # fmt: skip
+_EXACT = (
+    "trades",
+    "open_trades",
+    "wins",
+    "losses",
+    "net_pnl",
+    "gross_realized_pnl",
+    "fees",
+    "funding_paid",
+    "unrealized_pnl",
+    "max_drawdown",
+    "liquidations",
+    "fills",
+    "decisions",
+)
 
 
 def test_a_two_symbol_backtest_reports_each_symbol_and_totals_equal_to_the_singles(tmp_path):
@@ -322,14 +399,34 @@ def test_a_two_symbol_backtest_reports_each_symbol_and_totals_equal_to_the_singl
         assert alone["trades"] > 20
         for key in _EXACT:
             assert Decimal(str(inside[key])) == Decimal(str(alone[key])), (symbol, key)
-    for key in ("trades", "open_trades", "wins", "losses", "net_pnl", "gross_realized_pnl", "fees", "funding_paid",
-                "unrealized_pnl", "fills", "decisions"):  # fmt: skip
+    for key in (
+        "trades",
+        "open_trades",
+        "wins",
+        "losses",
+        "net_pnl",
+        "gross_realized_pnl",
+        "fees",
+        "funding_paid",
+        "unrealized_pnl",
+        "fills",
+        "decisions",
+    ):
         assert Decimal(str(both[key])) == sum(Decimal(str(docs[s][key])) for s in ("BTCUSDT", "ETHUSDT")), key
     assert Decimal(both["funding_paid"]) != 0 and Decimal(both["by_symbol"]["ETHUSDT"]["funding_paid"]) == 0
     assert {t["symbol"] for t in both["trade_list"]} == {"BTCUSDT", "ETHUSDT"}
     report = tmp_path / "r.html"
-    code, out = run("backtest", str(tmp_path / "both.yaml"), *data, "--from", "2025-06-08", "--to", "2025-06-10",
-                    "--report", str(report))  # fmt: skip
+    code, out = run(
+        "backtest",
+        str(tmp_path / "both.yaml"),
+        *data,
+        "--from",
+        "2025-06-08",
+        "--to",
+        "2025-06-10",
+        "--report",
+        str(report),
+    )
     assert code == 0, out
     flat = " ".join(out.split())
     assert "BTCUSDT, ETHUSDT" in flat and "by symbol" in flat and f"{both['trades']} closed" in flat
@@ -340,8 +437,11 @@ def test_a_two_symbol_backtest_reports_each_symbol_and_totals_equal_to_the_singl
 
 def test_symbols_margined_in_different_coins_are_refused_not_summed(tmp_path):
     book = tmp_path / "coins.yaml"
-    book.write_text(TWO_SYMBOLS.replace("usdm", "coinm").replace("[BTCUSDT, ETHUSDT]", "[BTCUSD_PERP, ETHUSD_PERP]")
-                    .replace('"500 / close@1m"', "1"))  # fmt: skip
+    book.write_text(
+        TWO_SYMBOLS.replace("usdm", "coinm")
+        .replace("[BTCUSDT, ETHUSDT]", "[BTCUSD_PERP, ETHUSD_PERP]")
+        .replace('"500 / close@1m"', "1")
+    )
     # Each symbol needs its own brackets (none is built in for ETHUSD_PERP): the docs' COIN-M shape.
     one = json.loads((PAYLOADS / "rest_dapi_v2_leverageBracket.json").read_text())[0]
     brackets = tmp_path / "brackets.json"

@@ -40,8 +40,14 @@ async def test_serves_the_simulated_market_to_a_real_client():
         trade = parse_market_message(msg.data)
         assert trade is not None and trade.symbol == "BTCUSDT"  # type: ignore[union-attr]
     rest = BinanceRest(Endpoints.custom(Market.USDM, info.rest_url, info.ws_url), info.api_key, info.api_secret)
-    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": Decimal("0.01"),
-             "newClientOrderId": "cli-1", "newOrderRespType": "RESULT"}  # fmt: skip
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "MARKET",
+        "quantity": Decimal("0.01"),
+        "newClientOrderId": "cli-1",
+        "newOrderRespType": "RESULT",
+    }
     assert parse_order(await rest.new_order(order)).status.value == "FILLED"
     assert [p.amount for p in parse_position_risk(await rest.position_risk("BTCUSDT"))] == [Decimal("0.01")]
     await rest.close()
@@ -51,10 +57,28 @@ async def test_serves_the_simulated_market_to_a_real_client():
 
 def test_the_command_prints_what_a_client_needs_as_json_on_coin_m():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rulebot.cli", "fake-exchange", "--port", "0", "--market", "coinm",
-         "--format", "json", "--api-key", "my-key", "--api-secret", "my-secret", "--speed", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rulebot.cli",
+            "fake-exchange",
+            "--port",
+            "0",
+            "--market",
+            "coinm",
+            "--format",
+            "json",
+            "--api-key",
+            "my-key",
+            "--api-secret",
+            "my-secret",
+            "--speed",
+            "10",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
@@ -88,7 +112,9 @@ def test_a_busy_port_is_an_error_a_person_can_act_on():
         port = taken.getsockname()[1]
         res = subprocess.run(
             [sys.executable, "-m", "rulebot.cli", "fake-exchange", "--port", str(port)],
-            capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=30,
-        )  # fmt: skip
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=30,
+        )
     assert res.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr.decode() and "--port" in res.stderr.decode()

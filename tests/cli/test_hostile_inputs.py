@@ -135,50 +135,119 @@ DATA_CASES: list[tuple[str, Callable[[Path], Path], list[str]]] = [
     ("bad csv row", lambda t: _klines(t, lambda ls: [*ls[:100], "1,2,x\n", *ls[100:]]), [":101:", "3 columns"]),
     ("reversed rows", lambda t: _klines(t, lambda ls: [ls[0], *reversed(ls[1:])]), [":3:", "is before"]),
     ("duplicate row", lambda t: _klines(t, lambda ls: [*ls[:51], ls[50], *ls[51:]]), [":52:", "repeats"]),
-    ("high below low", lambda t: _klines(t, lambda ls: [*ls[:60], _set(_set(ls[60], 2, "1"), 1, "1"), *ls[61:]]),
-     [":61:", "below low"]),
-    ("negative low", lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 3, "-5"), *ls[61:]]),
-     [":61:", "low -5 is not above zero"]),
-    ("NaN close", lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 4, "NaN"), *ls[61:]]),
-     [":61:", "not a finite number"]),
-    ("infinite high", lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 2, "Infinity"), *ls[61:]]),
-     [":61:"]),
-    ("negative volume", lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 5, "-1"), *ls[61:]]),
-     [":61:", "volume -1 is negative"]),
+    (
+        "high below low",
+        lambda t: _klines(t, lambda ls: [*ls[:60], _set(_set(ls[60], 2, "1"), 1, "1"), *ls[61:]]),
+        [":61:", "below low"],
+    ),
+    (
+        "negative low",
+        lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 3, "-5"), *ls[61:]]),
+        [":61:", "low -5 is not above zero"],
+    ),
+    (
+        "NaN close",
+        lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 4, "NaN"), *ls[61:]]),
+        [":61:", "not a finite number"],
+    ),
+    ("infinite high", lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 2, "Infinity"), *ls[61:]]), [":61:"]),
+    (
+        "negative volume",
+        lambda t: _klines(t, lambda ls: [*ls[:60], _set(ls[60], 5, "-1"), *ls[61:]]),
+        [":61:", "volume -1 is negative"],
+    ),
     ("overlapping files", _overlap, [KLINES, "cover the same time"]),
-    ("a time after 2100 (the engine walked its timers to it and never ended)",
-     lambda t: _klines(t, lambda ls: [*ls[:-1], _set(_set(ls[-1], 6, "99999999999999999999"), 0, "1")]),
-     [":1441:", "is after 2100-01-01"]),
-    ("aggTrades negative price", lambda t: _with_good_klines(t, "BTCUSDT-aggTrades-2025-06-08.zip", _agg([
-        f"1,105000.1,0.5,1,1,{DAY + 5},true", f"2,-5,0.5,2,2,{DAY + 6},false"])), [":3:", "above zero"]),
-    ("aggTrades duplicate row", lambda t: _with_good_klines(t, "BTCUSDT-aggTrades-2025-06-08.zip", _agg([
-        f"1,105000.1,0.5,1,1,{DAY + 5},true", f"1,105000.1,0.5,1,1,{DAY + 5},true"])), [":3:", "repeats"]),
-    ("trades zero quantity", lambda t: _with_good_klines(t, "BTCUSDT-trades-2025-06-08.zip",
-        "id,price,qty,quote_qty,time,is_buyer_maker\n"
-        f"1,105000.1,0.5,52500,{DAY + 5},true\n2,105000.1,0,0,{DAY + 6},true\n"), [":3:", "above zero"]),
-    ("bookTicker crossed", lambda t: _with_good_klines(t, "BTCUSDT-bookTicker-2025-06-08.zip", _book([
-        f"1,105000.0,1,105000.1,1,{DAY + 5},{DAY + 5}", f"2,105001.0,1,105000.1,1,{DAY + 6},{DAY + 6}"])),
-     [":3:", "crossed"]),
-    ("bookTicker reversed", lambda t: _with_good_klines(t, "BTCUSDT-bookTicker-2025-06-08.zip", _book([
-        f"1,105000.0,1,105000.1,1,{DAY + 9},{DAY + 9}", f"2,105000.0,1,105000.1,1,{DAY + 6},{DAY + 6}"])),
-     [":3:", "is before"]),
-    ("markPriceKlines high below low", lambda t: _with_good_klines(
-        t, "markPriceKlines/BTCUSDT-1m-2025-06-08.zip", _price_bars([("100", "101", "99", "100"),
-                                                                      ("100", "98", "99", "100")])),
-     [":2:", "high 98 is below low 99"]),
-    ("indexPriceKlines negative", lambda t: _with_good_klines(
-        t, "indexPriceKlines/BTCUSDT-1m-2025-06-08.zip", _price_bars([("-1", "1", "-2", "0")])),
-     [":1:", "not above zero"]),
-    ("premiumIndexKlines duplicate time", lambda t: _with_good_klines(
-        t, "premiumIndexKlines/BTCUSDT-1m-2025-06-08.zip",
-        _price_bars([("-0.001", "0", "-0.002", "-0.001")]) * 2), [":2:", "repeats"]),
-    ("fundingRate duplicate", lambda t: _with_good_klines(
-        t, "BTCUSDT-fundingRate-2025-06.zip", "calc_time,funding_interval_hours,last_funding_rate\n"
-        f"{DAY + 1},8,0.0001\n{DAY + 1},8,0.0001\n"), [":3:", "repeats"]),
-    ("fundingRate impossible rate", lambda t: _with_good_klines(
-        t, "BTCUSDT-fundingRate-2025-06.zip", "calc_time,funding_interval_hours,last_funding_rate\n"
-        f"{DAY + 1},8,5\n"), [":2:", "funding rate"]),
-]  # fmt: skip
+    (
+        "a time after 2100 (the engine walked its timers to it and never ended)",
+        lambda t: _klines(t, lambda ls: [*ls[:-1], _set(_set(ls[-1], 6, "99999999999999999999"), 0, "1")]),
+        [":1441:", "is after 2100-01-01"],
+    ),
+    (
+        "aggTrades negative price",
+        lambda t: _with_good_klines(
+            t,
+            "BTCUSDT-aggTrades-2025-06-08.zip",
+            _agg([f"1,105000.1,0.5,1,1,{DAY + 5},true", f"2,-5,0.5,2,2,{DAY + 6},false"]),
+        ),
+        [":3:", "above zero"],
+    ),
+    (
+        "aggTrades duplicate row",
+        lambda t: _with_good_klines(
+            t,
+            "BTCUSDT-aggTrades-2025-06-08.zip",
+            _agg([f"1,105000.1,0.5,1,1,{DAY + 5},true", f"1,105000.1,0.5,1,1,{DAY + 5},true"]),
+        ),
+        [":3:", "repeats"],
+    ),
+    (
+        "trades zero quantity",
+        lambda t: _with_good_klines(
+            t,
+            "BTCUSDT-trades-2025-06-08.zip",
+            "id,price,qty,quote_qty,time,is_buyer_maker\n"
+            f"1,105000.1,0.5,52500,{DAY + 5},true\n2,105000.1,0,0,{DAY + 6},true\n",
+        ),
+        [":3:", "above zero"],
+    ),
+    (
+        "bookTicker crossed",
+        lambda t: _with_good_klines(
+            t,
+            "BTCUSDT-bookTicker-2025-06-08.zip",
+            _book([f"1,105000.0,1,105000.1,1,{DAY + 5},{DAY + 5}", f"2,105001.0,1,105000.1,1,{DAY + 6},{DAY + 6}"]),
+        ),
+        [":3:", "crossed"],
+    ),
+    (
+        "bookTicker reversed",
+        lambda t: _with_good_klines(
+            t,
+            "BTCUSDT-bookTicker-2025-06-08.zip",
+            _book([f"1,105000.0,1,105000.1,1,{DAY + 9},{DAY + 9}", f"2,105000.0,1,105000.1,1,{DAY + 6},{DAY + 6}"]),
+        ),
+        [":3:", "is before"],
+    ),
+    (
+        "markPriceKlines high below low",
+        lambda t: _with_good_klines(
+            t,
+            "markPriceKlines/BTCUSDT-1m-2025-06-08.zip",
+            _price_bars([("100", "101", "99", "100"), ("100", "98", "99", "100")]),
+        ),
+        [":2:", "high 98 is below low 99"],
+    ),
+    (
+        "indexPriceKlines negative",
+        lambda t: _with_good_klines(
+            t, "indexPriceKlines/BTCUSDT-1m-2025-06-08.zip", _price_bars([("-1", "1", "-2", "0")])
+        ),
+        [":1:", "not above zero"],
+    ),
+    (
+        "premiumIndexKlines duplicate time",
+        lambda t: _with_good_klines(
+            t, "premiumIndexKlines/BTCUSDT-1m-2025-06-08.zip", _price_bars([("-0.001", "0", "-0.002", "-0.001")]) * 2
+        ),
+        [":2:", "repeats"],
+    ),
+    (
+        "fundingRate duplicate",
+        lambda t: _with_good_klines(
+            t,
+            "BTCUSDT-fundingRate-2025-06.zip",
+            f"calc_time,funding_interval_hours,last_funding_rate\n{DAY + 1},8,0.0001\n{DAY + 1},8,0.0001\n",
+        ),
+        [":3:", "repeats"],
+    ),
+    (
+        "fundingRate impossible rate",
+        lambda t: _with_good_klines(
+            t, "BTCUSDT-fundingRate-2025-06.zip", f"calc_time,funding_interval_hours,last_funding_rate\n{DAY + 1},8,5\n"
+        ),
+        [":2:", "funding rate"],
+    ),
+]
 
 
 def _empty_zip(tmp: Path) -> Path:
@@ -274,20 +343,49 @@ DAY_ZIP = str(REAL_DAY)
 OPTION_CASES: list[tuple[str, list[str], Callable[[Path], Path] | None, int, list[str]]] = [
     ("balance nan", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--balance", "nan"], None, 2, ["--balance", "nan"]),
     ("balance inf", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--balance", "inf"], None, 2, ["--balance"]),
-    ("slippage nan", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--slippage-bps", "nan"], None, 2,
-     ["--slippage-bps"]),
-    ("slippage negative", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--slippage-bps", "-3"], None, 2,
-     ["--slippage-bps"]),
-    ("from not a date", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--from", "yesterday"], None, 2,
-     ["--from", "yesterday"]),
-    ("to before from", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--from", "2025-06-09", "--to", "2025-06-08"],
-     None, 2, ["--to"]),
-    ("exchange-info wrong shape", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--exchange-info", "{F}"],
-     _bad_exchange_info, 1, ["{F}", "not a Binance exchangeInfo file"]),
-    ("exchange-info not json", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--exchange-info", "{F}"], _not_json, 1,
-     ["{F}", "not a Binance exchangeInfo file"]),
-    ("journal not a database", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--journal", "{F}"], _not_a_journal, 1,
-     ["{F}"]),
+    ("slippage nan", ["backtest", RULEBOOK, "--data", DAY_ZIP, "--slippage-bps", "nan"], None, 2, ["--slippage-bps"]),
+    (
+        "slippage negative",
+        ["backtest", RULEBOOK, "--data", DAY_ZIP, "--slippage-bps", "-3"],
+        None,
+        2,
+        ["--slippage-bps"],
+    ),
+    (
+        "from not a date",
+        ["backtest", RULEBOOK, "--data", DAY_ZIP, "--from", "yesterday"],
+        None,
+        2,
+        ["--from", "yesterday"],
+    ),
+    (
+        "to before from",
+        ["backtest", RULEBOOK, "--data", DAY_ZIP, "--from", "2025-06-09", "--to", "2025-06-08"],
+        None,
+        2,
+        ["--to"],
+    ),
+    (
+        "exchange-info wrong shape",
+        ["backtest", RULEBOOK, "--data", DAY_ZIP, "--exchange-info", "{F}"],
+        _bad_exchange_info,
+        1,
+        ["{F}", "not a Binance exchangeInfo file"],
+    ),
+    (
+        "exchange-info not json",
+        ["backtest", RULEBOOK, "--data", DAY_ZIP, "--exchange-info", "{F}"],
+        _not_json,
+        1,
+        ["{F}", "not a Binance exchangeInfo file"],
+    ),
+    (
+        "journal not a database",
+        ["backtest", RULEBOOK, "--data", DAY_ZIP, "--journal", "{F}"],
+        _not_a_journal,
+        1,
+        ["{F}"],
+    ),
     ("backtest deep yaml", ["backtest", "{F}", "--data", DAY_ZIP], _deep_yaml, 1, ["{F}:2:", "nesting deeper"]),
     ("validate deep yaml", ["validate", "{F}"], _deep_yaml, 1, ["{F}:2:", "nesting deeper"]),
     ("validate nul byte", ["validate", "{F}"], _nul_yaml, 1, ["{F}:", "NUL byte"]),
@@ -298,12 +396,22 @@ OPTION_CASES: list[tuple[str, list[str], Callable[[Path], Path] | None, int, lis
     ("dry-run speed nan", ["dry-run", RULEBOOK, "--speed", "nan"], None, 2, ["--speed"]),
     ("schema to an impossible path", ["schema", "-o", "{F}"], _blocked_path, 1, ["{F}"]),
     ("fake-exchange port out of range", ["fake-exchange", "--port", "70000"], None, 2, ["--port"]),
-    ("audit an empty file", ["audit", "-j", "{F}", "decisions"], lambda t: _touch(t / "j.sqlite"), 1,
-     ["{F}", "not a rulebot journal"]),
-    ("audit another program's database", ["audit", "-j", "{F}", "verify"], _other_db, 1,
-     ["{F}", "not a rulebot journal"]),
+    (
+        "audit an empty file",
+        ["audit", "-j", "{F}", "decisions"],
+        lambda t: _touch(t / "j.sqlite"),
+        1,
+        ["{F}", "not a rulebot journal"],
+    ),
+    (
+        "audit another program's database",
+        ["audit", "-j", "{F}", "verify"],
+        _other_db,
+        1,
+        ["{F}", "not a rulebot journal"],
+    ),
     ("audit a zip", ["audit", "-j", "{F}", "pnl"], _not_a_journal, 1, ["{F}", "not a database"]),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(

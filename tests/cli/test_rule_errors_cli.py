@@ -18,8 +18,21 @@ def _dry_run(tmp_path, *extra: str):
     rulebook = tmp_path / "fails.yaml"
     rulebook.write_text(FAILING_RULE)
     run_dir = tmp_path / "run"
-    res = CliRunner().invoke(main, ["dry-run", str(rulebook), "--market", f"replay:{DAY}", "--max-events", "30",
-                                    "--run-dir", str(run_dir), "--no-watch", *extra])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "dry-run",
+            str(rulebook),
+            "--market",
+            f"replay:{DAY}",
+            "--max-events",
+            "30",
+            "--run-dir",
+            str(run_dir),
+            "--no-watch",
+            *extra,
+        ],
+    )
     return res, run_dir
 
 
@@ -28,8 +41,9 @@ def test_a_dry_run_prints_each_failing_rule_once_and_journals_every_failure(tmp_
     assert res.exit_code == 0, res.output
     assert res.stderr.count("rule 'divides-by-zero' failed on BTCUSDT: ZeroDivisionError") == 1
     assert res.stderr.count("rule 'reads-nan' failed on BTCUSDT: ValueError: entry_price is NaN") == 1
-    audit = CliRunner().invoke(main, ["audit", "-j", str(run_dir / "journal.sqlite"), "decisions", "--errors",
-                                      "--format", "json"])  # fmt: skip
+    audit = CliRunner().invoke(
+        main, ["audit", "-j", str(run_dir / "journal.sqlite"), "decisions", "--errors", "--format", "json"]
+    )
     rows = json.loads(audit.stdout)
     assert len(rows) == 60 and all(r["error"] for r in rows)
 

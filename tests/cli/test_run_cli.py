@@ -45,8 +45,20 @@ def key_file(tmp_path: Path, fake: FakeBinance, mode: int) -> Path:
 
 
 def run_args(book: Path, fake: FakeBinance, keys: Path, run_dir: Path) -> list[str]:
-    return ["run", str(book), "--live", "--base-url", fake.rest_url, "--ws-url", fake.ws_url, "--key-file", str(keys),
-            "--run-dir", str(run_dir), "--no-watch"]  # fmt: skip
+    return [
+        "run",
+        str(book),
+        "--live",
+        "--base-url",
+        fake.rest_url,
+        "--ws-url",
+        fake.ws_url,
+        "--key-file",
+        str(keys),
+        "--run-dir",
+        str(run_dir),
+        "--no-watch",
+    ]
 
 
 async def test_run_states_the_account_and_guards_then_trades_until_killed(tmp_path):
@@ -104,8 +116,9 @@ async def test_a_secret_binance_refuses_stops_the_start_with_what_to_check(tmp_p
         keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET=not-the-secret\n")
         keys.chmod(0o600)
         args = [sys.executable, "-m", "rulebot.cli", *run_args(book, fake, keys, tmp_path / "run")]
-        proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                    env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     text = err.decode()
     assert proc.returncode == 1 and "Traceback" not in text and "Unclosed" not in text
@@ -158,8 +171,9 @@ def test_the_run_directory_and_the_journal_are_private(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir(mode=0o755)
     os.chmod(run_dir, 0o755)
-    res = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(run_dir), "--no-watch", "--hours", "1",
-                                    "--max-events", "20"])  # fmt: skip
+    res = CliRunner().invoke(
+        main, ["dry-run", str(book), "--run-dir", str(run_dir), "--no-watch", "--hours", "1", "--max-events", "20"]
+    )
     assert res.exit_code == 0, res.output
     assert run_dir.stat().st_mode & 0o777 == 0o700
     assert {p.name: p.stat().st_mode & 0o777 for p in run_dir.glob("journal.sqlite*")} == {
@@ -176,8 +190,9 @@ async def test_a_live_start_refused_by_its_run_directory_leaves_no_session_open(
     async with FakeBinance(Market.USDM) as fake:
         keys = key_file(tmp_path, fake, 0o600)
         args = [sys.executable, "-m", "rulebot.cli", *run_args(book, fake, keys, tmp_path / "run")]
-        proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                    env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     text = err.decode()
     assert proc.returncode == 1 and "kill switch is on" in text

@@ -39,8 +39,20 @@ rules:
 
 def start_bot(book: Path, fake: FakeBinance, keys: Path, run_dir: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
-    args = ["run", str(book), "--live", "--base-url", fake.rest_url, "--ws-url", fake.ws_url, "--key-file", str(keys),
-            "--run-dir", str(run_dir), "--no-watch"]  # fmt: skip
+    args = [
+        "run",
+        str(book),
+        "--live",
+        "--base-url",
+        fake.rest_url,
+        "--ws-url",
+        fake.ws_url,
+        "--key-file",
+        str(keys),
+        "--run-dir",
+        str(run_dir),
+        "--no-watch",
+    ]
     return subprocess.Popen(
         [sys.executable, "-m", "rulebot.cli", *args],
         stdout=subprocess.PIPE,

@@ -37,23 +37,40 @@ rules:
 
 def protected_long() -> Engine:
     usdm = Market.USDM
-    engine = Engine(compile_text(BOOK), builtin_instruments(usdm), {"USDT": Decimal(10_000)},
-                    brackets=builtin_brackets(usdm))  # fmt: skip
+    engine = Engine(
+        compile_text(BOOK), builtin_instruments(usdm), {"USDT": Decimal(10_000)}, brackets=builtin_brackets(usdm)
+    )
     engine.start(T0)
     engine.on_event(Trade("BTCUSDT", Decimal(60000), Decimal(1), T0, True, 1))
-    position = PositionChange("BTCUSDT", PositionSide.BOTH, Decimal("0.01"), Decimal(60000), Decimal(60000),
-                              Decimal(0), Decimal(0), MarginType.ISOLATED, Decimal(200))  # fmt: skip
+    position = PositionChange(
+        "BTCUSDT",
+        PositionSide.BOTH,
+        Decimal("0.01"),
+        Decimal(60000),
+        Decimal(60000),
+        Decimal(0),
+        Decimal(0),
+        MarginType.ISOLATED,
+        Decimal(200),
+    )
     engine.on_event(AccountUpdate("ORDER", (), (position,), T0 + 1))
-    sl = PlaceOrder("sl-1", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, trigger_price=Decimal(57000),
-                    close_position=True)  # fmt: skip
+    sl = PlaceOrder(
+        "sl-1", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, trigger_price=Decimal(57000), close_position=True
+    )
     engine.adopt_order(sl, "stop_loss", "hold")
     return engine
 
 
 def status_of(engine: Engine) -> dict:
     # What the control socket sends: JSON, as `rulebot status` receives it.
-    answer = {"ok": True, "running": True, "mode": "live", "run_id": "r1", "events": 2,
-              **engine_status(engine, T0 + 1500)}  # fmt: skip
+    answer = {
+        "ok": True,
+        "running": True,
+        "mode": "live",
+        "run_id": "r1",
+        "events": 2,
+        **engine_status(engine, T0 + 1500),
+    }
     return json.loads(json.dumps(answer))
 
 

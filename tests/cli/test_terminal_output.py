@@ -29,8 +29,19 @@ def piped(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def backtest_args(tmp_path: Path, *more: str) -> list[str]:
-    return ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(require(BTC_1M)), "--from", "2025-06-07",
-            "--to", "2025-06-09", "--report", str(tmp_path / "r.html"), *more]  # fmt: skip
+    return [
+        "backtest",
+        str(RULES / "ema-trend-btc.yaml"),
+        "--data",
+        str(require(BTC_1M)),
+        "--from",
+        "2025-06-07",
+        "--to",
+        "2025-06-09",
+        "--report",
+        str(tmp_path / "r.html"),
+        *more,
+    ]
 
 
 def test_a_piped_summary_keeps_its_lines_whole_and_shows_no_progress_bar(tmp_path):

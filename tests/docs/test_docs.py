@@ -32,8 +32,16 @@ EXAMPLES = examples()
 
 def test_every_page_of_the_language_has_an_example_that_ci_checks():
     pages = {name.split("#")[0] for name, _ in EXAMPLES}
-    for page in ("index.md", "tutorial.md", "rulebook.md", "triggers.md", "expressions.md", "indicators.md",
-                 "actions.md", "guards.md"):  # fmt: skip
+    for page in (
+        "index.md",
+        "tutorial.md",
+        "rulebook.md",
+        "triggers.md",
+        "expressions.md",
+        "indicators.md",
+        "actions.md",
+        "guards.md",
+    ):
         assert page in pages, f"{page} has no example marked <!-- rulebook -->"
 
 
@@ -51,7 +59,9 @@ def test_the_site_builds_strictly(tmp_path):
     out = tmp_path / "site"
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (out / "index.html").exists() and (out / "guards" / "index.html").exists()

@@ -130,8 +130,18 @@ def test_the_run_stops_at_the_last_event_and_a_failed_run_still_closes_its_journ
 
     broken = tmp_path / "broken.journal"
     with pytest.raises(ValueError, match="the feed broke"):
-        _run(book, feed_that_breaks(), builtin_instruments(Market.USDM), builtin_brackets(Market.USDM),
-             BacktestConfig(), None, None, broken, "backtest", "test")  # fmt: skip
+        _run(
+            book,
+            feed_that_breaks(),
+            builtin_instruments(Market.USDM),
+            builtin_brackets(Market.USDM),
+            BacktestConfig(),
+            None,
+            None,
+            broken,
+            "backtest",
+            "test",
+        )
     db = read_only(broken)
     run = q.runs(db)[0]
     assert run["stop"] == {"aborted": True, "error": "ValueError: the feed broke"} and verify(db).ok

@@ -98,9 +98,15 @@ def test_a_mark_price_stop_triggers_on_the_marks_own_wick() -> None:
     sim, paper = venue()
     run(paper, mark_bar(1, "60000", "60010", "59990", "60000"), candle(1, "60000", "60010", "59990", "60000"))
     stop = PlaceOrder(
-        "sl", BTC, Side.SELL, OrderType.STOP_MARKET, D("0.5"), trigger_price=D(59_000),
-        working_type=WorkingType.MARK_PRICE, reduce_only=True,
-    )  # fmt: skip
+        "sl",
+        BTC,
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        D("0.5"),
+        trigger_price=D(59_000),
+        working_type=WorkingType.MARK_PRICE,
+        reduce_only=True,
+    )
     assert paper.execute(stop, 2 * MIN).ok
     events = run(paper, mark_bar(2, "60000", "60005", "58900", "59950"), candle(2, "60000", "60020", "59950", "59990"))
     fills = [e for e in events if isinstance(e, OrderUpdate) and e.last_filled_qty > 0]
@@ -136,6 +142,11 @@ def test_mark_price_klines_replay_with_their_bar(tmp_path: Path) -> None:
     (folder / f"{BTC}-1m-2025-06-07.csv").write_text(header + row)
     (event,) = list(ReplaySource(tmp_path))
     assert event == MarkPrice(
-        BTC, D("59900.1"), 1749254459999, bar_open_time=1749254400000,
-        bar_open=D("60000.0"), bar_high=D("60005.5"), bar_low=D("57100.0"),
-    )  # fmt: skip
+        BTC,
+        D("59900.1"),
+        1749254459999,
+        bar_open_time=1749254400000,
+        bar_open=D("60000.0"),
+        bar_high=D("60005.5"),
+        bar_low=D("57100.0"),
+    )

@@ -24,8 +24,16 @@ from rulebot.web.server import make_app
 from .conftest import HOLD_ON_CANDLE, TOKEN, until
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT_MS = 30_000
 # The same rulebook, but its entry never fires: the bot starts flat and stays so until reloaded.
 TRADING = HOLD_ON_CANDLE.replace('size: "0.01"}', 'size: "0.01", order: market}')
@@ -56,8 +64,9 @@ async def test_a_trader_follows_a_trade_to_its_explanation_and_presses_kill(tmp_
     runner = await dry_run(compile_file(str(book)), cfg, "simulated", hours=24, speed=1000)
     bot_task = asyncio.create_task(runner.run())
     await until(lambda: (cfg.run_dir / "control.sock").exists(), timeout=30)
-    site_runner = web.AppRunner(make_app([Bot("0", run_dir=cfg.run_dir)], Guard(TOKEN, loopback=True, control=True),
-                                         poll_s=0.2))  # fmt: skip
+    site_runner = web.AppRunner(
+        make_app([Bot("0", run_dir=cfg.run_dir)], Guard(TOKEN, loopback=True, control=True), poll_s=0.2)
+    )
     await site_runner.setup()
     site = web.TCPSite(site_runner, "127.0.0.1", 0)
     await site.start()

@@ -87,9 +87,10 @@ async def test_a_kill_reaches_the_webhook_telegram_and_discord(receiver):
     got = dict(receiver.got)
     assert got["/hook"]["event"] == "kill" and got["/hook"]["bot"] == "ema-trend"
     assert got[f"/bot{TG_TOKEN}/sendMessage"] == {
-        "chat_id": "42", "text": "[ema-trend] bot stopped (flatten)\nkill switch on the web page",
+        "chat_id": "42",
+        "text": "[ema-trend] bot stopped (flatten)\nkill switch on the web page",
         "disable_web_page_preview": True,
-    }  # fmt: skip
+    }
     assert got["/discord"]["content"].startswith("[ema-trend] bot stopped")
 
 
@@ -179,8 +180,13 @@ async def test_a_position_near_its_liquidation_price_is_warned_once(receiver, tm
 
 
 def test_classify_on_real_rows():
-    notice = {"id": 8, "time": 1, "kind": "notice", "symbol": "BTCUSDT",
-              "body": {"kind": "daily-loss-cap", "message": "daily loss -301 USDT reached the cap 300"}}  # fmt: skip
+    notice = {
+        "id": 8,
+        "time": 1,
+        "kind": "notice",
+        "symbol": "BTCUSDT",
+        "body": {"kind": "daily-loss-cap", "message": "daily loss -301 USDT reached the cap 300"},
+    }
     assert classify(notice).event == "guard"
     back = {**notice, "body": {"kind": "volatility-breaker", "message": "volatility is back under the breaker"}}
     assert classify(back) is None
@@ -189,11 +195,21 @@ def test_classify_on_real_rows():
     assert classify(act).title == "guard acted: max_margin_ratio BTCUSDT"
     allow = {**act, "body": {"verdicts": [{"guard": "daily_loss_cap", "kind": "allow", "reason": "ok"}]}}
     assert classify(allow) is None
-    liq = {"id": 10, "time": 1, "kind": "order", "symbol": "BTCUSDT",
-           "body": {"client_order_id": "autoclose-1", "last_filled_qty": "0.5", "side": "SELL"}}  # fmt: skip
+    liq = {
+        "id": 10,
+        "time": 1,
+        "kind": "order",
+        "symbol": "BTCUSDT",
+        "body": {"client_order_id": "autoclose-1", "last_filled_qty": "0.5", "side": "SELL"},
+    }
     assert classify(liq).event == "liquidation"
-    call = {"id": 11, "time": 1, "kind": "margin_call", "symbol": "",
-            "body": {"positions": [{"symbol": "BTCUSDT", "amount": "1", "mark_price": "50000"}]}}  # fmt: skip
+    call = {
+        "id": 11,
+        "time": 1,
+        "kind": "margin_call",
+        "symbol": "",
+        "body": {"positions": [{"symbol": "BTCUSDT", "amount": "1", "mark_price": "50000"}]},
+    }
     assert classify(call).event == "liquidation" and "BTCUSDT" in classify(call).text
 
 
@@ -210,10 +226,14 @@ def test_settings_live_beside_the_keys_and_must_be_private(tmp_path):
     s = settings_for(None, str(keys))
     assert s is not None and s.events == {"kill", "fill"} and s.targets[0].kind == "discord"
     assert "x" not in repr(s.targets[0])  # the URL is a secret
-    for bad, why in (("notify: {}\n", "at least one"), ("notify:\n  webhook: {url: ftp://x}\n", "url"),
-                     ("notify:\n  telegram: {token: t}\n", "chat_id"), ("rules: []\n", "notify"),
-                     ("notify:\n  webhook: {url: 'https://x'}\n  events: [everything]\n", "events"),
-                     ("notify:\n  webhook: {url: 'https://x'}\n  liquidation_warning: 150%\n", "between")):  # fmt: skip
+    for bad, why in (
+        ("notify: {}\n", "at least one"),
+        ("notify:\n  webhook: {url: ftp://x}\n", "url"),
+        ("notify:\n  telegram: {token: t}\n", "chat_id"),
+        ("rules: []\n", "notify"),
+        ("notify:\n  webhook: {url: 'https://x'}\n  events: [everything]\n", "events"),
+        ("notify:\n  webhook: {url: 'https://x'}\n  liquidation_warning: 150%\n", "between"),
+    ):
         path.write_text(bad)
         with pytest.raises(NotifySettingsError, match=why):
             load(path)

@@ -77,8 +77,15 @@ async def test_a_report_outside_the_run_directory_is_never_served(tmp_path, jour
         ok = await client.get("/reports/0/bt.html")
         assert ok.status == 200 and "report" in await ok.text()
         assert "sandbox" in ok.headers["Content-Security-Policy"]  # its script never runs
-        for bad in ("../secret.html", "%2e%2e/secret.html", "..%2Fsecret.html", "link.html", "../keys.txt",
-                    f"{tmp_path}/secret.html", "/etc/passwd"):  # fmt: skip
+        for bad in (
+            "../secret.html",
+            "%2e%2e/secret.html",
+            "..%2Fsecret.html",
+            "link.html",
+            "../keys.txt",
+            f"{tmp_path}/secret.html",
+            "/etc/passwd",
+        ):
             r = await client.get(f"/reports/0/{bad}")
             assert r.status == 404, bad
             assert "outside" not in await r.text()

@@ -49,8 +49,9 @@ async def test_a_decision_on_the_page_is_what_audit_explain_says(live_bot):
         buy = next(d for d in decisions if d["rule"] == "buy")
         assert buy["fired"] and buy["intents"] and buy["intents"][0].startswith("enter long")
         story = await (await client.get(f"/api/bots/0/decisions/{buy['id']}")).json()
-    cli = CliRunner().invoke(main, ["audit", "-j", str(live_bot.run_dir / "journal.sqlite"), "explain",
-                                    str(buy["id"]), "--format", "json"])  # fmt: skip
+    cli = CliRunner().invoke(
+        main, ["audit", "-j", str(live_bot.run_dir / "journal.sqlite"), "explain", str(buy["id"]), "--format", "json"]
+    )
     assert cli.exit_code == 0, cli.output
     assert story == json.loads(cli.output)
     assert story["verdicts"] and any(o["kind"] == "order" for o in story["orders"])

@@ -250,9 +250,13 @@ class BinanceRest(SignedTransport):
         return await self.request("GET", "v1/userTrades", params, signed=True, weight=weight)
 
     async def income(
-        self, symbol: str | None = None, income_type: str | None = None, start: int | None = None,
-        end: int | None = None, limit: int = 100,
-    ) -> Any:  # fmt: skip
+        self,
+        symbol: str | None = None,
+        income_type: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 100,
+    ) -> Any:
         params = {
             "symbol": symbol,
             "incomeType": income_type,

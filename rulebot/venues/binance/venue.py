@@ -258,9 +258,16 @@ def _position_change(p: PositionRisk) -> PositionChange:
     break_even = p.break_even_price if p.break_even_price is not None else p.entry_price
     wallet = p.isolated_wallet if p.isolated_wallet is not None else p.isolated_margin
     return PositionChange(
-        p.symbol, p.position_side, p.amount, p.entry_price, break_even, Decimal(0),
-        p.unrealized_pnl, p.margin_type, wallet,
-    )  # fmt: skip
+        p.symbol,
+        p.position_side,
+        p.amount,
+        p.entry_price,
+        break_even,
+        Decimal(0),
+        p.unrealized_pnl,
+        p.margin_type,
+        wallet,
+    )
 
 
 __all__ = ["AccountSetupError", "BinanceVenue", "Reconciliation", "VenueResult", "order_params"]

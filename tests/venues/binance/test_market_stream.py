@@ -271,9 +271,13 @@ def test_streams_are_split_by_route_and_into_connections_of_at_most_the_limit():
 async def test_a_hole_larger_than_the_backfill_cap_is_reported_not_replayed(fake, rest):
     sink = Sink()
     stream = MarketStream(
-        rest.endpoints, ["btcusdt@aggTrade"], sink, backfill=rest.backfill_trades, max_backfill=5,
+        rest.endpoints,
+        ["btcusdt@aggTrade"],
+        sink,
+        backfill=rest.backfill_trades,
+        max_backfill=5,
         backoff=Backoff(0.2, 0.2),
-    )  # fmt: skip
+    )
     await start(stream, fake)
     await fake.feed(trade(1))
     await until(lambda: sink.trade_ids() == [1])

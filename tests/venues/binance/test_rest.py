@@ -61,8 +61,14 @@ async def rest(fake):
 
 
 def market_buy(cid: str, qty: str = "0.01") -> dict[str, object]:
-    return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": D(qty),
-            "newClientOrderId": cid, "newOrderRespType": "RESULT"}  # fmt: skip
+    return {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "MARKET",
+        "quantity": D(qty),
+        "newClientOrderId": cid,
+        "newOrderRespType": "RESULT",
+    }
 
 
 async def test_orders_positions_and_typed_errors(fake, rest):
@@ -72,8 +78,14 @@ async def test_orders_positions_and_typed_errors(fake, rest):
     assert ack.status.value == "NEW" and ack.filled_qty == 0  # as Binance acknowledges it
     (pos,) = [p for p in parse_position_risk(await rest.position_risk("BTCUSDT")) if p.amount]
     assert pos.amount == D("0.02")
-    stop = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "stopPrice": D(59000),
-            "closePosition": True, "newClientOrderId": "s1"}  # fmt: skip
+    stop = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "STOP_MARKET",
+        "stopPrice": D(59000),
+        "closePosition": True,
+        "newClientOrderId": "s1",
+    }
     with pytest.raises(UseAlgoService):  # USDⓈ-M conditional orders live in the algo service now
         await rest.new_order(stop)
     limit = {"type": "LIMIT", "price": D(59000), "timeInForce": "GTC"}

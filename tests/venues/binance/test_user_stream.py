@@ -154,9 +154,14 @@ async def test_every_user_event_payload_becomes_engine_events(stream):
     fake, _rest, user, sink = stream
     key = user.listen_key
     for name in (
-        "ws_ORDER_TRADE_UPDATE", "ws_ACCOUNT_UPDATE", "ws_ALGO_UPDATE", "ws_MARGIN_CALL",
-        "ws_ACCOUNT_CONFIG_UPDATE", "ws_ACCOUNT_CONFIG_UPDATE_multiassets", "ws_TRADE_LITE",
-    ):  # fmt: skip
+        "ws_ORDER_TRADE_UPDATE",
+        "ws_ACCOUNT_UPDATE",
+        "ws_ALGO_UPDATE",
+        "ws_MARGIN_CALL",
+        "ws_ACCOUNT_CONFIG_UPDATE",
+        "ws_ACCOUNT_CONFIG_UPDATE_multiassets",
+        "ws_TRADE_LITE",
+    ):
         await fake.hub.publish_user(key, json.loads((PAYLOADS / f"{name}.json").read_text()))
     await until(lambda: bool(sink.of(MultiAssetsModeChanged)))
     kinds = [type(e) for e in sink.events if not isinstance(e, StreamStatus)]

@@ -85,15 +85,29 @@ def limit(cid: str, price: int = 55000, symbol: str = "BTCUSDT", qty: str = "0.0
 
 
 def stop(cid: str, symbol: str = "BTCUSDT") -> PlaceOrder:
-    return PlaceOrder(cid, symbol, Side.SELL, OrderType.STOP_MARKET, None, trigger_price=D(57000),
-                      close_position=True, working_type=WorkingType.MARK_PRICE)  # fmt: skip
+    return PlaceOrder(
+        cid,
+        symbol,
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        None,
+        trigger_price=D(57000),
+        close_position=True,
+        working_type=WorkingType.MARK_PRICE,
+    )
 
 
 def test_order_params_per_market_and_mode():
     trail = PlaceOrder(
-        "t1", "BTCUSDT", Side.SELL, OrderType.TRAILING_STOP_MARKET, D("0.01"), reduce_only=True,
-        callback_rate=D("1.5"), activation_price=D(61000),
-    )  # fmt: skip
+        "t1",
+        "BTCUSDT",
+        Side.SELL,
+        OrderType.TRAILING_STOP_MARKET,
+        D("0.01"),
+        reduce_only=True,
+        callback_rate=D("1.5"),
+        activation_price=D(61000),
+    )
     p, algo = order_params(trail, Market.USDM, hedge=False)
     assert algo and p["clientAlgoId"] == "t1" and p["activatePrice"] == D(61000) and p["reduceOnly"] is True
     p, algo = order_params(trail, Market.COINM, hedge=False)  # COIN-M: a plain order, its own names
@@ -102,8 +116,9 @@ def test_order_params_per_market_and_mode():
     assert p["triggerPrice"] == D(57000) and "stopPrice" not in p and "quantity" not in p
     p, _ = order_params(stop("s1"), Market.COINM, hedge=False)
     assert p["stopPrice"] == D(57000) and "triggerPrice" not in p
-    hedged = PlaceOrder("h1", "BTCUSDT", Side.SELL, OrderType.MARKET, D("0.01"), reduce_only=True,
-                        position_side=PositionSide.LONG)  # fmt: skip
+    hedged = PlaceOrder(
+        "h1", "BTCUSDT", Side.SELL, OrderType.MARKET, D("0.01"), reduce_only=True, position_side=PositionSide.LONG
+    )
     p, _ = order_params(hedged, Market.USDM, hedge=True)  # hedge mode refuses reduceOnly
     assert "reduceOnly" not in p and p["positionSide"] == "LONG"
 

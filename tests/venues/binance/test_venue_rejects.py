@@ -27,8 +27,9 @@ async def usdm():
     fake = await FakeBinance(Market.USDM).start()
     await fake.feed(BookTop("BTCUSDT", D(60000), D(50), D("60000.1"), D(50), 0, 1))
     await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
-    venue = BinanceVenue(BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url),
-                                     fake.api_key, fake.api_secret))  # fmt: skip
+    venue = BinanceVenue(
+        BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url), fake.api_key, fake.api_secret)
+    )
     yield fake, venue
     await venue.rest.close()
     await fake.stop()
@@ -39,8 +40,16 @@ def buy(cid: str) -> PlaceOrder:
 
 
 def stop(cid: str) -> PlaceOrder:
-    return PlaceOrder(cid, "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, trigger_price=D(57000),
-                      close_position=True, working_type=WorkingType.MARK_PRICE)  # fmt: skip
+    return PlaceOrder(
+        cid,
+        "BTCUSDT",
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        None,
+        trigger_price=D(57000),
+        close_position=True,
+        working_type=WorkingType.MARK_PRICE,
+    )
 
 
 def test_price_protect_is_sent_only_when_on():
@@ -63,8 +72,9 @@ async def test_short_limit_under_the_mark_needs_its_open_loss(usdm):
     await fake.feed(MarkPrice("BTCUSDT", D(60000), 0))
     # 10,000 USDT at 20x: a 3.3 BTC short at 59,000 needs 9,735 of initial margin, which fits,
     # plus 3.3 * 1,000 = 3,300 of open loss, which does not.
-    short = PlaceOrder("s", "BTCUSDT", Side.SELL, OrderType.LIMIT, D("3.3"), price=D(59000),
-                       time_in_force=TimeInForce.GTC)  # fmt: skip
+    short = PlaceOrder(
+        "s", "BTCUSDT", Side.SELL, OrderType.LIMIT, D("3.3"), price=D(59000), time_in_force=TimeInForce.GTC
+    )
     refused = await venue.execute(short)
     assert (refused.code, refused.message) == (-2019, "Margin is insufficient.")
     assert (await venue.execute(replace(short, quantity=D("2.5")))).ok
