@@ -2,12 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
-from rulebot.binance.encode.fields import dec, tif, wire_name
+from rulebot.binance.encode.fields import MARGIN_TYPE_WORDS, dec, tif, wire_name
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
-from rulebot.core.enums import MarginType, WorkingType
-from rulebot.exchange_sim.model import BalanceView, PositionView
+from rulebot.core.enums import MarginType, PositionSide, WorkingType
+
+
+class PositionView(Protocol):
+    """What `position_json` reads: the simulator's position view has these (by shape, so that the
+    wire format does not import the simulator, a layer above it)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def position_side(self) -> PositionSide: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def entry_price(self) -> Decimal: ...
+    @property
+    def break_even_price(self) -> Decimal: ...
+    @property
+    def mark_price(self) -> Decimal: ...
+    @property
+    def unrealized_pnl(self) -> Decimal: ...
+    @property
+    def liquidation_price(self) -> Decimal | None: ...
+    @property
+    def leverage(self) -> int: ...
+    @property
+    def max_notional(self) -> Decimal: ...
+    @property
+    def margin_type(self) -> MarginType: ...
+    @property
+    def isolated_wallet(self) -> Decimal: ...
+    @property
+    def isolated_margin(self) -> Decimal: ...
+    @property
+    def notional(self) -> Decimal: ...
+    @property
+    def update_time(self) -> int: ...
+
+
+class BalanceView(Protocol):
+    """What `balance_json` reads (the simulator's balance view, by shape)."""
+
+    @property
+    def asset(self) -> str: ...
+    @property
+    def wallet_balance(self) -> Decimal: ...
+    @property
+    def cross_wallet_balance(self) -> Decimal: ...
+    @property
+    def cross_unrealized_pnl(self) -> Decimal: ...
+    @property
+    def available_balance(self) -> Decimal: ...
+    @property
+    def update_time(self) -> int: ...
 
 
 def order_json(o: OrderView) -> dict[str, Any]:
@@ -84,7 +137,7 @@ def position_json(p: PositionView) -> dict[str, Any]:
         "liquidationPrice": dec(p.liquidation_price),
         "leverage": str(p.leverage),
         "maxNotionalValue": dec(p.max_notional),
-        "marginType": "isolated" if p.margin_type is MarginType.ISOLATED else "cross",
+        "marginType": MARGIN_TYPE_WORDS[p.margin_type],
         "isolatedMargin": dec(p.isolated_margin),
         "isAutoAddMargin": "false",
         "notional": dec(p.notional),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rulebot.binance.encode.fields import dec, wire_name
+from rulebot.binance.encode.fields import MARGIN_TYPE_WORDS, dec, wire_name
 from rulebot.binance.payloads.user import (
     ListenKeyExpired,
     MarginCalls,
@@ -19,7 +19,7 @@ from rulebot.core.account_events import (
     MarginCall,
     OrderUpdate,
 )
-from rulebot.core.enums import MarginType, Market, WorkingType
+from rulebot.core.enums import Market, WorkingType
 
 # COIN-M adds the account alias `i` at the top and the order's margin asset `ma` (FACTS §10).
 
@@ -34,10 +34,6 @@ def _coin(symbol: str) -> str:
 def _ws_tif(value: Any) -> str:
     # None is what the parser makes of GTE_GTC (TP/SL orders that live with a position).
     return "GTE_GTC" if value is None else wire_name(value)
-
-
-def _margin_type(mt: MarginType) -> str:
-    return "isolated" if mt is MarginType.ISOLATED else "cross"
 
 
 def order_trade_update(u: OrderUpdate, event_time: int | None = None, market: Market = Market.USDM) -> dict[str, Any]:
@@ -106,7 +102,7 @@ def account_update(u: AccountUpdate, event_time: int | None = None, market: Mark
             "bep": dec(p.break_even_price),
             "cr": dec(p.realized_pnl),
             "up": dec(p.unrealized_pnl),
-            "mt": _margin_type(p.margin_type),
+            "mt": MARGIN_TYPE_WORDS[p.margin_type],
             "iw": dec(p.isolated_wallet),
             "ps": p.position_side.value,
         }
