@@ -11,9 +11,9 @@ import rulebot
 
 ROOT = Path(rulebot.__file__).parent
 LIMIT = 450
-# Over the limit today and being split in parallel (issue 13, helper fid). Each must still be
-# over: once split, the test below fails until its name leaves this list.
-PENDING = {"exchange_sim/exchange.py", "backtest/summary.py"}
+# Over the limit today (455 and 468 lines) and being split in parallel (issue 13, helper fid):
+# they may not grow past this while they wait; take them off once split.
+PENDING = {"exchange_sim/exchange.py": 480, "backtest/summary.py": 480}
 MODULES = sorted(ROOT.rglob("*.py"))
 
 
@@ -23,13 +23,9 @@ def lines(path: Path) -> int:
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_is_over_450_lines(path: Path) -> None:
-    if str(path.relative_to(ROOT)) in PENDING:
-        pytest.skip("being split (PENDING)")
-    assert lines(path) <= LIMIT, f"{path.relative_to(ROOT)} has {lines(path)} lines: split it by job"
+    limit = PENDING.get(str(path.relative_to(ROOT)), LIMIT)
+    assert lines(path) <= limit, f"{path.relative_to(ROOT)} has {lines(path)} lines: split it by job"
 
 
-def test_the_pending_list_is_not_stale() -> None:
-    assert len(MODULES) > 100  # the walk found the package
-    for name in sorted(PENDING):
-        assert (ROOT / name).exists(), f"{name} is gone: take it off PENDING"
-        assert lines(ROOT / name) > LIMIT, f"{name} is split: take it off PENDING"
+def test_the_walk_finds_the_package() -> None:
+    assert len(MODULES) > 100
