@@ -343,7 +343,9 @@ def run_one(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--months", default="12", help="comma list of lengths in months, e.g. 1,3,12 (default 12)")
+    ap.add_argument(
+        "--months", default="12", help="comma list of lengths in months, e.g. 1,3,12 (default 12; 0: no candle run)"
+    )
     ap.add_argument("--agg-rows", type=int, default=2_000_000, help="aggTrades rows (0: skip the aggTrades run)")
     ap.add_argument("--rounds", type=int, default=1, help="runs of each engine on each data set (alternating)")
     ap.add_argument("--peers", default="backtesting,nautilus", help="comma list of peers (empty: rulebot only)")
@@ -357,9 +359,9 @@ def main() -> None:
         print(json.dumps({"trades": WORKERS[engine](kind, files)}))
         return
 
-    months = sorted({int(m) for m in args.months.split(",") if m})
-    if not months or min(months) < 1:
-        ap.error("--months takes whole months >= 1")
+    months = sorted({int(m) for m in args.months.split(",") if m} - {0})  # 0 alone: aggTrades only
+    if (months and min(months) < 1) or (not months and not args.agg_rows):
+        ap.error("--months takes whole months >= 1 (or 0 with --agg-rows for the aggTrades run alone)")
     peers = [p for p in args.peers.split(",") if p]
     for p in peers:
         if p not in WORKERS:
@@ -384,7 +386,7 @@ def main() -> None:
         kline_files = sorted((folder / f"futures/um/monthly/klines/{SYMBOL}/1m").glob("*.zip"))
         marker = folder / "kline-days.txt"
         days = str(args.month_days or "all")
-        if len(kline_files) < max(months) or not marker.exists() or marker.read_text() != days:
+        if months and (len(kline_files) < max(months) or not marker.exists() or marker.read_text() != days):
             kline_files = write_klines(folder, max(months), days=args.month_days)
             marker.write_text(days)
         sets: list[tuple[str, str, list[Path]]] = [

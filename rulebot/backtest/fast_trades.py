@@ -20,6 +20,7 @@ event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -62,7 +63,7 @@ class FastTrades:
         self.next_sample, self.changes, self.enabled = next_sample, changes, enabled
         self.walk_before = walk_before  # the warm-up (backtest/warmup.py) feeds every trade to the markets
         self.counts = TradeCounts()
-        self._band: Band | None = None
+        self._edges: tuple[float, float] | None = None  # the quiet band in floats, kept inside
         self._band_at = -1  # the `changes()` count the band was computed at
         self._dispatch = engine.book.dispatch
 
@@ -92,13 +93,10 @@ class FastTrades:
                 # stop...): it reads what the trade before left (mark, price), so that one is walked.
                 j = max(i, at - 1)
             if j > i:
-                if self._quiet(run, i, j):
-                    self.engine.state.runs[chunk.symbol].market.absorb_trades(
-                        float(chunk.prices[i:j].max()),
-                        float(chunk.prices[i:j].min()),
-                        float(chunk.prices[j - 1]),
-                        chunk.qtys[i:j].tolist(),
-                    )
+                quiet = self._quiet(run, i, j)
+                if quiet is not None:
+                    market = self.engine.state.runs[chunk.symbol].market
+                    market.absorb_trades(*quiet, float(chunk.prices[j - 1]), chunk.qtys[i:j].tolist())
                     self.counts.folded += j - i
                     self.counts.by_symbol[chunk.symbol] = self.counts.by_symbol.get(chunk.symbol, 0) + j - i
                 else:
@@ -122,25 +120,23 @@ class FastTrades:
             due = min(due, mark_at + _EVERY_MS)
         return due, engine.quiet_until()
 
-    def _quiet(self, run: TradeRun, i: int, j: int) -> bool:
+    def _quiet(self, run: TradeRun, i: int, j: int) -> tuple[float, float] | None:
+        """The highest and lowest price of trades [i, j) when nothing can act on them, else None."""
         symbol = run.chunk.symbol
-        engine = self.engine
-        sym_run = engine.state.runs.get(symbol)
+        sym_run = self.engine.state.runs.get(symbol)
         if sym_run is None or not sym_run.market.has_trades or self._dispatch.get((_TRADE_KEY, sym_run.state)):
-            return False
-        if self.sim.has_trailing_stop(symbol):
-            return False
+            return None
         changes = self.changes()
-        if changes != self._band_at:
-            self._band, self._band_at = self.sim.quiet_band(symbol), changes
-        band = self._band
-        if band is None:
-            return False
-        lo, hi = band
+        if changes != self._band_at:  # orders, positions and the wallet move only with a change
+            self._band_at = changes
+            band = None if self.sim.has_trailing_stop(symbol) else self.sim.quiet_band(symbol)
+            self._edges = None if band is None else _float_edges(band)
+        if self._edges is None:
+            return None
+        lo, hi = self._edges
         prices = run.chunk.prices[i:j]
-        if lo is not None and not prices.min() > float(lo) + abs(float(lo)) * _ROOM:
-            return False
-        return hi is None or bool(prices.max() < float(hi) - abs(float(hi)) * _ROOM)
+        top, bottom = float(prices.max()), float(prices.min())
+        return (top, bottom) if lo < bottom and top < hi else None
 
 
 def describe(counts: TradeCounts) -> str:
@@ -149,3 +145,11 @@ def describe(counts: TradeCounts) -> str:
         f"{counts.folded:,} of {counts.trades:,} trades folded into their candle (nothing could act on them), "
         f"{walked:,} walked one by one"
     )
+
+
+def _float_edges(band: Band) -> tuple[float, float]:
+    """The band's edges as floats kept `_ROOM` inside it (unbounded: infinite)."""
+    lo, hi = band
+    f_lo = -math.inf if lo is None else float(lo) + abs(float(lo)) * _ROOM
+    f_hi = math.inf if hi is None else float(hi) - abs(float(hi)) * _ROOM
+    return f_lo, f_hi

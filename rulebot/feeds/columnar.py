@@ -80,17 +80,17 @@ class Cursor:
     prev_id: int = -1  # the id of the last row read, for kinds whose ids must rise
 
 
-def _blocks(raw: IO[bytes]) -> Iterator[bytes]:
+def _blocks(raw: IO[bytes], size: int = _BLOCK) -> Iterator[bytes]:
     """The file's bytes a block of whole lines at a time. Cut here, not by pyarrow's streaming
     reader, which reads dozens of blocks ahead: one block in memory at a time."""
     rest = b""
-    while data := raw.read(_BLOCK):
+    while data := raw.read(size):
         if b'"' in data:  # quoting is where pyarrow and the csv module could split a line differently
             raise Unsure("quoted cells")
         data = rest + data
         cut = data.rfind(b"\n") + 1
         if not cut:  # lines that end in a lone CR, or one line longer than a block
-            if len(data) > 2 * _BLOCK:
+            if len(data) > 2 * size:
                 raise Unsure("no line break")
             rest = data
             continue
