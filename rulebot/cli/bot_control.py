@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,19 @@ def _guards(g: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+_STARTING_S = 3.0  # a starting bot's socket file exists from bind() until listen(): refused meanwhile
+
+
 def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + _STARTING_S
     try:
-        return asyncio.run(control.request(run_dir, payload))
+        while True:
+            try:
+                return asyncio.run(control.request(run_dir, payload))
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     except ConnectionRefusedError:
         click.echo(
             f"error: no bot answers at {run_dir / control.SOCKET_NAME} (it stopped without removing it)", err=True

@@ -111,3 +111,31 @@ def test_fake_exchange_command_serves_binance_rest(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_kill_reaches_a_bot_whose_socket_exists_but_is_not_listening_yet(tmp_path):
+    # Between bind() and listen() the socket file exists and connect() is refused: `kill` right
+    # after a start said "no bot answers (it stopped without removing it)" to a bot still starting.
+    import json
+    import socket
+    import threading
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(run_dir / "control.sock"))
+
+    def start_listening_late() -> None:
+        time.sleep(0.5)
+        server.listen()
+        conn, _ = server.accept()
+        with conn:
+            request = json.loads(conn.makefile().readline())
+            conn.sendall(json.dumps({"ok": True, "policy": request["policy"]}).encode() + b"\n")
+
+    thread = threading.Thread(target=start_listening_late, daemon=True)
+    thread.start()
+    res = CliRunner().invoke(main, ["kill", "--run-dir", str(run_dir), "--keep"])
+    thread.join(5)
+    server.close()
+    assert res.exit_code == 0 and "kill: sent (policy keep)" in res.output, res.output
