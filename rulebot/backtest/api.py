@@ -51,6 +51,7 @@ class Instruments:
     instruments: dict[str, Instrument]
     brackets: dict[str, BracketTable]
     notes: tuple[str, ...]
+    brackets_source: str = ""  # the summary's `brackets` assumption: the snapshot and its date, or the file
 
 
 def load_instruments(
@@ -63,7 +64,7 @@ def load_instruments(
     brackets from a saved leverageBracket file, else the built-in snapshot."""
     market = market_of(book)
     brackets, bracket_note = load_brackets(book, brackets_file)
-    notes: list[str] = [bracket_note]
+    notes: list[str] = []
     if exchange_info:
         instruments = _read_exchange_info(exchange_info, market)
         notes.append(f"instruments from {exchange_info}")
@@ -78,7 +79,7 @@ def load_instruments(
             f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
             "from the data; pass --exchange-info for Binance's real filters"
         )
-    return Instruments(instruments, brackets, tuple(notes))
+    return Instruments(instruments, brackets, tuple(notes), bracket_note.removeprefix("brackets: "))
 
 
 def load_brackets(book: CompiledRulebook, brackets_file: str | None = None) -> tuple[dict[str, BracketTable], str]:
@@ -210,6 +211,7 @@ def backtest(
     )
     if result.events == 0:
         raise BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
+    result.brackets_source = inst.brackets_source
     return result, book, inst.notes
 
 
@@ -309,7 +311,7 @@ def demo(
     book = compile_file(rulebook)
     market = market_of(book)
     inst = builtin_instruments(market)
-    brackets, _ = load_brackets(book, brackets_file)
+    brackets, bracket_note = load_brackets(book, brackets_file)
     missing = [s for s in book.symbols if s not in inst]
     if missing:
         raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
@@ -320,9 +322,11 @@ def demo(
     if adl is None:
         adl = config.adl.enabled or preset == "crash"
     config = replace(config, adl=replace(config.adl, enabled=adl))
-    return _run(
+    result = _run(
         book, events, inst, brackets, config, None, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
-    ), book
+    )
+    result.brackets_source = bracket_note.removeprefix("brackets: ")
+    return result, book
 
 
 def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRulebook, hours: int) -> SimulatedMarketConfig:

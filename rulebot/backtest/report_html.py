@@ -40,8 +40,8 @@ from rulebot.backtest.summary import (
     month_rows,
     price,
     span,
-    summary_rows,
     symbol_rows,
+    titled_sections,
     when,
 )
 
@@ -253,6 +253,7 @@ h1 { font-size: 21px; margin-bottom: 2px; } h2 { font-size: 15px; margin: 26px 0
 table { border-collapse: collapse; font-size: 13px; }
 th, td { padding: 3px 10px; text-align: left; border-bottom: 1px solid #eee; }
 table.summary th { font-weight: 600; white-space: nowrap; } table.list thead th { background: #f5f5f5; }
+table.summary tr.section th { font-style: italic; font-weight: 400; color: #666; padding-top: .6em; }
 figure.chart { margin: 0; } .zoomable figure.chart svg { cursor: grab; touch-action: none; }
 svg text { font-size: 11px; fill: #666; } svg .mark { font-size: 15px; cursor: default; }
 .grid { stroke: #eee; } .base { stroke: #999; stroke-dasharray: 4 3; }
@@ -303,11 +304,14 @@ def render_html(
     else:
         charts += [price_chart(result), *_panels(result, result.symbol)]
     rows = []
-    for label, value in summary_rows(stats, result):
-        css = ""
-        if label == "net PnL" and stats.net_pnl:
-            css = ' class="pos"' if stats.net_pnl > 0 else ' class="neg"'
-        rows.append(f"<tr><th>{escape(label)}</th><td{css}>{escape(value)}</td></tr>")
+    for title, section in titled_sections(stats, result):
+        if title:  # the assumptions: one titled section of the summary, as in the terminal
+            rows.append(f'<tr class="section"><th colspan="2">{escape(title)}</th></tr>')
+        for label, value in section:
+            css = ""
+            if label == "net PnL" and stats.net_pnl:
+                css = ' class="pos"' if stats.net_pnl > 0 else ' class="neg"'
+            rows.append(f"<tr><th>{escape(label)}</th><td{css}>{escape(value)}</td></tr>")
     drawn = "".join(svg_of(c, i) for i, c in enumerate(charts))
     zoom = (
         '<div class="zoombar"><button id="zoom-in" type="button">zoom in</button>'

@@ -131,6 +131,13 @@ class BacktestResult:
     # Liquidation clearance fees (in `fees_paid` too: they are the liquidation fills' commission).
     clearance_fees: Decimal = Decimal(0)
     adl_model: str = "off"  # AdlModel.describe()
+    # Where the inputs the summary's `assumptions` name came from (assumptions.py): the brackets
+    # (snapshot and date, or the file), the fee rates (defaults or --fees), how many funding
+    # rates each symbol's data held, and each symbol's liquidation clearance fee rate.
+    brackets_source: str = ""
+    fees_source: str = ""
+    funding_rates: dict[str, int] = field(default_factory=dict)
+    clearance_rates: dict[str, Decimal] = field(default_factory=dict)
     adl_closes: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)  # time, symbol, qty, price
 
     @property

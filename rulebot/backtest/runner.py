@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.backtest import fast_path, fast_trades
+from rulebot.backtest.assumptions import fees_source
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
@@ -41,6 +42,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim import FillModel
 from rulebot.exchange_sim.adl import ADL_CLIENT_ID, NO_ADL, AdlModel
+from rulebot.exchange_sim.liquidation import clearance_rate
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.session import Session, paper_venue
 
@@ -151,6 +153,7 @@ def run_backtest(
     result.symbols = symbols
     result.fee_rates = config.fee_rates
     result.adl_model = config.adl.describe()
+    result.fees_source = fees_source(config.fee_rates, DEFAULT_FEE_RATES)
     result.fill_model = config.fill_model
     result.symbol_curves = {s: [] for s in symbols}
     result.funding_by_symbol = {s: ZERO for s in symbols}
@@ -307,6 +310,7 @@ def run_backtest(
     # the first than of the second means funding the summary counts as 0 but Binance would charge.
     crossed = {s: 0 for s in symbols}
     settled = {s: 0 for s in symbols}
+    rates = {s: 0 for s in symbols}  # funding rates the data held, held across or not
     funding_slot: int | None = None
 
     def holding(s: str) -> bool:
@@ -354,8 +358,10 @@ def run_backtest(
                 if holding(s):
                     crossed[s] += slot - funding_slot
         funding_slot = slot
-        if kind is FundingRate and settling in settled and holding(settling):
-            settled[settling] += 1
+        if kind is FundingRate and settling in settled:
+            rates[settling] += 1
+            if holding(settling):
+                settled[settling] += 1
         if kind is Trade:
             last_price[event.symbol] = event.price  # type: ignore[attr-defined]
             gaps.trade(event.symbol, time)  # type: ignore[attr-defined]
@@ -415,5 +421,7 @@ def run_backtest(
         sample(time)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
     result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s]}
+    result.funding_rates = rates
+    result.clearance_rates = {s: clearance_rate(inst[s]) for s in symbols if s in inst}
     result.mark_sources = {s: text for s, text in venue.mark_sources().items() if s in inst}
     return result

@@ -3,66 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from rulebot.backtest.assumptions import assumption_rows
 from rulebot.backtest.metrics import CONVENTION, DAY_MS, Metrics
 from rulebot.backtest.result import BacktestResult
-from rulebot.backtest.stats import Stats, Trade
-from rulebot.backtest.summary_warmup import warmup_dict, warmup_rows
+from rulebot.backtest.stats import Stats
+from rulebot.backtest.summary_json import summary_dict, trade_dict
+from rulebot.backtest.summary_warmup import warmup_rows
+from rulebot.backtest.text import duration, fpct, money, pct, price, ratio, span, when
 
-# Margin assets worth about a dollar: cents are enough. Coin margins (BTC, ETH) need satoshis.
-_DOLLAR_LIKE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", ""})
-
-
-def when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def span(start: int | None, end: int | None) -> str:
-    """`2024-06-03 15:07 → 22:16` when both fall on one day, else both in full."""
-    first, last = when(start), when(end)
-    if first[:10] == last[:10] and start is not None:
-        last = last[11:]
-    return f"{first} → {last}"
-
-
-def places_for(asset: str) -> int:
-    return 2 if asset in _DOLLAR_LIKE else 6
-
-
-def money(value: Decimal | None, asset: str = "", places: int | None = None) -> str:
-    if value is None:
-        return "-"
-    digits = places_for(asset) if places is None else places
-    text = f"{value:,.{digits}f}"
-    if text.startswith("-") and not value.quantize(Decimal(1).scaleb(-digits)):
-        text = text[1:]  # a tiny loss that rounds to nothing is not "-0.00"
-    return f"{text} {asset}".strip()
-
-
-def price(value: Decimal) -> str:
-    """Enough digits for BTC at 60,000 and for ADA at 0.35."""
-    size = abs(value)
-    digits = 2 if size >= 100 else 4 if size >= 1 else 6
-    return f"{value:,.{digits}f}"
-
-
-def pct(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
-
-
-def duration(ms: int) -> str:
-    minutes = ms // 60_000
-    days, rem = divmod(minutes, 1440)
-    hours, mins = divmod(rem, 60)
-    return f"{days}d {hours}h {mins}m" if days else f"{hours}h {mins}m"
+# Names other modules import from here (the summary's public face): the JSON and the formatting.
+__all__ = [
+    "money",
+    "month_table",
+    "price",
+    "span",
+    "summary_dict",
+    "summary_rows",
+    "summary_sections",
+    "summary_table",
+    "symbol_table",
+    "titled_sections",
+    "trade_dict",
+    "when",
+]  # fmt: skip
 
 
 Row = tuple[str, str]
@@ -78,12 +46,8 @@ def _run_rows(stats: Stats, result: BacktestResult) -> list[Row]:
 
 
 def _assumption_rows(stats: Stats, result: BacktestResult) -> list[Row]:
-    """What the simulation assumed (fill model, mark price, funding...): one row each."""
-    fees = result.fee_rates
-    return [
-        ("fee rates", f"maker {rate(fees.maker)}, taker {rate(fees.taker)}"),
-        ("mark price", result.mark_price_text),
-    ]
+    """What the simulation assumed (assumptions.py): one row each, the same in the JSON and the report."""
+    return assumption_rows(result)
 
 
 def _return_rows(stats: Stats, result: BacktestResult) -> list[Row]:
@@ -161,7 +125,6 @@ def _activity_rows(stats: Stats, result: BacktestResult) -> list[Row]:
         ("guard interventions", interventions),
         *cap_stops,
         ("rule errors", rule_errors_text(result)),
-        ("fill model", result.fill_model.describe()),
         ("fills · decisions · events", f"{stats.fills:,} · {stats.decisions:,} · {stats.events:,}"),
         ("path", f"{result.path}: {result.path_reason}"),
     ]
@@ -178,20 +141,21 @@ SECTIONS: list[Section] = [_run_rows, _assumption_rows, _return_rows, _risk_rows
                            warmup_rows, _warning_rows]  # fmt: skip
 
 
+# Sections drawn under a title of their own (the table's other sections speak for themselves).
+TITLES: dict[Section, str] = {_assumption_rows: "assumptions"}
+
+
 def summary_sections(stats: Stats, result: BacktestResult) -> list[list[Row]]:
-    return [rows for section in SECTIONS if (rows := section(stats, result))]
+    return [rows for _, rows in titled_sections(stats, result)]
+
+
+def titled_sections(stats: Stats, result: BacktestResult) -> list[tuple[str, list[Row]]]:
+    """The summary's sections with their titles ("" for none), as the table and the report draw them."""
+    return [(TITLES.get(section, ""), rows) for section in SECTIONS if (rows := section(stats, result))]
 
 
 def summary_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     return [row for rows in summary_sections(stats, result) for row in rows]
-
-
-def fpct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:,.2f}%"
-
-
-def ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
 
 
 def benchmark_text(m: Metrics) -> str:
@@ -219,14 +183,9 @@ def liquidations_text(stats: Stats, result: BacktestResult) -> str:
 def adl_text(result: BacktestResult) -> str:
     """Auto-deleveraging: what closed (or none) and the model that decided it."""
     if result.adl_model == "off":
-        return "off (not modelled: a crash never closes a profitable position here; --adl models it)"
+        return "not modelled (see ADL model above)"
     closes = "; ".join(f"{when(t)} {s} {qty} at {price}" for t, s, qty, price in result.adl_closes) or "none"
     return f"{len(result.adl_closes)}: {closes} · model {result.adl_model}"
-
-
-def rate(value: Decimal) -> str:
-    """A fee rate as an exact percentage: 0.0002 -> 0.02%."""
-    return f"{(value * 100).normalize():f}%"
 
 
 SYMBOL_COLUMNS = ("symbol", "trades", "win rate", "net PnL", "realized", "fees", "funding", "unrealized",
@@ -310,159 +269,11 @@ def summary_table(stats: Stats, result: BacktestResult) -> Table:
         "liquidations": "red" if stats.liquidations else None,
         "rule errors": "red" if result.rule_errors else None,
     }
-    sections = summary_sections(stats, result)
-    for n, rows in enumerate(sections):
+    sections = titled_sections(stats, result)
+    for n, (title, rows) in enumerate(sections):
+        if title:
+            table.add_row(Text(title, style="italic"), Text(""))
         for i, (label, value) in enumerate(rows):
             last = i == len(rows) - 1 and n < len(sections) - 1
             table.add_row(Text(label), Text(value), style=styles.get(label), end_section=last)
     return table
-
-
-def _s(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def trade_dict(t: Trade) -> dict[str, Any]:
-    return {
-        "symbol": t.symbol or None,
-        "side": t.side,
-        "entry_time": t.entry_time,
-        "entry_rule": t.entry_rule or None,
-        "entry_price": str(t.entry_price),
-        "quantity": str(t.entry_qty),
-        "exit_time": t.exit_time,
-        "exit_price": str(t.exit_price) if t.exit_qty else None,
-        "exit_quantity": str(t.exit_qty),
-        "exit_reason": t.exit_reason or None,
-        "gross_pnl": str(t.gross_pnl),
-        "fees": str(t.fees),
-        "open_pnl": str(t.open_pnl),
-        "net_pnl": str(t.net_pnl),
-        "open": t.is_open,
-    }
-
-
-def _numbers(stats: Stats) -> dict[str, Any]:
-    return {
-        "trades": stats.closed,
-        "open_trades": stats.open_trades,
-        "wins": stats.wins,
-        "losses": stats.losses,
-        "win_rate": _s(stats.win_rate),
-        "start_equity": str(stats.start_equity),
-        "end_equity": str(stats.end_equity),
-        "net_pnl": str(stats.net_pnl),
-        "return": _s(stats.return_pct),
-        "gross_realized_pnl": str(stats.gross_realized),
-        "fees": str(stats.fees),
-        "funding_paid": str(stats.funding),
-        "unrealized_pnl": str(stats.unrealized),
-        "max_drawdown": str(stats.max_drawdown),
-        "max_drawdown_pct": _s(stats.max_drawdown_pct),
-        "drawdown_peak_time": stats.drawdown_peak_time,
-        "drawdown_trough_time": stats.drawdown_trough_time,
-        "exposure": _s(stats.exposure),
-        "average_trade": _s(stats.average_trade),
-        "profit_factor": _s(stats.profit_factor),
-        "best_trade": _s(stats.best_trade),
-        "worst_trade": _s(stats.worst_trade),
-        "liquidations": stats.liquidations,
-        "guard_interventions": stats.guard_interventions,
-        "fills": stats.fills,
-        "decisions": stats.decisions,
-        "events": stats.events,
-    }
-
-
-def metrics_dict(m: Metrics | None) -> dict[str, Any]:
-    """Ratios as floats (None where undefined), money and fractions as exact strings."""
-    if m is None:
-        return {}
-    d = m.trade_durations
-    bench = m.benchmark_return
-    return {
-        "sharpe": m.sharpe,
-        "sortino": m.sortino,
-        "cagr": m.cagr,
-        "calmar": m.calmar,
-        "ratio_convention": CONVENTION,
-        "daily_returns": len(m.daily_returns),
-        "max_drawdown_duration_ms": m.drawdown_duration_ms,
-        "drawdown_recovery_time": m.drawdown_recovery_time,
-        "trade_duration_ms": None if d is None else {"average": d.average_ms, "median": d.median_ms, "max": d.max_ms},
-        "by_month": [
-            {
-                "month": mo.month,
-                "start_equity": str(mo.start_equity),
-                "end_equity": str(mo.end_equity),
-                "pnl": str(mo.pnl),
-                "return": _s(mo.ret),
-                "trades": mo.trades,
-                "max_drawdown_pct": _s(mo.max_drawdown_pct),
-            }
-            for mo in m.months
-        ],
-        "benchmark": {
-            "kind": "buy and hold each symbol from the first to the last price, equal weight, no fees",
-            "return": _s(bench),
-            "symbols": {
-                b.symbol: {
-                    "first_price": str(b.first_price),
-                    "last_price": str(b.last_price),
-                    "return": str(b.ret),
-                    "max_drawdown_pct": _s(b.max_drawdown_pct),
-                }
-                for b in m.benchmarks
-            },
-        },
-    }
-
-
-def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] | None = None) -> dict[str, Any]:
-    """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows.
-
-    The top level is the whole account; `by_symbol` (given `per`) holds the same numbers for each
-    symbol (its `start_equity` is the account's, its `end_equity` the start plus its own net PnL).
-    """
-    doc: dict[str, Any] = {
-        "rulebook": result.rulebook,
-        "version": result.version,
-        "symbol": ",".join(result.all_symbols),
-        "symbols": list(result.all_symbols),
-        "margin_asset": result.margin_asset,
-        "start_time": result.start_time,
-        "end_time": result.end_time,
-        "duration_ms": stats.duration_ms,
-        **_numbers(stats),
-        "worst_day": None
-        if result.worst_day is None
-        else {
-            "day_start": result.worst_day.day_start,
-            "pnl": str(result.worst_day.pnl),
-            "cap": str(result.worst_day.cap),
-        },
-        "rule_errors": {
-            rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
-            for rule, e in sorted(result.rule_errors.items())
-        },
-        "trade_list": [trade_dict(t) for t in stats.trades],
-        "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
-        "fill_model": {"name": result.fill_model.name, **result.fill_model.parameters()},
-        "warnings": list(result.warnings),
-        "mark_price": dict(sorted(result.mark_sources.items())),
-        "clearance_fees": str(result.clearance_fees),
-        "adl": {
-            "model": result.adl_model,
-            "closes": [
-                {"time": t, "symbol": s, "quantity": str(q), "price": str(p)} for t, s, q, p in result.adl_closes
-            ],
-        },
-        "cap_stops": result.cap_stops,
-        **metrics_dict(stats.metrics),
-        "path": result.path,
-        "path_reason": result.path_reason,
-        "warmup": warmup_dict(result),
-    }
-    if per is not None:
-        doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}
-    return doc

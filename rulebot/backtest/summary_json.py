@@ -1,0 +1,165 @@
+"""The backtest summary for scripts: the table's numbers as exact strings (Decimals as strings,
+fractions rather than percents), with what the run assumed under `assumptions`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from rulebot.backtest.assumptions import assumptions_dict
+from rulebot.backtest.metrics import CONVENTION, Metrics
+from rulebot.backtest.result import BacktestResult
+from rulebot.backtest.stats import Stats, Trade
+from rulebot.backtest.summary_warmup import warmup_dict
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def trade_dict(t: Trade) -> dict[str, Any]:
+    return {
+        "symbol": t.symbol or None,
+        "side": t.side,
+        "entry_time": t.entry_time,
+        "entry_rule": t.entry_rule or None,
+        "entry_price": str(t.entry_price),
+        "quantity": str(t.entry_qty),
+        "exit_time": t.exit_time,
+        "exit_price": str(t.exit_price) if t.exit_qty else None,
+        "exit_quantity": str(t.exit_qty),
+        "exit_reason": t.exit_reason or None,
+        "gross_pnl": str(t.gross_pnl),
+        "fees": str(t.fees),
+        "open_pnl": str(t.open_pnl),
+        "net_pnl": str(t.net_pnl),
+        "open": t.is_open,
+    }
+
+
+def _numbers(stats: Stats) -> dict[str, Any]:
+    return {
+        "trades": stats.closed,
+        "open_trades": stats.open_trades,
+        "wins": stats.wins,
+        "losses": stats.losses,
+        "win_rate": _s(stats.win_rate),
+        "start_equity": str(stats.start_equity),
+        "end_equity": str(stats.end_equity),
+        "net_pnl": str(stats.net_pnl),
+        "return": _s(stats.return_pct),
+        "gross_realized_pnl": str(stats.gross_realized),
+        "fees": str(stats.fees),
+        "funding_paid": str(stats.funding),
+        "unrealized_pnl": str(stats.unrealized),
+        "max_drawdown": str(stats.max_drawdown),
+        "max_drawdown_pct": _s(stats.max_drawdown_pct),
+        "drawdown_peak_time": stats.drawdown_peak_time,
+        "drawdown_trough_time": stats.drawdown_trough_time,
+        "exposure": _s(stats.exposure),
+        "average_trade": _s(stats.average_trade),
+        "profit_factor": _s(stats.profit_factor),
+        "best_trade": _s(stats.best_trade),
+        "worst_trade": _s(stats.worst_trade),
+        "liquidations": stats.liquidations,
+        "guard_interventions": stats.guard_interventions,
+        "fills": stats.fills,
+        "decisions": stats.decisions,
+        "events": stats.events,
+    }
+
+
+def metrics_dict(m: Metrics | None) -> dict[str, Any]:
+    """Ratios as floats (None where undefined), money and fractions as exact strings."""
+    if m is None:
+        return {}
+    d = m.trade_durations
+    bench = m.benchmark_return
+    return {
+        "sharpe": m.sharpe,
+        "sortino": m.sortino,
+        "cagr": m.cagr,
+        "calmar": m.calmar,
+        "ratio_convention": CONVENTION,
+        "daily_returns": len(m.daily_returns),
+        "max_drawdown_duration_ms": m.drawdown_duration_ms,
+        "drawdown_recovery_time": m.drawdown_recovery_time,
+        "trade_duration_ms": None if d is None else {"average": d.average_ms, "median": d.median_ms, "max": d.max_ms},
+        "by_month": [
+            {
+                "month": mo.month,
+                "start_equity": str(mo.start_equity),
+                "end_equity": str(mo.end_equity),
+                "pnl": str(mo.pnl),
+                "return": _s(mo.ret),
+                "trades": mo.trades,
+                "max_drawdown_pct": _s(mo.max_drawdown_pct),
+            }
+            for mo in m.months
+        ],
+        "benchmark": {
+            "kind": "buy and hold each symbol from the first to the last price, equal weight, no fees",
+            "return": _s(bench),
+            "symbols": {
+                b.symbol: {
+                    "first_price": str(b.first_price),
+                    "last_price": str(b.last_price),
+                    "return": str(b.ret),
+                    "max_drawdown_pct": _s(b.max_drawdown_pct),
+                }
+                for b in m.benchmarks
+            },
+        },
+    }
+
+
+def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] | None = None) -> dict[str, Any]:
+    """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows.
+
+    The top level is the whole account; `by_symbol` (given `per`) holds the same numbers for each
+    symbol (its `start_equity` is the account's, its `end_equity` the start plus its own net PnL).
+    """
+    doc: dict[str, Any] = {
+        "rulebook": result.rulebook,
+        "version": result.version,
+        "symbol": ",".join(result.all_symbols),
+        "symbols": list(result.all_symbols),
+        "margin_asset": result.margin_asset,
+        "start_time": result.start_time,
+        "end_time": result.end_time,
+        "duration_ms": stats.duration_ms,
+        **_numbers(stats),
+        "worst_day": None
+        if result.worst_day is None
+        else {
+            "day_start": result.worst_day.day_start,
+            "pnl": str(result.worst_day.pnl),
+            "cap": str(result.worst_day.cap),
+        },
+        "rule_errors": {
+            rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
+            for rule, e in sorted(result.rule_errors.items())
+        },
+        "trade_list": [trade_dict(t) for t in stats.trades],
+        "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
+        "fill_model": {"name": result.fill_model.name, **result.fill_model.parameters()},
+        "warnings": list(result.warnings),
+        "mark_price": dict(sorted(result.mark_sources.items())),
+        "clearance_fees": str(result.clearance_fees),
+        "adl": {
+            "model": result.adl_model,
+            "closes": [
+                {"time": t, "symbol": s, "quantity": str(q), "price": str(p)} for t, s, q, p in result.adl_closes
+            ],
+        },
+        "cap_stops": result.cap_stops,
+        **metrics_dict(stats.metrics),
+        "path": result.path,
+        "path_reason": result.path_reason,
+        "warmup": warmup_dict(result),
+        "assumptions": assumptions_dict(result),
+    }
+    if per is not None:
+        doc["by_symbol"] = {name: _numbers(st) for name, st in per.items()}
+    return doc

@@ -1,0 +1,68 @@
+"""How the summary, the JSON and the report write times, money, prices and ratios."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+# Margin assets worth about a dollar: cents are enough. Coin margins (BTC, ETH) need satoshis.
+_DOLLAR_LIKE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", ""})
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def span(start: int | None, end: int | None) -> str:
+    """`2024-06-03 15:07 → 22:16` when both fall on one day, else both in full."""
+    first, last = when(start), when(end)
+    if first[:10] == last[:10] and start is not None:
+        last = last[11:]
+    return f"{first} → {last}"
+
+
+def places_for(asset: str) -> int:
+    return 2 if asset in _DOLLAR_LIKE else 6
+
+
+def money(value: Decimal | None, asset: str = "", places: int | None = None) -> str:
+    if value is None:
+        return "-"
+    digits = places_for(asset) if places is None else places
+    text = f"{value:,.{digits}f}"
+    if text.startswith("-") and not value.quantize(Decimal(1).scaleb(-digits)):
+        text = text[1:]  # a tiny loss that rounds to nothing is not "-0.00"
+    return f"{text} {asset}".strip()
+
+
+def price(value: Decimal) -> str:
+    """Enough digits for BTC at 60,000 and for ADA at 0.35."""
+    size = abs(value)
+    digits = 2 if size >= 100 else 4 if size >= 1 else 6
+    return f"{value:,.{digits}f}"
+
+
+def pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def fpct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:,.2f}%"
+
+
+def ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def rate(value: Decimal) -> str:
+    """A fee rate as an exact percentage: 0.0002 -> 0.02%."""
+    return f"{(value * 100).normalize():f}%"
+
+
+def duration(ms: int) -> str:
+    minutes = ms // 60_000
+    days, rem = divmod(minutes, 1440)
+    hours, mins = divmod(rem, 60)
+    return f"{days}d {hours}h {mins}m" if days else f"{hours}h {mins}m"
