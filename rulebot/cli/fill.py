@@ -13,7 +13,9 @@ from rulebot.exchange_sim.model import DEFAULT_IMPACT_BPS, DEFAULT_PARTICIPATION
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_FILL_MODEL = "ideal"
+# Backtests that do not flatter (issue 15): a spread, a share of each bar and impact unless asked
+# otherwise; `ideal` (any size at the last price) is there to compare with older runs.
+DEFAULT_FILL_MODEL = "realistic"
 
 
 class Share(Number):
@@ -40,10 +42,10 @@ def fill_model_options(command: F) -> F:
             type=click.Choice(FILL_MODELS),
             default=DEFAULT_FILL_MODEL,
             show_default=True,
-            help="How orders fill (docs/fill-model.md). ideal: any size at the quote or last trade. realistic: "
-            "a spread on klines (bookTicker when given), at most --participation of each bar's volume (the "
-            "rest expires for IOC and market orders, FOK is refused, GTC limits fill in later bars), and "
-            "square-root impact.",
+            help="How orders fill (docs/fill-model.md). realistic: a spread on klines (bookTicker when given), at "
+            "most --participation of each bar's volume (the rest expires for IOC and market orders, FOK is "
+            "refused, GTC limits fill in later bars), and square-root impact. ideal: any size at the quote or "
+            "last trade (flatters; for comparing with older runs).",
         ),
         click.option(
             "--participation",

@@ -257,7 +257,7 @@ def sweep_cmd(
     result.replay_extra = (
         *(["--balance", str(balance)] if balance is not None else []),
         *(["--slippage-bps", str(slippage_bps)] if slippage_bps else []),
-        *(fill_model_args(fill_model) if fill_model.name != "ideal" else []),
+        *fill_model_args(fill_model),  # always: the default model may not be the one that ran
         *(["--exchange-info", exchange_info] if exchange_info else []),
     )
     if ranked:

@@ -81,6 +81,8 @@ def test_the_crash_demo_deleverages_a_profitable_short_and_says_so(tmp_path: Pat
         "2",
         "--report",
         str(tmp_path / "r.html"),
+        "--fill-model",
+        "ideal",  # the numbers below are the ideal model's (the default is realistic)
     ]
     res = CliRunner().invoke(main, [*args, "--format", "json"])
     assert res.exit_code == 0, res.output

@@ -9,9 +9,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rulebot.backtest.api import backtest
+from rulebot.backtest.runner import BacktestConfig
 from rulebot.backtest.stats import compute_stats, per_symbol_stats
 from rulebot.backtest.summary import summary_dict
 from rulebot.cli import main
+from rulebot.cli.fill import make_fill_model
 from rulebot.testing.shared import ARCHIVE, PAYLOADS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +120,9 @@ def test_json_is_the_same_numbers_as_the_library_computes():
         start="2025-06-07",
         end="2025-06-10",
         overrides={"fast": "8", "slow": "21"},
+        config=BacktestConfig(fill_model=make_fill_model("realistic", Decimal(0), None, None, None)),
     )
+    # The library's BacktestConfig() keeps the ideal model; the CLI defaults to realistic (docs/fill-model.md).
     doc = summary_dict(compute_stats(result), result, per_symbol_stats(result))
     expected = json.loads(json.dumps(doc, default=str))
     assert json.loads(out) == expected

@@ -63,7 +63,7 @@ def test_realistic_json_states_its_parameters_and_never_beats_ideal() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--participation", "0.2"), "only apply to --fill-model realistic"),
+        (("--fill-model", "ideal", "--participation", "0.2"), "only apply to --fill-model realistic"),
         (("--fill-model", "realistic", "--participation", "0"), "at most 1"),
         (("--fill-model", "realistic", "--participation", "2"), "at most 1"),
         (("--fill-model", "realistic", "--impact-bps", "-1"), "below 0"),
