@@ -8,7 +8,6 @@ that carries a time first fires the dead man's switches (SetCountdownCancelAll) 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from decimal import Decimal
 
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
@@ -28,7 +27,7 @@ from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim import quiet, settings
-from rulebot.exchange_sim.account import Account, Ledger
+from rulebot.exchange_sim.account import Account
 from rulebot.exchange_sim.adl import NO_ADL, AdlModel, Deleverager
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.desk import OrderDesk
@@ -39,14 +38,11 @@ from rulebot.exchange_sim.liquidity import Liquidity
 from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.matching import Matcher
 from rulebot.exchange_sim.model import (
-    AccountView,
-    BalanceView,
     FillModel,
-    PositionView,
     SimResult,
 )
-from rulebot.exchange_sim.orders import algo_view, order_view
 from rulebot.exchange_sim.placement import Gatekeeper
+from rulebot.exchange_sim.queries import AccountQueries
 from rulebot.exchange_sim.risk import RiskWatch
 from rulebot.exchange_sim.stops import StopRunner
 from rulebot.exchange_sim.updates import Reporter
@@ -55,7 +51,7 @@ ZERO = Decimal(0)
 DEFAULT_MARGIN_CALL_RATIO = Decimal("0.8")
 
 
-class SimExchange:
+class SimExchange(AccountQueries):
     """A Binance Futures account and matching engine over a market fed to it event by event.
 
     `instruments` and `brackets` are keyed by symbol (every instrument needs its brackets) and
@@ -354,93 +350,6 @@ class SimExchange:
         store.prune(symbol)
         store.prune_algos(symbol)
         return True
-
-    def _quote(self, symbol: str) -> Quotes:
-        quotes = self._quotes.get(symbol)
-        if quotes is None:
-            raise ValueError(f"market data for {symbol}, which is not one of the instruments")
-        return quotes
-
-    # -- queries ---------------------------------------------------------------------------------
-
-    def open_orders(self, symbol: str | None = None) -> list[OrderView]:
-        """Open plain orders (COIN-M stops included), by symbol then placement."""
-        return [order_view(self._instruments[o.symbol], o) for o in self._store.open_orders(symbol)]
-
-    def order(self, symbol: str, client_order_id: str) -> OrderView | None:
-        """The latest order with that client id, open or final (None: Binance's -2013)."""
-        order = self._store.find(symbol, client_order_id)
-        return None if order is None else order_view(self._instruments[symbol], order)
-
-    def order_by_id(self, symbol: str, order_id: int) -> OrderView | None:
-        order = self._store.by_id(order_id)
-        if order is None or order.symbol != symbol:
-            return None
-        return order_view(self._instruments[symbol], order)
-
-    def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrderView]:
-        return [algo_view(self._instruments[a.symbol], a) for a in self._store.open_algos(symbol)]
-
-    def algo_order(self, symbol: str, client_algo_id: str) -> AlgoOrderView | None:
-        algo = self._store.find_algo(symbol, client_algo_id)
-        return None if algo is None else algo_view(self._instruments[symbol], algo)
-
-    def algo_order_by_id(self, symbol: str, algo_id: int) -> AlgoOrderView | None:
-        algo = self._store.algo_by_id(algo_id)
-        if algo is None or algo.symbol != symbol:
-            return None
-        return algo_view(self._instruments[symbol], algo)
-
-    def positions(self, symbol: str | None = None, *, include_flat: bool = False) -> list[PositionView]:
-        """Positions of the current mode; flat ones too (every symbol) with `include_flat`."""
-        symbols = [symbol] if symbol is not None else sorted(self._instruments)
-        legs = [p for s in symbols for p in self._account.legs(s)]
-        return [self._reporter.position_view(p) for p in legs if include_flat or p.qty != 0]
-
-    def balances(self) -> list[BalanceView]:
-        return [self._reporter.balance_view(a) for a in self._account.assets()]
-
-    def account(self, asset: str) -> AccountView:
-        exposure = self._exposure
-        wallet = self._account.wallets[asset]
-        upnl = sum((exposure.unrealized(p) for p in self._account.open_positions(asset)), ZERO)
-        return AccountView(
-            asset=asset,
-            wallet_balance=wallet,
-            unrealized_pnl=upnl,
-            margin_balance=wallet + upnl,
-            position_initial_margin=exposure.position_initial_margin(asset),
-            open_order_initial_margin=exposure.open_order_margin(asset),
-            maint_margin=exposure.maint_margin_total(asset),
-            available_balance=exposure.available(asset),
-            cross_margin_ratio=exposure.cross_ratio(asset),
-        )
-
-    def ledger(self, asset: str) -> Ledger:
-        """Realized PnL, commission and funding booked on `asset` since the start (a copy)."""
-        return replace(self._account.ledgers.get(asset, Ledger()))
-
-    def leverage(self, symbol: str) -> int:
-        return self._account.leverage[symbol]
-
-    def max_notional(self, symbol: str) -> Decimal:
-        """`maxNotionalValue` at the symbol's leverage (COIN-M: `maxQty`, in coin)."""
-        return self._brackets[symbol].max_notional(self._account.leverage[symbol])
-
-    def margin_type(self, symbol: str) -> MarginType:
-        return self._account.margin_type[symbol]
-
-    @property
-    def hedge_mode(self) -> bool:
-        return self._account.hedge_mode
-
-    def countdown(self, symbol: str) -> int | None:
-        """When the symbol's dead man's switch fires (ms), None if none is set."""
-        return self._countdowns.get(symbol)
-
-    def quotes(self, symbol: str) -> Quotes:
-        """The market data known for `symbol` (a copy)."""
-        return replace(self._quote(symbol))
 
     # -- callbacks for the exposure model ---------------------------------------------------------
 
