@@ -95,9 +95,12 @@ def paper_venue(
     fee_rates: FeeRates,
     fill_model: FillModel = FillModel(),
     adl: AdlModel = NO_ADL,
+    funding_from_marks: bool = False,
 ) -> PaperVenue:
     """The one place the exchange simulator is built for a rulebook (backtest and dry-run alike):
-    its symbols' contracts and brackets, the rulebook's account settings, the given wallet."""
+    its symbols' contracts and brackets, the rulebook's account settings, the given wallet.
+    `funding_from_marks`: settle funding from the mark stream's announcements (a dry-run on live
+    streams, venues/paper.py)."""
     market = book.market_type
     sim = SimExchange(
         {s: instruments[s] for s in book.symbols},
@@ -111,7 +114,7 @@ def paper_venue(
         default_margin_type=book.margin_type,
         adl=adl,
     )
-    return PaperVenue(sim, market)
+    return PaperVenue(sim, market, funding_from_marks=funding_from_marks)
 
 
 def _ignore(_: object) -> None:

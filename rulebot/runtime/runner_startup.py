@@ -60,9 +60,12 @@ class RunnerStartup:
         else:
             kept = paper_account.load(paper_file, book.symbols)
             if kept is not None:
-                venue = PaperRunVenue(PaperVenue(kept, kept.market), paper_file, book.symbols)
+                # A dry-run: on live streams funding is settled from the mark stream's announcements
+                # (replayed data carries none in its marks, and settles from its fundingRate files).
+                venue = PaperRunVenue(PaperVenue(kept, kept.market, funding_from_marks=True), paper_file, book.symbols)
             else:
-                paper = paper_venue(book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates)
+                paper = paper_venue(book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates,
+                                    funding_from_marks=True)  # fmt: skip
                 venue = PaperRunVenue(paper, paper_file, book.symbols)
                 venue.save()  # a new paper account, kept from the start
         self.desk = Executor(engine, journal, venue, on_unknown=lambda why: self._reconcile_later(why, 1.0),

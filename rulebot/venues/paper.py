@@ -15,6 +15,11 @@ are executed against it. What the data lacks is derived and stated:
   the same period when there is one, so a mark wick inside the bar liquidates and triggers
   MARK_PRICE stops as it would on the exchange; a mark bar with no candle of its period is
   walked on its own at its close time;
+* funding, on live streams (`funding_from_marks`, a dry-run): no settlement event comes on a
+  stream, but every markPrice update announces the rate (`r`) and the next funding time
+  (`T`). The paper account settles at T with the rate last announced before it, at the mark
+  of that announcement (a second before T at most): the first update at or after T, which
+  already announces the next T, is what says the time has come. Each T is settled once;
 * candles only (klines): each candle is walked as open → low → high → close when it closed
   up, open → high → low → close when it closed down, a quarter of its volume at each point,
   so a stop or a limit inside the candle's range fills; which of high and low came first is
@@ -46,9 +51,14 @@ MARK_DERIVED = (
 
 
 class PaperVenue:
-    def __init__(self, sim: SimExchange, market: Market) -> None:
+    def __init__(self, sim: SimExchange, market: Market, *, funding_from_marks: bool = False) -> None:
         self.sim = sim
         self.market = market
+        # Settle funding from the mark stream's announcements (live streams carry no settlement
+        # event). Off for replays and for the fake exchange, whose data settles funding itself.
+        self.funding_from_marks = funding_from_marks
+        self._announced: dict[str, MarkPrice] = {}  # the last mark announcing a funding time to come
+        self._settled_at: dict[str, int] = {}  # the last funding time settled from announcements
         self._has_mark: set[str] = set()
         self._last_mark_time: dict[str, int] = {}
         self._candle_tf: dict[str, int] = {}  # the shortest candle seen per symbol drives fills
@@ -93,12 +103,29 @@ class PaperVenue:
             self._has_mark.add(event.symbol)
             if event.bar_high is not None:
                 return self._mark_bar(event)
-            return sim.on_mark_price(event.symbol, event.mark_price, event.time, event.index_price)
+            due = self._announced_funding(event) if self.funding_from_marks else []
+            return due + sim.on_mark_price(event.symbol, event.mark_price, event.time, event.index_price)
         if isinstance(event, FundingRate):
             return sim.on_funding(event.symbol, event.rate, event.time, event.mark_price)
         if isinstance(event, CandleClosed):
             return self._walk_candle(event)
         return []
+
+    def _announced_funding(self, m: MarkPrice) -> list[AccountEvent]:
+        """Settle the funding a previous update announced when this one is at or past its time;
+        keep this one's announcement when its funding time is still to come."""
+        out: list[AccountEvent] = []
+        symbol = m.symbol
+        last = self._announced.get(symbol)
+        if last is not None and last.next_funding_time is not None and m.time >= last.next_funding_time:
+            del self._announced[symbol]
+            at = last.next_funding_time
+            if last.funding_rate is not None and at > self._settled_at.get(symbol, -1):
+                self._settled_at[symbol] = at
+                out = self.sim.on_funding(symbol, last.funding_rate, at, last.mark_price)
+        if m.funding_rate is not None and m.next_funding_time is not None and m.next_funding_time > m.time:
+            self._announced[symbol] = m
+        return out
 
     def _walk_candle(self, c: CandleClosed) -> list[AccountEvent]:
         out: list[AccountEvent] = []
