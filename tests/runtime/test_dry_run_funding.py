@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import replace
 from decimal import Decimal
 
 from rulebot.core.enums import Market
@@ -47,17 +48,22 @@ async def test_dry_run_on_live_streams_pays_funding_at_the_announced_time_and_ra
             if runner.status().get("positions"):
                 break
         await until(lambda: bool(runner.status().get("positions")))
-        due = fake.now() + 600
+        # T far enough ahead that both announcements are stamped before it on a loaded machine.
+        due = fake.now() + 3000
         # Two announcements before T: the later one's rate is what is paid, at its mark.
         await fake.feed(MarkPrice("BTCUSDT", D(61000), 0, funding_rate=D("0.0003"), next_funding_time=due))
+        await asyncio.sleep(0.01)  # the stream drops an update with the same event time as the last
         await fake.feed(MarkPrice("BTCUSDT", D(60000), 0, funding_rate=D("0.0001"), next_funding_time=due))
-        await asyncio.sleep(0.3)
+        assert fake.now() < due, "the machine is too slow for this test's timing"
+        await asyncio.sleep(0.2)
         assert not _funding(cfg.journal_path())  # not before T
-        await asyncio.sleep(0.5)
+        while fake.now() <= due:
+            await asyncio.sleep(0.05)
         # Past T: the stream already announces the next funding time.
         after = MarkPrice("BTCUSDT", D(60500), 0, funding_rate=D("0.0002"), next_funding_time=due + EIGHT_HOURS)
         await fake.feed(after)
-        await fake.feed(after)  # a second update past T settles nothing more
+        await asyncio.sleep(0.01)
+        await fake.feed(replace(after, mark_price=D(60600)))  # a second update past T settles nothing more
         await until(lambda: bool(_funding(cfg.journal_path())))
         await control.request(cfg.run_dir, {"cmd": "kill", "policy": "keep"})
         await asyncio.wait_for(task, 15)
