@@ -79,6 +79,14 @@ def data() -> None:
     show_default=True,
     help=f"Archive server (or ${BASE_URL_ENV}).",
 )
+@click.option(
+    "--companions/--no-companions",
+    default=True,
+    show_default=True,
+    help="With --kind klines, also fetch the fundingRate files of the months covered and the markPriceKlines "
+    "of the same interval: a backtest without them counts funding as 0 and lets the mark follow the last "
+    "price (it says so). A companion the archive lacks (this month's funding) is reported, not a failure.",
+)
 @click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def download_cmd(
@@ -91,14 +99,16 @@ def download_cmd(
     period: str | None,
     dest: Path,
     base_url: str,
+    companions: bool,
     concurrency: int,
     fmt: str,
 ) -> None:
     """Download SYMBOL's archive files, verified against Binance's published checksums.
 
     Files already present and verified are skipped; a broken download resumes where it
-    stopped. Exit 0 when every file asked for is present and verified, 1 when some are
-    missing from the archive or failed (the rest are kept).
+    stopped. Klines come with their companions (fundingRate, markPriceKlines) unless
+    --no-companions. Exit 0 when every file asked for is present and verified (a companion the
+    archive lacks aside), 1 when some are missing from the archive or failed (the rest are kept).
     """
     try:
         report = download(
@@ -113,6 +123,7 @@ def download_cmd(
             base_url=base_url,
             concurrency=concurrency,
             progress=fmt == "text" and sys.stderr.isatty(),
+            companions=companions,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -136,5 +147,6 @@ def _print(report: DownloadReport) -> None:
         table = Table("file", "status", "what happened", show_lines=False)
         for r in problems:
             style = "yellow" if r.status == "missing" else "red"
-            table.add_row(r.path.rsplit("/", 1)[-1], r.status, r.detail, style=style)
+            status = f"{r.status} (companion)" if r.companion else r.status
+            table.add_row(r.path.rsplit("/", 1)[-1], status, r.detail, style=style)
         output_console(stderr=True, soft_wrap=True).print(table)

@@ -12,15 +12,14 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
+from rulebot.feeds.download_progress import Bar
 from rulebot.feeds.replay_files import KINDS, KLINE_KINDS
 
 DEFAULT_BASE_URL = "https://data.binance.vision"
@@ -44,6 +43,7 @@ class FileResult:
     status: str
     detail: str = ""
     size: int = 0
+    companion: bool = False  # fetched beside klines (fundingRate, markPriceKlines): its absence is no failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +56,11 @@ class DownloadReport:
 
     @property
     def ok(self) -> bool:
-        """True when every file asked for is now present and verified."""
-        return all(r.status in ("downloaded", "skipped") for r in self.results)
+        """True when every file asked for is now present and verified; a companion file the
+        archive does not have (this month's fundingRate, a symbol without mark klines) is no failure."""
+        return all(
+            r.status in ("downloaded", "skipped") or (r.companion and r.status == "missing") for r in self.results
+        )
 
     def to_dict(self) -> dict[str, Any]:
         counts = {s: len(self.with_status(s)) for s in ("downloaded", "skipped", "missing", "failed")}
@@ -127,6 +130,35 @@ def archive_paths(
     return [f"{base}/{symbol}-{label}-{stamp}.zip" for stamp in _stamps(start, end, period)]
 
 
+def companion_paths(
+    symbol: str,
+    kind: str,
+    interval: str | None,
+    from_date: date | str,
+    to_date: date | str,
+    market: str | None = None,
+    period: str | None = None,
+) -> list[str]:
+    """What a backtest of these klines needs beside them, else it flatters or guesses (issue 15):
+    the fundingRate files of the months they cover (monthly only; perpetuals only, a delivery
+    contract pays no funding) and the mark-price klines of the same interval and period (without
+    them the mark follows the last price). Nothing for other kinds."""
+    if kind != "klines":
+        return []
+    symbol = symbol.upper()
+    perpetual = "_" not in symbol or symbol.endswith("_PERP")
+    funding = (
+        archive_paths(symbol, "fundingRate", from_date=from_date, to_date=to_date, market=market, period="monthly")
+        if perpetual
+        else []
+    )
+    marks = archive_paths(
+        symbol, "markPriceKlines", interval=interval, from_date=from_date, to_date=to_date, market=market,
+        period=period,
+    )  # fmt: skip
+    return funding + marks
+
+
 def download(
     symbol: str,
     kind: str,
@@ -142,6 +174,7 @@ def download(
     retries: int = 3,
     retry_delay: float = 1.0,
     progress: bool = False,
+    companions: bool = False,
 ) -> DownloadReport:
     """Fetch the archive files of a symbol and kind over a date range into `dest`.
 
@@ -150,12 +183,16 @@ def download(
     request; files already present and matching their checksum are skipped; days the archive
     does not have (404) are reported as missing while the rest carry on. `base_url` defaults
     to $RULEBOT_DATA_URL, then https://data.binance.vision.
+
+    `companions` (klines only): also the files a backtest of those klines needs to not flatter
+    (`companion_paths`): the months' fundingRate and the mark-price klines of the same interval
+    and period. One the archive lacks is reported missing without failing the download.
     """
     return asyncio.run(
         download_async(
             symbol, kind, interval=interval, from_date=from_date, to_date=to_date, market=market,
             period=period, dest=dest, base_url=base_url, concurrency=concurrency,
-            retries=retries, retry_delay=retry_delay, progress=progress,
+            retries=retries, retry_delay=retry_delay, progress=progress, companions=companions,
         )
     )  # fmt: skip
 
@@ -175,15 +212,18 @@ async def download_async(
     retries: int = 3,
     retry_delay: float = 1.0,
     progress: bool = False,
+    companions: bool = False,
 ) -> DownloadReport:
     """`download` for callers already inside an event loop."""
     paths = archive_paths(
         symbol, kind, interval=interval, from_date=from_date, to_date=to_date, market=market,
         period=period,
     )  # fmt: skip
+    extra = [p for p in companion_paths(symbol, kind, interval, from_date, to_date, market, period) if p not in paths]
+    paths += extra if companions else []
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
     dest = Path(dest)
-    bar = _Bar(progress, len(paths))
+    bar = Bar(progress, len(paths))
     limit = asyncio.Semaphore(max(1, concurrency))
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
     async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "rulebot"}) as session:
@@ -192,6 +232,9 @@ async def download_async(
         async def one(rel: str) -> FileResult:
             async with limit:
                 result = await fetcher.fetch(rel)
+            if companions and rel in extra:
+                # Missing is no failure here: the backtest states what stood in for it.
+                result = replace(result, companion=True)
             bar.finished(result)
             return result
 
@@ -205,7 +248,7 @@ class _Fetcher:
 
     def __init__(
         self, session: aiohttp.ClientSession, base: str, dest: Path, retries: int,
-        retry_delay: float, bar: _Bar,
+        retry_delay: float, bar: Bar,
     ) -> None:  # fmt: skip
         self.session, self.base, self.dest = session, base, dest
         self.retries, self.retry_delay, self.bar = retries, retry_delay, bar
@@ -353,46 +396,3 @@ def _stamps(start: date, end: date, period: str) -> Iterator[str]:
     while (year, month) <= (end.year, end.month):
         yield f"{year:04d}-{month:02d}"
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-
-
-class _Bar:
-    """rich progress on stderr: files done overall, and each file in flight."""
-
-    def __init__(self, enabled: bool, files: int) -> None:
-        self.enabled, self.files, self.done = enabled, files, 0
-        self.progress: Progress | None = None
-        self.overall = TaskID(0)
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
-            self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
-            self.progress.start()
-            self.overall = self.progress.add_task(f"0/{self.files} files", total=self.files)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def start(self, rel: str, done: int, total: int) -> None:
-        if self.progress is None:
-            return
-        if rel in self.tasks:  # a retry: show where it resumes
-            self.progress.update(self.tasks[rel], total=total or None, completed=done)
-        else:
-            name = rel.rsplit("/", 1)[-1]
-            self.tasks[rel] = self.progress.add_task(name, total=total or None, completed=done)
-
-    def advance(self, rel: str, size: int) -> None:
-        if self.progress is not None and rel in self.tasks:
-            self.progress.advance(self.tasks[rel], size)
-
-    def finished(self, result: FileResult) -> None:
-        if self.progress is None:
-            return
-        if result.path in self.tasks:
-            self.progress.remove_task(self.tasks.pop(result.path))
-        self.done += 1
-        self.progress.update(self.overall, completed=self.done, description=f"{self.done}/{self.files} files")

@@ -268,3 +268,68 @@ def test_cli_download_json_and_exit_codes(
 def test_a_symbol_with_a_path_in_it_is_refused_before_anything_is_written(symbol: str) -> None:
     with pytest.raises(ValueError, match="is not a Binance symbol"):
         archive_paths(symbol, "trades", from_date="2025-01-01", to_date="2025-01-01")
+
+
+MARK = "futures/um/daily/markPriceKlines/BTCUSDT/1m/BTCUSDT-1m-2025-06-0{}.zip"
+JUNE_FUNDING = "futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-06.zip"
+
+
+def test_klines_come_with_their_funding_and_mark_klines(server: ArchiveServer, tmp_path: Path) -> None:
+    # shared/data has no markPriceKlines: the archive reports them missing, which for a companion
+    # is no failure (exit 0); the month's fundingRate is fetched beside the klines.
+    monkey = CliRunner()
+    args = ["download", "BTCUSDT", "--kind", "klines", "--interval", "1m", "--from", "2025-06-07",
+            "--to", "2025-06-08", "--dest", str(tmp_path), "--base-url", server.url, "--format", "json"]  # fmt: skip
+    result = monkey.invoke(data, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    files = {f["path"]: (f["status"], f["companion"]) for f in doc["files"]}
+    assert files == {
+        KLINES.format(7): ("downloaded", False),
+        KLINES.format(8): ("downloaded", False),
+        JUNE_FUNDING: ("downloaded", True),
+        MARK.format(7): ("missing", True),
+        MARK.format(8): ("missing", True),
+    }
+    assert doc["ok"] and _same(tmp_path, JUNE_FUNDING)
+    # A backtest of the folder finds the funding it needs (the summary's assumptions say so).
+    from rulebot.backtest.api import backtest
+
+    rules = Path(__file__).resolve().parents[2] / "rules" / "ema-trend-btc.yaml"
+    result_bt, _, _ = backtest(str(rules), [str(tmp_path)])
+    assert result_bt.funding_rates == {"BTCUSDT": 6}
+    # --no-companions: the klines alone (already there: skipped), nothing else asked for.
+    server.requests.clear()
+    again = json.loads(monkey.invoke(data, [*args, "--no-companions"]).output)
+    assert [f["path"] for f in again["files"]] == [KLINES.format(7), KLINES.format(8)]
+    assert not any("fundingRate" in rel or "markPrice" in rel for rel, _ in server.requests)
+
+
+def test_a_missing_klines_file_still_fails_and_mark_klines_are_fetched_where_published(tmp_path: Path) -> None:
+    # A local archive whose markPriceKlines folder holds one day. Its bytes are the real klines
+    # file of that day standing in: only the archive path and the checksum matter to a download.
+    root = tmp_path / "archive"
+    for rel in (KLINES.format(7), JUNE_FUNDING):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes((ARCHIVE / rel).read_bytes())
+    (root / MARK.format(7)).parent.mkdir(parents=True, exist_ok=True)
+    (root / MARK.format(7)).write_bytes((ARCHIVE / KLINES.format(7)).read_bytes())
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    srv = ArchiveServer(root.resolve())
+    asyncio.run_coroutine_threadsafe(srv.start(), loop).result(10)
+    try:
+        dest = tmp_path / "dest"
+        report = download("BTCUSDT", "klines", interval="1m", from_date="2025-06-07", to_date="2025-06-08",
+                          dest=dest, base_url=srv.url, companions=True, retries=0)  # fmt: skip
+    finally:
+        asyncio.run_coroutine_threadsafe(srv.runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    status = {r.path: (r.status, r.companion) for r in report.results}
+    assert status[MARK.format(7)] == ("downloaded", True) and status[MARK.format(8)] == ("missing", True)
+    assert status[KLINES.format(8)] == ("missing", False)
+    assert not report.ok  # a klines day the archive lacks is a failure; a companion's absence is not
+    assert (dest / MARK.format(7)).read_bytes() == (root / MARK.format(7)).read_bytes()
