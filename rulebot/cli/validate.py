@@ -166,8 +166,14 @@ def render_explain(console: Console, book: CompiledRulebook) -> None:
             t.add_column(col)
         for i in data["indicators"]:
             h = history[i["name"]]
-            t.add_row(i["name"], i["definition"], i["input"], ", ".join(i["outputs"]) or "value", h["text"],
-                      ", ".join(h["rules"]) or "-")  # fmt: skip
+            t.add_row(
+                i["name"],
+                i["definition"],
+                i["input"],
+                ", ".join(i["outputs"]) or "value",
+                h["text"],
+                ", ".join(h["rules"]) or "-",
+            )
         console.print(t)
     lookbacks = [h for h in data["history"] if h["name"].endswith("]")]
     if lookbacks:

@@ -311,11 +311,19 @@ class SymbolMarket:
         how many were taken."""
         last = {tf: h[-1].close_time if h else -1 for tf, h in self.history.items()}
         fresh = [
-            Candle(c.timeframe, c.open_time, c.close_time, float(c.open), float(c.high), float(c.low),
-                   float(c.close), float(c.volume))
+            Candle(
+                c.timeframe,
+                c.open_time,
+                c.close_time,
+                float(c.open),
+                float(c.high),
+                float(c.low),
+                float(c.close),
+                float(c.volume),
+            )
             for c in candles
             if c.timeframe in last and c.close_time > last[c.timeframe]
-        ]  # fmt: skip
+        ]
         if fresh:
             self._publish(fresh)
         return len(fresh)

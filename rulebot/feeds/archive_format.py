@@ -29,24 +29,44 @@ KLINE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKli
 KINDS = (*KLINE_KINDS, "aggTrades", "trades", "bookTicker", "fundingRate")
 
 _KLINE_COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
-)  # fmt: skip
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
 # The columns of each kind's rows, in order. COIN-M files name some differently (klines:
 # base_volume, taker_buy_base_volume; trades: base_qty for quote_qty) at the same places.
 COLUMNS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(KLINE_KINDS, _KLINE_COLUMNS),
     "aggTrades": (
-        "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
-        "transact_time", "is_buyer_maker",
+        "agg_trade_id",
+        "price",
+        "quantity",
+        "first_trade_id",
+        "last_trade_id",
+        "transact_time",
+        "is_buyer_maker",
     ),
     "trades": ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker"),
     "bookTicker": (
-        "update_id", "best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty",
-        "transaction_time", "event_time",
+        "update_id",
+        "best_bid_price",
+        "best_bid_qty",
+        "best_ask_price",
+        "best_ask_qty",
+        "transaction_time",
+        "event_time",
     ),
     "fundingRate": ("calc_time", "funding_interval_hours", "last_funding_rate"),
-}  # fmt: skip
+}
 # What each column must parse as; read only to explain a row the fast path rejected.
 _INTS = "open_time close_time count agg_trade_id first_trade_id last_trade_id transact_time id"
 _INTS += " time update_id transaction_time event_time calc_time funding_interval_hours"

@@ -343,9 +343,20 @@ def _klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: i
         if not (zero < bl <= bo <= bh < huge and bl <= bc <= bh and zero <= bv and ot < ct):
             raise Unsure("bar")
     events = map(
-        CandleClosed, repeat(file.symbol, n), repeat(file.interval or "", n), opens_at, times, o, h, low, c, vol,
-        quote_vol, counts, taker_vol,
-    )  # fmt: skip
+        CandleClosed,
+        repeat(file.symbol, n),
+        repeat(file.interval or "", n),
+        opens_at,
+        times,
+        o,
+        h,
+        low,
+        c,
+        vol,
+        quote_vol,
+        counts,
+        taker_vol,
+    )
     return events, n, stop
 
 

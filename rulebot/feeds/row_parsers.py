@@ -97,8 +97,15 @@ def _agg_trades(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end: 
             if not (0 < price < huge and 0 < qty < huge):
                 raise impossible(file, reader.line_num, row, "a trade's price and quantity must be above zero")
             yield Trade(
-                symbol, price, qty, t, is_maker[maker], agg_id, int(first_id), int(last_id),
-            )  # fmt: skip
+                symbol,
+                price,
+                qty,
+                t,
+                is_maker[maker],
+                agg_id,
+                int(first_id),
+                int(last_id),
+            )
     except ROW_ERRORS as exc:
         raise bad_row(file, reader.line_num, row, exc) from None
     return prev
@@ -224,8 +231,19 @@ def _klines(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end: int,
                     raise impossible(file, reader.line_num, row, "the bar opens after it closes")
                 raise bad_bar(file, reader.line_num, row, o, h, lo)
             yield CandleClosed(
-                symbol, timeframe, open_time, t, o, h, lo, c, vol, D(quote_vol), int(count), D(taker_vol),
-            )  # fmt: skip
+                symbol,
+                timeframe,
+                open_time,
+                t,
+                o,
+                h,
+                lo,
+                c,
+                vol,
+                D(quote_vol),
+                int(count),
+                D(taker_vol),
+            )
     except ROW_ERRORS as exc:
         raise bad_row(file, reader.line_num, row, exc) from None
     return prev

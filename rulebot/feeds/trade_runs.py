@@ -134,9 +134,20 @@ def _chunk(file: ArchiveFile, cols: list[Any], cursor: Cursor, start: int, end: 
     if file.kind == "aggTrades":
         firsts, lasts = _ints(cols[3].slice(lo, n)), _ints(cols[4].slice(lo, n))
     chunk = TradeChunk(
-        file.symbol, file.kind, t[lo:hi], prices, qtys, price_values, price_index, qty_values, qty_index,
-        makers, ids[lo:hi], firsts, lasts,
-    )  # fmt: skip
+        file.symbol,
+        file.kind,
+        t[lo:hi],
+        prices,
+        qtys,
+        price_values,
+        price_index,
+        qty_values,
+        qty_index,
+        makers,
+        ids[lo:hi],
+        firsts,
+        lasts,
+    )
     return chunk, stop
 
 

@@ -151,8 +151,15 @@ async def dry_run(
         sim_cfg = replace(_with_symbols_and_duration(base, book, hours), seed=seed)
         feed: Any = paced(SimulatedMarket(sim_cfg), speed)
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
-        return Runner(cfg, book, feed, instruments=inst, brackets=brackets, venue_name=f"simulated:{preset}:{seed}",
-                      fee_rates=fees)  # fmt: skip
+        return Runner(
+            cfg,
+            book,
+            feed,
+            instruments=inst,
+            brackets=brackets,
+            venue_name=f"simulated:{preset}:{seed}",
+            fee_rates=fees,
+        )
     if market_spec.startswith("replay:"):
         inst, brackets = _catalog(book)
         paths = [p for p in market_spec[len("replay:") :].split(",") if p]
@@ -160,8 +167,9 @@ async def dry_run(
         if not source.files:
             raise InvalidInput(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
-        return Runner(cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec,
-                      fee_rates=fees)  # fmt: skip
+        return Runner(
+            cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec, fee_rates=fees
+        )
     if market_spec == "binance":
         market = market_of(book)
         endpoints = (connection or Connection()).endpoints(market)
@@ -196,9 +204,17 @@ async def dry_run(
             endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
         )
         runner = Runner(
-            cfg, book, q.__aiter__(), instruments=inst, brackets=brackets, venue_name=f"binance:{endpoints.shown}",
-            clock=rest.now_ms, warmup=klines_fetch(rest), clock_sync=rest.sync_time, fee_rates=fees,
-        )  # fmt: skip
+            cfg,
+            book,
+            q.__aiter__(),
+            instruments=inst,
+            brackets=brackets,
+            venue_name=f"binance:{endpoints.shown}",
+            clock=rest.now_ms,
+            warmup=klines_fetch(rest),
+            clock_sync=rest.sync_time,
+            fee_rates=fees,
+        )
         runner.closers.append(rest.close)
         return runner
     raise ValueError(f"unknown market {market_spec!r}: use simulated, replay:PATH or binance")

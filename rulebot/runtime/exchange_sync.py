@@ -54,8 +54,9 @@ async def _look_up(venue: BinanceVenue, cmd: PlaceOrder) -> OrderState | None:
         return None
 
 
-async def reconcile(desk: Executor, lanes: LaneVenue, symbols: Iterable[str], state: recovery.JournalState,
-                    why: str) -> list[str]:  # fmt: skip
+async def reconcile(
+    desk: Executor, lanes: LaneVenue, symbols: Iterable[str], state: recovery.JournalState, why: str
+) -> list[str]:
     """Bring the engine in line with the exchange (adopting the open orders `state`, the journal,
     knows); the ids of orders sent too recently to be found yet are returned: look again later."""
     engine, venue = desk.engine, lanes.binance
@@ -86,8 +87,13 @@ async def reconcile(desk: Executor, lanes: LaneVenue, symbols: Iterable[str], st
     return pending
 
 
-async def _settle_unsent(desk: Executor, venue: BinanceVenue, unsettled: list[tuple[PlaceOrder, str]],
-                         known: dict[str, OrderState | None], t: int) -> None:  # fmt: skip
+async def _settle_unsent(
+    desk: Executor,
+    venue: BinanceVenue,
+    unsettled: list[tuple[PlaceOrder, str]],
+    known: dict[str, OrderState | None],
+    t: int,
+) -> None:
     """Orders an earlier run journaled and never heard of again (it stopped between the
     write-ahead row and the answer): journal what the exchange says of each, so none keeps an
     empty status forever. The open ones were adopted above."""
@@ -107,5 +113,9 @@ async def _settle_unsent(desk: Executor, venue: BinanceVenue, unsettled: list[tu
             why = "settled at restart from the exchange (its updates were never received)"
             await desk.journal.write(recovery.status_row(cmd, status, why, t, filled=filled, of_run=run))
     if never or found:
-        await desk.note(t, "orders-settled", f"{never + found} orders of an earlier run had no status: {never} never "
-                        f"reached the exchange, {found} settled from what the exchange says")  # fmt: skip
+        await desk.note(
+            t,
+            "orders-settled",
+            f"{never + found} orders of an earlier run had no status: {never} never "
+            f"reached the exchange, {found} settled from what the exchange says",
+        )

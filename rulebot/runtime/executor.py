@@ -157,8 +157,11 @@ class Executor:
         self._daily_seen = (today, breach)
         daily = engine.daily_state()
         assert daily is not None
-        body = {"day": daily.day, "start_equity": {k: str(v) for k, v in daily.start_equity.items()},
-                "breached": daily.breached}  # fmt: skip
+        body = {
+            "day": daily.day,
+            "start_equity": {k: str(v) for k, v in daily.start_equity.items()},
+            "breached": daily.breached,
+        }
         return Row(t, "daily", body)
 
     async def drain(self, timeout_s: float) -> bool:

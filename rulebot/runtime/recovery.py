@@ -38,8 +38,16 @@ from rulebot.venues.binance.venue import Reconciliation
 ZERO = Decimal(0)
 
 _PURPOSES = (
-    "entry", "exit", "stop_loss", "take_profit", "trailing_stop", "deleverage", "protective", "flatten", "daily_cap"
-)  # fmt: skip
+    "entry",
+    "exit",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "deleverage",
+    "protective",
+    "flatten",
+    "daily_cap",
+)
 
 
 def new_run_id(mode: str) -> str:
@@ -138,15 +146,32 @@ def _unsettled(db: sqlite3.Connection, where: str, args: tuple[str, ...]) -> lis
     return [(journaled_order(json.loads(body)), run_id) for body, run_id in rows]
 
 
-def status_row(cmd: PlaceOrder, status: str, reason: str, t: int, *, code: int | None = None,
-               filled: Decimal = ZERO, of_run: str = "") -> Row:  # fmt: skip
+def status_row(
+    cmd: PlaceOrder,
+    status: str,
+    reason: str,
+    t: int,
+    *,
+    code: int | None = None,
+    filled: Decimal = ZERO,
+    of_run: str = "",
+) -> Row:
     """An order's last status when no venue update will ever give it (refused by the REST answer,
     never reached the exchange, settled at a restart): `audit orders` shows it, not an empty one.
     `of_run`: the run that sent the order, when it is not the one writing the row."""
     kind = "algo" if cmd.is_conditional and status != "REJECTED" else "order"
-    body = {"client_order_id": cmd.client_order_id, "symbol": cmd.symbol, "status": status,
-            "execution_type": status, "reject_code": code, "reject_reason": reason, "filled_qty": str(filled),
-            "last_filled_qty": "0", "time": t, "of_run": of_run}  # fmt: skip
+    body = {
+        "client_order_id": cmd.client_order_id,
+        "symbol": cmd.symbol,
+        "status": status,
+        "execution_type": status,
+        "reject_code": code,
+        "reject_reason": reason,
+        "filled_qty": str(filled),
+        "last_filled_qty": "0",
+        "time": t,
+        "of_run": of_run,
+    }
     return Row(t, kind, body, cmd.symbol, "", cmd.client_order_id)
 
 
@@ -224,17 +249,52 @@ def order_event(record: OrderRecord, view: OrderView | AlgoOrderView) -> OrderUp
     if isinstance(view, AlgoOrderView):
         if view.status == record.algo_status:
             return None
-        return AlgoUpdate(view.symbol, view.client_algo_id, view.algo_id, view.order_type, view.side,
-                          view.position_side, view.status, view.quantity, view.trigger_price, view.price,
-                          view.reduce_only, view.close_position, view.working_type, None, None,
-                          view.update_time)  # fmt: skip
+        return AlgoUpdate(
+            view.symbol,
+            view.client_algo_id,
+            view.algo_id,
+            view.order_type,
+            view.side,
+            view.position_side,
+            view.status,
+            view.quantity,
+            view.trigger_price,
+            view.price,
+            view.reduce_only,
+            view.close_position,
+            view.working_type,
+            None,
+            None,
+            view.update_time,
+        )
     if view.status == record.status and view.filled_qty == record.filled_qty:
         return None
     fill = view.filled_qty - record.filled_qty
     if fill < 0:
         return None
-    return OrderUpdate(view.symbol, view.client_order_id, view.order_id, view.side, view.order_type, view.status,
-                       "TRADE" if fill else view.status.value, view.quantity, view.price, view.average_price,
-                       view.filled_qty, fill, view.average_price if fill else ZERO, ZERO, "", ZERO, False,
-                       view.reduce_only, view.position_side, view.time_in_force, view.trigger_price,
-                       view.working_type, None, view.update_time)  # fmt: skip
+    return OrderUpdate(
+        view.symbol,
+        view.client_order_id,
+        view.order_id,
+        view.side,
+        view.order_type,
+        view.status,
+        "TRADE" if fill else view.status.value,
+        view.quantity,
+        view.price,
+        view.average_price,
+        view.filled_qty,
+        fill,
+        view.average_price if fill else ZERO,
+        ZERO,
+        "",
+        ZERO,
+        False,
+        view.reduce_only,
+        view.position_side,
+        view.time_in_force,
+        view.trigger_price,
+        view.working_type,
+        None,
+        view.update_time,
+    )

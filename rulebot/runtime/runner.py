@@ -188,8 +188,9 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         start = {"mode": cfg.mode, "venue": self.venue_name, "software": recovery.software(), "rulebook": book.name}
         text = {"name": book.name, "how": "start", "text": book.source_text}
         try:
-            await journal.write_step([Row(_now(), "run_start", start, version=version),
-                                      Row(_now(), "rulebook", text, version=version)])  # fmt: skip
+            await journal.write_step(
+                [Row(_now(), "run_start", start, version=version), Row(_now(), "rulebook", text, version=version)]
+            )
         except BaseException:
             await journal.close()
             raise

@@ -64,8 +64,12 @@ class RunnerRequests:
             return {"ok": True, "unchanged": True, "version": version[:12]}
         if verdict.result is None:
             errors = list(verdict.errors)
-            print(f"reload of {self.cfg.rulebook} refused; the running rulebook is unchanged:", *errors, sep="\n",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"reload of {self.cfg.rulebook} refused; the running rulebook is unchanged:",
+                *errors,
+                sep="\n",
+                file=sys.stderr,
+            )
             await journal.write(Row(now, "reload", {"accepted": False, "errors": errors}, version=version))
             self.reloads.append({"accepted": False, "errors": errors})
             return {"ok": False, "errors": errors}
@@ -163,13 +167,22 @@ class RunnerRequests:
         if self.engine is None:
             return {"ok": True, "running": False}
         return {
-            "ok": True, "running": self.stopping is None, "mode": self.cfg.mode, "run_id": self.run_id,
-            "events": self.events, "events_by_type": dict(self.events_by_type),
+            "ok": True,
+            "running": self.stopping is None,
+            "mode": self.cfg.mode,
+            "run_id": self.run_id,
+            "events": self.events,
+            "events_by_type": dict(self.events_by_type),
             **engine_status(self.engine, self.clock()),
-            "reloads": self.reloads[-5:], "stop_reason": self.stop_reason, "failed": self.failed,
-            "rule_errors": dict(self.rule_errors), "rule_failed": self.rule_failed,
-            "venue": self.venue_name, "started_ms": self.started_ms, **_risk(self.engine),
-        }  # fmt: skip
+            "reloads": self.reloads[-5:],
+            "stop_reason": self.stop_reason,
+            "failed": self.failed,
+            "rule_errors": dict(self.rule_errors),
+            "rule_failed": self.rule_failed,
+            "venue": self.venue_name,
+            "started_ms": self.started_ms,
+            **_risk(self.engine),
+        }
 
 
 def _risk(engine: Engine) -> dict[str, Any]:

@@ -70,8 +70,12 @@ class RunnerShutdown:
         if self._control is not None:
             await self._control.stop()
         await self._close_sessions()
-        body = {"reason": self.stop_reason, "policy": self.stopping, "events": self.events,
-                "events_by_type": self.events_by_type}  # fmt: skip
+        body = {
+            "reason": self.stop_reason,
+            "policy": self.stopping,
+            "events": self.events,
+            "events_by_type": self.events_by_type,
+        }
         # Run start and stop are wall-clock times; events keep their own.
         if not journal.broken:
             await journal.write(Row(_now(), "run_stop", body, version=self.book.source_hash))

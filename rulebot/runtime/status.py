@@ -13,20 +13,33 @@ from rulebot.engine.engine import Engine
 def engine_status(engine: Engine, now: int | None = None) -> dict[str, Any]:
     """`now`: the exchange's clock (ms) as the runner knows it, for the data's age."""
     positions = [
-        {"symbol": p.symbol, "side": p.side, "size": str(p.size), "entry_price": str(p.entry_price),
-         "upnl": str(engine.unrealized(p.symbol, p.position_side))}
+        {
+            "symbol": p.symbol,
+            "side": p.side,
+            "size": str(p.size),
+            "entry_price": str(p.entry_price),
+            "upnl": str(engine.unrealized(p.symbol, p.position_side)),
+        }
         for p in engine.open_positions()
-    ]  # fmt: skip
+    ]
     # A close-position stop has no quantity (it closes whatever is open): null and the flag, never
     # the text "None"; the trigger and limit prices are what a person checks a stop by.
     orders = [
-        {"client_order_id": r.client_order_id, "symbol": r.command.symbol, "purpose": r.purpose, "rule": r.rule,
-         "side": r.command.side.value, "type": r.command.order_type.value, "quantity": _dec(r.command.quantity),
-         "close_position": r.command.close_position, "price": _dec(r.command.price),
-         "trigger_price": _dec(r.command.trigger_price),
-         "status": r.algo_status or (r.status.value if r.status else "sent")}
+        {
+            "client_order_id": r.client_order_id,
+            "symbol": r.command.symbol,
+            "purpose": r.purpose,
+            "rule": r.rule,
+            "side": r.command.side.value,
+            "type": r.command.order_type.value,
+            "quantity": _dec(r.command.quantity),
+            "close_position": r.command.close_position,
+            "price": _dec(r.command.price),
+            "trigger_price": _dec(r.command.trigger_price),
+            "status": r.algo_status or (r.status.value if r.status else "sent"),
+        }
         for r in engine.open_orders()
-    ]  # fmt: skip
+    ]
     assets = engine.assets
     return {
         "rulebook": engine.book.name,

@@ -48,14 +48,24 @@ def symbol_risk(engine: Engine, symbol: str) -> dict[str, Any]:
     try:
         if margin_type is MarginType.ISOLATED:
             liq = liquidation_price(
-                inst, table, [Position(pos.amount, pos.entry_price)], holding.isolated_wallet,
-                margin_type=margin_type, mark_price=mark,
-            )  # fmt: skip
+                inst,
+                table,
+                [Position(pos.amount, pos.entry_price)],
+                holding.isolated_wallet,
+                margin_type=margin_type,
+                mark_price=mark,
+            )
         else:
             liq = liquidation_price(
-                inst, table, [Position(pos.amount, pos.entry_price)], holding.cross_wallet, margin_type=margin_type,
-                other_maint_margin=holding.other_maint, other_unrealized_pnl=holding.other_upnl, mark_price=mark,
-            )  # fmt: skip
+                inst,
+                table,
+                [Position(pos.amount, pos.entry_price)],
+                holding.cross_wallet,
+                margin_type=margin_type,
+                other_maint_margin=holding.other_maint,
+                other_unrealized_pnl=holding.other_upnl,
+                mark_price=mark,
+            )
     except UnderMaintenanceError:
         liq = mark  # under maintenance already: the distance is zero
     if liq is not None:

@@ -132,10 +132,20 @@ def candles(seed: int, n: int, vol: float, jump: float) -> list[CandleClosed]:
         q = D(f"{rng.uniform(1, 50):.3f}")
         out.append(
             CandleClosed(
-                "BTCUSDT", "1m", t, t + MINUTE - 1, D(f"{o:.1f}"), D(f"{h:.1f}"), D(f"{lo:.1f}"), D(f"{c:.1f}"),
-                q, q * D(f"{c:.1f}"), 10, q / 2,
+                "BTCUSDT",
+                "1m",
+                t,
+                t + MINUTE - 1,
+                D(f"{o:.1f}"),
+                D(f"{h:.1f}"),
+                D(f"{lo:.1f}"),
+                D(f"{c:.1f}"),
+                q,
+                q * D(f"{c:.1f}"),
+                10,
+                q / 2,
             )
-        )  # fmt: skip
+        )
         price = c
     return out
 

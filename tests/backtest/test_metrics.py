@@ -71,10 +71,20 @@ def test_the_worked_example_by_hand():
     assert (d.average_ms, d.median_ms, d.max_ms) == (3 * HOUR, 2 * HOUR, 6 * HOUR)
     may, june = m.months
     assert (may.month, may.start_equity, may.end_equity, may.pnl, may.ret) == (
-        "2024-05", D(100), D("104.5"), D("4.5"), D("0.045"))  # fmt: skip
+        "2024-05",
+        D(100),
+        D("104.5"),
+        D("4.5"),
+        D("0.045"),
+    )
     assert (may.trades, may.max_drawdown_pct) == (1, D("0.05"))
-    assert (june.month, june.pnl, june.ret, june.trades, june.max_drawdown_pct) == ("2024-06", D("10.45"), D("0.1"), 2,
-                                                                                    None)  # fmt: skip
+    assert (june.month, june.pnl, june.ret, june.trades, june.max_drawdown_pct) == (
+        "2024-06",
+        D("10.45"),
+        D("0.1"),
+        2,
+        None,
+    )
     (bench,) = m.benchmarks
     assert bench.ret == D("0.15") and bench.max_drawdown_pct == D(20) / D(210)
 

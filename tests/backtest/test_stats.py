@@ -212,13 +212,17 @@ def test_fills_of_two_symbols_are_two_symbols_trades_not_one_blended_position():
     ]
     r = result(fills, end="1019.5")
     r.symbols = ("BTCUSDT", "ETHUSDT")
-    r.symbol_curves = {"BTCUSDT": [SymbolPoint(T + 4, D(110), D(0), D("9.8"))],
-                       "ETHUSDT": [SymbolPoint(T + 4, D(40), D(1), D("9.7"))]}  # fmt: skip
+    r.symbol_curves = {
+        "BTCUSDT": [SymbolPoint(T + 4, D(110), D(0), D("9.8"))],
+        "ETHUSDT": [SymbolPoint(T + 4, D(40), D(1), D("9.7"))],
+    }
     r.unrealized_by_symbol = {"BTCUSDT": D(0), "ETHUSDT": D(0)}
     stats = compute_stats(r)
     assert [(t.symbol, t.side, t.is_open) for t in stats.trades] == [
-        ("BTCUSDT", "long", False), ("ETHUSDT", "short", False), ("ETHUSDT", "long", True)
-    ]  # fmt: skip
+        ("BTCUSDT", "long", False),
+        ("ETHUSDT", "short", False),
+        ("ETHUSDT", "long", True),
+    ]
     assert stats.closed == 2 and stats.wins == 2
     btc, eth_stats = compute_symbol_stats(r, "BTCUSDT"), compute_symbol_stats(r, "ETHUSDT")
     assert (btc.closed, btc.net_pnl, btc.fees) == (1, D("9.8"), D("0.2"))

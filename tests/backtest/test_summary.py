@@ -62,10 +62,22 @@ def test_script_numbers_are_exact_strings():
     assert doc["guard_interventions"] == {"max_leverage": 1}
     (trade,) = doc["trade_list"]
     assert trade == {
-        "symbol": "BTCUSDT", "side": "long", "entry_time": T, "entry_rule": "go", "entry_price": "100", "quantity": "1",
-        "exit_time": T + 60_000, "exit_price": "90", "exit_quantity": "1", "exit_reason": "stop_loss",
-        "gross_pnl": "-10", "fees": "0.2", "open_pnl": "0", "net_pnl": "-10.2", "open": False,
-    }  # fmt: skip
+        "symbol": "BTCUSDT",
+        "side": "long",
+        "entry_time": T,
+        "entry_rule": "go",
+        "entry_price": "100",
+        "quantity": "1",
+        "exit_time": T + 60_000,
+        "exit_price": "90",
+        "exit_quantity": "1",
+        "exit_reason": "stop_loss",
+        "gross_pnl": "-10",
+        "fees": "0.2",
+        "open_pnl": "0",
+        "net_pnl": "-10.2",
+        "open": False,
+    }
 
 
 def test_display_rounding_suits_the_asset_and_never_shows_minus_zero():

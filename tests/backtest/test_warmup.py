@@ -90,9 +90,21 @@ def test_every_stated_need_is_the_exact_candle_its_indicator_turns_ready(templat
     for i in range(400):
         price = Decimal(60_000 + 50 * math.sin(i / 3) + i)
         market.on_candle(
-            CandleClosed("BTCUSDT", "1m", T0 + i * MINUTE, T0 + (i + 1) * MINUTE - 1, price, price + 5, price - 5,
-                         price, Decimal(1), Decimal(0), 0, Decimal(0))
-        )  # fmt: skip
+            CandleClosed(
+                "BTCUSDT",
+                "1m",
+                T0 + i * MINUTE,
+                T0 + (i + 1) * MINUTE - 1,
+                price,
+                price + 5,
+                price - 5,
+                price,
+                Decimal(1),
+                Decimal(0),
+                0,
+                Decimal(0),
+            )
+        )
         for name, key in keys.items():
             if name in needs and name not in became and key not in market.not_ready:
                 became[name] = (i + 1) // step  # closed candles of the indicator's timeframe so far

@@ -237,8 +237,12 @@ async def test_a_password_in_the_rest_url_is_never_printed_nor_journaled(tmp_pat
         args = run_args(book, fake, keys, run_dir)
         args[args.index("--base-url") + 1] = fake.rest_url.replace("http://", "http://proxyuser:PROXYPASS@")
         env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
-        proc = subprocess.Popen([sys.executable, "-m", "rulebot.cli", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rulebot.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "PYTHONPATH": str(ROOT)},
+        )
         try:
             i = 0
             while not fake.placed_ids:

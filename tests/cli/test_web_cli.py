@@ -29,8 +29,18 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def web(journal: Path, tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "rulebot.cli", "web", "--journal", str(journal), "--port", str(port),
-            "--token-file", str(tmp_path / "token")]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "rulebot.cli",
+        "web",
+        "--journal",
+        str(journal),
+        "--port",
+        str(port),
+        "--token-file",
+        str(tmp_path / "token"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

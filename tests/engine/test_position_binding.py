@@ -108,8 +108,9 @@ def test_a_stalled_user_stream_and_a_burst_give_one_entry_not_three():
 
 
 def position(amount: str, time: int) -> AccountUpdate:
-    change = PositionChange("BTCUSDT", PositionSide.BOTH, D(amount), D(60000), D(60000), D(0), D(0),
-                            MarginType.ISOLATED, D(200))  # fmt: skip
+    change = PositionChange(
+        "BTCUSDT", PositionSide.BOTH, D(amount), D(60000), D(60000), D(0), D(0), MarginType.ISOLATED, D(200)
+    )
     return AccountUpdate("RECONCILE", (), (change,), time)
 
 

@@ -105,9 +105,15 @@ def test_agg_trades_count_and_fields(agg_trades: list[Trade], readme_rows: dict[
     assert len(agg_trades) == readme_rows[_rel(AGG)] == 105_280
     # first row: 480537903,79972.8,542.0,1123474160,1123474164,1778198400020,false
     assert agg_trades[0] == Trade(
-        "BTCUSD_PERP", Decimal("79972.8"), Decimal("542.0"), 1778198400020, False, 480537903,
-        1123474160, 1123474164,
-    )  # fmt: skip
+        "BTCUSD_PERP",
+        Decimal("79972.8"),
+        Decimal("542.0"),
+        1778198400020,
+        False,
+        480537903,
+        1123474160,
+        1123474164,
+    )
     ids = [t.trade_id for t in agg_trades]
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # contiguous agg ids
     assert all(a.last_trade_id + 1 == b.first_trade_id for a, b in itertools.pairwise(agg_trades))  # type: ignore[operator]
@@ -127,17 +133,31 @@ def test_fields_of_each_kind() -> None:
     book = next(read_events(UM_BOOK))
     # 4984028370881,63943.90,46.371,63944.00,0.095,1721347022507,1721347022507: time is event_time
     assert book == BookTop(
-        "BTCUSDT", Decimal("63943.90"), Decimal("46.371"), Decimal("63944.00"), Decimal("0.095"),
-        1721347022507, 4984028370881,
-    )  # fmt: skip
+        "BTCUSDT",
+        Decimal("63943.90"),
+        Decimal("46.371"),
+        Decimal("63944.00"),
+        Decimal("0.095"),
+        1721347022507,
+        4984028370881,
+    )
     cm_trade = next(read_events(FUT / "cm/daily/trades/BTCUSD_PERP/BTCUSD_PERP-trades-2024-08-08.zip"))
     assert cm_trade == Trade("BTCUSD_PERP", Decimal("61804.8"), Decimal("4"), 1723161257679, False, 849714402)
     candle = next(read_events(FUT / "um/monthly/klines/BTCUSDT/1d/BTCUSDT-1d-2021-01.zip"))
     assert candle == CandleClosed(
-        "BTCUSDT", "1d", 1609459200000, 1609545599999, Decimal("28948.19"),
-        Decimal("29668.86"), Decimal("28627.12"), Decimal("29337.16"), Decimal("210716.398"),
-        Decimal("6157505024.08511"), 1511793, Decimal("101247.902"),
-    )  # fmt: skip
+        "BTCUSDT",
+        "1d",
+        1609459200000,
+        1609545599999,
+        Decimal("28948.19"),
+        Decimal("29668.86"),
+        Decimal("28627.12"),
+        Decimal("29337.16"),
+        Decimal("210716.398"),
+        Decimal("6157505024.08511"),
+        1511793,
+        Decimal("101247.902"),
+    )
     assert candle.time == candle.close_time
     funding = next(read_events(FUNDING / "BTCUSDT-fundingRate-2021-01.zip"))
     assert funding == FundingRate("BTCUSDT", Decimal("0.00022753"), 1609459200002, None, 8)
@@ -264,8 +284,14 @@ def test_merge_orders_by_time_and_breaks_ties_by_argument_order() -> None:
     b = [Trade("B", Decimal(1), Decimal(1), t, False, i) for i, t in enumerate([0, 3, 8])]
     merged = list(merge(a, b))
     assert [(e.symbol, e.time) for e in merged] == [
-        ("B", 0), ("A", 1), ("A", 3), ("A", 3), ("B", 3), ("A", 7), ("B", 8)
-    ]  # fmt: skip
+        ("B", 0),
+        ("A", 1),
+        ("A", 3),
+        ("A", 3),
+        ("B", 3),
+        ("A", 7),
+        ("B", 8),
+    ]
     assert [(e.symbol, e.time) for e in merge(b, a)][2:5] == [("B", 3), ("A", 3), ("A", 3)]
 
 
@@ -282,10 +308,13 @@ def test_replay_merges_kinds_and_files_in_time_order() -> None:
     # 974 + 9727 + 21313 BTCUSDT trades, 7110 + 45150 + 66088 quotes, 2285 + 2950 CM trades,
     # 93 + 93 funding settlements (July and August)
     assert counts == {
-        ("Trade", "BTCUSDT"): 32_014, ("BookTop", "BTCUSDT"): 118_348,
-        ("Trade", "ETHUSDT"): 14_051, ("BookTop", "ETHUSDT"): 53_984,
-        ("Trade", "BTCUSD_PERP"): 5_235, ("FundingRate", "BTCUSDT"): 186,
-    }  # fmt: skip
+        ("Trade", "BTCUSDT"): 32_014,
+        ("BookTop", "BTCUSDT"): 118_348,
+        ("Trade", "ETHUSDT"): 14_051,
+        ("BookTop", "ETHUSDT"): 53_984,
+        ("Trade", "BTCUSD_PERP"): 5_235,
+        ("FundingRate", "BTCUSDT"): 186,
+    }
     ties = [(a, b) for a, b in itertools.pairwise(events) if a.time == b.time and type(a) is not type(b)]
     assert ties, "the data has quotes and trades in the same millisecond"
     assert all(_priority(a) <= _priority(b) for a, b in ties)

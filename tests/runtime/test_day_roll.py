@@ -58,8 +58,13 @@ async def trades(count: int | None) -> AsyncIterator[Trade]:
 
 def runner(tmp_path: Path, feed: AsyncIterator[Trade]) -> Runner:
     cfg = RunConfig(tmp_path / "book.yaml", "dry-run", tmp_path / "run", watch=False, use_scheduler=True)
-    return Runner(cfg, compile_text(BOOK), feed, instruments=builtin_instruments(Market.USDM),
-                  brackets=builtin_brackets(Market.USDM))  # fmt: skip
+    return Runner(
+        cfg,
+        compile_text(BOOK),
+        feed,
+        instruments=builtin_instruments(Market.USDM),
+        brackets=builtin_brackets(Market.USDM),
+    )
 
 
 def breached(r: Runner) -> bool:

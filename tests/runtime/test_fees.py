@@ -62,8 +62,14 @@ async def test_dry_run_on_binance_with_a_key_pays_the_accounts_rates(tmp_path, n
     async with FakeBinance(Market.USDM, fee_rates=VIP3) as fake:
         cfg = RunConfig(tmp_path / "b.yaml", "dry-run", tmp_path / "run", watch=False, use_scheduler=False)
         conn = Connection(rest_url=fake.rest_url, ws_url=fake.ws_url)
-        runner = await dry_run(compile_text(HOLD_ON_TRADE), cfg, "binance", connection=conn,
-                               key_file=str(keys_for(fake, tmp_path)), announce=said.append)  # fmt: skip
+        runner = await dry_run(
+            compile_text(HOLD_ON_TRADE),
+            cfg,
+            "binance",
+            connection=conn,
+            key_file=str(keys_for(fake, tmp_path)),
+            announce=said.append,
+        )
         assert runner.fee_rates == VIP3 and "the account's commissionRate" in said[0]
         task = asyncio.create_task(runner.run())
         await until(lambda: fake.hub.connections >= 1)
@@ -91,8 +97,9 @@ async def test_dry_run_on_binance_without_a_key_says_it_uses_the_defaults(tmp_pa
         conn = Connection(rest_url=fake.rest_url, ws_url=fake.ws_url)
         runner = await dry_run(compile_text(HOLD_ON_TRADE), cfg, "binance", connection=conn, announce=said.append)
         await close(runner)
-        forced = await dry_run(compile_text(HOLD_ON_TRADE), cfg, "binance", connection=conn, announce=said.append,
-                               fee_rates=VIP3)  # fmt: skip
+        forced = await dry_run(
+            compile_text(HOLD_ON_TRADE), cfg, "binance", connection=conn, announce=said.append, fee_rates=VIP3
+        )
         await close(forced)
     assert runner.fee_rates == DEFAULT_FEE_RATES
     assert (

@@ -30,18 +30,29 @@ rules:
 
 def holding(stop: bool) -> Engine:
     usdm = Market.USDM
-    engine = Engine(compile_text(BOOK), builtin_instruments(usdm), {"USDT": Decimal(10_000)},
-                    brackets=builtin_brackets(usdm))  # fmt: skip
+    engine = Engine(
+        compile_text(BOOK), builtin_instruments(usdm), {"USDT": Decimal(10_000)}, brackets=builtin_brackets(usdm)
+    )
     engine.start(T0)
     engine.on_event(Trade("BTCUSDT", Decimal(60000), Decimal(1), T0, True, 1))
-    position = PositionChange("BTCUSDT", PositionSide.BOTH, Decimal("0.01"), Decimal(60000), Decimal(60000),
-                              Decimal(0), Decimal(0), MarginType.ISOLATED, Decimal(200))  # fmt: skip
+    position = PositionChange(
+        "BTCUSDT",
+        PositionSide.BOTH,
+        Decimal("0.01"),
+        Decimal(60000),
+        Decimal(60000),
+        Decimal(0),
+        Decimal(0),
+        MarginType.ISOLATED,
+        Decimal(200),
+    )
     engine.on_event(AccountUpdate("ORDER", (), (position,), T0 + 1))
     entry = PlaceOrder("e-1", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"), Decimal(59000))
     engine.adopt_order(entry, "entry", "add")  # a second entry still working
     if stop:
-        sl = PlaceOrder("e-2", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, trigger_price=Decimal(57000),
-                        close_position=True)  # fmt: skip
+        sl = PlaceOrder(
+            "e-2", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, trigger_price=Decimal(57000), close_position=True
+        )
         engine.adopt_order(sl, "stop_loss", "hold")
     return engine
 

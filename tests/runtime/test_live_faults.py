@@ -62,8 +62,13 @@ async def running(
     path = tmp_path / "book.yaml"
     path.write_text(text)
     cfg = RunConfig(path, "live", tmp_path / "run", watch=False, **options)
-    runner = await live(compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys),
-                        announce=lambda _: None)  # fmt: skip
+    runner = await live(
+        compile_text(text),
+        cfg,
+        Connection(rest_url=fake.rest_url, ws_url=fake.ws_url),
+        str(keys),
+        announce=lambda _: None,
+    )
     stop = asyncio.Event()
     feeder = asyncio.create_task(quote(fake, stop, symbols))
     task = asyncio.create_task(runner.run())
@@ -89,8 +94,12 @@ def guard_rows(runner: Runner) -> list[dict]:
 
 
 def stale_refusals(runner: Runner) -> list[str]:
-    return [v["reason"] for g in guard_rows(runner) for v in g["verdicts"]
-            if v["guard"] == "stale_data" and v["kind"] == "reject"]  # fmt: skip
+    return [
+        v["reason"]
+        for g in guard_rows(runner)
+        for v in g["verdicts"]
+        if v["guard"] == "stale_data" and v["kind"] == "reject"
+    ]
 
 
 async def test_a_market_feed_arriving_late_is_stale_and_the_bot_does_not_enter(tmp_path):
@@ -170,8 +179,14 @@ async def test_data_that_waited_in_the_bots_own_queue_is_stale_when_the_engine_g
     path = tmp_path / "book.yaml"
     path.write_text(ENTER_ON_TRADE)
     cfg = RunConfig(path, "dry-run", tmp_path / "run", watch=False, use_scheduler=False)
-    runner = Runner(cfg, compile_text(ENTER_ON_TRADE), backlog(), instruments=builtin_instruments(Market.USDM),
-                    brackets=builtin_brackets(Market.USDM), clock=lambda: clock["now"])  # fmt: skip
+    runner = Runner(
+        cfg,
+        compile_text(ENTER_ON_TRADE),
+        backlog(),
+        instruments=builtin_instruments(Market.USDM),
+        brackets=builtin_brackets(Market.USDM),
+        clock=lambda: clock["now"],
+    )
     status = await runner.run()
     assert status["states"] == {"BTCUSDT": "flat"} and not status["positions"]
     assert "market data is 7.0s old" in stale_refusals(runner)[0]

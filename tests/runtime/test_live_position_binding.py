@@ -80,8 +80,12 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
         level["price"] = D(60000)  # where `buy` fires in flat
         await asyncio.sleep(0.5)
         level["price"] = D(60030)  # between the levels
-        await until(lambda: any(k == "order" and b.get("reduce_only") and b["status"] == "FILLED"
-                                for k, b in journal_rows(runner)), timeout=10)  # the exit, sent again  # fmt: skip
+        await until(
+            lambda: any(
+                k == "order" and b.get("reduce_only") and b["status"] == "FILLED" for k, b in journal_rows(runner)
+            ),
+            timeout=10,
+        )  # the exit, sent again
         refused = [n["message"] for n in notices(runner) if n["kind"] == "order-rejected"]
     assert largest[0] == D("0.01")
     assert "nothing was opened" not in refused[0] and "sent again" in refused[0]
@@ -91,8 +95,11 @@ async def test_an_exit_binance_refuses_with_1021_twice_leaves_the_state_long_and
     rows = journal_rows(runner)
     refusal = next(i for i, (kind, body) in enumerate(rows) if kind == "notice" and body["kind"] == "order-rejected")
     to_flat = next(i for i, (kind, body) in enumerate(rows) if kind == "state" and body["to_state"] == "flat")
-    resent = next(i for i, (kind, body) in enumerate(rows) if i > refusal and kind == "command"
-                  and body.get("reduce_only") and body["type"] == "PlaceOrder")  # fmt: skip
+    resent = next(
+        i
+        for i, (kind, body) in enumerate(rows)
+        if i > refusal and kind == "command" and body.get("reduce_only") and body["type"] == "PlaceOrder"
+    )
     assert refusal < resent < to_flat
     assert len(fake.placed_ids) == len(set(fake.placed_ids))
 

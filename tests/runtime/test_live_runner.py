@@ -46,8 +46,9 @@ async def running(
     path = tmp_path / "book.yaml"
     path.write_text(text)
     cfg = RunConfig(path, "live", tmp_path / "run", watch=False)
-    runner = await live(compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys),
-                        announce=said.append)  # fmt: skip
+    runner = await live(
+        compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys), announce=said.append
+    )
     stop = asyncio.Event()
     feeder = asyncio.create_task(quote(fake, stop, price or (lambda i: D(60000) + D(i % 7))))
     task = asyncio.create_task(runner.run())
@@ -96,8 +97,11 @@ async def test_the_daily_loss_cap_acts_on_a_live_account(tmp_path):
         await until(lambda: not seen(runner, "positions"), timeout=10)
         await asyncio.sleep(0.5)
         orders = [fake.sim.order("BTCUSDT", c) for c in fake.placed_ids]
-        entries = [o for o in orders if o is not None and o.order_type is OrderType.MARKET
-                   and not (o.reduce_only or o.close_position)]  # fmt: skip
+        entries = [
+            o
+            for o in orders
+            if o is not None and o.order_type is OrderType.MARKET and not (o.reduce_only or o.close_position)
+        ]
     assert len(entries) == 1  # closed at the cap, and no entry after the breach
 
 
@@ -118,8 +122,11 @@ async def test_an_order_of_unknown_fate_is_not_taken_for_refused(tmp_path):
             await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
             await asyncio.sleep(0.5)  # trades keep coming: the entry rule must stay quiet
             st = runner.status()
-            entries = [o for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
-                       if o is not None and o.order_type is OrderType.MARKET]  # fmt: skip
+            entries = [
+                o
+                for o in map(lambda c: fake.sim.order("BTCUSDT", c), fake.placed_ids)
+                if o is not None and o.order_type is OrderType.MARKET
+            ]
     assert len(entries) == 1 and st["states"] == {"BTCUSDT": "long"}
     # placed when the entry's fill arrived, with the daily loss cap's stop
     assert sorted(o["purpose"] for o in st["orders"]) == ["daily_cap", "stop_loss"]

@@ -59,13 +59,17 @@ async def test_a_reversal_whose_exit_binance_refuses_twice_never_holds_both_side
         await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
     assert largest[0] == D("0.01")
     rows = journal_rows(runner)
-    exit_filled = next(i for i, (k, b) in enumerate(rows) if k == "order" and b.get("reduce_only")
-                       and b["status"] == "FILLED")  # fmt: skip
+    exit_filled = next(
+        i for i, (k, b) in enumerate(rows) if k == "order" and b.get("reduce_only") and b["status"] == "FILLED"
+    )
     short_sent = next(
         i
         for i, (k, b) in enumerate(rows)
-        if k == "command" and b["type"] == "PlaceOrder" and b.get("side") == "SELL"
-        and not b.get("reduce_only") and not b.get("close_position")
-    )  # fmt: skip
+        if k == "command"
+        and b["type"] == "PlaceOrder"
+        and b.get("side") == "SELL"
+        and not b.get("reduce_only")
+        and not b.get("close_position")
+    )
     assert exit_filled < short_sent  # the entry left only after the exchange closed the long
     assert len(fake.placed_ids) == len(set(fake.placed_ids))

@@ -64,8 +64,20 @@ def _protected_position_kept(run_dir: Path) -> bool:
 
 
 def _second_run(tmp_path: Path, book: Path, run_dir: Path) -> tuple[str, str]:
-    res = CliRunner().invoke(main, ["dry-run", str(book), "--market", f"replay:{DAY2}", "--max-events", "180",
-                                    "--run-dir", str(run_dir), "--no-watch"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "dry-run",
+            str(book),
+            "--market",
+            f"replay:{DAY2}",
+            "--max-events",
+            "180",
+            "--run-dir",
+            str(run_dir),
+            "--no-watch",
+        ],
+    )
     assert res.exit_code == 0, res.output
     journal = run_dir / "journal.sqlite"
     (run_id,) = _rows(journal, "SELECT run_id FROM runs ORDER BY id DESC LIMIT 1")[0]
@@ -79,10 +91,24 @@ def test_a_killed_dry_run_restarts_with_its_position_and_stop_and_trades_on(tmp_
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rulebot.cli", "dry-run", str(book), "--market", f"replay:{DAY1}", "--speed", "600",
-         "--run-dir", str(run_dir), "--no-watch"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rulebot.cli",
+            "dry-run",
+            str(book),
+            "--market",
+            f"replay:{DAY1}",
+            "--speed",
+            "600",
+            "--run-dir",
+            str(run_dir),
+            "--no-watch",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while not _protected_position_kept(run_dir):
@@ -105,8 +131,10 @@ def test_a_killed_dry_run_restarts_with_its_position_and_stop_and_trades_on(tmp_
     run_id, err = _second_run(tmp_path, book, run_dir)
     working = len(kept.open_algo_orders())
     assert "paper account restored" in err and f"1 position(s), {working} working order(s)" in err
-    notes = [json.loads(b) for (b,) in _rows(journal, "SELECT body FROM entries WHERE run_id = ? AND kind = 'notice'",
-                                               run_id)]  # fmt: skip
+    notes = [
+        json.loads(b)
+        for (b,) in _rows(journal, "SELECT body FROM entries WHERE run_id = ? AND kind = 'notice'", run_id)
+    ]
     assert any(n["kind"] == "order-adopted" and "stop_loss" in n["message"] for n in notes), notes
     assert not any(n["kind"] == "foreign-order" for n in notes), notes
     # The kept position is sold at 02:00 by the rule, reduce-only, and nothing else was bought first.
@@ -118,8 +146,20 @@ def test_a_gracefully_stopped_dry_run_keeps_its_wallet_and_position(tmp_path):
     book = tmp_path / "keeps.yaml"
     book.write_text(BOOK)
     run_dir = tmp_path / "run"
-    res = CliRunner().invoke(main, ["dry-run", str(book), "--market", f"replay:{DAY1}", "--max-events", "30",
-                                    "--run-dir", str(run_dir), "--no-watch"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "dry-run",
+            str(book),
+            "--market",
+            f"replay:{DAY1}",
+            "--max-events",
+            "30",
+            "--run-dir",
+            str(run_dir),
+            "--no-watch",
+        ],
+    )
     assert res.exit_code == 0, res.output
     before = paper_account.load(run_dir / paper_account.PAPER_FILE, ["BTCUSDT"])
     assert before is not None
@@ -159,6 +199,18 @@ def test_a_damaged_paper_account_stops_the_dry_run_with_a_message_not_a_tracebac
     run_dir.mkdir(mode=0o700)
     (run_dir / paper_account.PAPER_FILE).write_bytes(b"\x80\x05truncated")
     (run_dir / paper_account.PAPER_FILE).chmod(0o600)
-    res = CliRunner().invoke(main, ["dry-run", str(book), "--market", f"replay:{DAY1}", "--max-events", "5",
-                                    "--run-dir", str(run_dir), "--no-watch"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "dry-run",
+            str(book),
+            "--market",
+            f"replay:{DAY1}",
+            "--max-events",
+            "5",
+            "--run-dir",
+            str(run_dir),
+            "--no-watch",
+        ],
+    )
     assert res.exit_code == 1 and "cannot be read" in res.stderr and "Traceback" not in res.output

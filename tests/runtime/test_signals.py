@@ -40,10 +40,23 @@ def test_sighup_reloads_and_sigint_flattens_while_data_floods_in(tmp_path):
     book.write_text(BOOK)
     run_dir = tmp_path / "run"
     # as fast as the engine goes (no pacing), for far longer than the test lasts
-    args = [sys.executable, "-m", "rulebot.cli", "dry-run", str(book), "--hours", "5000", "--run-dir", str(run_dir),
-            "--no-watch", "--on-exit", "flatten"]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "rulebot.cli",
+        "dry-run",
+        str(book),
+        "--hours",
+        "5000",
+        "--run-dir",
+        str(run_dir),
+        "--no-watch",
+        "--on-exit",
+        "flatten",
+    ]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     try:
         wait_for(lambda: bool(status(run_dir).get("positions")), 15, proc)
         first = status(run_dir)["version"]

@@ -118,9 +118,21 @@ async def test_warm_up_takes_only_closed_candles_and_says_when_binance_has_too_f
     async with FakeBinance(Market.USDM) as fake:
         history(fake, 8)  # a new listing: 8 closed minutes, the EMA needs 20
         fake.history.on_market(  # the minute still forming: Binance's last row, never a closed candle
-            CandleClosed("BTCUSDT", "1m", fake.now() // MINUTE * MINUTE, fake.now() // MINUTE * MINUTE + MINUTE - 1,
-                         D(1), D(1), D(1), D(1), D(1), D(1), 1, D(1))
-        )  # fmt: skip
+            CandleClosed(
+                "BTCUSDT",
+                "1m",
+                fake.now() // MINUTE * MINUTE,
+                fake.now() // MINUTE * MINUTE + MINUTE - 1,
+                D(1),
+                D(1),
+                D(1),
+                D(1),
+                D(1),
+                D(1),
+                1,
+                D(1),
+            )
+        )
         rest = BinanceRest(Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url))
         try:
             await rest.sync_time()
