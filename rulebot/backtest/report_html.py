@@ -203,8 +203,20 @@ def _trades_table(result: BacktestResult, stats: Stats) -> str:
         )
         for t in stats.trades[:MAX_TABLE_ROWS]
     ]
-    headers = (*(("symbol",) if several else ()), "side", "entry", "rule", "entry price", "qty", "exit",
-               "exit price", "exit by", "gross PnL", "fees", "net PnL")  # fmt: skip
+    headers = (
+        *(("symbol",) if several else ()),
+        "side",
+        "entry",
+        "rule",
+        "entry price",
+        "qty",
+        "exit",
+        "exit price",
+        "exit by",
+        "gross PnL",
+        "fees",
+        "net PnL",
+    )
     return _table(headers, rows, "no trades", len(stats.trades))
 
 
@@ -231,8 +243,12 @@ def guard_days(result: BacktestResult) -> list[tuple[str, ...]]:
 def _guards_table(result: BacktestResult) -> str:
     rows = guard_days(result)
     cap = f'<p class="muted">and {result.cap_stops:,} daily-cap stops placed or re-priced (standing orders)</p>'
-    return _table(("day", "symbol", "guard", "times", "verdicts", "rules", "first"), rows[:MAX_TABLE_ROWS],
-                  "the guards allowed everything", len(rows)) + (cap if result.cap_stops else "")  # fmt: skip
+    return _table(
+        ("day", "symbol", "guard", "times", "verdicts", "rules", "first"),
+        rows[:MAX_TABLE_ROWS],
+        "the guards allowed everything",
+        len(rows),
+    ) + (cap if result.cap_stops else "")
 
 
 def _symbols_table(result: BacktestResult, stats: Stats, per: Mapping[str, Stats] | None) -> str:
@@ -294,10 +310,13 @@ def render_html(
         peak = p.equity if peak is None else max(peak, p.equity)
         under.append((p.time, float(p.equity - peak)))
     charts = [
-        Chart(f"Equity ({a})", [Line("equity", [(p.time, float(p.equity)) for p in curve])],
-              baseline=float(result.start_equity)),
+        Chart(
+            f"Equity ({a})",
+            [Line("equity", [(p.time, float(p.equity)) for p in curve])],
+            baseline=float(result.start_equity),
+        ),
         Chart(f"Drawdown from the running peak ({a})", [Line("dd", under)], fill=True),
-    ]  # fmt: skip
+    ]
     if len(symbols) > 1:
         for s in symbols:
             charts += [price_chart(result, s), *_panels(result, s)]

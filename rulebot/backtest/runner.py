@@ -301,8 +301,9 @@ def run_backtest(
         changes[0] += 1
         note_day()
 
-    session = Session(engine, venue, journal=collect, on_report=report, on_change=changed,
-                      on_step_end=on_step_end or (lambda: None))  # fmt: skip
+    session = Session(
+        engine, venue, journal=collect, on_report=report, on_change=changed, on_step_end=on_step_end or (lambda: None)
+    )
     count = 0
     time = 0
     settling = symbol  # the symbol of the market event being replayed
@@ -335,9 +336,14 @@ def run_backtest(
     # Trade data comes in runs (feeds/trade_runs.py) from a replay that asked for them; the trades
     # at which nothing can act are folded into their candle unless the event path is asked for.
     trades = FastTrades(
-        engine, sim, venue, lambda: next_sample, lambda: changes[0],
-        config.path != "event" and config.fill_model.participation is None, warm.until,
-    )  # fmt: skip
+        engine,
+        sim,
+        venue,
+        lambda: next_sample,
+        lambda: changes[0],
+        config.path != "event" and config.fill_model.participation is None,
+        warm.until,
+    )
     next_forget = next_progress = 0
     for event in trades.expand(events):
         time = event.time  # type: ignore[attr-defined]

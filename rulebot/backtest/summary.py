@@ -30,7 +30,7 @@ __all__ = [
     "titled_sections",
     "trade_dict",
     "when",
-]  # fmt: skip
+]
 
 
 Row = tuple[str, str]
@@ -137,8 +137,16 @@ def _warning_rows(stats: Stats, result: BacktestResult) -> list[Row]:
 # The summary, top to bottom: each section is a list of rows, and the table draws a line
 # between sections. A new kind of line (the path that ran, a fill-model assumption, warm-up)
 # is a row in its section, or a new section here.
-SECTIONS: list[Section] = [_run_rows, _assumption_rows, _return_rows, _risk_rows, _trade_rows, _activity_rows,
-                           warmup_rows, _warning_rows]  # fmt: skip
+SECTIONS: list[Section] = [
+    _run_rows,
+    _assumption_rows,
+    _return_rows,
+    _risk_rows,
+    _trade_rows,
+    _activity_rows,
+    warmup_rows,
+    _warning_rows,
+]
 
 
 # Sections drawn under a title of their own (the table's other sections speak for themselves).
@@ -188,8 +196,19 @@ def adl_text(result: BacktestResult) -> str:
     return f"{len(result.adl_closes)}: {closes} · model {result.adl_model}"
 
 
-SYMBOL_COLUMNS = ("symbol", "trades", "win rate", "net PnL", "realized", "fees", "funding", "unrealized",
-                  "max drawdown", "exposure", "liquidations")  # fmt: skip
+SYMBOL_COLUMNS = (
+    "symbol",
+    "trades",
+    "win rate",
+    "net PnL",
+    "realized",
+    "fees",
+    "funding",
+    "unrealized",
+    "max drawdown",
+    "exposure",
+    "liquidations",
+)
 
 
 def symbol_rows(per: Mapping[str, Stats], total: Stats, asset: str) -> list[tuple[str, ...]]:
@@ -197,9 +216,19 @@ def symbol_rows(per: Mapping[str, Stats], total: Stats, asset: str) -> list[tupl
 
     def row(name: str, st: Stats) -> tuple[str, ...]:
         trades = f"{st.closed}" + (f" (+{st.open_trades} open)" if st.open_trades else "")
-        return (name, trades, pct(st.win_rate), money(st.net_pnl, asset), money(st.gross_realized, asset),
-                money(-st.fees, asset), money(-st.funding, asset), money(st.unrealized, asset),
-                money(st.max_drawdown, asset), pct(st.exposure), str(st.liquidations))  # fmt: skip
+        return (
+            name,
+            trades,
+            pct(st.win_rate),
+            money(st.net_pnl, asset),
+            money(st.gross_realized, asset),
+            money(-st.fees, asset),
+            money(-st.funding, asset),
+            money(st.unrealized, asset),
+            money(st.max_drawdown, asset),
+            pct(st.exposure),
+            str(st.liquidations),
+        )
 
     return [*(row(name, st) for name, st in per.items()), row("total", total)]
 

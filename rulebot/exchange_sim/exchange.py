@@ -316,9 +316,15 @@ class SimExchange(AccountQueries):
             return None  # every price moves the ADL watch's window: nothing can be skipped
         inst = self._instruments[symbol]
         return quiet.sim_band(
-            symbol, inst, self._store, self._account, self._exposure, self._risk.warn_at, self._risk.warned,
+            symbol,
+            inst,
+            self._store,
+            self._account,
+            self._exposure,
+            self._risk.warn_at,
+            self._risk.warned,
             bool(self._countdowns),
-        )  # fmt: skip
+        )
 
     def has_trailing_stop(self, symbol: str) -> bool:
         """A trailing stop of the symbol is working (its stop moves with the price)."""

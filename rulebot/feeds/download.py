@@ -153,9 +153,14 @@ def companion_paths(
         else []
     )
     marks = archive_paths(
-        symbol, "markPriceKlines", interval=interval, from_date=from_date, to_date=to_date, market=market,
+        symbol,
+        "markPriceKlines",
+        interval=interval,
+        from_date=from_date,
+        to_date=to_date,
+        market=market,
         period=period,
-    )  # fmt: skip
+    )
     return funding + marks
 
 
@@ -190,11 +195,22 @@ def download(
     """
     return asyncio.run(
         download_async(
-            symbol, kind, interval=interval, from_date=from_date, to_date=to_date, market=market,
-            period=period, dest=dest, base_url=base_url, concurrency=concurrency,
-            retries=retries, retry_delay=retry_delay, progress=progress, companions=companions,
+            symbol,
+            kind,
+            interval=interval,
+            from_date=from_date,
+            to_date=to_date,
+            market=market,
+            period=period,
+            dest=dest,
+            base_url=base_url,
+            concurrency=concurrency,
+            retries=retries,
+            retry_delay=retry_delay,
+            progress=progress,
+            companions=companions,
         )
-    )  # fmt: skip
+    )
 
 
 async def download_async(
@@ -216,9 +232,14 @@ async def download_async(
 ) -> DownloadReport:
     """`download` for callers already inside an event loop."""
     paths = archive_paths(
-        symbol, kind, interval=interval, from_date=from_date, to_date=to_date, market=market,
+        symbol,
+        kind,
+        interval=interval,
+        from_date=from_date,
+        to_date=to_date,
+        market=market,
         period=period,
-    )  # fmt: skip
+    )
     extra = [p for p in companion_paths(symbol, kind, interval, from_date, to_date, market, period) if p not in paths]
     paths += extra if companions else []
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
@@ -247,9 +268,14 @@ class _Fetcher:
     """Fetches one archive file at a time (several run concurrently on one session)."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base: str, dest: Path, retries: int,
-        retry_delay: float, bar: Bar,
-    ) -> None:  # fmt: skip
+        self,
+        session: aiohttp.ClientSession,
+        base: str,
+        dest: Path,
+        retries: int,
+        retry_delay: float,
+        bar: Bar,
+    ) -> None:
         self.session, self.base, self.dest = session, base, dest
         self.retries, self.retry_delay, self.bar = retries, retry_delay, bar
 
@@ -276,10 +302,11 @@ class _Fetcher:
             if digest != expected:
                 part.unlink()
                 return FileResult(
-                    rel, "failed",
+                    rel,
+                    "failed",
                     f"checksum mismatch: got {digest}, Binance publishes {expected}; "
                     "the download was deleted, run again to retry",
-                )  # fmt: skip
+                )
             part.replace(target)
             checksum_file.write_text(published)
             return FileResult(rel, "downloaded", "resumed" if resumed else "", target.stat().st_size)
@@ -310,8 +337,7 @@ class _Fetcher:
                 async with self.session.get(url) as resp:
                     _check_status(resp, url)
                     return await resp.text()
-            except (_Retryable, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
-                    TimeoutError):  # fmt: skip
+            except (_Retryable, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError):
                 if attempt == self.retries:
                     raise
                 await asyncio.sleep(self.retry_delay * 2**attempt)
@@ -325,8 +351,7 @@ class _Fetcher:
             try:
                 resumed = await self._get_body(url, part, offset, rel) or resumed
                 return resumed
-            except (_Retryable, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
-                    TimeoutError) as exc:  # fmt: skip
+            except (_Retryable, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                 if attempt == self.retries:
                     kept = part.stat().st_size if part.exists() else 0
                     raise _Retryable(

@@ -64,12 +64,18 @@ class RunnerStartup:
                 # (replayed data carries none in its marks, and settles from its fundingRate files).
                 venue = PaperRunVenue(PaperVenue(kept, kept.market, funding_from_marks=True), paper_file, book.symbols)
             else:
-                paper = paper_venue(book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates,
-                                    funding_from_marks=True)  # fmt: skip
+                paper = paper_venue(
+                    book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates, funding_from_marks=True
+                )
                 venue = PaperRunVenue(paper, paper_file, book.symbols)
                 venue.save()  # a new paper account, kept from the start
-        self.desk = Executor(engine, journal, venue, on_unknown=lambda why: self._reconcile_later(why, 1.0),
-                             on_rule_error=self._rule_error)  # fmt: skip
+        self.desk = Executor(
+            engine,
+            journal,
+            venue,
+            on_unknown=lambda why: self._reconcile_later(why, 1.0),
+            on_rule_error=self._rule_error,
+        )
         restored = recovery.restore(engine, state)
         if kept is not None:
             await self._adopt_paper(kept, state, paper_file)
@@ -111,8 +117,10 @@ class RunnerStartup:
         await desk.process(engine.on_event(snap.account), t)
         wallets = ", ".join(f"{b.wallet_balance} {b.asset}" for b in snap.account.balances)
         held = [p for p in snap.account.positions if p.amount]
-        summary = (f"paper account restored from {file}: {wallets}, {len(held)} position(s), "
-                   f"{len(snap.orders) + len(snap.algo_orders)} working order(s)")  # fmt: skip
+        summary = (
+            f"paper account restored from {file}: {wallets}, {len(held)} position(s), "
+            f"{len(snap.orders) + len(snap.algo_orders)} working order(s)"
+        )
         if self.cfg.balance != DEFAULT_PAPER_BALANCE:
             summary += f" (--balance {self.cfg.balance} applies to a new account only)"
         print(summary, file=sys.stderr)

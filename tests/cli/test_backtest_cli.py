@@ -491,8 +491,17 @@ def test_a_backtest_journal_on_a_full_disk_is_exit_5_with_the_reason_not_a_bug(t
         "    do: [{enter: {side: long, size: 2%}}, {stop_loss: {distance: 2%}}, {goto: long}]\n"
         "  - name: out\n    on: candle_close 1m\n    in: long\n    do: [exit, {goto: flat}]\n"
     )
-    args = [sys.executable, "-m", "rulebot.cli", "backtest", str(book), "--data", str(BTC_1M),
-            "--journal", str(tmp_path / "bt.journal")]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "rulebot.cli",
+        "backtest",
+        str(book),
+        "--data",
+        str(BTC_1M),
+        "--journal",
+        str(tmp_path / "bt.journal"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RULEBOT_DEBUG": ""}
     run = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, preexec_fn=_small_disk)
     assert run.returncode == 5, run.stderr[-2000:]

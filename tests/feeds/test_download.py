@@ -133,12 +133,16 @@ def test_archive_paths_follow_the_archive_layout() -> None:
         FUNDING.format(4),
     ]
     assert archive_paths(
-        "BTCUSDT", "klines", interval="4h", period="monthly", from_date="2024-12-05",
+        "BTCUSDT",
+        "klines",
+        interval="4h",
+        period="monthly",
+        from_date="2024-12-05",
         to_date="2025-01-01",
     ) == [
         "futures/um/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2024-12.zip",
         "futures/um/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-01.zip",
-    ]  # fmt: skip
+    ]
     for kwargs, message in [
         ({"kind": "klines"}, "need an interval"),
         ({"kind": "trades", "interval": "1m"}, "have no interval"),
@@ -157,9 +161,14 @@ def test_dropped_connection_resumes_with_range_and_missing_days_are_reported(
 ) -> None:
     server.faults[AGG] = "drop_once"
     report = download(
-        "BTCUSD_PERP", "aggTrades", from_date="2026-05-07", to_date="2026-05-09",
-        dest=tmp_path, base_url=server.url, retry_delay=0,
-    )  # fmt: skip
+        "BTCUSD_PERP",
+        "aggTrades",
+        from_date="2026-05-07",
+        to_date="2026-05-09",
+        dest=tmp_path,
+        base_url=server.url,
+        retry_delay=0,
+    )
     by_path = {r.path: r for r in report.results}
     assert by_path[AGG].status == "downloaded" and by_path[AGG].detail == "resumed"
     assert _same(tmp_path, AGG)
@@ -178,9 +187,14 @@ def test_dropped_connection_resumes_with_range_and_missing_days_are_reported(
 def test_corrupted_body_is_refused_and_not_kept(server: ArchiveServer, tmp_path: Path) -> None:
     server.faults[TRADES.format(19)] = "corrupt"
     report = download(
-        "BTCUSDT", "trades", from_date="2024-07-18", to_date="2024-07-19", dest=tmp_path,
-        base_url=server.url, retry_delay=0,
-    )  # fmt: skip
+        "BTCUSDT",
+        "trades",
+        from_date="2024-07-18",
+        to_date="2024-07-19",
+        dest=tmp_path,
+        base_url=server.url,
+        retry_delay=0,
+    )
     assert [(r.path, r.status) for r in report.results] == [
         (TRADES.format(18), "downloaded"),
         (TRADES.format(19), "failed"),
@@ -193,9 +207,13 @@ def test_corrupted_body_is_refused_and_not_kept(server: ArchiveServer, tmp_path:
     del server.faults[TRADES.format(19)]
     server.requests.clear()
     report = download(
-        "BTCUSDT", "trades", from_date="2024-07-18", to_date="2024-07-19", dest=tmp_path,
+        "BTCUSDT",
+        "trades",
+        from_date="2024-07-18",
+        to_date="2024-07-19",
+        dest=tmp_path,
         base_url=server.url,
-    )  # fmt: skip
+    )
     assert [r.status for r in report.results] == ["skipped", "downloaded"]
     bad_rel = TRADES.format(19)
     assert [rel for rel, _ in server.requests] == [bad_rel + ".CHECKSUM", bad_rel]
@@ -204,9 +222,15 @@ def test_corrupted_body_is_refused_and_not_kept(server: ArchiveServer, tmp_path:
 
 def test_second_run_skips_everything_without_asking(server: ArchiveServer, tmp_path: Path) -> None:
     run = partial(
-        download, "BTCUSDT", "klines", interval="1m", from_date="2025-06-07",
-        to_date="2025-06-09", dest=tmp_path, base_url=server.url,
-    )  # fmt: skip
+        download,
+        "BTCUSDT",
+        "klines",
+        interval="1m",
+        from_date="2025-06-07",
+        to_date="2025-06-09",
+        dest=tmp_path,
+        base_url=server.url,
+    )
     first = run(concurrency=2)
     assert [r.status for r in first.results] == ["downloaded"] * 3 and first.ok
     server.requests.clear()
@@ -224,9 +248,15 @@ def test_second_run_skips_everything_without_asking(server: ArchiveServer, tmp_p
 def test_interrupted_run_leaves_a_part_file_the_next_run_resumes(server: ArchiveServer, tmp_path: Path) -> None:
     server.faults[AGG] = "drop_always"
     report = download(
-        "BTCUSD_PERP", "aggTrades", from_date="2026-05-08", to_date="2026-05-08", dest=tmp_path,
-        base_url=server.url, retries=1, retry_delay=0,
-    )  # fmt: skip
+        "BTCUSD_PERP",
+        "aggTrades",
+        from_date="2026-05-08",
+        to_date="2026-05-08",
+        dest=tmp_path,
+        base_url=server.url,
+        retries=1,
+        retry_delay=0,
+    )
     [result] = report.results
     assert result.status == "failed" and "run again to resume" in result.detail
     part = tmp_path / (AGG + ".part")
@@ -236,9 +266,13 @@ def test_interrupted_run_leaves_a_part_file_the_next_run_resumes(server: Archive
     del server.faults[AGG]
     server.requests.clear()
     report = download(
-        "BTCUSD_PERP", "aggTrades", from_date="2026-05-08", to_date="2026-05-08", dest=tmp_path,
+        "BTCUSD_PERP",
+        "aggTrades",
+        from_date="2026-05-08",
+        to_date="2026-05-08",
+        dest=tmp_path,
         base_url=server.url,
-    )  # fmt: skip
+    )
     assert report.ok and report.results[0].detail == "resumed"
     assert server.zips_fetched() == [(AGG, f"bytes={kept}-")]
     assert _same(tmp_path, AGG) and not part.exists()
@@ -259,8 +293,9 @@ def test_cli_download_json_and_exit_codes(
     result = runner.invoke(data, [*args, "--from", "2026-04-01", "--to", "2026-07-31"])
     assert result.exit_code == 0, result.output
     assert "0 downloaded, 4 already present and verified, 0 missing, 0 failed" in result.output
-    result = runner.invoke(data, ["download", "BTCUSDT", "--kind", "klines", "--from", "2025-06-07",
-                                  "--to", "2025-06-07"])  # fmt: skip
+    result = runner.invoke(
+        data, ["download", "BTCUSDT", "--kind", "klines", "--from", "2025-06-07", "--to", "2025-06-07"]
+    )
     assert result.exit_code == 2 and "need an interval" in result.output
 
 
@@ -278,8 +313,24 @@ def test_klines_come_with_their_funding_and_mark_klines(server: ArchiveServer, t
     # shared/data has no markPriceKlines: the archive reports them missing, which for a companion
     # is no failure (exit 0); the month's fundingRate is fetched beside the klines.
     monkey = CliRunner()
-    args = ["download", "BTCUSDT", "--kind", "klines", "--interval", "1m", "--from", "2025-06-07",
-            "--to", "2025-06-08", "--dest", str(tmp_path), "--base-url", server.url, "--format", "json"]  # fmt: skip
+    args = [
+        "download",
+        "BTCUSDT",
+        "--kind",
+        "klines",
+        "--interval",
+        "1m",
+        "--from",
+        "2025-06-07",
+        "--to",
+        "2025-06-08",
+        "--dest",
+        str(tmp_path),
+        "--base-url",
+        server.url,
+        "--format",
+        "json",
+    ]
     result = monkey.invoke(data, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
@@ -321,8 +372,17 @@ def test_a_missing_klines_file_still_fails_and_mark_klines_are_fetched_where_pub
     asyncio.run_coroutine_threadsafe(srv.start(), loop).result(10)
     try:
         dest = tmp_path / "dest"
-        report = download("BTCUSDT", "klines", interval="1m", from_date="2025-06-07", to_date="2025-06-08",
-                          dest=dest, base_url=srv.url, companions=True, retries=0)  # fmt: skip
+        report = download(
+            "BTCUSDT",
+            "klines",
+            interval="1m",
+            from_date="2025-06-07",
+            to_date="2025-06-08",
+            dest=dest,
+            base_url=srv.url,
+            companions=True,
+            retries=0,
+        )
     finally:
         asyncio.run_coroutine_threadsafe(srv.runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
