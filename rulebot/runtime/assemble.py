@@ -83,21 +83,40 @@ def describe_fees(rates: FeeRates, source: str) -> str:
     return f"fees: maker {rates.maker * 100:f}% taker {rates.taker * 100:f}% ({source})"
 
 
-async def _dry_run_fees(
-    endpoints: Endpoints, symbols: list[str] | tuple[str, ...], key_file: str | None
-) -> tuple[FeeRates, str]:
-    """A paper run on Binance's prices pays the account's own rates when it has a key to read
-    them with (--key-file, or BINANCE_API_KEY/BINANCE_API_SECRET); else the VIP 0 defaults."""
+async def _dry_run_account(
+    endpoints: Endpoints,
+    book: CompiledRulebook,
+    market: Market,
+    key_file: str | None,
+    fee_rates: FeeRates | None,
+) -> tuple[FeeRates, str, dict[str, BracketTable]]:
+    """What a paper run on Binance's prices charges and liquidates by: the account's own commission
+    rates and leverage brackets when it has a key to read them with (--key-file, or
+    BINANCE_API_KEY/BINANCE_API_SECRET; brackets can differ per account); else the VIP 0 defaults and
+    the built-in snapshot, per symbol, where a symbol it lacks stops the run rather than borrowing
+    another's. Rates given with --fees are kept either way."""
     try:
         creds = load_credentials(key_file)
     except CredentialsError:
         if key_file is not None:
             raise
-        return DEFAULT_FEE_RATES, "Binance's VIP 0 defaults: no API key to read the account's commissionRate"
+        snapshot = _own_brackets(book, market, builtin_brackets(market), BRACKETS_SOURCE[market])
+        if fee_rates is not None:
+            return fee_rates, "--fees", snapshot
+        return DEFAULT_FEE_RATES, "Binance's VIP 0 defaults: no API key to read the account's commissionRate", snapshot
     rest = BinanceRest(endpoints, creds.api_key, creds.api_secret)
     try:
         await rest.sync_time()
-        return await account_fee_rates(rest, symbols), f"the account's commissionRate at {endpoints.shown}"
+        brackets = _own_brackets(
+            book,
+            market,
+            parse_leverage_brackets(await rest.leverage_brackets(), market),
+            f"account's leverageBracket at {endpoints.shown}",
+        )
+        if fee_rates is not None:
+            return fee_rates, "--fees", brackets
+        fees = await account_fee_rates(rest, book.symbols)
+        return fees, f"the account's commissionRate at {endpoints.shown}", brackets
     finally:
         await rest.close()
 
@@ -183,22 +202,12 @@ async def dry_run(
             await rest.close()
             raise ValueError(f"{', '.join(missing)} not listed by {endpoints.shown}")
         inst = {s: all_inst[s] for s in book.symbols}
-        # leverageBracket is signed and a paper run has no keys: the built-in snapshot stands in,
-        # per symbol, and a symbol it lacks stops the run rather than borrowing another's.
         try:
-            brackets = _own_brackets(book, market, builtin_brackets(market), BRACKETS_SOURCE[market])
-        except InvalidInput:
+            fees, fee_source, brackets = await _dry_run_account(endpoints, book, market, key_file, fee_rates)
+        except BaseException:
             await rest.close()
             raise
-        if fee_rates is None:
-            try:
-                fees, source = await _dry_run_fees(endpoints, book.symbols, key_file)
-            except BaseException:
-                await rest.close()
-                raise
-        else:
-            source = "--fees"
-        say(describe_fees(fees, source))
+        say(describe_fees(fees, fee_source))
         q = _QueueFeed()
         q.stream = MarketStream(
             endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from decimal import Decimal
@@ -14,6 +15,8 @@ import pytest
 from rulebot.core.enums import Market
 from rulebot.core.events import MarkPrice, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
+from rulebot.core.margin import BracketTable
+from rulebot.feeds.catalog import builtin_brackets
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import control
 from rulebot.runtime.assemble import Connection, dry_run, live
@@ -107,3 +110,39 @@ async def test_dry_run_on_binance_without_a_key_says_it_uses_the_defaults(tmp_pa
         "account's commissionRate)"
     )
     assert forced.fee_rates == VIP3 and said[1].endswith("(--fees)")
+
+
+def _account_brackets() -> dict[str, BracketTable]:
+    """BTCUSDT's public table with its first bracket capped at 20x: an account-specific table the read must show."""
+    public = builtin_brackets(Market.USDM)["BTCUSDT"]
+    first = dataclasses.replace(public.brackets[0], initial_leverage=20)
+    return {"BTCUSDT": dataclasses.replace(public, brackets=(first, *public.brackets[1:]))}
+
+
+@pytest.mark.parametrize("fees", [None, VIP3], ids=["account-fees", "given-fees"])
+async def test_dry_run_on_binance_with_a_key_uses_the_accounts_own_brackets(tmp_path, no_env_keys, fees):
+    async with FakeBinance(Market.USDM, brackets=_account_brackets()) as fake:
+        cfg = RunConfig(tmp_path / "b.yaml", "dry-run", tmp_path / "run", watch=False, use_scheduler=False)
+        conn = Connection(rest_url=fake.rest_url, ws_url=fake.ws_url)
+        runner = await dry_run(
+            compile_text(HOLD_ON_TRADE),
+            cfg,
+            "binance",
+            connection=conn,
+            key_file=str(keys_for(fake, tmp_path)),
+            fee_rates=fees,
+            announce=lambda _: None,
+        )
+        await close(runner)
+        assert any(path.endswith("/leverageBracket") for _, path in fake.requests)
+    assert runner.brackets["BTCUSDT"].brackets[0].initial_leverage == 20  # the account's, not the snapshot's 125
+
+
+async def test_dry_run_on_binance_without_a_key_uses_the_shipped_snapshot(tmp_path, no_env_keys):
+    async with FakeBinance(Market.USDM, brackets=_account_brackets()) as fake:
+        cfg = RunConfig(tmp_path / "b.yaml", "dry-run", tmp_path / "run", watch=False, use_scheduler=False)
+        conn = Connection(rest_url=fake.rest_url, ws_url=fake.ws_url)
+        runner = await dry_run(compile_text(HOLD_ON_TRADE), cfg, "binance", connection=conn, announce=lambda _: None)
+        await close(runner)
+        assert not any(path.endswith("/leverageBracket") for _, path in fake.requests)  # signed: no key, no read
+    assert runner.brackets["BTCUSDT"] == builtin_brackets(Market.USDM)["BTCUSDT"]
