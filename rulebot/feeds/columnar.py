@@ -128,26 +128,32 @@ def event_batches(
     """The file's events with `start <= time < end` a chunk at a time; returns the last time read.
     Raises Unsure (or pyarrow's, zipfile's... errors) where the row parser must take over."""
     build = _BUILDERS[file.kind]
-    width = len(COLUMNS[file.kind])
     cursor = Cursor(floor)
-    first = True
     with _raw(file.path) as raw:
-        for block in _blocks(raw):
-            cols = _columns(block, first)
-            _refuse_long_lines(cols)
-            if first:
-                first = False
-                cols = _after_header(file, cols)
-            if len(cols) != width:
-                raise Unsure("column count")
-            if not len(cols[0]):
-                continue
+        for cols in checked_blocks(file, raw):
             events, count, stop = build(file, cols, cursor, start, end)
             if count:
                 yield events, count
             if stop:
                 break
     return cursor.prev
+
+
+def checked_blocks(file: ArchiveFile, raw: IO[bytes], size: int = _BLOCK) -> Iterator[Columns]:
+    """The file's blocks as columns: the header taken off the first, long lines and the column
+    count checked (Unsure where the row parser must take over), empty blocks skipped."""
+    width = len(COLUMNS[file.kind])
+    first = True
+    for block in _blocks(raw, size):
+        cols = _columns(block, first)
+        _refuse_long_lines(cols)
+        if first:
+            first = False
+            cols = _after_header(file, cols)
+        if len(cols) != width:
+            raise Unsure("column count")
+        if len(cols[0]):
+            yield cols
 
 
 def _after_header(file: ArchiveFile, cols: Columns) -> Columns:

@@ -27,21 +27,18 @@ import numpy as np
 import pyarrow.compute as pc
 
 from rulebot.core.events import CandleClosed, MarketEvent, Trade
-from rulebot.feeds.archive_format import COLUMNS, ArchiveFile
+from rulebot.feeds.archive_format import ArchiveFile
 from rulebot.feeds.columnar import (
     Cursor,
     Unsure,
-    _after_header,
-    _blocks,
     _bools,
-    _columns,
     _ints,
     _numpy,
     _positive,
     _raw,
-    _refuse_long_lines,
     _times,
     _window,
+    checked_blocks,
 )
 from rulebot.feeds.row_parsers import parse_rows
 
@@ -156,20 +153,9 @@ def file_chunks(file: ArchiveFile, start: int, end: int, floor: int) -> Iterator
     the row parser's `Trade`s from the first row not yet given (and its error on a bad row)."""
     done = 0
     cursor = Cursor(floor)
-    width = len(COLUMNS[file.kind])
     try:
         with _raw(file.path) as raw:
-            first = True
-            for block in _blocks(raw, _RUN_BLOCK):
-                cols = _columns(block, first)
-                _refuse_long_lines(cols)
-                if first:
-                    first = False
-                    cols = _after_header(file, cols)
-                if len(cols) != width:
-                    raise Unsure("column count")
-                if not len(cols[0]):
-                    continue
+            for cols in checked_blocks(file, raw, _RUN_BLOCK):
                 chunk, stop = _chunk(file, cols, cursor, start, end)
                 if chunk is not None:
                     done += len(chunk.times)
