@@ -23,6 +23,11 @@ BTC_1M = DATA / "um/daily/klines/BTCUSDT/1m"
 COIN_1M = DATA / "cm/daily/klines/BTCUSD_PERP/1m"
 
 
+# `backtest` of the EMA rulebook over one real day (the unwritable-report tests add their options)
+ONE_DAY_OF_EMA_TREND = ["backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M)]
+ONE_DAY_OF_EMA_TREND += ["--from", "2025-06-07", "--to", "2025-06-08"]
+
+
 def run(*args: str) -> tuple[int, str]:
     res = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return res.exit_code, res.output
@@ -194,14 +199,7 @@ def test_an_unwritable_report_path_still_prints_the_summary_first(tmp_path):
     res = CliRunner().invoke(
         main,
         [
-            "backtest",
-            str(RULES / "ema-trend-btc.yaml"),
-            "--data",
-            str(BTC_1M),
-            "--from",
-            "2025-06-07",
-            "--to",
-            "2025-06-08",
+            *ONE_DAY_OF_EMA_TREND,
             "--report",
             str(target),
         ],
@@ -216,14 +214,7 @@ def test_an_unwritable_report_path_still_prints_the_json_summary(tmp_path):
     res = CliRunner().invoke(
         main,
         [
-            "backtest",
-            str(RULES / "ema-trend-btc.yaml"),
-            "--data",
-            str(BTC_1M),
-            "--from",
-            "2025-06-07",
-            "--to",
-            "2025-06-08",
+            *ONE_DAY_OF_EMA_TREND,
             "--report",
             str(target),
             "--format",
