@@ -125,6 +125,17 @@ def _finish(
         sys.exit(1)
 
 
+# One option for backtest and demo: the summary's fee row tells a demo's user to set them too.
+FEES_OPTION = click.option(
+    "--fees",
+    type=FEES,
+    default="0.0002,0.0005",
+    show_default=True,
+    help="Commission rates maker,taker as fractions of notional (Binance VIP 0 by default; your account's "
+    "are in GET /fapi/v1/commissionRate).",
+)
+
+
 def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return click.option(
         "--adl/--no-adl",
@@ -160,14 +171,7 @@ def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[.
     help="Taker fills this much worse than the quote or trade (basis points).",
 )
 @fill_model_options
-@click.option(
-    "--fees",
-    type=FEES,
-    default="0.0002,0.0005",
-    show_default=True,
-    help="Commission rates maker,taker as fractions of notional (Binance VIP 0 by default; your account's "
-    "are in GET /fapi/v1/commissionRate).",
-)
+@FEES_OPTION
 @click.option(
     "--exchange-info",
     type=click.Path(exists=True, dir_okay=False),
@@ -282,6 +286,7 @@ def backtest_cmd(
     help="Taker fills this much worse than the quote or trade (basis points).",
 )
 @fill_model_options
+@FEES_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_adl_option("on with --preset crash, else off")
 @STRICT
@@ -298,6 +303,7 @@ def demo_cmd(
     participation: Decimal | None,
     impact_bps: Decimal | None,
     half_spread_bps: Decimal | None,
+    fees: FeeRates,
     fmt: str,
     adl: bool | None,
     strict: bool,
@@ -313,7 +319,9 @@ def demo_cmd(
         )
     progress = ReplayProgress("simulating")
     try:
-        config = BacktestConfig(balance=_default_balance(rulebook, {}), fill_model=fill_model, strict=strict)
+        config = BacktestConfig(
+            balance=_default_balance(rulebook, {}), fill_model=fill_model, strict=strict, fee_rates=fees
+        )
         with progress:
             result, book = demo(
                 rulebook,

@@ -115,6 +115,19 @@ def test_demo_runs_with_no_data_and_no_keys(tmp_path):
     assert report.is_file()
 
 
+def test_demo_takes_the_fee_rates_its_summary_points_at(tmp_path):
+    # The summary's fee row says "--fees maker,taker sets your account's": the demo must take it.
+    def demo_fees(*fees: str) -> dict:
+        code, out = run("demo", "--hours", "24", "--report", str(tmp_path / "d.html"), *fees, "--format", "json")
+        assert code == 0, out
+        return json.loads(out[out.index("{") :])
+
+    default, halved = demo_fees(), demo_fees("--fees", "0.0001,0.00025")
+    assert default["assumptions"]["fees"]["source"].startswith("Binance's VIP 0 defaults")
+    assert halved["assumptions"]["fees"] == {"maker": "0.0001", "taker": "0.00025", "source": "--fees"}
+    assert Decimal(default["fees"]) > 0 and Decimal(halved["fees"]) * 2 == Decimal(default["fees"])
+
+
 def test_json_is_the_same_numbers_as_the_library_computes():
     args = ("--from", "2025-06-07", "--to", "2025-06-10", "--set", "fast=8", "--set", "slow=21")
     code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(BTC_1M), *args, "--format", "json")
