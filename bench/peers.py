@@ -270,6 +270,7 @@ class Runs:
     data: str
     times: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the process
     trades: int | None = None
     note: str = ""
 
@@ -290,8 +291,9 @@ def version(module: str) -> str:
         return "?"
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str, str, int]:
-    """Run a whole process; its wall time, its own peak RSS (MB), stdout, stderr, exit code."""
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, float, str, str, int]:
+    """Run a whole process; its wall time, CPU time (user + system: what a busy machine inflates
+    the least), its own peak RSS (MB), stdout, stderr, exit code."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
@@ -300,7 +302,8 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str, str, int]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return secs, usage.ru_maxrss / 1024, out.read().decode(), err.read().decode(), proc.returncode
+        cpu = usage.ru_utime + usage.ru_stime
+        return secs, cpu, usage.ru_maxrss / 1024, out.read().decode(), err.read().decode(), proc.returncode
 
 
 def rulebot_cmd(rulebook: Path, files: list[Path], extra: list[str]) -> list[str]:
@@ -327,18 +330,18 @@ def rulebot_trades(stdout: str) -> int | None:
 
 def run_one(
     engine: str, kind: str, files: list[Path], rulebook: Path, root: Path, extra: list[str]
-) -> tuple[float, float, int | None]:
+) -> tuple[float, float, float, int | None]:
     if engine == "rulebot":
         cmd = rulebot_cmd(rulebook, files, extra)
     else:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, kind, *map(str, files)]
-    secs, rss, out, err, rc = timed(cmd, root)
+    secs, cpu, rss, out, err, rc = timed(cmd, root)
     if rc != 0:
         raise SystemExit(f"{engine} on {kind} failed (exit {rc}):\n{err[-3000:]}")
     if engine == "rulebot":
-        return secs, rss, rulebot_trades(out)
+        return secs, cpu, rss, rulebot_trades(out)
     last = out.strip().splitlines()[-1] if out.strip() else "{}"
-    return secs, rss, json.loads(last).get("trades")
+    return secs, cpu, rss, json.loads(last).get("trades")
 
 
 def main() -> None:
@@ -412,27 +415,34 @@ def main() -> None:
             for r in range(args.rounds):
                 order = engines[r % len(engines) :] + engines[: r % len(engines)]  # rotate who goes first
                 for engine in order:
-                    secs, rss, trades = run_one(engine, kind, files, rulebook, root, shlex.split(args.rulebot_args))
+                    secs, cpu, rss, trades = run_one(
+                        engine, kind, files, rulebook, root, shlex.split(args.rulebot_args)
+                    )
                     runs = results.setdefault((label, engine), Runs(engine, label))
                     runs.times.append(secs)
                     runs.rss_mb.append(rss)
+                    runs.cpu.append(cpu)
                     runs.trades = trades
-                    print(f"  {label:<32} {PEER_NAMES[engine]:<16} {secs:8.2f}s  {rss:7.0f} MB  trades {trades}")
+                    print(
+                        f"  {label:<32} {PEER_NAMES[engine]:<16} {secs:8.2f}s  cpu {cpu:7.2f}s  {rss:7.0f} MB  "
+                        f"trades {trades}"
+                    )
                     sys.stdout.flush()
 
         print()
         print(
-            f"{'data':<32} {'engine':<16} {'best s':>8} {'median s':>9} {'peak MB':>8} {'trades':>8} "
-            f"{'peer/rulebot':>13}"
+            f"{'data':<32} {'engine':<16} {'best s':>8} {'median s':>9} {'cpu s':>8} {'peak MB':>8} {'trades':>8} "
+            f"{'peer/rulebot':>13} {'by cpu':>7}"
         )
         for label, _kind, _files in sets:
             base = results[(label, "rulebot")]
             for engine in engines:
                 runs = results[(label, engine)]
                 ratio = "" if engine == "rulebot" else f"{min(runs.times) / min(base.times):12.2f}x"
+                by_cpu = "" if engine == "rulebot" else f"{min(runs.cpu) / min(base.cpu):6.2f}x"
                 print(
                     f"{label:<32} {PEER_NAMES[engine]:<16} {min(runs.times):8.2f} {statistics.median(runs.times):9.2f} "
-                    f"{max(runs.rss_mb):8.0f} {runs.trades!s:>8} {ratio:>13}"
+                    f"{min(runs.cpu):8.2f} {max(runs.rss_mb):8.0f} {runs.trades!s:>8} {ratio:>13} {by_cpu:>7}"
                 )
         if len(months) > 1:
             print()
