@@ -13,9 +13,10 @@ guards once a second, the derived mark moves once a second, rules fire on candle
 and the trades between two of those are folded into the candle being built (high, low, close and
 the float volume summed in the same order), provided nothing could act on them: every price
 strictly inside the simulator's quiet band (no stop, take-profit, resting limit, bankruptcy or
-margin call in reach, `exchange_sim/quiet.py`), no trailing stop working, no `on: trade` rule in
-the symbol's state, no per-bar liquidity model. Otherwise they are walked too. The result is the
-event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
+margin call in reach, `exchange_sim/quiet.py`), no trailing stop working, no `on: trade` rule of
+the symbol's state that a price in the stretch could fire (its condition is false over the
+stretch's price range, trade_screen.py), no per-bar liquidity model. Otherwise they are walked
+too. The result is the event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rulebot.backtest.trade_screen import never_true
 from rulebot.engine.engine import Engine
+from rulebot.engine.state import SymbolRun
 from rulebot.exchange_sim import SimExchange
 from rulebot.exchange_sim.quiet import Band
 from rulebot.feeds.trade_runs import TradeRun
+from rulebot.rulebook.compiled import CompiledRule
 from rulebot.venues.paper import PaperVenue
 
 _EVERY_MS = 1000  # the engine's valuation and the venue's derived mark, once a second
@@ -124,7 +128,7 @@ class FastTrades:
         """The highest and lowest price of trades [i, j) when nothing can act on them, else None."""
         symbol = run.chunk.symbol
         sym_run = self.engine.state.runs.get(symbol)
-        if sym_run is None or not sym_run.market.has_trades or self._dispatch.get((_TRADE_KEY, sym_run.state)):
+        if sym_run is None or not sym_run.market.has_trades:
             return None
         changes = self.changes()
         if changes != self._band_at:  # orders, positions and the wallet move only with a change
@@ -136,7 +140,31 @@ class FastTrades:
         lo, hi = self._edges
         prices = run.chunk.prices[i:j]
         top, bottom = float(prices.max()), float(prices.min())
-        return (top, bottom) if lo < bottom and top < hi else None
+        if not (lo < bottom and top < hi):
+            return None
+        rules = self._dispatch.get((_TRADE_KEY, sym_run.state))
+        if rules and not self._rules_quiet(rules, sym_run, symbol, bottom, top):
+            return None
+        return top, bottom
+
+    def _rules_quiet(
+        self, rules: tuple[CompiledRule, ...], sym_run: SymbolRun, symbol: str, bottom: float, top: float
+    ) -> bool:
+        """No `on: trade` rule of the state fires, journals a decision or fails on a trade priced
+        within [bottom, top] (trade_screen.py), as the engine's dispatch would run them."""
+        if self.engine.record_all:
+            return False  # every evaluation is a journaled decision
+        market = sym_run.market
+        env, not_ready, state = market.env, market.not_ready, sym_run.state
+        for rule in rules:
+            if symbol not in rule.symbols or (not_ready and not rule.reads.isdisjoint(not_ready)):
+                continue  # the dispatch passes it by
+            when = rule.when
+            if when is None or when.node is None:
+                return False
+            if not never_true(when.node, env, state, (bottom, top), not market.has_mark):
+                return False
+        return True
 
 
 def describe(counts: TradeCounts) -> str:

@@ -51,6 +51,9 @@ class CompiledExpr:
     # asks it why a condition whose inputs hold a NaN came out as it did.
     nan_checked: Callable[[Mapping[str, Any]], Any] | None = None
     reads_nan: Callable[[Mapping[str, Any]], bool] | None = None  # does any name in `names` hold NaN?
+    # The checked form it was compiled from: what an analysis of the condition reads (the fast
+    # trade path's screen, backtest/trade_screen.py), never evaluated by the engine.
+    node: ir.Node | None = None
 
 
 def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> CompiledExpr:
@@ -82,7 +85,9 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
             ) from None
     checked = build(generate(result.node, nan_checked=True)) if names else None
     reads_nan = build(generate_nan_test(names)) if names else None
-    return CompiledExpr(text, result.type, names, ir.prev_names(result.node), source, fn, constant, checked, reads_nan)
+    return CompiledExpr(
+        text, result.type, names, ir.prev_names(result.node), source, fn, constant, checked, reads_nan, result.node
+    )
 
 
 def _divides_by_zero(node: ir.Node) -> bool:

@@ -100,6 +100,52 @@ def test_generated_rulebooks_on_generated_trades_give_the_same_backtest(
         both(run, "auto")
 
 
+@st.composite
+def rulebooks_with_trade_rules(draw: st.DrawFn) -> str:
+    """Generated rulebooks with `on: trade` rules in every state whose conditions the trade screen can
+    rule out over a stretch of prices (trade_screen.py) -- or cannot, when upnl or the book come first."""
+    k = draw(st.sampled_from(["1.0005", "1.002", "1.01"]))
+    d = draw(st.sampled_from(["20", "150", "900"]))
+    first = draw(st.sampled_from(["", "upnl > 0 and ", "bid > 0 and "]))
+    act = draw(st.sampled_from(["[{reduce: {by: 50%}}]", "[exit, {cancel: all}, {goto: flat}]"]))
+    rules = f"""
+  - name: stretch-long
+    on: trade
+    in: long
+    when: {first}price > close@1m * {k}
+    do: {act}
+  - name: sag-short
+    on: trade
+    in: short
+    when: price < slow / {k} or abs(price - fast) > {d}
+    do: {act}
+  - name: watch-flat
+    on: trade
+    in: [flat, armed]
+    when: price > max(fast, slow) * {k} * {k} and hour >= 0
+    do: [{{log: "stretched {{price}}"}}]
+"""
+    return draw(rulebooks()).replace("\nrisk:\n", rules + "risk:\n", 1)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=rulebooks_with_trade_rules(), seed=st.integers(0, 10_000), minutes=st.integers(20, 180))
+def test_trade_rules_the_screen_rules_out_give_the_same_backtest(text: str, seed: int, minutes: int) -> None:
+    book = compile_text(text, "generated.yaml")
+    assert sum(r.trigger.key == ("trade", None) for r in book.rules) >= 3
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = agg_trades(Path(tmp), seed, minutes, 0.0003, 0.05)
+
+        def run(which: str, record: Callable[[object], None]) -> BacktestResult:
+            source = ReplaySource([path])
+            source.trade_runs = True
+            return run_backtest(book, source, instruments, brackets, BacktestConfig(path=which), on_record=record)
+
+        _event, fast = both(run, "auto")
+        assert "trades folded" in fast.path_reason
+
+
 def test_runs_hold_every_trade_in_the_order_merge_gives() -> None:
     """Expanded, the runs and the other series' events are exactly the event stream."""
     data = [str(UM / "daily/trades/BTCUSDT"), str(UM / "daily/bookTicker/BTCUSDT")]
