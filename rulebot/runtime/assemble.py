@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -121,24 +120,11 @@ async def _dry_run_account(
         await rest.close()
 
 
-class _QueueFeed:
-    """Market streams into an async iterator (the runner's market feed)."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=100_000)
-        self.stream: MarketStream | None = None
-
-    async def put(self, event: object) -> None:
-        await self.queue.put(event)
-
-    async def __aiter__(self) -> AsyncIterator[object]:
-        assert self.stream is not None
-        self.stream.start()
-        try:
-            while True:
-                yield await self.queue.get()
-        finally:
-            await self.stream.stop()
+def _market_stream(endpoints: Endpoints, book: CompiledRulebook, rest: BinanceRest) -> MarketStream:
+    """Binance's public streams for the book's symbols: a push source the runner starts with its
+    queue's `put` (no queue of its own), trades lost in a cut backfilled by REST, every event
+    stamped on arrival with Binance's clock."""
+    return MarketStream(endpoints, stream_names(book.symbols), backfill=rest.backfill_trades, clock=rest.now_ms)
 
 
 async def dry_run(
@@ -208,14 +194,10 @@ async def dry_run(
             await rest.close()
             raise
         say(describe_fees(fees, fee_source))
-        q = _QueueFeed()
-        q.stream = MarketStream(
-            endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
-        )
         runner = Runner(
             cfg,
             book,
-            q.__aiter__(),
+            _market_stream(endpoints, book, rest),
             instruments=inst,
             brackets=brackets,
             venue_name=f"binance:{endpoints.shown}",
@@ -265,15 +247,11 @@ async def live(
     announce("guards: " + ", ".join(f"{g.name}={g.shown}" for g in book.risk.settings))
     announce(describe_fees(fees, "the account's commissionRate"))
     user = UserStream(endpoints, rest, lambda e: runner.put(e), clock=rest.now_ms)
-    q = _QueueFeed()
-    q.stream = MarketStream(
-        endpoints, stream_names(book.symbols), q.put, backfill=rest.backfill_trades, clock=rest.now_ms
-    )
     cfg.mode = "live"
     runner = Runner(
         cfg,
         book,
-        q.__aiter__(),
+        _market_stream(endpoints, book, rest),
         instruments=inst,
         brackets=dict(brackets),
         venue=venue,

@@ -20,7 +20,7 @@ import contextlib
 import os
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -49,6 +49,7 @@ from rulebot.runtime.runner_requests import RunnerRequests
 from rulebot.runtime.runner_shutdown import RunnerShutdown
 from rulebot.runtime.runner_startup import RunnerStartup, private_dir, private_journal
 from rulebot.runtime.scheduler import TimerScheduler
+from rulebot.runtime.sources import MarketSource, PushSource, pushed
 from rulebot.runtime.warmup import Fetch
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.binance.venue import BinanceVenue
@@ -61,7 +62,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self,
         cfg: RunConfig,
         book: CompiledRulebook,
-        market: AsyncIterator[object],
+        market: MarketSource,
         *,
         instruments: dict[str, Any],
         brackets: dict[str, Any],
@@ -97,6 +98,10 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         # Live: the wallet as the exchange reported it before the start. The engine must begin
         # with it, or the day's start equity would be zero and the daily loss cap would not act.
         self.start_balances = balances
+        # The one queue every input waits in: Binance's streams and the user stream put into it
+        # directly, replayed and simulated feeds are pumped into it. Bounded, so that a feed
+        # faster than the engine waits (on live streams the socket's reads wait) instead of
+        # filling memory; requests and timers go ahead of it in `_urgent`.
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
         self._urgent: deque[object] = deque()
         self.run_id = recovery.new_run_id(cfg.mode)
@@ -128,9 +133,16 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         await self.queue.put(event)
 
     async def _pump_market(self) -> None:
+        """The market feed into the one queue. An iterator (replay, simulated) is pumped here; a
+        push source (Binance's streams) puts into the queue itself and is stopped when this task
+        is cancelled at shutdown. Either way an event is queued once."""
+        feed = self.market_feed
         try:
-            async for event in self.market_feed:
-                await self.queue.put(event)
+            if isinstance(feed, PushSource):
+                await pushed(feed, self.put)
+            else:
+                async for event in feed:
+                    await self.queue.put(event)
         except Exception as exc:
             self.stop_reason = f"the market feed failed: {type(exc).__name__}: {exc}"
             self.failed = True

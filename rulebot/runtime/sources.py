@@ -1,20 +1,47 @@
-"""Market feeds for a running bot, as async iterators of core events.
+"""Market feeds for a running bot: async iterators of core events, or sources that push them.
 
-`simulated` and `replay` can run as fast as the engine takes them (`speed=0`, the data clock
-drives every timer) or paced at `speed` times real time, re-stamped so that the run starts
-now (then the wall clock and the scheduler drive timers, as live). `binance` is the public
-streams (no keys): market events and stream statuses as they come.
+`simulated` and `replay` are iterators the runner pumps into its queue. They can run as fast
+as the engine takes them (`speed=0`, the data clock drives every timer) or paced at `speed`
+times real time, re-stamped so that the run starts now (then the wall clock and the scheduler
+drive timers, as live). `binance` is the public streams (no keys), a `PushSource`: market
+events and stream statuses as they come, put by the stream itself into the runner's queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rulebot.core.events import CandleClosed, FundingRate
+
+Put = Callable[[object], Awaitable[None]]
+
+
+@runtime_checkable
+class PushSource(Protocol):
+    """A feed that delivers by itself (a WebSocket's frames come when they come): started with
+    the runner's `put`, it puts each event straight into the runner's queue, so an event is
+    queued once, and waits there while the queue is full (back-pressure on the socket)."""
+
+    def start(self, put: Put) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+MarketSource = AsyncIterator[Any] | PushSource
+
+
+async def pushed(source: PushSource, put: Put) -> None:
+    """Run `source` into `put` until cancelled (the run's end), then stop it: the stream lives
+    exactly as long as the task that holds this, as an iterator's pump does."""
+    try:
+        source.start(put)
+        await asyncio.Future()  # never done: the source delivers on its own tasks
+    finally:
+        await source.stop()
 
 
 async def paced(events: Iterable[Any], speed: float) -> AsyncIterator[Any]:

@@ -92,13 +92,16 @@ def connection_groups(
 
 
 class MarketStream:
-    """Market events to `on_event`, with `StreamStatus` for every cut, return and lost gap."""
+    """Market events to `on_event`, with `StreamStatus` for every cut, return and lost gap.
+
+    `on_event` is given here or to `start` (a runner gives its queue's `put` when the run starts,
+    so that each event goes straight into the one queue the engine reads)."""
 
     def __init__(
         self,
         endpoints: Endpoints,
         streams: Sequence[str],
-        on_event: OnEvent,
+        on_event: OnEvent | None = None,
         backfill: Backfill | None = None,
         *,
         candle_backfill: CandleBackfill | None = None,
@@ -137,7 +140,11 @@ class MarketStream:
                 )
             )
 
-    def start(self) -> None:
+    def start(self, on_event: OnEvent | None = None) -> None:
+        if on_event is not None:
+            self._deliver = on_event
+        if self._deliver is None:
+            raise ValueError("a market stream needs somewhere to deliver its events: give on_event")
         for c in self.connections:
             c.start()
 
@@ -148,7 +155,9 @@ class MarketStream:
     async def _on_event(self, event: object) -> None:
         if isinstance(event, STAMPED) and not event.received:
             event = replace(event, received=self._clock())
-        await self._deliver(event)
+        deliver = self._deliver
+        assert deliver is not None  # start() refuses to run without one
+        await deliver(event)
 
     # -- connections ------------------------------------------------------------------------------
 
