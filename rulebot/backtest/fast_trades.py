@@ -32,6 +32,7 @@ from rulebot.engine.engine import Engine
 from rulebot.engine.state import SymbolRun
 from rulebot.exchange_sim import SimExchange
 from rulebot.exchange_sim.quiet import Band
+from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.trade_runs import TradeRun
 from rulebot.rulebook.compiled import CompiledRule
 from rulebot.venues.paper import PaperVenue
@@ -72,6 +73,11 @@ class FastTrades:
         self._dispatch = engine.book.dispatch
 
     def expand(self, events: Iterable[object]) -> Iterator[object]:
+        if isinstance(events, ReplaySource) and not events.gives_runs:
+            return iter(events)  # no run to expand: no layer that looks at every event to pass it on
+        return self._expand(events)
+
+    def _expand(self, events: Iterable[object]) -> Iterator[object]:
         for event in events:
             if type(event) is TradeRun:
                 self.counts.trades += len(event)

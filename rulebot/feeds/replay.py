@@ -27,6 +27,7 @@ from rulebot.feeds.replay_files import (
     NO_END,
     ArchiveFile,
     ReplayFileError,
+    file_batches,
     parse_file,
 )
 from rulebot.feeds.trade_runs import TRADE_KINDS, merge_runs, series_chunks
@@ -138,6 +139,8 @@ def read_events(
 
 def merge(*streams: Iterable[E]) -> Iterator[E]:
     """Merge time-ordered streams into one; equal times keep the order of the arguments."""
+    if len(streams) == 1:  # nothing to merge: no layer between the stream and its reader
+        return iter(streams[0])
     # heapq.merge breaks key ties by argument position, which makes the order deterministic.
     return heapq.merge(*streams, key=attrgetter("time"))
 
@@ -237,11 +240,20 @@ class ReplaySource:
         return merge(*(self._chain(files) for files in series.values()))
 
     def _chain(self, files: Iterable[ArchiveFile]) -> Iterator[MarketEvent]:
+        # The events of each block are handed on by `chain` (C): no generator frame per event.
+        return itertools.chain.from_iterable(self._batches(files))
+
+    def _batches(self, files: Iterable[ArchiveFile]) -> Generator[Iterator[MarketEvent], None, None]:
         # Files open lazily one after another, each checked to start no earlier than the
         # previous one ended (overlapping files of one series would break time order).
         last = 0
         for file in files:
-            last = yield from parse_file(file, self.start, self.end, last)
+            last = yield from file_batches(file, self.start, self.end, last)
+
+    @property
+    def gives_runs(self) -> bool:
+        """Whether iterating gives `TradeRun`s (a single trade series, asked for by `trade_runs`)."""
+        return self.trade_runs and sum(key[0] in TRADE_KINDS for key in self.series) == 1
 
     def _outside(self, file: ArchiveFile) -> bool:
         period = file.period()
