@@ -76,7 +76,6 @@ def _finish(
     notes: tuple[str, ...],
     console: Console,
 ) -> None:
-    from rulebot.backtest.report_html import write_html_report
     from rulebot.backtest.stats import compute_stats, per_symbol_stats
     from rulebot.backtest.summary import month_table, summary_dict, summary_table, symbol_table
 
@@ -86,6 +85,8 @@ def _finish(
     # failure to write it is said only after the summary: the run's numbers are never lost.
     failure: str | None = None
     if report:
+        from rulebot.backtest.report_html import write_html_report  # only when asked: its import costs a start
+
         try:
             write_html_report(result, stats, Path(report), per)
         except OSError as exc:

@@ -8,10 +8,12 @@ with heartbeat events, so the same engine fires the same timers either way.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-from apscheduler.triggers.cron import CronTrigger
+from typing import TYPE_CHECKING
 
 from rulebot.rulebook.compiled import CompiledRulebook
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 
@@ -49,6 +51,10 @@ class TimerWheel:
         for key in sorted(book.triggers, key=str):
             kind, arg = key
             if kind == "cron" and arg:
+                # Imported only for a rulebook with a cron rule (as rulebook/triggers.py does): apscheduler's
+                # cron module costs a process start tens of ms, and most rulebooks have none.
+                from apscheduler.triggers.cron import CronTrigger
+
                 self.timers.append(_Timer(key, cron=CronTrigger.from_crontab(arg, timezone=UTC)))
             elif kind == "every" and arg:
                 rule = next(r for r in book.rules if r.trigger.key == key)
