@@ -1,9 +1,13 @@
 """Parse rate of the archive replay: N aggTrades rows in Binance's format, read back as events.
 
     python bench/parse.py --rows 2000000
+    python bench/parse.py --data /work/coord/benchdata/futures   # the bare feed of files already there
 
 Prints rows/s for the bare csv read (the floor no parser beats), for `read_events` on the
 file, and for `ReplaySource` (the same file through the time-ordered merge the engine sees).
+With --data, only the bare feed of those files (a year of 1m candles: bench/peers.py's data):
+`ReplaySource` iterated and counted, wall and CPU seconds and microseconds per event, best of
+--rounds (CPU time moves less than wall time on a shared machine).
 """
 
 from __future__ import annotations
@@ -66,9 +70,29 @@ def _timed(label: str, rows: int, count: int, seconds: float) -> None:
     click.echo(f"{label:<28} {count:>10,} rows  {seconds:7.2f} s  {count / seconds:>10,.0f} rows/s")
 
 
+def feed(data: tuple[str, ...], rounds: int) -> None:
+    """The bare feed: a replay of the files iterated and counted, nothing else."""
+    best_wall = best_cpu = float("inf")
+    count = 0
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        count = sum(1 for _ in ReplaySource(list(data)))
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    click.echo(
+        f"ReplaySource (bare feed)   {count:>10,} events  wall {best_wall:6.2f} s  cpu {best_cpu:6.2f} s  "
+        f"{best_cpu / max(count, 1) * 1e6:5.2f} us/event (cpu, best of {rounds})"
+    )
+
+
 @click.command()
 @click.option("--rows", default=2_000_000, show_default=True, help="aggTrades rows to generate")
-def main(rows: int) -> None:
+@click.option("--data", multiple=True, help="archive files or folders: time their bare feed instead")
+@click.option("--rounds", default=3, show_default=True, help="with --data: rounds, the best is printed")
+def main(rows: int, data: tuple[str, ...], rounds: int) -> None:
+    if data:
+        feed(data, rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         path = write_agg_trades(Path(tmp), rows)
