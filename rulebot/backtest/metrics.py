@@ -20,6 +20,7 @@ from itertools import pairwise
 from typing import Protocol
 
 from rulebot.backtest.result import BacktestResult
+from rulebot.backtest.tally import Closes, CurveTally, MonthTally, tally_of
 
 DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
@@ -36,11 +37,6 @@ class _Point(Protocol):
 class _EquityLike(_Point, Protocol):
     @property
     def equity(self) -> Decimal: ...
-
-
-class _PriceLike(_Point, Protocol):
-    @property
-    def price(self) -> Decimal: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +104,10 @@ def day_of(ms: int) -> int:
 
 def daily_equity(curve: Sequence[_EquityLike], start_equity: Decimal) -> list[Decimal]:
     """The start equity, then the last sampled equity of each UTC day that has a sample."""
-    closes: list[Decimal] = [start_equity]
-    day: int | None = None
+    days = Closes(DAY_MS)
     for p in curve:
-        d = day_of(p.time)
-        if d != day:
-            closes.append(p.equity)
-            day = d
-        else:
-            closes[-1] = p.equity
-    return closes
+        days.add(p.time, p.equity)
+    return [start_equity, *days.closes]
 
 
 def daily_returns(closes: Sequence[Decimal]) -> list[float]:
@@ -165,22 +155,6 @@ def calmar(cagr_value: float | None, max_drawdown_pct: Decimal | None) -> float 
     return cagr_value / float(max_drawdown_pct)
 
 
-def drawdown_spell(
-    curve: Sequence[_EquityLike], peak_time: int | None, trough_time: int | None, end_time: int
-) -> tuple[int | None, int]:
-    """When equity was back at the peak a drawdown fell from (None: never, by the end), and how
-    long the drawdown lasted: from its peak to that recovery, or to the end."""
-    if peak_time is None or trough_time is None:
-        return None, 0
-    peak = next((p.equity for p in curve if p.time == peak_time), None)
-    if peak is None:
-        return None, 0
-    for p in curve:
-        if p.time > trough_time and p.equity >= peak:
-            return p.time, p.time - peak_time
-    return None, end_time - peak_time
-
-
 def trade_durations(entries_exits: Sequence[tuple[int, int]]) -> TradeDurations | None:
     """Of closed trades: (entry time, exit time) pairs."""
     spans = [b - a for a, b in entries_exits]
@@ -193,84 +167,46 @@ def _month_key(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m")
 
 
-def months(
-    curve: Sequence[_EquityLike], start_equity: Decimal, end_equity: Decimal, exits: Sequence[int]
-) -> list[Month]:
+def months(tally: MonthTally, end_equity: Decimal, exits: Sequence[int]) -> list[Month]:
     """Each calendar month (UTC) with a sample: equity at its start and end, trades closed, drawdown."""
-    out: list[Month] = []
-    key: str | None = None
-    begin = start_equity
-    last = start_equity
-    peak = start_equity
-    worst = ZERO
-    for p in curve:
-        k = _month_key(p.time)
-        if k != key:
-            if key is not None:
-                out.append(Month(key, begin, last, 0, worst))
-                begin = last
-            key, peak, worst = k, begin, ZERO
-        last = p.equity
-        peak = max(peak, last)
-        if peak > 0:
-            worst = max(worst, (peak - last) / peak)
-    if key is not None:
-        out.append(Month(key, begin, end_equity, 0, worst))
     closed: dict[str, int] = {}
     for t in exits:
         closed[_month_key(t)] = closed.get(_month_key(t), 0) + 1
     return [
-        Month(m.month, m.start_equity, m.end_equity, closed.get(m.month, 0), m.max_drawdown_pct or None) for m in out
+        Month(m.month, m.start_equity, m.end_equity, closed.get(m.month, 0), m.max_drawdown_pct or None)
+        for m in tally.rows(end_equity)
     ]
 
 
-def price_drawdown(points: Sequence[_PriceLike]) -> Decimal | None:
-    peak: Decimal | None = None
-    worst = ZERO
-    for p in points:
-        if peak is None or p.price > peak:
-            peak = p.price
-        if peak > 0:
-            worst = max(worst, (peak - p.price) / peak)
-    return worst if peak is not None else None
-
-
-def benchmarks(result: BacktestResult) -> list[Benchmark]:
+def benchmarks(result: BacktestResult, tally: CurveTally | None = None) -> list[Benchmark]:
     """Buy and hold each symbol over the same samples the strategy was measured on."""
+    prices = (tally or tally_of(result)).prices
     out = []
     for s in result.all_symbols:
-        curve: Sequence[_PriceLike] = result.symbol_curves.get(s) or ()
-        if not curve and s == result.symbol:
-            curve = result.equity_curve
-        priced = [p for p in curve if p.price > 0]
-        if priced:
-            out.append(Benchmark(s, priced[0].price, priced[-1].price, price_drawdown(priced)))
+        price = prices.get(s)
+        if price is not None and price.first is not None and price.last is not None:
+            out.append(Benchmark(s, price.first, price.last, price.drawdown()))
     return out
 
 
 def compute_metrics(
-    result: BacktestResult,
-    curve: Sequence[_EquityLike],
-    end_equity: Decimal,
-    closed_trades: Sequence[tuple[int, int]],
-    max_drawdown: tuple[Decimal | None, int | None, int | None],
+    result: BacktestResult, tally: CurveTally, end_equity: Decimal, closed_trades: Sequence[tuple[int, int]]
 ) -> Metrics:
-    """`curve` is the equity (or, for one symbol, the start plus its PnL) sampled through the
-    run; `closed_trades` the (entry, exit) times of the round trips that closed; `max_drawdown`
-    the deepest drawdown's fraction, peak time and trough time."""
-    returns = daily_returns(daily_equity(curve, result.start_equity))
-    dd_pct, peak_time, trough_time = max_drawdown
-    recovery, lasted = drawdown_spell(curve, peak_time, trough_time, result.end_time)
+    """`tally` is what the run kept of its samples (tally.py): the account's equity (or, for one
+    symbol, the start plus its PnL) and its deepest drawdown; `closed_trades` the (entry, exit)
+    times of the round trips that closed."""
+    returns = daily_returns(tally.daily_closes())
+    recovery, lasted = tally.drawdown.spell(result.end_time)
     growth = cagr(result.start_equity, end_equity, result.end_time - result.start_time)
     return Metrics(
         daily_returns=tuple(returns),
         sharpe=sharpe(returns),
         sortino=sortino(returns),
         cagr=growth,
-        calmar=calmar(growth, dd_pct),
+        calmar=calmar(growth, tally.drawdown.pct),
         drawdown_recovery_time=recovery,
         drawdown_duration_ms=lasted,
         trade_durations=trade_durations(closed_trades),
-        months=tuple(months(curve, result.start_equity, end_equity, [b for _, b in closed_trades])),
-        benchmarks=tuple(benchmarks(result)),
+        months=tuple(months(tally.months, end_equity, [b for _, b in closed_trades])),
+        benchmarks=tuple(benchmarks(result, tally)),
     )

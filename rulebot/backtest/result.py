@@ -8,13 +8,16 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rulebot.backtest.chart_series import IndicatorLine
 from rulebot.backtest.data_gaps import Gap, gap_warnings
 from rulebot.backtest.warmup import WarmupReport
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.exchange_sim.model import FillModel
+
+if TYPE_CHECKING:
+    from rulebot.backtest.tally import CurveTally
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,9 @@ class BacktestResult:
     start_equity: Decimal
     events: int
     fills: list[FillRecord] = field(default_factory=list)
-    equity_curve: list[EquityPoint] = field(default_factory=list)  # sampled (e.g. once per minute)
+    # Sampled (e.g. once per minute) for the charts: every sample of a short run, a bounded number
+    # of a long one (thinned.py: the first, last, lowest and highest of each span of samples).
+    equity_curve: list[EquityPoint] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     guard_events: list[GuardEvent] = field(default_factory=list)
     funding_paid: Decimal = Decimal(0)  # positive: paid out; negative: received
@@ -159,6 +164,10 @@ class BacktestResult:
     path_reason: str = ""  # why that path, or what the fast path jumped
     warmup: WarmupReport | None = None  # each indicator's history need and when it was met (warmup.py)
     data_gaps: tuple[Gap, ...] = ()  # candle series with holes (data_gaps.py)
+    # What the summary reads of every sample, kept as they came (tally.py); None for a result made
+    # of lists, whose tally is then fed from `equity_curve` and `symbol_curves`.
+    tally: CurveTally | None = None
+    samples: int = 0  # how many samples were taken: `equity_curve` may hold fewer (0: all it holds)
 
     @property
     def warnings(self) -> tuple[str, ...]:

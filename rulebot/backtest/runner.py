@@ -7,8 +7,6 @@ journal through `on_record`. Deterministic: the same rulebook and data give the 
 
 from __future__ import annotations
 
-import math
-from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,16 +18,8 @@ from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
-from rulebot.backtest.result import (
-    BacktestResult,
-    EquityPoint,
-    FillRecord,
-    GuardEvent,
-    Marker,
-    RuleErrors,
-    SymbolPoint,
-    WorstDay,
-)
+from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
+from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.warmup import Warmup
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market, PositionSide
@@ -155,16 +145,15 @@ def run_backtest(
     result.adl_model = config.adl.describe()
     result.fees_source = fees_source(config.fee_rates, DEFAULT_FEE_RATES)
     result.fill_model = config.fill_model
-    result.symbol_curves = {s: [] for s in symbols}
     result.funding_by_symbol = {s: ZERO for s in symbols}
     result.decisions_by_symbol = {s: 0 for s in symbols}
     result.events_by_symbol = events_by_symbol = {s: 0 for s in symbols}
     result.indicator_lines = tuple(drawn_indicators(book))
-    drawn = [line.key for line in result.indicator_lines]
-    result.indicator_values = {s: {k: array("d") for k in drawn} for s in symbols}
     booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
     last_liquidation: list[tuple[int, str] | None] = [None]
     last_price: dict[str, Decimal] = {}
+    # The samples the summary and the charts are computed from (sampling.py: bounded memory).
+    sampler = Sampler(engine, symbols, config.balance, last_price, booked, [i.key for i in result.indicator_lines])
     next_sample = 0
 
     cap_of: list[Any] = [None, None]  # the day whose cap is known (its DayStats) and that cap
@@ -188,19 +177,7 @@ def run_backtest(
     def symbol_upnl(s: str) -> Decimal:
         return sum((engine.unrealized(s, side) for side in _SIDES), ZERO)
 
-    def sample(time: int, equity: Decimal | None = None) -> None:
-        pos = engine.position(symbol)
-        equity = engine.equity(asset) if equity is None else equity
-        result.equity_curve.append(EquityPoint(time, equity, last_price.get(symbol, ZERO), pos.amount))
-        for s in symbols:
-            if s in last_price:
-                amount = engine.position(s).amount
-                result.symbol_curves[s].append(SymbolPoint(time, last_price[s], amount, booked[s] + symbol_upnl(s)))
-                if drawn:
-                    env, values = engine.state.runs[s].market.env, result.indicator_values[s]
-                    for k in drawn:
-                        v = env.get(k, math.nan)
-                        values[k].append(v if isinstance(v, float) else math.nan)
+    sample = sampler.take
 
     def report(ev: AccountEvent) -> None:
         if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:
@@ -421,18 +398,7 @@ def run_backtest(
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission
     result.end_equity = engine.equity(asset)
-    if result.equity_curve:
-        if result.equity_curve[-1].time == time:
-            # Sampled by an earlier event of the last instant (a mark bar comes before the candle of
-            # its minute): sample again, so that the last point has the price open trades are valued at.
-            result.equity_curve.pop()
-            for s in symbols:
-                curve = result.symbol_curves[s]
-                if curve and curve[-1].time == time:
-                    curve.pop()
-                    for values in result.indicator_values[s].values():
-                        values.pop()
-        sample(time)
+    sampler.finish(time, result)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
     result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s]}
     result.funding_rates = rates

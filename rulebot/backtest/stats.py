@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from itertools import pairwise
 from typing import Literal
 
 from rulebot.backtest.metrics import Metrics, compute_metrics
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
+from rulebot.backtest.tally import DrawdownTally, SymbolTally, drawdown_of, exposure_of, tally_of
 
 ZERO = Decimal(0)
 
@@ -179,24 +179,16 @@ def _open_pnl(position: Decimal, entry: Decimal, last: Decimal, inverse_size: De
 
 def drawdown(curve: Sequence[EquityPoint]) -> Drawdown:
     """The deepest fall of equity from a running peak."""
-    worst = Drawdown()
-    peak: EquityPoint | None = None
-    for point in curve:
-        if peak is None or point.equity > peak.equity:
-            peak = point
-        fall = peak.equity - point.equity
-        if fall > worst.amount:
-            pct = fall / peak.equity if peak.equity > 0 else None
-            worst = Drawdown(fall, pct, peak.time, point.time)
-    return worst
+    return _drawdown(drawdown_of((p.time, p.equity) for p in curve))
+
+
+def _drawdown(tally: DrawdownTally) -> Drawdown:
+    return Drawdown(tally.amount, tally.pct, tally.peak_at, tally.trough_at)
 
 
 def exposure(curve: Sequence[EquityPoint]) -> Decimal | None:
     """Share of the sampled time spent with a position (each sample holds until the next)."""
-    if len(curve) < 2 or curve[-1].time <= curve[0].time:
-        return None
-    held = sum(b.time - a.time for a, b in pairwise(curve) if a.position != 0)
-    return Decimal(held) / Decimal(curve[-1].time - curve[0].time)
+    return exposure_of((p.time, p.position != 0) for p in curve).share()
 
 
 InverseSizes = Decimal | Mapping[str, Decimal] | None
@@ -225,22 +217,13 @@ def all_round_trips(result: BacktestResult, inverse_size: InverseSizes = None) -
     return trades
 
 
-def _any_position_curve(result: BacktestResult) -> list[EquityPoint]:
-    """The account's equity curve with `position` meaning "some symbol holds one" (1 or 0)."""
-    held: dict[int, bool] = {}
-    for curve in result.symbol_curves.values():
-        for p in curve:
-            held[p.time] = held.get(p.time, False) or p.position != 0
-    return [EquityPoint(p.time, p.equity, p.price, Decimal(1 if held.get(p.time) else 0)) for p in result.equity_curve]
-
-
 def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> Stats:
     """The whole account: every symbol's trades, the account's equity and drawdown."""
     trades = all_round_trips(result, inverse_size)
     gross_realized = sum((f.realized_pnl for f in result.fills), ZERO)
     fees = sum((f.fee for f in result.fills), ZERO)
     net = result.end_equity - result.start_equity
-    several = len(result.all_symbols) > 1
+    tally = tally_of(result)
     stats = _stats(
         result,
         trades,
@@ -249,8 +232,8 @@ def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> 
         fees=fees,
         funding=result.funding_paid,
         unrealized=net - gross_realized + fees + result.funding_paid,
-        curve=result.equity_curve,
-        exposure_curve=_any_position_curve(result) if several else result.equity_curve,
+        dd=_drawdown(tally.drawdown),
+        held=tally.exposure.share(),
         liquidations=result.liquidations,
         guards=result.guard_events,
         fills=len(result.fills),
@@ -258,8 +241,7 @@ def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> 
         events=result.events,
     )
     closed = [(t.entry_time, t.exit_time) for t in trades if t.exit_time is not None]
-    dd = (stats.max_drawdown_pct, stats.drawdown_peak_time, stats.drawdown_trough_time)
-    return replace(stats, metrics=compute_metrics(result, result.equity_curve, stats.end_equity, closed, dd))
+    return replace(stats, metrics=compute_metrics(result, tally, stats.end_equity, closed))
 
 
 def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: InverseSizes = None) -> Stats:
@@ -273,7 +255,7 @@ def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: Inve
     fees = sum((f.fee for f in fills), ZERO)
     funding = result.funding_by_symbol.get(symbol, ZERO)
     unrealized = result.unrealized_by_symbol.get(symbol, ZERO)
-    pnl_curve = [EquityPoint(p.time, result.start_equity + p.pnl, p.price, p.position) for p in curve]
+    own = tally_of(result).symbols.get(symbol) or SymbolTally(result.start_equity)
     return _stats(
         result,
         trades,
@@ -282,8 +264,8 @@ def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: Inve
         fees=fees,
         funding=funding,
         unrealized=unrealized,
-        curve=pnl_curve,
-        exposure_curve=pnl_curve,
+        dd=_drawdown(own.drawdown),
+        held=own.exposure.share(),
         # One liquidation may take several fills (tiers), all at one time.
         liquidations=len({f.time for f in fills if f.purpose == "liquidation"}),
         guards=[g for g in result.guard_events if g.symbol == symbol],
@@ -302,8 +284,8 @@ def _stats(
     fees: Decimal,
     funding: Decimal,
     unrealized: Decimal,
-    curve: Sequence[EquityPoint],
-    exposure_curve: Sequence[EquityPoint],
+    dd: Drawdown,
+    held: Decimal | None,
     liquidations: int,
     guards: Iterable[GuardEvent],
     fills: int,
@@ -314,7 +296,6 @@ def _stats(
     won = [p for p in closed if p > 0]
     lost = [p for p in closed if p <= 0]
     net_lost = -sum(lost, ZERO)
-    dd = drawdown(curve)
     return Stats(
         trades=tuple(trades),
         closed=len(closed),
@@ -333,7 +314,7 @@ def _stats(
         max_drawdown_pct=dd.pct,
         drawdown_peak_time=dd.peak_time,
         drawdown_trough_time=dd.trough_time,
-        exposure=exposure(exposure_curve),
+        exposure=held,
         average_trade=sum(closed, ZERO) / len(closed) if closed else None,
         profit_factor=sum(won, ZERO) / net_lost if net_lost > 0 else None,
         best_trade=max(closed, default=None),

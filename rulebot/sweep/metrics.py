@@ -1,8 +1,9 @@
 """The scores a sweep ranks trials by, from a backtest's result.
 
 Money stays Decimal in the backtest; these are floats because they only rank and plot. Ratios
-come from the equity curve resampled hourly (the curve is sampled each minute) and are
-annualised over 365 days of 24 hours (futures trade around the clock):
+come from the equity's last sample of each hour (the curve is sampled each minute; the hourly
+closes are kept as the run samples, backtest/tally.py) and are annualised over 365 days of
+24 hours (futures trade around the clock):
 sharpe = mean / stdev of hourly returns * sqrt(8760); sortino uses the downside deviation;
 calmar = the return scaled to a year (simple, not compounded: short windows would explode)
 over the max drawdown. A ratio that cannot be computed (no variance, no loss) is None, and
@@ -14,10 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import Decimal
-from itertools import pairwise
 
 from rulebot.backtest.result import BacktestResult, EquityPoint
 from rulebot.backtest.stats import compute_stats
+from rulebot.backtest.tally import FloatCloses, tally_of
 
 METRICS = ("net_pnl", "sharpe", "sortino", "calmar", "profit_factor")
 HOUR_MS = 3_600_000
@@ -27,7 +28,7 @@ PERIODS_PER_YEAR = YEAR_MS // HOUR_MS
 
 def compute_metrics(result: BacktestResult, inverse_size: Decimal | None) -> dict[str, float | int | None]:
     stats = compute_stats(result, inverse_size)
-    returns = hourly_returns(result.equity_curve)
+    returns = tally_of(result).hours.returns()
     dd = _f(stats.max_drawdown_pct)
     ret = _f(stats.return_pct)
     years = stats.duration_ms / YEAR_MS if stats.duration_ms else 0.0
@@ -51,16 +52,10 @@ def compute_metrics(result: BacktestResult, inverse_size: Decimal | None) -> dic
 
 def hourly_returns(curve: Sequence[EquityPoint]) -> list[float]:
     """Returns between the last equity of each hour (the first hour starts at the first point)."""
-    closes: list[float] = []
-    hour = None
+    hours = FloatCloses(HOUR_MS)
     for p in curve:
-        h = p.time // HOUR_MS
-        if h != hour:
-            closes.append(float(p.equity))
-            hour = h
-        else:
-            closes[-1] = float(p.equity)
-    return [b / a - 1.0 for a, b in pairwise(closes) if a > 0]
+        hours.add(p.time, p.equity)
+    return hours.returns()
 
 
 def sharpe(returns: Sequence[float]) -> float | None:

@@ -1,0 +1,149 @@
+"""The runner's sample of the account (once a minute by default): what the summary and the
+charts are computed from, in memory that does not grow with the run (issue 14).
+
+Each sample is one plain tuple (no dataclass per point: a frozen dataclass costs ~1 µs to make).
+It is held back until the next one comes, because the last sample of a run is taken again at
+the end (a mark bar comes before the candle of its minute, so an earlier event of the last
+instant may have sampled first); once committed, it feeds the running tallies (tally.py) and
+the bounded chart series (thinned.py), and only the series' kept rows become points at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from rulebot.backtest.result import BacktestResult, EquityPoint, SymbolPoint
+from rulebot.backtest.tally import CurveTally
+from rulebot.backtest.thinned import BUCKETS, Thinned
+from rulebot.core.enums import PositionSide
+from rulebot.engine.engine import Engine
+
+ZERO = Decimal(0)
+_SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
+_NAN = math.nan
+
+# A sample: (time, equity, first symbol's price, its position, any symbol held, symbol rows);
+# a symbol row: (symbol, price, position, net PnL, indicator values in `drawn` order). Only the
+# symbols that have had a price have a row.
+Row = tuple[int, Decimal, Decimal, Decimal, bool, tuple[tuple[str, Decimal, Decimal, Decimal, tuple[float, ...]], ...]]
+
+
+class Sampler:
+    __slots__ = (
+        "_booked",
+        "_drawn",
+        "_engine",
+        "_index",
+        "_last_price",
+        "_pending",
+        "_symbols",
+        "asset",
+        "curve",
+        "symbol",
+        "tally",
+    )
+
+    def __init__(
+        self,
+        engine: Engine,
+        symbols: Sequence[str],
+        start_equity: Decimal,
+        last_price: Mapping[str, Decimal],
+        booked: Mapping[str, Decimal],
+        drawn: Sequence[str],
+        buckets: int = BUCKETS,
+    ) -> None:
+        self._engine = engine
+        self._symbols = tuple(symbols)
+        self.symbol = self._symbols[0]
+        self.asset = engine.instruments[self.symbol].margin_asset
+        self._last_price = last_price  # the runner's, updated by each price event
+        self._booked = booked  # realized - fees - funding so far, by symbol (the runner's)
+        self._drawn = tuple(drawn)
+        self._index = {s: i + 1 for i, s in enumerate(self._symbols)}  # a symbol's price key in the series
+        self.tally = CurveTally(start_equity)
+        for s in self._symbols:
+            self.tally.symbol(s)
+            self.tally.price(s)
+        self.curve = Thinned(buckets)
+        self._pending: Row | None = None
+
+    @property
+    def last_time(self) -> int | None:
+        return None if self._pending is None else self._pending[0]
+
+    def take(self, time: int, equity: Decimal | None = None) -> None:
+        """Sample now (`equity`: the account's, when the caller has it already)."""
+        engine = self._engine
+        if equity is None:
+            equity = engine.equity(self.asset)
+        last_price, booked, drawn = self._last_price, self._booked, self._drawn
+        first = self.symbol
+        amount0 = engine.position(first).amount
+        unrealized = engine.unrealized
+        rows = []
+        held = False
+        for s in self._symbols:
+            price = last_price.get(s)
+            if price is None:
+                continue
+            amount = amount0 if s == first else engine.position(s).amount
+            upnl = ZERO
+            for side in _SIDES:
+                upnl = upnl + unrealized(s, side)  # as sum(..., ZERO) adds: the same digits
+            values: tuple[float, ...] = ()
+            if drawn:
+                env = engine.state.runs[s].market.env
+                values = tuple(v if isinstance(v := env.get(k, _NAN), float) else _NAN for k in drawn)
+            rows.append((s, price, amount, booked[s] + upnl, values))
+            held = held or amount != 0
+        pending = self._pending
+        if pending is not None:
+            self._commit(pending)
+        self._pending = (time, equity, last_price.get(first, ZERO), amount0, held, tuple(rows))
+
+    def _commit(self, row: Row) -> None:
+        time, equity, _, _, held, rows = row
+        tally = self.tally
+        tally.add(time, equity, held)
+        keys: list[Decimal | None] = [equity] + [None] * len(self._symbols)
+        index, symbols, prices = self._index, tally.symbols, tally.prices
+        for s, price, amount, pnl, _ in rows:
+            symbols[s].add(time, amount, pnl)
+            prices[s].add(price)
+            keys[index[s]] = price
+        self.curve.add(row, keys)
+
+    def finish(self, time: int, result: BacktestResult) -> None:
+        """The last sample, at the run's last time (again, if one was taken then), and the result's
+        curves: the kept rows as points, the tally, and how many samples there were."""
+        pending = self._pending
+        if pending is not None:
+            if pending[0] != time:
+                self._commit(pending)
+            self._pending = None
+            self.take(time)
+            last = self._pending
+            assert last is not None
+            self._commit(last)
+            self._pending = None
+        equity_curve: list[EquityPoint] = []
+        curves: dict[str, list[SymbolPoint]] = {s: [] for s in self._symbols}
+        values: dict[str, dict[str, array[float]]] = {s: {k: array("d") for k in self._drawn} for s in self._symbols}
+        for t, equity, price, amount, _, rows in self.curve.rows():
+            equity_curve.append(EquityPoint(t, equity, price, amount))
+            for s, p, position, pnl, drawn in rows:
+                curves[s].append(SymbolPoint(t, p, position, pnl))
+                if drawn:
+                    arrays: Any = values[s]
+                    for k, v in zip(self._drawn, drawn, strict=True):
+                        arrays[k].append(v)
+        result.equity_curve = equity_curve
+        result.symbol_curves = curves
+        result.indicator_values = values
+        result.tally = self.tally
+        result.samples = self.curve.samples

@@ -1,0 +1,97 @@
+"""The samples a report draws, bounded however long the run (issue 14).
+
+The summary's numbers are kept as the samples come (tally.py); the charts need the samples
+themselves, but not a year of minutes: the report draws 1,000 columns and zooms into 4,000
+(report_svg.py). So the samples are grouped into buckets of `stride` consecutive samples, and
+each bucket keeps its first and last sample and the ones at the lowest and highest value of each
+key (the equity, each symbol's price): no spike disappears. When the buckets reach twice
+`buckets`, neighbours merge in pairs and the stride doubles; memory stays bounded without
+knowing the run's length first. A run of fewer samples than that keeps every one.
+
+Rows are opaque to this module (the runner's tuples); keys may be None (a symbol not yet priced).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+BUCKETS = 2048  # 2,048 to 4,096 buckets: a few points per column of the report's zoomed chart
+
+_Extreme = tuple[Any, int, Any] | None  # (value, sample index, row)
+
+
+def _pick_low(a: _Extreme, b: _Extreme) -> _Extreme:
+    return a if b is None or (a is not None and a[0] <= b[0]) else b
+
+
+def _pick_high(a: _Extreme, b: _Extreme) -> _Extreme:
+    return a if b is None or (a is not None and a[0] >= b[0]) else b
+
+
+class Thinned:
+    """Samples in at most 2 * `buckets` buckets; `rows()` gives the kept ones in order."""
+
+    __slots__ = ("_cap", "_done", "_filled", "_open", "samples", "stride")
+
+    def __init__(self, buckets: int = BUCKETS) -> None:
+        self._cap = 2 * max(1, buckets)
+        self.stride = 1  # samples per bucket
+        self.samples = 0  # samples seen
+        # A bucket: [(index, row) first, (index, row) last, [lowest per key], [highest per key]].
+        self._done: list[list[Any]] = []
+        self._open: list[Any] | None = None
+        self._filled = 0  # samples in the open bucket
+
+    def add(self, row: object, keys: Sequence[Any]) -> None:
+        i = self.samples
+        self.samples = i + 1
+        bucket = self._open
+        if bucket is None or self._filled == self.stride:
+            if bucket is not None:
+                self._close(bucket)
+            entry = (i, row)
+            self._open = [entry, entry, [None if v is None else (v, i, row) for v in keys], None]
+            self._open[3] = list(self._open[2])
+            self._filled = 1
+            return
+        self._filled += 1
+        bucket[1] = (i, row)
+        lows, highs = bucket[2], bucket[3]
+        for k, v in enumerate(keys):
+            if v is None:
+                continue
+            low = lows[k]
+            if low is None:
+                lows[k] = highs[k] = (v, i, row)
+            elif v < low[0]:
+                lows[k] = (v, i, row)
+            elif v > highs[k][0]:
+                highs[k] = (v, i, row)
+
+    def _close(self, bucket: list[Any]) -> None:
+        done = self._done
+        done.append(bucket)
+        if len(done) >= self._cap:
+            self._done = [self._merge(done[j], done[j + 1]) for j in range(0, len(done) - 1, 2)]
+            if len(done) % 2:
+                self._done.append(done[-1])
+            self.stride *= 2
+
+    @staticmethod
+    def _merge(a: list[Any], b: list[Any]) -> list[Any]:
+        lows = [_pick_low(x, y) for x, y in zip(a[2], b[2], strict=True)]
+        highs = [_pick_high(x, y) for x, y in zip(a[3], b[3], strict=True)]
+        return [a[0], b[1], lows, highs]
+
+    def rows(self) -> list[Any]:
+        """The kept samples' rows, in the order they came."""
+        buckets = self._done + ([self._open] if self._open is not None else [])
+        out: list[Any] = []
+        for first, last, lows, highs in buckets:
+            kept = {first[0]: first[1], last[0]: last[1]}
+            for extreme in (*lows, *highs):
+                if extreme is not None:
+                    kept[extreme[1]] = extreme[2]
+            out.extend(kept[i] for i in sorted(kept))
+        return out
