@@ -290,6 +290,17 @@ def _script() -> str:
     return resources.files("rulebot.backtest").joinpath("report.js").read_text(encoding="utf-8")
 
 
+def _thinned_note(result: BacktestResult) -> str:
+    """A long run's charts draw a bounded number of its samples (thinned.py); the numbers use all."""
+    drawn, taken = len(result.equity_curve), result.samples
+    if taken <= drawn:
+        return ""
+    return (
+        f'<p class="muted">the charts draw {drawn:,} points of {taken:,} samples (the first, last, lowest and '
+        "highest of each stretch); the summary is computed from every sample</p>"
+    )
+
+
 def _json_for_html(doc: object) -> str:
     # Inside <script>, "</script>" in a string would end the element: "<" is written as \\u003c.
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
@@ -345,6 +356,7 @@ def render_html(
 <h1>{escape(result.rulebook)} · {escape(names)}</h1>
 <p class="muted">rulebook version {escape(result.version)} · {escape(span(result.start_time, result.end_time))} UTC
 · {result.events:,} events · rulebot {escape(__version__)}</p>
+{_thinned_note(result)}
 <table class="summary">{"".join(rows)}</table>
 {_symbols_table(result, stats, per)}
 {_months_table(result, stats)}

@@ -20,6 +20,7 @@ from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
 from rulebot.backtest.sampling import Sampler
+from rulebot.backtest.thinned import BUCKETS
 from rulebot.backtest.warmup import Warmup
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market, PositionSide
@@ -68,6 +69,9 @@ class BacktestConfig:
     adl: AdlModel = NO_ADL  # auto-deleveraging (exchange_sim/adl.py); on by default in the `crash` demo
     # `--from`: events before it only warm the indicators (backtest/warmup.py); None: trade from the first
     trade_from: int | None = None
+    # The charts keep at most twice this many spans of samples (thinned.py); the summary reads every
+    # sample whatever it is. Tests set it high to keep every sample and compare.
+    chart_buckets: int = BUCKETS
 
     def __post_init__(self) -> None:
         if self.path not in PATHS:
@@ -153,7 +157,8 @@ def run_backtest(
     last_liquidation: list[tuple[int, str] | None] = [None]
     last_price: dict[str, Decimal] = {}
     # The samples the summary and the charts are computed from (sampling.py: bounded memory).
-    sampler = Sampler(engine, symbols, config.balance, last_price, booked, [i.key for i in result.indicator_lines])
+    drawn = [i.key for i in result.indicator_lines]
+    sampler = Sampler(engine, symbols, config.balance, last_price, booked, drawn, config.chart_buckets)
     next_sample = 0
 
     cap_of: list[Any] = [None, None]  # the day whose cap is known (its DayStats) and that cap
