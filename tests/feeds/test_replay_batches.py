@@ -87,7 +87,7 @@ def odd_decimal(draw: st.DrawFn, ticks: int, places: int) -> str:
         return f"{value:E}"
     if form == 3:
         return "00" + str(value)
-    if form == 4 and value < 1:
+    if form == 4 and 0 < value < 1:
         return str(value).removeprefix("0")
     if form == 5:
         return str(value.normalize())
