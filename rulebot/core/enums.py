@@ -1,12 +1,14 @@
-"""Binance's own words for sides, order types and modes, as `str` enums.
+"""Binance's own words for sides, order types and modes, as `str` enums; and `Direction`.
 
-Each member's value is the exact string Binance sends and expects, so a member can be put in a
-request or compared with a payload field as it is (`Side.BUY == "BUY"`).
+Each `StrEnum` member's value is the exact string Binance sends and expects, so a member can be
+put in a request or compared with a payload field as it is (`Side.BUY == "BUY"`). `Direction` is
+the rulebook's long/short, which Binance has no one word for (an order side in one-way mode, a
+position side in hedge mode): it is a plain `Enum` on purpose, see there.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 
 class Side(StrEnum):
@@ -32,6 +34,47 @@ class PositionSide(StrEnum):
     BOTH = "BOTH"
     LONG = "LONG"
     SHORT = "SHORT"
+
+
+class Direction(Enum):
+    """Which way a position goes: the rulebook's `long`/`short`, mapped once by the compiler.
+
+    Not a `str`: a comparison with "long" is a type error (mypy) rather than quietly false, and a
+    journal row or message that forgot `.word` shows `Direction.LONG` in a test instead of
+    passing. `PositionSide` does not fit: its `BOTH` is no direction, and its values are Binance's
+    upper-case words where people read the rulebook's."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def word(self) -> str:
+        """The rulebook's word, for messages, journal rows and reports."""
+        return self.value
+
+    @property
+    def sign(self) -> int:
+        """+1 for long, -1 for short: the sign of the position's signed amount."""
+        return 1 if self is Direction.LONG else -1
+
+    @property
+    def entry_side(self) -> Side:
+        """The side of the order that opens (or adds to) the position."""
+        return Side.BUY if self is Direction.LONG else Side.SELL
+
+    @property
+    def exit_side(self) -> Side:
+        """The side of the order that closes (part of) the position."""
+        return Side.SELL if self is Direction.LONG else Side.BUY
+
+    @property
+    def opposite(self) -> Direction:
+        return Direction.SHORT if self is Direction.LONG else Direction.LONG
+
+    @property
+    def hedge_leg(self) -> PositionSide:
+        """The position side that holds it in hedge mode."""
+        return PositionSide.LONG if self is Direction.LONG else PositionSide.SHORT
 
 
 class MarginType(StrEnum):

@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from rulebot.core.enums import OrderType, PositionSide, TimeInForce, WorkingType
-
-PositionSideName = Literal["long", "short"]
+from rulebot.core.enums import Direction, OrderType, PositionSide, TimeInForce, WorkingType
 
 
 @dataclass(frozen=True, slots=True)
 class EnterIntent:
     symbol: str
-    side: PositionSideName
+    side: Direction
     quantity: Decimal  # in the instrument's quantity unit (base asset, or contracts on COIN-M)
     order: OrderType  # MARKET or LIMIT
     price: Decimal | None
@@ -36,7 +34,7 @@ class ExitIntent:
     """Reduce-only close: all of the position (quantity None) or part of it."""
 
     symbol: str
-    side: PositionSideName  # the position being closed
+    side: Direction  # the position being closed
     quantity: Decimal | None  # rounded to the lot size
     order: OrderType  # MARKET or LIMIT
     price: Decimal | None
@@ -54,7 +52,7 @@ class ProtectIntent:
     The engine's own stops (the protective stop, the daily loss cap's stop) are stop-losses too."""
 
     symbol: str
-    side: PositionSideName
+    side: Direction
     kind: Literal["stop_loss", "take_profit"]
     trigger_price: Decimal
     working_type: WorkingType
@@ -68,7 +66,7 @@ class ProtectIntent:
 @dataclass(frozen=True, slots=True)
 class TrailingStopIntent:
     symbol: str
-    side: PositionSideName
+    side: Direction
     callback_rate: Decimal  # fraction: 0.015 for 1.5%
     activation_price: Decimal | None
     working_type: WorkingType
@@ -85,7 +83,7 @@ class DeleverageIntent:
     """Cut the position until its notional is `target_leverage` times equity."""
 
     symbol: str
-    side: PositionSideName
+    side: Direction
     target_leverage: Decimal
     rule: str
     time: int

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rulebot.core.commands import SetLeverage
-from rulebot.core.intents import CancelIntent, DeleverageIntent, HaltIntent, PositionSideName, SetLeverageIntent
+from rulebot.core.enums import Direction
+from rulebot.core.intents import CancelIntent, DeleverageIntent, HaltIntent, SetLeverageIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import retry_delay_ms, state_for_flat
 from rulebot.engine.sizing import SizingError, to_decimal
@@ -61,7 +62,7 @@ class Actions:
                     target = to_decimal(action.to.fn(run.market.env), "deleverage to")
                 except SizingError:
                     continue
-                side: PositionSideName = "long" if pos.amount > 0 else "short"
+                side = Direction.LONG if pos.amount > 0 else Direction.SHORT
                 eng.exits.deleverage(DeleverageIntent(symbol, side, target, rule.name, st.time), step)
             elif isinstance(action, c.ChangeLeverage):
                 wanted = SetLeverageIntent(symbol, max(action.to, action.requested), rule.name, st.time)
@@ -69,7 +70,7 @@ class Actions:
             elif isinstance(action, c.Cancel):
                 step.commands.extend(st.oms.cancel_tagged(CancelIntent(symbol, action.tag, rule.name, st.time)))
             elif isinstance(action, c.Goto):
-                if entry_refused and self.book.states[action.state].position in ("long", "short"):
+                if entry_refused and self.book.states[action.state].position.holds_position:
                     continue  # the entry was refused: no position to hold, so no state claiming one
                 eng.binding.goto(symbol, action.state, st.time, f"rule {rule.name}", step)
             elif isinstance(action, c.Log):

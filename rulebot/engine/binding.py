@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import OrderType
+from rulebot.core.enums import Direction, OrderType
 from rulebot.engine import records as rec
 from rulebot.engine.entries import open_legs
 from rulebot.engine.state import PendingExit, Step
-from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiled import CompiledRulebook, PositionBinding
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
@@ -34,11 +34,12 @@ def retry_delay_ms(attempts: int) -> int:
     return min(_FIRST_RETRY_MS << max(attempts - 1, 0), _MAX_RETRY_MS)
 
 
-def state_for(book: CompiledRulebook, side: str) -> str | None:
-    """The state that holds a `side` position: the initial state first, then in file order, as a
-    reload chooses; a `position: any` state if none is bound to the side; None without either."""
+def state_for(book: CompiledRulebook, direction: Direction | None) -> str | None:
+    """The state that holds a position in `direction` (None: no position): the initial state first,
+    then in file order, as a reload chooses; a `position: any` state if none is bound to it; None
+    without either."""
     order = [book.initial_state] + [s for s in book.states if s != book.initial_state]
-    for binding in (side, "any"):
+    for binding in (PositionBinding.of(direction), PositionBinding.ANY):
         found = next((s for s in order if book.states[s].position == binding), None)
         if found is not None:
             return found
@@ -48,7 +49,7 @@ def state_for(book: CompiledRulebook, side: str) -> str | None:
 def state_for_flat(book: CompiledRulebook, current: str) -> str:
     """Where a stop and reverse waits between its exit and its entry: the state's `on_close`, else
     the first position-less state (the initial state first); `current` if the rulebook has none."""
-    return book.states[current].on_close or state_for(book, "none") or current
+    return book.states[current].on_close or state_for(book, None) or current
 
 
 class Binding:
@@ -61,7 +62,11 @@ class Binding:
 
     def goto(self, symbol: str, state: str, time: int, why: str, step: Step) -> None:
         run = self.state.runs[symbol]
-        if state != run.state and self.book.states[state].position == "none" and not self.known_flat(symbol):
+        if (
+            state != run.state
+            and self.book.states[state].position is PositionBinding.NONE
+            and not self.known_flat(symbol)
+        ):
             self._goto_when_flat(symbol, state, time, why, step)
             return
         if state == run.state:
@@ -137,11 +142,11 @@ class Binding:
         held position, a fill that arrived late): move to the state bound to it."""
         run = self.state.runs[symbol]
         pos = self.state.portfolio.net_position(symbol)
-        target = state_for(self.book, pos.side)
+        target = state_for(self.book, pos.direction)
         if target is not None and target != run.state:
             self.goto(symbol, target, time, f"the exchange holds a {pos.side} position of {pos.size}", step)
-        elif run.unbound_noted != pos.side:
-            run.unbound_noted = pos.side
+        elif run.unbound_noted is not PositionBinding.of(pos.direction):
+            run.unbound_noted = PositionBinding.of(pos.direction)
             step.records.append(
                 rec.EngineNotice(
                     time,
@@ -176,8 +181,8 @@ class Binding:
             return
         spec = self.book.states[run.state]
         if not legs:
-            run.unbound_noted = ""
-            if spec.position in ("long", "short") and spec.on_close:
+            run.unbound_noted = None
+            if spec.position.holds_position and spec.on_close:
                 self.goto(symbol, spec.on_close, time, why, step)
-        elif spec.position != "any" and all(p.side != spec.position for p in legs):
+        elif not any(spec.position.admits(p.direction) for p in legs):
             self._bind_to_position(symbol, time, step)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import PositionSide, WorkingType
+from rulebot.core.enums import Direction, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent
 from rulebot.engine import records as rec
 from rulebot.engine.daily_cap import cap_amount, cap_price, cap_trigger
@@ -110,7 +110,7 @@ class CapStops:
             long = side is PositionSide.LONG or (side is PositionSide.BOTH and pf.position(symbol, side).amount > 0)
             stop = ProtectIntent(
                 symbol,
-                "long" if long else "short",
+                Direction.LONG if long else Direction.SHORT,
                 "stop_loss",
                 trig,
                 WorkingType.MARK_PRICE,  # daily PnL is valued at the mark

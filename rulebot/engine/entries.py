@@ -38,7 +38,7 @@ class Entries:
         blocked = self.blocked(symbol)
         if blocked is not None:
             verdict = Verdict("reject", "one_entry_at_a_time", blocked)
-            step.records.append(rec.GuardRecord(time, symbol, rule.name, f"enter {action.side}", (verdict,), None))
+            step.records.append(rec.GuardRecord(time, symbol, rule.name, f"enter {action.side.word}", (verdict,), None))
             return None
         market = run.market
         inst = eng.instruments[symbol]
@@ -55,13 +55,13 @@ class Entries:
         except (SizingError, ArithmeticError) as exc:
             step.records.append(
                 rec.GuardRecord(
-                    time, symbol, rule.name, f"enter {action.side}", (Verdict("reject", "sizing", str(exc)),), None
+                    time, symbol, rule.name, f"enter {action.side.word}", (Verdict("reject", "sizing", str(exc)),), None
                 )
             )
             return None
         position_side = PositionSide.BOTH
         if eng.hedge:
-            position_side = PositionSide.LONG if action.side == "long" else PositionSide.SHORT
+            position_side = action.side.hedge_leg
         intent = EnterIntent(
             symbol,
             action.side,
@@ -86,7 +86,7 @@ class Entries:
             mark_price=mark,
             equity=pf.equity(inst.margin_asset),
             position_notional=pf.notional(symbol),
-            position_side=pos.side,
+            position_direction=pos.direction,
             open_orders=len(st.oms.open_orders(symbol)),
             last_data_time=market.last_data_time,
             received=st.received,
@@ -108,7 +108,7 @@ class Entries:
             margin_type=self.book.margin_type,
         )
         checked = eng.risk.check_entry(intent, view)
-        described = f"enter {action.side} {qty:.8g} {action.order.lower()}" + (
+        described = f"enter {action.side.word} {qty:.8g} {action.order.lower()}" + (
             f" @ {price}" if price is not None else ""
         )
         if checked.quantity is None:
@@ -136,10 +136,10 @@ class Entries:
             return "the last fill is not in the position the exchange reported yet: one entry at a time"
         binding = self.book.states[run.state].position
         for pos in open_legs(self.engine, symbol):
-            if binding not in (pos.side, "any"):
+            if not binding.admits(pos.direction):
                 return (
                     f"the exchange holds a {pos.side} position of {pos.size} and state {run.state} is bound to "
-                    f"position {binding}: no entry adds to a position the state does not expect"
+                    f"position {binding.word}: no entry adds to a position the state does not expect"
                 )
         return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import OrderType, Side
+from rulebot.core.enums import Direction, OrderType
 from rulebot.core.intents import DeleverageIntent, ExitIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
@@ -68,15 +68,15 @@ class Exits:
                 rec.GuardRecord(time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),), None)
             )
             return None
-        long = pos.amount > 0
+        direction = Direction.LONG if pos.amount > 0 else Direction.SHORT
         qty = inst.round_qty(qty, order)
         if qty <= 0:
             return None
         if price is not None:
-            price = inst.round_price(price, Side.SELL if long else Side.BUY)
+            price = inst.round_price(price, direction.exit_side)
         intent = ExitIntent(
             symbol,
-            "long" if long else "short",
+            direction,
             qty,
             order,
             price,

@@ -128,7 +128,7 @@ class OrderManager:
         cmd = PlaceOrder(
             client_order_id=self.next_id(),
             symbol=intent.symbol,
-            side=Side.BUY if intent.side == "long" else Side.SELL,
+            side=intent.side.entry_side,
             order_type=order_type,
             quantity=quantity,
             price=price,
@@ -145,7 +145,7 @@ class OrderManager:
         cmd = PlaceOrder(
             client_order_id=self.next_id(),
             symbol=intent.symbol,
-            side=Side.SELL if intent.side == "long" else Side.BUY,
+            side=intent.side.exit_side,
             order_type=intent.order,
             quantity=intent.quantity,
             price=intent.price,
@@ -162,7 +162,7 @@ class OrderManager:
         cmd = PlaceOrder(
             client_order_id=self.next_id(),
             symbol=intent.symbol,
-            side=Side.SELL if intent.side == "long" else Side.BUY,
+            side=intent.side.exit_side,
             order_type=OrderType.STOP_MARKET if intent.kind == "stop_loss" else OrderType.TAKE_PROFIT_MARKET,
             quantity=None,
             trigger_price=intent.trigger_price,
@@ -180,7 +180,7 @@ class OrderManager:
         cmd = PlaceOrder(
             client_order_id=self.next_id(),
             symbol=intent.symbol,
-            side=Side.SELL if intent.side == "long" else Side.BUY,
+            side=intent.side.exit_side,
             order_type=OrderType.TRAILING_STOP_MARKET,
             quantity=intent.quantity,
             position_side=intent.position_side,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.core.account_events import AccountUpdate, OrderUpdate
-from rulebot.core.enums import PositionSide
+from rulebot.core.enums import Direction, PositionSide
 from rulebot.core.instruments import Instrument
 
 DAY_MS = 86_400_000
@@ -31,8 +31,16 @@ class PositionState:
     isolated_wallet: Decimal = ZERO  # the position's margin in isolated mode, as the venue reports it
 
     @property
+    def direction(self) -> Direction | None:
+        """Which way the position goes; None when flat."""
+        return Direction.LONG if self.amount > 0 else Direction.SHORT if self.amount < 0 else None
+
+    @property
     def side(self) -> str:
-        return "long" if self.amount > 0 else "short" if self.amount < 0 else "none"
+        """The rulebook's word for `direction` ("none" when flat): for messages and `position.side`
+        in expressions. Compare `direction`, never this."""
+        direction = self.direction
+        return "none" if direction is None else direction.word
 
     @property
     def size(self) -> Decimal:

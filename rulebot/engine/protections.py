@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import OrderType, PositionSide, WorkingType
-from rulebot.core.intents import PositionSideName, ProtectIntent, TrailingStopIntent
+from rulebot.core.enums import Direction, OrderType, PositionSide, WorkingType
+from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
 from rulebot.engine.oms import Purpose
 from rulebot.engine.risk import Verdict
@@ -45,7 +45,7 @@ class Protections:
         env = run.market.env
         eng.account_values[symbol](env)
         long = pos.amount > 0
-        side: PositionSideName = "long" if long else "short"
+        side = Direction.LONG if long else Direction.SHORT
         reduce_only = not eng.hedge
         trail: TrailingStopIntent | None = None
         stop: ProtectIntent | None = None
@@ -140,7 +140,7 @@ class Protections:
         """The protective-stop guard found the position without a stop: place one at `trigger`."""
         st = self.state
         pos = st.portfolio.net_position(symbol)
-        side: PositionSideName = "long" if pos.amount > 0 else "short"
+        side = Direction.LONG if pos.amount > 0 else Direction.SHORT
         stop = ProtectIntent(
             symbol,
             side,

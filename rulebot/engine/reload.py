@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
-from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.compiled import CompiledRulebook, PositionBinding
 
 
 class ReloadRefused(Exception):
@@ -83,18 +83,19 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
 
 def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
     book = engine.book
-    holding = engine.position(symbol).side  # long / short / none
+    pos = engine.position(symbol)
+    holding = PositionBinding.of(pos.direction)
     order = [book.initial_state] + [s for s in book.states if s != book.initial_state]
-    target = next((s for s in order if book.states[s].position == holding), None)
+    target = next((s for s in order if book.states[s].position is holding), None)
     if target is None:
-        target = next((s for s in order if book.states[s].position == "any"), book.initial_state)
+        target = next((s for s in order if book.states[s].position is PositionBinding.ANY), book.initial_state)
     step.records.append(
         rec.StateChange(
             engine.time,
             symbol,
             state,
             target,
-            f"reload: state '{state}' no longer exists; '{target}' matches the position ({holding})",
+            f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})",
         )
     )
     return target

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rulebot.core.enums import Direction
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.context import CompileContext
@@ -54,7 +55,7 @@ def _contradictions(
             )
             for s in sorted(rule.states):
                 pos = states[s].position
-                if isinstance(action, c.POSITION_ACTIONS) and pos == "none" and not entered_before:
+                if isinstance(action, c.POSITION_ACTIONS) and pos is c.PositionBinding.NONE and not entered_before:
                     word = _action_word(action)
                     ctx.error(
                         f"rule '{rule.name}' does `{word}` in state '{s}', whose position is none",
@@ -66,12 +67,13 @@ def _contradictions(
                 if (
                     isinstance(action, c.Enter)
                     and book.account.position_mode == "one_way"
-                    and pos in ("long", "short")
-                    and action.side != pos
+                    and pos.holds_position
+                    and not pos.admits(action.side)
                     and not exited_before
                 ):
                     ctx.error(
-                        f"rule '{rule.name}' enters {action.side} in state '{s}', which holds a {pos} position",
+                        f"rule '{rule.name}' enters {action.side.word} in state '{s}', "
+                        f"which holds a {pos.word} position",
                         ("rules", rule.index, "do", j),
                         "in one-way mode that order would reduce or flip the position; put a full `exit` before "
                         "it in the same rule (stop and reverse: the entry goes once the position is flat), "
@@ -89,15 +91,14 @@ def _action_word(action: object) -> str:
 
 
 def _opposite_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) -> None:
-    seen: dict[tuple[tuple[str, str | None], str, int], dict[str, c.CompiledRule]] = {}
+    seen: dict[tuple[tuple[str, str | None], str, int], dict[Direction, c.CompiledRule]] = {}
     reported: set[tuple[str, str]] = set()
     for rule in rules:
         for side in set(rule.enters):
             for s in rule.states:
                 key = (rule.trigger.key, s, rule.priority)
                 by_side = seen.setdefault(key, {})
-                other_side = "short" if side == "long" else "long"
-                other = by_side.get(other_side)
+                other = by_side.get(side.opposite)
                 if other is not None and other.symbols & rule.symbols and (other.name, rule.name) not in reported:
                     reported.add((other.name, rule.name))
                     ctx.error(
@@ -157,10 +158,10 @@ def _exit_paths(
                 can_close.add(s)
                 changed = True
     for name, st in states.items():
-        if st.position in ("long", "short") and name in reachable and name not in can_close:
+        if st.position.holds_position and name in reachable and name not in can_close:
             where = ("states", name) if book.states is not None else ("rules",)
             ctx.error(
-                f"state '{name}' holds a {st.position} position, but nothing can close it",
+                f"state '{name}' holds a {st.position.word} position, but nothing can close it",
                 where,
                 "add a rule in this state with `exit:`, or protect entries with stop_loss / take_profit / "
                 "trailing_stop",

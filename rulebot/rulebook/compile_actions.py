@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from rulebot.core.enums import OrderType, TimeInForce, WorkingType
+from rulebot.core.enums import Direction, OrderType, TimeInForce, WorkingType
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.context import CompileContext
@@ -142,7 +142,14 @@ def _enter(action: Any, a: _Args) -> c.CompiledAction | None:
     tif = "GTX" if spec.post_only else spec.time_in_force
     expire = m.duration_seconds(spec.expire) * 1000 if spec.expire else None
     return c.Enter(
-        spec.side, size, _ORDER[spec.order], price, spec.post_only, TimeInForce(tif) if tif else None, expire, spec.tag
+        Direction(spec.side),
+        size,
+        _ORDER[spec.order],
+        price,
+        spec.post_only,
+        TimeInForce(tif) if tif else None,
+        expire,
+        spec.tag,
     )
 
 

@@ -24,10 +24,12 @@ def compile_states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.S
             f"unknown initial state '{book.initial}'", ("initial",), state_hint(book.initial, names), "unknown-state"
         )
         initial = names[0]
+    # The rulebook's words become members here, once (the model's Literal admits no other word).
+    binding = {name: c.PositionBinding(st.position) for name, st in declared.items()}
     flat_home = (
         initial
-        if declared[initial].position in ("none", "any")
-        else next((n for n, s in declared.items() if s.position == "none"), None)
+        if not binding[initial].holds_position
+        else next((n for n, b in binding.items() if b is c.PositionBinding.NONE), None)
     )
     for name, st in declared.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -55,10 +57,10 @@ def compile_states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.S
     specs = {
         name: c.StateSpec(
             name=name,
-            position=st.position,
+            position=binding[name],
             timeout_ms=m.duration_seconds(st.timeout) * 1000 if st.timeout else None,
             then=st.then,
-            on_close=flat_home if st.position in ("long", "short") else None,
+            on_close=flat_home if binding[name].holds_position else None,
         )
         for name, st in declared.items()
     }

@@ -9,16 +9,45 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import Enum
 from typing import Literal
 
-from rulebot.core.enums import MarginType, Market, OrderType, Side, TimeInForce, WorkingType
+from rulebot.core.enums import Direction, MarginType, Market, OrderType, Side, TimeInForce, WorkingType
 from rulebot.rulebook.errors import Diagnostic
 from rulebot.rulebook.expr import CompiledExpr
 from rulebot.rulebook.guards import EffectiveRisk
 from rulebot.rulebook.params import ParamDecl
 from rulebot.rulebook.triggers import Trigger
 
-PositionBinding = Literal["none", "long", "short", "any"]
+
+class PositionBinding(Enum):
+    """A state's `position:`, mapped once by the compiler; the engine compares members, never words."""
+
+    NONE = "none"
+    LONG = "long"
+    SHORT = "short"
+    ANY = "any"
+
+    @property
+    def word(self) -> str:
+        """The rulebook's word, for messages and --explain."""
+        return self.value
+
+    @property
+    def holds_position(self) -> bool:
+        """True for `long` and `short`: the state claims a position of that direction."""
+        return self is PositionBinding.LONG or self is PositionBinding.SHORT
+
+    @classmethod
+    def of(cls, direction: Direction | None) -> PositionBinding:
+        """The binding of a state that holds a position in `direction` (None: flat)."""
+        if direction is None:
+            return cls.NONE
+        return cls.LONG if direction is Direction.LONG else cls.SHORT
+
+    def admits(self, direction: Direction | None) -> bool:
+        """True when a position in `direction` (None: flat) is what this state expects."""
+        return self is PositionBinding.ANY or self is PositionBinding.of(direction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +108,7 @@ class Size:
 
 @dataclass(frozen=True, slots=True)
 class Enter:
-    side: Literal["long", "short"]
+    side: Direction
     size: Size
     order: OrderType  # MARKET or LIMIT
     price: CompiledExpr | None
@@ -91,7 +120,7 @@ class Enter:
     @property
     def order_side(self) -> Side:
         """The side of the order that opens the position."""
-        return Side.BUY if self.side == "long" else Side.SELL
+        return self.side.entry_side
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +212,7 @@ class CompiledRule:
     reads: frozenset[str]  # every scope name read by the condition and the actions
 
     @property
-    def enters(self) -> tuple[str, ...]:
+    def enters(self) -> tuple[Direction, ...]:
         return tuple(a.side for a in self.actions if isinstance(a, Enter))
 
 
@@ -240,6 +269,6 @@ class CompiledRulebook:
         for st in self.states.values():
             if st.timeout_ms is not None and st.then:
                 edges.append((st.name, st.then, "timeout"))
-            if st.on_close and st.position in ("long", "short"):
+            if st.on_close and st.position.holds_position:
                 edges.append((st.name, st.on_close, "position closed"))
         return edges

@@ -36,7 +36,7 @@ def explain(book: CompiledRulebook) -> dict[str, Any]:
         "states": [
             {
                 "name": s.name,
-                "position": s.position,
+                "position": s.position.word,
                 "timeout_ms": s.timeout_ms,
                 "then": s.then,
                 "on_position_close": s.on_close,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from decimal import Decimal
 
-from rulebot.core.enums import Market, OrderType
+from rulebot.core.enums import Direction, Market, OrderType
 from rulebot.core.intents import EnterIntent
 from rulebot.engine.risk import ENTRY_GUARDS, AccountView, RiskEngine
 from rulebot.feeds.catalog import builtin_instruments
@@ -60,7 +60,7 @@ def test_every_entry_guard_has_the_one_guard_interface():
 def test_an_entry_that_passes_collects_its_verdicts_in_table_order():
     book = compile_text(BOOK)
     inst = builtin_instruments(Market.USDM)["BTCUSDT"]
-    intent = EnterIntent("BTCUSDT", "long", Decimal("5"), OrderType.MARKET, None, None, None, None, "in", 1_000)
+    intent = EnterIntent("BTCUSDT", Direction.LONG, Decimal("5"), OrderType.MARKET, None, None, None, None, "in", 1_000)
     view = AccountView(
         time=1_000,
         instrument=inst,
@@ -68,7 +68,7 @@ def test_an_entry_that_passes_collects_its_verdicts_in_table_order():
         mark_price=Decimal(60_000),
         equity=Decimal(10_000),
         position_notional=Decimal(0),
-        position_side="none",
+        position_direction=None,
         open_orders=0,
         last_data_time=1_000,
         leverage=5,

@@ -12,13 +12,13 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
     if rate is None or due is None or due > risk.funding_guard_window_ms or due < 0:
         return None
     side = intent.side
-    pays = rate > 0 if side == "long" else rate < 0
+    pays = rate * side.sign > 0  # longs pay a positive rate, shorts a negative one
     if not pays or abs(rate) < risk.funding_guard_rate:
         return None
     return Verdict(
         "reject",
         "funding_guard",
         f"funding of {(rate * 100).normalize():f}% is due in {due // 60_000}m{due // 1000 % 60:02d}s and a "
-        f"{side} position would pay it (guard: {(risk.funding_guard_rate * 100).normalize():f}% within "
+        f"{side.word} position would pay it (guard: {(risk.funding_guard_rate * 100).normalize():f}% within "
         f"{risk.funding_guard_window_ms // 60_000}m)",
     )

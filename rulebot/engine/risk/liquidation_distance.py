@@ -12,13 +12,12 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
     if view.brackets is None or view.holding is None:
         return None  # no bracket table to compute a liquidation price with
     inst = view.instrument
-    direction = 1 if intent.side == "long" else -1
     allowed = largest_entry(
         inst,
         view.brackets,
         view.holding,
         draft.quantity,
-        direction,
+        intent.side.sign,
         draft.price,
         view.mark_price,
         view.leverage,

@@ -18,7 +18,7 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
     inst, price = view.instrument, draft.price
     if view.equity <= 0:
         return Verdict("reject", "max_leverage", "equity is not positive")
-    if view.position_side not in ("none", intent.side):
+    if view.position_direction not in (None, intent.side):
         return None  # reducing or reversing: the cap is for adding risk
     cap = view.equity * min(risk.max_leverage, view.leverage) - view.position_notional
     cap_guard = "max_leverage"

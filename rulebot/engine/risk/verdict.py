@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from rulebot.core.enums import MarginType, OrderType, Side, TimeInForce
+from rulebot.core.enums import Direction, MarginType, OrderType, Side, TimeInForce
 from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
@@ -46,7 +46,7 @@ class AccountView:
     mark_price: Decimal
     equity: Decimal  # margin asset
     position_notional: Decimal  # current, margin asset, at mark
-    position_side: str  # long / short / none
+    position_direction: Direction | None  # of the position held; None when flat
     open_orders: int
     last_data_time: int
     leverage: int
@@ -91,7 +91,7 @@ class Draft:
     def of(cls, intent: EnterIntent, view: AccountView) -> Draft:
         order_type = intent.order
         return cls(
-            side=Side.BUY if intent.side == "long" else Side.SELL,
+            side=intent.side.entry_side,
             quantity=intent.quantity,
             price=intent.price if intent.price is not None else view.last_price,
             order_type=order_type,
