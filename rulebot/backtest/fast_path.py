@@ -75,15 +75,17 @@ class FastSession:
         self._fresh = False  # the band was computed since anything last happened
         self._trailing = True  # a trailing stop works (its stop is replayed on each jumped candle)
         self._flat_clear = False  # flat, and the daily loss cap shown unreached (cap_unreached_flat)
+        self._pruned = False  # the simulator's order lists were pruned by a quiet walk since the band was drawn
 
     def market(self, event: object) -> None:
         if type(event) is CandleClosed and event.symbol == self.symbol and self.venue.walks(event):
             self.counts.candles += 1
-            if self._jump(event):
+            engine = self.engine
+            flat = engine.position(self.symbol).amount == 0  # a jumped candle fills nothing: it stays so
+            if self._jump(event, flat):
                 self.counts.jumped += 1
-                engine = self.engine
                 quiet = True  # held: walk_quietly showed the loss cap unreached at every price
-                if engine.position(self.symbol).amount == 0:
+                if flat:
                     if not self._flat_clear:  # shown once, it holds until something happens
                         self._flat_clear = cap_unreached_flat(engine)
                     quiet = self._flat_clear and event.close_time < engine.quiet_until()
@@ -94,30 +96,35 @@ class FastSession:
         self._fresh = False
         self.session.market(event)
 
-    def _jump(self, c: CandleClosed) -> bool:
+    def _jump(self, c: CandleClosed, flat: bool) -> bool:
         engine = self.engine
-        holding = engine.position(self.symbol).amount != 0
-        if holding and c.close_time >= engine.quiet_until():
+        if not flat and c.close_time >= engine.quiet_until():
             self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
             return False
         if not self._fresh:
             self._band = self._compute_band()
             self._trailing = self.sim.has_trailing_stop(self.symbol)
             self._flat_clear = False
+            self._pruned = False
             self._fresh = True
         band = self._band
         if band is None:
             self.counts.walk(_UNBOUNDED)
             return False
-        times, prices = self.venue.path(c)
         lo, hi = band
-        if (lo is not None and min(prices) <= lo) or (hi is not None and max(prices) >= hi):
+        # Every price the walk visits (open, high, low, close) strictly inside the band.
+        if (lo is not None and (c.low <= lo or c.open <= lo or c.close <= lo or c.high <= lo)) or (
+            hi is not None and (c.high >= hi or c.open >= hi or c.close >= hi or c.low >= hi)
+        ):
             self.counts.walk(_PRICED)
             return False
-        if not self.venue.walk_quietly(c, prices, self._trailing):
+        # Once pruned, the store holds no final order until something happens (the band is new then).
+        if not self.venue.walk_quietly(c, self._trailing, not self._pruned):
             self.counts.walk(_TRAILING)
             return False
-        engine.walk_quietly(self.symbol, times, c.close)
+        self._pruned = True
+        if not flat:  # flat, `check_price` would return at once at every walked price
+            engine.walk_quietly(self.symbol, self.venue.times(c), c.close)
         return True
 
     def _compute_band(self) -> Band | None:

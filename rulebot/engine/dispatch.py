@@ -33,18 +33,24 @@ class RuleDispatch:
             if rule.when is not None and rule.when.prev_names:
                 cur = set(self._prev_by_key.get(rule.trigger.key, ()))
                 self._prev_by_key[rule.trigger.key] = tuple(sorted(cur | set(rule.when.prev_names)))
+        # Triggers some rule has, in any state: dispatching any other does nothing at all.
+        self.keys = frozenset(rule.trigger.key for rule in self.book.rules)
+        # The env name each `prev.` value is written under, built once rather than on every event.
+        self._prev_slots = {key: tuple((n, PREV_PREFIX + n) for n in names) for key, names in self._prev_by_key.items()}
 
     def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
         run = self._runs[symbol]
+        rules = self._by_state.get((key, run.state))
+        prev_slots = self._prev_slots.get(key)
+        if not rules and not prev_slots:
+            return  # no rule of this state has the trigger and none keeps `prev.`: nothing to read or run
         env = run.market.env
-        prev_names = self._prev_by_key.get(key)
-        snapshot = run.prev.get(key) if prev_names else None
-        if prev_names:
+        snapshot = run.prev.get(key) if prev_slots else None
+        if prev_slots:
             if snapshot is None:
                 snapshot = run.prev[key] = {}
-            for n in prev_names:
-                env[PREV_PREFIX + n] = snapshot.get(n, env.get(n, math.nan))
-        rules = self._by_state.get((key, run.state))
+            for n, slot in prev_slots:
+                env[slot] = snapshot.get(n, env.get(n, math.nan))
         if rules:
             env["state"] = run.state
             start_state, start_exiting = run.state, run.exiting
@@ -88,8 +94,8 @@ class RuleDispatch:
                     eng.binding.check(symbol, self.state.time, step, why="no position (entry not placed)")
                     if run.state != start_state or run.exiting is not start_exiting:
                         break  # the remaining rules were chosen for the state we just left (or are leaving)
-        if prev_names and snapshot is not None:
-            for n in prev_names:
+        if prev_slots and snapshot is not None:
+            for n, _ in prev_slots:
                 snapshot[n] = env.get(n, math.nan)
 
 

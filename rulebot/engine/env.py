@@ -64,8 +64,9 @@ _LOOKBACK = re.compile(r"(.+)\[(\d+)\]")  # a look-back slot a rule reads: "clos
 
 def plan_lookbacks(
     read: set[str], indicators: IndicatorRuntime, tf_ms: Mapping[str, int], env: Env, not_ready: set[str]
-) -> dict[str, list[tuple[str, deque[float], tuple[int, ...]]]]:
-    """timeframe → (name, its last values, the look-backs read) for every `x[n]` a rule reads.
+) -> dict[str, list[tuple[str, deque[float], tuple[tuple[int, str], ...]]]]:
+    """timeframe → (name, its last values, the look-backs read with their env names) for every
+    `x[n]` a rule reads (the names built once, not on every candle).
 
     x[n] is x as it was n closed candles of x's timeframe ago: the value is kept when such a
     candle closes (after the indicators took it), so a look-back never moves within a candle."""
@@ -75,12 +76,13 @@ def plan_lookbacks(
         if m:
             wanted.setdefault(m.group(1), set()).add(int(m.group(2)))
     tf_of = {key: lv.timeframe for lv in indicators.live for key in lv.keys}
-    plan: dict[str, list[tuple[str, deque[float], tuple[int, ...]]]] = {}
+    plan: dict[str, list[tuple[str, deque[float], tuple[tuple[int, str], ...]]]] = {}
     for base, ns in sorted(wanted.items()):
         tf = tf_of.get(base) or base.partition("@")[2]
         if tf not in tf_ms:
             continue  # the checker accepts only series and indicators; nothing else has candles
-        plan.setdefault(tf, []).append((base, deque(maxlen=max(ns) + 1), tuple(sorted(ns))))
+        slots = tuple((n, f"{base}[{n}]") for n in sorted(ns))
+        plan.setdefault(tf, []).append((base, deque(maxlen=max(ns) + 1), slots))
         for n in ns:
             env[f"{base}[{n}]"] = math.nan
             not_ready.add(f"{base}[{n}]")

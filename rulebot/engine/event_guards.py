@@ -20,11 +20,15 @@ from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.portfolio import PositionState
 from rulebot.engine.risk import ACCOUNT_GUARDS, CLOCK_GUARDS, PRICE_GUARDS, EventGuard
 from rulebot.engine.risk.event import Breach, GuardAct, GuardMemory, Note, Protect, Reduce, RefreshCapStops
+from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
 from rulebot.rulebook.guards import EffectiveRisk
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
     from rulebot.engine.state import Step
+
+
+_SHOWN_BY_FAST_PATH = frozenset({"daily_loss_cap", "max_margin_ratio"})
 
 
 class EventGuards:
@@ -40,16 +44,23 @@ class EventGuards:
         self._portfolio = engine.state.portfolio
         self._cap_stops = engine.cap_stops  # built before this room
         self._price_checks = tuple(guard.check for guard in PRICE_GUARDS)
-        # The fast backtest path shows the daily loss cap unreached at every price of a candle it
-        # jumps (backtest/fast_path.py); at that candle's close the check is not run again.
-        self._price_checks_cap_shown = tuple(g.check for g in PRICE_GUARDS if g.name != "daily_loss_cap")
-        self.cap_shown_unreached = False
+        # The fast backtest path shows the daily loss cap unreached and the margin ratio clearly
+        # below its limit at every price of a candle it jumps (backtest/fast_path.py); at that
+        # candle's close neither is checked again (`quiet_close`), only the throttle moves.
+        self._price_checks_shown = tuple(g.check for g in PRICE_GUARDS if g.name not in _SHOWN_BY_FAST_PATH)
+        self.quiet_close = False
 
     # ------------------------------------------------------------------ running the tables
 
     def on_price(self, symbol: str, fresh: bool, step: Step) -> None:
         """A symbol was valued at a new price (`fresh`: its volatility meter took the price)."""
-        checks = self._price_checks_cap_shown if self.cap_shown_unreached else self._price_checks
+        if self.quiet_close:
+            checks = self._price_checks_shown
+            memory, now = self._runs[symbol].guard, self.state.time
+            if now - memory.last_margin_check >= CHECK_EVERY_MS:  # what margin_ratio.check leaves behind
+                memory.last_margin_check = now
+        else:
+            checks = self._price_checks
         for check in checks:  # at every valuation: keep it lean
             acts = check(self, symbol, fresh)
             if acts:

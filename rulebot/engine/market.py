@@ -47,6 +47,7 @@ class SymbolMarket:
             for tf in self.timeframes
         }
         self._sourced: set[str] = set()  # kline timeframes already routed
+        self._ready_tfs: set[str] = set()  # timeframes whose candle values (returns too) are all ready
         # Closed candles kept for a hot reload: indicators whose definition changed are
         # re-warmed from them instead of waiting for new data.
         self.history: dict[str, deque[Candle]] = {tf: deque(maxlen=HISTORY_CANDLES) for tf in self.timeframes}
@@ -192,7 +193,8 @@ class SymbolMarket:
             if not self.has_mark:
                 self.mark = e.close
                 self.env["mark_price"] = self.env["index_price"] = price
-            self.not_ready.difference_update(("price", "bid", "ask", "mark_price", "index_price"))
+            if "price" in self.not_ready:  # they become ready together, once (as in `on_trade`)
+                self.not_ready.difference_update(("price", "bid", "ask", "mark_price", "index_price"))
         if closed:
             self._publish(closed)
         return closed
@@ -257,10 +259,9 @@ class SymbolMarket:
 
     def _keep_lookbacks(self, tf: str) -> None:
         env, not_ready = self.env, self.not_ready
-        for base, kept, ns in self._lookbacks[tf]:
+        for base, kept, slots in self._lookbacks[tf]:
             kept.append(math.nan if base in not_ready else env[base])
-            for n in ns:
-                slot = f"{base}[{n}]"
+            for n, slot in slots:
                 value = kept[-1 - n] if len(kept) > n else math.nan
                 env[slot] = value
                 if value == value:
@@ -286,11 +287,11 @@ class SymbolMarket:
             env[k_returns] = c.close / prev - 1.0 if prev else math.nan
             self.prev_close[tf] = c.close
             self.history[tf].append(c)
-            if self.not_ready:
-                for f in ("open", "high", "low", "close", "volume"):
-                    self.not_ready.discard(f"{f}@{tf}")
+            if tf not in self._ready_tfs:  # nothing adds these names back: once ready, ready for good
+                self.not_ready.difference_update((k_open, k_high, k_low, k_close, k_volume))
                 if prev:
-                    self.not_ready.discard(f"returns@{tf}")
+                    self.not_ready.discard(k_returns)
+                    self._ready_tfs.add(tf)
             self.indicators.on_candle(c)
             if tf in self._lookbacks:
                 self._keep_lookbacks(tf)

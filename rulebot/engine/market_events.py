@@ -24,6 +24,10 @@ class MarketEvents:
         self._dispatch = engine.rules.dispatch  # built before this room
         self._on_price = engine.guards.on_price
         self._set_mark = engine.state.portfolio.set_mark
+        # Whether a candle's close, the only tick of candle-only data, has rules to run as one.
+        keys = engine.rules.keys
+        self._trade_rules = ("trade", None) in keys
+        self._mark_rules = ("mark_price", None) in keys
 
     def on_trade(self, event: Trade, step: Step) -> None:
         run = self.runs.get(event.symbol)
@@ -79,9 +83,11 @@ class MarketEvents:
             dispatch(event.symbol, ("candle_close", candle.timeframe), step)
         # Candle-only data has no trade or mark stream: the close of the shortest candle is
         # the only tick there is, so rules on those triggers see it (stated in the README).
-        if not mkt.has_trades and mkt.price_candle_ms == event.close_time - event.open_time + 1:
-            dispatch(event.symbol, ("trade", None), step)
-            if not mkt.has_mark:
+        ticks = self._trade_rules or self._mark_rules
+        if ticks and not mkt.has_trades and mkt.price_candle_ms == event.close_time - event.open_time + 1:
+            if self._trade_rules:
+                dispatch(event.symbol, ("trade", None), step)
+            if self._mark_rules and not mkt.has_mark:
                 dispatch(event.symbol, ("mark_price", None), step)
 
     def on_funding(self, event: FundingRate, step: Step) -> None:

@@ -127,12 +127,14 @@ class QuietWalk:
     def on_quiet_candle(self, event: CandleClosed) -> Step:
         """`on_event` for a candle the fast path jumped, whose close the caller showed the daily
         loss cap unreached at (held: one of the prices of `walk_quietly`; flat: today's PnL does
-        not move with the price, and the clock reaches nothing inside the candle), so that check
-        is not repeated; everything else (indicators, rules, the other guards) runs as ever."""
+        not move with the price, and the clock reaches nothing inside the candle) and the margin
+        ratio clearly below its limit at (held: the close is inside the band of `engine_band`;
+        flat: the check does nothing), so those checks are not repeated; everything else
+        (indicators, rules, the other guards) runs as ever."""
         if self.price_check_pending():
             return self.on_event(event)
-        self.guards.cap_shown_unreached = True
+        self.guards.quiet_close = True
         try:
             return self.on_event(event)
         finally:
-            self.guards.cap_shown_unreached = False
+            self.guards.quiet_close = False

@@ -17,7 +17,19 @@ from rulebot.rulebook.compiled import CandleInput, CompiledIndicator, IndicatorI
 
 
 class _Live:
-    __slots__ = ("compiled", "impl", "input_key", "is_candle", "keys", "outputs", "timeframe", "upstream")
+    __slots__ = (
+        "compiled",
+        "impl",
+        "input_key",
+        "is_candle",
+        "keys",
+        "name",
+        "outputs",
+        "pairs",
+        "published",
+        "timeframe",
+        "upstream",
+    )
 
     def __init__(self, compiled: CompiledIndicator) -> None:
         self.compiled = compiled
@@ -34,7 +46,11 @@ class _Live:
             if isinstance(inp, IndicatorInput)
             else ""
         )
-        self.upstream = inp.name if isinstance(inp, IndicatorInput) else None
+        # The indicator whose update drives this one (`macd.hist` → `macd`).
+        self.upstream = inp.name.split(".")[0] if isinstance(inp, IndicatorInput) else None
+        self.name = compiled.name
+        self.pairs = tuple(zip(self.keys, self.outputs, strict=True)) if self.outputs else ()
+        self.published = False  # its keys were taken out of the not-ready set (ready indicators stay ready)
 
 
 class IndicatorRuntime:
@@ -63,30 +79,30 @@ class IndicatorRuntime:
         if not todo:
             return
         env = self.env
-        updated: set[str] = set()
+        updated: list[str] = []  # names updated by this candle (a few: a list is the cheaper set)
         for lv in todo:
+            impl = lv.impl
             if lv.is_candle:
-                lv.impl.update_candle(candle.open_time, candle.high, candle.low, candle.close, candle.volume)
+                impl.update_candle(candle.open_time, candle.high, candle.low, candle.close, candle.volume)
             else:
-                if lv.upstream is not None and lv.upstream.split(".")[0] not in updated:
+                if lv.upstream is not None and lv.upstream not in updated:
                     continue
                 x = env.get(lv.input_key, math.nan)
                 # NaN would poison exponential averages for good (returns before the second
                 # candle, roc over a zero): skip the input rather than feed it.
                 if x != x or x in (math.inf, -math.inf):
                     continue
-                lv.impl.update(x)
-            updated.add(lv.compiled.name)
-            impl = lv.impl
+                impl.update(x)
+            updated.append(lv.name)
             if impl.ready:
-                if lv.outputs:
-                    for key, out in zip(lv.keys, lv.outputs, strict=True):
+                if lv.pairs:
+                    for key, out in lv.pairs:
                         env[key] = getattr(impl, out)
                 else:
                     env[lv.keys[0]] = impl.value
-                if self.not_ready:
-                    for key in lv.keys:
-                        self.not_ready.discard(key)
+                if not lv.published:
+                    self.not_ready.difference_update(lv.keys)
+                    lv.published = True
 
     def warmup_candles(self) -> dict[str, int]:
         """How many candles of each timeframe the slowest indicator needs before it is ready."""

@@ -18,7 +18,7 @@ _SAMPLE_MS = 1000
 
 
 class VolatilityMeter:
-    __slots__ = ("_last_price", "_last_time", "base", "samples", "short")
+    __slots__ = ("_alphas", "_last_price", "_last_time", "base", "samples", "short")
 
     def __init__(self) -> None:
         self._last_time = -_SAMPLE_MS
@@ -26,6 +26,7 @@ class VolatilityMeter:
         self.short = 0.0  # EWMA of squared log returns per second
         self.base = 0.0
         self.samples = 0
+        self._alphas = (0.0, 0.0, 0.0)  # (seconds, a_short, a_base) of the last step: steps repeat
 
     def update(self, time: int, price: float) -> None:
         if time - self._last_time < _SAMPLE_MS or price <= 0:
@@ -35,8 +36,11 @@ class VolatilityMeter:
             r2 = math.log(price / self._last_price) ** 2 / seconds  # variance per second
             # Sparse data (one price a minute from candles) would make a one-minute average a
             # single sample: the short window always spans at least five samples.
-            a_short = 1 - 0.5 ** (seconds / max(SHORT_HALF_LIFE_S, 5 * seconds))
-            a_base = 1 - 0.5 ** (seconds / max(BASE_HALF_LIFE_S, 60 * seconds))
+            cached, a_short, a_base = self._alphas
+            if seconds != cached:  # data at a steady pace (a candle a minute) steps by the same time
+                a_short = 1 - 0.5 ** (seconds / max(SHORT_HALF_LIFE_S, 5 * seconds))
+                a_base = 1 - 0.5 ** (seconds / max(BASE_HALF_LIFE_S, 60 * seconds))
+                self._alphas = (seconds, a_short, a_base)
             if self.samples == 0:
                 self.short = self.base = r2
             else:

@@ -330,11 +330,13 @@ class SimExchange(AccountQueries):
         """A trailing stop of the symbol is working (its stop moves with the price)."""
         return bool(quiet.trailing_triggers(self._store, symbol))
 
-    def walk_quietly(self, symbol: str, prices: list[Decimal], marks: list[Decimal], trailing: bool = True) -> bool:
+    def walk_quietly(
+        self, symbol: str, prices: list[Decimal], marks: list[Decimal], trailing: bool = True, prune: bool = True
+    ) -> bool:
         """`on_trade` at each of `prices` and `on_mark_price` at each of `marks`, for a walk whose
         prices all lie inside `quiet_band`: only the quotes and the trailing stops move (`trailing`
-        False: the caller knows none works). False, with nothing changed, when a trailing stop
-        would trigger on the way."""
+        False: the caller knows none works; `prune` False: no order turned final since the last
+        walk). False, with nothing changed, when a trailing stop would trigger on the way."""
         if not prices:
             return True
         store, inst = self._store, self._instruments[symbol]
@@ -353,8 +355,9 @@ class SimExchange(AccountQueries):
         quotes.last = prices[-1]
         if marks:
             quotes.mark = marks[-1]
-        store.prune(symbol)
-        store.prune_algos(symbol)
+        if prune:
+            store.prune(symbol)
+            store.prune_algos(symbol)
         return True
 
     # -- callbacks for the exposure model ---------------------------------------------------------
