@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from rulebot.backtest.summary import summary_dict
 from rulebot.core.enums import Market
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed
+from rulebot.engine import records as rec
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.testing.shared import ARCHIVE, require
@@ -150,6 +152,16 @@ def candles(seed: int, n: int, vol: float, jump: float) -> list[CandleClosed]:
     return out
 
 
+# Conditions of the generated `watch` rule: the account alone, the market then the account (which
+# short-circuits), the account then the market.
+WATCHED = [
+    "upnl < 0",
+    "equity > 0",
+    "fast > slow and upnl > 0",
+    "position.size > 0 and close@1m > fast",
+    "roe < -0.001 or crossover(fast, slow)",
+]
+
 ENTRY = {
     "market": "{side: %(side)s, size: '%(size)s%%'}",
     "limit": "{side: %(side)s, size: '%(size)s%%', order: limit, price: '%(price)s', expire: %(expire)sm}",
@@ -201,6 +213,19 @@ def rulebooks(draw: st.DrawFn) -> str:
         if timer
         else ""
     )
+    # A rule on a tick of candle-only data (the close), in one state only, reading the account:
+    # the engine runs no rule where none has the trigger, and the fast path skips the checks it
+    # showed at the close (engine/dispatch.py, engine/quiet_walk.py); here a wrong skip shows.
+    watch = draw(st.sampled_from(["", "trade", "mark_price", "candle_close 1m"]))
+    if watch:
+        state = draw(st.sampled_from(["flat", "armed", "long", "short"]))
+        when = draw(st.sampled_from(WATCHED))
+        extra += f"""
+  - name: watch
+    on: {watch}
+    in: {state}
+    when: {when}
+    do: [{{log: "watched {{equity}} {{upnl}}"}}]"""
     return f"""
 rulebook: generated
 market: usdm
@@ -270,6 +295,63 @@ def test_generated_rulebooks_on_generated_candles_give_the_same_backtest(
         return run_backtest(book, iter(data), instruments, brackets, config, on_record=record)
 
     both(run)
+
+
+# A rule in every state (no `in:`) on each trigger, never true and with nothing to do: with it no
+# trigger ever has "no rule of this state" and a close is always dispatched as a trade and a mark.
+NEVER_SKIPPED = """
+  - name: zz-never-{n}
+    on: {trigger}
+    when: close@1m < 0
+    do: [{{log: "never"}}]"""
+
+
+def without_version(records: list[object]) -> list[object]:
+    """The journal records, decisions without the rulebook hash (two rulebooks are compared)."""
+    return [replace(r, version="") if isinstance(r, rec.Decision) else r for r in records]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=rulebooks(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(60, 400),
+    vol=st.sampled_from([0.0005, 0.002, 0.01]),
+)
+def test_rules_that_cannot_run_are_skipped_without_changing_the_backtest(
+    text: str, seed: int, n: int, vol: float
+) -> None:
+    """The rulebook on the fast path, which skips what cannot act, against the same rulebook with
+    a never-firing rule on every trigger in every state on the event path, which skips nothing:
+    the same journal (rulebook hash aside), fills and equity."""
+    padded = text.rstrip().replace(
+        "\nrisk:",
+        "".join(NEVER_SKIPPED.format(n=i, trigger=t) for i, t in enumerate(["candle_close 1m", "trade", "mark_price"]))
+        + "\nrisk:",
+    )
+    data = candles(seed, n, vol, 0.05)
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    seen: dict[str, list[object]] = {"lean": [], "full": []}
+    lean = run_backtest(
+        compile_text(text, "lean.yaml"),
+        iter(data),
+        instruments,
+        brackets,
+        BacktestConfig(path="fast"),
+        on_record=seen["lean"].append,
+    )
+    full = run_backtest(
+        compile_text(padded, "full.yaml"),
+        iter(data),
+        instruments,
+        brackets,
+        BacktestConfig(path="event"),
+        on_record=seen["full"].append,
+    )
+    assert padded.count("zz-never-") == 3
+    assert without_version(seen["lean"]) == without_version(seen["full"])
+    assert lean.fills == full.fills
+    assert lean.equity_curve == full.equity_curve
 
 
 def test_a_generated_case_jumps_candles_and_still_trades() -> None:
