@@ -33,9 +33,11 @@ API (all amounts `Decimal`, in the instrument's units; events are `core.account_
     sim.open_algo_orders(symbol=None) -> list[AlgoOrderView]
     sim.algo_order(symbol, client_algo_id) -> AlgoOrderView | None
     sim.algo_order_by_id(symbol, algo_id) -> AlgoOrderView | None
-    sim.positions(symbol=None, *, include_flat=False) -> list[PositionView]
-    sim.balances() -> list[BalanceView]
+    sim.positions(symbol=None, *, include_flat=False) -> list[PositionRisk]
+    sim.balances() -> list[AssetBalance]
     sim.account(asset) -> AccountView
+    # OrderView, AlgoOrderView, PositionRisk and AssetBalance are Binance's wire objects
+    # (rulebot.binance.payloads): the venue parses the real exchange's JSON into the same values.
     sim.ledger(asset) -> Ledger            # realized PnL, commission, funding since the start
     sim.leverage(symbol) -> int; sim.max_notional(symbol) -> Decimal
     sim.margin_type(symbol) -> MarginType; sim.hedge_mode -> bool
@@ -58,6 +60,7 @@ Behaviour in brief (details in each module's docstring):
 """
 
 from rulebot.binance.codes import MESSAGES
+from rulebot.binance.payloads.account_state import AssetBalance, PositionRisk
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.exchange_sim.account import Ledger
 from rulebot.exchange_sim.adl import AdlModel
@@ -66,9 +69,7 @@ from rulebot.exchange_sim.exchange import SimExchange
 from rulebot.exchange_sim.market import Quotes
 from rulebot.exchange_sim.model import (
     AccountView,
-    BalanceView,
     FillModel,
-    PositionView,
     SimResult,
 )
 
@@ -77,11 +78,11 @@ __all__ = [
     "AccountView",
     "AdlModel",
     "AlgoOrderView",
-    "BalanceView",
+    "AssetBalance",
     "FillModel",
     "Ledger",
     "OrderView",
-    "PositionView",
+    "PositionRisk",
     "Quotes",
     "Rejected",
     "SimExchange",

@@ -1,7 +1,9 @@
-"""Values the simulator hands out: its fill model, query views and the reply to a command.
+"""Values the simulator hands out: its fill model, the account totals and the reply to a command.
 
-Views are snapshots (frozen), shaped after what Binance's REST endpoints return, so the fake
-server can serialize them field by field and the paper venue can read them directly.
+Its other views are Binance's own wire objects from `rulebot.binance.payloads` (`OrderView`,
+`AlgoOrderView`, `PositionRisk`, `AssetBalance`): one dataclass per REST answer, which the venue
+parses Binance's JSON into, the simulator answers with and `binance.encode` prints for the fake
+server. `AccountView` stays here: the project parses no `GET /account` answer, so it has no twin.
 """
 
 from __future__ import annotations
@@ -11,10 +13,6 @@ from decimal import Decimal
 
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.enums import (
-    MarginType,
-    PositionSide,
-)
 
 ZERO = Decimal(0)
 
@@ -136,40 +134,6 @@ class FillModel:
             )
         parts.append(slip)
         return " ".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionView:
-    """One position as `GET /fapi/v2/positionRisk` shows it (amounts in the margin asset)."""
-
-    symbol: str
-    position_side: PositionSide
-    amount: Decimal  # signed positionAmt
-    entry_price: Decimal
-    break_even_price: Decimal
-    mark_price: Decimal  # the last mark seen (last trade before any mark; 0 with neither)
-    unrealized_pnl: Decimal
-    liquidation_price: Decimal | None  # None where Binance prints 0 / the UI shows "--"
-    leverage: int
-    max_notional: Decimal
-    margin_type: MarginType
-    isolated_wallet: Decimal
-    isolated_margin: Decimal  # isolated wallet + unrealized PnL
-    notional: Decimal  # signed, at mark
-    realized_pnl: Decimal  # accumulated, before fees
-    update_time: int
-
-
-@dataclass(frozen=True, slots=True)
-class BalanceView:
-    """One margin asset as `GET /fapi/v2/balance` shows it."""
-
-    asset: str
-    wallet_balance: Decimal
-    cross_wallet_balance: Decimal
-    cross_unrealized_pnl: Decimal
-    available_balance: Decimal
-    update_time: int
 
 
 @dataclass(frozen=True, slots=True)

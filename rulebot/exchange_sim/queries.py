@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from rulebot.binance.payloads.account_state import AssetBalance, PositionRisk
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
-from rulebot.core.enums import MarginType
+from rulebot.core.enums import MarginType, Market
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.exchange_sim.account import Account, Ledger
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.exposure import Exposure
 from rulebot.exchange_sim.market import Quotes
-from rulebot.exchange_sim.model import AccountView, BalanceView, PositionView
+from rulebot.exchange_sim.model import AccountView
 from rulebot.exchange_sim.orders import algo_view, order_view
 from rulebot.exchange_sim.updates import Reporter
 
@@ -27,6 +28,7 @@ ZERO = Decimal(0)
 class AccountQueries:
     """The queries of `SimExchange`; the attributes are the facade's own (set in its __init__)."""
 
+    market: Market
     _instruments: dict[str, Instrument]
     _brackets: dict[str, BracketTable]
     _quotes: dict[str, Quotes]
@@ -70,14 +72,16 @@ class AccountQueries:
             return None
         return algo_view(self._instruments[symbol], algo)
 
-    def positions(self, symbol: str | None = None, *, include_flat: bool = False) -> list[PositionView]:
-        """Positions of the current mode; flat ones too (every symbol) with `include_flat`."""
+    def positions(self, symbol: str | None = None, *, include_flat: bool = False) -> list[PositionRisk]:
+        """Positions of the current mode, as positionRisk rows; flat ones too (every symbol) with
+        `include_flat`."""
         symbols = [symbol] if symbol is not None else sorted(self._instruments)
         legs = [p for s in symbols for p in self._account.legs(s)]
         return [self._reporter.position_view(p) for p in legs if include_flat or p.qty != 0]
 
-    def balances(self) -> list[BalanceView]:
-        return [self._reporter.balance_view(a) for a in self._account.assets()]
+    def balances(self) -> list[AssetBalance]:
+        """One balance row per margin asset, as the market's balance endpoint prints it."""
+        return [self._reporter.balance_view(a, self.market) for a in self._account.assets()]
 
     def account(self, asset: str) -> AccountView:
         exposure = self._exposure

@@ -1,4 +1,6 @@
-"""ACCOUNT_UPDATE pieces (balances and positions) and positionRisk/balance views.
+"""ACCOUNT_UPDATE pieces (balances and positions) and positionRisk/balance views (Binance's
+`PositionRisk` and `AssetBalance`, with the fields the simulator's market prints: USDⓈ-M
+`maxNotionalValue` and `notional`, COIN-M `maxQty`; see `binance/payloads/account_state.py`).
 
 Break-even price: `fees.break_even_price` with the taker rate both ways (Binance's exact
 `bep` definition is unverified, MARGIN.md §3).
@@ -9,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from rulebot.binance.payloads.account_state import AssetBalance, PositionRisk
 from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
+from rulebot.core.enums import Market
 from rulebot.core.fees import FeeRates, break_even_price
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, UnderMaintenanceError, liquidation_price
 from rulebot.exchange_sim.account import Account, PositionState
 from rulebot.exchange_sim.exposure import Exposure
-from rulebot.exchange_sim.model import BalanceView, PositionView
 
 ZERO = Decimal(0)
+# The simulated account has no alias of its own; Binance's documented example's stands in.
+ACCOUNT_ALIAS = "SgsR"
 
 
 class Reporter:
@@ -120,12 +125,14 @@ class Reporter:
             # honest figure to show.
             return mark
 
-    def position_view(self, pos: PositionState) -> PositionView:
+    def position_view(self, pos: PositionState) -> PositionRisk:
         inst = self._instruments[pos.symbol]
         account, exposure = self._account, self._exposure
         lev = account.leverage[pos.symbol]
         upnl = exposure.unrealized(pos)
-        return PositionView(
+        cap = self._brackets[inst.symbol].max_notional(lev)
+        usdm = inst.market is Market.USDM
+        return PositionRisk(
             symbol=pos.symbol,
             position_side=pos.position_side,
             amount=pos.qty,
@@ -135,21 +142,26 @@ class Reporter:
             unrealized_pnl=upnl,
             liquidation_price=self.liquidation_price(pos),
             leverage=lev,
-            max_notional=self._brackets[inst.symbol].max_notional(lev),
             margin_type=account.margin_type[pos.symbol],
-            isolated_wallet=pos.isolated_wallet,
             isolated_margin=pos.isolated_wallet + upnl if account.is_isolated(pos.symbol) else ZERO,
-            notional=exposure.notional(pos),
-            realized_pnl=pos.realized_pnl,
+            isolated_wallet=pos.isolated_wallet,
+            notional=exposure.notional(pos) if usdm else None,  # /dapi prints no notional
+            max_notional=cap if usdm else None,
+            max_qty=None if usdm else cap,
+            auto_add_margin=False,  # never switched on here
             update_time=pos.update_time,
         )
 
-    def balance_view(self, asset: str) -> BalanceView:
-        return BalanceView(
+    def balance_view(self, asset: str, market: Market) -> AssetBalance:
+        available = self._exposure.available(asset)
+        return AssetBalance(
+            account_alias=ACCOUNT_ALIAS,
             asset=asset,
             wallet_balance=self._account.wallets[asset],
             cross_wallet_balance=self._account.cross_wallet(asset),
             cross_unrealized_pnl=self._exposure.cross_unrealized(asset),
-            available_balance=self._exposure.available(asset),
+            available_balance=available,
+            max_withdraw=available,
+            margin_available=True if market is Market.USDM else None,  # multi-assets mode: USDⓈ-M only
             update_time=self._account.update_time.get(asset, 0),
         )

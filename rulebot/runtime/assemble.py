@@ -238,7 +238,7 @@ async def live(
     hedge = book.hedge
     venue = BinanceVenue(rest, hedge=hedge)
     margin = book.margin_type
-    shown = ", ".join(f"{b.asset} {b.balance}" for b in balances if b.balance) or "no balance"
+    shown = ", ".join(f"{b.asset} {b.wallet_balance}" for b in balances if b.wallet_balance) or "no balance"
     announce(f"LIVE on {endpoints.shown} ({connection.network}) · {book.market.upper()} · {', '.join(book.symbols)}")
     announce(
         f"account: {shown} · {margin.value.lower()} margin · {'hedge' if hedge else 'one-way'} mode · "
@@ -257,7 +257,7 @@ async def live(
         venue=venue,
         user_events=user,
         venue_name=f"binance:{endpoints.shown}",
-        balances={b.asset: b.balance for b in balances},
+        balances={b.asset: b.wallet_balance for b in balances},
         clock=rest.now_ms,
         warmup=klines_fetch(rest),
         clock_sync=rest.sync_time,

@@ -24,16 +24,15 @@ import os
 import pickle
 import stat
 from collections.abc import Iterable
-from decimal import Decimal
 from enum import Enum, EnumMeta
 from pathlib import Path
 from typing import Any
 
-from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
+from rulebot.binance.payloads.account_state import reconciled_balance, reconciled_position
+from rulebot.core.account_events import AccountUpdate
 from rulebot.exchange_sim import SimExchange
 from rulebot.venues.binance.venue import Reconciliation
 
-ZERO = Decimal(0)
 PAPER_FILE = "paper-account.pickle"
 SAVE_EVERY_EVENTS = 5_000
 
@@ -147,22 +146,8 @@ def load(path: Path, symbols: Iterable[str]) -> SimExchange | None:
 def snapshot(sim: SimExchange, symbols: Iterable[str], time: int) -> Reconciliation:
     """The paper account as a live reconciliation reads Binance: open orders, balances, positions."""
     wanted = set(symbols)
-    balances = tuple(BalanceChange(b.asset, b.wallet_balance, b.cross_wallet_balance, ZERO) for b in sim.balances())
-    positions = tuple(
-        PositionChange(
-            p.symbol,
-            p.position_side,
-            p.amount,
-            p.entry_price,
-            p.break_even_price,
-            ZERO,
-            p.unrealized_pnl,
-            p.margin_type,
-            p.isolated_wallet,
-        )
-        for p in sim.positions(include_flat=True)
-        if p.symbol in wanted
-    )
+    balances = tuple(reconciled_balance(b) for b in sim.balances())
+    positions = tuple(reconciled_position(p) for p in sim.positions(include_flat=True) if p.symbol in wanted)
     return Reconciliation(
         tuple(o for o in sim.open_orders() if o.symbol in wanted),
         tuple(a for a in sim.open_algo_orders() if a.symbol in wanted),

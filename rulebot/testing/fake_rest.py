@@ -13,11 +13,12 @@ are Binance's `{"code", "msg"}` with its codes and messages.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from rulebot.binance import encode as enc
+from rulebot.binance.payloads.account_state import AssetBalance
 from rulebot.core.commands import (
     SetLeverage,
     SetMarginType,
@@ -27,7 +28,7 @@ from rulebot.core.enums import (
     MarginType,
     Market,
 )
-from rulebot.exchange_sim.model import AccountView, BalanceView
+from rulebot.exchange_sim.model import AccountView
 from rulebot.testing.fake_api import (
     Api,
     Handler,
@@ -46,9 +47,6 @@ from rulebot.testing.fake_api import (
     symbol_weight,
 )
 from rulebot.testing.fake_info import brackets_json, exchange_info_json
-
-if TYPE_CHECKING:
-    pass
 
 ZERO = Decimal(0)
 
@@ -181,21 +179,11 @@ class RestApi(Api):
         return {"dualSidePosition": self.sim.hedge_mode}
 
     async def balance(self, request: web.Request, p: Params) -> Any:
-        rows = [enc.balance_json(b) for b in self.sim.balances()]
-        if self.market is Market.COINM:  # /dapi names the withdrawable amount differently
-            for row in rows:
-                row["withdrawAvailable"] = row.pop("maxWithdrawAmount")
-                row.pop("marginAvailable", None)
-        return rows
+        return [enc.balance_json(b, self.market) for b in self.sim.balances()]
 
     async def position_risk(self, request: web.Request, p: Params) -> Any:
         symbol = self.symbol(p) if "symbol" in p else None
-        rows = [enc.position_json(v) for v in self.sim.positions(symbol, include_flat=True)]
-        if self.market is Market.COINM:  # /dapi caps by quantity in coin, prints no notional
-            for row in rows:
-                row["maxQty"] = row.pop("maxNotionalValue")
-                row.pop("notional", None)
-        return rows
+        return [enc.position_json(v) for v in self.sim.positions(symbol, include_flat=True)]
 
     async def account(self, request: web.Request, p: Params) -> Any:
         sim = self.sim
@@ -278,7 +266,7 @@ _TOTALLED = (
 )
 
 
-def _asset_json(b: BalanceView, a: AccountView) -> dict[str, Any]:
+def _asset_json(b: AssetBalance, a: AccountView) -> dict[str, Any]:
     """One of `account`'s assets."""
     return {
         "asset": b.asset,

@@ -450,7 +450,7 @@ def check_dapi_position_risk(path: Path) -> None:
 
 def check_balance(path: Path) -> None:
     (b,) = account_state.parse_balances(_json(path))
-    assert (b.asset, b.balance, b.available_balance, b.margin_available) == (
+    assert (b.asset, b.wallet_balance, b.available_balance, b.margin_available) == (
         "USDT",
         D("122607.35137903"),
         D("23.72469206"),

@@ -182,7 +182,7 @@ async def test_coin_m_answers_use_dapi_shapes(coinm):
     assert pos.amount == 2 and pos.max_qty is not None and pos.max_notional is None
     assert_shaped_like(risk, "rest_dapi_v1_positionRisk.json")
     (btc,) = [b for b in parse_balances(await rest.balance()) if b.asset == "BTC"]
-    assert btc.balance < 2 and btc.margin_available is None  # paid the fee, in coin
+    assert btc.wallet_balance < 2 and btc.margin_available is None  # paid the fee, in coin
     (trade,) = parse_user_trades(await rest.user_trades("BTCUSD_PERP"))
     assert trade.base_qty == D(200) / trade.price and trade.quote_qty is None
     assert_shaped_like(await rest.commission_rate("BTCUSD_PERP"), "rest_dapi_v1_commissionRate.json")

@@ -2,65 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from rulebot.binance.encode.fields import MARGIN_TYPE_WORDS, dec, tif, wire_name
+from rulebot.binance.payloads.account_state import AssetBalance, PositionRisk
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
-from rulebot.core.enums import MarginType, PositionSide, WorkingType
-
-
-class PositionView(Protocol):
-    """What `position_json` reads: the simulator's position view has these (by shape, so that the
-    wire format does not import the simulator, a layer above it)."""
-
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def position_side(self) -> PositionSide: ...
-    @property
-    def amount(self) -> Decimal: ...
-    @property
-    def entry_price(self) -> Decimal: ...
-    @property
-    def break_even_price(self) -> Decimal: ...
-    @property
-    def mark_price(self) -> Decimal: ...
-    @property
-    def unrealized_pnl(self) -> Decimal: ...
-    @property
-    def liquidation_price(self) -> Decimal | None: ...
-    @property
-    def leverage(self) -> int: ...
-    @property
-    def max_notional(self) -> Decimal: ...
-    @property
-    def margin_type(self) -> MarginType: ...
-    @property
-    def isolated_wallet(self) -> Decimal: ...
-    @property
-    def isolated_margin(self) -> Decimal: ...
-    @property
-    def notional(self) -> Decimal: ...
-    @property
-    def update_time(self) -> int: ...
-
-
-class BalanceView(Protocol):
-    """What `balance_json` reads (the simulator's balance view, by shape)."""
-
-    @property
-    def asset(self) -> str: ...
-    @property
-    def wallet_balance(self) -> Decimal: ...
-    @property
-    def cross_wallet_balance(self) -> Decimal: ...
-    @property
-    def cross_unrealized_pnl(self) -> Decimal: ...
-    @property
-    def available_balance(self) -> Decimal: ...
-    @property
-    def update_time(self) -> int: ...
+from rulebot.core.enums import Market, WorkingType
 
 
 def order_json(o: OrderView) -> dict[str, Any]:
@@ -125,36 +72,58 @@ def algo_json(a: AlgoOrderView) -> dict[str, Any]:
     }
 
 
-def position_json(p: PositionView) -> dict[str, Any]:
-    return {
+def position_json(p: PositionRisk) -> dict[str, Any]:
+    """A positionRisk row; a field the row does not carry (None) is left out, as Binance's older and
+    COIN-M payloads leave it out, so that `parse_position_risk` gives back `p`."""
+    row: dict[str, Any] = {
         "symbol": p.symbol,
         "positionSide": p.position_side.value,
         "positionAmt": dec(p.amount),
         "entryPrice": dec(p.entry_price),
-        "breakEvenPrice": dec(p.break_even_price),
+    }
+    if p.break_even_price is not None:
+        row["breakEvenPrice"] = dec(p.break_even_price)
+    row |= {
         "markPrice": dec(p.mark_price),
         "unRealizedProfit": dec(p.unrealized_pnl),
-        "liquidationPrice": dec(p.liquidation_price),
+        "liquidationPrice": dec(p.liquidation_price),  # None: Binance's "0"
         "leverage": str(p.leverage),
-        "maxNotionalValue": dec(p.max_notional),
+    }
+    if p.max_notional is not None:
+        row["maxNotionalValue"] = dec(p.max_notional)
+    row |= {
         "marginType": MARGIN_TYPE_WORDS[p.margin_type],
         "isolatedMargin": dec(p.isolated_margin),
-        "isAutoAddMargin": "false",
-        "notional": dec(p.notional),
-        "isolatedWallet": dec(p.isolated_wallet),
-        "updateTime": p.update_time,
+        "isAutoAddMargin": "true" if p.auto_add_margin else "false",  # a string in positionRisk
     }
+    if p.notional is not None:
+        row["notional"] = dec(p.notional)
+    if p.isolated_wallet is not None:
+        row["isolatedWallet"] = dec(p.isolated_wallet)
+    row["updateTime"] = p.update_time
+    if p.max_qty is not None:
+        # COIN-M's cap. Binance prints it where USDⓈ-M prints maxNotionalValue; the fake has always
+        # sent it last, and key order means nothing to a JSON reader, so its answers stay as they were.
+        row["maxQty"] = dec(p.max_qty)
+    return row
 
 
-def balance_json(b: BalanceView) -> dict[str, Any]:
-    return {
-        "accountAlias": "SgsR",
+def balance_json(b: AssetBalance, market: Market) -> dict[str, Any]:
+    """A balance row; COIN-M names the withdrawable amount `withdrawAvailable` (sent last, as the
+    fake always has) where USDⓈ-M says `maxWithdrawAmount`."""
+    row: dict[str, Any] = {
+        "accountAlias": b.account_alias,
         "asset": b.asset,
         "balance": dec(b.wallet_balance),
         "crossWalletBalance": dec(b.cross_wallet_balance),
         "crossUnPnl": dec(b.cross_unrealized_pnl),
         "availableBalance": dec(b.available_balance),
-        "maxWithdrawAmount": dec(b.available_balance),
-        "marginAvailable": True,
-        "updateTime": b.update_time,
     }
+    if market is Market.USDM:
+        row["maxWithdrawAmount"] = dec(b.max_withdraw)
+    if b.margin_available is not None:
+        row["marginAvailable"] = b.margin_available
+    row["updateTime"] = b.update_time
+    if market is Market.COINM:
+        row["withdrawAvailable"] = dec(b.max_withdraw)
+    return row

@@ -30,6 +30,7 @@ from rulebot.binance.payloads.common import (
     one_of,
     optional,
 )
+from rulebot.core.account_events import BalanceChange, PositionChange
 from rulebot.core.enums import (
     MarginType,
     PositionSide,
@@ -48,6 +49,8 @@ __all__ = [
     "parse_listen_key",
     "parse_position_risk",
     "parse_user_trades",
+    "reconciled_balance",
+    "reconciled_position",
 ]
 
 D = Decimal
@@ -62,16 +65,19 @@ def _text_bool(value: Any, kind: str, field: str) -> bool:
     raise PayloadError(kind, field, f'expected "true" or "false", got {value!r:.60}')
 
 
-# -- orders ---------------------------------------------------------------------------------------
+# -- positions and balances ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class PositionRisk:
-    """One row of `GET /fapi/v2/positionRisk` or `/dapi/v1/positionRisk`.
+    """One row of `GET /fapi/v2/positionRisk` or `/dapi/v1/positionRisk`: what the venue parses
+    Binance's answer into, and what the simulator answers with (`SimExchange.positions`), so that
+    the fake exchange prints it with `encode.position_json` and the two cannot drift apart.
 
     One-way mode gives one `BOTH` row per symbol, hedge mode a `LONG` and a `SHORT` row;
-    `amount` is signed. USDⓈ-M caps the position by `max_notional`, COIN-M by `max_qty`.
-    Fields older payloads lack (`breakEvenPrice`, `notional`, `isolatedWallet`) are None.
+    `amount` is signed. USDⓈ-M caps the position by `max_notional`, COIN-M by `max_qty` (the
+    other is None), and only USDⓈ-M prints `notional`. Fields older payloads lack
+    (`breakEvenPrice`, `notional`, `isolatedWallet`) are None.
     """
 
     symbol: str
@@ -81,7 +87,7 @@ class PositionRisk:
     break_even_price: Decimal | None
     mark_price: Decimal
     unrealized_pnl: Decimal
-    liquidation_price: Decimal  # 0 when there is no position (or it cannot be liquidated)
+    liquidation_price: Decimal | None  # None where Binance prints "0" (no position, or none in reach)
     leverage: int
     margin_type: MarginType
     isolated_margin: Decimal
@@ -124,7 +130,7 @@ def _position(d: Any) -> PositionRisk:
             decimal_or_none(optional(d, "breakEvenPrice", DEC, k)),
             D(mark),
             D(upnl),
-            D(liq),
+            decimal_or_none(liq, zero=True),
             int(leverage),
             MARGIN_TYPES[mt],
             D(iso),
@@ -146,15 +152,16 @@ def parse_position_risk(payload: Any) -> tuple[PositionRisk, ...]:
 
 @dataclass(frozen=True, slots=True)
 class AssetBalance:
-    """One asset of `GET /fapi/v2/balance` or `/dapi/v1/balance`.
+    """One asset of `GET /fapi/v2/balance` or `/dapi/v1/balance`: what the venue parses Binance's
+    answer into and what the simulator answers with (`SimExchange.balances`).
 
-    `max_withdraw` is USDⓈ-M's `maxWithdrawAmount` or COIN-M's `withdrawAvailable`;
-    `margin_available` (multi-assets mode) is USDⓈ-M only.
+    `wallet_balance` is the payload's `balance`. `max_withdraw` is USDⓈ-M's `maxWithdrawAmount`
+    or COIN-M's `withdrawAvailable`; `margin_available` (multi-assets mode) is USDⓈ-M only.
     """
 
     account_alias: str
     asset: str
-    balance: Decimal  # wallet balance
+    wallet_balance: Decimal  # `balance` on the wire; named as ACCOUNT_UPDATE's `wb` and core's BalanceChange
     cross_wallet_balance: Decimal
     cross_unrealized_pnl: Decimal
     available_balance: Decimal
@@ -200,6 +207,32 @@ def _balance(d: Any) -> AssetBalance:
 def parse_balances(payload: Any) -> tuple[AssetBalance, ...]:
     """balance (an array, one item per asset) → `AssetBalance`s."""
     return each(payload, "balance", _balance)
+
+
+def reconciled_position(p: PositionRisk) -> PositionChange:
+    """A positionRisk row as the ACCOUNT_UPDATE position a reconciliation feeds the engine.
+
+    The row carries no realized PnL (0 here). Where an older payload lacks `breakEvenPrice` the
+    entry price stands in; where it lacks `isolatedWallet`, the isolated margin.
+    """
+    break_even = p.break_even_price if p.break_even_price is not None else p.entry_price
+    wallet = p.isolated_wallet if p.isolated_wallet is not None else p.isolated_margin
+    return PositionChange(
+        p.symbol,
+        p.position_side,
+        p.amount,
+        p.entry_price,
+        break_even,
+        D(0),
+        p.unrealized_pnl,
+        p.margin_type,
+        wallet,
+    )
+
+
+def reconciled_balance(b: AssetBalance) -> BalanceChange:
+    """A balance row as the ACCOUNT_UPDATE balance a reconciliation feeds the engine (no change)."""
+    return BalanceChange(b.asset, b.wallet_balance, b.cross_wallet_balance, D(0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from rulebot.binance.codes import (
@@ -28,9 +27,14 @@ from rulebot.binance.codes import (
     NoChangeNeeded,
     UnknownOrder,
 )
-from rulebot.binance.payloads.account_state import PositionRisk, parse_balances, parse_position_risk
+from rulebot.binance.payloads.account_state import (
+    parse_balances,
+    parse_position_risk,
+    reconciled_balance,
+    reconciled_position,
+)
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_orders
-from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
+from rulebot.core.account_events import AccountUpdate
 from rulebot.core.commands import (
     CancelAllOrders,
     CancelOrder,
@@ -205,8 +209,8 @@ class BinanceVenue:
         balances = parse_balances(await self.rest.balance())
         account = AccountUpdate(
             "RECONCILE",
-            tuple(BalanceChange(b.asset, b.balance, b.cross_wallet_balance, Decimal(0)) for b in balances),
-            tuple(_position_change(p) for p in positions),
+            tuple(reconciled_balance(b) for b in balances),
+            tuple(reconciled_position(p) for p in positions),
             now,
         )
         return Reconciliation(tuple(orders), tuple(algos), account, now)
@@ -252,22 +256,6 @@ class BinanceVenue:
         for s in symbols:
             with contextlib.suppress(BinanceError, TransportError, RateBudgetExceeded):
                 await self.rest.countdown_cancel_all(s, 0)
-
-
-def _position_change(p: PositionRisk) -> PositionChange:
-    break_even = p.break_even_price if p.break_even_price is not None else p.entry_price
-    wallet = p.isolated_wallet if p.isolated_wallet is not None else p.isolated_margin
-    return PositionChange(
-        p.symbol,
-        p.position_side,
-        p.amount,
-        p.entry_price,
-        break_even,
-        Decimal(0),
-        p.unrealized_pnl,
-        p.margin_type,
-        wallet,
-    )
 
 
 __all__ = ["AccountSetupError", "BinanceVenue", "Reconciliation", "VenueResult", "order_params"]
