@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from rulebot.backtest.chart_series import IndicatorLine
 from rulebot.backtest.data_gaps import Gap, gap_warnings
+from rulebot.backtest.never_ran import NeverRan
 from rulebot.backtest.warmup import WarmupReport
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.exchange_sim.model import FillModel
@@ -168,6 +169,7 @@ class BacktestResult:
     # of lists, whose tally is then fed from `equity_curve` and `symbol_curves`.
     tally: CurveTally | None = None
     samples: int = 0  # how many samples were taken: `equity_curve` may hold fewer (0: all it holds)
+    never_ran: tuple[NeverRan, ...] = ()  # rules reading a market value the data never gave (never_ran.py)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -180,6 +182,7 @@ class BacktestResult:
             )
             + (self.warmup.warnings() if self.warmup is not None else ())
             + gap_warnings(self.data_gaps)
+            + tuple(n.warning() for n in self.never_ran)
         )
 
     @property

@@ -18,6 +18,7 @@ from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
+from rulebot.backtest.never_ran import rules_that_never_ran
 from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.thinned import BUCKETS
@@ -399,6 +400,7 @@ def run_backtest(
     result.end_time = time
     result.warmup = warm.report(time)
     result.data_gaps = gaps.report()
+    result.never_ran = rules_that_never_ran(engine)
     ledger = sim.ledger(asset)
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission
