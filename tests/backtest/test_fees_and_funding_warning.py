@@ -56,7 +56,9 @@ def test_bad_fees_are_a_usage_error(fees):
 def test_positions_across_funding_times_without_rates_are_warned_about():
     doc = _json()
     assert doc["funding_paid"] == "0"
-    assert len(doc["warnings"]) == 1 and "BTCUSDT" in doc["warnings"][0] and "fundingRate" in doc["warnings"][0]
+    funding, never_ran = doc["warnings"]  # trim-before-funding reads funding_rate (never_ran.py)
+    assert "BTCUSDT" in funding and "fundingRate" in funding and "funding time" in funding
+    assert "never ran on BTCUSDT: it reads funding_rate" in never_ran
     res = CliRunner().invoke(main, ["backtest", EMA, "--data", BTC_1M])
     assert "│ warning " in res.output and "fundingRate" in res.output
 
