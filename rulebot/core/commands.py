@@ -39,13 +39,7 @@ class PlaceOrder:
 
     @property
     def is_conditional(self) -> bool:
-        return self.order_type in (
-            OrderType.STOP,
-            OrderType.STOP_MARKET,
-            OrderType.TAKE_PROFIT,
-            OrderType.TAKE_PROFIT_MARKET,
-            OrderType.TRAILING_STOP_MARKET,
-        )
+        return self.order_type.is_conditional  # the same five types, in a frozenset
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,25 +158,30 @@ class Engine(EngineReads, QuietWalk):
             st.received = received
         t = event.time
         if t > st.time:
-            nxt, expiry = self._timers.next_due, st.oms.next_expiry
-            if (
-                t < st.next_day
-                and t < st.next_timeout
-                and t < st.next_protect
-                and t < st.next_retry
-                and nxt is not None
-                and t < nxt
-                and (expiry is None or t < expiry)
-            ):
-                st.time = t  # nothing falls due (the common case): only the clock moves
-                for market in self._markets:
-                    market.set_clock(t)
-            else:
-                self.clock.advance(t, step)
+            self._move_clock(t, step)
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event, step)
         return step
+
+    def _move_clock(self, t: int, step: Step) -> None:
+        """Carry the clock to `t` (later than now), firing what falls due on the way."""
+        st = self.state
+        nxt, expiry = self._timers.next_due, st.oms.next_expiry
+        if (
+            t < st.next_day
+            and t < st.next_timeout
+            and t < st.next_protect
+            and t < st.next_retry
+            and nxt is not None
+            and t < nxt
+            and (expiry is None or t < expiry)
+        ):
+            st.time = t  # nothing falls due (the common case): only the clock moves
+            for market in self._markets:
+                market.set_clock(t)
+        else:
+            self.clock.advance(t, step)
 
     def on_reject(self, client_order_id: str, code: int | None, message: str, time: int) -> Step:
         """The venue refused a command outright (a REST error): record it, repair the state."""
@@ -199,7 +204,7 @@ class Engine(EngineReads, QuietWalk):
         if st.portfolio.net_position(symbol).amount == 0:
             return step  # flat: the price alone moves no PnL (and the clock waits for the candle)
         if time > st.time:
-            self.clock.advance(time, step)
+            self._move_clock(time, step)  # a walked price carries the clock as an event does
         st.portfolio.set_mark(symbol, price)
         self.guards.on_price(symbol, False, step)
         return step

@@ -84,7 +84,7 @@ class Entries:
             instrument=inst,
             last_price=market.last or ZERO,
             mark_price=mark,
-            equity=pf.equity(inst.margin_asset),
+            equity=equity,  # as sized above: nothing moved since
             position_notional=pf.notional(symbol),
             position_direction=pos.direction,
             open_orders=len(st.oms.open_orders(symbol)),

@@ -19,6 +19,7 @@ from rulebot.core.instruments import Instrument
 DAY_MS = 86_400_000
 ZERO = Decimal(0)
 _NET_ORDER = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)  # read on every valuation
+_BOTH = PositionSide.BOTH  # PositionSide.BOTH is a slow lookup on Python 3.11 (EnumType.__getattr__)
 
 
 @dataclass(slots=True)
@@ -133,22 +134,20 @@ class Portfolio:
             pos = positions.get((symbol, side))
             if pos is not None and pos.amount != 0:
                 return pos
-        return PositionState(symbol, PositionSide.BOTH)
+        return PositionState(symbol, _BOTH)
 
     def unrealized(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> Decimal:
         pos = self.positions.get((symbol, position_side))
+        if pos is None or not pos.amount:
+            return ZERO
         mark = self.marks.get(symbol)
-        if pos is None or pos.amount == 0 or mark is None:
+        if mark is None:
             return ZERO
         inst = self.instruments[symbol]
-        return inst.pnl(
-            pos.position_side
-            if pos.position_side != PositionSide.BOTH
-            else (PositionSide.LONG if pos.amount > 0 else PositionSide.SHORT),
-            pos.size,
-            pos.entry_price,
-            mark,
-        )
+        if position_side is _BOTH:
+            # The one-way amount is already signed: d * size == amount, exactly (valued on every bar).
+            return inst.signed_pnl(pos.amount, pos.entry_price, mark)
+        return inst.pnl(position_side, abs(pos.amount), pos.entry_price, mark)
 
     def equity(self, asset: str) -> Decimal:
         """Wallet plus unrealized PnL at mark of every position margined in `asset`."""

@@ -23,6 +23,9 @@ from rulebot.core.margin import Position
 ZERO = Decimal(0)
 MONEY_STEP = Decimal("1e-8")
 ONE_WAY_SIDES = (PositionSide.BOTH,)
+# Enum members read through the class cost ~0.1 us each on Python 3.11 (EnumType.__getattr__ makes
+# every class attribute lookup a slow one): the hot paths compare with these module constants.
+_BUY, _ISOLATED = Side.BUY, MarginType.ISOLATED
 HEDGE_SIDES = (PositionSide.LONG, PositionSide.SHORT)
 
 
@@ -62,7 +65,7 @@ def money(amount: Decimal) -> Decimal:
 
 def reducible(position: PositionState, side: Side) -> Decimal:
     """How much of `position` an order on `side` can close (0 if it would only add)."""
-    if side is Side.BUY:
+    if side is _BUY:
         return max(ZERO, -position.qty)
     return max(ZERO, position.qty)
 
@@ -123,7 +126,7 @@ class Account:
         return sorted(out, key=lambda p: (p.symbol, p.position_side.value))
 
     def is_isolated(self, symbol: str) -> bool:
-        return self.margin_type[symbol] is MarginType.ISOLATED
+        return self.margin_type[symbol] is _ISOLATED
 
     def isolated_total(self, asset: str) -> Decimal:
         return sum(
@@ -164,7 +167,8 @@ class Account:
         closed = min(qty, reducible(pos, side))
         realized = ZERO
         if closed:
-            realized = money(inst.pnl(pos.as_position().side, closed, pos.entry_price, price))
+            # `inst.pnl(side, closed, ...)` with the position's side as the sign of `closed`.
+            realized = money(inst.signed_pnl(closed if pos.qty > 0 else -closed, pos.entry_price, price))
             if isolated:
                 pos.isolated_wallet -= money(pos.isolated_wallet * closed / pos.size)
             pos.qty += closed if side is Side.BUY else -closed

@@ -23,8 +23,9 @@ class OrderDesk:
         self._store = store
         self._matcher = matcher
 
-    def place(self, cmd: PlaceOrder, time: int, events: list[AccountEvent]) -> OrderView:
-        """A plain order: LIMIT/MARKET run now; a COIN-M stop waits in the book."""
+    def place(self, cmd: PlaceOrder, time: int, events: list[AccountEvent], view: bool = True) -> OrderView | None:
+        """A plain order: LIMIT/MARKET run now; a COIN-M stop waits in the book. Its view (the
+        REST answer) only if `view`: a backtest reads the events, never the answer."""
         ok = self._gate.check(cmd, algo=False)
         order_id = self._store.ids.next_order()
         order = SimOrder(
@@ -50,10 +51,12 @@ class OrderDesk:
             self._matcher.announce(order, time, events)
         else:
             self._matcher.execute(order, time, events)
-        return order_view(ok.inst, order)
+        return order_view(ok.inst, order) if view else None
 
-    def place_algo(self, cmd: PlaceOrder, time: int, events: list[AccountEvent]) -> AlgoOrderView:
-        """A USDⓈ-M conditional order: held by the algo service until its trigger."""
+    def place_algo(
+        self, cmd: PlaceOrder, time: int, events: list[AccountEvent], view: bool = True
+    ) -> AlgoOrderView | None:
+        """A USDⓈ-M conditional order: held by the algo service until its trigger (its view if `view`)."""
         ok = self._gate.check(cmd, algo=True)
         assert ok.trigger is not None
         algo_id = self._store.ids.next_algo()
@@ -75,22 +78,22 @@ class OrderDesk:
         )
         self._store.add_algo(algo)
         events.append(algo_update(algo, time))
-        return algo_view(ok.inst, algo)
+        return algo_view(ok.inst, algo) if view else None
 
     def cancel(
-        self, cmd: CancelOrder, time: int, events: list[AccountEvent]
+        self, cmd: CancelOrder, time: int, events: list[AccountEvent], view: bool = True
     ) -> tuple[OrderView | None, AlgoOrderView | None]:
-        """Cancel by client id: an open plain order, else an open algo order; else -2011."""
+        """Cancel by client id: an open plain order, else an open algo order; else -2011 (views if `view`)."""
         inst = self._gate.instrument(cmd.symbol)
         order = self._store.find(cmd.symbol, cmd.client_order_id)
         if order is not None and order.is_open:
             self._matcher.end(order, OrderStatus.CANCELED, "CANCELED", time, events)
             self._store.prune(cmd.symbol)
-            return order_view(inst, order), None
+            return (order_view(inst, order) if view else None), None
         algo = self._store.find_algo(cmd.symbol, cmd.client_order_id)
         if algo is not None and algo.is_open:
             self.end_algo(algo, "CANCELED", None, time, events)
-            return None, algo_view(inst, algo)
+            return None, (algo_view(inst, algo) if view else None)
         raise rejected(-2011)
 
     def cancel_all(

@@ -142,8 +142,11 @@ class SimExchange(AccountQueries):
 
     # -- commands ----------------------------------------------------------------------------
 
-    def execute(self, command: Command, time: int) -> SimResult:
+    def execute(self, command: Command, time: int, *, views: bool = True) -> SimResult:
         """Run a command as the REST endpoint would (`POST /fapi/v1/order`, ...).
+
+        `views=False` leaves the answer's order and algo views out (None): a caller that reads
+        only the events (the paper venue) need not have them built.
 
         A conditional PlaceOrder on USDⓈ-M is refused with -4120: use `execute_algo`.
         CancelOrder finds plain orders first, then open algo orders by clientAlgoId.
@@ -151,12 +154,12 @@ class SimExchange(AccountQueries):
         """
         events = self._tick(time)
         try:
-            order, algo = self._dispatch(command, time, events)
+            order, algo = self._dispatch(command, time, events, views)
         except Rejected as exc:
             return SimResult(False, exc.code, exc.message, events=tuple(events))
         return SimResult(True, order=order, algo=algo, events=tuple(events))
 
-    def execute_algo(self, command: PlaceOrder, time: int) -> SimResult:
+    def execute_algo(self, command: PlaceOrder, time: int, *, views: bool = True) -> SimResult:
         """Place a USDⓈ-M conditional order in the algo service (`POST /fapi/v1/algoOrder`).
 
         No margin or reduce-only check before the trigger. Refused with -1116 for a
@@ -164,18 +167,18 @@ class SimExchange(AccountQueries):
         """
         events = self._tick(time)
         try:
-            algo = self._desk.place_algo(command, time, events)
+            algo = self._desk.place_algo(command, time, events, views)
         except Rejected as exc:
             return SimResult(False, exc.code, exc.message, events=tuple(events))
         return SimResult(True, algo=algo, events=tuple(events))
 
     def _dispatch(
-        self, command: Command, time: int, events: list[AccountEvent]
+        self, command: Command, time: int, events: list[AccountEvent], views: bool
     ) -> tuple[OrderView | None, AlgoOrderView | None]:
         if isinstance(command, PlaceOrder):
-            return self._desk.place(command, time, events), None
+            return self._desk.place(command, time, events, views), None
         if isinstance(command, CancelOrder):
-            return self._desk.cancel(command, time, events)
+            return self._desk.cancel(command, time, events, views)
         if isinstance(command, SetPositionMode):
             settings.set_position_mode(command, self._account, self._store)
             return None, None

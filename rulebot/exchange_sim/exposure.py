@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from rulebot.core.enums import PositionSide, Side
 from rulebot.core.instruments import Instrument
-from rulebot.core.margin import BracketTable, margin_ratio, unrealized_pnl
+from rulebot.core.margin import BracketTable, margin_ratio
 from rulebot.exchange_sim.account import Account, PositionState
 
 ZERO = Decimal(0)
@@ -70,8 +70,9 @@ class Exposure:
     def unrealized(self, pos: PositionState) -> Decimal:
         if pos.qty == 0:
             return ZERO
-        inst = self._instruments[pos.symbol]
-        return unrealized_pnl(inst, pos.as_position(), self.price(pos))
+        # `unrealized_pnl` of `pos.as_position()`: the same product, without building (and
+        # validating) a Position to learn the side the sign of qty already gives.
+        return self._instruments[pos.symbol].signed_pnl(pos.qty, pos.entry_price, self.price(pos))
 
     def notional(self, pos: PositionState) -> Decimal:
         """Signed notional at the valuation price, in the margin asset."""

@@ -23,6 +23,8 @@ from rulebot.core.enums import (
 from rulebot.core.instruments import Instrument
 
 ZERO = Decimal(0)
+# Read on every is_open: OrderStatus.NEW through the class is a slow lookup on Python 3.11 (EnumType.__getattr__).
+_NEW, _PARTIALLY_FILLED = OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED
 
 # Binance's order type for a liquidation or an ADL close (FACTS §6.3).
 LIQUIDATION_TYPE = OrderType.LIQUIDATION
@@ -89,7 +91,8 @@ class SimOrder:
     @property
     def is_open(self) -> bool:
         # `not status.is_final`, spelled out: this runs for every resting order on every event.
-        return self.status is OrderStatus.NEW or self.status is OrderStatus.PARTIALLY_FILLED
+        status = self.status
+        return status is _NEW or status is _PARTIALLY_FILLED
 
     @property
     def waits_for_trigger(self) -> bool:

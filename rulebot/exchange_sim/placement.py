@@ -166,8 +166,9 @@ class Gatekeeper:
         # With no market data yet, the order's own prices stand in for the mark; a market
         # order then skips MIN_NOTIONAL (check_order ignores a 0 reference).
         mark = quotes.reference() or cmd.price or cmd.trigger_price or ZERO
-        plain = [o for o in self._store.open_orders(cmd.symbol) if o.trigger is None]
-        conditionals = len(self._store.open_orders(cmd.symbol)) - len(plain)
+        working = self._store.open_orders(cmd.symbol)
+        plain = sum(1 for o in working if o.trigger is None)
+        conditionals = len(working) - plain
         violations = check_order(
             inst,
             side=cmd.side,
@@ -179,7 +180,7 @@ class Gatekeeper:
             time_in_force=tif.value if cmd.time_in_force is not None else None,
             reduce_only=closing,
             close_position=cmd.close_position,
-            open_orders=len(plain),
+            open_orders=plain,
             open_algo_orders=conditionals + len(self._store.open_algos(cmd.symbol)),
         )
         if violations:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from rulebot.binance.payloads.account_state import AssetBalance, PositionRisk
 from rulebot.core.account_events import AccountUpdate, BalanceChange, PositionChange
-from rulebot.core.enums import Market
+from rulebot.core.enums import Market, PositionSide
 from rulebot.core.fees import FeeRates, break_even_price
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, UnderMaintenanceError, liquidation_price
@@ -46,7 +46,7 @@ class Reporter:
         if pos.qty == 0:
             return ZERO
         inst = self._instruments[pos.symbol]
-        side = pos.as_position().side
+        side = PositionSide.LONG if pos.qty > 0 else PositionSide.SHORT  # as Position.side, built for nothing
         return break_even_price(inst, side, pos.entry_price, self._fees.taker, self._fees.taker)
 
     def balance_change(self, asset: str, change: Decimal = ZERO) -> BalanceChange:

@@ -257,9 +257,9 @@ class PaperVenue:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);
         # as a plain order Binance rejects them with -4120.
         if isinstance(command, PlaceOrder) and command.is_conditional and self.market is Market.USDM:
-            res = self.sim.execute_algo(command, time)
+            res = self.sim.execute_algo(command, time, views=False)
         else:
-            res = self.sim.execute(command, time)
+            res = self.sim.execute(command, time, views=False)
         if not res.ok and res.code is not None and issubclass(error_class(res.code), NoChangeNeeded):
             # "No need to change": the account already is as asked, as BinanceVenue reports it.
             return replace(res, ok=True, code=None, message=None)
