@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from rulebot.core.enums import (
@@ -262,6 +262,17 @@ def test_pnl_round_trip_is_antisymmetric(qty: D, a: D, b: D) -> None:
         long_ab = inst.pnl(Side.BUY, qty, a, b)
         assert long_ab == -inst.pnl(Side.SELL, qty, a, b)
         assert long_ab == -inst.pnl(Side.BUY, qty, b, a)
+
+
+@given(qty=quantities, a=prices, b=prices)
+def test_signed_pnl_is_pnl_of_the_signed_quantity_to_the_digit(qty: D, a: D, b: D) -> None:
+    """Positions are valued from their signed amount (signed_pnl) on the hot paths: the very
+    Decimal pnl(side, size) gives, exponent included (summaries print it). An open position's
+    amount is never 0 (the callers return 0 first), and -1 * 0 is -0 where -(0) is 0."""
+    assume(qty != 0)
+    for inst in (make(), make_inverse()):
+        for side, amount in ((Side.BUY, qty), (PositionSide.LONG, qty), (Side.SELL, -qty), (PositionSide.SHORT, -qty)):
+            assert str(inst.signed_pnl(amount, a, b)) == str(inst.pnl(side, qty, a, b))
 
 
 def make_inverse() -> Instrument:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.commands import (
     CancelOrder,
+    PlaceOrder,
     SetCountdownCancelAll,
 )
 from rulebot.core.enums import MarginType, OrderStatus, OrderType, PositionSide, Side
@@ -264,3 +265,30 @@ def test_market_data_queries_and_bad_countdown() -> None:
         None,
     )
     assert sim.execute(SetCountdownCancelAll(BTCUSDT, -1), 2).code == -1130
+
+
+def test_views_false_gives_the_same_events_and_no_views() -> None:
+    """The paper venue reads only the events (views=False): the same commands on two accounts,
+    one asked for views and one not, report the same events; only the views are left out."""
+    steps = [
+        (market("in", Side.BUY, "0.01"), False),
+        (order("sl", Side.SELL, OrderType.STOP_MARKET, "0.01", trigger="50000", reduce_only=True), True),
+        (limit("lim", Side.BUY, "0.01", "55000"), False),
+        (CancelOrder(BTCUSDT, "lim"), False),
+        (CancelOrder(BTCUSDT, "sl"), False),
+        (market("out", Side.SELL, "0.01", reduce_only=True), False),
+    ]
+    with_views, without = usdm(), usdm()
+    for sim in (with_views, without):
+        book(sim, "60000", "60001")
+    for t, (cmd, algo) in enumerate(steps, start=1):
+        if algo:
+            assert isinstance(cmd, PlaceOrder)
+            full, bare = with_views.execute_algo(cmd, t), without.execute_algo(cmd, t, views=False)
+        else:
+            full, bare = with_views.execute(cmd, t), without.execute(cmd, t, views=False)
+        assert full.ok and bare.ok
+        assert bare.events == full.events
+        assert (full.order is not None) or (full.algo is not None)
+        assert bare.order is None and bare.algo is None
+    assert without.balances() == with_views.balances()
