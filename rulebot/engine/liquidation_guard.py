@@ -108,6 +108,24 @@ def _isolated_wallet_after(
     return holding.isolated_wallet + added
 
 
+# Each table's brackets in floats, built once per table (every entry asks, and a table has a dozen
+# brackets). Keyed by identity with the table kept beside its rows: a table is frozen, so the rows
+# cannot go stale, and a kept table's id cannot be reused by another while it is cached.
+_FLOAT_ROWS: dict[int, tuple[BracketTable, list[tuple[float, float, float]]]] = {}
+
+
+def _float_rows(table: BracketTable) -> list[tuple[float, float, float]]:
+    """(notional cap, maintenance rate, cum) of each bracket, in floats."""
+    hit = _FLOAT_ROWS.get(id(table))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    rows = [(float(b.notional_cap), float(b.maint_margin_ratio), float(b.cum)) for b in table.brackets]
+    if len(_FLOAT_ROWS) >= 64:  # a reload brings new tables: keep the cache small
+        _FLOAT_ROWS.clear()
+    _FLOAT_ROWS[id(table)] = (table, rows)
+    return rows
+
+
 def clearly_far(
     inst: Instrument,
     table: BracketTable,
@@ -135,7 +153,7 @@ def clearly_far(
     e = float(_entry_after(inst, holding, add_qty, price))
     w = float(_isolated_wallet_after(inst, holding, add_qty, price, leverage))
     size = abs(q)
-    rows = [(float(b.notional_cap), float(b.maint_margin_ratio), float(b.cum)) for b in table.brackets]
+    rows = _float_rows(table)
     notional = size * m
     _, mmr, cum = next((r for r in rows if notional < r[0]), rows[-1])
     if w + q * (m - e) <= (notional * mmr - cum) * (1 + 1e-6) + 1e-6:

@@ -161,8 +161,10 @@ class Exposure:
 
     def available(self, asset: str) -> Decimal:
         """Margin left for new orders (`availableBalance`)."""
-        cross_im = sum((self.initial_margin(p) for p in self._cross(asset)), ZERO)
-        return self.cross_margin_balance(asset) - cross_im - self.open_order_margin(asset)
+        cross = self._cross(asset)  # once: every opening order asks (the gatekeeper's -2019 check)
+        cross_im = sum((self.initial_margin(p) for p in cross), ZERO)
+        balance = self._account.cross_wallet(asset) + sum((self.unrealized(p) for p in cross), ZERO)  # margin balance
+        return balance - cross_im - self.open_order_margin(asset)
 
     def maint_margin_total(self, asset: str) -> Decimal:
         """Maintenance margin of all the asset's positions, cross and isolated."""

@@ -5,13 +5,14 @@ ordinary entry, or it would save nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.core.enums import MarginType, Market
-from rulebot.engine.liquidation_guard import Holding, clearly_far, distance_after, largest_entry
+from rulebot.engine.liquidation_guard import Holding, _float_rows, clearly_far, distance_after, largest_entry
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 
 INST = builtin_instruments(Market.USDM)["BTCUSDT"]
@@ -53,3 +54,17 @@ def test_an_ordinary_entry_takes_the_shortcut_and_a_close_one_does_not() -> None
     assert not clearly_far(INST, TABLE, flat, D("0.01"), mark, mark, 10, ISOLATED, D("0.15"))
     assert largest_entry(INST, TABLE, flat, D("0.01"), 1, mark, mark, 10, ISOLATED, D("0.15")) < D("0.01")
     assert not clearly_far(INST, TABLE, flat, D("0.01"), mark, mark, 10, MarginType.CROSSED, D("0.01"))
+
+
+def test_the_float_rows_follow_the_table_they_were_built_from() -> None:
+    """Each table's float brackets are cached by identity: another table (a reload's, say) gets
+    its own rows, never the rows of a table cached before it."""
+    first = _float_rows(TABLE)
+    assert first == [(float(b.notional_cap), float(b.maint_margin_ratio), float(b.cum)) for b in TABLE.brackets]
+    assert _float_rows(TABLE) is first  # built once
+    cheaper = replace(
+        TABLE, brackets=tuple(replace(b, maint_margin_ratio=b.maint_margin_ratio / 2) for b in TABLE.brackets)
+    )
+    rows = _float_rows(cheaper)
+    assert [r[1] for r in rows] == [r[1] / 2 for r in first]
+    assert _float_rows(TABLE) is first

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from functools import lru_cache
+
 from rulebot.core.intents import EnterIntent
 from rulebot.engine.liquidation_guard import largest_entry
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
+
+
+@lru_cache(maxsize=16)
+def _percent(fraction: Decimal) -> str:
+    """0.05 as "5%": the same few settings on every entry (a pure function of a Decimal)."""
+    return f"{(fraction * 100).normalize():f}%"
 
 
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
@@ -24,7 +33,7 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
         view.margin_type,
         risk.min_liquidation_distance,
     )
-    need = f"{(risk.min_liquidation_distance * 100).normalize():f}%"
+    need = _percent(risk.min_liquidation_distance)
     if allowed >= draft.quantity:
         return Verdict(
             "allow", "liquidation_distance", f"liquidation price at least {need} from the mark", draft.quantity
