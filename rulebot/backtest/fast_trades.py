@@ -136,6 +136,9 @@ class FastTrades:
         sym_run = self.engine.state.runs.get(symbol)
         if sym_run is None or not sym_run.market.has_trades:
             return None
+        rules = self._dispatch.get((_TRADE_KEY, sym_run.state))
+        if rules and self.engine.record_all:
+            return None  # every evaluation of an on: trade rule is a journaled decision
         changes = self.changes()
         if changes != self._band_at:  # orders, positions and the wallet move only with a change
             self._band_at = changes
@@ -148,7 +151,6 @@ class FastTrades:
         top, bottom = float(prices.max()), float(prices.min())
         if not (lo < bottom and top < hi):
             return None
-        rules = self._dispatch.get((_TRADE_KEY, sym_run.state))
         if rules and not self._rules_quiet(rules, sym_run, symbol, bottom, top):
             return None
         return top, bottom
@@ -158,8 +160,6 @@ class FastTrades:
     ) -> bool:
         """No `on: trade` rule of the state fires, journals a decision or fails on a trade priced
         within [bottom, top] (trade_screen.py), as the engine's dispatch would run them."""
-        if self.engine.record_all:
-            return False  # every evaluation is a journaled decision
         market = sym_run.market
         env, not_ready, state = market.env, market.not_ready, sym_run.state
         for rule in rules:

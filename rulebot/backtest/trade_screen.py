@@ -95,7 +95,7 @@ class _Screen:
         if name in _MOVING or name in _FOLLOWS_PRICE or name in ACCOUNT_NAMES:
             return _UNKNOWN
         # Candle series, indicators, look-backs, params, hour, weekday: fixed until a candle closes.
-        return _known(dict.get(self.env, name, _UNKNOWN) if isinstance(self.env, dict) else self.env.get(name))
+        return _known(self.env.get(name))  # absent: None, unknown (`get` never computes account values)
 
     def bool_op(self, conj: bool, xs: tuple[ir.Node, ...]) -> Any:
         # Left to right, as Python short-circuits: the operands after a deciding one never run.
