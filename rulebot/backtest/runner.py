@@ -334,6 +334,15 @@ def run_backtest(
     # forget threshold is also a progress one).
     until, started, counts = warm.until, False, trades.counts
     slot_start = slot_end = 0  # the funding slot [start, end) of `funding_slot`; empty before the first event
+    seen = -1  # the time of the last event handled
+
+    def take_sample(at: int) -> None:
+        equity = engine.equity(asset)
+        note_day(equity)
+        sample(at, equity)
+        if warm.pending:
+            warm.check(at)
+
     for event in trades.expand(events):
         time = event.time  # type: ignore[attr-defined]
         if time < until:
@@ -344,6 +353,13 @@ def run_backtest(
             warm.start(time)
             result.start_time = time
             session.start(time)
+        # A due sample is taken as the first event of a later time comes, before it is handled: it sees
+        # every event of its time (issue 33: a sample after the first of several symbols' candles of one
+        # instant saw the others a candle late). fast_trades folds no trade while it is due.
+        if seen >= next_sample and time != seen and last_price:  # no point before the first price
+            next_sample = seen - seen % config.sample_every_ms + config.sample_every_ms
+            take_sample(seen)
+        seen = time
         settling = getattr(event, "symbol", symbol)
         if settling in events_by_symbol:
             events_by_symbol[settling] += 1
@@ -367,13 +383,6 @@ def run_backtest(
                 settled[settling] += 1
         to_session(event)
         count += 1
-        if time >= next_sample and last_price:  # no point before the first price
-            next_sample = time - time % config.sample_every_ms + config.sample_every_ms
-            equity = engine.equity(asset)
-            note_day(equity)
-            sample(time, equity)
-            if warm.pending:
-                warm.check(time)
         done = count + counts.folded
         if done >= next_progress:
             next_progress = done - done % 16_384 + 16_384
@@ -383,6 +392,8 @@ def run_backtest(
                 next_forget = done - done % 262_144 + 262_144
                 if done >= 262_144:
                     engine.forget_finished_orders()
+    if seen >= next_sample and last_price:  # the last time's sample, due at the end (sampler.finish takes it)
+        take_sample(seen)
     for s, folded in trades.counts.by_symbol.items():
         if s in events_by_symbol:
             events_by_symbol[s] += folded

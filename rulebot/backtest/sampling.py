@@ -2,9 +2,9 @@
 charts are computed from, in memory that does not grow with the run (issue 14).
 
 Each sample is one plain tuple (no dataclass per point: a frozen dataclass costs ~1 µs to make).
-It is held back until the next one comes, because the last sample of a run is taken again at
-the end (a mark bar comes before the candle of its minute, so an earlier event of the last
-instant may have sampled first); once committed, it feeds the running tallies (tally.py) and
+The runner takes a due sample as the first event of a later time comes, so that it sees every
+event of its time (issue 33). A sample is held back until the next one comes, because the last of
+a run is taken again at the end, at the run's last time; once committed, it feeds the running tallies (tally.py) and
 the bounded chart series (thinned.py), and only the series' kept rows become points at the end.
 """
 
