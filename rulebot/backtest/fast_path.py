@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rulebot.backtest.fast_trades import _float_edges as float_edges
 from rulebot.core.enums import MarginType
 from rulebot.core.events import CandleClosed
 from rulebot.core.instruments import Instrument
@@ -101,12 +102,7 @@ class FastSession:
         if not flat and c.close_time >= engine.quiet_until():
             self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
             return False
-        if not self._fresh:
-            self._band = self._compute_band()
-            self._trailing = self.sim.has_trailing_stop(self.symbol)
-            self._flat_clear = False
-            self._pruned = False
-            self._fresh = True
+        self._refresh()
         band = self._band
         if band is None:
             self.counts.walk(_UNBOUNDED)
@@ -126,6 +122,33 @@ class FastSession:
         if not flat:  # flat, `check_price` would return at once at every walked price
             engine.walk_quietly(self.symbol, self.venue.times(c), c.close)
         return True
+
+    def _refresh(self) -> None:
+        if not self._fresh:
+            self._band = self._compute_band()
+            self._trailing = self.sim.has_trailing_stop(self.symbol)
+            self._flat_clear = False
+            self._pruned = False
+            self._fresh = True
+
+    def flat_edges(self) -> tuple[float, float] | None:
+        """The candle array path's question (candle_runs.py), asked while flat: the quiet band as
+        float edges kept inside it, when no trailing stop works and the daily loss cap is shown
+        unreached (each candle it jumps is then one `market` would jump quietly); else None."""
+        self._refresh()
+        if self._band is None or self._trailing:
+            return None
+        if not self._flat_clear:
+            self._flat_clear = cap_unreached_flat(self.engine)
+        return float_edges(self._band) if self._flat_clear else None
+
+    def jumped_run(self, n: int) -> bool:
+        """`n` candles the candle array path jumped, counted as `market` counts its jumps;
+        True when the first of them prunes the simulator's order lists (as `_jump` would)."""
+        self.counts.candles += n
+        self.counts.jumped += n
+        prune, self._pruned = not self._pruned, True
+        return prune
 
     def _compute_band(self) -> Band | None:
         sim_band = self.sim.quiet_band(self.symbol)

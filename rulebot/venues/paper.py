@@ -253,6 +253,24 @@ class PaperVenue:
             self._last_walk_mark[symbol] = marks[-1]
         return True
 
+    def walk_quietly_run(self, last: CandleClosed, mark: Decimal | None, prune: bool) -> None:
+        """What `walk_quietly(c, trailing=False, prune)` over a run of candles leaves behind, for the
+        candle array path (backtest/candle_runs.py), which showed every price of the run inside the
+        quiet band with no trailing stop working: `last` the run's last candle, `mark` the close of
+        the last one of them that moved the walk's mark (None: none did). Only the last candle's
+        bar counts for the liquidity model (each bar replaces the one before)."""
+        symbol = last.symbol
+        self.sim.walk_quietly(symbol, [last.close], [] if mark is None else [mark], False, prune)
+        if mark is not None:
+            self._last_walk_mark[symbol] = mark
+        self._candle_tf[symbol] = last.close_time - last.open_time
+        self.sim.on_bar(symbol, last.open_time, last.volume)
+        self._traded.add(symbol)
+
+    def walk_mark(self, symbol: str) -> Decimal | None:
+        """The mark the last walk of `symbol` left (None: none yet)."""
+        return self._last_walk_mark.get(symbol)
+
     def execute(self, command: Command, time: int) -> SimResult:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);
         # as a plain order Binance rejects them with -4120.

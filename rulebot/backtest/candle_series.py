@@ -1,0 +1,228 @@
+"""The indicators of one timeframe over a window of candles, without touching the live ones.
+
+The candle array path (candle_runs.py) needs each indicator's value at every candle of a window
+before it knows how many of them it will jump, and then leaves each live indicator exactly as
+stepping the jumped candles would have. Both with the very float operations the live indicator
+performs, in the same order, so every value is bitwise the engine's:
+
+- an ema or rma (the common case, and the hot one) runs its recurrence `v += alpha * (x - v)` in
+  a plain loop over the window's inputs (no method call per value); catching up sets its value;
+- any other indicator is copied (`copy.deepcopy`) and the copy is fed the window the way
+  `IndicatorRuntime.on_candle` feeds the live one; catching up takes the copy when the whole
+  window was jumped, or feeds the live one the jumped candles.
+
+Only a runtime whose indicators are all ready (published) is modelled: every candle then
+updates every candle indicator, and a series one unless its input is NaN or infinite (skipped,
+as the runtime skips it), and a dependent one only when its upstream updated.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rulebot.core.events import CandleClosed
+from rulebot.core.indicators import Indicator
+from rulebot.core.indicators_averages import Ema, Rma
+from rulebot.engine.signals import IndicatorRuntime
+
+_FIELDS = ("open", "high", "low", "close", "volume", "returns")
+
+
+class Window:
+    """One window's candle columns as Python floats (index 0 is the window's first candle)."""
+
+    __slots__ = ("close", "cols", "high", "low", "n", "open", "open_time", "volume")
+
+    def __init__(
+        self,
+        tf: str,
+        open_time: Sequence[int],
+        o: list[float],
+        h: list[float],
+        low: list[float],
+        c: list[float],
+        v: list[float],
+        prev_close: float | None,
+    ) -> None:
+        self.n = len(c)
+        self.open_time, self.open, self.high, self.low, self.close, self.volume = open_time, o, h, low, c, v
+        returns = []
+        prev = prev_close
+        for x in c:  # as SymbolMarket._publish: `close / prev - 1.0 if prev else nan`
+            returns.append(x / prev - 1.0 if prev else math.nan)
+            prev = x
+        self.cols: dict[str, list[float]] = dict(
+            zip((f"{f}@{tf}" for f in _FIELDS), (o, h, low, c, v, returns), strict=True)
+        )
+
+
+class Series:
+    """The window's indicator values, by env key, and what catching up the live runtime needs."""
+
+    __slots__ = ("_copies", "_runtime", "_window", "values")
+
+    def __init__(self, runtime: IndicatorRuntime, window: Window) -> None:
+        self._runtime, self._window = runtime, window
+        self.values: dict[str, list[float]] = {}
+        self._copies: dict[int, Indicator] = {}  # live index -> an advanced copy of the whole window
+        n = window.n
+        cols = window.cols
+        updated: dict[str, list[bool]] = {}
+        for idx, lv in enumerate(runtime.live):
+            impl = lv.impl
+            if lv.is_candle:
+                flags = [True] * n
+                self._candle(idx, impl, lv.keys, lv.pairs)
+            else:
+                xs = cols.get(lv.input_key)
+                if xs is None:
+                    xs = self.values[lv.input_key]
+                up = updated.get(lv.upstream) if lv.upstream is not None else None
+                flags = self._series(idx, impl, xs, up, lv.keys, lv.pairs)
+            updated[lv.name] = flags
+
+    def _candle(self, idx: int, impl: Indicator, keys: list[str], pairs: tuple[tuple[str, str], ...]) -> None:
+        w = self._window
+        twin = copy.deepcopy(impl)
+        out: list[list[float]] = [[] for _ in keys]
+        for j in range(w.n):
+            twin.update_candle(w.open_time[j], w.high[j], w.low[j], w.close[j], w.volume[j])
+            _collect(twin, keys, pairs, out)
+        self._copies[idx] = twin
+        for key, vals in zip(keys, out, strict=True):
+            self.values[key] = vals
+
+    def _series(
+        self,
+        idx: int,
+        impl: Indicator,
+        xs: list[float],
+        up: list[bool] | None,
+        keys: list[str],
+        pairs: tuple[tuple[str, str], ...],
+    ) -> list[bool]:
+        flags = [(u if up is not None else True) and x == x and x not in (math.inf, -math.inf) for x, u in _zip(xs, up)]
+        if isinstance(impl, Ema | Rma) and type(impl) in (Ema, Rma):
+            a: float = impl._alpha
+            v = impl.value
+            vals = []
+            for x, f in zip(xs, flags, strict=True):
+                if f:
+                    v += a * (x - v)
+                vals.append(v)
+            self.values[keys[0]] = vals
+            return flags
+        twin = copy.deepcopy(impl)
+        out: list[list[float]] = [[] for _ in keys]
+        for x, f in zip(xs, flags, strict=True):
+            if f:
+                twin.update(x)
+            _collect(twin, keys, pairs, out)
+        self._copies[idx] = twin
+        for key, vals in zip(keys, out, strict=True):
+            self.values[key] = vals
+        return flags
+
+    def catch_up(self, k: int) -> None:
+        """Leave the live indicators and their env values as stepping candles [0, k) would."""
+        rt, w = self._runtime, self._window
+        env = rt.env
+        for idx, lv in enumerate(rt.live):
+            impl = lv.impl
+            twin = self._copies.get(idx)
+            if twin is None:  # ema / rma: the value is the whole state once ready
+                impl.value = self.values[lv.keys[0]][k - 1]
+            elif k == w.n:
+                lv.impl = twin
+            elif lv.is_candle:
+                for j in range(k):
+                    impl.update_candle(w.open_time[j], w.high[j], w.low[j], w.close[j], w.volume[j])
+            else:
+                xs = w.cols.get(lv.input_key) or self.values[lv.input_key]
+                up = self._flags_of(lv.upstream)
+                for j in range(k):
+                    x = xs[j]
+                    if (up is None or up[j]) and x == x and x not in (math.inf, -math.inf):
+                        impl.update(x)
+            for key in lv.keys:
+                env[key] = self.values[key][k - 1]
+
+    def _flags_of(self, upstream: str | None) -> list[bool] | None:
+        if upstream is None:
+            return None
+        # Recomputed (rare: a dependent indicator on a window cut short): which candles updated it.
+        for lv in self._runtime.live:
+            if lv.name == upstream:
+                if lv.is_candle:
+                    return None
+                xs = self._window.cols.get(lv.input_key) or self.values[lv.input_key]
+                up = self._flags_of(lv.upstream)
+                return [(u if up is not None else True) and x == x and abs(x) != math.inf for x, u in _zip(xs, up)]
+        return None
+
+
+def _zip(xs: list[float], up: list[bool] | None) -> Any:
+    return zip(xs, up if up is not None else [True] * len(xs), strict=True)
+
+
+def _collect(impl: Indicator, keys: list[str], pairs: tuple[tuple[str, str], ...], out: list[list[float]]) -> None:
+    if pairs:
+        for (_, attr), vals in zip(pairs, out, strict=True):
+            vals.append(getattr(impl, attr))
+    else:
+        out[0].append(impl.value)
+
+
+def modelled(runtime: IndicatorRuntime) -> bool:
+    """Every indicator is ready: the window's values are the ones the env would hold."""
+    return all(lv.published and lv.impl.ready for lv in runtime.live)
+
+
+def first_false(mask: np.ndarray) -> int:
+    """The index of the first False of `mask` (its length: none)."""
+    if mask.all():
+        return len(mask)
+    return int(np.argmin(mask))
+
+
+class Block:
+    """A block's candles as columns (floats exactly as `float(Decimal)` gives them)."""
+
+    def __init__(self, cs: list[CandleClosed]) -> None:
+        self.open = [float(c.open) for c in cs]
+        self.high_list = [float(c.high) for c in cs]
+        self.low_list = [float(c.low) for c in cs]
+        self.close = [float(c.close) for c in cs]
+        self.volume = [float(c.volume) for c in cs]
+        self.open_time = [c.open_time for c in cs]
+        self.close_time_list = [c.close_time for c in cs]
+        self.ok = not any(c.received for c in cs)
+        self.open_np = np.array(self.open)
+        self.close_np = np.array(self.close)
+        self.volume_np = np.array(self.volume)
+        hi = self.high_np = np.array(self.high_list)
+        lo = self.low_np = np.array(self.low_list)
+        # Every price the walk visits, whatever the order of the four.
+        self.band_hi = np.maximum(np.maximum(hi, lo), np.maximum(self.open_np, self.close_np))
+        self.band_lo = np.minimum(np.minimum(hi, lo), np.minimum(self.open_np, self.close_np))
+        self.close_time = np.array(self.close_time_list, dtype=np.int64)
+        ot = np.array(self.open_time, dtype=np.int64)
+        self.contiguous = np.concatenate(([True], ot[1:] == self.close_time[:-1] + 1))
+
+    def window(self, market: object, tf: str, i: int, k: int) -> Window:
+        prev = market.prev_close.get(tf)  # type: ignore[attr-defined]
+        return Window(
+            tf,
+            self.open_time[i:k],
+            self.open[i:k],
+            self.high_list[i:k],
+            self.low_list[i:k],
+            self.close[i:k],
+            self.volume[i:k],
+            prev,
+        )

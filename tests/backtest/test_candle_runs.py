@@ -1,0 +1,359 @@
+"""The candle array path (candle_runs.py) gives the event path's answer and leaves the engine as stepping would.
+
+Three proofs. Differential: generated rulebooks on generated candles, and the rulebooks of `rules/`
+on the shared files, give on `--path auto` (candle runs jumped) the very journal, fills, equity
+curve and summary of `--path event`, and the cases assert that runs were jumped. State: after a
+backtest cut at any candle, a deep snapshot of the engine, the venue and the runner's result is the
+same with the array path as with every candle stepped (the fast path alone): every per-candle side
+effect is caught up. Screen: a condition the screen calls certainly false on a candle is false,
+without raising, when the compiled code runs on that candle's env.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rulebot.backtest import candle_runs
+from rulebot.backtest.candle_screen import compile_screen, names_needed
+from rulebot.backtest.result import BacktestResult
+from rulebot.backtest.runner import BacktestConfig, run_backtest
+from rulebot.core.enums import Market
+from rulebot.engine.engine import Engine
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.rulebook.compiler import compile_text
+from rulebot.rulebook.expr import PREV_PREFIX
+from tests.backtest.test_fast_path import UM, both, candles, shared_run
+
+HEAD = """
+rulebook: gen
+market: usdm
+symbols: [BTCUSDT]
+account: {margin: isolated, leverage: 3}
+timeframes: [1m]
+indicators:
+  fast: ema(close@1m, %(fast)d)
+  slow: %(slow_kind)s(close@1m, %(slow)d)
+  osc: rsi(close@1m, 6)
+rules:
+"""
+CONDITIONS = [
+    "crossover(fast, slow)",
+    "crossunder(fast, slow) and osc > 20",
+    "fast > slow * 1.002",
+    "abs(fast - slow) / slow > 0.004",
+    "osc < 15 or osc > 85",
+    "min(fast, slow) > close@1m * 1.01",
+    "max(open@1m, close@1m) < low@1m",
+    "returns@1m > 0.004",
+    "(fast - slow) / (high@1m - low@1m) > 3",
+    "price > mark_price + 1",
+    "crossover(close@1m, slow) and volume@1m > 45",
+    "fast > slow if osc > 50 else fast < slow",
+    "not (osc < 99)",
+]
+
+
+@st.composite
+def rulebooks(draw: st.DrawFn) -> str:
+    fast = draw(st.integers(2, 8))
+    text = HEAD % {
+        "fast": fast,
+        "slow": fast + draw(st.integers(1, 12)),
+        "slow_kind": draw(st.sampled_from(["ema", "sma", "rma", "wma"])),
+    }
+    enter = draw(st.sampled_from(CONDITIONS))
+    leave = draw(st.sampled_from(CONDITIONS))
+    text += f"""  - name: go
+    on: candle_close 1m
+    in: flat
+    when: {enter}
+    do: [{{enter: {{side: long, size: '10%'}}}}, {{goto: long}}]
+  - name: out
+    on: candle_close 1m
+    in: long
+    when: {leave}
+    do: [exit, {{goto: flat}}]
+"""
+    if draw(st.booleans()):
+        text += f"""  - name: watch
+    on: candle_close 1m
+    in: flat
+    when: {draw(st.sampled_from(CONDITIONS))}
+    do: [{{log: "seen"}}]
+"""
+    return text
+
+
+def runner(text: str, data: list[Any], off: bool = False) -> Callable[[str, Callable[[object], None]], BacktestResult]:
+    book = compile_text(text, "generated.yaml")
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
+        config = BacktestConfig(path=path, chart_buckets=1 << 20)
+        return run_backtest(book, iter(data), instruments, brackets, config, on_record=record)
+
+    return run
+
+
+def jumped(result: BacktestResult) -> int:
+    reason = result.path_reason
+    if "candle array path" not in reason:
+        return 0
+    return int(reason.split("; ")[-1].split(" of them")[0].replace(",", ""))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=rulebooks(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(60, 500),
+    vol=st.sampled_from([0.0005, 0.002, 0.01]),
+    jump=st.sampled_from([0.0, 0.05]),
+)
+def test_generated_rulebooks_on_generated_candles_give_the_event_paths_backtest(
+    text: str, seed: int, n: int, vol: float, jump: float
+) -> None:
+    both(runner(text, candles(seed, n, vol, jump)), "auto")
+
+
+def test_a_quiet_rulebook_jumps_nearly_every_candle_and_one_that_trades_still_jumps() -> None:
+    data = candles(7, 1500, 0.001, 0.02)
+    quiet = (
+        HEAD % {"fast": 12, "slow": 26, "slow_kind": "ema"}
+        + """  - name: never
+    on: candle_close 1m
+    in: flat
+    when: fast < 0
+    do: [{enter: {side: long, size: '10%'}}, {goto: long}]
+  - name: out
+    on: candle_close 1m
+    in: long
+    when: fast < slow
+    do: [exit, {goto: flat}]
+"""
+    )
+    _, auto = both(runner(quiet, data), "auto")
+    assert jumped(auto) > 1400, auto.path_reason
+    trading = (
+        HEAD % {"fast": 5, "slow": 13, "slow_kind": "ema"}
+        + """  - name: go
+    on: candle_close 1m
+    in: flat
+    when: crossover(fast, slow)
+    do: [{enter: {side: long, size: '10%'}}, {stop_loss: {distance: 1%}}, {goto: long}]
+  - name: out
+    on: candle_close 1m
+    in: long
+    when: crossunder(fast, slow)
+    do: [exit, {goto: flat}]
+"""
+    )
+    event, auto = both(runner(trading, data), "auto")
+    assert len(event.fills) >= 20
+    assert jumped(auto) > 300, auto.path_reason
+
+
+@pytest.mark.parametrize(
+    ("rulebook", "data"),
+    [
+        ("ema-trend-btc.yaml", (UM / "daily/klines/BTCUSDT/1m", UM / "monthly/fundingRate/BTCUSDT")),
+        ("volatility-breakout-btc.yaml", (UM / "daily/klines/BTCUSDT/1m",)),
+        ("rsi-reversion-eth.yaml", (UM / "daily/klines/ETHUSDT/1m",)),
+        ("ema-trend-btc.yaml", (UM / "monthly/klines/BTCUSDT/4h",)),
+    ],
+    ids=["ema-trend-1m", "volatility-breakout-1m", "rsi-reversion-1m", "ema-trend-4h-5y"],
+)
+def test_the_rulebooks_of_rules_give_the_event_paths_backtest(rulebook: str, data: tuple[Any, ...]) -> None:
+    _event, auto = both(shared_run(rulebook, *data), "auto")
+    assert auto.path == "fast", auto.path_reason
+
+
+# ---------------------------------------------------------------- the state left behind
+
+
+def deep(obj: Any, seen: dict[int, str] | None = None, path: str = "") -> Any:
+    """Everything reachable from `obj` as plain values: floats by repr (-0.0, nan), Decimals by repr
+    (the exponent too), objects by their slots and attributes; functions and the compiled book out."""
+    seen = {} if seen is None else seen
+    if obj is None or isinstance(obj, bool | int | str | Enum):
+        return obj
+    if isinstance(obj, float):
+        return repr(obj)
+    if isinstance(obj, Decimal):
+        return repr(obj)
+    if callable(obj) and not hasattr(obj, "__dict__") and not hasattr(obj, "__slots__"):
+        return "<fn>"
+    opaque = type(obj).__module__.startswith(("rulebot.rulebook", "apscheduler", "numpy")) or callable(obj)
+    if opaque and not isinstance(obj, dict | list | tuple | set | deque):
+        return f"<{type(obj).__name__}>"
+    key = id(obj)
+    if key in seen:
+        return f"<ref {seen[key]}>"
+    seen[key] = path
+    if isinstance(obj, dict):
+        return [(deep(k, seen, path), deep(v, seen, f"{path}.{k}")) for k, v in obj.items()]
+    if isinstance(obj, list | tuple | deque):
+        return [deep(v, seen, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, set | frozenset):
+        return sorted(repr(deep(v, seen, path)) for v in obj)
+    fields: dict[str, Any] = {}
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if hasattr(obj, name):
+                fields[name] = getattr(obj, name)
+    fields.update(getattr(obj, "__dict__", {}))
+    return (type(obj).__name__, [(k, deep(v, seen, f"{path}.{k}")) for k, v in sorted(fields.items())])
+
+
+def end_state(text: str, data: list[Any], array: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    book = compile_text(text, "generated.yaml")
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    kept: dict[str, Any] = {}
+    original = candle_runs.CandleRuns.__init__
+
+    def init(self: candle_runs.CandleRuns, engine: Engine, venue: Any, fast: Any, drawn: list[str]) -> None:
+        original(self, engine, venue, fast, drawn)
+        kept["engine"], kept["venue"], kept["runs"] = engine, venue, self
+        if not array:
+            self.why_not = "switched off by the test"
+
+    with monkeypatch.context() as m:
+        m.setattr(candle_runs.CandleRuns, "__init__", init)
+        config = BacktestConfig(path="auto", chart_buckets=1 << 20)
+        result = run_backtest(book, iter(data), instruments, brackets, config)
+    engine, venue = kept["engine"], kept["venue"]
+    result.path_reason = ""
+    state = {"engine": deep(engine.state), "venue": deep(venue), "result": deep(result)}
+    return state, kept["runs"].counts.jumped
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(text=rulebooks(), seed=st.integers(0, 10_000), n=st.integers(40, 400), vol=st.sampled_from([0.0005, 0.002]))
+def test_a_jumped_run_leaves_the_engine_and_the_venue_as_stepping_every_candle(
+    text: str, seed: int, n: int, vol: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = candles(seed, n, vol, 0.02)
+    stepped, none = end_state(text, data, False, monkeypatch)
+    jumped_state, _ = end_state(text, data, True, monkeypatch)
+    assert none == 0
+    assert jumped_state == stepped
+
+
+def test_the_state_comparison_sees_jumps() -> None:
+    """Not vacuous: the quiet case above jumps, and the snapshot tells two states apart."""
+    assert deep({"a": 0.0}) != deep({"a": -0.0})
+    assert deep(Decimal("1.0")) != deep(Decimal("1.00"))
+
+
+def test_a_quiet_state_is_caught_up_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (
+        HEAD % {"fast": 12, "slow": 26, "slow_kind": "wma"}
+        + """  - name: never
+    on: candle_close 1m
+    in: flat
+    when: crossover(fast, slow) and osc < 0
+    do: [{enter: {side: long, size: '10%'}}, {goto: long}]
+  - name: out
+    on: candle_close 1m
+    in: long
+    when: fast < slow
+    do: [exit, {goto: flat}]
+"""
+    )
+    for n in (50, 333, 1000):
+        data = candles(11, n, 0.001, 0.02)
+        stepped, _ = end_state(text, data, False, monkeypatch)
+        got, count = end_state(text, data, True, monkeypatch)
+        assert count > n // 3
+        assert got == stepped
+
+
+# ---------------------------------------------------------------- the screen
+
+
+NAMES = ("a", "b", "c")
+ATOMS = ["a", "b", "c", "0", "1.5", "-2", "prev_a"]
+
+
+@st.composite
+def expressions(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth > 2 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(["a", "b", "c", "0", "1.5", "2"]))
+    kind = draw(st.integers(0, 4))
+    x, y = draw(expressions(depth + 1)), draw(expressions(depth + 1))
+    if kind == 0:
+        return f"({x} {draw(st.sampled_from(['+', '-', '*', '/']))} {y})"
+    if kind == 1:
+        return f"{draw(st.sampled_from(['abs', 'pct']))}({x})"
+    if kind == 2:
+        return f"{draw(st.sampled_from(['min', 'max']))}({x}, {y})"
+    return f"({x} if a > b else {y})"
+
+
+@st.composite
+def conditions(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        x, y = draw(expressions()), draw(expressions())
+        if draw(st.integers(0, 4)) == 0:
+            parts.append(f"crossover({x}, {y})" if draw(st.booleans()) else f"crossunder({x}, {y})")
+        else:
+            op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+            parts.append(f"{'not ' if draw(st.booleans()) else ''}({x} {op} {y})")
+    return f" {draw(st.sampled_from(['and', 'or']))} ".join(parts)
+
+
+VALUES = st.sampled_from([0.0, -0.0, 1.0, 1.5, -2.0, 3.0, 1e308, -1e308, math.nan, math.inf, 0.1, 2.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cond=conditions(), rows=st.lists(st.tuples(VALUES, VALUES, VALUES, VALUES, VALUES, VALUES), min_size=1, max_size=8)
+)
+def test_a_condition_screened_certainly_false_is_false_in_the_compiled_code(
+    cond: str, rows: list[tuple[float, ...]]
+) -> None:
+    text = f"""
+rulebook: screen
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+indicators:
+  a: ema(close@1m, 2)
+  b: ema(close@1m, 3)
+  c: ema(close@1m, 4)
+rules:
+  - name: r
+    on: candle_close 1m
+    when: {cond}
+    do: [{{log: "x"}}]
+"""
+    when = compile_text(text, "screen.yaml").rules[0].when
+    assert when is not None and when.node is not None
+    available = frozenset({"a", "b", "c"} | {PREV_PREFIX + n for n in NAMES})
+    screen = compile_screen(when.node, available)
+    assert screen is not None, cond
+    assert names_needed(when.node) <= available
+    cols = {n: np.array([r[i] for r in rows]) for i, n in enumerate(NAMES)}
+    for i, n in enumerate(NAMES):
+        cols[PREV_PREFIX + n] = np.array([r[3 + i] for r in rows])
+    mask = screen(cols, "flat", len(rows))
+    for j, row in enumerate(rows):
+        if not mask[j]:
+            continue
+        env = {n: row[i] for i, n in enumerate(NAMES)} | {PREV_PREFIX + n: row[3 + i] for i, n in enumerate(NAMES)}
+        assert when.fn(env) is False or not when.fn(env), (cond, row)
+        if when.reads_nan is not None and when.reads_nan(env):
+            when.nan_checked(env)  # raises where the engine would record an error: never on a screened row
