@@ -3,11 +3,12 @@
 The fast path (fast_path.py) already skips the price-by-price walk of a quiet candle, but still
 steps the engine on each one: indicators, the candle's values, every `candle_close` rule, the
 guards. Almost always no rule fires. This path takes the candles of a single kline series in
-blocks and, while the symbol is flat, looks over a window of them at once for the first candle
+blocks and looks over a window of them at once for the first candle
 at which something *may* act:
 
 - a price outside the simulator's quiet band (an order in reach), a trailing stop working, the
-  daily loss cap not shown unreached (FastSession.flat_edges), a pending price check;
+  daily loss cap not shown unreached, the margin ratio near its limit (FastSession.quiet_edges),
+  a pending price check;
 - the engine's clock: a candle closing at or after the day roll, a timer, a state timeout, the
   protective-stop deadline, a retry or an order's expiry (`Engine._move_clock` would do more
   than move the clock);
@@ -22,7 +23,7 @@ mark, volatility meter, margin-check throttle, quotes and walk mark), and the ru
 `JumpedCandles` for its own per-candle bookkeeping (counts, funding slots, gaps, samples). The
 candle found is stepped as ever, and the search starts again after it.
 
-Not modelled, so stepped as before (never wrongly): a position held, several timeframes or
+Not modelled, so stepped as before (never wrongly): a trailing stop, several timeframes or
 symbols, look-backs, `trade` or `mark_price` rules (a candle's close is their tick), recorded
 decisions, indicators not yet ready, conditions the screen does not model.
 `tests/backtest/test_candle_runs.py` compares it with the event path and with stepping.
@@ -37,6 +38,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from rulebot.backtest.candle_meters import meter_run
 from rulebot.backtest.candle_screen import Screen, compile_screen
 from rulebot.backtest.candle_series import Block, Series, Window, first_false, modelled
 from rulebot.backtest.fast_path import FastSession
@@ -44,8 +46,6 @@ from rulebot.core.events import CandleClosed
 from rulebot.engine.candles import Candle
 from rulebot.engine.engine import Engine
 from rulebot.engine.market import HISTORY_CANDLES
-from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
-from rulebot.engine.volatility import BASE_HALF_LIFE_S, SHORT_HALF_LIFE_S, WARM_SAMPLES
 from rulebot.rulebook.compiled import CompiledRule
 from rulebot.rulebook.expr import PREV_PREFIX
 from rulebot.venues.paper import PaperVenue
@@ -142,7 +142,7 @@ class CandleRuns:
 
     def describe(self) -> str:
         """The summary's words on this path (appended to the fast path's)."""
-        return f"{self.counts.jumped:,} of them by the candle array path (not stepped one by one either)"
+        return f"The candle array path jumped {self.counts.jumped:,} of them (not stepped one by one either)"
 
     # ------------------------------------------------------------------ a block
 
@@ -177,7 +177,7 @@ class CandleRuns:
             return None
         if self.tf not in market._ready_tfs or not modelled(market.indicators) or "price" in market.not_ready:
             return None
-        if st.portfolio.net_position(self.symbol).amount != 0 or not self.venue.walks(c):
+        if not self.venue.walks(c):
             return None
         if eng.price_check_pending() or self.run.exiting is not None:
             return None
@@ -213,7 +213,8 @@ class CandleRuns:
     def _jump(self, cs: list[CandleClosed], b: Block, i: int, plan: _StatePlan) -> int:
         """k, the first candle from i at which something may act (candles [i, k) may be jumped)."""
         assert self.fast is not None
-        edges = self.fast.flat_edges()
+        self._held = held = self.engine.state.portfolio.net_position(self.symbol).amount != 0
+        edges = self.fast.quiet_edges(not held)
         if edges is None:
             self.counts.note("a price could reach an order or the daily loss cap")
             return i
@@ -302,44 +303,12 @@ class CandleRuns:
         return cols
 
     def _volatility(self, b: Block, i: int, k: int) -> int:
-        """Runs the volatility meter and the margin throttle over [i, k) as each candle would
-        (`VolatilityMeter.update` inlined, the same operations), stopping before the candle at
-        which the breaker would trip or clear; leaves the state at the stop in `self._meter`."""
-        meter, memory = self.run.volatility, self.run.guard
-        last_time, last_price = meter._last_time, meter._last_price
-        short, base, samples, alphas = meter.short, meter.base, meter.samples, meter._alphas
-        last_check = memory.last_margin_check
-        tripped = memory.volatility_tripped
+        """Before which candle of [i, k) the volatility breaker would trip or clear (k: none);
+        the meter and throttle states candle by candle in `self._meters`."""
         multiple = float(self.engine.book.risk.volatility_breaker)
-        times, closes = b.close_time_list, b.close
-        log = math.log
-        j = i
-        self._meters: list[tuple[int, float, float, float, int, tuple[float, float, float], int]] = []
-        for j in range(i, k):
-            time, price = times[j], closes[j]
-            if time - last_time >= 1000 and price > 0:
-                if last_price > 0:
-                    seconds = (time - last_time) / 1000
-                    r2 = log(price / last_price) ** 2 / seconds
-                    cached, a_short, a_base = alphas
-                    if seconds != cached:
-                        a_short = 1 - 0.5 ** (seconds / max(SHORT_HALF_LIFE_S, 5 * seconds))
-                        a_base = 1 - 0.5 ** (seconds / max(BASE_HALF_LIFE_S, 60 * seconds))
-                        alphas = (seconds, a_short, a_base)
-                    if samples == 0:
-                        short = base = r2
-                    else:
-                        short += a_short * (r2 - short)
-                        base += a_base * (r2 - base)
-                    samples += 1
-                last_time, last_price = time, price
-            ratio = 1.0 if samples < WARM_SAMPLES or base <= 0 else math.sqrt(short / base)
-            if (ratio > multiple) != tripped:
-                return j
-            if time - last_check >= CHECK_EVERY_MS:
-                last_check = time
-            self._meters.append((last_time, last_price, short, base, samples, alphas, last_check))
-        return k
+        at = self.engine.state.time
+        cut, self._meters = meter_run(self.run, multiple, at, self._held, b.open_time, b.close_time_list, b.close, i, k)
+        return cut
 
     def _catch_up(self, cs: list[CandleClosed], b: Block, i: int, k: int) -> None:
         """Leave the engine and the venue as stepping candles [i, k) would have (see module doc)."""
@@ -420,3 +389,38 @@ class CandleRuns:
             if not (c.close == mark and c.open == mark and c.high == mark and c.low == mark):
                 return c.close
         return None
+
+
+def take_samples(
+    run: JumpedCandles,
+    next_sample: int,
+    every: int,
+    take: Callable[[int], None],
+    last_price: dict[str, Decimal],
+    engine: Engine,
+) -> int:
+    """The runner's samples due inside a jumped run, each taken as the runner takes it (when the next
+    candle comes) with what the candle before left: its close as the last price and the mark, its
+    charted values; then the run's last candle's, as the engine was caught up. The next sample's time."""
+    candles, values = run.candles, run.drawn
+    symbol = candles[0].symbol
+    env = engine.state.runs[symbol].market.env
+    set_mark = engine.state.portfolio.set_mark
+    held = engine.position(symbol).amount != 0
+    for j in range(len(candles) - 1):
+        t = candles[j].close_time
+        if t >= next_sample:
+            next_sample = t - t % every + every
+            close = candles[j].close
+            last_price[symbol] = close
+            if held:
+                set_mark(symbol, close)
+            for key, vals in values.items():
+                env[key] = vals[j]
+            take(t)
+    close = candles[-1].close
+    last_price[symbol] = close
+    set_mark(symbol, close)
+    for key, vals in values.items():
+        env[key] = vals[-1]
+    return next_sample

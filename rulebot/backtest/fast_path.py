@@ -131,16 +131,19 @@ class FastSession:
             self._pruned = False
             self._fresh = True
 
-    def flat_edges(self) -> tuple[float, float] | None:
-        """The candle array path's question (candle_runs.py), asked while flat: the quiet band as
-        float edges kept inside it, when no trailing stop works and the daily loss cap is shown
-        unreached (each candle it jumps is then one `market` would jump quietly); else None."""
+    def quiet_edges(self, flat: bool) -> tuple[float, float] | None:
+        """The candle array path's question (candle_runs.py): the quiet band as float edges kept
+        inside it, when no trailing stop works and, flat, the daily loss cap is shown unreached
+        (held, the band bounds the cap already): each candle inside it is one `market` would jump
+        quietly. None otherwise."""
         self._refresh()
         if self._band is None or self._trailing:
             return None
-        if not self._flat_clear:
+        if flat and not self._flat_clear:
             self._flat_clear = cap_unreached_flat(self.engine)
-        return float_edges(self._band) if self._flat_clear else None
+            if not self._flat_clear:
+                return None
+        return float_edges(self._band)
 
     def jumped_run(self, n: int) -> bool:
         """`n` candles the candle array path jumped, counted as `market` counts its jumps;

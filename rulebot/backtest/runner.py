@@ -14,7 +14,7 @@ from typing import Any
 
 from rulebot.backtest import fast_path, fast_trades
 from rulebot.backtest.assumptions import fees_source
-from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles
+from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles, take_samples
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
@@ -331,34 +331,6 @@ def run_backtest(
     # Runs of a kline series at which nothing can act are jumped (candle_runs.py): the engine and the
     # venue are caught up there, and the loop below does its per-candle part for each candle of the run.
     candle_runs = CandleRuns(engine, venue, fast, drawn)
-    run_env = engine.state.runs[symbol].market.env
-    set_mark = engine.state.portfolio.set_mark
-
-    def sample_run(jumped: JumpedCandles, next_sample: int) -> int:
-        """The samples due inside a jumped run, each taken as the loop takes it (when the next candle
-        comes) with what the candle before left: its close as the last price and the mark, its charted
-        values; then the run's last candle's, as the engine was caught up."""
-        values, candles = jumped.drawn, jumped.candles
-        held = engine.position(symbol).amount != 0
-        every = config.sample_every_ms
-        for j in range(len(candles) - 1):
-            c = candles[j]
-            t = c.close_time
-            if t >= next_sample:
-                next_sample = t - t % every + every
-                last_price[symbol] = c.close
-                if held:
-                    set_mark(symbol, c.close)
-                for key in drawn:
-                    run_env[key] = values[key][j]
-                take_sample(t)
-        last = candles[-1]
-        last_price[symbol] = last.close
-        set_mark(symbol, last.close)
-        for key in drawn:
-            run_env[key] = values[key][-1]
-        return next_sample
-
     next_forget = next_progress = 0
     # Per event, only what each event needs: locals instead of attribute reads, one range test for
     # the funding slot (the division only when it is left), the kinds tested by identity with
@@ -376,35 +348,9 @@ def run_backtest(
             warm.check(at)
 
     for event in candle_runs.expand(trades.expand(events)):
-        if type(event) is JumpedCandles:
-            run_of = event.candles
-            n, time, settling = len(run_of), run_of[-1].close_time, symbol
-            if seen >= next_sample and run_of[0].close_time != seen and last_price:  # as below, before the run
-                next_sample = seen - seen % config.sample_every_ms + config.sample_every_ms
-                take_sample(seen)
-            event.catch_up()  # the engine and the venue as stepping the run would leave them
-            events_by_symbol[symbol] += n
-            if not slot_start <= time < slot_end:  # as below: the slots crossed add up the same
-                slot = time // FUNDING_INTERVAL_MS
-                if funding_slot is not None and slot > funding_slot:
-                    for s in symbols:
-                        if holding(s):
-                            crossed[s] += slot - funding_slot
-                funding_slot, slot_start, slot_end = slot, slot * FUNDING_INTERVAL_MS, (slot + 1) * FUNDING_INTERVAL_MS
-            gaps.see(symbol, run_of[0].timeframe, run_of[0].open_time, time)  # holes only before the run
-            count += n
-            next_sample = sample_run(event, next_sample)
-            seen = time
-            done = count + counts.folded
-            if done >= next_progress:
-                next_progress = done - done % 16_384 + 16_384
-                if on_progress is not None and done >= 16_384:
-                    on_progress(done, time)
-                if done >= next_forget:
-                    next_forget = done - done % 262_144 + 262_144
-                    if done >= 262_144:
-                        engine.forget_finished_orders()
-            continue
+        run_of = None
+        if type(event) is JumpedCandles:  # handled below as its last candle, and each candle where it matters
+            run_of, event = event, event.candles[-1]
         time = event.time  # type: ignore[attr-defined]
         if time < until:
             warm.feed(event)  # no rule, no order, no count: indicators only
@@ -417,13 +363,14 @@ def run_backtest(
         # A due sample is taken as the first event of a later time comes, before it is handled: it sees
         # every event of its time (issue 33: a sample after the first of several symbols' candles of one
         # instant saw the others a candle late). fast_trades folds no trade while it is due.
-        if seen >= next_sample and time != seen and last_price:  # no point before the first price
+        first = time if run_of is None else run_of.candles[0].close_time
+        if seen >= next_sample and first != seen and last_price:  # no point before the first price
             next_sample = seen - seen % config.sample_every_ms + config.sample_every_ms
             take_sample(seen)
         seen = time
         settling = getattr(event, "symbol", symbol)
         if settling in events_by_symbol:
-            events_by_symbol[settling] += 1
+            events_by_symbol[settling] += 1 if run_of is None else len(run_of.candles)
         if not slot_start <= time < slot_end:
             slot = time // FUNDING_INTERVAL_MS
             if funding_slot is not None and slot > funding_slot:
@@ -434,7 +381,8 @@ def run_backtest(
         kind = type(event)
         if kind is CandleClosed:
             last_price[settling] = event.close  # type: ignore[attr-defined]
-            gaps.see(settling, event.timeframe, event.open_time, time)  # type: ignore[attr-defined]
+            opened = event.open_time if run_of is None else run_of.candles[0].open_time  # type: ignore[attr-defined]
+            gaps.see(settling, event.timeframe, opened, time)  # type: ignore[attr-defined]
         elif kind is Trade:
             last_price[settling] = event.price  # type: ignore[attr-defined]
             gaps.trade(settling, time)
@@ -442,8 +390,13 @@ def run_backtest(
             rates[settling] += 1
             if holding(settling):
                 settled[settling] += 1
-        to_session(event)
-        count += 1
+        if run_of is None:
+            to_session(event)
+            count += 1
+        else:  # the engine and the venue as stepping the run would leave them, then the samples inside it
+            run_of.catch_up()
+            count += len(run_of.candles)
+            next_sample = take_samples(run_of, next_sample, config.sample_every_ms, take_sample, last_price, engine)
         done = count + counts.folded
         if done >= next_progress:
             next_progress = done - done % 16_384 + 16_384
@@ -465,7 +418,7 @@ def run_backtest(
         why = "no candle to jump: the data has no candles, or something could act inside every one"
         why = fast_path.describe("fast", fast.counts, why) if jumped else why
     if candle_runs.counts.jumped:
-        why += "; " + candle_runs.describe()
+        why += ". " + candle_runs.describe()
     if trades.counts.folded:
         result.path = "fast"
         jumped_candles = fast is not None and fast.counts.jumped > 0

@@ -110,7 +110,7 @@ def jumped(result: BacktestResult) -> int:
     reason = result.path_reason
     if "candle array path" not in reason:
         return 0
-    return int(reason.split("; ")[-1].split(" of them")[0].replace(",", ""))
+    return int(reason.split("The candle array path jumped ")[1].split(" of them")[0].replace(",", ""))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -428,7 +428,7 @@ def test_the_summary_says_why_candles_were_walked() -> None:
     entries = sum(1 for f in event.fills if f.purpose == "entry")
     reasons = dict(
         reversed(part.split(": ", 1))
-        for part in fast.path_reason.split(" walked price by price (")[1].rstrip(")").split("; ")
+        for part in fast.path_reason.split(". ")[0].split(" walked price by price (")[1].rstrip(")").split("; ")
     )
     assert int(reasons["the protective-stop deadline fell inside"].replace(",", "")) >= entries - 1 >= 20
     assert reasons["the day roll fell inside"] == "1"
