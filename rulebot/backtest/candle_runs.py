@@ -38,14 +38,15 @@ from decimal import Decimal
 
 import numpy as np
 
+from rulebot.backtest.candle_catchup import DispatchKey, dispatch_run, guards_run, market_run, walk_mark
 from rulebot.backtest.candle_meters import meter_run
 from rulebot.backtest.candle_screen import Screen, compile_screen
-from rulebot.backtest.candle_series import Block, Series, Window, first_false, modelled
+from rulebot.backtest.candle_series import Block, Series, first_false, modelled, own_inputs
 from rulebot.backtest.fast_path import FastSession
 from rulebot.core.events import CandleClosed
-from rulebot.engine.candles import Candle
+from rulebot.engine.candles import timeframe_ms
 from rulebot.engine.engine import Engine
-from rulebot.engine.market import HISTORY_CANDLES
+from rulebot.engine.env import ACCOUNT_NAMES
 from rulebot.rulebook.compiled import CompiledRule
 from rulebot.rulebook.expr import PREV_PREFIX
 from rulebot.venues.paper import PaperVenue
@@ -54,6 +55,8 @@ _BLOCK = 4096  # candles read ahead (a few hundred KB of objects the feed made a
 _FIRST_WINDOW = 32  # a window grows from this, doubling while nothing is found in it
 _NO_RULES: tuple[CompiledRule, ...] = ()
 _MISSING = object()
+# Env names that move with the clock or the account within a run: never read as constants.
+_MOVING = frozenset({"time", "hour", "weekday", "next_funding_in", "state"}) | ACCOUNT_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,7 @@ class RunCounts:
 
 @dataclass(frozen=True, slots=True)
 class _StatePlan:
-    rules: tuple[tuple[CompiledRule, Screen], ...]
+    rules: tuple[tuple[DispatchKey, CompiledRule, Screen], ...]
 
 
 class CandleRuns:
@@ -88,35 +91,46 @@ class CandleRuns:
     def __init__(self, engine: Engine, venue: PaperVenue, fast: FastSession | None, drawn: list[str]) -> None:
         self.engine, self.venue, self.fast = engine, venue, fast
         self.counts = RunCounts()
-        book = engine.book
-        self.symbol = book.symbols[0]
+        self.symbol = engine.book.symbols[0]
         self.run = engine.state.runs[self.symbol]
         self.market = self.run.market
-        self.tf = book.timeframes[0] if len(book.timeframes) == 1 else ""
-        self.key = ("candle_close", self.tf)
         self.drawn = tuple(drawn)
+        self.src = ""  # the kline series' timeframe, from its first candle
+        self._ready: bool | None = None  # the series' setup (`_setup`) allows jumps; None: not looked at yet
         self._plans: dict[str, _StatePlan | None] = {}
-        self._prev_names = tuple(n for n, _ in engine.rules._prev_slots.get(self.key, ()))
         self.why_not = self._refusal()
 
     def _refusal(self) -> str | None:
         """Why this backtest never jumps a candle run (None: it may)."""
-        eng, market = self.engine, self.market
         if self.fast is None:
             return "the fast path does not run"
-        if not self.tf:
-            return "several timeframes"
-        if eng.record_all:
+        if self.engine.record_all:
             return "every decision is recorded"
-        keys = eng.rules.keys
-        if ("trade", None) in keys or ("mark_price", None) in keys:
-            return "a rule on trades or marks (a candle's close is their tick)"
-        if market._lookbacks:
-            return "look-backs"
-        keys_of = {k for lv in market.indicators.live for k in lv.keys}
-        if not set(self.drawn) <= keys_of:
-            return "a charted value that is not an indicator"
         return None
+
+    def _setup(self) -> bool:
+        """Once the series' first candle was stepped: what each of its candles dispatches, and
+        whether its runs can be jumped at all (every timeframe built from it, no look-back of it)."""
+        eng, market, src = self.engine, self.market, self.src
+        if src not in market._sourced or any(market.source.get(tf) != src for tf in market.timeframes):
+            return False
+        if market._lookbacks.get(src) or not own_inputs(market.indicators, src):
+            return False
+        self.publish = src in market.timeframes
+        self.src_ms = timeframe_ms(src)
+        self.rolled = [b for tf, b in market.builders.items() if tf != src]
+        keys: list[DispatchKey] = [("candle_close", src)] if self.publish else []
+        keys += [k for k in (("trade", None), ("mark_price", None)) if k in eng.rules.keys]
+        self.keys = tuple(keys)
+        self.prev = {key: tuple(n for n, _ in eng.rules._prev_slots.get(key, ())) for key in self.keys}
+        if any(n in _MOVING for names in self.prev.values() for n in names):
+            return False  # a previous value of the clock: not modelled
+        arrays = {"price", "mark_price", "index_price", "bid", "ask"}
+        arrays |= {k for lv in market.indicators.live if lv.timeframe == src for k in lv.keys}
+        if self.publish:
+            arrays |= {f"{f}@{src}" for f in ("open", "high", "low", "close", "volume", "returns")}
+        self.arrays = frozenset(arrays)
+        return set(self.drawn) <= {k for lv in market.indicators.live for k in lv.keys}
 
     def expand(self, events: Iterable[object]) -> Iterable[object]:
         if self.why_not is not None:
@@ -125,14 +139,17 @@ class CandleRuns:
 
     def _expand(self, events: Iterable[object]) -> Iterator[object]:
         buf: list[CandleClosed] = []
-        symbol, tf = self.symbol, self.tf
+        symbol = self.symbol
         for ev in events:
-            if type(ev) is CandleClosed and ev.symbol == symbol and ev.timeframe == tf:
-                buf.append(ev)
-                if len(buf) >= _BLOCK:
-                    yield from self._block(buf)
-                    buf = []
-                continue
+            if type(ev) is CandleClosed and ev.symbol == symbol:
+                if not self.src:
+                    self.src = ev.timeframe
+                if ev.timeframe == self.src:
+                    buf.append(ev)
+                    if len(buf) >= _BLOCK:
+                        yield from self._block(buf)
+                        buf = []
+                    continue
             if buf:
                 yield from self._block(buf)
                 buf = []
@@ -171,15 +188,17 @@ class CandleRuns:
         """The state's plan when candles from `c` on may be jumped now, else None."""
         eng, market = self.engine, self.market
         st = eng.state
-        if not st.started or st.time == 0:
+        if not st.started or st.time == 0 or market.has_mark or market.has_trades or market.has_book:
             return None
-        if market.has_mark or market.has_trades or market.has_book or market.source.get(self.tf) != self.tf:
+        if self._ready is None:
+            if self.src not in market._sourced:
+                return None  # the series' first candle is stepped first
+            self._ready = self._setup()
+        if not self._ready or market.price_candle_ms != self.src_ms or "price" in market.not_ready:
             return None
-        if self.tf not in market._ready_tfs or not modelled(market.indicators) or "price" in market.not_ready:
+        if (self.publish and self.src not in market._ready_tfs) or not modelled(market.indicators):
             return None
-        if not self.venue.walks(c):
-            return None
-        if eng.price_check_pending() or self.run.exiting is not None:
+        if not self.venue.walks(c) or eng.price_check_pending() or self.run.exiting is not None:
             return None
         state = self.run.state
         plan = self._plans.get(state, _MISSING)
@@ -188,25 +207,17 @@ class CandleRuns:
         return plan  # type: ignore[return-value]
 
     def _state_plan(self, state: str) -> _StatePlan | None:
-        rules = self.engine.book.dispatch.get((self.key, state), _NO_RULES)
-        available = frozenset(self._names())
         out = []
-        for rule in rules:
-            when = rule.when
-            if when is None or when.node is None:
-                return None  # fires on every candle
-            screen = compile_screen(when.node, available)
-            if screen is None:
-                return None
-            out.append((rule, screen))
+        for key in self.keys:
+            for rule in self.engine.book.dispatch.get((key, state), _NO_RULES):
+                when = rule.when
+                if when is None or when.node is None:
+                    return None  # fires on every candle
+                screen = compile_screen(when.node)
+                if screen is None:
+                    return None
+                out.append((key, rule, screen))
         return _StatePlan(tuple(out))
-
-    def _names(self) -> set[str]:
-        tf = self.tf
-        names = {f"{f}@{tf}" for f in ("open", "high", "low", "close", "volume", "returns")}
-        names |= {"price", "mark_price", "index_price", "bid", "ask"}
-        names |= {k for lv in self.market.indicators.live for k in lv.keys}
-        return names | {PREV_PREFIX + n for n in self._prev_names if n in names}
 
     # ------------------------------------------------------------------ a jump
 
@@ -226,6 +237,9 @@ class CandleRuns:
         limit = min(st.next_day, st.next_timeout, st.next_protect, st.next_retry, due)
         if expiry is not None:
             limit = min(limit, expiry)
+        for builder in self.rolled:  # a candle being built from an earlier bucket is emitted first
+            if builder._start is not None and builder._start != builder.bucket(b.open_time[i]):
+                return i
         n, m = len(cs), _FIRST_WINDOW
         while True:
             e = min(n, i + m)
@@ -256,139 +270,101 @@ class CandleRuns:
         cuts.append((i + first_false(inside), "a price could reach an order"))
         cuts.append((i + int(np.searchsorted(b.close_time[i:e], limit, side="left")), "the clock"))
         cuts.append((i + 1 + first_false(b.contiguous[i + 1 : e]), "a hole in the data"))
+        for builder in self.rolled:  # a longer candle closes: its rules, indicators and look-backs move
+            off, size = builder.offset, builder.interval  # CandleBuilder.bucket, over the window
+            same = (b.close_time[i:e] + 1 - off) // size == (b.open_time_np[i:e] - off) // size
+            cuts.append((i + first_false(same), "a longer candle closes"))
         k = min(cuts)[0]
         if k <= i:
-            return min(cuts)[0], min(cuts)[1]
-        self._series = series = Series(self.market.indicators, b.window(self.market, self.tf, i, k))
-        cols = self._columns(b, i, k, series)
+            return min(cuts)
+        self._series = series = Series(self.market.indicators, b.window(self.market, self.src, i, k), self.src)
+        self._cols = cols = self._columns(b, i, k, series)
         ok = np.ones(k - i, dtype=np.bool_)
         market, run = self.market, self.run
         nr, state = market.not_ready, run.state
-        for rule, screen in plan.rules:
+        for key, rule, screen in plan.rules:
             if self.symbol not in rule.symbols or (nr and not rule.reads.isdisjoint(nr)):
                 continue
-            ok &= screen(cols, state, k - i)
+            ok &= screen(self._with_prev(cols, key), state, k - i)
         cuts.append((i + first_false(ok), "a rule may fire"))
         k = min(cuts)[0]
-        cuts.append((self._volatility(b, i, k), "the volatility breaker"))
+        multiple = float(self.engine.book.risk.volatility_breaker)
+        at, opens, times = self.engine.state.time, b.open_time, b.close_time_list
+        cut, self._meters = meter_run(self.run, multiple, at, self._held, opens, times, b.close, i, k)
+        cuts.append((cut, "the volatility breaker"))
         k, why = min(cuts)
-        self._drawn = {d: series.values[d][: k - i] for d in self.drawn}
+        self._drawn = {d: _values(cols, d, k - i) for d in self.drawn}
         return k, why
 
     def _columns(self, b: Block, i: int, k: int, series: Series) -> dict[str, np.ndarray]:
-        tf, tick = self.tf, self.market.tick
+        """The window's columns by env name: the candle's values, the price and its followers, the
+        indicators of its timeframe; every other name a rule reads, constant over the run."""
+        tf, tick, n = self.src, self.market.tick, k - i
         close = b.close_np[i:k]
         cols: dict[str, np.ndarray] = {
-            f"open@{tf}": b.open_np[i:k],
-            f"close@{tf}": close,
-            f"volume@{tf}": b.volume_np[i:k],
             "price": close,
             "mark_price": close,
             "index_price": close,
             "bid": close - tick,
             "ask": close + tick,
         }
-        cols[f"high@{tf}"], cols[f"low@{tf}"] = b.high_np[i:k], b.low_np[i:k]
-        ret = series._window.cols[f"returns@{tf}"]
-        cols[f"returns@{tf}"] = np.array(ret)
+        if self.publish:
+            w = series._window.cols
+            cols[f"open@{tf}"], cols[f"high@{tf}"], cols[f"low@{tf}"] = b.open_np[i:k], b.high_np[i:k], b.low_np[i:k]
+            cols[f"close@{tf}"], cols[f"volume@{tf}"] = close, b.volume_np[i:k]
+            cols[f"returns@{tf}"] = np.array(w[f"returns@{tf}"])
         for key, vals in series.values.items():
             cols[key] = np.array(vals)
-        snapshot = self.run.prev.get(self.key) or {}
-        for name in self._prev_names:
-            col = cols.get(name)
-            if col is None:
-                continue
-            first = snapshot[name] if name in snapshot else col[0]  # `snapshot.get(n, env.get(n))` at candle i
-            cols[PREV_PREFIX + name] = np.concatenate(([first], col[:-1]))
+        env = self.market.env
+        for name in self._reads():
+            if name not in cols and name not in _MOVING:
+                value = env.get(name)
+                if type(value) is float or type(value) is int:
+                    cols[name] = np.full(n, float(value))
+        for name in self.drawn:
+            if name not in cols:
+                cols[name] = np.full(n, env.get(name, math.nan))
         return cols
 
-    def _volatility(self, b: Block, i: int, k: int) -> int:
-        """Before which candle of [i, k) the volatility breaker would trip or clear (k: none);
-        the meter and throttle states candle by candle in `self._meters`."""
-        multiple = float(self.engine.book.risk.volatility_breaker)
-        at = self.engine.state.time
-        cut, self._meters = meter_run(self.run, multiple, at, self._held, b.open_time, b.close_time_list, b.close, i, k)
-        return cut
+    def _reads(self) -> frozenset[str]:
+        plan = self._plans.get(self.run.state)
+        if not isinstance(plan, _StatePlan):
+            return frozenset()
+        out: set[str] = set()
+        for key, rule, _ in plan.rules:
+            out |= rule.reads
+            out |= set(self.prev.get(key, ()))
+        return frozenset(out)
+
+    def _with_prev(self, cols: dict[str, np.ndarray], key: DispatchKey) -> dict[str, np.ndarray]:
+        """`cols` with the prev values of `key`'s dispatch: the value at the candle before, and at
+        the first, the key's snapshot (`snapshot.get(n, env.get(n))` as the dispatch reads it)."""
+        names = self.prev.get(key, ())
+        if not names:
+            return cols
+        snapshot = self.run.prev.get(key) or {}
+        out = dict(cols)
+        for name in names:
+            col = cols.get(name)
+            if col is not None:
+                first = snapshot[name] if name in snapshot else col[0]
+                out[PREV_PREFIX + name] = np.concatenate(([first], col[:-1]))
+        return out
 
     def _catch_up(self, cs: list[CandleClosed], b: Block, i: int, k: int) -> None:
-        """Leave the engine and the venue as stepping candles [i, k) would have (see module doc)."""
-        eng, market, run, symbol, tf = self.engine, self.market, self.run, self.symbol, self.tf
-        st = eng.state
-        last = cs[k - 1]
-        env = market.env
-        env.forget_account()  # Engine.on_event, on the first of them
-        st.time = last.close_time
-        market.set_clock(last.close_time)
-        # SymbolMarket.on_candle: the last price, the synthetic book and mark, then _publish.
-        market.last_data_time = last.close_time
-        market.last = last.close
-        price = b.close[k - 1]
-        env["price"] = price
-        market._synthetic_book(last.close)
-        market.mark = last.close
-        env["mark_price"] = env["index_price"] = price
-        w = self._series._window
-        j = k - 1 - i
-        for key in (f"open@{tf}", f"high@{tf}", f"low@{tf}", f"close@{tf}", f"volume@{tf}", f"returns@{tf}"):
-            env[key] = w.cols[key][j]
-        market.prev_close[tf] = price
-        history = market.history[tf]
-        start = max(i, k - HISTORY_CANDLES)
-        history.extend(
-            map(
-                Candle,
-                [tf] * (k - start),
-                b.open_time[start:k],
-                b.close_time_list[start:k],
-                b.open[start:k],
-                b.high_list[start:k],
-                b.low_list[start:k],
-                b.close[start:k],
-                b.volume[start:k],
-            )
-        )
-        self._series.catch_up(k - i)
-        # MarketEvents.on_candle: the mark, the volatility meter, the guards' memory.
-        st.portfolio.set_mark(symbol, last.close)
-        meter, memory = run.volatility, run.guard
-        (meter._last_time, meter._last_price, meter.short, meter.base, meter.samples, meter._alphas, lc) = self._meters[
-            j
-        ]
-        memory.last_margin_check = lc
-        # RuleDispatch.dispatch: the state, and the prev values the next candle's rules compare with.
-        if self.engine.book.dispatch.get((self.key, run.state)):
-            env["state"] = run.state
-        if self._prev_names:
-            snapshot = run.prev.get(self.key)
-            if snapshot is None:
-                snapshot = run.prev[self.key] = {}
-            for name in self._prev_names:
-                vals = self._column_list(name, w)
-                before = vals[j - 1] if j > 0 else snapshot.get(name, env.get(name, math.nan))
-                env[PREV_PREFIX + name] = before
-                snapshot[name] = vals[j]
-        # The venue's walk (PaperVenue.walk_quietly, no trailing stop): quotes and walk mark.
+        """Leave the engine and the venue as stepping candles [i, k) would have (candle_catchup.py)."""
+        eng, run = self.engine, self.run
+        market_run(eng, self.market, self.src, b, i, k, self._series, self.publish)
+        guards_run(eng, run, self.symbol, b.closes[k - 1], self._meters[: k - i])
+        dispatch_run(eng, run, self.keys, self.prev, self._cols, k - 1 - i)
         assert self.fast is not None
         prune = self.fast.jumped_run(k - i)
-        self.venue.walk_quietly_run(last, self._walk_mark(cs, i, k), prune)
+        self.venue.walk_quietly_run(cs[k - 1], walk_mark(cs, i, k, self.venue.walk_mark(self.symbol)), prune)
         self.counts.jumped += k - i
 
-    def _column_list(self, name: str, w: Window) -> list[float]:
-        vals = w.cols.get(name)
-        if vals is None:
-            vals = self._series.values.get(name)
-        if vals is None:  # price and its followers are the close
-            vals = w.close
-        return vals
 
-    def _walk_mark(self, cs: list[CandleClosed], i: int, k: int) -> Decimal | None:
-        """The close of the last candle of [i, k) whose walk moved the mark (None: none did)."""
-        for j in range(k - 1, i - 1, -1):
-            c = cs[j]
-            mark = cs[j - 1].close if j > i else self.venue.walk_mark(self.symbol)
-            if not (c.close == mark and c.open == mark and c.high == mark and c.low == mark):
-                return c.close
-        return None
+def _values(cols: dict[str, np.ndarray], name: str, n: int) -> list[float]:
+    return [float(v) for v in cols[name][:n]]
 
 
 def take_samples(

@@ -58,7 +58,12 @@ class _Str:
     v: str
 
 
-_Val = _Num | _Bool | _Str
+class _Unknown:
+    """A value the screen has no column for: unknown wherever evaluated, whatever its type."""
+
+
+_UNKNOWN = _Unknown()
+_Val = _Num | _Bool | _Str | _Unknown
 Screen = Callable[[Columns, str, int], Bools]
 
 
@@ -75,11 +80,10 @@ def names_needed(node: ir.Node) -> frozenset[str]:
     return frozenset(out)
 
 
-def compile_screen(node: ir.Node, available: frozenset[str]) -> Screen | None:
+def compile_screen(node: ir.Node) -> Screen | None:
     """A function of (columns, state, n) giving the 'certainly false' mask, or None when the
-    condition holds a node the screen does not model or reads a name it has no column for."""
-    if not names_needed(node) <= available:
-        return None
+    condition holds a node the screen does not model. A name without a column may be anything
+    (a string, an account value read on demand): it is unknown wherever it is evaluated."""
     try:
         _check(node)
     except Unsupported:
@@ -91,7 +95,7 @@ def compile_screen(node: ir.Node, available: frozenset[str]) -> Screen | None:
         except Unsupported:
             return np.zeros(n, dtype=np.bool_)
         if not isinstance(got, _Bool):
-            return np.zeros(n, dtype=np.bool_)  # `bool(number)`: not modelled, never jumped
+            return np.zeros(n, dtype=np.bool_)  # `bool(number)` or unknown: never jumped
         return got.ok & ~got.v
 
     return screen
@@ -124,12 +128,12 @@ class _Eval:
             case ir.Ref(name=name, prev=prev):
                 if name == "state" and not prev:
                     return _Str(self.state)
-                col = self.cols[PREV_PREFIX + name if prev else name]
+                col = self.cols.get(PREV_PREFIX + name if prev else name)
+                if col is None:
+                    return _UNKNOWN
                 return _Num(col, np.isfinite(col))
             case ir.Unary(op="not", operand=x):
-                b = self.value(x)
-                if not isinstance(b, _Bool):
-                    raise Unsupported("not of a number")
+                b = self.boolean(self.value(x))
                 return _Bool(~b.v, b.ok)
             case ir.Unary(op=op, operand=x):
                 a = self.num(x)
@@ -170,8 +174,17 @@ class _Eval:
     def const_num(self, v: float) -> _Num:
         return _Num(np.full(self.n, v), self.true if np.isfinite(v) else ~self.true)
 
+    def boolean(self, got: _Val) -> _Bool:
+        if isinstance(got, _Unknown):
+            return _Bool(~self.true, ~self.true)
+        if not isinstance(got, _Bool):
+            raise Unsupported("a number or a string as a truth value")
+        return got
+
     def num(self, node: ir.Node) -> _Num:
         got = self.value(node)
+        if isinstance(got, _Unknown):
+            return _Num(np.zeros(self.n), ~self.true)
         if not isinstance(got, _Num):
             raise Unsupported("arithmetic on a bool or a string")  # Python allows True + 1: not modelled
         return got
@@ -208,9 +221,7 @@ class _Eval:
         going = self.true.copy()
         decided = np.zeros(self.n, dtype=np.bool_)
         for x in xs:
-            b = self.value(x)
-            if not isinstance(b, _Bool):
-                raise Unsupported("and/or of a number")
+            b = self.boolean(self.value(x))
             known = b.ok & going
             stop = known & (b.v != conj)
             decided |= stop
@@ -232,10 +243,10 @@ class _Eval:
         return _Bool(going, decided | going)
 
     def if_exp(self, t: ir.Node, b: ir.Node, o: ir.Node) -> _Val:
-        test = self.value(t)
-        if not isinstance(test, _Bool):
-            raise Unsupported("if of a number")
+        test = self.boolean(self.value(t))
         body, orelse = self.value(b), self.value(o)
+        if isinstance(body, _Unknown) or isinstance(orelse, _Unknown):
+            return _UNKNOWN
         if isinstance(body, _Num) and isinstance(orelse, _Num):
             return _Num(np.where(test.v, body.v, orelse.v), test.ok & np.where(test.v, body.ok, orelse.ok))
         if isinstance(body, _Bool) and isinstance(orelse, _Bool):
@@ -244,6 +255,8 @@ class _Eval:
 
 
 def _compare(op: str, a: _Val, b: _Val, n: int) -> _Bool:
+    if isinstance(a, _Unknown) or isinstance(b, _Unknown):
+        return _Bool(np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_))
     if isinstance(a, _Str) or isinstance(b, _Str):
         if isinstance(a, _Str) and isinstance(b, _Str) and op in ("==", "!="):
             return _Bool(np.full(n, (a.v == b.v) is (op == "=="), dtype=np.bool_), np.ones(n, dtype=np.bool_))

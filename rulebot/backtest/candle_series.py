@@ -64,16 +64,19 @@ class Window:
 class Series:
     """The window's indicator values, by env key, and what catching up the live runtime needs."""
 
-    __slots__ = ("_copies", "_runtime", "_window", "values")
+    __slots__ = ("_copies", "_runtime", "_tf", "_window", "values")
 
-    def __init__(self, runtime: IndicatorRuntime, window: Window) -> None:
-        self._runtime, self._window = runtime, window
+    def __init__(self, runtime: IndicatorRuntime, window: Window, tf: str) -> None:
+        """The indicators of timeframe `tf` (the window's candles'): the only ones they update."""
+        self._runtime, self._window, self._tf = runtime, window, tf
         self.values: dict[str, list[float]] = {}
         self._copies: dict[int, Indicator] = {}  # live index -> an advanced copy of the whole window
         n = window.n
         cols = window.cols
         updated: dict[str, list[bool]] = {}
         for idx, lv in enumerate(runtime.live):
+            if lv.timeframe != tf:
+                continue
             impl = lv.impl
             if lv.is_candle:
                 flags = [True] * n
@@ -133,6 +136,8 @@ class Series:
         rt, w = self._runtime, self._window
         env = rt.env
         for idx, lv in enumerate(rt.live):
+            if lv.timeframe != self._tf:
+                continue
             impl = lv.impl
             twin = self._copies.get(idx)
             if twin is None:  # ema / rma: the value is the whole state once ready
@@ -183,6 +188,17 @@ def modelled(runtime: IndicatorRuntime) -> bool:
     return all(lv.published and lv.impl.ready for lv in runtime.live)
 
 
+def own_inputs(runtime: IndicatorRuntime, tf: str) -> bool:
+    """Every indicator of `tf` reads its own timeframe's series or indicators (as the compiler makes
+    them): a candle of `tf` updates them all, in order, and nothing else."""
+    tf_of = {lv.name: lv.timeframe for lv in runtime.live}
+    return all(
+        tf_of.get(lv.upstream) == tf if lv.upstream is not None else lv.input_key.endswith("@" + tf)
+        for lv in runtime.live
+        if lv.timeframe == tf and not lv.is_candle
+    )
+
+
 def first_false(mask: np.ndarray) -> int:
     """The index of the first False of `mask` (its length: none)."""
     if mask.all():
@@ -198,6 +214,7 @@ class Block:
         self.high_list = [float(c.high) for c in cs]
         self.low_list = [float(c.low) for c in cs]
         self.close = [float(c.close) for c in cs]
+        self.closes = [c.close for c in cs]  # as Decimals: the last price and the mark
         self.volume = [float(c.volume) for c in cs]
         self.open_time = [c.open_time for c in cs]
         self.close_time_list = [c.close_time for c in cs]
@@ -211,7 +228,7 @@ class Block:
         self.band_hi = np.maximum(np.maximum(hi, lo), np.maximum(self.open_np, self.close_np))
         self.band_lo = np.minimum(np.minimum(hi, lo), np.minimum(self.open_np, self.close_np))
         self.close_time = np.array(self.close_time_list, dtype=np.int64)
-        ot = np.array(self.open_time, dtype=np.int64)
+        ot = self.open_time_np = np.array(self.open_time, dtype=np.int64)
         self.contiguous = np.concatenate(([True], ot[1:] == self.close_time[:-1] + 1))
 
     def window(self, market: object, tf: str, i: int, k: int) -> Window:
