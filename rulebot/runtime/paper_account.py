@@ -10,6 +10,11 @@ with a live account, the account is the truth and the journal lags it: on restar
 takes the positions and balances from it and adopts the orders the journal knows
 (`recovery.adopt`), just as it reconciles with Binance.
 
+The account is saved after the journal step it follows, so a save that fails (a full disk) or a
+kill between the two leaves a file older than the journal: a fill or a funding payment the
+journal holds is not in it (issue 27). Such a file is not adopted (`behind_journal`): a restart
+would trade on a position the journal says was closed, or without one it says was opened.
+
 The file is a pickle of the simulator's own objects (no second format to keep in step with
 it). Loading one is guarded as loading code would be: the file must belong to this user and
 be writable by no one else, and the unpickler builds only the simulator's and core's plain
@@ -22,8 +27,10 @@ import contextlib
 import io
 import os
 import pickle
+import sqlite3
 import stat
 from collections.abc import Iterable
+from decimal import Decimal
 from enum import Enum, EnumMeta
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,7 @@ from typing import Any
 from rulebot.binance.payloads.account_state import reconciled_balance, reconciled_position
 from rulebot.core.account_events import AccountUpdate
 from rulebot.exchange_sim import SimExchange
+from rulebot.journal.schema import of_mode
 from rulebot.venues.binance.venue import Reconciliation
 
 PAPER_FILE = "paper-account.pickle"
@@ -153,4 +161,48 @@ def snapshot(sim: SimExchange, symbols: Iterable[str], time: int) -> Reconciliat
         tuple(a for a in sim.open_algo_orders() if a.symbol in wanted),
         AccountUpdate("RECONCILE", balances, positions, time),
         time,
+    )
+
+
+# The last value the journal's account updates gave each wallet and each position (bare columns
+# with max(): SQLite takes them from the row of the largest id, the latest update).
+_LAST_WALLETS = (
+    "SELECT json_extract(b.value, '$.asset'), json_extract(b.value, '$.wallet_balance'), max(e.id) "
+    "FROM entries e, json_each(e.body, '$.balances') b WHERE e.kind = 'account' AND {where} GROUP BY 1"
+)
+_LAST_POSITIONS = (
+    "SELECT json_extract(p.value, '$.symbol'), json_extract(p.value, '$.position_side'), "
+    "json_extract(p.value, '$.amount'), max(e.id) "
+    "FROM entries e, json_each(e.body, '$.positions') p WHERE e.kind = 'account' AND {where} GROUP BY 1, 2"
+)
+
+
+def behind_journal(sim: SimExchange, journal: Path, mode: str, path: Path) -> str | None:
+    """Why the saved account `sim` cannot be the one the journal's runs of `mode` left (a wallet or
+    a position differs from the journal's last account update of it), or None when it can."""
+    if not journal.is_file():
+        return None
+    where, args = of_mode(mode)
+    with contextlib.closing(sqlite3.connect(f"file:{journal.resolve()}?mode=ro", uri=True)) as db:
+        wallets = db.execute(_LAST_WALLETS.format(where=where), args).fetchall()
+        positions = db.execute(_LAST_POSITIONS.format(where=where), args).fetchall()
+    kept_wallets = {b.asset: b.wallet_balance for b in sim.balances()}
+    kept_positions = {(p.symbol, p.position_side.value): p.amount for p in sim.positions(include_flat=True)}
+    differ = [
+        f"{asset} wallet {text} in the journal, {kept_wallets[asset]} in the file"
+        for asset, text, _ in wallets
+        if asset in kept_wallets and Decimal(text) != kept_wallets[asset]
+    ]
+    differ += [
+        f"{symbol} {side} position {text} in the journal, {kept_positions[(symbol, side)]} in the file"
+        for symbol, side, text, _ in positions
+        if (symbol, side) in kept_positions and Decimal(text) != kept_positions[(symbol, side)]
+    ]
+    if not differ:
+        return None
+    return (
+        f"the paper account {path} does not match its journal ({'; '.join(differ)}): it was not saved after "
+        "the journal's last steps (a full disk, or the bot was killed between the two), and trading on it "
+        "would contradict the journal. Not loaded; move it away to start a fresh paper account, whose "
+        "positions the journal's earlier runs then no longer hold"
     )

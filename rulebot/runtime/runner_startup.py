@@ -59,6 +59,11 @@ class RunnerStartup:
             venue = LaneVenue(self.venue, self.push)
         else:
             kept = paper_account.load(paper_file, book.symbols)
+            stale = (
+                None if kept is None else paper_account.behind_journal(kept, cfg.journal_path(), cfg.mode, paper_file)
+            )
+            if stale is not None:
+                raise paper_account.PaperAccountError(stale)
             if kept is not None:
                 # A dry-run: on live streams funding is settled from the mark stream's announcements
                 # (replayed data carries none in its marks, and settles from its fundingRate files).
