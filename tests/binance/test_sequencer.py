@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulebot.binance.sequencer import CandleGap, Seen, Sequencer, TradeGap
+from rulebot.binance.sequencer import RESTART_MS, CandleGap, Seen, Sequencer, TradeGap
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 
 
@@ -81,3 +81,44 @@ def test_what_passes_is_increasing_and_the_gaps_name_exactly_what_never_came(ids
     assert passed == sorted(set(passed))
     if passed:
         assert missing == set(range(passed[0], passed[-1] + 1)) - set(passed)
+
+
+def test_a_numbering_that_starts_again_later_is_taken_not_dropped_as_repeats() -> None:
+    """An exchange that restarts (`rulebot fake-exchange` run anew, a testnet reset) numbers its
+    trades and book updates from 1 again: those frames are new (later), not repeats, or the bot
+    would drop every trade and book update of the stream for good (probe finding 34)."""
+    seq = Sequencer()
+    seq.accept(trade(100_000))  # at time 1,000,000
+    restarted = Trade("BTCUSDT", D("100"), D("1"), 2_000_000, False, 1)
+    assert seq.check(restarted) is Seen.RESTARTED
+    seq.accept(restarted)
+    assert seq.last_trade_id("BTCUSDT") == 1
+    assert seq.check(Trade("BTCUSDT", D("100"), D("1"), 2_000_001, False, 2)) is Seen.FRESH
+    assert seq.check(restarted) is Seen.DUPLICATE  # and a repeat of the new numbering is one
+    book = BookTop("BTCUSDT", D(1), D(1), D(2), D(1), 100, 7_000_000)
+    seq.accept(book)
+    again = BookTop("BTCUSDT", D(1), D(1), D(2), D(1), 200_000, 3)
+    assert seq.check(again) is Seen.RESTARTED
+    seq.accept(again)
+    assert seq.check(BookTop("BTCUSDT", D(1), D(1), D(2), D(1), 200_001, 4)) is Seen.FRESH
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=80),
+    st.integers(min_value=0, max_value=RESTART_MS),
+)
+def test_a_repeat_stays_a_repeat_even_stamped_a_little_later(ids: list[int], late: int) -> None:
+    """A repeat carries the time of its first delivery (here a trade's time is ten times its id);
+    even one a socket stamped up to the restart margin later is dropped, never taken for a restart."""
+    seq = Sequencer()
+    taken: list[int] = []
+    for i in ids:
+        verdict = seq.check(trade(i))
+        assert verdict is not Seen.RESTARTED
+        if verdict is not Seen.DUPLICATE:
+            seq.accept(trade(i))
+            seq.accept(BookTop("BTCUSDT", D(1), D(1), D(2), D(1), i * 10, i))
+            taken.append(i)
+    for i in taken:
+        assert seq.check(Trade("BTCUSDT", D("100"), D("1"), i * 10 + late, False, i)) is Seen.DUPLICATE
+        assert seq.check(BookTop("BTCUSDT", D(1), D(1), D(2), D(1), i * 10 + late, i)) is Seen.DUPLICATE

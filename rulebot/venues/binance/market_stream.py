@@ -120,6 +120,7 @@ class MarketStream:
         self._candle_backfill = candle_backfill
         self._seq = Sequencer()
         self.duplicates = 0  # frames seen twice (a rollover's overlap) and dropped
+        self.restarts = 0  # frames numbered below the last seen yet later: a numbering started again
         self.backfilled = 0  # trades and candles recovered by REST
         self.gaps_lost = 0  # trades and candles neither the stream nor REST could supply
         self.malformed = 0  # frames that did not parse, skipped
@@ -204,7 +205,15 @@ class MarketStream:
         if verdict is Seen.DUPLICATE:
             self.duplicates += 1
             return
-        if isinstance(verdict, TradeGap):
+        if verdict is Seen.RESTARTED:
+            self.restarts += 1
+            kind = type(event).__name__
+            detail = (
+                f"{getattr(event, 'symbol', '')} {kind} numbering started again below the last seen "
+                "(the exchange restarted?): taken as new from here"
+            )
+            await self._on_event(StreamStatus("market", True, self._clock(), detail))
+        elif isinstance(verdict, TradeGap):
             await self._fill_trades(verdict.symbol, verdict.first, verdict.last, getattr(event, "time", 0))
         elif isinstance(verdict, CandleGap):
             await self._fill_candles(verdict)

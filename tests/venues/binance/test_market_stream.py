@@ -291,3 +291,23 @@ async def test_a_hole_larger_than_the_backfill_cap_is_reported_not_replayed(fake
     [gap] = sink.statuses("gap")
     assert "15 aggTrades (7..21)" in gap.detail and "too many to replay" in gap.detail
     await stream.stop()
+
+
+async def test_trades_of_a_restarted_exchange_are_delivered_and_reported(fake, rest):
+    """An exchange that starts again (`rulebot fake-exchange` run anew, a testnet reset) numbers
+    from 1 again: its trades are later than all seen, not repeats. Dropping them left a dry-run
+    blind to trades for good while mark prices kept the data looking fresh (probe finding 34;
+    the book's update ids, which the fake hub numbers itself, in test_sequencer.py)."""
+    sink = Sink()
+    stream = MarketStream(rest.endpoints, ["btcusdt@aggTrade"], sink)
+    await start(stream, fake)
+    t0 = 1_800_000_000_000
+    for i, time in ((500, t0), (501, t0 + 1), (1, t0 + 60_000), (2, t0 + 60_001), (2, t0 + 60_001), (3, t0 + 60_002)):
+        await fake.hub.publish_market(Trade("BTCUSDT", D(60000), D("0.001"), time, False, i, i, i))
+    await until(lambda: sink.trade_ids()[-1:] == [3])
+    assert sink.trade_ids() == [500, 501, 1, 2, 3]
+    assert [s.detail for s in sink.statuses("BTCUSDT")] == [
+        "BTCUSDT Trade numbering started again below the last seen (the exchange restarted?): taken as new from here"
+    ]
+    assert stream.restarts == 1 and stream.duplicates == 1  # the second 2 was a repeat
+    await stream.stop()
