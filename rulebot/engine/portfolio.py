@@ -152,9 +152,23 @@ class Portfolio:
     def equity(self, asset: str) -> Decimal:
         """Wallet plus unrealized PnL at mark of every position margined in `asset`."""
         total = self.wallet.get(asset, ZERO)
+        instruments, marks = self.instruments, self.marks
         for (symbol, side), pos in self.positions.items():
-            if pos.amount != 0 and self.instruments[symbol].margin_asset == asset:
-                total += self.unrealized(symbol, side)
+            amount = pos.amount
+            if not amount:
+                continue
+            inst = instruments[symbol]
+            if inst.margin_asset != asset:
+                continue
+            # `unrealized(symbol, side)` inlined (valued on every bar): the same operations, and
+            # ZERO added when no mark is known, as it returns then (a sum's exponent may change).
+            mark = marks.get(symbol)
+            if mark is None:
+                total += ZERO
+            elif side is _BOTH:
+                total += inst.signed_pnl(amount, pos.entry_price, mark)
+            else:
+                total += inst.pnl(side, abs(amount), pos.entry_price, mark)
         return total
 
     def daily_pnl(self, asset: str) -> Decimal:

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from rulebot.core.enums import OrderType, Side
 from rulebot.core.instruments import Instrument
-from rulebot.core.margin import FloatBrackets, float_pnl_and_notional
+from rulebot.core.margin import BracketTable, FloatBrackets, float_pnl_and_notional
 from rulebot.exchange_sim import conditional
 from rulebot.exchange_sim.account import Account
 from rulebot.exchange_sim.book import OrderStore
@@ -34,6 +34,23 @@ _TP_LIKE = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 # stand for keeps (`isolated_ratio_clearly_below`): far above any float rounding.
 _RATIO_SAFETY = 0.999
 _EDGE = 1e-9  # relative distance kept from a bracket edge, where the float tiers may disagree
+
+# Each table's float brackets and tier edges, built once per table: the band is drawn again after
+# every fill, and a table has a dozen brackets. Keyed by identity with the table kept beside them: a
+# table is frozen, so they cannot go stale, and a kept table's id cannot be reused while cached.
+_TABLES: dict[int, tuple[BracketTable, FloatBrackets, tuple[Decimal, ...]]] = {}
+
+
+def _table_floats(table: BracketTable) -> tuple[FloatBrackets, tuple[Decimal, ...]]:
+    """`FloatBrackets(table)` and the notional caps of its brackets, ascending."""
+    hit = _TABLES.get(id(table))
+    if hit is not None and hit[0] is table:
+        return hit[1], hit[2]
+    floats, tiers = FloatBrackets(table), tuple(b.notional_cap for b in table.brackets)
+    if len(_TABLES) >= 64:  # a reload brings new tables: keep the cache small
+        _TABLES.clear()
+    _TABLES[id(table)] = (table, floats, tiers)
+    return floats, tiers
 
 
 def tighten(band: Band, lo: Decimal | None, hi: Decimal | None) -> Band:
@@ -229,11 +246,11 @@ def sim_band(
     bankrupt = bankruptcy_price(inst, [pos], pos.isolated_wallet)
     if bankrupt is not None:
         band = tighten(band, bankrupt, None) if pos.qty > 0 else tighten(band, None, bankrupt)
-    table = exposure.brackets(symbol)
+    floats, tiers = _table_floats(exposure.brackets(symbol))
     return ratio_band(
         inst,
-        FloatBrackets(table),
-        [b.notional_cap for b in table.brackets],
+        floats,
+        tiers,
         pos.qty,
         pos.entry_price,
         pos.isolated_wallet,
