@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.core.enums import MarginType, OrderStatus, OrderType, PositionSide, Side, TimeInForce, WorkingType
+from rulebot.core.frozen import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """An order changed: new, (partially) filled, canceled, expired, rejected.
@@ -48,6 +50,7 @@ class OrderUpdate:
     reject_reason: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AlgoUpdate:
     """USDT-M conditional orders live in the algo service (since 2025-12-09) and report here.
@@ -74,6 +77,7 @@ class AlgoUpdate:
     time: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BalanceChange:
     asset: str
@@ -82,6 +86,7 @@ class BalanceChange:
     balance_change: Decimal  # excluding PnL and commission
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionChange:
     symbol: str
@@ -95,6 +100,7 @@ class PositionChange:
     isolated_wallet: Decimal
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountUpdate:
     reason: str  # ORDER, FUNDING_FEE, DEPOSIT, ... (FACTS.md §10)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.core.enums import MarginType, OrderType, PositionSide, Side, TimeInForce, WorkingType
+from rulebot.core.frozen import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     client_order_id: str
@@ -42,6 +44,7 @@ class PlaceOrder:
         return self.order_type.is_conditional  # the same five types, in a frozenset
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     symbol: str

@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Literal
 
 from rulebot.core.enums import Direction, OrderType, PositionSide, TimeInForce, WorkingType
+from rulebot.core.frozen import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EnterIntent:
     symbol: str
@@ -29,6 +31,7 @@ class EnterIntent:
     position_side: PositionSide = PositionSide.BOTH  # LONG/SHORT in hedge mode
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ExitIntent:
     """Reduce-only close: all of the position (quantity None) or part of it."""
@@ -45,6 +48,7 @@ class ExitIntent:
     reduce_only: bool = True  # one-way mode; hedge mode closes through the position side instead
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProtectIntent:
     """A close-position conditional order protecting a position: stop-loss or take-profit.

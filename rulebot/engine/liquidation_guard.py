@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.core.enums import MarginType
+from rulebot.core.frozen import fast_init
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import (
     BracketTable,
@@ -28,6 +29,7 @@ ZERO = Decimal(0)
 _BISECTIONS = 30
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Holding:
     """What the symbol holds now and the account around it, in the margin asset."""

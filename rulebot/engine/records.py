@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rulebot.core.frozen import fast_init
 from rulebot.engine.risk import Verdict
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     time: int
@@ -27,6 +29,7 @@ class Decision:
     error: str | None = None  # the condition raised (e.g. division by zero): treated as false
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GuardRecord:
     time: int
@@ -37,6 +40,7 @@ class GuardRecord:
     client_order_id: str | None  # the order that resulted, if any
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StateChange:
     time: int

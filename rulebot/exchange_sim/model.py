@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AccountEvent
+from rulebot.core.frozen import fast_init
 
 ZERO = Decimal(0)
 
@@ -156,6 +157,7 @@ class AccountView:
         return self.position_initial_margin + self.open_order_initial_margin
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SimResult:
     """The reply to a command: accepted (`ok`) or refused with Binance's `code` and `message`.

@@ -20,6 +20,7 @@ from rulebot.core.enums import (
     TimeInForce,
     WorkingType,
 )
+from rulebot.core.frozen import fast_init
 from rulebot.core.instruments import Instrument
 
 ZERO = Decimal(0)
@@ -45,6 +46,7 @@ class Trigger:
     price_protect: bool = False  # held back while last and mark differ past triggerProtect
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution of an order, as it goes into the OrderUpdate."""

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market, OrderType, PositionSide, Side, TimeInForce
+from rulebot.core.frozen import fast_init
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.core.order_filters import check_order
@@ -39,6 +40,7 @@ _CLOSE_POSITION_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_
 _PROTECTABLE = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A PlaceOrder that passed every check, with what the checks decided."""

@@ -15,6 +15,7 @@ from typing import Literal
 
 from rulebot.core.enums import Direction, MarginType, OrderType, Side, TimeInForce
 from rulebot.core.fees import FeeRates
+from rulebot.core.frozen import fast_init
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
 from rulebot.core.margin import BracketTable
@@ -24,6 +25,7 @@ from rulebot.rulebook.guards import EffectiveRisk
 VerdictKind = Literal["allow", "resize", "reject", "act"]  # act: the guard did something itself
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     kind: VerdictKind
@@ -36,6 +38,7 @@ class Verdict:
         return self.kind != "reject"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountView:
     """What the guards need to know about the account and the market at this moment."""
@@ -66,6 +69,7 @@ class AccountView:
     fee_rates: FeeRates | None = None  # to count what an entry will pay before it is sent
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CheckedEntry:
     """An entry as the guards let it through, or `quantity is None` when refused."""
