@@ -108,12 +108,23 @@ def save(sim: SimExchange, path: Path) -> None:
     buf = io.BytesIO()
     _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(sim)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, buf.getbuffer())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = buf.getbuffer()
+            while data:  # a write on a nearly full disk may write part and say so: the next one fails
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OSError(
+            exc.errno,
+            f"the paper account {path} cannot be saved ({exc.strerror}): is the disk full? The journal holds "
+            "steps the file lacks, so a restart will not adopt it",
+        ) from exc
     os.replace(tmp, path)
     with contextlib.suppress(OSError):  # not every file system lets a directory be fsynced
         dfd = os.open(path.parent, os.O_RDONLY)

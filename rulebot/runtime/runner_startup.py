@@ -27,6 +27,7 @@ from rulebot.runtime.run_config import (
 )
 from rulebot.runtime.run_venues import LaneVenue, PaperRunVenue, RunVenue
 from rulebot.runtime.scheduler import TimerScheduler
+from rulebot.runtime.sources import PushSource
 from rulebot.runtime.warmup import warm_up
 from rulebot.session import paper_venue
 from rulebot.venues.binance.user_stream import UserStream
@@ -64,13 +65,15 @@ class RunnerStartup:
             )
             if stale is not None:
                 raise paper_account.PaperAccountError(stale)
+            # On live streams funding is settled from the mark stream's announcements: no settlement
+            # event comes. Replayed and simulated data settle from their own FundingRate events (the
+            # simulated market's marks announce funding too: settled from both, it was paid twice).
+            marks = isinstance(self.market_feed, PushSource)
             if kept is not None:
-                # A dry-run: on live streams funding is settled from the mark stream's announcements
-                # (replayed data carries none in its marks, and settles from its fundingRate files).
-                venue = PaperRunVenue(PaperVenue(kept, kept.market, funding_from_marks=True), paper_file, book.symbols)
+                venue = PaperRunVenue(PaperVenue(kept, kept.market, funding_from_marks=marks), paper_file, book.symbols)
             else:
                 paper = paper_venue(
-                    book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates, funding_from_marks=True
+                    book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates, funding_from_marks=marks
                 )
                 venue = PaperRunVenue(paper, paper_file, book.symbols)
                 venue.save()  # a new paper account, kept from the start
@@ -82,8 +85,10 @@ class RunnerStartup:
             on_rule_error=self._rule_error,
         )
         restored = recovery.restore(engine, state)
+        kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
-            await self._adopt_paper(kept, state, paper_file)
+            at = await self._adopt_paper(kept, state, paper_file)
+            kept_at = None if isinstance(self.market_feed, PushSource) else at
         if self.warmup is not None:
             for note in await warm_up(engine, self.warmup, HISTORY_CANDLES):
                 await self._note(_now(), "warm-up", note)
@@ -109,14 +114,22 @@ class RunnerStartup:
             changed = lambda: self.push(_Request("reload", {"reason": "file changed"}))  # noqa: E731
             watcher = watch(cfg.rulebook, changed, cfg.reload_settle_s)
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
-        await self._journal_notes(restored)
+        if kept_at:  # the data's time, not the wall clock's: the rows of such a run are in data time
+            for note in restored:
+                await self._note(kept_at, "recovery", note)
+        else:
+            await self._journal_notes(restored)
 
-    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState, file: Path) -> None:
+    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState, file: Path) -> int:
         """A restarted dry-run takes its kept paper account as a live bot takes Binance's: the
-        positions and balances as they are, the working orders the journal knows adopted."""
+        positions and balances as they are, the working orders the journal knows adopted. Returns
+        the account's time: its last update (of a position, a balance or a working order; a flat
+        account with only a working order was journaled at time 0, 1970)."""
         desk = self._desk()
         engine = desk.engine
-        t = max([p.update_time for p in sim.positions()] + [b.update_time for b in sim.balances()] + [0])
+        times = [p.update_time for p in sim.positions()] + [b.update_time for b in sim.balances()]
+        times += [o.update_time for o in sim.open_orders()] + [a.update_time for a in sim.open_algo_orders()]
+        t = max([*times, 0])
         snap = paper_account.snapshot(sim, self.book.symbols, t)
         await desk.process(recovery.adopt(engine, snap, state), t)
         await desk.process(engine.on_event(snap.account), t)
@@ -130,6 +143,7 @@ class RunnerStartup:
             summary += f" (--balance {self.cfg.balance} applies to a new account only)"
         print(summary, file=sys.stderr)
         await desk.note(t, "reconciled", summary)
+        return t
 
     async def _user_stream_up(self, stream: UserStream, timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s

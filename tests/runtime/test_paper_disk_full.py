@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +33,8 @@ from rulebot.testing.shared import ARCHIVE
 
 KLINES = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m"
 DAY1, DAY2 = KLINES / "BTCUSDT-1m-2025-06-07.zip", KLINES / "BTCUSDT-1m-2025-06-08.zip"
+DATA_FROM, DATA_TO = 1_749_254_400_000, 1_749_427_200_000  # 2025-06-07 00:00 to 06-09 00:00 UTC
+ROOT = Path(__file__).resolve().parents[2]
 
 # A limit entry below the price: journaled as NEW when placed, filled by a later candle's low.
 RESTING = """\
@@ -115,6 +118,15 @@ def test_a_fill_whose_journal_step_fails_is_not_kept_and_the_restart_journals_it
     assert _filled(journal) == _kept(run_dir) == Decimal("0.01")
     [(fee,)] = _rows(journal, "SELECT fee FROM fills")
     assert Decimal(fee) > 0
+    # The restarted run's rows are in the data's time (the kept account's, then the replay's): none
+    # at 0 (the adoption of a flat account with a working order was) nor at the wall clock's time.
+    [(run,)] = _rows(journal, "SELECT run_id FROM runs ORDER BY id DESC LIMIT 1")
+    wall = {"run_start", "run_stop", "rulebook"}  # a run's start and stop are wall-clock times
+    rows = [
+        (k, t) for k, t in _rows(journal, f"SELECT kind, time FROM entries WHERE run_id = '{run}'") if k not in wall
+    ]
+    assert {k for k, _ in rows} >= {"notice", "order"}
+    assert all(DATA_FROM <= t < DATA_TO for _, t in rows), [r for r in rows if not DATA_FROM <= r[1] < DATA_TO]
 
 
 def test_an_account_whose_save_failed_after_its_journal_step_is_not_adopted(tmp_path, monkeypatch):
@@ -153,3 +165,52 @@ def test_an_account_saved_after_every_journal_step_restarts(tmp_path, book_text)
     second = _dry_run(book, run_dir, DAY2, 30)
     assert second.exit_code == 0 and "paper account restored" in second.stderr, second.output
     assert _filled(run_dir / "journal.sqlite") == _kept(run_dir) == Decimal("0.01")
+
+
+def test_a_dry_run_on_the_simulated_market_pays_each_funding_once(tmp_path):
+    """The simulated market's marks announce the coming funding (as Binance's stream does) and it
+    also settles with a FundingRate event: the paper account paid both, twice the funding, at
+    00:00 UTC of 2024-06-02 for this rulebook's long."""
+    run_dir = tmp_path / "run"
+    res = CliRunner().invoke(
+        main,
+        ["dry-run", str(ROOT / "rules/ema-trend-btc.yaml"), "--hours", "30", "--run-dir", str(run_dir), "--no-watch"],
+    )
+    assert res.exit_code == 0, res.output
+    times = [t for (t,) in _rows(run_dir / "journal.sqlite", "SELECT time FROM funding ORDER BY id")]
+    assert times and len(times) == len(set(times)), times
+    # The kept account paid what the journal says it paid.
+    assert _filled(run_dir / "journal.sqlite") == _kept(run_dir)
+
+
+def test_a_save_on_a_full_disk_keeps_the_last_account_whole_and_says_why(tmp_path, monkeypatch):
+    """A write on a nearly full disk writes what fits and returns its length (no error): the save
+    took that for the whole account and renamed a cut file over the last good one."""
+    from rulebot.core.enums import Market
+    from rulebot.core.fees import DEFAULT_FEE_RATES
+    from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+    from rulebot.rulebook.compiler import compile_text
+    from rulebot.session import paper_venue
+
+    book = compile_text(AT_ONCE)
+    inst = builtin_instruments(Market.USDM)
+    brackets = builtin_brackets(Market.USDM)
+    sim = paper_venue(book, inst, brackets, {"USDT": Decimal(10_000)}, fee_rates=DEFAULT_FEE_RATES).sim
+    path = tmp_path / paper_account.PAPER_FILE
+    paper_account.save(sim, path)
+    good = path.read_bytes()
+    room = [len(good) // 2]
+    write = os.write
+
+    def nearly_full(fd: int, data: Any) -> int:
+        if room[0] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = write(fd, bytes(data[: room[0]]))
+        room[0] -= n
+        return n
+
+    monkeypatch.setattr(paper_account.os, "write", nearly_full)
+    with pytest.raises(OSError, match=r"cannot be saved .*is the disk full\?") as raised:
+        paper_account.save(sim, path)
+    assert raised.value.errno == errno.ENOSPC
+    assert path.read_bytes() == good and not path.with_name(path.name + ".tmp").exists()
