@@ -14,7 +14,7 @@ from typing import Any
 
 from rulebot.backtest import fast_path, fast_trades
 from rulebot.backtest.assumptions import fees_source
-from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles, take_samples
+from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles, flat_sampler, take_samples
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
@@ -347,6 +347,8 @@ def run_backtest(
         if warm.pending:
             warm.check(at)
 
+    flat = flat_sampler(engine, asset, note_day, sampler, warm)  # a flat run's samples, in bulk
+
     for event in candle_runs.expand(trades.expand(events)):
         run_of = None
         if type(event) is JumpedCandles:  # handled below as its last candle, and each candle where it matters
@@ -396,7 +398,9 @@ def run_backtest(
         else:  # the engine and the venue as stepping the run would leave them, then the samples inside it
             run_of.catch_up()
             count += len(run_of.candles)
-            next_sample = take_samples(run_of, next_sample, config.sample_every_ms, take_sample, last_price, engine)
+            next_sample = take_samples(
+                run_of, next_sample, config.sample_every_ms, take_sample, last_price, engine, flat
+            )
         done = count + counts.folded
         if done >= next_progress:
             next_progress = done - done % 16_384 + 16_384

@@ -106,6 +106,36 @@ class Sampler:
             self._commit(pending)
         self._pending = (time, equity, last_price.get(first, ZERO), amount0, held, tuple(rows))
 
+    def take_run(
+        self, times: Sequence[int], prices: Sequence[Decimal], values: Sequence[tuple[float, ...]], equity: Decimal
+    ) -> None:
+        """`take(t, equity)` at each of `times`, the first symbol priced at `prices` with the charted
+        `values`, for a single-symbol run in which nothing else moves (the candle array path while
+        flat: the equity, the position and its PnL stand): the same rows, and the same tallies, fed
+        in bulk (CurveTally.add_run)."""
+        engine, first = self._engine, self.symbol
+        amount = engine.position(first).amount
+        upnl = ZERO
+        for side in _SIDES:
+            upnl = upnl + engine.unrealized(first, side)
+        pnl = self._booked[first] + upnl
+        held = amount != 0
+        rows = [
+            (t, equity, p, amount, held, ((first, p, amount, pnl, v),))
+            for t, p, v in zip(times, prices, values, strict=True)
+        ]
+        pending = self._pending
+        if pending is not None:
+            self._commit(pending)
+        self._pending = rows[-1]
+        if len(rows) > 1:
+            self.tally.add_run(times[:-1], equity, held)
+            self.tally.symbols[first].add_run(times[:-1], amount, pnl)
+            add_price, add_row = self.tally.prices[first].add, self.curve.add
+            for row in rows[:-1]:
+                add_price(row[2])
+                add_row(row, (equity, row[2]))
+
     def _commit(self, row: Row) -> None:
         time, equity, _, _, held, rows = row
         tally = self.tally

@@ -15,7 +15,7 @@ Plain values only (times in ms, Decimals, bools): testable without running anyth
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -239,6 +239,11 @@ class SymbolTally:
         self.drawdown.add(time, self.start_equity + pnl)
         self.exposure.add(time, position != 0)
 
+    def add_run(self, times: Sequence[int], position: Decimal, pnl: Decimal) -> None:
+        """`add` at each of `times` for a position and PnL that stand (CurveTally.add_run)."""
+        self.add(times[0], position, pnl)
+        _exposure_run(self.exposure, times)
+
 
 @dataclass(slots=True)
 class CurveTally:
@@ -266,6 +271,26 @@ class CurveTally:
         self.hours.add(time, equity)
         self.months.add(time, equity)
 
+    def add_run(self, times: Sequence[int], equity: Decimal, held: bool) -> None:
+        """`add(t, equity, held)` at each of `times` (rising) for an equity that stands (the candle
+        array path's flat runs): the same tallies. After the first time, the same value changes a
+        drawdown or a month's numbers nowhere, a period's close only when the period changes, and the
+        exposure adds up time held as one span."""
+        self.add(times[0], equity, held)
+        if len(times) > 1:
+            self.samples += len(times) - 1
+            _exposure_run(self.exposure, times)
+            hour, day, months = times[0] // HOUR_MS, times[0] // DAY_MS, self.months
+            for t in times[1:]:
+                if t // HOUR_MS != hour:  # a day, and so a month, changes only with an hour
+                    hour = t // HOUR_MS
+                    self.hours.add(t, equity)
+                    if t // DAY_MS != day:
+                        day = t // DAY_MS
+                        self.days.add(t, equity)
+                        if not months.lo <= t < months.hi:
+                            months.add(t, equity)
+
     def symbol(self, name: str) -> SymbolTally:
         tally = self.symbols.get(name)
         if tally is None:
@@ -281,6 +306,15 @@ class CurveTally:
     def daily_closes(self) -> list[Decimal]:
         """The start equity, then the last sampled equity of each UTC day that has a sample."""
         return [self.start_equity, *self.days.closes]
+
+
+def _exposure_run(tally: ExposureTally, times: Sequence[int]) -> None:
+    """ExposureTally.add at times[1:] with the flag its last add took: one span held, or none."""
+    if len(times) > 1:
+        if tally.held:
+            tally.held_ms += times[-1] - tally.last
+        tally.last = times[-1]
+        tally.count += len(times) - 1
 
 
 def drawdown_of(points: Iterable[tuple[int, Decimal]]) -> DrawdownTally:

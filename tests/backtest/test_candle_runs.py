@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from rulebot.backtest import candle_runs
 from rulebot.backtest.candle_screen import compile_screen, names_needed
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, run_backtest
+from rulebot.backtest.tally import CurveTally
 from rulebot.core.enums import Market
 from rulebot.engine.engine import Engine
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
@@ -441,3 +442,41 @@ def test_the_screen_tells_false_from_unknown() -> None:
         PREV_PREFIX + "slow": np.array([2.0, 2.0, 2.0, 2.0, 2.0]),
     }
     assert screen(cols, "flat", 5).tolist() == [True, False, False, True, True]
+
+
+# ---------------------------------------------------------------- a flat run's samples in bulk
+
+
+@example([(5, 3, True)], [1, 60_000, 3_600_000, 40 * 86_400_000, 1, 86_400_000], 5, True, 1_700_000_000_000)
+@example([], [60_000] * 50 + [31 * 86_400_000] + [60_000] * 5, -2, False, 1_735_689_000_000)
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.lists(st.tuples(st.integers(1, 5_000_000), st.integers(-500, 500), st.booleans()), max_size=6),
+    steps=st.lists(st.one_of(st.integers(1, 3_600_000), st.integers(1, 5 * 86_400_000)), min_size=1, max_size=60),
+    equity=st.integers(-300, 300),
+    held=st.booleans(),
+    start=st.integers(1_700_000_000_000, 1_800_000_000_000),
+)
+def test_a_tally_fed_a_standing_run_at_once_is_the_tally_fed_sample_by_sample(
+    before: list[tuple[int, int, bool]], steps: list[int], equity: int, held: bool, start: int
+) -> None:
+    """CurveTally.add_run and SymbolTally.add_run (the candle array path's flat runs) leave exactly
+    what `add` at each time leaves, after any history, across hours, days and months."""
+    one, bulk = CurveTally(Decimal(100)), CurveTally(Decimal(100))
+    t = start
+    for step, value, was_held in before:
+        t += step
+        for tally in (one, bulk):
+            tally.add(t, Decimal(value) / 7, was_held)
+            tally.symbol("X").add(t, Decimal(value), Decimal(value) / 3)
+    times = []
+    for step in steps:
+        t += step
+        times.append(t)
+    value = Decimal(equity) / 3
+    for at in times:
+        one.add(at, value, held)
+        one.symbol("X").add(at, Decimal(int(held)), value)
+    bulk.add_run(times, value, held)
+    bulk.symbol("X").add_run(times, Decimal(int(held)), value)
+    assert deep(bulk) == deep(one)
