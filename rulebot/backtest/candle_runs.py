@@ -402,7 +402,8 @@ def take_samples(
                 env[key] = vals[j]
             take(t)
     if due and flat is not None:
-        rows = [tuple(vals[j] for vals in values.values()) for j in due]
+        columns = [[vals[j] for j in due] for vals in values.values()]
+        rows: list[tuple[float, ...]] = list(zip(*columns, strict=True)) if columns else [()] * len(due)
         flat([candles[j].close_time for j in due], [candles[j].close for j in due], rows)
     close = candles[-1].close
     last_price[symbol] = close

@@ -109,15 +109,23 @@ class Series:
         keys: list[str],
         pairs: tuple[tuple[str, str], ...],
     ) -> list[bool]:
-        flags = [(u if up is not None else True) and x == x and x not in (math.inf, -math.inf) for x, u in _zip(xs, up)]
+        if (up is None or all(up)) and all(map(math.isfinite, xs)):  # no NaN or infinity: every one updates
+            flags = [True] * len(xs)
+        else:
+            flags = [u and x == x and x not in (math.inf, -math.inf) for x, u in _zip(xs, up)]
         if isinstance(impl, Ema | Rma) and type(impl) in (Ema, Rma):
             a: float = impl._alpha
             v = impl.value
             vals = []
-            for x, f in zip(xs, flags, strict=True):
-                if f:
+            if all(flags):
+                for x in xs:
                     v += a * (x - v)
-                vals.append(v)
+                    vals.append(v)
+            else:
+                for x, f in zip(xs, flags, strict=True):
+                    if f:
+                        v += a * (x - v)
+                    vals.append(v)
             self.values[keys[0]] = vals
             return flags
         twin = copy.deepcopy(impl)
