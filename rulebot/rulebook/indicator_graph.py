@@ -276,12 +276,15 @@ def _parse_one(
             )
             ok = False
             continue
+        # A parameter is named with its value (`--set fast=0` makes `fast` 0): the name alone hides
+        # which number was wrong.
+        got = arg.text if _NUMBER_RE.match(arg.text) else f"{arg.text} = {params[arg.text]!r}"
         if ps.kind == "int" and v != int(v):
-            err(f"{ps.name} of {fname} must be a whole number, got {arg.text}", arg.offset, len(arg.text))
+            err(f"{ps.name} of {fname} must be a whole number, got {got}", arg.offset, len(arg.text))
             ok = False
         elif v < ps.minimum or (ps.maximum is not None and v > ps.maximum):
             rng = f"at least {ps.minimum:g}" + (f" and at most {ps.maximum:g}" if ps.maximum is not None else "")
-            err(f"{ps.name} of {fname} must be {rng}, got {arg.text}", arg.offset, len(arg.text))
+            err(f"{ps.name} of {fname} must be {rng}, got {got}", arg.offset, len(arg.text))
             ok = False
         values.append(v)
     if not ok:

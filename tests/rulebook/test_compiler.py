@@ -133,6 +133,21 @@ def test_set_overrides_a_param_and_is_checked():
     assert "param-type" in codes_with(BASE + ENTER_EXIT, {"fast": "quick"})
 
 
+def test_an_out_of_range_param_is_named_with_its_value():
+    """`--set fast=0` (a sweep's `--param fast=0,21` too): the message gives the value that is wrong,
+    not only the parameter's name, which the rulebook sets to something valid (probe finding 39)."""
+    for value, words in (
+        ("0", "must be at least 1 and at most 10000, got fast = 0"),
+        ("2.5", "whole number, got fast = 2.5"),
+    ):
+        with pytest.raises(RulebookError) as info:
+            compile_text(BASE + ENTER_EXIT, overrides={"fast": value})
+        assert any(words in d.message for d in info.value.diagnostics), [d.message for d in info.value.diagnostics]
+    with pytest.raises(RulebookError) as info:
+        compile_text(BASE.replace("ema(close@15m, slow)", "ema(close@15m, 0)") + ENTER_EXIT)
+    assert any(d.message.endswith("got 0") for d in info.value.diagnostics)  # a number is shown as written
+
+
 def codes_with(text: str, overrides: dict[str, str]) -> set[str]:
     with pytest.raises(RulebookError) as info:
         compile_text(text, overrides=overrides)
