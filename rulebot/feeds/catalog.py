@@ -205,11 +205,17 @@ class BracketsMissing(ValueError):
     """A symbol has no brackets from any source given."""
 
 
+def _places(value: Decimal) -> int:
+    """Digits after the point of a finite tick or step (0.10 -> 1, 1E+1 -> 0)."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def generic_instrument(symbol: str, market: Market, tick: Decimal, step: Decimal) -> Instrument:
     """A spec for a symbol the catalog lacks, with tick and step taken from the data."""
     if market is Market.USDM:
         base = symbol.removesuffix("USDT").removesuffix("USDC") or symbol
-        prec_p, prec_q = max(0, -tick.normalize().as_tuple().exponent), max(0, -step.normalize().as_tuple().exponent)
+        prec_p, prec_q = _places(tick), _places(step)
         info = _usdm(
             symbol,
             base,
@@ -226,5 +232,5 @@ def generic_instrument(symbol: str, market: Market, tick: Decimal, step: Decimal
         )
         return instruments_from_exchange_info({"symbols": [info]}, market)[symbol]
     base = symbol.split("USD_")[0]
-    info = _coinm(symbol, base, str(tick), 10, int(max(0, -tick.normalize().as_tuple().exponent)))
+    info = _coinm(symbol, base, str(tick), 10, _places(tick))
     return instruments_from_exchange_info({"symbols": [info]}, market)[symbol]
