@@ -6,13 +6,15 @@ Plain values only, so the statistics and the report can be tested without runnin
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rulebot.backtest.chart_series import IndicatorLine
 from rulebot.backtest.data_gaps import Gap, gap_warnings
 from rulebot.backtest.never_ran import NeverRan
+from rulebot.backtest.packed import Packed
 from rulebot.backtest.warmup import WarmupReport
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.exchange_sim.model import FillModel
@@ -34,6 +36,31 @@ class FillRecord:
     purpose: str  # entry, exit, stop_loss, take_profit, trailing_stop, deleverage, protective, flatten, liquidation
     rule: str
     client_order_id: str
+
+
+def _fill_row(f: FillRecord) -> tuple[Any, ...]:
+    return (
+        f.time,
+        f.symbol,
+        f.side,
+        str(f.quantity),
+        str(f.price),
+        str(f.fee),
+        str(f.realized_pnl),
+        f.reduce_only,
+        f.purpose,
+        f.rule,
+        f.client_order_id,
+    )
+
+
+def _fill_of(r: tuple[Any, ...]) -> FillRecord:
+    return FillRecord(r[0], r[1], r[2], Decimal(r[3]), Decimal(r[4]), Decimal(r[5]), Decimal(r[6]), *r[7:])
+
+
+def packed_fills() -> Packed[FillRecord]:
+    """The runner's fills, packed (packed.py): a year of them in a few MB."""
+    return Packed(_fill_row, _fill_of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +92,14 @@ class Marker:
     symbol: str = ""
 
 
+def packed_markers() -> Packed[Marker]:
+    return Packed(lambda m: (m.time, str(m.price), m.kind, m.label, m.symbol), _marker_of)
+
+
+def _marker_of(r: tuple[Any, ...]) -> Marker:
+    return Marker(r[0], Decimal(r[1]), *r[2:])
+
+
 @dataclass(frozen=True, slots=True)
 class GuardEvent:
     time: int
@@ -73,6 +108,10 @@ class GuardEvent:
     reason: str
     rule: str
     symbol: str = ""
+
+
+def packed_guard_events() -> Packed[GuardEvent]:
+    return Packed(lambda g: (g.time, g.guard, g.verdict, g.reason, g.rule, g.symbol), lambda r: GuardEvent(*r))
 
 
 @dataclass
@@ -107,12 +146,14 @@ class BacktestResult:
     end_time: int
     start_equity: Decimal
     events: int
-    fills: list[FillRecord] = field(default_factory=list)
+    # A run's fills, markers and guard events are packed (packed.py: a Sequence, bounded per item);
+    # a result built by hand may hold lists.
+    fills: Sequence[FillRecord] = field(default_factory=list)
     # Sampled (e.g. once per minute) for the charts: every sample of a short run, a bounded number
     # of a long one (thinned.py: the first, last, lowest and highest of each span of samples).
     equity_curve: list[EquityPoint] = field(default_factory=list)
-    markers: list[Marker] = field(default_factory=list)
-    guard_events: list[GuardEvent] = field(default_factory=list)
+    markers: Sequence[Marker] = field(default_factory=list)
+    guard_events: Sequence[GuardEvent] = field(default_factory=list)
     funding_paid: Decimal = Decimal(0)  # positive: paid out; negative: received
     fees_paid: Decimal = Decimal(0)
     liquidations: int = 0

@@ -20,7 +20,17 @@ from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
-from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
+from rulebot.backtest.result import (
+    BacktestResult,
+    FillRecord,
+    GuardEvent,
+    Marker,
+    RuleErrors,
+    WorstDay,
+    packed_fills,
+    packed_guard_events,
+    packed_markers,
+)
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.thinned import BUCKETS
 from rulebot.backtest.warmup import Warmup
@@ -92,6 +102,14 @@ class RuleFailed(Exception):
         self.rule, self.symbol, self.time, self.error = rule, symbol, time, error
 
 
+# The engine keeps every order it placed until told to forget the finished ones; a year of an
+# always-in-the-market rulebook places ~40,000 (~1.4 KB each). Forgetting when they pass
+# FORGET_AT, down to the newest KEEP_FINISHED finished ones, bounds them in the number of orders,
+# whatever the run's length; the walk that drops them is paid once per ~KEEP_FINISHED orders.
+KEEP_FINISHED = 1000
+FORGET_AT = 2 * KEEP_FINISHED
+
+
 # Binance settles most perpetuals at 00:00, 08:00 and 16:00 UTC (FACTS §11); some settle every
 # 4 hours, so a count on this grid is a floor.
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -147,6 +165,10 @@ def run_backtest(
     sim = venue.sim
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
     result.symbols = symbols
+    # Packed as they come (packed.py): a year of fills and markers in a few MB, not a few hundred.
+    result.fills = fills = packed_fills()
+    result.markers = markers = packed_markers()
+    result.guard_events = guard_events = packed_guard_events()
     result.fee_rates = config.fee_rates
     result.adl_model = config.adl.describe()
     result.fees_source = fees_source(config.fee_rates, DEFAULT_FEE_RATES)
@@ -185,6 +207,7 @@ def run_backtest(
         return sum((engine.unrealized(s, side) for side in _SIDES), ZERO)
 
     sample = sampler.take
+    orders = engine.state.oms.orders  # the engine's order records: forgotten by count, not by time
 
     def report(ev: AccountEvent) -> None:
         if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:
@@ -202,7 +225,7 @@ def run_backtest(
             system_close(u, adl)
         if u.symbol in booked:
             booked[u.symbol] += u.realized_pnl - u.commission
-        result.fills.append(
+        fills.append(
             FillRecord(
                 u.time,
                 u.symbol,
@@ -217,9 +240,11 @@ def run_backtest(
                 u.client_order_id,
             )
         )
+        if len(orders) > FORGET_AT:  # after the lookup: the engine has not heard of this fill yet
+            engine.forget_finished_orders(KEEP_FINISHED)
         label = f"{purpose} {u.side.value} {u.last_filled_qty}" + (f" ({rule})" if rule else "")
         kind = _MARKER_KIND.get(purpose, "exit")
-        result.markers.append(Marker(u.time, u.last_filled_price, kind, label, u.symbol))  # type: ignore[arg-type]
+        markers.append(Marker(u.time, u.last_filled_price, kind, label, u.symbol))  # type: ignore[arg-type]
 
     def system_close(u: OrderUpdate, adl: bool) -> None:
         """A liquidation or ADL fill: counted, and a line of its own in the journal."""
@@ -267,17 +292,13 @@ def run_backtest(
                 return
             for v in record.verdicts:
                 if v.kind != "allow":
-                    result.guard_events.append(
-                        GuardEvent(record.time, v.guard, v.kind, v.reason, record.rule, record.symbol)
-                    )
+                    guard_events.append(GuardEvent(record.time, v.guard, v.kind, v.reason, record.rule, record.symbol))
                     price = last_price.get(record.symbol)
                     if price is not None:
-                        result.markers.append(
-                            Marker(record.time, price, "guard", f"{v.guard}: {v.reason}", record.symbol)
-                        )
+                        markers.append(Marker(record.time, price, "guard", f"{v.guard}: {v.reason}", record.symbol))
         elif isinstance(record, rec.EngineNotice) and record.kind in INTERVENING_NOTICES:
             guard = INTERVENING_NOTICES[record.kind]
-            result.guard_events.append(GuardEvent(record.time, guard, "act", record.message, "", record.symbol))
+            guard_events.append(GuardEvent(record.time, guard, "act", record.message, "", record.symbol))
 
     changes = [0]  # how often the account or the orders may have changed (fast_trades' band is kept till then)
 
@@ -331,7 +352,7 @@ def run_backtest(
     # Runs of a kline series at which nothing can act are jumped (candle_runs.py): the engine and the
     # venue are caught up there, and the loop below does its per-candle part for each candle of the run.
     candle_runs = CandleRuns(engine, venue, fast, drawn)
-    next_forget = next_progress = 0
+    next_progress = 0
     # Per event, only what each event needs: locals instead of attribute reads, one range test for
     # the funding slot (the division only when it is left), the kinds tested by identity with
     # candles first (the common case of a backtest), the progress and forget checks nested (every
@@ -406,10 +427,8 @@ def run_backtest(
             next_progress = done - done % 16_384 + 16_384
             if on_progress is not None and done >= 16_384:
                 on_progress(done, time)
-            if done >= next_forget:
-                next_forget = done - done % 262_144 + 262_144
-                if done >= 262_144:
-                    engine.forget_finished_orders()
+            if len(orders) > FORGET_AT:  # orders that end unfilled (cancelled, expired) pile up too
+                engine.forget_finished_orders(KEEP_FINISHED)
     if seen >= next_sample and last_price:  # the last time's sample, due at the end (sampler.finish takes it)
         take_sample(seen)
     for s, folded in trades.counts.by_symbol.items():

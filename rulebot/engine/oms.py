@@ -292,9 +292,20 @@ class OrderManager:
         return due
 
     def forget_finished(self, keep: int = 1000) -> None:
-        """Bound memory in long runs: drop the oldest finished orders beyond `keep`."""
-        finished = [k for k, r in self.orders.items() if not r.is_open]
-        for key in finished[: max(0, len(finished) - keep)]:
+        """Bound memory in long runs: drop the oldest finished orders beyond `keep`.
+
+        Walks only as far as the orders it drops (a backtest calls this as often as orders pile
+        up, issue 14): the finished ones are every order not in `_open`, which holds the working."""
+        excess = len(self.orders) - len(self._open) - keep
+        if excess <= 0:
+            return
+        drop: list[str] = []
+        for key, record in self.orders.items():
+            if not record.is_open:
+                drop.append(key)
+                if len(drop) == excess:
+                    break
+        for key in drop:
             del self.orders[key]
 
 

@@ -6,6 +6,7 @@ always give the same ids (determinism).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -45,10 +46,16 @@ def all_open(orders: list[SimOrder] | list[AlgoOrder]) -> bool:
     return True
 
 
-class OrderStore:
-    """Every order the simulator accepted. Open lists keep placement order."""
+# Final orders stay queryable by id and client id, the newest KEEP_FINAL of each kind at least
+# (Binance too forgets old ones: a cancelled order without fills after 3 days, any after 90).
+# Without a bound a year's backtest kept every order it ever placed (issue 14).
+KEEP_FINAL = 1000
 
-    def __init__(self) -> None:
+
+class OrderStore:
+    """The simulator's open orders and its recent final ones. Open lists keep placement order."""
+
+    def __init__(self, keep_final: int = KEEP_FINAL) -> None:
         self.ids = Counters()
         self._open: dict[str, list[SimOrder]] = {}
         self._open_ids: set[int] = set()
@@ -57,6 +64,10 @@ class OrderStore:
         self._algos: dict[str, list[AlgoOrder]] = {}
         self._algo_by_client: dict[tuple[str, str], AlgoOrder] = {}
         self._algo_by_id: dict[int, AlgoOrder] = {}
+        # Final orders in the order they ended, oldest first: the ones beyond `_keep` are forgotten.
+        self._keep = keep_final
+        self._final: deque[SimOrder] = deque()
+        self._final_algos: deque[AlgoOrder] = deque()
 
     # -- plain orders ----------------------------------------------------------------------
 
@@ -72,13 +83,31 @@ class OrderStore:
         """Remember an order that never rested (filled or expired on arrival) for queries."""
         self._by_client[(order.symbol, order.client_order_id)] = order
         self._by_id[order.order_id] = order
+        self._retire(order)
 
     def prune(self, symbol: str) -> None:
-        """Drop final orders from the symbol's open list (they stay queryable)."""
+        """Drop final orders from the symbol's open list (they stay queryable a while: `_retire`)."""
         orders = self._open.get(symbol)
         if orders and not all_open(orders):
             self._open[symbol] = [o for o in orders if o.is_open]
-            self._open_ids.difference_update(o.order_id for o in orders if not o.is_open)
+            for o in orders:
+                if not o.is_open:
+                    self._open_ids.discard(o.order_id)
+                    self._retire(o)
+
+    def _retire(self, order: SimOrder) -> None:
+        """A final order: queryable until `_keep` newer ones have ended (checked in batches)."""
+        final = self._final
+        final.append(order)
+        if len(final) > 2 * self._keep:
+            by_client, by_id = self._by_client, self._by_id
+            for _ in range(len(final) - self._keep):
+                old = final.popleft()
+                key = (old.symbol, old.client_order_id)
+                if by_client.get(key) is old:  # a client id may have been reused since
+                    del by_client[key]
+                if by_id.get(old.order_id) is old:
+                    del by_id[old.order_id]
 
     def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
         """Open plain orders, by symbol then placement order."""
@@ -127,6 +156,26 @@ class OrderStore:
         algos = self._algos.get(symbol)
         if algos and not all_open(algos):
             self._algos[symbol] = [a for a in algos if a.is_open]
+            self._final_algos.extend(a for a in algos if not a.is_open)
+            if len(self._final_algos) > 2 * self._keep:
+                self._forget_algos()
+
+    def _forget_algos(self) -> None:
+        """The oldest algo orders that ended, beyond `_keep`; a triggered one waits for its
+        order, which looks it up by id to finish it (matching.py)."""
+        final, waiting = self._final_algos, []
+        by_client, by_id = self._algo_by_client, self._algo_by_id
+        for _ in range(len(final) - self._keep):
+            old = final.popleft()
+            if old.status == "TRIGGERED":
+                waiting.append(old)
+                continue
+            key = (old.symbol, old.client_algo_id)
+            if by_client.get(key) is old:
+                del by_client[key]
+            if by_id.get(old.algo_id) is old:
+                del by_id[old.algo_id]
+        final.extendleft(reversed(waiting))
 
     def client_id_in_use(self, symbol: str, client_id: str) -> bool:
         """Binance refuses a client id already used by an open order or open algo order."""
