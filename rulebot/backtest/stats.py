@@ -6,13 +6,16 @@ trade and opens the next). Money stays Decimal; only display rounds.
 
 from __future__ import annotations
 
+import heapq
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from rulebot.backtest.metrics import Metrics, compute_metrics
+from rulebot.backtest.packed import Packed
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
 from rulebot.backtest.tally import DrawdownTally, SymbolTally, drawdown_of, exposure_of, tally_of
 
@@ -90,7 +93,7 @@ class Drawdown:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    trades: tuple[Trade, ...]
+    trades: Sequence[Trade]  # packed (packed.py) when computed from a result: read as a stream
     closed: int
     wins: int
     losses: int  # closed trades that did not make money after fees (break-even counts here)
@@ -130,7 +133,14 @@ def round_trips(
 ) -> list[Trade]:
     """Fold fills into trades. `inverse_size` (the contract size) marks an inverse market, whose
     open PnL at the end is in coin: qty * size * (1/entry - 1/last)."""
-    trades: list[_Building] = []
+    return list(iter_round_trips(fills, last_price, inverse_size))
+
+
+def iter_round_trips(
+    fills: Iterable[FillRecord], last_price: Decimal | None, inverse_size: Decimal | None = None
+) -> Iterator[Trade]:
+    """`round_trips` as a stream: each trade as soon as the next one opens (a year's trades need
+    not be held at once, issue 14)."""
     position = ZERO  # signed
     current: _Building | None = None
     for f in fills:
@@ -139,8 +149,9 @@ def round_trips(
         while remaining != 0:
             if current is None or position == 0:
                 side: Literal["long", "short"] = "long" if remaining > 0 else "short"
+                if current is not None:
+                    yield current.done()
                 current = _Building(f.symbol, side, f.time, f.rule if f.purpose == "entry" else "")
-                trades.append(current)
             if position == 0 or (position > 0) == (remaining > 0):  # opening or adding
                 current.entry_qty += abs(remaining)
                 current.entry_cost += abs(remaining) * f.price
@@ -163,10 +174,12 @@ def round_trips(
             if position == 0:
                 current.exit_time = f.time
                 current.exit_reason = f.purpose
-    done = [t.done() for t in trades]
-    if current is not None and position != 0 and last_price is not None:
-        done[-1] = current.done(_open_pnl(position, done[-1].entry_price, last_price, inverse_size))
-    return done
+    if current is None:
+        return
+    last = current.done()
+    if position != 0 and last_price is not None:
+        last = current.done(_open_pnl(position, last.entry_price, last_price, inverse_size))
+    yield last
 
 
 def _open_pnl(position: Decimal, entry: Decimal, last: Decimal, inverse_size: Decimal | None) -> Decimal:
@@ -204,29 +217,60 @@ def _inverse_of(inverse_size: InverseSizes, symbol: str) -> Decimal | None:
 def all_round_trips(result: BacktestResult, inverse_size: InverseSizes = None) -> list[Trade]:
     """Every symbol's round trips, by entry time. Each symbol is folded on its own: a BTC sell
     never closes an ETH long."""
+    return list(_all_round_trips(result, inverse_size, result.fills))
+
+
+def _all_round_trips(
+    result: BacktestResult, inverse_size: InverseSizes, fills: Iterable[FillRecord]
+) -> Iterator[Trade]:
+    """`all_round_trips` as a stream; `fills` is `result.fills` (read once for one symbol)."""
     symbols = result.all_symbols
     if len(symbols) == 1:
         last = result.equity_curve[-1].price if result.equity_curve else None
-        return round_trips(result.fills, last, _inverse_of(inverse_size, symbols[0]))
-    trades: list[Trade] = []
+        return iter_round_trips(fills, last, _inverse_of(inverse_size, symbols[0]))
+    streams = []
     for s in symbols:
         curve = result.symbol_curves.get(s) or []
         last = curve[-1].price if curve else None
-        trades += round_trips([f for f in result.fills if f.symbol == s], last, _inverse_of(inverse_size, s))
-    trades.sort(key=lambda t: t.entry_time)
-    return trades
+        streams.append(iter_round_trips(_of_symbol(result.fills, s), last, _inverse_of(inverse_size, s)))
+    # Each symbol's trades come by entry time; a stable merge is the stable sort of them all.
+    return heapq.merge(*streams, key=lambda t: t.entry_time)
+
+
+def _of_symbol(fills: Iterable[FillRecord], symbol: str) -> Iterator[FillRecord]:
+    return (f for f in fills if f.symbol == symbol)
+
+
+class _Sums:
+    """The realized PnL and fees of the fills that pass through, added in their order."""
+
+    __slots__ = ("fees", "gross")
+
+    def __init__(self) -> None:
+        self.gross = self.fees = ZERO
+
+    def through(self, fills: Iterable[FillRecord]) -> Iterator[FillRecord]:
+        for f in fills:
+            self.gross += f.realized_pnl
+            self.fees += f.fee
+            yield f
 
 
 def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> Stats:
     """The whole account: every symbol's trades, the account's equity and drawdown."""
-    trades = all_round_trips(result, inverse_size)
-    gross_realized = sum((f.realized_pnl for f in result.fills), ZERO)
-    fees = sum((f.fee for f in result.fills), ZERO)
+    sums = _Sums()
+    if len(result.all_symbols) == 1:  # one pass over the fills: the trades and the sums
+        folded = _TradeTally(_all_round_trips(result, inverse_size, sums.through(result.fills)))
+    else:
+        folded = _TradeTally(_all_round_trips(result, inverse_size, result.fills))
+        for _ in sums.through(result.fills):
+            pass
+    gross_realized, fees = sums.gross, sums.fees
     net = result.end_equity - result.start_equity
     tally = tally_of(result)
     stats = _stats(
         result,
-        trades,
+        folded,
         net=net,
         gross_realized=gross_realized,
         fees=fees,
@@ -240,19 +284,22 @@ def compute_stats(result: BacktestResult, inverse_size: InverseSizes = None) -> 
         decisions=result.decisions,
         events=result.events,
     )
-    closed = [(t.entry_time, t.exit_time) for t in trades if t.exit_time is not None]
+    closed = list(zip(folded.entries, folded.exits, strict=True))
     return replace(stats, metrics=compute_metrics(result, tally, stats.end_equity, closed))
 
 
 def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: InverseSizes = None) -> Stats:
     """One symbol of a several-symbol backtest: its trades, and its PnL as a share of the account
     (its `end_equity` is the start plus its own net PnL; its drawdown is that of its own PnL)."""
-    fills = [f for f in result.fills if f.symbol == symbol]
     curve = result.symbol_curves.get(symbol) or []
     last = curve[-1].price if curve else None
-    trades = round_trips(fills, last, _inverse_of(inverse_size, symbol))
-    gross_realized = sum((f.realized_pnl for f in fills), ZERO)
-    fees = sum((f.fee for f in fills), ZERO)
+    sums, liquidated, count = _Sums(), set(), 0
+    for f in sums.through(_of_symbol(result.fills, symbol)):
+        count += 1
+        if f.purpose == "liquidation":
+            liquidated.add(f.time)
+    trades = _TradeTally(iter_round_trips(_of_symbol(result.fills, symbol), last, _inverse_of(inverse_size, symbol)))
+    gross_realized, fees = sums.gross, sums.fees
     funding = result.funding_by_symbol.get(symbol, ZERO)
     unrealized = result.unrealized_by_symbol.get(symbol, ZERO)
     own = tally_of(result).symbols.get(symbol) or SymbolTally(result.start_equity)
@@ -267,17 +314,72 @@ def compute_symbol_stats(result: BacktestResult, symbol: str, inverse_size: Inve
         dd=_drawdown(own.drawdown),
         held=own.exposure.share(),
         # One liquidation may take several fills (tiers), all at one time.
-        liquidations=len({f.time for f in fills if f.purpose == "liquidation"}),
-        guards=[g for g in result.guard_events if g.symbol == symbol],
-        fills=len(fills),
+        liquidations=len(liquidated),
+        guards=(g for g in result.guard_events if g.symbol == symbol),
+        fills=count,
         decisions=result.decisions_by_symbol.get(symbol, 0),
         events=result.events_by_symbol.get(symbol, 0),
     )
 
 
+class _TradeTally:
+    """Round trips packed as they come (packed.py), with what the summary reads of the closed
+    ones added up in their order: the same Decimals as sums over a list of them."""
+
+    def __init__(self, trades: Iterable[Trade]) -> None:
+        self.trades: Packed[Trade] = Packed(_trade_row, _trade_of)
+        self.closed = self.wins = self.losses = 0
+        self.total = self.won = self.lost = ZERO  # net PnL of the closed, of those that won, that lost
+        self.best: Decimal | None = None
+        self.worst: Decimal | None = None
+        self.entries, self.exits = array("q"), array("q")  # times of the closed ones (metrics)
+        for t in trades:
+            self.trades.append(t)
+            if t.exit_time is None:
+                continue
+            p = t.net_pnl
+            self.closed += 1
+            self.total += p
+            if p > 0:
+                self.wins += 1
+                self.won += p
+            else:
+                self.losses += 1
+                self.lost += p
+            if self.best is None or p > self.best:  # max() and min() keep the first of equals
+                self.best = p
+            if self.worst is None or p < self.worst:
+                self.worst = p
+            self.entries.append(t.entry_time)
+            self.exits.append(t.exit_time)
+
+
+def _trade_row(t: Trade) -> tuple[Any, ...]:
+    return (
+        t.side,
+        t.entry_time,
+        t.entry_rule,
+        str(t.entry_qty),
+        str(t.entry_price),
+        str(t.exit_qty),
+        str(t.exit_price),
+        str(t.gross_pnl),
+        str(t.fees),
+        t.exit_time,
+        t.exit_reason,
+        str(t.open_pnl),
+        t.symbol,
+    )
+
+
+def _trade_of(r: tuple[Any, ...]) -> Trade:
+    d = Decimal
+    return Trade(r[0], r[1], r[2], d(r[3]), d(r[4]), d(r[5]), d(r[6]), d(r[7]), d(r[8]), r[9], r[10], d(r[11]), r[12])
+
+
 def _stats(
     result: BacktestResult,
-    trades: list[Trade],
+    trades: _TradeTally,
     *,
     net: Decimal,
     gross_realized: Decimal,
@@ -292,16 +394,14 @@ def _stats(
     decisions: int,
     events: int,
 ) -> Stats:
-    closed = [t.net_pnl for t in trades if not t.is_open]
-    won = [p for p in closed if p > 0]
-    lost = [p for p in closed if p <= 0]
-    net_lost = -sum(lost, ZERO)
+    closed = trades.closed
+    net_lost = -trades.lost
     return Stats(
-        trades=tuple(trades),
-        closed=len(closed),
-        wins=len(won),
-        losses=len(lost),
-        win_rate=Decimal(len(won)) / len(closed) if closed else None,
+        trades=trades.trades,
+        closed=closed,
+        wins=trades.wins,
+        losses=trades.losses,
+        win_rate=Decimal(trades.wins) / closed if closed else None,
         start_equity=result.start_equity,
         end_equity=result.start_equity + net,
         net_pnl=net,
@@ -315,10 +415,10 @@ def _stats(
         drawdown_peak_time=dd.peak_time,
         drawdown_trough_time=dd.trough_time,
         exposure=held,
-        average_trade=sum(closed, ZERO) / len(closed) if closed else None,
-        profit_factor=sum(won, ZERO) / net_lost if net_lost > 0 else None,
-        best_trade=max(closed, default=None),
-        worst_trade=min(closed, default=None),
+        average_trade=trades.total / closed if closed else None,
+        profit_factor=trades.won / net_lost if net_lost > 0 else None,
+        best_trade=trades.best,
+        worst_trade=trades.worst,
         liquidations=liquidations,
         guard_interventions=dict(Counter(g.guard for g in guards)),
         fills=fills,

@@ -3,7 +3,8 @@ fractions rather than percents), with what the run assumed under `assumptions`."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -114,11 +115,45 @@ def metrics_dict(m: Metrics | None) -> dict[str, Any]:
     }
 
 
-def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] | None = None) -> dict[str, Any]:
+class _TradeList(list):  # type: ignore[type-arg]
+    """The trade list as `json` writes it, made as it is written: the encoder with an indent asks
+    a list only whether it is empty and for its items (json.encoder._make_iterencode). A year's
+    ~19,000 trade dicts are never held at once (issue 14); the text is the same."""
+
+    def __init__(self, trades: Sequence[Trade]) -> None:
+        super().__init__()
+        self._trades = trades
+
+    def __len__(self) -> int:
+        return len(self._trades)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(trade_dict, self._trades)
+
+
+def write_json(doc: Mapping[str, Any], write: Callable[[str], object], chunk: int = 1 << 16) -> None:
+    """`json.dumps(doc, indent=2, default=str)` and a newline, written in pieces of about `chunk`
+    characters: the same text, never held whole."""
+    pieces: list[str] = []
+    size = 0
+    for piece in json.JSONEncoder(indent=2, default=str).iterencode(doc):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= chunk:
+            write("".join(pieces))
+            pieces, size = [], 0
+    pieces.append("\n")
+    write("".join(pieces))
+
+
+def summary_dict(
+    stats: Stats, result: BacktestResult, per: Mapping[str, Stats] | None = None, *, stream: bool = False
+) -> dict[str, Any]:
     """Exact numbers (Decimals as strings; fractions, not percents) for scripts: what the table shows.
 
     The top level is the whole account; `by_symbol` (given `per`) holds the same numbers for each
     symbol (its `start_equity` is the account's, its `end_equity` the start plus its own net PnL).
+    With `stream`, the trade list is made as `write_json` writes it (a list for nothing else).
     """
     doc: dict[str, Any] = {
         "rulebook": result.rulebook,
@@ -141,7 +176,7 @@ def summary_dict(stats: Stats, result: BacktestResult, per: Mapping[str, Stats] 
             rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
             for rule, e in sorted(result.rule_errors.items())
         },
-        "trade_list": [trade_dict(t) for t in stats.trades],
+        "trade_list": _TradeList(stats.trades) if stream else [trade_dict(t) for t in stats.trades],
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
         "fill_model": {"name": result.fill_model.name, **result.fill_model.parameters()},
         "warnings": list(result.warnings),

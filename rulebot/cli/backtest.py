@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -92,10 +91,13 @@ def _finish(
         except OSError as exc:
             failure = f"could not write the report to {report}: {exc.strerror or exc}"
     if fmt == "json":
-        doc = summary_dict(stats, result, per)
+        from rulebot.backtest.summary_json import write_json
+
+        # The same text as json.dumps, written as it is made: a year's trade list is never held whole.
+        doc = summary_dict(stats, result, per, stream=True)
         if report and failure is None:
             doc["report"] = report
-        click.echo(json.dumps(doc, indent=2, default=str))
+        write_json(doc, lambda text: click.echo(text, nl=False))
     else:
         for note in notes:
             console.print(f"note: {note}", style="yellow", markup=False)
