@@ -55,7 +55,7 @@ KEEP_FINAL = 1000
 class OrderStore:
     """The simulator's open orders and its recent final ones. Open lists keep placement order."""
 
-    def __init__(self, keep_final: int = KEEP_FINAL) -> None:
+    def __init__(self, keep_final: int | None = None) -> None:
         self.ids = Counters()
         self._open: dict[str, list[SimOrder]] = {}
         self._open_ids: set[int] = set()
@@ -65,7 +65,7 @@ class OrderStore:
         self._algo_by_client: dict[tuple[str, str], AlgoOrder] = {}
         self._algo_by_id: dict[int, AlgoOrder] = {}
         # Final orders in the order they ended, oldest first: the ones beyond `_keep` are forgotten.
-        self._keep = keep_final
+        self._keep = KEEP_FINAL if keep_final is None else keep_final
         self._final: deque[SimOrder] = deque()
         self._final_algos: deque[AlgoOrder] = deque()
 
@@ -176,6 +176,10 @@ class OrderStore:
             if by_id.get(old.algo_id) is old:
                 del by_id[old.algo_id]
         final.extendleft(reversed(waiting))
+
+    def remembered(self) -> tuple[int, int]:
+        """How many plain and algo orders are kept (open or final): bounded, whatever the run."""
+        return len(self._by_id), len(self._algo_by_id)
 
     def client_id_in_use(self, symbol: str, client_id: str) -> bool:
         """Binance refuses a client id already used by an open order or open algo order."""
