@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.backtest import fast_path, fast_trades
+from rulebot.backtest import result as res
 from rulebot.backtest.assumptions import fees_source
 from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles, flat_sampler, take_samples
 from rulebot.backtest.chart_series import drawn_indicators
@@ -20,17 +21,7 @@ from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
-from rulebot.backtest.result import (
-    BacktestResult,
-    FillRecord,
-    GuardEvent,
-    Marker,
-    RuleErrors,
-    WorstDay,
-    packed_fills,
-    packed_guard_events,
-    packed_markers,
-)
+from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.thinned import BUCKETS
 from rulebot.backtest.warmup import Warmup
@@ -102,10 +93,8 @@ class RuleFailed(Exception):
         self.rule, self.symbol, self.time, self.error = rule, symbol, time, error
 
 
-# The engine keeps every order it placed until told to forget the finished ones; a year of an
-# always-in-the-market rulebook places ~40,000 (~1.4 KB each). Forgetting when they pass
-# FORGET_AT, down to the newest KEEP_FINISHED finished ones, bounds them in the number of orders,
-# whatever the run's length; the walk that drops them is paid once per ~KEEP_FINISHED orders.
+# The engine keeps every order until told to forget the finished ones (~40,000 a year of an
+# always-in-the-market rulebook): past FORGET_AT, down to the newest KEEP_FINISHED (issue 14).
 KEEP_FINISHED = 1000
 FORGET_AT = 2 * KEEP_FINISHED
 
@@ -166,9 +155,8 @@ def run_backtest(
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
     result.symbols = symbols
     # Packed as they come (packed.py): a year of fills and markers in a few MB, not a few hundred.
-    result.fills = fills = packed_fills()
-    result.markers = markers = packed_markers()
-    result.guard_events = guard_events = packed_guard_events()
+    result.fills, result.markers = fills, markers = res.packed_fills(), res.packed_markers()
+    result.guard_events = guard_events = res.packed_guard_events()
     result.fee_rates = config.fee_rates
     result.adl_model = config.adl.describe()
     result.fees_source = fees_source(config.fee_rates, DEFAULT_FEE_RATES)
