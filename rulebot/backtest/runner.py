@@ -215,17 +215,8 @@ def run_backtest(
             booked[u.symbol] += u.realized_pnl - u.commission
         fills.append(
             FillRecord(
-                u.time,
-                u.symbol,
-                u.side.value,
-                u.last_filled_qty,
-                u.last_filled_price,
-                u.commission,
-                u.realized_pnl,
-                u.reduce_only,
-                purpose,
-                rule,
-                u.client_order_id,
+                *(u.time, u.symbol, u.side.value, u.last_filled_qty, u.last_filled_price, u.commission),
+                *(u.realized_pnl, u.reduce_only, purpose, rule, u.client_order_id),
             )
         )
         if len(orders) > FORGET_AT:  # after the lookup: the engine has not heard of this fill yet
