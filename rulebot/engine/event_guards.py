@@ -1,7 +1,7 @@
 """The engine's side of the event-time guards (risk/event.py): it shows them the account through
 the `GuardView` they read, runs the tables at the moments they name, and carries out their acts.
 
-The guards decide; this room only acts: a `Reduce` is a reduce-only market exit named after its
+The guards decide; this room only acts: a `ReducePosition` is a reduce-only market exit named after its
 guard, a `Protect` a close-position stop, a `Breach` the cancel-and-flatten (or halt) of the
 daily loss cap.
 """
@@ -19,7 +19,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.portfolio import PositionState
 from rulebot.engine.risk import ACCOUNT_GUARDS, CLOCK_GUARDS, PRICE_GUARDS, EventGuard
-from rulebot.engine.risk.event import Breach, GuardAct, GuardMemory, Note, Protect, Reduce, RefreshCapStops
+from rulebot.engine.risk.event import Breach, GuardAct, GuardMemory, Note, Protect, ReducePosition, RefreshCapStops
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
 from rulebot.rulebook.guards import EffectiveRisk
 
@@ -82,7 +82,7 @@ class EventGuards:
 
     def _act(self, act: GuardAct, step: Step) -> None:
         eng = self.engine
-        if isinstance(act, Reduce):
+        if isinstance(act, ReducePosition):
             verdict = act.verdict
             eng.exits.exit(
                 act.symbol, verdict.guard, act.share, None, OrderType.MARKET, None, "deleverage", step, verdict

@@ -39,7 +39,7 @@ class GuardMemory:
 
 
 @dataclass(frozen=True, slots=True)
-class Reduce:
+class ReducePosition:
     """Close `share` of the symbol's position (None: all of it) with a reduce-only market order."""
 
     symbol: str
@@ -79,7 +79,7 @@ class Breach:
     cap: Decimal
 
 
-GuardAct = Reduce | Note | Protect | RefreshCapStops | Breach
+GuardAct = ReducePosition | Note | Protect | RefreshCapStops | Breach
 
 
 class GuardView(Protocol):

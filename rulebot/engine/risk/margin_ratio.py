@@ -12,7 +12,7 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, FloatBrackets, isolated_ratio_clearly_below
 from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.portfolio import PositionState
-from rulebot.engine.risk.event import GUARD_COOLDOWN_MS, GuardAct, GuardView, Reduce
+from rulebot.engine.risk.event import GUARD_COOLDOWN_MS, GuardAct, GuardView, ReducePosition
 from rulebot.engine.risk.verdict import Verdict
 
 # Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
@@ -45,7 +45,7 @@ def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         return ()
     memory.last_guard_reduce = now
     share, verdict = reduce
-    return (Reduce(symbol, share, verdict),)
+    return (ReducePosition(symbol, share, verdict),)
 
 
 def margin_ratio_exit(

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from rulebot.core.enums import OrderType, Side, TimeInForce
 from rulebot.core.intents import EnterIntent
-from rulebot.engine.risk.event import GuardAct, GuardView, Note, Reduce
+from rulebot.engine.risk.event import GuardAct, GuardView, Note, ReducePosition
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
@@ -65,4 +65,4 @@ def on_price(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
     share = view.risk.volatility_reduce
     if not spiking or share is None or view.position(symbol).amount == 0:
         return (note,)
-    return (note, Reduce(symbol, share, reduce_verdict(ratio, share)))
+    return (note, ReducePosition(symbol, share, reduce_verdict(ratio, share)))
