@@ -7,7 +7,8 @@ round-trips it through the project's own parsers. Decimals are printed as Binanc
 value ("0", false, "NONE").
 
 A package, one module per surface: `rest`, `user` (the user data stream), `market` (market
-streams); every encoder is importable from here (`from rulebot.binance import encode as enc`).
+streams), and `requests`: the other direction, the order parameters the venue sends; every
+encoder is importable from here (`from rulebot.binance import encode as enc`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rulebot.binance.encode.market import (
     market_streams_of,
     stream_name,
 )
+from rulebot.binance.encode.requests import order_params
 from rulebot.binance.encode.rest import (
     algo_json,
     balance_json,
@@ -61,6 +63,7 @@ __all__ = [
     "market_payload",
     "market_streams_of",
     "order_json",
+    "order_params",
     "order_trade_update",
     "position_json",
     "stream_name",

@@ -27,6 +27,7 @@ from rulebot.binance.codes import (
     NoChangeNeeded,
     UnknownOrder,
 )
+from rulebot.binance.encode.requests import order_params
 from rulebot.binance.payloads.account_state import (
     parse_balances,
     parse_position_risk,
@@ -80,39 +81,6 @@ class Reconciliation:
 
 class AccountSetupError(RuntimeError):
     """The exchange account is not set up as the rulebook requires and could not be changed."""
-
-
-def order_params(cmd: PlaceOrder, market: Market, hedge: bool) -> tuple[dict[str, object], bool]:
-    """REST parameters for a PlaceOrder, and whether it goes to the algo service."""
-    algo = cmd.is_conditional and market is Market.USDM
-    p: dict[str, object] = {
-        "symbol": cmd.symbol,
-        "side": cmd.side.value,
-        "positionSide": cmd.position_side.value,
-        "type": cmd.order_type.value,
-    }
-    if cmd.close_position:
-        p["closePosition"] = True
-    elif cmd.quantity is not None:
-        p["quantity"] = cmd.quantity
-    if cmd.reduce_only and not hedge and not cmd.close_position:
-        p["reduceOnly"] = True  # hedge mode refuses reduceOnly: the side and positionSide say it
-    if cmd.price is not None:
-        p["price"] = cmd.price
-    if cmd.time_in_force is not None:
-        p["timeInForce"] = cmd.time_in_force.value
-    if cmd.is_conditional:
-        p["workingType"] = cmd.working_type.value
-        if cmd.trigger_price is not None:
-            p["triggerPrice" if algo else "stopPrice"] = cmd.trigger_price
-        if cmd.callback_rate is not None:
-            p["callbackRate"] = cmd.callback_rate
-        if cmd.activation_price is not None:
-            p["activatePrice" if algo else "activationPrice"] = cmd.activation_price
-        if cmd.price_protect:
-            p["priceProtect"] = True  # sent only when on: FALSE is Binance's default
-    p["clientAlgoId" if algo else "newClientOrderId"] = cmd.client_order_id
-    return p, algo
 
 
 class BinanceVenue:
@@ -258,4 +226,4 @@ class BinanceVenue:
                 await self.rest.countdown_cancel_all(s, 0)
 
 
-__all__ = ["AccountSetupError", "BinanceVenue", "Reconciliation", "VenueResult", "order_params"]
+__all__ = ["AccountSetupError", "BinanceVenue", "Reconciliation", "VenueResult"]

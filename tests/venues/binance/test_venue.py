@@ -30,7 +30,7 @@ from rulebot.core.events import BookTop, Trade
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.rest import BinanceRest
-from rulebot.venues.binance.venue import AccountSetupError, BinanceVenue, order_params
+from rulebot.venues.binance.venue import AccountSetupError, BinanceVenue
 
 D = Decimal
 
@@ -95,32 +95,6 @@ def stop(cid: str, symbol: str = "BTCUSDT") -> PlaceOrder:
         close_position=True,
         working_type=WorkingType.MARK_PRICE,
     )
-
-
-def test_order_params_per_market_and_mode():
-    trail = PlaceOrder(
-        "t1",
-        "BTCUSDT",
-        Side.SELL,
-        OrderType.TRAILING_STOP_MARKET,
-        D("0.01"),
-        reduce_only=True,
-        callback_rate=D("1.5"),
-        activation_price=D(61000),
-    )
-    p, algo = order_params(trail, Market.USDM, hedge=False)
-    assert algo and p["clientAlgoId"] == "t1" and p["activatePrice"] == D(61000) and p["reduceOnly"] is True
-    p, algo = order_params(trail, Market.COINM, hedge=False)  # COIN-M: a plain order, its own names
-    assert not algo and p["newClientOrderId"] == "t1" and p["activationPrice"] == D(61000)
-    p, _ = order_params(stop("s1"), Market.USDM, hedge=False)
-    assert p["triggerPrice"] == D(57000) and "stopPrice" not in p and "quantity" not in p
-    p, _ = order_params(stop("s1"), Market.COINM, hedge=False)
-    assert p["stopPrice"] == D(57000) and "triggerPrice" not in p
-    hedged = PlaceOrder(
-        "h1", "BTCUSDT", Side.SELL, OrderType.MARKET, D("0.01"), reduce_only=True, position_side=PositionSide.LONG
-    )
-    p, _ = order_params(hedged, Market.USDM, hedge=True)  # hedge mode refuses reduceOnly
-    assert "reduceOnly" not in p and p["positionSide"] == "LONG"
 
 
 async def test_commands_run_and_stops_go_to_the_algo_service(usdm):

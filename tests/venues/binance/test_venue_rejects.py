@@ -16,7 +16,7 @@ from rulebot.core.events import BookTop, MarkPrice, Trade
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.rest import BinanceRest
-from rulebot.venues.binance.venue import BinanceVenue, order_params
+from rulebot.venues.binance.venue import BinanceVenue
 
 D = Decimal
 MSG_4131 = "The counterparty's best price does not meet the PERCENT_PRICE filter limit."
@@ -50,13 +50,6 @@ def stop(cid: str) -> PlaceOrder:
         close_position=True,
         working_type=WorkingType.MARK_PRICE,
     )
-
-
-def test_price_protect_is_sent_only_when_on():
-    p, _ = order_params(stop("s1"), Market.USDM, hedge=False)
-    assert "priceProtect" not in p
-    p, _ = order_params(replace(stop("s1"), price_protect=True), Market.USDM, hedge=False)
-    assert p["priceProtect"] is True
 
 
 async def test_market_order_beyond_the_band_is_refused_with_4131(usdm):
