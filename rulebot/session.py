@@ -217,7 +217,10 @@ class Session:
 
     def reports(self, events: Iterable[AccountEvent], time: int) -> None:
         """What the venue reported (fills, order and account updates), journaled, to the engine."""
+        journal, on_report, on_event = self._journal, self._on_report, self.engine.on_event
         for ev in events:
-            self._journal(ev)
-            self._on_report(ev)
-            self.process(self.engine.on_event(ev), time)
+            journal(ev)
+            on_report(ev)
+            step = on_event(ev)
+            if step.records or step.commands:  # most reports ask for nothing: no step to walk
+                self.process(step, time)

@@ -27,7 +27,7 @@ from rulebot.core.events import CandleClosed
 from rulebot.core.instruments import Instrument
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim import SimExchange
-from rulebot.exchange_sim.quiet import Band, ratio_band, tighten
+from rulebot.exchange_sim.quiet import Band, ratio_band, table_floats, tighten
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.session import Session
 from rulebot.venues.paper import PaperVenue
@@ -202,11 +202,11 @@ def engine_band(engine: Engine, symbol: str, inst: Instrument) -> Band | None:
             at = now + (-cap - f_now) / slope
             room = abs(at) * _MARGIN + _MARGIN
             band = tighten(band, at + room, None) if slope > 0 else tighten(band, None, at - room)
-    table = engine.brackets[symbol]
+    floats, tiers = table_floats(engine.brackets[symbol])  # built once per table, not per band
     return ratio_band(
         inst,
-        engine.float_brackets[symbol],
-        [b.notional_cap for b in table.brackets],
+        floats,
+        tiers,
         pos.amount,
         pos.entry_price,
         pos.isolated_wallet,

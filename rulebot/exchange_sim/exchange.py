@@ -209,6 +209,8 @@ class SimExchange(AccountQueries):
     def _tick(self, time: int) -> list[AccountEvent]:
         """Fire the dead man's switches due at `time` (at or after their deadline)."""
         events: list[AccountEvent] = []
+        if not self._countdowns:
+            return events  # no dead man's switch armed (every command of a backtest asks)
         for symbol, deadline in sorted(self._countdowns.items()):
             if time >= deadline:
                 del self._countdowns[symbol]

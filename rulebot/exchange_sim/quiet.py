@@ -41,7 +41,7 @@ _EDGE = 1e-9  # relative distance kept from a bracket edge, where the float tier
 _TABLES: dict[int, tuple[BracketTable, FloatBrackets, tuple[Decimal, ...]]] = {}
 
 
-def _table_floats(table: BracketTable) -> tuple[FloatBrackets, tuple[Decimal, ...]]:
+def table_floats(table: BracketTable) -> tuple[FloatBrackets, tuple[Decimal, ...]]:
     """`FloatBrackets(table)` and the notional caps of its brackets, ascending."""
     hit = _TABLES.get(id(table))
     if hit is not None and hit[0] is table:
@@ -246,7 +246,7 @@ def sim_band(
     bankrupt = bankruptcy_price(inst, [pos], pos.isolated_wallet)
     if bankrupt is not None:
         band = tighten(band, bankrupt, None) if pos.qty > 0 else tighten(band, None, bankrupt)
-    floats, tiers = _table_floats(exposure.brackets(symbol))
+    floats, tiers = table_floats(exposure.brackets(symbol))
     return ratio_band(
         inst,
         floats,
