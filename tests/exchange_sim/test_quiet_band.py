@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rulebot.core.enums import Market
 from rulebot.core.margin import FloatBrackets, isolated_ratio_clearly_below
-from rulebot.exchange_sim.quiet import ratio_band
+from rulebot.exchange_sim.quiet import ratio_band, table_floats
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 
 INST = builtin_instruments(Market.USDM)["BTCUSDT"]
@@ -52,3 +52,21 @@ def test_every_price_inside_the_band_is_clear_of_the_limit(
         edge = any(abs(float(end) * float(abs(amount)) - float(t)) <= float(t) * 1e-6 for t in TIERS)
         far = end < now * D("0.00001") or end > now * D(100_000)
         assert edge or far or not isolated_ratio_clearly_below(INST, FLOATS, amount, entry, wallet, out, limit * 0.99)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    symbol=st.sampled_from(sorted(builtin_brackets(Market.USDM))),
+    notional=st.floats(0, 1e9, allow_nan=False),
+)
+def test_cached_table_floats_are_the_tables_own(symbol: str, notional: float) -> None:
+    """The fast path's engine band reads the cached floats and tiers (table_floats) where it built
+    them per band: the same maintenance at every notional, the same tiers, the same band."""
+    table = builtin_brackets(Market.USDM)[symbol]
+    floats, tiers = table_floats(table)
+    assert table_floats(table)[0] is floats  # built once per table
+    assert tiers == tuple(b.notional_cap for b in table.brackets)
+    assert floats.maintenance(notional) == FloatBrackets(table).maintenance(notional)
+    entry, qty = D(60_000), D("0.5")
+    fresh = ratio_band(INST, FLOATS, TIERS, qty, entry, entry * qty / 5, 0.8, D("59000.1"), (None, None))
+    assert ratio_band(INST, *table_floats(TABLE), qty, entry, entry * qty / 5, 0.8, D("59000.1"), (None, None)) == fresh
