@@ -136,6 +136,8 @@ class FastSession:
         inside it, when no trailing stop works and, flat, the daily loss cap is shown unreached
         (held, the band bounds the cap already): each candle inside it is one `market` would jump
         quietly. None otherwise."""
+        if not flat and self._walks_next():
+            return None  # whatever the band: drawing it would be thrown away by the walk
         self._refresh()
         if self._band is None or self._trailing:
             return None
@@ -144,6 +146,16 @@ class FastSession:
             if not self._flat_clear:
                 return None
         return float_edges(self._band)
+
+    def _walks_next(self) -> bool:
+        """Held, the engine's clock acts inside the next candle whatever its prices: `market` walks
+        it (`_jump`), so the candle array path jumps nothing from there either (its clock cut stops
+        at it) and the band need not be drawn now. That candle opens after the engine's clock and
+        spans at least the shortest candle walked (the array path screens the walked timeframe):
+        it closes at or after `time + 1 + span`. After each entry the protective-stop deadline
+        falls inside the next candle: this saved drawing a band that was never read, once a trade."""
+        span = self.venue.shortest(self.symbol)
+        return span is not None and self.engine.quiet_until() <= self.engine.state.time + 1 + span
 
     def jumped_run(self, n: int) -> bool:
         """`n` candles the candle array path jumped, counted as `market` counts its jumps;

@@ -202,6 +202,10 @@ class PaperVenue:
 
     # -- the fast backtest path ------------------------------------------------------------------
 
+    def shortest(self, symbol: str) -> int | None:
+        """The span (close time - open time) of the shortest candle of `symbol` walked so far."""
+        return self._candle_tf.get(symbol)
+
     def walks(self, c: CandleClosed) -> bool:
         """`walk` would walk this candle with derived marks: it is of the shortest timeframe seen
         and no mark stream drives the symbol."""
