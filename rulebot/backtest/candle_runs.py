@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 
@@ -43,8 +42,6 @@ from rulebot.backtest.candle_meters import meter_run
 from rulebot.backtest.candle_screen import Screen, compile_screen
 from rulebot.backtest.candle_series import Block, Series, first_false, modelled, own_inputs
 from rulebot.backtest.fast_path import FastSession
-from rulebot.backtest.sampling import Sampler
-from rulebot.backtest.warmup import Warmup
 from rulebot.core.events import CandleClosed
 from rulebot.engine.candles import timeframe_ms
 from rulebot.engine.engine import Engine
@@ -367,65 +364,3 @@ class CandleRuns:
 
 def _values(cols: dict[str, np.ndarray], name: str, n: int) -> list[float]:
     return [float(v) for v in cols[name][:n]]
-
-
-def take_samples(
-    run: JumpedCandles,
-    next_sample: int,
-    every: int,
-    take: Callable[[int], None],
-    last_price: dict[str, Decimal],
-    engine: Engine,
-    flat: Callable[[list[int], list[Decimal], list[tuple[float, ...]]], None] | None = None,
-) -> int:
-    """The runner's samples due inside a jumped run, each taken as the runner takes it (when the next
-    candle comes) with what the candle before left: its close as the last price and the mark, its
-    charted values; then the run's last candle's, as the engine was caught up. Flat (the equity
-    stands), they go to `flat` at once. The next sample's time."""
-    candles, values = run.candles, run.drawn
-    symbol = candles[0].symbol
-    env = engine.state.runs[symbol].market.env
-    set_mark = engine.state.portfolio.set_mark
-    bulk = flat is not None and engine.position(symbol).amount == 0 and len(engine.state.runs) == 1
-    due: list[int] = []
-    for j in range(len(candles) - 1):
-        t = candles[j].close_time
-        if t >= next_sample:
-            next_sample = t - t % every + every
-            if bulk:
-                due.append(j)
-                continue
-            close = candles[j].close
-            last_price[symbol] = close
-            set_mark(symbol, close)
-            for key, vals in values.items():
-                env[key] = vals[j]
-            take(t)
-    if due and flat is not None:
-        columns = [[vals[j] for j in due] for vals in values.values()]
-        rows: list[tuple[float, ...]] = list(zip(*columns, strict=True)) if columns else [()] * len(due)
-        flat([candles[j].close_time for j in due], [candles[j].close for j in due], rows)
-    close = candles[-1].close
-    last_price[symbol] = close
-    set_mark(symbol, close)
-    for key, vals in values.items():
-        env[key] = vals[-1]
-    return next_sample
-
-
-def flat_sampler(
-    engine: Engine, asset: str, note_day: Callable[[Decimal], None], sampler: Sampler, warm: Warmup
-) -> Callable[[list[int], list[Decimal], list[tuple[float, ...]]], None]:
-    """The runner's take_sample at each of `times` of a flat run, in bulk (Sampler.take_run): the
-    equity stands (the worst day is noted once: the same day and PnL change nothing again), and no
-    name gets ready inside a run (the warm-up's first check notes them, the last moves the next)."""
-
-    def flat(times: list[int], prices: list[Decimal], values: list[tuple[float, ...]]) -> None:
-        equity = engine.equity(asset)
-        note_day(equity)
-        sampler.take_run(times, prices, values, equity)
-        if warm.pending:
-            warm.check(times[0])
-            warm.check(times[-1])
-
-    return flat

@@ -15,13 +15,14 @@ from typing import Any
 from rulebot.backtest import fast_path, fast_trades
 from rulebot.backtest import result as res
 from rulebot.backtest.assumptions import fees_source
-from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles, flat_sampler, take_samples
+from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
 from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
+from rulebot.backtest.run_samples import run_sampler, take_samples
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.thinned import BUCKETS
 from rulebot.backtest.warmup import Warmup
@@ -347,7 +348,7 @@ def run_backtest(
         if warm.pending:
             warm.check(at)
 
-    flat = flat_sampler(engine, asset, note_day, sampler, warm)  # a flat run's samples, in bulk
+    bulk = run_sampler(engine, asset, note_day, sampler, warm)  # a run's samples, in bulk
 
     for event in candle_runs.expand(trades.expand(events)):
         run_of = None
@@ -399,7 +400,7 @@ def run_backtest(
             run_of.catch_up()
             count += len(run_of.candles)
             next_sample = take_samples(
-                run_of, next_sample, config.sample_every_ms, take_sample, last_price, engine, flat
+                run_of, next_sample, config.sample_every_ms, take_sample, last_price, engine, bulk
             )
         done = count + counts.folded
         if done >= next_progress:

@@ -18,11 +18,13 @@ from typing import Any
 
 from rulebot.backtest.result import BacktestResult, EquityPoint, SymbolPoint
 from rulebot.backtest.tally import CurveTally
+from rulebot.backtest.tally_runs import curve_run, price_run, symbol_run
 from rulebot.backtest.thinned import BUCKETS, Thinned
 from rulebot.core.enums import PositionSide
 from rulebot.engine.engine import Engine
 
 ZERO = Decimal(0)
+_BOTH = PositionSide.BOTH
 _SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
 _NAN = math.nan
 
@@ -124,17 +126,67 @@ class Sampler:
             (t, equity, p, amount, held, ((first, p, amount, pnl, v),))
             for t, p, v in zip(times, prices, values, strict=True)
         ]
+        self._commit_run(rows, [equity] * len(rows), prices)
+        if len(rows) > 1:
+            self.tally.add_run(times[:-1], equity, held)
+            self.tally.symbols[first].add_run(times[:-1], amount, pnl)
+
+    def take_held_run(
+        self, times: Sequence[int], prices: Sequence[Decimal], values: Sequence[tuple[float, ...]]
+    ) -> list[Decimal] | None:
+        """`take(t)` at each of `times`, the first symbol marked and last priced at `prices` with the
+        charted `values`, for a single-symbol run in which only the mark moves (the candle array path
+        while a one-way position is held: no fill, no funding, the wallet stands). Each sample's equity
+        and PnL are Portfolio.equity's and Portfolio.unrealized's at that mark: the same Decimal
+        operations on the same operands in the same order, so the same digits and exponents. The
+        samples' equities (the caller notes the worst day with them); None, and nothing taken, when
+        the account is not so (a position other than the first symbol's one-way one is open)."""
+        pf, first, asset = self._engine.state.portfolio, self.symbol, self.asset
+        open_ = [(key, pos) for key, pos in pf.positions.items() if pos.amount]
+        if len(self._symbols) != 1 or len(open_) != 1 or open_[0][0] != (first, _BOTH):
+            return None
+        inst = pf.instruments[first]
+        if inst.margin_asset != asset:
+            return None
+        pos = open_[0][1]
+        amount, entry, signed = pos.amount, pos.entry_price, inst.signed_pnl
+        # Portfolio.equity: the wallet plus the one open position's PnL at the mark.
+        wallet = pf.wallet.get(asset, ZERO)
+        upnls = [signed(amount, entry, p) for p in prices]
+        equities = [wallet + u for u in upnls]
+        # Sampler.take's sum over _SIDES of Portfolio.unrealized: ZERO for each side but BOTH.
+        before, after = _SIDES.index(_BOTH), len(_SIDES) - 1 - _SIDES.index(_BOTH)
+        head = ZERO
+        for _ in range(before):
+            head = head + ZERO
+        booked = self._booked[first]
+        pnls = []
+        for u in upnls:
+            total = head + u
+            for _ in range(after):
+                total = total + ZERO
+            pnls.append(booked + total)
+        rows = [
+            (t, e, p, amount, True, ((first, p, amount, pnl, v),))
+            for t, e, p, pnl, v in zip(times, equities, prices, pnls, values, strict=True)
+        ]
+        self._commit_run(rows, equities, prices)
+        m = len(rows) - 1
+        curve_run(self.tally, times[:m], equities[:m], True)
+        symbol_run(self.tally.symbols[first], times[:m], amount, pnls[:m])
+        return equities
+
+    def _commit_run(self, rows: Sequence[Row], equities: Sequence[Decimal], prices: Sequence[Decimal]) -> None:
+        """The pending sample committed, then all of a single-symbol run's `rows` but the last, which
+        is pending: the price tally and the chart series fed (the caller feeds the other tallies)."""
         pending = self._pending
         if pending is not None:
             self._commit(pending)
         self._pending = rows[-1]
-        if len(rows) > 1:
-            self.tally.add_run(times[:-1], equity, held)
-            self.tally.symbols[first].add_run(times[:-1], amount, pnl)
-            add_price, add_row = self.tally.prices[first].add, self.curve.add
-            for row in rows[:-1]:
-                add_price(row[2])
-                add_row(row, (equity, row[2]))
+        m = len(rows) - 1
+        if m:
+            price_run(self.tally.prices[self.symbol], prices[:m])
+            self.curve.add_run(rows[:m], (equities[:m], prices[:m]))
 
     def _commit(self, row: Row) -> None:
         time, equity, _, _, held, rows = row

@@ -69,6 +69,38 @@ class Thinned:
             elif v > highs[k][0]:
                 highs[k] = (v, i, row)
 
+    def add_run(self, rows: Sequence[object], columns: Sequence[Sequence[Any]]) -> None:
+        """`add(rows[j], [c[j] for c in columns])` for each row (no key None): a bucket's rows at
+        once, its lowest and highest value of a key being the first of them (as `add` keeps the
+        earlier of equal values; below the lowest is never above the highest)."""
+        n, j = len(rows), 0
+        while j < n:
+            bucket = self._open
+            if bucket is None or self._filled == self.stride:
+                self.add(rows[j], [c[j] for c in columns])
+                j += 1
+                continue
+            end = min(n, j + self.stride - self._filled)
+            base = self.samples - j  # the sample index of rows[x] is base + x
+            lows, highs = bucket[2], bucket[3]
+            for k, col in enumerate(columns):
+                start = j
+                if lows[k] is None:
+                    lows[k] = highs[k] = (col[j], base + j, rows[j])
+                    start += 1
+                if start < end:
+                    at = col.__getitem__
+                    x = min(range(start, end), key=at)
+                    if col[x] < lows[k][0]:
+                        lows[k] = (col[x], base + x, rows[x])
+                    x = max(range(start, end), key=at)
+                    if col[x] > highs[k][0]:
+                        highs[k] = (col[x], base + x, rows[x])
+            bucket[1] = (base + end - 1, rows[end - 1])
+            self._filled += end - j
+            self.samples += end - j
+            j = end
+
     def _close(self, bucket: list[Any]) -> None:
         done = self._done
         done.append(bucket)
