@@ -1,9 +1,11 @@
 """Protections: a position's stop-loss, take-profit and trailing stop on the exchange.
 
-A stop named in the same rule as an entry is placed once that entry is done filling, sized to
-the position it made; a new stop replaces the one of the same purpose and tag (each covers the
-whole position); when the position is gone, its stops go too (Binance leaves them working). The
-protective-stop guard's countdown starts when a position has no stop and stops when it has one.
+A stop named in the same rule as an entry is placed once that entry is done filling and the
+account update holding its last fill has arrived, sized to the position it made; a trailing stop
+(a fixed quantity) that covers less than a position grown since is replaced; a new stop replaces
+the one of the same purpose and tag (each covers the whole position); when the position is gone,
+its stops go too (Binance leaves them working). The protective-stop guard's countdown starts when
+a position has no stop and stops when it has one.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderType, PositionSide, WorkingType
+from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
-from rulebot.engine.oms import Purpose
+from rulebot.engine.oms import OrderRecord, Purpose
 from rulebot.engine.risk import Verdict
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.sizing import SizingError, trigger_price
@@ -123,10 +125,14 @@ class Protections:
         run.guard.protect_deadline = NEVER
 
     def place_pending(self, symbol: str, step: Step) -> None:
-        """Stops that waited for their entry: placed once it is done filling."""
+        """Stops that waited for their entry: placed once it is done filling and the position the
+        exchange reported holds its last fill."""
         st = self.state
         run = st.runs[symbol]
-        if not run.protections or st.portfolio.net_position(symbol).amount == 0:
+        if run.fill_time > run.account_time or st.portfolio.net_position(symbol).amount == 0:
+            # The entry's last ORDER_TRADE_UPDATE came before the ACCOUNT_UPDATE with its position
+            # (Binance orders each kind on its own): a trailing stop's quantity is fixed, and sized
+            # now it would leave that fill unprotected. The account update places it.
             return
         for entry_id in list(run.protections):
             entry = st.oms.get(entry_id)
@@ -135,6 +141,60 @@ class Protections:
             for action in run.protections.pop(entry_id):
                 assert isinstance(action, c.StopOrder | c.TrailingStop)
                 self.protect(symbol, entry.rule, action, step)
+        if not run.entry_pending:
+            self.cover(symbol, step)
+
+    def cover(self, symbol: str, step: Step) -> None:
+        """A trailing stop that covers less than its position is replaced by one for all of it.
+
+        Transaction times cannot always tell which account update holds an entry's last fill:
+        Binance stamps the fills of one match with one time, so a stop placed on the first of
+        their account updates is sized short. The position also grows by entries that name no
+        stop of their own. (A stop larger than a shrunk position stays: reduce-only, it closes
+        what is there, and a new one would restart the trail.)"""
+        st, eng = self.state, self.engine
+        latest: dict[tuple[str | None, PositionSide], OrderRecord] = {}
+        for record in st.oms.open_orders(symbol):
+            if record.purpose == "trailing_stop":  # the last of each tag replaces the ones before it
+                latest[record.command.tag, record.command.position_side] = record
+        for record in latest.values():
+            was = record.command
+            pos = st.portfolio.position(symbol, was.position_side)
+            direction = pos.direction
+            if direction is None or was.side is not direction.exit_side or was.quantity is None:
+                continue  # flat or turned: cancel_leftovers acts on it
+            if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
+                continue  # triggered: it is closing the position now
+            qty = eng.instruments[symbol].round_qty(pos.size, OrderType.MARKET)
+            if qty <= was.quantity:
+                continue
+            assert was.callback_rate is not None
+            trail = TrailingStopIntent(
+                symbol,
+                direction,
+                was.callback_rate / 100,
+                was.activation_price,
+                was.working_type,
+                was.tag,
+                record.rule,
+                st.time,
+                quantity=qty,
+                position_side=was.position_side,
+                reduce_only=was.reduce_only,
+            )
+            step.commands.append(st.oms.cancel(record, st.time))
+            cmd = st.oms.place_trailing_stop(trail)
+            step.records.append(
+                rec.GuardRecord(
+                    st.time,
+                    symbol,
+                    record.rule,
+                    f"trailing_stop {qty}: the position grew past {was.quantity}",
+                    (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
+                    cmd.client_order_id,
+                )
+            )
+            eng.send(cmd, step)
 
     def place_protective_stop(self, symbol: str, trigger: Decimal, verdict: Verdict, step: Step) -> None:
         """The protective-stop guard found the position without a stop: place one at `trigger`."""

@@ -1,5 +1,7 @@
 """The engine over the real exchange simulator, with the faults a live account has: commands the
-exchange refuses, and reports held back (a stalled user stream) then delivered in a burst.
+exchange refuses, and reports held back (a stalled user stream) then delivered in a burst, in the
+order the exchange sent them or with order and account reports interleaved otherwise (Binance
+orders each event type on its own, not one type against the other).
 
 It runs the one session loop (`rulebot.session.Session`, as backtest, dry-run and live do) on
 the paper venue, wrapped to refuse what a test says and to hold reports back, so that a test
@@ -8,13 +10,13 @@ controls exactly when the engine learns what the exchange did.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 
-from rulebot.core.account_events import AccountEvent
+from rulebot.core.account_events import AccountEvent, AccountUpdate
 from rulebot.core.commands import Command, PlaceOrder
-from rulebot.core.enums import MarginType, Market
+from rulebot.core.enums import MarginType
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
@@ -60,18 +62,20 @@ class FaultyVenue:
 class FaultyPaper:
     def __init__(self, text: str, balance: int = 10_000) -> None:
         book = compile_text(text)
-        insts, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+        market = book.market_type
+        insts, brackets = builtin_instruments(market), builtin_brackets(market)
         self.symbol = book.symbols[0]
+        balances = {insts[self.symbol].margin_asset: Decimal(balance)}
         self.sim = SimExchange(
             {s: insts[s] for s in book.symbols},
             {s: brackets[s] for s in book.symbols},
-            market=Market.USDM,
-            balances={"USDT": Decimal(balance)},
+            market=market,
+            balances=balances,
             default_leverage=book.leverage,
             default_margin_type=MarginType.ISOLATED,
         )
-        self.paper = PaperVenue(self.sim, Market.USDM)
-        self.engine = Engine(book, insts, {"USDT": Decimal(balance)}, run_id="t", brackets=brackets)
+        self.paper = PaperVenue(self.sim, market)
+        self.engine = Engine(book, insts, balances, run_id="t", brackets=brackets)
         self.refuse: Callable[[PlaceOrder], Refusal | None] = lambda cmd: None
         self.stalled = False  # the user stream holds its reports back
         self.held: list[AccountEvent] = []
@@ -87,14 +91,18 @@ class FaultyPaper:
     def start(self) -> None:
         self.process(self.engine.start(self.time))
 
-    def trade(self, price: float, dt_ms: int = 1000) -> None:
+    def trade(self, price: float, dt_ms: int = 1000, qty: str = "1") -> None:
         self.time += dt_ms
-        self.session.market(Trade(self.symbol, Decimal(str(price)), Decimal(1), self.time, True, self.time))
+        self.session.market(Trade(self.symbol, Decimal(str(price)), Decimal(qty), self.time, True, self.time))
 
-    def release(self) -> None:
-        """The stalled stream comes back: everything it held arrives at once."""
+    def release(self, account_first: Iterable[bool] | None = None) -> None:
+        """The stalled stream comes back: everything it held arrives at once. With `account_first`,
+        the account updates and the other reports arrive interleaved as it says (True: the next
+        account update, False: the next other report), each kind in the order it was sent."""
         self.stalled = False
         held, self.held = self.held, []
+        if account_first is not None:
+            held = interleave(held, account_first)
         self.session.reports(held, self.time)
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -135,3 +143,17 @@ class FaultyPaper:
 
     def states(self) -> list[tuple[str, str, str]]:
         return [(r.from_state, r.to_state, r.why) for r in self.records if isinstance(r, rec.StateChange)]
+
+
+def interleave(events: list[AccountEvent], account_first: Iterable[bool]) -> list[AccountEvent]:
+    """The account updates and the other reports merged as `account_first` picks (the rest of
+    either kind follows in order once the picks or the other kind run out)."""
+    accounts = [e for e in events if isinstance(e, AccountUpdate)]
+    others = [e for e in events if not isinstance(e, AccountUpdate)]
+    merged: list[AccountEvent] = []
+    for pick in account_first:
+        source = accounts if pick else others
+        if not source:
+            break
+        merged.append(source.pop(0))
+    return merged + others + accounts

@@ -1,0 +1,161 @@
+"""A trailing stop covers the whole position, whichever report the exchange sends first.
+
+Binance cannot close a position with a trailing stop (no closePosition), so its quantity is fixed
+when it is placed. The entry's final ORDER_TRADE_UPDATE and the ACCOUNT_UPDATE that carries the
+position it made arrive in either order (Binance orders each event type on its own; the simulator
+sends the order update first): a stop sized before the account update lands would leave the last
+fill unprotected. These run the engine over the real simulator (`faulty_paper`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rulebot.core.enums import OrderType
+
+from .faulty_paper import FaultyPaper
+
+D = Decimal
+
+
+def book(
+    *,
+    first: str = "0.01",
+    added: str = "0.02",
+    symbol: str = "BTCUSDT",
+    market: str = "usdm",
+    mode: str = "one_way",
+    limit: bool = False,
+) -> str:
+    """Enter `first` with a trailing stop, then add `added` with another (each covers the whole
+    position); with `limit`, the first entry rests below the price and fills in parts."""
+    order = ', order: limit, price: "price - 10"' if limit else ""
+    return f"""\
+rulebook: pyramid
+market: {market}
+symbols: [{symbol}]
+account: {{leverage: 3, position_mode: {mode}}}
+states:
+  flat: {{position: none}}
+  long: {{position: long}}
+  added: {{position: long}}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 60020
+    do: [{{enter: {{side: long, size: "{first}"{order}}}}}, {{trailing_stop: {{callback: 1%}}}}, {{goto: long}}]
+  - name: add
+    on: trade
+    in: long
+    when: price > 60050
+    do: [{{enter: {{side: long, size: "{added}"}}}}, {{trailing_stop: {{callback: 1%}}}}, {{goto: added}}]
+  - name: never
+    on: trade
+    in: added
+    when: price < 0
+    do: [exit, {{goto: flat}}]
+"""
+
+
+def trailing_stops(fp: FaultyPaper) -> list[Decimal]:
+    """The quantities of the trailing stops working on the exchange (USDT-M keeps them in the
+    algo service, COIN-M on the order book)."""
+    algos = [o.quantity for o in fp.sim.open_algo_orders(fp.symbol) if o.order_type is OrderType.TRAILING_STOP_MARKET]
+    orders = [o.quantity for o in fp.sim.open_orders(fp.symbol) if o.order_type is OrderType.TRAILING_STOP_MARKET]
+    return algos + orders
+
+
+def position_size(fp: FaultyPaper) -> Decimal:
+    return sum((abs(p.amount) for p in fp.sim.positions(fp.symbol)), D(0))
+
+
+def burst(
+    fp: FaultyPaper, prices: list[float], account_first: list[bool] | None, qty: str = "1", dt_ms: int = 1000
+) -> None:
+    """Trades whose reports reach the engine in one burst, interleaved as `account_first` says."""
+    fp.stalled = True
+    for price in prices:
+        fp.trade(price, dt_ms, qty)
+    fp.release(account_first)
+
+
+def test_an_added_entrys_trailing_stop_covers_the_whole_position_when_the_order_update_comes_first():
+    fp = FaultyPaper(book())
+    fp.start()
+    fp.trade(60000)
+    assert trailing_stops(fp) == [D("0.01")]
+    fp.trade(60060)  # the add fills; the simulator reports the order before the account
+    assert fp.state == "added" and position_size(fp) == D("0.03")
+    assert trailing_stops(fp) == [D("0.03")]
+
+
+def test_an_added_entrys_trailing_stop_covers_the_whole_position_when_the_account_update_comes_first():
+    fp = FaultyPaper(book())
+    fp.start()
+    burst(fp, [60000], [True] * 4)
+    burst(fp, [60060], [True] * 4)
+    assert position_size(fp) == D("0.03")
+    assert trailing_stops(fp) == [D("0.03")]
+
+
+def test_an_entry_filled_in_parts_gets_a_trailing_stop_for_all_of_it():
+    fp = FaultyPaper(book(first="0.03", limit=True))
+    fp.start()
+    fp.trade(60000)  # the limit rests at 59990
+    for _ in range(3):
+        fp.trade(59980, qty="0.01")  # each trade fills a third of it
+    assert position_size(fp) == D("0.03")
+    assert trailing_stops(fp) == [D("0.03")]
+
+
+def test_hedge_mode_sizes_the_long_legs_trailing_stop_to_the_whole_leg():
+    fp = FaultyPaper(book(mode="hedge"))
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    assert fp.sim.hedge_mode and position_size(fp) == D("0.03")
+    assert trailing_stops(fp) == [D("0.03")]
+
+
+def test_coin_m_sizes_the_trailing_stop_in_contracts_to_the_whole_position():
+    fp = FaultyPaper(book(first="1", added="2", symbol="BTCUSD_PERP", market="coinm"))
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    assert position_size(fp) == D("3")
+    assert trailing_stops(fp) == [D("3")]
+
+
+picks = st.lists(st.booleans(), max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    orders=st.lists(picks, min_size=3, max_size=3),
+    limit=st.booleans(),
+    parts=st.lists(st.integers(1, 3), min_size=1, max_size=3).filter(lambda p: sum(p) == 3),
+    same_ms=st.booleans(),
+    mode=st.sampled_from(["one_way", "hedge"]),
+)
+def test_whatever_order_the_reports_arrive_in_the_trailing_stop_covers_the_position(
+    orders, limit, parts, same_ms, mode
+):
+    """Once every order and account report of a burst has arrived, in any interleaving of the
+    two kinds, the one trailing stop's quantity is the position's size. With `limit`, the entry
+    fills a third at a time, `parts` of them in one burst, in the same millisecond with `same_ms`
+    (Binance stamps the fills of one match with one transaction time)."""
+    fp = FaultyPaper(book(first="0.03", limit=limit, mode=mode))
+    fp.start()
+    burst(fp, [60000], orders[0])
+    if limit:
+        for n in parts:
+            burst(fp, [59980] * n, orders[1], qty="0.01", dt_ms=0 if same_ms else 1000)
+    assert position_size(fp) == D("0.03")
+    assert trailing_stops(fp) == [D("0.03")]
+    burst(fp, [60060], orders[2])  # the added entry
+    assert fp.state == "added" and position_size(fp) == D("0.05")
+    assert trailing_stops(fp) == [D("0.05")]
