@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import MarginType
+from rulebot.core.enums import MarginType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, float_pnl_and_notional
 from rulebot.engine.env import Env
 from rulebot.engine.liquidation_guard import Holding
-from rulebot.engine.portfolio import Portfolio
+from rulebot.engine.portfolio import Portfolio, PositionState
 
 if TYPE_CHECKING:
     from rulebot.engine.state import SymbolRun
@@ -30,9 +30,14 @@ _MAINT = 0.004  # maintenance rate for the liq_price estimate shown to condition
 
 
 class AccountValues:
-    """Fills one symbol's env with the account values, at the mark price."""
+    """Fills one symbol's env with the account values, at the mark price.
 
-    __slots__ = ("instruments", "portfolio", "runs", "symbol")
+    Runs whenever a condition reads an account value, on every trade for a rule like
+    `price < bb.lower and upnl > 0`: the floats that move only with an account update (a leg's
+    amount and entry, the wallet, the day's start equity) are kept with the Decimal they came
+    from and converted again only when it is another one (Decimals never change in place)."""
+
+    __slots__ = ("_legs", "_start", "_wallet", "instruments", "portfolio", "runs", "symbol")
 
     def __init__(
         self, symbol: str, portfolio: Portfolio, instruments: Mapping[str, Instrument], runs: Mapping[str, SymbolRun]
@@ -41,40 +46,66 @@ class AccountValues:
         self.portfolio = portfolio
         self.instruments = instruments
         self.runs = runs  # each symbol's leverage: the margin its position uses
+        # position key -> (amount, entry_price, float amount, float entry, side word, float size): the
+        # Decimals they were taken from first
+        self._legs: dict[tuple[str, PositionSide], _Leg] = {}
+        self._wallet: tuple[Decimal | None, float] = (None, 0.0)
+        self._start: tuple[Decimal | None, float] = (None, 0.0)
 
     def __call__(self, env: Env) -> None:
         env.filled = True  # whoever filled them, the next event must recompute them
-        symbol, pf, runs = self.symbol, self.portfolio, self.runs
-        inst = self.instruments[symbol]
+        symbol, pf, runs, instruments = self.symbol, self.portfolio, self.runs, self.instruments
+        inst = instruments[symbol]
         asset = inst.margin_asset
         pos = pf.net_position(symbol)
-        mark_d = pf.marks.get(symbol)
-        wallet = float(pf.wallet.get(asset, ZERO))
-        equity = wallet
+        marks = pf.marks
+        mark_d = marks.get(symbol)
+        wallet_d = pf.wallet.get(asset, ZERO)
+        cached = self._wallet
+        if cached[0] is not wallet_d:
+            cached = self._wallet = (wallet_d, float(wallet_d))
+        equity = cached[1]
         used = 0.0
         this_upnl = 0.0
-        for (s, _), p in pf.positions.items():
-            if p.amount == 0:
+        this_mark = None
+        legs = self._legs
+        for key, p in pf.positions.items():
+            amount = p.amount
+            if not amount:
                 continue
-            other = self.instruments[s]
-            m = pf.marks.get(s)
+            s = key[0]
+            other = instruments[s]
+            m = marks.get(s)
             if other.margin_asset != asset or m is None:
                 continue
-            pnl, notional = float_pnl_and_notional(other, float(p.amount), float(p.entry_price), float(m))
+            leg = legs.get(key)
+            if leg is None or leg[0] is not amount or leg[1] is not p.entry_price:
+                leg = legs[key] = _leg(p)
+            mark = float(m)
+            if s == symbol:
+                this_mark = mark
+            pnl, notional = float_pnl_and_notional(other, leg[2], leg[3], mark)
             equity += pnl
             used += notional / runs[s].leverage if s in runs else 0.0
             if s == symbol and p is pos:
                 this_upnl = pnl
-        env["position.side"] = pos.side
-        env["position.size"] = float(pos.size)
-        if pos.amount and mark_d is not None:
-            e = float(pos.entry_price)
+        amount = pos.amount
+        if amount:
+            leg = legs.get((symbol, pos.position_side))
+            if leg is None or leg[0] is not amount or leg[1] is not pos.entry_price:
+                leg = legs[(symbol, pos.position_side)] = _leg(pos)
+        else:
+            leg = _FLAT
+        env["position.side"] = leg[4]
+        env["position.size"] = leg[5]
+        if amount and mark_d is not None:
+            q, e = leg[2], leg[3]
             lev = runs[symbol].leverage
-            _, notional = float_pnl_and_notional(inst, float(pos.amount), e, float(mark_d))
+            _, notional = float_pnl_and_notional(inst, q, e, float(mark_d) if this_mark is None else this_mark)
             margin = notional / lev
             # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
             # uses the symbol's brackets instead.
-            liq = e * (1 - 1 / lev) / (1 - _MAINT) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
+            liq = e * (1 - 1 / lev) / (1 - _MAINT) if amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
             env["entry_price"] = e
             env["upnl"] = this_upnl
             env["margin"] = margin
@@ -87,7 +118,21 @@ class AccountValues:
         env["equity"] = equity
         env["available"] = equity - used
         start = pf.today.start_equity.get(asset) if pf.today is not None else None
-        env["daily_pnl"] = equity - float(start) if start is not None else 0.0
+        if start is None:
+            env["daily_pnl"] = 0.0
+        else:
+            cached = self._start
+            if cached[0] is not start:
+                cached = self._start = (start, float(start))
+            env["daily_pnl"] = equity - cached[1]
+
+
+_Leg = tuple[Decimal, Decimal, float, float, str, float]
+_FLAT: _Leg = (ZERO, ZERO, 0.0, 0.0, "none", 0.0)  # PositionState.side and float(size) of no position
+
+
+def _leg(p: PositionState) -> _Leg:
+    return (p.amount, p.entry_price, float(p.amount), float(p.entry_price), p.side, float(p.size))
 
 
 def holding(

@@ -1,0 +1,102 @@
+"""AccountValues keeps the floats of what moves only with an account update (legs, wallet, the day's
+start) with the Decimals they came from: one object asked after every change must fill the env
+exactly as the straightforward computation at that moment does, float for float."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal as D
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rulebot.core.enums import PositionSide
+from rulebot.core.margin import float_pnl_and_notional
+from rulebot.engine.account_view import AccountValues
+from rulebot.engine.env import Env
+from rulebot.engine.portfolio import ZERO, DayStats, Portfolio, PositionState
+from tests.core.test_instruments import make, make_inverse
+
+LINEAR, INVERSE = make(), make_inverse()
+INSTRUMENTS = {"LIN": LINEAR, "INV": INVERSE}
+_SIDES = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)
+
+amounts = st.decimals(min_value=D("-50"), max_value=D("50"), places=3, allow_nan=False, allow_infinity=False)
+prices = st.decimals(min_value=D("0.1"), max_value=D("90000"), places=2, allow_nan=False, allow_infinity=False)
+moments = st.lists(
+    st.tuples(
+        st.lists(
+            st.tuples(st.sampled_from(["LIN", "INV"]), st.sampled_from(_SIDES), amounts, prices),
+            max_size=4,
+            unique_by=lambda t: t[:2],
+        ),
+        st.dictionaries(st.sampled_from(["LIN", "INV"]), prices),
+        st.sampled_from([D("10000"), D("10000.00000000"), D("0"), D("-3.5")]),
+        st.sampled_from([None, D("9000"), D("12000.5")]),
+        st.integers(min_value=1, max_value=125),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def reference(symbol: str, pf: Portfolio, runs: dict[str, Any]) -> dict[str, Any]:
+    """The values as computed from scratch, every Decimal converted where it is read."""
+    inst = INSTRUMENTS[symbol]
+    asset = inst.margin_asset
+    pos = pf.net_position(symbol)
+    mark_d = pf.marks.get(symbol)
+    equity = float(pf.wallet.get(asset, ZERO))
+    used = this_upnl = 0.0
+    for (s, _), p in pf.positions.items():
+        m = pf.marks.get(s)
+        if p.amount == 0 or INSTRUMENTS[s].margin_asset != asset or m is None:
+            continue
+        pnl, notional = float_pnl_and_notional(INSTRUMENTS[s], float(p.amount), float(p.entry_price), float(m))
+        equity += pnl
+        used += notional / runs[s].leverage
+        if s == symbol and p is pos:
+            this_upnl = pnl
+    out: dict[str, Any] = {"position.side": pos.side, "position.size": float(pos.size)}
+    if pos.amount and mark_d is not None:
+        e, lev = float(pos.entry_price), runs[symbol].leverage
+        _, notional = float_pnl_and_notional(inst, float(pos.amount), e, float(mark_d))
+        margin = notional / lev
+        liq = e * (1 - 1 / lev) / (1 - 0.004) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + 0.004)
+        out.update(entry_price=e, upnl=this_upnl, margin=margin, roe=this_upnl / margin if margin else 0.0)
+        out.update(leverage=notional / equity if equity > 0 else 0.0, liq_price=liq)
+    else:
+        out.update(entry_price=math.nan, liq_price=math.nan, upnl=0.0, margin=0.0, roe=0.0, leverage=0.0)
+    start = pf.today.start_equity.get(asset) if pf.today is not None else None
+    out.update(equity=equity, available=equity - used, daily_pnl=equity - float(start) if start is not None else 0.0)
+    return out
+
+
+def same(a: Any, b: Any) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+@given(moments=moments)
+def test_values_kept_across_updates_are_those_computed_afresh(moments: list[Any]) -> None:
+    pf = Portfolio(INSTRUMENTS, {})
+    runs = {s: SimpleNamespace(leverage=10) for s in INSTRUMENTS}
+    kept = {s: AccountValues(s, pf, INSTRUMENTS, runs) for s in INSTRUMENTS}  # type: ignore[arg-type]
+    for legs, marks, wallet, start, leverage in moments:
+        # As the venue's account update does it: the same PositionState, new Decimals (equal or not).
+        for pos in pf.positions.values():
+            pos.amount = pos.amount + 0
+        for symbol, side, amount, entry in legs:
+            pos = pf.positions.setdefault((symbol, side), PositionState(symbol, side))
+            pos.amount, pos.entry_price = amount, entry
+        pf.marks.update(marks)
+        pf.wallet = {LINEAR.margin_asset: wallet, INVERSE.margin_asset: wallet + 1}
+        pf.today = None if start is None else DayStats(0, {LINEAR.margin_asset: start, INVERSE.margin_asset: start})
+        runs["LIN"].leverage = leverage
+        for symbol, values in kept.items():
+            env = Env()
+            values(env)
+            want = reference(symbol, pf, runs)
+            assert env.keys() == want.keys()
+            assert all(same(env[k], want[k]) for k in want), (symbol, dict(env), want)
