@@ -37,6 +37,8 @@ class RuleDispatch:
         self.keys = frozenset(rule.trigger.key for rule in self.book.rules)
         # The env name each `prev.` value is written under, built once rather than on every event.
         self._prev_slots = {key: tuple((n, PREV_PREFIX + n) for n in names) for key, names in self._prev_by_key.items()}
+        # What a decision shows of each rule, built once: its trigger's text and the names it reads, sorted.
+        self._shown = {rule.index: (str(rule.trigger), tuple(sorted(rule.reads))) for rule in self.book.rules}
 
     def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
         run = self._runs[symbol]
@@ -72,15 +74,16 @@ class RuleDispatch:
                     except (ArithmeticError, ValueError, TypeError) as exc:
                         fired, error = False, f"{type(exc).__name__}: {exc}"
                 if fired or self.record_all or error:
-                    time = self.state.time
+                    trigger, reads = self._shown[rule.index]
+                    get = env.get
                     step.records.append(
                         rec.Decision(
-                            time,
+                            self.state.time,
                             symbol,
                             rule.name,
-                            str(rule.trigger),
+                            trigger,
                             run.state,
-                            {n: _read(env, n) for n in sorted(rule.reads)},
+                            {n: v if (v := get(n, _UNSET)) is not _UNSET else _read(env, n) for n in reads},
                             fired,
                             self.book.source_hash,
                             error,
@@ -97,6 +100,9 @@ class RuleDispatch:
         if prev_slots and snapshot is not None:
             for n, _ in prev_slots:
                 snapshot[n] = env.get(n, math.nan)
+
+
+_UNSET = object()  # not in the env (yet): an account value is computed on first read
 
 
 def _read(env: dict[str, Any], name: str) -> Any:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rulebot.core.enums import Direction, OrderType
+from rulebot.core.instruments import Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
@@ -29,6 +30,7 @@ class Exits:
         self.engine = engine
         self.state = engine.state
         self.book = engine.book
+        self._nothing: tuple[Decimal, Decimal, OrderType, Instrument, bool] | None = None
 
     def exit(
         self,
@@ -51,6 +53,13 @@ class Exits:
         if purpose == "exit" and run.exiting is not None and self.closing(symbol):
             return None  # the position is already being closed: a second exit would only be refused
         inst = eng.instruments[symbol]
+        if (
+            fraction is not None
+            and size is None
+            and price_expr is None
+            and self._rounds_to_nothing(pos.amount, fraction, order, inst)
+        ):
+            return None  # as the sizing below ends, without its Decimal work (`reduce` on every trade)
         env = run.market.env
         time = st.time
         try:
@@ -99,6 +108,21 @@ class Exits:
         )
         eng.send(cmd, step)
         return cmd.client_order_id
+
+    def _rounds_to_nothing(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> bool:
+        """Whether `fraction` of a position of `amount` rounds to no quantity at all. A rule that
+        reduces on every trade asks again and again of the same position: the answer is kept with
+        the Decimals it was given (they never change in place) and the instrument."""
+        last = self._nothing
+        if last is not None and last[0] is amount and last[1] is fraction and last[2] is order and last[3] is inst:
+            return last[4]
+        try:
+            qty = abs(amount) * fraction
+            nothing = qty >= 0 and inst.round_qty(qty, order) <= 0
+        except ArithmeticError:
+            nothing = False  # the sizing below says what went wrong
+        self._nothing = (amount, fraction, order, inst, nothing)
+        return nothing
 
     def closing(self, symbol: str) -> bool:
         """An order of ours that closes (part of) the position is working."""

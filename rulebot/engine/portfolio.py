@@ -20,6 +20,7 @@ DAY_MS = 86_400_000
 ZERO = Decimal(0)
 _NET_ORDER = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)  # read on every valuation
 _BOTH = PositionSide.BOTH  # PositionSide.BOTH is a slow lookup on Python 3.11 (EnumType.__getattr__)
+_LONG, _SHORT = Direction.LONG, Direction.SHORT
 
 
 @dataclass(slots=True)
@@ -34,7 +35,8 @@ class PositionState:
     @property
     def direction(self) -> Direction | None:
         """Which way the position goes; None when flat."""
-        return Direction.LONG if self.amount > 0 else Direction.SHORT if self.amount < 0 else None
+        amount = self.amount
+        return _LONG if amount > 0 else _SHORT if amount < 0 else None
 
     @property
     def side(self) -> str:

@@ -47,7 +47,17 @@ class PositionBinding(Enum):
 
     def admits(self, direction: Direction | None) -> bool:
         """True when a position in `direction` (None: flat) is what this state expects."""
-        return self is PositionBinding.ANY or self is PositionBinding.of(direction)
+        # `of` spelled out with the members at hand: PositionBinding.ANY and Direction.LONG are slow
+        # lookups on Python 3.11 (EnumType.__getattr__), and the engine asks after every fired rule.
+        if self is _ANY:
+            return True
+        if direction is None:
+            return self is _NONE
+        return self is (_LONG if direction is _DIRECTION_LONG else _SHORT)
+
+
+_ANY, _NONE, _LONG, _SHORT = PositionBinding.ANY, PositionBinding.NONE, PositionBinding.LONG, PositionBinding.SHORT
+_DIRECTION_LONG = Direction.LONG
 
 
 @dataclass(frozen=True, slots=True)
