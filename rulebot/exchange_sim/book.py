@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rulebot.core.enums import WorkingType
 from rulebot.exchange_sim.orders import AlgoOrder, SimOrder
 
 
@@ -117,6 +118,17 @@ class OrderStore:
     def idle(self, symbol: str) -> bool:
         """No plain or algo order of the symbol is open (closed ones may linger until pruned)."""
         return not self._open.get(symbol) and not self._algos.get(symbol)
+
+    def out_of_reach(self, symbol: str, working_type: WorkingType) -> bool:
+        """No plain order of the symbol is listed and every algo order is open and watches another
+        price than `working_type`: a price of that type can fill, trigger or prune nothing (what a
+        trade meets while only mark-price stops work, on every trade of a held position)."""
+        if self._open.get(symbol):
+            return False
+        for algo in self._algos.get(symbol, ()):
+            if algo.status != "NEW" or algo.trigger.working_type is working_type:
+                return False
+        return True
 
     def resting(self, symbol: str) -> list[SimOrder]:
         return [o for o in self._open.get(symbol, ()) if o.rests]

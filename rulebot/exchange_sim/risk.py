@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.enums import OrderStatus, Side, TimeInForce
+from rulebot.core.enums import OrderStatus, PositionSide, Side, TimeInForce
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import FloatBrackets, isolated_ratio_clearly_below
 from rulebot.exchange_sim.account import Account, PositionState
@@ -19,6 +19,7 @@ from rulebot.exchange_sim.liquidation import (
     Closure,
     MarketPrice,
     bankrupt_at,
+    bankruptcy_price,
     cross_bankrupt_at,
     cross_liquidation,
     isolated_liquidation,
@@ -64,6 +65,9 @@ class RiskWatch:
         self._tiered = tiered
         self._warned: set[tuple[str, str, str]] = set()
         self._float_brackets: dict[str, FloatBrackets] = {}
+        # An isolated leg's bankruptcy price with the Decimals it came from (qty, entry, wallet):
+        # every trade of a held position asks, and it moves only with a fill or a margin change.
+        self._bankrupt: dict[tuple[str, PositionSide], tuple[Decimal, Decimal, Decimal, Decimal | None]] = {}
 
     @property
     def warn_at(self) -> Decimal:
@@ -123,11 +127,29 @@ class RiskWatch:
                 self._warned.discard(("cross", asset, ""))
             return
         for pos in self._account.legs(symbol):
-            price = sell if pos.qty > 0 else buy
-            closure = None if price is None else bankrupt_at(inst, pos, price)
+            qty = pos.qty
+            price = sell if qty > 0 else buy
+            if price is None or not qty:
+                continue
+            bankrupt = self._bankruptcy(inst, pos)
+            if bankrupt is None or ((price > bankrupt) if qty > 0 else (price < bankrupt)):
+                continue  # as bankrupt_at finds, without its Decimal work
+            closure = bankrupt_at(inst, pos, price)
             if closure is not None:
                 self._liquidate([closure], time, events)
                 self._warned.discard(("isolated", symbol, pos.position_side.value))
+
+    def _bankruptcy(self, inst: Instrument, pos: PositionState) -> Decimal | None:
+        """`bankruptcy_price` of an isolated leg, kept while its qty, entry and wallet are the same
+        Decimals (they never change in place)."""
+        key = (pos.symbol, pos.position_side)
+        kept = self._bankrupt.get(key)
+        qty, entry, wallet = pos.qty, pos.entry_price, pos.isolated_wallet
+        if kept is not None and kept[0] is qty and kept[1] is entry and kept[2] is wallet:
+            return kept[3]
+        bankrupt = bankruptcy_price(inst, [pos], wallet)
+        self._bankrupt[key] = (qty, entry, wallet, bankrupt)
+        return bankrupt
 
     def _clearly_safe(self, inst: Instrument, pos: PositionState) -> bool:
         """The isolated margin ratio, in floats, is far below the margin-call level.
