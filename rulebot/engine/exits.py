@@ -30,7 +30,7 @@ class Exits:
         self.engine = engine
         self.state = engine.state
         self.book = engine.book
-        self._nothing: tuple[Decimal, Decimal, OrderType, Instrument, bool] | None = None
+        self._share: tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None] | None = None
 
     def exit(
         self,
@@ -53,13 +53,11 @@ class Exits:
         if purpose == "exit" and run.exiting is not None and self.closing(symbol):
             return None  # the position is already being closed: a second exit would only be refused
         inst = eng.instruments[symbol]
-        if (
-            fraction is not None
-            and size is None
-            and price_expr is None
-            and self._rounds_to_nothing(pos.amount, fraction, order, inst)
-        ):
-            return None  # as the sizing below ends, without its Decimal work (`reduce` on every trade)
+        rounded = None  # a share of the position, rounded: asked again and again by a `reduce` on every trade
+        if fraction is not None and size is None and price_expr is None:
+            rounded = self._rounded_share(pos.amount, fraction, order, inst)
+            if rounded is not None and rounded <= 0:
+                return None  # as the sizing below ends, without its Decimal work
         env = run.market.env
         time = st.time
         try:
@@ -78,7 +76,7 @@ class Exits:
             )
             return None
         direction = Direction.LONG if pos.amount > 0 else Direction.SHORT
-        qty = inst.round_qty(qty, order)
+        qty = inst.round_qty(qty, order) if rounded is None else rounded
         if qty <= 0:
             return None
         if price is not None:
@@ -109,20 +107,20 @@ class Exits:
         eng.send(cmd, step)
         return cmd.client_order_id
 
-    def _rounds_to_nothing(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> bool:
-        """Whether `fraction` of a position of `amount` rounds to no quantity at all. A rule that
-        reduces on every trade asks again and again of the same position: the answer is kept with
-        the Decimals it was given (they never change in place) and the instrument."""
-        last = self._nothing
+    def _rounded_share(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> Decimal | None:
+        """`fraction` of a position of `amount`, rounded as the sizing in `exit` rounds it; None when
+        that sizing would fail (it then says why). Kept with the Decimals it was given (they never
+        change in place) and the instrument: a rule may reduce the same position on every trade."""
+        last = self._share
         if last is not None and last[0] is amount and last[1] is fraction and last[2] is order and last[3] is inst:
             return last[4]
         try:
             qty = abs(amount) * fraction
-            nothing = qty >= 0 and inst.round_qty(qty, order) <= 0
+            rounded = inst.round_qty(qty, order) if qty >= 0 else None
         except ArithmeticError:
-            nothing = False  # the sizing below says what went wrong
-        self._nothing = (amount, fraction, order, inst, nothing)
-        return nothing
+            rounded = None
+        self._share = (amount, fraction, order, inst, rounded)
+        return rounded
 
     def closing(self, symbol: str) -> bool:
         """An order of ours that closes (part of) the position is working."""
