@@ -11,7 +11,9 @@ guards once a second, the derived mark moves once a second, rules fire on candle
   the equity curve takes a sample, or the engine's clock makes it act (`quiet_until`);
 
 and the trades between two of those are folded into the candle being built (high, low, close and
-the float volume summed in the same order), provided nothing could act on them: every price
+the float volume summed in the same order), the engine's last price, mark and clock left at the
+last folded trade's (the venue handles the next trade first, and the engine hears of its fills at
+those), provided nothing could act on them: every price
 strictly inside the simulator's quiet band (no stop, take-profit, resting limit, bankruptcy or
 margin call in reach, `exchange_sim/quiet.py`), no trailing stop working, no `on: trade` rule of
 the symbol's state that a price in the stretch could fire (its condition is false over the
@@ -105,8 +107,7 @@ class FastTrades:
             if j > i:
                 quiet = self._quiet(run, i, j)
                 if quiet is not None:
-                    market = self.engine.state.runs[chunk.symbol].market
-                    market.absorb_trades(*quiet, float(chunk.prices[j - 1]), chunk.qtys[i:j].tolist())
+                    self.engine.fold_trades(chunk.symbol, *quiet, trade(j - 1), chunk.qtys[i : j - 1].tolist())
                     self.counts.folded += j - i
                     self.counts.by_symbol[chunk.symbol] = self.counts.by_symbol.get(chunk.symbol, 0) + j - i
                 else:

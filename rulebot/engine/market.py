@@ -109,7 +109,7 @@ class SymbolMarket:
 
     def absorb_trades(self, high: float, low: float, close: float, qtys: list[float]) -> None:
         """Trades the fast backtest path folded (backtest/fast_trades.py): trades of the buckets
-        being built, between two walked trades that set everything else `on_trade` sets."""
+        being built, followed by one that `on_trade` takes (`Engine.fold_trades`)."""
         for builder in self._trade_builders:
             builder.absorb(high, low, close, qtys)
 

@@ -1,10 +1,11 @@
-"""The engine's side of the fast backtest path (backtest/fast_path.py), mixed into Engine.
+"""The engine's side of the fast backtest paths (backtest/fast_path.py, fast_trades.py), mixed into Engine.
 
 The fast path jumps the walk of a candle inside which nothing can act. These are the engine's
 answers it needs (when the clock next makes the engine act, today's PnL as the daily cap counts
-it at another price) and the two steps that stand in for the walk: `walk_quietly` leaves what
+it at another price) and the steps that stand in for the walk: `walk_quietly` leaves what
 `check_price` at each walked point would have left, `on_quiet_candle` skips the one check the
-caller already made at the close. Nothing here runs in dry-run or live.
+caller already made at the close; on trade data, `fold_trades` leaves what the trades folded
+into their candle would have. Nothing here runs in dry-run or live.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.events import CandleClosed
+from rulebot.core.events import CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
@@ -123,6 +124,22 @@ class QuietWalk:
         if time > st.time:
             self.clock.set_time(time)
         st.portfolio.set_mark(symbol, price)
+
+    def fold_trades(self, symbol: str, high: float, low: float, last: Trade, qtys: list[float]) -> None:
+        """What `on_event` leaves for a stretch of the symbol's trades the caller showed acts nowhere
+        (backtest/fast_trades.py: inside one candle, before `quiet_until`, no once-a-second valuation
+        due, no rule firing): the trades before `last` folded into the candles being built (`qtys`
+        their sizes; `high` and `low` the stretch's, `last` in it), then `last` taken as any trade
+        (the last price, the book and mark that follow it), positions valued at it, the clock at its
+        time. The venue handles the next trade first: the engine hears of its fills at these."""
+        st = self.state
+        market = st.runs[symbol].market
+        market.absorb_trades(high, low, float(last.price), qtys)
+        market.on_trade(last)
+        if not market.has_mark:
+            st.portfolio.set_mark(symbol, last.price)
+        if last.time > st.time:
+            self.clock.set_time(last.time)
 
     def on_quiet_candle(self, event: CandleClosed) -> Step:
         """`on_event` for a candle the fast path jumped, whose close the caller showed the daily
