@@ -160,24 +160,30 @@ class Session:
 
     def market(self, event: object) -> None:
         """A market event: resting orders fill on it first, as on the exchange, then the engine."""
-        engine, time = self.engine, event.time  # type: ignore[attr-defined]
+        time = event.time  # type: ignore[attr-defined]
         if type(event) is CandleClosed:
             # Walk the candle point by point: the engine checks the daily loss cap and the margin
             # ratio at each price the simulator fills at, not only at the close.
+            symbol, point = event.symbol, self.point
             for t, price, reports in self.venue.walk(event):
-                if reports:
-                    self.reports(reports, t)
-                check = engine.check_price(event.symbol, price, t)
-                if check.commands or check.records:
-                    self.process(check, t)
-                if reports or check.commands:
-                    self._on_change()
+                point(symbol, t, price, reports)
         else:
             reports = self.venue.on_market(event)
             if reports:
                 self.reports(reports, time)
                 self._on_change()
         self.engine_step(event)
+
+    def point(self, symbol: str, t: int, price: Decimal, reports: Sequence[AccountEvent]) -> None:
+        """One price point of a candle's walk (`Venue.walk`): what the venue reported there, then the
+        engine's price check (`Engine.check_price`) and what it asks for."""
+        if reports:
+            self.reports(reports, t)
+        check = self.engine.check_price(symbol, price, t)
+        if check.commands or check.records:
+            self.process(check, t)
+        if reports or check.commands:
+            self._on_change()
 
     def engine_step(self, event: object, quiet: bool = False) -> Step:
         """The engine's own step on a market event the venue has already seen (`quiet`: a candle

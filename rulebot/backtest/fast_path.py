@@ -10,7 +10,10 @@ sets what the walk would have left behind (quotes, derived mark, trailing stops,
 the margin check's throttle) instead of walking it. Every candle still goes through the engine
 (`Session.engine_step`): indicators, candle state and every rule, whatever its trigger, are
 evaluated exactly as on the event path. A candle outside the band, or any other event, takes
-the event path, and the band is computed again after anything happened.
+the event path, and the band is computed again after anything happened. A held candle inside
+which the engine's clock acts (after each entry without a stop of its own, the protective-stop
+guard places one) is walked price by price only up to that time; its rest is jumped like a
+whole candle when it lies inside the band drawn after the clock acted (`FastSession._split`).
 
 The result is the event path's, to the last Decimal; `tests/backtest/test_fast_path.py` proves
 it on generated rulebooks and data and on every rulebook of `rules/` over the shared files.
@@ -83,6 +86,10 @@ class FastSession:
             self.counts.candles += 1
             engine = self.engine
             flat = engine.position(self.symbol).amount == 0  # a jumped candle fills nothing: it stays so
+            if not flat and event.close_time >= engine.quiet_until():
+                self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
+                self._split(event)
+                return
             if self._jump(event, flat):
                 self.counts.jumped += 1
                 quiet = True  # held: walk_quietly showed the loss cap unreached at every price
@@ -99,9 +106,6 @@ class FastSession:
 
     def _jump(self, c: CandleClosed, flat: bool) -> bool:
         engine = self.engine
-        if not flat and c.close_time >= engine.quiet_until():
-            self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
-            return False
         self._refresh()
         band = self._band
         if band is None:
@@ -121,6 +125,53 @@ class FastSession:
         self._pruned = True
         if not flat:  # flat, `check_price` would return at once at every walked price
             engine.walk_quietly(self.symbol, self.venue.times(c), c.close)
+        return True
+
+    def _split(self, c: CandleClosed) -> None:
+        """A held candle inside which the engine's clock acts (`quiet_until`), split at that time: walked
+        price by price up to the first point at or after it, where the clock acts (after each entry of
+        a rulebook without a stop of its own, the protective-stop guard places one there); the rest is
+        jumped as `_jump` jumps a whole candle when nothing else falls due before the close and its
+        prices lie inside the band drawn then (`_jump_rest`), else walked on."""
+        session, symbol = self.session, self.symbol
+        due = self.engine.quiet_until()
+        walk = self.venue.walk(c)
+        point = session.point
+        start = 0
+        for t, price, reports in walk:
+            point(symbol, t, price, reports)
+            start += 1
+            if t >= due:
+                break
+        self._fresh = False
+        if start < len(self.venue.times(c)) and self._jump_rest(c, start):
+            if session.engine_step(c, quiet=True).commands:
+                self._fresh = False
+            return
+        self._fresh = False  # the band drawn for the rest, if any, was not used: anything may have happened since
+        for t, price, reports in walk:
+            point(symbol, t, price, reports)
+        session.engine_step(c)
+
+    def _jump_rest(self, c: CandleClosed, start: int) -> bool:
+        """`_jump` for the points of a held candle from `start` on, the ones before walked: False, with
+        nothing changed, when they must be walked too."""
+        engine = self.engine
+        if engine.position(self.symbol).amount == 0 or c.close_time >= engine.quiet_until():
+            return False
+        self._refresh()
+        band = self._band
+        if band is None:
+            return False
+        lo, hi = band
+        times, prices = self.venue.path(c)
+        prices = prices[start:]
+        if (lo is not None and any(p <= lo for p in prices)) or (hi is not None and any(p >= hi for p in prices)):
+            return False
+        if not self.venue.walk_quietly(c, self._trailing, not self._pruned, start):
+            return False
+        self._pruned = True
+        engine.walk_quietly(self.symbol, times[start:], c.close)
         return True
 
     def _refresh(self) -> None:
@@ -149,11 +200,12 @@ class FastSession:
 
     def _walks_next(self) -> bool:
         """Held, the engine's clock acts inside the next candle whatever its prices: `market` walks
-        it (`_jump`), so the candle array path jumps nothing from there either (its clock cut stops
-        at it) and the band need not be drawn now. That candle opens after the engine's clock and
-        spans at least the shortest candle walked (the array path screens the walked timeframe):
-        it closes at or after `time + 1 + span`. After each entry the protective-stop deadline
-        falls inside the next candle: this saved drawing a band that was never read, once a trade."""
+        it up to there (`_split`), so the candle array path jumps nothing from there either (its
+        clock cut stops at it) and the band need not be drawn now (`_split` draws it once the clock
+        acted). That candle opens after the engine's clock and spans at least the shortest candle
+        walked (the array path screens the walked timeframe): it closes at or after
+        `time + 1 + span`. After each entry the protective-stop deadline falls inside the next
+        candle: this saved drawing a band that was never read, once a trade."""
         span = self.venue.shortest(self.symbol)
         return span is not None and self.engine.quiet_until() <= self.engine.state.time + 1 + span
 

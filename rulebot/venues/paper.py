@@ -226,33 +226,38 @@ class PaperVenue:
         span = c.close_time - c.open_time
         return c.open_time, c.open_time + span // 3, c.open_time + span * 2 // 3, c.close_time
 
-    def walk_quietly(self, c: CandleClosed, trailing: bool = True, prune: bool = True) -> bool:
+    def walk_quietly(self, c: CandleClosed, trailing: bool = True, prune: bool = True, start: int = 0) -> bool:
         """What `walk` leaves behind, for a candle whose prices all lie inside the simulator's
         `quiet_band` (a walkable one, `walks`): the quotes, the derived mark and the trailing stops
         move, nothing else happens. False, with nothing changed, when a trailing stop would fire.
         `trailing` False: the caller knows no trailing stop works; `prune` False: it knows no order
-        turned final since the last quiet walk (`OrderStore.prune` would change nothing)."""
+        turned final since the last quiet walk (`OrderStore.prune` would change nothing). `start`:
+        the points before it were walked (`walk`, left there), only the rest lie inside the band."""
         symbol = c.symbol
         mark = self._last_walk_mark.get(symbol)
         marks: list[Decimal] = []
         if trailing:
-            prices = list(_path(c.open, c.high, c.low, c.close))
+            prices = list(_path(c.open, c.high, c.low, c.close)[start:])
             for price in prices:  # the mark moves only where the walked price changed it
                 if price != mark:
                     marks.append(price)
                     mark = price
         else:
             # Only the last price and the last mark are left behind, and the walk ends on the close
-            # (a mark moves there unless every price of the candle was the last mark).
+            # (a mark moves there unless every price walked was the last mark).
             close = c.close
             prices = [close]
-            if not (close == mark and c.open == mark and c.high == mark and c.low == mark):
+            if start:
+                if any(price != mark for price in _path(c.open, c.high, c.low, close)[start:]):
+                    marks.append(close)
+            elif not (close == mark and c.open == mark and c.high == mark and c.low == mark):
                 marks.append(close)
         if not self.sim.walk_quietly(symbol, prices, marks, trailing, prune):
             return False
-        self._candle_tf[symbol] = c.close_time - c.open_time
-        self.sim.on_bar(symbol, c.open_time, c.volume)  # as `walk`: the bar's liquidity (realistic fill model)
-        self._traded.add(symbol)
+        if not start:  # else `walk` did this at the candle's first point
+            self._candle_tf[symbol] = c.close_time - c.open_time
+            self.sim.on_bar(symbol, c.open_time, c.volume)  # as `walk`: the bar's liquidity (realistic fill model)
+            self._traded.add(symbol)
         if marks:
             self._last_walk_mark[symbol] = marks[-1]
         return True
