@@ -51,7 +51,11 @@ from rulebot.rulebook.expr import PREV_PREFIX
 from rulebot.venues.paper import PaperVenue
 
 _BLOCK = 4096  # candles read ahead (a few hundred KB of objects the feed made anyway)
-_FIRST_WINDOW = 32  # a window grows from this, doubling while nothing is found in it
+# A window grows from this, doubling while nothing is found in it. A window costs ~200 us whatever its
+# length (numpy calls, the screen's tree, the series' set-up) and well under 1 us a candle more: on the
+# bench's EMA cross (runs of 29 candles on average, 20 the median) 64 screens 1,612 windows a month
+# where 32 screened 2,095 (CandleRuns._jump 143 -> 122 us a call).
+_FIRST_WINDOW = 64
 _NO_RULES: tuple[CompiledRule, ...] = ()
 _MISSING = object()
 # Env names that move with the clock or the account within a run: never read as constants.
