@@ -17,12 +17,14 @@ from rulebot.backtest.never_ran import NeverRan
 from rulebot.backtest.packed import Packed
 from rulebot.backtest.warmup import WarmupReport
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
+from rulebot.core.frozen import fast_init
 from rulebot.exchange_sim.model import FillModel
 
 if TYPE_CHECKING:
     from rulebot.backtest.tally import CurveTally
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FillRecord:
     time: int
@@ -81,6 +83,7 @@ class SymbolPoint:
     pnl: Decimal  # its net PnL so far: realized - fees - funding + unrealized at mark
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Marker:
     """Something to draw on the price chart."""
@@ -100,6 +103,7 @@ def _marker_of(r: tuple[Any, ...]) -> Marker:
     return Marker(r[0], Decimal(r[1]), *r[2:])
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GuardEvent:
     time: int

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from rulebot.core.frozen import fast_init
+
 
 class Event(Protocol):
     """What a time-ordered merge (and the engine's dispatch) may rely on for any event."""
@@ -104,6 +106,7 @@ class PremiumIndex:
     time: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CandleClosed:
     """A finished candle; it happens at `close_time` (open_time + interval - 1 ms).

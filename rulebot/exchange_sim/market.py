@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.core.enums import Rounding, Side, WorkingType
+from rulebot.core.frozen import fast_init
 from rulebot.core.instruments import Instrument
 from rulebot.exchange_sim.model import FillModel
 
@@ -47,6 +48,7 @@ class Quotes:
         return self.bid if self.bid is not None else self.ask
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Level:
     """A price a taker can get: `qty` None means any quantity (depth the data does not show).
