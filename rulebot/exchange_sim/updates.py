@@ -49,25 +49,24 @@ class Reporter:
         side = PositionSide.LONG if pos.qty > 0 else PositionSide.SHORT  # as Position.side, built for nothing
         return break_even_price(inst, side, pos.entry_price, self._fees.taker, self._fees.taker)
 
+    # The events below are built positionally, in their fields' order (named in the comments):
+    # keywords cost more than the building, and every fill makes one (issue 14).
     def balance_change(self, asset: str, change: Decimal = ZERO) -> BalanceChange:
-        return BalanceChange(
-            asset=asset,
-            wallet_balance=self._account.wallets[asset],
-            cross_wallet_balance=self._account.cross_wallet(asset),
-            balance_change=change,
-        )
+        account = self._account
+        # asset, wallet_balance, cross_wallet_balance, balance_change
+        return BalanceChange(asset, account.wallets[asset], account.cross_wallet(asset), change)
 
     def position_change(self, pos: PositionState) -> PositionChange:
         return PositionChange(
-            symbol=pos.symbol,
-            position_side=pos.position_side,
-            amount=pos.qty,
-            entry_price=pos.entry_price,
-            break_even_price=self.break_even(pos),
-            realized_pnl=pos.realized_pnl,
-            unrealized_pnl=self._exposure.unrealized(pos),
-            margin_type=self._account.margin_type[pos.symbol],
-            isolated_wallet=pos.isolated_wallet,
+            pos.symbol,
+            pos.position_side,
+            pos.qty,  # amount
+            pos.entry_price,
+            self.break_even(pos),  # break_even_price
+            pos.realized_pnl,
+            self._exposure.unrealized(pos),  # unrealized_pnl
+            self._account.margin_type[pos.symbol],  # margin_type
+            pos.isolated_wallet,
         )
 
     def account_update(
@@ -78,12 +77,9 @@ class Reporter:
         time: int,
         change: Decimal = ZERO,
     ) -> AccountUpdate:
-        return AccountUpdate(
-            reason=reason,
-            balances=(self.balance_change(asset, change),),
-            positions=tuple(self.position_change(p) for p in positions),
-            time=time,
-        )
+        balances = (self.balance_change(asset, change),)
+        # reason, balances, positions, time
+        return AccountUpdate(reason, balances, tuple([self.position_change(p) for p in positions]), time)
 
     # -- views -------------------------------------------------------------------------------
 
