@@ -110,6 +110,10 @@ FUNDING_INTERVAL_MS = 8 * 3_600_000
 INTERVENING_NOTICES = {"daily-loss-cap": "daily_loss_cap"}
 
 
+# The records `collect` looks at (final types: a set lookup sends the commands and reports past).
+_COLLECTED = frozenset({rec.Decision, rec.GuardRecord, rec.EngineNotice})
+
+
 def standing_order(record: rec.GuardRecord) -> bool:
     """The daily loss cap's stop being placed or re-priced (records.is_standing_order)."""
     return rec.is_standing_order(record.intent, (v.kind for v in record.verdicts))
@@ -199,8 +203,9 @@ def run_backtest(
     orders = engine.state.oms.orders  # the engine's order records: forgotten by count, not by time
 
     def report(ev: AccountEvent) -> None:
-        if isinstance(ev, OrderUpdate) and ev.last_filled_qty > 0:
-            fill(ev)
+        if isinstance(ev, OrderUpdate):
+            if ev.last_filled_qty > 0:
+                fill(ev)
         elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
             funding(ev)
 
@@ -253,6 +258,8 @@ def run_backtest(
     def collect(record: object) -> None:
         if on_record is not None:
             on_record(record)
+        if type(record) not in _COLLECTED:  # most of what passes here is a command or a report
+            return
         if isinstance(record, rec.Decision):
             if record.fired:
                 result.decisions += 1

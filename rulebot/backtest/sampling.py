@@ -27,6 +27,9 @@ ZERO = Decimal(0)
 _BOTH = PositionSide.BOTH
 _SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
 _NAN = math.nan
+# Where BOTH falls among the sides Sampler.take sums the unrealized PnL over.
+_BEFORE_BOTH = _SIDES.index(_BOTH)
+_AFTER_BOTH = len(_SIDES) - 1 - _BEFORE_BOTH
 
 # A sample: (time, equity, first symbol's price, its position, any symbol held, symbol rows);
 # a symbol row: (symbol, price, position, net PnL, indicator values in `drawn` order). Only the
@@ -155,17 +158,19 @@ class Sampler:
         upnls = [signed(amount, entry, p) for p in prices]
         equities = [wallet + u for u in upnls]
         # Sampler.take's sum over _SIDES of Portfolio.unrealized: ZERO for each side but BOTH.
-        before, after = _SIDES.index(_BOTH), len(_SIDES) - 1 - _SIDES.index(_BOTH)
         head = ZERO
-        for _ in range(before):
+        for _ in range(_BEFORE_BOTH):
             head = head + ZERO
         booked = self._booked[first]
-        pnls = []
-        for u in upnls:
-            total = head + u
-            for _ in range(after):
-                total = total + ZERO
-            pnls.append(booked + total)
+        if _AFTER_BOTH == 2:  # BOTH first of three sides: the same additions, without a loop a sample
+            pnls = [booked + (head + u + ZERO + ZERO) for u in upnls]
+        else:
+            pnls = []
+            for u in upnls:
+                total = head + u
+                for _ in range(_AFTER_BOTH):
+                    total = total + ZERO
+                pnls.append(booked + total)
         rows = [
             (t, e, p, amount, True, ((first, p, amount, pnl, v),))
             for t, e, p, pnl, v in zip(times, equities, prices, pnls, values, strict=True)

@@ -54,10 +54,13 @@ class CapStops:
         taker = self.engine.fee_rates.taker
         fees = ZERO
         for (symbol, _), pos in pf.positions.items():
+            amount = pos.amount
+            if not amount:
+                continue
             inst = instruments.get(symbol)
             mark = pf.marks.get(symbol)
-            if pos.amount and inst is not None and mark is not None and inst.margin_asset == asset:
-                fees += abs(inst.notional(pos.size, mark)) * taker
+            if inst is not None and mark is not None and inst.margin_asset == asset:
+                fees += abs(inst.notional(abs(amount), mark)) * taker  # pos.size, without the property call
         return pf.daily_pnl(asset) - fees
 
     def refresh(self, step: Step) -> None:

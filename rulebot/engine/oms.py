@@ -54,6 +54,9 @@ TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
     OrderStatus.EXPIRED_IN_MATCH: frozenset(),
 }
 _ALGO_FINAL = frozenset({"FINISHED", "CANCELED", "EXPIRED", "REJECTED"})
+# The statuses an order can still leave: a set test instead of the table's lookup (is_open runs
+# for every working order each time the engine asks what is open, a dozen times a round trip).
+_OPEN_STATUSES = frozenset(status for status, leaves in TRANSITIONS.items() if leaves)
 
 
 @dataclass(slots=True)
@@ -76,7 +79,7 @@ class OrderRecord:
     def is_open(self) -> bool:
         if self.algo_status is not None:
             return self.algo_status not in _ALGO_FINAL
-        return self.status is None or bool(TRANSITIONS[self.status])
+        return self.status in _OPEN_STATUSES
 
 
 class OrderManager:
@@ -270,6 +273,8 @@ class OrderManager:
         return record
 
     def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[OrderRecord]:
+        if tag is None and symbol is not None:  # the engine's usual question
+            return [r for r in self._open.values() if r.command.symbol == symbol and r.is_open]
         return [
             r
             for r in self._open.values()
