@@ -17,6 +17,7 @@ from rulebot.backtest import result as res
 from rulebot.backtest.assumptions import fees_source
 from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles
 from rulebot.backtest.chart_series import drawn_indicators
+from rulebot.backtest.collector import paced
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import PATHS, FastSession
 from rulebot.backtest.fast_trades import FastTrades
@@ -123,6 +124,7 @@ def market_of(book: CompiledRulebook) -> Market:
     return book.market_type
 
 
+@paced  # the collector's pace for the run (collector.py)
 def run_backtest(
     book: CompiledRulebook,
     events: Iterable[object],
