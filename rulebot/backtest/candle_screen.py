@@ -155,11 +155,8 @@ class _Eval:
             case ir.Call(fn="abs", args=(x,)):
                 a = self.num(x)
                 return _Num(np.abs(a.v), a.ok)
-            case ir.Cross(up=up, a=a, b=b):
-                was: ir.CompareOpName = "<=" if up else ">="
-                now: ir.CompareOpName = ">" if up else "<"
-                first = ir.Compare(ir.to_prev(a), (was,), (ir.to_prev(b),))
-                return self.bool_op(True, (first, ir.Compare(a, (now,), (b,))))
+            case ir.Cross():
+                return self.bool_op(True, _crossed(node))
         raise Unsupported(type(node).__name__)
 
     def const(self, v: Any) -> _Val:
@@ -252,6 +249,26 @@ class _Eval:
         if isinstance(body, _Bool) and isinstance(orelse, _Bool):
             return _Bool(np.where(test.v, body.v, orelse.v), test.ok & np.where(test.v, body.ok, orelse.ok))
         raise Unsupported("if with branches of two kinds")
+
+
+# A cross as the two compares it is (was on one side, now on the other), built once per Cross node:
+# to_prev rebuilds the operands with dataclasses.replace, and every window of every run screens it.
+# Keyed by identity with the node kept beside them, so an id cannot be reused while cached.
+_CROSSED: dict[int, tuple[ir.Cross, tuple[ir.Compare, ir.Compare]]] = {}
+
+
+def _crossed(node: ir.Cross) -> tuple[ir.Compare, ir.Compare]:
+    hit = _CROSSED.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    a, b = node.a, node.b
+    was: ir.CompareOpName = "<=" if node.up else ">="
+    now: ir.CompareOpName = ">" if node.up else "<"
+    pair = (ir.Compare(ir.to_prev(a), (was,), (ir.to_prev(b),)), ir.Compare(a, (now,), (b,)))
+    if len(_CROSSED) >= 256:  # a reload brings new nodes: keep the cache small
+        _CROSSED.clear()
+    _CROSSED[id(node)] = (node, pair)
+    return pair
 
 
 def _compare(op: str, a: _Val, b: _Val, n: int) -> _Bool:

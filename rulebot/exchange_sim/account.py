@@ -226,7 +226,9 @@ class Account:
         time: int,
     ) -> None:
         self.wallets[asset] += realized - commission + funding
-        ledger = self.ledgers.setdefault(asset, Ledger())
+        ledger = self.ledgers.get(asset)
+        if ledger is None:  # not setdefault: that builds a Ledger on every fill
+            ledger = self.ledgers[asset] = Ledger()
         ledger.realized_pnl += realized
         ledger.commission += commission
         ledger.funding += funding
