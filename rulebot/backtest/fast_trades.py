@@ -17,8 +17,9 @@ those), provided nothing could act on them: every price
 strictly inside the simulator's quiet band (no stop, take-profit, resting limit, bankruptcy or
 margin call in reach, `exchange_sim/quiet.py`), no trailing stop working, no `on: trade` rule of
 the symbol's state that a price in the stretch could fire (its condition is false over the
-stretch's price range, trade_screen.py), no per-bar liquidity model. Otherwise they are walked
-too. The result is the event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
+stretch's price range, trade_screen.py). Otherwise they are walked too. With the realistic fill
+model the folded trades still count toward their minute's volume, the cap on our fills
+(`SimExchange.fold_trades`). The result is the event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class FastTrades:
         self._edges: tuple[float, float] | None = None  # the quiet band in floats, kept inside
         self._band_at = -1  # the `changes()` count the band was computed at
         self._dispatch = engine.book.dispatch
+        self._volume = sim.counts_volume
 
     def expand(self, events: Iterable[object]) -> Iterator[object]:
         if isinstance(events, ReplaySource) and not events.gives_runs:
@@ -108,6 +110,9 @@ class FastTrades:
                 quiet = self._quiet(run, i, j)
                 if quiet is not None:
                     self.engine.fold_trades(chunk.symbol, *quiet, trade(j - 1), chunk.qtys[i : j - 1].tolist())
+                    if self._volume:  # the realistic model's bar volume counts every trade
+                        qty = chunk.qty_values.__getitem__
+                        self.sim.fold_trades(chunk.symbol, int(times[i]), map(qty, chunk.qty_index[i:j].tolist()))
                     self.counts.folded += j - i
                     self.counts.by_symbol[chunk.symbol] = self.counts.by_symbol.get(chunk.symbol, 0) + j - i
                 else:

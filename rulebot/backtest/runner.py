@@ -335,7 +335,7 @@ def run_backtest(
         venue,
         lambda: next_sample,
         lambda: changes[0],
-        config.path != "event" and config.fill_model.participation is None,
+        config.path != "event",
         warm.until,
     )
     # Runs of a kline series at which nothing can act are jumped (candle_runs.py): the engine and the

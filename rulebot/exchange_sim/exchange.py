@@ -7,7 +7,7 @@ that carries a time first fires the dead man's switches (SetCountdownCancelAll) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
@@ -250,6 +250,21 @@ class SimExchange(AccountQueries):
         if self._adl is not None:
             self._adl.on_price(symbol, price, time, events)
         return events
+
+    @property
+    def counts_volume(self) -> bool:
+        """The realistic model caps fills by each bar's traded volume: every trade counts, even one
+        at which nothing else happens (`fold_trades`)."""
+        return self._liquidity is not None
+
+    def fold_trades(self, symbol: str, time: int, qtys: Iterable[Decimal]) -> None:
+        """Trades of `symbol` in the minute of `time` that the fast backtest path folded: each price
+        inside the quiet band (`quiet_band`: nothing fills, triggers or is liquidated there, no ADL
+        watch), so what `on_trade` leaves of them is their volume in the bar's liquidity (the last
+        price is the next trade's, which `on_trade` takes before anything reads it)."""
+        if self._liquidity is not None:
+            self._quote(symbol)
+            self._liquidity.on_trades(symbol, time, qtys)
 
     def on_bar(self, symbol: str, open_time: int, volume: Decimal) -> None:
         """A candle (kline) is about to be walked: with a realistic fill model its volume is

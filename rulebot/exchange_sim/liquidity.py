@@ -17,6 +17,7 @@ gets the same fills as one that walks them (the fast backtest path relies on it)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -70,6 +71,21 @@ class Liquidity:
             bar.previous = bar.volume if bar.key is not None and minute == bar.key + 1 else ZERO
             bar.key, bar.volume, bar.used = minute, ZERO, ZERO
         bar.volume += qty
+
+    def on_trades(self, symbol: str, time: int, qtys: Iterable[Decimal]) -> None:
+        """Trades of the minute of `time` printed, in order, at least one (the fast backtest path
+        folds them): each counts as `on_trade` counts it, without a call per trade."""
+        bar = self._bar(symbol)
+        if bar.from_candles:
+            return
+        minute = time // MINUTE_MS
+        if bar.key != minute:
+            bar.previous = bar.volume if bar.key is not None and minute == bar.key + 1 else ZERO
+            bar.key, bar.volume, bar.used = minute, ZERO, ZERO
+        volume = bar.volume
+        for qty in qtys:  # in order, as trade by trade: the very same Decimal sums
+            volume += qty
+        bar.volume = volume
 
     def volume(self, symbol: str) -> Decimal:
         bar = self._bar(symbol)

@@ -31,6 +31,7 @@ from rulebot.core.enums import Market
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed
 from rulebot.engine import records as rec
+from rulebot.exchange_sim import FillModel
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.testing.shared import ARCHIVE, require
@@ -71,11 +72,10 @@ def both(run: Runner, other: str = "fast") -> tuple[BacktestResult, BacktestResu
 # ---------------------------------------------------------------- the shared real files
 
 
-def shared_run(rulebook: str, *data: Path) -> Runner:
+def shared_run(rulebook: str, *data: Path, fill_model: FillModel = FillModel()) -> Runner:
     def run(path: str, record: Callable[[object], None]) -> BacktestResult:
-        result, _, _ = backtest(
-            str(RULES / rulebook), [str(require(d)) for d in data], config=BacktestConfig(path=path), on_record=record
-        )
+        config = BacktestConfig(path=path, fill_model=fill_model)
+        result, _, _ = backtest(str(RULES / rulebook), [str(require(d)) for d in data], config=config, on_record=record)
         return result
 
     return run

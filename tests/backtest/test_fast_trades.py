@@ -24,12 +24,18 @@ from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
+from rulebot.exchange_sim import FillModel
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.trade_runs import TradeRun
 from rulebot.rulebook.compiler import compile_text
 from tests.backtest.test_fast_path import CM, UM, both, rulebooks, shared_run
 
+IDEAL, REALISTIC = FillModel(), FillModel.realistic()  # the realistic model is what `rulebot backtest` runs
+# A cap that binds on the generated trades (0.001 to 0.9 a trade, a few a second): partial fills,
+# limits that rest into the next minute, market remainders that expire -- all counted from the
+# minute's volume, which the folded trades make up too.
+TIGHT = FillModel.realistic(participation=Decimal("0.002"), impact_bps=Decimal(30))
 T0 = 1_735_689_600_000 - 2 * 3_600_000  # 2024-12-31 22:00 UTC: the runs cross a day roll
 HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
 
@@ -46,8 +52,11 @@ HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time
     ],
     ids=["ema-trend", "ema-trend-book", "volatility-breakout", "rsi-reversion", "coinm-agg", "coinm-trades"],
 )
-def test_every_ready_rulebook_gives_the_same_backtest_on_real_trades(rulebook: str, data: tuple[Path, ...]) -> None:
-    _event, fast = both(shared_run(rulebook, *data), "auto")
+@pytest.mark.parametrize("fill", [IDEAL, REALISTIC], ids=["ideal", "realistic"])
+def test_every_ready_rulebook_gives_the_same_backtest_on_real_trades(
+    rulebook: str, data: tuple[Path, ...], fill: FillModel
+) -> None:
+    _event, fast = both(shared_run(rulebook, *data, fill_model=fill), "auto")
     assert fast.path == "fast", fast.path_reason  # the comparison means something: trades were folded
     assert "trades folded" in fast.path_reason
 
@@ -127,16 +136,17 @@ risk:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@example(text=LIQUIDATED_AFTER_A_FOLD, seed=3337, minutes=40, vol=0.002, jump=0.3)
+@example(text=LIQUIDATED_AFTER_A_FOLD, seed=3337, minutes=40, vol=0.002, jump=0.3, fill=IDEAL)
 @given(
     text=rulebooks(),
     seed=st.integers(0, 10_000),
     minutes=st.integers(20, 240),
     vol=st.sampled_from([0.00005, 0.0003, 0.002]),
     jump=st.sampled_from([0.0, 0.05, 0.3]),
+    fill=st.sampled_from([IDEAL, REALISTIC, TIGHT]),
 )
 def test_generated_rulebooks_on_generated_trades_give_the_same_backtest(
-    text: str, seed: int, minutes: int, vol: float, jump: float
+    text: str, seed: int, minutes: int, vol: float, jump: float, fill: FillModel
 ) -> None:
     book = compile_text(text, "generated.yaml")
     instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
@@ -148,7 +158,7 @@ def test_generated_rulebooks_on_generated_trades_give_the_same_backtest(
             source.trade_runs = True  # the event path must walk the runs' every trade
             # A third of the cases warm up on their first 30 minutes (backtest/warmup.py): no fold there.
             warm = T0 + 1_800_000 + seed % 7 if seed % 3 == 1 else None
-            config = BacktestConfig(path=which, record_all_decisions=seed % 3 == 0, trade_from=warm)
+            config = BacktestConfig(path=which, record_all_decisions=seed % 3 == 0, trade_from=warm, fill_model=fill)
             return run_backtest(book, source, instruments, brackets, config, on_record=record)
 
         both(run, "auto")
