@@ -312,7 +312,14 @@ def isolated_ratio_clearly_below(
 ) -> bool:
     """True when an isolated position's margin ratio, estimated in floats, is at least 2 %
     below `limit`. False means "check exactly" (also when the inputs say nothing useful)."""
-    q, e, m, w = float(qty), float(entry), float(mark), float(wallet)
+    return float_ratio_clearly_below(inst, brackets, float(qty), float(entry), float(wallet), float(mark), limit)
+
+
+def float_ratio_clearly_below(
+    inst: Instrument, brackets: FloatBrackets, q: float, e: float, w: float, m: float, limit: float
+) -> bool:
+    """`isolated_ratio_clearly_below` of the position's figures already in floats (a caller that
+    asks on every mark price keeps those that move only with a fill)."""
     if e <= 0 or m <= 0 or w <= 0:
         return False
     pnl, notional = float_pnl_and_notional(inst, q, e, m)

@@ -22,14 +22,17 @@ MAX_CALLBACK = Decimal(10)
 
 _STOPS = frozenset({OrderType.STOP, OrderType.STOP_MARKET})
 _TAKE_PROFITS = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
+# Members at hand: `Side.BUY` is a slow lookup on Python 3.11 (EnumType.__getattr__), and every
+# working stop is asked on every price it watches.
+_BUY, _TRAILING = Side.BUY, OrderType.TRAILING_STOP_MARKET
 
 
 def condition_holds(order_type: OrderType, side: Side, stop: Decimal, last: Decimal) -> bool:
     """The stop/take-profit trigger condition of FACTS §6.2 (inclusive)."""
     if order_type in _STOPS:
-        return last >= stop if side is Side.BUY else last <= stop
+        return last >= stop if side is _BUY else last <= stop
     if order_type in _TAKE_PROFITS:
-        return last <= stop if side is Side.BUY else last >= stop
+        return last <= stop if side is _BUY else last >= stop
     raise ValueError(f"{order_type} has no fixed trigger price")
 
 
@@ -63,7 +66,7 @@ def arm(trigger: Trigger, last: Decimal | None, inst: Instrument) -> None:
 
 def update(trigger: Trigger, price: Decimal, inst: Instrument) -> bool:
     """Feed one price of the watched kind; True when the order triggers on it."""
-    if trigger.order_type is not OrderType.TRAILING_STOP_MARKET:
+    if trigger.order_type is not _TRAILING:
         assert trigger.stop_price is not None
         return condition_holds(trigger.order_type, trigger.side, trigger.stop_price, price)
     if not trigger.activated:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.enums import OrderStatus, PositionSide, Side, TimeInForce
 from rulebot.core.instruments import Instrument
-from rulebot.core.margin import FloatBrackets, isolated_ratio_clearly_below
+from rulebot.core.margin import FloatBrackets, float_ratio_clearly_below
 from rulebot.exchange_sim.account import Account, PositionState
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.desk import OrderDesk
@@ -65,6 +65,8 @@ class RiskWatch:
         self._tiered = tiered
         self._warned: set[tuple[str, str, str]] = set()
         self._float_brackets: dict[str, FloatBrackets] = {}
+        self._warn_float = float(margin_call_ratio)
+        self._leg_floats: dict[tuple[str, PositionSide], tuple[Decimal, Decimal, Decimal, float, float, float]] = {}
         # An isolated leg's bankruptcy price with the Decimals it came from (qty, entry, wallet):
         # every trade of a held position asks, and it moves only with a fill or a margin change.
         self._bankrupt: dict[tuple[str, PositionSide], tuple[Decimal, Decimal, Decimal, Decimal | None]] = {}
@@ -161,15 +163,14 @@ class RiskWatch:
         brackets = self._float_brackets.get(pos.symbol)
         if brackets is None:
             brackets = self._float_brackets[pos.symbol] = FloatBrackets(self._exposure.brackets(pos.symbol))
-        return isolated_ratio_clearly_below(
-            inst,
-            brackets,
-            pos.qty,
-            pos.entry_price,
-            pos.isolated_wallet,
-            self._exposure.price(pos),
-            float(self._warn_at),
-        )
+        # isolated_ratio_clearly_below, with the leg's floats kept while its Decimals are the same
+        key = (pos.symbol, pos.position_side)
+        kept = self._leg_floats.get(key)
+        qty, entry, wallet = pos.qty, pos.entry_price, pos.isolated_wallet
+        if kept is None or kept[0] is not qty or kept[1] is not entry or kept[2] is not wallet:
+            kept = self._leg_floats[key] = (qty, entry, wallet, float(qty), float(entry), float(wallet))
+        mark = float(self._exposure.price(pos))
+        return float_ratio_clearly_below(inst, brackets, kept[3], kept[4], kept[5], mark, self._warn_float)
 
     def _warn(
         self,

@@ -67,9 +67,6 @@ class StopRunner:
         events: list[AccountEvent],
     ) -> None:
         inst = self._instruments[symbol]
-        quotes = self._quotes[symbol]
-        # priceProtect orders wait while last and mark are too far apart (`order_cost.py`).
-        held = trigger_protected(inst, quotes.last, quotes.mark)
         # One pass over each list, no copies: this runs on every trade and every mark price
         # while any order of the symbol is working.
         fired_orders = [
@@ -78,15 +75,19 @@ class StopRunner:
             if o.trigger is not None
             and o.trigger.working_type is working_type
             and conditional.update(o.trigger, price, inst)
-            and not (held and o.trigger.price_protect)
         ]
         fired_algos = [
             a
             for a in self._store.open_algos(symbol)
-            if a.trigger.working_type is working_type
-            and conditional.update(a.trigger, price, inst)
-            and not (held and a.trigger.price_protect)
+            if a.trigger.working_type is working_type and conditional.update(a.trigger, price, inst)
         ]
+        if fired_orders or fired_algos:
+            # priceProtect orders wait while last and mark are too far apart (`order_cost.py`): asked
+            # only of what triggered (every trigger above still saw the price: trailing stops track it).
+            quotes = self._quotes[symbol]
+            if trigger_protected(inst, quotes.last, quotes.mark):
+                fired_orders = [o for o in fired_orders if not o.trigger.price_protect]  # type: ignore[union-attr]
+                fired_algos = [a for a in fired_algos if not a.trigger.price_protect]
         if fired_orders or fired_algos:
             self._fire(fired_orders, fired_algos, time, events)
         self._store.prune(symbol)
