@@ -184,5 +184,9 @@ class Binding:
             run.unbound_noted = None
             if spec.position.holds_position and spec.on_close:
                 self.goto(symbol, spec.on_close, time, why, step)
-        elif not any(spec.position.admits(p.direction) for p in legs):
-            self._bind_to_position(symbol, time, step)
+            return
+        admits = spec.position.admits
+        for p in legs:  # a loop rather than any(): this runs after every fired rule
+            if admits(p.direction):
+                return
+        self._bind_to_position(symbol, time, step)

@@ -39,6 +39,7 @@ class RuleDispatch:
         self._prev_slots = {key: tuple((n, PREV_PREFIX + n) for n in names) for key, names in self._prev_by_key.items()}
         # What a decision shows of each rule, built once: its trigger's text and the names it reads, sorted.
         self._shown = {rule.index: (str(rule.trigger), tuple(sorted(rule.reads))) for rule in self.book.rules}
+        self._version = self.book.source_hash
 
     def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
         run = self._runs[symbol]
@@ -85,7 +86,7 @@ class RuleDispatch:
                             run.state,
                             {n: v if (v := get(n, _UNSET)) is not _UNSET else _read(env, n) for n in reads},
                             fired,
-                            self.book.source_hash,
+                            self._version,
                             error,
                         )
                     )

@@ -36,7 +36,7 @@ class PositionBinding(Enum):
     @property
     def holds_position(self) -> bool:
         """True for `long` and `short`: the state claims a position of that direction."""
-        return self is PositionBinding.LONG or self is PositionBinding.SHORT
+        return self is _LONG or self is _SHORT
 
     @classmethod
     def of(cls, direction: Direction | None) -> PositionBinding:
