@@ -66,8 +66,8 @@ class AccountValues:
             cached = self._wallet = (wallet_d, float(wallet_d))
         equity = cached[1]
         used = 0.0
-        this_upnl = 0.0
-        this_mark = None
+        this_upnl = this_notional = 0.0
+        this_leg: _Leg | None = None  # the position's own leg, when the sum above valued it
         legs = self._legs
         for key, p in pf.positions.items():
             amount = p.amount
@@ -81,16 +81,15 @@ class AccountValues:
             leg = legs.get(key)
             if leg is None or leg[0] is not amount or leg[1] is not p.entry_price:
                 leg = legs[key] = _leg(p)
-            mark = float(m)
-            if s == symbol:
-                this_mark = mark
-            pnl, notional = float_pnl_and_notional(other, leg[2], leg[3], mark)
+            pnl, notional = float_pnl_and_notional(other, leg[2], leg[3], float(m))
             equity += pnl
             used += notional / runs[s].leverage if s in runs else 0.0
-            if s == symbol and p is pos:
-                this_upnl = pnl
+            if p is pos:
+                this_upnl, this_notional, this_leg = pnl, notional, leg
         amount = pos.amount
-        if amount:
+        if this_leg is not None:
+            leg = this_leg
+        elif amount:
             leg = legs.get((symbol, pos.position_side))
             if leg is None or leg[0] is not amount or leg[1] is not pos.entry_price:
                 leg = legs[(symbol, pos.position_side)] = _leg(pos)
@@ -99,9 +98,12 @@ class AccountValues:
         env["position.side"] = leg[4]
         env["position.size"] = leg[5]
         if amount and mark_d is not None:
-            q, e = leg[2], leg[3]
+            e = leg[3]
             lev = runs[symbol].leverage
-            _, notional = float_pnl_and_notional(inst, q, e, float(mark_d) if this_mark is None else this_mark)
+            # The same product the sum above took for this leg at this mark, computed once.
+            notional = (
+                this_notional if this_leg is not None else float_pnl_and_notional(inst, leg[2], e, float(mark_d))[1]
+            )
             margin = notional / lev
             # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
             # uses the symbol's brackets instead.
