@@ -20,6 +20,9 @@ from rulebot.engine.volatility import BASE_HALF_LIFE_S, SHORT_HALF_LIFE_S, WARM_
 # The meter's fields and the throttle after a candle: last time, last price, short, base, samples,
 # the cached alphas, the last margin check.
 MeterState = tuple[int, float, float, float, int, tuple[float, float, float], int]
+# A held candle at least this long moves the throttle at each of the four points the walk visits:
+# the points are ot, ot + span // 3, ot + span * 2 // 3 and the close, none closer than span // 3 to the one before.
+_EVERY_POINT = 3 * CHECK_EVERY_MS
 
 
 def meter_run(
@@ -47,11 +50,16 @@ def meter_run(
         if held:  # Engine.walk_quietly: the clock and the throttle at each price the walk visits
             ot = opens_at[j]
             span = time - ot
-            for t in (ot, ot + span // 3, ot + span * 2 // 3, time):
-                if t > now:
-                    now = t
-                if now - last_check >= CHECK_EVERY_MS:
-                    last_check = now
+            if now <= ot and last_check <= ot and span >= _EVERY_POINT:
+                # The clock moves to each visited point in turn, and each is a full throttle period after
+                # the one before (span // 3 >= CHECK_EVERY_MS), so the last check is the candle's close.
+                now = last_check = time
+            else:
+                for t in (ot, ot + span // 3, ot + span * 2 // 3, time):
+                    if t > now:
+                        now = t
+                    if now - last_check >= CHECK_EVERY_MS:
+                        last_check = now
         if time - last_time >= 1000 and price > 0:
             if last_price > 0:
                 seconds = (time - last_time) / 1000
