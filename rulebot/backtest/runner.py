@@ -8,7 +8,6 @@ journal through `on_record`. Deterministic: the same rulebook and data give the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,26 +17,25 @@ from rulebot.backtest.assumptions import fees_source
 from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.collector import paced
+from rulebot.backtest.config import DEFAULT_CONFIG, BacktestConfig, RuleFailed
 from rulebot.backtest.data_gaps import GapWatch
-from rulebot.backtest.fast_path import PATHS, FastSession
+from rulebot.backtest.fast_path import FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
 from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
 from rulebot.backtest.run_samples import run_sampler, take_samples
 from rulebot.backtest.sampling import Sampler
-from rulebot.backtest.thinned import BUCKETS
 from rulebot.backtest.warmup import Warmup
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market, PositionSide
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed, FundingRate, Trade
-from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
+from rulebot.core.fees import DEFAULT_FEE_RATES
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
-from rulebot.exchange_sim import FillModel
-from rulebot.exchange_sim.adl import ADL_CLIENT_ID, NO_ADL, AdlModel
+from rulebot.exchange_sim.adl import ADL_CLIENT_ID
 from rulebot.exchange_sim.liquidation import clearance_rate
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.session import Session, paper_venue
@@ -58,41 +56,6 @@ _MARKER_KIND = {
     "adl": "liquidation",
     "daily_cap": "stop",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestConfig:
-    balance: Decimal = Decimal(10_000)
-    fill_model: FillModel = FillModel()
-    sample_every_ms: int = 60_000  # equity curve resolution
-    record_all_decisions: bool = False
-    strict: bool = False  # the first rule that fails at run time stops the backtest (RuleFailed)
-    fee_rates: FeeRates = DEFAULT_FEE_RATES  # `--fees maker,taker`; Binance's VIP 0 rates by default
-    # `--path`: "fast" jumps the walk of candles inside which nothing can act (fast_path.py), "event"
-    # walks every one, "auto" takes the fast path whenever the rulebook allows it. Same results.
-    path: str = "auto"
-    adl: AdlModel = NO_ADL  # auto-deleveraging (exchange_sim/adl.py); on by default in the `crash` demo
-    # `--from`: events before it only warm the indicators (backtest/warmup.py); None: trade from the first
-    trade_from: int | None = None
-    # The charts keep at most twice this many spans of samples (thinned.py); the summary reads every
-    # sample whatever it is. Tests set it high to keep every sample and compare.
-    chart_buckets: int = BUCKETS
-
-    def __post_init__(self) -> None:
-        if self.path not in PATHS:
-            raise InvalidInput(f"the backtest path is one of {', '.join(PATHS)}, not {self.path!r}")
-        # A wallet of nothing (or less) runs and prints nonsense returns: refuse it here too,
-        # for library callers that never pass through the command line's check.
-        if not self.balance.is_finite() or self.balance <= 0:
-            raise InvalidInput(f"a starting balance must be a finite amount above zero, not {self.balance}")
-
-
-class RuleFailed(Exception):
-    """A rule's condition failed at run time and the backtest was run strict."""
-
-    def __init__(self, rule: str, symbol: str, time: int, error: str) -> None:
-        super().__init__(f"rule {rule!r} ({symbol}) failed: {error}")
-        self.rule, self.symbol, self.time, self.error = rule, symbol, time, error
 
 
 # The engine keeps every order until told to forget the finished ones (~40,000 a year of an
@@ -130,7 +93,7 @@ def run_backtest(
     events: Iterable[object],
     instruments: Mapping[str, Instrument],
     brackets: Mapping[str, BracketTable],
-    config: BacktestConfig = BacktestConfig(),
+    config: BacktestConfig = DEFAULT_CONFIG,
     on_record: Callable[[object], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_step_end: Callable[[], None] | None = None,
