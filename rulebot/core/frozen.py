@@ -73,7 +73,7 @@ def _twin(cls: type) -> type | None:
     """A class of `cls`'s own slots and bases whose instances take plain attribute writes, if an
     instance of `cls` can take it as its class and back (the same layout); else None."""
     twin = type(f"_{cls.__name__}Init", cls.__bases__, {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
-    probe = object.__new__(cls)
+    probe: Any = object.__new__(cls)  # its class is swapped below, which mypy cannot follow
     try:
         object.__setattr__(probe, "__class__", twin)
         for name in cls.__slots__:  # type: ignore[attr-defined]
