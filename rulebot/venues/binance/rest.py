@@ -92,13 +92,21 @@ class BinanceRest(SignedTransport):
         return [parse_agg_trade({**r, "e": "aggTrade", "s": symbol, "E": r["T"]}) for r in rows]
 
     async def backfill_trades(self, symbol: str, first: int, last: int) -> list[Trade]:
+        """Aggregate trades `first..last`, a page of 1000 at a time, as far as Binance has them.
+
+        A short page is the end of what Binance holds: asking again would chase the newest trades
+        of a busy symbol page by page (weight 20 each), which the socket delivers anyway; after a
+        reconnect that chase spent the whole weight budget in a second and the gaps that followed
+        went unfilled (RateBudgetExceeded). What is still missing shows as a gap at the next trade.
+        """
         out: list[Trade] = []
         while first <= last:
-            page = await self.agg_trades(symbol, first, min(1000, last - first + 1))
+            limit = min(1000, last - first + 1)
+            page = await self.agg_trades(symbol, first, limit)
             got = [t for t in page if t.trade_id <= last]
-            if not got:
-                break
             out += got
+            if not got or len(page) < limit:
+                break
             first = got[-1].trade_id + 1
         return out
 

@@ -288,3 +288,22 @@ def test_a_proxy_login_in_the_base_is_hidden_wherever_the_base_is_shown():
     assert Endpoints.custom(Market.USDM, "http://127.0.0.1:1", "ws://x").shown == "http://127.0.0.1:1"
     c = BinanceRest(e, "k", "s")
     assert "pa55" not in repr(c)
+
+
+async def test_a_backfill_stops_at_the_newest_trade_instead_of_chasing_a_busy_market(fake, rest):
+    tape = fake.history
+    printed = iter(range(2, 100_000))
+
+    def prints(n: int) -> None:
+        for _ in range(n):
+            tape.on_market(Trade("BTCUSDT", D("60000"), D("0.1"), 0, True, next(printed)))
+
+    prints(1499)  # ids 1..1500 on the tape
+    # A busy symbol prints 20 more trades as each request arrives.
+    fake.on_request = lambda method, path, t: prints(20) if path.endswith("/aggTrades") else None
+    got = await rest.backfill_trades("BTCUSDT", 1, 20_000)
+    # Two pages (1..1000, then 1001..1540, short): the newest Binance had; the socket brings what
+    # followed. Chasing the tape 20 trades a page spent the weight budget in 96 pages (RateBudgetExceeded).
+    assert [t.trade_id for t in got] == list(range(1, 1541))
+    assert fake.requests.count(("GET", "/fapi/v1/aggTrades")) == 2
+    assert [t.trade_id for t in await rest.backfill_trades("BTCUSDT", 1, 1000)] == list(range(1, 1001))
