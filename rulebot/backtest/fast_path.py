@@ -104,27 +104,39 @@ class FastSession:
         self._fresh = False
         self.session.market(event)
 
-    def _jump(self, c: CandleClosed, flat: bool) -> bool:
+    def _jump(self, c: CandleClosed, flat: bool, start: int = 0) -> bool:
+        """Leave what walking the candle's points from `start` on would leave, when they all lie inside
+        the band: False, with nothing changed, when they must be walked. `start` > 0: `_split` walked
+        the points before it and counted the candle as walked, so no reason is counted here."""
         engine = self.engine
         self._refresh()
         band = self._band
         if band is None:
-            self.counts.walk(_UNBOUNDED)
+            if not start:
+                self.counts.walk(_UNBOUNDED)
             return False
         lo, hi = band
-        # Every price the walk visits (open, high, low, close) strictly inside the band.
-        if (lo is not None and (c.low <= lo or c.open <= lo or c.close <= lo or c.high <= lo)) or (
-            hi is not None and (c.high >= hi or c.open >= hi or c.close >= hi or c.low >= hi)
-        ):
-            self.counts.walk(_PRICED)
+        if start:
+            prices = self.venue.path(c)[1][start:]
+            priced = (lo is not None and any(p <= lo for p in prices)) or (
+                hi is not None and any(p >= hi for p in prices)
+            )
+        else:  # every price the walk visits (open, high, low, close) strictly inside the band
+            priced = (lo is not None and (c.low <= lo or c.open <= lo or c.close <= lo or c.high <= lo)) or (
+                hi is not None and (c.high >= hi or c.open >= hi or c.close >= hi or c.low >= hi)
+            )
+        if priced:
+            if not start:
+                self.counts.walk(_PRICED)
             return False
         # Once pruned, the store holds no final order until something happens (the band is new then).
-        if not self.venue.walk_quietly(c, self._trailing, not self._pruned):
-            self.counts.walk(_TRAILING)
+        if not self.venue.walk_quietly(c, self._trailing, not self._pruned, start):
+            if not start:
+                self.counts.walk(_TRAILING)
             return False
         self._pruned = True
         if not flat:  # flat, `check_price` would return at once at every walked price
-            engine.walk_quietly(self.symbol, self.venue.times(c), c.close)
+            engine.walk_quietly(self.symbol, self.venue.times(c)[start:], c.close)
         return True
 
     def _split(self, c: CandleClosed) -> None:
@@ -132,7 +144,7 @@ class FastSession:
         price by price up to the first point at or after it, where the clock acts (after each entry of
         a rulebook without a stop of its own, the protective-stop guard places one there); the rest is
         jumped as `_jump` jumps a whole candle when nothing else falls due before the close and its
-        prices lie inside the band drawn then (`_jump_rest`), else walked on."""
+        prices lie inside the band drawn then (`_jump` from there), else walked on."""
         session, symbol = self.session, self.symbol
         due = self.engine.quiet_until()
         walk = self.venue.walk(c)
@@ -144,7 +156,13 @@ class FastSession:
             if t >= due:
                 break
         self._fresh = False
-        if start < len(self.venue.times(c)) and self._jump_rest(c, start):
+        engine = self.engine
+        if (
+            start < len(self.venue.times(c))
+            and engine.position(symbol).amount != 0
+            and c.close_time < engine.quiet_until()  # nothing else falls due before the close
+            and self._jump(c, False, start)
+        ):
             if session.engine_step(c, quiet=True).commands:
                 self._fresh = False
             return
@@ -152,27 +170,6 @@ class FastSession:
         for t, price, reports in walk:
             point(symbol, t, price, reports)
         session.engine_step(c)
-
-    def _jump_rest(self, c: CandleClosed, start: int) -> bool:
-        """`_jump` for the points of a held candle from `start` on, the ones before walked: False, with
-        nothing changed, when they must be walked too."""
-        engine = self.engine
-        if engine.position(self.symbol).amount == 0 or c.close_time >= engine.quiet_until():
-            return False
-        self._refresh()
-        band = self._band
-        if band is None:
-            return False
-        lo, hi = band
-        times, prices = self.venue.path(c)
-        prices = prices[start:]
-        if (lo is not None and any(p <= lo for p in prices)) or (hi is not None and any(p >= hi for p in prices)):
-            return False
-        if not self.venue.walk_quietly(c, self._trailing, not self._pruned, start):
-            return False
-        self._pruned = True
-        engine.walk_quietly(self.symbol, times[start:], c.close)
-        return True
 
     def _refresh(self) -> None:
         if not self._fresh:

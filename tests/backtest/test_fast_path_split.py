@@ -62,15 +62,17 @@ def test_split_candles_give_the_event_paths_backtest(
 def with_split(split: bool, run: Callable[[], BacktestResult], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, int]:
     """`run()` with or without the split, and how many candles had their rest jumped."""
     jumped = [0]
-    jump_rest = fast_path.FastSession._jump_rest
+    jump = fast_path.FastSession._jump
 
-    def counted(self: fast_path.FastSession, c: object, start: int) -> bool:
-        done = split and jump_rest(self, c, start)  # type: ignore[arg-type]
+    def counted(self: fast_path.FastSession, c: object, flat: bool, start: int = 0) -> bool:
+        if not start:  # a whole candle: not the split's rest
+            return jump(self, c, flat)  # type: ignore[arg-type]
+        done = split and jump(self, c, flat, start)  # type: ignore[arg-type]
         jumped[0] += done
         return done
 
     with monkeypatch.context() as m:
-        m.setattr(fast_path.FastSession, "_jump_rest", counted)
+        m.setattr(fast_path.FastSession, "_jump", counted)
         return run(), jumped[0]
 
 
