@@ -25,10 +25,9 @@ model the folded trades still count toward their minute's volume, the cap on our
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from rulebot.backtest.trade_screen import never_true
 from rulebot.engine.engine import Engine
@@ -93,28 +92,30 @@ class FastTrades:
                 yield event
 
     def _run(self, run: TradeRun) -> Iterator[object]:
-        chunk = run.chunk
-        trade, times = chunk.trade, chunk.times
-        i, last = run.lo, run.hi - 1
+        cols = run.columns()  # the run's rows as lists, indexed from 0
+        chunk, symbol, lo = run.chunk, cols.symbol, run.lo
+        trade, times = cols.trade, cols.times
+        i, last = 0, len(times) - 1
         yield trade(i)
         i += 1
         while i < last:
-            due, clock = self._due(chunk.symbol)
-            j = min(last, i + int(np.searchsorted(times[i:last], due, side="left")))
-            at = i + int(np.searchsorted(times[i : last + 1], clock, side="left"))
+            due, clock = self._due(symbol)
+            j = bisect_left(times, due, i, last)
+            at = bisect_left(times, clock, i, last + 1)
             if at <= j:
                 # The clock acts before the trade at `at` is handled (a timer's rule, the protective
                 # stop...): it reads what the trade before left (mark, price), so that one is walked.
                 j = max(i, at - 1)
             if j > i:
-                quiet = self._quiet(run, i, j)
+                quiet = self._quiet(symbol, cols.prices, i, j)
                 if quiet is not None:
-                    self.engine.fold_trades(chunk.symbol, *quiet, trade(j - 1), chunk.qtys[i : j - 1].tolist())
+                    qtys = chunk.qtys[lo + i : lo + j - 1].tolist()
+                    self.engine.fold_trades(symbol, *quiet, trade(j - 1), qtys)
                     if self._volume:  # the realistic model's bar volume counts every trade
                         qty = chunk.qty_values.__getitem__
-                        self.sim.fold_trades(chunk.symbol, int(times[i]), map(qty, chunk.qty_index[i:j].tolist()))
+                        self.sim.fold_trades(symbol, times[i], map(qty, chunk.qty_index[lo + i : lo + j].tolist()))
                     self.counts.folded += j - i
-                    self.counts.by_symbol[chunk.symbol] = self.counts.by_symbol.get(chunk.symbol, 0) + j - i
+                    self.counts.by_symbol[symbol] = self.counts.by_symbol.get(symbol, 0) + j - i
                 else:
                     for k in range(i, j):
                         yield trade(k)
@@ -136,9 +137,8 @@ class FastTrades:
             due = min(due, mark_at + _EVERY_MS)
         return due, engine.quiet_until()
 
-    def _quiet(self, run: TradeRun, i: int, j: int) -> tuple[float, float] | None:
-        """The highest and lowest price of trades [i, j) when nothing can act on them, else None."""
-        symbol = run.chunk.symbol
+    def _quiet(self, symbol: str, prices: list[float], i: int, j: int) -> tuple[float, float] | None:
+        """The highest and lowest of `prices[i:j]` (a stretch of trades) when nothing can act on them, else None."""
         sym_run = self.engine.state.runs.get(symbol)
         if sym_run is None or not sym_run.market.has_trades:
             return None
@@ -153,8 +153,8 @@ class FastTrades:
         if self._edges is None:
             return None
         lo, hi = self._edges
-        prices = run.chunk.prices[i:j]
-        top, bottom = float(prices.max()), float(prices.min())
+        stretch = prices[i:j]
+        top, bottom = max(stretch), min(stretch)
         if not (lo < bottom and top < hi):
             return None
         if rules and not self._rules_quiet(rules, sym_run, symbol, bottom, top):

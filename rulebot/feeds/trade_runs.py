@@ -105,6 +105,57 @@ class TradeRun:
         for i in range(self.lo, self.hi):
             yield trade(i)
 
+    def columns(self) -> RunColumns:
+        """The run's rows as Python lists (row k of the run is row lo + k of the chunk)."""
+        return RunColumns(self)
+
+
+class RunColumns:
+    """A run's columns as lists, for the fast path (backtest/fast_trades.py), which indexes single rows
+    and searches short stretches: a list does both several times faster than a numpy array."""
+
+    __slots__ = (
+        "_firsts",
+        "_ids",
+        "_lasts",
+        "_makers",
+        "_price_index",
+        "_price_values",
+        "_qty_index",
+        "_qty_values",
+        "chunk",
+        "prices",
+        "symbol",
+        "times",
+    )
+
+    def __init__(self, run: TradeRun) -> None:
+        chunk, lo, hi = run.chunk, run.lo, run.hi
+        self.chunk, self.symbol = chunk, chunk.symbol
+        self.times: list[int] = chunk.times[lo:hi].tolist()
+        self.prices: list[float] = chunk.prices[lo:hi].tolist()
+        self._price_values, self._price_index = chunk.price_values, chunk.price_index[lo:hi].tolist()
+        self._qty_values, self._qty_index = chunk.qty_values, chunk.qty_index[lo:hi].tolist()
+        self._makers = chunk.makers[lo:hi]
+        self._ids = chunk.ids[lo:hi].tolist()
+        firsts = chunk.firsts
+        self._firsts = None if firsts is None else firsts[lo:hi].tolist()
+        self._lasts = None if firsts is None else chunk.lasts[lo:hi].tolist()
+
+    def trade(self, k: int) -> Trade:
+        """The run's k-th trade: the same `Trade` as `TradeChunk.trade` of its chunk row."""
+        firsts = self._firsts
+        return Trade(
+            self.symbol,
+            self._price_values[self._price_index[k]],
+            self._qty_values[self._qty_index[k]],
+            self.times[k],
+            self._makers[k],
+            self._ids[k],
+            None if firsts is None else firsts[k],
+            None if firsts is None else self._lasts[k],  # type: ignore[index]
+        )
+
 
 def _distinct(col: Any) -> tuple[list[Decimal], Any, Any]:
     """Decimals per distinct text (checked positive), each row's index, and each row's float."""

@@ -281,6 +281,27 @@ def test_runs_hold_every_trade_in_the_order_merge_gives() -> None:
     assert any(isinstance(e, Trade) for e in expanded)
 
 
+@pytest.mark.parametrize(
+    "data", [UM / "daily/trades/BTCUSDT", CM / "daily/aggTrades/BTCUSD_PERP"], ids=["trades", "agg"]
+)
+def test_a_runs_columns_give_its_chunks_trades(data: Path) -> None:
+    """The lists the fast path walks a run by (`TradeRun.columns`) give each row's `Trade` as the
+    chunk does: the same values, Python ints, the aggregate ids of aggTrades."""
+    runs = ReplaySource([str(data)])
+    runs.trade_runs = True
+    seen = 0
+    for run in runs:
+        assert isinstance(run, TradeRun)
+        cols = run.columns()
+        got = [cols.trade(k) for k in range(len(run))]
+        assert got == list(run.trades())
+        assert cols.times == [t.time for t in got] and cols.prices == [float(t.price) for t in got]
+        assert all(type(t.time) is int and type(t.trade_id) is int for t in got)
+        seen += len(got)
+    assert seen > 1000
+    assert (got[-1].first_trade_id is None) == (data.name == "BTCUSDT")
+
+
 FOLDED_FILL = """
 rulebook: folded-fill
 market: usdm
