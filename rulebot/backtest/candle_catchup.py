@@ -86,11 +86,12 @@ def roll_up(builder: CandleBuilder, b: Block, i: int, k: int) -> None:
     builder._volume = volume
 
 
-def guards_run(engine: Engine, run: SymbolRun, symbol: str, close: Decimal, meters: Sequence[MeterState]) -> None:
-    """MarketEvents.on_candle after the market: the mark, the volatility meter, the throttle."""
+def guards_run(engine: Engine, run: SymbolRun, symbol: str, close: Decimal, state: MeterState) -> None:
+    """MarketEvents.on_candle after the market: the mark, the volatility meter, the throttle (`state`:
+    as the run's last candle left them)."""
     engine.state.portfolio.set_mark(symbol, close)
     meter, memory = run.volatility, run.guard
-    (meter._last_time, meter._last_price, meter.short, meter.base, meter.samples, meter._alphas, check) = meters[-1]
+    (meter._last_time, meter._last_price, meter.short, meter.base, meter.samples, meter._alphas, check) = state
     memory.last_margin_check = check
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rulebot.backtest.candle_catchup import DispatchKey, dispatch_run, guards_run, market_run, walk_mark
-from rulebot.backtest.candle_meters import meter_run
+from rulebot.backtest.candle_meters import MeterWalk
 from rulebot.backtest.candle_screen import Screen, compile_screen
 from rulebot.backtest.candle_series import Block, Series, first_false, modelled, own_inputs
 from rulebot.backtest.fast_path import FastSession
@@ -244,6 +244,7 @@ class CandleRuns:
             if builder._start is not None and builder._start != builder.bucket(b.open_time[i]):
                 return i
         n, m = len(cs), _FIRST_WINDOW
+        self._meter_walk: MeterWalk | None = None  # the doubling windows' walks go on from each other's end
         while True:
             e = min(n, i + m)
             k, why = self._screen(b, i, e, edges, limit, plan)
@@ -291,10 +292,14 @@ class CandleRuns:
             ok &= screen(self._with_prev(cols, key), state, k - i)
         cuts.append((i + first_false(ok), "a rule may fire"))
         k = min(cuts)[0]
-        multiple = float(self.engine.book.risk.volatility_breaker)
-        at, opens, times = self.engine.state.time, b.open_time, b.close_time_list
-        cut, self._meters = meter_run(self.run, multiple, at, self._held, opens, times, b.close, i, k)
-        cuts.append((cut, "the volatility breaker"))
+        walk = self._meter_walk
+        if walk is None:
+            multiple = float(self.engine.book.risk.volatility_breaker)
+            at, opens, times = self.engine.state.time, b.open_time, b.close_time_list
+            walk = self._meter_walk = MeterWalk(
+                self.run, multiple, at, self._held, opens, times, b.close, i, b.open_time_np, b.close_time, b.close_np
+            )
+        cuts.append((walk.walk(k), "the volatility breaker"))
         k, why = min(cuts)
         self._drawn = {d: _values(cols, d, k - i) for d in self.drawn}
         return k, why
@@ -358,7 +363,8 @@ class CandleRuns:
         """Leave the engine and the venue as stepping candles [i, k) would have (candle_catchup.py)."""
         eng, run = self.engine, self.run
         market_run(eng, self.market, self.src, b, i, k, self._series, self.publish)
-        guards_run(eng, run, self.symbol, b.closes[k - 1], self._meters[: k - i])
+        assert self._meter_walk is not None and self._meter_walk.at == k
+        guards_run(eng, run, self.symbol, b.closes[k - 1], self._meter_walk.state())
         dispatch_run(eng, run, self.keys, self.prev, self._cols, k - 1 - i)
         assert self.fast is not None
         prune = self.fast.jumped_run(k - i)
