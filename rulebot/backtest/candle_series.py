@@ -29,6 +29,7 @@ from rulebot.core.events import CandleClosed
 from rulebot.core.indicators import Indicator
 from rulebot.core.indicators_averages import Ema, Rma
 from rulebot.engine.signals import IndicatorRuntime
+from rulebot.feeds import bar_arrays
 
 _FIELDS = ("open", "high", "low", "close", "volume", "returns")
 
@@ -215,28 +216,38 @@ def first_false(mask: np.ndarray) -> int:
 
 
 class Block:
-    """A block's candles as columns (floats exactly as `float(Decimal)` gives them)."""
+    """A block's candles as columns (floats exactly as `float(Decimal)` gives them). The columns of
+    candles the columnar parser made come from its arrays (feeds/bar_arrays.py); others are converted."""
 
     def __init__(self, cs: list[CandleClosed]) -> None:
-        self.open = [float(c.open) for c in cs]
-        self.high_list = [float(c.high) for c in cs]
-        self.low_list = [float(c.low) for c in cs]
-        self.close = [float(c.close) for c in cs]
+        cols = bar_arrays.columns(cs)
+        if cols is None:
+            self.open_np = np.array([float(c.open) for c in cs])
+            self.high_np = np.array([float(c.high) for c in cs])
+            self.low_np = np.array([float(c.low) for c in cs])
+            self.close_np = np.array([float(c.close) for c in cs])
+            self.volume_np = np.array([float(c.volume) for c in cs])
+            self.close_time = np.array([c.close_time for c in cs], dtype=np.int64)
+            self.open_time_np = np.array([c.open_time for c in cs], dtype=np.int64)
+            self.ok = not any(c.received for c in cs)
+        else:
+            self.open_np, self.high_np, self.low_np = cols["open"], cols["high"], cols["low"]
+            self.close_np, self.volume_np = cols["close"], cols["volume"]
+            self.close_time, self.open_time_np = cols["close_time"], cols["open_time"]
+            self.ok = True  # the parser's candles are never stamped `received`
+        self.open = self.open_np.tolist()
+        self.high_list = self.high_np.tolist()
+        self.low_list = self.low_np.tolist()
+        self.close = self.close_np.tolist()
         self.closes = [c.close for c in cs]  # as Decimals: the last price and the mark
-        self.volume = [float(c.volume) for c in cs]
-        self.open_time = [c.open_time for c in cs]
-        self.close_time_list = [c.close_time for c in cs]
-        self.ok = not any(c.received for c in cs)
-        self.open_np = np.array(self.open)
-        self.close_np = np.array(self.close)
-        self.volume_np = np.array(self.volume)
-        hi = self.high_np = np.array(self.high_list)
-        lo = self.low_np = np.array(self.low_list)
+        self.volume = self.volume_np.tolist()
+        self.open_time = self.open_time_np.tolist()
+        self.close_time_list = self.close_time.tolist()
+        hi, lo = self.high_np, self.low_np
         # Every price the walk visits, whatever the order of the four.
         self.band_hi = np.maximum(np.maximum(hi, lo), np.maximum(self.open_np, self.close_np))
         self.band_lo = np.minimum(np.minimum(hi, lo), np.minimum(self.open_np, self.close_np))
-        self.close_time = np.array(self.close_time_list, dtype=np.int64)
-        ot = self.open_time_np = np.array(self.open_time, dtype=np.int64)
+        ot = self.open_time_np
         self.contiguous = np.concatenate(([True], ot[1:] == self.close_time[:-1] + 1))
 
     def window(self, market: object, tf: str, i: int, k: int) -> Window:

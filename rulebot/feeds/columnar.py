@@ -53,6 +53,7 @@ from rulebot.feeds.archive_format import (
     is_number,
     misnamed_member,
 )
+from rulebot.feeds.bar_arrays import BarArrays, remember
 
 _BLOCK = 1 << 18  # 256 KiB: ~4,000 aggTrades; larger blocks gain little speed for much more memory
 _PARSE = pacsv.ParseOptions(ignore_empty_lines=False)  # a blank line is a row, so it is refused
@@ -63,6 +64,9 @@ _CONVERT = pacsv.ConvertOptions(
 )
 
 _TO_INT64 = pc.CastOptions(pa.int64())
+_TO_FLOAT64 = pc.CastOptions(pa.float64())
+_TO_INT8 = pc.CastOptions(pa.int8())
+_HUGE_F = float(HUGE)
 Columns = list[Any]  # pyarrow string arrays, one per column of the kind
 # The chunk's events, made as they are read (a chunk of live events makes the garbage collector
 # walk them again and again: a third of the time), how many, and True once a row at or after
@@ -189,7 +193,7 @@ def _ints(col: Any) -> Any:
 def _numpy(ints: Any) -> Any:
     """An Arrow integer array (no nulls) as numpy's, without a copy. Not `to_numpy()` nor `pc.cast`:
     they import pandas to look for its types, 120 MB more at the peak for nothing."""
-    dtype = np.dtype(str(ints.type))  # int64 or int32
+    dtype = np.dtype(str(ints.type))  # int64, int32, int8 or double
     return np.frombuffer(ints.buffers()[1], dtype=dtype, count=len(ints), offset=ints.offset * dtype.itemsize)
 
 
@@ -340,30 +344,38 @@ def _klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: i
     t = _times(cols[6])  # a candle happens when it closes
     lo, hi, stop = _window(t, cursor, True, start, end)
     n = hi - lo
-    times = t[lo:hi].tolist()
-    opens_at = _times(cols[0].slice(lo, n)).tolist()
+    times, opens_at = t[lo:hi], _times(cols[0].slice(lo, n))
     counts = _ints(cols[8].slice(lo, n)).tolist()
+    texts = [cols[i].slice(lo, n) for i in (1, 2, 3, 4, 5)]
     o, h, low, c, vol, quote_vol, taker_vol = (_bar_decimals(cols[i].slice(lo, n)) for i in (1, 2, 3, 4, 5, 7, 9))
+    fo, fh, fl, fc, fv = map(_floats, texts)
+    # Certainly valid where the floats say so: float() never reverses an order, so fa < fb means
+    # a < b, and equal texts are equal numbers. The rows left, if any, are checked exactly.
+    to, th, tl, tc = texts[:4]
+    sure = (fl > 0) & (fh < _HUGE_F) & (fv > 0) & (opens_at < times)
+    sure &= ((fl < fo) | _same(tl, to)) & ((fo < fh) | _same(to, th)) & ((fl < fc) | _same(tl, tc))
+    sure &= (fc < fh) | _same(tc, th)
     zero, huge = ZERO, HUGE
-    for bo, bh, bl, bc, bv, ot, ct in zip(o, h, low, c, vol, opens_at, times, strict=True):
-        if not (zero < bl <= bo <= bh < huge and bl <= bc <= bh and zero <= bv and ot < ct):
+    for i in np.flatnonzero(~sure).tolist():
+        bo, bh, bl, bc, bv = o[i], h[i], low[i], c[i], vol[i]
+        if not (zero < bl <= bo <= bh < huge and bl <= bc <= bh and zero <= bv and opens_at[i] < times[i]):
             raise Unsure("bar")
-    events = map(
-        CandleClosed,
-        repeat(file.symbol, n),
-        repeat(file.interval or "", n),
-        opens_at,
-        times,
-        o,
-        h,
-        low,
-        c,
-        vol,
-        quote_vol,
-        counts,
-        taker_vol,
-    )
-    return events, n, stop
+    symbol, interval = repeat(file.symbol, n), repeat(file.interval or "", n)
+    args = (opens_at.tolist(), times.tolist(), o, h, low, c, vol, quote_vol, counts, taker_vol)
+    candles = list(map(CandleClosed, symbol, interval, *args))
+    remember(BarArrays(candles, opens_at, times, fo, fh, fl, fc, fv))  # for the backtest's Block
+    return iter(candles), n, stop
+
+
+def _floats(col: Any) -> Any:
+    """A column of number texts as float64, correctly rounded (so each is float(Decimal(text)));
+    pyarrow refuses what is not a number."""
+    return _numpy(pc.call_function("cast", [col], _TO_FLOAT64))
+
+
+def _same(a: Any, b: Any) -> Any:
+    """Whether the cells of two string columns are the same text, as a numpy bool array."""
+    return _numpy(pc.call_function("cast", [pc.equal(a, b)], _TO_INT8)).astype(bool)
 
 
 def _price_klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:

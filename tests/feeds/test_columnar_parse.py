@@ -268,3 +268,24 @@ def test_clean_files_of_many_blocks_are_read_by_the_columnar_parser_itself(tmp_p
         file = _write(tmp_path, "aggTrades", ending.join(_many_agg_rows(30_000)), True)
         columnar = [e for batch, _ in event_batches(file, 0, NO_END, 0) for e in batch]
         assert repr(columnar) == _outcome(parse_rows, file)[0]
+
+
+@pytest.mark.parametrize(
+    ("low", "open_", "valid"),
+    [
+        ("105507.50", "105507.5", True),  # equal numbers, other texts: checked exactly, not refused
+        ("105507.50000000000000000001", "105507.5", False),  # the same float, but the low is above the open
+        ("105507.5", "105507.50000000000000000001", True),
+    ],
+)
+def test_a_bar_the_floats_cannot_tell_is_checked_exactly(tmp_path: Path, low: str, open_: str, valid: bool) -> None:
+    row = TEMPLATES["klines"].split(",")
+    row[1], row[3] = open_, low
+    file = _write(
+        tmp_path, "klines", TEMPLATES["klines"] + "\n" + ",".join(row).replace("17493408", "17493409") + "\n", False
+    )
+    got = _outcome(parse_file, file)
+    assert got == _outcome(parse_rows, file)
+    assert (got[1][0] == "returned") is valid, got
+    if valid:  # read by the columnar parser itself
+        assert repr([e for b, _ in event_batches(file, 0, NO_END, 0) for e in b]) == got[0]
