@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,26 +38,19 @@ class Window:
 
     __slots__ = ("close", "cols", "high", "low", "n", "open", "open_time", "volume")
 
-    def __init__(
-        self,
-        tf: str,
-        open_time: Sequence[int],
-        o: list[float],
-        h: list[float],
-        low: list[float],
-        c: list[float],
-        v: list[float],
-        prev_close: float | None,
-    ) -> None:
-        self.n = len(c)
-        self.open_time, self.open, self.high, self.low, self.close, self.volume = open_time, o, h, low, c, v
-        returns = []
-        prev = prev_close
-        for x in c:  # as SymbolMarket._publish: `close / prev - 1.0 if prev else nan`
-            returns.append(x / prev - 1.0 if prev else math.nan)
-            prev = x
+    def __init__(self, tf: str, b: Block, i: int, k: int, prev_close: float | None) -> None:
+        self.n = k - i
+        self.open_time, self.open, self.high = b.open_time[i:k], b.open[i:k], b.high_list[i:k]
+        self.low, self.close, self.volume = b.low_list[i:k], b.close[i:k], b.volume[i:k]
+        # as SymbolMarket._publish: `close / prev - 1.0 if prev else nan`, the rest from the block's
+        returns = [self.close[0] / prev_close - 1.0 if prev_close else math.nan] if k > i else []
+        returns += b.returns[i + 1 : k].tolist()
         self.cols: dict[str, list[float]] = dict(
-            zip((f"{f}@{tf}" for f in _FIELDS), (o, h, low, c, v, returns), strict=True)
+            zip(
+                (f"{f}@{tf}" for f in _FIELDS),
+                (self.open, self.high, self.low, self.close, self.volume, returns),
+                strict=True,
+            )
         )
 
 
@@ -247,18 +239,13 @@ class Block:
         # Every price the walk visits, whatever the order of the four.
         self.band_hi = np.maximum(np.maximum(hi, lo), np.maximum(self.open_np, self.close_np))
         self.band_lo = np.minimum(np.minimum(hi, lo), np.minimum(self.open_np, self.close_np))
+        # Each candle's return from the one before (index 0: none), IEEE's float operations as Python's.
+        close = self.close_np
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = close[1:] / close[:-1] - 1.0
+        self.returns = np.concatenate(([math.nan], np.where(close[:-1] != 0.0, step, math.nan)))
         ot = self.open_time_np
         self.contiguous = np.concatenate(([True], ot[1:] == self.close_time[:-1] + 1))
 
     def window(self, market: object, tf: str, i: int, k: int) -> Window:
-        prev = market.prev_close.get(tf)  # type: ignore[attr-defined]
-        return Window(
-            tf,
-            self.open_time[i:k],
-            self.open[i:k],
-            self.high_list[i:k],
-            self.low_list[i:k],
-            self.close[i:k],
-            self.volume[i:k],
-            prev,
-        )
+        return Window(tf, self, i, k, market.prev_close.get(tf))  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ import numpy as np
 
 from rulebot.core.events import CandleClosed
 
-_KEEP = 8  # chunks of ~2,000 1m candles: more than the candle array path's read-ahead of 4,096
+_KEEP = 4  # chunks of ~2,500 1m candles: the candle array path reads 4,096 ahead, which spans 3
 
 
 @dataclass(frozen=True, slots=True)
