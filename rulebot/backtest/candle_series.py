@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,10 +36,10 @@ _FIELDS = ("open", "high", "low", "close", "volume", "returns")
 class Window:
     """One window's candle columns as Python floats (index 0 is the window's first candle)."""
 
-    __slots__ = ("close", "cols", "high", "low", "n", "open", "open_time", "volume")
+    __slots__ = ("block", "close", "cols", "high", "low", "n", "open", "open_time", "start", "volume")
 
     def __init__(self, tf: str, b: Block, i: int, k: int, prev_close: float | None) -> None:
-        self.n = k - i
+        self.block, self.start, self.n = b, i, k - i
         self.open_time, self.open, self.high = b.open_time[i:k], b.open[i:k], b.high_list[i:k]
         self.low, self.close, self.volume = b.low_list[i:k], b.close[i:k], b.volume[i:k]
         # as SymbolMarket._publish: `close / prev - 1.0 if prev else nan`, the rest from the block's
@@ -76,10 +76,11 @@ class Series:
                 self._candle(idx, impl, lv.keys, lv.pairs)
             else:
                 xs = cols.get(lv.input_key)
+                column = xs is not None  # a candle column, not another indicator's values
                 if xs is None:
                     xs = self.values[lv.input_key]
                 up = updated.get(lv.upstream) if lv.upstream is not None else None
-                flags = self._series(idx, impl, xs, up, lv.keys, lv.pairs)
+                flags = self._series(idx, impl, xs, up, lv.keys, lv.pairs, lv.input_key if column else None)
             updated[lv.name] = flags
 
     def _candle(self, idx: int, impl: Indicator, keys: list[str], pairs: tuple[tuple[str, str], ...]) -> None:
@@ -101,12 +102,19 @@ class Series:
         up: list[bool] | None,
         keys: list[str],
         pairs: tuple[tuple[str, str], ...],
+        column: str | None = None,
     ) -> list[bool]:
+        ema = isinstance(impl, Ema | Rma) and type(impl) in (Ema, Rma)
+        if ema and up is None and xs and column is not None:
+            vals = self._ema_from_memo(idx, column, cast(Ema | Rma, impl), xs)
+            if vals is not None:
+                self.values[keys[0]] = vals
+                return [True] * len(xs)
         if (up is None or all(up)) and all(map(math.isfinite, xs)):  # no NaN or infinity: every one updates
             flags = [True] * len(xs)
         else:
             flags = [u and x == x and x not in (math.inf, -math.inf) for x, u in _zip(xs, up)]
-        if isinstance(impl, Ema | Rma) and type(impl) in (Ema, Rma):
+        if isinstance(impl, Ema | Rma) and ema:
             a: float = impl._alpha
             v = impl.value
             vals = []
@@ -131,6 +139,33 @@ class Series:
         for key, vals in zip(keys, out, strict=True):
             self.values[key] = vals
         return flags
+
+    def _ema_from_memo(self, idx: int, input_key: str, impl: Ema | Rma, xs: list[float]) -> list[float] | None:
+        """An ema or rma of a column of the window, all of whose inputs are finite: its values, the
+        ones a longer window from the same candle and state already computed taken from the
+        block's memo (the window grows by doubling from the same start while nothing is found:
+        the same inputs, the same float operations), the rest computed and remembered.
+        None: an input is not finite (the caller's general loop handles it)."""
+        w = self._window
+        a: float = impl._alpha
+        v: float = impl.value
+        memo = w.block.memo_at(w.start)
+        key = (idx, input_key, a.hex(), v.hex(), xs[0].hex())
+        done = memo.get(key, ())
+        n, m = len(xs), len(done)
+        if m >= n:
+            return list(done[:n])
+        rest = xs[m:]
+        if not all(map(math.isfinite, rest)):
+            return None
+        vals = list(done)
+        if m:
+            v = vals[-1]
+        for x in rest:
+            v += a * (x - v)
+            vals.append(v)
+        memo[key] = vals
+        return vals
 
     def catch_up(self, k: int) -> None:
         """Leave the live indicators and their env values as stepping candles [0, k) would."""
@@ -246,6 +281,15 @@ class Block:
         self.returns = np.concatenate(([math.nan], np.where(close[:-1] != 0.0, step, math.nan)))
         ot = self.open_time_np
         self.contiguous = np.concatenate(([True], ot[1:] == self.close_time[:-1] + 1))
+        self._memo: dict[tuple[object, ...], list[float]] = {}
+        self._memo_start = -1
+
+    def memo_at(self, start: int) -> dict[tuple[object, ...], list[float]]:
+        """The memo of the windows that start at candle `start` (Series._ema_from_memo); an earlier
+        start's is dropped: the windows of a block start ever later."""
+        if start != self._memo_start:
+            self._memo, self._memo_start = {}, start
+        return self._memo
 
     def window(self, market: object, tf: str, i: int, k: int) -> Window:
         return Window(tf, self, i, k, market.prev_close.get(tf))  # type: ignore[attr-defined]
