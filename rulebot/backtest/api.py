@@ -303,11 +303,12 @@ def demo(
     brackets_file: str | None = None,
     on_span: Callable[[int, int], None] | None = None,
     adl: bool | None = None,
+    on_record: Callable[[object], None] | None = None,
 ) -> tuple[BacktestResult, CompiledRulebook]:
     """Run a rulebook against the built-in simulated market: no data, no keys, no network.
 
     `adl`: model auto-deleveraging (None: `config.adl` as given, turned on for the `crash`
-    preset, whose cascade is what ADL exists for)."""
+    preset, whose cascade is what ADL exists for). `on_record`: as for `backtest`."""
     book = compile_file(rulebook)
     market = market_of(book)
     inst = builtin_instruments(market)
@@ -323,7 +324,7 @@ def demo(
         adl = config.adl.enabled or preset == "crash"
     config = replace(config, adl=replace(config.adl, enabled=adl))
     result = _run(
-        book, events, inst, brackets, config, None, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
+        book, events, inst, brackets, config, on_record, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
     )
     result.brackets_source = bracket_note.removeprefix("brackets: ")
     return result, book

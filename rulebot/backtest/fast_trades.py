@@ -29,12 +29,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from rulebot.backtest.fast_quotes import QuoteFolds
 from rulebot.backtest.trade_screen import never_true
 from rulebot.engine.engine import Engine
 from rulebot.engine.state import SymbolRun
 from rulebot.exchange_sim import SimExchange
 from rulebot.exchange_sim.quiet import Band
 from rulebot.feeds.replay import ReplaySource
+from rulebot.feeds.simulated.market import SimulatedMarket
 from rulebot.feeds.trade_runs import TradeRun
 from rulebot.rulebook.compiled import CompiledRule
 from rulebot.venues.paper import PaperVenue
@@ -49,8 +51,10 @@ _ROOM = 1e-12
 @dataclass(slots=True)
 class TradeCounts:
     trades: int = 0  # trades that came in runs
-    folded: int = 0  # of those, not walked one by one
+    folded: int = 0  # of those, not walked one by one, and the index prices and book tops folded
     by_symbol: dict[str, int] = field(default_factory=dict)  # folded, by symbol
+    quote_events: int = 0  # index prices and book tops of the simulated market (fast_quotes.py)
+    quotes: int = 0  # of those, folded
 
 
 class FastTrades:
@@ -78,7 +82,17 @@ class FastTrades:
     def expand(self, events: Iterable[object]) -> Iterator[object]:
         if isinstance(events, ReplaySource) and not events.gives_runs:
             return iter(events)  # no run to expand: no layer that looks at every event to pass it on
+        if isinstance(events, SimulatedMarket):  # no trade runs, but index prices and book tops to fold
+            if not self.enabled:
+                return iter(events)
+            return QuoteFolds(
+                self.engine, self.sim, self.changes, self.counts, self.walk_before, self._sim_edges
+            ).expand(events)
         return self._expand(events)
+
+    def _sim_edges(self, symbol: str) -> tuple[float, float] | None:
+        band = self.sim.quiet_band(symbol)
+        return None if band is None else _float_edges(band)
 
     def _expand(self, events: Iterable[object]) -> Iterator[object]:
         for event in events:
@@ -180,11 +194,19 @@ class FastTrades:
 
 
 def describe(counts: TradeCounts) -> str:
-    walked = counts.trades - counts.folded
-    return (
-        f"{counts.folded:,} of {counts.trades:,} trades folded into their candle (nothing could act on them), "
-        f"{walked:,} walked one by one"
-    )
+    said = []
+    if counts.trades:
+        folded = counts.folded - counts.quotes
+        said.append(
+            f"{folded:,} of {counts.trades:,} trades folded into their candle (nothing could act on them), "
+            f"{counts.trades - folded:,} walked one by one"
+        )
+    if counts.quote_events:
+        said.append(
+            f"{counts.quotes:,} of {counts.quote_events:,} index prices and book tops folded (nothing could act "
+            "on them)"
+        )
+    return "; ".join(said)
 
 
 def _float_edges(band: Band) -> tuple[float, float]:

@@ -148,6 +148,18 @@ def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[.
     )
 
 
+PATH_OPTION = click.option(
+    "--path",
+    "path",
+    type=click.Choice(["auto", "fast", "event"]),
+    default="auto",
+    show_default=True,
+    help="fast: candles inside which nothing can act are not walked price by price, nor trades, index "
+    "prices and book tops at which nothing can act one by one (same results); event: walk every one; auto: fast "
+    "whenever the rulebook allows it. The summary says which ran and why.",
+)
+
+
 @click.command("backtest")
 @click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -190,15 +202,7 @@ def _adl_option(default_text: str) -> Callable[[Callable[..., None]], Callable[.
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal every decision to this SQLite file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option(
-    "--path",
-    "path",
-    type=click.Choice(["auto", "fast", "event"]),
-    default="auto",
-    show_default=True,
-    help="fast: candles inside which nothing can act are not walked price by price (same results); "
-    "event: walk every candle; auto: fast whenever the rulebook allows it. The summary says which ran and why.",
-)
+@PATH_OPTION
 @_adl_option("off")
 @STRICT
 def backtest_cmd(
@@ -291,6 +295,7 @@ def backtest_cmd(
 @fill_model_options
 @FEES_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@PATH_OPTION
 @_adl_option("on with --preset crash, else off")
 @STRICT
 def demo_cmd(
@@ -308,6 +313,7 @@ def demo_cmd(
     half_spread_bps: Decimal | None,
     fees: FeeRates,
     fmt: str,
+    path: str,
     adl: bool | None,
     strict: bool,
 ) -> None:
@@ -323,7 +329,7 @@ def demo_cmd(
     progress = ReplayProgress("simulating")
     try:
         config = BacktestConfig(
-            balance=_default_balance(rulebook, {}), fill_model=fill_model, strict=strict, fee_rates=fees
+            balance=_default_balance(rulebook, {}), fill_model=fill_model, strict=strict, fee_rates=fees, path=path
         )
         with progress:
             result, book = demo(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.events import CandleClosed, Trade
+from rulebot.core.events import BookTop, CandleClosed, Trade
 from rulebot.core.instruments import Instrument
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rulebot.core.events import MarketEvent
     from rulebot.engine.cap_stops import CapStops
     from rulebot.engine.clock import Clock
+    from rulebot.engine.env import Env
     from rulebot.engine.event_guards import EventGuards
 
 
@@ -37,6 +38,7 @@ class QuietWalk:
     instruments: Mapping[str, Instrument]
     _timers: TimerWheel
     cap_stops: CapStops
+    _envs: list[Env]
     clock: Clock
     guards: EventGuards
 
@@ -140,6 +142,19 @@ class QuietWalk:
             st.portfolio.set_mark(symbol, last.price)
         if last.time > st.time:
             self.clock.set_time(last.time)
+
+    def fold_book(self, event: BookTop) -> None:
+        """What `on_event` leaves for a book top at the engine's time (the clock does not move) when
+        no rule has a `book` trigger (backtest/fast_quotes.py): the market's bid and ask."""
+        st = self.state
+        for env in self._envs:
+            if env.filled:
+                env.forget_account()
+        if event.received > st.received:
+            st.received = event.received
+        run = st.runs.get(event.symbol)
+        if run is not None:
+            run.market.on_book(event)
 
     def on_quiet_candle(self, event: CandleClosed) -> Step:
         """`on_event` for a candle the fast path jumped, whose close the caller showed the daily

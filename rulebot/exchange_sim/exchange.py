@@ -22,7 +22,7 @@ from rulebot.core.commands import (
     SetMarginType,
     SetPositionMode,
 )
-from rulebot.core.enums import MarginType, Market, WorkingType
+from rulebot.core.enums import MarginType, Market, Side, WorkingType
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
@@ -35,7 +35,7 @@ from rulebot.exchange_sim.errors import Rejected, rejected
 from rulebot.exchange_sim.exposure import Exposure, Pending
 from rulebot.exchange_sim.funding import settle_funding
 from rulebot.exchange_sim.liquidity import Liquidity
-from rulebot.exchange_sim.market import Quotes
+from rulebot.exchange_sim.market import Quotes, use_top
 from rulebot.exchange_sim.matching import Matcher
 from rulebot.exchange_sim.model import (
     FillModel,
@@ -265,6 +265,18 @@ class SimExchange(AccountQueries):
         if self._liquidity is not None:
             self._quote(symbol)
             self._liquidity.on_trades(symbol, time, qtys)
+
+    def fold_book(self, symbol: str, bid: Decimal, bid_qty: Decimal, ask: Decimal, ask_qty: Decimal) -> None:
+        """A book top of `symbol` that the fast backtest path folded (backtest/fast_quotes.py): no dead
+        man's switch armed, the margin isolated, bid and ask strictly inside `quiet_band` (no bankruptcy
+        price reached, no resting limit quoted through), so what `on_book` leaves is its quotes, each
+        taken down by the nothing filled against it, and the symbol's final orders pruned."""
+        quotes = self._quote(symbol)
+        quotes.bid, quotes.bid_qty, quotes.ask, quotes.ask_qty = bid, bid_qty, ask, ask_qty
+        if self._fill_model.fill_on_book_cross:  # Matcher.on_book, with nothing crossed
+            use_top(quotes, Side.BUY, ZERO)
+            use_top(quotes, Side.SELL, ZERO)
+            self._store.prune(symbol)
 
     def on_bar(self, symbol: str, open_time: int, volume: Decimal) -> None:
         """A candle (kline) is about to be walked: with a realistic fill model its volume is

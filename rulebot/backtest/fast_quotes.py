@@ -1,0 +1,112 @@
+"""The fast backtest path on the simulated market (`rulebot demo`): the index prices and book tops
+at which nothing can act are folded.
+
+The simulated market (feeds/simulated) gives an `IndexPrice` and a `MarkPrice` every second and,
+after every trade, the `BookTop` that trade left: more than half of its events. The trade runs of
+archive data (fast_trades.py) do not fit it: each trade sits between events of other series (its
+book top, the next second's index and mark), so a run would never hold more than one trade. On
+the event path every event goes through the venue and the engine, yet almost always
+
+- an `IndexPrice` reaches neither: the venue ignores it, the engine has no handler for it, and its
+  step only moves the engine's clock, which the event right after it, of the same millisecond (its
+  `MarkPrice`), moves as well. It is folded when that next event is of its time, the engine has
+  started, and its clock acts at none of it (`Engine.quiet_until`);
+- a `BookTop` comes at the engine's time (its trade printed at the same millisecond): the venue
+  notes the quotes and acts only on an isolated position whose bankruptcy price the bid or ask
+  reaches or a resting limit they quote through; the engine notes bid and ask and runs the rules
+  of a `book` trigger. It is folded (`SimExchange.fold_book`, `Engine.fold_book`: what their steps
+  leave) when no rule has that trigger, the margin is isolated, and the bid and ask lie strictly
+  inside the simulator's quiet band (`quiet_band`, as for folded trades).
+
+A folded event still counts as an event (`TradeCounts.folded`, by symbol). The sample, the funding
+slot and the start of the run fall where they did: a folded event's time is that of the event
+handed on next (an index) or of the one before it (a book top). The result is the event path's to
+the last Decimal (tests/backtest/test_fast_quotes.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from rulebot.core.enums import MarginType
+from rulebot.core.events import BookTop, IndexPrice
+
+if TYPE_CHECKING:
+    from rulebot.backtest.fast_trades import TradeCounts
+    from rulebot.engine.engine import Engine
+    from rulebot.exchange_sim import SimExchange
+
+
+class QuoteFolds:
+    """Passes the simulated market's events on, folding those at which nothing can act (see above)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sim: SimExchange,
+        changes: Callable[[], int],
+        counts: TradeCounts,
+        walk_before: int,
+        edges: Callable[[str], tuple[float, float] | None],
+    ) -> None:
+        self.engine, self.sim, self.changes, self.counts = engine, sim, changes, counts
+        self.walk_before = walk_before  # the warm-up (backtest/warmup.py) feeds every event to the markets
+        self._edges = edges  # the simulator's quiet band of a symbol in floats, kept inside (None: unbounded)
+        self._books = ("book", None) not in engine.rules.keys and engine.book.margin_type is MarginType.ISOLATED
+        self._band: dict[str, tuple[int, tuple[float, float] | None]] = {}  # by symbol: at `changes()`, its edges
+
+    def expand(self, events: Iterable[object]) -> Iterator[object]:
+        engine, st, counts = self.engine, self.engine.state, self.counts
+        by_symbol = counts.by_symbol
+        books, walk_before = self._books, self.walk_before
+        fold_book, quiet_book = engine.fold_book, self._quiet_book
+        it = iter(events)
+        seen = None  # the time of the last event handed on
+        event = next(it, None)
+        while event is not None:
+            kind, time = type(event), event.time  # type: ignore[attr-defined]
+            if kind is IndexPrice:
+                after = next(it, None)
+                if (
+                    after is not None
+                    and after.time == time  # type: ignore[attr-defined]
+                    and st.started
+                    and time >= walk_before
+                    and (time <= st.time or time < engine.quiet_until())
+                ):
+                    counts.folded += 1
+                    counts.quotes += 1
+                    by_symbol[event.symbol] = by_symbol.get(event.symbol, 0) + 1
+                else:
+                    yield event
+                    seen = time
+                counts.quote_events += 1
+                event = after
+                continue
+            if kind is BookTop and books:
+                counts.quote_events += 1
+                if time == seen and time == st.time and st.started and time >= walk_before and quiet_book(event):
+                    self.sim.fold_book(event.symbol, event.bid, event.bid_qty, event.ask, event.ask_qty)
+                    fold_book(event)
+                    counts.folded += 1
+                    counts.quotes += 1
+                    by_symbol[event.symbol] = by_symbol.get(event.symbol, 0) + 1
+                    event = next(it, None)
+                    continue
+            yield event
+            seen = time
+            event = next(it, None)
+
+    def _quiet_book(self, book: BookTop) -> bool:
+        """The bid and ask lie strictly inside the simulator's quiet band of the symbol."""
+        symbol, changes = book.symbol, self.changes()
+        kept = self._band.get(symbol)
+        if kept is None or kept[0] != changes:  # orders, positions and the wallet move only with a change
+            kept = self._band[symbol] = (changes, self._edges(symbol))
+        edges = kept[1]
+        if edges is None:
+            return False
+        lo, hi = edges
+        bid, ask = float(book.bid), float(book.ask)
+        return lo < bid < hi and lo < ask < hi
