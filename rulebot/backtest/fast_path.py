@@ -21,12 +21,14 @@ it on generated rulebooks and data and on every rulebook of `rules/` over the sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rulebot.backtest.fast_quotes import QuietMarks
 from rulebot.backtest.fast_trades import _float_edges as float_edges
 from rulebot.core.enums import MarginType
-from rulebot.core.events import CandleClosed
+from rulebot.core.events import CandleClosed, MarkPrice
 from rulebot.core.instruments import Instrument
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim import SimExchange
@@ -71,8 +73,18 @@ class Counts:
 class FastSession:
     """`Session.market` for one symbol, jumping the walk of quiet candles."""
 
-    def __init__(self, session: Session, venue: PaperVenue, sim: SimExchange, engine: Engine, symbol: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        venue: PaperVenue,
+        sim: SimExchange,
+        engine: Engine,
+        symbol: str,
+        changes: Callable[[], int] | None = None,
+    ) -> None:
         self.session, self.venue, self.sim, self.engine, self.symbol = session, venue, sim, engine, symbol
+        # Mark prices taken quietly (fast_quotes.py), given how often the account or orders may have changed.
+        self.marks = None if changes is None else QuietMarks(session, venue, symbol, changes, self._mark_edges)
         self.inst = engine.instruments[symbol]
         self.counts = Counts()
         self._band: Band | None = None
@@ -102,6 +114,8 @@ class FastSession:
                     self._fresh = False
                 return
         self._fresh = False
+        if type(event) is MarkPrice and self.marks is not None and self.marks.fold(event):
+            return
         self.session.market(event)
 
     def _jump(self, c: CandleClosed, flat: bool, start: int = 0) -> bool:
@@ -213,6 +227,14 @@ class FastSession:
         self.counts.jumped += n
         prune, self._pruned = not self._pruned, True
         return prune
+
+    def _mark_edges(self) -> tuple[float, float] | None:
+        """The band of `_compute_band` as float edges for a mark price (`QuietMarks`): flat, the daily
+        loss cap is shown unreached too (a mark moves no PnL then, but the cap is checked at each)."""
+        band = self._compute_band()
+        if band is None or (self.engine.position(self.symbol).amount == 0 and not cap_unreached_flat(self.engine)):
+            return None
+        return float_edges(band)
 
     def _compute_band(self) -> Band | None:
         sim_band = self.sim.quiet_band(self.symbol)

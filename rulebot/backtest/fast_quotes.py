@@ -18,6 +18,9 @@ the event path every event goes through the venue and the engine, yet almost alw
   leave) when no rule has that trigger, the margin is isolated, and the bid and ask lie strictly
   inside the simulator's quiet band (`quiet_band`, as for folded trades).
 
+A `MarkPrice` is not folded (it values positions, feeds the volatility meter and runs the rules of
+`mark_price`), but inside the quiet band it is taken quietly (`QuietMarks`, below).
+
 A folded event still counts as an event (`TradeCounts.folded`, by symbol). The sample, the funding
 slot and the start of the run fall where they did: a folded event's time is that of the event
 handed on next (an index) or of the one before it (a book top). The result is the event path's to
@@ -30,12 +33,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from rulebot.core.enums import MarginType
-from rulebot.core.events import BookTop, IndexPrice
+from rulebot.core.events import BookTop, IndexPrice, MarkPrice
 
 if TYPE_CHECKING:
     from rulebot.backtest.fast_trades import TradeCounts
     from rulebot.engine.engine import Engine
     from rulebot.exchange_sim import SimExchange
+    from rulebot.session import Session
+    from rulebot.venues.paper import PaperVenue
 
 
 class QuoteFolds:
@@ -110,3 +115,61 @@ class QuoteFolds:
         lo, hi = edges
         bid, ask = float(book.bid), float(book.ask)
         return lo < bid < hi and lo < ask < hi
+
+
+class QuietMarks:
+    """Mark prices the venue and the engine's price checks take quietly (`FastSession.market`).
+
+    A `MarkPrice` goes through the simulator (margin calls, liquidations, stops on the mark) and the
+    engine (the valuation, the volatility meter, the price guards, the rules of `mark_price`). Strictly
+    inside the band where the simulator does nothing but note it (`quiet_band`) and where the daily loss
+    cap is unreached and the margin ratio clearly below its limit (`fast_path.engine_band`; flat: the cap
+    shown unreached, `cap_unreached_flat`), with no price check pending and before the engine's clock
+    acts, the venue only notes it (`PaperVenue.fold_mark`: the quotes, the trailing stops on the mark)
+    and the engine takes it as a quiet close (`Engine.on_quiet_candle`: those two checks not repeated,
+    everything else as ever). The band is drawn again after anything happened (`changes`), a day roll
+    or a breach.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        venue: PaperVenue,
+        symbol: str,
+        changes: Callable[[], int],
+        edges: Callable[[], tuple[float, float] | None],
+    ) -> None:
+        self.session, self.venue, self.engine, self.symbol = session, venue, session.engine, symbol
+        self.changes, self._draw = changes, edges
+        self._changes = -1
+        self._today: object = None
+        self._breach: int | None = None
+        self._edges: tuple[float, float] | None = None
+        self.counts: TradeCounts | None = None  # where the summary's count of quiet marks is kept
+
+    def fold(self, m: MarkPrice) -> bool:
+        """Take `m` quietly when it lies inside the band; False, with nothing done, when it does not."""
+        engine = self.engine
+        st = engine.state
+        if m.bar_high is not None:
+            return False  # a mark-price kline: walked with its candle (venues/paper.py)
+        counts = self.counts
+        if counts is not None:
+            counts.mark_events += 1
+        if m.symbol != self.symbol or not st.started or engine.price_check_pending():
+            return False
+        if m.time > st.time and m.time >= engine.quiet_until():
+            return False  # the clock acts first: orders may move
+        changes, today, breach = self.changes(), st.portfolio.today, st.daily_breach_day
+        if changes != self._changes or today is not self._today or breach != self._breach:
+            self._changes, self._today, self._breach = changes, today, breach
+            self._edges = self._draw()
+        edges = self._edges
+        if edges is None or not edges[0] < float(m.mark_price) < edges[1]:
+            return False
+        if not self.venue.fold_mark(m):
+            return False
+        if counts is not None:
+            counts.marks += 1
+        self.session.engine_step(m, quiet=True)
+        return True

@@ -55,6 +55,8 @@ class TradeCounts:
     by_symbol: dict[str, int] = field(default_factory=dict)  # folded, by symbol
     quote_events: int = 0  # index prices and book tops of the simulated market (fast_quotes.py)
     quotes: int = 0  # of those, folded
+    mark_events: int = 0  # mark prices the fast path looked at (fast_quotes.QuietMarks) ...
+    marks: int = 0  # ... and took quietly
 
 
 class FastTrades:
@@ -206,6 +208,8 @@ def describe(counts: TradeCounts) -> str:
             f"{counts.quotes:,} of {counts.quote_events:,} index prices and book tops folded (nothing could act "
             "on them)"
         )
+    if counts.marks:
+        said.append(f"{counts.marks:,} of {counts.mark_events:,} mark prices taken quietly (nothing could act on them)")
     return "; ".join(said)
 
 

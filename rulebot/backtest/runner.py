@@ -286,7 +286,7 @@ def run_backtest(
     elif refused is not None:
         result.path, why = "event", refused
     else:
-        fast = FastSession(session, venue, sim, engine, symbol)
+        fast = FastSession(session, venue, sim, engine, symbol, lambda: changes[0])
     to_session = session.market if fast is None else fast.market
     warm = Warmup(book, engine, config.trade_from)
     gaps = GapWatch()
@@ -301,6 +301,8 @@ def run_backtest(
         config.path != "event",
         warm.until,
     )
+    if fast is not None and fast.marks is not None:
+        fast.marks.counts = trades.counts  # the summary counts the quiet mark prices with the folded events
     # Runs of a kline series at which nothing can act are jumped (candle_runs.py): the engine and the
     # venue are caught up there, and the loop below does its per-candle part for each candle of the run.
     candle_runs = CandleRuns(engine, venue, fast, drawn)
@@ -394,7 +396,7 @@ def run_backtest(
         why = fast_path.describe("fast", fast.counts, why) if jumped else why
     if candle_runs.counts.jumped:
         why += ". " + candle_runs.describe()
-    if trades.counts.folded:
+    if trades.counts.folded or trades.counts.marks:
         result.path = "fast"
         jumped_candles = fast is not None and fast.counts.jumped > 0
         why = (why + "; " if jumped_candles else "") + fast_trades.describe(trades.counts)

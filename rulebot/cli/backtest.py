@@ -155,8 +155,8 @@ PATH_OPTION = click.option(
     default="auto",
     show_default=True,
     help="fast: candles inside which nothing can act are not walked price by price, nor trades, index "
-    "prices and book tops at which nothing can act one by one (same results); event: walk every one; auto: fast "
-    "whenever the rulebook allows it. The summary says which ran and why.",
+    "prices, book tops and mark prices at which nothing can act checked one by one (same results); event: walk "
+    "every one; auto: fast whenever the rulebook allows it. The summary says which ran and why.",
 )
 
 

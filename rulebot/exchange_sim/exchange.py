@@ -26,7 +26,7 @@ from rulebot.core.enums import MarginType, Market, Side, WorkingType
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
-from rulebot.exchange_sim import quiet, settings
+from rulebot.exchange_sim import conditional, quiet, settings
 from rulebot.exchange_sim.account import Account
 from rulebot.exchange_sim.adl import NO_ADL, AdlModel, Deleverager
 from rulebot.exchange_sim.book import OrderStore
@@ -326,6 +326,32 @@ class SimExchange(AccountQueries):
         self._risk.check(symbol, time, events)
         self._stops.on_price(symbol, WorkingType.MARK_PRICE, mark, time, events)
         return events
+
+    def fold_mark(self, symbol: str, mark: Decimal, index: Decimal | None = None) -> bool:
+        """`on_mark_price` for a mark the fast backtest path showed strictly inside `quiet_band` (no dead
+        man's switch, no margin warning, no stop, liquidation or margin call in reach; backtest/fast_quotes.py):
+        the quotes, the trailing stops watching the mark moved, the final orders pruned. False when one of
+        those trailing stops triggers: the caller hands the mark to `on_mark_price`."""
+        quotes = self._quote(symbol)
+        store = self._store
+        if store.idle(symbol) and not any(p.qty != 0 for p in self._account.legs(symbol)):
+            quotes.mark = mark  # on_mark_price's own shortcut: nothing to trigger, nothing to liquidate
+            if index is not None:
+                quotes.index = index
+            return True
+        inst = self._instruments[symbol]
+        for trigger in quiet.trailing_triggers(store, symbol):
+            # Fed the mark as `StopRunner.on_price` feeds it. A second feed of the same price leaves a
+            # trigger as the first did (the extreme is reached, the activation done): when one triggers
+            # here, `on_mark_price` feeds them all again and fires it.
+            if trigger.working_type is WorkingType.MARK_PRICE and conditional.update(trigger, mark, inst):
+                return False
+        quotes.mark = mark
+        if index is not None:
+            quotes.index = index
+        store.prune(symbol)
+        store.prune_algos(symbol)
+        return True
 
     def on_funding(self, symbol: str, rate: Decimal, time: int, mark: Decimal | None = None) -> list[AccountEvent]:
         """A funding time: the symbol's positions pay or receive `rate` at `mark` (default:

@@ -111,6 +111,18 @@ class PaperVenue:
             return self._walk_candle(event)
         return []
 
+    def fold_mark(self, m: MarkPrice) -> bool:
+        """`on_market` for a mark price the fast backtest path showed inside the simulator's quiet band
+        (backtest/fast_quotes.py): True when it left what `on_market` would, with nothing to report; False,
+        with nothing changed, when it must go through `on_market` (a mark bar, funding from marks, a
+        trailing stop that would trigger)."""
+        if m.bar_high is not None or self.funding_from_marks:
+            return False
+        if not self.sim.fold_mark(m.symbol, m.mark_price, m.index_price):
+            return False
+        self._has_mark.add(m.symbol)
+        return True
+
     def _announced_funding(self, m: MarkPrice) -> list[AccountEvent]:
         """Settle the funding a previous update announced when this one is at or past its time;
         keep this one's announcement when its funding time is still to come."""

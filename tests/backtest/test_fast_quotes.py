@@ -1,5 +1,5 @@
-"""On the simulated market the fast path folds quiet index prices and book tops and gives the event
-path's answer (backtest/fast_quotes.py).
+"""On the simulated market the fast path folds quiet index prices and book tops, takes quiet mark prices
+without the checks that cannot act, and gives the event path's answer (backtest/fast_quotes.py).
 
 Differential, as test_fast_path.py: each run goes through `--path event` (every event to the venue
 and the engine) and the default path, and the journal records, fills, equity curve and summary must
@@ -37,6 +37,7 @@ def test_the_demo_gives_the_same_answer_on_both_paths() -> None:
     assert event.fills  # the comparison means something: the demo traded
     assert fast.path == "fast", fast.path_reason
     assert "index prices and book tops folded" in fast.path_reason
+    assert "mark prices taken quietly" in fast.path_reason
     assert fast.events == event.events
     assert fast.events_by_symbol == event.events_by_symbol
 
@@ -73,3 +74,45 @@ def test_generated_rulebooks_on_the_simulated_market_give_the_same_backtest(
 
     event, fast = both(run, "auto")
     assert fast.events == event.events
+
+
+TRAILING_ON_MARK = """
+rulebook: trailing-on-mark
+market: usdm
+symbols: [BTCUSDT]
+account: {margin: isolated, leverage: 5}
+timeframes: [1m]
+indicators:
+  fast: ema(close@1m, 3)
+  slow: ema(close@1m, 8)
+states:
+  flat: {position: none}
+  long: {position: long}
+rules:
+  - name: go
+    on: candle_close 1m
+    in: flat
+    when: fast > slow
+    do: [{enter: {side: long, size: "equity * 0.5 / price", order: market}},
+         {trailing_stop: {callback: 0.2%, working_type: mark_price}}, {goto: long}]
+risk:
+  max_leverage: 10
+  daily_loss_cap: 5%
+"""
+
+
+def test_a_trailing_stop_on_the_mark_follows_the_marks_taken_quietly() -> None:
+    """Each mark taken quietly still moves a trailing stop that watches the mark (fold_mark): without
+    that, the stop of this run's first trade never rose and never triggered (1 fill instead of 123)."""
+    book = compile_text(TRAILING_ON_MARK, "trailing-on-mark.yaml")
+    cfg = replace(_with_symbols_and_duration(make_preset("volatile"), book, 3), trade_rate=4.0)
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
+        return run_backtest(
+            book, SimulatedMarket(cfg, seed=3), instruments, brackets, BacktestConfig(path=path), record
+        )
+
+    event, fast = both(run, "auto")
+    assert len(event.fills) > 100
+    assert "mark prices taken quietly" in fast.path_reason
