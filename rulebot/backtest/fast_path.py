@@ -97,7 +97,7 @@ class FastSession:
         if type(event) is CandleClosed and event.symbol == self.symbol and self.venue.walks(event):
             self.counts.candles += 1
             engine = self.engine
-            flat = engine.position(self.symbol).amount == 0  # a jumped candle fills nothing: it stays so
+            flat = engine.state.portfolio.net_amount(self.symbol) == 0  # a jumped candle fills nothing: it stays so
             if not flat and event.close_time >= engine.quiet_until():
                 self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
                 self._split(event)
@@ -173,7 +173,7 @@ class FastSession:
         engine = self.engine
         if (
             start < len(self.venue.times(c))
-            and engine.position(symbol).amount != 0
+            and engine.state.portfolio.net_amount(symbol) != 0
             and c.close_time < engine.quiet_until()  # nothing else falls due before the close
             and self._jump(c, False, start)
         ):

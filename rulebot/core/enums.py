@@ -122,20 +122,11 @@ class OrderType(StrEnum):
     # limit at the bankruptcy price (FACTS §6.3, execution type CALCULATED).
     LIQUIDATION = "LIQUIDATION"
 
-    @property
-    def has_limit_price(self) -> bool:
-        """True when the order carries a `price` (it rests or fills at that price or better)."""
-        return self in _PRICED
-
-    @property
-    def is_conditional(self) -> bool:
-        """True for the types that wait for a trigger (Binance's 'stop'/algo orders)."""
-        return self in _CONDITIONAL
-
-    @property
-    def executes_as_market(self) -> bool:
-        """True for the types that fill as a market order (on placement or when triggered)."""
-        return self in _MARKET_LIKE
+    # Plain attributes of each member, set below from the sets that define them: the order path
+    # asks them dozens of times a round trip, and a property costs a call each time (issue 14).
+    has_limit_price: bool  # the order carries a `price` (it rests or fills at that price or better)
+    is_conditional: bool  # the type waits for a trigger (Binance's 'stop'/algo orders)
+    executes_as_market: bool  # the type fills as a market order (on placement or when triggered)
 
 
 _PRICED = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT})
@@ -156,6 +147,10 @@ _MARKET_LIKE = frozenset(
         OrderType.TRAILING_STOP_MARKET,
     }
 )
+for _type in OrderType:
+    _type.has_limit_price = _type in _PRICED
+    _type.is_conditional = _type in _CONDITIONAL
+    _type.executes_as_market = _type in _MARKET_LIKE
 
 
 class TimeInForce(StrEnum):

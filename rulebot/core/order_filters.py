@@ -82,6 +82,55 @@ def _min_notional_price(order_type: OrderType, price: Decimal | None, stop: Deci
     return mark
 
 
+# What `_own_violations` found, by the order's own terms: the instrument (by identity, kept beside
+# the answer: it is frozen, and its id cannot be reused while it is kept) and the order's type,
+# quantity, prices, timeInForce and closePosition. The same few orders come again and again (a
+# backtest's every entry and exit has the same size), and the grid checks cost more than the rest
+# of the order's check (issue 14). Equal Decimals give the same answer: no message shows the value.
+_OWN: dict[tuple[object, ...], tuple[Instrument, tuple[Violation, ...]]] = {}
+
+
+def _own_violations(
+    inst: Instrument,
+    order_type: OrderType,
+    quantity: Decimal | None,
+    price: Decimal | None,
+    stop_price: Decimal | None,
+    time_in_force: str | None,
+    close_position: bool,
+) -> tuple[Violation, ...]:
+    """The filters the order breaks whatever the market and the account: its type, timeInForce,
+    missing parameters, and its price, stop price and quantity on the symbol's grids."""
+    key = (id(inst), order_type, quantity, price, stop_price, time_in_force, close_position)
+    hit = _OWN.get(key)
+    if hit is not None and hit[0] is inst:
+        return hit[1]
+    out: list[Violation] = []
+    if inst.order_types and order_type not in inst.order_types:
+        out.append(_v(-1116, "orderTypes", "type"))
+    if time_in_force and inst.time_in_force and time_in_force not in inst.time_in_force:
+        out.append(_v(-1115, "timeInForce", "timeInForce"))
+    needs_stop = order_type.is_conditional and order_type is not OrderType.TRAILING_STOP_MARKET
+    for field, value, needed in (
+        ("price", price, order_type.has_limit_price),
+        ("stopPrice", stop_price, needs_stop),
+        ("quantity", quantity, not close_position),
+    ):
+        if needed and value is None:
+            out.append(_v(-1102, "parameters", field, field))
+    if price is not None:
+        out += _check_price(inst, price, "price")
+    if stop_price is not None:
+        out += _check_price(inst, stop_price, "stopPrice")
+    if quantity is not None:
+        out += _check_qty(inst, quantity, order_type)
+
+    if len(_OWN) >= 256:  # stop prices differ from trade to trade: keep the table small
+        _OWN.clear()
+    found = _OWN[key] = (inst, tuple(out))
+    return found[1]
+
+
 def check_order(
     inst: Instrument,
     *,
@@ -104,26 +153,7 @@ def check_order(
     MIN_NOTIONAL of market orders and for PERCENT_PRICE. `open_orders`/`open_algo_orders`
     count this symbol's open normal/conditional orders before this one.
     """
-    out: list[Violation] = []
-    if inst.order_types and order_type not in inst.order_types:
-        out.append(_v(-1116, "orderTypes", "type"))
-    if time_in_force and inst.time_in_force and time_in_force not in inst.time_in_force:
-        out.append(_v(-1115, "timeInForce", "timeInForce"))
-    needs_stop = order_type.is_conditional and order_type is not OrderType.TRAILING_STOP_MARKET
-    for field, value, needed in (
-        ("price", price, order_type.has_limit_price),
-        ("stopPrice", stop_price, needs_stop),
-        ("quantity", quantity, not close_position),
-    ):
-        if needed and value is None:
-            out.append(_v(-1102, "parameters", field, field))
-    if price is not None:
-        out += _check_price(inst, price, "price")
-    if stop_price is not None:
-        out += _check_price(inst, stop_price, "stopPrice")
-    if quantity is not None:
-        out += _check_qty(inst, quantity, order_type)
-
+    out = list(_own_violations(inst, order_type, quantity, price, stop_price, time_in_force, close_position))
     exempt = reduce_only or close_position
     if inst.min_notional is not None and quantity is not None and quantity > 0 and not exempt:
         ref = _min_notional_price(order_type, price, stop_price, mark_price)

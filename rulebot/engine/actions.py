@@ -44,7 +44,7 @@ class Actions:
             elif isinstance(action, c.StopOrder | c.TrailingStop):
                 if entry_id is not None:
                     run.protections.setdefault(entry_id, []).append(action)
-                elif st.portfolio.net_position(symbol).amount != 0:
+                elif st.portfolio.net_amount(symbol) != 0:
                     eng.protections.protect(symbol, rule.name, action, step)
             elif isinstance(action, c.Exit | c.Reduce):
                 cid = eng.exits.exit(

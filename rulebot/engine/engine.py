@@ -201,7 +201,7 @@ class Engine(EngineReads, QuietWalk):
         run = st.runs.get(symbol)
         if run is None or run.market.has_mark or run.market.has_trades:
             return step  # a real stream is checked on its own events
-        if st.portfolio.net_position(symbol).amount == 0:
+        if st.portfolio.net_amount(symbol) == 0:
             return step  # flat: the price alone moves no PnL (and the clock waits for the candle)
         if time > st.time:
             self._move_clock(time, step)  # a walked price carries the clock as an event does

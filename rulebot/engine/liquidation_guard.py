@@ -26,6 +26,7 @@ from rulebot.core.margin import (
 )
 
 ZERO = Decimal(0)
+_HALF = Decimal("0.5")
 _BISECTIONS = 30
 
 
@@ -146,7 +147,7 @@ def clearly_far(
 
     Every entry asks; the exact answer solves every bracket in Decimal (about a third of an
     entry's cost on the backtest path), this one a few float operations a bracket."""
-    if margin_type is not MarginType.ISOLATED or inst.is_inverse or not ZERO <= min_distance < Decimal("0.5"):
+    if margin_type is not MarginType.ISOLATED or inst.is_inverse or not ZERO <= min_distance < _HALF:
         return False
     qty = holding.qty + add_qty
     if qty == 0 or mark <= 0:
@@ -157,7 +158,11 @@ def clearly_far(
     size = abs(q)
     rows = _float_rows(table)
     notional = size * m
-    _, mmr, cum = next((r for r in rows if notional < r[0]), rows[-1])
+    _, mmr, cum = rows[-1]
+    for cap, r_mmr, r_cum in rows:  # the bracket of the notional at the mark (a loop: no generator)
+        if notional < cap:
+            mmr, cum = r_mmr, r_cum
+            break
     if w + q * (m - e) <= (notional * mmr - cum) * (1 + 1e-6) + 1e-6:
         return False  # not clearly above maintenance at the mark: the exact answer may be 0
     need = m * (float(min_distance) * (1 + 1e-6) + 1e-9)

@@ -138,6 +138,16 @@ class Portfolio:
                 return pos
         return PositionState(symbol, _BOTH)
 
+    def net_amount(self, symbol: str) -> Decimal:
+        """`net_position(symbol).amount`, without building a flat position to read 0 from (the
+        engine asks "is anything held?" several times a report)."""
+        positions = self.positions
+        for side in _NET_ORDER:
+            pos = positions.get((symbol, side))
+            if pos is not None and pos.amount != 0:
+                return pos.amount
+        return ZERO
+
     def unrealized(self, symbol: str, position_side: PositionSide = PositionSide.BOTH) -> Decimal:
         pos = self.positions.get((symbol, position_side))
         if pos is None or not pos.amount:

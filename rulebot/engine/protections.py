@@ -129,7 +129,7 @@ class Protections:
         exchange reported holds its last fill."""
         st = self.state
         run = st.runs[symbol]
-        if run.fill_time > run.account_time or st.portfolio.net_position(symbol).amount == 0:
+        if run.fill_time > run.account_time or st.portfolio.net_amount(symbol) == 0:
             # The entry's last ORDER_TRADE_UPDATE came before the ACCOUNT_UPDATE with its position
             # (Binance orders each kind on its own): a trailing stop's quantity is fixed, and sized
             # now it would leave that fill unprotected. The account update places it.
@@ -232,7 +232,7 @@ class Protections:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""
         st = self.state
         run = st.runs[symbol]
-        if st.portfolio.net_position(symbol).amount == 0 or self.has_stop(symbol):
+        if st.portfolio.net_amount(symbol) == 0 or self.has_stop(symbol):
             run.guard.protect_deadline = NEVER
         elif run.guard.protect_deadline == NEVER:
             run.guard.protect_deadline = st.time + self.book.risk.protective_stop_within_ms

@@ -112,7 +112,7 @@ class QuietWalk:
         run = st.runs.get(symbol)
         if run is None or run.market.has_mark or run.market.has_trades:
             return
-        if st.portfolio.net_position(symbol).amount == 0:
+        if st.portfolio.net_amount(symbol) == 0:
             return  # check_price returns at once on a flat symbol
         memory = run.guard
         time = st.time

@@ -67,7 +67,8 @@ class VenueReports:
     def on_account(self, u: AccountUpdate, step: Step) -> None:
         eng, st = self.engine, self.state
         closed = st.portfolio.apply_account_update(u)
-        for p in u.positions:
+        positions = u.positions
+        for p in positions:
             held = st.runs.get(p.symbol)
             if held is not None:
                 held.account_time = max(held.account_time, u.time)
@@ -77,7 +78,9 @@ class VenueReports:
             eng.protections.cancel_leftovers(pos.symbol, pos.position_side, step)
             eng.rules.dispatch(pos.symbol, ("position_closed", None), step)
             eng.binding.check(pos.symbol, u.time, step)
-        for symbol in sorted({p.symbol for p in u.positions}):
+        # One position (one-way mode, every fill's report): no set to build and sort.
+        symbols = (positions[0].symbol,) if len(positions) == 1 else sorted({p.symbol for p in positions})
+        for symbol in symbols:
             if symbol in st.runs:
                 eng.protections.place_pending(symbol, step)
                 eng.protections.refresh(symbol)

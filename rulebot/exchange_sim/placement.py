@@ -100,7 +100,7 @@ class Gatekeeper:
         if cmd.order_type is OrderType.MARKET:
             self._check_market_band(inst, cmd)
         quantity = cmd.quantity if cmd.quantity is not None else ZERO
-        if cmd.is_conditional:
+        if cmd.order_type.is_conditional:
             trigger = Trigger(
                 cmd.order_type,
                 cmd.side,
@@ -137,9 +137,9 @@ class Gatekeeper:
         if algo:
             if self._market is not Market.USDM:
                 raise rejected(-1020)  # COIN-M has no algo service for conditionals
-            if not cmd.is_conditional:
+            if not cmd.order_type.is_conditional:
                 raise rejected(-1116)
-        elif cmd.is_conditional and self._market is Market.USDM:
+        elif cmd.order_type.is_conditional and self._market is Market.USDM:
             raise rejected(-4120)
 
     def _check_sides(self, cmd: PlaceOrder) -> None:

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from rulebot.core.enums import OrderType, Side
 from rulebot.core.instruments import Instrument
-from rulebot.core.margin import BracketTable, FloatBrackets, float_pnl_and_notional
+from rulebot.core.margin import BracketTable, FloatBrackets
 from rulebot.exchange_sim import conditional
 from rulebot.exchange_sim.account import Account
 from rulebot.exchange_sim.book import OrderStore
@@ -106,15 +106,18 @@ def ratio_band(
         return None
     q, e, w, target = float(qty), float(entry), float(wallet), limit * 0.98 * _RATIO_SAFETY
 
+    size = abs(q)
+    maintenance = brackets.maintenance
+
     def safe(p: float) -> bool:
-        pnl, notional = float_pnl_and_notional(inst, q, e, p)
-        balance = w + pnl
-        return balance > 0 and brackets.maintenance(notional) / balance < target
+        # `float_pnl_and_notional` of a linear contract (an inverse one returned above), inlined:
+        # the same operations, without a call and a tuple at each of the few points checked.
+        balance = w + q * (p - e)
+        return balance > 0 and maintenance(size * p) / balance < target
 
     p0 = float(now)
     if not safe(p0):
         return None
-    size = abs(q)
     floor, cap = 0.0, math.inf
     for edge in tiers:  # bracket edges in notional, ascending: the bracket of `now`
         at = float(edge) / size

@@ -295,7 +295,7 @@ class PaperVenue:
     def execute(self, command: Command, time: int) -> SimResult:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);
         # as a plain order Binance rejects them with -4120.
-        if isinstance(command, PlaceOrder) and command.is_conditional and self.market is Market.USDM:
+        if isinstance(command, PlaceOrder) and command.order_type.is_conditional and self.market is Market.USDM:
             res = self.sim.execute_algo(command, time, views=False)
         else:
             res = self.sim.execute(command, time, views=False)

@@ -373,6 +373,21 @@ def test_min_notional_at_order_price_for_limits_and_mark_for_market(
     assert [(v.code, v.message) for v in blz] == [(-4164, payload("rest_error_-4164.json")["msg"])]
 
 
+def test_a_repeated_order_is_checked_as_the_first_on_its_own_instrument() -> None:
+    # The order's own checks are remembered by its terms (order_filters._OWN): the answer must be
+    # the instrument's, whatever an equal order on another one or an equal Decimal got before.
+    fine, coarse = make(step="0.001", min_qty="0.01"), make(step="0.002", min_qty="0.01")
+    for qty in ("0.011", "0.0110", "0.011"):
+        assert limit(fine, Side.BUY, qty, "60000") == []
+        assert codes(limit(coarse, Side.BUY, qty, "60000")) == [-4023]
+    assert codes(limit(fine, Side.BUY, "0.0110", "60000.15")) == [-4014]
+    assert codes(limit(fine, Side.BUY, "0.0110", "60000.1")) == []
+    # What the market or the account decides is never remembered: the open orders count here.
+    full = make(max_num_orders=2)
+    assert limit(full, Side.BUY, "0.011", "60000", open_orders=1) == []
+    assert codes(limit(full, Side.BUY, "0.011", "60000", open_orders=2)) == [-2025]
+
+
 def test_coin_m_has_no_min_notional(btcusd: Instrument) -> None:
     assert limit(btcusd, Side.BUY, "1", "100.0", mark_price=D("100")) == []
 
