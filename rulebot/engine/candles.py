@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rulebot.core.frozen import fast_init
+
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _MONDAY_OFFSET_MS = 4 * 86_400_000  # 1970-01-01 was a Thursday; weekly klines open on Mondays
 MAX_EMPTY_CANDLES = 10_000  # a feed gap longer than this many buckets is not filled in
@@ -22,6 +24,7 @@ def timeframe_ms(tf: str) -> int:
     return int(tf[:-1]) * _UNIT_MS[tf[-1]]
 
 
+@fast_init  # the candle array path builds one per jumped candle for the history (issue 14)
 @dataclass(frozen=True, slots=True)
 class Candle:
     """A closed candle in floats: what indicators and conditions read."""
