@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
@@ -66,11 +67,15 @@ _MOVING = frozenset({"time", "hour", "weekday", "next_funding_in", "state"}) | A
 class JumpedCandles:
     """Candles the array path jumps, oldest first. The runner takes the sample due before them,
     then `catch_up()` leaves the engine and the venue as stepping them would, and the runner does
-    its own per-candle bookkeeping (`drawn`: the charted indicators at each)."""
+    its own per-candle bookkeeping (`drawn`: the charted indicators at each; `times`, `times_np`,
+    `closes`: the candles' close times, as a list and an array, and closes)."""
 
     candles: list[CandleClosed]
     drawn: dict[str, list[float]]
     catch_up: Callable[[], None]
+    times: list[int]
+    times_np: np.ndarray
+    closes: list[Decimal]
 
 
 @dataclass(slots=True)
@@ -181,7 +186,9 @@ class CandleRuns:
                     if k > i:
                         done: list[bool] = []
                         catch_up = self._deferred(cs, cols, i, k, done)
-                        yield JumpedCandles(cs[i:k], {d: self._drawn[d] for d in self.drawn}, catch_up)
+                        drawn = {d: self._drawn[d] for d in self.drawn}
+                        times, closes = cols.close_time_list[i:k], cols.closes[i:k]
+                        yield JumpedCandles(cs[i:k], drawn, catch_up, times, cols.close_time[i:k], closes)
                         catch_up()  # once: a consumer that did not is caught up before anything else
             if k < n:
                 yield cs[k]

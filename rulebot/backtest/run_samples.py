@@ -11,15 +11,18 @@ samples with the samples taken one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+
+import numpy as np
 
 from rulebot.backtest.candle_runs import JumpedCandles
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.warmup import Warmup
 from rulebot.engine.engine import Engine
 
-RunSampler = Callable[[list[int], list[Decimal], list[tuple[float, ...]]], bool]
+RunSampler = Callable[[Sequence[int], Sequence[Decimal], list[Sequence[float]]], bool]
 
 
 def take_samples(
@@ -39,22 +42,21 @@ def take_samples(
     symbol = candles[0].symbol
     env = engine.state.runs[symbol].market.env
     set_mark = engine.state.portfolio.set_mark
-    due: list[int] = []
-    for j in range(len(candles) - 1):
-        t = candles[j].close_time
-        if t >= next_sample:
-            next_sample = t - t % every + every
-            due.append(j)
+    due, next_sample = _due(run.times, run.times_np, next_sample, every)
     if due:
-        columns = [[vals[j] for j in due] for vals in values.values()]
-        rows: list[tuple[float, ...]] = list(zip(*columns, strict=True)) if columns else [()] * len(due)
-        times, closes = [candles[j].close_time for j in due], [candles[j].close for j in due]
-        if bulk is None or len(engine.state.runs) != 1 or not bulk(times, closes, rows):
-            for t, close, row in zip(times, closes, rows, strict=True):
+        if type(due) is range:  # a stretch of candles: slices
+            lo, hi = due.start, due.stop
+            times, closes = run.times[lo:hi], run.closes[lo:hi]
+            columns: list[Sequence[float]] = [vals[lo:hi] for vals in values.values()]
+        else:
+            times, closes = [run.times[j] for j in due], [run.closes[j] for j in due]
+            columns = [[vals[j] for j in due] for vals in values.values()]
+        if bulk is None or len(engine.state.runs) != 1 or not bulk(times, closes, columns):
+            for x, (t, close) in enumerate(zip(times, closes, strict=True)):
                 last_price[symbol] = close
                 set_mark(symbol, close)
-                for key, v in zip(values, row, strict=True):
-                    env[key] = v
+                for key, col in zip(values, columns, strict=True):
+                    env[key] = col[x]
                 take(t)
     close = candles[-1].close
     last_price[symbol] = close
@@ -62,6 +64,29 @@ def take_samples(
     for key, vals in values.items():
         env[key] = vals[-1]
     return next_sample
+
+
+def _due(times: Sequence[int], times_np: np.ndarray, next_sample: int, every: int) -> tuple[Sequence[int], int]:
+    """The candles of a run but its last at which a sample is due (the runner's test at each: the close
+    time at or after `next_sample`, which then moves to the next multiple of `every` after it), and the
+    next sample's time after them. Closes each in a later period of `every` than the one before: every
+    candle from the first due one on is due (a range)."""
+    n = len(times) - 1
+    if n <= 0:
+        return (), next_sample
+    if n == 1 or bool((np.diff(times_np[:n] // every) >= 1).all()):  # so the times increase
+        lo = bisect_left(times, next_sample, 0, n)
+        if lo == n:
+            return (), next_sample
+        t = times[n - 1]
+        return range(lo, n), t - t % every + every
+    due: list[int] = []
+    for j in range(n):
+        t = times[j]
+        if t >= next_sample:
+            next_sample = t - t % every + every
+            due.append(j)
+    return due, next_sample
 
 
 def run_sampler(
@@ -75,13 +100,13 @@ def run_sampler(
     notes them, the last moves the next). False, and nothing taken, when neither applies."""
     symbol = sampler.symbol
 
-    def bulk(times: list[int], prices: list[Decimal], values: list[tuple[float, ...]]) -> bool:
+    def bulk(times: Sequence[int], prices: Sequence[Decimal], columns: list[Sequence[float]]) -> bool:
         if engine.position(symbol).amount == 0:
             equity = engine.equity(asset)
             note_day(equity)
-            sampler.take_run(times, prices, values, equity)
+            sampler.take_run(times, prices, columns, equity)
         else:
-            equities = sampler.take_held_run(times, prices, values)
+            equities = sampler.take_held_run(times, prices, columns)
             if equities is None:
                 return False
             low = equities[0]

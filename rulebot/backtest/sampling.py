@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -112,12 +112,12 @@ class Sampler:
         self._pending = (time, equity, last_price.get(first, ZERO), amount0, held, tuple(rows))
 
     def take_run(
-        self, times: Sequence[int], prices: Sequence[Decimal], values: Sequence[tuple[float, ...]], equity: Decimal
+        self, times: Sequence[int], prices: Sequence[Decimal], columns: Sequence[Sequence[float]], equity: Decimal
     ) -> None:
         """`take(t, equity)` at each of `times`, the first symbol priced at `prices` with the charted
-        `values`, for a single-symbol run in which nothing else moves (the candle array path while
-        flat: the equity, the position and its PnL stand): the same rows, and the same tallies, fed
-        in bulk (CurveTally.add_run)."""
+        values `columns` (one per drawn name, a value per time), for a single-symbol run in which
+        nothing else moves (the candle array path while flat: the equity, the position and its PnL
+        stand): the same rows, and the same tallies, fed in bulk (CurveTally.add_run)."""
         engine, first = self._engine, self.symbol
         amount = engine.position(first).amount
         upnl = ZERO
@@ -125,25 +125,28 @@ class Sampler:
             upnl = upnl + engine.unrealized(first, side)
         pnl = self._booked[first] + upnl
         held = amount != 0
-        rows = [
-            (t, equity, p, amount, held, ((first, p, amount, pnl, v),))
-            for t, p, v in zip(times, prices, values, strict=True)
-        ]
-        self._commit_run(rows, [equity] * len(rows), prices)
-        if len(rows) > 1:
+
+        def row(j: int) -> Row:
+            p = prices[j]
+            return (times[j], equity, p, amount, held, ((first, p, amount, pnl, tuple([c[j] for c in columns])),))
+
+        n = len(times)
+        self._commit_run(n, row, [equity] * n, prices)
+        if n > 1:
             self.tally.add_run(times[:-1], equity, held)
             self.tally.symbols[first].add_run(times[:-1], amount, pnl)
 
     def take_held_run(
-        self, times: Sequence[int], prices: Sequence[Decimal], values: Sequence[tuple[float, ...]]
+        self, times: Sequence[int], prices: Sequence[Decimal], columns: Sequence[Sequence[float]]
     ) -> list[Decimal] | None:
         """`take(t)` at each of `times`, the first symbol marked and last priced at `prices` with the
-        charted `values`, for a single-symbol run in which only the mark moves (the candle array path
-        while a one-way position is held: no fill, no funding, the wallet stands). Each sample's equity
-        and PnL are Portfolio.equity's and Portfolio.unrealized's at that mark: the same Decimal
-        operations on the same operands in the same order, so the same digits and exponents. The
-        samples' equities (the caller notes the worst day with them); None, and nothing taken, when
-        the account is not so (a position other than the first symbol's one-way one is open)."""
+        charted values `columns` (as take_run's), for a single-symbol run in which only the mark moves
+        (the candle array path while a one-way position is held: no fill, no funding, the wallet
+        stands). Each sample's equity and PnL are Portfolio.equity's and Portfolio.unrealized's at
+        that mark: the same Decimal operations on the same operands in the same order, so the same
+        digits and exponents. The samples' equities (the caller notes the worst day with them); None,
+        and nothing taken, when the account is not so (a position other than the first symbol's
+        one-way one is open)."""
         pf, first, asset = self._engine.state.portfolio, self.symbol, self.asset
         open_ = [(key, pos) for key, pos in pf.positions.items() if pos.amount]
         if len(self._symbols) != 1 or len(open_) != 1 or open_[0][0] != (first, _BOTH):
@@ -171,27 +174,33 @@ class Sampler:
                 for _ in range(_AFTER_BOTH):
                     total = total + ZERO
                 pnls.append(booked + total)
-        rows = [
-            (t, e, p, amount, True, ((first, p, amount, pnl, v),))
-            for t, e, p, pnl, v in zip(times, equities, prices, pnls, values, strict=True)
-        ]
-        self._commit_run(rows, equities, prices)
-        m = len(rows) - 1
+
+        def row(j: int) -> Row:
+            p = prices[j]
+            drawn = tuple([c[j] for c in columns])
+            return (times[j], equities[j], p, amount, True, ((first, p, amount, pnls[j], drawn),))
+
+        n = len(times)
+        self._commit_run(n, row, equities, prices)
+        m = n - 1
         curve_run(self.tally, times[:m], equities[:m], True)
         symbol_run(self.tally.symbols[first], times[:m], amount, pnls[:m])
         return equities
 
-    def _commit_run(self, rows: Sequence[Row], equities: Sequence[Decimal], prices: Sequence[Decimal]) -> None:
-        """The pending sample committed, then all of a single-symbol run's `rows` but the last, which
-        is pending: the price tally and the chart series fed (the caller feeds the other tallies)."""
+    def _commit_run(
+        self, n: int, row: Callable[[int], Row], equities: Sequence[Decimal], prices: Sequence[Decimal]
+    ) -> None:
+        """The pending sample committed, then a single-symbol run's n rows (`row(j)` makes row j, only
+        for the rows kept) but the last, which is pending: the price tally and the chart series fed
+        (the caller feeds the other tallies)."""
         pending = self._pending
         if pending is not None:
             self._commit(pending)
-        self._pending = rows[-1]
-        m = len(rows) - 1
+        self._pending = row(n - 1)
+        m = n - 1
         if m:
             price_run(self.tally.prices[self.symbol], prices[:m])
-            self.curve.add_run(rows[:m], (equities[:m], prices[:m]))
+            self.curve.add_run(m, row, (equities[:m], prices[:m]))
 
     def _commit(self, row: Row) -> None:
         time, equity, _, _, held, rows = row

@@ -13,7 +13,7 @@ Rows are opaque to this module (the runner's tuples); keys may be None (a symbol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 BUCKETS = 2048  # 2,048 to 4,096 buckets: a few points per column of the report's zoomed chart
@@ -69,34 +69,43 @@ class Thinned:
             elif v > highs[k][0]:
                 highs[k] = (v, i, row)
 
-    def add_run(self, rows: Sequence[object], columns: Sequence[Sequence[Any]]) -> None:
-        """`add(rows[j], [c[j] for c in columns])` for each row (no key None): a bucket's rows at
-        once, its lowest and highest value of a key being the first of them (as `add` keeps the
-        earlier of equal values; below the lowest is never above the highest)."""
-        n, j = len(rows), 0
+    def add_run(self, n: int, row: Callable[[int], object], columns: Sequence[Sequence[Any]]) -> None:
+        """`add(row(j), [c[j] for c in columns])` for each j of range(n) (no key None): a bucket's rows
+        at once, its lowest and highest value of a key being the first of them (as `add` keeps the
+        earlier of equal values; below the lowest is never above the highest). Only the rows kept
+        are made (`row(j)` once each)."""
+        made: dict[int, object] = {}
+
+        def kept(x: int) -> object:
+            r = made.get(x)
+            if r is None:
+                r = made[x] = row(x)
+            return r
+
+        j = 0
         while j < n:
             bucket = self._open
             if bucket is None or self._filled == self.stride:
-                self.add(rows[j], [c[j] for c in columns])
+                self.add(kept(j), [c[j] for c in columns])
                 j += 1
                 continue
             end = min(n, j + self.stride - self._filled)
-            base = self.samples - j  # the sample index of rows[x] is base + x
+            base = self.samples - j  # the sample index of row j is base + j
             lows, highs = bucket[2], bucket[3]
             for k, col in enumerate(columns):
                 start = j
                 if lows[k] is None:
-                    lows[k] = highs[k] = (col[j], base + j, rows[j])
+                    lows[k] = highs[k] = (col[j], base + j, kept(j))
                     start += 1
                 if start < end:
                     at = col.__getitem__
                     x = min(range(start, end), key=at)
                     if col[x] < lows[k][0]:
-                        lows[k] = (col[x], base + x, rows[x])
+                        lows[k] = (col[x], base + x, kept(x))
                     x = max(range(start, end), key=at)
                     if col[x] > highs[k][0]:
-                        highs[k] = (col[x], base + x, rows[x])
-            bucket[1] = (base + end - 1, rows[end - 1])
+                        highs[k] = (col[x], base + x, kept(x))
+            bucket[1] = (base + end - 1, kept(end - 1))
             self._filled += end - j
             self.samples += end - j
             j = end
