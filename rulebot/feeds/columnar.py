@@ -347,7 +347,8 @@ def _klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: i
     times, opens_at = t[lo:hi], _times(cols[0].slice(lo, n))
     counts = _ints(cols[8].slice(lo, n)).tolist()
     texts = [cols[i].slice(lo, n) for i in (1, 2, 3, 4, 5)]
-    o, h, low, c, vol, quote_vol, taker_vol = (_bar_decimals(cols[i].slice(lo, n)) for i in (1, 2, 3, 4, 5, 7, 9))
+    h, low, c, vol, quote_vol, taker_vol = (_bar_decimals(cols[i].slice(lo, n)) for i in (2, 3, 4, 5, 7, 9))
+    o = _opens(texts[0], texts[3], c)
     fo, fh, fl, fc, fv = map(_floats, texts)
     # Certainly valid where the floats say so: float() never reverses an order, so fa < fb means
     # a < b, and equal texts are equal numbers. The rows left, if any, are checked exactly.
@@ -365,6 +366,19 @@ def _klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: i
     candles = list(map(CandleClosed, symbol, interval, *args))
     remember(BarArrays(candles, opens_at, times, fo, fh, fl, fc, fv))  # for the backtest's Block
     return iter(candles), n, stop
+
+
+def _opens(opens: Any, closes: Any, close_values: list[Decimal]) -> list[Decimal]:
+    """A column of bar opens as Decimals. A bar nearly always opens at the text the bar before closed
+    at: it shares that bar's Decimal (immutable), and only the others are made."""
+    n = len(opens)
+    differ = (np.flatnonzero(~_same(opens.slice(1), closes.slice(0, n - 1))) + 1).tolist() if n else []
+    if len(differ) > n // 8:
+        return _bar_decimals(opens)
+    out = [Decimal(opens[0].as_py()), *close_values[:-1]] if n else []
+    for i in differ:
+        out[i] = Decimal(opens[i].as_py())
+    return out
 
 
 def _floats(col: Any) -> Any:
