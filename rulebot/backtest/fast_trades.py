@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rulebot.backtest.fast_quotes import QuoteFolds
-from rulebot.backtest.trade_screen import never_true
+from rulebot.backtest.trade_screen import Screen, compile_screen
 from rulebot.engine.engine import Engine
 from rulebot.engine.state import SymbolRun
 from rulebot.exchange_sim import SimExchange
@@ -80,6 +80,7 @@ class FastTrades:
         self._band_at = -1  # the `changes()` count the band was computed at
         self._dispatch = engine.book.dispatch
         self._volume = sim.counts_volume
+        self._screens: dict[int, Screen] = {}  # each `on: trade` rule's screen (trade_screen.py), by rule index
 
     def expand(self, events: Iterable[object]) -> Iterator[object]:
         if isinstance(events, ReplaySource) and not events.gives_runs:
@@ -129,7 +130,11 @@ class FastTrades:
                     self.engine.fold_trades(symbol, *quiet, trade(j - 1), qtys)
                     if self._volume:  # the realistic model's bar volume counts every trade
                         qty = chunk.qty_values.__getitem__
-                        self.sim.fold_trades(symbol, times[i], map(qty, chunk.qty_index[lo + i : lo + j].tolist()))
+                        self.sim.fold_trades(
+                            symbol,
+                            times[i],
+                            map(qty, chunk.qty_index[lo + i : lo + j].tolist()),
+                        )
                     self.counts.folded += j - i
                     self.counts.by_symbol[symbol] = self.counts.by_symbol.get(symbol, 0) + j - i
                 else:
@@ -178,7 +183,12 @@ class FastTrades:
         return top, bottom
 
     def _rules_quiet(
-        self, rules: tuple[CompiledRule, ...], sym_run: SymbolRun, symbol: str, bottom: float, top: float
+        self,
+        rules: tuple[CompiledRule, ...],
+        sym_run: SymbolRun,
+        symbol: str,
+        bottom: float,
+        top: float,
     ) -> bool:
         """No `on: trade` rule of the state fires, journals a decision or fails on a trade priced
         within [bottom, top] (trade_screen.py), as the engine's dispatch would run them."""
@@ -190,7 +200,10 @@ class FastTrades:
             when = rule.when
             if when is None or when.node is None:
                 return False
-            if not never_true(when.node, env, state, (bottom, top), not market.has_mark):
+            screen = self._screens.get(rule.index)
+            if screen is None:
+                screen = self._screens[rule.index] = compile_screen(when.node)
+            if screen(env, state, (bottom, top), not market.has_mark) is not False:  # not sure never true
                 return False
         return True
 

@@ -20,7 +20,7 @@ value the code computes for a price inside the interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rulebot.engine.env import ACCOUNT_NAMES
@@ -31,86 +31,128 @@ Interval = tuple[float, float]
 # Market values that change from trade to trade without following the price, or with the clock.
 _MOVING = frozenset({"bid", "ask", "funding_rate", "next_funding_in", "time"})
 _FOLLOWS_PRICE = frozenset({"mark_price", "index_price"})  # equal to the price when the data has no mark
+Screen = Callable[[Mapping[str, Any], str, Interval, bool], Any]  # (env, state, prices, mark follows) -> value
 
 
-def never_true(node: ir.Node, env: Mapping[str, Any], state: str, prices: Interval, mark_follows_price: bool) -> bool:
+def never_true(
+    node: ir.Node,
+    env: Mapping[str, Any],
+    state: str,
+    prices: Interval,
+    mark_follows_price: bool,
+) -> bool:
     """Is the condition `node` false, without raising, for every trade price in `prices`, with
     every other value as `env` holds it now and the symbol in rule state `state`?"""
-    return _Screen(env, state, prices, mark_follows_price).value(node) is False
+    return compile_screen(node)(env, state, prices, mark_follows_price) is False
 
 
-class _Screen:
-    __slots__ = ("env", "mark_follows", "prices", "state")
+def compile_screen(node: ir.Node) -> Screen:
+    """The screen of `node` as a function: the tree is walked once here, not at every stretch the
+    fast path asks about. It gives an Interval, a bool, a str or _UNKNOWN (False: never true)."""
+    match node:
+        case ir.Const(value=v) | ir.Param(value=v):
+            return _constant(_known(v))
+        case ir.Ref():
+            return _ref(node)
+        case ir.Unary(op="not", operand=x):
+            f = compile_screen(x)
 
-    def __init__(self, env: Mapping[str, Any], state: str, prices: Interval, mark_follows: bool) -> None:
-        self.env, self.state, self.prices, self.mark_follows = env, state, prices, mark_follows
-
-    def value(self, node: ir.Node) -> Any:  # an Interval, a bool, a str or _UNKNOWN
-        match node:
-            case ir.Const(value=v) | ir.Param(value=v):
-                return _known(v)
-            case ir.Ref():
-                return self.ref(node)
-            case ir.Unary(op="not", operand=x):
-                v = self.value(x)
+            def negate(e: Any, s: str, p: Interval, m: bool) -> Any:
+                v = f(e, s, p, m)
                 return (not v) if type(v) is bool else _UNKNOWN
-            case ir.Unary(op=op, operand=x):
-                v = self.value(x)
+
+            return negate
+        case ir.Unary(op=op, operand=x):
+            f = compile_screen(x)
+            plus = op == "+"
+
+            def sign(e: Any, s: str, p: Interval, m: bool) -> Any:
+                v = f(e, s, p, m)
                 if type(v) is not tuple:
                     return _UNKNOWN
-                return v if op == "+" else _checked(-v[1], -v[0])
-            case ir.Binary(op=op, left=a, right=b):
-                return _arith(op, self.value(a), self.value(b))
-            case ir.BoolOp(op=op, values=xs):
-                return self.bool_op(op == "and", xs)
-            case ir.Compare(left=a, ops=ops, comparators=xs):
-                return self.compare(a, ops, xs)
-            case ir.IfExp(test=t, body=b, orelse=o):
-                test = self.value(t)
+                return v if plus else _checked(-v[1], -v[0])
+
+            return sign
+        case ir.Binary(op=op, left=a, right=b):
+            fa, fb = compile_screen(a), compile_screen(b)
+            return lambda e, s, p, m: _arith(op, fa(e, s, p, m), fb(e, s, p, m))
+        case ir.BoolOp(op=op, values=xs):
+            return _bool_op(op == "and", tuple(compile_screen(x) for x in xs))
+        case ir.Compare(left=a, ops=ops, comparators=xs):
+            return _compare_chain(compile_screen(a), tuple(zip(ops, map(compile_screen, xs), strict=True)))
+        case ir.IfExp(test=t, body=b, orelse=o):
+            ft, fb, fo = compile_screen(t), compile_screen(b), compile_screen(o)
+
+            def pick(e: Any, s: str, p: Interval, m: bool) -> Any:
+                test = ft(e, s, p, m)
                 if type(test) is not bool:
                     return _UNKNOWN
-                return self.value(b if test else o)
-            case ir.Call(fn="clamp", args=(x, lo, hi)):
-                return _min_max(min, [_min_max(max, [self.value(x), self.value(lo)]), self.value(hi)])
-            case ir.Call(fn="pct", args=(x,)):
-                return _arith("/", self.value(x), (100, 100))
-            case ir.Call(fn="min" | "max" as fn, args=xs):
-                return _min_max(min if fn == "min" else max, [self.value(x) for x in xs])
-            case ir.Call(fn="abs", args=(x,)):
-                v = self.value(x)
+                return fb(e, s, p, m) if test else fo(e, s, p, m)
+
+            return pick
+        case ir.Call(fn="clamp", args=(x, lo, hi)):
+            fx, flo, fhi = compile_screen(x), compile_screen(lo), compile_screen(hi)
+            return lambda e, s, p, m: _min_max(min, [_min_max(max, [fx(e, s, p, m), flo(e, s, p, m)]), fhi(e, s, p, m)])
+        case ir.Call(fn="pct", args=(x,)):
+            fx = compile_screen(x)
+            return lambda e, s, p, m: _arith("/", fx(e, s, p, m), (100, 100))
+        case ir.Call(fn="min" | "max" as fn, args=xs):
+            pick_fn = min if fn == "min" else max
+            fs = tuple(compile_screen(x) for x in xs)
+            return lambda e, s, p, m: _min_max(pick_fn, [f(e, s, p, m) for f in fs])
+        case ir.Call(fn="abs", args=(x,)):
+            fx = compile_screen(x)
+
+            def absolute(e: Any, s: str, p: Interval, m: bool) -> Any:
+                v = fx(e, s, p, m)
                 if type(v) is not tuple:
                     return _UNKNOWN
                 lo, hi = v
                 return (lo, hi) if lo >= 0 else (-hi, -lo) if hi <= 0 else (0, max(-lo, hi))
-        return _UNKNOWN  # power, round, crossover: not screened
 
-    def ref(self, node: ir.Ref) -> Any:
-        name = node.name
-        if node.prev:
-            return _UNKNOWN
-        if name == "price" or (name in _FOLLOWS_PRICE and self.mark_follows):
-            return self.prices
-        if name == "state":
-            return self.state  # the dispatch sets env["state"] only when it runs
-        if name in _MOVING or name in _FOLLOWS_PRICE or name in ACCOUNT_NAMES:
-            return _UNKNOWN
-        # Candle series, indicators, look-backs, params, hour, weekday: fixed until a candle closes.
-        return _known(self.env.get(name))  # absent: None, unknown (`get` never computes account values)
+            return absolute
+    return _constant(_UNKNOWN)  # power, round, crossover: not screened
 
-    def bool_op(self, conj: bool, xs: tuple[ir.Node, ...]) -> Any:
+
+def _constant(value: Any) -> Screen:
+    return lambda e, s, p, m: value
+
+
+def _ref(node: ir.Ref) -> Screen:
+    name = node.name
+    if node.prev:
+        return _constant(_UNKNOWN)
+    if name == "price":
+        return lambda e, s, p, m: p
+    if name in _FOLLOWS_PRICE:  # the price when the data has no mark stream, else moving
+        return lambda e, s, p, m: p if m else _UNKNOWN
+    if name == "state":
+        return lambda e, s, p, m: s  # the dispatch sets env["state"] only when it runs
+    if name in _MOVING or name in ACCOUNT_NAMES:
+        return _constant(_UNKNOWN)
+    # Candle series, indicators, look-backs, params, hour, weekday: fixed until a candle closes.
+    return lambda e, s, p, m: _known(e.get(name))  # absent: None, unknown (`get` never computes account values)
+
+
+def _bool_op(conj: bool, fs: tuple[Screen, ...]) -> Screen:
+    def bool_op(e: Any, s: str, p: Interval, m: bool) -> Any:
         # Left to right, as Python short-circuits: the operands after a deciding one never run.
-        for x in xs:
-            v = self.value(x)
+        for f in fs:
+            v = f(e, s, p, m)
             if type(v) is not bool:
                 return _UNKNOWN
             if v is not conj:
                 return v
         return conj
 
-    def compare(self, a: ir.Node, ops: tuple[ir.CompareOpName, ...], xs: tuple[ir.Node, ...]) -> Any:
-        left = self.value(a)
-        for op, x in zip(ops, xs, strict=True):
-            right = self.value(x)
+    return bool_op
+
+
+def _compare_chain(fa: Screen, rest: tuple[tuple[ir.CompareOpName, Screen], ...]) -> Screen:
+    def compare(e: Any, s: str, p: Interval, m: bool) -> Any:
+        left = fa(e, s, p, m)
+        for op, f in rest:
+            right = f(e, s, p, m)
             if left is _UNKNOWN or right is _UNKNOWN:
                 return _UNKNOWN
             got = _compare(op, left, right)
@@ -118,6 +160,8 @@ class _Screen:
                 return got  # False ends a chained comparison (a < b < c), as in Python
             left = right
         return True
+
+    return compare
 
 
 def _known(v: Any) -> Any:

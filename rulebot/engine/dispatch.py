@@ -10,11 +10,14 @@ values it read, and a fired rule's actions run. Once a rule moves the symbol to 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rulebot.engine import records as rec
+from rulebot.engine.env import ACCOUNT_NAMES
 from rulebot.engine.state import Step
-from rulebot.rulebook.expr import PREV_PREFIX
+from rulebot.rulebook.expr import PREV_PREFIX, CompiledExpr
+from rulebot.rulebook.expr_codegen import build, generate_nan_test
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
@@ -40,6 +43,12 @@ class RuleDispatch:
         # What a decision shows of each rule, built once: its trigger's text and the names it reads, sorted.
         self._shown = {rule.index: (str(rule.trigger), tuple(sorted(rule.reads))) for rule in self.book.rules}
         self._version = self.book.source_hash
+        # Each condition's NaN test, which reads an account value only if the env holds it (below).
+        self._reads_nan = {
+            rule.index: _nan_test(rule.when)
+            for rule in self.book.rules
+            if rule.when is not None and rule.when.reads_nan is not None
+        }
 
     def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
         run = self._runs[symbol]
@@ -70,7 +79,7 @@ class RuleDispatch:
                         fired = bool(when.fn(env))
                         # A NaN compares false (and `!=` true) without a word: when one is among
                         # the inputs, the checking twin says whether it decided the result.
-                        if when.reads_nan is not None and when.reads_nan(env):
+                        if when.reads_nan is not None and self._reads_nan[rule.index](env):
                             when.nan_checked(env)  # type: ignore[misc]  # set together with reads_nan
                     except (ArithmeticError, ValueError, TypeError) as exc:
                         fired, error = False, f"{type(exc).__name__}: {exc}"
@@ -95,7 +104,12 @@ class RuleDispatch:
                     eng.actions.run(symbol, rule, step)
                     # A refused entry followed by `goto: long` would leave a state that claims
                     # a position nobody holds: fall back at once.
-                    eng.binding.check(symbol, self.state.time, step, why="no position (entry not placed)")
+                    eng.binding.check(
+                        symbol,
+                        self.state.time,
+                        step,
+                        why="no position (entry not placed)",
+                    )
                     if run.state != start_state or run.exiting is not start_exiting:
                         break  # the remaining rules were chosen for the state we just left (or are leaving)
         if prev_slots and snapshot is not None:
@@ -111,3 +125,26 @@ def _read(env: dict[str, Any], name: str) -> Any:
         return env[name]  # [] rather than get(): account values are computed on first read
     except KeyError:
         return None
+
+
+def _nan_test(when: CompiledExpr) -> Callable[[dict[str, Any]], bool]:
+    """`when.reads_nan`, except that an account value the env does not hold is not read: it would be
+    computed for the test alone (env.Env), on every evaluation of a rule like `price < x and upnl > 0`.
+    None is lost: an account value the condition read is in the env (the first read fills them all),
+    and the checking twin follows the condition's own path, so it never reaches one that is not."""
+    account = tuple(sorted(when.names & ACCOUNT_NAMES))
+    if not account:
+        return when.reads_nan  # type: ignore[return-value]  # set when the condition reads names
+    plain = build(generate_nan_test(when.names - ACCOUNT_NAMES))
+
+    def reads_nan(env: dict[str, Any]) -> bool:
+        if plain(env):
+            return True
+        get = env.get  # dict.get: never computes an account value
+        for name in account:
+            value = get(name, 0.0)
+            if value != value:  # noqa: PLR0124  # NaN, the one value unequal to itself (some are str)
+                return True
+        return False
+
+    return reads_nan

@@ -3,8 +3,12 @@ sees, never a silent `false`."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rulebot.engine import records as rec
-from tests.engine.conftest import backtest, trades
+from rulebot.engine.engine import Engine
+from rulebot.rulebook.compiler import compile_text
+from tests.engine.conftest import T0, backtest, trades
 
 HEAD = """\
 rulebook: t
@@ -74,3 +78,17 @@ rules:
     )
     _, records = backtest(text, trades([1, 2, 3, 2, 1, 2, 3, 4, 5, 6]), usdm)
     assert not [d for d in _decisions(records) if d.error]
+
+
+def test_a_condition_that_stops_before_an_account_value_does_not_have_them_computed(usdm):
+    # The NaN test reads an account value only when the condition did (the env holds them all then):
+    # `price < 0 and upnl > 0` on every trade must not value the account for nothing.
+    engine = Engine(compile_text(_rules("price < 0 and upnl > 0")), usdm[0], {"USDT": Decimal(10_000)})
+    engine.start(T0)
+    env = engine.state.runs["ADAUSDT"].market.env
+    for trade in trades([1.0, 1.1]):
+        step = engine.on_event(trade)
+        assert not step.records and not env.filled and "upnl" not in env
+    _, records = backtest(_rules("price > 0 and entry_price > 0"), trades([1.0]), usdm)
+    [d] = _decisions(records)
+    assert "entry_price is NaN" in d.error  # one the condition reaches is still checked
