@@ -143,7 +143,7 @@ def _nan_test(when: CompiledExpr) -> Callable[[dict[str, Any]], bool]:
         get = env.get  # dict.get: never computes an account value
         for name in account:
             value = get(name, 0.0)
-            if value != value:  # noqa: PLR0124  # NaN, the one value unequal to itself (some are str)
+            if value != value:  # NaN, the one value unequal to itself (some are str)
                 return True
         return False
 
