@@ -29,10 +29,11 @@ class Gap:
 class GapWatch:
     """Fed every closed candle of the replay in time order; `report` lists the series with gaps."""
 
-    __slots__ = ("_gaps", "_last")
+    __slots__ = ("_gaps", "_last", "_last_trade")
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], int] = {}  # series -> close time of its last candle
+        self._last_trade: dict[str, int] = {}  # symbol -> time of its last trade (one a trade: no key to build)
         self._gaps: dict[tuple[str, str], list[int]] = {}  # series -> [count, longest, longest_from]
 
     def see(self, symbol: str, timeframe: str, open_time: int, close_time: int) -> None:
@@ -44,11 +45,10 @@ class GapWatch:
 
     def trade(self, symbol: str, time: int) -> None:
         """A trade (or aggregate trade) of `symbol` at `time`."""
-        key = (symbol, "trades")
-        last = self._last.get(key)
-        self._last[key] = time
+        last = self._last_trade.get(symbol)
+        self._last_trade[symbol] = time
         if last is not None and time - last > TRADE_PAUSE_MS:
-            self._note(key, time - last - 1, last + 1)
+            self._note((symbol, "trades"), time - last - 1, last + 1)
 
     def _note(self, key: tuple[str, str], missing: int, start: int) -> None:
         found = self._gaps.get(key)

@@ -127,7 +127,8 @@ class FastTrades:
                 quiet = self._quiet(symbol, cols.prices, i, j)
                 if quiet is not None:
                     qtys = chunk.qtys[lo + i : lo + j - 1].tolist()
-                    self.engine.fold_trades(symbol, *quiet, trade(j - 1), qtys)
+                    k = j - 1  # the stretch's last trade, which the engine takes as a trade
+                    self.engine.fold_trades(symbol, *quiet, times[k], cols.price(k), cols.qty(k), qtys)
                     if self._volume:  # the realistic model's bar volume counts every trade
                         qty = chunk.qty_values.__getitem__
                         self.sim.fold_trades(

@@ -37,6 +37,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim.adl import ADL_CLIENT_ID
 from rulebot.exchange_sim.liquidation import clearance_rate
+from rulebot.feeds.replay import ReplaySource
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.session import Session, paper_venue
 
@@ -324,7 +325,10 @@ def run_backtest(
 
     bulk = run_sampler(engine, asset, note_day, sampler, warm)  # a run's samples, in bulk
 
-    for event in candle_runs.expand(trades.expand(events)):
+    stream = trades.expand(events)
+    if not (isinstance(events, ReplaySource) and all(kind != "klines" for kind, _, _ in events.series)):
+        stream = candle_runs.expand(stream)  # a replay with no candles: no layer that passes every trade on
+    for event in stream:
         run_of = None
         if type(event) is JumpedCandles:  # handled below as its last candle, and each candle where it matters
             run_of, event = event, event.candles[-1]

@@ -36,16 +36,14 @@ class SymbolMarket:
         self.env.update(book.params)
         self.not_ready: set[str] = set(_MARKET_NAMES)
         self.timeframes = sorted(book.timeframes, key=timeframe_ms)
+        fields = ("open", "high", "low", "close", "volume", "returns")
         for tf in self.timeframes:
-            for field in ("open", "high", "low", "close", "volume", "returns"):
+            for field in fields:
                 self.env[f"{field}@{tf}"] = math.nan
                 self.not_ready.add(f"{field}@{tf}")
         self.builders = {tf: CandleBuilder(tf) for tf in self.timeframes}
         self._tf_ms = {tf: timeframe_ms(tf) for tf in self.timeframes}
-        self._keys = {
-            tf: tuple(f"{f}@{tf}" for f in ("open", "high", "low", "close", "volume", "returns"))
-            for tf in self.timeframes
-        }
+        self._keys = {tf: tuple(f"{f}@{tf}" for f in fields) for tf in self.timeframes}
         self._sourced: set[str] = set()  # kline timeframes already routed
         self._ready_tfs: set[str] = set()  # timeframes whose candle values (returns too) are all ready
         # Closed candles kept for a hot reload: indicators whose definition changed are
@@ -82,24 +80,27 @@ class SymbolMarket:
     # ------------------------------------------------------------------ inputs
 
     def on_trade(self, e: Trade) -> list[Candle]:
-        self.last_data_time = e.time
-        self.last = e.price
-        price = float(e.price)
+        return self.take_trade(e.time, e.price, e.qty)  # the fast path takes trades it builds no Trade for
+
+    def take_trade(self, time: int, last: Decimal, size: Decimal) -> list[Candle]:
+        self.last_data_time = time
+        self.last = last
+        price = float(last)
         env = self.env
         env["price"] = price
         if not self.has_book:
-            self._synthetic_book(e.price)
+            self._synthetic_book(last)
         if not self.has_mark:
-            self.mark = e.price
+            self.mark = last
             env["mark_price"] = env["index_price"] = price
         if "price" in self.not_ready:
             self.not_ready.difference_update(("price", "bid", "ask", "mark_price", "index_price"))
         if not self.has_trades:
             self._plan_trade_candles()
         closed: list[Candle] = []
-        qty = float(e.qty)
+        qty = float(size)
         for builder in self._trade_builders:
-            got = builder.add_trade(e.time, price, qty)
+            got = builder.add_trade(time, price, qty)
             if got:
                 closed.extend(got)
         if closed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.events import BookTop, CandleClosed, Trade
+from rulebot.core.events import BookTop, CandleClosed
 from rulebot.core.instruments import Instrument
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
@@ -127,21 +127,23 @@ class QuietWalk:
             self.clock.set_time(time)
         st.portfolio.set_mark(symbol, price)
 
-    def fold_trades(self, symbol: str, high: float, low: float, last: Trade, qtys: list[float]) -> None:
+    def fold_trades(
+        self, symbol: str, high: float, low: float, time: int, price: Decimal, qty: Decimal, qtys: list[float]
+    ) -> None:
         """What `on_event` leaves for a stretch of the symbol's trades the caller showed acts nowhere
         (backtest/fast_trades.py: inside one candle, before `quiet_until`, no once-a-second valuation
-        due, no rule firing): the trades before `last` folded into the candles being built (`qtys`
-        their sizes; `high` and `low` the stretch's, `last` in it), then `last` taken as any trade
-        (the last price, the book and mark that follow it), positions valued at it, the clock at its
-        time. The venue handles the next trade first: the engine hears of its fills at these."""
+        due, no rule firing): the trades before the last folded into the candles being built (`qtys`
+        their sizes; `high` and `low` the stretch's), then the last (`time`, `price`, `qty`) taken as
+        any trade (the last price, the book and mark that follow it), positions valued at it, the
+        clock at its time. The venue handles the next trade first: the engine hears of its fills at these."""
         st = self.state
         market = st.runs[symbol].market
-        market.absorb_trades(high, low, float(last.price), qtys)
-        market.on_trade(last)
+        market.absorb_trades(high, low, float(price), qtys)
+        market.take_trade(time, price, qty)
         if not market.has_mark:
-            st.portfolio.set_mark(symbol, last.price)
-        if last.time > st.time:
-            self.clock.set_time(last.time)
+            st.portfolio.set_mark(symbol, price)
+        if time > st.time:
+            self.clock.set_time(time)
 
     def fold_book(self, event: BookTop) -> None:
         """What `on_event` leaves for a book top at the engine's time (the clock does not move) when

@@ -142,6 +142,12 @@ class RunColumns:
         self._firsts = None if firsts is None else firsts[lo:hi].tolist()
         self._lasts = None if firsts is None else chunk.lasts[lo:hi].tolist()
 
+    def price(self, k: int) -> Decimal:
+        return self._price_values[self._price_index[k]]
+
+    def qty(self, k: int) -> Decimal:
+        return self._qty_values[self._qty_index[k]]
+
     def trade(self, k: int) -> Trade:
         """The run's k-th trade: the same `Trade` as `TradeChunk.trade` of its chunk row."""
         firsts = self._firsts
