@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rulebot.backtest.fast_quotes import QuietMarks
-from rulebot.backtest.fast_trades import _float_edges as float_edges
+from rulebot.backtest.fast_trades import float_edges
 from rulebot.core.enums import MarginType
 from rulebot.core.events import CandleClosed, MarkPrice
 from rulebot.core.instruments import Instrument

@@ -36,7 +36,7 @@ from rulebot.core.enums import MarginType
 from rulebot.core.events import BookTop, IndexPrice, MarkPrice
 
 if TYPE_CHECKING:
-    from rulebot.backtest.fast_trades import TradeCounts
+    from rulebot.backtest.fast_trades import SymbolBands, TradeCounts
     from rulebot.engine.engine import Engine
     from rulebot.exchange_sim import SimExchange
     from rulebot.session import Session
@@ -50,16 +50,14 @@ class QuoteFolds:
         self,
         engine: Engine,
         sim: SimExchange,
-        changes: Callable[[], int],
+        bands: SymbolBands,
         counts: TradeCounts,
         walk_before: int,
-        edges: Callable[[str], tuple[float, float] | None],
     ) -> None:
-        self.engine, self.sim, self.changes, self.counts = engine, sim, changes, counts
+        self.engine, self.sim, self.counts = engine, sim, counts
         self.walk_before = walk_before  # the warm-up (backtest/warmup.py) feeds every event to the markets
-        self._edges = edges  # the simulator's quiet band of a symbol in floats, kept inside (None: unbounded)
+        self._bands = bands  # the simulator's quiet band of each symbol in floats, kept inside (None: unbounded)
         self._books = ("book", None) not in engine.rules.keys and engine.book.margin_type is MarginType.ISOLATED
-        self._band: dict[str, tuple[int, tuple[float, float] | None]] = {}  # by symbol: at `changes()`, its edges
 
     def expand(self, events: Iterable[object]) -> Iterator[object]:
         engine, st, counts = self.engine, self.engine.state, self.counts
@@ -105,11 +103,7 @@ class QuoteFolds:
 
     def _quiet_book(self, book: BookTop) -> bool:
         """The bid and ask lie strictly inside the simulator's quiet band of the symbol."""
-        symbol, changes = book.symbol, self.changes()
-        kept = self._band.get(symbol)
-        if kept is None or kept[0] != changes:  # orders, positions and the wallet move only with a change
-            kept = self._band[symbol] = (changes, self._edges(symbol))
-        edges = kept[1]
+        edges = self._bands.edges(book.symbol)
         if edges is None:
             return False
         lo, hi = edges

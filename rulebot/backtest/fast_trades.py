@@ -76,8 +76,7 @@ class FastTrades:
         self.next_sample, self.changes, self.enabled = next_sample, changes, enabled
         self.walk_before = walk_before  # the warm-up (backtest/warmup.py) feeds every trade to the markets
         self.counts = TradeCounts()
-        self._edges: tuple[float, float] | None = None  # the quiet band in floats, kept inside
-        self._band_at = -1  # the `changes()` count the band was computed at
+        self._bands = SymbolBands(changes, self._trade_edges)
         self._dispatch = engine.book.dispatch
         self._volume = sim.counts_volume
         self._screens: dict[int, Screen] = {}  # each `on: trade` rule's screen (trade_screen.py), by rule index
@@ -88,14 +87,17 @@ class FastTrades:
         if isinstance(events, SimulatedMarket):  # no trade runs, but index prices and book tops to fold
             if not self.enabled:
                 return iter(events)
-            return QuoteFolds(
-                self.engine, self.sim, self.changes, self.counts, self.walk_before, self._sim_edges
-            ).expand(events)
+            bands = SymbolBands(self.changes, self._sim_edges)
+            return QuoteFolds(self.engine, self.sim, bands, self.counts, self.walk_before).expand(events)
         return self._expand(events)
 
     def _sim_edges(self, symbol: str) -> tuple[float, float] | None:
         band = self.sim.quiet_band(symbol)
-        return None if band is None else _float_edges(band)
+        return None if band is None else float_edges(band)
+
+    def _trade_edges(self, symbol: str) -> tuple[float, float] | None:
+        """The band for trades: none while a trailing stop follows the symbol's trades."""
+        return None if self.sim.has_trailing_stop(symbol) else self._sim_edges(symbol)
 
     def _expand(self, events: Iterable[object]) -> Iterator[object]:
         for event in events:
@@ -167,14 +169,10 @@ class FastTrades:
         rules = self._dispatch.get((_TRADE_KEY, sym_run.state))
         if rules and self.engine.record_all:
             return None  # every evaluation of an on: trade rule is a journaled decision
-        changes = self.changes()
-        if changes != self._band_at:  # orders, positions and the wallet move only with a change
-            self._band_at = changes
-            band = None if self.sim.has_trailing_stop(symbol) else self.sim.quiet_band(symbol)
-            self._edges = None if band is None else _float_edges(band)
-        if self._edges is None:
+        edges = self._bands.edges(symbol)
+        if edges is None:
             return None
-        lo, hi = self._edges
+        lo, hi = edges
         stretch = prices[i:j]
         top, bottom = max(stretch), min(stretch)
         if not (lo < bottom and top < hi):
@@ -227,7 +225,24 @@ def describe(counts: TradeCounts) -> str:
     return "; ".join(said)
 
 
-def _float_edges(band: Band) -> tuple[float, float]:
+class SymbolBands:
+    """Each symbol's quiet band in floats (`draw`), drawn again only when `changes()` moved: orders,
+    positions and the wallet move only with a change. Kept by symbol: one symbol's band (unbounded
+    while it holds nothing) says nothing of another's."""
+
+    def __init__(self, changes: Callable[[], int], draw: Callable[[str], tuple[float, float] | None]) -> None:
+        self._changes, self._draw = changes, draw
+        self._kept: dict[str, tuple[int, tuple[float, float] | None]] = {}
+
+    def edges(self, symbol: str) -> tuple[float, float] | None:
+        changes = self._changes()
+        kept = self._kept.get(symbol)
+        if kept is None or kept[0] != changes:
+            kept = self._kept[symbol] = (changes, self._draw(symbol))
+        return kept[1]
+
+
+def float_edges(band: Band) -> tuple[float, float]:
     """The band's edges as floats kept `_ROOM` inside it (unbounded: infinite)."""
     lo, hi = band
     f_lo = -math.inf if lo is None else float(lo) + abs(float(lo)) * _ROOM
