@@ -312,15 +312,10 @@ class SimExchange(AccountQueries):
             and self._store.idle(symbol)
             and not any(p.qty != 0 for p in self._account.legs(symbol))
         ):
-            # Nothing to trigger and no position to liquidate: only the mark changes.
-            quotes.mark = mark
-            if index is not None:
-                quotes.index = index
+            quotes.set_mark(mark, index)  # nothing to trigger and no position to liquidate: only the mark changes
             return []
         events = self._tick(time)
-        quotes.mark = mark
-        if index is not None:
-            quotes.index = index
+        quotes.set_mark(mark, index)
         # Liquidation first: a mark that gapped past a stop and the liquidation price crossed
         # the liquidation price on its way (liquidation.py).
         self._risk.check(symbol, time, events)
@@ -335,9 +330,7 @@ class SimExchange(AccountQueries):
         quotes = self._quote(symbol)
         store = self._store
         if store.idle(symbol) and not any(p.qty != 0 for p in self._account.legs(symbol)):
-            quotes.mark = mark  # on_mark_price's own shortcut: nothing to trigger, nothing to liquidate
-            if index is not None:
-                quotes.index = index
+            quotes.set_mark(mark, index)  # on_mark_price's own shortcut: nothing to trigger, nothing to liquidate
             return True
         inst = self._instruments[symbol]
         for trigger in quiet.trailing_triggers(store, symbol):
@@ -346,9 +339,7 @@ class SimExchange(AccountQueries):
             # here, `on_mark_price` feeds them all again and fires it.
             if trigger.working_type is WorkingType.MARK_PRICE and conditional.update(trigger, mark, inst):
                 return False
-        quotes.mark = mark
-        if index is not None:
-            quotes.index = index
+        quotes.set_mark(mark, index)
         store.prune(symbol)
         store.prune_algos(symbol)
         return True

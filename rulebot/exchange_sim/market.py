@@ -30,6 +30,12 @@ class Quotes:
     mark: Decimal | None = None
     index: Decimal | None = None
 
+    def set_mark(self, mark: Decimal, index: Decimal | None) -> None:
+        """A mark price update: the mark, and the index when it came with one."""
+        self.mark = mark
+        if index is not None:
+            self.index = index
+
     def trigger_source(self, working_type: WorkingType) -> Decimal | None:
         """The price a conditional order watches: mark or last trade (FACTS §6.2)."""
         return self.mark if working_type is WorkingType.MARK_PRICE else self.last
