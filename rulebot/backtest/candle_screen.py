@@ -41,19 +41,19 @@ class Unsupported(Exception):
     """The condition uses something the array screen does not model."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Num:
     v: Floats
     ok: Bools
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Bool:
     v: Bools
     ok: Bools
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Str:
     v: str
 
@@ -83,15 +83,19 @@ def names_needed(node: ir.Node) -> frozenset[str]:
 def compile_screen(node: ir.Node) -> Screen | None:
     """A function of (columns, state, n) giving the 'certainly false' mask, or None when the
     condition holds a node the screen does not model. A name without a column may be anything
-    (a string, an account value read on demand): it is unknown wherever it is evaluated."""
+    (a string, an account value read on demand): it is unknown wherever it is evaluated.
+    The tree is walked once here into closures, not matched node by node at every window the
+    candle array path screens (as trade_screen.compile_screen does for `on: trade` screens)."""
     try:
         _check(node)
     except Unsupported:
         return None
+    root = _compile(node)
 
     def screen(cols: Columns, state: str, n: int) -> Bools:
         try:
-            got = _Eval(cols, state, n).value(node)
+            with np.errstate(all="ignore"):  # once: the operations below never read the error state
+                got = root(_Ctx(cols, state, n))
         except Unsupported:
             return np.zeros(n, dtype=np.bool_)
         if not isinstance(got, _Bool):
@@ -114,180 +118,233 @@ def _check(node: ir.Node) -> None:
                     raise Unsupported("a big int")
 
 
-class _Eval:
+class _Ctx:
+    """One evaluation: the window's columns, the state, the number of candles, an all-True mask."""
+
     __slots__ = ("cols", "n", "state", "true")
 
     def __init__(self, cols: Columns, state: str, n: int) -> None:
         self.cols, self.state, self.n = cols, state, n
         self.true = np.ones(n, dtype=np.bool_)
 
-    def value(self, node: ir.Node) -> _Val:
-        match node:
-            case ir.Const(value=v) | ir.Param(value=v):
-                return self.const(v)
-            case ir.Ref(name=name, prev=prev):
-                if name == "state" and not prev:
-                    return _Str(self.state)
-                col = self.cols.get(PREV_PREFIX + name if prev else name)
-                if col is None:
-                    return _UNKNOWN
-                return _Num(col, np.isfinite(col))
-            case ir.Unary(op="not", operand=x):
-                b = self.boolean(self.value(x))
+
+_Fn = Callable[[_Ctx], _Val]
+
+
+def _compile(node: ir.Node) -> _Fn:
+    """`node`'s value as a function of one evaluation. Every operand is evaluated, as the masks need
+    (a short-circuit is followed per candle through `ok`, not by skipping an operand)."""
+    match node:
+        case ir.Const(value=v) | ir.Param(value=v):
+            return _const(v)
+        case ir.Ref(name="state", prev=False):
+            return lambda c: _Str(c.state)
+        case ir.Ref(name=name, prev=prev):
+            return _ref(PREV_PREFIX + name if prev else name)
+        case ir.Unary(op="not", operand=x):
+            fx = _compile(x)
+
+            def negate(c: _Ctx) -> _Val:
+                b = _boolean(c, fx(c))
                 return _Bool(~b.v, b.ok)
-            case ir.Unary(op=op, operand=x):
-                a = self.num(x)
-                return a if op == "+" else _Num(-a.v, a.ok)
-            case ir.Binary(op=op, left=a, right=b):
-                return self.arith(op, self.num(a), self.num(b))
-            case ir.BoolOp(op=op, values=xs):
-                return self.bool_op(op == "and", xs)
-            case ir.Compare(left=a, ops=ops, comparators=xs):
-                return self.compare(a, ops, xs)
-            case ir.IfExp(test=t, body=b, orelse=o):
-                return self.if_exp(t, b, o)
-            case ir.Call(fn="clamp", args=(x, lo, hi)):
-                return self.min_max(False, [self.min_max(True, [self.num(x), self.num(lo)]), self.num(hi)])
-            case ir.Call(fn="pct", args=(x,)):
-                return self.arith("/", self.num(x), self.const_num(100.0))
-            case ir.Call(fn="min" | "max" as fn, args=xs):
-                return self.min_max(fn == "max", [self.num(x) for x in xs])
-            case ir.Call(fn="abs", args=(x,)):
-                a = self.num(x)
+
+            return negate
+        case ir.Unary(op=op, operand=x):
+            fx, plus = _compile(x), op == "+"
+
+            def sign(c: _Ctx) -> _Val:
+                a = _num(c, fx(c))
+                return a if plus else _Num(-a.v, a.ok)
+
+            return sign
+        case ir.Binary(op=op, left=a, right=b):
+            fa, fb = _compile(a), _compile(b)
+            return lambda c: _arith(op, _num(c, fa(c)), _num(c, fb(c)))
+        case ir.BoolOp(op=op, values=xs):
+            return _bool_op(op == "and", tuple(_compile(x) for x in xs))
+        case ir.Compare(left=a, ops=ops, comparators=xs):
+            return _compare_chain(_compile(a), tuple(zip(ops, map(_compile, xs), strict=True)))
+        case ir.IfExp(test=t, body=b, orelse=o):
+            return _if_exp(_compile(t), _compile(b), _compile(o))
+        case ir.Call(fn="clamp", args=(x, lo, hi)):
+            fx, flo, fhi = _compile(x), _compile(lo), _compile(hi)
+            return lambda c: _min_max(False, [_min_max(True, [_num(c, fx(c)), _num(c, flo(c))]), _num(c, fhi(c))])
+        case ir.Call(fn="pct", args=(x,)):
+            fx = _compile(x)
+            return lambda c: _arith("/", _num(c, fx(c)), _const_num(c, 100.0))
+        case ir.Call(fn="min" | "max" as fn, args=xs):
+            fs, is_max = tuple(_compile(x) for x in xs), fn == "max"
+            return lambda c: _min_max(is_max, [_num(c, f(c)) for f in fs])
+        case ir.Call(fn="abs", args=(x,)):
+            fx = _compile(x)
+
+            def absolute(c: _Ctx) -> _Val:
+                a = _num(c, fx(c))
                 return _Num(np.abs(a.v), a.ok)
-            case ir.Cross():
-                return self.bool_op(True, _crossed(node))
-        raise Unsupported(type(node).__name__)
 
-    def const(self, v: Any) -> _Val:
-        if type(v) is str:
-            return _Str(v)
-        if type(v) is bool:
-            return _Bool(np.full(self.n, v, dtype=np.bool_), self.true)
-        if type(v) is int or type(v) is float:
-            return self.const_num(float(v))
-        raise Unsupported(type(v).__name__)
+            return absolute
+        case ir.Cross():
+            # The cross as the two compares it is (was on one side, now on the other), built once here.
+            a, b = node.a, node.b
+            was: ir.CompareOpName = "<=" if node.up else ">="
+            now: ir.CompareOpName = ">" if node.up else "<"
+            pair = (ir.Compare(ir.to_prev(a), (was,), (ir.to_prev(b),)), ir.Compare(a, (now,), (b,)))
+            return _bool_op(True, tuple(_compile(x) for x in pair))
+    return _raises(type(node).__name__)  # every operand is evaluated: this one at every evaluation
 
-    def const_num(self, v: float) -> _Num:
-        return _Num(np.full(self.n, v), self.true if np.isfinite(v) else ~self.true)
 
-    def boolean(self, got: _Val) -> _Bool:
-        if isinstance(got, _Unknown):
-            return _Bool(~self.true, ~self.true)
-        if not isinstance(got, _Bool):
-            raise Unsupported("a number or a string as a truth value")
+def _raises(what: str) -> _Fn:
+    def unsupported(c: _Ctx) -> _Val:
+        raise Unsupported(what)
+
+    return unsupported
+
+
+def _const(v: Any) -> _Fn:
+    if type(v) is str:
+        s = _Str(v)
+        return lambda c: s
+    if type(v) is bool:
+        return lambda c: _Bool(np.full(c.n, v, dtype=np.bool_), c.true)
+    if type(v) is int or type(v) is float:
+        f = float(v)
+        return lambda c: _const_num(c, f)
+    return _raises(type(v).__name__)
+
+
+def _const_num(c: _Ctx, v: float) -> _Num:
+    return _Num(np.full(c.n, v), c.true if np.isfinite(v) else ~c.true)
+
+
+def _ref(key: str) -> _Fn:
+    def ref(c: _Ctx) -> _Val:
+        col = c.cols.get(key)
+        if col is None:
+            return _UNKNOWN
+        return _Num(col, np.isfinite(col))
+
+    return ref
+
+
+def _boolean(c: _Ctx, got: _Val) -> _Bool:
+    if type(got) is _Bool:
         return got
+    if type(got) is _Unknown:
+        return _Bool(~c.true, ~c.true)
+    raise Unsupported("a number or a string as a truth value")
 
-    def num(self, node: ir.Node) -> _Num:
-        got = self.value(node)
-        if isinstance(got, _Unknown):
-            return _Num(np.zeros(self.n), ~self.true)
-        if not isinstance(got, _Num):
-            raise Unsupported("arithmetic on a bool or a string")  # Python allows True + 1: not modelled
+
+def _num(c: _Ctx, got: _Val) -> _Num:
+    if type(got) is _Num:
         return got
+    if type(got) is _Unknown:
+        return _Num(np.zeros(c.n), ~c.true)
+    raise Unsupported("arithmetic on a bool or a string")  # Python allows True + 1: not modelled
 
-    def arith(self, op: str, a: _Num, b: _Num) -> _Num:
-        with np.errstate(all="ignore"):
-            if op == "+":
-                v = a.v + b.v
-            elif op == "-":
-                v = a.v - b.v
-            elif op == "*":
-                v = a.v * b.v
-            elif op == "/":
-                v = a.v / b.v  # ZeroDivisionError in Python: not ok below
-            else:
-                raise Unsupported(op)
-        ok = a.ok & b.ok & np.isfinite(v)
-        if op == "/":
-            ok &= b.v != 0
-        return _Num(v, ok)
 
-    def min_max(self, is_max: bool, xs: list[_Num]) -> _Num:
-        v, ok = xs[0].v, xs[0].ok
-        for x in xs[1:]:
-            # Python's min/max keep the first of equal values: only the sign of a zero can tell
-            # them apart, and no comparison or non-raising division here can see it.
-            v = np.maximum(v, x.v) if is_max else np.minimum(v, x.v)
-            ok = ok & x.ok
-        return _Num(v, ok)
+def _arith(op: str, a: _Num, b: _Num) -> _Num:
+    if op == "+":
+        v = a.v + b.v
+    elif op == "-":
+        v = a.v - b.v
+    elif op == "*":
+        v = a.v * b.v
+    elif op == "/":
+        v = a.v / b.v  # ZeroDivisionError in Python: not ok below
+    else:
+        raise Unsupported(op)
+    ok = a.ok & b.ok & np.isfinite(v)
+    if op == "/":
+        ok &= b.v != 0
+    return _Num(v, ok)
 
-    def bool_op(self, conj: bool, xs: tuple[ir.Node, ...]) -> _Bool:
+
+def _min_max(is_max: bool, xs: list[_Num]) -> _Num:
+    v, ok = xs[0].v, xs[0].ok
+    for x in xs[1:]:
+        # Python's min/max keep the first of equal values: only the sign of a zero can tell
+        # them apart, and no comparison or non-raising division here can see it.
+        v = np.maximum(v, x.v) if is_max else np.minimum(v, x.v)
+        ok = ok & x.ok
+    return _Num(v, ok)
+
+
+def _bool_op(conj: bool, fs: tuple[_Fn, ...]) -> _Fn:
+    def bool_op(c: _Ctx) -> _Bool:
         # Left to right as Python runs it: `going` marks candles where every operand so far was
         # known and did not decide (all True for `and`); `decided` where one known operand did.
-        going = self.true.copy()
-        decided = np.zeros(self.n, dtype=np.bool_)
-        for x in xs:
-            b = self.boolean(self.value(x))
-            known = b.ok & going
-            stop = known & (b.v != conj)
-            decided |= stop
-            going &= b.ok & (b.v == conj)
-        ok = decided | going
+        going = c.true
+        decided = None
+        for f in fs:
+            b = _boolean(c, f(c))
+            yes, no = (b.v, ~b.v) if conj else (~b.v, b.v)
+            stop = going & b.ok & no
+            decided = stop if decided is None else decided | stop
+            going = going & b.ok & yes
+        ok = going if decided is None else decided | going
         return _Bool(going if conj else ~going, ok)
 
-    def compare(self, a: ir.Node, ops: tuple[ir.CompareOpName, ...], xs: tuple[ir.Node, ...]) -> _Bool:
-        left = self.value(a)
-        going = self.true.copy()  # the chain so far is True (known) here
-        decided = np.zeros(self.n, dtype=np.bool_)
-        for op, x in zip(ops, xs, strict=True):
-            right = self.value(x)
-            res = _compare(op, left, right, self.n)
-            known = res.ok & going
-            decided |= known & ~res.v
-            going &= res.ok & res.v
+    return bool_op
+
+
+def _compare_chain(fa: _Fn, rest: tuple[tuple[ir.CompareOpName, _Fn], ...]) -> _Fn:
+    if len(rest) == 1:  # one comparison: the chain below reduces to (ok & v, ok)
+        ((op, fb),) = rest
+        ufunc = _UFUNCS[op]
+
+        def compare_one(c: _Ctx) -> _Bool:
+            res = _compare(ufunc, op, fa(c), fb(c), c.n)
+            return _Bool(res.ok & res.v, res.ok)
+
+        return compare_one
+
+    def compare(c: _Ctx) -> _Bool:
+        left = fa(c)
+        going = c.true  # the chain so far is True (known) here
+        decided = np.zeros(c.n, dtype=np.bool_)
+        for op, f in rest:
+            right = f(c)
+            res = _compare(_UFUNCS[op], op, left, right, c.n)
+            decided = decided | (res.ok & going & ~res.v)
+            going = going & res.ok & res.v
             left = right
         return _Bool(going, decided | going)
 
-    def if_exp(self, t: ir.Node, b: ir.Node, o: ir.Node) -> _Val:
-        test = self.boolean(self.value(t))
-        body, orelse = self.value(b), self.value(o)
-        if isinstance(body, _Unknown) or isinstance(orelse, _Unknown):
+    return compare
+
+
+def _if_exp(ft: _Fn, fb: _Fn, fo: _Fn) -> _Fn:
+    def pick(c: _Ctx) -> _Val:
+        test = _boolean(c, ft(c))
+        body, orelse = fb(c), fo(c)
+        if type(body) is _Unknown or type(orelse) is _Unknown:
             return _UNKNOWN
-        if isinstance(body, _Num) and isinstance(orelse, _Num):
+        if type(body) is _Num and type(orelse) is _Num:
             return _Num(np.where(test.v, body.v, orelse.v), test.ok & np.where(test.v, body.ok, orelse.ok))
-        if isinstance(body, _Bool) and isinstance(orelse, _Bool):
+        if type(body) is _Bool and type(orelse) is _Bool:
             return _Bool(np.where(test.v, body.v, orelse.v), test.ok & np.where(test.v, body.ok, orelse.ok))
         raise Unsupported("if with branches of two kinds")
 
-
-# A cross as the two compares it is (was on one side, now on the other), built once per Cross node:
-# to_prev rebuilds the operands with dataclasses.replace, and every window of every run screens it.
-# Keyed by identity with the node kept beside them, so an id cannot be reused while cached.
-_CROSSED: dict[int, tuple[ir.Cross, tuple[ir.Compare, ir.Compare]]] = {}
+    return pick
 
 
-def _crossed(node: ir.Cross) -> tuple[ir.Compare, ir.Compare]:
-    hit = _CROSSED.get(id(node))
-    if hit is not None and hit[0] is node:
-        return hit[1]
-    a, b = node.a, node.b
-    was: ir.CompareOpName = "<=" if node.up else ">="
-    now: ir.CompareOpName = ">" if node.up else "<"
-    pair = (ir.Compare(ir.to_prev(a), (was,), (ir.to_prev(b),)), ir.Compare(a, (now,), (b,)))
-    if len(_CROSSED) >= 256:  # a reload brings new nodes: keep the cache small
-        _CROSSED.clear()
-    _CROSSED[id(node)] = (node, pair)
-    return pair
+_UFUNCS: dict[str, np.ufunc] = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
-def _compare(op: str, a: _Val, b: _Val, n: int) -> _Bool:
-    if isinstance(a, _Unknown) or isinstance(b, _Unknown):
+def _compare(ufunc: np.ufunc, op: str, a: _Val, b: _Val, n: int) -> _Bool:
+    if type(a) is _Num and type(b) is _Num:
+        return _Bool(ufunc(a.v, b.v), a.ok & b.ok)
+    if type(a) is _Unknown or type(b) is _Unknown:
         return _Bool(np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_))
-    if isinstance(a, _Str) or isinstance(b, _Str):
-        if isinstance(a, _Str) and isinstance(b, _Str) and op in ("==", "!="):
+    if type(a) is _Str or type(b) is _Str:
+        if type(a) is _Str and type(b) is _Str and op in ("==", "!="):
             return _Bool(np.full(n, (a.v == b.v) is (op == "=="), dtype=np.bool_), np.ones(n, dtype=np.bool_))
         raise Unsupported("a string compared")
-    if not (isinstance(a, _Num) and isinstance(b, _Num)):
-        raise Unsupported("a bool compared")
-    x, y = a.v, b.v
-    with np.errstate(invalid="ignore"):
-        v = {
-            "<": np.less,
-            "<=": np.less_equal,
-            ">": np.greater,
-            ">=": np.greater_equal,
-            "==": np.equal,
-            "!=": np.not_equal,
-        }[op](x, y)
-    return _Bool(v, a.ok & b.ok)
+    raise Unsupported("a bool compared")
