@@ -148,8 +148,8 @@ class Session:
         # Every engine record, command (before the venue sees it) and venue report, in order.
         self._journal = journal
         self._on_report = on_report  # a report, before the engine hears of it
-        self._on_change = on_change  # the account may have changed (fills, funding, an engine step)
-        self._on_step_end = on_step_end  # a market event's own engine step was handled
+        self._on_change = on_change  # the account or the orders may have changed (reports, commands sent)
+        self._on_step_end = on_step_end  # a market event's own engine step was handled (commands or records)
         # A command was refused, before the engine hears of it (the runtime journals the order's
         # last status, which no venue update will give).
         self._on_refused = on_refused
@@ -193,7 +193,11 @@ class Session:
         step = engine.on_quiet_candle(event) if quiet else engine.on_event(event)  # type: ignore[arg-type]
         if step.commands or step.records:
             self.process(step, event.time)  # type: ignore[attr-defined]
-            self._on_change()
+            if step.commands:
+                # Only a command moves the venue's orders, positions or wallet (its reports the
+                # engine's): a step that journals alone (a rule whose `reduce` rounds to nothing,
+                # on every trade it fires at) leaves them, and the fast path's bands, as they were.
+                self._on_change()
             self._on_step_end()
         return step
 

@@ -259,9 +259,14 @@ def run_backtest(
         changes[0] += 1
         note_day()
 
-    session = Session(
-        engine, venue, journal=collect, on_report=report, on_change=changed, on_step_end=on_step_end or (lambda: None)
-    )
+    def step_end() -> None:
+        # The worst day is noted after every engine step that did something, as ever: a step that
+        # only journals (no command) changes nothing the bands are drawn from, but the day is noted.
+        note_day()
+        if on_step_end is not None:
+            on_step_end()
+
+    session = Session(engine, venue, journal=collect, on_report=report, on_change=changed, on_step_end=step_end)
     count = 0
     time = 0
     settling = symbol  # the symbol of the market event being replayed
