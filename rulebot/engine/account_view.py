@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import MarginType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, float_pnl_and_notional
-from rulebot.engine.env import Env
+from rulebot.engine.env import ACCOUNT_ORDER, POSITION_ORDER, Env
 from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.portfolio import Portfolio, PositionState
 
@@ -53,7 +53,7 @@ class AccountValues:
         self._start: tuple[Decimal | None, float] = (None, 0.0)
 
     def __call__(self, env: Env) -> None:
-        env.filled = True  # whoever filled them, the next event must recompute them
+        env.filled = ACCOUNT_ORDER  # whoever filled them, the next event must recompute them
         symbol, pf, runs, instruments = self.symbol, self.portfolio, self.runs, self.instruments
         inst = instruments[symbol]
         asset = inst.margin_asset
@@ -127,6 +127,40 @@ class AccountValues:
             if cached[0] is not start:
                 cached = self._start = (start, float(start))
             env["daily_pnl"] = equity - cached[1]
+
+    def position(self, env: Env) -> None:
+        """The values of the symbol's own position alone (`POSITION_NAMES`), as `__call__` fills them:
+        a rule like `price < bb.lower and upnl > 0`, on every trade, reads no other. The same floats:
+        its leg's product at the mark is the one the sum in `__call__` takes (its `this_upnl`)."""
+        if not env.filled:  # after all of them (`__call__`), these are among them
+            env.filled = POSITION_ORDER
+        symbol, pf = self.symbol, self.portfolio
+        pos = pf.net_position(symbol)
+        amount = pos.amount
+        if amount:
+            key = (symbol, pos.position_side)
+            leg = self._legs.get(key)
+            if leg is None or leg[0] is not amount or leg[1] is not pos.entry_price:
+                leg = self._legs[key] = _leg(pos)
+        else:
+            leg = _FLAT
+        env["position.side"] = leg[4]
+        env["position.size"] = leg[5]
+        mark_d = pf.marks.get(symbol)
+        if amount and mark_d is not None:
+            e = leg[3]
+            lev = self.runs[symbol].leverage
+            upnl, notional = float_pnl_and_notional(self.instruments[symbol], leg[2], e, float(mark_d))
+            margin = notional / lev
+            liq = e * (1 - 1 / lev) / (1 - _MAINT) if amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
+            env["entry_price"] = e
+            env["upnl"] = upnl
+            env["margin"] = margin
+            env["roe"] = upnl / margin if margin else 0.0
+            env["liq_price"] = liq
+        else:
+            env["entry_price"] = env["liq_price"] = math.nan
+            env["upnl"] = env["margin"] = env["roe"] = 0.0
 
 
 _Leg = tuple[Decimal, Decimal, float, float, str, float]

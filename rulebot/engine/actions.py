@@ -21,6 +21,10 @@ from rulebot.rulebook import compiled as c
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
 
+# Built once: `A | B` in an isinstance test builds a new union object on every call.
+_EXITS = (c.Exit, c.Reduce)
+_STOPS = (c.StopOrder, c.TrailingStop)
+
 
 class Actions:
     def __init__(self, engine: Engine) -> None:
@@ -38,21 +42,22 @@ class Actions:
         entry_refused = False
         todo = rule.actions if actions is None else actions
         for j, action in enumerate(todo):
-            if isinstance(action, c.Enter):
-                entry_id = eng.entries.enter(symbol, rule, action, step)
-                entry_refused = entry_id is None
-            elif isinstance(action, c.StopOrder | c.TrailingStop):
-                if entry_id is not None:
-                    run.protections.setdefault(entry_id, []).append(action)
-                elif st.portfolio.net_amount(symbol) != 0:
-                    eng.protections.protect(symbol, rule.name, action, step)
-            elif isinstance(action, c.Exit | c.Reduce):
+            # Exits first: a `reduce` of an `on: trade` rule may fire on trade after trade.
+            if isinstance(action, _EXITS):
                 cid = eng.exits.exit(
                     symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step
                 )
                 if cid is not None and self._reverses(action, todo[j + 1 :]):
                     self._reverse_once_flat(symbol, rule, cid, todo[j + 1 :], step)
                     return
+            elif isinstance(action, c.Enter):
+                entry_id = eng.entries.enter(symbol, rule, action, step)
+                entry_refused = entry_id is None
+            elif isinstance(action, _STOPS):
+                if entry_id is not None:
+                    run.protections.setdefault(entry_id, []).append(action)
+                elif st.portfolio.net_amount(symbol) != 0:
+                    eng.protections.protect(symbol, rule.name, action, step)
             elif isinstance(action, c.Deleverage):
                 pos = st.portfolio.net_position(symbol)
                 equity = st.portfolio.equity(eng.instruments[symbol].margin_asset)

@@ -165,10 +165,9 @@ class Binding:
         run = self.state.runs[symbol]
         if run.entry_pending or run.fill_time > run.account_time:
             return  # an entry's outcome, or a fill's effect on the position, is not known yet
-        legs = open_legs(self.engine, symbol)
         ex = run.exiting
         if ex is not None:
-            if legs:
+            if open_legs(self.engine, symbol):
                 self._send_exit_again(symbol, step)
             else:
                 run.exiting = None
@@ -180,13 +179,17 @@ class Binding:
                     self.check(symbol, self.state.time, step, why="no position (entry not placed)")
             return
         spec = self.book.states[run.state]
-        if not legs:
-            run.unbound_noted = None
-            if spec.position.holds_position and spec.on_close:
-                self.goto(symbol, spec.on_close, time, why, step)
-            return
         admits = spec.position.admits
-        for p in legs:  # a loop rather than any(): this runs after every fired rule
-            if admits(p.direction):
-                return
-        self._bind_to_position(symbol, time, step)
+        held = False
+        # open_legs walked rather than listed: this runs after every fired rule, for one leg.
+        for (s, _), p in self.state.portfolio.positions.items():
+            if s == symbol and p.amount != 0:
+                if admits(p.direction):
+                    return
+                held = True
+        if held:
+            self._bind_to_position(symbol, time, step)
+            return
+        run.unbound_noted = None
+        if spec.position.holds_position and spec.on_close:
+            self.goto(symbol, spec.on_close, time, why, step)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from rulebot.engine import records as rec
@@ -21,6 +22,8 @@ from rulebot.rulebook.expr_codegen import build, generate_nan_test
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
+    from rulebot.rulebook.compiled import CompiledRule
+    from rulebot.rulebook.expr_codegen import EnvFn
 
 
 class RuleDispatch:
@@ -49,12 +52,28 @@ class RuleDispatch:
             for rule in self.book.rules
             if rule.when is not None and rule.when.reads_nan is not None
         }
+        # What the loop below reads of each rule of a (trigger, state), gathered once: it runs on
+        # every trade for an `on: trade` rule, and fires there trade after trade in a stretch.
+        self._plans = {k: tuple(self._plan(rule) for rule in rules) for k, rules in self._by_state.items()}
+
+    def _plan(self, rule: CompiledRule) -> _Plan:
+        when = rule.when
+        trigger, reads = self._shown[rule.index]
+        return (
+            rule,
+            None if when is None else when.fn,
+            self._reads_nan.get(rule.index),
+            when.nan_checked if when is not None else None,
+            rule.name,
+            trigger,
+            _inputs(reads),
+        )
 
     def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
         run = self._runs[symbol]
-        rules = self._by_state.get((key, run.state))
+        plan = self._plans.get((key, run.state))
         prev_slots = self._prev_slots.get(key)
-        if not rules and not prev_slots:
+        if not plan and not prev_slots:
             return  # no rule of this state has the trigger and none keeps `prev.`: nothing to read or run
         env = run.market.env
         snapshot = run.prev.get(key) if prev_slots else None
@@ -63,40 +82,29 @@ class RuleDispatch:
                 snapshot = run.prev[key] = {}
             for n, slot in prev_slots:
                 env[slot] = snapshot.get(n, env.get(n, math.nan))
-        if rules:
+        if plan:
             env["state"] = run.state
             start_state, start_exiting = run.state, run.exiting
             nr = run.market.not_ready  # the market's one set: names fill in as data arrives
-            for rule in rules:
+            for rule, fn, reads_nan, nan_checked, name, trigger, inputs in plan:
                 if symbol not in rule.symbols:
                     continue
                 if nr and not rule.reads.isdisjoint(nr):
                     continue
                 fired, error = True, None
-                when = rule.when
-                if when is not None:
+                if fn is not None:
                     try:
-                        fired = bool(when.fn(env))
+                        fired = bool(fn(env))
                         # A NaN compares false (and `!=` true) without a word: when one is among
                         # the inputs, the checking twin says whether it decided the result.
-                        if when.reads_nan is not None and self._reads_nan[rule.index](env):
-                            when.nan_checked(env)  # type: ignore[misc]  # set together with reads_nan
+                        if reads_nan is not None and reads_nan(env):
+                            nan_checked(env)  # type: ignore[misc]  # set together with reads_nan
                     except (ArithmeticError, ValueError, TypeError) as exc:
                         fired, error = False, f"{type(exc).__name__}: {exc}"
                 if fired or self.record_all or error:
-                    trigger, reads = self._shown[rule.index]
-                    get = env.get
                     step.records.append(
                         rec.Decision(
-                            self.state.time,
-                            symbol,
-                            rule.name,
-                            trigger,
-                            run.state,
-                            {n: v if (v := get(n, _UNSET)) is not _UNSET else _read(env, n) for n in reads},
-                            fired,
-                            self._version,
-                            error,
+                            self.state.time, symbol, name, trigger, run.state, inputs(env), fired, self._version, error
                         )
                     )
                 if fired:
@@ -117,7 +125,43 @@ class RuleDispatch:
                 snapshot[n] = env.get(n, math.nan)
 
 
-_UNSET = object()  # not in the env (yet): an account value is computed on first read
+# A rule as the dispatch reads it: the rule, its condition's function (None: no condition), NaN
+# test and checking twin, its name, its trigger's text, and what its decision shows of the env.
+_Plan = tuple[
+    "CompiledRule",
+    "EnvFn | None",
+    "Callable[[dict[str, Any]], bool] | None",
+    "EnvFn | None",
+    str,
+    str,
+    "Callable[[dict[str, Any]], dict[str, Any]]",
+]
+
+
+def _inputs(reads: tuple[str, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The values a decision shows, `reads` in order: each read from the env as the condition reads
+    it (an account value is computed on first read); a name the env does not hold shows None."""
+    if not reads:
+        return lambda env: {}
+    get_all = itemgetter(*reads)
+    if len(reads) == 1:
+        (name,) = reads
+
+        def one(env: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return {name: get_all(env)}
+            except KeyError:
+                return {name: None}
+
+        return one
+
+    def some(env: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return dict(zip(reads, get_all(env), strict=True))
+        except KeyError:  # a name the env does not hold: the others still shown
+            return {n: _read(env, n) for n in reads}
+
+    return some
 
 
 def _read(env: dict[str, Any], name: str) -> Any:

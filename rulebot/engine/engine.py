@@ -96,7 +96,9 @@ class Engine(EngineReads, QuietWalk):
         st = self.state
         self.account_values = {s: AccountValues(s, st.portfolio, instruments, st.runs) for s in st.runs}
         for symbol, run in st.runs.items():
-            run.market.env.resolve = self.account_values[symbol]  # given what it reads: no call back up
+            values = self.account_values[symbol]
+            run.market.env.resolve = values  # given what it reads: no call back up
+            run.market.env.resolve_position = values.position
         self._markets = [run.market for run in st.runs.values()]
         self._envs = [market.env for market in self._markets]
         # The rooms (one module each), sharing this engine's state.

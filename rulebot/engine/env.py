@@ -30,21 +30,32 @@ ACCOUNT_NAMES = frozenset(
 )
 
 
+# The account values of the symbol's own position alone (AccountValues.position): no sum over the
+# account's positions. `leverage` (notional / equity) needs that sum.
+POSITION_NAMES = frozenset({"position.side", "position.size", "entry_price", "upnl", "roe", "liq_price", "margin"})
+
+
 class Env(dict[str, Any]):
     """The values conditions read. Account and position values are filled on first read.
 
     Most conditions short-circuit before they reach `upnl` or `equity`; computing those at
     mark price for every trade would cost more than the whole rest of an event. A plain dict
-    subclass keeps reads of present keys at C speed; only a miss calls `__missing__`.
+    subclass keeps reads of present keys at C speed; only a miss calls `__missing__`. A read of
+    a position value fills those (`resolve_position`), one of the account's fills them all.
     """
 
     resolve: Callable[[Env], None] | None = None
-    filled = False
+    resolve_position: Callable[[Env], None] | None = None
+    # The account values the env holds (ACCOUNT_ORDER or POSITION_ORDER; empty: none), which the
+    # resolvers set: what the next event forgets.
+    filled: tuple[str, ...] = ()
 
     def __missing__(self, key: str) -> Any:
         if key in ACCOUNT_NAMES and self.resolve is not None:
-            self.resolve(self)
-            self.filled = True
+            if key in POSITION_NAMES and self.resolve_position is not None:
+                self.resolve_position(self)
+            else:
+                self.resolve(self)
             return dict.__getitem__(self, key)
         raise KeyError(key)
 
@@ -52,12 +63,14 @@ class Env(dict[str, Any]):
         """Drop account values: the next read recomputes them for the new moment."""
         if self.filled:
             pop = self.pop
-            for name in _ACCOUNT_ORDER:
+            for name in self.filled:
                 pop(name, None)
-            self.filled = False
+            self.filled = ()
 
 
-_ACCOUNT_ORDER = tuple(sorted(ACCOUNT_NAMES))  # a tuple iterates faster, on every event after a read
+# Tuples iterate faster, on every event after a read.
+ACCOUNT_ORDER = tuple(sorted(ACCOUNT_NAMES))
+POSITION_ORDER = tuple(sorted(POSITION_NAMES))
 MARKET_NAMES = ("price", "bid", "ask", "mark_price", "index_price", "funding_rate", "next_funding_in")
 _LOOKBACK = re.compile(r"(.+)\[(\d+)\]")  # a look-back slot a rule reads: "close@1h[1]", "atr[3]"
 

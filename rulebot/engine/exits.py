@@ -25,12 +25,17 @@ if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
 
 
+# A share of a position (`Exits._rounded_share`): the amount, fraction, order type and instrument it
+# was computed for, the quantity rounded (None: the sizing fails), and whether that is nothing.
+_Share = tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None, bool]
+
+
 class Exits:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.state = engine.state
         self.book = engine.book
-        self._share: tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None] | None = None
+        self._share: _Share | None = None
 
     def exit(
         self,
@@ -55,9 +60,10 @@ class Exits:
         inst = eng.instruments[symbol]
         rounded = None  # a share of the position, rounded: asked again and again by a `reduce` on every trade
         if fraction is not None and size is None and price_expr is None:
-            rounded = self._rounded_share(pos.amount, fraction, order, inst)
-            if rounded is not None and rounded <= 0:
-                return None  # as the sizing below ends, without its Decimal work
+            share = self._rounded_share(pos.amount, fraction, order, inst)
+            if share[5]:
+                return None  # as the sizing below ends (nothing to close), without its Decimal work
+            rounded = share[4]
         env = run.market.env
         time = st.time
         try:
@@ -107,20 +113,21 @@ class Exits:
         eng.send(cmd, step)
         return cmd.client_order_id
 
-    def _rounded_share(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> Decimal | None:
-        """`fraction` of a position of `amount`, rounded as the sizing in `exit` rounds it; None when
-        that sizing would fail (it then says why). Kept with the Decimals it was given (they never
-        change in place) and the instrument: a rule may reduce the same position on every trade."""
+    def _rounded_share(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> _Share:
+        """`fraction` of a position of `amount`, rounded as the sizing in `exit` rounds it (None when
+        that sizing would fail: it then says why), and whether that leaves nothing to close. Kept
+        with the Decimals it was given (they never change in place) and the instrument: a rule may
+        reduce the same position on every trade."""
         last = self._share
         if last is not None and last[0] is amount and last[1] is fraction and last[2] is order and last[3] is inst:
-            return last[4]
+            return last
         try:
             qty = abs(amount) * fraction
             rounded = inst.round_qty(qty, order) if qty >= 0 else None
         except ArithmeticError:
             rounded = None
-        self._share = (amount, fraction, order, inst, rounded)
-        return rounded
+        share = self._share = (amount, fraction, order, inst, rounded, rounded is not None and rounded <= 0)
+        return share
 
     def closing(self, symbol: str) -> bool:
         """An order of ours that closes (part of) the position is working."""

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rulebot.core.enums import PositionSide
 from rulebot.core.margin import float_pnl_and_notional
 from rulebot.engine.account_view import AccountValues
-from rulebot.engine.env import Env
+from rulebot.engine.env import POSITION_NAMES, Env
 from rulebot.engine.portfolio import ZERO, DayStats, Portfolio, PositionState
 from tests.core.test_instruments import make, make_inverse
 
@@ -95,8 +95,37 @@ def test_values_kept_across_updates_are_those_computed_afresh(moments: list[Any]
         pf.today = None if start is None else DayStats(0, {LINEAR.margin_asset: start, INVERSE.margin_asset: start})
         runs["LIN"].leverage = leverage
         for symbol, values in kept.items():
+            want = reference(symbol, pf, runs)
+            # The position's values alone (what a read of `upnl` fills), before or after all of them.
+            alone = Env()
+            if leverage % 2:
+                values.position(alone)
             env = Env()
             values(env)
-            want = reference(symbol, pf, runs)
+            if not leverage % 2:
+                values.position(alone)
             assert env.keys() == want.keys()
             assert all(same(env[k], want[k]) for k in want), (symbol, dict(env), want)
+            assert alone.keys() == POSITION_NAMES and alone.filled
+            assert all(same(alone[k], want[k]) for k in alone), (symbol, dict(alone), want)
+
+
+def test_a_read_fills_the_position_values_alone_or_all_of_them() -> None:
+    """`upnl` fills the position's values (no sum over the account), `equity` all of them; a value
+    the first read did not fill is filled by its own read, and forgetting drops them all."""
+    pf = Portfolio(INSTRUMENTS, {})
+    pf.wallet = {LINEAR.margin_asset: D("1000")}
+    pos = pf.positions.setdefault(("LIN", PositionSide.BOTH), PositionState("LIN", PositionSide.BOTH))
+    pos.amount, pos.entry_price = D("2"), D("100")
+    pf.marks["LIN"] = D("103")
+    runs = {s: SimpleNamespace(leverage=10) for s in INSTRUMENTS}
+    values = AccountValues("LIN", pf, INSTRUMENTS, runs)  # type: ignore[arg-type]
+    env = Env()
+    env.resolve, env.resolve_position = values, values.position
+    want = reference("LIN", pf, runs)
+    assert env["upnl"] == want["upnl"] == 6.0
+    assert env.keys() == POSITION_NAMES and env.filled
+    assert env["leverage"] == want["leverage"] and env["equity"] == want["equity"] == 1006.0
+    assert env.keys() == want.keys()
+    env.forget_account()
+    assert not env and not env.filled
