@@ -37,7 +37,7 @@ class AccountValues:
     amount and entry, the wallet, the day's start equity) are kept with the Decimal they came
     from and converted again only when it is another one (Decimals never change in place)."""
 
-    __slots__ = ("_legs", "_start", "_wallet", "instruments", "portfolio", "runs", "symbol")
+    __slots__ = ("_legs", "_mine", "_start", "_wallet", "instruments", "portfolio", "runs", "symbol")
 
     def __init__(
         self, symbol: str, portfolio: Portfolio, instruments: Mapping[str, Instrument], runs: Mapping[str, SymbolRun]
@@ -51,6 +51,7 @@ class AccountValues:
         self._legs: dict[tuple[str, PositionSide], _Leg] = {}
         self._wallet: tuple[Decimal | None, float] = (None, 0.0)
         self._start: tuple[Decimal | None, float] = (None, 0.0)
+        self._mine: tuple[PositionState, _Leg] | None = None  # `position`'s last leg, with its position
 
     def __call__(self, env: Env) -> None:
         env.filled = ACCOUNT_ORDER  # whoever filled them, the next event must recompute them
@@ -107,7 +108,7 @@ class AccountValues:
             margin = notional / lev
             # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
             # uses the symbol's brackets instead.
-            liq = e * (1 - 1 / lev) / (1 - _MAINT) if amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
+            liq = e * (1 - 1 / lev) / (1 - _MAINT) if leg[6] else e * (1 + 1 / lev) / (1 + _MAINT)
             env["entry_price"] = e
             env["upnl"] = this_upnl
             env["margin"] = margin
@@ -137,13 +138,11 @@ class AccountValues:
         symbol, pf = self.symbol, self.portfolio
         pos = pf.net_position(symbol)
         amount = pos.amount
-        if amount:
-            key = (symbol, pos.position_side)
-            leg = self._legs.get(key)
-            if leg is None or leg[0] is not amount or leg[1] is not pos.entry_price:
-                leg = self._legs[key] = _leg(pos)
-        else:
-            leg = _FLAT
+        # The leg of the last call, kept by the position itself: no (symbol, side) key to hash.
+        mine = self._mine
+        if mine is None or mine[0] is not pos or mine[1][0] is not amount or mine[1][1] is not pos.entry_price:
+            mine = self._mine = (pos, _leg(pos) if amount else _FLAT)
+        leg = mine[1]
         env["position.side"] = leg[4]
         env["position.size"] = leg[5]
         mark_d = pf.marks.get(symbol)
@@ -152,7 +151,7 @@ class AccountValues:
             lev = self.runs[symbol].leverage
             upnl, notional = float_pnl_and_notional(self.instruments[symbol], leg[2], e, float(mark_d))
             margin = notional / lev
-            liq = e * (1 - 1 / lev) / (1 - _MAINT) if amount > 0 else e * (1 + 1 / lev) / (1 + _MAINT)
+            liq = e * (1 - 1 / lev) / (1 - _MAINT) if leg[6] else e * (1 + 1 / lev) / (1 + _MAINT)
             env["entry_price"] = e
             env["upnl"] = upnl
             env["margin"] = margin
@@ -163,12 +162,13 @@ class AccountValues:
             env["upnl"] = env["margin"] = env["roe"] = 0.0
 
 
-_Leg = tuple[Decimal, Decimal, float, float, str, float]
-_FLAT: _Leg = (ZERO, ZERO, 0.0, 0.0, "none", 0.0)  # PositionState.side and float(size) of no position
+# amount, entry_price, their floats, PositionState.side, float(size), and whether it is long
+_Leg = tuple[Decimal, Decimal, float, float, str, float, bool]
+_FLAT: _Leg = (ZERO, ZERO, 0.0, 0.0, "none", 0.0, False)  # PositionState.side and float(size) of no position
 
 
 def _leg(p: PositionState) -> _Leg:
-    return (p.amount, p.entry_price, float(p.amount), float(p.entry_price), p.side, float(p.size))
+    return (p.amount, p.entry_price, float(p.amount), float(p.entry_price), p.side, float(p.size), p.amount > 0)
 
 
 def holding(
