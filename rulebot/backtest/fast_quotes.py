@@ -150,15 +150,11 @@ class QuietMarks:
         counts = self.counts
         if counts is not None:
             counts.mark_events += 1
-        if m.symbol != self.symbol or not st.started or engine.price_check_pending():
+        if m.symbol != self.symbol:
             return False
         if m.time > st.time and m.time >= engine.quiet_until():
             return False  # the clock acts first: orders may move
-        changes, today, breach = self.changes(), st.portfolio.today, st.daily_breach_day
-        if changes != self._changes or today is not self._today or breach != self._breach:
-            self._changes, self._today, self._breach = changes, today, breach
-            self._edges = self._draw()
-        edges = self._edges
+        edges = self.edges()
         if edges is None or not edges[0] < float(m.mark_price) < edges[1]:
             return False
         if not self.venue.fold_mark(m):
@@ -167,3 +163,19 @@ class QuietMarks:
             counts.marks += 1
         self.session.engine_step(m, quiet=True)
         return True
+
+    def edges(self) -> tuple[float, float] | None:
+        """The band, as float edges kept inside it, of the prices at which the symbol's price checks act
+        nowhere: the simulator's `on_mark_price` notes the price, the daily loss cap is unreached and the
+        margin ratio clearly below its limit. None, whatever the price, before the start or with a price
+        check pending. Also the band of a trade at which the once-a-second valuation falls due
+        (backtest/fast_trades.py), taken quietly there."""
+        engine = self.engine
+        st = engine.state
+        if not st.started or engine.price_check_pending():
+            return None
+        changes, today, breach = self.changes(), st.portfolio.today, st.daily_breach_day
+        if changes != self._changes or today is not self._today or breach != self._breach:
+            self._changes, self._today, self._breach = changes, today, breach
+            self._edges = self._draw()
+        return self._edges

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from rulebot.backtest.fast_quotes import QuoteFolds
+from rulebot.backtest.fast_quotes import QuietMarks, QuoteFolds
 from rulebot.backtest.trade_screen import Screen, compile_screen
 from rulebot.engine.engine import Engine
 from rulebot.engine.state import SymbolRun
@@ -37,7 +37,7 @@ from rulebot.exchange_sim import SimExchange
 from rulebot.exchange_sim.quiet import Band
 from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.simulated.market import SimulatedMarket
-from rulebot.feeds.trade_runs import TradeRun
+from rulebot.feeds.trade_runs import RunColumns, TradeRun
 from rulebot.rulebook.compiled import CompiledRule
 from rulebot.venues.paper import PaperVenue
 
@@ -80,6 +80,8 @@ class FastTrades:
         self._dispatch = engine.book.dispatch
         self._volume = sim.counts_volume
         self._screens: dict[int, Screen] = {}  # each `on: trade` rule's screen (trade_screen.py), by rule index
+        # The band where the valuation falls due quietly (the fast path's, `FastSession.marks`; None: walked).
+        self.marks: QuietMarks | None = None
 
     def expand(self, events: Iterable[object]) -> Iterator[object]:
         if isinstance(events, ReplaySource) and not events.gives_runs:
@@ -112,57 +114,116 @@ class FastTrades:
 
     def _run(self, run: TradeRun) -> Iterator[object]:
         cols = run.columns()  # the run's rows as lists, indexed from 0
-        chunk, symbol, lo = run.chunk, cols.symbol, run.lo
         trade, times = cols.trade, cols.times
         i, last = 0, len(times) - 1
         yield trade(i)
         i += 1
         while i < last:
-            due, clock = self._due(symbol)
-            j = bisect_left(times, due, i, last)
-            at = bisect_left(times, clock, i, last + 1)
-            if at <= j:
-                # The clock acts before the trade at `at` is handled (a timer's rule, the protective
-                # stop...): it reads what the trade before left (mark, price), so that one is walked.
-                j = max(i, at - 1)
-            if j > i:
-                quiet = self._quiet(symbol, cols.prices, i, j)
-                if quiet is not None:
-                    qtys = chunk.qtys[lo + i : lo + j - 1].tolist()
-                    k = j - 1  # the stretch's last trade, which the engine takes as a trade
-                    self.engine.fold_trades(symbol, *quiet, times[k], cols.price(k), cols.qty(k), qtys)
-                    if self._volume:  # the realistic model's bar volume counts every trade
-                        qty = chunk.qty_values.__getitem__
-                        self.sim.fold_trades(
-                            symbol,
-                            times[i],
-                            map(qty, chunk.qty_index[lo + i : lo + j].tolist()),
-                        )
-                    self.counts.folded += j - i
-                    self.counts.by_symbol[symbol] = self.counts.by_symbol.get(symbol, 0) + j - i
-                else:
-                    for k in range(i, j):
-                        yield trade(k)
-                i = j
-            yield trade(i)
-            i += 1
+            end = self._end(cols.symbol, times, i, last)
+            if end > i:
+                i = yield from self._stretch(run, cols, i, end)
+                if i < end:
+                    continue  # a trade was walked inside: anything may have moved, look again
+            yield trade(end)
+            i = end + 1
         if i == last:
             yield trade(last)
 
-    def _due(self, symbol: str) -> tuple[int, int]:
-        """The first time at which a trade must be walked (a once-a-second valuation or derived
-        mark, an equity sample) and the first at which the engine's clock acts."""
-        engine = self.engine
-        due = self.next_sample()
-        if not engine.state.runs[symbol].market.has_mark:
-            due = min(due, engine.state.last_loss_check + _EVERY_MS)
-        mark_at = self.venue.derived_mark_time(symbol)
-        if mark_at is not None:
-            due = min(due, mark_at + _EVERY_MS)
-        return due, engine.quiet_until()
+    def _end(self, symbol: str, times: list[int], i: int, last: int) -> int:
+        """The first trade of `times[i:last + 1]` walked whatever its price: the equity sample falls
+        due at it, or the engine's clock acts at the trade after it."""
+        j = bisect_left(times, self.next_sample(), i, last)
+        at = bisect_left(times, self.engine.quiet_until(), i, last + 1)
+        if at <= j:
+            # The clock acts before the trade at `at` is handled (a timer's rule, the protective
+            # stop...): it reads what the trade before left (mark, price), so that one is walked.
+            j = max(i, at - 1)
+        return j
 
-    def _quiet(self, symbol: str, prices: list[float], i: int, j: int) -> tuple[float, float] | None:
-        """The highest and lowest of `prices[i:j]` (a stretch of trades) when nothing can act on them, else None."""
+    def _stretch(self, run: TradeRun, cols: RunColumns, i: int, end: int) -> Generator[object, None, int]:
+        """Fold what can be folded of the trades `[i, end)`, taking the once-a-second ones quietly
+        where the band allows (`_second`), and walk the rest; returns where it stopped: `end`, or
+        the trade after one it walked (the state may have moved there)."""
+        symbol, times, prices = cols.symbol, cols.times, cols.prices
+        screen = self._screen(symbol)  # None: no trade of the symbol can be folded now
+        lo, hi = (math.inf, -math.inf) if screen is None else screen[0]
+        sec_due, mark_due = self._seconds(symbol)
+        due_edges: tuple[float, float] | bool | None = False  # drawn when a due trade first needs it
+        fold = _Fold(self, run, cols, i)
+        seen_lo, seen_hi = math.inf, -math.inf  # a price range the rules were screened quiet over
+        s = i
+        while s < end:
+            k = bisect_left(times, sec_due if sec_due < mark_due else mark_due, s, end)
+            top, bottom = fold.top, fold.bottom
+            if k > s:
+                seg = prices[s:k]
+                top, bottom = max(top, max(seg)), min(bottom, min(seg))
+                quiet = lo < bottom and top < hi
+                if quiet and not (seen_lo <= bottom and top <= seen_hi):
+                    quiet = self._rules_quiet(screen, symbol, bottom, top)  # type: ignore[arg-type]
+                    if quiet:
+                        seen_lo, seen_hi = bottom, top
+                if not quiet:
+                    if fold.start < s:  # the stretch before may fold on its own, and this part alone
+                        fold.flush(s)
+                        continue
+                    for n in range(s, k):
+                        yield cols.trade(n)
+                    return k
+                fold.top, fold.bottom = top, bottom
+            if k == end:
+                fold.flush(end)
+                return end
+            # The trade at `k`, at which the valuation or the derived mark falls due.
+            p, t = prices[k], times[k]
+            top, bottom = max(top, p), min(bottom, p)
+            quiet = lo < bottom and top < hi
+            if quiet and not (seen_lo <= bottom and top <= seen_hi):
+                quiet = self._rules_quiet(screen, symbol, bottom, top)  # type: ignore[arg-type]
+                if quiet:
+                    seen_lo, seen_hi = bottom, top
+            if not quiet and fold.start < k:
+                fold.flush(k)  # the trade at `k` may be quiet on its own
+                s = k
+                continue
+            if quiet and t >= sec_due:
+                if due_edges is False:
+                    marks = self.marks
+                    due_edges = marks.edges() if marks is not None and marks.symbol == symbol else None
+                quiet = (
+                    due_edges is not None
+                    and due_edges[0] < p < due_edges[1]  # type: ignore[index]
+                    and self.engine.take_second(symbol, t, p)
+                )
+            if not quiet:
+                fold.flush(k)
+                yield cols.trade(k)
+                return k + 1
+            if t >= sec_due:
+                sec_due = t + _EVERY_MS
+            if t >= mark_due:
+                mark_due = t + _EVERY_MS
+                fold.mark = k
+            fold.top, fold.bottom = top, bottom
+            s = k + 1
+        fold.flush(end)
+        return end
+
+    def _seconds(self, symbol: str) -> tuple[float, float]:
+        """When the engine's once-a-second valuation and the venue's derived mark next fall due (inf:
+        never, a mark stream drives the symbol)."""
+        engine = self.engine
+        sym_run = engine.state.runs.get(symbol)
+        sec_due: float = math.inf
+        if sym_run is not None and not sym_run.market.has_mark:
+            sec_due = engine.state.last_loss_check + _EVERY_MS
+        mark_at = self.venue.derived_mark_time(symbol)
+        mark_due = math.inf if mark_at is None else mark_at + _EVERY_MS
+        return sec_due, mark_due
+
+    def _screen(self, symbol: str) -> tuple[tuple[float, float], tuple[CompiledRule, ...], SymbolRun] | None:
+        """The simulator's quiet band for trades and the `on: trade` rules a folded trade must not fire
+        (with the symbol's run); None when no trade of the symbol can be folded now."""
         sym_run = self.engine.state.runs.get(symbol)
         if sym_run is None or not sym_run.market.has_trades:
             return None
@@ -172,25 +233,20 @@ class FastTrades:
         edges = self._bands.edges(symbol)
         if edges is None:
             return None
-        lo, hi = edges
-        stretch = prices[i:j]
-        top, bottom = max(stretch), min(stretch)
-        if not (lo < bottom and top < hi):
-            return None
-        if rules and not self._rules_quiet(rules, sym_run, symbol, bottom, top):
-            return None
-        return top, bottom
+        return edges, rules or (), sym_run
 
     def _rules_quiet(
         self,
-        rules: tuple[CompiledRule, ...],
-        sym_run: SymbolRun,
+        screen: tuple[tuple[float, float], tuple[CompiledRule, ...], SymbolRun],
         symbol: str,
         bottom: float,
         top: float,
     ) -> bool:
         """No `on: trade` rule of the state fires, journals a decision or fails on a trade priced
         within [bottom, top] (trade_screen.py), as the engine's dispatch would run them."""
+        _, rules, sym_run = screen
+        if not rules:
+            return True
         market = sym_run.market
         env, not_ready, state = market.env, market.not_ready, sym_run.state
         for rule in rules:
@@ -205,6 +261,37 @@ class FastTrades:
             if screen(env, state, (bottom, top), not market.has_mark) is not False:  # not sure never true
                 return False
         return True
+
+
+class _Fold:
+    """The stretch of a run's trades being folded (`FastTrades._stretch`): from `start`, its highest and
+    lowest price, the last trade at which the venue's derived mark fell due (-1: none)."""
+
+    __slots__ = ("bottom", "cols", "mark", "owner", "run", "start", "top")
+
+    def __init__(self, owner: FastTrades, run: TradeRun, cols: RunColumns, start: int) -> None:
+        self.owner, self.run, self.cols = owner, run, cols
+        self.start, self.top, self.bottom, self.mark = start, -math.inf, math.inf, -1
+
+    def flush(self, upto: int) -> None:
+        """Fold the trades `[start, upto)`: what walking them leaves, the once-a-second work at those
+        where it fell due already done (`Engine.take_second`), then start again at `upto`."""
+        a = self.start
+        if upto > a:
+            owner, run, cols = self.owner, self.run, self.cols
+            symbol, times, chunk, lo = cols.symbol, cols.times, run.chunk, run.lo
+            k = upto - 1  # the stretch's last trade, which the engine takes as a trade
+            qtys = chunk.qtys[lo + a : lo + k].tolist()
+            owner.engine.fold_trades(symbol, self.top, self.bottom, times[k], cols.price(k), cols.qty(k), qtys)
+            if owner._volume:  # the realistic model's bar volume counts every trade
+                qty = chunk.qty_values.__getitem__
+                owner.sim.fold_trades(symbol, times[a], map(qty, chunk.qty_index[lo + a : lo + upto].tolist()))
+            if self.mark >= 0:
+                owner.venue.fold_derived_mark(symbol, times[self.mark], cols.price(self.mark))
+            counts = owner.counts
+            counts.folded += upto - a
+            counts.by_symbol[symbol] = counts.by_symbol.get(symbol, 0) + upto - a
+        self.start, self.top, self.bottom, self.mark = upto, -math.inf, math.inf, -1
 
 
 def describe(counts: TradeCounts) -> str:

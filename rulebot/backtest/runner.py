@@ -309,6 +309,7 @@ def run_backtest(
     )
     if fast is not None and fast.marks is not None:
         fast.marks.counts = trades.counts  # the summary counts the quiet mark prices with the folded events
+        trades.marks = fast.marks  # and a trade at which the valuation falls due is taken quietly in its band
     # Runs of a kline series at which nothing can act are jumped (candle_runs.py): the engine and the
     # venue are caught up there, and the loop below does its per-candle part for each candle of the run.
     candle_runs = CandleRuns(engine, venue, fast, drawn)

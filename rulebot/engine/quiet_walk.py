@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING
 
 from rulebot.core.events import BookTop, CandleClosed
 from rulebot.core.instruments import Instrument
+from rulebot.engine.risk import PRICE_GUARDS
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
+from rulebot.engine.risk.volatility_breaker import tripped_at
 from rulebot.engine.state import EngineState, Step
 from rulebot.engine.timers import TimerWheel
+
+# `take_second` stands for a valuation's run of exactly these price guards (risk/PRICE_GUARDS): a guard
+# added there has every due trade walked again until it is accounted for here.
+_SECOND_GUARDS = ("volatility_breaker", "daily_loss_cap", "max_margin_ratio")
+_SECONDS_KNOWN = tuple(g.name for g in PRICE_GUARDS) == _SECOND_GUARDS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -144,6 +151,30 @@ class QuietWalk:
             st.portfolio.set_mark(symbol, price)
         if time > st.time:
             self.clock.set_time(time)
+
+    def take_second(self, symbol: str, time: int, price: float) -> bool:
+        """What `MarketEvents.on_trade` does at a trade of `symbol` (at `time`, `price` its float) at
+        which the once-a-second valuation falls due, for a trade the fast trade path folds
+        (backtest/fast_trades.py: no rule fires on it, the clock reaches nothing, and the price lies
+        inside the band of `QuietMarks.edges`, where the daily loss cap is unreached and the margin
+        ratio clearly below its limit, so neither check acts): the volatility meter takes the price,
+        the valuation's time and the margin check's throttle move. The mark, the clock and the candle
+        are the folded stretch's to leave (`fold_trades`): nothing reads them in between.
+
+        False when the volatility breaker trips or clears at this price (it notes it, and may cut
+        the position): the caller walks the trade, the valuation's time unmoved. The meter has taken
+        the price then, which the walk's update leaves as it is (one price a second: the same time)."""
+        if not _SECONDS_KNOWN:
+            return False
+        run = self.state.runs[symbol]
+        meter, memory = run.volatility, run.guard
+        meter.update(time, price)
+        if tripped_at(meter.ratio(), self.guards.risk) != memory.volatility_tripped:
+            return False
+        self.state.last_loss_check = time
+        if time - memory.last_margin_check >= CHECK_EVERY_MS:  # margin_ratio.check, acting nowhere
+            memory.last_margin_check = time
+        return True
 
     def fold_book(self, event: BookTop) -> None:
         """What `on_event` leaves for a book top at the engine's time (the clock does not move) when

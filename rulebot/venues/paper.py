@@ -123,6 +123,14 @@ class PaperVenue:
         self._has_mark.add(m.symbol)
         return True
 
+    def fold_derived_mark(self, symbol: str, time: int, price: Decimal) -> None:
+        """`on_market`'s derived mark at a trade the fast trade path folded (backtest/fast_trades.py:
+        strictly inside the simulator's quiet band, no trailing stop working), at which it fell due:
+        its time, and the simulator's mark taken quietly (`SimExchange.fold_mark`)."""
+        self._last_mark_time[symbol] = time
+        if not self.sim.fold_mark(symbol, price):
+            raise AssertionError(f"{symbol}: a trailing stop triggered on a folded mark")  # the caller saw none
+
     def _announced_funding(self, m: MarkPrice) -> list[AccountEvent]:
         """Settle the funding a previous update announced when this one is at or past its time;
         keep this one's announcement when its funding time is still to come."""

@@ -347,7 +347,9 @@ def test_a_fill_right_after_folded_trades_is_valued_at_the_last_of_them(tmp_path
 
     event_path, fast = both(run, "auto")
     assert [(f.time - T0, f.price) for f in event_path.fills] == [(61_000, Decimal("59994.0"))]
-    assert fast.path_reason.startswith("8 of ")  # the eight trades before the fill were folded
+    # The eight trades before the fill were folded, and every other one but the runs' first and last, the
+    # fill's and those at which an equity sample falls due: the once-a-second ones taken quietly.
+    assert fast.path_reason.startswith("72 of 82 ")
     assert event_path.worst_day is not None
     assert (
         event_path.worst_day.pnl == Decimal("0.1") * (Decimal("59995.5") - Decimal("59994.0")) - event_path.fills[0].fee

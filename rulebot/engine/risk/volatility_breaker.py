@@ -51,13 +51,19 @@ def reduce_verdict(ratio: float, share: Decimal) -> Verdict:
     )
 
 
+def tripped_at(ratio: float, risk: EffectiveRisk) -> bool:
+    """The breaker is tripped at this volatility ratio (a NaN ratio never trips it)."""
+    return ratio > float(risk.volatility_breaker)
+
+
 def on_price(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
-    """A new price in the symbol's volatility meter: note a trip or a clear; cut on a trip."""
+    """A new price in the symbol's volatility meter: note a trip or a clear; cut on a trip.
+    Acts exactly when `tripped_at` changed (the fast trade path asks that: engine/quiet_walk.py)."""
     if not fresh:
         return ()  # the ratio moves only with a new price: nothing to decide
     memory = view.memory(symbol)
     ratio = view.volatility_ratio(symbol)
-    spiking = ratio > float(view.risk.volatility_breaker)
+    spiking = tripped_at(ratio, view.risk)
     if spiking == memory.volatility_tripped:
         return ()
     memory.volatility_tripped = spiking
