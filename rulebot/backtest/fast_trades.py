@@ -141,16 +141,15 @@ class FastTrades:
         return j
 
     def _stretch(self, run: TradeRun, cols: RunColumns, i: int, end: int) -> Generator[object, None, int]:
-        """Fold what can be folded of the trades `[i, end)`, taking the once-a-second ones quietly
-        where the band allows (`_second`), and walk the rest; returns where it stopped: `end`, or
-        the trade after one it walked (the state may have moved there)."""
+        """Fold what can be folded of the trades `[i, end)`, taking those at which the once-a-second
+        valuation or derived mark falls due quietly where the band allows (`Engine.take_second`), and
+        walk the rest; returns where it stopped: `end`, or the trade after those it walked (the state
+        may have moved there)."""
         symbol, times, prices = cols.symbol, cols.times, cols.prices
-        screen = self._screen(symbol)  # None: no trade of the symbol can be folded now
-        lo, hi = (math.inf, -math.inf) if screen is None else screen[0]
+        quiet = _Screened(self, symbol).quiet  # is a stretch of prices [bottom, top] foldable now?
         sec_due, mark_due = self._seconds(symbol)
         due_edges: tuple[float, float] | bool | None = False  # drawn when a due trade first needs it
         fold = _Fold(self, run, cols, i)
-        seen_lo, seen_hi = math.inf, -math.inf  # a price range the rules were screened quiet over
         s = i
         while s < end:
             k = bisect_left(times, sec_due if sec_due < mark_due else mark_due, s, end)
@@ -158,44 +157,36 @@ class FastTrades:
             if k > s:
                 seg = prices[s:k]
                 top, bottom = max(top, max(seg)), min(bottom, min(seg))
-                quiet = lo < bottom and top < hi
-                if quiet and not (seen_lo <= bottom and top <= seen_hi):
-                    quiet = self._rules_quiet(screen, symbol, bottom, top)  # type: ignore[arg-type]
-                    if quiet:
-                        seen_lo, seen_hi = bottom, top
-                if not quiet:
+                if not quiet(bottom, top):
                     if fold.start < s:  # the stretch before may fold on its own, and this part alone
                         fold.flush(s)
                         continue
+                    # As before due trades were folded: the part and the due trade that ends it are walked.
+                    k = min(k + 1, end)
                     for n in range(s, k):
                         yield cols.trade(n)
                     return k
                 fold.top, fold.bottom = top, bottom
             if k == end:
-                fold.flush(end)
-                return end
+                break
             # The trade at `k`, at which the valuation or the derived mark falls due.
             p, t = prices[k], times[k]
             top, bottom = max(top, p), min(bottom, p)
-            quiet = lo < bottom and top < hi
-            if quiet and not (seen_lo <= bottom and top <= seen_hi):
-                quiet = self._rules_quiet(screen, symbol, bottom, top)  # type: ignore[arg-type]
-                if quiet:
-                    seen_lo, seen_hi = bottom, top
-            if not quiet and fold.start < k:
+            ok = quiet(bottom, top)
+            if not ok and fold.start < k:
                 fold.flush(k)  # the trade at `k` may be quiet on its own
                 s = k
                 continue
-            if quiet and t >= sec_due:
+            if ok and t >= sec_due:
                 if due_edges is False:
                     marks = self.marks
                     due_edges = marks.edges() if marks is not None and marks.symbol == symbol else None
-                quiet = (
+                ok = (
                     due_edges is not None
                     and due_edges[0] < p < due_edges[1]  # type: ignore[index]
                     and self.engine.take_second(symbol, t, p)
                 )
-            if not quiet:
+            if not ok:
                 fold.flush(k)
                 yield cols.trade(k)
                 return k + 1
@@ -221,32 +212,16 @@ class FastTrades:
         mark_due = math.inf if mark_at is None else mark_at + _EVERY_MS
         return sec_due, mark_due
 
-    def _screen(self, symbol: str) -> tuple[tuple[float, float], tuple[CompiledRule, ...], SymbolRun] | None:
-        """The simulator's quiet band for trades and the `on: trade` rules a folded trade must not fire
-        (with the symbol's run); None when no trade of the symbol can be folded now."""
-        sym_run = self.engine.state.runs.get(symbol)
-        if sym_run is None or not sym_run.market.has_trades:
-            return None
-        rules = self._dispatch.get((_TRADE_KEY, sym_run.state))
-        if rules and self.engine.record_all:
-            return None  # every evaluation of an on: trade rule is a journaled decision
-        edges = self._bands.edges(symbol)
-        if edges is None:
-            return None
-        return edges, rules or (), sym_run
-
     def _rules_quiet(
         self,
-        screen: tuple[tuple[float, float], tuple[CompiledRule, ...], SymbolRun],
+        rules: tuple[CompiledRule, ...],
+        sym_run: SymbolRun,
         symbol: str,
         bottom: float,
         top: float,
     ) -> bool:
         """No `on: trade` rule of the state fires, journals a decision or fails on a trade priced
         within [bottom, top] (trade_screen.py), as the engine's dispatch would run them."""
-        _, rules, sym_run = screen
-        if not rules:
-            return True
         market = sym_run.market
         env, not_ready, state = market.env, market.not_ready, sym_run.state
         for rule in rules:
@@ -261,6 +236,39 @@ class FastTrades:
             if screen(env, state, (bottom, top), not market.has_mark) is not False:  # not sure never true
                 return False
         return True
+
+
+class _Screened:
+    """Whether a stretch of the symbol's trades priced within [bottom, top] may be folded now (`quiet`):
+    every price strictly inside the simulator's quiet band, no `on: trade` rule of the state firing on
+    it. The rules are screened first and the band drawn only then: after a walked trade that fired a
+    rule the band is stale, and where rules keep firing it would be drawn for nothing."""
+
+    __slots__ = ("band", "hi_seen", "lo_seen", "owner", "rules", "sym_run", "symbol")
+
+    def __init__(self, owner: FastTrades, symbol: str) -> None:
+        self.owner, self.symbol = owner, symbol
+        self.band: tuple[float, float] | bool | None = False  # False: not drawn yet
+        self.lo_seen, self.hi_seen = math.inf, -math.inf  # a range the rules were screened quiet over
+        sym_run = owner.engine.state.runs.get(symbol)
+        self.sym_run, self.rules = sym_run, None
+        if sym_run is not None and sym_run.market.has_trades:
+            rules = owner._dispatch.get((_TRADE_KEY, sym_run.state))
+            if not (rules and owner.engine.record_all):  # else each evaluation is a journaled decision
+                self.rules = rules or ()
+
+    def quiet(self, bottom: float, top: float) -> bool:
+        rules, sym_run = self.rules, self.sym_run
+        if rules is None or sym_run is None:
+            return False
+        if rules and not (self.lo_seen <= bottom and top <= self.hi_seen):
+            if not self.owner._rules_quiet(rules, sym_run, self.symbol, bottom, top):
+                return False
+            self.lo_seen, self.hi_seen = bottom, top
+        band = self.band
+        if band is False:
+            band = self.band = self.owner._bands.edges(self.symbol)
+        return band is not None and band[0] < bottom and top < band[1]  # type: ignore[index]
 
 
 class _Fold:
