@@ -7,19 +7,26 @@ guards once a second, the derived mark moves once a second, rules fire on candle
 `TradeRun` (feeds/trade_runs.py: the trades of one minute) is walked trade by trade only at
 
 - its first and its last trade (the candle opens or closes there; the last leaves the quotes);
-- each trade at which the engine's once-a-second valuation or the venue's derived mark falls due,
-  the equity curve takes a sample, or the engine's clock makes it act (`quiet_until`);
+- each trade at which the equity curve takes a sample, or the engine's clock makes it act (`quiet_until`);
 
 and the trades between two of those are folded into the candle being built (high, low, close and
 the float volume summed in the same order), the engine's last price, mark and clock left at the
 last folded trade's (the venue handles the next trade first, and the engine hears of its fills at
-those), provided nothing could act on them: every price
-strictly inside the simulator's quiet band (no stop, take-profit, resting limit, bankruptcy or
-margin call in reach, `exchange_sim/quiet.py`), no trailing stop working, no `on: trade` rule of
-the symbol's state that a price in the stretch could fire (its condition is false over the
-stretch's price range, trade_screen.py). Otherwise they are walked too. With the realistic fill
-model the folded trades still count toward their minute's volume, the cap on our fills
-(`SimExchange.fold_trades`). The result is the event path's to the last Decimal (`tests/backtest/test_fast_trades.py`).
+those), provided nothing could act on them: every price strictly inside the simulator's quiet band
+(no stop, take-profit, resting limit, bankruptcy or margin call in reach, `exchange_sim/quiet.py`),
+no trailing stop working, no `on: trade` rule of the symbol's state that a price in the stretch
+could fire (its condition is false over the stretch's price range, trade_screen.py). Otherwise
+they are walked too. With the realistic fill model the folded trades still count toward their
+minute's volume, the cap on our fills (`SimExchange.fold_trades`).
+
+A trade at which the engine's once-a-second valuation or the venue's derived mark falls due is
+folded too when its price also lies inside the band where the daily loss cap is unreached and the
+margin ratio clearly below its limit (`QuietMarks.edges`, the fast path's band for mark prices):
+there the valuation's checks act nowhere, and what it leaves is done in place (`Engine.take_second`:
+the volatility meter with the same floats in the same order, the valuation's time, the margin
+check's throttle; `PaperVenue.fold_derived_mark`: the mark and its time). Where the volatility
+breaker would trip or clear, or outside that band, the trade is walked. The result is the event
+path's to the last Decimal (`tests/backtest/test_fast_trades.py`, `test_fast_seconds.py`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ answers it needs (when the clock next makes the engine act, today's PnL as the d
 it at another price) and the steps that stand in for the walk: `walk_quietly` leaves what
 `check_price` at each walked point would have left, `on_quiet_candle` skips the one check the
 caller already made at the close; on trade data, `fold_trades` leaves what the trades folded
-into their candle would have. Nothing here runs in dry-run or live.
+into their candle would have, and `take_second` what a valuation falling due at one of them does.
+Nothing here runs in dry-run or live.
 """
 
 from __future__ import annotations
@@ -138,11 +139,12 @@ class QuietWalk:
         self, symbol: str, high: float, low: float, time: int, price: Decimal, qty: Decimal, qtys: list[float]
     ) -> None:
         """What `on_event` leaves for a stretch of the symbol's trades the caller showed acts nowhere
-        (backtest/fast_trades.py: inside one candle, before `quiet_until`, no once-a-second valuation
-        due, no rule firing): the trades before the last folded into the candles being built (`qtys`
-        their sizes; `high` and `low` the stretch's), then the last (`time`, `price`, `qty`) taken as
-        any trade (the last price, the book and mark that follow it), positions valued at it, the
-        clock at its time. The venue handles the next trade first: the engine hears of its fills at these."""
+        (backtest/fast_trades.py: inside one candle, before `quiet_until`, no rule firing; a
+        once-a-second valuation falling due inside was taken by `take_second`): the trades before the
+        last folded into the candles being built (`qtys` their sizes; `high` and `low` the stretch's),
+        then the last (`time`, `price`, `qty`) taken as any trade (the last price, the book and mark
+        that follow it), positions valued at it, the clock at its time. The venue handles the next
+        trade first: the engine hears of its fills at these."""
         st = self.state
         market = st.runs[symbol].market
         market.absorb_trades(high, low, float(price), qtys)
