@@ -223,7 +223,7 @@ class Instrument:
 
         This is the figure brackets, margin and fees are computed on. Sign follows `qty`.
         """
-        if self.is_inverse:
+        if self.market is _COINM:  # is_inverse, without the property call (valued many times a fill)
             return qty * self.contract_size / price
         return qty * price
 

@@ -65,7 +65,12 @@ class Clock:
         self.state.next_timeout = nxt
 
     def update_next_protect(self) -> None:
-        self.state.next_protect = min((r.guard.protect_deadline for r in self.state.runs.values()), default=NEVER)
+        runs = self.state.runs
+        if len(runs) == 1:  # one symbol (the usual run): its deadline, without a generator for min()
+            for run in runs.values():
+                self.state.next_protect = run.guard.protect_deadline
+            return
+        self.state.next_protect = min((r.guard.protect_deadline for r in runs.values()), default=NEVER)
 
     def set_time(self, time: int) -> None:
         self.state.time = time

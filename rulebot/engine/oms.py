@@ -90,8 +90,10 @@ class OrderManager:
         self.run_id = "".join(ch for ch in run_id if ch.isalnum())[:12] or "rb"
         self._seq = 0
         self.orders: dict[str, OrderRecord] = {}
-        # The working ones, so that "what is open?" does not walk a run's whole history.
+        # The working ones, so that "what is open?" does not walk a run's whole history, and the
+        # same by symbol: the engine asks "what is open on this symbol?" a dozen times a round trip.
         self._open: dict[str, OrderRecord] = {}
+        self._open_by_symbol: dict[str, dict[str, OrderRecord]] = {}
         self.ignored_updates = 0
         # Orders with an `expire`, so that the per-event check does not walk every order.
         self._expiring: dict[str, int] = {}
@@ -109,8 +111,16 @@ class OrderManager:
 
     def track(self, command: PlaceOrder, purpose: Purpose, rule: str) -> OrderRecord:
         record = OrderRecord(command, purpose, rule)
-        self.orders[command.client_order_id] = record
-        self._open[command.client_order_id] = record
+        cid = command.client_order_id
+        self.orders[cid] = record
+        replaced = self._open.get(cid)
+        if replaced is not None and replaced.command.symbol != command.symbol:
+            self._open_by_symbol[replaced.command.symbol].pop(cid, None)
+        self._open[cid] = record
+        by_symbol = self._open_by_symbol.get(command.symbol)
+        if by_symbol is None:
+            by_symbol = self._open_by_symbol[command.symbol] = {}
+        by_symbol[cid] = record
         if command.expire_at is not None:
             self._expiring[command.client_order_id] = command.expire_at
             if self.next_expiry is None or command.expire_at < self.next_expiry:
@@ -248,8 +258,14 @@ class OrderManager:
         return record
 
     def _settle(self, record: OrderRecord) -> None:
-        if not record.is_open:
-            self._open.pop(record.client_order_id, None)
+        # `record.is_open`, spelled out: every update of every order settles.
+        algo_status = record.algo_status
+        if (algo_status not in _ALGO_FINAL) if algo_status is not None else (record.status in _OPEN_STATUSES):
+            return
+        cid = record.command.client_order_id
+        dropped = self._open.pop(cid, None)
+        if dropped is not None:  # the same entry leaves the symbol's index
+            del self._open_by_symbol[dropped.command.symbol][cid]
 
     def apply_algo(self, update: AlgoUpdate) -> OrderRecord | None:
         record = self.orders.get(update.client_algo_id)
@@ -274,7 +290,9 @@ class OrderManager:
 
     def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[OrderRecord]:
         if tag is None and symbol is not None:  # the engine's usual question
-            return [r for r in self._open.values() if r.command.symbol == symbol and r.is_open]
+            # Only working orders are indexed: `_settle` drops each the moment it is final.
+            by_symbol = self._open_by_symbol.get(symbol)
+            return list(by_symbol.values()) if by_symbol else []
         return [
             r
             for r in self._open.values()

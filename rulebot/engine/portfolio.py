@@ -132,6 +132,10 @@ class Portfolio:
     def net_position(self, symbol: str) -> PositionState:
         """One-way: the BOTH position. Hedge: the leg that is open (long first)."""
         positions = self.positions
+        pos = positions.get((symbol, _BOTH))
+        if pos is not None and (pos.amount != 0 or len(positions) == 1):
+            # Held; or the only position there is, flat: no hedge leg to look for (one symbol, one-way).
+            return pos if pos.amount != 0 else PositionState(symbol, _BOTH)
         for side in _NET_ORDER:
             pos = positions.get((symbol, side))
             if pos is not None and pos.amount != 0:
@@ -142,6 +146,12 @@ class Portfolio:
         """`net_position(symbol).amount`, without building a flat position to read 0 from (the
         engine asks "is anything held?" several times a report)."""
         positions = self.positions
+        pos = positions.get((symbol, _BOTH))
+        if pos is not None:
+            if pos.amount != 0:
+                return pos.amount
+            if len(positions) == 1:
+                return ZERO  # the only position there is, flat: no hedge leg to look for
         for side in _NET_ORDER:
             pos = positions.get((symbol, side))
             if pos is not None and pos.amount != 0:

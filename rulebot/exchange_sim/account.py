@@ -108,9 +108,10 @@ class Account:
 
     def position(self, symbol: str, position_side: PositionSide) -> PositionState:
         key = (symbol, position_side)
-        if key not in self._positions:
-            self._positions[key] = PositionState(symbol, position_side)
-        return self._positions[key]
+        pos = self._positions.get(key)
+        if pos is None:
+            pos = self._positions[key] = PositionState(symbol, position_side)
+        return pos
 
     def legs(self, symbol: str) -> list[PositionState]:
         """The symbol's positions in the current mode: [BOTH] or [LONG, SHORT]."""
@@ -129,10 +130,13 @@ class Account:
         return self.margin_type[symbol] is _ISOLATED
 
     def isolated_total(self, asset: str) -> Decimal:
-        return sum(
-            (p.isolated_wallet for p in self._positions.values() if self._instruments[p.symbol].margin_asset == asset),
-            ZERO,
-        )
+        # sum() over a generator, as a loop (every fill's account update asks): the same additions.
+        total = ZERO
+        instruments = self._instruments
+        for p in self._positions.values():
+            if instruments[p.symbol].margin_asset == asset:
+                total += p.isolated_wallet
+        return total
 
     def cross_wallet(self, asset: str) -> Decimal:
         """`crossWalletBalance`: the wallet less what sits in isolated positions."""

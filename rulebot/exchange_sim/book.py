@@ -112,8 +112,10 @@ class OrderStore:
 
     def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
         """Open plain orders, by symbol then placement order."""
-        symbols = [symbol] if symbol is not None else sorted(self._open)
-        return [o for s in symbols for o in self._open.get(s, ()) if o.is_open]
+        if symbol is not None:  # one symbol (every order placed asks): no list of symbols to walk
+            orders = self._open.get(symbol)
+            return [o for o in orders if o.is_open] if orders else []
+        return [o for s in sorted(self._open) for o in self._open.get(s, ()) if o.is_open]
 
     def idle(self, symbol: str) -> bool:
         """No plain or algo order of the symbol is open (closed ones may linger until pruned)."""
@@ -131,7 +133,8 @@ class OrderStore:
         return True
 
     def resting(self, symbol: str) -> list[SimOrder]:
-        return [o for o in self._open.get(symbol, ()) if o.rests]
+        orders = self._open.get(symbol)
+        return [o for o in orders if o.rests] if orders else []
 
     def waiting(self, symbol: str) -> list[SimOrder]:
         """Conditional plain orders (COIN-M) not yet triggered."""
@@ -155,8 +158,10 @@ class OrderStore:
         self._algo_by_id[algo.algo_id] = algo
 
     def open_algos(self, symbol: str | None = None) -> list[AlgoOrder]:
-        symbols = [symbol] if symbol is not None else sorted(self._algos)
-        return [a for s in symbols for a in self._algos.get(s, ()) if a.is_open]
+        if symbol is not None:  # as open_orders
+            algos = self._algos.get(symbol)
+            return [a for a in algos if a.is_open] if algos else []
+        return [a for s in sorted(self._algos) for a in self._algos.get(s, ()) if a.is_open]
 
     def find_algo(self, symbol: str, client_algo_id: str) -> AlgoOrder | None:
         return self._algo_by_client.get((symbol, client_algo_id))

@@ -40,6 +40,10 @@ class Pending:
     priority: int  # lower is first to close the position with
 
 
+def _priority(o: Pending) -> int:
+    return o.priority
+
+
 class Exposure:
     """Margin figures over an `Account`, with prices and open orders read through callables."""
 
@@ -90,9 +94,15 @@ class Exposure:
 
     # -- open orders ----------------------------------------------------------------------
 
-    def order_margin(self, symbol: str, extra: Pending | None = None) -> Decimal:
-        """Initial margin of the symbol's open orders (plus `extra`, a candidate order)."""
-        orders = self._pending(symbol) + ([extra] if extra is not None else [])
+    def pending(self, symbol: str) -> list[Pending]:
+        """The symbol's open orders as margin sees them: a caller that asks several questions of one
+        state (the gatekeeper's -2027 and -2019 checks) builds them once and passes them on."""
+        return self._pending(symbol)
+
+    def order_margin(self, symbol: str, extra: Pending | None = None, pending: list[Pending] | None = None) -> Decimal:
+        """Initial margin of the symbol's open orders (plus `extra`, a candidate order); `pending`:
+        those orders as `pending(symbol)` gives them now."""
+        orders = (self._pending(symbol) if pending is None else pending) + ([extra] if extra is not None else [])
         if not orders:
             return ZERO
         inst = self._instruments[symbol]
@@ -104,20 +114,29 @@ class Exposure:
         sides = []
         for side, closable in ((Side.BUY, max(ZERO, -held)), (Side.SELL, max(ZERO, held))):
             total = ZERO
-            for o in sorted((o for o in orders if o.side is side), key=lambda o: o.priority):
+            same = [o for o in orders if o.side is side]
+            if len(same) > 1:  # a stable sort, as sorted() was: one order (the usual) needs none
+                same.sort(key=_priority)
+            for o in same:
                 closing = min(closable, o.qty)
                 closable -= closing
                 total += abs(inst.notional(o.qty - closing, o.price)) / lev
             sides.append(total)
         return max(sides)
 
-    def opening_qty(self, symbol: str, position_side: PositionSide, side: Side) -> Decimal:
+    def opening_qty(
+        self, symbol: str, position_side: PositionSide, side: Side, pending: list[Pending] | None = None
+    ) -> Decimal:
         """Position size on the side `side` opens, plus open orders on that side (all taken
-        as adding to it: the cap check errs on the safe side)."""
+        as adding to it: the cap check errs on the safe side); `pending` as in `order_margin`."""
         held = self._account.position(symbol, position_side).qty
         same = max(ZERO, held) if side is Side.BUY else max(ZERO, -held)
         adding = sum(
-            (o.qty for o in self._pending(symbol) if o.side is side and o.position_side is position_side),
+            (
+                o.qty
+                for o in (self._pending(symbol) if pending is None else pending)
+                if o.side is side and o.position_side is position_side
+            ),
             ZERO,
         )
         return same + adding
@@ -156,15 +175,18 @@ class Exposure:
         """Initial margin of all the asset's positions (isolated ones: also at mark)."""
         return sum((self.initial_margin(p) for p in self._account.open_positions(asset)), ZERO)
 
-    def open_order_margin(self, asset: str) -> Decimal:
-        return sum((self.order_margin(s) for s in self._symbols(asset)), ZERO)
+    def open_order_margin(self, asset: str, known: Mapping[str, Decimal] | None = None) -> Decimal:
+        """`known`: symbols whose `order_margin` the caller has just computed in this same state."""
+        if known is None:
+            return sum((self.order_margin(s) for s in self._symbols(asset)), ZERO)
+        return sum((known[s] if s in known else self.order_margin(s) for s in self._symbols(asset)), ZERO)
 
-    def available(self, asset: str) -> Decimal:
-        """Margin left for new orders (`availableBalance`)."""
+    def available(self, asset: str, known: Mapping[str, Decimal] | None = None) -> Decimal:
+        """Margin left for new orders (`availableBalance`); `known` as in `open_order_margin`."""
         cross = self._cross(asset)  # once: every opening order asks (the gatekeeper's -2019 check)
         cross_im = sum((self.initial_margin(p) for p in cross), ZERO)
         balance = self._account.cross_wallet(asset) + sum((self.unrealized(p) for p in cross), ZERO)  # margin balance
-        return balance - cross_im - self.open_order_margin(asset)
+        return balance - cross_im - self.open_order_margin(asset, known)
 
     def maint_margin_total(self, asset: str) -> Decimal:
         """Maintenance margin of all the asset's positions, cross and isolated."""

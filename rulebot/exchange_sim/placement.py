@@ -207,17 +207,20 @@ class Gatekeeper:
             price = assumed_market_price(cmd.side, quotes.bid, quotes.ask, quotes.mark, first)
         if price is None:
             return  # no price anywhere yet: a market order will expire unfilled anyway
-        pos = self._account.position(cmd.symbol, cmd.position_side)
+        symbol, exposure = cmd.symbol, self._exposure
+        pos = self._account.position(symbol, cmd.position_side)
         opening = quantity - min(quantity, reducible(pos, cmd.side))
-        size = self._exposure.opening_qty(cmd.symbol, cmd.position_side, cmd.side) + opening
-        table, lev = self._brackets[cmd.symbol], self._account.leverage[cmd.symbol]
+        pending = exposure.pending(symbol)  # the open orders, once for the three questions below
+        size = exposure.opening_qty(symbol, cmd.position_side, cmd.side, pending) + opening
+        table, lev = self._brackets[symbol], self._account.leverage[symbol]
         if abs(inst.notional(size, price)) > table.max_notional(lev):
             raise rejected(-2027)
         # A market order closes first (priority -1); a limit queues behind the open orders.
         priority = -1 if market else self._store.ids.priority + 1
         candidate = Pending(cmd.side, cmd.position_side, quantity, price, priority)
-        needed = self._exposure.order_margin(cmd.symbol, candidate) - self._exposure.order_margin(cmd.symbol)
+        working = exposure.order_margin(symbol, None, pending)
+        needed = exposure.order_margin(symbol, candidate, pending) - working
         # Order cost = initial margin + open loss (`order_cost` docstring): only the opening part.
         needed += open_loss(inst, cmd.side, opening, price, quotes.mark)
-        if needed > 0 and needed > self._exposure.available(inst.margin_asset):
+        if needed > 0 and needed > exposure.available(inst.margin_asset, {symbol: working}):
             raise rejected(-2019)

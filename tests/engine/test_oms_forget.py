@@ -34,3 +34,63 @@ def test_forget_keeps_every_working_order_and_the_newest_finished(finish: list[b
     kept = finished[len(finished) - min(keep, len(finished)) :]
     assert list(oms.orders) == [cid for cid in ids if cid in set(working) | set(kept)]
     assert all(oms.get(cid) is not None and oms.get(cid).is_open for cid in working)  # type: ignore[union-attr]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["place", "fill", "new", "reject", "algo_end"]), st.sampled_from(["A", "B"])),
+        max_size=40,
+    )
+)
+def test_open_orders_by_symbol_is_the_scan_of_every_working_order(steps: list[tuple[str, str]]) -> None:
+    """`open_orders(symbol)` reads a per-symbol index of the working orders: it must list exactly
+    the orders a scan of every order finds open on that symbol, in placement order."""
+    from rulebot.core.account_events import AlgoUpdate, OrderUpdate
+    from rulebot.core.enums import OrderStatus, PositionSide, WorkingType
+
+    oms = OrderManager("bt")
+    ids: dict[str, list[str]] = {"A": [], "B": []}
+    for what, symbol in steps:
+        if what == "place" or not ids[symbol]:
+            cid = oms.next_id()
+            oms.track(PlaceOrder(cid, symbol, Side.BUY, OrderType.MARKET, D("0.01")), "entry", "go")
+            ids[symbol].append(cid)
+            continue
+        cid = ids[symbol][len(ids[symbol]) // 2]
+        if what == "reject":
+            oms.rejected(cid, "test")
+        elif what == "algo_end":
+            oms.apply_algo(
+                AlgoUpdate(
+                    *(symbol, cid, 1, OrderType.STOP_MARKET, Side.BUY, PositionSide.BOTH, "CANCELED", D(0)),
+                    *(D(1), None, False, True, WorkingType.MARK_PRICE, None, None, 1),
+                )
+            )
+        else:
+            status = OrderStatus.FILLED if what == "fill" else OrderStatus.NEW
+            filled = D("0.01") if what == "fill" else D(0)
+            oms.apply(
+                OrderUpdate(
+                    *(symbol, cid, 1, Side.BUY, OrderType.MARKET, status, "TRADE", D("0.01"), D(0), D(0)),
+                    *(
+                        filled,
+                        filled,
+                        D(0),
+                        D(0),
+                        "USDT",
+                        D(0),
+                        False,
+                        False,
+                        PositionSide.BOTH,
+                        None,
+                        None,
+                        None,
+                        None,
+                        1,
+                    ),
+                )
+            )
+        for s in ("A", "B", "C"):
+            scan = [r for r in oms.orders.values() if r.command.symbol == s and r.is_open]
+            assert oms.open_orders(s) == scan

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal as D
 
-from rulebot.core.enums import OrderType, Side, WorkingType
+from rulebot.core.enums import OrderType, PositionSide, Side, WorkingType
 from rulebot.exchange_sim import SimExchange
 from rulebot.exchange_sim.order_cost import assumed_market_price, open_loss, outside_market_band, trigger_protected
 
@@ -148,3 +148,31 @@ def test_stop_without_price_protect_triggers_on_the_same_prices() -> None:
     sim.on_trade(BTCUSDT, D(52000), D(1), 3, False)
     sim.on_mark_price(BTCUSDT, D(58900), 4)
     assert algo_status(sim, "sl") != "NEW"
+
+
+def test_margin_figures_from_orders_built_once_are_the_fresh_ones() -> None:
+    """The gatekeeper builds the symbol's open orders once (`Exposure.pending`) and hands them, and
+    the margin it just computed, to the questions after: every figure must be the fresh one."""
+    from rulebot.exchange_sim.exposure import Pending
+
+    sim = usdm("10000")
+    book(sim, "59999.9", "60000")
+    sim.on_mark_price(BTCUSDT, D(60000), 0)
+    assert sim.execute(market("held", BUY, "0.05"), 1).ok
+    for i, (side, qty, price) in enumerate(
+        [(BUY, "0.01", "59000"), (SELL, "0.2", "61000"), (BUY, "0.03", "58000"), (SELL, "0.01", "62000")]
+    ):
+        assert sim.execute(limit(f"l{i}", side, qty, price), 2 + i).ok
+    exposure = sim._exposure
+    pending = exposure.pending(BTCUSDT)
+    assert len(pending) == 4
+    for side in (BUY, SELL):
+        candidate = Pending(side, PositionSide.BOTH, D("0.02"), D(60000), -1)
+        assert str(exposure.order_margin(BTCUSDT, candidate, pending)) == str(exposure.order_margin(BTCUSDT, candidate))
+        assert str(exposure.opening_qty(BTCUSDT, PositionSide.BOTH, side, pending)) == str(
+            exposure.opening_qty(BTCUSDT, PositionSide.BOTH, side)
+        )
+    working = exposure.order_margin(BTCUSDT, None, pending)
+    assert working > 0 and str(working) == str(exposure.order_margin(BTCUSDT))
+    assert str(exposure.available("USDT", {BTCUSDT: working})) == str(exposure.available("USDT"))
+    assert pending == exposure.pending(BTCUSDT)  # the questions did not touch the list they were given
