@@ -147,4 +147,8 @@ class Entries:
 
 def open_legs(engine: Engine, symbol: str) -> list[PositionState]:
     """The symbol's open positions (one in one-way mode; a long and a short leg in hedge mode)."""
-    return [p for (s, _), p in engine.state.portfolio.positions.items() if s == symbol and p.amount != 0]
+    positions = engine.state.portfolio.positions
+    if len(positions) == 1:  # one symbol, one-way (the binding asks several times a report): no comprehension
+        for (s, _), p in positions.items():
+            return [p] if s == symbol and p.amount != 0 else []
+    return [p for (s, _), p in positions.items() if s == symbol and p.amount != 0]

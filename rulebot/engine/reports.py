@@ -28,15 +28,17 @@ class VenueReports:
     def on_order(self, u: OrderUpdate, step: Step) -> None:
         eng, st = self.engine, self.state
         record = st.oms.apply(u)
-        st.portfolio.apply_fill(u)
+        filled = u.last_filled_qty > 0  # once: half of a round trip's order updates are NEW
+        if filled:
+            st.portfolio.apply_fill(u)
         run = st.runs.get(u.symbol)
-        if run is not None and u.last_filled_qty > 0:
+        if run is not None and filled:
             run.fill_time = max(run.fill_time, u.time)  # the position moved: wait for the account's word
         if record is None or run is None:
             return
         if record.purpose == "daily_cap":
-            eng.cap_stops.on_order(record, u.last_filled_qty > 0, step)
-        if u.last_filled_qty > 0:
+            eng.cap_stops.on_order(record, filled, step)
+        if filled:
             eng.rules.dispatch(u.symbol, ("fill", None), step)
         if record.purpose == "entry" and record.status is not None and not record.is_open:
             run.entry_pending.discard(record.client_order_id)

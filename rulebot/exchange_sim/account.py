@@ -77,6 +77,10 @@ def closes(position_side: PositionSide, side: Side) -> bool:
     return (position_side is PositionSide.LONG) == (side is Side.SELL)
 
 
+def _symbol_and_side(p: PositionState) -> tuple[str, str]:
+    return (p.symbol, p.position_side.value)
+
+
 class Account:
     """Wallets, positions and settings. Positions are created on first use, flat."""
 
@@ -124,7 +128,9 @@ class Account:
             for p in self._positions.values()
             if p.qty != 0 and (asset is None or self._instruments[p.symbol].margin_asset == asset)
         ]
-        return sorted(out, key=lambda p: (p.symbol, p.position_side.value))
+        if len(out) > 1:  # none or one (the usual) needs no key built for a sort
+            out.sort(key=_symbol_and_side)
+        return out
 
     def is_isolated(self, symbol: str) -> bool:
         return self.margin_type[symbol] is _ISOLATED

@@ -172,8 +172,14 @@ class OrderStore:
     def prune_algos(self, symbol: str) -> None:
         algos = self._algos.get(symbol)
         if algos and not all_open(algos):
-            self._algos[symbol] = [a for a in algos if a.is_open]
-            self._final_algos.extend(a for a in algos if not a.is_open)
+            kept: list[AlgoOrder] = []
+            self._algos[symbol] = kept
+            final = self._final_algos
+            for a in algos:  # one pass, in order: the open ones stay, the rest are final
+                if a.is_open:
+                    kept.append(a)
+                else:
+                    final.append(a)
             if len(self._final_algos) > 2 * self._keep:
                 self._forget_algos()
 

@@ -50,7 +50,7 @@ class OrderDesk:
             self._store.add(order)
             self._matcher.announce(order, time, events)
         else:
-            self._matcher.execute(order, time, events)
+            self._matcher.execute(order, time, events, ok.levels)
         return order_view(ok.inst, order) if view else None
 
     def place_algo(

@@ -118,6 +118,7 @@ class SimExchange(AccountQueries):
             self._store,
             self._quotes,
             self._matcher.expected_price,
+            self._matcher.levels,
         )
         self._stops = StopRunner(
             self._instruments, self._account, self._exposure, self._store, self._matcher, self._quotes

@@ -177,15 +177,21 @@ class Exposure:
 
     def open_order_margin(self, asset: str, known: Mapping[str, Decimal] | None = None) -> Decimal:
         """`known`: symbols whose `order_margin` the caller has just computed in this same state."""
-        if known is None:
-            return sum((self.order_margin(s) for s in self._symbols(asset)), ZERO)
-        return sum((known[s] if s in known else self.order_margin(s) for s in self._symbols(asset)), ZERO)
+        total = ZERO  # sum() in a loop: the same additions, in the same order
+        for s in self._symbols(asset):
+            total += known[s] if known is not None and s in known else self.order_margin(s)
+        return total
 
     def available(self, asset: str, known: Mapping[str, Decimal] | None = None) -> Decimal:
         """Margin left for new orders (`availableBalance`); `known` as in `open_order_margin`."""
         cross = self._cross(asset)  # once: every opening order asks (the gatekeeper's -2019 check)
-        cross_im = sum((self.initial_margin(p) for p in cross), ZERO)
-        balance = self._account.cross_wallet(asset) + sum((self.unrealized(p) for p in cross), ZERO)  # margin balance
+        # The two sums over the cross positions, as loops (no cross position at all, in isolated mode).
+        cross_im = upnl = ZERO
+        for p in cross:
+            cross_im += self.initial_margin(p)
+        for p in cross:
+            upnl += self.unrealized(p)
+        balance = self._account.cross_wallet(asset) + upnl  # margin balance
         return balance - cross_im - self.open_order_margin(asset, known)
 
     def maint_margin_total(self, asset: str) -> Decimal:

@@ -68,11 +68,17 @@ class Matcher:
         pos = self._account.position(order.symbol, order.position_side)
         return min(order.remaining, reducible(pos, order.side))
 
-    def expected_price(self, symbol: str, side: Side) -> Decimal | None:
-        """Where a market order on `side` would fill first (for margin checks)."""
-        inst, quotes = self._instruments[symbol], self._quotes[symbol]
-        levels = [lv for lv in taker_levels(inst, quotes, side, self._model) if lv.qty != 0]
-        return levels[0].price if levels else quotes.reference()
+    def levels(self, symbol: str, side: Side) -> list[Level]:
+        """The levels a taker on `side` meets now (`taker_levels`)."""
+        return taker_levels(self._instruments[symbol], self._quotes[symbol], side, self._model)
+
+    def expected_price(self, symbol: str, side: Side, levels: list[Level] | None = None) -> Decimal | None:
+        """Where a market order on `side` would fill first (for margin checks); `levels`: what
+        `levels(symbol, side)` gives now, when the caller has them."""
+        for level in self.levels(symbol, side) if levels is None else levels:
+            if level.qty != 0:
+                return level.price
+        return self._quotes[symbol].reference()
 
     # -- new orders ------------------------------------------------------------------------
 
@@ -80,14 +86,19 @@ class Matcher:
         """NEW for an order that only waits (a COIN-M stop before its trigger)."""
         events.append(order_update(self._instruments[order.symbol], order, "NEW", time))
 
-    def execute(self, order: SimOrder, time: int, events: list[AccountEvent]) -> None:
+    def execute(
+        self, order: SimOrder, time: int, events: list[AccountEvent], levels: list[Level] | None = None
+    ) -> None:
         """Run a new order, or a conditional that just triggered: NEW, then what it takes.
+        `levels`: what `levels(order.symbol, order.side)` gives now, when the caller has them
+        (the gatekeeper's margin check of a market order has just built them).
 
         Raises -5022 for a post-only (GTX) order that would take and -5021 for a FOK order
         that cannot fill whole, before anything happened (Binance rejects both outright).
         """
         inst, quotes = self._instruments[order.symbol], self._quotes[order.symbol]
-        levels = taker_levels(inst, quotes, order.side, self._model)
+        if levels is None:
+            levels = taker_levels(inst, quotes, order.side, self._model)
         limit = order.price
         takes = marketable(levels, order.side, limit)
         plan = plan_taker(levels, order.side, self.fillable(order), limit) if takes else []

@@ -65,16 +65,22 @@ def outside_market_band(inst: Instrument, side: Side, best: Decimal | None, mark
     """True if a MARKET order on `side` meeting `best` first must be refused with -4131."""
     if best is None or mark is None or mark <= 0:
         return False
+    # The tighter of the two limits, without a list for min()/max() (every market order asks).
     pp, bound = inst.percent_price, inst.market_take_bound
+    limit: Decimal | None = None
     if side is Side.BUY:
-        caps = [mark * pp.multiplier_up] if pp is not None and pp.multiplier_up > 0 else []
+        if pp is not None and pp.multiplier_up > 0:
+            limit = mark * pp.multiplier_up
         if bound is not None and bound > 0:
-            caps.append(mark * (ONE + bound))
-        return bool(caps) and best > min(caps)
-    floors = [mark * pp.multiplier_down] if pp is not None and pp.multiplier_down > 0 else []
+            cap = mark * (ONE + bound)
+            limit = cap if limit is None or cap < limit else limit
+        return limit is not None and best > limit
+    if pp is not None and pp.multiplier_down > 0:
+        limit = mark * pp.multiplier_down
     if bound is not None and bound > 0:
-        floors.append(mark * (ONE - bound))
-    return bool(floors) and best < max(floors)
+        floor = mark * (ONE - bound)
+        limit = floor if limit is None or floor > limit else limit
+    return limit is not None and best < limit
 
 
 def trigger_protected(inst: Instrument, last: Decimal | None, mark: Decimal | None) -> bool:

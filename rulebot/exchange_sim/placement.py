@@ -29,7 +29,7 @@ from rulebot.exchange_sim.account import Account, closes, reducible
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.errors import CLIENT_ID_PATTERN, from_violation, rejected
 from rulebot.exchange_sim.exposure import Exposure, Pending
-from rulebot.exchange_sim.market import Quotes
+from rulebot.exchange_sim.market import Level, Quotes
 from rulebot.exchange_sim.order_cost import assumed_market_price, open_loss, outside_market_band
 from rulebot.exchange_sim.orders import Trigger
 
@@ -50,6 +50,7 @@ class Accepted:
     closing: bool  # may only reduce (reduceOnly, closePosition, or a hedge-mode close)
     time_in_force: TimeInForce
     trigger: Trigger | None
+    levels: list[Level] | None = None  # a market order's taker levels, as its margin check read them
 
 
 def is_closing(hedge_mode: bool, cmd: PlaceOrder) -> bool:
@@ -71,7 +72,8 @@ class Gatekeeper:
         exposure: Exposure,
         store: OrderStore,
         quotes: Mapping[str, Quotes],
-        expected_price: Callable[[str, Side], Decimal | None],
+        expected_price: Callable[[str, Side, list[Level] | None], Decimal | None],
+        taker_levels: Callable[[str, Side], list[Level]],
     ) -> None:
         self._market = market
         self._instruments = instruments
@@ -81,6 +83,7 @@ class Gatekeeper:
         self._store = store
         self._quotes = quotes
         self._expected_price = expected_price
+        self._taker_levels = taker_levels
 
     def instrument(self, symbol: str) -> Instrument:
         inst = self._instruments.get(symbol)
@@ -119,8 +122,8 @@ class Gatekeeper:
             if can_close == 0:
                 raise rejected(-2022)
             return Accepted(inst, min(quantity, can_close), closing, tif, None)
-        self._check_exposure(inst, cmd, quantity)
-        return Accepted(inst, quantity, closing, tif, None)
+        levels = self._check_exposure(inst, cmd, quantity)
+        return Accepted(inst, quantity, closing, tif, None, levels)
 
     def _check_client_id(self, cmd: PlaceOrder) -> None:
         cid = cmd.client_order_id
@@ -169,7 +172,10 @@ class Gatekeeper:
         # order then skips MIN_NOTIONAL (check_order ignores a 0 reference).
         mark = quotes.reference() or cmd.price or cmd.trigger_price or ZERO
         working = self._store.open_orders(cmd.symbol)
-        plain = sum(1 for o in working if o.trigger is None)
+        plain = 0
+        for o in working:  # usually none: a market order's entry and exit never rest
+            if o.trigger is None:
+                plain += 1
         conditionals = len(working) - plain
         violations = check_order(
             inst,
@@ -197,16 +203,20 @@ class Gatekeeper:
         if outside_market_band(inst, cmd.side, best, quotes.mark):
             raise rejected(-4131)
 
-    def _check_exposure(self, inst: Instrument, cmd: PlaceOrder, quantity: Decimal) -> None:
-        """-2027 past the leverage's notional cap, -2019 past the available margin."""
+    def _check_exposure(self, inst: Instrument, cmd: PlaceOrder, quantity: Decimal) -> list[Level] | None:
+        """-2027 past the leverage's notional cap, -2019 past the available margin. Returns a
+        market order's taker levels, which the matcher then fills against (quotes do not move
+        between the check and the fill)."""
         market = cmd.order_type is OrderType.MARKET
         quotes = self._quotes[cmd.symbol]
         price = cmd.price
+        levels = None
         if market:
-            first = self._expected_price(cmd.symbol, cmd.side)
+            levels = self._taker_levels(cmd.symbol, cmd.side)
+            first = self._expected_price(cmd.symbol, cmd.side, levels)
             price = assumed_market_price(cmd.side, quotes.bid, quotes.ask, quotes.mark, first)
         if price is None:
-            return  # no price anywhere yet: a market order will expire unfilled anyway
+            return levels  # no price anywhere yet: a market order will expire unfilled anyway
         symbol, exposure = cmd.symbol, self._exposure
         pos = self._account.position(symbol, cmd.position_side)
         opening = quantity - min(quantity, reducible(pos, cmd.side))
@@ -224,3 +234,4 @@ class Gatekeeper:
         needed += open_loss(inst, cmd.side, opening, price, quotes.mark)
         if needed > 0 and needed > exposure.available(inst.margin_asset, {symbol: working}):
             raise rejected(-2019)
+        return levels

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal as D
+from typing import Any
 
 from rulebot.core.enums import OrderType, PositionSide, Side, WorkingType
 from rulebot.exchange_sim import SimExchange
@@ -176,3 +177,28 @@ def test_margin_figures_from_orders_built_once_are_the_fresh_ones() -> None:
     assert working > 0 and str(working) == str(exposure.order_margin(BTCUSDT))
     assert str(exposure.available("USDT", {BTCUSDT: working})) == str(exposure.available("USDT"))
     assert pending == exposure.pending(BTCUSDT)  # the questions did not touch the list they were given
+
+
+def test_a_market_order_fills_against_the_levels_its_margin_check_read(monkeypatch: Any) -> None:
+    """The gatekeeper hands a market order's taker levels to the matcher (`Accepted.levels`):
+    they must be the levels the matcher would build itself at that moment, side included."""
+    from rulebot.exchange_sim.matching import Matcher
+
+    handed: list[bool] = []
+    execute = Matcher.execute
+
+    def checked(self: Matcher, order: Any, time: int, events: Any, levels: Any = None) -> None:
+        if levels is not None:
+            handed.append(True)
+            assert levels == self.levels(order.symbol, order.side)
+        execute(self, order, time, events, levels)
+
+    monkeypatch.setattr(Matcher, "execute", checked)
+    sim = usdm("10000")
+    book(sim, "59999.9", "60000.1")
+    sim.on_mark_price(BTCUSDT, D(60000), 0)
+    assert sim.execute(market("a", BUY, "0.01"), 1).ok
+    assert sim.execute(market("b", SELL, "0.03"), 2).ok
+    sim.on_trade(BTCUSDT, D(60100), D(1), 3, False)  # a trade past the ask: the book top is stale
+    assert sim.execute(market("c", BUY, "0.04"), 4).ok
+    assert len(handed) == 3
