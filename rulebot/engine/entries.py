@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import PositionSide
+from rulebot.core.enums import Direction, PositionSide
 from rulebot.core.intents import EnterIntent
 from rulebot.engine import records as rec
 from rulebot.engine.portfolio import PositionState
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
 
 ZERO = Decimal(0)
+_LONG, _SHORT = Direction.LONG, Direction.SHORT
 
 
 class Entries:
@@ -75,7 +76,10 @@ class Entries:
             time,
             position_side,
         )
-        pos = pf.net_position(symbol)
+        # net_position(symbol).direction, without building a flat position to read None from
+        # (an entry goes out flat: a stop and reverse enters once the exit's fill is reported).
+        held = pf.net_amount(symbol)
+        direction = _LONG if held > 0 else _SHORT if held < 0 else None
         mark = market.mark or ZERO
         funding_rate = env.get("funding_rate")
         nft = market.next_funding_time
@@ -87,7 +91,7 @@ class Entries:
             mark,  # mark_price
             equity,  # as sized above: nothing moved since
             pf.notional(symbol),  # position_notional
-            pos.direction,  # position_direction
+            direction,  # position_direction
             len(st.oms.open_orders(symbol)),  # open_orders
             market.last_data_time,
             run.leverage,

@@ -204,7 +204,8 @@ class Portfolio:
         if mark is None:
             return ZERO
         inst = self.instruments[symbol]
-        return sum(
-            (inst.notional(p.size, mark) for (s, _), p in self.positions.items() if s == symbol and p.amount != 0),
-            ZERO,
-        )
+        total = ZERO  # sum() over a generator, as a loop: the same additions (every entry asks)
+        for (s, _), p in self.positions.items():
+            if s == symbol and p.amount != 0:
+                total += inst.notional(abs(p.amount), mark)  # p.size
+        return total

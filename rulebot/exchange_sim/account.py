@@ -171,7 +171,7 @@ class Account:
         realized PnL are paid from/to the wallet (its cross part).
         """
         pos = self.position(inst.symbol, position_side)
-        isolated = self.is_isolated(inst.symbol)
+        isolated = self.margin_type[inst.symbol] is _ISOLATED  # is_isolated, without the call (every fill)
         lev = self.leverage[inst.symbol]
         signed = qty if side is Side.BUY else -qty
         closed = min(qty, reducible(pos, side))

@@ -28,23 +28,24 @@ class OrderDesk:
         REST answer) only if `view`: a backtest reads the events, never the answer."""
         ok = self._gate.check(cmd, algo=False)
         order_id = self._store.ids.next_order()
+        # Positional, in the fields' order (named in the comments): every order placed builds one.
         order = SimOrder(
-            order_id=order_id,
-            client_order_id=cmd.client_order_id or f"sim_{order_id}",
-            symbol=cmd.symbol,
-            side=cmd.side,
-            position_side=cmd.position_side,
-            order_type=cmd.order_type,
-            time_in_force=ok.time_in_force,
-            quantity=ok.quantity,
-            price=cmd.price if cmd.order_type.has_limit_price else None,
-            reduce_only=cmd.reduce_only,
-            closing=ok.closing,
-            close_position=cmd.close_position,
-            time=time,
-            trigger=ok.trigger,
-            working_type=cmd.working_type,
+            order_id,
+            cmd.client_order_id or f"sim_{order_id}",  # client_order_id
+            cmd.symbol,
+            cmd.side,
+            cmd.position_side,
+            cmd.order_type,
+            ok.time_in_force,
+            ok.quantity,
+            cmd.price if cmd.order_type.has_limit_price else None,  # price
+            cmd.reduce_only,
+            ok.closing,
+            cmd.close_position,
+            time,
+            ok.trigger,
         )
+        order.working_type = cmd.working_type
         if order.trigger is not None:
             order.update_time = time
             self._store.add(order)

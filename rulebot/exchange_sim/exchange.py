@@ -155,7 +155,7 @@ class SimExchange(AccountQueries):
         CancelOrder finds plain orders first, then open algo orders by clientAlgoId.
         CancelAllOrders cancels the symbol's plain and algo orders alike.
         """
-        events = self._tick(time)
+        events = self._tick(time) if self._countdowns else []  # no dead man's switch: nothing to fire
         try:
             order, algo = self._dispatch(command, time, events, views)
         except Rejected as exc:
@@ -168,7 +168,7 @@ class SimExchange(AccountQueries):
         No margin or reduce-only check before the trigger. Refused with -1116 for a
         non-conditional type and -1020 on COIN-M (whose conditionals are plain orders).
         """
-        events = self._tick(time)
+        events = self._tick(time) if self._countdowns else []  # as in execute
         try:
             algo = self._desk.place_algo(command, time, events, views)
         except Rejected as exc:

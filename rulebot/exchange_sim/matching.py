@@ -174,7 +174,8 @@ class Matcher:
         events: list[AccountEvent],
     ) -> None:
         inst = self._instruments[order.symbol]
-        commission = money(trading_fee(inst, qty, price, self._fees.rate(is_maker)))
+        fees = self._fees
+        commission = money(trading_fee(inst, qty, price, fees.maker if is_maker else fees.taker))  # fees.rate()
         realized = self._account.apply_fill(inst, order.position_side, order.side, qty, price, commission, time)
         order.executed += qty
         order.cum_notional += abs(inst.notional(qty, price))

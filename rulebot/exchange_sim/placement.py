@@ -63,6 +63,10 @@ def is_closing(hedge_mode: bool, cmd: PlaceOrder) -> bool:
 class Gatekeeper:
     """Checks a PlaceOrder against the instrument, the account and the market."""
 
+    # A paper account saved before the gatekeeper read the matcher's levels has none: it asks
+    # `expected_price` to build them, as it did then (runtime/paper_account.py pickles the simulator).
+    _taker_levels: Callable[[str, Side], list[Level]] | None = None
+
     def __init__(
         self,
         market: Market,
@@ -212,7 +216,8 @@ class Gatekeeper:
         price = cmd.price
         levels = None
         if market:
-            levels = self._taker_levels(cmd.symbol, cmd.side)
+            taker = self._taker_levels
+            levels = taker(cmd.symbol, cmd.side) if taker is not None else None
             first = self._expected_price(cmd.symbol, cmd.side, levels)
             price = assumed_market_price(cmd.side, quotes.bid, quotes.ask, quotes.mark, first)
         if price is None:

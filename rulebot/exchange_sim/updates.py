@@ -78,8 +78,14 @@ class Reporter:
         change: Decimal = ZERO,
     ) -> AccountUpdate:
         balances = (self.balance_change(asset, change),)
+        # One position (every fill's update): no comprehension to build its tuple.
+        changes = (
+            (self.position_change(positions[0]),)
+            if len(positions) == 1
+            else tuple([self.position_change(p) for p in positions])
+        )
         # reason, balances, positions, time
-        return AccountUpdate(reason, balances, tuple([self.position_change(p) for p in positions]), time)
+        return AccountUpdate(reason, balances, changes, time)
 
     # -- views -------------------------------------------------------------------------------
 

@@ -202,3 +202,13 @@ def test_a_market_order_fills_against_the_levels_its_margin_check_read(monkeypat
     sim.on_trade(BTCUSDT, D(60100), D(1), 3, False)  # a trade past the ask: the book top is stale
     assert sim.execute(market("c", BUY, "0.04"), 4).ok
     assert len(handed) == 3
+
+
+def test_a_gatekeeper_saved_before_it_read_the_matchers_levels_still_places_market_orders() -> None:
+    """A paper account pickled by an older release has no `_taker_levels` on its gatekeeper."""
+    sim = usdm("10000")
+    book(sim, "59999.9", "60000.1")
+    sim.on_mark_price(BTCUSDT, D(60000), 0)
+    del sim._gate.__dict__["_taker_levels"]
+    result = sim.execute(market("old", BUY, "0.01"), 1)
+    assert result.ok and any(getattr(e, "last_filled_qty", 0) > 0 for e in result.events)
