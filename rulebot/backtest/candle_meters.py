@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rulebot.backtest.candle_series import all_true
 from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
 from rulebot.engine.state import SymbolRun
 from rulebot.engine.volatility import BASE_HALF_LIFE_S, SHORT_HALF_LIFE_S, WARM_SAMPLES
@@ -142,7 +143,7 @@ def meter_run(
     step = times[j] - last_time
     t = np.asarray(times[j:k], dtype=np.int64) if times_np is None else times_np[j:k]
     c = np.asarray(closes[j:k], dtype=np.float64) if closes_np is None else closes_np[j:k]
-    if step < _SAMPLE_MS or not last_price > 0 or not bool((c > 0).all()) or not bool((np.diff(t) == step).all()):
+    if step < _SAMPLE_MS or not last_price > 0 or not all_true(c > 0) or not all_true(t[1:] - t[:-1] == step):
         return _meter_steps(m, multiple, tripped, times, closes, j, k, False)[:2]
     # A steady pace of warm samples: every candle samples, `seconds` and the alphas are the same each time.
     seconds = step / 1000
@@ -240,7 +241,7 @@ def throttle_run(
     if not held:
         # Closes at least a throttle period apart: once a close moves the check, every later one does,
         # and one does if the last is a period past the check.
-        if k - i == 1 or bool((np.diff(t) >= CHECK_EVERY_MS).all()):
+        if k - i == 1 or all_true(t[1:] - t[:-1] >= CHECK_EVERY_MS):
             return now, last if last - last_check >= CHECK_EVERY_MS else last_check
     else:
         ot = opens_at[i]
@@ -248,7 +249,7 @@ def throttle_run(
             # Candle i moves both to its close (below); so does each next one that opens at or after
             # the close before it and is long enough: the run leaves both at its last close.
             o = np.asarray(opens_at[i:k], dtype=np.int64) if opens_np is None else opens_np[i:k]
-            if k - i == 1 or bool(((o[1:] >= t[:-1]) & (t[1:] - o[1:] >= _EVERY_POINT)).all()):
+            if k - i == 1 or all_true((o[1:] >= t[:-1]) & (t[1:] - o[1:] >= _EVERY_POINT)):
                 return last, last
     for j in range(i, k):
         time = times[j]

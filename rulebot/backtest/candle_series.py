@@ -236,10 +236,20 @@ def own_inputs(runtime: IndicatorRuntime, tf: str) -> bool:
 
 
 def first_false(mask: np.ndarray) -> int:
-    """The index of the first False of `mask` (its length: none)."""
-    if mask.all():
-        return len(mask)
-    return int(np.argmin(mask))
+    """The index of the first False of `mask` (its length: none). One `argmin` (the first lowest: the
+    first False, if any) and one look: `mask.all()` and `np.argmin` each pass through a Python wrapper
+    of numpy's, several microseconds on the few dozen candles of a window, and a window calls this
+    four times (issue 14)."""
+    n = len(mask)
+    if not n:
+        return 0
+    j = int(mask.argmin())
+    return n if mask[j] else j
+
+
+def all_true(mask: np.ndarray) -> bool:
+    """`bool(mask.all())` for a boolean array, as `first_false` finds it (without numpy's wrapper)."""
+    return first_false(mask) == len(mask)
 
 
 class Block:

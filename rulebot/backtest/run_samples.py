@@ -18,6 +18,7 @@ from decimal import Decimal
 import numpy as np
 
 from rulebot.backtest.candle_runs import JumpedCandles
+from rulebot.backtest.candle_series import all_true
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.warmup import Warmup
 from rulebot.engine.engine import Engine
@@ -74,7 +75,8 @@ def _due(times: Sequence[int], times_np: np.ndarray, next_sample: int, every: in
     n = len(times) - 1
     if n <= 0:
         return (), next_sample
-    if n == 1 or bool((np.diff(times_np[:n] // every) >= 1).all()):  # so the times increase
+    periods = times_np[:n] // every
+    if n == 1 or all_true(periods[1:] > periods[:-1]):  # so the times increase
         lo = bisect_left(times, next_sample, 0, n)
         if lo == n:
             return (), next_sample

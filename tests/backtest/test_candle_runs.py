@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from rulebot.backtest import candle_runs
 from rulebot.backtest.candle_screen import compile_screen, names_needed
+from rulebot.backtest.candle_series import all_true, first_false
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.backtest.tally import CurveTally
@@ -577,3 +578,13 @@ rules:
         want = reference(cols, state, len(rows))
     got = screen(cols, state, len(rows))
     assert got.dtype == want.dtype and got.tolist() == want.tolist(), cond
+
+
+@given(st.lists(st.booleans(), max_size=70))
+def test_first_false_and_all_true_are_numpys(bits: list[bool]) -> None:
+    """first_false and all_true read a mask through one argmin: the first False, as a plain scan finds it."""
+    mask = np.array(bits, dtype=np.bool_)
+    want = next((j for j, b in enumerate(bits) if not b), len(bits))
+    assert first_false(mask) == want
+    assert all_true(mask) is bool(mask.all())
+    assert first_false(mask[1:]) == next((j for j, b in enumerate(bits[1:]) if not b), max(0, len(bits) - 1))
