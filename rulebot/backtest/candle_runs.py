@@ -370,7 +370,12 @@ class CandleRuns:
             col = cols.get(name)
             if col is not None:
                 first = snapshot[name] if name in snapshot else col[0]
-                out[PREV_PREFIX + name] = np.concatenate(([first], col[:-1]))
+                if isinstance(first, float):  # a float or a float64: written in place, not concatenated
+                    shifted = np.empty(len(col))
+                    shifted[0], shifted[1:] = first, col[:-1]
+                    out[PREV_PREFIX + name] = shifted
+                else:
+                    out[PREV_PREFIX + name] = np.concatenate(([first], col[:-1]))
         return out
 
     def _catch_up(self, cs: list[CandleClosed], b: Block, i: int, k: int) -> None:

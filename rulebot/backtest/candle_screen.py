@@ -119,13 +119,21 @@ def _check(node: ir.Node) -> None:
 
 
 class _Ctx:
-    """One evaluation: the window's columns, the state, the number of candles, an all-True mask."""
+    """One evaluation: the window's columns, the state, the number of candles."""
 
-    __slots__ = ("cols", "n", "state", "true")
+    __slots__ = ("_true", "cols", "n", "state")
 
     def __init__(self, cols: Columns, state: str, n: int) -> None:
         self.cols, self.state, self.n = cols, state, n
-        self.true = np.ones(n, dtype=np.bool_)
+        self._true: Bools | None = None
+
+    def ones(self) -> Bools:
+        """An all-True mask, made on first use: most conditions (comparisons of columns, and/or of
+        them) never need one."""
+        t = self._true
+        if t is None:
+            t = self._true = np.ones(self.n, dtype=np.bool_)
+        return t
 
 
 _Fn = Callable[[_Ctx], _Val]
@@ -205,7 +213,7 @@ def _const(v: Any) -> _Fn:
         s = _Str(v)
         return lambda c: s
     if type(v) is bool:
-        return lambda c: _Bool(np.full(c.n, v, dtype=np.bool_), c.true)
+        return lambda c: _Bool(np.full(c.n, v, dtype=np.bool_), c.ones())
     if type(v) is int or type(v) is float:
         f = float(v)
         return lambda c: _const_num(c, f)
@@ -213,7 +221,7 @@ def _const(v: Any) -> _Fn:
 
 
 def _const_num(c: _Ctx, v: float) -> _Num:
-    return _Num(np.full(c.n, v), c.true if np.isfinite(v) else ~c.true)
+    return _Num(np.full(c.n, v), c.ones() if np.isfinite(v) else ~c.ones())
 
 
 def _ref(key: str) -> _Fn:
@@ -230,7 +238,7 @@ def _boolean(c: _Ctx, got: _Val) -> _Bool:
     if type(got) is _Bool:
         return got
     if type(got) is _Unknown:
-        return _Bool(~c.true, ~c.true)
+        return _Bool(~c.ones(), ~c.ones())
     raise Unsupported("a number or a string as a truth value")
 
 
@@ -238,7 +246,7 @@ def _num(c: _Ctx, got: _Val) -> _Num:
     if type(got) is _Num:
         return got
     if type(got) is _Unknown:
-        return _Num(np.zeros(c.n), ~c.true)
+        return _Num(np.zeros(c.n), ~c.ones())
     raise Unsupported("arithmetic on a bool or a string")  # Python allows True + 1: not modelled
 
 
@@ -273,16 +281,20 @@ def _bool_op(conj: bool, fs: tuple[_Fn, ...]) -> _Fn:
     def bool_op(c: _Ctx) -> _Bool:
         # Left to right as Python runs it: `going` marks candles where every operand so far was
         # known and did not decide (all True for `and`); `decided` where one known operand did.
-        going = c.true
-        decided = None
+        # Before the first operand both are known: all True and none (the first's masks stand alone).
+        going: Bools | None = None
+        decided: Bools | None = None
         for f in fs:
             b = _boolean(c, f(c))
             yes, no = (b.v, ~b.v) if conj else (~b.v, b.v)
-            stop = going & b.ok & no
-            decided = stop if decided is None else decided | stop
-            going = going & b.ok & yes
-        ok = going if decided is None else decided | going
-        return _Bool(going if conj else ~going, ok)
+            if going is None or decided is None:
+                decided, going = b.ok & no, b.ok & yes
+            else:
+                decided = decided | (going & b.ok & no)
+                going = going & b.ok & yes
+        if going is None or decided is None:
+            going = decided = c.ones()  # no operand: not reached, the language has none
+        return _Bool(going if conj else ~going, decided | going)
 
     return bool_op
 
@@ -300,7 +312,7 @@ def _compare_chain(fa: _Fn, rest: tuple[tuple[ir.CompareOpName, _Fn], ...]) -> _
 
     def compare(c: _Ctx) -> _Bool:
         left = fa(c)
-        going = c.true  # the chain so far is True (known) here
+        going = c.ones()  # the chain so far is True (known) here
         decided = np.zeros(c.n, dtype=np.bool_)
         for op, f in rest:
             right = f(c)
