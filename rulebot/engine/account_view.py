@@ -51,7 +51,8 @@ class AccountValues:
         self._legs: dict[tuple[str, PositionSide], _Leg] = {}
         self._wallet: tuple[Decimal | None, float] = (None, 0.0)
         self._start: tuple[Decimal | None, float] = (None, 0.0)
-        self._mine: tuple[PositionState, _Leg] | None = None  # `position`'s last leg, with its position
+        # `position`'s last position, its leg, the leverage, the liquidation estimate and the instrument
+        self._mine: tuple[PositionState, _Leg, int, float, Instrument] | None = None
 
     def __call__(self, env: Env) -> None:
         env.filled = ACCOUNT_ORDER  # whoever filled them, the next event must recompute them
@@ -138,25 +139,34 @@ class AccountValues:
         symbol, pf = self.symbol, self.portfolio
         pos = pf.net_position(symbol)
         amount = pos.amount
-        # The leg of the last call, kept by the position itself: no (symbol, side) key to hash.
+        lev = self.runs[symbol].leverage
+        # The leg of the last call, kept by the position itself (no (symbol, side) key to hash), with
+        # what moves only with it and the leverage: the liquidation estimate, the instrument.
         mine = self._mine
-        if mine is None or mine[0] is not pos or mine[1][0] is not amount or mine[1][1] is not pos.entry_price:
-            mine = self._mine = (pos, _leg(pos) if amount else _FLAT)
+        if (
+            mine is None
+            or mine[0] is not pos
+            or mine[1][0] is not amount
+            or mine[1][1] is not pos.entry_price
+            or mine[2] != lev
+        ):
+            leg = _leg(pos) if amount else _FLAT
+            e = leg[3]
+            # Isolated estimate with a flat maintenance rate, as `__call__` gives it.
+            liq = (e * (1 - 1 / lev) / (1 - _MAINT) if leg[6] else e * (1 + 1 / lev) / (1 + _MAINT)) if amount else 0.0
+            mine = self._mine = (pos, leg, lev, liq, self.instruments[symbol])
         leg = mine[1]
         env["position.side"] = leg[4]
         env["position.size"] = leg[5]
         mark_d = pf.marks.get(symbol)
         if amount and mark_d is not None:
-            e = leg[3]
-            lev = self.runs[symbol].leverage
-            upnl, notional = float_pnl_and_notional(self.instruments[symbol], leg[2], e, float(mark_d))
+            upnl, notional = float_pnl_and_notional(mine[4], leg[2], leg[3], float(mark_d))
             margin = notional / lev
-            liq = e * (1 - 1 / lev) / (1 - _MAINT) if leg[6] else e * (1 + 1 / lev) / (1 + _MAINT)
-            env["entry_price"] = e
+            env["entry_price"] = leg[3]
             env["upnl"] = upnl
             env["margin"] = margin
             env["roe"] = upnl / margin if margin else 0.0
-            env["liq_price"] = liq
+            env["liq_price"] = mine[3]
         else:
             env["entry_price"] = env["liq_price"] = math.nan
             env["upnl"] = env["margin"] = env["roe"] = 0.0

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOSING_PURPOSES", "Binding", "PendingExit", "retry_delay_ms", "state_for", "state_for_flat"]
 
+_ANY, _LONG, _SHORT = PositionBinding.ANY, PositionBinding.LONG, PositionBinding.SHORT
 # Orders that close (part of) a position: while one works, the position is being closed.
 CLOSING_PURPOSES = frozenset({"exit", "flatten", "deleverage"})
 _FIRST_RETRY_MS = 1_000
@@ -179,12 +180,13 @@ class Binding:
                     self.check(symbol, self.state.time, step, why="no position (entry not placed)")
             return
         spec = self.book.states[run.state]
-        admits = spec.position.admits
+        binding = spec.position
         held = False
-        # open_legs walked rather than listed: this runs after every fired rule, for one leg.
+        # open_legs walked rather than listed, and PositionBinding.admits of each leg's direction
+        # spelled out on its amount: this runs after every fired rule, for one leg.
         for (s, _), p in self.state.portfolio.positions.items():
-            if s == symbol and p.amount != 0:
-                if admits(p.direction):
+            if s == symbol and (amount := p.amount) != 0:
+                if binding is _ANY or (binding is _LONG and amount > 0) or (binding is _SHORT and amount < 0):
                     return
                 held = True
         if held:

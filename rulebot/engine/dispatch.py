@@ -54,7 +54,16 @@ class RuleDispatch:
         }
         # What the loop below reads of each rule of a (trigger, state), gathered once: it runs on
         # every trade for an `on: trade` rule, and fires there trade after trade in a stretch.
-        self._plans = {k: tuple(self._plan(rule) for rule in rules) for k, rules in self._by_state.items()}
+        # By trigger, then by state (no (trigger, state) tuple to build and hash on every event), with
+        # the trigger's `prev.` slots.
+        self._by_key: dict[
+            tuple[str, str | None], tuple[dict[str, tuple[_Plan, ...]], tuple[tuple[str, str], ...]]
+        ] = {}
+        for (key, state), rules in self._by_state.items():
+            plans, _ = self._by_key.setdefault(key, ({}, self._prev_slots.get(key, ())))
+            plans[state] = tuple(self._plan(rule) for rule in rules)
+        for key, slots in self._prev_slots.items():
+            self._by_key.setdefault(key, ({}, slots))
 
     def _plan(self, rule: CompiledRule) -> _Plan:
         when = rule.when
@@ -71,9 +80,12 @@ class RuleDispatch:
         )
 
     def dispatch(self, symbol: str, key: tuple[str, str | None], step: Step) -> None:
+        by_key = self._by_key.get(key)
+        if by_key is None:
+            return  # no rule has the trigger
+        plans, prev_slots = by_key
         run = self._runs[symbol]
-        plan = self._plans.get((key, run.state))
-        prev_slots = self._prev_slots.get(key)
+        plan = plans.get(run.state)
         if not plan and not prev_slots:
             return  # no rule of this state has the trigger and none keeps `prev.`: nothing to read or run
         env = run.market.env

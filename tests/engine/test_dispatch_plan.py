@@ -97,3 +97,41 @@ def test_a_reduce_that_rounds_to_nothing_sends_nothing_and_one_that_does_not_sen
 
 def exits(step: Step) -> list[PlaceOrder]:
     return [c for c in step.commands if isinstance(c, PlaceOrder) and c.order_type is OrderType.MARKET]
+
+
+BOUND = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m]
+states:
+  flat: {position: none}
+  long: {position: long}
+  short: {position: short}
+  either: {position: any}
+rules:
+  - name: nothing
+    on: trade
+    in: flat
+    when: price < 0
+    do: [{log: "never"}]
+"""
+
+
+@pytest.mark.parametrize("state", ["flat", "long", "short", "either"])
+@pytest.mark.parametrize("amount", ["5", "-5"])
+def test_the_check_after_a_fired_rule_leaves_a_state_that_admits_the_position_and_moves_one_that_does_not(
+    usdm: Any, state: str, amount: str
+) -> None:
+    """Binding.check's test of a held leg, spelled out on its amount, is PositionBinding.admits."""
+    engine = Engine(compile_text(BOUND), usdm[0], {"USDT": Decimal(10_000)})
+    engine.start(T0)
+    engine.on_event(holding(amount, entry="1"))
+    run = engine.state.runs["ADAUSDT"]
+    run.state = state
+    run.market.env["state"] = state
+    step = Step()
+    engine.binding.check("ADAUSDT", T0 + 2, step)
+    pos = engine.state.portfolio.net_position("ADAUSDT")
+    admitted = engine.book.states[state].position.admits(pos.direction)
+    assert (run.state == state and not step.records) is admitted, (state, amount, run.state, step.records)
