@@ -1,5 +1,6 @@
 """The candle screen as it was before it was compiled into closures: an interpreter over the IR at
-each evaluation (candle_screen.py's semantics, written once more the plain way). The property test
+each evaluation (candle_screen.py's semantics, written once more the plain way; the support check and
+the leaf arithmetic are the module's own, the walk and the masks of and/or/chains/if are not). The property test
 in test_candle_runs.py checks the compiled screen gives the very same masks on generated conditions."""
 
 from __future__ import annotations
@@ -8,7 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from rulebot.backtest.candle_screen import _BIG, Bools, Columns, Screen, Unsupported, _Bool, _Num, _Str, _Unknown
+from rulebot.backtest.candle_screen import (
+    Bools,
+    Columns,
+    Screen,
+    Unsupported,
+    _arith,
+    _Bool,
+    _check,
+    _min_max,
+    _Num,
+    _Str,
+    _Unknown,
+)
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.expr import PREV_PREFIX
 
@@ -27,7 +40,8 @@ def interpreted_screen(node: ir.Node) -> Screen | None:
 
     def screen(cols: Columns, state: str, n: int) -> Bools:
         try:
-            got = _Eval(cols, state, n).value(node)
+            with np.errstate(all="ignore"):  # the module's _arith, shared, reads no error state
+                got = _Eval(cols, state, n).value(node)
         except Unsupported:
             return np.zeros(n, dtype=np.bool_)
         if not isinstance(got, _Bool):
@@ -35,19 +49,6 @@ def interpreted_screen(node: ir.Node) -> Screen | None:
         return got.ok & ~got.v
 
     return screen
-
-
-def _check(node: ir.Node) -> None:
-    """Refuse, once, the nodes the evaluation does not model."""
-    for n in ir.walk(node):
-        match n:
-            case ir.Power() | ir.Call(fn="round"):
-                raise Unsupported(type(n).__name__)
-            case ir.Binary(op="//" | "%"):
-                raise Unsupported(n.op)
-            case ir.Const(value=v) | ir.Param(value=v):
-                if type(v) is int and abs(v) >= _BIG:
-                    raise Unsupported("a big int")
 
 
 class _Eval:
@@ -75,7 +76,7 @@ class _Eval:
                 a = self.num(x)
                 return a if op == "+" else _Num(-a.v, a.ok)
             case ir.Binary(op=op, left=a, right=b):
-                return self.arith(op, self.num(a), self.num(b))
+                return _arith(op, self.num(a), self.num(b))
             case ir.BoolOp(op=op, values=xs):
                 return self.bool_op(op == "and", xs)
             case ir.Compare(left=a, ops=ops, comparators=xs):
@@ -83,11 +84,11 @@ class _Eval:
             case ir.IfExp(test=t, body=b, orelse=o):
                 return self.if_exp(t, b, o)
             case ir.Call(fn="clamp", args=(x, lo, hi)):
-                return self.min_max(False, [self.min_max(True, [self.num(x), self.num(lo)]), self.num(hi)])
+                return _min_max(False, [_min_max(True, [self.num(x), self.num(lo)]), self.num(hi)])
             case ir.Call(fn="pct", args=(x,)):
-                return self.arith("/", self.num(x), self.const_num(100.0))
+                return _arith("/", self.num(x), self.const_num(100.0))
             case ir.Call(fn="min" | "max" as fn, args=xs):
-                return self.min_max(fn == "max", [self.num(x) for x in xs])
+                return _min_max(fn == "max", [self.num(x) for x in xs])
             case ir.Call(fn="abs", args=(x,)):
                 a = self.num(x)
                 return _Num(np.abs(a.v), a.ok)
@@ -121,32 +122,6 @@ class _Eval:
         if not isinstance(got, _Num):
             raise Unsupported("arithmetic on a bool or a string")  # Python allows True + 1: not modelled
         return got
-
-    def arith(self, op: str, a: _Num, b: _Num) -> _Num:
-        with np.errstate(all="ignore"):
-            if op == "+":
-                v = a.v + b.v
-            elif op == "-":
-                v = a.v - b.v
-            elif op == "*":
-                v = a.v * b.v
-            elif op == "/":
-                v = a.v / b.v  # ZeroDivisionError in Python: not ok below
-            else:
-                raise Unsupported(op)
-        ok = a.ok & b.ok & np.isfinite(v)
-        if op == "/":
-            ok &= b.v != 0
-        return _Num(v, ok)
-
-    def min_max(self, is_max: bool, xs: list[_Num]) -> _Num:
-        v, ok = xs[0].v, xs[0].ok
-        for x in xs[1:]:
-            # Python's min/max keep the first of equal values: only the sign of a zero can tell
-            # them apart, and no comparison or non-raising division here can see it.
-            v = np.maximum(v, x.v) if is_max else np.minimum(v, x.v)
-            ok = ok & x.ok
-        return _Num(v, ok)
 
     def bool_op(self, conj: bool, xs: tuple[ir.Node, ...]) -> _Bool:
         # Left to right as Python runs it: `going` marks candles where every operand so far was
@@ -187,24 +162,12 @@ class _Eval:
         raise Unsupported("if with branches of two kinds")
 
 
-# A cross as the two compares it is (was on one side, now on the other), built once per Cross node:
-# to_prev rebuilds the operands with dataclasses.replace, and every window of every run screens it.
-# Keyed by identity with the node kept beside them, so an id cannot be reused while cached.
-_CROSSED: dict[int, tuple[ir.Cross, tuple[ir.Compare, ir.Compare]]] = {}
-
-
 def _crossed(node: ir.Cross) -> tuple[ir.Compare, ir.Compare]:
-    hit = _CROSSED.get(id(node))
-    if hit is not None and hit[0] is node:
-        return hit[1]
+    """A cross as the two compares it is: was on one side, now on the other."""
     a, b = node.a, node.b
     was: ir.CompareOpName = "<=" if node.up else ">="
     now: ir.CompareOpName = ">" if node.up else "<"
-    pair = (ir.Compare(ir.to_prev(a), (was,), (ir.to_prev(b),)), ir.Compare(a, (now,), (b,)))
-    if len(_CROSSED) >= 256:  # a reload brings new nodes: keep the cache small
-        _CROSSED.clear()
-    _CROSSED[id(node)] = (node, pair)
-    return pair
+    return ir.Compare(ir.to_prev(a), (was,), (ir.to_prev(b),)), ir.Compare(a, (now,), (b,))
 
 
 def _compare(op: str, a: _Val, b: _Val, n: int) -> _Bool:
