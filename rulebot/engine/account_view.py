@@ -106,19 +106,11 @@ class AccountValues:
             notional = (
                 this_notional if this_leg is not None else float_pnl_and_notional(inst, leg[2], e, float(mark_d))[1]
             )
-            margin = notional / lev
-            # Isolated estimate with a flat maintenance rate; the liquidation-distance guard
-            # uses the symbol's brackets instead.
-            liq = e * (1 - 1 / lev) / (1 - _MAINT) if leg[6] else e * (1 + 1 / lev) / (1 + _MAINT)
-            env["entry_price"] = e
-            env["upnl"] = this_upnl
-            env["margin"] = margin
-            env["roe"] = this_upnl / margin if margin else 0.0
+            _held(env, e, this_upnl, notional, lev, _liq_estimate(e, lev, leg[6]))
             env["leverage"] = notional / equity if equity > 0 else 0.0
-            env["liq_price"] = liq
         else:
-            env["entry_price"] = env["liq_price"] = math.nan
-            env["upnl"] = env["margin"] = env["roe"] = env["leverage"] = 0.0
+            _flat(env)
+            env["leverage"] = 0.0
         env["equity"] = equity
         env["available"] = equity - used
         start = pf.today.start_equity.get(asset) if pf.today is not None else None
@@ -151,9 +143,7 @@ class AccountValues:
             or mine[2] != lev
         ):
             leg = _leg(pos) if amount else _FLAT
-            e = leg[3]
-            # Isolated estimate with a flat maintenance rate, as `__call__` gives it.
-            liq = (e * (1 - 1 / lev) / (1 - _MAINT) if leg[6] else e * (1 + 1 / lev) / (1 + _MAINT)) if amount else 0.0
+            liq = _liq_estimate(leg[3], lev, leg[6]) if amount else 0.0
             mine = self._mine = (pos, leg, lev, liq, self.instruments[symbol])
         leg = mine[1]
         env["position.side"] = leg[4]
@@ -161,15 +151,31 @@ class AccountValues:
         mark_d = pf.marks.get(symbol)
         if amount and mark_d is not None:
             upnl, notional = float_pnl_and_notional(mine[4], leg[2], leg[3], float(mark_d))
-            margin = notional / lev
-            env["entry_price"] = leg[3]
-            env["upnl"] = upnl
-            env["margin"] = margin
-            env["roe"] = upnl / margin if margin else 0.0
-            env["liq_price"] = mine[3]
+            _held(env, leg[3], upnl, notional, lev, mine[3])
         else:
-            env["entry_price"] = env["liq_price"] = math.nan
-            env["upnl"] = env["margin"] = env["roe"] = 0.0
+            _flat(env)
+
+
+def _liq_estimate(entry: float, lev: int, long: bool) -> float:
+    """Isolated liquidation estimate with a flat maintenance rate; the liquidation-distance guard
+    uses the symbol's brackets instead."""
+    return entry * (1 - 1 / lev) / (1 - _MAINT) if long else entry * (1 + 1 / lev) / (1 + _MAINT)
+
+
+def _held(env: Env, entry: float, upnl: float, notional: float, lev: int, liq: float) -> None:
+    """The position values of a held position (`POSITION_NAMES` but its side and size)."""
+    margin = notional / lev
+    env["entry_price"] = entry
+    env["upnl"] = upnl
+    env["margin"] = margin
+    env["roe"] = upnl / margin if margin else 0.0
+    env["liq_price"] = liq
+
+
+def _flat(env: Env) -> None:
+    """The position values of no position (or none valued yet)."""
+    env["entry_price"] = env["liq_price"] = math.nan
+    env["upnl"] = env["margin"] = env["roe"] = 0.0
 
 
 # amount, entry_price, their floats, PositionState.side, float(size), and whether it is long
