@@ -20,7 +20,7 @@ from rulebot.engine.liquidation_guard import Holding
 from rulebot.engine.portfolio import PositionState
 from rulebot.engine.risk import ACCOUNT_GUARDS, CLOCK_GUARDS, PRICE_GUARDS, EventGuard
 from rulebot.engine.risk.event import Breach, GuardAct, GuardMemory, Note, Protect, ReducePosition, RefreshCapStops
-from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
+from rulebot.engine.risk.margin_ratio import pass_idle
 from rulebot.rulebook.guards import EffectiveRisk
 
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ class EventGuards:
         """A symbol was valued at a new price (`fresh`: its volatility meter took the price)."""
         if self.quiet_close:
             checks = self._price_checks_shown
-            memory, now = self._runs[symbol].guard, self.state.time
-            if now - memory.last_margin_check >= CHECK_EVERY_MS:  # what margin_ratio.check leaves behind
-                memory.last_margin_check = now
+            pass_idle(self._runs[symbol].guard, self.state.time)  # what margin_ratio.check leaves behind
         else:
             checks = self._price_checks
         for check in checks:  # at every valuation: keep it lean

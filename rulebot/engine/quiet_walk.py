@@ -18,7 +18,7 @@ from rulebot.core.events import BookTop, CandleClosed
 from rulebot.core.instruments import Instrument
 from rulebot.engine.risk import PRICE_GUARDS
 from rulebot.engine.risk.event import NEVER
-from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS
+from rulebot.engine.risk.margin_ratio import CHECK_EVERY_MS, pass_idle
 from rulebot.engine.risk.volatility_breaker import tripped_at
 from rulebot.engine.state import EngineState, Step
 from rulebot.engine.timers import TimerWheel
@@ -129,7 +129,7 @@ class QuietWalk:
                 time = t
                 if time >= st.next_retry:  # a stale retry (quiet_until): Clock.advance clears it here
                     st.next_retry = NEVER
-            if time - memory.last_margin_check >= CHECK_EVERY_MS:
+            if time - memory.last_margin_check >= CHECK_EVERY_MS:  # margin_ratio.pass_idle, inline in this loop
                 memory.last_margin_check = time
         if time > st.time:
             self.clock.set_time(time)
@@ -174,8 +174,7 @@ class QuietWalk:
         if tripped_at(meter.ratio(), self.guards.risk) != memory.volatility_tripped:
             return False
         self.state.last_loss_check = time
-        if time - memory.last_margin_check >= CHECK_EVERY_MS:  # margin_ratio.check, acting nowhere
-            memory.last_margin_check = time
+        pass_idle(memory, time)  # margin_ratio.check, acting nowhere
         return True
 
     def fold_book(self, event: BookTop) -> None:

@@ -12,13 +12,13 @@ from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, FloatBrackets, isolated_ratio_clearly_below
 from rulebot.engine.liquidation_guard import Holding, position_margin_ratio
 from rulebot.engine.portfolio import PositionState
-from rulebot.engine.risk.event import GUARD_COOLDOWN_MS, GuardAct, GuardView, ReducePosition
+from rulebot.engine.risk.event import GUARD_COOLDOWN_MS, GuardAct, GuardMemory, GuardView, ReducePosition
 from rulebot.engine.risk.verdict import Verdict
 
 # Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
 CLOSE_ALL_RATIO = Decimal("0.95")
 CHECK_EVERY_MS = 1000
-__all__ = ["CLOSE_ALL_RATIO", "GUARD_COOLDOWN_MS", "check", "margin_ratio_exit"]
+__all__ = ["CLOSE_ALL_RATIO", "GUARD_COOLDOWN_MS", "check", "margin_ratio_exit", "pass_idle"]
 
 
 def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
@@ -46,6 +46,13 @@ def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
     memory.last_guard_reduce = now
     share, verdict = reduce
     return (ReducePosition(symbol, share, verdict),)
+
+
+def pass_idle(memory: GuardMemory, now: int) -> None:
+    """What `check` leaves behind at `now` where the caller has shown it acts nowhere (the fast
+    backtest paths: the margin ratio clearly below its limit): only its once-a-second throttle."""
+    if now - memory.last_margin_check >= CHECK_EVERY_MS:
+        memory.last_margin_check = now
 
 
 def margin_ratio_exit(
