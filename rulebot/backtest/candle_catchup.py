@@ -14,11 +14,11 @@ from typing import Any
 
 from rulebot.backtest.candle_meters import MeterState
 from rulebot.backtest.candle_series import Block, Series
-from rulebot.core.events import CandleClosed
 from rulebot.engine.candles import Candle, CandleBuilder
 from rulebot.engine.engine import Engine
 from rulebot.engine.market import HISTORY_CANDLES, SymbolMarket
 from rulebot.engine.state import SymbolRun
+from rulebot.feeds.kline_chunks import HIGH, LOW, OPEN
 from rulebot.rulebook.expr import PREV_PREFIX
 
 _FIELDS = ("open", "high", "low", "close", "volume", "returns")
@@ -128,12 +128,14 @@ def dispatch_run(
             snapshot[name] = now
 
 
-def walk_mark(cs: Sequence[CandleClosed], i: int, k: int, mark: Decimal | None) -> Decimal | None:
+def walk_mark(b: Block, i: int, k: int, mark: Decimal | None) -> Decimal | None:
     """The close of the last candle of [i, k) whose walk moved the venue's walk mark (None: none
-    did), `mark` the walk mark before candle i (PaperVenue.walk_quietly without a trailing stop)."""
+    did), `mark` the walk mark before candle i (PaperVenue.walk_quietly without a trailing stop).
+    A candle's open, high and low are made only for a candle that closed where the one before did."""
+    closes, d = b.closes, b.decimal
     for j in range(k - 1, i - 1, -1):
-        c = cs[j]
-        before = cs[j - 1].close if j > i else mark
-        if not (c.close == before and c.open == before and c.high == before and c.low == before):
-            return c.close
+        close = closes[j]
+        before = closes[j - 1] if j > i else mark
+        if not (close == before and d(OPEN, j) == before and d(HIGH, j) == before and d(LOW, j) == before):
+            return close
     return None

@@ -31,7 +31,6 @@ decisions, indicators not yet ready, conditions the screen does not model.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,6 +38,7 @@ from decimal import Decimal
 import numpy as np
 
 from rulebot.backtest.candle_catchup import DispatchKey, dispatch_run, guards_run, market_run, walk_mark
+from rulebot.backtest.candle_columns import MOVING, values, window_columns, with_prev
 from rulebot.backtest.candle_meters import MeterWalk
 from rulebot.backtest.candle_screen import Screen, compile_screen
 from rulebot.backtest.candle_series import Block, Series, first_false, modelled, own_inputs
@@ -46,9 +46,8 @@ from rulebot.backtest.fast_path import FastSession
 from rulebot.core.events import CandleClosed
 from rulebot.engine.candles import timeframe_ms
 from rulebot.engine.engine import Engine
-from rulebot.engine.env import ACCOUNT_NAMES
+from rulebot.feeds.kline_chunks import VOLUME, KlineChunk
 from rulebot.rulebook.compiled import CompiledRule
-from rulebot.rulebook.expr import PREV_PREFIX
 from rulebot.venues.paper import PaperVenue
 
 _BLOCK = 4096  # candles read ahead (a few hundred KB of objects the feed made anyway)
@@ -63,23 +62,32 @@ _BLOCK = 4096  # candles read ahead (a few hundred KB of objects the feed made a
 _FIRST_WINDOW = 64
 _NO_RULES: tuple[CompiledRule, ...] = ()
 _MISSING = object()
-# Env names that move with the clock or the account within a run: never read as constants.
-_MOVING = frozenset({"time", "hour", "weekday", "next_funding_in", "state"}) | ACCOUNT_NAMES
 
 
 @dataclass(frozen=True, slots=True)
 class JumpedCandles:
     """Candles the array path jumps, oldest first. The runner takes the sample due before them,
     then `catch_up()` leaves the engine and the venue as stepping them would, and the runner does
-    its own per-candle bookkeeping (`drawn`: the charted indicators at each; `times`, `times_np`,
-    `closes`: the candles' close times, as a list and an array, and closes)."""
+    its own per-candle bookkeeping (`open_time`: the first one's, `time` and `close`: the last one's,
+    as the span of the run; `drawn`: the charted indicators at each; `times`, `times_np`, `closes`:
+    the candles' close times, as a list and an array, and closes). No candle is made for it."""
 
-    candles: list[CandleClosed]
+    symbol: str
+    timeframe: str
+    open_time: int
     drawn: dict[str, list[float]]
     catch_up: Callable[[], None]
     times: list[int]
     times_np: np.ndarray
     closes: list[Decimal]
+
+    @property
+    def time(self) -> int:
+        return self.times[-1]
+
+    @property
+    def close(self) -> Decimal:
+        return self.closes[-1]
 
 
 @dataclass(slots=True)
@@ -137,7 +145,7 @@ class CandleRuns:
         keys += [k for k in (("trade", None), ("mark_price", None)) if k in eng.rules.keys]
         self.keys = tuple(keys)
         self.prev = {key: tuple(n for n, _ in eng.rules._prev_slots.get(key, ())) for key in self.keys}
-        if any(n in _MOVING for names in self.prev.values() for n in names):
+        if any(n in MOVING for names in self.prev.values() for n in names):
             return False  # a previous value of the clock: not modelled
         arrays = {"price", "mark_price", "index_price", "bid", "ask"}
         arrays |= {k for lv in market.indicators.live if lv.timeframe == src for k in lv.keys}
@@ -155,6 +163,16 @@ class CandleRuns:
         buf: list[CandleClosed] = []
         symbol = self.symbol
         for ev in events:
+            if type(ev) is KlineChunk:  # a chunk of the parser's candles: columns, no candle made yet
+                if buf:
+                    yield from self._block(buf)
+                    buf = []
+                if ev.symbol == symbol and ev.timeframe == (self.src or ev.timeframe):
+                    self.src = ev.timeframe
+                    yield from self._block(ev)
+                else:
+                    yield from ev.candles()
+                continue
             if type(ev) is CandleClosed and ev.symbol == symbol:
                 if not self.src:
                     self.src = ev.timeframe
@@ -177,31 +195,41 @@ class CandleRuns:
 
     # ------------------------------------------------------------------ a block
 
-    def _block(self, cs: list[CandleClosed]) -> Iterator[object]:
-        n = len(cs)
+    def _block(self, bars: list[CandleClosed] | KlineChunk) -> Iterator[object]:
+        """The block's candles, runs of them jumped; a chunk's candles are made only where stepped."""
+        n = len(bars)
+        if type(bars) is KlineChunk:
+            candle, open_at, close_at = bars.candle, bars.open_time, bars.close_time
+            span: Callable[[int], int] = lambda j: int(close_at[j] - open_at[j])  # noqa: E731
+        else:
+            cs: list[CandleClosed] = bars  # type: ignore[assignment]
+            candle = lambda j: cs[j]  # noqa: E731
+            span = lambda j: cs[j].close_time - cs[j].open_time  # noqa: E731
         cols: Block | None = None
         i = 0
         while i < n:
             k = i
-            plan = self._plan(cs[i])
+            plan = self._plan(span(i))
             if plan is not None:
                 if cols is None:
-                    cols = Block(cs)
+                    cols = Block(bars)
                 if cols.ok:
-                    k = self._jump(cs, cols, i, plan)
+                    k = self._jump(cols, i, plan)
                     if k > i:
                         done: list[bool] = []
-                        catch_up = self._deferred(cs, cols, i, k, done)
+                        catch_up = self._deferred(cols, i, k, done)
                         drawn = {d: self._drawn[d] for d in self.drawn}
                         times, closes = cols.close_time_list[i:k], cols.closes[i:k]
-                        yield JumpedCandles(cs[i:k], drawn, catch_up, times, cols.close_time[i:k], closes)
+                        opened, times_np = cols.open_time[i], cols.close_time[i:k]
+                        yield JumpedCandles(self.symbol, self.src, opened, drawn, catch_up, times, times_np, closes)
                         catch_up()  # once: a consumer that did not is caught up before anything else
             if k < n:
-                yield cs[k]
+                yield candle(k)
             i = k + 1
 
-    def _plan(self, c: CandleClosed) -> _StatePlan | None:
-        """The state's plan when candles from `c` on may be jumped now, else None."""
+    def _plan(self, span: int) -> _StatePlan | None:
+        """The state's plan when candles from the next one on (`span`: its close time less its open
+        time) may be jumped now, else None."""
         eng, market = self.engine, self.market
         st = eng.state
         if not st.started or st.time == 0 or market.has_mark or market.has_trades or market.has_book:
@@ -214,7 +242,7 @@ class CandleRuns:
             return None
         if (self.publish and self.src not in market._ready_tfs) or not modelled(market.indicators):
             return None
-        if not self.venue.walks(c) or eng.price_check_pending() or self.run.exiting is not None:
+        if not self.venue.walks_span(self.symbol, span) or eng.price_check_pending() or self.run.exiting is not None:
             return None
         state = self.run.state
         plan = self._plans.get(state, _MISSING)
@@ -241,7 +269,7 @@ class CandleRuns:
 
     # ------------------------------------------------------------------ a jump
 
-    def _jump(self, cs: list[CandleClosed], b: Block, i: int, plan: _StatePlan) -> int:
+    def _jump(self, b: Block, i: int, plan: _StatePlan) -> int:
         """k, the first candle from i at which something may act (candles [i, k) may be jumped)."""
         assert self.fast is not None
         m, self._first = self._first, _FIRST_WINDOW
@@ -261,7 +289,7 @@ class CandleRuns:
         for builder in self.rolled:  # a candle being built from an earlier bucket is emitted first
             if builder._start is not None and builder._start != builder.bucket(b.open_time[i]):
                 return i
-        n = len(cs)
+        n = b.n
         self._meter_walk: MeterWalk | None = None  # the doubling windows' walks go on from each other's end
         while True:
             e = min(n, i + m)
@@ -276,11 +304,11 @@ class CandleRuns:
             self._first = m
         return k
 
-    def _deferred(self, cs: list[CandleClosed], b: Block, i: int, k: int, done: list[bool]) -> Callable[[], None]:
+    def _deferred(self, b: Block, i: int, k: int, done: list[bool]) -> Callable[[], None]:
         def catch_up() -> None:
             if not done:
                 done.append(True)
-                self._catch_up(cs, b, i, k)
+                self._catch_up(b, i, k)
 
         return catch_up
 
@@ -302,14 +330,14 @@ class CandleRuns:
         if k <= i:
             return min(cuts)
         self._series = series = Series(self.market.indicators, b.window(self.market, self.src, i, k), self.src)
-        self._cols = cols = self._columns(b, i, k, series, plan.reads)
+        self._cols = cols = window_columns(self.market, self.src, self.publish, b, i, k, series, plan.reads, self.drawn)
         ok: np.ndarray | None = None  # None: no rule screened, every candle may be jumped
         market, run = self.market, self.run
         nr, state = market.not_ready, run.state
         for key, rule, screen in plan.rules:
             if self.symbol not in rule.symbols or (nr and not rule.reads.isdisjoint(nr)):
                 continue
-            mask = screen(self._with_prev(cols, key), state, k - i)
+            mask = screen(with_prev(cols, self.prev.get(key, ()), run.prev.get(key) or {}), state, k - i)
             ok = mask if ok is None else ok & mask
         cuts.append((k if ok is None else i + first_false(ok), "a rule may fire"))
         k = min(cuts)[0]
@@ -322,63 +350,10 @@ class CandleRuns:
             )
         cuts.append((walk.walk(k), "the volatility breaker"))
         k, why = min(cuts)
-        self._drawn = {d: _values(cols, d, k - i) for d in self.drawn}
+        self._drawn = {d: values(cols, d, k - i) for d in self.drawn}
         return k, why
 
-    def _columns(self, b: Block, i: int, k: int, series: Series, reads: frozenset[str]) -> dict[str, np.ndarray]:
-        """The window's columns by env name: the candle's values, the price and its followers, the
-        indicators of its timeframe; every other name a rule reads, constant over the run. Only the
-        ones the state's rules read (their conditions, their prev values) or the chart draws are made:
-        the others were arrays built at every window for nothing (the EMA bench reads 2 of 13)."""
-        tf, tick, n = self.src, self.market.tick, k - i
-        close = b.close_np[i:k]
-        cols: dict[str, np.ndarray] = {"price": close, "mark_price": close, "index_price": close}
-        drawn = self.drawn
-        if "bid" in reads or "bid" in drawn:
-            cols["bid"] = close - tick
-        if "ask" in reads or "ask" in drawn:
-            cols["ask"] = close + tick
-        if self.publish:
-            cols[f"open@{tf}"], cols[f"high@{tf}"], cols[f"low@{tf}"] = b.open_np[i:k], b.high_np[i:k], b.low_np[i:k]
-            cols[f"close@{tf}"], cols[f"volume@{tf}"] = close, b.volume_np[i:k]
-            key = f"returns@{tf}"
-            if key in reads or key in drawn:
-                cols[key] = np.array(series._window.cols[key])
-        for key, vals in series.values.items():
-            if key in reads or key in drawn:
-                cols[key] = np.array(vals)
-        env = self.market.env
-        for name in reads:
-            if name not in cols and name not in _MOVING:
-                value = env.get(name)
-                if type(value) is float or type(value) is int:
-                    cols[name] = np.full(n, float(value))
-        for name in self.drawn:
-            if name not in cols:
-                cols[name] = np.full(n, env.get(name, math.nan))
-        return cols
-
-    def _with_prev(self, cols: dict[str, np.ndarray], key: DispatchKey) -> dict[str, np.ndarray]:
-        """`cols` with the prev values of `key`'s dispatch: the value at the candle before, and at
-        the first, the key's snapshot (`snapshot.get(n, env.get(n))` as the dispatch reads it)."""
-        names = self.prev.get(key, ())
-        if not names:
-            return cols
-        snapshot = self.run.prev.get(key) or {}
-        out = dict(cols)
-        for name in names:
-            col = cols.get(name)
-            if col is not None:
-                first = snapshot[name] if name in snapshot else col[0]
-                if isinstance(first, float):  # a float or a float64: written in place, not concatenated
-                    shifted = np.empty(len(col))
-                    shifted[0], shifted[1:] = first, col[:-1]
-                    out[PREV_PREFIX + name] = shifted
-                else:
-                    out[PREV_PREFIX + name] = np.concatenate(([first], col[:-1]))
-        return out
-
-    def _catch_up(self, cs: list[CandleClosed], b: Block, i: int, k: int) -> None:
+    def _catch_up(self, b: Block, i: int, k: int) -> None:
         """Leave the engine and the venue as stepping candles [i, k) would have (candle_catchup.py)."""
         eng, run = self.engine, self.run
         market_run(eng, self.market, self.src, b, i, k, self._series, self.publish)
@@ -387,10 +362,7 @@ class CandleRuns:
         dispatch_run(eng, run, self.keys, self.prev, self._cols, k - 1 - i)
         assert self.fast is not None
         prune = self.fast.jumped_run(k - i)
-        self.venue.walk_quietly_run(cs[k - 1], walk_mark(cs, i, k, self.venue.walk_mark(self.symbol)), prune)
+        j = k - 1  # the run's last candle: its bar is the one the liquidity model keeps
+        bar = (b.open_time[j], b.close_time_list[j], b.closes[j], b.decimal(VOLUME, j))
+        self.venue.walk_quietly_run(self.symbol, *bar, walk_mark(b, i, k, self.venue.walk_mark(self.symbol)), prune)
         self.counts.jumped += k - i
-
-
-def _values(cols: dict[str, np.ndarray], name: str, n: int) -> list[float]:
-    # tolist of the float64 column: float(v) of each element in one call (issue 14)
-    return cols[name][:n].astype(np.float64, copy=False).tolist()  # type: ignore[no-any-return]

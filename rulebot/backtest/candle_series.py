@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, cast
 
 import numpy as np
@@ -28,9 +30,10 @@ from rulebot.core.events import CandleClosed
 from rulebot.core.indicators import Indicator
 from rulebot.core.indicators_averages import Ema, Rma
 from rulebot.engine.signals import IndicatorRuntime
-from rulebot.feeds import bar_arrays
+from rulebot.feeds.kline_chunks import KlineChunk
 
 _FIELDS = ("open", "high", "low", "close", "volume", "returns")
+_DECIMAL_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume")  # KlineChunk's
 
 
 class Window:
@@ -253,12 +256,22 @@ def all_true(mask: np.ndarray) -> bool:
 
 
 class Block:
-    """A block's candles as columns (floats exactly as `float(Decimal)` gives them). The columns of
-    candles the columnar parser made come from its arrays (feeds/bar_arrays.py); others are converted."""
+    """A block's candles as columns (floats exactly as `float(Decimal)` gives them): a chunk the
+    columnar parser made (feeds/kline_chunks.py) lends its arrays, and makes a candle or a Decimal
+    field only when asked (`candle`, `decimal`); a list of candles is converted."""
 
-    def __init__(self, cs: list[CandleClosed]) -> None:
-        cols = bar_arrays.columns(cs)
-        if cols is None:
+    def __init__(self, bars: list[CandleClosed] | KlineChunk) -> None:
+        self.candle: Callable[[int], CandleClosed]
+        self.decimal: Callable[[int, int], Decimal]
+        if isinstance(bars, KlineChunk):
+            self.open_np, self.high_np, self.low_np = bars.open, bars.high, bars.low
+            self.close_np, self.volume_np = bars.close, bars.volume
+            self.close_time, self.open_time_np = bars.close_time, bars.open_time
+            self.ok = True  # the parser's candles are never stamped `received`
+            self.candle, self.decimal = bars.candle, bars.decimal
+            self.closes = bars.closes()  # as Decimals: the last price, the mark and the samples
+        else:
+            cs = bars
             self.open_np = np.array([float(c.open) for c in cs])
             self.high_np = np.array([float(c.high) for c in cs])
             self.low_np = np.array([float(c.low) for c in cs])
@@ -267,16 +280,14 @@ class Block:
             self.close_time = np.array([c.close_time for c in cs], dtype=np.int64)
             self.open_time_np = np.array([c.open_time for c in cs], dtype=np.int64)
             self.ok = not any(c.received for c in cs)
-        else:
-            self.open_np, self.high_np, self.low_np = cols["open"], cols["high"], cols["low"]
-            self.close_np, self.volume_np = cols["close"], cols["volume"]
-            self.close_time, self.open_time_np = cols["close_time"], cols["open_time"]
-            self.ok = True  # the parser's candles are never stamped `received`
+            self.candle = cs.__getitem__
+            self.decimal = lambda field, j: getattr(cs[j], _DECIMAL_FIELDS[field])
+            self.closes = [c.close for c in cs]
+        self.n = len(self.close_time)
         self.open = self.open_np.tolist()
         self.high_list = self.high_np.tolist()
         self.low_list = self.low_np.tolist()
         self.close = self.close_np.tolist()
-        self.closes = [c.close for c in cs]  # as Decimals: the last price and the mark
         self.volume = self.volume_np.tolist()
         self.open_time = self.open_time_np.tolist()
         self.close_time_list = self.close_time.tolist()

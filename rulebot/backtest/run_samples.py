@@ -39,8 +39,8 @@ def take_samples(
     candle comes) with what the candle before left: its close as the last price and the mark, its
     charted values; then the run's last candle's, as the engine was caught up. With one symbol they
     go to `bulk` at once (run_sampler), one by one if it cannot take them. The next sample's time."""
-    candles, values = run.candles, run.drawn
-    symbol = candles[0].symbol
+    values = run.drawn
+    symbol = run.symbol
     env = engine.state.runs[symbol].market.env
     set_mark = engine.state.portfolio.set_mark
     due, next_sample = _due(run.times, run.times_np, next_sample, every)
@@ -59,7 +59,7 @@ def take_samples(
                 for key, col in zip(values, columns, strict=True):
                     env[key] = col[x]
                 take(t)
-    close = candles[-1].close
+    close = run.close
     last_price[symbol] = close
     set_mark(symbol, close)
     for key, vals in values.items():

@@ -12,30 +12,27 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.backtest import fast_path, fast_trades
-from rulebot.backtest import result as res
 from rulebot.backtest.assumptions import fees_source
 from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.collector import paced
-from rulebot.backtest.config import DEFAULT_CONFIG, BacktestConfig, RuleFailed
+from rulebot.backtest.config import DEFAULT_CONFIG, BacktestConfig
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
-from rulebot.backtest.result import BacktestResult, FillRecord, GuardEvent, Marker, RuleErrors, WorstDay
+from rulebot.backtest.result import BacktestResult, WorstDay
+from rulebot.backtest.run_records import FORGET_AT, KEEP_FINISHED, RunRecords
 from rulebot.backtest.run_samples import run_sampler, take_samples
 from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.warmup import Warmup
-from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market, PositionSide
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed, FundingRate, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
-from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
-from rulebot.exchange_sim.adl import ADL_CLIENT_ID
 from rulebot.exchange_sim.liquidation import clearance_rate
 from rulebot.feeds.replay import ReplaySource
 from rulebot.rulebook.compiled import CompiledRulebook
@@ -44,44 +41,9 @@ from rulebot.session import Session, paper_venue
 ZERO = Decimal(0)
 _SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
 
-_MARKER_KIND = {
-    "entry": "entry",
-    "exit": "exit",
-    "flatten": "exit",
-    "deleverage": "exit",
-    "stop_loss": "stop",
-    "trailing_stop": "stop",
-    "protective": "stop",
-    "take_profit": "take_profit",
-    "liquidation": "liquidation",
-    "adl": "liquidation",
-    "daily_cap": "stop",
-}
-
-
-# The engine keeps every order until told to forget the finished ones (~40,000 a year of an
-# always-in-the-market rulebook): past FORGET_AT, down to the newest KEEP_FINISHED (issue 14).
-KEEP_FINISHED = 1000
-FORGET_AT = 2 * KEEP_FINISHED
-
-
 # Binance settles most perpetuals at 00:00, 08:00 and 16:00 UTC (FACTS §11); some settle every
 # 4 hours, so a count on this grid is a floor.
 FUNDING_INTERVAL_MS = 8 * 3_600_000
-
-
-# Notices that say a guard acted on the account on its own: the daily loss cap was reached
-# (orders cancelled, positions flattened or the bot halted).
-INTERVENING_NOTICES = {"daily-loss-cap": "daily_loss_cap"}
-
-
-# The records `collect` looks at (final types: a set lookup sends the commands and reports past).
-_COLLECTED = frozenset({rec.Decision, rec.GuardRecord, rec.EngineNotice})
-
-
-def standing_order(record: rec.GuardRecord) -> bool:
-    """The daily loss cap's stop being placed or re-priced (records.is_standing_order)."""
-    return rec.is_standing_order(record.intent, (v.kind for v in record.verdicts))
 
 
 def market_of(book: CompiledRulebook) -> Market:
@@ -125,9 +87,6 @@ def run_backtest(
     sim = venue.sim
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
     result.symbols = symbols
-    # Packed as they come (packed.py): a year of fills and markers in a few MB, not a few hundred.
-    result.fills, result.markers = fills, markers = res.packed_fills(), res.packed_markers()
-    result.guard_events = guard_events = res.packed_guard_events()
     result.fee_rates = config.fee_rates
     result.adl_model = config.adl.describe()
     result.fees_source = fees_source(config.fee_rates, DEFAULT_FEE_RATES)
@@ -137,7 +96,6 @@ def run_backtest(
     result.events_by_symbol = events_by_symbol = {s: 0 for s in symbols}
     result.indicator_lines = tuple(drawn_indicators(book))
     booked = {s: ZERO for s in symbols}  # realized - fees - funding so far, by symbol
-    last_liquidation: list[tuple[int, str] | None] = [None]
     last_price: dict[str, Decimal] = {}
     # The samples the summary and the charts are computed from (sampling.py: bounded memory).
     drawn = [i.key for i in result.indicator_lines]
@@ -168,91 +126,6 @@ def run_backtest(
     sample = sampler.take
     orders = engine.state.oms.orders  # the engine's order records: forgotten by count, not by time
 
-    def report(ev: AccountEvent) -> None:
-        if isinstance(ev, OrderUpdate):
-            if ev.last_filled_qty > 0:
-                fill(ev)
-        elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
-            funding(ev)
-
-    def fill(u: OrderUpdate) -> None:
-        record = engine.order(u.client_order_id)
-        adl = u.client_order_id == ADL_CLIENT_ID
-        liquidation = not adl and (u.client_order_id.startswith("autoclose") or u.order_type == "LIQUIDATION")
-        purpose = "adl" if adl else "liquidation" if liquidation else (record.purpose if record else "unknown")
-        rule = record.rule if record else ""
-        if liquidation or adl:
-            system_close(u, adl)
-        if u.symbol in booked:
-            booked[u.symbol] += u.realized_pnl - u.commission
-        fills.append(
-            FillRecord(
-                *(u.time, u.symbol, u.side.value, u.last_filled_qty, u.last_filled_price, u.commission),
-                *(u.realized_pnl, u.reduce_only, purpose, rule, u.client_order_id),
-            )
-        )
-        if len(orders) > FORGET_AT:  # after the lookup: the engine has not heard of this fill yet
-            engine.forget_finished_orders(KEEP_FINISHED)
-        label = f"{purpose} {u.side.value} {u.last_filled_qty}" + (f" ({rule})" if rule else "")
-        kind = _MARKER_KIND.get(purpose, "exit")
-        markers.append(Marker(u.time, u.last_filled_price, kind, label, u.symbol))  # type: ignore[arg-type]
-
-    def system_close(u: OrderUpdate, adl: bool) -> None:
-        """A liquidation or ADL fill: counted, and a line of its own in the journal."""
-        what = f"{u.side.value} {u.last_filled_qty} {u.symbol} at {u.last_filled_price}"
-        if adl:
-            result.adl_closes.append((u.time, u.symbol, u.last_filled_qty, u.last_filled_price))
-            text = f"auto-deleveraged: {what}, no fee (the other side's liquidations found no buyers)"
-        else:
-            # One liquidation may take several fills (tiers); they share a time and a symbol.
-            if (u.time, u.symbol) != last_liquidation[0]:
-                result.liquidations += 1
-                last_liquidation[0] = (u.time, u.symbol)
-            result.clearance_fees += u.commission
-            text = f"liquidated: {what} (order limit {u.price}), clearance fee {u.commission} {asset}"
-        collect(rec.EngineNotice(u.time, u.symbol, "adl" if adl else "liquidation", text))
-
-    def funding(u: AccountUpdate) -> None:
-        # The simulator settles one symbol at a time: its isolated legs name it; a cross
-        # settlement names none, and then it is the symbol whose funding event is being replayed.
-        s = u.positions[0].symbol if u.positions else settling
-        received = sum((b.balance_change for b in u.balances if b.asset == asset), ZERO)
-        if s in booked:
-            booked[s] += received
-            result.funding_by_symbol[s] -= received
-
-    def collect(record: object) -> None:
-        if on_record is not None:
-            on_record(record)
-        if type(record) not in _COLLECTED:  # most of what passes here is a command or a report
-            return
-        if isinstance(record, rec.Decision):
-            if record.fired:
-                result.decisions += 1
-                if record.symbol in result.decisions_by_symbol:
-                    result.decisions_by_symbol[record.symbol] += 1
-            elif record.error is not None:
-                seen = result.rule_errors.get(record.rule)
-                if seen is None:
-                    result.rule_errors[record.rule] = RuleErrors(1, record.time, record.error, record.symbol)
-                    if config.strict:
-                        raise RuleFailed(record.rule, record.symbol, record.time, record.error)
-                else:
-                    seen.count += 1
-        elif isinstance(record, rec.GuardRecord):
-            if standing_order(record):
-                result.cap_stops += 1
-                return
-            for v in record.verdicts:
-                if v.kind != "allow":
-                    guard_events.append(GuardEvent(record.time, v.guard, v.kind, v.reason, record.rule, record.symbol))
-                    price = last_price.get(record.symbol)
-                    if price is not None:
-                        markers.append(Marker(record.time, price, "guard", f"{v.guard}: {v.reason}", record.symbol))
-        elif isinstance(record, rec.EngineNotice) and record.kind in INTERVENING_NOTICES:
-            guard = INTERVENING_NOTICES[record.kind]
-            guard_events.append(GuardEvent(record.time, guard, "act", record.message, "", record.symbol))
-
     changes = [0]  # how often the account or the orders may have changed (fast_trades' band is kept till then)
 
     def changed() -> None:
@@ -266,10 +139,13 @@ def run_backtest(
         if on_step_end is not None:
             on_step_end()
 
-    session = Session(engine, venue, journal=collect, on_report=report, on_change=changed, on_step_end=step_end)
+    settling = symbol  # the symbol of the market event being replayed
+    records = RunRecords(engine, result, booked, last_price, asset, on_record, config.strict, lambda: settling)
+    session = Session(
+        engine, venue, journal=records.collect, on_report=records.report, on_change=changed, on_step_end=step_end
+    )
     count = 0
     time = 0
-    settling = symbol  # the symbol of the market event being replayed
     # Funding times a position was held across, and the funding rates the data settled: more of
     # the first than of the second means funding the summary counts as 0 but Binance would charge.
     crossed = {s: 0 for s in symbols}
@@ -331,13 +207,15 @@ def run_backtest(
 
     bulk = run_sampler(engine, asset, note_day, sampler, warm)  # a run's samples, in bulk
 
-    stream = trades.expand(events)
+    if isinstance(events, ReplaySource):  # a kline series alone in chunks, when runs of it may be jumped
+        events.kline_chunks = candle_runs.why_not is None  # (candle_runs.py makes the candles it steps)
+    stream: Iterable[object] = trades.expand(events)
     if not (isinstance(events, ReplaySource) and all(kind != "klines" for kind, _, _ in events.series)):
         stream = candle_runs.expand(stream)  # a replay with no candles: no layer that passes every trade on
     for event in stream:
-        run_of = None
-        if type(event) is JumpedCandles:  # handled below as its last candle, and each candle where it matters
-            run_of, event = event, event.candles[-1]
+        # A run of candles is handled below as its candles' span (its last candle's time and close),
+        # and each candle where it matters.
+        run_of = event if type(event) is JumpedCandles else None
         time = event.time  # type: ignore[attr-defined]
         if time < until:
             warm.feed(event)  # no rule, no order, no count: indicators only
@@ -350,14 +228,14 @@ def run_backtest(
         # A due sample is taken as the first event of a later time comes, before it is handled: it sees
         # every event of its time (issue 33: a sample after the first of several symbols' candles of one
         # instant saw the others a candle late). fast_trades folds no trade while it is due.
-        first = time if run_of is None else run_of.candles[0].close_time
+        first = time if run_of is None else run_of.times[0]
         if seen >= next_sample and first != seen and last_price:  # no point before the first price
             next_sample = seen - seen % config.sample_every_ms + config.sample_every_ms
             take_sample(seen)
         seen = time
         settling = getattr(event, "symbol", symbol)
         if settling in events_by_symbol:
-            events_by_symbol[settling] += 1 if run_of is None else len(run_of.candles)
+            events_by_symbol[settling] += 1 if run_of is None else len(run_of.times)
         if not slot_start <= time < slot_end:
             slot = time // FUNDING_INTERVAL_MS
             if funding_slot is not None and slot > funding_slot:
@@ -366,10 +244,9 @@ def run_backtest(
                         crossed[s] += slot - funding_slot
             funding_slot, slot_start, slot_end = slot, slot * FUNDING_INTERVAL_MS, (slot + 1) * FUNDING_INTERVAL_MS
         kind = type(event)
-        if kind is CandleClosed:
+        if kind is CandleClosed or run_of is not None:
             last_price[settling] = event.close  # type: ignore[attr-defined]
-            opened = event.open_time if run_of is None else run_of.candles[0].open_time  # type: ignore[attr-defined]
-            gaps.see(settling, event.timeframe, opened, time)  # type: ignore[attr-defined]
+            gaps.see(settling, event.timeframe, event.open_time, time)  # type: ignore[attr-defined]
         elif kind is Trade:
             last_price[settling] = event.price  # type: ignore[attr-defined]
             gaps.trade(settling, time)
@@ -382,7 +259,7 @@ def run_backtest(
             count += 1
         else:  # the engine and the venue as stepping the run would leave them, then the samples inside it
             run_of.catch_up()
-            count += len(run_of.candles)
+            count += len(run_of.times)
             next_sample = take_samples(
                 run_of, next_sample, config.sample_every_ms, take_sample, last_price, engine, bulk
             )

@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 
 from rulebot.backtest.api import backtest, demo, load_instruments
+from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
-from rulebot.backtest.runner import BacktestConfig, RuleFailed
 from rulebot.cli.fill import fill_model_options, make_fill_model
 from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, PRICE_BPS, STRICT, TIME
 from rulebot.cli.terminal import ReplayProgress, output_console

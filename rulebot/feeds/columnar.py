@@ -20,20 +20,17 @@ import operator
 import zipfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from rulebot.core.events import (
     BookTop,
-    CandleClosed,
     FundingRate,
     IndexPrice,
     MarketEvent,
@@ -45,15 +42,14 @@ from rulebot.feeds.archive_format import (
     BOOL,
     COLUMNS,
     HUGE,
-    LAST_MS,
     MAX_LINE,
-    MICROS,
     ZERO,
     ArchiveFile,
     is_number,
     misnamed_member,
 )
-from rulebot.feeds.bar_arrays import BarArrays, remember
+from rulebot.feeds.column_cells import Batch, Columns, Cursor, Unsure, _bar_decimals, _ints, _numpy, _times, _window
+from rulebot.feeds.kline_chunks import KlineChunk, kline_chunk, klines_batch
 
 _BLOCK = 1 << 18  # 256 KiB: ~4,000 aggTrades; larger blocks gain little speed for much more memory
 _PARSE = pacsv.ParseOptions(ignore_empty_lines=False)  # a blank line is a row, so it is refused
@@ -62,26 +58,6 @@ _CONVERT = pacsv.ConvertOptions(
     strings_can_be_null=False,
     quoted_strings_can_be_null=False,
 )
-
-_TO_INT64 = pc.CastOptions(pa.int64())
-_TO_FLOAT64 = pc.CastOptions(pa.float64())
-_TO_INT8 = pc.CastOptions(pa.int8())
-_HUGE_F = float(HUGE)
-Columns = list[Any]  # pyarrow string arrays, one per column of the kind
-# The chunk's events, made as they are read (a chunk of live events makes the garbage collector
-# walk them again and again: a third of the time), how many, and True once a row at or after
-# `end` is seen. Everything that can fail is done before: the constructors cannot.
-Batch = tuple[Iterator[MarketEvent], int, bool]
-
-
-class Unsure(Exception):
-    """The chunk is not plainly valid: the row parser reads the file and says what is wrong."""
-
-
-@dataclass(slots=True)
-class Cursor:
-    prev: int  # the time of the last row read (the floor of the next)
-    prev_id: int = -1  # the id of the last row read, for kinds whose ids must rise
 
 
 def _blocks(raw: IO[bytes], size: int = _BLOCK) -> Iterator[bytes]:
@@ -127,11 +103,13 @@ def _columns(block: bytes, first: bool) -> Columns:
 
 
 def event_batches(
-    file: ArchiveFile, start: int, end: int, floor: int
-) -> Generator[tuple[Iterator[MarketEvent], int], None, int]:
+    file: ArchiveFile, start: int, end: int, floor: int, chunks: bool = False
+) -> Generator[tuple[Iterator[MarketEvent] | KlineChunk, int], None, int]:
     """The file's events with `start <= time < end` a chunk at a time; returns the last time read.
+    `chunks`: a kline file's chunks come as `KlineChunk`s, their candles not made (kline_chunks.py).
     Raises Unsure (or pyarrow's, zipfile's... errors) where the row parser must take over."""
-    build = _BUILDERS[file.kind]
+    build: Callable[[ArchiveFile, Columns, Cursor, int, int], tuple[Iterator[MarketEvent] | KlineChunk, int, bool]]
+    build = kline_chunk if chunks and file.kind == "klines" else _BUILDERS[file.kind]
     cursor = Cursor(floor)
     with _raw(file.path) as raw:
         for cols in checked_blocks(file, raw):
@@ -181,49 +159,6 @@ def _refuse_long_lines(cols: Columns) -> None:
         raise Unsure("a line may be too long")
 
 
-def _ints(col: Any) -> Any:
-    # Only cells of ASCII digits, which int() and pyarrow's cast read alike (pyarrow also takes
-    # "0x1f", int() also takes " 5", "+5" and "1_000": neither is vouched for here); past int64
-    # the cast fails.
-    if len(col) and not pc.all(pc.ascii_is_decimal(col)).as_py():
-        raise Unsure("not plain digits")
-    return _numpy(pc.call_function("cast", [col], _TO_INT64))
-
-
-def _numpy(ints: Any) -> Any:
-    """An Arrow integer array (no nulls) as numpy's, without a copy. Not `to_numpy()` nor `pc.cast`:
-    they import pandas to look for its types, 120 MB more at the peak for nothing."""
-    dtype = np.dtype(str(ints.type))  # int64, int32, int8 or double
-    return np.frombuffer(ints.buffers()[1], dtype=dtype, count=len(ints), offset=ints.offset * dtype.itemsize)
-
-
-def _times(col: Any) -> Any:
-    t = _ints(col)
-    return np.where(t > MICROS, t // 1000, t)
-
-
-def _window(t: Any, cursor: Cursor, strict: bool, start: int, end: int, ids: Any = None) -> tuple[int, int, bool]:
-    """Check the chunk's rows up to the first at or after `end` (the row parser stops there) and
-    return the rows [lo, hi) that become events, and whether the file ends here."""
-    n = len(t)
-    late = np.flatnonzero(t >= end)
-    hi = int(late[0]) if len(late) else n
-    seen = t[: hi + 1]
-    steps = np.diff(seen, prepend=cursor.prev)
-    if (steps <= 0).any() if strict else (steps < 0).any():
-        raise Unsure("time order")
-    if seen[-1] > LAST_MS:
-        raise Unsure("after 2100")
-    if ids is not None:
-        seen_ids = ids[: hi + 1]
-        if (np.diff(seen_ids, prepend=cursor.prev_id) <= 0).any():
-            raise Unsure("ids not rising")
-        cursor.prev_id = int(seen_ids[-1])
-    cursor.prev = int(seen[-1])
-    lo = int(np.searchsorted(seen[:hi], start, side="left"))
-    return lo, hi, hi < n
-
-
 def _decimals(col: Any, ok: Callable[[Decimal], bool] | None = None) -> list[Decimal]:
     """Each cell of a column of trades or quotes as a Decimal, made (and checked by `ok`) once per
     distinct text: prices and sizes repeat, and a Decimal is immutable, so rows may share one."""
@@ -232,11 +167,6 @@ def _decimals(col: Any, ok: Callable[[Decimal], bool] | None = None) -> list[Dec
     if ok is not None and not all(map(ok, values)):
         raise Unsure("value")
     return list(map(values.__getitem__, _numpy(encoded.indices).tolist()))
-
-
-def _bar_decimals(col: Any) -> list[Decimal]:
-    """A column of bars as Decimals: a bar's prices seldom repeat, so no dictionary."""
-    return list(map(Decimal, col.to_pylist()))
 
 
 def _bools(col: Any) -> list[bool]:
@@ -340,58 +270,6 @@ def _funding(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: 
     return events, hi - lo, stop
 
 
-def _klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
-    t = _times(cols[6])  # a candle happens when it closes
-    lo, hi, stop = _window(t, cursor, True, start, end)
-    n = hi - lo
-    times, opens_at = t[lo:hi], _times(cols[0].slice(lo, n))
-    counts = _ints(cols[8].slice(lo, n)).tolist()
-    texts = [cols[i].slice(lo, n) for i in (1, 2, 3, 4, 5)]
-    h, low, c, vol, quote_vol, taker_vol = (_bar_decimals(cols[i].slice(lo, n)) for i in (2, 3, 4, 5, 7, 9))
-    o = _opens(texts[0], texts[3], c)
-    fo, fh, fl, fc, fv = map(_floats, texts)
-    # Certainly valid where the floats say so: float() never reverses an order, so fa < fb means
-    # a < b, and equal texts are equal numbers. The rows left, if any, are checked exactly.
-    to, th, tl, tc = texts[:4]
-    sure = (fl > 0) & (fh < _HUGE_F) & (fv > 0) & (opens_at < times)
-    sure &= ((fl < fo) | _same(tl, to)) & ((fo < fh) | _same(to, th)) & ((fl < fc) | _same(tl, tc))
-    sure &= (fc < fh) | _same(tc, th)
-    zero, huge = ZERO, HUGE
-    for i in np.flatnonzero(~sure).tolist():
-        bo, bh, bl, bc, bv = o[i], h[i], low[i], c[i], vol[i]
-        if not (zero < bl <= bo <= bh < huge and bl <= bc <= bh and zero <= bv and opens_at[i] < times[i]):
-            raise Unsure("bar")
-    symbol, interval = repeat(file.symbol, n), repeat(file.interval or "", n)
-    args = (opens_at.tolist(), times.tolist(), o, h, low, c, vol, quote_vol, counts, taker_vol)
-    candles = list(map(CandleClosed, symbol, interval, *args))
-    remember(BarArrays(candles, opens_at, times, fo, fh, fl, fc, fv))  # for the backtest's Block
-    return iter(candles), n, stop
-
-
-def _opens(opens: Any, closes: Any, close_values: list[Decimal]) -> list[Decimal]:
-    """A column of bar opens as Decimals. A bar nearly always opens at the text the bar before closed
-    at: it shares that bar's Decimal (immutable), and only the others are made."""
-    n = len(opens)
-    differ = (np.flatnonzero(~_same(opens.slice(1), closes.slice(0, n - 1))) + 1).tolist() if n else []
-    if len(differ) > n // 8:
-        return _bar_decimals(opens)
-    out = [Decimal(opens[0].as_py()), *close_values[:-1]] if n else []
-    for i in differ:
-        out[i] = Decimal(opens[i].as_py())
-    return out
-
-
-def _floats(col: Any) -> Any:
-    """A column of number texts as float64, correctly rounded (so each is float(Decimal(text)));
-    pyarrow refuses what is not a number."""
-    return _numpy(pc.call_function("cast", [col], _TO_FLOAT64))
-
-
-def _same(a: Any, b: Any) -> Any:
-    """Whether the cells of two string columns are the same text, as a numpy bool array."""
-    return _numpy(pc.call_function("cast", [pc.equal(a, b)], _TO_INT8)).astype(bool)
-
-
 def _price_klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, end: int) -> Batch:
     """Mark, index and premium-index klines: one price event per bar, its close at close time.
     A mark bar's event also carries the bar's open, high and low (the mark walk needs them)."""
@@ -418,7 +296,7 @@ _PRICE_EVENTS: dict[str, Callable[[str, Decimal, int], MarketEvent]] = {
     "premiumIndexKlines": PremiumIndex,
 }
 _BUILDERS: dict[str, Callable[[ArchiveFile, Columns, Cursor, int, int], Batch]] = {
-    "klines": _klines,
+    "klines": klines_batch,
     "markPriceKlines": _price_klines,
     "indexPriceKlines": _price_klines,
     "premiumIndexKlines": _price_klines,

@@ -21,6 +21,7 @@ from typing import TypeVar
 from rulebot.core.enums import Market
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import Event, MarketEvent
+from rulebot.feeds.kline_chunks import KlineChunk
 from rulebot.feeds.replay_files import (
     KINDS,
     KLINE_KINDS,
@@ -219,6 +220,8 @@ class ReplaySource:
         self.skipped: tuple[tuple[Path, str], ...] = tuple(skipped)
         # True: a single trade series comes as `TradeRun`s (trade_runs.py), for the backtest's fast path.
         self.trade_runs = False
+        # True: a kline series alone comes as `KlineChunk`s (kline_chunks.py), for its candle array path.
+        self.kline_chunks = False
         for series in self.series.values():
             _check_no_overlap(series)
 
@@ -237,23 +240,40 @@ class ReplaySource:
         if self.trade_runs and len(trade_keys) == 1:
             others = merge(*(self._chain(files) for key, files in series.items() if key != trade_keys[0]))
             return merge_runs(series_chunks(series[trade_keys[0]], self.start, self.end), others)  # type: ignore[return-value]
+        if self.gives_chunks:
+            return self._chunks(next(iter(series.values())))  # type: ignore[return-value]
         return merge(*(self._chain(files) for files in series.values()))
 
     def _chain(self, files: Iterable[ArchiveFile]) -> Iterator[MarketEvent]:
         # The events of each block are handed on by `chain` (C): no generator frame per event.
-        return itertools.chain.from_iterable(self._batches(files))
+        return itertools.chain.from_iterable(self._batches(files))  # type: ignore[arg-type]  # no chunks asked
 
-    def _batches(self, files: Iterable[ArchiveFile]) -> Generator[Iterator[MarketEvent], None, None]:
+    def _chunks(self, files: Iterable[ArchiveFile]) -> Iterator[KlineChunk | MarketEvent]:
+        # The kline series' chunks; the candles of a file the row parser reads, one by one.
+        for batch in self._batches(files, True):
+            if type(batch) is KlineChunk:
+                yield batch
+            else:
+                yield from batch  # type: ignore[misc]
+
+    def _batches(
+        self, files: Iterable[ArchiveFile], chunks: bool = False
+    ) -> Generator[Iterator[MarketEvent] | KlineChunk, None, None]:
         # Files open lazily one after another, each checked to start no earlier than the
         # previous one ended (overlapping files of one series would break time order).
         last = 0
         for file in files:
-            last = yield from file_batches(file, self.start, self.end, last)
+            last = yield from file_batches(file, self.start, self.end, last, chunks)
 
     @property
     def gives_runs(self) -> bool:
         """Whether iterating gives `TradeRun`s (a single trade series, asked for by `trade_runs`)."""
         return self.trade_runs and sum(key[0] in TRADE_KINDS for key in self.series) == 1
+
+    @property
+    def gives_chunks(self) -> bool:
+        """Whether iterating gives `KlineChunk`s (a kline series alone, asked for by `kline_chunks`)."""
+        return self.kline_chunks and [key[0] for key in self.series] == ["klines"]
 
     def _outside(self, file: ArchiveFile) -> bool:
         period = file.period()

@@ -23,6 +23,7 @@ from rulebot.feeds.archive_format import (
     open_text,
 )
 from rulebot.feeds.columnar import event_batches
+from rulebot.feeds.kline_chunks import KlineChunk
 from rulebot.feeds.row_parsers import parse_rows
 
 __all__ = [
@@ -55,17 +56,19 @@ def parse_file(
         except StopIteration as finished:
             last: int = finished.value
             return last
+        assert not isinstance(events, KlineChunk)  # not asked for
         yield from events
 
 
 def file_batches(
-    file: ArchiveFile, start: int = 0, end: int = NO_END, floor: int = 0
-) -> Generator[Iterator[MarketEvent], None, int]:
+    file: ArchiveFile, start: int = 0, end: int = NO_END, floor: int = 0, chunks: bool = False
+) -> Generator[Iterator[MarketEvent] | KlineChunk, None, int]:
     """`parse_file`'s events as iterators of a block each, to be consumed in turn (each before the
     next is asked for); returns the last time seen. A replay chains them with
-    `itertools.chain.from_iterable`, so that no Python frame is entered per event on the way."""
+    `itertools.chain.from_iterable`, so that no Python frame is entered per event on the way.
+    `chunks`: a kline file's blocks the columnar parser vouches for come as `KlineChunk`s."""
     done = 0
-    batches = event_batches(file, start, end, floor)
+    batches = event_batches(file, start, end, floor, chunks)
     try:
         while True:
             try:

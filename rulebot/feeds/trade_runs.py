@@ -28,18 +28,8 @@ import pyarrow.compute as pc
 
 from rulebot.core.events import CandleClosed, MarketEvent, Trade
 from rulebot.feeds.archive_format import ArchiveFile
-from rulebot.feeds.columnar import (
-    Cursor,
-    Unsure,
-    _bools,
-    _ints,
-    _numpy,
-    _positive,
-    _raw,
-    _times,
-    _window,
-    checked_blocks,
-)
+from rulebot.feeds.column_cells import Cursor, Unsure, _ints, _numpy, _times, _window
+from rulebot.feeds.columnar import _bools, _positive, _raw, checked_blocks
 from rulebot.feeds.row_parsers import parse_rows
 
 TRADE_KINDS = ("aggTrades", "trades")

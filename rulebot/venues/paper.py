@@ -229,11 +229,13 @@ class PaperVenue:
     def walks(self, c: CandleClosed) -> bool:
         """`walk` would walk this candle with derived marks: it is of the shortest timeframe seen
         and no mark stream drives the symbol."""
-        shortest = self._candle_tf.get(c.symbol)
+        return self.walks_span(c.symbol, c.close_time - c.open_time)
+
+    def walks_span(self, symbol: str, span: int) -> bool:
+        """`walks` of a candle of `symbol` whose close time less its open time is `span`."""
+        shortest = self._candle_tf.get(symbol)
         return (
-            c.symbol not in self._has_mark
-            and c.symbol not in self._pending_mark
-            and (shortest is None or c.close_time - c.open_time <= shortest)
+            symbol not in self._has_mark and symbol not in self._pending_mark and (shortest is None or span <= shortest)
         )
 
     def path(self, c: CandleClosed) -> tuple[tuple[int, ...], tuple[Decimal, ...]]:
@@ -282,18 +284,27 @@ class PaperVenue:
             self._last_walk_mark[symbol] = marks[-1]
         return True
 
-    def walk_quietly_run(self, last: CandleClosed, mark: Decimal | None, prune: bool) -> None:
+    def walk_quietly_run(
+        self,
+        symbol: str,
+        open_time: int,
+        close_time: int,
+        close: Decimal,
+        volume: Decimal,
+        mark: Decimal | None,
+        prune: bool,
+    ) -> None:
         """What `walk_quietly(c, trailing=False, prune)` over a run of candles leaves behind, for the
         candle array path (backtest/candle_runs.py), which showed every price of the run inside the
-        quiet band with no trailing stop working: `last` the run's last candle, `mark` the close of
-        the last one of them that moved the walk's mark (None: none did). Only the last candle's
-        bar counts for the liquidity model (each bar replaces the one before)."""
-        symbol = last.symbol
-        self.sim.walk_quietly(symbol, [last.close], [] if mark is None else [mark], False, prune)
+        quiet band with no trailing stop working: the run's last candle's times, close and volume (no
+        candle is made for it), `mark` the close of the last one of them that moved the walk's mark
+        (None: none did). Only the last candle's bar counts for the liquidity model (each bar replaces
+        the one before)."""
+        self.sim.walk_quietly(symbol, [close], [] if mark is None else [mark], False, prune)
         if mark is not None:
             self._last_walk_mark[symbol] = mark
-        self._candle_tf[symbol] = last.close_time - last.open_time
-        self.sim.on_bar(symbol, last.open_time, last.volume)
+        self._candle_tf[symbol] = close_time - open_time
+        self.sim.on_bar(symbol, open_time, volume)
         self._traded.add(symbol)
 
     def walk_mark(self, symbol: str) -> Decimal | None:

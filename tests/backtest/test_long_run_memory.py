@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rulebot.backtest import runner
+from rulebot.backtest import run_records, runner
 from rulebot.backtest.api import backtest
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.stats import compute_stats, per_symbol_stats
@@ -79,8 +79,9 @@ def test_forgetting_old_orders_changes_nothing_and_loses_no_fill(
     monkeypatch: pytest.MonkeyPatch, rulebook: str
 ) -> None:
     full = _run(rulebook)
-    monkeypatch.setattr(runner, "FORGET_AT", 4)
-    monkeypatch.setattr(runner, "KEEP_FINISHED", 2)
+    for module in (runner, run_records):  # the loop's check, and the fill's
+        monkeypatch.setattr(module, "FORGET_AT", 4)
+        monkeypatch.setattr(module, "KEEP_FINISHED", 2)
     monkeypatch.setattr(store_module, "KEEP_FINAL", 2)
     bounded = _run(rulebook)
     assert len(full.fills) > 100 and full.guard_events  # enough orders for the tiny bounds to forget many times

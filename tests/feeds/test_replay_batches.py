@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from rulebot.core.events import CandleClosed, MarketEvent
 from rulebot.feeds.archive_format import COLUMNS, ReplayFileError
-from rulebot.feeds.columnar import Unsure, event_batches
+from rulebot.feeds.column_cells import Unsure
+from rulebot.feeds.columnar import event_batches
 from rulebot.feeds.replay import ReplaySource, describe
 from rulebot.feeds.replay_files import parse_file, parse_rows
 from rulebot.testing.shared import ARCHIVE, require
