@@ -52,6 +52,10 @@ from rulebot.feeds.column_cells import Batch, Columns, Cursor, Unsure, _bar_deci
 from rulebot.feeds.kline_chunks import KlineChunk, kline_chunk, klines_batch
 
 _BLOCK = 1 << 18  # 256 KiB: ~4,000 aggTrades; larger blocks gain little speed for much more memory
+# A KlineChunk holds no Python object per row: larger blocks (~20,000 1m candles) save per-block work
+# (the parse, the checks, the candle array path's windows restarting at each block); never-trading year
+# 2.79/2.86 s CPU (min/median of 5) with 2 MiB blocks, 3.12/3.39 with 256 KiB.
+_CHUNK_BLOCK = 1 << 21
 _PARSE = pacsv.ParseOptions(ignore_empty_lines=False)  # a blank line is a row, so it is refused
 _CONVERT = pacsv.ConvertOptions(
     column_types={f"f{i}": pa.string() for i in range(16)},  # every cell as its text: no type guessing
@@ -112,7 +116,7 @@ def event_batches(
     build = kline_chunk if chunks and file.kind == "klines" else _BUILDERS[file.kind]
     cursor = Cursor(floor)
     with _raw(file.path) as raw:
-        for cols in checked_blocks(file, raw):
+        for cols in checked_blocks(file, raw, _CHUNK_BLOCK if build is kline_chunk else _BLOCK):
             events, count, stop = build(file, cols, cursor, start, end)
             if count:
                 yield events, count

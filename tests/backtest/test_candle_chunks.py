@@ -27,6 +27,7 @@ from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim import FillModel
+from rulebot.feeds import columnar
 from rulebot.feeds.kline_chunks import KlineChunk
 from rulebot.feeds.replay import ReplaySource
 from tests.backtest.test_candle_runs import deep, jumped
@@ -119,11 +120,16 @@ def _run(rulebook: Path, data: Path) -> Callable[[str, Callable[[object], None]]
     return run
 
 
-def test_kline_chunks_give_the_event_paths_backtest(tmp_path: Path, data: Path) -> None:
+@pytest.mark.parametrize("block", [columnar._CHUNK_BLOCK, 1 << 13])  # a chunk a file; ~80 candles a chunk
+def test_kline_chunks_give_the_event_paths_backtest(
+    tmp_path: Path, data: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(columnar, "_CHUNK_BLOCK", block)
     source = ReplaySource(data)
     source.kline_chunks = True
     items = list(source)
     assert items and all(isinstance(item, KlineChunk) for item in items)  # the chunks are what is tested
+    assert len(items) == 3 if block > 1 << 13 else len(items) > 40
     rulebook = tmp_path / "chunks.yaml"
     rulebook.write_text(RULEBOOK)
     event, auto = both(_run(rulebook, data), "auto")
