@@ -80,6 +80,7 @@ class JumpedCandles:
     times: list[int]
     times_np: np.ndarray
     closes: list[Decimal]
+    close_order: np.ndarray | None  # the closes as floats, if those order them exactly (Block.close_order)
 
     @property
     def time(self) -> int:
@@ -221,7 +222,9 @@ class CandleRuns:
                         drawn = {d: self._drawn[d] for d in self.drawn}
                         times, closes = cols.close_time_list[i:k], cols.closes[i:k]
                         opened, times_np = cols.open_time[i], cols.close_time[i:k]
-                        yield JumpedCandles(self.symbol, self.src, opened, drawn, catch_up, times, times_np, closes)
+                        order = None if cols.close_order is None else cols.close_order[i:k]
+                        run = (opened, drawn, catch_up, times, times_np, closes, order)
+                        yield JumpedCandles(self.symbol, self.src, *run)
                         catch_up()  # once: a consumer that did not is caught up before anything else
             if k < n:
                 yield candle(k)

@@ -270,6 +270,7 @@ class Block:
             self.ok = True  # the parser's candles are never stamped `received`
             self.candle, self.decimal = bars.candle, bars.decimal
             self.closes = bars.closes()  # as Decimals: the last price, the mark and the samples
+            ordered = bars.closes_ordered
         else:
             cs = bars
             self.open_np = np.array([float(c.open) for c in cs])
@@ -283,7 +284,13 @@ class Block:
             self.candle = cs.__getitem__
             self.decimal = lambda field, j: getattr(cs[j], _DECIMAL_FIELDS[field])
             self.closes = [c.close for c in cs]
+            ordered = all(
+                d.is_finite() and len(d.as_tuple().digits) <= 15 and -300 < d.adjusted() < 300 for d in self.closes
+            )
         self.n = len(self.close_time)
+        # The closes as floats where those order them exactly (at most 15 significant digits, a normal
+        # float's exponent: no two values share a float), for the samples' chart series (Thinned.add_run).
+        self.close_order: np.ndarray | None = self.close_np if ordered else None
         self.open = self.open_np.tolist()
         self.high_list = self.high_np.tolist()
         self.low_list = self.low_np.tolist()

@@ -23,7 +23,8 @@ from rulebot.backtest.sampling import Sampler
 from rulebot.backtest.warmup import Warmup
 from rulebot.engine.engine import Engine
 
-RunSampler = Callable[[Sequence[int], Sequence[Decimal], list[Sequence[float]]], bool]
+# (times, prices, charted columns, the prices' exact-order floats or None) -> taken
+RunSampler = Callable[[Sequence[int], Sequence[Decimal], list[Sequence[float]], np.ndarray | None], bool]
 
 
 def take_samples(
@@ -45,14 +46,16 @@ def take_samples(
     set_mark = engine.state.portfolio.set_mark
     due, next_sample = _due(run.times, run.times_np, next_sample, every)
     if due:
+        order = None
         if type(due) is range:  # a stretch of candles: slices
             lo, hi = due.start, due.stop
             times, closes = run.times[lo:hi], run.closes[lo:hi]
             columns: list[Sequence[float]] = [vals[lo:hi] for vals in values.values()]
+            order = None if run.close_order is None else run.close_order[lo:hi]
         else:
             times, closes = [run.times[j] for j in due], [run.closes[j] for j in due]
             columns = [[vals[j] for j in due] for vals in values.values()]
-        if bulk is None or len(engine.state.runs) != 1 or not bulk(times, closes, columns):
+        if bulk is None or len(engine.state.runs) != 1 or not bulk(times, closes, columns, order):
             for x, (t, close) in enumerate(zip(times, closes, strict=True)):
                 last_price[symbol] = close
                 set_mark(symbol, close)
@@ -102,13 +105,15 @@ def run_sampler(
     notes them, the last moves the next). False, and nothing taken, when neither applies."""
     symbol = sampler.symbol
 
-    def bulk(times: Sequence[int], prices: Sequence[Decimal], columns: list[Sequence[float]]) -> bool:
+    def bulk(
+        times: Sequence[int], prices: Sequence[Decimal], columns: list[Sequence[float]], order: np.ndarray | None
+    ) -> bool:
         if engine.position(symbol).amount == 0:
             equity = engine.equity(asset)
             note_day(equity)
-            sampler.take_run(times, prices, columns, equity)
+            sampler.take_run(times, prices, columns, equity, order)
         else:
-            equities = sampler.take_held_run(times, prices, columns)
+            equities = sampler.take_held_run(times, prices, columns, order)
             if equities is None:
                 return False
             low = equities[0]

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from rulebot.backtest.result import BacktestResult, EquityPoint, SymbolPoint
 from rulebot.backtest.tally import CurveTally
 from rulebot.backtest.tally_runs import curve_run, price_run, symbol_run
@@ -112,12 +114,18 @@ class Sampler:
         self._pending = (time, equity, last_price.get(first, ZERO), amount0, held, tuple(rows))
 
     def take_run(
-        self, times: Sequence[int], prices: Sequence[Decimal], columns: Sequence[Sequence[float]], equity: Decimal
+        self,
+        times: Sequence[int],
+        prices: Sequence[Decimal],
+        columns: Sequence[Sequence[float]],
+        equity: Decimal,
+        order: np.ndarray | None = None,
     ) -> None:
         """`take(t, equity)` at each of `times`, the first symbol priced at `prices` with the charted
         values `columns` (one per drawn name, a value per time), for a single-symbol run in which
         nothing else moves (the candle array path while flat: the equity, the position and its PnL
-        stand): the same rows, and the same tallies, fed in bulk (CurveTally.add_run)."""
+        stand): the same rows, and the same tallies, fed in bulk (CurveTally.add_run). `order`: floats
+        that order `prices` exactly (Thinned.add_run), or None."""
         engine, first = self._engine, self.symbol
         amount = engine.position(first).amount
         upnl = ZERO
@@ -131,13 +139,17 @@ class Sampler:
             return (times[j], equity, p, amount, held, ((first, p, amount, pnl, tuple([c[j] for c in columns])),))
 
         n = len(times)
-        self._commit_run(n, row, [equity] * n, prices)
+        self._commit_run(n, row, [equity] * n, prices, (np.zeros(n), order))  # the equity: all equal
         if n > 1:
             self.tally.add_run(times[:-1], equity, held)
             self.tally.symbols[first].add_run(times[:-1], amount, pnl)
 
     def take_held_run(
-        self, times: Sequence[int], prices: Sequence[Decimal], columns: Sequence[Sequence[float]]
+        self,
+        times: Sequence[int],
+        prices: Sequence[Decimal],
+        columns: Sequence[Sequence[float]],
+        order: np.ndarray | None = None,
     ) -> list[Decimal] | None:
         """`take(t)` at each of `times`, the first symbol marked and last priced at `prices` with the
         charted values `columns` (as take_run's), for a single-symbol run in which only the mark moves
@@ -181,18 +193,24 @@ class Sampler:
             return (times[j], equities[j], p, amount, True, ((first, p, amount, pnls[j], drawn),))
 
         n = len(times)
-        self._commit_run(n, row, equities, prices)
+        self._commit_run(n, row, equities, prices, (None, order))
         m = n - 1
         curve_run(self.tally, times[:m], equities[:m], True)
         symbol_run(self.tally.symbols[first], times[:m], amount, pnls[:m])
         return equities
 
     def _commit_run(
-        self, n: int, row: Callable[[int], Row], equities: Sequence[Decimal], prices: Sequence[Decimal]
+        self,
+        n: int,
+        row: Callable[[int], Row],
+        equities: Sequence[Decimal],
+        prices: Sequence[Decimal],
+        orders: tuple[np.ndarray | None, np.ndarray | None],
     ) -> None:
         """The pending sample committed, then a single-symbol run's n rows (`row(j)` makes row j, only
         for the rows kept) but the last, which is pending: the price tally and the chart series fed
-        (the caller feeds the other tallies)."""
+        (the caller feeds the other tallies). `orders`: the equities' and the prices' exact-order
+        floats, or None (Thinned.add_run)."""
         pending = self._pending
         if pending is not None:
             self._commit(pending)
@@ -200,7 +218,8 @@ class Sampler:
         m = n - 1
         if m:
             price_run(self.tally.prices[self.symbol], prices[:m])
-            self.curve.add_run(m, row, (equities[:m], prices[:m]))
+            keys = [None if o is None else o[:m] for o in orders]
+            self.curve.add_run(m, row, (equities[:m], prices[:m]), keys)
 
     def _commit(self, row: Row) -> None:
         time, equity, _, _, held, rows = row

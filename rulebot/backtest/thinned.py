@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 BUCKETS = 2048  # 2,048 to 4,096 buckets: a few points per column of the report's zoomed chart
 
 _Extreme = tuple[Any, int, Any] | None  # (value, sample index, row)
@@ -69,11 +71,19 @@ class Thinned:
             elif v > highs[k][0]:
                 highs[k] = (v, i, row)
 
-    def add_run(self, n: int, row: Callable[[int], object], columns: Sequence[Sequence[Any]]) -> None:
+    def add_run(
+        self,
+        n: int,
+        row: Callable[[int], object],
+        columns: Sequence[Sequence[Any]],
+        orders: Sequence[np.ndarray | None] = (),
+    ) -> None:
         """`add(row(j), [c[j] for c in columns])` for each j of range(n) (no key None): a bucket's rows
         at once, its lowest and highest value of a key being the first of them (as `add` keeps the
         earlier of equal values; below the lowest is never above the highest). Only the rows kept
-        are made (`row(j)` once each)."""
+        are made (`row(j)` once each). `orders[k]`, if given and not None, orders column k exactly
+        (floats, one per value, less and equal exactly where the values are: `exact_order`): a
+        bucket's first lowest and highest are numpy's argmin and argmax of it, no Python loop."""
         made: dict[int, object] = {}
 
         def kept(x: int) -> object:
@@ -98,13 +108,17 @@ class Thinned:
                     lows[k] = highs[k] = (col[j], base + j, kept(j))
                     start += 1
                 if start < end:
-                    at = col.__getitem__
-                    x = min(range(start, end), key=at)
+                    order = orders[k] if k < len(orders) else None
+                    if order is None:
+                        at = col.__getitem__
+                        x, y = min(range(start, end), key=at), max(range(start, end), key=at)
+                    else:  # the first lowest and highest, as min and max find them
+                        span = order[start:end]
+                        x, y = start + int(span.argmin()), start + int(span.argmax())
                     if col[x] < lows[k][0]:
                         lows[k] = (col[x], base + x, kept(x))
-                    x = max(range(start, end), key=at)
-                    if col[x] > highs[k][0]:
-                        highs[k] = (col[x], base + x, kept(x))
+                    if col[y] > highs[k][0]:
+                        highs[k] = (col[y], base + y, kept(y))
             bucket[1] = (base + end - 1, kept(end - 1))
             self._filled += end - j
             self.samples += end - j

@@ -17,6 +17,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from rulebot.core.events import CandleClosed
 from rulebot.feeds.archive_format import HUGE, ZERO, ArchiveFile
@@ -55,6 +56,7 @@ class KlineChunk:
         "_texts",
         "close",
         "close_time",
+        "closes_ordered",
         "high",
         "low",
         "open",
@@ -84,6 +86,14 @@ class KlineChunk:
         self._asked = 0
         self._cells: list[tuple[np.ndarray, bytes] | None] = [None] * len(texts)  # a column's offsets and bytes
         self.time = int(close_time[0]) if len(close_time) else 0  # the first candle's, for ordering
+        # Whether `close` orders the closes exactly (one float less than, or equal to, another where
+        # its Decimal is): each close text has at most 15 characters and no exponent, so at most 15
+        # significant digits within a double's normal range, which a double keeps apart from any other.
+        close_text = texts[CLOSE]
+        self.closes_ordered = not len(close_text) or (
+            pc.max(pc.utf8_length(close_text)).as_py() <= 15
+            and not pc.any(pc.match_substring(close_text, "e", ignore_case=True)).as_py()
+        )
 
     def __len__(self) -> int:
         return len(self.close_time)

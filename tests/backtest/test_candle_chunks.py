@@ -87,7 +87,8 @@ def _write_day(folder: Path, day: int, rng: random.Random, price: float, skip: r
             h, lo = (o, o) if flat < 0.02 else (h, o) if flat < 0.04 else (o, lo)
         prices = [Decimal(f"{p:.1f}") for p in (o, h, lo, c)]
         volume = Decimal(f"{rng.uniform(0.05, 5):.3f}")
-        cells = [_text(p, rng) for p in prices]
+        close = f"{prices[3]:.3f}" if rng.random() < 0.05 else f"{prices[3]:.1f}"  # no exponent: ordered closes
+        cells = [_text(p, rng) for p in prices[:3]] + [close]
         quote = volume * prices[3]
         row = [str(opens), *cells, str(volume), str(opens + MINUTE - 1), str(quote), str(rng.randint(1, 900))]
         rows.append(",".join([*row, str(volume / 2), str(quote / 2), "0"]))
@@ -111,18 +112,20 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _run(rulebook: Path, data: Path) -> Callable[[str, Callable[[object], None]], BacktestResult]:
+def _run(rulebook: Path, data: Path, buckets: int) -> Callable[[str, Callable[[object], None]], BacktestResult]:
     def run(path: str, record: Callable[[object], None]) -> BacktestResult:
-        config = BacktestConfig(path=path, chart_buckets=1 << 20, fill_model=REALISTIC)
+        config = BacktestConfig(path=path, chart_buckets=buckets, fill_model=REALISTIC)
         result, _, _ = backtest(str(rulebook), [str(data)], config=config, on_record=record)
         return result
 
     return run
 
 
-@pytest.mark.parametrize("block", [columnar._CHUNK_BLOCK, 1 << 13])  # a chunk a file; ~80 candles a chunk
+# A chunk a file, or ~80 candles a chunk; every sample charted, or thinned to a few buckets (the runs'
+# samples are fed in bulk, a chunk's bucket extremes found by its floats where those order its closes).
+@pytest.mark.parametrize(("block", "buckets"), [(columnar._CHUNK_BLOCK, 1 << 20), (1 << 13, 1 << 20), (1 << 13, 3)])
 def test_kline_chunks_give_the_event_paths_backtest(
-    tmp_path: Path, data: Path, block: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, data: Path, block: int, buckets: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(columnar, "_CHUNK_BLOCK", block)
     source = ReplaySource(data)
@@ -132,7 +135,7 @@ def test_kline_chunks_give_the_event_paths_backtest(
     assert len(items) == 3 if block > 1 << 13 else len(items) > 40
     rulebook = tmp_path / "chunks.yaml"
     rulebook.write_text(RULEBOOK)
-    event, auto = both(_run(rulebook, data), "auto")
+    event, auto = both(_run(rulebook, data, buckets), "auto")
     assert len(event.fills) >= 20
     assert event.data_gaps  # the holes are seen (and the same on both paths)
     assert jumped(auto) > 2000, auto.path_reason

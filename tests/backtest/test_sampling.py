@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -158,7 +159,8 @@ def test_a_held_run_sampled_in_bulk_is_the_run_sampled_one_by_one(
         one.take(at, price, value)
     warm = Warmup(bulk.engine.book, bulk.engine, None)
     columns = [[value for (value,) in values]]
-    assert run_sampler(bulk.engine, bulk.asset, bulk.note_day, bulk.sampler, warm)(times, prices, columns)
+    order = np.array([float(p) for p in prices])  # these prices (a few digits) their floats order exactly
+    assert run_sampler(bulk.engine, bulk.asset, bulk.note_day, bulk.sampler, warm)(times, prices, columns, order)
     assert bulk.state() == one.state()
     # The run's last candle, as take_samples leaves it; then the end of the backtest.
     bulk.last_price[bulk.symbol] = prices[-1]
@@ -180,5 +182,5 @@ def test_a_run_not_held_one_way_by_the_first_symbol_is_left_to_the_caller() -> N
     before = account.state()
     warm = Warmup(account.engine.book, account.engine, None)
     bulk = run_sampler(account.engine, account.asset, account.note_day, account.sampler, warm)
-    assert not bulk([1_700_000_060_000], [Decimal(101)], [[1.0]])
+    assert not bulk([1_700_000_060_000], [Decimal(101)], [[1.0]], None)
     assert account.state() == before
