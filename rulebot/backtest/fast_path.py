@@ -98,10 +98,12 @@ class FastSession:
             self.counts.candles += 1
             engine = self.engine
             flat = engine.state.portfolio.net_amount(self.symbol) == 0  # a jumped candle fills nothing: it stays so
-            if not flat and event.close_time >= engine.quiet_until():
-                self.counts.walk(engine.due_first() + " fell inside")  # the engine acts on its clock
-                self._split(event)
-                return
+            if not flat:
+                due = engine.quiet_until()
+                if event.close_time >= due:
+                    self.counts.walk(engine.due_first(due) + " fell inside")  # the engine acts on its clock
+                    self._split(event, due)
+                    return
             if self._jump(event, flat):
                 self.counts.jumped += 1
                 quiet = True  # held: walk_quietly showed the loss cap unreached at every price
@@ -131,10 +133,11 @@ class FastSession:
             return False
         lo, hi = band
         if start:
-            prices = self.venue.path(c)[1][start:]
-            priced = (lo is not None and any(p <= lo for p in prices)) or (
-                hi is not None and any(p >= hi for p in prices)
-            )
+            priced = False
+            for p in self.venue.path(c)[1][start:]:  # a loop: generators in any() cost more than the tests
+                if (lo is not None and p <= lo) or (hi is not None and p >= hi):
+                    priced = True
+                    break
         else:  # every price the walk visits (open, high, low, close) strictly inside the band
             priced = (lo is not None and (c.low <= lo or c.open <= lo or c.close <= lo or c.high <= lo)) or (
                 hi is not None and (c.high >= hi or c.open >= hi or c.close >= hi or c.low >= hi)
@@ -153,14 +156,14 @@ class FastSession:
             engine.walk_quietly(self.symbol, self.venue.times(c)[start:], c.close)
         return True
 
-    def _split(self, c: CandleClosed) -> None:
+    def _split(self, c: CandleClosed, due: int) -> None:
         """A held candle inside which the engine's clock acts (`quiet_until`), split at that time: walked
         price by price up to the first point at or after it, where the clock acts (after each entry of
         a rulebook without a stop of its own, the protective-stop guard places one there); the rest is
         jumped as `_jump` jumps a whole candle when nothing else falls due before the close and its
-        prices lie inside the band drawn then (`_jump` from there), else walked on."""
+        prices lie inside the band drawn then (`_jump` from there), else walked on. `due`: the
+        engine's `quiet_until`, as `market` just found it."""
         session, symbol = self.session, self.symbol
-        due = self.engine.quiet_until()
         walk = self.venue.walk(c)
         point = session.point
         start = 0
@@ -172,7 +175,7 @@ class FastSession:
         self._fresh = False
         engine = self.engine
         if (
-            start < len(self.venue.times(c))
+            start < 4  # `walk` visits four points (`PaperVenue.times`)
             and engine.state.portfolio.net_amount(symbol) != 0
             and c.close_time < engine.quiet_until()  # nothing else falls due before the close
             and self._jump(c, False, start)
@@ -276,7 +279,7 @@ def engine_band(engine: Engine, symbol: str, inst: Instrument) -> Band | None:
         # One position on a linear contract: today's PnL (fees to close included) is affine in
         # the mark, so two values give the price where it reaches the cap.
         far = now * 2
-        f_now = engine.daily_pnl_closed_at(symbol, now)
+        f_now = engine.cap_stops.daily_pnl_closed(inst.margin_asset)  # at `now`, the mark it holds: no swap
         f_far = engine.daily_pnl_closed_at(symbol, far)
         if f_now <= -cap:
             return None

@@ -67,23 +67,28 @@ class QuietWalk:
         nxt = min(st.next_day, st.next_timeout, st.next_protect, retry, st.time if due is None else due)
         return nxt if expiry is None else min(nxt, expiry)
 
-    def due_first(self) -> str:
-        """What falls due first at `quiet_until` (for the summary's line on the path)."""
+    def due_first(self, at: int) -> str:
+        """What falls due first at `at`, the `quiet_until` just found (for the summary's line on the
+        path): the first of `quiet_until`'s times, in its order, that is `at` (as `min` picks it)."""
         st = self.state
-        due, expiry = self._timers.next_due, st.oms.next_expiry
-        retry = st.next_retry if self._exit_pending() else NEVER
-        named = [
-            (st.next_day, "the day roll"),
-            (st.next_timeout, "a state timeout"),
-            (st.next_protect, "the protective-stop deadline"),
-            (retry, "an exit's retry"),
-            (st.time if due is None else due, "a timer"),
-            (NEVER if expiry is None else expiry, "an order's expiry"),
-        ]
-        return min(named, key=lambda x: x[0])[1]
+        if st.next_day == at:
+            return "the day roll"
+        if st.next_timeout == at:
+            return "a state timeout"
+        if st.next_protect == at:
+            return "the protective-stop deadline"
+        if (st.next_retry if self._exit_pending() else NEVER) == at:
+            return "an exit's retry"
+        due = self._timers.next_due
+        if (st.time if due is None else due) == at:
+            return "a timer"
+        return "an order's expiry"
 
     def _exit_pending(self) -> bool:
-        return any(run.exiting is not None for run in self.state.runs.values())
+        for run in self.state.runs.values():  # noqa: SIM110 - a loop: a generator in any() costs more than the test
+            if run.exiting is not None:
+                return True
+        return False
 
     def price_check_pending(self) -> bool:
         """The next `check_price` acts whatever the price: a daily-cap stop waits to be priced, or

@@ -270,8 +270,10 @@ class PaperVenue:
             close = c.close
             prices = [close]
             if start:
-                if any(price != mark for price in _path(c.open, c.high, c.low, close)[start:]):
-                    marks.append(close)
+                for price in _path(c.open, c.high, c.low, close)[start:]:  # a loop: any() of a generator costs more
+                    if price != mark:
+                        marks.append(close)
+                        break
             elif not (close == mark and c.open == mark and c.high == mark and c.low == mark):
                 marks.append(close)
         if not self.sim.walk_quietly(symbol, prices, marks, trailing, prune):
