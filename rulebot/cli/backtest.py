@@ -75,11 +75,10 @@ def _finish(
     notes: tuple[str, ...],
     console: Console,
 ) -> None:
-    from rulebot.backtest.stats import compute_stats, per_symbol_stats
+    from rulebot.backtest.stats import summary_stats
     from rulebot.backtest.summary import month_table, summary_dict, summary_table, symbol_table
 
-    stats = compute_stats(result, inverse_sizes)
-    per = per_symbol_stats(result, inverse_sizes)
+    stats, per = summary_stats(result, inverse_sizes)
     # The report is written before the summary is printed (so that the JSON can name it) but a
     # failure to write it is said only after the summary: the run's numbers are never lost.
     failure: str | None = None
