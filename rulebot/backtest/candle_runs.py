@@ -60,6 +60,10 @@ _BLOCK = 4096  # candles read ahead (a few hundred KB of objects the feed made a
 # the never-trading bench month screens 66,408 candles in 134 windows instead of 106,600 in 221, and the
 # EMA cross 120,464 instead of 117,371 (a run longer than 128 candles is rare there).
 _FIRST_WINDOW = 64
+# A run this long starts the next one from its last window: on the never-trading bench year (runs of a
+# day, cut by the day's roll) 1,494 -> 435 windows, 2.44 -> 2.27 s CPU in-process; the EMA cross screens its
+# 20,106 windows as before (a run this long is rare there).
+_LONG_RUN = 8 * _FIRST_WINDOW
 _NO_RULES: tuple[CompiledRule, ...] = ()
 _MISSING = object()
 
@@ -303,7 +307,9 @@ class CandleRuns:
                     self.counts.note(why)
                 break
             m *= 2 if m < 2 * _FIRST_WINDOW else 4
-        if k == n:  # the run goes on in the next block, most likely as far: from the window that got here
+        # The run goes on in the next block, or was long (a quiet day, cut by the clock): the next one most
+        # likely goes as far, so it starts from the window that got here, not from the first again.
+        if k == n or k - i >= _LONG_RUN:
             self._first = m
         return k
 

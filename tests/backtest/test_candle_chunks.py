@@ -171,3 +171,23 @@ def test_a_backtest_cut_inside_a_jumped_run_of_chunks_leaves_the_state_stepping_
         chunked, jumps = _end_state(rulebook, data, end, True, monkeypatch)
         assert none == 0 and jumps > 50
         assert chunked == stepped
+
+
+def test_long_quiet_runs_give_the_event_paths_backtest(tmp_path: Path, data: Path) -> None:
+    """Runs of up to a day (the next one starts from the long one's last window, candle_runs._LONG_RUN)."""
+    rulebook = tmp_path / "quiet.yaml"
+    rulebook.write_text(RULEBOOK.replace("crossover(fast, slow) and", "fast > slow * 100 and"))
+    windows: list[int] = []
+    original = candle_runs.CandleRuns.describe
+
+    def describe(self: candle_runs.CandleRuns) -> str:
+        windows.append(self.counts.windows)
+        return original(self)
+
+    with pytest.MonkeyPatch().context() as m:
+        m.setattr(candle_runs.CandleRuns, "describe", describe)
+        event, auto = both(_run(rulebook, data, 5), "auto")
+    assert not event.fills
+    assert jumped(auto) > 4000, auto.path_reason
+    # Long runs, each after one cut inside a block (the hole) from that one's window: 18 windows if not.
+    assert windows == [15]
