@@ -93,7 +93,7 @@ def test_kline_chunks_give_the_row_parsers_candles(data: st.DataObject, days: in
 def test_a_chunk_asked_for_many_candles_makes_them_all_at_once_and_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kline_chunks, "_ONE_BY_ONE", 3)
+    monkeypatch.setattr(kline_chunks, "_ONE_BY_ONE", 3)  # and half of the 10 rows: the 6th asked makes all
     june_1 = 1_748_736_000_000
     row = "{o},100.0,101.00,99.0,100.50,1.5,{c},150,3,0.5,50,0"
     rows = [row.format(o=june_1 + i * MINUTE_MS, c=june_1 + i * MINUTE_MS + MINUTE_MS - 1) for i in range(10)]
@@ -102,6 +102,24 @@ def test_a_chunk_asked_for_many_candles_makes_them_all_at_once_and_the_same(
     chunks: list[KlineChunk] = []
     assert _outcome(_one_by_one(source, chunks)) == _outcome(_reference(source))
     assert len(chunks) == 1 and len(chunks[0]) == 10
+    assert chunks[0]._all is not None  # made all at once: the same candles as one by one
+
+
+def test_a_chunk_asked_for_a_few_candles_makes_only_those(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jumping rulebook asks for a few candles of each chunk: each is made alone, the chunk's others
+    never (making them all costs more once fewer than half are asked for)."""
+    monkeypatch.setattr(kline_chunks, "_ONE_BY_ONE", 3)
+    june_1 = 1_748_736_000_000
+    row = "{o},100.0,101.00,99.0,100.50,1.5,{c},150,3,0.5,50,0"
+    rows = [row.format(o=june_1 + i * MINUTE_MS, c=june_1 + i * MINUTE_MS + MINUTE_MS - 1) for i in range(10)]
+    _write(tmp_path, 1, rows, True, False)
+    (chunk,) = (item for item in _chunked(tmp_path) if isinstance(item, KlineChunk))
+    reference = chunk.candles()
+    chunk._all = None
+    for j in (0, 2, 4, 6, 8):  # five of ten: not more than half
+        assert chunk.candle(j) == reference[j]
+    assert chunk._all is None
+    assert chunk.candle(9) == reference[9] and chunk._all is not None  # the sixth: all at once
 
 
 @pytest.mark.parametrize(
