@@ -126,6 +126,18 @@ def journal_rows(runner: Runner) -> list[tuple[str, dict]]:
         db.close()
 
 
+def last_price(runner: Runner) -> Decimal | None:
+    """The last trade price the engine took (its one task owns it; read between two awaits)."""
+    assert runner.engine is not None
+    return runner.engine.state.runs["BTCUSDT"].market.last
+
+
+def fired(runner: Runner, rule: str) -> int:
+    """The journaled decisions of `rule` that fired."""
+    rows = journal_rows(runner)
+    return sum(1 for kind, body in rows if kind == "decision" and body["rule"] == rule and body["fired"])
+
+
 def _market_buy(cid: str) -> PlaceOrder:
     return PlaceOrder(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"), position_side=PositionSide.BOTH)
 
@@ -141,10 +153,12 @@ async def test_an_exit_rule_that_fires_before_the_entrys_fill_arrives_does_not_g
         fake.hub.faults.hold_user = True  # the entry's fill will wait on the user stream
         await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)
         level["price"] = D(60060)  # the exit rule fires: the bot has seen no position yet
-        await asyncio.sleep(0.3)
+        # Waited for, not slept on: on a loaded machine no trade at 60060 may reach the engine in a
+        # fixed 0.3 s, and then no exit was ever asked for and the position rightly stays open.
+        await until(lambda: fired(runner, "sell") > 0, timeout=10)
         assert runner.status()["states"] == {"BTCUSDT": "long"}
         level["price"] = D(60000)  # where `buy` fires in flat
-        await asyncio.sleep(0.3)
+        await until(lambda: last_price(runner) == D(60000), timeout=10)  # the engine saw a trade there
         level["price"] = D(60030)  # between the levels: once flat, the bot stays flat
         fake.hub.faults.hold_user = False  # the fill arrives: the exit the rule asked for goes out
         await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)
