@@ -14,9 +14,9 @@ from typing import Any
 
 from rulebot.backtest.candle_meters import MeterState
 from rulebot.backtest.candle_series import Block, Series
-from rulebot.engine.candles import Candle, CandleBuilder
+from rulebot.engine.candles import CandleBuilder
 from rulebot.engine.engine import Engine
-from rulebot.engine.market import HISTORY_CANDLES, SymbolMarket
+from rulebot.engine.market import SymbolMarket
 from rulebot.engine.state import SymbolRun
 from rulebot.feeds.kline_chunks import HIGH, LOW, OPEN
 from rulebot.rulebook.expr import PREV_PREFIX
@@ -51,20 +51,7 @@ def market_run(
         for name in _FIELDS:
             env[f"{name}@{src}"] = cols[f"{name}@{src}"][j]
         market.prev_close[src] = price
-        start = max(i, k - HISTORY_CANDLES)
-        market.history[src].extend(
-            map(
-                Candle,
-                [src] * (k - start),
-                b.open_time[start:k],
-                b.close_time_list[start:k],
-                b.open[start:k],
-                b.high_list[start:k],
-                b.low_list[start:k],
-                b.close[start:k],
-                b.volume[start:k],
-            )
-        )
+        market.history.add_run(src, b, i, k)  # its candles made only if the history is read
         series.catch_up(k - i)
 
 

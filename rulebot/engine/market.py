@@ -9,11 +9,11 @@ backtest has neither); no trades → last price = the close of the shortest cand
 from __future__ import annotations
 
 import math
-from collections import deque
 from decimal import Decimal
 from typing import Any
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.engine.candle_history import CandleHistory
 from rulebot.engine.candles import Candle, CandleBuilder, timeframe_ms
 from rulebot.engine.env import MARKET_NAMES as _MARKET_NAMES
 from rulebot.engine.env import Env, plan_lookbacks
@@ -47,8 +47,8 @@ class SymbolMarket:
         self._sourced: set[str] = set()  # kline timeframes already routed
         self._ready_tfs: set[str] = set()  # timeframes whose candle values (returns too) are all ready
         # Closed candles kept for a hot reload: indicators whose definition changed are
-        # re-warmed from them instead of waiting for new data.
-        self.history: dict[str, deque[Candle]] = {tf: deque(maxlen=HISTORY_CANDLES) for tf in self.timeframes}
+        # re-warmed from them instead of waiting for new data (made when read: candle_history.py).
+        self.history = CandleHistory(self.timeframes, HISTORY_CANDLES)
         # timeframe → the source timeframe it is built from (None: from trades)
         self.source: dict[str, str | None] = {tf: None for tf in self.timeframes}
         self.prev_close: dict[str, float] = {}
@@ -287,7 +287,7 @@ class SymbolMarket:
             prev = self.prev_close.get(tf)
             env[k_returns] = c.close / prev - 1.0 if prev else math.nan
             self.prev_close[tf] = c.close
-            self.history[tf].append(c)
+            self.history.add(tf, c)
             if tf not in self._ready_tfs:  # nothing adds these names back: once ready, ready for good
                 self.not_ready.difference_update((k_open, k_high, k_low, k_close, k_volume))
                 if prev:

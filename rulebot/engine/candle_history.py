@@ -1,0 +1,158 @@
+"""The closed candles a market keeps per timeframe (for a hot reload's re-warm and `status`), made
+only when read.
+
+The candle array path (backtest/candle_runs.py) jumps runs of candles; stepping them would append
+one `Candle` each to the history, nearly all of which a later candle pushes out unread (a backtest
+never reads it). A run is kept here as its block's columns and range instead, and the candles are
+made, exactly as stepping would have made them, when the history is read: the deque a timeframe
+maps to is then the very deque stepping would have left (the same candles in the same order, the
+oldest pushed out by `maxlen`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import ItemsView, Iterable, ValuesView
+from typing import Any, Protocol
+
+from rulebot.engine.candles import Candle
+
+
+class CandleColumns(Protocol):
+    """A block of candles as lists (backtest/candle_series.Block): candle j of each list."""
+
+    open_time: list[int]
+    close_time_list: list[int]
+    open: list[float]
+    high_list: list[float]
+    low_list: list[float]
+    close: list[float]
+    volume: list[float]
+
+
+class _Run:
+    """Candles [start, stop) of a block, of one timeframe, not made yet."""
+
+    __slots__ = ("block", "start", "stop", "timeframe")
+
+    def __init__(self, timeframe: str, block: CandleColumns, start: int, stop: int) -> None:
+        self.timeframe, self.block, self.start, self.stop = timeframe, block, start, stop
+
+    def candles(self, skip: int) -> Iterable[Candle]:
+        """The run's candles but its first `skip`, as stepping them makes them (SymbolMarket._publish)."""
+        b, start, stop = self.block, self.start + skip, self.stop
+        return map(
+            Candle,
+            [self.timeframe] * (stop - start),
+            b.open_time[start:stop],
+            b.close_time_list[start:stop],
+            b.open[start:stop],
+            b.high_list[start:stop],
+            b.low_list[start:stop],
+            b.close[start:stop],
+            b.volume[start:stop],
+        )
+
+
+class CandleHistory(dict[str, deque[Candle]]):
+    """timeframe -> its last `maxlen` closed candles, oldest first. Reading it (an item, `get`,
+    `items`, `values`) makes what is pending first; `add` and `add_run` only note what comes."""
+
+    def __init__(self, timeframes: Iterable[str], maxlen: int) -> None:
+        super().__init__({tf: deque(maxlen=maxlen) for tf in timeframes})
+        self.maxlen = maxlen
+        # Per timeframe, what came since the deque was last brought up to date, oldest first, and
+        # how many candles that is. Only what `maxlen` newer candles do not push out is kept.
+        self._pending: dict[str, deque[Candle | _Run]] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, timeframe: str, candle: Candle) -> None:
+        """A candle closed (stepped): appended, or queued behind runs not made yet."""
+        pending = self._pending.get(timeframe)
+        if pending is None:
+            dict.__getitem__(self, timeframe).append(candle)
+        else:
+            pending.append(candle)
+            self._grow(timeframe, pending, 1)
+
+    def add_run(self, timeframe: str, block: CandleColumns, start: int, stop: int) -> None:
+        """Candles [start, stop) of `block` closed (a jumped run): queued, not made."""
+        if stop <= start:
+            return
+        pending = self._pending.get(timeframe)
+        if pending is None:
+            pending = self._pending[timeframe] = deque()
+            self._counts[timeframe] = 0
+        pending.append(_Run(timeframe, block, start, stop))
+        self._grow(timeframe, pending, stop - start)
+
+    def _grow(self, timeframe: str, pending: deque[Candle | _Run], n: int) -> None:
+        count = self._counts[timeframe] + n
+        # Drop the oldest items that `maxlen` newer candles push out anyway (memory stays bounded).
+        while True:
+            first = pending[0]
+            size = first.stop - first.start if type(first) is _Run else 1
+            if count - size < self.maxlen:
+                break
+            pending.popleft()
+            count -= size
+        self._counts[timeframe] = count
+
+    def _make(self, timeframe: str) -> None:
+        pending = self._pending.pop(timeframe, None)
+        if pending is None:
+            return
+        count = self._counts.pop(timeframe)
+        kept = dict.__getitem__(self, timeframe)
+        skip = max(count - self.maxlen, 0)  # candles `maxlen` newer ones push out: never made
+        for item in pending:
+            if isinstance(item, _Run):
+                size = item.stop - item.start
+                if skip >= size:
+                    skip -= size
+                    continue
+                kept.extend(item.candles(skip))
+                skip = 0
+            elif skip:
+                skip -= 1
+            else:
+                kept.append(item)
+
+    def _make_all(self) -> None:
+        for timeframe in list(self._pending):
+            self._make(timeframe)
+
+    def __getitem__(self, timeframe: str) -> deque[Candle]:
+        if self._pending:
+            self._make(timeframe)
+        return dict.__getitem__(self, timeframe)
+
+    def get(self, timeframe: str, default: Any = None) -> Any:
+        if self._pending:
+            self._make(timeframe)
+        return dict.get(self, timeframe, default)
+
+    def items(self) -> ItemsView[str, deque[Candle]]:  # type: ignore[override]
+        self._make_all()
+        return dict.items(self)
+
+    def values(self) -> ValuesView[deque[Candle]]:  # type: ignore[override]
+        self._make_all()
+        return dict.values(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (and deep-copied) as the candles it holds, all made: no block goes along."""
+        return _rebuild, (self.maxlen, {tf: list(candles) for tf, candles in self.items()})
+
+    def __setitem__(self, timeframe: str, candles: deque[Candle]) -> None:
+        """Another market's history taken over (a hot reload): what was pending here is dropped."""
+        self._pending.pop(timeframe, None)
+        self._counts.pop(timeframe, None)
+        dict.__setitem__(self, timeframe, candles)
+
+
+def _rebuild(maxlen: int, kept: dict[str, list[Candle]]) -> CandleHistory:
+    history = CandleHistory(kept, maxlen)
+    for timeframe, candles in kept.items():
+        dict.__getitem__(history, timeframe).extend(candles)
+    return history
