@@ -70,10 +70,15 @@ class VenueReports:
         eng, st = self.engine, self.state
         closed = st.portfolio.apply_account_update(u)
         positions = u.positions
+        reconciled = u.reason == "RECONCILE"
         for p in positions:
             held = st.runs.get(p.symbol)
             if held is not None:
-                held.account_time = max(held.account_time, u.time)
+                # A reconciliation is stamped with an estimate of the exchange's clock, which may run
+                # ahead of the times on the exchange's own events: it vouches for the fills the engine
+                # had heard of when it read the account (it takes no event while it reconciles), not
+                # for every fill stamped before its time.
+                held.account_time = max(held.account_time, held.fill_time if reconciled else u.time)
         for pos in closed:
             if pos.symbol not in st.runs:
                 continue

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from rulebot.binance.codes import UnknownOrder
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_order
+from rulebot.core.account_events import OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market
 from rulebot.runtime import recovery
@@ -64,7 +65,12 @@ async def reconcile(
     snap, t = now.snap, now.snap.time
     await desk.process(recovery.adopt(engine, snap, state), t)
     await desk.process(engine.on_event(snap.account), t)
-    settled, pending = 0, []
+
+    def on_its_way(cid: str, sent: int) -> bool:  # its answer not in, or it left too recently
+        return cid in lanes.in_flight or t - lanes.unknown_sent_at.get(cid, sent) < IN_FLIGHT_MS
+
+    open_ids = {o.client_order_id for o in snap.orders}
+    settled, pending, filled, held = 0, [], False, True
     for record in engine.open_orders():
         cid = record.client_order_id
         view = now.orders.get(cid)
@@ -72,13 +78,26 @@ async def reconcile(
             event = recovery.order_event(record, view)
             if event is not None:
                 settled += 1
+                if isinstance(event, OrderUpdate) and event.last_filled_qty > 0:
+                    filled = True
+                    # In the positions read: found open before they were read, or looked up after
+                    # them and known to have reached the exchange before (its answer came back, or it
+                    # left long enough ago), so it was done when the open orders were read.
+                    unsure = cid in lanes.unknown_sent_at and on_its_way(cid, lanes.unknown_sent_at[cid])
+                    held = held and (cid in open_ids or (cid not in lanes.in_flight and not unsure))
                 await desk.account(event, t)
-        elif cid in lanes.in_flight or t - lanes.unknown_sent_at.get(cid, record.command.time) < IN_FLIGHT_MS:
-            pending.append(cid)  # still on its way (its answer not in, or it left too recently)
+        elif on_its_way(cid, record.command.time):
+            pending.append(cid)
         else:
             settled += 1
             gone = "Binance does not have it: it never arrived (found when reconciling)"
             await desk.order_refused(record.command, -2013, gone, t)
+    if filled and held:
+        # The account as read holds those fills: said again after them, so that the engine does not
+        # wait for an account update of theirs that the exchange will never send (reports.py: a
+        # reconciliation vouches for the fills the engine had heard of). A fill of an order maybe
+        # still on its way is left to its own account update, or to the next reconciliation.
+        await desk.account(snap.account, t)
     if state.unsettled:
         await _settle_unsent(desk, venue, state.unsettled, now.orders, t)
     positions = sum(1 for p in snap.account.positions if p.amount)

@@ -114,6 +114,29 @@ def position(amount: str, time: int) -> AccountUpdate:
     return AccountUpdate("RECONCILE", (), (change,), time)
 
 
+def test_a_reconciliation_stamped_ahead_of_the_exchanges_clock_does_not_vouch_for_a_later_fill():
+    """The start's reconciliation is stamped with the REST client's estimate of the exchange's clock,
+    which can run ahead of the times the exchange puts on its events (seen in CI: 170 ms). A fill
+    that comes after it, stamped earlier, is not yet in the position the reconciliation read: until
+    the fill's own account update arrives, the state stays long and `buy` does not buy again."""
+    fp = FaultyPaper(BOOK)
+    fp.process(fp.engine.on_event(position("0", fp.time + 5_000)))  # read "now", by an estimate 5 s ahead
+    fp.start()
+    fp.stalled = True
+    fp.trade(60000)  # the entry fills at the exchange's time, before the reconciliation's stamp
+    fills = [e for e in fp.held if not hasattr(e, "positions")]
+    account = [e for e in fp.held if hasattr(e, "positions")]
+    fp.held = []
+    fp.stalled = False
+    fp.report(fills)  # the entry's FILLED arrives, its ACCOUNT_UPDATE not yet
+    assert fp.state == "long"
+    fp.trade(60000)  # `buy`'s price: in `flat` it would buy again
+    fp.report(account)
+    fp.trade(60000)
+    assert len(fp.entries()) == 1 and fp.max_position == D("0.01")
+    assert fp.state == "long" and ("long", "flat", "position closed") not in fp.states()
+
+
 def test_a_fresh_journal_on_an_account_holding_a_position_adopts_it_and_does_not_add():
     fp = FaultyPaper(BOOK)
     fp.process(fp.engine.on_event(position("0.01", fp.time)))  # what the start's reconciliation reads

@@ -162,8 +162,15 @@ async def test_an_exit_filled_while_the_user_stream_was_down_is_settled_on_recon
             await until(lambda: "user" not in runner.status()["guards"]["streams_down"], timeout=15)
             await until(lambda: not seen(runner, "orders"), timeout=10)
             st = runner.status()
+            # The exit's fill, settled from REST, is in the position the reconciliation read: the
+            # bot does not wait for an account update that will never come before it enters again.
+            level["price"] = D(60000)
+            await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)
     assert st["states"] == {"BTCUSDT": "flat"} and st["positions"] == []
     assert any("orders brought up to date" in n["message"] and "0 orders" not in n["message"] for n in notices(runner))
+    db = sqlite3.connect(runner.cfg.journal_path())
+    waited = db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'guard' AND body LIKE '%not in the position%'")
+    assert waited.fetchone() == (0,)  # no entry waited for an account update that never came
 
 
 async def test_the_dead_mans_switch_is_armed_while_running_and_switched_off_by_a_keep_stop(tmp_path):
