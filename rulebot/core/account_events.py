@@ -100,10 +100,15 @@ class PositionChange:
     isolated_wallet: Decimal
 
 
+# The reason of the account update a reconciliation makes from what REST reads (not one of Binance's):
+# stamped with an estimate of the exchange's clock, not by the exchange (engine/reports.py).
+RECONCILE = "RECONCILE"
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class AccountUpdate:
-    reason: str  # ORDER, FUNDING_FEE, DEPOSIT, ... (FACTS.md §10)
+    reason: str  # ORDER, FUNDING_FEE, DEPOSIT, ... (FACTS.md §10), or RECONCILE
     balances: tuple[BalanceChange, ...]
     positions: tuple[PositionChange, ...]
     time: int

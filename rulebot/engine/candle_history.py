@@ -31,19 +31,19 @@ class CandleColumns(Protocol):
 
 
 class _Run:
-    """Candles [start, stop) of a block, of one timeframe, not made yet."""
+    """Candles [start, stop) of a block, not made yet."""
 
-    __slots__ = ("block", "start", "stop", "timeframe")
+    __slots__ = ("block", "start", "stop")
 
-    def __init__(self, timeframe: str, block: CandleColumns, start: int, stop: int) -> None:
-        self.timeframe, self.block, self.start, self.stop = timeframe, block, start, stop
+    def __init__(self, block: CandleColumns, start: int, stop: int) -> None:
+        self.block, self.start, self.stop = block, start, stop
 
-    def candles(self, skip: int) -> Iterable[Candle]:
+    def candles(self, timeframe: str, skip: int) -> Iterable[Candle]:
         """The run's candles but its first `skip`, as stepping them makes them (SymbolMarket._publish)."""
         b, start, stop = self.block, self.start + skip, self.stop
         return map(
             Candle,
-            [self.timeframe] * (stop - start),
+            [timeframe] * (stop - start),
             b.open_time[start:stop],
             b.close_time_list[start:stop],
             b.open[start:stop],
@@ -83,7 +83,7 @@ class CandleHistory(dict[str, deque[Candle]]):
         if pending is None:
             pending = self._pending[timeframe] = deque()
             self._counts[timeframe] = 0
-        pending.append(_Run(timeframe, block, start, stop))
+        pending.append(_Run(block, start, stop))
         self._grow(timeframe, pending, stop - start)
 
     def _grow(self, timeframe: str, pending: deque[Candle | _Run], n: int) -> None:
@@ -91,7 +91,7 @@ class CandleHistory(dict[str, deque[Candle]]):
         # Drop the oldest items that `maxlen` newer candles push out anyway (memory stays bounded).
         while True:
             first = pending[0]
-            size = first.stop - first.start if type(first) is _Run else 1
+            size = first.stop - first.start if isinstance(first, _Run) else 1
             if count - size < self.maxlen:
                 break
             pending.popleft()
@@ -111,7 +111,7 @@ class CandleHistory(dict[str, deque[Candle]]):
                 if skip >= size:
                     skip -= size
                     continue
-                kept.extend(item.candles(skip))
+                kept.extend(item.candles(timeframe, skip))
                 skip = 0
             elif skip:
                 skip -= 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rulebot.core.account_events import AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
+from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES
@@ -70,7 +70,7 @@ class VenueReports:
         eng, st = self.engine, self.state
         closed = st.portfolio.apply_account_update(u)
         positions = u.positions
-        reconciled = u.reason == "RECONCILE"
+        reconciled = u.reason == RECONCILE
         for p in positions:
             held = st.runs.get(p.symbol)
             if held is not None:

@@ -66,8 +66,11 @@ async def reconcile(
     await desk.process(recovery.adopt(engine, snap, state), t)
     await desk.process(engine.on_event(snap.account), t)
 
-    def on_its_way(cid: str, sent: int) -> bool:  # its answer not in, or it left too recently
-        return cid in lanes.in_flight or t - lanes.unknown_sent_at.get(cid, sent) < IN_FLIGHT_MS
+    def reached_early(cid: str) -> bool:
+        """The order reached the exchange before the open orders were read: its answer came back
+        before, or its fate is unknown but it left too long ago to have still been on its way."""
+        sent = lanes.unknown_sent_at.get(cid)
+        return cid not in lanes.in_flight and (sent is None or t - sent >= IN_FLIGHT_MS)
 
     open_ids = {o.client_order_id for o in snap.orders}
     settled, pending, filled, held = 0, [], False, True
@@ -80,14 +83,12 @@ async def reconcile(
                 settled += 1
                 if isinstance(event, OrderUpdate) and event.last_filled_qty > 0:
                     filled = True
-                    # In the positions read: found open before they were read, or looked up after
-                    # them and known to have reached the exchange before (its answer came back, or it
-                    # left long enough ago), so it was done when the open orders were read.
-                    unsure = cid in lanes.unknown_sent_at and on_its_way(cid, lanes.unknown_sent_at[cid])
-                    held = held and (cid in open_ids or (cid not in lanes.in_flight and not unsure))
+                    # Its fills are in the positions read (read after the open orders) if it was open
+                    # then, or not open because it was done by then.
+                    held = held and (cid in open_ids or reached_early(cid))
                 await desk.account(event, t)
-        elif on_its_way(cid, record.command.time):
-            pending.append(cid)
+        elif cid in lanes.in_flight or t - lanes.unknown_sent_at.get(cid, record.command.time) < IN_FLIGHT_MS:
+            pending.append(cid)  # still on its way (its answer not in, or it left too recently)
         else:
             settled += 1
             gone = "Binance does not have it: it never arrived (found when reconciling)"

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rulebot.binance.payloads.account_state import reconciled_balance, reconciled_position
-from rulebot.core.account_events import AccountUpdate
+from rulebot.core.account_events import RECONCILE, AccountUpdate
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.schema import of_mode
 from rulebot.venues.binance.venue import Reconciliation
@@ -170,7 +170,7 @@ def snapshot(sim: SimExchange, symbols: Iterable[str], time: int) -> Reconciliat
     return Reconciliation(
         tuple(o for o in sim.open_orders() if o.symbol in wanted),
         tuple(a for a in sim.open_algo_orders() if a.symbol in wanted),
-        AccountUpdate("RECONCILE", balances, positions, time),
+        AccountUpdate(RECONCILE, balances, positions, time),
         time,
     )
 

@@ -168,9 +168,9 @@ async def test_an_exit_filled_while_the_user_stream_was_down_is_settled_on_recon
             await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)
     assert st["states"] == {"BTCUSDT": "flat"} and st["positions"] == []
     assert any("orders brought up to date" in n["message"] and "0 orders" not in n["message"] for n in notices(runner))
-    db = sqlite3.connect(runner.cfg.journal_path())
-    waited = db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'guard' AND body LIKE '%not in the position%'")
-    assert waited.fetchone() == (0,)  # no entry waited for an account update that never came
+    with contextlib.closing(sqlite3.connect(runner.cfg.journal_path())) as db:
+        sql = "SELECT COUNT(*) FROM entries WHERE kind = 'guard' AND body LIKE '%not in the position%'"
+        assert db.execute(sql).fetchone() == (0,)  # no entry waited for an account update that never came
 
 
 async def test_the_dead_mans_switch_is_armed_while_running_and_switched_off_by_a_keep_stop(tmp_path):

@@ -35,7 +35,7 @@ from rulebot.binance.payloads.account_state import (
     reconciled_position,
 )
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_orders
-from rulebot.core.account_events import AccountUpdate
+from rulebot.core.account_events import RECONCILE, AccountUpdate
 from rulebot.core.commands import (
     CancelAllOrders,
     CancelOrder,
@@ -176,7 +176,7 @@ class BinanceVenue:
         positions = [p for p in risk if p.symbol in wanted]
         balances = parse_balances(await self.rest.balance())
         account = AccountUpdate(
-            "RECONCILE",
+            RECONCILE,
             tuple(reconciled_balance(b) for b in balances),
             tuple(reconciled_position(p) for p in positions),
             now,
