@@ -17,6 +17,11 @@ each, so that every engine has its bytecode caches and the data is in the page c
 - the same strategy in nautilus_trader (its BacktestEngine; klines become Bars, aggTrades become
   TradeTicks that its own aggregator builds into 1m bars).
 
+`--strategy quiet` runs the same indicators and the same tests on every bar, with thresholds no bar
+meets (fast above 1000 times slow, or below a thousandth of it): nothing trades, so it measures each
+engine's cost per bar alone, apart from its cost per trade (rulebot simulates each order on a
+Binance-compatible exchange in exact decimals; backtesting.py fills at the next open in floats).
+
 Engines alternate (rulebot, peer, peer, rulebot, ...) so that a change in the machine's load hits
 all of them alike. A peer that is not installed is skipped with a note. Prints, for each run:
 wall time, trades, peak RSS of the process; and the ratio of each peer's time to rulebot's
@@ -108,8 +113,30 @@ RULEBOOK_TWO_STEP = (
 )
 
 
-def rulebook_text() -> tuple[str, str]:
+# --strategy quiet: the same indicators and tests, thresholds no bar meets (nothing trades).
+QUIET_SCALE = 1000
+
+
+def quiet_rulebook(text: str) -> str:
+    """The rulebook with every test of fast against slow scaled out of reach."""
+    for was, now in (
+        ("fast > slow", f"fast > slow * {QUIET_SCALE}"),
+        ("fast < slow", f"fast < slow / {QUIET_SCALE}"),
+        ("crossunder(fast, slow)", f"crossunder(fast, slow / {QUIET_SCALE})"),
+        ("crossover(fast, slow)", f"crossover(fast, slow * {QUIET_SCALE})"),
+    ):
+        assert was in text, was
+        text = text.replace(was, now)
+    return text.replace("always in the market", "never trades (--strategy quiet)")
+
+
+def rulebook_text(strategy: str = "cross") -> tuple[str, str]:
     """The rulebook this rulebot accepts, and a note when it is the two-step one."""
+    text, note = _rulebook_text()
+    return (quiet_rulebook(text) if strategy == "quiet" else text), note
+
+
+def _rulebook_text() -> tuple[str, str]:
     from rulebot.rulebook.compiler import compile_text
     from rulebot.rulebook.errors import RulebookError
 
@@ -221,7 +248,7 @@ def _read_agg_bars_pandas(files: list[str]):  # type: ignore[no-untyped-def]
     return bars.dropna().rename(columns=str.capitalize)
 
 
-def worker_backtesting(kind: str, files: list[str]) -> int:
+def worker_backtesting(kind: str, files: list[str], strategy: str = "cross") -> int:
     import warnings
 
     import pandas as pd
@@ -246,15 +273,36 @@ def worker_backtesting(kind: str, files: list[str]) -> int:
             elif crossover(self.slow, self.fast) or (not self.position and self.fast[-1] < self.slow[-1]):
                 self.sell(size=1)
 
-    bt = Backtest(data, EmaCross, cash=100_000_000, commission=0.0005, exclusive_orders=True, finalize_trades=True)
+    class EmaQuiet(Strategy):  # type: ignore[misc]
+        """--strategy quiet: the same tests, against the slow average scaled out of reach."""
+
+        def init(self) -> None:
+            self.fast = self.I(ema, self.data.Close, FAST)
+            self.up = self.I(lambda c: ema(c, SLOW) * QUIET_SCALE, self.data.Close)
+            self.down = self.I(lambda c: ema(c, SLOW) / QUIET_SCALE, self.data.Close)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.up) or (not self.position and self.fast[-1] > self.up[-1]):
+                self.buy(size=1)
+            elif crossover(self.down, self.fast) or (not self.position and self.fast[-1] < self.down[-1]):
+                self.sell(size=1)
+
+    bt = Backtest(
+        data,
+        EmaQuiet if strategy == "quiet" else EmaCross,
+        cash=100_000_000,
+        commission=0.0005,
+        exclusive_orders=True,
+        finalize_trades=True,
+    )
     stats = bt.run()
     return int(stats["# Trades"])
 
 
-def worker_nautilus(kind: str, files: list[str]) -> int:
+def worker_nautilus(kind: str, files: list[str], strategy: str = "cross") -> int:
     from peers_nautilus import run_nautilus  # bench/ is the worker's sys.path[0]
 
-    return int(run_nautilus(kind, files, FAST, SLOW))
+    return int(run_nautilus(kind, files, FAST, SLOW, QUIET_SCALE if strategy == "quiet" else 1))
 
 
 WORKERS = {"backtesting": worker_backtesting, "nautilus": worker_nautilus}
@@ -336,12 +384,13 @@ def rulebot_trades(stdout: str) -> int | None:
 
 
 def run_one(
-    engine: str, kind: str, files: list[Path], rulebook: Path, root: Path, extra: list[str]
+    engine: str, kind: str, files: list[Path], rulebook: Path, root: Path, extra: list[str], strategy: str = "cross"
 ) -> tuple[float, float, float, int | None]:
     if engine == "rulebot":
         cmd = rulebot_cmd(rulebook, files, extra)
     else:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, kind, *map(str, files)]
+        worker = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, kind, strategy]
+        cmd = [*worker, *map(str, files)]
     secs, cpu, rss, out, err, rc = timed(cmd, root)
     if rc != 0:
         raise SystemExit(f"{engine} on {kind} failed (exit {rc}):\n{err[-3000:]}")
@@ -362,11 +411,18 @@ def main() -> None:
     ap.add_argument("--month-days", type=int, help="only the first N days of each month (a quick try)")
     ap.add_argument("--data", type=Path, help="generate into (and reuse) this folder instead of a temporary one")
     ap.add_argument("--rulebot-args", default="", help="more arguments for `rulebot backtest`, e.g. '--path event'")
+    ap.add_argument(
+        "--strategy",
+        choices=("cross", "quiet"),
+        default="cross",
+        help="cross: the EMA cross, always in the market (issue 14's goals); quiet: the same indicators and "
+        "tests with thresholds no bar meets, nothing trades (the cost per bar alone)",
+    )
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        engine, kind, *files = args.worker
-        print(json.dumps({"trades": WORKERS[engine](kind, files)}))
+        engine, kind, strategy, *files = args.worker
+        print(json.dumps({"trades": WORKERS[engine](kind, files, strategy)}))
         return
 
     months = sorted({int(m) for m in args.months.split(",") if m} - {0})  # 0 alone: aggTrades only
@@ -387,8 +443,8 @@ def main() -> None:
         folder = args.data or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         root = Path(__file__).resolve().parents[1]
-        rulebook = folder / "ema-cross.yaml"
-        text, note = rulebook_text()
+        rulebook = folder / ("ema-cross.yaml" if args.strategy == "cross" else "ema-quiet.yaml")
+        text, note = rulebook_text(args.strategy)
         rulebook.write_text(text)
         if note:
             print(note)
@@ -421,7 +477,7 @@ def main() -> None:
         # cache, so no engine pays for being first.
         _label, warm_kind, warm_files = sets[0]
         for engine in engines:
-            run_one(engine, warm_kind, warm_files, rulebook, root, shlex.split(args.rulebot_args))
+            run_one(engine, warm_kind, warm_files, rulebook, root, shlex.split(args.rulebot_args), args.strategy)
         print(f"warmed up: one untimed run of each engine on {_label}")
 
         results: dict[tuple[str, str], Runs] = {}
@@ -430,7 +486,7 @@ def main() -> None:
                 order = engines[r % len(engines) :] + engines[: r % len(engines)]  # rotate who goes first
                 for engine in order:
                     secs, cpu, rss, trades = run_one(
-                        engine, kind, files, rulebook, root, shlex.split(args.rulebot_args)
+                        engine, kind, files, rulebook, root, shlex.split(args.rulebot_args), args.strategy
                     )
                     runs = results.setdefault((label, engine), Runs(engine, label))
                     runs.times.append(secs)
@@ -468,6 +524,10 @@ def main() -> None:
                     + "  ".join(f"{m:>2} mo {p:6.2f}s/mo" for m, p in zip(months, per, strict=True))
                 )
         print()
+        if args.strategy == "quiet":
+            print("--strategy quiet: nothing trades; issue 14's goals are set on the EMA cross (--strategy cross)")
+            print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            return
         print("issue 14's goals (best times):")
         for label, kind, _files in sets:
             peer = "backtesting" if kind == "klines" else "nautilus"

@@ -31,6 +31,7 @@ class CrossConfig(StrategyConfig, frozen=True):
     fast: int
     slow: int
     size: Decimal
+    scale: float = 1.0  # bench/peers.py --strategy quiet: slow scaled out of reach, nothing trades
 
 
 class AlwaysInCross(Strategy):
@@ -51,7 +52,15 @@ class AlwaysInCross(Strategy):
     def on_bar(self, bar: Bar) -> None:
         if not (self.fast.initialized and self.slow.initialized):
             return
-        want = OrderSide.BUY if self.fast.value > self.slow.value else OrderSide.SELL
+        scale = self.config.scale
+        if scale == 1.0:
+            want = OrderSide.BUY if self.fast.value > self.slow.value else OrderSide.SELL
+        elif self.fast.value > self.slow.value * scale:
+            want = OrderSide.BUY
+        elif self.fast.value < self.slow.value / scale:
+            want = OrderSide.SELL
+        else:
+            return
         if want == self.side:
             return
         if self.side is not None:
@@ -61,7 +70,7 @@ class AlwaysInCross(Strategy):
         self.side = want
 
 
-def run_nautilus(kind: str, files: list[str], fast: int, slow: int) -> int:
+def run_nautilus(kind: str, files: list[str], fast: int, slow: int, scale: float = 1.0) -> int:
     engine = BacktestEngine(
         config=BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR"))
     )
@@ -88,7 +97,9 @@ def run_nautilus(kind: str, files: list[str], fast: int, slow: int) -> int:
         df = df.rename(columns={"agg_trade_id": "trade_id", "is_buyer_maker": "buyer_maker"})
         engine.add_data(TradeTickDataWrangler(instrument).process(df))
     strategy = AlwaysInCross(
-        CrossConfig(instrument_id=instrument.id, bar_type=bar_type, fast=fast, slow=slow, size=Decimal("0.01"))
+        CrossConfig(
+            instrument_id=instrument.id, bar_type=bar_type, fast=fast, slow=slow, size=Decimal("0.01"), scale=scale
+        )
     )
     engine.add_strategy(strategy)
     engine.run()

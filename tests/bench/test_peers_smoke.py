@@ -49,3 +49,30 @@ def test_peers_benchmark_runs_rulebot_on_its_generated_archive_files(tmp_path: P
         assert row, out.stdout
         assert float(row[1]) > 0 and float(row[3]) > 0 and int(row[5]) > 0, row[0]
     assert "cost per month" in out.stdout
+
+
+def test_the_quiet_strategy_runs_the_same_rules_and_trades_nothing(tmp_path: Path) -> None:
+    """--strategy quiet keeps the cross's indicators and tests, scaled out of reach: the same bars
+    that trade a few times with the cross trade none (the cost per bar alone)."""
+    sys.path.insert(0, str(PEERS.parent))
+    try:
+        import peers
+    finally:
+        sys.path.remove(str(PEERS.parent))
+    cross, _ = peers.rulebook_text("cross")
+    quiet, _ = peers.rulebook_text("quiet")
+    assert quiet.count("on: candle_close 1m") == cross.count("on: candle_close 1m") == 4
+    assert "fast > slow * 1000" in quiet and "crossover(fast, slow * 1000)" in quiet
+    args = ["--months", "1", "--month-days", "1", "--agg-rows", "0", "--peers", "", "--strategy", "quiet"]
+    out = subprocess.run(
+        [sys.executable, str(PEERS), *args, "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    row = re.search(r"^1 month of 1m candles\s+rulebot\s.*?(\d+)\s*$", out.stdout, re.M)
+    assert row and int(row[1]) == 0, out.stdout
+    assert "nothing trades" in out.stdout
+    assert (tmp_path / "ema-quiet.yaml").read_text() == quiet
