@@ -352,8 +352,15 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     return db
 
 
+def read_only_uri(path: str | Path) -> str:
+    """The SQLite URI that opens `path` read-only. The path is percent-encoded: a raw `#`, `?` or
+    `%` in it (anywhere up to the root, once resolved) would cut or change the name SQLite opens,
+    and it would create an empty file there."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def _connect_ro(path: str | Path) -> sqlite3.Connection:
-    db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    db = sqlite3.connect(read_only_uri(path), uri=True)
     db.row_factory = sqlite3.Row
     return db
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rulebot.journal.writer import read_only_uri
 from rulebot.notify.deliver import Notifier
 from rulebot.notify.events import Message, classify
 from rulebot.notify.settings import NotifySettings
@@ -69,7 +70,7 @@ class JournalNotifications:
         if self._db is None:
             if not self.journal.is_file():
                 return []
-            self._db = sqlite3.connect(f"file:{self.journal.resolve()}?mode=ro", uri=True, check_same_thread=False)
+            self._db = sqlite3.connect(read_only_uri(self.journal), uri=True, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
         rows = [
             dict(r)

@@ -39,6 +39,7 @@ from rulebot.binance.payloads.account_state import reconciled_balance, reconcile
 from rulebot.core.account_events import RECONCILE, AccountUpdate
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.schema import of_mode
+from rulebot.journal.writer import read_only_uri
 from rulebot.venues.binance.venue import Reconciliation
 
 PAPER_FILE = "paper-account.pickle"
@@ -194,7 +195,7 @@ def behind_journal(sim: SimExchange, journal: Path, mode: str, path: Path) -> st
     if not journal.is_file():
         return None
     where, args = of_mode(mode)
-    with contextlib.closing(sqlite3.connect(f"file:{journal.resolve()}?mode=ro", uri=True)) as db:
+    with contextlib.closing(sqlite3.connect(read_only_uri(journal), uri=True)) as db:
         wallets = db.execute(_LAST_WALLETS.format(where=where), args).fetchall()
         positions = db.execute(_LAST_POSITIONS.format(where=where), args).fetchall()
     kept_wallets = {b.asset: b.wallet_balance for b in sim.balances()}

@@ -32,7 +32,7 @@ from rulebot.engine.oms import OrderRecord, journaled_order
 from rulebot.journal.encode import Row
 from rulebot.journal.schema import of_mode
 from rulebot.journal.verify import read_anchor, verify
-from rulebot.journal.writer import JournalIntegrityError, damaged_advice
+from rulebot.journal.writer import JournalIntegrityError, damaged_advice, read_only_uri
 from rulebot.venues.binance.venue import Reconciliation
 
 ZERO = Decimal(0)
@@ -176,7 +176,7 @@ def status_row(
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    return sqlite3.connect(read_only_uri(path), uri=True)
 
 
 def _guess(cmd: PlaceOrder) -> str:

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from rulebot.cli import main
+from rulebot.journal.writer import read_only_uri
 from rulebot.runtime import paper_account
 from rulebot.testing.shared import ARCHIVE
 
@@ -46,7 +47,7 @@ rules:
 
 
 def _rows(journal: Path, sql: str, *args: object) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+    with contextlib.closing(sqlite3.connect(read_only_uri(journal), uri=True)) as db:
         return db.execute(sql, args).fetchall()
 
 
@@ -142,10 +143,13 @@ def test_a_killed_dry_run_restarts_with_its_position_and_stop_and_trades_on(tmp_
     assert (first[1], Decimal(first[2])) == ("SELL", Decimal("0.01"))
 
 
-def test_a_gracefully_stopped_dry_run_keeps_its_wallet_and_position(tmp_path):
+# A path is a name, not a URI: `#`, `?` and `%41` in it once cut or changed the journal SQLite opened
+# read-only (the restart found "no such table" in an empty file it had just created beside it).
+@pytest.mark.parametrize("run_name", ["run", "C#bots/run?x %41"])
+def test_a_gracefully_stopped_dry_run_keeps_its_wallet_and_position(tmp_path, run_name):
     book = tmp_path / "keeps.yaml"
     book.write_text(BOOK)
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / run_name
     res = CliRunner().invoke(
         main,
         [
@@ -169,6 +173,9 @@ def test_a_gracefully_stopped_dry_run_keeps_its_wallet_and_position(tmp_path):
     assert f"paper account restored from {run_dir / paper_account.PAPER_FILE}: {wallet} USDT" in " ".join(err.split())
     first, *_ = _fills(run_dir / "journal.sqlite", run_id)
     assert (first[1], Decimal(first[2])) == ("SELL", Decimal("0.01"))
+    audit = CliRunner().invoke(main, ["audit", "-j", str(run_dir / "journal.sqlite"), "verify"])
+    assert audit.exit_code == 0, audit.output
+    assert {p.name for p in tmp_path.iterdir()} == {"keeps.yaml", run_name.split("/")[0]}  # no stray file
 
 
 def test_a_paper_account_file_others_could_have_written_is_not_loaded(tmp_path):
