@@ -119,10 +119,10 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
             what = (
                 "the bot stopped: nothing can be journaled, so nothing more was sent "
                 f"(it cancelled {cancelled} working entr{'y' if cancelled == 1 else 'ies'}; positions keep their "
-                "stops on the exchange: check them there). Free disk space, then start it again"
+                f"stops on the exchange: check them there). {exc.remedy}, then start it again"
             )
         else:
-            what = "the bot did not start; nothing was traded. Free disk space, then start it again"
+            what = f"the bot did not start; nothing was traded. {exc.remedy}, then start it again"
         click.echo(f"error: {exc}\n{what}", err=True)
         sys.exit(JOURNAL_FAILED)
     except _FAILURES as exc:

@@ -60,6 +60,29 @@ class JournalWriteError(UserError, RuntimeError):
     backtest's journal on a full disk was reported as a bug in rulebot (exit 70)."""
 
     exit_code = 5
+    remedy = "Free disk space"  # what to do before starting again (cli/run.py says it)
+
+
+class JournalLockedError(JournalWriteError):
+    """Another program holds the journal in a write transaction (a sqlite3 shell, a backup or sync
+    tool): SQLite waited for it and gave up. Not a full disk: freeing space would not help."""
+
+    remedy = "Let the other program finish or close it"
+
+
+def write_failure(path: str | Path, exc: BaseException) -> JournalWriteError:
+    """The error for a journal write SQLite refused: a lock held by another program, or else a
+    full disk or an I/O error."""
+    if isinstance(exc, sqlite3.OperationalError) and _is_lock(exc):
+        return JournalLockedError(
+            f"the journal {path} is locked by another program ({exc}): a sqlite3 shell, a backup or a sync "
+            "tool holds it in a write transaction"
+        )
+    return JournalWriteError(f"the journal {path} cannot be written ({exc}): is the disk full?")
+
+
+def _is_lock(exc: sqlite3.Error) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 async def _prepare(db: aiosqlite.Connection) -> None:
@@ -100,6 +123,7 @@ class Journal:
         self.checkpoints = 0
         self.path: str | Path = ""
         self.broken = ""  # why the journal can no longer be written (then every write refuses)
+        self._failure: JournalWriteError | None = None  # the error that broke it, raised again
 
     @classmethod
     async def create(cls, path: str | Path, run_id: str, mode: str = "") -> Journal:
@@ -141,8 +165,8 @@ class Journal:
             if anchor_fd >= 0:
                 os.close(anchor_fd)
             await db.close()
-            if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "I/O" in str(exc)):
-                raise JournalWriteError(f"the journal {path} cannot be written ({exc}): is the disk full?") from exc
+            if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "I/O" in str(exc) or _is_lock(exc)):
+                raise write_failure(path, exc) from exc
             if isinstance(exc, sqlite3.DatabaseError):
                 raise sqlite3.DatabaseError(
                     f"the journal {path} cannot be read ({exc}); nothing was written to it. " + damaged_advice(path)
@@ -182,15 +206,16 @@ class Journal:
     async def _failing(self) -> AsyncIterator[None]:
         """A write that fails (SQLite: "database or disk is full", "disk I/O error") breaks the
         journal for good: its chain position is unknown, and nothing may be sent unjournaled."""
-        if self.broken:
-            raise JournalWriteError(self.broken)
+        if self._failure is not None:
+            raise type(self._failure)(self.broken)
         try:
             yield
         except (sqlite3.Error, OSError) as exc:
-            self.broken = f"the journal {self.path} cannot be written ({exc}): is the disk full?"
+            failure = write_failure(self.path, exc)
+            self.broken, self._failure = str(failure), failure
             with contextlib.suppress(Exception):
                 await self._db.rollback()
-            raise JournalWriteError(self.broken) from exc
+            raise failure from exc
 
     def _anchor(self) -> None:
         """The last committed row, outside the WAL (no fsync: an anchor behind the journal is
@@ -334,8 +359,13 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     db = _connect_ro(path)
     try:
         (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() or ("0",)
-    except sqlite3.OperationalError:  # "no such table: meta" says nothing to someone who typed a path
+    except sqlite3.OperationalError as exc:  # "no such table: meta" says nothing to someone who typed a path
         db.close()
+        if _is_lock(exc):
+            raise sqlite3.DatabaseError(
+                f"the journal {path} is locked by another program ({exc}): a sqlite3 shell, a backup or a sync tool "
+                "holds it in a write transaction; try again when it is done"
+            ) from None
         raise sqlite3.DatabaseError("not a rulebot journal (an empty file, or another program's database)") from None
     if int(version) < SCHEMA_VERSION:
         db.close()
