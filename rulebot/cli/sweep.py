@@ -280,3 +280,7 @@ def sweep_cmd(
         sys.exit(1)
     if result.interrupted:
         sys.exit(EXIT_INTERRUPTED)
+    if result.trials and not any(t.ok for t in result.trials):
+        # Nothing to rank: a script or a CI job must not take an empty table for a result.
+        console.print("error: every trial failed (see above); nothing to rank", style="red", markup=False)
+        sys.exit(1)

@@ -55,6 +55,17 @@ def test_sweep_prints_the_ranked_table_and_writes_csv_parquet_and_the_report(rul
     assert str(table.schema.field("param.fast").type) == "int64" and str(table.schema.field("sharpe").type) == "double"
 
 
+def test_a_sweep_whose_every_trial_failed_exits_1_and_still_writes_them(rulebook, data, tmp_path):
+    """An empty table is not a result: a script or CI job must see the failure."""
+    out_file = tmp_path / "t.csv"
+    args = ["sweep", rulebook, "--data", data[0], "--param", "atr_len=0", "--workers", "1", "--out", str(out_file)]
+    code, out = run(*args)
+    assert code == 1, out
+    assert "1 trials (1 failed)" in out and "every trial failed" in out and "replay the best" not in out
+    [row] = list(csv.DictReader(out_file.open()))
+    assert "n of atr must be at least 1" in row["error"]
+
+
 def test_a_param_outside_its_declared_range_exits_1_before_running_anything(rulebook, data):
     code, out = run("sweep", rulebook, "--data", data[0], "--param", "fast=2:60:2", "--param", "slow=7.5")
     assert code == 1
