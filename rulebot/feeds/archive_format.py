@@ -95,6 +95,9 @@ class ReplayFileError(UserError):
     """A file that cannot be replayed: names the file, the line and what is wrong there."""
 
 
+_BAR_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}  # "1M" varies
+
+
 @dataclass(frozen=True, slots=True)
 class ArchiveFile:
     """One archive file and what it holds (see `replay.describe`)."""
@@ -105,6 +108,15 @@ class ArchiveFile:
     market: Market | None = None
     interval: str | None = None  # klines kinds only
     date: str | None = None  # "2025-06-07" (daily file) or "2024-01" (monthly file)
+
+    def bar_ms(self) -> int:
+        """How long each bar of a klines file lasts (close time - open time + 1, in ms) by the interval
+        its name says; 0 when that is not fixed (a month) or not known. Every bar of Binance's files
+        spans exactly its interval; a bar that does not is in a misnamed file, and read as named it
+        would make every indicator and rule of that timeframe wrong without a word."""
+        interval = self.interval or ""
+        unit = _BAR_UNIT_MS.get(interval[-1:], 0)
+        return int(interval[:-1]) * unit if unit and interval[:-1].isdigit() else 0
 
     def period(self) -> tuple[int, int] | None:
         """[start, end) in ms of the day or month the file's name covers, if it names one."""
@@ -272,6 +284,18 @@ def repeated_id(file: ArchiveFile, line: int, row: list[str], name: str, ident: 
     if ident == prev:
         return impossible(file, line, row, f"{name} {ident} repeats the id of the row before it (a duplicated row?)")
     return impossible(file, line, row, f"{name} {ident} is below {prev}, the id of the row before it")
+
+
+def wrong_span(file: ArchiveFile, line: int, row: list[str], open_time: int, close_time: int) -> ReplayFileError:
+    span = close_time - open_time + 1
+    said = f"{span // 60_000}m" if span % 60_000 == 0 else f"{span} ms"
+    return impossible(
+        file,
+        line,
+        row,
+        f"the bar lasts {said} (open time {open_time}, close time {close_time}), but the file's name says "
+        f"{file.interval} bars: is the file misnamed?",
+    )
 
 
 def bad_bar(file: ArchiveFile, line: int, row: list[str], o: Decimal, h: Decimal, lo: Decimal) -> ReplayFileError:

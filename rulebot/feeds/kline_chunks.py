@@ -173,11 +173,16 @@ def kline_chunk(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, en
     sure &= (fq > 0) & (fq < _HUGE_F) & (ft > 0) & (ft < _HUGE_F)
     sure &= ((fl < fo) | _same(tl, to)) & ((fo < fh) | _same(to, th)) & ((fl < fc) | _same(tl, tc))
     sure &= (fc < fh) | _same(tc, th)
+    span = file.bar_ms() - 1  # -1: not checked (a month's bars, or no interval known)
+    if span >= 0:
+        sure &= times - opens_at == span
     zero, huge, d = ZERO, HUGE, chunk.decimal
     for i in np.flatnonzero(~sure).tolist():
         bo, bh, bl, bc, bv = d(OPEN, i), d(HIGH, i), d(LOW, i), d(CLOSE, i), d(VOLUME, i)
         if not (zero < bl <= bo <= bh < huge and bl <= bc <= bh and zero <= bv and opens_at[i] < times[i]):
             raise Unsure("bar")
+        if span not in (-1, times[i] - opens_at[i]):
+            raise Unsure("bar span")
         d(QUOTE_VOLUME, i), d(TAKER_VOLUME, i)  # numbers Decimal() reads, or it raises here
     return chunk, n, stop
 

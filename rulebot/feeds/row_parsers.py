@@ -40,6 +40,7 @@ from rulebot.feeds.archive_format import (
     impossible,
     open_text,
     repeated_id,
+    wrong_span,
 )
 
 
@@ -206,6 +207,7 @@ def _funding(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end: int
 
 def _klines(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end: int, prev: int) -> Loop:
     symbol, timeframe, D, zero, huge = file.symbol, file.interval or "", Decimal, ZERO, HUGE
+    span = file.bar_ms() - 1  # close time - open time of each bar; -1: not checked
     row: list[str] = []
     try:
         for row in rows:
@@ -224,11 +226,19 @@ def _klines(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end: int,
             if open_time > MICROS:
                 open_time //= 1000
             o, h, lo, c, vol = D(o_text), D(h_text), D(lo_text), D(c_text), D(vol_text)
-            if not (zero < lo <= o <= h < huge and lo <= c <= h and zero <= vol and open_time < t):
+            if not (
+                zero < lo <= o <= h < huge
+                and lo <= c <= h
+                and zero <= vol
+                and open_time < t
+                and span in (-1, t - open_time)
+            ):
                 if not zero <= vol:
                     raise impossible(file, reader.line_num, row, f"volume {vol} is negative")
                 if not open_time < t:
                     raise impossible(file, reader.line_num, row, "the bar opens after it closes")
+                if span not in (-1, t - open_time):
+                    raise wrong_span(file, reader.line_num, row, open_time, t)
                 raise bad_bar(file, reader.line_num, row, o, h, lo)
             yield CandleClosed(
                 symbol,

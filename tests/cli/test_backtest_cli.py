@@ -174,6 +174,26 @@ def test_usage_errors_exit_2_and_data_errors_exit_1(tmp_path):
     assert code == 1 and "no archive files" in out and "--from/--to" in out
 
 
+def test_one_minute_bars_in_a_file_named_5m_are_refused_not_backtested_as_5m_candles(tmp_path):
+    """The candle path reads klines in columns (kline_chunks.py): it checks each bar's length too."""
+    import zipfile
+
+    book = tmp_path / "five.yaml"
+    book.write_text(
+        (RULES / "ema-trend-btc.yaml")
+        .read_text()
+        .replace("1m", "5m")
+        .replace("rulebook: ema-trend-btc", "rulebook: five")
+    )
+    day = BTC_1M / "BTCUSDT-1m-2025-06-07.zip"
+    misnamed = tmp_path / "BTCUSDT-5m-2025-06-07.zip"
+    with zipfile.ZipFile(day) as src, zipfile.ZipFile(misnamed, "w") as dst:
+        dst.writestr("BTCUSDT-5m-2025-06-07.csv", src.read("BTCUSDT-1m-2025-06-07.csv"))
+    code, out = run("backtest", str(book), "--data", str(misnamed))
+    assert code == 1, out
+    assert "the bar lasts 1m" in out and "the file's name says 5m bars" in out and "Traceback" not in out
+
+
 def test_an_unwritable_report_path_says_what_to_do(tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "r.html"
     code, out = run(

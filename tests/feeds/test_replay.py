@@ -505,3 +505,23 @@ def test_a_zip_whose_member_names_another_file_is_refused(tmp_path: Path) -> Non
     with zipfile.ZipFile(eth) as src, zipfile.ZipFile(plain, "w") as dst:
         dst.writestr("data.csv", src.read(src.namelist()[0]))
     assert sum(1 for _ in read_events(plain)) == 1440
+
+
+def test_a_klines_file_whose_bars_do_not_last_the_interval_its_name_says_is_refused(tmp_path: Path) -> None:
+    """1m bars in a file named 5m were read as 5m candles: every 5m indicator and rule ran on the wrong
+    bars, with no word. Each bar of Binance's files lasts exactly its interval."""
+    day = BTC_1M / "BTCUSDT-1m-2025-06-07.zip"
+    misnamed = tmp_path / "BTCUSDT-5m-2025-06-07.csv"
+    misnamed.write_text(_csv_text(day))
+    with pytest.raises(ReplayFileError) as err:
+        list(read_events(misnamed))
+    assert f"{misnamed}:2: the bar lasts 1m" in str(err.value) and "the file's name says 5m bars" in str(err.value)
+    # Microsecond stamps (newer archive files) last the interval too, once read as milliseconds.
+    rows = list(csv.reader(io.StringIO(_csv_text(day))))
+    for row in rows[1:]:
+        row[0], row[6] = f"{row[0]}000", f"{row[6]}999"
+    micro = tmp_path / "micro" / day.with_suffix(".csv").name
+    micro.parent.mkdir()
+    with micro.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert list(read_events(micro)) == list(read_events(day))
