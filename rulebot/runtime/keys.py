@@ -51,11 +51,14 @@ def load_credentials(key_file: str | Path | None = None, env: dict[str, str] | N
         for ln in lines:
             if "=" in ln:
                 k, v = ln.split("=", 1)
-                values[k.strip().upper()] = v.strip()
+                name = k.strip().removeprefix("export ").strip().upper()  # a shell's .env file
+                if name in values:  # which one Binance should get is a guess either way
+                    raise CredentialsError(f"{path} gives {name}= twice; keep one line; {_KEY_FILE_FORM}")
+                values[name] = _unquoted(v.strip())
         if not values and len(lines) == 2:
             values = {"BINANCE_API_KEY": lines[0], "BINANCE_API_SECRET": lines[1]}
-        key = values.get("BINANCE_API_KEY") or values.get("KEY") or values.get("API_KEY")
-        secret = values.get("BINANCE_API_SECRET") or values.get("SECRET") or values.get("API_SECRET")
+        key = _one(path, values, ("BINANCE_API_KEY", "KEY", "API_KEY"))
+        secret = _one(path, values, ("BINANCE_API_SECRET", "SECRET", "API_SECRET"))
         missing = [name for name, v in (("BINANCE_API_KEY", key), ("BINANCE_API_SECRET", secret)) if not v]
         if missing:
             raise CredentialsError(f"{path} has no {' and no '.join(m + '=' for m in missing)} line; {_KEY_FILE_FORM}")
@@ -71,3 +74,19 @@ def load_credentials(key_file: str | Path | None = None, env: dict[str, str] | N
             "lines; nothing was started"
         )
     return Credentials(key, secret)
+
+
+def _unquoted(value: str) -> str:
+    """A value as a .env file quotes it: the quotes are not part of the key (Binance's keys have none);
+    taken with them, Binance refuses every signature (-1022) and the message points elsewhere."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _one(path: Path, values: dict[str, str], names: tuple[str, ...]) -> str | None:
+    """The value of the one name of `names` the file gives (never what it is: it is a credential)."""
+    given = [n for n in names if values.get(n)]
+    if len(given) > 1:
+        raise CredentialsError(f"{path} gives both {given[0]}= and {given[1]}=; keep one line; {_KEY_FILE_FORM}")
+    return values[given[0]] if given else None
