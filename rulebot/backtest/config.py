@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from rulebot.backtest.fast_path import PATHS
 from rulebot.backtest.thinned import BUCKETS
+from rulebot.core.balance import MAX_BALANCE, balance_too_large
 from rulebot.core.errors import InvalidInput
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.exchange_sim import FillModel
@@ -38,6 +39,8 @@ class BacktestConfig:
         # for library callers that never pass through the command line's check.
         if not self.balance.is_finite() or self.balance <= 0:
             raise InvalidInput(f"a starting balance must be a finite amount above zero, not {self.balance}")
+        if self.balance > MAX_BALANCE:
+            raise InvalidInput(balance_too_large(self.balance))
 
 
 class RuleFailed(Exception):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from rulebot.core.balance import MAX_BALANCE, balance_too_large
 from rulebot.core.fees import FeeRates
 
 
@@ -30,6 +31,8 @@ class StartingBalance(click.ParamType):
             self.fail(f"{value!r} is not a finite amount", param, ctx)
         if amount <= 0:
             self.fail(f"{value!r}: a starting balance must be above zero", param, ctx)
+        if amount > MAX_BALANCE:
+            self.fail(f"{value!r}: {balance_too_large(amount)}", param, ctx)
         return amount
 
 

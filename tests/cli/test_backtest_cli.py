@@ -262,7 +262,8 @@ def test_an_unwritable_report_path_still_prints_the_json_summary(tmp_path):
 
 def test_a_zero_negative_or_nonsense_balance_is_refused_before_anything_runs():
     rulebook = str(RULES / "ema-trend-btc.yaml")
-    for bad in ("0", "-5", "0.0", "nan", "inf", "-inf", "abc"):
+    # 1e300 ran and lost every fee and PnL below its last digit (net PnL 0.00, unrealized +25.70 flat).
+    for bad in ("0", "-5", "0.0", "nan", "inf", "-inf", "abc", "1e300", "1000000000001"):
         for cmd in (["backtest", rulebook, "--data", str(BTC_1M)], ["dry-run", rulebook, "--max-events", "1"]):
             res = CliRunner().invoke(main, [*cmd, "--balance", bad])
             assert res.exit_code == 2, (cmd[0], bad, res.output)
@@ -278,6 +279,9 @@ def test_the_library_refuses_a_wallet_of_nothing():
     for bad in (Decimal(0), Decimal(-1), Decimal("NaN")):
         with pytest.raises(ValueError, match="above zero"):
             BacktestConfig(balance=bad)
+    with pytest.raises(ValueError, match="exact to the last digit"):
+        BacktestConfig(balance=Decimal("1e300"))
+    assert BacktestConfig(balance=Decimal(10) ** 12).balance == Decimal(10) ** 12  # the largest kept exact
 
 
 FAILING_RULE = """\
