@@ -27,7 +27,10 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
         if "=" not in item:
             raise click.BadParameter(f"{item!r}: expected name=value", param_hint="--set")
         name, value = item.split("=", 1)
-        out[name.strip()] = value.strip()
+        name = name.strip()
+        if name in out:  # the last one silently winning hides a typo in a long command line
+            raise click.BadParameter(f"{name} is set twice ({out[name]!r} and {value.strip()!r})", param_hint="--set")
+        out[name] = value.strip()
     return out
 
 

@@ -117,6 +117,8 @@ def run_sweep(
         raise SweepError(problems)
 
     start_ms, end_ms = _time(start, "--from"), _time(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise SweepError(["--to must be after --from"])  # as `rulebot backtest` says it
     # The data before --from is read as well: each trial warms its indicators on it (trial.py), as
     # much as its own parameters need, and its `backtest --from` replay command does the same.
     source = ReplaySource(list(data), None, end_ms, symbols=set(book.symbols))

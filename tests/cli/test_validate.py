@@ -91,6 +91,8 @@ def test_set_overrides_and_strict_warnings(tmp_path):
     assert run("validate", "--set", "fast=13", str(ROOT / "rules" / "ema-trend-btc.yaml")).exit_code == 0
     assert run("validate", "--set", "nope=1", str(ROOT / "rules" / "ema-trend-btc.yaml")).exit_code == 1
     assert run("validate", "--set", "fast", str(ROOT / "rules" / "ema-trend-btc.yaml")).exit_code == 2
+    twice = run("validate", "--set", "fast=5", "--set", "fast=7", str(ROOT / "rules" / "ema-trend-btc.yaml"))
+    assert twice.exit_code == 2 and "fast is set twice ('5' and '7')" in twice.output  # the last one won, silently
     loose = tmp_path / "loose.yaml"
     loose.write_text((ROOT / "rules" / "ema-trend-btc.yaml").read_text().replace("max_leverage: 5", "max_leverage: 20"))
     assert run("validate", str(loose)).exit_code == 0

@@ -73,6 +73,12 @@ def test_a_param_outside_its_declared_range_exits_1_before_running_anything(rule
     assert "nothing was run" in out and "Traceback" not in out
 
 
+def test_a_range_that_ends_before_it_starts_is_named_not_taken_for_empty_data(rulebook, data):
+    args = ["--param", "fast=3", "--from", "2025-06-08", "--to", "2025-06-07"]
+    code, out = run("sweep", rulebook, "--data", data[0], *args)
+    assert code == 1 and "--to must be after --from" in out and "no events" not in out, out
+
+
 def test_usage_errors_exit_2(rulebook, data):
     base = ["sweep", rulebook, "--data", data[0], "--param", "fast=3,6"]
     assert run(*base, "--out", "results.xlsx")[0] == 2
