@@ -285,9 +285,13 @@ def _price_klines(file: ArchiveFile, cols: Columns, cursor: Cursor, start: int, 
     for bo, bh, bl, bc in zip(o, h, low, c, strict=True):
         if not (floor < bl <= bo <= bh < huge and bl <= bc <= bh):
             raise Unsure("bar")
+    opens = _times(cols[0].slice(lo, n))
+    span = file.bar_ms() - 1  # -1: not checked (a month's bars)
+    if span >= 0 and n and not bool((t[lo:hi] - opens == span).all()):
+        raise Unsure("bar span")  # the row parser names the bar that does not last the file's interval
     times = t[lo:hi].tolist()
     if file.kind == "markPriceKlines":
-        opens_at = _times(cols[0].slice(lo, n)).tolist()
+        opens_at = opens.tolist()
         index, rate, next_funding, received = repeat(None), repeat(None), repeat(None), repeat(0)
         events = map(MarkPrice, repeat(file.symbol), c, times, index, rate, next_funding, received, opens_at, o, h, low)
         return events, n, stop

@@ -267,6 +267,7 @@ def _price_klines(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end
     symbol, D, huge = file.symbol, Decimal, HUGE
     # A premium index is a spread: zero or negative is a real value; a price is above zero.
     floor = -HUGE if file.kind == "premiumIndexKlines" else ZERO
+    span = file.bar_ms() - 1  # close time - open time of each bar; -1: not checked
     row: list[str] = []
     try:
         for row in rows:
@@ -284,10 +285,12 @@ def _price_klines(file: ArchiveFile, reader: Reader, rows: Rows, start: int, end
             o, h, lo, c = D(o_text), D(h_text), D(lo_text), D(c_text)
             if not (floor < lo <= o <= h < huge and lo <= c <= h):
                 raise bad_bar(file, reader.line_num, row, o, h, lo)
+            open_time = int(ot)
+            if open_time > MICROS:
+                open_time //= 1000
+            if span not in (-1, t - open_time):
+                raise wrong_span(file, reader.line_num, row, open_time, t)
             if mark:
-                open_time = int(ot)
-                if open_time > MICROS:
-                    open_time //= 1000
                 yield MarkPrice(symbol, c, t, None, None, None, 0, open_time, o, h, lo)
             else:
                 yield make(symbol, c, t)

@@ -525,3 +525,15 @@ def test_a_klines_file_whose_bars_do_not_last_the_interval_its_name_says_is_refu
     with micro.open("w", newline="") as f:
         csv.writer(f).writerows(rows)
     assert list(read_events(micro)) == list(read_events(day))
+
+
+@pytest.mark.parametrize("kind", ["markPriceKlines", "indexPriceKlines", "premiumIndexKlines"])
+def test_a_price_klines_file_whose_bars_do_not_last_its_interval_is_refused(tmp_path: Path, kind: str) -> None:
+    # As above: no real file of these kinds exists; a klines file stands in (the same layout).
+    source = BTC_1M / "BTCUSDT-1m-2025-06-07.zip"
+    misnamed = tmp_path / f"futures/um/daily/{kind}/BTCUSDT/1h/BTCUSDT-1h-2025-06-07.csv"
+    misnamed.parent.mkdir(parents=True)
+    misnamed.write_text(_csv_text(source))
+    assert describe(misnamed).kind == kind
+    with pytest.raises(ReplayFileError, match=r":2: the bar lasts 1m .* the file's name says 1h bars"):
+        list(read_events(misnamed))
