@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from rulebot.core.enums import OrderType
 from rulebot.engine.engine import Engine
 from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.exchange_sim import SimExchange
@@ -104,7 +105,9 @@ class RunnerStartup:
             self._scheduler = TimerScheduler(book, self.push, self.clock)
             self._scheduler.start()
         if self.live and self.venue is not None:
-            self.venue.start_heartbeat(book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s)
+            self.venue.start_heartbeat(
+                book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s, armed=self._entry_rests
+            )
             self._heartbeat = True
         self._tasks.append(asyncio.create_task(self._pump_market(), name="market"))
         self._tasks.append(asyncio.create_task(self._watch_kill_file(), name="kill-file"))
@@ -119,6 +122,18 @@ class RunnerStartup:
                 await self._note(kept_at, "recovery", note)
         else:
             await self._journal_notes(restored)
+
+    def _entry_rests(self, symbol: str) -> bool:
+        """The dead man's switch's question (BinanceVenue.start_heartbeat): does an order rest that
+        would open a position if it filled while the bot is dead? Stops and exits only reduce: they
+        are what a dead bot's position needs kept, and the switch would cancel them too."""
+        engine = self.engine
+        if engine is None:
+            return False
+        return any(
+            r.purpose == "entry" and r.command.order_type is not OrderType.MARKET
+            for r in engine.state.oms.open_orders(symbol)
+        )
 
     async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState, file: Path) -> int:
         """A restarted dry-run takes its kept paper account as a live bot takes Binance's: the

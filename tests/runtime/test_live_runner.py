@@ -173,14 +173,33 @@ async def test_an_exit_filled_while_the_user_stream_was_down_is_settled_on_recon
         assert db.execute(sql).fetchone() == (0,)  # no entry waited for an account update that never came
 
 
-async def test_the_dead_mans_switch_is_armed_while_running_and_switched_off_by_a_keep_stop(tmp_path):
+RESTING_ENTRY = BOOK.replace(
+    '{enter: {side: long, size: "0.01"}}', '{enter: {side: long, size: "0.01", order: limit, price: "price * 0.9"}}'
+)
+
+
+async def test_a_bot_that_dies_holding_a_position_leaves_its_stop_working(tmp_path):
+    """Binance's countdown cancel-all cancels every open order of the symbol. Armed for as long as the
+    bot ran, it took a dead bot's stops 60 s after the last heartbeat and left the position bare."""
+    async with FakeBinance(Market.USDM) as fake, running(fake, BOOK, tmp_path, []) as runner:
+        await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
+        await asyncio.sleep(1.2)  # the switch looks at its orders at least every second
+        assert fake.sim.countdown("BTCUSDT") is None  # a market entry filled, only stops work: off
+        assert runner.venue is not None
+        runner.venue.stop_heartbeat_task()  # the bot "dies": no heartbeat, no clean stop
+        fake.sim.tick(fake.now() + 10 * 60_000)  # ten minutes later
+        assert fake.sim.positions("BTCUSDT") and fake.sim.open_algo_orders("BTCUSDT")  # still protected
+
+
+async def test_the_dead_mans_switch_is_armed_while_an_entry_rests_and_off_after_a_keep_stop(tmp_path):
     async with FakeBinance(Market.USDM) as fake:
-        async with running(fake, BOOK, tmp_path, []) as runner:
-            await until(lambda: bool(seen(runner, "positions") and seen(runner, "orders")), timeout=10)
-            armed = fake.sim.countdown("BTCUSDT")
-            assert armed is not None and armed > fake.now()  # Binance would cancel everything if the bot died
-        # `running` stopped it with the keep policy: the countdown is off, so the stop stays working
-        assert fake.sim.countdown("BTCUSDT") is None and fake.sim.open_algo_orders("BTCUSDT")
+        async with running(fake, RESTING_ENTRY, tmp_path, []) as runner:
+            await until(lambda: bool(seen(runner, "orders")), timeout=10)
+            await until(lambda: fake.sim.countdown("BTCUSDT") is not None, timeout=2)
+            assert fake.sim.countdown("BTCUSDT") > fake.now()  # the entry would die with the bot
+            assert not fake.sim.positions("BTCUSDT")
+        # `running` stopped it with the keep policy: the countdown is off
+        assert fake.sim.countdown("BTCUSDT") is None
 
 
 async def test_a_dry_run_on_the_same_run_directory_does_not_switch_the_live_daily_cap_off(tmp_path):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from rulebot.core.commands import (
     SetMarginType,
     SetPositionMode,
 )
-from rulebot.core.enums import MarginType, Market
+from rulebot.core.enums import MarginType, Market, OrderType
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.rest import BinanceRest, TransportError
 
@@ -79,6 +79,12 @@ class Reconciliation:
     time: int
 
 
+def _may_rest_and_open(cmd: PlaceOrder) -> bool:
+    """An order that may rest on the book and open a position if it fills later (not a market order,
+    which fills or ends at once; not one that can only reduce)."""
+    return cmd.order_type is not OrderType.MARKET and not cmd.reduce_only and not cmd.close_position
+
+
 class AccountSetupError(RuntimeError):
     """The exchange account is not set up as the rulebook requires and could not be changed."""
 
@@ -89,11 +95,14 @@ class BinanceVenue:
         self.market = rest.endpoints.market
         self.hedge = hedge
         self._heartbeat: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # the dead man's switch looks at its orders again
         self.heartbeats = 0
         self.heartbeat_failures = 0
 
     async def execute(self, cmd: Command) -> VenueResult:
         """Send one command; never raises for what Binance or the network did."""
+        if self._wake is not None and isinstance(cmd, PlaceOrder) and _may_rest_and_open(cmd):
+            self._wake.set()  # arm the dead man's switch now, not at the next heartbeat
         try:
             await self._send(cmd)
         except NoChangeNeeded:
@@ -184,30 +193,59 @@ class BinanceVenue:
         return Reconciliation(tuple(orders), tuple(algos), account, now)
 
     # -- the exchange-side dead man's switch ------------------------------------------------
+    # Binance's countdown cancels every open order of the symbol when it runs out: a resting entry,
+    # and also the stops that protect a position (plain orders on COIN-M, and the simulator's algo
+    # orders too). Armed for as long as the bot runs, a bot that died took its positions' stops
+    # with it 60 s later and left them unprotected for as long as it stayed dead. So the switch is
+    # armed only while `armed(symbol)` says an order rests that could open a position, and switched
+    # off otherwise: a dead bot's positions keep their stops, and its resting entries still die.
 
     def start_heartbeat(
         self,
         symbols: Iterable[str],
         countdown_ms: int = DEFAULT_COUNTDOWN_MS,
         every_s: float = DEFAULT_HEARTBEAT_S,
+        armed: Callable[[str], bool] | None = None,
     ) -> None:
-        """Renew Binance's countdown cancel-all so that, if the bot dies, its orders die too
-        (within `countdown_ms`). Renewed every `every_s`, well inside the countdown, so one lost
-        heartbeat does not cancel anything."""
+        """Keep Binance's countdown cancel-all running while `armed(symbol)` (None: always), so that,
+        if the bot dies, its resting entries die too (within `countdown_ms`); switch it off (0) when
+        not. Renewed every `every_s`, well inside the countdown, so one lost heartbeat does not cancel
+        anything; looked at again at once when an opening order that can rest goes out (`execute`)
+        and at least every second."""
         if every_s * 1000 >= countdown_ms:
             raise ValueError(f"the heartbeat ({every_s} s) must come well inside the countdown ({countdown_ms} ms)")
         wanted = list(symbols)
+        wake = self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
 
         async def beat() -> None:
+            sent: dict[str, bool] = {}  # what the exchange was last told: armed or off (none: not known)
+            due: dict[str, float] = {}  # when the symbol's countdown is to be renewed, or a failure retried
             while True:
+                wake.clear()
+                renewed = False
                 for s in wanted:
+                    want, told, now = armed is None or armed(s), sent.get(s), loop.time()
+                    if told is want and (not want or now < due[s]):
+                        continue  # told already; an armed countdown is renewed when due
+                    if told is None and now < due.get(s, 0):
+                        continue  # a failure waits for its retry
                     try:
-                        await self.rest.countdown_cancel_all(s, countdown_ms)
+                        await self.rest.countdown_cancel_all(s, countdown_ms if want else 0)
                     except (BinanceError, TransportError, RateBudgetExceeded) as exc:
                         self.heartbeat_failures += 1
-                        log.warning("dead man's switch for %s not renewed: %s", s, exc)
-                self.heartbeats += 1
-                await asyncio.sleep(every_s)
+                        sent.pop(s, None)
+                        due[s] = loop.time() + every_s  # retried then, not every second: one warning a beat
+                        log.warning(
+                            "dead man's switch for %s not %s: %s", s, "renewed" if want else "switched off", exc
+                        )
+                        continue
+                    sent[s], due[s] = want, loop.time() + every_s
+                    renewed |= want
+                if renewed:
+                    self.heartbeats += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), min(every_s, 1.0))
 
         self.stop_heartbeat_task()
         self._heartbeat = asyncio.create_task(beat())

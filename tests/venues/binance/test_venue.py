@@ -205,6 +205,29 @@ async def test_a_clean_stop_switches_the_countdown_off_and_keeps_orders(usdm):
     assert fake.sim.countdown("BTCUSDT") is None
 
 
+async def test_the_switch_is_armed_only_while_an_entry_rests_so_a_dead_bots_stops_stay(usdm):
+    """Binance's countdown cancels every open order of the symbol: armed for as long as the bot ran,
+    a bot that died took its position's stops with it a countdown later."""
+    fake, venue = usdm
+    await venue.execute(buy("e1"))
+    await venue.execute(stop("s1"))
+    resting: set[str] = set()
+    venue.start_heartbeat(["BTCUSDT"], countdown_ms=300, every_s=0.1, armed=lambda s: bool(resting))
+    await asyncio.sleep(0.2)
+    assert fake.sim.countdown("BTCUSDT") is None and venue.heartbeats == 0  # only a stop works: off
+    resting.add("l1")
+    await venue.execute(limit("l1"))  # an entry that rests: armed at once, not at the next heartbeat
+    await until(lambda: fake.sim.countdown("BTCUSDT") is not None, timeout=0.09)
+    assert (await venue.execute(CancelOrder("BTCUSDT", "l1"))).ok
+    resting.clear()  # the entry is gone: switched off within a second
+    await until(lambda: fake.sim.countdown("BTCUSDT") is None, timeout=1.5)
+    venue.stop_heartbeat_task()  # the bot "dies"
+    await asyncio.sleep(0.5)  # past the countdown
+    fake.sim.tick(fake.now())
+    assert [a.client_algo_id for a in fake.sim.open_algo_orders("BTCUSDT")] == ["s1"]  # the stop stays
+    assert venue.heartbeat_failures == 0
+
+
 def test_the_heartbeat_must_come_inside_the_countdown():
     venue = BinanceVenue(BinanceRest(Endpoints.of(Market.USDM)))
     with pytest.raises(ValueError, match="well inside the countdown"):
