@@ -30,6 +30,10 @@ class RunConfig:
     use_scheduler: bool = True  # wall-clock timers (live data); off for as-fast-as-possible replays
     watch: bool = True  # reload when the rulebook file changes
     reload_settle_s: float = SETTLE_S  # a reload waits until the file has been still this long
+    # Binance's user stream reports an accepted order within milliseconds. No word of one this long
+    # after Binance accepted it: the stream is stalled (connected and silent), and a filled entry would
+    # wait unprotected for it. The runner reads the orders and positions from REST instead.
+    user_silence_s: float = 3.0
     heartbeat_countdown_ms: int = 60_000
     heartbeat_every_s: float = 20.0
     max_events: int | None = None  # stop after this many market events (tests, soak runs)

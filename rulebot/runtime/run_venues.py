@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.commands import CancelOrder, Command
+from rulebot.core.commands import CancelOrder, Command, PlaceOrder
 from rulebot.core.events import CandleClosed
 from rulebot.runtime import paper_account
 from rulebot.session import Reply, Venue
@@ -187,8 +187,14 @@ class OrderLane:
 class LaneVenue:
     """Binance, live: commands held until their journal step is written, then sent on the lanes."""
 
-    def __init__(self, binance: BinanceVenue, on_outcome: Callable[[Outcome], None] | None = None) -> None:
+    def __init__(
+        self,
+        binance: BinanceVenue,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        on_accepted: Callable[[PlaceOrder], None] | None = None,
+    ) -> None:
         self.binance = binance
+        self._on_accepted = on_accepted  # Binance took an order: the runner awaits its user-stream word
         # Answers that need the engine (a refusal, an unknown fate) go through the runner's queue;
         # None: every command is sent inline and settled at once.
         self._on_outcome = on_outcome
@@ -239,6 +245,8 @@ class LaneVenue:
         go through the runner's queue; a refusal or an unknown fate does, to be settled there."""
         if outcome.result.ok:
             self._landed(outcome.command)
+            if self._on_accepted is not None and isinstance(outcome.command, PlaceOrder):
+                self._on_accepted(outcome.command)
         elif self._on_outcome is not None:
             self._on_outcome(outcome)
 

@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType
 from rulebot.engine.engine import Engine
 from rulebot.engine.market import HISTORY_CANDLES
@@ -58,7 +59,7 @@ class RunnerStartup:
         kept = None
         if self.live:
             assert self.venue is not None, "a live run needs Binance"
-            venue = LaneVenue(self.venue, self.push)
+            venue = LaneVenue(self.venue, self.push, on_accepted=self._await_word)
         else:
             kept = paper_account.load(paper_file, book.symbols)
             stale = (
@@ -122,6 +123,23 @@ class RunnerStartup:
                 await self._note(kept_at, "recovery", note)
         else:
             await self._journal_notes(restored)
+
+    def _await_word(self, cmd: PlaceOrder) -> None:
+        """Binance accepted `cmd`: if the user stream has said nothing of it `user_silence_s` later,
+        the stream is stalled (connected, silent). A filled entry would then wait unprotected, its
+        stop placed only once the fill is heard of: reconcile from REST, as after a reconnect."""
+        cid, wait_s = cmd.client_order_id, self.cfg.user_silence_s
+
+        async def later() -> None:
+            await asyncio.sleep(wait_s)
+            engine = self.engine
+            record = engine.order(cid) if engine is not None and self.stopping is None else None
+            if record is not None and record.status is None and record.algo_status is None:
+                why = f"no word from the user stream on order {cid} {wait_s:g} s after Binance accepted it"
+                self.push(_Request("reconcile", {"reason": why}))
+
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(later(), name="user-silence"))
 
     def _entry_rests(self, symbol: str) -> bool:
         """The dead man's switch's question (BinanceVenue.start_heartbeat): does an order rest that

@@ -147,7 +147,8 @@ async def test_an_exit_rule_that_fires_before_the_entrys_fill_arrives_does_not_g
     async with (
         FakeBinance(Market.USDM) as fake,
         largest_position(fake) as largest,
-        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+        # The stream is held on purpose here: the watchdog that reconciles a silent stream waits longer.
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"], user_silence_s=60.0) as runner,
     ):
         await until(lambda: runner.status().get("states") is not None, timeout=10)
         fake.hub.faults.hold_user = True  # the entry's fill will wait on the user stream
@@ -163,6 +164,33 @@ async def test_an_exit_rule_that_fires_before_the_entrys_fill_arrives_does_not_g
         fake.hub.faults.hold_user = False  # the fill arrives: the exit the rule asked for goes out
         await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=10)
         await asyncio.sleep(0.3)
+    assert largest[0] == D("0.01")
+
+
+async def test_a_silent_user_stream_does_not_leave_a_filled_entry_without_its_stop(tmp_path):
+    """A user stream can stall: connected, no word. The entry filled on Binance, but its stop is placed
+    only once the bot hears of the fill; it waited for the stream (22 s against a 3 s deadline, when
+    probed). Now no word of an accepted order for `user_silence_s` reads the fill from REST instead."""
+    level = {"price": D(60030)}  # between the levels: flat, nothing fires
+    book = BOOK.replace("price < 60020", "price < 59990")  # not at the fake's first price either (60000)
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, book, tmp_path, [], price=lambda i: level["price"], user_silence_s=1.0) as runner,
+    ):
+        await until(lambda: runner.status().get("states") is not None, timeout=10)
+        await asyncio.sleep(0.3)  # trades at 60030 reach the engine: nothing fired
+        assert runner.status()["states"] == {"BTCUSDT": "flat"} and not fake.sim.positions("BTCUSDT")
+        fake.hub.faults.hold_user = True  # connected and silent from here on
+        level["price"] = D(59980)  # `buy` fires
+        await until(lambda: bool(fake.sim.positions("BTCUSDT")), timeout=10)
+        await until(lambda: bool(fake.sim.open_algo_orders("BTCUSDT")), timeout=10)  # its stop, stream still silent
+        assert fake.hub.faults.hold_user and runner.status()["states"] == {"BTCUSDT": "long"}
+        assert any("no word from the user stream" in n["message"] for n in notices(runner)), notices(runner)
+        level["price"] = D(60030)
+        fake.hub.faults.hold_user = False  # the held reports arrive late, in one burst: nothing changes
+        await asyncio.sleep(0.5)
+        assert runner.status()["states"] == {"BTCUSDT": "long"} and fake.sim.open_algo_orders("BTCUSDT")
     assert largest[0] == D("0.01")
 
 

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from rulebot.core.enums import Market, OrderType
 from rulebot.core.events import MarkPrice, Trade
@@ -38,14 +39,19 @@ async def quote(fake: FakeBinance, stop: asyncio.Event, price: Callable[[int], D
 
 @contextlib.asynccontextmanager
 async def running(
-    fake: FakeBinance, text: str, tmp_path: Path, said: list[str], price: Callable[[int], Decimal] | None = None
+    fake: FakeBinance,
+    text: str,
+    tmp_path: Path,
+    said: list[str],
+    price: Callable[[int], Decimal] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Runner]:
     keys = tmp_path / "keys"
     keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET={fake.api_secret}\n")
     keys.chmod(0o600)
     path = tmp_path / "book.yaml"
     path.write_text(text)
-    cfg = RunConfig(path, "live", tmp_path / "run", watch=False)
+    cfg = RunConfig(path, "live", tmp_path / "run", watch=False, **settings)
     runner = await live(
         compile_text(text), cfg, Connection(rest_url=fake.rest_url, ws_url=fake.ws_url), str(keys), announce=said.append
     )
