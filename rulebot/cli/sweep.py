@@ -235,6 +235,14 @@ def sweep_cmd(
     if result.interrupted:
         console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
     out_console.print(trials_table(result, top, phase="train" if result.folds else None))
+    # The same parameters' `rulebot backtest` shows a Sharpe of daily returns: on a short run the two
+    # differ by orders of magnitude, and a user comparing them would think one of them wrong.
+    out_console.print(
+        "sharpe, sortino, calmar: from hourly equity returns, annualised (rulebot backtest's summary uses daily)",
+        style="dim",
+        markup=False,
+        soft_wrap=True,
+    )
     if result.folds:
         out_console.print(folds_table(result))
         bad = [f.fold.index for f in result.folds if f.diverges]

@@ -37,6 +37,7 @@ def test_sweep_prints_the_ranked_table_and_writes_csv_parquet_and_the_report(rul
     assert code == 0, out
     assert "best 6 of 12 trials by net_pnl" in out and "12 trials (6 failed)" in out
     assert "failed: trial" in out and "n of atr must be at least 1" in out
+    assert "sharpe, sortino, calmar: from hourly equity returns" in out  # `backtest` reports daily ones
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert len(rows) == 12 and {"param.fast", "param.slow", "net_pnl", "sharpe", "error"} <= set(rows[0])
     report = (tmp_path / "r.html").read_text()
