@@ -24,6 +24,7 @@ from typing import Protocol, TextIO
 
 from rulebot.core.enums import Market
 from rulebot.core.errors import UserError
+from rulebot.engine.candles import timeframe_ms
 
 KLINE_KINDS = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
 KINDS = (*KLINE_KINDS, "aggTrades", "trades", "bookTicker", "fundingRate")
@@ -95,9 +96,6 @@ class ReplayFileError(UserError):
     """A file that cannot be replayed: names the file, the line and what is wrong there."""
 
 
-_BAR_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}  # "1M" varies
-
-
 @dataclass(frozen=True, slots=True)
 class ArchiveFile:
     """One archive file and what it holds (see `replay.describe`)."""
@@ -114,9 +112,10 @@ class ArchiveFile:
         its name says; 0 when that is not fixed (a month) or not known. Every bar of Binance's files
         spans exactly its interval; a bar that does not is in a misnamed file, and read as named it
         would make every indicator and rule of that timeframe wrong without a word."""
-        interval = self.interval or ""
-        unit = _BAR_UNIT_MS.get(interval[-1:], 0)
-        return int(interval[:-1]) * unit if unit and interval[:-1].isdigit() else 0
+        try:
+            return timeframe_ms(self.interval or "")
+        except (KeyError, ValueError, IndexError):  # "1M" (months differ), or no interval
+            return 0
 
     def period(self) -> tuple[int, int] | None:
         """[start, end) in ms of the day or month the file's name covers, if it names one."""

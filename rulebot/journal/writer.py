@@ -74,15 +74,19 @@ def write_failure(path: str | Path, exc: BaseException) -> JournalWriteError:
     """The error for a journal write SQLite refused: a lock held by another program, or else a
     full disk or an I/O error."""
     if isinstance(exc, sqlite3.OperationalError) and _is_lock(exc):
-        return JournalLockedError(
-            f"the journal {path} is locked by another program ({exc}): a sqlite3 shell, a backup or a sync "
-            "tool holds it in a write transaction"
-        )
+        return JournalLockedError(_locked(path, exc))
     return JournalWriteError(f"the journal {path} cannot be written ({exc}): is the disk full?")
 
 
 def _is_lock(exc: sqlite3.Error) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _locked(path: str | Path, exc: sqlite3.Error) -> str:
+    return (
+        f"the journal {path} is locked by another program ({exc}): a sqlite3 shell, a backup or a sync tool "
+        "holds it in a write transaction"
+    )
 
 
 async def _prepare(db: aiosqlite.Connection) -> None:
@@ -123,7 +127,7 @@ class Journal:
         self.checkpoints = 0
         self.path: str | Path = ""
         self.broken = ""  # why the journal can no longer be written (then every write refuses)
-        self._failure: JournalWriteError | None = None  # the error that broke it, raised again
+        self._broken_by: type[JournalWriteError] = JournalWriteError  # raised again with `broken`
 
     @classmethod
     async def create(cls, path: str | Path, run_id: str, mode: str = "") -> Journal:
@@ -206,13 +210,13 @@ class Journal:
     async def _failing(self) -> AsyncIterator[None]:
         """A write that fails (SQLite: "database or disk is full", "disk I/O error") breaks the
         journal for good: its chain position is unknown, and nothing may be sent unjournaled."""
-        if self._failure is not None:
-            raise type(self._failure)(self.broken)
+        if self.broken:
+            raise self._broken_by(self.broken)
         try:
             yield
         except (sqlite3.Error, OSError) as exc:
             failure = write_failure(self.path, exc)
-            self.broken, self._failure = str(failure), failure
+            self.broken, self._broken_by = str(failure), type(failure)
             with contextlib.suppress(Exception):
                 await self._db.rollback()
             raise failure from exc
@@ -362,10 +366,7 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     except sqlite3.OperationalError as exc:  # "no such table: meta" says nothing to someone who typed a path
         db.close()
         if _is_lock(exc):
-            raise sqlite3.DatabaseError(
-                f"the journal {path} is locked by another program ({exc}): a sqlite3 shell, a backup or a sync tool "
-                "holds it in a write transaction; try again when it is done"
-            ) from None
+            raise sqlite3.DatabaseError(f"{_locked(path, exc)}; try again when it is done") from None
         raise sqlite3.DatabaseError("not a rulebot journal (an empty file, or another program's database)") from None
     if int(version) < SCHEMA_VERSION:
         db.close()

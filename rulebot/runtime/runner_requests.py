@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from rulebot.binance.codes import BinanceError
@@ -153,8 +153,12 @@ class RunnerRequests:
             await asyncio.sleep(wait_s)
             self.push(_Request("reconcile", {"reason": why, "wait_s": wait_s}))
 
+        self._later(later(), "reconcile")
+
+    def _later(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` beside the runner's loop (the finished ones are let go: a long run adds many)."""
         self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(asyncio.create_task(later(), name="reconcile"))
+        self._tasks.append(asyncio.create_task(work, name=name))
 
     async def _journal_notes(self, notes: list[str]) -> None:
         for n in notes:

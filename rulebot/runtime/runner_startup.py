@@ -138,8 +138,7 @@ class RunnerStartup:
                 why = f"no word from the user stream on order {cid} {wait_s:g} s after Binance accepted it"
                 self.push(_Request("reconcile", {"reason": why}))
 
-        self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(asyncio.create_task(later(), name="user-silence"))
+        self._later(later(), "user-silence")
 
     def _entry_rests(self, symbol: str) -> bool:
         """The dead man's switch's question (BinanceVenue.start_heartbeat): does an order rest that

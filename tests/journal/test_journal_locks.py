@@ -14,24 +14,11 @@ from click.testing import CliRunner
 from rulebot.cli import main
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal, JournalLockedError, JournalWriteError
+from rulebot.testing.bots import hold_on_candle
 from rulebot.testing.shared import ARCHIVE
 
 DAY = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06-07.zip"
-BOOK = """\
-rulebook: locked
-market: usdm
-symbols: [BTCUSDT]
-timeframes: [1m]
-rules:
-  - name: buy
-    on: candle_close 1m
-    in: flat
-    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
-  - name: sell
-    on: candle_close 1m
-    in: long
-    do: [exit, {goto: flat}]
-"""
+BOOK = hold_on_candle("locked")
 
 
 async def _write_rows(path: Path, n: int) -> None:

@@ -46,7 +46,7 @@ from rulebot.core.commands import (
     SetMarginType,
     SetPositionMode,
 )
-from rulebot.core.enums import MarginType, Market, OrderType
+from rulebot.core.enums import MarginType, Market
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.rest import BinanceRest, TransportError
 
@@ -79,12 +79,6 @@ class Reconciliation:
     time: int
 
 
-def _may_rest_and_open(cmd: PlaceOrder) -> bool:
-    """An order that may rest on the book and open a position if it fills later (not a market order,
-    which fills or ends at once; not one that can only reduce)."""
-    return cmd.order_type is not OrderType.MARKET and not cmd.reduce_only and not cmd.close_position
-
-
 class AccountSetupError(RuntimeError):
     """The exchange account is not set up as the rulebook requires and could not be changed."""
 
@@ -101,8 +95,8 @@ class BinanceVenue:
 
     async def execute(self, cmd: Command) -> VenueResult:
         """Send one command; never raises for what Binance or the network did."""
-        if self._wake is not None and isinstance(cmd, PlaceOrder) and _may_rest_and_open(cmd):
-            self._wake.set()  # arm the dead man's switch now, not at the next heartbeat
+        if self._wake is not None and isinstance(cmd, PlaceOrder):
+            self._wake.set()  # the switch asks `armed` again now (an entry may rest), not at the next beat
         try:
             await self._send(cmd)
         except NoChangeNeeded:
@@ -210,8 +204,7 @@ class BinanceVenue:
         """Keep Binance's countdown cancel-all running while `armed(symbol)` (None: always), so that,
         if the bot dies, its resting entries die too (within `countdown_ms`); switch it off (0) when
         not. Renewed every `every_s`, well inside the countdown, so one lost heartbeat does not cancel
-        anything; looked at again at once when an opening order that can rest goes out (`execute`)
-        and at least every second."""
+        anything; looked at again at once when an order goes out (`execute`) and at least every second."""
         if every_s * 1000 >= countdown_ms:
             raise ValueError(f"the heartbeat ({every_s} s) must come well inside the countdown ({countdown_ms} ms)")
         wanted = list(symbols)
