@@ -133,6 +133,7 @@ class SimExchange(AccountQueries):
             self._desk,
             margin_call_ratio,
             self._matcher.expected_price,
+            close_fee_rate=fee_rates.taker,
         )
         self._adl = (
             Deleverager(adl, self._instruments, self._account, self._exposure, self._reporter, self._store, self._desk)

@@ -11,7 +11,8 @@ Binance's liquidation protocol (sources: `docs/backtest-liquidation.md`), and wh
     the position first.
   * A last trade or book top alone does not liquidate, with one exception: a price at or
     beyond an isolated position's bankruptcy price (cross: the price at which the cross
-    wallet is spent, the other positions at their marks), checked before anything fills
+    wallet is spent, the other positions at their marks and a taker's commission on the
+    close counted, since the commission comes out of the same wallet), checked before anything fills
     there. Any fill of the position at that price (a last-price stop, a market exit) would
     lose more than the margin behind it, which Binance never lets a position do: on the way
     to that price the mark crossed the liquidation price, so the position is liquidated first.
@@ -209,10 +210,13 @@ def cross_bankrupt_at(
     symbol: str,
     sell: Decimal | None,
     buy: Decimal | None,
+    close_fee_rate: Decimal = ZERO,
 ) -> list[Closure]:
     """Closures of every cross position of `asset` when a trade or book top of `symbol` reached
     the price at which the cross wallet is spent (the others valued at their marks), else [].
-    A long of `symbol` is valued at `sell` (it closes by selling), a short at `buy`."""
+    A long of `symbol` is valued at `sell` (it closes by selling), a short at `buy`. Spent counts
+    the commission of closing there at `close_fee_rate`: a stop that fills a hair inside the
+    bankruptcy price would otherwise pay its fee out of a wallet that is already empty."""
     positions = [p for p in account.open_positions(asset) if not account.is_isolated(p.symbol)]
     legs = [p for p in positions if p.symbol == symbol]
     if not legs:
@@ -225,6 +229,7 @@ def cross_bankrupt_at(
         if price is None:
             return []
         balance += inst.pnl(p.as_position().side, p.size, p.entry_price, price)
+        balance -= abs(inst.notional(p.size, price)) * close_fee_rate
     if balance > 0:
         return []
 

@@ -51,6 +51,7 @@ class RiskWatch:
         margin_call_ratio: Decimal,
         market: MarketPrice,
         tiered: bool = True,
+        close_fee_rate: Decimal = ZERO,
     ) -> None:
         if not ZERO < margin_call_ratio <= ONE:
             raise ValueError(f"margin_call_ratio must be in (0, 1], got {margin_call_ratio}")
@@ -63,6 +64,7 @@ class RiskWatch:
         self._warn_at = margin_call_ratio
         self._market = market  # where a liquidation order would fill now (the fill model)
         self._tiered = tiered
+        self._close_fee_rate = close_fee_rate  # a market close's commission (cross_bankrupt_at)
         self._warned: set[tuple[str, str, str]] = set()
         self._float_brackets: dict[str, FloatBrackets] = {}
         self._warn_float = float(margin_call_ratio)
@@ -123,7 +125,9 @@ class RiskWatch:
         inst = self._instruments[symbol]
         if not self._account.is_isolated(symbol):
             asset = inst.margin_asset
-            closures = cross_bankrupt_at(self._account, self._exposure, self._instruments, asset, symbol, sell, buy)
+            closures = cross_bankrupt_at(
+                self._account, self._exposure, self._instruments, asset, symbol, sell, buy, self._close_fee_rate
+            )
             if closures:
                 self._liquidate(closures, time, events)
                 self._warned.discard(("cross", asset, ""))

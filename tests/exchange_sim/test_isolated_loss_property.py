@@ -83,6 +83,9 @@ def test_an_isolated_position_never_loses_more_than_its_margin(
 
 
 @settings(max_examples=100, deadline=None)
+@example(
+    long=False, leverage=7, stop=(0.125, False), path=[(-0.17701777219773202, "trade"), (0.41634077512342793, "trade")]
+)
 @example(long=True, leverage=10, stop=(0.01, False), path=[(-0.6, "trade")])  # a last-price stop in a 60% gap
 @given(
     long=st.booleans(),
