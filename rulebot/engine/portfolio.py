@@ -19,6 +19,7 @@ from rulebot.core.instruments import Instrument
 DAY_MS = 86_400_000
 ZERO = Decimal(0)
 _NET_ORDER = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)  # read on every valuation
+_TRADES_REMEMBERED = 4096  # fills whose trade id is kept, to know a report said twice
 _BOTH = PositionSide.BOTH  # PositionSide.BOTH is a slow lookup on Python 3.11 (EnumType.__getattr__)
 _LONG, _SHORT = Direction.LONG, Direction.SHORT
 
@@ -72,6 +73,7 @@ class Portfolio:
         self.funding_paid = ZERO
         self.fills = 0
         self.today: DayStats | None = None
+        self._trades_seen: dict[tuple[str, int], None] = {}  # (symbol, trade id) of fills counted, oldest first
 
     # ------------------------------------------------------------------ updates
 
@@ -114,10 +116,25 @@ class Portfolio:
                 pos.opened_at = update.time
         return closed
 
-    def apply_fill(self, update: OrderUpdate) -> None:
+    def apply_fill(self, update: OrderUpdate, new: bool = True) -> None:
+        """Count a fill's commission and realized PnL once per trade, and the fill itself when it
+        is `new` to the order manager. A fill settled from REST while the user stream was silent
+        carries neither (REST's order does not say); the stream's report of it, arriving late, is
+        stale to the order manager but brings them: its money counts, the fill does not again. A
+        report said twice (same trade id) counts nothing the second time."""
         if update.last_filled_qty <= 0:
             return
-        self.fills += 1
+        if new:
+            self.fills += 1
+        trade = update.trade_id
+        if trade is not None:
+            key = (update.symbol, trade)
+            seen = self._trades_seen
+            if key in seen:
+                return
+            seen[key] = None
+            if len(seen) > _TRADES_REMEMBERED:  # the oldest goes: a repeat comes within moments
+                del seen[next(iter(seen))]
         self.fees_paid += update.commission
         self.realized_pnl += update.realized_pnl
         if self.today is not None:

@@ -30,7 +30,8 @@ class VenueReports:
         record = st.oms.apply(u)
         filled = u.last_filled_qty > 0  # once: half of a round trip's order updates are NEW
         if filled:
-            st.portfolio.apply_fill(u)
+            # Stale to the order manager (settled from REST already, or said twice): not a new fill.
+            st.portfolio.apply_fill(u, new=record is not None or st.oms.get(u.client_order_id) is None)
         run = st.runs.get(u.symbol)
         if run is not None and filled:
             run.fill_time = max(run.fill_time, u.time)  # the position moved: wait for the account's word
