@@ -40,6 +40,16 @@ from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, T
 from rulebot.exchange_sim import SimExchange, SimResult
 
 _MARK_EVERY_MS = 1000
+# The span (close time - open time) of February's 1M candle, the shortest month. Spans are compared
+# to know a symbol's shortest timeframe, and a month's varies from 28 to 31 days: every month is this.
+_MONTH_SPAN = 28 * 86_400_000 - 1
+
+
+def _span_class(span: int) -> int:
+    """`span` as the symbol's timeframes are compared: a month's candle is any month's; and, as the
+    shortest a candle of that timeframe lasts, a lower bound on the next one's span."""
+    return _MONTH_SPAN if span >= _MONTH_SPAN else span
+
 
 # What the mark of a symbol followed in a run, for the summary (`PaperVenue.mark_sources`).
 MARK_FROM_BARS = "mark-price klines, each bar's high and low walked"
@@ -160,7 +170,7 @@ class PaperVenue:
         symbol = m.symbol
         self._mark_bars.add(symbol)
         out = self._flush_mark(symbol)
-        if m.bar_open_time is not None and self._candle_tf.get(symbol) == m.time - m.bar_open_time:
+        if m.bar_open_time is not None and self._candle_tf.get(symbol) == _span_class(m.time - m.bar_open_time):
             self._pending_mark[symbol] = m
             return out
         return out + self._walk_mark(m)
@@ -192,10 +202,10 @@ class PaperVenue:
         when mark-price klines are given; the candle's own points when no mark data is."""
         symbol = c.symbol
         span = c.close_time - c.open_time
-        shortest = self._candle_tf.get(symbol)
-        if shortest is not None and span > shortest:
+        shortest, tf = self._candle_tf.get(symbol), _span_class(span)
+        if shortest is not None and tf > shortest:
             return  # a longer candle of the same market: its path was already walked
-        self._candle_tf[symbol] = span
+        self._candle_tf[symbol] = tf
         self._traded.add(symbol)
         self.sim.on_bar(symbol, c.open_time, c.volume)  # the bar's liquidity (realistic fill model)
         path = _path(c.open, c.high, c.low, c.close)
@@ -223,7 +233,8 @@ class PaperVenue:
     # -- the fast backtest path ------------------------------------------------------------------
 
     def shortest(self, symbol: str) -> int | None:
-        """The span (close time - open time) of the shortest candle of `symbol` walked so far."""
+        """The span (close time - open time) of the shortest candle of `symbol` walked so far (a month's:
+        February's, the shortest a month lasts)."""
         return self._candle_tf.get(symbol)
 
     def walks(self, c: CandleClosed) -> bool:
@@ -235,7 +246,9 @@ class PaperVenue:
         """`walks` of a candle of `symbol` whose close time less its open time is `span`."""
         shortest = self._candle_tf.get(symbol)
         return (
-            symbol not in self._has_mark and symbol not in self._pending_mark and (shortest is None or span <= shortest)
+            symbol not in self._has_mark
+            and symbol not in self._pending_mark
+            and (shortest is None or _span_class(span) <= shortest)
         )
 
     def path(self, c: CandleClosed) -> tuple[tuple[int, ...], tuple[Decimal, ...]]:
@@ -279,7 +292,7 @@ class PaperVenue:
         if not self.sim.walk_quietly(symbol, prices, marks, trailing, prune):
             return False
         if not start:  # else `walk` did this at the candle's first point
-            self._candle_tf[symbol] = c.close_time - c.open_time
+            self._candle_tf[symbol] = _span_class(c.close_time - c.open_time)
             self.sim.on_bar(symbol, c.open_time, c.volume)  # as `walk`: the bar's liquidity (realistic fill model)
             self._traded.add(symbol)
         if marks:
@@ -305,7 +318,7 @@ class PaperVenue:
         self.sim.walk_quietly(symbol, [close], [] if mark is None else [mark], False, prune)
         if mark is not None:
             self._last_walk_mark[symbol] = mark
-        self._candle_tf[symbol] = close_time - open_time
+        self._candle_tf[symbol] = _span_class(close_time - open_time)
         self.sim.on_bar(symbol, open_time, volume)
         self._traded.add(symbol)
 
