@@ -11,14 +11,16 @@ the new definitions and re-warmed from the history, so a changed `ema(close@15m,
 The rule for a state that no longer exists: the symbol moves to a state of the new rulebook
 whose position binding matches what it holds (`long`, `short`, or `none` when flat) — the
 first such state in the file, the initial state first — and the move is journaled as a state
-change. A symbol that the new rulebook drops may not hold a position or working orders:
-such a reload is refused, with the reason, and the old rulebook keeps running.
+change. A symbol that the new rulebook drops may not hold a position or working orders, and an
+isolated position's leverage may not be lowered (Binance refuses it, -4161): such a reload is
+refused, with the reason, and the old rulebook keeps running.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rulebot.core.enums import MarginType
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.rulebook.compiled import CompiledRulebook, PositionBinding
@@ -48,6 +50,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         raise ReloadRefused(f"the market changed ({old.book.market} → {book.market}): start a new bot instead")
     if book.position_mode != old.book.position_mode or book.margin != old.book.margin:
         raise ReloadRefused("position mode and margin type cannot change while the bot runs: restart it to change them")
+    _check_leverage(old, book)
 
     new = Engine(
         book,
@@ -79,6 +82,23 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         )
     )
     return ReloadResult(new, step)
+
+
+def _check_leverage(old: Engine, book: CompiledRulebook) -> None:
+    """Binance refuses to lower an isolated position's leverage (-4161), and a refused leverage
+    halts the bot and closes its positions at market: such a reload is refused up front."""
+    if book.leverage == old.book.leverage or book.margin_type is not MarginType.ISOLATED:
+        return
+    for symbol in book.symbols:
+        if symbol not in old.symbol_names or old.state.portfolio.net_amount(symbol) == 0:
+            continue
+        current = old.leverage(symbol)
+        if book.leverage < current:
+            raise ReloadRefused(
+                f"the new rulebook lowers {symbol}'s leverage from {current}x to {book.leverage}x, which "
+                f"Binance refuses while an isolated position is open (-4161); keep `account.leverage: "
+                f"{current}` until {symbol} is flat, then reload"
+            )
 
 
 def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
