@@ -151,6 +151,8 @@ def reload_cmd(rulebook: str | None, run_dir: Path | None) -> None:
     answer = _ask(_dir(rulebook, run_dir), {"cmd": "reload"})
     if answer.get("ok"):
         click.echo(f"reloaded: version {answer.get('version')}" + (" (unchanged)" if answer.get("unchanged") else ""))
+        for w in answer.get("warnings") or []:
+            click.echo(f"  {w}", err=True)
     else:
         click.echo("reload refused; the running rulebook is unchanged:", err=True)
         for e in answer.get("errors") or [answer.get("error") or "no reason given"]:

@@ -44,6 +44,7 @@ class ReloadVerdict:
     book: CompiledRulebook | None = None  # the new rulebook, when it compiled
     result: ReloadResult | None = None  # the engine that takes over, when accepted
     unchanged: bool = False  # the same text as the running one: nothing to do
+    warnings: tuple[str, ...] = ()  # the compiler's, formatted as errors are: a clamped guard, …
 
 
 def try_reload(engine: Engine, path: Path, text: str | None = None, settle_s: float = SETTLE_S) -> ReloadVerdict:
@@ -63,10 +64,11 @@ def try_reload(engine: Engine, path: Path, text: str | None = None, settle_s: fl
         return ReloadVerdict(False, (f"{path}: cannot be compiled ({type(exc).__name__}: {exc})",))
     if book.source_hash == engine.book.source_hash:
         return ReloadVerdict(True, book=book, unchanged=True)
+    warnings = tuple(format_diagnostic(d, {str(path): source}) for d in book.warnings)
     try:
-        return ReloadVerdict(True, book=book, result=reload_engine(engine, book))
+        return ReloadVerdict(True, book=book, result=reload_engine(engine, book), warnings=warnings)
     except ReloadRefused as exc:
-        return ReloadVerdict(False, (str(exc),), book=book)
+        return ReloadVerdict(False, (str(exc),), book=book, warnings=warnings)
 
 
 class Untrusted(Exception):

@@ -75,14 +75,18 @@ class RunnerRequests:
             return {"ok": False, "errors": errors}
         book = verdict.book
         assert book is not None
+        warnings = list(verdict.warnings)  # a guard clamped, …: the operator must hear of it
+        if warnings:
+            print(f"reload of {self.cfg.rulebook} accepted with warnings:", *warnings, sep="\n", file=sys.stderr)
         desk.engine, self.book = verdict.result.engine, book
         text_row = Row(now, "rulebook", {"name": book.name, "how": "reload", "text": book.source_text}, version=version)
-        await journal.write_step([text_row, Row(now, "reload", {"accepted": True, "errors": []}, version=version)])
+        body = {"accepted": True, "errors": [], "warnings": warnings}
+        await journal.write_step([text_row, Row(now, "reload", body, version=version)])
         if self._scheduler is not None:
             self._scheduler.replace(book)
         await self._process(verdict.result.step, now)
-        self.reloads.append({"accepted": True, "version": version[:12]})
-        return {"ok": True, "version": version[:12]}
+        self.reloads.append({"accepted": True, "version": version[:12], "warnings": warnings})
+        return {"ok": True, "version": version[:12], "warnings": warnings}
 
     async def _sync_clock(self, sync: Callable[[], Awaitable[object]]) -> None:
         failures = 0

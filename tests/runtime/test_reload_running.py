@@ -76,3 +76,16 @@ async def test_raising_the_leverage_under_a_position_is_taken(tmp_path):
         await asyncio.sleep(0.5)
         status = runner.status()
         assert not status["guards"]["halted"] and status["positions"] and _stops(runner)
+
+
+async def test_a_guard_loosened_by_a_reload_is_clamped_and_the_operator_is_told(tmp_path):
+    """A rulebook may only tighten the guards; a looser value is clamped with a warning. On a
+    reload the warning used to be dropped: `reloaded` and nothing else, nothing in the journal."""
+    async with holding(tmp_path) as runner:
+        answer = await _reload(runner, BOOK + "risk: {daily_loss_cap: 40%}\n")
+        assert answer["ok"], answer
+        assert any("daily_loss_cap" in w and "clamped" in w for w in answer["warnings"]), answer
+        assert runner.status()["positions"] and _stops(runner)
+    db = read_only(runner.cfg.journal_path())
+    bodies = [r[0] for r in db.execute("SELECT body FROM entries WHERE kind = 'reload'")]
+    assert len(bodies) == 1 and "daily_loss_cap" in bodies[0] and "clamped" in bodies[0]
