@@ -159,14 +159,49 @@ async def settled(path: Path, settle_s: float = SETTLE_S, max_wait_s: float = 30
         await asyncio.sleep(min(settle_s - age + 0.01, max(deadline - time.monotonic(), 0)))
 
 
-async def watch(path: Path, changed: Callable[[], None], settle_s: float = SETTLE_S) -> None:
+async def watch(path: Path, changed: Callable[[], None], settle_s: float = SETTLE_S, recheck_s: float = 1.0) -> None:
     """Call `changed` after each burst of writes to `path`, once the file is still. The folder is
-    watched, not the file: a file moved into place by a rename is a new file."""
+    watched, not the file: a file moved into place by a rename is a new file. The folder itself
+    may be replaced too (a deploy that switches a `current` symbolic link, a folder moved aside
+    and another put in its place): inotify would go on watching the old one and never say a word,
+    so its identity is checked every `recheck_s` and the watch moves to the new one, which counts
+    as a change of the file."""
     name = path.name
 
     def ours(_: watchfiles.Change, p: str) -> bool:
         return os.path.basename(p) == name
 
-    async for _ in watchfiles.awatch(path.parent, watch_filter=ours, debounce=200, step=50, recursive=False):
-        await settled(path, settle_s)
-        changed()
+    while True:
+        folder = _identity(path.parent)
+        if folder is None:  # gone for now: wait for it to come back
+            await asyncio.sleep(recheck_s)
+            continue
+        stop = asyncio.Event()
+
+        async def replaced(folder: tuple[int, int] = folder, stop: asyncio.Event = stop) -> None:
+            while _identity(path.parent) == folder:
+                await asyncio.sleep(recheck_s)
+            stop.set()
+
+        mover = asyncio.create_task(replaced(), name="watch-folder")
+        try:
+            async for _ in watchfiles.awatch(
+                path.parent, watch_filter=ours, debounce=200, step=50, recursive=False, stop_event=stop
+            ):
+                await settled(path, settle_s)
+                changed()
+        except OSError:
+            await asyncio.sleep(recheck_s)  # the folder went away as the watch began: look again
+        finally:
+            mover.cancel()
+        if stop.is_set():  # another folder now: the file in it is another file
+            await settled(path, settle_s)
+            changed()
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

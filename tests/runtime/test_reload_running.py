@@ -89,3 +89,31 @@ async def test_a_guard_loosened_by_a_reload_is_clamped_and_the_operator_is_told(
     db = read_only(runner.cfg.journal_path())
     bodies = [r[0] for r in db.execute("SELECT body FROM entries WHERE kind = 'reload'")]
     assert len(bodies) == 1 and "daily_loss_cap" in bodies[0] and "clamped" in bodies[0]
+
+
+async def test_a_watched_rulebook_whose_folder_is_switched_by_a_deploy_is_reloaded(tmp_path):
+    """A deploy switches `current` from one release folder to the next. inotify kept watching the
+    old folder: the new rulebook, and every later edit of it, was silently never loaded."""
+    (tmp_path / "r1").mkdir(mode=0o700)
+    (tmp_path / "r2").mkdir(mode=0o700)
+    (tmp_path / "current").symlink_to("r1")
+    path = tmp_path / "current" / "book.yaml"
+    path.write_text(BOOK)
+    cfg = RunConfig(path, "dry-run", tmp_path / "run", watch=True, reload_settle_s=0.2)
+    runner = await dry_run(compile_file(str(path)), cfg, "simulated", hours=24, speed=300)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: runner.status().get("positions"), timeout=10)
+        await asyncio.sleep(0.3)  # the watcher is up
+        release = tmp_path / "r2" / "book.yaml"
+        release.write_text(BOOK.replace("holding at", "still holding at"))
+        _aged(release)
+        (tmp_path / "next").symlink_to("r2")
+        os.replace(tmp_path / "next", tmp_path / "current")
+        await until(lambda: any(r["accepted"] for r in runner.reloads), timeout=8)
+        release.write_text(BOOK.replace("holding at", "now holding at"))  # and an edit after it
+        await until(lambda: sum(r["accepted"] for r in runner.reloads) == 2, timeout=8)
+        assert runner.status()["positions"] and _stops(runner)
+    finally:
+        await runner.request({"cmd": "kill", "policy": "keep"})
+        await asyncio.wait_for(task, 10)
