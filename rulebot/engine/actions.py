@@ -117,7 +117,8 @@ class Actions:
     def set_leverage(self, intent: SetLeverageIntent, requested: int, step: Step) -> None:
         """The leverage the max_leverage guard allows of `intent`, on the exchange and for sizing."""
         lev, verdict = self.engine.risk.clamp_leverage(intent.leverage)
-        self.state.runs[intent.symbol].leverage = lev
+        run = self.state.runs[intent.symbol]
+        run.leverage_asked, run.leverage = (lev, run.leverage), lev
         step.records.append(
             rec.GuardRecord(intent.time, intent.symbol, intent.rule, f"set_leverage {requested}x", (verdict,), None)
         )

@@ -157,6 +157,23 @@ class VenueReports:
         needs them: trading on an account set up otherwise would break the guards' sums, so
         the bot halts (no orders exist yet when this happens at start)."""
         step = Step()
+        run = self.state.runs.get(command.symbol) if isinstance(command, SetLeverage) else None
+        asked = run.leverage_asked if run is not None else None
+        if run is not None and asked is not None and isinstance(command, SetLeverage) and asked[0] == command.leverage:
+            # A rule's change (set_leverage, a reload), not the account's set-up: the account stays as
+            # it was, which the guards' sums can go on trusting. Halting would flatten every position.
+            before, run.leverage_asked = asked[1], None
+            run.leverage = before
+            step.records.append(
+                rec.EngineNotice(
+                    time,
+                    command.symbol,
+                    "leverage-refused",
+                    f"the exchange refused to change the leverage to {command.leverage}x ({code}: {message}); "
+                    f"it stays {before}x",
+                )
+            )
+            return step
         what = {SetMarginType: "margin type", SetPositionMode: "position mode", SetLeverage: "leverage"}.get(
             type(command), type(command).__name__
         )

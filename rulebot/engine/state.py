@@ -63,6 +63,9 @@ class SymbolRun:
     state: str
     entered_at: int
     leverage: int
+    # A leverage change a rule (or a reload) sent, (asked, before), until the next one: the exchange
+    # may refuse it (Binance: -4161, lowering an isolated position's), and then `before` still holds.
+    leverage_asked: tuple[int, int] | None = None
     # trigger key → the values its rules' crossover/crossunder saw last time
     prev: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
     protections: dict[str, list[c.CompiledAction]] = field(default_factory=dict)  # entry id → actions
