@@ -92,8 +92,26 @@ class CallChecker:
                 "type",
             )
             return None, None
+        if spec.name == "clamp" and not self.clamp_bounds_in_order(node, checked):
+            return None, None
         fn: ir.CallName = spec.name  # type: ignore[assignment]  # the table holds only these
         return ir.Call(fn, checked), NUM
+
+    def clamp_bounds_in_order(self, node: ast.Call, checked: tuple[ir.Node, ...]) -> bool:
+        """clamp(x, 2, 1) is 1 whatever x is (min(max(x, 2), 1)): bounds known at compile time in the
+        wrong order are a slip, not a constant the user meant to write that way."""
+        lo, hi = _constant_number(checked[1]), _constant_number(checked[2])
+        if lo is None or hi is None or lo <= hi:
+            return True
+        x, lo_text, hi_text = (self.host.p.node_text(a) for a in node.args)
+        self.host.issue(
+            node,
+            f"clamp's lower bound {_bound_words(lo_text, checked[1], lo)} is above "
+            f"its upper bound {_bound_words(hi_text, checked[2], hi)}",
+            f"clamp(x, lo, hi) needs lo <= hi, or it is always hi; swap them: clamp({x}, {hi_text}, {lo_text})",
+            "clamp-bounds",
+        )
+        return False
 
     def unknown_function(self, node: ast.Call, fname: str | None) -> None:
         functions = listing("functions", list(FUNCTIONS))
@@ -127,6 +145,21 @@ class CallChecker:
                 with_guess(did_you_mean(fname, list(FUNCTIONS)), functions),
                 "unknown-function",
             )
+
+
+def _constant_number(node: ir.Node) -> int | float | None:
+    """The value of a signed number literal or param (`2`, `-lo`); None for anything computed."""
+    sign = 1
+    while isinstance(node, ir.Unary) and node.op in ("-", "+"):
+        sign = -sign if node.op == "-" else sign
+        node = node.operand
+    value = node.value if isinstance(node, ir.Const | ir.Param) else None
+    return sign * value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _bound_words(text: str, node: ir.Node, value: int | float) -> str:
+    """`2`, or `lo (2)` when the bound is a param, so the message shows the value compared."""
+    return text if all(not isinstance(n, ir.Param) for n in ir.walk(node)) else f"{text} ({value:g})"
 
 
 def _small_whole(node: ir.Node) -> bool:

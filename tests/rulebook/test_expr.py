@@ -425,6 +425,27 @@ def test_arity(text, message):
     assert issue.message == message and issue.code == "arity"
 
 
+@pytest.mark.parametrize(
+    ("text", "message", "swapped"),
+    [
+        ("clamp(price, 2, 1)", "clamp's lower bound 2 is above its upper bound 1", "clamp(price, 1, 2)"),
+        ("clamp(price, -1, -2) > 0", "clamp's lower bound -1 is above its upper bound -2", "clamp(price, -2, -1)"),
+        ("clamp(price, fast, 3)", "clamp's lower bound fast (21) is above its upper bound 3", "clamp(price, 3, fast)"),
+        ("clamp(price, 1%, 0.5%)", "clamp's lower bound 1% is above its upper bound 0.5%", "clamp(price, 0.5%, 1%)"),
+    ],
+)
+def test_clamp_bounds_known_in_the_wrong_order_are_an_error_at_the_call(text, message, swapped):
+    issue = only(text)
+    assert (issue.message, issue.code) == (message, "clamp-bounds")
+    assert marked(text, issue) == text.split(" >")[0]
+    assert issue.hint is not None and issue.hint.endswith(f"swap them: {swapped}")
+
+
+@pytest.mark.parametrize("text", ["clamp(price, 1, 1)", "clamp(price, -2, -1)", "clamp(price, atr, 1)"])
+def test_clamp_bounds_in_order_or_not_known_compile(text):
+    compile_expr(text, SCOPE)
+
+
 def test_crossover_cannot_nest():
     issue = only("crossover(price, 1 if crossover(price, 2) else 3)")
     assert issue.message == "crossover cannot contain crossover or crossunder"
