@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from rulebot.rulebook.errors import Diagnostic, ExprError, Severity, SourceSpan
+from rulebot.rulebook.errors import Diagnostic, ExprError, ExprIssue, Severity, SourceSpan
 from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.source_map import Path_, SourceMap
@@ -34,12 +35,18 @@ class CompileContext:
         """Compile one expression found at `path`; its issues become located diagnostics."""
         text = value if isinstance(value, str) else _number_text(value)
         try:
-            return compile_expr(text, scope, expected)
+            compiled = compile_expr(text, scope, expected)
         except ExprError as exc:
-            for issue in exc.issues:
-                span = self.source.span_in_value(path, text, issue.offset, issue.length)
-                self.at(issue.severity, issue.message, span, issue.hint, issue.code or "expression")
+            self.place(exc.issues, path, text)
             return None
+        self.place(compiled.warnings, path, text)
+        return compiled
+
+    def place(self, issues: Iterable[ExprIssue], path: Path_, text: str) -> None:
+        """Report the issues of the expression `text` found at `path`, each at its own place in it."""
+        for issue in issues:
+            span = self.source.span_in_value(path, text, issue.offset, issue.length)
+            self.at(issue.severity, issue.message, span, issue.hint, issue.code or "expression")
 
 
 def _number_text(value: Any) -> str:

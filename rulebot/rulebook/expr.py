@@ -8,13 +8,13 @@ language means; `reference_eval` evaluates the same expression with it (expr_ref
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprError, ExprIssue
-from rulebot.rulebook.expr_check import check
+from rulebot.rulebook.expr_check import CheckResult, check
 from rulebot.rulebook.expr_codegen import PREV_PREFIX, build, generate, generate_nan_test
 from rulebot.rulebook.expr_parse import ParsedExpr, parse_expr
 from rulebot.rulebook.expr_reference import ReferenceEvaluator
@@ -54,6 +54,7 @@ class CompiledExpr:
     # The checked form it was compiled from: what an analysis of the condition reads (the fast
     # trade path's screen, backtest/trade_screen.py), never evaluated by the engine.
     node: ir.Node | None = None
+    warnings: tuple[ExprIssue, ...] = ()  # what compiles but is surely a slip, placed in `text`
 
 
 def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> CompiledExpr:
@@ -67,11 +68,9 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
     if result.issues or result.node is None or result.type is None:
         raise ExprError(list(result.issues))
     names = ir.names_read(result.node)
-    if names and _divides_by_zero(result.node):
-        # `equity / 0` reads a name, so it is not folded below; it would fail on every evaluation.
-        raise ExprError(
-            [ExprIssue("this expression always fails: division by zero", 0, len(text), None, "constant-error")]
-        )
+    errors, warnings = _zero_division_issues(result)
+    if errors:
+        raise ExprError(errors)
     source = generate(result.node)
     fn = build(source)
     constant = None
@@ -86,25 +85,70 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
     checked = build(generate(result.node, nan_checked=True)) if names else None
     reads_nan = build(generate_nan_test(names)) if names else None
     return CompiledExpr(
-        text, result.type, names, ir.prev_names(result.node), source, fn, constant, checked, reads_nan, result.node
+        text,
+        result.type,
+        names,
+        ir.prev_names(result.node),
+        source,
+        fn,
+        constant,
+        checked,
+        reads_nan,
+        result.node,
+        tuple(warnings),
     )
 
 
-def _divides_by_zero(node: ir.Node) -> bool:
-    """Does every evaluation divide by a literal or param zero? Parts that may be skipped (and/or,
-    if-else, crossover, the rest of a chained comparison) are not looked into: they may never run."""
-    if isinstance(node, ir.BoolOp | ir.IfExp | ir.Cross):
-        return False
-    if isinstance(node, ir.Compare):  # a < b < c skips c when a < b is false
-        return _divides_by_zero(node.left) or _divides_by_zero(node.comparators[0])
-    if isinstance(node, ir.Binary) and node.op in ("/", "//", "%"):
-        right = node.right
-        while isinstance(right, ir.Unary) and right.op in ("-", "+"):
-            right = right.operand
-        value = right.value if isinstance(right, ir.Const | ir.Param) else None
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
-            return True
-    return any(_divides_by_zero(child) for child in ir.children(node))
+def _zero_division_issues(result: CheckResult) -> tuple[list[ExprIssue], list[ExprIssue]]:
+    """Divisions by a literal or param zero: an error where every evaluation reaches one (`equity / 0`
+    reads a name, so folding would not catch it), a warning where an and/or/if-else may skip it.
+
+    A skipped literal zero still fails each time its branch runs, which is never what was meant; a
+    param zero there is left alone, as `p > 0 and x / p > 1` guards it on purpose."""
+    assert result.node is not None
+    always = {id(n) for n in _always_evaluated(result.node)}
+    present = {id(n) for n in ir.walk(result.node)}
+    errors: list[ExprIssue] = []
+    warnings: list[ExprIssue] = []
+    for z in result.zero_divisions:
+        if id(z.node) in always:
+            hint = (
+                f"param '{z.param}' is 0 here; give it another value" if z.param else "divide by something other than 0"
+            )
+            errors.append(
+                ExprIssue("this expression always fails: division by zero", z.offset, z.length, hint, "constant-error")
+            )
+        elif id(z.node) in present and z.param is None:
+            warnings.append(
+                ExprIssue(
+                    "division by zero: this part fails whenever it is evaluated",
+                    z.offset,
+                    z.length,
+                    "what comes before it may decide without it, but each time it runs the expression fails at run "
+                    "time; divide by something other than 0",
+                    "division-by-zero",
+                    "warning",
+                )
+            )
+    return errors, warnings
+
+
+def _always_evaluated(node: ir.Node) -> Iterator[ir.Node]:
+    """`node` and every part of it that each evaluation runs. The first operand of and/or, the test of
+    if-else and the first comparison of a chain always run; the rest may be skipped. crossover
+    compares both arguments' previous values first, so those always run too (expr_codegen)."""
+    yield node
+    match node:
+        case ir.BoolOp(values=xs):
+            yield from _always_evaluated(xs[0])
+        case ir.IfExp(test=t):
+            yield from _always_evaluated(t)
+        case ir.Compare(left=a, comparators=xs):
+            yield from _always_evaluated(a)
+            yield from _always_evaluated(xs[0])
+        case _:
+            for child in ir.children(node):
+                yield from _always_evaluated(child)
 
 
 def reference_eval(text: str, scope: Scope, env: Mapping[str, Any]) -> Any:

@@ -87,10 +87,22 @@ _OPERATOR_WORDS: dict[type[ast.AST], tuple[str, str | None]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class ZeroDivision:
+    """A `/`, `//` or `%` whose divisor is a (signed) number literal or param equal to zero, and
+    where it is in the text; whether every evaluation reaches it is for the caller to judge."""
+
+    node: ir.Binary
+    offset: int
+    length: int
+    param: str | None  # the param divided by: `x / p` with p: 0 may be guarded on purpose (`p > 0 and x / p`)
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     node: ir.Node | None  # None when there are issues
     type: ExprType | None
     issues: tuple[ExprIssue, ...]
+    zero_divisions: tuple[ZeroDivision, ...] = ()
 
 
 def check(parsed: ParsedExpr, scope: Scope, expected: ExprType | None) -> CheckResult:
@@ -101,7 +113,7 @@ def check(parsed: ParsedExpr, scope: Scope, expected: ExprType | None) -> CheckR
         hint = "compare it, e.g. x > 0" if expected is BOOL and t is NUM else None
         c.issue(parsed.body, f"this must be {expected.words}, but it is {t.words}", hint, "type")
     issues = tuple(sorted(c.issues.found, key=lambda i: (i.offset, i.length)))
-    return CheckResult(None if issues else node, t, issues)
+    return CheckResult(None if issues else node, t, issues, tuple(c.zero_divisions))
 
 
 class _Checker:
@@ -110,6 +122,7 @@ class _Checker:
         self.scope = scope
         self.issues = Issues(parsed)
         self.issue = self.issues.add
+        self.zero_divisions: list[ZeroDivision] = []
         names = NameResolver(parsed, scope, self.issues)
         self.handlers: dict[type[ast.AST], Callable[[ast.AST], Checked]] = {
             ast.Constant: self.constant,
@@ -223,7 +236,16 @@ class _Checker:
         right = self.want(node.right, NUM, f"'{op}' needs")
         if left is None or right is None:
             return None, None
-        return ir.Binary(op, left, right), NUM
+        out = ir.Binary(op, left, right)
+        divisor = right
+        while isinstance(divisor, ir.Unary) and divisor.op in ("-", "+"):
+            divisor = divisor.operand
+        value = divisor.value if isinstance(divisor, ir.Const | ir.Param) else None
+        if op in ("/", "//", "%") and isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+            self.zero_divisions.append(
+                ZeroDivision(out, *self.p.span(node), divisor.name if isinstance(divisor, ir.Param) else None)
+            )
+        return out, NUM
 
     def power(self, node: ast.BinOp) -> Checked:
         base = self.want(node.left, NUM, "'**' needs")

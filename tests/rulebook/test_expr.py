@@ -515,6 +515,56 @@ def test_an_expression_that_always_fails_is_a_compile_error():
     assert issue.code == "constant-error" and "division by zero" in issue.message
 
 
+ZERO = Scope.build(params={"z": 0}, indicators={}, timeframes=["1m"], states=["flat"])
+
+
+@pytest.mark.parametrize(
+    ("text", "division"),
+    [
+        ("price > 1 / 0", "1 / 0"),
+        ("1 / 0 > 2 or price > 1", "1 / 0"),  # the first operand of or/and always runs
+        ("price > 1 and (price // -0 > 2 or price > 3)", None),  # behind `and`: a warning, below
+        ("(1 if price % 0 > 1 else 2) > 0", "price % 0"),  # the test of if-else always runs
+        ("price % 0 < 1 < 2", "price % 0"),
+        ("abs(price / 0) > 1", "price / 0"),
+        ("max(price, 1 / 0) > 1", "1 / 0"),
+        ("crossover(price, 1 / 0)", "1 / 0"),  # its previous values are compared first, every time
+        ("price / z > 1", "price / z"),
+    ],
+)
+def test_a_division_by_zero_every_evaluation_reaches_is_an_error_at_the_division(text, division):
+    if division is None:
+        assert compile_expr(text, ZERO).warnings
+        return
+    issue = only(text, ZERO)
+    assert (issue.message, issue.code) == ("this expression always fails: division by zero", "constant-error")
+    assert marked(text, issue) == division
+
+
+@pytest.mark.parametrize(
+    ("text", "division"),
+    [
+        ("price > 1 or 1 / 0 > 2", "1 / 0"),
+        ("price > 1 and price // -0 > 2", "price // -0"),
+        ("(1 / 0 if price > 1 else 2) > 0", "1 / 0"),
+        ("(2 if price > 1 else abs(price % 0.0)) > 0", "price % 0.0"),
+        ("1 < price < 1 / 0", "1 / 0"),
+        ("not (price > 1 or crossover(price, 1 / 0))", "1 / 0"),
+    ],
+)
+def test_a_division_by_a_literal_zero_that_may_be_skipped_compiles_with_a_warning_at_the_division(text, division):
+    compiled = compile_expr(text, ZERO)
+    [warning] = compiled.warnings
+    assert (warning.severity, warning.code) == ("warning", "division-by-zero")
+    assert warning.message == "division by zero: this part fails whenever it is evaluated"
+    assert marked(text, warning) == division
+
+
+def test_a_param_zero_divisor_behind_a_guard_compiles_without_a_warning():
+    assert compile_expr("z > 0 and price / z > 1", ZERO).warnings == ()
+    assert compile_expr("price / 2 > 1 or price / 1 > 2", ZERO).warnings == ()
+
+
 def test_a_constant_that_always_fails_at_run_time_only_with_names_compiles():
     fn = compile_expr("price / (atr - atr)", SCOPE).fn
     with pytest.raises(ZeroDivisionError):

@@ -49,8 +49,12 @@ def test_a_size_that_would_refuse_every_entry_is_a_compile_error(size, fragment)
     assert len(found) == 1 and fragment in found[0], found
 
 
-def test_a_division_by_zero_that_may_be_skipped_still_compiles():
-    compile_text(HEAD.replace("SIZE", '"equity / 100 if equity > 0 else equity / 0"'))
+def test_a_division_by_zero_that_may_be_skipped_still_compiles_with_a_warning_at_the_division():
+    text = HEAD.replace("SIZE", '"equity / 100 if equity > 0 else equity / 0"')
+    [warning] = [d for d in compile_text(text).warnings if d.code == "division-by-zero"]
+    assert warning.span is not None
+    line = text.splitlines()[warning.span.line - 1]
+    assert line[warning.span.column - 1 :].startswith("equity / 0") and warning.span.length == len("equity / 0")
 
 
 @pytest.mark.parametrize("key", ["min_liquidation_distance", "daily_loss_cap", "max_margin_ratio", "protective_stop"])
