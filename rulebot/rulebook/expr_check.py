@@ -232,8 +232,21 @@ class _Checker:
             msg, hint = _OPERATOR_WORDS.get(type(node.op), (f"{type(node.op).__name__} is not allowed", None))
             self.issue(node, msg, hint, "not-allowed")
             return None, None
-        left = self.want(node.left, NUM, f"'{op}' needs")
-        right = self.want(node.right, NUM, f"'{op}' needs")
+        (left, lt), (right, rt) = self.expr(node.left), self.expr(node.right)
+        if lt is not None and lt is not NUM and rt is not None and rt is not NUM:
+            # One mistake ('"a" + "b"', joining text), so one error over the whole operation.
+            sides = (
+                f"both sides are {lt.words}" if lt is rt else f"the left side is {lt.words} and the right {rt.words}"
+            )
+            hint = (
+                'text cannot be joined; compare it with ==, e.g. position.side == "long"' if STR in (lt, rt) else None
+            )
+            self.issue(node, f"'{op}' needs numbers, but {sides}", hint, "type")
+            return None, None
+        for side, t in ((node.left, lt), (node.right, rt)):
+            if t is not None and t is not NUM:
+                self.issue(side, f"'{op}' needs a number, but this is {t.words}", None, "type")
+                return None, None
         if left is None or right is None:
             return None, None
         out = ir.Binary(op, left, right)

@@ -413,6 +413,23 @@ def test_type_errors(text, expected, fragment, marked_text):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ('"a" + "b" == "ab"', "'+' needs numbers, but both sides are text"),
+        ('position.side + "x" == "longx"', "'+' needs numbers, but both sides are text"),
+        ("hedged * true > 1", "'*' needs numbers, but both sides are a boolean (true/false)"),
+        ('"a" - hedged > 1', "'-' needs numbers, but the left side is text and the right a boolean (true/false)"),
+    ],
+)
+def test_an_operation_on_two_non_numbers_is_one_error_over_the_operation(text, message):
+    issue = only(text)
+    assert (issue.message, issue.code) == (message, "type")
+    assert marked(text, issue) == text.rsplit(" ", 2)[0]
+    if '"' in text:
+        assert issue.hint == 'text cannot be joined; compare it with ==, e.g. position.side == "long"'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
         ("clamp(1, 2)", "clamp takes 3 arguments, got 2"),
         ("abs(1, 2)", "abs takes 1 argument, got 2"),
         ("min(1)", "min takes at least 2 arguments, got 1"),

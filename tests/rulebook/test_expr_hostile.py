@@ -101,7 +101,7 @@ CORPUS: list[tuple[str, str]] = [
     ("price ** price", "exponent of ** must be a number literal"),
     ("2 ** (64 + 1)", "exponent of ** must be a number literal"),
     ("'a'*10**9", "needs a number, but this is text"),
-    ("'a' + 'b'", "needs a number, but this is text"),
+    ("'a' + 'b'", "needs numbers, but both sides are text"),
     ("max('a', 'b')", "max needs a number, but this is text"),
     ("-'a'", "needs a number, but this is text"),
     ("((9**64)**64)**64", "always fails"),  # float overflow, folded at compile time
