@@ -15,7 +15,7 @@ from rulebot.rulebook.diagnose import did_you_mean, state_hint
 from rulebot.rulebook.expr import CompiledExpr, ExprType
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.source_map import Path_
-from rulebot.rulebook.triggers import TriggerError, parse_trigger
+from rulebot.rulebook.triggers import TriggerError, cron_never_fires, parse_trigger
 
 
 def compile_rule(
@@ -42,6 +42,16 @@ def compile_rule(
             "trigger",
         )
         ok = False
+    if trigger is not None and cron_never_fires(trigger):
+        assert trigger.arg is not None
+        ctx.at(
+            "warning",
+            f'cron "{trigger.arg}" never fires: no date has the day and month it asks for',
+            ctx.source.span_in_value((*base, "on"), rule.on, rule.on.find(trigger.arg), len(trigger.arg)),
+            "February has at most 29 days and April, June, September and November 30; for the last day "
+            'of a month write last: cron "0 0 last 2 *"',
+            "never-fires",
+        )
     if trigger is not None and trigger.kind == "candle_close" and trigger.arg not in timeframes:
         assert trigger.arg is not None
         where = ctx.source.span_in_value((*base, "on"), rule.on, rule.on.find(trigger.arg), len(trigger.arg))

@@ -112,3 +112,18 @@ def parse_trigger(text: str) -> Trigger:
             raise TriggerError(f"trigger '{kind}' needs a positive duration", arg_offset, len(rest))
         return Trigger(kind, rest, secs)
     return Trigger(kind, rest)
+
+
+def cron_never_fires(trigger: Trigger) -> bool:
+    """Does a cron trigger match no moment at all (`0 0 30 2 *`, day 31 of 30-day months)?
+
+    Asked of the same APScheduler trigger the engine schedules with (engine/timers.py), from a
+    fixed instant so the answer never depends on the clock; the search ends at year 9999."""
+    if trigger.kind != "cron" or trigger.arg is None:
+        return False
+    from datetime import UTC, datetime
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    cron = CronTrigger.from_crontab(trigger.arg, timezone="UTC")
+    return cron.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None

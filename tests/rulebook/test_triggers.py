@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rulebot.rulebook.triggers import Trigger, TriggerError, parse_trigger
+from rulebot.rulebook.compiler import compile_text
+from rulebot.rulebook.triggers import Trigger, TriggerError, cron_never_fires, parse_trigger
 
 
 @pytest.mark.parametrize(
@@ -50,3 +51,45 @@ def test_unknown_trigger_suggests_the_closest():
     with pytest.raises(TriggerError) as info:
         parse_trigger("mark_prise")
     assert info.value.hint and info.value.hint.startswith("did you mean 'mark_price'?")
+
+
+@pytest.mark.parametrize(
+    ("expr", "never"),
+    [
+        ("0 0 30 2 *", True),
+        ("0 0 31 4,6,9,11 *", True),
+        ("0 0 31 2 mon", True),
+        ("0 0 29 2 *", False),  # leap years only, but it fires
+        ("0 0 31 1-4 *", False),
+        ("0 0 last 2 *", False),
+        ("*/5 * * * *", False),
+    ],
+)
+def test_a_cron_that_matches_no_date_never_fires(expr, never):
+    assert cron_never_fires(parse_trigger(f'cron "{expr}"')) is never
+
+
+def test_only_a_cron_can_never_fire():
+    assert not cron_never_fires(parse_trigger("every 1m"))
+
+
+BOOK = """\
+rulebook: t
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+rules:
+  - name: note
+    on: cron "0 0 30 2 *"
+    do:
+      - log: "equity {equity}"
+"""
+
+
+def test_a_cron_that_never_fires_is_a_warning_at_the_expression():
+    [warning] = [w for w in compile_text(BOOK).warnings if w.code == "never-fires"]
+    assert warning.severity == "warning"
+    assert warning.message == 'cron "0 0 30 2 *" never fires: no date has the day and month it asks for'
+    assert warning.span is not None
+    assert (warning.span.line, warning.span.column, warning.span.length) == (7, 15, len("0 0 30 2 *"))
+    assert warning.hint is not None and 'cron "0 0 last 2 *"' in warning.hint
