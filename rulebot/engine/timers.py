@@ -11,18 +11,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.cron import cron_trigger
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.base import BaseTrigger
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
+NEVER_MS = 2**62  # the fire time of a timer that never fires: after any event's time
 
 
 class _Timer:
     __slots__ = ("cron", "key", "next", "offset_ms", "period_ms")
 
     def __init__(
-        self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0, cron: CronTrigger | None = None
+        self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0, cron: BaseTrigger | None = None
     ) -> None:
         self.key = key
         self.period_ms = period_ms
@@ -35,11 +37,10 @@ class _Timer:
         if self.cron is not None:
             now = datetime.fromtimestamp(after / 1000, UTC)
             nxt = self.cron.get_next_fire_time(None, now)
-            ms = int(nxt.timestamp() * 1000)
-            if ms <= after:  # CronTrigger may return `now` itself when it matches exactly
+            if nxt is not None and int(nxt.timestamp() * 1000) <= after:  # it may return `now` when it matches
                 nxt = self.cron.get_next_fire_time(None, datetime.fromtimestamp((after + 1000) / 1000, UTC))
-                ms = int(nxt.timestamp() * 1000)
-            return ms
+            # A cron that matches no date (`0 0 30 2 *`, which the compiler warns of) never comes due.
+            return int(nxt.timestamp() * 1000) if nxt is not None else NEVER_MS
         k = (after - self.offset_ms) // self.period_ms + 1
         return k * self.period_ms + self.offset_ms
 
@@ -51,11 +52,9 @@ class TimerWheel:
         for key in sorted(book.triggers, key=str):
             kind, arg = key
             if kind == "cron" and arg:
-                # Imported only for a rulebook with a cron rule (as rulebook/triggers.py does): apscheduler's
-                # cron module costs a process start tens of ms, and most rulebooks have none.
-                from apscheduler.triggers.cron import CronTrigger
-
-                self.timers.append(_Timer(key, cron=CronTrigger.from_crontab(arg, timezone=UTC)))
+                # cron_trigger imports apscheduler only when called: its cron module costs a process
+                # start tens of ms, and most rulebooks have no cron rule.
+                self.timers.append(_Timer(key, cron=cron_trigger(arg)))
             elif kind == "every" and arg:
                 rule = next(r for r in book.rules if r.trigger.key == key)
                 assert rule.trigger.seconds is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rulebot.rulebook.cron import cron_trigger
 from rulebot.rulebook.model import DURATION_RE, duration_seconds
 
 TRIGGER_KINDS = (
@@ -90,8 +91,6 @@ def parse_trigger(text: str) -> Trigger:
         expr = rest
         if len(expr) >= 2 and expr[0] == expr[-1] and expr[0] in "\"'":
             expr = expr[1:-1]
-        from apscheduler.triggers.cron import CronTrigger
-
         fields = expr.split()
         if len(fields) != 5:
             raise TriggerError(
@@ -100,7 +99,7 @@ def parse_trigger(text: str) -> Trigger:
                 len(rest),
             )
         try:
-            CronTrigger.from_crontab(expr, timezone="UTC")
+            cron_trigger(expr)
         except ValueError as exc:
             raise TriggerError(f"cron expression {expr!r} does not parse: {exc}", arg_offset, len(rest)) from None
         return Trigger("cron", expr)
@@ -123,7 +122,5 @@ def cron_never_fires(trigger: Trigger) -> bool:
         return False
     from datetime import UTC, datetime
 
-    from apscheduler.triggers.cron import CronTrigger
-
-    cron = CronTrigger.from_crontab(trigger.arg, timezone="UTC")
+    cron = cron_trigger(trigger.arg)
     return cron.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None

@@ -16,7 +16,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from rulebot.core.events import Timer
-from rulebot.engine.timers import TimerWheel
+from rulebot.engine.timers import NEVER_MS, TimerWheel
 from rulebot.rulebook.compiled import CompiledRulebook
 
 
@@ -27,10 +27,11 @@ class _EngineTimer(BaseTrigger):  # type: ignore[misc]
     def __init__(self, following: Callable[[int], int]) -> None:
         self._following = following  # ms → the first fire time strictly after it
 
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         # A first call asks from `now`, which may itself be a fire time.
         after = int(previous_fire_time.timestamp() * 1000) if previous_fire_time else int(now.timestamp() * 1000) - 1
-        return datetime.fromtimestamp(self._following(after) / 1000, UTC)
+        ms = self._following(after)
+        return None if ms >= NEVER_MS else datetime.fromtimestamp(ms / 1000, UTC)  # None: APScheduler's "never"
 
 
 def triggers_for(book: CompiledRulebook) -> dict[str, BaseTrigger]:
@@ -42,7 +43,7 @@ def triggers_for(book: CompiledRulebook) -> dict[str, BaseTrigger]:
     return out
 
 
-def next_fire_times(book: CompiledRulebook, now: datetime) -> dict[str, datetime]:
+def next_fire_times(book: CompiledRulebook, now: datetime) -> dict[str, datetime | None]:
     return {name: trig.get_next_fire_time(None, now) for name, trig in triggers_for(book).items()}
 
 

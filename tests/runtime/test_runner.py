@@ -206,3 +206,23 @@ async def test_a_second_bot_on_the_same_run_directory_is_refused_before_it_write
     await asyncio.wait_for(task, 10)
     db = read_only(cfg.journal_path())
     assert verify(db).ok and [r[0] for r in db.execute("SELECT run_id FROM runs")] == [first.run_id]
+
+
+def test_the_scheduler_reads_cron_weekdays_as_cron_does_and_a_cron_that_never_fires_is_never_due():
+    book = compile_text(
+        BOOK.replace(
+            "  - name: note",
+            """\
+  - name: weekdays
+    on: cron "0 9 * * 1-5"
+    do: [{log: open}]
+  - name: never
+    on: cron "0 0 30 2 *"
+    do: [{log: never}]
+  - name: note""",
+        )
+    )
+    with freeze_time("2026-11-28 12:00:00", tz_offset=0):  # a Saturday
+        nxt = next_fire_times(book, datetime.now(UTC))
+    assert nxt["cron 0 9 * * 1-5"] == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # Monday, not Tuesday
+    assert nxt["cron 0 0 30 2 *"] is None
