@@ -50,7 +50,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         raise ReloadRefused(f"the market changed ({old.book.market} → {book.market}): start a new bot instead")
     if book.position_mode != old.book.position_mode or book.margin != old.book.margin:
         raise ReloadRefused("position mode and margin type cannot change while the bot runs: restart it to change them")
-    _check_leverage(old, book)
+    leverages = _leverages(old, book)
 
     new = Engine(
         book,
@@ -67,8 +67,8 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     for symbol in book.symbols:
         if symbol not in old.symbol_names:
             continue  # new to the run: starts now, in the initial state, at the book's leverage
-        if book.leverage != old.book.leverage:
-            new.change_leverage(symbol, book.leverage, "reload", step)
+        if leverages[symbol] != old.leverage(symbol):
+            new.change_leverage(symbol, leverages[symbol], "reload", step)
         state = old.symbol_state(symbol)
         if state not in book.states:
             new.restore_state(symbol, _carry_state(new, symbol, state, step), new.state.runs[symbol].entered_at)
@@ -84,21 +84,27 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     return ReloadResult(new, step)
 
 
-def _check_leverage(old: Engine, book: CompiledRulebook) -> None:
-    """Binance refuses to lower an isolated position's leverage (-4161), and a refused leverage
-    halts the bot and closes its positions at market: such a reload is refused up front."""
-    if book.leverage == old.book.leverage or book.margin_type is not MarginType.ISOLATED:
-        return
+def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:
+    """The leverage each symbol the run carries over is to have under `book`: its changed
+    `account.leverage`, else what the symbol has now (a rule may have set it); either within the
+    new book's max_leverage, which a reload may tighten below it. Binance refuses to lower an
+    isolated position's leverage (-4161): a reload that would is refused up front."""
+    cap = book.risk.max_leverage
+    out: dict[str, int] = {}
     for symbol in book.symbols:
-        if symbol not in old.symbol_names or old.state.portfolio.net_amount(symbol) == 0:
+        if symbol not in old.symbol_names:
             continue
         current = old.leverage(symbol)
-        if book.leverage < current:
+        wanted = min(book.leverage if book.leverage != old.book.leverage else current, cap)
+        held = old.state.portfolio.net_amount(symbol) != 0
+        if wanted < current and held and book.margin_type is MarginType.ISOLATED:
+            why = "its max_leverage" if wanted == cap else "`account.leverage`"
             raise ReloadRefused(
-                f"the new rulebook lowers {symbol}'s leverage from {current}x to {book.leverage}x, which "
-                f"Binance refuses while an isolated position is open (-4161); keep `account.leverage: "
-                f"{current}` until {symbol} is flat, then reload"
+                f"the new rulebook lowers {symbol}'s leverage from {current}x to {wanted}x ({why}), which "
+                f"Binance refuses while an isolated position is open (-4161); reload it once {symbol} is flat"
             )
+        out[symbol] = wanted
+    return out
 
 
 def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:

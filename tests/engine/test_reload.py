@@ -106,6 +106,24 @@ def test_a_leverage_change_is_sent_and_clamped(usdm):
     assert [c.leverage for c in levs] == [8] and result.engine.leverage("ADAUSDT") == 8
 
 
+def test_a_tightened_max_leverage_brings_down_a_leverage_a_rule_raised(usdm):
+    engine = running(usdm)
+    engine.change_leverage("ADAUSDT", 8, "raise", engine.on_event(trades([130])[0]))  # as a rule's set_leverage
+    tightened = BASE.replace("account: {leverage: 5}", "account: {leverage: 5}\nrisk: {max_leverage: 6}")
+    result = reload_engine(engine, compile_text(tightened))
+    levs = [c for c in result.step.commands if type(c).__name__ == "SetLeverage"]
+    assert [c.leverage for c in levs] == [6] and result.engine.leverage("ADAUSDT") == 6
+
+
+def test_a_tightened_max_leverage_under_an_isolated_position_is_refused(usdm):
+    engine = running(usdm)
+    engine.change_leverage("ADAUSDT", 8, "raise", engine.on_event(trades([130])[0]))
+    engine.on_event(holding("10"))
+    tightened = BASE.replace("account: {leverage: 5}", "account: {leverage: 5}\nrisk: {max_leverage: 6}")
+    with pytest.raises(ReloadRefused, match=r"from 8x to 6x \(its max_leverage\)"):
+        reload_engine(engine, compile_text(tightened))
+
+
 def test_a_reload_keeps_the_accounts_commission_rates(usdm):
     # The daily loss cap counts an entry's fees before it goes out: after a reload it must still
     # count them at the account's own rates, not the default ones.
