@@ -69,4 +69,7 @@ def _data(last: int, now: int | None) -> dict[str, Any]:
     silent feed shows here), None before any data."""
     if not last:
         return {"last_time": None, "age_s": None}
-    return {"last_time": last, "age_s": round((now - last) / 1000, 3) if now is not None else None}
+    if now is None:
+        return {"last_time": last, "age_s": None}
+    # A replay paced by --speed hands events over a little ahead of its clock: fresh, not from the future.
+    return {"last_time": last, "age_s": round(max(0, now - last) / 1000, 3)}
