@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from rulebot.binance.codes import BinanceError
@@ -104,9 +105,8 @@ class RunnerRequests:
         path = self.cfg.run_dir / KILL_FILE
         while True:
             await asyncio.sleep(0.5)
-            if path.exists():
-                policy = path.read_text().strip() or None
-                self.push(_Request("kill", {"policy": policy, "reason": f"kill file {path}"}))
+            if path.exists() or path.is_symlink():
+                self.push(_Request("kill", {"policy": _kill_policy(path), "reason": f"kill file {path}"}))
                 return
 
     def _install_signals(self) -> None:
@@ -199,3 +199,18 @@ def _risk(engine: Engine) -> dict[str, Any]:
         return risk_status(engine)
     except Exception as exc:
         return {"risk_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _kill_policy(path: Path) -> str | None:
+    """The policy written in the kill file, if a regular file holds one. The file's being there is
+    the kill; what it says only picks the policy. So reading it must never stop the kill: a FIFO
+    would block the event loop (and every stop with it), /dev/zero would never end, and a file the
+    bot cannot read would end the watch. None then: the rulebook's own policy."""
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    return head.decode("utf-8", "replace").strip() or None

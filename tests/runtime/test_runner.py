@@ -81,6 +81,28 @@ async def test_kill_keep_leaves_the_position_with_its_stop(rulebook, tmp_path):
     assert sorted(o["purpose"] for o in final["orders"]) == ["daily_cap", "stop_loss"]
 
 
+@pytest.mark.parametrize("kind", ["fifo", "unreadable", "dangling link"])
+async def test_a_kill_file_that_cannot_be_read_still_kills(rulebook, tmp_path, kind):
+    # Its being there is the kill; reading a FIFO used to block the event loop and freeze the bot.
+    cfg = RunConfig(rulebook, "dry-run", tmp_path / "run", watch=False)
+    runner = await dry_run(compile_file(str(rulebook)), cfg, "simulated", hours=24, speed=600)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: runner.status().get("positions") and runner.status().get("orders"), timeout=10)
+    kill = cfg.run_dir / "KILL"
+    if kind == "fifo":
+        os.mkfifo(kill)
+    elif kind == "unreadable":
+        kill.write_text("keep")  # root reads it anyway; another user cannot
+        kill.chmod(0)
+    else:
+        kill.symlink_to(tmp_path / "nowhere")
+    final = await asyncio.wait_for(task, 10)
+    assert final["positions"][0]["side"] == "long"  # the rulebook's policy, keep
+    db = read_only(cfg.journal_path())
+    stop = json.loads(db.execute("SELECT body FROM entries WHERE kind = 'run_stop'").fetchone()[0])
+    assert "kill file" in stop["reason"]
+
+
 async def test_hot_reload_swaps_a_valid_rulebook_and_keeps_the_old_one_on_errors(rulebook, tmp_path):
     cfg = RunConfig(rulebook, "dry-run", tmp_path / "run", watch=True)
     runner = await dry_run(compile_file(str(rulebook)), cfg, "simulated", hours=24, speed=300)
