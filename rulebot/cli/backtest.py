@@ -16,7 +16,7 @@ from rulebot.backtest.api import backtest, demo, load_instruments
 from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
 from rulebot.cli.fill import fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, PRICE_BPS, STRICT, TIME
+from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, PRICE_BPS, RULEBOOK, STRICT, TIME
 from rulebot.cli.terminal import ReplayProgress, output_console
 from rulebot.cli.validate import parse_sets
 from rulebot.core.fees import FeeRates
@@ -160,7 +160,7 @@ PATH_OPTION = click.option(
 
 
 @click.command("backtest")
-@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.argument("rulebook", type=RULEBOOK)
 @click.option(
     "--data",
     "data",
@@ -265,7 +265,7 @@ def backtest_cmd(
 
 
 @click.command("demo")
-@click.option("--rulebook", type=click.Path(exists=True, dir_okay=False), default=str(DEMO_RULEBOOK), show_default=True)
+@click.option("--rulebook", type=RULEBOOK, default=str(DEMO_RULEBOOK), show_default=True)
 @click.option(
     "--preset",
     type=click.Choice(["calm", "trending", "volatile", "crash"]),

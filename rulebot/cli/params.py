@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
+from click.shell_completion import CompletionItem
 
 from rulebot.core.balance import MAX_BALANCE, balance_too_large
 from rulebot.core.fees import FeeRates
+from rulebot.rulebook.errors import RulebookError
+from rulebot.rulebook.load import unreadable
 
 
 class StartingBalance(click.ParamType):
@@ -156,3 +162,28 @@ RUN_DIR = click.option(
     help="Where the bot keeps its journal and control socket (default .rulebot/<rulebook> live, "
     ".rulebot/<rulebook>.dry-run for a dry-run).",
 )
+
+
+class RulebookPath(click.ParamType):
+    """A rulebook file's path, checked before anything runs. One that cannot be read is an invalid
+    rulebook (exit 1, in the words `validate` uses), not a usage error: click.Path(exists=True,
+    dir_okay=False) made a missing file or a folder exit 2 while `validate` said 1 for the same path."""
+
+    name = "rulebook"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        path = os.fspath(value)  # type: ignore[call-overload]
+        try:
+            # stat, not open: opening a FIFO given by mistake would wait for a writer forever.
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError as exc:
+            raise RulebookError([unreadable(path, exc)]) from None
+        if is_dir:
+            raise RulebookError([unreadable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))])
+        return str(path)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        return [CompletionItem(incomplete, type="file")]
+
+
+RULEBOOK = RulebookPath()

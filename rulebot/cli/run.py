@@ -15,7 +15,7 @@ import click
 
 from rulebot.binance.codes import BinanceError
 from rulebot.cli.bot_control import print_status
-from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, FEES, HOURS, RUN_DIR, SPEED, STRICT
+from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, FEES, HOURS, RULEBOOK, RUN_DIR, SPEED, STRICT
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.fees import FeeRates
@@ -143,7 +143,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
 
 
 @click.command("dry-run")
-@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.argument("rulebook", type=RULEBOOK)
 @click.option(
     "--market",
     "market_spec",
@@ -234,7 +234,7 @@ def dry_run_cmd(
 
 
 @click.command("run")
-@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.argument("rulebook", type=RULEBOOK)
 @click.option("--live", "is_live", is_flag=True, help="Trade with real orders (required: there is no default).")
 @click.option("--key-file", type=click.Path(dir_okay=False), help="BINANCE_API_KEY=…/BINANCE_API_SECRET=… (mode 600).")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")

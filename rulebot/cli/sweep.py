@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, PRICE_BPS
+from rulebot.cli.params import BALANCE, PRICE_BPS, RULEBOOK
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.errors import UserError
@@ -37,7 +37,7 @@ def _duration_ms(text: str | None, option: str) -> int | None:
 
 
 @click.command("sweep")
-@click.argument("rulebook", type=click.Path(exists=True, dir_okay=False))
+@click.argument("rulebook", type=RULEBOOK)
 @click.option(
     "--data",
     "data",

@@ -35,7 +35,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--explain", "show", is_flag=True, help="Print the state machine, indicators and effective guards.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a rulebook parameter.")

@@ -308,15 +308,26 @@ def read_source(path: str) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
+def unreadable(path: str, exc: OSError) -> Diagnostic:
+    """Why the rulebook at `path` cannot be read: one message for every command given a rulebook path."""
+    if isinstance(exc, IsADirectoryError):
+        return Diagnostic(
+            "error",
+            "cannot read file: it is a directory, not a rulebook",
+            SourceSpan(path, 1, 1),
+            hint="give the rulebook's .yaml file itself",
+            code="io",
+        )
+    return Diagnostic("error", f"cannot read file: {exc.strerror or exc}", SourceSpan(path, 1, 1), code="io")
+
+
 def load_yaml_file(path: str) -> LoadedYaml:
     """Read and load a rulebook file; unreadable or non-UTF-8 files are reported, not raised raw."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise RulebookError(
-            [Diagnostic("error", f"cannot read file: {exc.strerror}", SourceSpan(path, 1, 1), code="io")]
-        ) from None
+        raise RulebookError([unreadable(path, exc)]) from None
     if len(raw) > MAX_FILE_BYTES:
         raise RulebookError(
             [

@@ -115,6 +115,13 @@ def test_not_utf8_and_missing_files_are_reported(tmp_path: Path):
         assert info.value.diagnostics[0].code == code
 
 
+def test_a_directory_is_named_as_one(tmp_path: Path):
+    with pytest.raises(RulebookError) as info:
+        load_yaml_file(str(tmp_path))
+    d = info.value.diagnostics[0]
+    assert d.code == "io" and d.message == "cannot read file: it is a directory, not a rulebook" and d.hint
+
+
 def test_empty_document_is_an_error():
     assert codes("# only a comment\n") == ["yaml-empty"]
 

@@ -1,0 +1,42 @@
+"""Shared option types of the command line (rulebot/cli/params.py), through the real commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rulebot.cli import main
+from rulebot.testing.shared import ARCHIVE
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = str(ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06-08.zip")
+
+# Every command that reads a rulebook file, with RULEBOOK standing for the path it is given.
+RULEBOOK_COMMANDS = [
+    ("validate", "RULEBOOK"),
+    ("backtest", "RULEBOOK", "--data", DAY),
+    ("demo", "--rulebook", "RULEBOOK", "--hours", "1"),
+    ("sweep", "RULEBOOK", "--data", DAY, "--param", "fast=5"),
+    ("dry-run", "RULEBOOK", "--max-events", "1"),
+    ("run", "RULEBOOK", "--live"),
+]
+
+
+@pytest.mark.parametrize("command", RULEBOOK_COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize("kind", ["directory", "missing"])
+def test_a_rulebook_that_cannot_be_read_is_invalid_input_for_every_command(
+    command: tuple[str, ...], kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a bot that started anyway would leave .rulebot/ here
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    path = str(folder) if kind == "directory" else str(folder / "missing.yaml")
+    res = CliRunner().invoke(main, [path if a == "RULEBOOK" else a for a in command])
+    # 1, as `validate` always said for a missing file: not 2, a usage error, which click.Path gave
+    assert res.exit_code == 1, res.output
+    why = "it is a directory, not a rulebook" if kind == "directory" else "No such file or directory"
+    assert f"{path}:1:1: error: cannot read file: {why}" in res.output
+    assert "Traceback" not in res.output and "Usage:" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules"]
