@@ -28,6 +28,7 @@ from rulebot.feeds.replay_files import (
     NO_END,
     ArchiveFile,
     ReplayFileError,
+    check_head,
     file_batches,
     parse_file,
 )
@@ -264,6 +265,12 @@ class ReplaySource:
         last = 0
         for file in files:
             last = yield from file_batches(file, self.start, self.end, last, chunks)
+
+    def check_heads(self) -> None:
+        """Open every file and read its header and first row (see `check_head`): what a replay would
+        find on reaching each file, found now, before anything depends on the replay."""
+        for file in self.files:
+            check_head(file)
 
     @property
     def gives_runs(self) -> bool:

@@ -9,6 +9,7 @@ them are `archive_format.py`'s; naming files and merging them is `replay.py`'s j
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Generator, Iterator
 from itertools import islice
 
@@ -20,6 +21,8 @@ from rulebot.feeds.archive_format import (
     NO_END,
     ArchiveFile,
     ReplayFileError,
+    bounded_lines,
+    first_row,
     open_text,
 )
 from rulebot.feeds.columnar import event_batches
@@ -33,6 +36,7 @@ __all__ = [
     "NO_END",
     "ArchiveFile",
     "ReplayFileError",
+    "check_head",
     "file_batches",
     "open_text",
     "parse_file",
@@ -58,6 +62,15 @@ def parse_file(
             return last
         assert not isinstance(events, KlineChunk)  # not asked for
         yield from events
+
+
+def check_head(file: ArchiveFile) -> None:
+    """Raise the ReplayFileError a replay would raise on opening `file`: no zip directory (a
+    truncated download), not one CSV member, a member named for another file, a header of another
+    kind, a first row that is not CSV text. Reads the first rows only: damage further in is found
+    when the replay reaches it."""
+    with open_text(file.path) as text:
+        first_row(file, csv.reader(bounded_lines(file.path, text)))
 
 
 def file_batches(

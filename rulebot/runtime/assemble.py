@@ -171,6 +171,10 @@ async def dry_run(
         source = ReplaySource(paths, symbols=set(book.symbols))
         if not source.files:
             raise InvalidInput(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
+        # A damaged file found mid-replay is a failed feed (exit 3) of a bot already started, with its run
+        # directory and journal made; found here, it is bad input, said as `backtest` says it, and nothing
+        # started. Only each file's head is read: reading every row first would take as long as the replay.
+        source.check_heads()
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
         return Runner(
             cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec, fee_rates=fees

@@ -457,6 +457,21 @@ def test_damaged_zip_names_the_file(tmp_path: Path) -> None:
         list(read_events(path))
 
 
+def test_check_heads_finds_at_the_start_what_the_replay_would_find_on_opening_a_file(tmp_path: Path) -> None:
+    ReplaySource([UM_TRADES, UM_BOOK]).check_heads()  # real files: nothing to say
+    path = tmp_path / UM_TRADES.name
+    path.write_bytes(UM_TRADES.read_bytes()[:1000])  # a truncated download: no zip directory
+    with zipfile.ZipFile(tmp_path / UM_BOOK.name, "w") as z:  # a bookTicker name over a trades header
+        z.writestr(UM_BOOK.stem + ".csv", "id,price,qty,quote_qty,time,is_buyer_maker\n")
+    for bad in (path, tmp_path / UM_BOOK.name):
+        source = ReplaySource(bad)
+        with pytest.raises(ReplayFileError) as replayed:
+            list(source)
+        with pytest.raises(ReplayFileError) as checked:
+            source.check_heads()
+        assert str(checked.value) == str(replayed.value)
+
+
 def test_a_row_stamped_after_2100_is_an_error_not_a_time_to_replay_to(tmp_path: Path) -> None:
     path = _trades_file(tmp_path, [*GOOD, "2,100.5,0.010,1.005,99999999999999999999,false"])
     with pytest.raises(ReplayFileError, match=r":3: time 99999999999999999 is after 2100-01-01"):
