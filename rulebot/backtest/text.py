@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 # Margin assets worth about a dollar: cents are enough. Coin margins (BTC, ETH) need satoshis.
 _DOLLAR_LIKE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", ""})
@@ -42,6 +42,15 @@ def price(value: Decimal) -> str:
     size = abs(value)
     digits = 2 if size >= 100 else 4 if size >= 1 else 6
     return f"{value:,.{digits}f}"
+
+
+def exact(value: Decimal) -> str:
+    """A quantity or an order's price, every digit kept but none the step's or tick's exponent
+    added: Decimal("0.010") (0.01 rounded to a 0.001 step) -> 0.01, 57000.10 -> 57,000.1."""
+    if not value:
+        return "0"  # never "-0", nor "0.00000000"
+    # normalize() rounds to the context's 28 digits; a context as wide as the number keeps them all.
+    return f"{value.normalize(Context(prec=len(value.as_tuple().digits))):,f}"
 
 
 def pct(value: Decimal | None) -> str:

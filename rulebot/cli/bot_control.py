@@ -8,12 +8,14 @@ import asyncio
 import json
 import sys
 import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
+from rulebot.backtest.text import exact, money, places_for
 from rulebot.cli.params import RUN_DIR
 from rulebot.cli.terminal import output_console
 from rulebot.runtime import control
@@ -34,10 +36,15 @@ def print_status(s: dict[str, Any]) -> None:
     )
     if s.get("stop_reason"):
         _out.print(f"stopped: {s['stop_reason']}", markup=False)
+    # Amounts as the backtest summary writes them (cents, or satoshis for a coin), quantities and
+    # prices exactly: the JSON's Decimal strings carry the exponent of the step or tick ("0.010").
     account = _table("account", "asset", "equity", "today's PnL")
     for asset, equity in s.get("equity", {}).items():
-        account.add_row(asset, equity, s.get("daily_pnl", {}).get(asset, "-"))
+        places = places_for(asset)
+        account.add_row(asset, _shown(equity, places), _shown(s.get("daily_pnl", {}).get(asset), places))
     _out.print(account)
+    # A position's PnL is in the account's margin asset; one market's assets are all dollars or all coins.
+    places = max((places_for(asset) for asset in s.get("equity", {})), default=places_for(""))
     symbols = _table("symbols", "symbol", "state", "data", "indicators")
     for symbol, state in s.get("states", {}).items():
         d = s.get("data", {}).get(symbol, {})
@@ -51,15 +58,31 @@ def print_status(s: dict[str, Any]) -> None:
     _out.print(symbols)
     positions = _table("positions", "symbol", "side", "size", "entry", "uPnL")
     for p in s.get("positions", []):
-        positions.add_row(p["symbol"], p["side"], p["size"], p["entry_price"], p["upnl"])
+        positions.add_row(
+            p["symbol"], p["side"], _shown(p["size"]), _shown(p["entry_price"]), _shown(p["upnl"], places)
+        )
     _out.print(positions if positions.row_count else "positions: none", markup=False)
     orders = _table("working orders", "order", "symbol", "for", "side", "type", "quantity", "price", "status")
     for o in s.get("orders", []):
-        qty = "whole position" if o.get("close_position") else o.get("quantity") or "-"
-        price = o.get("price") or (f"trigger {o['trigger_price']}" if o.get("trigger_price") else "market")
+        qty = "whole position" if o.get("close_position") else _shown(o.get("quantity"))
+        trigger = f"trigger {_shown(o['trigger_price'])}" if o.get("trigger_price") else "market"
+        price = _shown(o["price"]) if o.get("price") else trigger
         orders.add_row(o["client_order_id"], o["symbol"], o["purpose"], o["side"], o["type"], qty, price, o["status"])
     _out.print(orders if orders.row_count else "working orders: none", markup=False)
     _out.print(f"guards: {_guards(s.get('guards', {}))}", markup=False)
+
+
+def _shown(text: str | None, places: int | None = None) -> str:
+    """A Decimal string of the status: exactly (a quantity, a price) or to `places` (an amount)."""
+    if text is None:
+        return "-"
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, TypeError):
+        return str(text)
+    if not value.is_finite():
+        return str(text)
+    return exact(value) if places is None else money(value, places=places)
 
 
 def _table(title: str, *columns: str) -> Table:

@@ -86,10 +86,58 @@ def test_status_prints_tables_not_python_dicts_or_none(monkeypatch):
     control_cli.print_status(status_of(protected_long()))
     text = console.export_text()
     assert "None" not in text and "{'" not in text and "': " not in text
-    assert "STOP_MARKET" in text and "whole position" in text and "trigger 57000" in text
-    assert "BTCUSDT" in text and "long" in text and "10000" in text
+    assert "STOP_MARKET" in text and "whole position" in text and "trigger 57,000" in text
+    assert "BTCUSDT" in text and "long" in text and "10,000.00" in text
     assert "fast@1m warming" in text and "1.5 s old" in text
     assert "not halted" in text and "daily loss limit ok" in text
+
+
+def test_status_shows_quantities_and_prices_without_the_zeros_of_their_step_or_tick(monkeypatch):
+    # What the engine holds after rounding onto BTCUSDT's grid (a 0.001 step, a 0.10 tick):
+    # Decimal("0.010"), Decimal("60000.10"), each with the exponent of the step or tick.
+    engine = protected_long()
+    position = PositionChange(
+        "BTCUSDT",
+        PositionSide.BOTH,
+        Decimal("0.010"),
+        Decimal("60000.10"),
+        Decimal("60000.10"),
+        Decimal(0),
+        Decimal(0),
+        MarginType.ISOLATED,
+        Decimal(200),
+    )
+    engine.on_event(AccountUpdate("ORDER", (), (position,), T0 + 2))
+    engine.adopt_order(
+        PlaceOrder("tp-1", "BTCUSDT", Side.SELL, OrderType.LIMIT, Decimal("0.010"), price=Decimal("66000.10")),
+        "take_profit",
+        "hold",
+    )
+    engine.adopt_order(
+        PlaceOrder(
+            "sl-2", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, Decimal("0.010"), trigger_price=Decimal("57000.10")
+        ),
+        "stop_loss",
+        "hold",
+    )
+    status = status_of(engine)
+    (pos,) = status["positions"]
+    assert pos["size"] == "0.010" and pos["entry_price"] == "60000.10"  # the JSON keeps the exact strings
+    status["equity"] = {"USDT": "9999.63999950"}
+    status["daily_pnl"] = {"USDT": "-0.36000050"}
+    console = Console(record=True, width=200, highlight=False)
+    monkeypatch.setattr(control_cli, "_out", console)
+    control_cli.print_status(status)
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in console.export_text().splitlines()
+        if line.startswith("│")
+    }
+    assert rows["USDT"] == ["9,999.64", "-0.36"]  # amounts as the backtest summary writes them
+    assert rows["BTCUSDT"][:3] == ["long", "0.01", "60,000.1"]
+    assert rows["tp-1"][4:6] == ["0.01", "66,000.1"]
+    assert rows["sl-2"][4:6] == ["0.01", "trigger 57,000.1"]
+    assert rows["sl-1"][4:6] == ["whole position", "trigger 57,000"]
 
 
 def test_status_of_a_bot_that_has_not_started_its_engine_says_so(monkeypatch):
