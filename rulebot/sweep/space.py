@@ -13,7 +13,7 @@ import ast
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Any, ClassVar
 
 from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
@@ -107,6 +107,15 @@ def parse_space(specs: Sequence[str], decls: Mapping[str, ParamDecl]) -> tuple[D
 
 
 def _dimension(name: str, body: str, decl: ParamDecl) -> Dimension:
+    try:
+        return _range_or_list(name, body, decl)
+    except DecimalException:
+        # `nan:5` (NaN compares by raising), `0:1:1e-999999999` (the count overflows Decimal):
+        # a typo in the range, not a bug to report.
+        raise ValueError("the ends and step of a range are finite numbers of a sane size") from None
+
+
+def _range_or_list(name: str, body: str, decl: ParamDecl) -> Dimension:
     if ":" in body and decl.kind in ("int", "float"):
         parts = body.split(":")
         if len(parts) not in (2, 3):

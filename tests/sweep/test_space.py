@@ -133,3 +133,11 @@ def test_a_constraint_that_is_not_a_condition_or_allows_nothing_is_refused_befor
         Constraints(["fast << slow"], {"fast": 8, "slow": 21})
     with pytest.raises(SweepError, match="no parameter set satisfies"):
         run_sweep(rulebook, data, ["fast=3,6"], constraints=["fast > 10"], workers=1)
+
+
+@pytest.mark.parametrize("spec", ["fast=nan:20", "fast=snan:20", "stop=0.01:nan:0.01", "stop=0:1:1e-999999999"])
+def test_a_range_decimal_cannot_compute_is_refused_not_a_crash(spec):
+    """NaN ends raise when compared and a tiny step overflows the count: both are bad input."""
+    with pytest.raises(SweepError) as err:
+        parse_space([spec], DECLS)
+    assert "finite numbers" in str(err.value)
