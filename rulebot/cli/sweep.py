@@ -23,6 +23,7 @@ from rulebot.rulebook.model import duration_seconds
 from rulebot.sweep.engines import ENGINES
 from rulebot.sweep.metrics import METRICS
 from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES
+from rulebot.sweep.space import MAX_GRID
 
 EXIT_INTERRUPTED = 130
 
@@ -57,7 +58,7 @@ def _duration_ms(text: str | None, option: str) -> int | None:
 @click.option("--search", type=click.Choice(SEARCHES), default="grid", show_default=True)
 @click.option(
     "--trials",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_GRID),
     help="Trials for random or optuna search [default: 50]; a grid runs every point unless capped here.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random and optuna search.")

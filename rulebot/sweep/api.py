@@ -21,7 +21,7 @@ from rulebot.rulebook.params import Value
 from rulebot.sweep.engines import ENGINES, Engine, make_engine
 from rulebot.sweep.metrics import METRICS
 from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES, Search, defaults_of, make_search
-from rulebot.sweep.space import Constraints, Dimension, SweepError, coerce_values, parse_space
+from rulebot.sweep.space import MAX_GRID, Constraints, Dimension, SweepError, coerce_values, parse_space
 from rulebot.sweep.trial import Phase, TrialResult, TrialSpec
 from rulebot.sweep.walkforward import Fold, FoldResult, comparable_score, windows
 from rulebot.sweep.workload import Events, Workload, read_files
@@ -99,6 +99,10 @@ def run_sweep(
         problems.append(f"--engine {engine}: one of {', '.join(ENGINES)}")
     if trials is not None and trials < 1:
         problems.append("--trials must be at least 1")
+    if trials is not None and trials > MAX_GRID:
+        # Random search draws its points before the first trial runs: a billion of them is minutes
+        # of work and gigabytes before anything is said, for a sweep that could never finish anyway.
+        problems.append(f"--trials {trials:,}: at most {MAX_GRID:,}")
     if batch < 1:
         problems.append("--batch must be at least 1")
     if workers is not None and workers < 1:

@@ -141,3 +141,10 @@ def test_a_range_decimal_cannot_compute_is_refused_not_a_crash(spec):
     with pytest.raises(SweepError) as err:
         parse_space([spec], DECLS)
     assert "finite numbers" in str(err.value)
+
+
+def test_a_billion_random_trials_is_refused_at_once_not_drawn(rulebook, tmp_path):
+    """Random search draws every point up front: 1e9 of them hung the sweep, eating memory."""
+    with pytest.raises(SweepError) as err:
+        run_sweep(rulebook, [str(tmp_path / "missing")], ["stop=0.01:0.05"], search="random", trials=10**9)
+    assert "--trials 1,000,000,000: at most 1,000,000" in str(err.value)

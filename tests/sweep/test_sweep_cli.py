@@ -151,3 +151,19 @@ def test_the_replay_command_carries_the_balance_and_slippage_the_sweep_ran_with(
     rows = [r for r in csv.DictReader((tmp_path / "t.csv").open()) if not r["error"]]
     best = min(rows, key=lambda r: (-float(r["net_pnl"]), int(r["trial"])))
     assert code == 0 and json.loads(doc)["net_pnl"] == best["net_pnl_exact"]
+
+
+def test_more_trials_than_any_sweep_could_run_is_a_usage_error(rulebook, data):
+    code, out = run(
+        "sweep",
+        rulebook,
+        "--data",
+        data[0],
+        "--param",
+        "stop=0.01:0.05",
+        "--search",
+        "random",
+        "--trials",
+        "1000000000",
+    )
+    assert code == 2 and "--trials" in out
