@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +37,25 @@ def _duration_ms(text: str | None, option: str) -> int | None:
         return duration_seconds(text) * 1000
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a duration like 12h, 3d or 2w", param_hint=option) from None
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """A file `path` can be created: its folder exists and takes a new file (a read-only folder,
+    /proc, a full disk's missing inode), tried with a scratch file that is removed at once."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"{path}: the folder {path.parent} does not exist", param_hint=option)
+    if path.exists():  # a file to replace, or /dev/stdout: its own permission decides
+        if not os.access(path, os.W_OK):
+            raise click.BadParameter(f"{path}: not writable", param_hint=option)
+        return
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(
+            f"{path}: cannot write in {folder}: {exc.strerror or exc}", param_hint=option
+        ) from None
 
 
 @click.command("sweep")
@@ -167,12 +188,17 @@ def sweep_cmd(
         raise click.BadParameter(
             f"{', '.join(bad_heat)} is not swept (--param {', '.join(sorted(known))})", param_hint="--heatmap"
         )
-    if out and Path(out).suffix.lower() not in (".parquet", ".csv"):
+    if out is not None and Path(out).suffix.lower() not in (".parquet", ".csv"):
         raise click.BadParameter(f"{out}: write .parquet or .csv", param_hint="--out")
+    if out is not None and report is not None and Path(out).resolve() == Path(report).resolve():
+        # The report would be written over the trials a moment after them.
+        raise click.BadParameter(
+            f"{report} is also the --out file; give the report its own file", param_hint="--report"
+        )
     for option, path in (("--out", out), ("--report", report)):
         # Found now, not after an hour of trials.
-        if path and not Path(path).resolve().parent.is_dir():
-            raise click.BadParameter(f"{path}: the folder {Path(path).parent} does not exist", param_hint=option)
+        if path is not None:
+            _check_writable(Path(path), option)
     fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     config = None
     if balance is not None or fill_model != FillModel():
@@ -271,11 +297,14 @@ def sweep_cmd(
     )
     if ranked:
         console.print("replay the best: " + shlex.join(replay_args(result, ranked[0])), markup=False, soft_wrap=True)
+    writing = None
     try:
-        if out:
+        if out is not None:
+            writing = out
             write_rows(result, Path(out))
             console.print(f"trials written to {out}", markup=False, soft_wrap=True)
-        if report:
+        if report is not None:
+            writing = report
             write_report(result, Path(report), heat)
             console.print(f"report written to {report}", markup=False, soft_wrap=True)
     except SweepError as exc:
@@ -283,8 +312,12 @@ def sweep_cmd(
             console.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
         sys.exit(1)
     except OSError as exc:
+        # exc.filename is None for a write that failed after the open (a full disk): name our file.
         console.print(
-            f"error: could not write {exc.filename}: {exc.strerror or exc}", style="red", markup=False, soft_wrap=True
+            f"error: could not write {exc.filename or writing}: {exc.strerror or exc}",
+            style="red",
+            markup=False,
+            soft_wrap=True,
         )
         sys.exit(1)
     if result.interrupted:

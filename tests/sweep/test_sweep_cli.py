@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from rulebot.cli import main
@@ -167,3 +169,23 @@ def test_more_trials_than_any_sweep_could_run_is_a_usage_error(rulebook, data):
         "1000000000",
     )
     assert code == 2 and "--trials" in out
+
+
+def test_the_report_may_not_be_written_over_the_trials_file(rulebook, data, tmp_path):
+    same = str(tmp_path / "same.csv")
+    code, out = run("sweep", rulebook, "--data", data[0], "--param", "fast=3", "--out", same, "--report", same)
+    assert code == 2 and "also the --out file" in out and not (tmp_path / "same.csv").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc: a folder nobody can write, even root")
+def test_an_out_file_in_a_folder_that_takes_no_file_is_refused_before_the_trials(rulebook, data):
+    code, out = run("sweep", rulebook, "--data", data[0], "--param", "fast=3", "--out", "/proc/trials.csv")
+    assert code == 2 and "cannot write in /proc" in out and "trials (" not in out
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_report_that_fails_mid_write_is_named_in_the_error(rulebook, data):
+    code, out = run(
+        "sweep", rulebook, "--data", data[0], "--param", "fast=3", "--workers", "1", "--report", "/dev/full"
+    )
+    assert code == 1 and "could not write /dev/full: No space left on device" in out
