@@ -245,6 +245,11 @@ def sweep_cmd(
                 on_plan=lambda total: progress.update(task, total=total),
                 on_result=lambda _r: progress.advance(task),
             )
+    except KeyboardInterrupt:
+        # Ctrl-C while the rulebook compiles or the archives are read (before the engine runs, which
+        # keeps finished trials itself): still the documented 130, not click's "Aborted!" and 1.
+        console.print("interrupted before any trial ran: nothing was run", style="yellow", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -189,3 +194,41 @@ def test_a_report_that_fails_mid_write_is_named_in_the_error(rulebook, data):
         "sweep", rulebook, "--data", data[0], "--param", "fast=3", "--workers", "1", "--report", "/dev/full"
     )
     assert code == 1 and "could not write /dev/full: No space left on device" in out
+
+
+def _reading(pid: int, folder: str) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(folder) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc to see the archive being read")
+def test_ctrl_c_while_the_archives_are_read_exits_130_not_1(rulebook, data):
+    """README: `sweep` exits 130 after Ctrl-C. Before the engine started, click said "Aborted!", exit 1."""
+    folder = str(Path(data[0]).parent)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rulebot.cli",
+            "sweep",
+            rulebook,
+            "--data",
+            folder,
+            "--param",
+            "fast=3",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _reading(proc.pid, folder) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "Aborted!" not in out and "Traceback" not in out
