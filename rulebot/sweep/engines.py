@@ -45,6 +45,36 @@ def check_reachable(engine: str, address: str) -> None:
         raise SweepError([f"cannot reach {engine} at {address}: {exc.strerror or exc}"]) from None
 
 
+def check_dask_scheduler(address: str, seconds: float = 10.0) -> None:
+    """A Dask scheduler answers its handshake at `address` within `seconds`. Dask's own Client waits
+    forever on a listener that never answers (another service's port, a proxy) despite its
+    timeout, and takes the first bytes of anything else for a frame length (a MemoryError
+    asking for exabytes)."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity() -> Any:
+        remote = rpc(address, timeout=seconds)
+        try:
+            return await remote.identity()
+        finally:
+            await remote.close_rpc()
+
+    try:
+        answer = asyncio.run(asyncio.wait_for(identity(), seconds))
+    except TimeoutError:
+        raise SweepError(
+            [f"Dask at {address}: something listens there but gave no Dask handshake within {seconds:g} s"]
+        ) from None
+    except Exception as exc:  # whatever garbage it sent (MemoryError included), it is no scheduler
+        raise SweepError(
+            [f"Dask at {address} is not a Dask scheduler ({type(exc).__name__}: {str(exc)[:200]})"]
+        ) from None
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise SweepError([f"Dask at {address} is not a Dask scheduler (it says it is {answer!r:.100})"])
+
+
 class Engine(Protocol):
     workers: int
 
@@ -245,6 +275,7 @@ class DaskEngine:
         try:
             if address:
                 check_reachable("Dask", address)
+                check_dask_scheduler(address)
                 self._client = Client(address, timeout="10s")
             else:
                 n = workers or multiprocessing.cpu_count()
@@ -259,7 +290,7 @@ class DaskEngine:
         except (OSError, TimeoutError, ValueError) as exc:
             raise SweepError([f"cannot start or reach Dask{' at ' + address if address else ''}: {exc}"]) from exc
         # A cluster we joined runs tasks on all its workers; one we started has `workers` of them.
-        self.workers = len(self._client.scheduler_info()["workers"]) if address else (workers or 1)
+        self.workers = len(self._client.scheduler_info()["workers"]) if address else n
         self._workload = self._client.scatter(workload, broadcast=True)
 
     def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:

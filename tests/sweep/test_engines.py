@@ -45,3 +45,43 @@ def test_a_cluster_address_nobody_answers_is_an_error_within_seconds(engine, add
     with pytest.raises(SweepError, match=f"cannot reach {engine.capitalize()} at {address}"):
         run_sweep(rulebook, data, ["fast=3,6"], engine=engine, address=address, **KW)
     assert time.monotonic() - began < 30
+
+
+@pytest.fixture
+def listener():
+    """A TCP port that accepts connections and never says a word (another service, a proxy)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_dask_address_that_answers_but_is_no_scheduler_is_an_error_within_seconds(listener, rulebook, data):
+    """Dask's Client hung there for good despite its timeout: the sweep never started nor ended."""
+    import time
+
+    from rulebot.sweep.space import SweepError
+
+    began = time.monotonic()
+    with pytest.raises(SweepError, match="gave no Dask handshake"):
+        run_sweep(rulebook, data, ["fast=3,6"], engine="dask", address=listener, **KW)
+    assert time.monotonic() - began < 30
+
+
+def test_a_dask_cluster_started_here_reports_the_workers_it_started(rulebook, data):
+    """It said "on 1 dask worker(s)" for a cluster of one worker per CPU."""
+    import multiprocessing
+
+    sweep = run_sweep(rulebook, data, ["fast=3"], engine="dask", **KW)
+    assert sweep.workers == multiprocessing.cpu_count()
+
+
+def test_a_sweep_joins_a_dask_scheduler_by_address(rulebook, data):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        sweep = run_sweep(rulebook, data, ["fast=3,6"], engine="dask", address=cluster.scheduler_address, **KW)
+    assert sweep.workers == 1 and len(sweep.trials) == 2 and all(t.ok for t in sweep.trials)
