@@ -286,6 +286,8 @@ def sweep_cmd(
                 markup=False,
                 soft_wrap=True,
             )
+    for note in result.notes:
+        console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
     for line in failures(result.trials):
         console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)
     console.print(

@@ -45,6 +45,7 @@ class SweepResult:
     interrupted: bool = False
     seconds: float = 0.0
     planned: int = 0
+    notes: list[str] = field(default_factory=list)  # warnings for the user (constraints that raised)
     replay_extra: tuple[str, ...] = ()  # backtest options the sweep ran with (--balance ...), for replay commands
 
     def ranked(self, phase: str | None = None) -> list[TrialResult]:
@@ -189,6 +190,7 @@ def run_sweep(
         if fold_list:
             result.folds = _fold_results(fold_list, result.trials, metric)
         result.seconds = time.perf_counter() - began
+        result.notes = rules.failure_notes()
     return result
 
 

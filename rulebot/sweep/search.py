@@ -33,7 +33,7 @@ class GridSearch:
     def __init__(self, dims: Sequence[Dimension], constraints: Constraints, trials: int | None):
         points = list(grid(dims, constraints))
         if not points:
-            raise SweepError([_NONE_ALLOWED])
+            raise SweepError([_NONE_ALLOWED, *constraints.failure_notes()])
         self._batch = points[:trials] if trials is not None else points
 
     def propose(self) -> list[dict[str, Value]]:
@@ -53,7 +53,7 @@ class RandomSearch:
         if size is not None and size <= MAX_GRID:
             points = list(grid(dims, constraints))
             if not points:
-                raise SweepError([_NONE_ALLOWED])
+                raise SweepError([_NONE_ALLOWED, *constraints.failure_notes()])
             self._batch = rng.sample(points, min(trials, len(points)))
             return
         batch: list[dict[str, Value]] = []
@@ -62,7 +62,12 @@ class RandomSearch:
         while len(batch) < trials:
             attempts += 1
             if attempts > 1000 * trials:
-                raise SweepError([f"random search found only {len(batch)} parameter sets the constraints allow"])
+                raise SweepError(
+                    [
+                        f"random search found only {len(batch)} parameter sets the constraints allow",
+                        *constraints.failure_notes(),
+                    ]
+                )
             point = {
                 d.name: rng.choice(d.values) if d.values else rng.uniform(d.low or 0.0, d.high or 0.0) for d in dims
             }
@@ -112,7 +117,12 @@ class OptunaSearch:
                 self._study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
                 misses += 1
                 if misses > 1000:
-                    raise SweepError(["optuna could not find parameter sets the constraints allow"])
+                    raise SweepError(
+                        [
+                            "optuna could not find parameter sets the constraints allow",
+                            *self._constraints.failure_notes(),
+                        ]
+                    )
                 continue
             self._pending.append(trial)
             out.append(params)

@@ -179,6 +179,9 @@ class Constraints:
         self._eval = SimpleEval(names=self._defaults, functions=self._FUNCTIONS)
         problems: list[str] = []
         self._parsed: list[ast.AST] = []
+        # text -> (the parameter sets it could not be evaluated for, the first such set and error);
+        # sets, not a count: a walk-forward asks the same grid once per fold.
+        self.failures: dict[str, tuple[set[tuple[tuple[str, Value], ...]], str]] = {}
         for text in self.texts:
             try:
                 parsed = self._eval.parse(text)
@@ -205,14 +208,28 @@ class Constraints:
             raise SweepError(problems)
 
     def allows(self, params: Mapping[str, Value]) -> bool:
+        """True when every constraint holds; one that raises (a division by zero) counts as false
+        and is remembered in `failures`, so the sweep can say why sets were dropped."""
         self._eval.names = {**self._defaults, **params}
-        try:
-            return all(
-                self._eval.eval(text, previously_parsed=p) is True
-                for text, p in zip(self.texts, self._parsed, strict=True)
-            )
-        except (NameNotDefined, InvalidExpression, ArithmeticError, TypeError):
-            return False
+        for text, parsed in zip(self.texts, self._parsed, strict=True):
+            try:
+                if self._eval.eval(text, previously_parsed=parsed) is not True:
+                    return False
+            except (NameNotDefined, InvalidExpression, ArithmeticError, TypeError, ValueError) as exc:
+                if text not in self.failures:
+                    shown = ", ".join(f"{k}={render(v)}" for k, v in params.items())
+                    self.failures[text] = (set(), f"{shown}: {type(exc).__name__}: {exc}")
+                self.failures[text][0].add(tuple(sorted(params.items())))
+                return False
+        return True
+
+    def failure_notes(self) -> list[str]:
+        """One line per constraint that could not be evaluated for some parameter sets."""
+        return [
+            f"--constraint {text!r} could not be evaluated for {len(sets):,} parameter set(s), skipped as false "
+            f"(first: {first})"
+            for text, (sets, first) in self.failures.items()
+        ]
 
 
 def grid(dims: Sequence[Dimension], constraints: Constraints) -> Iterator[dict[str, Value]]:

@@ -232,3 +232,15 @@ def test_ctrl_c_while_the_archives_are_read_exits_130_not_1(rulebook, data):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert "Aborted!" not in out and "Traceback" not in out
+
+
+def test_a_constraint_that_divides_by_zero_says_so_instead_of_allowing_nothing(rulebook, data):
+    """It said "no parameter set satisfies the --constraint(s)" when the constraint had only raised."""
+    base = ["sweep", rulebook, "--data", data[0], "--param", "fast=3,6", "--param", "slow=10", "--workers", "1"]
+    code, out = run(*base, "--constraint", "fast / (slow - 10) > 0")
+    assert code == 1 and "could not be evaluated for 2 parameter set(s)" in out, out
+    assert "fast=3, slow=10: ZeroDivisionError" in out
+    # Some sets run, the ones it raised for are named: a walk-forward asks each set once per fold.
+    code, out = run(*base[:-4], "--param", "slow=6,10", "--constraint", "slow / (fast - 3) > 1", "--walk-forward", "2")
+    assert code == 0, out
+    assert "warning: --constraint 'slow / (fast - 3) > 1' could not be evaluated for 2 parameter set(s)" in out
