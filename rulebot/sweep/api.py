@@ -7,6 +7,7 @@ and the results come back ranked; each trial can be replayed by `rulebot backtes
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,16 @@ def run_sweep(
         if on_result is not None:
             on_result(r)
 
+    notes: list[str] = []
+    cpus = multiprocessing.cpu_count()
+    if workers is not None and workers > cpus and engine in ("local", "dask") and address is None:
+        # Each worker is a process holding the data and the engine (~100 MB): --workers 1000 on a
+        # small machine started hundreds of them, on CPUs they could only share, until memory ran out.
+        notes.append(
+            f"--workers {workers}: this machine has {cpus} CPU(s), so {cpus} worker processes run "
+            "(more would only share them, each holding its own copy of the data)"
+        )
+        workers = cpus
     runner = make_engine(engine, workload, workers, address)
     result.workers = runner.workers
     try:
@@ -190,7 +201,7 @@ def run_sweep(
         if fold_list:
             result.folds = _fold_results(fold_list, result.trials, metric)
         result.seconds = time.perf_counter() - began
-        result.notes = rules.failure_notes()
+        result.notes = [*notes, *rules.failure_notes()]
     return result
 
 

@@ -112,3 +112,13 @@ def test_optuna_with_a_seed_gives_the_same_trials_serially_and_on_a_pool(ruleboo
     two = run_sweep(rulebook, data, ["fast=2:12", "slow=10:40:5"], workers=2, **kw)
     assert [t.comparable() for t in one.trials] == [t.comparable() for t in two.trials]
     assert len(one.trials) == 8 and all(dict(t.params)["fast"] < dict(t.params)["slow"] for t in one.trials)
+
+
+def test_more_local_workers_than_cpus_run_as_many_as_there_are_cpus_and_say_so(rulebook, data):
+    """--workers 1000 started a process per trial up to 1000 (~100 MB each) on a machine of a few CPUs."""
+    import multiprocessing
+
+    cpus = multiprocessing.cpu_count()
+    sweep = run_sweep(rulebook, data[:1], ["fast=3,6,9"], workers=cpus + 1000)
+    assert sweep.workers == cpus and len(sweep.trials) == 3 and all(t.ok for t in sweep.trials)
+    assert any(f"this machine has {cpus} CPU(s)" in note for note in sweep.notes)
