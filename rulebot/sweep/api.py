@@ -179,7 +179,7 @@ def run_sweep(
 
     notes: list[str] = []
     cpus = multiprocessing.cpu_count()
-    if workers is not None and workers > cpus and engine in ("local", "dask") and address is None:
+    if workers is not None and workers > cpus and address is None:  # a cluster we start here, any engine
         # Each worker is a process holding the data and the engine (~100 MB): --workers 1000 on a
         # small machine started hundreds of them, on CPUs they could only share, until memory ran out.
         notes.append(

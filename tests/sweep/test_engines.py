@@ -85,3 +85,11 @@ def test_a_sweep_joins_a_dask_scheduler_by_address(rulebook, data):
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         sweep = run_sweep(rulebook, data, ["fast=3,6"], engine="dask", address=cluster.scheduler_address, **KW)
     assert sweep.workers == 1 and len(sweep.trials) == 2 and all(t.ok for t in sweep.trials)
+
+
+def test_ray_started_here_runs_no_more_actors_than_cpus(rulebook, data):
+    """Ray was told num_cpus=--workers, so --workers 1000 made 1000 actors, each a process with the data."""
+    import multiprocessing
+
+    sweep = run_sweep(rulebook, data, ["fast=3"], engine="ray", workers=1000, **KW)
+    assert sweep.workers == multiprocessing.cpu_count() and all(t.ok for t in sweep.trials)
