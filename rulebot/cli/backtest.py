@@ -16,7 +16,17 @@ from rulebot.backtest.api import backtest, demo, load_instruments
 from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
 from rulebot.cli.fill import fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, EXIT_RULE_FAILED, FEES, HOURS, PRICE_BPS, RULEBOOK, STRICT, TIME
+from rulebot.cli.params import (
+    BALANCE,
+    EXIT_RULE_FAILED,
+    FEES,
+    HOURS,
+    PRICE_BPS,
+    RULEBOOK,
+    STRICT,
+    TIME,
+    refuse_overwriting,
+)
 from rulebot.cli.terminal import ReplayProgress, output_console
 from rulebot.cli.validate import parse_sets
 from rulebot.core.fees import FeeRates
@@ -227,6 +237,7 @@ def backtest_cmd(
     strict: bool,
 ) -> None:
     """Backtest RULEBOOK on Binance's historical files (exchange simulator, fees and funding)."""
+    refuse_overwriting([("--journal", journal), ("--report", report)], [rulebook, *data, exchange_info, brackets_file])
     console = output_console(stderr=fmt == "json")
     overrides = parse_sets(sets)
     if start is not None and end is not None and end <= start:
@@ -317,6 +328,7 @@ def demo_cmd(
     strict: bool,
 ) -> None:
     """Run a rulebook on the built-in simulated market: no data, no keys, no network."""
+    refuse_overwriting([("--journal", journal), ("--report", report)], [rulebook, brackets_file])
     fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     console = output_console(stderr=fmt == "json")
     if fmt == "text":

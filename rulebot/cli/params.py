@@ -6,6 +6,7 @@ import errno
 import math
 import os
 import stat
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -187,3 +188,38 @@ class RulebookPath(click.ParamType):
 
 
 RULEBOOK = RulebookPath()
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)  # a hard link or another name for it
+    except OSError:
+        return False
+
+
+def refuse_overwriting(outputs: Sequence[tuple[str, str | None]], inputs: Sequence[str | None]) -> None:
+    """Usage error (exit 2) when a file the command writes (`(option, path)`) is one it reads (the
+    rulebook, an archive, a saved exchangeInfo, a file inside a --data folder) or another output:
+    `--report rules.yaml` wrote the HTML over the user's rulebook, `--report j --journal j` the
+    report over the journal, and neither said a word."""
+    given = [(option, Path(path)) for option, path in outputs if path is not None]
+    for i, (option, path) in enumerate(given):
+        for other_option, other in given[:i]:
+            if _same(path, other):
+                raise click.BadParameter(
+                    f"{path} is also the {other_option} file; give each its own", param_hint=option
+                )
+        for source in inputs:
+            if source is None:
+                continue
+            src = Path(source)
+            if src.is_dir():
+                inside = path.resolve().is_relative_to(src.resolve())
+                if inside and path.is_file() and path.suffix.lower() in (".zip", ".csv"):
+                    raise click.BadParameter(f"{path} is an archive file under --data {source}", param_hint=option)
+            elif _same(path, src):
+                raise click.BadParameter(
+                    f"{path} is an input of this command; it would be overwritten", param_hint=option
+                )

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, PRICE_BPS, RULEBOOK
+from rulebot.cli.params import BALANCE, PRICE_BPS, RULEBOOK, refuse_overwriting
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.errors import UserError
@@ -190,11 +190,8 @@ def sweep_cmd(
         )
     if out is not None and Path(out).suffix.lower() not in (".parquet", ".csv"):
         raise click.BadParameter(f"{out}: write .parquet or .csv", param_hint="--out")
-    if out is not None and report is not None and Path(out).resolve() == Path(report).resolve():
-        # The report would be written over the trials a moment after them.
-        raise click.BadParameter(
-            f"{report} is also the --out file; give the report its own file", param_hint="--report"
-        )
+    # The report written over the trials a moment after them, or either over the rulebook or an archive.
+    refuse_overwriting([("--out", out), ("--report", report)], [rulebook, *data, exchange_info])
     for option, path in (("--out", out), ("--report", report)):
         # Found now, not after an hour of trials.
         if path is not None:

@@ -535,3 +535,28 @@ def test_a_backtest_journal_on_a_full_disk_is_exit_5_with_the_reason_not_a_bug(t
     assert run.returncode == 5, run.stderr[-2000:]
     assert "cannot be written" in run.stderr and "is the disk full?" in run.stderr
     assert "internal error" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_no_output_is_written_over_an_input_or_another_output(tmp_path):
+    """`--report rules.yaml` wrote the HTML over the user's rulebook, and `--report j --journal j`
+    over the journal, exit 0; now a usage error before anything runs, the files untouched."""
+    book = tmp_path / "ema.yaml"
+    book.write_text((RULES / "ema-trend-btc.yaml").read_text())
+    day = tmp_path / "data"
+    day.mkdir()
+    archive = day / "BTCUSDT-1m-2025-06-07.zip"
+    archive.write_bytes((BTC_1M / archive.name).read_bytes())
+    base = ["backtest", str(book), "--data", str(day)]
+    for extra, says in (
+        (["--report", str(book)], "is an input of this command"),
+        (["--journal", str(book)], "is an input of this command"),
+        (["--report", str(archive)], "is an archive file under --data"),
+        (["--report", str(tmp_path / "x"), "--journal", str(tmp_path / "x")], "is also the --journal file"),
+    ):
+        code, out = run(*base, *extra)
+        assert code == 2 and says in out, (extra, out)
+    assert book.read_text() == (RULES / "ema-trend-btc.yaml").read_text()
+    assert archive.read_bytes() == (BTC_1M / archive.name).read_bytes() and not (tmp_path / "x").exists()
+    code, out = run("demo", "--rulebook", str(book), "--report", str(book), "--hours", "1")
+    assert code == 2 and "is an input of this command" in out
+    assert book.read_text() == (RULES / "ema-trend-btc.yaml").read_text()

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -179,7 +180,7 @@ def test_more_trials_than_any_sweep_could_run_is_a_usage_error(rulebook, data):
 def test_the_report_may_not_be_written_over_the_trials_file(rulebook, data, tmp_path):
     same = str(tmp_path / "same.csv")
     code, out = run("sweep", rulebook, "--data", data[0], "--param", "fast=3", "--out", same, "--report", same)
-    assert code == 2 and "also the --out file" in out and not (tmp_path / "same.csv").exists()
+    assert code == 2 and "is also the --out file" in out and not (tmp_path / "same.csv").exists()
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc: a folder nobody can write, even root")
@@ -244,3 +245,19 @@ def test_a_constraint_that_divides_by_zero_says_so_instead_of_allowing_nothing(r
     code, out = run(*base[:-4], "--param", "slow=6,10", "--constraint", "slow / (fast - 3) > 1", "--walk-forward", "2")
     assert code == 0, out
     assert "warning: --constraint 'slow / (fast - 3) > 1' could not be evaluated for 2 parameter set(s)" in out
+
+
+def test_the_sweep_writes_neither_file_over_the_rulebook_or_an_archive(tmp_path, data):
+    from tests.sweep.conftest import RULEBOOK
+
+    book = tmp_path / "book.yaml"
+    book.write_text(RULEBOOK)
+    with zipfile.ZipFile(data[0]) as z:  # an archive as CSV, the kind --out writes
+        [name] = z.namelist()
+        z.extract(name, tmp_path)
+    archive = tmp_path / name
+    original = archive.read_bytes()
+    for extra in (["--report", str(book)], ["--out", str(archive)], ["--report", str(archive)]):
+        code, out = run("sweep", str(book), "--data", str(archive), "--param", "fast=3", "--workers", "1", *extra)
+        assert code == 2 and "is an input of this command" in out, out
+    assert book.read_text() == RULEBOOK and archive.read_bytes() == original
