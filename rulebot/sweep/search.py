@@ -101,17 +101,40 @@ class OptunaSearch:
         self._dims = list(dims)
         self._constraints = constraints
         self._left = trials
+        size = grid_size(dims)
+        if size is not None and size <= MAX_GRID:
+            # A finite space smaller than the budget: TPE keeps proposing the points it knows, and
+            # a backtest run twice gives the same score twice (10 trials of fast=3,6 ran 10).
+            allowed = sum(1 for _ in grid(dims, constraints))
+            if not allowed:
+                raise SweepError([_NONE_ALLOWED, *constraints.failure_notes()])
+            self._left = min(trials, allowed)
         self._batch_size = batch
         self._pending: list[Any] = []
+        self._pending_keys: list[tuple[tuple[str, Value], ...]] = []
+        self._known: dict[tuple[tuple[str, Value], ...], float | None] = {}  # a point run: its score
         self._study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
         self._distributions = {d.name: _distribution(optuna, d) for d in dims}
 
     def propose(self) -> list[dict[str, Value]]:
         out: list[dict[str, Value]] = []
-        misses = 0
+        misses = repeats = 0
         while len(out) < min(self._batch_size, self._left):
             trial = self._study.ask(self._distributions)
             params = {d.name: _value(d, trial.params[d.name]) for d in self._dims}
+            key = tuple(params.items())
+            if key in self._known or key in self._pending_keys:
+                # Run already (or in this batch): optuna hears the score it got, and no trial runs twice.
+                score = self._known.get(key)
+                if score is None:
+                    self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
+                else:
+                    self._study.tell(trial, score)
+                repeats += 1
+                if repeats > 1000:  # TPE only proposes what it has seen: the search has converged
+                    self._left = len(out)
+                    break
+                continue
             if not self._constraints.allows(params):
                 # Not a trial: optuna hears it is infeasible and proposes elsewhere; it costs no budget.
                 self._study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
@@ -125,18 +148,22 @@ class OptunaSearch:
                     )
                 continue
             self._pending.append(trial)
+            self._pending_keys.append(key)
             out.append(params)
         self._left -= len(out)
         return out
 
     def tell(self, scores: Sequence[float | None]) -> None:
         fail = self._optuna.trial.TrialState.FAIL
-        for trial, score in zip(self._pending, scores, strict=True):
+        for trial, key, score in zip(self._pending, self._pending_keys, scores, strict=True):
             if score is None or score != score:  # None or NaN
                 self._study.tell(trial, state=fail)
+                self._known[key] = None
             else:
                 self._study.tell(trial, score)
+                self._known[key] = score
         self._pending = []
+        self._pending_keys = []
 
 
 def _distribution(optuna: Any, d: Dimension) -> Any:

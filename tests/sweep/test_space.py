@@ -148,3 +148,21 @@ def test_a_billion_random_trials_is_refused_at_once_not_drawn(rulebook, tmp_path
     with pytest.raises(SweepError) as err:
         run_sweep(rulebook, [str(tmp_path / "missing")], ["stop=0.01:0.05"], search="random", trials=10**9)
     assert "--trials 1,000,000,000: at most 1,000,000" in str(err.value)
+
+
+def test_optuna_never_runs_a_point_twice_and_stops_when_the_space_is_spent():
+    """--search optuna --trials 10 over fast=3,6 ran ten backtests of two points."""
+    dims = parse_space(["fast=3,6", "stop=0.01:0.02:0.01"], DECLS)
+    search = OptunaSearch(dims, NONE, 10, 0, batch=3)
+    seen: list[tuple[object, ...]] = []
+    while batch := search.propose():
+        seen.extend(tuple(p.values()) for p in batch)
+        search.tell([float(p["fast"]) for p in batch])  # type: ignore[arg-type]
+    assert sorted(seen) == [(3, 0.01), (3, 0.02), (6, 0.01), (6, 0.02)]
+    # An infinite space keeps its whole budget, each point once.
+    search = OptunaSearch(parse_space(["stop=0.01:0.05"], DECLS), NONE, 12, 0, batch=4)
+    points = []
+    while batch := search.propose():
+        points.extend(p["stop"] for p in batch)
+        search.tell([None] * len(batch))
+    assert len(points) == 12 == len(set(points))
