@@ -14,7 +14,7 @@ from rulebot.rulebook.expr_parse import ParsedExpr
 from rulebot.rulebook.expr_types import ExprType
 from rulebot.rulebook.scope import Scope
 
-NUM, BOOL = ExprType.NUM, ExprType.BOOL
+NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 MAX_NDIGITS = 20
 
 
@@ -25,8 +25,6 @@ class CheckerHost(Protocol):
     scope: Scope
 
     def expr(self, node: ast.AST) -> Checked: ...
-
-    def want(self, node: ast.AST, want: ExprType, what: str, hint: str | None = None) -> ir.Node | None: ...
 
     def issue(self, node: ast.AST | tuple[int, int], message: str, hint: str | None = None, code: str = "") -> None: ...
 
@@ -69,7 +67,21 @@ class CallChecker:
                 "arity",
             )
             ok = False
-        args = [self.host.want(a, NUM, f"{spec.name} needs") for a in node.args]
+        checked_args = [self.host.expr(a) for a in node.args]
+        wrong = [(i, t) for i, (_, t) in enumerate(checked_args, 1) if t is not None and t is not NUM]
+        if len(wrong) > 1:
+            # One mistake (`max('a', 'b')`, text where numbers go), so one error over the call, as for '"a" + "b"'.
+            hint = f'{spec.name} works on numbers; compare text with ==, e.g. position.side == "long"'
+            self.host.issue(
+                node,
+                f"{spec.name} needs numbers, but {_wrong_arguments(wrong, n)}",
+                hint if any(t is STR for _, t in wrong) else None,
+                "type",
+            )
+            return None, None
+        for i, t in wrong:
+            self.host.issue(node.args[i - 1], f"{spec.name} needs a number, but this is {t.words}", None, "type")
+        args = [a if t is NUM else None for a, t in checked_args]
         if any(a is None for a in args) or not ok:
             return None, None
         checked = tuple(a for a in args if a is not None)
@@ -145,6 +157,21 @@ class CallChecker:
                 with_guess(did_you_mean(fname, list(FUNCTIONS)), functions),
                 "unknown-function",
             )
+
+
+def _wrong_arguments(wrong: list[tuple[int, ExprType]], n: int) -> str:
+    """`both arguments are text`, `arguments 1 and 3 are text and argument 2 is a boolean (true/false)`."""
+    types = list(dict.fromkeys(t for _, t in wrong))
+    if len(types) == 1 and len(wrong) == n:
+        return f"{'both' if n == 2 else f'all {n}'} arguments are {types[0].words}"
+    groups = []
+    for t in types:
+        positions = [str(i) for i, u in wrong if u is t]
+        numbers = positions[0] if len(positions) == 1 else f"{', '.join(positions[:-1])} and {positions[-1]}"
+        groups.append(
+            f"argument{'s' if len(positions) > 1 else ''} {numbers} {'are' if len(positions) > 1 else 'is'} {t.words}"
+        )
+    return " and ".join(groups)
 
 
 def _constant_number(node: ir.Node) -> int | float | None:

@@ -430,6 +430,38 @@ def test_an_operation_on_two_non_numbers_is_one_error_over_the_operation(text, m
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ("max('a', 'b')", "max needs numbers, but both arguments are text"),
+        ("min(position.side, 'x', state)", "min needs numbers, but all 3 arguments are text"),
+        (
+            "min(price, 'a', hedged)",
+            "min needs numbers, but argument 2 is text and argument 3 is a boolean (true/false)",
+        ),
+        (
+            "clamp('a', hedged, 'b')",
+            "clamp needs numbers, but arguments 1 and 3 are text and argument 2 is a boolean (true/false)",
+        ),
+        ("round(hedged, true)", "round needs numbers, but both arguments are a boolean (true/false)"),
+        ("crossover(position.side, 'x')", "crossover needs numbers, but both arguments are text"),
+    ],
+)
+def test_a_call_with_several_non_number_arguments_is_one_error_over_the_call(text, message):
+    issue = only(text)
+    assert (issue.message, issue.code) == (message, "type")
+    assert marked(text, issue) == text
+    if "text" in message:
+        name = text.split("(")[0]
+        assert issue.hint == f'{name} works on numbers; compare text with ==, e.g. position.side == "long"'
+
+
+def test_a_call_with_one_non_number_argument_marks_that_argument():
+    text = "max(price, 'a', 2)"
+    issue = only(text)
+    assert (issue.message, marked(text, issue)) == ("max needs a number, but this is text", "'a'")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
         ("clamp(1, 2)", "clamp takes 3 arguments, got 2"),
         ("abs(1, 2)", "abs takes 1 argument, got 2"),
         ("min(1)", "min takes at least 2 arguments, got 1"),

@@ -102,7 +102,7 @@ CORPUS: list[tuple[str, str]] = [
     ("2 ** (64 + 1)", "exponent of ** must be a number literal"),
     ("'a'*10**9", "needs a number, but this is text"),
     ("'a' + 'b'", "needs numbers, but both sides are text"),
-    ("max('a', 'b')", "max needs a number, but this is text"),
+    ("max('a', 'b')", "max needs numbers, but both arguments are text"),
     ("-'a'", "needs a number, but this is text"),
     ("((9**64)**64)**64", "always fails"),  # float overflow, folded at compile time
     ("round(1e300) ** 64", "always fails"),
