@@ -311,7 +311,21 @@ class _Checker:
             (ln, lt), (rn, rt) = checked[i], checked[i + 1]
             if lt is None or rt is None:
                 continue
-            if op in _ORDERING:
+            if op in _ORDERING and lt is not NUM and rt is not NUM:
+                # One mistake ('"a" < "b"', ordering text), so one error over the comparison, as for '"a" + "b"'.
+                sides = (
+                    f"both sides are {lt.words}"
+                    if lt is rt
+                    else f"the left side is {lt.words} and the right {rt.words}"
+                )
+                hint = (
+                    'text has no order; compare it with == or !=, e.g. position.side == "long"'
+                    if STR in (lt, rt)
+                    else None
+                )
+                self.issue(self.pair(node, i), f"'{op}' compares numbers, but {sides}", hint, "type")
+                ok = False
+            elif op in _ORDERING:
                 for side, t, where in (("left", lt, operands[i]), ("right", rt, operands[i + 1])):
                     if t is not NUM:
                         self.issue(
@@ -336,6 +350,25 @@ class _Checker:
             return None, None
         nodes = [n for n, _ in checked if n is not None]
         return ir.Compare(nodes[0], tuple(ops), tuple(nodes[1:])), BOOL
+
+    def pair(self, node: ast.Compare, i: int) -> ast.AST | tuple[int, int]:
+        """Where comparison `i` of `node` is: all of it, or in a chain `a < b < c` just `a < b`."""
+        if len(node.ops) == 1:
+            return node
+        operands = [node.left, *node.comparators]
+        start, _ = self.wrapped(operands[i])
+        end = sum(self.wrapped(operands[i + 1]))
+        return start, end - start
+
+    def wrapped(self, node: ast.AST) -> tuple[int, int]:
+        """(offset, length) of `node` with the parentheses around it, which its own span leaves out."""
+        start, length = self.p.span(node)
+        end, text = start + length, self.p.text
+        while True:
+            before, after = text[:start].rstrip(), text[end:].lstrip()
+            if not (before.endswith("(") and after.startswith(")")):
+                return start, end - start
+            start, end = len(before) - 1, len(text) - len(after) + 1
 
     def enum_values(self, name: ir.Node | None, lit: ir.Node | None, lit_node: ast.AST) -> bool:
         """`position.side == "flat"` can never be true: say so, and what it can be. A text

@@ -428,6 +428,31 @@ def test_an_operation_on_two_non_numbers_is_one_error_over_the_operation(text, m
 
 
 @pytest.mark.parametrize(
+    ("text", "message", "comparison"),
+    [
+        ('"a" < "b"', "'<' compares numbers, but both sides are text", '"a" < "b"'),
+        ("position.side >= state", "'>=' compares numbers, but both sides are text", "position.side >= state"),
+        ("hedged > true", "'>' compares numbers, but both sides are a boolean (true/false)", "hedged > true"),
+        (
+            'hedged <= "x"',
+            "'<=' compares numbers, but the left side is a boolean (true/false) and the right text",
+            None,
+        ),
+        ('("a") < "b"', "'<' compares numbers, but both sides are text", '("a") < "b"'),
+        ('price > 1 < ( "a" ) < "b"', "'<' compares numbers, but both sides are text", '( "a" ) < "b"'),
+    ],
+)
+def test_ordering_two_non_numbers_is_one_error_over_the_comparison(text, message, comparison):
+    [issue] = [i for i in issues(text) if "both" in i.message or "and the right" in i.message]
+    assert (issue.message, issue.code) == (message, "type")
+    assert marked(text, issue) == (comparison or text)
+    if '"' in text or "side" in text:
+        assert issue.hint == 'text has no order; compare it with == or !=, e.g. position.side == "long"'
+    if text.count("<") + text.count(">") == 1:
+        assert issues(text) == [issue]
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("max('a', 'b')", "max needs numbers, but both arguments are text"),
