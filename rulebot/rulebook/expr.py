@@ -14,7 +14,7 @@ from typing import Any
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprError, ExprIssue
-from rulebot.rulebook.expr_check import CheckResult, check
+from rulebot.rulebook.expr_check import CheckResult, ZeroDivision, check
 from rulebot.rulebook.expr_codegen import PREV_PREFIX, build, generate, generate_nan_test
 from rulebot.rulebook.expr_parse import ParsedExpr, parse_expr
 from rulebot.rulebook.expr_reference import ReferenceEvaluator
@@ -100,11 +100,12 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
 
 
 def _zero_division_issues(result: CheckResult) -> tuple[list[ExprIssue], list[ExprIssue]]:
-    """Divisions by a literal or param zero: an error where every evaluation reaches one (`equity / 0`
-    reads a name, so folding would not catch it), a warning where an and/or/if-else may skip it.
+    """Divisions by a zero known at compile time (`0`, a param that is 0, `1 - 1`, `p - q`): an error
+    where every evaluation reaches one (`equity / 0` reads a name, so folding the whole expression
+    would not catch it), a warning where an and/or/if-else may skip it.
 
     A skipped literal zero still fails each time its branch runs, which is never what was meant; a
-    param zero there is left alone, as `p > 0 and x / p > 1` guards it on purpose."""
+    zero computed from params is left alone there, as `p > 0 and x / p > 1` guards it on purpose."""
     assert result.node is not None
     always = {id(n) for n in _always_evaluated(result.node)}
     present = {id(n) for n in ir.walk(result.node)}
@@ -112,13 +113,16 @@ def _zero_division_issues(result: CheckResult) -> tuple[list[ExprIssue], list[Ex
     warnings: list[ExprIssue] = []
     for z in result.zero_divisions:
         if id(z.node) in always:
-            hint = (
-                f"param '{z.param}' is 0 here; give it another value" if z.param else "divide by something other than 0"
-            )
             errors.append(
-                ExprIssue("this expression always fails: division by zero", z.offset, z.length, hint, "constant-error")
+                ExprIssue(
+                    "this expression always fails: division by zero",
+                    z.offset,
+                    z.length,
+                    _zero_hint(z),
+                    "constant-error",
+                )
             )
-        elif id(z.node) in present and z.param is None:
+        elif id(z.node) in present and not z.params:
             warnings.append(
                 ExprIssue(
                     "division by zero: this part fails whenever it is evaluated",
@@ -131,6 +135,27 @@ def _zero_division_issues(result: CheckResult) -> tuple[list[ExprIssue], list[Ex
                 )
             )
     return errors, warnings
+
+
+def _zero_hint(z: ZeroDivision) -> str:
+    """What to change; a computed divisor shows the param values it was computed from, as the
+    rulebook writes them, since `p - q` is 0 only for some (and `p - p` for all)."""
+    if not z.folded:
+        return (
+            f"param '{z.params[0][0]}' is 0 here; give it another value"
+            if z.params
+            else "divide by something other than 0"
+        )
+    if not z.params:
+        return f"'{z.divisor}' is always 0; divide by something other than 0"
+    values = ", ".join(f"{name}: {_yaml_value(value)}" for name, value in z.params)
+    return f"'{z.divisor}' is 0 with {values}; divide by something other than 0"
+
+
+def _yaml_value(value: ir.Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else f"{value:g}"
 
 
 def _always_evaluated(node: ir.Node) -> Iterator[ir.Node]:

@@ -589,7 +589,7 @@ def test_an_expression_that_always_fails_is_a_compile_error():
     assert issue.code == "constant-error" and "division by zero" in issue.message
 
 
-ZERO = Scope.build(params={"z": 0}, indicators={}, timeframes=["1m"], states=["flat"])
+ZERO = Scope.build(params={"z": 0, "p": 3, "q": 3}, indicators={}, timeframes=["1m"], states=["flat"])
 
 
 @pytest.mark.parametrize(
@@ -632,6 +632,45 @@ def test_a_division_by_a_literal_zero_that_may_be_skipped_compiles_with_a_warnin
     assert (warning.severity, warning.code) == ("warning", "division-by-zero")
     assert warning.message == "division by zero: this part fails whenever it is evaluated"
     assert marked(text, warning) == division
+
+
+@pytest.mark.parametrize(
+    ("text", "division", "hint"),
+    [
+        ("price / (1 - 1) > 2", "price / (1 - 1)", "'1 - 1' is always 0; divide by something other than 0"),
+        ("price // -(2 * 0) > 2", "price // -(2 * 0)", "'-(2 * 0)' is always 0; divide by something other than 0"),
+        ("price / (p - p) > 2", "price / (p - p)", "'p - p' is 0 with p: 3; divide by something other than 0"),
+        (
+            "abs(price % (p - q)) > 2",
+            "price % (p - q)",
+            "'p - q' is 0 with p: 3, q: 3; divide by something other than 0",
+        ),
+        (
+            "price / min(p, z) > 2",
+            "price / min(p, z)",
+            "'min(p, z)' is 0 with p: 3, z: 0; divide by something other than 0",
+        ),
+        ("1 / (1 - 1)", "1 / (1 - 1)", "'1 - 1' is always 0; divide by something other than 0"),
+    ],
+)
+def test_a_divisor_of_numbers_and_params_that_folds_to_zero_is_an_error_at_the_division(text, division, hint):
+    issue = only(text, ZERO)
+    assert (issue.message, issue.code) == ("this expression always fails: division by zero", "constant-error")
+    assert (marked(text, issue), issue.hint) == (division, hint)
+
+
+def test_a_divisor_that_folds_to_zero_where_it_may_be_skipped_warns_as_a_written_zero_does():
+    text = "price > 1 or price / (1 - 1) > 2"
+    [warning] = compile_expr(text, ZERO).warnings
+    assert (warning.severity, warning.code, marked(text, warning)) == ("warning", "division-by-zero", "price / (1 - 1)")
+    # Computed from params, it may be guarded on purpose, as a param zero may: `p != q and x / (p - q) > 1`.
+    assert compile_expr("p != q and price / (p - q) > 2", ZERO).warnings == ()
+
+
+def test_a_divisor_that_only_nearly_folds_to_zero_or_reads_the_market_compiles():
+    assert compile_expr("price / (0.1 + 0.2 - 0.3) > 1", ZERO).warnings == ()
+    assert compile_expr("price / (p - 2) > 1", ZERO).warnings == ()
+    assert compile_expr("price / (price - p) > 1", ZERO).warnings == ()
 
 
 def test_a_param_zero_divisor_behind_a_guard_compiles_without_a_warning():
