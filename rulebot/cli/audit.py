@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import difflib
 import json
 import sqlite3
 import sys
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import click
 from rich.table import Table
 
+from rulebot.cli.audit_text import cell, fee_places, places_of, print_story
 from rulebot.cli.params import TIME
 from rulebot.cli.terminal import output_console
 from rulebot.core.errors import UserError
@@ -23,12 +21,6 @@ from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import read_only
 
 _console = output_console()
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _open(ctx: click.Context) -> sqlite3.Connection:
@@ -40,7 +32,8 @@ def _open(ctx: click.Context) -> sqlite3.Connection:
         sys.exit(1)
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], title: str) -> None:
+def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], title: str, places: int = 2) -> None:
+    """`places`: the decimal places of the amounts (see `places_of`)."""
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -51,7 +44,8 @@ def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], 
     for _, header in columns:
         table.add_column(header)
     for r in rows:
-        table.add_row(*[_cell(key, r.get(key)) for key, _ in columns])
+        fees = fee_places(r.get("fee_asset"), places)
+        table.add_row(*[cell(key, r.get(key), fees if key == "fee" else places) for key, _ in columns])
     _console.print(table)
 
 
@@ -65,23 +59,6 @@ def _first(rows: list[dict[str, Any]], limit: int, what: str) -> list[dict[str, 
         err=True,
     )
     return rows[:limit]
-
-
-def _cell(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if key in ("time", "started", "stopped"):
-        return _when(int(value))
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
-    if isinstance(value, str) and "E" in value:  # a quantized zero is journaled as "0E-8": read it as 0.00000000
-        with contextlib.suppress(ArithmeticError, ValueError):
-            return format(Decimal(value), "f")
-    return str(value)
-
-
-def _short(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 class _JournalGroup(click.Group):
@@ -126,9 +103,9 @@ def audit(ctx: click.Context, journal: str) -> None:
 @click.pass_context
 def runs_cmd(ctx: click.Context, fmt: str) -> None:
     """Every run: mode, venue, software, start and stop."""
-    rows = q.runs(_open(ctx))
+    db = _open(ctx)
     _emit(
-        rows,
+        q.runs(db),
         fmt,
         [
             ("run_id", "run"),
@@ -141,6 +118,7 @@ def runs_cmd(ctx: click.Context, fmt: str) -> None:
             ("stop", "how it ended"),
         ],
         "runs",
+        places_of(db),
     )
 
 
@@ -187,52 +165,15 @@ def decisions_cmd(
 @click.pass_context
 def explain_cmd(ctx: click.Context, decision_id: int, fmt: str) -> None:
     """The whole story of one decision: trigger, inputs, guards, orders, fills, position."""
-    story = q.explain(_open(ctx), decision_id)
+    db = _open(ctx)
+    story = q.explain(db, decision_id)
     if story is None:
         click.echo(f"error: no decision with id {decision_id} (see `rulebot audit decisions`)", err=True)
         sys.exit(1)
     if fmt == "json":
         click.echo(json.dumps(story, indent=2, default=str))
         return
-    out = _console
-    out.print(
-        f"decision {story['id']} · {_when(story['time'])} · {story['symbol']} · rule {story['rule']} "
-        f"· rulebook {story['version'][:12]}",
-        markup=False,
-        style="bold",
-    )
-    out.print(
-        f"trigger: {story['trigger']} in state {story['state']} → "
-        f"{'fired' if story['fired'] else 'did not fire'}" + (f" ({story['error']})" if story["error"] else ""),
-        markup=False,
-    )
-    out.print("inputs: " + ", ".join(f"{k}={_short(v)}" for k, v in story["inputs"].items()), markup=False)
-    for g in story["verdicts"]:
-        out.print(f"guards on '{g['intent']}':", markup=False)
-        for v in g["verdicts"]:
-            out.print(f"  {v['kind']:7} {v['guard']}: {v['reason']}", markup=False)
-    for s in story["state_changes"]:
-        out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']})", markup=False)
-    for o in story["orders"]:
-        if o["kind"] == "command" and o.get("type") != "PlaceOrder":
-            out.print(f"{o.get('type')} {o['client_order_id']} sent", markup=False)
-        elif o["kind"] == "command":
-            what = f"{o.get('side')} {o.get('quantity') or 'close-position'} {o.get('order_type')}"
-            price = o.get("price") or o.get("trigger_price")
-            out.print(f"order {o['client_order_id']} sent: {what}" + (f" @ {price}" if price else ""), markup=False)
-        elif o["kind"] == "order":
-            fill = (
-                f" filled {o['last_filled_qty']} @ {o['last_filled_price']} fee {o['commission']}"
-                if (o.get("last_filled_qty") not in (None, "0"))
-                else ""
-            )
-            out.print(f"  {_when(o['time'])} {o['status']}{fill}", markup=False)
-        else:
-            out.print(f"  {_when(o['time'])} algo {o['status']}", markup=False)
-    pos = story["position_after"]
-    if pos:
-        for p in pos.get("positions", []):
-            out.print(f"position after: {p['symbol']} {p['amount']} @ {p['entry_price']}", markup=False)
+    print_story(_console, story, places_of(db))
 
 
 @audit.command("orders")
@@ -264,8 +205,9 @@ def orders_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
 @click.pass_context
 def fills_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
     """Every fill with its fee and realized PnL."""
+    db = _open(ctx)
     _emit(
-        _first(q.fills(_open(ctx), limit + 1), limit, "fills"),
+        _first(q.fills(db, limit + 1), limit, "fills"),
         fmt,
         [
             ("time", "time"),
@@ -278,6 +220,7 @@ def fills_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
             ("realized_pnl", "realized PnL"),
         ],
         "fills",
+        places_of(db),
     )
 
 
@@ -287,8 +230,9 @@ def fills_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
 @click.pass_context
 def pnl_cmd(ctx: click.Context, by: str, fmt: str) -> None:
     """Realized PnL, fees and funding by UTC day or by rule."""
+    db = _open(ctx)
     _emit(
-        q.pnl(_open(ctx), by),
+        q.pnl(db, by),
         fmt,
         [
             (by, by),
@@ -299,6 +243,7 @@ def pnl_cmd(ctx: click.Context, by: str, fmt: str) -> None:
             ("net", "net"),
         ],
         f"PnL by {by}",
+        places_of(db),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rulebot.backtest.text import exact, money
 from rulebot.cli import main
 from rulebot.testing.shared import ARCHIVE
 
@@ -70,6 +72,49 @@ def test_explain_tells_the_story_in_text(journal):
     for part in ("rule enter-long", "inputs:", "daily_loss_cap", "order", "FILLED", "position after"):
         assert part in text
     assert audit(journal, "explain", "999999")[0] == 1
+
+
+def rows_of(table: str, key: int) -> dict[str, list[str]]:
+    """A table's rows by the cell in column `key` (0 the first)."""
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    return {row[key]: row for row in cells}
+
+
+def test_tables_write_quantities_and_prices_exactly_and_amounts_to_cents(journal):
+    # The tables printed the journal's Decimal strings: an order at 105370.00 (the 0.10 tick's
+    # exponent), a fee of 3.98298600 and a PnL of -0.09450000 (quantized to 1e-8).
+    _, fills = audit(journal, "fills", "--format", "json")
+    _, table = audit(journal, "fills")
+    shown = rows_of(table, 2)
+    for f in json.loads(fills):
+        row = shown[f["client_order_id"]]
+        assert row[4:6] == [exact(Decimal(f["quantity"])), exact(Decimal(f["price"]))]
+        assert row[6:8] == [money(Decimal(f["fee"])), money(Decimal(f["realized_pnl"]))]
+    assert any(f["price"].endswith("0") for f in json.loads(fills))  # the JSON keeps the exact strings
+    _, orders = audit(journal, "orders", "--format", "json")
+    _, table = audit(journal, "orders")
+    shown = rows_of(table, 1)
+    for o in json.loads(orders):
+        row = shown[o["client_order_id"]]
+        assert row[5:7] == [exact(Decimal(o[k])) if o[k] else "-" for k in ("quantity", "price")]
+    _, pnl = audit(journal, "pnl", "--format", "json")
+    _, table = audit(journal, "pnl")
+    shown = rows_of(table, 0)
+    for r in json.loads(pnl):
+        assert shown[r["day"]][2:] == [money(Decimal(r[k])) for k in ("realized_pnl", "fees", "funding", "net")]
+    _, runs = audit(journal, "runs", "--format", "json")
+    _, table = audit(journal, "runs")
+    assert f"end_equity={money(Decimal(json.loads(runs)[0]['stop']['end_equity']))}," in table
+
+
+def test_explain_writes_the_orders_fills_and_position_as_the_tables_do(journal):
+    _, out = audit(journal, "decisions", "--rule", "enter-long", "--format", "json")
+    stories = (audit(journal, "explain", str(d["id"])) for d in json.loads(out))
+    text = next(text for _, text in stories if "FILLED" in text)
+    lines = [line for line in text.splitlines() if " sent: " in line or " filled " in line or "position after" in line]
+    assert lines and not [line for line in lines if re.search(r"\.\d*0\b", line.split(" fee ")[0])]
+    fees = [line.split(" fee ")[1] for line in lines if " fee " in line]
+    assert fees and all(re.fullmatch(r"[\d,]+\.\d\d", fee) for fee in fees)  # cents, never 3.98298600
 
 
 def test_verify_fails_with_the_broken_row_after_tampering(journal, tmp_path):
@@ -203,6 +248,6 @@ def test_a_zero_fee_reads_as_zero_in_the_table(tmp_path):
     )
     assert res.exit_code == 0, res.output
     code, out = audit(str(path), "fills")
-    assert code == 0 and "0E-8" not in out and "0.00000000" in out
+    assert code == 0 and "0E-8" not in out and {row[6] for row in rows_of(out, 2).values()} == {"0.00"}
     code, out = audit(str(path), "fills", "--format", "json")
     assert {f["fee"] for f in json.loads(out)} == {"0E-8"}  # JSON keeps the exact string as journaled

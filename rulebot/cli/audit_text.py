@@ -1,0 +1,115 @@
+"""How `rulebot audit` writes the journal's rows for a person: its tables and a decision's story."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+
+from rulebot.backtest.text import exact, money, places_for
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# The tables write numbers as `rulebot status` and the backtest summary do; the JSON keeps the
+# journal's exact strings. Quantities and order prices keep every digit but not the zeros of their
+# step's or tick's exponent (0.010, 59700.00): rounding them would misstate what was sent. Amounts
+# (fees, PnL, equity) to cents, or to six places for a coin margin.
+_EXACT = frozenset({"quantity", "price"})
+_AMOUNTS = frozenset({"fee", "realized_pnl", "fees", "funding", "net", "end_equity"})
+
+
+def cell(key: str, value: Any, places: int = 2) -> str:
+    """A table's cell for the column `key`; `places` those of an amount (see `places_of`)."""
+    if value is None:
+        return "-"
+    if key in ("time", "started", "stopped"):
+        return when(int(value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={cell(k, v, places) if k in _AMOUNTS else short(v)}" for k, v in value.items())
+    if key in _EXACT or key in _AMOUNTS:
+        return _number(value, None if key in _EXACT else places)
+    return str(value)
+
+
+def _number(value: Any, places: int | None) -> str:
+    """A journaled Decimal string exactly (`places` None) or to `places`; anything else as it is."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    return exact(number) if places is None else money(number, places=places)
+
+
+def places_of(db: sqlite3.Connection) -> int:
+    """The decimal places of the journal's amounts: those of its margin assets (cents for USDT,
+    six for a coin margin), from the balances of its account snapshots."""
+    assets = db.execute(
+        "SELECT DISTINCT json_extract(b.value, '$.asset') FROM snapshots s, json_each(s.balances) b"
+    ).fetchall()
+    return max((places_for(a[0] or "") for a in assets), default=places_for(""))
+
+
+def short(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def fee_places(asset: str | None, places: int) -> int:
+    """A fee is in its own asset (BNB when paid in BNB), the other amounts in the margin asset's."""
+    return places_for(asset) if asset else places
+
+
+def print_story(out: Console, story: dict[str, Any], places: int) -> None:
+    """`rulebot audit explain`: the decision, its inputs and guards, and the orders it sent."""
+    out.print(
+        f"decision {story['id']} · {when(story['time'])} · {story['symbol']} · rule {story['rule']} "
+        f"· rulebook {story['version'][:12]}",
+        markup=False,
+        style="bold",
+    )
+    out.print(
+        f"trigger: {story['trigger']} in state {story['state']} → "
+        f"{'fired' if story['fired'] else 'did not fire'}" + (f" ({story['error']})" if story["error"] else ""),
+        markup=False,
+    )
+    out.print("inputs: " + ", ".join(f"{k}={short(v)}" for k, v in story["inputs"].items()), markup=False)
+    for g in story["verdicts"]:
+        out.print(f"guards on '{g['intent']}':", markup=False)
+        for v in g["verdicts"]:
+            out.print(f"  {v['kind']:7} {v['guard']}: {v['reason']}", markup=False)
+    for s in story["state_changes"]:
+        out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']})", markup=False)
+    for o in story["orders"]:
+        if o["kind"] == "command" and o.get("type") != "PlaceOrder":
+            out.print(f"{o.get('type')} {o['client_order_id']} sent", markup=False)
+        elif o["kind"] == "command":
+            qty = cell("quantity", o.get("quantity")) if o.get("quantity") else "close-position"
+            price = o.get("price") or o.get("trigger_price")
+            at = f" @ {cell('price', price)}" if price else ""
+            out.print(
+                f"order {o['client_order_id']} sent: {o.get('side')} {qty} {o.get('order_type')}{at}", markup=False
+            )
+        elif o["kind"] == "order":
+            fill = (
+                f" filled {cell('quantity', o['last_filled_qty'])} @ {cell('price', o['last_filled_price'])}"
+                f" fee {cell('fee', o['commission'], fee_places(o.get('commission_asset'), places))}"
+                if (o.get("last_filled_qty") not in (None, "0"))
+                else ""
+            )
+            out.print(f"  {when(o['time'])} {o['status']}{fill}", markup=False)
+        else:
+            out.print(f"  {when(o['time'])} algo {o['status']}", markup=False)
+    pos = story["position_after"]
+    if pos:
+        for p in pos.get("positions", []):
+            amount, entry = cell("quantity", p["amount"]), cell("price", p["entry_price"])
+            out.print(f"position after: {p['symbol']} {amount} @ {entry}", markup=False)
