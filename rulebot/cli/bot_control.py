@@ -65,8 +65,10 @@ def print_status(s: dict[str, Any]) -> None:
     orders = _table("working orders", "order", "symbol", "for", "side", "type", "quantity", "price", "status")
     for o in s.get("orders", []):
         qty = "whole position" if o.get("close_position") else _shown(o.get("quantity"))
-        trigger = f"trigger {_shown(o['trigger_price'])}" if o.get("trigger_price") else "market"
-        price = _shown(o["price"]) if o.get("price") else trigger
+        # A STOP or TAKE_PROFIT has both: the trigger that places it and the limit it then rests at.
+        trigger = f"trigger {_shown(o['trigger_price'])}" if o.get("trigger_price") else None
+        limit = _shown(o["price"]) if o.get("price") else None
+        price = f"{trigger}, limit {limit}" if trigger and limit else limit or trigger or "market"
         orders.add_row(o["client_order_id"], o["symbol"], o["purpose"], o["side"], o["type"], qty, price, o["status"])
     _out.print(orders if orders.row_count else "working orders: none", markup=False)
     _out.print(f"guards: {_guards(s.get('guards', {}))}", markup=False)

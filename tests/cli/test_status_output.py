@@ -140,6 +140,32 @@ def test_status_shows_quantities_and_prices_without_the_zeros_of_their_step_or_t
     assert rows["sl-1"][4:6] == ["whole position", "trigger 57,000"]
 
 
+def test_status_shows_a_stop_limit_orders_trigger_and_its_limit(monkeypatch):
+    # The table showed a STOP's limit price alone, so a stop at 59,800 that would rest at 59,700
+    # read as a plain limit order at 59,700.
+    engine = protected_long()
+    stop = PlaceOrder(
+        "sl-2",
+        "BTCUSDT",
+        Side.SELL,
+        OrderType.STOP,
+        Decimal("0.010"),
+        price=Decimal("59700.00"),
+        trigger_price=Decimal("59800.00"),
+    )
+    engine.adopt_order(stop, "stop_loss", "hold")
+    console = Console(record=True, width=200, highlight=False)
+    monkeypatch.setattr(control_cli, "_out", console)
+    control_cli.print_status(status_of(engine))
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in console.export_text().splitlines()
+        if line.startswith("│")
+    }
+    assert rows["sl-2"][3:6] == ["STOP", "0.01", "trigger 59,800, limit 59,700"]
+    assert rows["sl-1"][5] == "trigger 57,000"  # a STOP_MARKET has no limit
+
+
 def test_status_of_a_bot_that_has_not_started_its_engine_says_so(monkeypatch):
     console = Console(record=True, width=160, highlight=False)
     monkeypatch.setattr(control_cli, "_out", console)
