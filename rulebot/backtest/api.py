@@ -310,12 +310,7 @@ def demo(
     `adl`: model auto-deleveraging (None: `config.adl` as given, turned on for the `crash`
     preset, whose cascade is what ADL exists for). `on_record`: as for `backtest`."""
     book = compile_file(rulebook)
-    market = market_of(book)
-    inst = builtin_instruments(market)
-    brackets, bracket_note = load_brackets(book, brackets_file)
-    missing = [s for s in book.symbols if s not in inst]
-    if missing:
-        raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
+    inst, brackets, bracket_note = demo_market(book, brackets_file)
     cfg = _with_symbols_and_duration(make_preset(preset), book, hours)
     events = SimulatedMarket(cfg, seed=seed)
     if on_span is not None and cfg.end is not None:
@@ -328,6 +323,19 @@ def demo(
     )
     result.brackets_source = bracket_note.removeprefix("brackets: ")
     return result, book
+
+
+def demo_market(
+    book: CompiledRulebook, brackets_file: str | None = None
+) -> tuple[dict[str, Instrument], dict[str, BracketTable], str]:
+    """The instruments and brackets a demo of `book` runs on (and where the brackets came from);
+    BacktestError or UserError when the simulated market cannot trade one of its symbols."""
+    inst = builtin_instruments(market_of(book))
+    brackets, bracket_note = load_brackets(book, brackets_file)
+    missing = [s for s in book.symbols if s not in inst]
+    if missing:
+        raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
+    return inst, brackets, bracket_note
 
 
 def _with_symbols_and_duration(cfg: SimulatedMarketConfig, book: CompiledRulebook, hours: int) -> SimulatedMarketConfig:

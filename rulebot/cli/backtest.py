@@ -12,7 +12,7 @@ from typing import NoReturn
 import click
 from rich.console import Console
 
-from rulebot.backtest.api import backtest, demo, load_instruments
+from rulebot.backtest.api import backtest, demo, demo_market, load_instruments
 from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
 from rulebot.cli.fill import fill_model_options, make_fill_model
@@ -56,9 +56,9 @@ def _contract_sizes(book: CompiledRulebook, exchange_info: str | None, brackets:
     return {s: i.contract_size for s in book.symbols if (i := instruments.get(s)) is not None and i.is_inverse}
 
 
-def _default_balance(rulebook: str, overrides: dict[str, str]) -> Decimal:
+def _default_balance(book: CompiledRulebook) -> Decimal:
     """10,000 of a dollar-like margin asset, or 1 coin on COIN-M, where the margin is the coin."""
-    return Decimal(1) if compile_file(rulebook, overrides).market == "coinm" else Decimal(10_000)
+    return Decimal(1) if book.market == "coinm" else Decimal(10_000)
 
 
 def _rule_failed(exc: RuleFailed, console: Console) -> NoReturn:
@@ -247,7 +247,7 @@ def backtest_cmd(
     # Errors (a bad rulebook, a damaged archive file...) are reported by the CLI's edge (cli/edge.py).
     try:
         if balance is None:
-            balance = _default_balance(rulebook, overrides)
+            balance = _default_balance(compile_file(rulebook, overrides))
         config = BacktestConfig(
             balance=balance,
             fill_model=fill_model,
@@ -331,6 +331,10 @@ def demo_cmd(
     refuse_overwriting([("--journal", journal), ("--report", report)], [rulebook, brackets_file])
     fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     console = output_console(stderr=fmt == "json")
+    # Compiled and checked against the simulated market before the banner: a rulebook that cannot
+    # run prints its errors alone (cli/edge.py), never under a banner that says it is running.
+    book = compile_file(rulebook)
+    demo_market(book, brackets_file)
     if fmt == "text":
         console.print(
             f"simulated {preset} market, seed {seed}, {hours}h · rulebook {_shown(rulebook)}",
@@ -340,7 +344,7 @@ def demo_cmd(
     progress = ReplayProgress("simulating")
     try:
         config = BacktestConfig(
-            balance=_default_balance(rulebook, {}), fill_model=fill_model, strict=strict, fee_rates=fees, path=path
+            balance=_default_balance(book), fill_model=fill_model, strict=strict, fee_rates=fees, path=path
         )
         with progress:
             result, book = demo(

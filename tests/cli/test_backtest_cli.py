@@ -560,3 +560,19 @@ def test_no_output_is_written_over_an_input_or_another_output(tmp_path):
     code, out = run("demo", "--rulebook", str(book), "--report", str(book), "--hours", "1")
     assert code == 2 and "is an input of this command" in out
     assert book.read_text() == (RULES / "ema-trend-btc.yaml").read_text()
+
+
+def test_demo_of_a_rulebook_that_cannot_run_prints_its_errors_under_no_banner(tmp_path):
+    # The "simulated calm market, seed 7, 72h" banner came first, as though the demo were running.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (RULES / "ema-trend-btc.yaml").read_text().replace("when: ema_fast > ema_slow", "when: ema_fsat > ema_slow", 1)
+    )
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text((RULES / "ema-trend-btc.yaml").read_text().replace("BTCUSDT", "NOSUCHUSDT"))
+    for rulebook, error in ((bad, "unknown name 'ema_fsat'"), (unknown, "NOSUCHUSDT")):
+        res = CliRunner().invoke(main, ["demo", "--rulebook", str(rulebook), "--report", str(tmp_path / "d.html")])
+        assert res.exit_code == 1 and error in res.output, res.output
+        assert "simulated" not in res.stdout and not (tmp_path / "d.html").exists()
+    code, out = run("demo", "--hours", "1", "--report", str(tmp_path / "d.html"))
+    assert code == 0 and out.startswith("simulated calm market, seed 7, 1h")
