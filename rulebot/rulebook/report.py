@@ -15,10 +15,11 @@ from rulebot.rulebook.errors import Diagnostic
 
 
 def format_diagnostic(d: Diagnostic, sources: Mapping[str, str]) -> str:
+    message, hint = _escaped(d.message), _escaped(d.hint) if d.hint else None
     if d.span is None:
-        return f"{d.severity}: {d.message}" + (f"\n   {d.hint}" if d.hint else "")
+        return f"{d.severity}: {message}" + (f"\n   {hint}" if hint else "")
     s = d.span
-    lines = [f"{s.file}:{s.line}:{s.column}: {d.severity}: {d.message}"]
+    lines = [f"{s.file}:{s.line}:{s.column}: {d.severity}: {message}"]
     text = sources.get(s.file)
     if text is not None:
         src_lines = text.splitlines()
@@ -28,16 +29,23 @@ def format_diagnostic(d: Diagnostic, sources: Mapping[str, str]) -> str:
             lines.append(gutter + line)
             width = max(1, min(s.length, len(line) - column + 1)) if len(line) >= column else 1
             lines.append(" " * (len(gutter) - 2) + "| " + " " * (column - 1) + "^" * width)
-    if d.hint:
-        lines.append(f"   {d.hint}")
+    if hint:
+        lines.append(f"   {hint}")
     return "\n".join(lines)
 
 
 _QUOTE_WIDTH = 160
 # Control characters quoted raw would reach the terminal: a NUL, or an escape sequence that a
 # hostile file uses to rewrite the screen. Each shows as one replacement character, so the
-# caret stays under its column.
-_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F) if c != 0x09}
+# caret stays under its column. C1 controls too: U+009B is an escape (CSI) of its own.
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+# A message or hint quotes a value from the file (an action's name from a quoted YAML string can
+# hold "\e[2J"): written as its escape, as repr() writes it, since no caret points into it.
+_ESCAPES = {c: f"\\x{c:02x}" for c in _CONTROLS}
+
+
+def _escaped(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 def _visible(line: str, column: int) -> tuple[str, int]:

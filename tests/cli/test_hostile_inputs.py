@@ -493,3 +493,37 @@ def test_a_renamed_archive_zip_is_refused_by_backtest(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["backtest", str(ROOT / "rules/ema-trend-btc.yaml"), "--data", str(tmp_path)])
     assert res.exit_code == 1, res.output
     assert "ETHUSDT-1m-2025-06-08.csv" in res.output and "Traceback" not in res.output
+
+
+ESCAPED_ACTION = """\
+rulebook: esc
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+rules:
+  - name: x
+    on: trade
+    in: long
+    when: price > 1
+    do: ["ex\\e]0;pwned\\a\\u009b2Jit"]
+"""
+
+
+def test_an_escape_sequence_a_rulebook_quotes_is_shown_not_sent_to_the_terminal(tmp_path):
+    # "unknown action 'ex<ESC>]0;pwned<BEL>...'": the message quoted the YAML string's value raw,
+    # and the sequence retitled the terminal. C1's CSI (U+009B) is an escape of its own.
+    book = tmp_path / "esc.yaml"
+    book.write_text(ESCAPED_ACTION)
+    raw = tmp_path / "raw.yaml"  # raw in the file: the quoted line shows one character for each
+    raw.write_text(ESCAPED_ACTION.replace("when: price > 1", "when: price > 1  # \x1b[2J\u009b2J"))
+    for args in (["validate", str(book)], ["backtest", str(book), "--data", str(ARCHIVE)], ["validate", str(raw)]):
+        code, out = rulebot(*args)
+        assert code == 1 and not [c for c in out if (ord(c) < 0x20 and c not in "\t\n") or 0x7F <= ord(c) < 0xA0]
+        quoted, carets = next(
+            pair for pair in zip(out.splitlines(), out.splitlines()[1:], strict=False) if "^" in pair[1]
+        )
+        if args[1] == str(raw):
+            assert quoted[carets.index("^")] == "\ufffd", out  # under the ESC it points at
+        else:
+            assert "unknown action 'ex\\x1b]0;pwned\\x07\\x9b2Jit'" in out, out
+            assert quoted[carets.index("^")] == '"' and quoted[len(carets.rstrip())] == "]", out
