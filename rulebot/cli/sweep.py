@@ -200,9 +200,10 @@ def sweep_cmd(
     config = None
     if balance is not None or fill_model != FillModel():
         from rulebot.cli.backtest import _default_balance
+        from rulebot.rulebook.compiler import compile_file
 
         config = BacktestConfig(
-            balance=balance if balance is not None else _default_balance(rulebook, {}),
+            balance=balance if balance is not None else _default_balance(compile_file(rulebook)),
             fill_model=fill_model,
         )
     progress = Progress(
