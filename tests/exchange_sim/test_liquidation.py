@@ -294,17 +294,23 @@ def test_a_trade_gap_past_what_the_cross_wallet_covers_liquidates_the_cross_acco
     assert sim.positions() == [] and sim.balances()[0].wallet_balance == 0
 
 
-def test_a_stop_whose_commission_would_overdraw_the_cross_wallet_liquidates_instead() -> None:
-    # Cross short 0.1 BTC at 60,000 on 1,000 USDT (997 after the entry's 3 fee), the mark left at
-    # 60,000: a last-price stop filled at 69,937.3 loses 993.73, inside the wallet, but its 3.50
-    # commission is not. It used to fill and leave the wallet at -0.24; Binance never lets a
-    # position take more than the wallet behind it, so the account is liquidated there.
+def cross_short_with_a_stale_mark() -> SimExchange:
+    """Cross short 0.1 BTC at 60,000 on 1,000 USDT, a last-price stop at 67,500; the mark stays at 60,000."""
     sim = usdm("1000", default_leverage=7)
     book(sim, "59999.9", "60000")
     sim.on_trade(BTCUSDT, D("60000"), D("1"), 1, False)
     sim.on_mark_price(BTCUSDT, D("60000"), 1)
     assert sim.execute(market("open", SELL, "0.1"), 2).ok
     assert sim.execute_algo(order("sl", BUY, OrderType.STOP_MARKET, "0.1", trigger="67500", reduce_only=True), 3).ok
+    return sim
+
+
+def test_a_stop_whose_commission_would_overdraw_the_cross_wallet_liquidates_instead() -> None:
+    # Cross short 0.1 BTC at 60,000 on 1,000 USDT (997 after the entry's 3 fee), the mark left at
+    # 60,000: a last-price stop filled at 69,937.3 loses 993.73, inside the wallet, but its 3.50
+    # commission is not. It used to fill and leave the wallet at -0.24; Binance never lets a
+    # position take more than the wallet behind it, so the account is liquidated there.
+    sim = cross_short_with_a_stale_mark()
     events = sim.on_trade(BTCUSDT, D("69937.3"), D("5"), 4, False)
     (fill,) = trades(events)
     assert fill.client_order_id.startswith("autoclose-")
@@ -313,12 +319,7 @@ def test_a_stop_whose_commission_would_overdraw_the_cross_wallet_liquidates_inst
 
 
 def test_a_stop_whose_commission_the_cross_wallet_covers_still_fills() -> None:
-    sim = usdm("1000", default_leverage=7)
-    book(sim, "59999.9", "60000")
-    sim.on_trade(BTCUSDT, D("60000"), D("1"), 1, False)
-    sim.on_mark_price(BTCUSDT, D("60000"), 1)
-    assert sim.execute(market("open", SELL, "0.1"), 2).ok
-    assert sim.execute_algo(order("sl", BUY, OrderType.STOP_MARKET, "0.1", trigger="67500", reduce_only=True), 3).ok
+    sim = cross_short_with_a_stale_mark()
     events = sim.on_trade(BTCUSDT, D("69900"), D("5"), 4, False)  # loses 990, pays 3.50: 3.50 left
     (fill,) = trades(events)
     assert not fill.client_order_id.startswith("autoclose-")
