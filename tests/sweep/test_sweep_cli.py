@@ -204,10 +204,31 @@ def _reading(pid: int, folder: str) -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def months(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Three monthly archives of 1m candles (130,000 rows): read for long enough that the test sees
+    them open. Two real days were read in a few milliseconds, often between two looks."""
+    folder = Path(tmp_path_factory.mktemp("months"))
+    price, minute = 60_000.0, 60_000
+    start = 1_704_067_200_000  # 2024-01-01
+    for month, days in (("2024-01", 31), ("2024-02", 29), ("2024-03", 31)):
+        rows = []
+        for _ in range(days * 1440):
+            close = price * (1.0005 if (start // minute) % 7 < 3 else 0.9996)
+            hi, lo = max(price, close) + 5, min(price, close) - 5
+            rows.append(
+                f"{start},{price:.1f},{hi:.1f},{lo:.1f},{close:.1f},1.5,{start + minute - 1},90000,10,0.7,42000,0"
+            )
+            price, start = close, start + minute
+        with zipfile.ZipFile(folder / f"BTCUSDT-1m-{month}.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(f"BTCUSDT-1m-{month}.csv", "\n".join(rows) + "\n")
+    return str(folder)
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc to see the archive being read")
-def test_ctrl_c_while_the_archives_are_read_exits_130_not_1(rulebook, data):
+def test_ctrl_c_while_the_archives_are_read_exits_130_not_1(rulebook, months):
     """README: `sweep` exits 130 after Ctrl-C. Before the engine started, click said "Aborted!", exit 1."""
-    folder = str(Path(data[0]).parent)
+    folder = months
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -229,6 +250,7 @@ def test_ctrl_c_while_the_archives_are_read_exits_130_not_1(rulebook, data):
     deadline = time.monotonic() + 60
     while not _reading(proc.pid, folder) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.001)
+    assert proc.poll() is None, "the sweep ended before it was seen reading"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
