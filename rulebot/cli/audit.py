@@ -7,12 +7,13 @@ import difflib
 import json
 import sqlite3
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
 from rich.table import Table
 
-from rulebot.cli.audit_text import cell, fee_places, places_of, print_story
+from rulebot.cli.audit_text import cell, fee_places, order_price, places_of, print_story
 from rulebot.cli.params import TIME
 from rulebot.cli.terminal import output_console
 from rulebot.core.errors import UserError
@@ -32,8 +33,17 @@ def _open(ctx: click.Context) -> sqlite3.Connection:
         sys.exit(1)
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], title: str, places: int = 2) -> None:
-    """`places`: the decimal places of the amounts (see `places_of`)."""
+def _emit(
+    rows: list[dict[str, Any]],
+    fmt: str,
+    columns: list[tuple[str, str]],
+    title: str,
+    places: int = 2,
+    derived: Mapping[str, Callable[[dict[str, Any]], str]] | None = None,
+) -> None:
+    """`places`: the decimal places of the amounts (see `places_of`); `derived`: the table's cells
+    written from several of a row's values (the JSON keeps those values as they are)."""
+    derived = derived or {}
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -45,7 +55,12 @@ def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]], 
         table.add_column(header)
     for r in rows:
         fees = fee_places(r.get("fee_asset"), places)
-        table.add_row(*[cell(key, r.get(key), fees if key == "fee" else places) for key, _ in columns])
+        table.add_row(
+            *[
+                derived[key](r) if key in derived else cell(key, r.get(key), fees if key == "fee" else places)
+                for key, _ in columns
+            ]
+        )
     _console.print(table)
 
 
@@ -196,6 +211,7 @@ def orders_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
             ("status", "status"),
         ],
         "orders",
+        derived={"price": lambda o: order_price(o.get("price"), o.get("trigger_price"))},
     )
 
 

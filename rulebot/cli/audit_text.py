@@ -50,6 +50,15 @@ def _number(value: Any, places: int | None) -> str:
     return exact(number) if places is None else money(number, places=places)
 
 
+def order_price(price: Any, trigger: Any) -> str:
+    """An order's prices as `rulebot status` writes them: a LIMIT's limit, a STOP_MARKET's trigger,
+    and both for a STOP or TAKE_PROFIT ("trigger 59,800, limit 59,700"), whose trigger decides
+    when it acts and whose limit decides where it then rests; "-" for a market order."""
+    shown_trigger = f"trigger {cell('price', trigger)}" if trigger else None
+    limit = cell("price", price) if price else None
+    return f"{shown_trigger}, limit {limit}" if shown_trigger and limit else limit or shown_trigger or "-"
+
+
 def places_of(db: sqlite3.Connection) -> int:
     """The decimal places of the journal's amounts: those of its margin assets (cents for USDT,
     six for a coin margin), from the balances of its account snapshots."""
@@ -93,8 +102,8 @@ def print_story(out: Console, story: dict[str, Any], places: int) -> None:
             out.print(f"{o.get('type')} {o['client_order_id']} sent", markup=False)
         elif o["kind"] == "command":
             qty = cell("quantity", o.get("quantity")) if o.get("quantity") else "close-position"
-            price = o.get("price") or o.get("trigger_price")
-            at = f" @ {cell('price', price)}" if price else ""
+            price = order_price(o.get("price"), o.get("trigger_price"))
+            at = f" @ {price}" if price != "-" else ""
             out.print(
                 f"order {o['client_order_id']} sent: {o.get('side')} {qty} {o.get('order_type')}{at}", markup=False
             )

@@ -119,12 +119,13 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
 
 
 def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
-    """Each order once: what was sent and its last known status."""
+    """Each order once: what was sent and its last known status. `price` is the limit (None for a
+    market or STOP_MARKET order), `trigger_price` the stop's trigger (None for a LIMIT)."""
     sql = """
     SELECT c.id, c.time, c.symbol, c.client_order_id, c.command,
            json_extract(c.body, '$.side') AS side, json_extract(c.body, '$.order_type') AS type,
            json_extract(c.body, '$.quantity') AS quantity,
-           COALESCE(json_extract(c.body, '$.price'), json_extract(c.body, '$.trigger_price')) AS price,
+           json_extract(c.body, '$.price') AS price, json_extract(c.body, '$.trigger_price') AS trigger_price,
            (SELECT COALESCE(json_extract(u.body, '$.status'), '') FROM entries u
              WHERE u.client_order_id = c.client_order_id AND u.kind IN ('order', 'algo')
                AND (u.run_id = c.run_id OR json_extract(u.body, '$.of_run') = c.run_id)

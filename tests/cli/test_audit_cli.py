@@ -13,6 +13,13 @@ from click.testing import CliRunner
 
 from rulebot.backtest.text import exact, money
 from rulebot.cli import main
+from rulebot.core.account_events import OrderUpdate
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import OrderStatus, OrderType, PositionSide, Side, TimeInForce
+from rulebot.engine.records import Decision, GuardRecord
+from rulebot.engine.risk.verdict import Verdict
+from rulebot.journal.encode import to_row
+from rulebot.journal.writer import SyncJournal
 from rulebot.testing.shared import ARCHIVE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +103,10 @@ def test_tables_write_quantities_and_prices_exactly_and_amounts_to_cents(journal
     shown = rows_of(table, 1)
     for o in json.loads(orders):
         row = shown[o["client_order_id"]]
-        assert row[5:7] == [exact(Decimal(o[k])) if o[k] else "-" for k in ("quantity", "price")]
+        assert row[5] == (exact(Decimal(o["quantity"])) if o["quantity"] else "-")
+        # This rulebook's orders are limits, market orders and STOP_MARKETs: one price each at most.
+        trigger = o["trigger_price"] and f"trigger {exact(Decimal(o['trigger_price']))}"
+        assert row[6] == (exact(Decimal(o["price"])) if o["price"] else trigger or "-")
     _, pnl = audit(journal, "pnl", "--format", "json")
     _, table = audit(journal, "pnl")
     shown = rows_of(table, 0)
@@ -251,3 +261,71 @@ def test_a_zero_fee_reads_as_zero_in_the_table(tmp_path):
     assert code == 0 and "0E-8" not in out and {row[6] for row in rows_of(out, 2).values()} == {"0.00"}
     code, out = audit(str(path), "fills", "--format", "json")
     assert {f["fee"] for f in json.loads(out)} == {"0E-8"}  # JSON keeps the exact string as journaled
+
+
+def journal_of(path: Path, *orders: tuple[PlaceOrder, Decimal]) -> str:
+    """A journal of one decision that sent `orders`, each acknowledged by an update whose
+    `last_filled_qty` is the one given (zero: no fill)."""
+    sink = SyncJournal(path, "r1")
+    sink.append(to_row(Decision(1000, "BTCUSDT", "protect", "mark_price", "long", {"atr": 120.5}, True, "v1")))
+    for n, (order, last_filled) in enumerate(orders, 1):
+        verdict = Verdict("allow", "max_leverage", "within 5x")
+        sink.append(to_row(GuardRecord(1000, "BTCUSDT", "protect", "protect", (verdict,), order.client_order_id)))
+        sink.append(to_row(order))
+        update = OrderUpdate(
+            "BTCUSDT", order.client_order_id, n, order.side, order.order_type, OrderStatus.NEW, "NEW",
+            order.quantity or Decimal(0), order.price or Decimal(0), Decimal(0), Decimal(0), last_filled,
+            Decimal(0), Decimal(0), "USDT", Decimal(0), False, order.reduce_only, PositionSide.BOTH,
+            order.time_in_force, order.trigger_price, None, None, 1001,
+        )  # fmt: skip
+        sink.append(to_row(update))
+    sink.end_step()
+    sink.close()
+    return str(path)
+
+
+def sell(cid: str, kind: OrderType, price: str | None, trigger: str | None) -> PlaceOrder:
+    return PlaceOrder(
+        cid,
+        "BTCUSDT",
+        Side.SELL,
+        kind,
+        Decimal("0.010"),
+        price=Decimal(price) if price else None,
+        trigger_price=Decimal(trigger) if trigger else None,
+        time_in_force=TimeInForce.GTC if price else None,
+        time=1000,
+    )
+
+
+def test_orders_and_explain_show_a_stop_limit_orders_trigger_and_its_limit(tmp_path):
+    # Both showed COALESCE(price, trigger_price): a stop that triggers at 59,800 and then rests at
+    # 59,700 read as a plain limit order at 59,700, the price that decides when it acts missing.
+    journal = journal_of(
+        tmp_path / "stops.journal",
+        (sell("sl-limit", OrderType.STOP, "59700.00", "59800.00"), Decimal(0)),
+        (sell("sl-market", OrderType.STOP_MARKET, None, "57000.00"), Decimal(0)),
+        (sell("take-profit", OrderType.LIMIT, "61000.50", None), Decimal(0)),
+    )
+    code, table = audit(journal, "orders")
+    shown = {cid: row[6] for cid, row in rows_of(table, 1).items()}
+    assert code == 0 and shown == {
+        "sl-limit": "trigger 59,800, limit 59,700",
+        "sl-market": "trigger 57,000",
+        "take-profit": "61,000.5",
+    }
+    _, out = audit(journal, "orders", "--format", "json")
+    exact_strings = {o["client_order_id"]: (o["price"], o["trigger_price"]) for o in json.loads(out)}
+    assert exact_strings == {
+        "sl-limit": ("59700.00", "59800.00"),
+        "sl-market": (None, "57000.00"),
+        "take-profit": ("61000.50", None),
+    }
+    _, decisions = audit(journal, "decisions", "--format", "json")
+    code, story = audit(journal, "explain", str(json.loads(decisions)[0]["id"]))
+    sent = [line for line in story.splitlines() if " sent: " in line]
+    assert code == 0 and sent == [
+        "order sl-limit sent: SELL 0.01 STOP @ trigger 59,800, limit 59,700",
+        "order sl-market sent: SELL 0.01 STOP_MARKET @ trigger 57,000",
+        "order take-profit sent: SELL 0.01 LIMIT @ 61,000.5",
+    ]
