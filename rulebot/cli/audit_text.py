@@ -77,6 +77,12 @@ def fee_places(asset: str | None, places: int) -> int:
     return places_for(asset) if asset else places
 
 
+def _filled(last_filled_qty: Any) -> bool:
+    """Whether an order update carries a fill: by value, since a zero is journaled as "0", "0E-8"
+    or "0.000" as the Decimal was quantized."""
+    return last_filled_qty is not None and Decimal(str(last_filled_qty)) > 0
+
+
 def print_story(out: Console, story: dict[str, Any], places: int) -> None:
     """`rulebot audit explain`: the decision, its inputs and guards, and the orders it sent."""
     out.print(
@@ -111,7 +117,7 @@ def print_story(out: Console, story: dict[str, Any], places: int) -> None:
             fill = (
                 f" filled {cell('quantity', o['last_filled_qty'])} @ {cell('price', o['last_filled_price'])}"
                 f" fee {cell('fee', o['commission'], fee_places(o.get('commission_asset'), places))}"
-                if (o.get("last_filled_qty") not in (None, "0"))
+                if _filled(o.get("last_filled_qty"))
                 else ""
             )
             out.print(f"  {when(o['time'])} {o['status']}{fill}", markup=False)

@@ -329,3 +329,18 @@ def test_orders_and_explain_show_a_stop_limit_orders_trigger_and_its_limit(tmp_p
         "order sl-market sent: SELL 0.01 STOP_MARKET @ trigger 57,000",
         "order take-profit sent: SELL 0.01 LIMIT @ 61,000.5",
     ]
+
+
+def test_explain_reads_a_zero_written_with_an_exponent_or_places_as_no_fill(tmp_path):
+    # The fill check compared last_filled_qty with the string "0": an update journaled with
+    # "0E-8" or "0.000" (a Decimal quantized to its step) read as a fill of nothing at 0.
+    journal = journal_of(
+        tmp_path / "zeros.journal",
+        (sell("quantized", OrderType.LIMIT, "61000.50", None), Decimal("0E-8")),
+        (sell("stepped", OrderType.LIMIT, "61000.50", None), Decimal("0.000")),
+        (sell("traded", OrderType.LIMIT, "61000.50", None), Decimal("0.010")),
+    )
+    _, decisions = audit(journal, "decisions", "--format", "json")
+    code, story = audit(journal, "explain", str(json.loads(decisions)[0]["id"]))
+    filled = [line for line in story.splitlines() if " filled " in line]
+    assert code == 0 and len(filled) == 1 and " filled 0.01 @ " in filled[0]
