@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def write_rows(sweep: SweepResult, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, columns)
             writer.writeheader()
-            writer.writerows(data)
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in data)
         return
     if suffix != ".parquet":
         raise SweepError([f"--out {path}: write .parquet or .csv"])
@@ -83,6 +84,21 @@ def write_rows(sweep: SweepResult, path: Path) -> None:
             type={"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64()}.get(kind, pa.string()),
         )
     pq.write_table(pa.table(arrays), path)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a text
+# parameter's value comes from the command line or a rulebook someone else wrote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell: a text that a spreadsheet would run as a formula behind a leading
+    single quote (the usual way: it then reads as the text). Numbers, and numbers written as text
+    (`net_pnl_exact` "-12.5"), stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _column_type(name: str, values: list[Any]) -> str:

@@ -283,3 +283,21 @@ def test_the_sweep_writes_neither_file_over_the_rulebook_or_an_archive(tmp_path,
         code, out = run("sweep", str(book), "--data", str(archive), "--param", "fast=3", "--workers", "1", *extra)
         assert code == 2 and "is an input of this command" in out, out
     assert book.read_text() == RULEBOOK and archive.read_bytes() == original
+
+
+def test_the_csv_keeps_a_text_parameter_from_running_as_a_spreadsheet_formula(rulebook, data, tmp_path):
+    # A text value was written as it is: "=1+1" or "@SUM(A1)" in trials.csv ran as a formula when
+    # the file was opened in a spreadsheet (CSV injection).
+    book = tmp_path / "labelled.yaml"
+    book.write_text(Path(rulebook).read_text().replace("  atr_len: 14", "  label: {default: plain}\n  atr_len: 14"))
+    out_file = tmp_path / "t.csv"
+    labels = "=1+1,@SUM(A1),-2+3,+cmd,plain"
+    args = ["sweep", str(book), "--data", data[0], "--param", f"label={labels}", "--param", "atr_len=-5,14"]
+    code, out = run(*args, "--workers", "1", "--out", str(out_file))
+    assert code == 0, out
+    rows = list(csv.DictReader(out_file.open()))
+    assert {r["param.label"] for r in rows} == {"'=1+1", "'@SUM(A1)", "'-2+3", "'+cmd", "plain"}
+    assert {r["param.atr_len"] for r in rows} == {"-5", "14"}  # a number stays a number
+    code, out = run(*args, "--workers", "1", "--out", str(tmp_path / "t.parquet"))
+    table = pq.read_table(tmp_path / "t.parquet").to_pydict()
+    assert code == 0 and set(table["param.label"]) == set(labels.split(","))  # Parquet has types: as it is
