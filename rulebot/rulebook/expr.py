@@ -1,24 +1,26 @@
 """The expression sandbox: rulebook conditions, sizes and prices → fast, checked functions.
 
 `compile_expr` parses once (expr_lexer, expr_parse), checks every name, function, attribute,
-operator and type against the rulebook's scope (expr_check), generates Python source from the
-checked form only (expr_ir, expr_codegen) and compiles it once. simpleeval defines what the
-language means; `reference_eval` evaluates the same expression with it (expr_reference).
+operator and type against the rulebook's scope (expr_check), rejects a division by a zero known
+from the rulebook alone (expr_zero), generates Python source from the checked form only (expr_ir,
+expr_codegen) and compiles it once. simpleeval defines what the language means; `reference_eval`
+evaluates the same expression with it (expr_reference).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprError, ExprIssue
-from rulebot.rulebook.expr_check import CheckResult, ZeroDivision, check
+from rulebot.rulebook.expr_check import check
 from rulebot.rulebook.expr_codegen import PREV_PREFIX, build, generate, generate_nan_test
 from rulebot.rulebook.expr_parse import ParsedExpr, parse_expr
 from rulebot.rulebook.expr_reference import ReferenceEvaluator
 from rulebot.rulebook.expr_types import ExprType
+from rulebot.rulebook.expr_zero import zero_division_issues
 from rulebot.rulebook.scope import Scope
 
 __all__ = [
@@ -68,7 +70,7 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
     if result.issues or result.node is None or result.type is None:
         raise ExprError(list(result.issues))
     names = ir.names_read(result.node)
-    errors, warnings = _zero_division_issues(result)
+    errors, warnings = zero_division_issues(result.node, result.zero_divisions)
     if errors:
         raise ExprError(errors)
     source = generate(result.node)
@@ -97,83 +99,6 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
         result.node,
         tuple(warnings),
     )
-
-
-def _zero_division_issues(result: CheckResult) -> tuple[list[ExprIssue], list[ExprIssue]]:
-    """Divisions by a zero known at compile time (`0`, a param that is 0, `1 - 1`, `p - q`): an error
-    where every evaluation reaches one (`equity / 0` reads a name, so folding the whole expression
-    would not catch it), a warning where an and/or/if-else may skip it.
-
-    A skipped literal zero still fails each time its branch runs, which is never what was meant; a
-    zero computed from params is left alone there, as `p > 0 and x / p > 1` guards it on purpose."""
-    assert result.node is not None
-    always = {id(n) for n in _always_evaluated(result.node)}
-    present = {id(n) for n in ir.walk(result.node)}
-    errors: list[ExprIssue] = []
-    warnings: list[ExprIssue] = []
-    for z in result.zero_divisions:
-        if id(z.node) in always:
-            errors.append(
-                ExprIssue(
-                    "this expression always fails: division by zero",
-                    z.offset,
-                    z.length,
-                    _zero_hint(z),
-                    "constant-error",
-                )
-            )
-        elif id(z.node) in present and not z.params:
-            warnings.append(
-                ExprIssue(
-                    "division by zero: this part fails whenever it is evaluated",
-                    z.offset,
-                    z.length,
-                    "what comes before it may decide without it, but each time it runs the expression fails at run "
-                    "time; divide by something other than 0",
-                    "division-by-zero",
-                    "warning",
-                )
-            )
-    return errors, warnings
-
-
-def _zero_hint(z: ZeroDivision) -> str:
-    """What to change; a computed divisor shows the param values it was computed from, as the
-    rulebook writes them, since `p - q` is 0 only for some (and `p - p` for all)."""
-    if not z.folded:
-        return (
-            f"param '{z.params[0][0]}' is 0 here; give it another value"
-            if z.params
-            else "divide by something other than 0"
-        )
-    if not z.params:
-        return f"'{z.divisor}' is always 0; divide by something other than 0"
-    values = ", ".join(f"{name}: {_yaml_value(value)}" for name, value in z.params)
-    return f"'{z.divisor}' is 0 with {values}; divide by something other than 0"
-
-
-def _yaml_value(value: ir.Value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f'"{value}"' if isinstance(value, str) else f"{value:g}"
-
-
-def _always_evaluated(node: ir.Node) -> Iterator[ir.Node]:
-    """`node` and every part of it that each evaluation runs. The first operand of and/or, the test of
-    if-else and the first comparison of a chain always run; the rest may be skipped. crossover
-    compares both arguments' previous values first, so those always run too (expr_codegen)."""
-    yield node
-    match node:
-        case ir.BoolOp(values=xs):
-            yield from _always_evaluated(xs[0])
-        case ir.IfExp(test=t):
-            yield from _always_evaluated(t)
-        case ir.Compare(left=a, comparators=xs):
-            yield from _always_evaluated(a)
-            yield from _always_evaluated(xs[0])
-        case _:
-            for child in ir.children(node):
-                yield from _always_evaluated(child)
 
 
 def reference_eval(text: str, scope: Scope, env: Mapping[str, Any]) -> Any:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
 from rulebot.rulebook.expr_calls import CallChecker
-from rulebot.rulebook.expr_codegen import build, generate
 from rulebot.rulebook.expr_names import (
     Checked,
     Issues,
@@ -25,6 +24,7 @@ from rulebot.rulebook.expr_names import (
 )
 from rulebot.rulebook.expr_parse import ParsedExpr
 from rulebot.rulebook.expr_types import ExprType
+from rulebot.rulebook.expr_zero import ZeroDivision, zero_division
 from rulebot.rulebook.scope import NameInfo, NameKind, Scope
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
@@ -85,21 +85,6 @@ _OPERATOR_WORDS: dict[type[ast.AST], tuple[str, str | None]] = {
     ast.Is: ("the 'is' operator is not allowed", "compare with =="),
     ast.IsNot: ("the 'is not' operator is not allowed", "compare with !="),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ZeroDivision:
-    """A `/`, `//` or `%` whose divisor is zero whatever the market does: a (signed) number literal
-    or param equal to 0, or numbers and params that fold to 0 (`1 - 1`, `p - q`), and where it is
-    in the text; whether every evaluation reaches it is for the caller to judge."""
-
-    node: ir.Binary
-    offset: int
-    length: int
-    divisor: str  # as written: `0`, `p`, `p - q`
-    # The params it reads: with p: 0, `x / p` may be guarded on purpose (`p > 0 and x / p`).
-    params: tuple[tuple[str, ir.Value], ...]
-    folded: bool  # computed (`1 - 1`), not a written zero (`0`, `-p`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,20 +240,9 @@ class _Checker:
         if left is None or right is None:
             return None, None
         out = ir.Binary(op, left, right)
-        if op in ("/", "//", "%") and _folds_to_zero(right):
-            written = right
-            while isinstance(written, ir.Unary) and written.op in ("-", "+"):
-                written = written.operand
-            params = {n.name: n.value for n in ir.walk(right) if isinstance(n, ir.Param)}
-            self.zero_divisions.append(
-                ZeroDivision(
-                    out,
-                    *self.p.span(node),
-                    self.p.node_text(node.right),
-                    tuple(sorted(params.items())),
-                    not isinstance(written, ir.Const | ir.Param),
-                )
-            )
+        zero = zero_division(out, *self.p.span(node), self.p.node_text(node.right))
+        if zero is not None:
+            self.zero_divisions.append(zero)
         return out, NUM
 
     def power(self, node: ast.BinOp) -> Checked:
@@ -413,18 +387,6 @@ class _Checker:
         if test is None or body is None or orelse is None:
             return None, None
         return ir.IfExp(test, body, orelse), bt
-
-
-def _folds_to_zero(node: ir.Node) -> bool:
-    """Is `node`, made of numbers and params only, 0? Folded with the generated code itself, so the
-    compiler and the engine cannot disagree; one that fails to fold (`1 / 0`) is caught on its own."""
-    if any(isinstance(n, ir.Ref) for n in ir.walk(node)):
-        return False
-    try:
-        value = build(generate(node))({})
-    except (ArithmeticError, ValueError):
-        return False
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
 
 
 def _literal_number(node: ast.AST) -> int | float | None:
