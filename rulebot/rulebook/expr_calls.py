@@ -74,7 +74,7 @@ class CallChecker:
             hint = f'{spec.name} works on numbers; compare text with ==, e.g. position.side == "long"'
             self.host.issue(
                 node,
-                f"{spec.name} needs numbers, but {_wrong_arguments(wrong, n)}",
+                f"{spec.name} needs numbers, but {wrong_parts(wrong, n)}",
                 hint if any(t is STR for _, t in wrong) else None,
                 "type",
             )
@@ -159,17 +159,18 @@ class CallChecker:
             )
 
 
-def _wrong_arguments(wrong: list[tuple[int, ExprType]], n: int) -> str:
-    """`both arguments are text`, `arguments 1 and 3 are text and argument 2 is a boolean (true/false)`."""
+def wrong_parts(wrong: list[tuple[int, ExprType]], n: int, noun: str = "argument") -> str:
+    """`both arguments are text`, `arguments 1 and 3 are text and argument 2 is a boolean (true/false)`;
+    `noun` names the parts counted from 1 (arguments of a call, operands of and/or)."""
     types = list(dict.fromkeys(t for _, t in wrong))
     if len(types) == 1 and len(wrong) == n:
-        return f"{'both' if n == 2 else f'all {n}'} arguments are {types[0].words}"
+        return f"{'both' if n == 2 else f'all {n}'} {noun}s are {types[0].words}"
     groups = []
     for t in types:
         positions = [str(i) for i, u in wrong if u is t]
         numbers = positions[0] if len(positions) == 1 else f"{', '.join(positions[:-1])} and {positions[-1]}"
         groups.append(
-            f"argument{'s' if len(positions) > 1 else ''} {numbers} {'are' if len(positions) > 1 else 'is'} {t.words}"
+            f"{noun}{'s' if len(positions) > 1 else ''} {numbers} {'are' if len(positions) > 1 else 'is'} {t.words}"
         )
     return " and ".join(groups)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
-from rulebot.rulebook.expr_calls import CallChecker
+from rulebot.rulebook.expr_calls import CallChecker, wrong_parts
 from rulebot.rulebook.expr_names import (
     Checked,
     Issues,
@@ -225,9 +225,7 @@ class _Checker:
         (left, lt), (right, rt) = self.expr(node.left), self.expr(node.right)
         if lt is not None and lt is not NUM and rt is not None and rt is not NUM:
             # One mistake ('"a" + "b"', joining text), so one error over the whole operation.
-            sides = (
-                f"both sides are {lt.words}" if lt is rt else f"the left side is {lt.words} and the right {rt.words}"
-            )
+            sides = _sides(lt, rt)
             hint = (
                 'text cannot be joined; compare it with ==, e.g. position.side == "long"' if STR in (lt, rt) else None
             )
@@ -274,7 +272,22 @@ class _Checker:
     def boolop(self, node: ast.AST) -> Checked:
         assert isinstance(node, ast.BoolOp)
         op: ir.BoolOpName = "and" if isinstance(node.op, ast.And) else "or"
-        values = [self.want(v, BOOL, f"'{op}' needs", "compare it, e.g. x > 0") for v in node.values]
+        checked = [self.expr(v) for v in node.values]
+        wrong = [(i, t) for i, (_, t) in enumerate(checked, 1) if t is not None and t is not BOOL]
+        if len(wrong) > 1:
+            # One mistake ('price and atr', values where conditions belong), so one error over it, as for '"a" + "b"'.
+            n = len(node.values)
+            parts = _sides(wrong[0][1], wrong[1][1]) if n == 2 else wrong_parts(wrong, n, "operand")
+            self.issue(node, f"'{op}' needs booleans (true/false), but {parts}", "compare each, e.g. x > 0", "type")
+            return None, None
+        for i, t in wrong:
+            self.issue(
+                node.values[i - 1],
+                f"'{op}' needs a boolean (true/false), but this is {t.words}",
+                "compare it, e.g. x > 0",
+                "type",
+            )
+        values = [v if t is BOOL else None for v, t in checked]
         if any(v is None for v in values):
             return None, None
         return ir.BoolOp(op, tuple(v for v in values if v is not None)), BOOL
@@ -298,11 +311,7 @@ class _Checker:
                 continue
             if op in _ORDERING and lt is not NUM and rt is not NUM:
                 # One mistake ('"a" < "b"', ordering text), so one error over the comparison, as for '"a" + "b"'.
-                sides = (
-                    f"both sides are {lt.words}"
-                    if lt is rt
-                    else f"the left side is {lt.words} and the right {rt.words}"
-                )
+                sides = _sides(lt, rt)
                 hint = (
                     'text has no order; compare it with == or !=, e.g. position.side == "long"'
                     if STR in (lt, rt)
@@ -387,6 +396,11 @@ class _Checker:
         if test is None or body is None or orelse is None:
             return None, None
         return ir.IfExp(test, body, orelse), bt
+
+
+def _sides(lt: ExprType, rt: ExprType) -> str:
+    """How a message names the two wrong sides of an operator: `both sides are text`."""
+    return f"both sides are {lt.words}" if lt is rt else f"the left side is {lt.words} and the right {rt.words}"
 
 
 def _literal_number(node: ast.AST) -> int | float | None:

@@ -428,6 +428,32 @@ def test_an_operation_on_two_non_numbers_is_one_error_over_the_operation(text, m
 
 
 @pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("price and atr", "'and' needs booleans (true/false), but both sides are a number"),
+        ('price or "x"', "'or' needs booleans (true/false), but the left side is a number and the right text"),
+        ("price or 1 or 2", "'or' needs booleans (true/false), but all 3 operands are a number"),
+        ("price > 1 or 1 or 2", "'or' needs booleans (true/false), but operands 2 and 3 are a number"),
+        (
+            'price and hedged and "x"',
+            "'and' needs booleans (true/false), but operand 1 is a number and operand 3 is text",
+        ),
+    ],
+)
+def test_and_or_with_several_non_booleans_is_one_error_over_the_operation(text, message):
+    issue = only(text)
+    assert (issue.message, issue.code, issue.hint) == (message, "type", "compare each, e.g. x > 0")
+    assert marked(text, issue) == text
+
+
+def test_and_or_with_one_non_boolean_marks_that_operand():
+    text = "price > 1 or atr or vol > 2"
+    issue = only(text)
+    assert (issue.message, marked(text, issue)) == ("'or' needs a boolean (true/false), but this is a number", "atr")
+    assert issue.hint == "compare it, e.g. x > 0"
+
+
+@pytest.mark.parametrize(
     ("text", "message", "comparison"),
     [
         ('"a" < "b"', "'<' compares numbers, but both sides are text", '"a" < "b"'),
