@@ -14,18 +14,12 @@ from dataclasses import dataclass
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
 from rulebot.rulebook.expr_calls import CallChecker, wrong_parts
-from rulebot.rulebook.expr_names import (
-    Checked,
-    Issues,
-    NameResolver,
-    did_you_mean,
-    listing,
-    with_guess,
-)
+from rulebot.rulebook.expr_compare import CompareChecker, two_sides
+from rulebot.rulebook.expr_names import Checked, Issues, NameResolver
 from rulebot.rulebook.expr_parse import ParsedExpr
 from rulebot.rulebook.expr_types import ExprType
 from rulebot.rulebook.expr_zero import ZeroDivision, zero_division
-from rulebot.rulebook.scope import NameInfo, NameKind, Scope
+from rulebot.rulebook.scope import NameKind, Scope
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 MAX_EXPONENT = 64
@@ -42,16 +36,6 @@ _BINARY: dict[type[ast.operator], ir.BinaryOpName] = {
     ast.Mod: "%",
 }
 _UNARY: dict[type[ast.unaryop], ir.UnaryOpName] = {ast.Not: "not", ast.USub: "-", ast.UAdd: "+"}
-_COMPARE: dict[type[ast.cmpop], ir.CompareOpName] = {
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Gt: ">",
-    ast.GtE: ">=",
-}
-_ORDERING = frozenset({"<", "<=", ">", ">="})
-
 # Constructs Python parses but the language does not have, and what to tell the user.
 _REJECTED: dict[type[ast.AST], str] = {
     ast.Slice: "slices are not allowed",
@@ -80,10 +64,6 @@ _OPERATOR_WORDS: dict[type[ast.AST], tuple[str, str | None]] = {
     ast.RShift: ("shift '>>' is not allowed", None),
     ast.Invert: ("bitwise '~' is not allowed", "use not"),
     ast.MatMult: ("'@' is only part of a series name", "write a series without spaces: close@15m"),
-    ast.In: ("the 'in' operator is not allowed", "compare with == and combine with or"),
-    ast.NotIn: ("the 'not in' operator is not allowed", "compare with != and combine with and"),
-    ast.Is: ("the 'is' operator is not allowed", "compare with =="),
-    ast.IsNot: ("the 'is not' operator is not allowed", "compare with !="),
 }
 
 
@@ -121,7 +101,7 @@ class _Checker:
             ast.BinOp: self.binop,
             ast.UnaryOp: self.unaryop,
             ast.BoolOp: self.boolop,
-            ast.Compare: self.compare,
+            ast.Compare: CompareChecker(self).compare,
             ast.IfExp: self.ifexp,
             ast.Call: CallChecker(self).call,
             ast.Subscript: self.lookback,
@@ -225,7 +205,7 @@ class _Checker:
         (left, lt), (right, rt) = self.expr(node.left), self.expr(node.right)
         if lt is not None and lt is not NUM and rt is not None and rt is not NUM:
             # One mistake ('"a" + "b"', joining text), so one error over the whole operation.
-            sides = _sides(lt, rt)
+            sides = two_sides(lt, rt)
             hint = (
                 'text cannot be joined; compare it with ==, e.g. position.side == "long"' if STR in (lt, rt) else None
             )
@@ -277,7 +257,7 @@ class _Checker:
         if len(wrong) > 1:
             # One mistake ('price and atr', values where conditions belong), so one error over it, as for '"a" + "b"'.
             n = len(node.values)
-            parts = _sides(wrong[0][1], wrong[1][1]) if n == 2 else wrong_parts(wrong, n, "operand")
+            parts = two_sides(wrong[0][1], wrong[1][1]) if n == 2 else wrong_parts(wrong, n, "operand")
             self.issue(node, f"'{op}' needs booleans (true/false), but {parts}", "compare each, e.g. x > 0", "type")
             return None, None
         for i, t in wrong:
@@ -291,94 +271,6 @@ class _Checker:
         if any(v is None for v in values):
             return None, None
         return ir.BoolOp(op, tuple(v for v in values if v is not None)), BOOL
-
-    def compare(self, node: ast.AST) -> Checked:
-        assert isinstance(node, ast.Compare)
-        operands = [node.left, *node.comparators]
-        checked = [self.expr(o) for o in operands]
-        ok = all(n is not None for n, _ in checked)
-        ops: list[ir.CompareOpName] = []
-        for i, cmp in enumerate(node.ops):
-            op = _COMPARE.get(type(cmp))
-            if op is None:
-                msg, hint = _OPERATOR_WORDS.get(type(cmp), (f"{type(cmp).__name__} is not allowed", None))
-                self.issue(node, msg, hint, "not-allowed")
-                ok = False
-                continue
-            ops.append(op)
-            (ln, lt), (rn, rt) = checked[i], checked[i + 1]
-            if lt is None or rt is None:
-                continue
-            if op in _ORDERING and lt is not NUM and rt is not NUM:
-                # One mistake ('"a" < "b"', ordering text), so one error over the comparison, as for '"a" + "b"'.
-                sides = _sides(lt, rt)
-                hint = (
-                    'text has no order; compare it with == or !=, e.g. position.side == "long"'
-                    if STR in (lt, rt)
-                    else None
-                )
-                self.issue(self.pair(node, i), f"'{op}' compares numbers, but {sides}", hint, "type")
-                ok = False
-            elif op in _ORDERING:
-                for side, t, where in (("left", lt, operands[i]), ("right", rt, operands[i + 1])):
-                    if t is not NUM:
-                        self.issue(
-                            where,
-                            f"'{op}' compares numbers, but the {side} side is {t.words}",
-                            None,
-                            "type",
-                        )
-                        ok = False
-            elif lt is not rt:
-                self.issue(
-                    node,
-                    f"'{op}' compares {lt.words} with {rt.words}; they can never be equal",
-                    None,
-                    "type",
-                )
-                ok = False
-            else:
-                ok = self.enum_values(ln, rn, operands[i + 1]) and ok
-                ok = self.enum_values(rn, ln, operands[i]) and ok
-        if not ok:
-            return None, None
-        nodes = [n for n, _ in checked if n is not None]
-        return ir.Compare(nodes[0], tuple(ops), tuple(nodes[1:])), BOOL
-
-    def pair(self, node: ast.Compare, i: int) -> ast.AST | tuple[int, int]:
-        """Where comparison `i` of `node` is: all of it, or in a chain `a < b < c` just `a < b`."""
-        if len(node.ops) == 1:
-            return node
-        operands = [node.left, *node.comparators]
-        start, _ = self.wrapped(operands[i])
-        end = sum(self.wrapped(operands[i + 1]))
-        return start, end - start
-
-    def wrapped(self, node: ast.AST) -> tuple[int, int]:
-        """(offset, length) of `node` with the parentheses around it, which its own span leaves out."""
-        start, length = self.p.span(node)
-        end, text = start + length, self.p.text
-        while True:
-            before, after = text[:start].rstrip(), text[end:].lstrip()
-            if not (before.endswith("(") and after.startswith(")")):
-                return start, end - start
-            start, end = len(before) - 1, len(text) - len(after) + 1
-
-    def enum_values(self, name: ir.Node | None, lit: ir.Node | None, lit_node: ast.AST) -> bool:
-        """`position.side == "flat"` can never be true: say so, and what it can be. A text
-        param is a constant too, so `state == start` with start: "flatt" is caught as well."""
-        if not (isinstance(name, ir.Ref) and isinstance(lit, ir.Const | ir.Param) and isinstance(lit.value, str)):
-            return True
-        info: NameInfo | None = self.scope.get(name.name)
-        if info is None or not info.choices or lit.value in info.choices:
-            return True
-        self.issue(
-            lit_node,
-            f"'{lit.value}' is never a value of {name.name}",
-            with_guess(did_you_mean(lit.value, info.choices), listing("values", info.choices)),
-            "enum-value",
-        )
-        return False
 
     def ifexp(self, node: ast.AST) -> Checked:
         assert isinstance(node, ast.IfExp)
@@ -396,11 +288,6 @@ class _Checker:
         if test is None or body is None or orelse is None:
             return None, None
         return ir.IfExp(test, body, orelse), bt
-
-
-def _sides(lt: ExprType, rt: ExprType) -> str:
-    """How a message names the two wrong sides of an operator: `both sides are text`."""
-    return f"both sides are {lt.words}" if lt is rt else f"the left side is {lt.words} and the right {rt.words}"
 
 
 def _literal_number(node: ast.AST) -> int | float | None:
