@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 
 from rulebot.rulebook import expr_ir as ir
-from rulebot.rulebook.expr_calls import CheckerHost
+from rulebot.rulebook.expr_calls import CheckerHost, wrong_parts
 from rulebot.rulebook.expr_names import Checked, did_you_mean, listing, with_guess
 from rulebot.rulebook.expr_types import ExprType
 from rulebot.rulebook.scope import NameInfo
@@ -30,11 +30,18 @@ _WORDS: dict[type[ast.cmpop], tuple[str, str | None]] = {
     ast.Is: ("the 'is' operator is not allowed", "compare with =="),
     ast.IsNot: ("the 'is not' operator is not allowed", "compare with !="),
 }
+_NO_ORDER = 'text has no order; compare it with == or !=, e.g. position.side == "long"'
 
 
 def two_sides(lt: ExprType, rt: ExprType) -> str:
     """How a message names the two wrong sides of an operator: `both sides are text`."""
     return f"both sides are {lt.words}" if lt is rt else f"the left side is {lt.words} and the right {rt.words}"
+
+
+def _unordered(checked: list[Checked], i: int) -> bool:
+    """Does comparison `i` of a chain order something that is not a number (both its sides being known)?"""
+    lt, rt = checked[i][1], checked[i + 1][1]
+    return lt is not None and rt is not None and (lt is not NUM or rt is not NUM)
 
 
 class CompareChecker:
@@ -47,6 +54,12 @@ class CompareChecker:
         checked = [self.host.expr(o) for o in operands]
         ok = all(n is not None for n, _ in checked)
         ops: list[ir.CompareOpName] = []
+        unordered = [
+            i for i, cmp in enumerate(node.ops) if _COMPARE.get(type(cmp)) in _ORDERING and _unordered(checked, i)
+        ]
+        if len(unordered) > 1:
+            self.unordered_chain(node, checked, unordered)
+            ok = False
         for i, cmp in enumerate(node.ops):
             op = _COMPARE.get(type(cmp))
             if op is None:
@@ -56,17 +69,13 @@ class CompareChecker:
                 continue
             ops.append(op)
             (ln, lt), (rn, rt) = checked[i], checked[i + 1]
-            if lt is None or rt is None:
+            if lt is None or rt is None or (op in _ORDERING and len(unordered) > 1):
                 continue
             if op in _ORDERING and lt is not NUM and rt is not NUM:
                 # One mistake ('"a" < "b"', ordering text), so one error over the comparison, as for '"a" + "b"'.
                 sides = two_sides(lt, rt)
-                hint = (
-                    'text has no order; compare it with == or !=, e.g. position.side == "long"'
-                    if STR in (lt, rt)
-                    else None
-                )
-                self.host.issue(self.pair(node, i), f"'{op}' compares numbers, but {sides}", hint, "type")
+                hint = _NO_ORDER if STR in (lt, rt) else None
+                self.host.issue(self.part(node, i, i), f"'{op}' compares numbers, but {sides}", hint, "type")
                 ok = False
             elif op in _ORDERING:
                 for side, t, where in (("left", lt, operands[i]), ("right", rt, operands[i + 1])):
@@ -94,13 +103,28 @@ class CompareChecker:
         nodes = [n for n, _ in checked if n is not None]
         return ir.Compare(nodes[0], tuple(ops), tuple(nodes[1:])), BOOL
 
-    def pair(self, node: ast.Compare, i: int) -> ast.AST | tuple[int, int]:
-        """Where comparison `i` of `node` is: all of it, or in a chain `a < b < c` just `a < b`."""
-        if len(node.ops) == 1:
+    def unordered_chain(self, node: ast.Compare, checked: list[Checked], unordered: list[int]) -> None:
+        """'"a" < "b" < "c"': several orderings of non-numbers in a chain are one mistake, so one error over
+        that part of the chain, saying which of its operands are not numbers."""
+        first, last = unordered[0], unordered[-1]
+        wrong = {j: t for i in unordered for j in (i, i + 1) if (t := checked[j][1]) is not None and t is not NUM}
+        ops = " and ".join(dict.fromkeys(f"'{_COMPARE[type(node.ops[i])]}'" for i in unordered))
+        verb = "compare" if " and " in ops else "compares"
+        parts = wrong_parts([(j - first + 1, t) for j, t in sorted(wrong.items())], last - first + 2, "operand")
+        self.host.issue(
+            self.part(node, first, last),
+            f"{ops} {verb} numbers, but {parts}",
+            _NO_ORDER if STR in wrong.values() else None,
+            "type",
+        )
+
+    def part(self, node: ast.Compare, first: int, last: int) -> ast.AST | tuple[int, int]:
+        """Where comparisons `first` to `last` of `node` are: all of it, or in a chain `a < b < c` just `a < b`."""
+        if first == 0 and last == len(node.ops) - 1:
             return node
         operands = [node.left, *node.comparators]
-        start, _ = self.wrapped(operands[i])
-        end = sum(self.wrapped(operands[i + 1]))
+        start, _ = self.wrapped(operands[first])
+        end = sum(self.wrapped(operands[last + 1]))
         return start, end - start
 
     def wrapped(self, node: ast.AST) -> tuple[int, int]:

@@ -465,7 +465,7 @@ def test_and_or_with_one_non_boolean_marks_that_operand():
             None,
         ),
         ('("a") < "b"', "'<' compares numbers, but both sides are text", '("a") < "b"'),
-        ('price > 1 < ( "a" ) < "b"', "'<' compares numbers, but both sides are text", '( "a" ) < "b"'),
+        ('mode == ( "a" ) < "b"', "'<' compares numbers, but both sides are text", '( "a" ) < "b"'),
     ],
 )
 def test_ordering_two_non_numbers_is_one_error_over_the_comparison(text, message, comparison):
@@ -476,6 +476,31 @@ def test_ordering_two_non_numbers_is_one_error_over_the_comparison(text, message
         assert issue.hint == 'text has no order; compare it with == or !=, e.g. position.side == "long"'
     if text.count("<") + text.count(">") == 1:
         assert issues(text) == [issue]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "chain"),
+    [
+        ('"a" < "b" < "c"', "'<' compares numbers, but all 3 operands are text", '"a" < "b" < "c"'),
+        ('"a" < 1 < "b"', "'<' compares numbers, but operands 1 and 3 are text", '"a" < 1 < "b"'),
+        ('"a" < "b" <= 1', "'<' and '<=' compare numbers, but operands 1 and 2 are text", '"a" < "b" <= 1'),
+        # Only the part of the chain that orders non-numbers, counted from its start.
+        ('price > 1 < ( "a" ) < "b"', "'<' compares numbers, but operands 2 and 3 are text", '1 < ( "a" ) < "b"'),
+    ],
+)
+def test_a_chain_ordering_several_non_numbers_is_one_error_over_the_chain(text, message, chain):
+    issue = only(text)
+    assert (issue.message, issue.code, marked(text, issue)) == (message, "type", chain)
+    assert issue.hint == 'text has no order; compare it with == or !=, e.g. position.side == "long"'
+
+
+def test_a_chain_ordering_one_non_number_marks_that_operand():
+    text = "1 < price < hedged"
+    issue = only(text)
+    assert (issue.message, marked(text, issue)) == (
+        "'<' compares numbers, but the right side is a boolean (true/false)",
+        "hedged",
+    )
 
 
 @pytest.mark.parametrize(
