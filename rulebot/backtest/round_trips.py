@@ -24,9 +24,9 @@ class Trade:
     entry_time: int
     entry_rule: str  # the rule whose entry opened it; empty if it was opened otherwise
     entry_qty: Decimal
-    entry_price: Decimal  # quantity-weighted average of the opening fills
+    entry_price: Decimal  # average of the opening fills (harmonic on an inverse market, see _Building)
     exit_qty: Decimal
-    exit_price: Decimal  # quantity-weighted average of the closing fills; 0 if none
+    exit_price: Decimal  # average of the closing fills, as entry_price; 0 if none
     gross_pnl: Decimal  # realized, before fees
     fees: Decimal
     exit_time: int | None
@@ -50,10 +50,23 @@ class _Building:
     side: Literal["long", "short"]
     entry_time: int
     entry_rule: str
+    # An inverse (COIN-M) market averages prices harmonically, by coin notional, as Binance
+    # averages a COIN-M entry (MARGIN.md §4): qty / sum(qty / price). The account's entry price
+    # is that average, so a trade's open PnL from it matches the account's unrealized PnL.
+    inverse: bool = False
     entry_qty: Decimal = ZERO
-    entry_cost: Decimal = ZERO  # sum of qty * price of the opening fills
+    entry_cost: Decimal = ZERO  # sum of qty * price (inverse: qty / price) of the opening fills
     exit_qty: Decimal = ZERO
     exit_cost: Decimal = ZERO
+
+    def cost(self, qty: Decimal, price: Decimal) -> Decimal:
+        return qty / price if self.inverse else qty * price
+
+    def average(self, qty: Decimal, cost: Decimal) -> Decimal:
+        if not qty:
+            return ZERO
+        return qty / cost if self.inverse else cost / qty
+
     gross_pnl: Decimal = ZERO
     fees: Decimal = ZERO
     exit_time: int | None = None
@@ -65,9 +78,9 @@ class _Building:
             self.entry_time,
             self.entry_rule,
             self.entry_qty,
-            self.entry_cost / self.entry_qty if self.entry_qty else ZERO,
+            self.average(self.entry_qty, self.entry_cost),
             self.exit_qty,
-            self.exit_cost / self.exit_qty if self.exit_qty else ZERO,
+            self.average(self.exit_qty, self.exit_cost),
             self.gross_pnl,
             self.fees,
             self.exit_time,
@@ -100,10 +113,11 @@ def iter_round_trips(
                 side: Literal["long", "short"] = "long" if remaining > 0 else "short"
                 if current is not None:
                     yield current.done()
-                current = _Building(f.symbol, side, f.time, f.rule if f.purpose == "entry" else "")
+                rule = f.rule if f.purpose == "entry" else ""
+                current = _Building(f.symbol, side, f.time, rule, inverse_size is not None)
             if position == 0 or (position > 0) == (remaining > 0):  # opening or adding
                 current.entry_qty += abs(remaining)
-                current.entry_cost += abs(remaining) * f.price
+                current.entry_cost += current.cost(abs(remaining), f.price)
                 current.fees += fee_left
                 position += remaining
                 break
@@ -112,7 +126,7 @@ def iter_round_trips(
             # closing part only, so all of it belongs to the trade being closed.
             fee_part = fee_left * closing / abs(remaining)
             current.exit_qty += closing
-            current.exit_cost += closing * f.price
+            current.exit_cost += current.cost(closing, f.price)
             current.fees += fee_part
             current.gross_pnl += pnl_left
             fee_left -= fee_part
