@@ -58,6 +58,10 @@ class _Building:
     entry_cost: Decimal = ZERO  # sum of qty * price (inverse: qty / price) of the opening fills
     exit_qty: Decimal = ZERO
     exit_cost: Decimal = ZERO
+    gross_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    exit_time: int | None = None
+    exit_reason: str = ""
 
     def cost(self, qty: Decimal, price: Decimal) -> Decimal:
         return qty / price if self.inverse else qty * price
@@ -66,11 +70,6 @@ class _Building:
         if not qty:
             return ZERO
         return qty / cost if self.inverse else cost / qty
-
-    gross_pnl: Decimal = ZERO
-    fees: Decimal = ZERO
-    exit_time: int | None = None
-    exit_reason: str = ""
 
     def done(self, open_pnl: Decimal = ZERO) -> Trade:
         return Trade(
