@@ -53,6 +53,29 @@ def exact(value: Decimal) -> str:
     return f"{value.normalize(Context(prec=len(value.as_tuple().digits))):,f}"
 
 
+def number_text(value: object, places: int | None = None) -> str:
+    """A Decimal string of a journal or a status, for a table: exactly (`places` None: a quantity,
+    a price) or to `places` (an amount); "-" for None, anything that is no finite number as it is."""
+    if value is None:
+        return "-"
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    return exact(number) if places is None else money(number, places=places)
+
+
+def order_prices(price: object, trigger: object, none: str) -> str:
+    """An order's prices: a LIMIT's limit, a STOP_MARKET's trigger, and both for a STOP or
+    TAKE_PROFIT ("trigger 59,800, limit 59,700"), whose trigger decides when it acts and whose
+    limit where it then rests; `none` for a market order."""
+    shown_trigger = f"trigger {number_text(trigger)}" if trigger else None
+    limit = number_text(price) if price else None
+    return f"{shown_trigger}, limit {limit}" if shown_trigger and limit else limit or shown_trigger or none
+
+
 def pct(value: Decimal | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from rulebot.backtest.text import exact, money, places_for
+from rulebot.backtest.text import number_text, order_prices, places_for
 
 
 def when(ms: int | None) -> str:
@@ -35,28 +35,13 @@ def cell(key: str, value: Any, places: int = 2) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={cell(k, v, places) if k in _AMOUNTS else short(v)}" for k, v in value.items())
     if key in _EXACT or key in _AMOUNTS:
-        return _number(value, None if key in _EXACT else places)
+        return number_text(value, None if key in _EXACT else places)
     return str(value)
 
 
-def _number(value: Any, places: int | None) -> str:
-    """A journaled Decimal string exactly (`places` None) or to `places`; anything else as it is."""
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        return str(value)
-    if not number.is_finite():
-        return str(value)
-    return exact(number) if places is None else money(number, places=places)
-
-
 def order_price(price: Any, trigger: Any) -> str:
-    """An order's prices as `rulebot status` writes them: a LIMIT's limit, a STOP_MARKET's trigger,
-    and both for a STOP or TAKE_PROFIT ("trigger 59,800, limit 59,700"), whose trigger decides
-    when it acts and whose limit decides where it then rests; "-" for a market order."""
-    shown_trigger = f"trigger {cell('price', trigger)}" if trigger else None
-    limit = cell("price", price) if price else None
-    return f"{shown_trigger}, limit {limit}" if shown_trigger and limit else limit or shown_trigger or "-"
+    """An order's prices as `rulebot status` writes them (`order_prices`); "-" for a market order."""
+    return order_prices(price, trigger, "-")
 
 
 def places_of(db: sqlite3.Connection) -> int:

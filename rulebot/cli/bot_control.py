@@ -8,14 +8,13 @@ import asyncio
 import json
 import sys
 import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from rulebot.backtest.text import exact, money, places_for
+from rulebot.backtest.text import number_text, order_prices, places_for
 from rulebot.cli.params import RUN_DIR
 from rulebot.cli.terminal import output_console
 from rulebot.runtime import control
@@ -41,7 +40,7 @@ def print_status(s: dict[str, Any]) -> None:
     account = _table("account", "asset", "equity", "today's PnL")
     for asset, equity in s.get("equity", {}).items():
         places = places_for(asset)
-        account.add_row(asset, _shown(equity, places), _shown(s.get("daily_pnl", {}).get(asset), places))
+        account.add_row(asset, number_text(equity, places), number_text(s.get("daily_pnl", {}).get(asset), places))
     _out.print(account)
     # A position's PnL is in the account's margin asset; one market's assets are all dollars or all coins.
     places = max((places_for(asset) for asset in s.get("equity", {})), default=places_for(""))
@@ -59,32 +58,20 @@ def print_status(s: dict[str, Any]) -> None:
     positions = _table("positions", "symbol", "side", "size", "entry", "uPnL")
     for p in s.get("positions", []):
         positions.add_row(
-            p["symbol"], p["side"], _shown(p["size"]), _shown(p["entry_price"]), _shown(p["upnl"], places)
+            p["symbol"],
+            p["side"],
+            number_text(p["size"]),
+            number_text(p["entry_price"]),
+            number_text(p["upnl"], places),
         )
     _out.print(positions if positions.row_count else "positions: none", markup=False)
     orders = _table("working orders", "order", "symbol", "for", "side", "type", "quantity", "price", "status")
     for o in s.get("orders", []):
-        qty = "whole position" if o.get("close_position") else _shown(o.get("quantity"))
-        # A STOP or TAKE_PROFIT has both: the trigger that places it and the limit it then rests at.
-        trigger = f"trigger {_shown(o['trigger_price'])}" if o.get("trigger_price") else None
-        limit = _shown(o["price"]) if o.get("price") else None
-        price = f"{trigger}, limit {limit}" if trigger and limit else limit or trigger or "market"
+        qty = "whole position" if o.get("close_position") else number_text(o.get("quantity"))
+        price = order_prices(o.get("price"), o.get("trigger_price"), "market")
         orders.add_row(o["client_order_id"], o["symbol"], o["purpose"], o["side"], o["type"], qty, price, o["status"])
     _out.print(orders if orders.row_count else "working orders: none", markup=False)
     _out.print(f"guards: {_guards(s.get('guards', {}))}", markup=False)
-
-
-def _shown(text: str | None, places: int | None = None) -> str:
-    """A Decimal string of the status: exactly (a quantity, a price) or to `places` (an amount)."""
-    if text is None:
-        return "-"
-    try:
-        value = Decimal(text)
-    except (InvalidOperation, TypeError):
-        return str(text)
-    if not value.is_finite():
-        return str(text)
-    return exact(value) if places is None else money(value, places=places)
 
 
 def _table(title: str, *columns: str) -> Table:
