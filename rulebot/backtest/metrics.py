@@ -65,15 +65,22 @@ class Month:
 
 @dataclass(frozen=True, slots=True)
 class Benchmark:
-    """Buying the symbol at the first price and holding it to the last, without fees or leverage."""
+    """A 1x long of the symbol from the first price to the last, without fees, valued in the
+    account's margin asset. For USDⓈ-M that is buying and holding the coin; for COIN-M (`inverse`)
+    it is a long of the inverse contract the size of the equity, valued in the coin, as the
+    strategy's own return is: its return is 1 - first/last, not the coin's return in USD."""
 
     symbol: str
     first_price: Decimal
     last_price: Decimal
-    max_drawdown_pct: Decimal | None  # of the price
+    max_drawdown_pct: Decimal | None  # of the price; for inverse, of the long's value in the coin
+    inverse: bool = False
+    inverse_return: Decimal | None = None  # for inverse: -1 once the price went to half the first
 
     @property
     def ret(self) -> Decimal:
+        if self.inverse and self.inverse_return is not None:
+            return self.inverse_return
         return self.last_price / self.first_price - 1
 
 
@@ -179,13 +186,18 @@ def months(tally: MonthTally, end_equity: Decimal, exits: Sequence[int]) -> list
 
 
 def benchmarks(result: BacktestResult, tally: CurveTally | None = None) -> list[Benchmark]:
-    """Buy and hold each symbol over the same samples the strategy was measured on."""
+    """Buy and hold each symbol over the same samples the strategy was measured on (Benchmark)."""
     prices = (tally or tally_of(result)).prices
     out = []
     for s in result.all_symbols:
         price = prices.get(s)
-        if price is not None and price.first is not None and price.last is not None:
+        if price is None or price.first is None or price.last is None:
+            continue
+        held = price.inverse_hold() if result.inverse else None
+        if held is None:
             out.append(Benchmark(s, price.first, price.last, price.drawdown()))
+        else:
+            out.append(Benchmark(s, price.first, price.last, held[1], inverse=True, inverse_return=held[0]))
     return out
 
 

@@ -214,6 +214,8 @@ class BacktestResult:
     # of lists, whose tally is then fed from `equity_curve` and `symbol_curves`.
     tally: CurveTally | None = None
     samples: int = 0  # how many samples were taken: `equity_curve` may hold fewer (0: all it holds)
+    # COIN-M: equity and PnL are in the coin, and so is the buy-and-hold benchmark (metrics.Benchmark)
+    inverse: bool = False
     never_ran: tuple[NeverRan, ...] = ()  # rules reading a market value the data never gave (never_ran.py)
 
     @property

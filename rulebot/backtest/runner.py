@@ -87,6 +87,7 @@ def run_backtest(
     sim = venue.sim
     result = BacktestResult(book.name, book.source_hash[:12], symbol, asset, 0, 0, config.balance, 0)
     result.symbols = symbols
+    result.inverse = inst[symbol].is_inverse
     result.fee_rates = config.fee_rates
     result.adl_model = config.adl.describe()
     result.fees_source = fees_source(config.fee_rates, DEFAULT_FEE_RATES)

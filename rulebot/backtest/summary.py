@@ -63,7 +63,7 @@ def _return_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     if m is not None:
         short = " (a short period annualises wildly)" if stats.duration_ms < 90 * DAY_MS else ""
         rows.append(("CAGR", f"{fpct(m.cagr)} over {duration(stats.duration_ms)}{short}"))
-        rows.append(("buy and hold", benchmark_text(m)))
+        rows.append(("buy and hold", benchmark_text(m, a)))
     return rows
 
 
@@ -166,8 +166,10 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     return [row for rows in summary_sections(stats, result) for row in rows]
 
 
-def benchmark_text(m: Metrics) -> str:
-    """`+5.12% (BTCUSDT 60,000.00 → 63,072.00, max drawdown 3.20%)`: holding the symbols."""
+def benchmark_text(m: Metrics, asset: str = "") -> str:
+    """`+5.12% (BTCUSDT 60,000.00 → 63,072.00, max drawdown 3.20%)`: holding the symbols. For
+    COIN-M, `-3.22% in BTC, a 1x long (...)`: the return the strategy's own is measured against,
+    in the coin, not the coin's rise in USD (which a falling market would turn into flattery)."""
     if not m.benchmarks:
         return "-"
     parts = [
@@ -176,9 +178,10 @@ def benchmark_text(m: Metrics) -> str:
         for b in m.benchmarks
     ]
     total = m.benchmark_return
+    unit = f" in {asset or 'the coin'}, a 1x long" if any(b.inverse for b in m.benchmarks) else ""
     if len(m.benchmarks) == 1:
-        return f"{pct(total)} ({parts[0].split(': ', 1)[1]})"
-    return f"{pct(total)} equal weight ({'; '.join(parts)})"
+        return f"{pct(total)}{unit} ({parts[0].split(': ', 1)[1]})"
+    return f"{pct(total)}{unit} equal weight ({'; '.join(parts)})"
 
 
 def liquidations_text(stats: Stats, result: BacktestResult) -> str:

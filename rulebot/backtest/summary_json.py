@@ -72,6 +72,14 @@ def _numbers(stats: Stats) -> dict[str, Any]:
     }
 
 
+# The benchmark is in the margin asset (`margin_asset`), as the strategy's return is (metrics.Benchmark).
+_BENCHMARK_KINDS = {
+    False: "buy and hold each symbol from the first to the last price, equal weight, no fees",
+    True: "a 1x long of each symbol's inverse contract from the first to the last price, valued in the coin "
+    "(1 - first/last), equal weight, no fees",
+}
+
+
 def metrics_dict(m: Metrics | None) -> dict[str, Any]:
     """Ratios as floats (None where undefined), money and fractions as exact strings."""
     if m is None:
@@ -101,7 +109,7 @@ def metrics_dict(m: Metrics | None) -> dict[str, Any]:
             for mo in m.months
         ],
         "benchmark": {
-            "kind": "buy and hold each symbol from the first to the last price, equal weight, no fees",
+            "kind": _BENCHMARK_KINDS[any(b.inverse for b in m.benchmarks)],
             "return": _s(bench),
             "symbols": {
                 b.symbol: {

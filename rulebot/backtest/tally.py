@@ -200,13 +200,16 @@ class MonthTally:
 @dataclass(slots=True)
 class PriceTally:
     """Buy and hold over the samples: the first and last price above 0, and the price's deepest
-    fall from its running peak as a fraction."""
+    fall from its running peak as a fraction. For a COIN-M account, also what a 1x long of the
+    inverse contract, valued in the coin, went through: the lowest price and its deepest fall."""
 
     first: Decimal | None = None
     last: Decimal | None = None
     peak: Decimal | None = None
     worst: Decimal = ZERO
     low: Decimal | None = None  # the lowest price since the peak (see MonthTally.low)
+    bottom: Decimal | None = None  # the lowest price before the running peak
+    coin_worst: Decimal = ZERO  # the deepest fall of the 1x inverse long before the running peak
 
     def add(self, price: Decimal) -> None:
         if not price > 0:
@@ -216,6 +219,8 @@ class PriceTally:
         self.last = price
         peak = self.peak
         if peak is None or price > peak:
+            if self.low is not None and peak is not None:
+                self.fold_fall(self.first, peak, self.low)
             self.peak, self.low = price, None
         elif price < peak and (self.low is None or price < self.low):
             self.low = price
@@ -225,6 +230,37 @@ class PriceTally:
 
     def drawdown(self) -> Decimal | None:
         return self.worst if self.peak is not None else None
+
+    def fold_fall(self, first: Decimal, peak: Decimal, low: Decimal) -> None:
+        """Fold a fall that a new peak has ended (from `peak` to the `low` after it) into the
+        inverse tallies. Only its lowest point matters: the long's value falls as the price does."""
+        if self.bottom is None or low < self.bottom:
+            self.bottom = low
+        fall = inverse_fall(first, peak, low)
+        if fall > self.coin_worst:
+            self.coin_worst = fall
+
+    def inverse_hold(self) -> tuple[Decimal, Decimal] | None:
+        """The return and deepest fall, in the coin, of a 1x long of an inverse contract from the
+        first price to the last: worth 2 - first/price of the coin it started with. At half the
+        first price that is nothing, and the long is gone for good (-100%)."""
+        first, last, peak = self.first, self.last, self.peak
+        if first is None or last is None or peak is None:
+            return None
+        bottom, worst = self.bottom, self.coin_worst
+        if self.low is not None:  # the fall still open at the end
+            bottom = self.low if bottom is None or self.low < bottom else bottom
+            worst = max(worst, inverse_fall(first, peak, self.low))
+        if bottom is not None and bottom * 2 <= first:
+            return Decimal(-1), Decimal(1)
+        return 1 - first / last, worst
+
+
+def inverse_fall(first: Decimal, peak: Decimal, low: Decimal) -> Decimal:
+    """How far, as a fraction, a 1x long of an inverse contract opened at `first` falls in coin
+    terms from the price `peak` to `low`: its value is 2 - first/price; at most all of it."""
+    fall = (first / low - first / peak) / (2 - first / peak)
+    return min(fall, Decimal(1))
 
 
 @dataclass(slots=True)

@@ -126,6 +126,8 @@ def price_run(tally: PriceTally, prices: Sequence[Decimal]) -> None:
             first = price
         last = price
         if peak is None or price > peak:
+            if low is not None and peak is not None and first is not None:
+                tally.fold_fall(first, peak, low)
             peak, low = price, None
         elif price < peak and (low is None or price < low):
             low = price
