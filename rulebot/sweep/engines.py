@@ -11,68 +11,17 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
+from rulebot.sweep.addresses import check_dask_scheduler, check_ray, check_reachable
 from rulebot.sweep.space import SweepError
 from rulebot.sweep.trial import TrialResult, TrialSpec, run_trial
 from rulebot.sweep.workload import Workload
 
 ENGINES = ("local", "ray", "dask")
 OnResult = Callable[[TrialResult], None]
-_CONNECT_S = 5.0
-
-
-def check_reachable(engine: str, address: str) -> None:
-    """The cluster's address takes a TCP connection within seconds, or the sweep stops here with
-    that: Ray retries an unreachable GCS for minutes, printing only its own log lines."""
-    if address == "auto":  # Ray: the cluster this machine belongs to, found by Ray itself
-        return
-    try:
-        parts = urlsplit(address if "://" in address else f"tcp://{address}")
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return  # not host:port: the engine says what it makes of it
-    if not host or port is None:
-        return
-    try:
-        with socket.create_connection((host, port), timeout=_CONNECT_S):
-            pass
-    except OSError as exc:
-        raise SweepError([f"cannot reach {engine} at {address}: {exc.strerror or exc}"]) from None
-
-
-def check_dask_scheduler(address: str, seconds: float = 10.0) -> None:
-    """A Dask scheduler answers its handshake at `address` within `seconds`. Dask's own Client waits
-    forever on a listener that never answers (another service's port, a proxy) despite its
-    timeout, and takes the first bytes of anything else for a frame length (a MemoryError
-    asking for exabytes)."""
-    import asyncio
-
-    from distributed.core import rpc
-
-    async def identity() -> Any:
-        remote = rpc(address, timeout=seconds)
-        try:
-            return await remote.identity()
-        finally:
-            await remote.close_rpc()
-
-    try:
-        answer = asyncio.run(asyncio.wait_for(identity(), seconds))
-    except TimeoutError:
-        raise SweepError(
-            [f"Dask at {address}: something listens there but gave no Dask handshake within {seconds:g} s"]
-        ) from None
-    except Exception as exc:  # whatever garbage it sent (MemoryError included), it is no scheduler
-        raise SweepError(
-            [f"Dask at {address} is not a Dask scheduler ({type(exc).__name__}: {str(exc)[:200]})"]
-        ) from None
-    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
-        raise SweepError([f"Dask at {address} is not a Dask scheduler (it says it is {answer!r:.100})"])
 
 
 class Engine(Protocol):
@@ -205,7 +154,7 @@ class RayEngine:
                 "log_to_driver": False,
             }
             if address:
-                check_reachable("Ray", address)
+                check_ray(address)
                 options["address"] = address
             else:
                 options["num_cpus"] = workers or multiprocessing.cpu_count()
