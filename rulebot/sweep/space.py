@@ -10,6 +10,7 @@ all of it is checked here, before any trial runs.
 from __future__ import annotations
 
 import ast
+import csv
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,6 +110,8 @@ def parse_space(specs: Sequence[str], decls: Mapping[str, ParamDecl]) -> tuple[D
 def _dimension(name: str, body: str, decl: ParamDecl) -> Dimension:
     try:
         return _range_or_list(name, body, decl)
+    except csv.Error as exc:
+        raise ValueError(f'a list is A,B,C, with "..." around a value holding a comma ({exc})') from None
     except DecimalException:
         # `nan:5` (NaN compares by raising), `0:1:1e-999999999` (the count overflows Decimal):
         # a typo in the range, not a bug to report.
@@ -142,7 +145,9 @@ def _range_or_list(name: str, body: str, decl: ParamDecl) -> Dimension:
         steps = [lo + i * step for i in range(count)]
         values: tuple[Value, ...] = tuple(int(v) if decl.kind == "int" else float(v) for v in steps)
         return Dimension(name, decl.kind, values, float(lo), float(hi), step)
-    items = [parse_value(part.strip()) for part in body.split(",")]
+    # CSV quoting, so that a text value holding a comma can be swept: mode="a,b",c
+    (cells,) = csv.reader([body], skipinitialspace=True, strict=True)
+    items = [parse_value(cell.strip()) for cell in cells]
     if any(isinstance(v, str) and not v for v in items):
         raise ValueError("an empty value in the list")
     return Dimension(name, decl.kind, tuple(dict.fromkeys(items)))

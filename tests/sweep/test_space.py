@@ -39,6 +39,17 @@ def test_ranges_lists_and_single_values_parse_to_the_parameters_own_types():
     assert interval.values is None and (interval.low, interval.high) == (0.01, 0.05)
 
 
+def test_a_text_value_holding_a_comma_is_swept_in_quotes():
+    """A choice like "a,b" could not be swept: the list split it in two, and neither half was a choice."""
+    decls = {"venue": ParamDecl("venue", "a,b", "str", True, choices=("a,b", "c"))}
+    assert parse_space(['venue="a,b",c'], decls)[0].values == ("a,b", "c")
+    assert parse_space(['venue=c, "a,b"'], decls)[0].values == ("c", "a,b")
+    with pytest.raises(SweepError, match="'a' is not one of"):
+        parse_space(["venue=a,b"], decls)
+    with pytest.raises(SweepError, match='with "..." around a value holding a comma'):
+        parse_space(['venue="a,b" x",c'], decls)
+
+
 @pytest.mark.parametrize(
     ("spec", "says"),
     [
