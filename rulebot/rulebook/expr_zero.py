@@ -5,8 +5,9 @@ warning where an and/or/if-else may skip it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
@@ -26,6 +27,9 @@ class ZeroDivision:
     # The params it reads: with p: 0, `x / p` may be guarded on purpose (`p > 0 and x / p`).
     params: tuple[tuple[str, ir.Value], ...]
     folded: bool  # computed (`1 - 1`), not a written zero (`0`, `-p`)
+    # Some other values of its params make it non-zero (`p - q`, `p`), so a guard may skip it on
+    # purpose; `p - p` or `p * 0` is 0 whatever the params are, and no guard can help it.
+    guardable: bool
 
 
 def zero_division(node: ir.Binary, offset: int, length: int, divisor: str) -> ZeroDivision | None:
@@ -38,7 +42,13 @@ def zero_division(node: ir.Binary, offset: int, length: int, divisor: str) -> Ze
         written = written.operand
     params = {n.name: n.value for n in ir.walk(node.right) if isinstance(n, ir.Param)}
     return ZeroDivision(
-        node, offset, length, divisor, tuple(sorted(params.items())), not isinstance(written, ir.Const | ir.Param)
+        node,
+        offset,
+        length,
+        divisor,
+        tuple(sorted(params.items())),
+        not isinstance(written, ir.Const | ir.Param),
+        bool(params) and not _zero_whatever_the_params(node.right, params),
     )
 
 
@@ -54,6 +64,63 @@ def _folds_to_zero(node: ir.Node) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
 
 
+# Other values to try the params at: both signs (`abs(p) - p` is 0 for p >= 0 only), sizes from
+# 0.1 to 1000 (`round(p)` is 0 for small p), each param its own (`p - q` must not see p == q).
+# Seeded, so a rulebook gets the same answer on every run.
+_PROBES = 8
+
+
+def _probe_values(params: Mapping[str, ir.Value]) -> Iterator[dict[str, ir.Value]]:
+    rng = random.Random(0)
+    for _ in range(_PROBES):
+        values: dict[str, ir.Value] = {}
+        for name, value in sorted(params.items()):
+            magnitude = 10 ** rng.uniform(-1, 3)
+            sign = rng.choice((-1, 1))
+            # An int param stays an int (a declared int takes whole numbers only); bools and
+            # text cannot be divided by, so they keep their value.
+            if isinstance(value, bool | str):
+                values[name] = value
+            elif isinstance(value, int):
+                values[name] = sign * max(1, round(magnitude))
+            else:
+                values[name] = sign * magnitude
+        yield values
+
+
+def _zero_whatever_the_params(node: ir.Node, params: Mapping[str, ir.Value]) -> bool:
+    """Does `node`, 0 with the params as written, stay 0 with the params at other values? A probe
+    that fails to fold (`1 / (p - 1)` at p = 1) counts as non-zero, so a doubt never warns."""
+    return all(_folds_to_zero(_with_params(node, values)) for values in _probe_values(params))
+
+
+def _with_params(node: ir.Node, values: Mapping[str, ir.Value]) -> ir.Node:
+    """`node` with its params at `values` instead of the rulebook's."""
+    match node:
+        case ir.Param(name=name):
+            return replace(node, value=values.get(name, node.value))
+        case ir.Const() | ir.Ref():
+            return node
+        case ir.Unary(operand=x):
+            return replace(node, operand=_with_params(x, values))
+        case ir.Binary(left=a, right=b):
+            return replace(node, left=_with_params(a, values), right=_with_params(b, values))
+        case ir.Power(base=x):
+            return replace(node, base=_with_params(x, values))
+        case ir.BoolOp(values=xs):
+            return replace(node, values=tuple(_with_params(x, values) for x in xs))
+        case ir.Call(args=xs):
+            return replace(node, args=tuple(_with_params(x, values) for x in xs))
+        case ir.Compare(left=a, comparators=xs):
+            return replace(node, left=_with_params(a, values), comparators=tuple(_with_params(x, values) for x in xs))
+        case ir.IfExp(test=t, body=b, orelse=o):
+            return replace(
+                node, test=_with_params(t, values), body=_with_params(b, values), orelse=_with_params(o, values)
+            )
+        case ir.Cross(a=a, b=b):
+            return replace(node, a=_with_params(a, values), b=_with_params(b, values))
+
+
 def zero_division_issues(
     root: ir.Node, zero_divisions: Sequence[ZeroDivision]
 ) -> tuple[list[ExprIssue], list[ExprIssue]]:
@@ -61,8 +128,9 @@ def zero_division_issues(
     where every evaluation of `root` reaches one (`equity / 0` reads a name, so folding the whole
     expression would not catch it), a warning where an and/or/if-else may skip it.
 
-    A skipped literal zero still fails each time its branch runs, which is never what was meant; a
-    zero computed from params is left alone there, as `p > 0 and x / p > 1` guards it on purpose."""
+    A skipped literal zero still fails each time its branch runs, which is never what was meant; so
+    does a zero that no param value can change (`p - p`). A zero that other param values would
+    make non-zero is left alone there, as `p > 0 and x / p > 1` guards it on purpose."""
     always = {id(n) for n in _always_evaluated(root)}
     present = {id(n) for n in ir.walk(root)}
     errors: list[ExprIssue] = []
@@ -78,14 +146,14 @@ def zero_division_issues(
                     "constant-error",
                 )
             )
-        elif id(z.node) in present and not z.params:
+        elif id(z.node) in present and not z.guardable:
             warnings.append(
                 ExprIssue(
                     "division by zero: this part fails whenever it is evaluated",
                     z.offset,
                     z.length,
                     "what comes before it may decide without it, but each time it runs the expression fails at run "
-                    "time; divide by something other than 0",
+                    f"time; {_skipped_hint(z)}",
                     "division-by-zero",
                     "warning",
                 )
@@ -106,6 +174,16 @@ def _zero_hint(z: ZeroDivision) -> str:
         return f"'{z.divisor}' is always 0; divide by something other than 0"
     values = ", ".join(f"{name}: {_yaml_value(value)}" for name, value in z.params)
     return f"'{z.divisor}' is 0 with {values}; divide by something other than 0"
+
+
+def _skipped_hint(z: ZeroDivision) -> str:
+    """What to change in a part that may be skipped: a param zero there is one no value can change,
+    so it says so rather than listing the values, which would read as 'change them'."""
+    if not z.params:
+        return "divide by something other than 0"
+    names = ", ".join(name for name, _ in z.params)
+    value = "value" if len(z.params) == 1 else "values"
+    return f"'{z.divisor}' is 0 whatever the {value} of {names}; divide by something other than 0"
 
 
 def _yaml_value(value: ir.Value) -> str:

@@ -718,6 +718,40 @@ def test_a_divisor_that_folds_to_zero_where_it_may_be_skipped_warns_as_a_written
     assert compile_expr("p != q and price / (p - q) > 2", ZERO).warnings == ()
 
 
+@pytest.mark.parametrize(
+    ("text", "division"),
+    [
+        ("price > 1 or price / (p - p) > 2", "price / (p - p)"),
+        ("price > 1 and price / (p - p) > 2", "price / (p - p)"),
+        ("(price / (p - p) if price > 1 else 2) > 0", "price / (p - p)"),
+        ("(2 if price > 1 else abs(price % -(q - q))) > 0", "price % -(q - q)"),
+        ("price > 1 or (price > 2 and price // (p * 0) > 1)", "price // (p * 0)"),
+        ("p > 0 and price / (p - p) > 1", "price / (p - p)"),  # no value of p can guard it
+        ("p != q and price / (p - q + z - z - p + q) > 1", "price / (p - q + z - z - p + q)"),
+    ],
+)
+def test_a_divisor_from_params_that_is_zero_whatever_their_values_warns_where_it_may_be_skipped(text, division):
+    [warning] = compile_expr(text, ZERO).warnings
+    assert (warning.severity, warning.code, marked(text, warning)) == ("warning", "division-by-zero", division)
+    assert warning.message == "division by zero: this part fails whenever it is evaluated"
+    assert "is 0 whatever the value" in (warning.hint or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p != q and price / (p - q) > 2",
+        "z != 0 and price / (z * p) > 1",
+        "p != 3 and price / (p - 3) > 1",
+        "price > 1 or price / min(p, z) > 2",
+        "price > 1 or price / (abs(z) - z) > 2",  # 0 for z >= 0 only
+        "(price / (p - q) if p != q else 0) > 1",
+    ],
+)
+def test_a_divisor_from_params_that_other_values_make_non_zero_may_be_guarded_without_a_warning(text):
+    assert compile_expr(text, ZERO).warnings == ()
+
+
 def test_a_divisor_that_only_nearly_folds_to_zero_or_reads_the_market_compiles():
     assert compile_expr("price / (0.1 + 0.2 - 0.3) > 1", ZERO).warnings == ()
     assert compile_expr("price / (p - 2) > 1", ZERO).warnings == ()
