@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import grp
+import hashlib
 import os
 import pwd
 import stat
@@ -45,6 +46,14 @@ class ReloadVerdict:
     result: ReloadResult | None = None  # the engine that takes over, when accepted
     unchanged: bool = False  # the same text as the running one: nothing to do
     warnings: tuple[str, ...] = ()  # the compiler's, formatted as errors are: a clamped guard, …
+    # What a refusal was of: sha256 of the text judged, or for a file refused unread its identity.
+    digest: str = ""
+
+    @property
+    def refusal(self) -> tuple[str, ...]:
+        """What makes this refusal the same as another: the same text refused for the same reasons
+        (the file watcher and `rulebot reload` both judge one edit)."""
+        return (self.digest, *self.errors)
 
 
 def try_reload(engine: Engine, path: Path, text: str | None = None, settle_s: float = SETTLE_S) -> ReloadVerdict:
@@ -52,23 +61,26 @@ def try_reload(engine: Engine, path: Path, text: str | None = None, settle_s: fl
     Never raises: every refusal comes with its reason, for the operator and the journal."""
     try:
         source = text if text is not None else read_trusted(path, settle_s)
-        book = compile_text(source, str(path))
-    except Untrusted as exc:
-        return ReloadVerdict(False, (str(exc),))
+    except Untrusted as exc:  # not read: the file's identity and times stand for its text
+        return ReloadVerdict(False, (str(exc),), digest=_file_identity(path))
     except OSError as exc:
-        return ReloadVerdict(False, (f"{path}: cannot be read ({exc.strerror or exc})",))
+        return ReloadVerdict(False, (f"{path}: cannot be read ({exc.strerror or exc})",), digest=_file_identity(path))
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    try:
+        book = compile_text(source, str(path))
     except RulebookError as exc:
         errors = [d for d in exc.diagnostics if d.severity == "error"]
-        return ReloadVerdict(False, tuple(format_diagnostic(d, {str(path): source}) for d in errors) or (str(exc),))
+        found = tuple(format_diagnostic(d, {str(path): source}) for d in errors) or (str(exc),)
+        return ReloadVerdict(False, found, digest=digest)
     except Exception as exc:  # a compiler bug must not take the running bot down, nor pass silently
-        return ReloadVerdict(False, (f"{path}: cannot be compiled ({type(exc).__name__}: {exc})",))
+        return ReloadVerdict(False, (f"{path}: cannot be compiled ({type(exc).__name__}: {exc})",), digest=digest)
     if book.source_hash == engine.book.source_hash:
-        return ReloadVerdict(True, book=book, unchanged=True)
+        return ReloadVerdict(True, book=book, unchanged=True, digest=digest)
     warnings = tuple(format_diagnostic(d, {str(path): source}) for d in book.warnings)
     try:
-        return ReloadVerdict(True, book=book, result=reload_engine(engine, book), warnings=warnings)
+        return ReloadVerdict(True, book=book, result=reload_engine(engine, book), warnings=warnings, digest=digest)
     except ReloadRefused as exc:
-        return ReloadVerdict(False, (str(exc),), book=book, warnings=warnings)
+        return ReloadVerdict(False, (str(exc),), book=book, warnings=warnings, digest=digest)
 
 
 class Untrusted(Exception):
@@ -107,6 +119,14 @@ def read_trusted(path: Path, settle_s: float = SETTLE_S) -> str:
 
 def _signature(st: os.stat_result) -> tuple[int, ...]:
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _file_identity(path: Path) -> str:
+    """A file refused unread, told apart by what changes with each write of it ("" if it is gone)."""
+    try:
+        return "file " + " ".join(map(str, _signature(os.stat(path))))
+    except OSError:
+        return ""
 
 
 def untrusted(path: Path, st: os.stat_result) -> str | None:

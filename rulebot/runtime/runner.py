@@ -112,6 +112,9 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self.stopping: Policy | None = None
         self.stop_reason = ""
         self.reloads: list[dict[str, Any]] = []
+        # The last refused reload (its text's digest and reasons), journaled once however many
+        # triggers judge it: the watcher and `rulebot reload` both see one edit.
+        self.last_refusal: tuple[str, ...] | None = None
         self.failed = False
         self.rule_errors: dict[str, int] = {}  # failed condition evaluations, by rule
         self.rule_failed = False  # --strict stopped the bot on a rule error

@@ -33,6 +33,8 @@ from rulebot.venues.binance.transport import TransportError
 class RunnerRequests:
     """The runner's requests, reconciles and status (a part of `Runner`)."""
 
+    last_refusal: tuple[str, ...] | None  # the last refused reload's text and reasons (Runner.__init__)
+
     async def _handle_request(self, req: _Request) -> None:
         try:
             if req.kind == "kill":
@@ -61,8 +63,14 @@ class RunnerRequests:
         now = engine.time or _now()
         verdict = try_reload(engine, self.cfg.rulebook, text, self.cfg.reload_settle_s)
         version = verdict.book.source_hash if verdict.book is not None else ""
+        refused = not verdict.accepted
+        repeated = refused and verdict.refusal == self.last_refusal
+        self.last_refusal = verdict.refusal if refused else None  # taken or unchanged: a refusal is news again
         if verdict.unchanged:
             return {"ok": True, "unchanged": True, "version": version[:12]}
+        if repeated:  # already said and journaled: the operator still gets the reasons in the answer
+            print(f"reload of {self.cfg.rulebook} refused again: the same text, for the same reasons", file=sys.stderr)
+            return {"ok": False, "errors": list(verdict.errors)}
         if verdict.result is None:
             errors = list(verdict.errors)
             print(

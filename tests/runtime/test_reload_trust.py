@@ -152,3 +152,31 @@ async def test_a_rulebook_linked_to_a_folder_others_can_write_is_not_reloaded(tm
         finally:
             shared.chmod(0o700)
         assert not answer["ok"] and f"directory {shared} is writable" in answer["errors"][0]
+
+
+async def test_a_refusal_seen_by_the_watcher_and_by_rulebot_reload_is_journaled_once(tmp_path):
+    """The watcher refuses the file, then the operator runs `rulebot reload` on the same file: the
+    journal had the same refusal twice. Once per refused content; another refused content, and the
+    same content again after a reload was taken, are new refusals."""
+    broken = BOOK.replace("rules:", "rules: [")
+    async with running(tmp_path, watch=True) as runner:
+        await asyncio.sleep(0.3)  # the watcher is up
+        path = runner.cfg.rulebook
+        path.write_text(broken)
+        _aged(path)
+        await until(lambda: len(runner.reloads) == 1, timeout=8)  # the watcher's
+        answer = await runner.request({"cmd": "reload"})  # the operator's, on the same file
+        assert not answer["ok"] and answer["errors"], answer  # the answer still says why
+        assert len(_journaled_refusals(runner)) == 1
+        path.write_text(broken + "#\n")  # another content, as badly broken
+        _aged(path)
+        await until(lambda: len(_journaled_refusals(runner)) == 2, timeout=8)
+        path.write_text(BOOK.replace("holding at", "still holding at"))
+        _aged(path)
+        await until(lambda: any(r["accepted"] for r in runner.reloads), timeout=8)
+        path.write_text(broken)
+        _aged(path)
+        await until(lambda: len(_journaled_refusals(runner)) == 3, timeout=8)
+        await runner.request({"cmd": "reload"})
+    refusals = _journaled_refusals(runner)
+    assert len(refusals) == 3 and refusals[0] == refusals[2], refusals
