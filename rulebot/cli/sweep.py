@@ -175,7 +175,8 @@ def sweep_cmd(
     from rulebot.sweep.output import failures, folds_table, trials_table, write_rows
     from rulebot.sweep.report import write_report
 
-    console = Console(stderr=True, highlight=False)
+    # No emoji codes: a text param's `:rocket:` printed as 🚀 in the table and the replay command.
+    console = Console(stderr=True, highlight=False, emoji=False)
     train_ms, test_ms = _duration_ms(train, "--train"), _duration_ms(test_, "--test")
     heat = None
     if heatmap:

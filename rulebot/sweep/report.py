@@ -8,6 +8,7 @@ trials, the walk-forward folds side by side, the ranked trials and the failures.
 from __future__ import annotations
 
 import html
+import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +155,7 @@ def _trials_rows(sweep: SweepResult, trials: Sequence[TrialResult]) -> str:
     body = []
     for t in trials:
         p, m = dict(t.params), t.metrics
-        cmd = " ".join(replay_args(sweep, t))
+        cmd = shlex.join(replay_args(sweep, t))  # pasted into a shell: a text param may hold spaces, `;`, `$`
         cells = [
             str(t.number),
             t.phase,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
+import shlex
+
 from rulebot.sweep.api import SweepResult
 from rulebot.sweep.report import MAX_AXIS, render_report
 from rulebot.sweep.space import Dimension
@@ -55,3 +59,14 @@ def test_parameter_text_is_escaped_in_the_report():
     )
     page = render_report(sweep_of([t], dims))
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_each_trials_replay_command_quotes_its_text_parameters():
+    """The replay column printed `--set mode=go now; rm x` bare: pasted into a shell it ran
+    `rm x` and replayed another trial. Parsed as a shell parses it, it must give the value back."""
+    value = "go :rocket: now; rm -rf $HOME 'x'"
+    t = TrialResult(0, (("mode", value),), None, None, "search", None, {"net_pnl": 1.0}, "1", "10001", None, ())
+    page = render_report(sweep_of([t], (Dimension("mode", "str", (value,)),)))
+    [command] = re.findall(r"<code>(rulebot backtest .*?)</code>", page)
+    args = shlex.split(html.unescape(command))
+    assert args[args.index("--set") + 1] == f"mode={value}"

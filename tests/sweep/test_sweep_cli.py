@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import shlex
@@ -301,3 +302,16 @@ def test_the_csv_keeps_a_text_parameter_from_running_as_a_spreadsheet_formula(ru
     code, out = run(*args, "--workers", "1", "--out", str(tmp_path / "t.parquet"))
     table = pq.read_table(tmp_path / "t.parquet").to_pydict()
     assert code == 0 and set(table["param.label"]) == set(labels.split(","))  # Parquet has types: as it is
+
+
+def test_the_replay_line_gives_a_text_parameter_back_as_it_is_when_a_shell_splits_it(rulebook, data, tmp_path):
+    # The line is pasted into a shell: quoting aside, rich turned `:rocket:` into an emoji on the
+    # way out, so the replay ran a value the sweep never tried.
+    book = tmp_path / "labelled.yaml"
+    book.write_text(Path(rulebook).read_text().replace("  atr_len: 14", "  label: {default: plain}\n  atr_len: 14"))
+    value = "go :rocket: now; echo $HOME 'x' \"y\" [bold]z"
+    code, out = run("sweep", str(book), "--data", data[0], "--param", f"label={value}", "--workers", "1")
+    assert code == 0, out
+    replay = next(line for line in out.splitlines() if line.startswith("replay the best: "))
+    args = shlex.split(replay.removeprefix("replay the best: "))
+    assert f"label={value}" in [b for a, b in itertools.pairwise(args) if a == "--set"]
