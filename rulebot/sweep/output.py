@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from rulebot.sweep.api import SweepResult, iso
 from rulebot.sweep.space import SweepError, render
@@ -156,7 +157,7 @@ def trials_table(sweep: SweepResult, top: int = 10, phase: str | None = None, ti
         table.add_row(
             str(rank),
             str(t.number),
-            *(render(params[d.name]) for d in sweep.dims),
+            *(Text(render(params[d.name])) for d in sweep.dims),  # a text param as it is, not as markup
             money(pnl),
             pct(m.get("return_pct")),
             fmt(m.get("sharpe")),
@@ -182,7 +183,7 @@ def folds_table(sweep: SweepResult) -> Table:
             str(f.fold.index),
             _span(f.fold.train),
             _span(f.fold.test),
-            params,
+            Text(params),
             fmt(f.in_sample),
             fmt(f.out_of_sample),
             "diverges" if f.diverges else "",

@@ -1,10 +1,16 @@
-"""How a sweep's rows are written: the CSV's cells."""
+"""How a sweep's rows are written: the CSV's cells and the terminal's table."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
-from rulebot.sweep.output import spreadsheet_safe
+import pytest
+from rich.console import Console
+
+from rulebot.sweep.api import SweepResult
+from rulebot.sweep.output import spreadsheet_safe, trials_table
+from rulebot.sweep.space import Dimension
+from rulebot.sweep.trial import TrialResult
 
 
 @pytest.mark.parametrize(
@@ -27,3 +33,14 @@ from rulebot.sweep.output import spreadsheet_safe
 )
 def test_a_text_that_a_spreadsheet_would_run_gets_a_leading_quote_and_a_number_does_not(value, written):
     assert spreadsheet_safe(value) == written
+
+
+def test_the_trials_table_shows_a_text_parameter_as_it_is_not_as_rich_markup():
+    # '[b]x[/b]' showed as a bold x and ':rocket:' as an emoji: not the value the trial ran with.
+    value = "[b]x[/b] :rocket:"
+    t = TrialResult(0, (("mode", value),), None, None, "search", None, {"net_pnl": 1.0}, "1", "10001", None, ())
+    sweep = SweepResult("r.yaml", ("d",), "net_pnl", "grid", 1, "local", 1, (Dimension("mode", "str", (value,)),), {})
+    sweep.trials = [t]
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(trials_table(sweep))
+    assert value in screen.getvalue()
