@@ -39,7 +39,13 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
         lev = min(risk.max_leverage, view.leverage)
         assumed = price * (1 + MARKET_BUY_BUFFER)
         price = assumed + lev * (assumed - price)
-    draft.quantity = _qty_for_notional(inst, cap, price)
+    # On the lot step here, not only at lot_size: the journaled reason names the size the order
+    # is sent with (as liquidation_distance does), not the cap's 12-digit quotient.
+    fits = inst.round_qty(_qty_for_notional(inst, cap, price), draft.order_type)
+    if fits <= 0:
+        step = inst.lot(draft.order_type).step_size
+        return Verdict("reject", cap_guard, f"the room left within {described} is less than one lot step ({step})")
+    draft.quantity = fits
     return Verdict("resize", cap_guard, f"size cut to {draft.quantity} to stay within {described}", draft.quantity)
 
 

@@ -1,0 +1,86 @@
+"""The position-limits guard cuts an entry to what fits, and says the size the order goes out with."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from rulebot.core.enums import Direction, Market, OrderType
+from rulebot.core.intents import EnterIntent
+from rulebot.engine import records as rec
+from rulebot.engine.risk import AccountView, RiskEngine
+from rulebot.feeds.catalog import builtin_instruments
+from rulebot.rulebook.compiler import compile_text
+
+from .conftest import backtest, trades
+
+BOOK = """\
+rulebook: t
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+account: {leverage: 5}
+rules:
+  - name: in
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "5"}}]
+"""
+
+
+def view(equity: str, price: str = "60000") -> AccountView:
+    inst = builtin_instruments(Market.USDM)["BTCUSDT"]
+    return AccountView(
+        time=1_000,
+        instrument=inst,
+        last_price=Decimal(price),
+        mark_price=Decimal(price),
+        equity=Decimal(equity),
+        position_notional=Decimal(0),
+        position_direction=None,
+        open_orders=0,
+        last_data_time=1_000,
+        leverage=5,
+        halted=None,
+        daily_loss_breached=False,
+        daily_pnl=Decimal(0),
+    )
+
+
+def said_size(reason: str) -> Decimal:
+    found = re.search(r"size cut to (\S+) ", reason)
+    assert found, reason
+    return Decimal(found.group(1))
+
+
+@pytest.mark.parametrize("order", [OrderType.MARKET, OrderType.LIMIT])
+@pytest.mark.parametrize("equity", ["10000", "1234.56", "777.7"])
+def test_a_cut_entry_says_the_size_it_is_sent_with_on_the_lot_step(order, equity):
+    # It said `size cut to 0.830840810900`: the cap's exact quotient, which no order is sent with
+    # (the lot step is 0.001), in every guard record of the journal.
+    price = Decimal(60_000) if order is OrderType.LIMIT else None
+    intent = EnterIntent("BTCUSDT", Direction.LONG, Decimal(5), order, price, None, None, None, "in", 1_000)
+    checked = RiskEngine(compile_text(BOOK).risk).check_entry(intent, view(equity))
+    [cut] = [v for v in checked.verdicts if v.kind == "resize"]
+    assert cut.guard == "max_leverage" and checked.quantity is not None
+    assert said_size(cut.reason) == cut.quantity == checked.quantity
+    assert checked.quantity % Decimal("0.001") == 0
+
+
+def test_room_for_less_than_one_step_is_refused_by_the_limit_that_leaves_it():
+    intent = EnterIntent("BTCUSDT", Direction.LONG, Decimal(5), OrderType.LIMIT, Decimal(60_000), *[None] * 3, "in", 1)
+    checked = RiskEngine(compile_text(BOOK).risk).check_entry(intent, view("10"))  # 50 USDT: 0.00083 BTC
+    assert checked.quantity is None
+    refusal = checked.verdicts[-1]
+    assert (refusal.kind, refusal.guard) == ("reject", "max_leverage")
+    assert "less than one lot step (0.001)" in refusal.reason
+
+
+def test_the_journaled_cut_names_the_quantity_that_filled(usdm):
+    text = BOOK.replace("BTCUSDT", "ADAUSDT").replace('size: "5"', "size: 100000")
+    result, records = backtest(text, trades([0.4567, 0.4567, 0.4567]), usdm, balance=1000)
+    (entry,) = [f for f in result.fills if f.purpose == "entry"]
+    (cut,) = [v for g in records if isinstance(g, rec.GuardRecord) for v in g.verdicts if v.kind == "resize"]
+    assert said_size(cut.reason) == entry.quantity
