@@ -73,7 +73,9 @@ def compile_params(
                 )
             )
             continue
-        value = _parse_override(raw_text)
+        # A text parameter takes the text as given: `--set tag=10` is the text "10", not a number
+        # the declaration would then refuse.
+        value = raw_text if decls[name].kind == "str" else _parse_override(raw_text)
         problem = value_problem(decls[name], value)
         if problem:
             ctx.diagnostics.append(

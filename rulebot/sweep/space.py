@@ -147,7 +147,8 @@ def _range_or_list(name: str, body: str, decl: ParamDecl) -> Dimension:
         return Dimension(name, decl.kind, values, float(lo), float(hi), step)
     # CSV quoting, so that a text value holding a comma can be swept: mode="a,b",c
     (cells,) = csv.reader([body], skipinitialspace=True, strict=True)
-    items = [parse_value(cell.strip()) for cell in cells]
+    # A text parameter's values are texts, even "10" or "true" (as `--set` takes them).
+    items = [cell.strip() if decl.kind == "str" else parse_value(cell.strip()) for cell in cells]
     if any(isinstance(v, str) and not v for v in items):
         raise ValueError("an empty value in the list")
     return Dimension(name, decl.kind, tuple(dict.fromkeys(items)))

@@ -75,13 +75,23 @@ def test_plain_params_still_compile_and_take_overrides_as_before():
         ("fast", "13.5", "param-type", "13.5 is not an int"),
         ("risk", "0.5", "param-range", "above the declared max 0.05"),
         ("mode", "revert", "param-range", "'revert' is not one of 'trend', 'fade'"),
-        ("mode", "3", "param-type", "3 is not a str"),
+        ("mode", "3", "param-range", "'3' is not one of 'trend', 'fade'"),  # a text param takes "3" as text
     ],
 )
 def test_a_set_outside_the_declared_range_or_type_is_one_clear_compile_error(name, raw, code, says):
     found = errors(DECLARED, {name: raw})
     assert len(found) == 1, found
     assert found[0][0] == code and says in found[0][1] and f"--set {name}={raw}" in found[0][1]
+
+
+def test_a_text_param_takes_text_that_looks_like_a_number_or_a_bool():
+    """`--set tag=10` was the number 10, which a text parameter then refused ("10 is not a str")."""
+    text = DECLARED.replace(
+        "mode: {default: trend, choices: [trend, fade]}", 'mode: {default: trend, choices: [trend, "10", "true"]}'
+    )
+    assert compile_text(text, "t.yaml", {"mode": "10"}).params["mode"] == "10"
+    assert compile_text(text, "t.yaml", {"mode": "true"}).params["mode"] == "true"
+    assert compile_text(text, "t.yaml", {"fast": "13"}).params["fast"] == 13  # numbers stay numbers
 
 
 def test_a_whole_float_for_a_declared_int_becomes_the_int():

@@ -40,6 +40,11 @@ def test_ranges_lists_and_single_values_parse_to_the_parameters_own_types():
     assert interval.values is None and (interval.low, interval.high) == (0.01, 0.05)
 
 
+def test_a_text_value_that_looks_like_a_number_is_swept_as_text():
+    decls = {"tag": ParamDecl("tag", "a", "str", True, choices=("a", "10", "true"))}
+    assert parse_space(["tag=10,true,a"], decls)[0].values == ("10", "true", "a")
+
+
 def test_a_text_value_holding_a_comma_is_swept_in_quotes():
     """A choice like "a,b" could not be swept: the list split it in two, and neither half was a choice."""
     decls = {"venue": ParamDecl("venue", "a,b", "str", True, choices=("a,b", "c"))}
