@@ -35,6 +35,7 @@ class CapStops:
         self.engine = engine
         self.state = engine.state
         self.book = engine.book
+        self._caps: dict[str, tuple[Decimal, Decimal]] = {}  # margin asset -> (start equity, its cap)
 
     def daily_cap(self, asset: str) -> Decimal | None:
         """Today's daily loss cap in `asset` (None before the first event or without equity)."""
@@ -42,26 +43,27 @@ class CapStops:
         start = today.start_equity.get(asset) if today is not None else None
         if start is None or start <= 0:
             return None
+        # Asked at every price walked while a position is held, and moving only with the day's start
+        # equity: kept with the Decimal it was computed from (Decimals never change in place; the
+        # settings are this engine's rulebook's, and a reload builds a new engine).
+        memo = self._caps.get(asset)
+        if memo is not None and memo[0] is start:
+            return memo[1]
         r = self.book.risk
-        return cap_amount(start, r.daily_loss_cap_fraction, r.daily_loss_cap_amount)
+        cap = cap_amount(start, r.daily_loss_cap_fraction, r.daily_loss_cap_amount)
+        self._caps[asset] = (start, cap)
+        return cap
 
     def daily_pnl_closed(self, asset: str) -> Decimal:
         """Daily PnL as if every open position of `asset` were closed now at its mark by a
         market order: the fee to get out is as lost as the fee that got in (the cap stop is
         priced the same way, daily_cap.py)."""
         pf = self.state.portfolio
-        instruments = self.engine.instruments
-        taker = self.engine.fee_rates.taker
-        fees = ZERO
-        for (symbol, _), pos in pf.positions.items():
-            amount = pos.amount
-            if not amount:
-                continue
-            inst = instruments.get(symbol)
-            mark = pf.marks.get(symbol)
-            if inst is not None and mark is not None and inst.margin_asset == asset:
-                fees += abs(inst.notional(abs(amount), mark)) * taker  # pos.size, without the property call
-        return pf.daily_pnl(asset) - fees
+        today = pf.today
+        if today is None:  # `Portfolio.daily_pnl` is 0 then: only the fees count
+            return ZERO - pf.equity_and_exit_fees(asset, self.engine.fee_rates.taker)[1]
+        equity, fees = pf.equity_and_exit_fees(asset, self.engine.fee_rates.taker)
+        return (equity - today.start_equity.get(asset, ZERO)) - fees
 
     def refresh(self, step: Step) -> None:
         """Price every symbol's cap stops again (not once the cap was breached or trading halted)."""

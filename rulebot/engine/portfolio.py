@@ -210,6 +210,32 @@ class Portfolio:
                 total += inst.pnl(side, abs(amount), pos.entry_price, mark)
         return total
 
+    def equity_and_exit_fees(self, asset: str, taker: Decimal) -> tuple[Decimal, Decimal]:
+        """`equity(asset)`, and the taker fee of closing every position of `asset` at its mark by a
+        market order, in one walk over the positions (the daily loss cap reads both at every price
+        walked while a position is held). The same operations in the same order as `equity` and as
+        the fee sum of `CapStops.daily_pnl_closed` took them apart, so the same Decimals."""
+        total = self.wallet.get(asset, ZERO)
+        fees = ZERO
+        instruments, marks = self.instruments, self.marks
+        for (symbol, side), pos in self.positions.items():
+            amount = pos.amount
+            if not amount:
+                continue
+            inst = instruments[symbol]
+            if inst.margin_asset != asset:
+                continue
+            mark = marks.get(symbol)
+            if mark is None:
+                total += ZERO  # as `equity` (a sum's exponent may change); no fee without a mark
+            else:
+                if side is _BOTH:
+                    total += inst.signed_pnl(amount, pos.entry_price, mark)
+                else:
+                    total += inst.pnl(side, abs(amount), pos.entry_price, mark)
+                fees += abs(inst.notional(abs(amount), mark)) * taker  # pos.size, without the property call
+        return total, fees
+
     def daily_pnl(self, asset: str) -> Decimal:
         if self.today is None:
             return ZERO
