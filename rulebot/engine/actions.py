@@ -13,7 +13,7 @@ from rulebot.core.commands import SetLeverage
 from rulebot.core.enums import Direction
 from rulebot.core.intents import CancelIntent, DeleverageIntent, HaltIntent, SetLeverageIntent
 from rulebot.engine import records as rec
-from rulebot.engine.binding import retry_delay_ms, state_for_flat
+from rulebot.engine.binding import retry_delay_ms
 from rulebot.engine.sizing import SizingError, to_decimal
 from rulebot.engine.state import PendingExit, Step
 from rulebot.rulebook import compiled as c
@@ -107,7 +107,7 @@ class Actions:
             step.commands.append(st.oms.cancel_id(symbol, entry_id, st.time))
         ex = run.exiting
         if ex is None:
-            flat = state_for_flat(self.book, run.state)
+            flat = self.engine.binding.state_for_flat(run.state)
             ex = PendingExit(flat, f"rule {rule.name}", rule.name, exit_id, 1, st.time + retry_delay_ms(1), rest, rule)
             run.exiting = ex
         else:

@@ -60,6 +60,21 @@ class Binding:
         self.engine = engine
         self.state = engine.state
         self.book = engine.book
+        # `state_for` of each direction, looked up once: a pure function of this engine's compiled
+        # rulebook (a reload builds a new engine), asked on every stop and reverse.
+        self._state_for: dict[Direction | None, str | None] = {}
+
+    def state_for(self, direction: Direction | None) -> str | None:
+        """`state_for(self.book, direction)`."""
+        try:
+            return self._state_for[direction]
+        except KeyError:
+            found = self._state_for[direction] = state_for(self.book, direction)
+            return found
+
+    def state_for_flat(self, current: str) -> str:
+        """`state_for_flat(self.book, current)`."""
+        return self.book.states[current].on_close or self.state_for(None) or current
 
     def goto(self, symbol: str, state: str, time: int, why: str, step: Step) -> None:
         run = self.state.runs[symbol]
@@ -143,11 +158,12 @@ class Binding:
         held position, a fill that arrived late): move to the state bound to it."""
         run = self.state.runs[symbol]
         pos = self.state.portfolio.net_position(symbol)
-        target = state_for(self.book, pos.direction)
+        direction = pos.direction
+        target = self.state_for(direction)
         if target is not None and target != run.state:
             self.goto(symbol, target, time, f"the exchange holds a {pos.side} position of {pos.size}", step)
-        elif run.unbound_noted is not PositionBinding.of(pos.direction):
-            run.unbound_noted = PositionBinding.of(pos.direction)
+        elif run.unbound_noted is not PositionBinding.of(direction):
+            run.unbound_noted = PositionBinding.of(direction)
             step.records.append(
                 rec.EngineNotice(
                     time,

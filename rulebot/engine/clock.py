@@ -25,6 +25,9 @@ class Clock:
         self.book = engine.book
         self.timers = engine.timers
         self._markets = [run.market for run in self.state.runs.values()]
+        # Whether any state of this engine's rulebook times out: without one, the next timeout is
+        # never, however the symbols move (every `goto` asks).
+        self._timeouts = any(spec.timeout_ms is not None and spec.then for spec in self.book.states.values())
 
     def advance(self, time: int, step: Step) -> None:
         """Fire what fell due up to `time`."""
@@ -56,6 +59,9 @@ class Clock:
         step.commands.extend(st.oms.expire(time))
 
     def update_next_timeout(self) -> None:
+        if not self._timeouts:
+            self.state.next_timeout = NEVER
+            return
         nxt = NEVER
         states = self.book.states
         for run in self.state.runs.values():
