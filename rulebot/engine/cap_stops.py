@@ -35,7 +35,6 @@ class CapStops:
         self.engine = engine
         self.state = engine.state
         self.book = engine.book
-        self._caps: dict[str, tuple[Decimal, Decimal]] = {}  # margin asset -> (start equity, its cap)
 
     def daily_cap(self, asset: str) -> Decimal | None:
         """Today's daily loss cap in `asset` (None before the first event or without equity)."""
@@ -43,16 +42,8 @@ class CapStops:
         start = today.start_equity.get(asset) if today is not None else None
         if start is None or start <= 0:
             return None
-        # Asked at every price walked while a position is held, and moving only with the day's start
-        # equity: kept with the Decimal it was computed from (Decimals never change in place; the
-        # settings are this engine's rulebook's, and a reload builds a new engine).
-        memo = self._caps.get(asset)
-        if memo is not None and memo[0] is start:
-            return memo[1]
         r = self.book.risk
-        cap = cap_amount(start, r.daily_loss_cap_fraction, r.daily_loss_cap_amount)
-        self._caps[asset] = (start, cap)
-        return cap
+        return cap_amount(start, r.daily_loss_cap_fraction, r.daily_loss_cap_amount)
 
     def daily_pnl_closed(self, asset: str) -> Decimal:
         """Daily PnL as if every open position of `asset` were closed now at its mark by a

@@ -25,6 +25,7 @@ from rulebot.rulebook import compiled as c
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
+    from rulebot.engine.state import SymbolRun
 
 STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 _LEFTOVER_PURPOSES = STOP_PURPOSES | {"take_profit"}
@@ -124,6 +125,16 @@ class Protections:
         eng.send(cmd, step)
         run.guard.protect_deadline = NEVER
 
+    def after_report(self, symbol: str, step: Step) -> None:
+        """`place_pending`, then `refresh`: what every order and account report of the symbol ends
+        with. The position is read once: placing stops does not move it (only an account update does)."""
+        st = self.state
+        run = st.runs[symbol]
+        held = st.portfolio.net_amount(symbol) != 0
+        if held and run.fill_time <= run.account_time:  # as `place_pending` asks
+            self._place_pending(symbol, run, step)
+        self._refresh(symbol, run, held)
+
     def place_pending(self, symbol: str, step: Step) -> None:
         """Stops that waited for their entry: placed once it is done filling and the position the
         exchange reported holds its last fill."""
@@ -134,6 +145,10 @@ class Protections:
             # (Binance orders each kind on its own): a trailing stop's quantity is fixed, and sized
             # now it would leave that fill unprotected. The account update places it.
             return
+        self._place_pending(symbol, run, step)
+
+    def _place_pending(self, symbol: str, run: SymbolRun, step: Step) -> None:
+        st = self.state
         for entry_id in list(run.protections):
             entry = st.oms.get(entry_id)
             if entry is None or entry.filled_qty == 0 or entry.is_open:
@@ -231,11 +246,13 @@ class Protections:
     def refresh(self, symbol: str) -> None:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""
         st = self.state
-        run = st.runs[symbol]
-        if st.portfolio.net_amount(symbol) == 0 or self.has_stop(symbol):
+        self._refresh(symbol, st.runs[symbol], st.portfolio.net_amount(symbol) != 0)
+
+    def _refresh(self, symbol: str, run: SymbolRun, held: bool) -> None:
+        if not held or self.has_stop(symbol):
             run.guard.protect_deadline = NEVER
         elif run.guard.protect_deadline == NEVER:
-            run.guard.protect_deadline = st.time + self.book.risk.protective_stop_within_ms
+            run.guard.protect_deadline = self.state.time + self.book.risk.protective_stop_within_ms
         self.engine.clock.update_next_protect()
 
     def has_stop(self, symbol: str) -> bool:

@@ -24,6 +24,11 @@ class VenueReports:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.state = engine.state
+        # Whether any rule has these triggers (built before this room): every fill and every closed
+        # position would otherwise ask the dispatch, which finds nothing to run.
+        keys = engine.rules.keys
+        self._fill_rules = ("fill", None) in keys
+        self._closed_rules = ("position_closed", None) in keys
 
     def on_order(self, u: OrderUpdate, step: Step) -> None:
         eng, st = self.engine, self.state
@@ -39,7 +44,7 @@ class VenueReports:
             return
         if record.purpose == "daily_cap":
             eng.cap_stops.on_order(record, filled, step)
-        if filled:
+        if filled and self._fill_rules:
             eng.rules.dispatch(u.symbol, ("fill", None), step)
         if record.purpose == "entry" and record.status is not None and not record.is_open:
             run.entry_pending.discard(record.client_order_id)
@@ -48,8 +53,7 @@ class VenueReports:
             eng.binding.check(u.symbol, u.time, step)
         elif record.purpose in CLOSING_PURPOSES and not record.is_open:
             eng.binding.check(u.symbol, u.time, step)
-        eng.protections.place_pending(u.symbol, step)
-        eng.protections.refresh(u.symbol)
+        eng.protections.after_report(u.symbol, step)
 
     def on_algo(self, event: AlgoUpdate, step: Step) -> None:
         record = self.state.oms.apply_algo(event)
@@ -84,14 +88,14 @@ class VenueReports:
             if pos.symbol not in st.runs:
                 continue
             eng.protections.cancel_leftovers(pos.symbol, pos.position_side, step)
-            eng.rules.dispatch(pos.symbol, ("position_closed", None), step)
+            if self._closed_rules:
+                eng.rules.dispatch(pos.symbol, ("position_closed", None), step)
             eng.binding.check(pos.symbol, u.time, step)
         # One position (one-way mode, every fill's report): no set to build and sort.
         symbols = (positions[0].symbol,) if len(positions) == 1 else sorted({p.symbol for p in positions})
         for symbol in symbols:
             if symbol in st.runs:
-                eng.protections.place_pending(symbol, step)
-                eng.protections.refresh(symbol)
+                eng.protections.after_report(symbol, step)
                 eng.binding.check(symbol, u.time, step)
         if u.reason == "ORDER":
             eng.guards.on_account(step)
