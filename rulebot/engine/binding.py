@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOSING_PURPOSES", "Binding", "PendingExit", "retry_delay_ms", "state_for", "state_for_flat"]
 
-_ANY, _LONG, _SHORT = PositionBinding.ANY, PositionBinding.LONG, PositionBinding.SHORT
+_ANY, _LONG, _SHORT, _NONE = PositionBinding.ANY, PositionBinding.LONG, PositionBinding.SHORT, PositionBinding.NONE
 # Orders that close (part of) a position: while one works, the position is being closed.
 CLOSING_PURPOSES = frozenset({"exit", "flatten", "deleverage"})
 _FIRST_RETRY_MS = 1_000
@@ -78,11 +78,7 @@ class Binding:
 
     def goto(self, symbol: str, state: str, time: int, why: str, step: Step) -> None:
         run = self.state.runs[symbol]
-        if (
-            state != run.state
-            and self.book.states[state].position is PositionBinding.NONE
-            and not self.known_flat(symbol)
-        ):
+        if state != run.state and self.book.states[state].position is _NONE and not self.known_flat(symbol):
             self._goto_when_flat(symbol, state, time, why, step)
             return
         if state == run.state:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
 
 ZERO = Decimal(0)
-_LONG, _SHORT = Direction.LONG, Direction.SHORT
+_LONG, _SHORT, _BOTH = Direction.LONG, Direction.SHORT, PositionSide.BOTH  # slow lookups on 3.11
 
 
 class Entries:
@@ -60,7 +60,7 @@ class Entries:
                 )
             )
             return None
-        position_side = PositionSide.BOTH
+        position_side = _BOTH
         if eng.hedge:
             position_side = action.side.hedge_leg
         intent = EnterIntent(

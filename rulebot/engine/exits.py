@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # A share of a position (`Exits._rounded_share`): the amount, fraction, order type and instrument it
 # was computed for, the quantity rounded (None: the sizing fails), and whether that is nothing.
 _Share = tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None, bool]
+_LONG, _SHORT = Direction.LONG, Direction.SHORT  # slow lookups on Python 3.11 (EnumType.__getattr__)
 
 
 class Exits:
@@ -81,7 +82,7 @@ class Exits:
                 rec.GuardRecord(time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),), None)
             )
             return None
-        direction = Direction.LONG if pos.amount > 0 else Direction.SHORT
+        direction = _LONG if pos.amount > 0 else _SHORT
         qty = inst.round_qty(qty, order) if rounded is None else rounded
         if qty <= 0:
             return None

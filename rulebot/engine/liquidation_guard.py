@@ -28,6 +28,7 @@ from rulebot.core.margin import (
 ZERO = Decimal(0)
 _HALF = Decimal("0.5")
 _BISECTIONS = 30
+_ISOLATED = MarginType.ISOLATED  # a slow lookup on Python 3.11 (EnumType.__getattr__): every entry asks
 
 
 @fast_init
@@ -147,7 +148,7 @@ def clearly_far(
 
     Every entry asks; the exact answer solves every bracket in Decimal (about a third of an
     entry's cost on the backtest path), this one a few float operations a bracket."""
-    if margin_type is not MarginType.ISOLATED or inst.is_inverse or not ZERO <= min_distance < _HALF:
+    if margin_type is not _ISOLATED or inst.is_inverse or not ZERO <= min_distance < _HALF:
         return False
     qty = holding.qty + add_qty
     if qty == 0 or mark <= 0:

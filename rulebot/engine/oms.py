@@ -57,6 +57,10 @@ _ALGO_FINAL = frozenset({"FINISHED", "CANCELED", "EXPIRED", "REJECTED"})
 # The statuses an order can still leave: a set test instead of the table's lookup (is_open runs
 # for every working order each time the engine asks what is open, a dozen times a round trip).
 _OPEN_STATUSES = frozenset(status for status, leaves in TRANSITIONS.items() if leaves)
+# Enum members looked up once: `Enum.MEMBER` is a slow lookup on Python 3.11 (EnumType.__getattr__)
+_PARTIALLY_FILLED, _REJECTED = OrderStatus.PARTIALLY_FILLED, OrderStatus.REJECTED
+_LIMIT, _STOP_MARKET, _TAKE_PROFIT_MARKET = OrderType.LIMIT, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
+_GTC = TimeInForce.GTC
 
 
 @dataclass(slots=True)
@@ -162,7 +166,7 @@ class OrderManager:
             order_type=intent.order,
             quantity=intent.quantity,
             price=intent.price,
-            time_in_force=TimeInForce.GTC if intent.order is OrderType.LIMIT else None,
+            time_in_force=_GTC if intent.order is _LIMIT else None,
             position_side=intent.position_side,
             reduce_only=intent.reduce_only,
             time=intent.time,
@@ -176,7 +180,7 @@ class OrderManager:
             client_order_id=self.next_id(),
             symbol=intent.symbol,
             side=intent.side.exit_side,
-            order_type=OrderType.STOP_MARKET if intent.kind == "stop_loss" else OrderType.TAKE_PROFIT_MARKET,
+            order_type=_STOP_MARKET if intent.kind == "stop_loss" else _TAKE_PROFIT_MARKET,
             quantity=None,
             trigger_price=intent.trigger_price,
             position_side=intent.position_side,
@@ -242,7 +246,7 @@ class OrderManager:
         if record is None:
             return None
         if update.status not in TRANSITIONS[record.status] and not (
-            update.status == record.status == OrderStatus.PARTIALLY_FILLED
+            update.status == record.status == _PARTIALLY_FILLED
         ):
             self.ignored_updates += 1
             return None
@@ -252,7 +256,7 @@ class OrderManager:
         record.status = update.status
         record.filled_qty = update.filled_qty
         record.average_price = update.average_price
-        if update.status == OrderStatus.REJECTED:
+        if update.status == _REJECTED:
             record.reject_reason = update.reject_reason
         self._settle(record)
         return record

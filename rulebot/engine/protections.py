@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 _LEFTOVER_PURPOSES = STOP_PURPOSES | {"take_profit"}
+# Enum members looked up once: `Enum.MEMBER` is a slow lookup on Python 3.11 (EnumType.__getattr__)
+_STOP_MARKET, _MARK_PRICE = OrderType.STOP_MARKET, WorkingType.MARK_PRICE
+_LONG, _SHORT = Direction.LONG, Direction.SHORT
 
 
 class Protections:
@@ -215,13 +218,13 @@ class Protections:
         """The protective-stop guard found the position without a stop: place one at `trigger`."""
         st = self.state
         pos = st.portfolio.net_position(symbol)
-        side = Direction.LONG if pos.amount > 0 else Direction.SHORT
+        side = _LONG if pos.amount > 0 else _SHORT
         stop = ProtectIntent(
             symbol,
             side,
             "stop_loss",
             trigger,
-            WorkingType.MARK_PRICE,
+            _MARK_PRICE,
             "protective",
             "protective_stop",
             st.time,
@@ -259,7 +262,7 @@ class Protections:
         for record in self.state.oms.open_orders(symbol):
             if record.purpose in STOP_PURPOSES or (
                 record.command.close_position
-                and record.command.order_type is OrderType.STOP_MARKET
+                and record.command.order_type is _STOP_MARKET
                 and record.purpose != "daily_cap"  # it moves with the day's PnL: not the position's stop
             ):
                 return True

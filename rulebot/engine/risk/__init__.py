@@ -85,6 +85,7 @@ PRICE_GUARDS: tuple[EventGuard, ...] = (
 ACCOUNT_GUARDS: tuple[EventGuard, ...] = (EventGuard("daily_loss_cap", daily_loss_cap.on_price),)
 # When the clock passed a guard's deadline (per symbol).
 CLOCK_GUARDS: tuple[EventGuard, ...] = (EventGuard("protective_stop", protective_stop.on_clock),)
+_LIMIT = OrderType.LIMIT  # a slow lookup on Python 3.11 (EnumType.__getattr__): every entry asks
 
 
 class RiskEngine:
@@ -104,7 +105,7 @@ class RiskEngine:
             verdicts.append(verdict)
             if verdict.kind == "reject":
                 return CheckedEntry(None, None, draft.order_type, draft.time_in_force, verdicts)
-        price = draft.price if draft.order_type is OrderType.LIMIT else None
+        price = draft.price if draft.order_type is _LIMIT else None
         return CheckedEntry(draft.quantity, price, draft.order_type, draft.time_in_force, verdicts)
 
     def clamp_leverage(self, requested: int) -> tuple[int, Verdict]:

@@ -16,6 +16,8 @@ from rulebot.engine.risk.event import Breach, GuardAct, GuardView, RefreshCapSto
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
+_GTX = TimeInForce.GTX  # a slow lookup on Python 3.11 (EnumType.__getattr__): every entry asks
+
 
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
     if view.daily_loss_breached:
@@ -30,9 +32,7 @@ def check_fees(draft: Draft, intent: EnterIntent, view: AccountView, risk: Effec
         return None
     # The fees are lost the moment the order fills (and again when it closes): an entry
     # whose own fees reach the cap would breach it with no price move at all.
-    fees = round_trip_fees(
-        view.instrument, draft.quantity, draft.price, view.fee_rates, draft.time_in_force is TimeInForce.GTX
-    )
+    fees = round_trip_fees(view.instrument, draft.quantity, draft.price, view.fee_rates, draft.time_in_force is _GTX)
     if view.daily_pnl - fees <= -view.daily_loss_cap:
         return Verdict(
             "reject",

@@ -9,6 +9,8 @@ from rulebot.core.order_filters import check_order
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
+_LIMIT = OrderType.LIMIT  # a slow lookup on Python 3.11 (EnumType.__getattr__): every entry asks
+
 
 def check_lot(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
     """Round the size down to the step and cut it to the symbol's maximum quantity."""
@@ -37,7 +39,7 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
         order_type=draft.order_type,
         quantity=draft.quantity,
         mark_price=view.mark_price,
-        price=draft.price if draft.order_type is OrderType.LIMIT else None,
+        price=draft.price if draft.order_type is _LIMIT else None,
         time_in_force=draft.time_in_force,
         open_orders=view.open_orders,
     )

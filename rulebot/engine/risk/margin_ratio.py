@@ -18,6 +18,7 @@ from rulebot.engine.risk.verdict import Verdict
 # Above this margin ratio the margin-ratio guard closes the whole position, not half of it.
 CLOSE_ALL_RATIO = Decimal("0.95")
 CHECK_EVERY_MS = 1000
+_ISOLATED = MarginType.ISOLATED  # a slow lookup on Python 3.11 (EnumType.__getattr__): checked at every price
 __all__ = ["CLOSE_ALL_RATIO", "GUARD_COOLDOWN_MS", "check", "margin_ratio_exit", "pass_idle"]
 
 
@@ -67,7 +68,7 @@ def margin_ratio_exit(
 ) -> tuple[Decimal | None, Verdict] | None:
     """The share of the position to close (None: all of it) and why, or None when the ratio is within the limit."""
     # The float pre-check skips the exact Decimal ratio on nearly every mark price of a healthy position.
-    if margin_type is MarginType.ISOLATED and isolated_ratio_clearly_below(
+    if margin_type is _ISOLATED and isolated_ratio_clearly_below(
         inst, float_brackets, pos.amount, pos.entry_price, pos.isolated_wallet, mark, float(limit)
     ):
         return None

@@ -12,6 +12,7 @@ from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
 MARKET_BUY_BUFFER = Decimal("0.0005")  # the cost FAQ's ask[0] * (1 + 0.05%) for market buys
+_MARKET, _BUY = OrderType.MARKET, Side.BUY  # slow lookups on Python 3.11 (EnumType.__getattr__)
 
 
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
@@ -32,7 +33,7 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
     described = _describe_cap(cap_guard, risk.max_leverage, view.leverage)
     if cap <= 0:
         return Verdict("reject", cap_guard, f"the position is already at the limit ({described})")
-    if draft.order_type is OrderType.MARKET and draft.side is Side.BUY and not inst.is_inverse:
+    if draft.order_type is _MARKET and draft.side is _BUY and not inst.is_inverse:
         # Binance costs a market buy at a = ask * (1 + 0.05%) plus the open loss a - mark per unit
         # (exchange_sim/order_cost.py): sized to the cap at the last price it would be refused
         # with -2019. Per unit it needs a / L + (a - price) of margin, so size at a + L * (a - price).

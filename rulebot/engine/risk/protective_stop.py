@@ -12,6 +12,8 @@ from rulebot.engine.portfolio import PositionState
 from rulebot.engine.risk.event import NEVER, GuardAct, GuardView, Protect
 from rulebot.engine.risk.verdict import Verdict
 
+_BUY, _SELL = Side.BUY, Side.SELL  # slow lookups on Python 3.11 (EnumType.__getattr__)
+
 
 def protective_trigger(inst: Instrument, pos: PositionState, mark: Decimal, distance: Decimal) -> Decimal:
     """The stop's trigger price, `distance` beyond the worse of entry and mark."""
@@ -19,7 +21,7 @@ def protective_trigger(inst: Instrument, pos: PositionState, mark: Decimal, dist
     # From the worse of entry and mark, so the stop never sits on the wrong side of the
     # market (Binance would refuse it with -2021).
     base = min(pos.entry_price, mark) if long else max(pos.entry_price, mark)
-    return inst.round_price(base * (1 - distance) if long else base * (1 + distance), Side.BUY if long else Side.SELL)
+    return inst.round_price(base * (1 - distance) if long else base * (1 + distance), _BUY if long else _SELL)
 
 
 def protective_verdict(pos: PositionState, trigger: Decimal, distance: Decimal, within_ms: int) -> Verdict:

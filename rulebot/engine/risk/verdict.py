@@ -23,6 +23,7 @@ from rulebot.engine.liquidation_guard import Holding
 from rulebot.rulebook.guards import EffectiveRisk
 
 VerdictKind = Literal["allow", "resize", "reject", "act"]  # act: the guard did something itself
+_LIMIT, _GTC = OrderType.LIMIT, TimeInForce.GTC  # slow lookups on Python 3.11 (EnumType.__getattr__)
 
 
 @fast_init
@@ -94,12 +95,12 @@ class Draft:
     @classmethod
     def of(cls, intent: EnterIntent, view: AccountView) -> Draft:
         order_type = intent.order
-        return cls(
-            side=intent.side.entry_side,
-            quantity=intent.quantity,
-            price=intent.price if intent.price is not None else view.last_price,
-            order_type=order_type,
-            time_in_force=intent.time_in_force or (TimeInForce.GTC if order_type is OrderType.LIMIT else None),
+        return cls(  # positional, in the fields' order: side, quantity, price, order_type, time_in_force
+            intent.side.entry_side,
+            intent.quantity,
+            intent.price if intent.price is not None else view.last_price,
+            order_type,
+            intent.time_in_force or (_GTC if order_type is _LIMIT else None),
         )
 
 

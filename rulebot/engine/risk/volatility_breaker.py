@@ -16,11 +16,12 @@ from rulebot.rulebook.guards import EffectiveRisk
 
 # While the breaker is tripped, a market order becomes an IOC limit this far through the last price.
 VOLATILITY_BAND = Decimal("0.005")
+_MARKET = OrderType.MARKET  # a slow lookup on Python 3.11 (EnumType.__getattr__): every entry asks
 
 
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
     tripped = view.volatility_ratio > float(risk.volatility_breaker)  # a NaN ratio never trips it
-    if draft.order_type is not OrderType.MARKET or not tripped:
+    if draft.order_type is not _MARKET or not tripped:
         return None
     band = VOLATILITY_BAND
     limit = view.last_price * (1 + band) if draft.side is Side.BUY else view.last_price * (1 - band)
