@@ -74,6 +74,7 @@ class OrderRecord:
     algo_status: str | None = None  # USDT-M conditional orders live in the algo service
     reject_reason: str | None = None
     protections: list[object] = field(default_factory=list)  # placed when this entry fills
+    accounts_before: int = 0  # OrderManager.accounts_heard when it was sent (see VenueReports.on_order)
 
     @property
     def client_order_id(self) -> str:
@@ -99,6 +100,9 @@ class OrderManager:
         self._open: dict[str, OrderRecord] = {}
         self._open_by_symbol: dict[str, dict[str, OrderRecord]] = {}
         self.ignored_updates = 0
+        # Account updates heard so far: an order remembers the count it was sent at, so that a fill
+        # can tell an account update heard before its order was sent (which cannot hold it).
+        self.accounts_heard = 0
         # Orders with an `expire`, so that the per-event check does not walk every order.
         self._expiring: dict[str, int] = {}
         self.next_expiry: int | None = None
@@ -115,6 +119,7 @@ class OrderManager:
 
     def track(self, command: PlaceOrder, purpose: Purpose, rule: str) -> OrderRecord:
         record = OrderRecord(command, purpose, rule)
+        record.accounts_before = self.accounts_heard
         cid = command.client_order_id
         self.orders[cid] = record
         replaced = self._open.get(cid)

@@ -40,6 +40,13 @@ class VenueReports:
         run = st.runs.get(u.symbol)
         if run is not None and filled:
             run.fill_time = max(run.fill_time, u.time)  # the position moved: wait for the account's word
+            if u.time == run.account_time and record is not None and run.account_heard <= record.accounts_before:
+                # The account update stamped this same millisecond was heard before this order was
+                # sent, so it cannot hold this fill: a stop and reverse's entry fills in the exit's
+                # millisecond in a backtest, and its position comes with the next update. (Binance
+                # may send a fill's own account update before its order update; that one is heard
+                # after the order was sent, and vouches for the fill as before.)
+                run.account_time = u.time - 1
         if record is None or run is None:
             return
         if record.purpose == "daily_cap":
@@ -76,9 +83,12 @@ class VenueReports:
         closed = st.portfolio.apply_account_update(u)
         positions = u.positions
         reconciled = u.reason == RECONCILE
+        st.oms.accounts_heard += 1
+        heard = st.oms.accounts_heard
         for p in positions:
             held = st.runs.get(p.symbol)
             if held is not None:
+                held.account_heard = heard
                 # A reconciliation is stamped with an estimate of the exchange's clock, which may run
                 # ahead of the times on the exchange's own events: it vouches for the fills the engine
                 # had heard of when it read the account (it takes no event while it reconciles), not

@@ -75,6 +75,7 @@ class SymbolRun:
     exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
     fill_time: int = -1  # transaction time of the latest fill on the symbol
     account_time: int = -1  # of the latest account update that reported the symbol's position
+    account_heard: int = 0  # OrderManager.accounts_heard at that update
     unbound_noted: c.PositionBinding | None = None  # the binding a held position lacks a state for, once noted
 
 

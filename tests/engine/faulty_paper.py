@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 
-from rulebot.core.account_events import AccountEvent, AccountUpdate
+from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import MarginType
 from rulebot.core.events import CandleClosed, Trade
@@ -56,7 +56,10 @@ class FaultyVenue:
         if isinstance(command, PlaceOrder) and res.ok:
             owner.placed.append(command)
         owner.note_position()
-        return replace(res, events=tuple(owner.stall(list(res.events))))
+        events = list(res.events)
+        if owner.account_before_fill:
+            events = account_before_fill(events)
+        return replace(res, events=tuple(owner.stall(events)))
 
 
 class FaultyPaper:
@@ -78,6 +81,9 @@ class FaultyPaper:
         self.engine = Engine(book, insts, balances, run_id="t", brackets=brackets)
         self.refuse: Callable[[PlaceOrder], Refusal | None] = lambda cmd: None
         self.stalled = False  # the user stream holds its reports back
+        # Each fill's account update sent before its order report (the simulator sends it after;
+        # Binance has been seen to do either, with the same transaction time on both).
+        self.account_before_fill = False
         self.held: list[AccountEvent] = []
         self.records: list[object] = []  # what the session journaled
         self.placed: list[PlaceOrder] = []  # every order the exchange accepted
@@ -157,3 +163,14 @@ def interleave(events: list[AccountEvent], account_first: Iterable[bool]) -> lis
             break
         merged.append(source.pop(0))
     return merged + others + accounts
+
+
+def account_before_fill(events: list[AccountEvent]) -> list[AccountEvent]:
+    """Each account update moved before the fill report just ahead of it."""
+    out: list[AccountEvent] = []
+    for e in events:
+        if isinstance(e, AccountUpdate) and out and isinstance(out[-1], OrderUpdate) and out[-1].last_filled_qty > 0:
+            out.insert(len(out) - 1, e)
+        else:
+            out.append(e)
+    return out

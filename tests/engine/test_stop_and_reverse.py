@@ -79,6 +79,27 @@ def test_stop_and_reverse_flips_long_to_short_and_back_within_one_event():
     assert stops
 
 
+@pytest.mark.parametrize("account_first", [False, True])
+def test_a_reversal_moves_the_state_twice_in_whichever_order_the_reports_come(account_first):
+    """The entry's fill report came in the exit's millisecond, after the exit's account update:
+    taken for the word on the entry, it bounced the state short -> flat ("position closed") ->
+    short ("the exchange holds a short position") on every reversal of a backtest. With each fill's
+    account update first (as Binance may send it), the reversal still completes in the event."""
+    fp = FaultyPaper(BOOK)
+    fp.account_before_fill = account_first
+    fp.start()
+    fp.trade(60000)
+    assert fp.state == "long" and fp.position == SIZE
+    before = len(fp.states())
+    fp.trade(60060)
+    assert fp.state == "short" and fp.position == -SIZE
+    assert fp.states()[before:] == [("long", "flat", "rule long-to-short"), ("flat", "short", "rule long-to-short")]
+    before = len(fp.states())
+    fp.trade(60000)
+    assert fp.state == "long" and fp.position == SIZE and fp.max_position == SIZE
+    assert fp.states()[before:] == [("short", "flat", "rule short-to-long"), ("flat", "long", "rule short-to-long")]
+
+
 def test_a_refused_exit_sends_no_entry_and_never_doubles_the_position():
     fp = FaultyPaper(BOOK)
     fp.start()
