@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import keyword
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, get_args
@@ -22,6 +23,7 @@ import orjson
 
 from rulebot.core import account_events as ae
 from rulebot.core import commands as cmd
+from rulebot.core.frozen import fast_init
 from rulebot.engine import records as rec
 
 REDACTED = "[redacted]"
@@ -46,6 +48,7 @@ _SECRET_IN_TEXT = re.compile(
 _LISTEN_KEY_PATH = re.compile(r"(/ws/|streams=)([A-Za-z0-9]{32,})")
 
 
+@fast_init  # ~100k rows a journaled backtest: half the cost of the frozen dataclass's __init__
 @dataclass(frozen=True, slots=True)
 class Row:
     time: int
@@ -82,23 +85,83 @@ def scrub(text: str) -> str:
 
 def plain(value: Any) -> Any:
     """A JSON-ready copy of `value`, with credentials redacted at every depth."""
-    if isinstance(value, str):
+    cls = type(value)
+    # The leaves of nearly every record first, without a lookup (exact types: a subclass is decided below).
+    if cls is str:
         return scrub(value)
-    if value is None or isinstance(value, bool | int):
+    if cls is int or cls is bool or value is None:
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
+    if cls is Decimal:
         return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: (REDACTED if secret else plain(getattr(value, name))) for name, secret in _fields_of(type(value))}
-    if isinstance(value, Mapping):
-        return {str(k): (REDACTED if is_secret_key(str(k)) else plain(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
+    convert = _CONVERT.get(cls)
+    if convert is None:
+        convert = _CONVERT[cls] = _converter(cls)
+    return convert(value)
+
+
+# How each type becomes JSON, decided once per type: a journaled run converts ~1.7 million values
+# (a record's fields, their fields), and deciding by a chain of isinstance checks each time was
+# most of the journal's cost. The order of the checks in `_converter` is the order of precedence.
+_CONVERT: dict[type, Callable[[Any], Any]] = {}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _float(value: float) -> Any:
+    return value if math.isfinite(value) else str(value)
+
+
+def _mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): (REDACTED if is_secret_key(str(k)) else plain(v)) for k, v in value.items()}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return [plain(v) for v in value]
+
+
+def _other(value: Any) -> str:
     return scrub(str(value))
+
+
+def _converter(cls: type) -> Callable[[Any], Any]:
+    if issubclass(cls, str):
+        return scrub
+    if cls is type(None) or issubclass(cls, bool | int):
+        return _same
+    if issubclass(cls, float):
+        return _float
+    if issubclass(cls, Decimal):
+        return str
+    if issubclass(cls, enum.Enum):
+        return _enum_value
+    if dataclasses.is_dataclass(cls) and not issubclass(cls, type):  # an instance, not a dataclass itself
+        return _dataclass(cls)
+    if issubclass(cls, Mapping):
+        return _mapping
+    if issubclass(cls, list | tuple | set | frozenset):
+        return _sequence
+    return _other
+
+
+def _dataclass(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """A dataclass's conversion, written out field by field: `{"time": plain(value.time), ...}`
+    reads each field by its attribute (no getattr by name) and builds the dict in one expression."""
+    items = []
+    for name, secret in _fields_of(cls):
+        if not name.isidentifier() or keyword.iskeyword(name):  # never from a dataclass; refuse, not guess
+            raise TypeError(f"journal: cannot convert {cls.__name__}.{name}")
+        items.append(f"{name!r}: {'REDACTED' if secret else f'plain(value.{name})'}")
+    namespace: dict[str, Any] = {"plain": plain, "REDACTED": REDACTED}
+    exec(f"def convert(value):\n    return {{{', '.join(items)}}}\n", namespace)
+    convert: Callable[[Any], dict[str, Any]] = namespace["convert"]
+    convert.__qualname__ = f"plain[{cls.__qualname__}]"
+    return convert
 
 
 def dumps(body: Mapping[str, Any]) -> str:
@@ -123,16 +186,27 @@ _RECORD_KINDS: dict[type, str] = {
 }
 
 
+# Each type's kind (None: not journaled), decided once per type.
+_KINDS: dict[type, str | None] = {}
+
+
+def _kind_of(cls: type) -> str | None:
+    kind = _RECORD_KINDS.get(cls) or _ACCOUNT_KINDS.get(cls)
+    return "command" if kind is None and issubclass(cls, _COMMAND_TYPES) else kind
+
+
 def to_row(obj: object, version: str = "", time: int | None = None) -> Row | None:
     """The row for an engine record, a command or an account event; None for anything else."""
-    kind = _RECORD_KINDS.get(type(obj)) or _ACCOUNT_KINDS.get(type(obj))
-    if kind is None and isinstance(obj, _COMMAND_TYPES):
-        kind = "command"
+    cls = type(obj)
+    if cls in _KINDS:
+        kind = _KINDS[cls]
+    else:
+        kind = _KINDS[cls] = _kind_of(cls)
     if kind is None:
         return None
     body = plain(obj)
     if kind == "command":
-        body["type"] = type(obj).__name__
+        body["type"] = cls.__name__
     t = time if time is not None else int(getattr(obj, "time", 0) or 0)
     symbol = str(getattr(obj, "symbol", "") or "")
     rule = str(getattr(obj, "rule", "") or "")
