@@ -267,10 +267,13 @@ def _run(
     except (RuntimeError, sqlite3.Error) as exc:  # tampered, from a newer release, not a database
         raise BacktestError(f"cannot journal to {journal_path}: {exc}") from exc
 
-    def record(obj: object) -> None:
+    def also(obj: object) -> None:
         journal.record(obj)
         if on_record is not None:
             on_record(obj)
+
+    # ~100k records a 3-month run: without a caller's on_record, straight to the journal (no call between).
+    record = journal.record if on_record is None else also
 
     result: BacktestResult | None = None
     failure = "interrupted"

@@ -48,7 +48,8 @@ class RunJournal:
             return
         if not self._started:
             self._start(row.time)
-        self._time = max(self._time, row.time)
+        if row.time > self._time:  # (a comparison, not a call to max: once per row)
+            self._time = row.time
         self._sink.append(row)
 
     def end_step(self) -> None:

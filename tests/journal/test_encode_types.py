@@ -69,7 +69,7 @@ class Request:
     url: str
     api_key: str
     legs: list[Leg]
-    extra: dict[str, Any]
+    extra: dict[Any, Any]
     one: tuple[int, ...] = ()
 
 
