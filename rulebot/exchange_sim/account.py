@@ -26,6 +26,7 @@ ONE_WAY_SIDES = (PositionSide.BOTH,)
 # Enum members read through the class cost ~0.1 us each on Python 3.11 (EnumType.__getattr__ makes
 # every class attribute lookup a slow one): the hot paths compare with these module constants.
 _BUY, _ISOLATED = Side.BUY, MarginType.ISOLATED
+_BOTH, _LONG = PositionSide.BOTH, PositionSide.LONG
 HEDGE_SIDES = (PositionSide.LONG, PositionSide.SHORT)
 
 
@@ -170,32 +171,34 @@ class Account:
         position's wallet; closing releases the closed share of it. The commission and the
         realized PnL are paid from/to the wallet (its cross part).
         """
-        pos = self.position(inst.symbol, position_side)
-        isolated = self.margin_type[inst.symbol] is _ISOLATED  # is_isolated, without the call (every fill)
-        lev = self.leverage[inst.symbol]
-        signed = qty if side is Side.BUY else -qty
+        symbol = inst.symbol
+        pos = self.position(symbol, position_side)
+        isolated = self.margin_type[symbol] is _ISOLATED  # is_isolated, without the call (every fill)
+        buy = side is _BUY
         closed = min(qty, reducible(pos, side))
         realized = ZERO
         if closed:
             # `inst.pnl(side, closed, ...)` with the position's side as the sign of `closed`.
             realized = money(inst.signed_pnl(closed if pos.qty > 0 else -closed, pos.entry_price, price))
             if isolated:
-                pos.isolated_wallet -= money(pos.isolated_wallet * closed / pos.size)
-            pos.qty += closed if side is Side.BUY else -closed
+                pos.isolated_wallet -= money(pos.isolated_wallet * closed / abs(pos.qty))
+            pos.qty += closed if buy else -closed
             pos.realized_pnl += realized
             if pos.qty == 0:
                 pos.entry_price = ZERO
         opened = qty - closed
         if opened:
-            if position_side is not PositionSide.BOTH and ((position_side is PositionSide.LONG) != (side is Side.BUY)):
+            if position_side is not _BOTH and ((position_side is _LONG) != buy):
                 raise ValueError(f"a {side} fill cannot open a {position_side} position")
             if pos.qty == 0:
                 pos.entry_price = price
             else:
-                pos.entry_price = inst.average_entry(pos.size, pos.entry_price, opened, price)
-            pos.qty += opened if signed > 0 else -opened
+                pos.entry_price = inst.average_entry(abs(pos.qty), pos.entry_price, opened, price)
+            # The signed fill (`qty` on a BUY, `-qty` on a SELL) is positive exactly on a BUY: `opened`
+            # is positive, and so is `qty`.
+            pos.qty += opened if buy else -opened
             if isolated:
-                pos.isolated_wallet += money(abs(inst.notional(opened, price)) / lev)
+                pos.isolated_wallet += money(abs(inst.notional(opened, price)) / self.leverage[symbol])
         pos.update_time = time
         self._book(inst.margin_asset, realized=realized, commission=commission, time=time)
         return realized

@@ -28,6 +28,9 @@ from rulebot.exchange_sim.model import FillModel
 ZERO = Decimal(0)
 BPS = Decimal(10000)
 MINUTE_MS = 60_000
+# Members at hand: `Side.BUY` through the class is a slow lookup on Python 3.11 (EnumType.__getattr__),
+# and every taker fill of the realistic model prices its impact here.
+_BUY, _UP, _DOWN = Side.BUY, Rounding.UP, Rounding.DOWN
 
 
 @dataclass(slots=True)
@@ -88,12 +91,12 @@ class Liquidity:
         bar.volume = volume
 
     def volume(self, symbol: str) -> Decimal:
-        bar = self._bar(symbol)
-        return bar.volume if bar.from_candles else max(bar.volume, bar.previous)
+        return _volume(self._bar(symbol))
 
     def left(self, inst: Instrument, symbol: str) -> Decimal:
         """What we may still fill in this bar, on the quantity step grid."""
-        room = self.share * self.volume(symbol) - self._bar(symbol).used
+        bar = self._bar(symbol)  # once: every taker fill and every maker budget asks
+        room = self.share * _volume(bar) - bar.used
         return inst.round_qty(room) if room > 0 else ZERO
 
     def use(self, symbol: str, qty: Decimal) -> None:
@@ -101,12 +104,13 @@ class Liquidity:
 
     def impact_bps(self, symbol: str, qty: Decimal) -> Decimal:
         """Impact of filling `qty` more in this bar (bps, square root of participation)."""
-        volume = self.volume(symbol)
+        bar = self._bar(symbol)
+        volume = _volume(bar)
         if self.impact == 0 or qty <= 0:
             return ZERO
         if volume <= 0:
             return self.impact  # nothing traded: never cheaper than full participation
-        return self.impact * ((self._bar(symbol).used + qty) / volume).sqrt()
+        return self.impact * ((bar.used + qty) / volume).sqrt()
 
     def most_within(self, inst: Instrument, symbol: str, allowed_bps: Decimal) -> Decimal | None:
         """The most quantity whose impact stays within `allowed_bps` (None: no bound)."""
@@ -119,18 +123,25 @@ class Liquidity:
         return inst.round_qty(room) if room > 0 else ZERO
 
 
+def _volume(bar: Bar) -> Decimal:
+    """What the bar's cap is a share of: the candle's volume, or on trade data the larger of the
+    last complete minute's and the current one's so far."""
+    return bar.volume if bar.from_candles else max(bar.volume, bar.previous)
+
+
 def impacted(inst: Instrument, price: Decimal, side: Side, bps: Decimal) -> Decimal:
     """`price` made `bps` worse for a taker on `side`, rounded to the tick against it."""
     if bps == 0:
         return price
-    worse = price * (1 + bps / BPS) if side is Side.BUY else price * (1 - bps / BPS)
+    buy = side is _BUY
+    worse = price * (1 + bps / BPS) if buy else price * (1 - bps / BPS)
     # never below one tick: a sell rounded down to zero would be a fill no exchange makes
-    return max(inst.round_price(worse, Rounding.UP if side is Side.BUY else Rounding.DOWN), inst.price_filter.tick_size)
+    return max(inst.round_price(worse, _UP if buy else _DOWN), inst.price_filter.tick_size)
 
 
 def room_bps(price: Decimal, side: Side, limit: Decimal | None) -> Decimal | None:
     """How many bps worse than `price` a `side` taker limited at `limit` may still pay."""
     if limit is None:
         return None
-    gap = (limit - price) if side is Side.BUY else (price - limit)
+    gap = (limit - price) if side is _BUY else (price - limit)
     return gap / price * BPS

@@ -35,6 +35,9 @@ from rulebot.exchange_sim.orders import Fill, SimOrder, algo_update, order_updat
 from rulebot.exchange_sim.updates import Reporter
 
 ZERO = Decimal(0)
+# Members at hand: a member read through its class is a slow lookup on Python 3.11 (EnumType.__getattr__),
+# and every fill sets a status.
+_FILLED, _PARTIALLY_FILLED = OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
 
 
 class Matcher:
@@ -149,9 +152,10 @@ class Matcher:
                 continue
             room = liq.left(inst, order.symbol) - planned
             take = min(qty, room)
-            within = liq.most_within(inst, order.symbol, room_bps(price, order.side, order.price) or ZERO)
-            if order.price is not None and within is not None:
-                take = min(take, within - planned)
+            if order.price is not None:  # a market order takes whatever the impact (no bound to ask for)
+                within = liq.most_within(inst, order.symbol, room_bps(price, order.side, order.price) or ZERO)
+                if within is not None:
+                    take = min(take, within - planned)
             if take <= 0:
                 break
             bps = liq.impact_bps(order.symbol, planned + take)
@@ -179,7 +183,7 @@ class Matcher:
         realized = self._account.apply_fill(inst, order.position_side, order.side, qty, price, commission, time)
         order.executed += qty
         order.cum_notional += abs(inst.notional(qty, price))
-        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+        order.status = _FILLED if order.remaining == 0 else _PARTIALLY_FILLED
         order.update_time = time
         fill = Fill(qty, price, is_maker, commission, realized, self._store.ids.next_trade())
         events.append(order_update(inst, order, "TRADE", time, fill))
