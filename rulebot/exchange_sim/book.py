@@ -76,7 +76,11 @@ class OrderStore:
         """Put an order on the symbol's open list (once: a triggered stop is already there)."""
         if order.order_id not in self._open_ids:
             self._open_ids.add(order.order_id)
-            self._open.setdefault(order.symbol, []).append(order)
+            orders = self._open.get(order.symbol)  # not setdefault: that builds a list on every order
+            if orders is None:
+                self._open[order.symbol] = [order]
+            else:
+                orders.append(order)
         self._by_client[(order.symbol, order.client_order_id)] = order
         self._by_id[order.order_id] = order
 
@@ -117,6 +121,22 @@ class OrderStore:
             return [o for o in orders if o.is_open] if orders else []
         return [o for s in sorted(self._open) for o in self._open.get(s, ()) if o.is_open]
 
+    def open_counts(self, symbol: str) -> tuple[int, int]:
+        """The symbol's open orders as the order-count filters see them: plain orders, and conditional
+        ones (plain orders with a trigger, COIN-M, and algo orders). Counted, not listed: every order
+        placed asks, and there are usually none."""
+        plain = conditional = 0
+        for o in self._open.get(symbol, ()):
+            if o.is_open:
+                if o.trigger is None:
+                    plain += 1
+                else:
+                    conditional += 1
+        for a in self._algos.get(symbol, ()):
+            if a.is_open:
+                conditional += 1
+        return plain, conditional
+
     def idle(self, symbol: str) -> bool:
         """No plain or algo order of the symbol is open (closed ones may linger until pruned)."""
         return not self._open.get(symbol) and not self._algos.get(symbol)
@@ -153,7 +173,11 @@ class OrderStore:
     # -- algo orders -----------------------------------------------------------------------
 
     def add_algo(self, algo: AlgoOrder) -> None:
-        self._algos.setdefault(algo.symbol, []).append(algo)
+        algos = self._algos.get(algo.symbol)  # as in `add`
+        if algos is None:
+            self._algos[algo.symbol] = [algo]
+        else:
+            algos.append(algo)
         self._algo_by_client[(algo.symbol, algo.client_algo_id)] = algo
         self._algo_by_id[algo.algo_id] = algo
 

@@ -44,7 +44,7 @@ def arm(trigger: Trigger, last: Decimal | None, inst: Instrument) -> None:
     and -1130 for a callbackRate outside 0.1..10 (%). Without a price yet, nothing is checked
     and a trailing stop without activation price activates at the first price it sees.
     """
-    if trigger.order_type is OrderType.TRAILING_STOP_MARKET:
+    if trigger.order_type is _TRAILING:
         rate = trigger.callback_rate
         if rate is None:
             raise rejected(-1102, "callbackRate")

@@ -61,22 +61,23 @@ class OrderDesk:
         ok = self._gate.check(cmd, algo=True)
         assert ok.trigger is not None
         algo_id = self._store.ids.next_algo()
+        # Positional, in the fields' order (named in the comments), as SimOrder above.
         algo = AlgoOrder(
-            algo_id=algo_id,
-            client_algo_id=cmd.client_order_id or f"sim_algo_{algo_id}",
-            symbol=cmd.symbol,
-            side=cmd.side,
-            position_side=cmd.position_side,
-            order_type=cmd.order_type,
-            quantity=ok.quantity,
-            price=cmd.price if cmd.order_type.has_limit_price else None,
-            time_in_force=ok.time_in_force,
-            reduce_only=cmd.reduce_only,
-            close_position=cmd.close_position,
-            trigger=ok.trigger,
-            time=time,
-            update_time=time,
+            algo_id,
+            cmd.client_order_id or f"sim_algo_{algo_id}",  # client_algo_id
+            cmd.symbol,
+            cmd.side,
+            cmd.position_side,
+            cmd.order_type,
+            ok.quantity,
+            cmd.price if cmd.order_type.has_limit_price else None,  # price
+            ok.time_in_force,
+            cmd.reduce_only,
+            cmd.close_position,
+            ok.trigger,
+            time,
         )
+        algo.update_time = time
         self._store.add_algo(algo)
         events.append(algo_update(algo, time))
         return algo_view(ok.inst, algo) if view else None

@@ -27,6 +27,9 @@ from rulebot.core.margin import BracketTable, margin_ratio
 from rulebot.exchange_sim.account import Account, PositionState
 
 ZERO = Decimal(0)
+# Members at hand: a member read through its class is a slow lookup on Python 3.11 (EnumType.__getattr__),
+# and every opening order's margin check reads them.
+_BUY, _SELL, _BOTH, _LONG = Side.BUY, Side.SELL, PositionSide.BOTH, PositionSide.LONG
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,20 @@ class Pending:
 
 def _priority(o: Pending) -> int:
     return o.priority
+
+
+def _side_margin(inst: Instrument, lev: int, orders: list[Pending], side: Side, closable: Decimal) -> Decimal:
+    """One-way mode: the margin of `orders` on `side`, the first `closable` of them (by priority)
+    closing the position for free."""
+    total = ZERO
+    same = [o for o in orders if o.side is side]
+    if len(same) > 1:  # a stable sort, as sorted() was: one order (the usual) needs none
+        same.sort(key=_priority)
+    for o in same:
+        closing = min(closable, o.qty)
+        closable -= closing
+        total += abs(inst.notional(o.qty - closing, o.price)) / lev
+    return total
 
 
 class Exposure:
@@ -102,27 +119,19 @@ class Exposure:
     def order_margin(self, symbol: str, extra: Pending | None = None, pending: list[Pending] | None = None) -> Decimal:
         """Initial margin of the symbol's open orders (plus `extra`, a candidate order); `pending`:
         those orders as `pending(symbol)` gives them now."""
-        orders = (self._pending(symbol) if pending is None else pending) + ([extra] if extra is not None else [])
+        orders = self._pending(symbol) if pending is None else pending
+        if extra is not None:
+            orders = [*orders, extra]
         if not orders:
             return ZERO
         inst = self._instruments[symbol]
         lev = self._account.leverage[symbol]
         if self._account.hedge_mode:
-            opening = [o for o in orders if (o.position_side is PositionSide.LONG) == (o.side is Side.BUY)]
+            opening = [o for o in orders if (o.position_side is _LONG) == (o.side is _BUY)]
             return sum((abs(inst.notional(o.qty, o.price)) / lev for o in opening), ZERO)
-        held = self._account.position(symbol, PositionSide.BOTH).qty
-        sides = []
-        for side, closable in ((Side.BUY, max(ZERO, -held)), (Side.SELL, max(ZERO, held))):
-            total = ZERO
-            same = [o for o in orders if o.side is side]
-            if len(same) > 1:  # a stable sort, as sorted() was: one order (the usual) needs none
-                same.sort(key=_priority)
-            for o in same:
-                closing = min(closable, o.qty)
-                closable -= closing
-                total += abs(inst.notional(o.qty - closing, o.price)) / lev
-            sides.append(total)
-        return max(sides)
+        held = self._account.position(symbol, _BOTH).qty
+        buys = _side_margin(inst, lev, orders, _BUY, max(ZERO, -held))
+        return max(buys, _side_margin(inst, lev, orders, _SELL, max(ZERO, held)))
 
     def opening_qty(
         self, symbol: str, position_side: PositionSide, side: Side, pending: list[Pending] | None = None
@@ -130,7 +139,7 @@ class Exposure:
         """Position size on the side `side` opens, plus open orders on that side (all taken
         as adding to it: the cap check errs on the safe side); `pending` as in `order_margin`."""
         held = self._account.position(symbol, position_side).qty
-        same = max(ZERO, held) if side is Side.BUY else max(ZERO, -held)
+        same = max(ZERO, held) if side is _BUY else max(ZERO, -held)
         adding = sum(
             (
                 o.qty

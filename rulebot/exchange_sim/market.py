@@ -16,6 +16,9 @@ from rulebot.exchange_sim.model import FillModel
 
 ZERO = Decimal(0)
 BPS = Decimal(10000)
+# Members at hand: a member read through its class is a slow lookup on Python 3.11 (EnumType.__getattr__),
+# and every order placed, taker fill and conditional armed reads them.
+_BUY, _UP, _DOWN, _MARK_PRICE = Side.BUY, Rounding.UP, Rounding.DOWN, WorkingType.MARK_PRICE
 
 
 @dataclass(slots=True)
@@ -38,7 +41,7 @@ class Quotes:
 
     def trigger_source(self, working_type: WorkingType) -> Decimal | None:
         """The price a conditional order watches: mark or last trade (FACTS §6.2)."""
-        return self.mark if working_type is WorkingType.MARK_PRICE else self.last
+        return self.mark if working_type is _MARK_PRICE else self.last
 
     def reference(self) -> Decimal | None:
         """Best guess of the fair price: mark, else last trade, else the book's mid.
@@ -74,21 +77,22 @@ def slipped(inst: Instrument, price: Decimal, side: Side, model: FillModel) -> D
     if model.slippage_bps == 0:
         return price
     factor = model.slippage_bps / BPS
-    worse = price * (1 + factor) if side is Side.BUY else price * (1 - factor)
+    worse = price * (1 + factor) if side is _BUY else price * (1 - factor)
     # never below one tick: a sell rounded down to zero would be a fill no exchange makes
-    return max(inst.round_price(worse, Rounding.UP if side is Side.BUY else Rounding.DOWN), inst.price_filter.tick_size)
+    return max(inst.round_price(worse, _UP if side is _BUY else _DOWN), inst.price_filter.tick_size)
 
 
 def taker_levels(inst: Instrument, quotes: Quotes, side: Side, model: FillModel) -> list[Level]:
     """The levels a taker on `side` can fill against, best first (FillModel docstring)."""
-    quote = quotes.ask if side is Side.BUY else quotes.bid
+    buy = side is _BUY
+    quote = quotes.ask if buy else quotes.bid
     last = quotes.last
     # A trade printed beyond the quote (above the ask for a buyer) says the book top is
     # stale: the trade is the better evidence, and filling at the old quote would be better
     # than the data allows.
     stale = quote is not None and last is not None and not reaches(side, quote, last)
     if quote is not None and not stale:
-        qty = quotes.ask_qty if side is Side.BUY else quotes.bid_qty
+        qty = quotes.ask_qty if buy else quotes.bid_qty
         levels = [Level(quote, qty, quote, top=True)]
         if not model.top_qty_only:
             levels.append(Level(slipped(inst, quote, side, model), None, quote, top=False))
@@ -104,7 +108,7 @@ def taker_levels(inst: Instrument, quotes: Quotes, side: Side, model: FillModel)
 def spread_side(inst: Instrument, last: Decimal, side: Side, model: FillModel) -> Decimal:
     """The assumed best quote a `side` taker meets when only trades or candles are known:
     `half_spread_bps` from the last trade (None: one tick), rounded to the tick against it."""
-    up = side is Side.BUY
+    up = side is _BUY
     if model.half_spread_bps is None:
         tick = inst.price_filter.tick_size
         return last + tick if up else max(last - tick, tick)
@@ -112,14 +116,14 @@ def spread_side(inst: Instrument, last: Decimal, side: Side, model: FillModel) -
         return last
     factor = model.half_spread_bps / BPS
     worse = last * (1 + factor) if up else last * (1 - factor)
-    return inst.round_price(worse, Rounding.UP if up else Rounding.DOWN)
+    return inst.round_price(worse, _UP if up else _DOWN)
 
 
 def reaches(side: Side, limit: Decimal | None, price: Decimal) -> bool:
     """True if a `side` order limited at `limit` (None: market) may trade at `price`."""
     if limit is None:
         return True
-    return price <= limit if side is Side.BUY else price >= limit
+    return price <= limit if side is _BUY else price >= limit
 
 
 def marketable(levels: list[Level], side: Side, limit: Decimal | None) -> bool:
@@ -154,7 +158,7 @@ def plan_taker(
 
 def use_top(quotes: Quotes, side: Side, qty: Decimal) -> None:
     """Take `qty` off the top quote a `side` taker filled against (until the next book)."""
-    if side is Side.BUY:
+    if side is _BUY:
         quotes.ask_qty = max(ZERO, quotes.ask_qty - qty)
     else:
         quotes.bid_qty = max(ZERO, quotes.bid_qty - qty)
@@ -162,13 +166,13 @@ def use_top(quotes: Quotes, side: Side, qty: Decimal) -> None:
 
 def crossed_by_trade(side: Side, limit: Decimal, price: Decimal, is_buyer_maker: bool, touch: bool) -> bool:
     """A trade at `price` fills a resting `side` limit (FillModel: through, or at touch)."""
-    if side is Side.BUY:
+    if side is _BUY:
         return price < limit or (touch and price == limit and is_buyer_maker)
     return price > limit or (touch and price == limit and not is_buyer_maker)
 
 
 def crossed_by_book(side: Side, limit: Decimal, quote: Decimal, touch: bool) -> bool:
     """The opposite book top at `quote` fills a resting `side` limit."""
-    if side is Side.BUY:
+    if side is _BUY:
         return quote < limit or (touch and quote == limit)
     return quote > limit or (touch and quote == limit)

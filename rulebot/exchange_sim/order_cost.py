@@ -31,6 +31,8 @@ from rulebot.core.instruments import Instrument
 ZERO = Decimal(0)
 ONE = Decimal(1)
 MARKET_BUY_BUFFER = Decimal("0.0005")  # the FAQ's ask[0] * (1 + 0.05%)
+_BUY_FACTOR = ONE + MARKET_BUY_BUFFER  # exactly 1.0005: summed once, not on every market order
+_BUY = Side.BUY  # `Side.BUY` through the class is a slow lookup on Python 3.11 (EnumType.__getattr__)
 
 
 def open_loss(inst: Instrument, side: Side, qty: Decimal, price: Decimal, mark: Decimal | None) -> Decimal:
@@ -52,9 +54,9 @@ def assumed_market_price(
     Without a book (kline and trade data only), `fallback` (where the order would fill first)
     stands in for the missing quote.
     """
-    if side is Side.BUY:
+    if side is _BUY:
         base = ask if ask is not None else fallback
-        return None if base is None else base * (ONE + MARKET_BUY_BUFFER)
+        return None if base is None else base * _BUY_FACTOR
     base = bid if bid is not None else fallback
     if base is None:
         return mark
@@ -68,7 +70,7 @@ def outside_market_band(inst: Instrument, side: Side, best: Decimal | None, mark
     # The tighter of the two limits, without a list for min()/max() (every market order asks).
     pp, bound = inst.percent_price, inst.market_take_bound
     limit: Decimal | None = None
-    if side is Side.BUY:
+    if side is _BUY:
         if pp is not None and pp.multiplier_up > 0:
             limit = mark * pp.multiplier_up
         if bound is not None and bound > 0:

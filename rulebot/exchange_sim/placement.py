@@ -38,6 +38,10 @@ _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 _CLOSE_POSITION_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 # priceProtect is "used with STOP/STOP_MARKET or TAKE_PROFIT/TAKE_PROFIT_MARKET orders" (API docs).
 _PROTECTABLE = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
+# Members at hand: a member read through its class is a slow lookup on Python 3.11 (EnumType.__getattr__),
+# and every order placed asks a dozen such questions.
+_BUY, _BOTH, _USDM = Side.BUY, PositionSide.BOTH, Market.USDM
+_LIMIT, _MARKET, _GTC = OrderType.LIMIT, OrderType.MARKET, TimeInForce.GTC
 
 
 @fast_init
@@ -97,14 +101,16 @@ class Gatekeeper:
 
     def check(self, cmd: PlaceOrder, *, algo: bool) -> Accepted:
         """Raise the reject Binance would send, or return the accepted order's terms."""
-        inst = self.instrument(cmd.symbol)
+        inst = self._instruments.get(cmd.symbol)  # `instrument`, without the call
+        if inst is None:
+            raise rejected(-1121)
         self._check_endpoint(cmd, algo)
         self._check_client_id(cmd)
         self._check_sides(cmd)
         tif = self._time_in_force(cmd)
         closing = is_closing(self._account.hedge_mode, cmd)
         self._check_filters(inst, cmd, tif, closing)
-        if cmd.order_type is OrderType.MARKET:
+        if cmd.order_type is _MARKET:
             self._check_market_band(inst, cmd)
         quantity = cmd.quantity if cmd.quantity is not None else ZERO
         if cmd.order_type.is_conditional:
@@ -142,16 +148,16 @@ class Gatekeeper:
 
     def _check_endpoint(self, cmd: PlaceOrder, algo: bool) -> None:
         if algo:
-            if self._market is not Market.USDM:
+            if self._market is not _USDM:
                 raise rejected(-1020)  # COIN-M has no algo service for conditionals
             if not cmd.order_type.is_conditional:
                 raise rejected(-1116)
-        elif cmd.order_type.is_conditional and self._market is Market.USDM:
+        elif cmd.order_type.is_conditional and self._market is _USDM:
             raise rejected(-4120)
 
     def _check_sides(self, cmd: PlaceOrder) -> None:
         hedge = self._account.hedge_mode
-        if hedge == (cmd.position_side is PositionSide.BOTH):
+        if hedge == (cmd.position_side is _BOTH):
             raise rejected(-4061)
         if cmd.reduce_only and (hedge or cmd.close_position):
             raise rejected(-1106, "reduceOnly")
@@ -165,22 +171,17 @@ class Gatekeeper:
                 raise rejected(-2022)
 
     def _time_in_force(self, cmd: PlaceOrder) -> TimeInForce:
-        if cmd.order_type is OrderType.LIMIT and cmd.time_in_force is None:
+        if cmd.order_type is _LIMIT and cmd.time_in_force is None:
             raise rejected(-1102, "timeInForce")
         # Market types ignore timeInForce; Binance reports them as GTC.
-        return cmd.time_in_force or TimeInForce.GTC
+        return cmd.time_in_force or _GTC
 
     def _check_filters(self, inst: Instrument, cmd: PlaceOrder, tif: TimeInForce, closing: bool) -> None:
         quotes = self._quotes[cmd.symbol]
         # With no market data yet, the order's own prices stand in for the mark; a market
         # order then skips MIN_NOTIONAL (check_order ignores a 0 reference).
         mark = quotes.reference() or cmd.price or cmd.trigger_price or ZERO
-        working = self._store.open_orders(cmd.symbol)
-        plain = 0
-        for o in working:  # usually none: a market order's entry and exit never rest
-            if o.trigger is None:
-                plain += 1
-        conditionals = len(working) - plain
+        plain, conditionals = self._store.open_counts(cmd.symbol)
         violations = check_order(
             inst,
             side=cmd.side,
@@ -193,7 +194,7 @@ class Gatekeeper:
             reduce_only=closing,
             close_position=cmd.close_position,
             open_orders=plain,
-            open_algo_orders=conditionals + len(self._store.open_algos(cmd.symbol)),
+            open_algo_orders=conditionals,
         )
         if violations:
             raise from_violation(violations[0])
@@ -202,7 +203,7 @@ class Gatekeeper:
         """-4131: the best price a MARKET order would take is outside the band around the
         mark (`order_cost` docstring). Closing orders too: a panic exit can be refused live."""
         quotes = self._quotes[cmd.symbol]
-        quote = quotes.ask if cmd.side is Side.BUY else quotes.bid
+        quote = quotes.ask if cmd.side is _BUY else quotes.bid
         best = quote if quote is not None else quotes.last
         if outside_market_band(inst, cmd.side, best, quotes.mark):
             raise rejected(-4131)
@@ -211,7 +212,7 @@ class Gatekeeper:
         """-2027 past the leverage's notional cap, -2019 past the available margin. Returns a
         market order's taker levels, which the matcher then fills against (quotes do not move
         between the check and the fill)."""
-        market = cmd.order_type is OrderType.MARKET
+        market = cmd.order_type is _MARKET
         quotes = self._quotes[cmd.symbol]
         price = cmd.price
         levels = None

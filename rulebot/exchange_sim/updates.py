@@ -21,6 +21,7 @@ from rulebot.exchange_sim.account import Account, PositionState
 from rulebot.exchange_sim.exposure import Exposure
 
 ZERO = Decimal(0)
+_LONG, _SHORT = PositionSide.LONG, PositionSide.SHORT  # a slow lookup through the class on Python 3.11
 # The simulated account has no alias of its own; Binance's documented example's stands in.
 ACCOUNT_ALIAS = "SgsR"
 
@@ -46,7 +47,7 @@ class Reporter:
         if pos.qty == 0:
             return ZERO
         inst = self._instruments[pos.symbol]
-        side = PositionSide.LONG if pos.qty > 0 else PositionSide.SHORT  # as Position.side, built for nothing
+        side = _LONG if pos.qty > 0 else _SHORT  # as Position.side, built for nothing
         return break_even_price(inst, side, pos.entry_price, self._fees.taker, self._fees.taker)
 
     # The events below are built positionally, in their fields' order (named in the comments):
