@@ -94,9 +94,12 @@ class OrderStore:
         """Drop final orders from the symbol's open list (they stay queryable a while: `_retire`)."""
         orders = self._open.get(symbol)
         if orders and not all_open(orders):
-            self._open[symbol] = [o for o in orders if o.is_open]
-            for o in orders:
-                if not o.is_open:
+            kept: list[SimOrder] = []
+            self._open[symbol] = kept
+            for o in orders:  # one pass, in order: the open ones stay, the rest are final (as prune_algos)
+                if o.is_open:
+                    kept.append(o)
+                else:
                     self._open_ids.discard(o.order_id)
                     self._retire(o)
 

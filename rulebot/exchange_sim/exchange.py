@@ -161,7 +161,7 @@ class SimExchange(AccountQueries):
             order, algo = self._dispatch(command, time, events, views)
         except Rejected as exc:
             return SimResult(False, exc.code, exc.message, events=tuple(events))
-        return SimResult(True, order=order, algo=algo, events=tuple(events))
+        return SimResult(True, None, None, order, algo, tuple(events))  # ok, code, message, order, algo, events
 
     def execute_algo(self, command: PlaceOrder, time: int, *, views: bool = True) -> SimResult:
         """Place a USDⓈ-M conditional order in the algo service (`POST /fapi/v1/algoOrder`).
@@ -174,7 +174,7 @@ class SimExchange(AccountQueries):
             algo = self._desk.place_algo(command, time, events, views)
         except Rejected as exc:
             return SimResult(False, exc.code, exc.message, events=tuple(events))
-        return SimResult(True, algo=algo, events=tuple(events))
+        return SimResult(True, None, None, None, algo, tuple(events))  # as in execute
 
     def _dispatch(
         self, command: Command, time: int, events: list[AccountEvent], views: bool

@@ -40,6 +40,7 @@ from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, T
 from rulebot.exchange_sim import SimExchange, SimResult
 
 _MARK_EVERY_MS = 1000
+_USDM = Market.USDM  # `Market.USDM` through the class is a slow lookup on Python 3.11 (every command asks)
 # The span (close time - open time) of February's 1M candle, the shortest month. Spans are compared
 # to know a symbol's shortest timeframe, and a month's varies from 28 to 31 days: every month is this.
 _MONTH_SPAN = 28 * 86_400_000 - 1
@@ -329,7 +330,7 @@ class PaperVenue:
     def execute(self, command: Command, time: int) -> SimResult:
         # USDT-M conditional orders go to the algo service since 2025-12-09 (FACTS.md §0);
         # as a plain order Binance rejects them with -4120.
-        if isinstance(command, PlaceOrder) and command.order_type.is_conditional and self.market is Market.USDM:
+        if isinstance(command, PlaceOrder) and command.order_type.is_conditional and self.market is _USDM:
             res = self.sim.execute_algo(command, time, views=False)
         else:
             res = self.sim.execute(command, time, views=False)
