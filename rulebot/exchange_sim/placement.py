@@ -121,7 +121,9 @@ class Gatekeeper:
                 cmd.trigger_price,
                 cmd.callback_rate,
                 cmd.activation_price,
-                price_protect=cmd.price_protect and cmd.order_type in _PROTECTABLE,
+                False,  # activated
+                None,  # extreme
+                cmd.price_protect and cmd.order_type in _PROTECTABLE,  # price_protect
             )
             quotes = self._quotes[cmd.symbol]
             conditional.arm(trigger, quotes.trigger_source(cmd.working_type), inst)

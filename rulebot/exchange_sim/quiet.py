@@ -30,6 +30,9 @@ from rulebot.exchange_sim.orders import Trigger
 Band = tuple[Decimal | None, Decimal | None]  # open interval; None: unbounded on that side
 _STOP_LIKE = frozenset({OrderType.STOP, OrderType.STOP_MARKET})
 _TP_LIKE = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
+# Members at hand: a member read through its class is a slow lookup on Python 3.11 (EnumType.__getattr__),
+# and the band is drawn again after every fill, over every working order.
+_BUY, _TRAILING = Side.BUY, OrderType.TRAILING_STOP_MARKET
 # The float margin-ratio estimates are trusted only this far inside the 2% slack the code they
 # stand for keeps (`isolated_ratio_clearly_below`): far above any float rounding.
 _RATIO_SAFETY = 0.999
@@ -67,20 +70,20 @@ def trigger_band(trigger: Trigger) -> Band | None:
     """Prices at which a stop or take-profit does not trigger (None for a trailing stop, whose
     state moves with the price: the caller replays it, `trailing_quiet`)."""
     stop = trigger.stop_price
-    if trigger.order_type is OrderType.TRAILING_STOP_MARKET or stop is None:
+    if trigger.order_type is _TRAILING or stop is None:
         return None
     # condition_holds: a STOP triggers at price >= stop for a BUY, <= stop for a SELL, inclusive;
     # a TAKE_PROFIT the other way round.
     if trigger.order_type in _STOP_LIKE:
-        return (None, stop) if trigger.side is Side.BUY else (stop, None)
+        return (None, stop) if trigger.side is _BUY else (stop, None)
     if trigger.order_type in _TP_LIKE:
-        return (stop, None) if trigger.side is Side.BUY else (None, stop)
+        return (stop, None) if trigger.side is _BUY else (None, stop)
     return None
 
 
 def limit_band(side: Side, price: Decimal) -> Band:
     """Prices at which a resting limit does not fill, at touch or through (`crossed_by_trade`)."""
-    return (price, None) if side is Side.BUY else (None, price)
+    return (price, None) if side is _BUY else (None, price)
 
 
 def ratio_band(
@@ -199,9 +202,9 @@ def trailing_triggers(store: OrderStore, symbol: str) -> list[Trigger]:
     out = [
         o.trigger
         for o in store.open_orders(symbol)
-        if o.trigger is not None and o.waits_for_trigger and o.trigger.order_type is OrderType.TRAILING_STOP_MARKET
+        if o.trigger is not None and o.waits_for_trigger and o.trigger.order_type is _TRAILING
     ]
-    out += [a.trigger for a in store.open_algos(symbol) if a.trigger.order_type is OrderType.TRAILING_STOP_MARKET]
+    out += [a.trigger for a in store.open_algos(symbol) if a.trigger.order_type is _TRAILING]
     return out
 
 
@@ -222,7 +225,7 @@ def sim_band(
     for order in store.open_orders(symbol):
         if order.waits_for_trigger:
             assert order.trigger is not None
-            if order.trigger.order_type is OrderType.TRAILING_STOP_MARKET:
+            if order.trigger.order_type is _TRAILING:
                 continue  # replayed price by price (`trailing_quiet`)
             edges = trigger_band(order.trigger)
         elif order.rests and order.price is not None:
@@ -233,7 +236,7 @@ def sim_band(
             return None
         band = tighten(band, *edges)
     for algo in store.open_algos(symbol):
-        if algo.trigger.order_type is OrderType.TRAILING_STOP_MARKET:
+        if algo.trigger.order_type is _TRAILING:
             continue
         edges = trigger_band(algo.trigger)
         if edges is None:
