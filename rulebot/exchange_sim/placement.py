@@ -43,6 +43,24 @@ _PROTECTABLE = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TAKE_
 _BUY, _BOTH, _USDM = Side.BUY, PositionSide.BOTH, Market.USDM
 _LIMIT, _MARKET, _GTC = OrderType.LIMIT, OrderType.MARKET, TimeInForce.GTC
 
+# The notional cap of each (bracket table, leverage) asked: every opening order asks, and the answer
+# walks the table. Keyed by the table's identity with the table kept beside the cap (as
+# quiet.table_floats): a table is frozen, a new one (leverageBracket reloaded) is a new key, its id
+# cannot be reused while it is kept, and a leverage change asks for another key.
+_CAPS: dict[tuple[int, int], tuple[BracketTable, Decimal]] = {}
+
+
+def max_notional(table: BracketTable, leverage: int) -> Decimal:
+    """`table.max_notional(leverage)`, worked out once per table and leverage (a refusal is not kept)."""
+    hit = _CAPS.get((id(table), leverage))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    cap = table.max_notional(leverage)
+    if len(_CAPS) >= 256:  # reloads bring new tables: keep the cache small
+        _CAPS.clear()
+    _CAPS[(id(table), leverage)] = (table, cap)
+    return cap
+
 
 @fast_init
 @dataclass(frozen=True, slots=True)
@@ -231,7 +249,7 @@ class Gatekeeper:
         pending = exposure.pending(symbol)  # the open orders, once for the three questions below
         size = exposure.opening_qty(symbol, cmd.position_side, cmd.side, pending) + opening
         table, lev = self._brackets[symbol], self._account.leverage[symbol]
-        if abs(inst.notional(size, price)) > table.max_notional(lev):
+        if abs(inst.notional(size, price)) > max_notional(table, lev):
             raise rejected(-2027)
         # A market order closes first (priority -1); a limit queues behind the open orders.
         priority = -1 if market else self._store.ids.priority + 1
