@@ -65,9 +65,9 @@ def _folds_to_zero(node: ir.Node) -> bool:
 
 
 # Other values to try the params at: both signs (`abs(p) - p` is 0 for p >= 0 only), sizes from
-# 0.1 to 1000 (`round(p)` is 0 for small p), each param its own (`p - q` must not see p == q).
-# Seeded, so a rulebook gets the same answer on every run.
-_PROBES = 8
+# 0.001 to 1e9 (`round(p)` is 0 for small p, `max(p - 1000, 0)` for p up to 1000), each param its
+# own (`p - q` must not see p == q). Seeded, so a rulebook gets the same answer on every run.
+_PROBES = 16
 
 
 def _probe_values(params: Mapping[str, ir.Value]) -> Iterator[dict[str, ir.Value]]:
@@ -75,7 +75,7 @@ def _probe_values(params: Mapping[str, ir.Value]) -> Iterator[dict[str, ir.Value
     for _ in range(_PROBES):
         values: dict[str, ir.Value] = {}
         for name, value in sorted(params.items()):
-            magnitude = 10 ** rng.uniform(-1, 3)
+            magnitude = 10 ** rng.uniform(-3, 9)
             sign = rng.choice((-1, 1))
             # An int param stays an int (a declared int takes whole numbers only); bools and
             # text cannot be divided by, so they keep their value.
@@ -183,7 +183,7 @@ def _skipped_hint(z: ZeroDivision) -> str:
         return "divide by something other than 0"
     names = ", ".join(name for name, _ in z.params)
     value = "value" if len(z.params) == 1 else "values"
-    return f"'{z.divisor}' is 0 whatever the {value} of {names}; divide by something other than 0"
+    return f"'{z.divisor}' is 0 at every {value} of {names} tried; divide by something other than 0"
 
 
 def _yaml_value(value: ir.Value) -> str:
