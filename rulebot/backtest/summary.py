@@ -178,10 +178,20 @@ def benchmark_text(m: Metrics, asset: str = "") -> str:
         for b in m.benchmarks
     ]
     total = m.benchmark_return
-    unit = f" in {asset or 'the coin'}, a 1x long" if any(b.inverse for b in m.benchmarks) else ""
+    coin = asset or "the coin"
+    inverse = any(b.inverse for b in m.benchmarks)
+    unit = f" in {coin}, a 1x long of the contract" if inverse else ""
+    # Holding the coin itself is 0 in the coin; what it did in USD, said beside, so neither reads
+    # as the other.
+    held = (
+        f"; holding {coin} itself: 0% in {coin}, "
+        + ", ".join(f"{pct(b.last_price / b.first_price - 1)} in USD" for b in m.benchmarks)
+        if inverse
+        else ""
+    )
     if len(m.benchmarks) == 1:
-        return f"{pct(total)}{unit} ({parts[0].split(': ', 1)[1]})"
-    return f"{pct(total)}{unit} equal weight ({'; '.join(parts)})"
+        return f"{pct(total)}{unit} ({parts[0].split(': ', 1)[1]}){held}"
+    return f"{pct(total)}{unit} equal weight ({'; '.join(parts)}){held}"
 
 
 def liquidations_text(stats: Stats, result: BacktestResult) -> str:

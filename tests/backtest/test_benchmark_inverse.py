@@ -101,4 +101,5 @@ def test_a_coin_m_backtest_states_its_benchmark_in_the_coin(tmp_path):
     assert "valued in the coin" in doc["benchmark"]["kind"] and doc["margin_asset"] == "BTC"
     table = CliRunner().invoke(main, ["backtest", str(book), "--data", data])
     assert table.exit_code == 0, table.output
-    assert "in BTC, a 1x long" in table.output
+    text = " ".join(table.output.split())
+    assert "in BTC, a 1x long of the contract" in text and "holding BTC itself: 0% in BTC" in text
