@@ -115,6 +115,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         # The last refused reload (its text's digest and reasons), journaled once however many
         # triggers judge it: the watcher and `rulebot reload` both see one edit.
         self.last_refusal: tuple[str, ...] | None = None
+        self.last_refusal_at = 0.0
         self.failed = False
         self.rule_errors: dict[str, int] = {}  # failed condition evaluations, by rule
         self.rule_failed = False  # --strict stopped the bot on a rule error

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,16 @@ from rulebot.runtime.status_risk import risk_status
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 
+# The same refused reload within this long of the last is the same attempt seen twice (the file
+# watcher and `rulebot reload` on one edit); after it, an operator's new try, journaled again.
+REFUSAL_REPEAT_S = 30.0
+
 
 class RunnerRequests:
     """The runner's requests, reconciles and status (a part of `Runner`)."""
 
     last_refusal: tuple[str, ...] | None  # the last refused reload's text and reasons (Runner.__init__)
+    last_refusal_at: float  # when it was journaled (time.monotonic)
 
     async def _handle_request(self, req: _Request) -> None:
         try:
@@ -64,8 +70,13 @@ class RunnerRequests:
         verdict = try_reload(engine, self.cfg.rulebook, text, self.cfg.reload_settle_s)
         version = verdict.book.source_hash if verdict.book is not None else ""
         refused = not verdict.accepted
-        repeated = refused and verdict.refusal == self.last_refusal
+        # The watcher and `rulebot reload` judging one edit: journaled once. The same refusal asked
+        # for again later is a new attempt, and the journal says so.
+        clock = time.monotonic()
+        repeated = refused and verdict.refusal == self.last_refusal and clock - self.last_refusal_at < REFUSAL_REPEAT_S
         self.last_refusal = verdict.refusal if refused else None  # taken or unchanged: a refusal is news again
+        if refused and not repeated:
+            self.last_refusal_at = clock
         if verdict.unchanged:
             return {"ok": True, "unchanged": True, "version": version[:12]}
         if repeated:  # already said and journaled: the operator still gets the reasons in the answer

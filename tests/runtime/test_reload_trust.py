@@ -180,3 +180,21 @@ async def test_a_refusal_seen_by_the_watcher_and_by_rulebot_reload_is_journaled_
         await runner.request({"cmd": "reload"})
     refusals = _journaled_refusals(runner)
     assert len(refusals) == 3 and refusals[0] == refusals[2], refusals
+
+
+async def test_the_same_refusal_asked_for_again_later_is_journaled_again(tmp_path, monkeypatch):
+    """Only the watcher and `rulebot reload` judging one edit are one attempt: an operator who tries
+    the same refused file again later made a new attempt, and the journal must show it."""
+    from rulebot.runtime import runner_requests
+
+    broken = BOOK.replace("rules:", "rules: [")
+    async with running(tmp_path) as runner:
+        path = runner.cfg.rulebook
+        path.write_text(broken)
+        _aged(path)
+        await runner.request({"cmd": "reload"})
+        await runner.request({"cmd": "reload"})  # at once: the same attempt
+        assert len(_journaled_refusals(runner)) == 1
+        monkeypatch.setattr(runner_requests, "REFUSAL_REPEAT_S", 0.0)  # as if the window had passed
+        await runner.request({"cmd": "reload"})
+    assert len(_journaled_refusals(runner)) == 2
