@@ -192,3 +192,32 @@ def test_no_fault_schedule_makes_a_reversal_hold_both_sides_or_more_than_the_rul
     held = fp.position
     expected = {"long": SIZE, "short": -SIZE, "flat": D(0)}[fp.state]
     assert held == expected, (fp.state, held, fp.states()[-4:])
+
+
+prices = st.lists(
+    st.tuples(st.sampled_from((60000, 60030, 60060, 57000, 63000)), st.sampled_from((3, 200, 1000))),
+    min_size=3,
+    max_size=40,
+)
+
+
+def run_both_ways(path: list[tuple[int, int]], account_first: bool) -> FaultyPaper:
+    fp = FaultyPaper(BOOK)
+    fp.account_before_fill = account_first
+    fp.start()
+    for price, dt in path:
+        fp.trade(price, dt_ms=dt)
+    return fp
+
+
+@settings(max_examples=120, deadline=None)
+@given(prices)
+def test_the_order_of_a_fills_two_reports_changes_nothing_the_bot_does(path):
+    """Binance may send a fill's ACCOUNT_UPDATE before or after its ORDER_TRADE_UPDATE (same T and
+    E): the orders sent, the position held and every state change must not depend on which."""
+    after, before = run_both_ways(path, False), run_both_ways(path, True)
+    sent = [(c.client_order_id, c.side, c.quantity, c.order_type, c.reduce_only) for c in after.placed]
+    assert sent == [(c.client_order_id, c.side, c.quantity, c.order_type, c.reduce_only) for c in before.placed]
+    assert (after.position, after.state, after.max_position) == (before.position, before.state, before.max_position)
+    assert after.states() == before.states()
+    assert after.max_position <= SIZE
