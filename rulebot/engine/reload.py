@@ -72,6 +72,12 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
         state = old.symbol_state(symbol)
         if state not in book.states:
             new.restore_state(symbol, _carry_state(new, symbol, state, step), new.state.runs[symbol].entered_at)
+            continue
+        binding = book.states[state].position
+        if binding is not old.book.states[state].position and not binding.admits(new.position(symbol).direction):
+            # Kept by name, bound anew (`long` → `none` under a long position): moved now, as the
+            # next report would, rather than sitting in a state that contradicts the position.
+            new.binding.check(symbol, old.time, step, why=f"reload: state '{state}' is now bound to {binding.word}")
     step.records.append(
         rec.EngineNotice(
             old.time,

@@ -81,6 +81,32 @@ def test_a_vanished_state_moves_to_one_that_matches_the_position(usdm):
     assert change.from_state == "holding" and change.to_state == "in_long" and "no longer exists" in change.why
 
 
+def test_a_state_kept_by_name_but_bound_anew_moves_to_the_position_at_once(usdm):
+    """`holding` now says `position: none` while the account holds a long: the symbol sat in it
+    until the next report; it moves at the reload, journaled, to the state bound to a long."""
+    engine = running(usdm)
+    engine.state.runs["ADAUSDT"].state = "holding"
+    engine.on_event(holding("10"))
+    rebound = (
+        BASE.replace("holding: {position: long}", "holding: {position: none}\n  in_long: {position: long}")
+        .replace("goto: holding", "goto: in_long")
+        .replace("in: holding", "in: in_long")
+    )
+    result = reload_engine(engine, compile_text(rebound))
+    assert result.engine.symbol_state("ADAUSDT") == "in_long"
+    change = next(r for r in result.step.records if isinstance(r, rec.StateChange))
+    assert (change.from_state, change.to_state) == ("holding", "in_long") and "long position" in change.why
+
+
+def test_a_flat_symbol_in_a_state_bound_anew_to_a_position_falls_back_to_a_flat_state(usdm):
+    engine = running(usdm)
+    engine.state.runs["ADAUSDT"].state = "flat"
+    rebound = BASE.replace("flat: {position: none}", "flat: {position: long}\n  idle: {position: none}")
+    rebound = rebound.replace("in: flat", "in: idle").replace("goto: flat", "goto: idle")
+    result = reload_engine(engine, compile_text(rebound))
+    assert result.engine.symbol_state("ADAUSDT") == "idle"
+
+
 def test_a_flat_symbol_in_a_vanished_state_goes_to_the_initial_state(usdm):
     engine = running(usdm)
     engine.state.runs["ADAUSDT"].state = "holding"
