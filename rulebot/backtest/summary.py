@@ -94,13 +94,20 @@ def _risk_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     return rows
 
 
+def _profit_factor_text(stats: Stats) -> str:
+    """`1.52`; without a loss the ratio has no value, and a bare "-" read like a missing number."""
+    if stats.profit_factor is not None:
+        return f"{stats.profit_factor:.2f}"
+    return "- (no trade lost money)" if stats.wins else "-"
+
+
 def _trade_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     a, m = result.margin_asset, stats.metrics
     rows = [
         ("trades", f"{stats.closed} closed" + (f", {stats.open_trades} open at the end" if stats.open_trades else "")),
         ("win rate", f"{pct(stats.win_rate)} ({stats.wins} won, {stats.losses} lost)"),
         ("average trade", money(stats.average_trade, a)),
-        ("profit factor", "-" if stats.profit_factor is None else f"{stats.profit_factor:.2f}"),
+        ("profit factor", _profit_factor_text(stats)),
         ("best / worst trade", f"{money(stats.best_trade, a)} / {money(stats.worst_trade, a)}"),
     ]
     if m is not None and m.trade_durations is not None:

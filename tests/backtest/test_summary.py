@@ -55,6 +55,23 @@ def test_the_table_has_the_rows_a_trader_asks_for():
         assert rows[label].startswith(value), (label, rows)
 
 
+def test_a_profit_factor_without_a_loss_says_why_it_has_no_value():
+    def profit_factor(r: BacktestResult) -> str:
+        line = next(x for x in rendered(r).splitlines() if "profit factor" in x)
+        return line.split("│")[2].strip()
+
+    won = make_result()
+    won.fills = [
+        FillRecord(T, "BTCUSDT", "BUY", D(1), D(100), D("0.1"), D(0), False, "entry", "go", "a"),
+        FillRecord(T + 60_000, "BTCUSDT", "SELL", D(1), D(110), D("0.1"), D(10), False, "exit", "go", "b"),
+    ]
+    assert profit_factor(won) == "- (no trade lost money)"
+    assert profit_factor(make_result()) == "0.00"  # one loss, nothing won
+    none = make_result()
+    none.fills = []
+    assert profit_factor(none) == "-"
+
+
 def test_script_numbers_are_exact_strings():
     r = make_result()
     doc = summary_dict(compute_stats(r), r)
