@@ -37,7 +37,7 @@ from aiohttp import web
 from rulebot.binance import encode as enc
 from rulebot.binance.payloads.market import DepthUpdate
 from rulebot.binance.payloads.rest import parse_rate_limits
-from rulebot.core.account_events import AccountEvent
+from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
@@ -232,6 +232,8 @@ class FakeBinance:
         key = self.listen_key.key
         if key is None:
             return
+        if self.hub.faults.account_first:
+            events = account_before_fill(events)
         for ev in events:
             await self.hub.publish_user(key, ev)
 
@@ -360,3 +362,15 @@ def _levels(side: dict[Decimal, Decimal], best_first_high: bool, limit: int) -> 
 
 
 __all__ = ["FakeBinance", "RestFaults", "StreamFaults"]
+
+
+def account_before_fill(events: Sequence[AccountEvent]) -> list[AccountEvent]:
+    """Each account update moved before the fill report just ahead of it (StreamFaults.account_first)."""
+    out: list[AccountEvent] = []
+    for e in events:
+        last = out[-1] if out else None
+        if isinstance(e, AccountUpdate) and isinstance(last, OrderUpdate) and last.last_filled_qty > 0:
+            out.insert(len(out) - 1, e)
+        else:
+            out.append(e)
+    return out

@@ -47,6 +47,9 @@ class StreamFaults:
     market_lag_ms: int = 0  # market frames reach clients this late, at full rate (a feed that lags)
     hold_user: bool = False  # user-stream frames wait while set, then arrive in one burst (a stall)
     hold_market: bool = False  # the same for market-data frames
+    # Each fill's ACCOUNT_UPDATE before its ORDER_TRADE_UPDATE (the simulator makes them the other
+    # way round): Binance has been seen to send either, with the same T and E on both.
+    account_first: bool = False
 
 
 @dataclass(eq=False)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 
-from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
+from rulebot.core.account_events import AccountEvent, AccountUpdate
 from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import MarginType
 from rulebot.core.events import CandleClosed, Trade
@@ -24,6 +24,7 @@ from rulebot.exchange_sim import SimExchange, SimResult
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 from rulebot.session import Session
+from rulebot.testing.fake_binance import account_before_fill
 from rulebot.venues.paper import PaperVenue
 
 T0 = 1_795_000_000_000
@@ -163,14 +164,3 @@ def interleave(events: list[AccountEvent], account_first: Iterable[bool]) -> lis
             break
         merged.append(source.pop(0))
     return merged + others + accounts
-
-
-def account_before_fill(events: list[AccountEvent]) -> list[AccountEvent]:
-    """Each account update moved before the fill report just ahead of it."""
-    out: list[AccountEvent] = []
-    for e in events:
-        if isinstance(e, AccountUpdate) and out and isinstance(out[-1], OrderUpdate) and out[-1].last_filled_qty > 0:
-            out.insert(len(out) - 1, e)
-        else:
-            out.append(e)
-    return out

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from rulebot.core.enums import Market
 from rulebot.testing.fake_binance import FakeBinance
 
@@ -73,3 +75,38 @@ async def test_a_reversal_whose_exit_binance_refuses_twice_never_holds_both_side
     )
     assert exit_filled < short_sent  # the entry left only after the exchange closed the long
     assert len(fake.placed_ids) == len(set(fake.placed_ids))
+
+
+@pytest.mark.parametrize("account_first", [False, True])
+async def test_a_reversal_moves_its_state_twice_whichever_of_a_fills_reports_comes_first(tmp_path, account_first):
+    """Binance may send a fill's ACCOUNT_UPDATE before or after its ORDER_TRADE_UPDATE, with the
+    same T and E: over the real client and user stream, either way the short is sent only once the
+    account reports the long closed, and the state goes long -> flat -> short once, never through
+    "position closed"."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        fake.hub.faults.account_first = account_first
+        await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+        level["price"] = D(60060)
+        await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
+    assert largest[0] == D("0.01")
+    rows = journal_rows(runner)
+    exit_filled = next(
+        i for i, (k, b) in enumerate(rows) if k == "order" and b.get("reduce_only") and b["status"] == "FILLED"
+    )
+    # The order the user stream used, as the bot heard it: the account update that reported the long
+    # closed came before or after the exit's fill report.
+    opened = next(i for i, (k, b) in enumerate(rows) if k == "order" and b["status"] == "FILLED")  # the long
+    flat_at = next(
+        i
+        for i, (k, b) in enumerate(rows)
+        if k == "account" and i > opened and any(D(p["amount"]) == 0 for p in b["positions"])
+    )
+    assert (flat_at < exit_filled) == account_first
+    moves = [(b["from_state"], b["to_state"], b["why"]) for k, b in rows if k == "state"]
+    reversal = moves[moves.index(("long", "flat", "rule long-to-short")) :]
+    assert reversal == [("long", "flat", "rule long-to-short"), ("flat", "short", "rule long-to-short")], moves
