@@ -6,8 +6,9 @@ closes are kept as the run samples, backtest/tally.py) and are annualised over 3
 24 hours (futures trade around the clock):
 sharpe = mean / stdev of hourly returns * sqrt(8760); sortino uses the downside deviation;
 calmar = the return scaled to a year (simple, not compounded: short windows would explode)
-over the max drawdown. A ratio that cannot be computed (no variance, no loss) is None, and
-None ranks below every number.
+over the max drawdown. A ratio that cannot be computed (no variance, no trades) is None, and
+None ranks below every number; a profit factor with winning trades and none lost is won / 0,
+infinite, and ranks above every number (as None it ranked a run that lost every trade first).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def compute_metrics(result: BacktestResult, inverse_size: Decimal | None) -> dic
         "sharpe": sharpe(returns),
         "sortino": sortino(returns),
         "calmar": annual / dd if annual is not None and dd else None,
-        "profit_factor": _f(stats.profit_factor),
+        "profit_factor": _profit_factor(stats.profit_factor, stats.wins),
         "max_drawdown_pct": dd,
         "trades": len(stats.trades),
         "win_rate": _f(stats.win_rate),
@@ -72,6 +73,13 @@ def sortino(returns: Sequence[float]) -> float | None:
     mean = math.fsum(returns) / len(returns)
     down = math.fsum(min(r, 0.0) ** 2 for r in returns) / len(returns)
     return mean / math.sqrt(down) * math.sqrt(PERIODS_PER_YEAR) if down > 0 else None
+
+
+def _profit_factor(value: Decimal | None, wins: int) -> float | None:
+    """Won over lost; nothing lost: infinite when something was won, else None (no trade closed)."""
+    if value is None:
+        return math.inf if wins else None
+    return float(value)
 
 
 def _f(value: Decimal | None) -> float | None:

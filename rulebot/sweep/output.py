@@ -121,6 +121,8 @@ def _column_type(name: str, values: list[Any]) -> str:
 def fmt(value: float | int | None, places: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if value == math.inf:
+        return "∞"  # a profit factor with nothing lost
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.{places}f}"

@@ -8,6 +8,7 @@ trials, the walk-forward folds side by side, the ranked trials and the failures.
 from __future__ import annotations
 
 import html
+import math
 import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -62,7 +63,9 @@ def heatmap(sweep: SweepResult, x: str, y: str | None) -> str:
         best = cells.get(key)
         if s is not None and (best is None or s > (best.score(sweep.metric) or 0.0)):
             cells[key] = t
-    scale = max((abs(t.score(sweep.metric) or 0.0) for t in cells.values()), default=1.0)
+    # Infinite scores (a profit factor with nothing lost) take the top colour, not the scale.
+    finite = [abs(s) for t in cells.values() if (s := t.score(sweep.metric)) is not None and math.isfinite(s)]
+    scale = max(finite, default=1.0)
     cw, ch, left, top = max(44, 560 // max(len(xlabels), 1)), 26, 110, 10
     width, height = left + cw * len(xlabels) + 10, top + ch * len(ylabels) + 60
     parts = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']

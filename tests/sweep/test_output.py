@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 from rich.console import Console
 
 from rulebot.sweep.api import SweepResult
 from rulebot.sweep.output import spreadsheet_safe, trials_table
+from rulebot.sweep.report import heatmap
 from rulebot.sweep.space import Dimension
 from rulebot.sweep.trial import TrialResult
 
@@ -44,3 +46,21 @@ def test_the_trials_table_shows_a_text_parameter_as_it_is_not_as_rich_markup():
     screen = io.StringIO()
     Console(file=screen, width=200).print(trials_table(sweep))
     assert value in screen.getvalue()
+
+
+def test_a_profit_factor_with_nothing_lost_ranks_first_and_shows_as_infinite():
+    """A trial whose trades all won has no profit factor as a ratio (won / 0): it ranked below a
+    trial that lost every trade (0.00), which the sweep then offered to replay as the best."""
+    won = TrialResult(
+        0, (("mode", "a"),), None, None, "search", None, {"profit_factor": math.inf}, "5", "10005", None, ()
+    )
+    lost = TrialResult(1, (("mode", "b"),), None, None, "search", None, {"profit_factor": 0.0}, "-5", "9995", None, ())
+    none = TrialResult(2, (("mode", "c"),), None, None, "search", None, {"profit_factor": None}, "0", "10000", None, ())
+    dims = (Dimension("mode", "str", ("a", "b", "c")),)
+    sweep = SweepResult("r.yaml", ("d",), "profit_factor", "grid", 1, "local", 1, dims, {})
+    sweep.trials = [none, lost, won]
+    assert [t.number for t in sweep.ranked()] == [0, 1, 2]
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(trials_table(sweep))
+    assert "∞" in screen.getvalue()
+    assert 'fill="rgb(' in heatmap(sweep, "mode", None)  # the colour scale is taken from finite scores
