@@ -18,11 +18,13 @@ _CONNECT_S = 5.0
 def check_reachable(engine: str, address: str) -> None:
     """The cluster's address takes a TCP connection within seconds, or the sweep stops here with
     that: Ray retries an unreachable GCS for minutes, printing only its own log lines."""
-    if address == "auto":  # Ray: the cluster this machine belongs to, found by Ray itself
+    if engine == "Ray" and address in ("auto", "local"):  # Ray's own words: the cluster found, or a new one here
         return
     where = host_port(address)
     if where is None:
-        return  # not host:port: the engine says what it makes of it
+        if engine == "Ray" and "://" not in address:  # anything else bare is HOST:PORT to Ray
+            raise SweepError([f"--address {address!r}: expected HOST:PORT (or ray://HOST:PORT, auto, local)"])
+        return  # Dask's forms (a bare host on its default port, inproc://, ...): Dask says what it makes of it
     try:
         with socket.create_connection(where, timeout=_CONNECT_S):
             pass
@@ -61,11 +63,13 @@ def check_dask_scheduler(address: str, seconds: float = 10.0) -> None:
 
 
 def host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of `address`; None when it names none. A port out of range is an error here:
+    passed on, Ray retried it for minutes."""
     try:
         parts = urlsplit(address if "://" in address else f"tcp://{address}")
         host, port = parts.hostname, parts.port
-    except ValueError:
-        return None
+    except ValueError as exc:
+        raise SweepError([f"--address {address!r}: {exc}"]) from None
     return (host, port) if host and port is not None else None
 
 

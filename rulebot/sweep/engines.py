@@ -33,6 +33,8 @@ class Engine(Protocol):
 
 
 def make_engine(name: str, workload: Workload, workers: int | None, address: str | None) -> Engine:
+    if address is not None and not address.strip():  # a typo, or an unset variable: not "start one here"
+        raise SweepError(["--address is empty; leave it out to start a cluster on this machine"])
     if name == "local":
         if address:
             raise SweepError(["--address is for --engine ray or dask; the local engine runs on this machine"])

@@ -92,3 +92,19 @@ def test_rays_own_gcs_passes():
     finally:
         if started:
             ray.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("127.0.0.1:99999", "Port out of range"),  # was passed on to Ray, which retried it for a minute
+        (":", "expected HOST:PORT"),
+        ("localhost", "expected HOST:PORT"),
+        ("", "--address is empty"),  # started a cluster here without a word
+    ],
+)
+def test_an_address_that_names_no_port_is_refused_before_any_engine_starts(address, says, rulebook, data):
+    began = time.monotonic()
+    with pytest.raises(SweepError, match=says):
+        run_sweep(rulebook, data, ["fast=3,6"], engine="ray", address=address, **KW)
+    assert time.monotonic() - began < 10
