@@ -133,6 +133,8 @@ def zero_division_issues(
     make non-zero is left alone there, as `p > 0 and x / p > 1` guards it on purpose."""
     always = {id(n) for n in _always_evaluated(root)}
     present = {id(n) for n in ir.walk(root)}
+    guards: dict[int, frozenset[str]] = {}
+    _guard_params(root, frozenset(), guards)
     errors: list[ExprIssue] = []
     warnings: list[ExprIssue] = []
     for z in zero_divisions:
@@ -146,19 +148,61 @@ def zero_division_issues(
                     "constant-error",
                 )
             )
-        elif id(z.node) in present and not z.guardable:
+        elif id(z.node) in present and not (z.guardable and guards[id(z.node)] & {n for n, _ in z.params}):
+            # Skippable, and nothing deciding whether it runs reads its params: with the rulebook's
+            # values it fails each time it runs (`price < 1 or price / q > 1`, q: 0).
+            hint = _skipped_hint(z) if not z.guardable else _unguarded_hint(z)
             warnings.append(
                 ExprIssue(
                     "division by zero: this part fails whenever it is evaluated",
                     z.offset,
                     z.length,
-                    "what comes before it may decide without it, but each time it runs the expression fails at run "
-                    f"time; {_skipped_hint(z)}",
+                    f"what comes before it may decide without it, but each time it runs the expression fails at run "
+                    f"time; {hint}",
                     "division-by-zero",
                     "warning",
                 )
             )
     return errors, warnings
+
+
+def _guard_params(node: ir.Node, guard: frozenset[str], out: dict[int, frozenset[str]]) -> None:
+    """For each part of `node`, the params read by what decides whether it runs: the operands of
+    and/or before it, an if-else's test, a chain's earlier comparisons (`guard` from above)."""
+    out[id(node)] = guard
+    match node:
+        case ir.BoolOp(values=xs):
+            for x in xs:
+                _guard_params(x, guard, out)
+                guard = guard | _params_of(x)
+        case ir.IfExp(test=t, body=b, orelse=o):
+            _guard_params(t, guard, out)
+            inner = guard | _params_of(t)
+            _guard_params(b, inner, out)
+            _guard_params(o, inner, out)
+        case ir.Compare(left=a, comparators=xs):
+            _guard_params(a, guard, out)
+            _guard_params(xs[0], guard, out)
+            guard = guard | _params_of(a) | _params_of(xs[0])
+            for x in xs[1:]:
+                _guard_params(x, guard, out)
+                guard = guard | _params_of(x)
+        case _:
+            for child in ir.children(node):
+                _guard_params(child, guard, out)
+
+
+def _params_of(node: ir.Node) -> frozenset[str]:
+    return frozenset(n.name for n in ir.walk(node) if isinstance(n, ir.Param))
+
+
+def _unguarded_hint(z: ZeroDivision) -> str:
+    values = ", ".join(f"{name}: {_yaml_value(value)}" for name, value in z.params)
+    names = ", ".join(name for name, _ in z.params)
+    return (
+        f"'{z.divisor}' is 0 with {values}, and what decides whether it runs does not read {names}; give "
+        f"{names} another value, or guard the division ('{z.divisor} != 0 and ...')"
+    )
 
 
 def _zero_hint(z: ZeroDivision) -> str:

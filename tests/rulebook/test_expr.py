@@ -743,15 +743,35 @@ def test_a_divisor_from_params_that_is_zero_whatever_their_values_warns_where_it
         "p != q and price / (p - q) > 2",
         "z != 0 and price / (z * p) > 1",
         "p != 3 and price / (p - 3) > 1",
-        "price > 1 or price / min(p, z) > 2",
-        "price > 1 or price / (abs(z) - z) > 2",  # 0 for z >= 0 only
         "(price / (p - q) if p != q else 0) > 1",
         "p > 1000 and price / max(p - 1000, 0) > 1",  # 0 for every p up to 1000
-        "price > 1 or price / round(p / 5000) > 2",  # 0 for every p under 2500
+        "z == 0 or price / z > 1",
+        "price > 1 or (z != 0 and price / z > 1)",
+        "(0 if abs(z) < 1 else price / z) > 1",
     ],
 )
 def test_a_divisor_from_params_that_other_values_make_non_zero_may_be_guarded_without_a_warning(text):
     assert compile_expr(text, ZERO).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "division"),
+    [
+        ("price < 1 or price / z > 1", "price / z"),  # z: 0, and the guard reads the price only
+        ("price > 1 or price / (p - 3) > 1", "price / (p - 3)"),
+        ("price > 1 or price / min(p, z) > 2", "price / min(p, z)"),
+        ("price > 1 or price / (abs(z) - z) > 2", "price / (abs(z) - z)"),
+        ("price > 1 or price / round(p / 5000) > 2", "price / round(p / 5000)"),
+        ("(price / z if price > 1 else 0) > 1", "price / z"),
+    ],
+)
+def test_a_divisor_zero_at_the_params_values_behind_a_guard_that_does_not_read_them_warns(text, division):
+    """Other values of the params would make it non-zero, but nothing deciding whether it runs reads
+    them: with the rulebook's values it fails every time it runs (a backtest showed every
+    evaluation of the rule as an error, and validate had said the rulebook was fine)."""
+    [warning] = compile_expr(text, ZERO).warnings
+    assert (warning.severity, warning.code, marked(text, warning)) == ("warning", "division-by-zero", division)
+    assert "what decides whether it runs does not read" in (warning.hint or "")
 
 
 def test_a_divisor_that_only_nearly_folds_to_zero_or_reads_the_market_compiles():
