@@ -196,7 +196,7 @@ class CandleRuns:
 
     def describe(self) -> str:
         """The summary's words on this path (appended to the fast path's)."""
-        return f"The candle array path jumped {self.counts.jumped:,} of them (not stepped one by one either)"
+        return f"{self.counts.jumped:,} of them jumped in whole runs, over arrays, without stepping each candle"
 
     # ------------------------------------------------------------------ a block
 

@@ -161,7 +161,10 @@ def run_backtest(
     if refused is None and config.adl.enabled:
         refused = "ADL is modelled (every price moves its window of extremes: exchange_sim/adl.py)"
     if config.path == "fast" and refused is not None:
-        raise InvalidInput(f"the fast path cannot run this rulebook: {refused}; use --path auto or --path event")
+        raise InvalidInput(
+            f"the fast path cannot run this rulebook: {refused}; use --path auto (which still folds the trades "
+            "at which nothing can act) or --path event"
+        )
     fast: FastSession | None = None
     why = ""
     if config.path == "event":
@@ -287,7 +290,12 @@ def run_backtest(
     if trades.counts.folded or trades.counts.marks:
         result.path = "fast"
         jumped_candles = fast is not None and fast.counts.jumped > 0
-        why = (why + "; " if jumped_candles else "") + fast_trades.describe(trades.counts)
+        folded = fast_trades.describe(trades.counts)
+        if refused is not None and config.path != "event":
+            # Trades fold on any rulebook; candles are jumped only where the fast path can run: say both.
+            why = f"{folded}; every candle walked price by price: {refused}"
+        else:
+            why = (why + "; " if jumped_candles else "") + folded
     result.path_reason = why
     result.end_time = time
     result.warmup = warm.report(time)

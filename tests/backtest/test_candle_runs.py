@@ -138,9 +138,9 @@ def runner(text: str, data: list[Any], off: bool = False) -> Callable[[str, Call
 
 def jumped(result: BacktestResult) -> int:
     reason = result.path_reason
-    if "candle array path" not in reason:
+    if " of them jumped in whole runs" not in reason:
         return 0
-    return int(reason.split("The candle array path jumped ")[1].split(" of them")[0].replace(",", ""))
+    return int(reason.split(". ")[-1].split(" of them jumped in whole runs")[0].replace(",", ""))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
