@@ -186,19 +186,22 @@ def benchmark_text(m: Metrics, asset: str = "") -> str:
     ]
     total = m.benchmark_return
     coin = asset or "the coin"
+    one = len(m.benchmarks) == 1
     inverse = any(b.inverse for b in m.benchmarks)
-    unit = f" in {coin}, a 1x long of the contract" if inverse else ""
-    # Holding the coin itself is 0 in the coin; what it did in USD, said beside, so neither reads
-    # as the other.
-    held = (
-        f"; holding {coin} itself: 0% in {coin}, "
-        + ", ".join(f"{pct(b.last_price / b.first_price - 1)} in USD" for b in m.benchmarks)
+    unit = (
+        (f" in {coin}, a 1x long of the contract" if one else f" in {coin}, a 1x long of each contract")
         if inverse
         else ""
     )
-    if len(m.benchmarks) == 1:
+    # Holding the coin itself is 0 in the coin; what it did in USD, said beside, so neither reads
+    # as the other.
+    usd = "; ".join(
+        ("" if one else f"{b.symbol} ") + f"{pct(b.last_price / b.first_price - 1)} in USD" for b in m.benchmarks
+    )
+    held = f"; holding {coin} itself: {pct(Decimal(0))} in {coin}, {usd}" if inverse else ""
+    if one:
         return f"{pct(total)}{unit} ({parts[0].split(': ', 1)[1]}){held}"
-    return f"{pct(total)}{unit} equal weight ({'; '.join(parts)}){held}"
+    return f"{pct(total)}{unit}, equal weight ({'; '.join(parts)}){held}"
 
 
 def liquidations_text(stats: Stats, result: BacktestResult) -> str:

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.backtest.metrics import benchmarks
-from rulebot.backtest.result import BacktestResult, EquityPoint
+from rulebot.backtest.result import BacktestResult, EquityPoint, SymbolPoint
+from rulebot.backtest.stats import compute_stats
+from rulebot.backtest.summary import benchmark_text
 from rulebot.backtest.tally import PriceTally
 from rulebot.cli import main
 from rulebot.testing.shared import ARCHIVE, require
@@ -102,4 +104,18 @@ def test_a_coin_m_backtest_states_its_benchmark_in_the_coin(tmp_path):
     table = CliRunner().invoke(main, ["backtest", str(book), "--data", data])
     assert table.exit_code == 0, table.output
     text = " ".join(table.output.split())
-    assert "in BTC, a 1x long of the contract" in text and "holding BTC itself: 0% in BTC" in text
+    assert "in BTC, a 1x long of the contract" in text and "holding BTC itself: 0.00% in BTC" in text
+    assert D(bench["coin_return_in_usd"]) == last / first - 1
+
+
+def test_several_coin_m_symbols_name_each_usd_move():
+    r = inverse_result([D(100), D(110)])
+    r.symbols = ("BTCUSD_PERP", "ETHUSD_PERP")
+    r.symbol_curves = {
+        "BTCUSD_PERP": [SymbolPoint(T0, D(100), D(0), D(0)), SymbolPoint(T0 + 1, D(110), D(0), D(0))],
+        "ETHUSD_PERP": [SymbolPoint(T0, D(10), D(0), D(0)), SymbolPoint(T0 + 1, D(8), D(0), D(0))],
+    }
+    r.equity_curve = [EquityPoint(T0, D(1), D(100), D(0)), EquityPoint(T0 + 1, D(1), D(110), D(0))]
+    text = benchmark_text(compute_stats(r).metrics, "BTC")
+    assert "a 1x long of each contract, equal weight (" in text
+    assert text.endswith("holding BTC itself: 0.00% in BTC, BTCUSD_PERP 10.00% in USD; ETHUSD_PERP -20.00% in USD")
