@@ -42,7 +42,8 @@ def compute_metrics(result: BacktestResult, inverse_size: Decimal | None) -> dic
         "calmar": annual / dd if annual is not None and dd else None,
         "profit_factor": _profit_factor(stats.profit_factor, stats.wins),
         "max_drawdown_pct": dd,
-        "trades": len(stats.trades),
+        "trades": stats.closed,  # closed round trips, as the backtest's summary counts them
+        "open_trades": len(stats.trades) - stats.closed,
         "win_rate": _f(stats.win_rate),
         "fees": float(stats.fees),
         "fills": stats.fills,

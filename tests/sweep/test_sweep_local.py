@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from rulebot.backtest.api import backtest
+from rulebot.backtest.stats import compute_stats
 from rulebot.sweep import run_sweep
 from rulebot.sweep.api import iso
 from rulebot.sweep.metrics import compute_metrics
@@ -43,6 +44,9 @@ def test_backtest_with_the_trials_sets_replays_any_trial_exactly(serial, ruleboo
         result, _, _ = backtest(rulebook, data, overrides={k: str(v) for k, v in trial.params})
         assert str(result.end_equity) == trial.end_equity
         assert compute_metrics(result, None) == trial.metrics
+        # the same trades column as the backtest's summary: closed ones, the open ones apart
+        stats = compute_stats(result)
+        assert (trial.metrics["trades"], trial.metrics["open_trades"]) == (stats.closed, stats.open_trades)
 
 
 def test_the_metric_orders_the_ranking(rulebook, data):
