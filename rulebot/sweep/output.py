@@ -25,6 +25,7 @@ METRIC_COLUMNS = (
     "profit_factor",
     "max_drawdown_pct",
     "trades",
+    "open_trades",
     "win_rate",
     "fees",
     "fills",
@@ -105,7 +106,7 @@ def spreadsheet_safe(value: Any) -> Any:
 def _column_type(name: str, values: list[Any]) -> str:
     """One type per column: a float parameter given 1 and 1.5 is float; an empty column keeps its kind."""
     present = [v for v in values if v is not None]
-    if name in ("trial", "fold", "trades", "fills", "liquidations", "events"):
+    if name in ("trial", "fold", "trades", "open_trades", "fills", "liquidations", "events"):
         return "int"
     if name in ("phase", "start", "end", "error", "net_pnl_exact"):
         return "str"
