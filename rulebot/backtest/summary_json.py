@@ -20,16 +20,32 @@ def _s(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+_DIVISION_PLACES = 12  # more decimals than this in an average price came from a division
+_ROUNDING_UNIT = Decimal(1).scaleb(-_DIVISION_PLACES)
+
+
+def average_price_text(price: Decimal) -> str:
+    """An average price as text. A COIN-M average is a division (qty / sum(qty / price)) carried to
+    28 digits, so a single fill at 61761 read '61761.00000000000000000000000': the zeros a division
+    left are dropped, never a digit of the value."""
+    exponent = price.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_DIVISION_PLACES:
+        short = price.quantize(_ROUNDING_UNIT)
+        if short == price:
+            return format(short.normalize(), "f")
+    return str(price)
+
+
 def trade_dict(t: Trade) -> dict[str, Any]:
     return {
         "symbol": t.symbol or None,
         "side": t.side,
         "entry_time": t.entry_time,
         "entry_rule": t.entry_rule or None,
-        "entry_price": str(t.entry_price),
+        "entry_price": average_price_text(t.entry_price),
         "quantity": str(t.entry_qty),
         "exit_time": t.exit_time,
-        "exit_price": str(t.exit_price) if t.exit_qty else None,
+        "exit_price": average_price_text(t.exit_price) if t.exit_qty else None,
         "exit_quantity": str(t.exit_qty),
         "exit_reason": t.exit_reason or None,
         "gross_pnl": str(t.gross_pnl),

@@ -109,3 +109,13 @@ def test_display_rounding_suits_the_asset_and_never_shows_minus_zero():
 def test_a_coin_margined_table_counts_in_coin():
     text = rendered(make_result("BTC"))
     assert "-10.200000 BTC" in text
+
+
+def test_an_average_price_drops_only_the_zeros_a_division_left():
+    from rulebot.backtest.summary_json import average_price_text
+
+    assert average_price_text(D(1) / (D(1) / D(61761))) == "61761"  # a COIN-M single fill, averaged
+    assert average_price_text(D("17188.11640000000000000000000")) == "17188.1164"
+    assert average_price_text(D("60000.10")) == "60000.10"  # as written: not a division's tail
+    repeating = D(116) / (D(86) / D("17205.0") + D(30) / D("17139.9"))
+    assert average_price_text(repeating) == str(repeating)  # every digit kept
