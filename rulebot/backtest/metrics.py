@@ -78,10 +78,15 @@ class Benchmark:
     inverse_return: Decimal | None = None  # for inverse: -1 once the price went to half the first
 
     @property
+    def price_return(self) -> Decimal:
+        """The price's own move, last over first: holding the coin, in USD."""
+        return self.last_price / self.first_price - 1
+
+    @property
     def ret(self) -> Decimal:
         if self.inverse and self.inverse_return is not None:
             return self.inverse_return
-        return self.last_price / self.first_price - 1
+        return self.price_return
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,8 +175,10 @@ def summary_rows(stats: Stats, result: BacktestResult) -> list[Row]:
 
 def benchmark_text(m: Metrics, asset: str = "") -> str:
     """`+5.12% (BTCUSDT 60,000.00 → 63,072.00, max drawdown 3.20%)`: holding the symbols. For
-    COIN-M, `-3.22% in BTC, a 1x long (...)`: the return the strategy's own is measured against,
-    in the coin, not the coin's rise in USD (which a falling market would turn into flattery)."""
+    COIN-M, `3.22% in BTC, a 1x long of the contract (...); holding BTC itself: 0.00% in BTC, 3.32%
+    in USD`: the return the strategy's own is measured against, in the coin, and beside it the
+    coin's move in USD, so that neither passes for the other (which a falling market would turn
+    into flattery)."""
     if not m.benchmarks:
         return "-"
     parts = [
@@ -195,9 +197,7 @@ def benchmark_text(m: Metrics, asset: str = "") -> str:
     )
     # Holding the coin itself is 0 in the coin; what it did in USD, said beside, so neither reads
     # as the other.
-    usd = "; ".join(
-        ("" if one else f"{b.symbol} ") + f"{pct(b.last_price / b.first_price - 1)} in USD" for b in m.benchmarks
-    )
+    usd = "; ".join(("" if one else f"{b.symbol} ") + f"{pct(b.price_return)} in USD" for b in m.benchmarks)
     held = f"; holding {coin} itself: {pct(Decimal(0))} in {coin}, {usd}" if inverse else ""
     if one:
         return f"{pct(total)}{unit} ({parts[0].split(': ', 1)[1]}){held}"

@@ -134,7 +134,7 @@ def metrics_dict(m: Metrics | None) -> dict[str, Any]:
                     "return": str(b.ret),
                     "max_drawdown_pct": _s(b.max_drawdown_pct),
                     # COIN-M: what holding the coin itself did in USD (in the coin it is 0)
-                    **({"coin_return_in_usd": str(b.last_price / b.first_price - 1)} if b.inverse else {}),
+                    **({"coin_return_in_usd": str(b.price_return)} if b.inverse else {}),
                 }
                 for b in m.benchmarks
             },
