@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,14 @@ def rulebook(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = Path(tmp_path_factory.mktemp("sweep")) / "sweep-test.yaml"
     path.write_text(RULEBOOK)
     return str(path)
+
+
+@pytest.fixture
+def silent() -> Iterator[str]:
+    """HOST:PORT of a port that accepts connections and never says a word (another service, a
+    proxy, a stuck peer): the cluster clients hung on one."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()

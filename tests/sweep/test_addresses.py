@@ -18,16 +18,6 @@ KW = {"start": "2025-06-07T06:00", "end": "2025-06-08T06:00"}
 
 
 @pytest.fixture
-def silent() -> Iterator[str]:
-    """A port that accepts connections and never says a word (a proxy, a stuck service)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    server.close()
-
-
-@pytest.fixture
 def web() -> Iterator[str]:
     """A port where an HTTP/1.1 server answers whatever it is sent with a 400."""
     server = socket.socket()

@@ -47,19 +47,7 @@ def test_a_cluster_address_nobody_answers_is_an_error_within_seconds(engine, add
     assert time.monotonic() - began < 30
 
 
-@pytest.fixture
-def listener():
-    """A TCP port that accepts connections and never says a word (another service, a proxy)."""
-    import socket
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
-    server.close()
-
-
-def test_a_dask_address_that_answers_but_is_no_scheduler_is_an_error_within_seconds(listener, rulebook, data):
+def test_a_dask_address_that_answers_but_is_no_scheduler_is_an_error_within_seconds(silent, rulebook, data):
     """Dask's Client hung there for good despite its timeout: the sweep never started nor ended."""
     import time
 
@@ -67,7 +55,7 @@ def test_a_dask_address_that_answers_but_is_no_scheduler_is_an_error_within_seco
 
     began = time.monotonic()
     with pytest.raises(SweepError, match="gave no Dask handshake"):
-        run_sweep(rulebook, data, ["fast=3,6"], engine="dask", address=listener, **KW)
+        run_sweep(rulebook, data, ["fast=3,6"], engine="dask", address=f"tcp://{silent}", **KW)
     assert time.monotonic() - began < 30
 
 
