@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
+from rulebot.engine.risk import AccountView
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 
@@ -53,3 +55,23 @@ def holding(amount: str, entry: str = "100", symbol: str = "ADAUSDT", time: int 
         Decimal(200),
     )
     return AccountUpdate("ORDER", (), (change,), time)
+
+
+def flat_view(equity: str = "10000", price: str = "60000", **changes: object) -> AccountView:
+    """What the risk guards see of a flat BTCUSDT account at 5x, one second in; `changes` for the rest."""
+    view = AccountView(
+        time=1_000,
+        instrument=builtin_instruments(Market.USDM)["BTCUSDT"],
+        last_price=Decimal(price),
+        mark_price=Decimal(price),
+        equity=Decimal(equity),
+        position_notional=Decimal(0),
+        position_direction=None,
+        open_orders=0,
+        last_data_time=1_000,
+        leverage=5,
+        halted=None,
+        daily_loss_breached=False,
+        daily_pnl=Decimal(0),
+    )
+    return replace(view, **changes)  # type: ignore[arg-type]

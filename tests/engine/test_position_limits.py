@@ -7,14 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from rulebot.core.enums import Direction, Market, OrderType
+from rulebot.core.enums import Direction, OrderType
 from rulebot.core.intents import EnterIntent
 from rulebot.engine import records as rec
 from rulebot.engine.risk import AccountView, RiskEngine
-from rulebot.feeds.catalog import builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 
-from .conftest import backtest, trades
+from .conftest import backtest, flat_view, trades
 
 BOOK = """\
 rulebook: t
@@ -31,22 +30,7 @@ rules:
 
 
 def view(equity: str, price: str = "60000") -> AccountView:
-    inst = builtin_instruments(Market.USDM)["BTCUSDT"]
-    return AccountView(
-        time=1_000,
-        instrument=inst,
-        last_price=Decimal(price),
-        mark_price=Decimal(price),
-        equity=Decimal(equity),
-        position_notional=Decimal(0),
-        position_direction=None,
-        open_orders=0,
-        last_data_time=1_000,
-        leverage=5,
-        halted=None,
-        daily_loss_breached=False,
-        daily_pnl=Decimal(0),
-    )
+    return flat_view(equity, price)
 
 
 def said_size(reason: str) -> Decimal:

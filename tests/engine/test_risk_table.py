@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 from decimal import Decimal
 
-from rulebot.core.enums import Direction, Market, OrderType
+from rulebot.core.enums import Direction, OrderType
 from rulebot.core.intents import EnterIntent
-from rulebot.engine.risk import ENTRY_GUARDS, AccountView, RiskEngine
-from rulebot.feeds.catalog import builtin_instruments
+from rulebot.engine.risk import ENTRY_GUARDS, RiskEngine
 from rulebot.rulebook.compiler import compile_text
+
+from .conftest import flat_view
 
 # The order the guards run in: refusals of new risk first, then the price, the size cuts, the
 # exchange's filters on the final order, and the fees of exactly that order against the cap.
@@ -59,24 +60,8 @@ def test_every_entry_guard_has_the_one_guard_interface():
 
 def test_an_entry_that_passes_collects_its_verdicts_in_table_order():
     book = compile_text(BOOK)
-    inst = builtin_instruments(Market.USDM)["BTCUSDT"]
     intent = EnterIntent("BTCUSDT", Direction.LONG, Decimal("5"), OrderType.MARKET, None, None, None, None, "in", 1_000)
-    view = AccountView(
-        time=1_000,
-        instrument=inst,
-        last_price=Decimal(60_000),
-        mark_price=Decimal(60_000),
-        equity=Decimal(10_000),
-        position_notional=Decimal(0),
-        position_direction=None,
-        open_orders=0,
-        last_data_time=1_000,
-        leverage=5,
-        halted=None,
-        daily_loss_breached=False,
-        daily_pnl=Decimal(0),
-        volatility_ratio=10.0,
-    )
+    view = flat_view(volatility_ratio=10.0)
     checked = RiskEngine(book.risk).check_entry(intent, view)
     assert [(v.kind, v.guard) for v in checked.verdicts] == [
         ("allow", "daily_loss_cap"),
