@@ -74,8 +74,12 @@ class SymbolRun:
     guard: GuardMemory = field(default_factory=GuardMemory)  # the event-time guards' memory of the symbol
     exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
     fill_time: int = -1  # transaction time of the latest fill on the symbol
-    account_time: int = -1  # of the latest account update that reported the symbol's position
-    account_heard: int = 0  # OrderManager.accounts_heard at that update
+    # Fills stamped up to this time are in the position the account last reported: an account
+    # update's time, a reconcile's fill_time, or one less than a fill's time when the update at that
+    # millisecond was heard before the fill's order was sent (VenueReports.on_order). A fill is
+    # settled when fill_time <= account_time.
+    account_time: int = -1
+    account_heard: int = 0  # OrderManager.accounts_heard at the latest account update naming the symbol
     unbound_noted: c.PositionBinding | None = None  # the binding a held position lacks a state for, once noted
 
 
