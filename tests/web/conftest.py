@@ -1,4 +1,5 @@
-"""A dry-run bot on the simulated market, in this process, and the web app in front of it."""
+"""A dry-run bot on the simulated market, in this process, the web app in front of it, and the
+system's Chromium (headless, through Playwright) to look at pages with."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, async_playwright
 
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
@@ -27,6 +29,28 @@ HOLD_ON_CANDLE = hold_on_candle("web-test")
 
 async def until(cond: Callable[[], object], timeout: float = 30.0) -> None:
     await wait_until(cond, timeout)  # the page tests wait longer: a browser and a bot
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does)"
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        await b.close()
 
 
 TOKEN = "t0ken-for-the-tests-0123456789abcdef"

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from rulebot.rulebook.compiler import compile_file
 from rulebot.runtime.assemble import dry_run
@@ -23,32 +21,12 @@ from rulebot.web.server import make_app
 
 from .conftest import HOLD_ON_CANDLE, TOKEN, until
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 30_000
 # The same rulebook, but its entry never fires: the bot starts flat and stays so until reloaded.
 TRADING = HOLD_ON_CANDLE.replace('size: "0.01"}', 'size: "0.01", order: market}')
 IDLE = TRADING.replace(
     "    on: candle_close 1m\n    in: flat\n", "    on: candle_close 1m\n    in: flat\n    when: close@1m < 0\n"
 )
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does)"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 def _shots(tmp_path: Path) -> Path:

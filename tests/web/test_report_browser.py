@@ -4,17 +4,9 @@ pans, a double click shows the whole run again, and the page asks the network fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from playwright.async_api import Browser, async_playwright
-
 from rulebot.backtest.api import demo
 from rulebot.backtest.report_html import write_html_report
 from rulebot.backtest.stats import compute_stats
-
-from .test_browser import ARGS, CHROMIUM
 
 RULEBOOK = """\
 rulebook: report-lines
@@ -35,15 +27,6 @@ rules:
     do: [{enter: {side: long, size: "20%", order: market}}, {goto: long}]
   - {name: out, on: candle_close 1m, in: long, when: "crossunder(fast, slow)", do: [exit, {goto: flat}]}
 """
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does)"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
 
 
 def _view(text: str) -> tuple[int, int]:
