@@ -104,6 +104,11 @@ async def static(request: web.Request) -> web.StreamResponse:
     return web.Response(body=_static(name), content_type=_TYPES["." + name.rsplit(".", 1)[1]])
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    # Browsers ask for it on every page and report (a 404 is an error in their console): no icon.
+    return web.Response(status=204)
+
+
 def _static(name: str) -> bytes:
     return (Path(__file__).parent / "static" / name).read_bytes()
 
@@ -317,6 +322,7 @@ def make_app(bots: list[Bot], guard: Guard, poll_s: float = 1.0) -> web.Applicat
     r = app.router
     r.add_get("/", index)
     r.add_get("/static/{name}", static)
+    r.add_get("/favicon.ico", favicon)
     r.add_get("/login", login)
     r.add_get("/api/session", session)
     r.add_get("/api/events", events)
