@@ -146,8 +146,11 @@ def price_chart(result: BacktestResult, symbol: str | None = None) -> Chart:
         [Line("price", [(p.time, float(p.price)) for p in curve]), *(line for _, line in indicators)],
         marks=marks,
         bands=_position_bands(curve),
+        # Only the report's own script zooms: shown once it runs, never on the web page (no script
+        # there) nor in a report the page serves (its CSP runs none).
         legend=" · ".join(legend)
-        + " — hover a mark for what it was; wheel to zoom, drag to pan, double-click to reset.",
+        + ' — hover a mark for what it was<span class="zoom-hint">; wheel to zoom, drag to pan, double-click to'
+        + " reset</span>.",
     )
 
 
@@ -283,6 +286,7 @@ rect.long { fill: #1a9850; opacity: .08; } rect.short { fill: #d73027; opacity: 
 .muted, .legend { color: #666; } .pos { color: #1a9850; } .neg { color: #d73027; }
 .zoombar { position: sticky; top: 0; background: #fff; padding: 6px 0; z-index: 1; display: none; }
 .zoomable .zoombar { display: block; } .zoombar button { margin-right: 4px; }
+.zoom-hint { display: none; } .zoomable .zoom-hint { display: inline; }
 """
 
 

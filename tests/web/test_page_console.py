@@ -53,3 +53,13 @@ async def test_the_page_loads_with_nothing_in_the_console(served: str, browser: 
     await expect(page.locator(".chart-box svg").first).to_be_visible(timeout=30_000)
     await page.wait_for_load_state("networkidle")
     assert _errors(messages) == []
+
+
+async def test_the_page_charts_do_not_say_wheel_to_zoom_as_nothing_zooms_there(served: str, browser: Browser) -> None:
+    # The page runs no chart script, yet its price chart's legend said "wheel to zoom, drag to
+    # pan, double-click to reset".
+    page = await browser.new_page()
+    await page.goto(f"{served}/")
+    legend = page.locator(".chart-box .legend").first
+    await expect(legend).to_contain_text("long entry", timeout=30_000)
+    assert HINT not in await legend.inner_text()
