@@ -8,7 +8,9 @@ and pushes what changed to every open page; pages never poll.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -17,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rulebot.backtest import report_html
 from rulebot.runtime import control
 from rulebot.web import api
 from rulebot.web import journal_view as jv
@@ -33,8 +36,14 @@ _CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-# A backtest report is a file from disk: shown with no script at all, and in a sandbox.
-_REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+# A backtest report is a file from disk: shown in a sandbox (an origin of its own, so no cookie and
+# no API), running no script but the report's own zoom, named by its hash (report_html's
+# `<script>{report.js}</script>`); whatever else a file holds stays inert.
+_REPORT_JS = hashlib.sha256(report_html._script().encode()).digest()
+_REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    f"script-src 'sha256-{base64.b64encode(_REPORT_JS).decode()}'; sandbox allow-scripts"
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -63,3 +63,28 @@ async def test_the_page_charts_do_not_say_wheel_to_zoom_as_nothing_zooms_there(s
     legend = page.locator(".chart-box .legend").first
     await expect(legend).to_contain_text("long entry", timeout=30_000)
     assert HINT not in await legend.inner_text()
+
+
+async def test_a_served_report_zooms_as_it_does_from_disk_and_runs_no_other_script(
+    served: str, browser: Browser, tmp_path: Path
+) -> None:
+    # Its CSP ran no script at all: the console said "Blocked script execution", the zoom bar
+    # stayed hidden and the legend still said "wheel to zoom".
+    page = await browser.new_page()
+    messages: list[ConsoleMessage] = []
+    page.on("console", lambda m: messages.append(m))
+    await page.goto(f"{served}/reports/0/report.html")
+    await expect(page.locator("#zoom-in")).to_be_visible()
+    assert HINT in await page.locator(".legend").last.inner_text()
+    before = await page.locator("#zoom-window").inner_text()
+    await page.click("#zoom-in")
+    await expect(page.locator("#zoom-window")).not_to_have_text(before)
+    assert _errors(messages) == []
+
+    # The report's own script only, by its hash: a script planted in a report stays blocked.
+    report = tmp_path / "run" / "report.html"
+    report.write_text(report.read_text().replace("</body>", "<script>document.title = 'planted'</script></body>"))
+    await page.goto(f"{served}/reports/0/report.html")
+    await expect(page.locator("#zoom-in")).to_be_visible()
+    assert await page.title() != "planted"
+    assert any("violates the following Content Security Policy" in e for e in _errors(messages))
