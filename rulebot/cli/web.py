@@ -46,10 +46,12 @@ async def _serve(web: Any, app: Any, host: str, port: int, announce: Callable[[i
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
+        stop = asyncio.Event()
+        # Before the announcement: a SIGTERM right after it killed the process outright (no
+        # cleanup, a --demo bot left running, the rest of the announcement never printed).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await web.TCPSite(runner, host, port).start()
         announce(runner.addresses[0][1])
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -71,3 +71,17 @@ def test_a_port_in_use_is_an_error_before_any_address_is_announced(journal: Path
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err
     assert "cannot listen on 127.0.0.1" in err and "bot(s) on" not in out, (out, err)
+
+
+def test_a_sigterm_right_after_the_address_is_printed_stops_it_cleanly(journal: Path, tmp_path: Path) -> None:
+    # The handler was set after the announcement: a SIGTERM then killed it outright (-15), with
+    # the rest of the announcement unprinted and a --demo bot left running.
+    for _ in range(5):
+        proc = web(journal, tmp_path, 0)
+        line = ""
+        while "bot(s) on" not in line:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, proc.stderr.read()  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
