@@ -125,6 +125,13 @@ def web_cmd(
         if control or not loopback:
             click.echo(f"sign in (this link works once, for ten minutes): {base}/login?once={guard.one_time_link()}")
             click.echo(f"  or with the token in {path}: {base}/login?token=…")
+        if not loopback:
+            click.echo(
+                f"warning: {base}/ is plain HTTP: the token, the sign-in link and the session cookie cross the "
+                "network readable by anyone on its path; on another machine use an SSH tunnel instead "
+                f"(ssh -L {bound}:127.0.0.1:{bound} THIS-HOST, with `--host 127.0.0.1` here) or a TLS proxy",
+                err=True,
+            )
 
     try:
         asyncio.run(_serve(web, make_app(bots, guard), host, port, announce))

@@ -28,7 +28,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def web(journal: Path, tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def web(journal: Path, tmp_path: Path, port: int, host: str = "127.0.0.1") -> subprocess.Popen[str]:
     args = [
         sys.executable,
         "-m",
@@ -36,6 +36,8 @@ def web(journal: Path, tmp_path: Path, port: int) -> subprocess.Popen[str]:
         "web",
         "--journal",
         str(journal),
+        "--host",
+        host,
         "--port",
         str(port),
         "--token-file",
@@ -73,6 +75,22 @@ def test_a_port_in_use_is_an_error_before_any_address_is_announced(journal: Path
     assert "cannot listen on 127.0.0.1" in err and "bot(s) on" not in out, (out, err)
 
 
+def test_another_address_than_loopback_is_warned_that_plain_http_carries_the_token(
+    journal: Path, tmp_path: Path
+) -> None:
+    # Off loopback the token, the sign-in link and the session cookie cross the network in the
+    # clear; the start said nothing about it.
+    proc = web(journal, tmp_path, 0, host="0.0.0.0")
+    line = ""
+    while "bot(s) on" not in line:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, proc.stderr.read()  # type: ignore[union-attr]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "plain HTTP" in err and "ssh -L" in err, err
+
+
 def test_a_sigterm_right_after_the_address_is_printed_stops_it_cleanly(journal: Path, tmp_path: Path) -> None:
     # The handler was set after the announcement: a SIGTERM then killed it outright (-15), with
     # the rest of the announcement unprinted and a --demo bot left running.
@@ -85,3 +103,4 @@ def test_a_sigterm_right_after_the_address_is_printed_stops_it_cleanly(journal: 
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
+        assert "plain HTTP" not in err, err  # loopback: nothing to warn of
