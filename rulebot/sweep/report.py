@@ -101,7 +101,9 @@ def equity_chart(trials: Sequence[TrialResult]) -> str:
     t1 = max(c.curve[-1][0] for c in curves)
     lo = min(v for c in curves for _, v in c.curve)
     hi = max(v for c in curves for _, v in c.curve)
-    span_t, span_v = max(t1 - t0, 1), (hi - lo) or 1.0
+    if hi == lo:  # nothing traded: the flat line across the middle, one unit either side
+        lo, hi = lo - 1, hi + 1
+    span_t, span_v = max(t1 - t0, 1), hi - lo
     w, h, left, top = 900, 300, 80, 10
 
     def xy(t: int, v: float) -> str:

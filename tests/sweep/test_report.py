@@ -70,3 +70,18 @@ def test_each_trials_replay_command_quotes_its_text_parameters():
     [command] = re.findall(r"<code>(rulebot backtest .*?)</code>", page)
     args = shlex.split(html.unescape(command))
     assert args[args.index("--set") + 1] == f"mode={value}"
+
+
+def test_trials_that_never_traded_draw_their_flat_equity_across_the_middle_with_distinct_labels():
+    # All curves flat at the starting balance: the line lay on the top edge and the three axis
+    # labels were one value ("10,000.00") written three times over each other.
+    dims = (Dimension("slow", "int", (10, 20)),)
+    trials = [trial(i, 0.01, s, 0.0) for i, s in enumerate((10, 20))]
+    page = render_report(sweep_of(trials, dims))
+    chart = page[page.index("Equity of the best") :]
+    labels = re.findall(r'class="yl">([^<]+)</text>', chart)
+    assert len(labels) == 3 and len(set(labels)) == 3, labels
+    assert "10,000.00" in labels
+    ys = {float(y) for p in re.findall(r'<polyline points="([^"]+)"', chart) for y in re.findall(r",([\d.]+)", p)}
+    middle = re.search(r'y1="([\d.]+)"[^>]*/><text[^>]*class="yl">10,000.00<', chart)
+    assert middle and ys == {float(middle.group(1))}, (ys, middle)
