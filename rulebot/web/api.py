@@ -19,13 +19,19 @@ from rulebot.web import journal_view as jv
 from rulebot.web.bots import Bot
 
 _explained: dict[str, dict[str, Any] | None] = {}  # rulebook version → its explain() data
+# What reading a journal raises when its rows are not the shape this release writes (another
+# release's journal, or one edited by hand): said as "cannot be read", never a 500.
+UNREADABLE = (sqlite3.DatabaseError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError)
 
 
 def summary(bot: Bot) -> dict[str, Any]:
     """What the status panel shows; the same whether the bot runs or only its journal is left."""
     with bot.db() as db:
-        run = jv.last_run(db) if db is not None else None
-        notes = jv.problems(db, 20) if db is not None else []
+        try:
+            run = jv.last_run(db) if db is not None else None
+            notes = jv.problems(db, 20) if db is not None else []
+        except UNREADABLE as exc:
+            run, notes = None, [{"kind": "journal", "message": f"the journal cannot be read: {exc}"}]
     st = bot.status or {}
     mode = st.get("mode") or (run or {}).get("mode") or "?"
     venue = str(st.get("venue") or (run or {}).get("venue") or "")
@@ -60,7 +66,7 @@ async def in_db(bot: Bot, fn: Any, *args: Any) -> Any:
                 raise LookupError("no journal for this bot")
             try:
                 return fn(db, *args)
-            except sqlite3.DatabaseError as exc:
+            except UNREADABLE as exc:
                 raise LookupError(f"the journal cannot be read: {exc}") from None
 
     return await asyncio.to_thread(run)

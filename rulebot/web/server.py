@@ -12,7 +12,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -287,12 +286,12 @@ def _event(bot: Bot) -> bytes:
 
 async def _poll_once(app: web.Application) -> None:
     for bot in app[BOTS]:
-        try:
+        try:  # one bot's bad answer or journal must not end the loop: every page would go quiet
             changed = await bot.poll()
-        except (sqlite3.DatabaseError, OSError):
+            message = _event(bot).decode() if changed else ""
+        except (*api.UNREADABLE, OSError):
             continue
         if changed:
-            message = _event(bot).decode()
             listeners: set[asyncio.Queue[str]] = app[LISTENERS]
             for q in list(listeners):
                 with contextlib.suppress(asyncio.QueueFull):
