@@ -57,6 +57,18 @@ def _deny(status: int, why: str) -> web.Response:
 
 @web.middleware
 async def _security(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _guarded(request, handler)
+    response.headers["Content-Security-Policy"] = response.headers.get("Content-Security-Policy", _CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's answer if this request may have it, else why not; errors as JSON."""
     guard = request.app[GUARD]
     if guard.loopback and not is_loopback(host_name(request.host)):
         return _deny(403, "this server answers on its loopback address only (Host header)")
@@ -74,13 +86,15 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
             return _deny(403, "cross-site request refused (no CSRF header from this page)")
     elif not guard.loopback and not signed_in and request.path not in ("/login", "/favicon.ico"):
         return _deny(401, "sign in with the link `rulebot web` printed, or send Authorization: Bearer TOKEN")
-    response = await handler(request)
-    response.headers["Content-Security-Policy"] = response.headers.get("Content-Security-Policy", _CSP)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    if request.path.startswith("/api/"):
-        response.headers["Cache-Control"] = "no-store"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # raised by aiohttp (no route, wrong method) or a handler
+        if exc.status < 400:
+            raise
+        text = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        response = _deny(exc.status, text or "")
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
     return response
 
 

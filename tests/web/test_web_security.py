@@ -100,6 +100,34 @@ async def test_no_response_carries_the_token(journal_bot):
             assert TOKEN not in str(r.headers) and TOKEN not in str(r.cookies), path
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/bots/9", 404),
+        ("GET", "/nowhere", 404),
+        ("GET", "/static/app.py", 404),
+        ("GET", "/reports/0/missing.html", 404),
+        ("PUT", "/api/bots/0/kill", 405),
+        ("POST", "/api/bots/9/kill", 404),
+        ("POST", "/api/bots/0/reload", 401),
+    ],
+)
+async def test_error_answers_carry_the_same_protective_headers_and_say_what_in_json(journal_bot, method, path, status):
+    # They came from aiohttp's exceptions, which passed the middleware by: text/plain
+    # "404: Not Found", without nosniff, CSP or frame protection.
+    async with client_for([journal_bot]) as client:
+        signed = {"Authorization": f"Bearer {TOKEN}"} if status != 401 else {}
+        r = await client.request(method, path, headers=signed)
+        assert r.status == status
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and "frame-ancestors 'none'" in r.headers.get(
+            "Content-Security-Policy", ""
+        )
+        body = await r.json()
+        assert body["ok"] is False and body["error"], body
+        if status == 405:
+            assert "POST" in r.headers["Allow"]
+
+
 def test_the_token_is_made_once_mode_600_and_refused_when_others_can_read_it(tmp_path):
     path = tmp_path / "cfg" / "web-token"
     token, created = load_or_create_token(path)
