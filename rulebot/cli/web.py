@@ -106,6 +106,9 @@ def web_cmd(
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     loopback = is_loopback(host)
+    for d in run_dirs:
+        if not d.is_dir():  # a bot started later creates it: not an error, but often a typo
+            click.echo(f"note: {d} does not exist (yet): its bot shows once one runs there", err=True)
     for j in journals:
         if j.name != JOURNAL_NAME and j.suffix not in (".sqlite", ".journal", ".db"):
             click.echo(f"note: {j} is read as a journal", err=True)

@@ -104,3 +104,20 @@ def test_a_sigterm_right_after_the_address_is_printed_stops_it_cleanly(journal: 
         _, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
         assert "plain HTTP" not in err, err  # loopback: nothing to warn of
+
+
+def test_a_run_directory_that_is_not_there_is_noted_not_shown_silently_as_an_empty_bot(tmp_path: Path) -> None:
+    # A mistyped --run-dir served a page with one bot named after it and nothing in it, unsaid.
+    missing = tmp_path / "btc-trnd"
+    args = [sys.executable, "-m", "rulebot.cli", "web", "--run-dir", str(missing), "--port", "0"]
+    args += ["--token-file", str(tmp_path / "token")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = ""
+    while "bot(s) on" not in line:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, proc.stderr.read()  # type: ignore[union-attr]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert f"{missing} does not exist" in err, err
