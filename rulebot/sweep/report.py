@@ -63,6 +63,8 @@ def heatmap(sweep: SweepResult, x: str, y: str | None) -> str:
         best = cells.get(key)
         if s is not None and (best is None or s > (best.score(sweep.metric) or 0.0)):
             cells[key] = t
+    if not cells:
+        return f"<p>No trial has a {_esc(sweep.metric)} (each shows - below): nothing to map.</p>"
     # Infinite scores (a profit factor with nothing lost) take the top colour, not the scale.
     finite = [abs(s) for t in cells.values() if (s := t.score(sweep.metric)) is not None and math.isfinite(s)]
     scale = max(finite, default=1.0)

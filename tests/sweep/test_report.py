@@ -85,3 +85,13 @@ def test_trials_that_never_traded_draw_their_flat_equity_across_the_middle_with_
     ys = {float(y) for p in re.findall(r'<polyline points="([^"]+)"', chart) for y in re.findall(r",([\d.]+)", p)}
     middle = re.search(r'y1="([\d.]+)"[^>]*/><text[^>]*class="yl">10,000.00<', chart)
     assert middle and ys == {float(middle.group(1))}, (ys, middle)
+
+
+def test_a_metric_no_trial_has_says_so_instead_of_an_empty_heatmap():
+    # Ranked by sharpe with no trade anywhere: axis labels around nothing, and not a word why.
+    dims = (Dimension("slow", "int", (10, 20)),)
+    trials = [trial(i, 0.01, s, 0.0) for i, s in enumerate((10, 20))]
+    sweep = SweepResult("r.yaml", ("d",), "sharpe", "grid", 1, "local", 1, dims, {}, trials=trials)
+    page = render_report(sweep)
+    heat = page[page.index("(best trial per cell)") : page.index("Equity of the best")]
+    assert "<svg" not in heat and "No trial has a sharpe" in heat, heat
