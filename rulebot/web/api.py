@@ -30,8 +30,9 @@ def summary(bot: Bot) -> dict[str, Any]:
         try:
             run = jv.last_run(db) if db is not None else None
             notes = jv.problems(db, 20) if db is not None else []
+            left = jv.left_open(db) if db is not None and not bot.status else []
         except UNREADABLE as exc:
-            run, notes = None, [{"kind": "journal", "message": f"the journal cannot be read: {exc}"}]
+            run, notes, left = None, [{"kind": "journal", "message": f"the journal cannot be read: {exc}"}], []
     st = bot.status or {}
     mode = st.get("mode") or (run or {}).get("mode") or "?"
     venue = str(st.get("venue") or (run or {}).get("venue") or "")
@@ -47,6 +48,7 @@ def summary(bot: Bot) -> dict[str, Any]:
         "head": bot.head,
         "status": st or None,
         "problems": notes,
+        "left_open": left,
         "reports": bot.reports(),
     }
 

@@ -92,6 +92,30 @@ def last_states(db: sqlite3.Connection) -> dict[str, str]:
     return out
 
 
+def left_open(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The positions of the latest run's last account snapshot: what a stopped bot left open
+    (a kill that kept them, or a backtest's end), as the journal last saw them."""
+    run = last_run(db)
+    if run is None:
+        return []
+    row = db.execute(
+        "SELECT time, positions FROM snapshots WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run["run_id"],)
+    ).fetchone()
+    if row is None:
+        return []
+    return [
+        {
+            "time": row["time"],
+            "symbol": p["symbol"],
+            "amount": p["amount"],
+            "entry_price": p.get("entry_price"),
+            "unrealized_pnl": p.get("unrealized_pnl"),
+        }
+        for p in json.loads(row["positions"] or "[]")
+        if Decimal(p["amount"]) != 0
+    ]
+
+
 def problems(db: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:
     """Notices, stream problems and errors, newest first: what the guards and the runner said."""
     out = []

@@ -161,7 +161,22 @@ function positions(b) {
     return [p.symbol, el("span", { class: p.side === "long" ? "pos" : "neg" }, p.side), px(p.size), px(p.entry_price), px(r.mark),
       px(r.liquidation_price), el("span", { class: dist !== null && Number(dist) < 0.1 ? "neg" : "" }, pct(dist)), el("span", { class: sign(p.upnl) }, num(p.upnl))];
   });
+  if (!b.status && (b.left_open || []).length) return leftOpen(b);
   return card("Positions", table(["symbol", "side", "size", "entry", "mark", "liq. price", "distance", "uPnL"], rows, b.status ? "flat: no position" : "not running", true));
+}
+
+// Stopped with positions open (a kill that kept them, or a backtest's end): what the journal saw last.
+function leftOpen(b) {
+  const rows = b.left_open.map((p) => {
+    const long = Number(p.amount) > 0;
+    return [p.symbol, el("span", { class: long ? "pos" : "neg" }, long ? "long" : "short"),
+      px(Math.abs(Number(p.amount))), px(p.entry_price),
+      el("span", { class: sign(p.unrealized_pnl) }, num(p.unrealized_pnl))];
+  });
+  const then = `${when(b.left_open[0].time)} (the exchange may differ since)`;
+  const note = `not running: open as the journal last recorded them, ${then}`;
+  return card("Positions", el("p", { class: "muted small" }, note),
+    table(["symbol", "side", "size", "entry", "uPnL then"], rows, "", true));
 }
 
 function orders(b) {
