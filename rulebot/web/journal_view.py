@@ -16,6 +16,8 @@ from typing import Any
 from rulebot.engine.records import is_standing_order
 from rulebot.journal import queries as q
 
+# Decision inputs that are the symbol's price at the decision's time, in order of preference.
+_PRICE_INPUTS = ("price", "close", "last", "mark")
 # Guard verdicts worth a marker on the chart: the ones that changed what a rule asked for.
 _INTERVENING = frozenset({"resize", "reject", "act"})
 
@@ -157,9 +159,9 @@ def history(db: sqlite3.Connection) -> dict[str, Any]:
     prices: dict[str, list[tuple[int, float]]] = {}
     for r in db.execute("SELECT time, symbol, inputs FROM decisions WHERE run_id = ? ORDER BY id", (rid,)):
         inputs = json.loads(r["inputs"] or "{}")
-        p = next(
-            (inputs[k] for k in ("price", "close", "last", "mark") if isinstance(inputs.get(k), int | float)), None
-        )
+        p = next((inputs[k] for k in _PRICE_INPUTS if isinstance(inputs.get(k), int | float)), None)
+        if p is None:  # a rule that reads a candle's close names it by timeframe: close@1m, close@15m
+            p = next((v for k, v in inputs.items() if k.startswith("close@") and isinstance(v, int | float)), None)
         if p is not None and p == p:
             prices.setdefault(r["symbol"], []).append((r["time"], float(p)))
     intents = {
