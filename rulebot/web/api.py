@@ -33,6 +33,8 @@ def summary(bot: Bot) -> dict[str, Any]:
             left = jv.left_open(db) if db is not None and not bot.status else []
         except UNREADABLE as exc:
             run, notes, left = None, [{"kind": "journal", "message": f"the journal cannot be read: {exc}"}], []
+        if db is None and bot.unreadable:
+            notes = [{"kind": "journal", "message": bot.unreadable}]
     st = bot.status or {}
     mode = st.get("mode") or (run or {}).get("mode") or "?"
     venue = str(st.get("venue") or (run or {}).get("venue") or "")
@@ -65,7 +67,7 @@ async def in_db(bot: Bot, fn: Any, *args: Any) -> Any:
     def run() -> Any:
         with bot.db() as db:
             if db is None:
-                raise LookupError("no journal for this bot")
+                raise LookupError(bot.unreadable or "no journal for this bot")
             try:
                 return fn(db, *args)
             except UNREADABLE as exc:

@@ -32,6 +32,7 @@ class Bot:
     status: dict[str, Any] | None = None  # the last answer of the control socket; None: not running
     head: int = 0  # the journal's last row id
     samples: deque[tuple[int, float, float]] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    unreadable: str = ""  # why the journal file could not be opened the last time it was tried
 
     @property
     def name(self) -> str:
@@ -60,9 +61,11 @@ class Bot:
             return
         try:
             conn = read_only(path)
-        except (FileNotFoundError, sqlite3.DatabaseError, RuntimeError):
+        except (FileNotFoundError, sqlite3.DatabaseError, RuntimeError) as exc:
+            self.unreadable = f"{path} cannot be read as a journal: {exc}"
             yield None
             return
+        self.unreadable = ""
         try:
             yield conn
         finally:

@@ -69,3 +69,20 @@ async def test_views_of_a_row_of_the_wrong_shape_say_the_journal_cannot_be_read(
         for url in ("/api/bots/0", "/api/bots/0/decisions", f"/api/bots/0/decisions/{first}", "/api/bots/0/chart"):
             r = await client.get(url)
             assert r.status < 500, (url, await r.text())
+
+
+async def test_a_file_that_is_not_a_journal_is_said_to_be_so_not_that_there_is_no_journal(tmp_path):
+    # Given with --journal, a text file or another program's database read "no journal for
+    # this bot", as if the path were wrong.
+    text = tmp_path / "notes.journal"
+    text.write_text("hello\n")
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE things (a)")
+    async with client_for([Bot("0", journal_file=text), Bot("1", journal_file=other)], control=False) as client:
+        for bot, why in (("0", "file is not a database"), ("1", "not a rulebot journal")):
+            r = await client.get(f"/api/bots/{bot}/decisions")
+            assert r.status == 404
+            assert "cannot be read as a journal" in (error := (await r.json())["error"]) and why in error, error
+            summary = await (await client.get(f"/api/bots/{bot}")).json()
+            assert why in summary["problems"][0]["message"], summary["problems"]
