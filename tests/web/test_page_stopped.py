@@ -34,6 +34,6 @@ async def test_a_bot_killed_keeping_its_position_still_shows_it(live_bot: Live, 
         await expect(card).to_contain_text("BTCUSDT")
         await expect(card).to_contain_text("long")
         await expect(card).to_contain_text("0.01")
-        await expect(card).to_contain_text("as the journal last recorded")
+        await expect(card).to_contain_text("open when the dry-run stopped, as its journal recorded them")
     finally:
         await runner.cleanup()

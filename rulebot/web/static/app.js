@@ -173,8 +173,10 @@ function leftOpen(b) {
       px(Math.abs(Number(p.amount))), px(p.entry_price),
       el("span", { class: sign(p.unrealized_pnl) }, num(p.unrealized_pnl))];
   });
-  const then = `${when(b.left_open[0].time)} (the exchange may differ since)`;
-  const note = `not running: open as the journal last recorded them, ${then}`;
+  const then = when(b.left_open[0].time), real = b.mode === "live" || b.mode === "testnet";
+  const note = real
+    ? `not running: open on the exchange as the journal last recorded them, ${then} (they may differ since)`
+    : `not running: open when the ${b.mode} stopped, as its journal recorded them, ${then}`;
   return card("Positions", el("p", { class: "muted small" }, note),
     table(["symbol", "side", "size", "entry", "uPnL then"], rows, "", true));
 }
