@@ -131,8 +131,8 @@ def web_cmd(
         if not loopback:
             click.echo(
                 f"warning: {base}/ is plain HTTP: the token, the sign-in link and the session cookie cross the "
-                "network readable by anyone on its path; on another machine use an SSH tunnel instead "
-                f"(ssh -L {bound}:127.0.0.1:{bound} THIS-HOST, with `--host 127.0.0.1` here) or a TLS proxy",
+                "network readable by anyone on its path; from another machine use an SSH tunnel instead "
+                f"(ssh -L {bound}:127.0.0.1:{bound} THIS-HOST, with `--host 127.0.0.1` here)",
                 err=True,
             )
 
