@@ -1,8 +1,8 @@
 """`rulebot web`: an aiohttp server for the page, its JSON API, live updates (server-sent
 events) and, with `--control`, the kill switch and reload.
 
-One poller asks every bot for its status (control socket) and its journal head once a second
-and pushes what changed to every open page; pages never poll.
+A poller asks each bot, on its own, for its status (control socket) and its journal head once a
+second and pushes what changed to every open page; pages never poll.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ async def command(request: web.Request) -> web.StreamResponse:
     except (OSError, ConnectionError, TimeoutError) as exc:
         return _deny(502, f"the bot did not answer: {exc}")
     with contextlib.suppress(Exception):
-        await _poll_once(request.app)
+        await _poll(request.app, bot)
     return _json(answer, 200 if answer.get("ok") else 409)
 
 
@@ -298,31 +298,31 @@ def _event(bot: Bot) -> bytes:
     return f"event: bot\ndata: {json.dumps(api.summary(bot), default=str)}\n\n".encode()
 
 
-async def _poll_once(app: web.Application) -> None:
-    for bot in app[BOTS]:
-        try:  # one bot's bad answer or journal must not end the loop: every page would go quiet
-            changed = await bot.poll()
-            message = _event(bot).decode() if changed else ""
-        except (*api.UNREADABLE, OSError):
-            continue
-        if changed:
-            listeners: set[asyncio.Queue[str]] = app[LISTENERS]
-            for q in list(listeners):
-                with contextlib.suppress(asyncio.QueueFull):
-                    q.put_nowait(message)
+async def _poll(app: web.Application, bot: Bot) -> None:
+    try:  # one bot's bad answer or journal must not end its loop: its pages would go quiet
+        changed = await bot.poll()
+        message = _event(bot).decode() if changed else ""
+    except (*api.UNREADABLE, OSError):
+        return
+    if changed:
+        listeners: set[asyncio.Queue[str]] = app[LISTENERS]
+        for q in list(listeners):
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(message)
 
 
 async def _poller(app: web.Application) -> Any:
-    async def loop() -> None:
+    # A loop per bot: a bot slow to answer (up to the status timeout) delays only itself.
+    async def loop(bot: Bot) -> None:
         while True:
-            await _poll_once(app)
+            await _poll(app, bot)
             await asyncio.sleep(app[POLL_S])
 
-    task = asyncio.create_task(loop())
+    tasks = [asyncio.create_task(loop(bot)) for bot in app[BOTS]]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _end_streams(app: web.Application) -> None:
