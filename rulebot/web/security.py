@@ -2,8 +2,10 @@
 
 - The token is generated once (`secrets`), stored in a mode-600 file and printed once, when it
   is made. A browser signs in with it (or with a one-time link printed at each start) and gets
-  an HttpOnly, SameSite=Strict cookie derived from it, never the token itself; scripts send
-  `Authorization: Bearer TOKEN`.
+  an HttpOnly, SameSite=Strict cookie holding a random session of its own, never the token nor
+  anything derived from it; scripts send `Authorization: Bearer TOKEN`. Browsers send a cookie
+  of 127.0.0.1 to every port of it, so any local server the browser visits may see it: a session
+  therefore ends after `SESSION_TTL_S` and with the server, and signing in again makes a new one.
 - Bound to a loopback address, reading needs no token; any other address needs it for
   everything. The Host header must name the loopback address then (a DNS-rebinding page
   cannot read the API through its own host name).
@@ -21,6 +23,7 @@ import os
 import secrets
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,7 @@ COOKIE = "rulebot_session"
 CSRF_HEADER = "X-Rulebot-CSRF"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 ONCE_TTL_S = 600
+SESSION_TTL_S = 12 * 3600  # a working day: then the page asks to sign in again
 
 
 class TokenError(RuntimeError):
@@ -81,41 +85,56 @@ class Guard:
     token: str
     loopback: bool
     control: bool
+    clock: Callable[[], float] = time.monotonic
     _once: dict[str, float] = field(default_factory=dict)
+    _sessions: dict[str, float] = field(default_factory=dict)  # session -> when it ends (clock)
+    # Keyed by this server's start: a CSRF value of an earlier run of the page proves nothing now.
+    _csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def _derive(self, what: str) -> str:
-        return hmac.new(self.token.encode(), what.encode(), hashlib.sha256).hexdigest()
+    def new_session(self) -> str:
+        """A session for a browser that just signed in: random, unrelated to the token, ending
+        after SESSION_TTL_S (or with this server)."""
+        self._prune(self._sessions)
+        session = secrets.token_urlsafe(32)
+        self._sessions[session] = self.clock() + SESSION_TTL_S
+        return session
 
-    @property
-    def session(self) -> str:
-        return self._derive("session")
-
-    @property
-    def csrf(self) -> str:
-        return self._derive("csrf")
+    def csrf(self, session: str) -> str:
+        """The CSRF value of one session: another session's, or an ended one's, is refused."""
+        return hmac.new(self._csrf_key, session.encode(), hashlib.sha256).hexdigest()
 
     def token_ok(self, offered: str | None) -> bool:
         return offered is not None and hmac.compare_digest(offered.encode(), self.token.encode())
 
     def session_ok(self, cookie: str | None) -> bool:
-        return cookie is not None and hmac.compare_digest(cookie.encode(), self.session.encode())
+        if not cookie:
+            return False
+        self._prune(self._sessions)
+        return any(hmac.compare_digest(cookie.encode(), s.encode()) for s in self._sessions)
 
-    def csrf_ok(self, header: str | None) -> bool:
-        return header is not None and hmac.compare_digest(header.encode(), self.csrf.encode())
+    def csrf_ok(self, session: str | None, header: str | None) -> bool:
+        return (
+            header is not None
+            and self.session_ok(session)
+            and hmac.compare_digest(header.encode(), self.csrf(session or "").encode())
+        )
+
+    def _prune(self, ends: dict[str, float]) -> None:
+        now = self.clock()
+        for k in [k for k, until in ends.items() if until <= now]:
+            del ends[k]
 
     def one_time_link(self) -> str:
         """A sign-in secret good once and for ten minutes: printed at each start instead of the
         token, so that the token itself is printed only when it is made."""
         code = secrets.token_urlsafe(24)
-        self._once[code] = time.monotonic() + ONCE_TTL_S
+        self._once[code] = self.clock() + ONCE_TTL_S
         return code
 
     def use_once(self, code: str | None) -> bool:
         if code is None:
             return False
-        now = time.monotonic()
-        for k in [k for k, until in self._once.items() if until < now]:
-            del self._once[k]
+        self._prune(self._once)
         for k in list(self._once):
             if hmac.compare_digest(k.encode(), code.encode()):
                 del self._once[k]

@@ -23,7 +23,7 @@ from rulebot.runtime import control
 from rulebot.web import api
 from rulebot.web import journal_view as jv
 from rulebot.web.bots import Bot
-from rulebot.web.security import COOKIE, CSRF_HEADER, Guard, host_name, is_loopback
+from rulebot.web.security import COOKIE, CSRF_HEADER, SESSION_TTL_S, Guard, host_name, is_loopback
 
 BOTS: web.AppKey[list[Bot]] = web.AppKey("bots", list)
 GUARD: web.AppKey[Guard] = web.AppKey("guard", Guard)
@@ -82,7 +82,9 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
             return _deny(403, f"cross-site request refused (Origin {origin})")
-        if not by_token and (origin is None or not guard.csrf_ok(request.headers.get(CSRF_HEADER))):
+        if not by_token and (
+            origin is None or not guard.csrf_ok(request.cookies.get(COOKIE), request.headers.get(CSRF_HEADER))
+        ):
             return _deny(403, "cross-site request refused (no CSRF header from this page)")
     elif not guard.loopback and not signed_in and request.path not in ("/login", "/favicon.ico"):
         return _deny(401, "sign in with the link `rulebot web` printed, or send Authorization: Bearer TOKEN")
@@ -106,6 +108,12 @@ def _by_token(request: web.Request, guard: Guard) -> bool:
 def _signed_in(request: web.Request) -> bool:
     guard = request.app[GUARD]
     return _by_token(request, guard) or guard.session_ok(request.cookies.get(COOKIE))
+
+
+def _csrf(request: web.Request) -> str | None:
+    """The page's CSRF value: its session's (a script with the token sends no CSRF header)."""
+    guard, session = request.app[GUARD], request.cookies.get(COOKIE)
+    return guard.csrf(session) if session is not None and guard.session_ok(session) else None
 
 
 def _bot(request: web.Request) -> Bot:
@@ -140,7 +148,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not (guard.token_ok(request.query.get("token")) or guard.use_once(request.query.get("once"))):
         return _deny(401, "that token or sign-in link is not valid (a link works once)")
     response = web.Response(status=303, headers={"Location": "/"})  # drops the secret from the address bar
-    response.set_cookie(COOKIE, guard.session, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(COOKIE, guard.new_session(), httponly=True, samesite="Strict", path="/", max_age=SESSION_TTL_S)
     return response
 
 
@@ -151,7 +159,7 @@ async def session(request: web.Request) -> web.StreamResponse:
         {
             "control": guard.control,
             "signed_in": signed,
-            "csrf": guard.csrf if signed and guard.control else None,
+            "csrf": _csrf(request) if signed and guard.control else None,
             "bots": [api.summary(b) for b in request.app[BOTS]],
         }
     )

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from rulebot.web.bots import Bot
-from rulebot.web.security import CSRF_HEADER, TokenError, load_or_create_token
+from rulebot.web.security import COOKIE, CSRF_HEADER, SESSION_TTL_S, Guard, TokenError, load_or_create_token
 
 from .conftest import TOKEN, client_for, signed_in
 
@@ -136,3 +136,42 @@ def test_the_token_is_made_once_mode_600_and_refused_when_others_can_read_it(tmp
     os.chmod(path, 0o644)
     with pytest.raises(TokenError, match="chmod 600"):
         load_or_create_token(path)
+
+
+async def test_each_sign_in_gets_a_session_of_its_own_that_ends_with_the_server(journal_bot):
+    """Browsers send a cookie of 127.0.0.1 to every port of it: a cookie another local server saw
+    must not be the token's, nor outlive this server, nor match another sign-in's."""
+    async with client_for([journal_bot]) as first, client_for([journal_bot]) as second:
+        login = await first.get(f"/login?token={TOKEN}", allow_redirects=False)
+        assert f"Max-Age={SESSION_TTL_S}" in login.headers["Set-Cookie"]
+        await signed_in(second)
+        cookie1 = first.session.cookie_jar.filter_cookies(first.make_url("/"))[COOKIE]
+        cookie2 = second.session.cookie_jar.filter_cookies(second.make_url("/"))[COOKIE]
+        assert cookie1.value != cookie2.value and TOKEN not in cookie1.value
+        # The first server's session means nothing to the second (another start, the same token).
+        r = await second.get("/api/session", cookies={COOKIE: cookie1.value})
+        assert not (await r.json())["signed_in"]
+
+
+async def test_a_csrf_value_works_only_with_its_own_session(journal_bot):
+    async with client_for([journal_bot]) as client:
+        csrf = await signed_in(client)
+        own = {"Origin": f"http://{client.server.host}:{client.server.port}"}
+        client.session.cookie_jar.clear()
+        await signed_in(client)  # a new session: the old CSRF value is not its
+        r = await client.post("/api/bots/0/kill", json={"policy": "flatten"}, headers={**own, CSRF_HEADER: csrf})
+        assert r.status == 403
+
+
+def test_a_session_ends_after_its_time_and_a_new_sign_in_makes_another():
+    now = [1000.0]
+    guard = Guard(TOKEN, loopback=True, control=True, clock=lambda: now[0])
+    session = guard.new_session()
+    csrf = guard.csrf(session)
+    assert guard.session_ok(session) and guard.csrf_ok(session, csrf)
+    assert TOKEN not in session and not guard.session_ok(TOKEN)
+    now[0] += SESSION_TTL_S - 1
+    assert guard.session_ok(session)
+    now[0] += 1
+    assert not guard.session_ok(session) and not guard.csrf_ok(session, csrf)
+    assert guard.new_session() != session
