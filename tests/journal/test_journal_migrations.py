@@ -51,6 +51,17 @@ def test_a_version_1_journal_is_upgraded_when_read_and_keeps_its_chain(tmp_path)
     assert verify(db).ok
 
 
+async def test_an_old_journal_is_upgraded_when_read_from_inside_an_event_loop(tmp_path):
+    """The web page reads journals from its event loop: the upgrade's own loop must not clash
+    with it (it raised "asyncio.run() cannot be called from a running event loop", shown as a
+    journal that cannot be read)."""
+    path = tmp_path / "v1.journal"
+    _old_journal(path, 1)
+    db = read_only(path)
+    assert _version(db) == SCHEMA_VERSION
+    assert db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 3
+
+
 def test_a_new_release_appends_to_an_old_journal_and_guards_its_tail_from_then_on(tmp_path):
     path = tmp_path / "v2.journal"
     _old_journal(path, 2)
