@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -118,7 +119,9 @@ def web_cmd(
         click.echo("error: no bot to show: give --run-dir D or --journal J (or --demo)", err=True)
         sys.exit(1)
     guard = Guard(token, loopback=loopback, control=control)
-    shown = f"[{host}]" if ":" in host else host
+    # Bound to every address (0.0.0.0, ::): a link to "0.0.0.0" works nowhere else; name this machine.
+    named = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{named}]" if ":" in named else named
 
     def announce(bound: int) -> None:  # once listening: the port is the one taken (--port 0), never "0"
         base = f"http://{shown}:{bound}"

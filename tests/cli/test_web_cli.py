@@ -86,9 +86,11 @@ def test_another_address_than_loopback_is_warned_that_plain_http_carries_the_tok
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert line, proc.stderr.read()  # type: ignore[union-attr]
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=15)
+    out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "plain HTTP" in err and "ssh -L" in err, err
+    # Links name this machine: "http://0.0.0.0:…" opens nothing from another one.
+    assert "0.0.0.0" not in line + out and f"http://{socket.gethostname()}:" in line, (line, out)
 
 
 def test_a_sigterm_right_after_the_address_is_printed_stops_it_cleanly(journal: Path, tmp_path: Path) -> None:
