@@ -4,7 +4,8 @@
 // the diagram and the charts are SVG the server built with every name escaped.
 "use strict";
 
-const S = { tradesOnly: false, answer: "", session: null, bots: {}, current: null, heads: {}, decisions: [], versions: [], timer: null };
+const S = { tradesOnly: false, answer: "", session: null, bots: {}, current: null, heads: {}, decisions: [], versions: [], timer: null,
+  chartBot: null, chartAt: 0, chartTimer: null };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -263,18 +264,26 @@ function drawDecisions() {
     : el("p", { class: "muted" }, S.decisions.length ? "no decision sent an order" : "no decision yet"));
 }
 
-async function refreshJournal() {
+// The chart is drawn from the whole journal (a month of a busy bot: a megabyte, and a third of a
+// second of the server's time): fetched at most this often, the last change always shown.
+const CHART_EVERY_MS = 10_000;
+
+async function refreshJournal(fresh = false) {
   const b = S.bots[S.current];
   if (!b) return;
+  const now = Date.now();
+  const chartDue = fresh || S.chartBot !== b.id || now - S.chartAt >= CHART_EVERY_MS;
+  if (chartDue) { S.chartBot = b.id; S.chartAt = now; }
+  else if (!S.chartTimer) S.chartTimer = setTimeout(() => { S.chartTimer = null; refreshJournal(); }, S.chartAt + CHART_EVERY_MS - now);
   const [decisions, versions, diagram, chart] = await Promise.all([
     getJSON(`/api/bots/${b.id}/decisions?limit=200`).catch(() => []),
     getJSON(`/api/bots/${b.id}/versions`).catch(() => []),
-    getText(`/api/bots/${b.id}/diagram`), getText(`/api/bots/${b.id}/chart`),
+    getText(`/api/bots/${b.id}/diagram`), chartDue ? getText(`/api/bots/${b.id}/chart`) : null,
   ]);
   S.decisions = decisions; S.versions = versions;
   const set = (id, node) => { const e = document.getElementById(id); if (e) e.replaceChildren(node); };
   const dg = document.getElementById("diagram"); if (dg) dg.innerHTML = diagram;
-  const ch = document.getElementById("chart"); if (ch) ch.innerHTML = chart;
+  const ch = document.getElementById("chart"); if (ch && chart !== null) ch.innerHTML = chart;
   drawDecisions();
   set("versions", versionsCard(b));
 }
@@ -295,7 +304,7 @@ function render() {
         el("label", {}, el("input", { type: "checkbox", id: "trades-only", checked: S.tradesOnly, onchange: (e) => { S.tradesOnly = e.target.checked; drawDecisions(); } }), " only those that sent orders")),
         el("div", { id: "decisions" })),
       el("div", {}, el("div", { id: "versions" }), notices(b), card("Backtest reports", reports.length ? el("ul", {}, reports) : el("p", { class: "muted" }, "none in the run directory")))));
-  refreshJournal();
+  refreshJournal(true);  // the chart box is new and empty
 }
 
 function renderLive(b) {
