@@ -105,4 +105,4 @@ def chart_html(db: sqlite3.Connection, bot: Bot) -> str:
     asset = next(iter(st.get("equity", {}) or {"USDT": 0}))
     if not symbols:
         return "<p class='muted'>nothing to draw yet</p>"
-    return charts.render(history, symbols[0], asset, list(bot.samples))
+    return charts.render(history, symbols, asset, list(bot.samples))

@@ -14,18 +14,21 @@ Kind = Literal["entry", "exit", "stop", "take_profit", "liquidation", "guard"]
 CSS = draw._CSS  # the report's chart styles, served with the page
 
 
-def render(history: dict[str, Any], symbol: str, asset: str, samples: list[tuple[int, float, float]]) -> str:
-    """HTML with two SVG charts. `samples` are (time, equity, price) the server saw live."""
+def render(history: dict[str, Any], symbols: list[str], asset: str, samples: list[tuple[int, float, float]]) -> str:
+    """HTML with SVG charts: the equity, and each symbol's price with its markers. `samples` are
+    (time, equity, first symbol's price) the server saw live."""
     equity = sorted(set(history["equity"]) | {(t, e) for t, e, _ in samples if e == e})
-    prices = sorted(set(history["prices"].get(symbol, [])) | {(t, p) for t, _, p in samples if p > 0})
-    equity_svg = draw._line_chart(
+    html = draw._line_chart(
         f"Equity ({asset})", draw.downsample(equity, 600), "equity", baseline=equity[0][1] if equity else None
     )
-    return equity_svg + _price(history, symbol, asset, prices)
+    for i, symbol in enumerate(symbols):
+        live = {(t, p) for t, _, p in samples if p > 0} if i == 0 else set()
+        html += _price(history, symbol, asset, sorted(set(history["prices"].get(symbol, [])) | live))
+    return html
 
 
 def _price(history: dict[str, Any], symbol: str, asset: str, prices: list[tuple[int, float]]) -> str:
-    positions: list[tuple[int, float]] = history["positions"]
+    positions: list[tuple[int, float]] = history["positions"].get(symbol, [])
     times = [t for t, _ in positions]
     curve = []
     for t, p in prices:

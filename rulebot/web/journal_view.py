@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -94,26 +96,48 @@ def last_states(db: sqlite3.Connection) -> dict[str, str]:
     return out
 
 
+@dataclass
+class _Account:
+    """The account as a run's snapshots showed it so far (see `_account_over`)."""
+
+    wallets: dict[str, Decimal] = field(default_factory=dict)
+    positions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # by (symbol, side)
+    listed_at: dict[tuple[str, str], int] = field(default_factory=dict)  # when a snapshot last listed it
+
+
+def _account_over(db: sqlite3.Connection, run_id: str) -> Iterator[tuple[int, _Account]]:
+    """The account after each of a run's snapshots, with its time. An account update lists only
+    the balances and the positions it changed (Binance's ACCOUNT_UPDATE): the others stand as
+    the last one said. The same object is yielded each time, updated."""
+    account = _Account()
+    for r in db.execute("SELECT time, balances, positions FROM snapshots WHERE run_id = ? ORDER BY id", (run_id,)):
+        for b in json.loads(r["balances"] or "[]"):
+            account.wallets[b["asset"]] = Decimal(b["wallet_balance"])
+        for p in json.loads(r["positions"] or "[]"):
+            key = (p["symbol"], p.get("position_side") or "BOTH")
+            account.positions[key] = p
+            account.listed_at[key] = r["time"]
+        yield r["time"], account
+
+
 def left_open(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    """The positions of the latest run's last account snapshot: what a stopped bot left open
-    (a kill that kept them, or a backtest's end), as the journal last saw them."""
+    """The positions the latest run's account snapshots last showed open: what a stopped bot left
+    open (a kill that kept them, or a backtest's end), as the journal last saw them."""
     run = last_run(db)
     if run is None:
         return []
-    row = db.execute(
-        "SELECT time, positions FROM snapshots WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run["run_id"],)
-    ).fetchone()
-    if row is None:
-        return []
+    account = _Account()
+    for _, account in _account_over(db, run["run_id"]):  # noqa: B007 - the account as the last one left it
+        pass
     return [
         {
-            "time": row["time"],
+            "time": account.listed_at[key],
             "symbol": p["symbol"],
             "amount": p["amount"],
             "entry_price": p.get("entry_price"),
             "unrealized_pnl": p.get("unrealized_pnl"),
         }
-        for p in json.loads(row["positions"] or "[]")
+        for key, p in account.positions.items()
         if Decimal(p["amount"]) != 0
     ]
 
@@ -145,17 +169,20 @@ def history(db: sqlite3.Connection) -> dict[str, Any]:
     decisions' inputs, and markers: entries, exits, stops, liquidations, guard interventions."""
     run = last_run(db)
     if run is None:
-        return {"equity": [], "prices": {}, "markers": [], "positions": []}
+        return {"equity": [], "prices": {}, "markers": [], "positions": {}}
     rid = run["run_id"]
     equity: list[tuple[int, float]] = []
-    positions: list[tuple[int, float]] = []
-    for r in db.execute("SELECT time, balances, positions FROM snapshots WHERE run_id = ? ORDER BY id", (rid,)):
-        balances = json.loads(r["balances"] or "[]")
-        held = json.loads(r["positions"] or "[]")
-        wallet = sum((Decimal(b["wallet_balance"]) for b in balances), Decimal(0))
+    positions: dict[str, list[tuple[int, float]]] = {}  # by symbol: its net amount after each snapshot
+    for time, account in _account_over(db, rid):
+        held = account.positions.values()
+        wallet = sum(account.wallets.values(), Decimal(0))
         upnl = sum((Decimal(p.get("unrealized_pnl") or "0") for p in held), Decimal(0))
-        equity.append((r["time"], float(wallet + upnl)))
-        positions.append((r["time"], float(sum((Decimal(p["amount"]) for p in held), Decimal(0)))))
+        equity.append((time, float(wallet + upnl)))
+        amounts: dict[str, Decimal] = {}
+        for p in held:
+            amounts[p["symbol"]] = amounts.get(p["symbol"], Decimal(0)) + Decimal(p["amount"])
+        for symbol, amount in amounts.items():
+            positions.setdefault(symbol, []).append((time, float(amount)))
     prices: dict[str, list[tuple[int, float]]] = {}
     for r in db.execute("SELECT time, symbol, inputs FROM decisions WHERE run_id = ? ORDER BY id", (rid,)):
         inputs = json.loads(r["inputs"] or "{}")

@@ -26,11 +26,11 @@ def test_marker_labels_cannot_inject_markup_into_the_charts():
     history = {
         "equity": [(1_000, 10_000.0), (61_000, 10_010.0)],
         "prices": {"BTCUSDT": [(1_000, 60_000.0), (61_000, 60_100.0)]},
-        "positions": [(1_000, 0.01)],
+        "positions": {"BTCUSDT": [(1_000, 0.01)]},
         "markers": [
             {"time": 1_000, "symbol": "BTCUSDT", "price": "60000", "kind": "entry", "label": EVIL, "side": "BUY"},
             {"time": 61_000, "symbol": "BTCUSDT", "price": None, "kind": "guard", "label": EVIL},
         ],
     }
-    html = charts.render(history, "BTCUSDT", "USDT", [])
+    html = charts.render(history, ["BTCUSDT"], "USDT", [])
     assert "<img" not in html and html.count("&lt;img") == 2 and "▲" in html
