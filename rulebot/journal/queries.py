@@ -186,8 +186,9 @@ def versions(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def version_text(db: sqlite3.Connection, prefix: str) -> tuple[str, str]:
+    # A prefix compared as text: LIKE would take `%` and `_` in it as wildcards, and ignore case.
     found = db.execute(
-        "SELECT DISTINCT hash, text FROM rulebook_versions WHERE hash LIKE ?", (prefix + "%",)
+        "SELECT DISTINCT hash, text FROM rulebook_versions WHERE substr(hash, 1, ?) = ?", (len(prefix), prefix)
     ).fetchall()
     if not found:
         raise LookupError(f"no rulebook version starts with {prefix!r} (see `rulebot audit versions`)")

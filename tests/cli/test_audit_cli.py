@@ -156,6 +156,9 @@ def test_export_csv_and_json_and_version_diff(journal, tmp_path):
     code, out = audit(journal, "diff", version[:8], version[:8])
     assert code == 0 and out == ""  # a version does not differ from itself
     assert audit(journal, "diff", "nope", version[:8])[0] == 1
+    # A prefix is text: `%` and `_` are no wildcards (SQL LIKE took them as such).
+    assert audit(journal, "diff", "%", version[:8])[0] == 1
+    assert audit(journal, "diff", "_" * 8, version[:8])[0] == 1
 
 
 def test_a_missing_journal_is_a_clear_error(tmp_path):
