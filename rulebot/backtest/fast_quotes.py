@@ -30,7 +30,7 @@ the last Decimal (tests/backtest/test_fast_quotes.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rulebot.core.enums import MarginType
 from rulebot.core.events import BookTop, IndexPrice, MarkPrice
@@ -66,14 +66,14 @@ class QuoteFolds:
         fold_book, quiet_book = engine.fold_book, self._quiet_book
         it = iter(events)
         seen = None  # the time of the last event handed on
-        event = next(it, None)
+        event: Any = next(it, None)  # a market event: its type is read once, below, not narrowed
         while event is not None:
-            kind, time = type(event), event.time  # type: ignore[attr-defined]
+            kind, time = type(event), event.time
             if kind is IndexPrice:
-                after = next(it, None)
+                after: Any = next(it, None)
                 if (
                     after is not None
-                    and after.time == time  # type: ignore[attr-defined]
+                    and after.time == time
                     and st.started
                     and time >= walk_before
                     and (time <= st.time or time < engine.quiet_until())

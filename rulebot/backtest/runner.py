@@ -16,7 +16,8 @@ from rulebot.backtest.assumptions import fees_source
 from rulebot.backtest.candle_runs import CandleRuns, JumpedCandles
 from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.collector import paced
-from rulebot.backtest.config import DEFAULT_CONFIG, BacktestConfig
+from rulebot.backtest.config import DEFAULT_CONFIG
+from rulebot.backtest.config import BacktestConfig as BacktestConfig  # re-exported: callers import it here
 from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import FastSession
 from rulebot.backtest.fast_trades import FastTrades
@@ -276,9 +277,9 @@ def run_backtest(
                 engine.forget_finished_orders(KEEP_FINISHED)
     if seen >= next_sample and last_price:  # the last time's sample, due at the end (sampler.finish takes it)
         take_sample(seen)
-    for s, folded in trades.counts.by_symbol.items():
+    for s, folded_trades in trades.counts.by_symbol.items():
         if s in events_by_symbol:
-            events_by_symbol[s] += folded
+            events_by_symbol[s] += folded_trades
     result.events = count + trades.counts.folded
     if fast is not None:
         jumped = fast.counts.jumped > 0

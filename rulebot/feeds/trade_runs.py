@@ -124,8 +124,10 @@ class RunColumns:
         self.chunk, self.symbol = chunk, chunk.symbol
         self.times: list[int] = chunk.times[lo:hi].tolist()
         self.prices: list[float] = chunk.prices[lo:hi].tolist()
-        self._price_values, self._price_index = chunk.price_values, chunk.price_index[lo:hi].tolist()
-        self._qty_values, self._qty_index = chunk.qty_values, chunk.qty_index[lo:hi].tolist()
+        self._price_values: list[Decimal] = chunk.price_values
+        self._price_index: list[int] = chunk.price_index[lo:hi].tolist()
+        self._qty_values: list[Decimal] = chunk.qty_values
+        self._qty_index: list[int] = chunk.qty_index[lo:hi].tolist()
         self._makers = chunk.makers[lo:hi]
         self._ids = chunk.ids[lo:hi].tolist()
         firsts = chunk.firsts

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 
 from rulebot.backtest import report_html as draw
+from rulebot.backtest.report_svg import downsample
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, Marker
 
 Kind = Literal["entry", "exit", "stop", "take_profit", "liquidation", "guard"]
@@ -19,7 +20,7 @@ def render(history: dict[str, Any], symbols: list[str], asset: str, samples: lis
     (time, equity, first symbol's price) the server saw live."""
     equity = sorted(set(history["equity"]) | {(t, e) for t, e, _ in samples if e == e})
     html = draw._line_chart(
-        f"Equity ({asset})", draw.downsample(equity, 600), "equity", baseline=equity[0][1] if equity else None
+        f"Equity ({asset})", downsample(equity, 600), "equity", baseline=equity[0][1] if equity else None
     )
     for i, symbol in enumerate(symbols):
         live = {(t, p) for t, _, p in samples if p > 0} if i == 0 else set()

@@ -176,11 +176,11 @@ def history(db: sqlite3.Connection) -> dict[str, Any]:
     for time, account in _account_over(db, rid):
         held = account.positions.values()
         wallet = sum(account.wallets.values(), Decimal(0))
-        upnl = sum((Decimal(p.get("unrealized_pnl") or "0") for p in held), Decimal(0))
+        upnl = sum((Decimal(pos.get("unrealized_pnl") or "0") for pos in held), Decimal(0))
         equity.append((time, float(wallet + upnl)))
         amounts: dict[str, Decimal] = {}
-        for p in held:
-            amounts[p["symbol"]] = amounts.get(p["symbol"], Decimal(0)) + Decimal(p["amount"])
+        for pos in held:
+            amounts[pos["symbol"]] = amounts.get(pos["symbol"], Decimal(0)) + Decimal(pos["amount"])
         for symbol, amount in amounts.items():
             positions.setdefault(symbol, []).append((time, float(amount)))
     prices: dict[str, list[tuple[int, float]]] = {}
