@@ -104,6 +104,7 @@ def _compile(
         indicators={ind.name: ind.outputs for ind in indicators},
         timeframes=timeframes,
         states=list(states),
+        decls=param_decls,
     )
     check_shadowing(book, scope, ctx)
 

@@ -218,7 +218,7 @@ class _Checker:
         if left is None or right is None:
             return None, None
         out = ir.Binary(op, left, right)
-        zero = zero_division(out, *self.p.span(node), self.p.node_text(node.right))
+        zero = zero_division(out, *self.p.span(node), self.p.node_text(node.right), self.scope.param_decl)
         if zero is not None:
             self.zero_divisions.append(zero)
         return out, NUM

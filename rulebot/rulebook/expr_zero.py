@@ -5,13 +5,15 @@ warning where an and/or/if-else may skip it.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.errors import ExprIssue
 from rulebot.rulebook.expr_codegen import build, generate
+from rulebot.rulebook.params import ParamDecl
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +34,11 @@ class ZeroDivision:
     guardable: bool
 
 
-def zero_division(node: ir.Binary, offset: int, length: int, divisor: str) -> ZeroDivision | None:
+def zero_division(
+    node: ir.Binary, offset: int, length: int, divisor: str, decl_of: Callable[[str], ParamDecl]
+) -> ZeroDivision | None:
     """`node`, found at (offset, length) with its divisor written as `divisor`, if it divides by a
-    zero known at compile time; else None."""
+    zero known at compile time; else None. `decl_of` says which values each param may take."""
     if node.op not in ("/", "//", "%") or not _folds_to_zero(node.right):
         return None
     written = node.right
@@ -48,7 +52,7 @@ def zero_division(node: ir.Binary, offset: int, length: int, divisor: str) -> Ze
         divisor,
         tuple(sorted(params.items())),
         not isinstance(written, ir.Const | ir.Param),
-        bool(params) and not _zero_whatever_the_params(node.right, params),
+        bool(params) and not _zero_whatever_the_params(node.right, {name: decl_of(name) for name in params}),
     )
 
 
@@ -64,34 +68,71 @@ def _folds_to_zero(node: ir.Node) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
 
 
-# Other values to try the params at: both signs (`abs(p) - p` is 0 for p >= 0 only), sizes from
-# 0.001 to 1e9 (`round(p)` is 0 for small p, `max(p - 1000, 0)` for p up to 1000), each param its
-# own (`p - q` must not see p == q). Seeded, so a rulebook gets the same answer on every run.
+# Other values to try the params at, each one `--set` or a sweep could give it (params.py): a
+# declared range's ends, each choice, true and false, the texts the divisor compares with and one it
+# does not; then numbers of both signs (`abs(p) - p` is 0 for p >= 0 only) and sizes from 0.001 to
+# 1e9 (`round(p)` is 0 for small p, `max(p - 1000, 0)` for p up to 1000), each param its own (`p - q`
+# must not see p == q), kept in the declared range. A plain number takes any number (`p: 3` accepts
+# `--set p=2.5`), a declared int whole ones only. Seeded, so a rulebook gets the same answer on
+# every run.
 _PROBES = 16
+_OTHER_TEXT = "\x00"  # no rulebook compares with it
 
 
-def _probe_values(params: Mapping[str, ir.Value]) -> Iterator[dict[str, ir.Value]]:
+def _probe_values(node: ir.Node, decls: Mapping[str, ParamDecl]) -> Iterator[dict[str, ir.Value]]:
     rng = random.Random(0)
-    for _ in range(_PROBES):
+    texts = sorted({n.value for n in ir.walk(node) if isinstance(n, ir.Const) and isinstance(n.value, str)})
+    fixed = {name: _fixed_values(decl, texts) for name, decl in decls.items()}
+    for probe in range(max(_PROBES, *(len(values) for values in fixed.values()))):
         values: dict[str, ir.Value] = {}
-        for name, value in sorted(params.items()):
-            magnitude = 10 ** rng.uniform(-3, 9)
-            sign = rng.choice((-1, 1))
-            # An int param stays an int (a declared int takes whole numbers only); bools and
-            # text cannot be divided by, so they keep their value.
-            if isinstance(value, bool | str):
-                values[name] = value
-            elif isinstance(value, int):
-                values[name] = sign * max(1, round(magnitude))
+        for name, decl in sorted(decls.items()):
+            if probe < len(fixed[name]):
+                values[name] = fixed[name][probe]
+            elif decl.choices is not None or decl.kind in ("bool", "str"):
+                values[name] = rng.choice(fixed[name])
             else:
-                values[name] = sign * magnitude
+                values[name] = _random_number(rng, decl)
         yield values
 
 
-def _zero_whatever_the_params(node: ir.Node, params: Mapping[str, ir.Value]) -> bool:
-    """Does `node`, 0 with the params as written, stay 0 with the params at other values? A probe
-    that fails to fold (`1 / (p - 1)` at p = 1) counts as non-zero, so a doubt never warns."""
-    return all(_folds_to_zero(_with_params(node, values)) for values in _probe_values(params))
+def _fixed_values(decl: ParamDecl, texts: Sequence[str]) -> list[ir.Value]:
+    if decl.choices is not None:
+        return list(decl.choices)
+    if decl.kind == "bool":
+        return [False, True]
+    if decl.kind == "str":
+        return [*texts, _OTHER_TEXT]
+    return [bound for bound in (decl.min, decl.max) if bound is not None]
+
+
+def _random_number(rng: random.Random, decl: ParamDecl) -> ir.Value:
+    magnitude = 10 ** rng.uniform(-3, 9)
+    value = rng.choice((-1, 1)) * magnitude
+    lo, hi = decl.min, decl.max
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        value = lo + (hi - lo) * rng.random()
+    elif lo is not None and value < lo:
+        value = lo + magnitude
+    elif hi is not None and value > hi:
+        value = hi - magnitude
+    if decl.kind != "int" or not decl.declared:
+        # 10 significant bits, so that sums and products of a few probes are exact, as whole
+        # numbers' are: `p - q + r - r - p + q` must fold to 0 here as well.
+        mantissa, exponent = math.frexp(value)
+        value = math.ldexp(round(mantissa * 1024), exponent - 10)
+        return min(max(value, -math.inf if lo is None else lo), math.inf if hi is None else hi)
+    whole = round(value)
+    if lo is not None:
+        whole = max(whole, math.ceil(lo))
+    if hi is not None:
+        whole = min(whole, math.floor(hi))
+    return whole
+
+
+def _zero_whatever_the_params(node: ir.Node, decls: Mapping[str, ParamDecl]) -> bool:
+    """Does `node`, 0 with the params as written, stay 0 at every other value they may take? A
+    probe that fails to fold (`1 / (p - 1)` at p = 1) counts as non-zero, so a doubt never warns."""
+    return all(_folds_to_zero(_with_params(node, values)) for values in _probe_values(node, decls))
 
 
 def _with_params(node: ir.Node, values: Mapping[str, ir.Value]) -> ir.Node:

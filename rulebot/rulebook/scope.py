@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from rulebot.rulebook.expr_functions import FUNCTIONS
 from rulebot.rulebook.expr_types import ExprType
+from rulebot.rulebook.params import ParamDecl, kind_of
 
 ParamValue = float | int | str | bool
 
@@ -41,6 +42,7 @@ class NameInfo:
     choices: tuple[str, ...] = ()  # the only values an enumerated text name can take
     has_prev: bool = True
     value: ParamValue | None = None  # params only: the constant, inlined by the code generator
+    decl: ParamDecl | None = None  # params only: the values `--set` and a sweep may give it
 
 
 def _num(name: str, kind: NameKind, has_prev: bool = True) -> NameInfo:
@@ -95,9 +97,11 @@ class Scope:
         indicators: Mapping[str, tuple[str, ...]],
         timeframes: Sequence[str],
         states: Sequence[str],
+        decls: Mapping[str, ParamDecl] | None = None,
     ) -> Scope:
-        """The scope of one rulebook. A param or indicator named like a built-in does not
-        replace it (the compiler reports the clash, see `builtin_names`)."""
+        """The scope of one rulebook, `params` at their values after `--set`, each declared as in
+        `decls` (a param missing there is a plain one). A param or indicator named like a built-in
+        does not replace it (the compiler reports the clash, see `builtin_names`)."""
         names: dict[str, NameInfo] = {i.name: i for i in _FIXED}
         names["state"] = NameInfo("state", ExprType.STR, _E, tuple(states), has_prev=False)
         for tf in timeframes:
@@ -107,7 +111,14 @@ class Scope:
         for pname, value in params.items():
             names.setdefault(
                 pname,
-                NameInfo(pname, _param_type(value), NameKind.PARAM, has_prev=False, value=value),
+                NameInfo(
+                    pname,
+                    _param_type(value),
+                    NameKind.PARAM,
+                    has_prev=False,
+                    value=value,
+                    decl=(decls or {}).get(pname) or ParamDecl(pname, value, kind_of(value)),
+                ),
             )
         for iname, outputs in indicators.items():
             for flat in [f"{iname}.{o}" for o in outputs] if outputs else [iname]:
@@ -126,6 +137,12 @@ class Scope:
 
     def get(self, name: str) -> NameInfo | None:
         return self.names.get(name)
+
+    def param_decl(self, name: str) -> ParamDecl:
+        """How param `name` is declared: the values it may take besides its own."""
+        info = self.names[name]
+        assert info.decl is not None, f"{name} is not a param"
+        return info.decl
 
     def of_kind(self, kind: NameKind) -> tuple[str, ...]:
         return tuple(n for n, i in self.names.items() if i.kind is kind)

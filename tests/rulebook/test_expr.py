@@ -9,6 +9,7 @@ import pytest
 
 from rulebot.rulebook.errors import ExprError, ExprIssue
 from rulebot.rulebook.expr import CompiledExpr, ExprType, compile_expr, parse_expr, reference_eval
+from rulebot.rulebook.params import ParamDecl
 from rulebot.rulebook.scope import Scope
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
@@ -772,6 +773,61 @@ def test_a_divisor_zero_at_the_params_values_behind_a_guard_that_does_not_read_t
     [warning] = compile_expr(text, ZERO).warnings
     assert (warning.severity, warning.code, marked(text, warning)) == ("warning", "division-by-zero", division)
     assert "what decides whether it runs does not read" in (warning.hint or "")
+
+
+# The values each param may take, as `--set` and a sweep check them: a plain number takes any
+# number (`p: 3` accepts `--set p=2.5`), a declared int whole numbers in its range, a text or
+# bool its choices (or any text, true and false).
+DECLARED = Scope.build(
+    params={"p": 3, "n": 3, "k": 5, "f": 3.0, "mode": "b", "tag": "b", "on": False},
+    indicators={},
+    timeframes=["1m"],
+    states=["flat"],
+    decls={
+        "n": ParamDecl("n", 3, "int", True, 1, 10),
+        "k": ParamDecl("k", 5, "int", True, 0, 1000),
+        "f": ParamDecl("f", 3.0, "float", True, 0.0, 100.0),
+        "mode": ParamDecl("mode", "b", "str", True, choices=("a", "b")),
+    },
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p > 0 and price / (p - round(p)) > 1",  # 0.5 at p: 2.5, which `--set p=2.5` gives
+        "price > 1 and price / (p - round(p) + 1) > 1",  # 1 at p: 3, never 0 here at all
+        "price > 1 and price - round(p) > 1",  # no division
+        'mode == "a" and price / (1 if mode == "a" else 0) > 1',  # 1 with mode: a, a declared choice
+        'tag != "b" and price / (1 if tag == "x" else 0) > 1',  # any text is a plain text's value
+        "on and price / (1 if on else 0) > 1",
+        "n > 5 and price / (n - 5) > 1",
+    ],
+)
+def test_a_guarded_divisor_some_declared_param_value_makes_non_zero_compiles_without_a_warning(text):
+    assert compile_expr(text, DECLARED).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "division"),
+    [
+        ("n > 0 and price / (n - round(n)) > 1", "price / (n - round(n))"),  # a declared int is whole
+        ("k >= 0 and price / max(k - 1000, 0) > 1", "price / max(k - 1000, 0)"),  # k is at most 1000
+        ("f >= 0 and price / round(f / 5000) > 1", "price / round(f / 5000)"),  # f is at most 100
+    ],
+)
+def test_a_guarded_divisor_zero_at_every_declared_param_value_warns(text, division):
+    [warning] = compile_expr(text, DECLARED).warnings
+    assert (warning.severity, warning.code, marked(text, warning)) == ("warning", "division-by-zero", division)
+    assert "is 0 at every value" in (warning.hint or "")
+
+
+def test_a_divisor_zero_at_the_params_values_that_every_evaluation_reaches_is_still_an_error():
+    issue = only("price / (p - round(p)) > 1", DECLARED)
+    assert (issue.code, issue.hint) == (
+        "constant-error",
+        "'p - round(p)' is 0 with p: 3; divide by something other than 0",
+    )
 
 
 def test_a_divisor_that_only_nearly_folds_to_zero_or_reads_the_market_compiles():
