@@ -74,8 +74,8 @@ def _check_writable(path: Path, option: str) -> None:
     multiple=True,
     required=True,
     metavar="NAME=SPEC",
-    help='A rulebook parameter to sweep: LO:HI[:STEP] (inclusive), A,B,C ("..." around a value with a comma), '
-    "or one VALUE; repeat.",
+    help='A rulebook parameter to sweep: LO:HI[:STEP] (inclusive), A,B,C ("..." around a value with a comma, '
+    '"" for the empty text), or one VALUE; repeat.',
 )
 @click.option("--search", type=click.Choice(SEARCHES), default="grid", show_default=True)
 @click.option(

@@ -79,7 +79,11 @@ def parse_space(specs: Sequence[str], decls: Mapping[str, ParamDecl]) -> tuple[D
         name, sep, body = spec.partition("=")
         name = name.strip()
         if not sep or not name or not body.strip():
-            problems.append(f"--param {spec!r}: expected NAME=LO:HI[:STEP], NAME=A,B,C or NAME=VALUE")
+            empty_text = sep and name in decls and decls[name].kind == "str"
+            problems.append(
+                f"--param {spec!r}: expected NAME=LO:HI[:STEP], NAME=A,B,C or NAME=VALUE"
+                + (f'; write "" for the empty text: {name}=""' if empty_text else "")
+            )
             continue
         if name not in decls:
             hint = did_you_mean(name, list(decls))
@@ -145,13 +149,38 @@ def _range_or_list(name: str, body: str, decl: ParamDecl) -> Dimension:
         steps = [lo + i * step for i in range(count)]
         values: tuple[Value, ...] = tuple(int(v) if decl.kind == "int" else float(v) for v in steps)
         return Dimension(name, decl.kind, values, float(lo), float(hi), step)
-    # CSV quoting, so that a text value holding a comma can be swept: mode="a,b",c
+    # CSV quoting, so that a text value holding a comma can be swept: mode="a,b",c; and the empty
+    # text: mode="",a (an unquoted empty cell is a typo: a,,b or a trailing comma).
     (cells,) = csv.reader([body], skipinitialspace=True, strict=True)
-    # A text parameter's values are texts, even "10" or "true" (as `--set` takes them).
-    items = [cell.strip() if decl.kind == "str" else parse_value(cell.strip()) for cell in cells]
-    if any(isinstance(v, str) and not v for v in items):
-        raise ValueError("an empty value in the list")
+    quoted = _quoted_cells(body)
+    if decl.kind != "str":
+        items = [parse_value(cell.strip()) for cell in cells]
+    else:
+        # A text parameter's values are texts, even "10" or "true" (as `--set` takes them); a
+        # quoted one exactly as written.
+        items = [cell if q else cell.strip() for cell, q in zip(cells, quoted, strict=True)]
+    if any(isinstance(v, str) and not v and not q for v, q in zip(items, quoted, strict=True)):
+        raise ValueError("an empty value in the list" + ('; write "" for the empty text' if decl.kind == "str" else ""))
     return Dimension(name, decl.kind, tuple(dict.fromkeys(items)))
+
+
+def _quoted_cells(body: str) -> list[bool]:
+    """For each cell csv.reader (strict, skipping initial spaces) finds in `body`: is it quoted?"""
+    quoted: list[bool] = []
+    starting, inside = True, False
+    for ch in body:
+        if starting and ch == " ":
+            continue
+        if starting:
+            quoted.append(ch == '"')
+            starting = False
+        if ch == '"' and quoted[-1]:
+            inside = not inside  # an escaped "" flips twice; in an unquoted cell " is a character
+        elif ch == "," and not inside:
+            starting = True
+    if starting:
+        quoted.append(False)  # the empty cell after a trailing comma
+    return quoted
 
 
 def _problems(dim: Dimension, decl: ParamDecl) -> list[str]:

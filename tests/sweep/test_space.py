@@ -56,6 +56,29 @@ def test_a_text_value_holding_a_comma_is_swept_in_quotes():
         parse_space(['venue="a,b" x",c'], decls)
 
 
+def test_the_empty_text_is_swept_as_two_quotes():
+    """`--set mode=` gave a text param its empty choice, but no --param could sweep it."""
+    decls = {"mode": ParamDecl("mode", "", "str", True, choices=("", "a", " b "))}
+    assert parse_space(['mode="",a'], decls)[0].values == ("", "a")
+    assert parse_space(['mode=a, ""'], decls)[0].values == ("a", "")
+    assert parse_space(['mode=""'], decls)[0].values == ("",)
+    assert parse_space(['mode=" b ",a'], decls)[0].values == (" b ", "a")  # quoted: as written
+
+
+@given(st.lists(st.text(alphabet=' a,"\\x'), min_size=1, max_size=4, unique=True))
+def test_any_text_choices_written_as_quoted_csv_sweep_back_as_written(choices):
+    decls = {"mode": ParamDecl("mode", choices[0], "str", True, choices=tuple(choices))}
+    body = ",".join('"' + c.replace('"', '""') + '"' for c in choices)
+    assert parse_space([f"mode={body}"], decls)[0].values == tuple(choices)
+
+
+@pytest.mark.parametrize("spec", ["mode=,a", "mode=a,", "mode=a,,b", "mode="])
+def test_an_unquoted_empty_text_is_a_typo_named_with_the_way_to_write_it(spec):
+    decls = {"mode": ParamDecl("mode", "", "str", True, choices=("", "a", "b"))}
+    with pytest.raises(SweepError, match=re.escape('write "" for the empty text')):
+        parse_space([spec], decls)
+
+
 @pytest.mark.parametrize(
     ("spec", "says"),
     [
