@@ -26,7 +26,7 @@ from rulebot.rulebook.context import CompileContext
 from rulebot.rulebook.diagnose import validation_diagnostics, without_bad_keys
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk
-from rulebot.rulebook.indicator_graph import compile_indicators
+from rulebot.rulebook.indicator_graph import compile_indicators, declared_outputs
 from rulebot.rulebook.load import LoadedYaml, load_yaml_file, load_yaml_text
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.source_map import Path_
@@ -101,7 +101,8 @@ def _compile(
     indicators = compile_indicators(book.indicators, params, timeframes, ctx)
     scope = Scope.build(
         params=params,
-        indicators={ind.name: ind.outputs for ind in indicators},
+        # An indicator in error is still declared: a rule reading it gets no second error for it.
+        indicators={**declared_outputs(book.indicators), **{ind.name: ind.outputs for ind in indicators}},
         timeframes=timeframes,
         states=list(states),
         decls=param_decls,

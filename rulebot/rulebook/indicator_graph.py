@@ -110,6 +110,17 @@ def compile_indicators(
     return list(result.values())
 
 
+def declared_outputs(definitions: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Each indicator's outputs as its function declares them, () for one value or a function not
+    known; for those in error too, so that a rule reading one is not told the name does not exist."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, text in definitions.items():
+        call = _CALL_RE.match(text)
+        spec = INDICATORS.get(call.group(1)) if call else None
+        out[name] = spec.outputs if spec is not None else ()
+    return out
+
+
 def _parse_one(
     name: str,
     text: str,

@@ -261,3 +261,26 @@ def test_tightened_risk_settings_reach_the_effective_guards():
     assert book.risk.max_leverage == 3
     assert book.risk.daily_loss_cap_fraction == Decimal("0.02")
     assert book.risk.setting("stale_after").source == "engine"
+
+
+@pytest.mark.parametrize(
+    ("definition", "reads", "message"),
+    [
+        ("ema(close@1h, fast)", "ema_fast", "timeframe '1h' is not declared"),
+        ("emaa(close@15m, fast)", "ema_fast", "unknown indicator function 'emaa'"),
+        ("ema(close@15m)", "ema_fast", "ema takes 1 argument(s) after its input, got 0"),
+        ("macd(close@15m, 12, 26, 9, 4)", "ema_fast.line", "macd takes 0 to 3 argument(s) after its input, got 4"),
+        ("sma(ema_slw, 5)", "ema_fast", "unknown input 'ema_slw'"),
+    ],
+)
+def test_an_indicator_in_error_is_one_error_not_one_more_in_every_rule_that_reads_it(definition, reads, message):
+    """A typo in a definition also gave "unknown name 'ema_fast'; did you mean 'fast'?" at every
+    rule reading it: the name is declared, and the suggestion pointed at a param."""
+    text = BASE.replace("ema(close@15m, fast)", definition) + ENTER_EXIT.replace("ema_fast", reads)
+    assert [(s, m) for s, _, m in diags(text) if s == "error"] == [("error", message)]
+
+
+def test_an_indicator_reading_one_in_error_adds_no_error_of_its_own():
+    text = BASE.replace("ema(close@15m, fast)", "ema(close@1h, fast)") + "  smooth: sma(ema_fast, 3)\n"
+    text += ENTER_EXIT.replace("ema_slow", "smooth")
+    assert [m for s, _, m in diags(text) if s == "error"] == ["timeframe '1h' is not declared"]
