@@ -72,7 +72,7 @@ def report(exc: BaseException) -> int:
         from rulebot.cli.validate import print_rulebook_errors
 
         files = [d.span.file for d in exc.diagnostics if d.span is not None]
-        print_rulebook_errors(files[0] if files else "rulebook", exc)
+        print_rulebook_errors(exc.file or (files[0] if files else "rulebook"), exc)
         return 1
     if isinstance(exc, UserError):
         _say(f"error: {exc}")

@@ -214,4 +214,5 @@ def print_rulebook_errors(path: str, exc: Exception) -> None:
     for d in exc.diagnostics:
         err.print(format_diagnostic(d, sources), markup=False)
         err.print()
-    err.print(f"{path}: invalid — {len(exc.errors)} error(s); nothing was run", markup=False)
+    n = len(exc.errors)
+    err.print(f"{path}: invalid — {n} error{'s' if n != 1 else ''}; nothing was run", markup=False)

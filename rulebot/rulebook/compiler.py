@@ -47,7 +47,11 @@ def compile_file(
 
     `known_symbols`, when given, makes a symbol not listed for the rulebook's market an error
     (the caller passes a catalog or an exchangeInfo: this layer knows no exchange)."""
-    return _compile(load_yaml_file(path), overrides, known_symbols)
+    try:
+        return _compile(load_yaml_file(path), overrides, known_symbols)
+    except RulebookError as exc:
+        exc.file = path
+        raise
 
 
 def compile_text(

@@ -66,6 +66,8 @@ class RulebookError(Exception):
     """Raised when a rulebook cannot be compiled; carries all diagnostics (errors and warnings)."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # The rulebook file, when one was compiled: a `--set` error has no place in it to name it.
+    file: str | None = None
 
     def __post_init__(self) -> None:
         # Report in reading order, whatever stage found each problem.

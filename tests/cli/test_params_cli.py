@@ -40,3 +40,14 @@ def test_a_rulebook_that_cannot_be_read_is_invalid_input_for_every_command(
     assert f"{path}:1:1: error: cannot read file: {why}" in res.output
     assert "Traceback" not in res.output and "Usage:" not in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules"]
+
+
+def test_a_set_the_rulebook_refuses_is_reported_under_the_rulebook_file(tmp_path: Path) -> None:
+    """`backtest --set slw=3` ended "rulebook: invalid — 1 error(s)": the error has no place in
+    the file, and the command's error boundary did not know which file it was compiling."""
+    book = tmp_path / "trend.yaml"
+    book.write_text((ROOT / "rules" / "ema-trend-btc.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    res = CliRunner().invoke(main, ["backtest", str(book), "--data", DAY, "--set", "slw=3"])
+    assert res.exit_code == 1, res.output
+    assert "--set slw: the rulebook has no parameter 'slw'" in res.output
+    assert f"{book}: invalid — 1 error; nothing was run" in res.output
