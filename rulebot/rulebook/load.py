@@ -261,7 +261,16 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
                 # The cause is usually where the construct opened (an unclosed [ or quote).
                 hint += f" that started at line {ctx_mark.line + 1}, column {ctx_mark.column + 1}"
         if "\t" in text and ("tab" in problem.lower() or "'\\t'" in problem):
-            hint = "YAML indentation must use spaces, not tabs"
+            # Before the tab on its line: only blanks is indentation; anything else, a tab
+            # separating a value (`key:<tab>value`), which PyYAML refuses too.
+            lines = text.splitlines()
+            line = lines[mark.line] if mark and mark.line < len(lines) else ""
+            inside = mark is not None and line[: mark.column].strip(" \t") != ""
+            hint = (
+                "a tab cannot stand here; write a space instead"
+                if inside
+                else "YAML indentation must use spaces, not tabs"
+            )
         raise RulebookError([Diagnostic("error", f"YAML syntax error: {problem}", span, hint, "yaml-syntax")]) from None
     except yaml.YAMLError as exc:
         raise RulebookError(

@@ -106,6 +106,18 @@ def test_tabs_get_a_hint():
     assert "tabs" in (info.value.diagnostics[0].hint or "")
 
 
+@pytest.mark.parametrize("text", ["a:\tb\n", "a: [1,\t2]\nb: x\tc: 3\n", "a: 1\t# note\n"])
+def test_a_tab_inside_a_line_is_not_called_indentation(text):
+    """`rulebook:\tname` was told "YAML indentation must use spaces": there is no indentation
+    there, and a user looking at the start of the line would find nothing wrong."""
+    try:
+        load_yaml_text(text, "t.yaml")
+    except RulebookError as exc:
+        (d,) = exc.diagnostics
+        assert d.span is not None and text.splitlines()[d.span.line - 1][d.span.column - 1] == "\t"
+        assert d.hint == "a tab cannot stand here; write a space instead"
+
+
 def test_not_utf8_and_missing_files_are_reported(tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(b"a: \xff\xfe\n")
