@@ -116,6 +116,8 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.expanded = 0
         self.too_big = False
+        self.built: set[int] = set()
+        self.aliased = False
         self.text = text
 
     def error(self, message: str, node: Node, hint: str | None = None, code: str = "") -> None:
@@ -125,15 +127,20 @@ class _Builder:
 
     def build(self, node: Node, path: Path_, key_span: SourceSpan | None, active: tuple[int, ...] = ()) -> Any:
         self.expanded += 1
+        # A node built a second time is an alias's: only then can the text be small and the
+        # document huge, and only then is that the thing to tell.
+        self.aliased = self.aliased or id(node) in self.built
+        self.built.add(id(node))
         if self.expanded > MAX_EXPANDED_NODES:
             if not self.too_big:
                 self.too_big = True
-                self.error(
-                    f"the document expands to more than {MAX_EXPANDED_NODES} values",
-                    node,
-                    "anchors and aliases (&a / *a) that multiply each other are refused",
-                    "yaml-too-large",
-                )
+                if self.aliased:
+                    message = f"the document expands to more than {MAX_EXPANDED_NODES} values"
+                    hint = "anchors and aliases (&a / *a) that multiply each other are refused"
+                else:
+                    message = f"the document holds more than {MAX_EXPANDED_NODES} values"
+                    hint = "split it into several rulebooks"
+                self.error(message, node, hint, "yaml-too-large")
             return None
         if id(node) in active:
             self.error("an alias refers to a value that contains it", node, code="yaml-recursive")

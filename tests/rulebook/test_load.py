@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rulebot.rulebook.errors import RulebookError
-from rulebot.rulebook.load import MAX_FILE_BYTES, load_yaml_file, load_yaml_text
+from rulebot.rulebook.load import MAX_EXPANDED_NODES, MAX_FILE_BYTES, load_yaml_file, load_yaml_text
 
 
 def codes(text: str) -> list[str]:
@@ -74,6 +74,20 @@ def test_billion_laughs_is_refused():
     for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     assert codes("\n".join(lines) + "\n") == ["yaml-too-large"]
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("\n".join(lines) + "\n", "t.yaml")
+    assert "anchors and aliases" in (info.value.diagnostics[0].hint or "")
+
+
+def test_too_many_values_without_an_alias_does_not_blame_aliases():
+    """A long list written out in full was told "anchors and aliases (&a / *a) that multiply each
+    other are refused": the file had none."""
+    text = "x: [" + ", ".join(["1"] * (MAX_EXPANDED_NODES + 5)) + "]\n"
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text(text, "t.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "yaml-too-large" and d.message == f"the document holds more than {MAX_EXPANDED_NODES} values"
+    assert "alias" not in (d.hint or "")
 
 
 def test_small_alias_use_is_fine():
