@@ -19,6 +19,8 @@ _TYPE_WORDS = {
     "bool": "true or false",
     "list": "a list",
     "dict": "a mapping",
+    "string": "a string",
+    "model": "a mapping",  # pydantic's word for one of the rulebook's sections (a rule, a state)
 }
 
 _RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
@@ -119,6 +121,8 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
         types = [e["type"] for e, _, _ in errs]
         err, rest, node = errs[0]
         span = source.span(path)
+        if rest == ["[key]"] and path:  # the key itself is wrong (`1:` is a number to YAML)
+            node, span = path[-1], source.span(path, key=True)
         hint: str | None = None
         code = "schema"
         if "extra_forbidden" in types:
@@ -203,6 +207,10 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
         elif etype.endswith("_type") or etype.endswith("_parsing"):
             want = _TYPE_WORDS.get(etype.split("_")[0], etype.split("_")[0])
             msg = f"expected {want}, got {_describe(node)}"
+            model = _model_at(path, data) if etype == "model_type" else None
+            if model is not None:
+                noun = {m.Rule: "a rule's keys", m.State: "a state's keys"}.get(model, f"keys of '{path[-1]}'")
+                hint = f"{noun}: " + ", ".join(_keys_of(model))
         elif etype in _RANGE_ERRORS:
             msg = f"{_describe(node)} is out of range: {err['msg'].lower()}"
         else:

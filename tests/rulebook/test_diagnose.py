@@ -69,3 +69,39 @@ def test_infinity_and_nan_are_not_numbers_a_rulebook_can_use(old, new):
         compile_text(GUARDED.replace(old, new))
     (message,) = [d.message for d in info.value.diagnostics if d.is_error]
     assert "is not a finite number" in message, message
+
+
+def diagnostics(text: str) -> list[tuple[int, int, str, str | None]]:
+    with pytest.raises(RulebookError) as info:
+        compile_text(text)
+    return [(d.span.line, d.span.column, d.message, d.hint) for d in info.value.diagnostics if d.span and d.is_error]
+
+
+@pytest.mark.parametrize(("item", "got"), [("null", "nothing"), ("3", "3"), ("[x]", "a list"), ("exit", "'exit'")])
+def test_a_rule_that_is_not_a_mapping_is_called_one_with_the_keys_a_rule_has(item, got):
+    """`rules: [null]` said "expected model, got nothing": 'model' is the schema library's word."""
+    text = RULEBOOK.split("rules:")[0] + f"rules:\n  - {item}\n"
+    [(line, column, message, hint)] = diagnostics(text)
+    assert (line, column, message) == (6, 5, f"expected a mapping, got {got}")
+    assert hint is not None and hint.startswith("a rule's keys: name, on, in, when, do")
+
+
+def test_a_param_whose_name_is_a_number_is_pointed_at_its_name():
+    """`params: {1: 3}` said "expected string, got 3" under the value 3, which is fine: the name
+    1 is the number YAML reads it as."""
+    text = RULEBOOK.replace("VALUE", "3").replace("rules:", "params:\n  1: 3\nrules:")
+    [(line, column, message, _)] = diagnostics(text)
+    assert (line, column, message) == (6, 3, "expected a string, got 1")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("do: [{set_leverage: VALUE}]", "do: [{stop_loss: 3%}]", "keys of 'stop_loss': price, distance,"),
+        ("rules:", "account: 3\nrules:", "keys of 'account': margin, position_mode, leverage"),
+        ("rules:", "states:\n  flat: 3\nrules:", "a state's keys: position, timeout, then"),
+    ],
+)
+def test_a_section_that_is_not_a_mapping_gets_its_own_keys_as_the_hint(old, new, hint):
+    [(_, _, message, got)] = diagnostics(RULEBOOK.replace(old, new).replace("VALUE", "3"))
+    assert message.startswith("expected a mapping, got ") and got is not None and got.startswith(hint), got
