@@ -57,6 +57,18 @@ class Trigger:
         return f'{self.kind} "{self.arg}"' if self.kind == "cron" else f"{self.kind} {self.arg}"
 
 
+# What crontab's @-names stand for: cron_trigger reads the five fields only.
+_CRON_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
 class TriggerError(ValueError):
     def __init__(self, message: str, offset: int = 0, length: int = 0, hint: str | None = None):
         super().__init__(message)
@@ -93,10 +105,13 @@ def parse_trigger(text: str) -> Trigger:
             expr = expr[1:-1]
         fields = expr.split()
         if len(fields) != 5:
+            count = f"{len(fields)} field{'' if len(fields) == 1 else 's'}"
+            nickname = _CRON_NICKNAMES.get(expr.strip().lower())
             raise TriggerError(
-                f"cron expression {expr!r} has {len(fields)} fields; it needs 5 (minute hour day month weekday)",
+                f"cron expression {expr!r} has {count}; it needs 5 (minute hour day month weekday)",
                 arg_offset,
                 len(rest),
+                f'write it out: on: cron "{nickname}"' if nickname else None,
             )
         try:
             cron_trigger(expr)

@@ -47,6 +47,22 @@ def test_bad_triggers_say_what_and_where(text, fragment, offset, length):
     assert (info.value.offset, info.value.length) == (offset, length)
 
 
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ('cron "@daily"', "cron expression '@daily' has 1 field; it needs 5", 'on: cron "0 0 * * *"'),
+        ('cron "@hourly"', "cron expression '@hourly' has 1 field; it needs 5", 'on: cron "0 * * * *"'),
+        ('cron "0 0 * * * *"', "cron expression '0 0 * * * *' has 6 fields; it needs 5", None),
+    ],
+)
+def test_a_cron_of_the_wrong_length_says_its_count_right_and_spells_out_a_nickname(text, message, hint):
+    """ "@daily" was told it "has 1 fields", and nothing said what to write instead."""
+    with pytest.raises(TriggerError) as info:
+        parse_trigger(text)
+    assert str(info.value).startswith(message)
+    assert info.value.hint == (None if hint is None else f"write it out: {hint}")
+
+
 def test_unknown_trigger_suggests_the_closest():
     with pytest.raises(TriggerError) as info:
         parse_trigger("mark_prise")
