@@ -5,6 +5,8 @@ between numbers, text compared only with values it can hold; chains (`a < b < c`
 from __future__ import annotations
 
 import ast
+import operator
+from collections.abc import Callable
 
 from rulebot.rulebook import expr_ir as ir
 from rulebot.rulebook.expr_calls import CheckerHost, wrong_parts
@@ -87,6 +89,8 @@ class CompareChecker:
                             "type",
                         )
                         ok = False
+                if lt is NUM and rt is NUM:
+                    ok = self.clock_order(node, i, op, ln, rn) and ok
             elif lt is not rt:
                 self.host.issue(
                     node,
@@ -98,6 +102,8 @@ class CompareChecker:
             else:
                 ok = self.enum_values(ln, rn, operands[i + 1]) and ok
                 ok = self.enum_values(rn, ln, operands[i]) and ok
+                ok = self.clock_value(ln, rn, operands[i + 1]) and ok
+                ok = self.clock_value(rn, ln, operands[i]) and ok
         if not ok:
             return None, None
         nodes = [n for n, _ in checked if n is not None]
@@ -152,3 +158,52 @@ class CompareChecker:
             "enum-value",
         )
         return False
+
+    def clock_value(self, name: ir.Node | None, lit: ir.Node | None, lit_node: ast.AST) -> bool:
+        """`weekday == 7` (cron's Sunday) or `hour == 24` can never be true: say so, and what it can be."""
+        known = _clock_constant(name, lit)
+        if known is None or known[1] in _CLOCK[known[0]][0]:
+            return True
+        clock, value = known
+        self.host.issue(lit_node, f"{value:g} is never a value of {clock}", _CLOCK[clock][1], "clock-value")
+        return False
+
+    def clock_order(
+        self, node: ast.Compare, i: int, op: ir.CompareOpName, left: ir.Node | None, right: ir.Node | None
+    ) -> bool:
+        """`hour >= 24` or `7 <= weekday` is never true for any hour or weekday there is."""
+        known = _clock_constant(left, right) or _clock_constant(right, left)
+        if known is None:
+            return True
+        clock, value = known
+        test = _ORDER_TESTS[op]
+        if any(test(v, value) if isinstance(left, ir.Ref) else test(value, v) for v in _CLOCK[clock][0]):
+            return True
+        where = self.part(node, i, i)
+        offset, length = self.host.p.span(where) if isinstance(where, ast.AST) else where
+        text = self.host.p.text[offset : offset + length]
+        self.host.issue(where, f"{text} is never true", _CLOCK[clock][1], "clock-value")
+        return False
+
+
+# The engine's clock values (engine/market.py): what each can be, and how to say so.
+_CLOCK: dict[str, tuple[range, str]] = {
+    "hour": (range(24), "hour is a whole number from 0 to 23 (UTC)"),
+    "weekday": (range(7), "weekday is a whole number from 0 (Monday) to 6 (Sunday), UTC"),
+}
+_ORDER_TESTS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _clock_constant(name: ir.Node | None, other: ir.Node | None) -> tuple[str, float] | None:
+    """(`hour` or `weekday`, the number) when `name` is one and `other` a number or numeric param."""
+    if not (isinstance(name, ir.Ref) and name.name in _CLOCK and isinstance(other, ir.Const | ir.Param)):
+        return None
+    value = other.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return name.name, value

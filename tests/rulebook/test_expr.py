@@ -364,6 +364,38 @@ def test_enumerated_values_are_checked():
 
 
 @pytest.mark.parametrize(
+    ("text", "message", "mark"),
+    [
+        ("weekday == 7", "7 is never a value of weekday", "7"),  # cron's Sunday 7: here Sunday is 6
+        ("7 != weekday", "7 is never a value of weekday", "7"),
+        ("hour == 24", "24 is never a value of hour", "24"),
+        ("hour == 9.5", "9.5 is never a value of hour", "9.5"),
+        ("hour == digits * 12", None, None),  # not a single param or number: left alone
+        ("hour >= 24", "hour >= 24 is never true", "hour >= 24"),
+        ("hour > 23", "hour > 23 is never true", "hour > 23"),
+        ("weekday < 0", "weekday < 0 is never true", "weekday < 0"),
+        ("7 <= weekday", "7 <= weekday is never true", "7 <= weekday"),
+        ("hour >= 6 and hour < 24", None, None),  # always true: harmless
+        ("weekday < 5", None, None),
+        ("hour == fast", None, None),  # fast: 21
+        ("weekday == fast", "21 is never a value of weekday", "fast"),  # a param is a constant too
+    ],
+)
+def test_an_hour_or_weekday_compared_with_a_value_it_never_takes_is_an_error(text, message, mark):
+    """`weekday == 7` (cron's Sunday) or `hour >= 24` compiled, and the rule never fired."""
+    if message is None:
+        compile_expr(text, SCOPE)
+        return
+    issue = only(text)
+    assert (issue.message, issue.code, marked(text, issue)) == (message, "clock-value", mark)
+    assert issue.hint == (
+        "hour is a whole number from 0 to 23 (UTC)"
+        if text.startswith("hour")
+        else "weekday is a whole number from 0 (Monday) to 6 (Sunday), UTC"
+    )
+
+
+@pytest.mark.parametrize(
     ("text", "expected", "fragment", "marked_text"),
     [
         ("price", BOOL, "this must be a boolean (true/false), but it is a number", "price"),
