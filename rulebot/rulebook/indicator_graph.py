@@ -167,6 +167,11 @@ def _parse_one(
             "e.g. fast: ema(close@1h, 12) and then slow_of_fast: sma(fast, 5)",
         )
         return None
+    if len(args) > 1 and any(not a.text for a in args):
+        empty = next(a for a in args if not a.text)
+        written = ", ".join(a.text for a in args if a.text)
+        err(f"{fname} has an empty argument", empty.offset, 1, f"remove the extra comma: {fname}({written})")
+        return None
     if not args or not args[0].text:
         err(f"{fname} needs an input", call.start(2), 1, _signature(spec))
         return None
@@ -174,13 +179,16 @@ def _parse_one(
     given = len(rest)
     required = sum(1 for ps in spec.params if ps.default is None)
     if not required <= given <= len(spec.params):
+        words = [word for a in args for word in a.text.split()]
+        # `ema(close@15m 20)`: one argument to the parser, two to the person who wrote it.
+        comma = f"a comma is missing: {fname}({', '.join(words)})?" if len(words) > len(args) else None
         err(
             f"{fname} takes {required}"
             + (f" to {len(spec.params)}" if len(spec.params) != required else "")
             + f" argument(s) after its input, got {given}",
             call.start(1),
             len(text) - call.start(1),
-            _signature(spec),
+            comma or _signature(spec),
         )
         return None
 
@@ -303,6 +311,22 @@ def _parse_one(
     for ps in spec.params[len(values) :]:
         assert ps.default is not None
         values.append(float(ps.default))
+    if fname == "macd" and values[0] >= values[1]:
+        # Its line would be the usual one upside down, or always 0: swapped lengths, not a choice.
+        def shown(i: int) -> str:
+            if i >= len(rest):
+                return f"{values[i]:g} (the default)"
+            return f"{rest[i].text} = {params[rest[i].text]!r}" if rest[i].text in params else rest[i].text
+
+        swap = len(rest) >= 2 and values[0] > values[1]
+        written = ", ".join(a.text for a in [first, rest[1], rest[0], *rest[2:]]) if swap else ""
+        err(
+            f"macd's fast length {shown(0)} is not below its slow length {shown(1)}",
+            call.start(1),
+            len(text) - call.start(1),
+            f"swap them: macd({written})" if swap else "the fast length must be below the slow one",
+        )
+        return None
     return _Parsed(name, fname, spec, inp, tuple(values), text)
 
 
