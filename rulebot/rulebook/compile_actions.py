@@ -123,6 +123,18 @@ def _opt_expr(value: Any, path: Path_, scope: Scope, ctx: CompileContext) -> tup
     return e is not None, e
 
 
+def _close_size(
+    value: Any, path: Path_, scope: Scope, ctx: CompileContext, what: str
+) -> tuple[bool, CompiledExpr | None]:
+    """An exit's or reduce's `size`: a quantity that, known at compile time, must be above zero, or
+    every such exit would be refused while the position stays open."""
+    ok, e = _opt_expr(value, path, scope, ctx)
+    if e is not None and e.constant is not None and float(e.constant) <= 0:
+        ctx.error(f"{what} size must be above zero, got {value}", path, None, "size")
+        return False, None
+    return ok, e
+
+
 def _enter(action: Any, a: _Args) -> c.CompiledAction | None:
     spec = action.enter
     p = (*a.path, "enter")
@@ -157,8 +169,11 @@ def _exit(action: Any, a: _Args) -> c.CompiledAction | None:
     spec_x = action.exit
     p = (*a.path, "exit")
     ok, price = _opt_expr(spec_x.price, (*p, "price"), a.scope, a.ctx)
-    ok2, size_e = _opt_expr(spec_x.size, (*p, "size"), a.scope, a.ctx)
+    ok2, size_e = _close_size(spec_x.size, (*p, "size"), a.scope, a.ctx, "exit")
     frac = _fraction(spec_x.by, (*p, "by"), a.ctx, "exit by") if spec_x.by is not None else None
+    if frac is not None and frac > 1:
+        a.ctx.error("exit by more than 100%", (*p, "by"), None, "exit-size")
+        return None
     if spec_x.by is not None and spec_x.size is not None:
         a.ctx.error("exit takes `by` or `size`, not both", (*p, "by"), None, "exit-size")
         return None
@@ -180,7 +195,7 @@ def _reduce(action: Any, a: _Args) -> c.CompiledAction | None:
     if frac is not None and frac > 1:
         a.ctx.error("reduce by more than 100%", (*p, "by"), None, "reduce-size")
         return None
-    ok, size_e = _opt_expr(spec_r.size, (*p, "size"), a.scope, a.ctx)
+    ok, size_e = _close_size(spec_r.size, (*p, "size"), a.scope, a.ctx, "reduce")
     ok2, price = _opt_expr(spec_r.price, (*p, "price"), a.scope, a.ctx)
     if not (ok and ok2) or (spec_r.by is not None and frac is None):
         return None

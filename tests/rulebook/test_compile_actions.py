@@ -52,3 +52,21 @@ def test_an_amount_not_written_as_digits_says_how_to_write_it(size: str) -> None
 def test_plain_amounts_still_compile() -> None:
     for size in ('"1000 USDT"', '"250.5 USDT"', "2%", "0.01"):
         compile_text(_ENTRY.replace("SIZE", size))
+
+
+@pytest.mark.parametrize(
+    ("exit_action", "message"),
+    [
+        ("{exit: {by: 150%}}", "exit by more than 100%"),
+        ('{exit: {size: "0"}}', "exit size must be above zero, got 0"),
+        ('{exit: {size: "-1"}}', "exit size must be above zero, got -1"),
+        ('{reduce: {size: "1 - 2"}}', "reduce size must be above zero, got 1 - 2"),
+    ],
+)
+def test_an_exit_or_reduce_that_could_never_close_anything_is_an_error(exit_action: str, message: str) -> None:
+    """`reduce: {by: 150%}` was refused but `exit: {by: 150%}` compiled, and so did a size of -1:
+    each exit would be refused at run time, every time, while the position stayed open."""
+    text = _ENTRY.replace("SIZE", "2%").replace("do: [exit, {goto: flat}]", f"do: [{exit_action}, {{goto: flat}}]")
+    with pytest.raises(RulebookError) as info:
+        compile_text(text)
+    assert [d.message for d in info.value.diagnostics if d.is_error] == [message]
