@@ -204,6 +204,8 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
             msg = str(err["msg"]).removeprefix("Value error, ")
         elif etype in ("too_short", "list_too_short"):
             msg = f"'{path[-1] if path else 'value'}' must not be empty"
+        elif etype == "int_from_float":
+            msg = f"expected a whole number, got {_describe(node)}"
         elif etype.endswith("_type") or etype.endswith("_parsing"):
             want = _TYPE_WORDS.get(etype.split("_")[0], etype.split("_")[0])
             msg = f"expected {want}, got {_describe(node)}"

@@ -105,3 +105,10 @@ def test_a_param_whose_name_is_a_number_is_pointed_at_its_name():
 def test_a_section_that_is_not_a_mapping_gets_its_own_keys_as_the_hint(old, new, hint):
     [(_, _, message, got)] = diagnostics(RULEBOOK.replace(old, new).replace("VALUE", "3"))
     assert message.startswith("expected a mapping, got ") and got is not None and got.startswith(hint), got
+
+
+def test_a_fraction_where_a_whole_number_goes_says_so_in_the_words_of_the_others():
+    """`set_leverage: {to: 2.5}` gave pydantic's own "Input should be a valid integer, got a number
+    with a fractional part", unlike every other message."""
+    (message,) = messages("{to: 2.5}")
+    assert message == "expected a whole number, got 2.5"
