@@ -23,6 +23,7 @@ _TYPE_WORDS = {
     "model": "a mapping",  # pydantic's word for one of the rulebook's sections (a rule, a state)
 }
 
+_SCALAR_TYPES = frozenset({"float_type", "int_type", "string_type", "bool_type"})
 _RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
 
 
@@ -118,6 +119,10 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
 
     out: list[Diagnostic] = []
     for path, errs in by_path.items():
+        if isinstance(errs[0][2], dict) and any(e["type"] not in _SCALAR_TYPES for e, _, _ in errs):
+            # A mapping where a union also takes a number or text (`fast: {min: 10}`) was meant as
+            # the mapping member: what that member refused is the error, not "expected a number".
+            errs = [x for x in errs if x[0]["type"] not in _SCALAR_TYPES]
         types = [e["type"] for e, _, _ in errs]
         err, rest, node = errs[0]
         span = source.span(path)
@@ -179,6 +184,8 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
                     )
                 if word and word not in wanted:
                     wanted.append(word)
+            if "a number" in wanted and "a whole number" in wanted:
+                wanted.remove("a whole number")  # a whole number is a number: said once
             msg = f"invalid value {_describe(node)}: expected " + (" or ".join(wanted) if wanted else "another value")
             out.append(Diagnostic("error", msg, span, None, code))
             continue

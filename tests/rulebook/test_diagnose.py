@@ -112,3 +112,17 @@ def test_a_fraction_where_a_whole_number_goes_says_so_in_the_words_of_the_others
     with a fractional part", unlike every other message."""
     (message,) = messages("{to: 2.5}")
     assert message == "expected a whole number, got 2.5"
+
+
+def test_a_declared_param_without_a_default_is_told_the_key_it_misses():
+    """`fast: {min: 10}` said "invalid value a mapping: expected a number or a whole number or a
+    string or true or false": the mapping is right, its default is what is missing."""
+    text = RULEBOOK.replace("VALUE", "3").replace("rules:", "params:\n  fast: {min: 10}\nrules:")
+    [(line, _, message, _)] = diagnostics(text)
+    assert (line, message) == (6, "missing required key 'default' in 'fast'")
+
+
+def test_a_param_of_no_type_lists_each_kind_once():
+    text = RULEBOOK.replace("VALUE", "3").replace("rules:", "params:\n  x: null\nrules:")
+    [(_, _, message, _)] = diagnostics(text)
+    assert message == "invalid value nothing: expected a number or a string or true or false"
