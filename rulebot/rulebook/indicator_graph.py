@@ -284,8 +284,14 @@ def _parse_one(
             arg.text in params and isinstance(params[arg.text], int | float) and not isinstance(params[arg.text], bool)
         ):
             v = float(params[arg.text])
+        elif arg.text in params:  # a bool or a text param: True is an int to Python, not here
+            kind = "true or false" if isinstance(params[arg.text], bool) else "text"
+            err(f"param '{arg.text}' is {kind}, not a number", arg.offset, len(arg.text), f"({ps.name} of {fname})")
+            ok = False
+            continue
         else:
-            hint = did_you_mean(arg.text, [k for k, x in params.items() if isinstance(x, int | float)])
+            numeric = [k for k, x in params.items() if isinstance(x, int | float) and not isinstance(x, bool)]
+            hint = did_you_mean(arg.text, numeric)
             err(
                 f"'{arg.text}' is not a number or a numeric parameter",
                 arg.offset,

@@ -81,3 +81,18 @@ def test_a_missing_or_extra_comma_is_called_one(definition, message, hint):
     not match what the user sees, with nothing about the comma."""
     [(_, got, got_hint)] = errors(definition)
     assert (got, got_hint) == (message, hint)
+
+
+@pytest.mark.parametrize(("param", "kind"), [("on: true", "true or false"), ('tag: "x"', "text")])
+def test_a_length_given_a_param_that_is_not_a_number_says_what_the_param_is(param, kind):
+    """A bool param was "not a number or a numeric parameter; did you mean 'on'?": itself, since
+    True is an int to Python."""
+    name = param.split(":")[0]
+    text = BOOK.replace("params: {fast: 12, slow: 10}", f"params: {{{param}}}").replace(
+        "DEFINITION", f"ema(close@15m, {name})"
+    )
+    with pytest.raises(RulebookError) as info:
+        compile_text(text.replace("x.line", "x"))
+    [(message, hint)] = [(d.message, d.hint) for d in info.value.diagnostics if d.is_error]
+    assert message == f"param '{name}' is {kind}, not a number"
+    assert hint == "(n of ema)"
