@@ -23,6 +23,7 @@ _TYPE_WORDS = {
     "model": "a mapping",  # pydantic's word for one of the rulebook's sections (a rule, a state)
 }
 
+_DURATION_HINT = "a number and a unit s, m, h, d or w, e.g. 90s, 15m, 2h"
 _SCALAR_TYPES = frozenset({"float_type", "int_type", "string_type", "bool_type"})
 _RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
 
@@ -200,7 +201,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
             pattern = str(ctx.get("pattern", ""))
             if "s|m|h|d|w" in pattern:
                 msg = f"invalid duration {_describe(node)}"
-                hint = "a number and a unit s, m, h, d or w, e.g. 90s, 15m, 2h"
+                hint = _DURATION_HINT
             elif pattern == m.NAME_PATTERN:
                 msg = f"invalid name {_describe(node)}"
                 hint = "use lowercase letters, digits, '-', '_' and '.'"
@@ -213,6 +214,9 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
             msg = f"'{path[-1] if path else 'value'}' must not be empty"
         elif etype == "int_from_float":
             msg = f"expected a whole number, got {_describe(node)}"
+        elif etype == "string_type" and _is_duration(path, data):
+            msg = f"expected a duration like 15m, got {_describe(node)}"
+            hint = _DURATION_HINT
         elif etype.endswith("_type") or etype.endswith("_parsing"):
             want = _TYPE_WORDS.get(etype.split("_")[0], etype.split("_")[0])
             msg = f"expected {want}, got {_describe(node)}"
@@ -226,6 +230,13 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SourceMap) -
             msg = str(err["msg"])
         out.append(Diagnostic("error", msg, span, hint, code))
     return out
+
+
+def _is_duration(path: Path_, data: Any) -> bool:
+    """Is the key at `path` one of the model's durations (`stale_after`, `timeout`, `expire`)?"""
+    model = _model_at(path[:-1], data) if path else None
+    field = next((f for n, f in model.model_fields.items() if (f.alias or n) == path[-1]), None) if model else None
+    return field is not None and "s|m|h|d|w" in repr(field.annotation)  # model.Duration's pattern
 
 
 def state_hint(name: str, names: list[str]) -> str:

@@ -126,3 +126,18 @@ def test_a_param_of_no_type_lists_each_kind_once():
     text = RULEBOOK.replace("VALUE", "3").replace("rules:", "params:\n  x: null\nrules:")
     [(_, _, message, _)] = diagnostics(text)
     assert message == "invalid value nothing: expected a number or a string or true or false"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("rules:", "risk:\n  stale_after: 5\nrules:"),
+        ("rules:", "states:\n  flat: {position: none, timeout: 90}\nrules:"),
+    ],
+)
+def test_a_bare_number_where_a_duration_goes_is_asked_for_a_unit(old, new):
+    """`stale_after: 5` said "expected a string, got 5": the user wrote seconds, and the fix is
+    the unit, not quotes."""
+    [(_, _, message, hint)] = diagnostics(RULEBOOK.replace(old, new).replace("VALUE", "3"))
+    assert message.startswith("expected a duration like 15m, got ")
+    assert hint == "a number and a unit s, m, h, d or w, e.g. 90s, 15m, 2h"
