@@ -221,7 +221,7 @@ def merge_risk(
                 RiskValueError(
                     "daily_loss_cap",
                     f"daily_loss_cap is in {m.group(2)} but this market's margin asset is {margin_asset}",
-                    f'write it as "{m.group(1)} {margin_asset}" or as a percentage',
+                    f"write an amount in {margin_asset}, the margin asset, or a percentage of equity such as 3%",
                 )
             )
         if amount <= 0:

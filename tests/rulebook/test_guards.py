@@ -68,6 +68,14 @@ def test_daily_loss_cap_as_an_amount_in_the_margin_asset():
         merged(margin_asset="BTC", daily_loss_cap="150 USDT")
 
 
+def test_a_cap_in_the_wrong_asset_is_not_offered_the_same_number_in_the_right_one():
+    """ "150 USDT" on a BTC-margined market was told to write "150 BTC": the number would mean
+    something else entirely."""
+    with pytest.raises(RiskValueError) as info:
+        merged(margin_asset="BTC", daily_loss_cap="150 USDT")
+    assert info.value.hint == "write an amount in BTC, the margin asset, or a percentage of equity such as 3%"
+
+
 @pytest.mark.parametrize(
     ("text", "value"), [("3%", Decimal("0.03")), ("0.5%", Decimal("0.005")), (0.02, Decimal("0.02"))]
 )
