@@ -24,6 +24,11 @@ def target(name: str) -> tuple[Path, str]:
     """NAME is a rulebook name (written to NAME.yaml) or a path ending in .yaml/.yml; the file's
     stem becomes the rulebook's name, so a journal, a run directory and the file agree."""
     path = Path(name)
+    if path.name in ("", ".", "..") or name.endswith(("/", "\\")):  # a folder, not a file in it
+        raise UserError(
+            f"'{name}' cannot name a rulebook: it names no file",
+            hint="give the rulebook's name (btc-trend) or its file (rules/btc-trend.yaml)",
+        )
     if path.suffix not in (".yaml", ".yml"):
         path = path.with_name(path.name + ".yaml")
     if not re.match(NAME_PATTERN, path.stem):

@@ -36,6 +36,18 @@ def test_a_name_that_cannot_name_a_rulebook_is_a_clear_error(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("name", ["", ".", "/", "..", "rules/"])
+def test_a_name_with_no_file_name_in_it_is_a_clear_error_not_a_bug(tmp_path, monkeypatch, name):
+    """`rulebot new ""` ended in "internal error in rulebot: ValueError: PosixPath('.') has an
+    empty name" (exit 70, 'report the traceback')."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    res = CliRunner().invoke(main, ["new", name])
+    assert res.exit_code == 1, res.output
+    assert "cannot name a rulebook" in res.output and "internal error" not in res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["rules"] and not list((tmp_path / "rules").iterdir())
+
+
 def test_an_unknown_template_is_a_usage_error_listing_the_templates(tmp_path):
     res = CliRunner().invoke(main, ["new", str(tmp_path / "x"), "--template", "grid"])
     assert res.exit_code == 2 and "mean-reversion" in res.output
