@@ -43,6 +43,20 @@ def compile_states(book: m.Rulebook, ctx: CompileContext) -> tuple[dict[str, c.S
             )
         if st.then is not None and st.timeout is None:
             ctx.error(f"state '{name}' has `then` but no timeout", ("states", name, "then"), None, "timeout-then")
+        if st.timeout is not None and m.duration_seconds(st.timeout) == 0:
+            ctx.error(
+                f"state '{name}' has a timeout of {st.timeout}: it would be left as soon as it is entered",
+                ("states", name, "timeout"),
+                "give it a positive duration, e.g. timeout: 2h, or move on with goto",
+                "timeout",
+            )
+        elif st.timeout is not None and st.then == name:
+            ctx.warn(
+                f"state '{name}' times out into itself: the timeout does nothing",
+                ("states", name, "then"),
+                "name the state to move to when the timeout passes, e.g. then: flat",
+                "timeout-then",
+            )
         if st.then is not None and st.then not in declared:
             ctx.error(
                 f"unknown state '{st.then}'", ("states", name, "then"), state_hint(st.then, names), "unknown-state"

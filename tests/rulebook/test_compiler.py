@@ -284,3 +284,15 @@ def test_an_indicator_reading_one_in_error_adds_no_error_of_its_own():
     text = BASE.replace("ema(close@15m, fast)", "ema(close@1h, fast)") + "  smooth: sma(ema_fast, 3)\n"
     text += ENTER_EXIT.replace("ema_slow", "smooth")
     assert [m for s, _, m in diags(text) if s == "error"] == ["timeframe '1h' is not declared"]
+
+
+def test_a_zero_timeout_is_an_error_and_a_timeout_into_the_same_state_a_warning():
+    """`timeout: 0s` compiled (the state was left as soon as it was entered) while `every 0s` is
+    refused; `then:` naming the state itself compiled silently and did nothing."""
+    states = "states:\n  flat: {position: none, timeout: 0s, then: flat}\n  long: {position: long}\n"
+    zero = diags(BASE + states + ENTER_EXIT)
+    assert ("error", "timeout", "state 'flat' has a timeout of 0s: it would be left as soon as it is entered") in zero
+    states = "states:\n  flat: {position: none, timeout: 2h, then: flat}\n  long: {position: long}\n"
+    assert ("warning", "timeout-then", "state 'flat' times out into itself: the timeout does nothing") in diags(
+        BASE + states + ENTER_EXIT
+    )
