@@ -98,6 +98,14 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
                 ctx.error(f"size {value} must be above zero", path, f'e.g. "100 {asset}"', "size")
                 return None
             return c.Size("notional", amount=amount, asset=asset)
+        if (mt := _NOTIONAL_RE.match(value.upper())) and mt.group(2) in ("USDT", "USDC", "USD"):
+            ctx.error(
+                f"the asset in size {value!r} is in lower case",
+                path,
+                f'write it as Binance does: "{value.strip().upper()}"',
+                "size",
+            )
+            return None
         if _AMOUNT_LIKE_RE.match(value):
             asset = "USD" if book.market == "coinm" else "USDT"
             ctx.error(
@@ -143,8 +151,25 @@ def _enter(action: Any, a: _Args) -> c.CompiledAction | None:
     if spec.order == "limit" and spec.price is None:
         a.ctx.error("a limit entry needs a price", (*p, "order"), "e.g. price: bid", "limit-price")
         ok = False
-    if spec.order == "market" and (spec.price is not None or spec.post_only):
-        a.ctx.error("a market entry takes no price or post_only", (*p, "order"), "use order: limit", "market-price")
+    resting = spec.price is not None or spec.post_only or spec.time_in_force is not None or spec.expire is not None
+    if spec.order == "market" and resting:
+        a.ctx.error(
+            "a market entry takes no price, post_only, time_in_force or expire",
+            (*p, "order"),
+            "use order: limit with a price",
+            "market-price",
+        )
+        ok = False
+    elif spec.expire is not None and m.duration_seconds(spec.expire) == 0:
+        a.ctx.error(f"expire {spec.expire} would cancel the order as it is placed", (*p, "expire"), None, "expire")
+        ok = False
+    elif spec.expire is not None and spec.time_in_force in ("IOC", "FOK"):
+        a.ctx.error(
+            f"expire cancels a resting order, and an {spec.time_in_force} order never rests",
+            (*p, "expire"),
+            "drop expire, or use time_in_force: GTC",
+            "expire",
+        )
         ok = False
     if spec.post_only and spec.time_in_force not in (None, "GTX"):
         a.ctx.error(f"post_only means time_in_force GTX, not {spec.time_in_force}", (*p, "time_in_force"), None, "tif")

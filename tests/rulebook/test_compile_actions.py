@@ -70,3 +70,31 @@ def test_an_exit_or_reduce_that_could_never_close_anything_is_an_error(exit_acti
     with pytest.raises(RulebookError) as info:
         compile_text(text)
     assert [d.message for d in info.value.diagnostics if d.is_error] == [message]
+
+
+@pytest.mark.parametrize(
+    ("enter", "message"),
+    [
+        (
+            "{side: long, size: 2%, order: limit, price: bid, expire: 0s}",
+            "expire 0s would cancel the order as it is placed",
+        ),
+        ("{side: long, size: 2%, expire: 5m}", "a market entry takes no price, post_only, time_in_force or expire"),
+        (
+            "{side: long, size: 2%, time_in_force: GTX}",
+            "a market entry takes no price, post_only, time_in_force or expire",
+        ),
+        (
+            "{side: long, size: 2%, order: limit, price: bid, time_in_force: IOC, expire: 5m}",
+            "expire cancels a resting order, and an IOC order never rests",
+        ),
+        ('{side: long, size: "100 usdt"}', "the asset in size '100 usdt' is in lower case"),
+    ],
+)
+def test_an_entry_option_that_cannot_take_effect_is_an_error(enter: str, message: str) -> None:
+    """Each compiled: a market order with GTX or an expiry, an IOC with an expiry, an expiry of 0s;
+    and '100 usdt' was a bare 'syntax error: invalid syntax'."""
+    text = _ENTRY.replace("{side: long, size: SIZE}", enter)
+    with pytest.raises(RulebookError) as info:
+        compile_text(text)
+    assert [d.message for d in info.value.diagnostics if d.is_error] == [message]
