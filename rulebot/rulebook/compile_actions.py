@@ -316,7 +316,9 @@ def _log(action: Any, a: _Args) -> c.CompiledAction | None:
             ok = False
         else:
             names.append(name)
-    return c.Log(action.log, tuple(names)) if ok else None
+    # The engine fills `{name}` by its text: `{ equity }` is written `{equity}` for it.
+    template = _PLACEHOLDER_RE.sub(lambda mt: "{" + mt.group(1).strip() + "}", action.log)
+    return c.Log(template, tuple(names)) if ok else None
 
 
 def _halt(action: Any, a: _Args) -> c.CompiledAction | None:
@@ -352,7 +354,9 @@ def ctx_expr_name(
             span = ctx.source.span_in_value(path, text, offset + issue.offset, issue.length)
             ctx.at("error", f"in log placeholder: {issue.message}", span, issue.hint, issue.code or "expression")
         return None
-    if len(e.names) != 1 or e.constant is not None:
+    # One name and nothing else: the engine looks the placeholder's text up as a name, so
+    # `{round(equity, 2)}` would read as "None".
+    if set(e.names) != {name} or e.constant is not None:
         span = ctx.source.span_in_value(path, text, offset, len(name))
         ctx.at("error", f"log placeholder '{{{name}}}' must be a single name", span, "e.g. {equity}", "log")
         return None

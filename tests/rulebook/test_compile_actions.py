@@ -98,3 +98,24 @@ def test_an_entry_option_that_cannot_take_effect_is_an_error(enter: str, message
     with pytest.raises(RulebookError) as info:
         compile_text(text)
     assert [d.message for d in info.value.diagnostics if d.is_error] == [message]
+
+
+_LOG = _ENTRY.replace("SIZE", "2%").replace("do: [exit, {goto: flat}]", "do: [exit, {goto: flat}, {log: 'TEXT'}]")
+
+
+@pytest.mark.parametrize("text", ["{round(equity, 2)}", "{equity * 2}", "{-equity}", "{abs(upnl)}"])
+def test_a_log_placeholder_that_is_an_expression_is_refused(text: str) -> None:
+    """`{round(equity, 2)}` compiled, and the journal line read "None": the engine fills a
+    placeholder by looking its text up as a name."""
+    with pytest.raises(RulebookError) as info:
+        compile_text(_LOG.replace("TEXT", f"equity {text}"))
+    [message] = [d.message for d in info.value.diagnostics if d.is_error]
+    assert message == f"log placeholder '{text}' must be a single name"
+
+
+def test_a_log_placeholder_with_spaces_inside_is_filled_like_one_without() -> None:
+    """`{ equity }` compiled and stayed `{ equity }` in the journal."""
+    book = compile_text(_LOG.replace("TEXT", "e={ equity } s={state} x={close@1m[1]}"))
+    [log] = [a for r in book.rules for a in r.actions if type(a).__name__ == "Log"]
+    assert log.template == "e={equity} s={state} x={close@1m[1]}"
+    assert log.names == ("equity", "state", "close@1m[1]")
