@@ -25,6 +25,7 @@ from rulebot.rulebook.source_map import Path_
 _PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+_LOG_FORMAT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.@\[\]]*)\s*[:!]")
 # Text that ends in an asset but is not `digits ASSET`: 1e3 USDT, 1,000 USDT, 1000USDT. No
 # expression ends in an upper-case word, so saying how to write the amount beats "syntax error".
 _AMOUNT_LIKE_RE = re.compile(r"^\s*\S.*(?:USDT|USDC|USD)\s*$")
@@ -311,6 +312,17 @@ def _log(action: Any, a: _Args) -> c.CompiledAction | None:
     ok = True
     for mt in _PLACEHOLDER_RE.finditer(action.log):
         name = mt.group(1).strip()
+        if fmt := _LOG_FORMAT_RE.match(name):  # Python's `{equity:.2f}` or `{equity!r}`
+            span = a.ctx.source.span_in_value((*a.path, "log"), action.log, mt.start(), len(mt.group(0)))
+            a.ctx.at(
+                "error",
+                f"log placeholder '{mt.group(0)}' has a format; placeholders take a name only",
+                span,
+                f"write {{{fmt.group(1)}}}: numbers show 6 significant digits",
+                "log",
+            )
+            ok = False
+            continue
         e = ctx_expr_name(name, mt.start(1), action.log, (*a.path, "log"), a.scope, a.ctx)
         if e is None:
             ok = False

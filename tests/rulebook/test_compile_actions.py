@@ -119,3 +119,13 @@ def test_a_log_placeholder_with_spaces_inside_is_filled_like_one_without() -> No
     [log] = [a for r in book.rules for a in r.actions if type(a).__name__ == "Log"]
     assert log.template == "e={equity} s={state} x={close@1m[1]}"
     assert log.names == ("equity", "state", "close@1m[1]")
+
+
+@pytest.mark.parametrize("text", ["{equity:.2f}", "{equity!r}", "{equity:>10}"])
+def test_a_python_format_in_a_log_placeholder_is_named_as_such(text: str) -> None:
+    """`{equity:.2f}` said "'.2f' is not a number or a duration"."""
+    with pytest.raises(RulebookError) as info:
+        compile_text(_LOG.replace("TEXT", f"equity {text}"))
+    [(message, hint)] = [(d.message, d.hint) for d in info.value.diagnostics if d.is_error]
+    assert message == f"log placeholder '{text}' has a format; placeholders take a name only"
+    assert hint == "write {equity}: numbers show 6 significant digits"
