@@ -13,9 +13,11 @@ from rulebot.core.enums import Direction
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.context import CompileContext
+from rulebot.rulebook.diagnose import did_you_mean
 
 _CLOSERS = (c.Exit, c.Halt)
 _PROTECTIVE = (c.StopOrder, c.TrailingStop)
+_TAGGED = (c.Enter, c.Exit, c.StopOrder, c.TrailingStop)
 
 
 def check_machine(
@@ -41,6 +43,7 @@ def check_machine(
     _exit_paths(book, rules, states, reachable, ctx)
     _protective_stop(rules, ctx)
     _unused_timeframes(book, rules, ctx)
+    _unknown_cancel_tags(rules, ctx)
 
 
 def _contradictions(
@@ -203,3 +206,17 @@ def _unused_timeframes(book: m.Rulebook, rules: tuple[c.CompiledRule, ...], ctx:
                 "the engine would build these candles for nothing",
                 "unused-timeframe",
             )
+
+
+def _unknown_cancel_tags(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) -> None:
+    """`cancel: {tag: x}` where no action tags an order x cancels nothing, every time it runs."""
+    tags = sorted({a.tag for r in rules for a in r.actions if isinstance(a, _TAGGED) and a.tag is not None})
+    for r in rules:
+        for j, a in enumerate(r.actions):
+            if isinstance(a, c.Cancel) and a.tag is not None and a.tag not in tags:
+                ctx.warn(
+                    f"cancel: no action in the rulebook tags an order '{a.tag}'",
+                    ("rules", r.index, "do", j, "cancel", "tag"),
+                    " ".join(filter(None, (did_you_mean(a.tag, tags), f"(tags: {', '.join(tags) or 'none'})"))),
+                    "unknown-tag",
+                )
