@@ -17,6 +17,8 @@ from rulebot.rulebook.scope import Scope
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 MAX_NDIGITS = 20
 
+_NEVER_CROSSES = "crossover(a, b) compares a market value or an indicator with another, or with a level"
+
 
 class CheckerHost(Protocol):
     """What a call check needs from the expression checker that owns it."""
@@ -95,6 +97,13 @@ class CallChecker:
                         "not-allowed",
                     )
                     ok = False
+            # `crossover(ema_fast, ema_fast)` (a typo for ema_slow) or of numbers and params only:
+            # nothing can move, so the rule reading it could never fire.
+            moving = any(isinstance(x, ir.Ref) for a in checked for x in ir.walk(a))
+            if ok and (checked[0] == checked[1] or not moving):
+                what = "a value with itself" if checked[0] == checked[1] else "two values that never change"
+                self.host.issue(node, f"{spec.name} of {what} is never true", _NEVER_CROSSES, "never-crosses")
+                ok = False
             return (ir.Cross(spec.name == "crossover", *checked), BOOL) if ok else (None, None)
         if spec.name == "round" and len(checked) == 2 and not _small_whole(checked[1]):
             self.host.issue(

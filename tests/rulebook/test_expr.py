@@ -609,6 +609,26 @@ def test_crossover_cannot_nest():
     assert issue.message == "crossover cannot contain crossover or crossunder"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("crossover(ema_fast, ema_fast)", "crossover of a value with itself is never true"),
+        ("crossunder(macd.line, (macd.line))", "crossunder of a value with itself is never true"),
+        ("crossover(1, 2)", "crossover of two values that never change is never true"),
+        ("crossunder(fast, 2 * fast)", "crossunder of two values that never change is never true"),
+    ],
+)
+def test_a_crossover_that_can_never_happen_is_an_error(text, message):
+    """`crossover(ema_fast, ema_fast)` (a typo for ema_slow) compiled, and the rule never fired."""
+    issue = only(text)
+    assert (issue.message, issue.code, marked(text, issue)) == (message, "never-crosses", text)
+
+
+@pytest.mark.parametrize("text", ["crossover(ema_fast, ema_slow)", "crossover(price, fast)", "crossover(ema_fast, 1)"])
+def test_a_crossover_of_a_moving_value_compiles(text):
+    compile_expr(text, SCOPE)
+
+
 def test_every_issue_is_reported_in_text_order():
     text = 'ema_fsat > 1 and close@5m > foo and position.side == "flat" or 1 + true > 0'
     found = issues(text)
