@@ -278,7 +278,11 @@ def load_yaml_text(text: str, file: str = "<string>") -> LoadedYaml:
                 if inside
                 else "YAML indentation must use spaces, not tabs"
             )
-        raise RulebookError([Diagnostic("error", f"YAML syntax error: {problem}", span, hint, "yaml-syntax")]) from None
+        message = f"YAML syntax error: {problem}"
+        if problem == "but found another document":  # PyYAML's words, after "expected a single document"
+            message = "a second YAML document starts here: a rulebook is one document"
+            hint = "remove the '---' line, or put each rulebook in its own file"
+        raise RulebookError([Diagnostic("error", message, span, hint, "yaml-syntax")]) from None
     except yaml.YAMLError as exc:
         raise RulebookError(
             [Diagnostic("error", f"YAML error: {exc}", SourceSpan(file, 1, 1), code="yaml-syntax")]

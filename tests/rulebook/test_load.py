@@ -200,3 +200,13 @@ def test_a_5000_digit_integer_is_an_error_at_its_place_not_a_python_valueerror()
         load_yaml_text("params:\n  n: " + "9" * 5000 + "\n", "big.yaml")
     (d,) = info.value.diagnostics
     assert d.code == "yaml-number" and d.span is not None and (d.span.line, d.span.column) == (2, 6)
+
+
+def test_a_second_document_is_called_one():
+    """Two rulebooks pasted into one file said "YAML syntax error: but found another document"."""
+    with pytest.raises(RulebookError) as info:
+        load_yaml_text("a: 1\n---\nb: 2\n", "t.yaml")
+    (d,) = info.value.diagnostics
+    assert (d.span.line, d.span.column) == (2, 1)
+    assert d.message == "a second YAML document starts here: a rulebook is one document"
+    assert d.hint == "remove the '---' line, or put each rulebook in its own file"
