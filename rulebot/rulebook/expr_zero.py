@@ -116,10 +116,13 @@ def _random_number(rng: random.Random, decl: ParamDecl) -> ir.Value:
     elif hi is not None and value > hi:
         value = hi - magnitude
     if decl.kind != "int" or not decl.declared:
-        # 10 significant bits, so that sums and products of a few probes are exact, as whole
-        # numbers' are: `p - q + r - r - p + q` must fold to 0 here as well.
-        mantissa, exponent = math.frexp(value)
-        value = math.ldexp(round(mantissa * 1024), exponent - 10)
+        # A multiple of a power of two (1/1024, finer for a narrow range), so that sums of a few
+        # probes are exact, as whole numbers' are (`p - q + r - r - p + q` must fold to 0 here as
+        # well), yet rarely whole, whatever its size (`f - round(f)` must see 2000.5 too).
+        step = 1 / 1024
+        if lo is not None and hi is not None and hi > lo:
+            step = min(step, 2.0 ** (math.floor(math.log2(hi - lo)) - 10))
+        value = round(value / step) * step
         return min(max(value, -math.inf if lo is None else lo), math.inf if hi is None else hi)
     whole = round(value)
     if lo is not None:

@@ -831,7 +831,7 @@ def test_a_divisor_zero_at_the_params_values_behind_a_guard_that_does_not_read_t
 # number (`p: 3` accepts `--set p=2.5`), a declared int whole numbers in its range, a text or
 # bool its choices (or any text, true and false).
 DECLARED = Scope.build(
-    params={"p": 3, "n": 3, "k": 5, "f": 3.0, "mode": "b", "tag": "b", "on": False},
+    params={"p": 3, "n": 3, "k": 5, "f": 3.0, "g": 2000.0, "tiny": 0.0001, "mode": "b", "tag": "b", "on": False},
     indicators={},
     timeframes=["1m"],
     states=["flat"],
@@ -839,6 +839,8 @@ DECLARED = Scope.build(
         "n": ParamDecl("n", 3, "int", True, 1, 10),
         "k": ParamDecl("k", 5, "int", True, 0, 1000),
         "f": ParamDecl("f", 3.0, "float", True, 0.0, 100.0),
+        "g": ParamDecl("g", 2000.0, "float", True, 1000.0, 5000.0),
+        "tiny": ParamDecl("tiny", 0.0001, "float", True, 0.0001, 0.0002),
         "mode": ParamDecl("mode", "b", "str", True, choices=("a", "b")),
     },
 )
@@ -854,6 +856,8 @@ DECLARED = Scope.build(
         'tag != "b" and price / (1 if tag == "x" else 0) > 1',  # any text is a plain text's value
         "on and price / (1 if on else 0) > 1",
         "n > 5 and price / (n - 5) > 1",
+        "g > 0 and price / (g - round(g)) > 1",  # a float takes 2000.5 as well
+        "tiny > 0 and price / (abs(round(tiny * 20000) - 3) - 1) > 1",  # 0 at both ends, -1 at 0.00015
     ],
 )
 def test_a_guarded_divisor_some_declared_param_value_makes_non_zero_compiles_without_a_warning(text):
