@@ -64,6 +64,15 @@ def compile_rule(
         )
         ok = False
 
+    if isinstance(rule.in_, list) and not rule.in_:
+        # Not the default (every state): a rule listed for no state is a slip, whichever was meant.
+        ctx.error(
+            f"rule '{rule.name}' has an empty `in:` list",
+            (*base, "in"),
+            f"name the states it runs in, or leave `in:` out for every state (states: {', '.join(states)})",
+            "empty-in",
+        )
+        ok = False
     raw_states = [rule.in_] if isinstance(rule.in_, str) else (rule.in_ or list(states))
     for j, s in enumerate(raw_states):
         if s not in states:
@@ -77,7 +86,9 @@ def compile_rule(
             ctx.error(
                 f"unknown symbol '{rule.symbol}'",
                 (*base, "symbol"),
-                (did_you_mean(rule.symbol, book.symbols) or "") + f" (symbols: {', '.join(book.symbols)})",
+                " ".join(
+                    filter(None, (_symbol_guess(rule.symbol, book.symbols), f"(symbols: {', '.join(book.symbols)})"))
+                ),
                 "unknown-symbol",
             )
             ok = False
@@ -124,3 +135,9 @@ def compile_rule(
 
 def _slots(obj: Any) -> list[Any]:
     return [getattr(obj, s) for s in getattr(type(obj), "__slots__", ())]
+
+
+def _symbol_guess(symbol: str, symbols: list[str]) -> str | None:
+    """`btcusdt` is BTCUSDT written in lower case, whatever difflib thinks of the two."""
+    same = next((s for s in symbols if s.upper() == symbol.upper()), None)
+    return f"did you mean '{same}'?" if same else did_you_mean(symbol, symbols)

@@ -296,3 +296,18 @@ def test_a_zero_timeout_is_an_error_and_a_timeout_into_the_same_state_a_warning(
     assert ("warning", "timeout-then", "state 'flat' times out into itself: the timeout does nothing") in diags(
         BASE + states + ENTER_EXIT
     )
+
+
+def test_an_empty_in_list_is_an_error_not_every_state():
+    """`in: []` compiled as 'every state' (the default for no `in:`), so an exit rule meant for
+    no state yet ran in all of them."""
+    text = BASE + ENTER_EXIT.replace("    in: long\n", "    in: []\n")
+    assert ("error", "empty-in", "rule 'leave' has an empty `in:` list") in diags(text)
+
+
+def test_a_symbol_in_the_wrong_case_is_offered_the_right_one():
+    text = BASE + ENTER_EXIT.replace("  - name: leave\n", "  - name: leave\n    symbol: btcusdt\n")
+    with pytest.raises(RulebookError) as info:
+        compile_text(text)
+    [d] = [d for d in info.value.diagnostics if d.is_error]
+    assert (d.message, d.hint) == ("unknown symbol 'btcusdt'", "did you mean 'BTCUSDT'? (symbols: BTCUSDT)")
