@@ -83,7 +83,7 @@ def _probe_values(node: ir.Node, decls: Mapping[str, ParamDecl]) -> Iterator[dic
     rng = random.Random(0)
     texts = sorted({n.value for n in ir.walk(node) if isinstance(n, ir.Const) and isinstance(n.value, str)})
     fixed = {name: _fixed_values(decl, texts) for name, decl in decls.items()}
-    for probe in range(max(_PROBES, *(len(values) for values in fixed.values()))):
+    for probe in range(max([_PROBES, *(len(values) for values in fixed.values())])):
         values: dict[str, ir.Value] = {}
         for name, decl in sorted(decls.items()):
             if probe < len(fixed[name]):
