@@ -178,8 +178,11 @@ def _guard_value(name: str, spec: _Spec, given: object) -> Decimal:
 def _shown(kind: str, value: Decimal) -> str:
     if kind == "percent":
         return f"{(value * 100).normalize():f}%"
-    if kind == "duration":
-        return f"{value.normalize():f}s"
+    if kind == "duration":  # as a rulebook writes it: 15m, not 900s (fractions of a second as seconds)
+        from rulebot.rulebook.history import duration_text  # history imports compiled, which imports this module
+
+        whole = value == value.to_integral_value() and value != 0
+        return duration_text(int(value * 1000)) if whole else f"{value.normalize():f}s"
     if kind == "multiple":
         return f"{value.normalize():f}x"
     return f"{int(value)}"

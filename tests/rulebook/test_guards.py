@@ -106,3 +106,16 @@ def test_volatility_reduce_is_off_unless_a_rulebook_sets_it():
     book = compile_text(head + "risk: {volatility_reduce: 25%}\n")
     assert book.risk.volatility_reduce == Decimal("0.25")
     assert book.risk.setting("volatility_reduce").source == "rulebook"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("funding_guard_window", "5m", "5m is looser than the engine allows; clamped to 15m"),
+        ("stale_after", "1h", "1h"),
+    ],
+)
+def test_a_clamped_duration_is_said_as_a_rulebook_writes_it(key, value, said):
+    # "300s is looser …; clamped to 900s" made the author convert what they had written as 5m.
+    _, ((_, message),) = merged(**{key: value})
+    assert said in message
