@@ -96,6 +96,29 @@ def load_brackets(book: CompiledRulebook, brackets_file: str | None = None) -> t
         raise BacktestError(str(exc)) from None
 
 
+def refuse_unknown_symbols(
+    rulebook: str,
+    overrides: Mapping[str, str] | None,
+    book: CompiledRulebook,
+    exchange_info: str | None = None,
+    brackets_file: str | None = None,
+) -> None:
+    """A symbol that neither the instruments nor the brackets list is a typo, not a listing newer than
+    both: said at its place in the rulebook, as `rulebot validate` says it (RulebookError), before
+    the data is looked for. A symbol only one of them lists runs (its grid inferred from the data)
+    or is refused for its missing brackets by load_instruments."""
+    market = market_of(book)
+    listed = set(_read_exchange_info(exchange_info, market) if exchange_info else builtin_instruments(market))
+    listed |= set(_read_brackets(brackets_file, market) if brackets_file else builtin_brackets(market))
+    if all(s in listed for s in book.symbols):
+        return
+    where = f"not in {exchange_info}" if exchange_info else "not in the built-in catalog"
+    where += f" nor in {brackets_file}" if brackets_file else " nor in the built-in leverage brackets"
+    if not exchange_info or not brackets_file:
+        where += "; for a symbol Binance lists, pass --exchange-info FILE and --brackets FILE"
+    compile_file(rulebook, overrides, {book.market: (frozenset(listed), where)})  # raises RulebookError
+
+
 def _read_brackets(path: str, market: Market) -> dict[str, BracketTable]:
     """A saved leverageBracket response's tables; any file that is not one is the user's to fix."""
     try:
@@ -178,6 +201,7 @@ def backtest(
     """Compile `rulebook` and replay Binance archive files (`data`) through it; with
     `journal_path`, every decision, verdict, command and fill goes to that SQLite journal."""
     book = compile_file(rulebook, overrides)
+    refuse_unknown_symbols(rulebook, overrides, book, exchange_info, brackets_file)
     trade_from = to_ms(start) if start is not None else None
     # The data before --from is read too, as far as the indicators need, to warm them (warmup.py).
     read_from = None if trade_from is None else max(0, trade_from - lead_ms(book))

@@ -576,3 +576,34 @@ def test_demo_of_a_rulebook_that_cannot_run_prints_its_errors_under_no_banner(tm
         assert "simulated" not in res.stdout and not (tmp_path / "d.html").exists()
     code, out = run("demo", "--hours", "1", "--report", str(tmp_path / "d.html"))
     assert code == 0 and out.startswith("simulated calm market, seed 7, 1h")
+
+
+def _renamed_day(tmp_path: Path, symbol: str) -> tuple[Path, Path]:
+    """The EMA rulebook and one real BTCUSDT day, both renamed to `symbol`."""
+    import zipfile
+
+    book = tmp_path / f"{symbol.lower()}.yaml"
+    book.write_text((RULES / "ema-trend-btc.yaml").read_text().replace("BTCUSDT", symbol))
+    day = BTC_1M / "BTCUSDT-1m-2025-06-07.zip"
+    renamed = tmp_path / f"{symbol}-1m-2025-06-07.zip"
+    with zipfile.ZipFile(day) as src, zipfile.ZipFile(renamed, "w") as dst:
+        dst.writestr(f"{symbol}-1m-2025-06-07.csv", src.read("BTCUSDT-1m-2025-06-07.csv"))
+    return book, renamed
+
+
+def test_a_symbol_binance_never_listed_is_said_at_its_line_as_validate_says_it(tmp_path):
+    # Neither the catalog nor the 349-symbol brackets snapshot knows FOOUSDT: a typo, not a
+    # missing brackets file, whether or not there is data named like it.
+    book, renamed = _renamed_day(tmp_path, "FOOUSDT")
+    for data in (renamed, BTC_1M / "BTCUSDT-1m-2025-06-07.zip"):
+        code, out = run("backtest", str(book), "--data", str(data))
+        assert code == 1, out
+        assert f"{book}:21:11: error: unknown usdm symbol 'FOOUSDT'" in out
+        assert "leverage brackets" in " ".join(out.split()) and "no archive files" not in out
+
+
+def test_a_listed_symbol_outside_the_catalog_still_runs_on_its_inferred_grid(tmp_path):
+    book, renamed = _renamed_day(tmp_path, "XRPUSDT")  # in the brackets snapshot, not in the catalog
+    code, out = run("backtest", str(book), "--data", str(renamed))
+    assert code == 0, out
+    assert "XRPUSDT is not in the built-in catalog" in " ".join(out.split())
