@@ -216,9 +216,19 @@ def first_row(file: ArchiveFile, reader: Reader) -> list[list[str]] | None:
                 )
             row = next(reader, None)
     except DAMAGED as exc:
-        where = f"{file.path}:{reader.line_num + 1}"  # the line being read when it failed
-        raise ReplayFileError(f"{where}: the file is damaged or not CSV text ({exc})") from None
+        raise damaged(file.path, reader.line_num + 1, exc) from None  # the line being read when it failed
     return None if row is None else [row]
+
+
+def damaged(path: Path, line: int, exc: BaseException) -> ReplayFileError:
+    """A file that failed while `line` was read. A wrong zip checksum is found only at the end of the
+    member, wherever the damage is: naming the line reached then would send the user to a good row."""
+    if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
+        return ReplayFileError(
+            f"{path}: the file is damaged: its content does not match the zip's checksum "
+            "(a byte changed after the zip was written); download it again"
+        )
+    return ReplayFileError(f"{path}:{line}: the file is damaged or not CSV text ({exc})")
 
 
 def bad_row(file: ArchiveFile, line: int, row: list[str], exc: Exception) -> ReplayFileError:
@@ -227,7 +237,7 @@ def bad_row(file: ArchiveFile, line: int, row: list[str], exc: Exception) -> Rep
     where = f"{file.path}:{line}"
     if isinstance(exc, DAMAGED):
         # Failed while reading the next line, which csv has not counted yet.
-        return ReplayFileError(f"{file.path}:{line + 1}: the file is damaged or not CSV text ({exc})")
+        return damaged(file.path, line + 1, exc)
     text = ",".join(row)
     if len(row) != len(columns):
         return ReplayFileError(

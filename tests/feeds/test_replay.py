@@ -457,6 +457,24 @@ def test_damaged_zip_names_the_file(tmp_path: Path) -> None:
         list(read_events(path))
 
 
+def test_a_changed_byte_the_zip_checksum_finds_at_the_end_blames_no_row(tmp_path: Path) -> None:
+    # Stored, not deflated: one digit of a volume in the middle changed, every row still parses, and
+    # only the CRC read at the end of the member says so. The line reached then is not the damage.
+    with zipfile.ZipFile(UM_TRADES) as z:
+        text = z.read(UM_TRADES.stem + ".csv")
+    path = tmp_path / UM_TRADES.name
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(UM_TRADES.stem + ".csv", text)
+    body = bytearray(path.read_bytes())
+    at = body.index(b",", body.index(b"\n", len(body) // 2) + 1) + 1  # the price of a row halfway in
+    body[at] = ord("9") if body[at] != ord("9") else ord("8")
+    path.write_bytes(bytes(body))
+    with pytest.raises(ReplayFileError) as caught:
+        list(read_events(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "checksum" in message and "download it again" in message
+
+
 def test_check_heads_finds_at_the_start_what_the_replay_would_find_on_opening_a_file(tmp_path: Path) -> None:
     ReplaySource([UM_TRADES, UM_BOOK]).check_heads()  # real files: nothing to say
     path = tmp_path / UM_TRADES.name
