@@ -41,6 +41,7 @@ class NeedOutcome:
 
     need: HistoryNeed
     ready_at: int | None
+    unmade: str = ""  # why the data could never give the need's candles ("" when it could)
 
     def as_dict(self, trade_from: int) -> dict[str, object]:
         return {
@@ -78,6 +79,13 @@ class WarmupReport:
                 if n.rules
                 else "no rule reads it directly"
             )
+            if o.unmade:
+                out.append(
+                    f"{n.name} never warmed up: {o.unmade}; {rules}. A {n.timeframe} candle is built from trades or "
+                    f"rolled up from klines of {n.timeframe} or of a shorter interval that divides it: add those "
+                    "(e.g. 1m klines) with --data"
+                )
+                continue
             out.append(
                 f"{n.name} never warmed up: it needs {n.candles} × {n.timeframe} = {duration_text(n.ms)} of "  # noqa: RUF001
                 f"history and the data held {had}; {rules}. Give more data (before --from, it warms up)"
@@ -151,8 +159,23 @@ class Warmup:
         if self.pending:
             self.check(end)
         start = self.trade_from if self.trade_from is not None else end
-        outcomes = tuple(NeedOutcome(n, self._ready.get(n.name)) for n in self._needs)
-        return WarmupReport(self.first if self.first is not None else start, start, end, self.events, outcomes)
+        outcomes = []
+        for n in self._needs:
+            ready = self._ready.get(n.name)
+            outcomes.append(NeedOutcome(n, ready, "" if ready is not None else self._unmade(n.timeframe)))
+        return WarmupReport(self.first if self.first is not None else start, start, end, self.events, tuple(outcomes))
+
+    def _unmade(self, timeframe: str) -> str:
+        """Why no `timeframe` candle could be made for some symbol: it had neither trades nor klines
+        that roll up into it (klines of 4h only, for a 15m EMA). "" when every symbol could make them."""
+        out = []
+        for symbol, market in self._markets.items():
+            if timeframe not in market.source or market.source[timeframe] is not None or market.has_trades:
+                continue
+            given = market.kline_timeframes()
+            had = f"its klines are {', '.join(given)}" if given else "the data has no trades or klines of it"
+            out.append(f"no {timeframe} candle of {symbol} could be made: {had}")
+        return "; ".join(out)
 
 
 def _key(book: CompiledRulebook, name: str) -> str:

@@ -154,6 +154,10 @@ class SymbolMarket:
             self._publish(closed)
         return closed
 
+    def kline_timeframes(self) -> list[str]:
+        """The kline intervals the data has given so far, shortest first."""
+        return sorted(self._sourced, key=timeframe_ms)
+
     def on_candle(self, e: CandleClosed) -> list[Candle]:
         """A closed kline from the source: used as is and rolled up into longer timeframes."""
         src_ms = self._tf_ms.get(e.timeframe) or timeframe_ms(e.timeframe)

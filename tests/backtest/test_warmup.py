@@ -170,3 +170,19 @@ def test_a_backtest_config_without_from_trades_from_the_first_event():
     result = _run(DAY_15)
     assert result.warmup is not None and result.warmup.warm_events == 0
     assert result.start_time == result.warmup.trade_from
+
+
+def test_klines_longer_than_a_timeframe_are_named_as_the_cause_not_too_little_data():
+    # Three months of 4h bars are far more history than 13h 45m: what stops the 15m EMAs is that a
+    # 15m candle cannot be made from 4h ones. "Give more data" would send the user after more 4h files.
+    months = [require(ARCHIVE / f"futures/um/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2024-0{m}.zip") for m in (1, 2, 3)]
+    result = _run(*months)
+    warnings = [w for w in result.warnings if "never warmed up" in w]
+    assert len(warnings) == 5  # ema_fast, ema_slow, atr (15m), vol, vol_base (1m)
+    slow = next(w for w in warnings if w.startswith("ema_slow"))
+    assert "no 15m candle of BTCUSDT could be made" in slow and "its klines are 4h" in slow
+    assert "Give more data" not in slow and "0 trades are possible" in slow
+    # Enough 1m bars for the 1m needs and not for the 15m ones: that is too little data, said as before.
+    short = _run(DAY_14, start="2025-06-14", end="2025-06-14T06:00")
+    (slow,) = [w for w in short.warnings if w.startswith("ema_slow never warmed up")]
+    assert "Give more data" in slow and "could be made" not in slow
