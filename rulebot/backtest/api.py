@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -213,9 +214,7 @@ def backtest(
     )
     config = replace(config, trade_from=trade_from)
     if not source.files:
-        raise BacktestError(
-            f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}", hint=_NOTHING_TRADED
-        )
+        raise _nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
     source = clip_to_prices(source, list(data), set(book.symbols))
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     if on_span is not None and (covered := replay_span(source)) is not None:
@@ -234,9 +233,41 @@ def backtest(
         "replay:" + ",".join(data),
     )
     if result.events == 0:
-        raise BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
+        raise _nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
     result.brackets_source = inst.brackets_source
     return result, book, inst.notes
+
+
+def _nothing_in_range(book: CompiledRulebook, data: Sequence[str], start: int | None, end: int | None) -> BacktestError:
+    """Why the replay has nothing to trade: no files for the symbols, or --from/--to outside what
+    the files cover (said with what they cover, so that the user need not look for files that are there)."""
+    symbols = ", ".join(book.symbols)
+    try:
+        periods = [f.period() for f in ReplaySource(list(data), symbols=set(book.symbols)).files]
+    except UserError:  # the files outside the range are the user's to fix once they are asked for
+        periods = []
+    if not periods:
+        return BacktestError(f"no archive files for {symbols} under {', '.join(data)}", hint=_NOTHING_TRADED)
+    if start is None and end is None:
+        return BacktestError(
+            f"the files for {symbols} under {', '.join(data)} hold no events (are they empty?)", hint=_NOTHING_TRADED
+        )
+    if any(p is None for p in periods):
+        return BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
+    first = min(p[0] for p in periods if p is not None)
+    last = max(p[1] for p in periods if p is not None)
+    if start is not None and end is not None:
+        asked = f"from {_minute(start)} to {_minute(end)}"
+    else:
+        asked = f"from {_minute(start)}" if start is not None else f"before {_minute(end or 0)}"
+    return BacktestError(
+        f"no data for {symbols} {asked} UTC: the files for it cover {_minute(first)} to {_minute(last)} UTC",
+        hint="nothing was traded; set --from/--to inside that time, or add the files for it with --data",
+    )
+
+
+def _minute(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def clip_to_prices(source: ReplaySource, data: list[str], symbols: set[str]) -> ReplaySource:

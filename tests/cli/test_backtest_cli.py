@@ -171,7 +171,7 @@ def test_usage_errors_exit_2_and_data_errors_exit_1(tmp_path):
     code, out = run("backtest", rulebook, "--data", str(COIN_1M))
     assert code == 1 and "no archive files for BTCUSDT" in out
     code, out = run("backtest", rulebook, "--data", str(BTC_1M), "--from", "2030-01-01")
-    assert code == 1 and "no archive files" in out and "--from/--to" in out
+    assert code == 1 and "no data for BTCUSDT from 2030-01-01" in out and "--from/--to" in out
 
 
 def test_one_minute_bars_in_a_file_named_5m_are_refused_not_backtested_as_5m_candles(tmp_path):
@@ -607,3 +607,26 @@ def test_a_listed_symbol_outside_the_catalog_still_runs_on_its_inferred_grid(tmp
     code, out = run("backtest", str(book), "--data", str(renamed))
     assert code == 0, out
     assert "XRPUSDT is not in the built-in catalog" in " ".join(out.split())
+
+
+def test_a_range_outside_the_data_says_what_the_data_covers():
+    # The files are there: "no archive files" alone would send the user looking for them.
+    rulebook = str(RULES / "ema-trend-btc.yaml")
+    for window, asked in (
+        (["--from", "2030-01-01"], "from 2030-01-01 00:00"),
+        (["--to", "2020-01-01"], "before 2020-01-01 00:00"),
+        (["--from", "2025-06-16", "--to", "2025-06-20"], "from 2025-06-16 00:00 to 2025-06-20 00:00"),
+    ):
+        code, out = run("backtest", rulebook, "--data", str(BTC_1M), *window)
+        text = " ".join(out.split())
+        assert code == 1, out
+        assert f"no data for BTCUSDT {asked} UTC" in text, text
+        assert "the files for it cover 2025-06-07 00:00 to 2025-06-16 00:00" in text
+
+
+def test_files_with_no_rows_are_said_to_be_empty_not_outside_a_range_nobody_gave(tmp_path):
+    (tmp_path / "BTCUSDT-1m-2025-06-07.csv").write_text("")
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(tmp_path))
+    assert code == 1, out
+    assert "hold no events (are they empty?)" in " ".join(out.split()) and "requested time range" not in out
+
