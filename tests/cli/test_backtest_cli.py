@@ -630,3 +630,11 @@ def test_files_with_no_rows_are_said_to_be_empty_not_outside_a_range_nobody_gave
     assert code == 1, out
     assert "hold no events (are they empty?)" in " ".join(out.split()) and "requested time range" not in out
 
+
+def test_a_bad_set_names_the_rulebook_file_it_was_held_to():
+    # A --set error has no line in the file; the summary line still says which file it checked.
+    rulebook = str(RULES / "ema-trend-btc.yaml")
+    for wrong in ("nope=3", "fast=abc"):
+        code, out = run("backtest", rulebook, "--data", str(BTC_1M), "--set", wrong)
+        assert code == 1, out
+        assert f"{rulebook}: invalid — 1 error(s); nothing was run" in out and "rulebook: invalid" not in out
