@@ -638,3 +638,21 @@ def test_a_bad_set_names_the_rulebook_file_it_was_held_to():
         code, out = run("backtest", rulebook, "--data", str(BTC_1M), "--set", wrong)
         assert code == 1, out
         assert f"{rulebook}: invalid — 1 error(s); nothing was run" in out and "rulebook: invalid" not in out
+
+
+def test_json_output_keeps_errors_on_stderr_and_stdout_empty(tmp_path):
+    # docs/errors.md: a script reading the JSON sees nothing on stdout and the exit code.
+    bad_data = tmp_path / "BTCUSDT-1m-2025-06-07.zip"
+    bad_data.write_bytes(b"not a zip")
+    bad_book = tmp_path / "bad.yaml"
+    bad_book.write_text("rulebook: bad\nmarket: usdm\nsymbols: [BTCUSDT]\nrules: []\nfoo: 1\n")
+    rulebook = str(RULES / "ema-trend-btc.yaml")
+    for args in (
+        [rulebook, "--data", str(bad_data)],
+        [str(bad_book), "--data", str(BTC_1M)],
+        [rulebook, "--data", str(BTC_1M), "--set", "nope=1"],
+        [rulebook, "--data", str(BTC_1M), "--from", "2030-01-01"],
+    ):
+        res = CliRunner().invoke(main, ["backtest", *args, "--format", "json"])
+        assert res.exit_code == 1, res.output
+        assert res.stdout == "" and "error" in res.stderr
