@@ -28,6 +28,8 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{item!r}: expected name=value", param_hint="--set")
         name, value = item.split("=", 1)
         name = name.strip()
+        if not name:
+            raise click.BadParameter(f"{item!r}: expected name=value", param_hint="--set")
         if name in out:  # the last one silently winning hides a typo in a long command line
             raise click.BadParameter(f"{name} is set twice ({out[name]!r} and {value.strip()!r})", param_hint="--set")
         out[name] = value.strip()
@@ -43,7 +45,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--exchange-info",
     "exchange_info",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="A saved exchangeInfo JSON: symbols are checked against it instead of the built-in catalog.",
 )
 def validate_cmd(

@@ -147,3 +147,11 @@ def test_a_saved_exchange_info_replaces_the_catalog_for_symbols(tmp_path):
     info.write_text("{")
     res = CliRunner().invoke(main, ["validate", "--exchange-info", str(info), str(f)])
     assert res.exit_code == 1 and "not a Binance exchangeInfo file" in res.output
+
+
+def test_set_and_exchange_info_of_the_wrong_form_are_usage_errors(tmp_path):
+    rulebook = str(ROOT / "rules" / "ema-trend-btc.yaml")
+    res = run("validate", "--set", "=3", rulebook)
+    assert res.exit_code == 2 and "expected name=value" in res.output
+    res = run("validate", "--exchange-info", str(tmp_path / "nope.json"), rulebook)
+    assert res.exit_code == 2 and "does not exist" in res.output  # as backtest's --exchange-info says it
