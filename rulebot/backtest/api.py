@@ -22,11 +22,13 @@ from rulebot.core.margin import BracketTable
 from rulebot.feeds.catalog import (
     BRACKETS_HINT,
     BRACKETS_SOURCE,
+    BUILT_IN_UNKNOWN,
     BracketsMissing,
     brackets_for,
     builtin_brackets,
     builtin_instruments,
     generic_instrument,
+    listed_symbols,
 )
 from rulebot.feeds.replay import ReplaySource, to_ms
 from rulebot.feeds.replay_files import NO_END
@@ -109,12 +111,15 @@ def refuse_unknown_symbols(
     the data is looked for. A symbol only one of them lists runs (its grid inferred from the data)
     or is refused for its missing brackets by load_instruments."""
     market = market_of(book)
-    listed = set(_read_exchange_info(exchange_info, market) if exchange_info else builtin_instruments(market))
-    listed |= set(_read_brackets(brackets_file, market) if brackets_file else builtin_brackets(market))
+    if not exchange_info and not brackets_file:
+        listed, where = set(listed_symbols(market)), BUILT_IN_UNKNOWN
+    else:
+        listed = set(_read_exchange_info(exchange_info, market) if exchange_info else builtin_instruments(market))
+        listed |= set(_read_brackets(brackets_file, market) if brackets_file else builtin_brackets(market))
+        where = f"not in {exchange_info}" if exchange_info else "not in the built-in catalog"
+        where += f" nor in {brackets_file}" if brackets_file else " nor in the built-in leverage brackets"
     if all(s in listed for s in book.symbols):
         return
-    where = f"not in {exchange_info}" if exchange_info else "not in the built-in catalog"
-    where += f" nor in {brackets_file}" if brackets_file else " nor in the built-in leverage brackets"
     if not exchange_info or not brackets_file:
         where += "; for a symbol Binance lists, pass --exchange-info FILE and --brackets FILE"
     compile_file(rulebook, overrides, {book.market: (frozenset(listed), where)})  # raises RulebookError

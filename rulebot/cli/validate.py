@@ -12,7 +12,7 @@ from rich.table import Table
 
 from rulebot.core.enums import Market
 from rulebot.core.errors import UserError
-from rulebot.feeds.catalog import builtin_instruments
+from rulebot.feeds.catalog import BUILT_IN_UNKNOWN, listed_symbols
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import KnownSymbols
 from rulebot.rulebook.explain import explain
@@ -65,13 +65,11 @@ def validate_cmd(
 
 
 def known_symbols(exchange_info: str | None) -> KnownSymbols:
-    """The symbols a rulebook may name: a saved exchangeInfo's, or the built-in catalog's."""
+    """The symbols a rulebook may name: a saved exchangeInfo's, or those the built-in catalog and
+    brackets snapshot list (the symbols a backtest runs without --exchange-info)."""
     if exchange_info is None:
-        why = "not in the built-in catalog; for a symbol Binance lists, pass --exchange-info FILE"
-        return {
-            "usdm": (frozenset(builtin_instruments(Market.USDM)), why),
-            "coinm": (frozenset(builtin_instruments(Market.COINM)), why),
-        }
+        why = BUILT_IN_UNKNOWN + "; for a symbol Binance lists, pass --exchange-info FILE"
+        return {"usdm": (listed_symbols(Market.USDM), why), "coinm": (listed_symbols(Market.COINM), why)}
     try:
         with open(exchange_info, "rb") as fh:
             payload = json.loads(fh.read(50_000_001))

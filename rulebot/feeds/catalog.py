@@ -190,6 +190,16 @@ def builtin_brackets(market: Market) -> dict[str, BracketTable]:
     return brackets_from_payload([_bracket_payload("BTCUSD_PERP", _COINM_BTCUSD_BRACKETS)], market)
 
 
+# What a symbol outside `listed_symbols` is not in, for the compiler's "unknown symbol" message.
+BUILT_IN_UNKNOWN = "not in the built-in catalog nor in the built-in leverage brackets"
+
+
+def listed_symbols(market: Market) -> frozenset[str]:
+    """Every symbol the built-in data knows Binance lists: the catalog's and the brackets snapshot's.
+    A backtest runs any of them (a symbol outside the catalog on a grid inferred from its data)."""
+    return frozenset(builtin_instruments(market)) | frozenset(builtin_brackets(market))
+
+
 def brackets_for(
     symbols: Iterable[str], market: Market, tables: Mapping[str, BracketTable], source: str
 ) -> dict[str, BracketTable]:

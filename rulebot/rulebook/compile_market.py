@@ -58,7 +58,8 @@ def check_known_symbols(
     for i, sym in enumerate(book.symbols):
         if sym not in names and ctx.source.span(("symbols", i)) not in flagged:
             guess = did_you_mean(sym, listed)
-            shown = ", ".join(listed[:12]) + (", …" if len(listed) > 12 else "")
+            # A dozen names are a hint; the first dozen of hundreds (1000BONKUSDC...) are noise.
+            shown = ", ".join(listed) if len(listed) <= 12 else f"{len(listed)} symbols"
             ctx.error(
                 f"unknown {book.market} symbol '{sym}' ({where})",
                 ("symbols", i),

@@ -149,6 +149,20 @@ def test_a_saved_exchange_info_replaces_the_catalog_for_symbols(tmp_path):
     assert res.exit_code == 1 and "not a Binance exchangeInfo file" in res.output
 
 
+def test_a_symbol_of_the_brackets_snapshot_is_valid_as_backtest_runs_it(tmp_path):
+    # XRPUSDT is not in the six-symbol catalog but Binance listed it (the 2024-10-24 brackets
+    # snapshot); backtest runs it on an inferred grid, so validate must not call it unknown.
+    f = tmp_path / "b.yaml"
+    f.write_text(SYMBOLS_BOOK.replace("FOOUSDT", "XRPUSDT"))
+    res = run("validate", str(f))
+    assert res.exit_code == 0, res.output
+    f.write_text(SYMBOLS_BOOK)
+    res = run("validate", str(f))
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "unknown usdm symbol 'FOOUSDT'" in text
+    assert "1000BONKUSDC" not in text  # 350 names are no hint; the guess is
+
+
 def test_set_and_exchange_info_of_the_wrong_form_are_usage_errors(tmp_path):
     rulebook = str(ROOT / "rules" / "ema-trend-btc.yaml")
     res = run("validate", "--set", "=3", rulebook)
