@@ -219,7 +219,7 @@ def backtest(
     )
     config = replace(config, trade_from=trade_from)
     if not source.files:
-        raise _nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
+        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
     source = clip_to_prices(source, list(data), set(book.symbols))
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     if on_span is not None and (covered := replay_span(source)) is not None:
@@ -238,12 +238,12 @@ def backtest(
         "replay:" + ",".join(data),
     )
     if result.events == 0:
-        raise _nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
+        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
     result.brackets_source = inst.brackets_source
     return result, book, inst.notes
 
 
-def _nothing_in_range(book: CompiledRulebook, data: Sequence[str], start: int | None, end: int | None) -> BacktestError:
+def nothing_in_range(book: CompiledRulebook, data: Sequence[str], start: int | None, end: int | None) -> BacktestError:
     """Why the replay has nothing to trade: no files for the symbols, or --from/--to outside what
     the files cover (said with what they cover, so that the user need not look for files that are there)."""
     symbols = ", ".join(book.symbols)

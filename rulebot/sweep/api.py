@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from rulebot.backtest.api import clip_to_prices, load_instruments
+from rulebot.backtest.api import clip_to_prices, load_instruments, nothing_in_range, refuse_unknown_symbols
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.feeds.replay import ReplaySource, to_ms
 from rulebot.rulebook.compiler import compile_file
@@ -92,6 +92,7 @@ def run_sweep(
     `--param` texts (`fast=8:30:2`). With `folds` or `train`/`test` (ms), walk forward."""
     began = time.perf_counter()
     book = compile_file(rulebook)  # a broken rulebook is a RulebookError before anything else
+    refuse_unknown_symbols(rulebook, None, book, exchange_info)
     problems: list[str] = []
     if metric not in METRICS:
         problems.append(f"--metric {metric}: one of {', '.join(METRICS)}")
@@ -129,17 +130,12 @@ def run_sweep(
     # much as its own parameters need, and its `backtest --from` replay command does the same.
     source = ReplaySource(list(data), None, end_ms, symbols=set(book.symbols))
     if not source.files:
-        raise SweepError(
-            [
-                f"no archive files for {', '.join(book.symbols)} under {', '.join(data)}"
-                + (" in the --from/--to range" if start_ms is not None or end_ms is not None else "")
-            ]
-        )
+        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms))])  # as `rulebot backtest` says it
     source = clip_to_prices(source, list(data), set(book.symbols))  # a funding month is not the period
     events = Events(list(source))
     traded = events.window(start_ms, end_ms)
     if not traded:
-        raise SweepError(["the data holds no events in the requested time range"])
+        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms))])
 
     walk = folds is not None or train is not None or test is not None
     first = traded[0].time  # type: ignore[attr-defined]

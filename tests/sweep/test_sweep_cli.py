@@ -315,3 +315,14 @@ def test_the_replay_line_gives_a_text_parameter_back_as_it_is_when_a_shell_split
     replay = next(line for line in out.splitlines() if line.startswith("replay the best: "))
     args = shlex.split(replay.removeprefix("replay the best: "))
     assert f"label={value}" in [b for a, b in itertools.pairwise(args) if a == "--set"]
+
+
+def test_an_unknown_symbol_and_a_range_outside_the_data_are_said_as_backtest_says_them(rulebook, data, tmp_path):
+    foo = tmp_path / "foo.yaml"
+    foo.write_text(Path(rulebook).read_text().replace("BTCUSDT", "FOOUSDT"))
+    code, out = run("sweep", str(foo), "--data", data[0], "--param", "fast=3,6")
+    assert code == 1 and f"{foo}:3:11: error: unknown usdm symbol 'FOOUSDT'" in out, out
+    code, out = run("sweep", rulebook, "--data", data[0], "--param", "fast=3,6", "--from", "2030-01-01")
+    text = " ".join(out.split())
+    assert code == 1 and "no data for BTCUSDT from 2030-01-01 00:00 UTC" in text, out
+    assert "the files for it cover 2025-06-07 00:00 to 2025-06-08 00:00 UTC" in text
