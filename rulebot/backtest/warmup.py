@@ -41,7 +41,8 @@ class NeedOutcome:
 
     need: HistoryNeed
     ready_at: int | None
-    unmade: str = ""  # why the data could never give the need's candles ("" when it could)
+    # (symbol, why) for each symbol whose data could never give the need's candles
+    unmade: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self, trade_from: int) -> dict[str, object]:
         return {
@@ -80,8 +81,13 @@ class WarmupReport:
                 else "no rule reads it directly"
             )
             if o.unmade:
+                whys = "; ".join(
+                    f"no {n.timeframe} candle of {symbol} could be made: {why}" for symbol, why in o.unmade
+                )
+                where = ", ".join(symbol for symbol, _ in o.unmade)
+                fire = f"rules reading it ({', '.join(n.rules)}) could never fire on {where}" if n.rules else rules
                 out.append(
-                    f"{n.name} never warmed up: {o.unmade}; {rules}. A {n.timeframe} candle is built from trades or "
+                    f"{n.name} never warmed up: {whys}; {fire}. A {n.timeframe} candle is built from trades or "
                     f"rolled up from klines of {n.timeframe} or of a shorter interval that divides it: add those "
                     "(e.g. 1m klines) with --data"
                 )
@@ -162,20 +168,20 @@ class Warmup:
         outcomes = []
         for n in self._needs:
             ready = self._ready.get(n.name)
-            outcomes.append(NeedOutcome(n, ready, "" if ready is not None else self._unmade(n.timeframe)))
+            outcomes.append(NeedOutcome(n, ready, () if ready is not None else self._unmade(n.timeframe)))
         return WarmupReport(self.first if self.first is not None else start, start, end, self.events, tuple(outcomes))
 
-    def _unmade(self, timeframe: str) -> str:
-        """Why no `timeframe` candle could be made for some symbol: it had neither trades nor klines
-        that roll up into it (klines of 4h only, for a 15m EMA). "" when every symbol could make them."""
+    def _unmade(self, timeframe: str) -> tuple[tuple[str, str], ...]:
+        """The symbols of which no `timeframe` candle could be made, and why: neither trades nor klines
+        that roll up into it (klines of 4h only, for a 15m EMA). Empty when every symbol could make them."""
         out = []
         for symbol, market in self._markets.items():
             if timeframe not in market.source or market.source[timeframe] is not None or market.has_trades:
                 continue
             given = market.kline_timeframes()
             had = f"its klines are {', '.join(given)}" if given else "the data has no trades or klines of it"
-            out.append(f"no {timeframe} candle of {symbol} could be made: {had}")
-        return "; ".join(out)
+            out.append((symbol, had))
+        return tuple(out)
 
 
 def _key(book: CompiledRulebook, name: str) -> str:

@@ -181,8 +181,20 @@ def test_klines_longer_than_a_timeframe_are_named_as_the_cause_not_too_little_da
     assert len(warnings) == 5  # ema_fast, ema_slow, atr (15m), vol, vol_base (1m)
     slow = next(w for w in warnings if w.startswith("ema_slow"))
     assert "no 15m candle of BTCUSDT could be made" in slow and "its klines are 4h" in slow
-    assert "Give more data" not in slow and "0 trades are possible" in slow
+    assert "Give more data" not in slow and "(arm-long, exit-on-cross) could never fire on BTCUSDT" in slow
     # Enough 1m bars for the 1m needs and not for the 15m ones: that is too little data, said as before.
     short = _run(DAY_14, start="2025-06-14", end="2025-06-14T06:00")
     (slow,) = [w for w in short.warnings if w.startswith("ema_slow never warmed up")]
     assert "Give more data" in slow and "could be made" not in slow
+
+
+def test_a_symbol_without_data_is_named_alone_as_the_one_whose_rules_could_not_fire(tmp_path):
+    # BTCUSDT warmed and traded; only ETHUSDT had nothing: "0 trades are possible" would be false.
+    book = tmp_path / "two.yaml"
+    book.write_text(
+        (RULES / "ema-trend-btc.yaml").read_text().replace("symbols: [BTCUSDT]", "symbols: [BTCUSDT, ETHUSDT]")
+    )
+    result, _, _ = backtest(str(book), [str(DAY_14)])
+    (slow,) = [w for w in result.warnings if w.startswith("ema_slow never warmed up")]
+    assert "no 15m candle of ETHUSDT could be made: the data has no trades or klines of it" in slow
+    assert "could never fire on ETHUSDT" in slow and "BTCUSDT" not in slow and "0 trades" not in slow
