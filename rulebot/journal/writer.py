@@ -153,7 +153,7 @@ class Journal:
                 raise JournalIntegrityError(
                     f"the journal {path} does not end where rulebot last wrote it (row {head_id}; the file "
                     f"ends at row {last_id}): rows were removed or added by hand. Nothing was written to it. "
-                    + damaged_advice(path)
+                    + damaged_advice(path, mode)
                 )
             anchor = read_anchor(path)
             if anchor is not None:
@@ -162,7 +162,8 @@ class Journal:
                 problem = anchor_problem(anchor, last_id, at[0] if at else None)
                 if problem:
                     raise JournalIntegrityError(
-                        f"the journal {path} is damaged: {problem}. Nothing was written to it. " + damaged_advice(path)
+                        f"the journal {path} is damaged: {problem}. Nothing was written to it. "
+                        + damaged_advice(path, mode)
                     )
             anchor_fd = os.open(anchor_path(path), os.O_RDWR | os.O_CREAT, 0o600)
         except BaseException as exc:
@@ -173,7 +174,8 @@ class Journal:
                 raise write_failure(path, exc) from exc
             if isinstance(exc, sqlite3.DatabaseError):
                 raise sqlite3.DatabaseError(
-                    f"the journal {path} cannot be read ({exc}); nothing was written to it. " + damaged_advice(path)
+                    f"the journal {path} cannot be read ({exc}); nothing was written to it. "
+                    + damaged_advice(path, mode)
                 ) from exc
             raise
         journal = cls(db, run_id, last_id, last_hash, anchor_fd, mode)
@@ -275,10 +277,13 @@ class Journal:
                 self._anchor_fd = -1
 
 
-def damaged_advice(path: str | Path) -> str:
-    """What to do about a journal that does not verify (said wherever one is refused)."""
-    return (
-        f"Run `rulebot audit -j {path} verify` for details, keep the file (and {Path(path).name}-wal, -anchor) "
+def damaged_advice(path: str | Path, mode: str = "") -> str:
+    """What to do about a journal that does not verify (said wherever one is refused); a backtest's
+    or a demo's (`mode`) has no run directory and no exchange to take positions from."""
+    check = f"Run `rulebot audit -j {path} verify` for details, keep the file (and {Path(path).name}-wal, -anchor) "
+    if mode in ("backtest", "demo"):
+        return check + "as evidence, and give --journal another file."
+    return check + (
         "as evidence, and start with a new journal: move them aside or use another --run-dir. The new run "
         "takes the open orders and positions from the exchange, but not today's daily-loss state: check it."
     )

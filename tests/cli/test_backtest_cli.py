@@ -656,3 +656,14 @@ def test_json_output_keeps_errors_on_stderr_and_stdout_empty(tmp_path):
         res = CliRunner().invoke(main, ["backtest", *args, "--format", "json"])
         assert res.exit_code == 1, res.output
         assert res.stdout == "" and "error" in res.stderr
+
+
+def test_a_journal_that_is_not_one_gets_a_backtests_advice_not_a_bots(tmp_path):
+    # A backtest has no --run-dir and no exchange to take positions from.
+    bad = tmp_path / "bt.journal"
+    bad.write_text("not a database, a note\n" * 100)
+    code, out = run(*ONE_DAY_OF_EMA_TREND, "--journal", str(bad))
+    text = " ".join(out.split())
+    assert code == 1, out
+    assert f"cannot journal to {bad}" in text and "give --journal another file" in text
+    assert "--run-dir" not in text and "exchange" not in text
