@@ -31,6 +31,7 @@ from rulebot.feeds.catalog import (
     listed_symbols,
 )
 from rulebot.feeds.replay import ReplaySource, to_ms
+from rulebot.feeds.replay import log as replay_log
 from rulebot.feeds.replay_files import NO_END
 from rulebot.feeds.simulated.config import SimulatedMarketConfig
 from rulebot.feeds.simulated.config import preset as make_preset
@@ -219,7 +220,7 @@ def backtest(
     )
     config = replace(config, trade_from=trade_from)
     if not source.files:
-        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
+        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=False)
     source = clip_to_prices(source, list(data), set(book.symbols))
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     if on_span is not None and (covered := replay_span(source)) is not None:
@@ -238,25 +239,35 @@ def backtest(
         "replay:" + ",".join(data),
     )
     if result.events == 0:
-        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None)
+        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=True)
     result.brackets_source = inst.brackets_source
     return result, book, inst.notes
 
 
-def nothing_in_range(book: CompiledRulebook, data: Sequence[str], start: int | None, end: int | None) -> BacktestError:
-    """Why the replay has nothing to trade: no files for the symbols, or --from/--to outside what
-    the files cover (said with what they cover, so that the user need not look for files that are there)."""
+def nothing_in_range(
+    book: CompiledRulebook, data: Sequence[str], start: int | None, end: int | None, *, found: bool
+) -> BacktestError:
+    """Why the replay has nothing to trade (`found`: the files for the range were there, with no
+    event): no files for the symbols, empty files, or --from/--to outside what the files cover
+    (said with what they cover, so that the user need not look for files that are there)."""
     symbols = ", ".join(book.symbols)
-    try:
-        periods = [f.period() for f in ReplaySource(list(data), symbols=set(book.symbols)).files]
-    except UserError:  # the files outside the range are the user's to fix once they are asked for
-        periods = []
-    if not periods:
-        return BacktestError(f"no archive files for {symbols} under {', '.join(data)}", hint=_NOTHING_TRADED)
-    if start is None and end is None:
+    periods: list[tuple[int, int] | None] = []
+    if start is not None or end is not None:
+        # The files again, without the range; the files it skips were already said once.
+        quiet = replay_log.disabled
+        replay_log.disabled = True
+        try:
+            periods = [f.period() for f in ReplaySource(list(data), symbols=set(book.symbols)).files]
+        except UserError:  # the files outside the range are the user's to fix once they are asked for
+            pass
+        finally:
+            replay_log.disabled = quiet
+    elif found:
         return BacktestError(
             f"the files for {symbols} under {', '.join(data)} hold no events (are they empty?)", hint=_NOTHING_TRADED
         )
+    if not periods:
+        return BacktestError(f"no archive files for {symbols} under {', '.join(data)}", hint=_NOTHING_TRADED)
     if any(p is None for p in periods):
         return BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
     first = min(p[0] for p in periods if p is not None)

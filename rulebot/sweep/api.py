@@ -130,12 +130,12 @@ def run_sweep(
     # much as its own parameters need, and its `backtest --from` replay command does the same.
     source = ReplaySource(list(data), None, end_ms, symbols=set(book.symbols))
     if not source.files:
-        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms))])  # as `rulebot backtest` says it
+        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms, found=False))])  # as `backtest` says
     source = clip_to_prices(source, list(data), set(book.symbols))  # a funding month is not the period
     events = Events(list(source))
     traded = events.window(start_ms, end_ms)
     if not traded:
-        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms))])
+        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms, found=True))])
 
     walk = folds is not None or train is not None or test is not None
     first = traded[0].time  # type: ignore[attr-defined]

@@ -667,3 +667,15 @@ def test_a_journal_that_is_not_one_gets_a_backtests_advice_not_a_bots(tmp_path):
     assert code == 1, out
     assert f"cannot journal to {bad}" in text and "give --journal another file" in text
     assert "--run-dir" not in text and "exchange" not in text
+
+
+METRICS_SKIP = "metrics files hold open interest and long/short ratios, not market events"
+
+
+def test_a_skipped_file_is_said_once_even_when_the_range_is_looked_at_again(caplog):
+    metrics = DATA / "um/daily/metrics/BTCUSDT/BTCUSDT-metrics-2024-01-01.zip"
+    for window in ([], ["--from", "2024-01-01"]):
+        caplog.clear()
+        res = CliRunner().invoke(main, [*ONE_DAY_OF_EMA_TREND[:2], "--data", str(metrics), *window])
+        assert res.exit_code == 1, res.output
+        assert [r.getMessage() for r in caplog.records].count(f"replay skips {metrics}: " + METRICS_SKIP) == 1
