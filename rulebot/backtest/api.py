@@ -6,10 +6,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from rulebot.backtest.data_range import nothing_in_range
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
 from rulebot.backtest.warmup import lead_ms
@@ -31,7 +31,6 @@ from rulebot.feeds.catalog import (
     listed_symbols,
 )
 from rulebot.feeds.replay import ReplaySource, to_ms
-from rulebot.feeds.replay import log as replay_log
 from rulebot.feeds.replay_files import NO_END
 from rulebot.feeds.simulated.config import SimulatedMarketConfig
 from rulebot.feeds.simulated.config import preset as make_preset
@@ -42,12 +41,6 @@ from rulebot.rulebook.compiler import compile_file
 
 class BacktestError(UserError):
     """A backtest cannot run as asked (no data for the symbol, unknown instrument, ...)."""
-
-
-_NOTHING_TRADED = (
-    "nothing was traded; point --data at Binance archive files (or folders of them) for the rulebook's "
-    "symbols, and make --from/--to overlap their dates"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +213,8 @@ def backtest(
     )
     config = replace(config, trade_from=trade_from)
     if not source.files:
-        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=False)
+        message, hint = nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=False)
+        raise BacktestError(message, hint=hint)
     source = clip_to_prices(source, list(data), set(book.symbols))
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
     if on_span is not None and (covered := replay_span(source)) is not None:
@@ -239,51 +233,10 @@ def backtest(
         "replay:" + ",".join(data),
     )
     if result.events == 0:
-        raise nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=True)
+        message, hint = nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=True)
+        raise BacktestError(message, hint=hint)
     result.brackets_source = inst.brackets_source
     return result, book, inst.notes
-
-
-def nothing_in_range(
-    book: CompiledRulebook, data: Sequence[str], start: int | None, end: int | None, *, found: bool
-) -> BacktestError:
-    """Why the replay has nothing to trade (`found`: the files for the range were there, with no
-    event): no files for the symbols, empty files, or --from/--to outside what the files cover
-    (said with what they cover, so that the user need not look for files that are there)."""
-    symbols = ", ".join(book.symbols)
-    periods: list[tuple[int, int] | None] = []
-    if start is not None or end is not None:
-        # The files again, without the range; the files it skips were already said once.
-        quiet = replay_log.disabled
-        replay_log.disabled = True
-        try:
-            periods = [f.period() for f in ReplaySource(list(data), symbols=set(book.symbols)).files]
-        except UserError:  # the files outside the range are the user's to fix once they are asked for
-            pass
-        finally:
-            replay_log.disabled = quiet
-    elif found:
-        return BacktestError(
-            f"the files for {symbols} under {', '.join(data)} hold no events (are they empty?)", hint=_NOTHING_TRADED
-        )
-    if not periods:
-        return BacktestError(f"no archive files for {symbols} under {', '.join(data)}", hint=_NOTHING_TRADED)
-    if any(p is None for p in periods):
-        return BacktestError("the data holds no events in the requested time range", hint=_NOTHING_TRADED)
-    first = min(p[0] for p in periods if p is not None)
-    last = max(p[1] for p in periods if p is not None)
-    if start is not None and end is not None:
-        asked = f"from {_minute(start)} to {_minute(end)}"
-    else:
-        asked = f"from {_minute(start)}" if start is not None else f"before {_minute(end or 0)}"
-    return BacktestError(
-        f"no data for {symbols} {asked} UTC: the files for it cover {_minute(first)} to {_minute(last)} UTC",
-        hint="nothing was traded; set --from/--to inside that time, or add the files for it with --data",
-    )
-
-
-def _minute(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def clip_to_prices(source: ReplaySource, data: list[str], symbols: set[str]) -> ReplaySource:

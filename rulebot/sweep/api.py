@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from rulebot.backtest.api import clip_to_prices, load_instruments, nothing_in_range, refuse_unknown_symbols
+from rulebot.backtest.api import clip_to_prices, load_instruments, refuse_unknown_symbols
+from rulebot.backtest.data_range import nothing_in_range
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.feeds.replay import ReplaySource, to_ms
 from rulebot.rulebook.compiler import compile_file
@@ -130,12 +131,12 @@ def run_sweep(
     # much as its own parameters need, and its `backtest --from` replay command does the same.
     source = ReplaySource(list(data), None, end_ms, symbols=set(book.symbols))
     if not source.files:
-        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms, found=False))])  # as `backtest` says
+        raise SweepError([nothing_in_range(book, data, start_ms, end_ms, found=False)[0]])  # as `backtest` says
     source = clip_to_prices(source, list(data), set(book.symbols))  # a funding month is not the period
     events = Events(list(source))
     traded = events.window(start_ms, end_ms)
     if not traded:
-        raise SweepError([str(nothing_in_range(book, data, start_ms, end_ms, found=True))])
+        raise SweepError([nothing_in_range(book, data, start_ms, end_ms, found=True)[0]])
 
     walk = folds is not None or train is not None or test is not None
     first = traded[0].time  # type: ignore[attr-defined]
