@@ -236,7 +236,16 @@ def backtest(
         message, hint = nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=True)
         raise BacktestError(message, hint=hint)
     result.brackets_source = inst.brackets_source
+    result.rulebook_warnings = rulebook_warnings(book)
     return result, book, inst.notes
+
+
+def rulebook_warnings(book: CompiledRulebook) -> tuple[str, ...]:
+    """The compiler's warnings as the summary lists them: `file:line:col: message`."""
+    return tuple(
+        (f"{d.span.file}:{d.span.line}:{d.span.column}: " if d.span is not None else "") + d.message
+        for d in book.warnings
+    )
 
 
 def clip_to_prices(source: ReplaySource, data: list[str], symbols: set[str]) -> ReplaySource:
@@ -349,6 +358,7 @@ def demo(
         book, events, inst, brackets, config, on_record, on_progress, journal_path, "demo", f"simulated:{preset}:{seed}"
     )
     result.brackets_source = bracket_note.removeprefix("brackets: ")
+    result.rulebook_warnings = rulebook_warnings(book)
     return result, book
 
 

@@ -217,12 +217,16 @@ class BacktestResult:
     # COIN-M: equity and PnL are in the coin, and so is the buy-and-hold benchmark (metrics.Benchmark)
     inverse: bool = False
     never_ran: tuple[NeverRan, ...] = ()  # rules reading a market value the data never gave (never_ran.py)
+    # The compiler's warnings (`file:line:col: message`), a clamped leverage among them: the run used
+    # the clamped value, not the rulebook's, and says so where `validate` would.
+    rulebook_warnings: tuple[str, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """What makes the numbers less than Binance's, said in the summary and the report."""
         return (
-            tuple(
+            self.rulebook_warnings
+            + tuple(
                 f"{s}: a position was held across {n} funding time(s) but the data has no funding rate for "
                 f"them, so their funding counts as 0; add {s}'s fundingRate files with --data"
                 for s, n in sorted(self.unfunded.items())

@@ -679,3 +679,20 @@ def test_a_skipped_file_is_said_once_even_when_the_range_is_looked_at_again(capl
         res = CliRunner().invoke(main, [*ONE_DAY_OF_EMA_TREND[:2], "--data", str(metrics), *window])
         assert res.exit_code == 1, res.output
         assert [r.getMessage() for r in caplog.records].count(f"replay skips {metrics}: " + METRICS_SKIP) == 1
+
+
+def test_the_rulebooks_own_warnings_are_in_the_summary_a_clamped_leverage_above_all(tmp_path):
+    # validate warns that 20x is clamped to 10x; a backtest that ran at 10x must say so too.
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(
+        (RULES / "ema-trend-btc.yaml")
+        .read_text()
+        .replace("max_leverage: 5", "max_leverage: 20")
+        .replace("leverage: 5 ", "leverage: 20 ")
+    )
+    code, out = run("backtest", str(loose), "--data", str(BTC_1M / "BTCUSDT-1m-2025-06-07.zip"), "--format", "json")
+    assert code == 0, out
+    warnings = json.loads(out[out.index("{") :])["warnings"]
+    assert f"{loose}:26:13: account.leverage 20x is above max_leverage 10x; clamped to 10x (max_leverage guard)" in (
+        warnings
+    ), warnings
