@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from rulebot.backtest.data_range import nothing_in_range
+from rulebot.backtest.data_range import nothing_in_range, short_of_range
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
 from rulebot.backtest.warmup import lead_ms
@@ -237,7 +237,8 @@ def backtest(
         raise BacktestError(message, hint=hint)
     result.brackets_source = inst.brackets_source
     result.rulebook_warnings = rulebook_warnings(book)
-    return result, book, inst.notes
+    end_ms = to_ms(end) if end is not None else None
+    return result, book, inst.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
 
 
 def rulebook_warnings(book: CompiledRulebook) -> tuple[str, ...]:

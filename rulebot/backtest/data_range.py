@@ -10,7 +10,9 @@ from rulebot.core.errors import UserError
 from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.replay import log as replay_log
 from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.history import duration_text
 
+_MINUTE, _DAY = 60_000, 86_400_000
 _NOTHING_TRADED = (
     "nothing was traded; point --data at Binance archive files (or folders of them) for the rulebook's "
     "symbols, and make --from/--to overlap their dates"
@@ -51,6 +53,26 @@ def nothing_in_range(
         f"no data for {symbols} {asked} UTC: the files for it cover {_minute(first)} to {_minute(last)} UTC",
         "nothing was traded; set --from/--to inside that time, or add the files for it with --data",
     )
+
+
+def short_of_range(first: int, last: int, start: int | None, end: int | None) -> tuple[str, ...]:
+    """Notes for a --from/--to wider than the data by a day or more (`first`, `last`: the times of the
+    first and last events traded): the period ran is shorter than asked, which the summary's period
+    shows but does not point out."""
+    notes = []
+    begins = first - first % _MINUTE
+    if start is not None and begins - start >= _DAY:
+        notes.append(
+            f"the data starts {_minute(begins)}, {duration_text(begins - start)} after --from {_minute(start)}: "
+            "the period ran is shorter than asked"
+        )
+    ends = (last + 1) - (last + 1) % _MINUTE  # a bar's last millisecond is the end of its minute
+    if end is not None and end - ends >= _DAY:
+        notes.append(
+            f"the data ends {_minute(ends)}, {duration_text(end - ends)} before --to {_minute(end)}: "
+            "the period ran is shorter than asked"
+        )
+    return tuple(notes)
 
 
 def _minute(ms: int) -> str:

@@ -681,6 +681,17 @@ def test_a_skipped_file_is_said_once_even_when_the_range_is_looked_at_again(capl
         assert [r.getMessage() for r in caplog.records].count(f"replay skips {metrics}: " + METRICS_SKIP) == 1
 
 
+def test_a_range_wider_than_the_data_is_noted_not_silently_shortened():
+    rulebook = str(RULES / "ema-trend-btc.yaml")
+    code, out = run("backtest", rulebook, "--data", str(BTC_1M), "--from", "2025-06-01", "--to", "2025-06-20")
+    text = " ".join(out.split())
+    assert code == 0, out
+    assert "note: the data starts 2025-06-07 00:00, 6d after --from 2025-06-01 00:00" in text
+    assert "note: the data ends 2025-06-16 00:00, 4d before --to 2025-06-20 00:00" in text
+    code, out = run(*ONE_DAY_OF_EMA_TREND)  # inside the data: nothing to note
+    assert code == 0 and "note: the data" not in out
+
+
 def test_the_rulebooks_own_warnings_are_in_the_summary_a_clamped_leverage_above_all(tmp_path):
     # validate warns that 20x is clamped to 10x; a backtest that ran at 10x must say so too.
     loose = tmp_path / "loose.yaml"
