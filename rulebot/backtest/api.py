@@ -238,7 +238,8 @@ def backtest(
     result.brackets_source = inst.brackets_source
     result.rulebook_warnings = rulebook_warnings(book)
     end_ms = to_ms(end) if end is not None else None
-    return result, book, inst.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
+    result.notes = inst.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
+    return result, book, result.notes
 
 
 def rulebook_warnings(book: CompiledRulebook) -> tuple[str, ...]:

@@ -220,6 +220,9 @@ class BacktestResult:
     # The compiler's warnings (`file:line:col: message`), a clamped leverage among them: the run used
     # the clamped value, not the rulebook's, and says so where `validate` would.
     rulebook_warnings: tuple[str, ...] = ()
+    # What the text summary prints as `note:` lines (an inferred tick and step, a period shorter than
+    # asked): less than a warning, but a script reading the JSON needs them too.
+    notes: tuple[str, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:

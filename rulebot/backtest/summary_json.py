@@ -264,6 +264,7 @@ def summary_dict(
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
         "fill_model": {"name": result.fill_model.name, **result.fill_model.parameters()},
         "warnings": list(result.warnings),
+        "notes": list(result.notes),
         "mark_price": dict(sorted(result.mark_sources.items())),
         "clearance_fees": str(result.clearance_fees),
         "adl": {

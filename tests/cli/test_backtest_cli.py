@@ -707,3 +707,13 @@ def test_the_rulebooks_own_warnings_are_in_the_summary_a_clamped_leverage_above_
     assert f"{loose}:26:13: account.leverage 20x is above max_leverage 10x; clamped to 10x (max_leverage guard)" in (
         warnings
     ), warnings
+
+
+def test_the_notes_of_the_text_summary_are_in_the_json_too(tmp_path):
+    # A script reads the JSON: an inferred tick and step, or a period shorter than asked, are for it too.
+    book, renamed = _renamed_day(tmp_path, "XRPUSDT")
+    code, out = run("backtest", str(book), "--data", str(renamed), "--from", "2025-06-01", "--format", "json")
+    assert code == 0, out
+    notes = json.loads(out[out.index("{") :])["notes"]
+    assert any("XRPUSDT is not in the built-in catalog" in n for n in notes), notes
+    assert any(n.startswith("the data starts 2025-06-07 00:00, 6d after --from") for n in notes), notes
