@@ -114,8 +114,9 @@ def refuse_unknown_symbols(
         where += f" nor in {brackets_file}" if brackets_file else " nor in the built-in leverage brackets"
     if all(s in listed for s in book.symbols):
         return
-    if not exchange_info or not brackets_file:
-        where += "; for a symbol Binance lists, pass --exchange-info FILE and --brackets FILE"
+    missing = [opt for opt, given in (("--exchange-info", exchange_info), ("--brackets", brackets_file)) if not given]
+    if missing:
+        where += "; for a symbol Binance lists, pass " + " and ".join(f"{opt} FILE" for opt in missing)
     compile_file(rulebook, overrides, {book.market: (frozenset(listed), where)})  # raises RulebookError
 
 

@@ -717,3 +717,15 @@ def test_the_notes_of_the_text_summary_are_in_the_json_too(tmp_path):
     notes = json.loads(out[out.index("{") :])["notes"]
     assert any("XRPUSDT is not in the built-in catalog" in n for n in notes), notes
     assert any(n.startswith("the data starts 2025-06-07 00:00, 6d after --from") for n in notes), notes
+
+
+def test_an_unknown_symbol_with_an_exchange_info_given_asks_only_for_what_is_missing(tmp_path):
+    book, renamed = _renamed_day(tmp_path, "FOOUSDT")
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps({"symbols": []}))
+    code, out = run("backtest", str(book), "--data", str(renamed), "--exchange-info", str(info))
+    text = " ".join(out.split())
+    assert code == 1, out
+    assert (
+        f"not in {info} nor in the built-in leverage brackets; for a symbol Binance lists, pass --brackets FILE" in text
+    )
