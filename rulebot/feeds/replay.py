@@ -113,8 +113,8 @@ def describe(
     if kind is None or symbol is None:
         raise ReplayFileError(
             f"{path}: cannot tell what this file holds from its name; archive files are named "
-            "like BTCUSDT-aggTrades-2026-05-08.zip or BTCUSDT-1m-2025-06-07.zip "
-            "(pass kind= and symbol= to read another name)"
+            "like BTCUSDT-aggTrades-2026-05-08.zip or BTCUSDT-1m-2025-06-07.zip: rename it so (from Python, "
+            "ReplaySource's kind= and symbol= read another name)"
         )
     if kind not in KINDS and kind not in IGNORED_KINDS:
         raise ReplayFileError(f"{path}: unknown kind {kind!r}; replay reads {', '.join(KINDS)}")

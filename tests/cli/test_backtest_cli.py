@@ -729,3 +729,14 @@ def test_an_unknown_symbol_with_an_exchange_info_given_asks_only_for_what_is_mis
     assert (
         f"not in {info} nor in the built-in leverage brackets; for a symbol Binance lists, pass --brackets FILE" in text
     )
+
+
+def test_a_file_named_unlike_the_archive_is_told_to_be_renamed_not_to_pass_library_arguments(tmp_path):
+    # `kind=` and `symbol=` are ReplaySource's arguments: no option of the command line takes them.
+    mine = tmp_path / "mydata.zip"
+    mine.write_bytes((BTC_1M / "BTCUSDT-1m-2025-06-07.zip").read_bytes())
+    code, out = run("backtest", str(RULES / "ema-trend-btc.yaml"), "--data", str(mine))
+    text = " ".join(out.split())
+    assert code == 1, out
+    assert "cannot tell what this file holds from its name" in text and "rename it" in text
+    assert "pass kind= and symbol=" not in text
