@@ -12,7 +12,7 @@ from typing import NoReturn
 import click
 from rich.console import Console
 
-from rulebot.backtest.api import backtest, demo, demo_market, load_instruments
+from rulebot.backtest.api import backtest, demo, demo_market, load_instruments, refuse_unknown_symbols
 from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
 from rulebot.cli.fill import fill_model_options, make_fill_model
@@ -334,6 +334,7 @@ def demo_cmd(
     # Compiled and checked against the simulated market before the banner: a rulebook that cannot
     # run prints its errors alone (cli/edge.py), never under a banner that says it is running.
     book = compile_file(rulebook)
+    refuse_unknown_symbols(rulebook, None, book, None, brackets_file)  # a typo, said as validate says it
     demo_market(book, brackets_file)
     if fmt == "text":
         console.print(

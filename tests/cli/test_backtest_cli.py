@@ -740,3 +740,13 @@ def test_a_file_named_unlike_the_archive_is_told_to_be_renamed_not_to_pass_libra
     assert code == 1, out
     assert "cannot tell what this file holds from its name" in text and "rename it" in text
     assert "pass kind= and symbol=" not in text
+
+
+def test_demo_of_an_unknown_symbol_says_so_at_its_line_as_backtest_does(tmp_path):
+    book, _ = _renamed_day(tmp_path, "FOOUSDT")
+    res = CliRunner().invoke(main, ["demo", "--rulebook", str(book), "--report", str(tmp_path / "d.html")])
+    assert res.exit_code == 1, res.output
+    assert (
+        f"{book}:21:11: error: unknown usdm symbol 'FOOUSDT'" in res.output
+        and "leverage brackets for" not in res.output
+    )
