@@ -237,7 +237,27 @@ class BacktestResult:
             + (self.warmup.warnings() if self.warmup is not None else ())
             + gap_warnings(self.data_gaps)
             + tuple(n.warning() for n in self.never_ran)
+            + self._all_refused()
         )
+
+    def _all_refused(self) -> tuple[str, ...]:
+        """A run with no fill whose orders guards refused: which guard, how often, and the first
+        reason, which the summary's `guard interventions` counts without saying."""
+        if self.fills:
+            return ()
+        counts: dict[str, int] = {}
+        first: dict[str, GuardEvent] = {}
+        for g in self.guard_events:
+            if g.verdict == "reject":
+                counts[g.guard] = counts.get(g.guard, 0) + 1
+                first.setdefault(g.guard, g)
+        if not counts:
+            return ()
+        parts = [
+            f"{guard} refused {n:,} order(s) (the first, of rule {first[guard].rule}: {first[guard].reason})"
+            for guard, n in sorted(counts.items())
+        ]
+        return ("no order was filled: " + "; ".join(parts),)
 
     @property
     def all_symbols(self) -> tuple[str, ...]:

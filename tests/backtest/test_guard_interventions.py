@@ -100,3 +100,34 @@ def test_the_web_chart_and_notifications_leave_out_the_caps_standing_stop(tmp_pa
     assert [classify(r) for r in cap_rows] == [None] * len(cap_rows)  # ... no message for them ...
     markers = history(db)["markers"]
     assert not [m for m in markers if m["kind"] == "guard" and "daily_loss_cap" in m["label"]]  # ... nor a "!"
+
+
+TOO_SMALL = """
+rulebook: too-small
+market: usdm
+symbols: [BTCUSDT]
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: position.size == 0
+    do:
+      - enter: {side: long, size: 0.001, order: market}
+      - stop_loss: {distance: 2%}
+"""
+
+
+def test_a_run_whose_every_entry_a_guard_refused_says_which_and_why_in_a_warning(tmp_path):
+    # 0.001 BTC at ~57k is 57 USDT, under BTCUSDT's 100 USDT minimum notional: 21,313 entries refused,
+    # 0 trades, and only "exchange_filters: 21,313" to tell why.
+    from rulebot.backtest.api import backtest
+    from rulebot.testing.shared import ARCHIVE
+
+    book = tmp_path / "too-small.yaml"
+    book.write_text(TOO_SMALL)
+    trades = ARCHIVE / "futures/um/daily/trades/BTCUSDT/BTCUSDT-trades-2024-08-08.zip"
+    result, _, _ = backtest(str(book), [str(trades)])
+    assert not result.fills
+    (warning,) = [w for w in result.warnings if w.startswith("no order was filled")]
+    assert "exchange_filters refused 21,313 order(s)" in warning and "rule buy" in warning
+    assert "-4164 Order's notional must be no smaller than 100" in warning
