@@ -374,7 +374,10 @@ def demo_market(
     brackets, bracket_note = load_brackets(book, brackets_file)
     missing = [s for s in book.symbols if s not in inst]
     if missing:
-        raise BacktestError(f"the simulated market has no spec for {', '.join(missing)}")
+        raise BacktestError(
+            f"the simulated market has no spec for {', '.join(missing)} (it simulates {', '.join(sorted(inst))})",
+            hint="backtest the rulebook on Binance's files instead: `rulebot backtest RULEBOOK --data FILES`",
+        )
     return inst, brackets, bracket_note
 
 

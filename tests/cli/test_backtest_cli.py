@@ -750,3 +750,12 @@ def test_demo_of_an_unknown_symbol_says_so_at_its_line_as_backtest_does(tmp_path
         f"{book}:21:11: error: unknown usdm symbol 'FOOUSDT'" in res.output
         and "leverage brackets for" not in res.output
     )
+
+
+def test_demo_of_a_listed_symbol_it_cannot_simulate_says_which_it_can_and_what_instead(tmp_path):
+    book, _ = _renamed_day(tmp_path, "XRPUSDT")  # valid (Binance lists it), not simulated
+    res = CliRunner().invoke(main, ["demo", "--rulebook", str(book), "--report", str(tmp_path / "d.html")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1, res.output
+    assert "the simulated market has no spec for XRPUSDT" in text and "it simulates ADAUSDT, BTCUSDT" in text
+    assert "rulebot backtest" in text
