@@ -139,7 +139,7 @@ class CandleRuns:
         """Once the series' first candle was stepped: what each of its candles dispatches, and
         whether its runs can be jumped at all (every timeframe built from it, no look-back of it)."""
         eng, market, src = self.engine, self.market, self.src
-        if src not in market._sourced or any(market.source.get(tf) != src for tf in market.timeframes):
+        if src not in market.sourced or any(market.source.get(tf) != src for tf in market.timeframes):
             return False
         if market._lookbacks.get(src) or not own_inputs(market.indicators, src):
             return False
@@ -242,7 +242,7 @@ class CandleRuns:
         if not st.started or st.time == 0 or market.has_mark or market.has_trades or market.has_book:
             return None
         if self._ready is None:
-            if self.src not in market._sourced:
+            if self.src not in market.sourced:
                 return None  # the series' first candle is stepped first
             self._ready = self._setup()
         if not self._ready or market.price_candle_ms != self.src_ms or "price" in market.not_ready:

@@ -178,7 +178,7 @@ class Warmup:
         for symbol, market in self._markets.items():
             if timeframe not in market.source or market.source[timeframe] is not None or market.has_trades:
                 continue
-            given = market.kline_timeframes()
+            given = sorted(market.sourced, key=timeframe_ms)
             had = f"its klines are {', '.join(given)}" if given else "the data has no trades or klines of it"
             out.append((symbol, had))
         return tuple(out)

@@ -44,7 +44,7 @@ class SymbolMarket:
         self.builders = {tf: CandleBuilder(tf) for tf in self.timeframes}
         self._tf_ms = {tf: timeframe_ms(tf) for tf in self.timeframes}
         self._keys = {tf: tuple(f"{f}@{tf}" for f in fields) for tf in self.timeframes}
-        self._sourced: set[str] = set()  # kline timeframes already routed
+        self.sourced: set[str] = set()  # kline timeframes the data has given (and that were routed)
         self._ready_tfs: set[str] = set()  # timeframes whose candle values (returns too) are all ready
         # Closed candles kept for a hot reload: indicators whose definition changed are
         # re-warmed from them instead of waiting for new data (made when read: candle_history.py).
@@ -154,15 +154,11 @@ class SymbolMarket:
             self._publish(closed)
         return closed
 
-    def kline_timeframes(self) -> list[str]:
-        """The kline intervals the data has given so far, shortest first."""
-        return sorted(self._sourced, key=timeframe_ms)
-
     def on_candle(self, e: CandleClosed) -> list[Candle]:
         """A closed kline from the source: used as is and rolled up into longer timeframes."""
         src_ms = self._tf_ms.get(e.timeframe) or timeframe_ms(e.timeframe)
-        if e.timeframe not in self._sourced:
-            self._sourced.add(e.timeframe)
+        if e.timeframe not in self.sourced:
+            self.sourced.add(e.timeframe)
             for tf in self.timeframes:
                 ms = self._tf_ms[tf]
                 cur = self.source[tf]
@@ -371,7 +367,7 @@ class SymbolMarket:
                     self.env[key] = old.env.get(key, math.nan)
                     if key not in old.not_ready:
                         self.not_ready.discard(key)
-        self._sourced = set(old._sourced)
+        self.sourced = set(old.sourced)
         if self.has_trades:
             self._plan_trade_candles()
         self._rewarm()
