@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 DURATION_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _DURATION_PATTERN = r"^\d+(s|m|h|d|w)$"
@@ -318,6 +318,16 @@ class ParamSpec(_Strict):
     description: str | None = Field(None, description="what the parameter controls")
 
 
+def _symbol(s: str) -> str:
+    if not re.fullmatch(r"[A-Z0-9]+(_[A-Z0-9]+)?", s):
+        raise ValueError(f"{s!r} is not a Binance futures symbol (e.g. BTCUSDT or BTCUSD_PERP)")
+    return s
+
+
+# Checked item by item, so that an error's place is the symbol's, not the list's.
+Symbol = Annotated[str, AfterValidator(_symbol)]
+
+
 class Rulebook(_Strict):
     """A rulebot rulebook: one strategy for Binance Futures."""
 
@@ -332,7 +342,9 @@ class Rulebook(_Strict):
     rulebook: str = Field(pattern=NAME_PATTERN, description="the rulebook's name")
     description: str | None = Field(None, description="what the strategy does, in a sentence")
     market: Literal["usdm", "coinm"] = Field(description="usdm (linear, USDT-margined) or coinm (inverse)")
-    symbols: list[str] = Field(min_length=1, description="Binance symbols, e.g. BTCUSDT (usdm) or BTCUSD_PERP (coinm)")
+    symbols: list[Symbol] = Field(
+        min_length=1, description="Binance symbols, e.g. BTCUSDT (usdm) or BTCUSD_PERP (coinm)"
+    )
     account: Account = Field(default_factory=Account)
     timeframes: list[str] = Field(default_factory=list, description="candle timeframes used, e.g. [1m, 15m]")
     params: dict[str, ParamValue | ParamSpec] = Field(
@@ -347,14 +359,6 @@ class Rulebook(_Strict):
     initial: str | None = Field(None, description="the state to start in (default: the first state)")
     rules: list[Rule] = Field(min_length=1, description="the rules")
     risk: Risk = Field(default_factory=Risk)
-
-    @field_validator("symbols")
-    @classmethod
-    def _upper(cls, v: list[str]) -> list[str]:
-        for s in v:
-            if not re.fullmatch(r"[A-Z0-9]+(_[A-Z0-9]+)?", s):
-                raise ValueError(f"{s!r} is not a Binance futures symbol (e.g. BTCUSDT or BTCUSD_PERP)")
-        return v
 
 
 DEFAULT_STATES: dict[str, State] = {
