@@ -637,7 +637,7 @@ def test_a_bad_set_names_the_rulebook_file_it_was_held_to():
     for wrong in ("nope=3", "fast=abc"):
         code, out = run("backtest", rulebook, "--data", str(BTC_1M), "--set", wrong)
         assert code == 1, out
-        assert f"{rulebook}: invalid — 1 error(s); nothing was run" in out and "rulebook: invalid" not in out
+        assert f"{rulebook}: invalid — 1 error; nothing was run" in out and "rulebook: invalid" not in out
 
 
 def test_json_output_keeps_errors_on_stderr_and_stdout_empty(tmp_path):
