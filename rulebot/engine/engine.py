@@ -222,6 +222,13 @@ class Engine(EngineReads, QuietWalk):
             step.records.append(rec.EngineNotice(st.time, "", "halt", f"halted: {intent.reason}"))
         self.exits.flatten(step, intent.rule or "halt")
 
+    def refuse_entries(self, reason: str) -> None:
+        """The kill switch's `keep`: from now on the kill_switch guard refuses every entry (a
+        stop and reverse's, a `fill` rule's), while positions keep their stops; nothing is
+        cancelled or closed here."""
+        if self.state.stopping is None:
+            self.state.stopping = reason
+
     def change_leverage(self, symbol: str, leverage: int, rule: str, step: Step) -> None:
         """Set the symbol's leverage (within the max_leverage guard) on the exchange and for sizing."""
         self.actions.set_leverage(SetLeverageIntent(symbol, leverage, rule, self.state.time), leverage, step)

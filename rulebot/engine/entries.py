@@ -95,7 +95,7 @@ class Entries:
             len(st.oms.open_orders(symbol)),  # open_orders
             market.last_data_time,
             run.leverage,
-            st.halted,
+            st.halted or st.stopping,  # halted (a keep stop refuses entries too)
             st.daily_breach_day is not None,  # daily_loss_breached
             eng.cap_stops.daily_pnl_closed(inst.margin_asset),  # daily_pnl
             st.order_budget.used(time),  # orders_last_minute

@@ -27,6 +27,9 @@ def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
         ]
         if not unprotected:
             t = engine.time
+            # What the shutdown still hears (an exit's fill) must not open anything: a stop and
+            # reverse waiting for that fill would send its entry after the kill, unprotected.
+            engine.refuse_entries(reason)
             step.commands.extend(engine.entry_cancels(t))
             message = f"{reason}: entries cancelled, positions left with their stops on the exchange"
             step.records.append(rec.EngineNotice(t, "", "shutdown", message))

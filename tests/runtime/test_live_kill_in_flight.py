@@ -1,0 +1,58 @@
+"""The kill switch live while an order is on its way: what the bot hears during its shutdown (an
+exit's fill, an entry's fill) must neither open a position after the kill nor leave one it filled
+without a stop."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from rulebot.core.enums import Market
+from rulebot.runtime import control
+from rulebot.testing.fake_binance import FakeBinance
+
+from .conftest import until
+from .test_live_position_binding import journal_rows, largest_position
+from .test_live_runner import notices, running
+from .test_live_stop_and_reverse import BOOK
+
+D = Decimal
+
+
+async def test_a_kill_while_a_reversal_waits_for_its_exit_sends_no_entry_and_leaves_nothing_unprotected(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+        await until(lambda: len(fake.sim.open_algo_orders("BTCUSDT")) == 2, timeout=10)  # its stop and the cap's
+        exit_sent = asyncio.Event()
+
+        def hold_the_exits_fill(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/order":  # the reversal's exit (stops go to algoOrder)
+                fake.on_request = None
+                fake.hub.faults.hold_user = True  # its fill reaches the bot only after the kill
+                exit_sent.set()
+
+        fake.on_request = hold_the_exits_fill
+        level["price"] = D(60060)
+        await asyncio.wait_for(exit_sent.wait(), 10)
+        await control.request(runner.cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+        await until(lambda: any(n["kind"] == "shutdown" for n in notices(runner)), timeout=10)
+        fake.hub.faults.hold_user = False  # the exit's fill arrives while the bot winds down
+        await until(lambda: any(k == "run_stop" for k, _ in journal_rows(runner)), timeout=15)
+    positions = fake.sim.positions("BTCUSDT")
+    assert positions == [], f"the bot left {[str(p.amount) for p in positions]} after the kill"
+    assert largest[0] == D("0.01")
+    rows = journal_rows(runner)
+    killed = next(i for i, (k, b) in enumerate(rows) if k == "notice" and b["kind"] == "shutdown")
+    sent_after = [
+        b
+        for k, b in rows[killed:]
+        if k == "command" and b["type"] == "PlaceOrder" and not b["reduce_only"] and not b["close_position"]
+    ]
+    assert sent_after == [], "an entry left after the kill switch"
+    refused = [b for k, b in rows[killed:] if k == "guard" and b["intent"].startswith("enter short")]
+    assert refused and refused[0]["client_order_id"] is None  # journaled: the kill switch refused it
