@@ -154,18 +154,22 @@ class Exits:
 
     def flatten(self, step: Step, rule: str) -> None:
         """Cancel every order and close every position, watched like a rule's exit."""
+        for symbol in self.state.runs:
+            self.flatten_symbol(symbol, rule, step)
+
+    def flatten_symbol(self, symbol: str, rule: str, step: Step) -> None:
+        """`flatten` for one symbol."""
         st = self.state
-        time = st.time
-        for symbol, run in st.runs.items():
-            step.commands.append(st.oms.cancel_all(symbol, time))
-            run.protections.clear()
-            cid = self.exit(symbol, rule, None, None, OrderType.MARKET, None, "flatten", step)
-            if cid is None:
-                continue
-            # Sent again while the exchange refuses it.
-            if run.exiting is None:
-                target = self.book.states[run.state].on_close or run.state
-                run.exiting = PendingExit(target, f"flattened ({rule})", rule, cid, 1, time + retry_delay_ms(1))
-            else:
-                run.exiting.order_id = cid
-                run.exiting.then, run.exiting.then_rule = (), None  # no reversal's entry after a flatten
+        time, run = st.time, st.runs[symbol]
+        step.commands.append(st.oms.cancel_all(symbol, time))
+        run.protections.clear()
+        cid = self.exit(symbol, rule, None, None, OrderType.MARKET, None, "flatten", step)
+        if cid is None:
+            return
+        # Sent again while the exchange refuses it.
+        if run.exiting is None:
+            target = self.book.states[run.state].on_close or run.state
+            run.exiting = PendingExit(target, f"flattened ({rule})", rule, cid, 1, time + retry_delay_ms(1))
+        else:
+            run.exiting.order_id = cid
+            run.exiting.then, run.exiting.then_rule = (), None  # no reversal's entry after a flatten

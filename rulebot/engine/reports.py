@@ -105,11 +105,20 @@ class VenueReports:
         symbols = (positions[0].symbol,) if len(positions) == 1 else sorted({p.symbol for p in positions})
         for symbol in symbols:
             if symbol in st.runs:
+                if (st.halted or st.daily_breach_day is not None) and st.portfolio.net_amount(symbol):
+                    self._flatten_late(symbol, step)
                 eng.protections.after_report(symbol, step)
                 eng.binding.check(symbol, u.time, step)
         if u.reason == "ORDER":
             eng.guards.on_account(step)
         eng.cap_stops.refresh(step)  # the position or the wallet changed: so did the cap price
+
+    def _flatten_late(self, symbol: str, step: Step) -> None:
+        """A position held after the kill switch or the daily loss cap flattened everything: an
+        entry on its way then filled since (its stop was dropped with the flatten). Close it too."""
+        st = self.state
+        if st.runs[symbol].exiting is None:
+            self.engine.exits.flatten_symbol(symbol, "halt" if st.halted else "daily_loss_cap", step)
 
     def on_stream(self, e: StreamStatus, step: Step) -> None:
         down = self.state.streams_down

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.core.enums import Market, OrderType, PositionSide
+from rulebot.core.events import Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES
 from rulebot.engine import records as rec
 from rulebot.engine.daily_cap import cap_price
@@ -122,3 +123,38 @@ def test_closing_at_the_cap_price_leaves_exactly_the_floor(inverse, qty, entry, 
     side = PositionSide.LONG if q > 0 else PositionSide.SHORT
     at = without + inst.pnl(side, abs(q), ep, price) - abs(inst.notional(abs(q), price)) * taker
     assert abs(at - floor) <= floor * D("1e-20")
+
+
+TWO = """\
+rulebook: capped-two
+market: usdm
+symbols: [BTCUSDT, ETHUSDT]
+account: {leverage: 10}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price > 10000 or price < 2999
+    do: [{enter: {side: long, size: "0.1"}}, {stop_loss: {distance: 50%}}, {goto: long}]
+risk: {max_leverage: 10, daily_loss_cap: "20 USDT"}
+"""
+
+
+def test_an_entry_that_fills_after_the_breach_flattened_everything_is_closed_too():
+    """ETHUSDT's entry is on its way (its fill not heard yet) when BTCUSDT's loss breaches the cap:
+    the flatten finds nothing to close on ETHUSDT, and the fill, heard afterwards, opened a
+    position with no stop (the flatten dropped the entry's stop, and no cap stop is placed after a
+    breach). It used to stay open for the rest of the day."""
+    fp = FaultyPaper(TWO)
+    fp.start()
+    fp.trade(60000)
+    assert fp.position == D("0.1")
+    fp.session.market(Trade("ETHUSDT", D(3000), D(1), fp.time, True, fp.time))  # no entry at 3000
+    fp.stalled = True  # the user stream holds the ETHUSDT fill back
+    fp.time += 1000
+    fp.session.market(Trade("ETHUSDT", D(2998), D(1), fp.time, True, fp.time))  # the entry leaves
+    fp.trade(59000, dt_ms=2000)  # BTCUSDT gaps through the cap: a breach
+    fp.release()
+    assert fp.notices("daily-loss-cap")
+    fp.session.market(Trade("ETHUSDT", D(2998), D(1), fp.time + 1000, True, fp.time + 1000))
+    assert fp.sim.positions() == [], "a position was left open after the daily loss cap flattened everything"

@@ -11,7 +11,7 @@ from rulebot.core.enums import Market
 from rulebot.runtime import control
 from rulebot.testing.fake_binance import FakeBinance
 
-from .conftest import until
+from .conftest import HOLD_ON_TRADE, until
 from .test_live_position_binding import journal_rows, largest_position
 from .test_live_runner import notices, running
 from .test_live_stop_and_reverse import BOOK
@@ -56,3 +56,28 @@ async def test_a_kill_while_a_reversal_waits_for_its_exit_sends_no_entry_and_lea
     assert sent_after == [], "an entry left after the kill switch"
     refused = [b for k, b in rows[killed:] if k == "guard" and b["intent"].startswith("enter short")]
     assert refused and refused[0]["client_order_id"] is None  # journaled: the kill switch refused it
+
+
+async def test_a_flatten_kill_while_an_entry_is_on_its_way_closes_what_the_entry_filled(tmp_path):
+    """`rulebot kill --flatten` as the entry leaves: the halt cancels everything and finds nothing to
+    close; the entry's fill, heard afterwards, must be closed too, not left without a stop."""
+    async with FakeBinance(Market.USDM) as fake, largest_position(fake) as largest:
+        entry_sent = asyncio.Event()
+
+        def hold_the_entrys_fill(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/order":  # the entry
+                fake.on_request = None
+                fake.rest_faults.hold_next_answer_ms = 1000  # its answer is on its way during the kill
+                fake.hub.faults.hold_user = True  # and its fill reaches the bot after the halt
+                entry_sent.set()
+
+        fake.on_request = hold_the_entrys_fill
+        async with running(fake, HOLD_ON_TRADE, tmp_path, []) as runner:
+            await asyncio.wait_for(entry_sent.wait(), 10)
+            await control.request(runner.cfg.run_dir, {"cmd": "kill", "policy": "flatten"})
+            await until(lambda: any(n["kind"] == "halt" for n in notices(runner)), timeout=10)
+            fake.hub.faults.hold_user = False
+            await until(lambda: any(k == "run_stop" for k, _ in journal_rows(runner)), timeout=15)
+    positions = fake.sim.positions("BTCUSDT")
+    assert positions == [], f"the bot left {[str(p.amount) for p in positions]} after a flatten kill"
+    assert largest[0] == D("0.01")
