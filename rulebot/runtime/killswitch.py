@@ -20,11 +20,7 @@ def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
     everything is flattened instead, and the notice says why."""
     step = Step()
     if policy == "keep":
-        unprotected = [
-            p.symbol
-            for p in engine.open_positions()
-            if not any(r.purpose in _STOPS for r in engine.open_orders(p.symbol))
-        ]
+        unprotected = _unprotected(engine)
         if not unprotected:
             t = engine.time
             # What the shutdown still hears (an exit's fill) must not open anything: a stop and
@@ -34,6 +30,30 @@ def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
             message = f"{reason}: entries cancelled, positions left with their stops on the exchange"
             step.records.append(rec.EngineNotice(t, "", "shutdown", message))
             return step
-        reason = f"{reason}: {', '.join(sorted(set(unprotected)))} had no stop on the exchange, so nothing is kept"
+        reason = f"{reason}: {', '.join(unprotected)} had no stop on the exchange, so nothing is kept"
     engine.halt(reason, step)
     return step
+
+
+def kept_step(engine: Engine, reason: str) -> Step:
+    """`keep`, once the answers still out are in: a stop counted at the kill may have been refused
+    since (or a fill heard since may have no stop). Such a position is flattened, as it would have
+    been had it had no stop at the kill; otherwise nothing is done."""
+    step = Step()
+    unprotected = _unprotected(engine)
+    if unprotected:
+        engine.halt(
+            f"{reason}: {', '.join(unprotected)} had no stop on the exchange at the end, so nothing is kept", step
+        )
+    return step
+
+
+def _unprotected(engine: Engine) -> list[str]:
+    """The symbols holding a position with no stop working (or on its way) for it."""
+    return sorted(
+        {
+            p.symbol
+            for p in engine.open_positions()
+            if not any(r.purpose in _STOPS for r in engine.open_orders(p.symbol))
+        }
+    )

@@ -12,7 +12,7 @@ from rulebot.engine.engine import Engine
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal, JournalWriteError
 from rulebot.runtime.executor import Outcome
-from rulebot.runtime.killswitch import exit_step
+from rulebot.runtime.killswitch import exit_step, kept_step
 from rulebot.runtime.run_config import (
     SEND_TIMEOUT_S,
     _now,
@@ -49,6 +49,9 @@ class RunnerShutdown:
                         item = self.queue.get_nowait()
                         if isinstance(item, AccountEvent):
                             await self._event(item, engine.time)
+                if self.stopping == "keep":  # a stop refused since the kill leaves its position bare
+                    await self._process(kept_step(engine, self.stop_reason or "shutdown"), engine.time)
+                    await self._settle_sends()
             except JournalWriteError:
                 pass  # handled below, as if it had failed earlier
         if not journal.broken:

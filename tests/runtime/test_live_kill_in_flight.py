@@ -81,3 +81,30 @@ async def test_a_flatten_kill_while_an_entry_is_on_its_way_closes_what_the_entry
     positions = fake.sim.positions("BTCUSDT")
     assert positions == [], f"the bot left {[str(p.amount) for p in positions]} after a flatten kill"
     assert largest[0] == D("0.01")
+
+
+async def test_a_keep_kill_while_the_positions_stop_is_on_its_way_and_then_refused_flattens(tmp_path):
+    """`keep` counts the stop the engine has sent; Binance then refuses it (-1021 twice). Left
+    there, the position would keep only the daily cap's stop, far away: with no stop of its own
+    on the exchange, it is flattened, as if it had none at the kill."""
+    book = HOLD_ON_TRADE.replace("protective_stop_within: 1s", "protective_stop_within: 10s")
+    async with FakeBinance(Market.USDM) as fake:
+        stop_sent = asyncio.Event()
+
+        def refuse_the_stop(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/algoOrder":  # the stop-loss, right after the fill
+                fake.on_request = None
+                fake.rest_faults.slow_orders, fake.rest_faults.slow_ms = 1, 1500  # on its way during the kill
+                fake.rest_faults.order_1021 = 2  # then refused, and its resend after the clock resync too
+                stop_sent.set()
+
+        fake.on_request = refuse_the_stop
+        async with running(fake, book, tmp_path, []) as runner:
+            await asyncio.wait_for(stop_sent.wait(), 10)
+            await control.request(runner.cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+            await until(lambda: any(k == "run_stop" for k, _ in journal_rows(runner)), timeout=15)
+    rows = journal_rows(runner)
+    assert any(k == "order" and b.get("reject_code") == -1021 for k, b in rows)  # the stop was refused
+    positions = fake.sim.positions("BTCUSDT")
+    assert positions == [], f"the bot left {[str(p.amount) for p in positions]} without its stop"
+    assert any(k == "notice" and b["kind"] == "halt" and "stop" in b["message"] for k, b in rows)
