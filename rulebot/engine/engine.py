@@ -300,6 +300,8 @@ class Engine(EngineReads, QuietWalk):
         record = oms.track(command, purpose, rule)
         record.filled_qty = filled_qty
         oms.observe_id(command.client_order_id)
+        if purpose == "entry":  # still the symbol's one entry: none goes out beside it, no state falls back
+            self.state.runs[command.symbol].entry_pending.add(command.client_order_id)
         self.protections.refresh(command.symbol)
 
 

@@ -366,4 +366,6 @@ def journaled_order(body: Mapping[str, Any]) -> PlaceOrder:
         activation_price=dec(body.get("activation_price")),
         tag=body.get("tag"),
         time=int(body.get("time") or 0),
+        # The engine cancels the unfilled rest at `expire_at`: adopted without it, an entry rests for good.
+        expire_at=int(body["expire_at"]) if body.get("expire_at") is not None else None,
     )
