@@ -301,8 +301,22 @@ class Engine(EngineReads, QuietWalk):
         record.filled_qty = filled_qty
         oms.observe_id(command.client_order_id)
         if purpose == "entry":  # still the symbol's one entry: none goes out beside it, no state falls back
-            self.state.runs[command.symbol].entry_pending.add(command.client_order_id)
+            run = self.state.runs[command.symbol]
+            run.entry_pending.add(command.client_order_id)
+            stops = _entry_stops(self.book, rule)
+            if stops:  # its rule's stops, placed once it fills (as they would have been before the restart)
+                run.protections[command.client_order_id] = stops
         self.protections.refresh(command.symbol)
+
+
+def _entry_stops(book: c.CompiledRulebook, rule: str) -> list[c.CompiledAction]:
+    """The stops the rule named `rule` places after its entry fills (actions.py: those after the
+    entry), for an entry adopted at a restart; none when the rulebook has no such rule now."""
+    for r in book.rules:
+        if r.name == rule:
+            at = next((i for i, a in enumerate(r.actions) if isinstance(a, c.Enter)), len(r.actions))
+            return [a for a in r.actions[at + 1 :] if isinstance(a, c.StopOrder | c.TrailingStop)]
+    return []
 
 
 def _new_state(
