@@ -83,6 +83,8 @@ class RuleDispatch:
         by_key = self._by_key.get(key)
         if by_key is None:
             return  # no rule has the trigger
+        if self.state.stopping is not None:
+            return  # the kill switch stopped the bot: what it still hears while it winds down runs no rule
         plans, prev_slots = by_key
         run = self._runs[symbol]
         plan = plans.get(run.state)

@@ -223,9 +223,9 @@ class Engine(EngineReads, QuietWalk):
         self.exits.flatten(step, intent.rule or "halt")
 
     def refuse_entries(self, reason: str) -> None:
-        """The kill switch's `keep`: from now on the kill_switch guard refuses every entry (a
-        stop and reverse's, a `fill` rule's), while positions keep their stops; nothing is
-        cancelled or closed here."""
+        """The kill switch's `keep`: from now on no rule runs and the kill_switch guard refuses
+        every entry (a stop and reverse's waiting for its exit), while positions keep their stops;
+        nothing is cancelled or closed here."""
         if self.state.stopping is None:
             self.state.stopping = reason
 

@@ -108,3 +108,38 @@ async def test_a_keep_kill_while_the_positions_stop_is_on_its_way_and_then_refus
     positions = fake.sim.positions("BTCUSDT")
     assert positions == [], f"the bot left {[str(p.amount) for p in positions]} without its stop"
     assert any(k == "notice" and b["kind"] == "halt" and "stop" in b["message"] for k, b in rows)
+
+
+TICKING = """\
+rulebook: ticking
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: bid
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01", order: limit, price: "bid - 500"}}, {stop_loss: {distance: 5%}},
+         {goto: long}]
+  - name: tick
+    on: every 1s
+    in: long
+    do: [{log: "still waiting"}]
+"""
+
+
+async def test_no_rule_runs_after_the_kill_while_the_shutdown_settles_its_answers(tmp_path):
+    """The kill cancels the resting entry; Binance answers 1.5 s later, and the cancel's report,
+    stamped after the next `every 1s`, carries the engine's clock past it. No rule may run after
+    the kill switch (an `exit` rule would close what `keep` was to keep; seen live: a reversal's
+    exit went out after SIGTERM)."""
+    async with FakeBinance(Market.USDM) as fake, running(fake, TICKING, tmp_path, []) as runner:
+        await until(lambda: bool(fake.sim.open_orders("BTCUSDT")), timeout=10)
+        await until(lambda: any(k == "decision" and b["rule"] == "tick" for k, b in journal_rows(runner)), timeout=10)
+        fake.rest_faults.slow_requests, fake.rest_faults.slow_ms = 1, 1500  # the cancel's answer
+        await control.request(runner.cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+        await until(lambda: any(k == "run_stop" for k, _ in journal_rows(runner)), timeout=15)
+    rows = journal_rows(runner)
+    killed = next(i for i, (k, b) in enumerate(rows) if k == "notice" and b["kind"] == "shutdown")
+    assert any(k == "order" and b["execution_type"] == "CANCELED" for k, b in rows[killed:])
+    assert [b["rule"] for k, b in rows[killed:] if k == "decision"] == []
