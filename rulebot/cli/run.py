@@ -181,6 +181,12 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @NOTIFY
 @STRICT
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Lift a halt that holds across restarts (the rulebook's `halt` action, or `on_breach: halt`): "
+    "without it the bot starts halted, refusing entries.",
+)
 @RUN_DIR
 @_connection_options
 def dry_run_cmd(
@@ -198,6 +204,7 @@ def dry_run_cmd(
     no_watch: bool,
     notify: str | None,
     strict: bool,
+    resume: bool,
     run_dir: Path | None,
     testnet: bool,
     rest_url: str | None,
@@ -214,6 +221,7 @@ def dry_run_cmd(
         watch=not no_watch,
         max_events=max_events,
         strict=strict,
+        resume=resume,
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(
@@ -242,6 +250,12 @@ def dry_run_cmd(
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @NOTIFY
 @STRICT
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Lift a halt that holds across restarts (the rulebook's `halt` action, or `on_breach: halt`): "
+    "without it the bot starts halted, refusing entries.",
+)
 @RUN_DIR
 @_connection_options
 def run_cmd(
@@ -253,6 +267,7 @@ def run_cmd(
     no_watch: bool,
     notify: str | None,
     strict: bool,
+    resume: bool,
     run_dir: Path | None,
     testnet: bool,
     rest_url: str | None,
@@ -277,6 +292,7 @@ def run_cmd(
         watch=not no_watch,
         max_events=max_events,
         strict=strict,
+        resume=resume,
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(

@@ -81,7 +81,7 @@ class Actions:
             elif isinstance(action, c.Log):
                 self._log(symbol, rule.name, action, step)
             elif isinstance(action, c.Halt):
-                eng.halt_for(HaltIntent(action.reason, rule.name, st.time), step)
+                eng.halt_for(HaltIntent(action.reason, rule.name, st.time), step, holds=True)
 
     def _reverses(self, action: c.Exit | c.Reduce, rest: tuple[c.CompiledAction, ...]) -> bool:
         """A full exit followed by an entry in one-way mode: stop and reverse."""

@@ -160,6 +160,6 @@ class CapStops:
             )
         )
         if self.book.risk.on_breach == "halt":
-            self.engine.halt("daily loss cap", step)
+            self.engine.halt("daily loss cap", step, holds=True)  # on_breach: halt is for good, not the day
         else:
             self.engine.exits.flatten(step, "daily_loss_cap")

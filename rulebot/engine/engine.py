@@ -56,6 +56,10 @@ from rulebot.rulebook import compiled as c
 __all__ = ["DailyState", "Engine", "EngineState", "Step"]
 
 ZERO = Decimal(0)
+# The notice of a halt that holds across restarts (recovery.py reads the last one), and of its lifting.
+HALT_HOLDS = "halt-holds"
+HALT_LIFTED = "halt-lifted"
+HOLDS_TEXT = "the halt holds across restarts; start with --resume to trade again"
 
 
 class Engine(EngineReads, QuietWalk):
@@ -211,16 +215,29 @@ class Engine(EngineReads, QuietWalk):
         self.guards.on_price(symbol, False, step)
         return step
 
-    def halt(self, reason: str, step: Step, rule: str = "") -> None:
+    def halt(self, reason: str, step: Step, rule: str = "", holds: bool = False) -> None:
         """The kill switch: cancel everything, flatten reduce-only, refuse entries from now on."""
-        self.halt_for(HaltIntent(reason, rule, self.state.time), step)
+        self.halt_for(HaltIntent(reason, rule, self.state.time), step, holds)
 
-    def halt_for(self, intent: HaltIntent, step: Step) -> None:
+    def halt_for(self, intent: HaltIntent, step: Step, holds: bool = False) -> None:
+        """`holds`: the rulebook asked for it (its `halt` action, `on_breach: halt`), so a restart
+        stays halted (runtime/recovery.py) until started with --resume. A kill, a signal or an
+        account the exchange refused to set up is over with the run that stopped."""
         st = self.state
         if st.halted is None:
             st.halted = intent.reason
             step.records.append(rec.EngineNotice(st.time, "", "halt", f"halted: {intent.reason}"))
+        if holds and not st.halt_holds:
+            st.halt_holds = True
+            step.records.append(rec.EngineNotice(st.time, "", HALT_HOLDS, f"{intent.reason}: {HOLDS_TEXT}"))
         self.exits.flatten(step, intent.rule or "halt")
+
+    def restore_halt(self, reason: str) -> None:
+        """Halted before a restart by a halt that holds (see `halt_for`): entries stay refused.
+        Nothing is cancelled or closed here; a position still held is flattened when the account
+        reports it (reports.py)."""
+        self.state.halted = reason
+        self.state.halt_holds = True
 
     def refuse_entries(self, reason: str) -> None:
         """The kill switch's `keep`: from now on no rule runs and the kill_switch guard refuses

@@ -98,6 +98,7 @@ class EngineState:
     received: int = 0
     started: bool = False
     halted: str | None = None  # why the kill switch stopped trading
+    halt_holds: bool = False  # that halt holds across restarts (Engine.halt_for)
     stopping: str | None = None  # the kill switch's keep: no entry while the bot winds down, positions kept
     daily_breach_day: int | None = None
     streams_down: set[str] = field(default_factory=set)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType
 from rulebot.engine import records as rec
-from rulebot.engine.engine import DailyState, Engine, Step
+from rulebot.engine.engine import HALT_HOLDS, HALT_LIFTED, DailyState, Engine, Step
 from rulebot.engine.oms import OrderRecord, journaled_order
 from rulebot.journal.encode import Row
 from rulebot.journal.schema import of_mode
@@ -68,6 +69,8 @@ class JournalState:
     # Orders earlier runs journaled (write-ahead) with no word of their fate since: the exchange
     # is asked about each at the start, and its answer journaled (command, the run that sent it).
     unsettled: list[tuple[PlaceOrder, str]] = field(default_factory=list)
+    # A halt that holds across restarts (Engine.halt_for) and was not lifted since: (its notice, time).
+    halted: tuple[str, int] | None = None
 
     def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
         """The command, purpose and rule the journal holds for each of `cids` (through the
@@ -123,6 +126,14 @@ def read_journal(path: Path, mode: str) -> JournalState:
             for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})", args):
                 state.states[symbol] = (json.loads(body)["to_state"], int(t))
             state.unsettled = _unsettled(db, where, args)
+            last_halt = db.execute(
+                "SELECT json_extract(body, '$.kind'), json_extract(body, '$.message'), time FROM entries "
+                f"WHERE kind = 'notice' AND json_extract(body, '$.kind') IN (?, ?) AND {where} "
+                "ORDER BY id DESC LIMIT 1",
+                (HALT_HOLDS, HALT_LIFTED, *args),
+            ).fetchone()
+            if last_halt is not None and last_halt[0] == HALT_HOLDS:
+                state.halted = (str(last_halt[1]), int(last_halt[2]))
     except sqlite3.DatabaseError as exc:
         raise sqlite3.DatabaseError(
             f"the journal {path} cannot be read ({exc}); nothing was started. Check it with "
@@ -191,19 +202,33 @@ def _guess(cmd: PlaceOrder) -> str:
     return "exit" if cmd.reduce_only else "entry"
 
 
-def restore(engine: Engine, state: JournalState) -> list[str]:
-    """Daily-loss state and symbol states, before the engine starts; notes for the journal."""
-    notes: list[str] = []
+def restore(engine: Engine, state: JournalState, resume: bool = False) -> list[tuple[str, str]]:
+    """Daily-loss state, a halt that holds and symbol states, before the engine starts; notices for
+    the journal, (kind, message). `resume`: the operator lifts such a halt (--resume)."""
+    notes: list[tuple[str, str]] = []
+    if state.halted is not None:
+        notice, at = state.halted
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at / 1000))
+        if resume:
+            notes.append((HALT_LIFTED, f"the halt of {when} is lifted (--resume): {notice}"))
+        else:
+            engine.restore_halt(f"halted before the restart ({when}): {notice}")
+            notes.append((HALT_HOLDS, f"still halted since {when}: {notice}"))
     if state.daily is not None:
         engine.restore_daily(state.daily)
         if state.daily.breached:
-            notes.append("the daily loss cap was breached earlier today: no entries until 00:00 UTC")
+            notes.append(("recovery", "the daily loss cap was breached earlier today: no entries until 00:00 UTC"))
     for symbol, (name, entered) in state.states.items():
         if symbol in engine.symbol_names:
             if engine.restore_state(symbol, name, entered):
-                notes.append(f"{symbol}: back in state {name}")
+                notes.append(("recovery", f"{symbol}: back in state {name}"))
             else:
-                notes.append(f"{symbol}: state {name} is not in this rulebook; starting in {engine.book.initial_state}")
+                notes.append(
+                    (
+                        "recovery",
+                        f"{symbol}: state {name} is not in this rulebook; starting in {engine.book.initial_state}",
+                    )
+                )
     return notes
 
 

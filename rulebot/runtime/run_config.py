@@ -41,6 +41,7 @@ class RunConfig:
     # that drifts would otherwise make data look older or younger than it is (the stale guard).
     clock_sync_every_s: float = 600.0
     strict: bool = False  # a rule whose condition fails at run time stops the bot (kill-switch policy)
+    resume: bool = False  # lift a halt that holds across restarts (a `halt` action, `on_breach: halt`)
 
     def journal_path(self) -> Path:
         return self.journal or self.run_dir / "journal.sqlite"

@@ -86,7 +86,7 @@ class RunnerStartup:
             on_unknown=lambda why: self._reconcile_later(why, 1.0),
             on_rule_error=self._rule_error,
         )
-        restored = recovery.restore(engine, state)
+        restored = recovery.restore(engine, state, cfg.resume)
         kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
             at = await self._adopt_paper(kept, state, paper_file)
@@ -119,8 +119,8 @@ class RunnerStartup:
             watcher = watch(cfg.rulebook, changed, cfg.reload_settle_s)
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         if kept_at:  # the data's time, not the wall clock's: the rows of such a run are in data time
-            for note in restored:
-                await self._note(kept_at, "recovery", note)
+            for kind, note in restored:
+                await self._note(kept_at, kind, note)
         else:
             await self._journal_notes(restored)
 
