@@ -26,7 +26,7 @@ from rulebot.rulebook.context import CompileContext
 from rulebot.rulebook.diagnose import validation_diagnostics, without_bad_keys
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk
-from rulebot.rulebook.indicator_graph import compile_indicators, declared_outputs
+from rulebot.rulebook.indicator_graph import compile_indicators, declared_outputs, extremes
 from rulebot.rulebook.load import LoadedYaml, load_yaml_file, load_yaml_text
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.source_map import Path_
@@ -110,6 +110,7 @@ def _compile(
         timeframes=timeframes,
         states=list(states),
         decls=param_decls,
+        extremes=extremes(indicators),
     )
     check_shadowing(book, scope, ctx)
 

@@ -97,7 +97,7 @@ def compile_expr(text: str, scope: Scope, expected: ExprType | None = None) -> C
         checked,
         reads_nan,
         result.node,
-        tuple(warnings),
+        (*result.warnings, *warnings),
     )
 
 

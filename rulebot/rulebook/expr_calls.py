@@ -30,6 +30,8 @@ class CheckerHost(Protocol):
 
     def issue(self, node: ast.AST | tuple[int, int], message: str, hint: str | None = None, code: str = "") -> None: ...
 
+    def warn(self, node: ast.AST | tuple[int, int], message: str, hint: str | None, code: str) -> None: ...
+
 
 class CallChecker:
     def __init__(self, host: CheckerHost) -> None:

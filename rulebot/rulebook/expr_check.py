@@ -73,6 +73,7 @@ class CheckResult:
     type: ExprType | None
     issues: tuple[ExprIssue, ...]
     zero_divisions: tuple[ZeroDivision, ...] = ()
+    warnings: tuple[ExprIssue, ...] = ()  # what compiles but is surely a slip
 
 
 def check(parsed: ParsedExpr, scope: Scope, expected: ExprType | None) -> CheckResult:
@@ -83,7 +84,7 @@ def check(parsed: ParsedExpr, scope: Scope, expected: ExprType | None) -> CheckR
         hint = "compare it, e.g. x > 0" if expected is BOOL and t is NUM else None
         c.issue(parsed.body, f"this must be {expected.words}, but it is {t.words}", hint, "type")
     issues = tuple(sorted(c.issues.found, key=lambda i: (i.offset, i.length)))
-    return CheckResult(None if issues else node, t, issues, tuple(c.zero_divisions))
+    return CheckResult(None if issues else node, t, issues, tuple(c.zero_divisions), tuple(c.warnings))
 
 
 class _Checker:
@@ -93,6 +94,7 @@ class _Checker:
         self.issues = Issues(parsed)
         self.issue = self.issues.add
         self.zero_divisions: list[ZeroDivision] = []
+        self.warnings: list[ExprIssue] = []
         names = NameResolver(parsed, scope, self.issues)
         self.handlers: dict[type[ast.AST], Callable[[ast.AST], Checked]] = {
             ast.Constant: self.constant,
@@ -116,6 +118,11 @@ class _Checker:
             self.issue(node, message, None, "not-allowed")
             return None, None
         return handler(node)
+
+    def warn(self, node: ast.AST | tuple[int, int], message: str, hint: str | None, code: str) -> None:
+        """A warning: the expression compiles, but surely does not say what was meant."""
+        offset, length = node if isinstance(node, tuple) else self.p.span(node)
+        self.warnings.append(ExprIssue(message, offset, max(length, 1), hint, code, "warning"))
 
     def want(self, node: ast.AST, want: ExprType, what: str, hint: str | None = None) -> ir.Node | None:
         """Check `node` and require type `want`; `what` completes "... needs": "'+' needs"."""

@@ -10,7 +10,7 @@ conditions and the audit journal can read it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rulebot.core.indicators import INDICATORS, IndicatorSpec
@@ -18,6 +18,7 @@ from rulebot.rulebook.compiled import CandleInput, CompiledIndicator, IndicatorI
 from rulebot.rulebook.context import CompileContext
 from rulebot.rulebook.diagnose import did_you_mean
 from rulebot.rulebook.model import DURATION_RE
+from rulebot.rulebook.scope import Extreme
 
 SERIES_FIELDS = ("open", "high", "low", "close", "volume", "returns")
 _CALL_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.S)
@@ -108,6 +109,26 @@ def compile_indicators(
             total, tf = own, p.input.timeframe
         result[n] = CompiledIndicator(n, p.function, p.input, p.params, p.spec.outputs, own, total, tf, p.definition)
     return list(result.values())
+
+
+def extremes(indicators: Sequence[CompiledIndicator]) -> dict[str, Extreme]:
+    """The indicators that are a highest or lowest over windows holding the current candle: of a
+    candle field (`highest(high@1h, 24)`) or of another such one of the same kind (`highest(hh, 3)`).
+    `indicators` come in update order, so an input is known before what reads it."""
+    found: dict[str, Extreme] = {}
+    for ind in indicators:
+        if ind.function not in ("highest", "lowest"):
+            continue
+        highest = ind.function == "highest"
+        if isinstance(ind.input, SeriesInput):
+            found[ind.name] = Extreme(highest, ind.input.field, ind.input.timeframe, ind.definition)
+        elif (
+            isinstance(ind.input, IndicatorInput)
+            and (inner := found.get(ind.input.name)) is not None
+            and inner.highest == highest
+        ):
+            found[ind.name] = Extreme(highest, inner.field, inner.timeframe, ind.definition)
+    return found
 
 
 def declared_outputs(definitions: Mapping[str, str]) -> dict[str, tuple[str, ...]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from rulebot.rulebook.expr_functions import FUNCTIONS
@@ -43,6 +43,18 @@ class NameInfo:
     has_prev: bool = True
     value: ParamValue | None = None  # params only: the constant, inlined by the code generator
     decl: ParamDecl | None = None  # params only: the values `--set` and a sweep may give it
+
+
+@dataclass(frozen=True, slots=True)
+class Extreme:
+    """An indicator that is a `highest` (or `lowest`) whose window holds the current candle of
+    `timeframe`: `highest(high@1h, 24)`, or a highest of such a highest. It is never below (above)
+    that candle's `field`, so a comparison of the candle with it can be decided from the rulebook."""
+
+    highest: bool
+    field: str
+    timeframe: str
+    definition: str  # as written: highest(high@1h, 24)
 
 
 def _num(name: str, kind: NameKind, has_prev: bool = True) -> NameInfo:
@@ -89,6 +101,7 @@ class Scope:
     timeframes: tuple[str, ...]
     states: tuple[str, ...]
     indicators: Mapping[str, tuple[str, ...]]  # indicator → outputs, () if single-valued
+    extremes: Mapping[str, Extreme] = field(default_factory=lambda: MappingProxyType({}))  # indicators that are one
 
     @classmethod
     def build(
@@ -98,6 +111,7 @@ class Scope:
         timeframes: Sequence[str],
         states: Sequence[str],
         decls: Mapping[str, ParamDecl] | None = None,
+        extremes: Mapping[str, Extreme] | None = None,
     ) -> Scope:
         """The scope of one rulebook, `params` at their values after `--set`, each declared as in
         `decls` (a param missing there is a plain one). A param or indicator named like a built-in
@@ -105,8 +119,8 @@ class Scope:
         names: dict[str, NameInfo] = {i.name: i for i in _FIXED}
         names["state"] = NameInfo("state", ExprType.STR, _E, tuple(states), has_prev=False)
         for tf in timeframes:
-            for field in SERIES_FIELDS:
-                flat = f"{field}@{tf}"
+            for series in SERIES_FIELDS:
+                flat = f"{series}@{tf}"
                 names[flat] = _num(flat, NameKind.SERIES)
         for pname, value in params.items():
             names.setdefault(
@@ -128,6 +142,7 @@ class Scope:
             timeframes=tuple(timeframes),
             states=tuple(states),
             indicators=MappingProxyType({k: tuple(v) for k, v in indicators.items()}),
+            extremes=MappingProxyType(dict(extremes or {})),
         )
 
     @staticmethod

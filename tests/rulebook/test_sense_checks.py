@@ -94,3 +94,92 @@ def test_a_missing_required_key_still_stops_at_the_structure():
     text = HEAD.replace("SIZE", "2%").replace("market: usdm\n", "") + "risk:\n  max_leverage: 0\n"
     found = errors(text)
     assert any("missing required key 'market'" in f for f in found)
+
+
+BREAKOUT = """\
+rulebook: t
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 1h]
+indicators:
+  range_high: highest(high@1h, 24)
+  range_low: lowest(low@1h, 24)
+  top_close: highest(close@1h, 24)
+  wider_high: highest(range_high, 3)
+rules:
+  - name: buy
+    on: candle_close 1h
+    in: flat
+    when: WHEN
+    do: [{enter: {side: long, size: 10 USDT}}, {goto: long}]
+  - name: out
+    on: candle_close 1h
+    in: long
+    do: [exit, {goto: flat}]
+"""
+
+
+def breakout_warnings(when: str) -> list[tuple[int, str, str | None]]:
+    """(column, message, hint) of each never-breaks-out warning on the `when:` line."""
+    text = BREAKOUT.replace("WHEN", when)
+    found = [d for d in compile_text(text).warnings if d.code == "never-breaks-out"]
+    return [(d.span.column if d.span else 0, d.message, d.hint) for d in found]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "close@1h > range_high",
+        "range_high < close@1h",
+        "high@1h > range_high",
+        "open@1h > wider_high",
+        "close@1h > top_close",
+        "low@1h > top_close",
+        "close@1h < range_low",
+        "range_low > low@1h",
+        "price > 0 and close@1h > range_high",
+    ],
+)
+def test_a_breakout_past_a_range_that_includes_its_own_candle_is_never_true(when):
+    [(column, message, hint)] = breakout_warnings(when)
+    compared = when.split(" and ")[-1]
+    assert column == len("    when: ") + when.index(compared) + 1
+    assert f"{compared} is never true" in message
+    name = next(n for n in ("range_high", "range_low", "wider_high", "top_close") if n in compared)
+    assert hint is not None and hint.endswith(compared.replace(name, f"{name}[1]"))
+
+
+@pytest.mark.parametrize(
+    ("when", "tie"),
+    [
+        ("close@1h >= range_high", "the close ties its candle's high"),
+        ("range_high <= open@1h", "the open ties its candle's high"),
+        ("high@1h <= range_low", "the high ties its candle's low"),
+    ],
+)
+def test_a_breakout_that_holds_only_on_a_tie_warns_so(when, tie):
+    [(_, message, hint)] = breakout_warnings(when)
+    assert f"{when} is true only when {tie}" in message
+    name = "range_high" if "range_high" in when else "range_low"
+    assert hint is not None and hint.endswith(when.replace(name, f"{name}[1]"))
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "close@1h > range_high[1]",
+        "close@1h >= range_high[1]",
+        "close@1m > range_high",
+        "price > range_high",
+        "mark_price > range_high",
+        "high@1h >= range_high",
+        "close@1h >= top_close",
+        "high@1h > top_close",
+        "close@1h > range_low",
+        "close@1h <= range_high",
+        "close@1h[1] > range_high[1]",
+        "close@1h * 1.01 > range_high",
+    ],
+)
+def test_a_comparison_that_can_hold_gets_no_breakout_warning(when):
+    assert breakout_warnings(when) == []
