@@ -19,7 +19,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "new_cmd",
         "Write a commented starting rulebook NAME.yaml (never over an existing file).",
     ),
-    "validate": ("rulebot.cli.validate", "validate_cmd", "Check rulebooks; exit 0 when all are valid, 1 otherwise."),
+    "validate": (
+        "rulebot.cli.validate",
+        "validate_cmd",
+        "Check rulebooks (- reads one from stdin); exit 0 when all are valid, 1 otherwise.",
+    ),
     "schema": (
         "rulebot.cli.schema",
         "schema_cmd",

@@ -1,4 +1,4 @@
-"""`rulebot validate FILE... [--explain] [--format text|json] [--set name=value]`."""
+"""`rulebot validate FILE... (- for stdin) [--explain] [--format text|json] [--set name=value]`."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from rulebot.feeds.catalog import BUILT_IN_UNKNOWN, listed_symbols
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.compiler import KnownSymbols
 from rulebot.rulebook.explain import explain
-from rulebot.rulebook.load import read_source
+from rulebot.rulebook.load import MAX_FILE_BYTES, read_source
 from rulebot.rulebook.report import diagnostic_json, format_diagnostic
-from rulebot.rulebook.validate import ValidationResult, validate_file
+from rulebot.rulebook.validate import ValidationResult, validate_bytes, validate_file
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
@@ -51,10 +51,17 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 def validate_cmd(
     files: tuple[str, ...], show: bool, fmt: str, sets: tuple[str, ...], strict: bool, exchange_info: str | None
 ) -> None:
-    """Check rulebooks; exit 0 when all are valid, 1 otherwise."""
+    """Check rulebooks (- reads one from stdin); exit 0 when all are valid, 1 otherwise."""
     overrides = parse_sets(sets)
+    if files.count("-") > 1:
+        raise click.BadParameter("'-' (stdin) may be given once", param_hint="FILES")
     known = known_symbols(exchange_info)
-    results = [validate_file(f, overrides, known) for f in files]
+    results = [
+        validate_bytes(sys.stdin.buffer.read(MAX_FILE_BYTES + 1), STDIN, overrides, known)
+        if f == "-"
+        else validate_file(f, overrides, known)
+        for f in files
+    ]
     failed = any(not r.ok or (strict and r.diagnostics) for r in results)
     if fmt == "json":
         doc = [_json(r, show) for r in results]
@@ -62,6 +69,9 @@ def validate_cmd(
     else:
         _text(results, show)
     sys.exit(1 if failed else 0)
+
+
+STDIN = "<stdin>"  # how messages name a rulebook read from stdin (`rulebot validate -`)
 
 
 def known_symbols(exchange_info: str | None) -> KnownSymbols:

@@ -27,7 +27,7 @@ from rulebot.rulebook.diagnose import validation_diagnostics, without_bad_keys
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.guards import EffectiveRisk, RiskValueError, merge_risk
 from rulebot.rulebook.indicator_graph import compile_indicators, declared_outputs, extremes
-from rulebot.rulebook.load import LoadedYaml, load_yaml_file, load_yaml_text
+from rulebot.rulebook.load import LoadedYaml, load_yaml_bytes, load_yaml_file, load_yaml_text
 from rulebot.rulebook.scope import Scope
 from rulebot.rulebook.source_map import Path_
 
@@ -51,6 +51,17 @@ def compile_file(
         return _compile(load_yaml_file(path), overrides, known_symbols)
     except RulebookError as exc:
         exc.file = path
+        raise
+
+
+def compile_bytes(
+    raw: bytes, file: str, overrides: Mapping[str, str] | None = None, known_symbols: KnownSymbols | None = None
+) -> c.CompiledRulebook:
+    """Compile a rulebook read as bytes (stdin's), checked as a file's are; `file` names it."""
+    try:
+        return _compile(load_yaml_bytes(raw, file), overrides, known_symbols)
+    except RulebookError as exc:
+        exc.file = file
         raise
 
 

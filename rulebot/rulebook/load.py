@@ -348,6 +348,12 @@ def load_yaml_file(path: str) -> LoadedYaml:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise RulebookError([unreadable(path, exc)]) from None
+    return load_yaml_bytes(raw, path)
+
+
+def load_yaml_bytes(raw: bytes, path: str) -> LoadedYaml:
+    """Load a rulebook's bytes (a file's, or stdin's as `<stdin>`), read up to MAX_FILE_BYTES + 1
+    so that a larger one is reported as such; `path` names it in messages."""
     if len(raw) > MAX_FILE_BYTES:
         raise RulebookError(
             [

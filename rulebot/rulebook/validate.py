@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rulebot.rulebook.compiled import CompiledRulebook
-from rulebot.rulebook.compiler import KnownSymbols, compile_file
+from rulebot.rulebook.compiler import KnownSymbols, compile_bytes, compile_file
 from rulebot.rulebook.errors import Diagnostic, RulebookError
 from rulebot.rulebook.load import read_source
 
@@ -33,3 +33,15 @@ def validate_file(
     except RulebookError as exc:
         return ValidationResult(path, text, None, tuple(exc.diagnostics))
     return ValidationResult(path, text, book, book.warnings)
+
+
+def validate_bytes(
+    raw: bytes, name: str, overrides: Mapping[str, str] | None = None, known_symbols: KnownSymbols | None = None
+) -> ValidationResult:
+    """Compile a rulebook read as bytes (`rulebot validate -` reads stdin), named `name` in messages."""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        book = compile_bytes(raw, name, overrides, known_symbols)
+    except RulebookError as exc:
+        return ValidationResult(name, text, None, tuple(exc.diagnostics))
+    return ValidationResult(name, text, book, book.warnings)

@@ -169,3 +169,31 @@ def test_set_and_exchange_info_of_the_wrong_form_are_usage_errors(tmp_path):
     assert res.exit_code == 2 and "expected name=value" in res.output
     res = run("validate", "--exchange-info", str(tmp_path / "nope.json"), rulebook)
     assert res.exit_code == 2 and "does not exist" in res.output  # as backtest's --exchange-info says it
+
+
+def test_a_dash_reads_the_rulebook_from_stdin_and_names_it_stdin_in_errors():
+    path = INVALID / "unknown_name.yaml"
+    result = CliRunner().invoke(main, ["validate", "-"], input=path.read_bytes())
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    i = lines.index("<stdin>:12:21: error: unknown name 'ema_fsat'")
+    assert lines[i + 1] == "   12 |     when: crossover(ema_fsat, ema_slow)"
+    assert "<stdin>: invalid — 1 error" in result.output
+
+
+def test_a_valid_rulebook_on_stdin_is_valid():
+    result = CliRunner().invoke(main, ["validate", "-", "--format", "json"], input=Path(RULES[0]).read_bytes())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["files"][0]["file"] == "<stdin>"
+
+
+def test_stdin_that_is_not_utf8_is_reported_not_raised():
+    result = CliRunner().invoke(main, ["validate", "-"], input=b"rulebook: \xff\n")
+    assert result.exit_code == 1
+    assert "<stdin>:1:1: error: file is not UTF-8 text" in result.output
+
+
+def test_stdin_can_be_read_once_only():
+    result = CliRunner().invoke(main, ["validate", "-", "-"], input=Path(RULES[0]).read_bytes())
+    assert result.exit_code == 2
+    assert "'-' (stdin) may be given once" in result.output
