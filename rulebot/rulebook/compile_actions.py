@@ -25,6 +25,8 @@ from rulebot.rulebook.source_map import Path_
 _PERCENT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 _NOTIONAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z]{2,10})\s*$")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+# A `{` no `}` closes (before the next `{`), with the name it seems to begin: `{equity`.
+_UNCLOSED_RE = re.compile(r"\{(?![^{}]*\})([A-Za-z0-9_@.\[\]]*)")
 _LOG_FORMAT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.@\[\]]*)\s*[:!]")
 # Text that ends in an asset but is not `digits ASSET`: 1e3 USDT, 1,000 USDT, 1000USDT. No
 # expression ends in an upper-case word, so saying how to write the amount beats "syntax error".
@@ -328,6 +330,18 @@ def _log(action: Any, a: _Args) -> c.CompiledAction | None:
             ok = False
         else:
             names.append(name)
+    for mt in _UNCLOSED_RE.finditer(action.log):
+        # The engine would journal `x {equity` as written: surely a placeholder missing its `}`.
+        span = a.ctx.source.span_in_value((*a.path, "log"), action.log, mt.start(), len(mt.group(0)))
+        word = mt.group(1)
+        a.ctx.at(
+            "error",
+            f"log placeholder '{mt.group(0)}' is not closed with '}}'",
+            span,
+            f"close it: {{{word}}}" if word else "a placeholder is one name in braces, e.g. {equity}",
+            "log",
+        )
+        ok = False
     # The engine fills `{name}` by its text: `{ equity }` is written `{equity}` for it.
     template = _PLACEHOLDER_RE.sub(lambda mt: "{" + mt.group(1).strip() + "}", action.log)
     return c.Log(template, tuple(names)) if ok else None

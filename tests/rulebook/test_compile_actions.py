@@ -129,3 +129,25 @@ def test_a_python_format_in_a_log_placeholder_is_named_as_such(text: str) -> Non
     [(message, hint)] = [(d.message, d.hint) for d in info.value.diagnostics if d.is_error]
     assert message == f"log placeholder '{text}' has a format; placeholders take a name only"
     assert hint == "write {equity}: numbers show 6 significant digits"
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "hint"),
+    [
+        ("x {equity", "{equity", "close it: {equity}"),
+        ("x {equity and {state}", "{equity", "close it: {equity}"),
+        ("x {{equity}", "{", "a placeholder is one name in braces, e.g. {equity}"),
+        ("x {", "{", "a placeholder is one name in braces, e.g. {equity}"),
+    ],
+)
+def test_an_unclosed_log_placeholder_is_an_error_at_its_brace(text: str, at: str, hint: str) -> None:
+    """`x {equity` compiled and was journaled as written."""
+    source = _LOG.replace("TEXT", text)
+    with pytest.raises(RulebookError) as info:
+        compile_text(source)
+    [d] = [d for d in info.value.diagnostics if d.is_error]
+    assert d.message == f"log placeholder '{at}' is not closed with '}}'"
+    assert d.hint == hint
+    assert d.span is not None and d.span.length == len(at)
+    line = source.splitlines()[d.span.line - 1]
+    assert line[d.span.column - 1 :].startswith(at) and line.index(text) + text.index(at) == d.span.column - 1
