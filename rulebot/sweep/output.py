@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rulebot.sweep.api import SweepResult, iso
-from rulebot.sweep.space import SweepError, render
+from rulebot.sweep.space import SweepError, shown
 from rulebot.sweep.trial import TrialResult
 
 METRIC_COLUMNS = (
@@ -160,7 +160,7 @@ def trials_table(sweep: SweepResult, top: int = 10, phase: str | None = None, ti
         table.add_row(
             str(rank),
             str(t.number),
-            *(Text(render(params[d.name])) for d in sweep.dims),  # a text param as it is, not as markup
+            *(Text(shown(params[d.name])) for d in sweep.dims),  # a text param as it is, not as markup
             money(pnl),
             pct(m.get("return_pct")),
             fmt(m.get("sharpe")),
@@ -181,7 +181,7 @@ def folds_table(sweep: SweepResult) -> Table:
     for name in ("fold", "train", "test", "best parameters", "in-sample", "out-of-sample", ""):
         table.add_column(name, justify="right" if name in ("fold", "in-sample", "out-of-sample") else "left")
     for f in sweep.folds:
-        params = ", ".join(f"{k}={render(v)}" for k, v in f.best.params) if f.best else "-"
+        params = ", ".join(f"{k}={shown(v)}" for k, v in f.best.params) if f.best else "-"
         table.add_row(
             str(f.fold.index),
             _span(f.fold.train),
@@ -201,7 +201,7 @@ def _span(window: Sequence[int]) -> str:
 
 def failures(trials: Sequence[TrialResult], most: int = 5) -> list[str]:
     bad = [t for t in trials if not t.ok]
-    lines = [f"trial {t.number} ({', '.join(f'{k}={render(v)}' for k, v in t.params)}): {t.error}" for t in bad[:most]]
+    lines = [f"trial {t.number} ({', '.join(f'{k}={shown(v)}' for k, v in t.params)}): {t.error}" for t in bad[:most]]
     if len(bad) > most:
         lines.append(f"... and {len(bad) - most} more")
     return lines

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rulebot.sweep.api import SweepResult, iso, replay_args
 from rulebot.sweep.output import fmt, money, pct
-from rulebot.sweep.space import SweepError, render
+from rulebot.sweep.space import SweepError, shown
 from rulebot.sweep.trial import TrialResult
 
 MAX_AXIS = 16  # distinct values on a heatmap axis before they are binned
@@ -32,7 +32,7 @@ def _axis(values: Sequence[object]) -> tuple[list[str], dict[object, int]]:
     distinct = sorted(set(values), key=lambda v: (isinstance(v, str), v))  # type: ignore[arg-type]
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in distinct)
     if len(distinct) <= MAX_AXIS or not numeric:
-        return [render(v) for v in distinct], {v: i for i, v in enumerate(distinct)}  # type: ignore[arg-type]
+        return [shown(v) for v in distinct], {v: i for i, v in enumerate(distinct)}  # type: ignore[arg-type]
     lo, hi = float(distinct[0]), float(distinct[-1])  # type: ignore[arg-type]
     width = (hi - lo) / MAX_AXIS or 1.0
     labels = [f"{lo + i * width:.4g} to {lo + (i + 1) * width:.4g}" for i in range(MAX_AXIS)]
@@ -73,7 +73,7 @@ def heatmap(sweep: SweepResult, x: str, y: str | None) -> str:
     parts = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
     for (i, j), t in cells.items():
         s = t.score(sweep.metric) or 0.0
-        tip = f"trial {t.number}: " + ", ".join(f"{k}={render(v)}" for k, v in t.params) + f" → {sweep.metric} {s:.4g}"
+        tip = f"trial {t.number}: " + ", ".join(f"{k}={shown(v)}" for k, v in t.params) + f" → {sweep.metric} {s:.4g}"
         cx, cy = left + i * cw, top + (len(ylabels) - 1 - j) * ch
         parts.append(
             f'<rect x="{cx}" y="{cy}" width="{cw - 1}" height="{ch - 1}" fill="{_color(s, scale)}">'
@@ -125,7 +125,7 @@ def equity_chart(trials: Sequence[TrialResult]) -> str:
     for k, c in enumerate(curves):
         color = PALETTE[k % len(PALETTE)]
         points = " ".join(xy(t, v) for t, v in c.curve)
-        label = f"trial {c.number}: " + ", ".join(f"{n}={render(v)}" for n, v in c.params)
+        label = f"trial {c.number}: " + ", ".join(f"{n}={shown(v)}" for n, v in c.params)
         parts.append(
             f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5">'
             f"<title>{_esc(label)}</title></polyline>"
@@ -133,7 +133,7 @@ def equity_chart(trials: Sequence[TrialResult]) -> str:
     parts.append("</svg>")
     legend = "".join(
         f'<span class="key"><i style="background:{PALETTE[k % len(PALETTE)]}"></i>trial {c.number}: '
-        + _esc(", ".join(f"{n}={render(v)}" for n, v in c.params))
+        + _esc(", ".join(f"{n}={shown(v)}" for n, v in c.params))
         + "</span>"
         for k, c in enumerate(curves)
     )
@@ -166,7 +166,7 @@ def _trials_rows(sweep: SweepResult, trials: Sequence[TrialResult]) -> str:
         cells = [
             str(t.number),
             t.phase,
-            *(render(p[n]) for n in names),
+            *(shown(p[n]) for n in names),
             money(m.get("net_pnl")),
             pct(m.get("return_pct")),
             fmt(m.get("sharpe")),
@@ -186,7 +186,7 @@ def _folds(sweep: SweepResult) -> str:
     unit = " per day" if sweep.metric == "net_pnl" else ""
     rows = []
     for f in sweep.folds:
-        params = ", ".join(f"{k}={render(v)}" for k, v in f.best.params) if f.best else "-"
+        params = ", ".join(f"{k}={shown(v)}" for k, v in f.best.params) if f.best else "-"
         flag = '<td class="warn">diverges</td>' if f.diverges else "<td></td>"
         rows.append(
             f"<tr><td>{f.fold.index}</td><td>{_esc(iso(f.fold.train[0]))} → {_esc(iso(f.fold.train[1]))}</td>"

@@ -55,6 +55,14 @@ def render(value: Value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def shown(value: Value) -> str:
+    """A value as a table or report shows it: as `--set` writes it, but an empty or blank text as
+    `""` (`" "`), which a cell would show as nothing, as if the trial had no value."""
+    if isinstance(value, str) and not value.strip():
+        return f'"{value}"'
+    return render(value)
+
+
 def parse_value(text: str) -> Value:
     """The value `--set name=text` gives (the compiler's own rule: bool, int, float, else text)."""
     low = text.strip().lower()

@@ -64,3 +64,17 @@ def test_a_profit_factor_with_nothing_lost_ranks_first_and_shows_as_infinite():
     Console(file=screen, width=200).print(trials_table(sweep))
     assert "∞" in screen.getvalue()
     assert 'fill="rgb(' in heatmap(sweep, "mode", None)  # the colour scale is taken from finite scores
+
+
+def test_the_trials_table_shows_the_empty_text_as_two_quotes_not_a_blank_cell():
+    """`--param 'mode="",a'`: the empty mode's row had an empty cell, as if the value were missing."""
+    trials = [
+        TrialResult(n, (("mode", v),), None, None, "search", None, {"net_pnl": 1.0}, "1", "10001", None, ())
+        for n, v in enumerate(("", "a"))
+    ]
+    sweep = SweepResult("r.yaml", ("d",), "net_pnl", "grid", 1, "local", 1, (Dimension("mode", "str", ("", "a")),), {})
+    sweep.trials = trials
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(trials_table(sweep))
+    [row] = [line for line in screen.getvalue().splitlines() if line.startswith("│ 1 ")]
+    assert row.split("│")[3].strip() == '""'  # #, trial, mode

@@ -95,3 +95,15 @@ def test_a_metric_no_trial_has_says_so_instead_of_an_empty_heatmap():
     page = render_report(sweep)
     heat = page[page.index("(best trial per cell)") : page.index("Equity of the best")]
     assert "<svg" not in heat and "No trial has a sharpe" in heat, heat
+
+
+def test_the_empty_text_shows_as_two_quotes_in_the_report():
+    """The trials table, the heatmap's axis and its tooltips showed the empty text as nothing."""
+    trials = [
+        TrialResult(n, (("mode", v),), None, None, "search", None, {"net_pnl": 1.0}, "1", "10001", None, ())
+        for n, v in enumerate(("", "a"))
+    ]
+    page = render_report(sweep_of(trials, (Dimension("mode", "str", ("", "a")),)))
+    assert "<td>0</td><td>search</td><td>&quot;&quot;</td>" in page
+    assert "trial 0: mode=&quot;&quot;" in page or 'trial 0: mode=""' in page
+    assert "<td></td>" not in page
