@@ -246,6 +246,17 @@ def _stop(action: Any, a: _Args) -> c.CompiledAction | None:
     dist = (
         _fraction(spec_s.distance, (*p, "distance"), a.ctx, f"{kind} distance") if spec_s.distance is not None else None
     )
+    if kind == "stop_loss" and dist is not None and dist >= 1:
+        # The engine puts a long's stop at entry * (1 - distance): at 100% and above, at 0 or below.
+        a.ctx.error(
+            f"stop_loss distance {(dist * 100).normalize():f}% must be below 100%: it puts a long's stop at a price "
+            "of 0 or below, where it can never trigger",
+            (*p, "distance"),
+            "the distance is a share of the entry price, e.g. distance: 5%; a short's stop that far (twice the "
+            "entry price, past a 1x isolated position's liquidation) is written price: entry_price * 2",
+            "stop-distance",
+        )
+        return None
     if not ok or (spec_s.distance is not None and dist is None):
         return None
     return c.StopOrder(kind, price, dist, _WORKING[spec_s.working_type], spec_s.tag, spec_s.price_protect)

@@ -183,3 +183,18 @@ def test_a_breakout_that_holds_only_on_a_tie_warns_so(when, tie):
 )
 def test_a_comparison_that_can_hold_gets_no_breakout_warning(when):
     assert breakout_warnings(when) == []
+
+
+@pytest.mark.parametrize("distance", ["100%", "150%", "100.0%"])
+def test_a_stop_loss_distance_of_100_percent_or_more_is_refused(distance):
+    """`distance: 100%` put a long's stop at price 0, where it can never trigger."""
+    text = HEAD.replace("SIZE", "2%").replace("distance: 2%", f"distance: {distance}")
+    [found] = errors(text)
+    assert found.startswith("12: stop_loss distance ")
+    assert "must be below 100%" in found and "a long's stop at a price of 0 or below" in found
+
+
+def test_a_take_profit_distance_above_100_percent_compiles():
+    """A long's take_profit may be past twice the entry price."""
+    text = HEAD.replace("SIZE", "2%").replace("stop_loss: {distance: 2%}", "take_profit: {distance: 150%}")
+    assert compile_text(text).name == "t"
