@@ -8,6 +8,7 @@ import ast
 from typing import Protocol
 
 from rulebot.rulebook import expr_ir as ir
+from rulebot.rulebook.expr_breakout import never_breaks_out
 from rulebot.rulebook.expr_functions import FUNCTIONS, INDICATOR_FUNCTIONS
 from rulebot.rulebook.expr_names import Checked, did_you_mean, listing, with_guess
 from rulebot.rulebook.expr_parse import ParsedExpr
@@ -106,6 +107,10 @@ class CallChecker:
                 what = "a value with itself" if checked[0] == checked[1] else "two values that never change"
                 self.host.issue(node, f"{spec.name} of {what} is never true", _NEVER_CROSSES, "never-crosses")
                 ok = False
+            if ok:
+                # A crossover ends in `a > b` (a crossunder in `a < b`): never so past a range that includes a's candle.
+                up = spec.name == "crossover"
+                never_breaks_out(self.host, node, (node.args[0], node.args[1]), ">" if up else "<", *checked)
             return (ir.Cross(spec.name == "crossover", *checked), BOOL) if ok else (None, None)
         if spec.name == "round" and len(checked) == 2 and not _small_whole(checked[1]):
             self.host.issue(

@@ -9,10 +9,11 @@ import operator
 from collections.abc import Callable
 
 from rulebot.rulebook import expr_ir as ir
+from rulebot.rulebook.expr_breakout import never_breaks_out
 from rulebot.rulebook.expr_calls import CheckerHost, wrong_parts
 from rulebot.rulebook.expr_names import Checked, did_you_mean, listing, with_guess
 from rulebot.rulebook.expr_types import ExprType
-from rulebot.rulebook.scope import NameInfo, NameKind
+from rulebot.rulebook.scope import NameInfo
 
 NUM, BOOL, STR = ExprType.NUM, ExprType.BOOL, ExprType.STR
 
@@ -189,66 +190,9 @@ class CompareChecker:
     def breakout(
         self, node: ast.Compare, i: int, op: ir.CompareOpName, left: ir.Node | None, right: ir.Node | None
     ) -> None:
-        """`close@1h > range_high` with range_high: highest(high@1h, 24) is never true, as the range
-        holds this very candle, and `>=` is true only when the close ties its high: warn, and show
-        the range a candle back. A live price (`price`) or another timeframe can pass it."""
-        for candle, extreme, side, flipped in ((left, right, i + 1, False), (right, left, i, True)):
-            if not (isinstance(candle, ir.Ref) and isinstance(extreme, ir.Ref)):
-                continue
-            info, bound = self.host.scope.get(candle.name), self.host.scope.extremes.get(extreme.name)
-            if info is None or info.kind is not NameKind.SERIES or bound is None or "[" in candle.name:
-                continue
-            field, _, timeframe = candle.name.partition("@")
-            if timeframe != bound.timeframe:
-                continue
-            # The comparison read as `candle op extreme`; the extreme holds the candle's own field.
-            op_ = _MIRRORED[op] if flipped else op
-            past, tie = (">", ">=") if bound.highest else ("<", "<=")
-            low, high = (field, bound.field) if bound.highest else (bound.field, field)
-            if op_ not in (past, tie) or not _never_above(low, high) or (op_ == tie and field == bound.field):
-                continue
-            where = self.part(node, i, i)
-            offset, length = self.host.p.span(where) if isinstance(where, ast.AST) else where
-            text = self.host.p.text[offset : offset + length]
-            start, size = self.host.p.span([node.left, *node.comparators][side])
-            back = f"{text[: start - offset]}{extreme.name}[1]{text[start - offset + size :]}"
-            holds = f"the current {timeframe} candle"
-            if op_ == past:
-                beyond = "above" if bound.highest else "below"
-                why = (
-                    f"{holds}'s {field}"
-                    if field == bound.field
-                    else f"{holds}, and no {field} is {beyond} its candle's {bound.field}"
-                )
-                message = f"{text} is never true: {extreme.name} ({bound.definition.strip()}) includes {why}"
-            else:
-                message = (
-                    f"{text} is true only when the {field} ties its candle's {bound.field}: "
-                    f"{extreme.name} ({bound.definition.strip()}) includes {holds}"
-                )
-            self.host.warn(
-                where,
-                message,
-                f"for a break of the range before this candle, read {extreme.name} one candle back: {back}",
-                "never-breaks-out",
-            )
-
-
-# Within one candle, low <= open, close <= high.
-_OHLC = frozenset({"open", "high", "low", "close"})
-_MIRRORED: dict[ir.CompareOpName, ir.CompareOpName] = {
-    "<": ">",
-    "<=": ">=",
-    ">": "<",
-    ">=": "<=",
-    "==": "==",
-    "!=": "!=",
-}
-
-
-def _never_above(low: str, high: str) -> bool:
-    """Is candle field `low` never above field `high` of the same candle?"""
-    return low == high or (low in _OHLC and high in _OHLC and (high == "high" or low == "low"))
+        """`close@1h > range_high` with range_high: highest(high@1h, 24): see `never_breaks_out`."""
+        operands = [node.left, *node.comparators]
+        never_breaks_out(self.host, self.part(node, i, i), (operands[i], operands[i + 1]), op, left, right)
 
 
 # The engine's clock values (engine/market.py): what each can be, and how to say so.

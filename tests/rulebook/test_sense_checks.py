@@ -198,3 +198,25 @@ def test_a_take_profit_distance_above_100_percent_compiles():
     """A long's take_profit may be past twice the entry price."""
     text = HEAD.replace("SIZE", "2%").replace("stop_loss: {distance: 2%}", "take_profit: {distance: 150%}")
     assert compile_text(text).name == "t"
+
+
+@pytest.mark.parametrize(
+    ("when", "back"),
+    [
+        ("crossover(close@1h, range_high)", "crossover(close@1h, range_high[1])"),
+        ("crossunder(range_high, high@1h)", "crossunder(range_high[1], high@1h)"),
+        ("crossunder(close@1h, range_low)", "crossunder(close@1h, range_low[1])"),
+    ],
+)
+def test_a_crossover_past_a_range_that_includes_its_own_candle_is_never_true(when, back):
+    [(column, message, hint)] = breakout_warnings(when)
+    assert column == len("    when: ") + 1
+    assert message.startswith(f"{when} is never true:")
+    assert hint is not None and hint.endswith(back)
+
+
+@pytest.mark.parametrize(
+    "when", ["crossover(close@1h, range_high[1])", "crossover(price, range_high)", "crossunder(close@1h, range_high)"]
+)
+def test_a_crossover_that_can_happen_gets_no_breakout_warning(when):
+    assert breakout_warnings(when) == []
