@@ -28,6 +28,7 @@ def check_machine(
     ctx: CompileContext,
 ) -> None:
     _contradictions(book, rules, states, ctx)
+    _short_take_profit_past_zero(rules, states, ctx)
     _opposite_entries(rules, ctx)
     reachable = _reachable(rules, states, initial)
     if book.states is not None:
@@ -83,6 +84,32 @@ def _contradictions(
                         "or limit the rule with `in:`",
                         "state-contradiction",
                     )
+
+
+def _short_take_profit_past_zero(
+    rules: tuple[c.CompiledRule, ...], states: Mapping[str, c.StateSpec], ctx: CompileContext
+) -> None:
+    """A take_profit `distance` of 100% or more where the position is surely short: the engine puts
+    it at entry * (1 - distance), 0 or below, which no price reaches. A long's may be that far."""
+    for rule in rules:
+        for j, action in enumerate(rule.actions):
+            if not (isinstance(action, c.StopOrder) and action.kind == "take_profit" and (action.distance or 0) >= 1):
+                continue
+            entries = [a.side for a in rule.actions[:j] if isinstance(a, c.Enter)]
+            short = (
+                entries[-1] is Direction.SHORT
+                if entries
+                else bool(rule.states) and all(states[s].position is c.PositionBinding.SHORT for s in rule.states)
+            )
+            if short:
+                assert action.distance is not None
+                ctx.error(
+                    f"take_profit distance {(action.distance * 100).normalize():f}% must be below 100% here: it "
+                    "puts a short's take_profit at a price of 0 or below, which is never reached",
+                    ("rules", rule.index, "do", j, "take_profit", "distance"),
+                    "the distance is a share of the entry price, e.g. distance: 5%",
+                    "stop-distance",
+                )
 
 
 def _action_word(action: object) -> str:

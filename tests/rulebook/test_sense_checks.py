@@ -220,3 +220,41 @@ def test_a_crossover_past_a_range_that_includes_its_own_candle_is_never_true(whe
 )
 def test_a_crossover_that_can_happen_gets_no_breakout_warning(when):
     assert breakout_warnings(when) == []
+
+
+SHORT_TP = """\
+rulebook: t
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+states:
+  flat: {position: none}
+  short: {position: short}
+initial: flat
+rules:
+  - name: sell
+    on: candle_close 1m
+    in: flat
+    when: close@1m > 0
+    do: [{enter: {side: short, size: 2%}}, {stop_loss: {distance: 2%}}, {take_profit: {distance: TP}}, {goto: short}]
+  - name: later
+    on: candle_close 1m
+    in: short
+    do: [{take_profit: {distance: TP}}]
+  - name: out
+    on: candle_close 1m
+    in: short
+    when: close@1m > 1000000
+    do: [exit, {goto: flat}]
+"""
+
+
+def test_a_shorts_take_profit_100_percent_away_is_refused_where_the_side_is_known():
+    """A short's take_profit at entry * (1 - distance): at 100% it is at price 0, never reached."""
+    found = errors(SHORT_TP.replace("TP", "100%"))
+    assert [f.split(":")[0] for f in found] == ["14", "18"], found
+    assert all("a short's take_profit at a price of 0 or below" in f for f in found)
+
+
+def test_a_shorts_take_profit_below_100_percent_compiles():
+    assert compile_text(SHORT_TP.replace("TP", "99%")).name == "t"
