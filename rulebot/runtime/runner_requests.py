@@ -200,7 +200,9 @@ class RunnerRequests:
             "run_id": self.run_id,
             "events": self.events,
             "events_by_type": dict(self.events_by_type),
-            **engine_status(self.engine, self.clock()),
+            # Data ages by the exchange's clock when live prices come in; a replay or the simulated
+            # market runs on its data's own clock (the wall clock would call 2025's data a year old).
+            **engine_status(self.engine, self.clock() if self._stamp else self.engine.time),
             "reloads": self.reloads[-5:],
             "stop_reason": self.stop_reason,
             "failed": self.failed,

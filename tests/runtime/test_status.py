@@ -4,12 +4,15 @@ little ahead of its clock, which showed as data '-266 s old')."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
 from rulebot.engine.engine import Engine
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
-from rulebot.rulebook.compiler import compile_text
+from rulebot.rulebook.compiler import compile_file, compile_text
+from rulebot.runtime.assemble import dry_run
+from rulebot.runtime.run_config import RunConfig
 from rulebot.runtime.status import engine_status
 
 from .conftest import HOLD_ON_CANDLE
@@ -35,3 +38,15 @@ def test_the_data_age_is_the_clock_less_the_last_data_time() -> None:
 
 def test_data_ahead_of_the_clock_is_fresh_not_negative() -> None:
     assert engine_status(engine_with_a_trade_at(T), T - 266_000)["data"]["BTCUSDT"]["age_s"] == 0
+
+
+async def test_a_replayed_dry_run_ages_its_data_by_its_own_clock_not_the_wall_clock(tmp_path) -> None:
+    # `rulebot status` of a dry-run on 2025's files said "data 46855130.0 s old".
+    book = tmp_path / "book.yaml"
+    book.write_text(HOLD_ON_CANDLE)
+    data = Path(__file__).resolve().parents[3] / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
+    cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False, max_events=500)
+    runner = await dry_run(compile_file(str(book)), cfg, f"replay:{data}", speed=0)
+    final = await runner.run()
+    age = final["data"]["BTCUSDT"]["age_s"]
+    assert age is not None and 0 <= age < 120, final["data"]
