@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.core.account_events import AccountEvent, StreamStatus
+from rulebot.core.errors import UserError
 from rulebot.core.events import STAMPED, Timer
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.engine.engine import Engine, Step
@@ -148,7 +149,9 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
                 async for event in feed:
                     await self.queue.put(event)
         except Exception as exc:
-            self.stop_reason = f"the market feed failed: {type(exc).__name__}: {exc}"
+            # A damaged file and the like say what is wrong themselves; an unforeseen error names its type.
+            said = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            self.stop_reason = f"the market feed failed: {said}"
             self.failed = True
         await self.queue.put(_END)
 

@@ -50,3 +50,22 @@ async def test_a_replayed_dry_run_ages_its_data_by_its_own_clock_not_the_wall_cl
     final = await runner.run()
     age = final["data"]["BTCUSDT"]["age_s"]
     assert age is not None and 0 <= age < 120, final["data"]
+
+
+async def test_a_replay_file_damaged_part_way_stops_the_run_saying_what_not_a_class_name(tmp_path) -> None:
+    # It said "the market feed failed: ReplayFileError: …".
+    day = Path(__file__).resolve().parents[3] / "shared/data/binance-vision/futures/um/daily/klines/BTCUSDT/1m"
+    files = tmp_path / "files"
+    files.mkdir()
+    damaged = files / "BTCUSDT-1m-2025-06-12.zip"
+    raw = bytearray((day / damaged.name).read_bytes())
+    raw[30_000:30_300] = bytes(b ^ 0x5A for b in raw[30_000:30_300])
+    damaged.write_bytes(bytes(raw))
+    book = tmp_path / "book.yaml"
+    book.write_text(HOLD_ON_CANDLE)
+    cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False)
+    runner = await dry_run(compile_file(str(book)), cfg, f"replay:{files}", speed=0)
+    await runner.run()
+    assert runner.failed and runner.stop_reason is not None
+    assert runner.stop_reason.startswith("the market feed failed: ") and "Error:" not in runner.stop_reason
+    assert damaged.name in runner.stop_reason, runner.stop_reason
