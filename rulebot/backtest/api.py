@@ -99,11 +99,13 @@ def refuse_unknown_symbols(
     book: CompiledRulebook,
     exchange_info: str | None = None,
     brackets_file: str | None = None,
+    advice: str | None = None,
 ) -> None:
     """A symbol that neither the instruments nor the brackets list is a typo, not a listing newer than
     both: said at its place in the rulebook, as `rulebot validate` says it (RulebookError), before
     the data is looked for. A symbol only one of them lists runs (its grid inferred from the data)
-    or is refused for its missing brackets by load_instruments."""
+    or is refused for its missing brackets by load_instruments. `advice`: what to do for a symbol
+    Binance lists, when the caller has no --exchange-info and --brackets to offer."""
     market = market_of(book)
     if not exchange_info and not brackets_file:
         listed, where = set(listed_symbols(market)), BUILT_IN_UNKNOWN
@@ -115,7 +117,9 @@ def refuse_unknown_symbols(
     if all(s in listed for s in book.symbols):
         return
     missing = [opt for opt, given in (("--exchange-info", exchange_info), ("--brackets", brackets_file)) if not given]
-    if missing:
+    if advice is not None:
+        where += f"; {advice}"
+    elif missing:
         where += "; for a symbol Binance lists, pass " + " and ".join(f"{opt} FILE" for opt in missing)
     compile_file(rulebook, overrides, {book.market: (frozenset(listed), where)})  # raises RulebookError
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from rulebot.backtest.api import refuse_unknown_symbols
 from rulebot.binance.codes import BinanceError
 from rulebot.cli.bot_control import print_status
 from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, FEES, HOURS, RULEBOOK, RUN_DIR, SPEED, STRICT
@@ -212,6 +213,14 @@ def dry_run_cmd(
 ) -> None:
     """Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys needed."""
     book = _compile(rulebook)
+    if market_spec != "binance":  # a typo in a symbol, said at its place as validate and backtest say it
+        try:
+            refuse_unknown_symbols(
+                rulebook, None, book, advice="for a symbol Binance lists, dry-run it with --market binance"
+            )
+        except RulebookError as exc:
+            print_rulebook_errors(rulebook, exc)
+            sys.exit(1)
     cfg = RunConfig(
         Path(rulebook),
         "dry-run",

@@ -260,3 +260,14 @@ async def test_a_password_in_the_rest_url_is_never_printed_nor_journaled(tmp_pat
     exported = CliRunner().invoke(main, ["audit", "-j", str(run_dir / "journal.sqlite"), "export"])
     assert exported.exit_code == 0 and "binance:http://***@127.0.0.1" in exported.output
     assert "PROXYPASS" not in exported.output
+
+
+def test_a_dry_run_on_a_symbol_no_list_knows_is_said_at_its_line_with_what_to_do(tmp_path):
+    # It said "the built-in catalog has no spec for FOOUSDT", with no place in the rulebook.
+    book = tmp_path / "foo.yaml"
+    book.write_text(BOOK.replace("BTCUSDT", "FOOUSDT"))
+    result = CliRunner().invoke(main, ["dry-run", str(book), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert f"{book}:3:11: error: unknown usdm symbol 'FOOUSDT'" in result.output
+    assert "dry-run it with --market binance" in result.output and "--exchange-info" not in result.output
+    assert not (tmp_path / "run").exists()  # nothing started
