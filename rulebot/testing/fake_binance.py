@@ -236,6 +236,8 @@ class FakeBinance:
             events = account_before_fill(events)
         for ev in events:
             await self.hub.publish_user(key, ev)
+            if self.hub.faults.duplicate_user:
+                await self.hub.publish_user(key, ev)
 
     async def expire_listen_key(self) -> None:
         """The listen key lapses now (as when no keepalive came for an hour)."""

@@ -50,6 +50,9 @@ class StreamFaults:
     # Each fill's ACCOUNT_UPDATE before its ORDER_TRADE_UPDATE (the simulator makes them the other
     # way round): Binance has been seen to send either, with the same T and E on both.
     account_first: bool = False
+    # Every user-stream event sent twice (a reconnect's replay, a relay that repeats): a fill heard
+    # twice must count once.
+    duplicate_user: bool = False
 
 
 @dataclass(eq=False)

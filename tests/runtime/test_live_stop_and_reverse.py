@@ -110,3 +110,28 @@ async def test_a_reversal_moves_its_state_twice_whichever_of_a_fills_reports_com
     moves = [(b["from_state"], b["to_state"], b["why"]) for k, b in rows if k == "state"]
     reversal = moves[moves.index(("long", "flat", "rule long-to-short")) :]
     assert reversal == [("long", "flat", "rule long-to-short"), ("flat", "short", "rule long-to-short")], moves
+
+
+async def test_a_user_stream_that_says_everything_twice_changes_nothing(tmp_path):
+    """Every order and account report arrives twice: a fill heard again is not a second fill (no
+    second fee, no position beyond the rulebook's size, no order sent twice), and the reversal
+    moves its state once each way."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        fake.hub.faults.duplicate_user = True
+        await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
+        level["price"] = D(60060)
+        await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
+        engine = runner.engine
+        assert engine is not None
+        fees, fills = engine.state.portfolio.fees_paid, engine.state.portfolio.fills
+        charged = fake.sim.ledger("USDT").commission  # the long's entry, its exit and the short's entry
+    assert largest[0] == D("0.01")
+    assert len(fake.placed_ids) == len(set(fake.placed_ids))
+    assert fills == 3 and abs(fees) == abs(charged) > 0, (fills, fees, charged)  # each fill counted once
+    moves = [(b["from_state"], b["to_state"]) for k, b in journal_rows(runner) if k == "state"]
+    assert moves.count(("long", "flat")) == 1 and moves.count(("flat", "short")) == 1, moves
