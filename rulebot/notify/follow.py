@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -99,7 +100,17 @@ async def run_with_notifications(runner: Any, settings: NotifySettings | None) -
     """`runner.run()`, with its journal followed for notifications while it runs."""
     if settings is None:
         return await runner.run()
-    notes = JournalNotifications(runner.cfg.journal_path(), runner.run_id, settings, runner.book.name)
+    pending: set[asyncio.Task[None]] = set()
+
+    def failed(text: str) -> None:
+        """A message that could not be delivered: said on stderr, and journaled, so that the page and
+        `rulebot audit` show it too (the text names the target, never its URL or token)."""
+        print(text, file=sys.stderr)
+        task = asyncio.get_running_loop().create_task(_journaled(runner, text))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    notes = JournalNotifications(runner.cfg.journal_path(), runner.run_id, settings, runner.book.name, warn=failed)
     notes.start()
     near = asyncio.create_task(watch_liquidation(runner.status, notes.notifier, settings.liquidation_warning))
     try:
@@ -109,6 +120,12 @@ async def run_with_notifications(runner: Any, settings: NotifySettings | None) -
         with contextlib.suppress(asyncio.CancelledError):
             await near
         await notes.close()
+
+
+async def _journaled(runner: Any, text: str) -> None:
+    # A "notify-failed" notice is no notification itself (events.py): a failing target cannot feed on it.
+    with contextlib.suppress(Exception):  # the journal may have closed with the run
+        await runner.notice("notify-failed", text)
 
 
 async def watch_liquidation(

@@ -270,6 +270,11 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
     async def _process(self, step: Step, t: int) -> None:
         await self._desk().process(step, t)
 
+    async def notice(self, kind: str, message: str) -> None:
+        """A notice from beside the engine (a notification that could not be delivered), journaled now."""
+        if self.desk is not None:
+            await self._note(self.clock(), kind, message)
+
     async def _note(self, t: int, kind: str, message: str) -> None:
         await self._desk().note(t, kind, message)
 

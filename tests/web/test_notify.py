@@ -5,7 +5,9 @@ waits for any of it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 
 import pytest
@@ -248,3 +250,30 @@ def test_a_broken_notify_file_stops_the_dry_run_before_it_starts(tmp_path):
     result = CliRunner().invoke(main, ["dry-run", str(book), "--notify", str(path), "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 1 and "webhook needs a `url`" in result.output and "nothing was started" in result.output
     assert not (tmp_path / "r" / "journal.sqlite").exists()
+
+
+async def test_a_notification_that_cannot_be_delivered_is_journaled_without_its_url(tmp_path):
+    """It was said only on the bot's stderr: the page and `rulebot audit` never showed it."""
+    book = tmp_path / "book.yaml"
+    book.write_text(HOLD_ON_CANDLE)
+    cfg = RunConfig(book, "dry-run", tmp_path / "run", watch=False)
+    runner = await dry_run(compile_file(str(book)), cfg, "simulated", hours=24, speed=1000)
+    dead = f"http://127.0.0.1:9/{TG_TOKEN}"  # the discard port: nothing listens
+    settings = parse({"webhook": {"url": dead}, "events": ["fill"], "retries": 1})
+    task = asyncio.create_task(run_with_notifications(runner, settings))
+    await until(lambda: _failed(cfg), timeout=15)
+    await runner.request({"cmd": "kill", "policy": "flatten"})
+    await asyncio.wait_for(task, 30)
+    failures = _failed(cfg)
+    assert failures and all("webhook" in m and TG_TOKEN not in m and "127.0.0.1:9" not in m for m in failures)
+
+
+def _failed(cfg: RunConfig) -> list[str]:
+    if not cfg.journal_path().exists():
+        return []
+    db = sqlite3.connect(cfg.journal_path())
+    try:
+        rows = db.execute("SELECT body FROM entries WHERE kind = 'notice'").fetchall()
+    finally:
+        db.close()
+    return [json.loads(b)["message"] for (b,) in rows if json.loads(b)["kind"] == "notify-failed"]
