@@ -47,14 +47,28 @@ def web(journal: Path, tmp_path: Path, port: int, host: str = "127.0.0.1") -> su
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+def announced(proc: subprocess.Popen[str]) -> str:
+    """The line that gives the page's address, once `rulebot web` prints it."""
+    line = ""
+    while "bot(s) on" not in line:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, proc.stderr.read()  # type: ignore[union-attr]
+    return line
+
+
+def stopped(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, as a service manager stops it: it must end cleanly. Its stdout and stderr."""
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    return out, err
+
+
 def test_port_0_prints_the_port_it_took_and_the_page_answers_there(journal: Path, tmp_path: Path) -> None:
     # It printed "on http://127.0.0.1:0/", an address nobody can open.
     proc = web(journal, tmp_path, 0)
     try:
-        line = ""
-        while "bot(s) on" not in line:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            assert line, proc.stderr.read()  # type: ignore[union-attr]
+        line = announced(proc)
         url = re.search(r"(http://\S+/)", line)
         assert url and not url.group(1).endswith(":0/"), line
         with urllib.request.urlopen(url.group(1), timeout=10) as page:
@@ -81,13 +95,8 @@ def test_another_address_than_loopback_is_warned_that_plain_http_carries_the_tok
     # Off loopback the token, the sign-in link and the session cookie cross the network in the
     # clear; the start said nothing about it.
     proc = web(journal, tmp_path, 0, host="0.0.0.0")
-    line = ""
-    while "bot(s) on" not in line:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    line = announced(proc)
+    out, err = stopped(proc)
     assert "plain HTTP" in err and "ssh -L" in err, err
     # Links name this machine: "http://0.0.0.0:…" opens nothing from another one.
     assert "0.0.0.0" not in line + out and f"http://{socket.gethostname()}:" in line, (line, out)
@@ -98,13 +107,8 @@ def test_a_sigterm_right_after_the_address_is_printed_stops_it_cleanly(journal: 
     # the rest of the announcement unprinted and a --demo bot left running.
     for _ in range(5):
         proc = web(journal, tmp_path, 0)
-        line = ""
-        while "bot(s) on" not in line:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            assert line, proc.stderr.read()  # type: ignore[union-attr]
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-        assert proc.returncode == 0, err
+        announced(proc)
+        _, err = stopped(proc)
         assert "plain HTTP" not in err, err  # loopback: nothing to warn of
 
 
@@ -115,11 +119,6 @@ def test_a_run_directory_that_is_not_there_is_noted_not_shown_silently_as_an_emp
     args += ["--token-file", str(tmp_path / "token")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = ""
-    while "bot(s) on" not in line:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        assert line, proc.stderr.read()  # type: ignore[union-attr]
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+    announced(proc)
+    _, err = stopped(proc)
     assert f"{missing} does not exist" in err, err
