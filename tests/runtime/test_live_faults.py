@@ -231,3 +231,65 @@ def journal_says(runner: Runner, text: str) -> bool:
         return db.execute("SELECT COUNT(*) FROM entries WHERE body LIKE ?", (f"%{text}%",)).fetchone()[0] > 0
     finally:
         db.close()
+
+
+# Enters at once when flat; gives up on an entry not yet heard of within the next second.
+GIVE_UP = """\
+rulebook: giving-up
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {goto: long}]
+  - name: give_up
+    on: every 1s
+    in: long
+    do: [exit, {goto: flat}]
+"""
+
+
+def entries_of(runner: Runner, cid: str) -> list[tuple[str, dict]]:
+    db = sqlite3.connect(runner.cfg.journal_path())
+    try:
+        rows = db.execute("SELECT kind, body FROM entries WHERE client_order_id = ? ORDER BY id", (cid,)).fetchall()
+        return [(k, json.loads(b)) for k, b in rows]
+    finally:
+        db.close()
+
+
+async def test_an_entry_cancelled_while_a_ban_holds_it_back_is_never_sent(tmp_path):
+    """The probe: the entry's POST got 418 (Retry-After 3 s) and waited out the ban; the engine
+    gave it up meanwhile, but its cancel waited behind it, so the entry filled when the ban ended
+    and the cancel failed (-2013). A cancel of an order that has not left withdraws it: it is
+    never sent, and the engine hears it CANCELED, journaled, with nothing left working."""
+    async with FakeBinance(Market.USDM) as fake:
+        fake.rest_faults.retry_after_s = 3
+        posts: list[float] = []
+
+        def ban_the_first_entry(method: str, path: str, at: float) -> None:
+            if method == "POST" and path == "/fapi/v1/order":
+                posts.append(at)
+                if len(posts) == 1:
+                    fake.rest_faults.status_418 = 1  # this very request is answered 418
+
+        fake.on_request = ban_the_first_entry
+        async with running(fake, GIVE_UP, tmp_path) as runner:
+            await until(lambda: len(posts) == 1, timeout=10)
+            engine = runner.engine
+            assert engine is not None
+            first = next(r.client_order_id for r in engine.open_orders() if r.purpose == "entry")
+            await until(lambda: any(k == "order" for k, _ in entries_of(runner, first)), timeout=5)
+            banned_until = posts[0] + 3
+            await until(lambda: time.perf_counter() > banned_until + 1, timeout=10)  # the ban is over
+        rows = [(k, b) for k, b in entries_of(runner, first) if k != "guard"]
+    assert first not in fake.placed_ids, "the cancelled entry reached the exchange after the ban"
+    assert fake.sim.order("BTCUSDT", first) is None
+    assert [k for k, _ in rows] == ["command", "command", "order"]  # placed, cancelled, CANCELED
+    assert rows[1][1]["type"] == "CancelOrder"
+    assert rows[2][1]["status"] == "CANCELED" and rows[2][1]["filled_qty"] == "0"
+    assert not journal_says(runner, "cancel-failed")
+    assert runner.engine is not None and runner.engine.order(first) is not None
+    assert all(r.client_order_id != first for r in runner.engine.open_orders())
