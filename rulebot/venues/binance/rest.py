@@ -26,6 +26,7 @@ from rulebot.core.events import Trade
 from rulebot.venues.binance.transport import (
     MAX_RETRIES,
     RECV_WINDOW_MS,
+    Placement,
     SignedTransport,
     TransportError,
 )
@@ -117,14 +118,15 @@ class BinanceRest(SignedTransport):
 
     # -- orders ----------------------------------------------------------------------------------
 
-    async def new_order(self, params: Mapping[str, object]) -> Any:
-        """Place an order; a lost answer is resolved by client id, never by sending twice."""
-        return await self.place("v1/order", params, "newClientOrderId", self.query_order)
+    async def new_order(self, params: Mapping[str, object], placement: Placement | None = None) -> Any:
+        """Place an order; a lost answer is resolved by client id, never by sending twice.
+        `placement`: the order can be withdrawn until it leaves (`Withdrawn`)."""
+        return await self.place("v1/order", params, "newClientOrderId", self.query_order, placement)
 
-    async def new_algo_order(self, params: Mapping[str, object]) -> Any:
+    async def new_algo_order(self, params: Mapping[str, object], placement: Placement | None = None) -> Any:
         """USDⓈ-M conditional orders (stops, take-profits, trailing stops) since 2025-12-09."""
         full = {"algoType": "CONDITIONAL", **params}
-        return await self.place("v1/algoOrder", full, "clientAlgoId", self.query_algo_order)
+        return await self.place("v1/algoOrder", full, "clientAlgoId", self.query_algo_order, placement)
 
     async def batch_orders(self, orders: Sequence[Mapping[str, object]]) -> list[Any]:
         """Up to 5 plain orders at once; per order the order or its `{"code","msg"}` error. A

@@ -12,6 +12,10 @@
   never sent again blindly (`place`). It is looked up by its client order id; if Binance does
   not have it, the lookup is repeated once the lost request's recvWindow has passed (after that
   Binance refuses it, -1021/-5028), and only then is it sent again, under the same id.
+- An order placed with a `Placement` can be withdrawn while it has not left the process (it
+  waits out a ban, a backoff, the rate budget): it is then never sent (`Withdrawn`). A send that
+  Binance refused without executing it (429/418, -1021, a 5xx documented as failed) leaves it
+  withdrawable again; once a send's fate is unknown, never.
 Secrets stay in this object: errors and log lines carry the method, path and Binance's message,
 never the query string, the key or the signature.
 """
@@ -58,6 +62,37 @@ class TransportError(Exception):
 
 class OrderFateUnknown(TransportError):
     """An order's answer was lost and Binance could not be asked whether it has the order."""
+
+
+class Withdrawn(Exception):
+    """The order was withdrawn before it left the process: nothing reached Binance."""
+
+
+class Placement:
+    """One order's way out, shared by its sender and whoever may withdraw it (a cancel that comes
+    while it waits). Changed synchronously only: an order is never both withdrawn and sent."""
+
+    __slots__ = ("on_wire", "withdrawn")
+
+    def __init__(self) -> None:
+        self.on_wire = False  # a send is out, or was and its fate is not known to be "not executed"
+        self.withdrawn = False
+
+    def withdraw(self) -> bool:
+        """Keep the order from ever leaving; False when a send is already on the wire (too late)."""
+        if not self.on_wire:
+            self.withdrawn = True
+        return self.withdrawn
+
+    def leave(self) -> None:
+        """The order is about to be sent (after this, `withdraw` is refused)."""
+        if self.withdrawn:
+            raise Withdrawn("the order was withdrawn before it was sent; nothing reached Binance")
+        self.on_wire = True
+
+    def refused(self) -> None:
+        """Binance answered the send without executing it: the order is not on the exchange."""
+        self.on_wire = False
 
 
 class SignedTransport:
@@ -133,11 +168,13 @@ class SignedTransport:
         weight: int = 1,
         orders: int = 0,
         idempotent: bool | None = None,
+        placement: Placement | None = None,
     ) -> Any:
         """Send one request with the budget, signature and retries it needs; the decoded JSON.
 
         `idempotent` (default: GET only) allows resending after a lost answer; a request that
-        is not is never resent once it may have reached Binance.
+        is not is never resent once it may have reached Binance. `placement`: an order's, which
+        raises `Withdrawn` instead of sending once it was withdrawn.
         """
         idempotent = method == "GET" if idempotent is None else idempotent
         params = dict(params or {})
@@ -147,15 +184,21 @@ class SignedTransport:
         resynced = False
         for attempt in itertools.count(1):
             await self.limiter.acquire(weight, orders)
+            if placement is not None:
+                placement.leave()  # no await from here to the send: a withdrawal cannot slip between
             try:
                 return await self._once(method, name, params, signed, key or signed)
             except TimestampOutsideRecvWindow:
+                if placement is not None:
+                    placement.refused()
                 if resynced:
                     raise
                 resynced = True
                 log.warning("%s: timestamp outside recvWindow (-1021); clock offset re-measured", where)
                 await self.sync_time()
             except RateLimited as exc:
+                if placement is not None:
+                    placement.refused()  # a rate-limited request was not executed
                 wait = exc.retry_after if exc.retry_after is not None else min(2.0**attempt, 60.0)
                 self.limiter.ban(wait)
                 log.warning(
@@ -165,6 +208,8 @@ class SignedTransport:
                 if attempt > MAX_RETRIES or wait > self.limiter.max_wait_s:
                     raise
             except _NotExecuted as exc:
+                if placement is not None:
+                    placement.refused()
                 if attempt > MAX_RETRIES:
                     raise TransportError(
                         f"{where}: Binance answered HTTP {exc.status} {attempt} times (not "
@@ -239,13 +284,23 @@ class SignedTransport:
 
     # -- orders whose answer was lost ---------------------------------------------------------
 
-    async def place(self, name: str, params: Mapping[str, object], id_field: str, lookup: Lookup) -> Any:
+    async def place(
+        self,
+        name: str,
+        params: Mapping[str, object],
+        id_field: str,
+        lookup: Lookup,
+        placement: Placement | None = None,
+    ) -> Any:
+        """Place an order (see the module's notes); `placement` lets it be withdrawn until it leaves."""
         cid, symbol = params.get(id_field), str(params.get("symbol"))
         if not cid:
             raise ValueError(f"orders need a {id_field}: it is what makes a retry safe")
         for attempt in range(1, MAX_RETRIES + 2):
             try:
-                return await self.request("POST", name, params, signed=True, weight=0, orders=1, idempotent=False)
+                return await self.request(
+                    "POST", name, params, signed=True, weight=0, orders=1, idempotent=False, placement=placement
+                )
             except DuplicateClientOrderId:
                 if attempt == 1:
                     raise  # the caller reused an id: not ours to settle
@@ -333,4 +388,12 @@ def _backoff(attempt: int) -> float:
     return min(0.05 * 2.0**attempt, 5.0) * (0.5 + random.random())
 
 
-__all__ = ["MAX_RETRIES", "RECV_WINDOW_MS", "OrderFateUnknown", "SignedTransport", "TransportError"]
+__all__ = [
+    "MAX_RETRIES",
+    "RECV_WINDOW_MS",
+    "OrderFateUnknown",
+    "Placement",
+    "SignedTransport",
+    "TransportError",
+    "Withdrawn",
+]

@@ -23,12 +23,13 @@ from rulebot.binance.payloads.account_state import parse_position_risk
 from rulebot.binance.payloads.orders import parse_batch_orders, parse_order
 from rulebot.core.enums import Market
 from rulebot.core.events import BookTop, Trade
+from rulebot.testing.bots import until
 from rulebot.testing.fake_binance import FakeBinance
 from rulebot.venues.binance.endpoints import Endpoints
 from rulebot.venues.binance.limiter import RateLimiter
 from rulebot.venues.binance.rest import BinanceRest
 from rulebot.venues.binance.signing import sign
-from rulebot.venues.binance.transport import OrderFateUnknown, TransportError
+from rulebot.venues.binance.transport import OrderFateUnknown, Placement, TransportError, Withdrawn
 
 D = Decimal
 
@@ -136,6 +137,38 @@ async def test_retry_after_holds_the_next_request(fake, rest):
     started = time.monotonic()
     assert await rest.balance()
     assert time.monotonic() - started >= 0.95  # waited out Retry-After before the retry
+
+
+async def test_an_order_waiting_out_a_ban_can_be_withdrawn_and_is_never_sent(fake, rest):
+    await rest.balance()
+    fake.rest_faults.status_429, fake.rest_faults.retry_after_s = 1, 1
+    placement = Placement()
+    posts: list[str] = []
+    fake.on_request = lambda method, path, _t: posts.append(path) if method == "POST" else None
+    sending = asyncio.create_task(rest.new_order(market_buy("w-1"), placement))
+    await until(lambda: rest.limiter.banned_for > 0)  # its POST was answered 429: not executed
+    assert placement.withdraw()  # it waits out Retry-After, in this process
+    with pytest.raises(Withdrawn):
+        await sending
+    assert posts == ["/fapi/v1/order"] and fake.placed_ids == []  # the 429'd send, and none after the ban
+
+
+async def test_an_order_on_the_wire_cannot_be_withdrawn(fake, rest):
+    await rest.balance()
+    fake.rest_faults.slow_requests, fake.rest_faults.slow_ms = 1, 300
+    placement = Placement()
+    sending = asyncio.create_task(rest.new_order(market_buy("w-2"), placement))
+    await until(lambda: placement.on_wire)
+    assert not placement.withdraw()  # only Binance can cancel it now
+    assert parse_order(await sending).status.value == "FILLED"
+    assert fake.placed_ids == ["w-2"] and not placement.withdrawn
+
+
+async def test_an_order_whose_answer_was_lost_stays_on_the_wire(fake, rest):
+    fake.rest_faults.unknown_after_execute = 1  # executed, then 503 "unknown": its fate is not known
+    placement = Placement()
+    assert parse_order(await rest.new_order(market_buy("w-3"), placement)).status.value == "FILLED"
+    assert placement.on_wire and not placement.withdraw()
 
 
 async def test_5xx_not_executed_is_retried(fake, rest):
