@@ -84,6 +84,9 @@ class Executor:
         to the engine; an unknown fate is left as sent and reconciled."""
         cmd, result, t = outcome.command, outcome.result, outcome.time
         self.venue.answered(outcome)
+        if outcome.report is not None:  # the venue answered in the exchange's place (a withdrawn order)
+            await self.account(outcome.report, outcome.report.time)
+            return
         if result.ok:
             return
         cid = getattr(cmd, "client_order_id", "")

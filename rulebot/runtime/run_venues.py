@@ -14,6 +14,9 @@ does not know which it has.
   order), and hands each answer back as an `Outcome`, which the runner settles on the engine's
   task like any other event. Commands of no symbol (the position mode) are account setup and go
   out inline, before anything held after them.
+  A cancel of an order still waiting in its lane (behind a slow answer, or held by a 429/418
+  ban) withdraws it instead: it never leaves, and the cancel is answered at once with the
+  CANCELED report Binance would have sent. An order already on the wire is canceled on Binance.
 
 A journal write that fails drops what was held (`forget`): nothing unjournaled is ever sent.
 """
@@ -33,6 +36,7 @@ from rulebot.core.commands import CancelOrder, Command, PlaceOrder
 from rulebot.core.events import CandleClosed
 from rulebot.runtime import paper_account
 from rulebot.session import Reply, Venue
+from rulebot.venues.binance.transport import Placement
 from rulebot.venues.binance.venue import BinanceVenue, VenueResult
 from rulebot.venues.paper import PaperVenue
 
@@ -45,6 +49,9 @@ class Outcome:
     result: VenueResult
     time: int  # the engine time of the step that sent it
     sent_at: int = 0  # when it left, on the exchange's clock (ms)
+    # The venue's word in the exchange's place: the CANCELED of an order withdrawn before it left
+    # (a cancel answered locally), which no user stream will ever send.
+    report: AccountEvent | None = None
 
 
 Settle = Callable[[Outcome], Awaitable[None]]
@@ -161,27 +168,71 @@ class PaperRunVenue:
 
 
 class OrderLane:
-    """One symbol's commands, sent one at a time in order; each answer goes to `deliver`."""
+    """One symbol's commands, sent one at a time in order; each answer goes to `deliver`. An order
+    that has not left yet (queued, or waiting inside `execute` for a ban to end) can be withdrawn
+    (`withdraw`): it is then never sent, and its answer is not delivered."""
 
     def __init__(self, venue: BinanceVenue, deliver: Callable[[Outcome], None]) -> None:
         self._venue = venue
         self._deliver = deliver
         self.queue: asyncio.Queue[tuple[Command, int]] = asyncio.Queue()
+        self.placements: dict[str, tuple[PlaceOrder, Placement]] = {}  # the orders queued or being sent
+        self._sending: tuple[str, asyncio.Task[VenueResult]] | None = None  # the order being sent now
         self.task = asyncio.create_task(self._run(), name="order-lane")
+
+    def put(self, cmd: Command, t: int) -> None:
+        if isinstance(cmd, PlaceOrder):
+            self.placements[cmd.client_order_id] = (cmd, Placement())
+        self.queue.put_nowait((cmd, t))
+
+    def withdraw(self, client_order_id: str) -> PlaceOrder | None:
+        """Keep the order from leaving, if it has not: the order withdrawn, or None (not here, or
+        already on the wire: only Binance can cancel it now)."""
+        held = self.placements.get(client_order_id)
+        if held is None or not held[1].withdraw():
+            return None
+        del self.placements[client_order_id]
+        if self._sending is not None and self._sending[0] == client_order_id:
+            # It waits (a ban, a backoff), off the wire: stop the wait, so that what follows it
+            # in the lane, and a shutdown's drain, do not wait for a request that will not go.
+            self._sending[1].cancel()
+        return held[0]
 
     async def _run(self) -> None:
         venue = self._venue
         while True:
             cmd, t = await self.queue.get()
             try:
+                cid = cmd.client_order_id if isinstance(cmd, PlaceOrder) else ""
+                held = self.placements.get(cid) if cid else None
+                if cid and held is None:
+                    continue  # withdrawn while queued: it never leaves
+                placement = held[1] if held is not None else None
                 sent_at = venue.rest.now_ms()
+                job = asyncio.create_task(venue.execute(cmd, placement))
+                self._sending = (cid, job)
                 try:
-                    result = await venue.execute(cmd)
+                    result = await job
+                except asyncio.CancelledError:
+                    if job.cancelled() and placement is not None and placement.withdrawn and not _cancelling():
+                        continue  # withdrawn while it waited: answered when it was withdrawn
+                    raise  # the lane itself is stopped
                 except Exception as exc:  # execute() never raises for Binance or the network: a bug
                     result = VenueResult(False, None, f"{type(exc).__name__}: {exc}", unknown=True)
+                finally:
+                    self._sending = None
+                if placement is not None:
+                    if placement.withdrawn:
+                        continue  # withdrawn while it waited: answered when it was withdrawn
+                    del self.placements[cid]
                 self._deliver(Outcome(cmd, result, t, sent_at))
             finally:
                 self.queue.task_done()
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class LaneVenue:
@@ -233,9 +284,16 @@ class LaneVenue:
             if lane is None:
                 lane = self._lanes[symbol] = OrderLane(venue, self._answer)
             cid = getattr(cmd, "client_order_id", "")
+            withdrawn = lane.withdraw(cid) if isinstance(cmd, CancelOrder) else None
+            if withdrawn is not None:
+                # Answered here, as Binance would have: the order's CANCELED, settled on the engine's
+                # task. The order stays in flight until then (its count is this cancel's to take).
+                now = venue.rest.now_ms()
+                self._on_outcome(Outcome(cmd, VenueResult(True), t, now, venue.withdrawn_report(withdrawn, now)))
+                continue
             if cid:
                 self.in_flight[cid] = self.in_flight.get(cid, 0) + 1
-            lane.queue.put_nowait((cmd, t))
+            lane.put(cmd, t)
             queued = True
         if queued:
             await asyncio.sleep(0)  # the lanes start their requests now, not after the next event

@@ -293,3 +293,30 @@ async def test_an_entry_cancelled_while_a_ban_holds_it_back_is_never_sent(tmp_pa
     assert not journal_says(runner, "cancel-failed")
     assert runner.engine is not None and runner.engine.order(first) is not None
     assert all(r.client_order_id != first for r in runner.engine.open_orders())
+
+
+async def test_an_entry_already_on_the_wire_is_cancelled_on_binance_not_withdrawn(tmp_path):
+    """The entry executed, but its answer and its fill's report are held: only Binance can cancel
+    it now, so the cancel the engine sends meanwhile goes to Binance (which has filled it)."""
+    async with FakeBinance(Market.USDM) as fake:
+        fake.rest_faults.hold_next_answer_ms = 3_000
+        deletes: list[str] = []
+
+        def hold_the_fill(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/order":
+                fake.hub.faults.hold_user = True  # the engine does not hear of the fill yet
+            elif method == "DELETE":
+                deletes.append(path)
+
+        fake.on_request = hold_the_fill
+        async with running(fake, GIVE_UP, tmp_path) as runner:
+            await until(lambda: len(fake.placed_ids) == 1, timeout=10)
+            first = fake.placed_ids[0]
+            await until(lambda: any(b.get("type") == "CancelOrder" for _, b in entries_of(runner, first)), timeout=5)
+            await until(lambda: "/fapi/v1/order" in deletes, timeout=10)  # sent once the answer came
+            fake.hub.faults.hold_user = False
+            await until(lambda: any(b.get("status") == "FILLED" for _, b in entries_of(runner, first)), timeout=5)
+        rows = entries_of(runner, first)
+    assert "CANCELED" not in [b.get("status") for _, b in rows]  # not answered locally: it was on Binance
+    assert [b["status"] for k, b in rows if k == "order"][-1] == "FILLED"
+    assert journal_says(runner, "cancel-failed")  # Binance's answer: it had filled (-2011)

@@ -4,13 +4,24 @@ every answer comes back exactly once, however long each answer takes."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulebot.core.commands import CancelOrder
+from rulebot.core.account_events import AlgoUpdate, OrderUpdate
+from rulebot.core.commands import CancelOrder, PlaceOrder
+from rulebot.core.enums import Market, OrderStatus, OrderType, Side
+from rulebot.core.events import Trade
 from rulebot.runtime.executor import OrderLane, Outcome
-from rulebot.venues.binance.venue import VenueResult
+from rulebot.runtime.run_venues import LaneVenue
+from rulebot.testing.bots import until
+from rulebot.testing.fake_binance import FakeBinance
+from rulebot.venues.binance.endpoints import Endpoints
+from rulebot.venues.binance.rest import BinanceRest
+from rulebot.venues.binance.venue import BinanceVenue, VenueResult
+
+D = Decimal
 
 
 class _Clock:
@@ -28,7 +39,7 @@ class SlowVenue:
         self.busy: dict[str, int] = {}
         self.overlapped = False
 
-    async def execute(self, cmd: CancelOrder) -> VenueResult:
+    async def execute(self, cmd: CancelOrder, placement: object = None) -> VenueResult:
         self.arrived.append(cmd.client_order_id)
         self.busy[cmd.symbol] = self.busy.get(cmd.symbol, 0) + 1
         self.overlapped |= self.busy[cmd.symbol] > 1  # two of one symbol in flight at once
@@ -62,3 +73,49 @@ def test_each_symbols_commands_go_out_in_order_and_each_answer_comes_back_once(p
     assert not venue.overlapped
     assert sorted(a.command.client_order_id for a in answers) == sorted(c.client_order_id for c in commands)
     assert all(a.result.ok == a.command.client_order_id.endswith("0") for a in answers)
+
+
+async def test_cancels_withdraw_orders_that_wait_out_a_ban_and_are_answered_as_binance_would():
+    """The first order's POST is answered 418 and waits out Retry-After; the second waits behind it
+    in the lane. Cancelled meanwhile, neither is ever sent: each cancel is answered at once with the
+    CANCELED Binance would have reported (the stop's from the algo service), for the engine."""
+    fake = await FakeBinance(Market.USDM).start()
+    endpoints = Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url)
+    venue = BinanceVenue(BinanceRest(endpoints, fake.api_key, fake.api_secret))
+    try:
+        await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
+        await venue.rest.sync_time()
+        posts: list[str] = []
+        fake.on_request = lambda method, path, _: posts.append(path) if method == "POST" else None
+        fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 20
+        outcomes: list[Outcome] = []
+        lanes = LaneVenue(venue, outcomes.append)
+        entry = PlaceOrder("e-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"))
+        stop = PlaceOrder("s-1", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, D("0.01"), trigger_price=D(57000))
+        for cmd in (entry, stop):
+            lanes.execute(cmd, 1)
+        await lanes.release(_no_settle)
+        await until(lambda: venue.rest.limiter.banned_for > 0, timeout=5)  # the entry waits out the ban
+        for cmd in (CancelOrder("BTCUSDT", "s-1", 2), CancelOrder("BTCUSDT", "e-1", 2)):
+            lanes.execute(cmd, 2)
+        await lanes.release(_no_settle)
+        assert [(o.command.client_order_id, o.result.ok) for o in outcomes] == [("s-1", True), ("e-1", True)]
+        stop_report, entry_report = (o.report for o in outcomes)
+        assert isinstance(stop_report, AlgoUpdate) and stop_report.status == "CANCELED"
+        assert isinstance(entry_report, OrderUpdate) and entry_report.status is OrderStatus.CANCELED
+        assert entry_report.filled_qty == 0 and entry_report.client_order_id == "e-1"
+        assert set(lanes.in_flight) == {"e-1", "s-1"}  # until the engine has settled the answers
+        for o in outcomes:
+            lanes.answered(o)
+        assert lanes.in_flight == {}
+        assert await lanes.drain(1)  # the entry no longer waits out the 20 s ban: it will not be sent
+        assert posts == ["/fapi/v1/order"] and fake.placed_ids == []  # only the send answered 418
+        assert len(outcomes) == 2
+        await lanes.close()
+    finally:
+        await venue.rest.close()
+        await fake.stop()
+
+
+async def _no_settle(outcome: Outcome) -> None:
+    raise AssertionError(f"answered inline: {outcome}")

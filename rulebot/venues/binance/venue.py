@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from rulebot.binance.codes import (
@@ -35,7 +36,7 @@ from rulebot.binance.payloads.account_state import (
     reconciled_position,
 )
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_orders
-from rulebot.core.account_events import RECONCILE, AccountUpdate
+from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, OrderUpdate
 from rulebot.core.commands import (
     CancelAllOrders,
     CancelOrder,
@@ -46,13 +47,16 @@ from rulebot.core.commands import (
     SetMarginType,
     SetPositionMode,
 )
-from rulebot.core.enums import MarginType, Market
+from rulebot.core.enums import MarginType, Market, OrderStatus
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.rest import BinanceRest, TransportError
+from rulebot.venues.binance.transport import Placement, Withdrawn
 
 log = logging.getLogger("rulebot.binance.venue")
 DEFAULT_COUNTDOWN_MS = 60_000
 DEFAULT_HEARTBEAT_S = 20.0
+ZERO = Decimal(0)
+WITHDRAWN = "withdrawn before it was sent: it never reached Binance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +97,15 @@ class BinanceVenue:
         self.heartbeats = 0
         self.heartbeat_failures = 0
 
-    async def execute(self, cmd: Command) -> VenueResult:
-        """Send one command; never raises for what Binance or the network did."""
+    async def execute(self, cmd: Command, placement: Placement | None = None) -> VenueResult:
+        """Send one command; never raises for what Binance or the network did. `placement`: an
+        order's, for withdrawing it while it waits to leave (then it is refused here, unsent)."""
         if self._wake is not None and isinstance(cmd, PlaceOrder):
             self._wake.set()  # the switch asks `armed` again now (an entry may rest), not at the next beat
         try:
-            await self._send(cmd)
+            await self._send(cmd, placement)
+        except Withdrawn as exc:
+            return VenueResult(False, None, str(exc))
         except NoChangeNeeded:
             return VenueResult(True)
         except ExecutionUnknown as exc:
@@ -111,11 +118,11 @@ class BinanceVenue:
             return VenueResult(False, None, str(exc))
         return VenueResult(True)
 
-    async def _send(self, cmd: Command) -> Any:
+    async def _send(self, cmd: Command, placement: Placement | None = None) -> Any:
         rest = self.rest
         if isinstance(cmd, PlaceOrder):
             params, algo = order_params(cmd, self.market, self.hedge)
-            return await (rest.new_algo_order(params) if algo else rest.new_order(params))
+            return await (rest.new_algo_order(params, placement) if algo else rest.new_order(params, placement))
         if isinstance(cmd, CancelOrder):
             try:
                 return await rest.cancel_order(cmd.symbol, cmd.client_order_id)
@@ -140,6 +147,56 @@ class BinanceVenue:
         if isinstance(cmd, SetCountdownCancelAll):
             return await rest.countdown_cancel_all(cmd.symbol, cmd.countdown_ms)
         raise TypeError(f"not a command: {cmd!r}")
+
+    def withdrawn_report(self, cmd: PlaceOrder, time: int) -> OrderUpdate | AlgoUpdate:
+        """What the user stream says of an order canceled before anything filled, for an order
+        withdrawn before it left (Binance never saw it, so it will never say so itself)."""
+        if cmd.is_conditional and self.market is Market.USDM:  # the algo service's order (FACTS §0)
+            return AlgoUpdate(
+                symbol=cmd.symbol,
+                client_algo_id=cmd.client_order_id,
+                algo_id=0,  # Binance never numbered it
+                order_type=cmd.order_type,
+                side=cmd.side,
+                position_side=cmd.position_side,
+                status="CANCELED",
+                quantity=cmd.quantity or ZERO,
+                trigger_price=cmd.trigger_price,
+                price=cmd.price,
+                reduce_only=cmd.reduce_only,
+                close_position=cmd.close_position,
+                working_type=cmd.working_type,
+                order_id=None,
+                reason=WITHDRAWN,
+                time=time,
+            )
+        return OrderUpdate(
+            symbol=cmd.symbol,
+            client_order_id=cmd.client_order_id,
+            order_id=0,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            status=OrderStatus.CANCELED,
+            execution_type="CANCELED",
+            quantity=cmd.quantity or ZERO,
+            price=cmd.price or ZERO,
+            average_price=ZERO,
+            filled_qty=ZERO,
+            last_filled_qty=ZERO,
+            last_filled_price=ZERO,
+            commission=ZERO,
+            commission_asset="",
+            realized_pnl=ZERO,
+            is_maker=False,
+            reduce_only=cmd.reduce_only,
+            position_side=cmd.position_side,
+            time_in_force=cmd.time_in_force,
+            trigger_price=cmd.trigger_price,
+            working_type=cmd.working_type,
+            trade_id=None,
+            time=time,
+            reject_reason=WITHDRAWN,
+        )
 
     async def ensure_account_setup(
         self, symbols: Iterable[str], margin: MarginType, hedge: bool, leverage: int
