@@ -17,6 +17,7 @@ does not know which it has.
   A cancel of an order still waiting in its lane (behind a slow answer, or held by a 429/418
   ban) withdraws it instead: it never leaves, and the cancel is answered at once with the
   CANCELED report Binance would have sent. An order already on the wire is canceled on Binance.
+  A cancel of all the symbol's orders withdraws those waiting, and still goes to Binance.
 
 A journal write that fails drops what was held (`forget`): nothing unjournaled is ever sent.
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.commands import CancelOrder, Command, PlaceOrder
+from rulebot.core.commands import CancelAllOrders, CancelOrder, Command, PlaceOrder
 from rulebot.core.events import CandleClosed
 from rulebot.runtime import paper_account
 from rulebot.session import Reply, Venue
@@ -198,6 +199,10 @@ class OrderLane:
             self._sending[1].cancel()
         return held[0]
 
+    def withdraw_all(self) -> list[PlaceOrder]:
+        """`withdraw` every order here that has not left (a cancel of all the symbol's orders)."""
+        return [order for order in map(self.withdraw, list(self.placements)) if order is not None]
+
     async def _run(self) -> None:
         venue = self._venue
         while True:
@@ -284,19 +289,27 @@ class LaneVenue:
             if lane is None:
                 lane = self._lanes[symbol] = OrderLane(venue, self._answer)
             cid = getattr(cmd, "client_order_id", "")
-            withdrawn = lane.withdraw(cid) if isinstance(cmd, CancelOrder) else None
-            if withdrawn is not None:
-                # Answered here, as Binance would have: the order's CANCELED, settled on the engine's
-                # task. The order stays in flight until then (its count is this cancel's to take).
-                now = venue.rest.now_ms()
-                self._on_outcome(Outcome(cmd, VenueResult(True), t, now, venue.withdrawn_report(withdrawn, now)))
-                continue
+            if isinstance(cmd, CancelOrder):
+                withdrawn = lane.withdraw(cid)
+                if withdrawn is not None:
+                    self._answer_withdrawn(cmd, withdrawn, t)
+                    continue  # Binance never had it: nothing to ask
+            elif isinstance(cmd, CancelAllOrders):
+                for order in lane.withdraw_all():  # and Binance cancels the orders it has, as before
+                    self._answer_withdrawn(CancelOrder(symbol, order.client_order_id, t), order, t)
             if cid:
                 self.in_flight[cid] = self.in_flight.get(cid, 0) + 1
             lane.put(cmd, t)
             queued = True
         if queued:
             await asyncio.sleep(0)  # the lanes start their requests now, not after the next event
+
+    def _answer_withdrawn(self, cancel: CancelOrder, order: PlaceOrder, t: int) -> None:
+        """Answered here, as Binance would have: the order's CANCELED, settled on the engine's task.
+        The order stays in flight until then (its count is this cancel's to take)."""
+        assert self._on_outcome is not None, "only lanes withdraw"
+        now = self.binance.rest.now_ms()
+        self._on_outcome(Outcome(cancel, VenueResult(True), t, now, self.binance.withdrawn_report(order, now)))
 
     def _answer(self, outcome: Outcome) -> None:
         """A lane's answer. Accepted (the common case): nothing for the engine to do, so it does not

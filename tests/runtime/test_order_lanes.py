@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
-from rulebot.core.commands import CancelOrder, PlaceOrder
-from rulebot.core.enums import Market, OrderStatus, OrderType, Side
+from rulebot.core.commands import CancelAllOrders, CancelOrder, PlaceOrder
+from rulebot.core.enums import Market, OrderStatus, OrderType, Side, TimeInForce
 from rulebot.core.events import Trade
 from rulebot.runtime.executor import OrderLane, Outcome
 from rulebot.runtime.run_venues import LaneVenue
@@ -119,3 +119,43 @@ async def test_cancels_withdraw_orders_that_wait_out_a_ban_and_are_answered_as_b
 
 async def _no_settle(outcome: Outcome) -> None:
     raise AssertionError(f"answered inline: {outcome}")
+
+
+async def test_a_cancel_all_withdraws_the_orders_waiting_and_still_cancels_on_binance():
+    """The entry waits out a ban, a limit order behind it: the symbol's cancel-all withdraws both
+    (answered CANCELED at once) and goes to Binance for what Binance has, once the ban is over."""
+    fake = await FakeBinance(Market.USDM).start()
+    endpoints = Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url)
+    venue = BinanceVenue(BinanceRest(endpoints, fake.api_key, fake.api_secret))
+    try:
+        await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
+        await venue.rest.sync_time()
+        requests: list[tuple[str, str]] = []
+        fake.on_request = lambda method, path, _: requests.append((method, path))
+        fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 1
+        outcomes: list[Outcome] = []
+        lanes = LaneVenue(venue, outcomes.append)
+        entry = PlaceOrder("e-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"))
+        bid = PlaceOrder(
+            "l-1", "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.01"), D(50000), time_in_force=TimeInForce.GTC
+        )
+        for cmd in (entry, bid):
+            lanes.execute(cmd, 1)
+        await lanes.release(_no_settle)
+        await until(lambda: venue.rest.limiter.banned_for > 0, timeout=5)
+        lanes.execute(CancelAllOrders("BTCUSDT", 2), 2)
+        await lanes.release(_no_settle)
+        assert [(o.command, o.report.status if o.report else None) for o in outcomes] == [
+            (CancelOrder("BTCUSDT", "e-1", 2), OrderStatus.CANCELED),
+            (CancelOrder("BTCUSDT", "l-1", 2), OrderStatus.CANCELED),
+        ]
+        for o in outcomes:
+            lanes.answered(o)
+        assert await lanes.drain(5)
+        assert ("DELETE", "/fapi/v1/allOpenOrders") in requests  # Binance's own orders are cancelled too
+        assert [r for r in requests if r[0] == "POST"] == [("POST", "/fapi/v1/order")]  # the 418'd send only
+        assert fake.placed_ids == [] and lanes.in_flight == {} and len(outcomes) == 2  # accepted: nothing to settle
+        await lanes.close()
+    finally:
+        await venue.rest.close()
+        await fake.stop()
