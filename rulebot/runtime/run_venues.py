@@ -335,6 +335,10 @@ class LaneVenue:
             self.unknown_sent_at[cid] = outcome.sent_at
 
     async def send_unjournaled(self, command: CancelOrder, time: int) -> bool:
+        lane = self._lanes.get(command.symbol)
+        if lane is not None and lane.withdraw(command.client_order_id) is not None:
+            self._landed(command)
+            return True  # it never left: there is nothing on Binance to cancel
         return (await self.binance.execute(command)).ok
 
     async def drain(self, timeout_s: float) -> bool:

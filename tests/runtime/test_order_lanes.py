@@ -159,3 +159,25 @@ async def test_a_cancel_all_withdraws_the_orders_waiting_and_still_cancels_on_bi
     finally:
         await venue.rest.close()
         await fake.stop()
+
+
+async def test_a_cancel_sent_without_the_journal_withdraws_an_order_still_waiting():
+    """The journal broke: the shutdown cancels working entries without a journal row. One still
+    waiting out a ban is withdrawn, not left to go out when the ban ends."""
+    fake = await FakeBinance(Market.USDM).start()
+    endpoints = Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url)
+    venue = BinanceVenue(BinanceRest(endpoints, fake.api_key, fake.api_secret))
+    try:
+        await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
+        await venue.rest.sync_time()
+        fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 20
+        lanes = LaneVenue(venue, lambda outcome: None)
+        lanes.execute(PlaceOrder("e-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")), 1)
+        await lanes.release(_no_settle)
+        await until(lambda: venue.rest.limiter.banned_for > 0, timeout=5)
+        assert await lanes.send_unjournaled(CancelOrder("BTCUSDT", "e-1", 2), 2)
+        assert await lanes.drain(1) and fake.placed_ids == [] and lanes.in_flight == {}
+        await lanes.close()
+    finally:
+        await venue.rest.close()
+        await fake.stop()
