@@ -66,7 +66,7 @@ class Binance:
         self.paper = paper
         self.rest = _Clock()
 
-    async def execute(self, command: Command) -> VenueResult:
+    async def execute(self, command: Command, placement: object = None) -> VenueResult:
         await asyncio.sleep(0)  # an answer comes back later, on the lane's task
         res = self.paper.execute(command, T0)
         return VenueResult(res.ok, res.code, res.message)

@@ -190,9 +190,8 @@ class OrderLane:
         """Keep the order from leaving, if it has not: the order withdrawn, or None (not here, or
         already on the wire: only Binance can cancel it now)."""
         held = self.placements.get(client_order_id)
-        if held is None or not held[1].withdraw():
+        if held is None or held[1].withdrawn or not held[1].withdraw():
             return None
-        del self.placements[client_order_id]
         if self._sending is not None and self._sending[0] == client_order_id:
             # It waits (a ban, a backoff), off the wire: stop the wait, so that what follows it
             # in the lane, and a shutdown's drain, do not wait for a request that will not go.
@@ -210,13 +209,14 @@ class OrderLane:
             try:
                 cid = cmd.client_order_id if isinstance(cmd, PlaceOrder) else ""
                 held = self.placements.get(cid) if cid else None
-                if cid and held is None:
-                    continue  # withdrawn while queued: it never leaves
                 placement = held[1] if held is not None else None
+                if placement is not None and placement.withdrawn:
+                    del self.placements[cid]
+                    continue  # withdrawn while queued: it never leaves
                 sent_at = venue.rest.now_ms()
-                job = asyncio.create_task(venue.execute(cmd, placement))
-                self._sending = (cid, job)
                 try:
+                    job = asyncio.create_task(venue.execute(cmd, placement))
+                    self._sending = (cid, job)
                     result = await job
                 except asyncio.CancelledError:
                     if job.cancelled() and placement is not None and placement.withdrawn and not _cancelling():
@@ -226,10 +226,10 @@ class OrderLane:
                     result = VenueResult(False, None, f"{type(exc).__name__}: {exc}", unknown=True)
                 finally:
                     self._sending = None
-                if placement is not None:
-                    if placement.withdrawn:
-                        continue  # withdrawn while it waited: answered when it was withdrawn
-                    del self.placements[cid]
+                    if placement is not None:
+                        self.placements.pop(cid, None)
+                if placement is not None and placement.withdrawn:
+                    continue  # withdrawn while it waited (off the wire): answered when it was withdrawn
                 self._deliver(Outcome(cmd, result, t, sent_at))
             finally:
                 self.queue.task_done()
