@@ -4,6 +4,8 @@ every answer comes back exactly once, however long each answer takes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -75,16 +77,26 @@ def test_each_symbols_commands_go_out_in_order_and_each_answer_comes_back_once(p
     assert all(a.result.ok == a.command.client_order_id.endswith("0") for a in answers)
 
 
-async def test_cancels_withdraw_orders_that_wait_out_a_ban_and_are_answered_as_binance_would():
-    """The first order's POST is answered 418 and waits out Retry-After; the second waits behind it
-    in the lane. Cancelled meanwhile, neither is ever sent: each cancel is answered at once with the
-    CANCELED Binance would have reported (the stop's from the algo service), for the engine."""
+@contextlib.asynccontextmanager
+async def binance_at_60000() -> AsyncIterator[tuple[FakeBinance, BinanceVenue]]:
+    """The fake exchange with BTCUSDT at 60,000, and the real Binance venue in front of it."""
     fake = await FakeBinance(Market.USDM).start()
     endpoints = Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url)
     venue = BinanceVenue(BinanceRest(endpoints, fake.api_key, fake.api_secret))
     try:
         await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
         await venue.rest.sync_time()
+        yield fake, venue
+    finally:
+        await venue.rest.close()
+        await fake.stop()
+
+
+async def test_cancels_withdraw_orders_that_wait_out_a_ban_and_are_answered_as_binance_would():
+    """The first order's POST is answered 418 and waits out Retry-After; the second waits behind it
+    in the lane. Cancelled meanwhile, neither is ever sent: each cancel is answered at once with the
+    CANCELED Binance would have reported (the stop's from the algo service), for the engine."""
+    async with binance_at_60000() as (fake, venue):
         posts: list[str] = []
         fake.on_request = lambda method, path, _: posts.append(path) if method == "POST" else None
         fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 20
@@ -112,9 +124,6 @@ async def test_cancels_withdraw_orders_that_wait_out_a_ban_and_are_answered_as_b
         assert posts == ["/fapi/v1/order"] and fake.placed_ids == []  # only the send answered 418
         assert len(outcomes) == 2
         await lanes.close()
-    finally:
-        await venue.rest.close()
-        await fake.stop()
 
 
 async def _no_settle(outcome: Outcome) -> None:
@@ -124,12 +133,7 @@ async def _no_settle(outcome: Outcome) -> None:
 async def test_a_cancel_all_withdraws_the_orders_waiting_and_still_cancels_on_binance():
     """The entry waits out a ban, a limit order behind it: the symbol's cancel-all withdraws both
     (answered CANCELED at once) and goes to Binance for what Binance has, once the ban is over."""
-    fake = await FakeBinance(Market.USDM).start()
-    endpoints = Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url)
-    venue = BinanceVenue(BinanceRest(endpoints, fake.api_key, fake.api_secret))
-    try:
-        await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
-        await venue.rest.sync_time()
+    async with binance_at_60000() as (fake, venue):
         requests: list[tuple[str, str]] = []
         fake.on_request = lambda method, path, _: requests.append((method, path))
         fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 1
@@ -156,20 +160,12 @@ async def test_a_cancel_all_withdraws_the_orders_waiting_and_still_cancels_on_bi
         assert [r for r in requests if r[0] == "POST"] == [("POST", "/fapi/v1/order")]  # the 418'd send only
         assert fake.placed_ids == [] and lanes.in_flight == {} and len(outcomes) == 2  # accepted: nothing to settle
         await lanes.close()
-    finally:
-        await venue.rest.close()
-        await fake.stop()
 
 
 async def test_a_cancel_sent_without_the_journal_withdraws_an_order_still_waiting():
     """The journal broke: the shutdown cancels working entries without a journal row. One still
     waiting out a ban is withdrawn, not left to go out when the ban ends."""
-    fake = await FakeBinance(Market.USDM).start()
-    endpoints = Endpoints.custom(Market.USDM, fake.rest_url, fake.ws_url)
-    venue = BinanceVenue(BinanceRest(endpoints, fake.api_key, fake.api_secret))
-    try:
-        await fake.feed(Trade("BTCUSDT", D(60000), D(1), 0, True, 1))
-        await venue.rest.sync_time()
+    async with binance_at_60000() as (fake, venue):
         fake.rest_faults.status_418, fake.rest_faults.retry_after_s = 1, 20
         lanes = LaneVenue(venue, lambda outcome: None)
         lanes.execute(PlaceOrder("e-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")), 1)
@@ -178,6 +174,3 @@ async def test_a_cancel_sent_without_the_journal_withdraws_an_order_still_waitin
         assert await lanes.send_unjournaled(CancelOrder("BTCUSDT", "e-1", 2), 2)
         assert await lanes.drain(1) and fake.placed_ids == [] and lanes.in_flight == {}
         await lanes.close()
-    finally:
-        await venue.rest.close()
-        await fake.stop()
