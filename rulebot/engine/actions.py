@@ -133,3 +133,13 @@ class Actions:
             shown = f"{value:.6g}" if isinstance(value, float) else str(value)
             message = message.replace("{" + name + "}", shown)
         step.records.append(rec.LogLine(self.state.time, symbol, rule, message))
+
+
+def stops_after_entry(book: c.CompiledRulebook, rule: str) -> list[c.CompiledAction]:
+    """The stops the rule named `rule` places once its entry fills (those after the entry, as
+    `Actions.run` keeps them), for an entry adopted at a restart; none when no rule has that name now."""
+    for r in book.rules:
+        if r.name == rule:
+            at = next((i for i, a in enumerate(r.actions) if isinstance(a, c.Enter)), len(r.actions))
+            return [a for a in r.actions[at + 1 :] if isinstance(a, _STOPS)]
+    return []

@@ -31,7 +31,7 @@ from rulebot.core.intents import HaltIntent, SetLeverageIntent
 from rulebot.core.margin import Bracket, BracketTable, FloatBrackets
 from rulebot.engine import records as rec
 from rulebot.engine.account_view import AccountValues, holding
-from rulebot.engine.actions import Actions
+from rulebot.engine.actions import Actions, stops_after_entry
 from rulebot.engine.binding import Binding
 from rulebot.engine.cap_stops import CapStops
 from rulebot.engine.clock import Clock
@@ -320,20 +320,10 @@ class Engine(EngineReads, QuietWalk):
         if purpose == "entry":  # still the symbol's one entry: none goes out beside it, no state falls back
             run = self.state.runs[command.symbol]
             run.entry_pending.add(command.client_order_id)
-            stops = _entry_stops(self.book, rule)
+            stops = stops_after_entry(self.book, rule)
             if stops:  # its rule's stops, placed once it fills (as they would have been before the restart)
                 run.protections[command.client_order_id] = stops
         self.protections.refresh(command.symbol)
-
-
-def _entry_stops(book: c.CompiledRulebook, rule: str) -> list[c.CompiledAction]:
-    """The stops the rule named `rule` places after its entry fills (actions.py: those after the
-    entry), for an entry adopted at a restart; none when the rulebook has no such rule now."""
-    for r in book.rules:
-        if r.name == rule:
-            at = next((i for i, a in enumerate(r.actions) if isinstance(a, c.Enter)), len(r.actions))
-            return [a for a in r.actions[at + 1 :] if isinstance(a, c.StopOrder | c.TrailingStop)]
-    return []
 
 
 def _new_state(
