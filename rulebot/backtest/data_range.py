@@ -4,8 +4,8 @@ rows, or --from/--to outside what the files cover, said with what they do cover.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
+from rulebot.backtest.text import when
 from rulebot.core.errors import UserError
 from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.replay import log as replay_log
@@ -46,11 +46,11 @@ def nothing_in_range(
     first = min(p[0] for p in periods if p is not None)
     last = max(p[1] for p in periods if p is not None)
     if start is not None and end is not None:
-        asked = f"from {_minute(start)} to {_minute(end)}"
+        asked = f"from {when(start)} to {when(end)}"
     else:
-        asked = f"from {_minute(start)}" if start is not None else f"before {_minute(end or 0)}"
+        asked = f"from {when(start)}" if start is not None else f"before {when(end or 0)}"
     return (
-        f"no data for {symbols} {asked} UTC: the files for it cover {_minute(first)} to {_minute(last)} UTC",
+        f"no data for {symbols} {asked} UTC: the files for it cover {when(first)} to {when(last)} UTC",
         "nothing was traded; set --from/--to inside that time, or add the files for it with --data",
     )
 
@@ -63,17 +63,13 @@ def short_of_range(first: int, last: int, start: int | None, end: int | None) ->
     begins = first - first % _MINUTE
     if start is not None and begins - start >= _DAY:
         notes.append(
-            f"the data starts {_minute(begins)}, {duration_text(begins - start)} after --from {_minute(start)}: "
+            f"the data starts {when(begins)}, {duration_text(begins - start)} after --from {when(start)}: "
             "the period ran is shorter than asked"
         )
     ends = (last + 1) - (last + 1) % _MINUTE  # a bar's last millisecond is the end of its minute
     if end is not None and end - ends >= _DAY:
         notes.append(
-            f"the data ends {_minute(ends)}, {duration_text(end - ends)} before --to {_minute(end)}: "
+            f"the data ends {when(ends)}, {duration_text(end - ends)} before --to {when(end)}: "
             "the period ran is shorter than asked"
         )
     return tuple(notes)
-
-
-def _minute(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
