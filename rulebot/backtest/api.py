@@ -208,17 +208,18 @@ def backtest(
     book = compile_file(rulebook, overrides)
     refuse_unknown_symbols(rulebook, overrides, book, exchange_info, brackets_file)
     trade_from = to_ms(start) if start is not None else None
+    end_ms = to_ms(end) if end is not None else None
     # The data before --from is read too, as far as the indicators need, to warm them (warmup.py).
     read_from = None if trade_from is None else max(0, trade_from - lead_ms(book))
     source = ReplaySource(
         list(data),
         read_from or None,
-        to_ms(end) if end is not None else None,
+        end_ms,
         symbols=set(book.symbols),
     )
     config = replace(config, trade_from=trade_from)
     if not source.files:
-        message, hint = nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=False)
+        message, hint = nothing_in_range(book, data, trade_from, end_ms, found=False)
         raise BacktestError(message, hint=hint)
     source = clip_to_prices(source, list(data), set(book.symbols))
     inst = load_instruments(book, exchange_info, iter(source), brackets_file)
@@ -238,11 +239,10 @@ def backtest(
         "replay:" + ",".join(data),
     )
     if result.events == 0:
-        message, hint = nothing_in_range(book, data, trade_from, to_ms(end) if end is not None else None, found=True)
+        message, hint = nothing_in_range(book, data, trade_from, end_ms, found=True)
         raise BacktestError(message, hint=hint)
     result.brackets_source = inst.brackets_source
     result.rulebook_warnings = rulebook_warnings(book)
-    end_ms = to_ms(end) if end is not None else None
     result.notes = inst.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
     return result, book, result.notes
 

@@ -82,7 +82,6 @@ def _finish(
     inverse_sizes: dict[str, Decimal],
     fmt: str,
     report: str | None,
-    notes: tuple[str, ...],
     console: Console,
 ) -> None:
     from rulebot.backtest.stats import summary_stats
@@ -108,7 +107,7 @@ def _finish(
             doc["report"] = report
         write_json(doc, lambda text: click.echo(text, nl=False))
     else:
-        for note in notes:
+        for note in result.notes:
             console.print(f"note: {note}", style="yellow", markup=False)
         console.print(summary_table(stats, result))
         if len(per) > 1:
@@ -257,7 +256,7 @@ def backtest_cmd(
             path=path,
         )
         with progress:
-            result, book, notes = backtest(
+            result, book, _ = backtest(
                 rulebook,
                 data,
                 start=start,
@@ -272,7 +271,7 @@ def backtest_cmd(
             )
     except RuleFailed as exc:
         _rule_failed(exc, console)
-    _finish(result, _contract_sizes(book, exchange_info, brackets_file), fmt, report, notes, console)
+    _finish(result, _contract_sizes(book, exchange_info, brackets_file), fmt, report, console)
 
 
 @click.command("demo")
@@ -362,4 +361,4 @@ def demo_cmd(
             )
     except RuleFailed as exc:
         _rule_failed(exc, console)
-    _finish(result, _contract_sizes(book, None, brackets_file), fmt, report, (), console)
+    _finish(result, _contract_sizes(book, None, brackets_file), fmt, report, console)
