@@ -90,6 +90,12 @@ def _notify(path: str | None, key_file: str | None = None) -> NotifySettings | N
         sys.exit(1)
 
 
+RESUME = click.option(
+    "--resume",
+    is_flag=True,
+    help="Lift a halt that holds across restarts (the rulebook's `halt` action, or `on_breach: halt`): "
+    "without it the bot starts halted, refusing entries.",
+)
 NOTIFY = click.option(
     "--notify",
     type=click.Path(dir_okay=False),
@@ -182,12 +188,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @NOTIFY
 @STRICT
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Lift a halt that holds across restarts (the rulebook's `halt` action, or `on_breach: halt`): "
-    "without it the bot starts halted, refusing entries.",
-)
+@RESUME
 @RUN_DIR
 @_connection_options
 def dry_run_cmd(
@@ -259,12 +260,7 @@ def dry_run_cmd(
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @NOTIFY
 @STRICT
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Lift a halt that holds across restarts (the rulebook's `halt` action, or `on_breach: halt`): "
-    "without it the bot starts halted, refusing entries.",
-)
+@RESUME
 @RUN_DIR
 @_connection_options
 def run_cmd(
