@@ -183,10 +183,6 @@ class RunnerRequests:
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(work, name=name))
 
-    async def _journal_notes(self, notes: list[tuple[str, str]]) -> None:
-        for kind, n in notes:
-            await self._note(_now(), kind, n)
-
     # -- status ----------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:

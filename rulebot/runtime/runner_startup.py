@@ -118,11 +118,8 @@ class RunnerStartup:
             changed = lambda: self.push(_Request("reload", {"reason": "file changed"}))  # noqa: E731
             watcher = watch(cfg.rulebook, changed, cfg.reload_settle_s)
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
-        if kept_at:  # the data's time, not the wall clock's: the rows of such a run are in data time
-            for kind, note in restored:
-                await self._note(kept_at, kind, note)
-        else:
-            await self._journal_notes(restored)
+        for kind, note in restored:  # a kept paper account's run is in its data's time, not the wall clock's
+            await self._note(kept_at or _now(), kind, note)
 
     def _await_word(self, cmd: PlaceOrder) -> None:
         """Binance accepted `cmd`: if the user stream has said nothing of it `user_silence_s` later,
