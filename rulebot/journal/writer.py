@@ -408,11 +408,6 @@ def upgrade(path: str | Path) -> None:
         async with aiosqlite.connect(str(path)) as db:
             await _prepare(db)
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # no loop here: the usual case (audit, the CLI)
-        asyncio.run(run())
-        return
-    # Called from a running loop (the web page reads journals in it): a loop of its own, in a thread.
+    # A loop of its own, in a thread: the caller may be in a running loop (the web page reads journals in it).
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, run()).result()
