@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rulebot.binance.codes import UnknownOrder
+from rulebot.binance.encode.requests import uses_algo
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_order
 from rulebot.core.account_events import OrderUpdate
 from rulebot.core.commands import PlaceOrder
-from rulebot.core.enums import Market
 from rulebot.runtime import recovery
 from rulebot.runtime.executor import Executor
 from rulebot.runtime.run_venues import LaneVenue
@@ -48,7 +48,7 @@ async def read_exchange(venue: BinanceVenue, symbols: Iterable[str], tracked: It
 
 async def _look_up(venue: BinanceVenue, cmd: PlaceOrder) -> OrderState | None:
     try:
-        if cmd.is_conditional and venue.market is Market.USDM:  # the algo service holds these
+        if uses_algo(cmd, venue.market):  # the algo service holds these
             return parse_algo_order(await venue.rest.query_algo_order(cmd.symbol, cmd.client_order_id))
         return parse_order(await venue.rest.query_order(cmd.symbol, cmd.client_order_id))
     except UnknownOrder:

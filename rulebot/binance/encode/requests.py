@@ -12,9 +12,14 @@ from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import Market
 
 
+def uses_algo(cmd: PlaceOrder, market: Market) -> bool:
+    """Whether Binance holds the order in its algo service: a USD-M conditional one (FACTS §0)."""
+    return cmd.is_conditional and market is Market.USDM
+
+
 def order_params(cmd: PlaceOrder, market: Market, hedge: bool) -> tuple[dict[str, object], bool]:
     """REST parameters for a PlaceOrder, and whether it goes to the algo service."""
-    algo = cmd.is_conditional and market is Market.USDM
+    algo = uses_algo(cmd, market)
     p: dict[str, object] = {
         "symbol": cmd.symbol,
         "side": cmd.side.value,

@@ -64,6 +64,9 @@ class OrderFateUnknown(TransportError):
     """An order's answer was lost and Binance could not be asked whether it has the order."""
 
 
+WITHDRAWN = "withdrawn before it was sent: it never reached Binance"
+
+
 class Withdrawn(Exception):
     """The order was withdrawn before it left the process: nothing reached Binance."""
 
@@ -87,7 +90,7 @@ class Placement:
     def leave(self) -> None:
         """The order is about to be sent (after this, `withdraw` is refused)."""
         if self.withdrawn:
-            raise Withdrawn("the order was withdrawn before it was sent; nothing reached Binance")
+            raise Withdrawn(WITHDRAWN)
         self.on_wire = True
 
     def refused(self) -> None:

@@ -28,7 +28,7 @@ from rulebot.binance.codes import (
     NoChangeNeeded,
     UnknownOrder,
 )
-from rulebot.binance.encode.requests import order_params
+from rulebot.binance.encode.requests import order_params, uses_algo
 from rulebot.binance.payloads.account_state import (
     parse_balances,
     parse_position_risk,
@@ -50,13 +50,12 @@ from rulebot.core.commands import (
 from rulebot.core.enums import MarginType, Market, OrderStatus
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.rest import BinanceRest, TransportError
-from rulebot.venues.binance.transport import Placement, Withdrawn
+from rulebot.venues.binance.transport import WITHDRAWN, Placement, Withdrawn
 
 log = logging.getLogger("rulebot.binance.venue")
 DEFAULT_COUNTDOWN_MS = 60_000
 DEFAULT_HEARTBEAT_S = 20.0
 ZERO = Decimal(0)
-WITHDRAWN = "withdrawn before it was sent: it never reached Binance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +150,7 @@ class BinanceVenue:
     def withdrawn_report(self, cmd: PlaceOrder, time: int) -> OrderUpdate | AlgoUpdate:
         """What the user stream says of an order canceled before anything filled, for an order
         withdrawn before it left (Binance never saw it, so it will never say so itself)."""
-        if cmd.is_conditional and self.market is Market.USDM:  # the algo service's order (FACTS §0)
+        if uses_algo(cmd, self.market):  # the algo service's order
             return AlgoUpdate(
                 symbol=cmd.symbol,
                 client_algo_id=cmd.client_order_id,
