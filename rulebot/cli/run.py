@@ -53,9 +53,17 @@ def _connection_options(f: Any) -> Any:
     return f
 
 
-def _compile(rulebook: str) -> Any:
+_DRY_RUN_SYMBOLS = "for a symbol Binance lists, dry-run it with --market binance"
+
+
+def _compile(rulebook: str, symbols_advice: str | None = None) -> Any:
+    """The compiled rulebook, or its errors printed and exit 1. `symbols_advice`: a symbol no
+    built-in list knows is an error too (the built-in markets trade no other), with this advice."""
     try:
-        return compile_file(rulebook)
+        book = compile_file(rulebook)
+        if symbols_advice is not None:
+            refuse_unknown_symbols(rulebook, None, book, advice=symbols_advice)
+        return book
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)
@@ -213,15 +221,8 @@ def dry_run_cmd(
     ws_url: str | None,
 ) -> None:
     """Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys needed."""
-    book = _compile(rulebook)
-    if market_spec != "binance":  # a typo in a symbol, said at its place as validate and backtest say it
-        try:
-            refuse_unknown_symbols(
-                rulebook, None, book, advice="for a symbol Binance lists, dry-run it with --market binance"
-            )
-        except RulebookError as exc:
-            print_rulebook_errors(rulebook, exc)
-            sys.exit(1)
+    # A typo in a symbol, said at its place as validate and backtest say it (Binance's own list decides there).
+    book = _compile(rulebook, None if market_spec == "binance" else _DRY_RUN_SYMBOLS)
     cfg = RunConfig(
         Path(rulebook),
         "dry-run",
