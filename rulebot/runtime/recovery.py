@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from rulebot import __version__
+from rulebot.backtest.text import when
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
 from rulebot.core.account_events import AlgoUpdate, OrderUpdate
 from rulebot.core.commands import PlaceOrder
@@ -208,12 +208,12 @@ def restore(engine: Engine, state: JournalState, resume: bool = False) -> list[t
     notes: list[tuple[str, str]] = []
     if state.halted is not None:
         notice, at = state.halted
-        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at / 1000))
+        since = f"{when(at)} UTC"
         if resume:
-            notes.append((HALT_LIFTED, f"the halt of {when} is lifted (--resume): {notice}"))
+            notes.append((HALT_LIFTED, f"the halt of {since} is lifted (--resume): {notice}"))
         else:
-            engine.restore_halt(f"halted before the restart ({when}): {notice}")
-            notes.append((HALT_HOLDS, f"still halted since {when}: {notice}"))
+            engine.restore_halt(f"halted before the restart ({since}): {notice}")
+            notes.append((HALT_HOLDS, f"still halted since {since}: {notice}"))
     if state.daily is not None:
         engine.restore_daily(state.daily)
         if state.daily.breached:
