@@ -4,11 +4,15 @@ more than the rulebook's size, and ends short in state `short`."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from rulebot.core.enums import Market
+from rulebot.runtime.runner import Runner
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import until
@@ -77,22 +81,32 @@ async def test_a_reversal_whose_exit_binance_refuses_twice_never_holds_both_side
     assert len(fake.placed_ids) == len(set(fake.placed_ids))
 
 
-@pytest.mark.parametrize("account_first", [False, True])
-async def test_a_reversal_moves_its_state_twice_whichever_of_a_fills_reports_comes_first(tmp_path, account_first):
-    """Binance may send a fill's ACCOUNT_UPDATE before or after its ORDER_TRADE_UPDATE, with the
-    same T and E: over the real client and user stream, either way the short is sent only once the
-    account reports the long closed, and the state goes long -> flat -> short once, never through
-    "position closed"."""
+@contextlib.asynccontextmanager
+async def a_reversal(tmp_path: Path, **faults: bool) -> AsyncIterator[tuple[FakeBinance, list[Decimal], Runner]]:
+    """A bot long at 60,000 over the real client, with these stream faults set; 60,060 reverses it.
+    Yields (the fake exchange, the largest position it held, the runner) once it is short, in `short`."""
     level = {"price": D(60000)}
     async with (
         FakeBinance(Market.USDM) as fake,
         largest_position(fake) as largest,
         running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
     ):
-        fake.hub.faults.account_first = account_first
+        for name, value in faults.items():
+            setattr(fake.hub.faults, name, value)
         await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
         level["price"] = D(60060)
         await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
+        yield fake, largest, runner
+
+
+@pytest.mark.parametrize("account_first", [False, True])
+async def test_a_reversal_moves_its_state_twice_whichever_of_a_fills_reports_comes_first(tmp_path, account_first):
+    """Binance may send a fill's ACCOUNT_UPDATE before or after its ORDER_TRADE_UPDATE, with the
+    same T and E: over the real client and user stream, either way the short is sent only once the
+    account reports the long closed, and the state goes long -> flat -> short once, never through
+    "position closed"."""
+    async with a_reversal(tmp_path, account_first=account_first) as (_, largest, runner):
+        pass
     assert largest[0] == D("0.01")
     rows = journal_rows(runner)
     exit_filled = next(
@@ -116,16 +130,7 @@ async def test_a_user_stream_that_says_everything_twice_changes_nothing(tmp_path
     """Every order and account report arrives twice: a fill heard again is not a second fill (no
     second fee, no position beyond the rulebook's size, no order sent twice), and the reversal
     moves its state once each way."""
-    level = {"price": D(60000)}
-    async with (
-        FakeBinance(Market.USDM) as fake,
-        largest_position(fake) as largest,
-        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
-    ):
-        fake.hub.faults.duplicate_user = True
-        await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
-        level["price"] = D(60060)
-        await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
+    async with a_reversal(tmp_path, duplicate_user=True) as (fake, largest, runner):
         engine = runner.engine
         assert engine is not None
         fees, fills = engine.state.portfolio.fees_paid, engine.state.portfolio.fills
