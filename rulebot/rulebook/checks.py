@@ -30,6 +30,7 @@ def check_machine(
     _contradictions(book, rules, states, ctx)
     _short_take_profit_past_zero(rules, states, ctx)
     _opposite_entries(rules, ctx)
+    _second_entries(rules, ctx)
     reachable = _reachable(rules, states, initial)
     if book.states is not None:
         for name in states:
@@ -129,7 +130,12 @@ def _opposite_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) ->
                 key = (rule.trigger.key, s, rule.priority)
                 by_side = seen.setdefault(key, {})
                 other = by_side.get(side.opposite)
-                if other is not None and other.symbols & rule.symbols and (other.name, rule.name) not in reported:
+                if (
+                    other is not None
+                    and other is not rule  # one rule entering both legs (hedge mode) is not a race between two
+                    and other.symbols & rule.symbols
+                    and (other.name, rule.name) not in reported
+                ):
                     reported.add((other.name, rule.name))
                     ctx.error(
                         f"rules '{other.name}' and '{rule.name}' both listen to `{rule.trigger}` in state '{s}' "
@@ -139,6 +145,28 @@ def _opposite_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) ->
                         "opposite-entries",
                     )
                 by_side.setdefault(side, rule)
+
+
+def _second_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) -> None:
+    """The engine sends one entry at a time on a symbol (the one-entry-at-a-time guard: a bot never
+    holds more than its rulebook says): a second `enter` in the same rule goes out while the first is
+    still working, so it is always refused. Two legs of a hedge, or a pyramid, are two rules."""
+    for rule in rules:
+        first: int | None = None
+        for j, action in enumerate(rule.actions):
+            if not isinstance(action, c.Enter):
+                continue
+            if first is None:
+                first = j
+                continue
+            ctx.error(
+                f"rule '{rule.name}' enters twice (do[{first}] and do[{j}]): the second entry would go out while "
+                "the first is still working, and the engine refuses it (one entry at a time on a symbol)",
+                ("rules", rule.index, "do", j),
+                "one entry per rule; to hold both legs of a hedge or to add to a position, enter again from "
+                "another rule once the first entry filled (e.g. in the state the first rule's goto leads to)",
+                "second-entry",
+            )
 
 
 def _reachable(rules: tuple[c.CompiledRule, ...], states: Mapping[str, c.StateSpec], initial: str) -> set[str]:

@@ -211,6 +211,26 @@ def test_opposite_entries_on_one_trigger_and_state_need_priority():
     assert "opposite-entries" not in codes(text.replace("name: enter-short", "name: enter-short\n    priority: 1"))
 
 
+def test_a_second_entry_in_one_rule_is_an_error_never_a_silent_refusal():
+    """Tried in hedge mode: a rule entering both legs at once got only the first leg (the engine
+    refuses an entry while another is working) and the compiler blamed the rule against itself."""
+    hedge = BASE.replace("timeframes:", "account: {position_mode: hedge}\ntimeframes:") + ENTER_EXIT.replace(
+        "      - stop_loss:", "      - enter: {side: short, size: 1%}\n      - stop_loss:"
+    ).replace("in: long", "in: [long, short]")
+    found = diags(hedge)
+    assert [m for _, code, m in found if code == "second-entry"] == [
+        "rule 'enter' enters twice (do[0] and do[1]): the second entry would go out while the first is still "
+        "working, and the engine refuses it (one entry at a time on a symbol)"
+    ]
+    assert "opposite-entries" not in {code for _, code, _ in found}
+    pyramid = BASE + ENTER_EXIT.replace(
+        "      - stop_loss:", "      - enter: {side: long, size: 1%}\n      - stop_loss:"
+    )
+    assert "second-entry" in codes(pyramid)
+    reverse = BASE + ENTER_EXIT.replace("do: [exit, {goto: flat}]", "do: [exit, {enter: {side: short, size: 2%}}]")
+    assert "second-entry" not in codes(reverse)  # stop and reverse: one entry
+
+
 @pytest.mark.parametrize(
     ("risk", "guard"),
     [
