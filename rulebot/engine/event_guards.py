@@ -88,7 +88,7 @@ class EventGuards:
         elif isinstance(act, Note):
             step.records.append(rec.EngineNotice(self.state.time, act.symbol, act.kind, act.text))
         elif isinstance(act, Protect):
-            eng.protections.place_protective_stop(act.symbol, act.trigger, act.verdict, step)
+            eng.protections.place_protective_stop(act.symbol, act.trigger, act.verdict, act.position_side, step)
         elif isinstance(act, RefreshCapStops):
             self.state.cap_stale = False
             eng.cap_stops.refresh(step)
@@ -125,8 +125,8 @@ class EventGuards:
     def volatility_ratio(self, symbol: str) -> float:
         return self._runs[symbol].volatility.ratio()
 
-    def has_stop(self, symbol: str) -> bool:
-        return self.engine.protections.has_stop(symbol)
+    def unprotected(self, symbol: str) -> PositionState | None:
+        return self.engine.protections.unprotected(symbol)
 
     def daily_assets(self) -> Iterable[str] | None:
         st = self.state

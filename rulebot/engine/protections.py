@@ -25,6 +25,7 @@ from rulebot.rulebook import compiled as c
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
+    from rulebot.engine.portfolio import PositionState
     from rulebot.engine.state import SymbolRun
 
 STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
@@ -40,9 +41,18 @@ class Protections:
         self.state = engine.state
         self.book = engine.book
 
-    def protect(self, symbol: str, rule: str, action: c.StopOrder | c.TrailingStop, step: Step) -> None:
+    def protect(
+        self,
+        symbol: str,
+        rule: str,
+        action: c.StopOrder | c.TrailingStop,
+        step: Step,
+        leg: PositionSide | None = None,
+    ) -> None:
+        """Place `action` on the symbol's position; in hedge mode on the leg `leg` (the one its rule's
+        entry opened) when given, else on the open leg `net_position` reads (long first)."""
         eng, st = self.engine, self.state
-        pos = st.portfolio.net_position(symbol)
+        pos = st.portfolio.net_position(symbol) if leg is None or not eng.hedge else st.portfolio.position(symbol, leg)
         if pos.amount == 0:
             return
         time = st.time
@@ -158,7 +168,8 @@ class Protections:
                 continue  # place once the entry is done filling, sized to the position it made
             for action in run.protections.pop(entry_id):
                 assert isinstance(action, c.StopOrder | c.TrailingStop)
-                self.protect(symbol, entry.rule, action, step)
+                # Hedge mode: on the leg the entry opened, not whichever leg is open first.
+                self.protect(symbol, entry.rule, action, step, entry.command.position_side)
         if not run.entry_pending:
             self.cover(symbol, step)
 
@@ -214,10 +225,13 @@ class Protections:
             )
             eng.send(cmd, step)
 
-    def place_protective_stop(self, symbol: str, trigger: Decimal, verdict: Verdict, step: Step) -> None:
-        """The protective-stop guard found the position without a stop: place one at `trigger`."""
+    def place_protective_stop(
+        self, symbol: str, trigger: Decimal, verdict: Verdict, position_side: PositionSide, step: Step
+    ) -> None:
+        """The protective-stop guard found the position (the hedge leg `position_side`) without a stop:
+        place one at `trigger`."""
         st = self.state
-        pos = st.portfolio.net_position(symbol)
+        pos = st.portfolio.position(symbol, position_side)
         side = _LONG if pos.amount > 0 else _SHORT
         stop = ProtectIntent(
             symbol,
@@ -252,14 +266,29 @@ class Protections:
         self._refresh(symbol, st.runs[symbol], st.portfolio.net_amount(symbol) != 0)
 
     def _refresh(self, symbol: str, run: SymbolRun, held: bool) -> None:
-        if not held or self.has_stop(symbol):
+        if not held or self.unprotected(symbol) is None:
             run.guard.protect_deadline = NEVER
         elif run.guard.protect_deadline == NEVER:
             run.guard.protect_deadline = self.state.time + self.book.risk.protective_stop_within_ms
         self.engine.clock.update_next_protect()
 
-    def has_stop(self, symbol: str) -> bool:
+    def unprotected(self, symbol: str) -> PositionState | None:
+        """The symbol's open position with no stop working on it (in hedge mode each leg needs its own:
+        a long leg's stop leaves the short one bare); None when every one held has a stop."""
+        st = self.state
+        if not self.engine.hedge:
+            pos = st.portfolio.net_position(symbol)
+            return None if pos.amount == 0 or self._stopped(symbol, None) else pos
+        for (s, side), pos in st.portfolio.positions.items():
+            if s == symbol and pos.amount != 0 and not self._stopped(symbol, side):
+                return pos
+        return None
+
+    def _stopped(self, symbol: str, leg: PositionSide | None) -> bool:
+        """A stop works on the symbol's position (on the hedge leg `leg`, when given)."""
         for record in self.state.oms.open_orders(symbol):
+            if leg is not None and record.command.position_side is not leg:
+                continue
             if record.purpose in STOP_PURPOSES or (
                 record.command.close_position
                 and record.command.order_type is _STOP_MARKET

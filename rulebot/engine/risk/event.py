@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from rulebot.core.enums import MarginType
+from rulebot.core.enums import MarginType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, FloatBrackets
 from rulebot.engine.liquidation_guard import Holding
@@ -63,6 +63,7 @@ class Protect:
     symbol: str
     trigger: Decimal
     verdict: Verdict
+    position_side: PositionSide = PositionSide.BOTH  # hedge mode: the leg it protects
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,11 @@ class GuardView(Protocol):
     def holding(self, symbol: str) -> Holding: ...
     def memory(self, symbol: str) -> GuardMemory: ...
     def volatility_ratio(self, symbol: str) -> float: ...
-    def has_stop(self, symbol: str) -> bool: ...
+    def unprotected(self, symbol: str) -> PositionState | None:
+        """The symbol's open position (in hedge mode: a leg) with no stop working on it; None when
+        every one held has its stop, or nothing is held."""
+        ...
+
     # the daily loss cap
     def daily_assets(self) -> Iterable[str] | None: ...  # None before the first day starts or once breached
     def daily_cap(self, asset: str) -> Decimal | None: ...

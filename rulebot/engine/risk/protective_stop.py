@@ -40,14 +40,17 @@ def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
     if memory.protect_deadline > view.time:
         return ()
     memory.protect_deadline = NEVER
-    pos = view.position(symbol)
-    if pos.amount == 0 or view.has_stop(symbol):
+    pos = view.unprotected(symbol)
+    if pos is None:
         return ()
     risk = view.risk
     mark = view.mark(symbol) or pos.entry_price
     trigger = protective_trigger(view.instrument(symbol), pos, mark, risk.protective_stop)
     return (
         Protect(
-            symbol, trigger, protective_verdict(pos, trigger, risk.protective_stop, risk.protective_stop_within_ms)
+            symbol,
+            trigger,
+            protective_verdict(pos, trigger, risk.protective_stop, risk.protective_stop_within_ms),
+            pos.position_side,
         ),
     )

@@ -1,0 +1,98 @@
+"""Hedge mode: each leg is protected on its own.
+
+Tried as a user: a hedge rulebook entered long with a 3% stop, then short with a 3% stop. The
+short's stop was placed on the long leg (a SELL at the long's price, replacing the long's own
+stop), so the short leg had no stop at all, and the protective-stop guard, seeing a stop on the
+symbol, never placed one. These run the engine over the real simulator (`faulty_paper`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rulebot.core.enums import OrderType, PositionSide, Side
+
+from .faulty_paper import FaultyPaper
+
+D = Decimal
+
+
+def book(short_stop: bool = True) -> str:
+    stop = ", {stop_loss: {distance: 2%}}" if short_stop else ""
+    return f"""\
+rulebook: hedge-legs
+market: usdm
+symbols: [BTCUSDT]
+account: {{leverage: 3, position_mode: hedge}}
+states:
+  flat: {{position: none}}
+  long: {{position: long}}
+  both: {{position: any}}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 60020
+    do: [{{enter: {{side: long, size: "0.02"}}}}, {{stop_loss: {{distance: 3%}}}}, {{goto: long}}]
+  - name: hedge
+    on: trade
+    in: long
+    when: price > 60050
+    do: [{{enter: {{side: short, size: "0.01"}}}}{stop}, {{goto: both}}]
+  - name: never
+    on: trade
+    in: both
+    when: price < 0
+    do: [exit, {{goto: flat}}]
+"""
+
+
+def stops(fp: FaultyPaper) -> dict[PositionSide, tuple[Side, Decimal | None, str]]:
+    """The stop-markets working on the exchange, by the leg they close: side, trigger, our tag."""
+    found: dict[PositionSide, tuple[Side, Decimal | None, str]] = {}
+    for o in fp.sim.open_algo_orders(fp.symbol):
+        record = fp.engine.state.oms.get(o.client_algo_id)
+        purpose = record.purpose if record is not None else "?"
+        if o.order_type is OrderType.STOP_MARKET and purpose != "daily_cap":
+            assert o.position_side not in found, "two stops on one leg"
+            found[o.position_side] = (o.side, o.trigger_price, purpose)
+    return found
+
+
+def legs(fp: FaultyPaper) -> dict[PositionSide, Decimal]:
+    return {p.position_side: p.amount for p in fp.sim.positions(fp.symbol) if p.amount != 0}
+
+
+@settings(max_examples=30, deadline=None)
+@given(account_first=st.lists(st.booleans(), max_size=8))
+def test_each_legs_stop_is_placed_on_that_leg_whatever_order_the_reports_arrive_in(account_first):
+    fp = FaultyPaper(book())
+    fp.start()
+    fp.trade(60000)
+    fp.stalled = True
+    fp.trade(60060)  # the short leg's entry, its reports interleaved as drawn
+    fp.release(account_first)
+    assert legs(fp) == {PositionSide.LONG: D("0.02"), PositionSide.SHORT: D("-0.01")}
+    assert stops(fp) == {
+        PositionSide.LONG: (Side.SELL, D("58200.0"), "stop_loss"),  # 3% under the long's entry at 60000
+        PositionSide.SHORT: (Side.BUY, D("61261.2"), "stop_loss"),  # 2% over the short's entry at 60060
+    }
+
+
+def test_a_short_leg_without_a_stop_of_its_own_gets_the_protective_stop_while_the_long_leg_has_one():
+    fp = FaultyPaper(book(short_stop=False))
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    assert legs(fp) == {PositionSide.LONG: D("0.02"), PositionSide.SHORT: D("-0.01")}
+    assert PositionSide.SHORT not in stops(fp)
+    within = fp.engine.book.risk.protective_stop_within_ms
+    fp.trade(60060, dt_ms=within + 1000)
+    placed = stops(fp)
+    assert placed[PositionSide.LONG] == (Side.SELL, D("58200.0"), "stop_loss")
+    side, trigger, purpose = placed[PositionSide.SHORT]
+    assert (side, purpose) == (Side.BUY, "protective")
+    assert trigger is not None and trigger > D("60060")
