@@ -194,23 +194,25 @@ def holding(
     runs: Mapping[str, SymbolRun],
     brackets: Mapping[str, BracketTable],
     margin_type: MarginType,
+    leg: PositionSide | None = None,
 ) -> Holding:
-    """The position with what backs it (its margin; in cross margin the wallet less what the
-    other positions of the asset need), exact: what the liquidation and margin guards read."""
+    """The position (the hedge leg `leg`, when given) with what backs it (its margin; in cross
+    margin the wallet less what the other positions of the asset need, the other leg's too),
+    exact: what the liquidation and margin guards read."""
     pf = portfolio
     inst = instruments[symbol]
-    pos = pf.net_position(symbol)
+    pos = pf.net_position(symbol) if leg is None else pf.position(symbol, leg)
     wallet = pos.isolated_wallet
     if pos.amount != 0 and wallet <= 0:  # the venue has not said: the initial margin it took
         wallet = abs(inst.notional(pos.size, pos.entry_price)) / runs[symbol].leverage
     other_maint = other_upnl = ZERO
     if margin_type is MarginType.CROSSED:
-        for other in runs:
-            mark = pf.marks.get(other)
-            if other == symbol or mark is None or instruments[other].margin_asset != inst.margin_asset:
+        for (other, side), o in pf.positions.items():  # each leg of hedge mode, the symbol's other one too
+            if not o.amount or other not in runs or (other == symbol and side is pos.position_side):
                 continue
-            o = pf.net_position(other)
-            if o.amount:
-                other_maint += brackets[other].maintenance_margin(instruments[other].notional(o.size, mark))
-                other_upnl += pf.unrealized(other, o.position_side)
+            mark = pf.marks.get(other)
+            if mark is None or instruments[other].margin_asset != inst.margin_asset:
+                continue
+            other_maint += brackets[other].maintenance_margin(instruments[other].notional(o.size, mark))
+            other_upnl += pf.unrealized(other, side)
     return Holding(pos.amount, pos.entry_price, wallet, pf.wallet.get(inst.margin_asset, ZERO), other_maint, other_upnl)

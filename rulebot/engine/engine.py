@@ -24,6 +24,7 @@ from typing import Any
 
 from rulebot.core.account_events import AccountEvent, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
+from rulebot.core.enums import PositionSide
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarketEvent, MarkPrice, Timer, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
@@ -264,10 +265,19 @@ class Engine(EngineReads, QuietWalk):
         """Today's daily loss cap in `asset` (None before the first event or without equity)."""
         return self.cap_stops.daily_cap(asset)
 
-    def holding(self, symbol: str) -> Holding:
-        """The symbol's position and what backs it, as the margin and liquidation guards see it."""
+    def holding(self, symbol: str, leg: PositionSide | None = None) -> Holding:
+        """The symbol's position (in hedge mode the leg `leg`, when given) and what backs it, as the
+        margin and liquidation guards see it."""
         st = self.state
-        return holding(symbol, st.portfolio, self.instruments, st.runs, self.brackets, self.book.margin_type)
+        return holding(
+            symbol,
+            st.portfolio,
+            self.instruments,
+            st.runs,
+            self.brackets,
+            self.book.margin_type,
+            leg if self.hedge else None,
+        )
 
     # ================================================================== restarts
 

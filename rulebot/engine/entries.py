@@ -106,7 +106,7 @@ class Entries:
             nft - time if nft is not None else None,  # funding_in_ms
             run.volatility.ratio(),  # volatility_ratio
             eng.brackets[symbol],  # brackets
-            eng.holding(symbol) if mark > 0 else None,  # holding
+            eng.holding(symbol, position_side) if mark > 0 else None,  # holding (hedge: the leg it enters)
             self.book.margin_type,
             st.received,
             eng.cap_stops.daily_cap(inst.margin_asset),  # daily_loss_cap

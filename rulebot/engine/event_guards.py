@@ -8,11 +8,11 @@ daily loss cap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import MarginType, OrderType
+from rulebot.core.enums import MarginType, OrderType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, FloatBrackets
 from rulebot.engine import records as rec
@@ -83,7 +83,16 @@ class EventGuards:
         if isinstance(act, ReducePosition):
             verdict = act.verdict
             eng.exits.exit(
-                act.symbol, verdict.guard, act.share, None, OrderType.MARKET, None, "deleverage", step, verdict
+                act.symbol,
+                verdict.guard,
+                act.share,
+                None,
+                OrderType.MARKET,
+                None,
+                "deleverage",
+                step,
+                verdict,
+                act.position_side,
             )
         elif isinstance(act, Note):
             step.records.append(rec.EngineNotice(self.state.time, act.symbol, act.kind, act.text))
@@ -116,8 +125,14 @@ class EventGuards:
     def float_brackets(self, symbol: str) -> FloatBrackets:
         return self.engine.float_brackets[symbol]
 
-    def holding(self, symbol: str) -> Holding:
-        return self.engine.holding(symbol)
+    def holding(self, symbol: str, leg: PositionSide | None = None) -> Holding:
+        return self.engine.holding(symbol, leg)
+
+    def legs(self, symbol: str) -> Sequence[PositionState]:
+        if not self.engine.hedge:
+            pos = self._portfolio.net_position(symbol)
+            return (pos,) if pos.amount != 0 else ()
+        return [p for (s, _), p in self._portfolio.positions.items() if s == symbol and p.amount != 0]
 
     def memory(self, symbol: str) -> GuardMemory:
         return self._runs[symbol].guard

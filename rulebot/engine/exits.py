@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderType
+from rulebot.core.enums import Direction, OrderType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
 from rulebot.engine import records as rec
@@ -49,10 +49,12 @@ class Exits:
         purpose: Purpose,
         step: Step,
         verdict: Verdict | None = None,
+        leg: PositionSide | None = None,
     ) -> str | None:
-        """Close `fraction` (or `size`, or all) of the position; the closing order's id, or None."""
+        """Close `fraction` (or `size`, or all) of the position (in hedge mode of the leg `leg`, when
+        given, else of the open one, long first); the closing order's id, or None."""
         eng, st = self.engine, self.state
-        pos = st.portfolio.net_position(symbol)
+        pos = st.portfolio.net_position(symbol) if leg is None or not eng.hedge else st.portfolio.position(symbol, leg)
         if pos.amount == 0:
             return None
         run = st.runs[symbol]

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from rulebot.core.enums import OrderType, PositionSide, Side
 
+from .conftest import backtest, trades
 from .faulty_paper import FaultyPaper
+from .test_risk_guards import kinds, verdicts
 
 D = Decimal
 
@@ -96,3 +98,46 @@ def test_a_short_leg_without_a_stop_of_its_own_gets_the_protective_stop_while_th
     side, trigger, purpose = placed[PositionSide.SHORT]
     assert (side, purpose) == (Side.BUY, "protective")
     assert trigger is not None and trigger > D("60060")
+
+
+MARGIN_HEAD = """\
+rulebook: hedge-margin
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m]
+account: {leverage: 10, position_mode: hedge}
+risk: {max_margin_ratio: 30%}
+states:
+  flat: {position: none}
+  long: {position: long}
+  both: {position: any}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price >= 100
+    do: [{enter: {side: long, size: "1"}}, {stop_loss: {distance: 30%}}, {goto: long}]
+  - name: sell
+    on: trade
+    in: long
+    when: price >= 100
+    do: [{enter: {side: short, size: "100"}}, {stop_loss: {distance: 30%}}, {goto: both}]
+  - name: never
+    on: trade
+    in: both
+    when: price > 1000000
+    do: [exit]
+"""
+
+
+def test_the_margin_ratio_guard_watches_the_short_leg_of_a_hedge_too(usdm):
+    """The mirror of test_risk_guards' long at 100 (10x, 30% limit): here a small long leg is safe
+    while a 10x short leg of 100 nears its liquidation as the price rises. The guard read only the
+    long leg (open first) and never reduced the short one."""
+    prices = [100, 100, 100, 101, 103, 105, 107, 108, 108.7, 108.8, 108.8, 108.8]
+    result, records = backtest(MARGIN_HEAD, trades(prices), usdm, balance=1_000_000)
+    acted = verdicts(records, "max_margin_ratio")
+    assert acted and kinds(acted[0], "max_margin_ratio") == ["act"]
+    reduce = [f for f in result.fills if f.purpose == "deleverage"]
+    assert reduce and reduce[0].quantity == Decimal(50) and reduce[0].side == "BUY"
+    assert result.liquidations == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from functools import partial
 
 from rulebot.core.enums import MarginType
 from rulebot.core.instruments import Instrument
@@ -28,25 +29,27 @@ def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
     if now - memory.last_margin_check < CHECK_EVERY_MS:
         return ()
     memory.last_margin_check = now
-    pos = view.position(symbol)
     mark = view.mark(symbol)
-    if pos.amount == 0 or mark is None or now - memory.last_guard_reduce < GUARD_COOLDOWN_MS:
+    if mark is None or now - memory.last_guard_reduce < GUARD_COOLDOWN_MS:
         return ()
-    reduce = margin_ratio_exit(
-        view.instrument(symbol),
-        view.brackets(symbol),
-        view.float_brackets(symbol),
-        pos,
-        mark,
-        view.margin_type,
-        view.risk.max_margin_ratio,
-        lambda: view.holding(symbol),
-    )
-    if reduce is None:
-        return ()
-    memory.last_guard_reduce = now
-    share, verdict = reduce
-    return (ReducePosition(symbol, share, verdict),)
+    acts: list[GuardAct] = []
+    for pos in view.legs(symbol):  # hedge mode: each leg has its own margin ratio (a short leg's too)
+        reduce = margin_ratio_exit(
+            view.instrument(symbol),
+            view.brackets(symbol),
+            view.float_brackets(symbol),
+            pos,
+            mark,
+            view.margin_type,
+            view.risk.max_margin_ratio,
+            partial(view.holding, symbol, pos.position_side),
+        )
+        if reduce is not None:
+            share, verdict = reduce
+            acts.append(ReducePosition(symbol, share, verdict, pos.position_side))
+    if acts:
+        memory.last_guard_reduce = now
+    return acts
 
 
 def pass_idle(memory: GuardMemory, now: int) -> None:
