@@ -44,9 +44,12 @@ class Actions:
         for j, action in enumerate(todo):
             # Exits first: a `reduce` of an `on: trade` rule may fire on trade after trade.
             if isinstance(action, _EXITS):
-                cid = eng.exits.exit(
-                    symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step
-                )
+                if action.fraction is None and action.size is None and isinstance(action, c.Exit):
+                    cid = eng.exits.exit_all(symbol, rule.name, action.order, action.price, "exit", step)
+                else:
+                    cid = eng.exits.exit(
+                        symbol, rule.name, action.fraction, action.size, action.order, action.price, "exit", step
+                    )
                 if cid is not None and self._reverses(action, todo[j + 1 :]):
                     self._reverse_once_flat(symbol, rule, cid, todo[j + 1 :], step)
                     return

@@ -116,6 +116,20 @@ class Exits:
         eng.send(cmd, step)
         return cmd.client_order_id
 
+    def exit_all(
+        self, symbol: str, rule: str, order: OrderType, price_expr: CompiledExpr | None, purpose: Purpose, step: Step
+    ) -> str | None:
+        """Close the whole position: in hedge mode every open leg at once (else the second leg would
+        wait for the first one's outcome and the backoff of a refused exit); the last closing order's
+        id, or None when nothing was sent."""
+        if not self.engine.hedge:
+            return self.exit(symbol, rule, None, None, order, price_expr, purpose, step)
+        legs = [side for (s, side), p in self.state.portfolio.positions.items() if s == symbol and p.amount != 0]
+        cid = None
+        for leg in legs:
+            cid = self.exit(symbol, rule, None, None, order, price_expr, purpose, step, None, leg) or cid
+        return cid
+
     def _rounded_share(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> _Share:
         """`fraction` of a position of `amount`, rounded as the sizing in `exit` rounds it (None when
         that sizing would fail: it then says why), and whether that leaves nothing to close. Kept
@@ -165,7 +179,7 @@ class Exits:
         time, run = st.time, st.runs[symbol]
         step.commands.append(st.oms.cancel_all(symbol, time))
         run.protections.clear()
-        cid = self.exit(symbol, rule, None, None, OrderType.MARKET, None, "flatten", step)
+        cid = self.exit_all(symbol, rule, OrderType.MARKET, None, "flatten", step)
         if cid is None:
             return
         # Sent again while the exchange refuses it.

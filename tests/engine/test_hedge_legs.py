@@ -141,3 +141,37 @@ def test_the_margin_ratio_guard_watches_the_short_leg_of_a_hedge_too(usdm):
     reduce = [f for f in result.fills if f.purpose == "deleverage"]
     assert reduce and reduce[0].quantity == Decimal(50) and reduce[0].side == "BUY"
     assert result.liquidations == 0
+
+
+def closes(fp: FaultyPaper) -> list[tuple[int, str, PositionSide]]:
+    """The market orders that closed a leg: when, which way, which leg."""
+    return [(c.time, c.side.value, c.position_side) for c in fp.placed if c.order_type is OrderType.MARKET][2:]
+
+
+def test_a_bare_exit_closes_both_legs_of_a_hedge_at_once():
+    """The short leg's close waited for the long leg's outcome and the backoff of a refused exit
+    (a second later): a leg held alone that the rule had closed."""
+    fp = FaultyPaper(book().replace("when: price < 0", "when: price < 59000"))
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    fp.trade(58990)
+    t = fp.time
+    assert closes(fp) == [(t, "SELL", PositionSide.LONG), (t, "BUY", PositionSide.SHORT)]
+    assert legs(fp) == {}
+    assert fp.states()[-1][:2] == ("both", "flat")
+
+
+def test_a_halt_flattens_both_legs_of_a_hedge_at_once():
+    fp = FaultyPaper(
+        book().replace("do: [exit, {goto: flat}]", "do: [{halt: test}]").replace("price < 0", "price < 59000")
+    )
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    fp.trade(58990)
+    t = fp.time
+    assert sorted(closes(fp), key=str) == sorted(
+        [(t, "SELL", PositionSide.LONG), (t, "BUY", PositionSide.SHORT)], key=str
+    )
+    assert legs(fp) == {}
