@@ -14,6 +14,7 @@ from rulebot.rulebook import compiled as c
 from rulebot.rulebook import model as m
 from rulebot.rulebook.context import CompileContext
 from rulebot.rulebook.diagnose import did_you_mean
+from rulebot.rulebook.expr_exclusive import exclusive
 
 _CLOSERS = (c.Exit, c.Halt)
 _PROTECTIVE = (c.StopOrder, c.TrailingStop)
@@ -135,6 +136,7 @@ def _opposite_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) ->
                     and other is not rule  # one rule entering both legs (hedge mode) is not a race between two
                     and other.symbols & rule.symbols
                     and (other.name, rule.name) not in reported
+                    and not _never_together(other, rule)
                 ):
                     reported.add((other.name, rule.name))
                     ctx.error(
@@ -145,6 +147,12 @@ def _opposite_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) ->
                         "opposite-entries",
                     )
                 by_side.setdefault(side, rule)
+
+
+def _never_together(a: c.CompiledRule, b: c.CompiledRule) -> bool:
+    """The two rules' conditions can never both hold (crossover against crossunder of the same
+    pair, `x > y` against `x < y`): no race between them, whatever their priorities."""
+    return a.when is not None and b.when is not None and exclusive(a.when.node, b.when.node)
 
 
 def _second_entries(rules: tuple[c.CompiledRule, ...], ctx: CompileContext) -> None:
