@@ -37,6 +37,10 @@ def _outcome_text(o: NeedOutcome, w: WarmupReport) -> str:
     if o.ready_at <= w.trade_from:
         return f"{need}: ready at the start"
     late = duration_text(o.ready_at - w.trade_from)
+    if len({t for _, t in o.by_symbol}) > 1:  # the symbols' data start apart: each was ready on its own
+        each = ", ".join(f"{symbol} {'at the start' if t <= w.trade_from else _when(t)}" for symbol, t in o.by_symbol)
+        blind = f"; {', '.join(n.rules)} could not fire on a symbol before it was ready there" if n.rules else ""
+        return f"{need}: ready on {each} (on all {late} into the run){blind}"
     blind = f"; {', '.join(n.rules)} could not fire before" if n.rules else ""
     return f"{need}: ready {_when(o.ready_at)}, {late} into the run{blind}"
 

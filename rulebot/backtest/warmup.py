@@ -40,9 +40,11 @@ class NeedOutcome:
     """One need and when it was met: `ready_at` None means never."""
 
     need: HistoryNeed
-    ready_at: int | None
+    ready_at: int | None  # on every symbol
     # (symbol, why) for each symbol whose data could never give the need's candles
     unmade: tuple[tuple[str, str], ...] = ()
+    # (symbol, time) for each symbol it was met on: several symbols' data may start apart
+    by_symbol: tuple[tuple[str, int], ...] = ()
 
     def as_dict(self, trade_from: int) -> dict[str, object]:
         return {
@@ -53,6 +55,7 @@ class NeedOutcome:
             "rules": list(self.need.rules),
             "ready_at": self.ready_at,
             "ready_at_start": self.ready_at is not None and self.ready_at <= trade_from,
+            "ready_at_by_symbol": dict(self.by_symbol),
         }
 
 
@@ -109,7 +112,7 @@ class Warmup:
         self._needs = history_needs(book)
         # The env key whose readiness stands for the need (an indicator's first output).
         self._keys = {n.name: _key(book, n.name) for n in self._needs}
-        self._ready: dict[str, int] = {}
+        self._ready: dict[str, dict[str, int]] = {n.name: {} for n in self._needs}  # need -> symbol -> time
         self.pending = bool(self._needs)
         self.events = 0
         self.first: int | None = None
@@ -156,10 +159,17 @@ class Warmup:
     def check(self, time: int) -> None:
         """Note the needs met by `time` (called once a minute of data until all are met)."""
         self._next_check = time - time % _CHECK_MS + _CHECK_MS
+        markets = self._markets
+        pending = False
         for name, key in self._keys.items():
-            if name not in self._ready and all(key not in m.not_ready for m in self._markets.values()):
-                self._ready[name] = time
-        self.pending = len(self._ready) < len(self._keys)
+            ready = self._ready[name]
+            if len(ready) == len(markets):
+                continue
+            for symbol, market in markets.items():
+                if symbol not in ready and key not in market.not_ready:
+                    ready[symbol] = time
+            pending = pending or len(ready) < len(markets)
+        self.pending = pending
 
     def report(self, end: int) -> WarmupReport:
         if self.pending:
@@ -167,8 +177,10 @@ class Warmup:
         start = self.trade_from if self.trade_from is not None else end
         outcomes = []
         for n in self._needs:
-            ready = self._ready.get(n.name)
-            outcomes.append(NeedOutcome(n, ready, () if ready is not None else self._unmade(n.timeframe)))
+            by_symbol = self._ready[n.name]
+            ready = max(by_symbol.values()) if len(by_symbol) == len(self._markets) and by_symbol else None
+            unmade = () if ready is not None else self._unmade(n.timeframe)
+            outcomes.append(NeedOutcome(n, ready, unmade, tuple(sorted(by_symbol.items()))))
         return WarmupReport(self.first if self.first is not None else start, start, end, self.events, tuple(outcomes))
 
     def _unmade(self, timeframe: str) -> tuple[tuple[str, str], ...]:

@@ -198,3 +198,52 @@ def test_a_symbol_without_data_is_named_alone_as_the_one_whose_rules_could_not_f
     (slow,) = [w for w in result.warnings if w.startswith("ema_slow never warmed up")]
     assert "no 15m candle of ETHUSDT could be made: the data has no trades or klines of it" in slow
     assert "could never fire on ETHUSDT" in slow and "BTCUSDT" not in slow and "0 trades" not in slow
+
+
+def test_symbols_whose_data_start_apart_are_each_ready_on_their_own_time(tmp_path):
+    """Tried as a user: BTCUSDT's data began a day before ETHUSDT's, and the summary said the rules
+    "could not fire before" ETHUSDT's ready time, above trades BTCUSDT made on the first day."""
+    book = tmp_path / "two.yaml"
+    book.write_text(
+        "rulebook: two\nmarket: usdm\nsymbols: [BTCUSDT, ETHUSDT]\ntimeframes: [1m]\n"
+        "indicators:\n  fast: ema(close@1m, 9)\n"
+        "rules:\n  - name: buy\n    on: candle_close 1m\n    in: flat\n    when: close@1m > fast\n"
+        "    do: [{enter: {side: long, size: 1%}}, {stop_loss: {distance: 1%}}, {goto: long}]\n"
+        "  - name: sell\n    on: candle_close 1m\n    in: long\n    when: close@1m < fast\n"
+        "    do: [exit, {goto: flat}]\n"
+    )
+    eth_15 = require(ARCHIVE / "futures/um/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2025-06-15.zip")
+    result, _, _ = backtest(str(book), [str(DAY_14), str(DAY_15), str(eth_15)])
+    assert result.warmup is not None
+    (fast,) = result.warmup.outcomes
+    ready = dict(fast.by_symbol)
+    assert ready["ETHUSDT"] - ready["BTCUSDT"] == 24 * 60 * MINUTE
+    assert fast.ready_at == ready["ETHUSDT"]
+    assert any(f.symbol == "BTCUSDT" and f.time < ready["ETHUSDT"] for f in result.fills)
+    table = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            str(book),
+            "--data",
+            str(DAY_14),
+            "--data",
+            str(DAY_15),
+            "--data",
+            str(eth_15),
+            "--format",
+            "json",
+        ],
+    )
+    need = json.loads(table.output)["warmup"]["needs"][0]
+    assert need["ready_at_by_symbol"] == ready
+    text = (
+        CliRunner()
+        .invoke(
+            main,
+            ["backtest", str(book), "--data", str(DAY_14), "--data", str(DAY_15), "--data", str(eth_15)],
+            terminal_width=400,
+        )
+        .output
+    )
+    assert "ready on BTCUSDT 2025-06-14 00:08, ETHUSDT 2025-06-15 00:08" in " ".join(text.split())
