@@ -59,6 +59,11 @@ class Actions:
             elif isinstance(action, _STOPS):
                 if entry_id is not None:
                     run.protections.setdefault(entry_id, []).append(action)
+                elif entry_refused:
+                    # Its entry was refused (journaled): nothing it was to protect was made. Placed now
+                    # it would replace the stop of the position already held (in hedge mode: of the
+                    # other leg) with one priced for an entry that never happened.
+                    continue
                 elif st.portfolio.net_amount(symbol) != 0:
                     eng.protections.protect(symbol, rule.name, action, step)
             elif isinstance(action, c.Deleverage):

@@ -3,7 +3,8 @@
 Tried as a user: a hedge rulebook entered long with a 3% stop, then short with a 3% stop. The
 short's stop was placed on the long leg (a SELL at the long's price, replacing the long's own
 stop), so the short leg had no stop at all, and the protective-stop guard, seeing a stop on the
-symbol, never placed one. These run the engine over the real simulator (`faulty_paper`).
+symbol, never placed one. Also here: a stop named with an entry that was refused is not placed
+(in either mode). These run the engine over the real simulator (`faulty_paper`).
 """
 
 from __future__ import annotations
@@ -175,3 +176,24 @@ def test_a_halt_flattens_both_legs_of_a_hedge_at_once():
         [(t, "SELL", PositionSide.LONG), (t, "BUY", PositionSide.SHORT)], key=str
     )
     assert legs(fp) == {}
+
+
+def test_a_stop_named_with_a_refused_entry_leaves_the_held_legs_stop_alone():
+    """Tried live: the short leg's entry was refused (below the minimum notional) and the rule's 2%
+    stop, meant for that short, replaced the long leg's 3% stop with a SELL 2% under the long's entry."""
+    fp = FaultyPaper(book().replace('size: "0.01"', 'size: "0.001"'))  # 60 USDT: under the 100 minimum
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    assert legs(fp) == {PositionSide.LONG: D("0.02")}
+    assert stops(fp) == {PositionSide.LONG: (Side.SELL, D("58200.0"), "stop_loss")}
+
+
+def test_in_one_way_mode_a_refused_addition_keeps_the_positions_stop():
+    text = book().replace("position_mode: hedge", "position_mode: one_way").replace("side: short", "side: long")
+    fp = FaultyPaper(text.replace('size: "0.01"', 'size: "0.001"'))
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60060)
+    assert legs(fp) == {PositionSide.BOTH: D("0.02")}
+    assert stops(fp) == {PositionSide.BOTH: (Side.SELL, D("58200.0"), "stop_loss")}
