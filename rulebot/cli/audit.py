@@ -81,14 +81,20 @@ class _JournalGroup(click.Group):
     file's fault, not a bug: say so, and where to look, with exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        journal = (ctx.obj or {}).get("journal", "the journal")
         try:
             return super().invoke(ctx)
         except sqlite3.DatabaseError as exc:
-            journal = (ctx.obj or {}).get("journal", "the journal")
-            raise UserError(
-                f"the journal {journal} is damaged: SQLite cannot read it ({exc})",
-                hint=f"`rulebot audit -j {journal} verify` names the first damaged row; keep the file for a look",
-            ) from exc
+            raise _damaged(journal, f"SQLite cannot read it ({exc})") from exc
+        except json.JSONDecodeError as exc:  # rulebot writes only JSON bodies: one that is not is bit rot
+            raise _damaged(journal, f"a row's body is no longer JSON ({exc})") from exc
+
+
+def _damaged(journal: str, what: str) -> UserError:
+    return UserError(
+        f"the journal {journal} is damaged: {what}",
+        hint=f"`rulebot audit -j {journal} verify` names the first damaged row; keep the file for a look",
+    )
 
 
 # A row id or a count SQLite can hold (a 64-bit integer): a larger one is a typo, not a query.
@@ -301,7 +307,10 @@ def export_cmd(ctx: click.Context, fmt: str, kind: str | None) -> None:
     rows = q.entries(_open(ctx), kind)
     if fmt == "json":
         for r in rows:
-            r["body"] = json.loads(r["body"])
+            try:
+                r["body"] = json.loads(r["body"])
+            except json.JSONDecodeError as exc:
+                raise _damaged(ctx.obj["journal"], f"row {r['id']}'s body is no longer JSON ({exc})") from exc
         click.echo(json.dumps(rows, indent=2))
         return
     writer = csv.writer(sys.stdout)

@@ -209,6 +209,28 @@ def test_a_damaged_journal_is_reported_as_damage_with_exit_1(journal, tmp_path):
         assert "damaged" in res.output and "internal error" not in res.output, (args, res.output)
 
 
+def test_a_row_whose_body_is_no_longer_json_is_damage_not_a_bug(journal, tmp_path):
+    """A flipped byte in a row's JSON body (bit rot): `export` (its default format) and
+    `explain` parsed it in Python and ended with exit 70 'internal error in rulebot'."""
+    damaged = tmp_path / "rotten.journal"
+    with sqlite3.connect(journal) as src, sqlite3.connect(damaged) as dst:
+        src.backup(dst)
+    (row,) = sqlite3.connect(damaged).execute("SELECT MIN(id) FROM entries WHERE kind = 'decision'").fetchone()
+    with sqlite3.connect(damaged) as db:
+        db.execute("UPDATE entries SET body = '{' || substr(body, 3) WHERE id = ?", (row,))
+    for args in (
+        ["export"],
+        ["export", "--kind", "decision"],
+        ["explain", str(row)],
+        ["explain", str(row), "--format", "json"],
+    ):
+        res = CliRunner().invoke(main, ["audit", "-j", str(damaged), *args])
+        assert res.exit_code == 1, (args, res.output)
+        assert "damaged" in res.output and "internal error" not in res.output, (args, res.output)
+    res = CliRunner().invoke(main, ["audit", "-j", str(damaged), "export"])
+    assert f"row {row}" in res.output, res.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
