@@ -10,6 +10,7 @@ elsewhere too (print it with `rulebot audit verify`) to detect that.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,36 @@ def anchor_problem(anchor: tuple[int, str], last_id: int, hash_at_anchor: str | 
     if hash_at_anchor != anchor_hash:
         return f"row {anchor_id} is not the row the writer committed (its anchor file holds another hash)"
     return None
+
+
+def no_journal_here(path: str | Path) -> str:
+    """Why a file with no journal tables is no journal. A journal copied without its WAL file
+    looks like that too (the rows of a bot killed before a checkpoint are all in `-wal`)."""
+    wal, anchor = f"{path}-wal", read_anchor(path)
+    if anchor is not None and anchor[0] > 0:
+        return (
+            f"none of its rows are in this file: the writer committed rows 1..{anchor[0]} (its anchor file says "
+            f"so), and they are in its WAL file {wal}, which is missing or empty: copy the journal with its -wal file"
+        )
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        header = b""
+    # In WAL mode with no WAL to read (opening it read-only may leave an empty one behind).
+    if len(header) == 20 and header[18:20] == b"\x02\x02" and _size(wal) == 0:
+        return (
+            f"no journal tables in this file; if it was copied from a bot's run directory, its rows are in "
+            f"{wal}, which is missing or empty: copy the journal with its -wal and -anchor files"
+        )
+    return "not a rulebot journal (an empty file, or another program's database)"
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def verify(db: sqlite3.Connection, anchor: tuple[int, str] | None = None) -> Verification:

@@ -36,7 +36,7 @@ from rulebot.core.errors import UserError
 from rulebot.journal.chain import GENESIS, hashed, parse_head, row_hash
 from rulebot.journal.encode import Row, dumps, plain
 from rulebot.journal.schema import SCHEMA_VERSION, VIEWS, migrate_script
-from rulebot.journal.verify import anchor_path, anchor_problem, read_anchor
+from rulebot.journal.verify import anchor_path, anchor_problem, no_journal_here, read_anchor
 
 _INSERT = (
     "INSERT INTO entries (id, run_id, time, kind, symbol, rule, client_order_id, version, body, mode, prev_hash, "
@@ -372,7 +372,7 @@ def read_only(path: str | Path) -> sqlite3.Connection:
         db.close()
         if _is_lock(exc):
             raise sqlite3.DatabaseError(f"{_locked(path, exc)}; try again when it is done") from None
-        raise sqlite3.DatabaseError("not a rulebot journal (an empty file, or another program's database)") from None
+        raise sqlite3.DatabaseError(no_journal_here(path)) from None
     if int(version) < SCHEMA_VERSION:
         db.close()
         try:

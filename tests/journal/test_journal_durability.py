@@ -61,6 +61,24 @@ def test_the_bot_will_not_append_to_a_journal_whose_wal_was_cut(tmp_path):
     assert "audit" in str(err.value) and "--run-dir" in str(err.value)
 
 
+def test_a_journal_copied_without_its_wal_is_not_called_another_programs_database(tmp_path):
+    """`cp journal.sqlite` from a killed bot's run directory leaves the rows behind in
+    journal.sqlite-wal. audit said "not a rulebot journal (an empty file, or another program's
+    database)": the user's own journal, with every row they were looking for, written off."""
+    path, crashed = tmp_path / "journal.sqlite", tmp_path / "crashed"
+    asyncio.run(_write_and_copy(path, crashed, 50))
+    copy = crashed / path.name
+    Path(f"{copy}-wal").unlink()
+    for args in (["verify"], ["runs"], ["export"]):
+        out = CliRunner().invoke(main, ["audit", "-j", str(copy), *args])
+        assert out.exit_code == 1, out.output
+        assert "another program" not in out.output and "1..50" in out.output, out.output
+        assert f"{copy}-wal" in out.output, out.output
+    Path(f"{copy}-anchor").unlink()  # and without its anchor: the WAL is still the likely story
+    out = CliRunner().invoke(main, ["audit", "-j", str(copy), "runs"])
+    assert out.exit_code == 1 and f"{copy}-wal" in out.output, out.output
+
+
 def test_a_journal_killed_mid_run_still_verifies_with_its_anchor(tmp_path):
     path, crashed = tmp_path / "journal.sqlite", tmp_path / "crashed"
     asyncio.run(_write_and_copy(path, crashed, 30))
