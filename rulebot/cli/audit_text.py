@@ -87,7 +87,8 @@ def print_story(out: Console, story: dict[str, Any], places: int) -> None:
         for v in g["verdicts"]:
             out.print(f"  {v['kind']:7} {v['guard']}: {v['reason']}", markup=False)
     for s in story["state_changes"]:
-        out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']})", markup=False)
+        later = f" at {when(s['time'])}" if s.get("time") not in (None, story["time"]) else ""
+        out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']}){later}", markup=False)
     for o in story["orders"]:
         if o["kind"] == "command" and o.get("type") != "PlaceOrder":
             out.print(f"{o.get('type')} {o['client_order_id']} sent", markup=False)

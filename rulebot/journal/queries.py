@@ -65,10 +65,17 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
             (row["run_id"], decision_id, nxt, row["rule"], row["symbol"]),
         )
     )
+    # What became of the symbol until its own next decision: another symbol's state changes in
+    # between are another story (its stop closing its position is not this symbol's close).
+    own_next = db.execute(
+        "SELECT MIN(id) FROM entries WHERE run_id = ? AND kind = 'decision' AND symbol = ? AND id > ?",
+        (row["run_id"], row["symbol"], decision_id),
+    ).fetchone()[0] or (1 << 62)
     states = _rows(
         db.execute(
-            "SELECT id, time, body FROM entries WHERE run_id = ? AND kind = 'state' AND id > ? AND id < ? ORDER BY id",
-            (row["run_id"], decision_id, nxt),
+            "SELECT id, time, body FROM entries WHERE run_id = ? AND kind = 'state' AND symbol = ? AND id > ? "
+            "AND id < ? ORDER BY id",
+            (row["run_id"], row["symbol"], decision_id, own_next),
         )
     )
     cids = [g["client_order_id"] for g in guards if g["client_order_id"]]

@@ -79,6 +79,37 @@ def test_explain_links_a_decision_to_its_verdicts_orders_fills_and_position(jour
     assert q.explain(db, 1) is None  # row 1 is the run's start, not a decision
 
 
+def test_explain_tells_only_the_state_changes_of_the_decisions_own_symbol(tmp_path):
+    """On a rulebook with two symbols, `explain` of a BTCUSDT entry listed the state changes of
+    every symbol up to the next decision: ETHUSDT's stop closing its position read as
+    "state: long → flat (position closed)" in the BTCUSDT story, a close that never happened."""
+    path = tmp_path / "two.journal"
+    sink = SyncJournal(path, "r1")
+    for row in (
+        rec.Decision(1000, "BTCUSDT", "buy", "candle_close 1m", "flat", {}, True, "v1"),
+        rec.StateChange(1000, "BTCUSDT", "flat", "long", "rule buy"),
+        rec.StateChange(1500, "ETHUSDT", "long", "flat", "position closed"),
+        rec.Decision(2000, "ETHUSDT", "buy", "candle_close 1m", "flat", {}, True, "v1"),
+        rec.StateChange(2000, "ETHUSDT", "flat", "long", "rule buy"),
+        rec.StateChange(2500, "BTCUSDT", "long", "flat", "position closed"),
+        rec.Decision(3000, "BTCUSDT", "buy", "candle_close 1m", "flat", {}, True, "v1"),
+    ):
+        sink.append(to_row(row, "v1"))
+        sink.end_step()
+    sink.close()
+    db = read_only(path)
+    btc, eth, _ = (d["id"] for d in q.decisions(db))
+    told = q.explain(db, btc)
+    assert told is not None
+    assert [(s["symbol"], s["from_state"], s["to_state"]) for s in told["state_changes"]] == [
+        ("BTCUSDT", "flat", "long"),
+        ("BTCUSDT", "long", "flat"),  # its own close, after ETHUSDT's decision
+    ]
+    told = q.explain(db, eth)
+    assert told is not None
+    assert [(s["symbol"], s["to_state"]) for s in told["state_changes"]] == [("ETHUSDT", "long")]
+
+
 def test_async_writes_chain_across_reopen(tmp_path):
     path = tmp_path / "a.journal"
 
