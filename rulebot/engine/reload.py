@@ -45,7 +45,11 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             )
     missing = [s for s in book.symbols if s not in old.instruments]
     if missing:
-        raise ReloadRefused(f"no instrument for {', '.join(missing)} on this venue")
+        raise ReloadRefused(
+            f"{', '.join(missing)} is not among the symbols this bot started with ({', '.join(old.instruments)}): "
+            "a running bot trades only the instruments and market streams it set up at start; "
+            f"restart it to add {', '.join(missing)}"
+        )
     if book.market != old.book.market:
         raise ReloadRefused(f"the market changed ({old.book.market} → {book.market}): start a new bot instead")
     if book.position_mode != old.book.position_mode or book.margin != old.book.margin:

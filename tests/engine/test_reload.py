@@ -125,6 +125,18 @@ def test_dropping_a_symbol_with_a_position_is_refused(usdm):
         )
 
 
+def test_a_symbol_the_bot_did_not_start_with_is_refused_with_what_to_do(usdm):
+    """The runner sets up instruments and market streams for the symbols it starts with. Adding
+    BTCUSDT by a reload said "no instrument for BTCUSDT on this venue", as if Binance did not list
+    it: the operator needs to hear that a restart adds it."""
+    engine = Engine(compile_text(BASE), {"ADAUSDT": usdm[0]["ADAUSDT"]}, {"USDT": Decimal(1000)}, brackets=usdm[1])
+    engine.start(T0)
+    with pytest.raises(ReloadRefused) as refused:
+        reload_engine(engine, compile_text(BASE.replace("[ADAUSDT]", "[ADAUSDT, BTCUSDT]")))
+    why = str(refused.value)
+    assert "BTCUSDT" in why and "ADAUSDT" in why and "restart" in why and "on this venue" not in why
+
+
 def test_a_leverage_change_is_sent_and_clamped(usdm):
     engine = running(usdm)
     result = reload_engine(engine, compile_text(BASE.replace("leverage: 5", "leverage: 8")))
