@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from rulebot.cli.audit_text import cell, fee_places, order_price, places_of, print_story
+from rulebot.cli.audit_text import cell, fee_places, order_price, places_of, print_story, when
 from rulebot.cli.params import TIME
 from rulebot.cli.terminal import output_console
 from rulebot.core.errors import UserError
@@ -125,8 +125,9 @@ def audit(ctx: click.Context, journal: str) -> None:
 def runs_cmd(ctx: click.Context, fmt: str) -> None:
     """Every run: mode, venue, software, start and stop."""
     db = _open(ctx)
+    runs = q.runs(db)
     _emit(
-        q.runs(db),
+        runs,
         fmt,
         [
             ("run_id", "run"),
@@ -140,7 +141,19 @@ def runs_cmd(ctx: click.Context, fmt: str) -> None:
         ],
         "runs",
         places_of(db),
+        derived={"stop": lambda r: _ended(r, r is runs[-1], places_of(db))},
     )
+
+
+def _ended(run: dict[str, Any], last: bool, places: int) -> str:
+    """How a run ended; one with no stop row died without a word (SIGKILL, a crash, a power cut),
+    unless it is the last run and still going."""
+    if run["stop"] is not None:
+        return cell("stop", run["stop"], places)
+    at = when(run["last_time"])
+    if last:
+        return f"no stop recorded: running, or killed or crashed after its last row ({at})"
+    return f"no stop recorded: killed or crashed after its last row ({at})"
 
 
 @audit.command("decisions")

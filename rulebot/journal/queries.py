@@ -17,9 +17,13 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every run, with `last_time`: the time of its last row (for a run that wrote no stop, as
+    SIGKILL, a crash or a power cut leave it, the last moment anything is known of it)."""
     out = _rows(db.execute("SELECT * FROM runs ORDER BY id"))
     for r in out:
         r["stop"] = json.loads(r["stop"]) if r.get("stop") else None
+        last = db.execute("SELECT time FROM entries WHERE run_id = ? ORDER BY id DESC LIMIT 1", (r["run_id"],))
+        r["last_time"] = last.fetchone()[0]
     return out
 
 

@@ -369,3 +369,28 @@ def test_explain_reads_a_zero_written_with_an_exponent_or_places_as_no_fill(tmp_
     code, story = audit(journal, "explain", str(json.loads(decisions)[0]["id"]))
     filled = [line for line in story.splitlines() if " filled " in line]
     assert code == 0 and len(filled) == 1 and " filled 0.01 @ " in filled[0]
+
+
+def test_a_run_that_died_without_stopping_says_so_instead_of_a_dash(tmp_path):
+    """A bot killed with SIGKILL (or a crash, a power cut) writes no run_stop: `audit runs` showed
+    '-' under stopped and under how it ended, as for a bot still running, even once a later run
+    had started on the same journal."""
+    from rulebot.journal.encode import Row
+
+    path = tmp_path / "killed.journal"
+    for run, rows in (
+        ("run-1", [Row(1000, "run_start", {"mode": "dry-run"}), Row(5000, "log", {"message": "last words"})]),
+        ("run-2", [Row(9000, "run_start", {"mode": "dry-run"}), Row(9500, "log", {"message": "running"})]),
+    ):
+        sink = SyncJournal(path, run, mode="dry-run")
+        for row in rows:
+            sink.append(row)
+        sink.end_step()
+        sink.close()
+    code, out = audit(str(path), "runs", "--format", "json")
+    runs = json.loads(out)
+    assert code == 0 and [r["last_time"] for r in runs] == [5000, 9500]
+    code, out = audit(str(path), "runs")
+    table = rows_of(out, 0)
+    assert "killed or crashed" in table["run-1"][7] and "1970-01-01 00:00:05" in table["run-1"][7], out
+    assert "running, or killed or crashed" in table["run-2"][7], out
