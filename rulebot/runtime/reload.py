@@ -36,6 +36,10 @@ from rulebot.rulebook.load import MAX_FILE_BYTES
 from rulebot.rulebook.report import format_diagnostic
 
 SETTLE_S = 2.0  # a reload waits until the file has been still this long
+MAX_SETTLE_WAIT_S = 30.0  # and no longer: then it reloads, or says why not
+# A modification time this far ahead of the clock is not the file settling: it was stamped by
+# another clock (a copy that kept its time, an NFS server ahead), and waiting does not help.
+FUTURE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,12 @@ def read_trusted(path: Path, settle_s: float = SETTLE_S) -> str:
         if why:
             raise Untrusted(f"{path}: {why}; the running rulebook is unchanged")
         age = time.time() - before.st_mtime
+        if age < -FUTURE_S:
+            raise Untrusted(
+                f"{path}: its modification time is {-age:.0f} s in the future (stamped by a clock ahead of this "
+                "machine's), so a reload cannot tell whether it is completely written: "
+                f"run `touch {path}` and reload it again"
+            )
         if age < settle_s:
             raise Untrusted(
                 f"{path}: changed {age:.1f} s ago, and a reload waits until the file has been still for "
@@ -165,7 +175,7 @@ def _private_group(gid: int, uid: int) -> bool:
     return group.gr_name == user and set(group.gr_mem) <= {user}
 
 
-async def settled(path: Path, settle_s: float = SETTLE_S, max_wait_s: float = 30.0) -> None:
+async def settled(path: Path, settle_s: float = SETTLE_S, max_wait_s: float = MAX_SETTLE_WAIT_S) -> None:
     """Return once the file has not changed for `settle_s` (or after `max_wait_s`: the reload
     then says why it refused). Runs outside the engine's task: events go on meanwhile."""
     deadline = time.monotonic() + max_wait_s
@@ -174,7 +184,7 @@ async def settled(path: Path, settle_s: float = SETTLE_S, max_wait_s: float = 30
             age = time.time() - os.stat(path).st_mtime
         except OSError:
             return  # gone (an editor's rename in progress) or unreadable: the reload says which
-        if age >= settle_s:
+        if age >= settle_s or age < -FUTURE_S:  # still, or stamped in the future: the reload says why
             return
         await asyncio.sleep(min(settle_s - age + 0.01, max(deadline - time.monotonic(), 0)))
 

@@ -198,3 +198,23 @@ async def test_the_same_refusal_asked_for_again_later_is_journaled_again(tmp_pat
         monkeypatch.setattr(runner_requests, "REFUSAL_REPEAT_S", 0.0)  # as if the window had passed
         await runner.request({"cmd": "reload"})
     assert len(_journaled_refusals(runner)) == 2
+
+
+async def test_a_rulebook_stamped_in_the_future_is_refused_at_once_with_what_to_do(tmp_path):
+    """A file whose modification time is ahead of this machine's clock (copied with its time from
+    a machine whose clock runs ahead, an NFS server ahead): the reload waited 30 s for it to
+    "settle", then refused it as "changed -600.0 s ago", and so on every try until the clock
+    caught up."""
+    async with running(tmp_path) as runner:
+        path = runner.cfg.rulebook
+        path.write_text(BOOK.replace("holding at", "still holding at"))
+        ahead = time.time() + 600
+        os.utime(path, (ahead, ahead))
+        answer = await asyncio.wait_for(runner.request({"cmd": "reload"}), 5)
+        assert not answer["ok"], answer
+        why = answer["errors"][0]
+        assert "in the future" in why and f"touch {path}" in why and "-6" not in why, why
+        path.touch()  # what it says to do
+        _aged(path, 5)
+        answer = await runner.request({"cmd": "reload"})
+        assert answer["ok"], answer
