@@ -19,6 +19,7 @@ from rulebot.cli.params import RUN_DIR
 from rulebot.cli.terminal import output_console
 from rulebot.runtime import control
 from rulebot.runtime.assemble import default_run_dir
+from rulebot.runtime.reload import MAX_SETTLE_WAIT_S
 
 _out = output_console()
 
@@ -94,14 +95,18 @@ def _guards(g: dict[str, Any]) -> str:
 
 
 _STARTING_S = 3.0  # a starting bot's socket file exists from bind() until listen(): refused meanwhile
+_ANSWER_S = 10.0  # a running bot answers between two events
+# A reload first waits for a file still being written to settle (at most MAX_SETTLE_WAIT_S).
+_RELOAD_ANSWER_S = MAX_SETTLE_WAIT_S + _ANSWER_S
 
 
-def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
+def _ask(run_dir: Path, payload: dict[str, Any], wait_s: float | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + _STARTING_S
+    wait_s = _ANSWER_S if wait_s is None else wait_s
     try:
         while True:
             try:
-                return asyncio.run(control.request(run_dir, payload))
+                return asyncio.run(control.request(run_dir, payload, wait_s))
             except ConnectionRefusedError:
                 if time.monotonic() > deadline:
                     raise
@@ -111,7 +116,14 @@ def _ask(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
             f"error: no bot answers at {run_dir / control.SOCKET_NAME} (it stopped without removing it)", err=True
         )
         sys.exit(1)
-    except (ConnectionError, OSError, TimeoutError) as exc:
+    except TimeoutError:  # its str() is empty: the operator got "error: " and nothing else
+        click.echo(
+            f"error: the bot at {run_dir} did not answer within {wait_s:g} s (busy or stuck): "
+            "its output says what it is doing; try again",
+            err=True,
+        )
+        sys.exit(1)
+    except (ConnectionError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
@@ -160,7 +172,7 @@ def kill_cmd(rulebook: str | None, run_dir: Path | None, flatten: bool | None) -
 @RUN_DIR
 def reload_cmd(rulebook: str | None, run_dir: Path | None) -> None:
     """Reload the rulebook file of a running bot (only a valid one replaces the old)."""
-    answer = _ask(_dir(rulebook, run_dir), {"cmd": "reload"})
+    answer = _ask(_dir(rulebook, run_dir), {"cmd": "reload"}, _RELOAD_ANSWER_S)
     if answer.get("ok"):
         click.echo(f"reloaded: version {answer.get('version')}" + (" (unchanged)" if answer.get("unchanged") else ""))
         for w in answer.get("warnings") or []:

@@ -139,3 +139,48 @@ def test_kill_reaches_a_bot_whose_socket_exists_but_is_not_listening_yet(tmp_pat
     thread.join(5)
     server.close()
     assert res.exit_code == 0 and "kill: sent (policy keep)" in res.output, res.output
+
+
+def _bot_that_answers_after(run_dir: Path, delay_s: float | None) -> object:
+    """A control socket that reads one request and answers it after `delay_s` (None: never)."""
+    import json
+    import socket
+    import threading
+
+    run_dir.mkdir()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(run_dir / "control.sock"))
+    server.listen()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.makefile().readline()
+            if delay_s is None:
+                conn.recv(1)  # until the client gives up
+                return
+            time.sleep(delay_s)
+            conn.sendall(json.dumps({"ok": True, "version": "abc"}).encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server
+
+
+def test_reload_waits_as_long_as_the_bot_waits_for_the_file_to_settle(tmp_path, monkeypatch):
+    """The bot waits up to 30 s for a rulebook still being written before it reloads, but
+    `rulebot reload` gave up after 10 s and printed 'error: ' and nothing else (a TimeoutError has
+    no message): the operator could not tell whether anything was reloaded."""
+    from rulebot.cli import bot_control
+
+    monkeypatch.setattr(bot_control, "_ANSWER_S", 0.3)
+    monkeypatch.setattr(bot_control, "_RELOAD_ANSWER_S", 3.0)
+    server = _bot_that_answers_after(tmp_path / "slow", 1.0)  # longer than a status answer takes
+    res = CliRunner().invoke(main, ["reload", "--run-dir", str(tmp_path / "slow")])
+    server.close()
+    assert res.exit_code == 0 and res.output.startswith("reloaded: version abc"), res.output
+
+    server = _bot_that_answers_after(tmp_path / "mute", None)
+    res = CliRunner().invoke(main, ["status", "--run-dir", str(tmp_path / "mute")])
+    server.close()
+    assert res.exit_code == 1 and "did not answer" in res.output and str(tmp_path / "mute") in res.output, res.output
