@@ -20,6 +20,7 @@ from aiohttp import web
 
 from rulebot.backtest import report_html
 from rulebot.runtime import control
+from rulebot.runtime.reload import MAX_SETTLE_WAIT_S
 from rulebot.web import api
 from rulebot.web import journal_view as jv
 from rulebot.web.bots import Bot
@@ -253,6 +254,10 @@ async def report(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_ANSWER_S = 10.0  # a running bot answers between two events
+_RELOAD_ANSWER_S = MAX_SETTLE_WAIT_S + _ANSWER_S  # a reload first lets a file being written settle
+
+
 async def command(request: web.Request) -> web.StreamResponse:
     bot = _bot(request)
     if not bot.controllable or bot.run_dir is None:
@@ -269,9 +274,12 @@ async def command(request: web.Request) -> web.StreamResponse:
         payload = {"cmd": "kill", "policy": policy, "reason": "kill switch on the web page"}
     else:
         payload = {"cmd": "reload"}
+    wait_s = _RELOAD_ANSWER_S if what == "reload" else _ANSWER_S
     try:
-        answer = await control.request(bot.run_dir, payload)
-    except (OSError, ConnectionError, TimeoutError) as exc:
+        answer = await control.request(bot.run_dir, payload, wait_s)
+    except TimeoutError:  # no message of its own
+        return _deny(502, f"the bot did not answer within {wait_s:g} s (busy or stuck): its output says why")
+    except (OSError, ConnectionError) as exc:
         return _deny(502, f"the bot did not answer: {exc}")
     with contextlib.suppress(Exception):
         await _poll(request.app, bot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 
@@ -175,3 +176,39 @@ def test_a_session_ends_after_its_time_and_a_new_sign_in_makes_another():
     now[0] += 1
     assert not guard.session_ok(session) and not guard.csrf_ok(session, csrf)
     assert guard.new_session() != session
+
+
+async def test_reload_on_the_page_waits_as_long_as_the_bot_waits_for_the_file(tmp_path, monkeypatch):
+    """The bot waits up to 30 s for a rulebook still being written before it reloads; the page's
+    Reload gave up after 10 s with 'the bot did not answer: ' and nothing after the colon."""
+    import json
+
+    from rulebot.web import server
+
+    monkeypatch.setattr(server, "_ANSWER_S", 0.3)
+    monkeypatch.setattr(server, "_RELOAD_ANSWER_S", 3.0)
+    run = tmp_path / "run"
+    run.mkdir()
+    delay = {"s": 1.0}
+
+    async def bot(reader, writer):  # a control socket that takes its time, as a settling reload does
+        await reader.readline()
+        if delay["s"] is None:
+            await reader.read()  # never answers
+            return
+        await asyncio.sleep(delay["s"])
+        writer.write(json.dumps({"ok": True, "version": "abc"}).encode() + b"\n")
+        await writer.drain()
+        writer.close()
+
+    sock = await asyncio.start_unix_server(bot, path=str(run / "control.sock"))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with client_for([Bot("0", run_dir=run)]) as client:
+            r = await client.post("/api/bots/0/reload", headers=auth)
+            assert r.status == 200 and (await r.json())["ok"], await r.text()
+            delay["s"] = None
+            r = await client.post("/api/bots/0/kill", json={"policy": "keep"}, headers=auth)
+            assert r.status == 502 and "did not answer within 0.3 s" in (await r.json())["error"], await r.text()
+    finally:
+        sock.close()
