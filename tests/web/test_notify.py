@@ -274,6 +274,8 @@ def _failed(cfg: RunConfig) -> list[str]:
     db = sqlite3.connect(cfg.journal_path())
     try:
         rows = db.execute("SELECT body FROM entries WHERE kind = 'notice'").fetchall()
+    except sqlite3.OperationalError:  # the file is there, its tables not yet: the bot is starting
+        return []
     finally:
         db.close()
     return [json.loads(b)["message"] for (b,) in rows if json.loads(b)["kind"] == "notify-failed"]
