@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -153,15 +154,13 @@ def fills(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
 
 def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
     """Realized PnL, fees and funding, by UTC day or by the rule that placed the order."""
-    rules = {
-        r["client_order_id"]: r["rule"]
-        for r in db.execute(
-            "SELECT client_order_id, rule FROM entries WHERE kind = 'guard' AND client_order_id IS NOT NULL"
-        )
-    }
     table: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for f in db.execute("SELECT time, client_order_id, realized_pnl, fee FROM fills"):
-        key = _day(f["time"]) if by == "day" else rules.get(f["client_order_id"], "(engine or liquidation)")
+    rule_of = _placed_by(db)
+    for f in db.execute(
+        "SELECT f.id, f.time, f.run_id, f.client_order_id, f.realized_pnl, f.fee, "
+        "json_extract(e.body, '$.of_run') AS of_run FROM fills f JOIN entries e ON e.id = f.id"
+    ):
+        key = _day(f["time"]) if by == "day" else rule_of(f["id"], f["of_run"] or f["run_id"], f["client_order_id"])
         table[key]["realized_pnl"] += Decimal(f["realized_pnl"] or "0")
         table[key]["fees"] += Decimal(f["fee"] or "0")
         table[key]["fills"] += 1
@@ -190,6 +189,26 @@ def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _placed_by(db: sqlite3.Connection) -> Callable[[int, str, str], str]:
+    """The rule that placed an order, for a fill: the guard row of the fill's run with its client
+    order id (every backtest numbers its orders bt-1, bt-2, ...: another run's bt-1 is another
+    order), else the last one written before the fill (an order a restarted bot adopted)."""
+    found: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for r in db.execute(
+        "SELECT id, run_id, client_order_id, rule FROM entries WHERE kind = 'guard' AND client_order_id IS NOT NULL "
+        "ORDER BY id"
+    ):
+        found[r["client_order_id"]].append((r["id"], r["run_id"], r["rule"]))
+
+    def rule_of(fill_id: int, run_id: str, client_order_id: str) -> str:
+        guards = found.get(client_order_id, [])
+        own = [rule for _, run, rule in guards if run == run_id]
+        before = [rule for row, _, rule in guards if row < fill_id]
+        return (own or before or ["(engine or liquidation)"])[-1]
+
+    return rule_of
 
 
 def versions(db: sqlite3.Connection) -> list[dict[str, Any]]:

@@ -394,3 +394,53 @@ def test_a_run_that_died_without_stopping_says_so_instead_of_a_dash(tmp_path):
     table = rows_of(out, 0)
     assert "killed or crashed" in table["run-1"][7] and "1970-01-01 00:00:05" in table["run-1"][7], out
     assert "running, or killed or crashed" in table["run-2"][7], out
+
+
+def test_pnl_by_rule_keeps_each_runs_fills_with_its_own_rules(journal, tmp_path):
+    """Backtests number their orders bt-1, bt-2, ... in every run: with two backtests in one
+    journal, `pnl --by rule` credited the second run's fills to the first run's rule names (the
+    second rulebook's `go-long` and `bail` were nowhere, its PnL under `enter-long`)."""
+    both = tmp_path / "both.journal"
+    with sqlite3.connect(journal) as src, sqlite3.connect(both) as dst:
+        src.backup(dst)
+    renamed = tmp_path / "renamed.yaml"
+    text = (ROOT / "rules/ema-trend-btc.yaml").read_text()
+    renamed.write_text(text.replace("name: enter-long", "name: go-long").replace("name: exit-on-cross", "name: bail"))
+    alone = tmp_path / "alone.journal"
+    for path in (both, alone):
+        res = CliRunner().invoke(
+            main, ["backtest", str(renamed), "--data", str(BTC_1M), "--journal", str(path), "--format", "json"]
+        )
+        assert res.exit_code == 0, res.output
+
+    def by_rule(path: Path | str) -> dict[str, dict]:
+        code, out = audit(str(path), "pnl", "--by", "rule", "--format", "json")
+        assert code == 0, out
+        return {r["rule"]: r for r in json.loads(out)}
+
+    first, second, together = by_rule(journal), by_rule(alone), by_rule(both)
+    assert {"go-long", "bail"} <= set(together), together
+    assert {"enter-long", "exit-on-cross"} <= set(together), together
+    for rule, row in {**first, **second}.items():
+        if rule.startswith("("):
+            continue
+        assert (together[rule]["fills"], together[rule]["net"]) == (row["fills"], row["net"]), rule
+
+
+def test_pnl_by_rule_credits_an_adopted_orders_fill_to_the_rule_that_placed_it(tmp_path):
+    """A stop placed by one run that fills after a restart is journaled by the next run: it is
+    still the placing rule's, not '(engine or liquidation)'."""
+    path = journal_of(tmp_path / "restart.journal", (sell("a1-2", OrderType.STOP_MARKET, None, "57000.00"), Decimal(0)))
+    sink = SyncJournal(path, "r2")
+    fill = OrderUpdate(
+        "BTCUSDT", "a1-2", 1, Side.SELL, OrderType.STOP_MARKET, OrderStatus.FILLED, "TRADE",
+        Decimal("0.010"), Decimal(0), Decimal("56990"), Decimal("56990"), Decimal("0.010"), Decimal("0.010"),
+        Decimal("0.28"), "USDT", Decimal("-30.10"), False, False, PositionSide.BOTH, None, Decimal("57000"),
+        None, None, 5000,
+    )  # fmt: skip
+    sink.append(to_row(fill))
+    sink.end_step()
+    sink.close()
+    code, out = audit(path, "pnl", "--by", "rule", "--format", "json")
+    rows = {r["rule"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"protect"} and Decimal(rows["protect"]["realized_pnl"]) == Decimal("-30.10")
