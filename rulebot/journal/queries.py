@@ -86,12 +86,21 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
     cids = [g["client_order_id"] for g in guards if g["client_order_id"]]
     orders: list[dict[str, Any]] = []
     for cid in cids:
+        placed = db.execute(
+            "SELECT MIN(id) FROM commands WHERE run_id = ? AND client_order_id = ? AND command = 'PlaceOrder' "
+            "AND id > ?",
+            (row["run_id"], cid, decision_id),
+        ).fetchone()[0]
+        if placed is None:
+            continue
         orders.extend(
             _rows(
                 db.execute(
-                    "SELECT id, time, kind, client_order_id, body FROM entries "
-                    "WHERE run_id = ? AND client_order_id = ? AND kind IN ('command', 'order', 'algo') ORDER BY id",
-                    (row["run_id"], cid),
+                    "SELECT id, time, kind, client_order_id, body FROM entries c WHERE client_order_id = ? "
+                    "AND kind IN ('command', 'order', 'algo') AND id >= ? AND id < "
+                    + _NEXT_PLACED.format(cmd="?")
+                    + " ORDER BY id",
+                    (cid, placed, placed),
                 )
             )
         )
@@ -130,21 +139,34 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
     }
 
 
+# The row where a client order id is placed again (another backtest's bt-1, ...): an order's
+# updates are those after its command and before that, whichever run wrote them (a restarted bot
+# journals the fill of a stop the run before it placed).
+_NEXT_PLACED = (
+    "COALESCE((SELECT MIN(n.id) FROM commands n WHERE n.command = 'PlaceOrder' "
+    "AND n.client_order_id = c.client_order_id AND n.id > {cmd}), 1 << 62)"
+)
+
+
 def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
     """Each order once: what was sent and its last known status. `price` is the limit (None for a
     market or STOP_MARKET order), `trigger_price` the stop's trigger (None for a LIMIT)."""
-    sql = """
+    sql = (
+        """
     SELECT c.id, c.time, c.symbol, c.client_order_id, c.command,
            json_extract(c.body, '$.side') AS side, json_extract(c.body, '$.order_type') AS type,
            json_extract(c.body, '$.quantity') AS quantity,
            json_extract(c.body, '$.price') AS price, json_extract(c.body, '$.trigger_price') AS trigger_price,
            (SELECT COALESCE(json_extract(u.body, '$.status'), '') FROM entries u
              WHERE u.client_order_id = c.client_order_id AND u.kind IN ('order', 'algo')
-               AND (u.run_id = c.run_id OR json_extract(u.body, '$.of_run') = c.run_id)
+               AND u.id > c.id AND u.id < """
+        + _NEXT_PLACED.format(cmd="c.id")
+        + """
              ORDER BY u.id DESC LIMIT 1) AS status,
            (SELECT g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id = c.client_order_id
              AND g.run_id = c.run_id LIMIT 1) AS rule
     FROM commands c WHERE c.command = 'PlaceOrder' ORDER BY c.id LIMIT ?"""
+    )
     return _rows(db.execute(sql, (limit,)))
 
 

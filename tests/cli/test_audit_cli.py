@@ -444,3 +444,42 @@ def test_pnl_by_rule_credits_an_adopted_orders_fill_to_the_rule_that_placed_it(t
     code, out = audit(path, "pnl", "--by", "rule", "--format", "json")
     rows = {r["rule"]: r for r in json.loads(out)}
     assert code == 0 and set(rows) == {"protect"} and Decimal(rows["protect"]["realized_pnl"]) == Decimal("-30.10")
+
+
+def test_a_stop_that_fills_after_a_restart_shows_filled_in_orders_and_explain(tmp_path):
+    """A bot stopped with `keep` leaves its stops on the exchange; the restarted bot journals the
+    stop's fill under its own run. `audit orders` went on showing that stop as NEW and `explain`
+    left the fill out: only updates of the run that placed the order were read."""
+    path = journal_of(tmp_path / "kept.journal", (sell("a1-2", OrderType.STOP_MARKET, None, "57000.00"), Decimal(0)))
+    sink = SyncJournal(path, "r2")
+    fill = OrderUpdate(
+        "BTCUSDT", "a1-2", 1, Side.SELL, OrderType.STOP_MARKET, OrderStatus.FILLED, "TRADE",
+        Decimal("0.010"), Decimal(0), Decimal("56990"), Decimal("56990"), Decimal("0.010"), Decimal("0.010"),
+        Decimal("0.28"), "USDT", Decimal("-30.10"), False, False, PositionSide.BOTH, None, Decimal("57000"),
+        None, None, 5000,
+    )  # fmt: skip
+    sink.append(to_row(fill))
+    sink.end_step()
+    sink.close()
+    code, out = audit(path, "orders", "--format", "json")
+    assert code == 0 and [o["status"] for o in json.loads(out)] == ["FILLED"], out
+    code, out = audit(path, "explain", "1", "--format", "json")
+    statuses = [o["status"] for o in json.loads(out)["orders"] if o["kind"] == "order"]
+    assert code == 0 and statuses == ["NEW", "FILLED"], out
+
+
+def test_an_order_id_a_later_backtest_uses_again_is_that_runs_own_order(journal, tmp_path):
+    """bt-1 of the second backtest in a journal is another order than bt-1 of the first: each keeps
+    its own status."""
+    both = tmp_path / "both.journal"
+    with sqlite3.connect(journal) as src, sqlite3.connect(both) as dst:
+        src.backup(dst)
+    res = CliRunner().invoke(
+        main,
+        ["backtest", str(ROOT / "rules/ema-trend-btc.yaml"), "--data", str(BTC_1M), "--journal", str(both)],
+    )
+    assert res.exit_code == 0, res.output
+    _, once = audit(journal, "orders", "--format", "json", "--limit", "100000")
+    _, twice = audit(str(both), "orders", "--format", "json", "--limit", "100000")
+    first = [(o["client_order_id"], o["status"]) for o in json.loads(once)]
+    assert [(o["client_order_id"], o["status"]) for o in json.loads(twice)] == first + first
