@@ -266,19 +266,20 @@ def fills_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
 def pnl_cmd(ctx: click.Context, by: str, fmt: str) -> None:
     """Realized PnL, fees and funding by UTC day or by rule."""
     db = _open(ctx)
+    amounts = ("realized_pnl", "fees", "funding", "net")
     _emit(
         q.pnl(db, by),
         fmt,
         [
             (by, by),
+            ("asset", "asset"),
             ("fills", "fills"),
-            ("realized_pnl", "realized"),
-            ("fees", "fees"),
-            ("funding", "funding"),
-            ("net", "net"),
+            *zip(amounts, ("realized", "fees", "funding", "net"), strict=True),
         ],
         f"PnL by {by}",
         places_of(db),
+        # Each row's amounts in its own asset's places: cents for USDT, satoshis for BTC.
+        derived={k: (lambda r, k=k: cell(k, r[k], fee_places(r["asset"], places_of(db)))) for k in amounts},
     )
 
 

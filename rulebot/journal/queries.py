@@ -175,17 +175,22 @@ def fills(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:
 
 
 def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
-    """Realized PnL, fees and funding, by UTC day or by the rule that placed the order."""
-    table: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    rule_of = _placed_by(db)
+    """Realized PnL, fees and funding, by UTC day or by the rule that placed the order, and by
+    asset: amounts of different assets (a COIN-M run's BTC beside a USD-M run's USDT, a fee paid
+    in BNB) are never added together."""
+    table: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    rule_of, margin_of = _placed_by(db), _margin_assets(db)
     for f in db.execute(
-        "SELECT f.id, f.time, f.run_id, f.client_order_id, f.realized_pnl, f.fee, "
+        "SELECT f.id, f.time, f.run_id, f.client_order_id, f.realized_pnl, f.fee, f.fee_asset, "
         "json_extract(e.body, '$.of_run') AS of_run FROM fills f JOIN entries e ON e.id = f.id"
     ):
         key = _day(f["time"]) if by == "day" else rule_of(f["id"], f["of_run"] or f["run_id"], f["client_order_id"])
-        table[key]["realized_pnl"] += Decimal(f["realized_pnl"] or "0")
-        table[key]["fees"] += Decimal(f["fee"] or "0")
-        table[key]["fills"] += 1
+        fee_asset = f["fee_asset"] or ""
+        # The fee is in its own asset; the PnL in the margin asset, which it is unless paid in BNB.
+        asset = fee_asset if fee_asset not in ("", _FEE_ONLY) else margin_of.get(f["run_id"], fee_asset)
+        table[key, asset]["realized_pnl"] += Decimal(f["realized_pnl"] or "0")
+        table[key, asset]["fills"] += 1
+        table[key, fee_asset or asset]["fees"] += Decimal(f["fee"] or "0")
     # Funding belongs to the position, not to the rule that opened it: by rule it gets a row of
     # its own, so that both views add up to the same net.
     prev: dict[str, Decimal] = {}
@@ -194,15 +199,15 @@ def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
             wallet = Decimal(b["wallet_balance"])
             if a["reason"] == "FUNDING_FEE":
                 change = Decimal(b.get("balance_change") or "0") or (wallet - prev.get(b["asset"], wallet))
-                table[_day(a["time"]) if by == "day" else "(funding)"]["funding"] += change
+                table[_day(a["time"]) if by == "day" else "(funding)", b["asset"]]["funding"] += change
             prev[b["asset"]] = wallet
     out = []
-    for key in sorted(table):
-        t = table[key]
+    for (key, asset), t in sorted(table.items()):
         net = t["realized_pnl"] - t["fees"] + t["funding"]
         out.append(
             {
                 by: key,
+                "asset": asset,
                 "fills": int(t["fills"]),
                 "realized_pnl": str(t["realized_pnl"]),
                 "fees": str(t["fees"]),
@@ -210,6 +215,21 @@ def pnl(db: sqlite3.Connection, by: str = "day") -> list[dict[str, Any]]:
                 "net": str(net),
             }
         )
+    return out
+
+
+_FEE_ONLY = "BNB"  # an asset Binance takes fees in (the BNB discount) that is no futures margin asset
+
+
+def _margin_assets(db: sqlite3.Connection) -> dict[str, str]:
+    """Each run's margin asset, from its account snapshots (the first balance that is not BNB)."""
+    out: dict[str, str] = {}
+    for r in db.execute(
+        "SELECT s.run_id, json_extract(b.value, '$.asset') AS asset FROM snapshots s, json_each(s.balances) b "
+        "ORDER BY s.id"
+    ):
+        if r["asset"] and r["asset"] != _FEE_ONLY:
+            out.setdefault(r["run_id"], r["asset"])
     return out
 
 

@@ -111,7 +111,8 @@ def test_tables_write_quantities_and_prices_exactly_and_amounts_to_cents(journal
     _, table = audit(journal, "pnl")
     shown = rows_of(table, 0)
     for r in json.loads(pnl):
-        assert shown[r["day"]][2:] == [money(Decimal(r[k])) for k in ("realized_pnl", "fees", "funding", "net")]
+        assert shown[r["day"]][1] == r["asset"] == "USDT"
+        assert shown[r["day"]][3:] == [money(Decimal(r[k])) for k in ("realized_pnl", "fees", "funding", "net")]
     _, runs = audit(journal, "runs", "--format", "json")
     _, table = audit(journal, "runs")
     assert f"end_equity={money(Decimal(json.loads(runs)[0]['stop']['end_equity']))}," in table
@@ -483,3 +484,48 @@ def test_an_order_id_a_later_backtest_uses_again_is_that_runs_own_order(journal,
     _, twice = audit(str(both), "orders", "--format", "json", "--limit", "100000")
     first = [(o["client_order_id"], o["status"]) for o in json.loads(once)]
     assert [(o["client_order_id"], o["status"]) for o in json.loads(twice)] == first + first
+
+
+def _fill(cid: str, symbol: str, realized: str, fee: str, fee_asset: str, time: int) -> OrderUpdate:
+    return OrderUpdate(
+        symbol, cid, 1, Side.SELL, OrderType.MARKET, OrderStatus.FILLED, "TRADE",
+        Decimal(1), Decimal(0), Decimal(100), Decimal(1), Decimal(1), Decimal(100),
+        Decimal(fee), fee_asset, Decimal(realized), False, True, PositionSide.BOTH, None, None, None, None, time,
+    )  # fmt: skip
+
+
+def test_pnl_never_adds_amounts_of_different_assets(tmp_path):
+    """pnl summed every fill's PnL and fee into one number whatever its asset: a fee paid in BNB
+    (Binance's fee discount) counted 0.001 BNB as 0.001 USDT, and a COIN-M run's BTC amounts were
+    added to a USD-M run's USDT on the same day."""
+    from rulebot.core.account_events import AccountUpdate, BalanceChange
+
+    path = tmp_path / "assets.journal"
+    usdt = AccountUpdate("ORDER", (BalanceChange("USDT", Decimal(1000), Decimal(1000), Decimal(0)),), (), 1000)
+    btc = AccountUpdate("ORDER", (BalanceChange("BTC", Decimal(1), Decimal(1), Decimal(0)),), (), 1000)
+    for run, rows in (
+        (
+            "usdm",
+            [
+                usdt,
+                _fill("u-1", "BTCUSDT", "10", "0.5", "USDT", 2000),
+                _fill("u-2", "BTCUSDT", "-4", "0.001", "BNB", 3000),
+            ],
+        ),
+        ("coinm", [btc, _fill("c-1", "BTCUSD_PERP", "0.002", "0.0001", "BTC", 4000)]),
+    ):
+        sink = SyncJournal(path, run)
+        for row in rows:
+            sink.append(to_row(row))
+        sink.end_step()
+        sink.close()
+    code, out = audit(str(path), "pnl", "--format", "json")
+    got = {r["asset"]: (r["fills"], r["realized_pnl"], r["fees"], r["net"]) for r in json.loads(out)}
+    assert code == 0 and {k: tuple(map(Decimal, v[1:])) for k, v in got.items()} == {
+        "USDT": (Decimal(6), Decimal("0.5"), Decimal("5.5")),
+        "BNB": (Decimal(0), Decimal("0.001"), Decimal("-0.001")),
+        "BTC": (Decimal("0.002"), Decimal("0.0001"), Decimal("0.0019")),
+    }, got
+    assert got["USDT"][0] == 2 and got["BTC"][0] == 1
+    code, table = audit(str(path), "pnl")
+    assert code == 0 and "BNB" in table and "BTC" in table and "USDT" in table
