@@ -19,6 +19,7 @@ refused, with the reason, and the old rulebook keeps running.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from rulebot.core.enums import MarginType
 from rulebot.engine import records as rec
@@ -34,6 +35,7 @@ class ReloadRefused(Exception):
 class ReloadResult:
     engine: Engine
     step: Step  # state changes, notices and any leverage command the new rulebook needs
+    warnings: tuple[str, ...] = ()  # what the operator must hear: a position above a tightened cap, …
 
 
 def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
@@ -91,7 +93,30 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             "orders, states and indicators carried over",
         )
     )
-    return ReloadResult(new, step)
+    return ReloadResult(new, step, _above_notional_cap(old, book))
+
+
+def _above_notional_cap(old: Engine, book: CompiledRulebook) -> tuple[str, ...]:
+    """A tightened max_position_notional caps entries: a position already above it is not reduced,
+    and the operator hears so rather than believing the rulebook's cap holds."""
+    cap = book.risk.max_position_notional
+    if cap is None:
+        return ()
+    out = []
+    portfolio = old.state.portfolio
+    for symbol in book.symbols:
+        mark = portfolio.marks.get(symbol)
+        if symbol not in old.symbol_names or mark is None:
+            continue
+        inst = old.instruments[symbol]
+        held = portfolio.notional(symbol) * (mark if inst.is_inverse else 1)  # in quote units, as the cap
+        if held > cap:
+            out.append(
+                f"{symbol} holds a position of {held.quantize(Decimal('0.01'))} notional, above the new "
+                f"max_position_notional {cap}: it is not reduced (no entry adds to it); exit or reduce it if "
+                "the cap is meant to hold now"
+            )
+    return tuple(out)
 
 
 def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:

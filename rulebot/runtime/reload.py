@@ -82,7 +82,8 @@ def try_reload(engine: Engine, path: Path, text: str | None = None, settle_s: fl
         return ReloadVerdict(True, book=book, unchanged=True, digest=digest)
     warnings = tuple(format_diagnostic(d, {str(path): source}) for d in book.warnings)
     try:
-        return ReloadVerdict(True, book=book, result=reload_engine(engine, book), warnings=warnings, digest=digest)
+        result = reload_engine(engine, book)
+        return ReloadVerdict(True, book=book, result=result, warnings=warnings + result.warnings, digest=digest)
     except ReloadRefused as exc:
         return ReloadVerdict(False, (str(exc),), book=book, warnings=warnings, digest=digest)
 

@@ -137,6 +137,20 @@ def test_a_symbol_the_bot_did_not_start_with_is_refused_with_what_to_do(usdm):
     assert "BTCUSDT" in why and "ADAUSDT" in why and "restart" in why and "on this venue" not in why
 
 
+def test_a_tightened_notional_cap_under_a_larger_position_is_said_not_passed_over(usdm):
+    """A reload that sets max_position_notional below what the symbol already holds was taken
+    without a word: the position went on, larger than the rulebook now says, and the operator
+    was told nothing. It is still taken (the cap is on entries), with a warning that says so."""
+    engine = running(usdm)
+    engine.on_event(holding("10"))  # 10 ADAUSDT at a mark of 129: 1290 USDT
+    capped = BASE.replace("account: {leverage: 5}", "account: {leverage: 5}\nrisk: {max_position_notional: 500}")
+    result = reload_engine(engine, compile_text(capped))
+    assert len(result.warnings) == 1, result.warnings
+    why = result.warnings[0]
+    assert "ADAUSDT" in why and "1290" in why and "500" in why and "not reduced" in why
+    assert reload_engine(engine, compile_text(BASE.replace("ema(close@1m, 3)", "ema(close@1m, 4)"))).warnings == ()
+
+
 def test_a_leverage_change_is_sent_and_clamped(usdm):
     engine = running(usdm)
     result = reload_engine(engine, compile_text(BASE.replace("leverage: 5", "leverage: 8")))
