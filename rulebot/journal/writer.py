@@ -373,6 +373,11 @@ def read_only(path: str | Path) -> sqlite3.Connection:
         if _is_lock(exc):
             raise sqlite3.DatabaseError(f"{_locked(path, exc)}; try again when it is done") from None
         raise sqlite3.DatabaseError(no_journal_here(path)) from None
+    # Another program may keep a meta(key, value) with a schema_version too: upgrading that would
+    # write a journal's tables into someone else's database.
+    if not str(version).isdigit() or not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'entries'").fetchone():
+        db.close()
+        raise sqlite3.DatabaseError("not a rulebot journal (another program's database)")
     if int(version) < SCHEMA_VERSION:
         db.close()
         try:

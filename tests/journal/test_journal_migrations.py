@@ -120,3 +120,25 @@ def test_a_read_only_old_journal_is_read_through_temporary_views(tmp_path):
     finally:
         subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
         path.chmod(0o644)
+
+
+@pytest.mark.parametrize("version", ["1", "2.1"])
+def test_another_programs_database_with_a_meta_table_is_not_upgraded_into_a_journal(tmp_path, version):
+    """A database of another program that keeps `meta(key, value)` with a schema_version (a common
+    name) was taken for an old journal: `rulebot audit` wrote the journal's tables and views into
+    it, or, for a version that is not a whole number, ended with exit 70."""
+    from click.testing import CliRunner
+
+    from rulebot.cli import main
+
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (version,))
+        db.execute("CREATE TABLE notes (body TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(sqlite3.DatabaseError, match="not a rulebot journal"):
+        read_only(path)
+    res = CliRunner().invoke(main, ["audit", "-j", str(path), "runs"])
+    assert res.exit_code == 1 and "not a rulebot journal" in res.output, res.output
+    assert path.read_bytes() == before
