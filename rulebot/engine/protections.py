@@ -114,6 +114,28 @@ class Protections:
             )
             return
         tag = action.tag
+        same = [
+            o
+            for o in st.oms.open_orders(symbol)
+            if o.purpose == purpose and o.command.tag == tag and o.command.position_side is pos.position_side
+        ]
+        if stop is not None and len(same) == 1 and _already(same[0], stop):
+            # The very stop is working: cancelling it to place it again would leave the position
+            # without it between the two requests, for nothing.
+            kept = same[0]
+            why = f"the same stop is already working ({kept.client_order_id})"
+            step.records.append(
+                rec.GuardRecord(
+                    time,
+                    symbol,
+                    rule,
+                    f"{purpose} {stop.trigger_price}",
+                    (Verdict("allow", "reduce_only", why),),
+                    kept.client_order_id,
+                )
+            )
+            run.guard.protect_deadline = NEVER
+            return
         for old in st.oms.open_orders(symbol):
             # The new stop covers the whole position: the one it replaces goes, or each added
             # entry's stop would stay until the exchange's limit refuses the next (-4045).
@@ -296,3 +318,17 @@ class Protections:
             ):
                 return True
         return False
+
+
+def _already(record: OrderRecord, stop: ProtectIntent) -> bool:
+    """Whether `record` is the close-position stop `stop` would place, still waiting to trigger."""
+    was = record.command
+    untriggered = record.algo_status in (None, "NEW") and record.status in (None, OrderStatus.NEW)
+    return (
+        untriggered
+        and was.close_position
+        and was.order_type is not OrderType.TRAILING_STOP_MARKET
+        and was.trigger_price == stop.trigger_price
+        and was.working_type is stop.working_type
+        and was.price_protect == stop.price_protect
+    )

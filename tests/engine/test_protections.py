@@ -159,3 +159,36 @@ def test_whatever_order_the_reports_arrive_in_the_trailing_stop_covers_the_posit
     burst(fp, [60060], orders[2])  # the added entry
     assert fp.state == "added" and position_size(fp) == D("0.05")
     assert trailing_stops(fp) == [D("0.05")]
+
+
+KEEP_STOP = """\
+rulebook: keep-stop
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: hold-the-stop
+    on: trade
+    in: long
+    do: [{stop_loss: {distance: 5%}}]
+"""
+
+
+def test_a_stop_asked_for_again_unchanged_is_kept_not_cancelled_and_placed_again():
+    """A rule that states the position's stop on every trade (or a rulebook reloaded into a state
+    whose rules do) cancelled the stop and placed the same one again each time: live, the position
+    was without its stop between the two requests, and the order budget went on churn."""
+    fp = FaultyPaper(KEEP_STOP)
+    fp.start()
+    fp.trade(60000)
+    first = [o for o in fp.engine.open_orders("BTCUSDT") if o.purpose == "stop_loss"]
+    assert fp.position == Decimal("0.01") and len(first) == 1
+    for _ in range(5):
+        fp.trade(60100)
+    stops = [o for o in fp.engine.open_orders("BTCUSDT") if o.purpose == "stop_loss"]
+    assert [o.client_order_id for o in stops] == [first[0].client_order_id]
+    assert sum(1 for p in fp.placed if p.order_type is OrderType.STOP_MARKET and p.tag is None) == 1
