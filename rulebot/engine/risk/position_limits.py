@@ -21,33 +21,53 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
         return Verdict("reject", "max_leverage", "equity is not positive")
     if view.position_direction not in (None, intent.side):
         return None  # reducing or reversing: the cap is for adding risk
-    cap = view.equity * min(risk.max_leverage, view.leverage) - view.position_notional
-    cap_guard = "max_leverage"
+    lev = min(risk.max_leverage, view.leverage)
+    # The leverage cap is on what the order costs, its notional at the price `_costed_at` gives: a
+    # market buy of `size: 100%` fit the notional but not the cost, and was sent to be refused
+    # with -2019 every time. The notional cap is on the notional at the price.
+    limits = [("max_leverage", view.equity * lev - view.position_notional, _costed_at(inst, draft, price, lev))]
     if risk.max_position_notional is not None:
         cap_n = _margin_units(inst, risk.max_position_notional, price) - view.position_notional
-        if cap_n < cap:
-            cap, cap_guard = cap_n, "max_position_notional"
-    new_notional = abs(inst.notional(draft.quantity, price))
-    if new_notional <= cap:
-        return Verdict("allow", cap_guard, "within the leverage and notional limits", draft.quantity)
-    described = _describe_cap(cap_guard, risk.max_leverage, view.leverage)
-    if cap <= 0:
-        return Verdict("reject", cap_guard, f"the position is already at the limit ({described})")
-    if draft.order_type is _MARKET and draft.side is _BUY and not inst.is_inverse:
-        # Binance costs a market buy at a = ask * (1 + 0.05%) plus the open loss a - mark per unit
-        # (exchange_sim/order_cost.py): sized to the cap at the last price it would be refused
-        # with -2019. Per unit it needs a / L + (a - price) of margin, so size at a + L * (a - price).
-        lev = min(risk.max_leverage, view.leverage)
-        assumed = price * (1 + MARKET_BUY_BUFFER)
-        price = assumed + lev * (assumed - price)
-    # On the lot step here, not only at lot_size: the journaled reason names the size the order
-    # is sent with (as liquidation_distance does), not the cap's 12-digit quotient.
-    fits = inst.round_qty(_qty_for_notional(inst, cap, price), draft.order_type)
+        limits.append(("max_position_notional", cap_n, price))
+    over = [(guard, cap, at) for guard, cap, at in limits if abs(inst.notional(draft.quantity, at)) > cap]
+    if not over:
+        guard = min(limits, key=lambda limit: limit[1])[0]
+        return Verdict("allow", guard, "within the leverage and notional limits", draft.quantity)
+    cut: tuple[str, Decimal] | None = None
+    for guard, cap, at in over:
+        described = _describe_cap(guard, risk.max_leverage, view.leverage)
+        if cap <= 0:
+            return Verdict("reject", guard, f"the position is already at the limit ({described})")
+        # On the lot step here, not only at lot_size: the journaled reason names the size the order
+        # is sent with (as liquidation_distance does), not the cap's 12-digit quotient.
+        fits = inst.round_qty(_qty_for_notional(inst, cap, at), draft.order_type)
+        if cut is None or fits < cut[1]:
+            cut = (guard, fits)
+    assert cut is not None
+    guard, fits = cut
+    described = _describe_cap(guard, risk.max_leverage, view.leverage)
     if fits <= 0:
         step = inst.lot(draft.order_type).step_size
-        return Verdict("reject", cap_guard, f"the room left within {described} is less than one lot step ({step})")
+        return Verdict("reject", guard, f"the room left within {described} is less than one lot step ({step})")
     draft.quantity = fits
-    return Verdict("resize", cap_guard, f"size cut to {draft.quantity} to stay within {described}", draft.quantity)
+    return Verdict("resize", guard, f"size cut to {draft.quantity} to stay within {described}", draft.quantity)
+
+
+def _costed_at(inst: Instrument, draft: Draft, price: Decimal, lev: int) -> Decimal:
+    """The price at which an order's notional is `lev` times what Binance charges to open it.
+
+    Binance costs a market buy at a = ask * (1 + 0.05%) plus the open loss against the mark
+    (exchange_sim/order_cost.py). Linear, per unit a / L + (a - price) of margin: the price
+    a + L * (a - price). Inverse, per contract CS / (a * L) + CS * (1/price - 1/a) coin: the price
+    whose notional CS / p is L times that, 1 / (1/a + L * (1/price - 1/a)). Anything else costs
+    its initial margin at `price`.
+    """
+    if draft.order_type is not _MARKET or draft.side is not _BUY:
+        return price
+    assumed = price * (1 + MARKET_BUY_BUFFER)
+    if inst.is_inverse:
+        return 1 / (1 / assumed + lev * (1 / price - 1 / assumed))
+    return assumed + lev * (assumed - price)
 
 
 def _margin_units(inst: Instrument, quote_amount: Decimal, price: Decimal) -> Decimal:
