@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import Direction, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent
 from rulebot.engine import records as rec
-from rulebot.engine.daily_cap import cap_amount, cap_price, cap_trigger
+from rulebot.engine.daily_cap import amount_text, cap_amount, cap_price, cap_trigger
 from rulebot.engine.oms import OrderRecord
 from rulebot.engine.risk import Verdict
 from rulebot.engine.state import DAY_MS, Step
@@ -126,7 +126,8 @@ class CapStops:
                         Verdict(
                             "act",
                             "daily_loss_cap",
-                            f"stop-market at mark {trig}, where daily PnL would reach the cap -{cap:.2f} {asset}",
+                            f"stop-market at mark {trig}, where daily PnL would reach the cap "
+                            f"{amount_text(-cap, asset)}",
                         ),
                     ),
                     cmd.client_order_id,
@@ -155,7 +156,7 @@ class CapStops:
                 st.time,
                 "",
                 "daily-loss-cap",
-                f"daily loss {pnl:.2f} {asset} reached the cap {cap:.2f}: "
+                f"daily loss {amount_text(pnl, asset)} reached the cap {amount_text(cap, asset)}: "
                 f"orders canceled, positions flattened, no entries until 00:00 UTC",
             )
         )

@@ -29,6 +29,15 @@ from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument
 
 ZERO = Decimal(0)
+# Margin assets worth about a dollar: cents are enough. A coin margin (COIN-M) needs more digits:
+# 0.004 BTC is hundreds of dollars, and "0.00" said nothing (as backtest/text.py's `money`).
+_DOLLAR_LIKE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD"})
+
+
+def amount_text(value: Decimal, asset: str) -> str:
+    """An amount of the margin asset for a message: `-12.34 USDT`, `-0.004321 BTC`."""
+    places = 2 if asset in _DOLLAR_LIKE else 6
+    return f"{value:.{places}f} {asset}"
 
 
 def cap_amount(start_equity: Decimal, fraction: Decimal, amount: Decimal | None) -> Decimal:

@@ -56,7 +56,7 @@ def test_an_entry_whose_own_fees_would_breach_the_daily_cap_is_refused_before_it
     fp.trade(60000)
     fp.trade(60000)
     assert fp.entries() == [] and fp.position == 0
-    assert "less this entry's fees 90.00 (to open and to close) would reach the cap 50.00" in refusals(fp)[0]
+    assert "less this entry's fees 90.00 USDT (to open and to close) would reach the cap 50.00 USDT" in refusals(fp)[0]
     assert not fp.notices("daily-loss-cap")  # nothing was lost: no breach
 
 
@@ -158,3 +158,42 @@ def test_an_entry_that_fills_after_the_breach_flattened_everything_is_closed_too
     assert fp.notices("daily-loss-cap")
     fp.session.market(Trade("ETHUSDT", D(2998), D(1), fp.time + 1000, True, fp.time + 1000))
     assert fp.sim.positions() == [], "a position was left open after the daily loss cap flattened everything"
+
+
+COINM_BOOK = BOOK.replace("usdm", "coinm").replace("BTCUSDT", "BTCUSD_PERP")
+
+
+def test_coinm_daily_cap_messages_give_the_amounts_in_coin_digits():
+    # 1,000 contracts at 60,000 pay 0.00083333 BTC to open and as much to close: more than the
+    # 0.0015 BTC cap. The refusal read "daily PnL 0.00 less this entry's fees 0.00 (to open and to
+    # close) would reach the cap 0.00": cents of a coin, nothing a user could check.
+    fp = FaultyPaper(COINM_BOOK % ("1000", "0.0015 BTC"), balance=1)
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60000)
+    assert fp.entries() == [] and fp.position == 0
+    assert (
+        "daily PnL 0.000000 BTC less this entry's fees 0.001667 BTC (to open and to close) "
+        "would reach the cap 0.001500 BTC" in refusals(fp)[0]
+    )
+
+
+def test_coinm_daily_cap_breach_and_stop_name_the_loss_in_coin_digits():
+    fp = FaultyPaper(COINM_BOOK % ("100", "0.0005 BTC"), balance=1)
+    fp.start()
+    fp.trade(60000)
+    assert fp.position == D(100)
+    assert [c.tag for c in fp.placed].count("daily_loss_cap") == 1
+    allowed = [
+        v.reason
+        for r in fp.records
+        if isinstance(r, rec.GuardRecord)
+        for v in r.verdicts
+        if v.guard == "daily_loss_cap"
+    ]
+    assert "where daily PnL would reach the cap -0.000500 BTC" in allowed[-1]
+    assert "daily PnL 0.000000 BTC within the cap 0.000500 BTC" in allowed[0]
+    fp.trade(50000)
+    (breach,) = fp.notices("daily-loss-cap")
+    assert breach.startswith("daily loss -0.0")
+    assert " BTC reached the cap 0.000500 BTC:" in breach

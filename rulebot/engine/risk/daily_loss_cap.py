@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from rulebot.core.enums import TimeInForce
 from rulebot.core.intents import EnterIntent
-from rulebot.engine.daily_cap import round_trip_fees
+from rulebot.engine.daily_cap import amount_text, round_trip_fees
 from rulebot.engine.risk.event import Breach, GuardAct, GuardView, RefreshCapStops
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
@@ -22,8 +22,11 @@ _GTX = TimeInForce.GTX  # a slow lookup on Python 3.11 (EnumType.__getattr__): e
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
     if view.daily_loss_breached:
         return Verdict("reject", "daily_loss_cap", "the daily loss cap was reached today; no entries until 00:00 UTC")
-    cap_shown = f" {view.daily_loss_cap:.2f}" if view.daily_loss_cap is not None else ""
-    return Verdict("allow", "daily_loss_cap", f"daily PnL {view.daily_pnl:.2f} within the cap{cap_shown}")
+    asset = view.instrument.margin_asset
+    cap_shown = f" {amount_text(view.daily_loss_cap, asset)}" if view.daily_loss_cap is not None else ""
+    return Verdict(
+        "allow", "daily_loss_cap", f"daily PnL {amount_text(view.daily_pnl, asset)} within the cap{cap_shown}"
+    )
 
 
 def check_fees(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
@@ -34,11 +37,12 @@ def check_fees(draft: Draft, intent: EnterIntent, view: AccountView, risk: Effec
     # whose own fees reach the cap would breach it with no price move at all.
     fees = round_trip_fees(view.instrument, draft.quantity, draft.price, view.fee_rates, draft.time_in_force is _GTX)
     if view.daily_pnl - fees <= -view.daily_loss_cap:
+        asset = view.instrument.margin_asset
         return Verdict(
             "reject",
             "daily_loss_cap",
-            f"daily PnL {view.daily_pnl:.2f} less this entry's fees {fees:.2f} (to open and to close) "
-            f"would reach the cap {view.daily_loss_cap:.2f}",
+            f"daily PnL {amount_text(view.daily_pnl, asset)} less this entry's fees {amount_text(fees, asset)} "
+            f"(to open and to close) would reach the cap {amount_text(view.daily_loss_cap, asset)}",
         )
     return None
 
