@@ -178,7 +178,9 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
     show_default=True,
     help="Simulated/replayed data at this many times real time (0: as fast as possible).",
 )
-@click.option("--balance", type=BALANCE, default=Decimal(10_000), show_default=True, help="Paper wallet.")
+@click.option(
+    "--balance", type=BALANCE, help="Paper wallet in the margin asset.  [default: 10000 on USD-M, 1 coin on COIN-M]"
+)
 @click.option(
     "--fees",
     type=FEES,
@@ -206,7 +208,7 @@ def dry_run_cmd(
     seed: int,
     hours: int,
     speed: float,
-    balance: Decimal,
+    balance: Decimal | None,
     fees: FeeRates | None,
     key_file: str | None,
     max_events: int | None,

@@ -15,7 +15,8 @@ from rulebot.runtime.reload import SETTLE_S
 
 Mode = Literal["dry-run", "live"]
 KILL_FILE = "KILL"
-DEFAULT_PAPER_BALANCE = Decimal(10_000)
+DEFAULT_PAPER_BALANCE = Decimal(10_000)  # of a dollar-like margin asset (USD-M)
+DEFAULT_COIN_PAPER_BALANCE = Decimal(1)  # COIN-M: one coin, as a backtest starts with
 SEND_TIMEOUT_S = 15.0  # at shutdown, how long answers to commands still out are waited for
 
 
@@ -25,7 +26,9 @@ class RunConfig:
     mode: Mode = "dry-run"
     run_dir: Path = Path(".rulebot")
     journal: Path | None = None  # default: run_dir / "journal.sqlite"
-    balance: Decimal = DEFAULT_PAPER_BALANCE  # paper wallet of a new dry-run (a kept one is reused)
+    # Paper wallet of a new dry-run, in the margin asset (a kept one is reused). None: 10,000 on
+    # USD-M, 1 coin on COIN-M (`paper_balance`).
+    balance: Decimal | None = None
     on_exit: Policy | None = None  # default: the rulebook's risk.on_signal
     use_scheduler: bool = True  # wall-clock timers (live data); off for as-fast-as-possible replays
     watch: bool = True  # reload when the rulebook file changes
@@ -42,6 +45,12 @@ class RunConfig:
     clock_sync_every_s: float = 600.0
     strict: bool = False  # a rule whose condition fails at run time stops the bot (kill-switch policy)
     resume: bool = False  # lift a halt that holds across restarts (a `halt` action, `on_breach: halt`)
+
+    def paper_balance(self, inverse: bool) -> Decimal:
+        """The wallet of a new paper account: `balance`, or the default of the market."""
+        if self.balance is not None:
+            return self.balance
+        return DEFAULT_COIN_PAPER_BALANCE if inverse else DEFAULT_PAPER_BALANCE
 
     def journal_path(self) -> Path:
         return self.journal or self.run_dir / "journal.sqlite"

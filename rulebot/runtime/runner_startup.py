@@ -23,7 +23,6 @@ from rulebot.runtime.control import ControlServer
 from rulebot.runtime.executor import Executor
 from rulebot.runtime.reload import watch
 from rulebot.runtime.run_config import (
-    DEFAULT_PAPER_BALANCE,
     _now,
     _Request,
 )
@@ -45,7 +44,9 @@ class RunnerStartup:
         if self.live:
             balances = dict(self.start_balances or {})
         else:
-            balances = {self.instruments[s].margin_asset: cfg.balance for s in book.symbols}
+            balances = {
+                (inst := self.instruments[s]).margin_asset: cfg.paper_balance(inst.is_inverse) for s in book.symbols
+            }
         engine = Engine(
             book,
             {s: self.instruments[s] for s in book.symbols},
@@ -168,7 +169,7 @@ class RunnerStartup:
             f"paper account restored from {file}: {wallets}, {len(held)} position(s), "
             f"{len(snap.orders) + len(snap.algo_orders)} working order(s)"
         )
-        if self.cfg.balance != DEFAULT_PAPER_BALANCE:
+        if self.cfg.balance is not None:
             summary += f" (--balance {self.cfg.balance} applies to a new account only)"
         print(summary, file=sys.stderr)
         await desk.note(t, "reconciled", summary)

@@ -271,3 +271,51 @@ def test_a_dry_run_on_a_symbol_no_list_knows_is_said_at_its_line_with_what_to_do
     assert f"{book}:3:11: error: unknown usdm symbol 'FOOUSDT'" in result.output
     assert "dry-run it with --market binance" in result.output and "--exchange-info" not in result.output
     assert not (tmp_path / "run").exists()  # nothing started
+
+
+COINM_BOOK = """\
+rulebook: cli-coinm
+market: coinm
+symbols: [BTCUSD_PERP]
+account: {leverage: 2}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: 2%}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: never
+    on: trade
+    in: long
+    when: price > 100000000
+    do: [exit]
+"""
+
+
+def _start_equity(journal: Path) -> dict[str, Decimal]:
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(journal)
+    (body,) = db.execute("SELECT body FROM entries WHERE kind = 'daily' ORDER BY id LIMIT 1").fetchone()
+    return {asset: Decimal(v) for asset, v in json.loads(body)["start_equity"].items()}
+
+
+def test_a_coinm_dry_run_starts_with_one_coin_as_a_backtest_does(tmp_path):
+    # A COIN-M dry-run started with 10,000 BTC of paper (USD-M's 10,000 USDT, in the coin): `size:
+    # 2%` then sized 200 BTC of margin, and the daily cap of 5% allowed 500 BTC of loss, while the
+    # backtest of the same rulebook starts with 1 BTC and says so.
+    book = tmp_path / "book.yaml"
+    book.write_text(COINM_BOOK)
+    args = ["dry-run", str(book), "--run-dir", str(tmp_path / "run"), "--no-watch", "--hours", "1"]
+    res = CliRunner().invoke(main, [*args, "--max-events", "200"])
+    assert res.exit_code == 0, res.output
+    assert _start_equity(tmp_path / "run" / "journal.sqlite") == {"BTC": Decimal(1)}
+
+
+def test_a_dry_run_balance_given_is_the_wallet_in_the_margin_asset(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text(COINM_BOOK)
+    args = ["dry-run", str(book), "--run-dir", str(tmp_path / "run"), "--no-watch", "--hours", "1"]
+    res = CliRunner().invoke(main, [*args, "--max-events", "200", "--balance", "2.5"])
+    assert res.exit_code == 0, res.output
+    assert _start_equity(tmp_path / "run" / "journal.sqlite") == {"BTC": Decimal("2.5")}
