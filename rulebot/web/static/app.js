@@ -23,6 +23,10 @@ function el(tag, attrs, ...kids) {
 }
 
 const num = (v, d = 2) => (v === null || v === undefined || v === "" ? "–" : Number(v).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
+// Amounts as the terminal's status and the backtest summary write them: cents of a dollar-like
+// asset, 6 decimals of a coin (COIN-M), where 0.004 BTC is hundreds of dollars, not "0.00".
+const DOLLAR_LIKE = new Set(["USDT", "USDC", "BUSD", "FDUSD", "USD", ""]);
+const places = (asset) => (DOLLAR_LIKE.has(asset) ? 2 : 6);
 const px = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US", { maximumFractionDigits: 8 }));
 const pct = (v, d = 1) => (v === null || v === undefined ? "–" : v === "inf" ? "∞" : (Number(v) * 100).toFixed(d) + "%");
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "–");
@@ -125,11 +129,12 @@ function money(b) {
     const d = (st.daily_loss || {})[asset] || {};
     const pnl = Number((st.daily_pnl || {})[asset] || 0), cap = Number(d.cap || 0);
     const used = cap > 0 ? Math.min(1, Math.max(0, -pnl / cap)) : 0;
+    const d2 = places(asset);
     return el("div", { class: "money" },
-      el("div", { class: "big" }, num(eq), el("small", {}, " " + asset)),
-      el("div", { class: sign(pnl) }, `today ${pnl >= 0 ? "+" : ""}${num(pnl)} ${asset}`),
-      el("div", { class: "capbar", title: `daily loss cap ${num(cap)} ${asset}` }, el("div", { class: used > 0.8 ? "fill hot" : "fill", style: `width:${(used * 100).toFixed(1)}%` })),
-      el("div", { class: "muted small" }, cap ? `loss cap ${num(cap)} ${asset} · ${(used * 100).toFixed(0)}% used` : "loss cap –"));
+      el("div", { class: "big" }, num(eq, d2), el("small", {}, " " + asset)),
+      el("div", { class: sign(pnl) }, `today ${pnl >= 0 ? "+" : ""}${num(pnl, d2)} ${asset}`),
+      el("div", { class: "capbar", title: `daily loss cap ${num(cap, d2)} ${asset}` }, el("div", { class: used > 0.8 ? "fill hot" : "fill", style: `width:${(used * 100).toFixed(1)}%` })),
+      el("div", { class: "muted small" }, cap ? `loss cap ${num(cap, d2)} ${asset} · ${(used * 100).toFixed(0)}% used` : "loss cap –"));
   });
   return card("Equity and today's PnL", rows.length ? rows : el("p", { class: "muted" }, "not running: see the chart below"));
 }
@@ -154,13 +159,16 @@ function guards(b) {
     chip("rate budget", rb.orders_last_minute >= rb.max_per_minute ? "bad" : "ok", `${rb.orders_last_minute ?? "–"} / ${rb.max_per_minute ?? "–"} orders a minute`)));
 }
 
+// A position's PnL is in its margin asset: the coin of a COIN-M symbol (BTCUSD_PERP, BTCUSD_251226).
+const pnlPlaces = (symbol) => (/USD_(PERP|\d{6})$/.test(symbol) ? 6 : 2);
+
 function positions(b) {
   const st = b.status || {}, risk = st.risk || {};
   const rows = (st.positions || []).map((p) => {
     const r = risk[p.symbol] || {};
     const dist = r.liquidation_distance;
     return [p.symbol, el("span", { class: p.side === "long" ? "pos" : "neg" }, p.side), px(p.size), px(p.entry_price), px(r.mark),
-      px(r.liquidation_price), el("span", { class: dist !== null && Number(dist) < 0.1 ? "neg" : "" }, pct(dist)), el("span", { class: sign(p.upnl) }, num(p.upnl))];
+      px(r.liquidation_price), el("span", { class: dist !== null && Number(dist) < 0.1 ? "neg" : "" }, pct(dist)), el("span", { class: sign(p.upnl) }, num(p.upnl, pnlPlaces(p.symbol)))];
   });
   if (!b.status && (b.left_open || []).length) return leftOpen(b);
   return card("Positions", table(["symbol", "side", "size", "entry", "mark", "liq. price", "distance", "uPnL"], rows, b.status ? "flat: no position" : "not running", true));
@@ -172,7 +180,7 @@ function leftOpen(b) {
     const long = Number(p.amount) > 0;
     return [p.symbol, el("span", { class: long ? "pos" : "neg" }, long ? "long" : "short"),
       px(Math.abs(Number(p.amount))), px(p.entry_price),
-      el("span", { class: sign(p.unrealized_pnl) }, num(p.unrealized_pnl))];
+      el("span", { class: sign(p.unrealized_pnl) }, num(p.unrealized_pnl, pnlPlaces(p.symbol)))];
   });
   const then = when(b.left_open[0].time), real = b.mode === "live" || b.mode === "testnet";
   const note = real
