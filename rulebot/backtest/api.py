@@ -71,10 +71,12 @@ def load_instruments(
         if symbol in instruments:
             continue
         tick, step = _infer_grid(symbol, sample)
-        instruments[symbol] = generic_instrument(symbol, market, tick, step)
+        inst = instruments[symbol] = generic_instrument(symbol, market, tick, step)
+        # On COIN-M the contract size is assumed, not inferred: every amount in coin scales with it.
+        size = f", contract size {inst.contract_size} USD assumed" if inst.is_inverse else ""
         notes.append(
             f"{symbol} is not in the built-in catalog: tick {tick} and step {step} were inferred "
-            "from the data; pass --exchange-info for Binance's real filters"
+            f"from the data{size}; pass --exchange-info for Binance's real filters"
         )
     return Instruments(instruments, brackets, tuple(notes), bracket_note.removeprefix("brackets: "))
 

@@ -242,5 +242,11 @@ def generic_instrument(symbol: str, market: Market, tick: Decimal, step: Decimal
         )
         return instruments_from_exchange_info({"symbols": [info]}, market)[symbol]
     base = symbol.split("USD_")[0]
-    info = _coinm(symbol, base, str(tick), 10, _places(tick))
+    info = _coinm(symbol, base, str(tick), int(coinm_contract_size(symbol)), _places(tick))
     return instruments_from_exchange_info({"symbols": [info]}, market)[symbol]
+
+
+def coinm_contract_size(symbol: str) -> Decimal:
+    """USD per contract of a COIN-M symbol the catalog lacks: 100 for the BTCUSD pair (perpetual
+    and delivery alike), 10 for the others (FACTS §5; exchangeInfo's `contractSize` decides)."""
+    return Decimal(100) if symbol.split("_")[0] == "BTCUSD" else Decimal(10)

@@ -759,3 +759,76 @@ def test_demo_of_a_listed_symbol_it_cannot_simulate_says_which_it_can_and_what_i
     assert res.exit_code == 1, res.output
     assert "the simulated market has no spec for XRPUSDT" in text and "it simulates ADAUSDT, BTCUSDT" in text
     assert "rulebot backtest" in text
+
+
+CM_1M = DATA / "cm/daily/klines/BTCUSD_PERP/1m/BTCUSD_PERP-1m-2022-12-13.zip"
+HOLD_100_CONTRACTS = """\
+rulebook: hold-delivery
+market: coinm
+symbols: [SYMBOL]
+account: {leverage: 2}
+timeframes: [1m]
+rules:
+  - name: go
+    on: candle_close 1m
+    in: flat
+    do: [{enter: {side: long, size: 100}}, {stop_loss: {distance: 20%}}, {goto: long}]
+  - name: never
+    on: candle_close 1m
+    in: long
+    when: close@1m > 1000000
+    do: [exit]
+"""
+
+
+def _coinm_day(tmp_path: Path, symbol: str) -> tuple[Path, Path, Path]:
+    """A COIN-M rulebook holding 100 contracts, the real BTCUSD_PERP day renamed to `symbol`, and a
+    leverageBracket file (GET /dapi/v2/leverageBracket's shape) that lists `symbol`."""
+    import zipfile
+
+    book = tmp_path / "book.yaml"
+    book.write_text(HOLD_100_CONTRACTS.replace("SYMBOL", symbol))
+    renamed = tmp_path / f"{symbol}-1m-2022-12-13.zip"
+    with zipfile.ZipFile(CM_1M) as src, zipfile.ZipFile(renamed, "w") as dst:
+        dst.writestr(f"{symbol}-1m-2022-12-13.csv", src.read("BTCUSD_PERP-1m-2022-12-13.csv"))
+    rows = [(125, 0, 5, 0.004, 0), (100, 5, 10, 0.005, 0.005), (50, 10, 1000, 0.01, 0.055)]
+    brackets = [
+        {
+            "symbol": symbol,
+            "brackets": [
+                {
+                    "bracket": i + 1,
+                    "initialLeverage": lev,
+                    "qtyFloor": lo,
+                    "qtyCap": hi,
+                    "maintMarginRatio": m,
+                    "cum": c,
+                }
+                for i, (lev, lo, hi, m, c) in enumerate(rows)
+            ],
+        }
+    ]
+    brackets_file = tmp_path / "brackets.json"
+    brackets_file.write_text(json.dumps(brackets))
+    return book, renamed, brackets_file
+
+
+def test_a_btcusd_delivery_contract_outside_the_catalog_is_worth_100_usd_a_contract(tmp_path):
+    # BTCUSD_251226 is not in the catalog: its spec was made with 10 USD a contract (most COIN-M
+    # pairs' size), but every BTCUSD contract, perpetual or delivery, is 100 USD. Fees, PnL and
+    # margin came out ten times too small, and the summary never said a size was assumed.
+    import sqlite3
+
+    book, data, brackets = _coinm_day(tmp_path, "BTCUSD_251226")
+    journal = tmp_path / "j.sqlite"
+    code, out = run(
+        "backtest", str(book), "--data", str(data), "--brackets", str(brackets), "--fill-model", "ideal",
+        "--journal", str(journal),
+    )  # fmt: skip
+    assert code == 0, out
+    assert "contract size 100 USD" in " ".join(out.split())
+    db = sqlite3.connect(journal)
+    ((qty, price, fee),) = db.execute("SELECT quantity, price, fee FROM fills").fetchall()
+    assert (qty, price) == ("100", "17207.6")
+    # 100 contracts x 100 USD / 17,207.6 x 0.05% taker = 0.00029057 BTC
+    assert Decimal(fee) == Decimal("0.00029057")
