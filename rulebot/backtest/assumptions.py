@@ -12,6 +12,7 @@ from typing import Any
 
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.text import rate
+from rulebot.core.instruments import pays_funding
 
 Row = tuple[str, str]
 
@@ -32,6 +33,8 @@ def fees_source(fee_rates: object, default: object) -> str:
 
 def funding_text(result: BacktestResult, symbol: str) -> str:
     """Where a symbol's funding came from, and what a missing rate did to it."""
+    if not pays_funding(symbol):
+        return "none: a delivery contract pays no funding"
     rates = result.funding_rates.get(symbol, 0)
     missed = result.unfunded.get(symbol, 0)
     if rates:

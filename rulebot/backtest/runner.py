@@ -31,7 +31,7 @@ from rulebot.core.enums import Market, PositionSide
 from rulebot.core.errors import InvalidInput
 from rulebot.core.events import CandleClosed, FundingRate, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES
-from rulebot.core.instruments import Instrument
+from rulebot.core.instruments import Instrument, pays_funding
 from rulebot.core.margin import BracketTable
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim.liquidation import clearance_rate
@@ -308,7 +308,7 @@ def run_backtest(
     result.end_equity = engine.equity(asset)
     sampler.finish(time, result)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
-    result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s]}
+    result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s] and pays_funding(s)}
     result.funding_rates = rates
     result.clearance_rates = {s: clearance_rate(inst[s]) for s in symbols if s in inst}
     result.mark_sources = {s: text for s, text in venue.mark_sources().items() if s in inst}

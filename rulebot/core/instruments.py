@@ -64,6 +64,12 @@ def direction(side: Side | PositionSide) -> int:
     raise ValueError("PositionSide.BOTH has no direction; use the sign of positionAmt")
 
 
+def pays_funding(symbol: str) -> bool:
+    """True for a perpetual (BTCUSDT, BTCUSD_PERP); a delivery contract (BTCUSD_251226,
+    BTCUSDT_251226) settles at its delivery date and pays no funding (FACTS §5, §11)."""
+    return "_" not in symbol or symbol.endswith("_PERP")
+
+
 def _snap(value: Decimal, step: Decimal, origin: Decimal, how: Rounding) -> Decimal:
     """Round `value` onto the grid `origin + k * step`; exact for any step (no float, no 1/3)."""
     if step == 0:

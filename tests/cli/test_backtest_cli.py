@@ -832,3 +832,21 @@ def test_a_btcusd_delivery_contract_outside_the_catalog_is_worth_100_usd_a_contr
     assert (qty, price) == ("100", "17207.6")
     # 100 contracts x 100 USD / 17,207.6 x 0.05% taker = 0.00029057 BTC
     assert Decimal(fee) == Decimal("0.00029057")
+
+
+def test_a_delivery_contract_held_across_funding_times_is_not_said_to_miss_funding(tmp_path):
+    # A delivery contract pays no funding, yet the summary warned "a position was held across 2
+    # funding time(s) but the data has no funding rate for them ... add BTCUSD_251226's fundingRate
+    # files": files that do not exist, for money that is never owed.
+    book, data, brackets = _coinm_day(tmp_path, "BTCUSD_251226")
+    code, out = run("backtest", str(book), "--data", str(data), "--brackets", str(brackets), "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    text = json.dumps(doc)
+    assert "fundingRate files" not in text and "held across" not in text
+    assert "a delivery contract pays no funding" in text
+    # The perpetual held the same way is still told what it misses.
+    book, data, brackets = _coinm_day(tmp_path, "BTCUSD_PERP")
+    code, out = run("backtest", str(book), "--data", str(data), "--brackets", str(brackets), "--format", "json")
+    assert code == 0, out
+    assert "add BTCUSD_PERP's fundingRate files" in out
