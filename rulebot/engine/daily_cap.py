@@ -82,8 +82,10 @@ def cap_price(
     size = abs(qty)
     if inst.is_inverse:
         cs = inst.contract_size
+        # A long's numerator is positive, a short's negative: the price is positive only when the
+        # denominator has the same sign (a short whose room is less than its coin notional).
         denominator = equity_without - floor_equity + qty * cs / entry
-        if denominator <= 0:
+        if denominator == 0:
             return None
         price = (qty + size * taker) * cs / denominator
     else:

@@ -197,3 +197,31 @@ def test_coinm_daily_cap_breach_and_stop_name_the_loss_in_coin_digits():
     (breach,) = fp.notices("daily-loss-cap")
     assert breach.startswith("daily loss -0.0")
     assert " BTC reached the cap 0.000500 BTC:" in breach
+
+
+def test_a_coinm_short_has_a_cap_price_when_its_loss_can_reach_the_cap():
+    # An inverse short's loss grows without bound toward its notional in coin as the price rises:
+    # with 0.002 BTC of room and 0.5 BTC of position, the cap is reached near 17,250. cap_price
+    # said None (its denominator is negative for a short), so no COIN-M short ever had its
+    # daily-cap stop on the exchange.
+    q, ep, floor, taker = D(-100), D("17207.6"), D("0.998"), DEFAULT_FEE_RATES.taker
+    price = cap_price(_COINM, q, ep, D(1), floor, taker)
+    assert price is not None and ep < price < D(17300)
+    at = D(1) + _COINM.pnl(PositionSide.SHORT, D(100), ep, price) - abs(_COINM.notional(D(100), price)) * taker
+    assert abs(at - floor) <= D("1e-20")
+    # With more room than the short's whole notional (0.5811 BTC at entry) it can never be reached.
+    assert cap_price(_COINM, q, ep, D(1), D("0.4"), taker) is None
+
+
+def test_a_coinm_short_keeps_its_daily_cap_stop_on_the_exchange_while_the_bot_is_dead():
+    book = COINM_BOOK.replace("side: long", "side: short").replace("in: long", "in: short")
+    book = book.replace("{goto: long}", "{goto: short}")
+    fp = FaultyPaper(book % ("100", "0.002 BTC"), balance=1)
+    fp.start()
+    fp.trade(20000)
+    assert fp.position == D(-100)
+    (cap_stop,) = [c for c in fp.placed if c.tag == "daily_loss_cap"]
+    assert cap_stop.trigger_price is not None and cap_stop.trigger_price > 20000
+    fp.stalled = True  # the bot is dead: the exchange goes on without it
+    fp.trade(21000, dt_ms=2000)  # a gap far through the cap's price (the stop-loss is at 30,000)
+    assert fp.position == 0, "the exchange-side cap stop closed the short"
