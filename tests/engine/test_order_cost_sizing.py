@@ -80,3 +80,20 @@ def test_a_coinm_entry_cut_to_the_leverage_cap_is_not_refused_for_margin():
     (entry,) = [f for f in result.fills if f.purpose == "entry"]
     # 1 BTC at 5x, per contract 100 / (20010 * 5) + 100 * (1/20000 - 1/20010) BTC: at most 998.0 contracts.
     assert entry.quantity == 998
+
+
+def test_a_coinm_entry_is_cut_to_the_leverage_brackets_largest_position():
+    # BTCUSD_PERP allows at most 80 BTC of position at 10x (the brackets' maxQty at that
+    # leverage). 100 BTC at 10x with size: 100% sent 60,000 contracts (349 BTC) on every signal,
+    # and Binance refused each with -2027: the run made no trade and said nothing of why.
+    coinm = builtin_instruments(Market.COINM), builtin_brackets(Market.COINM)
+    book = COINM_BOOK.replace("leverage: 5", "leverage: 10")
+    path = trades([20000, 20000, 20000], symbol="BTCUSD_PERP", qty="100000")
+    marks = [MarkPrice("BTCUSD_PERP", Decimal(20000), t.time - 1) for t in path]
+    result, records = backtest(book, sorted([*path, *marks], key=lambda e: e.time), coinm, balance=100)
+    refused = [n for n in records if isinstance(n, rec.EngineNotice) and n.kind == "order-rejected"]
+    assert refused == []
+    (entry,) = [f for f in result.fills if f.purpose == "entry"]
+    assert entry.quantity == 16000  # 80 BTC at 20,000, in contracts of 100 USD
+    cuts = [v for g in records if isinstance(g, rec.GuardRecord) for v in g.verdicts if v.kind == "resize"]
+    assert any("80 BTC" in v.reason for v in cuts), cuts

@@ -22,35 +22,60 @@ def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveR
     if view.position_direction not in (None, intent.side):
         return None  # reducing or reversing: the cap is for adding risk
     lev = min(risk.max_leverage, view.leverage)
-    # The leverage cap is on what the order costs, its notional at the price `_costed_at` gives: a
-    # market buy of `size: 100%` fit the notional but not the cost, and was sent to be refused
-    # with -2019 every time. The notional cap is on the notional at the price.
-    limits = [("max_leverage", view.equity * lev - view.position_notional, _costed_at(inst, draft, price, lev))]
+    # Each limit: its guard, how it is described, the room left in the margin asset, and the price
+    # the order's notional is taken at. The leverage cap is on what the order costs, its notional
+    # at the price `_costed_at` gives: a market buy of `size: 100%` fit the notional but not the
+    # cost, and was sent to be refused with -2019 every time. The others are on the notional.
+    limits = [
+        (
+            "max_leverage",
+            f"{lev}x leverage on equity",
+            view.equity * lev - view.position_notional,
+            _costed_at(inst, draft, price, lev),
+        )
+    ]
     if risk.max_position_notional is not None:
         cap_n = _margin_units(inst, risk.max_position_notional, price) - view.position_notional
-        limits.append(("max_position_notional", cap_n, price))
-    over = [(guard, cap, at) for guard, cap, at in limits if abs(inst.notional(draft.quantity, at)) > cap]
+        limits.append(("max_position_notional", "risk.max_position_notional", cap_n, price))
+    if view.brackets is not None:
+        # Binance's brackets allow at most this position at the account's leverage (-2027 past it;
+        # BTCUSD_PERP: 80 BTC at 10x): an entry past it is refused whatever the equity.
+        try:
+            top = view.brackets.max_notional(view.leverage)
+        except ValueError:
+            top = None
+        if top is not None:
+            shown = f"{top.normalize():f} {inst.margin_asset}"
+            described = f"the leverage brackets' largest position at {view.leverage}x ({shown})"
+            limits.append(("max_leverage", described, top - view.position_notional, _bracket_price(inst, draft, price)))
+    over = [limit for limit in limits if abs(inst.notional(draft.quantity, limit[3])) > limit[2]]
     if not over:
-        guard = min(limits, key=lambda limit: limit[1])[0]
+        guard = min(limits, key=lambda limit: limit[2])[0]
         return Verdict("allow", guard, "within the leverage and notional limits", draft.quantity)
-    cut: tuple[str, Decimal] | None = None
-    for guard, cap, at in over:
-        described = _describe_cap(guard, risk.max_leverage, view.leverage)
+    cut: tuple[str, str, Decimal] | None = None
+    for guard, described, cap, at in over:
         if cap <= 0:
             return Verdict("reject", guard, f"the position is already at the limit ({described})")
         # On the lot step here, not only at lot_size: the journaled reason names the size the order
         # is sent with (as liquidation_distance does), not the cap's 12-digit quotient.
         fits = inst.round_qty(_qty_for_notional(inst, cap, at), draft.order_type)
-        if cut is None or fits < cut[1]:
-            cut = (guard, fits)
+        if cut is None or fits < cut[2]:
+            cut = (guard, described, fits)
     assert cut is not None
-    guard, fits = cut
-    described = _describe_cap(guard, risk.max_leverage, view.leverage)
+    guard, described, fits = cut
     if fits <= 0:
         step = inst.lot(draft.order_type).step_size
         return Verdict("reject", guard, f"the room left within {described} is less than one lot step ({step})")
     draft.quantity = fits
     return Verdict("resize", guard, f"size cut to {draft.quantity} to stay within {described}", draft.quantity)
+
+
+def _bracket_price(inst: Instrument, draft: Draft, price: Decimal) -> Decimal:
+    """The price Binance's -2027 check takes an order's notional at: a market buy at
+    ask * (1 + 0.05%), more notional on a linear contract (on an inverse one, less: `price`)."""
+    if draft.order_type is _MARKET and draft.side is _BUY and not inst.is_inverse:
+        return price * (1 + MARKET_BUY_BUFFER)
+    return price
 
 
 def _costed_at(inst: Instrument, draft: Draft, price: Decimal, lev: int) -> Decimal:
@@ -78,9 +103,3 @@ def _margin_units(inst: Instrument, quote_amount: Decimal, price: Decimal) -> De
 def _qty_for_notional(inst: Instrument, notional: Decimal, price: Decimal) -> Decimal:
     qty = notional * price / inst.contract_size if inst.is_inverse else notional / price
     return qty.quantize(Decimal(1).scaleb(-12), rounding=ROUND_DOWN)
-
-
-def _describe_cap(guard: str, max_leverage: int, leverage: int) -> str:
-    if guard == "max_position_notional":
-        return "risk.max_position_notional"
-    return f"{min(max_leverage, leverage)}x leverage on equity"
