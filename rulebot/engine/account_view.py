@@ -106,7 +106,7 @@ class AccountValues:
             notional = (
                 this_notional if this_leg is not None else float_pnl_and_notional(inst, leg[2], e, float(mark_d))[1]
             )
-            _held(env, e, this_upnl, notional, lev, _liq_estimate(e, lev, leg[6]))
+            _held(env, e, this_upnl, notional, lev, _liq_estimate(e, lev, leg[6], inst.is_inverse))
             env["leverage"] = notional / equity if equity > 0 else 0.0
         else:
             _flat(env)
@@ -143,8 +143,9 @@ class AccountValues:
             or mine[2] != lev
         ):
             leg = _leg(pos) if amount else _FLAT
-            liq = _liq_estimate(leg[3], lev, leg[6]) if amount else 0.0
-            mine = self._mine = (pos, leg, lev, liq, self.instruments[symbol])
+            inst = self.instruments[symbol]
+            liq = _liq_estimate(leg[3], lev, leg[6], inst.is_inverse) if amount else 0.0
+            mine = self._mine = (pos, leg, lev, liq, inst)
         leg = mine[1]
         env["position.side"] = leg[4]
         env["position.size"] = leg[5]
@@ -156,9 +157,15 @@ class AccountValues:
             _flat(env)
 
 
-def _liq_estimate(entry: float, lev: int, long: bool) -> float:
-    """Isolated liquidation estimate with a flat maintenance rate; the liquidation-distance guard
-    uses the symbol's brackets instead."""
+def _liq_estimate(entry: float, lev: int, long: bool, inverse: bool) -> float:
+    """Isolated liquidation estimate with a flat maintenance rate, the wallet the initial margin;
+    the liquidation-distance guard uses the symbol's brackets instead. MARGIN.md §3.1 and §4:
+    linear `EP (1 -+ 1/L) / (1 -+ MMR)`, inverse `EP (1 +- MMR) / (1 +- 1/L)` (a 2x inverse long is
+    liquidated a third down, not half); a 1x inverse short never is (infinity)."""
+    if inverse:
+        if long:
+            return entry * (1 + _MAINT) / (1 + 1 / lev)
+        return entry * (1 - _MAINT) / (1 - 1 / lev) if lev > 1 else math.inf
     return entry * (1 - 1 / lev) / (1 - _MAINT) if long else entry * (1 + 1 / lev) / (1 + _MAINT)
 
 

@@ -64,7 +64,12 @@ def reference(symbol: str, pf: Portfolio, runs: dict[str, Any]) -> dict[str, Any
         e, lev = float(pos.entry_price), runs[symbol].leverage
         _, notional = float_pnl_and_notional(inst, float(pos.amount), e, float(mark_d))
         margin = notional / lev
-        liq = e * (1 - 1 / lev) / (1 - 0.004) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + 0.004)
+        if not inst.is_inverse:
+            liq = e * (1 - 1 / lev) / (1 - 0.004) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + 0.004)
+        elif pos.amount > 0:
+            liq = e * (1 + 0.004) / (1 + 1 / lev)
+        else:
+            liq = e * (1 - 0.004) / (1 - 1 / lev) if lev > 1 else math.inf
         out.update(entry_price=e, upnl=this_upnl, margin=margin, roe=this_upnl / margin if margin else 0.0)
         out.update(leverage=notional / equity if equity > 0 else 0.0, liq_price=liq)
     else:
@@ -129,3 +134,38 @@ def test_a_read_fills_the_position_values_alone_or_all_of_them() -> None:
     assert env.keys() == want.keys()
     env.forget_account()
     assert not env and not env.filled
+
+
+def _liq_shown(symbol: str, amount: str, entry: str, lev: int) -> float:
+    pf = Portfolio(INSTRUMENTS, {})
+    pf.wallet = {LINEAR.margin_asset: D("1000"), INVERSE.margin_asset: D("1")}
+    pos = pf.positions.setdefault((symbol, PositionSide.BOTH), PositionState(symbol, PositionSide.BOTH))
+    pos.amount, pos.entry_price = D(amount), D(entry)
+    pf.marks[symbol] = D(entry)
+    runs = {s: SimpleNamespace(leverage=lev) for s in INSTRUMENTS}
+    env = Env()
+    AccountValues(symbol, pf, INSTRUMENTS, runs)(env)  # type: ignore[arg-type]
+    return float(env["liq_price"])
+
+
+def test_a_coinm_positions_liq_price_is_the_inverse_contracts_own():
+    # An inverse position's liquidation price is not the linear one: a 2x COIN-M long is
+    # liquidated about 33% down, not 50% (MARGIN.md §4, one-way isolated, its wallet the initial
+    # margin). `liq_price` gave the linear figure, so `when: price < liq_price * 1.05` never fired
+    # before the liquidation. MARGIN.md's E8 (10x long at 50,000, MMR 0.4%): 45,636.36.
+    from rulebot.core.enums import MarginType
+    from rulebot.core.margin import Bracket, BracketTable, Position, liquidation_price
+
+    table = BracketTable("BTCUSD_PERP", (Bracket(1, 125, D(0), D(10**6), D("0.004"), D(0)),))
+    assert abs(_liq_shown("INV", "100", "50000", 10) - 45636.3636) < 0.01
+    for amount, lev in (("100", 2), ("-100", 2), ("100", 10), ("-40", 5), ("7", 3)):
+        wallet = abs(INVERSE.notional(D(amount), D(50000))) / lev  # the initial margin
+        want = liquidation_price(
+            INVERSE, table, [Position(D(amount), D(50000))], wallet, margin_type=MarginType.ISOLATED
+        )
+        assert want is not None
+        assert abs(_liq_shown("INV", amount, "50000", lev) - float(want)) < 1e-6 * float(want), (amount, lev)
+    # A 1x inverse short is backed by its whole notional in coin: no price liquidates it.
+    assert _liq_shown("INV", "-100", "50000", 1) == math.inf
+    # The linear estimate is unchanged: 10x long at 100, MMR 0.4%.
+    assert _liq_shown("LIN", "2", "100", 10) == 100 * (1 - 1 / 10) / (1 - 0.004)
