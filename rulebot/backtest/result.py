@@ -176,6 +176,10 @@ class BacktestResult:
     # Funding times (8-hourly) a position of the symbol was held across with no funding rate in
     # the data: the summary's funding misses them.
     unfunded: dict[str, int] = field(default_factory=dict)
+    # Orders the exchange refused (an `order-rejected` notice), and the first one's message: a run
+    # without a fill says them, as it says the guards' refusals.
+    exchange_refusals: int = 0
+    first_exchange_refusal: str = ""
     # What each symbol's mark price followed (venues/paper.py: mark-price klines walked through
     # their highs and lows, a mark stream, or the last price when the data has no mark).
     mark_sources: dict[str, str] = field(default_factory=dict)
@@ -241,8 +245,8 @@ class BacktestResult:
         )
 
     def _all_refused(self) -> tuple[str, ...]:
-        """A run with no fill whose orders guards refused: which guard, how often, and the first
-        reason, which the summary's `guard interventions` counts without saying."""
+        """A run with no fill whose orders guards or the exchange refused: which guard, how often,
+        and the first reason, which the summary's `guard interventions` counts without saying."""
         if self.fills:
             return ()
         counts: dict[str, int] = {}
@@ -251,12 +255,16 @@ class BacktestResult:
             if g.verdict == "reject":
                 counts[g.guard] = counts.get(g.guard, 0) + 1
                 first.setdefault(g.guard, g)
-        if not counts:
-            return ()
         parts = [
             f"{guard} refused {n:,} order(s) (the first, of rule {first[guard].rule}: {first[guard].reason})"
             for guard, n in sorted(counts.items())
         ]
+        if self.exchange_refusals:
+            parts.append(
+                f"the exchange refused {self.exchange_refusals:,} order(s) (the first: {self.first_exchange_refusal})"
+            )
+        if not parts:
+            return ()
         return ("no order was filled: " + "; ".join(parts),)
 
     @property

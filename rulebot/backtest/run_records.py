@@ -174,3 +174,7 @@ class RunRecords:
         elif isinstance(record, rec.EngineNotice) and record.kind in INTERVENING_NOTICES:
             guard = INTERVENING_NOTICES[record.kind]
             self.guard_events.append(GuardEvent(record.time, guard, "act", record.message, "", record.symbol))
+        elif isinstance(record, rec.EngineNotice) and record.kind == "order-rejected":
+            if not result.exchange_refusals:
+                result.first_exchange_refusal = record.message
+            result.exchange_refusals += 1

@@ -131,3 +131,38 @@ def test_a_run_whose_every_entry_a_guard_refused_says_which_and_why_in_a_warning
     (warning,) = [w for w in result.warnings if w.startswith("no order was filled")]
     assert "exchange_filters refused 21,313 order(s)" in warning and "rule buy" in warning
     assert "-4164 Order's notional must be no smaller than 100" in warning
+
+
+COINM_HOLD = """
+rulebook: refused
+market: coinm
+symbols: [BTCUSD_PERP]
+account: {leverage: 2}
+timeframes: [1m]
+rules:
+  - name: go
+    on: candle_close 1m
+    in: flat
+    do: [{enter: {side: long, size: 100}}, {stop_loss: {distance: 20%}}, {goto: long}]
+  - {name: hold, on: candle_close 1m, in: long, when: "close@1m < 0", do: [exit, {goto: flat}]}
+"""
+
+
+def test_a_run_whose_every_order_the_exchange_refused_says_so():
+    # The mark 10% under the last price: Binance refuses every market buy with -4131 (its best
+    # price is past PERCENT_PRICE's band around the mark). The summary read "0 closed", "guard
+    # interventions: none" and no warning: a rulebook that never traded, for no reason given.
+    from rulebot.core.events import MarkPrice
+
+    events: list[object] = []
+    for i in range(30):
+        t = T0 + i * MINUTE
+        events.append(MarkPrice("BTCUSD_PERP", D(18000), t + MINUTE - 2))
+        c = D(20000)
+        events.append(CandleClosed("BTCUSD_PERP", "1m", t, t + MINUTE - 1, c, c, c, c, D(10**6), D(0), 1, D(5)))
+    coinm = builtin_instruments(Market.COINM), builtin_brackets(Market.COINM)
+    result = run_backtest(compile_text(COINM_HOLD), events, *coinm, BacktestConfig(balance=D(1)))
+    assert not result.fills
+    (warning,) = [w for w in result.warnings if w.startswith("no order was filled")]
+    assert "the exchange refused 30 order(s)" in warning
+    assert "-4131" in warning
