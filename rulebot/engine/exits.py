@@ -63,9 +63,15 @@ class Exits:
         inst = eng.instruments[symbol]
         rounded = None  # a share of the position, rounded: asked again and again by a `reduce` on every trade
         if fraction is not None and size is None and price_expr is None:
+            before = self._share
             share = self._rounded_share(pos.amount, fraction, order, inst)
             if share[5]:
-                return None  # as the sizing below ends (nothing to close), without its Decimal work
+                # As the sizing below ends (nothing to close), without its Decimal work. Said once per
+                # position and share (not on every trade of an `on: trade` reduce): the rule fired and
+                # its log ran, and half of 1 contract closes nothing.
+                if share is not before:
+                    self._too_small(symbol, rule, fraction, pos.size, order, inst, purpose, verdict, step)
+                return None
             rounded = share[4]
         env = run.market.env
         time = st.time
@@ -129,6 +135,26 @@ class Exits:
         for leg in legs:
             cid = self.exit(symbol, rule, None, None, order, price_expr, purpose, step, None, leg) or cid
         return cid
+
+    def _too_small(
+        self,
+        symbol: str,
+        rule: str,
+        fraction: Decimal,
+        size: Decimal,
+        order: OrderType,
+        inst: Instrument,
+        purpose: Purpose,
+        verdict: Verdict | None,
+        step: Step,
+    ) -> None:
+        what = f"{'reduce' if purpose == 'exit' else purpose} {float(fraction) * 100:.4g}%"
+        lot = inst.lot(order).step_size
+        reason = f"{what} of {size} is less than one lot step ({lot}): nothing was closed"
+        guard = verdict.guard if verdict is not None else "sizing"
+        step.records.append(
+            rec.GuardRecord(self.state.time, symbol, rule, what, (Verdict("reject", guard, reason),), None)
+        )
 
     def _rounded_share(self, amount: Decimal, fraction: Decimal, order: OrderType, inst: Instrument) -> _Share:
         """`fraction` of a position of `amount`, rounded as the sizing in `exit` rounds it (None when
