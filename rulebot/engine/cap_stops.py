@@ -97,7 +97,13 @@ class CapStops:
                 continue
             side = record.command.position_side
             want, working = wanted.get(side), record.command.trigger_price
-            if want is not None and working is not None and abs(working - want[0]) * want[1] <= cap * _CAP_SLACK:
+            # The loss the move of the trigger makes, in the margin asset: size x |move| on a linear
+            # contract, contracts x size x |1/a - 1/b| coin on an inverse one (not USD x contracts).
+            if (
+                want is not None
+                and working is not None
+                and abs(inst.signed_pnl(want[1], working, want[0])) <= (cap * _CAP_SLACK)
+            ):
                 del wanted[side]
                 continue
             st.cap_cancels.add(cid)

@@ -225,3 +225,23 @@ def test_a_coinm_short_keeps_its_daily_cap_stop_on_the_exchange_while_the_bot_is
     fp.stalled = True  # the bot is dead: the exchange goes on without it
     fp.trade(21000, dt_ms=2000)  # a gap far through the cap's price (the stop-loss is at 30,000)
     assert fp.position == 0, "the exchange-side cap stop closed the short"
+
+
+def test_a_coinm_cap_stop_is_not_re_placed_for_a_move_of_a_few_satoshis():
+    # The slack that keeps the cap's stop in place compared the trigger's move in USD times the
+    # contracts with a share of the cap in BTC: any move at all re-priced it (a cancel and a new
+    # order, on the exchange's order-rate limits), here for a funding payment of 0.05% of the cap.
+    from rulebot.core.events import FundingRate
+
+    fp = FaultyPaper(COINM_BOOK % ("100", "0.01 BTC"), balance=1)
+    fp.start()
+    fp.trade(20000)
+    assert [c.tag for c in fp.placed].count("daily_loss_cap") == 1
+    fp.time += 1000
+    fp.session.market(FundingRate(fp.symbol, D("0.00001"), fp.time, mark_price=D(20000)))
+    fp.trade(20000)
+    assert [c.tag for c in fp.placed].count("daily_loss_cap") == 1  # the stop stays as it is
+    fp.time += 1000  # 0.00015 BTC, 1.5% of the cap: past the slack, the stop follows
+    fp.session.market(FundingRate(fp.symbol, D("0.0003"), fp.time, mark_price=D(20000)))
+    fp.trade(20000)
+    assert [c.tag for c in fp.placed].count("daily_loss_cap") == 2
