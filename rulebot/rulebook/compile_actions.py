@@ -124,6 +124,16 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
     if expr.constant is not None and float(expr.constant) <= 0:
         ctx.error(f"size must be above zero, got {value}", path, None, "size")
         return None
+    if book.market == "coinm" and expr.constant is not None and float(expr.constant) < 1:
+        # COIN-M quantities are whole contracts (LOT_SIZE step 1): every entry would round to 0.
+        ctx.error(
+            f"size {value} is less than one contract: on COIN-M a size is a number of contracts",
+            path,
+            "a contract is 100 USD on BTCUSD_PERP (10 on most others): write whole contracts, such as 1, "
+            'or a notional such as "1000 USD"',
+            "size",
+        )
+        return None
     return c.Size("qty", expr=expr)
 
 

@@ -151,3 +151,23 @@ def test_an_unclosed_log_placeholder_is_an_error_at_its_brace(text: str, at: str
     assert d.span is not None and d.span.length == len(at)
     line = source.splitlines()[d.span.line - 1]
     assert line[d.span.column - 1 :].startswith(at) and line.index(text) + text.index(at) == d.span.column - 1
+
+
+_COINM_ENTRY = _ENTRY.replace("market: usdm", "market: coinm").replace("BTCUSDT", "BTCUSD_PERP")
+
+
+@pytest.mark.parametrize("size", ["0.01", "0.5", '"0.25"'])
+def test_a_coinm_size_of_less_than_one_contract_is_an_error(size: str) -> None:
+    # A size on COIN-M is a number of contracts (100 USD each on BTCUSD_PERP): `size: 0.01`,
+    # written as on USDT-M for 0.01 BTC, rounds to 0 contracts, and every entry was refused at
+    # run time ("size rounds to zero at step 1"), the rulebook valid.
+    with pytest.raises(RulebookError) as info:
+        compile_text(_COINM_ENTRY.replace("SIZE", size))
+    (d,) = [d for d in info.value.diagnostics if d.is_error]
+    assert "less than one contract" in d.message, d.message
+    assert d.hint is not None and '"1000 USD"' in d.hint
+
+
+def test_coinm_sizes_of_whole_contracts_and_expressions_still_compile() -> None:
+    for size in ("1", "10", "2.5", "2%", '"1000 USD"', '"contracts_wanted * 2"'.replace("contracts_wanted", "1")):
+        compile_text(_COINM_ENTRY.replace("SIZE", size))
