@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,7 +30,28 @@ from rulebot.sweep.metrics import METRICS
 from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES
 from rulebot.sweep.space import MAX_GRID
 
-EXIT_INTERRUPTED = 130
+# Stopped, a sweep exits 128 + the signal's number: 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _stopped_like_ctrl_c(received: list[int]) -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the sweep as Ctrl-C does: running trials finish, the finished ones
+    are printed and written, the pool's workers end. By default they killed the driver at once:
+    nothing printed or written, and the workers left running, orphaned (holding a piped stdout open)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        # Once: a supervisor's repeated SIGTERM must not cut short the running trials' wind-down.
+        if signum not in received:
+            received.append(signum)
+            raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _duration_ms(text: str | None, option: str) -> int | None:
@@ -220,8 +244,9 @@ def sweep_cmd(
         disable=not console.is_terminal,
     )
     task = progress.add_task("trials", total=None)
+    received = [signal.SIGINT]  # what a KeyboardInterrupt means unless a stop signal says otherwise
     try:
-        with progress:
+        with progress, _stopped_like_ctrl_c(received):
             result = run_sweep(
                 rulebook,
                 data,
@@ -249,7 +274,7 @@ def sweep_cmd(
         # Ctrl-C while the rulebook compiles or the archives are read (before the engine runs, which
         # keeps finished trials itself): still the documented 130, not click's "Aborted!" and 1.
         console.print("interrupted before any trial ran: nothing was run", style="yellow", markup=False)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(128 + received[-1])
     except RulebookError as exc:
         print_rulebook_errors(rulebook, exc)
         sys.exit(1)
@@ -328,7 +353,7 @@ def sweep_cmd(
         )
         sys.exit(1)
     if result.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(128 + received[-1])
     if result.trials and not any(t.ok for t in result.trials):
         # Nothing to rank: a script or a CI job must not take an empty table for a result.
         console.print("error: every trial failed (see above); nothing to rank", style="red", markup=False)

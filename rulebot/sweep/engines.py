@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
@@ -78,10 +81,22 @@ class SerialEngine:
 _WORKLOAD: list[Workload] = []
 
 
-def _pool_init(workload: Workload) -> None:
-    # Ctrl-C is the driver's to handle: a worker that died of it would break the pool mid-trial.
+def _pool_init(workload: Workload, driver: int) -> None:
+    # Ctrl-C and SIGTERM are the driver's to handle (it stops the pool): a worker that died of one
+    # would break the pool mid-trial.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _WORKLOAD[:] = [workload]
+    threading.Thread(target=_end_with_parent, args=(driver,), name="rulebot-orphan-watch", daemon=True).start()
+
+
+def _end_with_parent(driver: int, every: float = 1.0) -> None:
+    """End this worker once its driver is gone (SIGKILL, the OOM killer): a pool worker waits on a
+    queue it holds both ends of, so without this it waited for ever, holding the data in memory.
+    The driver's pid comes from the driver: one killed while this worker started is gone already."""
+    while os.getppid() == driver:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _pool_trial(spec: TrialSpec) -> TrialResult:
@@ -96,7 +111,9 @@ class PoolEngine:
         # spawn, not fork: the driver may run threads (progress display, Ray or Dask clients),
         # and a forked child would inherit their locks; it is also how macOS and Windows start.
         ctx = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_init, initargs=(workload,))
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_pool_init, initargs=(workload, os.getpid())
+        )
 
     def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
         futures: dict[Future[TrialResult], TrialSpec] = {self._pool.submit(_pool_trial, s): s for s in specs}

@@ -1,0 +1,95 @@
+"""A sweep stopped from outside (SIGTERM from a job runner, the driver killed) as a user meets it:
+what finished is kept, and no worker process is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to see the workers")
+
+
+def _workers(pid: int) -> set[int]:
+    """The pool's worker processes: children of `pid` started by multiprocessing's spawn."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.add(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start(rulebook: str, data: list[str], log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], set[int]]:
+    """The sweep, its output to `log`: a pipe stays open as long as an orphaned worker holds it."""
+    args = ["sweep", rulebook, "--param", "fast=2:30", "--param", "slow=40", "--workers", "2", *extra]
+    for d in data:
+        args += ["--data", d]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "rulebot.cli", *args], stdout=fh, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers = _workers(proc.pid)
+    assert len(workers) == 2 and proc.poll() is None, "the sweep's two workers never started"
+    return proc, workers
+
+
+def _gone(pids: set[int], seconds: float) -> set[int]:
+    """The pids still alive after waiting up to `seconds` for them to end."""
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {p for p in pids if _alive(p)}
+
+
+def test_sigterm_ends_like_ctrl_c_keeping_the_finished_trials_and_no_worker(rulebook, data, tmp_path):
+    # `timeout`, a CI job cancelled, `systemctl stop`: SIGTERM killed the driver at once, printed
+    # and wrote nothing, and left both pool workers running, orphaned, until killed by hand.
+    out = tmp_path / "trials.csv"
+    log = tmp_path / "log"
+    proc, workers = _start(rulebook, data, log, "--out", str(out))
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    text = log.read_text()
+    left = _gone(workers, 10)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, text
+    assert "interrupted" in text and "Traceback" not in text
+    assert out.exists(), text
+    assert not left, "the pool's workers outlived the sweep"
+
+
+def test_workers_end_when_the_sweep_process_is_killed(rulebook, data, tmp_path):
+    # SIGKILL or the out-of-memory killer leave the driver no chance to stop its pool: the workers
+    # (each holding the data) waited for work that would never come, for ever.
+    proc, workers = _start(rulebook, data, tmp_path / "log")
+    proc.kill()
+    proc.wait(timeout=60)
+    left = _gone(workers, 15)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the pool's workers outlived the killed sweep"
