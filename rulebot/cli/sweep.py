@@ -196,7 +196,7 @@ def sweep_cmd(
     """Backtest RULEBOOK once per parameter set and rank the sets; with --walk-forward or --train/--test,
     check that the chosen parameters keep their edge on data they were not tuned on."""
     from rulebot.sweep import SweepError, replay_args, run_sweep
-    from rulebot.sweep.output import failures, folds_table, trials_table, write_rows
+    from rulebot.sweep.output import caveats, failures, folds_table, trials_table, write_rows
     from rulebot.sweep.report import write_report
 
     # No emoji codes: a text param's `:rocket:` printed as 🚀 in the table and the replay command.
@@ -291,7 +291,8 @@ def sweep_cmd(
     out_console = output_console()
     if result.interrupted:
         console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
-    out_console.print(trials_table(result, top, phase="train" if result.folds else None))
+    shown_phase = "train" if result.folds else None
+    out_console.print(trials_table(result, top, phase=shown_phase))
     # The same parameters' `rulebot backtest` shows a Sharpe of daily returns: on a short run the two
     # differ by orders of magnitude, and a user comparing them would think one of them wrong.
     out_console.print(
@@ -311,7 +312,8 @@ def sweep_cmd(
                 markup=False,
                 soft_wrap=True,
             )
-    for note in result.notes:
+    top_trial = next((t for t in result.ranked(shown_phase) if t.ok), None)
+    for note in [*result.notes, *(caveats(result, top_trial) if top_trial else [])]:
         console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
     for line in failures(result.trials):
         console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)

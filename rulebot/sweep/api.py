@@ -51,14 +51,10 @@ class SweepResult:
     replay_extra: tuple[str, ...] = ()  # backtest options the sweep ran with (--balance ...), for replay commands
 
     def ranked(self, phase: str | None = None) -> list[TrialResult]:
-        """Best first by the metric; failed trials and trials without a score last, by number."""
+        """Best first by the metric (equal scores by net PnL); failed trials and trials without a
+        score last, by number."""
         pool = [t for t in self.trials if phase is None or t.phase == phase]
-
-        def key(t: TrialResult) -> tuple[int, float, int]:
-            s = t.score(self.metric)
-            return (0, -s, t.number) if s is not None else (1, 0.0, t.number)
-
-        return sorted(pool, key=key)
+        return sorted(pool, key=lambda t: t.rank_key(self.metric))
 
     @property
     def failed(self) -> list[TrialResult]:
@@ -242,7 +238,7 @@ def _search_rounds(
 
 def _best(trials: Sequence[TrialResult], metric: str) -> TrialResult | None:
     scored = [t for t in trials if t.score(metric) is not None]
-    return min(scored, key=lambda t: (-(t.score(metric) or 0.0), t.number), default=None)
+    return min(scored, key=lambda t: t.rank_key(metric), default=None)
 
 
 def _test_folds(

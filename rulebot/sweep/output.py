@@ -150,7 +150,8 @@ def trials_table(sweep: SweepResult, top: int = 10, phase: str | None = None, ti
     for d in sweep.dims:
         table.add_column(d.name, justify="right")
     extra = sweep.metric if sweep.metric not in ("net_pnl", "sharpe") else None
-    for name in ("net PnL", "return", "sharpe", *([extra] if extra else []), "max DD", "trades"):
+    liq = any(t.metrics.get("liquidations") for t in ranked)  # a liquidated set is not ranked unmarked
+    for name in ("net PnL", "return", "sharpe", *([extra] if extra else []), "max DD", "trades", *(["liq"] * liq)):
         table.add_column(name, justify="right")
     for rank, t in enumerate(ranked, 1):
         params = dict(t.params)
@@ -167,9 +168,30 @@ def trials_table(sweep: SweepResult, top: int = 10, phase: str | None = None, ti
             *([fmt(m.get(extra))] if extra else []),
             pct(m.get("max_drawdown_pct")),
             fmt(m.get("trades")),
+            *([fmt(m.get("liquidations"))] if liq else []),
             style=style,
         )
     return table
+
+
+FEW_TRADES = 5  # closed trades below which a score says more about luck than about the parameters
+
+
+def caveats(sweep: SweepResult, trial: TrialResult) -> list[str]:
+    """What makes `trial`'s score flatter it (the best one's, printed under the table): a score
+    from a handful of trades, a profit factor of ∞, a liquidation, open trades the ratio leaves out."""
+    m = trial.metrics
+    closed, liquidations, still_open = (int(m.get(k) or 0) for k in ("trades", "liquidations", "open_trades"))
+    facts = []
+    if closed < FEW_TRADES:
+        facts.append(f"closed {closed} trade{'s' * (closed != 1)}, too few for its {sweep.metric} to mean much")
+    if m.get("profit_factor") == math.inf:
+        facts.append("lost none (profit factor ∞)")
+    if liquidations:
+        facts.append(f"was liquidated {liquidations} time{'s' * (liquidations != 1)}")
+    if still_open and sweep.metric == "profit_factor":
+        facts.append(f"ends with {still_open} open trade{'s' * (still_open != 1)}, which its profit factor leaves out")
+    return [f"the best trial (#{trial.number}) " + "; ".join(facts)] if facts else []
 
 
 def folds_table(sweep: SweepResult) -> Table:

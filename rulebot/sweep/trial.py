@@ -69,6 +69,15 @@ class TrialResult:
         value = self.metrics.get(metric) if self.ok else None
         return None if value is None or value != value else float(value)
 
+    def rank_key(self, metric: str) -> tuple[int, float, float, int]:
+        """Best first: by the score, then (equal scores, such as profit factors of ∞) by net PnL,
+        then by trial number; a trial without a score after every trial with one."""
+        s = self.score(metric)
+        if s is None:
+            return (1, 0.0, 0.0, self.number)
+        pnl = self.metrics.get("net_pnl")
+        return (0, -s, -float(pnl) if pnl is not None else 0.0, self.number)
+
     def comparable(self) -> dict[str, Any]:
         """Everything that must not depend on where or when the trial ran."""
         doc = asdict(self)

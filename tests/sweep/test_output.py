@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from rulebot.sweep.api import SweepResult
-from rulebot.sweep.output import spreadsheet_safe, trials_table
+from rulebot.sweep.output import caveats, spreadsheet_safe, trials_table
 from rulebot.sweep.report import heatmap
 from rulebot.sweep.space import Dimension
 from rulebot.sweep.trial import TrialResult
@@ -78,3 +78,44 @@ def test_the_trials_table_shows_the_empty_text_as_two_quotes_not_a_blank_cell():
     Console(file=screen, width=200).print(trials_table(sweep))
     [row] = [line for line in screen.getvalue().splitlines() if line.startswith("│ 1 ")]
     assert row.split("│")[3].strip() == '""'  # #, trial, mode
+
+
+def _trial(number: int, **metrics: float | int | None) -> TrialResult:
+    values = {"net_pnl": 0.0, "trades": 10, "open_trades": 0, "liquidations": 0, **metrics}
+    return TrialResult(number, (("mode", str(number)),), None, None, "search", None, values, "0", "10000", None, ())
+
+
+def _sweep(metric: str, trials: list[TrialResult]) -> SweepResult:
+    dims = (Dimension("mode", "str", tuple(str(t.number) for t in trials)),)
+    sweep = SweepResult("r.yaml", ("d",), metric, "grid", 1, "local", 1, dims, {})
+    sweep.trials = trials
+    return sweep
+
+
+def test_equal_scores_rank_by_net_pnl_not_by_trial_number():
+    """ETHUSDT, --metric profit_factor: five sets lost no trade (∞); the first by trial number, one
+    trade for 0.41 USDT, was ranked and offered for replay as the best over one that made 12.24."""
+    sweep = _sweep(
+        "profit_factor",
+        [
+            _trial(0, profit_factor=math.inf, net_pnl=0.41, trades=1),
+            _trial(1, profit_factor=math.inf, net_pnl=12.24, trades=3),
+            _trial(2, profit_factor=17.5, net_pnl=11.16, trades=3),
+        ],
+    )
+    assert [t.number for t in sweep.ranked()] == [1, 0, 2]
+
+
+def test_the_best_trial_is_flagged_when_its_score_rests_on_few_trades_a_liquidation_or_open_trades():
+    best = _trial(0, profit_factor=math.inf, net_pnl=50.0, trades=1, open_trades=1, liquidations=2)
+    sweep = _sweep("profit_factor", [best, _trial(1, profit_factor=1.5, net_pnl=10.0)])
+    [line] = caveats(sweep, best)
+    assert "#0" in line and "closed 1 trade" in line and "liquidated 2 times" in line
+    assert "lost none" in line and "1 open trade" in line
+    assert caveats(sweep, sweep.trials[1]) == []
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(trials_table(sweep))
+    assert "liq" in screen.getvalue()  # the liquidations column, shown when a listed trial has one
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(trials_table(_sweep("net_pnl", [sweep.trials[1]])))
+    assert "liq" not in screen.getvalue()
