@@ -178,10 +178,16 @@ class RayEngine:
             else:
                 options["num_cpus"] = workers or multiprocessing.cpu_count()
                 options["object_store_memory"] = max(256 << 20, 4 * workload.size)
+            kept = _sigterm_handler()
             try:
                 ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise SweepError([f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}"]) from exc
+            finally:
+                # ray.init puts in its own SIGTERM handler (exit at once): a handler the caller set
+                # (`rulebot sweep` stops as on Ctrl-C, keeping the finished trials) is put back.
+                if kept is not None:
+                    signal.signal(signal.SIGTERM, kept)
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         # One actor per CPU at most: an actor the cluster cannot place would wait forever.
@@ -225,6 +231,14 @@ class RayEngine:
         self._actors = []
         if self._started:
             self._ray.shutdown()
+
+
+def _sigterm_handler() -> Any:
+    """The SIGTERM handler a caller installed in Python, or None (none, or not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler if callable(handler) else None
 
 
 def _dask_trial(workload: Workload, spec: TrialSpec) -> TrialResult:

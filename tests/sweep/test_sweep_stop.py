@@ -93,3 +93,39 @@ def test_workers_end_when_the_sweep_process_is_killed(rulebook, data, tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "the pool's workers outlived the killed sweep"
+
+
+def _ray_actors(pid: int) -> int:
+    """How many trial actors run under the Ray cluster the sweep `pid` started (its raylet's children)."""
+    procs = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            procs[int(entry)] = (int(stat.rpartition(")")[2].split()[1]), Path(f"/proc/{entry}/cmdline").read_bytes())
+        except OSError:
+            continue
+    raylets = {p for p, (ppid, cmd) in procs.items() if ppid == pid and b"raylet/raylet" in cmd}
+    return sum(1 for ppid, cmd in procs.values() if ppid in raylets and cmd.startswith(b"ray::_RayWorker"))
+
+
+def test_sigterm_stops_a_ray_sweep_like_ctrl_c_too(rulebook, data, tmp_path):
+    # ray.init replaced the sweep's SIGTERM handler with its own (exit at once): exit 15, and the
+    # finished trials neither printed nor written.
+    pytest.importorskip("ray")
+    out, log = tmp_path / "trials.csv", tmp_path / "log"
+    args = ["sweep", rulebook, "--param", "fast=2:30", "--param", "slow=40", "--workers", "2", "--engine", "ray"]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rulebot.cli", *args, *(f"--data={d}" for d in data), "--out", str(out)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while _ray_actors(proc.pid) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, log.read_text()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    text = log.read_text()
+    assert proc.returncode == 128 + signal.SIGTERM, text
+    assert "interrupted" in text and out.exists(), text
