@@ -196,7 +196,7 @@ def sweep_cmd(
     """Backtest RULEBOOK once per parameter set and rank the sets; with --walk-forward or --train/--test,
     check that the chosen parameters keep their edge on data they were not tuned on."""
     from rulebot.sweep import SweepError, replay_args, run_sweep
-    from rulebot.sweep.output import caveats, failures, folds_table, trials_table, write_rows
+    from rulebot.sweep.output import caveats, failures, folds_table, trial_warnings, trials_table, write_rows
     from rulebot.sweep.report import write_report
 
     # No emoji codes: a text param's `:rocket:` printed as 🚀 in the table and the replay command.
@@ -313,7 +313,8 @@ def sweep_cmd(
                 soft_wrap=True,
             )
     top_trial = next((t for t in result.ranked(shown_phase) if t.ok), None)
-    for note in [*result.notes, *(caveats(result, top_trial) if top_trial else [])]:
+    flags = [*caveats(result, top_trial), *trial_warnings(result, top_trial, out is not None)] if top_trial else []
+    for note in [*result.notes, *flags]:
         console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
     for line in failures(result.trials):
         console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)

@@ -51,6 +51,7 @@ def rows(sweep: SweepResult) -> list[dict[str, Any]]:
         row.update({m: t.metrics.get(m) for m in METRIC_COLUMNS})
         row["net_pnl_exact"] = t.net_pnl or None
         row["error"] = t.error
+        row["warnings"] = "\n".join(t.warnings) or None
         row["seconds"] = round(t.seconds, 4)
         out.append(row)
     return out
@@ -108,7 +109,7 @@ def _column_type(name: str, values: list[Any]) -> str:
     present = [v for v in values if v is not None]
     if name in ("trial", "fold", "trades", "open_trades", "fills", "liquidations", "events"):
         return "int"
-    if name in ("phase", "start", "end", "error", "net_pnl_exact"):
+    if name in ("phase", "start", "end", "error", "warnings", "net_pnl_exact"):
         return "str"
     if present and all(isinstance(v, bool) for v in present):
         return "bool"
@@ -192,6 +193,17 @@ def caveats(sweep: SweepResult, trial: TrialResult) -> list[str]:
     if still_open and sweep.metric == "profit_factor":
         facts.append(f"ends with {still_open} open trade{'s' * (still_open != 1)}, which its profit factor leaves out")
     return [f"the best trial (#{trial.number}) " + "; ".join(facts)] if facts else []
+
+
+def trial_warnings(sweep: SweepResult, best: TrialResult, written: bool) -> list[str]:
+    """The best trial's backtest warnings (what makes its numbers less than Binance's), and how
+    many other trials have some: each trial's are in the `warnings` column of --out."""
+    lines = [f"the best trial (#{best.number}): {w}" for w in best.warnings]
+    others = sum(1 for t in sweep.trials if t.warnings and t.number != best.number)
+    if others:
+        where = "the warnings column of --out" if written else "--out writes them"
+        lines.append(f"{others} other trial(s) ran with warnings too ({where})")
+    return lines
 
 
 def folds_table(sweep: SweepResult) -> Table:

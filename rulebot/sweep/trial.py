@@ -60,6 +60,9 @@ class TrialResult:
     cpu: float = 0.0  # CPU time of the worker process during the trial (the machine may be shared)
     worker: str = ""  # host:pid
     parses: int = 0  # how often that worker process had parsed the data when this trial ended
+    # What the trial's `rulebot backtest` warns of: numbers less than Binance's (funding counted as 0
+    # for want of fundingRate files, an indicator that never warmed up, gaps in the data).
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,7 @@ def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
             time.process_time() - cpu,
             _worker(),
             parses_here(),
+            tuple(result.warnings),
         )
     except RulebookError as exc:
         first = next((d for d in exc.diagnostics if d.is_error), None)

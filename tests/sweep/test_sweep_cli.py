@@ -326,3 +326,15 @@ def test_an_unknown_symbol_and_a_range_outside_the_data_are_said_as_backtest_say
     text = " ".join(out.split())
     assert code == 1 and "no data for BTCUSDT from 2030-01-01 00:00 UTC" in text, out
     assert "the files for it cover 2025-06-07 00:00 to 2025-06-08 00:00 UTC" in text
+
+
+def test_the_best_trials_backtest_warnings_are_said_and_every_trials_are_written(rulebook, data, tmp_path):
+    # Held across funding times with no fundingRate file, every trial counted funding as 0: its
+    # `rulebot backtest` warns so, the sweep ranked the flattered net PnL without a word.
+    out = tmp_path / "t.csv"
+    code, text = run("sweep", rulebook, "--data", data[0], "--data", data[1], "--param", "fast=3,6", "--out", str(out))
+    text = " ".join(text.split())
+    assert code == 0, text
+    assert "warning: the best trial (#" in text and "the data has no funding rate for them" in text
+    rows = list(csv.DictReader(out.open()))
+    assert all("funding counts as 0" in r["warnings"] for r in rows), rows

@@ -44,6 +44,8 @@ def test_backtest_with_the_trials_sets_replays_any_trial_exactly(serial, ruleboo
         result, _, _ = backtest(rulebook, data, overrides={k: str(v) for k, v in trial.params})
         assert str(result.end_equity) == trial.end_equity
         assert compute_metrics(result, None) == trial.metrics
+        # What the backtest warns of (funding counted as 0 for want of fundingRate files) comes with it.
+        assert trial.warnings == result.warnings and trial.warnings
         # the same trades column as the backtest's summary: closed ones, the open ones apart
         stats = compute_stats(result)
         assert (trial.metrics["trades"], trial.metrics["open_trades"]) == (stats.closed, stats.open_trades)
