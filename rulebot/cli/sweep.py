@@ -163,6 +163,14 @@ def _check_writable(path: Path, option: str) -> None:
 @click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--heatmap", metavar="X,Y", help="The two parameters of the report's heatmap [default: the first two].")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows of the table.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: every trial, the ranking, the folds, the warnings and the replay command on stdout.",
+)
 def sweep_cmd(
     rulebook: str,
     data: tuple[str, ...],
@@ -192,11 +200,13 @@ def sweep_cmd(
     report: str | None,
     heatmap: str | None,
     top: int,
+    fmt: str,
 ) -> None:
     """Backtest RULEBOOK once per parameter set and rank the sets; with --walk-forward or --train/--test,
     check that the chosen parameters keep their edge on data they were not tuned on."""
     from rulebot.sweep import SweepError, replay_args, run_sweep
     from rulebot.sweep.output import caveats, failures, folds_table, trial_warnings, trials_table, write_rows
+    from rulebot.sweep.output_json import sweep_json
     from rulebot.sweep.report import write_report
 
     # No emoji codes: a text param's `:rocket:` printed as 🚀 in the table and the replay command.
@@ -289,32 +299,32 @@ def sweep_cmd(
         sys.exit(1)
 
     out_console = output_console()
+    text = fmt == "text"  # json: the document alone on stdout; messages stay on stderr
     if result.interrupted:
         console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
     shown_phase = "train" if result.folds else None
-    out_console.print(trials_table(result, top, phase=shown_phase))
-    # The same parameters' `rulebot backtest` shows a Sharpe of daily returns: on a short run the two
-    # differ by orders of magnitude, and a user comparing them would think one of them wrong.
-    out_console.print(
-        "sharpe, sortino, calmar: from hourly equity returns, annualised (rulebot backtest's summary uses daily)",
-        style="dim",
-        markup=False,
-        soft_wrap=True,
-    )
-    if result.folds:
+    if text:
+        out_console.print(trials_table(result, top, phase=shown_phase))
+        # The same parameters' `rulebot backtest` shows a Sharpe of daily returns: on a short run the two
+        # differ by orders of magnitude, and a user comparing them would think one of them wrong.
+        out_console.print(
+            "sharpe, sortino, calmar: from hourly equity returns, annualised (rulebot backtest's summary uses daily)",
+            style="dim",
+            markup=False,
+            soft_wrap=True,
+        )
+    if result.folds and text:
         out_console.print(folds_table(result))
-        bad = [f.fold.index for f in result.folds if f.diverges]
-        if bad:
-            console.print(
-                f"warning: in-sample and out-of-sample diverge in fold(s) {', '.join(map(str, bad))}: "
-                "the tuned parameters did not keep their edge on unseen data",
-                style="yellow",
-                markup=False,
-                soft_wrap=True,
-            )
+    bad = [f.fold.index for f in result.folds if f.diverges]
+    warnings = [
+        f"in-sample and out-of-sample diverge in fold(s) {', '.join(map(str, bad))}: "
+        "the tuned parameters did not keep their edge on unseen data"
+    ] * bool(bad)
     top_trial = next((t for t in result.ranked(shown_phase) if t.ok), None)
-    flags = [*caveats(result, top_trial), *trial_warnings(result, top_trial, out is not None)] if top_trial else []
-    for note in [*result.notes, *flags]:
+    where = "each trial's in the JSON" if not text else "the warnings column of --out" if out else "--out writes them"
+    flags = [*caveats(result, top_trial), *trial_warnings(result, top_trial, where)] if top_trial else []
+    warnings += [*result.notes, *flags]
+    for note in warnings:
         console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
     for line in failures(result.trials):
         console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)
@@ -330,8 +340,9 @@ def sweep_cmd(
         *fill_model_args(fill_model),  # always: the default model may not be the one that ran
         *(["--exchange-info", exchange_info] if exchange_info else []),
     )
-    if ranked:
-        console.print("replay the best: " + shlex.join(replay_args(result, ranked[0])), markup=False, soft_wrap=True)
+    replay = replay_args(result, ranked[0]) if ranked else None
+    if replay is not None:
+        console.print("replay the best: " + shlex.join(replay), markup=False, soft_wrap=True)
     writing = None
     try:
         if out is not None:
@@ -355,6 +366,8 @@ def sweep_cmd(
             soft_wrap=True,
         )
         sys.exit(1)
+    if not text:
+        click.echo(sweep_json(result, warnings, replay))
     if result.interrupted:
         sys.exit(128 + received[-1])
     if result.trials and not any(t.ok for t in result.trials):

@@ -195,13 +195,12 @@ def caveats(sweep: SweepResult, trial: TrialResult) -> list[str]:
     return [f"the best trial (#{trial.number}) " + "; ".join(facts)] if facts else []
 
 
-def trial_warnings(sweep: SweepResult, best: TrialResult, written: bool) -> list[str]:
+def trial_warnings(sweep: SweepResult, best: TrialResult, where: str) -> list[str]:
     """The best trial's backtest warnings (what makes its numbers less than Binance's), and how
-    many other trials have some: each trial's are in the `warnings` column of --out."""
+    many other trials have some, with `where` the user finds them."""
     lines = [f"the best trial (#{best.number}): {w}" for w in best.warnings]
     others = sum(1 for t in sweep.trials if t.warnings and t.number != best.number)
     if others:
-        where = "the warnings column of --out" if written else "--out writes them"
         lines.append(f"{others} other trial(s) ran with warnings too ({where})")
     return lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from rich.console import Console
 
 from rulebot.sweep.api import SweepResult
 from rulebot.sweep.output import caveats, spreadsheet_safe, trials_table
+from rulebot.sweep.output_json import sweep_json
 from rulebot.sweep.report import heatmap
 from rulebot.sweep.space import Dimension
 from rulebot.sweep.trial import TrialResult
@@ -119,3 +121,19 @@ def test_the_best_trial_is_flagged_when_its_score_rests_on_few_trades_a_liquidat
     screen = io.StringIO()
     Console(file=screen, width=200).print(trials_table(_sweep("net_pnl", [sweep.trials[1]])))
     assert "liq" not in screen.getvalue()
+
+
+def _strict(text: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_json_document_is_strict_json_with_an_infinite_profit_factor_as_text():
+    best = _trial(0, profit_factor=math.inf, net_pnl=5.0, trades=2, sharpe=math.nan)
+    sweep = _sweep("profit_factor", [best, _trial(1, profit_factor=None, net_pnl=0.0)])
+    doc = _strict(sweep_json(sweep, ["a warning"], ["rulebot", "backtest", "r.yaml"]))
+    assert doc["trials"][0]["profit_factor"] == "inf" and doc["trials"][0]["sharpe"] == "nan"
+    assert doc["trials"][1]["profit_factor"] is None
+    assert doc["ranked"] == [0, 1] and doc["warnings"] == ["a warning"] and doc["replay"][1] == "backtest"

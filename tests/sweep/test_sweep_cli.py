@@ -338,3 +338,15 @@ def test_the_best_trials_backtest_warnings_are_said_and_every_trials_are_written
     assert "warning: the best trial (#" in text and "the data has no funding rate for them" in text
     rows = list(csv.DictReader(out.open()))
     assert all("funding counts as 0" in r["warnings"] for r in rows), rows
+
+
+def test_format_json_puts_one_document_on_stdout_and_the_messages_on_stderr(rulebook, data):
+    res = CliRunner().invoke(
+        main, ["sweep", rulebook, "--data", data[0], "--param", "fast=3,6", "--format", "json"], catch_exceptions=False
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [t["param.fast"] for t in doc["trials"]] == [3, 6] and sorted(doc["ranked"]) == [0, 1]
+    best = doc["trials"][doc["ranked"][0]]
+    assert f"fast={best['param.fast']}" in doc["replay"] and doc["interrupted"] is False
+    assert "replay the best:" in res.stderr and "┃" not in res.stdout
