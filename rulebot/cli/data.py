@@ -24,6 +24,7 @@ from rulebot.feeds.download import (
 from rulebot.rulebook.model import TIMEFRAMES
 
 _DATE = click.DateTime(["%Y-%m-%d"])
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 # The kline intervals Binance publishes, and the archive's monthly bars.
 _INTERVALS = (*TIMEFRAMES, "1mo")
 
@@ -127,6 +128,15 @@ def download_cmd(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        # Not click's "Aborted!" and 1, the code for "some files failed": a retry loop took it for
+        # that and went on. Finished files are verified and kept; a cut-short one is kept to resume.
+        click.echo(
+            "interrupted: the files finished are kept, verified; a file cut short is kept as its .part file: "
+            "run the same command again to resume",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

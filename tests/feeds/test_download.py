@@ -10,7 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -36,7 +41,7 @@ class ArchiveServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[tuple[str, str | None]] = []  # (archive path, Range header)
-        self.faults: dict[str, str] = {}  # path -> drop_once | drop_always | corrupt | missing
+        self.faults: dict[str, str] = {}  # path -> drop_once | drop_always | corrupt | missing | stall
         self._dropped: set[str] = set()
         self.url = ""
 
@@ -80,6 +85,14 @@ class ArchiveServer:
             headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
         status = 206 if ranged is not None else 200
         chunk = body[start:]
+        if fault == "stall":  # a third, then nothing: a slow mirror, a download the user stops
+            resp = web.StreamResponse(status=status, headers=headers)
+            resp.content_length = len(chunk)
+            await resp.prepare(request)
+            await resp.write(chunk[: len(chunk) // 3])
+            while request.transport is not None and not request.transport.is_closing():
+                await asyncio.sleep(0.05)  # until the client goes
+            return resp
         if fault == "drop_always" or (fault == "drop_once" and rel not in self._dropped):
             self._dropped.add(rel)
             resp = web.StreamResponse(status=status, headers=headers)
@@ -393,3 +406,30 @@ def test_a_missing_klines_file_still_fails_and_mark_klines_are_fetched_where_pub
     assert status[KLINES.format(8)] == ("missing", False)
     assert not report.ok  # a klines day the archive lacks is a failure; a companion's absence is not
     assert (dest / MARK.format(7)).read_bytes() == (root / MARK.format(7)).read_bytes()
+
+
+def test_ctrl_c_exits_130_and_says_the_partial_file_is_kept_for_the_next_run(
+    server: ArchiveServer, tmp_path: Path
+) -> None:
+    # Click's "Aborted!" and exit 1, the code for "some files failed": a retry loop
+    # (`until rulebot data download ...; do sleep 60; done`) went on after Ctrl-C, and nothing
+    # said the cut-short file was kept for a resume.
+    server.faults[AGG] = "stall"
+    args = ["download", "BTCUSD_PERP", "--kind", "aggTrades", "--from", "2026-05-08", "--to", "2026-05-08"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rulebot.cli", "data", *args, "--dest", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RULEBOT_DATA_URL": server.url},
+    )
+    part = tmp_path / (AGG + ".part")
+    deadline = time.monotonic() + 60
+    while not (part.exists() and part.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[0]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "Aborted!" not in out and ".part" in out and "run the same command again" in out
+    assert part.stat().st_size > 0
