@@ -351,7 +351,7 @@ def sweep_cmd(
             console.print(f"trials written to {out}", markup=False, soft_wrap=True)
         if report is not None:
             writing = report
-            write_report(result, Path(report), heat)
+            write_report(result, Path(report), heat, [*result.notes, *flags])
             console.print(f"report written to {report}", markup=False, soft_wrap=True)
     except SweepError as exc:
         for problem in exc.problems:

@@ -216,7 +216,10 @@ text{font-size:11px;fill:#333}.cell{text-anchor:middle;font-size:10px}.xl{text-a
 .key i{display:inline-block;width:12px;height:3px;margin-right:4px;vertical-align:middle}"""
 
 
-def render_report(sweep: SweepResult, heat: tuple[str, str | None] | None = None, best: int = 5) -> str:
+def render_report(
+    sweep: SweepResult, heat: tuple[str, str | None] | None = None, best: int = 5, warnings: Sequence[str] = ()
+) -> str:
+    """The page; `warnings` are the lines printed under the table (the best trial's flags, notes)."""
     names = [d.name for d in sweep.dims]
     x, y = heat if heat else (names[0] if names else "", names[1] if len(names) > 1 else None)
     for n in (x, y):
@@ -233,11 +236,17 @@ def render_report(sweep: SweepResult, heat: tuple[str, str | None] | None = None
         if failures
         else ""
     )
+    warned = (
+        '<h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul>"
+        if warnings
+        else ""
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>sweep · {_esc(sweep.rulebook)}</title>
 <style>{CSS}</style></head><body>
 <h1>Sweep of {_esc(sweep.rulebook)}{state}</h1>
 <p>{len(sweep.trials)} trials ({len(failures)} failed) · {_esc(sweep.search)} search, seed {sweep.seed} · ranked by
 {_esc(sweep.metric)} · {_esc(sweep.engine)} engine, {sweep.workers} worker(s), {sweep.seconds:.1f} s · {made}</p>
+{warned}
 <h2>{_esc(sweep.metric)} over {_esc(x)}{" and " + _esc(y) if y else ""} (best trial per cell)</h2>
 {heatmap(sweep, x, y) if x else ""}
 <h2>Equity of the best {min(best, len(ranked))} trials</h2>
@@ -249,5 +258,7 @@ def render_report(sweep: SweepResult, heat: tuple[str, str | None] | None = None
 </body></html>"""
 
 
-def write_report(sweep: SweepResult, path: Path, heat: tuple[str, str | None] | None = None) -> None:
-    path.write_text(render_report(sweep, heat), encoding="utf-8")
+def write_report(
+    sweep: SweepResult, path: Path, heat: tuple[str, str | None] | None = None, warnings: Sequence[str] = ()
+) -> None:
+    path.write_text(render_report(sweep, heat, warnings=warnings), encoding="utf-8")

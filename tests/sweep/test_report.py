@@ -107,3 +107,12 @@ def test_the_empty_text_shows_as_two_quotes_in_the_report():
     assert "<td>0</td><td>search</td><td>&quot;&quot;</td>" in page
     assert "trial 0: mode=&quot;&quot;" in page or 'trial 0: mode=""' in page
     assert "<td></td>" not in page
+
+
+def test_the_warnings_printed_under_the_table_are_in_the_report_too():
+    # A report is what gets shared: the best trial's flags (few trades, funding counted as 0) were
+    # only on the terminal of whoever ran the sweep.
+    dims = (Dimension("stop", "float", (0.01,)), Dimension("slow", "int", (10,)))
+    page = render_report(sweep_of([trial(0, 0.01, 10, 5.0)], dims), warnings=["the best trial (#0) <closed 1>"])
+    assert "the best trial (#0) &lt;closed 1&gt;" in page
+    assert "Warnings" not in render_report(sweep_of([trial(0, 0.01, 10, 5.0)], dims))
