@@ -7,10 +7,9 @@ import shlex
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -19,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
 from rulebot.cli.params import BALANCE, PRICE_BPS, RULEBOOK, refuse_overwriting
+from rulebot.cli.stopping import progress_shown, stopped_like_ctrl_c
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.errors import UserError
@@ -30,28 +30,8 @@ from rulebot.sweep.metrics import METRICS
 from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES
 from rulebot.sweep.space import MAX_GRID
 
-# Stopped, a sweep exits 128 + the signal's number: 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-@contextmanager
-def _stopped_like_ctrl_c(received: list[int]) -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the sweep as Ctrl-C does: running trials finish, the finished ones
-    are printed and written, the pool's workers end. By default they killed the driver at once:
-    nothing printed or written, and the workers left running, orphaned (holding a piped stdout open)."""
-
-    def stop(signum: int, _frame: object) -> None:
-        # Once: a supervisor's repeated SIGTERM must not cut short the running trials' wind-down.
-        if signum not in received:
-            received.append(signum)
-            raise KeyboardInterrupt
-
-    before = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+if TYPE_CHECKING:
+    from rulebot.sweep.api import SweepResult
 
 
 def _duration_ms(text: str | None, option: str) -> int | None:
@@ -205,7 +185,7 @@ def sweep_cmd(
     """Backtest RULEBOOK once per parameter set and rank the sets; with --walk-forward or --train/--test,
     check that the chosen parameters keep their edge on data they were not tuned on."""
     from rulebot.sweep import SweepError, replay_args, run_sweep
-    from rulebot.sweep.output import caveats, failures, folds_table, trial_warnings, trials_table, write_rows
+    from rulebot.sweep.output import caveats, trial_warnings, write_rows
     from rulebot.sweep.output_json import sweep_json
     from rulebot.sweep.report import write_report
 
@@ -256,7 +236,7 @@ def sweep_cmd(
     task = progress.add_task("trials", total=None)
     received = [signal.SIGINT]  # what a KeyboardInterrupt means unless a stop signal says otherwise
     try:
-        with progress, _stopped_like_ctrl_c(received):
+        with stopped_like_ctrl_c(received), progress_shown(progress):
             result = run_sweep(
                 rulebook,
                 data,
@@ -298,23 +278,8 @@ def sweep_cmd(
         console.print("nothing was run", markup=False)
         sys.exit(1)
 
-    out_console = output_console()
     text = fmt == "text"  # json: the document alone on stdout; messages stay on stderr
-    if result.interrupted:
-        console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
     shown_phase = "train" if result.folds else None
-    if text:
-        out_console.print(trials_table(result, top, phase=shown_phase))
-        # The same parameters' `rulebot backtest` shows a Sharpe of daily returns: on a short run the two
-        # differ by orders of magnitude, and a user comparing them would think one of them wrong.
-        out_console.print(
-            "sharpe, sortino, calmar: from hourly equity returns, annualised (rulebot backtest's summary uses daily)",
-            style="dim",
-            markup=False,
-            soft_wrap=True,
-        )
-    if result.folds and text:
-        out_console.print(folds_table(result))
     bad = [f.fold.index for f in result.folds if f.diverges]
     warnings = [
         f"in-sample and out-of-sample diverge in fold(s) {', '.join(map(str, bad))}: "
@@ -324,15 +289,6 @@ def sweep_cmd(
     where = "each trial's in the JSON" if not text else "the warnings column of --out" if out else "--out writes them"
     flags = [*caveats(result, top_trial), *trial_warnings(result, top_trial, where)] if top_trial else []
     warnings += [*result.notes, *flags]
-    for note in warnings:
-        console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
-    for line in failures(result.trials):
-        console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)
-    console.print(
-        f"{len(result.trials)} trials ({len(result.failed)} failed) on {result.workers} {engine} worker(s) "
-        f"in {result.seconds:.1f} s",
-        markup=False,
-    )
     ranked = [t for t in result.ranked("test" if result.folds else None) if t.ok]
     result.replay_extra = (
         *(["--balance", str(balance)] if balance is not None else []),
@@ -341,30 +297,34 @@ def sweep_cmd(
         *(["--exchange-info", exchange_info] if exchange_info else []),
     )
     replay = replay_args(result, ranked[0]) if ranked else None
-    if replay is not None:
-        console.print("replay the best: " + shlex.join(replay), markup=False, soft_wrap=True)
-    writing = None
+    # The files first: after SIGHUP (the terminal closed under a long sweep) printing fails, and the
+    # trials must be on disk by then.
+    written: list[str] = []
+    writing, problem = None, None
     try:
         if out is not None:
             writing = out
             write_rows(result, Path(out))
-            console.print(f"trials written to {out}", markup=False, soft_wrap=True)
+            written.append(f"trials written to {out}")
         if report is not None:
             writing = report
             write_report(result, Path(report), heat, [*result.notes, *flags])
-            console.print(f"report written to {report}", markup=False, soft_wrap=True)
+            written.append(f"report written to {report}")
     except SweepError as exc:
-        for problem in exc.problems:
-            console.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
-        sys.exit(1)
+        problem = "\n".join(f"error: {p}" for p in exc.problems)
     except OSError as exc:
         # exc.filename is None for a write that failed after the open (a full disk): name our file.
-        console.print(
-            f"error: could not write {exc.filename or writing}: {exc.strerror or exc}",
-            style="red",
-            markup=False,
-            soft_wrap=True,
-        )
+        problem = f"error: could not write {exc.filename or writing}: {exc.strerror or exc}"
+    try:
+        _print_results(console, result, top, shown_phase, text, warnings, engine, replay)
+        for line in written:
+            console.print(line, markup=False, soft_wrap=True)
+    except OSError:
+        if result.interrupted and received[-1] != signal.SIGINT:
+            sys.exit(128 + received[-1])  # the terminal went with the SIGHUP; the files are written
+        raise
+    if problem is not None:
+        console.print(problem, style="red", markup=False, soft_wrap=True)
         sys.exit(1)
     if not text:
         click.echo(sweep_json(result, warnings, replay))
@@ -374,3 +334,44 @@ def sweep_cmd(
         # Nothing to rank: a script or a CI job must not take an empty table for a result.
         console.print("error: every trial failed (see above); nothing to rank", style="red", markup=False)
         sys.exit(1)
+
+
+def _print_results(
+    console: Console,
+    result: SweepResult,
+    top: int,
+    shown_phase: str | None,
+    text: bool,
+    warnings: list[str],
+    engine: str,
+    replay: list[str] | None,
+) -> None:
+    """The ranked table (text only), the warnings, the failures, the count and the replay line."""
+    from rulebot.sweep.output import failures, folds_table, trials_table
+
+    if result.interrupted:
+        console.print(f"interrupted: keeping the {len(result.trials)} finished trial(s)", style="yellow", markup=False)
+    if text:
+        out_console = output_console()
+        out_console.print(trials_table(result, top, phase=shown_phase))
+        # The same parameters' `rulebot backtest` shows a Sharpe of daily returns: on a short run the two
+        # differ by orders of magnitude, and a user comparing them would think one of them wrong.
+        out_console.print(
+            "sharpe, sortino, calmar: from hourly equity returns, annualised (rulebot backtest's summary uses daily)",
+            style="dim",
+            markup=False,
+            soft_wrap=True,
+        )
+        if result.folds:
+            out_console.print(folds_table(result))
+    for note in warnings:
+        console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
+    for line in failures(result.trials):
+        console.print(f"failed: {line}", style="yellow", markup=False, soft_wrap=True)
+    console.print(
+        f"{len(result.trials)} trials ({len(result.failed)} failed) on {result.workers} {engine} worker(s) "
+        f"in {result.seconds:.1f} s",
+        markup=False,
+    )
+    if replay is not None:
+        console.print("replay the best: " + shlex.join(replay), markup=False, soft_wrap=True)

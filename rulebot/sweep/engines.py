@@ -82,10 +82,11 @@ _WORKLOAD: list[Workload] = []
 
 
 def _pool_init(workload: Workload, driver: int) -> None:
-    # Ctrl-C and SIGTERM are the driver's to handle (it stops the pool): a worker that died of one
-    # would break the pool mid-trial.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ctrl-C, SIGTERM and a closed terminal's SIGHUP are the driver's to handle (it stops the pool):
+    # a worker that died of one would break the pool mid-trial.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     _WORKLOAD[:] = [workload]
     threading.Thread(target=_end_with_parent, args=(driver,), name="rulebot-orphan-watch", daemon=True).start()
 

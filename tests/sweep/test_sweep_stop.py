@@ -4,9 +4,11 @@ what finished is kept, and no worker process is left behind."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -129,3 +131,50 @@ def test_sigterm_stops_a_ray_sweep_like_ctrl_c_too(rulebook, data, tmp_path):
     text = log.read_text()
     assert proc.returncode == 128 + signal.SIGTERM, text
     assert "interrupted" in text and out.exists(), text
+
+
+def test_a_closed_terminal_still_gets_the_finished_trials_written(rulebook, data, tmp_path):
+    # The window of a long sweep closed (or the SSH link dropped): SIGHUP killed it with nothing
+    # written; handled as Ctrl-C, the progress bar's last redraw on the gone terminal (EIO) then
+    # ended it with exit 1 before --out was written.
+    out = tmp_path / "trials.csv"
+    master, slave = os.openpty()
+    args = ["sweep", rulebook, "--param", "fast=2:30", "--param", "slow=40", "--workers", "2", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rulebot.cli", *args, *(f"--data={d}" for d in data)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    reading = threading.Event()
+    reading.set()
+
+    def drain() -> None:  # a terminal reads what is written to it
+        while reading.is_set():
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers = _workers(proc.pid)
+    time.sleep(1)
+    reading.clear()
+    reader.join(5)
+    os.close(master)  # the terminal is gone: every write to it fails
+    proc.send_signal(signal.SIGHUP)
+    proc.wait(timeout=120)
+    left = _gone(workers, 10)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGHUP
+    assert out.exists() and out.read_text().startswith("trial,")
+    assert not left, "the pool's workers outlived the sweep"
