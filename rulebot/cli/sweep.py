@@ -323,11 +323,11 @@ def sweep_cmd(
         if result.interrupted and received[-1] != signal.SIGINT:
             sys.exit(128 + received[-1])  # the terminal went with the SIGHUP; the files are written
         raise
+    if not text:  # the trials ran: their document comes even when a file could not be written
+        click.echo(sweep_json(result, warnings, replay))
     if problem is not None:
         console.print(problem, style="red", markup=False, soft_wrap=True)
         sys.exit(1)
-    if not text:
-        click.echo(sweep_json(result, warnings, replay))
     if result.interrupted:
         sys.exit(128 + received[-1])
     if result.trials and not any(t.ok for t in result.trials):

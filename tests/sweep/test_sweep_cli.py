@@ -196,6 +196,10 @@ def test_a_report_that_fails_mid_write_is_named_in_the_error(rulebook, data):
         "sweep", rulebook, "--data", data[0], "--param", "fast=3", "--workers", "1", "--report", "/dev/full"
     )
     assert code == 1 and "could not write /dev/full: No space left on device" in out
+    # --format json: the trials ran, so their document still comes, with the exit code saying the rest
+    args = ["sweep", rulebook, "--data", data[0], "--param", "fast=3", "--workers", "1", "--report", "/dev/full"]
+    res = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert res.exit_code == 1 and json.loads(res.stdout)["trials"][0]["param.fast"] == 3
 
 
 def _reading(pid: int, folder: str) -> bool:
