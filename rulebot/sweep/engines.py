@@ -2,8 +2,8 @@
 
 Each engine ships the workload to its workers once (pool initializer, Ray object store, Dask
 scatter), keeps its workers across batches, and hands each finished trial to `on_result` as it
-comes. On Ctrl-C it cancels what has not started, keeps what finished, and re-raises
-KeyboardInterrupt for the sweep to end cleanly.
+comes. On Ctrl-C it cancels what has not started (Ray and Dask: what has not finished), keeps
+every trial finished by then, taken or not, and re-raises KeyboardInterrupt for the sweep to end cleanly.
 """
 
 from __future__ import annotations
@@ -119,18 +119,21 @@ class PoolEngine:
     def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
         futures: dict[Future[TrialResult], TrialSpec] = {self._pool.submit(_pool_trial, s): s for s in specs}
         pending = set(futures)
+        taken: set[Future[TrialResult]] = set()
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: futures[f].number):
                     on_result(_outcome(fut, futures[fut]))
+                    taken.add(fut)
         except KeyboardInterrupt:
             for fut in pending:
                 fut.cancel()
-            # The trials already running finish (one trial each at most) and are kept.
+            # The trials already running finish (one trial each at most) and are kept, and so are
+            # the finished ones of the batch being taken when the interrupt came.
             self._pool.shutdown(wait=True, cancel_futures=True)
-            for fut in sorted(pending, key=lambda f: futures[f].number):
-                if fut.done() and not fut.cancelled():
+            for fut in sorted(futures, key=lambda f: futures[f].number):
+                if fut not in taken and fut.done() and not fut.cancelled():
                     on_result(_outcome(fut, futures[fut]))
             raise
 
@@ -210,18 +213,27 @@ class RayEngine:
         for actor in self._actors:
             for _ in range(self.IN_FLIGHT):
                 feed(actor)
+
+        def take(ref: Any, spec: TrialSpec) -> None:
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # the actor died: the trial failed, the rest go on
+                result = _failed(spec, exc)
+            on_result(result)
+
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    actor, spec = pending.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                    except Exception as exc:  # the actor died: the trial failed, the rest go on
-                        result = _failed(spec, exc)
-                    on_result(result)
+                    actor, spec = pending[ref]
+                    take(ref, spec)
+                    del pending[ref]
                     feed(actor)
         except KeyboardInterrupt:
+            # Finished trials not taken yet are kept; the rest are cancelled (a running one too).
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0) if pending else ([], [])
+            for ref in sorted(ready, key=lambda r: pending[r][1].number):
+                take(ref, pending.pop(ref)[1])
             for ref in pending:
                 ray.cancel(ref)
             raise
@@ -280,16 +292,25 @@ class DaskEngine:
         from distributed import as_completed
 
         futures = {self._client.submit(_dask_trial, self._workload, s, pure=False): s for s in specs}
+        taken: set[Any] = set()
+
+        def take(fut: Any) -> None:
+            try:
+                result = fut.result()
+            except Exception as exc:
+                result = _failed(futures[fut], exc)
+            on_result(result)
+            taken.add(fut)
+
         try:
             for fut in as_completed(list(futures)):
-                spec = futures[fut]
-                try:
-                    result = fut.result()
-                except Exception as exc:
-                    result = _failed(spec, exc)
-                on_result(result)
+                take(fut)
         except KeyboardInterrupt:
+            # Finished trials not taken yet are kept; the rest are cancelled (a running one too).
             self._client.cancel([f for f in futures if not f.done()])
+            for fut in sorted(futures, key=lambda f: futures[f].number):
+                if fut not in taken and fut.status == "finished":
+                    take(fut)
             raise
 
     def close(self) -> None:

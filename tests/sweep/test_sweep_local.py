@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import time
 
 import pytest
 
@@ -128,3 +129,21 @@ def test_more_local_workers_than_cpus_run_as_many_as_there_are_cpus_and_say_so(r
     sweep = run_sweep(rulebook, data[:1], ["fast=3,6,9"], workers=cpus + 1000)
     assert sweep.workers == cpus and len(sweep.trials) == 3 and all(t.ok for t in sweep.trials)
     assert any(f"this machine has {cpus} CPU(s)" in note for note in sweep.notes)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask", "ray"])
+def test_an_interrupt_keeps_every_trial_that_had_finished_by_then(engine, rulebook, data):
+    # Trials that finished together came back as one batch; an interrupt (Ctrl-C, SIGTERM) while
+    # the first of them was being taken dropped the others, finished but never recorded.
+    calls: list[int] = []
+
+    def on_result(r: TrialResult) -> None:
+        calls.append(r.number)
+        if len(calls) == 1:
+            time.sleep(3)  # meanwhile the other trials finish: the next wait returns them together
+        elif len(calls) == 2:
+            raise KeyboardInterrupt
+
+    sweep = run_sweep(rulebook, data, ["fast=3:6", "slow=40"], workers=2, engine=engine, on_result=on_result)
+    assert sweep.interrupted
+    assert [t.number for t in sweep.trials] == [0, 1, 2, 3]
