@@ -22,7 +22,7 @@ from rulebot.rulebook.compiler import compile_file
 from rulebot.rulebook.params import Value
 from rulebot.sweep.engines import ENGINES, Engine, make_engine
 from rulebot.sweep.metrics import METRICS
-from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES, Search, defaults_of, make_search
+from rulebot.sweep.search import OPTUNA_BATCH, SEARCHES, GridSearch, Search, defaults_of, make_search
 from rulebot.sweep.space import MAX_GRID, Constraints, Dimension, SweepError, coerce_values, parse_space
 from rulebot.sweep.trial import Phase, TrialResult, TrialSpec
 from rulebot.sweep.walkforward import Fold, FoldResult, comparable_score, windows
@@ -171,6 +171,13 @@ def run_sweep(
             on_result(r)
 
     notes: list[str] = []
+    grid_search = searches[0] if isinstance(searches[0], GridSearch) else None
+    if grid_search is not None and trials is not None and trials < grid_search.size:
+        # The first points in order: a corner of the grid, ranked as if the grid had been searched.
+        notes.append(
+            f"--trials {trials:,} ran the first {trials:,} of the grid's {grid_search.size:,} points, in order: "
+            "the others were never tried (--search random draws them from all of it)"
+        )
     cpus = multiprocessing.cpu_count()
     if workers is not None and workers > cpus and address is None:  # a cluster we start here, any engine
         # Each worker is a process holding the data and the engine (~100 MB): --workers 1000 on a

@@ -35,6 +35,7 @@ class GridSearch:
         if not points:
             raise SweepError([_NONE_ALLOWED, *constraints.failure_notes()])
         self._batch = points[:trials] if trials is not None else points
+        self.size = len(points)  # the allowed grid; `--trials` may run only its first points
 
     def propose(self) -> list[dict[str, Value]]:
         batch, self._batch = self._batch, []

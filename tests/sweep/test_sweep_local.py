@@ -147,3 +147,13 @@ def test_an_interrupt_keeps_every_trial_that_had_finished_by_then(engine, rulebo
     sweep = run_sweep(rulebook, data, ["fast=3:6", "slow=40"], workers=2, engine=engine, on_result=on_result)
     assert sweep.interrupted
     assert [t.number for t in sweep.trials] == [0, 1, 2, 3]
+
+
+def test_a_grid_capped_by_trials_says_it_ran_only_its_first_points(rulebook, data):
+    # --trials 2 on a grid of 7 ran fast=3 and 4 only and ranked them as "the best": the other
+    # values were never tried, and nothing said so.
+    sweep = run_sweep(rulebook, data[:1], ["fast=3:9", "slow=40"], trials=2, workers=1)
+    assert [dict(t.params)["fast"] for t in sweep.trials] == [3, 4]
+    assert any("first 2 of the grid's 7 points" in n and "--search random" in n for n in sweep.notes), sweep.notes
+    whole = run_sweep(rulebook, data[:1], ["fast=3:4", "slow=40"], trials=5, workers=1)
+    assert not any("grid" in n for n in whole.notes)
