@@ -87,7 +87,13 @@ def _check_writable(path: Path, option: str) -> None:
     type=click.IntRange(min=1, max=MAX_GRID),
     help="Trials for random or optuna search [default: 50]; a grid runs every point unless capped here.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random and optuna search.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),  # what optuna's sampler (numpy) takes
+    default=0,
+    show_default=True,
+    help="Seed of random and optuna search.",
+)
 @click.option(
     "--batch",
     type=click.IntRange(min=1),

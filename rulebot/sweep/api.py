@@ -105,6 +105,8 @@ def run_sweep(
         problems.append(f"--trials {trials:,}: at most {MAX_GRID:,}")
     if batch < 1:
         problems.append("--batch must be at least 1")
+    if not 0 <= seed < 2**32:  # optuna's sampler (numpy) takes no other
+        problems.append(f"--seed {seed}: from 0 to {2**32 - 1}")
     if workers is not None and workers < 1:
         problems.append("--workers must be at least 1")
     dims: tuple[Dimension, ...] = ()

@@ -96,6 +96,9 @@ def test_usage_errors_exit_2(rulebook, data):
     assert run(*base, "--train", "three days", "--test", "1d")[0] == 2
     assert run(*base, "--heatmap", "slow")[0] == 2
     assert run(*base, "--balance", "0")[0] == 2
+    # optuna's sampler takes 0 to 2**32 - 1: numpy's "Seed must be between..." did not say which option
+    code, out = run(*base, "--search", "optuna", "--trials", "2", "--seed", "-1")
+    assert code == 2 and "--seed" in out
     # A report that cannot be written is found before the trials run, not after.
     code, out = run(*base, "--report", "/nonexistent/folder/r.html")
     assert code == 2 and "does not exist" in out
