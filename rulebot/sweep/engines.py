@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from rulebot.sweep.addresses import check_dask_scheduler, check_ray, check_reachable
@@ -82,9 +83,10 @@ _WORKLOAD: list[Workload] = []
 
 
 def _pool_init(workload: Workload, driver: int) -> None:
-    # Ctrl-C, SIGTERM and a closed terminal's SIGHUP are the driver's to handle (it stops the pool):
-    # a worker that died of one would break the pool mid-trial.
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+    # Ctrl-C and a closed terminal's SIGHUP are the driver's to handle (it stops the pool): a worker
+    # that died of one would break the pool mid-trial. Not SIGTERM: it is how concurrent.futures
+    # ends the workers of a broken pool, and a worker deaf to it made the pool's join hang for ever.
+    for name in ("SIGINT", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     _WORKLOAD[:] = [workload]
@@ -105,26 +107,57 @@ def _pool_trial(spec: TrialSpec) -> TrialResult:
 
 
 class PoolEngine:
-    """A local process pool; the workload reaches each process once, through its initializer."""
+    """A local process pool; the workload reaches each process once, through its initializer.
+
+    A worker killed under a trial (the out-of-memory killer, a stray kill) breaks the whole pool and
+    every trial not finished with it: the pool is started again and those trials run again, each up
+    to ATTEMPTS times (a trial that keeps killing its worker is then recorded as failed)."""
+
+    ATTEMPTS = 3
 
     def __init__(self, workload: Workload, workers: int):
         self.workers = workers
+        self._workload = workload
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the driver may run threads (progress display, Ray or Dask clients),
         # and a forked child would inherit their locks; it is also how macOS and Windows start.
         ctx = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_pool_init, initargs=(workload, os.getpid())
+        return ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=_pool_init, initargs=(self._workload, os.getpid())
         )
 
     def run(self, specs: Sequence[TrialSpec], on_result: OnResult) -> None:
-        futures: dict[Future[TrialResult], TrialSpec] = {self._pool.submit(_pool_trial, s): s for s in specs}
+        attempts: dict[int, int] = {}
+        queue = list(specs)
+        while queue:
+            queue = self._run_once(queue, on_result, attempts)
+            if queue:  # the pool broke under them: a new one, then the same trials again
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._start()
+
+    def _run_once(self, specs: Sequence[TrialSpec], on_result: OnResult, attempts: dict[int, int]) -> list[TrialSpec]:
+        """Run `specs`; the ones a broken pool took down, to run again."""
+        futures: dict[Future[TrialResult], TrialSpec] = {}
+        try:
+            for s in specs:
+                futures[self._pool.submit(_pool_trial, s)] = s
+        except BrokenProcessPool:
+            return list(specs)  # broken before they were sent: none of them ran
         pending = set(futures)
         taken: set[Future[TrialResult]] = set()
+        again: list[TrialSpec] = []
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: futures[f].number):
-                    on_result(_outcome(fut, futures[fut]))
+                    spec = futures[fut]
+                    if isinstance(fut.exception(), BrokenProcessPool) and attempts.get(spec.number, 1) < self.ATTEMPTS:
+                        attempts[spec.number] = attempts.get(spec.number, 1) + 1
+                        again.append(spec)
+                    else:
+                        on_result(_outcome(fut, spec))
                     taken.add(fut)
         except KeyboardInterrupt:
             for fut in pending:
@@ -136,6 +169,7 @@ class PoolEngine:
                 if fut not in taken and fut.done() and not fut.cancelled():
                     on_result(_outcome(fut, futures[fut]))
             raise
+        return again
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -157,3 +157,23 @@ def test_a_grid_capped_by_trials_says_it_ran_only_its_first_points(rulebook, dat
     assert any("first 2 of the grid's 7 points" in n and "--search random" in n for n in sweep.notes), sweep.notes
     whole = run_sweep(rulebook, data[:1], ["fast=3:4", "slow=40"], trials=5, workers=1)
     assert not any("grid" in n for n in whole.notes)
+
+
+@pytest.mark.parametrize("search", ["grid", "optuna"])
+def test_a_worker_killed_mid_sweep_costs_no_trial_and_no_crash(search, rulebook, data):
+    # The out-of-memory killer took one pool worker: the pool broke, every trial not yet finished
+    # was recorded as failed ("worker lost") though it never ran, and optuna's next batch, sent to
+    # the broken pool, ended the sweep with an internal error and nothing kept.
+    killed: list[int] = []
+
+    def on_result(r: TrialResult) -> None:
+        if not killed:
+            pid = int(r.worker.rsplit(":", 1)[1])
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
+
+    sweep = run_sweep(
+        rulebook, data[:1], ["fast=3:14", "slow=40"], search=search, trials=12, workers=2, on_result=on_result
+    )
+    assert killed and not sweep.interrupted
+    assert len(sweep.trials) == 12 and all(t.ok for t in sweep.trials), [t.error for t in sweep.trials]
