@@ -163,10 +163,14 @@ class PoolEngine:
             for fut in pending:
                 fut.cancel()
             # The trials already running finish (one trial each at most) and are kept, and so are
-            # the finished ones of the batch being taken when the interrupt came.
+            # the finished ones of the batch being taken when the interrupt came. Those a broken pool
+            # took down (a SIGTERM to the whole process group kills the workers too) count as
+            # cancelled, not as trials that failed.
             self._pool.shutdown(wait=True, cancel_futures=True)
             for fut in sorted(futures, key=lambda f: futures[f].number):
-                if fut not in taken and fut.done() and not fut.cancelled():
+                if fut in taken or not fut.done() or fut.cancelled():
+                    continue
+                if not isinstance(fut.exception(), BrokenProcessPool):
                     on_result(_outcome(fut, futures[fut]))
             raise
         return again
