@@ -26,7 +26,7 @@ from rulebot.core.enums import MarginType, Market, Side, WorkingType
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
-from rulebot.exchange_sim import conditional, quiet, settings
+from rulebot.exchange_sim import candle_path, conditional, quiet, settings
 from rulebot.exchange_sim.account import Account
 from rulebot.exchange_sim.adl import NO_ADL, AdlModel, Deleverager
 from rulebot.exchange_sim.book import OrderStore
@@ -48,6 +48,8 @@ from rulebot.exchange_sim.stops import StopRunner
 from rulebot.exchange_sim.updates import Reporter
 
 _CONTRACT_PRICE = WorkingType.CONTRACT_PRICE  # an Enum lookup on every trade otherwise (slow on 3.11)
+_LAST_PRICE = frozenset({_CONTRACT_PRICE})
+_BOTH_PRICES = frozenset(WorkingType)
 
 ZERO = Decimal(0)
 DEFAULT_MARGIN_CALL_RATIO = Decimal("0.8")
@@ -380,6 +382,12 @@ class SimExchange(AccountQueries):
             self._risk.warned,
             bool(self._countdowns),
         )
+
+    def passed_take_profits(self, symbol: str, start: Decimal, end: Decimal, by_mark: bool) -> list[Decimal]:
+        """Take-profit triggers a candle's walk passes through from `start` to `end` (candle_path.py);
+        `by_mark`: the mark walks with the last price, so MARK_PRICE ones count too."""
+        kinds = _BOTH_PRICES if by_mark else _LAST_PRICE
+        return candle_path.passed_take_profits(self._store, symbol, start, end, kinds)
 
     def has_trailing_stop(self, symbol: str) -> bool:
         """A trailing stop of the symbol is working (its stop moves with the price)."""

@@ -23,7 +23,8 @@ are executed against it. What the data lacks is derived and stated:
 * candles only (klines): each candle is walked as open → low → high → close when it closed
   up, open → high → low → close when it closed down, a quarter of its volume at each point,
   so a stop or a limit inside the candle's range fills; which of high and low came first is
-  an assumption the data cannot settle.
+  an assumption the data cannot settle. Between two points of a candle every price traded: a
+  take-profit reached on the way triggers at its own price (exchange_sim/candle_path.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, T
 from rulebot.exchange_sim import SimExchange, SimResult
 
 _MARK_EVERY_MS = 1000
+_NO_QTY = Decimal(0)
 _USDM = Market.USDM  # `Market.USDM` through the class is a slow lookup on Python 3.11 (every command asks)
 # The span (close time - open time) of February's 1M candle, the shortest month. Spans are compared
 # to know a symbol's shortest timeframe, and a month's varies from 28 to 31 days: every month is this.
@@ -221,15 +223,30 @@ class PaperVenue:
             early = self._flush_mark(symbol)
         elif symbol not in self._has_mark:
             marks = path
+        derived = marks is path
         for i, price in enumerate(path):
             # Spread the four points over the candle so that time-based expiries behave.
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
-            out = self.sim.on_trade(symbol, price, qty, t, i % 2 == 1)
+            out = self._passed(symbol, path[i - 1], price, t, i % 2 == 1, derived) if i else []
+            out += self.sim.on_trade(symbol, price, qty, t, i % 2 == 1)
             if early:
                 out, early = early + out, []
             if marks is not None:
                 out += self._send_mark(symbol, marks[i], t)
             yield t, price, out
+
+    def _passed(
+        self, symbol: str, start: Decimal, end: Decimal, t: int, is_buyer_maker: bool, derived: bool
+    ) -> list[AccountEvent]:
+        """The market traded every price between two points of a candle: the take-profits it reached
+        on the way trigger there, at their own prices (exchange_sim/candle_path.py). `derived`: the
+        mark walks with the last price, so it passes them too."""
+        out: list[AccountEvent] = []
+        for price in self.sim.passed_take_profits(symbol, start, end, derived):
+            out += self.sim.on_trade(symbol, price, _NO_QTY, t, is_buyer_maker)  # no volume of its own
+            if derived:
+                out += self._send_mark(symbol, price, t)
+        return out
 
     # -- the fast backtest path ------------------------------------------------------------------
 
