@@ -10,6 +10,12 @@ stop: a stop filled at the point the walk reached fills at the worse price, whic
 the strategy (the daily loss cap's stated overshoot, one walked step, counts on it). Between
 the close of one candle and the open of the next nothing traded, so nothing is added there: a
 take-profit the market gapped through fills at the open.
+
+Which of the high and the low came first the data cannot say; the walk takes the low first
+when the candle closed up, the high first when it closed down. When a position's stop and its
+take-profit both lie inside the candle, that guess decides whether the trade won or lost, and
+a down candle would take a long's profit at the high before the low stopped it. There the walk
+visits the extreme that stops the position first (`adverse_first`): never the kinder order.
 """
 
 from __future__ import annotations
@@ -51,3 +57,56 @@ def passed_take_profits(
         if t.side is side and low < stop < high:
             found.add(stop)
     return sorted(found, reverse=not rising)
+
+
+_STOPS = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET})
+LOW_FIRST, HIGH_FIRST = "low", "high"
+
+
+def _closing_triggers(store: OrderStore, symbol: str, working_types: Collection[WorkingType]) -> Iterator[Trigger]:
+    for o in store.waiting(symbol):
+        if o.trigger is not None and o.waits_for_trigger and o.closing and o.trigger.working_type in working_types:
+            yield o.trigger
+    for a in store.open_algos(symbol):
+        if (a.reduce_only or a.close_position) and a.trigger.working_type in working_types:
+            yield a.trigger
+
+
+def adverse_first(
+    store: OrderStore,
+    symbol: str,
+    open_: Decimal,
+    high: Decimal,
+    low: Decimal,
+    working_types: Collection[WorkingType],
+) -> str | None:
+    """Which of the candle's high and low the walk must visit first so that a position is stopped
+    before its profit is taken, when the candle reaches both its stop and its take-profit (a
+    take-profit trigger or a closing limit) and the data cannot say which came first: LOW_FIRST
+    for a long's exits (SELL), HIGH_FIRST for a short's (BUY); None when the candle does not
+    reach both (or reaches both for both sides, hedge mode: the candle's own order stands)."""
+    sell_stop = sell_profit = buy_stop = buy_profit = False
+    for t in _closing_triggers(store, symbol, working_types):
+        stop = t.stop_price
+        if stop is None:
+            continue  # a trailing stop not yet activated
+        if t.order_type in _STOPS:
+            if t.side is Side.SELL:
+                sell_stop = sell_stop or low <= stop < open_
+            else:
+                buy_stop = buy_stop or open_ < stop <= high
+        elif t.order_type in _TAKE_PROFITS:
+            if t.side is Side.SELL:
+                sell_profit = sell_profit or open_ < stop <= high
+            else:
+                buy_profit = buy_profit or low <= stop < open_
+    for o in store.resting(symbol):
+        if o.closing and o.price is not None and o.rests:
+            if o.side is Side.SELL:
+                sell_profit = sell_profit or open_ < o.price < high
+            else:
+                buy_profit = buy_profit or low < o.price < open_
+    longs, shorts = sell_stop and sell_profit, buy_stop and buy_profit
+    if longs == shorts:
+        return None
+    return LOW_FIRST if longs else HIGH_FIRST

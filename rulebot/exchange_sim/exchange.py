@@ -7,7 +7,7 @@ that carries a time first fires the dead man's switches (SetCountdownCancelAll) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
 
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView
@@ -388,6 +388,13 @@ class SimExchange(AccountQueries):
         `by_mark`: the mark walks with the last price, so MARK_PRICE ones count too."""
         kinds = _BOTH_PRICES if by_mark else _LAST_PRICE
         return candle_path.passed_take_profits(self._store, symbol, start, end, kinds)
+
+    def adverse_first(
+        self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, working_types: Collection[WorkingType]
+    ) -> str | None:
+        """Which extreme of a candle its walk visits first so that a stop beats a take-profit, for the
+        orders that watch one of `working_types` (candle_path.py)."""
+        return candle_path.adverse_first(self._store, symbol, open_, high, low, working_types)
 
     def has_trailing_stop(self, symbol: str) -> bool:
         """A trailing stop of the symbol is working (its stop moves with the price)."""

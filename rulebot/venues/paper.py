@@ -36,12 +36,16 @@ from decimal import Decimal
 from rulebot.binance.codes import NoChangeNeeded, error_class
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import Command, PlaceOrder
-from rulebot.core.enums import Market
+from rulebot.core.enums import Market, WorkingType
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.exchange_sim import SimExchange, SimResult
+from rulebot.exchange_sim.candle_path import HIGH_FIRST, LOW_FIRST
 
 _MARK_EVERY_MS = 1000
 _NO_QTY = Decimal(0)
+_LAST = frozenset({WorkingType.CONTRACT_PRICE})  # the orders a candle's trade path triggers
+_MARK = frozenset({WorkingType.MARK_PRICE})
+_BOTH = frozenset(WorkingType)  # no mark data: the mark walks the trade path
 _USDM = Market.USDM  # `Market.USDM` through the class is a slow lookup on Python 3.11 (every command asks)
 # The span (close time - open time) of February's 1M candle, the shortest month. Spans are compared
 # to know a symbol's shortest timeframe, and a month's varies from 28 to 31 days: every month is this.
@@ -79,6 +83,7 @@ class PaperVenue:
         self._mark_bars: set[str] = set()  # symbols whose mark comes as bars (markPriceKlines)
         self._pending_mark: dict[str, MarkPrice] = {}  # a mark bar waiting for its trade candle
         self._traded: set[str] = set()  # symbols with any last-price data
+        self._walked: dict[str, tuple[int, tuple[Decimal, ...]]] = {}  # the last candle walked: open time, path
 
     def mark_sources(self) -> dict[str, str]:
         """Per symbol with market data: what its mark followed (MARK_FROM_BARS, ...)."""
@@ -211,19 +216,21 @@ class PaperVenue:
         self._candle_tf[symbol] = tf
         self._traded.add(symbol)
         self.sim.on_bar(symbol, c.open_time, c.volume)  # the bar's liquidity (realistic fill model)
-        path = _path(c.open, c.high, c.low, c.close)
         qty = c.volume / 4 if c.volume > 0 else Decimal(0)
         early: list[AccountEvent] = []
         marks: tuple[Decimal, ...] | None = None
         pending = self._pending_mark.get(symbol)
+        derived = pending is None and symbol not in self._has_mark
+        first = self.sim.adverse_first(symbol, c.open, c.high, c.low, _BOTH if derived else _LAST)
         if pending is not None and pending.time == c.close_time:
             del self._pending_mark[symbol]
-            marks = _mark_path(pending)
+            marks = _mark_path(pending, self.sim.adverse_first(symbol, *_mark_range(pending), _MARK))
         elif pending is not None:
             early = self._flush_mark(symbol)
-        elif symbol not in self._has_mark:
+        path = _path(c.open, c.high, c.low, c.close, first)
+        self._walked[symbol] = (c.open_time, path)
+        if derived:
             marks = path
-        derived = marks is path
         for i, price in enumerate(path):
             # Spread the four points over the candle so that time-based expiries behave.
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
@@ -271,7 +278,15 @@ class PaperVenue:
 
     def path(self, c: CandleClosed) -> tuple[tuple[int, ...], tuple[Decimal, ...]]:
         """The times and prices `walk` visits, in order."""
-        return self.times(c), _path(c.open, c.high, c.low, c.close)
+        return self.times(c), self._path_of(c)
+
+    def _path_of(self, c: CandleClosed) -> tuple[Decimal, ...]:
+        """The prices `walk` visits: in the order it chose when it walked this candle (a stop before
+        a take-profit may have turned it), else the candle's own."""
+        walked = self._walked.get(c.symbol)
+        if walked is not None and walked[0] == c.open_time:
+            return walked[1]
+        return _path(c.open, c.high, c.low, c.close)
 
     @staticmethod
     def times(c: CandleClosed) -> tuple[int, int, int, int]:
@@ -290,7 +305,7 @@ class PaperVenue:
         mark = self._last_walk_mark.get(symbol)
         marks: list[Decimal] = []
         if trailing:
-            prices = list(_path(c.open, c.high, c.low, c.close)[start:])
+            prices = list(self._path_of(c)[start:])
             for price in prices:  # the mark moves only where the walked price changed it
                 if price != mark:
                     marks.append(price)
@@ -301,7 +316,7 @@ class PaperVenue:
             close = c.close
             prices = [close]
             if start:
-                for price in _path(c.open, c.high, c.low, close)[start:]:  # a loop: any() of a generator costs more
+                for price in self._path_of(c)[start:]:  # a loop: any() of a generator costs more
                     if price != mark:
                         marks.append(close)
                         break
@@ -357,13 +372,24 @@ class PaperVenue:
         return res
 
 
-def _path(open_: Decimal, high: Decimal, low: Decimal, close: Decimal) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """A bar's four points in the order assumed: low first when it closed up, high first when down."""
-    return (open_, low, high, close) if close >= open_ else (open_, high, low, close)
+def _path(
+    open_: Decimal, high: Decimal, low: Decimal, close: Decimal, first: str | None = None
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """A bar's four points in the order assumed: low first when it closed up, high first when down,
+    unless `first` says which (a stop before a take-profit, `SimExchange.adverse_first`)."""
+    if first is None:
+        first = LOW_FIRST if close >= open_ else HIGH_FIRST
+    return (open_, low, high, close) if first == LOW_FIRST else (open_, high, low, close)
 
 
-def _mark_path(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+def _mark_range(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal]:
+    """A mark bar's open, high and low (its close for each when it has no bar)."""
+    close = m.mark_price
+    return (m.bar_open or close, m.bar_high or close, m.bar_low or close)
+
+
+def _mark_path(m: MarkPrice, first: str | None = None) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     close = m.mark_price
     if m.bar_open is None or m.bar_high is None or m.bar_low is None:
         return (close, close, close, close)
-    return _path(m.bar_open, m.bar_high, m.bar_low, close)
+    return _path(m.bar_open, m.bar_high, m.bar_low, close, first)
