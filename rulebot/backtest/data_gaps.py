@@ -27,14 +27,22 @@ class Gap:
 
 
 class GapWatch:
-    """Fed every closed candle of the replay in time order; `report` lists the series with gaps."""
+    """Fed every closed candle of the replay in time order, the warm-up's before `--from` included
+    (indicators are warmed across a gap there too); `report` lists the series with gaps and
+    `missing_before` how much of the data before `cutoff` (the start of trading) is missing."""
 
-    __slots__ = ("_gaps", "_last", "_last_trade")
+    __slots__ = ("_before", "_cutoff", "_gaps", "_last", "_last_trade")
 
-    def __init__(self) -> None:
+    def __init__(self, cutoff: int | None = None) -> None:
         self._last: dict[tuple[str, str], int] = {}  # series -> close time of its last candle
         self._last_trade: dict[str, int] = {}  # symbol -> time of its last trade (one a trade: no key to build)
         self._gaps: dict[tuple[str, str], list[int]] = {}  # series -> [count, longest, longest_from]
+        self._cutoff = cutoff
+        self._before: dict[tuple[str, str], int] = {}  # series -> ms missing before the cutoff
+
+    def missing_before(self) -> int:
+        """The most time missing before the cutoff in any one series (ms; 0 without a cutoff)."""
+        return max(self._before.values(), default=0)
 
     def see(self, symbol: str, timeframe: str, open_time: int, close_time: int) -> None:
         key = (symbol, timeframe)
@@ -51,6 +59,9 @@ class GapWatch:
             self._note((symbol, "trades"), time - last - 1, last + 1)
 
     def _note(self, key: tuple[str, str], missing: int, start: int) -> None:
+        cutoff = self._cutoff
+        if cutoff is not None and start < cutoff:
+            self._before[key] = self._before.get(key, 0) + min(missing, cutoff - start)
         found = self._gaps.get(key)
         if found is None:
             self._gaps[key] = [1, missing, start]

@@ -176,7 +176,7 @@ def run_backtest(
         fast = FastSession(session, venue, sim, engine, symbol, lambda: changes[0])
     to_session = session.market if fast is None else fast.market
     warm = Warmup(book, engine, config.trade_from)
-    gaps = GapWatch()
+    gaps = GapWatch(config.trade_from)
     # Trade data comes in runs (feeds/trade_runs.py) from a replay that asked for them; the trades
     # at which nothing can act are folded into their candle unless the event path is asked for.
     trades = FastTrades(
@@ -224,6 +224,10 @@ def run_backtest(
         time = event.time  # type: ignore[attr-defined]
         if time < until:
             warm.feed(event)  # no rule, no order, no count: indicators only
+            if type(event) is CandleClosed:  # a hole here is one the indicators were warmed across
+                gaps.see(event.symbol, event.timeframe, event.open_time, time)
+            elif type(event) is Trade:
+                gaps.trade(event.symbol, time)
             continue
         if not started:
             started = True
@@ -299,7 +303,7 @@ def run_backtest(
             why = (why + "; " if jumped_candles else "") + folded
     result.path_reason = why
     result.end_time = time
-    result.warmup = warm.report(time)
+    result.warmup = warm.report(time, gaps.missing_before())
     result.data_gaps = gaps.report()
     result.never_ran = rules_that_never_ran(engine)
     ledger = sim.ledger(asset)

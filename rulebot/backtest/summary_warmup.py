@@ -22,10 +22,16 @@ def warmup_rows(stats: Stats, result: BacktestResult) -> list[Row]:
     if w is None or not w.outcomes:
         return []
     before = (
-        f"warmed on {duration_text(w.trade_from - w.data_from)} of data before the start ({w.warm_events:,} events)"
+        f"warmed on {duration_text(w.trade_from - w.data_from - w.missing_ms)} of data before the start "
+        f"({w.warm_events:,} events)"
         if w.warm_events and w.data_from is not None
         else "no data before the start (--from inside the data warms on what comes before it)"
     )
+    if w.missing_ms and w.warm_events:
+        before += (
+            f", from {_when(w.data_from or w.trade_from)}, {duration_text(w.missing_ms)} of it missing: the "
+            "indicators were warmed across the gap (see the warning)"
+        )
     return [("warm-up", before), *((f"  {o.need.name}", _outcome_text(o, w)) for o in w.outcomes)]
 
 
@@ -58,5 +64,6 @@ def warmup_dict(result: BacktestResult) -> dict[str, Any] | None:
         "data_from": w.data_from,
         "trade_from": w.trade_from,
         "warm_events": w.warm_events,
+        "missing_ms": w.missing_ms,
         "needs": [o.as_dict(w.trade_from) for o in w.outcomes],
     }

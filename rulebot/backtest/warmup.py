@@ -69,6 +69,7 @@ class WarmupReport:
     end: int
     warm_events: int
     outcomes: tuple[NeedOutcome, ...]
+    missing_ms: int = 0  # of the time between data_from and trade_from, what the data does not hold (gaps)
 
     def warnings(self) -> tuple[str, ...]:
         """One loud line per need the data could never meet."""
@@ -171,7 +172,7 @@ class Warmup:
             pending = pending or len(ready) < len(markets)
         self.pending = pending
 
-    def report(self, end: int) -> WarmupReport:
+    def report(self, end: int, missing_ms: int = 0) -> WarmupReport:
         if self.pending:
             self.check(end)
         start = self.trade_from if self.trade_from is not None else end
@@ -181,7 +182,8 @@ class Warmup:
             ready = max(by_symbol.values()) if len(by_symbol) == len(self._markets) and by_symbol else None
             unmade = () if ready is not None else self._unmade(n.timeframe)
             outcomes.append(NeedOutcome(n, ready, unmade, tuple(sorted(by_symbol.items()))))
-        return WarmupReport(self.first if self.first is not None else start, start, end, self.events, tuple(outcomes))
+        first = self.first if self.first is not None else start
+        return WarmupReport(first, start, end, self.events, tuple(outcomes), missing_ms)
 
     def _unmade(self, timeframe: str) -> tuple[tuple[str, str], ...]:
         """The symbols of which no `timeframe` candle could be made, and why: neither trades nor klines

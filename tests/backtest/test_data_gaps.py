@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from rulebot.backtest.api import backtest
 from rulebot.backtest.data_gaps import GapWatch
+from rulebot.backtest.summary_warmup import warmup_rows
 from rulebot.testing.shared import ARCHIVE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +77,25 @@ def test_trade_files_months_apart_warn_of_the_hole_a_position_was_carried_across
     result, _, _ = backtest(book, [str(UM.parent / "trades/BTCUSDT")])
     gaps = [w for w in result.warnings if "BTCUSDT trades" in w]
     assert len(gaps) == 1 and "2023-04-05 00:06" in gaps[0] and "pause" in gaps[0], result.warnings
+
+
+def test_a_missing_day_in_the_warm_up_before_from_is_a_warning_and_not_counted_as_data() -> None:
+    # --from 2025-06-13 warms the indicators on the days before it, and ETHUSDT's 2025-06-12 is
+    # missing: the summary said "warmed on 5d of data" and warned of nothing, while the 1h EMA
+    # had been fed 2025-06-11's candles as if they were 2025-06-12's.
+    book = str(ROOT / "rules/rsi-reversion-eth.yaml")
+    result, _, _ = backtest(book, [str(UM / "ETHUSDT/1m")], start="2025-06-13")
+    gaps = [w for w in result.warnings if "gap" in w]
+    assert len(gaps) == 1, result.warnings
+    assert gaps[0].startswith("ETHUSDT 1m candles: 1 gap") and "2025-06-12 00:00" in gaps[0]
+    assert result.warmup is not None and result.warmup.missing_ms == 86_400_000
+    rows = dict(warmup_rows(None, result))  # type: ignore[arg-type]  # the stats are not read
+    assert rows["warm-up"].startswith("warmed on 4d of data before the start"), rows
+    assert "1d of it missing" in rows["warm-up"]
+
+
+def test_a_warm_up_without_holes_says_nothing_is_missing() -> None:
+    book = str(ROOT / "rules/rsi-reversion-eth.yaml")
+    result, _, _ = backtest(book, [str(UM / "ETHUSDT/1m")], start="2025-06-11")
+    assert result.warmup is not None and result.warmup.missing_ms == 0
+    assert "missing" not in dict(warmup_rows(None, result))["warm-up"]  # type: ignore[arg-type]
