@@ -221,12 +221,13 @@ class PaperVenue:
         marks: tuple[Decimal, ...] | None = None
         pending = self._pending_mark.get(symbol)
         derived = pending is None and symbol not in self._has_mark
-        first = self.sim.adverse_first(symbol, c.open, c.high, c.low, _BOTH if derived else _LAST)
         if pending is not None and pending.time == c.close_time:
             del self._pending_mark[symbol]
             marks = _mark_path(pending, self.sim.adverse_first(symbol, *_mark_range(pending), _MARK))
         elif pending is not None:
             early = self._flush_mark(symbol)
+        # Decided on the orders working as the candle starts, once: the fast path's partial walks reuse it.
+        first = self.sim.adverse_first(symbol, c.open, c.high, c.low, _BOTH if derived else _LAST)
         path = _path(c.open, c.high, c.low, c.close, first)
         self._walked[symbol] = (c.open_time, path)
         if derived:
