@@ -173,6 +173,9 @@ class VenueReports:
             run.entry_pending.discard(client_order_id)
             run.protections.pop(client_order_id, None)
             self.engine.binding.check(symbol, time, step)
+            # A refused stop is no stop: the protective-stop guard's countdown, stopped when it was
+            # sent, starts again for a position that has no other.
+            self.engine.protections.refresh(symbol)
         return step
 
     def on_setup_rejected(self, command: Command, code: int | None, message: str, time: int) -> Step:

@@ -98,6 +98,9 @@ def test_the_candle_after_each_entry_is_walked_only_up_to_the_protective_stop(
     assert len(entries) > 50
     # A protective stop that filled inside the candle after its entry: that candle's rest was walked.
     caught = sum(1 for f in fast.fills if f.purpose == "protective" and any(0 < f.time - t <= MINUTE for t in entries))
-    assert split >= len(entries) - caught - 5
+    # A stop this close is often refused (-2021: the walk passed it); the guard tries again after its
+    # delay, which falls inside the same candle, so that candle's rest is walked too.
+    retried = sum(1 for g in fast.guard_events if g.guard == "protective_stop") - len(entries)
+    assert split >= len(entries) - caught - retried - 5
     if protect == PROTECT[1]:
         assert caught > 5
