@@ -30,7 +30,7 @@ from rulebot.runtime.keys import CredentialsError
 from rulebot.runtime.killswitch import Policy
 from rulebot.runtime.paper_account import PaperAccountError
 from rulebot.runtime.reload import untrusted
-from rulebot.runtime.run_config import RunConfig
+from rulebot.runtime.run_config import ForeignPolicy, RunConfig
 from rulebot.runtime.runner import Runner
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
@@ -259,6 +259,14 @@ def dry_run_cmd(
 @click.option("--live", "is_live", is_flag=True, help="Trade with real orders (required: there is no default).")
 @click.option("--key-file", type=click.Path(dir_okay=False), help="BINANCE_API_KEY=…/BINANCE_API_SECRET=… (mode 600).")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
+@click.option(
+    "--foreign-orders",
+    type=click.Choice(["refuse", "cancel", "keep"]),
+    default="refuse",
+    show_default=True,
+    help="Open orders on the rulebook's symbols that this bot's journal does not know: refuse to start "
+    "beside them, cancel them, or keep them and trade beside them.",
+)
 @click.option("--max-events", type=COUNT, hidden=True)
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
 @NOTIFY
@@ -271,6 +279,7 @@ def run_cmd(
     is_live: bool,
     key_file: str | None,
     on_exit: str | None,
+    foreign_orders: ForeignPolicy,
     max_events: int | None,
     no_watch: bool,
     notify: str | None,
@@ -301,6 +310,7 @@ def run_cmd(
         max_events=max_events,
         strict=strict,
         resume=resume,
+        foreign_orders=foreign_orders,
     )
     conn = Connection("testnet" if testnet else "mainnet", rest_url, ws_url)
     _run(

@@ -16,6 +16,7 @@ from rulebot.core.account_events import OrderUpdate
 from rulebot.core.commands import PlaceOrder
 from rulebot.runtime import recovery
 from rulebot.runtime.executor import Executor
+from rulebot.runtime.run_config import ForeignPolicy
 from rulebot.runtime.run_venues import LaneVenue
 from rulebot.venues.binance.venue import BinanceVenue, Reconciliation
 
@@ -56,14 +57,20 @@ async def _look_up(venue: BinanceVenue, cmd: PlaceOrder) -> OrderState | None:
 
 
 async def reconcile(
-    desk: Executor, lanes: LaneVenue, symbols: Iterable[str], state: recovery.JournalState, why: str
+    desk: Executor,
+    lanes: LaneVenue,
+    symbols: Iterable[str],
+    state: recovery.JournalState,
+    why: str,
+    foreign: ForeignPolicy = "keep",
+    at_start: bool = False,
 ) -> list[str]:
     """Bring the engine in line with the exchange (adopting the open orders `state`, the journal,
     knows); the ids of orders sent too recently to be found yet are returned: look again later."""
     engine, venue = desk.engine, lanes.binance
     now = await read_exchange(venue, symbols, [r.command for r in engine.open_orders()])
     snap, t = now.snap, now.snap.time
-    await desk.process(recovery.adopt(engine, snap, state), t)
+    await desk.process(recovery.adopt(engine, snap, state, foreign, at_start), t)
     await desk.process(engine.on_event(snap.account), t)
 
     def reached_early(cid: str) -> bool:

@@ -6,7 +6,8 @@ and when it was entered, and every order the bot sent (its command, rule and pur
 client order id). From the exchange (`exchange_sync.read_exchange`): open orders and algo
 orders, positions and balances, and the state of each order the engine tracks. Open orders the
 journal knows are adopted under their own ids, so their fills land where they belong and
-nothing is sent twice; orders it does not know are reported and left alone. A tracked order
+nothing is sent twice; orders it does not know are foreign (foreign_orders.py): a live start
+beside them is refused unless they are to be cancelled or kept. A tracked order
 that changed while the user stream was down is brought up to date by `order_event`.
 """
 
@@ -34,6 +35,8 @@ from rulebot.journal.encode import Row
 from rulebot.journal.schema import of_mode
 from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import JournalIntegrityError, damaged_advice, read_only_uri
+from rulebot.runtime import foreign_orders
+from rulebot.runtime.run_config import ForeignPolicy
 from rulebot.venues.binance.venue import Reconciliation
 
 ZERO = Decimal(0)
@@ -232,25 +235,28 @@ def restore(engine: Engine, state: JournalState, resume: bool = False) -> list[t
     return notes
 
 
-def adopt(engine: Engine, snap: Reconciliation, state: JournalState) -> Step:
-    """Adopt the exchange's open orders that the journal knows; report the others."""
+def adopt(
+    engine: Engine,
+    snap: Reconciliation,
+    state: JournalState,
+    foreign: ForeignPolicy = "keep",
+    at_start: bool = False,
+) -> Step:
+    """Adopt the exchange's open orders that the journal knows; the others are foreign
+    (foreign_orders.py: refused at the start, cancelled or reported, by `foreign`)."""
     step = Step()
+    views: list[OrderView | AlgoOrderView] = [*snap.orders, *snap.algo_orders]
+    by_id = {v.client_algo_id if isinstance(v, AlgoOrderView) else v.client_order_id: v for v in views}
     open_ids = {o.client_order_id: o.filled_qty for o in snap.orders}
     open_ids.update({a.client_algo_id: ZERO for a in snap.algo_orders})
     # Tracked ones are brought up to date by `order_event`; the journal is asked about the rest.
     untracked = {cid: filled for cid, filled in open_ids.items() if engine.order(cid) is None}
     journal = state.orders(untracked)
+    strangers = [by_id[cid] for cid in untracked if cid not in journal]
+    handled = foreign_orders.handle(strangers, foreign, at_start, snap.time)  # raises for a refused start
     for cid, filled in untracked.items():
         known = journal.get(cid)
         if known is None:
-            step.records.append(
-                rec.EngineNotice(
-                    snap.time,
-                    "",
-                    "foreign-order",
-                    f"order {cid} is open on the exchange but was not sent by this bot: left alone",
-                )
-            )
             continue
         cmd, purpose, rule = known
         engine.adopt_order(cmd, purpose, rule, filled)  # type: ignore[arg-type]
@@ -262,6 +268,8 @@ def adopt(engine: Engine, snap: Reconciliation, state: JournalState) -> Step:
                 f"{purpose} order {cid} ({rule or 'engine'}) still working: tracked",
             )
         )
+    step.records.extend(handled.records)
+    step.commands.extend(handled.commands)
     return step
 
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from rulebot.runtime.killswitch import Policy
 from rulebot.runtime.reload import SETTLE_S
 
+ForeignPolicy = Literal["refuse", "cancel", "keep"]
+
 Mode = Literal["dry-run", "live"]
 KILL_FILE = "KILL"
 DEFAULT_PAPER_BALANCE = Decimal(10_000)  # of a dollar-like margin asset (USD-M)
@@ -45,6 +47,10 @@ class RunConfig:
     clock_sync_every_s: float = 600.0
     strict: bool = False  # a rule whose condition fails at run time stops the bot (kill-switch policy)
     resume: bool = False  # lift a halt that holds across restarts (a `halt` action, `on_breach: halt`)
+    # Open orders on the rulebook's symbols that the journal does not know (placed by hand, or by a
+    # bot whose journal is gone): a live start is refused beside them, unless they are to be
+    # cancelled or kept (recovery.adopt).
+    foreign_orders: ForeignPolicy = "refuse"
 
     def paper_balance(self, inverse: bool) -> Decimal:
         """The wallet of a new paper account: `balance`, or the default of the market."""

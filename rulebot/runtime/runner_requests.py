@@ -158,7 +158,9 @@ class RunnerRequests:
     async def _reconcile(self, state: recovery.JournalState, why: str) -> None:
         desk = self._desk()
         assert isinstance(desk.venue, LaneVenue), "only a live run reconciles with the exchange"
-        for cid in await reconcile(desk, desk.venue, self.book.symbols, state, why):
+        at_start = why == "start"  # the run's first: a start beside foreign orders may be refused
+        foreign = self.cfg.foreign_orders
+        for cid in await reconcile(desk, desk.venue, self.book.symbols, state, why, foreign, at_start):
             self._reconcile_later(f"order {cid} is not on the exchange yet", IN_FLIGHT_MS / 1000)
 
     async def _reconcile_or_retry(self, why: str, wait_s: float = 1.0) -> bool:

@@ -319,3 +319,34 @@ def test_a_dry_run_balance_given_is_the_wallet_in_the_margin_asset(tmp_path):
     res = CliRunner().invoke(main, [*args, "--max-events", "200", "--balance", "2.5"])
     assert res.exit_code == 0, res.output
     assert _start_equity(tmp_path / "run" / "journal.sqlite") == {"BTC": Decimal("2.5")}
+
+
+async def test_a_live_start_beside_an_order_the_journal_does_not_know_says_which_and_how_to_go_on(tmp_path):
+    from rulebot.core.commands import PlaceOrder
+    from rulebot.core.enums import OrderType, Side
+
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    async with FakeBinance(Market.USDM) as fake:
+        await fake.feed(Trade("BTCUSDT", Decimal(60000), Decimal("0.01"), 0, True, 1))
+        stop = PlaceOrder(
+            "old-bot-stop",
+            "BTCUSDT",
+            Side.SELL,
+            OrderType.STOP_MARKET,
+            None,
+            trigger_price=Decimal(57000),
+            close_position=True,
+        )
+        assert fake.sim.execute_algo(stop, fake.now()).ok  # a stop left by a bot whose journal is gone
+        keys = key_file(tmp_path, fake, 0o600)
+        args = [sys.executable, "-m", "rulebot.cli", *run_args(book, fake, keys, tmp_path / "run")]
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert not fake.placed_ids and fake.sim.open_algo_orders("BTCUSDT")  # nothing sent, the stop untouched
+    text = err.decode()
+    assert proc.returncode == 1 and "Traceback" not in text, text
+    assert "BTCUSDT STOP_MARKET SELL close-position trigger 57000 (old-bot-stop)" in text
+    assert "--foreign-orders cancel" in text and "nothing was sent" in text
