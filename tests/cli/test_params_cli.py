@@ -51,3 +51,26 @@ def test_a_set_the_rulebook_refuses_is_reported_under_the_rulebook_file(tmp_path
     assert res.exit_code == 1, res.output
     assert "--set slw: the rulebook has no parameter 'slw'" in res.output
     assert f"{book}: invalid — 1 error; nothing was run" in res.output
+
+
+@pytest.mark.parametrize(
+    ("fees", "says"),
+    [
+        ("-0.005,0.0005", "a maker rebate deeper than -0.0002 (-0.02 %) is beyond any Binance program"),
+        ("-0.01,0.0005", "a maker rebate deeper than -0.0002"),
+        ("0.0002,-0.0001", "a taker fee cannot be negative"),
+        ("2,5", "below 0.01 (1 %)"),
+    ],
+)
+def test_fee_rates_no_binance_account_pays_are_refused(fees: str, says: str) -> None:
+    res = CliRunner().invoke(
+        main, ["backtest", str(ROOT / "rules" / "ema-trend-btc.yaml"), "--data", DAY, "--fees", fees]
+    )
+    assert res.exit_code == 2 and says in res.output, res.output
+
+
+def test_a_real_liquidity_provider_rebate_is_accepted() -> None:
+    res = CliRunner().invoke(
+        main, ["backtest", str(ROOT / "rules" / "ema-trend-btc.yaml"), "--data", DAY, "--fees", "-0.00015,0.0004"]
+    )
+    assert res.exit_code == 0, res.output
