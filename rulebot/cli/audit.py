@@ -230,8 +230,18 @@ def orders_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
             ("status", "status"),
         ],
         "orders",
-        derived={"price": lambda o: order_price(o.get("price"), o.get("trigger_price"))},
+        derived={
+            "price": lambda o: order_price(o.get("price"), o.get("trigger_price")),
+            # Why the bot cancelled it, when it did: a stop re-priced, a position closed, a flatten.
+            "status": lambda o: (o.get("status") or "") + _cancelled_why(o),
+        },
     )
+
+
+def _cancelled_why(order: dict[str, Any]) -> str:
+    """` (re-priced: the daily loss cap moved)`: why the bot cancelled an order, shown beside CANCELED only."""
+    why = order.get("cancel_reason")
+    return f" ({why})" if why and order.get("status") == "CANCELED" else ""
 
 
 @audit.command("fills")

@@ -91,7 +91,8 @@ def print_story(out: Console, story: dict[str, Any], places: int) -> None:
         out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']}){later}", markup=False)
     for o in story["orders"]:
         if o["kind"] == "command" and o.get("type") != "PlaceOrder":
-            out.print(f"{o.get('type')} {o['client_order_id']} sent", markup=False)
+            why = f" ({o['reason']})" if o.get("reason") else ""  # a cancel's reason (commands.CancelOrder)
+            out.print(f"{o.get('type')} {o['client_order_id']} sent{why}", markup=False)
         elif o["kind"] == "command":
             qty = cell("quantity", o.get("quantity")) if o.get("quantity") else "close-position"
             price = order_price(o.get("price"), o.get("trigger_price"))

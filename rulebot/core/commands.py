@@ -50,12 +50,14 @@ class CancelOrder:
     symbol: str
     client_order_id: str
     time: int = 0
+    reason: str = ""  # why the engine cancels it, for the journal and `audit orders` (Binance is not told)
 
 
 @dataclass(frozen=True, slots=True)
 class CancelAllOrders:
     symbol: str
     time: int = 0
+    reason: str = ""  # as CancelOrder's
 
 
 @dataclass(frozen=True, slots=True)

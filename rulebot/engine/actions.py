@@ -112,7 +112,7 @@ class Actions:
         st = self.state
         run = st.runs[symbol]
         for entry_id in sorted(run.entry_pending):  # an entry still working would refill the old side
-            step.commands.append(st.oms.cancel_id(symbol, entry_id, st.time))
+            step.commands.append(st.oms.cancel_id(symbol, entry_id, st.time, f"rule {rule.name} reverses: exit first"))
         ex = run.exiting
         if ex is None:
             flat = self.engine.binding.state_for_flat(run.state)

@@ -125,7 +125,7 @@ class Binding:
             )
             return
         for entry_id in sorted(run.entry_pending):  # an exit before the entry's outcome: stop the entry
-            step.commands.append(st.oms.cancel_id(symbol, entry_id, time))
+            step.commands.append(st.oms.cancel_id(symbol, entry_id, time, f"{why}: exit first"))
         rule = closing[-1].rule if closing else why.removeprefix("rule ")
         order_id = closing[-1].client_order_id if closing else None
         run.exiting = PendingExit(state, why, rule, order_id, len(closing[-1:]), time + retry_delay_ms(1))

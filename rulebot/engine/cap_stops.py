@@ -107,7 +107,8 @@ class CapStops:
                 del wanted[side]
                 continue
             st.cap_cancels.add(cid)
-            step.commands.append(st.oms.cancel(record, time))
+            why = "re-priced: the daily loss cap moved" if want is not None else "no position to cap"
+            step.commands.append(st.oms.cancel(record, time, why))
         for side, (trig, _) in wanted.items():
             long = side is PositionSide.LONG or (side is PositionSide.BOTH and pf.position(symbol, side).amount > 0)
             stop = ProtectIntent(

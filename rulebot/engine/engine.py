@@ -254,7 +254,8 @@ class Engine(EngineReads, QuietWalk):
     def entry_cancels(self, time: int) -> list[CancelOrder]:
         """Cancels for every working entry (a shutdown that keeps positions with their stops)."""
         oms = self.state.oms
-        return [oms.cancel(r, time) for r in oms.open_orders() if r.purpose == "entry"]
+        why = "shutdown (keep): no entry works while the bot is down"
+        return [oms.cancel(r, time, why) for r in oms.open_orders() if r.purpose == "entry"]
 
     def send(self, cmd: PlaceOrder, step: Step) -> None:
         """An order the order manager built goes out (and counts against the order budget)."""

@@ -203,7 +203,7 @@ class Exits:
         """`flatten` for one symbol."""
         st = self.state
         time, run = st.time, st.runs[symbol]
-        step.commands.append(st.oms.cancel_all(symbol, time))
+        step.commands.append(st.oms.cancel_all(symbol, time, f"flatten ({rule})"))
         run.protections.clear()
         cid = self.exit_all(symbol, rule, OrderType.MARKET, None, "flatten", step)
         if cid is None:

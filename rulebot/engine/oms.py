@@ -216,27 +216,28 @@ class OrderManager:
         self.track(cmd, "trailing_stop", intent.rule)
         return cmd
 
-    def cancel(self, record: OrderRecord, time: int) -> CancelOrder:
-        return CancelOrder(record.command.symbol, record.client_order_id, time)
+    def cancel(self, record: OrderRecord, time: int, reason: str) -> CancelOrder:
+        return CancelOrder(record.command.symbol, record.client_order_id, time, reason)
 
-    def cancel_id(self, symbol: str, client_order_id: str, time: int) -> CancelOrder:
+    def cancel_id(self, symbol: str, client_order_id: str, time: int, reason: str) -> CancelOrder:
         """Cancel by id (an entry still working, whose record may have been forgotten)."""
-        return CancelOrder(symbol, client_order_id, time)
+        return CancelOrder(symbol, client_order_id, time, reason)
 
-    def cancel_all(self, symbol: str, time: int) -> CancelAllOrders:
-        return CancelAllOrders(symbol, time)
+    def cancel_all(self, symbol: str, time: int, reason: str) -> CancelAllOrders:
+        return CancelAllOrders(symbol, time, reason)
 
     def cancel_tagged(self, intent: CancelIntent) -> list[CancelOrder | CancelAllOrders]:
         """A rule's `cancel`: every working order of the symbol (no tag), or those with the tag."""
+        why = f"rule {intent.rule}: cancel" + ("" if intent.tag is None else f" tag {intent.tag}")
         if intent.tag is None:
-            return [CancelAllOrders(intent.symbol, intent.time)]
-        return [self.cancel(r, intent.time) for r in self.open_orders(intent.symbol, intent.tag)]
+            return [CancelAllOrders(intent.symbol, intent.time, why)]
+        return [self.cancel(r, intent.time, why) for r in self.open_orders(intent.symbol, intent.tag)]
 
     def expire(self, time: int) -> list[CancelOrder]:
         """Cancels for the unfilled rest of orders whose `expire` has passed."""
         cancels: list[CancelOrder] = []
         for record in self.expired(time):
-            cancels.append(self.cancel(record, time))
+            cancels.append(self.cancel(record, time, "expired"))
             record.command = replace(record.command, expire_at=None)
         return cancels
 

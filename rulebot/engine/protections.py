@@ -141,7 +141,7 @@ class Protections:
             # entry's stop would stay until the exchange's limit refuses the next (-4045).
             was = old.command
             if old.purpose == purpose and was.tag == tag and was.position_side is pos.position_side:
-                step.commands.append(st.oms.cancel(old, time))
+                step.commands.append(st.oms.cancel(old, time, f"replaced: one {purpose} for the whole position"))
         if trail is not None:
             cmd = st.oms.place_trailing_stop(trail)
         else:
@@ -233,7 +233,7 @@ class Protections:
                 position_side=was.position_side,
                 reduce_only=was.reduce_only,
             )
-            step.commands.append(st.oms.cancel(record, st.time))
+            step.commands.append(st.oms.cancel(record, st.time, "replaced: resized to the position"))
             cmd = st.oms.place_trailing_stop(trail)
             step.records.append(
                 rec.GuardRecord(
@@ -280,7 +280,7 @@ class Protections:
         st = self.state
         for record in st.oms.open_orders(symbol):
             if record.purpose in _LEFTOVER_PURPOSES and record.command.position_side is position_side:
-                step.commands.append(st.oms.cancel(record, st.time))
+                step.commands.append(st.oms.cancel(record, st.time, "position closed"))
 
     def refresh(self, symbol: str) -> None:
         """Start (or stop) the protective-stop guard's countdown for the symbol."""

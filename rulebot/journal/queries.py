@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
 from collections import defaultdict
@@ -163,11 +164,46 @@ def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
         + _NEXT_PLACED.format(cmd="c.id")
         + """
              ORDER BY u.id DESC LIMIT 1) AS status,
+           (SELECT MAX(u.id) FROM entries u
+             WHERE u.client_order_id = c.client_order_id AND u.kind IN ('order', 'algo')
+               AND u.id > c.id AND u.id < """
+        + _NEXT_PLACED.format(cmd="c.id")
+        + """) AS status_id,
            (SELECT g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id = c.client_order_id
-             AND g.run_id = c.run_id LIMIT 1) AS rule
+             AND g.run_id = c.run_id LIMIT 1) AS rule,
+           (SELECT json_extract(x.body, '$.reason') FROM entries x
+             WHERE x.client_order_id = c.client_order_id AND x.kind = 'command' AND x.id > c.id
+               AND json_extract(x.body, '$.type') = 'CancelOrder' AND x.id < """
+        + _NEXT_PLACED.format(cmd="c.id")
+        + """
+             ORDER BY x.id LIMIT 1) AS cancel_reason, c.run_id
     FROM commands c WHERE c.command = 'PlaceOrder' ORDER BY c.id LIMIT ?"""
     )
-    return _rows(db.execute(sql, (limit,)))
+    out = _rows(db.execute(sql, (limit,)))
+    _cancel_all_reasons(db, out)
+    for o in out:
+        del o["status_id"], o["run_id"]
+    return out
+
+
+def _cancel_all_reasons(db: sqlite3.Connection, orders: list[dict[str, Any]]) -> None:
+    """A cancelled order that no CancelOrder named went with its symbol's CancelAllOrders (a flatten, a
+    rule's `cancel`): the last one between its placing and its CANCELED gives its reason. Read once,
+    not per order."""
+    wanting = [o for o in orders if o["status"] == "CANCELED" and not o["cancel_reason"]]
+    if not wanting:
+        return
+    alls: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for r in db.execute(
+        "SELECT id, run_id, symbol, json_extract(body, '$.reason') FROM commands WHERE command = 'CancelAllOrders' "
+        "ORDER BY id"
+    ):
+        alls[r[1], r[2]].append((r[0], r[3] or ""))
+    for o in wanting:
+        ids = alls.get((o["run_id"], o["symbol"]), [])
+        before = bisect.bisect_left(ids, (o["status_id"] or 0, ""))  # those before the CANCELED
+        if before and ids[before - 1][0] > o["id"]:
+            o["cancel_reason"] = ids[before - 1][1] or None
 
 
 def fills(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:

@@ -60,7 +60,7 @@ def handle(views: Sequence[OrderView | AlgoOrderView], policy: ForeignPolicy, at
     for v in views:
         cid = v.client_algo_id if isinstance(v, AlgoOrderView) else v.client_order_id
         if policy == "cancel":
-            step.commands.append(CancelOrder(v.symbol, cid, time))
+            step.commands.append(CancelOrder(v.symbol, cid, time, "not sent by this bot (--foreign-orders cancel)"))
             text = f"order {describe(v)} is open on the exchange but was not sent by this bot: cancelled"
         else:
             text = f"order {describe(v)} is open on the exchange but was not sent by this bot: left alone"

@@ -529,3 +529,26 @@ def test_pnl_never_adds_amounts_of_different_assets(tmp_path):
     assert got["USDT"][0] == 2 and got["BTC"][0] == 1
     code, table = audit(str(path), "pnl")
     assert code == 0 and "BNB" in table and "BTC" in table and "USDT" in table
+
+
+def test_every_order_the_bot_cancelled_says_why(journal):
+    """`CANCELED` alone left the audit to guess: a stop re-priced, a position closed, an entry that
+    expired, a flatten. Each cancel the engine sends carries its reason, and `orders` shows it."""
+    code, out = audit(journal, "orders", "--format", "json")
+    assert code == 0
+    cancelled = [o for o in json.loads(out) if o["status"] == "CANCELED"]
+    reasons = {o["cancel_reason"] for o in cancelled}
+    assert cancelled and None not in reasons, [o["client_order_id"] for o in cancelled if not o["cancel_reason"]]
+    assert {"position closed", "expired", "re-priced: the daily loss cap moved"} <= reasons
+    assert "flatten (daily_loss_cap)" in reasons  # a CancelAllOrders: found by its symbol, not by an id
+    code, text = audit(journal, "orders")
+    assert "CANCELED (position" in text  # the table may wrap the rest of the cell
+    closed = next(o for o in cancelled if o["cancel_reason"] == "position closed")
+    db = sqlite3.connect(journal)
+    placed_by = db.execute(
+        "SELECT MAX(d.id) FROM entries d WHERE d.kind = 'decision' AND json_extract(d.body, '$.fired') AND d.id < ?",
+        (closed["id"],),
+    ).fetchone()[0]
+    db.close()
+    code, story = audit(journal, "explain", str(placed_by))
+    assert code == 0 and f"CancelOrder {closed['client_order_id']} sent (position closed)" in story, story
