@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from rulebot.core.commands import PlaceOrder, SetLeverage, SetMarginType
-from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Side, TimeInForce
+from rulebot.core.enums import MarginType, Market, OrderType, Side, TimeInForce
 from rulebot.core.events import Trade
 from rulebot.runtime.foreign_orders import ForeignOrders
 from rulebot.testing.fake_binance import FakeBinance
@@ -22,19 +22,14 @@ from .test_live_runner import notices, running, seen
 D = Decimal
 
 
+def _limit_buy(cid: str, price: Decimal) -> PlaceOrder:
+    return PlaceOrder(cid, "BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.05"), price=price, time_in_force=TimeInForce.GTC)
+
+
 async def _foreign_limit_buy(fake: FakeBinance, cid: str = "manual-buy-1") -> None:
     """A resting buy below the market, placed by hand or by a bot whose journal is gone."""
     await fake.feed(Trade("BTCUSDT", D(60000), D("0.01"), 0, True, 1, 1, 1))
-    buy = PlaceOrder(
-        cid,
-        "BTCUSDT",
-        Side.BUY,
-        OrderType.LIMIT,
-        D("0.05"),
-        price=D(59990),
-        time_in_force=TimeInForce.GTC,
-        position_side=PositionSide.BOTH,
-    )
+    buy = _limit_buy(cid, D(59990))
     for cmd in (SetMarginType("BTCUSDT", MarginType.ISOLATED), SetLeverage("BTCUSDT", 3), buy):
         assert fake.sim.execute(cmd, fake.now()).ok
 
@@ -86,16 +81,7 @@ async def test_under_cancel_an_order_placed_beside_the_running_bot_is_cancelled_
         running(fake, BOOK, tmp_path, [], foreign_orders="cancel") as runner,
     ):
         await until(lambda: bool(seen(runner, "positions")), timeout=10)
-        buy = PlaceOrder(
-            "manual-2",
-            "BTCUSDT",
-            Side.BUY,
-            OrderType.LIMIT,
-            D("0.05"),
-            price=D(59000),
-            time_in_force=TimeInForce.GTC,
-        )
-        assert fake.sim.execute(buy, fake.now()).ok
+        assert fake.sim.execute(_limit_buy("manual-2", D(59000)), fake.now()).ok
         await fake.expire_listen_key()  # the user stream reconnects: the account is read again
         await until(lambda: fake.sim.order("BTCUSDT", "manual-2").status.value == "CANCELED", timeout=10)
         await until(lambda: any("manual-2" in n["message"] for n in notices(runner)), timeout=5)
