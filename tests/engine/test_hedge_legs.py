@@ -197,3 +197,46 @@ def test_in_one_way_mode_a_refused_addition_keeps_the_positions_stop():
     fp.trade(60060)
     assert legs(fp) == {PositionSide.BOTH: D("0.02")}
     assert stops(fp) == {PositionSide.BOTH: (Side.SELL, D("58200.0"), "stop_loss")}
+
+
+LIQUIDATION_HEDGE = """\
+rulebook: hedge-liquidation
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3, position_mode: hedge}
+risk: {min_liquidation_distance: 15%}
+states:
+  flat: {position: none}
+  long: {position: long}
+  both: {position: any}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 60020
+    do: [{enter: {side: long, size: "0.02"}}, {stop_loss: {distance: 3%}}, {goto: long}]
+  - name: hedge
+    on: trade
+    in: long
+    when: price > 60050
+    do: [{set_leverage: {to: 10}}, {enter: {side: short, size: "0.02"}}, {stop_loss: {distance: 3%}}, {goto: both}]
+  - name: never
+    on: trade
+    in: both
+    when: price < 0
+    do: [exit, {goto: flat}]
+"""
+
+
+def test_the_liquidation_distance_of_a_hedge_entry_is_its_own_legs_not_the_other_legs():
+    """At 10x an isolated short is liquidated about 9.6% from its entry: the 15% guard refuses it.
+    Computed on the long leg's holding instead (0.02 long, minus the 0.02 short: nothing left), the
+    short looked like a close with no liquidation price at all, and went out whole."""
+    fp = FaultyPaper(LIQUIDATION_HEDGE)
+    fp.start()
+    fp.trade(60000)
+    assert legs(fp) == {PositionSide.LONG: D("0.02")}  # at 3x: liquidated about 33% away, allowed
+    fp.trade(60060)
+    refused = [r for r in verdicts(fp.records, "liquidation_distance") if "reject" in kinds(r, "liquidation_distance")]
+    assert refused, "the short leg went out at 10x beside a 15% liquidation-distance guard"
+    assert legs(fp) == {PositionSide.LONG: D("0.02")}
