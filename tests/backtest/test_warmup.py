@@ -247,3 +247,25 @@ def test_symbols_whose_data_start_apart_are_each_ready_on_their_own_time(tmp_pat
         .output
     )
     assert "ready on BTCUSDT 2025-06-14 00:08, ETHUSDT 2025-06-15 00:08" in " ".join(text.split())
+
+
+def test_a_session_vwap_from_inside_a_day_warms_from_that_days_midnight(tmp_path):
+    """Tried as a user: with `--from 2025-06-15T12:00`, `vwap(1m)` (the VWAP since 00:00 UTC) was
+    warmed on 4 minutes of data, so at 12:00 it read 104,909.21 where the day's VWAP was 105,403.12:
+    `close@1m > vw` compared the price with the VWAP of the last few minutes, all afternoon."""
+    book = tmp_path / "vwap.yaml"
+    book.write_text(
+        "rulebook: vw\nmarket: usdm\nsymbols: [BTCUSDT]\ntimeframes: [1m]\n"
+        "indicators:\n  vw: vwap(1m)\n"
+        "rules:\n  - name: look\n    on: candle_close 1m\n    when: close@1m > vw\n    do: [{log: x}]\n"
+    )
+    full, _, _ = backtest(str(book), [str(DAY_14), str(DAY_15)])
+    late, _, _ = backtest(str(book), [str(DAY_14), str(DAY_15)], start="2025-06-15T12:00")
+    times = [p.time for p in full.symbol_curves["BTCUSDT"]]
+    offset = times.index(late.symbol_curves["BTCUSDT"][0].time)
+    mine = list(late.indicator_values["BTCUSDT"]["vw"])
+    theirs = list(full.indicator_values["BTCUSDT"]["vw"])[offset : offset + len(mine)]
+    assert len(mine) > 600 and mine == theirs
+    assert late.warmup is not None and late.warmup.warm_events >= 720  # from 00:00 of the 15th at least
+    # The need is a day of candles: the most any start inside a day is from its midnight.
+    assert {n.name: n.candles for n in history_needs(compile_file(str(book)))} == {"vw": 1440}
