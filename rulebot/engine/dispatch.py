@@ -140,6 +140,19 @@ class RuleDispatch:
             for n, _ in prev_slots:
                 snapshot[n] = env.get(n, math.nan)
 
+    def remember(self, symbol: str, key: tuple[str, str | None]) -> None:
+        """Keep `key`'s `prev.` values from the env, as its dispatch does after its rules, where no
+        rule runs (a backtest's warm-up): a crossover on the first candle after it then compares
+        with the candle before, as a run that began earlier does."""
+        by_key = self._by_key.get(key)
+        if by_key is None or not by_key[1]:
+            return
+        run = self._runs[symbol]
+        snapshot = run.prev.setdefault(key, {})
+        env = run.market.env
+        for n, _ in by_key[1]:
+            snapshot[n] = env.get(n, math.nan)
+
 
 # A rule as the dispatch reads it: the rule, its condition's function (None: no condition), NaN
 # test and checking twin, whether a true result proves no NaN read (true_is_clean), its name, its
