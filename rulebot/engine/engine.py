@@ -304,7 +304,12 @@ class Engine(EngineReads, QuietWalk):
         """Candles from before the start (a restart, REST klines) into `symbol`'s history and
         indicators; no rule runs on them. Returns how many were new."""
         run = self.state.runs.get(symbol)
-        return run.market.warm(candles) if run is not None else 0
+        if run is None:
+            return 0
+        taken = run.market.warm(candles)
+        for tf in {candle.timeframe for candle in candles} if taken else ():
+            self.rules.remember_closed(symbol, tf)  # a crossover on the first live candle has its candle before
+        return taken
 
     def restore_state(self, symbol: str, state: str, entered_at: int) -> bool:
         """Put a symbol back in the state the journal says it was in (call before `start`).
