@@ -369,7 +369,7 @@ def _take_over(book: c.CompiledRulebook, instruments: Mapping[str, Instrument], 
             # A pending stop and reverse holds the old rulebook's entry and goto (its states may be
             # gone): the exit completes, and the new rules decide from the flat state what comes next.
             exiting = replace(exiting, then=(), then_rule=None)
-        # prev: what this book's rules saw last, nothing yet
+        # prev: kept anew by reload_engine from the re-warmed values, where they are of one timeframe
         runs[s] = replace(before, market=market, prev={}, exiting=exiting)
     return replace(old, runs=runs)
 
