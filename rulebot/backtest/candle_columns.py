@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from rulebot.engine.env import ACCOUNT_NAMES
 from rulebot.engine.market import SymbolMarket
 from rulebot.rulebook.expr import PREV_PREFIX
 
+_EXACT = float(1 << 53)  # whole numbers below this are floats exactly, and so are their sums
 # Env names that move with the clock or the account within a run: never read as constants.
 MOVING = frozenset({"time", "hour", "weekday", "next_funding_in", "state"}) | ACCOUNT_NAMES
 
@@ -39,9 +41,9 @@ def window_columns(
     close = b.close_np[i:k]
     cols: dict[str, np.ndarray] = {"price": close, "mark_price": close, "index_price": close}
     if "bid" in reads or "bid" in drawn:
-        cols["bid"] = close - tick
+        cols["bid"] = ticks_away(close, tick, -1)
     if "ask" in reads or "ask" in drawn:
-        cols["ask"] = close + tick
+        cols["ask"] = ticks_away(close, tick, 1)
     if publish:
         cols[f"open@{tf}"], cols[f"high@{tf}"], cols[f"low@{tf}"] = b.open_np[i:k], b.high_np[i:k], b.low_np[i:k]
         cols[f"close@{tf}"], cols[f"volume@{tf}"] = close, b.volume_np[i:k]
@@ -61,6 +63,20 @@ def window_columns(
         if name not in cols:
             cols[name] = np.full(n, env.get(name, math.nan))
     return cols
+
+
+def ticks_away(close: np.ndarray, tick: Decimal, sign: int) -> np.ndarray:
+    """The synthetic book's side, as the engine's env holds it: float(close + sign * tick), the float
+    of the exact Decimal price (engine/market.py). With a tick of m / 10**k and closes on its grid,
+    close * 10**k is a whole number n below 2**53 and (n + sign * m) / 10**k is one correctly rounded
+    division: the nearest float to that price, as float(Decimal) is. Else each one through Decimal."""
+    exp = tick.as_tuple().exponent
+    k = max(0, -exp) if isinstance(exp, int) else 0
+    scale, m = 10.0**k, float(tick.scaleb(k))
+    n = np.rint(close * scale)
+    if k <= 22 and m.is_integer() and bool(np.all(n / scale == close)) and float(np.abs(n).max(initial=0)) + m < _EXACT:
+        return (n + sign * m) / scale
+    return np.array([float(Decimal(repr(c)) + sign * tick) for c in close.tolist()])
 
 
 def with_prev(cols: dict[str, np.ndarray], names: Iterable[str], snapshot: Mapping[str, Any]) -> dict[str, np.ndarray]:

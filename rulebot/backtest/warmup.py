@@ -23,6 +23,7 @@ from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.history import HistoryNeed, duration_text, history_needs, timeframe_ms
 
 CONVERGE = 3  # as runtime/warmup.py: history read per candle of warm-up
+_TRADE, _MARK = ("trade", None), ("mark_price", None)  # the dispatch keys of trades and mark prices
 _CHECK_MS = 60_000  # readiness is looked at once a minute of data: the summary's resolution
 
 
@@ -110,6 +111,8 @@ class Warmup:
         self.until = trade_from if trade_from is not None else -(1 << 62)
         self._runs = engine.state.runs
         self._markets: dict[str, SymbolMarket] = {s: run.market for s, run in self._runs.items()}
+        # The previous values crossovers compare with, kept through the warm-up as the dispatch keeps them.
+        self._remember = engine.rules.remember
         self._needs = history_needs(book)
         # The env key whose readiness stands for the need (an indicator's first output).
         self._keys = {n.name: _key(book, n.name) for n in self._needs}
@@ -132,17 +135,26 @@ class Warmup:
         if market is None:
             return
         vol = self._runs[symbol].volatility
+        remember = self._remember
         if isinstance(event, Trade):
-            market.on_trade(event)
+            for c in market.on_trade(event):
+                remember(symbol, ("candle_close", c.timeframe))
+            remember(symbol, _TRADE)
             if time - self._last_vol.get(symbol, -1000) >= 1000:  # once a second, as the engine does
                 self._last_vol[symbol] = time
                 vol.update(time, float(event.price))
         elif isinstance(event, CandleClosed):
-            market.on_candle(event)
+            for c in market.on_candle(event):
+                remember(symbol, ("candle_close", c.timeframe))
+            if not market.has_trades and market.price_candle_ms == event.close_time - event.open_time + 1:
+                remember(symbol, _TRADE)  # the close is the tick of candle-only data (market_events.py)
+                if not market.has_mark:
+                    remember(symbol, _MARK)
             if market.last is not None:
                 vol.update(event.close_time, float(market.last))
         elif isinstance(event, MarkPrice):
             market.on_mark(event)
+            remember(symbol, _MARK)
             vol.update(time, float(event.mark_price))
         elif isinstance(event, BookTop):
             market.on_book(event)

@@ -1,9 +1,9 @@
 """Incremental O(1) indicators and their registry, the one table the rulebook compiler checks
 definitions against and the engine creates indicator objects from.
 
-Floats, not Decimal: indicators feed conditions, never money. Every indicator is ready on
-exactly `spec.warmup(*params)` inputs (values for a series indicator, candles for a candle
-indicator); before that its `value` is NaN:
+Floats, not Decimal: indicators feed conditions, never money. Every indicator but the session
+vwap is ready on exactly `spec.warmup(*params)` inputs (values for a series indicator, candles
+for a candle indicator); before that its `value` is NaN:
 
 | indicator | ready on input number |
 |---|---|
@@ -11,7 +11,7 @@ indicator); before that its `value` is NaN:
 | rsi(n), roc(n) | n + 1 (both need the value before the first of n changes) |
 | macd(fast, slow, signal) | max(fast, slow) + signal - 1 |
 | atr(n) | n (the first candle's true range is high - low) |
-| vwap(TF) / vwap(TF, 0) (session, resets 00:00 UTC) | 1 |
+| vwap(TF) / vwap(TF, 0) (session, resets 00:00 UTC) | the first candle that opens a UTC day |
 | vwap(TF, n), n ≥ 1 (rolling) | n |
 """
 

@@ -3,7 +3,8 @@ that several of them share.
 
 An indicator takes one input at a time (`update(x)` for a series, `update_candle(...)` for a
 candle), costs O(1) amortised per input, and exposes `value` (`math.nan` until `ready`),
-`ready` and `warmup`. `ready` turns True on exactly the `warmup`-th input and never turns back.
+`ready` and `warmup`. `ready` turns True on exactly the `warmup`-th input (the session vwap: on
+the first candle that opens a UTC day) and never turns back.
 """
 
 from __future__ import annotations

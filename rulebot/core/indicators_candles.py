@@ -3,7 +3,9 @@
 Warm-up: atr(n) is ready on the n-th candle: like TradingView's `ta.atr`, the first candle's
 true range is its high - low (there is no previous close yet), and the Wilder average is seeded
 with the mean of the first n true ranges. vwap(0), the session VWAP, is ready on the first
-candle; vwap(n) with n ≥ 1, rolling over the last n candles, on the n-th.
+candle that opens a UTC day (the first candle when the data starts at 00:00): before it only part
+of the day was seen, and its VWAP is not the day's. vwap(n) with n ≥ 1, rolling over the last n
+candles, on the n-th.
 """
 
 from __future__ import annotations
@@ -70,9 +72,12 @@ class Vwap(Indicator):
                 self._day = day
                 self._pv = 0.0
                 self._vol = 0.0
+                if open_time % DAY_MS == 0:
+                    self.ready = True
             self._pv += tp * volume
             self._vol += volume
-            self.ready = True
+            if not self.ready:
+                return  # a session begun after 00:00: part of a day, not the day's VWAP
             self.value = self._pv / self._vol if self._vol > 0.0 else tp
             return
         wv = self._window_vol

@@ -10,7 +10,7 @@ values it read, and a fired rule's actions run. Once a rule moves the symbol to 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rulebot.engine import records as rec
@@ -43,6 +43,14 @@ class RuleDispatch:
         self.keys = frozenset(rule.trigger.key for rule in self.book.rules)
         # The env name each `prev.` value is written under, built once rather than on every event.
         self._prev_slots = {key: tuple((n, PREV_PREFIX + n) for n in names) for key, names in self._prev_by_key.items()}
+        # The candle_close keys whose `prev.` values are all of the key's timeframe (params are inlined,
+        # never prev values): a warm-up from its candles leaves them as its last close did (remember_closed).
+        tf_of = {ind.name: ind.timeframe for ind in self.book.indicators}
+        self._closed_keys = frozenset(
+            key
+            for key, names in self._prev_by_key.items()
+            if key[0] == "candle_close" and all(_timeframe_of(n, tf_of) == key[1] for n in names)
+        )
         # What a decision shows of each rule, built once: its trigger's text and the names it reads, sorted.
         self._shown = {rule.index: (str(rule.trigger), tuple(sorted(rule.reads))) for rule in self.book.rules}
         self._version = self.book.source_hash
@@ -139,6 +147,37 @@ class RuleDispatch:
         if prev_slots and snapshot is not None:
             for n, _ in prev_slots:
                 snapshot[n] = env.get(n, math.nan)
+
+    def remember(self, symbol: str, key: tuple[str, str | None]) -> None:
+        """Keep `key`'s `prev.` values from the env, as its dispatch does after its rules, where no
+        rule runs (a backtest's warm-up): a crossover on the first candle after it then compares
+        with the candle before, as a run that began earlier does."""
+        by_key = self._by_key.get(key)
+        if by_key is None or not by_key[1]:
+            return
+        run = self._runs[symbol]
+        snapshot = run.prev.setdefault(key, {})
+        env = run.market.env
+        for n, _ in by_key[1]:
+            snapshot[n] = env.get(n, math.nan)
+
+    def remember_closed(self, symbol: str, timeframe: str) -> None:
+        """After a warm-up from `timeframe`'s candles (a restart's REST klines): keep the prev values
+        of its candle_close key when they are all of that timeframe, as the dispatch of its last
+        candle would have. A key that reads others (a 1h rule's `close@1m`) is left alone: the env
+        holds them as of their own last candle, not as of this one."""
+        key = ("candle_close", timeframe)
+        if key in self._closed_keys:
+            self.remember(symbol, key)
+
+
+def _timeframe_of(name: str, tf_of: Mapping[str, str]) -> str | None:
+    """The timeframe whose candles alone move `name` (`close@1h[2]`, `macd.hist`, `atr[1]`); None for a
+    value that moves with anything else (price, the account, the clock)."""
+    base = name.split("[")[0]
+    if "@" in base:
+        return base.split("@")[1]
+    return tf_of.get(base.split(".")[0])
 
 
 # A rule as the dispatch reads it: the rule, its condition's function (None: no condition), NaN

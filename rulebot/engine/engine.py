@@ -305,7 +305,12 @@ class Engine(EngineReads, QuietWalk):
         """Candles from before the start (a restart, REST klines) into `symbol`'s history and
         indicators; no rule runs on them. Returns how many were new."""
         run = self.state.runs.get(symbol)
-        return run.market.warm(candles) if run is not None else 0
+        if run is None:
+            return 0
+        taken = run.market.warm(candles)
+        for tf in {candle.timeframe for candle in candles} if taken else ():
+            self.rules.remember_closed(symbol, tf)  # a crossover on the first live candle has its candle before
+        return taken
 
     def restore_state(self, symbol: str, state: str, entered_at: int) -> bool:
         """Put a symbol back in the state the journal says it was in (call before `start`).
@@ -365,7 +370,7 @@ def _take_over(book: c.CompiledRulebook, instruments: Mapping[str, Instrument], 
             # A pending stop and reverse holds the old rulebook's entry and goto (its states may be
             # gone): the exit completes, and the new rules decide from the flat state what comes next.
             exiting = replace(exiting, then=(), then_rule=None)
-        # prev: what this book's rules saw last, nothing yet
+        # prev: kept anew by reload_engine from the re-warmed values, where they are of one timeframe
         runs[s] = replace(before, market=market, prev={}, exiting=exiting)
     return replace(old, runs=runs)
 

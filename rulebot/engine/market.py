@@ -29,7 +29,7 @@ class SymbolMarket:
 
     def __init__(self, symbol: str, book: CompiledRulebook, tick: Decimal = Decimal(0)) -> None:
         self.symbol = symbol
-        self.tick = float(tick)
+        self.tick = tick  # the synthetic book's step: a Decimal, so bid and ask are whole ticks
         self.env = Env({n: math.nan for n in _MARKET_NAMES})
         # Parameters are inlined into compiled expressions; they sit here too so that a
         # decision's recorded inputs show their values.
@@ -252,9 +252,9 @@ class SymbolMarket:
         if last == self._book_from:
             return
         self._book_from = last
-        price = float(last)
-        self.env["bid"] = price - self.tick
-        self.env["ask"] = price + self.tick
+        # The floats of the exact prices, as a real book's: 105507.6 + 0.1 in floats is 105507.70000000001.
+        self.env["bid"] = float(last - self.tick)
+        self.env["ask"] = float(last + self.tick)
 
     # ------------------------------------------------------------------ look-back
 

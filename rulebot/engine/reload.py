@@ -73,6 +73,8 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     for symbol in book.symbols:
         if symbol not in old.symbol_names:
             continue  # new to the run: starts now, in the initial state, at the book's leverage
+        for tf in book.timeframes:  # re-warmed from the history: the candle before each timeframe's next
+            new.rules.remember_closed(symbol, tf)
         if leverages[symbol] != old.leverage(symbol):
             new.change_leverage(symbol, leverages[symbol], "reload", step)
         state = old.symbol_state(symbol)

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rulebot.core.indicators import INDICATORS, IndicatorSpec
+from rulebot.core.indicators_base import DAY_MS
 from rulebot.rulebook.compiled import CandleInput, CompiledIndicator, IndicatorInput, SeriesInput
 from rulebot.rulebook.context import CompileContext
 from rulebot.rulebook.diagnose import did_you_mean
+from rulebot.rulebook.history import timeframe_ms
 from rulebot.rulebook.model import DURATION_RE
 from rulebot.rulebook.scope import Extreme
 
@@ -107,6 +109,10 @@ def compile_indicators(
             total, tf = own + (1 if p.input.field == "returns" else 0), p.input.timeframe
         else:
             total, tf = own, p.input.timeframe
+            if p.function == "vwap" and not p.params[0]:
+                # The session VWAP is ready on the candle that opens a UTC day: only a day of history
+                # before any moment is sure to hold that day's midnight.
+                total = max(own, DAY_MS // timeframe_ms(tf))
         result[n] = CompiledIndicator(n, p.function, p.input, p.params, p.spec.outputs, own, total, tf, p.definition)
     return list(result.values())
 

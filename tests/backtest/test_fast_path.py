@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import json
 import random
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulebot.backtest.api import backtest
+from rulebot.backtest.candle_columns import ticks_away
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.backtest.stats import compute_stats
@@ -468,3 +471,44 @@ rules:
     when: crossover(fast, slow)
     do: [exit, {enter: {side: long, size: 0.01}}, {stop_loss: {distance: 5%}}, {goto: long}]
 """
+
+
+def test_a_condition_on_the_book_klines_stand_in_for_reads_whole_ticks_on_both_paths(tmp_path: Path) -> None:
+    """`ask == high@1m or bid == low@1m` holds where the close is one tick from the high or the low:
+    458 of 2025-06-08's 1,440 BTCUSDT candles. The ask was close + 0.1 in floats (105507.70000000001),
+    so the engine saw 314, and the array screen must compute the very same floats to jump candles."""
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "rulebook: book\nmarket: usdm\nsymbols: [BTCUSDT]\ntimeframes: [1m]\n"
+        "rules:\n  - name: top\n    on: candle_close 1m\n    when: ask == high@1m or bid == low@1m\n"
+        "    do: [{log: x}]\n"
+    )
+    day = require(UM / "daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06-08.zip")
+    with zipfile.ZipFile(day) as z:
+        rows = [line.split(",") for line in z.read(z.namelist()[0]).decode().splitlines() if line[0].isdigit()]
+    tick = D("0.1")
+    expected = sum(1 for r in rows if D(r[4]) + tick == D(r[2]) or D(r[4]) - tick == D(r[3]))
+
+    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
+        result, _, _ = backtest(str(book), [str(day)], config=BacktestConfig(path=path), on_record=record)
+        return result
+
+    event, fast = both(run)
+    assert expected > 100 and event.decisions == expected
+    assert "jumped in whole runs" in fast.path_reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    grid=st.lists(st.integers(0, 10**12), min_size=1, max_size=20),
+    tick=st.sampled_from(["0.1", "0.01", "0.0001", "0.00000001", "0.5", "0.25", "1", "10"]),
+    sign=st.sampled_from([-1, 1]),
+    off_grid=st.booleans(),
+)
+def test_the_screens_book_column_is_the_engines_float_of_the_exact_price(
+    grid: list[int], tick: str, sign: int, off_grid: bool
+) -> None:
+    t = D(tick)
+    closes = [n * t + (D("0.000000000123") if off_grid else 0) for n in grid]
+    got = ticks_away(np.array([float(c) for c in closes]), t, sign)
+    assert got.tolist() == [float(D(repr(float(c))) + sign * t) for c in closes]

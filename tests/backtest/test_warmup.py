@@ -23,6 +23,7 @@ from rulebot.backtest.warmup import CONVERGE, lead_ms
 from rulebot.cli import main
 from rulebot.core.events import CandleClosed
 from rulebot.engine.market import SymbolMarket
+from rulebot.engine.records import Decision
 from rulebot.feeds.replay import to_ms
 from rulebot.rulebook.compiler import compile_file, compile_text
 from rulebot.rulebook.history import duration_text, history_needs
@@ -247,3 +248,54 @@ def test_symbols_whose_data_start_apart_are_each_ready_on_their_own_time(tmp_pat
         .output
     )
     assert "ready on BTCUSDT 2025-06-14 00:08, ETHUSDT 2025-06-15 00:08" in " ".join(text.split())
+
+
+def test_a_session_vwap_from_inside_a_day_warms_from_that_days_midnight(tmp_path):
+    """Tried as a user: with `--from 2025-06-15T12:00`, `vwap(1m)` (the VWAP since 00:00 UTC) was
+    warmed on 4 minutes of data, so at 12:00 it read 104,909.21 where the day's VWAP was 105,403.12:
+    `close@1m > vw` compared the price with the VWAP of the last few minutes, all afternoon."""
+    book = tmp_path / "vwap.yaml"
+    book.write_text(
+        "rulebook: vw\nmarket: usdm\nsymbols: [BTCUSDT]\ntimeframes: [1m]\n"
+        "indicators:\n  vw: vwap(1m)\n"
+        "rules:\n  - name: look\n    on: candle_close 1m\n    when: close@1m > vw\n    do: [{log: x}]\n"
+    )
+    full, _, _ = backtest(str(book), [str(DAY_14), str(DAY_15)])
+    late, _, _ = backtest(str(book), [str(DAY_14), str(DAY_15)], start="2025-06-15T12:00")
+    times = [p.time for p in full.symbol_curves["BTCUSDT"]]
+    offset = times.index(late.symbol_curves["BTCUSDT"][0].time)
+    mine = list(late.indicator_values["BTCUSDT"]["vw"])
+    theirs = list(full.indicator_values["BTCUSDT"]["vw"])[offset : offset + len(mine)]
+    assert len(mine) > 600 and mine == theirs
+    assert late.warmup is not None and late.warmup.warm_events >= 720  # from 00:00 of the 15th at least
+    # The need is a day of candles: the most any start inside a day is from its midnight.
+    assert {n.name: n.candles for n in history_needs(compile_file(str(book)))} == {"vw": 1440}
+
+
+def test_a_crossover_on_the_first_candle_after_from_compares_with_the_warmed_candle_before(tmp_path):
+    """Tried as a user: ema(5) crosses over ema(20) on BTCUSDT's 1m candle that closes at
+    2025-06-14 02:17:59.999 (found in the full run's decisions). From `--from 2025-06-14T02:17` that
+    candle is the first one traded, and the crossover did not fire: the warm-up warmed the
+    indicators but not the previous values a crossover compares with (prev read the current
+    value, so `f <= s and f > s`). On both paths, every decision from --from is the full run's."""
+    book = tmp_path / "cross.yaml"
+    book.write_text(
+        "rulebook: cx\nmarket: usdm\nsymbols: [BTCUSDT]\ntimeframes: [1m]\n"
+        "indicators:\n  f: ema(close@1m, 5)\n  s: ema(close@1m, 20)\n"
+        "rules:\n  - name: up\n    on: candle_close 1m\n    when: crossover(f, s)\n    do: [{log: x}]\n"
+    )
+
+    def fired(start=None, path="auto"):
+        seen: list[int] = []
+
+        def record(r: object) -> None:
+            if isinstance(r, Decision) and r.fired:
+                seen.append(r.time)
+
+        backtest(str(book), [str(DAY_14)], start=start, on_record=record, config=BacktestConfig(path=path))
+        return seen
+
+    full = fired()
+    for cross in full[3:8]:
+        start = cross - MINUTE + 1  # the open of the candle that crossed
+        assert fired(start) == fired(start, "event") == [t for t in full if t >= start], cross

@@ -583,3 +583,18 @@ def test_indicators_have_slots() -> None:
     for spec in INDICATORS.values():
         ind = spec.create(*[(5 if p.kind == "int" else 1.0) for p in spec.params if p.default is None])
         assert not hasattr(ind, "__dict__"), spec.name
+
+
+def test_session_vwap_is_not_ready_before_it_has_seen_a_whole_day(two_days: list[Bar]) -> None:
+    """A session VWAP from candles that begin after 00:00 UTC is the VWAP of part of the day, not of
+    the day: it stays NaN until the first candle that opens a day, and from there is the day's."""
+    vwap = INDICATORS["vwap"].create()
+    start = 720  # 12:00 of the first day
+    ref = ref_vwap(two_days, 0)
+    for i, b in enumerate(two_days[start:], start=start):
+        vwap.update_candle(b.open_time, b.high, b.low, b.close, b.volume)
+        assert vwap.ready == (i >= 1440), i
+        if i < 1440:
+            assert math.isnan(vwap.value)
+        else:
+            assert vwap.value == pytest.approx(ref[i], rel=1e-12)

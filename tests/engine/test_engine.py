@@ -5,7 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rulebot.core.commands import CancelOrder, PlaceOrder
+from rulebot.core.events import CandleClosed
 from rulebot.engine import records as rec
+from rulebot.engine.engine import Engine
+from rulebot.rulebook.compiler import compile_text
 
 from .conftest import T0, backtest, holding, trades
 
@@ -288,3 +291,48 @@ rules:
     assert engine.symbol_state("ADAUSDT") == "long"  # until the exchange reports the position closed
     engine.on_event(holding("0", time=T0 + 70_000))
     assert engine.symbol_state("ADAUSDT") == "flat"
+
+
+CROSS_AFTER_RESTART = """\
+rulebook: restart
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 1h]
+rules:
+  - name: up
+    on: candle_close 1m
+    when: crossover(close@1m, 100)
+    do: [{log: up}]
+  - name: hourly
+    on: candle_close 1h
+    when: crossover(close@1m, 100)
+    do: [{log: hourly}]
+"""
+
+
+def _candle(tf: str, i: int, close: str, ms: int = 60_000) -> CandleClosed:
+    c = Decimal(close)
+    return CandleClosed("BTCUSDT", tf, T0 + i * ms, T0 + (i + 1) * ms - 1, c, c, c, c, Decimal(1), c, 1, Decimal(0))
+
+
+def _fired(engine: Engine, event: CandleClosed) -> list[str]:
+    return [r.rule for r in engine.on_event(event).records if isinstance(r, rec.Decision) and r.fired]
+
+
+def test_a_crossover_on_the_first_candle_after_a_restart_compares_with_the_warmed_candle_before(usdm):
+    """Tried as a bot restarted just before a cross: the warm-up (REST klines) ended on a close of
+    99, the first live candle closed at 105, and crossover(close@1m, 100) did not fire: the dispatch
+    had no previous value, so it read the current one (105 <= 100 and 105 > 100). A crossunder exit
+    missed that way leaves the position open. A key whose rules also read another timeframe's values
+    is not remembered from the warm-up (they were not read at its last candle): it waits a candle."""
+    engine = Engine(compile_text(CROSS_AFTER_RESTART), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+    engine.start(T0)
+    warm = [_candle("1m", i, c) for i, c in enumerate(["90", "95", "99"])]
+    assert engine.warm("BTCUSDT", warm) == 3
+    assert _fired(engine, _candle("1m", 3, "105")) == ["up"]
+    engine.warm("BTCUSDT", [_candle("1h", -2, "90", 3_600_000), _candle("1h", -1, "99", 3_600_000)])
+    assert ("candle_close", "1h") not in engine.state.runs["BTCUSDT"].prev  # its rule reads close@1m
+    again = Engine(compile_text(CROSS_AFTER_RESTART), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+    again.start(T0)
+    again.warm("BTCUSDT", [_candle("1m", i, c) for i, c in enumerate(["90", "101", "102"])])
+    assert _fired(again, _candle("1m", 3, "105")) == []  # above before, above now: no cross

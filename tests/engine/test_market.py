@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from rulebot.core.events import Trade
 from rulebot.engine.market import SymbolMarket
 from rulebot.rulebook.compiler import compile_text
@@ -66,3 +69,16 @@ def test_every_timeframe_matches_a_plain_bucketing_of_the_trades():
         assert len(have) == len(want), tf
         for h, w in zip(have, want, strict=True):
             assert h[0] == w[0] and h[1:5] == w[1:5] and abs(h[5] - w[5]) < 1e-9, (tf, h, w)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ticks=st.integers(1, 10**10), tick=st.sampled_from(["0.1", "0.01", "0.0001", "0.00001", "0.5", "0.25", "1"]))
+def test_the_book_a_trade_stands_in_for_is_the_price_one_tick_away_as_a_book_would_give_it(ticks, tick):
+    """Without book data the bid and ask are the last price -/+ one tick. They were computed in
+    floats: after a trade at 105,507.6 (tick 0.1) `ask` read 105507.70000000001, not the 105507.7
+    a real book gives, so `ask == high@1m` was false and `ask > 105507.7` true one tick up."""
+    t = Decimal(tick)
+    price = ticks * t
+    market = SymbolMarket("ADAUSDT", compile_text(BOOK), t)
+    market.on_trade(Trade("ADAUSDT", price, Decimal(1), T0, True, 1))
+    assert (market.env["bid"], market.env["ask"]) == (float(price - t), float(price + t))

@@ -184,3 +184,19 @@ def test_a_reload_keeps_the_accounts_commission_rates(usdm):
     engine.start(T0)
     result = reload_engine(engine, compile_text(BASE.replace("ema(close@1m, 3)", "ema(close@1m, 5)")))
     assert result.engine.fee_rates == vip
+
+
+def test_a_crossover_on_the_first_candle_after_a_reload_compares_with_the_candle_before(usdm):
+    """Tried as a user reloading a rulebook to add `crossover(close@1m, 128.5)`: the last candle
+    before the reload closed at 128, the first after it at 129, and the rule did not fire (the
+    reload dropped the previous values, so prev read 129). The candle history the indicators are
+    re-warmed from gives them: the new rules see the cross as a bot that ran them all along."""
+    engine = running(usdm)
+    crossing = BASE.replace(
+        "when: close@1m > 1000000\n    do: [{enter", "when: crossover(close@1m, 128.5)\n    do: [{enter"
+    )
+    new = reload_engine(engine, compile_text(crossing)).engine
+    assert new.market("ADAUSDT").env["close@1m"] == 128
+    (trade,) = trades([131], start=T0 + 30 * 60_000)
+    fired = [r.rule for r in new.on_event(trade).records if isinstance(r, rec.Decision) and r.fired]
+    assert fired == ["buy"]
