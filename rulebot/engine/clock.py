@@ -48,15 +48,13 @@ class Clock:
         before_funding = self.timers.before_funding
         for due_time, key in self.timers.due(st.time, time):
             self.set_time(due_time)
+            self._roll_day(due_time)  # a timer of 00:00 runs in the new day, as the guards count it
             before = before_funding.get(key)
             for symbol, run in st.runs.items():
                 if before is None or _settles_at(run.market, due_time + before):
                     eng.rules.dispatch(symbol, key, step)
         self.set_time(time)
-        if st.portfolio.on_time(time):
-            if st.daily_breach_day != time // DAY_MS:
-                st.daily_breach_day = None  # a breach holds for the rest of its own day only
-            st.cap_stale = True  # a new start equity moves every cap price
+        self._roll_day(time)
         states = self.book.states
         for symbol, run in st.runs.items():
             spec = states[run.state]
@@ -72,6 +70,13 @@ class Clock:
                 if run.exiting is not None:
                     eng.binding.check(symbol, time, step)
         step.commands.extend(st.oms.expire(time))
+
+    def _roll_day(self, time: int) -> None:
+        st = self.state
+        if st.portfolio.on_time(time):
+            if st.daily_breach_day != time // DAY_MS:
+                st.daily_breach_day = None  # a breach holds for the rest of its own day only
+            st.cap_stale = True  # a new start equity moves every cap price
 
     def update_next_timeout(self) -> None:
         if not self._timeouts:

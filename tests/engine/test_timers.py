@@ -40,3 +40,51 @@ def test_before_funding_fires_before_each_settlement_of_a_symbol_that_settles_ev
 def test_before_funding_keeps_the_8_hour_schedule_without_funding_data(usdm):
     _, records = backtest(BEFORE_FUNDING, trades([1.0] * 200, every_ms=300_000), usdm)  # to 16:35
     assert _fired(records, "early") == [7 * 60 + 30, 15 * 60 + 30]
+
+
+DAY = 86_400_000
+
+MIDNIGHT_ENTRY = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m]
+account: {leverage: 5}
+risk: {daily_loss_cap: 1%}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: time < {day}
+    do: [{enter: {side: long, size: 100}}, {stop_loss: {distance: 50%}}, {goto: long}]
+  - name: reopen
+    on: cron "0 0 * * *"
+    in: flat
+    do: [{log: "day pnl {daily_pnl}"}, {enter: {side: long, size: 100}}, {stop_loss: {distance: 50%}}, {goto: long}]
+  - {name: closed, on: position_closed, in: long, do: [{cancel: all}, {goto: flat}]}
+"""
+
+
+def test_a_midnight_timer_runs_in_the_new_utc_day_after_a_breach_the_day_before(usdm):
+    """Timers of 00:00 fired before the day rolled: `cron "0 0 * * *"` still saw yesterday's breach
+    (its entry refused by daily_loss_cap at 00:00, though the guard refuses entries only "until 00:00
+    UTC")
+    and yesterday's PnL as `daily_pnl` (-109.95 USDT here, not 0)."""
+    text = MIDNIGHT_ENTRY.replace("{day}", str(T0 + DAY))
+    # every 3 minutes to 23:59:59 (fresh data at midnight): the fall to 97 breaches the 1% cap
+    prices = [100, 100, 99, 98, 97, 97, 97, 97, 97, 97]
+    path = trades(prices, start=T0 + DAY - 1000 - 7 * 180_000, every_ms=180_000)
+    result, records = backtest(text, path, usdm, balance=10_000)
+    assert any(n.kind == "daily-loss-cap" for n in records if isinstance(n, rec.EngineNotice))
+    (reopen,) = [r for r in records if isinstance(r, rec.Decision) and r.rule == "reopen"]
+    assert reopen.time == T0 + DAY and reopen.inputs["daily_pnl"] == 0
+    refused = [
+        (g.time, v.guard)
+        for g in records
+        if isinstance(g, rec.GuardRecord)
+        for v in g.verdicts
+        if v.kind == "reject" and g.time >= T0 + DAY
+    ]
+    assert refused == []
+    entries = [f.time for f in result.fills if f.purpose == "entry"]
+    assert len(entries) == 2 and entries[1] >= T0 + DAY
