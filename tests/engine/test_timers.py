@@ -88,3 +88,26 @@ def test_a_midnight_timer_runs_in_the_new_utc_day_after_a_breach_the_day_before(
     assert refused == []
     entries = [f.time for f in result.fills if f.purpose == "entry"]
     assert len(entries) == 2 and entries[1] >= T0 + DAY
+
+
+EXPIRING_LIMIT = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m]
+account: {leverage: 5}
+rules:
+  - name: bid
+    on: trade
+    in: flat
+    when: time < {until}
+    do: [{enter: {side: long, size: 100, order: limit, price: 99, expire: 2m}}, {stop_loss: {distance: 5%}}]
+"""
+
+
+def test_a_limit_entry_past_its_expire_does_not_fill_on_the_next_trade(usdm):
+    """Sparse data: the order rests at 00:00 with `expire: 2m`, the next trade (through its price)
+    comes at 00:05, three minutes after the expiry."""
+    text = EXPIRING_LIMIT.replace("{until}", str(T0 + 1))
+    result, _ = backtest(text, trades([100, 98, 98], every_ms=300_000), usdm)
+    assert [f for f in result.fills if f.purpose == "entry"] == []
