@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rulebot.core.events import FundingRate
+from rulebot.core.events import FundingRate, MarkPrice
 from rulebot.engine import records as rec
 
 from .conftest import T0, backtest, trades
@@ -111,3 +111,39 @@ def test_a_limit_entry_past_its_expire_does_not_fill_on_the_next_trade(usdm):
     text = EXPIRING_LIMIT.replace("{until}", str(T0 + 1))
     result, _ = backtest(text, trades([100, 98, 98], every_ms=300_000), usdm)
     assert [f for f in result.fills if f.purpose == "entry"] == []
+
+
+ON_FUNDING = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m]
+rules:
+  - name: paid
+    on: funding
+    do: [{log: "settled; next rate {funding_rate}"}]
+"""
+
+
+def _marks(times: list[int], due: int, moved: int) -> list[MarkPrice]:
+    """markPrice@1s: `T` the next settlement, `due`, until `moved`; the one after it from then on."""
+    rate = Decimal("0.0001")
+    return [MarkPrice("ADAUSDT", Decimal(1), t, Decimal(1), rate, due if t < moved else due + 8 * HOUR) for t in times]
+
+
+def test_funding_rules_run_once_after_a_settlement_the_mark_stream_announced(usdm):
+    """Live and dry-run on Binance's streams no fundingRate row ever comes: the settlement is known
+    from the mark stream's `T` moving on (and the account's FUNDING_FEE). `on: funding` never ran."""
+    due = T0 + 8 * HOUR
+    times = [due - 2000, due - 1000, due + 400, due + 1400, due + 2400]
+    _, records = backtest(ON_FUNDING, _marks(times, due, due), usdm)
+    assert [r.time - due for r in records if isinstance(r, rec.Decision) and r.rule == "paid"] == [400]
+
+
+def test_funding_rules_run_once_when_funding_rows_come_beside_the_mark_stream(usdm):
+    """The simulated market sends both: the row right after the settlement, before `T` moves on."""
+    due = T0 + 8 * HOUR
+    marks = _marks([due - 1000, due, due + 1000, due + 2000], due, due + 1000)
+    row = FundingRate("ADAUSDT", Decimal("0.0001"), due + 3, None, 8)
+    _, records = backtest(ON_FUNDING, sorted([*marks, row], key=lambda e: e.time), usdm)
+    assert [r.time - due for r in records if isinstance(r, rec.Decision) and r.rule == "paid"] == [3]
