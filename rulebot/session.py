@@ -22,7 +22,7 @@ from typing import Protocol
 
 from rulebot.core.account_events import AccountEvent
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
-from rulebot.core.events import CandleClosed
+from rulebot.core.events import CandleClosed, Timer
 from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
@@ -55,7 +55,9 @@ class Venue(Protocol):
     and answers "sent"; `on_market` and `walk` report nothing, the exchange fills on its own)."""
 
     def on_market(self, event: object) -> Sequence[AccountEvent]: ...
-    def walk(self, candle: CandleClosed) -> Iterable[tuple[int, Decimal, Sequence[AccountEvent]]]: ...
+    def walk(
+        self, candle: CandleClosed, before: Callable[[int], None] | None = None
+    ) -> Iterable[tuple[int, Decimal, Sequence[AccountEvent]]]: ...
     def execute(self, command: Command, time: int) -> Reply: ...
 
 
@@ -165,14 +167,24 @@ class Session:
             # Walk the candle point by point: the engine checks the daily loss cap and the margin
             # ratio at each price the simulator fills at, not only at the close.
             symbol, point = event.symbol, self.point
-            for t, price, reports in self.venue.walk(event):
+            for t, price, reports in self.venue.walk(event, self.expire_before):
                 point(symbol, t, price, reports)
         else:
+            self.expire_before(time)
             reports = self.venue.on_market(event)
             if reports:
                 self.reports(reports, time)
                 self._on_change()
         self.engine_step(event)
+
+    def expire_before(self, time: int) -> None:
+        """Cancel the orders whose `expire` passed before `time`, at their expiry, before the venue
+        matches a price at `time`: sparse data (a candle's later points, the next trade minutes on)
+        filled them after it. The clock moves as a timer moves it (what else fell due fires too)."""
+        engine = self.engine
+        st = engine.state
+        while (at := st.oms.next_expiry) is not None and st.time < at < time:
+            self.engine_step(Timer(at, "expire"))
 
     def point(self, symbol: str, t: int, price: Decimal, reports: Sequence[AccountEvent]) -> None:
         """One price point of a candle's walk (`Venue.walk`): what the venue reported there, then the

@@ -98,7 +98,9 @@ class FastSession:
             self.counts.candles += 1
             engine = self.engine
             flat = engine.state.portfolio.net_amount(self.symbol) == 0  # a jumped candle fills nothing: it stays so
-            if not flat:
+            expiry = engine.state.oms.next_expiry
+            # Flat, an order's expiry inside the candle is walked too: the session cancels it at its time.
+            if not flat or (expiry is not None and expiry < event.close_time):
                 due = engine.quiet_until()
                 if event.close_time >= due:
                     self.counts.walk(engine.due_first(due) + " fell inside")  # the engine acts on its clock
@@ -164,7 +166,7 @@ class FastSession:
         prices lie inside the band drawn then (`_jump` from there), else walked on. `due`: the
         engine's `quiet_until`, as `market` just found it."""
         session, symbol = self.session, self.symbol
-        walk = self.venue.walk(c)
+        walk = self.venue.walk(c, session.expire_before)
         point = session.point
         start = 0
         for t, price, reports in walk:

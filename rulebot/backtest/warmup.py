@@ -29,11 +29,12 @@ _CHECK_MS = 60_000  # readiness is looked at once a minute of data: the summary'
 
 def lead_ms(book: CompiledRulebook) -> int:
     """How far before `--from` the data is read: CONVERGE times the longest need, and one candle
-    of the longest timeframe for the candle already forming at that time."""
+    of the longest timeframe for the candle already forming at that time (with no need too: a
+    `--from` inside an hour must not close that hour's candle on its last part alone)."""
     needs = history_needs(book)
     longest = max((n.ms for n in needs), default=0)
     candle = max((timeframe_ms(tf) for tf in book.timeframes), default=0)
-    return CONVERGE * longest + candle if longest else 0
+    return CONVERGE * longest + candle
 
 
 @dataclass(frozen=True, slots=True)

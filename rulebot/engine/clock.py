@@ -16,6 +16,18 @@ from rulebot.engine.state import DAY_MS, Step
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
+    from rulebot.engine.market import SymbolMarket
+
+_HOUR = 3_600_000
+
+
+def _settles_at(market: SymbolMarket, time: int) -> bool:
+    """Whether the symbol settles funding at `time` (ms): on its own interval's grid (8 h, or the 4 h
+    or 1 h its fundingRate rows say), anchored at the next settlement the data announced (rounded
+    to the hour: the archive's calc_time is a few ms past it)."""
+    nft = market.next_funding_time
+    anchor = 0 if nft is None else (nft + _HOUR // 2) // _HOUR * _HOUR
+    return (time - anchor) % market.funding_interval_ms == 0
 
 
 class Clock:
@@ -33,15 +45,16 @@ class Clock:
         """Fire what fell due up to `time`."""
         eng, st = self.engine, self.state
         st.next_day = (time // DAY_MS + 1) * DAY_MS
+        before_funding = self.timers.before_funding
         for due_time, key in self.timers.due(st.time, time):
             self.set_time(due_time)
-            for symbol in st.runs:
-                eng.rules.dispatch(symbol, key, step)
+            self._roll_day(due_time)  # a timer of 00:00 runs in the new day, as the guards count it
+            before = before_funding.get(key)
+            for symbol, run in st.runs.items():
+                if before is None or _settles_at(run.market, due_time + before):
+                    eng.rules.dispatch(symbol, key, step)
         self.set_time(time)
-        if st.portfolio.on_time(time):
-            if st.daily_breach_day != time // DAY_MS:
-                st.daily_breach_day = None  # a breach holds for the rest of its own day only
-            st.cap_stale = True  # a new start equity moves every cap price
+        self._roll_day(time)
         states = self.book.states
         for symbol, run in st.runs.items():
             spec = states[run.state]
@@ -57,6 +70,13 @@ class Clock:
                 if run.exiting is not None:
                     eng.binding.check(symbol, time, step)
         step.commands.extend(st.oms.expire(time))
+
+    def _roll_day(self, time: int) -> None:
+        st = self.state
+        if st.portfolio.on_time(time):
+            if st.daily_breach_day != time // DAY_MS:
+                st.daily_breach_day = None  # a breach holds for the rest of its own day only
+            st.cap_stale = True  # a new start equity moves every cap price
 
     def update_next_timeout(self) -> None:
         if not self._timeouts:

@@ -28,6 +28,10 @@ class MarketEvents:
         keys = engine.rules.keys
         self._trade_rules = ("trade", None) in keys
         self._mark_rules = ("mark_price", None) in keys
+        # The settlement each symbol's mark stream last announced (Binance's `T`), and the symbols
+        # whose data has fundingRate rows: those run `funding` rules on the rows themselves.
+        self._announced: dict[str, int] = {}
+        self._funding_rows: set[str] = set()
 
     def on_trade(self, event: Trade, step: Step) -> None:
         run = self.runs.get(event.symbol)
@@ -65,6 +69,13 @@ class MarketEvents:
         run.volatility.update(event.time, float(event.mark_price))
         self._on_price(event.symbol, True, step)
         self._dispatch(event.symbol, ("mark_price", None), step)
+        due = event.next_funding_time
+        if due:
+            last = self._announced.get(event.symbol)
+            self._announced[event.symbol] = due
+            # Live no fundingRate row comes: once `T` moves on, the settlement it announced is done.
+            if last is not None and last < due and last <= event.time and event.symbol not in self._funding_rows:
+                self._dispatch(event.symbol, ("funding", None), step)
 
     def on_candle(self, event: CandleClosed, step: Step) -> None:
         run = self.runs.get(event.symbol)
@@ -95,4 +106,5 @@ class MarketEvents:
         if run is None:
             return
         run.market.on_funding(event)
+        self._funding_rows.add(event.symbol)
         self._dispatch(event.symbol, ("funding", None), step)

@@ -16,20 +16,28 @@ from rulebot.rulebook.cron import cron_trigger
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
-FUNDING_INTERVAL_MS = 8 * 3_600_000
+# The shortest funding interval Binance sets (FACTS §11: 8 h by default, 4 h or 1 h for some symbols).
+# `before_funding` comes due on this grid; each symbol's own schedule decides where it fires (clock.py).
+FUNDING_GRID_MS = 3_600_000
 NEVER_MS = 2**62  # the fire time of a timer that never fires: after any event's time
 
 
 class _Timer:
-    __slots__ = ("cron", "key", "next", "offset_ms", "period_ms")
+    __slots__ = ("before_ms", "cron", "key", "next", "offset_ms", "period_ms")
 
     def __init__(
-        self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0, cron: BaseTrigger | None = None
+        self,
+        key: tuple[str, str | None],
+        period_ms: int = 0,
+        offset_ms: int = 0,
+        cron: BaseTrigger | None = None,
+        before_ms: int = 0,
     ) -> None:
         self.key = key
         self.period_ms = period_ms
         self.offset_ms = offset_ms
         self.cron = cron
+        self.before_ms = before_ms  # before_funding: how long before a settlement
         self.next: int | None = None
 
     def following(self, after: int) -> int:
@@ -46,8 +54,11 @@ class _Timer:
 
 
 class TimerWheel:
-    def __init__(self, book: CompiledRulebook, funding_interval_ms: int = FUNDING_INTERVAL_MS) -> None:
+    def __init__(self, book: CompiledRulebook) -> None:
         self.timers: list[_Timer] = []
+        # before_funding key → how long before a settlement (ms): the clock fires it for a symbol only
+        # where that symbol settles then.
+        self.before_funding: dict[tuple[str, str | None], int] = {}
         self.next_due: int | None = None  # None until armed; then the earliest fire time
         for key in sorted(book.triggers, key=str):
             kind, arg = key
@@ -62,11 +73,9 @@ class TimerWheel:
             elif kind == "before_funding" and arg:
                 rule = next(r for r in book.rules if r.trigger.key == key)
                 assert rule.trigger.seconds is not None
-                self.timers.append(
-                    _Timer(
-                        key, period_ms=funding_interval_ms, offset_ms=-rule.trigger.seconds * 1000 % funding_interval_ms
-                    )
-                )
+                before = rule.trigger.seconds * 1000
+                self.before_funding[key] = before
+                self.timers.append(_Timer(key, FUNDING_GRID_MS, -before % FUNDING_GRID_MS, before_ms=before))
 
     def due(self, last: int, now: int) -> list[tuple[int, tuple[str, str | None]]]:
         """Fire times in (last, now], oldest first. The first call only arms the timers."""

@@ -171,6 +171,10 @@ async def dry_run(
         source = ReplaySource(paths, symbols=set(book.symbols))
         if not source.files:
             raise InvalidInput(f"no archive files for {', '.join(book.symbols)} under {', '.join(paths)}")
+        from rulebot.backtest.api import clip_to_prices
+
+        # As a backtest of the same files: a month's fundingRate file is not the period replayed.
+        source = clip_to_prices(source, paths, set(book.symbols))
         # A damaged file found mid-replay is a failed feed (exit 3) of a bot already started, with its run
         # directory and journal made; found here, it is bad input, said as `backtest` says it, and nothing
         # started. Only each file's head is read: reading every row first would take as long as the replay.

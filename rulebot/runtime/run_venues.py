@@ -116,9 +116,11 @@ class PaperRunVenue:
         self._seen(bool(reports))
         return reports
 
-    def walk(self, candle: CandleClosed) -> Iterator[tuple[int, Decimal, Sequence[AccountEvent]]]:
+    def walk(
+        self, candle: CandleClosed, before: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[int, Decimal, Sequence[AccountEvent]]]:
         self._seen(False)
-        for t, price, reports in self.paper.walk(candle):
+        for t, price, reports in self.paper.walk(candle, before):
             if reports:
                 self._dirty = True
             yield t, price, reports
@@ -264,7 +266,9 @@ class LaneVenue:
     def on_market(self, event: object) -> Sequence[AccountEvent]:
         return ()  # the exchange fills on its own; its reports come on the user stream
 
-    def walk(self, candle: CandleClosed) -> Iterator[tuple[int, Decimal, Sequence[AccountEvent]]]:
+    def walk(
+        self, candle: CandleClosed, before: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[int, Decimal, Sequence[AccountEvent]]]:
         return iter(())
 
     def execute(self, command: Command, time: int) -> Reply:

@@ -19,6 +19,8 @@ from rulebot.core.events import Timer
 from rulebot.engine.timers import NEVER_MS, TimerWheel
 from rulebot.rulebook.compiled import CompiledRulebook
 
+_LAST_MS = int(datetime.max.replace(tzinfo=UTC).timestamp() * 1000)
+
 
 class _EngineTimer(BaseTrigger):  # type: ignore[misc]
     """Fires when one of the engine's own timers falls due: the same arithmetic as the engine's
@@ -31,7 +33,8 @@ class _EngineTimer(BaseTrigger):  # type: ignore[misc]
         # A first call asks from `now`, which may itself be a fire time.
         after = int(previous_fire_time.timestamp() * 1000) if previous_fire_time else int(now.timestamp() * 1000) - 1
         ms = self._following(after)
-        return None if ms >= NEVER_MS else datetime.fromtimestamp(ms / 1000, UTC)  # None: APScheduler's "never"
+        # None: APScheduler's "never"; past the year 9999 (`every 1000000w`) no datetime holds it.
+        return None if ms >= min(NEVER_MS, _LAST_MS) else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def triggers_for(book: CompiledRulebook) -> dict[str, BaseTrigger]:

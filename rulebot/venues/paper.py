@@ -29,7 +29,7 @@ are executed against it. What the data lacks is derived and stated:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 
@@ -202,10 +202,14 @@ class PaperVenue:
         self._last_walk_mark[symbol] = price
         return self.sim.on_mark_price(symbol, price, t)
 
-    def walk(self, c: CandleClosed) -> Iterator[tuple[int, Decimal, list[AccountEvent]]]:
+    def walk(
+        self, c: CandleClosed, before: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[int, Decimal, list[AccountEvent]]]:
         """Walk the candle's price points one at a time: (time, price, what the simulator
         reported there). Lazy, so that a caller can act between two points (the backtest
         checks the daily loss cap at each); nothing for a longer candle of a walked market.
+        `before(t)` is called before the simulator sees the point at `t` (the session cancels the
+        orders that expired before it).
         The mark walks beside the last price: the mark bar of the same period, point by point,
         when mark-price klines are given; the candle's own points when no mark data is."""
         symbol = c.symbol
@@ -235,6 +239,8 @@ class PaperVenue:
         for i, price in enumerate(path):
             # Spread the four points over the candle so that time-based expiries behave.
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
+            if before is not None:
+                before(t)
             out = self._passed(symbol, path[i - 1], price, t, i % 2 == 1, derived) if i else []
             out += self.sim.on_trade(symbol, price, qty, t, i % 2 == 1)
             if early:

@@ -299,3 +299,38 @@ def test_a_crossover_on_the_first_candle_after_from_compares_with_the_warmed_can
     for cross in full[3:8]:
         start = cross - MINUTE + 1  # the open of the candle that crossed
         assert fired(start) == fired(start, "event") == [t for t in full if t >= start], cross
+
+
+HOURLY_BARS = """\
+rulebook: hourly-bars
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 1h]
+rules:
+  - name: bar
+    on: candle_close 1h
+    do: [{log: "o {open@1h} h {high@1h} l {low@1h} c {close@1h} v {volume@1h}"}]
+"""
+
+
+def test_a_from_inside_an_hour_closes_that_hours_candle_whole_without_any_indicator(tmp_path: Path) -> None:
+    """Without an indicator nothing was read before --from: `--from 12:30` made the 12:00 1h candle of
+    the second half-hour alone (open 105585.7, high 105684.1, volume 2097.3 where the hour had
+    105619.2, 105725.1 and 4317.3) and fired `candle_close 1h` on it as if it were the hour."""
+    book = tmp_path / "bars.yaml"
+    book.write_text(HOURLY_BARS)
+
+    def bars(start: str) -> list[dict[str, float]]:
+        logged: list[dict[str, float]] = []
+
+        def keep(r: object) -> None:
+            if type(r).__name__ == "Decision" and r.rule == "bar":  # type: ignore[attr-defined]
+                logged.append(r.inputs)  # type: ignore[attr-defined]
+
+        day = require(BTC_1M / "BTCUSDT-1m-2025-06-08.zip")
+        backtest(str(book), [str(day)], start=start, end="2025-06-08T14:00", on_record=keep)
+        return logged
+
+    whole, cut = bars("2025-06-08T12:00"), bars("2025-06-08T12:30")
+    assert len(whole) == len(cut) == 2
+    assert cut == whole

@@ -194,7 +194,8 @@ def test_the_scheduler_fires_the_day_roll_and_funding_timers_on_the_wall_clock()
     with freeze_time("2026-11-25 23:59:59", tz_offset=0):
         nxt = next_fire_times(book, datetime.now(UTC))
     assert nxt["daily-reset"] == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
-    assert nxt["before_funding 15m"] == datetime(2026, 11, 26, 7, 45, tzinfo=UTC)
+    # Woken each hour at :45: the engine fires it where the symbol settles next (every 8 h, 4 h or 1 h).
+    assert nxt["before_funding 15m"] == datetime(2026, 11, 26, 0, 45, tzinfo=UTC)
     assert nxt["every 1h"] == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
 
