@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, WorkingType
+from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, Side, WorkingType
 from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
 from rulebot.engine.oms import OrderRecord, Purpose
@@ -70,6 +70,7 @@ class Protections:
                 activation = None
                 if action.activation is not None:
                     activation = trigger_price(inst, action.activation.fn(env), "activation price")
+                    activation = self._unpassed(symbol, activation, side.exit_side, action.working_type)
                 qty = inst.round_qty(pos.size, OrderType.MARKET)
                 trail = TrailingStopIntent(
                     symbol,
@@ -224,7 +225,7 @@ class Protections:
                 symbol,
                 direction,
                 was.callback_rate / 100,
-                was.activation_price,
+                self._unpassed(symbol, was.activation_price, was.side, was.working_type),
                 was.working_type,
                 was.tag,
                 record.rule,
@@ -246,6 +247,19 @@ class Protections:
                 )
             )
             eng.send(cmd, step)
+
+    def _unpassed(
+        self, symbol: str, activation: Decimal | None, side: Side, working_type: WorkingType
+    ) -> Decimal | None:
+        """`activation`, or None when the price it watches has already reached it: Binance refuses
+        an activation price already passed (-2021: a SELL's at or below the price, a BUY's at or above),
+        and without one the trail starts at once from the price, as reaching it would have started it."""
+        market = self.state.runs[symbol].market
+        price = market.mark if working_type is _MARK_PRICE else market.last
+        if activation is None or price is None:
+            return activation
+        passed = activation <= price if side is Side.SELL else activation >= price
+        return None if passed else activation
 
     def place_protective_stop(
         self, symbol: str, trigger: Decimal, verdict: Verdict, position_side: PositionSide, step: Step

@@ -192,3 +192,60 @@ def test_a_stop_asked_for_again_unchanged_is_kept_not_cancelled_and_placed_again
     stops = [o for o in fp.engine.open_orders("BTCUSDT") if o.purpose == "stop_loss"]
     assert [o.client_order_id for o in stops] == [first[0].client_order_id]
     assert sum(1 for p in fp.placed if p.order_type is OrderType.STOP_MARKET and p.tag is None) == 1
+
+
+ACTIVATED = """\
+rulebook: activated-then-added
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+states:
+  flat: {position: none}
+  long: {position: long}
+  added: {position: long}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price > 59990 and price < 60020
+    do:
+      - enter: {side: long, size: "0.01"}
+      - trailing_stop: {callback: 1%, activation: "entry_price * 1.001", working_type: contract_price}
+      - goto: long
+  - name: add
+    on: trade
+    in: long
+    when: price > 60100
+    do: [{enter: {side: long, size: "0.02"}}, {goto: added}]
+"""
+
+
+def test_a_trailing_stop_replaced_after_its_activation_price_was_passed_keeps_trailing():
+    """The position grew after the price had passed the trailing stop's activation price: the
+    stop was cancelled and placed again with that same activation price, which Binance refuses
+    for a SELL at or below the last price (-2021). The position was left with no trailing stop
+    (entry 60000, activation 60060, added at 60120: no stop until the protective one, 5% away)."""
+    fp = FaultyPaper(ACTIVATED)
+    fp.start()
+    fp.trade(60000)
+    assert trailing_stops(fp) == [D("0.01")]
+    fp.trade(60120)  # past the activation price: the add fills
+    assert fp.state == "added" and position_size(fp) == D("0.03")
+    assert fp.notices("order-rejected") == []
+    assert trailing_stops(fp) == [D("0.03")]
+    fp.trade(59500)  # 1% under 60120: the trail closes the whole position
+    assert position_size(fp) == 0 and fp.state == "flat"
+
+
+def test_a_trailing_stop_whose_activation_price_the_market_passed_before_the_fill_was_heard_trails_at_once():
+    """The entry filled at 60000, but its reports came late, after trades at 60100: the trailing stop
+    went out with activation 60060, below the last price, and Binance refused it (-2021). It now
+    goes out without one, trailing from 60100 (as reaching 60060 would have started it)."""
+    fp = FaultyPaper(ACTIVATED.replace("price > 60100", "price > 70000"))
+    fp.start()
+    burst(fp, [60000, 60100], None)
+    assert position_size(fp) == D("0.01")
+    assert fp.notices("order-rejected") == []
+    assert trailing_stops(fp) == [D("0.01")]
+    fp.trade(59400)  # more than 1% under 60100
+    assert position_size(fp) == 0
