@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, Side, WorkingType
+from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
 from rulebot.engine.oms import OrderRecord, Purpose
@@ -70,7 +70,6 @@ class Protections:
                 activation = None
                 if action.activation is not None:
                     activation = trigger_price(inst, action.activation.fn(env), "activation price")
-                    activation = self._unpassed(symbol, activation, side.exit_side, action.working_type)
                 qty = inst.round_qty(pos.size, OrderType.MARKET)
                 trail = TrailingStopIntent(
                     symbol,
@@ -225,7 +224,7 @@ class Protections:
                 symbol,
                 direction,
                 was.callback_rate / 100,
-                self._unpassed(symbol, was.activation_price, was.side, was.working_type),
+                was.activation_price,
                 was.working_type,
                 was.tag,
                 record.rule,
@@ -248,18 +247,43 @@ class Protections:
             )
             eng.send(cmd, step)
 
-    def _unpassed(
-        self, symbol: str, activation: Decimal | None, side: Side, working_type: WorkingType
-    ) -> Decimal | None:
-        """`activation`, or None when the price it watches has already reached it: Binance refuses
-        an activation price already passed (-2021: a SELL's at or below the price, a BUY's at or above),
-        and without one the trail starts at once from the price, as reaching it would have started it."""
-        market = self.state.runs[symbol].market
-        price = market.mark if working_type is _MARK_PRICE else market.last
-        if activation is None or price is None:
-            return activation
-        passed = activation <= price if side is Side.SELL else activation >= price
-        return None if passed else activation
+    def trail_now(self, refused: OrderRecord, step: Step) -> None:
+        """`refused`, a trailing stop the exchange refused because the price it watches had already
+        passed its activation price (-2021: a SELL's at or below the price, a BUY's at or above), placed
+        again without one: the trail starts at once from the price, as reaching it would have started
+        it. Only the exchange knows its price when the stop arrives: the engine's may lag a trade."""
+        st, eng = self.state, self.engine
+        was = refused.command
+        pos = st.portfolio.position(was.symbol, was.position_side)
+        direction = pos.direction
+        if direction is None or was.side is not direction.exit_side or was.callback_rate is None:
+            return  # flat or turned since: nothing to trail
+        qty = eng.instruments[was.symbol].round_qty(pos.size, OrderType.MARKET)
+        trail = TrailingStopIntent(
+            was.symbol,
+            direction,
+            was.callback_rate / 100,
+            None,
+            was.working_type,
+            was.tag,
+            refused.rule,
+            st.time,
+            quantity=qty,
+            position_side=was.position_side,
+            reduce_only=was.reduce_only,
+        )
+        cmd = st.oms.place_trailing_stop(trail)
+        step.records.append(
+            rec.GuardRecord(
+                st.time,
+                was.symbol,
+                refused.rule,
+                f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price",
+                (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
+                cmd.client_order_id,
+            )
+        )
+        eng.send(cmd, step)
 
     def place_protective_stop(
         self, symbol: str, trigger: Decimal, verdict: Verdict, position_side: PositionSide, step: Step

@@ -224,14 +224,15 @@ def test_a_trailing_stop_replaced_after_its_activation_price_was_passed_keeps_tr
     """The position grew after the price had passed the trailing stop's activation price: the
     stop was cancelled and placed again with that same activation price, which Binance refuses
     for a SELL at or below the last price (-2021). The position was left with no trailing stop
-    (entry 60000, activation 60060, added at 60120: no stop until the protective one, 5% away)."""
+    (entry 60000, activation 60060, added at 60120: no stop until the protective one, 5% away).
+    The refused stop now goes out again without an activation price."""
     fp = FaultyPaper(ACTIVATED)
     fp.start()
     fp.trade(60000)
     assert trailing_stops(fp) == [D("0.01")]
     fp.trade(60120)  # past the activation price: the add fills
     assert fp.state == "added" and position_size(fp) == D("0.03")
-    assert fp.notices("order-rejected") == []
+    assert all("placed again without one" in n for n in fp.notices("order-rejected"))
     assert trailing_stops(fp) == [D("0.03")]
     fp.trade(59500)  # 1% under 60120: the trail closes the whole position
     assert position_size(fp) == 0 and fp.state == "flat"
@@ -239,13 +240,29 @@ def test_a_trailing_stop_replaced_after_its_activation_price_was_passed_keeps_tr
 
 def test_a_trailing_stop_whose_activation_price_the_market_passed_before_the_fill_was_heard_trails_at_once():
     """The entry filled at 60000, but its reports came late, after trades at 60100: the trailing stop
-    went out with activation 60060, below the last price, and Binance refused it (-2021). It now
-    goes out without one, trailing from 60100 (as reaching 60060 would have started it)."""
+    went out with activation 60060, below the last price, and Binance refused it (-2021). It goes
+    out again without one, trailing from 60100 (as reaching 60060 would have started it)."""
     fp = FaultyPaper(ACTIVATED.replace("price > 60100", "price > 70000"))
     fp.start()
     burst(fp, [60000, 60100], None)
     assert position_size(fp) == D("0.01")
-    assert fp.notices("order-rejected") == []
+    assert all("placed again without one" in n for n in fp.notices("order-rejected"))
     assert trailing_stops(fp) == [D("0.01")]
     fp.trade(59400)  # more than 1% under 60100
     assert position_size(fp) == 0
+
+
+def test_an_activation_price_the_exchange_has_not_seen_passed_is_kept():
+    """The engine hears a fill before the trade it filled on: its last price is the trade before
+    (60,000) while the exchange's is 59,980. An activation price between them (59,996) is still
+    ahead of the exchange's price, which takes it: the trail waits for it."""
+    text = ACTIVATED.replace(
+        'enter: {side: long, size: "0.01"}', 'enter: {side: long, size: "0.01", order: limit, price: "price - 10"}'
+    ).replace("entry_price * 1.001", "entry_price * 1.0001")
+    fp = FaultyPaper(text)
+    fp.start()
+    fp.trade(60000)  # the limit rests at 59,990
+    fp.trade(59980)  # and fills
+    assert position_size(fp) == D("0.01")
+    (trail,) = [a for a in fp.sim.open_algo_orders(fp.symbol) if a.order_type is OrderType.TRAILING_STOP_MARKET]
+    assert trail.activation_price == D("59996.0")

@@ -91,7 +91,7 @@ rules:
 async def test_a_trailing_stop_replaced_after_its_activation_price_was_passed_keeps_working_live(tmp_path):
     """The position grew after the price passed the trailing stop's activation price (60,060): the
     stop placed again for the whole position went out with that activation price and the exchange
-    refused it (-2021), leaving the position with no trailing stop."""
+    refused it (-2021), leaving the position with no trailing stop. It goes out again without one."""
     level = {"price": D(60000)}
     async with (
         FakeBinance(Market.USDM) as fake,
@@ -102,4 +102,4 @@ async def test_a_trailing_stop_replaced_after_its_activation_price_was_passed_ke
         await until(lambda: position(fake) == D("0.03") and trailing_stops(fake) == [D("0.03")], timeout=10)
         db = sqlite3.connect(runner.cfg.journal_path())
         rejected = db.execute("SELECT body FROM entries WHERE kind = 'notice' AND body LIKE '%order-rejected%'")
-        assert rejected.fetchall() == []
+        assert all("placed again without one" in body for (body,) in rejected.fetchall())
