@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterator
 from decimal import Decimal
 
 from rulebot.core.enums import OrderType, Side, WorkingType
-from rulebot.core.events import MarkPrice
+from rulebot.core.events import CandleClosed, MarkPrice
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.orders import Trigger
 
@@ -160,6 +160,11 @@ def bar_path(
     if first is None:
         first = LOW_FIRST if close >= open_ else HIGH_FIRST
     return (open_, low, high, close) if first == LOW_FIRST else (open_, high, low, close)
+
+
+def own_order(c: CandleClosed) -> str:
+    """The order `bar_path` walks a candle in when nothing turns it: low first when it closed up."""
+    return LOW_FIRST if c.close >= c.open else HIGH_FIRST
 
 
 def mark_range(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal]:

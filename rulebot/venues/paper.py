@@ -12,9 +12,10 @@ are executed against it. What the data lacks is derived and stated:
   says which symbols ran on it, and the backtest summary says so;
 * mark-price klines: each mark bar's own path (open, low, high, close; high first when the
   bar closed down) is walked, interleaved point by point with the walk of the trade candle of
-  the same period when there is one, so a mark wick inside the bar liquidates and triggers
-  MARK_PRICE stops as it would on the exchange; a mark bar with no candle of its period is
-  walked on its own at its close time;
+  the same period when there is one, and then in that candle's order (the mark at its low
+  beside the trades at theirs, never at their high), so a mark wick inside the bar liquidates
+  and triggers MARK_PRICE stops as it would on the exchange; a mark bar with no candle of its
+  period is walked on its own at its close time;
 * funding, on live streams (`funding_from_marks`, a dry-run): no settlement event comes on a
   stream, but every markPrice update announces the rate (`r`) and the next funding time
   (`T`). The paper account settles at T with the rate last announced before it, at the mark
@@ -39,7 +40,7 @@ from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import Market, WorkingType
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.exchange_sim import SimExchange, SimResult
-from rulebot.exchange_sim.candle_path import bar_path, mark_path, mark_range
+from rulebot.exchange_sim.candle_path import bar_path, mark_path, mark_range, own_order
 
 _MARK_EVERY_MS = 1000
 _NO_QTY = Decimal(0)
@@ -229,7 +230,10 @@ class PaperVenue:
         # Decided on the orders working as the candle starts, once: the fast path's partial walks reuse it.
         first = self.sim.adverse_first(symbol, c.open, c.high, c.low, _BOTH if derived else _LAST)
         if bar is not None:
-            marks = mark_path(bar, self.sim.adverse_first(symbol, *mark_range(bar), _MARK))
+            # The mark walks its bar in the trades' order: paired point by point, a mark at its low
+            # beside trades at their high would sell a long's mark-price stop at the candle's high.
+            first = first or self.sim.adverse_first(symbol, *mark_range(bar), _MARK) or own_order(c)
+            marks = mark_path(bar, first)
         path = bar_path(c.open, c.high, c.low, c.close, first)
         self._walked[symbol] = (c.open_time, path)
         if derived:

@@ -209,3 +209,25 @@ def test_a_mark_price_take_profit_fills_no_better_than_the_trades_walked_while_t
     assert paper.execute(take_profit(WorkingType.MARK_PRICE), 2 * MIN).ok
     events = run(paper, mark_bar(2, "60000", "60600", "59960", "60390"), candle(2, "60000", "60400", "59950", "60380"))
     assert fills(events) == [("tp", D(60_400))]
+
+
+def test_a_mark_price_stop_fills_at_the_low_the_trades_walked_when_the_mark_bar_closed_the_other_way() -> None:
+    """The trade candle closed down (walked open, high, low, close) and its mark bar closed up (open,
+    low, high, close): paired point by point, the mark stood at its low while the trades stood at
+    their high, and a long's MARK_PRICE stop at 59,500 sold at the candle's high, 60,300, a profit
+    of 300 a BTC for a stop-loss. The mark now walks in the trades' order: it sells at the low."""
+    _, paper = opened_long()
+    stop = PlaceOrder(
+        "sl",
+        BTC,
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        None,
+        trigger_price=D(59_500),
+        working_type=WorkingType.MARK_PRICE,
+        close_position=True,
+        time=2 * MIN,
+    )
+    assert paper.execute(stop, 2 * MIN).ok
+    events = run(paper, mark_bar(2, "60000", "60250", "59450", "60010"), candle(2, "60000", "60300", "59400", "59990"))
+    assert fills(events) == [("sl", D(59_400))]
