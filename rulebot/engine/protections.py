@@ -317,6 +317,10 @@ class Protections:
         and a close-position stop left over from the last trade would close the next one."""
         st = self.state
         for record in st.oms.open_orders(symbol):
+            if record.algo_status == "TRIGGERED":
+                # It fired (it is what closed the position, its FINISHED follows the account update):
+                # an algo order past its trigger cannot be canceled, the request was refused (-2011).
+                continue
             if record.purpose in _LEFTOVER_PURPOSES and record.command.position_side is position_side:
                 step.commands.append(st.oms.cancel(record, st.time))
 

@@ -266,3 +266,31 @@ def test_an_activation_price_the_exchange_has_not_seen_passed_is_kept():
     assert position_size(fp) == D("0.01")
     (trail,) = [a for a in fp.sim.open_algo_orders(fp.symbol) if a.order_type is OrderType.TRAILING_STOP_MARKET]
     assert trail.activation_price == D("59996.0")
+
+
+BRACKET = """\
+rulebook: bracket
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price > 59990 and price < 60020
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 1%}}, {take_profit: {distance: 1%}}, {goto: long}]
+"""
+
+
+def test_the_stop_that_closed_the_position_is_not_canceled_after_it_fired():
+    """When a stop or take-profit closed the position, the engine canceled the leftovers, the fired
+    one among them (its algo status TRIGGERED until FINISHED, which follows the account update):
+    a request the exchange refused (-2011), journaled as a failed cancel on every exit."""
+    for price in (59000, 61000):  # the stop-loss, then the take-profit
+        fp = FaultyPaper(BRACKET)
+        fp.start()
+        fp.trade(60000)
+        fp.trade(price)
+        assert position_size(fp) == 0 and fp.state == "flat"
+        assert fp.notices("cancel-failed") == []
+        assert fp.sim.open_algo_orders(fp.symbol) == []  # the other one was canceled
