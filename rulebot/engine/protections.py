@@ -119,9 +119,12 @@ class Protections:
             for o in st.oms.open_orders(symbol)
             if o.purpose == purpose and o.command.tag == tag and o.command.position_side is pos.position_side
         ]
-        if stop is not None and len(same) == 1 and _already(same[0], stop):
+        if len(same) == 1 and (
+            _already(same[0], stop) if stop is not None else trail is not None and _trailing(same[0], trail)
+        ):
             # The very stop is working: cancelling it to place it again would leave the position
-            # without it between the two requests, for nothing.
+            # without it between the two requests, for nothing (and a trailing stop placed again
+            # starts its trail over from the price: restated on every trade, it never triggers).
             kept = same[0]
             why = f"the same stop is already working ({kept.client_order_id})"
             step.records.append(
@@ -129,7 +132,7 @@ class Protections:
                     time,
                     symbol,
                     rule,
-                    f"{purpose} {stop.trigger_price}",
+                    f"{purpose} {stop.trigger_price}" if stop is not None else purpose,
                     (Verdict("allow", "reduce_only", why),),
                     kept.client_order_id,
                 )
@@ -373,4 +376,21 @@ def _already(record: OrderRecord, stop: ProtectIntent) -> bool:
         and was.trigger_price == stop.trigger_price
         and was.working_type is stop.working_type
         and was.price_protect == stop.price_protect
+    )
+
+
+def _trailing(record: OrderRecord, trail: TrailingStopIntent) -> bool:
+    """Whether `record` is a trailing stop working as `trail` asks, untriggered and covering its
+    quantity. One without an activation price trails already (as one `trail_now` placed again when
+    the price had passed it): asked again with an activation price, it stays."""
+    was = record.command
+    untriggered = record.algo_status in (None, "NEW") and record.status in (None, OrderStatus.NEW)
+    return (
+        untriggered
+        and was.order_type is OrderType.TRAILING_STOP_MARKET
+        and was.callback_rate == trail.callback_rate * 100
+        and was.working_type is trail.working_type
+        and was.quantity is not None
+        and was.quantity >= trail.quantity
+        and (was.activation_price is None or was.activation_price == trail.activation_price)
     )

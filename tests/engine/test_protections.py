@@ -294,3 +294,68 @@ def test_the_stop_that_closed_the_position_is_not_canceled_after_it_fired():
         assert position_size(fp) == 0 and fp.state == "flat"
         assert fp.notices("cancel-failed") == []
         assert fp.sim.open_algo_orders(fp.symbol) == []  # the other one was canceled
+
+
+KEEP_TRAIL = """\
+rulebook: keep-trail
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price > 59990 and price < 60020
+    do: [{enter: {side: long, size: "0.01"}}, {goto: long}]
+  - name: hold-the-trail
+    on: trade
+    in: long
+    do: [{trailing_stop: {callback: 1%, working_type: contract_price}}]
+"""
+
+
+def test_a_trailing_stop_asked_for_again_unchanged_keeps_its_trail():
+    """A rule that states the trailing stop on every trade cancelled it and placed it again each
+    time, and each new one started its trail over from the price: from a high of 60,600 the price
+    stepped down 0.33% a trade to 59,000 (2.6%) and the 1% trailing stop never triggered. Kept,
+    it sells at 59,800, the first trade 1% under the high."""
+    fp = FaultyPaper(KEEP_TRAIL)
+    fp.start()
+    fp.trade(60000)
+    for price in (60600, 60400, 60200, 60000):
+        fp.trade(price)
+        assert position_size(fp) == D("0.01")
+    fp.trade(59800)
+    assert position_size(fp) == 0
+    assert sum(1 for p in fp.placed if p.order_type is OrderType.TRAILING_STOP_MARKET) == 1
+
+
+TIGHTEN = """\
+rulebook: tighten
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price > 59990 and price < 60020
+    do: [{enter: {side: long, size: "0.01"}}, {trailing_stop: {callback: 1%}}, {goto: long}]
+  - name: tighten
+    on: trade
+    in: long
+    when: price > 60500
+    do: [{trailing_stop: {callback: 0.5%}}]
+"""
+
+
+def test_a_trailing_stop_asked_for_with_another_callback_replaces_the_working_one():
+    fp = FaultyPaper(TIGHTEN)
+    fp.start()
+    fp.trade(60000)
+    fp.trade(60600)  # 1% replaced by 0.5%
+    fp.trade(60700)  # the same 0.5%: kept
+    callbacks = [p.callback_rate for p in fp.placed if p.order_type is OrderType.TRAILING_STOP_MARKET]
+    assert callbacks == [D(1), D("0.5")]
+    fp.trade(60390)  # 0.5% under 60,700
+    assert position_size(fp) == 0
