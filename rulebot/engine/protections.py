@@ -119,9 +119,12 @@ class Protections:
             for o in st.oms.open_orders(symbol)
             if o.purpose == purpose and o.command.tag == tag and o.command.position_side is pos.position_side
         ]
-        if stop is not None and len(same) == 1 and _already(same[0], stop):
+        if len(same) == 1 and (
+            _already(same[0], stop) if stop is not None else trail is not None and _trailing(same[0], trail)
+        ):
             # The very stop is working: cancelling it to place it again would leave the position
-            # without it between the two requests, for nothing.
+            # without it between the two requests, for nothing (and a trailing stop placed again
+            # starts its trail over from the price: restated on every trade, it never triggers).
             kept = same[0]
             why = f"the same stop is already working ({kept.client_order_id})"
             step.records.append(
@@ -129,7 +132,7 @@ class Protections:
                     time,
                     symbol,
                     rule,
-                    f"{purpose} {stop.trigger_price}",
+                    f"{purpose} {stop.trigger_price}" if stop is not None else purpose,
                     (Verdict("allow", "reduce_only", why),),
                     kept.client_order_id,
                 )
@@ -247,6 +250,44 @@ class Protections:
             )
             eng.send(cmd, step)
 
+    def trail_now(self, refused: OrderRecord, step: Step) -> None:
+        """`refused`, a trailing stop the exchange refused because the price it watches had already
+        passed its activation price (-2021: a SELL's at or below the price, a BUY's at or above), placed
+        again without one: the trail starts at once from the price, as reaching it would have started
+        it. Only the exchange knows its price when the stop arrives: the engine's may lag a trade."""
+        st, eng = self.state, self.engine
+        was = refused.command
+        pos = st.portfolio.position(was.symbol, was.position_side)
+        direction = pos.direction
+        if direction is None or was.side is not direction.exit_side or was.callback_rate is None:
+            return  # flat or turned since: nothing to trail
+        qty = eng.instruments[was.symbol].round_qty(pos.size, OrderType.MARKET)
+        trail = TrailingStopIntent(
+            was.symbol,
+            direction,
+            was.callback_rate / 100,
+            None,
+            was.working_type,
+            was.tag,
+            refused.rule,
+            st.time,
+            quantity=qty,
+            position_side=was.position_side,
+            reduce_only=was.reduce_only,
+        )
+        cmd = st.oms.place_trailing_stop(trail)
+        step.records.append(
+            rec.GuardRecord(
+                st.time,
+                was.symbol,
+                refused.rule,
+                f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price",
+                (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
+                cmd.client_order_id,
+            )
+        )
+        eng.send(cmd, step)
+
     def place_protective_stop(
         self, symbol: str, trigger: Decimal, verdict: Verdict, position_side: PositionSide, step: Step
     ) -> None:
@@ -279,6 +320,10 @@ class Protections:
         and a close-position stop left over from the last trade would close the next one."""
         st = self.state
         for record in st.oms.open_orders(symbol):
+            if record.algo_status == "TRIGGERED":
+                # It fired (it is what closed the position, its FINISHED follows the account update):
+                # an algo order past its trigger cannot be canceled, the request was refused (-2011).
+                continue
             if record.purpose in _LEFTOVER_PURPOSES and record.command.position_side is position_side:
                 step.commands.append(st.oms.cancel(record, st.time, "position closed"))
 
@@ -331,4 +376,21 @@ def _already(record: OrderRecord, stop: ProtectIntent) -> bool:
         and was.trigger_price == stop.trigger_price
         and was.working_type is stop.working_type
         and was.price_protect == stop.price_protect
+    )
+
+
+def _trailing(record: OrderRecord, trail: TrailingStopIntent) -> bool:
+    """Whether `record` is a trailing stop working as `trail` asks, untriggered and covering its
+    quantity. One without an activation price trails already (as one `trail_now` placed again when
+    the price had passed it): asked again with an activation price, it stays."""
+    was = record.command
+    untriggered = record.algo_status in (None, "NEW") and record.status in (None, OrderStatus.NEW)
+    return (
+        untriggered
+        and was.order_type is OrderType.TRAILING_STOP_MARKET
+        and was.callback_rate == trail.callback_rate * 100
+        and was.working_type is trail.working_type
+        and was.quantity is not None
+        and was.quantity >= trail.quantity
+        and (was.activation_price is None or was.activation_price == trail.activation_price)
     )

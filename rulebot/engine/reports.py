@@ -161,6 +161,9 @@ class VenueReports:
                 outcome += f"; the state stays {run.state} and the exit is sent again in {wait:g} s"
         else:
             outcome = "the order is not working"
+        retrail = record.purpose == "trailing_stop" and code == -2021 and record.command.activation_price is not None
+        if retrail:
+            outcome = "its activation price was already passed: placed again without one"
         step.records.append(
             rec.EngineNotice(
                 time,
@@ -169,6 +172,8 @@ class VenueReports:
                 f"{record.purpose} order {client_order_id} rejected by the exchange ({code}: {message}); {outcome}",
             )
         )
+        if retrail:
+            self.engine.protections.trail_now(record, step)
         if run is not None:
             run.entry_pending.discard(client_order_id)
             run.protections.pop(client_order_id, None)

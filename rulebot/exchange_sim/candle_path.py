@@ -5,7 +5,8 @@ Kline data gives four prices of a candle, and the backtest walks them one after 
 not jump from the open to the high. A take-profit whose trigger lies strictly between two
 points triggered where the market first reached it, at its own price; filling it at the
 farther point would hand it the rest of the wick, a price its market order never got. So the
-walk stops at those triggers on the way (`passed_take_profits`). Stops are not given the same
+walk stops at those triggers on the way (`passed_take_profits`); a mark-price take-profit that
+a mark bar's move passes stops the walk there too (`passed_by_mark`). Stops are not given the same
 stop: a stop filled at the point the walk reached fills at the worse price, which errs against
 the strategy (the daily loss cap's stated overshoot, one walked step, counts on it). Between
 the close of one candle and the open of the next nothing traded, so nothing is added there: a
@@ -24,10 +25,14 @@ from collections.abc import Collection, Iterator
 from decimal import Decimal
 
 from rulebot.core.enums import OrderType, Side, WorkingType
+from rulebot.core.events import CandleClosed, MarkPrice
 from rulebot.exchange_sim.book import OrderStore
 from rulebot.exchange_sim.orders import Trigger
 
 _TAKE_PROFITS = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
+_LAST_PRICE = frozenset({WorkingType.CONTRACT_PRICE})
+_MARK_PRICE = frozenset({WorkingType.MARK_PRICE})
+_BOTH_PRICES = frozenset(WorkingType)
 
 
 def _triggers(store: OrderStore, symbol: str) -> Iterator[Trigger]:
@@ -57,6 +62,41 @@ def passed_take_profits(
         if t.side is side and low < stop < high:
             found.add(stop)
     return sorted(found, reverse=not rising)
+
+
+def passes(
+    store: OrderStore,
+    symbol: str,
+    start: Decimal,
+    end: Decimal,
+    derived: bool,
+    marks: tuple[Decimal, Decimal] | None,
+) -> list[tuple[Decimal, Decimal | None]]:
+    """Where a walk from `start` to `end` stops on the way for the take-profits it passes: (last price,
+    mark or None to leave the mark), in the order of the move. `derived`: the mark walks with the last
+    price, so it passes the MARK_PRICE ones too; `marks`: a mark bar's move beside it passes those."""
+    kinds = _BOTH_PRICES if derived else _LAST_PRICE
+    stops: list[tuple[Decimal, Decimal | None]] = [
+        (price, price if derived else None) for price in passed_take_profits(store, symbol, start, end, kinds)
+    ]
+    if marks is not None:
+        stops += passed_by_mark(store, symbol, start, end, *marks)
+        stops.sort(key=lambda stop: stop[0], reverse=end < start)  # stable: a last-price one first at a tie
+    return stops
+
+
+def passed_by_mark(
+    store: OrderStore, symbol: str, start: Decimal, end: Decimal, mark_start: Decimal, mark_end: Decimal
+) -> list[tuple[Decimal, Decimal]]:
+    """The MARK_PRICE take-profits a mark bar's move from `mark_start` to `mark_end` passes strictly
+    between them, while the last price moves from `start` to `end`: (last price, mark) pairs, the
+    mark at each trigger and the last price there taken as the trigger held inside the trades' move
+    (they moved together, but the mark may run ahead of or behind the trades: never a price those
+    did not reach on that move). Filled at the farther mark point, the order would take the last
+    price walked there, the candle's high or low."""
+    low, high = min(start, end), max(start, end)
+    marks = passed_take_profits(store, symbol, mark_start, mark_end, _MARK_PRICE)
+    return [(min(max(mark, low), high), mark) for mark in marks]
 
 
 _STOPS = frozenset({OrderType.STOP, OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET})
@@ -110,3 +150,32 @@ def adverse_first(
     if longs == shorts:
         return None
     return LOW_FIRST if longs else HIGH_FIRST
+
+
+def bar_path(
+    open_: Decimal, high: Decimal, low: Decimal, close: Decimal, first: str | None = None
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """A bar's four points in the order assumed: low first when it closed up, high first when down,
+    unless `first` says which (a stop before a take-profit, `SimExchange.adverse_first`)."""
+    if first is None:
+        first = LOW_FIRST if close >= open_ else HIGH_FIRST
+    return (open_, low, high, close) if first == LOW_FIRST else (open_, high, low, close)
+
+
+def own_order(c: CandleClosed) -> str:
+    """The order `bar_path` walks a candle in when nothing turns it: low first when it closed up."""
+    return LOW_FIRST if c.close >= c.open else HIGH_FIRST
+
+
+def mark_range(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal]:
+    """A mark bar's open, high and low (its close for each when it has no bar)."""
+    close = m.mark_price
+    return (m.bar_open or close, m.bar_high or close, m.bar_low or close)
+
+
+def mark_path(m: MarkPrice, first: str | None = None) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """A mark bar's four points in the order `bar_path` takes (its close four times when it has no bar)."""
+    close = m.mark_price
+    if m.bar_open is None or m.bar_high is None or m.bar_low is None:
+        return (close, close, close, close)
+    return bar_path(m.bar_open, m.bar_high, m.bar_low, close, first)

@@ -48,8 +48,6 @@ from rulebot.exchange_sim.stops import StopRunner
 from rulebot.exchange_sim.updates import Reporter
 
 _CONTRACT_PRICE = WorkingType.CONTRACT_PRICE  # an Enum lookup on every trade otherwise (slow on 3.11)
-_LAST_PRICE = frozenset({_CONTRACT_PRICE})
-_BOTH_PRICES = frozenset(WorkingType)
 
 ZERO = Decimal(0)
 DEFAULT_MARGIN_CALL_RATIO = Decimal("0.8")
@@ -383,11 +381,13 @@ class SimExchange(AccountQueries):
             bool(self._countdowns),
         )
 
-    def passed_take_profits(self, symbol: str, start: Decimal, end: Decimal, by_mark: bool) -> list[Decimal]:
-        """Take-profit triggers a candle's walk passes through from `start` to `end` (candle_path.py);
-        `by_mark`: the mark walks with the last price, so MARK_PRICE ones count too."""
-        kinds = _BOTH_PRICES if by_mark else _LAST_PRICE
-        return candle_path.passed_take_profits(self._store, symbol, start, end, kinds)
+    def passed_take_profits(
+        self, symbol: str, start: Decimal, end: Decimal, by_mark: bool, marks: tuple[Decimal, Decimal] | None = None
+    ) -> list[tuple[Decimal, Decimal | None]]:
+        """Take-profit triggers a candle's walk passes through from `start` to `end`, as (last price, mark
+        or None) stops on the way (candle_path.py); `by_mark`: the mark walks with the last price, so
+        MARK_PRICE ones count too; `marks`: a mark bar's move beside it, which passes those instead."""
+        return candle_path.passes(self._store, symbol, start, end, by_mark, marks)
 
     def adverse_first(
         self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, working_types: Collection[WorkingType]

@@ -12,9 +12,10 @@ are executed against it. What the data lacks is derived and stated:
   says which symbols ran on it, and the backtest summary says so;
 * mark-price klines: each mark bar's own path (open, low, high, close; high first when the
   bar closed down) is walked, interleaved point by point with the walk of the trade candle of
-  the same period when there is one, so a mark wick inside the bar liquidates and triggers
-  MARK_PRICE stops as it would on the exchange; a mark bar with no candle of its period is
-  walked on its own at its close time;
+  the same period when there is one, and then in that candle's order (the mark at its low
+  beside the trades at theirs, never at their high), so a mark wick inside the bar liquidates
+  and triggers MARK_PRICE stops as it would on the exchange; a mark bar with no candle of its
+  period is walked on its own at its close time;
 * funding, on live streams (`funding_from_marks`, a dry-run): no settlement event comes on a
   stream, but every markPrice update announces the rate (`r`) and the next funding time
   (`T`). The paper account settles at T with the rate last announced before it, at the mark
@@ -39,7 +40,7 @@ from rulebot.core.commands import Command, PlaceOrder
 from rulebot.core.enums import Market, WorkingType
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.exchange_sim import SimExchange, SimResult
-from rulebot.exchange_sim.candle_path import HIGH_FIRST, LOW_FIRST
+from rulebot.exchange_sim.candle_path import bar_path, mark_path, mark_range, own_order
 
 _MARK_EVERY_MS = 1000
 _NO_QTY = Decimal(0)
@@ -187,7 +188,7 @@ class PaperVenue:
         """A mark bar walked on its own, every point at its close time: the trades before it
         are past, and the simulator's clock does not go back."""
         out: list[AccountEvent] = []
-        for price in _mark_path(m):
+        for price in mark_path(m):
             out += self._send_mark(m.symbol, price, m.time)
         return out
 
@@ -225,14 +226,19 @@ class PaperVenue:
         marks: tuple[Decimal, ...] | None = None
         pending = self._pending_mark.get(symbol)
         derived = pending is None and symbol not in self._has_mark
-        if pending is not None and pending.time == c.close_time:
+        bar = pending if pending is not None and pending.time == c.close_time else None
+        if bar is not None:
             del self._pending_mark[symbol]
-            marks = _mark_path(pending, self.sim.adverse_first(symbol, *_mark_range(pending), _MARK))
         elif pending is not None:
             early = self._flush_mark(symbol)
         # Decided on the orders working as the candle starts, once: the fast path's partial walks reuse it.
         first = self.sim.adverse_first(symbol, c.open, c.high, c.low, _BOTH if derived else _LAST)
-        path = _path(c.open, c.high, c.low, c.close, first)
+        if bar is not None:
+            # The mark walks its bar in the trades' order: paired point by point, a mark at its low
+            # beside trades at their high would sell a long's mark-price stop at the candle's high.
+            first = first or self.sim.adverse_first(symbol, *mark_range(bar), _MARK) or own_order(c)
+            marks = mark_path(bar, first)
+        path = bar_path(c.open, c.high, c.low, c.close, first)
         self._walked[symbol] = (c.open_time, path)
         if derived:
             marks = path
@@ -241,7 +247,8 @@ class PaperVenue:
             t = c.open_time + span * i // 3 if i < 3 else c.close_time
             if before is not None:
                 before(t)
-            out = self._passed(symbol, path[i - 1], price, t, i % 2 == 1, derived) if i else []
+            seg = (marks[i - 1], marks[i]) if i and marks is not None and not derived else None
+            out = self._passed(symbol, path[i - 1], price, t, i % 2 == 1, derived, seg) if i else []
             out += self.sim.on_trade(symbol, price, qty, t, i % 2 == 1)
             if early:
                 out, early = early + out, []
@@ -250,16 +257,24 @@ class PaperVenue:
             yield t, price, out
 
     def _passed(
-        self, symbol: str, start: Decimal, end: Decimal, t: int, is_buyer_maker: bool, derived: bool
+        self,
+        symbol: str,
+        start: Decimal,
+        end: Decimal,
+        t: int,
+        is_buyer_maker: bool,
+        derived: bool,
+        marks: tuple[Decimal, Decimal] | None,
     ) -> list[AccountEvent]:
         """The market traded every price between two points of a candle: the take-profits it reached
         on the way trigger there, at their own prices (exchange_sim/candle_path.py). `derived`: the
-        mark walks with the last price, so it passes them too."""
+        mark walks with the last price, so it passes them too; `marks`: the mark bar's move beside
+        it, which passes the MARK_PRICE ones, in the order of the trades' move."""
         out: list[AccountEvent] = []
-        for price in self.sim.passed_take_profits(symbol, start, end, derived):
+        for price, mark in self.sim.passed_take_profits(symbol, start, end, derived, marks):
             out += self.sim.on_trade(symbol, price, _NO_QTY, t, is_buyer_maker)  # no volume of its own
-            if derived:
-                out += self._send_mark(symbol, price, t)
+            if mark is not None:
+                out += self._send_mark(symbol, mark, t)
         return out
 
     # -- the fast backtest path ------------------------------------------------------------------
@@ -293,7 +308,7 @@ class PaperVenue:
         walked = self._walked.get(c.symbol)
         if walked is not None and walked[0] == c.open_time:
             return walked[1]
-        return _path(c.open, c.high, c.low, c.close)
+        return bar_path(c.open, c.high, c.low, c.close)
 
     @staticmethod
     def times(c: CandleClosed) -> tuple[int, int, int, int]:
@@ -377,26 +392,3 @@ class PaperVenue:
             # "No need to change": the account already is as asked, as BinanceVenue reports it.
             return replace(res, ok=True, code=None, message=None)
         return res
-
-
-def _path(
-    open_: Decimal, high: Decimal, low: Decimal, close: Decimal, first: str | None = None
-) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """A bar's four points in the order assumed: low first when it closed up, high first when down,
-    unless `first` says which (a stop before a take-profit, `SimExchange.adverse_first`)."""
-    if first is None:
-        first = LOW_FIRST if close >= open_ else HIGH_FIRST
-    return (open_, low, high, close) if first == LOW_FIRST else (open_, high, low, close)
-
-
-def _mark_range(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal]:
-    """A mark bar's open, high and low (its close for each when it has no bar)."""
-    close = m.mark_price
-    return (m.bar_open or close, m.bar_high or close, m.bar_low or close)
-
-
-def _mark_path(m: MarkPrice, first: str | None = None) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    close = m.mark_price
-    if m.bar_open is None or m.bar_high is None or m.bar_low is None:
-        return (close, close, close, close)
-    return _path(m.bar_open, m.bar_high, m.bar_low, close, first)

@@ -20,8 +20,8 @@ EMA = str(ROOT / "rules" / "ema-trend-btc.yaml")
 DAY = require(ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06-08.zip")
 
 
-def _backtest(*data: str) -> dict:
-    args = ["backtest", EMA, "--format", "json"]
+def _backtest(*data: str, book: str = EMA) -> dict:
+    args = ["backtest", book, "--format", "json"]
     for d in data:
         args += ["--data", d]
     res = CliRunner().invoke(main, args)
@@ -47,3 +47,49 @@ def test_with_mark_price_klines_the_summary_says_their_bars_were_walked(tmp_path
     assert doc["mark_price"] == {"BTCUSDT": MARK_FROM_BARS}
     # The same path for the mark as for the last price: the same trades as without mark data.
     assert doc["trade_list"] == _backtest(str(DAY))["trade_list"]
+
+
+BRACKET = """\
+rulebook: bracket
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+timeframes: [15m]
+indicators:
+  fast: ema(close@15m, 8)
+  slow: ema(close@15m, 21)
+rules:
+  - name: enter-long
+    on: candle_close 15m
+    in: flat
+    when: fast > slow
+    do: [{enter: {side: long, size: 10%}}, {take_profit: {distance: 0.4%}}, {stop_loss: {distance: 0.8%}}, {goto: long}]
+  - name: enter-short
+    on: candle_close 15m
+    in: flat
+    when: fast < slow
+    do:
+      - enter: {side: short, size: 10%}
+      - take_profit: {distance: 0.4%}
+      - stop_loss: {distance: 0.8%}
+      - goto: short
+"""
+
+
+def test_mark_price_take_profits_fill_the_same_with_mark_klines_that_walk_the_last_prices_path(tmp_path: Path) -> None:
+    """Take-profits watch the mark by default. With mark-price klines they filled at the price the
+    walk had reached when the mark bar's point passed them, the candle's high or low, not at their
+    own price: the day's klines given again as mark klines turned net PnL 8.35 into 20.62 USDT."""
+    book = tmp_path / "bracket.yaml"
+    book.write_text(BRACKET)
+    folder = tmp_path / "data/futures/um/daily/markPriceKlines/BTCUSDT/1m"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(DAY) as z:
+        text = io.TextIOWrapper(z.open(z.namelist()[0]), encoding="utf-8").read()
+    (folder / "BTCUSDT-1m-2025-06-08.csv").write_text(text)
+    with_marks = _backtest(str(DAY), str(tmp_path / "data"), book=str(book))
+    without = _backtest(str(DAY), book=str(book))
+    assert with_marks["mark_price"] == {"BTCUSDT": MARK_FROM_BARS}
+    assert [t["exit_reason"] for t in without["trade_list"]].count("take_profit") >= 1
+    assert with_marks["trade_list"] == without["trade_list"]
+    assert with_marks["net_pnl"] == without["net_pnl"]

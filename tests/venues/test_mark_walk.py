@@ -150,3 +150,84 @@ def test_mark_price_klines_replay_with_their_bar(tmp_path: Path) -> None:
         bar_high=D("60005.5"),
         bar_low=D("57100.0"),
     )
+
+
+def opened_long() -> tuple[SimExchange, PaperVenue]:
+    """0.5 BTC long at 60,000 after one quiet candle and mark bar; no book, so fills meet the walk."""
+    inst, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    sim = SimExchange(
+        {BTC: inst[BTC]},
+        {BTC: brackets[BTC]},
+        market=Market.USDM,
+        balances={"USDT": D(10_000)},
+        default_margin_type=MarginType.ISOLATED,
+    )
+    paper = PaperVenue(sim, Market.USDM)
+    run(paper, mark_bar(1, "60000", "60000", "60000", "60000"), candle(1, "60000", "60000", "60000", "60000"))
+    assert paper.execute(PlaceOrder("open", BTC, Side.BUY, OrderType.MARKET, D("0.5")), 2 * MIN - 1).ok
+    return sim, paper
+
+
+def take_profit(working: WorkingType) -> PlaceOrder:
+    return PlaceOrder(
+        "tp",
+        BTC,
+        Side.SELL,
+        OrderType.TAKE_PROFIT_MARKET,
+        None,
+        trigger_price=D(60_500),
+        working_type=working,
+        close_position=True,
+        time=2 * MIN,
+    )
+
+
+def fills(events: list[object]) -> list[tuple[str, D]]:
+    return [
+        (e.client_order_id, e.last_filled_price) for e in events if isinstance(e, OrderUpdate) and e.last_filled_qty > 0
+    ]
+
+
+def test_a_mark_price_take_profit_passed_inside_the_mark_bar_fills_at_its_own_price_not_at_the_high() -> None:
+    """With mark-price klines, a MARK_PRICE take-profit (the rulebook's default working type) at
+    60,500 sold at the candle's high, 61,000: the mark reached its high at the walk's third point,
+    and the order filled at the last price walked there. The market passed 60,500 on its way up:
+    500 USDT a BTC no real order would have had. Without mark data it already filled at 60,500."""
+    for working in (WorkingType.CONTRACT_PRICE, WorkingType.MARK_PRICE):
+        sim, paper = opened_long()
+        assert paper.execute(take_profit(working), 2 * MIN).ok
+        events = run(
+            paper, mark_bar(2, "60000", "60990", "59960", "60890"), candle(2, "60000", "61000", "59950", "60900")
+        )
+        assert fills(events) == [("tp", D(60_500))], working
+        assert sim.positions() == []
+
+
+def test_a_mark_price_take_profit_fills_no_better_than_the_trades_walked_while_the_mark_passed_it() -> None:
+    # The mark runs ahead of the last price: it passes 60,500 while the trades only reach 60,400.
+    _, paper = opened_long()
+    assert paper.execute(take_profit(WorkingType.MARK_PRICE), 2 * MIN).ok
+    events = run(paper, mark_bar(2, "60000", "60600", "59960", "60390"), candle(2, "60000", "60400", "59950", "60380"))
+    assert fills(events) == [("tp", D(60_400))]
+
+
+def test_a_mark_price_stop_fills_at_the_low_the_trades_walked_when_the_mark_bar_closed_the_other_way() -> None:
+    """The trade candle closed down (walked open, high, low, close) and its mark bar closed up (open,
+    low, high, close): paired point by point, the mark stood at its low while the trades stood at
+    their high, and a long's MARK_PRICE stop at 59,500 sold at the candle's high, 60,300, a profit
+    of 300 a BTC for a stop-loss. The mark now walks in the trades' order: it sells at the low."""
+    _, paper = opened_long()
+    stop = PlaceOrder(
+        "sl",
+        BTC,
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        None,
+        trigger_price=D(59_500),
+        working_type=WorkingType.MARK_PRICE,
+        close_position=True,
+        time=2 * MIN,
+    )
+    assert paper.execute(stop, 2 * MIN).ok
+    events = run(paper, mark_bar(2, "60000", "60250", "59450", "60010"), candle(2, "60000", "60300", "59400", "59990"))
+    assert fills(events) == [("sl", D(59_400))]
