@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rulebot.core.enums import Direction, OrderType, PositionSide
-from rulebot.core.instruments import Instrument
+from rulebot.core.instruments import ZERO, Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
@@ -50,9 +50,11 @@ class Exits:
         step: Step,
         verdict: Verdict | None = None,
         leg: PositionSide | None = None,
+        qty: Decimal | None = None,
     ) -> str | None:
         """Close `fraction` (or `size`, or all) of the position (in hedge mode of the leg `leg`, when
-        given, else of the open one, long first); the closing order's id, or None."""
+        given, else of the open one, long first); `qty`, when given, is the quantity already on the lot
+        grid (the deleverage rounds its own); the closing order's id, or None."""
         eng, st = self.engine, self.state
         pos = st.portfolio.net_position(symbol) if leg is None or not eng.hedge else st.portfolio.position(symbol, leg)
         if pos.amount == 0:
@@ -62,7 +64,9 @@ class Exits:
             return None  # the position is already being closed: a second exit would only be refused
         inst = eng.instruments[symbol]
         rounded = None  # a share of the position, rounded: asked again and again by a `reduce` on every trade
-        if fraction is not None and size is None and price_expr is None:
+        if qty is not None:
+            rounded = min(qty, pos.size)
+        elif fraction is not None and size is None and price_expr is None:
             before = self._share
             share = self._rounded_share(pos.amount, fraction, order, inst)
             if share[5]:
@@ -186,13 +190,25 @@ class Exits:
         equity = st.portfolio.equity(inst.margin_asset)
         if pos.amount == 0 or mark is None or equity <= 0:
             return
-        keep_notional = intent.target_leverage * equity
+        target = intent.target_leverage
         notional = abs(inst.notional(pos.size, mark))
-        if notional <= keep_notional:
+        if notional <= target * equity:
             return
+        # The close pays the taker fee on what it closes, and that fee leaves the equity the target is a
+        # multiple of: keep K (notional) with K <= target * (equity - (notional - K) * taker), so
+        # K <= target * (equity - notional * taker) / (1 - target * taker). The kept quantity rounds down
+        # (the close up) to the lot step: rounded the other way, 1.499 BTC on 10,000 USDT cut to 3x kept
+        # 3.01x and the rule fired again and again for one more step each time.
+        taker = self.engine.fee_rates.taker
+        room = 1 - target * taker
+        keep_notional = notional if room <= 0 else max(ZERO, target * (equity - notional * taker) / room)
         keep_qty = keep_notional * mark / inst.contract_size if inst.is_inverse else keep_notional / mark
-        fraction = (pos.size - keep_qty) / pos.size
-        self.exit(symbol, intent.rule, fraction, None, OrderType.MARKET, None, "deleverage", step)
+        kept = inst.round_qty(min(keep_qty, pos.size), OrderType.MARKET)
+        close = pos.size - kept
+        if close <= 0:
+            return
+        fraction = close / pos.size
+        self.exit(symbol, intent.rule, fraction, None, OrderType.MARKET, None, "deleverage", step, qty=close)
 
     def flatten(self, step: Step, rule: str) -> None:
         """Cancel every order and close every position, watched like a rule's exit."""

@@ -1,0 +1,72 @@
+"""`deleverage: {to: X}` leaves the position at most X times equity after one close, fee included."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rulebot.core.enums import Market
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+
+from .conftest import backtest, trades
+
+BOOK = """\
+rulebook: shed
+market: usdm
+symbols: [BTCUSDT]
+account: {{leverage: 10}}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{{enter: {{side: long, size: "{size}"}}}}, {{stop_loss: {{distance: 50%}}}}, {{goto: long}}]
+  - name: shed
+    on: trade
+    in: long
+    when: leverage > {to}
+    do: [{{deleverage: {{to: {to}}}}}]
+"""
+
+
+def _run(size: str, to: int, price: int = 60000, balance: int = 10_000):
+    text = BOOK.format(size=size, to=to)
+    result, _ = backtest(text, trades([price] * 6, symbol="BTCUSDT"), usdm_tables(), balance=balance)
+    entry = [f for f in result.fills if f.purpose == "entry"]
+    cuts = [f for f in result.fills if f.purpose == "deleverage"]
+    return result, entry, cuts
+
+
+def usdm_tables():
+    return builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+
+def test_one_deleverage_reaches_the_target_leverage():
+    # 1.499 BTC at 60,000 (89,940 USDT) on 10,000 USDT, cut to 3x. Rounding the close down to the
+    # 0.001 step (1.0012.. -> 1.001) and ignoring the close's own 30 USDT fee left 3.01x, so the
+    # rule fired again on the next trades: three taker orders (1.001, 0.001, 0.001) where one does.
+    result, entry, cuts = _run("1.499", 3)
+    assert len(entry) == 1 and len(cuts) == 1
+    held = entry[0].quantity - cuts[0].quantity
+    equity = result.end_equity
+    assert held * 60000 <= 3 * equity
+    # and no more than needed: one step less closed would be above the target
+    assert (held + Decimal("0.001")) * 60000 > 3 * equity
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.integers(min_value=200, max_value=1600),
+    to=st.integers(min_value=1, max_value=9),
+    price=st.integers(min_value=20000, max_value=90000),
+)
+def test_deleverage_never_leaves_more_than_the_target(steps, to, price):
+    size = str(Decimal(steps) / 1000)
+    result, entry, cuts = _run(size, to, price)
+    if not entry:
+        return  # refused by a guard (too large for the leverage): nothing to deleverage
+    held = entry[0].quantity - sum((c.quantity for c in cuts), Decimal(0))
+    assert held >= 0
+    assert held * price <= to * result.end_equity
+    assert len(cuts) <= 1
