@@ -5,22 +5,28 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from rulebot.core.enums import OrderType, Side
+from rulebot.core.enums import OrderType, PositionSide, Side
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import EnterIntent
 from rulebot.engine.risk.verdict import AccountView, Draft, Verdict
 from rulebot.rulebook.guards import EffectiveRisk
 
 MARKET_BUY_BUFFER = Decimal("0.0005")  # the cost FAQ's ask[0] * (1 + 0.05%) for market buys
-_MARKET, _BUY = OrderType.MARKET, Side.BUY  # slow lookups on Python 3.11 (EnumType.__getattr__)
+_MARKET, _BUY, _BOTH = (
+    OrderType.MARKET,
+    Side.BUY,
+    PositionSide.BOTH,
+)  # slow lookups on Python 3.11 (EnumType.__getattr__)
 
 
 def check(draft: Draft, intent: EnterIntent, view: AccountView, risk: EffectiveRisk) -> Verdict | None:
     inst, price = view.instrument, draft.price
     if view.equity <= 0:
         return Verdict("reject", "max_leverage", "equity is not positive")
-    if view.position_direction not in (None, intent.side):
-        return None  # reducing or reversing: the cap is for adding risk
+    if intent.position_side is _BOTH and view.position_direction not in (None, intent.side):
+        return None  # one-way, reducing or reversing: the cap is for adding risk
+    # In hedge mode an entry on the other side opens its own leg beside the held one (its own margin, and
+    # the pair's notional is what the limits bound): it adds risk, as any entry there does.
     lev = min(risk.max_leverage, view.leverage)
     # Each limit: its guard, how it is described, the room left in the margin asset, and the price
     # the order's notional is taken at. The leverage cap is on what the order costs, its notional
