@@ -190,25 +190,41 @@ class Exits:
         equity = st.portfolio.equity(inst.margin_asset)
         if pos.amount == 0 or mark is None or equity <= 0:
             return
+        # What market closes of ours already take out (a `reduce` of the same moment) is gone before this
+        # one fills: sized on the whole position, the two reduce-only orders together closed all of it.
+        size = pos.size - self._closing_now(symbol, pos.position_side)
+        if size <= 0:
+            return
         target = intent.target_leverage
-        notional = abs(inst.notional(pos.size, mark))
+        notional = abs(inst.notional(size, mark))
         if notional <= target * equity:
             return
-        # The close pays the taker fee on what it closes, and that fee leaves the equity the target is a
-        # multiple of: keep K (notional) with K <= target * (equity - (notional - K) * taker), so
-        # K <= target * (equity - notional * taker) / (1 - target * taker). The kept quantity rounds down
-        # (the close up) to the lot step: rounded the other way, 1.499 BTC on 10,000 USDT cut to 3x kept
-        # 3.01x and the rule fired again and again for one more step each time.
+        # The closes pay the taker fee on all they close (the working ones too), and that fee leaves the
+        # equity the target is a multiple of: keep K (notional) of the position's N with
+        # K <= target * (equity - (N - K) * taker), so K <= target * (equity - N * taker) / (1 - target * taker).
+        # The kept quantity rounds down (the close up) to the lot step: rounded the other way, 1.499 BTC on
+        # 10,000 USDT cut to 3x kept 3.01x and the rule fired again and again for one more step each time.
         taker = self.engine.fee_rates.taker
         room = 1 - target * taker
-        keep_notional = notional if room <= 0 else max(ZERO, target * (equity - notional * taker) / room)
+        fees = abs(inst.notional(pos.size, mark)) * taker
+        keep_notional = notional if room <= 0 else max(ZERO, target * (equity - fees) / room)
         keep_qty = keep_notional * mark / inst.contract_size if inst.is_inverse else keep_notional / mark
-        kept = inst.round_qty(min(keep_qty, pos.size), OrderType.MARKET)
-        close = pos.size - kept
+        kept = inst.round_qty(min(keep_qty, size), OrderType.MARKET)
+        close = size - kept
         if close <= 0:
             return
         fraction = close / pos.size
         self.exit(symbol, intent.rule, fraction, None, OrderType.MARKET, None, "deleverage", step, qty=close)
+
+    def _closing_now(self, symbol: str, leg: PositionSide) -> Decimal:
+        """The unfilled quantity of our working market closes of the position (`leg`): they fill before
+        anything sized now. A resting limit exit may never fill, and a stop waits for its trigger."""
+        total = ZERO
+        for r in self.state.oms.open_orders(symbol):
+            cmd = r.command
+            if r.purpose in CLOSING_PURPOSES and cmd.order_type is OrderType.MARKET and cmd.position_side is leg:
+                total += (cmd.quantity or ZERO) - r.filled_qty
+        return total
 
     def flatten(self, step: Step, rule: str) -> None:
         """Cancel every order and close every position, watched like a rule's exit."""

@@ -70,3 +70,53 @@ def test_deleverage_never_leaves_more_than_the_target(steps, to, price):
     assert held >= 0
     assert held * price <= to * result.end_equity
     assert len(cuts) <= 1
+
+
+BOTH = """\
+rulebook: trim-and-shed
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 10}
+states:
+  flat: {position: none}
+  long: {position: long}
+  done: {position: none}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "1.499"}}, {stop_loss: {distance: 50%}}, {goto: long}]
+  - name: trim
+    on: trade
+    in: long
+    when: leverage > 3
+    priority: 2
+    do: [{reduce: {by: 50%}}]
+  - name: shed
+    on: trade
+    in: long
+    when: leverage > 3
+    priority: 1
+    do: [{deleverage: {to: 3}}]
+  - name: closed
+    on: position_closed
+    in: long
+    do: [{goto: done}]
+  - name: done
+    on: trade
+    in: done
+    when: price < 0
+    do: [{log: never}]
+"""
+
+
+def test_a_deleverage_beside_a_reduce_of_the_same_moment_keeps_the_target_not_nothing():
+    # A `reduce: 50%` and a `deleverage: {to: 3}` fired on the same trade. The deleverage sized its
+    # close on the 1.499 BTC held as if the reduce's 0.749 were not already going out: 0.749 + 1.002
+    # reduce-only is more than the position, and the exchange closed all of it (flat, not 3x).
+    result, _ = backtest(BOTH, trades([60000] * 6, symbol="BTCUSDT"), usdm_tables())
+    bought = sum((f.quantity for f in result.fills if f.purpose == "entry"), Decimal(0))
+    sold = sum((f.quantity for f in result.fills if f.side == "SELL"), Decimal(0))
+    held = bought - sold
+    assert bought == Decimal("1.499")
+    assert held * 60000 <= 3 * result.end_equity < (held + Decimal("0.001")) * 60000
