@@ -31,6 +31,18 @@ _Share = tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None, bool]
 _LONG, _SHORT = Direction.LONG, Direction.SHORT  # slow lookups on Python 3.11 (EnumType.__getattr__)
 
 
+def _parts(qty: Decimal, max_qty: Decimal) -> list[Decimal]:
+    """`qty` in orders of at most `max_qty` (the lot filter's maxQty; 0: no maximum), largest first.
+
+    A position may be larger than one order may close (BTCUSDT: 120 BTC a market order, 1,000 a limit;
+    several entries or limits build more): sent whole, the close is refused with -4005 every time.
+    """
+    if max_qty <= 0 or qty <= max_qty:
+        return [qty]
+    whole, rest = divmod(qty, max_qty)
+    return [max_qty] * int(whole) + ([rest] if rest else [])
+
+
 class Exits:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -100,31 +112,34 @@ class Exits:
             return None
         if price is not None:
             price = inst.round_price(price, direction.exit_side)
-        intent = ExitIntent(
-            symbol,
-            direction,
-            qty,
-            order,
-            price,
-            None,
-            rule,
-            time,
-            position_side=pos.position_side,
-            reduce_only=not eng.hedge,
-        )
-        cmd = st.oms.place_exit(intent, purpose)
-        step.records.append(
-            rec.GuardRecord(
-                time,
+        cid = None
+        for part in _parts(qty, inst.lot(order).max_qty):
+            intent = ExitIntent(
                 symbol,
+                direction,
+                part,
+                order,
+                price,
+                None,
                 rule,
-                f"{purpose} {qty} reduce-only",
-                (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
-                cmd.client_order_id,
+                time,
+                position_side=pos.position_side,
+                reduce_only=not eng.hedge,
             )
-        )
-        eng.send(cmd, step)
-        return cmd.client_order_id
+            cmd = st.oms.place_exit(intent, purpose)
+            cid = cmd.client_order_id
+            step.records.append(
+                rec.GuardRecord(
+                    time,
+                    symbol,
+                    rule,
+                    f"{purpose} {part} reduce-only",
+                    (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
+                    cid,
+                )
+            )
+            eng.send(cmd, step)
+        return cid
 
     def exit_all(
         self, symbol: str, rule: str, order: OrderType, price_expr: CompiledExpr | None, purpose: Purpose, step: Step
