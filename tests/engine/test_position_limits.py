@@ -117,3 +117,32 @@ def test_the_other_hedge_leg_is_an_entry_the_limits_hold(usdm, risk, balance, gu
         if v.kind == "resize" and v.guard == guard
     ]
     assert len(cut) == 1 and said_size(cut[0].reason) == held
+
+
+ADD = """\
+rulebook: iso-add
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 10}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.1"}}, {stop_loss: {distance: 50%}}, {goto: long}]
+  - name: add
+    on: trade
+    in: long
+    when: price > 62000
+    do: [{enter: {side: long, size: 100%}}]
+"""
+
+
+def test_an_isolated_positions_profit_is_not_margin_for_the_next_entry(usdm):
+    # 0.1 BTC isolated long from 60,000, now 63,000: 300 USDT of profit that stays in its own wallet.
+    # Binance's available balance is 10,000 - 3 (fee) - 600 (the position's margin) = 9,397; the guard
+    # sized the add on equity (10,297) and let 1.526 BTC (cost ~9,616 at 10x) through: -2019, twice.
+    result, records = backtest(ADD, trades([60000, 60000, 63000, 63000], symbol="BTCUSDT"), usdm)
+    refused = [r.message for r in records if isinstance(r, rec.EngineNotice) and r.kind == "order-rejected"]
+    assert refused == []
+    adds = [f for f in result.fills if f.purpose == "entry" and f.price == 63000]
+    assert [f.quantity for f in adds] == [Decimal("1.483")]  # 1.483 x 63,000 x (1/10 + 0.05% buffer) < 9,397
