@@ -120,3 +120,16 @@ def test_a_deleverage_beside_a_reduce_of_the_same_moment_keeps_the_target_not_no
     held = bought - sold
     assert bought == Decimal("1.499")
     assert held * 60000 <= 3 * result.end_equity < (held + Decimal("0.001")) * 60000
+
+
+def test_a_coinm_deleverage_keeps_whole_contracts_within_the_target():
+    # 5,000 contracts of BTCUSD_PERP (100 USD each) at 60,000 on 1 BTC: 8.33 BTC of notional. To 3x in
+    # one close of 3,213 contracts: 1,787 kept are 2.9989x; one contract more would be 3.0005x.
+    text = BOTH.replace("BTCUSDT", "BTCUSD_PERP").replace("usdm", "coinm").replace('"1.499"', '"5000"')
+    text = text.replace("when: leverage > 3\n    priority: 2", "when: leverage > 1000\n    priority: 2")
+    coinm = builtin_instruments(Market.COINM), builtin_brackets(Market.COINM)
+    result, _ = backtest(text, trades([60000] * 6, symbol="BTCUSD_PERP"), coinm, balance=1)
+    cuts = [f.quantity for f in result.fills if f.purpose == "deleverage"]
+    assert cuts == [Decimal(3213)]
+    held, cs, mark = Decimal(5000 - 3213), Decimal(100), Decimal(60000)
+    assert held * cs / mark <= 3 * result.end_equity < (held + 1) * cs / mark
