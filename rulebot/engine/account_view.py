@@ -223,3 +223,32 @@ def holding(
             other_maint += brackets[other].maintenance_margin(instruments[other].notional(o.size, mark))
             other_upnl += pf.unrealized(other, side)
     return Holding(pos.amount, pos.entry_price, wallet, pf.wallet.get(inst.margin_asset, ZERO), other_maint, other_upnl)
+
+
+def margin_available(
+    asset: str,
+    portfolio: Portfolio,
+    instruments: Mapping[str, Instrument],
+    runs: Mapping[str, SymbolRun],
+    margin_type: MarginType,
+) -> Decimal:
+    """Binance's `availableBalance` of `asset` before any new order: the wallet less what its
+    positions lock. A cross position locks its initial margin at mark and lends its unrealized PnL;
+    an isolated one locks its own wallet, and its PnL stays inside it (a profit of an isolated
+    position is not available for another order). Open orders' margin is not counted."""
+    pf = portfolio
+    total = pf.wallet.get(asset, ZERO)
+    for (symbol, side), pos in pf.positions.items():
+        inst = instruments.get(symbol)
+        if not pos.amount or inst is None or inst.margin_asset != asset or symbol not in runs:
+            continue
+        if margin_type is MarginType.ISOLATED:
+            wallet = pos.isolated_wallet
+            if wallet <= 0:  # the venue has not said: the initial margin it took (as `holding`)
+                wallet = abs(inst.notional(pos.size, pos.entry_price)) / runs[symbol].leverage
+            total -= wallet
+            continue
+        mark = pf.marks.get(symbol)
+        if mark is not None:
+            total += pf.unrealized(symbol, side) - abs(inst.notional(pos.size, mark)) / runs[symbol].leverage
+    return total

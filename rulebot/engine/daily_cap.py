@@ -98,5 +98,13 @@ def cap_price(
 
 def cap_trigger(inst: Instrument, price: Decimal, long: bool) -> Decimal:
     """The stop's trigger on the tick grid, rounded toward the market: it fires no later
-    than the cap (a long's stop rounds up, a short's down)."""
-    return inst.round_price(price, Rounding.UP if long else Rounding.DOWN)
+    than the cap (a long's stop rounds up, a short's down). A cap price beyond PRICE_FILTER's
+    bounds (a small position on a large account) is moved onto the bound, nearer the market: Binance
+    refuses a stop price past them (-4007, -4013), and there the stop still fires before the cap."""
+    trigger = inst.round_price(price, Rounding.UP if long else Rounding.DOWN)
+    pf = inst.price_filter
+    if pf.max_price and trigger > pf.max_price:
+        trigger = inst.round_price(pf.max_price, Rounding.DOWN)
+    if pf.min_price and trigger < pf.min_price:
+        trigger = inst.round_price(pf.min_price, Rounding.UP)
+    return trigger

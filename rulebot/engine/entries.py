@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import Direction, PositionSide
 from rulebot.core.intents import EnterIntent
 from rulebot.engine import records as rec
+from rulebot.engine.account_view import margin_available
 from rulebot.engine.portfolio import PositionState
 from rulebot.engine.risk import AccountView, Verdict
 from rulebot.engine.sizing import SizingError, entry_quantity, to_decimal
@@ -111,6 +112,7 @@ class Entries:
             st.received,
             eng.cap_stops.daily_cap(inst.margin_asset),  # daily_loss_cap
             eng.fee_rates,
+            margin_available(inst.margin_asset, pf, eng.instruments, st.runs, self.book.margin_type),  # available
         )
         checked = eng.risk.check_entry(intent, view)
         described = f"enter {action.side.word} {qty:.8g} {action.order.lower()}" + (

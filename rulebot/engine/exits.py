@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rulebot.core.enums import Direction, OrderType, PositionSide
-from rulebot.core.instruments import Instrument
+from rulebot.core.instruments import ZERO, Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 # was computed for, the quantity rounded (None: the sizing fails), and whether that is nothing.
 _Share = tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None, bool]
 _LONG, _SHORT = Direction.LONG, Direction.SHORT  # slow lookups on Python 3.11 (EnumType.__getattr__)
+
+
+def _parts(qty: Decimal, max_qty: Decimal) -> list[Decimal]:
+    """`qty` in orders of at most `max_qty` (the lot filter's maxQty; 0: no maximum), largest first.
+
+    A position may be larger than one order may close (BTCUSDT: 120 BTC a market order, 1,000 a limit;
+    several entries or limits build more): sent whole, the close is refused with -4005 every time.
+    """
+    if max_qty <= 0 or qty <= max_qty:
+        return [qty]
+    whole, rest = divmod(qty, max_qty)
+    return [max_qty] * int(whole) + ([rest] if rest else [])
 
 
 class Exits:
@@ -50,9 +62,11 @@ class Exits:
         step: Step,
         verdict: Verdict | None = None,
         leg: PositionSide | None = None,
+        qty: Decimal | None = None,
     ) -> str | None:
         """Close `fraction` (or `size`, or all) of the position (in hedge mode of the leg `leg`, when
-        given, else of the open one, long first); the closing order's id, or None."""
+        given, else of the open one, long first); `qty`, when given, is the quantity already on the lot
+        grid (the deleverage rounds its own); the closing order's id, or None."""
         eng, st = self.engine, self.state
         pos = st.portfolio.net_position(symbol) if leg is None or not eng.hedge else st.portfolio.position(symbol, leg)
         if pos.amount == 0:
@@ -62,7 +76,9 @@ class Exits:
             return None  # the position is already being closed: a second exit would only be refused
         inst = eng.instruments[symbol]
         rounded = None  # a share of the position, rounded: asked again and again by a `reduce` on every trade
-        if fraction is not None and size is None and price_expr is None:
+        if qty is not None:
+            rounded = min(qty, pos.size)
+        elif fraction is not None and size is None and price_expr is None:
             before = self._share
             share = self._rounded_share(pos.amount, fraction, order, inst)
             if share[5]:
@@ -96,31 +112,34 @@ class Exits:
             return None
         if price is not None:
             price = inst.round_price(price, direction.exit_side)
-        intent = ExitIntent(
-            symbol,
-            direction,
-            qty,
-            order,
-            price,
-            None,
-            rule,
-            time,
-            position_side=pos.position_side,
-            reduce_only=not eng.hedge,
-        )
-        cmd = st.oms.place_exit(intent, purpose)
-        step.records.append(
-            rec.GuardRecord(
-                time,
+        cid = None
+        for part in _parts(qty, inst.lot(order).max_qty):
+            intent = ExitIntent(
                 symbol,
+                direction,
+                part,
+                order,
+                price,
+                None,
                 rule,
-                f"{purpose} {qty} reduce-only",
-                (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
-                cmd.client_order_id,
+                time,
+                position_side=pos.position_side,
+                reduce_only=not eng.hedge,
             )
-        )
-        eng.send(cmd, step)
-        return cmd.client_order_id
+            cmd = st.oms.place_exit(intent, purpose)
+            cid = cmd.client_order_id
+            step.records.append(
+                rec.GuardRecord(
+                    time,
+                    symbol,
+                    rule,
+                    f"{purpose} {part} reduce-only",
+                    (verdict or Verdict("allow", "reduce_only", "exits are always allowed"),),
+                    cid,
+                )
+            )
+            eng.send(cmd, step)
+        return cid
 
     def exit_all(
         self, symbol: str, rule: str, order: OrderType, price_expr: CompiledExpr | None, purpose: Purpose, step: Step
@@ -186,13 +205,41 @@ class Exits:
         equity = st.portfolio.equity(inst.margin_asset)
         if pos.amount == 0 or mark is None or equity <= 0:
             return
-        keep_notional = intent.target_leverage * equity
-        notional = abs(inst.notional(pos.size, mark))
-        if notional <= keep_notional:
+        # What market closes of ours already take out (a `reduce` of the same moment) is gone before this
+        # one fills: sized on the whole position, the two reduce-only orders together closed all of it.
+        size = pos.size - self._closing_now(symbol, pos.position_side)
+        if size <= 0:
             return
+        target = intent.target_leverage
+        notional = abs(inst.notional(size, mark))
+        if notional <= target * equity:
+            return
+        # The closes pay the taker fee on all they close (the working ones too), and that fee leaves the
+        # equity the target is a multiple of: keep K (notional) of the position's N with
+        # K <= target * (equity - (N - K) * taker), so K <= target * (equity - N * taker) / (1 - target * taker).
+        # The kept quantity rounds down (the close up) to the lot step: rounded the other way, 1.499 BTC on
+        # 10,000 USDT cut to 3x kept 3.01x and the rule fired again and again for one more step each time.
+        taker = self.engine.fee_rates.taker
+        room = 1 - target * taker
+        fees = abs(inst.notional(pos.size, mark)) * taker
+        keep_notional = notional if room <= 0 else max(ZERO, target * (equity - fees) / room)
         keep_qty = keep_notional * mark / inst.contract_size if inst.is_inverse else keep_notional / mark
-        fraction = (pos.size - keep_qty) / pos.size
-        self.exit(symbol, intent.rule, fraction, None, OrderType.MARKET, None, "deleverage", step)
+        kept = inst.round_qty(min(keep_qty, size), OrderType.MARKET)
+        close = size - kept
+        if close <= 0:
+            return
+        fraction = close / pos.size
+        self.exit(symbol, intent.rule, fraction, None, OrderType.MARKET, None, "deleverage", step, qty=close)
+
+    def _closing_now(self, symbol: str, leg: PositionSide) -> Decimal:
+        """The unfilled quantity of our working market closes of the position (`leg`): they fill before
+        anything sized now. A resting limit exit may never fill, and a stop waits for its trigger."""
+        total = ZERO
+        for r in self.state.oms.open_orders(symbol):
+            cmd = r.command
+            if r.purpose in CLOSING_PURPOSES and cmd.order_type is OrderType.MARKET and cmd.position_side is leg:
+                total += (cmd.quantity or ZERO) - r.filled_qty
+        return total
 
     def flatten(self, step: Step, rule: str) -> None:
         """Cancel every order and close every position, watched like a rule's exit."""

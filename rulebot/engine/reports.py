@@ -208,10 +208,22 @@ class VenueReports:
         what = {SetMarginType: "margin type", SetPositionMode: "position mode", SetLeverage: "leverage"}.get(
             type(command), type(command).__name__
         )
+        table = self.engine.brackets.get(command.symbol) if isinstance(command, SetLeverage) else None
+        top = table.brackets[0].initial_leverage if table is not None else None
+        if isinstance(command, SetLeverage) and top is not None and command.leverage > top:
+            # Not another mode in the way: the symbol's brackets allow less (FTTUSDT: 8x, -4028).
+            todo = (
+                f"{command.symbol} allows at most {top}x (its first leverage bracket); set account.leverage "
+                f"or risk.max_leverage to {top} or less, then restart"
+            )
+        else:
+            todo = (
+                "close positions and orders of another mode on the exchange, or change the rulebook's account "
+                "settings, then restart"
+            )
         self.engine.halt(
             f"the exchange refused to set the {what} ({code}: {message}); the account is not set up as "
-            "the rulebook requires — close positions and orders of another mode on the exchange, or change "
-            "the rulebook's account settings, then restart",
+            f"the rulebook requires — {todo}",
             step,
         )
         return step

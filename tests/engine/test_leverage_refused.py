@@ -46,3 +46,16 @@ def test_a_refused_leverage_change_keeps_the_position_and_the_bot_trading(usdm) 
     fills = list(result.fills)
     assert [f.purpose for f in fills[:2]] == ["entry", "exit"]  # the rule's own exit at 0.61, no flattening at 0.53
     assert fills[1].price == Decimal("0.61")
+
+
+def test_a_leverage_above_the_symbols_brackets_says_what_the_symbol_allows(usdm) -> None:
+    # FTTUSDT's first bracket allows 8x: Binance refuses 10x with -4028 at start-up. The halt told the
+    # user to "close positions and orders of another mode", which is not what stands in the way.
+    from dataclasses import replace
+
+    instruments, brackets = usdm
+    ftt = replace(instruments["ADAUSDT"], symbol="FTTUSDT", base_asset="FTT")
+    text = BOOK.replace("ADAUSDT", "FTTUSDT").replace("leverage: 5", "leverage: 10")
+    _, records = backtest(text, trades([2.0] * 3, symbol="FTTUSDT"), ({**instruments, "FTTUSDT": ftt}, brackets))
+    (halt,) = [r.message for r in records if isinstance(r, rec.EngineNotice) and r.kind == "halt"]
+    assert "-4028" in halt and "FTTUSDT allows at most 8x" in halt and "another mode" not in halt

@@ -12,7 +12,8 @@ from rulebot.rulebook.compiler import compile_text
 
 from .conftest import flat_view
 
-# The order the guards run in: refusals of new risk first, then the price, the size cuts, the
+# The order the guards run in: refusals of new risk first, then the price and the order type (the
+# volatility breaker's IOC limit costs more than a market order), the size cuts, the
 # exchange's filters on the final order, and the fees of exactly that order against the cap.
 DOCUMENTED_ORDER = (
     "kill_switch",
@@ -22,9 +23,9 @@ DOCUMENTED_ORDER = (
     "max_open_orders",
     "funding_guard",
     "entry_price",
+    "volatility_breaker",
     "position_limits",
     "liquidation_distance",
-    "volatility_breaker",
     "lot_size",
     "exchange_filters",
     "daily_loss_cap_fees",
@@ -65,8 +66,8 @@ def test_an_entry_that_passes_collects_its_verdicts_in_table_order():
     checked = RiskEngine(book.risk).check_entry(intent, view)
     assert [(v.kind, v.guard) for v in checked.verdicts] == [
         ("allow", "daily_loss_cap"),
-        ("resize", "max_leverage"),
         ("resize", "volatility_breaker"),
+        ("resize", "max_leverage"),
         ("allow", "exchange_filters"),
     ]
     assert checked.order_type is OrderType.LIMIT

@@ -66,9 +66,11 @@ ENTRY_GUARDS: tuple[EntryGuard, ...] = (
     EntryGuard("max_open_orders", max_open_orders.check),
     EntryGuard("funding_guard", funding_guard.check),
     EntryGuard("entry_price", entry_price.check),
+    # Before the size cuts: the IOC limit it turns a market entry into costs more than the market
+    # order would (its open loss against the mark), and the cuts must size the order that is sent.
+    EntryGuard("volatility_breaker", volatility_breaker.check),
     EntryGuard("position_limits", position_limits.check),
     EntryGuard("liquidation_distance", liquidation_distance.check),
-    EntryGuard("volatility_breaker", volatility_breaker.check),
     EntryGuard("lot_size", exchange_filters.check_lot),
     EntryGuard("exchange_filters", exchange_filters.check),
     EntryGuard("daily_loss_cap_fees", daily_loss_cap.check_fees),

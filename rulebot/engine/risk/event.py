@@ -34,6 +34,7 @@ class GuardMemory:
 
     last_margin_check: int = -1000  # the margin ratio is checked at most once a second
     last_guard_reduce: int = -GUARD_COOLDOWN_MS
+    last_guard_closed_all: bool = False  # the margin-ratio guard's last act closed the whole position
     volatility_tripped: bool = False
     protect_deadline: int = NEVER  # when the protective-stop guard acts if no stop is working by then
 

@@ -30,9 +30,13 @@ def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         return ()
     memory.last_margin_check = now
     mark = view.mark(symbol)
-    if mark is None or now - memory.last_guard_reduce < GUARD_COOLDOWN_MS:
+    # Within the cooldown after a halving only a close of the whole position may follow: halving an isolated
+    # position leaves its margin ratio (and liquidation price) where it was, so the rest goes on toward
+    # liquidation, and waiting 10 s to close it above CLOSE_ALL_RATIO let it be liquidated first.
+    cooling = now - memory.last_guard_reduce < GUARD_COOLDOWN_MS
+    if mark is None or (cooling and memory.last_guard_closed_all):
         return ()
-    acts: list[GuardAct] = []
+    acts: list[ReducePosition] = []
     for pos in view.legs(symbol):  # hedge mode: each leg has its own margin ratio (a short leg's too)
         reduce = margin_ratio_exit(
             view.instrument(symbol),
@@ -44,11 +48,12 @@ def check(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
             view.risk.max_margin_ratio,
             partial(view.holding, symbol, pos.position_side),
         )
-        if reduce is not None:
+        if reduce is not None and not (cooling and reduce[0] is not None):
             share, verdict = reduce
             acts.append(ReducePosition(symbol, share, verdict, pos.position_side))
     if acts:
         memory.last_guard_reduce = now
+        memory.last_guard_closed_all = all(act.share is None for act in acts)
     return acts
 
 

@@ -68,6 +68,7 @@ class AccountView:
     received: int = 0  # the latest receive stamp of live data (exchange clock), 0 when not stamped
     daily_loss_cap: Decimal | None = None  # today's cap in the margin asset (positive)
     fee_rates: FeeRates | None = None  # to count what an entry will pay before it is sent
+    available: Decimal | None = None  # Binance's availableBalance (margin asset); None: not known
 
 
 @fast_init
