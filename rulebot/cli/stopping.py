@@ -3,9 +3,11 @@ terminal that went away (SIGHUP) without losing what is to be written."""
 
 from __future__ import annotations
 
+import errno
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any, TextIO
 
 from rich.progress import Progress
 
@@ -44,3 +46,38 @@ def progress_shown(progress: Progress) -> Iterator[Progress]:
     finally:
         with suppress(OSError):
             progress.stop()
+
+
+class GoneTerminalSafe:
+    """A console's stream that stops writing once the terminal is gone (EIO, EPIPE) instead of
+    raising: a closed window's EIO can reach a progress redraw or a warning before its SIGHUP
+    does, and the OSError then ended a sweep with exit 1 and its finished trials unwritten."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except OSError as exc:
+                if exc.errno not in _GONE:
+                    raise
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                if exc.errno not in _GONE:
+                    raise
+                self.gone = True
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the stream's own
+        return getattr(self._stream, name)
+
+
+_GONE = (errno.EIO, errno.EPIPE)

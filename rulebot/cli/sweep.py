@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
 from rulebot.cli.params import BALANCE, PRICE_BPS, RULEBOOK, refuse_overwriting
-from rulebot.cli.stopping import progress_shown, stopped_like_ctrl_c
+from rulebot.cli.stopping import GoneTerminalSafe, progress_shown, stopped_like_ctrl_c
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
 from rulebot.core.errors import UserError
@@ -196,7 +196,7 @@ def sweep_cmd(
     from rulebot.sweep.report import write_report
 
     # No emoji codes: a text param's `:rocket:` printed as 🚀 in the table and the replay command.
-    console = Console(stderr=True, highlight=False, emoji=False)
+    console = Console(file=GoneTerminalSafe(sys.stderr), highlight=False, emoji=False)  # type: ignore[arg-type]
     train_ms, test_ms = _duration_ms(train, "--train"), _duration_ms(test_, "--test")
     heat = None
     if heatmap:
