@@ -17,6 +17,11 @@ import pytest
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to see the workers")
 
 
+# Long enough that no sweep here finishes before the signal sent a second after its workers start:
+# 29 trials once finished in 1.1 s on a quiet machine, so SIGTERM found it done (exit 0, not 143).
+GRID = ["--param", "fast=2:30", "--param", "slow=40:60"]  # 29 x 21 trials
+
+
 def _workers(pid: int) -> set[int]:
     """The pool's worker processes: children of `pid` started by multiprocessing's spawn."""
     found = set()
@@ -44,7 +49,7 @@ def _alive(pid: int) -> bool:
 
 def _start(rulebook: str, data: list[str], log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], set[int]]:
     """The sweep, its output to `log`: a pipe stays open as long as an orphaned worker holds it."""
-    args = ["sweep", rulebook, "--param", "fast=2:30", "--param", "slow=40", "--workers", "2", *extra]
+    args = ["sweep", rulebook, *GRID, "--workers", "2", *extra]
     for d in data:
         args += ["--data", d]
     with log.open("wb") as fh:
@@ -115,7 +120,7 @@ def test_sigterm_stops_a_ray_sweep_like_ctrl_c_too(rulebook, data, tmp_path):
     # finished trials neither printed nor written.
     pytest.importorskip("ray")
     out, log = tmp_path / "trials.csv", tmp_path / "log"
-    args = ["sweep", rulebook, "--param", "fast=2:30", "--param", "slow=40", "--workers", "2", "--engine", "ray"]
+    args = ["sweep", rulebook, *GRID, "--workers", "2", "--engine", "ray"]
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rulebot.cli", *args, *(f"--data={d}" for d in data), "--out", str(out)],
@@ -139,7 +144,7 @@ def test_a_closed_terminal_still_gets_the_finished_trials_written(rulebook, data
     # ended it with exit 1 before --out was written.
     out = tmp_path / "trials.csv"
     master, slave = os.openpty()
-    args = ["sweep", rulebook, "--param", "fast=2:30", "--param", "slow=40", "--workers", "2", "--out", str(out)]
+    args = ["sweep", rulebook, *GRID, "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "rulebot.cli", *args, *(f"--data={d}" for d in data)],
         stdin=slave,
