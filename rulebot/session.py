@@ -170,7 +170,8 @@ class Session:
             for t, price, reports in self.venue.walk(event, self.expire_before):
                 point(symbol, t, price, reports)
         else:
-            self.expire_before(time)
+            if self.engine.state.oms.next_expiry is not None:  # every trade of a replay: no call when none
+                self.expire_before(time)
             reports = self.venue.on_market(event)
             if reports:
                 self.reports(reports, time)

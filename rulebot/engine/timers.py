@@ -23,21 +23,15 @@ NEVER_MS = 2**62  # the fire time of a timer that never fires: after any event's
 
 
 class _Timer:
-    __slots__ = ("before_ms", "cron", "key", "next", "offset_ms", "period_ms")
+    __slots__ = ("cron", "key", "next", "offset_ms", "period_ms")
 
     def __init__(
-        self,
-        key: tuple[str, str | None],
-        period_ms: int = 0,
-        offset_ms: int = 0,
-        cron: BaseTrigger | None = None,
-        before_ms: int = 0,
+        self, key: tuple[str, str | None], period_ms: int = 0, offset_ms: int = 0, cron: BaseTrigger | None = None
     ) -> None:
         self.key = key
         self.period_ms = period_ms
         self.offset_ms = offset_ms
         self.cron = cron
-        self.before_ms = before_ms  # before_funding: how long before a settlement
         self.next: int | None = None
 
     def following(self, after: int) -> int:
@@ -75,7 +69,7 @@ class TimerWheel:
                 assert rule.trigger.seconds is not None
                 before = rule.trigger.seconds * 1000
                 self.before_funding[key] = before
-                self.timers.append(_Timer(key, FUNDING_GRID_MS, -before % FUNDING_GRID_MS, before_ms=before))
+                self.timers.append(_Timer(key, FUNDING_GRID_MS, -before % FUNDING_GRID_MS))
 
     def due(self, last: int, now: int) -> list[tuple[int, tuple[str, str | None]]]:
         """Fire times in (last, now], oldest first. The first call only arms the timers."""
