@@ -222,33 +222,9 @@ class Protections:
             qty = eng.instruments[symbol].round_qty(pos.size, OrderType.MARKET)
             if qty <= was.quantity:
                 continue
-            assert was.callback_rate is not None
-            trail = TrailingStopIntent(
-                symbol,
-                direction,
-                was.callback_rate / 100,
-                was.activation_price,
-                was.working_type,
-                was.tag,
-                record.rule,
-                st.time,
-                quantity=qty,
-                position_side=was.position_side,
-                reduce_only=was.reduce_only,
-            )
             step.commands.append(st.oms.cancel(record, st.time, "replaced: resized to the position"))
-            cmd = st.oms.place_trailing_stop(trail)
-            step.records.append(
-                rec.GuardRecord(
-                    st.time,
-                    symbol,
-                    record.rule,
-                    f"trailing_stop {qty}: the position grew past {was.quantity}",
-                    (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
-                    cmd.client_order_id,
-                )
-            )
-            eng.send(cmd, step)
+            grew = f"trailing_stop {qty}: the position grew past {was.quantity}"
+            self._trail_again(record, direction, was.activation_price, qty, grew, step)
 
     def trail_now(self, refused: OrderRecord, step: Step) -> None:
         """`refused`, a trailing stop the exchange refused because the price it watches had already
@@ -262,14 +238,31 @@ class Protections:
         if direction is None or was.side is not direction.exit_side or was.callback_rate is None:
             return  # flat or turned since: nothing to trail
         qty = eng.instruments[was.symbol].round_qty(pos.size, OrderType.MARKET)
+        why = f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price"
+        self._trail_again(refused, direction, None, qty, why, step)
+
+    def _trail_again(
+        self,
+        record: OrderRecord,
+        direction: Direction,
+        activation: Decimal | None,
+        qty: Decimal,
+        why: str,
+        step: Step,
+    ) -> None:
+        """`record`'s trailing stop placed again (its callback, working type, tag, leg and rule) for the
+        `direction` position's `qty` with `activation`, journaled with `why`."""
+        st, eng = self.state, self.engine
+        was = record.command
+        assert was.callback_rate is not None
         trail = TrailingStopIntent(
             was.symbol,
             direction,
             was.callback_rate / 100,
-            None,
+            activation,
             was.working_type,
             was.tag,
-            refused.rule,
+            record.rule,
             st.time,
             quantity=qty,
             position_side=was.position_side,
@@ -280,8 +273,8 @@ class Protections:
             rec.GuardRecord(
                 st.time,
                 was.symbol,
-                refused.rule,
-                f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price",
+                record.rule,
+                why,
                 (Verdict("allow", "reduce_only", "protective orders are always allowed"),),
                 cmd.client_order_id,
             )

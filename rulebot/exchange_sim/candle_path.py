@@ -158,13 +158,17 @@ def bar_path(
     """A bar's four points in the order assumed: low first when it closed up, high first when down,
     unless `first` says which (a stop before a take-profit, `SimExchange.adverse_first`)."""
     if first is None:
-        first = LOW_FIRST if close >= open_ else HIGH_FIRST
+        first = _own_order(open_, close)
     return (open_, low, high, close) if first == LOW_FIRST else (open_, high, low, close)
+
+
+def _own_order(open_: Decimal, close: Decimal) -> str:
+    return LOW_FIRST if close >= open_ else HIGH_FIRST
 
 
 def own_order(c: CandleClosed) -> str:
     """The order `bar_path` walks a candle in when nothing turns it: low first when it closed up."""
-    return LOW_FIRST if c.close >= c.open else HIGH_FIRST
+    return _own_order(c.open, c.close)
 
 
 def mark_range(m: MarkPrice) -> tuple[Decimal, Decimal, Decimal]:

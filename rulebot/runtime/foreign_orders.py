@@ -27,9 +27,14 @@ class ForeignOrders(UserError):
     """A live start refused: orders the journal does not know work on the rulebook's symbols."""
 
 
+def client_id(view: OrderView | AlgoOrderView) -> str:
+    """An open order's client id: an algo order's (a USD-M conditional) is its clientAlgoId."""
+    return view.client_algo_id if isinstance(view, AlgoOrderView) else view.client_order_id
+
+
 def describe(view: OrderView | AlgoOrderView) -> str:
     """`BTCUSDT LIMIT BUY 0.05 at 59990 (manual-1)`: what the order would do, and its id."""
-    cid = view.client_algo_id if isinstance(view, AlgoOrderView) else view.client_order_id
+    cid = client_id(view)
     size = "close-position" if view.close_position else f"{view.quantity.normalize():f}"
     words = [view.symbol, view.order_type.value, view.side.value, size]
     price = view.price
@@ -58,7 +63,7 @@ def handle(views: Sequence[OrderView | AlgoOrderView], policy: ForeignPolicy, at
             "--foreign-orders keep (it trades beside them)",
         )
     for v in views:
-        cid = v.client_algo_id if isinstance(v, AlgoOrderView) else v.client_order_id
+        cid = client_id(v)
         if policy == "cancel":
             step.commands.append(CancelOrder(v.symbol, cid, time, "not sent by this bot (--foreign-orders cancel)"))
             text = f"order {describe(v)} is open on the exchange but was not sent by this bot: cancelled"

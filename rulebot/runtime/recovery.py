@@ -246,7 +246,7 @@ def adopt(
     (foreign_orders.py: refused at the start, cancelled or reported, by `foreign`)."""
     step = Step()
     views: list[OrderView | AlgoOrderView] = [*snap.orders, *snap.algo_orders]
-    by_id = {v.client_algo_id if isinstance(v, AlgoOrderView) else v.client_order_id: v for v in views}
+    by_id = {foreign_orders.client_id(v): v for v in views}
     open_ids = {o.client_order_id: o.filled_qty for o in snap.orders}
     open_ids.update({a.client_algo_id: ZERO for a in snap.algo_orders})
     # Tracked ones are brought up to date by `order_event`; the journal is asked about the rest.
