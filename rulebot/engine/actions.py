@@ -14,6 +14,7 @@ from rulebot.core.enums import Direction
 from rulebot.core.intents import CancelIntent, DeleverageIntent, HaltIntent, SetLeverageIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import retry_delay_ms
+from rulebot.engine.risk import Verdict
 from rulebot.engine.sizing import SizingError, to_decimal
 from rulebot.engine.state import PendingExit, Step
 from rulebot.rulebook import compiled as c
@@ -72,8 +73,16 @@ class Actions:
                 if pos.amount == 0 or st.portfolio.marks.get(symbol) is None or equity <= 0:
                     continue
                 try:
-                    target = to_decimal(action.to.fn(run.market.env), "deleverage to")
-                except SizingError:
+                    target = to_decimal(action.to.fn(run.market.env), f"deleverage to {action.to.text!r}")
+                    if target < 0:  # the compiler holds a literal to 1..10; an expression can still go below 0
+                        raise SizingError(f"deleverage to {action.to.text!r} is {target}x, negative: nothing closed")
+                except (SizingError, ArithmeticError) as exc:
+                    intent = f"deleverage to {action.to.text}"
+                    step.records.append(
+                        rec.GuardRecord(
+                            st.time, symbol, rule.name, intent, (Verdict("reject", "sizing", str(exc)),), None
+                        )
+                    )
                     continue
                 side = Direction.LONG if pos.amount > 0 else Direction.SHORT
                 eng.exits.deleverage(DeleverageIntent(symbol, side, target, rule.name, st.time), step)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulebot.core.enums import Market
+from rulebot.engine.records import GuardRecord
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 
 from .conftest import backtest, trades
@@ -133,3 +135,50 @@ def test_a_coinm_deleverage_keeps_whole_contracts_within_the_target():
     assert cuts == [Decimal(3213)]
     held, cs, mark = Decimal(5000 - 3213), Decimal(100), Decimal(60000)
     assert held * cs / mark <= 3 * result.end_equity < (held + 1) * cs / mark
+
+
+_EXPR = """\
+rulebook: shed
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 10}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "1.499"}}, {stop_loss: {distance: 50%}}, {goto: long}]
+  - name: shed
+    on: trade
+    in: long
+    when: leverage > 3
+    do: [{deleverage: {to: "TARGET"}}]
+"""
+
+
+def _shed(target: str):
+    result, records = backtest(_EXPR.replace("TARGET", target), trades([60000] * 6, symbol="BTCUSDT"), usdm_tables())
+    cuts = [f for f in result.fills if f.purpose == "deleverage"]
+    refusals = [r for r in records if isinstance(r, GuardRecord) and r.rule == "shed"]
+    return cuts, refusals
+
+
+@pytest.mark.parametrize("target", ["leverage - 20", "3 - leverage * 2"])
+def test_a_negative_runtime_target_is_refused_and_said_not_a_close_of_everything(target):
+    # The compiler refuses `to: -1` (1 to 10), but an expression can still come out negative at run
+    # time: target * equity < notional then held for any position, and the whole 1.499 BTC went out.
+    cuts, refusals = _shed(target)
+    assert cuts == []
+    assert refusals and all("deleverage" in r.intent and r.verdicts[0].kind == "reject" for r in refusals)
+    assert "negative" in refusals[0].verdicts[0].reason
+
+
+def test_a_target_that_cannot_be_computed_is_said():
+    cuts, refusals = _shed("price / (price - price)")
+    assert cuts == []
+    assert refusals and "division by zero" in refusals[0].verdicts[0].reason
+
+
+def test_a_zero_target_closes_the_position():
+    cuts, refusals = _shed("leverage * 0")
+    assert cuts[0].quantity == Decimal("1.499")  # all of it at once (the buy rule enters again later)
+    assert all(r.verdicts[0].kind == "allow" for r in refusals)
