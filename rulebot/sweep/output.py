@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -57,9 +58,20 @@ def rows(sweep: SweepResult) -> list[dict[str, Any]]:
     return out
 
 
+def completeness(sweep: SweepResult) -> str:
+    """What the file holds: every planned trial, or what ran before an interrupt (Ctrl-C, SIGTERM)."""
+    if not sweep.interrupted:
+        return "complete"
+    of = f" of {sweep.planned}" if sweep.planned else ""
+    return f"interrupted: {len(sweep.trials)}{of} trials ran"
+
+
 def write_rows(sweep: SweepResult, path: Path) -> None:
-    """`.parquet` (with pyarrow) or `.csv`, chosen by the file's suffix."""
-    data = rows(sweep)
+    """`.parquet` (with pyarrow) or `.csv`, chosen by the file's suffix. Every row says whether the
+    sweep finished (`sweep`): a file written after an interrupt, opened later, must not pass for the
+    whole grid. Parquet also keeps it in the file's metadata (`rulebot.sweep`)."""
+    state = completeness(sweep)
+    data = [{**row, "sweep": state} for row in rows(sweep)]
     suffix = path.suffix.lower()
     if suffix == ".csv":
         columns = list(data[0]) if data else ["trial"]
@@ -86,7 +98,8 @@ def write_rows(sweep: SweepResult, path: Path) -> None:
             [float(v) if kind == "float" and v is not None else v for v in values],
             type={"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64()}.get(kind, pa.string()),
         )
-    pq.write_table(pa.table(arrays), path)
+    meta = {"interrupted": sweep.interrupted, "finished": len(sweep.trials), "planned": sweep.planned}
+    pq.write_table(pa.table(arrays).replace_schema_metadata({"rulebot.sweep": json.dumps(meta)}), path)
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a text

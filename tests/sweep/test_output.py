@@ -137,3 +137,42 @@ def test_the_json_document_is_strict_json_with_an_infinite_profit_factor_as_text
     assert doc["trials"][0]["profit_factor"] == "inf" and doc["trials"][0]["sharpe"] == "nan"
     assert doc["trials"][1]["profit_factor"] is None
     assert doc["ranked"] == [0, 1] and doc["warnings"] == ["a warning"] and doc["replay"][1] == "backtest"
+
+
+def _sweep_of(finished: int, planned: int, interrupted: bool) -> SweepResult:
+    sweep = SweepResult("r.yaml", ("d",), "net_pnl", "grid", 1, "local", 1, (Dimension("mode", "str", ("a",)),), {})
+    sweep.trials = [
+        TrialResult(n, (("mode", "a"),), None, None, "search", None, {"net_pnl": 1.0}, "1", "10001", None, ())
+        for n in range(finished)
+    ]
+    sweep.planned, sweep.interrupted = planned, interrupted
+    return sweep
+
+
+@pytest.mark.parametrize("interrupted", [True, False])
+def test_an_interrupted_sweeps_csv_says_on_every_row_that_it_is_partial(tmp_path, interrupted):
+    """A sweep stopped by Ctrl-C or SIGTERM wrote its 3 finished trials of 10 to --out looking just
+    like a finished sweep: opened later, the file alone did not say that 7 trials never ran."""
+    import csv
+
+    from rulebot.sweep.output import write_rows
+
+    path = tmp_path / "trials.csv"
+    write_rows(_sweep_of(3, 10, interrupted), path)
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3
+    assert {r["sweep"] for r in rows} == {"interrupted: 3 of 10 trials ran" if interrupted else "complete"}
+
+
+@pytest.mark.parametrize("interrupted", [True, False])
+def test_an_interrupted_sweeps_parquet_says_it_in_the_rows_and_the_file(tmp_path, interrupted):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from rulebot.sweep.output import write_rows
+
+    path = tmp_path / "trials.parquet"
+    write_rows(_sweep_of(3, 10, interrupted), path)
+    table = pq.read_table(path)
+    assert set(table.column("sweep").to_pylist()) == {"interrupted: 3 of 10 trials ran" if interrupted else "complete"}
+    meta = json.loads(table.schema.metadata[b"rulebot.sweep"])
+    assert meta == {"interrupted": interrupted, "finished": 3, "planned": 10}

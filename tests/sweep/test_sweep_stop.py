@@ -87,6 +87,7 @@ def test_sigterm_ends_like_ctrl_c_keeping_the_finished_trials_and_no_worker(rule
     assert proc.returncode == 128 + signal.SIGTERM, text
     assert "interrupted" in text and "Traceback" not in text
     assert out.exists(), text
+    assert "interrupted: " in out.read_text().splitlines()[1], "the partial file passes for a finished sweep"
     assert not left, "the pool's workers outlived the sweep"
 
 
