@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from rulebot.sweep.addresses import check_dask_scheduler, check_ray, check_reachable
+from rulebot.sweep.ray_reaper import Reaper
 from rulebot.sweep.space import SweepError
 from rulebot.sweep.trial import TrialResult, TrialSpec, run_trial
 from rulebot.sweep.workload import Workload
@@ -208,6 +209,7 @@ class RayEngine:
             raise SweepError(["--engine ray needs Ray: pip install 'rulebot[ray]'"]) from None
         self._ray = ray
         self._started = False
+        self._reaper: Reaper | None = None
         if not ray.is_initialized():
             options: dict[str, Any] = {
                 "include_dashboard": False,
@@ -221,9 +223,12 @@ class RayEngine:
                 options["num_cpus"] = workers or multiprocessing.cpu_count()
                 options["object_store_memory"] = max(256 << 20, 4 * workload.size)
             kept = _sigterm_handler()
+            # A cluster started here ends with the sweep, even a killed one (ray_reaper.py).
+            self._reaper = None if address else Reaper()
             try:
                 ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                self._reap()
                 raise SweepError([f"cannot start or reach Ray{' at ' + address if address else ''}: {exc}"]) from exc
             finally:
                 # ray.init puts in its own SIGTERM handler (exit at once): a handler the caller set
@@ -282,6 +287,12 @@ class RayEngine:
         self._actors = []
         if self._started:
             self._ray.shutdown()
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
 
 
 def _sigterm_handler() -> Any:

@@ -184,3 +184,42 @@ def test_a_closed_terminal_still_gets_the_finished_trials_written(rulebook, data
     assert proc.returncode == 128 + signal.SIGHUP
     assert out.exists() and out.read_text().startswith("trial,")
     assert not left, "the pool's workers outlived the sweep"
+
+
+def _ray_processes() -> dict[int, bytes]:
+    """Every live process of a Ray cluster on this machine (its binaries, or its `ray::` titles)."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if stat.rpartition(")")[2].split()[0] != "Z" and (cmd.startswith(b"ray::") or b"/site-packages/ray/" in cmd):
+            found[int(entry)] = cmd[:60]
+    return found
+
+
+def test_a_killed_ray_sweep_leaves_nothing_of_the_cluster_it_started(rulebook, data, tmp_path):
+    # SIGKILL of the driver: Ray ended its workers, GCS and raylet, but its dashboard and runtime-env
+    # agents stayed, re-parented to init, for ever (2 of 3 tries).
+    pytest.importorskip("ray")
+    before = set(_ray_processes())
+    args = ["sweep", rulebook, *GRID, "--workers", "2", "--engine", "ray"]
+    with (tmp_path / "log").open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rulebot.cli", *args, *(f"--data={d}" for d in data)], stdout=fh, stderr=fh
+        )
+    deadline = time.monotonic() + 120
+    while _ray_actors(proc.pid) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, (tmp_path / "log").read_text()
+    time.sleep(1.5)  # the reaper looks at the driver's processes every second
+    proc.kill()
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while (left := {p: c for p, c in _ray_processes().items() if p not in before}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"left running: {sorted(left.values())}"
