@@ -8,6 +8,7 @@ time even when the market is quiet; in replay the data clock does it and no sche
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -68,10 +69,26 @@ class TimerScheduler:
                 self._fire, trigger, args=[name], id=name, misfire_grace_time=30, coalesce=True, max_instances=1
             )
 
-    def _fire(self, name: str) -> None:
+    async def _fire(self, name: str) -> None:
+        # A coroutine: APScheduler's asyncio executor runs it on the event loop. A plain function ran
+        # on a worker thread, and `deliver` (the runner's asyncio queue) is not thread-safe: an idle
+        # loop was not woken by a timer put on it from there.
         self.fired.append(name)
-        now = self._clock() if self._clock is not None else int(datetime.now(UTC).timestamp() * 1000)
+        wall = int(datetime.now(UTC).timestamp() * 1000)
+        now = self._clock() if self._clock is not None else wall
         self._deliver(Timer(now, name))
+        if now < wall:
+            # The wall clock reached the fire time, the exchange's clock (the event's) has not: the engine
+            # fires a rule only once an event carries its clock past the time, so in a quiet market or a
+            # stream outage the rule would wait for the next tick (a daily cron: a day). A second event
+            # once the exchange's clock has caught up carries it past (a Timer event only moves the clock).
+            loop = asyncio.get_running_loop()
+            loop.call_later((wall - now + 1) / 1000, self._catch_up, name)
+
+    def _catch_up(self, name: str) -> None:
+        if self._scheduler.running:
+            assert self._clock is not None
+            self._deliver(Timer(self._clock(), name))
 
     def start(self) -> None:
         self._scheduler.start()
