@@ -21,6 +21,9 @@ each, so that every engine has its bytecode caches and the data is in the page c
 meets (fast above 1000 times slow, or below a thousandth of it): nothing trades, so it measures each
 engine's cost per bar alone, apart from its cost per trade (rulebot simulates each order on a
 Binance-compatible exchange in exact decimals; backtesting.py fills at the next open in floats).
+`--strategy band:S` (e.g. `band:1.002`) is the same rulebook with a band: long above slow * S, short
+below slow / S. The wider the band, the fewer the trades on the same bars: a few runs show where
+each engine's cost of a trade overtakes its cost of a bar.
 
 Engines alternate (rulebot, peer, peer, rulebot, ...) so that a change in the machine's load hits
 all of them alike. A peer that is not installed is skipped with a note. Prints, for each run:
@@ -117,23 +120,39 @@ RULEBOOK_TWO_STEP = (
 QUIET_SCALE = 1000
 
 
-def quiet_rulebook(text: str) -> str:
-    """The rulebook with every test of fast against slow scaled out of reach."""
+def scale_of(strategy: str) -> float:
+    """How far the band around the slow average reaches: 1 for the plain cross; --strategy quiet puts
+    it out of reach; --strategy band:S (S > 1) goes long above slow * S and short below slow / S,
+    so fewer trades the wider S is (the cost of a trade, apart from the cost of a bar)."""
+    if strategy == "quiet":
+        return QUIET_SCALE
+    if strategy.startswith("band:"):
+        scale = float(strategy.removeprefix("band:"))
+        if not scale > 1:
+            raise SystemExit(f"--strategy {strategy}: the band's scale must be above 1, e.g. band:1.002")
+        return scale
+    return 1.0
+
+
+def quiet_rulebook(text: str, scale: float = QUIET_SCALE) -> str:
+    """The rulebook with every test of fast against slow scaled by `scale` (out of reach: quiet)."""
     for was, now in (
-        ("fast > slow", f"fast > slow * {QUIET_SCALE}"),
-        ("fast < slow", f"fast < slow / {QUIET_SCALE}"),
-        ("crossunder(fast, slow)", f"crossunder(fast, slow / {QUIET_SCALE})"),
-        ("crossover(fast, slow)", f"crossover(fast, slow * {QUIET_SCALE})"),
+        ("fast > slow", f"fast > slow * {scale}"),
+        ("fast < slow", f"fast < slow / {scale}"),
+        ("crossunder(fast, slow)", f"crossunder(fast, slow / {scale})"),
+        ("crossover(fast, slow)", f"crossover(fast, slow * {scale})"),
     ):
         assert was in text, was
         text = text.replace(was, now)
-    return text.replace("always in the market", "never trades (--strategy quiet)")
+    what = "never trades (--strategy quiet)" if scale == QUIET_SCALE else f"a band of x{scale} around slow"
+    return text.replace("always in the market", what)
 
 
 def rulebook_text(strategy: str = "cross") -> tuple[str, str]:
     """The rulebook this rulebot accepts, and a note when it is the two-step one."""
     text, note = _rulebook_text()
-    return (quiet_rulebook(text) if strategy == "quiet" else text), note
+    scale = scale_of(strategy)
+    return (quiet_rulebook(text, scale) if scale != 1 else text), note
 
 
 def _rulebook_text() -> tuple[str, str]:
@@ -256,6 +275,7 @@ def worker_backtesting(kind: str, files: list[str], strategy: str = "cross") -> 
     from backtesting.lib import crossover
 
     warnings.filterwarnings("ignore")
+    scale = scale_of(strategy)
     data = _read_klines_pandas(files) if kind == "klines" else _read_agg_bars_pandas(files)
 
     def ema(values, span):  # type: ignore[no-untyped-def]
@@ -274,12 +294,12 @@ def worker_backtesting(kind: str, files: list[str], strategy: str = "cross") -> 
                 self.sell(size=1)
 
     class EmaQuiet(Strategy):  # type: ignore[misc]
-        """--strategy quiet: the same tests, against the slow average scaled out of reach."""
+        """--strategy quiet or band:S: the same tests, against the slow average scaled (out of reach)."""
 
         def init(self) -> None:
             self.fast = self.I(ema, self.data.Close, FAST)
-            self.up = self.I(lambda c: ema(c, SLOW) * QUIET_SCALE, self.data.Close)
-            self.down = self.I(lambda c: ema(c, SLOW) / QUIET_SCALE, self.data.Close)
+            self.up = self.I(lambda c: ema(c, SLOW) * scale, self.data.Close)
+            self.down = self.I(lambda c: ema(c, SLOW) / scale, self.data.Close)
 
         def next(self) -> None:
             if crossover(self.fast, self.up) or (not self.position and self.fast[-1] > self.up[-1]):
@@ -289,7 +309,7 @@ def worker_backtesting(kind: str, files: list[str], strategy: str = "cross") -> 
 
     bt = Backtest(
         data,
-        EmaQuiet if strategy == "quiet" else EmaCross,
+        EmaQuiet if scale != 1 else EmaCross,
         cash=100_000_000,
         commission=0.0005,
         exclusive_orders=True,
@@ -302,7 +322,7 @@ def worker_backtesting(kind: str, files: list[str], strategy: str = "cross") -> 
 def worker_nautilus(kind: str, files: list[str], strategy: str = "cross") -> int:
     from peers_nautilus import run_nautilus  # bench/ is the worker's sys.path[0]
 
-    return int(run_nautilus(kind, files, FAST, SLOW, QUIET_SCALE if strategy == "quiet" else 1))
+    return int(run_nautilus(kind, files, FAST, SLOW, scale_of(strategy)))
 
 
 WORKERS = {"backtesting": worker_backtesting, "nautilus": worker_nautilus}
@@ -413,13 +433,16 @@ def main() -> None:
     ap.add_argument("--rulebot-args", default="", help="more arguments for `rulebot backtest`, e.g. '--path event'")
     ap.add_argument(
         "--strategy",
-        choices=("cross", "quiet"),
         default="cross",
         help="cross: the EMA cross, always in the market (issue 14's goals); quiet: the same indicators and "
-        "tests with thresholds no bar meets, nothing trades (the cost per bar alone)",
+        "tests with thresholds no bar meets, nothing trades (the cost per bar alone); band:S (e.g. band:1.002): "
+        "long above slow * S, short below slow / S, fewer trades (the cost of a trade)",
     )
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.strategy not in ("cross", "quiet") and not args.strategy.startswith("band:"):
+        ap.error(f"--strategy {args.strategy}: choose cross, quiet or band:S")
+    scale_of(args.strategy)  # a bad band says so before any data is made
     if args.worker:
         engine, kind, strategy, *files = args.worker
         print(json.dumps({"trades": WORKERS[engine](kind, files, strategy)}))
@@ -443,7 +466,8 @@ def main() -> None:
         folder = args.data or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         root = Path(__file__).resolve().parents[1]
-        rulebook = folder / ("ema-cross.yaml" if args.strategy == "cross" else "ema-quiet.yaml")
+        name = {"cross": "ema-cross", "quiet": "ema-quiet"}.get(args.strategy, f"ema-{args.strategy.replace(':', '-')}")
+        rulebook = folder / f"{name}.yaml"
         text, note = rulebook_text(args.strategy)
         rulebook.write_text(text)
         if note:

@@ -76,3 +76,28 @@ def test_the_quiet_strategy_runs_the_same_rules_and_trades_nothing(tmp_path: Pat
     assert row and int(row[1]) == 0, out.stdout
     assert "nothing trades" in out.stdout
     assert (tmp_path / "ema-quiet.yaml").read_text() == quiet
+
+
+def test_a_band_trades_less_than_the_cross_on_the_same_bars(tmp_path: Path) -> None:
+    """--strategy band:S: long above slow * S, short below slow / S: the cost of a trade apart from
+    the cost of a bar, on the same rules (fewer trades the wider the band)."""
+
+    def trades(strategy: str) -> int:
+        args = ["--months", "1", "--month-days", "2", "--agg-rows", "0", "--peers", "", "--strategy", strategy]
+        out = subprocess.run(
+            [sys.executable, str(PEERS), *args, "--data", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        row = re.search(r"^1 month of 1m candles\s+rulebot\s.*?(\d+)\s*$", out.stdout, re.M)
+        assert row, out.stdout
+        return int(row[1])
+
+    cross, band = trades("cross"), trades("band:1.0005")
+    assert 0 < band < cross
+    assert "slow * 1.0005" in (tmp_path / "ema-band-1.0005.yaml").read_text()
+    bad = subprocess.run([sys.executable, str(PEERS), "--strategy", "band:0.9"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "above 1" in bad.stderr
