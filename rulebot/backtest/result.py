@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rulebot.backtest.chart_series import IndicatorLine
 from rulebot.backtest.data_gaps import Gap, gap_warnings
 from rulebot.backtest.never_ran import NeverRan
+from rulebot.backtest.open_end import OpenAtEnd
 from rulebot.backtest.packed import Packed
 from rulebot.backtest.warmup import WarmupReport
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
@@ -162,7 +163,7 @@ class BacktestResult:
     fees_paid: Decimal = Decimal(0)
     liquidations: int = 0
     decisions: int = 0
-    end_equity: Decimal = Decimal(0)
+    end_equity: Decimal = Decimal(0)  # wallet + unrealized at mark: before `open_at_end`'s exit fees
     rule_errors: dict[str, RuleErrors] = field(default_factory=dict)  # by rule name
     symbols: tuple[str, ...] = ()  # every symbol the rulebook trades; () means (symbol,)
     symbol_curves: dict[str, list[SymbolPoint]] = field(default_factory=dict)  # sampled with equity_curve
@@ -227,6 +228,9 @@ class BacktestResult:
     # What the text summary prints as `note:` lines (an inferred tick and step, a period shorter than
     # asked): less than a warning, but a script reading the JSON needs them too.
     notes: tuple[str, ...] = ()
+    # What was open at the end, and the taker fee closing it would cost (open_end.py): the summary's
+    # net PnL and end equity count that fee, `end_equity` above does not.
+    open_at_end: tuple[OpenAtEnd, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from rulebot.backtest.data_gaps import GapWatch
 from rulebot.backtest.fast_path import FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
+from rulebot.backtest.open_end import open_at_end
 from rulebot.backtest.result import BacktestResult, WorstDay
 from rulebot.backtest.run_records import FORGET_AT, KEEP_FINISHED, RunRecords
 from rulebot.backtest.run_samples import run_sampler, take_samples
@@ -310,6 +311,8 @@ def run_backtest(
     result.funding_paid = -ledger.funding
     result.fees_paid = ledger.commission
     result.end_equity = engine.equity(asset)
+    portfolio = engine.state.portfolio
+    result.open_at_end = open_at_end(portfolio.positions, inst, last_price, portfolio.marks, config.fee_rates)
     sampler.finish(time, result)
     result.unrealized_by_symbol = {s: symbol_upnl(s) for s in symbols}
     result.unfunded = {s: crossed[s] - settled[s] for s in symbols if crossed[s] > settled[s] and pays_funding(s)}

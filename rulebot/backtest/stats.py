@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from rulebot.backtest.metrics import Metrics, compute_metrics
+from rulebot.backtest.open_end import exit_fee
 from rulebot.backtest.result import BacktestResult, EquityPoint, FillRecord, GuardEvent
 from rulebot.backtest.round_trips import Trade as Trade  # re-exported: where readers first found them
 from rulebot.backtest.round_trips import TradeTally, iter_round_trips
@@ -36,12 +37,12 @@ class Stats:
     losses: int  # closed trades that did not make money after fees (break-even counts here)
     win_rate: Decimal | None  # of closed trades
     start_equity: Decimal
-    end_equity: Decimal
-    net_pnl: Decimal  # end - start equity: after fees and funding, open trades at mark
+    end_equity: Decimal  # start + net PnL: what is open valued at mark less its exit fee
+    net_pnl: Decimal  # after fees and funding, open trades at mark less the taker fee to close them
     gross_realized: Decimal
     fees: Decimal
     funding: Decimal  # paid (positive) or received (negative)
-    unrealized: Decimal  # what remains of net PnL: the open position at the end
+    unrealized: Decimal  # what remains of net PnL before `open_exit_fee`: the open position at mark at the end
     return_pct: Decimal | None  # a fraction: 0.05 is 5 %
     max_drawdown: Decimal  # amount, from the sampled equity curve
     max_drawdown_pct: Decimal | None
@@ -59,6 +60,14 @@ class Stats:
     events: int = 0
     duration_ms: int = 0
     metrics: Metrics | None = None  # the account's risk-adjusted numbers, months and benchmark
+    # The taker fee closing what is open at the end would cost (open_end.py), in net PnL:
+    # net = realized - fees - funding + unrealized - open_exit_fee.
+    open_exit_fee: Decimal = ZERO
+
+    @property
+    def end_equity_at_mark(self) -> Decimal:
+        """The end equity before the exit fee: wallet plus unrealized PnL at mark."""
+        return self.end_equity + self.open_exit_fee
 
     @property
     def open_trades(self) -> int:
@@ -164,7 +173,8 @@ def _account(result: BacktestResult, inverse_size: InverseSizes) -> tuple[Stats,
         for _ in sums.through(result.fills):
             pass
     gross_realized, fees = sums.gross, sums.fees
-    net = result.end_equity - result.start_equity
+    closing = exit_fee(result.open_at_end)
+    net = result.end_equity - result.start_equity - closing
     tally = tally_of(result)
     stats = _stats(
         result,
@@ -173,7 +183,8 @@ def _account(result: BacktestResult, inverse_size: InverseSizes) -> tuple[Stats,
         gross_realized=gross_realized,
         fees=fees,
         funding=result.funding_paid,
-        unrealized=net - gross_realized + fees + result.funding_paid,
+        unrealized=net + closing - gross_realized + fees + result.funding_paid,
+        closing=closing,
         dd=_drawdown(tally.drawdown),
         held=tally.exposure.share(),
         liquidations=result.liquidations,
@@ -204,10 +215,12 @@ def compute_symbol_stats(
     funding = result.funding_by_symbol.get(symbol, ZERO)
     unrealized = result.unrealized_by_symbol.get(symbol, ZERO)
     own = tally_of(result).symbols.get(symbol) or SymbolTally(result.start_equity)
+    closing = exit_fee(result.open_at_end, symbol)
     return _stats(
         result,
         folded.trades,
-        net=gross_realized - fees - funding + unrealized,
+        net=gross_realized - fees - funding + unrealized - closing,
+        closing=closing,
         gross_realized=gross_realized,
         fees=fees,
         funding=funding,
@@ -237,6 +250,7 @@ def _stats(
     fees: Decimal,
     funding: Decimal,
     unrealized: Decimal,
+    closing: Decimal,
     dd: Drawdown,
     held: Decimal | None,
     liquidations: int,
@@ -276,6 +290,7 @@ def _stats(
         decisions=decisions,
         events=events,
         duration_ms=max(0, result.end_time - result.start_time),
+        open_exit_fee=closing,
     )
 
 

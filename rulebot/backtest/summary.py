@@ -14,7 +14,7 @@ from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.stats import Stats
 from rulebot.backtest.summary_json import summary_dict, trade_dict
 from rulebot.backtest.summary_warmup import warmup_rows
-from rulebot.backtest.text import duration, fpct, money, pct, price, ratio, span, when
+from rulebot.backtest.text import duration, exact, fpct, money, pct, price, rate, ratio, span, when
 
 # Names other modules import from here (the summary's public face): the JSON and the formatting.
 __all__ = [
@@ -58,6 +58,7 @@ def _return_rows(stats: Stats, result: BacktestResult) -> list[Row]:
         ("  fees", money(-stats.fees, a)),
         ("  funding", money(-stats.funding, a)),
         ("  unrealized at the end", money(stats.unrealized, a)),
+        *_exit_fee_rows(stats, result),
         ("equity", f"{money(stats.start_equity, a)} → {money(stats.end_equity, a)}"),
     ]
     if m is not None:
@@ -65,6 +66,23 @@ def _return_rows(stats: Stats, result: BacktestResult) -> list[Row]:
         rows.append(("CAGR", f"{fpct(m.cagr)} over {duration(stats.duration_ms)}{short}"))
         rows.append(("buy and hold", benchmark_text(m, a)))
     return rows
+
+
+def _exit_fee_rows(stats: Stats, result: BacktestResult) -> list[Row]:
+    """What is open at the end, valued at the last price less the taker fee closing it would cost
+    (open_end.py): net PnL counts that fee."""
+    if not result.open_at_end:
+        return []
+    a = result.margin_asset
+    held = "; ".join(
+        f"{o.symbol} {exact(o.quantity)} {o.unit} {o.side}, valued at {exact(o.price)} "
+        f"less a {exact(o.exit_fee)} {a} exit fee"
+        for o in result.open_at_end
+    )
+    taker = rate(result.fee_rates.taker)
+    return [
+        ("  fee to close it", f"{money(-stats.open_exit_fee, a)} (position open at the end: {held}; taker {taker})")
+    ]
 
 
 def _risk_rows(stats: Stats, result: BacktestResult) -> list[Row]:

@@ -65,12 +65,14 @@ def _numbers(stats: Stats) -> dict[str, Any]:
         "win_rate": _s(stats.win_rate),
         "start_equity": str(stats.start_equity),
         "end_equity": str(stats.end_equity),
+        "end_equity_at_mark": str(stats.end_equity_at_mark),
         "net_pnl": str(stats.net_pnl),
         "return": _s(stats.return_pct),
         "gross_realized_pnl": str(stats.gross_realized),
         "fees": str(stats.fees),
         "funding_paid": str(stats.funding),
         "unrealized_pnl": str(stats.unrealized),
+        "open_exit_fee": str(stats.open_exit_fee),
         "max_drawdown": str(stats.max_drawdown),
         "max_drawdown_pct": _s(stats.max_drawdown_pct),
         "drawdown_peak_time": stats.drawdown_peak_time,
@@ -260,6 +262,16 @@ def summary_dict(
             rule: {"count": e.count, "first_time": e.first_time, "first_error": e.first_error, "symbol": e.symbol}
             for rule, e in sorted(result.rule_errors.items())
         },
+        "open_at_end": [
+            {
+                "symbol": o.symbol,
+                "side": o.side,
+                "quantity": str(o.quantity),
+                "price": str(o.price),
+                "exit_fee": str(o.exit_fee),
+            }
+            for o in result.open_at_end
+        ],
         "trade_list": _TradeList(stats.trades) if stream else [trade_dict(t) for t in stats.trades],
         "fee_rates": {"maker": str(result.fee_rates.maker), "taker": str(result.fee_rates.taker)},
         "fill_model": {"name": result.fill_model.name, **result.fill_model.parameters()},

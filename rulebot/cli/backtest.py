@@ -15,13 +15,12 @@ from rich.console import Console
 from rulebot.backtest.api import backtest, demo, demo_market, load_instruments, refuse_unknown_symbols
 from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
-from rulebot.cli.fill import fill_model_options, make_fill_model
+from rulebot.cli.fill import SLIPPAGE_OPTION, fill_model_options, make_fill_model
 from rulebot.cli.params import (
     BALANCE,
     EXIT_RULE_FAILED,
     FEES,
     HOURS,
-    PRICE_BPS,
     RULEBOOK,
     STRICT,
     TIME,
@@ -186,13 +185,7 @@ PATH_OPTION = click.option(
     type=BALANCE,
     help="Starting wallet in the margin asset.  [default: 10000 on USD-M, 1 coin on COIN-M]",
 )
-@click.option(
-    "--slippage-bps",
-    type=PRICE_BPS,
-    default=Decimal(0),
-    show_default=True,
-    help="Taker fills this much worse than the quote or trade (basis points).",
-)
+@SLIPPAGE_OPTION
 @fill_model_options
 @FEES_OPTION
 @click.option(
@@ -294,13 +287,7 @@ def backtest_cmd(
     help="A saved leverageBracket JSON (GET /fapi/v1/leverageBracket or /dapi/v2/leverageBracket) to take "
     "maintenance brackets from instead of the built-in 2024-10-24 snapshot.",
 )
-@click.option(
-    "--slippage-bps",
-    type=PRICE_BPS,
-    default=Decimal(0),
-    show_default=True,
-    help="Taker fills this much worse than the quote or trade (basis points).",
-)
+@SLIPPAGE_OPTION
 @fill_model_options
 @FEES_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

@@ -1,4 +1,4 @@
-"""`--fill-model` and its knobs, shared by `backtest`, `demo` and `sweep` (docs/fill-model.md)."""
+"""`--fill-model` and its knobs, shared by `backtest`, `demo`, `sweep` and `dry-run` (docs/fill-model.md)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ class Share(Number):
 
 
 SHARE = Share()
+
+
+SLIPPAGE_OPTION = click.option(
+    "--slippage-bps",
+    type=PRICE_BPS,
+    default=Decimal(0),
+    show_default=True,
+    help="Taker fills this much worse than the quote or trade (basis points).",
+)
 
 
 def fill_model_options(command: F) -> F:

@@ -16,6 +16,7 @@ import click
 from rulebot.backtest.api import refuse_unknown_symbols
 from rulebot.binance.codes import BinanceError
 from rulebot.cli.bot_control import print_status
+from rulebot.cli.fill import SLIPPAGE_OPTION, fill_model_options, make_fill_model
 from rulebot.cli.params import BALANCE, COUNT, EXIT_RULE_FAILED, FEES, HOURS, RULEBOOK, RUN_DIR, SPEED, STRICT
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
@@ -118,8 +119,9 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
         runner = await runner_factory()
         runners.append(runner)
         # Said once the journal was verified and opened: a refused journal is not a running bot.
+        fills = "" if runner.cfg.mode == "live" else f" · fills {runner.fill_model.name}"
         runner.on_started = lambda: _out.print(
-            f"running {runner.book.name} ({runner.cfg.mode}) · journal {runner.cfg.journal_path()} · "
+            f"running {runner.book.name} ({runner.cfg.mode}){fills} · journal {runner.cfg.journal_path()} · "
             f"control {runner.cfg.run_dir}/control.sock · Ctrl-C stops",
             markup=False,
         )
@@ -193,6 +195,8 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
     type=click.Path(dir_okay=False),
     help="With --market binance: a key to read the account's commission rates with (nothing is traded).",
 )
+@SLIPPAGE_OPTION
+@fill_model_options
 @click.option("--max-events", type=COUNT, help="Stop after this many market events.")
 @click.option("--on-exit", type=click.Choice(["flatten", "keep"]), help="Kill-switch policy (default: the rulebook's).")
 @click.option("--no-watch", is_flag=True, help=NO_WATCH_HELP)
@@ -211,6 +215,11 @@ def dry_run_cmd(
     balance: Decimal | None,
     fees: FeeRates | None,
     key_file: str | None,
+    slippage_bps: Decimal,
+    fill_model_name: str,
+    participation: Decimal | None,
+    impact_bps: Decimal | None,
+    half_spread_bps: Decimal | None,
     max_events: int | None,
     on_exit: str | None,
     no_watch: bool,
@@ -223,6 +232,8 @@ def dry_run_cmd(
     ws_url: str | None,
 ) -> None:
     """Paper-trade RULEBOOK: real or simulated prices, simulated fills, no keys needed."""
+    # Filled as a backtest of the same rulebook fills (realistic by default): never better than it.
+    fill_model = make_fill_model(fill_model_name, slippage_bps, participation, impact_bps, half_spread_bps)
     # A typo in a symbol, said at its place as validate and backtest say it (Binance's own list decides there).
     book = _compile(rulebook, None if market_spec == "binance" else _DRY_RUN_SYMBOLS)
     cfg = RunConfig(
@@ -249,6 +260,7 @@ def dry_run_cmd(
             connection=conn,
             fee_rates=fees,
             key_file=key_file,
+            fill_model=fill_model,
         ),
         _notify(notify),
     )

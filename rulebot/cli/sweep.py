@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rulebot.backtest.runner import BacktestConfig
-from rulebot.cli.fill import fill_model_args, fill_model_options, make_fill_model
-from rulebot.cli.params import BALANCE, PRICE_BPS, RULEBOOK, refuse_overwriting
+from rulebot.cli.fill import SLIPPAGE_OPTION, fill_model_args, fill_model_options, make_fill_model
+from rulebot.cli.params import BALANCE, RULEBOOK, refuse_overwriting
 from rulebot.cli.stopping import GoneTerminalSafe, progress_shown, stopped_like_ctrl_c
 from rulebot.cli.terminal import output_console
 from rulebot.cli.validate import print_rulebook_errors
@@ -132,13 +132,7 @@ def _check_writable(path: Path, option: str) -> None:
 @click.option("--train", help="Walk forward with training windows this long (e.g. 3d); needs --test.")
 @click.option("--test", "test_", help="...and test windows this long (e.g. 1d).")
 @click.option("--balance", type=BALANCE, help="Starting wallet.  [default: 10000 on USD-M, 1 coin on COIN-M]")
-@click.option(
-    "--slippage-bps",
-    type=PRICE_BPS,
-    default=Decimal(0),
-    show_default=True,
-    help="Taker fills this much worse than the quote or trade (basis points).",
-)
+@SLIPPAGE_OPTION
 @fill_model_options
 @click.option(
     "--exchange-info",

@@ -254,6 +254,11 @@ class SimExchange(AccountQueries):
         return events
 
     @property
+    def fill_model(self) -> FillModel:
+        """How this account fills (a paper account kept across restarts keeps its own)."""
+        return self._fill_model
+
+    @property
     def counts_volume(self) -> bool:
         """The realistic model caps fills by each bar's traded volume: every trade counts, even one
         at which nothing else happens (`fold_trades`)."""

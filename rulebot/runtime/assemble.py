@@ -16,6 +16,7 @@ from rulebot.core.errors import InvalidInput
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
+from rulebot.exchange_sim import FillModel
 from rulebot.feeds.catalog import BRACKETS_SOURCE, BracketsMissing, brackets_for, builtin_brackets, builtin_instruments
 from rulebot.feeds.replay import ReplaySource
 from rulebot.feeds.simulated.config import preset as make_preset
@@ -140,11 +141,13 @@ async def dry_run(
     fee_rates: FeeRates | None = None,
     key_file: str | None = None,
     announce: Any = None,
+    fill_model: FillModel = FillModel(),
 ) -> Runner:
     """Paper trading: fills on the exchange simulator against simulated, replayed or live prices.
 
     Fees: `fee_rates` (--fees) when given; on Binance's prices the account's commissionRate when
-    a key is at hand; else Binance's VIP 0 defaults.
+    a key is at hand; else Binance's VIP 0 defaults. Fills: `fill_model`, as `BacktestConfig`'s
+    (`ideal` here as there; `rulebot dry-run`, like `rulebot backtest`, passes `realistic` unless told).
     """
     say = announce or (lambda m: print(m, file=sys.stderr))
     fees = fee_rates or DEFAULT_FEE_RATES
@@ -164,6 +167,7 @@ async def dry_run(
             brackets=brackets,
             venue_name=f"simulated:{preset}:{seed}",
             fee_rates=fees,
+            fill_model=fill_model,
         )
     if market_spec.startswith("replay:"):
         inst, brackets = _catalog(book)
@@ -181,7 +185,14 @@ async def dry_run(
         source.check_heads()
         cfg.use_scheduler = cfg.use_scheduler and speed > 0
         return Runner(
-            cfg, book, paced(source, speed), instruments=inst, brackets=brackets, venue_name=market_spec, fee_rates=fees
+            cfg,
+            book,
+            paced(source, speed),
+            instruments=inst,
+            brackets=brackets,
+            venue_name=market_spec,
+            fee_rates=fees,
+            fill_model=fill_model,
         )
     if market_spec == "binance":
         market = market_of(book)
@@ -213,6 +224,7 @@ async def dry_run(
             warmup=klines_fetch(rest),
             clock_sync=rest.sync_time,
             fee_rates=fees,
+            fill_model=fill_model,
         )
         runner.closers.append(rest.close)
         return runner

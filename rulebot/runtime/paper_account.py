@@ -37,7 +37,7 @@ from typing import Any
 
 from rulebot.binance.payloads.account_state import reconciled_balance, reconciled_position
 from rulebot.core.account_events import RECONCILE, AccountUpdate
-from rulebot.exchange_sim import SimExchange
+from rulebot.exchange_sim import FillModel, SimExchange
 from rulebot.journal.schema import of_mode
 from rulebot.journal.writer import read_only_uri
 from rulebot.venues.binance.venue import Reconciliation
@@ -161,6 +161,20 @@ def load(path: Path, symbols: Iterable[str]) -> SimExchange | None:
             f"use another --run-dir for this rulebook, or {advice}"
         )
     return sim
+
+
+def other_fill_model(sim: SimExchange, asked: FillModel, path: Path) -> str | None:
+    """Why the saved account `sim` cannot go on under the fill model `asked` (it fills with
+    another: carried on, the run would fill as neither said), or None when it can."""
+    kept = sim.fill_model
+    if kept == asked:
+        return None
+    return (
+        f"the paper account {path} was made with the {kept.name} fill model ({kept.describe()}), not the "
+        f"{asked.name} one this dry-run asks for ({asked.describe()}): give --fill-model {kept.name} and the same "
+        f"knobs to carry on with it, or move {path} away to start a fresh paper account (its positions are then "
+        "forgotten)"
+    )
 
 
 def snapshot(sim: SimExchange, symbols: Iterable[str], time: int) -> Reconciliation:

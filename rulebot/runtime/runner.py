@@ -30,6 +30,7 @@ from rulebot.core.errors import UserError
 from rulebot.core.events import STAMPED, Timer
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.engine.engine import Engine, Step
+from rulebot.exchange_sim import FillModel
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiled import CompiledRulebook
@@ -75,11 +76,13 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         warmup: Fetch | None = None,
         clock_sync: Callable[[], Awaitable[object]] | None = None,
         fee_rates: FeeRates = DEFAULT_FEE_RATES,
+        fill_model: FillModel = FillModel(),
     ) -> None:
         self.cfg = cfg
         # The account's commission rates (live: read from commissionRate at the start): the paper
         # account charges them and the daily loss cap counts them before an order.
         self.fee_rates = fee_rates
+        self.fill_model = fill_model  # how a dry-run's paper account fills (a backtest's model)
         # The exchange's clock as best known here (ms): timers and `status`'s data age use it, so
         # that a local clock off from Binance's does not make fresh data look old or old data new.
         self.clock = clock or _now

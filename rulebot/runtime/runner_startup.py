@@ -68,6 +68,9 @@ class RunnerStartup:
             )
             if stale is not None:
                 raise paper_account.PaperAccountError(stale)
+            other = None if kept is None else paper_account.other_fill_model(kept, self.fill_model, paper_file)
+            if other is not None:
+                raise paper_account.PaperAccountError(other)
             # On live streams funding is settled from the mark stream's announcements: no settlement
             # event comes. Replayed and simulated data settle from their own FundingRate events (the
             # simulated market's marks announce funding too: settled from both, it was paid twice).
@@ -76,7 +79,13 @@ class RunnerStartup:
                 venue = PaperRunVenue(PaperVenue(kept, kept.market, funding_from_marks=marks), paper_file, book.symbols)
             else:
                 paper = paper_venue(
-                    book, self.instruments, self.brackets, balances, fee_rates=self.fee_rates, funding_from_marks=marks
+                    book,
+                    self.instruments,
+                    self.brackets,
+                    balances,
+                    fee_rates=self.fee_rates,
+                    fill_model=self.fill_model,
+                    funding_from_marks=marks,
                 )
                 venue = PaperRunVenue(paper, paper_file, book.symbols)
                 venue.save()  # a new paper account, kept from the start

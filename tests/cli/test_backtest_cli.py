@@ -90,8 +90,14 @@ def test_backtest_json_is_exact_and_adds_up(tmp_path):
         - Decimal(doc["fees"])
         - Decimal(doc["funding_paid"])
         + Decimal(doc["unrealized_pnl"])
+        - Decimal(doc["open_exit_fee"])  # the taker fee to close what is open at the end
     )
     assert parts == net
+    # This run ends long: its net counts the fee to close, its equity at mark does not.
+    assert doc["open_at_end"] and Decimal(doc["open_exit_fee"]) == sum(
+        Decimal(o["exit_fee"]) for o in doc["open_at_end"]
+    )
+    assert Decimal(doc["end_equity_at_mark"]) - Decimal(doc["open_exit_fee"]) == Decimal(doc["end_equity"])
     assert doc["events"] == 2 * 1440  # two days of 1m candles, from 00:00 to 00:00
 
 
