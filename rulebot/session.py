@@ -79,6 +79,8 @@ def refusal(engine: Engine, command: Command, code: int | None, message: str, ti
     """
     if isinstance(command, CancelOrder):
         text = f"cancel of {command.client_order_id} refused ({code}: {message})"
+        if engine.on_cancel_refused(command.client_order_id, code, command.reason):
+            text += "; not acknowledged yet: canceled again once it is"
         return Refusal(None, rec.EngineNotice(time, command.symbol, "cancel-failed", text))
     if isinstance(command, PlaceOrder):
         return Refusal(engine.on_reject(command.client_order_id, code, message, time), None)
