@@ -194,10 +194,6 @@ class Engine(EngineReads, QuietWalk):
         """The venue refused a command outright (a REST error): record it, repair the state."""
         return self.reports.on_reject(client_order_id, code, message, time)
 
-    def on_cancel_refused(self, client_order_id: str, code: int | None, reason: str) -> bool:
-        """The venue refused to cancel an order; True when it is canceled again once acknowledged."""
-        return self.reports.on_cancel_refused(client_order_id, code, reason)
-
     def on_setup_rejected(self, command: Command, code: int | None, message: str, time: int) -> Step:
         """The exchange refused to set margin type, position mode or leverage: the bot halts."""
         return self.reports.on_setup_rejected(command, code, message, time)

@@ -15,7 +15,6 @@ from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositi
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.exits import PASSED_PURPOSES, PASSED_TYPES
-from rulebot.engine.oms import OrderRecord
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
@@ -35,8 +34,6 @@ class VenueReports:
     def on_order(self, u: OrderUpdate, step: Step) -> None:
         eng, st = self.engine, self.state
         record = st.oms.apply(u)
-        if st.cancel_on_ack and record is not None:
-            self._cancel_acked(record, step)
         filled = u.last_filled_qty > 0  # once: half of a round trip's order updates are NEW
         if filled:
             # Stale to the order manager (settled from REST already, or said twice): not a new fill.
@@ -70,8 +67,6 @@ class VenueReports:
         record = self.state.oms.apply_algo(event)
         if record is None:
             return
-        if self.state.cancel_on_ack:
-            self._cancel_acked(record, step)
         if record.purpose == "daily_cap":
             self.engine.cap_stops.on_order(record, False, step)
         if event.status == "REJECTED":
@@ -83,25 +78,6 @@ class VenueReports:
                     f"{record.purpose} order {record.client_order_id} rejected: {event.reason}",
                 )
             )
-
-    def on_cancel_refused(self, client_order_id: str, code: int | None, reason: str) -> bool:
-        """A cancel refused as unknown (-2011) for an order of ours the exchange has not acknowledged
-        yet: its placement is still on its way (behind the cancel). It is canceled once acknowledged,
-        or a close-position stop of a closed position would stay working and close the next one."""
-        record = self.state.oms.get(client_order_id)
-        if code != -2011 or record is None or not record.is_open or record.status is not None:
-            return False
-        if record.algo_status is not None:
-            return False
-        self.state.cancel_on_ack[client_order_id] = reason
-        return True
-
-    def _cancel_acked(self, record: OrderRecord, step: Step) -> None:
-        """`record` was heard of: canceled now if its cancel was refused before it was acknowledged."""
-        st = self.state
-        reason = st.cancel_on_ack.pop(record.client_order_id, None)
-        if reason is not None and record.is_open:
-            step.commands.append(st.oms.cancel(record, st.time, f"{reason} (again: acknowledged after its cancel)"))
 
     def on_account(self, u: AccountUpdate, step: Step) -> None:
         eng, st = self.engine, self.state
@@ -171,7 +147,6 @@ class VenueReports:
     def on_reject(self, client_order_id: str, code: int | None, message: str, time: int) -> Step:
         """The venue refused a command outright (a REST error): record it, repair the state."""
         step = Step()
-        self.state.cancel_on_ack.pop(client_order_id, None)  # never placed: nothing to cancel
         record = self.state.oms.rejected(client_order_id, f"{code}: {message}")
         if record is None:
             return step

@@ -103,10 +103,6 @@ class EngineState:
     daily_breach_day: int | None = None
     streams_down: set[str] = field(default_factory=set)
     cap_cancels: set[str] = field(default_factory=set)  # daily-cap stops being replaced: cancel sent, not confirmed
-    # Orders whose cancel the exchange refused as unknown (-2011) before it had acknowledged them: their
-    # placement was still behind the cancel (a refusal's close, handled before the rest of its step was
-    # sent, closed the position and canceled what the step had still to place). Canceled once acknowledged.
-    cancel_on_ack: dict[str, str] = field(default_factory=dict)
     cap_hits: set[str] = field(default_factory=set)  # margin assets whose daily-cap stop filled (a breach)
     cap_stale: bool = True  # the cap stops want pricing once a mark is known (start, restart, new day)
     last_loss_check: int = -1000  # without a mark stream, trades are valued once a second
