@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rulebot.core.commands import PlaceOrder
+from rulebot.core.commands import CancelOrder, PlaceOrder
 from rulebot.core.enums import OrderType, PositionSide, Side
 from rulebot.engine import records as rec
 
@@ -183,4 +183,17 @@ def test_the_bracket_take_profit_sent_after_the_refused_stop_does_not_outlive_th
     late_fill(fp, 59400)
     assert position_size(fp) == 0 and fp.state == "flat"
     assert fp.sim.open_algo_orders(fp.symbol) == []
+    assert fp.notices("cancel-failed") == []
+
+
+def test_a_held_cancel_of_an_order_the_exchange_then_refuses_is_not_sent():
+    fp = FaultyPaper(book('stop_loss: {price: "entry_price * 0.999"}}, {take_profit: {distance: 5%}'))
+    fp.refuse = lambda cmd: (
+        (-4045, "Reach max stop order limit.") if cmd.order_type.name == "TAKE_PROFIT_MARKET" else None
+    )
+    fp.start()
+    late_fill(fp, 59400)
+    assert position_size(fp) == 0 and fp.state == "flat"
+    (tp,) = [c for c in fp.sent_ids if fp.engine.state.oms.get(c).purpose == "take_profit"]
+    assert not [r for r in fp.records if isinstance(r, CancelOrder) and r.client_order_id == tp]
     assert fp.notices("cancel-failed") == []
