@@ -10,9 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderType, PositionSide, WorkingType
+from rulebot.core.enums import Direction, OrderType, PositionSide, Side, WorkingType
 from rulebot.core.instruments import ZERO, Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
+from rulebot.core.order_filters import check_order
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
 from rulebot.engine.oms import OrderRecord, Purpose
@@ -116,6 +117,13 @@ class Exits:
             return None
         if price is not None:
             price = inst.round_price(price, direction.exit_side)
+            refused = self._refused_price(symbol, inst, direction.exit_side, order, price)
+            if refused is not None:
+                what = f"{purpose} {qty} reduce-only limit {price}"
+                verdict = Verdict("reject", "exchange_filters", f"Binance would reject it: {refused}")
+                step.records.append(rec.GuardRecord(time, symbol, rule, what, (verdict,), None))
+                run.exit_held_at = time  # a move to a flat state sends it again at market, as after a refusal
+                return None
         cid = None
         for part in _parts(qty, inst.lot(order).max_qty):
             intent = ExitIntent(
@@ -144,6 +152,23 @@ class Exits:
             )
             eng.send(cmd, step)
         return cid
+
+    def _refused_price(self, symbol: str, inst: Instrument, side: Side, order: OrderType, price: Decimal) -> str | None:
+        """Why Binance would refuse a limit exit at `price` (PERCENT_PRICE against the mark, -4016/-4024,
+        as an entry is checked: risk/exchange_filters.py), or None."""
+        mark = self.state.runs[symbol].market.mark
+        if order is not OrderType.LIMIT or mark is None or inst.percent_price is None:
+            return None
+        violations = check_order(
+            inst, side=side, order_type=order, quantity=None, mark_price=mark, price=price, reduce_only=True
+        )
+        bad = next((v for v in violations if v.filter == "PERCENT_PRICE"), None)
+        if bad is None:
+            return None
+        pp = inst.percent_price
+        bound, word = (pp.multiplier_up, "over") if side is Side.BUY else (pp.multiplier_down, "under")
+        pct = format((bound * 100).normalize(), "f")
+        return f"{bad}: the limit {price} is {word} {pct}% of the mark {mark} ({inst.round_price(mark * bound, side)})"
 
     def exit_all(
         self, symbol: str, rule: str, order: OrderType, price_expr: CompiledExpr | None, purpose: Purpose, step: Step
