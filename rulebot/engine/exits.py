@@ -34,6 +34,9 @@ _LONG, _SHORT = Direction.LONG, Direction.SHORT  # slow lookups on Python 3.11 (
 # rulebook (or the protective-stop guard) wanted the position closed there, so it is closed at market.
 PASSED_PURPOSES = frozenset({"stop_loss", "take_profit", "protective"})
 PASSED_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+# "Order would immediately trigger" (-2021), and its strategy form, "take profit or stop order will be
+# triggered immediately" (-4142, STRATEGY_INVALID_TRIGGER_PRICE in shared FACTS.md).
+PASSED_CODES = frozenset({-2021, -4142})
 
 
 def _parts(qty: Decimal, max_qty: Decimal) -> list[Decimal]:

@@ -14,7 +14,7 @@ from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, Or
 from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES
-from rulebot.engine.exits import PASSED_PURPOSES, PASSED_TYPES
+from rulebot.engine.exits import PASSED_CODES, PASSED_PURPOSES, PASSED_TYPES
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class VenueReports:
         if retrail:
             outcome = "its activation price was already passed: placed again without one"
         at = len(step.records)
-        if code == -2021 and record.purpose in PASSED_PURPOSES and record.command.order_type in PASSED_TYPES:
+        if code in PASSED_CODES and record.purpose in PASSED_PURPOSES and record.command.order_type in PASSED_TYPES:
             # The price passed the trigger before the stop arrived: the position is closed, as the stop
             # would have closed it, rather than left to the protective stop (further away, or itself this).
             outcome = self.engine.exits.close_passed(record, step)

@@ -197,3 +197,13 @@ def test_a_held_cancel_of_an_order_the_exchange_then_refuses_is_not_sent():
     (tp,) = [c for c in fp.sent_ids if fp.engine.state.oms.get(c).purpose == "take_profit"]
     assert not [r for r in fp.records if isinstance(r, CancelOrder) and r.client_order_id == tp]
     assert fp.notices("cancel-failed") == []
+
+
+def test_the_strategy_form_of_the_refusal_closes_the_position_too():
+    """-4142 ("take profit or stop order will be triggered immediately") says the same as -2021."""
+    fp = FaultyPaper(book('stop_loss: {price: "entry_price * 0.99"}'))
+    text = "REJECT: take profit or stop order will be triggered immediately"
+    fp.refuse = lambda cmd: (-4142, text) if cmd.order_type is OrderType.STOP_MARKET and cmd.tag is None else None
+    fp.start()
+    fp.trade(60000)
+    assert position_size(fp) == 0 and closes(fp) == [D("0.01")]
