@@ -241,7 +241,7 @@ class Exits:
         market = st.runs[symbol].market
         mark = was.working_type is WorkingType.MARK_PRICE
         price = market.mark if mark else market.last
-        what = "stop-loss" if refused.purpose != "take_profit" else "take-profit"
+        what = {"take_profit": "take-profit", "protective": "protective stop"}.get(refused.purpose, "stop-loss")
         seen = f" ({'mark' if mark else 'last'} {price})" if price is not None else ""
         reason = f"{what} {was.trigger_price} had already passed{seen}: closed at market"
         verdict = Verdict("allow", "reduce_only", reason)

@@ -207,3 +207,20 @@ def test_the_strategy_form_of_the_refusal_closes_the_position_too():
     fp.start()
     fp.trade(60000)
     assert position_size(fp) == 0 and closes(fp) == [D("0.01")]
+
+
+def test_the_protective_stop_already_passed_closes_the_position_too():
+    """The guard's stop is priced from the engine's mark, which may lag the exchange's: refused as
+    passed, it closes the position rather than being placed again further away on every try."""
+    fp = FaultyPaper(book("take_profit: {distance: 50%}"))  # no stop: the guard places one
+    passed = (-2021, "Order would immediately trigger.")
+    fp.refuse = lambda cmd: passed if cmd.tag == "protective" else None
+    fp.start()
+    fp.trade(60000)
+    fp.trade(59990, dt_ms=20_000)  # past the guard's countdown: its stop goes, and is refused
+    assert position_size(fp) == 0 and closes(fp) == [D("0.01")]
+    reasons = [v.reason for r in fp.records if isinstance(r, rec.GuardRecord) for v in r.verdicts]
+    assert any(
+        r.startswith("protective stop ") and r.endswith("had already passed (mark 59990): closed at market")
+        for r in reasons
+    ), reasons
