@@ -245,6 +245,8 @@ class Session:
                         self._execute(cancel, time)
         finally:
             unsent.difference_update(placing)
+            for cid in placing:
+                held.pop(cid, None)
 
     def _execute(self, cmd: Command, time: int) -> bool:
         """Send `cmd` and handle the answer; whether the venue took it."""
