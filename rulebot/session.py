@@ -155,6 +155,8 @@ class Session:
         # A command was refused, before the engine hears of it (the runtime journals the order's
         # last status, which no venue update will give).
         self._on_refused = on_refused
+        self._unsent: set[str] = set()  # orders a step being processed has still to place
+        self._held: dict[str, CancelOrder] = {}  # their cancels, asked for meanwhile
 
     def start(self, time: int) -> None:
         self.engine.open_day(time)
@@ -215,18 +217,48 @@ class Session:
         return step
 
     def process(self, step: Step, time: int) -> None:
-        """Journal the step, then execute its commands, each answer handled before the next."""
+        """Journal the step, then execute its commands, each answer handled before the next.
+
+        An answer's own step runs before the rest of this one is sent (a venue that answers at once):
+        a cancel it asks for of an order this step has still to place would reach the venue before
+        that order (-2011) and leave it working, a close-position stop of a position just closed. Such
+        a cancel is held and sent right after its order."""
         journal = self._journal
         for record in step.records:
             journal(record)
-        for cmd in step.commands:
-            journal(cmd)  # write-ahead: the journal hears of a command before the venue
-            reply = self.venue.execute(cmd, time)
-            # What the call caused came first (a dead man's switch that fired), then the refusal.
-            if reply.events:
-                self.reports(reply.events, time)
-            if not reply.ok:
-                self.refused(cmd, reply.code, reply.message or "", time)
+        commands = step.commands
+        if not commands:
+            return
+        unsent, held = self._unsent, self._held
+        placing = [c.client_order_id for c in commands if type(c) is PlaceOrder]
+        unsent.update(placing)
+        try:
+            for cmd in commands:
+                if type(cmd) is CancelOrder and cmd.client_order_id in unsent:
+                    held[cmd.client_order_id] = cmd
+                    continue
+                ok = self._execute(cmd, time)
+                if type(cmd) is PlaceOrder:
+                    unsent.discard(cmd.client_order_id)
+                    cancel = held.pop(cmd.client_order_id, None)
+                    if cancel is not None and ok:  # a refused order is not there to cancel
+                        self._execute(cancel, time)
+        finally:
+            unsent.difference_update(placing)
+            for cid in placing:
+                held.pop(cid, None)
+
+    def _execute(self, cmd: Command, time: int) -> bool:
+        """Send `cmd` and handle the answer; whether the venue took it."""
+        self._journal(cmd)  # write-ahead: the journal hears of a command before the venue
+        reply = self.venue.execute(cmd, time)
+        # What the call caused came first (a dead man's switch that fired), then the refusal.
+        if reply.events:
+            self.reports(reply.events, time)
+        if not reply.ok:
+            self.refused(cmd, reply.code, reply.message or "", time)
+            return False
+        return True
 
     def refused(self, command: Command, code: int | None, message: str, time: int) -> None:
         """A command the venue refused (now, or later for a live venue): the one policy

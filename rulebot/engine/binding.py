@@ -112,7 +112,8 @@ class Binding:
                 ex.order_id = closing[-1].client_order_id
             return
         reflected = run.fill_time <= run.account_time
-        if not closing and not run.entry_pending and reflected:
+        held = run.exit_held_at == time  # this rule's exit was held back, as the exchange would refuse it
+        if not closing and not run.entry_pending and reflected and not held:
             pos = st.portfolio.net_position(symbol)
             step.records.append(
                 rec.EngineNotice(
@@ -128,7 +129,8 @@ class Binding:
             step.commands.append(st.oms.cancel_id(symbol, entry_id, time, f"{why}: exit first"))
         rule = closing[-1].rule if closing else why.removeprefix("rule ")
         order_id = closing[-1].client_order_id if closing else None
-        run.exiting = PendingExit(state, why, rule, order_id, len(closing[-1:]), time + retry_delay_ms(1))
+        tries = 1 if closing or held else 0  # a refused exit (or one held back) waits the backoff
+        run.exiting = PendingExit(state, why, rule, order_id, tries, time + retry_delay_ms(1))
 
     def _send_exit_again(self, symbol: str, step: Step) -> None:
         """The position a pending exit was to close is still open and nothing closes it: close it,

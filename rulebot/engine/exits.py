@@ -10,12 +10,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderType, PositionSide
+from rulebot.core.enums import Direction, OrderType, PositionSide, Side, WorkingType
 from rulebot.core.instruments import ZERO, Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
+from rulebot.core.order_filters import check_order
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES, PendingExit, retry_delay_ms
-from rulebot.engine.oms import Purpose
+from rulebot.engine.oms import OrderRecord, Purpose
 from rulebot.engine.risk import Verdict
 from rulebot.engine.sizing import SizingError, to_decimal
 from rulebot.engine.state import Step
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
 # was computed for, the quantity rounded (None: the sizing fails), and whether that is nothing.
 _Share = tuple[Decimal, Decimal, OrderType, Instrument, Decimal | None, bool]
 _LONG, _SHORT = Direction.LONG, Direction.SHORT  # slow lookups on Python 3.11 (EnumType.__getattr__)
+# The position's stops that Binance refuses with -2021 when the price has passed their trigger: the
+# rulebook (or the protective-stop guard) wanted the position closed there, so it is closed at market.
+PASSED_PURPOSES = frozenset({"stop_loss", "take_profit", "protective"})
+PASSED_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+# "Order would immediately trigger" (-2021), and its strategy form, "take profit or stop order will be
+# triggered immediately" (-4142, STRATEGY_INVALID_TRIGGER_PRICE in shared FACTS.md).
+PASSED_CODES = frozenset({-2021, -4142})
 
 
 def _parts(qty: Decimal, max_qty: Decimal) -> list[Decimal]:
@@ -112,6 +120,13 @@ class Exits:
             return None
         if price is not None:
             price = inst.round_price(price, direction.exit_side)
+            refused = self._refused_price(symbol, inst, direction.exit_side, order, price)
+            if refused is not None:
+                what = f"{purpose} {qty} reduce-only limit {price}"
+                verdict = Verdict("reject", "exchange_filters", f"Binance would reject it: {refused}")
+                step.records.append(rec.GuardRecord(time, symbol, rule, what, (verdict,), None))
+                run.exit_held_at = time  # a move to a flat state sends it again at market, as after a refusal
+                return None
         cid = None
         for part in _parts(qty, inst.lot(order).max_qty):
             intent = ExitIntent(
@@ -140,6 +155,23 @@ class Exits:
             )
             eng.send(cmd, step)
         return cid
+
+    def _refused_price(self, symbol: str, inst: Instrument, side: Side, order: OrderType, price: Decimal) -> str | None:
+        """Why Binance would refuse a limit exit at `price` (PERCENT_PRICE against the mark, -4016/-4024,
+        as an entry is checked: risk/exchange_filters.py), or None."""
+        mark = self.state.runs[symbol].market.mark
+        if order is not OrderType.LIMIT or mark is None or inst.percent_price is None:
+            return None
+        violations = check_order(
+            inst, side=side, order_type=order, quantity=None, mark_price=mark, price=price, reduce_only=True
+        )
+        bad = next((v for v in violations if v.filter == "PERCENT_PRICE"), None)
+        if bad is None:
+            return None
+        pp = inst.percent_price
+        bound, word = (pp.multiplier_up, "over") if side is Side.BUY else (pp.multiplier_down, "under")
+        pct = format((bound * 100).normalize(), "f")
+        return f"{bad}: the limit {price} is {word} {pct}% of the mark {mark} ({inst.round_price(mark * bound, side)})"
 
     def exit_all(
         self, symbol: str, rule: str, order: OrderType, price_expr: CompiledExpr | None, purpose: Purpose, step: Step
@@ -190,6 +222,38 @@ class Exits:
             rounded = None
         share = self._share = (amount, fraction, order, inst, rounded, rounded is not None and rounded <= 0)
         return share
+
+    def close_passed(self, refused: OrderRecord, step: Step) -> str:
+        """`refused`, a stop-loss or take-profit of a position, was refused because the price had already
+        passed its trigger (-2021): close what is left of that position (its hedge leg) at market, as the
+        stop would have. What is already being closed by a market close of ours is not closed twice;
+        nothing is sent for a position that is flat or turned since. What was done, for the journal."""
+        st = self.state
+        was = refused.command
+        symbol, leg = was.symbol, was.position_side
+        pos = st.portfolio.position(symbol, leg) if self.engine.hedge else st.portfolio.net_position(symbol)
+        direction = pos.direction
+        if direction is None or was.side is not direction.exit_side:
+            return "the position it was for is gone: nothing to close"
+        left = pos.size - self._closing_now(symbol, pos.position_side)
+        if left <= 0:
+            return "a market close of the position is already working"
+        market = st.runs[symbol].market
+        mark = was.working_type is WorkingType.MARK_PRICE
+        price = market.mark if mark else market.last
+        what = {"take_profit": "take-profit", "protective": "protective stop"}.get(refused.purpose, "stop-loss")
+        seen = f" ({'mark' if mark else 'last'} {price})" if price is not None else ""
+        reason = f"{what} {was.trigger_price} had already passed{seen}: closed at market"
+        verdict = Verdict("allow", "reduce_only", reason)
+        cid = self.exit(
+            symbol, refused.rule, None, None, OrderType.MARKET, None, "exit", step, verdict, pos.position_side, left
+        )
+        if cid is None:
+            return "its trigger price was already passed, but nothing could be closed"
+        ex = st.runs[symbol].exiting
+        if ex is not None:  # a rule's exit waits to be sent again: this close is the one it watches
+            ex.order_id = cid
+        return f"its trigger price was already passed: the position is closed at market ({cid})"
 
     def closing(self, symbol: str) -> bool:
         """An order of ours that closes (part of) the position is working."""

@@ -14,6 +14,7 @@ from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, Or
 from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES
+from rulebot.engine.exits import PASSED_CODES, PASSED_PURPOSES, PASSED_TYPES
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
@@ -164,13 +165,19 @@ class VenueReports:
         retrail = record.purpose == "trailing_stop" and code == -2021 and record.command.activation_price is not None
         if retrail:
             outcome = "its activation price was already passed: placed again without one"
-        step.records.append(
+        at = len(step.records)
+        if code in PASSED_CODES and record.purpose in PASSED_PURPOSES and record.command.order_type in PASSED_TYPES:
+            # The price passed the trigger before the stop arrived: the position is closed, as the stop
+            # would have closed it, rather than left to the protective stop (further away, or itself this).
+            outcome = self.engine.exits.close_passed(record, step)
+        step.records.insert(
+            at,
             rec.EngineNotice(
                 time,
                 symbol,
                 "order-rejected",
                 f"{record.purpose} order {client_order_id} rejected by the exchange ({code}: {message}); {outcome}",
-            )
+            ),
         )
         if retrail:
             self.engine.protections.trail_now(record, step)

@@ -73,6 +73,7 @@ class SymbolRun:
     volatility: VolatilityMeter = field(default_factory=VolatilityMeter)
     guard: GuardMemory = field(default_factory=GuardMemory)  # the event-time guards' memory of the symbol
     exiting: PendingExit | None = None  # a move to a position-less state, waiting for the close
+    exit_held_at: int = -1  # when an exit was last held back as the exchange would refuse it (Exits.exit)
     fill_time: int = -1  # transaction time of the latest fill on the symbol
     # Fills stamped up to this time are in the position the account last reported: an account
     # update's time, a reconcile's fill_time, or one less than a fill's time when the update at that

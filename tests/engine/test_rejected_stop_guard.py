@@ -1,10 +1,12 @@
-"""A stop-loss the exchange refuses leaves the position to the protective-stop guard.
+"""A stop-loss the exchange refuses because the price has passed it closes the position.
 
 A rulebook's stop_loss that Binance refuses (-2021, "Order would immediately trigger": the
 market passed the trigger before the stop arrived) left the position with no stop at all: the
 guard's countdown had been stopped when the stop was sent, and nothing restarted it when the
 refusal came. In a backtest the long then rode a 10% fall to the end, with `guard
 interventions: none`; live, the same position would have had no stop on the exchange.
+The countdown was restarted (the protective stop, 5% away, then cut the fall); the position is
+now closed at market at once, as the stop would have closed it (tests/engine/test_passed_stop.py).
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ def run(tmp_path: Path, offset: str):
     return result
 
 
-def test_a_stop_loss_refused_with_2021_is_replaced_by_the_protective_stop(tmp_path: Path) -> None:
+def test_a_stop_loss_refused_with_2021_closes_the_position_at_market(tmp_path: Path) -> None:
     result = run(tmp_path, "100")  # above a long's price: Binance refuses it, -2021
-    guards = [g.guard for g in result.guard_events if g.verdict == "act"]
-    assert "protective_stop" in guards, guards
+    entries = [f for f in result.fills if f.purpose == "entry"]
     exits = [f for f in result.fills if f.purpose != "entry"]
     assert exits, "the position rode the fall to the end"
-    # The guard's stop is 5% below the entry (the default), where the fall is cut.
-    assert all(f.price > 94_000 for f in exits), [(f.purpose, f.price) for f in exits]
+    # Each entry is closed at market in its own minute, at its own price: never left to ride the fall
+    # under the protective stop 5% away (the rulebook enters again on the next candle: its stop is wrong).
+    assert [(f.time, f.price) for f in exits] == [(f.time, f.price) for f in entries]
+    assert {f.purpose for f in exits} == {"exit"}
+    assert not [g for g in result.guard_events if g.verdict == "act"]
