@@ -118,7 +118,7 @@ def _run(runner_factory: Callable[[], Awaitable[Runner]], notify: NotifySettings
     async def main() -> dict[str, Any]:
         runner = await runner_factory()
         runners.append(runner)
-        # Said once the journal was verified and opened: a refused journal is not a running bot.
+        # Said once the journal was opened and the start not refused (a journal, a paper account, foreign orders).
         fills = "" if runner.cfg.mode == "live" else f" · fills {runner.fill_model.name}"
         runner.on_started = lambda: _out.print(
             f"running {runner.book.name} ({runner.cfg.mode}){fills} · journal {runner.cfg.journal_path()} · "

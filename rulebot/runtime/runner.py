@@ -128,7 +128,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self._scheduler: TimerScheduler | None = None
         self._control: ControlServer | None = None
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
-        self.on_started: Callable[[], None] | None = None  # the journal was verified and opened
+        self.on_started: Callable[[], None] | None = None  # the journal was opened and the start not refused
         self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
 
     @property
@@ -216,10 +216,10 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         except BaseException:
             await journal.close()
             raise
-        if self.on_started is not None:
-            self.on_started()
         try:
             await self._start(state, journal)
+            if self.on_started is not None:  # not before: a start refused (a paper account, foreign orders) is no run
+                self.on_started()
             await self._loop()
         except BaseException as exc:
             self.failed = True

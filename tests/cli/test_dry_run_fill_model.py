@@ -108,4 +108,5 @@ def test_a_kept_paper_account_is_not_carried_on_with_another_fill_model(tmp_path
     assert res.exit_code == 1, res.output
     text = " ".join(res.output.split())
     assert "made with the ideal fill model" in text and "--fill-model ideal" in text and "nothing was traded" in text
+    assert "running" not in text  # a refused start is not a running bot
     assert CliRunner().invoke(main, [*args, "--fill-model", "ideal"]).exit_code == 0
