@@ -99,6 +99,24 @@ class JournalState:
             out[cmd.client_order_id] = (cmd, purpose, rule)
         return out
 
+    def entry_rules(self, mode: str) -> dict[str, str]:
+        """The rule of each symbol's last entry that filled, from the runs of `mode`: whose stops a
+        position found bare at a restart is to get (`engine.actions.protect_restored`)."""
+        if self.path is None or not self.path.is_file():
+            return {}
+        where, args = of_mode(mode)
+        sql = (
+            "SELECT g.symbol, g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id IS NOT NULL "
+            f"AND json_extract(g.body, '$.intent') LIKE 'enter %' AND {where} AND EXISTS (SELECT 1 FROM entries o "
+            "WHERE o.client_order_id = g.client_order_id AND o.kind = 'order' "
+            "AND CAST(json_extract(o.body, '$.filled_qty') AS REAL) > 0) ORDER BY g.id DESC"
+        )
+        out: dict[str, str] = {}
+        with contextlib.closing(_read_only(self.path)) as db:
+            for symbol, rule in db.execute(sql, args):
+                out.setdefault(symbol, rule)
+        return out
+
 
 def read_journal(path: Path, mode: str) -> JournalState:
     """The daily-loss state and each symbol's last state, from the earlier runs of the same mode

@@ -127,6 +127,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
         self.on_started: Callable[[], None] | None = None  # the journal was verified and opened
         self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
+        self.entry_rules: dict[str, str] = {}  # each symbol's last filled entry's rule, from the journal
 
     @property
     def engine(self) -> Engine | None:
@@ -247,6 +248,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
             if not started:
                 started = True
                 await self._process(self._engine().start(t), t)  # the engine's clock starts with the data's
+                await self._process(self._protect_restored(), t)  # a position found bare gets its stops now
             await self._event(item, t)
             if self.cfg.max_events is not None and self.events >= self.cfg.max_events:
                 self.stop_reason = f"stopped after {self.events} market events"

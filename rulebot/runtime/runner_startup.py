@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType
-from rulebot.engine.engine import Engine
+from rulebot.engine.actions import protect_restored
+from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.writer import Journal
@@ -88,6 +89,7 @@ class RunnerStartup:
             on_rule_error=self._rule_error,
         )
         restored = recovery.restore(engine, state, cfg.resume)
+        self.entry_rules = state.entry_rules(cfg.mode)
         kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
             at = await self._adopt_paper(kept, state, paper_file)
@@ -121,6 +123,14 @@ class RunnerStartup:
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         for kind, note in restored:  # a kept paper account's run is in its data's time, not the wall clock's
             await self._note(kept_at or _now(), kind, note)
+
+    def _protect_restored(self) -> Step:
+        """After the engine's start: a position the restart found with no stop gets its entry rule's
+        stops now (`engine.actions.protect_restored`)."""
+        engine, step = self._engine(), Step()
+        for symbol in self.book.symbols:
+            protect_restored(engine, symbol, self.entry_rules.get(symbol), step)
+        return step
 
     def _await_word(self, cmd: PlaceOrder) -> None:
         """Binance accepted `cmd`: if the user stream has said nothing of it `user_silence_s` later,

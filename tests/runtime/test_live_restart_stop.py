@@ -1,0 +1,77 @@
+"""A live bot killed (SIGKILL) after its entry filled and before the entry's stop reached the
+exchange, then restarted: the position must get its rule's stop at once, not sit bare until the
+protective-stop guard places its own, looser one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from decimal import Decimal
+
+from rulebot.core.enums import Market, OrderType
+from rulebot.testing.fake_binance import FakeBinance
+
+from .conftest import until
+from .test_live import market, start_bot
+
+D = Decimal
+BOOK = """\
+rulebook: killed
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 2%}}, {goto: long}]
+"""
+
+
+def stops(fake: FakeBinance) -> list[Decimal]:
+    """The triggers of the position's stops (the daily loss cap's is far below 50,000)."""
+    return [
+        o.trigger_price
+        for o in fake.sim.open_algo_orders("BTCUSDT")
+        if o.order_type is OrderType.STOP_MARKET and o.trigger_price is not None and o.trigger_price > 50000
+    ]
+
+
+async def test_a_restart_after_a_kill_between_the_fill_and_its_stop_places_the_rules_stop_at_once(tmp_path):
+    """Before: the restarted bot held the 0.01 long with no stop for 10 s (protective_stop_within,
+    counted from the restart), then got the guard's 5% stop (57,000) for good, not the rule's 2%."""
+    book = tmp_path / "book.yaml"
+    book.write_text(BOOK)
+    run_dir = tmp_path / "run"
+    async with FakeBinance(Market.USDM) as fake:
+        stop = asyncio.Event()
+        feeder = asyncio.create_task(market(fake, stop))
+        bots = []
+
+        def kill_as_the_stop_leaves(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/algoOrder":  # the entry filled; its stop goes out
+                bots[0].send_signal(signal.SIGKILL)
+                fake.rest_faults.status_503 = 1  # and never arrives
+                fake.on_request = None
+
+        fake.on_request = kill_as_the_stop_leaves
+        bot = start_bot(fake, book, run_dir)
+        bots.append(bot)
+        try:
+            await asyncio.to_thread(bot.wait, 20)
+            assert fake.sim.positions("BTCUSDT") and not stops(fake)  # the position is bare
+            bot = start_bot(fake, book, run_dir)
+            restarted = time.monotonic()
+            await until(lambda: bool(stops(fake)), timeout=20)
+            took = time.monotonic() - restarted
+            (trigger,) = stops(fake)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                bot.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(bot.communicate, timeout=20)
+            stop.set()
+            await feeder
+    assert D(58700) < trigger < D(58900), f"stop at {trigger}: not the rule's 2% under the 60,003 fill"
+    assert took < 6, f"the position was bare for {took:.1f} s after the restart"
