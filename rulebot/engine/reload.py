@@ -14,6 +14,10 @@ first such state in the file, the initial state first — and the move is journa
 change. A symbol that the new rulebook drops may not hold a position or working orders, and an
 isolated position's leverage may not be lowered (Binance refuses it, -4161): such a reload is
 refused, with the reason, and the old rulebook keeps running.
+
+Working stops the new rulebook names differently (`_restate_stops`): a stop-loss or take-profit
+moves, never leaving the position without one (stop_swap.py); a trailing stop stays as placed and
+the operator is told; a stop waiting for an entry's fill is the new rule's.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from rulebot.core.enums import MarginType
+from rulebot.core.enums import MarginType, OrderStatus
 from rulebot.engine import records as rec
+from rulebot.engine import stop_swap
+from rulebot.engine.actions import stops_after_entry
 from rulebot.engine.engine import Engine, Step
+from rulebot.engine.oms import OrderRecord
+from rulebot.rulebook import compiled as c
 from rulebot.rulebook.compiled import CompiledRulebook, PositionBinding
 
 
@@ -86,6 +94,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             # Kept by name, bound anew (`long` → `none` under a long position): moved now, as the
             # next report would, rather than sitting in a state that contradicts the position.
             new.binding.check(symbol, old.time, step, why=f"reload: state '{state}' is now bound to {binding.word}")
+    kept = _restate_stops(old, new, step)
     step.records.append(
         rec.EngineNotice(
             old.time,
@@ -95,7 +104,67 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             "orders, states and indicators carried over",
         )
     )
-    return ReloadResult(new, step, _above_notional_cap(old, book))
+    return ReloadResult(new, step, _above_notional_cap(old, book) + kept)
+
+
+def _restate_stops(old: Engine, new: Engine, step: Step) -> tuple[str, ...]:
+    """The stops the new rulebook names differently from the old: a working stop-loss or take-profit
+    moves to the new definition (stop_swap.py: the new one first, the old one once it works); a stop
+    still waiting for its entry's fill is the new rule's. A working trailing stop stays as it is:
+    placed again it would start its trail over from the price, dropping the extreme it has followed
+    (its stop could move away from the price). What stays is returned, for the operator."""
+    kept: list[str] = []
+    for symbol in new.symbol_names:
+        if symbol not in old.symbol_names:
+            continue
+        for record in new.state.oms.open_orders(symbol):
+            if record.purpose not in ("stop_loss", "take_profit", "trailing_stop"):
+                continue
+            if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
+                continue  # triggered: closing the position now
+            was = _named(old.book, record)
+            now = _named(new.book, record)
+            if was is None or now is None or _definition(was) == _definition(now):
+                continue  # the same (or not the rule's to say): it stays as placed
+            if isinstance(now, c.StopOrder):
+                stop_swap.swap(new, record, now, step)
+                continue
+            why = (
+                f"{symbol}: trailing stop {record.client_order_id} (rule {record.rule}) keeps its callback "
+                f"{record.command.callback_rate}% as placed: placed again it would start its trail over from the "
+                "price; the rule's new trailing stop applies from its next entry"
+            )
+            step.records.append(rec.EngineNotice(old.time, symbol, "reload-stop", why))
+            kept.append(why)
+        run = new.state.runs[symbol]
+        for entry_id in run.protections:  # an entry on its way: its stops are the new rule's
+            entry = new.state.oms.get(entry_id)
+            stops = stops_after_entry(new.book, entry.rule) if entry is not None else []
+            if stops:
+                run.protections[entry_id] = stops
+    return tuple(kept)
+
+
+def _named(book: CompiledRulebook, record: OrderRecord) -> c.StopOrder | c.TrailingStop | None:
+    """The one action of `record`'s rule in `book` that places a stop like it (purpose and tag)."""
+    tag = record.command.tag
+    found = [
+        a
+        for r in book.rules
+        if r.name == record.rule
+        for a in r.actions
+        if (isinstance(a, c.StopOrder) and a.kind == record.purpose and a.tag == tag)
+        or (isinstance(a, c.TrailingStop) and record.purpose == "trailing_stop" and a.tag == tag)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _definition(action: c.StopOrder | c.TrailingStop) -> tuple[object, ...]:
+    """What an action says, its expressions as written (compiled functions never compare equal)."""
+    if isinstance(action, c.TrailingStop):
+        return (action.callback, action.activation.text if action.activation else None, action.working_type)
+    price = action.price.text if action.price else None
+    return (action.kind, price, action.distance, action.working_type, action.price_protect)
 
 
 def _above_notional_cap(old: Engine, book: CompiledRulebook) -> tuple[str, ...]:
