@@ -15,7 +15,7 @@ change. A symbol that the new rulebook drops may not hold a position or working 
 isolated position's leverage may not be lowered (Binance refuses it, -4161): such a reload is
 refused, with the reason, and the old rulebook keeps running.
 
-Working stops the new rulebook names differently (`_restate_stops`): a stop-loss or take-profit
+Working stops the new rulebook names differently (`restate_stops`): a stop-loss or take-profit
 moves, never leaving the position without one (stop_swap.py); a trailing stop stays as placed and
 the operator is told; a stop waiting for an entry's fill is the new rule's.
 """
@@ -94,7 +94,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             # Kept by name, bound anew (`long` → `none` under a long position): moved now, as the
             # next report would, rather than sitting in a state that contradicts the position.
             new.binding.check(symbol, old.time, step, why=f"reload: state '{state}' is now bound to {binding.word}")
-    kept = _restate_stops(old, new, step)
+    kept = restate_stops(old.book, new, step)
     step.records.append(
         rec.EngineNotice(
             old.time,
@@ -107,22 +107,23 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     return ReloadResult(new, step, _above_notional_cap(old, book) + kept)
 
 
-def _restate_stops(old: Engine, new: Engine, step: Step) -> tuple[str, ...]:
-    """The stops the new rulebook names differently from the old: a working stop-loss or take-profit
+def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[str, ...]:
+    """The stops `new`'s rulebook names differently from `before` (the rulebook that placed them: the
+    one reloaded, or at a restart the last run's): a working stop-loss or take-profit
     moves to the new definition (stop_swap.py: the new one first, the old one once it works); a stop
     still waiting for its entry's fill is the new rule's. A working trailing stop stays as it is:
     placed again it would start its trail over from the price, dropping the extreme it has followed
     (its stop could move away from the price). What stays is returned, for the operator."""
     kept: list[str] = []
     for symbol in new.symbol_names:
-        if symbol not in old.symbol_names:
+        if symbol not in before.symbols:
             continue
         for record in new.state.oms.open_orders(symbol):
             if record.purpose not in ("stop_loss", "take_profit", "trailing_stop"):
                 continue
             if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
                 continue  # triggered: closing the position now
-            was = _named(old.book, record)
+            was = _named(before, record)
             now = _named(new.book, record)
             if was is None or now is None or _definition(was) == _definition(now):
                 continue  # the same (or not the rule's to say): it stays as placed
@@ -134,7 +135,7 @@ def _restate_stops(old: Engine, new: Engine, step: Step) -> tuple[str, ...]:
                 f"{record.command.callback_rate}% as placed: placed again it would start its trail over from the "
                 "price; the rule's new trailing stop applies from its next entry"
             )
-            step.records.append(rec.EngineNotice(old.time, symbol, "reload-stop", why))
+            step.records.append(rec.EngineNotice(new.time, symbol, "reload-stop", why))
             kept.append(why)
         run = new.state.runs[symbol]
         for entry_id in run.protections:  # an entry on its way: its stops are the new rule's

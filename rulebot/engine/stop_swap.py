@@ -1,8 +1,8 @@
-"""A working stop moved to a new price with no moment unprotected (a reload that changes the stop
-a rule names): the new stop is placed first, and the old one cancelled only once the exchange has
-the new one working. Refused, the new stop is nothing and the old one stays, and the journal says
-so. Both are close-position stops: whichever triggers first closes the position, and the other is
-cancelled with it as any leftover stop is.
+"""A working stop moved to a new price with no moment unprotected (a reload, or a restart on a
+changed rulebook, that changes the stop a rule names): the new stop is placed first, and the old
+one cancelled only once the exchange has the new one working. Refused, the new stop is nothing and
+the old one stays, and the journal says so. Both are close-position stops: whichever triggers first
+closes the position, and the other is cancelled with it as any leftover stop is.
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ def swap(engine: Engine, old: OrderRecord, action: c.StopOrder, step: Step) -> N
             symbol,
             rule,
             f"{old.purpose} {cmd.trigger_price}",
-            (Verdict("allow", "reduce_only", f"reload: replaces {old.client_order_id} at {was}"),),
+            (Verdict("allow", "reduce_only", f"replaces {old.client_order_id} at {was}: the rule names it anew"),),
             cmd.client_order_id,
         )
     )
     _say(
         engine,
         old,
-        f"is replaced by {cmd.client_order_id} at {cmd.trigger_price}, as the reloaded rule names it; "
+        f"is replaced by {cmd.client_order_id} at {cmd.trigger_price}, as the rulebook names it now; "
         "cancelled once that one works",
         step,
     )
@@ -73,7 +73,7 @@ def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
     if working:
         del st.swaps[record.client_order_id]
         if old is not None and old.is_open and old.algo_status in (None, "NEW") and old.status in (None, _NEW):
-            why = f"replaced by {record.client_order_id} (reload)"
+            why = f"replaced by {record.client_order_id}, as the rulebook names it now"
             step.commands.append(st.oms.cancel(old, st.time, why))
     elif not record.is_open:
         del st.swaps[record.client_order_id]

@@ -74,6 +74,7 @@ class JournalState:
     unsettled: list[tuple[PlaceOrder, str]] = field(default_factory=list)
     # A halt that holds across restarts (Engine.halt_for) and was not lifted since: (its notice, time).
     halted: tuple[str, int] | None = None
+    rulebook_text: str | None = None  # the rulebook the last run ran last (its start's or a reload's)
 
     def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
         """The command, purpose and rule the journal holds for each of `cids` (through the
@@ -147,6 +148,12 @@ def read_journal(path: Path, mode: str) -> JournalState:
             for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})", args):
                 state.states[symbol] = (json.loads(body)["to_state"], int(t))
             state.unsettled = _unsettled(db, where, args)
+            book = db.execute(
+                f"SELECT json_extract(body, '$.text') FROM entries WHERE kind = 'rulebook' AND {where} "
+                "ORDER BY id DESC LIMIT 1",
+                args,
+            ).fetchone()
+            state.rulebook_text = book[0] if book else None
             last_halt = db.execute(
                 "SELECT json_extract(body, '$.kind'), json_extract(body, '$.message'), time FROM entries "
                 f"WHERE kind = 'notice' AND json_extract(body, '$.kind') IN (?, ?) AND {where} "

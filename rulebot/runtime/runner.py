@@ -128,6 +128,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self.on_started: Callable[[], None] | None = None  # the journal was verified and opened
         self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
         self.entry_rules: dict[str, str] = {}  # each symbol's last filled entry's rule, from the journal
+        self.last_rulebook: str | None = None  # the rulebook text the last run ran last, from the journal
 
     @property
     def engine(self) -> Engine | None:

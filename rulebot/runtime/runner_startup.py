@@ -14,11 +14,14 @@ from pathlib import Path
 
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType
+from rulebot.engine import records as rec
 from rulebot.engine.actions import protect_restored
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
+from rulebot.engine.reload import restate_stops
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.writer import Journal
+from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import paper_account, recovery
 from rulebot.runtime.control import ControlServer
 from rulebot.runtime.executor import Executor
@@ -90,6 +93,7 @@ class RunnerStartup:
         )
         restored = recovery.restore(engine, state, cfg.resume)
         self.entry_rules = state.entry_rules(cfg.mode)
+        self.last_rulebook = state.rulebook_text
         kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
             at = await self._adopt_paper(kept, state, paper_file)
@@ -125,9 +129,19 @@ class RunnerStartup:
             await self._note(kept_at or _now(), kind, note)
 
     def _protect_restored(self) -> Step:
-        """After the engine's start: a position the restart found with no stop gets its entry rule's
-        stops now (`engine.actions.protect_restored`)."""
+        """After the engine's start: stops adopted from the last run that its rulebook named otherwise
+        move as a reload moves them (`engine.reload.restate_stops`), and a position the restart found
+        with no stop gets its entry rule's stops now (`engine.actions.protect_restored`)."""
         engine, step = self._engine(), Step()
+        last = self.last_rulebook
+        if last is not None and last != self.book.source_text:
+            try:
+                before = compile_text(last, "the last run's rulebook")
+            except Exception as exc:  # written by another version, say: its stops stay as they are
+                why = f"the last run's rulebook does not compile now ({type(exc).__name__}); its stops stay as placed"
+                step.records.append(rec.EngineNotice(engine.time, "", "recovery", why))
+            else:
+                restate_stops(before, engine, step)
         for symbol in self.book.symbols:
             protect_restored(engine, symbol, self.entry_rules.get(symbol), step)
         return step

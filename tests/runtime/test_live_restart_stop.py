@@ -15,6 +15,10 @@ from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import until
 from .test_live import market, start_bot
+from .test_live_reload import BOOK as RELOADED
+from .test_live_reload import TIGHTER, held
+from .test_live_reload import stops as rule_stops
+from .test_live_runner import running
 
 D = Decimal
 BOOK = """\
@@ -75,3 +79,20 @@ async def test_a_restart_after_a_kill_between_the_fill_and_its_stop_places_the_r
             await feeder
     assert D(58700) < trigger < D(58900), f"stop at {trigger}: not the rule's 2% under the 60,003 fill"
     assert took < 6, f"the position was bare for {took:.1f} s after the restart"
+
+
+async def test_a_restart_with_a_changed_rulebook_adopts_the_position_and_moves_its_changed_stop(tmp_path):
+    """Restarted on a rulebook with half the size and a 2% stop: the 0.01 position is the
+    exchange's and stays; its stop moves as a reload moves it (before: it stayed at 5%, 57,000,
+    while a reload of the same file would have moved it); the next entry is 0.005."""
+    level = {"price": D(60000)}
+    async with FakeBinance(Market.USDM) as fake:
+        async with running(fake, RELOADED, tmp_path, [], price=lambda i: level["price"]):
+            await until(lambda: held(fake) == D("0.01") and rule_stops(fake) == [D("57000.00")], timeout=10)
+        async with running(fake, TIGHTER, tmp_path, [], price=lambda i: level["price"]) as runner:
+            await until(lambda: rule_stops(fake) == [D("58800.00")], timeout=10)
+            assert held(fake) == D("0.01") and runner.status()["states"] == {"BTCUSDT": "long"}
+            level["price"] = D(60600)  # `sell`, then `buy` by the new rulebook
+            await until(lambda: held(fake) == 0, timeout=10)
+            level["price"] = D(60000)
+            await until(lambda: held(fake) == D("0.005") and rule_stops(fake) == [D("58800.00")], timeout=10)
