@@ -115,26 +115,33 @@ def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[st
     placed again it would start its trail over from the price, dropping the extreme it has followed
     (its stop could move away from the price). What stays is returned, for the operator."""
     kept: list[str] = []
+    going = set(new.state.swaps.values())  # replaced already: cancelled once their replacements work
     for symbol in new.symbol_names:
         if symbol not in before.symbols:
             continue
         for record in new.state.oms.open_orders(symbol):
-            if record.purpose not in ("stop_loss", "take_profit", "trailing_stop"):
+            if record.purpose not in ("stop_loss", "take_profit", "trailing_stop") or record.client_order_id in going:
                 continue
             if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
                 continue  # triggered: closing the position now
             was = _named(before, record)
             now = _named(new.book, record)
-            if was is None or now is None or _definition(was) == _definition(now):
+            if was is None or (now is not None and _definition(was) == _definition(now)):
                 continue  # the same (or not the rule's to say): it stays as placed
             if isinstance(now, c.StopOrder):
                 stop_swap.swap(new, record, now, step)
                 continue
-            why = (
-                f"{symbol}: trailing stop {record.client_order_id} (rule {record.rule}) keeps its callback "
-                f"{record.command.callback_rate}% as placed: placed again it would start its trail over from the "
-                "price; the rule's new trailing stop applies from its next entry"
-            )
+            if now is None:  # still the position's protection: never cancelled by a reload
+                why = (
+                    f"{symbol}: {record.purpose} {record.client_order_id} stays as placed: rule {record.rule} "
+                    "no longer names it; cancel it, or exit, if the position is not to keep it"
+                )
+            else:
+                why = (
+                    f"{symbol}: trailing stop {record.client_order_id} (rule {record.rule}) keeps its callback "
+                    f"{record.command.callback_rate}% as placed: placed again it would start its trail over "
+                    "from the price; the rule's new trailing stop applies from its next entry"
+                )
             step.records.append(rec.EngineNotice(new.time, symbol, "reload-stop", why))
             kept.append(why)
         run = new.state.runs[symbol]

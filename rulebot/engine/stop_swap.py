@@ -72,11 +72,18 @@ def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
     working = record.algo_status == "NEW" if record.algo_status is not None else record.status is _NEW
     if working:
         del st.swaps[record.client_order_id]
-        if old is not None and old.is_open and old.algo_status in (None, "NEW") and old.status in (None, _NEW):
-            why = f"replaced by {record.client_order_id}, as the rulebook names it now"
-            step.commands.append(st.oms.cancel(old, st.time, why))
+        gone: str | None = old_id
+        while gone is not None:  # and what the replaced one was itself to replace (two reloads in a row)
+            was = st.oms.get(gone)
+            if was is not None and was.is_open and was.algo_status in (None, "NEW") and was.status in (None, _NEW):
+                why = f"replaced by {record.client_order_id}, as the rulebook names it now"
+                step.commands.append(st.oms.cancel(was, st.time, why))
+            gone = st.swaps.pop(gone, None)
     elif not record.is_open:
         del st.swaps[record.client_order_id]
+        for later, replaced in st.swaps.items():  # a stop that was to replace this one replaces `old` now
+            if replaced == record.client_order_id:
+                st.swaps[later] = old_id
         if old is not None and old.is_open:
             why = record.reject_reason or record.algo_status or (record.status.value if record.status else "")
             _say(engine, old, f"stays: its replacement {record.client_order_id} did not come to work ({why})", step)

@@ -183,3 +183,32 @@ async def test_a_reload_that_changes_a_trailing_stops_callback_says_the_working_
         await until(lambda: held(fake) == 0, timeout=10)
         level["price"] = D(60000)
         await until(lambda: held(fake) == D("0.01") and trailing(fake) == [D(2)], timeout=10)
+
+
+async def test_two_reloads_before_the_first_stops_move_is_heard_leave_one_stop(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        fake.hub.faults.hold_user = True  # the first new stop's NEW is not heard before the second reload
+        assert (await runner.request({"cmd": "reload", "text": TIGHTER}))["ok"]
+        assert (await runner.request({"cmd": "reload", "text": TIGHTER.replace("distance: 2%", "distance: 3%")}))["ok"]
+        fake.hub.faults.hold_user = False
+        await until(lambda: D("58200.00") in stops(fake), timeout=10)
+        await asyncio.sleep(0.5)
+        assert stops(fake) == [D("58200.00")]
+
+
+async def test_a_reload_whose_rule_no_longer_names_the_stop_keeps_it_and_says_so(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        answer = await runner.request({"cmd": "reload", "text": BOOK.replace("{stop_loss: {distance: 5%}}, ", "")})
+        assert answer["ok"] and any("no longer names it" in w for w in answer["warnings"]), answer
+        await asyncio.sleep(0.3)
+        assert stops(fake) == [D("57000.00")]
