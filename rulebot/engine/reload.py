@@ -228,14 +228,13 @@ def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
     order = [book.initial_state] + [s for s in book.states if s != book.initial_state]
     target = next((s for s in order if book.states[s].position is holding), None)
     if target is None:
-        target = next((s for s in order if book.states[s].position is PositionBinding.ANY), book.initial_state)
-    step.records.append(
-        rec.StateChange(
-            engine.time,
-            symbol,
-            state,
-            target,
-            f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})",
+        target = next((s for s in order if book.states[s].position is PositionBinding.ANY), None)
+    why = f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})"
+    if target is None:
+        target = book.initial_state
+        why = (
+            f"reload: state '{state}' no longer exists and no state holds a {pos.side} position; "
+            f"'{target}', the initial state, until it is closed"
         )
-    )
+    step.records.append(rec.StateChange(engine.time, symbol, state, target, why))
     return target
