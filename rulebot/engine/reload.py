@@ -168,10 +168,12 @@ def _named(book: CompiledRulebook, record: OrderRecord) -> c.StopOrder | c.Trail
 
 
 def _definition(action: c.StopOrder | c.TrailingStop) -> tuple[object, ...]:
-    """What an action says, its expressions as written (compiled functions never compare equal)."""
+    """What an action says, its expressions as generated with the params inlined (compiled functions
+    never compare equal, and `entry_price * k` reads the same whatever `k` is)."""
     if isinstance(action, c.TrailingStop):
-        return (action.callback, action.activation.text if action.activation else None, action.working_type)
-    price = action.price.text if action.price else None
+        activation = action.activation.python_source if action.activation else None
+        return (action.callback, activation, action.working_type)
+    price = action.price.python_source if action.price else None
     return (action.kind, price, action.distance, action.working_type, action.price_protect)
 
 

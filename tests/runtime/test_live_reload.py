@@ -212,3 +212,17 @@ async def test_a_reload_whose_rule_no_longer_names_the_stop_keeps_it_and_says_so
         assert answer["ok"] and any("no longer names it" in w for w in answer["warnings"]), answer
         await asyncio.sleep(0.3)
         assert stops(fake) == [D("57000.00")]
+
+
+async def test_a_reload_that_changes_only_a_param_of_the_stops_price_moves_it(tmp_path):
+    """`price: entry_price * k` reads the same with k 0.95 or 0.98: compared as written, the
+    changed param went unseen and the stop stayed at 57,000."""
+    level = {"price": D(60000)}
+    params = BOOK.replace("rules:", "params:\n  k: 0.95\nrules:").replace("distance: 5%", 'price: "entry_price * k"')
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, params, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        assert (await runner.request({"cmd": "reload", "text": params.replace("k: 0.95", "k: 0.98")}))["ok"]
+        await until(lambda: stops(fake) == [D("58800.00")], timeout=10)
