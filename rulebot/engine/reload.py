@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from rulebot.core.enums import MarginType, OrderStatus
+from rulebot.core.enums import MarginType, OrderStatus, OrderType
 from rulebot.engine import records as rec
 from rulebot.engine import stop_swap
 from rulebot.engine.actions import stops_after_entry
@@ -95,6 +95,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             # next report would, rather than sitting in a state that contradicts the position.
             new.binding.check(symbol, old.time, step, why=f"reload: state '{state}' is now bound to {binding.word}")
     kept = restate_stops(old.book, new, step)
+    restate_entries(old.book, new, step)
     step.records.append(
         rec.EngineNotice(
             old.time,
@@ -151,6 +152,51 @@ def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[st
             if stops:
                 run.protections[entry_id] = stops
     return tuple(kept)
+
+
+def restate_entries(before: CompiledRulebook, new: Engine, step: Step) -> None:
+    """A limit entry still resting that its rule now sends otherwise (size, price, side, ...), or
+    that no rule of the new rulebook sends, is cancelled: once it is gone, the symbol's state falls
+    back as for any entry that did not fill, and the new rules decide again. Left, it would fill at
+    what the old rulebook said (0.01 where the new one says 0.005)."""
+    for symbol in new.symbol_names:
+        if symbol not in before.symbols:
+            continue
+        for record in new.state.oms.open_orders(symbol):
+            if record.purpose != "entry" or record.command.order_type is not OrderType.LIMIT:
+                continue
+            was, now = _entry(before, record), _entry(new.book, record)
+            if was is None or (now is not None and _entry_definition(was) == _entry_definition(now)):
+                continue
+            why = f"rule {record.rule} " + ("is gone" if now is None else "sends its entry otherwise now")
+            step.commands.append(new.state.oms.cancel(record, new.time, why + ": the new rules decide again"))
+            step.records.append(
+                rec.EngineNotice(
+                    new.time,
+                    symbol,
+                    "reload-entry",
+                    f"entry {record.client_order_id} ({record.command.quantity} at {record.command.price}) "
+                    f"cancelled: {why}; the new rules decide again",
+                )
+            )
+
+
+def _entry(book: CompiledRulebook, record: OrderRecord) -> c.Enter | None:
+    found = [
+        a
+        for r in book.rules
+        if r.name == record.rule
+        for a in r.actions
+        if isinstance(a, c.Enter) and a.tag == record.command.tag
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _entry_definition(a: c.Enter) -> tuple[object, ...]:
+    size = a.size
+    qty = size.expr.python_source if size.expr else None
+    price = a.price.python_source if a.price else None
+    return (a.side, size.kind, qty, size.amount, size.asset, a.order, price, a.post_only, a.time_in_force, a.expire_ms)
 
 
 def _named(book: CompiledRulebook, record: OrderRecord) -> c.StopOrder | c.TrailingStop | None:

@@ -249,7 +249,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
             if not started:
                 started = True
                 await self._process(self._engine().start(t), t)  # the engine's clock starts with the data's
-                await self._process(self._protect_restored(), t)  # a position found bare gets its stops now
+                await self._process(self._after_restart(), t)  # the last run's orders under this rulebook
             await self._event(item, t)
             if self.cfg.max_events is not None and self.events >= self.cfg.max_events:
                 self.stop_reason = f"stopped after {self.events} market events"

@@ -18,7 +18,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.actions import protect_restored
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
-from rulebot.engine.reload import restate_stops
+from rulebot.engine.reload import restate_entries, restate_stops
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiler import compile_text
@@ -128,10 +128,11 @@ class RunnerStartup:
         for kind, note in restored:  # a kept paper account's run is in its data's time, not the wall clock's
             await self._note(kept_at or _now(), kind, note)
 
-    def _protect_restored(self) -> Step:
-        """After the engine's start: stops adopted from the last run that its rulebook named otherwise
-        move as a reload moves them (`engine.reload.restate_stops`), and a position the restart found
-        with no stop gets its entry rule's stops now (`engine.actions.protect_restored`)."""
+    def _after_restart(self) -> Step:
+        """After the engine's start, what a restart on the last run's orders needs: on a changed
+        rulebook, adopted stops it names otherwise move as a reload moves them and resting entries it
+        sends otherwise are cancelled (`engine.reload.restate_stops`, `restate_entries`); a position
+        found with no stop gets its entry rule's stops now (`engine.actions.protect_restored`)."""
         engine, step = self._engine(), Step()
         last = self.last_rulebook
         if last is not None and last != self.book.source_text:
@@ -142,6 +143,7 @@ class RunnerStartup:
                 step.records.append(rec.EngineNotice(engine.time, "", "recovery", why))
             else:
                 restate_stops(before, engine, step)
+                restate_entries(before, engine, step)
         for symbol in self.book.symbols:
             protect_restored(engine, symbol, self.entry_rules.get(symbol), step)
         return step

@@ -226,3 +226,30 @@ async def test_a_reload_that_changes_only_a_param_of_the_stops_price_moves_it(tm
         await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
         assert (await runner.request({"cmd": "reload", "text": params.replace("k: 0.95", "k: 0.98")}))["ok"]
         await until(lambda: stops(fake) == [D("58800.00")], timeout=10)
+
+
+RESTING = BOOK.replace(
+    '{enter: {side: long, size: "0.01"}}', '{enter: {side: long, size: "0.01", order: limit, price: "price - 100"}}'
+)
+
+
+def resting(fake: FakeBinance) -> list[Decimal]:
+    return [o.quantity for o in fake.sim.open_orders("BTCUSDT") if o.order_type is OrderType.LIMIT]
+
+
+async def test_a_reload_that_halves_the_size_under_a_resting_entry_sends_it_again_at_the_new_size(tmp_path):
+    """The old rulebook's 0.01 limit entry rests; the new one says 0.005. Before: the 0.01 filled
+    later, twice what the running rulebook says."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, RESTING, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: resting(fake) == [D("0.01")], timeout=10)
+        answer = await runner.request({"cmd": "reload", "text": RESTING.replace('size: "0.01"', 'size: "0.005"')})
+        assert answer["ok"], answer
+        await until(lambda: resting(fake) == [D("0.005")], timeout=10)
+        level["price"] = D(59800)  # it fills
+        await until(lambda: held(fake) == D("0.005") and bool(stops(fake)), timeout=10)
+        await asyncio.sleep(0.3)
+        assert held(fake) == D("0.005") and not resting(fake)

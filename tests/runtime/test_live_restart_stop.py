@@ -16,7 +16,7 @@ from rulebot.testing.fake_binance import FakeBinance
 from .conftest import until
 from .test_live import market, start_bot
 from .test_live_reload import BOOK as RELOADED
-from .test_live_reload import TIGHTER, held
+from .test_live_reload import RESTING, TIGHTER, held, resting
 from .test_live_reload import stops as rule_stops
 from .test_live_runner import running
 
@@ -101,3 +101,28 @@ async def test_a_restart_with_a_changed_rulebook_adopts_the_position_and_moves_i
             await until(lambda: held(fake) == 0, timeout=10)
             level["price"] = D(60000)
             await until(lambda: held(fake) == D("0.005") and rule_stops(fake) == [D("58800.00")], timeout=10)
+
+
+async def test_a_restart_on_a_halved_size_sends_the_resting_entry_again_at_the_new_size(tmp_path):
+    """Killed while its 0.01 limit entry rests, restarted on a rulebook that says 0.005: the adopted
+    entry used to fill at 0.01."""
+    book = tmp_path / "book.yaml"
+    book.write_text(RESTING)
+    run_dir = tmp_path / "run"
+    async with FakeBinance(Market.USDM) as fake:
+        stop = asyncio.Event()
+        feeder = asyncio.create_task(market(fake, stop))
+        bot = start_bot(fake, book, run_dir)
+        try:
+            await until(lambda: resting(fake) == [D("0.01")], timeout=20)
+            bot.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(bot.wait, 5)
+            book.write_text(RESTING.replace('size: "0.01"', 'size: "0.005"'))
+            bot = start_bot(fake, book, run_dir)
+            await until(lambda: resting(fake) == [D("0.005")], timeout=20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                bot.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(bot.communicate, timeout=20)
+            stop.set()
+            await feeder
