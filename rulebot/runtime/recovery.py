@@ -100,7 +100,7 @@ class JournalState:
             out[cmd.client_order_id] = (cmd, purpose, rule)
         return out
 
-    def entry_rules(self, mode: str) -> dict[str, str]:
+    def entry_rules(self, mode: str, symbols: Iterable[str]) -> dict[str, str]:
         """The rule of each symbol's last entry that filled, from the runs of `mode`: whose stops a
         position found bare at a restart is to get (`engine.actions.protect_restored`)."""
         if self.path is None or not self.path.is_file():
@@ -112,10 +112,13 @@ class JournalState:
             "WHERE o.client_order_id = g.client_order_id AND o.kind = 'order' "
             "AND CAST(json_extract(o.body, '$.filled_qty') AS REAL) > 0) ORDER BY g.id DESC"
         )
-        out: dict[str, str] = {}
+        wanted, out = set(symbols), dict[str, str]()
         with contextlib.closing(_read_only(self.path)) as db:
-            for symbol, rule in db.execute(sql, args):
-                out.setdefault(symbol, rule)
+            for symbol, rule in db.execute(sql, args):  # the latest first: read only until each is found
+                if symbol in wanted:
+                    out.setdefault(symbol, rule)
+                    if len(out) == len(wanted):
+                        break
         return out
 
 

@@ -92,7 +92,7 @@ class RunnerStartup:
             on_rule_error=self._rule_error,
         )
         restored = recovery.restore(engine, state, cfg.resume)
-        self.entry_rules = state.entry_rules(cfg.mode)
+        self.entry_rules = state.entry_rules(cfg.mode, book.symbols)
         self.last_rulebook = state.rulebook_text
         kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
