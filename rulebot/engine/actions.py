@@ -160,3 +160,31 @@ def stops_after_entry(book: c.CompiledRulebook, rule: str) -> list[c.CompiledAct
             at = next((i for i, a in enumerate(r.actions) if isinstance(a, c.Enter)), len(r.actions))
             return [a for a in r.actions[at + 1 :] if isinstance(a, _STOPS)]
     return []
+
+
+def protect_restored(engine: Engine, symbol: str, rule: str | None, step: Step) -> None:
+    """At a restart: the symbol's position has no stop on the exchange and no entry is on its way
+    whose fill would bring one. The run that was to place its entry's stops stopped first (killed
+    between the fill and the stop): `rule`'s stops (the rule of its last filled entry, as this
+    rulebook names it) go out now; with none, the protective-stop guard acts now, not
+    `protective_stop_within` after the restart: the position opened long before it."""
+    run = engine.state.runs[symbol]
+    pos = engine.protections.unprotected(symbol)
+    if pos is None or run.entry_pending or run.protections:
+        return
+    stops = stops_after_entry(engine.book, rule) if rule else []
+    step.records.append(
+        rec.EngineNotice(
+            engine.time,
+            symbol,
+            "recovery",
+            f"{symbol}: the {pos.side} position has no stop on the exchange; "
+            + (f"placing rule {rule}'s stops now" if stops else "the protective stop goes out now"),
+        )
+    )
+    for action in stops:
+        assert isinstance(action, _STOPS)
+        engine.protections.protect(symbol, rule or "", action, step, pos.position_side)
+    if engine.protections.unprotected(symbol) is not None:  # none placed (a take-profit only, a sizing failure)
+        run.guard.protect_deadline = engine.time
+        engine.clock.update_next_protect()

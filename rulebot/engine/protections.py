@@ -56,24 +56,21 @@ class Protections:
         if pos.amount == 0:
             return
         time = st.time
-        inst = eng.instruments[symbol]
         run = st.runs[symbol]
-        env = run.market.env
-        eng.account_values[symbol](env)
-        long = pos.amount > 0
-        side = Direction.LONG if long else Direction.SHORT
-        reduce_only = not eng.hedge
         trail: TrailingStopIntent | None = None
         stop: ProtectIntent | None = None
         try:
             if isinstance(action, c.TrailingStop):
+                inst = eng.instruments[symbol]
+                env = run.market.env
+                eng.account_values[symbol](env)
                 activation = None
                 if action.activation is not None:
                     activation = trigger_price(inst, action.activation.fn(env), "activation price")
                 qty = inst.round_qty(pos.size, OrderType.MARKET)
                 trail = TrailingStopIntent(
                     symbol,
-                    side,
+                    _LONG if pos.amount > 0 else _SHORT,
                     action.callback,
                     activation,
                     action.working_type,
@@ -82,29 +79,11 @@ class Protections:
                     time,
                     quantity=qty,
                     position_side=pos.position_side,
-                    reduce_only=reduce_only,
+                    reduce_only=not eng.hedge,
                 )
                 purpose: Purpose = "trailing_stop"
             else:
-                if action.price is not None:
-                    trig = trigger_price(inst, action.price.fn(env), f"{action.kind} price")
-                else:
-                    assert action.distance is not None
-                    d = action.distance
-                    below = long == (action.kind == "stop_loss")
-                    trig = trigger_price(inst, pos.entry_price * (1 - d if below else 1 + d), f"{action.kind} price")
-                stop = ProtectIntent(
-                    symbol,
-                    side,
-                    action.kind,
-                    trig,
-                    action.working_type,
-                    action.tag,
-                    rule,
-                    time,
-                    position_side=pos.position_side,
-                    price_protect=action.price_protect,
-                )
+                stop = self.stop_intent(symbol, rule, action, pos)
                 purpose = action.kind
         except (SizingError, ArithmeticError) as exc:
             step.records.append(
@@ -162,6 +141,33 @@ class Protections:
         )
         eng.send(cmd, step)
         run.guard.protect_deadline = NEVER
+
+    def stop_intent(self, symbol: str, rule: str, action: c.StopOrder, pos: PositionState) -> ProtectIntent:
+        """`action` as the close-position stop of `pos`, priced now (SizingError: no valid trigger)."""
+        eng = self.engine
+        inst = eng.instruments[symbol]
+        env = self.state.runs[symbol].market.env
+        eng.account_values[symbol](env)
+        long = pos.amount > 0
+        if action.price is not None:
+            trig = trigger_price(inst, action.price.fn(env), f"{action.kind} price")
+        else:
+            assert action.distance is not None
+            d = action.distance
+            below = long == (action.kind == "stop_loss")
+            trig = trigger_price(inst, pos.entry_price * (1 - d if below else 1 + d), f"{action.kind} price")
+        return ProtectIntent(
+            symbol,
+            _LONG if long else _SHORT,
+            action.kind,
+            trig,
+            action.working_type,
+            action.tag,
+            rule,
+            self.state.time,
+            position_side=pos.position_side,
+            price_protect=action.price_protect,
+        )
 
     def after_report(self, symbol: str, step: Step) -> None:
         """`place_pending`, then `refresh`: what every order and account report of the symbol ends

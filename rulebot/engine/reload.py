@@ -14,6 +14,10 @@ first such state in the file, the initial state first — and the move is journa
 change. A symbol that the new rulebook drops may not hold a position or working orders, and an
 isolated position's leverage may not be lowered (Binance refuses it, -4161): such a reload is
 refused, with the reason, and the old rulebook keeps running.
+
+Working stops the new rulebook names differently (`restate_stops`): a stop-loss or take-profit
+moves, never leaving the position without one (stop_swap.py); a trailing stop stays as placed and
+the operator is told; a stop waiting for an entry's fill is the new rule's.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from rulebot.core.enums import MarginType
+from rulebot.core.enums import MarginType, OrderStatus, OrderType
 from rulebot.engine import records as rec
+from rulebot.engine import stop_swap
+from rulebot.engine.actions import stops_after_entry
 from rulebot.engine.engine import Engine, Step
+from rulebot.engine.oms import OrderRecord
+from rulebot.rulebook import compiled as c
 from rulebot.rulebook.compiled import CompiledRulebook, PositionBinding
 
 
@@ -86,6 +94,8 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             # Kept by name, bound anew (`long` → `none` under a long position): moved now, as the
             # next report would, rather than sitting in a state that contradicts the position.
             new.binding.check(symbol, old.time, step, why=f"reload: state '{state}' is now bound to {binding.word}")
+    kept = restate_stops(old.book, new, step)
+    restate_entries(old.book, new, step)
     step.records.append(
         rec.EngineNotice(
             old.time,
@@ -95,7 +105,122 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             "orders, states and indicators carried over",
         )
     )
-    return ReloadResult(new, step, _above_notional_cap(old, book))
+    return ReloadResult(new, step, _above_notional_cap(old, book) + kept)
+
+
+def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[str, ...]:
+    """The stops `new`'s rulebook names differently from `before` (the rulebook that placed them: the
+    one reloaded, or at a restart the last run's): a working stop-loss or take-profit
+    moves to the new definition (stop_swap.py: the new one first, the old one once it works); a stop
+    still waiting for its entry's fill is the new rule's. A working trailing stop stays as it is:
+    placed again it would start its trail over from the price, dropping the extreme it has followed
+    (its stop could move away from the price). What stays is returned, for the operator."""
+    kept: list[str] = []
+    going = set(new.state.swaps.values())  # replaced already: cancelled once their replacements work
+    for symbol in new.symbol_names:
+        if symbol not in before.symbols:
+            continue
+        for record in new.state.oms.open_orders(symbol):
+            if record.purpose not in ("stop_loss", "take_profit", "trailing_stop") or record.client_order_id in going:
+                continue
+            if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
+                continue  # triggered: closing the position now
+            was = _named(before, record)
+            now = _named(new.book, record)
+            if was is None or (now is not None and _definition(was) == _definition(now)):
+                continue  # the same (or not the rule's to say): it stays as placed
+            if isinstance(now, c.StopOrder):
+                stop_swap.swap(new, record, now, step)
+                continue
+            if now is None:  # still the position's protection: never cancelled by a reload
+                why = (
+                    f"{symbol}: {record.purpose} {record.client_order_id} stays as placed: rule {record.rule} "
+                    "no longer names it; cancel it, or exit, if the position is not to keep it"
+                )
+            else:
+                why = (
+                    f"{symbol}: trailing stop {record.client_order_id} (rule {record.rule}) keeps its callback "
+                    f"{record.command.callback_rate}% as placed: placed again it would start its trail over "
+                    "from the price; the rule's new trailing stop applies from its next entry"
+                )
+            step.records.append(rec.EngineNotice(new.time, symbol, "reload-stop", why))
+            kept.append(why)
+        run = new.state.runs[symbol]
+        for entry_id in run.protections:  # an entry on its way: its stops are the new rule's
+            entry = new.state.oms.get(entry_id)
+            stops = stops_after_entry(new.book, entry.rule) if entry is not None else []
+            if stops:
+                run.protections[entry_id] = stops
+    return tuple(kept)
+
+
+def restate_entries(before: CompiledRulebook, new: Engine, step: Step) -> None:
+    """A limit entry still resting that its rule now sends otherwise (size, price, side, ...), or
+    that no rule of the new rulebook sends, is cancelled: once it is gone, the symbol's state falls
+    back as for any entry that did not fill, and the new rules decide again. Left, it would fill at
+    what the old rulebook said (0.01 where the new one says 0.005)."""
+    for symbol in new.symbol_names:
+        if symbol not in before.symbols:
+            continue
+        for record in new.state.oms.open_orders(symbol):
+            if record.purpose != "entry" or record.command.order_type is not OrderType.LIMIT:
+                continue
+            was, now = _entry(before, record), _entry(new.book, record)
+            if was is None or (now is not None and _entry_definition(was) == _entry_definition(now)):
+                continue
+            why = f"rule {record.rule} " + ("is gone" if now is None else "sends its entry otherwise now")
+            step.commands.append(new.state.oms.cancel(record, new.time, why + ": the new rules decide again"))
+            step.records.append(
+                rec.EngineNotice(
+                    new.time,
+                    symbol,
+                    "reload-entry",
+                    f"entry {record.client_order_id} ({record.command.quantity} at {record.command.price}) "
+                    f"cancelled: {why}; the new rules decide again",
+                )
+            )
+
+
+def _entry(book: CompiledRulebook, record: OrderRecord) -> c.Enter | None:
+    found = [
+        a
+        for r in book.rules
+        if r.name == record.rule
+        for a in r.actions
+        if isinstance(a, c.Enter) and a.tag == record.command.tag
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _entry_definition(a: c.Enter) -> tuple[object, ...]:
+    size = a.size
+    qty = size.expr.python_source if size.expr else None
+    price = a.price.python_source if a.price else None
+    return (a.side, size.kind, qty, size.amount, size.asset, a.order, price, a.post_only, a.time_in_force, a.expire_ms)
+
+
+def _named(book: CompiledRulebook, record: OrderRecord) -> c.StopOrder | c.TrailingStop | None:
+    """The one action of `record`'s rule in `book` that places a stop like it (purpose and tag)."""
+    tag = record.command.tag
+    found = [
+        a
+        for r in book.rules
+        if r.name == record.rule
+        for a in r.actions
+        if (isinstance(a, c.StopOrder) and a.kind == record.purpose and a.tag == tag)
+        or (isinstance(a, c.TrailingStop) and record.purpose == "trailing_stop" and a.tag == tag)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _definition(action: c.StopOrder | c.TrailingStop) -> tuple[object, ...]:
+    """What an action says, its expressions as generated with the params inlined (compiled functions
+    never compare equal, and `entry_price * k` reads the same whatever `k` is)."""
+    if isinstance(action, c.TrailingStop):
+        activation = action.activation.python_source if action.activation else None
+        return (action.callback, activation, action.working_type)
+    price = action.price.python_source if action.price else None
+    return (action.kind, price, action.distance, action.working_type, action.price_protect)
 
 
 def _above_notional_cap(old: Engine, book: CompiledRulebook) -> tuple[str, ...]:
@@ -151,14 +276,13 @@ def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
     order = [book.initial_state] + [s for s in book.states if s != book.initial_state]
     target = next((s for s in order if book.states[s].position is holding), None)
     if target is None:
-        target = next((s for s in order if book.states[s].position is PositionBinding.ANY), book.initial_state)
-    step.records.append(
-        rec.StateChange(
-            engine.time,
-            symbol,
-            state,
-            target,
-            f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})",
+        target = next((s for s in order if book.states[s].position is PositionBinding.ANY), None)
+    why = f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})"
+    if target is None:
+        target = book.initial_state
+        why = (
+            f"reload: state '{state}' no longer exists and no state holds a {pos.side} position; "
+            f"'{target}', the initial state, until it is closed"
         )
-    )
+    step.records.append(rec.StateChange(engine.time, symbol, state, target, why))
     return target

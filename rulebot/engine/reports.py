@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
+from rulebot.engine import stop_swap
 from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.exits import PASSED_CODES, PASSED_PURPOSES, PASSED_TYPES
 from rulebot.engine.state import Step
@@ -50,6 +51,8 @@ class VenueReports:
                 run.account_time = u.time - 1
         if record is None or run is None:
             return
+        if st.swaps:
+            stop_swap.settle(eng, record, step)
         if record.purpose == "daily_cap":
             eng.cap_stops.on_order(record, filled, step)
         if filled and self._fill_rules:
@@ -67,6 +70,8 @@ class VenueReports:
         record = self.state.oms.apply_algo(event)
         if record is None:
             return
+        if self.state.swaps:
+            stop_swap.settle(self.engine, record, step)
         if record.purpose == "daily_cap":
             self.engine.cap_stops.on_order(record, False, step)
         if event.status == "REJECTED":
@@ -181,6 +186,8 @@ class VenueReports:
         )
         if retrail:
             self.engine.protections.trail_now(record, step)
+        if self.state.swaps:
+            stop_swap.settle(self.engine, record, step)
         if run is not None:
             run.entry_pending.discard(client_order_id)
             run.protections.pop(client_order_id, None)

@@ -105,6 +105,9 @@ class EngineState:
     streams_down: set[str] = field(default_factory=set)
     cap_cancels: set[str] = field(default_factory=set)  # daily-cap stops being replaced: cancel sent, not confirmed
     cap_hits: set[str] = field(default_factory=set)  # margin assets whose daily-cap stop filled (a breach)
+    # Stops a reload moved (stop_swap.py): the new one's id → the one it replaces, cancelled once the
+    # exchange has the new one working.
+    swaps: dict[str, str] = field(default_factory=dict)
     cap_stale: bool = True  # the cap stops want pricing once a mark is known (start, restart, new day)
     last_loss_check: int = -1000  # without a mark stream, trades are valued once a second
     # Deadlines: an event before all of them only moves the clock (clock.py).

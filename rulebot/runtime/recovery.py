@@ -74,6 +74,7 @@ class JournalState:
     unsettled: list[tuple[PlaceOrder, str]] = field(default_factory=list)
     # A halt that holds across restarts (Engine.halt_for) and was not lifted since: (its notice, time).
     halted: tuple[str, int] | None = None
+    rulebook_text: str | None = None  # the rulebook the last run ran last (its start's or a reload's)
 
     def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
         """The command, purpose and rule the journal holds for each of `cids` (through the
@@ -97,6 +98,27 @@ class JournalState:
             word = intent.split(" ", 1)[0] if intent else ""
             purpose = "entry" if word == "enter" else word if word in _PURPOSES else _guess(cmd)
             out[cmd.client_order_id] = (cmd, purpose, rule)
+        return out
+
+    def entry_rules(self, mode: str, symbols: Iterable[str]) -> dict[str, str]:
+        """The rule of each symbol's last entry that filled, from the runs of `mode`: whose stops a
+        position found bare at a restart is to get (`engine.actions.protect_restored`)."""
+        if self.path is None or not self.path.is_file():
+            return {}
+        where, args = of_mode(mode)
+        sql = (
+            "SELECT g.symbol, g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id IS NOT NULL "
+            f"AND json_extract(g.body, '$.intent') LIKE 'enter %' AND {where} AND EXISTS (SELECT 1 FROM entries o "
+            "WHERE o.client_order_id = g.client_order_id AND o.kind = 'order' "
+            "AND CAST(json_extract(o.body, '$.filled_qty') AS REAL) > 0) ORDER BY g.id DESC"
+        )
+        wanted, out = set(symbols), dict[str, str]()
+        with contextlib.closing(_read_only(self.path)) as db:
+            for symbol, rule in db.execute(sql, args):  # the latest first: read only until each is found
+                if symbol in wanted:
+                    out.setdefault(symbol, rule)
+                    if len(out) == len(wanted):
+                        break
         return out
 
 
@@ -129,6 +151,12 @@ def read_journal(path: Path, mode: str) -> JournalState:
             for symbol, body, t in db.execute(f"SELECT symbol, body, time FROM entries WHERE id IN ({last})", args):
                 state.states[symbol] = (json.loads(body)["to_state"], int(t))
             state.unsettled = _unsettled(db, where, args)
+            book = db.execute(
+                f"SELECT json_extract(body, '$.text') FROM entries WHERE kind = 'rulebook' AND {where} "
+                "ORDER BY id DESC LIMIT 1",
+                args,
+            ).fetchone()
+            state.rulebook_text = book[0] if book else None
             last_halt = db.execute(
                 "SELECT json_extract(body, '$.kind'), json_extract(body, '$.message'), time FROM entries "
                 f"WHERE kind = 'notice' AND json_extract(body, '$.kind') IN (?, ?) AND {where} "

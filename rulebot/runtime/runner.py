@@ -130,6 +130,8 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
         self.on_started: Callable[[], None] | None = None  # the journal was opened and the start not refused
         self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
+        self.entry_rules: dict[str, str] = {}  # each symbol's last filled entry's rule, from the journal
+        self.last_rulebook: str | None = None  # the rulebook text the last run ran last, from the journal
 
     @property
     def engine(self) -> Engine | None:
@@ -250,6 +252,7 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
             if not started:
                 started = True
                 await self._process(self._engine().start(t), t)  # the engine's clock starts with the data's
+                await self._process(self._after_restart(), t)  # the last run's orders under this rulebook
             await self._event(item, t)
             if self.cfg.max_events is not None and self.events >= self.cfg.max_events:
                 self.stop_reason = f"stopped after {self.events} market events"

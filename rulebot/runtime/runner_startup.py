@@ -14,10 +14,14 @@ from pathlib import Path
 
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType
-from rulebot.engine.engine import Engine
+from rulebot.engine import records as rec
+from rulebot.engine.actions import protect_restored
+from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
+from rulebot.engine.reload import restate_entries, restate_stops
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.writer import Journal
+from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import paper_account, recovery
 from rulebot.runtime.control import ControlServer
 from rulebot.runtime.executor import Executor
@@ -97,6 +101,8 @@ class RunnerStartup:
             on_rule_error=self._rule_error,
         )
         restored = recovery.restore(engine, state, cfg.resume)
+        self.entry_rules = state.entry_rules(cfg.mode, book.symbols)
+        self.last_rulebook = state.rulebook_text
         kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
             at = await self._adopt_paper(kept, state, paper_file)
@@ -130,6 +136,26 @@ class RunnerStartup:
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         for kind, note in restored:  # a kept paper account's run is in its data's time, not the wall clock's
             await self._note(kept_at or _now(), kind, note)
+
+    def _after_restart(self) -> Step:
+        """After the engine's start, what a restart on the last run's orders needs: on a changed
+        rulebook, adopted stops it names otherwise move as a reload moves them and resting entries it
+        sends otherwise are cancelled (`engine.reload.restate_stops`, `restate_entries`); a position
+        found with no stop gets its entry rule's stops now (`engine.actions.protect_restored`)."""
+        engine, step = self._engine(), Step()
+        last = self.last_rulebook
+        if last is not None and last != self.book.source_text:
+            try:
+                before = compile_text(last, "the last run's rulebook")
+            except Exception as exc:  # written by another version, say: its stops stay as they are
+                why = f"the last run's rulebook does not compile now ({type(exc).__name__}); its stops stay as placed"
+                step.records.append(rec.EngineNotice(engine.time, "", "recovery", why))
+            else:
+                restate_stops(before, engine, step)
+                restate_entries(before, engine, step)
+        for symbol in self.book.symbols:
+            protect_restored(engine, symbol, self.entry_rules.get(symbol), step)
+        return step
 
     def _await_word(self, cmd: PlaceOrder) -> None:
         """Binance accepted `cmd`: if the user stream has said nothing of it `user_silence_s` later,

@@ -81,6 +81,20 @@ def test_a_vanished_state_moves_to_one_that_matches_the_position(usdm):
     assert change.from_state == "holding" and change.to_state == "in_long" and "no longer exists" in change.why
 
 
+def test_a_vanished_state_with_no_state_for_the_position_does_not_claim_a_match(usdm):
+    """A long position, and the new rulebook binds no state to a long: the journal said "'flat'
+    matches the position (long)", a `position: none` state."""
+    engine = running(usdm)
+    engine.state.runs["ADAUSDT"].state = "holding"
+    engine.on_event(holding("10"))
+    shorts = BASE.replace("holding: {position: long}", "short: {position: short}")
+    shorts = shorts.replace("in: holding", "in: short").replace("goto: holding", "goto: short")
+    result = reload_engine(engine, compile_text(shorts.replace("side: long", "side: short")))
+    change = next(r for r in result.step.records if isinstance(r, rec.StateChange))
+    assert change.to_state == "flat" and "matches" not in change.why
+    assert "no state" in change.why and "long" in change.why
+
+
 def test_a_state_kept_by_name_but_bound_anew_moves_to_the_position_at_once(usdm):
     """`holding` now says `position: none` while the account holds a long: the symbol sat in it
     until the next report; it moves at the reload, journaled, to the state bound to a long."""

@@ -86,3 +86,51 @@ async def test_a_live_coinm_position_pays_its_fee_and_funding_in_btc(tmp_path):
     exact = D(10040) / (D("0.16651742") + D("0.5"))
     assert abs(D(risk["liquidation_price"]) - exact) <= D("0.1")
     assert D(status["daily_loss"]["BTC"]["cap"]) == D("0.01")
+
+
+async def test_a_reload_moves_a_coinm_stop_a_plain_order_there_new_one_first(tmp_path):
+    """On COIN-M a stop is a plain order (no algo service): its NEW comes as an order update, and
+    the move waits for that as it waits for an algo order's."""
+
+    def stops() -> list[Decimal]:
+        return [
+            o.trigger_price for o in fake.sim.open_orders("BTCUSD_PERP") if o.trigger_price and o.trigger_price > 18500
+        ]
+
+    book = BOOK.replace('daily_loss_cap: "0.01 BTC"', 'daily_loss_cap: "0.2 BTC"')  # its stop at 18,199
+    async with FakeBinance(Market.COINM, balances={"BTC": D(1)}) as fake:
+        keys = tmp_path / "keys"
+        keys.write_text(f"BINANCE_API_KEY={fake.api_key}\nBINANCE_API_SECRET={fake.api_secret}\n")
+        keys.chmod(0o600)
+        (tmp_path / "book.yaml").write_text(book)
+        cfg = RunConfig(tmp_path / "book.yaml", "live", tmp_path / "run", watch=False)
+        conn = Connection(rest_url=fake.rest_url, ws_url=fake.ws_url)
+        runner = await live(compile_text(book), cfg, conn, str(keys), announce=lambda _: None)
+        task = asyncio.create_task(runner.run())
+        stop = asyncio.Event()
+
+        async def quotes() -> None:
+            i = 1
+            while not stop.is_set():
+                await fake.feed(MarkPrice("BTCUSD_PERP", D(20000), 0))
+                await fake.feed(Trade("BTCUSD_PERP", D(20000), D(10), 0, True, i, i, i))
+                i += 1
+                await asyncio.sleep(0.02)
+
+        feeder = asyncio.create_task(quotes())
+        try:
+            await until(lambda: stops() == [D(19000)], timeout=10)
+            at_cancel: list[list[Decimal]] = []
+            fake.on_request = lambda method, path, _: (
+                at_cancel.append(stops()) if method == "DELETE" and path == "/dapi/v1/order" else None
+            )
+            answer = await runner.request({"cmd": "reload", "text": book.replace("distance: 5%", "distance: 2%")})
+            assert answer["ok"], answer
+            await until(lambda: stops() == [D(19600)], timeout=10)
+            assert at_cancel == [[D(19000), D(19600)]]  # the old one went once the new one worked
+        finally:
+            with contextlib.suppress(ConnectionError, OSError):
+                await control.request(cfg.run_dir, {"cmd": "kill", "policy": "keep"})
+            await asyncio.wait_for(task, 15)
+            stop.set()
+            await feeder

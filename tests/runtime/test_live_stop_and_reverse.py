@@ -43,6 +43,15 @@ def _short(fake: FakeBinance) -> bool:
     return any(p.amount == D("-0.01") for p in fake.sim.positions("BTCUSDT"))
 
 
+def _short_stopped(fake: FakeBinance) -> bool:
+    """The short's own stop works (the daily loss cap's BUY stop is far above 100,000): a keep kill
+    before it flattens the short ("no stop on the exchange, so nothing is kept")."""
+    return any(
+        a.side.value == "BUY" and a.trigger_price is not None and a.trigger_price < 100000
+        for a in fake.sim.open_algo_orders("BTCUSDT")
+    )
+
+
 async def test_a_reversal_whose_exit_binance_refuses_twice_never_holds_both_sides_and_ends_short(tmp_path):
     level = {"price": D(60000)}
     async with (
@@ -96,6 +105,7 @@ async def a_reversal(tmp_path: Path, **faults: bool) -> AsyncIterator[tuple[Fake
         await until(lambda: runner.status().get("states") == {"BTCUSDT": "long"}, timeout=10)
         level["price"] = D(60060)
         await until(lambda: _short(fake) and runner.status().get("states") == {"BTCUSDT": "short"}, timeout=15)
+        await until(lambda: _short_stopped(fake), timeout=10)
         yield fake, largest, runner
 
 

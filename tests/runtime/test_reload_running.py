@@ -8,6 +8,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal as D
 from pathlib import Path
 
 from rulebot.journal.writer import read_only
@@ -117,3 +118,14 @@ async def test_a_watched_rulebook_whose_folder_is_switched_by_a_deploy_is_reload
     finally:
         await runner.request({"cmd": "kill", "policy": "keep"})
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_reload_with_a_tighter_stop_moves_the_paper_stop_too(tmp_path):
+    async with holding(tmp_path) as runner:
+        (before,) = _stops(runner)
+        answer = await _reload(runner, BOOK.replace("distance: 5%", "distance: 2%"))
+        assert answer["ok"], answer
+        await until(lambda: [o["trigger_price"] for o in _stops(runner)] != [before["trigger_price"]], timeout=5)
+        await asyncio.sleep(0.3)
+        (after,) = _stops(runner)
+        assert D(after["trigger_price"]) > D(before["trigger_price"])  # 2% under the entry, not 5%
