@@ -85,20 +85,24 @@ async def test_a_reload_with_a_tighter_stop_moves_the_working_stop_with_no_momen
         await until(lambda: held(fake) == D("0.005") and stops(fake) == [D("58800.00")], timeout=10)
 
 
-async def test_a_reloaded_stop_the_exchange_refuses_leaves_the_old_one_working(tmp_path):
-    """The new rule's stop is above the price (it would trigger at once: -2021). Had the old stop
-    been cancelled first, as a stop replaced by a new entry's is, the position would be bare."""
+async def test_a_reloaded_stop_the_price_has_already_passed_closes_the_position_once(tmp_path):
+    """The new rule's stop is above the price (it would trigger at once: -2021). The old stop was not
+    cancelled first, so the position was never bare; and as for any stop-loss already passed when it
+    arrives (docs/actions.md), the position the reloaded rulebook says to be out of is closed at market,
+    once, and the old stop goes with it."""
     level = {"price": D(60000)}
     async with (
         FakeBinance(Market.USDM) as fake,
         running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
     ):
         await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        level["price"] = D(60050)  # above the `buy` level (no entry after the close), below the new stop
+        await until(lambda: runner.engine.state.runs["BTCUSDT"].market.last == D(60050), timeout=10)
         answer = await runner.request({"cmd": "reload", "text": BOOK.replace("distance: 5%", 'price: "60100"')})
         assert answer["ok"], answer
-        await until(lambda: any("stays" in n for n in notices(runner, "reload-stop")), timeout=10)
+        await until(lambda: held(fake) == 0 and stops(fake) == [], timeout=10)
         await asyncio.sleep(0.3)
-        assert stops(fake) == [D("57000.00")]
+        assert held(fake) == 0
         assert runner.status()["guards"]["halted"] is None
 
 
