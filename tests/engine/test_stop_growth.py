@@ -154,3 +154,23 @@ def test_a_refused_resized_trailing_stop_leaves_the_small_one_working_and_the_jo
     assert working(fp) == {old}
     (notice,) = [n for n in fp.notices("replace-stop") if "stays" in n]
     assert old in notice and new in notice and "-4045" in notice, notice
+
+
+ACTIVATED = book('trailing_stop: {callback: 1%, activation: "entry_price * 1.001", working_type: contract_price}', "")
+
+
+def test_a_resized_trailing_stop_placed_again_for_its_passed_activation_still_replaces_the_small_one():
+    """The resized stop keeps the activation price (60060), which the price (60100) has passed: the
+    exchange refuses it (-2021) and it goes out again without one. That one replaces the small stop:
+    it is cancelled once that one works, not kept beside it, and not before."""
+    fp, old, refused = grow(ACTIVATED)
+    assert any(refused in n and "-2021" in n for n in fp.notices("order-rejected"))
+    again = stops(fp)[2]
+    assert again.activation_price is None and again.quantity == D("0.03")
+    placed = next(i for i, c in enumerate(fp.sent) if c is again)
+    (cancelled,) = cancels(fp, old)
+    assert placed < cancelled
+    assert working(fp) == {again.client_order_id}
+    assert fp.notices("replace-stop") == []  # nothing stayed: the small stop went once the new one worked
+    reason = next(c.reason for c in fp.sent if isinstance(c, CancelOrder) and c.client_order_id == old)
+    assert reason == f"replaced by {again.client_order_id}: resized to the position"
