@@ -3,7 +3,8 @@
 A stop named in the same rule as an entry is placed once that entry is done filling and the
 account update holding its last fill has arrived, sized to the position it made; a trailing stop
 (a fixed quantity) that covers less than a position grown since is replaced; a new stop replaces
-the one of the same purpose and tag (each covers the whole position); when the position is gone,
+the one of the same purpose and tag (each covers the whole position), which goes once the new one
+works (stop_swap.py: never a moment without a stop); when the position is gone,
 its stops go too (Binance leaves them working). The protective-stop guard's countdown starts when
 a position has no stop and stops when it has one.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
+from rulebot.engine import stop_swap
 from rulebot.engine.oms import OrderRecord, Purpose
 from rulebot.engine.risk import Verdict
 from rulebot.engine.risk.event import NEVER
@@ -98,13 +100,15 @@ class Protections:
             for o in st.oms.open_orders(symbol)
             if o.purpose == purpose and o.command.tag == tag and o.command.position_side is pos.position_side
         ]
-        if len(same) == 1 and (
-            _already(same[0], stop) if stop is not None else trail is not None and _trailing(same[0], trail)
+        going = stop_swap.replaced(eng) if st.swaps else set()  # cancelled once their replacements work
+        live = [o for o in same if o.client_order_id not in going]
+        if len(live) == 1 and (
+            _already(live[0], stop) if stop is not None else trail is not None and _trailing(live[0], trail)
         ):
             # The very stop is working: cancelling it to place it again would leave the position
             # without it between the two requests, for nothing (and a trailing stop placed again
             # starts its trail over from the price: restated on every trade, it never triggers).
-            kept = same[0]
+            kept = live[0]
             why = f"the same stop is already working ({kept.client_order_id})"
             step.records.append(
                 rec.GuardRecord(
@@ -118,12 +122,6 @@ class Protections:
             )
             run.guard.protect_deadline = NEVER
             return
-        for old in st.oms.open_orders(symbol):
-            # The new stop covers the whole position: the one it replaces goes, or each added
-            # entry's stop would stay until the exchange's limit refuses the next (-4045).
-            was = old.command
-            if old.purpose == purpose and was.tag == tag and was.position_side is pos.position_side:
-                step.commands.append(st.oms.cancel(old, time, f"replaced: one {purpose} for the whole position"))
         if trail is not None:
             cmd = st.oms.place_trailing_stop(trail)
         else:
@@ -139,6 +137,10 @@ class Protections:
                 cmd.client_order_id,
             )
         )
+        # The new stop covers the whole position: the ones it replaces go (or each added entry's stop
+        # would stay until the exchange's limit refuses the next, -4045), once it works: cancelled
+        # first, the position would have no stop for a round trip, or for good if the new one is refused.
+        stop_swap.replaces(eng, cmd.client_order_id, same, f": one {purpose} for the whole position")
         eng.send(cmd, step)
         run.guard.protect_deadline = NEVER
 
@@ -228,9 +230,9 @@ class Protections:
             qty = eng.instruments[symbol].round_qty(pos.size, OrderType.MARKET)
             if qty <= was.quantity:
                 continue
-            step.commands.append(st.oms.cancel(record, st.time, "replaced: resized to the position"))
             grew = f"trailing_stop {qty}: the position grew past {was.quantity}"
-            self._trail_again(record, direction, was.activation_price, qty, grew, step)
+            new_id = self._trail_again(record, direction, was.activation_price, qty, grew, step)
+            stop_swap.replaces(eng, new_id, [record], ": resized to the position")  # it goes once the new one works
 
     def trail_now(self, refused: OrderRecord, step: Step) -> None:
         """`refused`, a trailing stop the exchange refused because the price it watches had already
@@ -245,7 +247,7 @@ class Protections:
             return  # flat or turned since: nothing to trail
         qty = eng.instruments[was.symbol].round_qty(pos.size, OrderType.MARKET)
         why = f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price"
-        self._trail_again(refused, direction, None, qty, why, step)
+        stop_swap.carry(eng, refused.client_order_id, self._trail_again(refused, direction, None, qty, why, step))
 
     def _trail_again(
         self,
@@ -255,9 +257,9 @@ class Protections:
         qty: Decimal,
         why: str,
         step: Step,
-    ) -> None:
+    ) -> str:
         """`record`'s trailing stop placed again (its callback, working type, tag, leg and rule) for the
-        `direction` position's `qty` with `activation`, journaled with `why`."""
+        `direction` position's `qty` with `activation`, journaled with `why`: its id."""
         st, eng = self.state, self.engine
         was = record.command
         assert was.callback_rate is not None
@@ -286,6 +288,7 @@ class Protections:
             )
         )
         eng.send(cmd, step)
+        return cmd.client_order_id
 
     def place_protective_stop(
         self, symbol: str, trigger: Decimal, verdict: Verdict, position_side: PositionSide, step: Step

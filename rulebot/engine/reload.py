@@ -116,7 +116,7 @@ def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[st
     placed again it would start its trail over from the price, dropping the extreme it has followed
     (its stop could move away from the price). What stays is returned, for the operator."""
     kept: list[str] = []
-    going = set(new.state.swaps.values())  # replaced already: cancelled once their replacements work
+    going = stop_swap.replaced(new)  # replaced already: cancelled once their replacements work
     for symbol in new.symbol_names:
         if symbol not in before.symbols:
             continue

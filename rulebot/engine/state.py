@@ -84,6 +84,17 @@ class SymbolRun:
     unbound_noted: c.PositionBinding | None = None  # the binding a held position lacks a state for, once noted
 
 
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """What a new stop replaces (stop_swap.py): the stops it replaces, and the words the journal and
+    their cancels give (`why` follows the new stop's id: "replaced by t-7: one stop_loss for the
+    whole position"; `kind` is the notice's)."""
+
+    olds: tuple[str, ...]
+    why: str = ", as the rulebook names it now"
+    kind: str = "reload-stop"
+
+
 @dataclass(slots=True)
 class EngineState:
     """A run's state, apart from the rulebook (see the module docstring)."""
@@ -105,9 +116,9 @@ class EngineState:
     streams_down: set[str] = field(default_factory=set)
     cap_cancels: set[str] = field(default_factory=set)  # daily-cap stops being replaced: cancel sent, not confirmed
     cap_hits: set[str] = field(default_factory=set)  # margin assets whose daily-cap stop filled (a breach)
-    # Stops a reload moved (stop_swap.py): the new one's id → the one it replaces, cancelled once the
-    # exchange has the new one working.
-    swaps: dict[str, str] = field(default_factory=dict)
+    # Stops replaced new-first (stop_swap.py: a reload moved them, or the position grew): the new
+    # one's id → the ones it replaces, cancelled once the exchange has the new one working.
+    swaps: dict[str, Swap] = field(default_factory=dict)
     cap_stale: bool = True  # the cap stops want pricing once a mark is known (start, restart, new day)
     last_loss_check: int = -1000  # without a mark stream, trades are valued once a second
     # Deadlines: an event before all of them only moves the clock (clock.py).

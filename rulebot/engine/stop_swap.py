@@ -1,8 +1,10 @@
-"""A working stop moved to a new price with no moment unprotected (a reload, or a restart on a
-changed rulebook, that changes the stop a rule names): the new stop is placed first, and the old
-one cancelled only once the exchange has the new one working. Refused, the new stop is nothing and
-the old one stays, and the journal says so. Both are close-position stops: whichever triggers first
-closes the position, and the other is cancelled with it as any leftover stop is.
+"""A working stop replaced with no moment unprotected: moved to a new price (a reload, or a restart
+on a changed rulebook, that changes the stop a rule names), or replaced by one for a grown position
+(an added entry that names its own stop, a trailing stop resized to the position). The new stop is
+placed first, and the old one cancelled only once the exchange has the new one working. Refused,
+the new stop is nothing and the old one stays, and the journal says so. Both are close-position (or
+reduce-only) stops: whichever triggers first closes the position, and the other is cancelled with it
+as any leftover stop is.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rulebot.engine import records as rec
 from rulebot.engine.oms import OrderRecord
 from rulebot.engine.risk import Verdict
 from rulebot.engine.sizing import SizingError
-from rulebot.engine.state import Step
+from rulebot.engine.state import Step, Swap
 from rulebot.rulebook import compiled as c
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ def swap(engine: Engine, old: OrderRecord, action: c.StopOrder, step: Step) -> N
     if intent.trigger_price == old.command.trigger_price and intent.working_type is old.command.working_type:
         return
     cmd = st.oms.place_stop(intent, old.purpose)
-    st.swaps[cmd.client_order_id] = old.client_order_id
+    st.swaps[cmd.client_order_id] = Swap((old.client_order_id,))
     was = old.command.trigger_price
     step.records.append(
         rec.GuardRecord(
@@ -61,41 +63,71 @@ def swap(engine: Engine, old: OrderRecord, action: c.StopOrder, step: Step) -> N
     engine.send(cmd, step)
 
 
-def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
-    """`record`'s word from the exchange: if it replaces a stop, the old one goes once it works, and
-    stays (said so) when it never came to work."""
+def replaces(engine: Engine, new_id: str, olds: list[OrderRecord], why: str, kind: str = "replace-stop") -> None:
+    """The stop `new_id`, just placed, replaces `olds` once it works (`settle`); `why` follows its id
+    in their cancels' reason (": one stop_loss for the whole position"). A stop being replaced
+    already is left to its replacement: it goes with that one (or with this one, if that one fails)."""
     st = engine.state
-    old_id = st.swaps.get(record.client_order_id)
-    if old_id is None:
+    going = replaced(engine)
+    ids = tuple(o.client_order_id for o in olds if o.client_order_id not in going)
+    if ids:
+        st.swaps[new_id] = Swap(ids, why, kind)
+
+
+def carry(engine: Engine, refused_id: str, new_id: str) -> None:
+    """`new_id` is placed again for `refused_id` (a trailing stop whose activation price had passed):
+    it replaces what that one was to replace."""
+    swap = engine.state.swaps.pop(refused_id, None)
+    if swap is not None:
+        engine.state.swaps[new_id] = swap
+
+
+def replaced(engine: Engine) -> set[str]:
+    """The stops being replaced: cancelled once their replacements work."""
+    return {old for swap in engine.state.swaps.values() for old in swap.olds}
+
+
+def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
+    """`record`'s word from the exchange: if it replaces stops, they go once it works, and stay
+    (said so) when it never came to work."""
+    st = engine.state
+    swap = st.swaps.get(record.client_order_id)
+    if swap is None:
         return
-    old = st.oms.get(old_id)
     working = record.algo_status == "NEW" if record.algo_status is not None else record.status is _NEW
     if working:
         del st.swaps[record.client_order_id]
-        gone: str | None = old_id
-        while gone is not None:  # and what the replaced one was itself to replace (two reloads in a row)
-            was = st.oms.get(gone)
+        why = f"replaced by {record.client_order_id}{swap.why}"
+        gone = list(swap.olds)
+        while gone:  # and what the replaced ones were themselves to replace (two replacements in a row)
+            old_id = gone.pop(0)
+            was = st.oms.get(old_id)
             if was is not None and was.is_open and was.algo_status in (None, "NEW") and was.status in (None, _NEW):
-                why = f"replaced by {record.client_order_id}, as the rulebook names it now"
                 step.commands.append(st.oms.cancel(was, st.time, why))
-            gone = st.swaps.pop(gone, None)
+            earlier = st.swaps.pop(old_id, None)
+            if earlier is not None:
+                gone.extend(earlier.olds)
     elif not record.is_open:
         del st.swaps[record.client_order_id]
-        for later, replaced in st.swaps.items():  # a stop that was to replace this one replaces `old` now
-            if replaced == record.client_order_id:
-                st.swaps[later] = old_id
-        if old is not None and old.is_open:
-            why = record.reject_reason or record.algo_status or (record.status.value if record.status else "")
-            _say(engine, old, f"stays: its replacement {record.client_order_id} did not come to work ({why})", step)
+        refused = record.client_order_id
+        for later, other in list(st.swaps.items()):  # a stop that was to replace this one replaces its olds now
+            if refused in other.olds:
+                olds = tuple(o for o in other.olds if o != refused) + swap.olds
+                st.swaps[later] = Swap(olds, other.why, other.kind)
+        why = record.reject_reason or record.algo_status or (record.status.value if record.status else "")
+        for old_id in swap.olds:
+            old = st.oms.get(old_id)
+            if old is not None and old.is_open:
+                _say(engine, old, f"stays: its replacement {refused} did not come to work ({why})", step, swap.kind)
 
 
-def _say(engine: Engine, old: OrderRecord, what: str, step: Step) -> None:
+def _say(engine: Engine, old: OrderRecord, what: str, step: Step, kind: str = "reload-stop") -> None:
     cmd = old.command
     step.records.append(
         rec.EngineNotice(
             engine.state.time,
             cmd.symbol,
-            "reload-stop",
+            kind,
             f"{old.purpose} {old.client_order_id} (rule {old.rule}) at {cmd.trigger_price} {what}",
         )
     )

@@ -48,6 +48,7 @@ class FaultyVenue:
 
     def execute(self, command: Command, time: int) -> SimResult:
         owner = self.owner
+        owner.sent.append(command)
         if isinstance(command, PlaceOrder):
             owner.sent_ids.append(command.client_order_id)
             refusal = owner.refuse(command)
@@ -89,6 +90,7 @@ class FaultyPaper:
         self.records: list[object] = []  # what the session journaled
         self.placed: list[PlaceOrder] = []  # every order the exchange accepted
         self.sent_ids: list[str] = []  # every client order id that left, accepted or not
+        self.sent: list[Command] = []  # every command that left, in order, accepted or not
         self.max_position = Decimal(0)
         self.time = T0
         self.session = Session(self.engine, FaultyVenue(self, self.paper), journal=self.records.append)
