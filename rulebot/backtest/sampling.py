@@ -21,7 +21,7 @@ import numpy as np
 from rulebot.backtest.result import BacktestResult, EquityPoint, SymbolPoint
 from rulebot.backtest.tally import CurveTally
 from rulebot.backtest.tally_runs import curve_run, price_run, symbol_run
-from rulebot.backtest.thinned import BUCKETS, Thinned
+from rulebot.backtest.thinned import BUCKETS, LastRow, Thinned
 from rulebot.core.enums import PositionSide
 from rulebot.engine.engine import Engine
 
@@ -42,6 +42,7 @@ Row = tuple[int, Decimal, Decimal, Decimal, bool, tuple[tuple[str, Decimal, Deci
 class Sampler:
     __slots__ = (
         "_booked",
+        "_charted",
         "_drawn",
         "_engine",
         "_index",
@@ -76,7 +77,10 @@ class Sampler:
         for s in self._symbols:
             self.tally.symbol(s)
             self.tally.price(s)
-        self.curve = Thinned(buckets)
+        # No bucket: no chart is drawn (the command line's run without --report), and a sample's row is
+        # only its summary's part: the last one is kept, no charted value read, no chart key made.
+        self._charted = buckets > 0
+        self.curve = Thinned(buckets) if buckets > 0 else LastRow()
         self._pending: Row | None = None
 
     @property
@@ -103,7 +107,7 @@ class Sampler:
             for side in _SIDES:
                 upnl = upnl + unrealized(s, side)  # as sum(..., ZERO) adds: the same digits
             values: tuple[float, ...] = ()
-            if drawn:
+            if drawn and self._charted:
                 env = engine.state.runs[s].market.env
                 values = tuple(v if isinstance(v := env.get(k, _NAN), float) else _NAN for k in drawn)
             rows.append((s, price, amount, booked[s] + upnl, values))
@@ -218,15 +222,25 @@ class Sampler:
         m = n - 1
         if m:
             price_run(self.tally.prices[self.symbol], prices[:m])
-            keys = [None if o is None else o[:m] for o in orders]
-            self.curve.add_run(m, row, (equities[:m], prices[:m]), keys)
+            if self._charted:
+                keys = [None if o is None else o[:m] for o in orders]
+                self.curve.add_run(m, row, (equities[:m], prices[:m]), keys)
+            else:
+                self.curve.add_run(m, row, ())
 
     def _commit(self, row: Row) -> None:
         time, equity, _, _, held, rows = row
         tally = self.tally
         tally.add(time, equity, held)
+        symbols, prices = tally.symbols, tally.prices
+        if not self._charted:
+            for s, price, amount, pnl, _ in rows:
+                symbols[s].add(time, amount, pnl)
+                prices[s].add(price)
+            self.curve.add(row, ())
+            return
         keys: list[Decimal | None] = [equity] + [None] * len(self._symbols)
-        index, symbols, prices = self._index, tally.symbols, tally.prices
+        index = self._index
         for s, price, amount, pnl, _ in rows:
             symbols[s].add(time, amount, pnl)
             prices[s].add(price)
