@@ -30,6 +30,7 @@ _BOTH = PositionSide.BOTH
 _SIDES = tuple(PositionSide)  # iterating the enum itself is slow, and this runs once a sample
 _NAN = math.nan
 _BATCH = 256  # samples committed at once (Sampler._flush)
+_FEW = 8  # a batch of fewer is committed sample by sample
 # Where BOTH falls among the sides Sampler.take sums the unrealized PnL over.
 _BEFORE_BOTH = _SIDES.index(_BOTH)
 _AFTER_BOTH = len(_SIDES) - 1 - _BEFORE_BOTH
@@ -253,6 +254,9 @@ class Sampler:
                 self._flush()
             return
         self._flush()
+        self._commit_one(row)
+
+    def _commit_one(self, row: Row) -> None:
         time, equity, _, _, held, rows = row
         tally = self._tally
         tally.add(time, equity, held)
@@ -279,6 +283,10 @@ class Sampler:
         if not batch:
             return
         self._batch = []
+        if len(batch) < _FEW:  # the run functions' set-up (~20 us) costs more than a few samples one by one
+            for row in batch:
+                self._commit_one(row)
+            return
         tally = self._tally
         times = [r[0] for r in batch]
         own = [r[5][0] for r in batch]  # (symbol, price, position, PnL, values)
