@@ -29,7 +29,8 @@ class BacktestConfig:
     # `--from`: events before it only warm the indicators (backtest/warmup.py); None: trade from the first
     trade_from: int | None = None
     # The charts keep at most twice this many spans of samples (thinned.py); the summary reads every
-    # sample whatever it is. Tests set it high to keep every sample and compare.
+    # sample whatever it is. Tests set it high to keep every sample and compare. 0: no chart is drawn
+    # (the command line without --report), only the last sample is kept, and the summary is the same.
     chart_buckets: int = BUCKETS
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ random runs both ways and compares everything.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from rulebot.backtest.tally import (
     Closes,
     CurveTally,
     DrawdownTally,
+    ExposureTally,
     FloatCloses,
     MonthTally,
     PriceTally,
@@ -37,6 +39,44 @@ def curve_run(tally: CurveTally, times: Sequence[int], equities: Sequence[Decima
     closes_run(tally.days, times, equities)
     float_closes_run(tally.hours, times, equities)
     month_run(tally.months, times, equities)
+
+
+def curve_rows(tally: CurveTally, times: Sequence[int], equities: Sequence[Decimal], helds: Sequence[bool]) -> None:
+    """`tally.add(t, e, held)` for each time, equity and flag (rising times): the sampler's own samples,
+    committed in a batch (Sampler._flush)."""
+    if not times:
+        return
+    tally.samples += len(times)
+    drawdown_run(tally.drawdown, times, equities)
+    exposure_rows(tally.exposure, times, helds)
+    closes_run(tally.days, times, equities)
+    float_closes_run(tally.hours, times, equities)
+    month_run(tally.months, times, equities)
+
+
+def symbol_rows(
+    tally: SymbolTally, times: Sequence[int], positions: Sequence[Decimal], pnls: Sequence[Decimal]
+) -> None:
+    """`tally.add(t, position, pnl)` for each time, position and PnL."""
+    if not times:
+        return
+    start = tally.start_equity
+    drawdown_run(tally.drawdown, times, [start + pnl for pnl in pnls])
+    exposure_rows(tally.exposure, times, [position != 0 for position in positions])
+
+
+def exposure_rows(tally: ExposureTally, times: Sequence[int], helds: Sequence[bool]) -> None:
+    """ExposureTally.add for each time and flag."""
+    count, first, last, held, held_ms = tally.count, tally.first, tally.last, tally.held, tally.held_ms
+    for time, flag in zip(times, helds, strict=True):
+        if count:
+            if held:
+                held_ms += time - last
+        else:
+            first = time
+        last, held = time, flag
+        count += 1
+    tally.count, tally.first, tally.last, tally.held, tally.held_ms = count, first, last, held, held_ms
 
 
 def symbol_run(tally: SymbolTally, times: Sequence[int], position: Decimal, pnls: Sequence[Decimal]) -> None:
@@ -68,28 +108,35 @@ def drawdown_run(tally: DrawdownTally, times: Sequence[int], values: Sequence[De
 
 
 def closes_run(tally: Closes, times: Sequence[int], values: Sequence[Decimal]) -> None:
-    """Closes.add for each time and value: a period's last value is kept, once per period."""
+    """Closes.add for each time and value: a period's last value is kept, once per period. The times
+    rise, so each period's samples are a stretch found by bisection, and only its last value is read."""
     period, current, closes = tally.period_ms, tally.current, tally.closes
-    for time, value in zip(times, values, strict=True):
-        k = time // period
+    n, j = len(times), 0
+    while j < n:
+        k = times[j] // period
+        end = n if times[-1] // period == k else bisect_left(times, (k + 1) * period, j + 1, n)
         if k != current:
-            closes.append(value)
+            closes.append(values[end - 1])
             current = k
         else:
-            closes[-1] = value
+            closes[-1] = values[end - 1]
+        j = end
     tally.current = current
 
 
 def float_closes_run(tally: FloatCloses, times: Sequence[int], values: Sequence[Decimal]) -> None:
-    """FloatCloses.add for each time and value."""
+    """FloatCloses.add for each time and value, a period's stretch at once (as closes_run)."""
     period, current, last, done = tally.period_ms, tally.current, tally.last, tally.done
-    for time, value in zip(times, values, strict=True):
-        k = time // period
+    n, j = len(times), 0
+    while j < n:
+        k = times[j] // period
+        end = n if times[-1] // period == k else bisect_left(times, (k + 1) * period, j + 1, n)
         if k != current:
             if last is not None:
                 done.append(float(last))
             current = k
-        last = value
+        last = values[end - 1]
+        j = end
     tally.current, tally.last = current, last
 
 

@@ -6,7 +6,9 @@ themselves, but not a year of minutes: the report draws 1,000 columns and zooms 
 each bucket keeps its first and last sample and the ones at the lowest and highest value of each
 key (the equity, each symbol's price): no spike disappears. When the buckets reach twice
 `buckets`, neighbours merge in pairs and the stride doubles; memory stays bounded without
-knowing the run's length first. A run of fewer samples than that keeps every one.
+knowing the run's length first. A run of fewer samples than that keeps every one. With no bucket
+(`LastRow`: a run that draws no chart, such as the command line's without --report) only the last
+sample is kept, which the summary reads; nothing else is done per sample but counting it.
 
 Rows are opaque to this module (the runner's tuples); keys may be None (a symbol not yet priced).
 """
@@ -150,3 +152,33 @@ class Thinned:
                     kept[extreme[1]] = extreme[2]
             out.extend(kept[i] for i in sorted(kept))
         return out
+
+
+class LastRow(Thinned):
+    """A series of no bucket: the samples counted, the last one's row kept (made when `rows` asks).
+    Its keys are not looked at."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.stride = 0
+        self._last: Callable[[], object] | None = None
+
+    def add(self, row: object, keys: Sequence[Any]) -> None:
+        self.samples += 1
+        self._last = lambda: row
+
+    def add_run(
+        self,
+        n: int,
+        row: Callable[[int], object],
+        columns: Sequence[Sequence[Any]],
+        orders: Sequence[np.ndarray | None] = (),
+    ) -> None:
+        if n:
+            self.samples += n
+            self._last = lambda: row(n - 1)
+
+    def rows(self) -> list[Any]:
+        return [] if self._last is None else [self._last()]

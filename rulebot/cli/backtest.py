@@ -15,6 +15,7 @@ from rich.console import Console
 from rulebot.backtest.api import backtest, demo, demo_market, load_instruments, refuse_unknown_symbols
 from rulebot.backtest.config import BacktestConfig, RuleFailed
 from rulebot.backtest.result import BacktestResult
+from rulebot.backtest.thinned import BUCKETS
 from rulebot.cli.fill import SLIPPAGE_OPTION, fill_model_options, make_fill_model
 from rulebot.cli.params import (
     BALANCE,
@@ -247,6 +248,7 @@ def backtest_cmd(
             fee_rates=fees,
             adl=AdlModel(enabled=bool(adl)),
             path=path,
+            chart_buckets=BUCKETS if report else 0,  # no report, no chart: the samples only feed the summary
         )
         with progress:
             result, book, _ = backtest(

@@ -19,7 +19,7 @@ from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig
 from rulebot.backtest.stats import compute_stats, per_symbol_stats
 from rulebot.backtest.summary import summary_dict
-from rulebot.backtest.thinned import Thinned
+from rulebot.backtest.thinned import LastRow, Thinned
 from rulebot.testing.shared import ARCHIVE, require
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -71,3 +71,23 @@ def test_a_year_of_minutes_keeps_at_most_a_few_thousand_samples():
     rows = series.rows()
     assert series.samples == minutes and rows[0] == 0 and rows[-1] == minutes - 1
     assert 4_096 <= len(rows) <= 4_096 * 6  # 2,048 to 4,096 spans, each at most 6 samples
+
+
+def test_a_run_that_draws_no_chart_keeps_only_its_last_sample_and_the_same_summary():
+    # The command line draws no chart without --report: the series is then its last sample (which the
+    # summary reads: the open trade's price), and every sample still feeds the summary's tallies.
+    full, bare = _run(10**9), _run(0)
+    assert bare.samples == full.samples > 2_800
+    assert bare.equity_curve == full.equity_curve[-1:]
+    assert bare.symbol_curves == {s: curve[-1:] for s, curve in full.symbol_curves.items()}
+    assert _summary(bare) == _summary(full)
+
+
+def test_a_series_of_no_bucket_keeps_the_last_row_only():
+    series = LastRow()
+    assert series.rows() == [] and series.samples == 0
+    series.add("a", (1,))
+    series.add_run(3, lambda j: f"run {j}", [(5, 6, 7)])
+    assert series.rows() == ["run 2"] and series.samples == 4
+    series.add("b", (0,))
+    assert series.rows() == ["b"] and series.samples == 5

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rulebot.backtest.api import backtest
+from rulebot.testing.shared import ARCHIVE
 
-UM = Path(__file__).resolve().parents[3] / "shared/data/binance-vision/futures/um"
+UM = ARCHIVE / "futures/um"  # RULEBOT_SHARED, or the shared folder beside the checkout
 KLINES = UM / "daily/klines/BTCUSDT/1m"
 FUNDING = UM / "monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-06.zip"
 RULEBOOK = """\

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rulebot.backtest.candle_series import Block
 from rulebot.backtest.tally import CurveTally
-from rulebot.backtest.tally_runs import curve_run, price_run, symbol_run
+from rulebot.backtest.tally_runs import curve_rows, curve_run, price_run, symbol_rows, symbol_run
 from rulebot.backtest.thinned import Thinned
 from rulebot.feeds.kline_chunks import KlineChunk
 from rulebot.feeds.replay import ReplaySource
@@ -118,3 +118,33 @@ def _chunks(folder: Path) -> list[KlineChunk]:
     source = ReplaySource(folder)
     source.kline_chunks = True
     return list(source)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=points, run=points, positions=st.lists(values, min_size=60, max_size=60))
+def test_samples_fed_in_a_batch_are_the_samples_fed_one_by_one(
+    before: list[tuple[int, Decimal, Decimal, bool]],
+    run: list[tuple[int, Decimal, Decimal, bool]],
+    positions: list[Decimal],
+) -> None:
+    # The sampler's own samples (held or not, position and PnL moving at each), fed in a batch.
+    one, bulk = CurveTally(Decimal(3)), CurveTally(Decimal(3))
+    for tally in (one, bulk):
+        tally.symbol("X"), tally.price("X")
+    t = 1_700_000_000_000
+    for step, equity, pnl, was_held in before:
+        t += step
+        for tally in (one, bulk):
+            tally.add(t, equity, was_held)
+            tally.symbol("X").add(t, Decimal(int(was_held)), pnl)
+    times = []
+    for step, *_ in run:
+        t += step
+        times.append(t)
+    equities, pnls, helds = [e for _, e, _, _ in run], [p for _, _, p, _ in run], [h for *_, h in run]
+    for at, equity, pnl, held, position in zip(times, equities, pnls, helds, positions, strict=False):
+        one.add(at, equity, held)
+        one.symbol("X").add(at, position, pnl)
+    curve_rows(bulk, times, equities, helds)
+    symbol_rows(bulk.symbol("X"), times, positions[: len(times)], pnls)
+    assert deep(bulk) == deep(one)
