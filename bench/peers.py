@@ -302,9 +302,13 @@ def worker_backtesting(kind: str, files: list[str], strategy: str = "cross") -> 
             self.down = self.I(lambda c: ema(c, SLOW) / scale, self.data.Close)
 
         def next(self) -> None:
-            if crossover(self.fast, self.up) or (not self.position and self.fast[-1] > self.up[-1]):
+            # A band (scale > 1) can be crossed again on the side already held (up while long): the
+            # rulebook reverses only from the other side, so must this (exclusive_orders would close the
+            # long and buy it again, a trade the others do not make).
+            pos = self.position
+            if (crossover(self.fast, self.up) and not pos.is_long) or (not pos and self.fast[-1] > self.up[-1]):
                 self.buy(size=1)
-            elif crossover(self.down, self.fast) or (not self.position and self.fast[-1] < self.down[-1]):
+            elif (crossover(self.down, self.fast) and not pos.is_short) or (not pos and self.fast[-1] < self.down[-1]):
                 self.sell(size=1)
 
     bt = Backtest(
