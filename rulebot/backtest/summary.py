@@ -246,6 +246,7 @@ SYMBOL_COLUMNS = (
     "fees",
     "funding",
     "unrealized",
+    "exit fee",  # to close what is open at the end: net PnL = realized + fees + funding + unrealized + this
     "max drawdown",
     "exposure",
     "liquidations",
@@ -266,6 +267,7 @@ def symbol_rows(per: Mapping[str, Stats], total: Stats, asset: str) -> list[tupl
             money(-st.fees, asset),
             money(-st.funding, asset),
             money(st.unrealized, asset),
+            money(-st.open_exit_fee, asset),
             money(st.max_drawdown, asset),
             pct(st.exposure),
             str(st.liquidations),

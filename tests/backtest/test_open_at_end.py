@@ -159,3 +159,22 @@ def test_a_coin_margined_exit_fee_is_in_the_coin_and_each_hedge_leg_pays_its_own
     both = {("BTCUSD_PERP", PositionSide.BOTH): PositionState("BTCUSD_PERP", PositionSide.BOTH, D(-1), D(1))}
     (held,) = open_at_end(both, {"BTCUSD_PERP": inst}, {}, {"BTCUSD_PERP": D(40_000)}, fees)
     assert held.side == "short" and held.price == 40_000 and held.exit_fee == D("0.00000125")
+
+
+def test_the_by_symbol_columns_add_up_to_net_pnl_with_the_exit_fee(tmp_path: Path):
+    """The by-symbol table showed net PnL after the exit fee but no column for it: realized - fees -
+    funding + unrealized came out one exit fee above the net shown."""
+    from rulebot.backtest.stats import per_symbol_stats
+    from rulebot.backtest.summary import SYMBOL_COLUMNS, symbol_rows
+
+    book, data = _files(tmp_path, HOLD, [60_000] * 29 + [61_000])
+    result = backtest(book, [data], config=IDEAL)[0]
+    per, total = per_symbol_stats(result), compute_stats(result)
+    rows = symbol_rows(per, total, result.margin_asset)
+    assert len(rows) == 2 and all(len(r) == len(SYMBOL_COLUMNS) for r in rows)
+    for r in rows:
+        cell = dict(zip(SYMBOL_COLUMNS, r, strict=True))
+        amount = {k: D(cell[k].split()[0].replace(",", "")) for k in SYMBOL_COLUMNS[3:9]}
+        assert amount["exit fee"] == D("-0.24")
+        parts = amount["realized"] + amount["fees"] + amount["funding"] + amount["unrealized"] + amount["exit fee"]
+        assert parts == amount["net PnL"], cell
