@@ -126,12 +126,14 @@ def scale_of(strategy: str) -> float:
     so fewer trades the wider S is (the cost of a trade, apart from the cost of a bar)."""
     if strategy == "quiet":
         return QUIET_SCALE
-    if strategy.startswith("band:"):
-        scale = float(strategy.removeprefix("band:"))
-        if not scale > 1:
-            raise SystemExit(f"--strategy {strategy}: the band's scale must be above 1, e.g. band:1.002")
-        return scale
-    return 1.0
+    if strategy == "cross":
+        return 1.0
+    if not strategy.startswith("band:"):
+        raise SystemExit(f"--strategy {strategy}: choose cross, quiet or band:S")
+    scale = float(strategy.removeprefix("band:"))
+    if not scale > 1:
+        raise SystemExit(f"--strategy {strategy}: the band's scale must be above 1, e.g. band:1.002")
+    return scale
 
 
 def quiet_rulebook(text: str, scale: float = QUIET_SCALE) -> str:
@@ -444,9 +446,7 @@ def main() -> None:
     )
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.strategy not in ("cross", "quiet") and not args.strategy.startswith("band:"):
-        ap.error(f"--strategy {args.strategy}: choose cross, quiet or band:S")
-    scale_of(args.strategy)  # a bad band says so before any data is made
+    scale_of(args.strategy)  # a strategy it does not know says so before any data is made
     if args.worker:
         engine, kind, strategy, *files = args.worker
         print(json.dumps({"trades": WORKERS[engine](kind, files, strategy)}))
