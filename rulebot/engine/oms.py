@@ -86,6 +86,11 @@ class OrderRecord:
             return self.algo_status not in _ALGO_FINAL
         return self.status in _OPEN_STATUSES
 
+    @property
+    def untriggered(self) -> bool:
+        """Still waiting as placed: an algo order not yet triggered (nor final), a plain order NEW."""
+        return self.algo_status in (None, "NEW") and self.status in (None, OrderStatus.NEW)
+
 
 class OrderManager:
     """Tracks every order of the run by client order id."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, WorkingType
+from rulebot.core.enums import Direction, OrderType, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
 from rulebot.engine import stop_swap
@@ -225,7 +225,7 @@ class Protections:
             direction = pos.direction
             if direction is None or was.side is not direction.exit_side or was.quantity is None:
                 continue  # flat or turned: cancel_leftovers acts on it
-            if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
+            if not record.untriggered:
                 continue  # triggered: it is closing the position now
             qty = eng.instruments[symbol].round_qty(pos.size, OrderType.MARKET)
             if qty <= was.quantity:
@@ -370,9 +370,8 @@ class Protections:
 def _already(record: OrderRecord, stop: ProtectIntent) -> bool:
     """Whether `record` is the close-position stop `stop` would place, still waiting to trigger."""
     was = record.command
-    untriggered = record.algo_status in (None, "NEW") and record.status in (None, OrderStatus.NEW)
     return (
-        untriggered
+        record.untriggered
         and was.close_position
         and was.order_type is not OrderType.TRAILING_STOP_MARKET
         and was.trigger_price == stop.trigger_price
@@ -386,9 +385,8 @@ def _trailing(record: OrderRecord, trail: TrailingStopIntent) -> bool:
     quantity. One without an activation price trails already (as one `trail_now` placed again when
     the price had passed it): asked again with an activation price, it stays."""
     was = record.command
-    untriggered = record.algo_status in (None, "NEW") and record.status in (None, OrderStatus.NEW)
     return (
-        untriggered
+        record.untriggered
         and was.order_type is OrderType.TRAILING_STOP_MARKET
         and was.callback_rate == trail.callback_rate * 100
         and was.working_type is trail.working_type

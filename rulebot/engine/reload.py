@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from rulebot.core.enums import MarginType, OrderStatus, OrderType
+from rulebot.core.enums import MarginType, OrderType
 from rulebot.engine import records as rec
 from rulebot.engine import stop_swap
 from rulebot.engine.actions import stops_after_entry
@@ -123,7 +123,7 @@ def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[st
         for record in new.state.oms.open_orders(symbol):
             if record.purpose not in ("stop_loss", "take_profit", "trailing_stop") or record.client_order_id in going:
                 continue
-            if record.algo_status not in (None, "NEW") or record.status not in (None, OrderStatus.NEW):
+            if not record.untriggered:
                 continue  # triggered: closing the position now
             was = _named(before, record)
             now = _named(new.book, record)

@@ -102,7 +102,7 @@ def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
         while gone:  # and what the replaced ones were themselves to replace (two replacements in a row)
             old_id = gone.pop(0)
             was = st.oms.get(old_id)
-            if was is not None and was.is_open and was.algo_status in (None, "NEW") and was.status in (None, _NEW):
+            if was is not None and was.is_open and was.untriggered:
                 step.commands.append(st.oms.cancel(was, st.time, why))
             earlier = st.swaps.pop(old_id, None)
             if earlier is not None:
