@@ -22,6 +22,7 @@ the operator is told; a stop waiting for an entry's fill is the new rule's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -32,7 +33,7 @@ from rulebot.engine.actions import stops_after_entry
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.oms import OrderRecord
 from rulebot.rulebook import compiled as c
-from rulebot.rulebook.compiled import CompiledRulebook, PositionBinding
+from rulebot.rulebook.compiled import CompiledRulebook
 
 
 class ReloadRefused(Exception):
@@ -181,15 +182,17 @@ def restate_entries(before: CompiledRulebook, new: Engine, step: Step) -> None:
             )
 
 
-def _entry(book: CompiledRulebook, record: OrderRecord) -> c.Enter | None:
-    found = [
-        a
-        for r in book.rules
-        if r.name == record.rule
-        for a in r.actions
-        if isinstance(a, c.Enter) and a.tag == record.command.tag
-    ]
+def _only(book: CompiledRulebook, record: OrderRecord, places: Callable[[c.CompiledAction], bool]) -> object:
+    """The one action of `record`'s rule in `book` that `places` says places an order like it; None
+    when there is none, or more than one."""
+    found = [a for r in book.rules if r.name == record.rule for a in r.actions if places(a)]
     return found[0] if len(found) == 1 else None
+
+
+def _entry(book: CompiledRulebook, record: OrderRecord) -> c.Enter | None:
+    tag = record.command.tag
+    found = _only(book, record, lambda a: isinstance(a, c.Enter) and a.tag == tag)
+    return found if isinstance(found, c.Enter) else None
 
 
 def _entry_definition(a: c.Enter) -> tuple[object, ...]:
@@ -201,16 +204,16 @@ def _entry_definition(a: c.Enter) -> tuple[object, ...]:
 
 def _named(book: CompiledRulebook, record: OrderRecord) -> c.StopOrder | c.TrailingStop | None:
     """The one action of `record`'s rule in `book` that places a stop like it (purpose and tag)."""
-    tag = record.command.tag
-    found = [
-        a
-        for r in book.rules
-        if r.name == record.rule
-        for a in r.actions
-        if (isinstance(a, c.StopOrder) and a.kind == record.purpose and a.tag == tag)
-        or (isinstance(a, c.TrailingStop) and record.purpose == "trailing_stop" and a.tag == tag)
-    ]
-    return found[0] if len(found) == 1 else None
+    tag, purpose = record.command.tag, record.purpose
+    found = _only(
+        book,
+        record,
+        lambda a: (
+            (isinstance(a, c.StopOrder) and a.kind == purpose and a.tag == tag)
+            or (isinstance(a, c.TrailingStop) and purpose == "trailing_stop" and a.tag == tag)
+        ),
+    )
+    return found if isinstance(found, c.StopOrder | c.TrailingStop) else None
 
 
 def _definition(action: c.StopOrder | c.TrailingStop) -> tuple[object, ...]:
@@ -272,11 +275,7 @@ def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:
 def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
     book = engine.book
     pos = engine.position(symbol)
-    holding = PositionBinding.of(pos.direction)
-    order = [book.initial_state] + [s for s in book.states if s != book.initial_state]
-    target = next((s for s in order if book.states[s].position is holding), None)
-    if target is None:
-        target = next((s for s in order if book.states[s].position is PositionBinding.ANY), None)
+    target = engine.binding.state_for(pos.direction)  # bound to the position, else `position: any`
     why = f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})"
     if target is None:
         target = book.initial_state
