@@ -14,7 +14,6 @@ from rulebot.core.enums import Direction
 from rulebot.core.intents import CancelIntent, DeleverageIntent, HaltIntent, SetLeverageIntent
 from rulebot.engine import records as rec
 from rulebot.engine.binding import retry_delay_ms
-from rulebot.engine.risk import Verdict
 from rulebot.engine.sizing import SizingError, to_decimal
 from rulebot.engine.state import PendingExit, Step
 from rulebot.rulebook import compiled as c
@@ -78,11 +77,7 @@ class Actions:
                         raise SizingError(f"deleverage to {action.to.text!r} is {target}x, negative: nothing closed")
                 except (SizingError, ArithmeticError) as exc:
                     intent = f"deleverage to {action.to.text}"
-                    step.records.append(
-                        rec.GuardRecord(
-                            st.time, symbol, rule.name, intent, (Verdict("reject", "sizing", str(exc)),), None
-                        )
-                    )
+                    step.records.append(rec.sizing_refused(st.time, symbol, rule.name, intent, exc))
                     continue
                 side = Direction.LONG if pos.amount > 0 else Direction.SHORT
                 eng.exits.deleverage(DeleverageIntent(symbol, side, target, rule.name, st.time), step)

@@ -55,11 +55,7 @@ class Entries:
             equity = pf.equity(inst.margin_asset)
             qty = entry_quantity(action.size, inst, env, ref, equity, run.leverage)
         except (SizingError, ArithmeticError) as exc:
-            step.records.append(
-                rec.GuardRecord(
-                    time, symbol, rule.name, f"enter {action.side.word}", (Verdict("reject", "sizing", str(exc)),), None
-                )
-            )
+            step.records.append(rec.sizing_refused(time, symbol, rule.name, f"enter {action.side.word}", exc))
             return None
         position_side = _BOTH
         if eng.hedge:

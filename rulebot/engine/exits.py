@@ -110,9 +110,7 @@ class Exits:
             if price_expr is not None:
                 price = to_decimal(price_expr.fn(env), f"price {price_expr.text!r}")
         except (SizingError, ArithmeticError) as exc:
-            step.records.append(
-                rec.GuardRecord(time, symbol, rule, "exit", (Verdict("reject", "sizing", str(exc)),), None)
-            )
+            step.records.append(rec.sizing_refused(time, symbol, rule, "exit", exc))
             return None
         direction = _LONG if pos.amount > 0 else _SHORT
         qty = inst.round_qty(qty, order) if rounded is None else rounded

@@ -88,11 +88,7 @@ class Protections:
                 stop = self.stop_intent(symbol, rule, action, pos)
                 purpose = action.kind
         except (SizingError, ArithmeticError) as exc:
-            step.records.append(
-                rec.GuardRecord(
-                    time, symbol, rule, type(action).__name__, (Verdict("reject", "sizing", str(exc)),), None
-                )
-            )
+            step.records.append(rec.sizing_refused(time, symbol, rule, type(action).__name__, exc))
             return
         tag = action.tag
         same = [

@@ -40,6 +40,12 @@ class GuardRecord:
     client_order_id: str | None  # the order that resulted, if any
 
 
+def sizing_refused(time: int, symbol: str, rule: str, intent: str, exc: Exception) -> GuardRecord:
+    """An action whose size, price or target could not be computed (a SizingError, a division by
+    zero): refused by the `sizing` guard, with the reason, and nothing sent."""
+    return GuardRecord(time, symbol, rule, intent, (Verdict("reject", "sizing", str(exc)),), None)
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class StateChange:
