@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import OrderStatus
+from rulebot.core.enums import OrderStatus, PositionSide
 from rulebot.engine import records as rec
 from rulebot.engine.oms import OrderRecord
 from rulebot.engine.risk import Verdict
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
 
 _NEW = OrderStatus.NEW
+_SWAPPED = frozenset({"stop_loss", "take_profit", "trailing_stop"})  # the purposes a stop is replaced new-first in
 
 
 def swap(engine: Engine, old: OrderRecord, action: c.StopOrder, step: Step) -> None:
@@ -119,6 +120,33 @@ def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
             old = st.oms.get(old_id)
             if old is not None and old.is_open:
                 _say(engine, old, f"stays: its replacement {refused} did not come to work ({why})", step, swap.kind)
+
+
+def one_each(engine: Engine, step: Step) -> None:
+    """At a restart: of a position's stops of one purpose and tag on one leg (each covers the whole
+    position, so they are one stop), the newest stays and the others are cancelled. Two work when
+    the last run stopped in the middle of a replacement (its pending swaps are in memory only):
+    after the new stop was placed and before the old one's cancel reached the exchange. The newest,
+    the one placed last (adopted in the order the journal has them sent), is the one it was moving
+    to; the position keeps it throughout. One that has triggered is closing the position: untouched."""
+    st = engine.state
+    for symbol in engine.symbol_names:
+        same: dict[tuple[str, str | None, PositionSide], list[OrderRecord]] = {}
+        for record in st.oms.open_orders(symbol):
+            if record.purpose in _SWAPPED and record.untriggered:
+                cmd = record.command
+                same.setdefault((record.purpose, cmd.tag, cmd.position_side), []).append(record)
+        for *older, kept in same.values():
+            for old in older:
+                at = kept.command.trigger_price
+                why = f"one {old.purpose} for the position: {kept.client_order_id} (newer) is working"
+                step.commands.append(st.oms.cancel(old, st.time, why))
+                said = (
+                    f"is cancelled at the restart: {kept.client_order_id}"
+                    f"{f' at {at}' if at is not None else ''}, the newest of the same purpose and tag on the "
+                    "position, works too (the last run stopped while replacing this one by it)"
+                )
+                _say(engine, old, said, step, "restart-stop")
 
 
 def _say(engine: Engine, old: OrderRecord, what: str, step: Step, kind: str = "reload-stop") -> None:

@@ -77,8 +77,8 @@ class JournalState:
     rulebook_text: str | None = None  # the rulebook the last run ran last (its start's or a reload's)
 
     def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
-        """The command, purpose and rule the journal holds for each of `cids` (through the
-        client-order-id index: the few orders still open, not every order ever sent)."""
+        """The command, purpose and rule the journal holds for each of `cids`, in the order they were
+        sent (through the client-order-id index: the few orders still open, not every order ever sent)."""
         cids = list(cids)
         if self.path is None or not cids or not self.path.is_file():
             return {}
@@ -282,12 +282,10 @@ def adopt(
     journal = state.orders(untracked)
     strangers = [by_id[cid] for cid in untracked if cid not in journal]
     handled = foreign_orders.handle(strangers, foreign, at_start, snap.time)  # raises for a refused start
-    for cid, filled in untracked.items():
-        known = journal.get(cid)
-        if known is None:
-            continue
-        cmd, purpose, rule = known
-        engine.adopt_order(cmd, purpose, rule, filled)  # type: ignore[arg-type]
+    # In the order they were sent: of two stops that are one (a replacement the last run was making
+    # when it stopped), the later is the newer (stop_swap.one_each).
+    for cid, (cmd, purpose, rule) in journal.items():
+        engine.adopt_order(cmd, purpose, rule, untracked[cid])  # type: ignore[arg-type]
         step.records.append(
             rec.EngineNotice(
                 snap.time,

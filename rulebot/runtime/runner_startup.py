@@ -19,6 +19,7 @@ from rulebot.engine.actions import protect_restored
 from rulebot.engine.engine import Engine, Step
 from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.engine.reload import restate_entries, restate_stops
+from rulebot.engine.stop_swap import one_each
 from rulebot.exchange_sim import SimExchange
 from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiler import compile_text
@@ -138,11 +139,14 @@ class RunnerStartup:
             await self._note(kept_at or _now(), kind, note)
 
     def _after_restart(self) -> Step:
-        """After the engine's start, what a restart on the last run's orders needs: on a changed
-        rulebook, adopted stops it names otherwise move as a reload moves them and resting entries it
-        sends otherwise are cancelled (`engine.reload.restate_stops`, `restate_entries`); a position
-        found with no stop gets its entry rule's stops now (`engine.actions.protect_restored`)."""
+        """After the engine's start, what a restart on the last run's orders needs: of two stops that
+        are one (the last run stopped while replacing one by the other), the newer stays
+        (`engine.stop_swap.one_each`); on a changed rulebook, adopted stops it names otherwise move as
+        a reload moves them and resting entries it sends otherwise are cancelled
+        (`engine.reload.restate_stops`, `restate_entries`); a position found with no stop gets its
+        entry rule's stops now (`engine.actions.protect_restored`)."""
         engine, step = self._engine(), Step()
+        one_each(engine, step)  # a replacement the last run stopped in the middle of: the newer stop stays
         last = self.last_rulebook
         if last is not None and last != self.book.source_text:
             try:
