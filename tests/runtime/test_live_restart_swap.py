@@ -31,10 +31,14 @@ async def _stop(bot) -> None:
     await asyncio.to_thread(bot.communicate, timeout=20)
 
 
-def _notices(run_dir: Path, kind: str) -> list[str]:
+def _rows(run_dir: Path, sql: str, *args: object) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(run_dir / "journal.sqlite")) as db:
-        rows = db.execute("SELECT body FROM entries WHERE kind = 'notice' AND body LIKE ?", (f'%"{kind}"%',))
-        return [b for (b,) in rows.fetchall()]
+        return db.execute(sql, args).fetchall()
+
+
+def _notices(run_dir: Path, kind: str) -> list[str]:
+    rows = _rows(run_dir, "SELECT body FROM entries WHERE kind = 'notice' AND body LIKE ?", f'%"{kind}"%')
+    return [b for (b,) in rows]
 
 
 @pytest.mark.parametrize("at", ["the new stop is placed", "the old stop is cancelled"])
@@ -75,6 +79,9 @@ async def test_a_restart_after_a_kill_mid_swap_keeps_the_new_stop_and_cancels_th
             await until(lambda: len(rule_stops(fake)) == 2, timeout=5)  # both work on the exchange
             new = max(rule_stops(fake))  # 2% under the fill
             assert min(rule_stops(fake)) == old and new > old * D("1.02")
+            (new_id,) = [a.client_algo_id for a in fake.sim.open_algo_orders("BTCUSDT") if a.trigger_price == new]
+            heard = _rows(run_dir, "SELECT COUNT(*) FROM entries WHERE kind = 'algo' AND client_order_id = ?", new_id)
+            assert bool(heard[0][0]) is (at == "the old stop is cancelled")  # the bot knew it worked, or never
 
             bots.append(start_bot(fake, book, run_dir))
             await until(lambda: rule_stops(fake) == [new], timeout=20)
