@@ -22,7 +22,7 @@ the operator is told; a stop waiting for an entry's fill is the new rule's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -109,15 +109,18 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     return ReloadResult(new, step, _above_notional_cap(old, book) + kept)
 
 
-def restate_stops(before: CompiledRulebook, new: Engine, step: Step) -> tuple[str, ...]:
+def restate_stops(
+    before: CompiledRulebook, new: Engine, step: Step, cancelling: Collection[str] = ()
+) -> tuple[str, ...]:
     """The stops `new`'s rulebook names differently from `before` (the rulebook that placed them: the
     one reloaded, or at a restart the last run's): a working stop-loss or take-profit
     moves to the new definition (stop_swap.py: the new one first, the old one once it works); a stop
     still waiting for its entry's fill is the new rule's. A working trailing stop stays as it is:
     placed again it would start its trail over from the price, dropping the extreme it has followed
-    (its stop could move away from the price). What stays is returned, for the operator."""
+    (its stop could move away from the price). What stays is returned, for the operator. Stops in
+    `cancelling` (their cancel sent: a restart's `stop_swap.one_each`) are going and do not move."""
     kept: list[str] = []
-    going = stop_swap.replaced(new)  # replaced already: cancelled once their replacements work
+    going = stop_swap.replaced(new).union(cancelling)  # replaced already: cancelled once their replacements work
     for symbol in new.symbol_names:
         if symbol not in before.symbols:
             continue

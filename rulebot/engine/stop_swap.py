@@ -122,14 +122,16 @@ def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
                 _say(engine, old, f"stays: its replacement {refused} did not come to work ({why})", step, swap.kind)
 
 
-def one_each(engine: Engine, step: Step) -> None:
+def one_each(engine: Engine, step: Step) -> set[str]:
     """At a restart: of a position's stops of one purpose and tag on one leg (each covers the whole
     position, so they are one stop), the newest stays and the others are cancelled. Two work when
     the last run stopped in the middle of a replacement (its pending swaps are in memory only):
     after the new stop was placed and before the old one's cancel reached the exchange. The newest,
     the one placed last (adopted in the order the journal has them sent), is the one it was moving
-    to; the position keeps it throughout. One that has triggered is closing the position: untouched."""
+    to; the position keeps it throughout. One that has triggered is closing the position: untouched.
+    Returns the ids cancelled (still open until the exchange confirms: not to be moved meanwhile)."""
     st = engine.state
+    cancelled: set[str] = set()
     for symbol in engine.symbol_names:
         same: dict[tuple[str, str | None, PositionSide], list[OrderRecord]] = {}
         for record in st.oms.open_orders(symbol):
@@ -141,12 +143,14 @@ def one_each(engine: Engine, step: Step) -> None:
                 at = kept.command.trigger_price
                 why = f"one {old.purpose} for the position: {kept.client_order_id} (newer) is working"
                 step.commands.append(st.oms.cancel(old, st.time, why))
+                cancelled.add(old.client_order_id)
                 said = (
                     f"is cancelled at the restart: {kept.client_order_id}"
                     f"{f' at {at}' if at is not None else ''}, the newest of the same purpose and tag on the "
                     "position, works too (the last run stopped while replacing this one by it)"
                 )
                 _say(engine, old, said, step, "restart-stop")
+    return cancelled
 
 
 def _say(engine: Engine, old: OrderRecord, what: str, step: Step, kind: str = "reload-stop") -> None:

@@ -146,7 +146,7 @@ class RunnerStartup:
         (`engine.reload.restate_stops`, `restate_entries`); a position found with no stop gets its
         entry rule's stops now (`engine.actions.protect_restored`)."""
         engine, step = self._engine(), Step()
-        one_each(engine, step)  # a replacement the last run stopped in the middle of: the newer stop stays
+        cancelling = one_each(engine, step)  # a replacement the last run stopped in the middle of: the newer stays
         last = self.last_rulebook
         if last is not None and last != self.book.source_text:
             try:
@@ -155,7 +155,7 @@ class RunnerStartup:
                 why = f"the last run's rulebook does not compile now ({type(exc).__name__}); its stops stay as placed"
                 step.records.append(rec.EngineNotice(engine.time, "", "recovery", why))
             else:
-                restate_stops(before, engine, step)
+                restate_stops(before, engine, step, cancelling)
                 restate_entries(before, engine, step)
         for symbol in self.book.symbols:
             protect_restored(engine, symbol, self.entry_rules.get(symbol), step)

@@ -10,6 +10,7 @@ from rulebot.core.commands import CancelOrder, PlaceOrder
 from rulebot.core.enums import Market, OrderType, PositionSide, Side
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
+from rulebot.engine.reload import restate_stops
 from rulebot.engine.stop_swap import one_each
 from rulebot.feeds.catalog import builtin_instruments
 from rulebot.rulebook.compiler import compile_text
@@ -30,6 +31,7 @@ rules:
     in: flat
     do: [{enter: {side: long, size: 10}}, {stop_loss: {distance: 5%}}, {take_profit: {distance: 5%}}, {goto: long}]
 """
+TIGHTER = BOOK.replace("stop_loss: {distance: 5%}", "stop_loss: {distance: 2%}")
 
 
 def _stop(cid: str, trigger: str, kind: OrderType = OrderType.STOP_MARKET, **more: object) -> PlaceOrder:
@@ -46,8 +48,8 @@ def _stop(cid: str, trigger: str, kind: OrderType = OrderType.STOP_MARKET, **mor
     )
 
 
-def _restarted(*adopted: tuple[PlaceOrder, str]) -> Engine:
-    engine = Engine(compile_text(BOOK), INSTRUMENTS, {"USDT": D(1000)}, run_id="bt")
+def _restarted(*adopted: tuple[PlaceOrder, str], book: str = BOOK) -> Engine:
+    engine = Engine(compile_text(book), INSTRUMENTS, {"USDT": D(1000)}, run_id="bt")
     engine.restore_state("ADAUSDT", "long", T0 - 60_000)
     for cmd, purpose in adopted:  # in the order the journal has them sent
         engine.adopt_order(cmd, purpose, "buy")  # type: ignore[arg-type]
@@ -116,3 +118,14 @@ def test_a_triggered_stop_is_closing_the_position_and_is_left_alone():
     step = Step()
     one_each(engine, step)
     assert _cancelled(step) == []
+
+
+def test_on_a_changed_rulebook_only_the_kept_stop_moves():
+    """Restarted on a 2% rulebook with the 5% stop and its 5% replacement both working. Before: the one
+    being cancelled was moved too, and two 2% stops ended up working for good."""
+    engine = _restarted((_stop("bt-3", "95"), "stop_loss"), (_stop("bt-5", "95"), "stop_loss"), book=TIGHTER)
+    step = Step()
+    restate_stops(compile_text(BOOK), engine, step, one_each(engine, step))
+    placed = [c for c in step.commands if isinstance(c, PlaceOrder)]
+    assert [c.trigger_price for c in placed] == [D(98)] and _cancelled(step) == ["bt-3"]
+    assert engine.state.swaps[placed[0].client_order_id].olds == ("bt-5",)

@@ -23,6 +23,7 @@ from .test_live_reload import BOOK, TIGHTER, held
 from .test_live_reload import stops as rule_stops
 
 D = Decimal
+TIGHTEST = TIGHTER.replace("distance: 2%", "distance: 1%")
 
 
 async def _stop(bot) -> None:
@@ -41,12 +42,20 @@ def _notices(run_dir: Path, kind: str) -> list[str]:
     return [b for (b,) in rows]
 
 
-@pytest.mark.parametrize("at", ["the new stop is placed", "the old stop is cancelled"])
-async def test_a_restart_after_a_kill_mid_swap_keeps_the_new_stop_and_cancels_the_old(tmp_path, at):
+@pytest.mark.parametrize(
+    ("at", "then"),
+    [
+        ("the new stop is placed", TIGHTER),
+        ("the old stop is cancelled", TIGHTER),
+        ("the old stop is cancelled", TIGHTEST),  # and restarted on yet another rulebook
+    ],
+)
+async def test_a_restart_after_a_kill_mid_swap_keeps_the_new_stop_and_cancels_the_old(tmp_path, at, then):
     """Killed as the restart on a 2% rulebook moved the 5% stop: as the new stop went out (it reached
     the exchange, its answer never came back) or as the old one's cancel went out (it never arrived).
     Before: the next restart adopted both, and the 57,000 stop stayed working beside the 58,800 one
-    for as long as the position lived (one more against Binance's stop-order limit, -4045)."""
+    for as long as the position lived (one more against Binance's stop-order limit, -4045); restarted
+    on a 1% rulebook, both moved to 1%, and two 1% stops stayed."""
     book = tmp_path / "book.yaml"
     book.write_text(BOOK)
     run_dir = tmp_path / "run"
@@ -83,8 +92,15 @@ async def test_a_restart_after_a_kill_mid_swap_keeps_the_new_stop_and_cancels_th
             heard = _rows(run_dir, "SELECT COUNT(*) FROM entries WHERE kind = 'algo' AND client_order_id = ?", new_id)
             assert bool(heard[0][0]) is (at == "the old stop is cancelled")  # the bot knew it worked, or never
 
+            book.write_text(then)
             bots.append(start_bot(fake, book, run_dir))
-            await until(lambda: rule_stops(fake) == [new], timeout=20)
+            if then is TIGHTEST:
+                await until(lambda: len(rule_stops(fake)) == 1 and rule_stops(fake)[0] > new, timeout=20)
+                await asyncio.sleep(1)  # and no second one follows
+                (moved,) = rule_stops(fake)
+                assert moved > new * D("1.009")  # 1% under the fill
+            else:
+                await until(lambda: rule_stops(fake) == [new], timeout=20)
             assert held(fake) == D("0.01")
         finally:
             for bot in bots:
