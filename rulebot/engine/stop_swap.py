@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderStatus, PositionSide
 from rulebot.engine import records as rec
 from rulebot.engine.oms import OrderRecord
@@ -140,14 +141,12 @@ def one_each(engine: Engine, step: Step) -> set[str]:
                 same.setdefault((record.purpose, cmd.tag, cmd.position_side), []).append(record)
         for *older, kept in same.values():
             for old in older:
-                at = kept.command.trigger_price
                 why = f"one {old.purpose} for the position: {kept.client_order_id} (newer) is working"
                 step.commands.append(st.oms.cancel(old, st.time, why))
                 cancelled.add(old.client_order_id)
                 said = (
-                    f"is cancelled at the restart: {kept.client_order_id}"
-                    f"{f' at {at}' if at is not None else ''}, the newest of the same purpose and tag on the "
-                    "position, works too (the last run stopped while replacing this one by it)"
+                    f"is cancelled at the restart: {kept.client_order_id} {_where(kept.command)}, the newest of the "
+                    "same purpose and tag on the position, works too (the last run stopped while replacing this one)"
                 )
                 _say(engine, old, said, step, "restart-stop")
     return cancelled
@@ -160,6 +159,13 @@ def _say(engine: Engine, old: OrderRecord, what: str, step: Step, kind: str = "r
             engine.state.time,
             cmd.symbol,
             kind,
-            f"{old.purpose} {old.client_order_id} (rule {old.rule}) at {cmd.trigger_price} {what}",
+            f"{old.purpose} {old.client_order_id} (rule {old.rule}) {_where(cmd)} {what}",
         )
     )
+
+
+def _where(cmd: PlaceOrder) -> str:
+    """A stop as the journal names it: at its trigger, or a trailing stop by its size and callback."""
+    if cmd.trigger_price is not None:
+        return f"at {cmd.trigger_price}"
+    return f"for {cmd.quantity} trailing {cmd.callback_rate}%"

@@ -129,3 +129,27 @@ def test_on_a_changed_rulebook_only_the_kept_stop_moves():
     placed = [c for c in step.commands if isinstance(c, PlaceOrder)]
     assert [c.trigger_price for c in placed] == [D(98)] and _cancelled(step) == ["bt-3"]
     assert engine.state.swaps[placed[0].client_order_id].olds == ("bt-5",)
+
+
+def test_of_two_trailing_stops_the_one_resized_to_the_grown_position_stays():
+    """Killed as a trailing stop for 5 was being replaced by one for the grown position's 10."""
+
+    def trail(cid: str, qty: str) -> PlaceOrder:
+        return PlaceOrder(
+            cid,
+            "ADAUSDT",
+            Side.SELL,
+            OrderType.TRAILING_STOP_MARKET,
+            D(qty),
+            callback_rate=D(1),
+            reduce_only=True,
+            time=T0 - 60_000,
+        )
+
+    engine = _restarted((trail("bt-3", "5"), "trailing_stop"), (trail("bt-4", "10"), "trailing_stop"))
+    step = Step()
+    one_each(engine, step)
+    assert _cancelled(step) == ["bt-3"]
+    (said,) = step.records
+    assert isinstance(said, rec.EngineNotice)
+    assert "bt-3 (rule buy) for 5 trailing 1%" in said.message and "bt-4 for 10 trailing 1%, the newest" in said.message
