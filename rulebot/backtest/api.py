@@ -245,7 +245,7 @@ def backtest(
         raise BacktestError(message, hint=hint)
     result.brackets_source = inst.brackets_source
     result.rulebook_warnings = rulebook_warnings(book)
-    result.notes = inst.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
+    result.notes = inst.notes + result.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
     return result, book, result.notes
 
 
