@@ -136,3 +136,15 @@ def test_a_market_warmed_from_klines_closes_its_first_hour_as_before():
     assert market.warm([warm]) == 1
     assert hours_closed(market, T0 + 20 * 60_000, 40) == [(T0, 40.0)]
     assert market.builders["1h"].skipped is None
+
+
+def test_trades_from_inside_an_hour_do_not_close_it_but_close_their_minutes():
+    market = SymbolMarket("ADAUSDT", compile_text(PARTIAL_BOOK), Decimal("0.0001"))
+    got: list[tuple[str, int]] = []
+    for i in range(100):  # a trade every minute from 00:20:05 to 01:59:05
+        trade = Trade("ADAUSDT", Decimal(1), Decimal(1), T0 + (20 + i) * 60_000 + 5_000, True, i)
+        got += [(c.timeframe, c.open_time) for c in market.on_trade(trade)]
+    got += [(c.timeframe, c.open_time) for c in market.advance(T0 + 2 * 3_600_000)]
+    assert [t for tf, t in got if tf == "1h"] == [T0 + 3_600_000]  # 00:00 had trades from 00:20 only
+    assert next(t for tf, t in got if tf == "1m") == T0 + 20 * 60_000  # a minute is a trade's own: kept
+    assert market.builders["1h"].skipped == (T0, T0 + 20 * 60_000)
