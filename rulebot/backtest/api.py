@@ -12,7 +12,7 @@ from pathlib import Path
 from rulebot.backtest.data_range import nothing_in_range, short_of_range
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, market_of, run_backtest
-from rulebot.backtest.warmup import lead_ms
+from rulebot.backtest.warmup import read_from as warm_from
 from rulebot.binance.payloads.account import brackets_from_payload
 from rulebot.binance.payloads.exchange_info import instruments_from_exchange_info
 from rulebot.core.enums import Market
@@ -212,7 +212,7 @@ def backtest(
     trade_from = to_ms(start) if start is not None else None
     end_ms = to_ms(end) if end is not None else None
     # The data before --from is read too, as far as the indicators need, to warm them (warmup.py).
-    read_from = None if trade_from is None else max(0, trade_from - lead_ms(book))
+    read_from = None if trade_from is None else warm_from(book, trade_from)
     source = ReplaySource(
         list(data),
         read_from or None,
@@ -245,7 +245,7 @@ def backtest(
         raise BacktestError(message, hint=hint)
     result.brackets_source = inst.brackets_source
     result.rulebook_warnings = rulebook_warnings(book)
-    result.notes = inst.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
+    result.notes = inst.notes + result.notes + short_of_range(result.start_time, result.end_time, trade_from, end_ms)
     return result, book, result.notes
 
 

@@ -58,7 +58,7 @@ def market_run(
 def roll_up(builder: CandleBuilder, b: Block, i: int, k: int) -> None:
     """CandleBuilder.add_candle for candles [i, k), none of which closes or skips a bucket."""
     if builder._start is None:
-        builder._start = builder.bucket(b.open_time[i])
+        builder.start_bucket(b.open_time[i])
         builder._open, builder._high, builder._low = b.open[i], b.high_list[i], b.low_list[i]
         builder._volume = 0.0
     high, low = builder._high, builder._low

@@ -10,8 +10,13 @@ data, more than an hour without a trade of the symbol (quiet markets pause; not 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rulebot.engine.market import SymbolMarket
 
 TRADE_PAUSE_MS = 3_600_000
 
@@ -97,4 +102,19 @@ def gap_warnings(gaps: tuple[Gap, ...]) -> tuple[str, ...]:
                 f"{g.series} candles: {g.count} gap(s) in the data, the longest {_span(g.longest_ms)} from {when}; "
                 "rules and indicators ran across them as if the candles were adjacent"
             )
+    return tuple(out)
+
+
+def partial_first_candles(markets: Mapping[str, SymbolMarket]) -> tuple[str, ...]:
+    """The summary's notes on the first candles of longer timeframes that the data starts inside:
+    not closed (engine/candles.py), one note a symbol and timeframe."""
+    out = []
+    for symbol, market in sorted(markets.items()):
+        for tf, builder in market.builders.items():
+            if builder.skipped is not None:
+                bucket, data = (f"{datetime.fromtimestamp(t / 1000, UTC):%Y-%m-%d %H:%M}" for t in builder.skipped)
+                out.append(
+                    f"{symbol} {tf}: the first candle was partial (the data starts at {data}, inside its bucket "
+                    f"from {bucket}) and is skipped: no rule closes on it and no indicator takes it"
+                )
     return tuple(out)

@@ -18,7 +18,7 @@ from rulebot.backtest.chart_series import drawn_indicators
 from rulebot.backtest.collector import paced
 from rulebot.backtest.config import DEFAULT_CONFIG
 from rulebot.backtest.config import BacktestConfig as BacktestConfig  # re-exported: callers import it here
-from rulebot.backtest.data_gaps import GapWatch
+from rulebot.backtest.data_gaps import GapWatch, partial_first_candles
 from rulebot.backtest.fast_path import FastSession
 from rulebot.backtest.fast_trades import FastTrades
 from rulebot.backtest.never_ran import rules_that_never_ran
@@ -306,6 +306,7 @@ def run_backtest(
     result.end_time = time
     result.warmup = warm.report(time, gaps.missing_before())
     result.data_gaps = gaps.report()
+    result.notes = partial_first_candles(engine.markets())
     result.never_ran = rules_that_never_ran(engine)
     ledger = sim.ledger(asset)
     result.funding_paid = -ledger.funding

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.engine.candles import CandleBuilder
 from rulebot.engine.engine import Engine
 from rulebot.engine.market import SymbolMarket
 from rulebot.rulebook.compiled import CompiledRulebook
@@ -35,6 +36,19 @@ def lead_ms(book: CompiledRulebook) -> int:
     longest = max((n.ms for n in needs), default=0)
     candle = max((timeframe_ms(tf) for tf in book.timeframes), default=0)
     return CONVERGE * longest + candle
+
+
+def read_from(book: CompiledRulebook, trade_from: int) -> int:
+    """Where the data before `trade_from` is read from: `lead_ms` before it, moved back to the start
+    of a bucket of every timeframe, so that the first candle of none is built from part of its
+    bucket (engine/candles.py would skip it, a candle of warm-up lost)."""
+    at = max(0, trade_from - lead_ms(book))
+    builders = [CandleBuilder(tf) for tf in book.timeframes]
+    while True:  # 3d and 1w buckets do not nest: each moves back to a start of the others' in turn
+        start = min((b.bucket(at) for b in builders), default=at)
+        if start == at or start < 0:
+            return max(0, start)
+        at = start
 
 
 @dataclass(frozen=True, slots=True)

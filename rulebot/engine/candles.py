@@ -6,6 +6,13 @@ a trade (or any event) at or past its end, or a shorter candle that ends exactly
 so a 15m candle rolled up from 1m klines closes with its last minute, not with the next one.
 Buckets with no trade are emitted too (open = high = low = close = previous close, volume 0),
 as Binance does, so that indicators count time, not activity.
+
+A candle rolled up from shorter ones is not emitted when its bucket is the builder's first and its
+first shorter candle opens after the bucket's start: data starting at 10:20 holds 10:20-10:59 of the
+10:00 hour, and a `candle_close 1h` rule or an indicator would take that part for the hour (its
+open, high, low and volume). The bucket is built, for its close, and dropped (`skipped` says which).
+Live, the market warms each timeframe from REST klines first (`SymbolMarket.warm`) and clears
+`first`: its first bucket goes on from them as before.
 """
 
 from __future__ import annotations
@@ -47,11 +54,14 @@ class CandleBuilder:
         "_high",
         "_low",
         "_open",
+        "_partial",
         "_start",
         "_volume",
+        "first",
         "interval",
         "last_close",
         "offset",
+        "skipped",
         "timeframe",
     )
 
@@ -63,6 +73,9 @@ class CandleBuilder:
         self._open = self._high = self._low = self._close = 0.0
         self._volume = 0.0
         self.last_close: float | None = None
+        self.first = True  # no bucket was rolled up yet, nor any candle before the data's warmed into it
+        self._partial = 0  # the bucket being built is a first one that the data starts inside: from then (ms)
+        self.skipped: tuple[int, int] | None = None  # (bucket open, data start) of the partial first one dropped
 
     def bucket(self, time: int) -> int:
         return (time - self.offset) // self.interval * self.interval + self.offset
@@ -72,7 +85,7 @@ class CandleBuilder:
         start = self._start
         if start is None or time < start + self.interval:
             return []
-        out = [self._emit()]
+        out = self._closing()
         nxt = start + self.interval
         target = self.bucket(time)
         if target > nxt:
@@ -115,8 +128,9 @@ class CandleBuilder:
     def add_candle(self, c: Candle) -> list[Candle]:
         """Roll a shorter closed candle into this timeframe."""
         closed = self.advance(c.open_time) if self._start is not None else []
-        if self._start is None:
-            self._start = self.bucket(c.open_time)
+        start = self._start
+        if start is None:
+            start = self.start_bucket(c.open_time)
             self._open, self._high, self._low = c.open, c.high, c.low
             self._volume = 0.0
         else:
@@ -124,10 +138,30 @@ class CandleBuilder:
             self._low = min(self._low, c.low)
         self._close = c.close
         self._volume += c.volume
-        if c.close_time + 1 >= self._start + self.interval:
-            closed.append(self._emit())
+        if c.close_time + 1 >= start + self.interval:
+            closed.extend(self._closing())
             self._start = None
         return closed
+
+    def start_bucket(self, open_time: int) -> int:
+        """A rolled-up bucket starts with a shorter candle opening at `open_time`: its open time."""
+        start = self._start = self.bucket(open_time)
+        if self.first:
+            self.first = False
+            if open_time != start:
+                self._partial = open_time
+        return start
+
+    def _closing(self) -> list[Candle]:
+        """The bucket being built is over: its candle, or none for a partial first bucket (whose
+        close is still the last one seen, for flat candles after it)."""
+        if not self._partial:
+            return [self._emit()]
+        assert self._start is not None
+        self.last_close = self._close
+        self.skipped = (self._start, self._partial)
+        self._partial = 0
+        return []
 
     def _emit(self) -> Candle:
         assert self._start is not None

@@ -307,10 +307,9 @@ class SymbolMarket:
         return need
 
     def warm(self, candles: list[CandleClosed]) -> int:
-        """Closed candles from before the start (REST klines), oldest first per timeframe: into the
-        history, the candle values and the indicators, as if they had been seen live, but no rule
-        runs on them. Candles not newer than what this market already has are skipped; returns
-        how many were taken."""
+        """Closed candles from before the start (REST klines), oldest first per timeframe: into the history,
+        the candle values and the indicators, as if seen live, but no rule runs on them. Candles not newer
+        than what this market already has are skipped; returns how many were taken."""
         last = {tf: h[-1].close_time if h else -1 for tf, h in self.history.items()}
         fresh = [
             Candle(
@@ -326,8 +325,9 @@ class SymbolMarket:
             for c in candles
             if c.timeframe in last and c.close_time > last[c.timeframe]
         ]
-        if fresh:
-            self._publish(fresh)
+        for c in fresh:  # its first bucket goes on from them: not a partial one of the data (candles.py)
+            self.builders[c.timeframe].first = False
+        self._publish(fresh)
         return len(fresh)
 
     def warmup(self) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from rulebot.backtest.runner import run_backtest
-from rulebot.backtest.warmup import lead_ms
+from rulebot.backtest.warmup import read_from as warm_from
 from rulebot.rulebook.compiler import compile_text
 from rulebot.rulebook.errors import RulebookError
 from rulebot.rulebook.params import Value
@@ -101,7 +101,7 @@ def run_trial(workload: Workload, spec: TrialSpec) -> TrialResult:
         # indicators, so a trial and its replay command give the same result.
         config, read_from = workload.config, spec.start
         if spec.start is not None:
-            config, read_from = replace(config, trade_from=spec.start), spec.start - lead_ms(book)
+            config, read_from = replace(config, trade_from=spec.start), warm_from(book, spec.start)
         events = parsed.window(read_from, spec.end)
         instruments = workload.instruments[(spec.start, spec.end)]
         result = run_backtest(book, events, instruments, workload.brackets, config)

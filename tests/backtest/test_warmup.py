@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from rulebot.backtest.api import backtest
 from rulebot.backtest.runner import BacktestConfig
-from rulebot.backtest.warmup import CONVERGE, lead_ms
+from rulebot.backtest.warmup import CONVERGE, lead_ms, read_from
 from rulebot.cli import main
 from rulebot.core.events import CandleClosed
 from rulebot.engine.market import SymbolMarket
@@ -334,3 +334,42 @@ def test_a_from_inside_an_hour_closes_that_hours_candle_whole_without_any_indica
     whole, cut = bars("2025-06-08T12:00"), bars("2025-06-08T12:30")
     assert len(whole) == len(cut) == 2
     assert cut == whole
+
+
+WEEKLY = """
+rulebook: w
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 4h, 3d, 1w]
+indicators:
+  e: ema(close@4h, 5)
+rules:
+  - name: r
+    on: candle_close 4h
+    when: "e > 0"
+    do: [{log: x}]
+"""
+
+
+def test_the_data_before_from_is_read_from_a_start_of_every_timeframes_bucket():
+    """`--from` minus the lead falls inside a bucket of the longest timeframes: reading from there
+    would make their first candle of part of it, which is skipped (engine/candles.py), a candle of
+    warm-up lost. It is read from a time every timeframe's bucket starts at."""
+    hourly = compile_file(str(RULES / "volatility-breakout-btc.yaml"))
+    start = to_ms("2025-06-10T10:20")
+    assert (start - lead_ms(hourly)) % 3_600_000 == 20 * MINUTE  # before: 20 minutes into an hour
+    assert read_from(hourly, start) == start - lead_ms(hourly) - 20 * MINUTE
+    book = compile_text(WEEKLY)
+    at = read_from(book, start)
+    assert at <= start - lead_ms(book)
+    assert at % (3 * 86_400_000) == 0 and (at - 4 * 86_400_000) % (7 * 86_400_000) == 0  # 3d, and a Monday
+    assert start - lead_ms(book) - at < 21 * 86_400_000  # the nearest such time: 3d and 1w meet every 21 days
+    assert read_from(book, 0) == 0
+
+
+def test_a_backtest_from_inside_an_hour_warms_without_a_partial_first_hour():
+    result, _, _ = backtest(
+        str(RULES / "volatility-breakout-btc.yaml"), [str(DAY_14), str(DAY_15)], start="2025-06-15T10:20"
+    )
+    assert not [n for n in result.notes if "partial" in n]
+    assert result.warmup is not None and (result.warmup.data_from + 1 - MINUTE) % 3_600_000 == 0  # a close: on the hour

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rulebot.core.events import Trade
+from rulebot.core.events import CandleClosed, Trade
 from rulebot.engine.market import SymbolMarket
 from rulebot.rulebook.compiler import compile_text
 
@@ -82,3 +83,68 @@ def test_the_book_a_trade_stands_in_for_is_the_price_one_tick_away_as_a_book_wou
     market = SymbolMarket("ADAUSDT", compile_text(BOOK), t)
     market.on_trade(Trade("ADAUSDT", price, Decimal(1), T0, True, 1))
     assert (market.env["bid"], market.env["ask"]) == (float(price - t), float(price + t))
+
+
+PARTIAL_BOOK = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT]
+timeframes: [1m, 1h]
+indicators:
+  c: sma(close@1h, 2)
+rules:
+  - name: r
+    on: candle_close 1h
+    when: "c > 0"
+    do: [{log: x}]
+"""
+
+
+def minute(t: int, price: str = "1") -> CandleClosed:
+    p = Decimal(price)
+    return CandleClosed("ADAUSDT", "1m", t, t + 59_999, p, p, p, p, Decimal(1), p, 1, Decimal(0))
+
+
+def hours_closed(market: SymbolMarket, start: int, minutes: int) -> list[tuple[int, float]]:
+    out = []
+    for i in range(minutes):
+        out += [(c.open_time, c.volume) for c in market.on_candle(minute(start + i * 60_000)) if c.timeframe == "1h"]
+    return out
+
+
+def test_a_first_hour_the_data_starts_inside_is_not_closed_and_the_next_is():
+    market = SymbolMarket("ADAUSDT", compile_text(PARTIAL_BOOK), Decimal("0.0001"))
+    got = hours_closed(market, T0 + 20 * 60_000, 100)  # 00:20 to 01:59
+    assert got == [(T0 + 3_600_000, 60.0)]  # 00:00 (from 00:20: 40 minutes) is skipped, 01:00 is whole
+    assert market.builders["1h"].skipped == (T0, T0 + 20 * 60_000)
+    assert [c.open_time for c in market.history["1h"]] == [T0 + 3_600_000]
+    assert math.isnan(market.env["returns@1h"])  # 01:00 is the first hour: it has no close before it
+
+
+def test_a_first_hour_from_its_start_is_closed():
+    market = SymbolMarket("ADAUSDT", compile_text(PARTIAL_BOOK), Decimal("0.0001"))
+    assert hours_closed(market, T0, 120) == [(T0, 60.0), (T0 + 3_600_000, 60.0)]
+    assert market.builders["1h"].skipped is None
+
+
+def test_a_market_warmed_from_klines_closes_its_first_hour_as_before():
+    """Live, REST klines warm the hours up to the start: the first one built goes on from them (its part
+    since the start, as runtime/warmup.py says), it is not dropped."""
+    market = SymbolMarket("ADAUSDT", compile_text(PARTIAL_BOOK), Decimal("0.0001"))
+    one = Decimal(1)
+    warm = CandleClosed("ADAUSDT", "1h", T0 - 3_600_000, T0 - 1, one, one, one, one, one, one, 1, Decimal(0))
+    assert market.warm([warm]) == 1
+    assert hours_closed(market, T0 + 20 * 60_000, 40) == [(T0, 40.0)]
+    assert market.builders["1h"].skipped is None
+
+
+def test_trades_from_inside_an_hour_do_not_close_it_but_close_their_minutes():
+    market = SymbolMarket("ADAUSDT", compile_text(PARTIAL_BOOK), Decimal("0.0001"))
+    got: list[tuple[str, int]] = []
+    for i in range(100):  # a trade every minute from 00:20:05 to 01:59:05
+        trade = Trade("ADAUSDT", Decimal(1), Decimal(1), T0 + (20 + i) * 60_000 + 5_000, True, i)
+        got += [(c.timeframe, c.open_time) for c in market.on_trade(trade)]
+    got += [(c.timeframe, c.open_time) for c in market.advance(T0 + 2 * 3_600_000)]
+    assert [t for tf, t in got if tf == "1h"] == [T0 + 3_600_000]  # 00:00 had trades from 00:20 only
+    assert next(t for tf, t in got if tf == "1m") == T0 + 20 * 60_000  # a minute is a trade's own: kept
+    assert market.builders["1h"].skipped == (T0, T0 + 20 * 60_000)
