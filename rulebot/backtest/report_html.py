@@ -199,9 +199,9 @@ def _trades_table(result: BacktestResult, stats: Stats) -> str:
             str(t.entry_qty),
             when(t.exit_time) if t.exit_time is not None else "open",
             price(t.exit_price) if t.exit_qty else "-",
-            t.exit_reason or ("marked to last price" if t.is_open else "-"),
+            t.exit_reason or ("marked to last price, less the exit fee" if t.is_open else "-"),
             money(t.gross_pnl + t.open_pnl, a),
-            money(t.fees, a),
+            money(t.fees + t.open_exit_fee, a),  # open at the end: with the fee to close it, as net PnL
             money(t.net_pnl, a),
         )
         for t in stats.trades[:MAX_TABLE_ROWS]

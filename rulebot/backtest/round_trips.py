@@ -33,6 +33,9 @@ class Trade:
     exit_reason: str  # the purpose of the fill that closed it: exit, stop_loss, liquidation...
     open_pnl: Decimal  # unrealized at the end, for a trade still open
     symbol: str = ""
+    # For a trade still open: the taker fee closing it at the end would cost (open_end.py), which the
+    # summary's net PnL counts, so the trade list's net PnL adds up to it.
+    open_exit_fee: Decimal = ZERO
 
     @property
     def is_open(self) -> bool:
@@ -40,8 +43,9 @@ class Trade:
 
     @property
     def net_pnl(self) -> Decimal:
-        """After fees; funding is not attributed to trades and stays a total."""
-        return self.gross_pnl - self.fees + self.open_pnl
+        """After fees (and, open at the end, the fee to close it); funding is not attributed to
+        trades and stays a total."""
+        return self.gross_pnl - self.fees + self.open_pnl - self.open_exit_fee
 
 
 @dataclass(slots=True)
@@ -71,7 +75,7 @@ class _Building:
             return ZERO
         return qty / cost if self.inverse else cost / qty
 
-    def done(self, open_pnl: Decimal = ZERO) -> Trade:
+    def done(self, open_pnl: Decimal = ZERO, open_exit_fee: Decimal = ZERO) -> Trade:
         return Trade(
             self.side,
             self.entry_time,
@@ -86,19 +90,27 @@ class _Building:
             self.exit_reason,
             open_pnl,
             self.symbol,
+            open_exit_fee,
         )
 
 
 def round_trips(
-    fills: Iterable[FillRecord], last_price: Decimal | None, inverse_size: Decimal | None = None
+    fills: Iterable[FillRecord],
+    last_price: Decimal | None,
+    inverse_size: Decimal | None = None,
+    exit_fee: Decimal = ZERO,
 ) -> list[Trade]:
     """Fold fills into trades. `inverse_size` (the contract size) marks an inverse market, whose
-    open PnL at the end is in coin: qty * size * (1/entry - 1/last)."""
-    return list(iter_round_trips(fills, last_price, inverse_size))
+    open PnL at the end is in coin: qty * size * (1/entry - 1/last). `exit_fee`: what closing the
+    position open at the end would cost (open_end.py), carried by the trade left open."""
+    return list(iter_round_trips(fills, last_price, inverse_size, exit_fee))
 
 
 def iter_round_trips(
-    fills: Iterable[FillRecord], last_price: Decimal | None, inverse_size: Decimal | None = None
+    fills: Iterable[FillRecord],
+    last_price: Decimal | None,
+    inverse_size: Decimal | None = None,
+    exit_fee: Decimal = ZERO,
 ) -> Iterator[Trade]:
     """`round_trips` as a stream: each trade as soon as the next one opens (a year's trades need
     not be held at once, issue 14)."""
@@ -139,8 +151,9 @@ def iter_round_trips(
     if current is None:
         return
     last = current.done()
-    if position != 0 and last_price is not None:
-        last = current.done(_open_pnl(position, last.entry_price, last_price, inverse_size))
+    if position != 0:
+        marked = _open_pnl(position, last.entry_price, last_price, inverse_size) if last_price is not None else ZERO
+        last = current.done(marked, exit_fee)
     yield last
 
 
@@ -199,9 +212,12 @@ def _trade_row(t: Trade) -> tuple[Any, ...]:
         t.exit_reason,
         str(t.open_pnl),
         t.symbol,
+        str(t.open_exit_fee),
     )
 
 
 def _trade_of(r: tuple[Any, ...]) -> Trade:
     d = Decimal
-    return Trade(r[0], r[1], r[2], d(r[3]), d(r[4]), d(r[5]), d(r[6]), d(r[7]), d(r[8]), r[9], r[10], d(r[11]), r[12])
+    return Trade(
+        r[0], r[1], r[2], d(r[3]), d(r[4]), d(r[5]), d(r[6]), d(r[7]), d(r[8]), r[9], r[10], d(r[11]), r[12], d(r[13])
+    )

@@ -20,9 +20,11 @@ from rulebot.backtest.result import (
     packed_markers,
 )
 from rulebot.core.account_events import AccountEvent, AccountUpdate, OrderUpdate
+from rulebot.core.commands import Command, PlaceOrder
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim.adl import ADL_CLIENT_ID
+from rulebot.journal.encode import status_row
 
 ZERO = Decimal(0)
 
@@ -62,9 +64,10 @@ def standing_order(record: rec.GuardRecord) -> bool:
 
 
 class RunRecords:
-    """The session's `journal` (`collect`) and `on_report` (`report`) for a backtest: what they say
-    goes into `result` and `booked` (realized - fees - funding so far, by symbol). `last_price`: the
-    runner's, for a guard's marker; `settling()`: the symbol of the market event being replayed."""
+    """The session's `journal` (`collect`), `on_report` (`report`) and `on_refused` (`refused`) for a
+    backtest: what they say goes into `result` and `booked` (realized - fees - funding so far, by
+    symbol). `last_price`: the runner's, for a guard's marker; `settling()`: the symbol of the market
+    event being replayed."""
 
     def __init__(
         self,
@@ -91,6 +94,13 @@ class RunRecords:
                 self.fill(ev)
         elif isinstance(ev, AccountUpdate) and ev.reason == "FUNDING_FEE":
             self.funding(ev)
+
+    def refused(self, command: Command, code: int | None, message: str, time: int) -> None:
+        """An order the exchange refused: no update of the venue will give its status, so it is
+        journaled here, as a dry-run or a live run journals it (runtime/executor.py), before the
+        engine hears of the refusal: `audit explain` and `audit orders` show it REJECTED."""
+        if type(command) is PlaceOrder:
+            self.collect(status_row(command, "REJECTED", message, time, code=code))
 
     def fill(self, u: OrderUpdate) -> None:
         engine, booked = self.engine, self.booked

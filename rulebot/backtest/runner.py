@@ -145,7 +145,13 @@ def run_backtest(
     settling = symbol  # the symbol of the market event being replayed
     records = RunRecords(engine, result, booked, last_price, asset, on_record, config.strict, lambda: settling)
     session = Session(
-        engine, venue, journal=records.collect, on_report=records.report, on_change=changed, on_step_end=step_end
+        engine,
+        venue,
+        journal=records.collect,
+        on_report=records.report,
+        on_change=changed,
+        on_step_end=step_end,
+        on_refused=records.refused,
     )
     count = 0
     time = 0

@@ -111,12 +111,14 @@ def _all_round_trips(
     symbols = result.all_symbols
     if len(symbols) == 1:
         last = result.equity_curve[-1].price if result.equity_curve else None
-        return iter_round_trips(fills, last, _inverse_of(inverse_size, symbols[0]))
+        s = symbols[0]
+        return iter_round_trips(fills, last, _inverse_of(inverse_size, s), exit_fee(result.open_at_end, s))
     streams = []
     for s in symbols:
         curve = result.symbol_curves.get(s) or []
         last = curve[-1].price if curve else None
-        streams.append(iter_round_trips(_of_symbol(result.fills, s), last, _inverse_of(inverse_size, s)))
+        closing = exit_fee(result.open_at_end, s)
+        streams.append(iter_round_trips(_of_symbol(result.fills, s), last, _inverse_of(inverse_size, s), closing))
     # Each symbol's trades come by entry time; a stable merge is the stable sort of them all.
     return heapq.merge(*streams, key=lambda t: t.entry_time)
 
@@ -206,16 +208,17 @@ def compute_symbol_stats(
     this symbol's last price to the digit (the same fills, so the same trades and sums)."""
     curve = result.symbol_curves.get(symbol) or []
     last = curve[-1].price if curve else None
+    closing = exit_fee(result.open_at_end, symbol)
     if folded is None or not _same(folded.last, last):
         sums = _Sums()
         own_fills = sums.through(_of_symbol(result.fills, symbol))
-        folded = _Folded(TradeTally(iter_round_trips(own_fills, last, _inverse_of(inverse_size, symbol))), sums, last)
+        trades = iter_round_trips(own_fills, last, _inverse_of(inverse_size, symbol), closing)
+        folded = _Folded(TradeTally(trades), sums, last)
     sums = folded.sums
     gross_realized, fees = sums.gross, sums.fees
     funding = result.funding_by_symbol.get(symbol, ZERO)
     unrealized = result.unrealized_by_symbol.get(symbol, ZERO)
     own = tally_of(result).symbols.get(symbol) or SymbolTally(result.start_equity)
-    closing = exit_fee(result.open_at_end, symbol)
     return _stats(
         result,
         folded.trades,

@@ -37,7 +37,11 @@ def average_price_text(price: Decimal) -> str:
 
 
 def trade_dict(t: Trade) -> dict[str, Any]:
-    return {
+    """One trade for scripts: `net_pnl` is `gross_pnl - fees + open_pnl - open_exit_fee`, the last
+    two for a trade still open at the end alone (it is marked to the last price, less the taker fee
+    closing it would cost: the summary's `open_exit_fee`), so the trades' net PnL adds up to the
+    summary's, funding aside."""
+    d = {
         "symbol": t.symbol or None,
         "side": t.side,
         "entry_time": t.entry_time,
@@ -54,6 +58,9 @@ def trade_dict(t: Trade) -> dict[str, Any]:
         "net_pnl": str(t.net_pnl),
         "open": t.is_open,
     }
+    if t.is_open:
+        d["open_exit_fee"] = str(t.open_exit_fee)
+    return d
 
 
 def _numbers(stats: Stats) -> dict[str, Any]:

@@ -253,6 +253,13 @@ class Exits:
             ex.order_id = cid
         return f"its trigger price was already passed: the position is closed at market ({cid})"
 
+    def going(self, symbol: str, leg: PositionSide) -> bool:
+        """The position (its hedge leg `leg`; the net one in one-way mode) is flat, or our working market
+        closes take all of it: its stops are cancelled with it (`Protections.cancel_leftovers`)."""
+        st = self.state
+        pos = st.portfolio.position(symbol, leg) if self.engine.hedge else st.portfolio.net_position(symbol)
+        return pos.amount == 0 or pos.size <= self._closing_now(symbol, pos.position_side)
+
     def closing(self, symbol: str) -> bool:
         """An order of ours that closes (part of) the position is working."""
         return any(r.purpose in CLOSING_PURPOSES for r in self.state.oms.open_orders(symbol))

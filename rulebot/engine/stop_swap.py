@@ -2,9 +2,10 @@
 on a changed rulebook, that changes the stop a rule names), or replaced by one for a grown position
 (an added entry that names its own stop, a trailing stop resized to the position). The new stop is
 placed first, and the old one cancelled only once the exchange has the new one working. Refused,
-the new stop is nothing and the old one stays, and the journal says so. Both are close-position (or
-reduce-only) stops: whichever triggers first closes the position, and the other is cancelled with it
-as any leftover stop is.
+the new stop is nothing and the old one stays (or goes with the position, when that is closed or
+being closed: a new stop-loss refused because the price passed it closes it at market), and the
+journal says so. Both are close-position (or reduce-only) stops: whichever triggers first closes the
+position, and the other is cancelled with it as any leftover stop is.
 """
 
 from __future__ import annotations
@@ -120,7 +121,12 @@ def settle(engine: Engine, record: OrderRecord, step: Step) -> None:
         for old_id in swap.olds:
             old = st.oms.get(old_id)
             if old is not None and old.is_open:
-                _say(engine, old, f"stays: its replacement {refused} did not come to work ({why})", step, swap.kind)
+                # A stop refused because the price passed it closes the position at market (exits.close_passed):
+                # then the old stop does not stay, it is cancelled with the position.
+                cmd = old.command
+                fate = "goes with the position" if engine.exits.going(cmd.symbol, cmd.position_side) else "stays"
+                what = f"{fate}: its replacement {refused} did not come to work ({why})"
+                _say(engine, old, what, step, swap.kind)
 
 
 def one_each(engine: Engine, step: Step) -> set[str]:

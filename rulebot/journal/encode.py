@@ -27,6 +27,7 @@ from rulebot.core.frozen import fast_init
 from rulebot.engine import records as rec
 
 REDACTED = "[redacted]"
+_ZERO = Decimal(0)
 _SECRET_KEYS = (
     "signature",
     "apikey",
@@ -195,9 +196,40 @@ def _kind_of(cls: type) -> str | None:
     return "command" if kind is None and issubclass(cls, _COMMAND_TYPES) else kind
 
 
+def status_row(
+    command: cmd.PlaceOrder,
+    status: str,
+    reason: str,
+    t: int,
+    *,
+    code: int | None = None,
+    filled: Decimal = _ZERO,
+    of_run: str = "",
+) -> Row:
+    """An order's last status when no venue update will ever give it (refused by the REST answer,
+    never reached the exchange, settled at a restart): `audit orders` shows it, not an empty one.
+    `of_run`: the run that sent the order, when it is not the one writing the row."""
+    kind = "algo" if command.is_conditional and status != "REJECTED" else "order"
+    body = {
+        "client_order_id": command.client_order_id,
+        "symbol": command.symbol,
+        "status": status,
+        "execution_type": status,
+        "reject_code": code,
+        "reject_reason": reason,
+        "filled_qty": str(filled),
+        "last_filled_qty": "0",
+        "time": t,
+        "of_run": of_run,
+    }
+    return Row(t, kind, body, command.symbol, "", command.client_order_id)
+
+
 def to_row(obj: object, version: str = "", time: int | None = None) -> Row | None:
     """The row for an engine record, a command or an account event; None for anything else."""
     cls = type(obj)
+    if cls is Row:  # a row made whole (`status_row`): as it is
+        return obj  # type: ignore[return-value]
     if cls in _KINDS:
         kind = _KINDS[cls]
     else:

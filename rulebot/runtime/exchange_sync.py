@@ -14,6 +14,7 @@ from rulebot.binance.encode.requests import uses_algo
 from rulebot.binance.payloads.orders import AlgoOrderView, OrderView, parse_algo_order, parse_order
 from rulebot.core.account_events import OrderUpdate
 from rulebot.core.commands import PlaceOrder
+from rulebot.journal.encode import status_row
 from rulebot.runtime import recovery
 from rulebot.runtime.executor import Executor
 from rulebot.runtime.run_config import ForeignPolicy
@@ -132,13 +133,13 @@ async def _settle_unsent(
         if view is None:
             never += 1
             why = "it never reached the exchange (the bot stopped after journaling it; found at restart)"
-            await desk.journal.write(recovery.status_row(cmd, "REJECTED", why, t, code=-2013, of_run=run))
+            await desk.journal.write(status_row(cmd, "REJECTED", why, t, code=-2013, of_run=run))
         else:
             found += 1
             status = view.status if isinstance(view, AlgoOrderView) else view.status.value
             filled = view.filled_qty if isinstance(view, OrderView) else ZERO
             why = "settled at restart from the exchange (its updates were never received)"
-            await desk.journal.write(recovery.status_row(cmd, status, why, t, filled=filled, of_run=run))
+            await desk.journal.write(status_row(cmd, status, why, t, filled=filled, of_run=run))
     if never or found:
         await desk.note(
             t,

@@ -19,9 +19,8 @@ from rulebot.core.commands import Command, PlaceOrder
 from rulebot.engine import records as rec
 from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.engine import Engine, Step
-from rulebot.journal.encode import Row, to_row
+from rulebot.journal.encode import Row, status_row, to_row
 from rulebot.journal.writer import Journal
-from rulebot.runtime.recovery import status_row
 from rulebot.runtime.run_venues import OrderLane, Outcome, RunVenue
 from rulebot.session import Session
 

@@ -31,7 +31,6 @@ from rulebot.core.enums import OrderType
 from rulebot.engine import records as rec
 from rulebot.engine.engine import HALT_HOLDS, HALT_LIFTED, DailyState, Engine, Step
 from rulebot.engine.oms import OrderRecord, journaled_order
-from rulebot.journal.encode import Row
 from rulebot.journal.schema import of_mode
 from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import JournalIntegrityError, damaged_advice, read_only_uri
@@ -186,35 +185,6 @@ def _unsettled(db: sqlite3.Connection, where: str, args: tuple[str, ...]) -> lis
         args,
     ).fetchall()
     return [(journaled_order(json.loads(body)), run_id) for body, run_id in rows]
-
-
-def status_row(
-    cmd: PlaceOrder,
-    status: str,
-    reason: str,
-    t: int,
-    *,
-    code: int | None = None,
-    filled: Decimal = ZERO,
-    of_run: str = "",
-) -> Row:
-    """An order's last status when no venue update will ever give it (refused by the REST answer,
-    never reached the exchange, settled at a restart): `audit orders` shows it, not an empty one.
-    `of_run`: the run that sent the order, when it is not the one writing the row."""
-    kind = "algo" if cmd.is_conditional and status != "REJECTED" else "order"
-    body = {
-        "client_order_id": cmd.client_order_id,
-        "symbol": cmd.symbol,
-        "status": status,
-        "execution_type": status,
-        "reject_code": code,
-        "reject_reason": reason,
-        "filled_qty": str(filled),
-        "last_filled_qty": "0",
-        "time": t,
-        "of_run": of_run,
-    }
-    return Row(t, kind, body, cmd.symbol, "", cmd.client_order_id)
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

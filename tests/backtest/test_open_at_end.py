@@ -178,3 +178,55 @@ def test_the_by_symbol_columns_add_up_to_net_pnl_with_the_exit_fee(tmp_path: Pat
         assert amount["exit fee"] == D("-0.24")
         parts = amount["realized"] + amount["fees"] + amount["funding"] + amount["unrealized"] + amount["exit fee"]
         assert parts == amount["net PnL"], cell
+
+
+# A round trip, then a second long held to the end: the trade list has a closed and an open trade.
+TWICE = """
+rulebook: twice
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+timeframes: [1m]
+states: {flat: {position: none}, long: {position: long}, between: {position: none}, held: {position: long}}
+rules:
+  - name: buy
+    on: candle_close 1m
+    in: flat
+    when: close@1m > 0
+    do: [{enter: {side: long, size: "0.01"}}, {goto: long}]
+  - {name: sell, on: candle_close 1m, in: long, when: close@1m > 0, do: [exit, {goto: between}]}
+  - name: again
+    on: candle_close 1m
+    in: between
+    when: close@1m > 0
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 20%}}, {goto: held}]
+"""
+
+
+def test_the_trade_list_adds_up_to_net_pnl_with_a_position_open_at_the_end(tmp_path: Path):
+    """The open trade's row was valued at mark without the taker fee to close it, while net PnL counts
+    that fee: the trade list's net PnL (JSON and the HTML report's table) came out one exit fee above
+    the summary's."""
+    book, data = _files(tmp_path, TWICE, [60_000 + 100 * i for i in range(30)])
+    report = tmp_path / "report.html"
+    args = ["backtest", book, "--data", data, "--fill-model", "ideal", "--fees", "0.0002,0.0004"]
+    res = CliRunner().invoke(main, [*args, "--format", "json", "--report", str(report)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    closed, held = doc["trade_list"]
+    assert not closed["open"] and held["open"] and "open_exit_fee" not in closed
+    print("SUM", sum(D(t["net_pnl"]) for t in doc["trade_list"]), doc["net_pnl"])
+    # 0.01 x 62,900 x 0.0004 = 0.2516 to close the long held at the last price
+    assert D(held["open_exit_fee"]) == D(doc["open_exit_fee"]) == D("0.2516")
+    for t in (closed, held):
+        parts = D(t["gross_pnl"]) - D(t["fees"]) + D(t["open_pnl"]) - D(t.get("open_exit_fee", "0"))
+        assert D(t["net_pnl"]) == parts, t
+    assert D(doc["funding_paid"]) == 0
+    assert sum(D(t["net_pnl"]) for t in doc["trade_list"]) == D(doc["net_pnl"])
+    # The HTML report's row of the open trade: its fees with the exit fee, its net PnL after it.
+    row = next(r for r in report.read_text().split("<tr>") if "<td>open</td>" in r)
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    fees, net = (D(c.split()[0].replace(",", "")) for c in cells[-2:])
+    assert fees == (D(held["fees"]) + D(held["open_exit_fee"])).quantize(D("0.01"))
+    assert net == D(held["net_pnl"]).quantize(D("0.01"))
+    assert "exit fee" in cells[-4]

@@ -5,6 +5,7 @@ of it: the same journal, fills and summary (the differential of test_fast_path.p
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,10 @@ from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
 from rulebot.engine import records as rec
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.journal import queries as q
+from rulebot.journal.backtest_sink import RunJournal
+from rulebot.journal.verify import verify
+from rulebot.journal.writer import read_only
 from rulebot.rulebook.compiler import compile_text
 from tests.backtest.test_fast_path import both, candles
 
@@ -74,3 +79,30 @@ def test_passed_stops_close_at_market_alike_on_both_paths(kind: str) -> None:
     assert len(closes) >= len(passed)
     entries = [f for f in event.fills if f.purpose == "entry"]
     assert len(entries) - len([f for f in event.fills if f.purpose != "entry"]) in (0, 1)
+
+
+@pytest.mark.parametrize("path", ["event", "fast"])
+def test_a_stop_the_exchange_refused_is_rejected_in_the_backtest_journal(tmp_path: Path, path: str) -> None:
+    """`audit explain` of a backtest showed the refused stop as sent and nothing more, where a dry-run's
+    or a live run's journal has its REJECTED status (runtime/executor.py, `status_row`): the same row
+    here, on both paths."""
+    book = compile_text(BOOK % "stop_loss", "passed.yaml")
+    journal = RunJournal(tmp_path / "bt.journal", book, "backtest", "sim")
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+    data = iter(candles(11, 600, 0.002, 0.01))
+    config = BacktestConfig(path=path)
+    result = run_backtest(
+        book, data, instruments, brackets, config, on_record=journal.record, on_step_end=journal.end_step
+    )
+    journal.close()
+    assert result.path == path
+    db = read_only(tmp_path / "bt.journal")
+    story = q.explain(db, q.decisions(db)[0]["id"])
+    assert story is not None
+    stop = next(o for o in story["orders"] if o["kind"] == "command" and o.get("order_type") == "STOP_MARKET")
+    told = [o for o in story["orders"] if o["client_order_id"] == stop["client_order_id"] and o["kind"] != "command"]
+    assert [(o["kind"], o["status"], o["reject_code"]) for o in told] == [("order", "REJECTED", -2021)]
+    assert "Order would immediately trigger" in told[0]["reject_reason"]
+    statuses = {o["client_order_id"]: o["status"] for o in q.orders(db)}
+    assert statuses[stop["client_order_id"]] == "REJECTED"
+    assert verify(db).ok

@@ -174,3 +174,27 @@ def test_a_resized_trailing_stop_placed_again_for_its_passed_activation_still_re
     assert fp.notices("replace-stop") == []  # nothing stayed: the small stop went once the new one worked
     reason = next(c.reason for c in fp.sent if isinstance(c, CancelOrder) and c.client_order_id == old)
     assert reason == f"replaced by {again.client_order_id}: resized to the position"
+
+
+PASSED: Refusal = (-2021, "Order would immediately trigger.")
+
+
+def test_a_replacement_refused_for_its_passed_trigger_closes_the_position_and_the_old_stop_goes_with_it():
+    """The added entry's stop is refused because the price already passed it (-2021): the position is
+    closed at market, as that stop would have closed it, and the old stop is cancelled with the position.
+    The notice said the old stop "stays" while it was being cancelled."""
+    fp = FaultyPaper(STOP_LOSS)
+    fp.start()
+    fp.trade(60000)
+    (old,) = stops(fp)
+    fp.refuse = lambda cmd: PASSED if ours(fp, cmd.client_order_id) and cmd is not old else None
+    fp.trade(60100)
+    new = stops(fp)[1].client_order_id
+    assert any(new in n and "closed at market" in n for n in fp.notices("order-rejected"))
+    assert fp.position == 0
+    (cancelled,) = [c for c in fp.sent if isinstance(c, CancelOrder) and c.client_order_id == old.client_order_id]
+    assert cancelled.reason == "position closed"
+    (notice,) = fp.notices("replace-stop")
+    assert "stays" not in notice, notice
+    assert old.client_order_id in notice and new in notice and "-2021" in notice, notice
+    assert "goes with the position" in notice, notice
