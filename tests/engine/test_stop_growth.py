@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from rulebot.core.commands import CancelOrder, PlaceOrder
 from rulebot.core.enums import OrderType
+from rulebot.engine import records as rec
 
 from .faulty_paper import FaultyPaper, Refusal
 
@@ -174,3 +175,59 @@ def test_a_resized_trailing_stop_placed_again_for_its_passed_activation_still_re
     assert fp.notices("replace-stop") == []  # nothing stayed: the small stop went once the new one worked
     reason = next(c.reason for c in fp.sent if isinstance(c, CancelOrder) and c.client_order_id == old)
     assert reason == f"replaced by {again.client_order_id}: resized to the position"
+
+
+def covered(fp: FaultyPaper) -> Decimal:
+    """How much of the position the stops working on the exchange close, should they trigger: all of
+    it for a close-position stop, a reduce-only stop's quantity otherwise (the largest of them). Not
+    the daily loss cap's stop: it moves with the day's PnL, the position's own stop it is not."""
+    size = abs(fp.position)
+    oms = fp.engine.state.oms
+    qtys = [
+        size if o.close_position else o.quantity
+        for o in fp.sim.open_algo_orders(fp.symbol)
+        if o.status == "NEW" and getattr(oms.get(o.client_algo_id), "purpose", None) != "daily_cap"
+    ]
+    return min(size, max(qtys, default=Decimal(0)))
+
+
+def test_a_refused_resize_leaves_the_grown_part_bare_no_longer_than_the_protective_stop_guard_allows():
+    """The trailing stop (0.01) could not be resized to the grown position (0.03): -4045. The engine
+    counted any trailing stop as the position's stop, so the protective-stop guard never acted and
+    0.02 stayed bare until an account report came to resize it (none comes while the position
+    sits). A stop covering less than the position is no stop for the guard: its own stop closes the
+    whole position `protective_stop_within` (10 s) after the refusal."""
+    fp, old, _ = grow(TRAILING, refuse=TOO_MANY)
+    assert covered(fp) == D("0.01") and fp.position == D("0.03")
+    for _ in range(9):  # 9 s of trades, no report: the guard waits as for a position with no stop
+        fp.trade(60100)
+    assert covered(fp) == D("0.01")
+    fp.trade(60100, dt_ms=1000)  # 10 s
+    assert covered(fp) == D("0.03")
+    assert working(fp) == {old}  # the small trailing stop keeps trailing beside the guard's stop
+    (guard,) = [r for r in fp.records if isinstance(r, rec.GuardRecord) and r.rule == "protective_stop"]
+    assert guard.client_order_id in {o.client_algo_id for o in fp.sim.open_algo_orders(fp.symbol) if o.close_position}
+    (why,) = [v.reason for v in guard.verdicts]
+    assert "closed only 0.010 of the 0.03 held" in why, why
+    for _ in range(60):  # and it stays covered
+        fp.trade(60100)
+    assert covered(fp) == D("0.03")
+
+
+def test_a_refused_resize_is_tried_again_when_the_protective_stop_goes_out():
+    """The refusal passed (a stop order of the account's went meanwhile): when the guard's countdown
+    ends, the trailing stop is resized again, beside the guard's stop, and the small one goes once
+    the resized one works. The journal says it is tried again."""
+    fp, old, _ = grow(TRAILING, refuse=TOO_MANY)
+    fp.refuse = lambda cmd: None
+    for _ in range(10):
+        fp.trade(60100)
+    (again,) = [c for c in stops(fp)[2:]]
+    assert again.quantity == D("0.030") and working(fp) == {again.client_order_id}
+    assert covered(fp) == D("0.03")
+    assert len(cancels(fp, old)) == 1
+    (record,) = [r for r in fp.records if isinstance(r, rec.GuardRecord) and r.client_order_id == again.client_order_id]
+    assert (
+        record.intent
+        == "trailing_stop 0.030: the position grew past 0.010 (tried again as the protective stop goes out)"
+    )
