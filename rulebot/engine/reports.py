@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
-from rulebot.engine import stop_swap
+from rulebot.engine import stop_cover, stop_swap
 from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.exits import PASSED_CODES, PASSED_PURPOSES, PASSED_TYPES
 from rulebot.engine.state import Step
@@ -53,6 +53,8 @@ class VenueReports:
             return
         if st.swaps:
             stop_swap.settle(eng, record, step)
+        if record.purpose == "trailing_stop" and u.execution_type == "NEW" and record.untriggered:  # COIN-M
+            stop_cover.stand_down(eng, record, step)
         if record.purpose == "daily_cap":
             eng.cap_stops.on_order(record, filled, step)
         if filled and self._fill_rules:
@@ -72,6 +74,8 @@ class VenueReports:
             return
         if self.state.swaps:
             stop_swap.settle(self.engine, record, step)
+        if record.purpose == "trailing_stop" and event.status == "NEW":
+            stop_cover.stand_down(self.engine, record, step)
         if record.purpose == "daily_cap":
             self.engine.cap_stops.on_order(record, False, step)
         if event.status == "REJECTED":

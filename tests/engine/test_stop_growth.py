@@ -217,7 +217,9 @@ def test_a_refused_resize_leaves_the_grown_part_bare_no_longer_than_the_protecti
 def test_a_refused_resize_is_tried_again_when_the_protective_stop_goes_out():
     """The refusal passed (a stop order of the account's went meanwhile): when the guard's countdown
     ends, the trailing stop is resized again, beside the guard's stop, and the small one goes once
-    the resized one works. The journal says it is tried again."""
+    the resized one works. The journal says it is tried again. The guard's stop goes with it: the
+    trailing stop covers the position again, and kept, the guard's stop would close it where the
+    rule did not ask, and hold one of the stop orders the exchange counts (-4045)."""
     fp, old, _ = grow(TRAILING, refuse=TOO_MANY)
     fp.refuse = lambda cmd: None
     for _ in range(10):
@@ -226,6 +228,10 @@ def test_a_refused_resize_is_tried_again_when_the_protective_stop_goes_out():
     assert again.quantity == D("0.030") and working(fp) == {again.client_order_id}
     assert covered(fp) == D("0.03")
     assert len(cancels(fp, old)) == 1
+    (guard,) = [r for r in fp.records if isinstance(r, rec.GuardRecord) and r.rule == "protective_stop"]
+    (cancel,) = [c for c in fp.sent if isinstance(c, CancelOrder) and c.client_order_id == guard.client_order_id]
+    assert cancel.reason == f"trailing_stop {again.client_order_id} covers all 0.03 of the position again"
+    assert guard.client_order_id not in {o.client_algo_id for o in fp.sim.open_algo_orders(fp.symbol)}
     (record,) = [r for r in fp.records if isinstance(r, rec.GuardRecord) and r.client_order_id == again.client_order_id]
     assert (
         record.intent
