@@ -230,7 +230,7 @@ class Protections:
             if qty <= was.quantity:
                 continue
             grew = f"trailing_stop {qty}: the position grew past {was.quantity}{again}"
-            new_id = self._trail_again(record, direction, was.activation_price, qty, grew, step)
+            new_id = self.trail_again(record, direction, was.activation_price, qty, grew, step)
             stop_swap.replaces(eng, new_id, [record], ": resized to the position")  # it goes once the new one works
 
     def trail_now(self, refused: OrderRecord, step: Step) -> None:
@@ -246,9 +246,9 @@ class Protections:
             return  # flat or turned since: nothing to trail
         qty = eng.instruments[was.symbol].round_qty(pos.size, OrderType.MARKET)
         why = f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price"
-        stop_swap.carry(eng, refused.client_order_id, self._trail_again(refused, direction, None, qty, why, step))
+        stop_swap.carry(eng, refused.client_order_id, self.trail_again(refused, direction, None, qty, why, step))
 
-    def _trail_again(
+    def trail_again(
         self,
         record: OrderRecord,
         direction: Direction,

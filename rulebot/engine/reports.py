@@ -21,6 +21,8 @@ from rulebot.engine.state import Step
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
 
+_NO_ROOM = frozenset({-4045, -2025})  # the symbol holds as many (stop) orders as the exchange allows
+
 
 class VenueReports:
     def __init__(self, engine: Engine) -> None:
@@ -171,10 +173,16 @@ class VenueReports:
                 outcome += f"; the state stays {run.state} and the exit is sent again in {wait:g} s"
         else:
             outcome = "the order is not working"
+        at = len(step.records)
         retrail = record.purpose == "trailing_stop" and code == -2021 and record.command.activation_price is not None
         if retrail:
             outcome = "its activation price was already passed: placed again without one"
-        at = len(step.records)
+        elif (
+            code in _NO_ROOM
+            and record.purpose == "trailing_stop"
+            and stop_cover.make_room(self.engine, record, code, step)
+        ):
+            outcome = "the smaller trailing stop it was to replace is cancelled to make room, and it goes out again"
         if code in PASSED_CODES and record.purpose in PASSED_PURPOSES and record.command.order_type in PASSED_TYPES:
             # The price passed the trigger before the stop arrived: the position is closed, as the stop
             # would have closed it, rather than left to the protective stop (further away, or itself this).

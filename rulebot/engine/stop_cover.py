@@ -76,3 +76,32 @@ def stand_down(engine: Engine, record: OrderRecord, step: Step) -> None:
     for guard in guards:
         if leg is None or guard.command.position_side is leg:
             step.commands.append(st.oms.cancel(guard, st.time, why))
+
+
+def make_room(engine: Engine, refused: OrderRecord, code: int | None, step: Step) -> bool:
+    """`refused`, a trailing stop for a grown position, was refused because the symbol holds as many
+    stop orders as the exchange allows (-4045): while the small trailing stop it was to replace holds
+    its place, neither it nor the guard's own stop can go out, and the grown part stays bare for good.
+    So the small one is cancelled first and the resized one placed again after it (the session sends
+    a symbol's commands one at a time, each once the last is answered): the position is bare for that
+    round trip. True when it did; False when `refused` replaced no small trailing stop still waiting."""
+    st = engine.state
+    swap = st.swaps.get(refused.client_order_id)
+    was = refused.command
+    pos = st.portfolio.position(was.symbol, was.position_side)
+    direction = pos.direction
+    if swap is None or direction is None or was.side is not direction.exit_side:
+        return False
+    olds = [st.oms.get(old_id) for old_id in swap.olds]
+    small = [o for o in olds if o is not None and o.purpose == "trailing_stop" and o.is_open and o.untriggered]
+    if not small:
+        return False
+    del st.swaps[refused.client_order_id]  # they go now, not once it works: nothing stays
+    ids = ", ".join(o.client_order_id for o in small)
+    why = f"cancelled before its resize {refused.client_order_id} goes out again: no room for another stop ({code})"
+    for old in small:
+        step.commands.append(st.oms.cancel(old, st.time, why))
+    qty = engine.instruments[was.symbol].round_qty(pos.size, _MARKET)
+    again = f"trailing_stop {qty}: placed again once {ids} makes room ({code}: too many stop orders)"
+    engine.protections.trail_again(refused, direction, was.activation_price, qty, again, step)
+    return True
