@@ -2,10 +2,13 @@
 
 A close-position stop (a rule's stop-loss, the guard's own) closes all of the position; a trailing
 stop closes the quantity it was placed with. Placed for a position that has grown since, it covers
-less than the position until `Protections.cover` resizes it, and a resize the exchange refuses (-4045,
-too many stop orders) leaves it short until the next account report, which a sitting position may
-never bring. A stop that closes less than the position is therefore not the position's stop: the
-guard's countdown runs, and its own close-position stop covers what the trailing stop does not.
+less than the position until `Protections.cover` resizes it, and a resize the exchange refuses (-1008,
+overloaded) leaves it short until the next account report, which a sitting position may never
+bring. A stop that closes less than the position is therefore not the position's stop: the guard's
+countdown runs, and its own close-position stop covers what the trailing stop does not (`stand_down`
+cancels it once the rule's own stops cover all again). A resize refused for want of room (-4045,
+too many stop orders) would leave the guard's stop no room either: the small trailing stop makes room
+for it (`make_room`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def short_by(
     if direction is None:
         return None
     exit_side = direction.exit_side
-    need = inst.round_qty(pos.size, _MARKET)  # what a stop for all of it is sized to (`cover`)
+    need: Decimal | None = None  # what a stop for all of it is sized to (`cover`), once one has a quantity
     most = ZERO
     for record in oms.open_orders(pos.symbol):
         cmd = record.command
@@ -52,9 +55,14 @@ def short_by(
             and cmd.order_type is _STOP_MARKET
             and record.purpose not in _NOT_OWN  # the cap's moves with the day's PnL: not the position's stop
         ):
-            if cmd.close_position or cmd.quantity is None or cmd.quantity >= need:
+            qty = cmd.quantity
+            if cmd.close_position or qty is None:
                 return None
-            most = max(most, cmd.quantity)
+            if need is None:
+                need = inst.round_qty(pos.size, _MARKET)
+            if qty >= need:
+                return None
+            most = max(most, qty)
     return most
 
 
@@ -102,6 +110,6 @@ def make_room(engine: Engine, refused: OrderRecord, code: int | None, step: Step
     for old in small:
         step.commands.append(st.oms.cancel(old, st.time, why))
     qty = engine.instruments[was.symbol].round_qty(pos.size, _MARKET)
-    again = f"trailing_stop {qty}: placed again once {ids} makes room ({code}: too many stop orders)"
+    again = f"trailing_stop {qty}: placed again once {ids} makes room ({code})"
     engine.protections.trail_again(refused, direction, was.activation_price, qty, again, step)
     return True

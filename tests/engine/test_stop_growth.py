@@ -6,6 +6,11 @@ after it: live, the position had no stop for a request's round trip, and when th
 the new one (-4045, too many stop orders) it had none until the protective-stop guard acted. Now
 the new stop goes first, the old one is cancelled once the exchange reports the new one working,
 and when the new one is refused the old one stays, and the journal says why.
+
+A small trailing stop kept that way covers part of the grown position: it is no stop for the
+protective-stop guard, whose own stop covers the whole position `protective_stop_within` later
+(and the resize is tried again then); refused for want of room (-4045), the small trailing stop
+makes room for its resize instead, as the guard's stop would find none either.
 """
 
 from __future__ import annotations
