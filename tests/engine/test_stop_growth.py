@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rulebot.core.commands import CancelOrder, PlaceOrder
-from rulebot.core.enums import OrderType, Side, WorkingType
+from rulebot.core.enums import OrderType, PositionSide, Side, WorkingType
 from rulebot.engine import records as rec
 
 from .faulty_paper import FaultyPaper, Refusal
@@ -286,3 +286,15 @@ def test_at_the_exchanges_limit_on_stop_orders_the_small_trailing_stop_makes_roo
     assert cancelled == placed - 1  # the room is made, then taken: bare for that round trip only
     reason = fp.sent[cancelled].reason
     assert "-4045" in reason, reason
+
+
+def test_in_hedge_mode_the_guard_covers_the_grown_leg_its_trailing_stop_covers_part_of():
+    fp, old, _ = grow(TRAILING.replace("position_mode: one_way", "position_mode: hedge"), refuse=BUSY)
+    assert fp.engine.hedge
+    for _ in range(10):
+        fp.trade(60100)
+    assert working(fp) == {old}
+    (guard,) = [r for r in fp.records if isinstance(r, rec.GuardRecord) and r.rule == "protective_stop"]
+    (algo,) = [o for o in fp.sim.open_algo_orders(fp.symbol) if o.client_algo_id == guard.client_order_id]
+    assert algo.close_position and algo.position_side is PositionSide.LONG
+    assert "closed only 0.010 of the 0.03 held" in guard.verdicts[0].reason
