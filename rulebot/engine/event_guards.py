@@ -143,6 +143,9 @@ class EventGuards:
     def unprotected(self, symbol: str) -> PositionState | None:
         return self.engine.protections.unprotected(symbol)
 
+    def covered(self, pos: PositionState) -> Decimal:
+        return self.engine.protections.covered(pos)
+
     def daily_assets(self) -> Iterable[str] | None:
         st = self.state
         today = st.portfolio.today

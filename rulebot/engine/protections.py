@@ -6,7 +6,8 @@ account update holding its last fill has arrived, sized to the position it made;
 the one of the same purpose and tag (each covers the whole position), which goes once the new one
 works (stop_swap.py: never a moment without a stop); when the position is gone,
 its stops go too (Binance leaves them working). The protective-stop guard's countdown starts when
-a position has no stop and stops when it has one.
+a position has no stop for all of it (a trailing stop whose resize was refused covers part) and
+stops when it has one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rulebot.engine.risk import Verdict
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.sizing import SizingError, trigger_price
 from rulebot.engine.state import Step
+from rulebot.engine.stop_cover import STOP_PURPOSES, short_by
 from rulebot.rulebook import compiled as c
 
 if TYPE_CHECKING:
@@ -30,10 +32,9 @@ if TYPE_CHECKING:
     from rulebot.engine.portfolio import PositionState
     from rulebot.engine.state import SymbolRun
 
-STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 _LEFTOVER_PURPOSES = STOP_PURPOSES | {"take_profit"}
 # Enum members looked up once: `Enum.MEMBER` is a slow lookup on Python 3.11 (EnumType.__getattr__)
-_STOP_MARKET, _MARK_PRICE = OrderType.STOP_MARKET, WorkingType.MARK_PRICE
+_MARK_PRICE = WorkingType.MARK_PRICE
 _LONG, _SHORT = Direction.LONG, Direction.SHORT
 
 
@@ -202,14 +203,16 @@ class Protections:
         if not run.entry_pending:
             self.cover(symbol, step)
 
-    def cover(self, symbol: str, step: Step) -> None:
+    def cover(self, symbol: str, step: Step, again: str = "") -> None:
         """A trailing stop that covers less than its position is replaced by one for all of it.
 
         Transaction times cannot always tell which account update holds an entry's last fill:
         Binance stamps the fills of one match with one time, so a stop placed on the first of
         their account updates is sized short. The position also grows by entries that name no
         stop of their own. (A stop larger than a shrunk position stays: reduce-only, it closes
-        what is there, and a new one would restart the trail.)"""
+        what is there, and a new one would restart the trail.) A resize the exchange refused is tried
+        again on the next account report, and when the protective-stop guard's countdown ends
+        (`again` says so in the journal)."""
         st, eng = self.state, self.engine
         latest: dict[tuple[str | None, PositionSide], OrderRecord] = {}
         for record in st.oms.open_orders(symbol):
@@ -226,8 +229,8 @@ class Protections:
             qty = eng.instruments[symbol].round_qty(pos.size, OrderType.MARKET)
             if qty <= was.quantity:
                 continue
-            grew = f"trailing_stop {qty}: the position grew past {was.quantity}"
-            new_id = self._trail_again(record, direction, was.activation_price, qty, grew, step)
+            grew = f"trailing_stop {qty}: the position grew past {was.quantity}{again}"
+            new_id = self.trail_again(record, direction, was.activation_price, qty, grew, step)
             stop_swap.replaces(eng, new_id, [record], ": resized to the position")  # it goes once the new one works
 
     def trail_now(self, refused: OrderRecord, step: Step) -> None:
@@ -243,9 +246,9 @@ class Protections:
             return  # flat or turned since: nothing to trail
         qty = eng.instruments[was.symbol].round_qty(pos.size, OrderType.MARKET)
         why = f"trailing_stop {qty}: activation {was.activation_price} already passed, trailing from the price"
-        stop_swap.carry(eng, refused.client_order_id, self._trail_again(refused, direction, None, qty, why, step))
+        stop_swap.carry(eng, refused.client_order_id, self.trail_again(refused, direction, None, qty, why, step))
 
-    def _trail_again(
+    def trail_again(
         self,
         record: OrderRecord,
         direction: Direction,
@@ -289,8 +292,8 @@ class Protections:
     def place_protective_stop(
         self, symbol: str, trigger: Decimal, verdict: Verdict, position_side: PositionSide, step: Step
     ) -> None:
-        """The protective-stop guard found the position (the hedge leg `position_side`) without a stop:
-        place one at `trigger`."""
+        """The protective-stop guard found the position (the hedge leg `position_side`) without a stop for
+        all of it: place one at `trigger`, and resize again a trailing stop whose resize was refused."""
         st = self.state
         pos = st.portfolio.position(symbol, position_side)
         side = _LONG if pos.amount > 0 else _SHORT
@@ -312,6 +315,8 @@ class Protections:
             )
         )
         self.engine.send(cmd, step)
+        if not st.runs[symbol].entry_pending:  # still filling, it is resized once done
+            self.cover(symbol, step, " (tried again as the protective stop goes out)")
 
     def cancel_leftovers(self, symbol: str, position_side: PositionSide, step: Step) -> None:
         """The position is gone: its stops and take-profits go too. Binance leaves them working,
@@ -338,29 +343,24 @@ class Protections:
         self.engine.clock.update_next_protect()
 
     def unprotected(self, symbol: str) -> PositionState | None:
-        """The symbol's open position with no stop working on it (in hedge mode each leg needs its own:
-        a long leg's stop leaves the short one bare); None when every one held has a stop."""
+        """The symbol's open position with no stop working on all of it (a trailing stop sized before it
+        grew covers part: `stop_cover`; in hedge mode each leg needs its own: a long leg's stop leaves the
+        short one bare); None when every one held has a stop for all of it."""
         st = self.state
+        inst = self.engine.instruments[symbol]
         if not self.engine.hedge:
             pos = st.portfolio.net_position(symbol)
-            return None if pos.amount == 0 or self._stopped(symbol, None) else pos
+            return None if pos.amount == 0 or short_by(st.oms, inst, pos, None) is None else pos
         for (s, side), pos in st.portfolio.positions.items():
-            if s == symbol and pos.amount != 0 and not self._stopped(symbol, side):
+            if s == symbol and pos.amount != 0 and short_by(st.oms, inst, pos, side) is not None:
                 return pos
         return None
 
-    def _stopped(self, symbol: str, leg: PositionSide | None) -> bool:
-        """A stop works on the symbol's position (on the hedge leg `leg`, when given)."""
-        for record in self.state.oms.open_orders(symbol):
-            if leg is not None and record.command.position_side is not leg:
-                continue
-            if record.purpose in STOP_PURPOSES or (
-                record.command.close_position
-                and record.command.order_type is _STOP_MARKET
-                and record.purpose != "daily_cap"  # it moves with the day's PnL: not the position's stop
-            ):
-                return True
-        return False
+    def covered(self, pos: PositionState) -> Decimal:
+        """How much of `pos` the stops working on it close: all of it, or the most one of them closes."""
+        leg = pos.position_side if self.engine.hedge else None
+        short = short_by(self.state.oms, self.engine.instruments[pos.symbol], pos, leg)
+        return pos.size if short is None else short
 
 
 def _already(record: OrderRecord, stop: ProtectIntent) -> bool:

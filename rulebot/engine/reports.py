@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 from rulebot.core.account_events import RECONCILE, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import Command, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.engine import records as rec
-from rulebot.engine import stop_swap
+from rulebot.engine import stop_cover, stop_swap
 from rulebot.engine.binding import CLOSING_PURPOSES
 from rulebot.engine.exits import PASSED_CODES, PASSED_PURPOSES, PASSED_TYPES
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
+
+_NO_ROOM = frozenset({-4045, -2025})  # the symbol holds as many (stop) orders as the exchange allows
 
 
 class VenueReports:
@@ -53,6 +55,8 @@ class VenueReports:
             return
         if st.swaps:
             stop_swap.settle(eng, record, step)
+        if record.purpose == "trailing_stop" and u.execution_type == "NEW" and record.untriggered:  # COIN-M
+            stop_cover.stand_down(eng, record, step)
         if record.purpose == "daily_cap":
             eng.cap_stops.on_order(record, filled, step)
         if filled and self._fill_rules:
@@ -72,6 +76,8 @@ class VenueReports:
             return
         if self.state.swaps:
             stop_swap.settle(self.engine, record, step)
+        if record.purpose == "trailing_stop" and event.status == "NEW":
+            stop_cover.stand_down(self.engine, record, step)
         if record.purpose == "daily_cap":
             self.engine.cap_stops.on_order(record, False, step)
         if event.status == "REJECTED":
@@ -167,10 +173,16 @@ class VenueReports:
                 outcome += f"; the state stays {run.state} and the exit is sent again in {wait:g} s"
         else:
             outcome = "the order is not working"
+        at = len(step.records)
         retrail = record.purpose == "trailing_stop" and code == -2021 and record.command.activation_price is not None
         if retrail:
             outcome = "its activation price was already passed: placed again without one"
-        at = len(step.records)
+        elif (
+            code in _NO_ROOM
+            and record.purpose == "trailing_stop"
+            and stop_cover.make_room(self.engine, record, code, step)
+        ):
+            outcome = "the smaller trailing stop it was to replace is cancelled to make room, and it goes out again"
         if code in PASSED_CODES and record.purpose in PASSED_PURPOSES and record.command.order_type in PASSED_TYPES:
             # The price passed the trigger before the stop arrived: the position is closed, as the stop
             # would have closed it, rather than left to the protective stop (further away, or itself this).

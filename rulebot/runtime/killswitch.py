@@ -9,8 +9,6 @@ from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 
 Policy = Literal["flatten", "keep"]
-# Orders that protect a position on the exchange after the bot is gone.
-_STOPS = frozenset({"stop_loss", "trailing_stop", "protective"})
 
 
 def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
@@ -30,7 +28,9 @@ def exit_step(engine: Engine, policy: Policy, reason: str) -> Step:
             message = f"{reason}: entries cancelled, positions left with their stops on the exchange"
             step.records.append(rec.EngineNotice(t, "", "shutdown", message))
             return step
-        reason = f"{reason}: {', '.join(unprotected)} had no stop on the exchange, so nothing is kept"
+        reason = (
+            f"{reason}: {', '.join(unprotected)} had no stop on the exchange for the whole position, so nothing is kept"
+        )
     engine.halt(reason, step)
     return step
 
@@ -43,17 +43,15 @@ def kept_step(engine: Engine, reason: str) -> Step:
     unprotected = _unprotected(engine)
     if unprotected:
         engine.halt(
-            f"{reason}: {', '.join(unprotected)} had no stop on the exchange at the end, so nothing is kept", step
+            f"{reason}: {', '.join(unprotected)} had no stop on the exchange for the whole position at the end, "
+            "so nothing is kept",
+            step,
         )
     return step
 
 
 def _unprotected(engine: Engine) -> list[str]:
-    """The symbols holding a position with no stop working (or on its way) for it."""
-    return sorted(
-        {
-            p.symbol
-            for p in engine.open_positions()
-            if not any(r.purpose in _STOPS for r in engine.open_orders(p.symbol))
-        }
-    )
+    """The symbols holding a position with no stop working (or on its way) for all of it: a trailing
+    stop placed before the position grew, its resize refused, covers part (engine/stop_cover.py), and
+    in hedge mode each leg needs its own, as the protective-stop guard counts them."""
+    return sorted({p.symbol for p in engine.open_positions() if engine.protections.unprotected(p.symbol) is not None})

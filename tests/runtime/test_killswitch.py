@@ -82,3 +82,17 @@ def test_flatten_cancels_everything_and_closes():
     step = exit_step(engine, "flatten", "rulebot kill")
     assert any(isinstance(c, CancelAllOrders) for c in step.commands) and len(closes(step)) == 1
     assert engine.halted == "rulebot kill"
+
+
+def test_keep_does_not_leave_a_position_its_trailing_stop_covers_part_of():
+    """A trailing stop placed before the position grew (its resize refused) closes 0.005 of the 0.01:
+    kept, the rest would be left without a stop once the bot is gone."""
+    engine = holding(stop=False)
+    trail = PlaceOrder(
+        "e-3", "BTCUSDT", Side.SELL, OrderType.TRAILING_STOP_MARKET, Decimal("0.005"), reduce_only=True,
+        callback_rate=Decimal(1),
+    )  # fmt: skip
+    engine.adopt_order(trail, "trailing_stop", "hold")
+    step = exit_step(engine, "keep", "SIGTERM")
+    assert [c.quantity for c in closes(step)] == [Decimal("0.01")]
+    assert engine.halted is not None and "BTCUSDT had no stop on the exchange for the whole position" in engine.halted

@@ -107,8 +107,13 @@ class GuardView(Protocol):
     def memory(self, symbol: str) -> GuardMemory: ...
     def volatility_ratio(self, symbol: str) -> float: ...
     def unprotected(self, symbol: str) -> PositionState | None:
-        """The symbol's open position (in hedge mode: a leg) with no stop working on it; None when
+        """The symbol's open position (in hedge mode: a leg) with no stop working on all of it; None when
         every one held has its stop, or nothing is held."""
+        ...
+
+    def covered(self, pos: PositionState) -> Decimal:
+        """How much of the open position `pos` its working stops close: all of it, or the most one of
+        them closes (0: it has none; a trailing stop placed before the position grew: its quantity)."""
         ...
 
     # the daily loss cap

@@ -1,5 +1,6 @@
-"""Protective stop (event time): a position still without a working stop when its countdown ends
-gets a stop-market from the engine. This module prices it and says why; the engine places it."""
+"""Protective stop (event time): a position still without a working stop for all of it when its
+countdown ends gets a close-position stop-market from the engine. This module prices it and says
+why; the engine places it."""
 
 from __future__ import annotations
 
@@ -24,13 +25,24 @@ def protective_trigger(inst: Instrument, pos: PositionState, mark: Decimal, dist
     return inst.round_price(base * (1 - distance) if long else base * (1 + distance), _BUY if long else _SELL)
 
 
-def protective_verdict(pos: PositionState, trigger: Decimal, distance: Decimal, within_ms: int) -> Verdict:
+def protective_verdict(
+    pos: PositionState, trigger: Decimal, distance: Decimal, within_ms: int, covered: Decimal = Decimal(0)
+) -> Verdict:
+    """Why the stop goes out: the position had no stop, or (`covered` > 0) its stops closed only part
+    of it (a trailing stop placed before it grew, whose resize the exchange refused)."""
     within = within_ms / 1000
+    placed = f"placed a stop-market at {trigger} ({distance * 100:.1f}% away, mark price)"
+    if covered > 0:
+        return Verdict(
+            "act",
+            "protective_stop",
+            f"the {pos.side} position's stops on the exchange closed only {covered} of the {pos.size} held "
+            f"{within:g}s after it grew past them: {placed} for all of it",
+        )
     return Verdict(
         "act",
         "protective_stop",
-        f"the {pos.side} position had no stop on the exchange {within:g}s "
-        f"after it opened: placed a stop-market at {trigger} ({distance * 100:.1f}% away, mark price)",
+        f"the {pos.side} position had no stop on the exchange {within:g}s after it opened: {placed}",
     )
 
 
@@ -50,7 +62,7 @@ def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         Protect(
             symbol,
             trigger,
-            protective_verdict(pos, trigger, risk.protective_stop, risk.protective_stop_within_ms),
+            protective_verdict(pos, trigger, risk.protective_stop, risk.protective_stop_within_ms, view.covered(pos)),
             pos.position_side,
         ),
     )
