@@ -98,14 +98,13 @@ class FastSession:
             self.counts.candles += 1
             engine = self.engine
             flat = engine.state.portfolio.net_amount(self.symbol) == 0  # a jumped candle fills nothing: it stays so
-            expiry = engine.state.oms.next_expiry
-            # Flat, an order's expiry inside the candle is walked too: the session cancels it at its time.
-            if not flat or (expiry is not None and expiry < event.close_time):
-                due = engine.quiet_until()
-                if event.close_time >= due:
-                    self.counts.walk(engine.due_first(due) + " fell inside")  # the engine acts on its clock
-                    self._split(event, due)
-                    return
+            # Flat or not, the engine acts on its clock inside the candle (a timer, a timeout, the day roll,
+            # an order's expiry: `Engine.check_price`), at the first price at or after that time.
+            due = engine.quiet_until()
+            if event.close_time >= due:
+                self.counts.walk(engine.due_first(due) + " fell inside")
+                self._split(event, due)
+                return
             if self._jump(event, flat):
                 self.counts.jumped += 1
                 quiet = True  # held: walk_quietly showed the loss cap unreached at every price
