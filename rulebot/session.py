@@ -300,11 +300,23 @@ class Session:
             self._journal(refused.notice)
 
     def reports(self, events: Iterable[AccountEvent], time: int) -> None:
-        """What the venue reported (fills, order and account updates), journaled, to the engine."""
+        """What the venue reported (fills, order and account updates), journaled, to the engine.
+
+        Every report reaches the engine before a command its steps ask for is sent. A venue that
+        answers at once reports an order's fill, then the account update the fill made; a command
+        sent between them (a `fill` rule's flatten) has its own reports handled first, and the older
+        account update then put back the position that command had closed. Live, the stream brings
+        the reports in the order the exchange made them."""
         journal, on_report, on_event = self._journal, self._on_report, self.engine.on_event
+        asked: list[list[Command]] = []
         for ev in events:
             journal(ev)
             on_report(ev)
             step = on_event(ev)
             if step.records or step.commands:  # most reports ask for nothing: no step to walk
-                self.process(step, time)
+                for record in step.records:
+                    journal(record)
+                if step.commands:
+                    asked.append(step.commands)
+        for commands in asked:
+            self._send(commands, time)

@@ -176,3 +176,18 @@ def test_a_rule_s_cancel_all_on_a_fill_takes_the_stop_and_take_profit_its_step_s
     assert engine.state.runs["ADAUSDT"].state == "trimmed"
     assert working(sim, "ADAUSDT") == [] and engine.open_orders("ADAUSDT") == []
     assert [r for r in journal if isinstance(r, rec.EngineNotice) and r.kind == "cancel-failed"] == []
+
+
+def test_a_reply_s_later_reports_reach_the_engine_before_what_its_first_ones_asked_for() -> None:
+    # The reduce's reply is its order's fill, then the account update (125 ADAUSDT left). The fill
+    # halts the bot; its flatten closes the 125 on the venue. The reply's account update, if it reached
+    # the engine after the flatten's own (0 left), put 125 back: the engine held a position the venue
+    # did not have and sent reduce-only closes that were refused (-2022) every second.
+    engine, sim, journal = run_book(REDUCE_THEN_PROTECT % "halt", 3)
+    assert engine.state.halted is not None and sim.positions() == []
+    assert engine.state.portfolio.net_amount("ADAUSDT") == 0
+    # The flatten's own fill fires the `fill` rule again, before its account update: that second
+    # flatten is refused once (-2022), as live; none is sent again.
+    refused = [r.message for r in journal if isinstance(r, rec.EngineNotice) and r.kind == "order-rejected"]
+    assert len(refused) <= 1 and not any("sent again" in m for m in refused), refused
+    assert working(sim, "ADAUSDT") == [] and engine.open_orders("ADAUSDT") == []
