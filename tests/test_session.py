@@ -178,6 +178,16 @@ def test_a_rule_s_cancel_all_on_a_fill_takes_the_stop_and_take_profit_its_step_s
     assert [r for r in journal if isinstance(r, rec.EngineNotice) and r.kind == "cancel-failed"] == []
 
 
+def test_the_orders_a_cancel_all_s_own_step_places_after_it_stay() -> None:
+    # `cancel: all` then a new stop-loss: the new stop is placed after the cancel-all and stays; the
+    # stop-loss (replaced) and take-profit the reduce's step sent after the fill are canceled.
+    engine, sim, journal = run_book(REDUCE_THEN_PROTECT % "{cancel: all}, {stop_loss: {distance: 3%}}", 3)
+    (stop,) = [o for o in sim.open_algo_orders("ADAUSDT")]
+    assert stop.trigger_price == Decimal("0.388")  # 3% under 0.40
+    assert [o.client_order_id for o in engine.open_orders("ADAUSDT")] == [stop.client_algo_id]
+    assert [r for r in journal if isinstance(r, rec.EngineNotice) and r.kind == "cancel-failed"] == []
+
+
 def test_a_reply_s_later_reports_reach_the_engine_before_what_its_first_ones_asked_for() -> None:
     # The reduce's reply is its order's fill, then the account update (125 ADAUSDT left). The fill
     # halts the bot; its flatten closes the 125 on the venue. The reply's account update, if it reached
