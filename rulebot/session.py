@@ -21,7 +21,15 @@ from decimal import Decimal
 from typing import Protocol
 
 from rulebot.core.account_events import AccountEvent
-from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
+from rulebot.core.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    Command,
+    PlaceOrder,
+    SetLeverage,
+    SetMarginType,
+    SetPositionMode,
+)
 from rulebot.core.events import CandleClosed, Timer
 from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument
@@ -155,7 +163,7 @@ class Session:
         # A command was refused, before the engine hears of it (the runtime journals the order's
         # last status, which no venue update will give).
         self._on_refused = on_refused
-        self._unsent: set[str] = set()  # orders a step being processed has still to place
+        self._unsent: dict[str, str] = {}  # orders a step being processed has still to place → symbol
         self._held: dict[str, CancelOrder] = {}  # their cancels, asked for meanwhile
 
     def start(self, time: int) -> None:
@@ -222,31 +230,52 @@ class Session:
         An answer's own step runs before the rest of this one is sent (a venue that answers at once):
         a cancel it asks for of an order this step has still to place would reach the venue before
         that order (-2011) and leave it working, a close-position stop of a position just closed. Such
-        a cancel is held and sent right after its order."""
+        a cancel is held and sent right after its order. A cancel-all it asks for (a flatten, `halt`,
+        the daily loss cap, a rule's `cancel: all`) would miss them the same way: it goes out at once
+        and holds a cancel of each order of its symbol still to be placed (live, those orders reach the
+        exchange first and the cancel-all takes them), not of the orders its own step places after it."""
         journal = self._journal
         for record in step.records:
             journal(record)
-        commands = step.commands
-        if not commands:
-            return
+        if step.commands:
+            self._send(step.commands, time)
+
+    def _send(self, commands: Sequence[Command], time: int) -> None:
+        """`process`'s commands, in order (its docstring says which cancels wait)."""
         unsent, held = self._unsent, self._held
-        placing = [c.client_order_id for c in commands if type(c) is PlaceOrder]
-        unsent.update(placing)
+        outer = list(unsent)  # orders the steps this one runs inside of have still to place
+        placing: list[str] = []
+        for c in commands:
+            if type(c) is PlaceOrder:
+                placing.append(c.client_order_id)
+                unsent[c.client_order_id] = c.symbol
         try:
             for cmd in commands:
                 if type(cmd) is CancelOrder and cmd.client_order_id in unsent:
                     held[cmd.client_order_id] = cmd
                     continue
+                if type(cmd) is CancelAllOrders and outer:
+                    self._hold_cancels(cmd, outer)
+                if type(cmd) is not PlaceOrder:
+                    self._execute(cmd, time)
+                    continue
+                cid = cmd.client_order_id
+                del unsent[cid]  # at the venue once sent: a cancel its answer asks for goes out at once
                 ok = self._execute(cmd, time)
-                if type(cmd) is PlaceOrder:
-                    unsent.discard(cmd.client_order_id)
-                    cancel = held.pop(cmd.client_order_id, None)
-                    if cancel is not None and ok:  # a refused order is not there to cancel
-                        self._execute(cancel, time)
+                cancel = held.pop(cid, None)
+                if cancel is not None and ok:  # a refused order is not there to cancel
+                    self._execute(cancel, time)
         finally:
-            unsent.difference_update(placing)
             for cid in placing:
+                unsent.pop(cid, None)
                 held.pop(cid, None)
+
+    def _hold_cancels(self, cancel_all: CancelAllOrders, outer: list[str]) -> None:
+        """A cancel of each order of `cancel_all`'s symbol that an outer step has still to place."""
+        unsent, held, symbol = self._unsent, self._held, cancel_all.symbol
+        for cid in outer:
+            if unsent.get(cid) == symbol and cid not in held:
+                held[cid] = CancelOrder(symbol, cid, cancel_all.time, cancel_all.reason)
 
     def _execute(self, cmd: Command, time: int) -> bool:
         """Send `cmd` and handle the answer; whether the venue took it."""
@@ -271,11 +300,23 @@ class Session:
             self._journal(refused.notice)
 
     def reports(self, events: Iterable[AccountEvent], time: int) -> None:
-        """What the venue reported (fills, order and account updates), journaled, to the engine."""
+        """What the venue reported (fills, order and account updates), journaled, to the engine.
+
+        Every report reaches the engine before a command its steps ask for is sent. A venue that
+        answers at once reports an order's fill, then the account update the fill made; a command
+        sent between them (a `fill` rule's flatten) has its own reports handled first, and the older
+        account update then put back the position that command had closed. Live, the stream brings
+        the reports in the order the exchange made them."""
         journal, on_report, on_event = self._journal, self._on_report, self.engine.on_event
+        asked: list[list[Command]] = []
         for ev in events:
             journal(ev)
             on_report(ev)
             step = on_event(ev)
             if step.records or step.commands:  # most reports ask for nothing: no step to walk
-                self.process(step, time)
+                for record in step.records:
+                    journal(record)
+                if step.commands:
+                    asked.append(step.commands)
+        for commands in asked:
+            self._send(commands, time)
