@@ -20,6 +20,7 @@ __all__ = [
     "AccountSettingRejected",
     "AuthError",
     "BadSymbol",
+    "BestPriceOutsideBand",
     "BinanceError",
     "DuplicateClientOrderId",
     "ExecutionUnknown",
@@ -303,11 +304,18 @@ class PostOnlyRejected(OrderRejected, codes=(-5022,)):
 
 class FilterViolation(
     OrderRejected,
-    codes=(-4003, -4004, -4005, -4013, -4014, -4016, -4023, -4024, -4131),
+    codes=(-4003, -4004, -4005, -4013, -4014, -4016, -4023, -4024),
 ):
     """A symbol filter (price, quantity, percent price) refused the order (FACTS.md §7)."""
 
     hint = "round to the symbol's filters (tick, step, min/max) from exchangeInfo"
+
+
+class BestPriceOutsideBand(FilterViolation, codes=(-4131,)):
+    """A market order refused because the book's best price on its side lies outside PERCENT_PRICE of
+    the mark (a thin or fast book): nothing about the order's own price or size was wrong."""
+
+    hint = "the book's best price was too far from the mark price; retry once the book refills, or send a limit order"
 
 
 class MinNotional(FilterViolation, codes=(-4164,)):

@@ -41,6 +41,7 @@ ERROR_CLASSES = [
     (-4003, e.FilterViolation, e.OrderRejected),
     (-4014, e.FilterViolation, e.OrderRejected),
     (-4164, e.MinNotional, e.FilterViolation),
+    (-4131, e.BestPriceOutsideBand, e.FilterViolation),
     (-4116, e.DuplicateClientOrderId, e.OrderRejected),
     (-4120, e.UseAlgoService, e.OrderRejected),
     (-4400, e.TradingRuleViolated, e.OrderRejected),
