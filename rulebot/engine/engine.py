@@ -202,17 +202,18 @@ class Engine(EngineReads, QuietWalk):
         """A price the venue walked inside a candle (candle-only data has no trade or mark
         stream): value positions there and run the price guards (daily loss cap, margin
         ratio), as a mark price would, without firing any rule. A breach flattens at this
-        price, not at the candle's close. Flat, only the clock's own actions (timers, timeouts,
-        the day roll) move the clock here, so that their orders fill at this price too."""
+        price, not at the candle's close. Flat, or with a mark of its own (markPriceKlines),
+        only the clock's own actions (timers, timeouts, the day roll) move the clock here, so
+        that their orders fill at this price too."""
         step = Step()
         st = self.state
         run = st.runs.get(symbol)
-        if run is None or run.market.has_mark or run.market.has_trades:
-            return step  # a real stream is checked on its own events
-        if st.portfolio.net_amount(symbol) == 0:
-            # Flat, the price alone moves no PnL, and the clock waits for the candle, unless the clock
-            # itself acts inside it (a timer, a timeout, the day roll): what it sends goes out at the
-            # first price at or after its time, as it does in a position, not at the candle's close.
+        if run is None or run.market.has_trades:
+            return step  # trades carry the clock and the price on their own events
+        if run.market.has_mark or st.portfolio.net_amount(symbol) == 0:
+            # Flat (or valued at a mark of its own), the price moves no PnL, and the clock waits for the
+            # candle, unless the clock itself acts inside it (a timer, a timeout, the day roll): what it
+            # sends goes out at the first price at or after its time, not at the candle's close.
             if time > st.time and time >= self.quiet_until():
                 self._move_clock(time, step)
             return step

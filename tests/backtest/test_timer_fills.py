@@ -16,7 +16,7 @@ import pytest
 from rulebot.backtest.result import BacktestResult
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.enums import Market
-from rulebot.core.events import CandleClosed
+from rulebot.core.events import CandleClosed, MarkPrice
 from rulebot.engine import records as rec
 from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
@@ -60,12 +60,28 @@ def bars(span: int, n: int) -> list[CandleClosed]:
     return out
 
 
-def run(path: str, span: int, n: int) -> tuple[BacktestResult, list[object]]:
+def run(path: str, span: int, n: int, marks: bool) -> tuple[BacktestResult, list[object]]:
+    """`marks`: each candle followed by its mark-price kline (markPriceKlines), as the feeds merge them."""
     book = compile_text(HOURLY % {"tf": "1m" if span == MINUTE else "1h"})
+    events: list[object] = []
+    for c in bars(span, n):
+        events.append(c)
+        if marks:
+            events.append(
+                MarkPrice(
+                    "BTCUSDT",
+                    c.close,
+                    c.close_time,
+                    bar_open_time=c.open_time,
+                    bar_open=c.open,
+                    bar_high=c.high,
+                    bar_low=c.low,
+                )
+            )
     records: list[object] = []
     result = run_backtest(
         book,
-        iter(bars(span, n)),
+        iter(events),
         builtin_instruments(Market.USDM),
         builtin_brackets(Market.USDM),
         BacktestConfig(path=path),
@@ -76,8 +92,9 @@ def run(path: str, span: int, n: int) -> tuple[BacktestResult, list[object]]:
 
 @pytest.mark.parametrize("path", ["event", "fast"])
 @pytest.mark.parametrize("span", [MINUTE, HOUR], ids=["1m", "1h"])
-def test_a_timer_fills_at_its_time_flat_or_in_a_position(path: str, span: int) -> None:
-    result, records = run(path, span, 5 * HOUR // span + 1)
+@pytest.mark.parametrize("marks", [False, True], ids=["klines", "with-mark-klines"])
+def test_a_timer_fills_at_its_time_flat_or_in_a_position(path: str, span: int, marks: bool) -> None:
+    result, records = run(path, span, 5 * HOUR // span + 1, marks)
     decisions = [r for r in records if isinstance(r, rec.Decision) and r.fired]
     assert [d.time for d in decisions] == [T0 + h * HOUR for h in range(1, 6)]
     assert len(result.fills) == 5
