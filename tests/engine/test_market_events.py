@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.events import CandleClosed, Trade
 from rulebot.engine import records as rec
+from rulebot.rulebook.compiler import compile_text
 
 from .conftest import T0, backtest
 
@@ -168,3 +170,38 @@ rules:
         "5m c=102 1m c=102",
         "1m c=107 5m c=102",
     ]
+
+
+def test_a_warm_up_across_a_hole_keeps_the_prev_values_of_the_candle_that_closed_first(usdm):
+    # 1m klines 00:00-00:02 at 100, a hole, 00:07 at 110: that kline closes the 5m bucket of 00:00
+    # (when close@1m was 100), then itself. Trading from 00:08, the 5m candle of 00:09 (close@1m 120)
+    # crosses 105 from the 100 the 5m rules last saw, as in a run without warm-up; the warm-up kept
+    # 110 (the minute after the hole) and the cross was missed.
+    book = compile_text(
+        """
+rulebook: w
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 5m]
+params: {level: 105}
+rules:
+  - name: cross
+    on: candle_close 5m
+    when: "crossover(close@1m, level)"
+    do: [{log: "cross {close@1m}"}]
+"""
+    )
+
+    def kline(minute: int, close: str) -> CandleClosed:
+        t, c = T0 + minute * 60_000, Decimal(close)
+        return CandleClosed(
+            "BTCUSDT", "1m", t, t + 59_999, c, c, c, c, Decimal(1), Decimal(0), 1, Decimal(0), Decimal(0)
+        )
+
+    data = [kline(0, "100"), kline(1, "100"), kline(2, "100"), kline(7, "110"), kline(8, "110"), kline(9, "120")]
+    seen = {}
+    for trade_from in (None, T0 + 8 * 60_000):
+        records: list[object] = []
+        run_backtest(book, iter(data), *usdm, BacktestConfig(trade_from=trade_from), on_record=records.append)
+        seen[trade_from] = [m for t, m in _logs(records) if t >= 8 * 60_000]
+    assert seen[None] == seen[T0 + 8 * 60_000] == ["cross 120"]
