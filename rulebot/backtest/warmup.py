@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
-from rulebot.engine.candles import CandleBuilder
+from rulebot.engine.candles import Candle, CandleBuilder
 from rulebot.engine.engine import Engine
 from rulebot.engine.market import SymbolMarket
 from rulebot.rulebook.compiled import CompiledRulebook
@@ -152,15 +152,13 @@ class Warmup:
         vol = self._runs[symbol].volatility
         remember = self._remember
         if isinstance(event, Trade):
-            for c in market.on_trade(event):
-                remember(symbol, ("candle_close", c.timeframe))
+            self._closed(symbol, market, market.trade_closes(event.time, event.price, event.qty))
             remember(symbol, _TRADE)
             if time - self._last_vol.get(symbol, -1000) >= 1000:  # once a second, as the engine does
                 self._last_vol[symbol] = time
                 vol.update(time, float(event.price))
         elif isinstance(event, CandleClosed):
-            for c in market.on_candle(event):
-                remember(symbol, ("candle_close", c.timeframe))
+            self._closed(symbol, market, market.candle_closes(event))
             if not market.has_trades and market.price_candle_ms == event.close_time - event.open_time + 1:
                 remember(symbol, _TRADE)  # the close is the tick of candle-only data (market_events.py)
                 if not market.has_mark:
@@ -177,6 +175,15 @@ class Warmup:
             market.on_funding(event)
         if self.pending and time >= self._next_check:
             self.check(time)
+
+    def _closed(self, symbol: str, market: SymbolMarket, closed: list[Candle]) -> None:
+        """The candles an event closed (in order) into the market, and each key's `prev.` values kept, one
+        close time at a time as the dispatch keeps them (MarketEvents._closed)."""
+        done = 0
+        while done < len(closed):
+            start, done = done, market.publish_from(closed, done)
+            for j in range(start, done):
+                self._remember(symbol, ("candle_close", closed[j].timeframe))
 
     def start(self, time: int) -> None:
         """The first traded event: what is ready now was ready before any rule ran."""

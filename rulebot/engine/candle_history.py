@@ -11,11 +11,16 @@ oldest pushed out by `maxlen`).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import ItemsView, Iterable, ValuesView
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.engine.candles import Candle
+from rulebot.engine.signals import IndicatorRuntime
+
+if TYPE_CHECKING:
+    from rulebot.engine.market import SymbolMarket
 
 
 class CandleColumns(Protocol):
@@ -156,3 +161,32 @@ def _rebuild(maxlen: int, kept: dict[str, list[Candle]]) -> CandleHistory:
     for timeframe, candles in kept.items():
         dict.__getitem__(history, timeframe).extend(candles)
     return history
+
+
+def rewarm(market: SymbolMarket) -> None:
+    """A reloaded market's indicators (SymbolMarket.carry_from): the kept candles replayed, in time order,
+    through fresh indicators on a scratch env."""
+    scratch: dict[str, Any] = {}
+    pending: set[str] = set()
+    runtime = IndicatorRuntime(market.indicators.live_defs(), scratch, pending)
+    candles = sorted(
+        (c for h in market.history.values() for c in h), key=lambda c: (c.close_time, market._tf_ms.get(c.timeframe, 0))
+    )
+    prev: dict[str, float] = {}
+    for c in candles:
+        tf = c.timeframe
+        k_open, k_high, k_low, k_close, k_volume, k_returns = market._keys[tf]
+        scratch.update({k_open: c.open, k_high: c.high, k_low: c.low, k_close: c.close, k_volume: c.volume})
+        p = prev.get(tf)
+        scratch[k_returns] = c.close / p - 1.0 if p else math.nan
+        prev[tf] = c.close
+        runtime.on_candle(c)
+    for lv in runtime.live:
+        for key in lv.keys:
+            market.env[key] = scratch.get(key, math.nan)
+            if key in pending:
+                market.not_ready.add(key)
+            else:
+                market.not_ready.discard(key)
+    runtime.env, runtime.not_ready = market.env, market.not_ready
+    market.indicators = runtime

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
-from rulebot.engine.candle_history import CandleHistory
+from rulebot.engine.candle_history import CandleHistory, rewarm
 from rulebot.engine.candles import Candle, CandleBuilder, timeframe_ms
 from rulebot.engine.env import MARKET_NAMES as _MARKET_NAMES
 from rulebot.engine.env import Env, plan_lookbacks
@@ -83,6 +83,13 @@ class SymbolMarket:
         return self.take_trade(e.time, e.price, e.qty)  # the fast path takes trades it builds no Trade for
 
     def take_trade(self, time: int, last: Decimal, size: Decimal) -> list[Candle]:
+        closed = self.trade_closes(time, last, size)
+        if closed:
+            self._publish(closed)
+        return closed
+
+    def trade_closes(self, time: int, last: Decimal, size: Decimal) -> list[Candle]:
+        """The trade's price taken; the candles it closes, in order (`_in_order`), not yet published."""
         self.last_data_time = time
         self.last = last
         price = float(last)
@@ -105,7 +112,8 @@ class SymbolMarket:
                 closed.extend(got)
         if closed:
             closed = self._roll_up(closed)
-            self._publish(closed)
+            if len(closed) > 1:
+                self._in_order(closed)
         return closed
 
     def absorb_trades(self, high: float, low: float, close: float, qtys: list[float]) -> None:
@@ -150,12 +158,19 @@ class SymbolMarket:
         for builder in builders:
             closed.extend(builder.advance(time))
         if closed:
-            closed = self._roll_up(closed)
+            closed = self._in_order(self._roll_up(closed))
             self._publish(closed)
         return closed
 
     def on_candle(self, e: CandleClosed) -> list[Candle]:
-        """A closed kline from the source: used as is and rolled up into longer timeframes."""
+        closed = self.candle_closes(e)
+        if closed:
+            self._publish(closed)
+        return closed
+
+    def candle_closes(self, e: CandleClosed) -> list[Candle]:
+        """A closed kline from the source, used as is and rolled up into longer timeframes: its price
+        taken; the candles it closes, in order (`_in_order`), not yet published."""
         src_ms = self._tf_ms.get(e.timeframe) or timeframe_ms(e.timeframe)
         if e.timeframe not in self.sourced:
             self.sourced.add(e.timeframe)
@@ -196,9 +211,7 @@ class SymbolMarket:
                 self.env["mark_price"] = self.env["index_price"] = price
             if "price" in self.not_ready:  # they become ready together, once (as in `on_trade`)
                 self.not_ready.difference_update(("price", "bid", "ask", "mark_price", "index_price"))
-        if closed:
-            self._publish(closed)
-        return closed
+        return self._in_order(closed) if len(closed) > 1 else closed
 
     def on_book(self, e: BookTop) -> None:
         self.has_book = True
@@ -272,11 +285,28 @@ class SymbolMarket:
 
     # ------------------------------------------------------------------ candles
 
-    def _publish(self, closed: list[Candle]) -> None:
+    @staticmethod
+    def _in_order(closed: list[Candle]) -> list[Candle]:
+        """Closed candles by close time, the shorter timeframe first at one time (sorted in place)."""
         if len(closed) > 1:
             closed.sort(key=lambda c: (c.close_time, timeframe_ms(c.timeframe)))
+        return closed
+
+    def _publish(self, closed: list[Candle]) -> None:
+        done, n = 0, len(closed)
+        while done < n:
+            done = self.publish_from(closed, done)
+
+    def publish_from(self, closed: list[Candle], start: int = 0) -> int:
+        """Publish the candles of `closed` (in order) from `start` on that close when it does: the market
+        as it was at that close. Returns the index of the next one (a later close), or the end."""
+        at, end, n = closed[start].close_time, start, len(closed)
         env = self.env
-        for c in closed:
+        while end < n:
+            c = closed[end]
+            if c.close_time != at:
+                break
+            end += 1
             tf = c.timeframe
             k_open, k_high, k_low, k_close, k_volume, k_returns = self._keys[tf]
             env[k_open] = c.open
@@ -296,6 +326,7 @@ class SymbolMarket:
             self.indicators.on_candle(c)
             if tf in self._lookbacks:
                 self._keep_lookbacks(tf)
+        return end
 
     # ------------------------------------------------------------------ warm-up
 
@@ -312,22 +343,13 @@ class SymbolMarket:
         than what this market already has are skipped; returns how many were taken."""
         last = {tf: h[-1].close_time if h else -1 for tf, h in self.history.items()}
         fresh = [
-            Candle(
-                c.timeframe,
-                c.open_time,
-                c.close_time,
-                float(c.open),
-                float(c.high),
-                float(c.low),
-                float(c.close),
-                float(c.volume),
-            )
+            Candle(c.timeframe, c.open_time, c.close_time, *map(float, (c.open, c.high, c.low, c.close, c.volume)))
             for c in candles
             if c.timeframe in last and c.close_time > last[c.timeframe]
         ]
         for c in fresh:  # its first bucket goes on from them: not a partial one of the data (candles.py)
             self.builders[c.timeframe].first = False
-        self._publish(fresh)
+        self._publish(self._in_order(fresh))
         return len(fresh)
 
     def warmup(self) -> dict[str, dict[str, Any]]:
@@ -370,31 +392,4 @@ class SymbolMarket:
         self.sourced = set(old.sourced)
         if self.has_trades:
             self._plan_trade_candles()
-        self._rewarm()
-
-    def _rewarm(self) -> None:
-        """Replay the kept candles, in time order, through fresh indicators on a scratch env."""
-        scratch: dict[str, Any] = {}
-        pending: set[str] = set()
-        runtime = IndicatorRuntime(self.indicators.live_defs(), scratch, pending)
-        candles = sorted(
-            (c for h in self.history.values() for c in h), key=lambda c: (c.close_time, self._tf_ms.get(c.timeframe, 0))
-        )
-        prev: dict[str, float] = {}
-        for c in candles:
-            tf = c.timeframe
-            k_open, k_high, k_low, k_close, k_volume, k_returns = self._keys[tf]
-            scratch.update({k_open: c.open, k_high: c.high, k_low: c.low, k_close: c.close, k_volume: c.volume})
-            p = prev.get(tf)
-            scratch[k_returns] = c.close / p - 1.0 if p else math.nan
-            prev[tf] = c.close
-            runtime.on_candle(c)
-        for lv in runtime.live:
-            for key in lv.keys:
-                self.env[key] = scratch.get(key, math.nan)
-                if key in pending:
-                    self.not_ready.add(key)
-                else:
-                    self.not_ready.discard(key)
-        runtime.env, runtime.not_ready = self.env, self.not_ready
-        self.indicators = runtime
+        rewarm(self)  # candle_history.py

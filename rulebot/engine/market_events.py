@@ -13,7 +13,9 @@ from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, T
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
+    from rulebot.engine.candles import Candle
     from rulebot.engine.engine import Engine
+    from rulebot.engine.market import SymbolMarket
 
 
 class MarketEvents:
@@ -38,7 +40,8 @@ class MarketEvents:
         if run is None:
             return
         market = run.market
-        closed = market.on_trade(event)
+        closed = market.trade_closes(event.time, event.price, event.qty)
+        done = market.publish_from(closed) if closed else 0  # the rest after the rules of these (_closed)
         if not market.has_mark:
             self._set_mark(event.symbol, event.price)
             st = self.state
@@ -48,10 +51,9 @@ class MarketEvents:
                 st.last_loss_check = event.time
                 run.volatility.update(event.time, float(event.price))
                 self._on_price(event.symbol, True, step)
-        dispatch = self._dispatch
-        for candle in closed:
-            dispatch(event.symbol, ("candle_close", candle.timeframe), step)
-        dispatch(event.symbol, ("trade", None), step)
+        if closed:
+            self._closed(event.symbol, market, closed, done, step)
+        self._dispatch(event.symbol, ("trade", None), step)
 
     def on_book(self, event: BookTop, step: Step) -> None:
         run = self.runs.get(event.symbol)
@@ -82,16 +84,17 @@ class MarketEvents:
         if run is None:
             return
         mkt = run.market
-        closed = mkt.on_candle(event)
+        closed = mkt.candle_closes(event)
+        done = mkt.publish_from(closed) if closed else 0
         fresh = False
         if not mkt.has_mark and mkt.last is not None:
             self.state.portfolio.set_mark(event.symbol, mkt.last)
             run.volatility.update(event.close_time, float(mkt.last))
             fresh = True
         self._on_price(event.symbol, fresh, step)
+        if closed:
+            self._closed(event.symbol, mkt, closed, done, step)
         dispatch = self._dispatch
-        for candle in closed:
-            dispatch(event.symbol, ("candle_close", candle.timeframe), step)
         # Candle-only data has no trade or mark stream: the close of the shortest candle is
         # the only tick there is, so rules on those triggers see it (stated in the README).
         ticks = self._trade_rules or self._mark_rules
@@ -100,6 +103,22 @@ class MarketEvents:
                 dispatch(event.symbol, ("trade", None), step)
             if self._mark_rules and not mkt.has_mark:
                 dispatch(event.symbol, ("mark_price", None), step)
+
+    def _closed(self, symbol: str, market: SymbolMarket, closed: list[Candle], done: int, step: Step) -> None:
+        """The `candle_close` rules of `closed` (in order), candles [0, done) of which, those of the first
+        close time, are published. Candles that close at one event (a quiet market's minutes, closed by its
+        next trade; a longer candle across a hole in the klines) are published and dispatched one close time
+        at a time, as if they had closed one by one: each firing reads its own candle's values, indicators
+        and `prev.` values, not the last candle's. Candles of one close time (a 1m and the 1h it ends) are
+        published together, then dispatched, shortest timeframe first."""
+        dispatch = self._dispatch
+        start = 0
+        while True:
+            for j in range(start, done):
+                dispatch(symbol, ("candle_close", closed[j].timeframe), step)
+            if done == len(closed):
+                return
+            start, done = done, market.publish_from(closed, done)
 
     def on_funding(self, event: FundingRate, step: Step) -> None:
         run = self.runs.get(event.symbol)

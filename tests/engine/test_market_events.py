@@ -1,0 +1,207 @@
+"""Several candles closing at one event: each `candle_close` firing sees the market as that candle left it."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from rulebot.backtest.runner import BacktestConfig, run_backtest
+from rulebot.core.events import CandleClosed, Trade
+from rulebot.engine import records as rec
+from rulebot.rulebook.compiler import compile_text
+
+from .conftest import T0, backtest
+
+QUIET = """
+rulebook: q
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m]
+indicators:
+  fast: ema(close@1m, 2)
+rules:
+  - name: minute
+    on: candle_close 1m
+    when: "open@1m > 0 and close@1m > 0 and volume@1m >= 0"
+    do: [{log: "o={open@1m}"}]
+  - name: ema
+    on: candle_close 1m
+    when: "fast > 0 and returns@1m > -1"
+    do: [{log: "ema"}]
+  - name: up
+    on: candle_close 1m
+    when: "crossover(close@1m, fast)"
+    do: [{log: "up o={open@1m}"}]
+  - name: down
+    on: candle_close 1m
+    when: "crossunder(close@1m, fast)"
+    do: [{log: "down o={open@1m}"}]
+"""
+
+
+def _trade(second: int, price: str, i: int) -> Trade:
+    return Trade("BTCUSDT", Decimal(price), Decimal("2"), T0 + second * 1000, True, i)
+
+
+def _logs(records: list[object]) -> list[tuple[int, str]]:
+    return [(r.time - T0, r.message) for r in records if isinstance(r, rec.LogLine)]
+
+
+def _fired(records: list[object], rule: str) -> list[tuple[int, dict[str, object]]]:
+    return [(r.time - T0, r.inputs) for r in records if isinstance(r, rec.Decision) and r.fired and r.rule == rule]
+
+
+def _ema2(closes: list[float]) -> list[float]:
+    """ema(x, 2) as the indicator computes it: alpha 2/3, seeded with the first value."""
+    out, value = [], closes[0]
+    for c in closes:
+        value = value + 2 / 3 * (c - value)
+        out.append(value)
+    return out
+
+
+def test_minutes_a_quiet_market_closes_at_once_are_seen_one_by_one(usdm):
+    # Trades at 00:00:05 and 00:00:50, none until 00:03:05: that trade closes 00:00 (o=100, c=101,
+    # v=4) and the flat 00:01 and 00:02 (o=c=101, v=0). Each firing read 00:02's values before.
+    events = [_trade(5, "100", 1), _trade(50, "101", 2), _trade(185, "99", 3), _trade(250, "98", 4)]
+    _, records = backtest(QUIET, events, usdm)
+    seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
+    assert seen == [
+        (185_000, (100.0, 101.0, 4.0)),
+        (185_000, (101.0, 101.0, 0.0)),
+        (185_000, (101.0, 101.0, 0.0)),
+        (250_000, (99.0, 99.0, 2.0)),
+    ]
+    # The ema (and `returns`) are ready from the second candle: 00:01, 00:02, then 00:03.
+    ema = _ema2([101.0, 101.0, 101.0, 99.0])[1:]
+    assert [(t, i["fast"], i["returns@1m"]) for t, i in _fired(records, "ema")] == [
+        (185_000, ema[0], 0.0),
+        (185_000, ema[1], 0.0),
+        (250_000, ema[2], 99 / 101 - 1),
+    ]
+
+
+CROSSES = """
+rulebook: x
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 5m]
+indicators:
+  fast: ema(close@1m, 2)
+  slow: ema(close@1m, 10)
+  trend: ema(close@5m, 3)
+rules:
+  - name: up
+    on: candle_close 1m
+    when: "crossover(fast, slow)"
+    do: [{log: "up"}]
+  - name: down
+    on: candle_close 1m
+    when: "crossunder(fast, slow)"
+    do: [{log: "down"}]
+  - name: over
+    on: candle_close 1m
+    when: "crossover(close@1m, fast) or crossunder(close@1m, slow)"
+    do: [{log: "over"}]
+  - name: minute
+    on: candle_close 1m
+    when: "close@1m > 0 and returns@1m > -1 and high@1m > 0 and low@1m > 0 and open@1m > 0"
+    do: [{log: "minute"}]
+  - name: five
+    on: candle_close 5m
+    when: "crossover(close@5m, trend) or crossunder(close@5m, trend) or close@1m > 0"
+    do: [{log: "five"}]
+"""
+
+
+def test_candles_closed_at_once_fire_as_if_they_had_closed_one_at_a_time(usdm):
+    # A market that goes quiet for minutes at a time, against the same market with one trade at the
+    # last price at the start of each quiet minute: the same candles (but their volume), closed one at
+    # a time. Every rule reading prices, emas, crossovers (their `prev.` values) sees the same values.
+    rng = random.Random(7)
+    quiet, price, second = [], 100.0, 0
+    while second < 6 * 3600:
+        price = round(price * (1 + rng.uniform(-0.004, 0.004)), 1)
+        quiet.append(_trade(second, str(price), len(quiet) + 1))
+        second += rng.choice((20, 40, 70, 130, 250, 400))
+    dense = []
+    for t, after in zip(quiet, quiet[1:] + quiet[-1:], strict=True):
+        dense.append(_trade((t.time - T0) // 1000, str(t.price), len(dense) + 1))
+        for minute in range((t.time - T0) // 60_000 + 1, (after.time - T0) // 60_000):  # the minutes with no trade
+            dense.append(_trade(minute * 60, str(t.price), len(dense) + 1))
+    assert len(dense) > len(quiet) + 100
+    seen = {}
+    for name, events in (("quiet", quiet), ("dense", dense)):
+        _, records = backtest(CROSSES, events, usdm)
+        fired = [r for r in records if isinstance(r, rec.Decision) and r.fired]
+        seen[name] = [(r.rule, r.inputs) for r in fired]
+        assert {r.rule for r in fired} == {"up", "down", "over", "minute", "five"}, name
+    assert seen["quiet"] == seen["dense"]
+
+
+def test_a_longer_candle_rolled_up_across_a_hole_in_the_klines_fires_before_the_minute_after_it(usdm):
+    # 1m klines 00:00-00:02, then a hole to 00:07: the 00:07 kline closes the 5m bucket of 00:00 (built
+    # from three minutes) and itself. The 5m rule reads the minute before the hole, not the one after.
+    book = """
+rulebook: h
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 5m]
+rules:
+  - name: five
+    on: candle_close 5m
+    when: "close@5m > 0"
+    do: [{log: "5m c={close@5m} 1m c={close@1m}"}]
+  - name: one
+    on: candle_close 1m
+    when: "close@1m > 0"
+    do: [{log: "1m c={close@1m} 5m c={close@5m}"}]
+"""
+    d = Decimal
+
+    def kline(minute: int, close: str) -> CandleClosed:
+        t = T0 + minute * 60_000
+        c = d(close)
+        return CandleClosed("BTCUSDT", "1m", t, t + 59_999, c, c, c, c, d(1), d(0), 1, d(0), d(0))
+
+    events = [kline(0, "100"), kline(1, "101"), kline(2, "102"), kline(7, "107")]
+    _, records = backtest(book, events, usdm)
+    assert [m for _, m in _logs(records)] == [  # the 1m rule waits for its log's close@5m
+        "5m c=102 1m c=102",
+        "1m c=107 5m c=102",
+    ]
+
+
+def test_a_warm_up_across_a_hole_keeps_the_prev_values_of_the_candle_that_closed_first(usdm):
+    # 1m klines 00:00-00:02 at 100, a hole, 00:07 at 110: that kline closes the 5m bucket of 00:00
+    # (when close@1m was 100), then itself. Trading from 00:08, the 5m candle of 00:09 (close@1m 120)
+    # crosses 105 from the 100 the 5m rules last saw, as in a run without warm-up; the warm-up kept
+    # 110 (the minute after the hole) and the cross was missed.
+    book = compile_text(
+        """
+rulebook: w
+market: usdm
+symbols: [BTCUSDT]
+timeframes: [1m, 5m]
+params: {level: 105}
+rules:
+  - name: cross
+    on: candle_close 5m
+    when: "crossover(close@1m, level)"
+    do: [{log: "cross {close@1m}"}]
+"""
+    )
+
+    def kline(minute: int, close: str) -> CandleClosed:
+        t, c = T0 + minute * 60_000, Decimal(close)
+        return CandleClosed(
+            "BTCUSDT", "1m", t, t + 59_999, c, c, c, c, Decimal(1), Decimal(0), 1, Decimal(0), Decimal(0)
+        )
+
+    data = [kline(0, "100"), kline(1, "100"), kline(2, "100"), kline(7, "110"), kline(8, "110"), kline(9, "120")]
+    seen = {}
+    for trade_from in (None, T0 + 8 * 60_000):
+        records: list[object] = []
+        run_backtest(book, iter(data), *usdm, BacktestConfig(trade_from=trade_from), on_record=records.append)
+        seen[trade_from] = [m for t, m in _logs(records) if t >= 8 * 60_000]
+    assert seen[None] == seen[T0 + 8 * 60_000] == ["cross 120"]
