@@ -204,6 +204,13 @@ def _cancel_all_reasons(db: sqlite3.Connection, orders: list[dict[str, Any]]) ->
         before = bisect.bisect_left(ids, (o["status_id"] or 0, ""))  # those before the CANCELED
         if before and ids[before - 1][0] > o["id"]:
             o["cancel_reason"] = ids[before - 1][1] or None
+    # None of the bot's cancels: the exchange cancelled it on its own (a close-position stop whose
+    # position another stop closed), and its update says why.
+    for o in wanting:
+        if not o["cancel_reason"] and o["status_id"] is not None:
+            row = db.execute("SELECT json_extract(body, '$.reason') FROM entries WHERE id = ?", (o["status_id"],))
+            why = row.fetchone()[0]
+            o["cancel_reason"] = f"by the exchange: {why}" if why else "by the exchange"
 
 
 def fills(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:

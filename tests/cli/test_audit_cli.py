@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from click.testing import CliRunner
 
 from rulebot.backtest.text import exact, money
 from rulebot.cli import main
-from rulebot.core.account_events import OrderUpdate
-from rulebot.core.commands import PlaceOrder
+from rulebot.core.account_events import AlgoUpdate, OrderUpdate
+from rulebot.core.commands import CancelAllOrders, PlaceOrder
 from rulebot.core.enums import OrderStatus, OrderType, PositionSide, Side, TimeInForce
 from rulebot.engine.records import Decision, GuardRecord
 from rulebot.engine.risk.verdict import Verdict
@@ -540,7 +541,6 @@ def test_every_order_the_bot_cancelled_says_why(journal):
     reasons = {o["cancel_reason"] for o in cancelled}
     assert cancelled and None not in reasons, [o["client_order_id"] for o in cancelled if not o["cancel_reason"]]
     assert {"position closed", "expired", "re-priced: the daily loss cap moved"} <= reasons
-    assert "flatten (daily_loss_cap)" in reasons  # a CancelAllOrders: found by its symbol, not by an id
     code, text = audit(journal, "orders")
     assert "CANCELED (position" in text  # the table may wrap the rest of the cell
     closed = next(o for o in cancelled if o["cancel_reason"] == "position closed")
@@ -552,3 +552,34 @@ def test_every_order_the_bot_cancelled_says_why(journal):
     db.close()
     code, story = audit(journal, "explain", str(placed_by))
     assert code == 0 and f"CancelOrder {closed['client_order_id']} sent (position closed)" in story, story
+
+
+def test_a_cancel_all_and_the_exchange_s_own_cancel_each_give_the_cancel_s_reason(tmp_path):
+    """An order that no CancelOrder named went with its symbol's CancelAllOrders (a flatten): that
+    command's reason. A close-position stop the exchange cancelled on its own (another stop closed the
+    position) was cancelled by no command of the bot: its update's reason, said to be the exchange's."""
+    path = tmp_path / "j.sqlite"
+    entry = sell("t-1", OrderType.LIMIT, "61000", None)
+    stop = replace(sell("t-2", OrderType.STOP_MARKET, None, "59000"), quantity=None, close_position=True)
+    journal_of(path, (entry, Decimal(0)), (stop, Decimal(0)))
+    sink = SyncJournal(path, "r1")
+    sink.append(to_row(AlgoUpdate(
+        "BTCUSDT", "t-2", 7, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "CANCELED", Decimal(0),
+        Decimal(59000), None, False, True, None, None, "Reduce Only reject", 2000,
+    )))  # fmt: skip
+    sink.append(to_row(CancelAllOrders("BTCUSDT", 2000, "flatten (halt)")))
+    update = OrderUpdate(
+        "BTCUSDT", "t-1", 1, Side.SELL, OrderType.LIMIT, OrderStatus.CANCELED, "CANCELED", Decimal("0.010"),
+        Decimal(61000), Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), "USDT", Decimal(0), False,
+        False, PositionSide.BOTH, TimeInForce.GTC, None, None, None, 2001,
+    )  # fmt: skip
+    sink.append(to_row(update))
+    sink.end_step()
+    sink.close()
+    code, out = audit(str(path), "orders", "--format", "json")
+    assert code == 0
+    reasons = {o["client_order_id"]: (o["status"], o["cancel_reason"]) for o in json.loads(out)}
+    assert reasons == {
+        "t-1": ("CANCELED", "flatten (halt)"),
+        "t-2": ("CANCELED", "by the exchange: Reduce Only reject"),
+    }
