@@ -242,7 +242,7 @@ class Session:
 
     def _send(self, commands: Sequence[Command], time: int) -> None:
         """`process`'s commands, in order (its docstring says which cancels wait)."""
-        unsent, held = self._unsent, self._held
+        unsent, held, oms = self._unsent, self._held, self.engine.state.oms
         outer = list(unsent)  # orders the steps this one runs inside of have still to place
         placing: list[str] = []
         for c in commands:
@@ -261,6 +261,7 @@ class Session:
                     continue
                 cid = cmd.client_order_id
                 del unsent[cid]  # at the venue once sent: a cancel its answer asks for goes out at once
+                oms.sending(cid)
                 ok = self._execute(cmd, time)
                 cancel = held.pop(cid, None)
                 if cancel is not None and ok:  # a refused order is not there to cancel

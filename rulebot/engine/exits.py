@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import Direction, OrderType, PositionSide, Side, WorkingType
+from rulebot.core.enums import Direction, OrderStatus, OrderType, PositionSide, Side, WorkingType
 from rulebot.core.instruments import ZERO, Instrument
 from rulebot.core.intents import DeleverageIntent, ExitIntent
 from rulebot.core.order_filters import check_order
@@ -321,6 +321,16 @@ class Exits:
         time, run = st.time, st.runs[symbol]
         step.commands.append(st.oms.cancel_all(symbol, time, f"flatten ({rule})"))
         run.protections.clear()
+        ex = run.exiting
+        if ex is not None and ex.order_id is not None and run.fill_time > run.account_time:
+            sent = st.oms.get(ex.order_id)
+            if sent is not None and sent.status is OrderStatus.FILLED:
+                # The close already filled, and the account update it made is on its way (a `fill`
+                # rule that halts fires on the flatten's own fill): another close finds nothing to
+                # reduce (-2022). Should a position be left, the pending exit sends its close again
+                # when that update arrives (binding.check).
+                ex.then, ex.then_rule = (), None  # no reversal's entry after a flatten
+                return
         cid = self.exit_all(symbol, rule, OrderType.MARKET, None, "flatten", step)
         if cid is None:
             return

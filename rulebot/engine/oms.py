@@ -116,6 +116,15 @@ class OrderManager:
         self._seq += 1
         return f"{self.run_id}-{self._seq}"
 
+    def sending(self, client_order_id: str) -> None:
+        """The order goes to the venue now: the account updates heard so far cannot hold its fills.
+        A step's orders are tracked when it is made; those of a step made on a report go out only
+        once the reply's later reports (an account update among them) have been heard
+        (`Session.reports`), and stamped at tracking, such an update would seem to vouch for them."""
+        record = self.orders.get(client_order_id)
+        if record is not None:
+            record.accounts_before = self.accounts_heard
+
     def observe_id(self, client_order_id: str) -> None:
         """An id from before a restart: never hand out the same one again."""
         prefix, _, seq = client_order_id.rpartition("-")
