@@ -228,7 +228,8 @@ def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
 def _cancel_all_reasons(db: sqlite3.Connection, orders: list[dict[str, Any]]) -> None:
     """A cancelled order that no CancelOrder named went with its symbol's CancelAllOrders (a flatten, a
     rule's `cancel`): the last one between its placing and its CANCELED gives its reason. Read once,
-    not per order."""
+    not per order. One that none did either the exchange cancelled, with the reason its update gives
+    (a close-position stop triggered with no position left: "Reduce Only reject")."""
     wanting = [o for o in orders if o["status"] == "CANCELED" and not o["cancel_reason"]]
     if not wanting:
         return
@@ -243,6 +244,10 @@ def _cancel_all_reasons(db: sqlite3.Connection, orders: list[dict[str, Any]]) ->
         before = bisect.bisect_left(ids, (o["status_id"] or 0, ""))  # those before the CANCELED
         if before and ids[before - 1][0] > o["id"]:
             o["cancel_reason"] = ids[before - 1][1] or None
+        if not o["cancel_reason"] and o["status_id"] is not None:
+            said = db.execute("SELECT json_extract(body, '$.reason') FROM entries WHERE id = ?", (o["status_id"],))
+            venue = said.fetchone()[0]
+            o["cancel_reason"] = f"by the exchange: {venue}" if venue else None
 
 
 def fills(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any]]:

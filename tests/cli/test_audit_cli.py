@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from rulebot.backtest.text import exact, money
 from rulebot.cli import main
-from rulebot.core.account_events import OrderUpdate
-from rulebot.core.commands import PlaceOrder
+from rulebot.core.account_events import AlgoUpdate, OrderUpdate
+from rulebot.core.commands import CancelAllOrders, PlaceOrder
 from rulebot.core.enums import OrderStatus, OrderType, PositionSide, Side, TimeInForce
 from rulebot.engine.records import Decision, GuardRecord
 from rulebot.engine.risk.verdict import Verdict
@@ -540,7 +540,10 @@ def test_every_order_the_bot_cancelled_says_why(journal):
     reasons = {o["cancel_reason"] for o in cancelled}
     assert cancelled and None not in reasons, [o["client_order_id"] for o in cancelled if not o["cancel_reason"]]
     assert {"position closed", "expired", "re-priced: the daily loss cap moved"} <= reasons
-    assert "flatten (daily_loss_cap)" in reasons  # a CancelAllOrders: found by its symbol, not by an id
+    # The daily-cap stop the breach's flatten (a CancelAllOrders) cancelled in this run before is now
+    # dropped by the exchange first, triggered beside the stop-loss that closed the position: both say
+    # why (the flatten's reason: test_an_order_a_cancel_all_took_says_the_flattens_reason).
+    assert "by the exchange: Reduce Only reject" in reasons
     code, text = audit(journal, "orders")
     assert "CANCELED (position" in text  # the table may wrap the rest of the cell
     closed = next(o for o in cancelled if o["cancel_reason"] == "position closed")
@@ -552,3 +555,42 @@ def test_every_order_the_bot_cancelled_says_why(journal):
     db.close()
     code, story = audit(journal, "explain", str(placed_by))
     assert code == 0 and f"CancelOrder {closed['client_order_id']} sent (position closed)" in story, story
+
+
+def test_an_order_the_exchange_cancelled_says_so_and_why(tmp_path):
+    """A daily-cap stop that triggered just after the position's own stop had closed it is dropped
+    by the exchange ("Reduce Only reject": nothing left to close). No cancel of the bot named it,
+    and `orders` said CANCELED with no reason, as if the bot had cancelled it without one."""
+    stop = sell("cap-1", OrderType.STOP_MARKET, None, "108612.80")
+    path = Path(journal_of(tmp_path / "j.journal", (stop, Decimal(0))))
+    sink = SyncJournal(path, "r1")
+    dropped = AlgoUpdate(
+        "BTCUSDT", "cap-1", 1, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "CANCELED", Decimal(0),
+        Decimal("108612.80"), None, False, True, None, None, "Reduce Only reject", 2000,
+    )  # fmt: skip
+    sink.append(to_row(dropped))
+    sink.end_step()
+    sink.close()
+    code, out = audit(str(path), "orders", "--format", "json")
+    assert code == 0
+    assert [(o["status"], o["cancel_reason"]) for o in json.loads(out)] == [
+        ("CANCELED", "by the exchange: Reduce Only reject")
+    ]
+
+
+def test_an_order_a_cancel_all_took_says_the_flattens_reason(tmp_path):
+    """A CancelAllOrders names no order: the cancelled order is found by its symbol, and gets the
+    reason of the last one sent between its placing and its CANCELED."""
+    stop = sell("cap-1", OrderType.STOP_MARKET, None, "108612.80")
+    path = Path(journal_of(tmp_path / "j.journal", (stop, Decimal(0))))
+    sink = SyncJournal(path, "r1")
+    sink.append(to_row(CancelAllOrders("BTCUSDT", 2000, reason="flatten (daily_loss_cap)")))
+    gone = AlgoUpdate(
+        "BTCUSDT", "cap-1", 1, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "CANCELED", Decimal(0),
+        Decimal("108612.80"), None, False, True, None, None, None, 2000,
+    )  # fmt: skip
+    sink.append(to_row(gone))
+    sink.end_step()
+    sink.close()
+    code, out = audit(str(path), "orders", "--format", "json")
+    assert code == 0 and [o["cancel_reason"] for o in json.loads(out)] == ["flatten (daily_loss_cap)"]
