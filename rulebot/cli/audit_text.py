@@ -90,28 +90,60 @@ def print_story(out: Console, story: dict[str, Any], places: int) -> None:
         later = f" at {when(s['time'])}" if s.get("time") not in (None, story["time"]) else ""
         out.print(f"state: {s['from_state']} → {s['to_state']} ({s['why']}){later}", markup=False)
     for o in story["orders"]:
-        if o["kind"] == "command" and o.get("type") != "PlaceOrder":
-            why = f" ({o['reason']})" if o.get("reason") else ""  # a cancel's reason (commands.CancelOrder)
-            out.print(f"{o.get('type')} {o['client_order_id']} sent{why}", markup=False)
-        elif o["kind"] == "command":
-            qty = cell("quantity", o.get("quantity")) if o.get("quantity") else "close-position"
-            price = order_price(o.get("price"), o.get("trigger_price"))
-            at = f" @ {price}" if price != "-" else ""
-            out.print(
-                f"order {o['client_order_id']} sent: {o.get('side')} {qty} {o.get('order_type')}{at}", markup=False
-            )
-        elif o["kind"] == "order":
-            fill = (
-                f" filled {cell('quantity', o['last_filled_qty'])} @ {cell('price', o['last_filled_price'])}"
-                f" fee {cell('fee', o['commission'], fee_places(o.get('commission_asset'), places))}"
-                if _filled(o.get("last_filled_qty"))
-                else ""
-            )
-            out.print(f"  {when(o['time'])} {o['status']}{fill}", markup=False)
-        else:
-            out.print(f"  {when(o['time'])} algo {o['status']}", markup=False)
+        out.print(_order_line(o, places), markup=False)
     pos = story["position_after"]
     if pos:
         for p in pos.get("positions", []):
             amount, entry = cell("quantity", p["amount"]), cell("price", p["entry_price"])
             out.print(f"position after: {p['symbol']} {amount} @ {entry}", markup=False)
+    if story.get("engine_after"):
+        # What the engine did for the symbol on its own until its next decision: its protective and
+        # daily-cap stops, a stop resized or refused, cancels, each with its time and reason.
+        out.print("then the engine, on its own:", markup=False)
+        for e in story["engine_after"]:
+            for line in _engine_lines(e, places):
+                out.print("  " + line, markup=False)
+        if story.get("engine_more"):
+            out.print("  ... and more (`rulebot audit export` has every row)", markup=False)
+
+
+def _order_line(o: dict[str, Any], places: int) -> str:
+    """A command sent for an order, or an update of it (the latter indented under its command)."""
+    if o["kind"] == "command" and o.get("type") not in ("PlaceOrder", None):
+        why = f" ({o['reason']})" if o.get("reason") else ""  # a cancel's reason (commands.CancelOrder)
+        cid = f" {o['client_order_id']}" if o.get("client_order_id") else ""  # CancelAllOrders names none
+        return f"{o.get('type')}{cid} sent{why}"
+    if o["kind"] == "command":
+        qty = cell("quantity", o.get("quantity")) if o.get("quantity") else "close-position"
+        price = order_price(o.get("price"), o.get("trigger_price"))
+        at = f" @ {price}" if price != "-" else ""
+        return f"order {o['client_order_id']} sent: {o.get('side')} {qty} {o.get('order_type')}{at}"
+    return f"  {when(o['time'])} {_update(o, places)}"
+
+
+def _update(o: dict[str, Any], places: int) -> str:
+    """What the venue said of an order (its status, and its fill) or of a stop (an algo order)."""
+    if o["kind"] != "order":
+        return f"algo {o['status']}"
+    if not _filled(o.get("last_filled_qty")):
+        return str(o["status"])
+    qty, price = cell("quantity", o["last_filled_qty"]), cell("price", o["last_filled_price"])
+    fee = cell("fee", o["commission"], fee_places(o.get("commission_asset"), places))
+    return f"{o['status']} filled {qty} @ {price} fee {fee}"
+
+
+def _engine_lines(e: dict[str, Any], places: int) -> list[str]:
+    """One row the engine wrote on its own, with its time, what and why."""
+    at = when(e["time"])
+    if e["kind"] == "guard":
+        sent = f" → {e['client_order_id']}" if e.get("client_order_id") else " (nothing sent)"
+        return [f"{at} {e['rule']}: {e.get('intent')}{sent}"] + [
+            f"  {v['kind']:7} {v['guard']}: {v['reason']}" for v in e.get("verdicts", [])
+        ]
+    if e["kind"] == "notice":
+        return [f"{at} notice {e.get('notice')}: {e.get('message')}"]
+    if e["kind"] == "command":
+        return [f"{at} {_order_line(e, places)}"]
+    # An order's or a stop's update: its id, since several of the engine's may be working.
+    why = f" ({e['reject_reason'] or e.get('reason')})" if e.get("reject_reason") or e.get("reason") else ""
+    return [f"{at} {e['client_order_id']} {_update(e, places)}{why}"]

@@ -121,6 +121,7 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
         ).fetchone()
         if snap is not None:
             position = {"id": snap["id"], "time": snap["time"], **json.loads(snap["body"])}
+    shown = {g["id"] for g in guards} | {s["id"] for s in states} | {o["id"] for o in orders}
     return {
         "id": decision_id,
         "run_id": row["run_id"],
@@ -137,7 +138,45 @@ def explain(db: sqlite3.Connection, decision_id: int) -> dict[str, Any] | None:
         "state_changes": [{"id": s["id"], **json.loads(s["body"])} for s in states],
         "orders": [{"id": o["id"], "kind": o["kind"], **json.loads(o["body"])} for o in orders],
         "position_after": position,
+        **_engine_after(db, row, own_next, shown),
     }
+
+
+# What the engine does on its own for a position (the protective and daily-cap stops, a stop's
+# resize, a refused stop closed at market, cancels with their reasons) is journaled by kind.
+_ENGINE_KINDS = ("guard", "command", "order", "algo", "notice")
+ENGINE_ROWS = 500  # an explain is read by a person: a window with more says so (`engine_more`)
+
+
+def _engine_after(db: sqlite3.Connection, decision: sqlite3.Row, until: int, shown: set[int]) -> dict[str, Any]:
+    """`engine_after`: the rows the engine wrote for the decision's symbol (and the account's notices,
+    symbol '') after the decision and before the symbol's next decision, in the order written, less
+    those the story already tells (`shown`); `engine_more`: whether there were more than ENGINE_ROWS.
+    Read by id range on the kind index: a window, never the table."""
+    marks = ",".join("?" * len(_ENGINE_KINDS))
+    found = db.execute(
+        f"SELECT id, time, kind, rule, client_order_id, body FROM entries WHERE kind IN ({marks}) AND run_id = ? "
+        "AND id > ? AND id < ? AND (symbol = ? OR (symbol = '' AND kind = 'notice')) ORDER BY id LIMIT ?",
+        (*_ENGINE_KINDS, decision["run_id"], decision["id"], until, decision["symbol"], ENGINE_ROWS + len(shown) + 1),
+    ).fetchall()
+    out: list[dict[str, Any]] = []
+    for r in found:
+        if r["id"] in shown:
+            continue
+        body = json.loads(r["body"])
+        if r["kind"] == "notice":  # its own kind (order-rejected, replace-stop, ...) beside the row's
+            body["notice"] = body.pop("kind", None)
+        out.append(
+            {
+                **body,
+                "id": r["id"],
+                "time": r["time"],
+                "kind": r["kind"],
+                "rule": r["rule"],
+                "client_order_id": r["client_order_id"],
+            }
+        )
+    return {"engine_after": out[:ENGINE_ROWS], "engine_more": len(out) > ENGINE_ROWS}
 
 
 # The row where a client order id is placed again (another backtest's bt-1, ...): an order's
@@ -189,7 +228,8 @@ def orders(db: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
 def _cancel_all_reasons(db: sqlite3.Connection, orders: list[dict[str, Any]]) -> None:
     """A cancelled order that no CancelOrder named went with its symbol's CancelAllOrders (a flatten, a
     rule's `cancel`): the last one between its placing and its CANCELED gives its reason. Read once,
-    not per order."""
+    not per order. One that none did either the exchange cancelled, with the reason its update gives
+    (a close-position stop triggered with no position left: "Reduce Only reject")."""
     wanting = [o for o in orders if o["status"] == "CANCELED" and not o["cancel_reason"]]
     if not wanting:
         return

@@ -103,6 +103,9 @@ def test_a_stop_the_exchange_refused_is_rejected_in_the_backtest_journal(tmp_pat
     told = [o for o in story["orders"] if o["client_order_id"] == stop["client_order_id"] and o["kind"] != "command"]
     assert [(o["kind"], o["status"], o["reject_code"]) for o in told] == [("order", "REJECTED", -2021)]
     assert "Order would immediately trigger" in told[0]["reject_reason"]
+    # ...and the engine's word on it, that its trigger had passed and it closed the position at market.
+    notices = [e["message"] for e in story["engine_after"] if e["kind"] == "notice"]
+    assert any(f"{stop['client_order_id']} rejected" in n and "closed at market" in n for n in notices), notices
     statuses = {o["client_order_id"]: o["status"] for o in q.orders(db)}
     assert statuses[stop["client_order_id"]] == "REJECTED"
     assert verify(db).ok

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -541,6 +540,10 @@ def test_every_order_the_bot_cancelled_says_why(journal):
     reasons = {o["cancel_reason"] for o in cancelled}
     assert cancelled and None not in reasons, [o["client_order_id"] for o in cancelled if not o["cancel_reason"]]
     assert {"position closed", "expired", "re-priced: the daily loss cap moved"} <= reasons
+    # The daily-cap stop the breach's flatten (a CancelAllOrders) cancelled in this run before is now
+    # dropped by the exchange first, triggered beside the stop-loss that closed the position: both say
+    # why (the flatten's reason: test_an_order_a_cancel_all_took_says_the_flattens_reason).
+    assert "by the exchange: Reduce Only reject" in reasons
     code, text = audit(journal, "orders")
     assert "CANCELED (position" in text  # the table may wrap the rest of the cell
     closed = next(o for o in cancelled if o["cancel_reason"] == "position closed")
@@ -554,32 +557,40 @@ def test_every_order_the_bot_cancelled_says_why(journal):
     assert code == 0 and f"CancelOrder {closed['client_order_id']} sent (position closed)" in story, story
 
 
-def test_a_cancel_all_and_the_exchange_s_own_cancel_each_give_the_cancel_s_reason(tmp_path):
-    """An order that no CancelOrder named went with its symbol's CancelAllOrders (a flatten): that
-    command's reason. A close-position stop the exchange cancelled on its own (another stop closed the
-    position) was cancelled by no command of the bot: its update's reason, said to be the exchange's."""
-    path = tmp_path / "j.sqlite"
-    entry = sell("t-1", OrderType.LIMIT, "61000", None)
-    stop = replace(sell("t-2", OrderType.STOP_MARKET, None, "59000"), quantity=None, close_position=True)
-    journal_of(path, (entry, Decimal(0)), (stop, Decimal(0)))
+def test_an_order_the_exchange_cancelled_says_so_and_why(tmp_path):
+    """A daily-cap stop that triggered just after the position's own stop had closed it is dropped
+    by the exchange ("Reduce Only reject": nothing left to close). No cancel of the bot named it,
+    and `orders` said CANCELED with no reason, as if the bot had cancelled it without one."""
+    stop = sell("cap-1", OrderType.STOP_MARKET, None, "108612.80")
+    path = Path(journal_of(tmp_path / "j.journal", (stop, Decimal(0))))
     sink = SyncJournal(path, "r1")
-    sink.append(to_row(AlgoUpdate(
-        "BTCUSDT", "t-2", 7, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "CANCELED", Decimal(0),
-        Decimal(59000), None, False, True, None, None, "Reduce Only reject", 2000,
-    )))  # fmt: skip
-    sink.append(to_row(CancelAllOrders("BTCUSDT", 2000, "flatten (halt)")))
-    update = OrderUpdate(
-        "BTCUSDT", "t-1", 1, Side.SELL, OrderType.LIMIT, OrderStatus.CANCELED, "CANCELED", Decimal("0.010"),
-        Decimal(61000), Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0), "USDT", Decimal(0), False,
-        False, PositionSide.BOTH, TimeInForce.GTC, None, None, None, 2001,
+    dropped = AlgoUpdate(
+        "BTCUSDT", "cap-1", 1, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "CANCELED", Decimal(0),
+        Decimal("108612.80"), None, False, True, None, None, "Reduce Only reject", 2000,
     )  # fmt: skip
-    sink.append(to_row(update))
+    sink.append(to_row(dropped))
     sink.end_step()
     sink.close()
     code, out = audit(str(path), "orders", "--format", "json")
     assert code == 0
-    reasons = {o["client_order_id"]: (o["status"], o["cancel_reason"]) for o in json.loads(out)}
-    assert reasons == {
-        "t-1": ("CANCELED", "flatten (halt)"),
-        "t-2": ("CANCELED", "by the exchange: Reduce Only reject"),
-    }
+    assert [(o["status"], o["cancel_reason"]) for o in json.loads(out)] == [
+        ("CANCELED", "by the exchange: Reduce Only reject")
+    ]
+
+
+def test_an_order_a_cancel_all_took_says_the_flattens_reason(tmp_path):
+    """A CancelAllOrders names no order: the cancelled order is found by its symbol, and gets the
+    reason of the last one sent between its placing and its CANCELED."""
+    stop = sell("cap-1", OrderType.STOP_MARKET, None, "108612.80")
+    path = Path(journal_of(tmp_path / "j.journal", (stop, Decimal(0))))
+    sink = SyncJournal(path, "r1")
+    sink.append(to_row(CancelAllOrders("BTCUSDT", 2000, reason="flatten (daily_loss_cap)")))
+    gone = AlgoUpdate(
+        "BTCUSDT", "cap-1", 1, OrderType.STOP_MARKET, Side.SELL, PositionSide.BOTH, "CANCELED", Decimal(0),
+        Decimal("108612.80"), None, False, True, None, None, None, 2000,
+    )  # fmt: skip
+    sink.append(to_row(gone))
+    sink.end_step()
+    sink.close()
+    code, out = audit(str(path), "orders", "--format", "json")
+    assert code == 0 and [o["cancel_reason"] for o in json.loads(out)] == ["flatten (daily_loss_cap)"]

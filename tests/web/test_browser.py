@@ -84,6 +84,9 @@ async def test_a_trader_follows_a_trade_to_its_explanation_and_presses_kill(tmp_
         await expect(dialog.locator("#explain-title")).to_have_text(f"decision {decision_id} · buy", timeout=WAIT_MS)
         await expect(dialog).to_contain_text("daily_loss_cap")
         await expect(dialog).to_contain_text("Orders and fills that followed")
+        # ...and what the engine did on its own after it: the daily-cap stop it placed beside the rule's.
+        await expect(dialog).to_contain_text("Then the engine, on its own")
+        await expect(dialog).to_contain_text("daily_loss_cap: daily_cap stop")
         await expect(dialog).to_contain_text(f"explain {decision_id}")
         await page.screenshot(path=shots / "web-explain.png")
         await dialog.locator("form.close button").click()

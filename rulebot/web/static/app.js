@@ -238,6 +238,16 @@ async function explain(id) {
   parts.push(el("h3", {}, "Orders and fills that followed"), table(["time", "status", "what", "client id"], ord, "no order"));
   const pos = (s.position_after || {}).positions || [];
   if (pos.length) parts.push(el("h3", {}, "Position after"), el("ul", {}, pos.map((p) => el("li", {}, `${p.symbol} ${p.amount} @ ${p.entry_price}`))));
+  // What the engine did on its own for the symbol until its next decision (its stops, cancels, notices).
+  const eng = (s.engine_after || []).map((e) => {
+    if (e.kind === "guard") return [when(e.time), `${e.rule}: ${e.intent}`, e.verdicts.map((v) => `${v.kind} ${v.guard}: ${v.reason}`).join("; "), e.client_order_id || ""];
+    if (e.kind === "notice") return [when(e.time), `notice ${e.notice}`, e.message, ""];
+    if (e.kind === "command" && e.type !== "PlaceOrder") return [when(e.time), `${e.type} sent`, e.reason || "–", e.client_order_id || ""];
+    if (e.kind === "command") return [when(e.time), `sent ${e.side} ${e.quantity || "close-position"} ${e.order_type}${e.price || e.trigger_price ? " @ " + (e.price || e.trigger_price) : ""}`, "–", e.client_order_id];
+    const filled = e.last_filled_qty && Number(e.last_filled_qty) > 0 ? `filled ${e.last_filled_qty} @ ${e.last_filled_price} fee ${e.commission}` : "";
+    return [when(e.time), e.kind === "algo" ? "algo " + e.status : e.status, e.reject_reason || e.reason || filled || "–", e.client_order_id || ""];
+  });
+  if (eng.length) parts.push(el("h3", {}, "Then the engine, on its own"), table(["time", "what", "why", "client id"], eng, "nothing"));
   parts.push(el("p", { class: "muted small" }, `the same as: rulebot audit -j JOURNAL explain ${s.id}`));
   body.replaceChildren(...parts);
 }
