@@ -6,7 +6,7 @@ import random
 from decimal import Decimal
 
 from rulebot.backtest.runner import BacktestConfig, run_backtest
-from rulebot.core.events import CandleClosed, Trade
+from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.engine import records as rec
 from rulebot.rulebook.compiler import compile_text
 
@@ -79,6 +79,44 @@ def test_minutes_a_quiet_market_closes_at_once_are_seen_one_by_one(usdm):
         (185_000, ema[1], 0.0),
         (250_000, ema[2], 99 / 101 - 1),
     ]
+
+
+def _mark(second: int, price: str) -> MarkPrice:
+    p = Decimal(price)
+    return MarkPrice("BTCUSDT", p, T0 + second * 1000, p, Decimal("0.0001"), T0 + 8 * 3_600_000)
+
+
+def _book(second: float, price: str) -> BookTop:
+    p, ms = Decimal(price), round(second * 1000)
+    return BookTop("BTCUSDT", p - Decimal("0.1"), Decimal(1), p + Decimal("0.1"), Decimal(1), T0 + ms, ms)
+
+
+def test_a_quiet_markets_candles_close_on_its_mark_prices_not_at_its_next_trade(usdm):
+    # Trades at 00:00:05 and 00:00:50, a mark price every second from 00:00:51, the next trade at
+    # 00:03:05: the minutes close at the first mark at or after their end (00:01:00, 00:02:00,
+    # 00:03:00), each on its own values, not all three at 00:03:05 (live: minutes late).
+    events = [_trade(5, "100", 1), _trade(50, "101", 2)]
+    events += [_mark(s, "101") for s in range(51, 185)]
+    events += [_trade(185, "99", 3), _mark(185, "99"), _mark(240, "99")]
+    _, records = backtest(QUIET, events, usdm)
+    seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
+    assert seen == [
+        (60_000, (100.0, 101.0, 4.0)),
+        (120_000, (101.0, 101.0, 0.0)),
+        (180_000, (101.0, 101.0, 0.0)),
+        (240_000, (99.0, 99.0, 2.0)),
+    ]
+
+
+def test_book_tickers_close_a_quiet_markets_candles_a_second_after_their_end(usdm):
+    # No mark stream. A book ticker closes a minute once it is a second past its end (on USDⓈ-M it comes
+    # on its own connection, ahead of the trades): 00:01:00.5 closes nothing, 00:01:01 the minute of
+    # 00:00, 00:02:30 the flat 00:01; the trade at 00:02:40 opens 00:02, closed by the book at 00:03:01.
+    events = [_trade(5, "100", 1), _book(60.5, "100"), _book(61, "100"), _book(150, "100")]
+    events += [_trade(160, "102", 2), _book(180.5, "102"), _book(181, "102")]
+    _, records = backtest(QUIET, events, usdm)
+    seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
+    assert seen == [(61_000, (100.0, 100.0, 2.0)), (150_000, (100.0, 100.0, 0.0)), (181_000, (102.0, 102.0, 2.0))]
 
 
 CROSSES = """
