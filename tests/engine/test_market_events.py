@@ -243,3 +243,40 @@ rules:
         run_backtest(book, iter(data), *usdm, BacktestConfig(trade_from=trade_from), on_record=records.append)
         seen[trade_from] = [m for t, m in _logs(records) if t >= 8 * 60_000]
     assert seen[None] == seen[T0 + 8 * 60_000] == ["cross 120"]
+
+
+def _kline(minute: int, close: str) -> CandleClosed:
+    t, c = T0 + minute * 60_000, Decimal(close)
+    return CandleClosed("BTCUSDT", "1m", t, t + 59_999, c, c, c, c, Decimal(1), Decimal(0), 1, Decimal(0), Decimal(0))
+
+
+def test_mark_prices_leave_candles_from_klines_as_they_were(usdm):
+    # Kline-built timeframes close with their klines only: marks every 10 s (one at each minute's end)
+    # change no firing of a 1m kline rule.
+    book = QUIET
+    klines = [_kline(m, str(100 + m % 3)) for m in range(12)]
+    marked = sorted(klines + [_mark(s, "100") for s in range(0, 720, 10)], key=lambda e: e.time)
+    seen = []
+    for events in (klines, marked):
+        _, records = backtest(book, events, usdm)
+        seen.append([(t, i["open@1m"], i["close@1m"]) for t, i in _fired(records, "minute")])
+    assert len(seen[0]) == 12 and seen[0] == seen[1]
+
+
+def test_a_warm_up_closes_quiet_minutes_at_mark_prices_as_the_run_does(usdm):
+    # Trading from 00:05: the warm-up before it closes the minutes at the mark prices too, so the ema
+    # and the crossover's `prev.` values after it are those of a run without warm-up.
+    events, second, price = [], 0, 100
+    while second < 600:
+        if second % 100 == 0:  # 00:03:20's trade is the last before 00:05: 00:03 closes at 00:04's mark
+            price += 1 if second % 200 else -2
+            events.append(_trade(second, str(price), len(events) + 1))
+        events.append(_mark(second, str(price)))
+        second += 5
+    book = compile_text(QUIET)
+    seen = {}
+    for trade_from in (None, T0 + 300_000):
+        records: list[object] = []
+        run_backtest(book, iter(events), *usdm, BacktestConfig(trade_from=trade_from), on_record=records.append)
+        seen[trade_from] = [(t, i) for t, i in _fired(records, "ema") + _fired(records, "up") if t >= 300_000]
+    assert seen[None] and seen[None] == seen[T0 + 300_000]
