@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from rulebot.core.enums import MarginType
 from rulebot.core.events import BookTop, IndexPrice, MarkPrice
+from rulebot.engine.market import BOOK_LAG_MS
 
 if TYPE_CHECKING:
     from rulebot.backtest.fast_trades import SymbolBands, TradeCounts
@@ -102,7 +103,11 @@ class QuoteFolds:
             event = next(it, None)
 
     def _quiet_book(self, book: BookTop) -> bool:
-        """The bid and ask lie strictly inside the simulator's quiet band of the symbol."""
+        """The bid and ask lie strictly inside the simulator's quiet band of the symbol, and the book
+        closes none of its candles (`MarketEvents._clock`: their rules run)."""
+        run = self.engine.state.runs.get(book.symbol)
+        if run is not None and book.time - BOOK_LAG_MS >= run.market.next_close:
+            return False
         edges = self._bands.edges(book.symbol)
         if edges is None:
             return False

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
 from rulebot.engine.candles import Candle, CandleBuilder
 from rulebot.engine.engine import Engine
-from rulebot.engine.market import SymbolMarket
+from rulebot.engine.market import BOOK_LAG_MS, SymbolMarket
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.rulebook.history import HistoryNeed, duration_text, history_needs, timeframe_ms
 
@@ -165,14 +165,19 @@ class Warmup:
                     remember(symbol, _MARK)
             if market.last is not None:
                 vol.update(event.close_time, float(market.last))
-        elif isinstance(event, MarkPrice):
-            market.on_mark(event)
-            remember(symbol, _MARK)
-            vol.update(time, float(event.mark_price))
-        elif isinstance(event, BookTop):
-            market.on_book(event)
-        elif isinstance(event, FundingRate):
-            market.on_funding(event)
+        elif isinstance(event, (MarkPrice, BookTop, FundingRate)):
+            at = time
+            if isinstance(event, MarkPrice):
+                market.on_mark(event)
+                remember(symbol, _MARK)
+                vol.update(time, float(event.mark_price))
+            elif isinstance(event, BookTop):
+                market.on_book(event)
+                at -= BOOK_LAG_MS
+            else:
+                market.on_funding(event)
+            if at >= market.next_close:  # its trade-built candles that are over close (MarketEvents._clock)
+                self._closed(symbol, market, market.clock_closes(at))
         if self.pending and time >= self._next_check:
             self.check(time)
 

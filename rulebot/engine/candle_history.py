@@ -17,6 +17,7 @@ from collections.abc import ItemsView, Iterable, ValuesView
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rulebot.engine.candles import Candle
+from rulebot.engine.env import MARKET_NAMES
 from rulebot.engine.signals import IndicatorRuntime
 
 if TYPE_CHECKING:
@@ -190,3 +191,33 @@ def rewarm(market: SymbolMarket) -> None:
                 market.not_ready.discard(key)
     runtime.env, runtime.not_ready = market.env, market.not_ready
     market.indicators = runtime
+
+
+def carry(market: SymbolMarket, old: SymbolMarket) -> None:
+    """Take over a running market (SymbolMarket.carry_from): prices, candles being built, history; then
+    warm the new market's indicators from that history (`rewarm`)."""
+    market.last, market.mark = old.last, old.mark
+    market.has_book, market.has_mark, market.has_trades = old.has_book, old.has_mark, old.has_trades
+    market.last_data_time, market.price_candle_ms = old.last_data_time, old.price_candle_ms
+    market.next_funding_time, market.funding_interval_ms = old.next_funding_time, old.funding_interval_ms
+    market._book_from = old._book_from
+    for name in MARKET_NAMES:
+        market.env[name] = old.env.get(name, math.nan)
+        if name not in old.not_ready:
+            market.not_ready.discard(name)
+    for tf in market.timeframes:
+        if tf in old.builders:
+            market.builders[tf] = old.builders[tf]
+            market.source[tf] = old.source[tf]
+            market.history[tf] = old.history[tf]
+            if tf in old.prev_close:
+                market.prev_close[tf] = old.prev_close[tf]
+            for key in market._keys[tf]:
+                market.env[key] = old.env.get(key, math.nan)
+                if key not in old.not_ready:
+                    market.not_ready.discard(key)
+    market.sourced = set(old.sourced)
+    if market.has_trades:
+        market._plan_trade_candles()
+        market.next_close = market._next_end()
+    rewarm(market)

@@ -5,7 +5,12 @@ ones, which start on Monday 00:00 UTC. A bucket closes as soon as the input show
 a trade (or any event) at or past its end, or a shorter candle that ends exactly at its end —
 so a 15m candle rolled up from 1m klines closes with its last minute, not with the next one.
 Buckets with no trade are emitted too (open = high = low = close = previous close, volume 0),
-as Binance does, so that indicators count time, not activity.
+as Binance does, so that indicators count time, not activity. The market closes trade-built
+buckets at each event of the symbol (a mark price, a book ticker: `SymbolMarket.clock_closes`),
+so a quiet symbol's candle closes at its first event at or past the bucket's end, not at its next
+trade; the builder then remembers where the next bucket starts (`_resume`), for the empty buckets
+after it. A trade stamped before that (live, a trade that arrives after a mark price stamped later)
+goes into the bucket being built: the one it belonged to has closed.
 
 A candle rolled up from shorter ones is not emitted when its bucket is the builder's first and its
 first shorter candle opens after the bucket's start: data starting at 10:20 holds 10:20-10:59 of the
@@ -55,6 +60,7 @@ class CandleBuilder:
         "_low",
         "_open",
         "_partial",
+        "_resume",
         "_start",
         "_volume",
         "first",
@@ -70,6 +76,7 @@ class CandleBuilder:
         self.interval = timeframe_ms(timeframe)
         self.offset = _MONDAY_OFFSET_MS if timeframe.endswith("w") else 0
         self._start: int | None = None  # open time of the bucket being built
+        self._resume: int | None = None  # no bucket being built: where the next one opens (None: not known)
         self._open = self._high = self._low = self._close = 0.0
         self._volume = 0.0
         self.last_close: float | None = None
@@ -80,13 +87,26 @@ class CandleBuilder:
     def bucket(self, time: int) -> int:
         return (time - self.offset) // self.interval * self.interval + self.offset
 
+    def next_end(self) -> int | None:
+        """When `advance` next closes a bucket (ms): the end of the one being built, or of the empty one
+        after the last closed; None before the first input."""
+        start = self._start if self._start is not None else self._resume
+        return None if start is None else start + self.interval
+
     def advance(self, time: int) -> list[Candle]:
         """Close every bucket that ended at or before `time` (ms)."""
         start = self._start
-        if start is None or time < start + self.interval:
-            return []
-        out = self._closing()
-        nxt = start + self.interval
+        if start is None:
+            start = self._resume  # the last bucket closed: the ones after it had no trade (empty)
+            if start is None or time < start + self.interval:
+                return []
+            out: list[Candle] = []
+            nxt = start
+        else:
+            if time < start + self.interval:
+                return []
+            out = self._closing()
+            nxt = start + self.interval
         target = self.bucket(time)
         if target > nxt:
             # A quiet market still passes time: emit flat candles, but not for an outage of days.
@@ -96,20 +116,27 @@ class CandleBuilder:
                 o = target - (empties - k) * self.interval
                 out.append(Candle(self.timeframe, o, o + self.interval - 1, last, last, last, last, 0.0))
         self._start = None
+        self._resume = target
         return out
 
     def add_trade(self, time: int, price: float, qty: float) -> list[Candle]:
-        closed = self.advance(time) if self._start is not None else []
-        if self._start is None:
-            self._start = self.bucket(time)
-            self._open = self._high = self._low = price
-            self._volume = 0.0
-        elif price > self._high:
-            self._high = price
-        elif price < self._low:
-            self._low = price
-        self._close = price
-        self._volume += qty
+        start = self._start
+        if start is not None and time < start + self.interval:  # the bucket being built (the common case)
+            if price > self._high:
+                self._high = price
+            elif price < self._low:
+                self._low = price
+            self._close = price
+            self._volume += qty
+            return []
+        closed = self.advance(time) if start is not None or self._resume is not None else []
+        start = self.bucket(time)
+        resume = self._resume
+        if resume is not None and start < resume:
+            start = resume  # a trade stamped before the bucket an event opened: into that one
+        self._start = start
+        self._open = self._high = self._low = self._close = price
+        self._volume = qty
         return closed
 
     def absorb(self, high: float, low: float, close: float, qtys: list[float]) -> None:

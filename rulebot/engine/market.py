@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
-from rulebot.engine.candle_history import CandleHistory, rewarm
+from rulebot.engine.candle_history import CandleHistory, carry
 from rulebot.engine.candles import Candle, CandleBuilder, timeframe_ms
 from rulebot.engine.env import MARKET_NAMES as _MARKET_NAMES
 from rulebot.engine.env import Env, plan_lookbacks
@@ -22,6 +22,11 @@ from rulebot.rulebook.compiled import CompiledRulebook
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 HISTORY_CANDLES = 2000  # per timeframe; enough to warm any indicator of a reasonable length
+NEVER = 1 << 62
+# A book ticker closes a trade-built candle only this long after its end (MarketEvents.on_book): on USDⓈ-M
+# it comes on its own connection (/public), ahead of the trades (/market), and a trade of the closed minute
+# that arrives after it would go into the next one. Mark prices come with the trades: at the end.
+BOOK_LAG_MS = 1000
 
 
 class SymbolMarket:
@@ -66,6 +71,9 @@ class SymbolMarket:
         # (same candles, one builder per trade instead of one per timeframe).
         self._trade_builders = list(self.builders.values())
         self._rolled_from_trades: dict[str, list[CandleBuilder]] = {}
+        # When an event of the symbol next closes a trade-built candle (`clock_closes`): one int, so that a
+        # mark price or book ticker that closes nothing costs one comparison. NEVER before the first trade.
+        self.next_close = NEVER
         # Clock names are written on every event only when some rule or log reads them.
         read: set[str] = set()
         for rule in book.rules:
@@ -110,10 +118,12 @@ class SymbolMarket:
             got = builder.add_trade(time, price, qty)
             if got:
                 closed.extend(got)
-        if closed:
-            closed = self._roll_up(closed)
-            if len(closed) > 1:
-                self._in_order(closed)
+        if closed or self.next_close == NEVER:
+            self.next_close = self._next_end()
+            if closed:
+                closed = self._roll_up(closed)
+                if len(closed) > 1:
+                    self._in_order(closed)
         return closed
 
     def absorb_trades(self, high: float, low: float, close: float, qtys: list[float]) -> None:
@@ -147,20 +157,38 @@ class SymbolMarket:
                 out.extend(builder.add_candle(c))
         return out
 
-    def advance(self, time: int) -> list[Candle]:
-        """Close trade-built candles whose time is over (any event carries the clock)."""
+    def clock_closes(self, time: int) -> list[Candle]:
+        """The trade-built candles that an event of the symbol at `time` (a mark price, a book ticker) closes,
+        in order (`_in_order`), not yet published: a quiet symbol's minute closes at its first event at or
+        past the minute's end, not at its next trade. Callers check `time >= next_close` first (nothing
+        closes before). Kline-built timeframes close only with their klines."""
         closed: list[Candle] = []
-        builders = (
-            self._trade_builders
-            if self.has_trades
-            else [b for tf, b in self.builders.items() if self.source[tf] is None]
-        )
-        for builder in builders:
-            closed.extend(builder.advance(time))
+        for builder in self._trade_builders:
+            got = builder.advance(time)
+            if got:
+                closed.extend(got)
+        self.next_close = self._next_end()
         if closed:
-            closed = self._in_order(self._roll_up(closed))
+            closed = self._roll_up(closed)
+            if len(closed) > 1:
+                self._in_order(closed)
+        return closed
+
+    def advance(self, time: int) -> list[Candle]:
+        """Close (and publish) the trade-built candles whose time is over at `time`."""
+        closed = self.clock_closes(time) if time >= self.next_close else []
+        if closed:
             self._publish(closed)
         return closed
+
+    def _next_end(self) -> int:
+        """When the trade builders next close a bucket (NEVER: not before a trade)."""
+        nxt = NEVER
+        for builder in self._trade_builders:
+            end = builder.next_end()
+            if end is not None and end < nxt:
+                nxt = end
+        return nxt
 
     def on_candle(self, e: CandleClosed) -> list[Candle]:
         closed = self.candle_closes(e)
@@ -368,28 +396,5 @@ class SymbolMarket:
 
     def carry_from(self, old: SymbolMarket) -> None:
         """Take over a running market (prices, candles being built, history) from the market of
-        the previous rulebook, then warm this rulebook's indicators from the history."""
-        self.last, self.mark = old.last, old.mark
-        self.has_book, self.has_mark, self.has_trades = old.has_book, old.has_mark, old.has_trades
-        self.last_data_time, self.price_candle_ms = old.last_data_time, old.price_candle_ms
-        self.next_funding_time, self.funding_interval_ms = old.next_funding_time, old.funding_interval_ms
-        self._book_from = old._book_from
-        for name in _MARKET_NAMES:
-            self.env[name] = old.env.get(name, math.nan)
-            if name not in old.not_ready:
-                self.not_ready.discard(name)
-        for tf in self.timeframes:
-            if tf in old.builders:
-                self.builders[tf] = old.builders[tf]
-                self.source[tf] = old.source[tf]
-                self.history[tf] = old.history[tf]
-                if tf in old.prev_close:
-                    self.prev_close[tf] = old.prev_close[tf]
-                for key in self._keys[tf]:
-                    self.env[key] = old.env.get(key, math.nan)
-                    if key not in old.not_ready:
-                        self.not_ready.discard(key)
-        self.sourced = set(old.sourced)
-        if self.has_trades:
-            self._plan_trade_candles()
-        rewarm(self)  # candle_history.py
+        the previous rulebook, then warm this rulebook's indicators from the history (candle_history.py)."""
+        carry(self, old)

@@ -3,6 +3,12 @@
 A mark price values the positions; without a mark stream, trades do (once a second, the mark
 stream's own pace) and, in candle-only data, the close of the shortest candle. Each valuation
 runs the price guards (risk/PRICE_GUARDS) before the rules of the event's triggers.
+
+Every event of a symbol carries its clock: a mark price or funding row at or past the end of a
+trade-built candle closes it (`_clock`), a book ticker a second past it (`BOOK_LAG_MS`: it comes on
+another connection than the trades), so a quiet symbol's `candle_close` fires at its first event after
+the close, not at its next trade. Timers do not (engine.py's `Timer`: the clock of no symbol; a symbol
+with no event at all is a dead stream, the stale-data guard's to handle).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.engine.market import BOOK_LAG_MS
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
@@ -59,17 +66,24 @@ class MarketEvents:
         run = self.runs.get(event.symbol)
         if run is None:
             return
-        run.market.on_book(event)
+        market = run.market
+        market.on_book(event)
+        at = event.time - BOOK_LAG_MS
+        if at >= market.next_close:
+            self._clock(event.symbol, market, at, step)
         self._dispatch(event.symbol, ("book", None), step)
 
     def on_mark(self, event: MarkPrice, step: Step) -> None:
         run = self.runs.get(event.symbol)
         if run is None:
             return
-        run.market.on_mark(event)
+        market = run.market
+        market.on_mark(event)
         self.state.portfolio.set_mark(event.symbol, event.mark_price)
         run.volatility.update(event.time, float(event.mark_price))
         self._on_price(event.symbol, True, step)
+        if event.time >= market.next_close:
+            self._clock(event.symbol, market, event.time, step)
         self._dispatch(event.symbol, ("mark_price", None), step)
         due = event.next_funding_time
         if due:
@@ -104,6 +118,14 @@ class MarketEvents:
             if self._mark_rules and not mkt.has_mark:
                 dispatch(event.symbol, ("mark_price", None), step)
 
+    def _clock(self, symbol: str, market: SymbolMarket, time: int, step: Step) -> None:
+        """An event of the symbol that is no trade (a mark price, a book ticker, a funding row) carries its
+        clock: the trade-built candles over at `time` close now, their rules run as a trade's would (the
+        symbol's next trade may be minutes away), before the rules of the event's own trigger."""
+        closed = market.clock_closes(time)
+        if closed:
+            self._closed(symbol, market, closed, market.publish_from(closed), step)
+
     def _closed(self, symbol: str, market: SymbolMarket, closed: list[Candle], done: int, step: Step) -> None:
         """The `candle_close` rules of `closed` (in order), candles [0, done) of which, those of the first
         close time, are published. Candles that close at one event (a quiet market's minutes, closed by its
@@ -124,6 +146,9 @@ class MarketEvents:
         run = self.runs.get(event.symbol)
         if run is None:
             return
-        run.market.on_funding(event)
+        market = run.market
+        market.on_funding(event)
         self._funding_rows.add(event.symbol)
+        if event.time >= market.next_close:
+            self._clock(event.symbol, market, event.time, step)
         self._dispatch(event.symbol, ("funding", None), step)

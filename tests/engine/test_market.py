@@ -148,3 +148,30 @@ def test_trades_from_inside_an_hour_do_not_close_it_but_close_their_minutes():
     assert [t for tf, t in got if tf == "1h"] == [T0 + 3_600_000]  # 00:00 had trades from 00:20 only
     assert next(t for tf, t in got if tf == "1m") == T0 + 20 * 60_000  # a minute is a trade's own: kept
     assert market.builders["1h"].skipped == (T0, T0 + 20 * 60_000)
+
+
+def test_a_trade_stamped_before_the_minute_a_mark_price_opened_goes_into_that_minute():
+    # Live, a mark price stamped 00:01:00.000 may arrive before a trade stamped 00:00:59.990 (another
+    # stream): the mark closed 00:00, so the trade goes into 00:01, the minute being built, not into a
+    # second candle of 00:00.
+    market = SymbolMarket("ADAUSDT", compile_text(BOOK), Decimal("0.0001"))
+    assert market.on_trade(Trade("ADAUSDT", Decimal(1), Decimal(2), T0 + 5_000, True, 1)) == []
+    assert market.next_close == T0 + 60_000
+    assert [(c.timeframe, c.volume) for c in market.advance(T0 + 60_000)] == [("1m", 2.0)]
+    assert market.next_close == T0 + 120_000
+    assert market.on_trade(Trade("ADAUSDT", Decimal(3), Decimal(1), T0 + 59_990, True, 2)) == []
+    closed = market.advance(T0 + 120_000)
+    assert [(c.timeframe, c.open_time, c.open, c.close, c.volume) for c in closed] == [("1m", T0 + 60_000, 3, 3, 1)]
+
+
+def test_events_before_a_minutes_end_close_nothing_and_quiet_minutes_close_one_by_one():
+    market = SymbolMarket("ADAUSDT", compile_text(BOOK), Decimal("0.0001"))
+    assert market.advance(T0 + 120_000) == [] and market.next_close > T0 + 10**12  # no trade yet: nothing to close
+    market.on_trade(Trade("ADAUSDT", Decimal(1), Decimal(2), T0 + 5_000, True, 1))
+    assert market.advance(T0 + 59_999) == []
+    got = [
+        (c.timeframe, c.open_time - T0, c.volume)
+        for t in (60_000, 119_999, 120_000, 185_000)
+        for c in market.advance(T0 + t)
+    ]
+    assert got == [("1m", 0, 2.0), ("1m", 60_000, 0.0), ("1m", 120_000, 0.0)]

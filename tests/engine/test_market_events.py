@@ -6,7 +6,7 @@ import random
 from decimal import Decimal
 
 from rulebot.backtest.runner import BacktestConfig, run_backtest
-from rulebot.core.events import CandleClosed, Trade
+from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.engine import records as rec
 from rulebot.rulebook.compiler import compile_text
 
@@ -79,6 +79,44 @@ def test_minutes_a_quiet_market_closes_at_once_are_seen_one_by_one(usdm):
         (185_000, ema[1], 0.0),
         (250_000, ema[2], 99 / 101 - 1),
     ]
+
+
+def _mark(second: int, price: str) -> MarkPrice:
+    p = Decimal(price)
+    return MarkPrice("BTCUSDT", p, T0 + second * 1000, p, Decimal("0.0001"), T0 + 8 * 3_600_000)
+
+
+def _book(second: float, price: str) -> BookTop:
+    p, ms = Decimal(price), round(second * 1000)
+    return BookTop("BTCUSDT", p - Decimal("0.1"), Decimal(1), p + Decimal("0.1"), Decimal(1), T0 + ms, ms)
+
+
+def test_a_quiet_markets_candles_close_on_its_mark_prices_not_at_its_next_trade(usdm):
+    # Trades at 00:00:05 and 00:00:50, a mark price every second from 00:00:51, the next trade at
+    # 00:03:05: the minutes close at the first mark at or after their end (00:01:00, 00:02:00,
+    # 00:03:00), each on its own values, not all three at 00:03:05 (live: minutes late).
+    events = [_trade(5, "100", 1), _trade(50, "101", 2)]
+    events += [_mark(s, "101") for s in range(51, 185)]
+    events += [_trade(185, "99", 3), _mark(185, "99"), _mark(240, "99")]
+    _, records = backtest(QUIET, events, usdm)
+    seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
+    assert seen == [
+        (60_000, (100.0, 101.0, 4.0)),
+        (120_000, (101.0, 101.0, 0.0)),
+        (180_000, (101.0, 101.0, 0.0)),
+        (240_000, (99.0, 99.0, 2.0)),
+    ]
+
+
+def test_book_tickers_close_a_quiet_markets_candles_a_second_after_their_end(usdm):
+    # No mark stream. A book ticker closes a minute once it is a second past its end (on USDⓈ-M it comes
+    # on its own connection, ahead of the trades): 00:01:00.5 closes nothing, 00:01:01 the minute of
+    # 00:00, 00:02:30 the flat 00:01; the trade at 00:02:40 opens 00:02, closed by the book at 00:03:01.
+    events = [_trade(5, "100", 1), _book(60.5, "100"), _book(61, "100"), _book(150, "100")]
+    events += [_trade(160, "102", 2), _book(180.5, "102"), _book(181, "102")]
+    _, records = backtest(QUIET, events, usdm)
+    seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
+    assert seen == [(61_000, (100.0, 100.0, 2.0)), (150_000, (100.0, 100.0, 0.0)), (181_000, (102.0, 102.0, 2.0))]
 
 
 CROSSES = """
@@ -205,3 +243,40 @@ rules:
         run_backtest(book, iter(data), *usdm, BacktestConfig(trade_from=trade_from), on_record=records.append)
         seen[trade_from] = [m for t, m in _logs(records) if t >= 8 * 60_000]
     assert seen[None] == seen[T0 + 8 * 60_000] == ["cross 120"]
+
+
+def _kline(minute: int, close: str) -> CandleClosed:
+    t, c = T0 + minute * 60_000, Decimal(close)
+    return CandleClosed("BTCUSDT", "1m", t, t + 59_999, c, c, c, c, Decimal(1), Decimal(0), 1, Decimal(0), Decimal(0))
+
+
+def test_mark_prices_leave_candles_from_klines_as_they_were(usdm):
+    # Kline-built timeframes close with their klines only: marks every 10 s (one at each minute's end)
+    # change no firing of a 1m kline rule.
+    book = QUIET
+    klines = [_kline(m, str(100 + m % 3)) for m in range(12)]
+    marked = sorted(klines + [_mark(s, "100") for s in range(0, 720, 10)], key=lambda e: e.time)
+    seen = []
+    for events in (klines, marked):
+        _, records = backtest(book, events, usdm)
+        seen.append([(t, i["open@1m"], i["close@1m"]) for t, i in _fired(records, "minute")])
+    assert len(seen[0]) == 12 and seen[0] == seen[1]
+
+
+def test_a_warm_up_closes_quiet_minutes_at_mark_prices_as_the_run_does(usdm):
+    # Trading from 00:05: the warm-up before it closes the minutes at the mark prices too, so the ema
+    # and the crossover's `prev.` values after it are those of a run without warm-up.
+    events, second, price = [], 0, 100
+    while second < 600:
+        if second % 100 == 0:  # 00:03:20's trade is the last before 00:05: 00:03 closes at 00:04's mark
+            price += 1 if second % 200 else -2
+            events.append(_trade(second, str(price), len(events) + 1))
+        events.append(_mark(second, str(price)))
+        second += 5
+    book = compile_text(QUIET)
+    seen = {}
+    for trade_from in (None, T0 + 300_000):
+        records: list[object] = []
+        run_backtest(book, iter(events), *usdm, BacktestConfig(trade_from=trade_from), on_record=records.append)
+        seen[trade_from] = [(t, i) for t, i in _fired(records, "ema") + _fired(records, "up") if t >= 300_000]
+    assert seen[None] and seen[None] == seen[T0 + 300_000]
