@@ -75,6 +75,7 @@ class OrderRecord:
     reject_reason: str | None = None
     protections: list[object] = field(default_factory=list)  # placed when this entry fills
     accounts_before: int = 0  # OrderManager.accounts_heard when it was sent (see VenueReports.on_order)
+    cancel_reason: str | None = None  # why the engine asked the exchange to cancel it (None: it did not)
 
     @property
     def client_order_id(self) -> str:
@@ -231,20 +232,26 @@ class OrderManager:
         return cmd
 
     def cancel(self, record: OrderRecord, time: int, reason: str) -> CancelOrder:
+        record.cancel_reason = reason
         return CancelOrder(record.command.symbol, record.client_order_id, time, reason)
 
     def cancel_id(self, symbol: str, client_order_id: str, time: int, reason: str) -> CancelOrder:
         """Cancel by id (an entry still working, whose record may have been forgotten)."""
+        record = self.orders.get(client_order_id)
+        if record is not None:
+            record.cancel_reason = reason
         return CancelOrder(symbol, client_order_id, time, reason)
 
     def cancel_all(self, symbol: str, time: int, reason: str) -> CancelAllOrders:
+        for record in self.open_orders(symbol):
+            record.cancel_reason = reason
         return CancelAllOrders(symbol, time, reason)
 
     def cancel_tagged(self, intent: CancelIntent) -> list[CancelOrder | CancelAllOrders]:
         """A rule's `cancel`: every working order of the symbol (no tag), or those with the tag."""
         why = f"rule {intent.rule}: cancel" + ("" if intent.tag is None else f" tag {intent.tag}")
         if intent.tag is None:
-            return [CancelAllOrders(intent.symbol, intent.time, why)]
+            return [self.cancel_all(intent.symbol, intent.time, why)]
         return [self.cancel(r, intent.time, why) for r in self.open_orders(intent.symbol, intent.tag)]
 
     def expire(self, time: int) -> list[CancelOrder]:

@@ -7,7 +7,8 @@ the one of the same purpose and tag (each covers the whole position), which goes
 works (stop_swap.py: never a moment without a stop); when the position is gone,
 its stops go too (Binance leaves them working). The protective-stop guard's countdown starts when
 a position has no stop for all of it (a trailing stop whose resize was refused covers part) and
-stops when it has one.
+stops when it has one; it starts again when a stop stops working and leaves the position without
+one for all of it (`stop_cover.lost`: cancelled by a rule or the exchange, its triggered order expired).
 """
 
 from __future__ import annotations
@@ -330,16 +331,19 @@ class Protections:
             if record.purpose in _LEFTOVER_PURPOSES and record.command.position_side is position_side:
                 step.commands.append(st.oms.cancel(record, st.time, "position closed"))
 
-    def refresh(self, symbol: str) -> None:
-        """Start (or stop) the protective-stop guard's countdown for the symbol."""
+    def refresh(self, symbol: str, why: str = "") -> None:
+        """Start (or stop) the protective-stop guard's countdown for the symbol (`why`: see `_refresh`)."""
         st = self.state
-        self._refresh(symbol, st.runs[symbol], st.portfolio.net_amount(symbol) != 0)
+        self._refresh(symbol, st.runs[symbol], st.portfolio.net_amount(symbol) != 0, why)
 
-    def _refresh(self, symbol: str, run: SymbolRun, held: bool) -> None:
+    def _refresh(self, symbol: str, run: SymbolRun, held: bool, why: str = "") -> None:
+        """`why`: what starts the countdown, should it start now (none: the position opened)."""
+        guard = run.guard
         if not held or self.unprotected(symbol) is None:
-            run.guard.protect_deadline = NEVER
-        elif run.guard.protect_deadline == NEVER:
-            run.guard.protect_deadline = self.state.time + self.book.risk.protective_stop_within_ms
+            guard.protect_deadline = NEVER
+        elif guard.protect_deadline == NEVER:
+            guard.protect_deadline = self.state.time + self.book.risk.protective_stop_within_ms
+            guard.protect_why = why
         self.engine.clock.update_next_protect()
 
     def unprotected(self, symbol: str) -> PositionState | None:

@@ -68,6 +68,10 @@ class VenueReports:
             eng.binding.check(u.symbol, u.time, step)
         elif record.purpose in CLOSING_PURPOSES and not record.is_open:
             eng.binding.check(u.symbol, u.time, step)
+        if record.status not in stop_cover.COVERING and stop_cover.is_stop(record):  # a stop's order ended
+            how = stop_cover.how_ended(record, u.status.value, u.reject_reason)
+            if how is not None:
+                stop_cover.lost(eng, record, how, step)
         eng.protections.after_report(u.symbol, step)
 
     def on_algo(self, event: AlgoUpdate, step: Step) -> None:
@@ -80,6 +84,10 @@ class VenueReports:
             stop_cover.stand_down(self.engine, record, step)
         if record.purpose == "daily_cap":
             self.engine.cap_stops.on_order(record, False, step)
+        if not record.is_open and stop_cover.is_stop(record):  # the algo service is done with a stop
+            how = stop_cover.how_ended(record, event.status, event.reason)
+            if how is not None:
+                stop_cover.lost(self.engine, record, how, step)
         if event.status == "REJECTED":
             step.records.append(
                 rec.EngineNotice(

@@ -9,6 +9,10 @@ countdown runs, and its own close-position stop covers what the trailing stop do
 cancels it once the rule's own stops cover all again). A resize refused for want of room (-4045,
 too many stop orders) would leave the guard's stop no room either: the small trailing stop makes room
 for it (`make_room`).
+
+A stop that stops working while the position is open (a rule's `cancel`, the exchange cancelling,
+expiring or rejecting it on its own, its triggered order expiring unfilled) starts the countdown
+again: `how_ended` says how, for the journal.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from rulebot.core.enums import OrderType, PositionSide
+from rulebot.core.enums import OrderStatus, OrderType, PositionSide
 from rulebot.core.instruments import Instrument
+from rulebot.engine import records as rec
 from rulebot.engine.oms import OrderManager, OrderRecord
 from rulebot.engine.portfolio import PositionState
+from rulebot.engine.risk.event import NEVER
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
@@ -30,6 +36,13 @@ STOPS, OWN_STOPS = STOP_PURPOSES, frozenset({"stop_loss", "trailing_stop"})
 ZERO = Decimal(0)
 _NOT_OWN = {"daily_cap", "protective"}
 _STOP_MARKET, _MARKET = OrderType.STOP_MARKET, OrderType.MARKET  # slow Enum lookups on Python 3.11
+_FILLED = OrderStatus.FILLED
+# A stop's own status (a plain order's, or the order its algo order placed once triggered) while it
+# still closes the position: working, or filled (the account update closing the position follows).
+# Past them (its triggered order expired, cancelled, rejected) it closes nothing, though its algo
+# order is TRIGGERED until the exchange says FINISHED.
+COVERING = frozenset({None, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, _FILLED})
+_PAST = {"CANCELED": "cancelled", "EXPIRED": "expired", "EXPIRED_IN_MATCH": "expired", "REJECTED": "rejected"}
 
 
 def short_by(
@@ -50,6 +63,8 @@ def short_by(
             continue
         if cmd.side is not exit_side:
             continue  # left from a position turned since: it would open, not close
+        if record.status not in COVERING:
+            continue  # triggered, its order ended unfilled: it closes nothing now
         if record.purpose in purposes or (
             cmd.close_position
             and cmd.order_type is _STOP_MARKET
@@ -64,6 +79,53 @@ def short_by(
                 return None
             most = max(most, qty)
     return most
+
+
+def is_stop(record: OrderRecord) -> bool:
+    """Whether `short_by` counts `record` as a stop of its position (the cap's is not)."""
+    cmd = record.command
+    return record.purpose in STOPS or (
+        cmd.close_position and cmd.order_type is _STOP_MARKET and record.purpose not in _NOT_OWN
+    )
+
+
+def how_ended(record: OrderRecord, status: str, reason: str | None) -> str | None:
+    """How `record`, a stop that ended with `status` (its algo order's, or its own order's), stopped
+    working, for the journal; None when it filled (it closed what it was for: the account update says
+    how much is left)."""
+    if status == "FINISHED" or record.algo_status == "TRIGGERED":  # the order it placed ended
+        child = record.status
+        if child is None or child is _FILLED:
+            return None
+        return f"triggered but its order {_PAST.get(child.value, child.value.lower())}"
+    if status == "CANCELED" and record.cancel_reason:
+        return f"was cancelled ({record.cancel_reason})"
+    past = _PAST.get(status, status.lower())
+    return f"was {past} by the exchange" + (f" ({reason})" if reason else "")
+
+
+def lost(engine: Engine, record: OrderRecord, how: str, step: Step) -> None:
+    """`record`, a stop of the position, stopped working (`how`: "was cancelled (rule tidy: cancel)"):
+    with no other stop for all of the position, the guard's countdown starts now, and the journal
+    says why. Reports of a stop's end are few: this runs on them only."""
+    st = engine.state
+    symbol = record.command.symbol
+    run = st.runs.get(symbol)
+    if run is None or run.guard.protect_deadline != NEVER or st.portfolio.net_amount(symbol) == 0:
+        return  # not ours, counting down already, or it went with the position
+    why = f"its stop {record.client_order_id} {how}"
+    engine.protections.refresh(symbol, why)
+    if run.guard.protect_deadline != NEVER and run.exiting is None:  # not while it is being closed
+        within = engine.book.risk.protective_stop_within_ms / 1000
+        step.records.append(
+            rec.EngineNotice(
+                st.time,
+                symbol,
+                "stop-lost",
+                f"{why}: the position has no stop for all of it; the protective stop goes out in "
+                f"{within:g}s unless one works by then",
+            )
+        )
 
 
 def stand_down(engine: Engine, record: OrderRecord, step: Step) -> None:

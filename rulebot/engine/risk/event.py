@@ -37,6 +37,7 @@ class GuardMemory:
     last_guard_closed_all: bool = False  # the margin-ratio guard's last act closed the whole position
     volatility_tripped: bool = False
     protect_deadline: int = NEVER  # when the protective-stop guard acts if no stop is working by then
+    protect_why: str = ""  # what started the countdown when not the position's opening ("its stop t-3 was ...")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,23 +26,30 @@ def protective_trigger(inst: Instrument, pos: PositionState, mark: Decimal, dist
 
 
 def protective_verdict(
-    pos: PositionState, trigger: Decimal, distance: Decimal, within_ms: int, covered: Decimal = Decimal(0)
+    pos: PositionState,
+    trigger: Decimal,
+    distance: Decimal,
+    within_ms: int,
+    covered: Decimal = Decimal(0),
+    why: str = "",
 ) -> Verdict:
     """Why the stop goes out: the position had no stop, or (`covered` > 0) its stops closed only part
-    of it (a trailing stop placed before it grew, whose resize the exchange refused)."""
+    of it (a trailing stop placed before it grew, whose resize the exchange refused); `why`: what
+    started the countdown when not the position's opening (a stop that stopped working)."""
     within = within_ms / 1000
     placed = f"placed a stop-market at {trigger} ({distance * 100:.1f}% away, mark price)"
     if covered > 0:
+        since = why or "it grew past them"
         return Verdict(
             "act",
             "protective_stop",
             f"the {pos.side} position's stops on the exchange closed only {covered} of the {pos.size} held "
-            f"{within:g}s after it grew past them: {placed} for all of it",
+            f"{within:g}s after {since}: {placed} for all of it",
         )
     return Verdict(
         "act",
         "protective_stop",
-        f"the {pos.side} position had no stop on the exchange {within:g}s after it opened: {placed}",
+        f"the {pos.side} position had no stop on the exchange {within:g}s after {why or 'it opened'}: {placed}",
     )
 
 
@@ -52,6 +59,7 @@ def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
     if memory.protect_deadline > view.time:
         return ()
     memory.protect_deadline = NEVER
+    why, memory.protect_why = memory.protect_why, ""
     pos = view.unprotected(symbol)
     if pos is None:
         return ()
@@ -62,7 +70,9 @@ def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         Protect(
             symbol,
             trigger,
-            protective_verdict(pos, trigger, risk.protective_stop, risk.protective_stop_within_ms, view.covered(pos)),
+            protective_verdict(
+                pos, trigger, risk.protective_stop, risk.protective_stop_within_ms, view.covered(pos), why
+            ),
             pos.position_side,
         ),
     )
