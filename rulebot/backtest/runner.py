@@ -27,6 +27,7 @@ from rulebot.backtest.result import BacktestResult, WorstDay
 from rulebot.backtest.run_records import FORGET_AT, KEEP_FINISHED, RunRecords
 from rulebot.backtest.run_samples import run_sampler, take_samples
 from rulebot.backtest.sampling import Sampler
+from rulebot.backtest.trade_clock import TradeClock
 from rulebot.backtest.warmup import Warmup
 from rulebot.core.enums import Market, PositionSide
 from rulebot.core.errors import InvalidInput
@@ -37,6 +38,7 @@ from rulebot.core.margin import BracketTable
 from rulebot.engine.engine import Engine
 from rulebot.exchange_sim.liquidation import clearance_rate
 from rulebot.feeds.replay import ReplaySource
+from rulebot.feeds.trade_runs import TRADE_KINDS
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.session import Session, paper_venue
 
@@ -209,6 +211,11 @@ def run_backtest(
     until, started, counts = warm.until, False, trades.counts
     slot_start = slot_end = 0  # the funding slot [start, end) of `funding_slot`; empty before the first event
     seen = -1  # the time of the last event handled
+    # Trade data has no mark prices to close a quiet symbol's trade-built candles at their end (live they
+    # do): before an event past an end, the clock is carried there (trade_clock.py). Not on candle data.
+    clock = TradeClock(engine)
+    has_trades = not isinstance(events, ReplaySource) or any(kind in TRADE_KINDS for kind, _, _ in events.series)
+    clock_due = 0 if has_trades else 1 << 62
 
     def take_sample(at: int) -> None:
         equity = engine.equity(asset)
@@ -241,6 +248,7 @@ def run_backtest(
             warm.start(time)
             result.start_time = time
             session.start(time)
+            clock_due = max(clock_due, time)  # the ends before the first event are its (or the warm-up's)
         # A due sample is taken as the first event of a later time comes, before it is handled: it sees
         # every event of its time (issue 33: a sample after the first of several symbols' candles of one
         # instant saw the others a candle late). fast_trades folds no trade while it is due.
@@ -248,6 +256,11 @@ def run_backtest(
         if seen >= next_sample and first != seen and last_price:  # no point before the first price
             next_sample = seen - seen % config.sample_every_ms + config.sample_every_ms
             take_sample(seen)
+        if time > clock_due:
+            for end in clock.crossed(time, seen):
+                settling = end.symbol
+                session.market(end)
+            clock_due = clock.due(time)
         seen = time
         settling = getattr(event, "symbol", symbol)
         if settling in events_by_symbol:

@@ -162,6 +162,16 @@ class Timer:
     symbol: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CandleEnd:
+    """The end of a trade-built candle of `symbol` (its `close_time` + 1), passed with no event of the
+    symbol at or after it yet: a backtest of trade data, which has no mark prices, carries the symbol's
+    clock there (backtest/trade_clock.py) as live the mark price stream does. No price: venues ignore it."""
+
+    time: int
+    symbol: str
+
+
 # The events a live edge stamps with `received`.
 STAMPED: tuple[type, ...] = (Trade, BookTop, MarkPrice, CandleClosed)
 

@@ -25,7 +25,7 @@ from typing import Any
 from rulebot.core.account_events import AccountEvent, AccountUpdate, AlgoUpdate, OrderUpdate, StreamStatus
 from rulebot.core.commands import CancelOrder, Command, PlaceOrder, SetLeverage, SetMarginType, SetPositionMode
 from rulebot.core.enums import PositionSide
-from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarketEvent, MarkPrice, Timer, Trade
+from rulebot.core.events import BookTop, CandleClosed, CandleEnd, FundingRate, MarketEvent, MarkPrice, Timer, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES, FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.intents import HaltIntent, SetLeverageIntent
@@ -128,6 +128,7 @@ class Engine(EngineReads, QuietWalk):
             MarkPrice: self.market_events.on_mark,
             CandleClosed: self.market_events.on_candle,
             FundingRate: self.market_events.on_funding,
+            CandleEnd: self.market_events.on_candle_end,
             OrderUpdate: self.reports.on_order,
             AlgoUpdate: self.reports.on_algo,
             AccountUpdate: self.reports.on_account,

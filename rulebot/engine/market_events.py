@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rulebot.core.events import BookTop, CandleClosed, FundingRate, MarkPrice, Trade
+from rulebot.core.events import BookTop, CandleClosed, CandleEnd, FundingRate, MarkPrice, Trade
 from rulebot.engine.market import BOOK_LAG_MS
 from rulebot.engine.state import Step
 
@@ -117,6 +117,19 @@ class MarketEvents:
                 dispatch(event.symbol, ("trade", None), step)
             if self._mark_rules and not mkt.has_mark:
                 dispatch(event.symbol, ("mark_price", None), step)
+
+    def on_candle_end(self, event: CandleEnd, step: Step) -> None:
+        """A backtest of trade data carried the symbol's clock to the end of its candle (no mark price to do
+        it): the candle closes as at a mark price stamped then. Its data counts as that fresh (the stale-data
+        guard): live, the mark price that closes it is; a quiet market is not a dead stream."""
+        run = self.runs.get(event.symbol)
+        if run is None:
+            return
+        market = run.market
+        if event.time > market.last_data_time:
+            market.last_data_time = event.time
+        if event.time >= market.next_close:
+            self._clock(event.symbol, market, event.time, step)
 
     def _clock(self, symbol: str, market: SymbolMarket, time: int, step: Step) -> None:
         """An event of the symbol that is no trade (a mark price, a book ticker, a funding row) carries its

@@ -139,7 +139,9 @@ def walked(result: BacktestResult) -> int:
     return int(result.path_reason.split(" walked one by one")[0].rsplit(" ", 1)[1].replace(",", ""))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Seeds whose data reaches the daily cap on both fill models (2 no longer did on the ideal one once the minutes
+# closed at their end, backtest/trade_clock.py: its entries fill at the minute's last trade, not the next one).
+@pytest.mark.parametrize("seed", [1, 3, 7])
 @pytest.mark.parametrize("fill", [FillModel(), FillModel.realistic()], ids=["ideal", "realistic"])
 def test_the_once_a_second_trades_taken_quietly_give_the_event_paths_backtest(
     tmp_path: Path, seed: int, fill: FillModel

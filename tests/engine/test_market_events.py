@@ -8,6 +8,7 @@ from decimal import Decimal
 from rulebot.backtest.runner import BacktestConfig, run_backtest
 from rulebot.core.events import BookTop, CandleClosed, MarkPrice, Trade
 from rulebot.engine import records as rec
+from rulebot.engine.engine import Engine
 from rulebot.rulebook.compiler import compile_text
 
 from .conftest import T0, backtest
@@ -51,6 +52,17 @@ def _fired(records: list[object], rule: str) -> list[tuple[int, dict[str, object
     return [(r.time - T0, r.inputs) for r in records if isinstance(r, rec.Decision) and r.fired and r.rule == rule]
 
 
+def _live(text: str, events: list[object], usdm) -> list[object]:
+    """The engine's records on `events` alone, as live hears them: no backtest carries the clock to a
+    candle's end between them (backtest/trade_clock.py), so each event closes what it closes."""
+    book = compile_text(text)
+    engine = Engine(book, {s: usdm[0][s] for s in book.symbols}, {"USDT": Decimal(10_000)}, run_id="t")
+    records = list(engine.start(T0).records)
+    for event in events:
+        records.extend(engine.on_event(event).records)  # type: ignore[arg-type]
+    return records
+
+
 def _ema2(closes: list[float]) -> list[float]:
     """ema(x, 2) as the indicator computes it: alpha 2/3, seeded with the first value."""
     out, value = [], closes[0]
@@ -61,10 +73,11 @@ def _ema2(closes: list[float]) -> list[float]:
 
 
 def test_minutes_a_quiet_market_closes_at_once_are_seen_one_by_one(usdm):
-    # Trades at 00:00:05 and 00:00:50, none until 00:03:05: that trade closes 00:00 (o=100, c=101,
-    # v=4) and the flat 00:01 and 00:02 (o=c=101, v=0). Each firing read 00:02's values before.
+    # Trades at 00:00:05 and 00:00:50, none until 00:03:05 and no other event (live: a dead mark stream;
+    # a backtest carries the clock to each end, test_trade_clock.py): that trade closes 00:00 (o=100,
+    # c=101, v=4) and the flat 00:01 and 00:02 (o=c=101, v=0). Each firing read 00:02's values before.
     events = [_trade(5, "100", 1), _trade(50, "101", 2), _trade(185, "99", 3), _trade(250, "98", 4)]
-    _, records = backtest(QUIET, events, usdm)
+    records = _live(QUIET, events, usdm)
     seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
     assert seen == [
         (185_000, (100.0, 101.0, 4.0)),
@@ -114,7 +127,7 @@ def test_book_tickers_close_a_quiet_markets_candles_a_second_after_their_end(usd
     # 00:00, 00:02:30 the flat 00:01; the trade at 00:02:40 opens 00:02, closed by the book at 00:03:01.
     events = [_trade(5, "100", 1), _book(60.5, "100"), _book(61, "100"), _book(150, "100")]
     events += [_trade(160, "102", 2), _book(180.5, "102"), _book(181, "102")]
-    _, records = backtest(QUIET, events, usdm)
+    records = _live(QUIET, events, usdm)  # a backtest closes them at their end (test_trade_clock.py)
     seen = [(t, (i["open@1m"], i["close@1m"], i["volume@1m"])) for t, i in _fired(records, "minute")]
     assert seen == [(61_000, (100.0, 100.0, 2.0)), (150_000, (100.0, 100.0, 0.0)), (181_000, (102.0, 102.0, 2.0))]
 
