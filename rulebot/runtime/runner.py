@@ -56,6 +56,10 @@ from rulebot.runtime.warmup import Fetch
 from rulebot.venues.binance.user_stream import UserStream
 from rulebot.venues.binance.venue import BinanceVenue
 
+# Queued events the loop takes in a row before it lets other tasks run (a request's, the control
+# socket's): a kill waits behind at most this many, not behind a full queue.
+YIELD_EVERY = 64
+
 
 class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
     """Run a rulebook until the market ends, a kill, or a signal."""
@@ -233,8 +237,21 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
 
     async def _loop(self) -> None:
         started = False
+        since_yield = 0
         while self.stopping is None:
-            item = self._urgent.popleft() if self._urgent else await self.queue.get()
+            if self._urgent:
+                item = self._urgent.popleft()
+            else:
+                since_yield += 1
+                if since_yield >= YIELD_EVERY:
+                    # `queue.get` returns without yielding while the queue holds events: with a full queue
+                    # the loop would drain all 10,000 before a control request (a kill, read from its
+                    # socket or awaited by a task) could run and reach `_urgent`.
+                    since_yield = 0
+                    await asyncio.sleep(0)
+                    if self._urgent:
+                        continue
+                item = await self.queue.get()
             if item is _WAKE:
                 continue
             if item is _END:
