@@ -83,3 +83,31 @@ class TimerWheel:
         out.sort()
         self.next_due = min((t.next for t in self.timers if t.next is not None), default=1 << 62)
         return out
+
+
+# Counting a cron timer's fire times one by one over a long stop would take a while: past this many
+# the count is given as "at least".
+MISSED_COUNT_LIMIT = 1_000
+
+
+def missed(book: CompiledRulebook, after: int, until: int) -> list[tuple[tuple[str, str | None], int, int, int]]:
+    """The `cron` and `every` timers of `book` that came due in (after, until] (ms), as (key, how many
+    times, the last of them, the next after `until`): what a bot stopped over that span did not fire.
+    A restarted engine arms its timers afresh (`TimerWheel.due`), so they are not made up.
+    `before_funding` is left out: where it falls depends on each symbol's funding schedule."""
+    out = []
+    for t in TimerWheel(book).timers:
+        if t.key[0] == "before_funding":
+            continue
+        first = t.following(after)
+        if first > until:
+            continue
+        if t.cron is None:
+            count = (until - first) // t.period_ms + 1
+            last = first + (count - 1) * t.period_ms
+        else:
+            count, last = 1, first
+            while count < MISSED_COUNT_LIMIT and (nxt := t.following(last)) <= until:
+                count, last = count + 1, nxt
+        out.append((t.key, count, last, t.following(until)))
+    return out

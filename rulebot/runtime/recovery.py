@@ -19,6 +19,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,9 +32,11 @@ from rulebot.core.enums import OrderType
 from rulebot.engine import records as rec
 from rulebot.engine.engine import HALT_HOLDS, HALT_LIFTED, DailyState, Engine, Step
 from rulebot.engine.oms import OrderRecord, journaled_order
+from rulebot.engine.timers import MISSED_COUNT_LIMIT, missed
 from rulebot.journal.schema import of_mode
 from rulebot.journal.verify import read_anchor, verify
 from rulebot.journal.writer import JournalIntegrityError, damaged_advice, read_only_uri
+from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime import foreign_orders
 from rulebot.runtime.run_config import ForeignPolicy
 from rulebot.venues.binance.venue import Reconciliation
@@ -74,6 +77,7 @@ class JournalState:
     # A halt that holds across restarts (Engine.halt_for) and was not lifted since: (its notice, time).
     halted: tuple[str, int] | None = None
     rulebook_text: str | None = None  # the rulebook the last run ran last (its start's or a reload's)
+    last_time: int | None = None  # the time of the last row earlier runs wrote: when the bot stopped
 
     def orders(self, cids: Iterable[str]) -> dict[str, tuple[PlaceOrder, str, str]]:
         """The command, purpose and rule the journal holds for each of `cids`, in the order they were
@@ -156,6 +160,8 @@ def read_journal(path: Path, mode: str) -> JournalState:
                 args,
             ).fetchone()
             state.rulebook_text = book[0] if book else None
+            last = db.execute(f"SELECT time FROM entries WHERE {where} ORDER BY id DESC LIMIT 1", args).fetchone()
+            state.last_time = int(last[0]) if last and last[0] is not None else None
             last_halt = db.execute(
                 "SELECT json_extract(body, '$.kind'), json_extract(body, '$.message'), time FROM entries "
                 f"WHERE kind = 'notice' AND json_extract(body, '$.kind') IN (?, ?) AND {where} "
@@ -230,6 +236,28 @@ def restore(engine: Engine, state: JournalState, resume: bool = False) -> list[t
                         f"{symbol}: state {name} is not in this rulebook; starting in {engine.book.initial_state}",
                     )
                 )
+    return notes
+
+
+def _at(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def missed_timers(book: CompiledRulebook, state: JournalState, now: int) -> list[str]:
+    """What each `cron` and `every` timer would have fired while the bot was stopped (from the last
+    row of its journal to `now`), said once at the start: a restarted bot does not make them up, so
+    a position an `every 4h` exit was to close stays open until the next time it comes due."""
+    if state.last_time is None:
+        return []
+    notes = []
+    since = f"{_at(state.last_time)} UTC"
+    for key, count, last, nxt in missed(book, state.last_time, now):
+        rules = ", ".join(r.name for r in book.rules if r.trigger.key == key)
+        times = "once" if count == 1 else f"{'at least ' if count >= MISSED_COUNT_LIMIT else ''}{count:,} times"
+        notes.append(
+            f"`{key[0]} {key[1]}` ({rules}) came due {times} while the bot was stopped (since {since}), the last "
+            f"at {_at(last)} UTC; a restart does not make it up: it fires next at {_at(nxt)} UTC"
+        )
     return notes
 
 

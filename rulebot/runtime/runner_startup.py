@@ -106,8 +106,12 @@ class RunnerStartup:
         self.last_rulebook = state.rulebook_text
         kept_at = None  # a restarted dry-run on data (simulated, replayed): its account's time
         if kept is not None:
-            at = await self._adopt_paper(kept, state, paper_file)
-            kept_at = None if isinstance(self.market_feed, PushSource) else at
+            # On live streams the account is taken up now, as a live bot takes Binance's: taken at its own
+            # last update, hours ago, the engine's clock started there and fired every timer it had missed
+            # since, one by one (an `every 1m` rule 180 times after three hours), which a live bot never does.
+            live_streams = isinstance(self.market_feed, PushSource)
+            at = await self._adopt_paper(kept, state, paper_file, self.clock() if live_streams else None)
+            kept_at = None if live_streams else at
         if self.warmup is not None:
             for note in await warm_up(engine, self.warmup, HISTORY_CANDLES):
                 await self._note(_now(), "warm-up", note)
@@ -137,6 +141,9 @@ class RunnerStartup:
             self._tasks.append(asyncio.create_task(watcher, name="watch"))
         for kind, note in restored:  # a kept paper account's run is in its data's time, not the wall clock's
             await self._note(kept_at or _now(), kind, note)
+        if self._stamp:  # on the wall clock: the timers that came due while the bot was stopped
+            for note in recovery.missed_timers(book, state, self.clock()):
+                await self._note(self.clock(), "timers-missed", note)
 
     def _after_restart(self) -> Step:
         """After the engine's start, what a restart on the last run's orders needs: of two stops that
@@ -189,16 +196,19 @@ class RunnerStartup:
             for r in engine.state.oms.open_orders(symbol)
         )
 
-    async def _adopt_paper(self, sim: SimExchange, state: recovery.JournalState, file: Path) -> int:
+    async def _adopt_paper(
+        self, sim: SimExchange, state: recovery.JournalState, file: Path, now: int | None = None
+    ) -> int:
         """A restarted dry-run takes its kept paper account as a live bot takes Binance's: the
-        positions and balances as they are, the working orders the journal knows adopted. Returns
-        the account's time: its last update (of a position, a balance or a working order; a flat
-        account with only a working order was journaled at time 0, 1970)."""
+        positions and balances as they are, the working orders the journal knows adopted, at `now`
+        (live streams) or else at the account's time, which is returned: its last update (of a
+        position, a balance or a working order; a flat account with only a working order was
+        journaled at time 0, 1970), where a replay or a simulated market carries on."""
         desk = self._desk()
         engine = desk.engine
         times = [p.update_time for p in sim.positions()] + [b.update_time for b in sim.balances()]
         times += [o.update_time for o in sim.open_orders()] + [a.update_time for a in sim.open_algo_orders()]
-        t = max([*times, 0])
+        t = max([*times, 0]) if now is None else now
         snap = paper_account.snapshot(sim, self.book.symbols, t)
         await desk.process(recovery.adopt(engine, snap, state), t)
         await desk.process(engine.on_event(snap.account), t)
