@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from rulebot.backtest.text import duration, when
 from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import OrderType
 from rulebot.engine import records as rec
@@ -222,6 +223,19 @@ class RunnerStartup:
             summary += f" (--balance {self.cfg.balance} applies to a new account only)"
         print(summary, file=sys.stderr)
         await desk.note(t, "reconciled", summary)
+        working = len(snap.orders) + len(snap.algo_orders)
+        stopped_at = state.last_time
+        if now is not None and stopped_at is not None and now - stopped_at >= 60_000 and (held or working):
+            # A live account goes on trading on the exchange while its bot is stopped; this one was in
+            # the stopped process. Said, so that a restarted dry-run is not read as what live would hold.
+            paused = (
+                f"the paper account stood still for {duration(now - stopped_at)} while the bot was stopped "
+                f"(since {when(stopped_at)} UTC): on Binance its {len(held)} position(s) would have paid or "
+                f"received funding and its {working} working order(s) could have filled or triggered meanwhile; "
+                "here they carry on from the next price"
+            )
+            print(paused, file=sys.stderr)
+            await desk.note(t, "paper-paused", paused)
         return t
 
     async def _user_stream_up(self, stream: UserStream, timeout_s: float = 15.0) -> None:

@@ -101,6 +101,9 @@ async def test_a_restarted_dry_run_fires_no_missed_timer_and_says_which_came_due
     assert "(give-up) came due 3 times while the bot was stopped (since " in hourly
     assert "a restart does not make it up: it fires next at " in hourly
     assert "(tick) came due 18" in notes["every 1m"]  # 180 or 181 minutes, by where the second fell
+    # The paper account did not trade while the process was down, as a live account would have: said.
+    (paused,) = [n["message"] for n in rows(journal, "notice", 1) if n["kind"] == "paper-paused"]
+    assert paused.startswith("the paper account stood still for 3h ") and "its 1 position(s)" in paused
 
 
 def test_missed_counts_each_timer_and_leaves_before_funding_out():
