@@ -8,12 +8,14 @@ the guards' memory, candles being built and the candle history. Indicators are r
 the new definitions and re-warmed from the history, so a changed `ema(close@15m, 21)` →
 `ema(close@15m, 34)` is ready at once.
 
-The rule for a state that no longer exists: the symbol moves to a state of the new rulebook
-whose position binding matches what it holds (`long`, `short`, or `none` when flat) — the
-first such state in the file, the initial state first — and the move is journaled as a state
-change. A symbol that the new rulebook drops may not hold a position or working orders, and an
-isolated position's leverage may not be lowered (Binance refuses it, -4161): such a reload is
-refused, with the reason, and the old rulebook keeps running.
+The rule for a state that no longer exists: when it is the one state of its position binding
+the new rulebook drops, and the new rulebook adds one state of that binding, that is its new
+name (a rename), and the symbol moves there, keeping when it entered; otherwise the symbol
+moves to a state of the new rulebook whose position binding matches what it holds (`long`,
+`short`, or `none` when flat) — the first such state in the file, the initial state first.
+Either move is journaled as a state change. A symbol that the new rulebook drops may not hold a
+position or working orders, and an isolated position's leverage may not be lowered (Binance
+refuses it, -4161): such a reload is refused, with the reason, and the old rulebook keeps running.
 
 Working stops the new rulebook names differently (`restate_stops`): a stop-loss or take-profit
 moves, never leaving the position without one (stop_swap.py); a trailing stop stays as placed and
@@ -88,7 +90,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             new.change_leverage(symbol, leverages[symbol], "reload", step)
         state = old.symbol_state(symbol)
         if state not in book.states:
-            new.restore_state(symbol, _carry_state(new, symbol, state, step), new.state.runs[symbol].entered_at)
+            new.restore_state(symbol, _carry_state(old, new, symbol, state, step), new.state.runs[symbol].entered_at)
             continue
         binding = book.states[state].position
         if binding is not old.book.states[state].position and not binding.admits(new.position(symbol).direction):
@@ -275,9 +277,19 @@ def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:
     return out
 
 
-def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
+def _carry_state(old: Engine, engine: Engine, symbol: str, state: str, step: Step) -> str:
     book = engine.book
     pos = engine.position(symbol)
+    renamed = _renamed(old.book, book, state)
+    if renamed is not None and (
+        book.states[renamed].position.admits(pos.direction) or engine.state.runs[symbol].entry_pending
+    ):
+        why = (
+            f"reload: state '{state}' no longer exists; '{renamed}' is the one state the new rulebook adds "
+            f"in its place (position: {book.states[renamed].position.word}): taken as its new name"
+        )
+        step.records.append(rec.StateChange(engine.time, symbol, state, renamed, why))
+        return renamed
     target = engine.binding.state_for(pos.direction)  # bound to the position, else `position: any`
     why = f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})"
     if target is None:
@@ -288,3 +300,13 @@ def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
         )
     step.records.append(rec.StateChange(engine.time, symbol, state, target, why))
     return target
+
+
+def _renamed(before: CompiledRulebook, book: CompiledRulebook, state: str) -> str | None:
+    """The state `book` calls `state` now: the one state it adds with the same `position:`, where
+    `state` is the one state of that binding it drops. None when that is not one for one (two
+    states gone, or two new): then no state is the renamed one, and the position decides."""
+    binding = before.states[state].position
+    gone = [s for s in before.states if s not in book.states and before.states[s].position is binding]
+    came = [s for s in book.states if s not in before.states and book.states[s].position is binding]
+    return came[0] if gone == [state] and len(came) == 1 else None

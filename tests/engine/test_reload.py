@@ -39,8 +39,8 @@ rules:
 """
 
 
-def running(usdm) -> Engine:
-    engine = Engine(compile_text(BASE), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+def running(usdm, text: str = BASE) -> Engine:
+    engine = Engine(compile_text(text), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
     engine.start(T0)
     for t in trades([100 + i for i in range(30)]):
         engine.on_event(t)
@@ -126,6 +126,39 @@ def test_a_flat_symbol_in_a_vanished_state_goes_to_the_initial_state(usdm):
     engine.state.runs["ADAUSDT"].state = "holding"
     result = reload_engine(engine, compile_text(BASE.replace("holding", "in_long")))
     assert result.engine.symbol_state("ADAUSDT") == "flat"
+
+
+ARMED = BASE.replace(
+    "  holding: {position: long}", "  armed: {position: none, timeout: 2h, then: flat}\n  holding: {position: long}"
+)
+
+
+def test_a_renamed_flat_state_keeps_the_symbol_in_it_and_its_timeout_running(usdm):
+    """`armed` (waiting for a setup, flat, 2 h at most) is called `primed` now. Before: the symbol
+    went to `flat`, the first state with no position: the setup it waited in was lost, and with it
+    the timeout the operator counted on."""
+    engine = running(usdm, ARMED)
+    entered = engine.time - 3_600_000
+    assert engine.restore_state("ADAUSDT", "armed", entered)
+    result = reload_engine(engine, compile_text(ARMED.replace("armed", "primed")))
+    new = result.engine
+    assert new.symbol_state("ADAUSDT") == "primed" and new.state.runs["ADAUSDT"].entered_at == entered
+    change = next(r for r in result.step.records if isinstance(r, rec.StateChange))
+    assert (change.from_state, change.to_state) == ("armed", "primed") and "no longer exists" in change.why
+    (trade,) = trades([131], start=entered + 2 * 3_600_000 + 1000)  # the 2 h it entered `armed` with
+    moves = [r for r in new.on_event(trade).records if isinstance(r, rec.StateChange)]
+    assert [(m.from_state, m.to_state) for m in moves] == [("primed", "flat")]
+
+
+def test_two_states_gone_and_one_new_is_no_rename_and_the_position_decides(usdm):
+    """`armed` and `flat` both gone, `primed` and `idle` new: no telling which is which, so neither
+    is taken as a rename, and the flat symbol goes to the initial state."""
+    engine = running(usdm, ARMED)
+    assert engine.restore_state("ADAUSDT", "armed", engine.time)
+    two_gone = ARMED.replace("  armed: {position: none, timeout: 2h, then: flat}", "  primed: {position: none}")
+    two_gone = two_gone.replace("flat: {position: none}", "idle: {position: none}").replace("flat", "idle")
+    result = reload_engine(engine, compile_text(two_gone))
+    assert result.engine.symbol_state("ADAUSDT") == "idle"  # the initial state, as before
 
 
 def test_dropping_a_symbol_with_a_position_is_refused(usdm):

@@ -1,0 +1,101 @@
+"""Hot reload of a live bot over the fake exchange, in the awkward moments: an order on its way,
+the state renamed under a position, two reloads at once. Nothing may be lost or loosened."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from rulebot.core.enums import Market
+from rulebot.testing.fake_binance import FakeBinance
+
+from .conftest import until
+from .test_live_reload import BOOK, TIGHTER, held, notices, stops
+from .test_live_runner import running
+
+D = Decimal
+
+
+async def test_a_reload_while_the_exit_is_on_its_way_leaves_no_stop_behind_the_closed_position(tmp_path):
+    """`sell`'s exit is on the exchange, its fill not heard, when a rulebook with a tighter stop is
+    taken: the position is closing, and nothing of its stops may outlive it."""
+    level = {"price": D(60000)}
+    async with FakeBinance(Market.USDM) as fake:
+        exit_sent = asyncio.Event()
+
+        def hold_the_exit(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/order" and held(fake) > 0:
+                fake.on_request = None
+                fake.rest_faults.hold_next_answer_ms = 1000
+                fake.hub.faults.hold_user = True
+                exit_sent.set()
+
+        async with running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner:
+            await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+            fake.on_request = hold_the_exit
+            level["price"] = D(60600)  # `sell`
+            await asyncio.wait_for(exit_sent.wait(), 10)
+            answer = await runner.request({"cmd": "reload", "text": TIGHTER})
+            assert answer["ok"], answer
+            fake.hub.faults.hold_user = False
+            await until(lambda: held(fake) == 0 and not stops(fake), timeout=10)
+            await asyncio.sleep(0.5)
+            assert held(fake) == 0 and not stops(fake), stops(fake)
+            assert runner.status()["states"] == {"BTCUSDT": "flat"}
+            assert runner.status()["guards"]["halted"] is None
+            level["price"] = D(60000)  # `buy` by the new rulebook: one stop, the new one
+            await until(lambda: held(fake) == D("0.005") and stops(fake) == [D("58800.00")], timeout=10)
+            await asyncio.sleep(0.3)
+            assert stops(fake) == [D("58800.00")], notices(runner, "reload-stop")
+
+
+PYRAMID = """\
+rulebook: pyramid
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3}
+states:
+  flat: {position: none}
+  long: {position: long}
+  added: {position: long}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 60020
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: add
+    on: trade
+    in: long
+    when: price > 60200
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: added}]
+  - name: sell
+    on: trade
+    in: added
+    when: price > 60500
+    do: [exit, {goto: flat}]
+"""
+
+
+async def test_a_reload_that_renames_the_state_the_bot_is_in_keeps_it_there_and_adds_nothing(tmp_path):
+    """The bot has added to its long and sits in `added`; the new rulebook calls that state
+    `topped` and changes nothing else. Before: the bot moved to `long`, the first state bound to a
+    long, where `add` fired again: 0.03 BTC held where the rulebook says 0.02."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, PYRAMID, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and bool(stops(fake)), timeout=10)
+        level["price"] = D(60300)  # `add`
+        await until(lambda: held(fake) == D("0.02") and runner.status()["states"] == {"BTCUSDT": "added"}, timeout=10)
+        await until(lambda: len(stops(fake)) == 1, timeout=10)  # one stop for the whole position
+        protected = stops(fake)
+        renamed = PYRAMID.replace("added", "topped")
+        answer = await runner.request({"cmd": "reload", "text": renamed})
+        assert answer["ok"], answer
+        await asyncio.sleep(0.5)  # trades at 60,300 go on
+        assert runner.status()["states"] == {"BTCUSDT": "topped"}
+        assert held(fake) == D("0.02") and stops(fake) == protected
+        level["price"] = D(60600)  # and the renamed state's rules run: `sell`
+        await until(lambda: held(fake) == 0 and not stops(fake), timeout=10)
