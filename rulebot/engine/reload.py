@@ -83,7 +83,10 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     new.timers.due(old.time, old.time)  # arm the new timers from now: nothing fires for the past
     for symbol in book.symbols:
         if symbol not in old.symbol_names:
-            continue  # new to the run: starts now, in the initial state, at the book's leverage
+            # Back in the run (a reload dropped it, flat): it starts now, in the initial state, at the
+            # book's leverage, which the exchange must have too: it kept what the symbol had when dropped.
+            new.change_leverage(symbol, book.leverage, "reload", step)
+            continue
         for tf in book.timeframes:  # re-warmed from the history: the candle before each timeframe's next
             new.rules.remember_closed(symbol, tf)
         if leverages[symbol] != old.leverage(symbol):

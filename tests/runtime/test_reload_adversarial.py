@@ -99,3 +99,40 @@ async def test_a_reload_that_renames_the_state_the_bot_is_in_keeps_it_there_and_
         assert held(fake) == D("0.02") and stops(fake) == protected
         level["price"] = D(60600)  # and the renamed state's rules run: `sell`
         await until(lambda: held(fake) == 0 and not stops(fake), timeout=10)
+
+
+TWO = """\
+rulebook: two
+market: usdm
+symbols: [BTCUSDT, ETHUSDT]
+account: {leverage: 10}
+states:
+  flat: {position: none}
+  long: {position: long}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price < 100
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 5%}}, {goto: long}]
+  - name: sell
+    on: trade
+    in: long
+    when: price > 1000000
+    do: [exit, {goto: flat}]
+"""
+
+
+async def test_a_symbol_dropped_and_added_back_trades_at_the_leverage_the_exchange_has(tmp_path):
+    """ETHUSDT (flat) is dropped, then added back at `leverage: 3`. Before: the engine sized and
+    guarded ETHUSDT at 3x while the exchange still had it at the 10x set at the start (no
+    SetLeverage went out): a liquidation price three times nearer than the guard believed."""
+    async with FakeBinance(Market.USDM) as fake, running(fake, TWO, tmp_path, []) as runner:
+        await until(lambda: fake.sim.leverage("ETHUSDT") == 10 and runner.engine.time > 0, timeout=10)
+        dropped = TWO.replace("[BTCUSDT, ETHUSDT]", "[BTCUSDT]")
+        assert (await runner.request({"cmd": "reload", "text": dropped}))["ok"]
+        back = TWO.replace("leverage: 10", "leverage: 3")
+        answer = await runner.request({"cmd": "reload", "text": back})
+        assert answer["ok"], answer
+        assert runner.engine.leverage("ETHUSDT") == 3
+        await until(lambda: fake.sim.leverage("ETHUSDT") == 3 and fake.sim.leverage("BTCUSDT") == 3, timeout=10)
