@@ -4,6 +4,7 @@ the state renamed under a position, two reloads at once. Nothing may be lost or 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from decimal import Decimal
 
 from rulebot.core.enums import Market
@@ -136,3 +137,49 @@ async def test_a_symbol_dropped_and_added_back_trades_at_the_leverage_the_exchan
         assert answer["ok"], answer
         assert runner.engine.leverage("ETHUSDT") == 3
         await until(lambda: fake.sim.leverage("ETHUSDT") == 3 and fake.sim.leverage("BTCUSDT") == 3, timeout=10)
+
+
+async def test_a_reload_above_10x_and_a_looser_loss_cap_is_clamped_said_and_journaled(tmp_path):
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        loose = BOOK.replace("account: {leverage: 3}", "account: {leverage: 20}\nrisk: {daily_loss_cap: 40%}")
+        answer = await runner.request({"cmd": "reload", "text": loose.replace('size: "0.01"', 'size: "0.011"')})
+        assert answer["ok"], answer
+        said = "\n".join(answer["warnings"])
+        assert "leverage 20x" in said and "clamped to 10x" in said and "daily_loss_cap: 40%" in said, said
+        await until(lambda: fake.sim.leverage("BTCUSDT") == 10, timeout=10)
+        await asyncio.sleep(0.3)
+        assert fake.sim.leverage("BTCUSDT") == 10 and runner.engine.leverage("BTCUSDT") == 10
+        assert runner.engine.book.risk.max_leverage == 10 and runner.engine.book.risk.daily_loss_cap_fraction == D(
+            "0.05"
+        )
+        assert held(fake) == D("0.01") and stops(fake) == [D("57000.00")]
+    with sqlite3.connect(runner.cfg.journal_path()) as db:
+        (body,) = db.execute("SELECT body FROM entries WHERE kind = 'reload'").fetchone()
+    assert "clamped to 10x" in body and "daily_loss_cap" in body
+
+
+async def test_a_reload_undone_by_the_next_before_its_stop_is_heard_leaves_the_first_stop_alone(tmp_path):
+    """5% → 2% → 5% before the exchange's word on the 2% stop: one stop, at 5%, at every moment
+    after the first reload there is at least one, and the position stays whole."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        bare: list[list[Decimal]] = []
+        fake.on_request = lambda m, p, _: bare.append(stops(fake)) if m == "DELETE" and not stops(fake) else None
+        fake.hub.faults.hold_user = True
+        assert (await runner.request({"cmd": "reload", "text": TIGHTER}))["ok"]
+        back = await runner.request({"cmd": "reload", "text": BOOK})
+        assert back["ok"] and not back.get("unchanged"), back
+        fake.hub.faults.hold_user = False
+        await until(lambda: stops(fake) == [D("57000.00")], timeout=10)
+        await asyncio.sleep(0.5)
+        assert stops(fake) == [D("57000.00")] and held(fake) == D("0.01") and not bare
+        assert runner.status()["guards"]["halted"] is None
