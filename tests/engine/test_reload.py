@@ -247,3 +247,15 @@ def test_a_crossover_on_the_first_candle_after_a_reload_compares_with_the_candle
     (trade,) = trades([131], start=T0 + 30 * 60_000)
     fired = [r.rule for r in new.on_event(trade).records if isinstance(r, rec.Decision) and r.fired]
     assert fired == ["buy"]
+
+
+def test_a_symbol_dropped_and_added_back_keeps_its_real_brackets(usdm):
+    """BTCUSDT dropped (flat), then added back: it came back with the one-bracket stand-in for a
+    symbol the venue gave no brackets for (1% maintenance at any size, no notional limit), not
+    Binance's tiers the bot started with (0.4% to 50%, and a cap on the notional per leverage)."""
+    two = BASE.replace("[ADAUSDT]", "[ADAUSDT, BTCUSDT]")
+    engine = running(usdm, two)
+    assert engine.brackets["BTCUSDT"] == usdm[1]["BTCUSDT"]
+    dropped = reload_engine(engine, compile_text(BASE)).engine
+    back = reload_engine(dropped, compile_text(two)).engine
+    assert back.brackets["BTCUSDT"] == usdm[1]["BTCUSDT"]

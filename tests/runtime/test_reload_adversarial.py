@@ -183,3 +183,29 @@ async def test_a_reload_undone_by_the_next_before_its_stop_is_heard_leaves_the_f
         await asyncio.sleep(0.5)
         assert stops(fake) == [D("57000.00")] and held(fake) == D("0.01") and not bare
         assert runner.status()["guards"]["halted"] is None
+
+
+async def test_a_reload_while_the_stop_is_on_its_way_ends_with_the_new_stop_alone(tmp_path):
+    """The entry filled and its 5% stop is on the exchange, its answer and NEW not yet heard, when
+    the 2% rulebook is taken: one stop at the end, the new rule's."""
+    level = {"price": D(60000)}
+    async with FakeBinance(Market.USDM) as fake:
+        stop_sent = asyncio.Event()
+
+        def hold_the_stop(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/algoOrder" and held(fake) > 0:
+                fake.on_request = None
+                fake.rest_faults.hold_next_answer_ms = 1000
+                fake.hub.faults.hold_user = True
+                stop_sent.set()
+
+        fake.on_request = hold_the_stop
+        async with running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner:
+            await asyncio.wait_for(stop_sent.wait(), 10)
+            answer = await runner.request({"cmd": "reload", "text": TIGHTER})
+            assert answer["ok"], answer
+            fake.hub.faults.hold_user = False
+            await until(lambda: stops(fake) == [D("58800.00")], timeout=10)
+            await asyncio.sleep(0.5)
+            assert stops(fake) == [D("58800.00")] and held(fake) == D("0.01")
+            assert runner.status()["guards"]["halted"] is None
