@@ -136,8 +136,12 @@ def restate_stops(
                 continue  # triggered: closing the position now
             was = _named(before, record)
             now = _named(new.book, record)
-            if was is None or (now is not None and _definition(was) == _definition(now)):
-                continue  # the same (or not the rule's to say): it stays as placed
+            if now is None and was is None:
+                continue  # not the rule's to say (the protective stop, ...): it stays as placed
+            if was is not None and now is not None and _definition(was) == _definition(now):
+                continue  # the same: it stays as placed
+            # Changed; or named again after a reload whose rule did not name it: what it was placed
+            # as is not known here, so it moves to what the rule says now (new first, as any move).
             if isinstance(now, c.StopOrder):
                 stop_swap.swap(new, record, now, step)
                 continue

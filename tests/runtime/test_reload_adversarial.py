@@ -7,11 +7,12 @@ import asyncio
 import sqlite3
 from decimal import Decimal
 
-from rulebot.core.enums import Market
+from rulebot.core.enums import Market, OrderType
+from rulebot.core.events import Trade
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import until
-from .test_live_reload import BOOK, TIGHTER, held, notices, stops
+from .test_live_reload import BOOK, RESTING, TIGHTER, held, notices, resting, stops
 from .test_live_runner import running
 
 D = Decimal
@@ -209,3 +210,44 @@ async def test_a_reload_while_the_stop_is_on_its_way_ends_with_the_new_stop_alon
             await asyncio.sleep(0.5)
             assert stops(fake) == [D("58800.00")] and held(fake) == D("0.01")
             assert runner.status()["guards"]["halted"] is None
+
+
+async def test_a_reload_that_cancels_a_partly_filled_entry_keeps_what_filled_under_a_stop(tmp_path):
+    """The resting 0.01 entry has filled 0.004 when a rulebook that sends 0.005 is taken: the rest is
+    cancelled, and the 0.004 held stays in the long state with a stop for all of it."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, RESTING, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: resting(fake) == [D("0.01")], timeout=10)
+        (limit,) = [o.price for o in fake.sim.open_orders("BTCUSDT") if o.order_type is OrderType.LIMIT]
+        await fake.feed(Trade("BTCUSDT", limit - 50, D("0.004"), 0, True, 10**6, 10**6, 10**6))
+        await until(lambda: held(fake) == D("0.004"), timeout=10)
+        answer = await runner.request({"cmd": "reload", "text": RESTING.replace('size: "0.01"', 'size: "0.005"')})
+        assert answer["ok"], answer
+        await until(lambda: not resting(fake) and bool(stops(fake)), timeout=10)
+        await asyncio.sleep(0.5)
+        assert held(fake) == D("0.004") and not resting(fake)
+        assert runner.status()["states"] == {"BTCUSDT": "long"}
+        (stop,) = [o for o in fake.sim.open_algo_orders("BTCUSDT") if o.trigger_price and o.trigger_price > 50000]
+        assert stop.close_position or stop.quantity >= D("0.004"), stop
+
+
+async def test_a_stop_the_rule_names_again_after_a_reload_without_it_moves_to_the_new_definition(tmp_path):
+    """5% stop; a reload whose rule no longer names it keeps it (and says so); the next reload names
+    it again, at 2%. Before: it stayed at 5% without a word (the rulebook it was compared with did not
+    name it, so it was "not the rule's to say"), where 5% → 2% in one reload moves it."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and stops(fake) == [D("57000.00")], timeout=10)
+        answer = await runner.request({"cmd": "reload", "text": BOOK.replace("{stop_loss: {distance: 5%}}, ", "")})
+        assert answer["ok"] and any("no longer names it" in w for w in answer["warnings"]), answer
+        answer = await runner.request({"cmd": "reload", "text": BOOK.replace("distance: 5%", "distance: 2%")})
+        assert answer["ok"], answer
+        await until(lambda: stops(fake) == [D("58800.00")], timeout=10)
+        await asyncio.sleep(0.3)
+        assert stops(fake) == [D("58800.00")] and held(fake) == D("0.01")
