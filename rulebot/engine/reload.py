@@ -50,11 +50,16 @@ class ReloadResult:
 
 
 def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
-    for symbol in set(old.symbol_names) - set(book.symbols):
-        if old.position(symbol).amount != 0 or old.open_orders(symbol):
+    for symbol in sorted(set(old.symbol_names) - set(book.symbols)):
+        run = old.state.runs[symbol]
+        # A fill heard before the account update that puts it in the position (or an entry or exit
+        # whose outcome is not known yet) is a position too: dropped now, it would be nobody's.
+        unsettled = run.fill_time > run.account_time or run.entry_pending or run.exiting is not None
+        if old.position(symbol).amount != 0 or old.open_orders(symbol) or unsettled:
             raise ReloadRefused(
-                f"the new rulebook drops {symbol}, which still holds a position or working orders; "
-                f"close them first or keep {symbol} in `symbols`"
+                f"the new rulebook drops {symbol}, which still holds a position or working orders"
+                + (" (a fill the exchange has not yet reported in its position)" if unsettled else "")
+                + f"; close them first or keep {symbol} in `symbols`"
             )
     missing = [s for s in book.symbols if s not in old.instruments]
     if missing:

@@ -6,6 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from rulebot.core.account_events import OrderUpdate
+from rulebot.core.commands import PlaceOrder
+from rulebot.core.enums import OrderStatus, PositionSide
 from rulebot.core.fees import FeeRates
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine
@@ -259,3 +262,45 @@ def test_a_symbol_dropped_and_added_back_keeps_its_real_brackets(usdm):
     dropped = reload_engine(engine, compile_text(BASE)).engine
     back = reload_engine(dropped, compile_text(two)).engine
     assert back.brackets["BTCUSDT"] == usdm[1]["BTCUSDT"]
+
+
+UNGUARDED = """\
+rulebook: r
+market: usdm
+symbols: [ADAUSDT, BTCUSDT]
+account: {leverage: 5}
+states:
+  flat: {position: none}
+  holding: {position: long}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    when: price > 50000
+    do: [{enter: {side: long, size: "0.01"}}, {goto: holding}]
+  - name: sell
+    on: trade
+    in: holding
+    when: price > 1000000
+    do: [exit, {goto: flat}]
+"""
+
+
+def test_dropping_a_symbol_whose_fill_is_not_yet_in_its_position_is_refused(usdm):
+    """BTCUSDT's entry filled (ORDER_TRADE_UPDATE heard), the account update with the position not
+    yet: no position, no working order. Before: the reload dropping BTCUSDT was taken, and the
+    0.01 BTC the exchange holds was nobody's, with no stop (the protective stop waits for the
+    position)."""
+    engine = Engine(compile_text(UNGUARDED), usdm[0], {"USDT": Decimal(10000)}, brackets=usdm[1])
+    engine.start(T0)
+    step = engine.on_event(trades([60000], start=T0 + 1000, symbol="BTCUSDT")[0])
+    (cmd,) = [c for c in step.commands if isinstance(c, PlaceOrder)]
+    filled = OrderUpdate(
+        "BTCUSDT", cmd.client_order_id, 1, cmd.side, cmd.order_type, OrderStatus.FILLED, "TRADE", cmd.quantity,
+        Decimal(0), Decimal(60000), cmd.quantity, cmd.quantity, Decimal(60000), Decimal("0.24"), "USDT", Decimal(0),
+        False, False, PositionSide.BOTH, None, None, None, 7, T0 + 2000,
+    )  # fmt: skip
+    engine.on_event(filled)
+    assert engine.position("BTCUSDT").amount == 0 and not engine.open_orders("BTCUSDT")
+    with pytest.raises(ReloadRefused, match="BTCUSDT"):
+        reload_engine(engine, compile_text(UNGUARDED.replace("[ADAUSDT, BTCUSDT]", "[ADAUSDT]")))
