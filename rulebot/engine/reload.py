@@ -51,10 +51,7 @@ class ReloadResult:
 
 def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     for symbol in sorted(set(old.symbol_names) - set(book.symbols)):
-        run = old.state.runs[symbol]
-        # A fill heard before the account update that puts it in the position (or an entry or exit
-        # whose outcome is not known yet) is a position too: dropped now, it would be nobody's.
-        unsettled = run.fill_time > run.account_time or run.entry_pending or run.exiting is not None
+        unsettled = _unsettled(old, symbol)  # dropped now, that position would be nobody's
         if old.position(symbol).amount != 0 or old.open_orders(symbol) or unsettled:
             raise ReloadRefused(
                 f"the new rulebook drops {symbol}, which still holds a position or working orders"
@@ -278,7 +275,8 @@ def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:
             continue
         current = old.leverage(symbol)
         wanted = min(book.leverage if book.leverage != old.book.leverage else current, cap)
-        held = old.state.portfolio.net_amount(symbol) != 0
+        run = old.state.runs[symbol]  # a fill not yet in the reported position is held on the exchange
+        held = old.state.portfolio.net_amount(symbol) != 0 or run.fill_time > run.account_time
         if wanted < current and held and book.margin_type is MarginType.ISOLATED:
             why = "its max_leverage" if wanted == cap else "`account.leverage`"
             raise ReloadRefused(
@@ -322,3 +320,10 @@ def _renamed(before: CompiledRulebook, book: CompiledRulebook, state: str) -> st
     gone = [s for s in before.states if s not in book.states and before.states[s].position is binding]
     came = [s for s in book.states if s not in before.states and book.states[s].position is binding]
     return came[0] if gone == [state] and len(came) == 1 else None
+
+
+def _unsettled(engine: Engine, symbol: str) -> bool:
+    """A position may be there that the account has not reported yet: a fill heard before the
+    account update that puts it in the position, or an entry or exit whose outcome is unknown."""
+    run = engine.state.runs[symbol]
+    return run.fill_time > run.account_time or bool(run.entry_pending) or run.exiting is not None

@@ -286,11 +286,9 @@ rules:
 """
 
 
-def test_dropping_a_symbol_whose_fill_is_not_yet_in_its_position_is_refused(usdm):
+def _filled_unreported(usdm) -> Engine:
     """BTCUSDT's entry filled (ORDER_TRADE_UPDATE heard), the account update with the position not
-    yet: no position, no working order. Before: the reload dropping BTCUSDT was taken, and the
-    0.01 BTC the exchange holds was nobody's, with no stop (the protective stop waits for the
-    position)."""
+    yet: no position, no working order."""
     engine = Engine(compile_text(UNGUARDED), usdm[0], {"USDT": Decimal(10000)}, brackets=usdm[1])
     engine.start(T0)
     step = engine.on_event(trades([60000], start=T0 + 1000, symbol="BTCUSDT")[0])
@@ -302,5 +300,18 @@ def test_dropping_a_symbol_whose_fill_is_not_yet_in_its_position_is_refused(usdm
     )  # fmt: skip
     engine.on_event(filled)
     assert engine.position("BTCUSDT").amount == 0 and not engine.open_orders("BTCUSDT")
+    return engine
+
+
+def test_dropping_a_symbol_whose_fill_is_not_yet_in_its_position_is_refused(usdm):
+    """Before: the reload dropping BTCUSDT was taken, and the 0.01 BTC the exchange holds was
+    nobody's, with no stop (the protective stop waits for the position)."""
     with pytest.raises(ReloadRefused, match="BTCUSDT"):
-        reload_engine(engine, compile_text(UNGUARDED.replace("[ADAUSDT, BTCUSDT]", "[ADAUSDT]")))
+        reload_engine(_filled_unreported(usdm), compile_text(UNGUARDED.replace("[ADAUSDT, BTCUSDT]", "[ADAUSDT]")))
+
+
+def test_lowering_the_leverage_under_a_fill_not_yet_in_its_isolated_position_is_refused(usdm):
+    """Before: taken (no position yet), then Binance refused the lower leverage of the isolated
+    position it holds (-4161): the bot halted and closed it at market."""
+    with pytest.raises(ReloadRefused, match=r"from 5x to 3x"):
+        reload_engine(_filled_unreported(usdm), compile_text(UNGUARDED.replace("leverage: 5", "leverage: 3")))
