@@ -291,9 +291,7 @@ def _carry_state(old: Engine, engine: Engine, symbol: str, state: str, step: Ste
     book = engine.book
     pos = engine.position(symbol)
     renamed = _renamed(old.book, book, state)
-    if renamed is not None and (
-        book.states[renamed].position.admits(pos.direction) or engine.state.runs[symbol].entry_pending
-    ):
+    if renamed is not None and (book.states[renamed].position.admits(pos.direction) or _unsettled(old, symbol)):
         why = (
             f"reload: state '{state}' no longer exists; '{renamed}' is the one state the new rulebook adds "
             f"in its place (position: {book.states[renamed].position.word}): taken as its new name"

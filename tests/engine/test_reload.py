@@ -315,3 +315,13 @@ def test_lowering_the_leverage_under_a_fill_not_yet_in_its_isolated_position_is_
     position it holds (-4161): the bot halted and closed it at market."""
     with pytest.raises(ReloadRefused, match=r"from 5x to 3x"):
         reload_engine(_filled_unreported(usdm), compile_text(UNGUARDED.replace("leverage: 5", "leverage: 3")))
+
+
+def test_a_renamed_state_under_a_fill_not_yet_in_its_position_keeps_the_symbol_in_it(usdm):
+    """In `holding` with the entry's fill heard but not yet the position: renamed `in_long`, the
+    symbol went to `flat` (the position read 0), to be moved on by the account update to whichever
+    state binds a long first, not necessarily the renamed one."""
+    engine = _filled_unreported(usdm)
+    assert engine.symbol_state("BTCUSDT") == "holding"
+    result = reload_engine(engine, compile_text(UNGUARDED.replace("holding", "in_long")))
+    assert result.engine.symbol_state("BTCUSDT") == "in_long"
