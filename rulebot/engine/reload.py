@@ -36,6 +36,7 @@ from rulebot.engine.engine import Engine, Step
 from rulebot.engine.oms import OrderRecord
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.guards import GUARD_DEFAULTS, EffectiveRisk
 
 
 class ReloadRefused(Exception):
@@ -113,7 +114,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             "orders, states and indicators carried over",
         )
     )
-    return ReloadResult(new, step, _above_notional_cap(old, book) + kept)
+    return ReloadResult(new, step, loosened(old.book.risk, book.risk) + _above_notional_cap(old, book) + kept)
 
 
 def restate_stops(
@@ -325,3 +326,25 @@ def _unsettled(engine: Engine, symbol: str) -> bool:
     account update that puts it in the position, or an entry or exit whose outcome is unknown."""
     run = engine.state.runs[symbol]
     return run.fill_time > run.account_time or bool(run.entry_pending) or run.exiting is not None
+
+
+def loosened(before: EffectiveRisk, now: EffectiveRisk) -> tuple[str, ...]:
+    """The guards the new rulebook sets looser than the running one (within the engine's limits,
+    which the compiler already clamps to): taken, as the rulebook's to set, but said, for the
+    operator may not know the running value was tighter."""
+    out = []
+    for name, spec in GUARD_DEFAULTS.items():
+        was, will = before.setting(name), now.setting(name)
+        a, b = Decimal(str(was.value)), Decimal(str(will.value))
+        if b > a if spec.tighter == "lower" else b < a:
+            today = "; the loss since 00:00 UTC counts against it" if name == "daily_loss_cap" else ""
+            out.append(f"risk.{name} loosened from {was.shown} to {will.shown} by this reload{today}")
+    caps = (
+        ("daily_loss_cap", "daily_loss_cap_amount", before.daily_loss_cap_amount, now.daily_loss_cap_amount),
+        ("max_position_notional", "max_position_notional", before.max_position_notional, now.max_position_notional),
+    )
+    for name, key, was_cap, cap in caps:
+        if was_cap is not None and (cap is None or cap > was_cap):
+            shown = "none" if cap is None else now.setting(key).shown
+            out.append(f"risk.{name} loosened from {before.setting(key).shown} to {shown} by this reload")
+    return tuple(out)

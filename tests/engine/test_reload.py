@@ -325,3 +325,17 @@ def test_a_renamed_state_under_a_fill_not_yet_in_its_position_keeps_the_symbol_i
     assert engine.symbol_state("BTCUSDT") == "holding"
     result = reload_engine(engine, compile_text(UNGUARDED.replace("holding", "in_long")))
     assert result.engine.symbol_state("BTCUSDT") == "in_long"
+
+
+def test_a_guard_loosened_against_the_running_rulebook_is_taken_and_said(usdm):
+    """daily_loss_cap 2% → 4% (the engine allows 5%), and a 150 USDT cap and a notional cap dropped:
+    each taken without a word before, the operator left to believe the running 2% still held."""
+    tight = BASE + 'risk: {daily_loss_cap: "150 USDT", max_position_notional: 500, max_open_orders: 5}\n'
+    engine = running(usdm, tight)
+    loose = BASE + "risk: {daily_loss_cap: 4%, max_open_orders: 3}\n"
+    said = "\n".join(reload_engine(engine, compile_text(loose)).warnings)
+    assert "risk.daily_loss_cap loosened from 150 USDT to none" in said, said
+    assert "risk.max_position_notional loosened from 500 to none" in said and "max_open_orders" not in said
+    two = running(usdm, BASE + "risk: {daily_loss_cap: 2%}\n")
+    (why,) = reload_engine(two, compile_text(loose)).warnings
+    assert why.startswith("risk.daily_loss_cap loosened from 2% to 4%") and "00:00 UTC" in why
