@@ -12,7 +12,7 @@ from rulebot.core.events import Trade
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import until
-from .test_live_reload import BOOK, RESTING, TIGHTER, held, notices, resting, stops
+from .test_live_reload import BOOK, RESTING, TIGHTER, TRAILING, held, notices, resting, stops
 from .test_live_runner import running
 
 D = Decimal
@@ -251,3 +251,28 @@ async def test_a_stop_the_rule_names_again_after_a_reload_without_it_moves_to_th
         await until(lambda: stops(fake) == [D("58800.00")], timeout=10)
         await asyncio.sleep(0.3)
         assert stops(fake) == [D("58800.00")] and held(fake) == D("0.01")
+
+
+async def test_a_reload_keeps_the_trailing_stops_high_water_mark(tmp_path):
+    """Up to 61,000, back to 60,800, reloaded (callback 1% → 2%), down to 60,350: the working trailing
+    stop still trails from 61,000 (trigger 60,390) and closes; placed again at the reload it would
+    trail from 60,800 (60,192) and the position would still be open."""
+    level = {"price": D(60000)}
+    trailing = TRAILING.replace("price > 60500", "price > 70000")
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, trailing, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: held(fake) == D("0.01") and trails(fake) == [D(1)], timeout=10)
+        for price in (D(61000), D(60800)):
+            level["price"] = price
+            await until(lambda p=price: runner.engine.state.runs["BTCUSDT"].market.last == p, timeout=10)
+            await asyncio.sleep(0.2)
+        answer = await runner.request({"cmd": "reload", "text": trailing.replace("callback: 1%", "callback: 2%")})
+        assert answer["ok"], answer
+        level["price"] = D(60350)
+        await until(lambda: held(fake) == 0 and not trails(fake), timeout=10)
+
+
+def trails(fake: FakeBinance) -> list[Decimal | None]:
+    return [o.callback_rate for o in fake.sim.open_algo_orders("BTCUSDT") if o.callback_rate is not None]
