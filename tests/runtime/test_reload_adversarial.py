@@ -276,3 +276,23 @@ async def test_a_reload_keeps_the_trailing_stops_high_water_mark(tmp_path):
 
 def trails(fake: FakeBinance) -> list[Decimal | None]:
     return [o.callback_rate for o in fake.sim.open_algo_orders("BTCUSDT") if o.callback_rate is not None]
+
+
+async def test_a_resting_entry_that_fills_while_the_reloads_cancel_is_on_its_way_is_held_once(tmp_path):
+    """The reload cancels the resting 0.01 entry (the new rule sends 0.005); it fills before the
+    cancel lands. What filled is held with a stop for all of it, in `long`, and nothing is added."""
+    level = {"price": D(60000)}
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        running(fake, RESTING, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await until(lambda: resting(fake) == [D("0.01")], timeout=10)
+        fake.rest_faults.slow_requests, fake.rest_faults.slow_ms = 1, 800  # the cancel waits
+        answer = await runner.request({"cmd": "reload", "text": RESTING.replace('size: "0.01"', 'size: "0.005"')})
+        assert answer["ok"], answer
+        level["price"] = D(59800)  # the resting entry fills meanwhile
+        await until(lambda: held(fake) == D("0.01") and bool(stops(fake)), timeout=10)
+        await asyncio.sleep(1.5)
+        assert held(fake) == D("0.01") and not resting(fake) and len(stops(fake)) == 1
+        assert runner.status()["states"] == {"BTCUSDT": "long"}
+        assert runner.status()["guards"]["halted"] is None
