@@ -84,6 +84,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     )
     step = Step()
     new.timers.due(old.time, old.time)  # arm the new timers from now: nothing fires for the past
+    redefined = _redefined(old.book, book)
     for symbol in book.symbols:
         if symbol not in old.symbol_names:
             # Back in the run (a reload dropped it, flat): it starts now, in the initial state, at the
@@ -92,6 +93,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             continue
         for tf in book.timeframes:  # re-warmed from the history: the candle before each timeframe's next
             new.rules.remember_closed(symbol, tf)
+        new.rules.carry_prev(symbol, old.state.runs[symbol].prev, redefined)  # the other triggers' last event
         if leverages[symbol] != old.leverage(symbol):
             new.change_leverage(symbol, leverages[symbol], "reload", step)
         state = old.symbol_state(symbol)
@@ -348,3 +350,20 @@ def loosened(before: EffectiveRisk, now: EffectiveRisk) -> tuple[str, ...]:
             shown = "none" if cap is None else now.setting(key).shown
             out.append(f"risk.{name} loosened from {before.setting(key).shown} to {shown} by this reload")
     return tuple(out)
+
+
+def _redefined(before: CompiledRulebook, book: CompiledRulebook) -> set[str]:
+    """The indicators of `book` whose values are not those of `before`'s of the same name: new,
+    defined otherwise, or fed by one that is."""
+    was = {i.name: (i.function, i.input, i.params, i.timeframe) for i in before.indicators}
+    out = {i.name for i in book.indicators if was.get(i.name) != (i.function, i.input, i.params, i.timeframe)}
+    grew = True
+    while grew:
+        fed = {
+            i.name
+            for i in book.indicators
+            if isinstance(i.input, c.IndicatorInput) and i.input.name.split(".")[0] in out
+        }
+        grew = not fed <= out
+        out |= fed
+    return out

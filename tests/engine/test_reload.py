@@ -339,3 +339,28 @@ def test_a_guard_loosened_against_the_running_rulebook_is_taken_and_said(usdm):
     two = running(usdm, BASE + "risk: {daily_loss_cap: 2%}\n")
     (why,) = reload_engine(two, compile_text(loose)).warnings
     assert why.startswith("risk.daily_loss_cap loosened from 2% to 4%") and "00:00 UTC" in why
+
+
+def test_a_crossover_on_the_first_trade_after_a_reload_compares_with_the_trade_before(usdm):
+    """`on: trade` with `crossover(price, 128.5)`: the last trade before the reload at 127, the first
+    after it at 129. A bot that ran on fires; reloaded (another EMA), it did not: the reload dropped
+    every trigger's previous values, and only candle_close ones were taken again."""
+    crossing = BASE.replace(
+        "on: candle_close 1m\n    in: flat\n    when: close@1m > 1000000",
+        "on: trade\n    in: flat\n    when: crossover(price, 128.5)",
+    )
+
+    def fired(reload: bool) -> list[str]:
+        engine = Engine(compile_text(crossing), usdm[0], {"USDT": Decimal(1000)}, brackets=usdm[1])
+        engine.start(T0)
+        for t in trades([100 + i for i in range(28)]):  # up to 127
+            engine.on_event(t)
+        if reload:
+            engine = reload_engine(
+                engine, compile_text(crossing.replace("ema(close@1m, 3)", "ema(close@1m, 4)"))
+            ).engine
+        (trade,) = trades([129], start=T0 + 28 * 60_000)
+        return [r.rule for r in engine.on_event(trade).records if isinstance(r, rec.Decision) and r.fired]
+
+    assert fired(reload=False) == ["buy"]
+    assert fired(reload=True) == ["buy"]
