@@ -93,12 +93,11 @@ async def warm_reloaded(engine: Engine, fetch: Fetch, max_candles: int) -> list[
             have = len(market.history.get(tf, ()))
             if have >= want:
                 continue
-            try:
-                candles = list(await fetch(symbol, tf, want))
+            try:  # the reload is taken already: whatever REST does, it is said, not raised
+                n = backfill(market, list(await fetch(symbol, tf, want)))
             except Exception as exc:
                 taken.append(f"{tf}: none ({type(exc).__name__}: {exc}; re-warmed from the {have} kept)")
                 continue
-            n = backfill(market, candles)
             engine.rules.remember_closed(symbol, tf)
             taken.append(f"{tf}: {n} older candles before the {have} kept")
         if taken:
