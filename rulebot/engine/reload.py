@@ -14,8 +14,10 @@ name (a rename), and the symbol moves there, keeping when it entered; otherwise 
 moves to a state of the new rulebook whose position binding matches what it holds (`long`,
 `short`, or `none` when flat) — the first such state in the file, the initial state first.
 Either move is journaled as a state change. A symbol that the new rulebook drops may not hold a
-position or working orders, and an isolated position's leverage may not be lowered (Binance
-refuses it, -4161): such a reload is refused, with the reason, and the old rulebook keeps running.
+position or working orders (a fill heard before the account update that reports it counts as
+held), and an isolated position's leverage may not be lowered (Binance refuses it, -4161): such a
+reload is refused, with the reason, and the old rulebook keeps running. A guard the new rulebook
+sets looser than the running one's is taken (within the engine's limits) and said.
 
 Working stops the new rulebook names differently (`restate_stops`): a stop-loss or take-profit
 moves, never leaving the position without one (stop_swap.py); a trailing stop stays as placed and
