@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import ItemsView, Iterable, ValuesView
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rulebot.core.events import CandleClosed
 from rulebot.engine.candles import Candle
 from rulebot.engine.env import MARKET_NAMES
 from rulebot.engine.signals import IndicatorRuntime
@@ -221,3 +222,32 @@ def carry(market: SymbolMarket, old: SymbolMarket) -> None:
         market._plan_trade_candles()
         market.next_close = market._next_end()
     rewarm(market)
+
+
+def backfill(market: SymbolMarket, candles: Iterable[CandleClosed]) -> int:
+    """Closed candles from before the oldest `market` keeps (REST klines, for a reload's indicator
+    that needs more candles than the running rulebook's did): put in front of its history, and its
+    indicators re-warmed from it all. A timeframe with no history yet takes them as a start's
+    warm-up does (`SymbolMarket.warm`). Returns how many were taken."""
+    by_tf: dict[str, list[CandleClosed]] = {}
+    for c in candles:
+        by_tf.setdefault(c.timeframe, []).append(c)
+    taken, fresh = 0, []
+    for tf, got in by_tf.items():
+        if tf not in market.timeframes:
+            continue
+        kept = market.history[tf]
+        if not kept:
+            fresh.extend(got)
+            continue
+        room = max((kept.maxlen or 0) - len(kept), 0)
+        older = [c for c in got if c.close_time < kept[0].open_time][::-1][:room]  # newest first
+        kept.extendleft(
+            Candle(c.timeframe, c.open_time, c.close_time, *map(float, (c.open, c.high, c.low, c.close, c.volume)))
+            for c in older
+        )
+        taken += len(older)
+    new = market.warm(fresh) if fresh else 0
+    if taken:
+        rewarm(market)
+    return taken + new

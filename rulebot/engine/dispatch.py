@@ -161,6 +161,25 @@ class RuleDispatch:
         for n, _ in by_key[1]:
             snapshot[n] = env.get(n, math.nan)
 
+    def carry_prev(
+        self, symbol: str, before: Mapping[tuple[str, str | None], Mapping[str, Any]], redefined: set[str]
+    ) -> None:
+        """After a hot reload: each trigger's `prev.` values as the old rulebook's dispatch left them,
+        for the names that mean what they meant; an indicator `redefined` (or a name the trigger did
+        not read before) from the env, re-warmed. A crossover on the first event after the reload
+        then compares with the event before, as a bot that ran the new rulebook all along does. Keys
+        `remember_closed` set from the re-warmed candles, and triggers never dispatched, are left."""
+        run = self._runs[symbol]
+        env = run.market.env
+        for key, (_, slots) in self._by_key.items():
+            old = before.get(key)
+            if not slots or old is None or key in run.prev:
+                continue
+            run.prev[key] = {
+                n: old[n] if n in old and n.split("[")[0].split(".")[0] not in redefined else env.get(n, math.nan)
+                for n, _ in slots
+            }
+
     def remember_closed(self, symbol: str, timeframe: str) -> None:
         """After a warm-up from `timeframe`'s candles (a restart's REST klines): keep the prev values
         of its candle_close key when they are all of that timeframe, as the dispatch of its last

@@ -88,9 +88,11 @@ class Engine(EngineReads, QuietWalk):
             if s not in instruments:
                 raise ValueError(f"no instrument for {s}: the venue's exchange info does not list it")
         # The symbol's real brackets when the venue gave them; otherwise a one-bracket table
-        # with a deliberately high maintenance rate, so the guards err on the safe side.
-        self.brackets = {s: (brackets or {}).get(s) or _fallback_brackets(s) for s in book.symbols}
-        self.float_brackets = {sym: FloatBrackets(t) for sym, t in self.brackets.items()}
+        # with a deliberately high maintenance rate, so the guards err on the safe side. Real
+        # tables of symbols the book does not trade stay too: a reload may bring them back.
+        given = brackets or {}
+        self.brackets = {**given, **{s: given.get(s) or _fallback_brackets(s) for s in book.symbols}}
+        self.float_brackets = {sym: FloatBrackets(self.brackets[sym]) for sym in book.symbols}
         self.risk = RiskEngine(book.risk)
         self.record_all = record_all_decisions
         self.hedge = book.hedge

@@ -8,12 +8,16 @@ the guards' memory, candles being built and the candle history. Indicators are r
 the new definitions and re-warmed from the history, so a changed `ema(close@15m, 21)` →
 `ema(close@15m, 34)` is ready at once.
 
-The rule for a state that no longer exists: the symbol moves to a state of the new rulebook
-whose position binding matches what it holds (`long`, `short`, or `none` when flat) — the
-first such state in the file, the initial state first — and the move is journaled as a state
-change. A symbol that the new rulebook drops may not hold a position or working orders, and an
-isolated position's leverage may not be lowered (Binance refuses it, -4161): such a reload is
-refused, with the reason, and the old rulebook keeps running.
+The rule for a state that no longer exists: when it is the one state of its position binding
+the new rulebook drops, and the new rulebook adds one state of that binding, that is its new
+name (a rename), and the symbol moves there, keeping when it entered; otherwise the symbol
+moves to a state of the new rulebook whose position binding matches what it holds (`long`,
+`short`, or `none` when flat) — the first such state in the file, the initial state first.
+Either move is journaled as a state change. A symbol that the new rulebook drops may not hold a
+position or working orders (a fill heard before the account update that reports it counts as
+held), and an isolated position's leverage may not be lowered (Binance refuses it, -4161): such a
+reload is refused, with the reason, and the old rulebook keeps running. A guard the new rulebook
+sets looser than the running one's is taken (within the engine's limits) and said.
 
 Working stops the new rulebook names differently (`restate_stops`): a stop-loss or take-profit
 moves, never leaving the position without one (stop_swap.py); a trailing stop stays as placed and
@@ -34,6 +38,7 @@ from rulebot.engine.engine import Engine, Step
 from rulebot.engine.oms import OrderRecord
 from rulebot.rulebook import compiled as c
 from rulebot.rulebook.compiled import CompiledRulebook
+from rulebot.rulebook.guards import GUARD_DEFAULTS, EffectiveRisk
 
 
 class ReloadRefused(Exception):
@@ -48,11 +53,13 @@ class ReloadResult:
 
 
 def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
-    for symbol in set(old.symbol_names) - set(book.symbols):
-        if old.position(symbol).amount != 0 or old.open_orders(symbol):
+    for symbol in sorted(set(old.symbol_names) - set(book.symbols)):
+        unsettled = _unsettled(old, symbol)  # dropped now, that position would be nobody's
+        if old.position(symbol).amount != 0 or old.open_orders(symbol) or unsettled:
             raise ReloadRefused(
-                f"the new rulebook drops {symbol}, which still holds a position or working orders; "
-                f"close them first or keep {symbol} in `symbols`"
+                f"the new rulebook drops {symbol}, which still holds a position or working orders"
+                + (" (a fill the exchange has not yet reported in its position)" if unsettled else "")
+                + f"; close them first or keep {symbol} in `symbols`"
             )
     missing = [s for s in book.symbols if s not in old.instruments]
     if missing:
@@ -79,16 +86,21 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
     )
     step = Step()
     new.timers.due(old.time, old.time)  # arm the new timers from now: nothing fires for the past
+    redefined = _redefined(old.book, book)
     for symbol in book.symbols:
         if symbol not in old.symbol_names:
-            continue  # new to the run: starts now, in the initial state, at the book's leverage
+            # Back in the run (a reload dropped it, flat): it starts now, in the initial state, at the
+            # book's leverage, which the exchange must have too: it kept what the symbol had when dropped.
+            new.change_leverage(symbol, book.leverage, "reload", step)
+            continue
         for tf in book.timeframes:  # re-warmed from the history: the candle before each timeframe's next
             new.rules.remember_closed(symbol, tf)
+        new.rules.carry_prev(symbol, old.state.runs[symbol].prev, redefined)  # the other triggers' last event
         if leverages[symbol] != old.leverage(symbol):
             new.change_leverage(symbol, leverages[symbol], "reload", step)
         state = old.symbol_state(symbol)
         if state not in book.states:
-            new.restore_state(symbol, _carry_state(new, symbol, state, step), new.state.runs[symbol].entered_at)
+            new.restore_state(symbol, _carry_state(old, new, symbol, state, step), new.state.runs[symbol].entered_at)
             continue
         binding = book.states[state].position
         if binding is not old.book.states[state].position and not binding.admits(new.position(symbol).direction):
@@ -106,7 +118,7 @@ def reload_engine(old: Engine, book: CompiledRulebook) -> ReloadResult:
             "orders, states and indicators carried over",
         )
     )
-    return ReloadResult(new, step, _above_notional_cap(old, book) + kept)
+    return ReloadResult(new, step, loosened(old.book.risk, book.risk) + _above_notional_cap(old, book) + kept)
 
 
 def restate_stops(
@@ -131,8 +143,12 @@ def restate_stops(
                 continue  # triggered: closing the position now
             was = _named(before, record)
             now = _named(new.book, record)
-            if was is None or (now is not None and _definition(was) == _definition(now)):
-                continue  # the same (or not the rule's to say): it stays as placed
+            if now is None and was is None:
+                continue  # not the rule's to say (the protective stop, ...): it stays as placed
+            if was is not None and now is not None and _definition(was) == _definition(now):
+                continue  # the same: it stays as placed
+            # Changed; or named again after a reload whose rule did not name it: what it was placed
+            # as is not known here, so it moves to what the rule says now (new first, as any move).
             if isinstance(now, c.StopOrder):
                 stop_swap.swap(new, record, now, step)
                 continue
@@ -264,7 +280,8 @@ def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:
             continue
         current = old.leverage(symbol)
         wanted = min(book.leverage if book.leverage != old.book.leverage else current, cap)
-        held = old.state.portfolio.net_amount(symbol) != 0
+        run = old.state.runs[symbol]  # a fill not yet in the reported position is held on the exchange
+        held = old.state.portfolio.net_amount(symbol) != 0 or run.fill_time > run.account_time
         if wanted < current and held and book.margin_type is MarginType.ISOLATED:
             why = "its max_leverage" if wanted == cap else "`account.leverage`"
             raise ReloadRefused(
@@ -275,9 +292,17 @@ def _leverages(old: Engine, book: CompiledRulebook) -> dict[str, int]:
     return out
 
 
-def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
+def _carry_state(old: Engine, engine: Engine, symbol: str, state: str, step: Step) -> str:
     book = engine.book
     pos = engine.position(symbol)
+    renamed = _renamed(old.book, book, state)
+    if renamed is not None and (book.states[renamed].position.admits(pos.direction) or _unsettled(old, symbol)):
+        why = (
+            f"reload: state '{state}' no longer exists; '{renamed}' is the one state the new rulebook adds "
+            f"in its place (position: {book.states[renamed].position.word}): taken as its new name"
+        )
+        step.records.append(rec.StateChange(engine.time, symbol, state, renamed, why))
+        return renamed
     target = engine.binding.state_for(pos.direction)  # bound to the position, else `position: any`
     why = f"reload: state '{state}' no longer exists; '{target}' matches the position ({pos.side})"
     if target is None:
@@ -288,3 +313,59 @@ def _carry_state(engine: Engine, symbol: str, state: str, step: Step) -> str:
         )
     step.records.append(rec.StateChange(engine.time, symbol, state, target, why))
     return target
+
+
+def _renamed(before: CompiledRulebook, book: CompiledRulebook, state: str) -> str | None:
+    """The state `book` calls `state` now: the one state it adds with the same `position:`, where
+    `state` is the one state of that binding it drops. None when that is not one for one (two
+    states gone, or two new): then no state is the renamed one, and the position decides."""
+    binding = before.states[state].position
+    gone = [s for s in before.states if s not in book.states and before.states[s].position is binding]
+    came = [s for s in book.states if s not in before.states and book.states[s].position is binding]
+    return came[0] if gone == [state] and len(came) == 1 else None
+
+
+def _unsettled(engine: Engine, symbol: str) -> bool:
+    """A position may be there that the account has not reported yet: a fill heard before the
+    account update that puts it in the position, or an entry or exit whose outcome is unknown."""
+    run = engine.state.runs[symbol]
+    return run.fill_time > run.account_time or bool(run.entry_pending) or run.exiting is not None
+
+
+def loosened(before: EffectiveRisk, now: EffectiveRisk) -> tuple[str, ...]:
+    """The guards the new rulebook sets looser than the running one (within the engine's limits,
+    which the compiler already clamps to): taken, as the rulebook's to set, but said, for the
+    operator may not know the running value was tighter."""
+    out = []
+    for name, spec in GUARD_DEFAULTS.items():
+        was, will = before.setting(name), now.setting(name)
+        a, b = Decimal(str(was.value)), Decimal(str(will.value))
+        if b > a if spec.tighter == "lower" else b < a:
+            today = "; the loss since 00:00 UTC counts against it" if name == "daily_loss_cap" else ""
+            out.append(f"risk.{name} loosened from {was.shown} to {will.shown} by this reload{today}")
+    caps = (
+        ("daily_loss_cap", "daily_loss_cap_amount", before.daily_loss_cap_amount, now.daily_loss_cap_amount),
+        ("max_position_notional", "max_position_notional", before.max_position_notional, now.max_position_notional),
+    )
+    for name, key, was_cap, cap in caps:
+        if was_cap is not None and (cap is None or cap > was_cap):
+            shown = "none" if cap is None else now.setting(key).shown
+            out.append(f"risk.{name} loosened from {before.setting(key).shown} to {shown} by this reload")
+    return tuple(out)
+
+
+def _redefined(before: CompiledRulebook, book: CompiledRulebook) -> set[str]:
+    """The indicators of `book` whose values are not those of `before`'s of the same name: new,
+    defined otherwise, or fed by one that is."""
+    was = {i.name: (i.function, i.input, i.params, i.timeframe) for i in before.indicators}
+    out = {i.name for i in book.indicators if was.get(i.name) != (i.function, i.input, i.params, i.timeframe)}
+    grew = True
+    while grew:
+        fed = {
+            i.name
+            for i in book.indicators
+            if isinstance(i.input, c.IndicatorInput) and i.input.name.split(".")[0] in out
+        }
+        grew = not fed <= out
+        out |= fed
+    return out

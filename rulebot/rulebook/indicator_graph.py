@@ -9,6 +9,7 @@ conditions and the audit journal can read it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -331,7 +332,10 @@ def _parse_one(
         # A parameter is named with its value (`--set fast=0` makes `fast` 0): the name alone hides
         # which number was wrong.
         got = arg.text if _NUMBER_RE.match(arg.text) else f"{arg.text} = {params[arg.text]!r}"
-        if ps.kind == "int" and v != int(v):
+        if not math.isfinite(v):  # 1e400 reads as infinity: no length, and int() of it raises
+            err(f"{ps.name} of {fname} must be a finite number, got {got}", arg.offset, len(arg.text))
+            ok = False
+        elif ps.kind == "int" and v != int(v):
             err(f"{ps.name} of {fname} must be a whole number, got {got}", arg.offset, len(arg.text))
             ok = False
         elif v < ps.minimum or (ps.maximum is not None and v > ps.maximum):

@@ -14,6 +14,7 @@ from typing import Any
 
 from rulebot.binance.codes import BinanceError
 from rulebot.engine.engine import Engine
+from rulebot.engine.market import HISTORY_CANDLES
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import JournalWriteError
 from rulebot.runtime import recovery
@@ -27,6 +28,7 @@ from rulebot.runtime.run_config import (
 from rulebot.runtime.run_venues import LaneVenue
 from rulebot.runtime.status import engine_status
 from rulebot.runtime.status_risk import risk_status
+from rulebot.runtime.warmup import Fetch, warm_reloaded
 from rulebot.venues.binance.limiter import RateBudgetExceeded
 from rulebot.venues.binance.transport import TransportError
 
@@ -40,6 +42,7 @@ class RunnerRequests:
 
     last_refusal: tuple[str, ...] | None  # the last refused reload's text and reasons (Runner.__init__)
     last_refusal_at: float  # when it was journaled (time.monotonic)
+    warmup: Fetch | None  # closed candles from REST klines (Runner.__init__)
 
     async def _handle_request(self, req: _Request) -> None:
         try:
@@ -105,6 +108,9 @@ class RunnerRequests:
         if self._scheduler is not None:
             self._scheduler.replace(book)
         await self._process(verdict.result.step, now)
+        if self.warmup is not None:  # a lengthened indicator as warm as a start makes it (warmup.py)
+            for note in await warm_reloaded(desk.engine, self.warmup, HISTORY_CANDLES):
+                await self._note(now, "warm-up", note)
         self.reloads.append({"accepted": True, "version": version[:12], "warnings": warnings})
         return {"ok": True, "version": version[:12], "warnings": warnings}
 

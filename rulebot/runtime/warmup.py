@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from rulebot.binance.payloads.market_data import parse_klines
 from rulebot.core.events import CandleClosed
+from rulebot.engine.candle_history import backfill
 from rulebot.engine.candles import timeframe_ms
 from rulebot.engine.engine import Engine
 
@@ -75,4 +76,32 @@ async def warm_up(engine: Engine, fetch: Fetch, max_candles: int) -> list[str]:
         cold = [name for name, w in market.warmup().items() if not w["ready"]]
         still = f"; not ready yet: {', '.join(cold)}" if cold else "; every indicator ready"
         notes.append(f"{symbol} warmed from REST klines: {', '.join(taken)}{still}")
+    return notes
+
+
+async def warm_reloaded(engine: Engine, fetch: Fetch, max_candles: int) -> list[str]:
+    """After a hot reload: a timeframe whose kept candles are fewer than a start on the new
+    rulebook fetches (an indicator lengthened, a timeframe added) gets the older ones from REST
+    and its indicators are re-warmed from them all. Re-warmed from the few the old rulebook needed,
+    a longer EMA is ready but still near its seed: its first decisions would run on a value a
+    restart would not give. What happened, one line a symbol that needed any."""
+    notes: list[str] = []
+    for symbol, market in engine.markets().items():
+        taken: list[str] = []
+        for tf, need in sorted(market.warmup_needs().items(), key=lambda kv: timeframe_ms(kv[0])):
+            want = min(max_candles, max(need, CONVERGE * need))
+            have = len(market.history.get(tf, ()))
+            if have >= want:
+                continue
+            try:  # the reload is taken already: whatever REST does, it is said, not raised
+                n = backfill(market, list(await fetch(symbol, tf, want)))
+            except Exception as exc:
+                taken.append(f"{tf}: none ({type(exc).__name__}: {exc}; re-warmed from the {have} kept)")
+                continue
+            engine.rules.remember_closed(symbol, tf)
+            taken.append(f"{tf}: {n} older candles before the {have} kept")
+        if taken:
+            cold = [name for name, w in market.warmup().items() if not w["ready"]]
+            still = f"; not ready yet: {', '.join(cold)}" if cold else "; every indicator ready"
+            notes.append(f"reload: {symbol} warmed from REST klines: {', '.join(taken)}{still}")
     return notes

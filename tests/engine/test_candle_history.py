@@ -6,12 +6,18 @@ from __future__ import annotations
 import pickle
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulebot.engine.candle_history import CandleHistory
+from rulebot.core.events import CandleClosed
+from rulebot.engine.candle_history import CandleHistory, backfill
 from rulebot.engine.candles import Candle
+from rulebot.engine.market import SymbolMarket
+from rulebot.rulebook.compiler import compile_text
+
+from .test_reload import BASE
 
 
 @dataclass
@@ -104,3 +110,22 @@ def test_a_history_taken_over_drops_what_was_pending_and_survives_pickling() -> 
     history.add_run("1m", b, 2, 4)
     copy = pickle.loads(pickle.dumps(history))
     assert list(copy["1m"]) == [candle(b, "1m", j) for j in (0, 2, 3)]
+
+
+def _closed(prices: list[float], start: int = 0) -> list[CandleClosed]:
+    return [
+        CandleClosed("ADAUSDT", "1m", o, o + 59_999, *(Decimal(str(p)),) * 4, Decimal(1), Decimal(p), 1, Decimal(0))
+        for o, p in ((start + i * 60_000, p) for i, p in enumerate(prices))
+    ]
+
+
+def test_a_backfill_puts_older_candles_in_front_and_rewarms_as_a_start_on_them_all_would():
+    book = compile_text(BASE.replace("ema(close@1m, 3)", "ema(close@1m, 10)"))
+    prices = [100.0 + (i % 5) * 3 for i in range(40)]
+    market = SymbolMarket("ADAUSDT", book)
+    market.warm(_closed(prices[-12:], 28 * 60_000))  # the few candles a reload found kept
+    taken = backfill(market, _closed(prices))  # the last 12 again among them: not taken twice
+    whole = SymbolMarket("ADAUSDT", book)
+    whole.warm(_closed(prices))
+    assert taken == 28 and [c.open_time for c in market.history["1m"]] == [i * 60_000 for i in range(40)]
+    assert market.env["fast"] == whole.env["fast"] and "fast" not in market.not_ready

@@ -96,3 +96,11 @@ def test_a_length_given_a_param_that_is_not_a_number_says_what_the_param_is(para
     [(message, hint)] = [(d.message, d.hint) for d in info.value.diagnostics if d.is_error]
     assert message == f"param '{name}' is {kind}, not a number"
     assert hint == "(n of ema)"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_length_too_large_for_a_float_is_an_error_at_its_place_not_an_internal_error(number):
+    """`ema(close@15m, 1e400)` reads as infinity: `rulebot validate` answered "internal error ...
+    this is a bug" (exit 70, OverflowError), and a hot reload of it a message with no place."""
+    ((column, message, _),) = errors(f"ema(close@15m, {number})")
+    assert column == 21 and message == f"n of ema must be a finite number, got {number}"
