@@ -180,6 +180,8 @@ def protect_restored(engine: Engine, symbol: str, rule: str | None, step: Step) 
     for action in stops:
         assert isinstance(action, _STOPS)
         engine.protections.protect(symbol, rule or "", action, step, pos.position_side)
-    if engine.protections.unprotected(symbol) is not None:  # none placed (a take-profit only, a sizing failure)
-        run.guard.protect_deadline = engine.time
-        engine.clock.update_next_protect()
+    guard = run.guard
+    for bare in engine.protections.unprotected_legs(symbol):  # none placed (a take-profit only, a sizing failure)
+        guard.protect_due[bare.position_side] = (engine.time, "")  # hedge mode: the other leg too
+    guard.due_again()
+    engine.clock.update_next_protect()
