@@ -182,6 +182,7 @@ def protect_restored(engine: Engine, symbol: str, rule: str | None, step: Step) 
         engine.protections.protect(symbol, rule or "", action, step, pos.position_side)
     guard = run.guard
     for bare in engine.protections.unprotected_legs(symbol):  # none placed (a take-profit only, a sizing failure)
-        guard.protect_due[bare.position_side] = (engine.time, "")  # hedge mode: the other leg too
+        # (hedge mode: the other leg too) The verdict tells the countdown it was owed, as before a restart.
+        guard.protect_due[bare.position_side] = (engine.time, "", engine.book.risk.protective_stop_within_ms)
     guard.due_again()
     engine.clock.update_next_protect()

@@ -343,9 +343,12 @@ class Protections:
         legs = [pos.position_side for pos in self.unprotected_legs(symbol)] if held else []
         for leg in [leg for leg in due if leg not in legs]:
             del due[leg]  # it has its stop again, or it is gone
+        within = self.book.risk.protective_stop_within_ms
         for leg in legs:
             if leg not in due:
-                due[leg] = (self.state.time + self.book.risk.protective_stop_within_ms, why)
+                due[leg] = (self.state.time + within, why, within)
+        if not held and guard.protect_refused:
+            guard.protect_refused.clear()
         guard.due_again()
         self.engine.clock.update_next_protect()
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import OrderStatus, OrderType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.engine import records as rec
+from rulebot.engine.binding import retry_delay_ms
 from rulebot.engine.oms import OrderManager, OrderRecord
 from rulebot.engine.portfolio import PositionState
 from rulebot.engine.state import Step
@@ -105,6 +106,35 @@ def countdown_ends(run: SymbolRun, leg: PositionSide) -> None:
     guard = run.guard
     if guard.protect_due.pop(leg, None) is not None:
         guard.due_again()
+
+
+def guard_refused(engine: Engine, record: OrderRecord, code: int | None) -> None:
+    """`record`, the guard's own stop, was refused by the exchange (overloaded, say): the position has
+    waited its countdown already, so the stop is tried again after a short wait that grows with each
+    refusal in a row (`retry_delay_ms`: 1 s, 2 s, 4 s ... a minute), not a whole countdown later."""
+    st = engine.state
+    cmd = record.command
+    symbol, leg = cmd.symbol, cmd.position_side
+    run = st.runs.get(symbol)
+    if run is None or st.portfolio.position(symbol, leg).amount == 0:
+        return
+    guard = run.guard
+    tries = guard.protect_refused[leg] = guard.protect_refused.get(leg, 0) + 1
+    wait = retry_delay_ms(tries)
+    guard.protect_due[leg] = (
+        st.time + wait,
+        f"its protective stop {record.client_order_id} was refused ({code})",
+        wait,
+    )
+    guard.due_again()
+    engine.clock.update_next_protect()
+
+
+def guard_accepted(engine: Engine, record: OrderRecord) -> None:
+    """`record`, the guard's own stop, works: the next refusal waits the shortest again."""
+    run = engine.state.runs.get(record.command.symbol)
+    if run is not None:
+        run.guard.protect_refused.pop(record.command.position_side, None)
 
 
 def is_stop(record: OrderRecord) -> bool:

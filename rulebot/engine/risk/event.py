@@ -39,14 +39,17 @@ class GuardMemory:
     protect_deadline: int = NEVER  # the first of `protect_due`'s deadlines: when the protective-stop guard acts
     # The protective-stop guard's countdown, one per position without a stop for all of it (in hedge mode
     # each leg its own: a leg losing its stop while the other counts down waits its own full countdown, and
-    # the guard's stop on one leg ends no other leg's): when it ends, and what started it when not the
-    # position's opening ("its stop t-3 was ...").
-    protect_due: dict[PositionSide, tuple[int, str]] = field(default_factory=dict)
+    # the guard's stop on one leg ends no other leg's): when it ends, what started it when not the
+    # position's opening ("its stop t-3 was ..."), and how long it is (ms).
+    protect_due: dict[PositionSide, tuple[int, str, int]] = field(default_factory=dict)
+    # How many times in a row the exchange refused the guard's own stop, per leg: it is tried again
+    # after a growing wait (1 s, 2 s, 4 s ...), not a whole countdown later.
+    protect_refused: dict[PositionSide, int] = field(default_factory=dict)
 
     def due_again(self) -> None:
         """`protect_deadline` read again from `protect_due`, once that changed."""
         due = self.protect_due
-        self.protect_deadline = min((d for d, _ in due.values()), default=NEVER) if due else NEVER
+        self.protect_deadline = min((d for d, _, _ in due.values()), default=NEVER) if due else NEVER
 
 
 @dataclass(frozen=True, slots=True)

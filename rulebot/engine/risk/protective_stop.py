@@ -62,7 +62,7 @@ def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         return ()
     due = memory.protect_due
     acts: list[GuardAct] = []
-    for leg, (deadline, why) in list(due.items()):
+    for leg, (deadline, why, within_ms) in list(due.items()):
         if deadline > now:
             continue  # another leg's countdown, still running
         del due[leg]
@@ -72,9 +72,7 @@ def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
         risk = view.risk
         mark = view.mark(symbol) or pos.entry_price
         trigger = protective_trigger(view.instrument(symbol), pos, mark, risk.protective_stop)
-        verdict = protective_verdict(
-            pos, trigger, risk.protective_stop, risk.protective_stop_within_ms, view.covered(pos), why
-        )
+        verdict = protective_verdict(pos, trigger, risk.protective_stop, within_ms, view.covered(pos), why)
         acts.append(Protect(symbol, trigger, verdict, pos.position_side))
     memory.due_again()
     return acts
