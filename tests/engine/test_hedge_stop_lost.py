@@ -108,3 +108,22 @@ def test_a_cancel_of_every_order_gets_both_legs_the_guards_stop_in_10s():
             bare.setdefault(leg, s)
     assert bare == {PositionSide.LONG: 10, PositionSide.SHORT: 10}
     assert stops(fp) == {PositionSide.LONG: (Side.SELL, "protective"), PositionSide.SHORT: (Side.BUY, "protective")}
+
+
+NO_LONG_STOP = BOOK.replace(", {stop_loss: {distance: 3%}}, {goto: long}", ", {goto: long}")
+
+
+def test_a_stop_placed_on_one_leg_leaves_the_other_legs_countdown_running():
+    """The long leg opens without a stop (its countdown starts); 5 s later the short leg opens with its
+    own stop. That stop ended the symbol's countdown, and the long leg's began again from its
+    report: the long leg sat 15 s without a stop, not 10."""
+    fp = FaultyPaper(NO_LONG_STOP)
+    fp.start()
+    fp.trade(60000)  # the long leg, no stop
+    for _ in range(4):
+        fp.trade(60030)
+    fp.trade(60060)  # 5 s later: the short leg and its stop
+    assert stops(fp) == {PositionSide.SHORT: (Side.BUY, "stop_loss")}
+    bare = next(s for s in range(6, 61) if fp.trade(60030) or PositionSide.LONG in stops(fp))
+    assert bare == 10
+    assert stops(fp)[PositionSide.LONG] == (Side.SELL, "protective")
