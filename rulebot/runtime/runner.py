@@ -136,7 +136,8 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
         self.on_started: Callable[[], None] | None = None  # the journal was opened and the start not refused
         self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
-        self.entry_rules: dict[str, str] = {}  # each symbol's last filled entry's rule, from the journal
+        # Each symbol's last filled entry's rule on each side ("long", "short"), from the journal.
+        self.entry_rules: dict[str, dict[str, str]] = {}
         self.last_rulebook: str | None = None  # the rulebook text the last run ran last, from the journal
 
     @property

@@ -160,7 +160,7 @@ class RunnerStartup:
                 restate_stops(before, engine, step, cancelling)
                 restate_entries(before, engine, step)
         for symbol in self.book.symbols:
-            protect_restored(engine, symbol, self.entry_rules.get(symbol), step)
+            protect_restored(engine, symbol, self.entry_rules.get(symbol, {}), step)
         return step
 
     def _await_word(self, cmd: PlaceOrder) -> None:

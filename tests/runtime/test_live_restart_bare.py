@@ -146,3 +146,50 @@ async def test_a_restart_with_both_hedge_legs_bare_places_both_legs_stops_at_onc
     }
     assert first_stop_after_start(tmp_path / "run") < 1000
     assert both_s < 8, both_s
+
+
+HEDGE_STOPS = """\
+rulebook: bare-legs-own-stops
+market: usdm
+symbols: [BTCUSDT]
+account: {leverage: 3, position_mode: hedge}
+states:
+  flat: {position: none}
+  long: {position: long}
+  both: {position: any}
+rules:
+  - name: buy
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "0.01"}}, {stop_loss: {distance: 3%}}, {goto: long}]
+  - name: hedge
+    on: trade
+    in: long
+    do: [{enter: {side: short, size: "0.01"}}, {stop_loss: {distance: 2%}}, {goto: both}]
+  - name: never
+    on: trade
+    in: both
+    when: price < 0
+    do: [exit, {goto: flat}]
+"""
+
+
+async def test_a_restart_gives_each_bare_hedge_leg_the_stop_of_the_rule_that_opened_it(tmp_path):
+    """Both legs' stops expired, the bot killed, restarted: the long leg got the short rule's 2% stop
+    (the rule of the last filled entry, on the first bare leg) and the short leg the guard's 5%."""
+    async with FakeBinance(Market.USDM) as fake, bots(fake, HEDGE_STOPS, tmp_path) as start:
+        bot = start()
+        await until(lambda: len(stops(fake)) == 2, timeout=20)
+        before = stops(fake)
+        events: list[AccountEvent] = []
+        for algo in [a for a in fake.sim._store.open_algos("BTCUSDT") if 50000 < a.trigger.stop_price < 70000]:
+            fake.sim._desk.end_algo(algo, "EXPIRED", "system maintenance", fake.now(), events)
+        bot.send_signal(signal.SIGKILL)  # it hears nothing of it
+        await asyncio.to_thread(bot.wait, 5)
+        await fake.publish_account(events)
+        assert stops(fake) == {}
+        start()
+        await until(lambda: len(stops(fake)) == 2, timeout=20)
+        await asyncio.sleep(0.5)  # nothing else follows
+        after = stops(fake)
+    assert after == before, (before, after)
