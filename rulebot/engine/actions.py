@@ -7,6 +7,7 @@ state moves to binding.py. `cancel`, `set_leverage` and `halt` are carried out h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from rulebot.core.commands import SetLeverage
@@ -157,29 +158,35 @@ def stops_after_entry(book: c.CompiledRulebook, rule: str) -> list[c.CompiledAct
     return []
 
 
-def protect_restored(engine: Engine, symbol: str, rule: str | None, step: Step) -> None:
-    """At a restart: the symbol's position has no stop on the exchange and no entry is on its way
-    whose fill would bring one. The run that was to place its entry's stops stopped first (killed
-    between the fill and the stop): `rule`'s stops (the rule of its last filled entry, as this
-    rulebook names it) go out now; with none, the protective-stop guard acts now, not
-    `protective_stop_within` after the restart: the position opened long before it."""
+def protect_restored(engine: Engine, symbol: str, rules: Mapping[str, str], step: Step) -> None:
+    """At a restart: the symbol's position (hedge mode: each leg) has no stop on the exchange and no
+    entry is on its way whose fill would bring one. The run that was to place its entry's stops stopped
+    first (killed between the fill and the stop): the stops of the rule of its side's last filled entry
+    (`rules`: "long"/"short" -> rule, as this rulebook names it) go out now; with none, the
+    protective-stop guard acts now, not `protective_stop_within` after the restart: the position opened
+    long before it."""
     run = engine.state.runs[symbol]
-    pos = engine.protections.unprotected(symbol)
-    if pos is None or run.entry_pending or run.protections:
+    bare = engine.protections.unprotected_legs(symbol)
+    if not bare or run.entry_pending or run.protections:
         return
-    stops = stops_after_entry(engine.book, rule) if rule else []
-    step.records.append(
-        rec.EngineNotice(
-            engine.time,
-            symbol,
-            "recovery",
-            f"{symbol}: the {pos.side} position has no stop on the exchange; "
-            + (f"placing rule {rule}'s stops now" if stops else "the protective stop goes out now"),
+    for pos in bare:
+        rule = rules.get(pos.side)
+        stops = stops_after_entry(engine.book, rule) if rule else []
+        step.records.append(
+            rec.EngineNotice(
+                engine.time,
+                symbol,
+                "recovery",
+                f"{symbol}: the {pos.side} position has no stop on the exchange; "
+                + (f"placing rule {rule}'s stops now" if stops else "the protective stop goes out now"),
+            )
         )
-    )
-    for action in stops:
-        assert isinstance(action, _STOPS)
-        engine.protections.protect(symbol, rule or "", action, step, pos.position_side)
-    if engine.protections.unprotected(symbol) is not None:  # none placed (a take-profit only, a sizing failure)
-        run.guard.protect_deadline = engine.time
-        engine.clock.update_next_protect()
+        for action in stops:
+            assert isinstance(action, _STOPS)
+            engine.protections.protect(symbol, rule or "", action, step, pos.position_side)
+    guard = run.guard
+    for pos in engine.protections.unprotected_legs(symbol):  # none placed (a take-profit only, a sizing failure)
+        # The verdict tells the countdown it was owed, as before a restart.
+        guard.protect_due[pos.position_side] = (engine.time, "", engine.book.risk.protective_stop_within_ms)
+    guard.due_again()
+    engine.clock.update_next_protect()

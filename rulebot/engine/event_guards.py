@@ -140,8 +140,8 @@ class EventGuards:
     def volatility_ratio(self, symbol: str) -> float:
         return self._runs[symbol].volatility.ratio()
 
-    def unprotected(self, symbol: str) -> PositionState | None:
-        return self.engine.protections.unprotected(symbol)
+    def unprotected(self, symbol: str, leg: PositionSide | None = None) -> PositionState | None:
+        return self.engine.protections.unprotected(symbol, leg)
 
     def covered(self, pos: PositionState) -> Decimal:
         return self.engine.protections.covered(pos)

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import Direction, OrderType, PositionSide, WorkingType
 from rulebot.core.intents import ProtectIntent, TrailingStopIntent
 from rulebot.engine import records as rec
-from rulebot.engine import stop_swap
+from rulebot.engine import stop_cover, stop_swap
 from rulebot.engine.oms import OrderRecord, Purpose
 from rulebot.engine.risk import Verdict
-from rulebot.engine.risk.event import NEVER
 from rulebot.engine.sizing import SizingError, trigger_price
 from rulebot.engine.state import Step
 from rulebot.engine.stop_cover import STOP_PURPOSES, short_by
@@ -118,7 +117,7 @@ class Protections:
                     kept.client_order_id,
                 )
             )
-            run.guard.protect_deadline = NEVER
+            stop_cover.countdown_ends(run, pos.position_side)
             return
         if trail is not None:
             cmd = st.oms.place_trailing_stop(trail)
@@ -140,7 +139,7 @@ class Protections:
         # first, the position would have no stop for a round trip, or for good if the new one is refused.
         stop_swap.replaces(eng, cmd.client_order_id, same, f": one {purpose} for the whole position")
         eng.send(cmd, step)
-        run.guard.protect_deadline = NEVER
+        stop_cover.countdown_ends(run, pos.position_side)
 
     def stop_intent(self, symbol: str, rule: str, action: c.StopOrder, pos: PositionState) -> ProtectIntent:
         """`action` as the close-position stop of `pos`, priced now (SizingError: no valid trigger)."""
@@ -337,28 +336,30 @@ class Protections:
         self._refresh(symbol, st.runs[symbol], st.portfolio.net_amount(symbol) != 0, why)
 
     def _refresh(self, symbol: str, run: SymbolRun, held: bool, why: str = "") -> None:
-        """`why`: what starts the countdown, should it start now (none: the position opened)."""
+        """`why`: what starts the countdown of a position (leg) without a stop, should it start now (none:
+        the position opened). Each position counts down on its own (hedge mode: each leg)."""
         guard = run.guard
-        if not held or self.unprotected(symbol) is None:
-            guard.protect_deadline = NEVER
-        elif guard.protect_deadline == NEVER:
-            guard.protect_deadline = self.state.time + self.book.risk.protective_stop_within_ms
-            guard.protect_why = why
+        due = guard.protect_due
+        legs = [pos.position_side for pos in self.unprotected_legs(symbol)] if held else []
+        for leg in [leg for leg in due if leg not in legs]:
+            del due[leg]  # it has its stop again, or it is gone
+        within = self.book.risk.protective_stop_within_ms
+        for leg in legs:
+            if leg not in due:
+                due[leg] = (self.state.time + within, why, within)
+        if not held and guard.protect_refused:
+            guard.protect_refused.clear()
+        guard.due_again()
         self.engine.clock.update_next_protect()
 
-    def unprotected(self, symbol: str) -> PositionState | None:
-        """The symbol's open position with no stop working on all of it (a trailing stop sized before it
-        grew covers part: `stop_cover`; in hedge mode each leg needs its own: a long leg's stop leaves the
-        short one bare); None when every one held has a stop for all of it."""
-        st = self.state
-        inst = self.engine.instruments[symbol]
-        if not self.engine.hedge:
-            pos = st.portfolio.net_position(symbol)
-            return None if pos.amount == 0 or short_by(st.oms, inst, pos, None) is None else pos
-        for (s, side), pos in st.portfolio.positions.items():
-            if s == symbol and pos.amount != 0 and short_by(st.oms, inst, pos, side) is not None:
-                return pos
-        return None
+    def unprotected(self, symbol: str, leg: PositionSide | None = None) -> PositionState | None:
+        """The first of `unprotected_legs` (`leg`: that leg only, in hedge mode); None when none."""
+        bare = stop_cover.bare(self.engine, symbol, leg)
+        return bare[0] if bare else None
+
+    def unprotected_legs(self, symbol: str) -> tuple[PositionState, ...]:
+        """Each of the symbol's open positions (hedge mode: each leg) with no stop for all of it (`stop_cover.bare`)."""
+        return stop_cover.bare(self.engine, symbol)
 
     def covered(self, pos: PositionState) -> Decimal:
         """How much of `pos` the stops working on it close: all of it, or the most one of them closes."""

@@ -82,6 +82,8 @@ class VenueReports:
             stop_swap.settle(self.engine, record, step)
         if record.purpose == "trailing_stop" and event.status == "NEW":
             stop_cover.stand_down(self.engine, record, step)
+        elif record.purpose == "protective" and event.status == "NEW":
+            stop_cover.guard_accepted(self.engine, record)
         if record.purpose == "daily_cap":
             self.engine.cap_stops.on_order(record, False, step)
         if not record.is_open and stop_cover.is_stop(record):  # the algo service is done with a stop
@@ -212,6 +214,8 @@ class VenueReports:
             run.entry_pending.discard(client_order_id)
             run.protections.pop(client_order_id, None)
             self.engine.binding.check(symbol, time, step)
+            if record.purpose == "protective" and code not in PASSED_CODES:
+                stop_cover.guard_refused(self.engine, record, code)  # tried again soon
             # A refused stop is no stop: the protective-stop guard's countdown, stopped when it was
             # sent, starts again for a position that has no other.
             self.engine.protections.refresh(symbol)

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import OrderStatus, OrderType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.engine import records as rec
+from rulebot.engine.binding import retry_delay_ms
 from rulebot.engine.oms import OrderManager, OrderRecord
 from rulebot.engine.portfolio import PositionState
-from rulebot.engine.risk.event import NEVER
 from rulebot.engine.state import Step
 
 if TYPE_CHECKING:
     from rulebot.engine.engine import Engine
+    from rulebot.engine.state import SymbolRun
 
 STOP_PURPOSES = frozenset({"stop_loss", "trailing_stop", "protective"})
 STOPS, OWN_STOPS = STOP_PURPOSES, frozenset({"stop_loss", "trailing_stop"})
@@ -81,6 +82,61 @@ def short_by(
     return most
 
 
+def bare(engine: Engine, symbol: str, leg: PositionSide | None = None) -> tuple[PositionState, ...]:
+    """The symbol's open positions with no stop working on all of it (a trailing stop sized before it grew
+    covers part): one-way, the one; in hedge mode each leg needs its own (a long leg's stop leaves the
+    short one bare), and each counts down on its own (`leg`: that leg only)."""
+    st = engine.state
+    inst = engine.instruments[symbol]
+    if not engine.hedge:
+        pos = st.portfolio.net_position(symbol)
+        return () if pos.amount == 0 or short_by(st.oms, inst, pos, None) is None else (pos,)
+    if leg is not None:
+        pos = st.portfolio.position(symbol, leg)
+        return () if pos.amount == 0 or short_by(st.oms, inst, pos, leg) is None else (pos,)
+    return tuple(
+        pos
+        for (s, side), pos in st.portfolio.positions.items()
+        if s == symbol and pos.amount != 0 and short_by(st.oms, inst, pos, side) is not None
+    )
+
+
+def countdown_ends(run: SymbolRun, leg: PositionSide) -> None:
+    """A stop for all of the position (hedge mode: the leg `leg`) is on its way: its countdown ends."""
+    guard = run.guard
+    if guard.protect_due.pop(leg, None) is not None:
+        guard.due_again()
+
+
+def guard_refused(engine: Engine, record: OrderRecord, code: int | None) -> None:
+    """`record`, the guard's own stop, was refused by the exchange (overloaded, say): the position has
+    waited its countdown already, so the stop is tried again after a short wait that grows with each
+    refusal in a row (`retry_delay_ms`: 1 s, 2 s, 4 s ... a minute), not a whole countdown later."""
+    st = engine.state
+    cmd = record.command
+    symbol, leg = cmd.symbol, cmd.position_side
+    run = st.runs.get(symbol)
+    if run is None or st.portfolio.position(symbol, leg).amount == 0:
+        return
+    guard = run.guard
+    tries = guard.protect_refused[leg] = guard.protect_refused.get(leg, 0) + 1
+    wait = retry_delay_ms(tries)
+    guard.protect_due[leg] = (
+        st.time + wait,
+        f"its protective stop {record.client_order_id} was refused ({code})",
+        wait,
+    )
+    guard.due_again()
+    engine.clock.update_next_protect()
+
+
+def guard_accepted(engine: Engine, record: OrderRecord) -> None:
+    """`record`, the guard's own stop, works: the next refusal waits the shortest again."""
+    run = engine.state.runs.get(record.command.symbol)
+    if run is not None:
+        run.guard.protect_refused.pop(record.command.position_side, None)
+
+
 def is_stop(record: OrderRecord) -> bool:
     """Whether `short_by` counts `record` as a stop of its position (the cap's is not)."""
     cmd = record.command
@@ -109,13 +165,15 @@ def lost(engine: Engine, record: OrderRecord, how: str, step: Step) -> None:
     with no other stop for all of the position, the guard's countdown starts now, and the journal
     says why. Reports of a stop's end are few: this runs on them only."""
     st = engine.state
-    symbol = record.command.symbol
+    cmd = record.command
+    symbol, leg = cmd.symbol, cmd.position_side
     run = st.runs.get(symbol)
-    if run is None or run.guard.protect_deadline != NEVER or st.portfolio.net_amount(symbol) == 0:
+    # The position it closed: in hedge mode its leg, whatever the other leg holds or counts down.
+    if run is None or leg in run.guard.protect_due or st.portfolio.position(symbol, leg).amount == 0:
         return  # not ours, counting down already, or it went with the position
     why = f"its stop {record.client_order_id} {how}"
     engine.protections.refresh(symbol, why)
-    if run.guard.protect_deadline != NEVER and run.exiting is None:  # not while it is being closed
+    if leg in run.guard.protect_due and run.exiting is None:  # not while it is being closed
         within = engine.book.risk.protective_stop_within_ms / 1000
         step.records.append(
             rec.EngineNotice(

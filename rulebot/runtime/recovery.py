@@ -103,25 +103,30 @@ class JournalState:
             out[cmd.client_order_id] = (cmd, purpose, rule)
         return out
 
-    def entry_rules(self, mode: str, symbols: Iterable[str]) -> dict[str, str]:
-        """The rule of each symbol's last entry that filled, from the runs of `mode`: whose stops a
-        position found bare at a restart is to get (`engine.actions.protect_restored`)."""
+    def entry_rules(self, mode: str, symbols: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The rule of each symbol's last entry that filled on each side ("long", "short"), from the runs
+        of `mode`: whose stops a position (in hedge mode, a leg) found bare at a restart is to get
+        (`engine.actions.protect_restored`). By side: a hedge's long leg was opened by another rule
+        than its short leg, whichever filled last."""
         if self.path is None or not self.path.is_file():
             return {}
         where, args = of_mode(mode)
         sql = (
             "SELECT g.symbol, g.rule FROM entries g WHERE g.kind = 'guard' AND g.client_order_id IS NOT NULL "
-            f"AND json_extract(g.body, '$.intent') LIKE 'enter %' AND {where} AND EXISTS (SELECT 1 FROM entries o "
+            f"AND json_extract(g.body, '$.intent') LIKE ? AND {where} AND EXISTS (SELECT 1 FROM entries o "
             "WHERE o.client_order_id = g.client_order_id AND o.kind = 'order' "
             "AND CAST(json_extract(o.body, '$.filled_qty') AS REAL) > 0) ORDER BY g.id DESC"
         )
-        wanted, out = set(symbols), dict[str, str]()
+        wanted, out = set(symbols), dict[str, dict[str, str]]()
         with contextlib.closing(_read_only(self.path)) as db:
-            for symbol, rule in db.execute(sql, args):  # the latest first: read only until each is found
-                if symbol in wanted:
-                    out.setdefault(symbol, rule)
-                    if len(out) == len(wanted):
-                        break
+            for side in ("long", "short"):
+                found = 0
+                for symbol, rule in db.execute(sql, (f"enter {side} %", *args)):  # the latest first
+                    if symbol in wanted and side not in out.setdefault(symbol, {}):
+                        out[symbol][side] = rule
+                        found += 1
+                        if found == len(wanted):
+                            break  # read only until each is found
         return out
 
 

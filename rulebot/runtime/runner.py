@@ -36,6 +36,7 @@ from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiled import CompiledRulebook
 from rulebot.runtime import recovery
 from rulebot.runtime.control import ControlServer, claim
+from rulebot.runtime.deadline_wake import DeadlineWake, next_deadline
 from rulebot.runtime.executor import Executor, Outcome
 from rulebot.runtime.killswitch import Policy
 from rulebot.runtime.reload import settled
@@ -130,11 +131,13 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         self.closers: list[Any] = []  # async callables run last at shutdown (REST sessions)
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: TimerScheduler | None = None
+        self._wake: DeadlineWake | None = None  # the engine's own deadlines in a silent market, on the wall clock
         self._control: ControlServer | None = None
         self._heartbeat = False  # the exchange's dead man's switch is being renewed
         self.on_started: Callable[[], None] | None = None  # the journal was opened and the start not refused
         self.cancelled_unjournaled: list[str] = []  # entries cancelled after the journal failed
-        self.entry_rules: dict[str, str] = {}  # each symbol's last filled entry's rule, from the journal
+        # Each symbol's last filled entry's rule on each side ("long", "short"), from the journal.
+        self.entry_rules: dict[str, dict[str, str]] = {}
         self.last_rulebook: str | None = None  # the rulebook text the last run ran last, from the journal
 
     @property
@@ -239,6 +242,8 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         started = False
         since_yield = 0
         while self.stopping is None:
+            if self._wake is not None and self.desk is not None:
+                self._wake.arm(next_deadline(self.desk.engine))
             if self._urgent:
                 item = self._urgent.popleft()
             else:

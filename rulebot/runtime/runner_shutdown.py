@@ -38,6 +38,9 @@ class RunnerShutdown:
                 await task
         if self._scheduler is not None:
             self._scheduler.stop()
+        if self._wake is not None:
+            self._wake.stop()
+            self._wake = None
         if engine is not None and not journal.broken and self.stopping is not None:
             try:
                 t = engine.time

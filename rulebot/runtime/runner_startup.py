@@ -26,6 +26,7 @@ from rulebot.journal.writer import Journal
 from rulebot.rulebook.compiler import compile_text
 from rulebot.runtime import paper_account, recovery
 from rulebot.runtime.control import ControlServer
+from rulebot.runtime.deadline_wake import DeadlineWake
 from rulebot.runtime.executor import Executor
 from rulebot.runtime.reload import watch
 from rulebot.runtime.run_config import (
@@ -127,6 +128,7 @@ class RunnerStartup:
         if cfg.use_scheduler:
             self._scheduler = TimerScheduler(book, self.push, self.clock)
             self._scheduler.start()
+            self._wake = DeadlineWake(self.clock, self.push)
         if self.live and self.venue is not None:
             self.venue.start_heartbeat(
                 book.symbols, cfg.heartbeat_countdown_ms, cfg.heartbeat_every_s, armed=self._entry_rests
@@ -166,7 +168,7 @@ class RunnerStartup:
                 restate_stops(before, engine, step, cancelling)
                 restate_entries(before, engine, step)
         for symbol in self.book.symbols:
-            protect_restored(engine, symbol, self.entry_rules.get(symbol), step)
+            protect_restored(engine, symbol, self.entry_rules.get(symbol, {}), step)
         return step
 
     def _await_word(self, cmd: PlaceOrder) -> None:

@@ -12,7 +12,7 @@ in the table of the moment it runs at (`PRICE_GUARDS`, `ACCOUNT_GUARDS`, `CLOCK_
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -36,8 +36,20 @@ class GuardMemory:
     last_guard_reduce: int = -GUARD_COOLDOWN_MS
     last_guard_closed_all: bool = False  # the margin-ratio guard's last act closed the whole position
     volatility_tripped: bool = False
-    protect_deadline: int = NEVER  # when the protective-stop guard acts if no stop is working by then
-    protect_why: str = ""  # what started the countdown when not the position's opening ("its stop t-3 was ...")
+    protect_deadline: int = NEVER  # the first of `protect_due`'s deadlines: when the protective-stop guard acts
+    # The protective-stop guard's countdown, one per position without a stop for all of it (in hedge mode
+    # each leg its own: a leg losing its stop while the other counts down waits its own full countdown, and
+    # the guard's stop on one leg ends no other leg's): when it ends, what started it when not the
+    # position's opening ("its stop t-3 was ..."), and how long it is (ms).
+    protect_due: dict[PositionSide, tuple[int, str, int]] = field(default_factory=dict)
+    # How many times in a row the exchange refused the guard's own stop, per leg: it is tried again
+    # after a growing wait (1 s, 2 s, 4 s ...), not a whole countdown later.
+    protect_refused: dict[PositionSide, int] = field(default_factory=dict)
+
+    def due_again(self) -> None:
+        """`protect_deadline` read again from `protect_due`, once that changed."""
+        due = self.protect_due
+        self.protect_deadline = min((d for d, _, _ in due.values()), default=NEVER) if due else NEVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +119,9 @@ class GuardView(Protocol):
 
     def memory(self, symbol: str) -> GuardMemory: ...
     def volatility_ratio(self, symbol: str) -> float: ...
-    def unprotected(self, symbol: str) -> PositionState | None:
-        """The symbol's open position (in hedge mode: a leg) with no stop working on all of it; None when
-        every one held has its stop, or nothing is held."""
+    def unprotected(self, symbol: str, leg: PositionSide | None = None) -> PositionState | None:
+        """The symbol's open position (in hedge mode: a leg; `leg` when given) with no stop working on all
+        of it; None when every one held has its stop, or nothing is held."""
         ...
 
     def covered(self, pos: PositionState) -> Decimal:

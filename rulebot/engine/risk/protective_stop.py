@@ -10,7 +10,7 @@ from decimal import Decimal
 from rulebot.core.enums import Side
 from rulebot.core.instruments import Instrument
 from rulebot.engine.portfolio import PositionState
-from rulebot.engine.risk.event import NEVER, GuardAct, GuardView, Protect
+from rulebot.engine.risk.event import GuardAct, GuardView, Protect
 from rulebot.engine.risk.verdict import Verdict
 
 _BUY, _SELL = Side.BUY, Side.SELL  # slow lookups on Python 3.11 (EnumType.__getattr__)
@@ -54,25 +54,25 @@ def protective_verdict(
 
 
 def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
-    """The clock moved: a position whose countdown ran out without a working stop gets one."""
+    """The clock moved: each position (hedge mode: each leg) whose countdown ran out without a working
+    stop gets one."""
     memory = view.memory(symbol)
-    if memory.protect_deadline > view.time:
+    now = view.time
+    if memory.protect_deadline > now:
         return ()
-    memory.protect_deadline = NEVER
-    why, memory.protect_why = memory.protect_why, ""
-    pos = view.unprotected(symbol)
-    if pos is None:
-        return ()
-    risk = view.risk
-    mark = view.mark(symbol) or pos.entry_price
-    trigger = protective_trigger(view.instrument(symbol), pos, mark, risk.protective_stop)
-    return (
-        Protect(
-            symbol,
-            trigger,
-            protective_verdict(
-                pos, trigger, risk.protective_stop, risk.protective_stop_within_ms, view.covered(pos), why
-            ),
-            pos.position_side,
-        ),
-    )
+    due = memory.protect_due
+    acts: list[GuardAct] = []
+    for leg, (deadline, why, within_ms) in list(due.items()):
+        if deadline > now:
+            continue  # another leg's countdown, still running
+        del due[leg]
+        pos = view.unprotected(symbol, leg)
+        if pos is None:
+            continue
+        risk = view.risk
+        mark = view.mark(symbol) or pos.entry_price
+        trigger = protective_trigger(view.instrument(symbol), pos, mark, risk.protective_stop)
+        verdict = protective_verdict(pos, trigger, risk.protective_stop, within_ms, view.covered(pos), why)
+        acts.append(Protect(symbol, trigger, verdict, pos.position_side))
+    memory.due_again()
+    return acts
