@@ -39,6 +39,9 @@ class FillRecord:
     purpose: str  # entry, exit, stop_loss, take_profit, trailing_stop, deleverage, protective, flatten, liquidation
     rule: str
     client_order_id: str
+    # BOTH in one-way mode; LONG or SHORT for a hedge-mode leg, which is its own round trip: a SELL
+    # that opens the short leg does not close the long one (round_trips.py).
+    position_side: str = "BOTH"
 
 
 def _fill_row(f: FillRecord) -> tuple[Any, ...]:
@@ -54,6 +57,7 @@ def _fill_row(f: FillRecord) -> tuple[Any, ...]:
         f.purpose,
         f.rule,
         f.client_order_id,
+        f.position_side,
     )
 
 

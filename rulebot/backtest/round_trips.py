@@ -4,8 +4,9 @@ trade and opens the next), and what the summary adds up of the closed ones. Mone
 
 from __future__ import annotations
 
+import heapq
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -99,11 +100,13 @@ def round_trips(
     last_price: Decimal | None,
     inverse_size: Decimal | None = None,
     exit_fee: Decimal = ZERO,
+    exit_fees: Mapping[str, Decimal] | None = None,
 ) -> list[Trade]:
     """Fold fills into trades. `inverse_size` (the contract size) marks an inverse market, whose
     open PnL at the end is in coin: qty * size * (1/entry - 1/last). `exit_fee`: what closing the
-    position open at the end would cost (open_end.py), carried by the trade left open."""
-    return list(iter_round_trips(fills, last_price, inverse_size, exit_fee))
+    position open at the end would cost (open_end.py), carried by the trade left open; `exit_fees`
+    instead gives it by side ("long", "short"), as hedge mode's two legs each pay their own."""
+    return list(iter_round_trips(fills, last_price, inverse_size, exit_fee, exit_fees))
 
 
 def iter_round_trips(
@@ -111,28 +114,73 @@ def iter_round_trips(
     last_price: Decimal | None,
     inverse_size: Decimal | None = None,
     exit_fee: Decimal = ZERO,
+    exit_fees: Mapping[str, Decimal] | None = None,
 ) -> Iterator[Trade]:
-    """`round_trips` as a stream: each trade as soon as the next one opens (a year's trades need
-    not be held at once, issue 14)."""
-    position = ZERO  # signed
-    current: _Building | None = None
+    """`round_trips` as a stream: each trade once it is closed (a year's trades need not be held at
+    once, issue 14), by entry time. Each position side is folded on its own: one-way mode's BOTH,
+    or hedge mode's LONG and SHORT legs, where a SELL that opens the short does not close the long.
+    A leg's closed trade waits only for the other leg's trade opened before it."""
+    inverse = inverse_size is not None
+    legs: dict[str, _Leg] = {}
+    closed: list[tuple[int, int, Trade]] = []  # a heap by (entry time, order closed)
+    n = 0
     for f in fills:
+        leg = legs.get(f.position_side)
+        if leg is None:
+            leg = legs[f.position_side] = _Leg(inverse)
+        for trade in leg.fold(f):
+            if len(legs) == 1:
+                yield trade
+                continue
+            heapq.heappush(closed, (trade.entry_time, n, trade))
+            n += 1
+        if closed:
+            held = [lg.current.entry_time for lg in legs.values() if lg.current is not None]
+            while closed and (not held or closed[0][0] <= min(held)):
+                yield heapq.heappop(closed)[2]
+    for leg in legs.values():
+        current = leg.current
+        if current is None:
+            continue
+        fee = exit_fee if exit_fees is None else exit_fees.get(current.side, ZERO)
+        marked = ZERO
+        if last_price is not None:
+            entry = current.average(current.entry_qty, current.entry_cost)
+            marked = _open_pnl(leg.position, entry, last_price, inverse_size)
+        trade = current.done(marked, fee)
+        heapq.heappush(closed, (trade.entry_time, n, trade))
+        n += 1
+    while closed:
+        yield heapq.heappop(closed)[2]
+
+
+class _Leg:
+    """One position side's fold: its signed position and the trade it is building."""
+
+    __slots__ = ("current", "inverse", "position")
+
+    def __init__(self, inverse: bool) -> None:
+        self.inverse = inverse
+        self.position = ZERO
+        self.current: _Building | None = None
+
+    def fold(self, f: FillRecord) -> Iterator[Trade]:
+        """Add one fill; yield the trade it closes (a flip through zero closes one and opens the next)."""
         remaining = f.quantity if f.side == "BUY" else -f.quantity
         fee_left, pnl_left = f.fee, f.realized_pnl
         while remaining != 0:
-            if current is None or position == 0:
+            current = self.current
+            if current is None:
                 side: Literal["long", "short"] = "long" if remaining > 0 else "short"
-                if current is not None:
-                    yield current.done()
                 rule = f.rule if f.purpose == "entry" else ""
-                current = _Building(f.symbol, side, f.time, rule, inverse_size is not None)
-            if position == 0 or (position > 0) == (remaining > 0):  # opening or adding
+                current = self.current = _Building(f.symbol, side, f.time, rule, self.inverse)
+            if self.position == 0 or (self.position > 0) == (remaining > 0):  # opening or adding
                 current.entry_qty += abs(remaining)
                 current.entry_cost += current.cost(abs(remaining), f.price)
                 current.fees += fee_left
-                position += remaining
-                break
-            closing = min(abs(remaining), abs(position))
+                self.position += remaining
+                return
+            closing = min(abs(remaining), abs(self.position))
             # A flip's fee is shared by quantity; the exchange reports realized PnL for the
             # closing part only, so all of it belongs to the trade being closed.
             fee_part = fee_left * closing / abs(remaining)
@@ -143,18 +191,13 @@ def iter_round_trips(
             fee_left -= fee_part
             pnl_left = ZERO
             step = closing if remaining > 0 else -closing
-            position += step
+            self.position += step
             remaining -= step
-            if position == 0:
+            if self.position == 0:
                 current.exit_time = f.time
                 current.exit_reason = f.purpose
-    if current is None:
-        return
-    last = current.done()
-    if position != 0:
-        marked = _open_pnl(position, last.entry_price, last_price, inverse_size) if last_price is not None else ZERO
-        last = current.done(marked, exit_fee)
-    yield last
+                self.current = None
+                yield current.done()
 
 
 def _open_pnl(position: Decimal, entry: Decimal, last: Decimal, inverse_size: Decimal | None) -> Decimal:

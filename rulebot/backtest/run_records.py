@@ -116,7 +116,7 @@ class RunRecords:
         self.fills.append(
             FillRecord(
                 *(u.time, u.symbol, u.side.value, u.last_filled_qty, u.last_filled_price, u.commission),
-                *(u.realized_pnl, u.reduce_only, purpose, rule, u.client_order_id),
+                *(u.realized_pnl, u.reduce_only, purpose, rule, u.client_order_id, u.position_side.value),
             )
         )
         if len(self.orders) > FORGET_AT:  # after the lookup: the engine has not heard of this fill yet

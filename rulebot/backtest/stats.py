@@ -112,15 +112,22 @@ def _all_round_trips(
     if len(symbols) == 1:
         last = result.equity_curve[-1].price if result.equity_curve else None
         s = symbols[0]
-        return iter_round_trips(fills, last, _inverse_of(inverse_size, s), exit_fee(result.open_at_end, s))
+        return iter_round_trips(fills, last, _inverse_of(inverse_size, s), exit_fees=_exit_fees(result, s))
     streams = []
     for s in symbols:
         curve = result.symbol_curves.get(s) or []
         last = curve[-1].price if curve else None
-        closing = exit_fee(result.open_at_end, s)
-        streams.append(iter_round_trips(_of_symbol(result.fills, s), last, _inverse_of(inverse_size, s), closing))
+        closing = _exit_fees(result, s)
+        streams.append(
+            iter_round_trips(_of_symbol(result.fills, s), last, _inverse_of(inverse_size, s), exit_fees=closing)
+        )
     # Each symbol's trades come by entry time; a stable merge is the stable sort of them all.
     return heapq.merge(*streams, key=lambda t: t.entry_time)
+
+
+def _exit_fees(result: BacktestResult, symbol: str) -> dict[str, Decimal]:
+    """The fee to close what `symbol` has open at the end, by side: a hedge leg's trade carries its own."""
+    return {o.side: o.exit_fee for o in result.open_at_end if o.symbol == symbol}
 
 
 def _of_symbol(fills: Iterable[FillRecord], symbol: str) -> Iterator[FillRecord]:
@@ -212,7 +219,9 @@ def compute_symbol_stats(
     if folded is None or not _same(folded.last, last):
         sums = _Sums()
         own_fills = sums.through(_of_symbol(result.fills, symbol))
-        trades = iter_round_trips(own_fills, last, _inverse_of(inverse_size, symbol), closing)
+        trades = iter_round_trips(
+            own_fills, last, _inverse_of(inverse_size, symbol), exit_fees=_exit_fees(result, symbol)
+        )
         folded = _Folded(TradeTally(trades), sums, last)
     sums = folded.sums
     gross_realized, fees = sums.gross, sums.fees

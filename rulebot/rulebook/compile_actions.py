@@ -100,6 +100,18 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
                 # Every entry would be refused at run time for a size below the minimum notional.
                 ctx.error(f"size {value} must be above zero", path, f'e.g. "100 {asset}"', "size")
                 return None
+            if book.market == "coinm" and book.symbols:
+                # A contract is 100 USD on the BTCUSD pair and 10 on the others (FACTS §5): below one
+                # contract of every symbol, every entry rounds to 0 and is refused at run time.
+                symbol, contract = min(((s, _contract_usd(s)) for s in book.symbols), key=lambda sc: sc[1])
+                if amount < contract:
+                    ctx.error(
+                        f"size {value} is less than one contract of {symbol} ({contract} USD)",
+                        path,
+                        f'COIN-M orders are whole contracts: write at least "{contract} USD"',
+                        "size",
+                    )
+                    return None
             return c.Size("notional", amount=amount, asset=asset)
         if (mt := _NOTIONAL_RE.match(value.upper())) and mt.group(2) in ("USDT", "USDC", "USD"):
             ctx.error(
@@ -135,6 +147,11 @@ def _size(value: Any, path: Path_, book: m.Rulebook, scope: Scope, ctx: CompileC
         )
         return None
     return c.Size("qty", expr=expr)
+
+
+def _contract_usd(symbol: str) -> int:
+    """USD per contract of a COIN-M symbol: 100 for the BTCUSD pair, 10 for the others (FACTS §5)."""
+    return 100 if symbol.split("_")[0] == "BTCUSD" else 10
 
 
 def _opt_expr(value: Any, path: Path_, scope: Scope, ctx: CompileContext) -> tuple[bool, CompiledExpr | None]:

@@ -183,7 +183,11 @@ class RestApi(Api):
 
     async def position_risk(self, request: web.Request, p: Params) -> Any:
         symbol = self.symbol(p) if "symbol" in p else None
-        return [enc.position_json(v) for v in self.sim.positions(symbol, include_flat=True)]
+        rows = [enc.position_json(v) for v in self.sim.positions(symbol, include_flat=True)]
+        if self.market is Market.COINM:  # /dapi/v1/positionRisk prints no isolatedWallet (shared payload)
+            for row in rows:
+                row.pop("isolatedWallet", None)
+        return rows
 
     async def account(self, request: web.Request, p: Params) -> Any:
         sim = self.sim

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from rulebot.core.enums import Direction, OrderType
+from rulebot.core.enums import Direction, Market, OrderType
 from rulebot.core.intents import EnterIntent
 from rulebot.engine import records as rec
 from rulebot.engine.risk import AccountView, RiskEngine
+from rulebot.feeds.catalog import builtin_instruments
 from rulebot.rulebook.compiler import compile_text
 
 from .conftest import backtest, flat_view, trades
@@ -146,3 +147,29 @@ def test_an_isolated_positions_profit_is_not_margin_for_the_next_entry(usdm):
     assert refused == []
     adds = [f for f in result.fills if f.purpose == "entry" and f.price == 63000]
     assert [f.quantity for f in adds] == [Decimal("1.483")]  # 1.483 x 63,000 x (1/10 + 0.05% buffer) < 9,397
+
+
+COINM = """\
+rulebook: t
+market: coinm
+symbols: [BTCUSD_PERP]
+timeframes: [1m]
+account: {leverage: 5}
+rules:
+  - name: in
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "20"}}]
+risk: {max_position_notional: 1000}
+"""
+
+
+@pytest.mark.parametrize("price", ["17152.3", "60000", "95000.5"])
+def test_a_coin_margined_notional_cap_is_in_usd_contracts_of_100_usd_whatever_the_price(price):
+    """docs/guards.md: on COIN-M `max_position_notional` is in USD, as a notional size is: 1000 is
+    10 BTCUSD_PERP contracts at any price (the amounts of `risk` in the coin are the loss caps)."""
+    intent = EnterIntent("BTCUSD_PERP", Direction.LONG, Decimal(20), OrderType.MARKET, None, None, None, None, "in", 1)
+    inst = builtin_instruments(Market.COINM)["BTCUSD_PERP"]
+    checked = RiskEngine(compile_text(COINM).risk).check_entry(intent, flat_view("1", price, instrument=inst))
+    [cut] = [v for v in checked.verdicts if v.kind == "resize"]
+    assert cut.guard == "max_position_notional" and checked.quantity == 10 == said_size(cut.reason)

@@ -168,6 +168,34 @@ def test_a_coinm_size_of_less_than_one_contract_is_an_error(size: str) -> None:
     assert d.hint is not None and '"1000 USD"' in d.hint
 
 
+@pytest.mark.parametrize(
+    ("symbols", "size", "contract"),
+    [
+        ("BTCUSD_PERP", '"50 USD"', "100 USD"),
+        ("BTCUSD_PERP", '"99.99 USD"', "100 USD"),
+        ("ETHUSD_PERP", '"5 USD"', "10 USD"),
+    ],
+)
+def test_a_coinm_notional_of_less_than_one_contract_is_an_error(symbols: str, size: str, contract: str) -> None:
+    # `size: "50 USD"` on BTCUSD_PERP is half a 100 USD contract: it compiled, and every entry was
+    # refused at run time ("size rounds to zero at step 1"), as `size: 0.5` was before it was an error.
+    source = _COINM_ENTRY.replace("BTCUSD_PERP", symbols).replace("SIZE", size)
+    with pytest.raises(RulebookError) as info:
+        compile_text(source)
+    (d,) = [d for d in info.value.diagnostics if d.is_error]
+    assert d.message == f"size {size.strip(chr(34))} is less than one contract of {symbols} ({contract})"
+    assert d.hint is not None and "whole contracts" in d.hint
+
+
+def test_a_coinm_notional_of_one_contract_or_more_compiles() -> None:
+    for symbols, size in [("BTCUSD_PERP", '"100 USD"'), ("BTCUSD_PERP", '"150 USD"'), ("ETHUSD_PERP", '"10 USD"')]:
+        compile_text(_COINM_ENTRY.replace("BTCUSD_PERP", symbols).replace("SIZE", size))
+    # Several symbols: an error only when the size is below one contract of every one of them.
+    two = _COINM_ENTRY.replace("[BTCUSD_PERP]", "[BTCUSD_PERP, BTCUSD_221230]").replace("SIZE", '"50 USD"')
+    with pytest.raises(RulebookError):
+        compile_text(two)
+
+
 def test_coinm_sizes_of_whole_contracts_and_expressions_still_compile() -> None:
     for size in ("1", "10", "2.5", "2%", '"1000 USD"', '"contracts_wanted * 2"'.replace("contracts_wanted", "1")):
         compile_text(_COINM_ENTRY.replace("SIZE", size))

@@ -213,10 +213,15 @@ def reconciled_position(p: PositionRisk) -> PositionChange:
     """A positionRisk row as the ACCOUNT_UPDATE position a reconciliation feeds the engine.
 
     The row carries no realized PnL (0 here). Where an older payload lacks `breakEvenPrice` the
-    entry price stands in; where it lacks `isolatedWallet`, the isolated margin.
+    entry price stands in. Where it lacks `isolatedWallet` (COIN-M's positionRisk always does), an
+    isolated position's wallet is `isolatedMargin - unRealizedProfit` (MARGIN.md E10: the margin
+    shown includes the PnL; taken as the wallet, the PnL counted twice once marked).
     """
     break_even = p.break_even_price if p.break_even_price is not None else p.entry_price
-    wallet = p.isolated_wallet if p.isolated_wallet is not None else p.isolated_margin
+    wallet = p.isolated_wallet
+    if wallet is None:
+        isolated = p.margin_type is MarginType.ISOLATED
+        wallet = p.isolated_margin - p.unrealized_pnl if isolated and p.amount else p.isolated_margin
     return PositionChange(
         p.symbol,
         p.position_side,

@@ -127,6 +127,22 @@ async def test_coin_m_stops_are_plain_orders_with_stop_price(coinm):
     assert [p.amount for p in snap.account.positions if p.amount] == [D(1)]
 
 
+async def test_a_coin_m_isolated_wallet_reconciled_from_position_risk_leaves_out_the_pnl(coinm):
+    """/dapi/v1/positionRisk prints no isolatedWallet (the fake now leaves it out, as Binance does);
+    the reconciliation took isolatedMargin, which includes the unrealized PnL, as the wallet."""
+    fake, venue = coinm
+    await venue.ensure_account_setup(["BTCUSD_PERP"], MarginType.ISOLATED, hedge=False, leverage=5)
+    assert (await venue.execute(buy("e1", "10", "BTCUSD_PERP"))).ok
+    row = next(r for r in await venue.rest.position_risk() if r["positionAmt"] != "0")
+    assert "isolatedWallet" not in row and Decimal(row["unRealizedProfit"]) != 0
+    snap = await venue.reconcile(["BTCUSD_PERP"])
+    (pos,) = [p for p in snap.account.positions if p.amount]
+    (held,) = [p for p in fake.sim.positions("BTCUSD_PERP") if p.amount]
+    assert held.isolated_wallet is not None and held.isolated_wallet > 0
+    assert pos.isolated_wallet == held.isolated_wallet
+    assert pos.isolated_wallet == Decimal(row["isolatedMargin"]) - Decimal(row["unRealizedProfit"])
+
+
 async def test_reconcile_reads_orders_positions_and_balances(usdm):
     fake, venue = usdm
     await venue.execute(buy("e1"))
