@@ -20,6 +20,7 @@ from rulebot.runtime.runner import Runner
 from rulebot.testing.fake_binance import FakeBinance
 
 from .conftest import HOLD_ON_TRADE, until
+from .test_live_position_binding import BOOK as BINDING_BOOK
 from .test_live_position_binding import largest_position
 from .test_live_runner import notices, running, seen
 
@@ -180,6 +181,43 @@ async def test_a_partial_fill_while_the_user_stream_is_down_then_the_rest_counts
     assert any(s.close_position or s.quantity >= SIZE for s in stops), stops
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [{"drop_after_execute": 1}, {"unknown_after_execute": 1}, {"timestamp_1021": 2}],
+    ids=["timeout-accepted", "503-unknown", "1021-twice"],
+)
+async def test_an_exit_whose_post_fails_closes_the_position_once_and_the_state_follows(tmp_path, fault):
+    level = {"price": D(60000)}
+    posts: list[str] = []
+    async with (
+        FakeBinance(Market.USDM) as fake,
+        largest_position(fake) as largest,
+        running(fake, BINDING_BOOK, tmp_path, [], price=lambda i: level["price"]) as runner,
+    ):
+        await holds_one_entry_with_its_stop(fake, runner)
+
+        def on_the_exit(method: str, path: str, _: float) -> None:
+            if method == "POST" and path == "/fapi/v1/order":
+                posts.append(path)
+                if len(posts) == 1:
+                    for name, value in fault.items():
+                        setattr(fake.rest_faults, name, value)
+
+        fake.on_request = on_the_exit
+        level["price"] = D(60060)  # the exit rule fires
+        await until(lambda: not fake.sim.positions("BTCUSDT"), timeout=15)
+        level["price"] = D(60030)  # between the levels: once flat, nothing enters
+        await until(lambda: runner.status()["states"] == {"BTCUSDT": "flat"}, timeout=10)
+        await asyncio.sleep(0.5)
+        st = runner.status()
+    assert all(getattr(fake.rest_faults, name) == 0 for name in fault)  # the fault fired
+    assert largest[0] == SIZE and not fake.sim.positions("BTCUSDT")
+    views = [fake.sim.order("BTCUSDT", c) for c in fake.placed_ids]
+    exits = [o for o in views if o is not None and o.reduce_only and o.order_type.value == "MARKET"]
+    assert len(exits) == 1 and len(entry_orders(fake)) == 1
+    assert st["positions"] == [] and not fake.sim.open_algo_orders("BTCUSDT")  # its stops went with it
+
+
 # A resting entry far below the market, given up every second: place, cancel, place, cancel …
 RESTING_GIVE_UP = """\
 rulebook: resting-give-up
@@ -320,10 +358,14 @@ async def test_no_key_or_secret_reaches_a_log_line_under_faults(tmp_path, caplog
         fake.rest_faults.timestamp_1021 = 1
         async with running(fake, HOLD_ON_TRADE, tmp_path, []) as runner:
             await holds_one_entry_with_its_stop(fake, runner)
+            listen_key = fake.listen_key.key
             await fake.expire_listen_key()
             await until(lambda: sum(n["kind"] == "reconciled" for n in notices(runner)) >= 1, timeout=10)
     text = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
     assert fake.api_secret not in text and fake.api_key not in text
+    # The listen key reads the account's stream for an hour: the websockets library's debug line of
+    # the handshake ("> GET /private/ws/<key> HTTP/1.1") showed it.
+    assert listen_key and listen_key not in text and "/ws/<listen key>" in text
     assert "signature=" not in text
     journal = runner.cfg.journal_path().read_bytes()
     assert fake.api_secret.encode() not in journal and fake.api_key.encode() not in journal
