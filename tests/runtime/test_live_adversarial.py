@@ -93,6 +93,25 @@ async def test_an_entry_whose_post_fails_is_on_the_exchange_once_with_its_stop(t
         assert posts[1] - posts[0] >= 0.9, posts
 
 
+@pytest.mark.parametrize("account_first", [False, True], ids=["order-first", "account-first"])
+async def test_fills_reported_twice_and_before_the_entrys_answer_count_once(tmp_path, account_first):
+    """The entry's answer is held 1.5 s: its fill arrives on the user stream first, every report
+    twice, and the account update before or after the fill's order update."""
+    async with FakeBinance(Market.USDM) as fake, largest_position(fake) as largest:
+        fake.rest_faults.hold_next_answer_ms = 1_500
+        fake.hub.faults.duplicate_user, fake.hub.faults.account_first = True, account_first
+        async with running(fake, HOLD_ON_TRADE, tmp_path, []) as runner:
+            await holds_one_entry_with_its_stop(fake, runner)
+            await asyncio.sleep(1.5)  # the held answer arrives too
+            st = runner.status()
+    assert largest[0] == SIZE
+    (entry,) = entry_orders(fake)
+    assert [D(p["size"]) for p in st["positions"]] == [SIZE] and st["states"] == {"BTCUSDT": "long"}
+    assert sorted(o["purpose"] for o in st["orders"]) == ["daily_cap", "stop_loss"]
+    assert len(fake.sim.open_algo_orders("BTCUSDT")) == 2
+    assert journal_status(runner, entry) == "FILLED"
+
+
 @pytest.mark.parametrize(
     "fault",
     [{"drop_after_execute": 1}, {"unknown_after_execute": 1}, {"status_503": 1}],
