@@ -34,6 +34,7 @@ from rulebot.core.events import CandleClosed, Timer
 from rulebot.core.fees import FeeRates
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable
+from rulebot.engine import cancel_retry
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.exchange_sim import FillModel, SimExchange
@@ -82,11 +83,15 @@ def refusal(engine: Engine, command: Command, code: int | None, message: str, ti
 
     A refused cancel leaves the order as the engine knows it: the order may well have filled or
     been canceled already (-2011), and its own updates say which; marking it rejected would
-    forget a fill. A refused order is rejected in the engine, which repairs its state; a refused
-    account setting halts the bot.
+    forget a fill. Refused otherwise (-1021, 503, a rate limit: not executed), the order still
+    works and the cancel is sent again with back-off (`engine.cancel_retry`). A refused order is
+    rejected in the engine, which repairs its state; a refused account setting halts the bot.
     """
     if isinstance(command, CancelOrder):
+        again = cancel_retry.refused(engine.state, command, code, time)
         text = f"cancel of {command.client_order_id} refused ({code}: {message})"
+        if again is not None:
+            text += f"; the order still works: sent again in {again / 1000:g} s"
         return Refusal(None, rec.EngineNotice(time, command.symbol, "cancel-failed", text))
     if isinstance(command, PlaceOrder):
         return Refusal(engine.on_reject(command.client_order_id, code, message, time), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rulebot.engine import cancel_retry
 from rulebot.engine.risk.event import NEVER
 from rulebot.engine.state import DAY_MS, Step
 
@@ -69,6 +70,8 @@ class Clock:
             for symbol, run in st.runs.items():
                 if run.exiting is not None:
                     eng.binding.check(symbol, time, step)
+            if st.cancel_retries:
+                step.commands.extend(cancel_retry.due(st, time))
         step.commands.extend(st.oms.expire(time))
 
     def _roll_day(self, time: int) -> None:

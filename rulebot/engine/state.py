@@ -125,7 +125,10 @@ class EngineState:
     next_day: int = 0
     next_timeout: int = NEVER
     next_protect: int = NEVER
-    next_retry: int = NEVER  # when a refused exit is due to be sent again
+    next_retry: int = NEVER  # when a refused exit (or cancel) is due to be sent again
+    # Cancels the exchange refused without executing them (cancel_retry.py): id -> (tries, when the
+    # cancel is due to be sent again, or, once sent again, looked at again).
+    cancel_retries: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class RestFaults:
     status_503: int = 0  # the next N requests get 503 "Service Unavailable." (not executed)
     unknown_after_execute: int = 0  # the next N placements execute, then answer 503 -1007
     drop_after_execute: int = 0  # the next N placements execute, then the connection is cut
+    cancel_unknown_after_execute: int = 0  # the next N cancels execute, then answer 503 -1007
     delay_ms: int = 0  # every request waits this long before it is handled
     slow_requests: int = 0  # the next N requests wait `slow_ms` before they are handled
     slow_ms: int = 0

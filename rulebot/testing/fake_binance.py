@@ -12,10 +12,11 @@ recvWindow and not more than 1 s ahead. Request weight and order counts are mete
 the exchangeInfo `rateLimits` the fake advertises, reported in the `X-MBX-USED-WEIGHT-*` and
 `X-MBX-ORDER-COUNT-*` headers, and a request past a limit gets 429. Faults are knobs on
 `rest_faults` (429/418 bursts with Retry-After, -1021, 503, slow requests, an order executed
-whose answer is lost or held back, clock skew, -1021 or a wait aimed at order placements) and
-`hub.faults` (streams cut, stalled, held back and released in a burst, lagging); they can also be
-set over HTTP (`fake_control`: `/fake/faults`). `expire_listen_key()` ends the user stream's
-key. Time is the wall clock: a fed event is stamped with the fake's `now()`.
+whose answer is lost or held back, a cancel executed whose answer says "unknown", clock skew,
+-1021 or a wait aimed at order placements) and `hub.faults` (streams cut, stalled, held back and
+released in a burst, lagging); they can also be set over HTTP (`fake_control`: `/fake/faults`).
+`expire_listen_key()` ends the user stream's key. Time is the wall clock: a fed event is stamped
+with the fake's `now()`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from rulebot.testing.fake_streams import StreamHub
 from rulebot.venues.paper import PaperVenue
 
 log = logging.getLogger("rulebot.fake_binance")
+UNKNOWN_EXECUTION = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
 _TICK_S = 0.05  # how often dead man's switches and listen keys are checked without market data
 
 
@@ -266,11 +268,14 @@ class FakeBinance:
             raise Refusal(500, -1000, "connection lost")
         if f.unknown_after_execute > 0:
             f.unknown_after_execute -= 1
-            raise Refusal(
-                503,
-                -1007,
-                "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
-            )
+            raise Refusal(503, -1007, UNKNOWN_EXECUTION)
+
+    def cancel_executed(self) -> None:
+        """An order was cancelled; the answer-side fault fires here, after."""
+        f = self.rest_faults
+        if f.cancel_unknown_after_execute > 0:
+            f.cancel_unknown_after_execute -= 1
+            raise Refusal(503, -1007, UNKNOWN_EXECUTION)
 
     # -- HTTP plumbing -----------------------------------------------------------------------------
 

@@ -168,6 +168,7 @@ class OrderApi(Api):
         if view is None or view.status not in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
             raise Refusal(400, -2011, "Unknown order sent.")
         res = await self.run(CancelOrder(symbol, cid, self.fake.now()))
+        self.fake.cancel_executed()
         return self.order_json(res.order) if res.order is not None else {}
 
     async def cancel_batch(self, request: web.Request, p: Params) -> Any:
@@ -250,6 +251,7 @@ class OrderApi(Api):
         if view is None or view.status != "NEW":
             raise Refusal(400, -2011, "Unknown order sent.")
         res = await self.run(CancelOrder(symbol, cid, self.fake.now()))
+        self.fake.cancel_executed()
         algo = res.algo or self.sim.algo_order(symbol, cid)
         return {
             "algoId": algo.algo_id if algo else 0,

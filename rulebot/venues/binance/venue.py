@@ -56,6 +56,7 @@ log = logging.getLogger("rulebot.binance.venue")
 DEFAULT_COUNTDOWN_MS = 60_000
 DEFAULT_HEARTBEAT_S = 20.0
 ZERO = Decimal(0)
+_GONE = ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")  # statuses in which a cancel has nothing left to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +124,7 @@ class BinanceVenue:
             params, algo = order_params(cmd, self.market, self.hedge)
             return await (rest.new_algo_order(params, placement) if algo else rest.new_order(params, placement))
         if isinstance(cmd, CancelOrder):
-            try:
-                return await rest.cancel_order(cmd.symbol, cmd.client_order_id)
-            except UnknownOrder:
-                if self.market is not Market.USDM:
-                    raise
-                # Not a plain order: a stop or take-profit lives in the algo service.
-                return await rest.cancel_algo_order(cmd.symbol, cmd.client_order_id)
+            return await self._cancel(cmd)
         if isinstance(cmd, CancelAllOrders):
             return await rest.cancel_all(cmd.symbol)
         if isinstance(cmd, SetLeverage):
@@ -146,6 +141,38 @@ class BinanceVenue:
         if isinstance(cmd, SetCountdownCancelAll):
             return await rest.countdown_cancel_all(cmd.symbol, cmd.countdown_ms)
         raise TypeError(f"not a command: {cmd!r}")
+
+    async def _cancel(self, cmd: CancelOrder) -> Any:
+        """Cancel by client id: a plain order, else (USDⓈ-M) a stop or take-profit in the algo service.
+
+        Neither open: Binance is asked what became of the order. Already cancelled or expired, the
+        cancel is done (a send whose answer was lost, 503 -1007, did it; its resend was told -2011):
+        saying "refused" would tell the journal the order may still work. Otherwise (filled,
+        triggered, never placed) the refusal stands, with the answer of the service that has it."""
+        rest, symbol, cid = self.rest, cmd.symbol, cmd.client_order_id
+        try:
+            return await rest.cancel_order(symbol, cid)
+        except UnknownOrder as exc:
+            refused: UnknownOrder = exc
+        if self.market is Market.USDM:
+            try:
+                return await rest.cancel_algo_order(symbol, cid)
+            except UnknownOrder as exc:
+                algo_refused = exc
+        status, plain = await self._final_status(symbol, cid)
+        if status in _GONE:
+            log.info("cancel of %s: Binance has it %s already; nothing is working", cid, status)
+            return None
+        raise refused if plain or self.market is not Market.USDM else algo_refused
+
+    async def _final_status(self, symbol: str, cid: str) -> tuple[str | None, bool]:
+        """The order's status on Binance and whether it is a plain order (None: not found or not asked)."""
+        with contextlib.suppress(BinanceError, TransportError, RateBudgetExceeded):
+            return str((await self.rest.query_order(symbol, cid))["status"]), True
+        if self.market is Market.USDM:
+            with contextlib.suppress(BinanceError, TransportError, RateBudgetExceeded):
+                return str((await self.rest.query_algo_order(symbol, cid))["algoStatus"]), False
+        return None, False
 
     def withdrawn_report(self, cmd: PlaceOrder, time: int) -> OrderUpdate | AlgoUpdate:
         """What the user stream says of an order canceled before anything filled, for an order

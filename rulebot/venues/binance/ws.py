@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -219,6 +221,7 @@ class ReconnectingStream:
             open_timeout=self.open_timeout_s,
             max_size=2**24,
             compression=None,  # Binance does not compress; skipping the offer saves the hot path
+            logger=_PROTOCOL_LOG,  # its debug lines show the handshake's path: the listen key, redacted
         )
         self.connects += 1
         return conn
@@ -332,3 +335,22 @@ def _describe(exc: BaseException) -> str:
 
 def _wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+# A user stream's URL carries its listen key (`/ws/<key>`, `?listenKey=<key>`), which reads the
+# account's orders and positions for as long as it lives: the websockets library logs the
+# handshake's request line at debug level, so its lines pass through this redaction first.
+_LISTEN_KEY = re.compile(r"(/ws/|listenKey=)[A-Za-z0-9_-]{16,}")
+
+
+class _RedactListenKey(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = _LISTEN_KEY.sub(r"\1<listen key>", text)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_PROTOCOL_LOG = logging.getLogger("rulebot.binance.ws.protocol")
+_PROTOCOL_LOG.addFilter(_RedactListenKey())

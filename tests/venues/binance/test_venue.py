@@ -196,6 +196,23 @@ async def test_an_order_of_unknown_fate_is_reported_unknown(usdm):
     assert fake.placed_ids == ["u1"]
 
 
+async def test_a_cancel_that_executed_but_whose_answer_was_lost_is_not_said_refused(usdm):
+    """Binance cancelled it and answered 503 -1007; the resend was answered -2011 (no such open
+    order) and the venue said the cancel was refused, "-2013: Order does not exist." (the algo
+    service's answer): a journal that says the order may still work when Binance cancelled it."""
+    fake, venue = usdm
+    assert (await venue.execute(buy("e1"))).ok
+    assert (await venue.execute(limit("l1"))).ok and (await venue.execute(stop("s1"))).ok
+    for cid in ("l1", "s1"):  # a plain order and an algo order
+        fake.rest_faults.cancel_unknown_after_execute = 1
+        res = await venue.execute(CancelOrder("BTCUSDT", cid))
+        assert fake.rest_faults.cancel_unknown_after_execute == 0  # the fault fired
+        assert res.ok, res
+    assert not fake.sim.open_orders("BTCUSDT") and not fake.sim.open_algo_orders("BTCUSDT")
+    filled = await venue.execute(CancelOrder("BTCUSDT", "e1"))  # a filled order: still refused, as Binance said
+    assert not filled.ok and filled.code == -2011 and not filled.unknown
+
+
 async def test_dead_mans_switch_cancels_orders_when_the_heartbeat_stops(usdm):
     fake, venue = usdm
     await venue.execute(limit("l1"))

@@ -227,3 +227,19 @@ async def test_a_consumer_bug_marks_the_stream_down_and_is_raised(hub):
     with pytest.raises(ValueError, match="bug"):
         await asyncio.wait_for(task, 2)
     assert not statuses[-1].connected and "internal error" in statuses[-1].detail
+
+
+def test_the_protocol_log_redacts_a_listen_key_and_keeps_market_stream_names(caplog):
+    from rulebot.venues.binance import ws
+
+    key = "Ab3" * 21 + "x"  # 64 characters, as Binance's
+    caplog.set_level("DEBUG", logger=ws._PROTOCOL_LOG.name)
+    ws._PROTOCOL_LOG.debug("> GET %s HTTP/1.1", f"/private/ws/{key}")
+    ws._PROTOCOL_LOG.debug("> GET %s HTTP/1.1", f"/private/ws?listenKey={key}&events=ORDER_TRADE_UPDATE")
+    ws._PROTOCOL_LOG.debug("> GET %s HTTP/1.1", "/market/ws/btcusdt@aggTrade")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "> GET /private/ws/<listen key> HTTP/1.1",
+        "> GET /private/ws?listenKey=<listen key>&events=ORDER_TRADE_UPDATE HTTP/1.1",
+        "> GET /market/ws/btcusdt@aggTrade HTTP/1.1",
+    ]

@@ -1,0 +1,92 @@
+"""A cancel the exchange refused without executing it (-1021 after the resync, 503 on every try,
+a rate limit) is sent again with back-off while the order works; one refused because the order is
+gone (-2011, -2013) is not: the order's own updates tell what became of it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rulebot.core.commands import CancelOrder, Command
+from rulebot.core.enums import Market
+from rulebot.core.events import Trade
+from rulebot.core.fees import DEFAULT_FEE_RATES
+from rulebot.engine import records as rec
+from rulebot.engine.engine import Engine, Step
+from rulebot.exchange_sim import SimResult
+from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
+from rulebot.rulebook.compiler import compile_text
+from rulebot.session import Session, paper_venue
+from rulebot.venues.paper import PaperVenue
+
+T0 = 1_717_200_000_000
+D = Decimal
+
+# A buy limit far under the market: it rests, so there is a working order to cancel.
+RESTING = """
+rulebook: resting
+market: usdm
+symbols: [ADAUSDT]
+rules:
+  - name: bid
+    on: trade
+    in: flat
+    do: [{enter: {side: long, size: "100 USDT", order: limit, price: "price * 0.5"}}]
+"""
+
+
+class RefusesCancels(PaperVenue):
+    """The paper venue, except that the first `refusals` cancels are answered `code`."""
+
+    def __init__(self, paper: PaperVenue, code: int, refusals: int) -> None:
+        super().__init__(paper.sim, Market.USDM)
+        self.code, self.refusals = code, refusals
+        self.cancels: list[int] = []  # when each cancel was sent
+
+    def execute(self, command: Command, time: int) -> SimResult:
+        if isinstance(command, CancelOrder):
+            self.cancels.append(time)
+            if len(self.cancels) <= self.refusals:
+                return SimResult(False, self.code, "refused")
+        return super().execute(command, time)
+
+
+def run(code: int, refusals: int) -> tuple[Engine, RefusesCancels, list[str], str]:
+    book = compile_text(RESTING)
+    instruments = {"ADAUSDT": builtin_instruments(Market.USDM)["ADAUSDT"]}
+    brackets = {"ADAUSDT": builtin_brackets(Market.USDM)["ADAUSDT"]}
+    balances = {"USDT": D(10_000)}
+    paper = paper_venue(book, instruments, brackets, balances, fee_rates=DEFAULT_FEE_RATES)
+    venue = RefusesCancels(paper, code, refusals)
+    engine = Engine(book, instruments, balances, brackets=brackets)
+    journal: list[object] = []
+    session = Session(engine, venue, journal=journal.append)
+    session.start(T0)
+    session.market(Trade("ADAUSDT", D("0.40"), D(1000), T0 + 1000, False, 1))
+    (working,) = engine.open_orders("ADAUSDT")
+    step = Step()
+    step.commands.append(CancelOrder("ADAUSDT", working.client_order_id, T0 + 2000))
+    session.process(step, T0 + 2000)
+    for i in range(1, 21):  # 10 s of trades, every half second
+        session.market(Trade("ADAUSDT", D("0.40"), D(1000), T0 + 2000 + 500 * i, False, 1 + i))
+    notices = [r.message for r in journal if isinstance(r, rec.EngineNotice) and r.kind == "cancel-failed"]
+    return engine, venue, notices, working.client_order_id
+
+
+@pytest.mark.parametrize("code", [-1021, -1003, -1001, None])
+def test_a_cancel_refused_without_being_executed_is_sent_again_with_back_off(code):
+    engine, venue, notices, cid = run(code, refusals=2)
+    # refused at +2 s, sent again 1 s later (refused), then 2 s after that: cancelled
+    assert [t - T0 for t in venue.cancels] == [2000, 3000, 5000]
+    assert engine.order(cid).status.value == "CANCELED"  # (the rule then bids again: a new order)
+    assert len(notices) == 2 and "sent again in 1 s" in notices[0] and "sent again in 2 s" in notices[1]
+    assert not engine.state.cancel_retries
+
+
+@pytest.mark.parametrize("code", [-2011, -2013])
+def test_a_cancel_refused_because_the_order_is_gone_is_not_sent_again(code):
+    engine, venue, notices, cid = run(code, refusals=1)
+    assert [t - T0 for t in venue.cancels] == [2000]
+    assert len(notices) == 1 and "sent again" not in notices[0]
+    assert engine.order(cid).is_open  # as the engine knows it: its own updates will tell
