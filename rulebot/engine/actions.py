@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # Built once: `A | B` in an isinstance test builds a new union object on every call.
 _EXITS = (c.Exit, c.Reduce)
 _STOPS = (c.StopOrder, c.TrailingStop)
+RESTART_WHY = "when the bot started again"  # the protective stop's verdict for a position found bare then
 
 
 class Actions:
@@ -186,7 +187,7 @@ def protect_restored(engine: Engine, symbol: str, rules: Mapping[str, str], step
             engine.protections.protect(symbol, rule or "", action, step, pos.position_side)
     guard = run.guard
     for pos in engine.protections.unprotected_legs(symbol):  # none placed (a take-profit only, a sizing failure)
-        # The verdict tells the countdown it was owed, as before a restart.
-        guard.protect_due[pos.position_side] = (engine.time, "", engine.book.risk.protective_stop_within_ms)
+        # Owed since before the restart: it goes out now, and its verdict says so (no countdown ran).
+        guard.protect_due[pos.position_side] = (engine.time, RESTART_WHY, 0)
     guard.due_again()
     engine.clock.update_next_protect()

@@ -217,8 +217,9 @@ class VenueReports:
             if record.purpose == "protective" and code not in PASSED_CODES:
                 stop_cover.guard_refused(self.engine, record, code)  # tried again soon
             # A refused stop is no stop: the protective-stop guard's countdown, stopped when it was
-            # sent, starts again for a position that has no other.
-            self.engine.protections.refresh(symbol)
+            # sent, starts again for a position that has no other, and its verdict says from when.
+            why = f"its stop {client_order_id} was refused ({code})" if stop_cover.is_stop(record) else ""
+            self.engine.protections.refresh(symbol, why)
         return step
 
     def on_setup_rejected(self, command: Command, code: int | None, message: str, time: int) -> Step:

@@ -93,6 +93,12 @@ def test_a_stop_loss_refused_for_another_reason_is_left_to_the_protective_stop()
     fp.trade(59990, dt_ms=20_000)  # past the guard's countdown
     assert position_size(fp) == D("0.01") and closes(fp) == []
     assert [o.tag for o in fp.placed if o.is_conditional and o.tag != "daily_loss_cap"] == ["protective"]
+    # Its verdict counts from the refusal, and says so (it read "10s after it opened").
+    (notice,) = fp.notices("order-rejected")
+    refused = notice.split(" order ")[1].split(" ")[0]  # "stop_loss order t-2 rejected by the exchange (-4045: ..."
+    (guard,) = [r for r in fp.records if getattr(r, "rule", None) == "protective_stop"]
+    why = guard.verdicts[0].reason
+    assert f"no stop on the exchange 10s after its stop {refused} was refused (-4045): placed" in why, why
 
 
 def test_a_stop_refused_again_while_the_close_works_sends_no_second_close():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sqlite3
 import subprocess
@@ -146,6 +147,20 @@ async def test_a_restart_with_both_hedge_legs_bare_places_both_legs_stops_at_onc
     }
     assert first_stop_after_start(tmp_path / "run") < 1000
     assert both_s < 8, both_s
+    # The verdicts say the stops went out at the restart, not "10s after it opened" (no countdown ran).
+    verdicts = guard_texts(tmp_path / "run", "protective_stop")
+    assert len(verdicts) == 2 and all(
+        v.startswith(f"the {side} position had no stop on the exchange when the bot started again: placed")
+        for v, side in zip(sorted(verdicts), ("long", "short"), strict=True)
+    ), verdicts
+
+
+def guard_texts(run_dir: Path, guard: str) -> list[str]:
+    """The last run's verdict texts of `guard`."""
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        (last_run,) = db.execute("SELECT run_id FROM entries ORDER BY id DESC LIMIT 1").fetchone()
+        rows = db.execute("SELECT body FROM entries WHERE run_id = ? AND kind = 'guard'", (last_run,)).fetchall()
+    return [v["reason"] for (b,) in rows for v in json.loads(b)["verdicts"] if v["guard"] == guard]
 
 
 HEDGE_STOPS = """\

@@ -36,21 +36,21 @@ def protective_verdict(
     """Why the stop goes out: the position had no stop, or (`covered` > 0) its stops closed only part
     of it (a trailing stop placed before it grew, whose resize the exchange refused); `why`: what
     started the countdown when not the position's opening (a stop that stopped working)."""
-    within = within_ms / 1000
     placed = f"placed a stop-market at {trigger} ({distance * 100:.1f}% away, mark price)"
+    # No countdown (`within_ms` 0): `why` says when, as "when the bot started again"; else how long after what.
+    when = (
+        why
+        if not within_ms
+        else f"{within_ms / 1000:g}s after {why or ('it grew past them' if covered else 'it opened')}"
+    )
     if covered > 0:
-        since = why or "it grew past them"
         return Verdict(
             "act",
             "protective_stop",
             f"the {pos.side} position's stops on the exchange closed only {covered} of the {pos.size} held "
-            f"{within:g}s after {since}: {placed} for all of it",
+            f"{when}: {placed} for all of it",
         )
-    return Verdict(
-        "act",
-        "protective_stop",
-        f"the {pos.side} position had no stop on the exchange {within:g}s after {why or 'it opened'}: {placed}",
-    )
+    return Verdict("act", "protective_stop", f"the {pos.side} position had no stop on the exchange {when}: {placed}")
 
 
 def on_clock(view: GuardView, symbol: str, fresh: bool) -> Sequence[GuardAct]:
