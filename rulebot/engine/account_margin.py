@@ -105,6 +105,7 @@ class LiqPrice:
     are compared by identity, as `AccountValues` does: they never change in place)."""
 
     __slots__ = (
+        "_asset",
         "_isolated",
         "_key",
         "_value",
@@ -132,6 +133,7 @@ class LiqPrice:
         self.brackets = brackets
         self.margin_type = margin_type
         self._isolated = margin_type is _ISOLATED
+        self._asset = instruments[symbol].margin_asset
         self._key: tuple[object, ...] | None = None  # None: compute again (also while being liquidated)
         self._value = math.nan
 
@@ -152,12 +154,25 @@ class LiqPrice:
                 return self._value
             key: tuple[object, ...] = (pos, pos.amount, pos.entry_price, pos.isolated_wallet, leverage)
         else:
-            key = self._cross_key()
-            if key == k:
-                return self._value
+            pf = self.portfolio
+            if len(pf.positions) == 1:  # one symbol, one-way: the position and the wallet alone
+                wallet = pf.wallet.get(self._asset)
+                if k is not None and k[0] is wallet and k[1] is pos and k[2] is pos.amount and k[3] is pos.entry_price:
+                    return self._value
+                key = (wallet, pos, pos.amount, pos.entry_price)
+            else:
+                key = self._cross_key()
+                if key == k:
+                    return self._value
         value, settled = self._compute(pos)
         self._key, self._value = key if settled else None, value
         return value
+
+    @property
+    def steady(self) -> bool:
+        """Whether the last price holds until the position, its leverage or isolated wallet, or the
+        wallet change (isolated; cross with no other position): nothing else moves it then."""
+        return self._key is not None and (self._isolated or len(self.portfolio.positions) == 1)
 
     def _cross_key(self) -> tuple[object, ...]:
         """The cross wallet and every position of the asset (the others at their marks; the symbol's
@@ -166,9 +181,6 @@ class LiqPrice:
         asset = instruments[symbol].margin_asset
         marks = pf.marks
         key: list[object] = [pf.wallet.get(asset)]
-        if len(pf.positions) == 1:  # one symbol, one-way: its position alone (`__call__` holds it)
-            for p in pf.positions.values():
-                return (key[0], p, p.amount, p.entry_price)
         own = 0
         for (s, _), p in pf.positions.items():
             if p.amount and instruments[s].margin_asset == asset:

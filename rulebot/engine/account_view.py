@@ -44,6 +44,7 @@ class AccountValues:
         "_legs",
         "_liq",
         "_mine",
+        "_mine_liq",
         "_start",
         "_wallet",
         "hedge",
@@ -81,7 +82,9 @@ class AccountValues:
         self._wallet: tuple[Decimal | None, float] = (None, 0.0)
         self._start: tuple[Decimal | None, float] = (None, 0.0)
         # `position`'s last position, its leg, the leverage and the instrument
-        self._mine: tuple[PositionState, _Leg, int, Instrument] | None = None
+        self._mine: tuple[PositionState, _Leg, int, Instrument, Decimal] | None = None
+        # `_mine`, the wallet and the liquidation price of its position, while nothing else moves it
+        self._mine_liq: tuple[object, Decimal | None, float] | None = None
 
     @classmethod
     def of(cls, engine: Engine, symbol: str) -> AccountValues:
@@ -192,24 +195,34 @@ class AccountValues:
         amount = pos.amount
         lev = self.runs[symbol].leverage
         # The leg of the last call, kept by the position itself (no (symbol, side) key to hash), with
-        # the leverage and the instrument.
+        # the leverage, the instrument and the isolated wallet: an isolated position's liquidation
+        # price moves with nothing else (a cross one's with the wallet and the other positions too).
         mine = self._mine
+        iw = pos.isolated_wallet
         if (
             mine is None
             or mine[0] is not pos
             or mine[1][0] is not amount
             or mine[1][1] is not pos.entry_price
             or mine[2] != lev
+            or mine[4] is not iw
         ):
             leg = _leg(pos) if amount else _FLAT
-            mine = self._mine = (pos, leg, lev, self.instruments[symbol])
+            mine = self._mine = (pos, leg, lev, self.instruments[symbol], iw)
         leg = mine[1]
         env["position.side"] = leg[4]
         env["position.size"] = leg[5]
         mark_d = pf.marks.get(symbol)
         if amount and mark_d is not None:
             upnl, notional = float_pnl_and_notional(mine[3], leg[2], leg[3], float(mark_d))
-            _held(env, leg[3], upnl, notional, lev, self._liq(pos, lev))
+            kept = self._mine_liq
+            wallet = pf.wallet.get(mine[3].margin_asset)
+            if kept is not None and kept[0] is mine and kept[1] is wallet:
+                liq = kept[2]
+            else:
+                liq = self._liq(pos, lev)
+                self._mine_liq = (mine, wallet, liq) if self._liq.steady else None
+            _held(env, leg[3], upnl, notional, lev, liq)
         else:
             _flat(env)
 
