@@ -44,14 +44,14 @@ def isolated_wallet(inst: Instrument, pos: PositionState, leverage: int) -> Deci
 
 def order_margin(
     symbol: str, inst: Instrument, leverage: int, portfolio: Portfolio, oms: OrderManager, hedge: bool
-) -> float:
+) -> Decimal:
     """Initial margin of the symbol's open orders, as `Exposure.order_margin` takes it: resting
-    orders with a price that are not reduce-only (untriggered conditional orders need none); in
-    one-way mode the part of a BUY that would close a short (a SELL a long) is free, oldest
-    order first, and the larger of the BUY and SELL sides is charged; in hedge mode the LONG
-    BUYs and SHORT SELLs add up."""
-    rows: list[tuple[bool, PositionSide, float, float]] = []
-    for record in oms.open_orders(symbol):
+    orders with a price that are not reduce-only (untriggered conditional orders need none), for
+    what is left of them at their price; in one-way mode the part of a BUY that would close a
+    short (a SELL a long) is free, oldest order first, and the larger of the BUY and SELL sides is
+    charged; in hedge mode the LONG BUYs and SHORT SELLs add up."""
+    rows: list[tuple[bool, PositionSide, Decimal, Decimal]] = []
+    for record in oms.open_orders(symbol):  # in the order they were placed
         cmd = record.command
         if cmd.reduce_only or cmd.close_position or cmd.price is None or cmd.quantity is None:
             continue
@@ -59,26 +59,24 @@ def order_margin(
             continue
         left = cmd.quantity - record.filled_qty
         if left > 0:
-            rows.append((cmd.side is _BUY, cmd.position_side, float(left), float(cmd.price)))
+            rows.append((cmd.side is _BUY, cmd.position_side, left, cmd.price))
     if not rows:
-        return 0.0
-    cs = float(inst.contract_size)
-    inverse = inst.is_inverse
-
-    def cost(qty: float, price: float) -> float:
-        return (qty * cs / price if inverse else qty * price) / leverage
-
+        return ZERO
     if hedge:
-        return sum(cost(q, p) for buy, ps, q, p in rows if (ps is _LONG) == buy)
-    held = float(portfolio.position(symbol, _BOTH).amount)
+        total = ZERO
+        for buy, ps, q, p in rows:
+            if (ps is _LONG) == buy:
+                total += abs(inst.notional(q, p)) / leverage
+        return total
+    held = portfolio.position(symbol, _BOTH).amount
     sides = []
-    for side_buy, closable in ((True, max(0.0, -held)), (False, max(0.0, held))):
-        total = 0.0
+    for side_buy, closable in ((True, max(ZERO, -held)), (False, max(ZERO, held))):
+        total = ZERO
         for buy, _, q, p in rows:
             if buy is side_buy:
                 closing = min(closable, q)
                 closable -= closing
-                total += cost(q - closing, p)
+                total += abs(inst.notional(q - closing, p)) / leverage
         sides.append(total)
     return max(sides)
 
@@ -90,9 +88,9 @@ def open_order_margin(
     runs: Mapping[str, SymbolRun],
     oms: OrderManager,
     hedge: bool,
-) -> float:
+) -> Decimal:
     """The initial margin of the open orders of every symbol margined in `asset` (`order_margin`)."""
-    total = 0.0
+    total = ZERO
     for symbol, run in runs.items():
         inst = instruments[symbol]
         if inst.margin_asset == asset:

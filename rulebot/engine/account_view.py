@@ -173,7 +173,7 @@ class AccountValues:
         env["equity"] = equity
         oms = self.oms
         if oms is not None and oms.has_open:
-            available -= open_order_margin(asset, pf, instruments, runs, oms, self.hedge)
+            available -= float(open_order_margin(asset, pf, instruments, runs, oms, self.hedge))
         env["available"] = available
         start = pf.today.start_equity.get(asset) if pf.today is not None else None
         if start is None:
@@ -289,11 +289,14 @@ def margin_available(
     instruments: Mapping[str, Instrument],
     runs: Mapping[str, SymbolRun],
     margin_type: MarginType,
+    oms: OrderManager | None = None,
+    hedge: bool = False,
 ) -> Decimal:
     """Binance's `availableBalance` of `asset` before any new order: the wallet less what its
-    positions lock. A cross position locks its initial margin at mark and lends its unrealized PnL;
-    an isolated one locks its own wallet, and its PnL stays inside it (a profit of an isolated
-    position is not available for another order). Open orders' margin is not counted."""
+    positions lock, less the open orders' initial margin (`account_margin.open_order_margin`). A
+    cross position locks its initial margin at mark and lends its unrealized PnL; an isolated one
+    locks its own wallet, and its PnL stays inside it (a profit of an isolated position is not
+    available for another order)."""
     pf = portfolio
     total = pf.wallet.get(asset, ZERO)
     for (symbol, side), pos in pf.positions.items():
@@ -301,12 +304,10 @@ def margin_available(
         if not pos.amount or inst is None or inst.margin_asset != asset or symbol not in runs:
             continue
         if margin_type is MarginType.ISOLATED:
-            wallet = pos.isolated_wallet
-            if wallet <= 0:  # the venue has not said: the initial margin it took (as `holding`)
-                wallet = abs(inst.notional(pos.size, pos.entry_price)) / runs[symbol].leverage
-            total -= wallet
+            total -= isolated_wallet(inst, pos, runs[symbol].leverage)
             continue
-        mark = pf.marks.get(symbol)
-        if mark is not None:
-            total += pf.unrealized(symbol, side) - abs(inst.notional(pos.size, mark)) / runs[symbol].leverage
+        mark = pf.marks.get(symbol, pos.entry_price)  # the simulator values it at its entry before a mark
+        total += pf.unrealized(symbol, side) - abs(inst.notional(pos.size, mark)) / runs[symbol].leverage
+    if oms is not None and oms.has_open:
+        total -= open_order_margin(asset, pf, instruments, runs, oms, hedge)
     return total

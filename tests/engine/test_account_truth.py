@@ -18,7 +18,7 @@ from rulebot.core.commands import PlaceOrder
 from rulebot.core.enums import MarginType, Market, OrderType, PositionSide, Rounding, Side, TimeInForce
 from rulebot.core.events import MarkPrice, Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES
-from rulebot.engine.account_view import AccountValues
+from rulebot.engine.account_view import AccountValues, margin_available
 from rulebot.engine.engine import Engine
 from rulebot.engine.env import Env
 from rulebot.engine.portfolio import Portfolio, PositionState
@@ -119,8 +119,21 @@ class Rig:
     def check(self) -> None:
         for symbol, inst in self.insts.items():
             env = self.read(symbol)
-            want = float(self.sim.account(inst.margin_asset).available_balance)
+            exact = self.sim.account(inst.margin_asset).available_balance
+            want = float(exact)
             assert math.isclose(env["available"], want, rel_tol=1e-9, abs_tol=1e-9), (symbol, env["available"], want)
+            # and the Decimal figure the entry guards cut an order's cost to
+            eng = self.engine
+            guards = margin_available(
+                inst.margin_asset,
+                eng.state.portfolio,
+                eng.instruments,
+                eng.state.runs,
+                eng.book.margin_type,
+                eng.state.oms,
+                eng.hedge,
+            )
+            assert abs(guards - exact) <= D("1e-12") * max(1, abs(exact)), (symbol, guards, exact)
             legs = [p for p in self.sim.positions(symbol) if p.amount != 0]
             if not legs:
                 assert math.isnan(env["liq_price"])
