@@ -18,15 +18,18 @@ from typing import TYPE_CHECKING
 from rulebot.core.enums import MarginType, PositionSide
 from rulebot.core.instruments import Instrument
 from rulebot.core.margin import BracketTable, float_pnl_and_notional
+from rulebot.engine.account_margin import LiqPrice, isolated_wallet, open_order_margin
 from rulebot.engine.env import ACCOUNT_ORDER, POSITION_ORDER, Env
 from rulebot.engine.liquidation_guard import Holding
+from rulebot.engine.oms import OrderManager
 from rulebot.engine.portfolio import Portfolio, PositionState
 
 if TYPE_CHECKING:
+    from rulebot.engine.engine import Engine
     from rulebot.engine.state import SymbolRun
 
 ZERO = Decimal(0)
-_MAINT = 0.004  # maintenance rate for the liq_price estimate shown to conditions
+_ISOLATED = MarginType.ISOLATED  # a slow lookup on Python 3.11 (EnumType.__getattr__): every read asks
 
 
 class AccountValues:
@@ -37,22 +40,66 @@ class AccountValues:
     amount and entry, the wallet, the day's start equity) are kept with the Decimal they came
     from and converted again only when it is another one (Decimals never change in place)."""
 
-    __slots__ = ("_legs", "_mine", "_start", "_wallet", "instruments", "portfolio", "runs", "symbol")
+    __slots__ = (
+        "_legs",
+        "_liq",
+        "_mine",
+        "_mine_liq",
+        "_start",
+        "_wallet",
+        "hedge",
+        "instruments",
+        "margin_type",
+        "oms",
+        "portfolio",
+        "runs",
+        "symbol",
+    )
 
     def __init__(
-        self, symbol: str, portfolio: Portfolio, instruments: Mapping[str, Instrument], runs: Mapping[str, SymbolRun]
+        self,
+        symbol: str,
+        portfolio: Portfolio,
+        instruments: Mapping[str, Instrument],
+        runs: Mapping[str, SymbolRun],
+        brackets: Mapping[str, BracketTable],
+        *,
+        margin_type: MarginType = MarginType.ISOLATED,
+        oms: OrderManager | None = None,
+        hedge: bool = False,
     ) -> None:
         self.symbol = symbol
         self.portfolio = portfolio
         self.instruments = instruments
         self.runs = runs  # each symbol's leverage: the margin its position uses
+        self.margin_type = margin_type
+        self.oms = oms  # the open orders, whose margin `available` does not include
+        self.hedge = hedge
+        self._liq = LiqPrice(symbol, portfolio, instruments, runs, brackets, margin_type)
         # position key -> (amount, entry_price, float amount, float entry, side word, float size): the
         # Decimals they were taken from first
         self._legs: dict[tuple[str, PositionSide], _Leg] = {}
         self._wallet: tuple[Decimal | None, float] = (None, 0.0)
         self._start: tuple[Decimal | None, float] = (None, 0.0)
-        # `position`'s last position, its leg, the leverage, the liquidation estimate and the instrument
-        self._mine: tuple[PositionState, _Leg, int, float, Instrument] | None = None
+        # `position`'s last position, its leg, the leverage and the instrument
+        self._mine: tuple[PositionState, _Leg, int, Instrument, Decimal] | None = None
+        # `_mine`, the wallet and the liquidation price of its position, while nothing else moves it
+        self._mine_liq: tuple[object, Decimal | None, float] | None = None
+
+    @classmethod
+    def of(cls, engine: Engine, symbol: str) -> AccountValues:
+        """The symbol's account values in `engine`: its portfolio, brackets, margin type and open orders."""
+        st = engine.state
+        return cls(
+            symbol,
+            st.portfolio,
+            engine.instruments,
+            st.runs,
+            engine.brackets,
+            margin_type=engine.book.margin_type,
+            oms=st.oms,
+            hedge=engine.hedge,
+        )
 
     def __call__(self, env: Env) -> None:
         env.filled = ACCOUNT_ORDER  # whoever filled them, the next event must recompute them
@@ -67,7 +114,10 @@ class AccountValues:
         if cached[0] is not wallet_d:
             cached = self._wallet = (wallet_d, float(wallet_d))
         equity = cached[1]
-        used = 0.0
+        # `available` (account_margin): the wallet, less each isolated position's wallet, plus each cross
+        # position's PnL less its initial margin at the mark (at its entry before a mark), less open orders'
+        available = equity
+        isolated = self.margin_type is _ISOLATED
         this_upnl = this_notional = 0.0
         this_leg: _Leg | None = None  # the position's own leg, when the sum above valued it
         legs = self._legs
@@ -77,15 +127,24 @@ class AccountValues:
                 continue
             s = key[0]
             other = instruments[s]
-            m = marks.get(s)
-            if other.margin_asset != asset or m is None:
+            if other.margin_asset != asset:
                 continue
             leg = legs.get(key)
             if leg is None or leg[0] is not amount or leg[1] is not p.entry_price:
                 leg = legs[key] = _leg(p)
+            run = runs.get(s)
+            if run is not None and isolated:
+                iw = p.isolated_wallet
+                available -= float(iw) if iw > 0 else float(isolated_wallet(other, p, run.leverage))
+            m = marks.get(s)
+            if m is None:
+                if run is not None and not isolated:
+                    available -= float_pnl_and_notional(other, leg[2], leg[3], leg[3])[1] / run.leverage
+                continue
             pnl, notional = float_pnl_and_notional(other, leg[2], leg[3], float(m))
             equity += pnl
-            used += notional / runs[s].leverage if s in runs else 0.0
+            if run is not None and not isolated:
+                available += pnl - notional / run.leverage
             if p is pos:
                 this_upnl, this_notional, this_leg = pnl, notional, leg
         amount = pos.amount
@@ -106,13 +165,16 @@ class AccountValues:
             notional = (
                 this_notional if this_leg is not None else float_pnl_and_notional(inst, leg[2], e, float(mark_d))[1]
             )
-            _held(env, e, this_upnl, notional, lev, _liq_estimate(e, lev, leg[6], inst.is_inverse))
+            _held(env, e, this_upnl, notional, lev, self._liq(pos, lev))
             env["leverage"] = notional / equity if equity > 0 else 0.0
         else:
             _flat(env)
             env["leverage"] = 0.0
         env["equity"] = equity
-        env["available"] = equity - used
+        oms = self.oms
+        if oms is not None and oms.has_open:
+            available -= float(open_order_margin(asset, pf, instruments, runs, oms, self.hedge))
+        env["available"] = available
         start = pf.today.start_equity.get(asset) if pf.today is not None else None
         if start is None:
             env["daily_pnl"] = 0.0
@@ -133,40 +195,36 @@ class AccountValues:
         amount = pos.amount
         lev = self.runs[symbol].leverage
         # The leg of the last call, kept by the position itself (no (symbol, side) key to hash), with
-        # what moves only with it and the leverage: the liquidation estimate, the instrument.
+        # the leverage, the instrument and the isolated wallet: an isolated position's liquidation
+        # price moves with nothing else (a cross one's with the wallet and the other positions too).
         mine = self._mine
+        iw = pos.isolated_wallet
         if (
             mine is None
             or mine[0] is not pos
             or mine[1][0] is not amount
             or mine[1][1] is not pos.entry_price
             or mine[2] != lev
+            or mine[4] is not iw
         ):
             leg = _leg(pos) if amount else _FLAT
-            inst = self.instruments[symbol]
-            liq = _liq_estimate(leg[3], lev, leg[6], inst.is_inverse) if amount else 0.0
-            mine = self._mine = (pos, leg, lev, liq, inst)
+            mine = self._mine = (pos, leg, lev, self.instruments[symbol], iw)
         leg = mine[1]
         env["position.side"] = leg[4]
         env["position.size"] = leg[5]
         mark_d = pf.marks.get(symbol)
         if amount and mark_d is not None:
-            upnl, notional = float_pnl_and_notional(mine[4], leg[2], leg[3], float(mark_d))
-            _held(env, leg[3], upnl, notional, lev, mine[3])
+            upnl, notional = float_pnl_and_notional(mine[3], leg[2], leg[3], float(mark_d))
+            kept = self._mine_liq
+            wallet = pf.wallet.get(mine[3].margin_asset)
+            if kept is not None and kept[0] is mine and kept[1] is wallet:
+                liq = kept[2]
+            else:
+                liq = self._liq(pos, lev)
+                self._mine_liq = (mine, wallet, liq) if self._liq.steady else None
+            _held(env, leg[3], upnl, notional, lev, liq)
         else:
             _flat(env)
-
-
-def _liq_estimate(entry: float, lev: int, long: bool, inverse: bool) -> float:
-    """Isolated liquidation estimate with a flat maintenance rate, the wallet the initial margin;
-    the liquidation-distance guard uses the symbol's brackets instead. MARGIN.md §3.1 and §4:
-    linear `EP (1 -+ 1/L) / (1 -+ MMR)`, inverse `EP (1 +- MMR) / (1 +- 1/L)` (a 2x inverse long is
-    liquidated a third down, not half); a 1x inverse short never is (infinity)."""
-    if inverse:
-        if long:
-            return entry * (1 + _MAINT) / (1 + 1 / lev)
-        return entry * (1 - _MAINT) / (1 - 1 / lev) if lev > 1 else math.inf
-    return entry * (1 - 1 / lev) / (1 - _MAINT) if long else entry * (1 + 1 / lev) / (1 + _MAINT)
 
 
 def _held(env: Env, entry: float, upnl: float, notional: float, lev: int, liq: float) -> None:
@@ -231,11 +289,14 @@ def margin_available(
     instruments: Mapping[str, Instrument],
     runs: Mapping[str, SymbolRun],
     margin_type: MarginType,
+    oms: OrderManager | None = None,
+    hedge: bool = False,
 ) -> Decimal:
     """Binance's `availableBalance` of `asset` before any new order: the wallet less what its
-    positions lock. A cross position locks its initial margin at mark and lends its unrealized PnL;
-    an isolated one locks its own wallet, and its PnL stays inside it (a profit of an isolated
-    position is not available for another order). Open orders' margin is not counted."""
+    positions lock, less the open orders' initial margin (`account_margin.open_order_margin`). A
+    cross position locks its initial margin at mark and lends its unrealized PnL; an isolated one
+    locks its own wallet, and its PnL stays inside it (a profit of an isolated position is not
+    available for another order)."""
     pf = portfolio
     total = pf.wallet.get(asset, ZERO)
     for (symbol, side), pos in pf.positions.items():
@@ -243,12 +304,10 @@ def margin_available(
         if not pos.amount or inst is None or inst.margin_asset != asset or symbol not in runs:
             continue
         if margin_type is MarginType.ISOLATED:
-            wallet = pos.isolated_wallet
-            if wallet <= 0:  # the venue has not said: the initial margin it took (as `holding`)
-                wallet = abs(inst.notional(pos.size, pos.entry_price)) / runs[symbol].leverage
-            total -= wallet
+            total -= isolated_wallet(inst, pos, runs[symbol].leverage)
             continue
-        mark = pf.marks.get(symbol)
-        if mark is not None:
-            total += pf.unrealized(symbol, side) - abs(inst.notional(pos.size, mark)) / runs[symbol].leverage
+        mark = pf.marks.get(symbol, pos.entry_price)  # the simulator values it at its entry before a mark
+        total += pf.unrealized(symbol, side) - abs(inst.notional(pos.size, mark)) / runs[symbol].leverage
+    if oms is not None and oms.has_open:
+        total -= open_order_margin(asset, pf, instruments, runs, oms, hedge)
     return total

@@ -101,7 +101,7 @@ class Engine(EngineReads, QuietWalk):
             _new_state(book, instruments, balances, run_id) if state is None else _take_over(book, instruments, state)
         )
         st = self.state
-        self.account_values = {s: AccountValues(s, st.portfolio, instruments, st.runs) for s in st.runs}
+        self.account_values = {s: AccountValues.of(self, s) for s in st.runs}
         for symbol, run in st.runs.items():
             values = self.account_values[symbol]
             run.market.env.resolve = values  # given what it reads: no call back up

@@ -108,7 +108,9 @@ class Entries:
             st.received,
             eng.cap_stops.daily_cap(inst.margin_asset),  # daily_loss_cap
             eng.fee_rates,
-            margin_available(inst.margin_asset, pf, eng.instruments, st.runs, self.book.margin_type),  # available
+            margin_available(  # available
+                inst.margin_asset, pf, eng.instruments, st.runs, self.book.margin_type, st.oms, eng.hedge
+            ),
         )
         checked = eng.risk.check_entry(intent, view)
         described = f"enter {action.side.word} {qty:.8g} {action.order.lower()}" + (

@@ -319,6 +319,11 @@ class OrderManager:
             self._settle(record)
         return record
 
+    @property
+    def has_open(self) -> bool:
+        """Whether any order is working (the account values skip the open orders' margin when none is)."""
+        return bool(self._open)
+
     def open_orders(self, symbol: str | None = None, tag: str | None = None) -> list[OrderRecord]:
         if tag is None and symbol is not None:  # the engine's usual question
             # Only working orders are indexed: `_settle` drops each the moment it is final.

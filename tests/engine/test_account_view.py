@@ -12,8 +12,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulebot.core.enums import PositionSide
-from rulebot.core.margin import float_pnl_and_notional
+from rulebot.core.enums import MarginType, PositionSide
+from rulebot.core.margin import Bracket, BracketTable, Position, UnderMaintenanceError, float_pnl_and_notional
+from rulebot.core.margin import liquidation_price as exact_liq
 from rulebot.engine.account_view import AccountValues
 from rulebot.engine.env import POSITION_NAMES, Env
 from rulebot.engine.portfolio import ZERO, DayStats, Portfolio, PositionState
@@ -22,6 +23,17 @@ from tests.core.test_instruments import make, make_inverse
 LINEAR, INVERSE = make(), make_inverse()
 INSTRUMENTS = {"LIN": LINEAR, "INV": INVERSE}
 _SIDES = (PositionSide.BOTH, PositionSide.LONG, PositionSide.SHORT)
+# One bracket at 0.4 %, the other from a notional of 50,000 at 0.5 % (cum 50; in coin for INV: from 1)
+BRACKETS = {
+    "LIN": BracketTable(
+        "LIN",
+        (Bracket(1, 125, D(0), D(50_000), D("0.004"), D(0)), Bracket(2, 100, D(50_000), D(10**12), D("0.005"), D(50))),
+    ),
+    "INV": BracketTable(
+        "INV",
+        (Bracket(1, 125, D(0), D(1), D("0.004"), D(0)), Bracket(2, 100, D(1), D(10**12), D("0.005"), D("0.001"))),
+    ),
+}
 
 amounts = st.decimals(min_value=D("-50"), max_value=D("50"), places=3, allow_nan=False, allow_infinity=False)
 prices = st.decimals(min_value=D("0.1"), max_value=D("90000"), places=2, allow_nan=False, allow_infinity=False)
@@ -49,14 +61,18 @@ def reference(symbol: str, pf: Portfolio, runs: dict[str, Any]) -> dict[str, Any
     pos = pf.net_position(symbol)
     mark_d = pf.marks.get(symbol)
     equity = float(pf.wallet.get(asset, ZERO))
-    used = this_upnl = 0.0
+    available = equity
+    this_upnl = 0.0
     for (s, _), p in pf.positions.items():
         m = pf.marks.get(s)
-        if p.amount == 0 or INSTRUMENTS[s].margin_asset != asset or m is None:
+        if p.amount == 0 or INSTRUMENTS[s].margin_asset != asset:
+            continue
+        # isolated (the default): each position locks its initial margin at entry (no wallet reported)
+        available -= float(abs(INSTRUMENTS[s].notional(p.size, p.entry_price)) / runs[s].leverage)
+        if m is None:
             continue
         pnl, notional = float_pnl_and_notional(INSTRUMENTS[s], float(p.amount), float(p.entry_price), float(m))
         equity += pnl
-        used += notional / runs[s].leverage
         if s == symbol and p is pos:
             this_upnl = pnl
     out: dict[str, Any] = {"position.side": pos.side, "position.size": float(pos.size)}
@@ -64,18 +80,19 @@ def reference(symbol: str, pf: Portfolio, runs: dict[str, Any]) -> dict[str, Any
         e, lev = float(pos.entry_price), runs[symbol].leverage
         _, notional = float_pnl_and_notional(inst, float(pos.amount), e, float(mark_d))
         margin = notional / lev
-        if not inst.is_inverse:
-            liq = e * (1 - 1 / lev) / (1 - 0.004) if pos.amount > 0 else e * (1 + 1 / lev) / (1 + 0.004)
-        elif pos.amount > 0:
-            liq = e * (1 + 0.004) / (1 + 1 / lev)
-        else:
-            liq = e * (1 - 0.004) / (1 - 1 / lev) if lev > 1 else math.inf
+        wallet = abs(inst.notional(pos.size, pos.entry_price)) / lev
+        legs = [Position(pos.amount, pos.entry_price, pos.position_side)]
+        try:
+            exact = exact_liq(inst, BRACKETS[symbol], legs, wallet, margin_type=MarginType.ISOLATED, mark_price=mark_d)
+            liq = (0.0 if pos.amount > 0 else math.inf) if exact is None else float(exact)
+        except UnderMaintenanceError:
+            liq = float(mark_d)
         out.update(entry_price=e, upnl=this_upnl, margin=margin, roe=this_upnl / margin if margin else 0.0)
         out.update(leverage=notional / equity if equity > 0 else 0.0, liq_price=liq)
     else:
         out.update(entry_price=math.nan, liq_price=math.nan, upnl=0.0, margin=0.0, roe=0.0, leverage=0.0)
     start = pf.today.start_equity.get(asset) if pf.today is not None else None
-    out.update(equity=equity, available=equity - used, daily_pnl=equity - float(start) if start is not None else 0.0)
+    out.update(equity=equity, available=available, daily_pnl=equity - float(start) if start is not None else 0.0)
     return out
 
 
@@ -87,13 +104,15 @@ def same(a: Any, b: Any) -> bool:
 def test_values_kept_across_updates_are_those_computed_afresh(moments: list[Any]) -> None:
     pf = Portfolio(INSTRUMENTS, {})
     runs = {s: SimpleNamespace(leverage=10) for s in INSTRUMENTS}
-    kept = {s: AccountValues(s, pf, INSTRUMENTS, runs) for s in INSTRUMENTS}  # type: ignore[arg-type]
+    kept = {s: AccountValues(s, pf, INSTRUMENTS, runs, BRACKETS) for s in INSTRUMENTS}  # type: ignore[arg-type]
     for legs, marks, wallet, start, leverage in moments:
         # As the venue's account update does it: the same PositionState, new Decimals (equal or not).
         for pos in pf.positions.values():
             pos.amount = pos.amount + 0
         for symbol, side, amount, entry in legs:
             pos = pf.positions.setdefault((symbol, side), PositionState(symbol, side))
+            if side is not PositionSide.BOTH:  # a hedge leg's amount has its side's sign
+                amount = abs(amount) if side is PositionSide.LONG else -abs(amount)
             pos.amount, pos.entry_price = amount, entry
         pf.marks.update(marks)
         pf.wallet = {LINEAR.margin_asset: wallet, INVERSE.margin_asset: wallet + 1}
@@ -124,7 +143,7 @@ def test_a_read_fills_the_position_values_alone_or_all_of_them() -> None:
     pos.amount, pos.entry_price = D("2"), D("100")
     pf.marks["LIN"] = D("103")
     runs = {s: SimpleNamespace(leverage=10) for s in INSTRUMENTS}
-    values = AccountValues("LIN", pf, INSTRUMENTS, runs)  # type: ignore[arg-type]
+    values = AccountValues("LIN", pf, INSTRUMENTS, runs, BRACKETS)  # type: ignore[arg-type]
     env = Env()
     env.resolve, env.resolve_position = values, values.position
     want = reference("LIN", pf, runs)
@@ -144,7 +163,7 @@ def _liq_shown(symbol: str, amount: str, entry: str, lev: int) -> float:
     pf.marks[symbol] = D(entry)
     runs = {s: SimpleNamespace(leverage=lev) for s in INSTRUMENTS}
     env = Env()
-    AccountValues(symbol, pf, INSTRUMENTS, runs)(env)  # type: ignore[arg-type]
+    AccountValues(symbol, pf, INSTRUMENTS, runs, BRACKETS)(env)  # type: ignore[arg-type]
     return float(env["liq_price"])
 
 

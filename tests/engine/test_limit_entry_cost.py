@@ -10,7 +10,7 @@ import pytest
 
 from rulebot.engine import records as rec
 
-from .conftest import backtest, trades
+from .conftest import T0, backtest, trades
 from .test_risk_guards import HEAD, _calm_then_wild
 
 
@@ -64,3 +64,31 @@ rules:
     entries = [f for f in result.fills if f.purpose == "entry"]
     assert len(entries) == 1
     assert entries[0].quantity * entries[0].price > Decimal(90_000)  # most of the 10x still used
+
+
+def test_an_entry_is_cut_to_what_the_other_symbols_resting_orders_leave(usdm):
+    # A limit buy of 60% of the equity (6,000 USDT of margin at 10x) rests on ADAUSDT far below the
+    # price; Binance takes its margin out of availableBalance. An entry of 60% on SOLUSDT was sized
+    # on the 10,000 the positions left, not the 4,000 the order left too: refused with -2019.
+    text = """\
+rulebook: t
+market: usdm
+symbols: [ADAUSDT, SOLUSDT]
+account: {leverage: 10}
+rules:
+  - name: in
+    on: trade
+    in: flat
+    do:
+      - enter: {side: long, size: 60%, order: limit, price: "price * 0.5 if price < 10 else price * 1.001"}
+      - stop_loss: {distance: 40%}
+      - goto: long
+"""
+    events = sorted(
+        trades([1.0] * 3, symbol="ADAUSDT") + trades([100.0] * 3, start=T0 + 30_000, symbol="SOLUSDT"),
+        key=lambda t: t.time,
+    )
+    result, records = backtest(text, events, usdm)
+    assert _refusals(records) == []
+    sol = [f for f in result.fills if f.symbol == "SOLUSDT" and f.purpose == "entry"]
+    assert sol and sum(f.quantity * f.price for f in sol) <= Decimal(40_000)
