@@ -105,6 +105,22 @@ def refusal(engine: Engine, command: Command, code: int | None, message: str, ti
     return Refusal(None, rec.EngineNotice(time, getattr(command, "symbol", ""), "command-rejected", text))
 
 
+def unknown_fate(engine: Engine, command: Command, time: int) -> str | None:
+    """A command whose fate stayed unknown (503 -1007 on every try): a cancel, or a cancel-all, is
+    sent again with back-off while its orders work (had it executed, their updates say so and
+    nothing is sent); what the journal is told of it. None for any other command: it is not sent
+    again, and the reconciliation settles it."""
+    if isinstance(command, CancelOrder):
+        cid = command.client_order_id
+        again = cancel_retry.refused(engine.state, command, None, time)
+        return (
+            f"{cid} is no longer working" if again is None else f"{cid} still works: sent again in {again / 1000:g} s"
+        )
+    if isinstance(command, CancelAllOrders):
+        return cancel_all_again(engine, command, time)
+    return None
+
+
 def cancel_all_again(engine: Engine, command: CancelAllOrders, time: int) -> str:
     """A cancel-all that did not execute (refused, or of unknown outcome): each order it was asked
     for that still works is cancelled on its own with back-off (`cancel_retry.refused_all`); what

@@ -6,6 +6,8 @@ nothing. Both are now sent again (a cancel-all as a cancel of each of its orders
 
 from __future__ import annotations
 
+import pytest
+
 from rulebot.core.enums import Market
 from rulebot.testing.fake_binance import FakeBinance
 
@@ -90,3 +92,40 @@ async def test_a_cancel_all_whose_algo_half_is_refused_cancels_the_stop_again(tm
             said = [n["message"] for n in notices(runner) if n["kind"] == "cancel-failed"]
     assert sent == TRIES, sweeps  # refused on each try; sent again as a cancel of each stop
     assert len(stops) == 2 and said and f"2 orders still work ({', '.join(sorted(stops))})" in said[0], said
+
+
+# As SWEEP_RESTING, but the entry is given up by its tag: a cancel of that order alone.
+GIVE_UP_RESTING = SWEEP_RESTING.replace('price: "50000"}}', 'price: "50000", tag: bid}}').replace(
+    "{cancel: all}", "{cancel: {tag: bid}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("book", "path", "then"),
+    [
+        (GIVE_UP_RESTING, "/fapi/v1/order", "{} still works: sent again in 1 s"),
+        (SWEEP_RESTING, "/fapi/v1/allOpenOrders", "1 order still works ({}): cancelled on its own in 1 s"),
+    ],
+    ids=["cancel", "cancel-all"],
+)
+async def test_a_cancel_whose_outcome_stays_unknown_is_sent_again_while_the_order_works(tmp_path, book, path, then):
+    """503 -1007 on every try, not executed: the order stayed open, the reconciliation found it so,
+    and nothing sent the cancel again."""
+    async with FakeBinance(Market.USDM) as fake:
+        cancels: list[str] = []
+
+        def unknown_on_every_try(method: str, p: str, _: float) -> None:
+            if method == "DELETE" and p == path:
+                cancels.append(p)
+                if len(cancels) == 1:
+                    fake.rest_faults.cancel_unknown_not_executed = TRIES
+
+        fake.on_request = unknown_on_every_try
+        async with running(fake, book, tmp_path, []) as runner:
+            await until(lambda: fake.rest_faults.cancel_unknown_not_executed == 0 and len(cancels) >= TRIES, 10)
+            entry = fake.placed_ids[0]
+            assert fake.sim.order("BTCUSDT", entry).status.value == "NEW"  # the fault did not cancel it
+            await until(lambda: fake.sim.order("BTCUSDT", entry).status.value == "CANCELED", timeout=10)
+            await until(lambda: journal_status(runner, entry) == "CANCELED", timeout=5)
+            said = [n["message"] for n in notices(runner) if n["kind"] == "order-unknown"]
+    assert said and said[0].endswith(then.format(entry) + "; reconciling"), said
