@@ -32,6 +32,7 @@ def refused(state: EngineState, cmd: CancelOrder, code: int | None, time: int) -
     is gone, or no longer working as the engine knows it)."""
     cid = cmd.client_order_id
     record = state.oms.get(cid)
+    time = max(time, state.time)  # live, `time` is the cancel's: its answer came after the transport's tries
     if code in GONE_CODES or record is None or not record.is_open:
         state.cancel_retries.pop(cid, None)
         return None
@@ -48,6 +49,7 @@ def refused_all(state: EngineState, cmd: CancelAllOrders, time: int) -> tuple[li
     with its reason (`OrderManager.cancel_all`); an order placed since carries no such mark, and one
     cancelled since on its own carries that cancel's reason."""
     wait = retry_delay_ms(1)
+    time = max(time, state.time)
     ids: list[str] = []
     for record in state.oms.open_orders(cmd.symbol):
         if record.cancel_reason != cmd.reason:

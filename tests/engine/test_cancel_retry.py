@@ -12,6 +12,7 @@ from rulebot.core.commands import CancelAllOrders, CancelOrder, Command
 from rulebot.core.enums import Market
 from rulebot.core.events import Trade
 from rulebot.core.fees import DEFAULT_FEE_RATES
+from rulebot.engine import cancel_retry
 from rulebot.engine import records as rec
 from rulebot.engine.engine import Engine, Step
 from rulebot.exchange_sim import SimResult
@@ -205,3 +206,13 @@ def test_a_cancel_all_sent_again_leaves_the_orders_placed_after_it():
     assert engine.order(old).algo_status == "CANCELED"
     assert engine.order(new).is_open and venue.sim.algo_order("ADAUSDT", new).status == "NEW"
     assert said and said[0].startswith("cancel-all of ADAUSDT refused"), said
+
+
+def test_a_refusal_heard_after_the_transports_tries_waits_its_back_off_from_then():
+    """Live, the refusal comes after the transport's tries (5 of them for a 503, seconds): counted from
+    when the cancel was decided, its "sent again in 1 s" was due at once."""
+    engine, _, _, cid = run(-1001, refusals=100)  # refused every time: the order still works
+    engine.state.cancel_retries.clear()
+    now = engine.state.time
+    assert cancel_retry.refused(engine.state, CancelOrder("ADAUSDT", cid, now - 3000), -1001, now - 3000) == 1000
+    assert engine.state.cancel_retries[cid] == (1, now + 1000)
