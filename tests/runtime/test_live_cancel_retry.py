@@ -76,17 +76,19 @@ async def test_a_cancel_all_whose_algo_half_is_refused_cancels_the_stop_again(tm
     the position's stop stayed working."""
     async with FakeBinance(Market.USDM) as fake:
         sweeps: list[str] = []
+        stops: list[str] = []  # the position's stop and the daily cap's, when the cancel-all came
 
         def refuse_the_first_algo_cancel_all(method: str, path: str, _: float) -> None:
             if method == "DELETE" and path == "/fapi/v1/algoOpenOrders":
                 sweeps.append(path)
+                if len(sweeps) == 1:
+                    stops.extend(a.client_algo_id for a in fake.sim.open_algo_orders("BTCUSDT"))
                 if len(sweeps) <= TRIES:
                     fake.rest_faults.status_503 = 1
 
         fake.on_request = refuse_the_first_algo_cancel_all
         async with running(fake, SWEEP_STOP, tmp_path, []) as runner:
             await until(lambda: len(sweeps) >= TRIES, timeout=10)
-            stops = [a.client_algo_id for a in fake.sim.open_algo_orders("BTCUSDT")]  # the stop, the daily cap's
             await until(lambda: not set(stops) & {a.client_algo_id for a in fake.sim.open_algo_orders("BTCUSDT")}, 10)
             sent = len(sweeps)
             said = [n["message"] for n in notices(runner) if n["kind"] == "cancel-failed"]
@@ -129,3 +131,29 @@ async def test_a_cancel_whose_outcome_stays_unknown_is_sent_again_while_the_orde
             await until(lambda: journal_status(runner, entry) == "CANCELED", timeout=5)
             said = [n["message"] for n in notices(runner) if n["kind"] == "order-unknown"]
     assert said and said[0].endswith(then.format(entry) + "; reconciling"), said
+
+
+async def test_a_refused_cancel_is_sent_again_while_the_market_stream_is_silent(tmp_path):
+    """The engine's clock moves with events: with the market silent (an outage, a stall) nothing
+    carried it to the refused cancel's retry, and the given-up entry stayed working for as long as
+    the silence lasted. The wall clock now wakes the engine for it, as for a refused exit's retry."""
+    async with FakeBinance(Market.USDM) as fake:
+        cancels: list[str] = []
+
+        def refuse_and_fall_silent(method: str, path: str, _: float) -> None:
+            if method == "DELETE" and path == "/fapi/v1/order":
+                cancels.append(path)
+                if len(cancels) <= TRIES:
+                    fake.rest_faults.status_503 = 1
+                    fake.hub.faults.hold_market = True  # no market frame reaches the bot from now on
+
+        fake.on_request = refuse_and_fall_silent
+        async with running(fake, GIVE_UP_RESTING, tmp_path, []) as runner:
+            await until(lambda: len(cancels) >= TRIES, timeout=10)
+            entry = fake.placed_ids[0]
+            await until(lambda: fake.sim.order("BTCUSDT", entry).status.value == "CANCELED", timeout=5)
+            sent, silent = len(cancels), fake.hub.faults.hold_market
+            fake.hub.faults.hold_market = False
+            said = [n["message"] for n in notices(runner) if n["kind"] == "cancel-failed"]
+    assert silent and sent == TRIES + 1, cancels  # refused on every try, then sent again with no market frame
+    assert said and "the order still works: sent again in 1 s" in said[0], said
