@@ -84,7 +84,8 @@ def refusal(engine: Engine, command: Command, code: int | None, message: str, ti
     A refused cancel leaves the order as the engine knows it: the order may well have filled or
     been canceled already (-2011), and its own updates say which; marking it rejected would
     forget a fill. Refused otherwise (-1021, 503, a rate limit: not executed), the order still
-    works and the cancel is sent again with back-off (`engine.cancel_retry`). A refused order is
+    works and the cancel is sent again with back-off (`engine.cancel_retry`); a refused cancel-all
+    is sent again so, as a cancel of each order it was asked for that still works. A refused order is
     rejected in the engine, which repairs its state; a refused account setting halts the bot.
     """
     if isinstance(command, CancelOrder):
@@ -93,12 +94,43 @@ def refusal(engine: Engine, command: Command, code: int | None, message: str, ti
         if again is not None:
             text += f"; the order still works: sent again in {again / 1000:g} s"
         return Refusal(None, rec.EngineNotice(time, command.symbol, "cancel-failed", text))
+    if isinstance(command, CancelAllOrders):
+        text = f"cancel-all of {command.symbol} refused ({code}: {message}); " + cancel_all_again(engine, command, time)
+        return Refusal(None, rec.EngineNotice(time, command.symbol, "cancel-failed", text))
     if isinstance(command, PlaceOrder):
         return Refusal(engine.on_reject(command.client_order_id, code, message, time), None)
     if isinstance(command, SetMarginType | SetPositionMode | SetLeverage):
         return Refusal(engine.on_setup_rejected(command, code, message, time), None)
     text = f"{type(command).__name__} refused ({code}: {message})"
     return Refusal(None, rec.EngineNotice(time, getattr(command, "symbol", ""), "command-rejected", text))
+
+
+def unknown_fate(engine: Engine, command: Command, time: int) -> str | None:
+    """A command whose fate stayed unknown (503 -1007 on every try): a cancel, or a cancel-all, is
+    sent again with back-off while its orders work (had it executed, their updates say so and
+    nothing is sent); what the journal is told of it. None for any other command: it is not sent
+    again, and the reconciliation settles it."""
+    if isinstance(command, CancelOrder):
+        cid = command.client_order_id
+        again = cancel_retry.refused(engine.state, command, None, time)
+        return (
+            f"{cid} is no longer working" if again is None else f"{cid} still works: sent again in {again / 1000:g} s"
+        )
+    if isinstance(command, CancelAllOrders):
+        return cancel_all_again(engine, command, time)
+    return None
+
+
+def cancel_all_again(engine: Engine, command: CancelAllOrders, time: int) -> str:
+    """A cancel-all that did not execute (refused, or of unknown outcome): each order it was asked
+    for that still works is cancelled on its own with back-off (`cancel_retry.refused_all`); what
+    the journal is told of it."""
+    ids, wait = cancel_retry.refused_all(engine.state, command, time)
+    if not ids:
+        return "none of its orders still works"
+    if len(ids) == 1:
+        return f"1 order still works ({ids[0]}): cancelled on its own in {wait / 1000:g} s"
+    return f"{len(ids)} orders still work ({', '.join(ids)}): each cancelled on its own in {wait / 1000:g} s"
 
 
 def paper_venue(

@@ -7,15 +7,21 @@ connection) left the order working on the exchange, and nothing else would cance
 `exit` whose resting entry had to be cancelled first waited for good, its state held and the
 given-up entry resting on the exchange, free to fill. Such a cancel is sent again, 1 s, 2 s,
 4 s … up to a minute apart, for as long as the order works.
+
+A refused cancel-all (a rule's `cancel: all`, a flatten) is sent again as a cancel of each order
+it was asked for that still works (`refused_all`), with the same back-off: sent again as a
+cancel-all, it would also take the orders placed since (the new stop a rule placed right after
+its `cancel: all`). So is a cancel whose outcome stayed unknown (-1007 on every try): should it
+have executed, the order's update says so and nothing is sent again.
 """
 
 from __future__ import annotations
 
-from rulebot.core.commands import CancelOrder
+from rulebot.core.commands import CancelAllOrders, CancelOrder
 from rulebot.engine.binding import retry_delay_ms
 from rulebot.engine.state import EngineState
 
-__all__ = ["GONE_CODES", "due", "refused"]
+__all__ = ["GONE_CODES", "due", "refused", "refused_all"]
 
 GONE_CODES = frozenset({-2011, -2013})  # the order is not open on the exchange: its updates tell the rest
 _AGAIN = " (sent again)"
@@ -26,6 +32,7 @@ def refused(state: EngineState, cmd: CancelOrder, code: int | None, time: int) -
     is gone, or no longer working as the engine knows it)."""
     cid = cmd.client_order_id
     record = state.oms.get(cid)
+    time = max(time, state.time)  # live, `time` is the cancel's: its answer came after the transport's tries
     if code in GONE_CODES or record is None or not record.is_open:
         state.cancel_retries.pop(cid, None)
         return None
@@ -34,6 +41,25 @@ def refused(state: EngineState, cmd: CancelOrder, code: int | None, time: int) -
     state.cancel_retries[cid] = (tries, time + wait)
     state.next_retry = min(state.next_retry, time + wait)
     return wait
+
+
+def refused_all(state: EngineState, cmd: CancelAllOrders, time: int) -> tuple[list[str], int]:
+    """A refused (or unknown) cancel-all: the orders it was asked for that still work, each now
+    cancelled on its own when due (ms from `time`, the second value). Those are the ones it marked
+    with its reason (`OrderManager.cancel_all`); an order placed since carries no such mark, and one
+    cancelled since on its own carries that cancel's reason."""
+    wait = retry_delay_ms(1)
+    time = max(time, state.time)
+    ids: list[str] = []
+    for record in state.oms.open_orders(cmd.symbol):
+        if record.cancel_reason != cmd.reason:
+            continue
+        cid = record.client_order_id
+        ids.append(cid)
+        state.cancel_retries.setdefault(cid, (1, time + wait))
+    if ids:
+        state.next_retry = min(state.next_retry, time + wait)
+    return ids, wait
 
 
 def due(state: EngineState, time: int) -> list[CancelOrder]:

@@ -2,7 +2,7 @@
 
 The engine acts on its clock only as events carry it forward (pure core: it never reads the wall
 clock). Its rule timers and the day roll have the scheduler (scheduler.py); its own deadlines did not:
-the protective-stop guard's countdown, a refused exit's retry, a state's timeout. With the market
+the protective-stop guard's countdown, a refused exit's (or cancel's) retry, a state's timeout. With the market
 stream silent (an outage, a stall) a position whose stop was lost sat without one for as long as the
 silence lasted, however short `protective_stop_within`. This delivers a `Timer` event (it only moves
 the clock) once the exchange's clock reaches the earliest of them, as the scheduler does for a timer.
@@ -23,7 +23,8 @@ NAME = "engine deadline"
 def next_deadline(engine: Engine) -> int:
     """The earliest time the engine's clock alone makes it act on its own (rule timers aside)."""
     st = engine.state
-    retry = st.next_retry if any(run.exiting is not None for run in st.runs.values()) else NEVER
+    waiting = st.cancel_retries or any(run.exiting is not None for run in st.runs.values())
+    retry = st.next_retry if waiting else NEVER  # a refused exit's, or a refused cancel's
     return min(st.next_protect, st.next_timeout, retry)
 
 

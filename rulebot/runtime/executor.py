@@ -22,7 +22,7 @@ from rulebot.engine.engine import Engine, Step
 from rulebot.journal.encode import Row, status_row, to_row
 from rulebot.journal.writer import Journal
 from rulebot.runtime.run_venues import OrderLane, Outcome, RunVenue
-from rulebot.session import Session
+from rulebot.session import Session, unknown_fate
 
 __all__ = ["Executor", "OrderLane", "Outcome"]
 
@@ -92,8 +92,10 @@ class Executor:
         msg = result.message or ""
         if result.unknown:
             # It may have executed: refusing it in the engine could send it again. It stays
-            # as sent; its own updates on the user stream, or a reconciliation, settle it.
-            await self.note(t, "order-unknown", f"{type(cmd).__name__} {cid}: {msg}; not sent again, reconciling")
+            # as sent; its own updates on the user stream, or a reconciliation, settle it. A cancel
+            # is sent again while its orders work (a second cancel of an order cancelled is harmless).
+            again = unknown_fate(self.engine, cmd, t) or "not sent again"
+            await self.note(t, "order-unknown", f"{type(cmd).__name__} {cid}: {msg}; {again}; reconciling")
             self._on_unknown(f"order {cid} of unknown fate")
             return
         record = self.engine.order(cid) if isinstance(cmd, PlaceOrder) else None

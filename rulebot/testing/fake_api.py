@@ -48,6 +48,7 @@ class RestFaults:
     unknown_after_execute: int = 0  # the next N placements execute, then answer 503 -1007
     drop_after_execute: int = 0  # the next N placements execute, then the connection is cut
     cancel_unknown_after_execute: int = 0  # the next N cancels execute, then answer 503 -1007
+    cancel_unknown_not_executed: int = 0  # the next N cancels (one or all) answer 503 -1007 and do nothing
     delay_ms: int = 0  # every request waits this long before it is handled
     slow_requests: int = 0  # the next N requests wait `slow_ms` before they are handled
     slow_ms: int = 0

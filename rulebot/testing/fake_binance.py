@@ -270,6 +270,13 @@ class FakeBinance:
             f.unknown_after_execute -= 1
             raise Refusal(503, -1007, UNKNOWN_EXECUTION)
 
+    def cancel_asked(self) -> None:
+        """A cancel (one order, or all) arrived; the fault that answers it unknown unexecuted fires here."""
+        f = self.rest_faults
+        if f.cancel_unknown_not_executed > 0:
+            f.cancel_unknown_not_executed -= 1
+            raise Refusal(503, -1007, UNKNOWN_EXECUTION)
+
     def cancel_executed(self) -> None:
         """An order was cancelled; the answer-side fault fires here, after."""
         f = self.rest_faults

@@ -163,6 +163,7 @@ class OrderApi(Api):
         return symbol, cid
 
     async def cancel_order(self, request: web.Request, p: Params) -> Any:
+        self.fake.cancel_asked()
         symbol, cid = self.find(p)
         view = self.sim.order(symbol, cid)
         if view is None or view.status not in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
@@ -204,6 +205,7 @@ class OrderApi(Api):
         return [self.order_json(o) for o in self.sim.open_orders(symbol)]
 
     async def cancel_all(self, request: web.Request, p: Params) -> Any:
+        self.fake.cancel_asked()
         symbol = self.symbol(p)
         # CancelAllOrders takes the algo orders too; /allOpenOrders must leave them (FACTS §5).
         plain = [o.client_order_id for o in self.sim.open_orders(symbol)]
@@ -212,6 +214,7 @@ class OrderApi(Api):
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     async def cancel_all_algos(self, request: web.Request, p: Params) -> Any:
+        self.fake.cancel_asked()
         symbol = self.symbol(p)
         for a in self.sim.open_algo_orders(symbol):
             await self.run(CancelOrder(symbol, a.client_algo_id, self.fake.now()))
@@ -246,6 +249,7 @@ class OrderApi(Api):
         raise Refusal(400, -2013, "Order does not exist.")
 
     async def cancel_algo(self, request: web.Request, p: Params) -> Any:
+        self.fake.cancel_asked()
         symbol, cid = self.find_algo(p)
         view = self.sim.algo_order(symbol, cid)
         if view is None or view.status != "NEW":
