@@ -45,6 +45,9 @@ _INSERT = (
 _ANCHOR_SIZE = 96  # "<id> <hash>\n" padded: rewritten in place, one write of one block
 # Fold the WAL into the database after this many commits (a live bot commits a few rows at a
 # time, each commit a few 4 KB pages: 250 commits is about SQLite's own 1000-page default) or rows.
+# How long a write or a read waits for a lock another program holds on the journal before it is
+# refused as locked (SQLite's busy timeout; its default too).
+LOCK_WAIT_S = 5.0
 CHECKPOINT_COMMITS = 250
 CHECKPOINT_ROWS = 2000
 _SET_HEAD = "INSERT OR REPLACE INTO meta (key, value) VALUES ('head', ?)"
@@ -137,7 +140,7 @@ class Journal:
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(anchor_path(path), f"{anchor_path(path)}.old")
-        db = await aiosqlite.connect(str(path))
+        db = await aiosqlite.connect(str(path), timeout=LOCK_WAIT_S)
         anchor_fd = -1
         try:
             await _prepare(db)
@@ -401,7 +404,7 @@ def read_only_uri(path: str | Path) -> str:
 
 
 def _connect_ro(path: str | Path) -> sqlite3.Connection:
-    db = sqlite3.connect(read_only_uri(path), uri=True)
+    db = sqlite3.connect(read_only_uri(path), uri=True, timeout=LOCK_WAIT_S)
     db.row_factory = sqlite3.Row
     return db
 
@@ -410,7 +413,7 @@ def upgrade(path: str | Path) -> None:
     """Bring an old journal's schema up to this release (tables are only ever added to)."""
 
     async def run() -> None:
-        async with aiosqlite.connect(str(path)) as db:
+        async with aiosqlite.connect(str(path), timeout=LOCK_WAIT_S) as db:
             await _prepare(db)
 
     # A loop of its own, in a thread: the caller may be in a running loop (the web page reads journals in it).

@@ -9,9 +9,11 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rulebot.cli import main
+from rulebot.journal import writer
 from rulebot.journal.encode import Row
 from rulebot.journal.writer import Journal, JournalLockedError, JournalWriteError
 from rulebot.testing.bots import hold_on_candle
@@ -19,6 +21,12 @@ from rulebot.testing.shared import ARCHIVE
 
 DAY = ARCHIVE / "futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06-07.zip"
 BOOK = hold_on_candle("locked")
+
+
+@pytest.fixture(autouse=True)
+def _short_lock_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's 5 s wait for another program's lock, cut short: each test waits it out once or twice."""
+    monkeypatch.setattr(writer, "LOCK_WAIT_S", 0.3)
 
 
 async def _write_rows(path: Path, n: int) -> None:
