@@ -163,7 +163,8 @@ def kill_cmd(rulebook: str | None, run_dir: Path | None, flatten: bool | None) -
     """Stop a running bot now (kill switch)."""
     policy = None if flatten is None else "flatten" if flatten else "keep"
     answer = _ask(_dir(rulebook, run_dir), {"cmd": "kill", "policy": policy})
-    click.echo(f"kill: {'sent' if answer.get('ok') else answer.get('error')} (policy {answer.get('policy')})")
+    said = (answer.get("already") or "sent") if answer.get("ok") else answer.get("error")
+    click.echo(f"kill: {said} (policy {answer.get('policy')})")
     sys.exit(0 if answer.get("ok") else 1)
 
 

@@ -173,10 +173,19 @@ class Runner(RunnerStartup, RunnerRequests, RunnerShutdown):
         req = _Request(str(payload.get("cmd", "")), payload)
         if req.kind == "status":  # read-only: answered at once, between two events
             return self.status()
+        if self.stopping is not None:  # the loop takes no more requests: answered now, not after a timeout
+            return self.stopping_answer(req.kind)
         if req.kind == "reload" and payload.get("text") is None:
             await settled(self.cfg.rulebook, self.cfg.reload_settle_s)  # here, not in the engine's task
         self.push(req)
         return await req.done
+
+    def stopping_answer(self, kind: str) -> dict[str, Any]:
+        """What a request gets once the bot is stopping: a kill, that it is stopping already (with the
+        policy it stops with: a kill of the other policy no longer changes it); anything else, no."""
+        if kind == "kill":
+            return {"ok": True, "policy": self.stopping, "already": f"already stopping ({self.stop_reason})"}
+        return {"ok": False, "error": f"the bot is stopping ({self.stop_reason}); nothing else is done"}
 
     def push(self, item: object) -> None:
         """Requests and timers go ahead of queued market data and never wait for room: a

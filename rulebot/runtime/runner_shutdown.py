@@ -16,6 +16,7 @@ from rulebot.runtime.killswitch import exit_step, kept_step
 from rulebot.runtime.run_config import (
     SEND_TIMEOUT_S,
     _now,
+    _Request,
 )
 
 
@@ -31,6 +32,12 @@ class RunnerShutdown:
 
     async def _wind_down(self, journal: Journal) -> None:
         engine = self.engine
+        # Requests that came in behind the one that stopped the loop are answered now: left, each
+        # caller (`rulebot kill` run twice) would wait out its timeout for an answer that never came.
+        for item in self._urgent:
+            if isinstance(item, _Request) and not item.done.done():
+                item.done.set_result(self.stopping_answer(item.kind))
+        self._urgent = deque(i for i in self._urgent if not isinstance(i, _Request))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
