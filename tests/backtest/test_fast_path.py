@@ -84,6 +84,23 @@ def shared_run(rulebook: str, *data: Path, fill_model: FillModel = FillModel()) 
     return run
 
 
+def book_run(book: object, data: list[CandleClosed], seen: list[object]) -> Runner:
+    """A `Runner` of a compiled rulebook on `data` with the built-in USD-M catalog; the event path's
+    journal records are also kept in `seen`, for a test to read after `both`."""
+    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
+
+    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
+        def journal(r: object) -> None:
+            if path == "event":
+                seen.append(r)
+            record(r)
+
+        config = BacktestConfig(path=path)
+        return run_backtest(book, iter(data), instruments, brackets, config, on_record=journal)  # type: ignore[arg-type]
+
+    return run
+
+
 @pytest.mark.parametrize(
     ("rulebook", "data"),
     [

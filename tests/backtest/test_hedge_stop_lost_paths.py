@@ -6,15 +6,9 @@ without a stop until it was closed (~6 min a trade)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from rulebot.backtest.result import BacktestResult
-from rulebot.backtest.runner import BacktestConfig, run_backtest
-from rulebot.core.enums import Market
 from rulebot.engine import records as rec
-from rulebot.feeds.catalog import builtin_brackets, builtin_instruments
 from rulebot.rulebook.compiler import compile_text
-from tests.backtest.test_fast_path import both, candles
+from tests.backtest.test_fast_path import book_run, both, candles
 
 BOOK = """\
 rulebook: hedge-stop-lost
@@ -52,18 +46,8 @@ rules:
 
 
 def test_each_leg_of_a_hedge_gets_the_guards_stop_after_a_cancel_alike_on_both_paths() -> None:
-    book = compile_text(BOOK, "hedge-lost.yaml")
-    data = candles(5, 300, 0.002, 0.01)
-    instruments, brackets = builtin_instruments(Market.USDM), builtin_brackets(Market.USDM)
     seen: list[object] = []
-
-    def run(path: str, record: Callable[[object], None]) -> BacktestResult:
-        def journal(r: object) -> None:
-            if path == "event":
-                seen.append(r)
-            record(r)
-
-        return run_backtest(book, iter(data), instruments, brackets, BacktestConfig(path=path), on_record=journal)
+    run = book_run(compile_text(BOOK, "hedge-lost.yaml"), candles(5, 300, 0.002, 0.01), seen)
 
     event, _ = both(run, "auto")
     lost = [r for r in seen if isinstance(r, rec.EngineNotice) and r.kind == "stop-lost"]
